@@ -1,0 +1,218 @@
+package io.kvant.engine.forward;
+
+import io.kvant.engine.kv.KvStore;
+import io.kvant.engine.model.LayerWeights;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.tensor.ComputePool;
+
+/**
+ * The batched forward pass of a Llama-family decoder.
+ *
+ * <p>Design note: one call processes a flattened {@link Batch} of tokens from any number of
+ * sequences. Every weight matrix is applied to all rows in one {@link ComputePool#matmul} call, so
+ * it is streamed from memory once per step however many sequences are batched: decode is
+ * memory-bound, and this is where batching pays. Attention is the only per-sequence part; it runs
+ * per (row, head) in parallel and reads keys and values through the {@link KvStore}, which owns
+ * their layout and precision. Rows are written to the store before attention, so a prefill chunk
+ * attends causally to itself.
+ *
+ * <p>Threading: a {@code Transformer} is driven by one thread at a time (the engine loop); it
+ * parallelises internally on its {@link ComputePool}. Scratch buffers are reused across calls.
+ */
+public final class Transformer {
+  private final LlamaConfig config;
+  private final ModelWeights weights;
+  private final ComputePool pool;
+  private final RopeTable rope;
+  private final ThreadLocal<float[]> scoreScratch;
+  private Scratch scratch = new Scratch(0, null);
+
+  public Transformer(LlamaConfig config, ModelWeights weights, ComputePool pool) {
+    this.config = config;
+    this.weights = weights;
+    this.pool = pool;
+    this.rope =
+        new RopeTable(
+            config.headSize(), config.contextLength(), config.ropeTheta(), config.ropeStyle());
+    this.scoreScratch = ThreadLocal.withInitial(() -> new float[config.contextLength()]);
+  }
+
+  public LlamaConfig config() {
+    return config;
+  }
+
+  public ModelWeights weights() {
+    return weights;
+  }
+
+  /**
+   * Runs one forward step and returns the logits of {@code batch.logitRows()}, row-major {@code
+   * [logitRows.length][vocabSize]}.
+   *
+   * @throws IllegalArgumentException if a token id is outside the vocabulary or a position is
+   *     outside the context window
+   */
+  public float[] forward(Batch batch, KvStore kv) {
+    int n = batch.size();
+    for (int i = 0; i < n; i++) {
+      int t = batch.tokens()[i];
+      if (t < 0 || t >= config.vocabSize()) {
+        throw new IllegalArgumentException(
+            "token id " + t + " outside the vocabulary [0, " + config.vocabSize() + ")");
+      }
+      int p = batch.positions()[i];
+      if (p < 0 || p >= config.contextLength()) {
+        throw new IllegalArgumentException(
+            "position " + p + " outside the context window [0, " + config.contextLength() + ")");
+      }
+    }
+    Scratch s = scratchFor(n);
+    int dim = config.dim();
+    for (int i = 0; i < n; i++) {
+      weights.embedding().dequantizeRow(batch.tokens()[i], s.x, i * dim);
+    }
+    for (int l = 0; l < config.layers(); l++) {
+      layer(l, weights.layers().get(l), batch, kv, s, n);
+    }
+    int[] rows = batch.logitRows();
+    float[] last = new float[rows.length * dim];
+    for (int j = 0; j < rows.length; j++) {
+      Norms.rmsNorm(s.x, rows[j] * dim, weights.outputNorm(), last, j * dim, dim, config.normEps());
+    }
+    float[] logits = new float[rows.length * config.vocabSize()];
+    if (rows.length > 0) {
+      pool.matmul(weights.output(), last, rows.length, logits);
+    }
+    return logits;
+  }
+
+  private void layer(int l, LayerWeights w, Batch batch, KvStore kv, Scratch s, int n) {
+    int dim = config.dim();
+    int kvDim = config.kvDim();
+    int hidden = config.hiddenDim();
+    float eps = config.normEps();
+    for (int i = 0; i < n; i++) {
+      Norms.rmsNorm(s.x, i * dim, w.attnNorm(), s.xb, i * dim, dim, eps);
+    }
+    pool.matmul(w.wq(), s.xb, n, s.q);
+    pool.matmul(w.wk(), s.xb, n, s.k);
+    pool.matmul(w.wv(), s.xb, n, s.v);
+    addBias(s.q, w.qBias(), n, dim);
+    addBias(s.k, w.kBias(), n, kvDim);
+    addBias(s.v, w.vBias(), n, kvDim);
+    for (int i = 0; i < n; i++) {
+      int pos = batch.positions()[i];
+      rope.rotate(s.q, i * dim, config.heads(), pos);
+      rope.rotate(s.k, i * kvDim, config.kvHeads(), pos);
+      kv.write(batch.seqs()[i], l, pos, s.k, i * kvDim, s.v, i * kvDim);
+    }
+    attention(l, batch, kv, s, n);
+    pool.matmul(w.wo(), s.att, n, s.o);
+    add(s.x, s.o, n * dim);
+
+    for (int i = 0; i < n; i++) {
+      Norms.rmsNorm(s.x, i * dim, w.ffnNorm(), s.xb, i * dim, dim, eps);
+    }
+    pool.matmul(w.wGate(), s.xb, n, s.gate);
+    pool.matmul(w.wUp(), s.xb, n, s.up);
+    int total = n * hidden;
+    for (int i = 0; i < total; i++) {
+      float g = s.gate[i];
+      s.gate[i] = g / (1f + (float) Math.exp(-g)) * s.up[i];
+    }
+    pool.matmul(w.wDown(), s.gate, n, s.o);
+    add(s.x, s.o, n * dim);
+  }
+
+  private void attention(int l, Batch batch, KvStore kv, Scratch s, int n) {
+    int heads = config.heads();
+    int headSize = config.headSize();
+    int group = config.groupSize();
+    int dim = config.dim();
+    float scale = (float) (1.0 / Math.sqrt(headSize));
+    pool.parallelFor(
+        n * heads,
+        task -> {
+          int i = task / heads;
+          int h = task % heads;
+          int len = batch.positions()[i] + 1;
+          float[] scores = scoreScratch.get();
+          int seq = batch.seqs()[i];
+          int qOff = i * dim + h * headSize;
+          kv.keyScores(seq, l, h / group, s.q, qOff, len, scores);
+          float max = Float.NEGATIVE_INFINITY;
+          for (int t = 0; t < len; t++) {
+            scores[t] *= scale;
+            max = Math.max(max, scores[t]);
+          }
+          float sum = 0f;
+          for (int t = 0; t < len; t++) {
+            float e = (float) Math.exp(scores[t] - max);
+            scores[t] = e;
+            sum += e;
+          }
+          float inv = 1f / sum;
+          for (int t = 0; t < len; t++) {
+            scores[t] *= inv;
+          }
+          java.util.Arrays.fill(s.att, qOff, qOff + headSize, 0f);
+          kv.addWeightedValues(seq, l, h / group, scores, len, s.att, qOff);
+        });
+  }
+
+  private static void addBias(float[] x, float[] bias, int rows, int width) {
+    if (bias == null) {
+      return;
+    }
+    for (int r = 0; r < rows; r++) {
+      int o = r * width;
+      for (int i = 0; i < width; i++) {
+        x[o + i] += bias[i];
+      }
+    }
+  }
+
+  private static void add(float[] acc, float[] delta, int count) {
+    for (int i = 0; i < count; i++) {
+      acc[i] += delta[i];
+    }
+  }
+
+  private Scratch scratchFor(int n) {
+    if (scratch.capacity < n) {
+      scratch = new Scratch(Math.max(n, scratch.capacity * 2), config);
+    }
+    return scratch;
+  }
+
+  /** Activation buffers for up to {@code capacity} rows. */
+  private static final class Scratch {
+    final int capacity;
+    final float[] x;
+    final float[] xb;
+    final float[] q;
+    final float[] k;
+    final float[] v;
+    final float[] att;
+    final float[] o;
+    final float[] gate;
+    final float[] up;
+
+    Scratch(int capacity, LlamaConfig c) {
+      this.capacity = capacity;
+      int dim = c == null ? 0 : c.dim();
+      int kvDim = c == null ? 0 : c.kvDim();
+      int hidden = c == null ? 0 : c.hiddenDim();
+      x = new float[capacity * dim];
+      xb = new float[capacity * dim];
+      q = new float[capacity * dim];
+      k = new float[capacity * kvDim];
+      v = new float[capacity * kvDim];
+      att = new float[capacity * dim];
+      o = new float[capacity * dim];
+      gate = new float[capacity * hidden];
+      up = new float[capacity * hidden];
+    }
+  }
+}

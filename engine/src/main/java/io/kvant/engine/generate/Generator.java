@@ -1,0 +1,110 @@
+package io.kvant.engine.generate;
+
+import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.Transformer;
+import io.kvant.engine.kv.ContiguousKvStore;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.sample.Sampler;
+import io.kvant.engine.sample.SamplingParams;
+import io.kvant.engine.sample.StopMatcher;
+import io.kvant.engine.tokenizer.IncrementalDecoder;
+import io.kvant.engine.tokenizer.Tokenizer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Generates one sequence at a time: the engine without a scheduler, for the command line, tests and
+ * benchmarks of single-stream speed. The server batches many sequences through the same {@link
+ * Transformer} instead.
+ */
+public final class Generator {
+  /** Prompt tokens per prefill forward step. */
+  private static final int PREFILL_CHUNK = 256;
+
+  private final Transformer transformer;
+  private final Tokenizer tokenizer;
+  private final ContiguousKvStore kv;
+
+  public Generator(Transformer transformer, Tokenizer tokenizer) {
+    this.transformer = transformer;
+    this.tokenizer = tokenizer;
+    LlamaConfig c = transformer.config();
+    this.kv = new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), c.contextLength(), 1);
+  }
+
+  /**
+   * Generates up to {@code maxTokens} tokens after {@code prompt}.
+   *
+   * @param onText receives the text as it becomes final (whole characters, never part of a stop
+   *     sequence); may be a no-op
+   * @throws IllegalArgumentException if the prompt is empty or does not fit the context window
+   */
+  public GenerationResult generate(
+      int[] prompt,
+      int maxTokens,
+      SamplingParams params,
+      List<String> stops,
+      Consumer<String> onText) {
+    LlamaConfig c = transformer.config();
+    if (prompt.length == 0) {
+      throw new IllegalArgumentException("prompt: must not be empty");
+    }
+    if (prompt.length >= c.contextLength()) {
+      throw new IllegalArgumentException(
+          "prompt: "
+              + prompt.length
+              + " tokens do not fit the context window of "
+              + c.contextLength());
+    }
+    int slot = kv.acquire();
+    try {
+      float[] logits = null;
+      for (int start = 0; start < prompt.length; start += PREFILL_CHUNK) {
+        int end = Math.min(prompt.length, start + PREFILL_CHUNK);
+        logits =
+            transformer.forward(
+                Batch.ofSequence(slot, start, Arrays.copyOfRange(prompt, start, end)), kv);
+      }
+      Sampler sampler = new Sampler(params, prompt);
+      StopMatcher stop = new StopMatcher(stops);
+      IncrementalDecoder decoder = tokenizer.newDecoder();
+      StringBuilder text = new StringBuilder();
+      int[] out = new int[Math.max(0, maxTokens)];
+      int count = 0;
+      int pos = prompt.length;
+      FinishReason reason = FinishReason.LENGTH;
+      while (count < maxTokens) {
+        int token = sampler.sample(logits, 0, c.vocabSize());
+        if (token == tokenizer.eos()) {
+          reason = FinishReason.STOP;
+          break;
+        }
+        out[count++] = token;
+        String piece = stop.append(decoder.append(token));
+        text.append(piece);
+        onText.accept(piece);
+        if (stop.stopped()) {
+          reason = FinishReason.STOP;
+          break;
+        }
+        if (count == maxTokens || pos >= c.contextLength()) {
+          reason = FinishReason.LENGTH;
+          break;
+        }
+        logits = transformer.forward(Batch.ofSequence(slot, pos, token), kv);
+        pos++;
+      }
+      if (!stop.stopped()) {
+        String tail = stop.append(decoder.flush());
+        tail += stop.finish();
+        text.append(tail);
+        onText.accept(tail);
+      }
+      return new GenerationResult(
+          Arrays.copyOf(out, count), text.toString(), reason, prompt.length);
+    } finally {
+      kv.release(slot);
+    }
+  }
+}
