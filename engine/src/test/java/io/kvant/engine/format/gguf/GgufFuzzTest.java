@@ -17,7 +17,7 @@ import net.jqwik.api.statistics.Statistics;
 class GgufFuzzTest {
   private static final byte[] VALID = GgufSamples.everything().toBytes();
 
-  @Property(tries = 400)
+  @Property(tries = 300)
   void mutatedFilesFailOnlyWithModelFormatException(
       @ForAll @Size(min = 1, max = 6) List<@IntRange(min = 0, max = Integer.MAX_VALUE) Integer> at,
       @ForAll @Size(min = 6, max = 6) List<Byte> values)
