@@ -24,13 +24,10 @@ public final class Generator {
 
   private final Transformer transformer;
   private final Tokenizer tokenizer;
-  private final ContiguousKvStore kv;
 
   public Generator(Transformer transformer, Tokenizer tokenizer) {
     this.transformer = transformer;
     this.tokenizer = tokenizer;
-    LlamaConfig c = transformer.config();
-    this.kv = new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), c.contextLength(), 1);
   }
 
   /**
@@ -57,6 +54,10 @@ public final class Generator {
               + " tokens do not fit the context window of "
               + c.contextLength());
     }
+    // KV sized for this request only: a model's full context can be far larger than needed.
+    int capacity = (int) Math.min(c.contextLength(), (long) prompt.length + Math.max(1, maxTokens));
+    ContiguousKvStore kv =
+        new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), capacity, 1);
     int slot = kv.acquire();
     try {
       float[] logits = null;
@@ -88,7 +89,7 @@ public final class Generator {
           reason = FinishReason.STOP;
           break;
         }
-        if (count == maxTokens || pos >= c.contextLength()) {
+        if (count == maxTokens || pos >= capacity) {
           reason = FinishReason.LENGTH;
           break;
         }

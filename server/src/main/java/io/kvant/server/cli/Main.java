@@ -29,7 +29,9 @@ public final class Main {
   }
 
   static Main standard(PrintStream out, PrintStream err) {
-    return new Main(out, err, Map.of());
+    Map<String, String> env = System.getenv();
+    return new Main(
+        out, err, Map.of("generate", args -> new GenerateCommand(out, err, env).run(args)));
   }
 
   /** Runs one subcommand and returns its exit code. */
