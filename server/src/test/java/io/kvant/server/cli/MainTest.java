@@ -40,13 +40,12 @@ class MainTest {
   void registeredCommandGetsTheRemainingArguments() {
     var seen = new java.util.ArrayList<String>();
     int code =
-        main(
-                Map.of(
-                    "generate",
-                    args -> {
-                      seen.addAll(args);
-                      return 0;
-                    }))
+        main(Map.of(
+                "generate",
+                args -> {
+                  seen.addAll(args);
+                  return 0;
+                }))
             .run(new String[] {"generate", "--max-tokens", "3"});
     assertThat(code).isZero();
     assertThat(seen).containsExactly("--max-tokens", "3");

@@ -1,0 +1,364 @@
+package io.kvant.server.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.kvant.server.config.ServerConfig.ModelSettings;
+import io.kvant.server.config.ServerConfig.SchedulerSettings;
+import io.kvant.server.config.ServerConfig.SecuritySettings;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Builds a {@link ServerConfig} from {@code --config FILE} (YAML) and command-line flags; a flag
+ * wins over the file. Every value is validated here, at start-up, and a bad one fails with a
+ * message naming the setting (as {@code file: key} or {@code --flag}) and what is allowed.
+ *
+ * <p>The environment is passed in (for {@code *_token_env} settings and {@code KVANT_HOME}, where
+ * the bundled model lives) so that tests control it.
+ */
+public final class ConfigLoader {
+  /** File name of the model that ships in {@code models/}. */
+  public static final String BUNDLED_MODEL = "models/kvant-kjv.gguf";
+
+  /** Flag name (without dashes) to its dotted YAML key. */
+  private static final Map<String, String> FLAGS =
+      Map.ofEntries(
+          Map.entry("host", "host"),
+          Map.entry("port", "port"),
+          Map.entry("threads", "threads"),
+          Map.entry("drain-timeout", "drain_timeout_seconds"),
+          Map.entry("bucket", "bucket"),
+          Map.entry("metrics-port", "metrics.port"),
+          Map.entry("otlp-endpoint", "metrics.otlp_endpoint"),
+          Map.entry("model", "model.path"),
+          Map.entry("name", "model.name"),
+          Map.entry("weights", "model.weights"),
+          Map.entry("kv", "model.kv"),
+          Map.entry("tokenizer", "model.tokenizer"),
+          Map.entry("default-max-tokens", "model.default_max_tokens"),
+          Map.entry("max-queue", "scheduler.max_queue"),
+          Map.entry("max-batch-tokens", "scheduler.max_batch_tokens"),
+          Map.entry("max-seqs", "scheduler.max_sequences"),
+          Map.entry("kv-cache-mb", "scheduler.kv_cache_mb"),
+          Map.entry("block-size", "scheduler.block_size"),
+          Map.entry("max-prompt-bytes", "scheduler.max_prompt_bytes"),
+          Map.entry("admin-token-file", "security.admin_token_file"),
+          Map.entry("admin-token-env", "security.admin_token_env"),
+          Map.entry("generation-token-file", "security.generation_token_file"),
+          Map.entry("generation-token-env", "security.generation_token_env"),
+          Map.entry("tls-cert", "security.tls_cert"),
+          Map.entry("tls-key", "security.tls_key"),
+          Map.entry("tls-client-ca", "security.tls_client_ca"));
+
+  private static final Set<String> KV_TYPES = Set.of("f32", "int8", "fp8");
+
+  private final Map<String, String> env;
+
+  public ConfigLoader(Map<String, String> env) {
+    this.env = Map.copyOf(env);
+  }
+
+  /** Usage text for the flags. */
+  public static String flagHelp() {
+    return """
+        usage: kvant serve [--config FILE] [--model PATH] [--weights RECIPE] [--kv f32|int8|fp8]
+                           [--port N] [--host ADDR] [--bucket URI] [flags...]
+          --config FILE            YAML settings (flags override it)
+          --model PATH             GGUF file, llama2.c .bin, or safetensors folder (default: bundled model)
+          --tokenizer PATH         tokenizer for llama2.c checkpoints (default: tokenizer.bin beside it)
+          --name NAME              model name clients use (default: file name)
+          --weights RECIPE         quantize at load: none, w8, w4g128, w4g32, fp8, mixed (default none)
+          --kv TYPE                KV cache storage: f32, int8, fp8 (default f32)
+          --port N                 gRPC port (default 50051)
+          --host ADDR              listen address (default 0.0.0.0)
+          --metrics-port N         Prometheus endpoint port, 0 = off (default 9464)
+          --otlp-endpoint URL      export metrics and traces over OTLP/gRPC
+          --threads N              compute threads (default: available processors)
+          --drain-timeout SECONDS  grace period for in-flight requests at shutdown (default 30)
+          --max-queue N            waiting requests before RESOURCE_EXHAUSTED (default 256)
+          --max-batch-tokens N     token budget per engine step (default 512)
+          --max-seqs N             running requests at once (default 64)
+          --kv-cache-mb N          KV cache budget in MiB (default 256)
+          --block-size N           tokens per KV block (default 16)
+          --default-max-tokens N   max_tokens when a request sets 0 (default 256)
+          --admin-token-file F | --admin-token-env VAR        bearer token for ModelAdmin
+          --generation-token-file F | --generation-token-env VAR   token for Generation (optional)
+          --tls-cert PEM --tls-key PEM [--tls-client-ca PEM]  TLS, and mutual TLS with a client CA
+          --bucket URI             artifact bucket to watch (file:// or s3://)
+        """;
+  }
+
+  /**
+   * Parses the flags (and the config file they name) into a validated config.
+   *
+   * @throws ConfigException naming the bad flag or setting
+   */
+  public ServerConfig load(List<String> args) throws ConfigException {
+    Map<String, String> flags = new HashMap<>();
+    Path file = null;
+    for (int i = 0; i < args.size(); i++) {
+      String a = args.get(i);
+      if (!a.startsWith("--")) {
+        throw new ConfigException("unexpected argument '" + a + "' (flags start with --)");
+      }
+      String name = a.substring(2);
+      String value;
+      int eq = name.indexOf('=');
+      if (eq >= 0) {
+        value = name.substring(eq + 1);
+        name = name.substring(0, eq);
+      } else {
+        if (i + 1 >= args.size()) {
+          throw new ConfigException("--" + name + ": needs a value");
+        }
+        value = args.get(++i);
+      }
+      if (name.equals("config")) {
+        file = Path.of(value);
+      } else if (FLAGS.containsKey(name)) {
+        flags.put(FLAGS.get(name), value);
+      } else {
+        throw new ConfigException("unknown flag --" + name + " (see kvant serve --help)");
+      }
+    }
+    Map<String, String> fromFile = file == null ? Map.of() : readYaml(file);
+    Settings s = new Settings(file, fromFile, flags);
+    return build(s);
+  }
+
+  private ServerConfig build(Settings s) throws ConfigException {
+    String host = s.string("host", "0.0.0.0");
+    int port = s.integer("port", 50051, 0, 65535);
+    int threads = s.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+    int drain = s.integer("drain_timeout_seconds", 30, 0, 3600);
+    Optional<String> bucket = s.optional("bucket");
+    if (bucket.isPresent()
+        && !(bucket.get().startsWith("file://") || bucket.get().startsWith("s3://"))) {
+      throw new ConfigException(
+          s.where("bucket") + ": must start with file:// or s3://, got '" + bucket.get() + "'");
+    }
+    int metricsPort = s.integer("metrics.port", 9464, 0, 65535);
+    Optional<String> otlp = s.optional("metrics.otlp_endpoint");
+
+    Path modelPath = s.optional("model.path").map(Path::of).orElseGet(this::bundledModel);
+    if (!Files.exists(modelPath)) {
+      throw new ConfigException(
+          s.where("model.path")
+              + ": "
+              + modelPath
+              + " does not exist"
+              + (s.optional("model.path").isEmpty()
+                  ? " (the bundled model is missing: pass --model PATH to a GGUF file)"
+                  : ""));
+    }
+    String defaultName = modelPath.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+    String name = s.string("model.name", defaultName);
+    if (!name.matches("[A-Za-z0-9._-]{1,64}")) {
+      throw new ConfigException(
+          s.where("model.name")
+              + ": must be 1-64 of letters, digits, '.', '_', '-', got '"
+              + name
+              + "'");
+    }
+    String weights = s.string("model.weights", "none");
+    String kv = s.string("model.kv", "f32");
+    if (!KV_TYPES.contains(kv)) {
+      throw new ConfigException(
+          s.where("model.kv") + ": must be one of f32, int8, fp8, got '" + kv + "'");
+    }
+    Optional<Path> tokenizer = s.optional("model.tokenizer").map(Path::of);
+    if (tokenizer.isPresent() && !Files.isRegularFile(tokenizer.get())) {
+      throw new ConfigException(
+          s.where("model.tokenizer") + ": " + tokenizer.get() + " is not a file");
+    }
+    int defaultMax = s.integer("model.default_max_tokens", 256, 1, 1 << 20);
+
+    SchedulerSettings sched =
+        new SchedulerSettings(
+            s.integer("scheduler.max_queue", 256, 1, 1_000_000),
+            s.integer("scheduler.max_batch_tokens", 512, 1, 1 << 20),
+            s.integer("scheduler.max_sequences", 64, 1, 4096),
+            (long) s.integer("scheduler.kv_cache_mb", 256, 1, 1 << 20) << 20,
+            s.integer("scheduler.block_size", 16, 1, 1024),
+            s.integer("scheduler.max_prompt_bytes", 1 << 20, 1, 64 << 20));
+
+    SecuritySettings security =
+        new SecuritySettings(
+            token(s, "security.admin_token"),
+            token(s, "security.generation_token"),
+            pemFile(s, "security.tls_cert"),
+            pemFile(s, "security.tls_key"),
+            pemFile(s, "security.tls_client_ca"));
+    if (security.tlsCert().isPresent() != security.tlsKey().isPresent()) {
+      throw new ConfigException(
+          s.where("security.tls_cert")
+              + ": TLS needs both a certificate and a key (tls_cert and tls_key)");
+    }
+    if (security.tlsClientCa().isPresent() && security.tlsCert().isEmpty()) {
+      throw new ConfigException(
+          s.where("security.tls_client_ca") + ": mutual TLS needs tls_cert and tls_key too");
+    }
+    return new ServerConfig(
+        host,
+        port,
+        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax),
+        sched,
+        security,
+        metricsPort,
+        otlp,
+        Duration.ofSeconds(drain),
+        threads,
+        bucket);
+  }
+
+  private Path bundledModel() {
+    String home = env.getOrDefault("KVANT_HOME", ".");
+    return Path.of(home).resolve(BUNDLED_MODEL);
+  }
+
+  private Optional<String> token(Settings s, String prefix) throws ConfigException {
+    Optional<String> fileSetting = s.optional(prefix + "_file");
+    Optional<String> envSetting = s.optional(prefix + "_env");
+    if (fileSetting.isPresent() && envSetting.isPresent()) {
+      throw new ConfigException(
+          s.where(prefix + "_file")
+              + ": set either "
+              + prefix
+              + "_file or "
+              + prefix
+              + "_env, not both");
+    }
+    if (fileSetting.isPresent()) {
+      Path p = Path.of(fileSetting.get());
+      try {
+        String t = Files.readString(p, StandardCharsets.UTF_8).strip();
+        if (t.isEmpty()) {
+          throw new ConfigException(s.where(prefix + "_file") + ": " + p + " is empty");
+        }
+        return Optional.of(t);
+      } catch (IOException e) {
+        throw new ConfigException(
+            s.where(prefix + "_file") + ": cannot read " + p + ": " + e.getMessage());
+      }
+    }
+    if (envSetting.isPresent()) {
+      String t = env.get(envSetting.get());
+      if (t == null || t.isBlank()) {
+        throw new ConfigException(
+            s.where(prefix + "_env")
+                + ": environment variable "
+                + envSetting.get()
+                + " is not set");
+      }
+      return Optional.of(t.strip());
+    }
+    return Optional.empty();
+  }
+
+  private static Optional<Path> pemFile(Settings s, String key) throws ConfigException {
+    Optional<Path> p = s.optional(key).map(Path::of);
+    if (p.isPresent() && !Files.isReadable(p.get())) {
+      throw new ConfigException(s.where(key) + ": cannot read " + p.get());
+    }
+    return p;
+  }
+
+  private static Map<String, String> readYaml(Path file) throws ConfigException {
+    JsonNode root;
+    try {
+      root = new ObjectMapper(new YAMLFactory()).readTree(file.toFile());
+    } catch (IOException e) {
+      throw new ConfigException(file + ": not valid YAML: " + e.getOriginalMessage());
+    }
+    Map<String, String> flat = new HashMap<>();
+    if (root == null || root.isNull() || root.isMissingNode()) {
+      return flat;
+    }
+    if (!root.isObject()) {
+      throw new ConfigException(file + ": the top level must be a mapping of settings");
+    }
+    flatten(file, "", root, flat);
+    Set<String> known = Set.copyOf(FLAGS.values());
+    for (String key : flat.keySet()) {
+      if (!known.contains(key)) {
+        throw new ConfigException(file + ": unknown setting '" + key + "'");
+      }
+    }
+    return flat;
+  }
+
+  private static void flatten(Path file, String prefix, JsonNode node, Map<String, String> out)
+      throws ConfigException {
+    Iterator<Map.Entry<String, JsonNode>> it = node.properties().iterator();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String key = prefix + e.getKey();
+      JsonNode v = e.getValue();
+      if (v.isObject()) {
+        flatten(file, key + ".", v, out);
+      } else if (v.isValueNode() && !v.isNull()) {
+        out.put(key, v.asText());
+      } else if (!v.isNull()) {
+        throw new ConfigException(file + ": " + key + ": must be a single value");
+      }
+    }
+  }
+
+  /** Looks a setting up in the flags, then the file, and says where a value came from. */
+  private record Settings(Path file, Map<String, String> fromFile, Map<String, String> flags) {
+    Optional<String> optional(String key) {
+      String v = flags.get(key);
+      if (v == null) {
+        v = fromFile.get(key);
+      }
+      return Optional.ofNullable(v).filter(x -> !x.isBlank());
+    }
+
+    String string(String key, String def) {
+      return optional(key).orElse(def);
+    }
+
+    int integer(String key, int def, int min, int max) throws ConfigException {
+      Optional<String> v = optional(key);
+      if (v.isEmpty()) {
+        return def;
+      }
+      int parsed;
+      try {
+        parsed = Integer.parseInt(v.get().strip());
+      } catch (NumberFormatException e) {
+        throw new ConfigException(where(key) + ": must be an integer, got '" + v.get() + "'");
+      }
+      if (parsed < min || parsed > max) {
+        throw new ConfigException(
+            where(key) + ": must be in [" + min + ", " + max + "], got " + parsed);
+      }
+      return parsed;
+    }
+
+    /** "--flag" when the flag set it, "file: key" when the file did. */
+    String where(String key) {
+      if (flags.containsKey(key)) {
+        for (Map.Entry<String, String> e : FLAGS.entrySet()) {
+          if (e.getValue().equals(key)) {
+            return "--" + e.getKey();
+          }
+        }
+      }
+      if (fromFile.containsKey(key)) {
+        return file + ": " + key;
+      }
+      return key;
+    }
+  }
+}

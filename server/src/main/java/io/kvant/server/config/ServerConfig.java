@@ -1,0 +1,79 @@
+package io.kvant.server.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * Every setting of {@code kvant serve}, built once at start-up from the YAML file and the flags
+ * ({@link ConfigLoader}) and passed down through constructors.
+ *
+ * @param host address to listen on
+ * @param port gRPC port
+ * @param model which model to serve and how
+ * @param scheduler batching and KV cache limits
+ * @param security tokens and TLS
+ * @param metricsPort Prometheus scrape port; 0 disables the endpoint
+ * @param otlpEndpoint OTLP/gRPC endpoint for metrics and traces, empty when not configured
+ * @param drainTimeout how long in-flight requests may finish after SIGTERM
+ * @param threads compute threads for the engine
+ * @param bucket artifact bucket watched by the reload agent, empty when none
+ */
+public record ServerConfig(
+    String host,
+    int port,
+    ModelSettings model,
+    SchedulerSettings scheduler,
+    SecuritySettings security,
+    int metricsPort,
+    Optional<String> otlpEndpoint,
+    Duration drainTimeout,
+    int threads,
+    Optional<String> bucket) {
+
+  /**
+   * @param path model file or folder (GGUF, llama2.c .bin, safetensors folder)
+   * @param name name clients use; defaults to the file name without extension
+   * @param weights quantization recipe applied at load ("none" keeps the file's types)
+   * @param kvType KV cache storage: f32, int8 or fp8
+   * @param tokenizer tokenizer file for formats that don't embed one (llama2.c), empty otherwise
+   * @param defaultMaxTokens max_tokens used when a request leaves it 0
+   */
+  public record ModelSettings(
+      Path path,
+      String name,
+      String weights,
+      String kvType,
+      Optional<Path> tokenizer,
+      int defaultMaxTokens) {}
+
+  /**
+   * @param maxQueue requests waiting for admission before RESOURCE_EXHAUSTED
+   * @param maxBatchTokens token budget of one engine step
+   * @param maxSequences requests running at once
+   * @param kvCacheBytes memory budget of the KV cache
+   * @param blockSize tokens per KV block
+   * @param maxPromptBytes largest accepted prompt text, bytes of UTF-8
+   */
+  public record SchedulerSettings(
+      int maxQueue,
+      int maxBatchTokens,
+      int maxSequences,
+      long kvCacheBytes,
+      int blockSize,
+      int maxPromptBytes) {}
+
+  /**
+   * @param adminToken bearer token for ModelAdmin (required for admin calls to succeed)
+   * @param generationToken bearer token for Generation, empty when Generation is open
+   * @param tlsCert server certificate chain (PEM), empty for plaintext
+   * @param tlsKey server private key (PEM, PKCS#8)
+   * @param tlsClientCa CA that client certificates must chain to (enables mutual TLS)
+   */
+  public record SecuritySettings(
+      Optional<String> adminToken,
+      Optional<String> generationToken,
+      Optional<Path> tlsCert,
+      Optional<Path> tlsKey,
+      Optional<Path> tlsClientCa) {}
+}

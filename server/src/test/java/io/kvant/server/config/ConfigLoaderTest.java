@@ -1,0 +1,124 @@
+package io.kvant.server.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+  @TempDir Path dir;
+  Path model;
+
+  @BeforeEach
+  void makeModel() throws IOException {
+    model = Files.writeString(dir.resolve("tiny.gguf"), "x");
+  }
+
+  private ServerConfig load(Map<String, String> env, String... args) throws ConfigException {
+    return new ConfigLoader(env).load(List.of(args));
+  }
+
+  @Test
+  void defaultsApplyWhenOnlyTheModelIsGiven() throws Exception {
+    ServerConfig c = load(Map.of(), "--model", model.toString());
+    assertThat(c.port()).isEqualTo(50051);
+    assertThat(c.model().name()).isEqualTo("tiny");
+    assertThat(c.model().kvType()).isEqualTo("f32");
+    assertThat(c.scheduler().blockSize()).isEqualTo(16);
+    assertThat(c.drainTimeout()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.security().adminToken()).isEmpty();
+  }
+
+  @Test
+  void bundledModelIsFoundUnderKvantHome() throws Exception {
+    Path bundled = dir.resolve(ConfigLoader.BUNDLED_MODEL);
+    Files.createDirectories(bundled.getParent());
+    Files.writeString(bundled, "x");
+    ServerConfig c = load(Map.of("KVANT_HOME", dir.toString()));
+    assertThat(c.model().path()).isEqualTo(bundled);
+  }
+
+  @Test
+  void missingBundledModelSaysWhichFlagToPass() {
+    assertThatThrownBy(() -> load(Map.of("KVANT_HOME", dir.resolve("nowhere").toString())))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("pass --model PATH");
+  }
+
+  @Test
+  void yamlFileIsReadAndFlagsWin() throws Exception {
+    Path yaml =
+        Files.writeString(
+            dir.resolve("kvant.yaml"),
+            """
+            port: 6000
+            model:
+              path: %s
+              kv: int8
+            scheduler:
+              max_queue: 7
+            """
+                .formatted(model));
+    ServerConfig c = load(Map.of(), "--config", yaml.toString(), "--port", "6001");
+    assertThat(c.port()).isEqualTo(6001);
+    assertThat(c.model().kvType()).isEqualTo("int8");
+    assertThat(c.scheduler().maxQueue()).isEqualTo(7);
+  }
+
+  @Test
+  void badValuesNameTheSettingAndWhereItCameFrom() throws Exception {
+    Path yaml = Files.writeString(dir.resolve("bad.yaml"), "scheduler:\n  max_queue: 0\n");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", model.toString(), "--config", yaml.toString()))
+        .hasMessage(yaml + ": scheduler.max_queue: must be in [1, 1000000], got 0");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--port", "70000"))
+        .hasMessage("--port: must be in [0, 65535], got 70000");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv", "int3"))
+        .hasMessage("--kv: must be one of f32, int8, fp8, got 'int3'");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--threads", "two"))
+        .hasMessage("--threads: must be an integer, got 'two'");
+    assertThatThrownBy(() -> load(Map.of(), "--modle", "x"))
+        .hasMessageContaining("unknown flag --modle");
+    Path unknown = Files.writeString(dir.resolve("u.yaml"), "prot: 1\n");
+    assertThatThrownBy(() -> load(Map.of(), "--config", unknown.toString()))
+        .hasMessage(unknown + ": unknown setting 'prot'");
+    Path broken = Files.writeString(dir.resolve("b.yaml"), "port: [1, \n");
+    assertThatThrownBy(() -> load(Map.of(), "--config", broken.toString()))
+        .hasMessageStartingWith(broken + ": not valid YAML");
+  }
+
+  @Test
+  void tokensComeFromFilesOrTheEnvironment() throws Exception {
+    Path tokenFile = Files.writeString(dir.resolve("admin.token"), "s3cret\n");
+    ServerConfig c =
+        load(
+            Map.of("GEN_TOKEN", "g3n"),
+            "--model",
+            model.toString(),
+            "--admin-token-file",
+            tokenFile.toString(),
+            "--generation-token-env",
+            "GEN_TOKEN");
+    assertThat(c.security().adminToken()).contains("s3cret");
+    assertThat(c.security().generationToken()).contains("g3n");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", model.toString(), "--admin-token-env", "NOPE"))
+        .hasMessage("--admin-token-env: environment variable NOPE is not set");
+  }
+
+  @Test
+  void tlsNeedsCertificateAndKeyTogether() throws Exception {
+    Path cert = Files.writeString(dir.resolve("c.pem"), "x");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", model.toString(), "--tls-cert", cert.toString()))
+        .hasMessageContaining("TLS needs both a certificate and a key");
+  }
+}
