@@ -52,7 +52,7 @@ public final class StopMatcher {
     for (String s : stops) {
       int max = Math.min(s.length() - 1, pending.length());
       for (int k = max; k > hold; k--) {
-        if (pending.regionMatches(pending.length() - k, s, 0, k)) {
+        if (pending.toString().regionMatches(pending.length() - k, s, 0, k)) {
           hold = k;
           break;
         }

@@ -1,0 +1,35 @@
+package io.kvant.engine.kv;
+
+/**
+ * How the paged KV cache stores keys and values.
+ *
+ * <p>The quantized types keep one F32 scale per token per KV head (symmetric, absmax), so a token's
+ * head vector is encoded independently of every other token: blocks can be written one token at a
+ * time and shared between requests without re-encoding.
+ */
+public enum KvCacheType {
+  /** Plain floats: exact, the reference. */
+  F32(4, 0),
+  /** Signed bytes, {@code x ≈ scale * q}, {@code q} in [-127, 127]. */
+  INT8(1, 4),
+  /** OCP FP8 E4M3 (max 448) bytes times a per-token per-head scale. */
+  FP8_E4M3(1, 4);
+
+  private final int elementBytes;
+  private final int scaleBytes;
+
+  KvCacheType(int elementBytes, int scaleBytes) {
+    this.elementBytes = elementBytes;
+    this.scaleBytes = scaleBytes;
+  }
+
+  /** Bytes per stored element. */
+  public int elementBytes() {
+    return elementBytes;
+  }
+
+  /** Bytes of scale per token per KV head (for K, and again for V). */
+  public int scaleBytes() {
+    return scaleBytes;
+  }
+}

@@ -1,0 +1,270 @@
+package io.kvant.engine.kv;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The inner loops of paged attention over quantized blocks: per-token dot products of a query with
+ * stored keys, and weighted accumulation of stored values, dequantizing on the fly (no F32 copy of
+ * a block is ever made), plus the encoders the write path uses.
+ *
+ * <p>Design note: each kernel has a scalar reference ({@code *Scalar}) that defines its result; the
+ * Vector API version loads {@code L} bytes, widens them to {@code L} floats in one register ({@code
+ * B2F}; for FP8 an integer bit trick instead of a table: E4M3's exponent and mantissa shifted into
+ * an F32's fields, times 2^120, gives the exact value, subnormals included) and fuses
+ * multiply-adds. The per-token scale is applied once per dot (or folded into the value weight), not
+ * per element. Results differ from the references only by summation order. References: llama.cpp's
+ * {@code ggml_vec_dot_q8_0}, vLLM's FP8 KV cache ({@code fp8_e4m3} with per-tensor/per-head
+ * scales), the OCP 8-bit floating point spec (E4M3, max 448, no infinities).
+ */
+final class KvKernels {
+  private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final int L = F.length();
+  private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+  private static final VectorSpecies<Byte> B = L >= 8 ? byteSpecies(L) : null;
+  private static final float TWO_POW_120 = 0x1p120f;
+
+  /** Largest finite E4M3 magnitude. */
+  static final float FP8_MAX = 448f;
+
+  private static final float[] FP8_TABLE = new float[256];
+
+  static {
+    for (int c = 0; c < 256; c++) {
+      FP8_TABLE[c] = fp8Decode((byte) c);
+    }
+  }
+
+  private KvKernels() {}
+
+  private static VectorSpecies<Byte> byteSpecies(int lanes) {
+    return VectorSpecies.of(byte.class, VectorShape.forBitSize(lanes * 8));
+  }
+
+  // ---------------------------------------------------------------- F32
+
+  static float dotF32(float[] q, int qOff, float[] k, int kOff, int n) {
+    int i = 0;
+    float sum = 0f;
+    if (n >= L) {
+      FloatVector acc = FloatVector.zero(F);
+      for (int bound = F.loopBound(n); i < bound; i += L) {
+        acc = FloatVector.fromArray(F, q, qOff + i).fma(FloatVector.fromArray(F, k, kOff + i), acc);
+      }
+      sum = acc.reduceLanes(VectorOperators.ADD);
+    }
+    for (; i < n; i++) {
+      sum += q[qOff + i] * k[kOff + i];
+    }
+    return sum;
+  }
+
+  static float dotF32Scalar(float[] q, int qOff, float[] k, int kOff, int n) {
+    float sum = 0f;
+    for (int i = 0; i < n; i++) {
+      sum += q[qOff + i] * k[kOff + i];
+    }
+    return sum;
+  }
+
+  static void axpyF32(float a, float[] x, int xOff, float[] y, int yOff, int n) {
+    int i = 0;
+    if (n >= L) {
+      FloatVector va = FloatVector.broadcast(F, a);
+      for (int bound = F.loopBound(n); i < bound; i += L) {
+        FloatVector.fromArray(F, x, xOff + i)
+            .fma(va, FloatVector.fromArray(F, y, yOff + i))
+            .intoArray(y, yOff + i);
+      }
+    }
+    for (; i < n; i++) {
+      y[yOff + i] += a * x[xOff + i];
+    }
+  }
+
+  static void axpyF32Scalar(float a, float[] x, int xOff, float[] y, int yOff, int n) {
+    for (int i = 0; i < n; i++) {
+      y[yOff + i] += a * x[xOff + i];
+    }
+  }
+
+  // ---------------------------------------------------------------- INT8
+
+  /** Symmetric absmax quantization of {@code n} floats; returns the scale ({@code x ≈ scale*q}). */
+  static float quantizeInt8(float[] src, int off, int n, byte[] dst, int dOff) {
+    float amax = 0f;
+    for (int i = 0; i < n; i++) {
+      amax = Math.max(amax, Math.abs(src[off + i]));
+    }
+    if (amax == 0f) {
+      java.util.Arrays.fill(dst, dOff, dOff + n, (byte) 0);
+      return 0f;
+    }
+    float scale = amax / 127f;
+    float inv = 127f / amax;
+    for (int i = 0; i < n; i++) {
+      int qv = Math.round(src[off + i] * inv);
+      dst[dOff + i] = (byte) Math.max(-127, Math.min(127, qv));
+    }
+    return scale;
+  }
+
+  /** {@code sum q[i] * k[i]} over int8 keys, unscaled. */
+  static float dotInt8(float[] q, int qOff, byte[] k, int kOff, int n) {
+    int i = 0;
+    float sum = 0f;
+    if (B != null && n >= L) {
+      FloatVector acc = FloatVector.zero(F);
+      for (int bound = F.loopBound(n); i < bound; i += L) {
+        FloatVector kv =
+            (FloatVector)
+                ByteVector.fromArray(B, k, kOff + i).convertShape(VectorOperators.B2F, F, 0);
+        acc = FloatVector.fromArray(F, q, qOff + i).fma(kv, acc);
+      }
+      sum = acc.reduceLanes(VectorOperators.ADD);
+    }
+    for (; i < n; i++) {
+      sum += q[qOff + i] * k[kOff + i];
+    }
+    return sum;
+  }
+
+  static float dotInt8Scalar(float[] q, int qOff, byte[] k, int kOff, int n) {
+    float sum = 0f;
+    for (int i = 0; i < n; i++) {
+      sum += q[qOff + i] * k[kOff + i];
+    }
+    return sum;
+  }
+
+  /** {@code y[i] += a * x[i]} over int8 values ({@code a} already includes the scale). */
+  static void axpyInt8(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+    int i = 0;
+    if (B != null && n >= L) {
+      FloatVector va = FloatVector.broadcast(F, a);
+      for (int bound = F.loopBound(n); i < bound; i += L) {
+        FloatVector xv =
+            (FloatVector)
+                ByteVector.fromArray(B, x, xOff + i).convertShape(VectorOperators.B2F, F, 0);
+        xv.fma(va, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+      }
+    }
+    for (; i < n; i++) {
+      y[yOff + i] += a * x[xOff + i];
+    }
+  }
+
+  static void axpyInt8Scalar(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+    for (int i = 0; i < n; i++) {
+      y[yOff + i] += a * x[xOff + i];
+    }
+  }
+
+  // ---------------------------------------------------------------- FP8 E4M3
+
+  /**
+   * The value of an E4M3 code (0x7F and 0xFF, the NaN codes, are never produced by the encoder).
+   */
+  static float fp8Decode(byte code) {
+    int c = code & 0xFF;
+    int exp = (c >>> 3) & 0xF;
+    int man = c & 7;
+    float mag = exp == 0 ? man / 8f * 0x1p-6f : (1f + man / 8f) * Math.scalb(1f, exp - 7);
+    return (c & 0x80) != 0 ? -mag : mag;
+  }
+
+  /** Round-to-nearest-even E4M3 code of {@code x}, saturating at ±448. */
+  static byte fp8Encode(float x) {
+    int sign = Float.floatToRawIntBits(x) < 0 ? 0x80 : 0;
+    float a = Math.abs(x);
+    int code;
+    if (!(a < FP8_MAX)) {
+      code = 0x7E; // 448, also for NaN inputs (never produced by finite activations)
+    } else if (a < 0x1p-6f) {
+      code = (int) Math.rint(a * 512f); // subnormal steps of 2^-9; 8 is the smallest normal
+    } else {
+      int e = Math.getExponent(a);
+      int m = (int) Math.rint((a * Math.scalb(1f, -e) - 1f) * 8f);
+      if (m == 8) {
+        m = 0;
+        e++;
+      }
+      code = Math.min(0x7E, ((e + 7) << 3) | m);
+    }
+    return (byte) (sign | code);
+  }
+
+  /** Per-token absmax scaling into E4M3; returns the scale ({@code x ≈ scale * decode(q)}). */
+  static float quantizeFp8(float[] src, int off, int n, byte[] dst, int dOff) {
+    float amax = 0f;
+    for (int i = 0; i < n; i++) {
+      amax = Math.max(amax, Math.abs(src[off + i]));
+    }
+    if (amax == 0f) {
+      java.util.Arrays.fill(dst, dOff, dOff + n, (byte) 0);
+      return 0f;
+    }
+    float inv = FP8_MAX / amax;
+    for (int i = 0; i < n; i++) {
+      dst[dOff + i] = fp8Encode(src[off + i] * inv);
+    }
+    return amax / FP8_MAX;
+  }
+
+  private static FloatVector fp8Widen(byte[] x, int off) {
+    IntVector c =
+        (IntVector) ByteVector.fromArray(B, x, off).convertShape(VectorOperators.B2I, I, 0);
+    IntVector bits =
+        c.and(0x7F)
+            .lanewise(VectorOperators.LSHL, 20)
+            .or(c.and(0x80).lanewise(VectorOperators.LSHL, 24));
+    return bits.reinterpretAsFloats().mul(TWO_POW_120);
+  }
+
+  static float dotFp8(float[] q, int qOff, byte[] k, int kOff, int n) {
+    int i = 0;
+    float sum = 0f;
+    if (B != null && n >= L) {
+      FloatVector acc = FloatVector.zero(F);
+      for (int bound = F.loopBound(n); i < bound; i += L) {
+        acc = FloatVector.fromArray(F, q, qOff + i).fma(fp8Widen(k, kOff + i), acc);
+      }
+      sum = acc.reduceLanes(VectorOperators.ADD);
+    }
+    for (; i < n; i++) {
+      sum += q[qOff + i] * FP8_TABLE[k[kOff + i] & 0xFF];
+    }
+    return sum;
+  }
+
+  static float dotFp8Scalar(float[] q, int qOff, byte[] k, int kOff, int n) {
+    float sum = 0f;
+    for (int i = 0; i < n; i++) {
+      sum += q[qOff + i] * fp8Decode(k[kOff + i]);
+    }
+    return sum;
+  }
+
+  static void axpyFp8(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+    int i = 0;
+    if (B != null && n >= L) {
+      FloatVector va = FloatVector.broadcast(F, a);
+      for (int bound = F.loopBound(n); i < bound; i += L) {
+        fp8Widen(x, xOff + i).fma(va, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+      }
+    }
+    for (; i < n; i++) {
+      y[yOff + i] += a * FP8_TABLE[x[xOff + i] & 0xFF];
+    }
+  }
+
+  static void axpyFp8Scalar(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+    for (int i = 0; i < n; i++) {
+      y[yOff + i] += a * fp8Decode(x[xOff + i]);
+    }
+  }
+}

@@ -1,0 +1,164 @@
+package io.kvant.engine.kv;
+
+/**
+ * A {@link KvStore} over fixed-size blocks of {@link KvCacheType} storage, addressed through the
+ * block tables of a {@link KvCacheManager} (the {@code seq} handle is the manager's).
+ *
+ * <p>Layout of one block, per layer and KV head: {@code blockSize} consecutive head vectors, so the
+ * attention loop over one head streams a contiguous run per block. Quantized types keep one F32
+ * scale per (layer, head, token). Reads dequantize on the fly in {@link KvKernels}. All memory is
+ * allocated at construction.
+ *
+ * <p>Threading: the forward pass reads and writes different sequences from several threads; block
+ * tables change only between steps (on the engine loop), so reads need no locking. Blocks shared by
+ * prefix caching are full and never written again.
+ */
+public final class PagedKvStore implements KvStore {
+  private final KvGeometry g;
+  private final KvCacheType type;
+  private final int blockSize;
+  private final BlockTables tables;
+  private final float[][] kf;
+  private final float[][] vf;
+  private final byte[][] kq;
+  private final byte[][] vq;
+  private final float[][] ks;
+  private final float[][] vs;
+
+  PagedKvStore(KvGeometry g, KvCacheType type, int blockSize, int blocks, BlockTables tables) {
+    this.g = g;
+    this.type = type;
+    this.blockSize = blockSize;
+    this.tables = tables;
+    long elems = (long) g.layers() * g.kvHeads() * blockSize * g.headSize();
+    if (elems > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("a block of " + elems + " elements is too large");
+    }
+    int scales = g.layers() * g.kvHeads() * blockSize;
+    if (type == KvCacheType.F32) {
+      kf = new float[blocks][(int) elems];
+      vf = new float[blocks][(int) elems];
+      kq = vq = null;
+      ks = vs = null;
+    } else {
+      kf = vf = null;
+      kq = new byte[blocks][(int) elems];
+      vq = new byte[blocks][(int) elems];
+      ks = new float[blocks][scales];
+      vs = new float[blocks][scales];
+    }
+  }
+
+  /** Storage precision. */
+  public KvCacheType type() {
+    return type;
+  }
+
+  @Override
+  public int kvHeads() {
+    return g.kvHeads();
+  }
+
+  @Override
+  public int headSize() {
+    return g.headSize();
+  }
+
+  private int scaleIndex(int layer, int head, int slot) {
+    return (layer * g.kvHeads() + head) * blockSize + slot;
+  }
+
+  @Override
+  public void write(int seq, int layer, int pos, float[] k, int kOff, float[] v, int vOff) {
+    int block = tables.blockId(seq, pos / blockSize);
+    int slot = pos % blockSize;
+    int hs = g.headSize();
+    for (int h = 0; h < g.kvHeads(); h++) {
+      int si = scaleIndex(layer, h, slot);
+      int e = si * hs;
+      int src = h * hs;
+      switch (type) {
+        case F32 -> {
+          System.arraycopy(k, kOff + src, kf[block], e, hs);
+          System.arraycopy(v, vOff + src, vf[block], e, hs);
+        }
+        case INT8 -> {
+          ks[block][si] = KvKernels.quantizeInt8(k, kOff + src, hs, kq[block], e);
+          vs[block][si] = KvKernels.quantizeInt8(v, vOff + src, hs, vq[block], e);
+        }
+        case FP8_E4M3 -> {
+          ks[block][si] = KvKernels.quantizeFp8(k, kOff + src, hs, kq[block], e);
+          vs[block][si] = KvKernels.quantizeFp8(v, vOff + src, hs, vq[block], e);
+        }
+      }
+    }
+  }
+
+  @Override
+  public void keyScores(
+      int seq, int layer, int kvHead, float[] q, int qOff, int len, float[] scores) {
+    int hs = g.headSize();
+    for (int start = 0, index = 0; start < len; start += blockSize, index++) {
+      int block = tables.blockId(seq, index);
+      int n = Math.min(blockSize, len - start);
+      int s0 = scaleIndex(layer, kvHead, 0);
+      int e0 = s0 * hs;
+      switch (type) {
+        case F32 -> {
+          float[] kb = kf[block];
+          for (int t = 0; t < n; t++) {
+            scores[start + t] = KvKernels.dotF32(q, qOff, kb, e0 + t * hs, hs);
+          }
+        }
+        case INT8 -> {
+          byte[] kb = kq[block];
+          float[] sc = ks[block];
+          for (int t = 0; t < n; t++) {
+            scores[start + t] = sc[s0 + t] * KvKernels.dotInt8(q, qOff, kb, e0 + t * hs, hs);
+          }
+        }
+        case FP8_E4M3 -> {
+          byte[] kb = kq[block];
+          float[] sc = ks[block];
+          for (int t = 0; t < n; t++) {
+            scores[start + t] = sc[s0 + t] * KvKernels.dotFp8(q, qOff, kb, e0 + t * hs, hs);
+          }
+        }
+      }
+    }
+  }
+
+  @Override
+  public void addWeightedValues(
+      int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff) {
+    int hs = g.headSize();
+    for (int start = 0, index = 0; start < len; start += blockSize, index++) {
+      int block = tables.blockId(seq, index);
+      int n = Math.min(blockSize, len - start);
+      int s0 = scaleIndex(layer, kvHead, 0);
+      int e0 = s0 * hs;
+      switch (type) {
+        case F32 -> {
+          float[] vb = vf[block];
+          for (int t = 0; t < n; t++) {
+            KvKernels.axpyF32(weights[start + t], vb, e0 + t * hs, out, outOff, hs);
+          }
+        }
+        case INT8 -> {
+          byte[] vb = vq[block];
+          float[] sc = vs[block];
+          for (int t = 0; t < n; t++) {
+            KvKernels.axpyInt8(weights[start + t] * sc[s0 + t], vb, e0 + t * hs, out, outOff, hs);
+          }
+        }
+        case FP8_E4M3 -> {
+          byte[] vb = vq[block];
+          float[] sc = vs[block];
+          for (int t = 0; t < n; t++) {
+            KvKernels.axpyFp8(weights[start + t] * sc[s0 + t], vb, e0 + t * hs, out, outOff, hs);
+          }
+        }
+      }
+    }
+  }
+}

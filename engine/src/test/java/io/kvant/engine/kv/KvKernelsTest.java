@@ -1,0 +1,141 @@
+package io.kvant.engine.kv;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class KvKernelsTest {
+  private static final int[] LENGTHS = {1, 3, 7, 8, 9, 16, 31, 64, 65, 128, 257};
+
+  private static float[] randomFloats(SplittableRandom r, int n, float range) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = (float) (r.nextDouble(-1, 1) * range);
+    }
+    return a;
+  }
+
+  private static byte[] randomBytes(SplittableRandom r, int n, boolean fp8) {
+    byte[] b = new byte[n];
+    for (int i = 0; i < n; i++) {
+      int c = r.nextInt(256);
+      if (fp8 && (c & 0x7F) == 0x7F) {
+        c = c - 1; // skip NaN codes, never produced by the encoder
+      }
+      b[i] = (byte) c;
+    }
+    return b;
+  }
+
+  private static float tol(float ref, int n, float mag) {
+    return 1e-5f * n * mag + 1e-4f * Math.abs(ref);
+  }
+
+  @Test
+  void vectorKernelsMatchScalarReferencesOnRandomInputs() {
+    SplittableRandom r = new SplittableRandom(42);
+    for (int trial = 0; trial < 20; trial++) {
+      for (int n : LENGTHS) {
+        int qOff = r.nextInt(5);
+        int kOff = r.nextInt(5);
+        float[] q = randomFloats(r, n + qOff, 3f);
+        float[] kf = randomFloats(r, n + kOff, 3f);
+        byte[] k8 = randomBytes(r, n + kOff, false);
+        byte[] kfp8 = randomBytes(r, n + kOff, true);
+
+        float ref = KvKernels.dotF32Scalar(q, qOff, kf, kOff, n);
+        assertThat(KvKernels.dotF32(q, qOff, kf, kOff, n)).isCloseTo(ref, within(tol(ref, n, 9)));
+        ref = KvKernels.dotInt8Scalar(q, qOff, k8, kOff, n);
+        assertThat(KvKernels.dotInt8(q, qOff, k8, kOff, n))
+            .isCloseTo(ref, within(tol(ref, n, 400)));
+        ref = KvKernels.dotFp8Scalar(q, qOff, kfp8, kOff, n);
+        assertThat(KvKernels.dotFp8(q, qOff, kfp8, kOff, n))
+            .isCloseTo(ref, within(tol(ref, n, 1400)));
+
+        float a = (float) r.nextDouble(-2, 2);
+        float[] y0 = randomFloats(r, n + qOff, 1f);
+        float[] y1 = y0.clone();
+        KvKernels.axpyF32Scalar(a, kf, kOff, y0, qOff, n);
+        KvKernels.axpyF32(a, kf, kOff, y1, qOff, n);
+        assertThat(y1).containsExactly(y0, within(1e-5f));
+        y0 = randomFloats(r, n + qOff, 1f);
+        y1 = y0.clone();
+        KvKernels.axpyInt8Scalar(a, k8, kOff, y0, qOff, n);
+        KvKernels.axpyInt8(a, k8, kOff, y1, qOff, n);
+        assertThat(y1).containsExactly(y0, within(1e-3f));
+        y0 = randomFloats(r, n + qOff, 1f);
+        y1 = y0.clone();
+        KvKernels.axpyFp8Scalar(a, kfp8, kOff, y0, qOff, n);
+        KvKernels.axpyFp8(a, kfp8, kOff, y1, qOff, n);
+        assertThat(y1).containsExactly(y0, within(1e-3f));
+      }
+    }
+  }
+
+  @Test
+  void fp8VectorDecodeIsExactForEveryCode() {
+    // the bit trick of the vector path against the arithmetic definition, code by code
+    for (int c = 0; c < 256; c++) {
+      if ((c & 0x7F) == 0x7F) {
+        continue;
+      }
+      byte[] k = new byte[64];
+      java.util.Arrays.fill(k, (byte) c);
+      float[] one = new float[64];
+      java.util.Arrays.fill(one, 1f);
+      float want = 64 * KvKernels.fp8Decode((byte) c);
+      assertThat(KvKernels.dotFp8(one, 0, k, 0, 64)).as("code %02x", c).isEqualTo(want);
+    }
+    assertThat(KvKernels.fp8Decode((byte) 0x7E)).isEqualTo(448f);
+    assertThat(KvKernels.fp8Decode((byte) 0x01)).isEqualTo(0x1p-9f);
+    assertThat(KvKernels.fp8Decode((byte) 0x08)).isEqualTo(0x1p-6f);
+    assertThat(KvKernels.fp8Decode((byte) 0xC0)).isEqualTo(-2f);
+  }
+
+  @Test
+  void fp8EncodeRoundsToNearestAndRoundTripsEveryCode() {
+    for (int c = 0; c < 256; c++) {
+      if ((c & 0x7F) == 0x7F || c == 0x80) {
+        continue;
+      }
+      float v = KvKernels.fp8Decode((byte) c);
+      assertThat(KvKernels.fp8Encode(v) & 0xFF).as("code %02x", c).isEqualTo(c);
+    }
+    SplittableRandom r = new SplittableRandom(7);
+    for (int i = 0; i < 20_000; i++) {
+      float x = (float) (r.nextDouble(-1, 1) * Math.pow(2, r.nextInt(-12, 10)));
+      float got = KvKernels.fp8Decode(KvKernels.fp8Encode(x));
+      float clamped = Math.max(-448f, Math.min(448f, x));
+      // nearest representable: relative error at most 2^-4, or half a subnormal step
+      assertThat(Math.abs(got - clamped))
+          .isLessThanOrEqualTo(Math.max(Math.abs(clamped) / 16f, 0x1p-10f) * 1.0001f);
+    }
+    assertThat(KvKernels.fp8Encode(1e6f)).isEqualTo((byte) 0x7E);
+    assertThat(KvKernels.fp8Encode(-1e6f)).isEqualTo((byte) 0xFE);
+  }
+
+  @Test
+  void quantizersBoundTheErrorByHalfAStep() {
+    SplittableRandom r = new SplittableRandom(3);
+    for (int trial = 0; trial < 200; trial++) {
+      int n = 1 + r.nextInt(128);
+      float[] x = randomFloats(r, n, (float) Math.pow(10, r.nextInt(-3, 3)));
+      byte[] q = new byte[n];
+      float s = KvKernels.quantizeInt8(x, 0, n, q, 0);
+      for (int i = 0; i < n; i++) {
+        assertThat(Math.abs(q[i] * s - x[i])).isLessThanOrEqualTo(s * 0.5f * 1.001f + 1e-12f);
+      }
+      float s8 = KvKernels.quantizeFp8(x, 0, n, q, 0);
+      for (int i = 0; i < n; i++) {
+        float back = KvKernels.fp8Decode(q[i]) * s8;
+        assertThat(Math.abs(back - x[i]))
+            .isLessThanOrEqualTo(Math.max(Math.abs(x[i]) / 16f, s8 * 0x1p-10f) * 1.01f);
+      }
+    }
+    byte[] z = new byte[4];
+    assertThat(KvKernels.quantizeInt8(new float[4], 0, 4, z, 0)).isZero();
+    assertThat(KvKernels.quantizeFp8(new float[4], 0, 4, z, 0)).isZero();
+  }
+}

@@ -1,0 +1,84 @@
+package io.kvant.engine.kv;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The paged store against the contiguous reference store, for each storage type. */
+class PagedKvStoreTest {
+  private static final KvGeometry G = new KvGeometry(2, 3, 16);
+
+  private static double attentionError(KvCacheType type, SplittableRandom r) {
+    int len = 53; // several blocks of 16 plus a partial one
+    KvCacheManager kv =
+        new KvCacheManager(
+            G,
+            new KvCacheConfig(
+                type, 16, 64L * 16 * G.bytesPerToken(type), EvictionPolicyKind.LRU, true));
+    ContiguousKvStore ref = new ContiguousKvStore(G.layers(), G.kvHeads(), G.headSize(), 64, 1);
+    int other = kv.open(kv.findCachedPrefix(new int[] {9, 9}, 2, "v"), 20); // interleaved tables
+    int seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "v"), len);
+    PagedKvStore store = kv.store();
+    int dim = G.kvDim();
+    for (int pos = 0; pos < len; pos++) {
+      for (int l = 0; l < G.layers(); l++) {
+        float[] k = new float[dim];
+        float[] v = new float[dim];
+        for (int i = 0; i < dim; i++) {
+          k[i] = (float) r.nextGaussian();
+          v[i] = (float) r.nextGaussian();
+        }
+        store.write(seq, l, pos, k, 0, v, 0);
+        ref.write(0, l, pos, k, 0, v, 0);
+        store.write(other, l, pos % 20, v, 0, k, 0);
+      }
+    }
+    double worst = 0;
+    float[] q = new float[G.headSize() + 3];
+    for (int l = 0; l < G.layers(); l++) {
+      for (int h = 0; h < G.kvHeads(); h++) {
+        for (int i = 0; i < q.length; i++) {
+          q[i] = (float) r.nextGaussian();
+        }
+        float[] a = new float[len];
+        float[] b = new float[len];
+        store.keyScores(seq, l, h, q, 3, len, a);
+        ref.keyScores(0, l, h, q, 3, len, b);
+        for (int t = 0; t < len; t++) {
+          worst = Math.max(worst, Math.abs(a[t] - b[t]) / 4.0); // scores have std ~4
+        }
+        float[] w = new float[len];
+        for (int t = 0; t < len; t++) {
+          w[t] = (float) r.nextDouble() / len;
+        }
+        float[] oa = new float[G.headSize() + 5];
+        float[] ob = new float[G.headSize() + 5];
+        store.addWeightedValues(seq, l, h, w, len, oa, 5);
+        ref.addWeightedValues(0, l, h, w, len, ob, 5);
+        for (int i = 0; i < oa.length; i++) {
+          worst = Math.max(worst, Math.abs(oa[i] - ob[i]) * 10); // outputs ~0.1
+        }
+      }
+    }
+    kv.free(seq);
+    kv.free(other);
+    kv.checkInvariants();
+    return worst;
+  }
+
+  @Test
+  void f32IsExactUpToSummationOrder() {
+    assertThat(attentionError(KvCacheType.F32, new SplittableRandom(1))).isLessThan(1e-5);
+  }
+
+  @Test
+  void int8StaysWithinAFewPercent() {
+    assertThat(attentionError(KvCacheType.INT8, new SplittableRandom(2))).isLessThan(0.03);
+  }
+
+  @Test
+  void fp8StaysWithinAFewPercent() {
+    assertThat(attentionError(KvCacheType.FP8_E4M3, new SplittableRandom(3))).isLessThan(0.08);
+  }
+}
