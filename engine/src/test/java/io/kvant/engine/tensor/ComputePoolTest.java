@@ -1,0 +1,88 @@
+package io.kvant.engine.tensor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+class ComputePoolTest {
+
+  /** Bitwise equality: each output element is computed the same way whatever the row split. */
+  @ParameterizedTest
+  @EnumSource(DType.class)
+  void parallelMatmulEqualsSingleThreaded(DType type) {
+    Random rnd = new Random(5);
+    int cols = type.isBlockType() ? 96 : 75;
+    try (ComputePool one = new ComputePool(1);
+        ComputePool two = new ComputePool(2);
+        ComputePool three = new ComputePool(3)) {
+      for (int rows : new int[] {1, 17, 100, 333}) {
+        Tensor w = RandomTensors.random(type, rows, cols, rnd);
+        for (int batch : new int[] {1, 3}) {
+          float[] x = RandomTensors.randomInput(batch * cols, rnd);
+          float[] expected = new float[batch * rows];
+          w.matmul(x, batch, expected);
+          for (ComputePool pool : new ComputePool[] {one, two, three}) {
+            float[] out = new float[batch * rows];
+            pool.matmul(w, x, batch, out);
+            assertThat(out).as("threads=%d rows=%d", pool.threads(), rows).isEqualTo(expected);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void parallelForVisitsEachIndexOnce() {
+    try (ComputePool pool = new ComputePool(3)) {
+      for (int n : new int[] {0, 1, 2, 3, 7, 100}) {
+        AtomicIntegerArray seen = new AtomicIntegerArray(Math.max(n, 1));
+        pool.parallelFor(n, seen::incrementAndGet);
+        for (int i = 0; i < n; i++) {
+          assertThat(seen.get(i)).isEqualTo(1);
+        }
+      }
+    }
+  }
+
+  @Test
+  void rangesAreGrainAligned() {
+    try (ComputePool pool = new ComputePool(3)) {
+      AtomicIntegerArray seen = new AtomicIntegerArray(100);
+      pool.parallelRanges(
+          100,
+          16,
+          (start, end) -> {
+            assertThat(start % 16).isZero();
+            assertThat(end == 100 || end % 16 == 0).isTrue();
+            for (int i = start; i < end; i++) {
+              seen.incrementAndGet(i);
+            }
+          });
+      for (int i = 0; i < 100; i++) {
+        assertThat(seen.get(i)).isEqualTo(1);
+      }
+    }
+  }
+
+  @Test
+  void exceptionsPropagate() {
+    try (ComputePool pool = new ComputePool(3)) {
+      assertThatThrownBy(
+              () ->
+                  pool.parallelFor(
+                      9,
+                      i -> {
+                        if (i == 8) {
+                          throw new IllegalStateException("boom");
+                        }
+                      }))
+          .hasMessageContaining("boom");
+    }
+    assertThatThrownBy(() -> new ComputePool(0)).isInstanceOf(IllegalArgumentException.class);
+  }
+}

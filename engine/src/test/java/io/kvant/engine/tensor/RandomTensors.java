@@ -1,0 +1,91 @@
+package io.kvant.engine.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+
+/** Random tensors with valid, varied contents (negative scales, full int8/nibble ranges). */
+final class RandomTensors {
+  private RandomTensors() {}
+
+  /**
+   * Random tensor of {@code type}; the data is placed at an odd offset of a larger heap array so
+   * that no alignment can be assumed, and made read-only like a mapped file.
+   */
+  static Tensor random(DType type, int rows, int cols, Random rnd) {
+    int size = (int) type.byteSize(rows, cols);
+    ByteBuffer buf = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+    long values = (long) rows * cols;
+    switch (type) {
+      case F32 -> {
+        for (long i = 0; i < values; i++) {
+          buf.putFloat((float) rnd.nextGaussian());
+        }
+      }
+      case F16 -> {
+        for (long i = 0; i < values; i++) {
+          buf.putShort(Float.floatToFloat16((float) rnd.nextGaussian()));
+        }
+      }
+      case BF16 -> {
+        for (long i = 0; i < values; i++) {
+          buf.putShort((short) (Float.floatToRawIntBits((float) rnd.nextGaussian()) >>> 16));
+        }
+      }
+      case Q8_0 -> {
+        for (long b = 0; b < values / 32; b++) {
+          buf.putShort(Float.floatToFloat16(randomScale(rnd)));
+          for (int j = 0; j < 32; j++) {
+            buf.put((byte) rnd.nextInt(256));
+          }
+        }
+      }
+      case Q4_0 -> {
+        for (long b = 0; b < values / 32; b++) {
+          buf.putShort(Float.floatToFloat16(randomScale(rnd)));
+          for (int j = 0; j < 16; j++) {
+            buf.put((byte) rnd.nextInt(256));
+          }
+        }
+      }
+    }
+    int pad = 3;
+    byte[] backing = new byte[size + pad + 5];
+    System.arraycopy(buf.array(), 0, backing, pad, size);
+    MemorySegment data = MemorySegment.ofArray(backing).asSlice(pad, size).asReadOnly();
+    return Tensors.of(type, rows, cols, data);
+  }
+
+  /** Scales of both signs over several orders of magnitude. */
+  static float randomScale(Random rnd) {
+    float magnitude = (float) Math.pow(2, -12 + rnd.nextInt(12)) * (1 + rnd.nextFloat());
+    return rnd.nextBoolean() ? magnitude : -magnitude;
+  }
+
+  static float[] randomInput(int n, Random rnd) {
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    return x;
+  }
+
+  /** {@code sum_c W[r][c] * x[xOff + c]} in double from the exact decoded values. */
+  static double dotReference(Tensor w, int r, float[] x, int xOff) {
+    double sum = 0;
+    for (int c = 0; c < w.cols(); c++) {
+      sum += (double) w.get(r, c) * x[xOff + c];
+    }
+    return sum;
+  }
+
+  /** {@code sum_c |W[r][c] * x[xOff + c]|} in double. */
+  static double absDot(Tensor w, int r, float[] x, int xOff) {
+    double sum = 0;
+    for (int c = 0; c < w.cols(); c++) {
+      sum += Math.abs((double) w.get(r, c) * x[xOff + c]);
+    }
+    return sum;
+  }
+}
