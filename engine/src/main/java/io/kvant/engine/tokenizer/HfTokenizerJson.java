@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.PatternSyntaxException;
@@ -102,8 +101,7 @@ public final class HfTokenizerJson {
 
     private Map<String, Integer> readVocab(JsonNode vocabNode) throws TokenizerFormatException {
       Map<String, Integer> vocab = new HashMap<>();
-      for (Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
         if (!e.getValue().canConvertToExactIntegral() || !e.getValue().canConvertToInt()) {
           throw fail("vocab entry " + e.getKey() + " has a non-integer id " + e.getValue());
         }
