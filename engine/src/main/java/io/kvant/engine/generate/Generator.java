@@ -69,7 +69,9 @@ public final class Generator {
       }
       Sampler sampler = new Sampler(params, prompt);
       StopMatcher stop = new StopMatcher(stops);
-      IncrementalDecoder decoder = tokenizer.newDecoder();
+      // The dummy-prefix space is dropped only when the output starts the text (prompt = BOS alone).
+      boolean startsText = prompt.length == 1 && prompt[0] == tokenizer.bos();
+      IncrementalDecoder decoder = tokenizer.newDecoder(startsText);
       StringBuilder text = new StringBuilder();
       int[] out = new int[Math.max(0, maxTokens)];
       int count = 0;

@@ -17,7 +17,6 @@ import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
 import io.kvant.engine.tokenizer.Llama2cTokenizerFile;
 import io.kvant.engine.tokenizer.SentencePieceBpeTokenizer;
-import io.kvant.engine.tokenizer.SentencePieceModelFile;
 import io.kvant.engine.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -34,8 +33,8 @@ import java.util.Optional;
  * (safetensors + {@code config.json} + a tokenizer), mapping the weight matrices without copying
  * them. Norm vectors and biases (a few KB) are copied into float arrays.
  *
- * <p>The format is chosen by what {@code path} is: a folder is Hugging Face, a {@code .gguf} file or
- * one starting with the GGUF magic is GGUF, anything else is tried as a llama2.c checkpoint.
+ * <p>The format is chosen by what {@code path} is: a folder is Hugging Face, a {@code .gguf} file
+ * or one starting with the GGUF magic is GGUF, anything else is tried as a llama2.c checkpoint.
  */
 public final class ModelLoader {
   private ModelLoader() {}
@@ -43,8 +42,8 @@ public final class ModelLoader {
   /**
    * Loads a model.
    *
-   * @param tokenizerPath tokenizer file for llama2.c checkpoints; when empty, {@code
-   *     tokenizer.bin} or {@code tok<vocab>.bin} beside the checkpoint
+   * @param tokenizerPath tokenizer file for llama2.c checkpoints; when empty, {@code tokenizer.bin}
+   *     or {@code tok<vocab>.bin} beside the checkpoint
    * @throws ModelFormatException naming the file and the problem
    */
   public static Model load(Path path, Optional<Path> tokenizerPath) throws IOException {
@@ -66,7 +65,11 @@ public final class ModelLoader {
     }
     try (var in = Files.newInputStream(path)) {
       byte[] magic = in.readNBytes(4);
-      return magic.length == 4 && magic[0] == 'G' && magic[1] == 'G' && magic[2] == 'U' && magic[3] == 'F';
+      return magic.length == 4
+          && magic[0] == 'G'
+          && magic[1] == 'G'
+          && magic[2] == 'U'
+          && magic[3] == 'F';
     }
   }
 
@@ -82,7 +85,8 @@ public final class ModelLoader {
             case "qwen2" -> RopeStyle.HALF_SPLIT;
             default ->
                 throw new ModelFormatException(
-                    path, "architecture '" + arch + "' is not supported (llama, mistral, qwen2 are)");
+                    path,
+                    "architecture '" + arch + "' is not supported (llama, mistral, qwen2 are)");
           };
       int dim = f.getInt(arch + ".embedding_length");
       int heads = f.getInt(arch + ".attention.head_count");
@@ -145,7 +149,9 @@ public final class ModelLoader {
           f.path(), "tokenizer.ggml.model '" + model + "' is not supported (llama is)");
     }
     float[] scores =
-        f.metadata().contains("tokenizer.ggml.scores") ? f.getFloatArray("tokenizer.ggml.scores") : null;
+        f.metadata().contains("tokenizer.ggml.scores")
+            ? f.getFloatArray("tokenizer.ggml.scores")
+            : null;
     int[] types =
         f.metadata().contains("tokenizer.ggml.token_type")
             ? f.getIntArray("tokenizer.ggml.token_type")
@@ -191,7 +197,8 @@ public final class ModelLoader {
     GgufTensorInfo info = f.tensor(name);
     if (info.elementCount() != n) {
       throw new ModelFormatException(
-          f.path(), "tensor '" + name + "' has " + info.elementCount() + " elements, expected " + n);
+          f.path(),
+          "tensor '" + name + "' has " + info.elementCount() + " elements, expected " + n);
     }
     DType type = dtypeOf(f.path(), name, info.type().orElse(null));
     return vector(f.path(), name, type, n, f.tensorData(info));
@@ -242,7 +249,8 @@ public final class ModelLoader {
       int dim = c.dim();
       int kvDim = config.kvDim();
       int hidden = c.hiddenDim();
-      Tensor embedding = f32(path, "token_embedding", c.vocabSize(), dim, ck.segment("token_embedding"));
+      Tensor embedding =
+          f32(path, "token_embedding", c.vocabSize(), dim, ck.segment("token_embedding"));
       List<LayerWeights> layers = new ArrayList<>();
       for (int l = 0; l < c.nLayers(); l++) {
         layers.add(
@@ -261,7 +269,9 @@ public final class ModelLoader {
                 f32(path, "w2", dim, hidden, ck.segment("w2", l))));
       }
       Tensor output =
-          c.sharedClassifier() ? embedding : f32(path, "wcls", c.vocabSize(), dim, ck.segment("wcls"));
+          c.sharedClassifier()
+              ? embedding
+              : f32(path, "wcls", c.vocabSize(), dim, ck.segment("wcls"));
       ModelWeights weights =
           new ModelWeights(embedding, layers, floats(ck.segment("rms_final")), output);
       Path tok = tokenizerPath.orElseGet(() -> defaultLlama2cTokenizer(path, c.vocabSize()));
@@ -383,7 +393,8 @@ public final class ModelLoader {
     SafetensorsTensor t = st.tensor(name);
     if (t.elementCount() != n) {
       throw new ModelFormatException(
-          st.source(), "tensor '" + name + "' has " + t.elementCount() + " elements, expected " + n);
+          st.source(),
+          "tensor '" + name + "' has " + t.elementCount() + " elements, expected " + n);
     }
     return vector(st.source(), name, stDtype(st, name), n, st.tensorData(name));
   }
@@ -401,7 +412,11 @@ public final class ModelLoader {
       default ->
           throw new ModelFormatException(
               st.source(),
-              "tensor '" + name + "' has dtype " + st.tensor(name).dtype() + " (F32, F16, BF16 are supported)");
+              "tensor '"
+                  + name
+                  + "' has dtype "
+                  + st.tensor(name).dtype()
+                  + " (F32, F16, BF16 are supported)");
     };
   }
 

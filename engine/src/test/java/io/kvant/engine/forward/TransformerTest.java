@@ -49,8 +49,8 @@ class TransformerTest {
   /**
    * Tolerance: the engine accumulates in float32 over at most 172 terms per dot product across 5
    * layers; relative errors of ~1e-6 per operation compound to well under 1e-3 in logits of
-   * magnitude ~10. 2e-3 absolute leaves margin without hiding a wrong formula (a wrong RoPE pairing,
-   * mask, or norm changes logits by whole units).
+   * magnitude ~10. 2e-3 absolute leaves margin without hiding a wrong formula (a wrong RoPE
+   * pairing, mask, or norm changes logits by whole units).
    */
   @Test
   void logitsMatchTheFloat64ReferenceOnSeveralPrompts() {

@@ -16,9 +16,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Greedy generation from BOS on the real stories260K weights reproduces the 48 golden token ids
- * and the text llama2.c prints (both from ../shared/models/stories260K/SOURCE.md), from the GGUF
- * file and from the llama2.c checkpoint + tok512.bin.
+ * Greedy generation from BOS on the real stories260K weights reproduces the 48 golden token ids and
+ * the text llama2.c prints (both from ../shared/models/stories260K/SOURCE.md), from the GGUF file
+ * and from the llama2.c checkpoint + tok512.bin.
  */
 class Stories260KGoldenTest {
   static final int[] GOLDEN = {

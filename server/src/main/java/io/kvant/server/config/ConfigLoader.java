@@ -277,8 +277,10 @@ public final class ConfigLoader {
     JsonNode root;
     try {
       root = new ObjectMapper(new YAMLFactory()).readTree(file.toFile());
-    } catch (IOException e) {
+    } catch (com.fasterxml.jackson.core.JacksonException e) {
       throw new ConfigException(file + ": not valid YAML: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw new ConfigException(file + ": cannot read: " + e.getMessage());
     }
     Map<String, String> flat = new HashMap<>();
     if (root == null || root.isNull() || root.isMissingNode()) {

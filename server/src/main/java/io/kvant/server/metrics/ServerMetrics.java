@@ -57,6 +57,7 @@ public final class ServerMetrics implements AutoCloseable {
 
   private final OpenTelemetrySdk sdk;
   private final Optional<PrometheusHttpServer> prometheus;
+  private final int prometheusPort;
   private final Tracer tracer;
   private final DoubleHistogram ttft;
   private final DoubleHistogram tpot;
@@ -116,6 +117,7 @@ public final class ServerMetrics implements AutoCloseable {
             .setTracerProvider(traces.build())
             .build();
     this.prometheus = Optional.ofNullable(prom);
+    this.prometheusPort = prom == null ? -1 : prometheusPort;
     this.tracer = sdk.getTracer("io.kvant.server");
     Meter meter = sdk.getMeter("io.kvant.server");
     ttft =
@@ -198,9 +200,9 @@ public final class ServerMetrics implements AutoCloseable {
     return tracer;
   }
 
-  /** The port the Prometheus endpoint actually bound, or -1 when it is off. */
+  /** The port of the Prometheus endpoint, or -1 when it is off. */
   public int prometheusPort() {
-    return prometheus.map(p -> p.getAddress().getPort()).orElse(-1);
+    return prometheusPort;
   }
 
   /** Records one finished request. Times in seconds; ttft/tpot are skipped when NaN. */
