@@ -33,7 +33,7 @@ final class CollectingSubscriber<T> implements Flow.Subscriber<T> {
   }
 
   void request(long n) {
-    requested.addAndGet(n);
+    requested.accumulateAndGet(n, (a, b) -> a + b < 0 ? Long.MAX_VALUE : a + b);
     subscription.request(n);
   }
 
