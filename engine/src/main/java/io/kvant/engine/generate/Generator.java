@@ -69,7 +69,8 @@ public final class Generator {
       }
       Sampler sampler = new Sampler(params, prompt);
       StopMatcher stop = new StopMatcher(stops);
-      // The dummy-prefix space is dropped only when the output starts the text (prompt = BOS alone).
+      // The dummy-prefix space is dropped only when the output starts the text (prompt = BOS
+      // alone).
       boolean startsText = prompt.length == 1 && prompt[0] == tokenizer.bos();
       IncrementalDecoder decoder = tokenizer.newDecoder(startsText);
       StringBuilder text = new StringBuilder();

@@ -74,7 +74,8 @@ final class GenerateCommand {
       Path modelPath =
           f.string("model")
               .map(Path::of)
-              .orElse(Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
+              .orElse(
+                  Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
       if (f.has("prompt") && f.has("prompt-ids")) {
         throw new UsageException("give --prompt or --prompt-ids, not both");
       }
@@ -120,7 +121,8 @@ final class GenerateCommand {
           throw new UsageException("--prompt: the prompt is empty");
         }
         Generator generator =
-            new Generator(new Transformer(model.config(), model.weights(), pool), model.tokenizer());
+            new Generator(
+                new Transformer(model.config(), model.weights(), pool), model.tokenizer());
         boolean ids = f.flag("ids");
         GenerationResult result =
             generator.generate(
