@@ -52,8 +52,9 @@ public record BenchResult(
 
   /**
    * Requests around one swap, grouped by start time: {@code before} (after the previous swap's
-   * window until this swap starts), {@code during} (from its start until {@code window} after it
-   * returned) and {@code after} (from then until the next swap starts, or the end).
+   * "during" until this swap starts), {@code during} (from its start until {@code window} after it
+   * returned, or the next swap's start if sooner) and {@code after} (from then until the next swap
+   * starts, or the end; the same requests as the next swap's {@code before}).
    *
    * @param swap index into {@code swaps}
    * @param before requests started before

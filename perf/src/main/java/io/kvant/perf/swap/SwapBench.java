@@ -148,24 +148,28 @@ public final class SwapBench {
   }
 
   /**
-   * Groups requests by start time around each swap (see {@link SwapPhase}).
+   * Groups requests by start time around each swap (see {@link SwapPhase}). A swap's "during" ends
+   * at the next swap's start at the latest, and its "after" is the next swap's "before", so every
+   * request falls in exactly one during phase or one before/after interval.
    *
    * @param windowMs how long after a swap returns its "during" phase lasts
    */
   public static List<SwapPhase> phases(
       List<RequestRecord> records, List<SwapEvent> swaps, double windowMs) {
     List<SwapPhase> out = new ArrayList<>();
+    double beforeFrom = Double.NEGATIVE_INFINITY;
     for (int i = 0; i < swaps.size(); i++) {
       SwapEvent s = swaps.get(i);
-      double beforeFrom = i == 0 ? Double.NEGATIVE_INFINITY : swaps.get(i - 1).endMs() + windowMs;
-      double duringTo = s.endMs() + windowMs;
       double afterTo = i + 1 < swaps.size() ? swaps.get(i + 1).startMs() : Double.POSITIVE_INFINITY;
+      // Clipped at the next swap's start, so that phases never overlap.
+      double duringTo = Math.min(s.endMs() + windowMs, afterTo);
       out.add(
           new SwapPhase(
               i,
               phase(records, beforeFrom, s.startMs()),
               phase(records, s.startMs(), duringTo),
               phase(records, duringTo, afterTo)));
+      beforeFrom = duringTo;
     }
     return out;
   }
