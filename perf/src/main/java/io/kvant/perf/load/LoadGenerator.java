@@ -116,7 +116,7 @@ public final class LoadGenerator {
                       if (i >= count) {
                         return;
                       }
-                      RequestRecord r = execute(firstIndex + i, start);
+                      RequestRecord r = execute(firstIndex + i, start, nanoTime.getAsLong());
                       out.add(r);
                       report(listener, r, done, failed, count, start, end);
                     }
@@ -150,13 +150,14 @@ public final class LoadGenerator {
         inFlight.acquire();
       }
       int index = i;
+      long dispatched = nanoTime.getAsLong();
       requests.add(
           Thread.ofVirtual()
               .name("kvant-bench-req-" + i)
               .start(
                   () -> {
                     try {
-                      RequestRecord r = execute(index, start);
+                      RequestRecord r = execute(index, start, dispatched);
                       out.add(r);
                       report(listener, r, done, failed, count, start, end);
                     } finally {
@@ -198,8 +199,13 @@ public final class LoadGenerator {
     }
   }
 
-  /** Sends request {@code index} and records it relative to {@code runStart}. */
-  RequestRecord execute(int index, long runStart) {
+  /**
+   * Sends request {@code index} and records it relative to {@code runStart}. Latencies count from
+   * {@code sentNanos}: in the open loop the dispatcher's clock reading when it launched the
+   * request, so a request whose thread starts late is charged for the delay (no coordinated
+   * omission).
+   */
+  RequestRecord execute(int index, long runStart, long sentNanos) {
     PromptSource.Item item = prompts.get(index);
     GenerateParams.Builder b =
         GenerateParams.builder()
@@ -211,7 +217,7 @@ public final class LoadGenerator {
       b.model(cfg.model());
     }
     GenerateParams params = b.build();
-    long t0 = nanoTime.getAsLong();
+    long t0 = sentNanos;
     double startMs = (t0 - runStart) / 1e6;
     long first = -1;
     long prev = -1;
