@@ -4,6 +4,7 @@ import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
 import io.kvant.perf.bandwidth.BandwidthProbe;
 import io.kvant.perf.cli.Args;
+import io.kvant.perf.decode.BatchDecodeBench;
 import io.kvant.perf.decode.DecodeBench;
 import io.kvant.perf.synth.ModelShape;
 import io.kvant.perf.synth.SynthModelWriter;
@@ -45,6 +46,7 @@ public final class BenchMain {
         synth      --shape NAME --weights TYPE --out FILE.gguf   synthetic model of a real shape
         bandwidth  [--mib 256] [--trials 5] [--threads N]        STREAM-like memory bandwidth
         decode     --model FILE.gguf [--tokens 64] [--threads T] single-stream decode tokens/s
+        batch      --model FILE.gguf [--concurrency 1,4,16,64]   aggregate batched decode tokens/s
         sim        --trace FILE [--kv-blocks N] ...              scheduler simulation over a trace
       each command: --help for its options
       """;
@@ -75,6 +77,7 @@ public final class BenchMain {
         case "synth" -> synth(a);
         case "bandwidth" -> bandwidth(a);
         case "decode" -> decode(a);
+        case "batch" -> batch(a);
         case "sim" -> new SimCommand(out).run(a);
         default -> {
           err.println("unknown command '" + command + "'");
@@ -177,6 +180,40 @@ public final class BenchMain {
             r.boundTokensPerSecond(gbPerS),
             gbPerS,
             100 * r.tokensPerSecond() / r.boundTokensPerSecond(gbPerS));
+      }
+    }
+    return 0;
+  }
+
+  private int batch(Args a) throws Exception {
+    Path file = Path.of(a.required("model"));
+    String levels = a.get("concurrency", "1,4,16,64");
+    int tokens = a.intValue("tokens", 32);
+    int warmup = a.intValue("warmup", 8);
+    int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
+    a.checkAllUsed();
+    List<Integer> concurrency = new java.util.ArrayList<>();
+    for (String level : levels.split(",")) {
+      try {
+        concurrency.add(Integer.parseInt(level.trim()));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("--concurrency: not a list of integers: " + levels);
+      }
+    }
+    try (Model model = ModelLoader.load(file, Optional.empty())) {
+      out.printf("model       %s (%s)%n", file, model.config());
+      out.printf("threads     %d, %d timed steps after %d warm-up%n", threads, tokens, warmup);
+      out.printf("%-12s %14s %12s %16s%n", "concurrency", "tokens/s", "ms/step", "x concurrency 1");
+      double base = Double.NaN;
+      for (int n : concurrency) {
+        BatchDecodeBench.Result r =
+            BatchDecodeBench.run(model, n, tokens, warmup, threads, System::nanoTime);
+        if (n == 1) {
+          base = r.tokensPerSecond();
+        }
+        out.printf(
+            "%-12d %14.2f %12.2f %16.2f%n",
+            n, r.tokensPerSecond(), r.msPerStep(), r.tokensPerSecond() / base);
       }
     }
     return 0;

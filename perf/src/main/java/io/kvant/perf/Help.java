@@ -29,6 +29,13 @@ final class Help {
           ./kvant bench decode --model FILE.gguf [--tokens 64] [--warmup 8] [--threads T]
                                [--bandwidth-gbs X]   (default: measured with the read kernel)
           """;
+      case "batch" ->
+          """
+          ./kvant bench batch --model FILE.gguf [--concurrency 1,4,16,64] [--tokens 32]
+                              [--warmup 8] [--threads T]
+            N sequences decoded together (one token each per forward step, a ContiguousKvStore
+            with N slots); prints aggregate tokens/s and the ratio to concurrency 1
+          """;
       case "sim" -> SimCommand.HELP;
       default -> BenchMain.USAGE;
     };

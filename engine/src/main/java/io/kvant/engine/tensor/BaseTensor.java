@@ -16,7 +16,10 @@ import java.util.Objects;
  * order depends on nothing but the vector length: results are bitwise identical whatever the batch
  * size, row range or thread split. Decoding to scratch costs an L1 store and reload per weight,
  * which is cheap next to the memory traffic of streaming the weights, and keeps one dot kernel for
- * all types (a new type only writes its decoder).
+ * all types (a new type only writes its decoder, and gets the batched micro-kernel for free). Batch
+ * 1 uses {@link DotKernel#dotRows}; larger batches use the register-blocked {@link
+ * DotKernel#dotTile}, which reads each decoded weight vector once per four inputs instead of once
+ * per input.
  */
 abstract class BaseTensor {
   /** Rows decoded and dotted together; the dot kernel shares each x load across them. */
@@ -81,13 +84,21 @@ abstract class BaseTensor {
 
   public final void matmul(float[] x, int batch, float[] out, int rowStart, int rowEnd) {
     checkMatmul(x, batch, out, rowStart, rowEnd);
+    if (batch == 1) {
+      float[] tile = new float[TILE * cols];
+      for (int r = rowStart; r < rowEnd; r += TILE) {
+        int n = Math.min(TILE, rowEnd - r);
+        decodeRows(r, n, tile, 0);
+        DotKernel.dotRows(tile, n, cols, x, 0, out, r);
+      }
+      return;
+    }
     float[] tile = new float[TILE * cols];
+    float[] acc = new float[DotKernel.accLength(TILE, batch)];
     for (int r = rowStart; r < rowEnd; r += TILE) {
       int n = Math.min(TILE, rowEnd - r);
       decodeRows(r, n, tile, 0);
-      for (int b = 0; b < batch; b++) {
-        DotKernel.dotRows(tile, n, cols, x, b * cols, out, b * rows + r);
-      }
+      DotKernel.dotTile(tile, cols, n, cols, x, cols, batch, out, r, rows, acc);
     }
   }
 

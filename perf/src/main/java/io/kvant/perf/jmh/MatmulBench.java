@@ -60,7 +60,7 @@ public class MatmulBench {
   @Param({"576x576", "2048x2048", "8192x2048"})
   public String shape;
 
-  @Param({"1", "16"})
+  @Param({"1", "4", "16"})
   public int batch;
 
   private Arena arena;
