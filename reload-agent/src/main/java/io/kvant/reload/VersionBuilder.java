@@ -78,6 +78,7 @@ final class VersionBuilder {
     } catch (IOException e) {
       throw new Rejection("io_error", "staging: " + e.getMessage(), e);
     }
+    boolean killed = false;
     try {
       long t0 = clock.millis();
       long bytes = new Downloader(bucket).download(prefix, m, dir, settings.maxDownloadBytes());
@@ -241,13 +242,14 @@ final class VersionBuilder {
               clock.instant(),
               new ArrayList<>(qbom.values()));
       return new Built(held, staged, record);
+    } catch (InterruptedIOException e) {
+      // Stopped (agent shutdown): leave the partial download as a kill would; start() cleans it.
+      killed = true;
+      throw e;
     } catch (IOException e) {
-      if (e instanceof InterruptedIOException ie) {
-        throw ie;
-      }
       throw new Rejection("io_error", e.getMessage(), e);
     } finally {
-      if (!Thread.currentThread().isInterrupted()) {
+      if (!killed) {
         staging.discard(m.version());
       }
     }
