@@ -59,6 +59,14 @@ final class TestServer implements AutoCloseable {
     String kv = "f32";
     Duration drain = Duration.ofSeconds(10);
     Optional<String> generationToken = Optional.empty();
+    Optional<String> bucket = Optional.empty();
+    io.kvant.server.config.AgentConfig agent = io.kvant.server.config.AgentConfig.defaults();
+
+    Builder bucket(String uri, io.kvant.server.config.AgentConfig agentConfig) {
+      bucket = Optional.of(uri);
+      agent = agentConfig;
+      return this;
+    }
 
     Builder maxQueue(int n) {
       maxQueue = n;
@@ -102,7 +110,8 @@ final class TestServer implements AutoCloseable {
               Optional.empty(),
               drain,
               2,
-              Optional.empty());
+              bucket,
+              agent);
       return new TestServer(c);
     }
   }
