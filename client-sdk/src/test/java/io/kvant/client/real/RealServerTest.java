@@ -3,6 +3,7 @@ package io.kvant.client.real;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kvant.api.v1.ModelStatus;
 import io.kvant.client.Chunk;
@@ -13,6 +14,7 @@ import io.kvant.client.KvantAdmin;
 import io.kvant.client.KvantClient;
 import io.kvant.client.KvantException;
 import io.kvant.client.RetryPolicy;
+import io.kvant.client.TestCertificates;
 import io.kvant.client.TokenStream;
 import io.kvant.client.UnauthenticatedException;
 import io.kvant.server.KvantServer;
@@ -32,6 +34,7 @@ import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The SDK against real kvant servers (stories260K) on 127.0.0.1. */
 class RealServerTest {
@@ -49,18 +52,23 @@ class RealServerTest {
   }
 
   static KvantServer start() throws Exception {
+    return start(
+        new SecuritySettings(
+            Optional.of(TOKEN),
+            Optional.empty(),
+            Optional.empty(),
+            Optional.empty(),
+            Optional.empty()));
+  }
+
+  static KvantServer start(SecuritySettings security) throws Exception {
     return KvantServer.start(
         new ServerConfig(
             "127.0.0.1",
             0,
             new ModelSettings(model(), "stories", "none", "f32", Optional.empty(), 64),
             new SchedulerSettings(64, 256, 32, 16L << 20, 16, 4096),
-            new SecuritySettings(
-                Optional.of(TOKEN),
-                Optional.empty(),
-                Optional.empty(),
-                Optional.empty(),
-                Optional.empty()),
+            security,
             0,
             Optional.empty(),
             Duration.ofSeconds(5),
@@ -273,6 +281,42 @@ class RealServerTest {
       // but every token, in order.
       assertThat(ids(chunks)).isEqualTo(expected.tokenIds());
       assertThat(received.get()).isLessThanOrEqualTo(requested.get());
+    } finally {
+      server.shutdownGracefully();
+    }
+  }
+
+  @Test
+  void mutualTlsFromPemFiles(@TempDir Path dir) throws Exception {
+    assumeTrue(TestCertificates.opensslAvailable(), "openssl is not installed");
+    TestCertificates.create(dir);
+    KvantServer server =
+        start(
+            new SecuritySettings(
+                Optional.of(TOKEN),
+                Optional.empty(),
+                Optional.of(dir.resolve("server.pem")),
+                Optional.of(dir.resolve("server.key")),
+                Optional.of(dir.resolve("ca.pem"))));
+    try (KvantClient withCert =
+            KvantClient.builder()
+                .targets(target(server))
+                .trustCertificate(dir.resolve("ca.pem"))
+                .clientCertificate(dir.resolve("client.pem"), dir.resolve("client.key"))
+                .build();
+        KvantClient withoutCert =
+            KvantClient.builder()
+                .targets(target(server))
+                .trustCertificate(dir.resolve("ca.pem"))
+                .retryPolicy(RetryPolicy.none())
+                .build();
+        KvantClient plaintext =
+            KvantClient.builder().targets(target(server)).retryPolicy(RetryPolicy.none()).build()) {
+      assertThat(withCert.generate(greedy("The cat", 5)).tokenIds()).hasSize(5);
+      assertThatThrownBy(() -> withoutCert.generate(greedy("The cat", 5)))
+          .isInstanceOf(KvantException.class);
+      assertThatThrownBy(() -> plaintext.generate(greedy("The cat", 5)))
+          .isInstanceOf(KvantException.class);
     } finally {
       server.shutdownGracefully();
     }
