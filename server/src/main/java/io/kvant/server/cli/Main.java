@@ -31,7 +31,12 @@ public final class Main {
   static Main standard(PrintStream out, PrintStream err) {
     Map<String, String> env = System.getenv();
     return new Main(
-        out, err, Map.of("generate", args -> new GenerateCommand(out, err, env).run(args)));
+        out,
+        err,
+        Map.of(
+            "generate", args -> new GenerateCommand(out, err, env).run(args),
+            "eval", args -> new EvalCommand(out, err, env).run(args),
+            "quantize", args -> new QuantizeCommand(out, err, env).run(args)));
   }
 
   /** Runs one subcommand and returns its exit code. */
