@@ -161,15 +161,12 @@ public final class AimetEncodings {
     String dtype = text(name, p, "dtype");
     int bw = integer(name, p, "bw");
     boolean sym = p.path("is_sym").asBoolean(false);
+    String encType = text(name, p, "enc_type");
     Granularity g;
     try {
-      g = Granularity.valueOf(text(name, p, "enc_type"));
+      g = Granularity.valueOf(encType);
     } catch (IllegalArgumentException e) {
-      throw bad(
-          name,
-          "unknown enc_type '"
-              + p.get("enc_type").asText()
-              + "' (PER_TENSOR, PER_CHANNEL, PER_BLOCK)");
+      throw bad(name, "unknown enc_type '" + encType + "' (PER_TENSOR, PER_CHANNEL, PER_BLOCK)");
     }
     int block = g == Granularity.PER_BLOCK ? integer(name, p, "block_size") : 0;
     WeightFormat f = format(name, dtype, bw, p.path("fp8_format").asText("E4M3"));

@@ -182,7 +182,7 @@ public final class Quantizer {
             TensorNames.EMBEDDING,
             Role.EMBEDDINGS,
             emb,
-            embSpec,
+            noAwq(embSpec),
             calibration,
             src.embedding(),
             now));
@@ -193,11 +193,23 @@ public final class Quantizer {
       float[] headImp = stats == null ? null : stats.get(-1, Site.HEAD_IN).meanSquare();
       head = plain(TensorNames.OUTPUT, src.output(), headSpec, headImp, encodings);
       qbom.add(
-          entry(TensorNames.OUTPUT, Role.LM_HEAD, head, headSpec, calibration, src.output(), now));
+          entry(
+              TensorNames.OUTPUT,
+              Role.LM_HEAD,
+              head,
+              noAwq(headSpec),
+              calibration,
+              src.output(),
+              now));
     }
     qbom.add(normEntry(TensorNames.OUTPUT_NORM, calibration, now, src.outputNorm()));
     ModelWeights weights = new ModelWeights(emb, layers, src.outputNorm(), head);
     return new QuantizedModel(model.withWeights(weights), recipe, encodings, qbom);
+  }
+
+  /** Embeddings and lm_head have no foldable input scale: AWQ falls back to MSE clipping. */
+  private static QuantSpec noAwq(QuantSpec spec) {
+    return spec.method() == Method.AWQ ? spec.withMethod(Method.MSE) : spec;
   }
 
   /** Q4_0/Q8_0 need widths that are multiples of 32: other tensors stay full precision. */

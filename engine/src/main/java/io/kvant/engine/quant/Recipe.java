@@ -217,7 +217,7 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
           if (s.format() != WeightFormat.FULL) {
             o.put("method", s.method().jsonName());
           }
-          if (s.method() == Method.PERCENTILE) {
+          if (s.format() != WeightFormat.FULL) {
             o.put("percentile", s.percentile());
           }
           if (s.perTensor()) {
