@@ -36,6 +36,11 @@ public record QuantSpec(
     if (format != WeightFormat.INT4) {
       symmetric = true;
     }
+    if (format == WeightFormat.FULL || format == WeightFormat.Q4_0 || format == WeightFormat.Q8_0) {
+      method =
+          Method.MINMAX; // these take no range choice: normalise so equal recipes compare equal
+      percentile = 100;
+    }
     if (!(percentile > 50 && percentile <= 100)) {
       throw new IllegalArgumentException("percentile must be in (50, 100], got " + percentile);
     }
