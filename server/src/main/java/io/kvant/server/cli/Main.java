@@ -36,7 +36,8 @@ public final class Main {
         Map.of(
             "generate", args -> new GenerateCommand(out, err, env).run(args),
             "eval", args -> new EvalCommand(out, err, env).run(args),
-            "quantize", args -> new QuantizeCommand(out, err, env).run(args)));
+            "quantize", args -> new QuantizeCommand(out, err, env).run(args),
+            "serve", args -> new ServeCommand(out, err, env).run(args)));
   }
 
   /** Runs one subcommand and returns its exit code. */

@@ -28,7 +28,7 @@ import java.util.Set;
  */
 public final class ConfigLoader {
   /** File name of the model that ships in {@code models/}. */
-  public static final String BUNDLED_MODEL = "models/kvant-kjv.gguf";
+  public static final String BUNDLED_MODEL = "models/kvant-kjv-7m.gguf";
 
   /** Flag name (without dashes) to its dotted YAML key. */
   private static final Map<String, String> FLAGS =

@@ -3,7 +3,6 @@ package io.kvant.server.grpc;
 import io.kvant.api.v1.GenerateRequest;
 import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.tokenizer.Tokenizer;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.function.LongSupplier;
 
@@ -102,8 +101,11 @@ public final class RequestValidator {
       throw new InvalidFieldException(
           "stop", "at most " + MAX_STOPS + " entries, got " + stops.size());
     }
-    for (String stop : stops) {
-      int bytes = stop.getBytes(StandardCharsets.UTF_8).length;
+    for (int i = 0; i < stops.size(); i++) {
+      if (!r.getStopBytes(i).isValidUtf8()) {
+        throw new InvalidFieldException("stop", "entry " + i + " is not valid UTF-8");
+      }
+      int bytes = r.getStopBytes(i).size();
       if (bytes < 1 || bytes > MAX_STOP_BYTES) {
         throw new InvalidFieldException(
             "stop", "each entry must be 1.." + MAX_STOP_BYTES + " bytes, got " + bytes);

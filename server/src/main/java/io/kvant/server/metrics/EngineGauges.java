@@ -9,6 +9,8 @@ package io.kvant.server.metrics;
  * @param prefixHitRatio prefix-cache hits over lookups, [0, 1]
  * @param model model name
  * @param servingVersion version new requests get
+ * @param preemptions requests preempted since start (cumulative)
+ * @param steps engine steps run since start (cumulative)
  */
 public record EngineGauges(
     long queued,
@@ -16,4 +18,6 @@ public record EngineGauges(
     double kvUsage,
     double prefixHitRatio,
     String model,
-    String servingVersion) {}
+    String servingVersion,
+    long preemptions,
+    long steps) {}

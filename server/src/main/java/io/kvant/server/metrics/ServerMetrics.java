@@ -63,7 +63,6 @@ public final class ServerMetrics implements AutoCloseable {
   private final DoubleHistogram tpot;
   private final DoubleHistogram duration;
   private final LongHistogram tokenUsage;
-  private final LongCounter preemptions;
   private final LongCounter swapEvents;
   private final DoubleHistogram swapDuration;
   private final LongCounter requests;
@@ -150,11 +149,14 @@ public final class ServerMetrics implements AutoCloseable {
             .counterBuilder("kvant.requests")
             .setDescription("Finished requests by finish reason")
             .build();
-    preemptions =
-        meter
-            .counterBuilder("kvant.scheduler.preemptions")
-            .setDescription("Requests preempted (blocks freed, recomputed later)")
-            .build();
+    meter
+        .counterBuilder("kvant.scheduler.preemptions")
+        .setDescription("Requests preempted (blocks freed, recomputed later)")
+        .buildWithCallback(m -> m.record(gauges.get().preemptions()));
+    meter
+        .counterBuilder("kvant.scheduler.steps")
+        .setDescription("Engine steps (batched forward passes) run")
+        .buildWithCallback(m -> m.record(gauges.get().steps()));
     swapEvents =
         meter
             .counterBuilder("kvant.swap.events")
@@ -225,13 +227,6 @@ public final class ServerMetrics implements AutoCloseable {
     tokenUsage.record(promptTokens, base.toBuilder().put(TOKEN_TYPE, "input").build());
     tokenUsage.record(completionTokens, base.toBuilder().put(TOKEN_TYPE, "output").build());
     requests.add(1, base.toBuilder().put(FINISH, finishReason).build());
-  }
-
-  /** Counts preemptions reported by the scheduler. */
-  public void recordPreemptions(long count) {
-    if (count > 0) {
-      preemptions.add(count);
-    }
   }
 
   /** Counts a reload or swap event; {@code seconds} is recorded for completed swaps (else NaN). */

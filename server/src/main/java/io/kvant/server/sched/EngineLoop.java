@@ -38,6 +38,7 @@ public final class EngineLoop implements AutoCloseable {
   private final Scheduler scheduler;
   private final ConcurrentLinkedQueue<Sequence> submissions = new ConcurrentLinkedQueue<>();
   private final ConcurrentLinkedQueue<String> aborts = new ConcurrentLinkedQueue<>();
+  private final ConcurrentLinkedQueue<Migration> migrations = new ConcurrentLinkedQueue<>();
   private final ConcurrentHashMap<String, Sequence> live = new ConcurrentHashMap<>();
   private final AtomicInteger queued = new AtomicInteger();
   private final Semaphore wake = new Semaphore(0);
@@ -143,6 +144,21 @@ public final class EngineLoop implements AutoCloseable {
     return new RejectedException(RejectedException.Reason.INVALID, field, message);
   }
 
+  /** A pending move of every sequence on {@code from} to {@code to}. */
+  private record Migration(ServingModel from, ServingModel to) {}
+
+  /**
+   * Moves every live request running on {@code from} to {@code to} at the next step boundary (an
+   * IMMEDIATE swap). Their KV computed so far stays; later tokens are computed with {@code to}.
+   * Blocks they fill keep being hashed under the version they were admitted with, so the prefix
+   * cache never offers KV of mixed weights to a request of {@code to}. The caller makes sure both
+   * versions have the same KV geometry.
+   */
+  public void migrate(ServingModel from, ServingModel to) {
+    migrations.add(new Migration(from, to));
+    wake.release();
+  }
+
   /** Cancels a request (no-op if unknown or finished); it ends CANCELLED at the next step. */
   public void abort(String requestId) {
     aborts.add(requestId);
@@ -240,7 +256,7 @@ public final class EngineLoop implements AutoCloseable {
     }
     Map<ServingModel, List<SchedulerOutput.Chunk>> groups = new LinkedHashMap<>();
     for (SchedulerOutput.Chunk c : out.chunks()) {
-      groups.computeIfAbsent(c.seq().request.model(), k -> new ArrayList<>()).add(c);
+      groups.computeIfAbsent(c.seq().model, k -> new ArrayList<>()).add(c);
     }
     for (Map.Entry<ServingModel, List<SchedulerOutput.Chunk>> g : groups.entrySet()) {
       execute(g.getKey(), g.getValue());
@@ -299,7 +315,7 @@ public final class EngineLoop implements AutoCloseable {
   private void update(Sequence s, float[] logits, int off, int vocab) {
     GenerationRequest req = s.request;
     int token = s.sampler.sample(logits, off, vocab);
-    if (token == req.model().eosToken()) {
+    if (token == s.model.eosToken()) {
       finish(s, FinishReason.STOP, null);
       return;
     }
@@ -314,7 +330,7 @@ public final class EngineLoop implements AutoCloseable {
     }
     if (s.stop.stopped()) {
       finish(s, FinishReason.STOP, null);
-    } else if (s.generated() >= req.maxTokens() || s.numTokens >= req.model().contextLength()) {
+    } else if (s.generated() >= req.maxTokens() || s.numTokens >= s.model.contextLength()) {
       finish(s, FinishReason.LENGTH, null);
     }
   }
@@ -378,7 +394,7 @@ public final class EngineLoop implements AutoCloseable {
             s.promptLength,
             s.generated(),
             Math.max(0, s.cachedPromptTokens),
-            s.request.model().versionId());
+            s.model.versionId());
     try {
       s.request.sink().onFinish(result);
     } catch (RuntimeException ignored) {
@@ -387,6 +403,13 @@ public final class EngineLoop implements AutoCloseable {
   }
 
   private void drainInboxes() {
+    for (Migration m; (m = migrations.poll()) != null; ) {
+      for (Sequence s : live.values()) {
+        if (s.model == m.from()) {
+          s.model = m.to();
+        }
+      }
+    }
     for (Sequence s; (s = submissions.poll()) != null; ) {
       scheduler.add(s);
     }

@@ -16,6 +16,13 @@ final class Sequence {
   }
 
   final GenerationRequest request;
+
+  /**
+   * The version this sequence runs on: the one it was admitted with, until an IMMEDIATE swap moves
+   * it (its KV computed so far is kept).
+   */
+  ServingModel model;
+
   final long arrival;
   final int promptLength;
   final Sampler sampler;
@@ -34,13 +41,14 @@ final class Sequence {
 
   Sequence(GenerationRequest request, long arrival) {
     this.request = request;
+    this.model = request.model();
     this.arrival = arrival;
     this.promptLength = request.promptTokens().length;
     this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + 16);
     this.numTokens = promptLength;
     this.sampler = new Sampler(request.sampling(), request.promptTokens());
     this.stop = new StopMatcher(request.stops());
-    this.decoder = request.model().newDecoder();
+    this.decoder = request.model().newDecoder(request.promptTokens());
   }
 
   String id() {

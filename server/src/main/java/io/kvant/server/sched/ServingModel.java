@@ -23,6 +23,11 @@ public interface ServingModel {
   /** End-of-sequence token id, or -1 when there is none. */
   int eosToken();
 
-  /** A fresh incremental detokenizer for one request. */
-  TokenTextDecoder newDecoder();
+  /**
+   * A fresh incremental detokenizer for the generated tokens of one request.
+   *
+   * @param prompt the request's prompt: generated text that continues a prompt keeps its leading
+   *     space, while text that starts the sequence (the prompt is BOS alone) drops it
+   */
+  TokenTextDecoder newDecoder(int[] prompt);
 }

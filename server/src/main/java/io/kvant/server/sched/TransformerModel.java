@@ -21,6 +21,16 @@ public final class TransformerModel implements ServingModel {
     this.tokenizer = tokenizer;
   }
 
+  /** The tokenizer of this version. */
+  public Tokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  /** The transformer of this version. */
+  public Transformer transformer() {
+    return transformer;
+  }
+
   /** The KV cache shape this version needs (all versions sharing a cache must agree). */
   public KvGeometry kvGeometry() {
     LlamaConfig c = transformer.config();
@@ -53,8 +63,9 @@ public final class TransformerModel implements ServingModel {
   }
 
   @Override
-  public TokenTextDecoder newDecoder() {
-    IncrementalDecoder d = tokenizer.newDecoder();
+  public TokenTextDecoder newDecoder(int[] prompt) {
+    boolean startsText = prompt.length == 1 && prompt[0] == tokenizer.bos();
+    IncrementalDecoder d = tokenizer.newDecoder(startsText);
     return new TokenTextDecoder() {
       @Override
       public String append(int token) {

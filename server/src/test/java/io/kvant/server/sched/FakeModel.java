@@ -55,7 +55,7 @@ class FakeModel implements ServingModel {
   }
 
   @Override
-  public TokenTextDecoder newDecoder() {
+  public TokenTextDecoder newDecoder(int[] prompt) {
     return new TokenTextDecoder() {
       @Override
       public String append(int token) {

@@ -1,0 +1,439 @@
+package io.kvant.server;
+
+import io.grpc.BindableService;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.TlsServerCredentials;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.kvant.api.v1.GenerationGrpc;
+import io.kvant.api.v1.ModelAdminGrpc;
+import io.kvant.engine.forward.Transformer;
+import io.kvant.engine.kv.EvictionPolicyKind;
+import io.kvant.engine.kv.KvCacheConfig;
+import io.kvant.engine.kv.KvCacheManager;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.sample.SamplingParams;
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.server.config.ServerConfig;
+import io.kvant.server.grpc.AdminService;
+import io.kvant.server.grpc.AuthInterceptor;
+import io.kvant.server.grpc.GenerationService;
+import io.kvant.server.grpc.KvTypes;
+import io.kvant.server.grpc.RequestIds;
+import io.kvant.server.metrics.EngineGauges;
+import io.kvant.server.metrics.ServerMetrics;
+import io.kvant.server.model.EventBus;
+import io.kvant.server.model.ModelRegistry;
+import io.kvant.server.model.ModelVersion;
+import io.kvant.server.model.ServedModel;
+import io.kvant.server.model.SwapCoordinator;
+import io.kvant.server.model.SwapPolicy;
+import io.kvant.server.model.VersionLoader;
+import io.kvant.server.sched.EngineLoop;
+import io.kvant.server.sched.GenerationRequest;
+import io.kvant.server.sched.RequestDelta;
+import io.kvant.server.sched.RequestFinal;
+import io.kvant.server.sched.RequestSink;
+import io.kvant.server.sched.SchedulerConfig;
+import io.kvant.server.sched.SchedulerStats;
+import io.kvant.server.sched.TransformerModel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A running kvant sidecar: the model, the engine loop, the gRPC server and the metrics endpoint,
+ * wired from one {@link ServerConfig}.
+ *
+ * <p>Lifecycle: {@link #start} loads the model, starts the engine loop and the gRPC server with
+ * health NOT_SERVING, runs a warm-up request through the engine, then turns health SERVING. {@link
+ * #shutdownGracefully} turns health NOT_SERVING, refuses new requests (UNAVAILABLE), lets in-flight
+ * requests finish for up to the configured drain timeout, cancels what is left, then stops the
+ * transport.
+ */
+public final class KvantServer implements AutoCloseable {
+  private static final Logger LOG = System.getLogger("io.kvant.server");
+
+  private final ServerConfig config;
+  private final ComputePool pool;
+  private final ModelRegistry models;
+  private final EngineLoop loop;
+  private final ServerMetrics metrics;
+  private final EventBus events;
+  private final SwapCoordinator swaps;
+  private final HealthStatusManager health = new HealthStatusManager();
+  private final AtomicBoolean accepting = new AtomicBoolean(true);
+  private final CountDownLatch terminated = new CountDownLatch(1);
+  private final List<EventLoopGroup> eventLoops = new ArrayList<>();
+  private Server server;
+
+  private KvantServer(
+      ServerConfig config,
+      ComputePool pool,
+      ModelRegistry models,
+      EngineLoop loop,
+      ServerMetrics metrics,
+      EventBus events,
+      SwapCoordinator swaps) {
+    this.config = config;
+    this.pool = pool;
+    this.models = models;
+    this.loop = loop;
+    this.metrics = metrics;
+    this.events = events;
+    this.swaps = swaps;
+  }
+
+  /**
+   * Loads the model and starts serving.
+   *
+   * @param spans an extra span exporter (tests); empty in production
+   * @throws IOException if the model cannot be loaded or the port cannot be bound
+   */
+  public static KvantServer start(ServerConfig config, Clock clock, Optional<SpanExporter> spans)
+      throws IOException {
+    ComputePool pool = new ComputePool(config.threads());
+    try {
+      VersionLoader loader = path -> loadVersion(path, config, pool);
+      ModelVersion first = loader.load(config.model().path());
+      ModelRegistry models = new ModelRegistry();
+      ServedModel served = new ServedModel(config.model().name(), first, KvantServer::release);
+      models.add(served);
+      KvCacheManager kv =
+          new KvCacheManager(
+              first.engine().kvGeometry(),
+              new KvCacheConfig(
+                  KvTypes.parse(config.model().kvType()),
+                  config.scheduler().blockSize(),
+                  config.scheduler().kvCacheBytes(),
+                  EvictionPolicyKind.TINY_LFU,
+                  true));
+      EngineLoop loop =
+          new EngineLoop(
+              new SchedulerConfig(
+                  config.scheduler().maxBatchTokens(),
+                  config.scheduler().maxSequences(),
+                  config.scheduler().maxQueue()),
+              kv,
+              clock);
+      ServerMetrics metrics =
+          new ServerMetrics(
+              config.metricsPort(),
+              config.host(),
+              config.otlpEndpoint(),
+              spans,
+              () -> gauges(loop, served));
+      EventBus events = new EventBus(clock);
+      events.listen(
+          e -> {
+            double seconds = Double.NaN;
+            String d = e.getAttributesMap().get("duration_ms");
+            if (d != null && e.getKind() == io.kvant.api.v1.ModelEvent.Kind.SWAPPED) {
+              seconds = Long.parseLong(d) / 1e3;
+            }
+            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), seconds);
+            LOG.log(
+                Level.INFO,
+                "model_event kind={0} model={1} version={2} {3}",
+                e.getKind(),
+                e.getModel(),
+                e.getVersion(),
+                e.getMessage());
+          });
+      SwapCoordinator swaps =
+          new SwapCoordinator(models, loop, events, clock, config.drainTimeout());
+      KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps);
+      loop.start();
+      s.startTransport(loader);
+      s.warmUp(served);
+      return s;
+    } catch (IOException | RuntimeException e) {
+      pool.close();
+      throw e;
+    }
+  }
+
+  private static EngineGauges gauges(EngineLoop loop, ServedModel served) {
+    SchedulerStats s = loop.stats();
+    return new EngineGauges(
+        s.waiting(),
+        s.running(),
+        s.kvUsage(),
+        s.prefixHitRatio(),
+        served.name(),
+        served.serving().id(),
+        s.preemptions(),
+        s.steps());
+  }
+
+  /** Loads one model version from a local file or folder. */
+  static ModelVersion loadVersion(Path path, ServerConfig config, ComputePool pool)
+      throws IOException {
+    String recipe = config.model().weights();
+    if (!recipe.equals("none")) {
+      throw new IOException(
+          "--weights " + recipe + ": quantize-at-load is not available in this build");
+    }
+    Model model = ModelLoader.load(path, config.model().tokenizer());
+    String id = versionId(path);
+    Transformer t = new Transformer(model.config(), model.weights(), pool);
+    return new ModelVersion(
+        id, model, new TransformerModel(id, t, model.tokenizer()), "none", "", id);
+  }
+
+  /** A short stable id of a local model: its name and a digest of its identity. */
+  static String versionId(Path path) throws IOException {
+    Path p = path.toAbsolutePath().normalize();
+    String identity =
+        p
+            + "|"
+            + Files.size(p.toFile().isDirectory() ? p.resolve("config.json") : p)
+            + "|"
+            + Files.getLastModifiedTime(p).toMillis();
+    try {
+      byte[] d =
+          MessageDigest.getInstance("SHA-256").digest(identity.getBytes(StandardCharsets.UTF_8));
+      String name = p.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+      return name + "@" + HexFormat.of().formatHex(d, 0, 4);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void release(ModelVersion v) {
+    try {
+      v.model().close();
+    } catch (IOException e) {
+      LOG.log(Level.WARNING, "closing version " + v.id() + " failed: " + e.getMessage());
+    }
+  }
+
+  private void startTransport(VersionLoader loader) throws IOException {
+    var sec = config.security();
+    ServerCredentials creds;
+    if (sec.tlsCert().isPresent()) {
+      var tls =
+          TlsServerCredentials.newBuilder()
+              .keyManager(sec.tlsCert().get().toFile(), sec.tlsKey().orElseThrow().toFile());
+      if (sec.tlsClientCa().isPresent()) {
+        tls.trustManager(sec.tlsClientCa().get().toFile())
+            .clientAuth(TlsServerCredentials.ClientAuth.REQUIRE);
+      }
+      creds = tls.build();
+    } else {
+      creds = InsecureServerCredentials.create();
+    }
+    NettyServerBuilder b =
+        NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()), creds);
+    if (Epoll.isAvailable()) {
+      EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+      EventLoopGroup workers = new MultiThreadIoEventLoopGroup(0, EpollIoHandler.newFactory());
+      eventLoops.add(boss);
+      eventLoops.add(workers);
+      b.channelType(EpollServerSocketChannel.class)
+          .bossEventLoopGroup(boss)
+          .workerEventLoopGroup(workers);
+    }
+    b.maxInboundMessageSize(Math.max(4 << 20, config.scheduler().maxPromptBytes() + (64 << 10)));
+    GenerationService generation =
+        new GenerationService(
+            models,
+            loop,
+            metrics,
+            Clock.systemUTC(),
+            System::nanoTime,
+            accepting::get,
+            config.model().defaultMaxTokens(),
+            config.scheduler().maxPromptBytes(),
+            UUID.randomUUID().getMostSignificantBits());
+    AdminService admin =
+        new AdminService(models, loop, swaps, loader, events, Optional.empty(), SwapPolicy.DRAIN);
+    List<ServerInterceptor> genInterceptors = new ArrayList<>();
+    sec.generationToken()
+        .ifPresent(
+            t ->
+                genInterceptors.add(
+                    new AuthInterceptor(Set.of(GenerationGrpc.SERVICE_NAME), Optional.of(t))));
+    genInterceptors.add(new RequestIds());
+    b.addService(intercept(generation, genInterceptors));
+    b.addService(
+        intercept(
+            admin,
+            List.of(
+                new AuthInterceptor(Set.of(ModelAdminGrpc.SERVICE_NAME), sec.adminToken()),
+                new RequestIds())));
+    b.addService(health.getHealthService());
+    b.addService(ProtoReflectionServiceV1.newInstance());
+    health.setStatus("", ServingStatus.NOT_SERVING);
+    for (ServedModel m : models.all()) {
+      health.setStatus(m.name(), ServingStatus.NOT_SERVING);
+    }
+    server = b.build().start();
+  }
+
+  private static ServerServiceDefinition intercept(
+      BindableService service, List<ServerInterceptor> interceptors) {
+    // ServerInterceptors runs the last one first; keep the list in call order.
+    List<ServerInterceptor> reversed = new ArrayList<>(interceptors);
+    java.util.Collections.reverse(reversed);
+    return ServerInterceptors.intercept(service, reversed);
+  }
+
+  /** Runs one short request through the whole engine path, then turns health SERVING. */
+  private void warmUp(ServedModel served) throws IOException {
+    ModelVersion v = served.serving();
+    int bos = v.model().tokenizer().bos();
+    int[] prompt = {bos >= 0 ? bos : 0};
+    CountDownLatch done = new CountDownLatch(1);
+    String[] error = new String[1];
+    loop.submit(
+        new GenerationRequest(
+            "warmup-" + UUID.randomUUID(),
+            v.engine(),
+            prompt,
+            2,
+            SamplingParams.GREEDY,
+            List.of(),
+            0,
+            0,
+            null,
+            new RequestSink() {
+              @Override
+              public void onDelta(RequestDelta delta) {}
+
+              @Override
+              public void onFinish(RequestFinal result) {
+                if (result.finishReason() == io.kvant.engine.generate.FinishReason.ERROR) {
+                  error[0] = result.error();
+                }
+                done.countDown();
+              }
+            }));
+    try {
+      if (!done.await(5, TimeUnit.MINUTES) || error[0] != null) {
+        throw new IOException("warm-up request failed: " + error[0]);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted during warm-up");
+    }
+    health.setStatus("", ServingStatus.SERVING);
+    for (ServedModel m : models.all()) {
+      health.setStatus(m.name(), ServingStatus.SERVING);
+    }
+    LOG.log(Level.INFO, "model={0} version={1} warm and serving", served.name(), v.id());
+  }
+
+  /** The bound gRPC port. */
+  public int port() {
+    return server.getPort();
+  }
+
+  /** The Prometheus port, or -1 when off. */
+  public int metricsPort() {
+    return metrics.prometheusPort();
+  }
+
+  public ModelRegistry models() {
+    return models;
+  }
+
+  public EngineLoop engineLoop() {
+    return loop;
+  }
+
+  public EventBus events() {
+    return events;
+  }
+
+  public SwapCoordinator swaps() {
+    return swaps;
+  }
+
+  /**
+   * Health NOT_SERVING, new requests refused, in-flight requests drained for up to the configured
+   * timeout (then cancelled), transport stopped. Idempotent; returns when everything has stopped.
+   */
+  public void shutdownGracefully() {
+    if (!accepting.getAndSet(false)) {
+      awaitTermination();
+      return;
+    }
+    LOG.log(Level.INFO, "shutting down: draining for up to {0}", config.drainTimeout());
+    health.enterTerminalState();
+    loop.shutdown();
+    try {
+      if (!loop.awaitTermination(config.drainTimeout())) {
+        LOG.log(Level.WARNING, "drain timeout passed; cancelling the requests still running");
+        loop.shutdownNow();
+        loop.awaitTermination(Duration.ofSeconds(10));
+      }
+      server.shutdown();
+      if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
+        server.shutdownNow();
+        server.awaitTermination(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      server.shutdownNow();
+    } finally {
+      for (EventLoopGroup g : eventLoops) {
+        g.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+      }
+      metrics.close();
+      for (ServedModel m : models.all()) {
+        for (ModelVersion v : m.versions()) {
+          release(v);
+        }
+      }
+      pool.close();
+      terminated.countDown();
+      LOG.log(Level.INFO, "stopped");
+    }
+  }
+
+  /** Blocks until {@link #shutdownGracefully} has finished. */
+  public void awaitTermination() {
+    try {
+      terminated.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void close() {
+    shutdownGracefully();
+  }
+}
