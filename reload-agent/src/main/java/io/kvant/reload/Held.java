@@ -22,6 +22,9 @@ final class Held {
   /** QBOM entries by name (for inheritance by deltas). */
   final Map<String, QbomRecord.Entry> qbom;
 
+  /** AIMET encodings in force by tensor name (from the bucket; inherited by deltas). */
+  final Map<String, io.kvant.engine.quant.TensorEncoding> encodings;
+
   private final Map<String, String> digests = new ConcurrentHashMap<>();
 
   Held(
@@ -31,7 +34,9 @@ final class Held {
       Map<String, Object> full,
       Map<String, Object> served,
       Map<String, QbomRecord.Entry> qbom,
-      Map<String, String> knownDigests) {
+      Map<String, String> knownDigests,
+      Map<String, io.kvant.engine.quant.TensorEncoding> encodings) {
+    this.encodings = Map.copyOf(encodings);
     this.id = id;
     this.recipe = recipe;
     this.publisher = publisher;

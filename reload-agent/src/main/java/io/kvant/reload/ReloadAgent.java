@@ -383,6 +383,7 @@ public final class ReloadAgent implements AutoCloseable {
               v.recipe().equals("none") ? values : null,
               values,
               Map.of(),
+              Map.of(),
               Map.of());
         });
   }

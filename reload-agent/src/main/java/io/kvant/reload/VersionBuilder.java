@@ -1,6 +1,9 @@
 package io.kvant.reload;
 
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.quant.AimetEncodings;
+import io.kvant.engine.quant.TensorEncoding;
+import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tokenizer.Tokenizer;
@@ -10,6 +13,7 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -97,13 +101,12 @@ final class VersionBuilder {
         calibrationText = CalibrationPrompts.parse(cal);
         calibrationSha = TensorData.sha256(cal);
       }
+      Map<String, TensorEncoding> given = Map.of();
       if (m.encodings().isPresent()) {
-        throw new Rejection(
-            "bad_encodings",
-            "encodings file "
-                + m.encodings().get()
-                + ": AIMET encodings are not supported by this build's requantizer");
+        given = readEncodings(dir.resolve(m.encodings().get()), slots);
       }
+      Map<String, TensorEncoding> encodings = new HashMap<>(base.encodings);
+      encodings.putAll(given);
       ev.publish(
           Step.VERIFIED,
           m.version(),
@@ -140,8 +143,11 @@ final class VersionBuilder {
       }
       List<int[]> calibration = tokenize(serving.tokenizer(), calibrationText, serving);
       List<String> recalibrated = new ArrayList<>();
+      int applied = 0;
       for (String name : slots.all().keySet()) {
-        boolean redo = changed.contains(name) || recipeChanged;
+        TensorEncoding enc = given.get(name);
+        boolean newEncoding = enc != null && !enc.equals(base.encodings.get(name));
+        boolean redo = changed.contains(name) || recipeChanged || newEncoding;
         if (!redo) {
           served.put(name, base.served.get(name));
           QbomRecord.Entry inherited = base.qbom.get(name);
@@ -153,7 +159,29 @@ final class VersionBuilder {
           continue;
         }
         Object value = full.get(name);
-        if (value instanceof Tensor t && rq.quantizes(m.recipe(), name, t)) {
+        if (enc != null && value instanceof Tensor t) {
+          // Encodings from the bucket are used as they are: no scales are computed.
+          Tensor q;
+          try {
+            q = WeightQuantizer.apply(TensorData.values(t), enc);
+          } catch (IllegalArgumentException e) {
+            throw new Rejection("bad_encodings", name + ": " + e.getMessage());
+          }
+          served.put(name, q);
+          applied++;
+          qbom.put(
+              name,
+              entry(
+                  name,
+                  q,
+                  enc.bitwidth(),
+                  enc.blockSize(),
+                  (enc.symmetric() ? "symmetric/" : "asymmetric/")
+                      + enc.granularity().name().toLowerCase(java.util.Locale.ROOT),
+                  "encodings",
+                  digests,
+                  "encodings"));
+        } else if (value instanceof Tensor t && rq.quantizes(m.recipe(), name, t)) {
           Requantizer.Quantized q = rq.quantize(m.recipe(), name, t, calibration);
           served.put(name, q.tensor());
           recalibrated.add(name);
@@ -191,6 +219,8 @@ final class VersionBuilder {
               Integer.toString(changed.size()),
               "recipe_changed",
               Boolean.toString(recipeChanged),
+              "encodings_applied",
+              Integer.toString(applied),
               "tensors",
               names));
       LOG.log(
@@ -219,7 +249,8 @@ final class VersionBuilder {
         ev.publish(
             Step.GATE_PASSED, m.version(), "gate skipped on request", Map.of("skipped", "true"));
       }
-      Held held = new Held(m.version(), m.recipe(), m.publisher(), full, served, qbom, digests);
+      Held held =
+          new Held(m.version(), m.recipe(), m.publisher(), full, served, qbom, digests, encodings);
       StagedVersion staged =
           new StagedVersion(
               m.version(),
@@ -252,6 +283,29 @@ final class VersionBuilder {
       if (!killed) {
         staging.discard(m.version());
       }
+    }
+  }
+
+  private static Map<String, TensorEncoding> readEncodings(Path file, WeightSlots slots)
+      throws Rejection, IOException {
+    byte[] bytes = Files.readAllBytes(file);
+    String json;
+    try {
+      json = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new Rejection("bad_encodings", "encodings: not UTF-8");
+    }
+    try {
+      return AimetEncodings.read(
+          json,
+          n -> {
+            WeightSlots.Slot s = slots.slot(n);
+            return s != null && s.matrix()
+                ? new int[] {(int) s.shape()[0], (int) s.shape()[1]}
+                : null;
+          });
+    } catch (IllegalArgumentException e) {
+      throw new Rejection("bad_encodings", "encodings do not fit the model: " + e.getMessage());
     }
   }
 

@@ -3,6 +3,11 @@ package io.kvant.reload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.quant.AimetEncodings;
+import io.kvant.engine.quant.Method;
+import io.kvant.engine.quant.QuantSpec;
+import io.kvant.engine.quant.TensorEncoding;
+import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.FileBucket;
 import java.io.RandomAccessFile;
@@ -47,10 +52,11 @@ class AgentFolderTest {
   @Test
   void aFullVersionThenAOneTensorDeltaRecalibratesExactlyThatTensor() throws Exception {
     publishV1();
-    // w8 quantizes the 6 matrices per layer whose inputs are a multiple of 32 (not ffn_down: 172).
+    // w8 quantizes the 7 matrices of every layer and the output head (not the embedding).
     int layers = fx.model.config().layers();
+    int head = fx.model.weights().output() == fx.model.weights().embedding() ? 0 : 1;
     assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
-        .containsEntry("recalibrated_tensors", Integer.toString(6 * layers))
+        .containsEntry("recalibrated_tensors", Integer.toString(7 * layers + head))
         .containsEntry("recipe_changed", "true");
     ModelWeights v1 = fx.target.serving.weights();
 
@@ -75,7 +81,7 @@ class AgentFolderTest {
         assertThat(b.get(name)).as(name).isSameAs(a.get(name));
       }
     }
-    assertThat(v2.layers().get(0).wq().dtype().name()).isEqualTo("Q8_0");
+    assertThat(v2.layers().get(0).wq().dtype().name()).isNotEqualTo("F32");
     // A QBOM record for each swap, the delta's tensors inherited but one.
     assertThat(agent.qbom()).hasSize(2);
     var record = agent.qbom().getLast();
@@ -83,6 +89,12 @@ class AgentFolderTest {
         .singleElement()
         .satisfies(e -> assertThat(e.name()).isEqualTo(Q0));
     assertThat(Files.readAllLines(tmp.resolve("qbom/qbom.jsonl"))).hasSize(2);
+    // Manifest-to-serving figures (reported in perf/RESULTS.md): full version vs 1-tensor delta.
+    for (var e : fx.of(Step.STAGED)) {
+      System.out.printf(
+          "PIPELINE %s pipeline_ms=%s recalibrated=%s%n",
+          e.version(), e.attrs().get("pipeline_ms"), e.attrs().get("recalibrated_tensors"));
+    }
   }
 
   @Test
@@ -105,6 +117,54 @@ class AgentFolderTest {
                 .filter(base::containsKey)
                 .count();
     assertThat(shared).isEqualTo(base.size() - 1);
+  }
+
+  @Test
+  void encodingsFromTheBucketAreUsedAsTheyAre() throws Exception {
+    publishV1();
+    Tensor q = Fixture.scaled((Tensor) fx.tensors().get(Q0), 1.1f);
+    TensorEncoding enc =
+        WeightQuantizer.chooseEncoding(
+            Q0, TensorData.values(q), q.rows(), q.cols(), QuantSpec.int8(Method.MINMAX), null);
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, q),
+        Map.of(Publisher.ENCODINGS, AimetEncodings.write(Map.of(Q0, enc))));
+    assertThat(agent.pollOnce()).contains("v2");
+    assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
+        .containsEntry("recalibrated_tensors", "0")
+        .containsEntry("encodings_applied", "1");
+    assertThat(agent.qbom().getLast().tensors())
+        .filteredOn(e -> e.name().equals(Q0))
+        .singleElement()
+        .satisfies(e -> assertThat(e.origin()).isEqualTo("encodings"));
+  }
+
+  @Test
+  void rejectsEncodingsThatDoNotFitTheirTensors() throws Exception {
+    publishV1();
+    Tensor q = (Tensor) fx.tensors().get(Q0);
+    // Scales for a 64-row matrix, given to ffn_up, which has 172 rows.
+    TensorEncoding wrong =
+        WeightQuantizer.chooseEncoding(
+            "blk.0.ffn_up.weight",
+            TensorData.values(q),
+            q.rows(),
+            q.cols(),
+            QuantSpec.int8(Method.MINMAX),
+            null);
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, Fixture.scaled(q, 1.1f)),
+        Map.of(Publisher.ENCODINGS, AimetEncodings.write(Map.of("blk.0.ffn_up.weight", wrong))));
+    agent.pollOnce();
+    assertRejected("v2", "bad_encodings", "ffn_up");
   }
 
   @Test
@@ -237,7 +297,7 @@ class AgentFolderTest {
         scrambled.put(e.getKey(), Fixture.random(t, seed++, 1f));
       }
     }
-    fx.publish(bucket, "v2", Optional.of("v1"), "w4", scrambled);
+    fx.publish(bucket, "v2", Optional.of("v1"), "w4g32", scrambled);
     agent.pollOnce();
     assertRejected("v2", "gate_failed", "quality gate failed");
     assertThat(fx.target.serving.id()).isEqualTo("v1");

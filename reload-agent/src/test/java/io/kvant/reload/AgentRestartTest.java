@@ -44,7 +44,7 @@ class AgentRestartTest {
               fx.clock,
               PollScheduler.singleThread("test-agent"),
               fx.pool,
-              new BuiltinRequantizer());
+              new RecipeRequantizer());
       first.start();
       Thread poller = new Thread(first::pollOnce);
       poller.start();

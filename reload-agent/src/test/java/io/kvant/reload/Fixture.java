@@ -66,7 +66,7 @@ final class Fixture implements AutoCloseable {
             clock,
             PollScheduler.manual(),
             pool,
-            new BuiltinRequantizer());
+            new RecipeRequantizer());
     a.start();
     return a;
   }
@@ -99,8 +99,23 @@ final class Fixture implements AutoCloseable {
   void publish(
       Bucket bucket, String version, Optional<String> parent, String recipe, Map<String, ?> values)
       throws IOException {
+    publish(bucket, version, parent, recipe, values, Map.of());
+  }
+
+  /** Same, with extra files (encodings, calibration) beside the tensors. */
+  void publish(
+      Bucket bucket,
+      String version,
+      Optional<String> parent,
+      String recipe,
+      Map<String, ?> values,
+      Map<String, String> extra)
+      throws IOException {
     Path dir = Files.createDirectories(work.resolve("src-" + version));
     Publisher.writeTensors(dir.resolve("model.safetensors"), values);
+    for (var e : extra.entrySet()) {
+      Files.writeString(dir.resolve(e.getKey()), e.getValue());
+    }
     new Publisher(bucket, clock)
         .publish(MODEL, version, parent, recipe, "test", dir, Optional.empty());
     clock.advance(Duration.ofSeconds(1));

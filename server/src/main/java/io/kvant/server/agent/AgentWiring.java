@@ -3,9 +3,9 @@ package io.kvant.server.agent;
 import io.kvant.api.v1.ModelEvent;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.reload.AgentSettings;
-import io.kvant.reload.BuiltinRequantizer;
 import io.kvant.reload.GateSettings;
 import io.kvant.reload.PollScheduler;
+import io.kvant.reload.RecipeRequantizer;
 import io.kvant.reload.Rejection;
 import io.kvant.reload.ReloadAgent;
 import io.kvant.reload.StagedVersion;
@@ -88,7 +88,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
             clock,
             PollScheduler.singleThread("kvant-reload-agent"),
             pool,
-            new BuiltinRequantizer());
+            new RecipeRequantizer());
     model.onOutcome(agent::recordOutcome);
     return new AgentWiring(agent, bucket, model, clock);
   }

@@ -13,9 +13,9 @@ import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.reload.AgentSettings;
-import io.kvant.reload.BuiltinRequantizer;
 import io.kvant.reload.PollScheduler;
 import io.kvant.reload.Publisher;
+import io.kvant.reload.RecipeRequantizer;
 import io.kvant.reload.Rejection;
 import io.kvant.reload.ReloadAgent;
 import io.kvant.reload.ServingView;
@@ -225,7 +225,7 @@ final class AgentCommand {
               Clock.systemUTC(),
               PollScheduler.manual(),
               pool,
-              new BuiltinRequantizer())) {
+              new RecipeRequantizer())) {
         agent.start();
         StagedVersion v = agent.verify(version);
         out.printf(

@@ -70,7 +70,7 @@ class AgentCommandTest {
 
     Run v = run("verify", bucket + "/stories/versions/v1", "--model", stories().toString());
     assertThat(v.code()).as(v.out() + v.err()).isZero();
-    assertThat(v.out()).startsWith("OK v1").contains("30 re-quantized", "top1_agreement");
+    assertThat(v.out()).startsWith("OK v1").contains("36 re-quantized", "top1_agreement");
 
     try (RandomAccessFile raf =
         new RandomAccessFile(version.resolve("model.safetensors").toFile(), "rw")) {
