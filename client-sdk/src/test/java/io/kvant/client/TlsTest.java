@@ -13,11 +13,8 @@ import io.kvant.api.v1.GenerateResponse;
 import io.kvant.api.v1.GenerationGrpc;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -37,81 +34,10 @@ class TlsTest {
     }
   }
 
-  private static void openssl(String... args) throws IOException, InterruptedException {
-    List<String> cmd = new java.util.ArrayList<>(List.of("openssl"));
-    cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes());
-    if (!p.waitFor(20, TimeUnit.SECONDS) || p.exitValue() != 0) {
-      throw new IllegalStateException("openssl " + String.join(" ", args) + " failed: " + out);
-    }
-  }
-
-  /** A P-256 key (PKCS#8 PEM) and a certificate for it signed by the test CA. */
-  private static void issue(String name, String extensions) throws Exception {
-    Files.writeString(dir.resolve(name + ".ext"), extensions);
-    openssl(
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        name + ".key",
-        "-out",
-        name + ".csr",
-        "-subj",
-        "/CN=" + name);
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        name + ".csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-out",
-        name + ".pem",
-        "-extfile",
-        name + ".ext");
-  }
-
   @BeforeAll
   static void makeCertificates() throws Exception {
-    boolean haveOpenssl;
-    try {
-      haveOpenssl = new ProcessBuilder("openssl", "version").start().waitFor() == 0;
-    } catch (IOException e) {
-      haveOpenssl = false;
-    }
-    assumeTrue(haveOpenssl, "openssl is not installed");
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=kvant test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign");
-    issue("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
-    issue("client", "extendedKeyUsage=clientAuth\n");
+    assumeTrue(TestCertificates.opensslAvailable(), "openssl is not installed");
+    TestCertificates.create(dir);
   }
 
   private static Server tlsServer(boolean requireClientCertificate) {

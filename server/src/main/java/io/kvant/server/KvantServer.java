@@ -94,6 +94,7 @@ public final class KvantServer implements AutoCloseable {
   private final SwapCoordinator swaps;
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicBoolean accepting = new AtomicBoolean(true);
+  private final AtomicBoolean stopping = new AtomicBoolean(false);
   private final CountDownLatch terminated = new CountDownLatch(1);
   private final List<EventLoopGroup> eventLoops = new ArrayList<>();
   private Server server;
@@ -386,15 +387,20 @@ public final class KvantServer implements AutoCloseable {
    * timeout (then cancelled), transport stopped. Idempotent; returns when everything has stopped.
    */
   public void shutdownGracefully() {
-    if (!accepting.getAndSet(false)) {
+    stop(config.drainTimeout());
+  }
+
+  private void stop(Duration drain) {
+    if (!stopping.compareAndSet(false, true)) {
       awaitTermination();
       return;
     }
-    LOG.log(Level.INFO, "shutting down: draining for up to {0}", config.drainTimeout());
+    accepting.set(false);
+    LOG.log(Level.INFO, "shutting down: draining for up to {0}", drain);
     health.enterTerminalState();
     loop.shutdown();
     try {
-      if (!loop.awaitTermination(config.drainTimeout())) {
+      if (!loop.awaitTermination(drain)) {
         LOG.log(Level.WARNING, "drain timeout passed; cancelling the requests still running");
         loop.shutdownNow();
         loop.awaitTermination(Duration.ofSeconds(10));
@@ -421,6 +427,17 @@ public final class KvantServer implements AutoCloseable {
       terminated.countDown();
       LOG.log(Level.INFO, "stopped");
     }
+  }
+
+  /**
+   * Stops at once, as a crash would: calls in flight fail (the client sees UNAVAILABLE or
+   * CANCELLED), nothing drains. For failure tests and last-resort exits.
+   */
+  public void kill() {
+    accepting.set(false);
+    server.shutdownNow();
+    loop.shutdownNow();
+    stop(Duration.ZERO);
   }
 
   /** Blocks until {@link #shutdownGracefully} has finished. */

@@ -1,0 +1,184 @@
+package io.kvant.perf;
+
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelLoader;
+import io.kvant.perf.bandwidth.BandwidthProbe;
+import io.kvant.perf.cli.Args;
+import io.kvant.perf.decode.DecodeBench;
+import io.kvant.perf.synth.ModelShape;
+import io.kvant.perf.synth.SynthModelWriter;
+import io.kvant.perf.synth.WeightType;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * {@code ./kvant bench <command> [options]}: kvant's benchmarks. Commands: {@code serve} (load
+ * generator), {@code swap} (load with hot swaps), {@code chart} (PNG charts from a result file),
+ * {@code synth} (synthetic GGUF models), {@code bandwidth} (memory-bandwidth probe), {@code decode}
+ * (single-stream decode speed), {@code sim} (scheduler simulator over a request trace).
+ */
+public final class BenchMain {
+  private final PrintStream out;
+  private final PrintStream err;
+
+  BenchMain(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
+
+  public static void main(String[] argv) {
+    int rc = new BenchMain(System.out, System.err).run(argv);
+    System.exit(rc);
+  }
+
+  static final String USAGE =
+      """
+      usage: ./kvant bench <command> [options]
+        serve      --target HOST:PORT  load generator (closed or open loop), JSON + table
+        swap       --target HOST:PORT --admin-token T --swap-version V|--swap-path P  load with hot swaps
+        chart      --in RESULT.json --out-dir DIR    PNG charts from a serve/swap result
+        synth      --shape NAME --weights TYPE --out FILE.gguf   synthetic model of a real shape
+        bandwidth  [--mib 256] [--trials 5] [--threads N]        STREAM-like memory bandwidth
+        decode     --model FILE.gguf [--tokens 64] [--threads T] single-stream decode tokens/s
+        sim        --trace FILE [--kv-blocks N] ...              scheduler simulation over a trace
+      each command: --help for its options
+      """;
+
+  /** Runs a command; returns the exit status. */
+  int run(String[] argv) {
+    List<String> args = Arrays.asList(argv);
+    // The launcher passes "bench" through as the first argument.
+    if (!args.isEmpty() && args.getFirst().equals("bench")) {
+      args = args.subList(1, args.size());
+    }
+    if (args.isEmpty() || args.getFirst().equals("--help") || args.getFirst().equals("help")) {
+      out.print(USAGE);
+      return args.isEmpty() ? 2 : 0;
+    }
+    String command = args.getFirst();
+    List<String> rest = args.subList(1, args.size());
+    if (rest.contains("--help")) {
+      out.print(Help.of(command));
+      return 0;
+    }
+    try {
+      Args a = Args.parse(rest);
+      return switch (command) {
+        case "serve" -> new ServeCommand(out, err).serve(a);
+        case "swap" -> new ServeCommand(out, err).swap(a);
+        case "chart" -> new ServeCommand(out, err).chart(a);
+        case "synth" -> synth(a);
+        case "bandwidth" -> bandwidth(a);
+        case "decode" -> decode(a);
+        case "sim" -> new SimCommand(out).run(a);
+        default -> {
+          err.println("unknown command '" + command + "'");
+          err.print(USAGE);
+          yield 2;
+        }
+      };
+    } catch (IllegalArgumentException e) {
+      err.println("kvant bench " + command + ": " + e.getMessage());
+      return 2;
+    } catch (Exception e) {
+      err.println("kvant bench " + command + ": " + e);
+      return 1;
+    }
+  }
+
+  private int synth(Args a) throws Exception {
+    ModelShape shape = ModelShape.named(a.required("shape"));
+    WeightType type = WeightType.parse(a.get("weights", "Q8_0"));
+    Path file = Path.of(a.required("out"));
+    long seed = a.longValue("seed", 42);
+    int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
+    a.checkAllUsed();
+    SynthModelWriter w = new SynthModelWriter(shape, type, seed, threads);
+    long size = w.fileSize();
+    Path dir = file.toAbsolutePath().getParent();
+    long free = Files.getFileStore(dir).getUsableSpace();
+    if (size > free - (1L << 30)) {
+      throw new IllegalArgumentException(
+          String.format(
+              "--out: %.2f GB needed but only %.2f GB free on %s", size / 1e9, free / 1e9, dir));
+    }
+    long t0 = System.nanoTime();
+    ProgressBar bar = new ProgressBar(err, "synth", System::nanoTime);
+    w.write(
+        file,
+        (done, total) ->
+            bar.update(
+                (double) done / total, String.format("%.2f/%.2f GB", done / 1e9, total / 1e9)));
+    bar.finish();
+    out.printf(
+        "wrote %s: shape %s (%,d parameters), weights %s, %,d bytes, seed %d, %.1f s%n",
+        file,
+        shape.name(),
+        shape.parameterCount(),
+        type,
+        Files.size(file),
+        seed,
+        (System.nanoTime() - t0) / 1e9);
+    return 0;
+  }
+
+  private int bandwidth(Args a) {
+    int mib = a.intValue("mib", 256);
+    int trials = a.intValue("trials", 5);
+    int maxThreads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
+    a.checkAllUsed();
+    int n = (int) Math.min(Integer.MAX_VALUE - 16, (long) mib * (1 << 20) / 8);
+    BandwidthProbe probe = new BandwidthProbe(n, trials, System::nanoTime);
+    out.printf("bandwidth: 3 arrays x %d MiB of double, best of %d%n", mib, trials);
+    out.printf("%-8s %8s %12s%n", "kernel", "threads", "best GB/s");
+    List<Integer> counts = maxThreads == 1 ? List.of(1) : List.of(1, maxThreads);
+    for (int threads : counts) {
+      Map<String, BandwidthProbe.KernelResult> r = probe.run(threads);
+      for (BandwidthProbe.KernelResult k : r.values()) {
+        out.printf("%-8s %8d %12.2f%n", k.kernel(), k.threads(), k.bestGbPerS());
+      }
+    }
+    return 0;
+  }
+
+  private int decode(Args a) throws Exception {
+    Path file = Path.of(a.required("model"));
+    int tokens = a.intValue("tokens", 64);
+    int warmup = a.intValue("warmup", 8);
+    int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
+    double gbPerS = a.doubleValue("bandwidth-gbs", Double.NaN);
+    a.checkAllUsed();
+    try (Model model = ModelLoader.load(file, Optional.empty())) {
+      DecodeBench.Result r = DecodeBench.run(model, tokens, warmup, threads, System::nanoTime);
+      out.printf("model       %s (%s)%n", file, model.config());
+      out.printf("threads     %d%n", r.threads());
+      out.printf(
+          "weights     %,d bytes (%.1f MB); streamed per step %,d bytes%n",
+          r.weightBytes(), r.weightBytes() / 1e6, r.bytesPerStep());
+      out.printf(
+          "decode      %d tokens in %.3f s = %.2f tokens/s (%.1f ms/token)%n",
+          r.tokens(), r.seconds(), r.tokensPerSecond(), 1e3 / r.tokensPerSecond());
+      out.printf("effective   %.2f GB/s of weights%n", r.effectiveGbPerS());
+      if (Double.isNaN(gbPerS)) {
+        gbPerS =
+            new BandwidthProbe(32 << 20, 3, System::nanoTime).run(threads).get("read").bestGbPerS();
+        out.printf(
+            "bandwidth   %.2f GB/s (read kernel, %d threads, 256 MiB, best of 3)%n",
+            gbPerS, threads);
+      }
+      {
+        out.printf(
+            "bound       %.2f tokens/s at %.2f GB/s (measured = %.0f%% of the bound)%n",
+            r.boundTokensPerSecond(gbPerS),
+            gbPerS,
+            100 * r.tokensPerSecond() / r.boundTokensPerSecond(gbPerS));
+      }
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,209 @@
+package io.kvant.perf.bandwidth;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BrokenBarrierException;
+import java.util.concurrent.CyclicBarrier;
+import java.util.function.LongSupplier;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A STREAM-like memory-bandwidth probe (after McCalpin's STREAM: copy, scale, add, triad), in Java,
+ * plus a read-only kernel ({@code read}: a vectorised sum) because LLM decode is read-bound.
+ *
+ * <p>Three {@code double} arrays of {@code n} elements each (choose {@code n} so one array is many
+ * times the last-level cache) are split into equal contiguous slices, one per thread; each kernel
+ * is timed from the first worker's start to the last worker's end (all released by one barrier),
+ * {@code trials} times, and the best time is kept, as STREAM does. Bytes counted per element follow
+ * STREAM: copy and scale 16, add and triad 24, read 8 (write-allocate traffic is not counted, so
+ * true traffic of the writing kernels is higher). The arrays are initialised by the threads that
+ * use them (first touch), and every kernel is JIT-compiled on a small slice before the timed
+ * passes.
+ */
+public final class BandwidthProbe {
+  private static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
+
+  /** Kernels, in the order they run. */
+  public static final List<String> KERNELS = List.of("copy", "scale", "add", "triad", "read");
+
+  private final int n;
+  private final int trials;
+  private final LongSupplier nanoTime;
+  private volatile double blackhole;
+
+  /**
+   * @param n elements per array
+   * @param trials timed repetitions per kernel (the best is kept)
+   * @param nanoTime the clock
+   */
+  public BandwidthProbe(int n, int trials, LongSupplier nanoTime) {
+    if (n < 1024 || trials < 1) {
+      throw new IllegalArgumentException("need n >= 1024 and trials >= 1");
+    }
+    this.n = n;
+    this.trials = trials;
+    this.nanoTime = nanoTime;
+  }
+
+  /**
+   * Result of one kernel.
+   *
+   * @param kernel name
+   * @param threads threads used
+   * @param bestGbPerS bytes counted / best time, in GB/s (10^9)
+   * @param bestSeconds best time of one pass
+   */
+  public record KernelResult(String kernel, int threads, double bestGbPerS, double bestSeconds) {}
+
+  /** Runs every kernel with {@code threads} threads; returns results by kernel name. */
+  public Map<String, KernelResult> run(int threads) {
+    double[] a = new double[n];
+    double[] b = new double[n];
+    double[] c = new double[n];
+    double[] sink = new double[threads];
+    long[] starts = new long[threads];
+    long[] ends = new long[threads];
+    Map<String, KernelResult> out = new LinkedHashMap<>();
+    long[] best = new long[KERNELS.size()];
+    java.util.Arrays.fill(best, Long.MAX_VALUE);
+    CyclicBarrier barrier = new CyclicBarrier(threads + 1);
+    List<Thread> workers = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      int from = (int) ((long) n * t / threads);
+      int to = (int) ((long) n * (t + 1) / threads);
+      int id = t;
+      Thread w =
+          Thread.ofPlatform()
+              .name("bandwidth-" + t)
+              .daemon()
+              .start(
+                  () -> {
+                    try {
+                      for (int i = from; i < to; i++) {
+                        a[i] = 1.0;
+                        b[i] = 2.0;
+                        c[i] = 0.0;
+                      }
+                      // JIT warm-up, untimed: each kernel on a cache-sized slice until C2 compiles
+                      // it, so that the first timed pass does not run interpreted code.
+                      int warmTo = Math.min(to, from + 8192);
+                      for (int rep = 0; rep < 2000; rep++) {
+                        for (int k = 0; k < KERNELS.size(); k++) {
+                          sink[id] += kernel(k, a, b, c, from, warmTo);
+                        }
+                      }
+                      barrier.await();
+                      for (int trial = 0; trial < trials; trial++) {
+                        for (int k = 0; k < KERNELS.size(); k++) {
+                          barrier.await();
+                          starts[id] = nanoTime.getAsLong();
+                          sink[id] += kernel(k, a, b, c, from, to);
+                          ends[id] = nanoTime.getAsLong();
+                          barrier.await();
+                        }
+                      }
+                    } catch (InterruptedException | BrokenBarrierException e) {
+                      Thread.currentThread().interrupt();
+                    }
+                  });
+      workers.add(w);
+    }
+    try {
+      barrier.await();
+      for (int trial = 0; trial < trials; trial++) {
+        for (int k = 0; k < KERNELS.size(); k++) {
+          barrier.await();
+          barrier.await();
+          // Timed by the workers themselves: with as many workers as cores, this thread may not
+          // run until one of them is done.
+          long first = Long.MAX_VALUE;
+          long last = Long.MIN_VALUE;
+          for (int t = 0; t < threads; t++) {
+            first = Math.min(first, starts[t]);
+            last = Math.max(last, ends[t]);
+          }
+          best[k] = Math.min(best[k], last - first);
+        }
+      }
+      for (Thread w : workers) {
+        w.join();
+      }
+    } catch (InterruptedException | BrokenBarrierException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("bandwidth probe interrupted", e);
+    }
+    for (int k = 0; k < KERNELS.size(); k++) {
+      double seconds = Math.max(1, best[k]) / 1e9;
+      double bytes = (double) bytesPerElement(KERNELS.get(k)) * n;
+      out.put(
+          KERNELS.get(k),
+          new KernelResult(KERNELS.get(k), threads, bytes / seconds / 1e9, seconds));
+    }
+    for (double v : sink) {
+      blackhole += v; // keeps the read kernel's sums alive
+    }
+    return out;
+  }
+
+  /** STREAM's byte count per element of a kernel. */
+  public static int bytesPerElement(String kernel) {
+    return switch (kernel) {
+      case "copy", "scale" -> 16;
+      case "add", "triad" -> 24;
+      case "read" -> 8;
+      default -> throw new IllegalArgumentException("kernel: " + kernel);
+    };
+  }
+
+  private static double kernel(int k, double[] a, double[] b, double[] c, int from, int to) {
+    double q = 3.0;
+    switch (k) {
+      case 0 -> System.arraycopy(a, from, c, from, to - from);
+      case 1 -> {
+        for (int i = from; i < to; i++) {
+          b[i] = q * c[i];
+        }
+      }
+      case 2 -> {
+        for (int i = from; i < to; i++) {
+          c[i] = a[i] + b[i];
+        }
+      }
+      case 3 -> {
+        for (int i = from; i < to; i++) {
+          a[i] = b[i] + q * c[i];
+        }
+      }
+      case 4 -> {
+        return sum(a, from, to);
+      }
+      default -> throw new IllegalArgumentException();
+    }
+    return 0;
+  }
+
+  /** A vectorised sum with four independent accumulators (enough loads in flight). */
+  static double sum(double[] a, int from, int to) {
+    int step = S.length() * 4;
+    DoubleVector s0 = DoubleVector.zero(S);
+    DoubleVector s1 = DoubleVector.zero(S);
+    DoubleVector s2 = DoubleVector.zero(S);
+    DoubleVector s3 = DoubleVector.zero(S);
+    int i = from;
+    for (; i + step <= to; i += step) {
+      s0 = s0.add(DoubleVector.fromArray(S, a, i));
+      s1 = s1.add(DoubleVector.fromArray(S, a, i + S.length()));
+      s2 = s2.add(DoubleVector.fromArray(S, a, i + 2 * S.length()));
+      s3 = s3.add(DoubleVector.fromArray(S, a, i + 3 * S.length()));
+    }
+    double s = s0.add(s1).add(s2).add(s3).reduceLanes(VectorOperators.ADD);
+    for (; i < to; i++) {
+      s += a[i];
+    }
+    return s;
+  }
+}

@@ -1,0 +1,104 @@
+package io.kvant.perf.decode;
+
+import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.Transformer;
+import io.kvant.engine.kv.ContiguousKvStore;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.tensor.ComputePool;
+import java.util.function.LongSupplier;
+
+/**
+ * Single-stream decode speed: one sequence, greedy, one token per forward step, as {@link
+ * io.kvant.engine.generate.Generator} runs it, but timed step by step so that prefill and the first
+ * (JIT warm-up) steps are excluded.
+ *
+ * <p>Bytes per step: every weight matrix is streamed once per decode step except the token
+ * embedding, of which one row is read (unless it is also the tied output head, then all of it is).
+ * So {@code tokens/s <= bandwidth / bytesPerStep}: the bound this reports beside the measurement.
+ */
+public final class DecodeBench {
+  private DecodeBench() {}
+
+  /**
+   * Outcome of a run.
+   *
+   * @param tokens decode steps timed
+   * @param seconds time of the timed steps
+   * @param bytesPerStep weight bytes streamed per step
+   * @param weightBytes bytes of all weight matrices (a tied head counted once)
+   * @param threads compute threads
+   */
+  public record Result(
+      int tokens, double seconds, long bytesPerStep, long weightBytes, int threads) {
+    /** Decode tokens per second. */
+    public double tokensPerSecond() {
+      return tokens / seconds;
+    }
+
+    /** Weight bytes streamed per second, GB/s (10^9). */
+    public double effectiveGbPerS() {
+      return tokensPerSecond() * bytesPerStep / 1e9;
+    }
+
+    /** The bandwidth-bound tokens/s at {@code gbPerS}. */
+    public double boundTokensPerSecond(double gbPerS) {
+      return gbPerS * 1e9 / bytesPerStep;
+    }
+  }
+
+  /** Weight bytes a decode step streams. */
+  public static long bytesPerStep(ModelWeights w) {
+    long total = w.matrixBytes();
+    if (w.output() != w.embedding()) {
+      total -= w.embedding().byteSize();
+      total += w.embedding().byteSize() / w.embedding().rows();
+    }
+    return total;
+  }
+
+  /**
+   * Runs {@code warmup + tokens} decode steps after a one-token prompt (BOS) and times the last
+   * {@code tokens}.
+   */
+  public static Result run(
+      Model model, int tokens, int warmup, int threads, LongSupplier nanoTime) {
+    LlamaConfig c = model.config();
+    int steps = warmup + tokens;
+    if (steps + 1 > c.contextLength()) {
+      throw new IllegalArgumentException(
+          "--tokens: " + steps + " steps exceed the context of " + c.contextLength());
+    }
+    try (ComputePool pool = new ComputePool(threads)) {
+      Transformer t = new Transformer(c, model.weights(), pool);
+      ContiguousKvStore kv =
+          new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), steps + 1, 1);
+      int slot = kv.acquire();
+      int bos = Math.max(0, model.tokenizer().bos());
+      float[] logits = t.forward(Batch.ofSequence(slot, 0, bos), kv);
+      long start = 0;
+      for (int step = 0; step < steps; step++) {
+        if (step == warmup) {
+          start = nanoTime.getAsLong();
+        }
+        int next = argmax(logits, c.vocabSize());
+        logits = t.forward(Batch.ofSequence(slot, step + 1, next), kv);
+      }
+      double seconds = (nanoTime.getAsLong() - start) / 1e9;
+      kv.release(slot);
+      return new Result(
+          tokens, seconds, bytesPerStep(model.weights()), model.weights().matrixBytes(), threads);
+    }
+  }
+
+  static int argmax(float[] x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++) {
+      if (x[i] > x[best]) {
+        best = i;
+      }
+    }
+    return best;
+  }
+}
