@@ -44,6 +44,7 @@ public final class Int4Tensor extends BaseTensor implements Tensor {
   private final float[] scales;
   private final byte[] zeros;
   private final boolean vectorGroups;
+  private final boolean wholeGroups;
 
   Int4Tensor(int rows, int cols, int groupSize, MemorySegment data, float[] scales, byte[] zeros) {
     super(DType.I4, rows, cols, data);
@@ -70,6 +71,7 @@ public final class Int4Tensor extends BaseTensor implements Tensor {
       this.zeros = null;
     }
     this.vectorGroups = (groupSize / 2) % B.length() == 0;
+    this.wholeGroups = vectorGroups && cols % groupSize == 0;
   }
 
   @Override
@@ -142,43 +144,68 @@ public final class Int4Tensor extends BaseTensor implements Tensor {
   @Override
   void decodeRows(int row, int n, float[] dst, int off) {
     int half = groupSize / 2;
+    if (wholeGroups) {
+      // Rows hold whole groups only: the n rows are one contiguous run of groups.
+      int total = n * groups;
+      long base = (long) row * rowBytes;
+      int first = row * groups;
+      for (int k = 0; k < total; k++) {
+        decodeGroupVector(
+            base + (long) k * half,
+            half,
+            scales[first + k],
+            zero(first + k),
+            dst,
+            off + k * groupSize);
+      }
+      return;
+    }
     for (int i = 0; i < n; i++) {
       int r = row + i;
       long rowBase = (long) r * rowBytes;
-      for (int g = 0; g < groups; g++) {
-        int index = r * groups + g;
-        float s = scales[index];
-        int z = zero(index);
+      int rowOff = off + i * cols;
+      int index = r * groups;
+      for (int g = 0; g < groups; g++, index++) {
         int start = g * groupSize;
-        int len = Math.min(groupSize, cols - start);
         long gb = rowBase + (long) g * half;
-        int o = off + i * cols + start;
+        int len = Math.min(groupSize, cols - start);
         if (len == groupSize && vectorGroups) {
-          FloatVector sv = FloatVector.broadcast(F, s);
-          byte zb = (byte) z;
-          for (int j = 0; j < half; j += B.length()) {
-            ByteVector packed =
-                ByteVector.fromMemorySegment(B, data, gb + j, ByteOrder.LITTLE_ENDIAN);
-            ByteVector lo = packed.and((byte) 0x0F).sub(zb);
-            ByteVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub(zb);
-            for (int p = 0; p < PARTS; p++) {
-              int at = o + j + p * F.length();
-              ((FloatVector) lo.convertShape(VectorOperators.B2F, F, p)).mul(sv).intoArray(dst, at);
-              ((FloatVector) hi.convertShape(VectorOperators.B2F, F, p))
-                  .mul(sv)
-                  .intoArray(dst, at + half);
-            }
-          }
+          decodeGroupVector(gb, half, scales[index], zero(index), dst, rowOff + start);
         } else {
-          int h = (len + 1) / 2;
-          for (int j = 0; j < h; j++) {
-            int b = data.get(ValueLayout.JAVA_BYTE, gb + j) & 0xFF;
-            dst[o + j] = s * (float) ((b & 0xF) - z);
-            if (h + j < len) {
-              dst[o + h + j] = s * (float) ((b >>> 4) - z);
-            }
-          }
+          decodeGroupScalar(gb, len, scales[index], zero(index), dst, rowOff + start);
         }
+      }
+    }
+  }
+
+  /**
+   * A full group with byte vectors; kept small so that C2 inlines it and keeps vectors in
+   * registers.
+   */
+  private void decodeGroupVector(long gb, int half, float s, int z, float[] dst, int o) {
+    FloatVector sv = FloatVector.broadcast(F, s);
+    ByteVector zb = ByteVector.broadcast(B, (byte) z);
+    for (int j = 0; j < half; j += B.length()) {
+      ByteVector packed = ByteVector.fromMemorySegment(B, data, gb + j, ByteOrder.LITTLE_ENDIAN);
+      ByteVector lo = packed.and((byte) 0x0F).sub(zb);
+      ByteVector hi = packed.lanewise(VectorOperators.LSHR, 4).sub(zb);
+      for (int p = 0; p < PARTS; p++) {
+        int at = o + j + p * F.length();
+        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, p)).mul(sv).intoArray(dst, at);
+        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, p))
+            .mul(sv)
+            .intoArray(dst, at + half);
+      }
+    }
+  }
+
+  private void decodeGroupScalar(long gb, int len, float s, int z, float[] dst, int o) {
+    int h = (len + 1) / 2;
+    for (int j = 0; j < h; j++) {
+      int b = data.get(ValueLayout.JAVA_BYTE, gb + j) & 0xFF;
+      dst[o + j] = s * (float) ((b & 0xF) - z);
+      if (h + j < len) {
+        dst[o + h + j] = s * (float) ((b >>> 4) - z);
       }
     }
   }
