@@ -38,7 +38,7 @@ import java.util.Objects;
 public record Recipe(String name, Map<Role, QuantSpec> roles) {
   /** Names accepted by {@link #builtin}. */
   public static final List<String> BUILTIN =
-      List.of("w8", "w4g128", "w4g32", "fp8", "mixed", "q4_0", "f32");
+      List.of("w8", "w4g128", "w4g32", "fp8", "mixed", "q4_0", "q8_0", "f32");
 
   private static final List<Role> LINEAR =
       List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN);
@@ -88,6 +88,10 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
       case "q4_0" -> {
         LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q4_0)));
         m.put(Role.LM_HEAD, QuantSpec.of(WeightFormat.Q4_0));
+      }
+      case "q8_0" -> {
+        LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q8_0)));
+        m.put(Role.LM_HEAD, QuantSpec.of(WeightFormat.Q8_0));
       }
       case "f32" -> {}
       default ->
