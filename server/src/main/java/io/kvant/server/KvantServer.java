@@ -20,8 +20,11 @@ import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.quant.Quantizer;
+import io.kvant.engine.quant.Recipe;
 import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.server.agent.AgentWiring;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
 import io.kvant.server.grpc.AuthInterceptor;
@@ -92,6 +95,7 @@ public final class KvantServer implements AutoCloseable {
   private final ServerMetrics metrics;
   private final EventBus events;
   private final SwapCoordinator swaps;
+  private final Optional<AgentWiring> agent;
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicBoolean accepting = new AtomicBoolean(true);
   private final AtomicBoolean stopping = new AtomicBoolean(false);
@@ -106,7 +110,9 @@ public final class KvantServer implements AutoCloseable {
       EngineLoop loop,
       ServerMetrics metrics,
       EventBus events,
-      SwapCoordinator swaps) {
+      SwapCoordinator swaps,
+      Optional<AgentWiring> agent) {
+    this.agent = agent;
     this.config = config;
     this.pool = pool;
     this.models = models;
@@ -129,7 +135,11 @@ public final class KvantServer implements AutoCloseable {
       VersionLoader loader = path -> loadVersion(path, config, pool);
       ModelVersion first = loader.load(config.model().path());
       ModelRegistry models = new ModelRegistry();
-      ServedModel served = new ServedModel(config.model().name(), first, KvantServer::release);
+      EventBus events = new EventBus(clock);
+      ServedModel[] servedRef = new ServedModel[1];
+      ServedModel served =
+          new ServedModel(config.model().name(), first, v -> retired(v, servedRef[0], events));
+      servedRef[0] = served;
       models.add(served);
       KvCacheManager kv =
           new KvCacheManager(
@@ -155,7 +165,6 @@ public final class KvantServer implements AutoCloseable {
               config.otlpEndpoint(),
               spans,
               () -> gauges(loop, served));
-      EventBus events = new EventBus(clock);
       events.listen(
           e -> {
             double seconds = Double.NaN;
@@ -174,10 +183,19 @@ public final class KvantServer implements AutoCloseable {
           });
       SwapCoordinator swaps =
           new SwapCoordinator(models, loop, events, clock, config.drainTimeout());
-      KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps);
+      Optional<AgentWiring> agent =
+          config
+              .bucket()
+              .map(
+                  uri ->
+                      AgentWiring.create(uri, config.agent(), served, swaps, events, pool, clock));
+      KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps, agent);
       loop.start();
       s.startTransport(loader);
       s.warmUp(served);
+      if (agent.isPresent()) {
+        agent.get().start();
+      }
       return s;
     } catch (IOException | RuntimeException e) {
       pool.close();
@@ -202,15 +220,21 @@ public final class KvantServer implements AutoCloseable {
   static ModelVersion loadVersion(Path path, ServerConfig config, ComputePool pool)
       throws IOException {
     String recipe = config.model().weights();
-    if (!recipe.equals("none")) {
-      throw new IOException(
-          "--weights " + recipe + ": quantize-at-load is not available in this build");
-    }
     Model model = ModelLoader.load(path, config.model().tokenizer());
     String id = versionId(path);
+    if (!recipe.equals("none")) {
+      try {
+        model = Quantizer.quantizeAtLoad(model, Recipe.resolve(recipe));
+      } catch (IllegalArgumentException e) {
+        model.close();
+        throw new IOException("--weights " + recipe + ": " + e.getMessage(), e);
+      }
+      // The same file under another recipe is another version: its KV differs.
+      id = id + "+" + recipe.replaceAll("[^A-Za-z0-9._-]", "_");
+    }
     Transformer t = new Transformer(model.config(), model.weights(), pool);
     return new ModelVersion(
-        id, model, new TransformerModel(id, t, model.tokenizer()), "none", "", id);
+        id, model, new TransformerModel(id, t, model.tokenizer()), recipe, "", id);
   }
 
   /** A short stable id of a local model: its name and a digest of its identity. */
@@ -230,6 +254,30 @@ public final class KvantServer implements AutoCloseable {
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /**
+   * A retired version's last request ended: reports DRAINED and closes its files, unless a version
+   * still held shares tensors with it (versions built by the reload agent reuse the mapped tensors
+   * of their parent; those stay mapped until no one shares them).
+   */
+  private static void retired(ModelVersion v, ServedModel served, EventBus events) {
+    events.publish(
+        io.kvant.api.v1.ModelEvent.Kind.DRAINED,
+        served.name(),
+        v.id(),
+        "last request on " + v.id() + " ended; its unique tensors are released",
+        java.util.Map.of());
+    java.util.Set<Object> mine =
+        java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    mine.addAll(io.kvant.server.grpc.AdminService.tensorsOf(v));
+    for (ModelVersion h : served.versions()) {
+      if (h != v
+          && io.kvant.server.grpc.AdminService.tensorsOf(h).stream().anyMatch(mine::contains)) {
+        return;
+      }
+    }
+    release(v);
   }
 
   private static void release(ModelVersion v) {
@@ -279,7 +327,14 @@ public final class KvantServer implements AutoCloseable {
             config.scheduler().maxPromptBytes(),
             UUID.randomUUID().getMostSignificantBits());
     AdminService admin =
-        new AdminService(models, loop, swaps, loader, events, Optional.empty(), SwapPolicy.DRAIN);
+        new AdminService(
+            models,
+            loop,
+            swaps,
+            loader,
+            events,
+            agent.map(a -> (AdminService.BucketSwapper) a),
+            SwapPolicy.valueOf(config.agent().swapPolicy()));
     List<ServerInterceptor> genInterceptors = new ArrayList<>();
     sec.generationToken()
         .ifPresent(
@@ -382,6 +437,11 @@ public final class KvantServer implements AutoCloseable {
     return swaps;
   }
 
+  /** The reload agent, when a bucket is configured. */
+  public Optional<io.kvant.reload.ReloadAgent> agent() {
+    return agent.map(AgentWiring::agent);
+  }
+
   /**
    * Health NOT_SERVING, new requests refused, in-flight requests drained for up to the configured
    * timeout (then cancelled), transport stopped. Idempotent; returns when everything has stopped.
@@ -396,6 +456,7 @@ public final class KvantServer implements AutoCloseable {
       return;
     }
     accepting.set(false);
+    agent.ifPresent(AgentWiring::close);
     LOG.log(Level.INFO, "shutting down: draining for up to {0}", drain);
     health.enterTerminalState();
     loop.shutdown();

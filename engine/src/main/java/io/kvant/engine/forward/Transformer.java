@@ -26,9 +26,20 @@ public final class Transformer {
   private final ComputePool pool;
   private final RopeTable rope;
   private final ThreadLocal<float[]> scoreScratch;
+  private final ActivationObserver observer;
   private Scratch scratch = new Scratch(0, null);
 
   public Transformer(LlamaConfig config, ModelWeights weights, ComputePool pool) {
+    this(config, weights, pool, null);
+  }
+
+  /**
+   * A transformer that reports the inputs of its weight matrices to {@code observer} (for
+   * calibration; {@code null} for none).
+   */
+  public Transformer(
+      LlamaConfig config, ModelWeights weights, ComputePool pool, ActivationObserver observer) {
+    this.observer = observer;
     this.config = config;
     this.weights = weights;
     this.pool = pool;
@@ -81,6 +92,9 @@ public final class Transformer {
       Norms.rmsNorm(s.x, rows[j] * dim, weights.outputNorm(), last, j * dim, dim, config.normEps());
     }
     float[] logits = new float[rows.length * config.vocabSize()];
+    if (observer != null && rows.length > 0) {
+      observer.observe(-1, ActivationObserver.Site.HEAD_IN, last, rows.length, dim);
+    }
     if (rows.length > 0) {
       pool.matmul(weights.output(), last, rows.length, logits);
     }
@@ -95,6 +109,9 @@ public final class Transformer {
     for (int i = 0; i < n; i++) {
       Norms.rmsNorm(s.x, i * dim, w.attnNorm(), s.xb, i * dim, dim, eps);
     }
+    if (observer != null) {
+      observer.observe(l, ActivationObserver.Site.ATTN_IN, s.xb, n, dim);
+    }
     pool.matmul(w.wq(), s.xb, n, s.q);
     pool.matmul(w.wk(), s.xb, n, s.k);
     pool.matmul(w.wv(), s.xb, n, s.v);
@@ -108,11 +125,17 @@ public final class Transformer {
       kv.write(batch.seqs()[i], l, pos, s.k, i * kvDim, s.v, i * kvDim);
     }
     attention(l, batch, kv, s, n);
+    if (observer != null) {
+      observer.observe(l, ActivationObserver.Site.ATTN_OUT, s.att, n, dim);
+    }
     pool.matmul(w.wo(), s.att, n, s.o);
     add(s.x, s.o, n * dim);
 
     for (int i = 0; i < n; i++) {
       Norms.rmsNorm(s.x, i * dim, w.ffnNorm(), s.xb, i * dim, dim, eps);
+    }
+    if (observer != null) {
+      observer.observe(l, ActivationObserver.Site.FFN_IN, s.xb, n, dim);
     }
     pool.matmul(w.wGate(), s.xb, n, s.gate);
     pool.matmul(w.wUp(), s.xb, n, s.up);
@@ -120,6 +143,9 @@ public final class Transformer {
     for (int i = 0; i < total; i++) {
       float g = s.gate[i];
       s.gate[i] = g / (1f + (float) Math.exp(-g)) * s.up[i];
+    }
+    if (observer != null) {
+      observer.observe(l, ActivationObserver.Site.FFN_HIDDEN, s.gate, n, hidden);
     }
     pool.matmul(w.wDown(), s.gate, n, s.o);
     add(s.x, s.o, n * dim);
@@ -131,8 +157,11 @@ public final class Transformer {
     int group = config.groupSize();
     int dim = config.dim();
     float scale = (float) (1.0 / Math.sqrt(headSize));
-    pool.parallelFor(
-        n * heads,
+    long work = 0;
+    for (int i = 0; i < n; i++) {
+      work += (long) (batch.positions()[i] + 1) * dim * 2;
+    }
+    java.util.function.IntConsumer body =
         task -> {
           int i = task / heads;
           int h = task % heads;
@@ -158,7 +187,14 @@ public final class Transformer {
           }
           java.util.Arrays.fill(s.att, qOff, qOff + headSize, 0f);
           kv.addWeightedValues(seq, l, h / group, scores, len, s.att, qOff);
-        });
+        };
+    if (work < ComputePool.MIN_PARALLEL_WORK) {
+      for (int task = 0; task < n * heads; task++) {
+        body.accept(task);
+      }
+    } else {
+      pool.parallelFor(n * heads, body);
+    }
   }
 
   private static void addBias(float[] x, float[] bias, int rows, int width) {

@@ -9,14 +9,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Finds the tokenizer of a Hugging Face model folder. */
-final class HuggingFaceTokenizers {
+public final class HuggingFaceTokenizers {
   private HuggingFaceTokenizers() {}
 
   /**
    * {@code tokenizer.json} (byte-level BPE) when present, else SentencePiece's {@code
    * tokenizer.model}.
    */
-  static Tokenizer load(Path dir) throws IOException {
+  public static Tokenizer load(Path dir) throws IOException {
     Path json = dir.resolve("tokenizer.json");
     if (Files.isRegularFile(json)) {
       return HfTokenizerJson.read(json);

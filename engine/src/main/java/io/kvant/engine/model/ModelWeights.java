@@ -17,21 +17,21 @@ public record ModelWeights(
     layers = List.copyOf(layers);
   }
 
-  /** Bytes of all weight matrices (norms excluded; a tied head counted once). */
+  /** Bytes of all weight matrices with their scales (norms excluded; a tied head counted once). */
   public long matrixBytes() {
-    long total = embedding.byteSize();
+    long total = embedding.storageBytes();
     if (output != embedding) {
-      total += output.byteSize();
+      total += output.storageBytes();
     }
     for (LayerWeights l : layers) {
       total +=
-          l.wq().byteSize()
-              + l.wk().byteSize()
-              + l.wv().byteSize()
-              + l.wo().byteSize()
-              + l.wGate().byteSize()
-              + l.wUp().byteSize()
-              + l.wDown().byteSize();
+          l.wq().storageBytes()
+              + l.wk().storageBytes()
+              + l.wv().storageBytes()
+              + l.wo().storageBytes()
+              + l.wGate().storageBytes()
+              + l.wUp().storageBytes()
+              + l.wDown().storageBytes();
     }
     return total;
   }

@@ -16,7 +16,19 @@ package io.kvant.engine.tensor;
  *   <li>{@link #Q4_0}: 32 values per 18-byte block: fp16 scale {@code d}, then 16 bytes whose low
  *       nibbles are elements 0..15 and high nibbles elements 16..31; value {@code = d * (nibble -
  *       8)}.
+ *   <li>{@link #I8}: one int8 per element, row-major; a separate float32 scale per row (per-channel
+ *       symmetric): value {@code = scale[row] * q}. See {@link Int8Tensor}.
+ *   <li>{@link #I4}: two 4-bit codes per byte, each row {@code ceil(cols/2)} bytes, with a separate
+ *       float32 scale and optional uint8 zero point per group of input columns: value {@code =
+ *       scale * (code - zero)}. See {@link Int4Tensor} for the nibble order and partial groups.
+ *   <li>{@link #F8_E4M3}, {@link #F8_E5M2}: one OCP FP8 code per element, row-major, with a
+ *       separate float32 scale per row or per tensor: value {@code = scale * fp8(code)}. See {@link
+ *       Fp8Tensor}.
  * </ul>
+ *
+ * <p>{@link #I8}, {@link #I4} and the FP8 types keep their scales (and zero points) outside {@link
+ * Tensor#data()}, which holds only the codes; {@link #byteSize} counts the codes. They are built
+ * with the dedicated {@link Tensors} factories, not {@link Tensors#of}.
  *
  * <p>Adding a type: a constant here, a final class implementing {@link Tensor} (plus its {@code
  * permits} entry) and a case in {@link Tensors#of}.
@@ -26,7 +38,12 @@ public enum DType {
   F16(1, 2),
   BF16(1, 2),
   Q8_0(32, 34),
-  Q4_0(32, 18);
+  Q4_0(32, 18),
+  I8(1, 1),
+  /** Two elements per byte; {@link #byteSize} rounds each row up to whole bytes. */
+  I4(1, 1),
+  F8_E4M3(1, 1),
+  F8_E5M2(1, 1);
 
   private final int blockSize;
   private final int blockBytes;
@@ -44,6 +61,24 @@ public enum DType {
   /** Bytes per block. */
   public int blockBytes() {
     return blockBytes;
+  }
+
+  /**
+   * Whether the type keeps scales (and zero points) in segments of their own, beside {@link
+   * Tensor#data()}: such tensors are made by the typed factories of {@link Tensors}.
+   */
+  public boolean hasSideData() {
+    return this == I8 || this == I4 || this == F8_E4M3 || this == F8_E5M2;
+  }
+
+  /** Bits per stored element code (block scales not counted). */
+  public int bitsPerElement() {
+    return switch (this) {
+      case F32 -> 32;
+      case F16, BF16 -> 16;
+      case Q8_0, I8, F8_E4M3, F8_E5M2 -> 8;
+      case Q4_0, I4 -> 4;
+    };
   }
 
   /** Whether values are stored in blocks of more than one element sharing a scale. */
@@ -65,6 +100,9 @@ public enum DType {
     if (cols % blockSize != 0) {
       throw new IllegalArgumentException(
           name() + " needs cols to be a multiple of " + blockSize + ", got " + cols);
+    }
+    if (this == I4) {
+      return (long) rows * ((cols + 1) / 2);
     }
     return (long) rows * (cols / blockSize) * blockBytes;
   }

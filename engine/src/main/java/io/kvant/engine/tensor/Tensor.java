@@ -16,7 +16,15 @@ import java.lang.foreign.MemorySegment;
  * results are bitwise reproducible across batch compositions and {@link ComputePool} sizes (but not
  * across machines with different vector lengths).
  */
-public sealed interface Tensor permits F32Tensor, F16Tensor, BF16Tensor, Q8_0Tensor, Q4_0Tensor {
+public sealed interface Tensor
+    permits F32Tensor,
+        F16Tensor,
+        BF16Tensor,
+        Q8_0Tensor,
+        Q4_0Tensor,
+        Int8Tensor,
+        Int4Tensor,
+        Fp8Tensor {
 
   /** Number of rows (output features). */
   int rows();
@@ -29,6 +37,14 @@ public sealed interface Tensor permits F32Tensor, F16Tensor, BF16Tensor, Q8_0Ten
 
   /** Size of {@link #data()} in bytes, {@code dtype().byteSize(rows(), cols())}. */
   long byteSize();
+
+  /**
+   * Bytes of all storage: {@link #byteSize()} plus any scales and zero points kept outside {@link
+   * #data()} (see {@link DType#hasSideData()}).
+   */
+  default long storageBytes() {
+    return byteSize();
+  }
 
   /** The backing little-endian bytes. */
   MemorySegment data();

@@ -14,6 +14,9 @@ final class RandomTensors {
    * that no alignment can be assumed, and made read-only like a mapped file.
    */
   static Tensor random(DType type, int rows, int cols, Random rnd) {
+    if (type.hasSideData()) {
+      return randomQuant(type, rows, cols, rnd);
+    }
     int size = (int) type.byteSize(rows, cols);
     ByteBuffer buf = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
     long values = (long) rows * cols;
@@ -49,12 +52,62 @@ final class RandomTensors {
           }
         }
       }
+      default -> throw new AssertionError(type);
     }
     int pad = 3;
     byte[] backing = new byte[size + pad + 5];
     System.arraycopy(buf.array(), 0, backing, pad, size);
     MemorySegment data = MemorySegment.ofArray(backing).asSlice(pad, size).asReadOnly();
     return Tensors.of(type, rows, cols, data);
+  }
+
+  /** Group sizes exercised for I4: vector-path sizes and one that forces the scalar path. */
+  static final int[] I4_GROUPS = {32, 64, 128, 6};
+
+  /**
+   * Random I8 / I4 / FP8 tensor with random codes (all finite for FP8), random scales, and for I4 a
+   * random group size and, half the time, random zero points. Codes sit at an odd offset,
+   * read-only.
+   */
+  static Tensor randomQuant(DType type, int rows, int cols, Random rnd) {
+    int size = (int) type.byteSize(rows, cols);
+    byte[] backing = new byte[size + 8];
+    for (int i = 3; i < 3 + size; i++) {
+      int code = rnd.nextInt(256);
+      if (type == DType.F8_E4M3 || type == DType.F8_E5M2) {
+        while (!Float.isFinite(Fp8Codes.decode(type, code))) {
+          code = rnd.nextInt(256);
+        }
+      }
+      backing[i] = (byte) code;
+    }
+    MemorySegment codes = MemorySegment.ofArray(backing).asSlice(3, size).asReadOnly();
+    return switch (type) {
+      case I8 -> Tensors.int8(rows, cols, codes, randomScales(rows, rnd));
+      case F8_E4M3, F8_E5M2 ->
+          Tensors.fp8(type, rows, cols, codes, randomScales(rnd.nextInt(4) == 0 ? 1 : rows, rnd));
+      case I4 -> {
+        int g = I4_GROUPS[rnd.nextInt(I4_GROUPS.length)];
+        int groups = rows * ((cols + g - 1) / g);
+        byte[] zeros = null;
+        if (rnd.nextBoolean()) {
+          zeros = new byte[groups];
+          for (int i = 0; i < groups; i++) {
+            zeros[i] = (byte) rnd.nextInt(16);
+          }
+        }
+        yield Tensors.int4(rows, cols, g, codes, randomScales(groups, rnd), zeros);
+      }
+      default -> throw new AssertionError(type);
+    };
+  }
+
+  private static float[] randomScales(int n, Random rnd) {
+    float[] s = new float[n];
+    for (int i = 0; i < n; i++) {
+      s[i] = randomScale(rnd);
+    }
+    return s;
   }
 
   /** Scales of both signs over several orders of magnitude. */

@@ -114,6 +114,7 @@ class TensorDecodeTest {
   @ParameterizedTest
   @EnumSource(DType.class)
   void factoryValidatesSizes(DType type) {
+    org.junit.jupiter.api.Assumptions.assumeFalse(type.hasSideData(), "typed factories");
     int cols = 64;
     int size = (int) type.byteSize(3, cols);
     assertThat(Tensors.of(type, 3, cols, MemorySegment.ofArray(new byte[size])).dtype())

@@ -34,6 +34,8 @@ final class GenerateCommand {
         --prompt-ids IDS   prompt as token ids, used as given
         --max-tokens N     tokens to generate (default 64)
         --ids              print the generated token ids instead of text
+        --weights RECIPE   quantize the weights in memory first (w8, w4g128, w4g32, fp8, mixed,
+                           NAME:METHOD or a recipe file; awq calibrates on built-in text)
       """;
 
   private static final Set<String> VALUED =
@@ -52,7 +54,8 @@ final class GenerateCommand {
           "presence-penalty",
           "frequency-penalty",
           "stop",
-          "threads");
+          "threads",
+          "weights");
 
   private final PrintStream out;
   private final PrintStream err;
@@ -120,9 +123,16 @@ final class GenerateCommand {
         if (prompt.length == 0) {
           throw new UsageException("--prompt: the prompt is empty");
         }
+        io.kvant.engine.model.ModelWeights weights = model.weights();
+        if (f.has("weights")) {
+          weights =
+              io.kvant.engine.quant.Quantizer.quantizeAtLoad(
+                      model,
+                      io.kvant.engine.quant.Recipe.resolve(f.string("weights").orElseThrow()))
+                  .weights();
+        }
         Generator generator =
-            new Generator(
-                new Transformer(model.config(), model.weights(), pool), model.tokenizer());
+            new Generator(new Transformer(model.config(), weights, pool), model.tokenizer());
         boolean ids = f.flag("ids");
         GenerationResult result =
             generator.generate(

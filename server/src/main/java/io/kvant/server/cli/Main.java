@@ -35,7 +35,10 @@ public final class Main {
         err,
         Map.of(
             "generate", args -> new GenerateCommand(out, err, env).run(args),
-            "serve", args -> new ServeCommand(out, err, env).run(args)));
+            "eval", args -> new EvalCommand(out, err, env).run(args),
+            "quantize", args -> new QuantizeCommand(out, err, env).run(args),
+            "serve", args -> new ServeCommand(out, err, env).run(args),
+            "agent", args -> new AgentCommand(out, err, env).run(args)));
   }
 
   /** Runs one subcommand and returns its exit code. */

@@ -41,6 +41,7 @@ final class ServeCommand {
       err.println("kvant serve: " + e.getMessage());
       return 2;
     }
+    LogFormat.install();
     KvantServer server;
     try {
       server = KvantServer.start(config, Clock.systemUTC(), Optional.empty());

@@ -58,7 +58,24 @@ public final class ConfigLoader {
           Map.entry("generation-token-env", "security.generation_token_env"),
           Map.entry("tls-cert", "security.tls_cert"),
           Map.entry("tls-key", "security.tls_key"),
-          Map.entry("tls-client-ca", "security.tls_client_ca"));
+          Map.entry("tls-client-ca", "security.tls_client_ca"),
+          Map.entry("agent-model", "agent.model"),
+          Map.entry("agent-channel", "agent.channel"),
+          Map.entry("agent-poll-seconds", "agent.poll_interval_seconds"),
+          Map.entry("agent-staging-dir", "agent.staging_dir"),
+          Map.entry("agent-qbom-dir", "agent.qbom_dir"),
+          Map.entry("agent-watch-seconds", "agent.watch_window_seconds"),
+          Map.entry("agent-auto-swap", "agent.auto_swap"),
+          Map.entry("swap-policy", "agent.swap_policy"),
+          Map.entry("gate-min-top1", "agent.gate.min_top1"),
+          Map.entry("gate-max-kl", "agent.gate.max_kl"),
+          Map.entry("rollback-error-rate", "agent.rollback.error_rate"),
+          Map.entry("rollback-min-requests", "agent.rollback.min_requests"),
+          Map.entry("s3-endpoint", "agent.s3.endpoint"),
+          Map.entry("s3-region", "agent.s3.region"),
+          Map.entry("s3-path-style", "agent.s3.path_style"),
+          Map.entry("s3-access-key-env", "agent.s3.access_key_env"),
+          Map.entry("s3-secret-key-env", "agent.s3.secret_key_env"));
 
   private static final Set<String> KV_TYPES = Set.of("f32", "int8", "fp8");
 
@@ -95,6 +112,24 @@ public final class ConfigLoader {
           --generation-token-file F | --generation-token-env VAR   token for Generation (optional)
           --tls-cert PEM --tls-key PEM [--tls-client-ca PEM]  TLS, and mutual TLS with a client CA
           --bucket URI             artifact bucket to watch (file:// or s3://)
+        reload agent (with --bucket):
+          --agent-model NAME       model folder in the bucket (default: --name)
+          --agent-channel NAME     follow <model>/channels/NAME (default: newest complete version)
+          --agent-poll-seconds N   bucket listing period, 1-86400 (default 10)
+          --agent-staging-dir DIR  download staging folder, emptied at start (default kvant-staging)
+          --agent-qbom-dir DIR     append QBOM records to DIR/qbom.jsonl (default: memory only)
+          --agent-watch-seconds N  keep the previous version for rollback, 0-604800 (default 300)
+          --agent-auto-swap BOOL   swap new versions in when found (default true; false: Swap RPC only)
+          --swap-policy P          default swap policy: drain, immediate, pause (default drain)
+          --gate-min-top1 X        quality gate: min top-1 agreement, 0-1 (default 0.9)
+          --gate-max-kl X          quality gate: max mean KL divergence, >= 0 (default 0.1)
+          --rollback-error-rate X  roll back when the new version's error rate exceeds X, 0-1 (default 0.05)
+          --rollback-min-requests N  requests before the error rate counts (default 20)
+          --s3-endpoint URL        S3-compatible endpoint (MinIO, Ceph...); default AWS
+          --s3-region R            signing region (default us-east-1)
+          --s3-path-style BOOL     path-style addressing (default true)
+          --s3-access-key-env VAR --s3-secret-key-env VAR   static credentials from the environment
+                                   (default: the AWS SDK's default credential chain)
         """;
   }
 
@@ -171,6 +206,13 @@ public final class ConfigLoader {
               + "'");
     }
     String weights = s.string("model.weights", "none");
+    if (!weights.equals("none")) {
+      try {
+        io.kvant.engine.quant.Recipe.resolve(weights);
+      } catch (IllegalArgumentException | IOException e) {
+        throw new ConfigException(s.where("model.weights") + ": " + e.getMessage());
+      }
+    }
     String kv = s.string("model.kv", "f32");
     if (!KV_TYPES.contains(kv)) {
       throw new ConfigException(
@@ -218,7 +260,85 @@ public final class ConfigLoader {
         otlp,
         Duration.ofSeconds(drain),
         threads,
-        bucket);
+        bucket,
+        agent(s));
+  }
+
+  private AgentConfig agent(Settings s) throws ConfigException {
+    Optional<String> model = s.optional("agent.model");
+    if (model.isPresent() && !model.get().matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+      throw new ConfigException(
+          s.where("agent.model") + ": must be 1-128 of letters, digits, '.', '_', '-'");
+    }
+    Optional<String> channel = s.optional("agent.channel");
+    if (channel.isPresent() && !channel.get().matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+      throw new ConfigException(
+          s.where("agent.channel") + ": must be 1-128 of letters, digits, '.', '_', '-'");
+    }
+    String policy = s.string("agent.swap_policy", "drain").toUpperCase(java.util.Locale.ROOT);
+    if (!Set.of("DRAIN", "IMMEDIATE", "PAUSE").contains(policy)) {
+      throw new ConfigException(
+          s.where("agent.swap_policy")
+              + ": must be drain, immediate or pause, got '"
+              + s.string("agent.swap_policy", "")
+              + "'");
+    }
+    Optional<String> endpoint = s.optional("agent.s3.endpoint");
+    if (endpoint.isPresent()) {
+      try {
+        java.net.URI u = new java.net.URI(endpoint.get());
+        if (u.getScheme() == null
+            || !(u.getScheme().equals("http") || u.getScheme().equals("https"))
+            || u.getHost() == null) {
+          throw new java.net.URISyntaxException(endpoint.get(), "not http(s)://host[:port]");
+        }
+      } catch (java.net.URISyntaxException e) {
+        throw new ConfigException(
+            s.where("agent.s3.endpoint")
+                + ": must be an http:// or https:// URL, got '"
+                + endpoint.get()
+                + "'");
+      }
+    }
+    Optional<String> access = envValue(s, "agent.s3.access_key_env");
+    Optional<String> secret = envValue(s, "agent.s3.secret_key_env");
+    if (access.isPresent() != secret.isPresent()) {
+      throw new ConfigException(
+          s.where("agent.s3.access_key_env")
+              + ": set both agent.s3.access_key_env and agent.s3.secret_key_env, or neither");
+    }
+    return new AgentConfig(
+        model,
+        channel,
+        Duration.ofSeconds(s.integer("agent.poll_interval_seconds", 10, 1, 86_400)),
+        Path.of(s.string("agent.staging_dir", "kvant-staging")),
+        s.optional("agent.qbom_dir").map(Path::of),
+        Duration.ofSeconds(s.integer("agent.watch_window_seconds", 300, 0, 604_800)),
+        s.bool("agent.auto_swap", true),
+        policy,
+        s.real("agent.gate.min_top1", 0.9, 0, 1),
+        s.real("agent.gate.max_kl", 0.1, 0, 1e6),
+        s.real("agent.rollback.error_rate", 0.05, 0, 1),
+        s.integer("agent.rollback.min_requests", 20, 1, 1_000_000),
+        new AgentConfig.S3Config(
+            endpoint,
+            s.string("agent.s3.region", "us-east-1"),
+            s.bool("agent.s3.path_style", true),
+            access,
+            secret));
+  }
+
+  private Optional<String> envValue(Settings s, String key) throws ConfigException {
+    Optional<String> var = s.optional(key);
+    if (var.isEmpty()) {
+      return Optional.empty();
+    }
+    String v = env.get(var.get());
+    if (v == null || v.isBlank()) {
+      throw new ConfigException(
+          s.where(key) + ": environment variable " + var.get() + " is not set");
+    }
+    return Optional.of(v.strip());
   }
 
   private Path bundledModel() {
@@ -346,6 +466,38 @@ public final class ConfigLoader {
             where(key) + ": must be in [" + min + ", " + max + "], got " + parsed);
       }
       return parsed;
+    }
+
+    double real(String key, double def, double min, double max) throws ConfigException {
+      Optional<String> v = optional(key);
+      if (v.isEmpty()) {
+        return def;
+      }
+      double parsed;
+      try {
+        parsed = Double.parseDouble(v.get().strip());
+      } catch (NumberFormatException e) {
+        throw new ConfigException(where(key) + ": must be a number, got '" + v.get() + "'");
+      }
+      if (!(parsed >= min && parsed <= max)) {
+        throw new ConfigException(
+            where(key) + ": must be in [" + min + ", " + max + "], got " + v.get().strip());
+      }
+      return parsed;
+    }
+
+    boolean bool(String key, boolean def) throws ConfigException {
+      Optional<String> v = optional(key);
+      if (v.isEmpty()) {
+        return def;
+      }
+      return switch (v.get().strip().toLowerCase(java.util.Locale.ROOT)) {
+        case "true" -> true;
+        case "false" -> false;
+        default ->
+            throw new ConfigException(
+                where(key) + ": must be true or false, got '" + v.get() + "'");
+      };
     }
 
     /** "--flag" when the flag set it, "file: key" when the file did. */

@@ -18,6 +18,7 @@ import java.util.Optional;
  * @param drainTimeout how long in-flight requests may finish after SIGTERM
  * @param threads compute threads for the engine
  * @param bucket artifact bucket watched by the reload agent, empty when none
+ * @param agent reload agent settings (used when {@code bucket} is set)
  */
 public record ServerConfig(
     String host,
@@ -29,7 +30,34 @@ public record ServerConfig(
     Optional<String> otlpEndpoint,
     Duration drainTimeout,
     int threads,
-    Optional<String> bucket) {
+    Optional<String> bucket,
+    AgentConfig agent) {
+
+  /** A config with the default agent settings. */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        AgentConfig.defaults());
+  }
 
   /**
    * @param path model file or folder (GGUF, llama2.c .bin, safetensors folder)

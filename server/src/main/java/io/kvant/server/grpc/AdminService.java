@@ -245,6 +245,11 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
         .build();
   }
 
+  /** The tensor objects of a version's weights (identity matters: shared objects are shared). */
+  public static java.util.List<io.kvant.engine.tensor.Tensor> tensorsOf(ModelVersion v) {
+    return TensorBytes.tensors(v.model().weights());
+  }
+
   private static RuntimeException notFound(String model) {
     return Status.NOT_FOUND
         .withDescription("model: no model named '" + model + "' is served")

@@ -200,6 +200,9 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
               delivery,
               (result, arrivalNanos, firstNanos, endNanos) -> {
                 model.unpin(version);
+                model.outcome(
+                    result.modelVersion() != null ? result.modelVersion() : version.id(),
+                    result.finishReason() == io.kvant.engine.generate.FinishReason.ERROR);
                 finished(model.name(), result, arrivalNanos, firstNanos, endNanos, span);
               },
               ticker,

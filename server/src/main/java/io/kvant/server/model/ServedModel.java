@@ -23,6 +23,7 @@ public final class ServedModel {
   private ModelVersion serving;
   private ModelVersion standby;
   private boolean paused;
+  private volatile java.util.function.BiConsumer<String, Boolean> outcomes = (v, e) -> {};
 
   /**
    * @param releaser frees a version that is no longer needed (closes its files)
@@ -96,6 +97,20 @@ public final class ServedModel {
       }
     }
     return true;
+  }
+
+  /** Sets who hears request outcomes (the reload agent's error-rate watch). */
+  public void onOutcome(java.util.function.BiConsumer<String, Boolean> listener) {
+    this.outcomes = listener;
+  }
+
+  /** Reports that a request served by {@code versionId} ended, failed or not. Never throws. */
+  public void outcome(String versionId, boolean error) {
+    try {
+      outcomes.accept(versionId, error);
+    } catch (RuntimeException ignored) {
+      // a listener must not fail a request
+    }
   }
 
   /** Ends a request's pin; releases the version if it was draining and this was the last pin. */

@@ -57,8 +57,17 @@ final class TestServer implements AutoCloseable {
     int maxSeqs = 64;
     long kvBytes = 16L << 20;
     String kv = "f32";
+    String weights = "none";
     Duration drain = Duration.ofSeconds(10);
     Optional<String> generationToken = Optional.empty();
+    Optional<String> bucket = Optional.empty();
+    io.kvant.server.config.AgentConfig agent = io.kvant.server.config.AgentConfig.defaults();
+
+    Builder bucket(String uri, io.kvant.server.config.AgentConfig agentConfig) {
+      bucket = Optional.of(uri);
+      agent = agentConfig;
+      return this;
+    }
 
     Builder maxQueue(int n) {
       maxQueue = n;
@@ -72,6 +81,16 @@ final class TestServer implements AutoCloseable {
 
     Builder kvBytes(long n) {
       kvBytes = n;
+      return this;
+    }
+
+    Builder weights(String recipe) {
+      weights = recipe;
+      return this;
+    }
+
+    Builder kv(String type) {
+      kv = type;
       return this;
     }
 
@@ -90,7 +109,7 @@ final class TestServer implements AutoCloseable {
           new ServerConfig(
               "127.0.0.1",
               0,
-              new ModelSettings(model, "stories", "none", kv, Optional.empty(), 64),
+              new ModelSettings(model, "stories", weights, kv, Optional.empty(), 64),
               new SchedulerSettings(maxQueue, 256, maxSeqs, kvBytes, 16, 4096),
               new SecuritySettings(
                   Optional.of(ADMIN_TOKEN),
@@ -102,7 +121,8 @@ final class TestServer implements AutoCloseable {
               Optional.empty(),
               drain,
               2,
-              Optional.empty());
+              bucket,
+              agent);
       return new TestServer(c);
     }
   }

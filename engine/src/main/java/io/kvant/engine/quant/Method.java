@@ -1,0 +1,43 @@
+package io.kvant.engine.quant;
+
+import java.util.Locale;
+
+/** How the quantization range (scale, zero point) of a channel or group is chosen. */
+public enum Method {
+  /** The full range of the values (absolute maximum when symmetric). */
+  MINMAX,
+  /** The range clipped at a percentile of the values (see {@link QuantSpec#percentile()}). */
+  PERCENTILE,
+  /**
+   * A grid search over clipping ratios of the min-max range minimising the squared rounding error,
+   * weighted per input column by the mean squared activation when calibration data is given.
+   */
+  MSE,
+  /**
+   * Activation-aware weight quantization (AWQ): per input channel scales {@code s = mean|x|^a}
+   * (with {@code a} searched on calibration activations to minimise the layers' output error) are
+   * multiplied into the weight columns and divided out of the preceding norm (or the rows of the
+   * preceding linear layer); the scaled weights are then quantized with {@link #MSE} clipping.
+   */
+  AWQ;
+
+  /** The lower-case name used in recipe files and the QBOM. */
+  public String jsonName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** Parses {@code minmax|absmax|percentile|mse|awq}. */
+  public static Method parse(String s) {
+    String n = s.toLowerCase(Locale.ROOT).strip();
+    if (n.equals("absmax") || n.equals("min-max") || n.equals("min_max")) {
+      return MINMAX;
+    }
+    for (Method m : values()) {
+      if (m.jsonName().equals(n)) {
+        return m;
+      }
+    }
+    throw new IllegalArgumentException(
+        "unknown calibration method '" + s + "' (minmax, percentile, mse, awq)");
+  }
+}

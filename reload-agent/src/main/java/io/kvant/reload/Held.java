@@ -1,0 +1,63 @@
+package io.kvant.reload;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * What the agent remembers of a version the server holds (or that it built as a base): the values
+ * it serves and, when known, its full-precision values and their source digests, by tensor name.
+ * Maps are never modified after construction except the digest cache.
+ */
+final class Held {
+  final String id;
+  final String recipe;
+  final String publisher;
+
+  /** Full-precision values by name, or null when unknown (a quantized model loaded from disk). */
+  final Map<String, Object> full;
+
+  /** Served values by name. */
+  final Map<String, Object> served;
+
+  /** QBOM entries by name (for inheritance by deltas). */
+  final Map<String, QbomRecord.Entry> qbom;
+
+  /** AIMET encodings in force by tensor name (from the bucket; inherited by deltas). */
+  final Map<String, io.kvant.engine.quant.TensorEncoding> encodings;
+
+  private final Map<String, String> digests = new ConcurrentHashMap<>();
+
+  Held(
+      String id,
+      String recipe,
+      String publisher,
+      Map<String, Object> full,
+      Map<String, Object> served,
+      Map<String, QbomRecord.Entry> qbom,
+      Map<String, String> knownDigests,
+      Map<String, io.kvant.engine.quant.TensorEncoding> encodings) {
+    this.encodings = Map.copyOf(encodings);
+    this.id = id;
+    this.recipe = recipe;
+    this.publisher = publisher;
+    this.full = full == null ? null : Map.copyOf(full);
+    this.served = Map.copyOf(served);
+    this.qbom = Map.copyOf(qbom);
+    this.digests.putAll(knownDigests);
+  }
+
+  /**
+   * The source digest of tensor {@code name} (computed from its full-precision value as F32 when it
+   * was not published with one), or null when unknown.
+   */
+  String digest(String name) {
+    String d = digests.get(name);
+    if (d == null && full != null && full.containsKey(name)) {
+      d = TensorData.digestAsF32(full.get(name));
+      if (d != null) {
+        digests.put(name, d);
+      }
+    }
+    return d;
+  }
+}

@@ -1,0 +1,116 @@
+package io.kvant.reload;
+
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Tensor;
+import io.kvant.engine.tensor.Tensors;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+
+/**
+ * Conversions between published tensor bytes (F32, F16, BF16, little-endian) and the engine's
+ * values, and the digests the manifest records: sha256 of a tensor's raw bytes as published.
+ */
+final class TensorData {
+  private static final ValueLayout.OfFloat F32 =
+      ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfShort I16 =
+      ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+  private TensorData() {}
+
+  static String sha256(MemorySegment seg) {
+    MessageDigest md = sha();
+    long chunk = 1 << 20;
+    for (long at = 0; at < seg.byteSize(); at += chunk) {
+      md.update(seg.asSlice(at, Math.min(chunk, seg.byteSize() - at)).asByteBuffer());
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  static String sha256(byte[] b) {
+    return HexFormat.of().formatHex(sha().digest(b));
+  }
+
+  static MessageDigest sha() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Decodes {@code count} elements of {@code dtype} to floats. */
+  static float[] decode(MemorySegment src, String dtype, int count) {
+    float[] out = new float[count];
+    switch (dtype) {
+      case "F32" -> MemorySegment.copy(src, F32, 0, out, 0, count);
+      case "F16" -> {
+        for (int i = 0; i < count; i++) {
+          out[i] = Float.float16ToFloat(src.getAtIndex(I16, i));
+        }
+      }
+      case "BF16" -> {
+        for (int i = 0; i < count; i++) {
+          out[i] = Float.intBitsToFloat((src.getAtIndex(I16, i) & 0xffff) << 16);
+        }
+      }
+      default -> throw new IllegalArgumentException("dtype " + dtype);
+    }
+    return out;
+  }
+
+  /** Index of the first NaN or infinite value, or -1. */
+  static int firstNonFinite(float[] v) {
+    for (int i = 0; i < v.length; i++) {
+      if (!Float.isFinite(v[i])) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** An F32 tensor on the heap holding {@code v} (row-major). */
+  static Tensor f32(float[] v, int rows, int cols) {
+    byte[] b = new byte[v.length * 4];
+    ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(v);
+    return Tensors.of(DType.F32, rows, cols, MemorySegment.ofArray(b));
+  }
+
+  /** Little-endian F32 bytes of {@code v}. */
+  static byte[] f32Bytes(float[] v) {
+    byte[] b = new byte[v.length * 4];
+    ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(v);
+    return b;
+  }
+
+  /** All values of a tensor, row-major. */
+  static float[] values(Tensor t) {
+    float[] out = new float[t.rows() * t.cols()];
+    for (int r = 0; r < t.rows(); r++) {
+      t.dequantizeRow(r, out, r * t.cols());
+    }
+    return out;
+  }
+
+  /**
+   * The digest a manifest would record for {@code value} published as F32 (the dtype of a model
+   * loaded in full precision), or null when it is quantized and its source bytes are unknown.
+   */
+  static String digestAsF32(Object value) {
+    if (value instanceof float[] v) {
+      return sha256(f32Bytes(v));
+    }
+    Tensor t = (Tensor) value;
+    return t.dtype() == DType.F32 ? sha256(t.data()) : null;
+  }
+
+  /** Bytes of memory a slot value holds. */
+  static long bytes(Object value) {
+    return value instanceof float[] v ? 4L * v.length : ((Tensor) value).byteSize();
+  }
+}

@@ -1,0 +1,353 @@
+package io.kvant.reload;
+
+import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.quant.AimetEncodings;
+import io.kvant.engine.quant.TensorEncoding;
+import io.kvant.engine.quant.WeightQuantizer;
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.engine.tensor.Tensor;
+import io.kvant.engine.tokenizer.Tokenizer;
+import io.kvant.reload.bucket.Bucket;
+import io.kvant.reload.manifest.Manifest;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Turns a manifest into a staged version: download and verify, diff against the base version,
+ * recalibrate only what changed, quality gate.
+ *
+ * <p>Diff: a published tensor is unchanged when its source digest equals the base's digest for the
+ * same name; then the base's objects (full-precision and served) are reused as they are. Tensors a
+ * delta does not publish are inherited the same way. Recalibration: when the recipe differs from
+ * the base's, every tensor the recipe quantizes is re-quantized from full precision; otherwise only
+ * the changed ones are. The gate compares the served weights with the version's own full-precision
+ * weights.
+ */
+final class VersionBuilder {
+  private static final Logger LOG = System.getLogger("io.kvant.reload.Build");
+  static final int GOLDEN_MAX_TOKENS = 64;
+
+  /** What a build produced. */
+  record Built(Held held, StagedVersion staged, QbomRecord qbom) {}
+
+  private final Bucket bucket;
+  private final Staging staging;
+  private final Requantizer rq;
+  private final ComputePool pool;
+  private final AgentSettings settings;
+  private final Clock clock;
+  private final AgentEvents events;
+
+  VersionBuilder(
+      Bucket bucket,
+      Staging staging,
+      Requantizer rq,
+      ComputePool pool,
+      AgentSettings settings,
+      Clock clock,
+      AgentEvents events) {
+    this.bucket = bucket;
+    this.staging = staging;
+    this.rq = rq;
+    this.pool = pool;
+    this.settings = settings;
+    this.clock = clock;
+    this.events = events;
+  }
+
+  Built build(
+      Manifest m, String manifestSha, Held base, ServingView serving, boolean gate, boolean report)
+      throws Rejection, InterruptedIOException {
+    AgentEvents ev = report ? events : (s, v, msg, a) -> {};
+    if (!rq.knows(m.recipe())) {
+      throw new Rejection("unknown_recipe", "recipe '" + m.recipe() + "' is not known here");
+    }
+    String prefix = settings.model() + "/versions/" + m.version() + "/";
+    Path dir;
+    try {
+      dir = staging.begin(m.version());
+    } catch (IOException e) {
+      throw new Rejection("io_error", "staging: " + e.getMessage(), e);
+    }
+    boolean killed = false;
+    try {
+      long t0 = clock.millis();
+      long bytes = new Downloader(bucket).download(prefix, m, dir, settings.maxDownloadBytes());
+      ev.publish(
+          Step.DOWNLOADED,
+          m.version(),
+          m.files().size() + " files, " + bytes + " bytes, sizes and sha256 match",
+          Map.of("bytes", Long.toString(bytes), "duration_ms", Long.toString(clock.millis() - t0)));
+
+      WeightSlots slots = new WeightSlots(serving.config(), serving.weights());
+      Map<String, Object> published = VersionReader.read(m, dir, slots);
+      List<String> calibrationText = List.of();
+      String calibrationSha = "builtin";
+      if (m.calibration().isPresent()) {
+        byte[] cal = Files.readAllBytes(dir.resolve(m.calibration().get()));
+        calibrationText = CalibrationPrompts.parse(cal);
+        calibrationSha = TensorData.sha256(cal);
+      }
+      Map<String, TensorEncoding> given = Map.of();
+      if (m.encodings().isPresent()) {
+        given = readEncodings(dir.resolve(m.encodings().get()), slots);
+      }
+      Map<String, TensorEncoding> encodings = new HashMap<>(base.encodings);
+      encodings.putAll(given);
+      ev.publish(
+          Step.VERIFIED,
+          m.version(),
+          published.size() + " tensors: shapes, dtypes, digests checked, all values finite",
+          Map.of("tensors", Integer.toString(published.size())));
+
+      // Diff against the base and build the new maps, reusing the base's objects.
+      if (base.full == null && (m.isDelta() || !m.recipe().equals(base.recipe))) {
+        throw new Rejection(
+            "missing_parent",
+            "the full-precision weights of " + base.id + " are not known to the agent");
+      }
+      boolean recipeChanged = !m.recipe().equals(base.recipe);
+      Map<String, Object> full = new LinkedHashMap<>();
+      Map<String, Object> served = new LinkedHashMap<>();
+      Map<String, String> digests = new HashMap<>();
+      Map<String, QbomRecord.Entry> qbom = new LinkedHashMap<>();
+      TreeSet<String> changed = new TreeSet<>();
+      Map<String, String> sourceSha = new HashMap<>();
+      m.tensors().forEach(t -> sourceSha.put(t.name(), t.sha256()));
+      for (String name : slots.all().keySet()) {
+        Object p = published.get(name);
+        if (p != null && !sourceSha.get(name).equals(base.digest(name))) {
+          changed.add(name);
+          full.put(name, p);
+          digests.put(name, sourceSha.get(name));
+        } else {
+          full.put(name, base.full != null ? base.full.get(name) : base.served.get(name));
+          String d = base.digest(name);
+          if (d != null) {
+            digests.put(name, d);
+          }
+        }
+      }
+      List<int[]> calibration = tokenize(serving.tokenizer(), calibrationText, serving);
+      List<String> recalibrated = new ArrayList<>();
+      int applied = 0;
+      for (String name : slots.all().keySet()) {
+        TensorEncoding enc = given.get(name);
+        boolean newEncoding = enc != null && !enc.equals(base.encodings.get(name));
+        boolean redo = changed.contains(name) || recipeChanged || newEncoding;
+        if (!redo) {
+          served.put(name, base.served.get(name));
+          QbomRecord.Entry inherited = base.qbom.get(name);
+          qbom.put(
+              name,
+              inherited != null
+                  ? withOrigin(inherited, "inherited")
+                  : entry(name, base.served.get(name), 0, 0, "full", "none", digests, "inherited"));
+          continue;
+        }
+        Object value = full.get(name);
+        if (enc != null && value instanceof Tensor t) {
+          // Encodings from the bucket are used as they are: no scales are computed.
+          Tensor q;
+          try {
+            q = WeightQuantizer.apply(TensorData.values(t), enc);
+          } catch (IllegalArgumentException e) {
+            throw new Rejection("bad_encodings", name + ": " + e.getMessage());
+          }
+          served.put(name, q);
+          applied++;
+          qbom.put(
+              name,
+              entry(
+                  name,
+                  q,
+                  enc.bitwidth(),
+                  enc.blockSize(),
+                  (enc.symmetric() ? "symmetric/" : "asymmetric/")
+                      + enc.granularity().name().toLowerCase(java.util.Locale.ROOT),
+                  "encodings",
+                  digests,
+                  "encodings"));
+        } else if (value instanceof Tensor t && rq.quantizes(m.recipe(), name, t)) {
+          Requantizer.Quantized q = rq.quantize(m.recipe(), name, t, calibration);
+          served.put(name, q.tensor());
+          recalibrated.add(name);
+          qbom.put(
+              name,
+              entry(
+                  name,
+                  q.tensor(),
+                  q.bits(),
+                  q.groupSize(),
+                  q.scheme(),
+                  q.method(),
+                  digests,
+                  "recalibrated"));
+        } else {
+          served.put(name, value);
+          qbom.put(name, entry(name, value, 32, 0, "full", "none", digests, "published"));
+        }
+      }
+      String names = String.join(",", recalibrated.subList(0, Math.min(8, recalibrated.size())));
+      ev.publish(
+          Step.RECALIBRATED,
+          m.version(),
+          recalibrated.size()
+              + " tensors re-quantized ("
+              + changed.size()
+              + " changed, recipe "
+              + m.recipe()
+              + (recipeChanged ? ", changed from " + base.recipe : "")
+              + ")",
+          Map.of(
+              "recalibrated_tensors",
+              Integer.toString(recalibrated.size()),
+              "changed_tensors",
+              Integer.toString(changed.size()),
+              "recipe_changed",
+              Boolean.toString(recipeChanged),
+              "encodings_applied",
+              Integer.toString(applied),
+              "tensors",
+              names));
+      LOG.log(
+          Level.INFO,
+          "version={0} changed={1} recalibrated={2} {3}",
+          m.version(),
+          changed.size(),
+          recalibrated.size(),
+          recalibrated);
+
+      ModelWeights fullW = slots.assemble(full);
+      boolean same = full.keySet().stream().allMatch(n -> full.get(n) == served.get(n));
+      ModelWeights servedW = same ? fullW : slots.assemble(served);
+      Map<String, String> figures = new LinkedHashMap<>();
+      if (gate) {
+        List<int[]> golden = tokenize(serving.tokenizer(), settings.goldenPrompts(), serving);
+        QualityGate.Result r = QualityGate.run(serving.config(), fullW, servedW, golden, pool);
+        figures.put("top1_agreement", String.format("%.4f", r.top1()));
+        figures.put("mean_kl", String.format("%.6f", r.meanKl()));
+        figures.put("positions", Integer.toString(r.positions()));
+        if (!r.passes(settings.gate())) {
+          throw new Rejection("gate_failed", "quality gate failed: " + r.describe(settings.gate()));
+        }
+        ev.publish(Step.GATE_PASSED, m.version(), r.describe(settings.gate()), figures);
+      } else if (report) {
+        ev.publish(
+            Step.GATE_PASSED, m.version(), "gate skipped on request", Map.of("skipped", "true"));
+      }
+      Held held =
+          new Held(m.version(), m.recipe(), m.publisher(), full, served, qbom, digests, encodings);
+      StagedVersion staged =
+          new StagedVersion(
+              m.version(),
+              m.parent().orElse(""),
+              m.recipe(),
+              manifestSha,
+              servedW,
+              recalibrated.size(),
+              changed.size(),
+              figures);
+      QbomRecord record =
+          new QbomRecord(
+              settings.model(),
+              m.version(),
+              m.parent().orElse(""),
+              m.recipe(),
+              m.publisher(),
+              manifestSha,
+              calibrationSha,
+              clock.instant(),
+              new ArrayList<>(qbom.values()));
+      return new Built(held, staged, record);
+    } catch (InterruptedIOException e) {
+      // Stopped (agent shutdown): leave the partial download as a kill would; start() cleans it.
+      killed = true;
+      throw e;
+    } catch (IOException e) {
+      throw new Rejection("io_error", e.getMessage(), e);
+    } finally {
+      if (!killed) {
+        staging.discard(m.version());
+      }
+    }
+  }
+
+  private static Map<String, TensorEncoding> readEncodings(Path file, WeightSlots slots)
+      throws Rejection, IOException {
+    byte[] bytes = Files.readAllBytes(file);
+    String json;
+    try {
+      json = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new Rejection("bad_encodings", "encodings: not UTF-8");
+    }
+    try {
+      return AimetEncodings.read(
+          json,
+          n -> {
+            WeightSlots.Slot s = slots.slot(n);
+            return s != null && s.matrix()
+                ? new int[] {(int) s.shape()[0], (int) s.shape()[1]}
+                : null;
+          });
+    } catch (IllegalArgumentException e) {
+      throw new Rejection("bad_encodings", "encodings do not fit the model: " + e.getMessage());
+    }
+  }
+
+  private static QbomRecord.Entry withOrigin(QbomRecord.Entry e, String origin) {
+    return new QbomRecord.Entry(
+        e.name(),
+        e.type(),
+        e.bits(),
+        e.groupSize(),
+        e.scheme(),
+        e.method(),
+        e.sourceSha256(),
+        origin);
+  }
+
+  private static QbomRecord.Entry entry(
+      String name,
+      Object value,
+      int bits,
+      int group,
+      String scheme,
+      String method,
+      Map<String, String> digests,
+      String origin) {
+    String type = value instanceof Tensor t ? t.dtype().name() : "F32";
+    int b =
+        bits == 0
+            ? (value instanceof Tensor t && t.dtype().name().equals("F32") ? 32 : bits)
+            : bits;
+    return new QbomRecord.Entry(
+        name, type, b, group, scheme, method, digests.getOrDefault(name, ""), origin);
+  }
+
+  static List<int[]> tokenize(Tokenizer tok, List<String> texts, ServingView serving) {
+    int max = Math.min(GOLDEN_MAX_TOKENS, serving.config().contextLength());
+    List<int[]> out = new ArrayList<>();
+    for (String t : texts) {
+      int[] ids = tok.encode(t, true);
+      if (ids.length > 0) {
+        out.add(Arrays.copyOf(ids, Math.min(ids.length, max)));
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,308 @@
+package io.kvant.reload;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.quant.AimetEncodings;
+import io.kvant.engine.quant.Method;
+import io.kvant.engine.quant.QuantSpec;
+import io.kvant.engine.quant.TensorEncoding;
+import io.kvant.engine.quant.WeightQuantizer;
+import io.kvant.engine.tensor.Tensor;
+import io.kvant.reload.bucket.FileBucket;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The agent over a folder bucket: incremental recalibration, copy-on-write, every rejection. */
+class AgentFolderTest {
+  static final String Q0 = "blk.0.attn_q.weight";
+
+  @TempDir Path tmp;
+  Fixture fx;
+  FileBucket bucket;
+  ReloadAgent agent;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    fx = new Fixture(tmp);
+    bucket = new FileBucket(tmp.resolve("bucket"));
+    agent = fx.agent(bucket, fx.settings());
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    agent.close();
+    fx.close();
+  }
+
+  private void publishV1() throws Exception {
+    fx.publish(bucket, "v1", Optional.empty(), "w8", fx.tensors());
+    assertThat(timedPoll("v1 (full)")).contains("v1");
+  }
+
+  /** One poll, its wall time printed (manifest-to-serving figures for perf/RESULTS.md). */
+  private Optional<String> timedPoll(String what) {
+    long t = System.nanoTime();
+    Optional<String> r = agent.pollOnce();
+    System.out.printf(
+        "PIPELINE %s manifest-to-serving %.1f ms%n", what, (System.nanoTime() - t) / 1e6);
+    return r;
+  }
+
+  @Test
+  void aFullVersionThenAOneTensorDeltaRecalibratesExactlyThatTensor() throws Exception {
+    publishV1();
+    // w8 quantizes the 7 matrices of every layer and the output head (not the embedding).
+    int layers = fx.model.config().layers();
+    int head = fx.model.weights().output() == fx.model.weights().embedding() ? 0 : 1;
+    assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
+        .containsEntry("recalibrated_tensors", Integer.toString(7 * layers + head))
+        .containsEntry("recipe_changed", "true");
+    ModelWeights v1 = fx.target.serving.weights();
+
+    Map<String, Object> delta = new LinkedHashMap<>();
+    delta.put(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 1.05f));
+    fx.publish(bucket, "v2", Optional.of("v1"), "w8", delta);
+    assertThat(timedPoll("v2 (1-tensor delta)")).contains("v2");
+
+    assertThat(fx.target.serving.id()).isEqualTo("v2");
+    assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
+        .containsEntry("recalibrated_tensors", "1")
+        .containsEntry("changed_tensors", "1")
+        .containsEntry("tensors", Q0);
+    ModelWeights v2 = fx.target.serving.weights();
+    WeightSlots slots = new WeightSlots(fx.model.config(), v1);
+    Map<String, Object> a = slots.explode(v1);
+    Map<String, Object> b = slots.explode(v2);
+    for (String name : a.keySet()) {
+      if (name.equals(Q0)) {
+        assertThat(b.get(name)).isNotSameAs(a.get(name));
+      } else {
+        assertThat(b.get(name)).as(name).isSameAs(a.get(name));
+      }
+    }
+    assertThat(v2.layers().get(0).wq().dtype().name()).isNotEqualTo("F32");
+    // A QBOM record for each swap, the delta's tensors inherited but one.
+    assertThat(agent.qbom()).hasSize(2);
+    var record = agent.qbom().getLast();
+    assertThat(record.tensors().stream().filter(e -> e.origin().equals("recalibrated")))
+        .singleElement()
+        .satisfies(e -> assertThat(e.name()).isEqualTo(Q0));
+    assertThat(Files.readAllLines(tmp.resolve("qbom/qbom.jsonl"))).hasSize(2);
+  }
+
+  @Test
+  void aFullVersionWithUnchangedTensorsSharesThemWithTheServingVersion() throws Exception {
+    Map<String, Object> t = fx.tensors();
+    t.put(Q0, Fixture.scaled((Tensor) t.get(Q0), 0.5f));
+    fx.publish(bucket, "v1", Optional.empty(), "none", t);
+    assertThat(agent.pollOnce()).contains("v1");
+    assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
+        .containsEntry("changed_tensors", "1")
+        .containsEntry("recalibrated_tensors", "0");
+    Map<Object, Boolean> base = new IdentityHashMap<>();
+    new WeightSlots(fx.model.config(), fx.model.weights())
+        .explode(fx.model.weights())
+        .values()
+        .forEach(v -> base.put(v, true));
+    long shared =
+        new WeightSlots(fx.model.config(), fx.model.weights())
+            .explode(fx.target.serving.weights()).values().stream()
+                .filter(base::containsKey)
+                .count();
+    assertThat(shared).isEqualTo(base.size() - 1);
+  }
+
+  @Test
+  void encodingsFromTheBucketAreUsedAsTheyAre() throws Exception {
+    publishV1();
+    Tensor q = Fixture.scaled((Tensor) fx.tensors().get(Q0), 1.1f);
+    TensorEncoding enc =
+        WeightQuantizer.chooseEncoding(
+            Q0, TensorData.values(q), q.rows(), q.cols(), QuantSpec.int8(Method.MINMAX), null);
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, q),
+        Map.of(Publisher.ENCODINGS, AimetEncodings.write(Map.of(Q0, enc))));
+    assertThat(agent.pollOnce()).contains("v2");
+    assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
+        .containsEntry("recalibrated_tensors", "0")
+        .containsEntry("encodings_applied", "1");
+    assertThat(agent.qbom().getLast().tensors())
+        .filteredOn(e -> e.name().equals(Q0))
+        .singleElement()
+        .satisfies(e -> assertThat(e.origin()).isEqualTo("encodings"));
+  }
+
+  @Test
+  void rejectsEncodingsThatDoNotFitTheirTensors() throws Exception {
+    publishV1();
+    Tensor q = (Tensor) fx.tensors().get(Q0);
+    // Scales for a 64-row matrix, given to ffn_up, which has 172 rows.
+    TensorEncoding wrong =
+        WeightQuantizer.chooseEncoding(
+            "blk.0.ffn_up.weight",
+            TensorData.values(q),
+            q.rows(),
+            q.cols(),
+            QuantSpec.int8(Method.MINMAX),
+            null);
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, Fixture.scaled(q, 1.1f)),
+        Map.of(Publisher.ENCODINGS, AimetEncodings.write(Map.of("blk.0.ffn_up.weight", wrong))));
+    agent.pollOnce();
+    assertRejected("v2", "bad_encodings", "ffn_up");
+  }
+
+  @Test
+  void followsAChannelInsteadOfTheNewestVersion() throws Exception {
+    agent.close();
+    agent = fx.agent(bucket, fx.settings().withChannel(Optional.of("stable")));
+    fx.publish(bucket, "v1", Optional.empty(), "none", fx.tensors());
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "none",
+        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+    assertThat(agent.pollOnce()).isEmpty();
+    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
+    assertThat(agent.pollOnce()).contains("v1");
+    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
+    assertThat(agent.pollOnce()).contains("v2");
+  }
+
+  @Test
+  void aVersionWithoutManifestIsIgnored() throws Exception {
+    Path dir = Files.createDirectories(bucket.root().resolve("stories/versions/v9"));
+    Publisher.writeTensors(dir.resolve("model.safetensors"), fx.tensors());
+    assertThat(agent.pollOnce()).isEmpty();
+    assertThat(fx.events).isEmpty();
+  }
+
+  // ---- rejections: the serving version is untouched and the event says why ----
+
+  private void assertRejected(String version, String reason, String messagePart) {
+    assertThat(fx.target.serving.id()).isNotEqualTo(version);
+    var e = fx.of(Step.REJECTED).getLast();
+    assertThat(e.version()).isEqualTo(version);
+    assertThat(e.attrs()).containsEntry("reason", reason);
+    assertThat(e.message()).contains(messagePart);
+    assertThat(tmp.resolve("staging").toFile().list()).isEmpty();
+  }
+
+  @Test
+  void rejectsADigestMismatch() throws Exception {
+    publishV1();
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+    Path f = bucket.root().resolve("stories/versions/v2/model.safetensors");
+    try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+      raf.seek(raf.length() - 3);
+      int b = raf.read();
+      raf.seek(raf.length() - 3);
+      raf.write(b ^ 0x40);
+    }
+    assertThat(agent.pollOnce()).isEmpty();
+    assertRejected("v2", "digest_mismatch", "model.safetensors");
+    assertThat(fx.target.serving.id()).isEqualTo("v1");
+    // Not retried while the manifest is unchanged.
+    int before = fx.events.size();
+    assertThat(agent.pollOnce()).isEmpty();
+    assertThat(fx.events).hasSize(before);
+  }
+
+  @Test
+  void rejectsATruncatedFile() throws Exception {
+    publishV1();
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+    Path f = bucket.root().resolve("stories/versions/v2/model.safetensors");
+    try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+      raf.setLength(raf.length() / 2);
+    }
+    agent.pollOnce();
+    assertRejected("v2", "size_mismatch", "truncated");
+  }
+
+  @Test
+  void rejectsAManifestNamingAMissingParent() throws Exception {
+    publishV1();
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("ghost"),
+        "w8",
+        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+    agent.pollOnce();
+    assertRejected("v2", "missing_parent", "ghost");
+  }
+
+  @Test
+  void rejectsWrongShapes() throws Exception {
+    publishV1();
+    Tensor q = (Tensor) fx.tensors().get(Q0);
+    float[] half = java.util.Arrays.copyOf(TensorData.values(q), q.rows() * q.cols() / 2);
+    fx.publish(
+        bucket,
+        "v2",
+        Optional.of("v1"),
+        "w8",
+        Map.of(Q0, TensorData.f32(half, q.rows(), q.cols() / 2)));
+    agent.pollOnce();
+    assertRejected("v2", "shape_mismatch", Q0);
+  }
+
+  @Test
+  void rejectsNanWeights() throws Exception {
+    publishV1();
+    Tensor q = (Tensor) fx.tensors().get(Q0);
+    float[] v = TensorData.values(q);
+    v[17] = Float.NaN;
+    fx.publish(
+        bucket, "v2", Optional.of("v1"), "w8", Map.of(Q0, TensorData.f32(v, q.rows(), q.cols())));
+    agent.pollOnce();
+    assertRejected("v2", "non_finite", "element 17");
+  }
+
+  @Test
+  void rejectsAVersionThatFailsTheQualityGate() throws Exception {
+    publishV1();
+    // Scrambled weights: random matrices everywhere, which 4-bit blocks cannot follow.
+    Map<String, Object> scrambled = new LinkedHashMap<>();
+    long seed = 1;
+    for (var e : fx.tensors().entrySet()) {
+      if (e.getValue() instanceof Tensor t && WeightSlots.isLayerMatrix(e.getKey())) {
+        scrambled.put(e.getKey(), Fixture.random(t, seed++, 1f));
+      }
+    }
+    fx.publish(bucket, "v2", Optional.of("v1"), "w4g32", scrambled);
+    agent.pollOnce();
+    assertRejected("v2", "gate_failed", "quality gate failed");
+    assertThat(fx.target.serving.id()).isEqualTo("v1");
+  }
+}

@@ -1,0 +1,314 @@
+package io.kvant.server.cli;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.MetadataUtils;
+import io.kvant.api.v1.GetModelStatusRequest;
+import io.kvant.api.v1.ModelAdminGrpc;
+import io.kvant.api.v1.ModelStatus;
+import io.kvant.api.v1.VersionStatus;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.reload.AgentSettings;
+import io.kvant.reload.PollScheduler;
+import io.kvant.reload.Publisher;
+import io.kvant.reload.RecipeRequantizer;
+import io.kvant.reload.Rejection;
+import io.kvant.reload.ReloadAgent;
+import io.kvant.reload.ServingView;
+import io.kvant.reload.StagedVersion;
+import io.kvant.reload.SwapMode;
+import io.kvant.reload.SwapTarget;
+import io.kvant.reload.bucket.Bucket;
+import io.kvant.reload.bucket.Buckets;
+import io.kvant.reload.bucket.S3Settings;
+import io.kvant.reload.manifest.Manifest;
+import io.kvant.server.cli.Flags.UsageException;
+import io.kvant.server.config.ConfigLoader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code kvant agent}: tools for platform teams around an artifact bucket.
+ *
+ * <ul>
+ *   <li>{@code publish --model DIR|FILE --bucket URI}: digests and uploads a version folder (or a
+ *       whole model file as a full version), the manifest last;
+ *   <li>{@code verify URI}: downloads, verifies, recalibrates and gates a bucket version against a
+ *       model without serving it;
+ *   <li>{@code status --target HOST:PORT --token-file F}: what a running server holds.
+ * </ul>
+ */
+final class AgentCommand {
+  static final String USAGE =
+      """
+      usage: kvant agent publish --model DIR|FILE --bucket URI [--name MODEL] [--parent VERSION]
+                                 [--channel NAME] [--version ID] [--recipe none|w8|w4] [--publisher WHO]
+             kvant agent verify URI/<model>/versions/<version> [--model PATH]
+             kvant agent status --target HOST:PORT --token-file F [--model NAME]
+        S3 flags (publish, verify): --s3-endpoint URL --s3-region R (credentials: the AWS SDK's
+        default chain, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
+      """;
+
+  private final PrintStream out;
+  private final PrintStream err;
+  private final Map<String, String> env;
+
+  AgentCommand(PrintStream out, PrintStream err, Map<String, String> env) {
+    this.out = out;
+    this.err = err;
+    this.env = env;
+  }
+
+  int run(List<String> args) {
+    if (args.isEmpty() || args.contains("--help")) {
+      out.print(USAGE);
+      return args.isEmpty() ? 2 : 0;
+    }
+    try {
+      return switch (args.get(0)) {
+        case "publish" -> publish(args.subList(1, args.size()));
+        case "verify" -> verify(args.subList(1, args.size()));
+        case "status" -> status(args.subList(1, args.size()));
+        default -> throw new UsageException("unknown agent command '" + args.get(0) + "'");
+      };
+    } catch (UsageException | IllegalArgumentException e) {
+      err.println("kvant agent: " + e.getMessage());
+      err.print(USAGE);
+      return 2;
+    } catch (IOException e) {
+      err.println("kvant agent: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  private static S3Settings s3(Flags f) {
+    return new S3Settings(
+        f.string("s3-endpoint").map(URI::create),
+        f.string("s3-region").orElse("us-east-1"),
+        true,
+        Optional.empty(),
+        Optional.empty());
+  }
+
+  private int publish(List<String> args) throws UsageException, IOException {
+    Flags f =
+        Flags.parse(
+            args,
+            Set.of(
+                "model",
+                "bucket",
+                "name",
+                "parent",
+                "channel",
+                "version",
+                "recipe",
+                "publisher",
+                "s3-endpoint",
+                "s3-region"),
+            Set.of());
+    Path model =
+        Path.of(f.string("model").orElseThrow(() -> new UsageException("--model is required")));
+    String uri = f.string("bucket").orElseThrow(() -> new UsageException("--bucket is required"));
+    String name =
+        f.string("name").orElse(model.getFileName().toString().replaceFirst("\\.[^.]*$", ""));
+    Path dir = model;
+    Path tmp = null;
+    if (Files.isRegularFile(model)) {
+      // A model file: publish all of its tensors as one safetensors file (a full version).
+      tmp = Files.createTempDirectory("kvant-publish");
+      try (Model m = ModelLoader.load(model, Optional.empty())) {
+        Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
+      }
+      dir = tmp;
+    } else if (!Files.isDirectory(model)) {
+      throw new UsageException("--model: " + model + " is neither a folder nor a model file");
+    }
+    try (Bucket bucket = Buckets.open(uri, s3(f))) {
+      Publisher pub = new Publisher(bucket, Clock.systemUTC());
+      Manifest m =
+          pub.publish(
+              name,
+              f.string("version").orElseGet(pub::timestampId),
+              f.string("parent"),
+              f.string("recipe").orElse("none"),
+              f.string("publisher").orElse(env.getOrDefault("USER", "unknown")),
+              dir,
+              f.string("channel"));
+      out.printf(
+          "published %s/%s/versions/%s: %d files, %d tensors%s%s%n",
+          bucket.uri(),
+          m.model(),
+          m.version(),
+          m.files().size(),
+          m.tensors().size(),
+          m.parent().map(p -> ", delta of " + p).orElse(""),
+          f.string("channel").map(c -> ", channel " + c).orElse(""));
+      return 0;
+    } finally {
+      if (tmp != null) {
+        try (var s = Files.walk(tmp)) {
+          s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+      }
+    }
+  }
+
+  private int verify(List<String> args) throws UsageException, IOException {
+    if (args.isEmpty() || args.get(0).startsWith("--")) {
+      throw new UsageException("verify needs a version URI");
+    }
+    String uri = args.get(0).replaceAll("/+$", "");
+    Flags f =
+        Flags.parse(
+            args.subList(1, args.size()), Set.of("model", "s3-endpoint", "s3-region"), Set.of());
+    int at = uri.lastIndexOf("/versions/");
+    int modelStart = at < 0 ? -1 : uri.lastIndexOf('/', at - 1);
+    if (at < 0 || modelStart < 0) {
+      throw new UsageException("URI must look like <bucket>/<model>/versions/<version>");
+    }
+    String version = uri.substring(at + "/versions/".length());
+    String modelName = uri.substring(modelStart + 1, at);
+    String bucketUri = uri.substring(0, modelStart);
+    Path modelPath =
+        f.string("model")
+            .map(Path::of)
+            .orElseGet(
+                () ->
+                    Path.of(env.getOrDefault("KVANT_HOME", "."))
+                        .resolve(ConfigLoader.BUNDLED_MODEL));
+    Path staging = Files.createTempDirectory("kvant-verify");
+    try (Model m = ModelLoader.load(modelPath, Optional.empty());
+        ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors());
+        Bucket bucket = Buckets.open(bucketUri, s3(f))) {
+      ServingView view = new ServingView("local", "none", m.config(), m.tokenizer(), m.weights());
+      SwapTarget readOnly =
+          new SwapTarget() {
+            @Override
+            public ServingView serving() {
+              return view;
+            }
+
+            @Override
+            public void swap(StagedVersion v, SwapMode mode, long start)
+                throws SwapRefusedException {
+              throw new SwapRefusedException("verify does not swap");
+            }
+
+            @Override
+            public void rollback() throws SwapRefusedException {
+              throw new SwapRefusedException("verify does not swap");
+            }
+
+            @Override
+            public void dropStandby() {}
+          };
+      try (ReloadAgent agent =
+          new ReloadAgent(
+              AgentSettings.defaults(modelName, staging),
+              bucket,
+              readOnly,
+              (s, v, msg, a) -> {},
+              Clock.systemUTC(),
+              PollScheduler.manual(),
+              pool,
+              new RecipeRequantizer())) {
+        agent.start();
+        StagedVersion v = agent.verify(version);
+        out.printf(
+            "OK %s: recipe %s, %d tensors changed from %s, %d re-quantized, gate %s%n",
+            version,
+            v.recipe(),
+            v.changed(),
+            v.parent().isEmpty() ? modelPath.getFileName() : v.parent(),
+            v.recalibrated(),
+            v.figures());
+        return 0;
+      } catch (Rejection e) {
+        out.printf(
+            "REJECTED %s (%s): %s [%s/%s]%n",
+            version, e.reason(), e.getMessage(), bucket.uri(), modelName);
+        return 1;
+      }
+    } finally {
+      try (var s = Files.walk(staging)) {
+        s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
+  }
+
+  private int status(List<String> args) throws UsageException, IOException {
+    Flags f = Flags.parse(args, Set.of("target", "token-file", "model"), Set.of());
+    String target =
+        f.string("target").orElseThrow(() -> new UsageException("--target HOST:PORT is required"));
+    int colon = target.lastIndexOf(':');
+    if (colon <= 0) {
+      throw new UsageException("--target must be HOST:PORT");
+    }
+    String host = target.substring(0, colon);
+    int port;
+    try {
+      port = Integer.parseInt(target.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new UsageException("--target: bad port in '" + target + "'");
+    }
+    Metadata md = new Metadata();
+    if (f.string("token-file").isPresent()) {
+      String token =
+          Files.readString(Path.of(f.string("token-file").get()), StandardCharsets.UTF_8).strip();
+      md.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+    }
+    ManagedChannel ch = NettyChannelBuilder.forAddress(host, port).usePlaintext().build();
+    try {
+      ModelStatus s =
+          ModelAdminGrpc.newBlockingStub(ch)
+              .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(md))
+              .withDeadlineAfter(30, TimeUnit.SECONDS)
+              .getModelStatus(
+                  GetModelStatusRequest.newBuilder()
+                      .setModel(f.string("model").orElse(""))
+                      .build());
+      out.printf("model %s serving %s%n", s.getModel(), s.getServingVersion());
+      out.printf(
+          "%-28s %-9s %7s %12s %12s %-8s %s%n",
+          "VERSION", "STATE", "PINNED", "UNIQUE_B", "SHARED_B", "RECIPE", "PARENT");
+      for (VersionStatus v : s.getVersionsList()) {
+        out.printf(
+            "%-28s %-9s %7d %12d %12d %-8s %s%n",
+            v.getVersion(),
+            v.getState().name().replace("VERSION_STATE_", ""),
+            v.getPinnedRequests(),
+            v.getUniqueBytes(),
+            v.getSharedBytes(),
+            v.getRecipe(),
+            v.getParent());
+      }
+      out.printf(
+          "kv cache %d/%d blocks free, %d queued, %d running%n",
+          s.getKvCache().getFreeBlocks(),
+          s.getKvCache().getTotalBlocks(),
+          s.getQueuedRequests(),
+          s.getRunningRequests());
+      return 0;
+    } catch (StatusRuntimeException e) {
+      err.println(
+          "kvant agent status: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+      return 1;
+    } finally {
+      ch.shutdownNow();
+    }
+  }
+}

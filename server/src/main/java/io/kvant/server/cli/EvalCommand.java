@@ -1,0 +1,150 @@
+package io.kvant.server.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvant.engine.kv.ContiguousKvStore;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.quant.Calibration;
+import io.kvant.engine.quant.Evaluator;
+import io.kvant.engine.quant.QuantizedModel;
+import io.kvant.engine.quant.Quantizer;
+import io.kvant.engine.quant.Recipe;
+import io.kvant.engine.quant.Sensitivity;
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.server.cli.Flags.UsageException;
+import io.kvant.server.config.ConfigLoader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * {@code kvant eval}: quantizes a model in memory (or loads a quantized artifact folder) and
+ * compares it with the full-precision model on a held-out text; prints one JSON line. With {@code
+ * --sensitivity} it prints the per-tensor sensitivity table as JSON instead.
+ */
+final class EvalCommand {
+  static final String HELP =
+      """
+      usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32]
+                        [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
+        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0), NAME:METHOD
+                           (e.g. w4g128:awq, w4g32:minmax) or a recipe JSON file
+        --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
+        --kv TYPE          KV cache storage; only f32 is wired here
+        --text FILE        evaluation text (default: built-in held-out stories)
+        --calibration FILE calibration text for awq/mse (default: built-in calibration stories)
+        --sensitivity      per layer and role: the KL each tensor's quantization causes alone
+      """;
+
+  private static final Set<String> VALUED =
+      Set.of(
+          "model",
+          "tokenizer",
+          "weights",
+          "quantized",
+          "kv",
+          "text",
+          "calibration",
+          "threads",
+          "max-len");
+
+  private final PrintStream out;
+  private final PrintStream err;
+  private final Map<String, String> env;
+
+  EvalCommand(PrintStream out, PrintStream err, Map<String, String> env) {
+    this.out = out;
+    this.err = err;
+    this.env = env;
+  }
+
+  int run(List<String> args) {
+    if (args.contains("--help")) {
+      out.print(HELP);
+      return 0;
+    }
+    try {
+      Flags f = Flags.parse(args, VALUED, Set.of("sensitivity", "help"));
+      Path modelPath =
+          f.string("model")
+              .map(Path::of)
+              .orElse(
+                  Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
+      if (f.has("weights") == f.has("quantized")) {
+        throw new UsageException("give exactly one of --weights RECIPE or --quantized DIR");
+      }
+      String kv = f.string("kv").orElse("f32");
+      if (!kv.equals("f32")) {
+        throw new UsageException("--kv: only f32 is supported by eval so far, got '" + kv + "'");
+      }
+      int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+      int maxLen = f.integer("max-len", 256, 2, 1 << 20);
+      String text = read(f.string("text")).orElse(Calibration.builtinHeldOutText());
+      String calText = read(f.string("calibration")).orElse(Calibration.builtinCalibrationText());
+      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of));
+          ComputePool pool = new ComputePool(threads)) {
+        LlamaConfig cfg = model.config();
+        int len = Math.min(maxLen, cfg.contextLength());
+        Calibration evalSet = Calibration.fromText(text, model.tokenizer(), len);
+        Calibration cal = Calibration.fromText(calText, model.tokenizer(), len);
+        Evaluator ev =
+            new Evaluator(
+                cfg,
+                pool,
+                () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1));
+        ObjectMapper json = new ObjectMapper();
+        if (f.has("quantized")) {
+          try (Model q =
+              ModelLoader.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
+            Evaluator.Result r = ev.compare(model.weights(), q.weights(), evalSet.sequences());
+            out.println(json.writeValueAsString(line(json, "artifact:" + q.source(), kv, r, q)));
+          }
+          return 0;
+        }
+        Recipe recipe = Recipe.resolve(f.string("weights").orElseThrow());
+        if (f.flag("sensitivity")) {
+          out.println(
+              json.writeValueAsString(
+                  new Sensitivity(pool, ev).report(model, recipe, cal, evalSet)));
+          return 0;
+        }
+        QuantizedModel qm = new Quantizer(Clock.systemUTC(), "kvant-eval").run(model, recipe, cal);
+        Evaluator.Result r = ev.compare(model.weights(), qm.model().weights(), evalSet.sequences());
+        out.println(json.writeValueAsString(line(json, recipe.name(), kv, r, qm.model())));
+        return 0;
+      }
+    } catch (UsageException e) {
+      err.println("kvant eval: " + e.getMessage());
+      return 2;
+    } catch (IOException | IllegalArgumentException e) {
+      err.println("kvant eval: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  private static ObjectNode line(
+      ObjectMapper json, String recipe, String kv, Evaluator.Result r, Model q) {
+    ObjectNode o = json.createObjectNode();
+    o.put("recipe", recipe);
+    o.put("kv", kv);
+    o.put("positions", r.positions());
+    o.put("top1_agreement", r.top1Agreement());
+    o.put("mean_kl", r.meanKl());
+    o.put("ppl_reference", r.pplReference());
+    o.put("ppl_quantized", r.pplCandidate());
+    o.put("weight_bytes", q.weights().matrixBytes());
+    return o;
+  }
+
+  private static Optional<String> read(Optional<String> file) throws IOException {
+    return file.isEmpty() ? Optional.empty() : Optional.of(Files.readString(Path.of(file.get())));
+  }
+}

@@ -1,0 +1,135 @@
+package io.kvant.server.cli;
+
+import io.kvant.engine.artifact.Manifest;
+import io.kvant.engine.artifact.QuantizedArtifact;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.quant.Calibration;
+import io.kvant.engine.quant.QuantizedModel;
+import io.kvant.engine.quant.Quantizer;
+import io.kvant.engine.quant.Recipe;
+import io.kvant.server.cli.Flags.UsageException;
+import io.kvant.server.config.ConfigLoader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code kvant quantize}: quantizes a full-precision model with a recipe and writes a loadable
+ * version folder (safetensors, encodings.json, qbom.json, manifest.json; see {@link
+ * QuantizedArtifact}).
+ */
+final class QuantizeCommand {
+  static final String HELP =
+      """
+      usage: kvant quantize [--model PATH] --recipe NAME|FILE [--calibration FILE] --out DIR
+                            [--version V] [--parent V] [--publisher WHO] [--model-name NAME]
+        --recipe           w8, w4g128, w4g32, fp8, mixed, q4_0, NAME:METHOD (minmax, percentile,
+                           mse, awq) or a recipe JSON file
+        --calibration FILE calibration text (default: built-in stories); needed by awq
+        --out DIR          the version folder to write (manifest.json is written last)
+      """;
+
+  private static final Set<String> VALUED =
+      Set.of(
+          "model",
+          "tokenizer",
+          "recipe",
+          "calibration",
+          "out",
+          "version",
+          "parent",
+          "publisher",
+          "model-name");
+
+  private final PrintStream out;
+  private final PrintStream err;
+  private final Map<String, String> env;
+  private final Clock clock;
+
+  QuantizeCommand(PrintStream out, PrintStream err, Map<String, String> env) {
+    this(out, err, env, Clock.systemUTC());
+  }
+
+  QuantizeCommand(PrintStream out, PrintStream err, Map<String, String> env, Clock clock) {
+    this.out = out;
+    this.err = err;
+    this.env = env;
+    this.clock = clock;
+  }
+
+  int run(List<String> args) {
+    if (args.contains("--help")) {
+      out.print(HELP);
+      return 0;
+    }
+    try {
+      Flags f = Flags.parse(args, VALUED, Set.of("help"));
+      Path modelPath =
+          f.string("model")
+              .map(Path::of)
+              .orElse(
+                  Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
+      String recipeName =
+          f.string("recipe").orElseThrow(() -> new UsageException("--recipe is required"));
+      Path outDir =
+          Path.of(f.string("out").orElseThrow(() -> new UsageException("--out is required")));
+      Recipe recipe = Recipe.resolve(recipeName);
+      String calText =
+          f.has("calibration")
+              ? Files.readString(Path.of(f.string("calibration").orElseThrow()))
+              : Calibration.builtinCalibrationText();
+      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of))) {
+        Calibration cal =
+            Calibration.fromText(
+                calText, model.tokenizer(), Math.min(256, model.config().contextLength()));
+        String publisher = f.string("publisher").orElse("kvant-quantize");
+        QuantizedModel q = new Quantizer(clock, publisher).run(model, recipe, cal);
+        String name = f.string("model-name").orElse(stem(modelPath));
+        Instant now = clock.instant();
+        Manifest m =
+            QuantizedArtifact.write(
+                q,
+                outDir,
+                new QuantizedArtifact.Info(
+                    name,
+                    f.string("version")
+                        .orElse(recipe.name().replace(':', '-') + "-" + now.getEpochSecond()),
+                    f.string("parent").orElse(null),
+                    publisher,
+                    now));
+        out.println(
+            "wrote "
+                + outDir
+                + ": "
+                + m.files().size()
+                + " files, "
+                + m.tensors().size()
+                + " tensors, "
+                + q.model().weights().matrixBytes()
+                + " weight bytes (recipe "
+                + recipe.name()
+                + ")");
+        return 0;
+      }
+    } catch (UsageException e) {
+      err.println("kvant quantize: " + e.getMessage());
+      return 2;
+    } catch (IOException | IllegalArgumentException e) {
+      err.println("kvant quantize: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  private static String stem(Path p) {
+    String n = p.toAbsolutePath().normalize().getFileName().toString();
+    int dot = n.lastIndexOf('.');
+    return dot > 0 ? n.substring(0, dot) : n;
+  }
+}

@@ -1,0 +1,71 @@
+package io.kvant.server.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * Settings of the reload agent (used when {@code --bucket} is set). YAML keys under {@code agent.};
+ * each has a flag (see {@link ConfigLoader#flagHelp}).
+ *
+ * @param bucketModel model folder in the bucket; empty: the served model's name
+ * @param channel channel to follow; empty: the newest complete version
+ * @param pollInterval bucket listing period
+ * @param stagingDir download staging folder (emptied at start)
+ * @param qbomDir folder of {@code qbom.jsonl}; empty: QBOM kept in memory only
+ * @param watchWindow how long the previous version is kept for rollback
+ * @param autoSwap whether new versions are swapped in by polling (false: only by the Swap RPC)
+ * @param swapPolicy default swap policy: DRAIN, IMMEDIATE or PAUSE
+ * @param gateMinTop1 minimum top-1 agreement of the quality gate
+ * @param gateMaxKl maximum mean KL divergence of the quality gate
+ * @param rollbackErrorRate error rate in the watch window that triggers a rollback
+ * @param rollbackMinRequests requests in the window before the error rate counts
+ * @param s3 S3 endpoint, region and credentials
+ */
+public record AgentConfig(
+    Optional<String> bucketModel,
+    Optional<String> channel,
+    Duration pollInterval,
+    Path stagingDir,
+    Optional<Path> qbomDir,
+    Duration watchWindow,
+    boolean autoSwap,
+    String swapPolicy,
+    double gateMinTop1,
+    double gateMaxKl,
+    double rollbackErrorRate,
+    int rollbackMinRequests,
+    S3Config s3) {
+
+  /**
+   * @param endpoint endpoint override for S3-compatible stores, empty for AWS
+   * @param region signing region
+   * @param pathStyle path-style addressing
+   * @param accessKey static access key (read from the environment variable the config names)
+   * @param secretKey static secret key
+   */
+  public record S3Config(
+      Optional<String> endpoint,
+      String region,
+      boolean pathStyle,
+      Optional<String> accessKey,
+      Optional<String> secretKey) {}
+
+  /** The defaults of every setting. */
+  public static AgentConfig defaults() {
+    return new AgentConfig(
+        Optional.empty(),
+        Optional.empty(),
+        Duration.ofSeconds(10),
+        Path.of("kvant-staging"),
+        Optional.empty(),
+        Duration.ofMinutes(5),
+        true,
+        "DRAIN",
+        0.9,
+        0.1,
+        0.05,
+        20,
+        new S3Config(Optional.empty(), "us-east-1", true, Optional.empty(), Optional.empty()));
+  }
+}

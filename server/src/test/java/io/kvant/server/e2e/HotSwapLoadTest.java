@@ -1,0 +1,346 @@
+package io.kvant.server.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.kvant.api.v1.GenerateChunk;
+import io.kvant.api.v1.GenerateRequest;
+import io.kvant.api.v1.GetModelStatusRequest;
+import io.kvant.api.v1.ModelEvent;
+import io.kvant.api.v1.ModelStatus;
+import io.kvant.api.v1.SwapPolicy;
+import io.kvant.api.v1.SwapRequest;
+import io.kvant.api.v1.SwapResponse;
+import io.kvant.api.v1.VersionState;
+import io.kvant.api.v1.VersionStatus;
+import io.kvant.engine.forward.Transformer;
+import io.kvant.engine.generate.Generator;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.sample.SamplingParams;
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.engine.tensor.Tensor;
+import io.kvant.reload.Publisher;
+import io.kvant.reload.bucket.S3Bucket;
+import io.kvant.reload.testing.MotoServer;
+import io.kvant.server.config.AgentConfig;
+import io.kvant.server.model.ModelVersion;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three hot swaps from an S3 bucket (moto on 127.0.0.1), one per policy, under 16 concurrent greedy
+ * streams for over 20 s: no request fails, every response outside the IMMEDIATE swap is exactly the
+ * output of the version its final chunk names, a DRAIN swap of a one-tensor delta holds only that
+ * tensor extra and frees the old version after its watch window.
+ */
+class HotSwapLoadTest {
+  static final String Q0 = "blk.0.attn_q.weight";
+  static final String UP1 = "blk.1.ffn_up.weight";
+  static final String O4 = "blk.4.attn_output.weight";
+  static final String[] PROMPTS = {
+    "Once upon a time", "The little dog", "Lily and Tom", "One day, a bird",
+    "The sun was", "A big red ball", "Mom said", "The cat"
+  };
+  static final int MAX_TOKENS = 24;
+  static final int CLIENTS = 16;
+
+  @TempDir Path tmp;
+
+  record Outcome(int prompt, List<Integer> ids, String version, long start, long end) {}
+
+  @Test
+  void threeSwapsUnderLoadFailNothingAndServeExactlyOneVersionPerResponse() throws Exception {
+    try (MotoServer s3 = MotoServer.start(tmp.resolve("moto"));
+        S3Bucket bucket = s3.bucket("kvant");
+        Model source = ModelLoader.load(TestServer.stories(), Optional.empty())) {
+      // Versions: v1 full (w8), v2 = v1 with one tensor changed, v3 = v2 with another changed.
+      Map<String, Object> all = Publisher.tensorsOf(source);
+      Publisher pub = new Publisher(bucket, Clock.systemUTC());
+      Map<String, Object> full = new java.util.LinkedHashMap<>(all);
+      full.put(O4, scaled((Tensor) all.get(O4), 1.6f));
+      publish(pub, "v1", Optional.empty(), full);
+      publish(pub, "v2", Optional.of("v1"), Map.of(Q0, scaled((Tensor) all.get(Q0), 1.6f)));
+      publish(pub, "v3", Optional.of("v2"), Map.of(UP1, scaled((Tensor) all.get(UP1), 0.4f)));
+      float[] bad = new float[((float[]) all.get("blk.0.attn_norm.weight")).length];
+      bad[3] = Float.NaN;
+      publish(pub, "nan", Optional.of("v1"), Map.of("blk.0.attn_norm.weight", bad));
+
+      AgentConfig d = AgentConfig.defaults();
+      AgentConfig agent =
+          new AgentConfig(
+              Optional.empty(),
+              Optional.empty(),
+              Duration.ofSeconds(1),
+              tmp.resolve("staging"),
+              Optional.of(tmp.resolve("qbom")),
+              Duration.ofSeconds(3),
+              false,
+              "DRAIN",
+              d.gateMinTop1(),
+              d.gateMaxKl(),
+              d.rollbackErrorRate(),
+              d.rollbackMinRequests(),
+              new AgentConfig.S3Config(
+                  Optional.of(s3.endpoint().toString()),
+                  "us-east-1",
+                  true,
+                  Optional.of("test"),
+                  Optional.of("test")));
+      try (TestServer server = TestServer.builder().bucket("s3://kvant", agent).start()) {
+        run(server, source);
+      }
+    }
+  }
+
+  private void run(TestServer server, Model source) throws Exception {
+    var admin = server.admin(TestServer.ADMIN_TOKEN);
+    var served = server.server.models().find("stories").orElseThrow();
+    List<ModelEvent> events = Collections.synchronizedList(new ArrayList<>());
+    server.server.events().watch(events::add);
+    Map<String, ModelWeights> weights = new HashMap<>();
+    String base = served.serving().id();
+    weights.put(base, served.serving().model().weights());
+
+    // A bad version is refused with the reason, and nothing changes.
+    assertThatThrownBy(() -> admin.swap(SwapRequest.newBuilder().setVersion("nan").build()))
+        .isInstanceOf(StatusRuntimeException.class)
+        .satisfies(
+            e -> {
+              Status st = ((StatusRuntimeException) e).getStatus();
+              assertThat(st.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+              assertThat(st.getDescription()).contains("non_finite", "NaN");
+            });
+    assertThat(served.serving().id()).isEqualTo(base);
+
+    AtomicBoolean stop = new AtomicBoolean();
+    AtomicInteger failures = new AtomicInteger();
+    ConcurrentLinkedQueue<Outcome> outcomes = new ConcurrentLinkedQueue<>();
+    ConcurrentLinkedQueue<String> errors = new ConcurrentLinkedQueue<>();
+    List<Thread> clients = new ArrayList<>();
+    for (int c = 0; c < CLIENTS; c++) {
+      int client = c;
+      Thread t =
+          new Thread(
+              () -> {
+                int i = client;
+                while (!stop.get()) {
+                  int p = i++ % PROMPTS.length;
+                  long start = System.nanoTime();
+                  try {
+                    Iterator<GenerateChunk> it =
+                        server
+                            .blocking()
+                            .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS)
+                            .generateStream(request(p));
+                    List<Integer> ids = new ArrayList<>();
+                    GenerateChunk last = null;
+                    while (it.hasNext()) {
+                      last = it.next();
+                      ids.addAll(last.getTokenIdsList());
+                    }
+                    outcomes.add(
+                        new Outcome(p, ids, last.getModelVersion(), start, System.nanoTime()));
+                  } catch (RuntimeException e) {
+                    failures.incrementAndGet();
+                    errors.add(e.toString());
+                  }
+                }
+              },
+              "load-" + c);
+      t.start();
+      clients.add(t);
+    }
+    long t0 = System.nanoTime();
+    sleepUntil(t0, 3);
+    SwapResponse r1 = swap(admin, "v1", SwapPolicy.SWAP_POLICY_PAUSE);
+    weights.put("v1", served.serving().model().weights());
+
+    sleepUntil(t0, 7);
+    SwapResponse r2 = swap(admin, "v2", SwapPolicy.SWAP_POLICY_DRAIN);
+    weights.put("v2", served.serving().model().weights());
+    ModelStatus during = admin.getModelStatus(GetModelStatusRequest.getDefaultInstance());
+    long changedBytes = served.serving().model().weights().layers().get(0).wq().byteSize();
+
+    // The watch window (3 s) passes: v1 is dropped, drains, and is released.
+    long deadline = System.nanoTime() + 15_000_000_000L;
+    ModelStatus after = during;
+    while (System.nanoTime() < deadline) {
+      after = admin.getModelStatus(GetModelStatusRequest.getDefaultInstance());
+      if (after.getVersionsCount() == 1) {
+        break;
+      }
+      Thread.sleep(100);
+    }
+
+    sleepUntil(t0, 14);
+    long immStart = System.nanoTime();
+    SwapResponse r3 = swap(admin, "v3", SwapPolicy.SWAP_POLICY_IMMEDIATE);
+    long immEnd = System.nanoTime();
+    weights.put("v3", served.serving().model().weights());
+
+    sleepUntil(t0, 21);
+    stop.set(true);
+    for (Thread t : clients) {
+      t.join(60_000);
+    }
+    long seconds = (System.nanoTime() - t0) / 1_000_000_000L;
+
+    // --- no failed request, and each response is one version's output ---
+    assertThat(errors).as("failed requests").isEmpty();
+    assertThat(failures.get()).isZero();
+    assertThat(seconds).isGreaterThanOrEqualTo(20);
+    Map<String, List<List<Integer>>> expected = new HashMap<>();
+    try (ComputePool pool = new ComputePool(1)) {
+      for (var e : weights.entrySet()) {
+        Generator g =
+            new Generator(new Transformer(source.config(), e.getValue(), pool), source.tokenizer());
+        List<List<Integer>> outs = new ArrayList<>();
+        for (String p : PROMPTS) {
+          int[] ids =
+              g.generate(
+                      source.tokenizer().encode(p, true),
+                      MAX_TOKENS,
+                      SamplingParams.GREEDY,
+                      List.of(),
+                      s -> {})
+                  .tokens();
+          outs.add(Arrays.stream(ids).boxed().toList());
+        }
+        expected.put(e.getKey(), outs);
+      }
+    }
+    // The versions really differ, so matching one of them means something.
+    assertThat(expected.get("v1")).isNotEqualTo(expected.get(base));
+    assertThat(expected.get("v2")).isNotEqualTo(expected.get("v1"));
+    assertThat(expected.get("v3")).isNotEqualTo(expected.get("v2"));
+    int checked = 0;
+    int exempt = 0;
+    Map<String, Integer> perVersion = new HashMap<>();
+    for (Outcome o : outcomes) {
+      perVersion.merge(o.version(), 1, Integer::sum);
+      boolean spansImmediate = o.start() < immEnd && o.end() > immStart;
+      if (spansImmediate) {
+        exempt++;
+        continue;
+      }
+      assertThat(expected).containsKey(o.version());
+      assertThat(o.ids())
+          .as("prompt %d on %s", o.prompt(), o.version())
+          .isEqualTo(expected.get(o.version()).get(o.prompt()));
+      checked++;
+    }
+    assertThat(perVersion.keySet()).contains(base, "v1", "v2", "v3");
+
+    // --- swaps, recalibration, memory ---
+    assertThat(r1.getServingVersion()).isEqualTo("v1");
+    assertThat(r2.getRecalibratedTensors()).isEqualTo(1);
+    assertThat(r3.getRecalibratedTensors()).isEqualTo(1);
+    VersionStatus v2 = version(during, "v2");
+    assertThat(v2.getState()).isEqualTo(VersionState.VERSION_STATE_SERVING);
+    assertThat(v2.getUniqueBytes()).isEqualTo(changedBytes);
+    VersionStatus v1 = version(during, "v1");
+    assertThat(v1.getState()).isEqualTo(VersionState.VERSION_STATE_STANDBY);
+    assertThat(v1.getUniqueBytes()).isEqualTo(changedBytes);
+    assertThat(v2.getSharedBytes()).isEqualTo(v1.getSharedBytes()).isPositive();
+    assertThat(after.getVersionsList()).extracting(VersionStatus::getVersion).containsExactly("v2");
+    assertThat(after.getVersions(0).getSharedBytes()).isZero();
+    List<ModelEvent> seen;
+    synchronized (events) {
+      seen = List.copyOf(events);
+    }
+    assertThat(seen)
+        .anyMatch(e -> e.getKind() == ModelEvent.Kind.KEPT && e.getVersion().equals("v2"));
+    assertThat(seen)
+        .anyMatch(e -> e.getKind() == ModelEvent.Kind.DRAINED && e.getVersion().equals("v1"));
+    assertThat(seen)
+        .anyMatch(e -> e.getKind() == ModelEvent.Kind.REJECTED && e.getVersion().equals("nan"));
+    assertThat(Files.readAllLines(tmp.resolve("qbom/qbom.jsonl"))).hasSize(3);
+    server.server.engineLoop().checkInvariants();
+    for (ModelVersion v : served.versions()) {
+      assertThat(v.pinned()).isZero();
+    }
+
+    // Figures for perf/RESULTS.md: manifest-to-serving time of a full version and of a 1-tensor
+    // delta.
+    System.out.printf(
+        "HOTSWAP requests=%d checked=%d exempt(immediate)=%d seconds=%d perVersion=%s%n",
+        outcomes.size(), checked, exempt, seconds, perVersion);
+    for (ModelEvent e : seen) {
+      if (e.getKind() == ModelEvent.Kind.STAGED || e.getKind() == ModelEvent.Kind.SWAPPED) {
+        System.out.printf("HOTSWAP %s %s %s%n", e.getKind(), e.getVersion(), e.getAttributesMap());
+      }
+    }
+  }
+
+  private static VersionStatus version(ModelStatus s, String id) {
+    return s.getVersionsList().stream()
+        .filter(v -> v.getVersion().equals(id))
+        .findFirst()
+        .orElseThrow();
+  }
+
+  private static SwapResponse swap(
+      io.kvant.api.v1.ModelAdminGrpc.ModelAdminBlockingStub admin, String v, SwapPolicy p) {
+    return admin.swap(SwapRequest.newBuilder().setVersion(v).setPolicy(p).build());
+  }
+
+  private static GenerateRequest request(int p) {
+    return GenerateRequest.newBuilder()
+        .setText(PROMPTS[p])
+        .setMaxTokens(MAX_TOKENS)
+        .setReturnTokenIds(true)
+        .build();
+  }
+
+  private static void sleepUntil(long t0, int seconds) throws InterruptedException {
+    long left = t0 + seconds * 1_000_000_000L - System.nanoTime();
+    if (left > 0) {
+      Thread.sleep(left / 1_000_000, (int) (left % 1_000_000));
+    }
+  }
+
+  private void publish(
+      Publisher pub, String version, Optional<String> parent, Map<String, ?> values)
+      throws Exception {
+    Path dir = Files.createDirectories(tmp.resolve("src-" + version));
+    Publisher.writeTensors(dir.resolve("model.safetensors"), values);
+    pub.publish("stories", version, parent, "w8", "test", dir, Optional.empty());
+    Thread.sleep(5); // distinct manifest times
+  }
+
+  private static Tensor scaled(Tensor t, float by) {
+    float[] v = new float[t.rows() * t.cols()];
+    for (int r = 0; r < t.rows(); r++) {
+      t.dequantizeRow(r, v, r * t.cols());
+    }
+    for (int i = 0; i < v.length; i++) {
+      v[i] *= by;
+    }
+    byte[] b = new byte[v.length * 4];
+    java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(v);
+    return io.kvant.engine.tensor.Tensors.of(
+        io.kvant.engine.tensor.DType.F32,
+        t.rows(),
+        t.cols(),
+        java.lang.foreign.MemorySegment.ofArray(b));
+  }
+}
