@@ -22,8 +22,10 @@ import java.util.Objects;
  * {@code w4g128} / {@code w4g32} (linear layers INT4 symmetric group 128 / 32 with MSE clipping,
  * lm_head INT8), {@code fp8} (linear layers and lm_head FP8 E4M3 per-channel), {@code mixed} (q, k,
  * v, o, gate, up INT4 group 128; down INT8; lm_head INT8), {@code q4_0} (every linear layer and
- * lm_head ggml Q4_0, like llama.cpp's Q4_0 files) and {@code f32} (nothing quantized). Embeddings
- * stay in full precision in all of them.
+ * lm_head ggml Q4_0, like llama.cpp's Q4_0 files), {@code q8_0} (the same with ggml Q8_0) and
+ * {@code f32} (nothing quantized). ggml formats need widths that are multiples of 32; other
+ * matrices (e.g. stories260K's down, width 172) stay full precision. Embeddings stay in full
+ * precision in all of them.
  *
  * <p>{@link #resolve} also accepts {@code NAME:METHOD} (e.g. {@code w4g128:awq}) to switch the
  * method of every quantized role, and a path to a JSON file:
@@ -38,7 +40,7 @@ import java.util.Objects;
 public record Recipe(String name, Map<Role, QuantSpec> roles) {
   /** Names accepted by {@link #builtin}. */
   public static final List<String> BUILTIN =
-      List.of("w8", "w4g128", "w4g32", "fp8", "mixed", "q4_0", "f32");
+      List.of("w8", "w4g128", "w4g32", "fp8", "mixed", "q4_0", "q8_0", "f32");
 
   private static final List<Role> LINEAR =
       List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN);
@@ -85,9 +87,10 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
         m.put(Role.DOWN, QuantSpec.int8(Method.MINMAX));
         m.put(Role.LM_HEAD, QuantSpec.int8(Method.MINMAX));
       }
-      case "q4_0" -> {
-        LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q4_0)));
-        m.put(Role.LM_HEAD, QuantSpec.of(WeightFormat.Q4_0));
+      case "q4_0", "q8_0" -> {
+        WeightFormat f = name.equals("q4_0") ? WeightFormat.Q4_0 : WeightFormat.Q8_0;
+        LINEAR.forEach(r -> m.put(r, QuantSpec.of(f)));
+        m.put(Role.LM_HEAD, QuantSpec.of(f));
       }
       case "f32" -> {}
       default ->
