@@ -198,10 +198,16 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
     return new Recipe(newName, roles);
   }
 
-  /** Whether any role uses {@link Method#AWQ} (calibration activations are then needed). */
+  /**
+   * Whether any role uses {@link Method#AWQ} or {@link Method#GPTQ} (calibration activations are
+   * then needed).
+   */
   public boolean needsActivations() {
     return roles.values().stream()
-        .anyMatch(s -> s.format() != WeightFormat.FULL && (s.method() == Method.AWQ));
+        .anyMatch(
+            s ->
+                s.format() != WeightFormat.FULL
+                    && (s.method() == Method.AWQ || s.method() == Method.GPTQ));
   }
 
   /** This recipe as JSON (the file format {@link #parse} reads). */
