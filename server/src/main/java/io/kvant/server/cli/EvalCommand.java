@@ -36,12 +36,12 @@ final class EvalCommand {
       """
       usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32]
                         [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
-        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0), NAME:METHOD
-                           (e.g. w4g128:awq, w4g32:minmax) or a recipe JSON file
+        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
+                           NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage; only f32 is wired here
         --text FILE        evaluation text (default: built-in held-out stories)
-        --calibration FILE calibration text for awq/mse (default: built-in calibration stories)
+        --calibration FILE calibration text for awq/gptq/mse (default: built-in calibration stories)
         --sensitivity      per layer and role: the KL each tensor's quantization causes alone
       output: top1_agreement (raw), mean_kl, ppl_*; near_tie_positions (reference top-1 minus
         top-2 probability < 0.01), flips_near_tie (share of disagreements at near ties),
