@@ -20,6 +20,8 @@ import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.quant.Quantizer;
+import io.kvant.engine.quant.Recipe;
 import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.server.agent.AgentWiring;
@@ -218,15 +220,21 @@ public final class KvantServer implements AutoCloseable {
   static ModelVersion loadVersion(Path path, ServerConfig config, ComputePool pool)
       throws IOException {
     String recipe = config.model().weights();
-    if (!recipe.equals("none")) {
-      throw new IOException(
-          "--weights " + recipe + ": quantize-at-load is not available in this build");
-    }
     Model model = ModelLoader.load(path, config.model().tokenizer());
     String id = versionId(path);
+    if (!recipe.equals("none")) {
+      try {
+        model = Quantizer.quantizeAtLoad(model, Recipe.resolve(recipe));
+      } catch (IllegalArgumentException e) {
+        model.close();
+        throw new IOException("--weights " + recipe + ": " + e.getMessage(), e);
+      }
+      // The same file under another recipe is another version: its KV differs.
+      id = id + "+" + recipe.replaceAll("[^A-Za-z0-9._-]", "_");
+    }
     Transformer t = new Transformer(model.config(), model.weights(), pool);
     return new ModelVersion(
-        id, model, new TransformerModel(id, t, model.tokenizer()), "none", "", id);
+        id, model, new TransformerModel(id, t, model.tokenizer()), recipe, "", id);
   }
 
   /** A short stable id of a local model: its name and a digest of its identity. */

@@ -157,8 +157,11 @@ public final class Transformer {
     int group = config.groupSize();
     int dim = config.dim();
     float scale = (float) (1.0 / Math.sqrt(headSize));
-    pool.parallelFor(
-        n * heads,
+    long work = 0;
+    for (int i = 0; i < n; i++) {
+      work += (long) (batch.positions()[i] + 1) * dim * 2;
+    }
+    java.util.function.IntConsumer body =
         task -> {
           int i = task / heads;
           int h = task % heads;
@@ -184,7 +187,14 @@ public final class Transformer {
           }
           java.util.Arrays.fill(s.att, qOff, qOff + headSize, 0f);
           kv.addWeightedValues(seq, l, h / group, scores, len, s.att, qOff);
-        });
+        };
+    if (work < ComputePool.MIN_PARALLEL_WORK) {
+      for (int task = 0; task < n * heads; task++) {
+        body.accept(task);
+      }
+    } else {
+      pool.parallelFor(n * heads, body);
+    }
   }
 
   private static void addBias(float[] x, float[] bias, int rows, int width) {

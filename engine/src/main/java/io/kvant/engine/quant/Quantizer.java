@@ -69,6 +69,24 @@ public final class Quantizer {
   }
 
   /**
+   * Quantize-at-load with the built-in calibration text when the recipe needs activations ({@code
+   * --weights} on generate, serve and eval). The returned model owns {@code model}: closing it
+   * closes the source, whose unquantized tensors it still shares.
+   */
+  public static Model quantizeAtLoad(Model model, Recipe recipe) {
+    Calibration cal =
+        recipe.needsActivations()
+            ? Calibration.fromText(
+                Calibration.builtinCalibrationText(),
+                model.tokenizer(),
+                Math.min(256, model.config().contextLength()))
+            : Calibration.NONE;
+    Model q = quantize(model, recipe, cal);
+    return new Model(
+        model.source(), model.format(), model.config(), q.weights(), model.tokenizer(), model);
+  }
+
+  /**
    * Quantizes {@code model}.
    *
    * @throws IllegalArgumentException if the recipe uses AWQ and {@code calibration} is empty

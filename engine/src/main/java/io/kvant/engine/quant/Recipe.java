@@ -92,6 +92,10 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
         LINEAR.forEach(r -> m.put(r, QuantSpec.of(f)));
         m.put(Role.LM_HEAD, QuantSpec.of(f));
       }
+      case "q8_0" -> {
+        LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q8_0)));
+        m.put(Role.LM_HEAD, QuantSpec.of(WeightFormat.Q8_0));
+      }
       case "f32" -> {}
       default ->
           throw new IllegalArgumentException(

@@ -125,16 +125,11 @@ final class GenerateCommand {
         }
         io.kvant.engine.model.ModelWeights weights = model.weights();
         if (f.has("weights")) {
-          io.kvant.engine.quant.Recipe recipe =
-              io.kvant.engine.quant.Recipe.resolve(f.string("weights").orElseThrow());
-          io.kvant.engine.quant.Calibration cal =
-              recipe.needsActivations()
-                  ? io.kvant.engine.quant.Calibration.fromText(
-                      io.kvant.engine.quant.Calibration.builtinCalibrationText(),
-                      model.tokenizer(),
-                      Math.min(256, model.config().contextLength()))
-                  : io.kvant.engine.quant.Calibration.NONE;
-          weights = io.kvant.engine.quant.Quantizer.quantize(model, recipe, cal).weights();
+          weights =
+              io.kvant.engine.quant.Quantizer.quantizeAtLoad(
+                      model,
+                      io.kvant.engine.quant.Recipe.resolve(f.string("weights").orElseThrow()))
+                  .weights();
         }
         Generator generator =
             new Generator(new Transformer(model.config(), weights, pool), model.tokenizer());

@@ -206,6 +206,13 @@ public final class ConfigLoader {
               + "'");
     }
     String weights = s.string("model.weights", "none");
+    if (!weights.equals("none")) {
+      try {
+        io.kvant.engine.quant.Recipe.resolve(weights);
+      } catch (IllegalArgumentException | IOException e) {
+        throw new ConfigException(s.where("model.weights") + ": " + e.getMessage());
+      }
+    }
     String kv = s.string("model.kv", "f32");
     if (!KV_TYPES.contains(kv)) {
       throw new ConfigException(

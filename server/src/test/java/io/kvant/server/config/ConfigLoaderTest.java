@@ -83,6 +83,8 @@ class ConfigLoaderTest {
         .hasMessage("--port: must be in [0, 65535], got 70000");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv", "int3"))
         .hasMessage("--kv: must be one of f32, int8, fp8, got 'int3'");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--weights", "w3"))
+        .hasMessageStartingWith("--weights: unknown recipe 'w3'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--threads", "two"))
         .hasMessage("--threads: must be an integer, got 'two'");
     assertThatThrownBy(() -> load(Map.of(), "--modle", "x"))

@@ -108,6 +108,25 @@ class OperationsTest {
   }
 
   @Test
+  void quantizeAtLoadServesTheRecipeAsItsOwnVersionWithQuantizedKv() throws Exception {
+    try (TestServer t = TestServer.builder().weights("w8").kv("int8").start()) {
+      var models = t.blocking().listModels(io.kvant.api.v1.ListModelsRequest.getDefaultInstance());
+      assertThat(models.getModels(0).getWeights()).isEqualTo("w8");
+      assertThat(models.getModels(0).getKvCacheType()).isEqualTo("int8");
+      assertThat(models.getModels(0).getServingVersion()).endsWith("+w8");
+      GenerateResponse r =
+          t.blocking()
+              .generate(
+                  GenerateRequest.newBuilder()
+                      .setText("Once upon a time")
+                      .setMaxTokens(16)
+                      .build());
+      assertThat(r.getUsage().getCompletionTokens()).isEqualTo(16);
+      assertThat(r.getModelVersion()).endsWith("+w8");
+    }
+  }
+
+  @Test
   void adminCallsNeedTheToken() throws Exception {
     try (TestServer t = TestServer.builder().start()) {
       GetModelStatusRequest req = GetModelStatusRequest.getDefaultInstance();

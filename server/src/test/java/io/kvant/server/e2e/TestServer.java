@@ -57,6 +57,7 @@ final class TestServer implements AutoCloseable {
     int maxSeqs = 64;
     long kvBytes = 16L << 20;
     String kv = "f32";
+    String weights = "none";
     Duration drain = Duration.ofSeconds(10);
     Optional<String> generationToken = Optional.empty();
     Optional<String> bucket = Optional.empty();
@@ -83,6 +84,16 @@ final class TestServer implements AutoCloseable {
       return this;
     }
 
+    Builder weights(String recipe) {
+      weights = recipe;
+      return this;
+    }
+
+    Builder kv(String type) {
+      kv = type;
+      return this;
+    }
+
     Builder drain(Duration d) {
       drain = d;
       return this;
@@ -98,7 +109,7 @@ final class TestServer implements AutoCloseable {
           new ServerConfig(
               "127.0.0.1",
               0,
-              new ModelSettings(model, "stories", "none", kv, Optional.empty(), 64),
+              new ModelSettings(model, "stories", weights, kv, Optional.empty(), 64),
               new SchedulerSettings(maxQueue, 256, maxSeqs, kvBytes, 16, 4096),
               new SecuritySettings(
                   Optional.of(ADMIN_TOKEN),
