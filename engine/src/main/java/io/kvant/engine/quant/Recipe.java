@@ -87,10 +87,9 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
         m.put(Role.DOWN, QuantSpec.int8(Method.MINMAX));
         m.put(Role.LM_HEAD, QuantSpec.int8(Method.MINMAX));
       }
-      case "q4_0", "q8_0" -> {
-        WeightFormat f = name.equals("q4_0") ? WeightFormat.Q4_0 : WeightFormat.Q8_0;
-        LINEAR.forEach(r -> m.put(r, QuantSpec.of(f)));
-        m.put(Role.LM_HEAD, QuantSpec.of(f));
+      case "q4_0" -> {
+        LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q4_0)));
+        m.put(Role.LM_HEAD, QuantSpec.of(WeightFormat.Q4_0));
       }
       case "q8_0" -> {
         LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q8_0)));
