@@ -91,6 +91,19 @@ class QuantizerTest {
   }
 
   @Test
+  void gptqLowersTheOutputErrorOfRoundToNearest() throws IOException {
+    QuantizedModel w8 = quantize("w8:gptq");
+    assertThat(eval(w8.model()).meanKl()).isLessThan(eval(quantize("w8").model()).meanKl());
+    QuantizedModel w4 = quantize("w4g32:gptq");
+    assertThat(eval(w4.model()).meanKl())
+        .isLessThan(0.9 * eval(quantize("w4g32").model()).meanKl());
+    // Every linear layer and lm_head went through GPTQ; embeddings have no input and stay f32.
+    assertThat(w4.qbom().stream().filter(e -> e.method().equals("gptq")).count())
+        .isEqualTo(5 * 7 + 1);
+    assertThat(w4.encodings()).containsKey(TensorNames.OUTPUT);
+  }
+
+  @Test
   void awqFoldsScalesIntoTheNorms() throws IOException {
     QuantizedModel q = quantize("w4g32:awq");
     LayerWeights src = model.weights().layers().get(0);
