@@ -16,15 +16,50 @@ import java.util.function.Supplier;
  * <p>Metrics over every position that has a next token: top-1 agreement (the argmax tokens are
  * equal), mean KL divergence {@code KL(P_ref || P_cand)} in nats, and the perplexity of both on the
  * actual next tokens. Logits are turned into probabilities in double precision.
+ *
+ * <p>Near ties. On small models many positions have two almost equally likely next tokens, and a
+ * quantization error far below anything that changes the distribution (mean KL ~ 1e-4) can still
+ * swap their order. So each result also reports, with {@code gap = p1 - p2} the difference between
+ * the reference model's largest and second-largest next-token probabilities at a position, and a
+ * position a <em>near tie</em> when {@code gap < }{@link #TIE_GAP}: the fraction of positions that
+ * are near ties, the fraction of disagreements that are at near ties, and top-1 agreement over the
+ * positions that are not near ties. The raw top-1 agreement is unchanged by this.
  */
 public final class Evaluator {
-  /** The numbers of one comparison. */
+  /**
+   * Reference top-1/top-2 probability gap below which a position counts as a near tie (see the
+   * class comment).
+   */
+  public static final double TIE_GAP = 0.01;
+
+  /**
+   * The numbers of one comparison.
+   *
+   * @param positions positions compared (every position with a next token)
+   * @param top1Agreement fraction of positions where both models' argmax tokens are equal
+   * @param meanKl mean {@code KL(P_ref || P_cand)} in nats
+   * @param pplReference perplexity of the reference on the actual next tokens
+   * @param pplCandidate perplexity of the candidate on the actual next tokens
+   * @param nearTies fraction of positions whose reference gap {@code p1 - p2 < TIE_GAP}
+   * @param flipsNearTie fraction of the disagreeing positions that are near ties (0 when there are
+   *     no disagreements)
+   * @param top1AgreementExcludingTies top-1 agreement over the positions that are not near ties (1
+   *     when every position is one)
+   */
   public record Result(
       int positions,
       double top1Agreement,
       double meanKl,
       double pplReference,
-      double pplCandidate) {}
+      double pplCandidate,
+      double nearTies,
+      double flipsNearTie,
+      double top1AgreementExcludingTies) {
+    /** Positions where the argmax tokens differ. */
+    public int disagreements() {
+      return (int) Math.round(positions * (1 - top1Agreement));
+    }
+  }
 
   private final LlamaConfig config;
   private final ComputePool pool;
@@ -56,6 +91,9 @@ public final class Evaluator {
     int vocab = config.vocabSize();
     long positions = 0;
     long agree = 0;
+    long ties = 0;
+    long tieFlips = 0;
+    long agreeNonTie = 0;
     double kl = 0;
     double nllRef = 0;
     double nllCand = 0;
@@ -71,8 +109,18 @@ public final class Evaluator {
       for (int i = 0; i + 1 < n; i++) {
         softmax(a, i * vocab, vocab, p);
         softmax(b, i * vocab, vocab, q);
-        if (argmax(a, i * vocab, vocab) == argmax(b, i * vocab, vocab)) {
+        boolean same = argmax(a, i * vocab, vocab) == argmax(b, i * vocab, vocab);
+        boolean tie = topGap(p) < TIE_GAP;
+        if (same) {
           agree++;
+        }
+        if (tie) {
+          ties++;
+          if (!same) {
+            tieFlips++;
+          }
+        } else if (same) {
+          agreeNonTie++;
         }
         double k = 0;
         for (int v = 0; v < vocab; v++) {
@@ -95,7 +143,25 @@ public final class Evaluator {
         (double) agree / positions,
         kl / positions,
         Math.exp(nllRef / positions),
-        Math.exp(nllCand / positions));
+        Math.exp(nllCand / positions),
+        (double) ties / positions,
+        agree == positions ? 0 : (double) tieFlips / (positions - agree),
+        ties == positions ? 1 : (double) agreeNonTie / (positions - ties));
+  }
+
+  /** {@code p1 - p2}: the largest probability minus the second largest. */
+  static double topGap(double[] p) {
+    double p1 = Double.NEGATIVE_INFINITY;
+    double p2 = Double.NEGATIVE_INFINITY;
+    for (double v : p) {
+      if (v > p1) {
+        p2 = p1;
+        p1 = v;
+      } else if (v > p2) {
+        p2 = v;
+      }
+    }
+    return p1 - p2;
   }
 
   private static float[] logits(Transformer t, int[] seq, int n, KvStore kv) {

@@ -19,14 +19,22 @@ public enum Method {
    * multiplied into the weight columns and divided out of the preceding norm (or the rows of the
    * preceding linear layer); the scaled weights are then quantized with {@link #MSE} clipping.
    */
-  AWQ;
+  AWQ,
+  /**
+   * GPTQ ({@link Gptq}): ranges by {@link #MSE} clipping weighted by {@code diag(X^T X)}, then
+   * columns rounded one at a time with each rounding error compensated on the columns not yet
+   * rounded, using the inverse Hessian of the layer's output error on calibration activations.
+   * Layers are quantized in order, each calibrated on the outputs of the already quantized ones.
+   * Where a tensor has no input activations (embeddings), {@link #MSE} is used instead.
+   */
+  GPTQ;
 
   /** The lower-case name used in recipe files and the QBOM. */
   public String jsonName() {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** Parses {@code minmax|absmax|percentile|mse|awq}. */
+  /** Parses {@code minmax|absmax|percentile|mse|awq|gptq}. */
   public static Method parse(String s) {
     String n = s.toLowerCase(Locale.ROOT).strip();
     if (n.equals("absmax") || n.equals("min-max") || n.equals("min_max")) {
@@ -38,6 +46,6 @@ public enum Method {
       }
     }
     throw new IllegalArgumentException(
-        "unknown calibration method '" + s + "' (minmax, percentile, mse, awq)");
+        "unknown calibration method '" + s + "' (minmax, percentile, mse, awq, gptq)");
   }
 }

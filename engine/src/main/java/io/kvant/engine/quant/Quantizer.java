@@ -2,6 +2,7 @@ package io.kvant.engine.quant;
 
 import io.kvant.engine.artifact.Digests;
 import io.kvant.engine.artifact.QbomEntry;
+import io.kvant.engine.forward.ActivationObserver;
 import io.kvant.engine.forward.ActivationObserver.Site;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.Transformer;
@@ -17,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +33,13 @@ import java.util.Map;
  * share an input (q/k/v, gate/up, down, o) and fold them: columns times {@code s}, the preceding
  * norm divided by {@code s} (q/k/v, gate/up), or the preceding matrix's rows divided by {@code s}
  * (up for down; v for o, only without grouped-query attention); (3) quantize every matrix with its
- * role's spec, weighting MSE clipping by the mean squared activations when known.
+ * role's spec, weighting MSE clipping by the mean squared activations when known. Roles whose
+ * method is {@link Method#GPTQ} are quantized by {@link Gptq} instead, layer by layer: before layer
+ * {@code l} is quantized, the calibration data is run through a model whose layers {@code < l} are
+ * the already quantized ones (and layers {@code >= l} still full precision) to collect the Hessians
+ * {@code 2 X^T X} of layer {@code l}'s four matrix inputs, so each layer compensates the errors of
+ * the layers before it; within a layer the inputs come from its own full-precision matrices. The
+ * lm_head's Hessian is collected last, with every layer quantized, over all positions.
  *
  * <p>The result shares every unchanged full-precision tensor with the source model, so the source
  * must stay open while the result is used. Deterministic for a given input.
@@ -86,7 +94,7 @@ public final class Quantizer {
   public QuantizedModel run(Model model, Recipe recipe, Calibration calibration) {
     if (recipe.needsActivations() && calibration.isEmpty()) {
       throw new IllegalArgumentException(
-          "recipe '" + recipe.name() + "' uses awq, which needs calibration data");
+          "recipe '" + recipe.name() + "' uses awq or gptq, which needs calibration data");
     }
     LlamaConfig cfg = model.config();
     ModelWeights src = model.weights();
@@ -142,8 +150,12 @@ public final class Quantizer {
           applyFolds(colScale, f, orig, attnNorm, ffnNorm, dim, hidden, cfg.kvDim());
         }
       }
+      Map<Site, Gptq.Hessian> hessians =
+          usesGptq(recipe, LINEAR)
+              ? layerHessians(model, layers, l, calibration, false).sites()
+              : Map.of();
       Map<Role, Tensor> out = new HashMap<>();
-      for (Role r : List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN)) {
+      for (Role r : LINEAR) {
         Tensor t = orig.get(r);
         float[] weights = f.get(r);
         QuantSpec spec = recipe.spec(r);
@@ -162,9 +174,18 @@ public final class Quantizer {
           q = t;
         } else {
           float[] wf = weights != null ? weights : WeightQuantizer.dequantize(t);
-          WeightQuantizer.Result res =
-              WeightQuantizer.quantize(
-                  name, wf, t.rows(), t.cols(), fallback(spec, t.cols()), importance);
+          WeightQuantizer.Result res;
+          if (isGptq(spec)) {
+            double[] h = hessians.get(siteOf(r)).matrix();
+            if (s != null) {
+              scaleHessian(h, s); // the input is x / s after an AWQ fold
+            }
+            res = Gptq.quantize(name, wf, t.rows(), t.cols(), spec, h, false);
+          } else {
+            res =
+                WeightQuantizer.quantize(
+                    name, wf, t.rows(), t.cols(), fallback(spec, t.cols()), importance);
+          }
           q = res.tensor();
           enc = res.encoding();
         }
@@ -207,6 +228,22 @@ public final class Quantizer {
     Tensor head;
     if (tied && headSpec.equals(embSpec)) {
       head = emb;
+    } else if (isGptq(headSpec)) {
+      Tensor t = src.output();
+      double[] h =
+          layerHessians(model, layers, -1, calibration, true).sites().get(Site.HEAD_IN).matrix();
+      WeightQuantizer.Result res =
+          Gptq.quantize(
+              TensorNames.OUTPUT,
+              WeightQuantizer.dequantize(t),
+              t.rows(),
+              t.cols(),
+              headSpec,
+              h,
+              false);
+      encodings.put(TensorNames.OUTPUT, res.encoding());
+      head = res.tensor();
+      qbom.add(entry(TensorNames.OUTPUT, Role.LM_HEAD, head, headSpec, calibration, t, now));
     } else {
       float[] headImp = stats == null ? null : stats.get(-1, Site.HEAD_IN).meanSquare();
       head = plain(TensorNames.OUTPUT, src.output(), headSpec, headImp, encodings);
@@ -225,9 +262,92 @@ public final class Quantizer {
     return new QuantizedModel(model.withWeights(weights), recipe, encodings, qbom);
   }
 
-  /** Embeddings and lm_head have no foldable input scale: AWQ falls back to MSE clipping. */
+  /**
+   * Embeddings and lm_head have no foldable input scale: AWQ falls back to MSE clipping; embeddings
+   * (a lookup, no input activations) do the same for GPTQ.
+   */
   private static QuantSpec noAwq(QuantSpec spec) {
-    return spec.method() == Method.AWQ ? spec.withMethod(Method.MSE) : spec;
+    return spec.method() == Method.AWQ || spec.method() == Method.GPTQ
+        ? spec.withMethod(Method.MSE)
+        : spec;
+  }
+
+  private static final List<Role> LINEAR =
+      List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN);
+
+  /** Whether {@code spec} is quantized by GPTQ (a grid format with the GPTQ method). */
+  private static boolean isGptq(QuantSpec spec) {
+    return spec.method() == Method.GPTQ
+        && switch (spec.format()) {
+          case INT8, INT4, FP8_E4M3, FP8_E5M2 -> true;
+          default -> false;
+        };
+  }
+
+  private static boolean usesGptq(Recipe recipe, List<Role> roles) {
+    return roles.stream().anyMatch(r -> isGptq(recipe.spec(r)));
+  }
+
+  private static Site siteOf(Role r) {
+    return switch (r) {
+      case Q, K, V -> Site.ATTN_IN;
+      case O -> Site.ATTN_OUT;
+      case GATE, UP -> Site.FFN_IN;
+      case DOWN -> Site.FFN_HIDDEN;
+      default -> throw new IllegalArgumentException(r.toString());
+    };
+  }
+
+  /** {@code h[i][j] /= s[i] s[j]}: the Hessian of the inputs {@code x / s}. */
+  private static void scaleHessian(double[] h, float[] s) {
+    int n = s.length;
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j < n; j++) {
+        h[i * n + j] /= (double) s[i] * s[j];
+      }
+    }
+  }
+
+  /** Collects the input Hessians of one layer's sites (or of lm_head, layer -1). */
+  private static final class HessianObserver implements ActivationObserver {
+    private final int layer;
+    private final Map<Site, Gptq.Hessian> sites = new EnumMap<>(Site.class);
+
+    HessianObserver(int layer) {
+      this.layer = layer;
+    }
+
+    @Override
+    public void observe(int l, Site site, float[] x, int rows, int width) {
+      if (l == layer) {
+        sites.computeIfAbsent(site, k -> new Gptq.Hessian(width)).add(x, rows);
+      }
+    }
+
+    Map<Site, Gptq.Hessian> sites() {
+      return sites;
+    }
+  }
+
+  /**
+   * Runs the calibration data through the source model with its first {@code quantized.size()}
+   * layers replaced by {@code quantized}, collecting the input Hessians of layer {@code layer}
+   * ({@code -1}: lm_head; {@code allRows} then computes logits at every position so that every
+   * position is observed).
+   */
+  private static HessianObserver layerHessians(
+      Model model, List<LayerWeights> quantized, int layer, Calibration cal, boolean allRows) {
+    ModelWeights src = model.weights();
+    List<LayerWeights> mixed = new ArrayList<>(quantized);
+    mixed.addAll(src.layers().subList(quantized.size(), src.layers().size()));
+    HessianObserver obs = new HessianObserver(layer);
+    run(
+        model.config(),
+        new ModelWeights(src.embedding(), mixed, src.outputNorm(), src.output()),
+        cal,
+        obs,
+        allRows);
+    return obs;
   }
 
   /** Q4_0/Q8_0 need widths that are multiples of 32: other tensors stay full precision. */
@@ -385,10 +505,23 @@ public final class Quantizer {
 
   /** Runs the calibration sequences through the full-precision model, observing activations. */
   static ActivationStats collect(Model model, Calibration calibration) {
-    LlamaConfig cfg = model.config();
     ActivationStats stats = new ActivationStats(SAMPLE_ROWS);
+    run(model.config(), model.weights(), calibration, stats, false);
+    return stats;
+  }
+
+  /**
+   * Runs every calibration sequence through {@code weights}, reporting to {@code observer}; logits
+   * of the last position only, or of every position with {@code allRows}.
+   */
+  private static void run(
+      LlamaConfig cfg,
+      ModelWeights weights,
+      Calibration calibration,
+      ActivationObserver observer,
+      boolean allRows) {
     try (ComputePool pool = new ComputePool(1)) {
-      Transformer t = new Transformer(cfg, model.weights(), pool, stats);
+      Transformer t = new Transformer(cfg, weights, pool, observer);
       int maxLen = calibration.sequences().stream().mapToInt(s -> s.length).max().orElse(1);
       ContiguousKvStore kv =
           new ContiguousKvStore(
@@ -403,11 +536,15 @@ public final class Quantizer {
                 ? java.util.Arrays.copyOf(seq, cfg.contextLength())
                 : seq;
         int slot = kv.acquire();
-        t.forward(Batch.ofSequence(slot, 0, ids), kv);
+        Batch b = Batch.ofSequence(slot, 0, ids);
+        if (allRows) {
+          int[] rows = java.util.stream.IntStream.range(0, ids.length).toArray();
+          b = new Batch(b.tokens(), b.positions(), b.seqs(), rows);
+        }
+        t.forward(b, kv);
         kv.release(slot);
       }
     }
-    return stats;
   }
 
   private QbomEntry entry(

@@ -55,7 +55,7 @@ final class RangeSearch {
               out);
         }
       }
-      case MSE, AWQ -> {
+      case MSE, AWQ, GPTQ -> {
         float[] trial = new float[2];
         double best = Double.POSITIVE_INFINITY;
         for (int step = 0; step < MSE_STEPS; step++) {

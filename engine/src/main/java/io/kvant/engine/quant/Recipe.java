@@ -22,8 +22,10 @@ import java.util.Objects;
  * {@code w4g128} / {@code w4g32} (linear layers INT4 symmetric group 128 / 32 with MSE clipping,
  * lm_head INT8), {@code fp8} (linear layers and lm_head FP8 E4M3 per-channel), {@code mixed} (q, k,
  * v, o, gate, up INT4 group 128; down INT8; lm_head INT8), {@code q4_0} (every linear layer and
- * lm_head ggml Q4_0, like llama.cpp's Q4_0 files) and {@code f32} (nothing quantized). Embeddings
- * stay in full precision in all of them.
+ * lm_head ggml Q4_0, like llama.cpp's Q4_0 files), {@code q8_0} (the same with ggml Q8_0) and
+ * {@code f32} (nothing quantized). ggml formats need widths that are multiples of 32; other
+ * matrices (e.g. stories260K's down, width 172) stay full precision. Embeddings stay in full
+ * precision in all of them.
  *
  * <p>{@link #resolve} also accepts {@code NAME:METHOD} (e.g. {@code w4g128:awq}) to switch the
  * method of every quantized role, and a path to a JSON file:
@@ -199,10 +201,16 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
     return new Recipe(newName, roles);
   }
 
-  /** Whether any role uses {@link Method#AWQ} (calibration activations are then needed). */
+  /**
+   * Whether any role uses {@link Method#AWQ} or {@link Method#GPTQ} (calibration activations are
+   * then needed).
+   */
   public boolean needsActivations() {
     return roles.values().stream()
-        .anyMatch(s -> s.format() != WeightFormat.FULL && (s.method() == Method.AWQ));
+        .anyMatch(
+            s ->
+                s.format() != WeightFormat.FULL
+                    && (s.method() == Method.AWQ || s.method() == Method.GPTQ));
   }
 
   /** This recipe as JSON (the file format {@link #parse} reads). */

@@ -21,7 +21,9 @@
  * <p>Ranges: min-max, percentile, MSE clipping search (importance-weighted by mean squared
  * activations when calibration data is present), and AWQ (per-input-channel scales from calibration
  * activations, searched on output error and folded into the preceding RMSNorm, or into the rows of
- * {@code up} for {@code down} and of {@code v} for {@code o} without GQA). GPTQ is not implemented.
- * The ggml Q4_0/Q8_0 encoders exist to compare with llama.cpp-style files.
+ * {@code up} for {@code down} and of {@code v} for {@code o} without GQA), and GPTQ ({@link
+ * io.kvant.engine.quant.Gptq}: rounding errors compensated column by column through the inverse
+ * Hessian of each layer's output error, layers quantized in order on the outputs of the quantized
+ * ones before them). The ggml Q4_0/Q8_0 encoders exist to compare with llama.cpp-style files.
  */
 package io.kvant.engine.quant;

@@ -78,12 +78,29 @@ class QuantizerTest {
     Evaluator.Result w8 = eval(quantize("w8").model());
     assertThat(w8.top1Agreement()).isGreaterThan(0.98);
     assertThat(w8.meanKl()).isLessThan(2e-3);
+    // INT8's few flips sit where the reference hesitates between two tokens.
+    assertThat(w8.flipsNearTie()).isGreaterThan(0.5);
+    assertThat(w8.nearTies()).isLessThan(0.1);
+    assertThat(w8.top1AgreementExcludingTies()).isGreaterThan(w8.top1Agreement());
     Evaluator.Result minmax = eval(quantize("w4g32:minmax").model());
     Evaluator.Result awq = eval(quantize("w4g32:awq").model());
     Evaluator.Result mse = eval(quantize("w4g32").model());
     assertThat(awq.meanKl()).isLessThan(minmax.meanKl() * 0.9);
     assertThat(mse.meanKl()).isLessThan(minmax.meanKl());
     assertThat(w8.meanKl()).isLessThan(mse.meanKl());
+  }
+
+  @Test
+  void gptqLowersTheOutputErrorOfRoundToNearest() throws IOException {
+    QuantizedModel w8 = quantize("w8:gptq");
+    assertThat(eval(w8.model()).meanKl()).isLessThan(eval(quantize("w8").model()).meanKl());
+    QuantizedModel w4 = quantize("w4g32:gptq");
+    assertThat(eval(w4.model()).meanKl())
+        .isLessThan(0.9 * eval(quantize("w4g32").model()).meanKl());
+    // Every linear layer and lm_head went through GPTQ; embeddings have no input and stay f32.
+    assertThat(w4.qbom().stream().filter(e -> e.method().equals("gptq")).count())
+        .isEqualTo(5 * 7 + 1);
+    assertThat(w4.encodings()).containsKey(TensorNames.OUTPUT);
   }
 
   @Test

@@ -27,7 +27,8 @@ import java.util.Set;
 
 /**
  * {@code kvant eval}: quantizes a model in memory (or loads a quantized artifact folder) and
- * compares it with the full-precision model on a held-out text; prints one JSON line. With {@code
+ * compares it with the full-precision model on a held-out text; prints one JSON line (the fields of
+ * {@link Evaluator.Result}, near-tie ones included, see {@link Evaluator}). With {@code
  * --sensitivity} it prints the per-tensor sensitivity table as JSON instead.
  */
 final class EvalCommand {
@@ -35,13 +36,16 @@ final class EvalCommand {
       """
       usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32]
                         [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
-        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0), NAME:METHOD
-                           (e.g. w4g128:awq, w4g32:minmax) or a recipe JSON file
+        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
+                           NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage; only f32 is wired here
         --text FILE        evaluation text (default: built-in held-out stories)
-        --calibration FILE calibration text for awq/mse (default: built-in calibration stories)
+        --calibration FILE calibration text for awq/gptq/mse (default: built-in calibration stories)
         --sensitivity      per layer and role: the KL each tensor's quantization causes alone
+      output: top1_agreement (raw), mean_kl, ppl_*; near_tie_positions (reference top-1 minus
+        top-2 probability < 0.01), flips_near_tie (share of disagreements at near ties),
+        top1_agreement_excluding_ties (agreement over the other positions)
       """;
 
   private static final Set<String> VALUED =
@@ -138,6 +142,10 @@ final class EvalCommand {
     o.put("positions", r.positions());
     o.put("top1_agreement", r.top1Agreement());
     o.put("mean_kl", r.meanKl());
+    o.put("top1_agreement_excluding_ties", r.top1AgreementExcludingTies());
+    o.put("disagreements", r.disagreements());
+    o.put("flips_near_tie", r.flipsNearTie());
+    o.put("near_tie_positions", r.nearTies());
     o.put("ppl_reference", r.pplReference());
     o.put("ppl_quantized", r.pplCandidate());
     o.put("weight_bytes", q.weights().matrixBytes());

@@ -35,7 +35,7 @@ final class GenerateCommand {
         --max-tokens N     tokens to generate (default 64)
         --ids              print the generated token ids instead of text
         --weights RECIPE   quantize the weights in memory first (w8, w4g128, w4g32, fp8, mixed,
-                           NAME:METHOD or a recipe file; awq calibrates on built-in text)
+                           NAME:METHOD or a recipe file; awq/gptq calibrate on built-in text)
       """;
 
   private static final Set<String> VALUED =

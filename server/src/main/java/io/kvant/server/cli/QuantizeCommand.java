@@ -30,9 +30,9 @@ final class QuantizeCommand {
       """
       usage: kvant quantize [--model PATH] --recipe NAME|FILE [--calibration FILE] --out DIR
                             [--version V] [--parent V] [--publisher WHO] [--model-name NAME]
-        --recipe           w8, w4g128, w4g32, fp8, mixed, q4_0, NAME:METHOD (minmax, percentile,
-                           mse, awq) or a recipe JSON file
-        --calibration FILE calibration text (default: built-in stories); needed by awq
+        --recipe           w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0, NAME:METHOD (minmax,
+                           percentile, mse, awq, gptq) or a recipe JSON file
+        --calibration FILE calibration text (default: built-in stories); needed by awq, gptq
         --out DIR          the version folder to write (manifest.json is written last)
       """;
 
