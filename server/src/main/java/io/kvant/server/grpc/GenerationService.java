@@ -221,9 +221,10 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
               sink);
       // The cancel handler must be in place before the call can be cancelled mid-generation.
       call.setOnCancelHandler(() -> loop.abort(requestId));
+      // Before submit: a fast request can finish (and end its span) before submit returns.
+      span.addEvent("queued");
       loop.submit(g);
       submitted = true;
-      span.addEvent("queued");
     } catch (InvalidFieldException e) {
       refuse(call, span, Status.INVALID_ARGUMENT.withDescription(e.getMessage()), requestId);
     } catch (RejectedException e) {
