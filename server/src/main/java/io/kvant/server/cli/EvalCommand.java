@@ -34,12 +34,12 @@ import java.util.Set;
 final class EvalCommand {
   static final String HELP =
       """
-      usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32]
+      usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8]
                         [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
         --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
                            NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
-        --kv TYPE          KV cache storage; only f32 is wired here
+        --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8
         --text FILE        evaluation text (default: built-in held-out stories)
         --calibration FILE calibration text for awq/gptq/mse (default: built-in calibration stories)
         --sensitivity      per layer and role: the KL each tensor's quantization causes alone
@@ -86,8 +86,11 @@ final class EvalCommand {
         throw new UsageException("give exactly one of --weights RECIPE or --quantized DIR");
       }
       String kv = f.string("kv").orElse("f32");
-      if (!kv.equals("f32")) {
-        throw new UsageException("--kv: only f32 is supported by eval so far, got '" + kv + "'");
+      io.kvant.engine.kv.KvCacheType kvType;
+      try {
+        kvType = io.kvant.server.grpc.KvTypes.parse(kv);
+      } catch (IllegalArgumentException e) {
+        throw new UsageException("--kv: must be f32, int8 or fp8, got '" + kv + "'");
       }
       int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
       int maxLen = f.integer("max-len", 256, 2, 1 << 20);
@@ -104,11 +107,17 @@ final class EvalCommand {
                 cfg,
                 pool,
                 () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1));
+        // The reference always runs on F32 KV; the candidate on the --kv storage.
+        java.util.function.Supplier<io.kvant.engine.kv.KvStore> candidateKv =
+            kvType == io.kvant.engine.kv.KvCacheType.F32
+                ? () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1)
+                : () -> pagedStore(cfg, kvType, len);
         ObjectMapper json = new ObjectMapper();
         if (f.has("quantized")) {
           try (Model q =
               ModelLoader.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
-            Evaluator.Result r = ev.compare(model.weights(), q.weights(), evalSet.sequences());
+            Evaluator.Result r =
+                ev.compare(model.weights(), q.weights(), evalSet.sequences(), candidateKv);
             out.println(json.writeValueAsString(line(json, "artifact:" + q.source(), kv, r, q)));
           }
           return 0;
@@ -121,7 +130,8 @@ final class EvalCommand {
           return 0;
         }
         QuantizedModel qm = new Quantizer(Clock.systemUTC(), "kvant-eval").run(model, recipe, cal);
-        Evaluator.Result r = ev.compare(model.weights(), qm.model().weights(), evalSet.sequences());
+        Evaluator.Result r =
+            ev.compare(model.weights(), qm.model().weights(), evalSet.sequences(), candidateKv);
         out.println(json.writeValueAsString(line(json, recipe.name(), kv, r, qm.model())));
         return 0;
       }
@@ -154,5 +164,26 @@ final class EvalCommand {
 
   private static Optional<String> read(Optional<String> file) throws IOException {
     return file.isEmpty() ? Optional.empty() : Optional.of(Files.readString(Path.of(file.get())));
+  }
+
+  /** A paged store of {@code type} holding one sequence (handle 0) of up to {@code len} tokens. */
+  static io.kvant.engine.kv.KvStore pagedStore(
+      LlamaConfig cfg, io.kvant.engine.kv.KvCacheType type, int len) {
+    var g = new io.kvant.engine.kv.KvGeometry(cfg.layers(), cfg.kvHeads(), cfg.headSize());
+    long blocks = (len + 15) / 16 + 1;
+    var m =
+        new io.kvant.engine.kv.KvCacheManager(
+            g,
+            new io.kvant.engine.kv.KvCacheConfig(
+                type,
+                16,
+                blocks * 16 * g.bytesPerToken(type),
+                io.kvant.engine.kv.EvictionPolicyKind.LRU,
+                false));
+    int seq = m.open(m.findCachedPrefix(new int[len], len, "eval"), len);
+    if (seq != 0) {
+      throw new IllegalStateException("a fresh KV cache gave handle " + seq + ", expected 0");
+    }
+    return m.store();
   }
 }
