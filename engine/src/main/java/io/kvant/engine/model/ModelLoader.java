@@ -44,8 +44,9 @@ public final class ModelLoader {
   /**
    * Loads a model.
    *
-   * @param tokenizerPath tokenizer file for llama2.c checkpoints; when empty, {@code tokenizer.bin}
-   *     or {@code tok<vocab>.bin} beside the checkpoint
+   * @param tokenizerPath tokenizer file for llama2.c checkpoints (or one that replaces a Hugging
+   *     Face folder's own); when empty, {@code tokenizer.bin} or {@code tok<vocab>.bin} beside the
+   *     checkpoint
    * @throws ModelFormatException naming the file and the problem
    */
   public static Model load(Path path, Optional<Path> tokenizerPath) throws IOException {
@@ -53,7 +54,7 @@ public final class ModelLoader {
       return io.kvant.engine.artifact.QuantizedArtifact.load(path);
     }
     if (Files.isDirectory(path)) {
-      return loadHuggingFace(path);
+      return loadHuggingFace(path, tokenizerPath);
     }
     if (!Files.isRegularFile(path)) {
       throw new ModelFormatException(path, "no such model file or folder");
@@ -296,7 +297,7 @@ public final class ModelLoader {
 
   // ---------------------------------------------------------------- Hugging Face
 
-  static Model loadHuggingFace(Path dir) throws IOException {
+  static Model loadHuggingFace(Path dir, Optional<Path> tokenizerPath) throws IOException {
     Path configFile = dir.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
       throw new ModelFormatException(dir, "a Hugging Face model folder needs config.json");
@@ -358,7 +359,10 @@ public final class ModelLoader {
       Tensor output = tied ? embedding : stMatrix(st, "lm_head.weight", config.vocabSize(), dim);
       ModelWeights weights =
           new ModelWeights(embedding, layers, stVector(st, "model.norm.weight", dim), output);
-      Tokenizer tokenizer = HuggingFaceTokenizers.load(dir);
+      Tokenizer tokenizer =
+          tokenizerPath.isPresent()
+              ? tokenizerFile(tokenizerPath.get(), config.vocabSize())
+              : HuggingFaceTokenizers.load(dir);
       return new Model(dir, "safetensors", config, weights, tokenizer, st);
     } catch (IOException | RuntimeException e) {
       st.close();
@@ -426,6 +430,18 @@ public final class ModelLoader {
   }
 
   // ---------------------------------------------------------------- shared
+
+  /** A tokenizer given on its own: tokenizer.json, SentencePiece .model, or llama2.c .bin. */
+  static Tokenizer tokenizerFile(Path file, int vocab) throws IOException {
+    String name = file.getFileName().toString();
+    if (name.endsWith(".json")) {
+      return io.kvant.engine.tokenizer.HfTokenizerJson.read(file);
+    }
+    if (name.endsWith(".model")) {
+      return io.kvant.engine.tokenizer.SentencePieceModelFile.read(file);
+    }
+    return Llama2cTokenizerFile.read(file, vocab);
+  }
 
   /** Runs a config constructor, turning its IllegalArgumentException into a format error. */
   private static LlamaConfig config(Path path, ConfigSupplier make) throws IOException {

@@ -21,11 +21,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * and from the llama2.c checkpoint + tok512.bin.
  */
 class Stories260KGoldenTest {
-  static final int[] GOLDEN = {
-    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
-    337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370,
-    432, 352, 266, 268, 388, 426, 338, 391, 266, 267
-  };
+  static final int[] GOLDEN = SharedModels.STORIES260K_GOLDEN;
 
   static final String LLAMA2C_TEXT_START =
       "Once upon a time, there was a little girl named Lily. She loved to play outside in the"

@@ -15,6 +15,19 @@ import java.util.Optional;
 public final class SharedModels {
   private SharedModels() {}
 
+  /**
+   * The first 48 greedy token ids stories260K generates after BOS, as stories260K/SOURCE.md records
+   * them (llama2.c's output, confirmed there by an independent float64 reference).
+   */
+  public static final int[] STORIES260K_GOLDEN =
+      new int[] {
+        403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396,
+            267,
+        337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261,
+            370,
+        432, 352, 266, 268, 388, 426, 338, 391, 266, 267
+      };
+
   /** The {@code shared/models} directory, or empty if none is found. */
   public static Optional<Path> modelsDir() {
     for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
