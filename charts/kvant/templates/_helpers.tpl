@@ -121,6 +121,10 @@ threads: {{ include "kvant.threads" . }}
 drain_timeout_seconds: {{ .Values.server.drainTimeoutSeconds }}
 {{- with .Values.reloadAgent.bucket }}
 bucket: {{ . | quote }}
+agent:
+  # Downloads land on the writable staging volume; QBOM records go beside the model cache.
+  staging_dir: {{ $.Values.storage.staging.mountPath | quote }}
+  qbom_dir: {{ printf "%s/qbom" $.Values.storage.cache.mountPath | quote }}
 {{- end }}
 metrics:
   port: {{ .Values.metrics.port }}

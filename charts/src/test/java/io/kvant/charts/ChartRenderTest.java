@@ -116,6 +116,9 @@ class ChartRenderTest {
     Map<String, String> config = ChartFixture.render("s3.yaml").config();
     assertThat(config)
         .containsEntry("bucket", "s3://models-prod/llama")
+        // The agent stages downloads on the writable staging volume, not the read-only root.
+        .containsEntry("agent.staging_dir", "/var/lib/kvant/staging")
+        .containsEntry("agent.qbom_dir", "/var/cache/kvant/qbom")
         .containsEntry("model.path", "/models/llama-3-8b.gguf")
         .containsEntry("model.name", "llama-3-8b")
         .containsEntry("model.weights", "w4g128")
