@@ -130,6 +130,20 @@ public final class KvantServer implements AutoCloseable {
    */
   public static KvantServer start(ServerConfig config, Clock clock, Optional<SpanExporter> spans)
       throws IOException {
+    return start(config, clock, spans, server -> {});
+  }
+
+  /**
+   * As {@link #start(ServerConfig, Clock, Optional)}, calling {@code beforeWarmUp} once the
+   * transport is listening and health says NOT_SERVING, before the warm-up request runs (tests
+   * observe the start-up health state there).
+   */
+  static KvantServer start(
+      ServerConfig config,
+      Clock clock,
+      Optional<SpanExporter> spans,
+      java.util.function.Consumer<KvantServer> beforeWarmUp)
+      throws IOException {
     ComputePool pool = new ComputePool(config.threads());
     try {
       VersionLoader loader = path -> loadVersion(path, config, pool);
@@ -192,6 +206,7 @@ public final class KvantServer implements AutoCloseable {
       KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps, agent);
       loop.start();
       s.startTransport(loader);
+      beforeWarmUp.accept(s);
       s.warmUp(served);
       if (agent.isPresent()) {
         agent.get().start();
