@@ -184,12 +184,7 @@ final class AgentCommand {
     String modelName = uri.substring(modelStart + 1, at);
     String bucketUri = uri.substring(0, modelStart);
     Path modelPath =
-        f.string("model")
-            .map(Path::of)
-            .orElseGet(
-                () ->
-                    Path.of(env.getOrDefault("KVANT_HOME", "."))
-                        .resolve(ConfigLoader.BUNDLED_MODEL));
+        f.string("model").map(Path::of).orElseGet(() -> ConfigLoader.bundledModel(env));
     Path staging = Files.createTempDirectory("kvant-verify");
     try (Model m = ModelLoader.load(modelPath, Optional.empty());
         ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors());

@@ -77,11 +77,7 @@ final class EvalCommand {
     }
     try {
       Flags f = Flags.parse(args, VALUED, Set.of("sensitivity", "help"));
-      Path modelPath =
-          f.string("model")
-              .map(Path::of)
-              .orElse(
-                  Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
+      Path modelPath = f.string("model").map(Path::of).orElse(ConfigLoader.bundledModel(env));
       if (f.has("weights") == f.has("quantized")) {
         throw new UsageException("give exactly one of --weights RECIPE or --quantized DIR");
       }

@@ -74,11 +74,7 @@ final class GenerateCommand {
     }
     try {
       Flags f = Flags.parse(args, VALUED, Set.of("ids", "help"));
-      Path modelPath =
-          f.string("model")
-              .map(Path::of)
-              .orElse(
-                  Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
+      Path modelPath = f.string("model").map(Path::of).orElse(ConfigLoader.bundledModel(env));
       if (f.has("prompt") && f.has("prompt-ids")) {
         throw new UsageException("give --prompt or --prompt-ids, not both");
       }

@@ -71,11 +71,7 @@ final class QuantizeCommand {
     }
     try {
       Flags f = Flags.parse(args, VALUED, Set.of("help"));
-      Path modelPath =
-          f.string("model")
-              .map(Path::of)
-              .orElse(
-                  Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(ConfigLoader.BUNDLED_MODEL));
+      Path modelPath = f.string("model").map(Path::of).orElse(ConfigLoader.bundledModel(env));
       String recipeName =
           f.string("recipe").orElseThrow(() -> new UsageException("--recipe is required"));
       Path outDir =

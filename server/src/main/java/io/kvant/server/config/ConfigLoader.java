@@ -342,8 +342,12 @@ public final class ConfigLoader {
   }
 
   private Path bundledModel() {
-    String home = env.getOrDefault("KVANT_HOME", ".");
-    return Path.of(home).resolve(BUNDLED_MODEL);
+    return bundledModel(env);
+  }
+
+  /** Where the bundled model is: under {@code KVANT_HOME} (set by the launcher), else the cwd. */
+  public static Path bundledModel(Map<String, String> env) {
+    return Path.of(env.getOrDefault("KVANT_HOME", ".")).resolve(BUNDLED_MODEL);
   }
 
   private Optional<String> token(Settings s, String prefix) throws ConfigException {
