@@ -11,11 +11,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A Hugging Face-style chat template (Jinja), rendered with Jinjava the way {@code
- * transformers}' {@code apply_chat_template} renders it: {@code trim_blocks} and {@code
- * lstrip_blocks} on, and the variables {@code messages} (a list of {@code {role, content}}),
- * {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, and the function {@code
- * raise_exception(message)}.
+ * A Hugging Face-style chat template (Jinja), rendered with Jinjava the way {@code transformers}'
+ * {@code apply_chat_template} renders it: {@code trim_blocks} and {@code lstrip_blocks} on, and the
+ * variables {@code messages} (a list of {@code {role, content}}), {@code add_generation_prompt},
+ * {@code bos_token}, {@code eos_token}, and the function {@code raise_exception(message)}.
  *
  * <p>Immutable and thread-safe: each render gets its own interpreter.
  */
@@ -93,7 +92,12 @@ public final class ChatTemplate {
     for (TemplateError e : result.getErrors()) {
       if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
         throw new ChatTemplateException(
-            "chat template (" + source + ") failed at line " + e.getLineno() + ": " + e.getMessage());
+            "chat template ("
+                + source
+                + ") failed at line "
+                + e.getLineno()
+                + ": "
+                + e.getMessage());
       }
     }
     return result.getOutput();

@@ -24,8 +24,7 @@ import java.util.Set;
  * message naming the setting (as {@code file: key} or {@code --flag}) and what is allowed.
  *
  * <p>The environment is passed in (for {@code *_token_env} settings, the {@code OTEL_*} telemetry
- * settings and {@code KVANT_HOME}, where
- * the bundled model lives) so that tests control it.
+ * settings and {@code KVANT_HOME}, where the bundled model lives) so that tests control it.
  */
 public final class ConfigLoader {
   /** File name of the model that ships in {@code models/}. */

@@ -30,8 +30,9 @@ import java.util.function.Supplier;
  * gen_ai.server.request.duration}, {@code gen_ai.client.token.usage}); kvant's own live under
  * {@code kvant.*}. A Prometheus scrape endpoint serves them on its own port; exporters, the service
  * name and propagators come from the {@code OTEL_*} environment through the SDK's autoconfiguration
- * module ({@link TelemetryEnvironment}); {@code --otlp-endpoint} is a shorthand for OTLP export. Gauges read a {@link EngineGauges} snapshot on each collection,
- * so the engine loop never does metric work for them.
+ * module ({@link TelemetryEnvironment}); {@code --otlp-endpoint} is a shorthand for OTLP export.
+ * Gauges read a {@link EngineGauges} snapshot on each collection, so the engine loop never does
+ * metric work for them.
  */
 public final class ServerMetrics implements AutoCloseable {
   static final AttributeKey<String> MODEL = AttributeKey.stringKey("gen_ai.request.model");
@@ -236,7 +237,7 @@ public final class ServerMetrics implements AutoCloseable {
     return prometheusPort;
   }
 
-  /** Records one finished request. Times in seconds; ttft/tpot are skipped when NaN. */
+  /** Records one finished completion request (operation {@code text_completion}). */
   public void recordRequest(
       String model,
       String finishReason,
@@ -245,7 +246,32 @@ public final class ServerMetrics implements AutoCloseable {
       double durationSeconds,
       long promptTokens,
       long completionTokens) {
-    Attributes base = Attributes.of(MODEL, model, OPERATION, "text_completion");
+    recordRequest(
+        model,
+        "text_completion",
+        finishReason,
+        ttftSeconds,
+        tpotSeconds,
+        durationSeconds,
+        promptTokens,
+        completionTokens);
+  }
+
+  /**
+   * Records one finished request. Times in seconds; ttft/tpot are skipped when NaN.
+   *
+   * @param operation {@code gen_ai.operation.name}: {@code text_completion} or {@code chat}
+   */
+  public void recordRequest(
+      String model,
+      String operation,
+      String finishReason,
+      double ttftSeconds,
+      double tpotSeconds,
+      double durationSeconds,
+      long promptTokens,
+      long completionTokens) {
+    Attributes base = Attributes.of(MODEL, model, OPERATION, operation);
     if (!Double.isNaN(ttftSeconds)) {
       ttft.record(ttftSeconds, base);
     }

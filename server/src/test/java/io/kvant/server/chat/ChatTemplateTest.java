@@ -60,10 +60,16 @@ class ChatTemplateTest {
         .hasMessage("Conversation roles must alternate user/assistant/user/assistant/...");
     assertThatThrownBy(
             () ->
-                t.render(
-                    List.of(new ChatMessage("user", "a"), new ChatMessage("tool", "x")), true))
+                t.render(List.of(new ChatMessage("user", "a"), new ChatMessage("tool", "x")), true))
         .isInstanceOf(ChatTemplateException.class)
         .hasMessage("Only user and assistant roles are supported!");
+  }
+
+  @Test
+  void backslashEscapesInStringLiteralsAreNewlinesAsInJinja() throws IOException {
+    ChatTemplate t = template("chatml", "", "");
+    assertThat(t.render(List.of(new ChatMessage("user", "Hi")), true))
+        .isEqualTo("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   }
 
   @Test
