@@ -36,10 +36,14 @@ class ChatTest {
         new ServerConfig(
             "127.0.0.1",
             0,
-            new ModelSettings(RealServerTest.model(), "stories", "none", "f32", Optional.empty(), 64),
+            new ModelSettings(
+                RealServerTest.model(), "stories", "none", "f32", Optional.empty(), 64),
             new SchedulerSettings(64, 256, 32, 16L << 20, 16, 4096),
             new SecuritySettings(
-                Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
+                Optional.empty(),
+                Optional.empty(),
+                Optional.empty(),
+                Optional.empty(),
                 Optional.empty()),
             0,
             Optional.empty(),

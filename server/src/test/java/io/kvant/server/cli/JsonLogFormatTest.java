@@ -21,7 +21,8 @@ class JsonLogFormatTest {
     JsonNode o = new ObjectMapper().readTree(line);
     assertThat(o.path("level").asText()).isEqualTo("INFO");
     assertThat(o.path("logger").asText()).isEqualTo("io.kvant.server.grpc.Generation");
-    assertThat(o.path("message").asText()).isEqualTo("request_id=abc-1 finish=stop \"quoted\"\nnext");
+    assertThat(o.path("message").asText())
+        .isEqualTo("request_id=abc-1 finish=stop \"quoted\"\nnext");
     assertThat(o.path("request_id").asText()).isEqualTo("abc-1");
     assertThat(o.path("stack_trace").asText()).contains("IllegalStateException: boom");
     assertThat(o.path("time").asText()).endsWith("Z");

@@ -33,8 +33,7 @@ class ConfigLoaderTest {
     assertThat(d.interop().logFormat()).isEqualTo("text");
     Path template = Files.writeString(dir.resolve("t.jinja"), "{{ messages }}");
     Path yaml =
-        Files.writeString(
-            dir.resolve("k.yaml"), "http: {port: 8080}\nlog: {format: json}\n");
+        Files.writeString(dir.resolve("k.yaml"), "http: {port: 8080}\nlog: {format: json}\n");
     ServerConfig c =
         load(
             Map.of("OTEL_SERVICE_NAME", "svc", "HOME", "/root"),

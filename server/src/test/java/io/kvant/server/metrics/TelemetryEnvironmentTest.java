@@ -9,7 +9,8 @@ import org.junit.jupiter.api.Test;
 class TelemetryEnvironmentTest {
   @Test
   void exportsNothingAndNamesTheServiceKvantByDefault() {
-    Map<String, String> p = TelemetryEnvironment.properties(Map.of("PATH", "/bin"), Optional.empty());
+    Map<String, String> p =
+        TelemetryEnvironment.properties(Map.of("PATH", "/bin"), Optional.empty());
     assertThat(p)
         .containsEntry("otel.service.name", "kvant")
         .containsEntry("otel.traces.exporter", "none")
