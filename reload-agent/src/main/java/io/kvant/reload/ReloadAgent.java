@@ -48,9 +48,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * A version that was rolled back (by the agent or by an operator) is not swapped in again by
  * polling; an explicit Swap RPC may. Polls come from an injected {@link PollScheduler} (and, for a
- * folder, a WatchService nudge); time from the injected {@link Clock}. The staging area is emptied
- * at {@link #start}, so a download cut short by a kill is discarded, and the agent resumes from
- * whatever the server serves.
+ * folder, a WatchService nudge); time from the injected {@link Clock}. Downloads in the staging
+ * area are removed at {@link #start}, so a download cut short by a kill is discarded, and the agent
+ * resumes from whatever the server serves. A bucket that does not exist, or a staging folder that
+ * is not kvant's own, fails {@link #start}.
  */
 public final class ReloadAgent implements AutoCloseable {
   private static final Logger LOG = System.getLogger("io.kvant.reload.Agent");
@@ -74,6 +75,7 @@ public final class ReloadAgent implements AutoCloseable {
   private final Map<String, CachedManifest> manifests = new HashMap<>();
   private volatile Watch watch;
   private volatile String lastRejection = "";
+  private volatile boolean prepared;
   private FolderWatch folderWatch;
 
   private record CachedManifest(String etag, Manifest manifest, String sha, String error) {}
@@ -99,9 +101,24 @@ public final class ReloadAgent implements AutoCloseable {
     this.builder = new VersionBuilder(bucket, staging, requantizer, pool, settings, clock, events);
   }
 
-  /** Empties the staging area and starts polling (and watching a folder bucket). */
+  /**
+   * Checks that the bucket exists and claims the staging area (removing downloads a killed agent
+   * left there); starts nothing. Idempotent.
+   *
+   * @throws IOException naming the bucket or the staging folder when either cannot be used
+   */
+  public void prepare() throws IOException {
+    if (prepared) {
+      return;
+    }
+    bucket.requireExists();
+    staging.claim();
+    prepared = true;
+  }
+
+  /** {@link #prepare}s, then starts polling (and watching a folder bucket). */
   public void start() throws IOException {
-    staging.clean();
+    prepare();
     baseHeld();
     scheduler.every(settings.pollInterval(), this::pollQuietly);
     if (bucket instanceof FileBucket fb) {

@@ -34,7 +34,7 @@ class AgentFolderTest {
   @BeforeEach
   void setUp() throws Exception {
     fx = new Fixture(tmp);
-    bucket = new FileBucket(tmp.resolve("bucket"));
+    bucket = new FileBucket(Files.createDirectories(tmp.resolve("bucket")));
     agent = fx.agent(bucket, fx.settings());
   }
 
@@ -204,7 +204,7 @@ class AgentFolderTest {
     assertThat(e.version()).isEqualTo(version);
     assertThat(e.attrs()).containsEntry("reason", reason);
     assertThat(e.message()).contains(messagePart);
-    assertThat(tmp.resolve("staging").toFile().list()).isEmpty();
+    assertThat(tmp.resolve("staging").toFile().list()).containsExactly(Staging.MARKER);
   }
 
   @Test

@@ -203,6 +203,17 @@ public final class KvantServer implements AutoCloseable {
               .map(
                   uri ->
                       AgentWiring.create(uri, config.agent(), served, swaps, events, pool, clock));
+      if (agent.isPresent()) {
+        // Before anything listens: a missing bucket or a foreign staging folder fails the start.
+        try {
+          agent.get().prepare();
+        } catch (IOException | RuntimeException e) {
+          agent.get().close();
+          metrics.close();
+          release(first);
+          throw e;
+        }
+      }
       KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps, agent);
       loop.start();
       s.startTransport(loader);

@@ -93,6 +93,11 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
     return new AgentWiring(agent, bucket, model, clock);
   }
 
+  /** Checks the bucket and claims the staging area (see {@link ReloadAgent#prepare}). */
+  public void prepare() throws IOException {
+    agent.prepare();
+  }
+
   /** Cleans the staging area and starts polling. */
   public void start() throws IOException {
     agent.start();
