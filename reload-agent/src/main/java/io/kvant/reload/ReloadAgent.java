@@ -73,6 +73,7 @@ public final class ReloadAgent implements AutoCloseable {
   private final Map<String, String> refused = new ConcurrentHashMap<>();
   private final Set<String> suppressed = ConcurrentHashMap.newKeySet();
   private final Map<String, CachedManifest> manifests = new HashMap<>();
+  private final Map<String, String> skipped = new ConcurrentHashMap<>();
   private volatile Watch watch;
   private volatile String lastRejection = "";
   private volatile boolean prepared;
@@ -508,7 +509,16 @@ public final class ReloadAgent implements AutoCloseable {
         return Optional.empty();
       }
       String v = new String(b.get(), StandardCharsets.UTF_8).strip();
-      return ManifestCodec.isId(v) ? Optional.of(v) : Optional.empty();
+      if (!ManifestCodec.isId(v)) {
+        reportSkipped(
+            "?",
+            key,
+            v,
+            "bad_channel",
+            key + ": '" + v.replaceAll("[^\\x20-\\x7e]", "?") + "' is not a version id");
+        return Optional.empty();
+      }
+      return Optional.of(v);
     }
     String prefix = settings.model() + "/versions/";
     Manifest best = null;
@@ -518,8 +528,11 @@ public final class ReloadAgent implements AutoCloseable {
       if (slash <= 0 || !rest.substring(slash).equals("/manifest.json")) {
         continue;
       }
+      String dir = rest.substring(0, slash);
       CachedManifest c = cached(o);
-      if (c.manifest() == null || !c.manifest().version().equals(rest.substring(0, slash))) {
+      String problem = problem(c, dir);
+      if (problem != null) {
+        reportSkipped(dir, o.key(), o.etag(), "bad_manifest", problem);
         continue;
       }
       Comparator<Manifest> order =
@@ -529,6 +542,47 @@ public final class ReloadAgent implements AutoCloseable {
       }
     }
     return Optional.ofNullable(best).map(Manifest::version);
+  }
+
+  /** Why a listed manifest cannot be taken, or null when it can. */
+  private String problem(CachedManifest c, String dir) {
+    if (c.error() != null) {
+      return c.error();
+    }
+    Manifest m = c.manifest();
+    if (!m.version().equals(dir) || !m.model().equals(settings.model())) {
+      return "manifest in "
+          + settings.model()
+          + "/versions/"
+          + dir
+          + " names "
+          + m.model()
+          + "/"
+          + m.version();
+    }
+    return null;
+  }
+
+  /**
+   * Reports a version polling sees and cannot take: a REJECTED event (hence a metric and a log line
+   * in the server) and a warning, once per manifest content (ETag), so an operator learns why the
+   * newest upload is not serving without sending a Swap.
+   */
+  private void reportSkipped(String dir, String key, String etag, String reason, String problem) {
+    if (etag.equals(skipped.put(key, etag))) {
+      return;
+    }
+    if (skipped.size() > 4096) {
+      skipped.clear();
+    }
+    String version = ManifestCodec.isId(dir) ? dir : "?";
+    lastRejection = reason + ": " + problem;
+    events.publish(
+        Step.REJECTED,
+        version,
+        problem,
+        Map.of("reason", reason, "serving", target.serving().id()));
+    LOG.log(Level.WARNING, "version {0} skipped ({1}): {2}", version, reason, problem);
   }
 
   private boolean worthTrying(String version) throws IOException {

@@ -186,13 +186,17 @@ public final class KvantServer implements AutoCloseable {
             if (d != null && e.getKind() == io.kvant.api.v1.ModelEvent.Kind.SWAPPED) {
               seconds = Long.parseLong(d) / 1e3;
             }
-            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), seconds);
+            String reason = e.getAttributesMap().getOrDefault("reason", "");
+            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), reason, seconds);
             LOG.log(
-                Level.INFO,
-                "model_event kind={0} model={1} version={2} {3}",
+                e.getKind() == io.kvant.api.v1.ModelEvent.Kind.REJECTED
+                    ? Level.WARNING
+                    : Level.INFO,
+                "model_event kind={0} model={1} version={2}{3} {4}",
                 e.getKind(),
                 e.getModel(),
                 e.getVersion(),
+                reason.isEmpty() ? "" : " reason=" + reason,
                 e.getMessage());
           });
       SwapCoordinator swaps =
