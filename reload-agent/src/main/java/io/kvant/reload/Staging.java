@@ -1,11 +1,15 @@
 package io.kvant.reload;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -21,6 +25,9 @@ import java.util.stream.Stream;
 final class Staging {
   /** The marker file that makes a folder a kvant staging area. */
   static final String MARKER = ".kvant-staging";
+
+  /** The file recording the version the server last committed to (see {@link #commit}). */
+  static final String COMMITTED = "committed-version";
 
   private static final String PARTIAL = ".partial";
 
@@ -75,6 +82,54 @@ final class Staging {
   private static boolean isPartial(Path p) {
     return p.getFileName().toString().endsWith(PARTIAL)
         && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS);
+  }
+
+  /**
+   * Records durably that the server now serves {@code version}: written to a temporary file, forced
+   * to disk and renamed over {@value #COMMITTED}, so a kill at any moment leaves either the old
+   * record or the new one.
+   */
+  void commit(String version) throws IOException {
+    Path tmp = root.resolve(COMMITTED + ".tmp");
+    try (java.nio.channels.FileChannel ch =
+        java.nio.channels.FileChannel.open(
+            tmp,
+            java.nio.file.StandardOpenOption.CREATE,
+            java.nio.file.StandardOpenOption.WRITE,
+            java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+      ch.write(java.nio.ByteBuffer.wrap((version + "\n").getBytes(StandardCharsets.UTF_8)));
+      ch.force(true);
+    }
+    try {
+      Files.move(
+          tmp,
+          root.resolve(COMMITTED),
+          StandardCopyOption.ATOMIC_MOVE,
+          StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      Files.move(tmp, root.resolve(COMMITTED), StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  /** The version last {@link #commit}ted, if any and well-formed. */
+  Optional<String> committed() {
+    try {
+      Path f = root.resolve(COMMITTED);
+      if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS) || Files.size(f) > 256) {
+        return Optional.empty();
+      }
+      String v = Files.readString(f, StandardCharsets.UTF_8).strip();
+      return io.kvant.reload.manifest.ManifestCodec.isId(v) || isLocalId(v)
+          ? Optional.of(v)
+          : Optional.empty();
+    } catch (IOException | java.io.UncheckedIOException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Ids of versions loaded from a local path look like {@code name@1a2b3c4d}. */
+  private static boolean isLocalId(String v) {
+    return v.matches("[A-Za-z0-9._+@-]{1,200}");
   }
 
   /** A fresh, empty folder for {@code version}'s download. */

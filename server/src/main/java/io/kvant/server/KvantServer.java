@@ -30,6 +30,7 @@ import io.kvant.server.grpc.AdminService;
 import io.kvant.server.grpc.AuthInterceptor;
 import io.kvant.server.grpc.GenerationService;
 import io.kvant.server.grpc.KvTypes;
+import io.kvant.server.grpc.ParseGuard;
 import io.kvant.server.grpc.RequestIds;
 import io.kvant.server.metrics.EngineGauges;
 import io.kvant.server.metrics.ServerMetrics;
@@ -224,8 +225,12 @@ public final class KvantServer implements AutoCloseable {
       beforeWarmUp.accept(s);
       s.warmUp(served);
       if (agent.isPresent()) {
+        // Back to the version committed before a restart (or the bucket's current one) before
+        // health says SERVING: never SERVING on a version the server was not told to serve.
+        agent.get().resume();
         agent.get().start();
       }
+      s.markServing(served);
       return s;
     } catch (IOException | RuntimeException e) {
       pool.close();
@@ -379,8 +384,8 @@ public final class KvantServer implements AutoCloseable {
             List.of(
                 new AuthInterceptor(Set.of(ModelAdminGrpc.SERVICE_NAME), sec.adminToken()),
                 new RequestIds())));
-    b.addService(health.getHealthService());
-    b.addService(ProtoReflectionServiceV1.newInstance());
+    b.addService(ParseGuard.guard(health.getHealthService().bindService()));
+    b.addService(ParseGuard.guard(ProtoReflectionServiceV1.newInstance().bindService()));
     health.setStatus("", ServingStatus.NOT_SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.NOT_SERVING);
@@ -393,10 +398,10 @@ public final class KvantServer implements AutoCloseable {
     // ServerInterceptors runs the last one first; keep the list in call order.
     List<ServerInterceptor> reversed = new ArrayList<>(interceptors);
     java.util.Collections.reverse(reversed);
-    return ServerInterceptors.intercept(service, reversed);
+    return ServerInterceptors.intercept(ParseGuard.guard(service.bindService()), reversed);
   }
 
-  /** Runs one short request through the whole engine path, then turns health SERVING. */
+  /** Runs one short request through the whole engine path (health is turned SERVING after). */
   private void warmUp(ServedModel served) throws IOException {
     ModelVersion v = served.serving();
     int bos = v.model().tokenizer().bos();
@@ -434,11 +439,15 @@ public final class KvantServer implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted during warm-up");
     }
+  }
+
+  private void markServing(ServedModel served) {
     health.setStatus("", ServingStatus.SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.SERVING);
     }
-    LOG.log(Level.INFO, "model={0} version={1} warm and serving", served.name(), v.id());
+    LOG.log(
+        Level.INFO, "model={0} version={1} warm and serving", served.name(), served.serving().id());
   }
 
   /** The bound gRPC port. */

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.api.v1.ModelEvent;
+import io.kvant.reload.Publisher;
+import io.kvant.reload.bucket.FileBucket;
 import io.kvant.server.config.AgentConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -27,6 +29,10 @@ class AgentStartupTest {
   @TempDir Path tmp;
 
   static AgentConfig agent(Path staging) {
+    return agent(staging, true);
+  }
+
+  static AgentConfig agent(Path staging, boolean autoSwap) {
     AgentConfig d = AgentConfig.defaults();
     return new AgentConfig(
         Optional.empty(),
@@ -35,13 +41,74 @@ class AgentStartupTest {
         staging,
         Optional.empty(),
         Duration.ofSeconds(60),
-        true,
+        autoSwap,
         "DRAIN",
         d.gateMinTop1(),
         d.gateMaxKl(),
         d.rollbackErrorRate(),
         d.rollbackMinRequests(),
         d.s3());
+  }
+
+  /** Publishes the model's own weights, scaled a little, as {@code version} of "stories". */
+  private void publish(Path bucket, String version, float scale) throws Exception {
+    try (io.kvant.engine.model.Model m =
+        io.kvant.engine.model.ModelLoader.load(TestServer.stories(), Optional.empty())) {
+      java.util.Map<String, Object> t = new java.util.LinkedHashMap<>(Publisher.tensorsOf(m));
+      io.kvant.engine.tensor.Tensor q =
+          (io.kvant.engine.tensor.Tensor) t.get("blk.0.attn_q.weight");
+      float[] v = new float[q.rows() * q.cols()];
+      for (int r = 0; r < q.rows(); r++) {
+        q.dequantizeRow(r, v, r * q.cols());
+      }
+      byte[] b = new byte[v.length * 4];
+      java.nio.FloatBuffer fb =
+          java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      for (float x : v) {
+        fb.put(x * scale);
+      }
+      t.put(
+          "blk.0.attn_q.weight",
+          io.kvant.engine.tensor.Tensors.of(
+              io.kvant.engine.tensor.DType.F32,
+              q.rows(),
+              q.cols(),
+              java.lang.foreign.MemorySegment.ofArray(b)));
+      Path dir = Files.createDirectories(tmp.resolve("src-" + version));
+      Publisher.writeTensors(dir.resolve("model.safetensors"), t);
+      new Publisher(new FileBucket(bucket), java.time.Clock.systemUTC())
+          .publish("stories", version, Optional.empty(), "none", "test", dir, Optional.empty());
+      Thread.sleep(5); // distinct manifest times
+    }
+  }
+
+  private static String serving(TestServer t) {
+    return t.server.models().find("stories").orElseThrow().serving().id();
+  }
+
+  @Test
+  void aRestartedServerComesBackOnTheVersionItCommitted() throws Exception {
+    Path bucket = Files.createDirectories(tmp.resolve("bucket"));
+    Path staging = tmp.resolve("staging");
+    publish(bucket, "v1", 1.01f);
+    // First life: no record yet, so the bucket's current version is loaded before SERVING.
+    TestServer first =
+        TestServer.builder().bucket(bucket.toUri().toString(), agent(staging)).start();
+    assertThat(serving(first)).isEqualTo("v1");
+    first.server.kill();
+    first.channel.shutdownNow();
+    // While it was down, a newer version appeared; this server does not swap by itself.
+    publish(bucket, "v2", 1.02f);
+    try (TestServer second =
+        TestServer.builder().bucket(bucket.toUri().toString(), agent(staging, false)).start()) {
+      // SERVING (start has returned) on the committed version, not on the bundled model.
+      assertThat(serving(second)).isEqualTo("v1");
+      assertThat(
+              io.grpc.health.v1.HealthGrpc.newBlockingStub(second.channel)
+                  .check(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance())
+                  .getStatus())
+          .isEqualTo(io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+    }
   }
 
   @Test
