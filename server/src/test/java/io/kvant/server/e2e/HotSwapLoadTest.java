@@ -111,7 +111,10 @@ class HotSwapLoadTest {
                   "us-east-1",
                   true,
                   Optional.of("test"),
-                  Optional.of("test")));
+                  Optional.of("test")),
+              // This test swaps deliberately different weights: no gate against the serving
+              // version, no shadow rollback (tested in the reload agent's own tests).
+              new AgentConfig.GateConfig(1e6, 1e6, 0, 1, 0, 1e6));
       try (TestServer server = TestServer.builder().bucket("s3://kvant", agent).start()) {
         run(server, source);
       }
