@@ -28,7 +28,7 @@ rc=0
 if [[ "$WHAT" == tests || "$WHAT" == all ]]; then
   # Every engine-cuda test (the GPU ones run here; the others too, as a check of the pack).
   "${JAVA[@]}" -jar "$PACK"/lib/junit-platform-console-standalone-*.jar execute \
-    --class-path "$CP" --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda-*-tests.jar)" \
+    --class-path "$CP" --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)" \
     --details=summary --details-theme=ascii --disable-banner \
     --config=junit.jupiter.execution.timeout.default=600s 2>&1 | tee "$RESULTS/tests.txt"
   rc=${PIPESTATUS[0]}

@@ -19,9 +19,9 @@ import io.kvant.engine.model.ModelWeights;
  * weights of every model version loaded on it.
  *
  * <p>Use: {@link #open} once per process, {@link #load} per model version (the result is the
- * version's forward pass; close it when the version is released),
- * and {@link #kvStorage()} for the KV cache manager. Versions share unchanged tensors on the device
- * through one {@link DeviceWeightCache}.
+ * version's forward pass; close it when the version is released), and {@link #kvStorage()} for the
+ * KV cache manager. Versions share unchanged tensors on the device through one {@link
+ * DeviceWeightCache}.
  */
 public final class CudaBackend implements ComputeBackend {
   private final CudaDevice device;

@@ -17,7 +17,6 @@ import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.RopeStyle;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -38,7 +37,8 @@ public final class CudaBench {
 
   public static void main(String[] args) throws Exception {
     if (args.length == 0) {
-      System.err.println("usage: bandwidth [--gib N] | decode --shape NAME [--batch 1,16] [--prompt N] [--steps N]");
+      System.err.println(
+          "usage: bandwidth [--gib N] | decode --shape NAME [--batch 1,16] [--prompt N] [--steps N]");
       System.exit(2);
     }
     try (CudaBackend backend = CudaBackend.open(CudaOptions.fromEnvironment(System.getenv()))) {
@@ -89,7 +89,10 @@ public final class CudaBench {
       java.util.Arrays.sort(tbs);
       double med = tbs[tbs.length / 2];
       System.out.printf(
-          Locale.ROOT, "bandwidth: device-to-device copy of %d GiB: %.2f TB/s (read + write)%n", gib, med);
+          Locale.ROOT,
+          "bandwidth: device-to-device copy of %d GiB: %.2f TB/s (read + write)%n",
+          gib,
+          med);
       return med;
     }
   }
@@ -97,9 +100,11 @@ public final class CudaBench {
   static LlamaConfig shape(String name) {
     return switch (name) {
       case "llama-3.2-1b" ->
-          new LlamaConfig(2048, 8192, 16, 32, 8, 128256, 4096, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
+          new LlamaConfig(
+              2048, 8192, 16, 32, 8, 128256, 4096, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
       case "llama-3-8b" ->
-          new LlamaConfig(4096, 14336, 32, 32, 8, 128256, 4096, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
+          new LlamaConfig(
+              4096, 14336, 32, 32, 8, 128256, 4096, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
       default -> throw new IllegalArgumentException("unknown shape " + name);
     };
   }
@@ -116,14 +121,19 @@ public final class CudaBench {
     CudaDevice d = backend.device();
     double copyTbs = bandwidth(d, 2);
     boolean tied = name.equals("llama-3.2-1b");
-    DeviceModel model = SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
+    DeviceModel model =
+        SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
     CudaTransformer t = new CudaTransformer(d, backend.kernels(), backend.gemm(), model);
     long stepBytes = SyntheticModels.weightBytesPerStep(c, 2);
     System.out.printf(
         Locale.ROOT,
         "decode %s BF16 (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
-        name, stepBytes / 1e9, prompt, steps);
-    System.out.println("| batch | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
+        name,
+        stepBytes / 1e9,
+        prompt,
+        steps);
+    System.out.println(
+        "| batch | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
     System.out.println("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
@@ -183,7 +193,8 @@ public final class CudaBench {
           pos[s] = prompt + step;
           kv.grow(seqs[s], prompt + step + 1);
         }
-        last = t.forwardAndSample(new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
+        last =
+            t.forwardAndSample(new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
       }
       long d1 = System.nanoTime();
       double stepSec = (d1 - d0) * 1e-9 / steps;

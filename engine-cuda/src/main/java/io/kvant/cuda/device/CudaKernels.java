@@ -100,10 +100,11 @@ public final class CudaKernels {
 
   /**
    * {@code out[r] = w * x[row] / rms(x[row])}, {@code row = rowIndex[r]} (or {@code r} when {@code
-   * rowIndex} is 0), for {@code rows} output rows.
+   * rowIndex} is 0), for {@code rows} output rows, stored as {@code outType}.
    */
-  public void rmsNorm(long x, long w, long out, int dim, float eps, long rowIndex, int rows) {
-    args.ptr(x).ptr(w).ptr(out).i32(dim).f32(eps).ptr(rowIndex);
+  public void rmsNorm(
+      long x, long w, long out, int dim, float eps, long rowIndex, int rows, int outType) {
+    args.ptr(x).ptr(w).ptr(out).i32(dim).f32(eps).ptr(rowIndex).i32(outType);
     launch(rmsnorm, "rmsnorm", rows, 1, threadsFor(Math.min(dim, 1024)));
   }
 
@@ -165,19 +166,20 @@ public final class CudaKernels {
       int headSize,
       int blockSize,
       float scale,
-      int rows) {
+      int rows,
+      int outType) {
     if (headSize > 256) {
       throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
     }
     args.ptr(q).ptr(pool).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
-    args.i32(blockSize).f32(scale);
+    args.i32(blockSize).f32(scale).i32(outType);
     launch(attention, "attention", rows, heads, 128);
   }
 
-  /** {@code out = silu(gate) * up} over {@code total} elements. */
-  public void swiglu(long gate, long up, long out, long total) {
-    args.ptr(gate).ptr(up).ptr(out).i64(total);
+  /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */
+  public void swiglu(long gate, long up, long out, long total, int outType) {
+    args.ptr(gate).ptr(up).ptr(out).i64(total).i32(outType);
     launch(swiglu, "swiglu", grid(total), 1, ELEMENTWISE_THREADS);
   }
 

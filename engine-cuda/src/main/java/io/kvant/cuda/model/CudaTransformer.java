@@ -223,13 +223,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
     for (int l = 0; l < c.layers(); l++) {
       DeviceModel.Layer w = model.layers().get(l);
-      k.rmsNorm(s.x.ptr(), w.attnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n);
-      long in = typed(s.xb.ptr(), (long) n * dim, w.wq().dtype());
-      gemm.multiply(w.wq().dtype(), w.wq().ptr(), dim, dim, in, n, s.q.ptr(), false);
-      in = typed(s.xb.ptr(), (long) n * dim, w.wk().dtype());
-      gemm.multiply(w.wk().dtype(), w.wk().ptr(), kvDim, dim, in, n, s.k.ptr(), false);
-      in = typed(s.xb.ptr(), (long) n * dim, w.wv().dtype());
-      gemm.multiply(w.wv().dtype(), w.wv().ptr(), kvDim, dim, in, n, s.v.ptr(), false);
+      // The norm writes its output in the type of the products it feeds (one kernel, no cast);
+      // mixed types within a group fall back to F32 and per-product casts.
+      int qkvType = common(w.wq(), w.wk(), w.wv());
+      long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
+      gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
+      gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false);
+      gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false);
       if (w.qBias() != 0) {
         k.addBias(s.q.ptr(), w.qBias(), dim, n);
       }
@@ -256,11 +257,13 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           hs,
           bs,
           n);
+      int oType = w.wo().dtype();
+      long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
       k.attention(
           s.q.ptr(),
           kv.ptr(),
           kv.dtype(),
-          s.att.ptr(),
+          att,
           rowSeqs,
           positions,
           blockTables,
@@ -272,24 +275,26 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           hs,
           bs,
           scale,
-          n);
-      in = typed(s.att.ptr(), (long) n * dim, w.wo().dtype());
-      gemm.multiply(w.wo().dtype(), w.wo().ptr(), dim, dim, in, n, s.x.ptr(), true);
+          n,
+          oType);
+      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
-      k.rmsNorm(s.x.ptr(), w.ffnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n);
-      in = typed(s.xb.ptr(), (long) n * dim, w.gate().dtype());
-      gemm.multiply(w.gate().dtype(), w.gate().ptr(), hidden, dim, in, n, s.gate.ptr(), false);
-      in = typed(s.xb.ptr(), (long) n * dim, w.up().dtype());
-      gemm.multiply(w.up().dtype(), w.up().ptr(), hidden, dim, in, n, s.up.ptr(), false);
-      k.swiglu(s.gate.ptr(), s.up.ptr(), s.gate.ptr(), (long) n * hidden);
-      in = typed(s.gate.ptr(), (long) n * hidden, w.down().dtype());
-      gemm.multiply(w.down().dtype(), w.down().ptr(), dim, hidden, in, n, s.x.ptr(), true);
+      int upType = common(w.gate(), w.up(), w.up());
+      normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
+      gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
+      gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
+      int downType = w.down().dtype();
+      long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
+      k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
+      gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
     }
     if (rows > 0) {
-      k.rmsNorm(s.x.ptr(), model.outputNorm(), s.xb.ptr(), dim, c.normEps(), logitRows, rows);
       DeviceTensor out = model.output();
-      long in = typed(s.xb.ptr(), (long) rows * dim, out.dtype());
-      gemm.multiply(out.dtype(), out.ptr(), c.vocabSize(), dim, in, rows, s.logits.ptr(), false);
+      long normed = out.dtype() == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(
+          s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, out.dtype());
+      gemm(out, normed, out.dtype(), (long) rows * dim, rows, s.logits.ptr(), false);
     }
     return s.logits.ptr();
   }
@@ -303,13 +308,25 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
   }
 
-  /** {@code src} (F32) as {@code dtype}: itself for F32, else cast into the typed scratch. */
-  private long typed(long src, long count, int dtype) {
-    if (dtype == CudaKernels.DT_F32) {
-      return src;
+  /** The type all of {@code ts} share, or F32 (activations then cast per product). */
+  private static int common(DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    return a.dtype() == b.dtype() && b.dtype() == c.dtype() ? a.dtype() : CudaKernels.DT_F32;
+  }
+
+  /**
+   * {@code y (+)= in W^T} for {@code n} rows; {@code in} holds {@code count} elements of type
+   * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
+   */
+  private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
+    long x = in;
+    if (inType != w.dtype()) {
+      if (inType != CudaKernels.DT_F32) {
+        throw new IllegalStateException("activations of type " + inType + " for a " + w.dtype());
+      }
+      k.cast(in, s.typed2.ptr(), w.dtype(), count);
+      x = s.typed2.ptr();
     }
-    k.cast(src, s.typed.ptr(), dtype, count);
-    return s.typed.ptr();
+    gemm.multiply(w.dtype(), w.ptr(), w.rows(), w.cols(), x, n, y, acc);
   }
 
   private MemorySegment staging(long bytes) {
@@ -357,6 +374,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     final DeviceBuffer gate;
     final DeviceBuffer up;
     final DeviceBuffer typed;
+    final DeviceBuffer typed2;
     final DeviceBuffer logits;
     final DeviceBuffer temp;
     final DeviceBuffer topK;
@@ -377,6 +395,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       gate = d.allocate(f * rows * c.hiddenDim());
       up = d.allocate(f * rows * c.hiddenDim());
       typed = d.allocate(f * rows * Math.max(c.dim(), c.hiddenDim()));
+      typed2 = d.allocate(f * rows * Math.max(c.dim(), c.hiddenDim()));
       logits = d.allocate(f * logitRows * c.vocabSize());
       temp = d.allocate(4L * logitRows);
       topK = d.allocate(4L * logitRows);
@@ -389,7 +408,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     public void close() {
       for (DeviceBuffer b :
           new DeviceBuffer[] {
-            x, xb, q, k, v, att, gate, up, typed, logits, temp, topK, topP, seeds, ids
+            x, xb, q, k, v, att, gate, up, typed, typed2, logits, temp, topK, topP, seeds, ids
           }) {
         b.close();
       }

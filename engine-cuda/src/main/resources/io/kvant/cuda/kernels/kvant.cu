@@ -101,9 +101,10 @@ extern "C" __global__ void embed(const void* table, int dtype, const int* tokens
   for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = load_elem(table, src + i, dtype);
 }
 
-// out[r] = w * x[row] / rms(x[row]) where row = rows ? rows[r] : r. grid: output rows.
-extern "C" __global__ void rmsnorm(const float* x, const float* w, float* out, int dim, float eps,
-                                   const int* rows) {
+// out[r] = w * x[row] / rms(x[row]) where row = rows ? rows[r] : r, stored as outType (the
+// type of the matrix product it feeds, so no separate cast). grid: output rows.
+extern "C" __global__ void rmsnorm(const float* x, const float* w, void* out, int dim, float eps,
+                                   const int* rows, int outType) {
   __shared__ float smem[32];
   long row = rows ? rows[blockIdx.x] : blockIdx.x;
   const float* xr = x + row * dim;
@@ -111,8 +112,8 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, float* out, i
   for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
   ss = block_sum(ss, smem);
   float inv = (float)(1.0 / sqrt((double)(ss / dim + eps)));
-  float* o = out + (long)blockIdx.x * dim;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = w[i] * (xr[i] * inv);
+  long o = (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) store_elem(out, o + i, outType, w[i] * (xr[i] * inv));
 }
 
 // out = in converted to dtype, count elements. grid-stride.
@@ -183,10 +184,10 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
 // [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
 // first). grid: (rows, heads), block: 32 * ATTN_WARPS. Each warp runs an online softmax over
 // every ATTN_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
-extern "C" __global__ void attention(const float* q, const void* pool, int kvType, float* out,
+extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
                                      const int* rowSeq, const int* positions, const int* tables,
                                      int maxBlocks, int layer, int layers, int heads, int kvHeads,
-                                     int headSize, int blockSize, float scale) {
+                                     int headSize, int blockSize, float scale, int outType) {
   __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
   __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
@@ -243,25 +244,26 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
       lAll += sm_l[w] * f[w];
     }
     float inv = 1.f / lAll;
-    float* o = out + ((long)row * heads + h) * headSize;
+    long o = ((long)row * heads + h) * headSize;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
       if (d < headSize) {
         float a = 0.f;
         for (int w = 0; w < ATTN_WARPS; w++) a += sm_acc[w][d] * f[w];
-        o[d] = a * inv;
+        store_elem(out, o + d, outType, a * inv);
       }
     }
   }
 }
 
-// out = silu(gate) * up, elementwise. grid-stride.
-extern "C" __global__ void swiglu(const float* gate, const float* up, float* out, long total) {
+// out = silu(gate) * up, elementwise, stored as outType. grid-stride.
+extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,
+                                  int outType) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
        i += (long)gridDim.x * blockDim.x) {
     float g = gate[i];
-    out[i] = g / (1.f + expf(-g)) * up[i];
+    store_elem(out, i, outType, g / (1.f + expf(-g)) * up[i]);
   }
 }
 

@@ -85,9 +85,20 @@ class CudaKernelsGpuTest {
     float[] x = random(rows * dim);
     float[] w = random(dim);
     long out = poisoned(4L * rows * dim);
-    k.rmsNorm(up(x), up(w), out, dim, 1e-5f, 0L, rows);
-    assertThat(maxRelError(down(out, rows * dim), KernelReferences.rmsNorm(x, w, dim, 1e-5f)))
-        .isLessThan(1e-5);
+    k.rmsNorm(up(x), up(w), out, dim, 1e-5f, 0L, rows, CudaKernels.DT_F32);
+    float[] ref = KernelReferences.rmsNorm(x, w, dim, 1e-5f);
+    assertThat(maxRelError(down(out, rows * dim), ref)).isLessThan(1e-5);
+    // Stored as BF16 for the product it feeds: the F32 result rounded once.
+    long half = poisoned(2L * rows * dim);
+    k.rmsNorm(up(x), up(w), half, dim, 1e-5f, 0L, rows, CudaKernels.DT_BF16);
+    long back = poisoned(4L * rows * dim);
+    k.embed(half, CudaKernels.DT_BF16, up(new int[rows]), back, rows * dim, 1);
+    float[] got = down(back, rows * dim);
+    float[] want = new float[ref.length];
+    for (int i = 0; i < ref.length; i++) {
+      want[i] = KernelReferences.bf16Round(ref[i]);
+    }
+    assertThat(maxRelError(got, want)).isLessThan(1e-2);
   }
 
   @Test
@@ -97,7 +108,7 @@ class CudaKernelsGpuTest {
     float[] w = random(dim);
     int[] rows = {4, 0, 2};
     long out = poisoned(4L * rows.length * dim);
-    k.rmsNorm(up(x), up(w), out, dim, 1e-6f, up(rows), rows.length);
+    k.rmsNorm(up(x), up(w), out, dim, 1e-6f, up(rows), rows.length, CudaKernels.DT_F32);
     float[] ref = KernelReferences.rmsNorm(x, w, dim, 1e-6f);
     float[] got = down(out, rows.length * dim);
     for (int j = 0; j < rows.length; j++) {
@@ -140,7 +151,7 @@ class CudaKernelsGpuTest {
     float[] g = random(n);
     float[] u = random(n);
     long out = poisoned(4L * n);
-    k.swiglu(up(g), up(u), out, n);
+    k.swiglu(up(g), up(u), out, n, CudaKernels.DT_F32);
     assertThat(maxRelError(down(out, n), KernelReferences.swiglu(g, u))).isLessThan(1e-6);
     float[] a = random(n);
     long da = up(a);
@@ -304,7 +315,8 @@ class CudaKernelsGpuTest {
         hs,
         blockSize,
         (float) (1 / Math.sqrt(hs)),
-        rows);
+        rows,
+        CudaKernels.DT_F32);
     float[] ref = KernelReferences.attention(q, keys, values, rowSeq, pos, heads, kvHeads, hs);
     assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(2e-5);
   }

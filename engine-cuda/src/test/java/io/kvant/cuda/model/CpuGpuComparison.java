@@ -111,8 +111,7 @@ final class CpuGpuComparison {
           }
         }
         float[] a = cpu.forward(new Batch(tok, pos, cs, all), cpuKv.store());
-        float[] b =
-            gpu.forward(new Batch(tok, pos, ds, all), devKv.store());
+        float[] b = gpu.forward(new Batch(tok, pos, ds, all), devKv.store());
         int v = c.vocabSize();
         for (int r = 0; r < n; r++) {
           int o = r * v;

@@ -125,9 +125,9 @@ class CudaModelGpuTest {
         assertThat(kv.grow(seq, i + 1)).isTrue();
         int[] ids =
             gpu.forwardAndSample(
-                    Batch.ofSequence(seq, i, token),
-                    kv.store(),
-                    new DeviceSampling[] {DeviceSampling.greedy()});
+                Batch.ofSequence(seq, i, token),
+                kv.store(),
+                new DeviceSampling[] {DeviceSampling.greedy()});
         token = ids[0];
         got[i] = token;
       }
@@ -172,12 +172,12 @@ class CudaModelGpuTest {
       }
       float[] batched =
           gpu.forward(
-                  new Batch(
-                      tok.stream().mapToInt(i -> i).toArray(),
-                      pos.stream().mapToInt(i -> i).toArray(),
-                      seqs.stream().mapToInt(i -> i).toArray(),
-                      last),
-                  kv.store());
+              new Batch(
+                  tok.stream().mapToInt(i -> i).toArray(),
+                  pos.stream().mapToInt(i -> i).toArray(),
+                  seqs.stream().mapToInt(i -> i).toArray(),
+                  last),
+              kv.store());
       int v = c.vocabSize();
       for (int s = 0; s < n; s++) {
         for (int i = 0; i < v; i++) {

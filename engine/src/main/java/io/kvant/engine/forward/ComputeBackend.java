@@ -7,9 +7,9 @@ import io.kvant.engine.model.ModelWeights;
 
 /**
  * Where the forward passes of a process run: the CPU ({@link CpuBackend}) or a device (the CUDA
- * backend of the {@code engine-cuda} module). One backend serves every model version of a
- * process, so versions can share their unchanged weights on it, and makes the storage of the KV
- * cache manager's blocks.
+ * backend of the {@code engine-cuda} module). One backend serves every model version of a process,
+ * so versions can share their unchanged weights on it, and makes the storage of the KV cache
+ * manager's blocks.
  */
 public interface ComputeBackend extends AutoCloseable {
   /** One line for logs, e.g. {@code cpu (2 threads)}. */

@@ -34,7 +34,7 @@ public final class CpuBackend implements ComputeBackend {
 
   @Override
   public KvCacheType defaultKvType() {
-    return KvCacheType.INT8;
+    return KvCacheType.F32;
   }
 
   @Override
