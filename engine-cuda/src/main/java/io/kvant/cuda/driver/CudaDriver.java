@@ -48,8 +48,6 @@ public final class CudaDriver {
   private final MethodHandle cuMemAlloc;
   private final MethodHandle cuMemFree;
   private final MethodHandle cuMemGetInfo;
-  private final MethodHandle cuMemcpyHtoD;
-  private final MethodHandle cuMemcpyDtoH;
   private final MethodHandle cuMemcpyDtoD;
   private final MethodHandle cuMemcpyHtoDAsync;
   private final MethodHandle cuMemcpyDtoHAsync;
@@ -87,10 +85,6 @@ public final class CudaDriver {
     cuMemAlloc = lib.fn("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     cuMemFree = lib.fn("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
     cuMemGetInfo = lib.fn("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    cuMemcpyHtoD =
-        lib.fn("cuMemcpyHtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
-    cuMemcpyDtoH =
-        lib.fn("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
     cuMemcpyDtoD =
         lib.fn("cuMemcpyDtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG));
     cuMemcpyHtoDAsync =
@@ -319,24 +313,6 @@ public final class CudaDriver {
       MemorySegment t = a.allocate(JAVA_LONG);
       check((int) cuMemGetInfo.invokeExact(f, t), "cuMemGetInfo_v2");
       return new long[] {f.get(JAVA_LONG, 0), t.get(JAVA_LONG, 0)};
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
-  }
-
-  /** Copies {@code bytes} from host memory to the device (synchronous). */
-  public void copyToDevice(long dst, MemorySegment src, long bytes) {
-    try {
-      check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD_v2(" + bytes + ")");
-    } catch (Throwable t) {
-      throw rethrow(t);
-    }
-  }
-
-  /** Copies {@code bytes} from the device to host memory (synchronous). */
-  public void copyToHost(MemorySegment dst, long src, long bytes) {
-    try {
-      check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH_v2(" + bytes + ")");
     } catch (Throwable t) {
       throw rethrow(t);
     }

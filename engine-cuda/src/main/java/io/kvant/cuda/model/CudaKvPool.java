@@ -4,7 +4,6 @@ import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.DeviceBuffer;
 import io.kvant.engine.kv.BlockTables;
-import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.kv.KvStore;
@@ -61,20 +60,6 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
    */
   public static KvStoreFactory factory(CudaDevice device) {
     return (g, c, n, t) -> new CudaKvPool(device, g, c.type(), c.blockSize(), n, t);
-  }
-
-  /**
-   * How many blocks fit in {@code fraction} of the device's free memory: the pool size when the
-   * configuration gives no budget.
-   */
-  public static long budgetFromFreeMemory(CudaDevice device, double fraction) {
-    long free = device.memoryInfo()[0];
-    return (long) (free * fraction);
-  }
-
-  /** Bytes of one block for {@code config} on a model of {@code geometry}. */
-  public static long blockBytes(KvGeometry geometry, KvCacheConfig config) {
-    return config.bytesPerBlock(geometry);
   }
 
   public long ptr() {
