@@ -46,10 +46,11 @@ public record GateSettings(
 
   /** The quantization-fidelity thresholds given; the rest at their defaults. */
   public GateSettings(double minTop1, double maxMeanKl) {
-    // Against the serving version: the same KL budget as the fidelity check, and 10% perplexity
-    // (perf/RESULTS.md: w4g32:gptq on stories260K costs 7%; the bundled model's w4g128:awq has KL
-    // 0.013). Shadow: one request in 8, judged after 256 positions.
-    this(minTop1, maxMeanKl, 1.10, 0.10, 8, 256, 0.80, 0.25);
+    // Against the serving version, measured on the bundled model by GateAgainstServingTest (gate
+    // texts, 209 positions): w8 KL 0.00006 and perplexity x1.001, w4g128:awq KL 0.011 and x1.019;
+    // two swapped layers KL 0.060 and x1.047, a zeroed or noise tensor KL > 8. Budgets of KL 0.03
+    // and x1.03 sit between the two groups. Shadow: one request in 8, judged after 256 positions.
+    this(minTop1, maxMeanKl, 1.03, 0.03, 8, 256, 0.80, 0.25);
   }
 
   private static void unit(String what, double v) {

@@ -1,10 +1,12 @@
 package io.kvant.reload;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.quant.Calibration;
+import io.kvant.engine.quant.Quantizer;
+import io.kvant.engine.quant.Recipe;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.FileBucket;
@@ -17,13 +19,15 @@ import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 17, item 6: the gate compares a candidate with the version serving now. On the bundled
  * model (models/kvant-kjv-7m.gguf) it accepts real re-quantizations (w8, w4g128:awq, w4g32:gptq)
  * and rejects random noise, two swapped layers and a zeroed tensor, all of which a self-comparison
- * passed (noise scored top-1 1.0 against its own full-precision copy).
+ * passed (noise scored top-1 1.0 against its own full-precision copy). The figures are printed
+ * (GATE lines) and quoted in {@link GateSettings}.
  */
 class GateAgainstServingTest {
   @TempDir static Path tmp;
@@ -84,22 +88,61 @@ class GateAgainstServingTest {
 
   static void rejected(String version, Map<String, ?> values) throws Exception {
     publish(version, "none", values);
-    assertThatThrownBy(() -> agent.verify(version))
-        .isInstanceOf(Rejection.class)
-        .satisfies(
-            e -> {
-              System.out.printf("GATE %s rejected: %s%n", version, e.getMessage());
-              assertThat(((Rejection) e).reason()).isEqualTo("gate_failed");
-              assertThat(e.getMessage()).contains("against the serving version");
-            });
+    Rejection r = null;
+    try {
+      StagedVersion v = agent.verify(version);
+      System.out.printf("GATE %s NOT rejected: %s%n", version, v.figures());
+    } catch (Rejection e) {
+      System.out.printf("GATE %s rejected: %s%n", version, e.getMessage());
+      r = e;
+    }
+    assertThat(r).as("%s must be rejected", version).isNotNull();
+    assertThat(r.reason()).isEqualTo("gate_failed");
+    assertThat(r.getMessage()).contains("against the serving version");
+  }
+
+  /** w8 is re-quantized by the agent itself, from the manifest's recipe. */
+  @Test
+  void aW8RequantizationPasses() throws Exception {
+    StagedVersion v = accepted("q-w8", "w8", own());
+    assertThat(v.figures()).containsKey("ppl_ratio_vs_serving");
+  }
+
+  // AWQ's scale search and GPTQ's Hessians take seconds alone, a minute or more when the 2-core
+  // machine is shared: a longer limit than the default 2 minutes, still bounded.
+  @Test
+  @Timeout(300)
+  void aW4g128AwqRequantizationPasses() throws Exception {
+    assertThat(accepted("q-w4g128-awq", "none", calibrated("w4g128:awq")).figures())
+        .containsKey("kl_vs_serving");
   }
 
   @Test
-  void realRequantizationsPass() throws Exception {
-    for (String recipe : new String[] {"w8", "w4g128:awq", "w4g32:gptq"}) {
-      StagedVersion v = accepted("q-" + recipe.replaceAll("[^a-z0-9]", "-"), recipe, own());
-      assertThat(v.figures()).containsKey("ppl_ratio_vs_serving");
-    }
+  @Timeout(300)
+  void aW4g32GptqRequantizationPasses() throws Exception {
+    assertThat(accepted("q-w4g32-gptq", "none", calibrated("w4g32:gptq")).figures())
+        .containsKey("kl_vs_serving");
+  }
+
+  /**
+   * AWQ and GPTQ need calibration activations, which the agent's recipes do not run: these
+   * candidates are what {@code kvant quantize --recipe NAME} computes (kvant's {@link Quantizer} on
+   * the built-in calibration text), published as the dequantized values of the quantized weights
+   * (AWQ's folded norms included), so the version serves exactly those weights. Two calibration
+   * sequences of 48 tokens (96 activation rows) keep the AWQ search and the GPTQ Hessians short.
+   */
+  static Map<String, Object> calibrated(String recipe) throws Exception {
+    Calibration all =
+        Calibration.fromText(Calibration.builtinCalibrationText(), model.tokenizer(), 48);
+    Calibration cal =
+        new Calibration(
+            all.sequences().subList(0, Math.min(2, all.sequences().size())), all.sha256());
+    Model q = Quantizer.quantize(model, Recipe.resolve(recipe), cal);
+    Map<String, Object> values = new LinkedHashMap<>(Publisher.tensorsOf(q));
+    // The bundled model ties its output head to the embedding, so a version of it has no
+    // output.weight: the head stays the (unquantized) embedding; the layers are AWQ's or GPTQ's.
+    values.remove("output.weight");
+    return values;
   }
 
   @Test
