@@ -1,12 +1,12 @@
 package io.kvant.reload;
 
 import io.kvant.engine.model.ModelWeights;
-import io.kvant.engine.quant.AimetEncodings;
-import io.kvant.engine.quant.TensorEncoding;
-import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tokenizer.Tokenizer;
+import io.kvant.quant.quantize.AimetEncodings;
+import io.kvant.quant.quantize.TensorEncoding;
+import io.kvant.quant.quantize.WeightQuantizer;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.manifest.Manifest;
 import java.io.IOException;

@@ -2,6 +2,7 @@ package io.kvant.server.agent;
 
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.model.Model;
+import io.kvant.engine.sched.TransformerModel;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.reload.ServingView;
 import io.kvant.reload.StagedVersion;
@@ -12,7 +13,6 @@ import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
 import io.kvant.server.model.SwapPolicy;
-import io.kvant.server.sched.TransformerModel;
 
 /**
  * The reload agent's view of one served model: the serving version's weights, and swaps and

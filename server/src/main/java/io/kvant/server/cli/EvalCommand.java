@@ -5,14 +5,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Calibration;
-import io.kvant.engine.quant.Evaluator;
-import io.kvant.engine.quant.QuantizedModel;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
-import io.kvant.engine.quant.Sensitivity;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.Evaluator;
+import io.kvant.quant.quantize.QuantizedModel;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.quant.quantize.Sensitivity;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -92,7 +92,7 @@ final class EvalCommand {
       int maxLen = f.integer("max-len", 256, 2, 1 << 20);
       String text = read(f.string("text")).orElse(Calibration.builtinHeldOutText());
       String calText = read(f.string("calibration")).orElse(Calibration.builtinCalibrationText());
-      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of));
+      try (Model model = ModelOpener.load(modelPath, f.string("tokenizer").map(Path::of));
           ComputePool pool = new ComputePool(threads)) {
         LlamaConfig cfg = model.config();
         int len = Math.min(maxLen, cfg.contextLength());
@@ -111,7 +111,7 @@ final class EvalCommand {
         ObjectMapper json = new ObjectMapper();
         if (f.has("quantized")) {
           try (Model q =
-              ModelLoader.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
+              ModelOpener.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
             Evaluator.Result r =
                 ev.compare(model.weights(), q.weights(), evalSet.sequences(), candidateKv);
             out.println(json.writeValueAsString(line(json, "artifact:" + q.source(), kv, r, q)));

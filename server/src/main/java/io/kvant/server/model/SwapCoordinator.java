@@ -2,7 +2,7 @@ package io.kvant.server.model;
 
 import io.kvant.api.v1.ModelEvent.Kind;
 import io.kvant.engine.kv.KvGeometry;
-import io.kvant.server.sched.EngineLoop;
+import io.kvant.engine.sched.EngineLoop;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
