@@ -1,5 +1,6 @@
 package io.kvant.reload;
 
+import io.kvant.quant.artifact.Digests;
 import io.kvant.engine.format.safetensors.SafetensorsDtype;
 import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
@@ -91,7 +92,7 @@ public final class Publisher {
       if (!ManifestCodec.isFileName(name)) {
         throw new IllegalArgumentException(f + ": file name not allowed in a version");
       }
-      fileEntries.add(new FileEntry(name, Files.size(f), sha256(f)));
+      fileEntries.add(new FileEntry(name, Files.size(f), Digests.sha256(f)));
       if (name.endsWith(".safetensors")) {
         try (SafetensorsFile sf = SafetensorsReader.open(f)) {
           for (SafetensorsTensor t : sf.tensors()) {
@@ -101,7 +102,7 @@ public final class Publisher {
                     name,
                     t.dtype().name(),
                     Arrays.stream(t.shape()).boxed().toList(),
-                    TensorData.sha256(sf.tensorData(t.name()))));
+                    Digests.sha256(sf.tensorData(t.name()))));
           }
         }
       } else if (name.equals(ENCODINGS)) {
@@ -171,14 +172,4 @@ public final class Publisher {
     return new WeightSlots(model.config(), model.weights()).explode(model.weights());
   }
 
-  private static String sha256(Path f) throws IOException {
-    MessageDigest md = TensorData.sha();
-    try (InputStream in = Files.newInputStream(f)) {
-      byte[] buf = new byte[1 << 16];
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-    }
-    return HexFormat.of().formatHex(md.digest());
-  }
 }

@@ -1,10 +1,10 @@
 package io.kvant.reload;
 
+import io.kvant.engine.model.Role;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.encoding.WeightFormat;
 import io.kvant.quant.quantize.QuantSpec;
 import io.kvant.quant.quantize.Recipe;
-import io.kvant.quant.quantize.Role;
-import io.kvant.quant.quantize.WeightFormat;
 import io.kvant.quant.quantize.WeightQuantizer;
 import java.util.List;
 

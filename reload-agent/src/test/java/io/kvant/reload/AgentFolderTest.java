@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.tensor.Tensor;
-import io.kvant.quant.quantize.AimetEncodings;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
 import io.kvant.quant.quantize.Method;
 import io.kvant.quant.quantize.QuantSpec;
-import io.kvant.quant.quantize.TensorEncoding;
 import io.kvant.quant.quantize.WeightQuantizer;
 import io.kvant.reload.bucket.FileBucket;
 import java.io.RandomAccessFile;

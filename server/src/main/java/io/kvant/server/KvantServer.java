@@ -32,6 +32,7 @@ import io.kvant.engine.tensor.ComputePool;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
+import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
@@ -46,7 +47,6 @@ import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.VersionLoader;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -349,7 +349,7 @@ public final class KvantServer implements AutoCloseable {
             loader,
             events,
             agent.map(a -> (AdminService.BucketSwapper) a),
-            SwapPolicy.valueOf(config.agent().swapPolicy()));
+            SwapMode.valueOf(config.agent().swapPolicy()));
     List<ServerInterceptor> genInterceptors = new ArrayList<>();
     sec.generationToken()
         .ifPresent(

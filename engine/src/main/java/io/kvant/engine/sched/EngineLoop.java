@@ -66,7 +66,7 @@ public final class EngineLoop implements AutoCloseable {
    *     cache, a negative or too large logprobs count, a request id already in flight;
    *     SHUTTING_DOWN after {@link #shutdown()}
    */
-  public RequestHandle submit(GenerationRequest request) {
+  public void submit(GenerationRequest request) {
     validate(request);
     if (draining || stopped) {
       throw new RejectedException(
@@ -89,7 +89,6 @@ public final class EngineLoop implements AutoCloseable {
     }
     submissions.add(s);
     wake.release();
-    return new RequestHandle(request.id(), this);
   }
 
   private void validate(GenerationRequest r) {

@@ -55,10 +55,6 @@ final class Scheduler {
     return List.copyOf(waiting);
   }
 
-  List<Sequence> runningSnapshot() {
-    return List.copyOf(running);
-  }
-
   boolean idle() {
     return waiting.isEmpty() && running.isEmpty();
   }
@@ -113,7 +109,7 @@ final class Scheduler {
       chunks.add(chunk(s, n));
       budget -= n;
     }
-    return new SchedulerOutput(chunks, preempted);
+    return new SchedulerOutput(chunks);
   }
 
   private static SchedulerOutput.Chunk chunk(Sequence s, int n) {

@@ -7,12 +7,11 @@ import java.util.List;
  * count)} whose KV it writes, and whether the step ends at its last token (so its next token is
  * sampled). Immutable; built by {@link Scheduler#schedule()}.
  */
-record SchedulerOutput(List<Chunk> chunks, List<Sequence> preempted) {
+record SchedulerOutput(List<Chunk> chunks) {
   record Chunk(Sequence seq, int start, int count, boolean sample) {}
 
   SchedulerOutput {
     chunks = List.copyOf(chunks);
-    preempted = List.copyOf(preempted);
   }
 
   int tokens() {

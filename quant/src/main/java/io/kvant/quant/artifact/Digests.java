@@ -9,9 +9,22 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
-/** SHA-256 digests as lower-case hex. */
+/**
+ * SHA-256 digests as lower-case hex: the one digest helper of kvant (files in manifests, tensor
+ * bytes, calibration text, QBOM source digests).
+ */
 public final class Digests {
   private Digests() {}
+
+  /** A fresh SHA-256 digester, for callers that stream bytes into it. */
+  public static MessageDigest newSha256() {
+    return sha();
+  }
+
+  /** {@code md}'s digest as lower-case hex. */
+  public static String hex(MessageDigest md) {
+    return HexFormat.of().formatHex(md.digest());
+  }
 
   private static MessageDigest sha() {
     try {

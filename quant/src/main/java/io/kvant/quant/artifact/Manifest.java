@@ -247,6 +247,7 @@ public record Manifest(
     Path tmp = Files.createTempFile(dir, "manifest", ".tmp");
     try {
       Files.writeString(tmp, toJson(), StandardCharsets.UTF_8);
+      io.kvant.engine.format.FileModes.readableByAll(tmp);
       Files.move(
           tmp,
           dir.resolve(FILE_NAME),

@@ -15,7 +15,9 @@ import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.Role;
 import io.kvant.engine.model.RopeStyle;
+import io.kvant.engine.model.TensorNames;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Fp8Tensor;
 import io.kvant.engine.tensor.Int4Tensor;
@@ -24,10 +26,8 @@ import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
 import io.kvant.engine.tokenizer.SentencePieceBpeTokenizer;
 import io.kvant.engine.tokenizer.Tokenizer;
-import io.kvant.quant.quantize.AimetEncodings;
-import io.kvant.quant.quantize.QuantizedModel;
-import io.kvant.quant.quantize.Role;
-import io.kvant.quant.quantize.TensorNames;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -81,10 +81,26 @@ public final class QuantizedArtifact {
       String model, String version, String parent, String publisher, Instant created) {}
 
   /**
+   * What a quantized version folder holds besides its files' digests.
+   *
+   * @param model the weights to write (quantized or not), config and tokenizer source
+   * @param recipe the recipe's name ({@code w4g128:gptq}, ...)
+   * @param recipeJson the recipe as JSON
+   * @param encodings AIMET encodings of every quantized tensor, by kvant tensor name
+   * @param qbom how each tensor was made
+   */
+  public record Contents(
+      Model model,
+      String recipe,
+      String recipeJson,
+      Map<String, TensorEncoding> encodings,
+      List<QbomEntry> qbom) {}
+
+  /**
    * Writes {@code q} into {@code dir} (created if needed; existing files of the same names are
    * replaced) and returns the manifest written.
    */
-  public static Manifest write(QuantizedModel q, Path dir, Info info) throws IOException {
+  public static Manifest write(Contents q, Path dir, Info info) throws IOException {
     Files.createDirectories(dir);
     Model m = q.model();
     ModelWeights w = m.weights();
@@ -105,7 +121,7 @@ public final class QuantizedArtifact {
     List<String> files = new ArrayList<>(List.of(WEIGHTS, CONFIG));
     files.addAll(writeTokenizer(m, dir));
     Files.writeString(dir.resolve(ENCODINGS), AimetEncodings.write(q.encodings()));
-    Qbom qbom = new Qbom(info.model(), info.version(), q.recipe().name(), q.qbom());
+    Qbom qbom = new Qbom(info.model(), info.version(), q.recipe(), q.qbom());
     Files.writeString(dir.resolve(Qbom.FILE_NAME), qbom.toJson());
     files.add(ENCODINGS);
     files.add(Qbom.FILE_NAME);
@@ -133,7 +149,7 @@ public final class QuantizedArtifact {
             info.parent(),
             info.publisher(),
             info.created(),
-            q.recipe().toJson().toString(),
+            q.recipeJson(),
             fileEntries,
             tensors);
     manifest.write(dir);

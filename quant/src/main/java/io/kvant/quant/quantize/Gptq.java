@@ -1,6 +1,8 @@
 package io.kvant.quant.quantize;
 
-import io.kvant.quant.quantize.TensorEncoding.Granularity;
+import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.encoding.TensorEncoding.Granularity;
+import io.kvant.quant.encoding.WeightFormat;
 
 /**
  * GPTQ: quantization of one linear layer with second-order error compensation.

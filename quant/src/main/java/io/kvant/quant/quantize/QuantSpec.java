@@ -1,5 +1,7 @@
 package io.kvant.quant.quantize;
 
+import io.kvant.quant.encoding.WeightFormat;
+
 /**
  * How one tensor is quantized.
  *

@@ -2,6 +2,8 @@ package io.kvant.quant.quantize;
 
 import io.kvant.engine.model.Model;
 import io.kvant.quant.artifact.QbomEntry;
+import io.kvant.quant.artifact.QuantizedArtifact;
+import io.kvant.quant.encoding.TensorEncoding;
 import java.util.List;
 import java.util.Map;
 
@@ -15,5 +17,11 @@ public record QuantizedModel(
   public QuantizedModel {
     encodings = Map.copyOf(encodings);
     qbom = List.copyOf(qbom);
+  }
+
+  /** What {@link QuantizedArtifact#write} writes of it. */
+  public QuantizedArtifact.Contents contents() {
+    return new QuantizedArtifact.Contents(
+        model, recipe.name(), recipe.toJson().toString(), encodings, qbom);
   }
 }

@@ -3,7 +3,9 @@ package io.kvant.quant.quantize;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
-import io.kvant.quant.quantize.TensorEncoding.Granularity;
+import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.encoding.TensorEncoding.Granularity;
+import io.kvant.quant.encoding.WeightFormat;
 import java.lang.foreign.MemorySegment;
 
 /**

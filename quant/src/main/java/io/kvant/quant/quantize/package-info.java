@@ -7,7 +7,7 @@
  * io.kvant.quant.quantize.Quantizer#quantize} (a full-precision model in, a quantized model out),
  * {@link io.kvant.quant.quantize.Evaluator} (top-1 agreement, KL, perplexity), {@link
  * io.kvant.quant.quantize.Sensitivity} (which tensors to keep in higher precision), {@link
- * io.kvant.quant.quantize.AimetEncodings} (encodings.json). Artifacts on disk are in {@link
+ * io.kvant.quant.encoding.AimetEncodings} (encodings.json). Artifacts on disk are in {@link
  * io.kvant.quant.artifact}.
  *
  * <p>Design note. Storage types (in {@code engine.tensor}): INT8 per output channel, symmetric;

@@ -3,6 +3,7 @@ package io.kvant.quant.quantize;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import io.kvant.quant.encoding.TensorEncoding;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 

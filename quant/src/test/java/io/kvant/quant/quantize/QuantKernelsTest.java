@@ -8,6 +8,8 @@ import io.kvant.engine.tensor.Fp8Codes;
 import io.kvant.engine.tensor.Int4Tensor;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
+import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.encoding.WeightFormat;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import org.junit.jupiter.api.Test;

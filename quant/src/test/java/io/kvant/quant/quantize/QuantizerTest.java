@@ -9,16 +9,20 @@ import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
-import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.Role;
+import io.kvant.engine.model.TensorNames;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.testing.SharedModels;
 import io.kvant.quant.artifact.ArtifactException;
 import io.kvant.quant.artifact.Manifest;
+import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.artifact.Qbom;
 import io.kvant.quant.artifact.QuantizedArtifact;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -124,7 +128,7 @@ class QuantizerTest {
     QuantizedModel q = quantize("mixed");
     Manifest m =
         QuantizedArtifact.write(
-            q, dir, new QuantizedArtifact.Info("stories260K", "v1", null, "test", T0));
+            q.contents(), dir, new QuantizedArtifact.Info("stories260K", "v1", null, "test", T0));
     assertThat(m.files())
         .extracting(Manifest.FileEntry::path)
         .contains("model.safetensors", "encodings.json", "qbom.json");

@@ -3,6 +3,8 @@ package io.kvant.quant.quantize;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.kvant.engine.model.Role;
+import io.kvant.quant.encoding.WeightFormat;
 import org.junit.jupiter.api.Test;
 
 class RecipeTest {

@@ -12,7 +12,6 @@ import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
 
 /**
  * The reload agent's view of one served model: the serving version's weights, and swaps and
@@ -56,7 +55,7 @@ public final class ServerSwapTarget implements SwapTarget {
             staged.parent(),
             staged.digest());
     try {
-      swaps.swap(model, next, SwapPolicy.valueOf(mode.name()), startMillis, staged.recalibrated());
+      swaps.swap(model, next, mode, startMillis, staged.recalibrated());
     } catch (SwapException e) {
       throw new SwapRefusedException(e.getMessage());
     }

@@ -91,7 +91,7 @@ final class QuantizeCommand {
         Instant now = clock.instant();
         Manifest m =
             QuantizedArtifact.write(
-                q,
+                q.contents(),
                 outDir,
                 new QuantizedArtifact.Info(
                     name,

@@ -41,7 +41,7 @@ public final class SwapCoordinator {
   }
 
   /** Loads {@code path} and swaps to it. */
-  public SwapResult swapToPath(String modelName, Path path, SwapPolicy policy, VersionLoader loader)
+  public SwapResult swapToPath(String modelName, Path path, SwapMode policy, VersionLoader loader)
       throws SwapException {
     ServedModel model = model(modelName);
     long start = clock.millis();
@@ -64,7 +64,7 @@ public final class SwapCoordinator {
    * @param recalibrated tensors re-quantized for this version
    */
   public synchronized SwapResult swap(
-      ServedModel model, ModelVersion next, SwapPolicy policy, long startMillis, int recalibrated)
+      ServedModel model, ModelVersion next, SwapMode policy, long startMillis, int recalibrated)
       throws SwapException {
     ModelVersion current = model.serving();
     if (current.id().equals(next.id())) {

@@ -1,4 +1,4 @@
-package io.kvant.quant.quantize;
+package io.kvant.engine.model;
 
 import java.util.Locale;
 

@@ -1,4 +1,4 @@
-package io.kvant.quant.quantize;
+package io.kvant.quant.encoding;
 
 import java.util.Objects;
 

@@ -1,8 +1,8 @@
-package io.kvant.quant.quantize;
+package io.kvant.quant.encoding;
 
 import java.util.Locale;
 
-/** Storage chosen for one weight tensor by a {@link Recipe}. */
+/** Storage chosen for one weight tensor by a recipe (or by AIMET encodings). */
 public enum WeightFormat {
   /** Keep the source tensor as it is (full precision: F32, F16 or BF16). */
   FULL("f32", 32),

@@ -1,9 +1,12 @@
-package io.kvant.quant.quantize;
+package io.kvant.quant.encoding;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.quantize.Method;
+import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.WeightQuantizer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -152,5 +155,94 @@ class AimetEncodingsTest {
     } catch (IllegalArgumentException expected) {
       assertThat(expected.getMessage()).isNotBlank();
     }
+  }
+
+  /** kvant's shapes for a 2-layer Llama with dim 8, hidden 16, vocab 32 and a separate head. */
+  private static final AimetEncodings.Shapes LLAMA =
+      name ->
+          switch (name.replaceFirst("^blk\\.[01]\\.", "L.")) {
+            case "token_embd.weight", "output.weight" -> new int[] {32, 8};
+            case "L.attn_q.weight", "L.attn_k.weight", "L.attn_v.weight", "L.attn_output.weight" ->
+                new int[] {8, 8};
+            case "L.ffn_gate.weight", "L.ffn_up.weight" -> new int[] {16, 8};
+            case "L.ffn_down.weight" -> new int[] {8, 16};
+            default -> null;
+          };
+
+  private static String perTensorInt8(String name, int rows) {
+    return "{\"name\": \""
+        + name
+        + "\", \"dtype\": \"INT\", \"enc_type\": \"PER_TENSOR\", \"is_sym\": true,"
+        + " \"bw\": 8, \"scale\": [0.01], \"offset\": [-128]}";
+  }
+
+  private static String file(List<String> names) {
+    StringBuilder sb = new StringBuilder("{\"version\": \"1.0.0\", \"param_encodings\": [");
+    for (int i = 0; i < names.size(); i++) {
+      sb.append(i == 0 ? "" : ",").append(perTensorInt8(names.get(i), 8));
+    }
+    return sb.append("], \"activation_encodings\": []}").toString();
+  }
+
+  /**
+   * Encodings named as AIMET's PyTorch export of a Hugging Face Llama names them (module parameter
+   * names), and as a torch.onnx export's node paths, map to kvant's tensors.
+   */
+  @Test
+  void huggingFaceAndOnnxExportNamesMapToKvantTensors() {
+    List<String> hf = new java.util.ArrayList<>();
+    hf.add("model.embed_tokens.weight");
+    hf.add("lm_head.weight");
+    for (int l = 0; l < 2; l++) {
+      for (String p : List.of("q", "k", "v", "o")) {
+        hf.add("model.layers." + l + ".self_attn." + p + "_proj.weight");
+      }
+      for (String p : List.of("gate", "up", "down")) {
+        hf.add("model.layers." + l + ".mlp." + p + "_proj.weight");
+      }
+    }
+    Map<String, TensorEncoding> fromHf = AimetEncodings.read(file(hf), LLAMA);
+    assertThat(fromHf)
+        .hasSize(16)
+        .containsKeys(
+            "token_embd.weight",
+            "output.weight",
+            "blk.0.attn_q.weight",
+            "blk.1.attn_output.weight",
+            "blk.1.ffn_down.weight");
+    assertThat(fromHf.values()).allSatisfy(e -> assertThat(fromHf).containsKey(e.name()));
+
+    Map<String, TensorEncoding> fromOnnx =
+        AimetEncodings.read(
+            file(
+                List.of(
+                    "/model/layers.0/self_attn/q_proj/MatMul",
+                    "/model/layers.1/mlp/down_proj/MatMul",
+                    "base_model.model.model.layers.1.mlp.up_proj.weight")),
+            LLAMA);
+    assertThat(fromOnnx.keySet())
+        .containsExactly("blk.0.attn_q.weight", "blk.1.ffn_down.weight", "blk.1.ffn_up.weight");
+  }
+
+  /** A name that maps to nothing, or to a weight the model lacks, is rejected naming it. */
+  @Test
+  void unknownNamesAreRejectedNamingThem() {
+    assertThatThrownBy(
+            () ->
+                AimetEncodings.read(
+                    file(List.of("model.layers.0.self_attn.q_proj.weight", "onnx::MatMul_1234")),
+                    LLAMA))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("'onnx::MatMul_1234'")
+        .hasMessageContaining("not a kvant, Hugging Face/PyTorch or ONNX weight name");
+    assertThatThrownBy(
+            () -> AimetEncodings.read(file(List.of("model.layers.7.mlp.up_proj.weight")), LLAMA))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("'model.layers.7.mlp.up_proj.weight'")
+        .hasMessageContaining("blk.7.ffn_up.weight")
+        .hasMessageContaining("no such quantizable weight");
+    assertThatThrownBy(
+            () -> AimetEncodings.read(file(List.of("model.layers.0.mlp.q_proj.weight")), LLAMA))
+        .hasMessageContaining("'model.layers.0.mlp.q_proj.weight'");
   }
 }

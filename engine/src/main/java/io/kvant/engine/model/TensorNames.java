@@ -1,4 +1,4 @@
-package io.kvant.quant.quantize;
+package io.kvant.engine.model;
 
 /** kvant's tensor names (GGUF style) for the weights of a Llama model. */
 public final class TensorNames {

@@ -1,4 +1,4 @@
-package io.kvant.quant.quantize;
+package io.kvant.quant.encoding;
 
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.kvant.quant.quantize.TensorEncoding.Granularity;
+import io.kvant.quant.encoding.TensorEncoding.Granularity;
 import java.io.IOException;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -25,8 +25,10 @@ import java.util.TreeMap;
  *
  * <p>Read: 1.0.0 as above, and the older 0.6.1 layout {@code {"version": "0.6.1",
  * "param_encodings": {name: [{"bitwidth", "dtype": "int", "is_symmetric", "max", "min", "offset",
- * "scale"}, ...]}}}, one entry per output channel (or one for the tensor). Parameter names are
- * mapped to kvant's tensor names by the caller's {@link Shapes}; unknown names are rejected.
+ * "scale"}, ...]}}}, one entry per output channel (or one for the tensor). Parameter names may be
+ * kvant's, Hugging Face/PyTorch's or an ONNX export's ({@link ParamNames}); the result is keyed by
+ * kvant's names. A name that maps to no weight the caller's {@link Shapes} knows is rejected,
+ * naming it.
  *
  * <p>Validation (every problem is an {@link IllegalArgumentException} naming the tensor): JSON
  * syntax, duplicate keys, unknown version, dtype or enc_type, bit widths other than 4 and 8 for INT
@@ -135,7 +137,11 @@ public final class AimetEncodings {
       for (Iterator<Map.Entry<String, JsonNode>> it = params.properties().iterator();
           it.hasNext(); ) {
         Map.Entry<String, JsonNode> en = it.next();
-        out.put(en.getKey(), readV0(en.getKey(), en.getValue(), shapes));
+        TensorEncoding e = readV0(en.getKey(), en.getValue(), shapes);
+        if (out.put(e.name(), e) != null) {
+          throw new IllegalArgumentException(
+              "duplicate encoding for '" + e.name() + "' ('" + en.getKey() + "')");
+        }
       }
     } else {
       throw new IllegalArgumentException(
@@ -144,20 +150,36 @@ public final class AimetEncodings {
     return out;
   }
 
-  private static int[] shapeOf(String name, Shapes shapes) {
-    int[] s = shapes.shape(name);
-    if (s == null) {
-      throw new IllegalArgumentException("encoding for unknown tensor '" + name + "'");
+  /** kvant's name for an exported parameter name ({@link ParamNames}), checked against shapes. */
+  private static String kvantName(String exported, Shapes shapes) {
+    if (shapes.shape(exported) != null) {
+      return exported;
     }
-    return s;
+    String name =
+        ParamNames.toKvant(exported)
+            .orElseThrow(
+                () ->
+                    new IllegalArgumentException(
+                        "encoding for unknown tensor '"
+                            + exported
+                            + "': not a kvant, Hugging Face/PyTorch or ONNX weight name"));
+    if (shapes.shape(name) == null) {
+      throw new IllegalArgumentException(
+          "encoding for unknown tensor '"
+              + exported
+              + "'"
+              + (name.equals(exported) ? "" : " (kvant name " + name + ")")
+              + ": the model has no such quantizable weight");
+    }
+    return name;
   }
 
   private static TensorEncoding readV1(JsonNode p, Shapes shapes) {
     if (!p.isObject() || !p.path("name").isTextual()) {
       throw new IllegalArgumentException("each param encoding needs a string 'name'");
     }
-    String name = p.get("name").asText();
-    int[] shape = shapeOf(name, shapes);
+    String name = kvantName(p.get("name").asText(), shapes);
+    int[] shape = shapes.shape(name);
     String dtype = text(name, p, "dtype");
     int bw = integer(name, p, "bw");
     boolean sym = p.path("is_sym").asBoolean(false);
@@ -175,8 +197,9 @@ public final class AimetEncodings {
     return new TensorEncoding(name, f, sym, g, block, shape[0], shape[1], scale, offset);
   }
 
-  private static TensorEncoding readV0(String name, JsonNode list, Shapes shapes) {
-    int[] shape = shapeOf(name, shapes);
+  private static TensorEncoding readV0(String exported, JsonNode list, Shapes shapes) {
+    String name = kvantName(exported, shapes);
+    int[] shape = shapes.shape(name);
     if (!list.isArray() || list.isEmpty()) {
       throw bad(name, "0.6.1 encodings must be a non-empty list of per-channel entries");
     }
