@@ -14,6 +14,8 @@ public final class Rejection extends Exception {
     MISSING_PARENT,
     MISSING_FILE,
     SIZE_MISMATCH,
+    /** The version is larger than the agent's download limit. */
+    TOO_LARGE,
     DIGEST_MISMATCH,
     BAD_TENSOR,
     SHAPE_MISMATCH,

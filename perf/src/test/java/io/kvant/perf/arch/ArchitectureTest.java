@@ -47,7 +47,7 @@ class ArchitectureTest {
               "reload-agent",
               "io.kvant.reload",
               Set.of("engine", "quant"),
-              Set.of("io.kvant.reload", "io.kvant.reload.bucket")),
+              Set.of("io.kvant.reload", "io.kvant.reload.bucket", "io.kvant.reload.manifest")),
           new Module(
               "server",
               "io.kvant.server",
