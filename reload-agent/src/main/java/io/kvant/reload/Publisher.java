@@ -1,6 +1,5 @@
 package io.kvant.reload;
 
-import io.kvant.quant.artifact.Digests;
 import io.kvant.engine.format.safetensors.SafetensorsDtype;
 import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
@@ -8,23 +7,21 @@ import io.kvant.engine.format.safetensors.SafetensorsTensor;
 import io.kvant.engine.format.safetensors.SafetensorsWriter;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.FileEntry;
 import io.kvant.reload.manifest.Manifest.TensorEntry;
 import io.kvant.reload.manifest.ManifestCodec;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -171,5 +168,4 @@ public final class Publisher {
   public static Map<String, Object> tensorsOf(Model model) {
     return new WeightSlots(model.config(), model.weights()).explode(model.weights());
   }
-
 }

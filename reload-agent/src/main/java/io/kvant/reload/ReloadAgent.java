@@ -1,7 +1,7 @@
 package io.kvant.reload;
 
-import io.kvant.quant.artifact.Digests;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.FileBucket;
 import io.kvant.reload.bucket.ObjectInfo;
@@ -472,9 +472,7 @@ public final class ReloadAgent implements AutoCloseable {
     byte[] bytes = bucket.readSmall(info.key(), ManifestCodec.MAX_BYTES).orElse(new byte[0]);
     CachedManifest c;
     try {
-      c =
-          new CachedManifest(
-              info.etag(), ManifestCodec.parse(bytes), Digests.sha256(bytes), null);
+      c = new CachedManifest(info.etag(), ManifestCodec.parse(bytes), Digests.sha256(bytes), null);
     } catch (ManifestException e) {
       c =
           new CachedManifest(

@@ -1,10 +1,10 @@
 package io.kvant.reload;
 
-import io.kvant.quant.artifact.Digests;
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tokenizer.Tokenizer;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
 import io.kvant.quant.quantize.WeightQuantizer;

@@ -1,9 +1,9 @@
 package io.kvant.reload;
 
-import io.kvant.quant.artifact.Digests;
 import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
 import io.kvant.engine.format.safetensors.SafetensorsTensor;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.TensorEntry;
 import java.io.IOException;

@@ -14,9 +14,10 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>kvant's own names, as kvant writes them;
  *   <li>PyTorch / Hugging Face module parameter names, as AIMET's PyTorch export writes them:
- *       {@code model.layers.3.self_attn.q_proj.weight}, {@code model.layers.3.mlp.down_proj.weight},
- *       {@code model.embed_tokens.weight}, {@code lm_head.weight}, with or without a leading
- *       {@code base_model.model.} (PEFT wrappers) and with or without the trailing {@code .weight};
+ *       {@code model.layers.3.self_attn.q_proj.weight}, {@code
+ *       model.layers.3.mlp.down_proj.weight}, {@code model.embed_tokens.weight}, {@code
+ *       lm_head.weight}, with or without a leading {@code base_model.model.} (PEFT wrappers) and
+ *       with or without the trailing {@code .weight};
  *   <li>ONNX export names: the same names with {@code /} separators, as node paths of a {@code
  *       torch.onnx} export ({@code /model/layers.3/self_attn/q_proj/MatMul}); a trailing operator
  *       component ({@code MatMul}, {@code Gemm}, {@code Gather}) is dropped.
@@ -36,7 +37,8 @@ public final class ParamNames {
   private static final Pattern HF_LAYER =
       Pattern.compile("model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(\\w+)_proj\\.(weight|bias)");
   private static final Pattern HF_NORM =
-      Pattern.compile("model\\.layers\\.(\\d+)\\.(input_layernorm|post_attention_layernorm)\\.weight");
+      Pattern.compile(
+          "model\\.layers\\.(\\d+)\\.(input_layernorm|post_attention_layernorm)\\.weight");
   private static final Map<String, String> PROJ =
       Map.of(
           "q", "attn_q",

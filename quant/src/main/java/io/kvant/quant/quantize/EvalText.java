@@ -19,9 +19,9 @@ public enum EvalText {
    */
   KJV_HELDOUT("kjv-heldout.txt"),
   /**
-   * Short children's stories written for kvant in TinyStories' style and vocabulary (never used
-   * for calibration), about 7 KB. TinyStories' own validation text cannot be fetched here (no
-   * dataset hub), so the stories models are measured on these.
+   * Short children's stories written for kvant in TinyStories' style and vocabulary (never used for
+   * calibration), about 7 KB. TinyStories' own validation text cannot be fetched here (no dataset
+   * hub), so the stories models are measured on these.
    */
   STORIES_HELDOUT("heldout.txt");
 

@@ -2,6 +2,8 @@ package io.kvant.server.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvant.engine.format.gguf.GgufFile;
+import io.kvant.engine.format.gguf.GgufReader;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
@@ -10,8 +12,6 @@ import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.quantize.Calibration;
 import io.kvant.quant.quantize.EvalText;
 import io.kvant.quant.quantize.Evaluator;
-import io.kvant.engine.format.gguf.GgufFile;
-import io.kvant.engine.format.gguf.GgufReader;
 import io.kvant.quant.quantize.QuantizedModel;
 import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;

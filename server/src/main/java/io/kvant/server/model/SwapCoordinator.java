@@ -1,5 +1,6 @@
 package io.kvant.server.model;
 
+import io.kvant.reload.SwapMode;
 import io.kvant.api.v1.ModelEvent.Kind;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.sched.EngineLoop;
