@@ -1,9 +1,9 @@
 package io.kvant.server.model;
 
-import io.kvant.reload.SwapMode;
 import io.kvant.api.v1.ModelEvent.Kind;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.sched.EngineLoop;
+import io.kvant.reload.SwapMode;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
