@@ -14,7 +14,11 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvant.api.v1.GenerationGrpc;
 import io.kvant.api.v1.ModelAdminGrpc;
-import io.kvant.engine.forward.Transformer;
+import io.kvant.cuda.Backends;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.Device;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
@@ -90,6 +94,7 @@ public final class KvantServer implements AutoCloseable {
 
   private final ServerConfig config;
   private final ComputePool pool;
+  private final ComputeBackend backend;
   private final ModelRegistry models;
   private final EngineLoop loop;
   private final ServerMetrics metrics;
@@ -106,6 +111,7 @@ public final class KvantServer implements AutoCloseable {
   private KvantServer(
       ServerConfig config,
       ComputePool pool,
+      ComputeBackend backend,
       ModelRegistry models,
       EngineLoop loop,
       ServerMetrics metrics,
@@ -115,6 +121,7 @@ public final class KvantServer implements AutoCloseable {
     this.agent = agent;
     this.config = config;
     this.pool = pool;
+    this.backend = backend;
     this.models = models;
     this.loop = loop;
     this.metrics = metrics;
@@ -145,8 +152,17 @@ public final class KvantServer implements AutoCloseable {
       java.util.function.Consumer<KvantServer> beforeWarmUp)
       throws IOException {
     ComputePool pool = new ComputePool(config.threads());
+    ComputeBackend backend = null;
     try {
-      VersionLoader loader = path -> loadVersion(path, config, pool);
+      backend =
+          Backends.open(
+              Device.parse(config.model().device()),
+              CudaOptions.fromEnvironment(System.getenv()),
+              pool,
+              line -> LOG.log(Level.WARNING, line));
+      LOG.log(Level.INFO, "compute backend: " + backend.describe());
+      ComputeBackend compute = backend;
+      VersionLoader loader = path -> loadVersion(path, config, compute);
       ModelVersion first = loader.load(config.model().path());
       ModelRegistry models = new ModelRegistry();
       EventBus events = new EventBus(clock);
@@ -159,11 +175,14 @@ public final class KvantServer implements AutoCloseable {
           new KvCacheManager(
               first.engine().kvGeometry(),
               new KvCacheConfig(
-                  KvTypes.parse(config.model().kvType()),
+                  config.model().kvType().isEmpty()
+                      ? backend.defaultKvType()
+                      : KvTypes.parse(config.model().kvType()),
                   config.scheduler().blockSize(),
                   config.scheduler().kvCacheBytes(),
                   EvictionPolicyKind.TINY_LFU,
-                  true));
+                  true),
+              backend.kvStorage());
       EngineLoop loop =
           new EngineLoop(
               new SchedulerConfig(
@@ -202,8 +221,10 @@ public final class KvantServer implements AutoCloseable {
               .bucket()
               .map(
                   uri ->
-                      AgentWiring.create(uri, config.agent(), served, swaps, events, pool, clock));
-      KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps, agent);
+                      AgentWiring.create(
+                          uri, config.agent(), served, swaps, events, pool, compute, clock));
+      KvantServer s =
+          new KvantServer(config, pool, compute, models, loop, metrics, events, swaps, agent);
       loop.start();
       s.startTransport(loader);
       beforeWarmUp.accept(s);
@@ -213,6 +234,9 @@ public final class KvantServer implements AutoCloseable {
       }
       return s;
     } catch (IOException | RuntimeException e) {
+      if (backend != null) {
+        backend.close();
+      }
       pool.close();
       throw e;
     }
@@ -232,7 +256,7 @@ public final class KvantServer implements AutoCloseable {
   }
 
   /** Loads one model version from a local file or folder. */
-  static ModelVersion loadVersion(Path path, ServerConfig config, ComputePool pool)
+  static ModelVersion loadVersion(Path path, ServerConfig config, ComputeBackend backend)
       throws IOException {
     String recipe = config.model().weights();
     Model model = ModelOpener.load(path, config.model().tokenizer());
@@ -247,7 +271,13 @@ public final class KvantServer implements AutoCloseable {
       // The same file under another recipe is another version: its KV differs.
       id = id + "+" + recipe.replaceAll("[^A-Za-z0-9._-]", "_");
     }
-    Transformer t = new Transformer(model.config(), model.weights(), pool);
+    ForwardPass t;
+    try {
+      t = backend.load(model.config(), model.weights());
+    } catch (RuntimeException e) {
+      model.close();
+      throw new IOException(path + ": " + e.getMessage(), e);
+    }
     return new ModelVersion(
         id, model, new TransformerModel(id, t, model.tokenizer()), recipe, "", id);
   }
@@ -283,6 +313,9 @@ public final class KvantServer implements AutoCloseable {
         v.id(),
         "last request on " + v.id() + " ended; its unique tensors are released",
         java.util.Map.of());
+    // Device copies are reference-counted per tensor: releasing this version's frees only what
+    // no other version holds, whatever the sharing of mapped files below decides.
+    v.engine().close();
     java.util.Set<Object> mine =
         java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     mine.addAll(io.kvant.server.grpc.AdminService.tensorsOf(v));
@@ -296,6 +329,7 @@ public final class KvantServer implements AutoCloseable {
   }
 
   private static void release(ModelVersion v) {
+    v.engine().close();
     try {
       v.model().close();
     } catch (IOException e) {
@@ -499,6 +533,7 @@ public final class KvantServer implements AutoCloseable {
           release(v);
         }
       }
+      backend.close();
       pool.close();
       terminated.countDown();
       LOG.log(Level.INFO, "stopped");

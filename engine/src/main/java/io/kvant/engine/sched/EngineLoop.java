@@ -1,6 +1,7 @@
 package io.kvant.engine.sched;
 
 import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.DeviceSampling;
 import io.kvant.engine.generate.FinishReason;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheStats;
@@ -288,9 +289,17 @@ public final class EngineLoop implements AutoCloseable {
         logitRows[j++] = r - 1;
       }
     }
-    float[] logits;
+    ModelExecutor executor = model.executor();
+    DeviceSampling[] rules = executor.samplesOnDevice() ? deviceRules(chunks, samples) : null;
+    float[] logits = null;
+    int[] sampled = null;
     try {
-      logits = model.executor().forward(new Batch(tokens, positions, seqs, logitRows), kv.store());
+      Batch batch = new Batch(tokens, positions, seqs, logitRows);
+      if (rules != null) {
+        sampled = executor.forwardAndSample(batch, kv.store(), rules);
+      } else {
+        logits = executor.forward(batch, kv.store());
+      }
     } catch (RuntimeException e) {
       for (SchedulerOutput.Chunk c : chunks) {
         finish(c.seq(), FinishReason.ERROR, "forward pass failed: " + e);
@@ -306,21 +315,53 @@ public final class EngineLoop implements AutoCloseable {
       }
       scheduler.computed(c);
       if (c.sample()) {
-        update(s, logits, (j++) * vocab, vocab);
+        if (sampled != null) {
+          int token = sampled[j++];
+          s.sampler.recordSampled(token);
+          update(s, token, List.of());
+        } else {
+          update(s, logits, (j++) * vocab, vocab);
+        }
       }
     }
+  }
+
+  /**
+   * The device sampling rules of a step's sampled rows, or null when any of them needs the host
+   * (logprobs, min-p or penalties): then the whole step returns logits. Seeds are drawn only once
+   * every row qualifies, so a fallback leaves the samplers' generators untouched.
+   */
+  private static DeviceSampling[] deviceRules(List<SchedulerOutput.Chunk> chunks, int samples) {
+    for (SchedulerOutput.Chunk c : chunks) {
+      if (c.sample() && (c.seq().request.logprobs() > 0 || !c.seq().sampler.onDeviceCapable())) {
+        return null;
+      }
+    }
+    DeviceSampling[] rules = new DeviceSampling[samples];
+    int j = 0;
+    for (SchedulerOutput.Chunk c : chunks) {
+      if (c.sample()) {
+        rules[j++] = c.seq().sampler.nextDeviceRule();
+      }
+    }
+    return rules;
   }
 
   private void update(Sequence s, float[] logits, int off, int vocab) {
     GenerationRequest req = s.request;
     int token = s.sampler.sample(logits, off, vocab);
+    List<TokenLogprob> lp = List.of();
+    if (req.logprobs() > 0 && token != s.model.eosToken()) {
+      lp = List.of(logprob(s.sampler.logprobs(logits, off, vocab), token, req.logprobs()));
+    }
+    update(s, token, lp);
+  }
+
+  private void update(Sequence s, int token, List<TokenLogprob> lp) {
+    GenerationRequest req = s.request;
     if (token == s.model.eosToken()) {
       finish(s, FinishReason.STOP, null);
       return;
-    }
-    List<TokenLogprob> lp = List.of();
-    if (req.logprobs() > 0) {
-      lp = List.of(logprob(s.sampler.logprobs(logits, off, vocab), token, req.logprobs()));
     }
     s.append(token);
     String text = s.stop.append(s.decoder.append(token));

@@ -1,24 +1,52 @@
 package io.kvant.engine.sched;
 
-import io.kvant.engine.forward.Transformer;
+import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.DeviceSampling;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.tokenizer.IncrementalDecoder;
 import io.kvant.engine.tokenizer.Tokenizer;
 
 /**
- * A {@link ServingModel} over the engine's {@link Transformer} and {@link Tokenizer}: what the
- * server builds for each loaded model version.
+ * A {@link ServingModel} over one version's {@link ForwardPass} (the CPU transformer or the CUDA
+ * backend's) and {@link Tokenizer}: what the server builds for each loaded model version. {@link
+ * #close()} releases the forward pass (a device backend's weight copies) when the version retires.
  */
-public final class TransformerModel implements ServingModel {
+public final class TransformerModel implements ServingModel, AutoCloseable {
   private final String versionId;
-  private final Transformer transformer;
+  private final ForwardPass transformer;
   private final Tokenizer tokenizer;
+  private final ModelExecutor executor;
 
-  public TransformerModel(String versionId, Transformer transformer, Tokenizer tokenizer) {
+  public TransformerModel(String versionId, ForwardPass transformer, Tokenizer tokenizer) {
     this.versionId = versionId;
     this.transformer = transformer;
     this.tokenizer = tokenizer;
+    this.executor =
+        new ModelExecutor() {
+          @Override
+          public float[] forward(Batch batch, KvStore kv) {
+            return transformer.forward(batch, kv);
+          }
+
+          @Override
+          public boolean samplesOnDevice() {
+            return transformer.samplesOnDevice();
+          }
+
+          @Override
+          public int[] forwardAndSample(Batch batch, KvStore kv, DeviceSampling[] rules) {
+            return transformer.forwardAndSample(batch, kv, rules);
+          }
+        };
+  }
+
+  /** Releases the forward pass's resources beyond the heap (device weights); idempotent. */
+  @Override
+  public void close() {
+    transformer.close();
   }
 
   /** The tokenizer of this version. */
@@ -26,8 +54,8 @@ public final class TransformerModel implements ServingModel {
     return tokenizer;
   }
 
-  /** The transformer of this version. */
-  public Transformer transformer() {
+  /** The forward pass of this version. */
+  public ForwardPass transformer() {
     return transformer;
   }
 
@@ -44,7 +72,7 @@ public final class TransformerModel implements ServingModel {
 
   @Override
   public ModelExecutor executor() {
-    return transformer::forward;
+    return executor;
   }
 
   @Override

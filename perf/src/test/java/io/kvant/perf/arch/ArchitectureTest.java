@@ -44,6 +44,11 @@ class ArchitectureTest {
               Set.of(
                   "io.kvant.quant.artifact", "io.kvant.quant.encoding", "io.kvant.quant.quantize")),
           new Module(
+              "engine-cuda",
+              "io.kvant.cuda",
+              Set.of("engine"),
+              Set.of("io.kvant.cuda", "io.kvant.cuda.device", "io.kvant.cuda.driver")),
+          new Module(
               "reload-agent",
               "io.kvant.reload",
               Set.of("engine", "quant"),
@@ -51,7 +56,7 @@ class ArchitectureTest {
           new Module(
               "server",
               "io.kvant.server",
-              Set.of("proto", "engine", "quant", "reload-agent"),
+              Set.of("proto", "engine", "engine-cuda", "quant", "reload-agent"),
               Set.of()),
           new Module("client-sdk", "io.kvant.client", Set.of("proto"), Set.of("io.kvant.client")),
           new Module(

@@ -1,6 +1,7 @@
 package io.kvant.server.agent;
 
 import io.kvant.api.v1.ModelEvent;
+import io.kvant.engine.forward.ComputeBackend;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.reload.AgentSettings;
 import io.kvant.reload.GateSettings;
@@ -50,6 +51,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
       SwapCoordinator swaps,
       EventBus events,
       ComputePool pool,
+      ComputeBackend backend,
       Clock clock) {
     AgentConfig.S3Config s3 = c.s3();
     Bucket bucket =
@@ -80,7 +82,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
         new ReloadAgent(
             settings,
             bucket,
-            new ServerSwapTarget(model, swaps, pool),
+            new ServerSwapTarget(model, swaps, backend),
             (step, version, message, attrs) ->
                 events.publish(
                     ModelEvent.Kind.valueOf(step.name()), model.name(), version, message, attrs),

@@ -44,6 +44,7 @@ public final class ConfigLoader {
           Map.entry("name", "model.name"),
           Map.entry("weights", "model.weights"),
           Map.entry("kv", "model.kv"),
+          Map.entry("device", "model.device"),
           Map.entry("tokenizer", "model.tokenizer"),
           Map.entry("default-max-tokens", "model.default_max_tokens"),
           Map.entry("max-queue", "scheduler.max_queue"),
@@ -77,7 +78,7 @@ public final class ConfigLoader {
           Map.entry("s3-access-key-env", "agent.s3.access_key_env"),
           Map.entry("s3-secret-key-env", "agent.s3.secret_key_env"));
 
-  private static final Set<String> KV_TYPES = Set.of("f32", "int8", "fp8");
+  private static final Set<String> KV_TYPES = Set.of("f32", "f16", "int8", "fp8");
 
   private final Map<String, String> env;
 
@@ -95,7 +96,10 @@ public final class ConfigLoader {
           --tokenizer PATH         tokenizer for llama2.c checkpoints (default: tokenizer.bin beside it)
           --name NAME              model name clients use (default: file name)
           --weights RECIPE         quantize at load: none, w8, w4g128, w4g32, fp8, mixed (default none)
-          --kv TYPE                KV cache storage: f32, int8, fp8 (default f32)
+          --kv TYPE                KV cache storage: f32, int8, fp8 on the CPU (default f32);
+                                   f16 (default) or f32 on the GPU
+          --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
+                                   the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)
           --host ADDR              listen address (default 0.0.0.0)
           --metrics-port N         Prometheus endpoint port, 0 = off (default 9464)
@@ -213,10 +217,33 @@ public final class ConfigLoader {
         throw new ConfigException(s.where("model.weights") + ": " + e.getMessage());
       }
     }
-    String kv = s.string("model.kv", "f32");
-    if (!KV_TYPES.contains(kv)) {
+    String device = s.string("model.device", "cpu");
+    try {
+      io.kvant.engine.forward.Device.parse(device);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(s.where("model.device") + ": " + e.getMessage());
+    }
+    // The KV default depends on the backend: f32 on the CPU, f16 on the GPU ("" = default).
+    String kv = s.string("model.kv", "");
+    if (!kv.isEmpty() && !KV_TYPES.contains(kv)) {
       throw new ConfigException(
-          s.where("model.kv") + ": must be one of f32, int8, fp8, got '" + kv + "'");
+          s.where("model.kv") + ": must be one of f32, f16, int8, fp8, got '" + kv + "'");
+    }
+    if (device.equals("cpu") && kv.equals("f16")) {
+      throw new ConfigException(
+          s.where("model.kv")
+              + ": f16 KV storage needs --device cuda (the CPU has f32, int8, fp8)");
+    }
+    if (kv.isEmpty()) {
+      // auto stays empty: the backend that opens decides (f16 on a GPU, f32 on the CPU).
+      kv = device.equals("cuda") ? "f16" : device.equals("cpu") ? "f32" : "";
+    }
+    if (device.equals("cuda") && (kv.equals("int8") || kv.equals("fp8"))) {
+      throw new ConfigException(
+          s.where("model.kv")
+              + ": "
+              + kv
+              + " KV is not implemented on the GPU yet; use f16 or f32");
     }
     Optional<Path> tokenizer = s.optional("model.tokenizer").map(Path::of);
     if (tokenizer.isPresent() && !Files.isRegularFile(tokenizer.get())) {
@@ -253,7 +280,7 @@ public final class ConfigLoader {
     return new ServerConfig(
         host,
         port,
-        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax),
+        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax, device),
         sched,
         security,
         metricsPort,

@@ -1,0 +1,215 @@
+package io.kvant.cuda.bench;
+
+import io.kvant.cuda.CudaBackend;
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.cuda.model.CudaTransformer;
+import io.kvant.cuda.model.DeviceModel;
+import io.kvant.cuda.model.SyntheticModels;
+import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.DeviceSampling;
+import io.kvant.engine.kv.EvictionPolicyKind;
+import io.kvant.engine.kv.KvCacheConfig;
+import io.kvant.engine.kv.KvCacheManager;
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.RopeStyle;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * GPU benchmarks: {@code bandwidth} (device-to-device copy, the memory ceiling) and {@code decode}
+ * (aggregate decode tokens/s of a synthetic Llama-shaped BF16 model at several batch sizes, through
+ * the real {@link CudaTransformer}, KV manager and device sampling).
+ *
+ * <pre>
+ * bandwidth [--gib 4]
+ * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
+ * </pre>
+ */
+public final class CudaBench {
+  private CudaBench() {}
+
+  public static void main(String[] args) throws Exception {
+    if (args.length == 0) {
+      System.err.println(
+          "usage: bandwidth [--gib N] | decode --shape NAME [--batch 1,16] [--prompt N] [--steps N]");
+      System.exit(2);
+    }
+    try (CudaBackend backend = CudaBackend.open(CudaOptions.fromEnvironment(System.getenv()))) {
+      System.out.println("device: " + backend.device().describe());
+      switch (args[0]) {
+        case "bandwidth" -> bandwidth(backend.device(), (int) flag(args, "--gib", 4));
+        case "decode" -> decode(backend, args);
+        default -> throw new IllegalArgumentException("unknown benchmark " + args[0]);
+      }
+    }
+  }
+
+  private static long flag(String[] args, String name, long def) {
+    for (int i = 0; i + 1 < args.length; i++) {
+      if (args[i].equals(name)) {
+        return Long.parseLong(args[i + 1]);
+      }
+    }
+    return def;
+  }
+
+  private static String flagText(String[] args, String name, String def) {
+    for (int i = 0; i + 1 < args.length; i++) {
+      if (args[i].equals(name)) {
+        return args[i + 1];
+      }
+    }
+    return def;
+  }
+
+  /** Device-to-device copy bandwidth, read + write bytes counted, median of 20. */
+  static double bandwidth(CudaDevice d, int gib) {
+    long bytes = (long) gib << 30;
+    try (DeviceBuffer a = d.allocate(bytes);
+        DeviceBuffer b = d.allocate(bytes)) {
+      d.driver().memset(a.ptr(), 1, bytes);
+      d.synchronize();
+      double[] tbs = new double[20];
+      for (int i = 0; i < tbs.length + 3; i++) {
+        long t0 = System.nanoTime();
+        d.driver().copyDeviceToDevice(b.ptr(), a.ptr(), bytes);
+        d.driver().synchronize();
+        long t1 = System.nanoTime();
+        if (i >= 3) {
+          tbs[i - 3] = 2.0 * bytes / ((t1 - t0) * 1e-9) / 1e12;
+        }
+      }
+      java.util.Arrays.sort(tbs);
+      double med = tbs[tbs.length / 2];
+      System.out.printf(
+          Locale.ROOT,
+          "bandwidth: device-to-device copy of %d GiB: %.2f TB/s (read + write)%n",
+          gib,
+          med);
+      return med;
+    }
+  }
+
+  static LlamaConfig shape(String name) {
+    return switch (name) {
+      case "llama-3.2-1b" ->
+          new LlamaConfig(
+              2048, 8192, 16, 32, 8, 128256, 4096, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
+      case "llama-3-8b" ->
+          new LlamaConfig(
+              4096, 14336, 32, 32, 8, 128256, 4096, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
+      default -> throw new IllegalArgumentException("unknown shape " + name);
+    };
+  }
+
+  static void decode(CudaBackend backend, String[] args) {
+    String name = flagText(args, "--shape", "llama-3.2-1b");
+    LlamaConfig c = shape(name);
+    int prompt = (int) flag(args, "--prompt", 128);
+    int steps = (int) flag(args, "--steps", 128);
+    List<Integer> batches = new ArrayList<>();
+    for (String b : flagText(args, "--batch", "1,16,64,256").split(",")) {
+      batches.add(Integer.parseInt(b.trim()));
+    }
+    CudaDevice d = backend.device();
+    double copyTbs = bandwidth(d, 2);
+    boolean tied = name.equals("llama-3.2-1b");
+    DeviceModel model =
+        SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
+    CudaTransformer t = new CudaTransformer(d, backend.kernels(), backend.gemm(), model);
+    long stepBytes = SyntheticModels.weightBytesPerStep(c, 2);
+    System.out.printf(
+        Locale.ROOT,
+        "decode %s BF16 (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
+        name,
+        stepBytes / 1e9,
+        prompt,
+        steps);
+    System.out.println(
+        "| batch | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
+    System.out.println("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (int batch : batches) {
+      KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
+      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(KvCacheType.F16);
+      KvCacheManager kv =
+          new KvCacheManager(
+              g,
+              new KvCacheConfig(KvCacheType.F16, 16, budget, EvictionPolicyKind.TINY_LFU, false),
+              backend.kvStorage());
+      SplittableRandom rnd = new SplittableRandom(batch);
+      int[] seqs = new int[batch];
+      int[][] prompts = new int[batch][];
+      for (int s = 0; s < batch; s++) {
+        prompts[s] = rnd.ints(prompt, 0, c.vocabSize()).toArray();
+        seqs[s] = kv.open(kv.findCachedPrefix(prompts[s], prompt, "b" + s), prompt);
+      }
+      // Prefill in chunks of up to 2048 rows.
+      long p0 = System.nanoTime();
+      int perChunk = Math.max(1, 2048 / prompt);
+      int[] last = new int[batch];
+      for (int s0 = 0; s0 < batch; s0 += perChunk) {
+        int s1 = Math.min(batch, s0 + perChunk);
+        int rows = (s1 - s0) * prompt;
+        int[] tok = new int[rows];
+        int[] pos = new int[rows];
+        int[] sq = new int[rows];
+        int[] lr = new int[s1 - s0];
+        int r = 0;
+        for (int s = s0; s < s1; s++) {
+          for (int i = 0; i < prompt; i++, r++) {
+            tok[r] = prompts[s][i];
+            pos[r] = i;
+            sq[r] = seqs[s];
+          }
+          lr[s - s0] = r - 1;
+        }
+        DeviceSampling[] greedy = new DeviceSampling[s1 - s0];
+        java.util.Arrays.fill(greedy, DeviceSampling.greedy());
+        int[] ids = t.forwardAndSample(new Batch(tok, pos, sq, lr), kv.store(), greedy);
+        System.arraycopy(ids, 0, last, s0, ids.length);
+      }
+      long p1 = System.nanoTime();
+      DeviceSampling[] greedy = new DeviceSampling[batch];
+      java.util.Arrays.fill(greedy, DeviceSampling.greedy());
+      int[] pos = new int[batch];
+      int[] all = new int[batch];
+      for (int s = 0; s < batch; s++) {
+        all[s] = s;
+      }
+      int warm = 3;
+      long d0 = 0;
+      for (int step = 0; step < steps + warm; step++) {
+        if (step == warm) {
+          d0 = System.nanoTime();
+        }
+        for (int s = 0; s < batch; s++) {
+          pos[s] = prompt + step;
+          kv.grow(seqs[s], prompt + step + 1);
+        }
+        last =
+            t.forwardAndSample(new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
+      }
+      long d1 = System.nanoTime();
+      double stepSec = (d1 - d0) * 1e-9 / steps;
+      double tbs = stepBytes / stepSec / 1e12;
+      System.out.printf(
+          Locale.ROOT,
+          "| %d | %.0f | %.1f | %.3f | %.2f | %.0f%% |%n",
+          batch,
+          batch * (double) prompt / ((p1 - p0) * 1e-9),
+          batch / stepSec,
+          stepSec * 1e3,
+          tbs,
+          100 * tbs / copyTbs);
+      ((io.kvant.cuda.model.CudaKvPool) kv.store()).close();
+    }
+    t.close();
+  }
+}

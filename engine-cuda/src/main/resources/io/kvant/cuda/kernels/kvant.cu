@@ -1,0 +1,442 @@
+// kvant's CUDA kernels. Compiled at run time by NVRTC (KernelCompiler) for the device's
+// architecture; no headers are included, so half and bfloat16 conversions are spelled out here
+// (PTX cvt for f16, bit arithmetic for bf16).
+//
+// Conventions shared with the Java side (CudaKernels):
+//  - dtype codes: 0 = F32, 1 = F16, 2 = BF16 (weights, activations cast for cuBLASLt, KV cache).
+//  - activations are row-major [rows][width] F32 unless a kernel says otherwise.
+//  - paged KV pool: [block][layer][k|v][kvHead][slot][headSize] elements of the KV dtype.
+//  - block tables: tables[seq * maxBlocks + i] is the pool block of the seq's i-th block;
+//    rowSeq[row] is the table index of the row's sequence, positions[row] its position.
+// Each kernel has a scalar Java reference in src/test (KernelReferences) and a test against it.
+
+typedef unsigned short u16;
+typedef unsigned long long u64;
+
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+#define DT_F32 0
+#define DT_F16 1
+#define DT_BF16 2
+
+__device__ __forceinline__ float bf16_to_f32(u16 h) {
+  return __uint_as_float(((unsigned)h) << 16);
+}
+
+__device__ __forceinline__ u16 f32_to_bf16(float f) {
+  unsigned u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    return (u16)((u >> 16) | 0x40u);  // quiet NaN
+  }
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return (u16)(u >> 16);
+}
+
+__device__ __forceinline__ float f16_to_f32(u16 h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+
+__device__ __forceinline__ u16 f32_to_f16(float f) {
+  u16 h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+}
+
+__device__ __forceinline__ float load_elem(const void* p, long i, int dtype) {
+  if (dtype == DT_F32) return ((const float*)p)[i];
+  if (dtype == DT_F16) return f16_to_f32(((const u16*)p)[i]);
+  return bf16_to_f32(((const u16*)p)[i]);
+}
+
+__device__ __forceinline__ void store_elem(void* p, long i, int dtype, float v) {
+  if (dtype == DT_F32) {
+    ((float*)p)[i] = v;
+  } else if (dtype == DT_F16) {
+    ((u16*)p)[i] = f32_to_f16(v);
+  } else {
+    ((u16*)p)[i] = f32_to_bf16(v);
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v, float* smem) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? smem[lane] : 0.f;
+  return warp_sum(t);
+}
+
+__device__ float block_max(float v, float* smem) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? smem[lane] : -INFINITY;
+  return warp_max(t);
+}
+
+// x[row] = embedding row tokens[row], as F32. grid: rows.
+extern "C" __global__ void embed(const void* table, int dtype, const int* tokens, float* x,
+                                 int dim) {
+  long src = (long)tokens[blockIdx.x] * dim;
+  float* dst = x + (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = load_elem(table, src + i, dtype);
+}
+
+// out[r] = w * x[row] / rms(x[row]) where row = rows ? rows[r] : r, stored as outType (the
+// type of the matrix product it feeds, so no separate cast). grid: output rows.
+extern "C" __global__ void rmsnorm(const float* x, const float* w, void* out, int dim, float eps,
+                                   const int* rows, int outType) {
+  __shared__ float smem[32];
+  long row = rows ? rows[blockIdx.x] : blockIdx.x;
+  const float* xr = x + row * dim;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss, smem);
+  float inv = (float)(1.0 / sqrt((double)(ss / dim + eps)));
+  long o = (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) store_elem(out, o + i, outType, w[i] * (xr[i] * inv));
+}
+
+// out = in converted to dtype, count elements. grid-stride.
+extern "C" __global__ void cast_f32(const float* in, void* out, int dtype, long count) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    store_elem(out, i, dtype, in[i]);
+  }
+}
+
+// x[r][c] += bias[c] for total = rows * width elements. grid-stride.
+extern "C" __global__ void add_bias(float* x, const float* bias, int width, long total) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    x[i] += bias[i % width];
+  }
+}
+
+// Rotary embedding in place on x[row] ([heads][headSize]) at positions[row], from the
+// precomputed tables cos/sin [position][headSize/2]. style 0: adjacent pairs (2i, 2i+1);
+// style 1: halves (i, i + headSize/2). grid: rows.
+extern "C" __global__ void rope(float* x, const int* positions, const float* cosT,
+                                const float* sinT, int heads, int headSize, int style) {
+  int half = headSize / 2;
+  long base = (long)positions[blockIdx.x] * half;
+  float* xr = x + (long)blockIdx.x * heads * headSize;
+  for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
+    int h = t / half, i = t % half;
+    float c = cosT[base + i], s = sinT[base + i];
+    int ia = style == 0 ? 2 * i : i;
+    int ib = style == 0 ? 2 * i + 1 : i + half;
+    float* o = xr + h * headSize;
+    float a = o[ia], b = o[ib];
+    o[ia] = a * c - b * s;
+    o[ib] = a * s + b * c;
+  }
+}
+
+__device__ __forceinline__ long kv_offset(long block, int layer, int kv, int head, int slot,
+                                          int layers, int kvHeads, int blockSize, int headSize) {
+  return ((((block * layers + layer) * 2 + kv) * kvHeads + head) * (long)blockSize + slot) *
+         headSize;
+}
+
+// Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows.
+extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, int kvType,
+                                     const int* rowSeq, const int* positions, const int* tables,
+                                     int maxBlocks, int layer, int layers, int kvHeads,
+                                     int headSize, int blockSize) {
+  int row = blockIdx.x;
+  int pos = positions[row];
+  long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
+  int slot = pos % blockSize;
+  int kvDim = kvHeads * headSize;
+  for (int t = threadIdx.x; t < kvDim; t += blockDim.x) {
+    int h = t / headSize, d = t % headSize;
+    long ko = kv_offset(block, layer, 0, h, slot, layers, kvHeads, blockSize, headSize) + d;
+    long vo = kv_offset(block, layer, 1, h, slot, layers, kvHeads, blockSize, headSize) + d;
+    store_elem(pool, ko, kvType, k[(long)row * kvDim + t]);
+    store_elem(pool, vo, kvType, v[(long)row * kvDim + t]);
+  }
+}
+
+#define ATTN_WARPS 4
+#define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
+
+// Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
+// [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
+// first). grid: (rows, heads), block: 32 * ATTN_WARPS. Each warp runs an online softmax over
+// every ATTN_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
+extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
+                                     const int* rowSeq, const int* positions, const int* tables,
+                                     int maxBlocks, int layer, int layers, int heads, int kvHeads,
+                                     int headSize, int blockSize, float scale, int outType) {
+  __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
+  __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+  int row = blockIdx.x, h = blockIdx.y;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int kvh = h / (heads / kvHeads);
+  int len = positions[row] + 1;
+  const int* table = tables + (long)rowSeq[row] * maxBlocks;
+  const float* qr = q + ((long)row * heads + h) * headSize;
+  float qv[ATTN_MAX_DIMS], acc[ATTN_MAX_DIMS];
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+    int d = lane + 32 * j;
+    qv[j] = d < headSize ? qr[d] : 0.f;
+    acc[j] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+  for (int t = warp; t < len; t += ATTN_WARPS) {
+    long block = table[t / blockSize];
+    int slot = t % blockSize;
+    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+    float dot = 0.f;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) dot += qv[j] * load_elem(pool, ko + d, kvType);
+    }
+    float s = warp_sum(dot) * scale;
+    float mNew = fmaxf(m, s);
+    float corr = expf(m - mNew);
+    float p = expf(s - mNew);
+    l = l * corr + p;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) acc[j] = acc[j] * corr + p * load_elem(pool, vo + d, kvType);
+    }
+    m = mNew;
+  }
+  if (lane == 0) {
+    sm_m[warp] = m;
+    sm_l[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) sm_acc[warp][lane + 32 * j] = acc[j];
+  __syncthreads();
+  if (warp == 0) {
+    float mAll = -INFINITY;
+    for (int w = 0; w < ATTN_WARPS; w++) mAll = fmaxf(mAll, sm_m[w]);
+    float lAll = 0.f;
+    float f[ATTN_WARPS];
+    for (int w = 0; w < ATTN_WARPS; w++) {
+      f[w] = sm_l[w] > 0.f ? expf(sm_m[w] - mAll) : 0.f;
+      lAll += sm_l[w] * f[w];
+    }
+    float inv = 1.f / lAll;
+    long o = ((long)row * heads + h) * headSize;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) {
+        float a = 0.f;
+        for (int w = 0; w < ATTN_WARPS; w++) a += sm_acc[w][d] * f[w];
+        store_elem(out, o + d, outType, a * inv);
+      }
+    }
+  }
+}
+
+// out = silu(gate) * up, elementwise, stored as outType. grid-stride.
+extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,
+                                  int outType) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    float g = gate[i];
+    store_elem(out, i, outType, g / (1.f + expf(-g)) * up[i]);
+  }
+}
+
+// x += d, elementwise. grid-stride.
+extern "C" __global__ void add_inplace(float* x, const float* d, long total) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    x[i] += d[i];
+  }
+}
+
+__device__ __forceinline__ u64 splitmix64(u64 z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+#define SAMPLE_THREADS 1024
+
+// One token per row of logits [rows][vocab]. temperature <= 0: greedy (lowest index among equal
+// maxima). Otherwise softmax(logits / temperature) restricted to the top-k values (k <= 0: all)
+// and then to the smallest set of largest probabilities whose mass reaches top_p (>= 1: all),
+// sampled with uniform u = splitmix64(seed) in [0, 1). Thresholds are found by bisection, so ties
+// at a threshold are all kept. grid: rows, block: SAMPLE_THREADS.
+extern "C" __global__ void sample(const float* logits, int vocab, const float* temperature,
+                                  const int* topK, const float* topP, const u64* seeds,
+                                  int* out) {
+  __shared__ float smem[32];
+  __shared__ int smemI[32];
+  __shared__ float scan[SAMPLE_THREADS];
+  const float* x = logits + (long)blockIdx.x * vocab;
+  int tid = threadIdx.x;
+  float temp = temperature[blockIdx.x];
+  // Greedy, and the maximum for the softmax.
+  float best = -INFINITY;
+  int bestI = 0x7fffffff;
+  for (int i = tid; i < vocab; i += blockDim.x) {
+    float v = x[i];
+    if (v > best || (v == best && i < bestI)) {
+      best = v;
+      bestI = i;
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    int oi = __shfl_xor_sync(0xffffffffu, bestI, o);
+    if (ov > best || (ov == best && oi < bestI)) {
+      best = ov;
+      bestI = oi;
+    }
+  }
+  int lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
+  if (lane == 0) {
+    smem[warp] = best;
+    smemI[warp] = bestI;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < warps ? smem[lane] : -INFINITY;
+    bestI = lane < warps ? smemI[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) {
+      float ov = __shfl_xor_sync(0xffffffffu, best, o);
+      int oi = __shfl_xor_sync(0xffffffffu, bestI, o);
+      if (ov > best || (ov == best && oi < bestI)) {
+        best = ov;
+        bestI = oi;
+      }
+    }
+    if (lane == 0) {
+      smem[0] = best;
+      smemI[0] = bestI;
+    }
+  }
+  __syncthreads();
+  float maxV = smem[0];
+  int argmax = smemI[0];
+  __syncthreads();
+  if (tid == 0) out[blockIdx.x] = argmax;  // the picker below overwrites it
+  if (!(temp > 0.f)) return;
+  float invT = 1.f / temp;
+  // Top-k: the largest logit threshold with at least k values at or above it.
+  float lo = -INFINITY;
+  int k = topK[blockIdx.x];
+  if (k > 0 && k < vocab) {
+    float mn = INFINITY;
+    for (int i = tid; i < vocab; i += blockDim.x) mn = fminf(mn, x[i]);
+    mn = -block_max(-mn, smem);
+    float a = mn, b = maxV;
+    for (int it = 0; it < 40; it++) {
+      float mid = 0.5f * (a + b);
+      float c = 0.f;
+      for (int i = tid; i < vocab; i += blockDim.x) c += x[i] >= mid ? 1.f : 0.f;
+      c = block_sum(c, smem);
+      if (c >= k) a = mid; else b = mid;
+    }
+    lo = a;
+  }
+  // Softmax mass of the kept values.
+  float z = 0.f;
+  for (int i = tid; i < vocab; i += blockDim.x) {
+    float v = x[i];
+    if (v >= lo) z += expf((v - maxV) * invT);
+  }
+  z = block_sum(z, smem);
+  // Top-p: the largest probability threshold whose kept mass reaches top_p.
+  float p = topP[blockIdx.x];
+  float pLo = 0.f;
+  if (p < 1.f) {
+    float a = 0.f, b = 1.f;
+    for (int it = 0; it < 40; it++) {
+      float mid = 0.5f * (a + b);
+      float s = 0.f;
+      for (int i = tid; i < vocab; i += blockDim.x) {
+        float v = x[i];
+        if (v >= lo) {
+          float pr = expf((v - maxV) * invT) / z;
+          if (pr >= mid) s += pr;
+        }
+      }
+      s = block_sum(s, smem);
+      if (s >= p) a = mid; else b = mid;
+    }
+    pLo = a;
+  }
+  // Inverse CDF over contiguous per-thread chunks, in index order.
+  int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  int start = tid * chunk, end = min(vocab, start + chunk);
+  float mine = 0.f;
+  for (int i = start; i < end; i++) {
+    float v = x[i];
+    if (v >= lo) {
+      float pr = expf((v - maxV) * invT) / z;
+      if (pr >= pLo) mine += pr;
+    }
+  }
+  scan[tid] = mine;
+  __syncthreads();
+  for (int o = 1; o < blockDim.x; o <<= 1) {
+    float add = tid >= o ? scan[tid - o] : 0.f;
+    __syncthreads();
+    scan[tid] += add;
+    __syncthreads();
+  }
+  float total = scan[blockDim.x - 1];
+  float u = (float)(splitmix64(seeds[blockIdx.x]) >> 40) * (1.f / 16777216.f) * total;
+  float before = scan[tid] - mine;
+  bool last = tid == blockDim.x - 1;
+  if ((u >= before && u < scan[tid]) || (last && u >= scan[tid])) {
+    int pick = -1;
+    float c = before;
+    for (int i = start; i < end; i++) {
+      float v = x[i];
+      if (v >= lo) {
+        float pr = expf((v - maxV) * invT) / z;
+        if (pr >= pLo) {
+          pick = i;
+          c += pr;
+          if (u < c) break;
+        }
+      }
+    }
+    if (pick >= 0) out[blockIdx.x] = pick;
+  }
+}
+
+// Fills count elements of dtype with uniform values in [-scale, scale) from a counter-based
+// generator: synthetic weights for benchmarks, made on the device instead of uploaded.
+extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 seed, float scale) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    float u = (float)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 40) *
+              (1.f / 16777216.f);
+    store_elem(out, i, dtype, (2.f * u - 1.f) * scale);
+  }
+}
