@@ -109,23 +109,6 @@ public record AgentSettings(
         maxDownloadBytes);
   }
 
-  public AgentSettings withAutoSwap(boolean on) {
-    return new AgentSettings(
-        model,
-        channel,
-        pollInterval,
-        stagingDir,
-        qbomDir,
-        watchWindow,
-        gate,
-        rollbackErrorRate,
-        rollbackMinRequests,
-        defaultMode,
-        on,
-        goldenPrompts,
-        maxDownloadBytes);
-  }
-
   public AgentSettings withChannel(Optional<String> c) {
     return new AgentSettings(
         model,
@@ -186,23 +169,6 @@ public record AgentSettings(
         qbomDir,
         watchWindow,
         g,
-        rollbackErrorRate,
-        rollbackMinRequests,
-        defaultMode,
-        autoSwap,
-        goldenPrompts,
-        maxDownloadBytes);
-  }
-
-  public AgentSettings withPollInterval(Duration d) {
-    return new AgentSettings(
-        model,
-        channel,
-        d,
-        stagingDir,
-        qbomDir,
-        watchWindow,
-        gate,
         rollbackErrorRate,
         rollbackMinRequests,
         defaultMode,

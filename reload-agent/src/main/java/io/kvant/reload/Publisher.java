@@ -7,23 +7,21 @@ import io.kvant.engine.format.safetensors.SafetensorsTensor;
 import io.kvant.engine.format.safetensors.SafetensorsWriter;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.FileEntry;
 import io.kvant.reload.manifest.Manifest.TensorEntry;
 import io.kvant.reload.manifest.ManifestCodec;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -91,7 +89,7 @@ public final class Publisher {
       if (!ManifestCodec.isFileName(name)) {
         throw new IllegalArgumentException(f + ": file name not allowed in a version");
       }
-      fileEntries.add(new FileEntry(name, Files.size(f), sha256(f)));
+      fileEntries.add(new FileEntry(name, Files.size(f), Digests.sha256(f)));
       if (name.endsWith(".safetensors")) {
         try (SafetensorsFile sf = SafetensorsReader.open(f)) {
           for (SafetensorsTensor t : sf.tensors()) {
@@ -101,7 +99,7 @@ public final class Publisher {
                     name,
                     t.dtype().name(),
                     Arrays.stream(t.shape()).boxed().toList(),
-                    TensorData.sha256(sf.tensorData(t.name()))));
+                    Digests.sha256(sf.tensorData(t.name()))));
           }
         }
       } else if (name.equals(ENCODINGS)) {
@@ -169,16 +167,5 @@ public final class Publisher {
   /** Every weight of {@code model} by kvant tensor name (matrices and vectors). */
   public static Map<String, Object> tensorsOf(Model model) {
     return new WeightSlots(model.config(), model.weights()).explode(model.weights());
-  }
-
-  private static String sha256(Path f) throws IOException {
-    MessageDigest md = TensorData.sha();
-    try (InputStream in = Files.newInputStream(f)) {
-      byte[] buf = new byte[1 << 16];
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-    }
-    return HexFormat.of().formatHex(md.digest());
   }
 }

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Calibration;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
 import io.kvant.reload.bucket.FileBucket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -97,7 +97,7 @@ class GateAgainstServingTest {
       r = e;
     }
     assertThat(r).as("%s must be rejected", version).isNotNull();
-    assertThat(r.reason()).isEqualTo("gate_failed");
+    assertThat(r.reason()).isEqualTo(Rejection.Reason.GATE_FAILED);
     assertThat(r.getMessage()).contains("against the serving version");
   }
 

@@ -10,8 +10,8 @@ import io.kvant.api.v1.ModelAdminGrpc;
 import io.kvant.api.v1.ModelStatus;
 import io.kvant.api.v1.VersionStatus;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.reload.AgentSettings;
 import io.kvant.reload.PollScheduler;
 import io.kvant.reload.Publisher;
@@ -130,7 +130,7 @@ final class AgentCommand {
     if (Files.isRegularFile(model)) {
       // A model file: publish all of its tensors as one safetensors file (a full version).
       tmp = Files.createTempDirectory("kvant-publish");
-      try (Model m = ModelLoader.load(model, Optional.empty())) {
+      try (Model m = ModelOpener.load(model, Optional.empty())) {
         Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
       }
       dir = tmp;
@@ -186,7 +186,7 @@ final class AgentCommand {
     Path modelPath =
         f.string("model").map(Path::of).orElseGet(() -> ConfigLoader.bundledModel(env));
     Path staging = Files.createTempDirectory("kvant-verify");
-    try (Model m = ModelLoader.load(modelPath, Optional.empty());
+    try (Model m = ModelOpener.load(modelPath, Optional.empty());
         ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors());
         Bucket bucket = Buckets.open(bucketUri, s3(f))) {
       ServingView view = new ServingView("local", "none", m.config(), m.tokenizer(), m.weights());

@@ -53,10 +53,6 @@ public final class Main {
     if (command != null) {
       return command.apply(rest);
     }
-    if (Usage.PLANNED.contains(name)) {
-      err.println("kvant " + name + ": not built yet in this version of kvant.");
-      return 1;
-    }
     err.println("kvant: unknown command '" + name + "'");
     err.print(usage());
     return 2;
