@@ -9,6 +9,8 @@ import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
+import io.kvant.reload.bucket.FileBucket;
+import io.kvant.reload.bucket.OverlayBucket;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.FileEntry;
 import io.kvant.reload.manifest.Manifest.TensorEntry;
@@ -22,6 +24,7 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -29,8 +32,10 @@ import java.util.stream.Stream;
 
 /**
  * Publishes a version folder to a bucket: computes the size and sha256 of every file and the digest
- * of every tensor, uploads the files, then the manifest last (the commit point), then the channel
- * pointer if asked.
+ * of every tensor, runs the server's own verification on the version ({@link VersionCheck}, over a
+ * local copy, before anything is uploaded), uploads the files, then the manifest last (the commit
+ * point), then the channel pointer if asked. A version a server would refuse is refused here with
+ * the same {@link Rejection} and leaves nothing in the bucket.
  */
 public final class Publisher {
   public static final String ENCODINGS = "encodings.json";
@@ -38,11 +43,35 @@ public final class Publisher {
 
   private final Bucket bucket;
   private final Clock clock;
+  private final Optional<VersionCheck> check;
 
-  public Publisher(Bucket bucket, Clock clock) {
+  /** A publisher that verifies every version with {@code check} before uploading it. */
+  public Publisher(Bucket bucket, Clock clock, VersionCheck check) {
+    this(bucket, clock, Optional.of(check));
+  }
+
+  private Publisher(Bucket bucket, Clock clock, Optional<VersionCheck> check) {
     this.bucket = bucket;
     this.clock = clock;
+    this.check = check;
   }
+
+  /**
+   * A publisher that uploads without verifying: for tests that must plant versions a server refuses
+   * (to test that it does), never for {@code kvant agent publish}.
+   */
+  public static Publisher unverified(Bucket bucket, Clock clock) {
+    return new Publisher(bucket, clock, Optional.empty());
+  }
+
+  /**
+   * What was published.
+   *
+   * @param manifest the manifest written
+   * @param verified what the verification staged (changed and re-quantized tensors, gate figures),
+   *     empty for an {@link #unverified} publisher
+   */
+  public record Published(Manifest manifest, Optional<StagedVersion> verified) {}
 
   /** A version id from the clock, e.g. {@code 2026-11-24T10-00-00Z}. */
   public String timestampId() {
@@ -55,11 +84,12 @@ public final class Publisher {
    * Publishes the files of {@code dir} ({@code *.safetensors}, optional {@value #ENCODINGS} and
    * {@value #CALIBRATION}) as {@code model/versions/version}.
    *
+   * @throws Rejection when a server would refuse the version (nothing was uploaded)
    * @throws IOException for unreadable files or a failed upload (the version then has no manifest
    *     and stays invisible)
    * @throws IllegalArgumentException for a bad id or file name
    */
-  public Manifest publish(
+  public Published publish(
       String model,
       String version,
       Optional<String> parent,
@@ -67,7 +97,7 @@ public final class Publisher {
       String publisher,
       Path dir,
       Optional<String> channel)
-      throws IOException {
+      throws IOException, Rejection {
     for (String id : new String[] {model, version, recipe}) {
       if (!ManifestCodec.isId(id)) {
         throw new IllegalArgumentException("'" + id + "' is not a valid id");
@@ -121,6 +151,10 @@ public final class Publisher {
             encodings,
             calibration);
     String prefix = model + "/versions/" + version + "/";
+    Optional<StagedVersion> verified = Optional.empty();
+    if (check.isPresent()) {
+      verified = Optional.of(verifyLocally(m, files, prefix));
+    }
     for (Path f : files) {
       String name = f.getFileName().toString();
       if (!name.equals("manifest.json")) {
@@ -131,7 +165,31 @@ public final class Publisher {
     if (channel.isPresent()) {
       promote(model, channel.get(), version);
     }
-    return m;
+    return new Published(m, verified);
+  }
+
+  /**
+   * Stages the version in a temporary folder bucket laid over the real one (so a delta finds its
+   * parent there) and runs the check on it.
+   */
+  private StagedVersion verifyLocally(Manifest m, List<Path> files, String prefix)
+      throws IOException, Rejection {
+    Path local = Files.createTempDirectory("kvant-publish-check");
+    try {
+      FileBucket folder = new FileBucket(local);
+      for (Path f : files) {
+        String name = f.getFileName().toString();
+        if (!name.equals("manifest.json")) {
+          folder.put(prefix + name, f);
+        }
+      }
+      folder.put(prefix + "manifest.json", ManifestCodec.write(m));
+      return check.get().verify(new OverlayBucket(folder, bucket, prefix), m.model(), m.version());
+    } finally {
+      try (Stream<Path> s = Files.walk(local)) {
+        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
   }
 
   /** Points channel {@code name} at {@code version}. */

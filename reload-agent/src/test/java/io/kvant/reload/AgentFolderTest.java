@@ -182,9 +182,9 @@ class AgentFolderTest {
         "none",
         Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
     assertThat(agent.pollOnce()).isEmpty();
-    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
+    Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
     assertThat(agent.pollOnce()).contains("v1");
-    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
+    Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
     assertThat(agent.pollOnce()).contains("v2");
   }
 

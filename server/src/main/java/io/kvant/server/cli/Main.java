@@ -28,7 +28,8 @@ public final class Main {
     System.exit(code);
   }
 
-  static Main standard(PrintStream out, PrintStream err) {
+  /** The real commands, with the process environment (tests drive the CLI through this). */
+  public static Main standard(PrintStream out, PrintStream err) {
     Map<String, String> env = System.getenv();
     return new Main(
         out,

@@ -76,7 +76,7 @@ class AgentStartupTest {
               java.lang.foreign.MemorySegment.ofArray(b)));
       Path dir = Files.createDirectories(tmp.resolve("src-" + version));
       Publisher.writeTensors(dir.resolve("model.safetensors"), t);
-      new Publisher(new FileBucket(bucket), java.time.Clock.systemUTC())
+      Publisher.unverified(new FileBucket(bucket), java.time.Clock.systemUTC())
           .publish("stories", version, Optional.empty(), "none", "test", dir, Optional.empty());
       Thread.sleep(5); // distinct manifest times
     }
