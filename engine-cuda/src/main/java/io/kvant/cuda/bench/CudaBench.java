@@ -30,7 +30,11 @@ import java.util.SplittableRandom;
  * <pre>
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
+ *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  * </pre>
+ *
+ * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
+ * columns compare as a ratio on the same machine state.
  */
 public final class CudaBench {
   private CudaBench() {}
@@ -121,21 +125,61 @@ public final class CudaBench {
     CudaDevice d = backend.device();
     double copyTbs = bandwidth(d, 2);
     boolean tied = name.equals("llama-3.2-1b");
-    DeviceModel model =
-        SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
-    CudaTransformer t = new CudaTransformer(d, backend.kernels(), backend.gemm(), model);
-    long stepBytes = SyntheticModels.weightBytesPerStep(c, 2);
+    String weights = flagText(args, "--weights", "bf16");
+    DeviceModel model;
+    long stepBytes;
+    if (weights.equals("bf16")) {
+      model = SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
+      stepBytes = SyntheticModels.weightBytesPerStep(c, 2);
+    } else {
+      SyntheticModels.QuantKind kind =
+          SyntheticModels.QuantKind.valueOf(weights.toUpperCase(Locale.ROOT).replace('-', '_'));
+      model = SyntheticModels.createQuantized(d, backend.kernels(), c, kind, 11);
+      stepBytes = SyntheticModels.weightBytesPerStep(c, kind);
+    }
+    String graphs = flagText(args, "--graphs", "on");
+    List<Boolean> modes =
+        switch (graphs) {
+          case "on" -> List.of(true);
+          case "off" -> List.of(false);
+          case "both" -> List.of(false, true);
+          default -> throw new IllegalArgumentException("--graphs on|off|both, got " + graphs);
+        };
+    CudaTransformer eager = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
+    CudaTransformer graphed =
+        new CudaTransformer(d, backend.kernels(), backend.gemm(), model, true);
     System.out.printf(
         Locale.ROOT,
-        "decode %s BF16 (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
+        "decode %s %s (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
         name,
+        weights,
         stepBytes / 1e9,
         prompt,
         steps);
     System.out.println(
-        "| batch | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
-    System.out.println("| ---: | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of"
+            + " copy bw |");
+    System.out.println("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
+      for (boolean mode : modes) {
+        run(backend, c, mode ? graphed : eager, mode, batch, prompt, steps, stepBytes, copyTbs);
+      }
+    }
+    eager.close();
+    graphed.close();
+  }
+
+  private static void run(
+      CudaBackend backend,
+      LlamaConfig c,
+      CudaTransformer t,
+      boolean graphs,
+      int batch,
+      int prompt,
+      int steps,
+      long stepBytes,
+      double copyTbs) {
+    {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
       long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(KvCacheType.F16);
       KvCacheManager kv =
@@ -201,8 +245,9 @@ public final class CudaBench {
       double tbs = stepBytes / stepSec / 1e12;
       System.out.printf(
           Locale.ROOT,
-          "| %d | %.0f | %.1f | %.3f | %.2f | %.0f%% |%n",
+          "| %d | %s | %.0f | %.1f | %.3f | %.2f | %.0f%% |%n",
           batch,
+          graphs ? "on" : "off",
           batch * (double) prompt / ((p1 - p0) * 1e-9),
           batch / stepSec,
           stepSec * 1e3,
@@ -210,6 +255,5 @@ public final class CudaBench {
           100 * tbs / copyTbs);
       ((io.kvant.cuda.model.CudaKvPool) kv.store()).close();
     }
-    t.close();
   }
 }

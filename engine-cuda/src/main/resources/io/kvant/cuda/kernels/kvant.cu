@@ -440,3 +440,201 @@ extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 se
     store_elem(out, i, dtype, (2.f * u - 1.f) * scale);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (layouts made at upload by QuantizedUpload; the artifact formats stay as
+// they are). Every weight row starts at a multiple of ldw bytes, ldw a multiple of 16, so a lane
+// reads 16 code bytes with one aligned 128-bit load.
+//  - 8-bit codes (fmt 0 = int8, 1 = FP8 E4M3, 2 = FP8 E5M2): w[row * ldw + c], value =
+//    scale[row * groupsPerRow + c / groupSize] * decode(code). INT8 per-channel, GGUF Q8_0
+//    (groups of 32) and FP8 per-channel or per-tensor (scales expanded per row) all land here.
+//  - 4-bit codes: the nibble order of io.kvant.engine.tensor.Int4Tensor (group g of a row starts
+//    at byte g * groupSize / 2; in a group of len columns with h = ceil(len / 2), byte j holds
+//    element j in its low and element h + j in its high nibble), value =
+//    scale[row][g] * (code - zero[row][g]). INT4 group-wise (symmetric: zero 8) and GGUF Q4_0
+//    (groups of 32, zero 8) land here.
+// The product of a scale and a code is computed exactly as the CPU decoder does (one float
+// multiplication), so GPU and CPU see bit-identical weights; only summation order differs.
+
+#define QF_INT8 0
+#define QF_E4M3 1
+#define QF_E5M2 2
+#define QGEMV_ROWS 8    // activation rows per pass
+#define QGEMV_WARPS 8   // output features per block (one per warp)
+
+__device__ __forceinline__ float decode8(unsigned b, int fmt) {
+  if (fmt == QF_INT8) return (float)(signed char)b;
+  unsigned sign = (b & 0x80u) << 24;
+  if (fmt == QF_E4M3) {
+    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
+    // normal and subnormal codes alike; times 2^120 is exact.
+    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
+  }
+  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
+}
+
+__device__ __forceinline__ void store_out(float* y, long i, float v, int accumulate) {
+  if (accumulate) y[i] += v; else y[i] = v;
+}
+
+// y[r][o] (+)= sum_c x[r][c] * W[o][c] for r < n (n <= QGEMV_ROWS), W of 8-bit codes.
+// grid: ceil(out / QGEMV_WARPS); block: 32 * QGEMV_WARPS. One warp per output feature reads its
+// weight row once for all n rows.
+extern "C" __global__ void qgemv8(const unsigned char* w, long ldw, const float* scales,
+                                  int groupSize, int groupsPerRow, int fmt, const float* x,
+                                  float* y, int out, int in, int n, int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  const float* sr = scales + (long)o * groupsPerRow;
+  // A 16-column chunk has one scale when groups are multiples of 16 or the row is one group.
+  bool chunkScale = groupsPerRow == 1 || (groupSize & 15) == 0;
+  float acc[QGEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) acc[r] = 0.f;
+  for (int c0 = lane * 16; c0 < in; c0 += 32 * 16) {
+    uint4 packed = *(const uint4*)(wr + c0);
+    unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
+    if (chunkScale && c0 + 16 <= in) {
+      float s = sr[groupsPerRow == 1 ? 0 : c0 / groupSize];
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+#pragma unroll
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += v * x[(long)r * in + c0 + j];
+        }
+      }
+    } else {
+      for (int j = 0; j < 16 && c0 + j < in; j++) {
+        int c = c0 + j;
+        float v = sr[c / groupSize] * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += v * x[(long)r * in + c];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// The value of the 4-bit code in byte b (nibble hi) of a group: scale * (code - zero).
+__device__ __forceinline__ float decode4(unsigned b, int hi, float s, int z) {
+  return s * (float)((int)(hi ? b >> 4 : b & 15u) - z);
+}
+
+// As qgemv8 for 4-bit codes (layout above); zeros may be null (symmetric: 8).
+extern "C" __global__ void qgemv4(const unsigned char* w, long ldw, const float* scales,
+                                  const unsigned char* zeros, int groupSize, int groupsPerRow,
+                                  const float* x, float* y, int out, int in, int n,
+                                  int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  const float* sr = scales + (long)o * groupsPerRow;
+  const unsigned char* zr = zeros ? zeros + (long)o * groupsPerRow : 0;
+  int half = groupSize >> 1;
+  int rowBytes = (in + 1) >> 1;
+  // Fast chunks: 16 bytes inside one full group (half a multiple of 16).
+  bool fastGroups = (half & 15) == 0;
+  float acc[QGEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) acc[r] = 0.f;
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16) {
+    uint4 packed = *(const uint4*)(wr + b0);
+    unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
+    int g = b0 / half;
+    int j0 = b0 - g * half;
+    int start = g * groupSize;
+    if (fastGroups && start + groupSize <= in) {
+      float s = sr[g];
+      int z = zr ? zr[g] : 8;
+      const float* xl = x + start + j0;
+      const float* xh = xl + half;
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        unsigned b = (words[j >> 2] >> ((j & 3) * 8)) & 0xffu;
+        float lo = decode4(b, 0, s, z), hi = decode4(b, 1, s, z);
+#pragma unroll
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += lo * xl[(long)r * in + j] + hi * xh[(long)r * in + j];
+        }
+      }
+    } else {
+      for (int j = 0; j < 16 && b0 + j < rowBytes; j++) {
+        int bi = b0 + j;
+        int gi = bi / half;
+        int ji = bi - gi * half;
+        int st = gi * groupSize;
+        int len = min(groupSize, in - st);
+        int h = (len + 1) >> 1;
+        float s = sr[gi];
+        int z = zr ? zr[gi] : 8;
+        unsigned b = (words[j >> 2] >> ((j & 3) * 8)) & 0xffu;
+        float lo = decode4(b, 0, s, z);
+        bool hasHi = h + ji < len;
+        float hi = hasHi ? decode4(b, 1, s, z) : 0.f;
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) {
+            acc[r] += lo * x[(long)r * in + st + ji];
+            if (hasHi) acc[r] += hi * x[(long)r * in + st + h + ji];
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// out[r][c] = W[row0 + r][c] as dtype (F16/BF16) for r < rows: the tile that a tensor-core GEMM
+// multiplies when many rows share the weights (prefill, large batches). grid-stride.
+extern "C" __global__ void dequant8(const unsigned char* w, long ldw, const float* scales,
+                                    int groupSize, int groupsPerRow, int fmt, void* out,
+                                    int dtype, int row0, int rows, int in) {
+  long total = (long)rows * in;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    long r = row0 + i / in;
+    int c = (int)(i % in);
+    float v = scales[r * groupsPerRow + c / groupSize] * decode8(w[r * ldw + c], fmt);
+    store_elem(out, i, dtype, v);
+  }
+}
+
+extern "C" __global__ void dequant4(const unsigned char* w, long ldw, const float* scales,
+                                    const unsigned char* zeros, int groupSize, int groupsPerRow,
+                                    void* out, int dtype, int row0, int rows, int in) {
+  long total = (long)rows * in;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    long r = row0 + i / in;
+    int c = (int)(i % in);
+    int g = c / groupSize;
+    int j = c - g * groupSize;
+    int len = min(groupSize, in - g * groupSize);
+    int h = (len + 1) >> 1;
+    unsigned b = w[r * ldw + (long)g * (groupSize >> 1) + (j < h ? j : j - h)];
+    long gi = r * groupsPerRow + g;
+    float v = decode4(b, j >= h, scales[gi], zeros ? zeros[gi] : 8);
+    store_elem(out, i, dtype, v);
+  }
+}
+
+// count random bytes (each ANDed with mask) from a counter-based generator: the codes of
+// synthetic quantized benchmark weights. grid-stride.
+extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, unsigned mask) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    out[i] = (unsigned char)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 56) & mask;
+  }
+}
