@@ -47,6 +47,7 @@ public final class CudaKernels {
   private final MemorySegment dequant8;
   private final MemorySegment dequant4;
   private final MemorySegment fillBytes;
+  private final MemorySegment wgemv;
   private final Args args = new Args();
   private final int gridCap;
 
@@ -70,6 +71,7 @@ public final class CudaKernels {
     dequant8 = d.function(module, "dequant8");
     dequant4 = d.function(module, "dequant4");
     fillBytes = d.function(module, "fill_bytes");
+    wgemv = d.function(module, "wgemv");
     gridCap = device.multiprocessors() * 16;
   }
 
@@ -313,6 +315,45 @@ public final class CudaKernels {
     args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
     args.i32(dtype).i32(row0).i32(rows).i32(in);
     launch(dequant4, "dequant4", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Weight kinds of {@link #wgemv}. */
+  public static final int WG_CODES8 = 0;
+
+  public static final int WG_CODES4 = 1;
+  public static final int WG_BF16 = 2;
+  public static final int WG_F16 = 3;
+
+  /** Rows one {@link #wgemv} launch handles. */
+  public static final int WGEMV_ROWS = 8;
+
+  /**
+   * {@code y[r] (+)= x[r] W^T} for {@code n <= WGEMV_ROWS} F32 rows of width {@code in} (a multiple
+   * of 4), {@code W} of {@code kind} with rows {@code ldw} bytes apart: the bandwidth-oriented
+   * decode product (layout preconditions in the source; {@code QuantizedProducts} and the forward
+   * pass check them before choosing it).
+   */
+  public void wgemv(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      int kind,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    if (n < 1 || n > WGEMV_ROWS || in % 4 != 0) {
+      throw new IllegalArgumentException("wgemv takes 1.." + WGEMV_ROWS + " rows, in % 4 == 0");
+    }
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).i32(fmt);
+    args.i32(kind).ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(wgemv, "wgemv", (out + 3) / 4, 1, 32 * 4);
   }
 
   /** Random bytes ANDed with {@code mask}: codes of synthetic quantized benchmark weights. */

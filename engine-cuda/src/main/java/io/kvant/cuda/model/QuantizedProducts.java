@@ -30,6 +30,24 @@ final class QuantizedProducts {
     this.gemm = gemm;
   }
 
+  /**
+   * Whether {@code wgemv} reads this layout: widths a multiple of 4, every 16-byte run of codes
+   * with one scale, and for 4-bit codes whole groups of a multiple of 32 columns. Other layouts
+   * (odd group sizes, a partial last group, as in stories260K's 172-wide FFN) take the general
+   * qgemv kernels.
+   */
+  static boolean wgemvReads(DeviceTensor w) {
+    DeviceTensor.DeviceQuant q = w.quant();
+    int g = q.groupSize();
+    if (w.cols() % 4 != 0) {
+      return false;
+    }
+    if (q.bits() == 8) {
+      return q.groupsPerRow() == 1 || g % 16 == 0;
+    }
+    return g % 32 == 0 && w.cols() % g == 0;
+  }
+
   /** Tile elements needed for the largest of these matrices. */
   static long tileElements(long largestMatrix) {
     return Math.min(TILE_ELEMENTS, largestMatrix);
@@ -53,11 +71,28 @@ final class QuantizedProducts {
     int out = w.rows();
     int in = w.cols();
     if (n <= GEMV_MAX_ROWS) {
+      boolean wide = wgemvReads(w);
       for (int r0 = 0; r0 < n; r0 += CudaKernels.QGEMV_ROWS) {
         int m = Math.min(CudaKernels.QGEMV_ROWS, n - r0);
         long xr = x + 4L * r0 * in;
         long yr = y + 4L * r0 * out;
-        if (q.bits() == 8) {
+        if (wide) {
+          k.wgemv(
+              w.ptr(),
+              q.ldw(),
+              q.scales().ptr(),
+              q.zerosPtr(),
+              q.groupSize(),
+              q.groupsPerRow(),
+              q.format(),
+              q.bits() == 8 ? CudaKernels.WG_CODES8 : CudaKernels.WG_CODES4,
+              xr,
+              yr,
+              out,
+              in,
+              m,
+              accumulate);
+        } else if (q.bits() == 8) {
           k.qgemv8(
               w.ptr(),
               q.ldw(),

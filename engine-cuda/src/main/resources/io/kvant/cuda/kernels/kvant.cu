@@ -638,3 +638,139 @@ extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, 
     out[i] = (unsigned char)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 56) & mask;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// wgemv: y[r][o] (+)= sum_c x[r][c] * W[o][c] for n <= 8 F32 rows: the decode products. One warp
+// per output feature streams its weight row with WG2_UNROLL independent 128-bit loads in flight
+// per lane, decodes in registers and reads the activations as float4 from global memory (they
+// stay in L1: every warp of the SM reads the same rows); shuffles reduce. A version staging the
+// activations in shared memory per K tile measured slower (perf/RESULTS.md).
+//  - kind: 0 = 8-bit codes (fmt as decode8), 1 = 4-bit codes, 2 = BF16, 3 = F16 (dense rows of
+//    ldw bytes).
+//  - Preconditions (checked on the Java side): in % 4 == 0; a 16-byte run of codes has one scale
+//    (8-bit: one group per row or groups a multiple of 16; 4-bit: whole groups, a multiple of
+//    32); dense rows a multiple of 8 elements.
+#define WG2_WARPS 4
+#define WG2_UNROLL 4
+
+template <int N>
+__device__ __forceinline__ void wg2_fma4(float (&acc)[N], float w0, float w1, float w2, float w3,
+                                         const float* x, long in, int c, int n) {
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    // rows past n (N rounds n up) re-read row 0; their sums are never stored
+    float4 v = __ldg((const float4*)(x + (r < n ? r : 0) * in + c));
+    acc[r] += w0 * v.x + w1 * v.y + w2 * v.z + w3 * v.w;
+  }
+}
+
+template <int N>
+__device__ void wgemv_impl(const unsigned char* w, long ldw, const float* scales,
+                            const unsigned char* zeros, int groupSize, int groupsPerRow, int fmt,
+                            int kind, const float* x, float* y, int out, int in, int n,
+                            int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * WG2_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  int rowBytes = kind == 0 ? in : (kind == 1 ? in / 2 : 2 * in);
+  int half = groupSize >> 1;
+  float acc[N];
+#pragma unroll
+  for (int r = 0; r < N; r++) acc[r] = 0.f;
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16 * WG2_UNROLL) {
+    uint4 p[WG2_UNROLL];
+#pragma unroll
+    for (int u = 0; u < WG2_UNROLL; u++) {
+      int b = b0 + u * 512;
+      if (b < rowBytes) p[u] = __ldg((const uint4*)(wr + b));
+    }
+#pragma unroll
+    for (int u = 0; u < WG2_UNROLL; u++) {
+      int b = b0 + u * 512;
+      if (b >= rowBytes) break;
+      unsigned words[4] = {p[u].x, p[u].y, p[u].z, p[u].w};
+      if (kind == 0) {
+        float s = scales[(long)o * groupsPerRow + (groupsPerRow == 1 ? 0 : b / groupSize)];
+        if (b + 16 <= in) {
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            unsigned wd = words[q];
+            wg2_fma4<N>(acc, s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt),
+                        s * decode8((wd >> 16) & 0xffu, fmt), s * decode8(wd >> 24, fmt), x, in,
+                        b + 4 * q, n);
+          }
+        } else {
+          for (int j = 0; b + j < in; j++) {
+            float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+#pragma unroll
+            for (int r = 0; r < N; r++) acc[r] += v * x[(long)(r < n ? r : 0) * in + b + j];
+          }
+        }
+      } else if (kind == 1) {
+        int g = b / half;
+        int j0 = b - g * half;
+        long gi = (long)o * groupsPerRow + g;
+        float s = scales[gi];
+        int z = zeros ? zeros[gi] : 8;
+        int lo = g * groupSize + j0;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          unsigned wd = words[q];
+          wg2_fma4<N>(acc, decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z),
+                      decode4((wd >> 16) & 0xffu, 0, s, z), decode4(wd >> 24, 0, s, z), x, in,
+                      lo + 4 * q, n);
+          wg2_fma4<N>(acc, decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z),
+                      decode4((wd >> 16) & 0xffu, 1, s, z), decode4(wd >> 24, 1, s, z), x, in,
+                      lo + half + 4 * q, n);
+        }
+      } else {
+        int c = b >> 1;
+#pragma unroll
+        for (int q = 0; q < 4; q += 2) {
+          unsigned a0 = words[q], a1 = words[q + 1];
+          float f0, f1, f2, f3;
+          if (kind == 2) {
+            f0 = bf16_to_f32((u16)(a0 & 0xffffu)); f1 = bf16_to_f32((u16)(a0 >> 16));
+            f2 = bf16_to_f32((u16)(a1 & 0xffffu)); f3 = bf16_to_f32((u16)(a1 >> 16));
+          } else {
+            f0 = f16_to_f32((u16)(a0 & 0xffffu)); f1 = f16_to_f32((u16)(a0 >> 16));
+            f2 = f16_to_f32((u16)(a1 & 0xffffu)); f3 = f16_to_f32((u16)(a1 >> 16));
+          }
+          wg2_fma4<N>(acc, f0, f1, f2, f3, x, in, c + 2 * q, n);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// grid: ceil(out / WG2_WARPS); block: 32 * WG2_WARPS. x: n F32 rows of in (in % 4 == 0); rows of
+// x past n are never read (N is n rounded up, and reads of rows >= n use row 0).
+extern "C" __global__ void __launch_bounds__(32 * WG2_WARPS) wgemv(
+    const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,
+    int groupSize, int groupsPerRow, int fmt, int kind, const float* x, float* y, int out,
+    int in, int n, int accumulate) {
+  if (n <= 1)
+    wgemv_impl<1>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 2)
+    wgemv_impl<2>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 3)
+    wgemv_impl<3>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 4)
+    wgemv_impl<4>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n <= 6)
+    wgemv_impl<6>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else
+    wgemv_impl<8>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+}

@@ -68,9 +68,9 @@ class CudaModelGpuTest {
   }
 
   /**
-   * Perplexities within 0.2% of each other. The comparison's tokens are random, so perplexities
-   * are of order 1e7-1e8 and dominated by very unlikely tokens, where the engines' different
-   * summation orders show most; real-text perplexities (eval, perf/RESULTS.md) agree far closer.
+   * Perplexities within 0.2% of each other. The comparison's tokens are random, so perplexities are
+   * of order 1e7-1e8 and dominated by very unlikely tokens, where the engines' different summation
+   * orders show most; real-text perplexities (eval, perf/RESULTS.md) agree far closer.
    */
   static void assertSamePerplexity(CpuGpuComparison.Result r) {
     assertThat(Math.abs(Math.log(r.gpuPerplexity() / r.cpuPerplexity()))).isLessThan(2e-3);
@@ -235,10 +235,11 @@ class CudaModelGpuTest {
       int v = c.vocabSize();
       for (int s = 0; s < n; s++) {
         for (int i = 0; i < v; i++) {
-          // Not bitwise: cuBLASLt may pick another kernel (and summation order) for another
-          // row count; F16 weights, F32 accumulation.
+          // Not bitwise: another row count picks another product (one logit row runs on wgemv
+          // with F32 activations, six on cuBLASLt with F16-rounded ones) and summation order;
+          // F16 weights, F32 accumulation.
           assertThat((double) batched[s * v + i])
-              .isCloseTo(alone[s][i], org.assertj.core.data.Offset.offset(2e-3));
+              .isCloseTo(alone[s][i], org.assertj.core.data.Offset.offset(5e-3));
         }
       }
     }

@@ -79,8 +79,8 @@ class QuantizedKernelsGpuTest {
   private static int[][] shapes(QuantFixtures.Kind k) {
     boolean blocks = k.type() == DType.Q8_0 || k.type() == DType.Q4_0;
     return blocks
-        ? new int[][] {{37, 96}, {64, 4096}, {130, 288}}
-        : new int[][] {{37, 172}, {64, 4096}, {130, 1000}, {9, 30}};
+        ? new int[][] {{37, 96}, {64, 4096}, {130, 288}, {21, 1056}}
+        : new int[][] {{37, 172}, {64, 4096}, {130, 1000}, {9, 30}, {21, 2600}, {33, 1152}};
   }
 
   /** {@code y = base + x W^T} in double from the layout's values, optionally BF16-rounded. */
