@@ -259,7 +259,7 @@ public final class CudaBench {
                 i8,
                 (Runnable)
                     () -> {
-                      k.dequant8(
+                      k.dequant8Bf16(
                           wb.ptr(),
                           in,
                           sc.ptr(),
@@ -267,7 +267,6 @@ public final class CudaBench {
                           1,
                           CudaKernels.QF_INT8,
                           tile.ptr(),
-                          CudaKernels.DT_BF16,
                           0,
                           out,
                           in);
@@ -291,18 +290,8 @@ public final class CudaBench {
                 i4,
                 (Runnable)
                     () -> {
-                      k.dequant4(
-                          wb.ptr(),
-                          in / 2,
-                          sc.ptr(),
-                          0,
-                          128,
-                          in / 128,
-                          tile.ptr(),
-                          CudaKernels.DT_BF16,
-                          0,
-                          out,
-                          in);
+                      k.dequant4Bf16(
+                          wb.ptr(), in / 2, sc.ptr(), 0, 128, in / 128, tile.ptr(), 0, out, in);
                       backend
                           .gemm()
                           .multiply(

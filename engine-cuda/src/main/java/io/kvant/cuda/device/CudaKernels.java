@@ -48,6 +48,8 @@ public final class CudaKernels {
   private final MemorySegment dequant4;
   private final MemorySegment fillBytes;
   private final MemorySegment wgemv;
+  private final MemorySegment dequant8Bf16;
+  private final MemorySegment dequant4Bf16;
   private final Args args = new Args();
   private final int gridCap;
 
@@ -72,6 +74,8 @@ public final class CudaKernels {
     dequant4 = d.function(module, "dequant4");
     fillBytes = d.function(module, "fill_bytes");
     wgemv = d.function(module, "wgemv");
+    dequant8Bf16 = d.function(module, "dequant8_bf16");
+    dequant4Bf16 = d.function(module, "dequant4_bf16");
     gridCap = device.multiprocessors() * 16;
   }
 
@@ -354,6 +358,43 @@ public final class CudaKernels {
     args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).i32(fmt);
     args.i32(kind).ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
     launch(wgemv, "wgemv", (out + 3) / 4, 1, 32 * 4);
+  }
+
+  /**
+   * As {@link #dequant8} into BF16, one thread per 16-byte run, for the layouts {@link #wgemv}
+   * reads with {@code in % 8 == 0}.
+   */
+  public void dequant8Bf16(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long out,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(out);
+    args.i32(row0).i32(rows).i32(in);
+    launch(dequant8Bf16, "dequant8_bf16", grid(rows * (ldw / 16)), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** As {@link #dequant4} into BF16, for the layouts {@link #wgemv} reads. */
+  public void dequant4Bf16(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long out,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
+    args.i32(row0).i32(rows).i32(in);
+    launch(dequant4Bf16, "dequant4_bf16", grid((long) rows * (in / 32)), 1, ELEMENTWISE_THREADS);
   }
 
   /** Random bytes ANDed with {@code mask}: codes of synthetic quantized benchmark weights. */

@@ -328,7 +328,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       DeviceModel.Layer w = model.layers().get(l);
       // The norm writes its output in the type of the products it feeds (one kernel, no cast);
       // mixed types within a group fall back to F32 and per-product casts.
-      int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
+      int qkvType = common(w.wq(), w.wk(), w.wv());
       long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
       gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
@@ -360,7 +360,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           hs,
           bs,
           n);
-      int oType = inputType(n, w.wo(), w.wo(), w.wo());
+      int oType = w.wo().dtype();
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
       k.attention(
           s.q.ptr(),
@@ -382,19 +382,19 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           oType);
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
-      int upType = inputType(n, w.gate(), w.up(), w.up());
+      int upType = common(w.gate(), w.up(), w.up());
       normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
       gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
       gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
-      int downType = inputType(n, w.down(), w.down(), w.down());
+      int downType = w.down().dtype();
       long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
       k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
       gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
     }
     if (rows > 0) {
       DeviceTensor out = model.output();
-      int outType = inputType(rows, out, out, out);
+      int outType = out.dtype();
       long normed = outType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
       gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
@@ -409,26 +409,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       }
       ints = device.allocate(Math.max(bytes, ints == null ? 4096 : 2 * ints.bytes()));
     }
-  }
-
-  /**
-   * Whether the dense product of {@code w} with {@code n} rows runs on {@code wgemv} (F32
-   * activations) instead of cuBLASLt. Chosen by measurement on an H200 (perf/RESULTS.md, {@code
-   * CudaBench gemv}): for one row and inputs up to 4096 wide, cuBLASLt reads a BF16 4096x4096
-   * matrix at about 0.56 TB/s and wgemv at 1.1-1.2 TB/s; for wider inputs or more rows cuBLASLt is
-   * as fast or faster.
-   */
-  static boolean wgemvDense(DeviceTensor w, int n) {
-    boolean half = w.dtype() == CudaKernels.DT_BF16 || w.dtype() == CudaKernels.DT_F16;
-    return !w.quantized() && half && n == 1 && w.cols() % 8 == 0 && w.cols() <= 4096;
-  }
-
-  /** The type the products of {@code ws} read: F32 when all run on wgemv, else {@link #common}. */
-  private static int inputType(int n, DeviceTensor a, DeviceTensor b, DeviceTensor c) {
-    if (wgemvDense(a, n) && wgemvDense(b, n) && wgemvDense(c, n)) {
-      return CudaKernels.DT_F32;
-    }
-    return common(a, b, c);
   }
 
   /** The type all of {@code ts} share, or F32 (activations then cast per product). */
@@ -446,24 +426,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         throw new IllegalStateException("activations of type " + inType + " for quantized weights");
       }
       quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc);
-      return;
-    }
-    if (inType == CudaKernels.DT_F32 && wgemvDense(w, n)) {
-      k.wgemv(
-          w.ptr(),
-          2L * w.cols(),
-          0L,
-          0L,
-          0,
-          0,
-          0,
-          w.dtype() == CudaKernels.DT_BF16 ? CudaKernels.WG_BF16 : CudaKernels.WG_F16,
-          in,
-          y,
-          w.rows(),
-          w.cols(),
-          n,
-          acc);
       return;
     }
     long x = in;

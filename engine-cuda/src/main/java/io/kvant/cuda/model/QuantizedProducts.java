@@ -16,7 +16,16 @@ import io.kvant.cuda.device.Gemm;
  * may contain these products and must not allocate).
  */
 final class QuantizedProducts {
-  /** Above this many rows the products decode tiles for cuBLASLt instead of running qgemv. */
+  /**
+   * Above this many rows, layouts that wgemv reads are decoded into BF16 tiles for cuBLASLt. By
+   * measurement on an H200 ({@code CudaBench gemv}, perf/RESULTS.md): on a 14336x4096 INT8 matrix
+   * wgemv takes 55 us at 1 row, 78 us at 2, 135 us at 4 and 254 us at 8, growing with the rows (its
+   * inner loop is bound by instruction issue, not memory), while the fast tile decode plus a BF16
+   * GEMM costs about the same at any row count.
+   */
+  static final int WGEMV_MAX_ROWS = 2;
+
+  /** Above this many rows the other layouts decode tiles for cuBLASLt instead of running qgemv. */
   static final int GEMV_MAX_ROWS = 32;
 
   /** Elements of the BF16 tile (32 MiB): big enough that a tile is many GEMM waves. */
@@ -70,8 +79,8 @@ final class QuantizedProducts {
     DeviceTensor.DeviceQuant q = w.quant();
     int out = w.rows();
     int in = w.cols();
-    if (n <= GEMV_MAX_ROWS) {
-      boolean wide = wgemvReads(w);
+    boolean wide = wgemvReads(w);
+    if (n <= (wide ? WGEMV_MAX_ROWS : GEMV_MAX_ROWS)) {
       for (int r0 = 0; r0 < n; r0 += CudaKernels.QGEMV_ROWS) {
         int m = Math.min(CudaKernels.QGEMV_ROWS, n - r0);
         long xr = x + 4L * r0 * in;

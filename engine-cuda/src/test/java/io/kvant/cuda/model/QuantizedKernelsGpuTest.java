@@ -146,7 +146,11 @@ class QuantizedKernelsGpuTest {
           products.multiply(
               w, up(x), alloc(2L * n * in), tile, Math.max(tileElements, in), n, y, accumulate);
           float[] got = down(y, n * out);
-          boolean viaTensorCores = n > QuantizedProducts.GEMV_MAX_ROWS;
+          boolean viaTensorCores =
+              n
+                  > (QuantizedProducts.wgemvReads(w)
+                      ? QuantizedProducts.WGEMV_MAX_ROWS
+                      : QuantizedProducts.GEMV_MAX_ROWS);
           float[] want = reference(q, x, n, accumulate ? base : null, viaTensorCores);
           assertThat(relError(got, want))
               .as("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate)
