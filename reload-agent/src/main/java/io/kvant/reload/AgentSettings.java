@@ -94,23 +94,6 @@ public record AgentSettings(
         maxDownloadBytes);
   }
 
-  public AgentSettings withAutoSwap(boolean on) {
-    return new AgentSettings(
-        model,
-        channel,
-        pollInterval,
-        stagingDir,
-        qbomDir,
-        watchWindow,
-        gate,
-        rollbackErrorRate,
-        rollbackMinRequests,
-        defaultMode,
-        on,
-        goldenPrompts,
-        maxDownloadBytes);
-  }
-
   public AgentSettings withChannel(Optional<String> c) {
     return new AgentSettings(
         model,
@@ -156,23 +139,6 @@ public record AgentSettings(
         gate,
         errorRate,
         minRequests,
-        defaultMode,
-        autoSwap,
-        goldenPrompts,
-        maxDownloadBytes);
-  }
-
-  public AgentSettings withPollInterval(Duration d) {
-    return new AgentSettings(
-        model,
-        channel,
-        d,
-        stagingDir,
-        qbomDir,
-        watchWindow,
-        gate,
-        rollbackErrorRate,
-        rollbackMinRequests,
         defaultMode,
         autoSwap,
         goldenPrompts,

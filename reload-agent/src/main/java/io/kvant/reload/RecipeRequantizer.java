@@ -1,11 +1,11 @@
 package io.kvant.reload;
 
-import io.kvant.engine.quant.QuantSpec;
-import io.kvant.engine.quant.Recipe;
-import io.kvant.engine.quant.Role;
-import io.kvant.engine.quant.WeightFormat;
-import io.kvant.engine.quant.WeightQuantizer;
+import io.kvant.engine.model.Role;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.encoding.WeightFormat;
+import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.quant.quantize.WeightQuantizer;
 import java.util.List;
 
 /**

@@ -1,6 +1,7 @@
 package io.kvant.reload;
 
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.FileBucket;
 import io.kvant.reload.bucket.ObjectInfo;
@@ -175,21 +176,23 @@ public final class ReloadAgent implements AutoCloseable {
     try {
       tick();
       if (!ManifestCodec.isId(version)) {
-        throw new Rejection("bad_manifest", "'" + version + "' is not a version id");
+        throw new Rejection(Rejection.Reason.BAD_MANIFEST, "'" + version + "' is not a version id");
       }
       if (version.equals(target.serving().id())) {
-        throw new Rejection("swap_refused", "version " + version + " is already serving");
+        throw new Rejection(
+            Rejection.Reason.SWAP_REFUSED, "version " + version + " is already serving");
       }
       Watch w = watch;
       if (w != null && version.equals(w.previous)) {
         throw new Rejection(
-            "swap_refused", "version " + version + " is the rollback target: use Rollback");
+            Rejection.Reason.SWAP_REFUSED,
+            "version " + version + " is the rollback target: use Rollback");
       }
       suppressed.remove(version);
       return run(version, mode == null ? settings.defaultMode() : mode, skipGate);
     } catch (InterruptedIOException e) {
       Thread.currentThread().interrupt();
-      throw new Rejection("io_error", "interrupted", e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, "interrupted", e);
     } finally {
       pipeline.unlock();
     }
@@ -208,7 +211,7 @@ public final class ReloadAgent implements AutoCloseable {
           .build(m, readManifest(version).sha(), base, target.serving(), true, false)
           .staged();
     } catch (InterruptedIOException e) {
-      throw new Rejection("io_error", "interrupted", e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, "interrupted", e);
     } finally {
       pipeline.unlock();
     }
@@ -275,7 +278,8 @@ public final class ReloadAgent implements AutoCloseable {
       try {
         target.swap(b.staged(), mode, start);
       } catch (SwapTarget.SwapRefusedException e) {
-        throw new Rejection("swap_refused", "the server refused the swap: " + e.getMessage());
+        throw new Rejection(
+            Rejection.Reason.SWAP_REFUSED, "the server refused the swap: " + e.getMessage());
       }
       qbom.add(b.qbom());
       held.put(version, b.held());
@@ -291,7 +295,7 @@ public final class ReloadAgent implements AutoCloseable {
           Step.REJECTED,
           version,
           e.getMessage(),
-          Map.of("reason", e.reason(), "serving", target.serving().id()));
+          Map.of("reason", e.reason().code(), "serving", target.serving().id()));
       LOG.log(
           Level.WARNING, "version {0} rejected ({1}): {2}", version, e.reason(), e.getMessage());
       throw e;
@@ -322,14 +326,14 @@ public final class ReloadAgent implements AutoCloseable {
         target.rollback();
         suppressed.add(w.version);
         watch = null;
-        lastRejection = "error_rate: " + why;
+        lastRejection = Rejection.Reason.ERROR_RATE.code() + ": " + why;
         events.publish(
             Step.REJECTED,
             w.version,
             why,
             Map.of(
                 "reason",
-                "error_rate",
+                Rejection.Reason.ERROR_RATE.code(),
                 "serving",
                 w.previous,
                 "errors",
@@ -405,15 +409,17 @@ public final class ReloadAgent implements AutoCloseable {
               ? Optional.of(readManifest(parent))
               : Optional.empty();
     } catch (IOException e) {
-      throw new Rejection("io_error", "cannot read parent " + parent + ": " + e.getMessage(), e);
+      throw new Rejection(
+          Rejection.Reason.IO_ERROR, "cannot read parent " + parent + ": " + e.getMessage(), e);
     }
     if (pm.isEmpty()) {
       throw new Rejection(
-          "missing_parent",
+          Rejection.Reason.MISSING_PARENT,
           "parent version " + parent + " of " + m.version() + " is neither held nor in the bucket");
     }
     if (depth >= MAX_PARENT_DEPTH) {
-      throw new Rejection("missing_parent", "delta chain deeper than " + MAX_PARENT_DEPTH);
+      throw new Rejection(
+          Rejection.Reason.MISSING_PARENT, "delta chain deeper than " + MAX_PARENT_DEPTH);
     }
     Manifest p = pm.get().manifest();
     Held grand = baseFor(p, depth + 1, report);
@@ -432,16 +438,17 @@ public final class ReloadAgent implements AutoCloseable {
       Optional<ObjectInfo> info = bucket.stat(key);
       if (info.isEmpty()) {
         throw new Rejection(
-            "no_manifest", "version " + version + " has no manifest.json (incomplete)");
+            Rejection.Reason.NO_MANIFEST,
+            "version " + version + " has no manifest.json (incomplete)");
       }
       CachedManifest cm = cached(info.get());
       if (cm.error() != null) {
-        throw new Rejection("bad_manifest", cm.error());
+        throw new Rejection(Rejection.Reason.BAD_MANIFEST, cm.error());
       }
       if (!cm.manifest().version().equals(version)
           || !cm.manifest().model().equals(settings.model())) {
         throw new Rejection(
-            "bad_manifest",
+            Rejection.Reason.BAD_MANIFEST,
             "manifest of "
                 + version
                 + " names "
@@ -451,7 +458,7 @@ public final class ReloadAgent implements AutoCloseable {
       }
       return cm;
     } catch (IOException e) {
-      throw new Rejection("io_error", key + ": " + e.getMessage(), e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, key + ": " + e.getMessage(), e);
     }
   }
 
@@ -465,13 +472,11 @@ public final class ReloadAgent implements AutoCloseable {
     byte[] bytes = bucket.readSmall(info.key(), ManifestCodec.MAX_BYTES).orElse(new byte[0]);
     CachedManifest c;
     try {
-      c =
-          new CachedManifest(
-              info.etag(), ManifestCodec.parse(bytes), TensorData.sha256(bytes), null);
+      c = new CachedManifest(info.etag(), ManifestCodec.parse(bytes), Digests.sha256(bytes), null);
     } catch (ManifestException e) {
       c =
           new CachedManifest(
-              info.etag(), null, TensorData.sha256(bytes), info.key() + ": " + e.getMessage());
+              info.etag(), null, Digests.sha256(bytes), info.key() + ": " + e.getMessage());
     }
     synchronized (manifests) {
       if (manifests.size() > 4096) {

@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The named tensors of a Llama model (GGUF-style names, as {@code io.kvant.engine.quant} and the
+ * The named tensors of a Llama model (GGUF-style names, as {@code io.kvant.quant.quantize} and the
  * GGUF loader use) and their expected shapes, and the two-way mapping between a {@link
  * ModelWeights} and a name-to-value map. A value is a {@link Tensor} for a matrix and a {@code
  * float[]} for a norm or bias vector.

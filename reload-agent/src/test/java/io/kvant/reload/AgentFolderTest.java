@@ -3,12 +3,12 @@ package io.kvant.reload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.ModelWeights;
-import io.kvant.engine.quant.AimetEncodings;
-import io.kvant.engine.quant.Method;
-import io.kvant.engine.quant.QuantSpec;
-import io.kvant.engine.quant.TensorEncoding;
-import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.quantize.Method;
+import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.WeightQuantizer;
 import io.kvant.reload.bucket.FileBucket;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -182,9 +182,9 @@ class AgentFolderTest {
         "none",
         Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
     assertThat(agent.pollOnce()).isEmpty();
-    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
+    Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
     assertThat(agent.pollOnce()).contains("v1");
-    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
+    Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
     assertThat(agent.pollOnce()).contains("v2");
   }
 

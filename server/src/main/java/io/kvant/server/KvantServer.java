@@ -23,11 +23,20 @@ import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
 import io.kvant.engine.sample.SamplingParams;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.engine.sched.GenerationRequest;
+import io.kvant.engine.sched.RequestDelta;
+import io.kvant.engine.sched.RequestFinal;
+import io.kvant.engine.sched.RequestSink;
+import io.kvant.engine.sched.SchedulerConfig;
+import io.kvant.engine.sched.SchedulerStats;
+import io.kvant.engine.sched.TransformerModel;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
@@ -42,16 +51,7 @@ import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.VersionLoader;
-import io.kvant.server.sched.EngineLoop;
-import io.kvant.server.sched.GenerationRequest;
-import io.kvant.server.sched.RequestDelta;
-import io.kvant.server.sched.RequestFinal;
-import io.kvant.server.sched.RequestSink;
-import io.kvant.server.sched.SchedulerConfig;
-import io.kvant.server.sched.SchedulerStats;
-import io.kvant.server.sched.TransformerModel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
@@ -259,7 +259,7 @@ public final class KvantServer implements AutoCloseable {
   static ModelVersion loadVersion(Path path, ServerConfig config, ComputeBackend backend)
       throws IOException {
     String recipe = config.model().weights();
-    Model model = ModelLoader.load(path, config.model().tokenizer());
+    Model model = ModelOpener.load(path, config.model().tokenizer());
     String id = versionId(path);
     if (!recipe.equals("none")) {
       try {
@@ -383,7 +383,7 @@ public final class KvantServer implements AutoCloseable {
             loader,
             events,
             agent.map(a -> (AdminService.BucketSwapper) a),
-            SwapPolicy.valueOf(config.agent().swapPolicy()));
+            SwapMode.valueOf(config.agent().swapPolicy()));
     List<ServerInterceptor> genInterceptors = new ArrayList<>();
     sec.generationToken()
         .ifPresent(

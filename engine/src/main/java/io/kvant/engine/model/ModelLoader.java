@@ -33,10 +33,10 @@ import java.util.Optional;
  * (safetensors + {@code config.json} + a tokenizer), mapping the weight matrices without copying
  * them. Norm vectors and biases (a few KB) are copied into float arrays.
  *
- * <p>The format is chosen by what {@code path} is: a folder with {@code manifest.json} is a
- * quantized artifact ({@link io.kvant.engine.artifact.QuantizedArtifact}), another folder is
- * Hugging Face, a {@code .gguf} file or one starting with the GGUF magic is GGUF, anything else is
- * tried as a llama2.c checkpoint.
+ * <p>The format is chosen by what {@code path} is: a folder is Hugging Face, a {@code .gguf} file
+ * or one starting with the GGUF magic is GGUF, anything else is tried as a llama2.c checkpoint.
+ * Quantized artifact folders are the quant module's ({@code io.kvant.quant.artifact.ModelOpener}),
+ * which falls back to this class for everything else.
  */
 public final class ModelLoader {
   private ModelLoader() {}
@@ -50,9 +50,6 @@ public final class ModelLoader {
    * @throws ModelFormatException naming the file and the problem
    */
   public static Model load(Path path, Optional<Path> tokenizerPath) throws IOException {
-    if (Files.isDirectory(path) && io.kvant.engine.artifact.QuantizedArtifact.isArtifact(path)) {
-      return io.kvant.engine.artifact.QuantizedArtifact.load(path);
-    }
     if (Files.isDirectory(path)) {
       return loadHuggingFace(path, tokenizerPath);
     }

@@ -19,15 +19,17 @@ import java.util.List;
  * the scheduling policy is a simplified copy of the server's, and step time comes from a {@link
  * CostModel} in simulated time.
  *
- * <p>Why not the server's own {@code EngineLoop}: the {@code perf} module may depend only on the
- * client SDK and the engine. So this is a stand-alone model of the policy kvant's scheduler follows
- * (and vLLM v1's): each step, running requests first (one decode token each, or their next prefill
- * chunk), then waiting requests in arrival order while the token budget, the sequence cap and free
- * blocks allow, with chunked prefill (a request's computed tokens catch up with its known tokens,
- * no prefill/decode phases). When a running request cannot grow, the most recently admitted one is
- * preempted by recomputation: its blocks are freed and it goes back to the front of the queue.
- * Results follow the scheduler's policy, not its exact code; use them to compare settings (budget,
- * blocks, prefix caching) and trace shapes, not as absolute latencies.
+ * <p>Not yet the real scheduler: {@code io.kvant.engine.sched.Scheduler} now lives in the engine,
+ * which perf depends on, but its API is package-private and this copy has drifted from it (it
+ * ignores priority). Driving the real one is open work (issue 16). This is a stand-alone model of
+ * the policy kvant's scheduler follows (and vLLM v1's): each step, running requests first (one
+ * decode token each, or their next prefill chunk), then waiting requests in arrival order while the
+ * token budget, the sequence cap and free blocks allow, with chunked prefill (a request's computed
+ * tokens catch up with its known tokens, no prefill/decode phases). When a running request cannot
+ * grow, the most recently admitted one is preempted by recomputation: its blocks are freed and it
+ * goes back to the front of the queue. Results follow the scheduler's policy, not its exact code;
+ * use them to compare settings (budget, blocks, prefix caching) and trace shapes, not as absolute
+ * latencies.
  *
  * <p>The block manager is built with a 1-layer, 1-head geometry so its stores cost almost no
  * memory; only the block count matters to it. Deterministic: same trace and config, same result.

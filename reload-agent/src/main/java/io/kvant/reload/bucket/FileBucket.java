@@ -124,6 +124,7 @@ public final class FileBucket implements Bucket {
   }
 
   private static void move(Path tmp, Path dst) throws IOException {
+    io.kvant.engine.format.FileModes.readableByAll(tmp);
     try {
       Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (AtomicMoveNotSupportedException e) {

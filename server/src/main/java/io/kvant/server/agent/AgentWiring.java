@@ -20,7 +20,6 @@ import io.kvant.server.model.EventBus;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.SwapResult;
 import java.io.IOException;
 import java.net.URI;
@@ -106,15 +105,14 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
 
   @Override
   public SwapResult swapToVersion(
-      String modelName, String version, SwapPolicy policy, boolean skipGate) throws SwapException {
+      String modelName, String version, SwapMode policy, boolean skipGate) throws SwapException {
     if (!modelName.isEmpty() && !modelName.equals(model.name())) {
       throw new SwapException("the reload agent serves model '" + model.name() + "' only");
     }
     long start = clock.millis();
     String previous = model.serving().id();
     try {
-      StagedVersion v =
-          agent.swapTo(version, policy == null ? null : SwapMode.valueOf(policy.name()), skipGate);
+      StagedVersion v = agent.swapTo(version, policy == null ? null : policy, skipGate);
       return new SwapResult(v.id(), previous, clock.millis() - start, v.recalibrated());
     } catch (Rejection e) {
       throw new SwapException(e.reason() + ": " + e.getMessage(), e);

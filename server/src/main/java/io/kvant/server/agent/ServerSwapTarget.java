@@ -3,6 +3,7 @@ package io.kvant.server.agent;
 import io.kvant.engine.forward.ComputeBackend;
 import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.model.Model;
+import io.kvant.engine.sched.TransformerModel;
 import io.kvant.reload.ServingView;
 import io.kvant.reload.StagedVersion;
 import io.kvant.reload.SwapMode;
@@ -11,8 +12,6 @@ import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
-import io.kvant.server.sched.TransformerModel;
 
 /**
  * The reload agent's view of one served model: the serving version's weights, and swaps and
@@ -60,7 +59,7 @@ public final class ServerSwapTarget implements SwapTarget {
             staged.parent(),
             staged.digest());
     try {
-      swaps.swap(model, next, SwapPolicy.valueOf(mode.name()), startMillis, staged.recalibrated());
+      swaps.swap(model, next, mode, startMillis, staged.recalibrated());
     } catch (SwapException e) {
       throw new SwapRefusedException(e.getMessage());
     }

@@ -2,17 +2,20 @@ package io.kvant.server.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvant.engine.format.gguf.GgufFile;
+import io.kvant.engine.format.gguf.GgufReader;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Calibration;
-import io.kvant.engine.quant.Evaluator;
-import io.kvant.engine.quant.QuantizedModel;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
-import io.kvant.engine.quant.Sensitivity;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.EvalText;
+import io.kvant.quant.quantize.Evaluator;
+import io.kvant.quant.quantize.QuantizedModel;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.quant.quantize.Sensitivity;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -40,7 +43,8 @@ final class EvalCommand {
                            NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8
-        --text FILE        evaluation text (default: built-in held-out stories)
+        --text FILE        evaluation text (default: the built-in held-out text that matches
+                           the model: KJV chapters for kvant-kjv-7m, stories otherwise)
         --calibration FILE calibration text for awq/gptq/mse (default: built-in calibration stories)
         --sensitivity      per layer and role: the KL each tensor's quantization causes alone
       output: top1_agreement (raw), mean_kl, ppl_*; near_tie_positions (reference top-1 minus
@@ -90,10 +94,12 @@ final class EvalCommand {
       }
       int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
       int maxLen = f.integer("max-len", 256, 2, 1 << 20);
-      String text = read(f.string("text")).orElse(Calibration.builtinHeldOutText());
       String calText = read(f.string("calibration")).orElse(Calibration.builtinCalibrationText());
-      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of));
+      try (Model model = ModelOpener.load(modelPath, f.string("tokenizer").map(Path::of));
           ComputePool pool = new ComputePool(threads)) {
+        EvalText builtin = EvalText.forModel(describe(modelPath, model));
+        String text = read(f.string("text")).orElse(builtin.text());
+        String textLabel = f.string("text").map(t -> "file:" + t).orElse(builtin.label());
         LlamaConfig cfg = model.config();
         int len = Math.min(maxLen, cfg.contextLength());
         Calibration evalSet = Calibration.fromText(text, model.tokenizer(), len);
@@ -111,10 +117,12 @@ final class EvalCommand {
         ObjectMapper json = new ObjectMapper();
         if (f.has("quantized")) {
           try (Model q =
-              ModelLoader.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
+              ModelOpener.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
             Evaluator.Result r =
                 ev.compare(model.weights(), q.weights(), evalSet.sequences(), candidateKv);
-            out.println(json.writeValueAsString(line(json, "artifact:" + q.source(), kv, r, q)));
+            out.println(
+                json.writeValueAsString(
+                    line(json, "artifact:" + q.source(), kv, r, q).put("eval_text", textLabel)));
           }
           return 0;
         }
@@ -128,7 +136,9 @@ final class EvalCommand {
         QuantizedModel qm = new Quantizer(Clock.systemUTC(), "kvant-eval").run(model, recipe, cal);
         Evaluator.Result r =
             ev.compare(model.weights(), qm.model().weights(), evalSet.sequences(), candidateKv);
-        out.println(json.writeValueAsString(line(json, recipe.name(), kv, r, qm.model())));
+        out.println(
+            json.writeValueAsString(
+                line(json, recipe.name(), kv, r, qm.model()).put("eval_text", textLabel)));
         return 0;
       }
     } catch (UsageException e) {
@@ -156,6 +166,22 @@ final class EvalCommand {
     o.put("ppl_quantized", r.pplCandidate());
     o.put("weight_bytes", q.weights().matrixBytes());
     return o;
+  }
+
+  /** A GGUF's name and description, else the file or folder name. */
+  private static String describe(Path path, Model model) {
+    if (model.format().equals("gguf")) {
+      try (GgufFile g = GgufReader.open(path)) {
+        return g.findString("general.name").orElse("")
+            + " "
+            + g.findString("general.description").orElse("")
+            + " "
+            + path.getFileName();
+      } catch (IOException e) {
+        return path.getFileName().toString();
+      }
+    }
+    return path.getFileName().toString();
   }
 
   private static Optional<String> read(Optional<String> file) throws IOException {

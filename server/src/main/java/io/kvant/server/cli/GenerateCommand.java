@@ -9,9 +9,9 @@ import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.generate.GenerationResult;
 import io.kvant.engine.generate.Generator;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -110,7 +110,7 @@ final class GenerateCommand {
         throw new UsageException("--device: " + e.getMessage());
       }
       List<String> stops = f.string("stop").map(List::of).orElse(List.of());
-      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of));
+      try (Model model = ModelOpener.load(modelPath, f.string("tokenizer").map(Path::of));
           ComputePool pool = new ComputePool(threads)) {
         int[] prompt;
         if (f.has("prompt-ids")) {
@@ -136,9 +136,9 @@ final class GenerateCommand {
         io.kvant.engine.model.ModelWeights weights = model.weights();
         if (f.has("weights")) {
           weights =
-              io.kvant.engine.quant.Quantizer.quantizeAtLoad(
+              io.kvant.quant.quantize.Quantizer.quantizeAtLoad(
                       model,
-                      io.kvant.engine.quant.Recipe.resolve(f.string("weights").orElseThrow()))
+                      io.kvant.quant.quantize.Recipe.resolve(f.string("weights").orElseThrow()))
                   .weights();
         }
         ComputeBackend backend =

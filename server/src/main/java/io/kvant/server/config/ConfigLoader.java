@@ -212,7 +212,7 @@ public final class ConfigLoader {
     String weights = s.string("model.weights", "none");
     if (!weights.equals("none")) {
       try {
-        io.kvant.engine.quant.Recipe.resolve(weights);
+        io.kvant.quant.quantize.Recipe.resolve(weights);
       } catch (IllegalArgumentException | IOException e) {
         throw new ConfigException(s.where("model.weights") + ": " + e.getMessage());
       }

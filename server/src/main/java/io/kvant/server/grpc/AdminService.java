@@ -15,17 +15,17 @@ import io.kvant.api.v1.VersionState;
 import io.kvant.api.v1.VersionStatus;
 import io.kvant.api.v1.WatchEventsRequest;
 import io.kvant.engine.kv.KvCacheManager;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.engine.sched.SchedulerStats;
+import io.kvant.reload.SwapMode;
 import io.kvant.server.model.EventBus;
 import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.SwapResult;
 import io.kvant.server.model.VersionLoader;
-import io.kvant.server.sched.EngineLoop;
-import io.kvant.server.sched.SchedulerStats;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.IdentityHashMap;
@@ -40,7 +40,7 @@ import java.util.Optional;
 public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
   /** Swaps to a bucket version (the reload agent); empty when no bucket is configured. */
   public interface BucketSwapper {
-    SwapResult swapToVersion(String model, String version, SwapPolicy policy, boolean skipGate)
+    SwapResult swapToVersion(String model, String version, SwapMode policy, boolean skipGate)
         throws SwapException;
   }
 
@@ -52,7 +52,7 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
   private final VersionLoader loader;
   private final EventBus events;
   private final Optional<BucketSwapper> bucket;
-  private final SwapPolicy defaultPolicy;
+  private final SwapMode defaultPolicy;
 
   public AdminService(
       ModelRegistry models,
@@ -61,7 +61,7 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
       VersionLoader loader,
       EventBus events,
       Optional<BucketSwapper> bucket,
-      SwapPolicy defaultPolicy) {
+      SwapMode defaultPolicy) {
     this.models = models;
     this.loop = loop;
     this.swaps = swaps;
@@ -138,11 +138,11 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void swap(SwapRequest request, StreamObserver<SwapResponse> observer) {
-    SwapPolicy policy =
+    SwapMode policy =
         switch (request.getPolicy()) {
-          case SWAP_POLICY_DRAIN -> SwapPolicy.DRAIN;
-          case SWAP_POLICY_IMMEDIATE -> SwapPolicy.IMMEDIATE;
-          case SWAP_POLICY_PAUSE -> SwapPolicy.PAUSE;
+          case SWAP_POLICY_DRAIN -> SwapMode.DRAIN;
+          case SWAP_POLICY_IMMEDIATE -> SwapMode.IMMEDIATE;
+          case SWAP_POLICY_PAUSE -> SwapMode.PAUSE;
           default -> defaultPolicy;
         };
     if (models.find(request.getModel()).isEmpty()) {

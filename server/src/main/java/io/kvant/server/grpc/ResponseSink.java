@@ -6,9 +6,9 @@ import io.kvant.api.v1.GenerateChunk;
 import io.kvant.api.v1.TokenLogprob;
 import io.kvant.api.v1.TopLogprob;
 import io.kvant.api.v1.Usage;
-import io.kvant.server.sched.RequestDelta;
-import io.kvant.server.sched.RequestFinal;
-import io.kvant.server.sched.RequestSink;
+import io.kvant.engine.sched.RequestDelta;
+import io.kvant.engine.sched.RequestFinal;
+import io.kvant.engine.sched.RequestSink;
 import java.util.List;
 import java.util.function.LongSupplier;
 
@@ -129,7 +129,7 @@ final class ResponseSink implements RequestSink {
     };
   }
 
-  static List<TokenLogprob> convert(List<io.kvant.server.sched.TokenLogprob> in) {
+  static List<TokenLogprob> convert(List<io.kvant.engine.sched.TokenLogprob> in) {
     return in.stream()
         .map(
             l -> {

@@ -2,7 +2,8 @@ package io.kvant.server.model;
 
 import io.kvant.api.v1.ModelEvent.Kind;
 import io.kvant.engine.kv.KvGeometry;
-import io.kvant.server.sched.EngineLoop;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.reload.SwapMode;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -41,7 +42,7 @@ public final class SwapCoordinator {
   }
 
   /** Loads {@code path} and swaps to it. */
-  public SwapResult swapToPath(String modelName, Path path, SwapPolicy policy, VersionLoader loader)
+  public SwapResult swapToPath(String modelName, Path path, SwapMode policy, VersionLoader loader)
       throws SwapException {
     ServedModel model = model(modelName);
     long start = clock.millis();
@@ -64,7 +65,7 @@ public final class SwapCoordinator {
    * @param recalibrated tensors re-quantized for this version
    */
   public synchronized SwapResult swap(
-      ServedModel model, ModelVersion next, SwapPolicy policy, long startMillis, int recalibrated)
+      ServedModel model, ModelVersion next, SwapMode policy, long startMillis, int recalibrated)
       throws SwapException {
     ModelVersion current = model.serving();
     if (current.id().equals(next.id())) {
