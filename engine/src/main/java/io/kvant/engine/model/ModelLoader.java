@@ -432,7 +432,7 @@ public final class ModelLoader {
   static Tokenizer tokenizerFile(Path file, int vocab) throws IOException {
     String name = file.getFileName().toString();
     if (name.endsWith(".json")) {
-      return io.kvant.engine.tokenizer.HfTokenizerJson.read(file);
+      return io.kvant.engine.tokenizer.HfTokenizerJson.load(file, null);
     }
     if (name.endsWith(".model")) {
       return io.kvant.engine.tokenizer.SentencePieceModelFile.read(file);
