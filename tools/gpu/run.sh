@@ -36,7 +36,14 @@ if [[ "$WHAT" == tests || "$WHAT" == all ]]; then
 fi
 if [[ "$WHAT" == bench || "$WHAT" == all ]]; then
   BENCH=("${JAVA[@]}" -Xmx8g -cp "$CP" io.kvant.cuda.bench.CudaBench)
-  "${BENCH[@]}" decode --shape llama-3.2-1b --batch 1,16,64,256 2>&1 | tee "$RESULTS/decode-1b.txt"
-  "${BENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 2>&1 | tee "$RESULTS/decode-8b.txt"
+  # The product kernels alone on 8B-shaped matrices (how the forward pass picks among them).
+  "${BENCH[@]}" gemv 2>&1 | tee "$RESULTS/gemv.txt"
+  # BF16 with and without CUDA graphs (one run each, so the columns compare as ratios), then
+  # the quantized weight formats with graphs.
+  "${BENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --graphs both 2>&1 | tee "$RESULTS/decode-8b.txt"
+  for w in int8 fp8-e4m3 int4-g128; do
+    "${BENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --weights "$w" 2>&1 | tee "$RESULTS/decode-8b-$w.txt"
+  done
+  "${BENCH[@]}" decode --shape llama-3.2-1b --batch 1,16,64,256 --graphs both 2>&1 | tee "$RESULTS/decode-1b.txt"
 fi
 exit $rc

@@ -28,9 +28,11 @@ public final class CudaBackend implements ComputeBackend {
   private final CudaKernels kernels;
   private final Gemm gemm;
   private final DeviceWeightCache weights;
+  private final boolean graphs;
 
-  private CudaBackend(CudaDevice device) {
+  private CudaBackend(CudaDevice device, boolean graphs) {
     this.device = device;
+    this.graphs = graphs;
     try {
       this.kernels = new CudaKernels(device);
       this.gemm = new Gemm(device);
@@ -47,7 +49,7 @@ public final class CudaBackend implements ComputeBackend {
    * @throws io.kvant.cuda.driver.CudaUnavailableException one line saying why there is no CUDA
    */
   public static CudaBackend open(CudaOptions options) {
-    return new CudaBackend(CudaDevice.open(options));
+    return new CudaBackend(CudaDevice.open(options), options.graphs());
   }
 
   /**
@@ -58,7 +60,7 @@ public final class CudaBackend implements ComputeBackend {
   public CudaTransformer load(LlamaConfig config, ModelWeights modelWeights) {
     DeviceModel m = new DeviceModel(weights, config, modelWeights);
     try {
-      return new CudaTransformer(device, kernels, gemm, m);
+      return new CudaTransformer(device, kernels, gemm, m, graphs);
     } catch (RuntimeException e) {
       m.close();
       throw e;

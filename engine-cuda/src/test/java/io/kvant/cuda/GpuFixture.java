@@ -29,7 +29,8 @@ public final class GpuFixture {
                 new CudaOptions(
                     defaults.libraryDirs(),
                     Path.of(System.getProperty("java.io.tmpdir"), "kvant-test-kernels"),
-                    0));
+                    0,
+                    true));
       } catch (CudaUnavailableException e) {
         unavailable = e.getMessage();
       }

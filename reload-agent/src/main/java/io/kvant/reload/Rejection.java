@@ -27,7 +27,11 @@ public final class Rejection extends Exception {
     IO_ERROR,
     UNKNOWN_RECIPE,
     /** After a swap: the error rate passed the rollback threshold (automatic rollback). */
-    ERROR_RATE;
+    ERROR_RATE,
+    /** After a swap: shadowed live requests drifted from the previous version (rollback). */
+    SHADOW_DRIFT,
+    /** A channel file that does not name a version id. */
+    BAD_CHANNEL;
 
     /** The lower-case code, e.g. {@code digest_mismatch}. */
     public String code() {

@@ -247,7 +247,27 @@ final class VersionBuilder {
           throw new Rejection(
               Rejection.Reason.GATE_FAILED, "quality gate failed: " + r.describe(settings.gate()));
         }
-        ev.publish(Step.GATE_PASSED, m.version(), r.describe(settings.gate()), figures);
+        // Against the version serving now, on the golden and calibration prompts and held-out text.
+        List<int[]> prompts = new ArrayList<>(golden);
+        prompts.addAll(calibration.subList(0, Math.min(16, calibration.size())));
+        List<int[]> heldOut =
+            tokenize(serving.tokenizer(), AgentSettings.BUILTIN_HELD_OUT, serving);
+        QualityGate.Comparison c =
+            QualityGate.compare(
+                serving.config(), serving.weights(), servedW, prompts, heldOut, pool);
+        figures.put("ppl_ratio_vs_serving", String.format("%.4f", c.pplRatio()));
+        figures.put("kl_vs_serving", String.format("%.6f", c.meanKl()));
+        figures.put("top1_vs_serving", String.format("%.4f", c.top1()));
+        LOG.log(Level.INFO, "version={0} gate: {1}", m.version(), c.describe(settings.gate()));
+        if (!c.passes(settings.gate())) {
+          throw new Rejection(
+              Rejection.Reason.GATE_FAILED, "quality gate failed: " + c.describe(settings.gate()));
+        }
+        ev.publish(
+            Step.GATE_PASSED,
+            m.version(),
+            r.describe(settings.gate()) + "; " + c.describe(settings.gate()),
+            figures);
       } else if (report) {
         ev.publish(
             Step.GATE_PASSED, m.version(), "gate skipped on request", Map.of("skipped", "true"));

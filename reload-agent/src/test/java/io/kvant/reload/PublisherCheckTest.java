@@ -42,7 +42,8 @@ class PublisherCheckTest {
   void setUp() throws Exception {
     fx = new Fixture(tmp);
     bucket = new FileBucket(tmp.resolve("bucket"));
-    planted = new FileBucket(tmp.resolve("planted"));
+    // A server refuses to start on a bucket that does not exist (issue 17, item 2).
+    planted = new FileBucket(Files.createDirectories(tmp.resolve("planted")));
     ServingView base =
         new ServingView(
             "base", "none", fx.model.config(), fx.model.tokenizer(), fx.model.weights());

@@ -43,6 +43,7 @@ import io.kvant.server.grpc.AdminService;
 import io.kvant.server.grpc.AuthInterceptor;
 import io.kvant.server.grpc.GenerationService;
 import io.kvant.server.grpc.KvTypes;
+import io.kvant.server.grpc.ParseGuard;
 import io.kvant.server.grpc.RequestIds;
 import io.kvant.server.metrics.EngineGauges;
 import io.kvant.server.metrics.ServerMetrics;
@@ -205,13 +206,17 @@ public final class KvantServer implements AutoCloseable {
             if (d != null && e.getKind() == io.kvant.api.v1.ModelEvent.Kind.SWAPPED) {
               seconds = Long.parseLong(d) / 1e3;
             }
-            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), seconds);
+            String reason = e.getAttributesMap().getOrDefault("reason", "");
+            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), reason, seconds);
             LOG.log(
-                Level.INFO,
-                "model_event kind={0} model={1} version={2} {3}",
+                e.getKind() == io.kvant.api.v1.ModelEvent.Kind.REJECTED
+                    ? Level.WARNING
+                    : Level.INFO,
+                "model_event kind={0} model={1} version={2}{3} {4}",
                 e.getKind(),
                 e.getModel(),
                 e.getVersion(),
+                reason.isEmpty() ? "" : " reason=" + reason,
                 e.getMessage());
           });
       SwapCoordinator swaps =
@@ -223,6 +228,17 @@ public final class KvantServer implements AutoCloseable {
                   uri ->
                       AgentWiring.create(
                           uri, config.agent(), served, swaps, events, pool, compute, clock));
+      if (agent.isPresent()) {
+        // Before anything listens: a missing bucket or a foreign staging folder fails the start.
+        try {
+          agent.get().prepare();
+        } catch (IOException | RuntimeException e) {
+          agent.get().close();
+          metrics.close();
+          release(first);
+          throw e;
+        }
+      }
       KvantServer s =
           new KvantServer(config, pool, compute, models, loop, metrics, events, swaps, agent);
       loop.start();
@@ -230,8 +246,12 @@ public final class KvantServer implements AutoCloseable {
       beforeWarmUp.accept(s);
       s.warmUp(served);
       if (agent.isPresent()) {
+        // Back to the version committed before a restart (or the bucket's current one) before
+        // health says SERVING: never SERVING on a version the server was not told to serve.
+        agent.get().resume();
         agent.get().start();
       }
+      s.markServing(served);
       return s;
     } catch (IOException | RuntimeException e) {
       if (backend != null) {
@@ -398,8 +418,8 @@ public final class KvantServer implements AutoCloseable {
             List.of(
                 new AuthInterceptor(Set.of(ModelAdminGrpc.SERVICE_NAME), sec.adminToken()),
                 new RequestIds())));
-    b.addService(health.getHealthService());
-    b.addService(ProtoReflectionServiceV1.newInstance());
+    b.addService(ParseGuard.guard(health.getHealthService().bindService()));
+    b.addService(ParseGuard.guard(ProtoReflectionServiceV1.newInstance().bindService()));
     health.setStatus("", ServingStatus.NOT_SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.NOT_SERVING);
@@ -412,10 +432,10 @@ public final class KvantServer implements AutoCloseable {
     // ServerInterceptors runs the last one first; keep the list in call order.
     List<ServerInterceptor> reversed = new ArrayList<>(interceptors);
     java.util.Collections.reverse(reversed);
-    return ServerInterceptors.intercept(service, reversed);
+    return ServerInterceptors.intercept(ParseGuard.guard(service.bindService()), reversed);
   }
 
-  /** Runs one short request through the whole engine path, then turns health SERVING. */
+  /** Runs one short request through the whole engine path (health is turned SERVING after). */
   private void warmUp(ServedModel served) throws IOException {
     ModelVersion v = served.serving();
     int bos = v.model().tokenizer().bos();
@@ -453,11 +473,15 @@ public final class KvantServer implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted during warm-up");
     }
+  }
+
+  private void markServing(ServedModel served) {
     health.setStatus("", ServingStatus.SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.SERVING);
     }
-    LOG.log(Level.INFO, "model={0} version={1} warm and serving", served.name(), v.id());
+    LOG.log(
+        Level.INFO, "model={0} version={1} warm and serving", served.name(), served.serving().id());
   }
 
   /** The bound gRPC port. */

@@ -30,7 +30,11 @@ import java.util.SplittableRandom;
  * <pre>
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
+ *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  * </pre>
+ *
+ * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
+ * columns compare as a ratio on the same machine state.
  */
 public final class CudaBench {
   private CudaBench() {}
@@ -46,6 +50,7 @@ public final class CudaBench {
       switch (args[0]) {
         case "bandwidth" -> bandwidth(backend.device(), (int) flag(args, "--gib", 4));
         case "decode" -> decode(backend, args);
+        case "gemv" -> gemv(backend);
         default -> throw new IllegalArgumentException("unknown benchmark " + args[0]);
       }
     }
@@ -97,6 +102,240 @@ public final class CudaBench {
     }
   }
 
+  /**
+   * The decode products alone: every product kernel on 8B-shaped matrices at 1, 4 and 8 rows, timed
+   * with events (median of 30 launches), as weight bytes read per second.
+   */
+  static void gemv(CudaBackend backend) {
+    CudaDevice d = backend.device();
+    CudaKernels k = backend.kernels();
+    int[][] shapes = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
+    System.out.println("| out x in | rows | weights | kernel | us | weight GB/s |");
+    System.out.println("| --- | ---: | --- | --- | ---: | ---: |");
+    var start = d.driver().createEvent();
+    var end = d.driver().createEvent();
+    for (int[] sh : shapes) {
+      int out = sh[0];
+      int in = sh[1];
+      try (DeviceBuffer wb = d.allocate(2L * out * in);
+          DeviceBuffer sc = d.allocate(4L * out * (in / 32));
+          DeviceBuffer xb = d.allocate(4L * 8 * in);
+          DeviceBuffer xh = d.allocate(2L * 8 * in);
+          DeviceBuffer yb = d.allocate(4L * 8 * out);
+          DeviceBuffer tile = d.allocate(2L * out * in)) {
+        k.fillUniform(wb.ptr(), CudaKernels.DT_BF16, (long) out * in, 1, 0.01f);
+        k.fillUniform(sc.ptr(), CudaKernels.DT_F32, (long) out * (in / 32), 2, 0.01f);
+        k.fillUniform(xb.ptr(), CudaKernels.DT_F32, 8L * in, 3, 1f);
+        k.fillUniform(xh.ptr(), CudaKernels.DT_BF16, 8L * in, 3, 1f);
+        for (int n : new int[] {1, 2, 4, 8}) {
+          List<Object[]> cases = new ArrayList<>();
+          long bf = 2L * out * in;
+          long i8 = (long) out * in;
+          long i4 = (long) out * in / 2;
+          cases.add(
+              new Object[] {
+                "bf16",
+                "cublasLt",
+                bf,
+                (Runnable)
+                    () ->
+                        backend
+                            .gemm()
+                            .multiply(
+                                CudaKernels.DT_BF16,
+                                wb.ptr(),
+                                out,
+                                in,
+                                xh.ptr(),
+                                n,
+                                yb.ptr(),
+                                false)
+              });
+          cases.add(
+              new Object[] {
+                "bf16",
+                "wgemv",
+                bf,
+                (Runnable)
+                    () ->
+                        k.wgemv(
+                            wb.ptr(),
+                            2L * in,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            CudaKernels.WG_BF16,
+                            xb.ptr(),
+                            yb.ptr(),
+                            out,
+                            in,
+                            n,
+                            false)
+              });
+          cases.add(
+              new Object[] {
+                "int8",
+                "qgemv8",
+                i8,
+                (Runnable)
+                    () ->
+                        k.qgemv8(
+                            wb.ptr(),
+                            in,
+                            sc.ptr(),
+                            in,
+                            1,
+                            CudaKernels.QF_INT8,
+                            xb.ptr(),
+                            yb.ptr(),
+                            out,
+                            in,
+                            n,
+                            false)
+              });
+          cases.add(
+              new Object[] {
+                "int8",
+                "wgemv",
+                i8,
+                (Runnable)
+                    () ->
+                        k.wgemv(
+                            wb.ptr(),
+                            in,
+                            sc.ptr(),
+                            0,
+                            in,
+                            1,
+                            CudaKernels.QF_INT8,
+                            CudaKernels.WG_CODES8,
+                            xb.ptr(),
+                            yb.ptr(),
+                            out,
+                            in,
+                            n,
+                            false)
+              });
+          cases.add(
+              new Object[] {
+                "int4-g128",
+                "qgemv4",
+                i4,
+                (Runnable)
+                    () ->
+                        k.qgemv4(
+                            wb.ptr(), in / 2, sc.ptr(), 0, 128, in / 128, xb.ptr(), yb.ptr(), out,
+                            in, n, false)
+              });
+          cases.add(
+              new Object[] {
+                "int4-g128",
+                "wgemv",
+                i4,
+                (Runnable)
+                    () ->
+                        k.wgemv(
+                            wb.ptr(),
+                            in / 2,
+                            sc.ptr(),
+                            0,
+                            128,
+                            in / 128,
+                            0,
+                            CudaKernels.WG_CODES4,
+                            xb.ptr(),
+                            yb.ptr(),
+                            out,
+                            in,
+                            n,
+                            false)
+              });
+          cases.add(
+              new Object[] {
+                "int8",
+                "dequant+cublasLt",
+                i8,
+                (Runnable)
+                    () -> {
+                      k.dequant8Bf16(
+                          wb.ptr(),
+                          in,
+                          sc.ptr(),
+                          in,
+                          1,
+                          CudaKernels.QF_INT8,
+                          tile.ptr(),
+                          0,
+                          out,
+                          in);
+                      backend
+                          .gemm()
+                          .multiply(
+                              CudaKernels.DT_BF16,
+                              tile.ptr(),
+                              out,
+                              in,
+                              xh.ptr(),
+                              n,
+                              yb.ptr(),
+                              false);
+                    }
+              });
+          cases.add(
+              new Object[] {
+                "int4-g128",
+                "dequant+cublasLt",
+                i4,
+                (Runnable)
+                    () -> {
+                      k.dequant4Bf16(
+                          wb.ptr(), in / 2, sc.ptr(), 0, 128, in / 128, tile.ptr(), 0, out, in);
+                      backend
+                          .gemm()
+                          .multiply(
+                              CudaKernels.DT_BF16,
+                              tile.ptr(),
+                              out,
+                              in,
+                              xh.ptr(),
+                              n,
+                              yb.ptr(),
+                              false);
+                    }
+              });
+          for (Object[] c : cases) {
+            Runnable r = (Runnable) c[3];
+            if (n > CudaKernels.QGEMV_ROWS && c[1].toString().startsWith("q")) {
+              continue;
+            }
+            r.run();
+            float[] t = new float[30];
+            for (int i = 0; i < t.length; i++) {
+              d.driver().record(start, d.stream());
+              r.run();
+              d.driver().record(end, d.stream());
+              t[i] = d.driver().elapsedMillis(start, end);
+            }
+            java.util.Arrays.sort(t);
+            double us = t[t.length / 2] * 1e3;
+            System.out.printf(
+                Locale.ROOT,
+                "| %dx%d | %d | %s | %s | %.1f | %.0f |%n",
+                out,
+                in,
+                n,
+                c[0],
+                c[1],
+                us,
+                (long) c[2] / (us * 1e-6) / 1e9);
+          }
+        }
+      }
+    }
+  }
+
   static LlamaConfig shape(String name) {
     return switch (name) {
       case "llama-3.2-1b" ->
@@ -121,21 +360,61 @@ public final class CudaBench {
     CudaDevice d = backend.device();
     double copyTbs = bandwidth(d, 2);
     boolean tied = name.equals("llama-3.2-1b");
-    DeviceModel model =
-        SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
-    CudaTransformer t = new CudaTransformer(d, backend.kernels(), backend.gemm(), model);
-    long stepBytes = SyntheticModels.weightBytesPerStep(c, 2);
+    String weights = flagText(args, "--weights", "bf16");
+    DeviceModel model;
+    long stepBytes;
+    if (weights.equals("bf16")) {
+      model = SyntheticModels.create(d, backend.kernels(), c, CudaKernels.DT_BF16, tied, 11);
+      stepBytes = SyntheticModels.weightBytesPerStep(c, 2);
+    } else {
+      SyntheticModels.QuantKind kind =
+          SyntheticModels.QuantKind.valueOf(weights.toUpperCase(Locale.ROOT).replace('-', '_'));
+      model = SyntheticModels.createQuantized(d, backend.kernels(), c, kind, 11);
+      stepBytes = SyntheticModels.weightBytesPerStep(c, kind);
+    }
+    String graphs = flagText(args, "--graphs", "on");
+    List<Boolean> modes =
+        switch (graphs) {
+          case "on" -> List.of(true);
+          case "off" -> List.of(false);
+          case "both" -> List.of(false, true);
+          default -> throw new IllegalArgumentException("--graphs on|off|both, got " + graphs);
+        };
+    CudaTransformer eager = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
+    CudaTransformer graphed =
+        new CudaTransformer(d, backend.kernels(), backend.gemm(), model, true);
     System.out.printf(
         Locale.ROOT,
-        "decode %s BF16 (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
+        "decode %s %s (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
         name,
+        weights,
         stepBytes / 1e9,
         prompt,
         steps);
     System.out.println(
-        "| batch | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
-    System.out.println("| ---: | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of"
+            + " copy bw |");
+    System.out.println("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
+      for (boolean mode : modes) {
+        run(backend, c, mode ? graphed : eager, mode, batch, prompt, steps, stepBytes, copyTbs);
+      }
+    }
+    eager.close();
+    graphed.close();
+  }
+
+  private static void run(
+      CudaBackend backend,
+      LlamaConfig c,
+      CudaTransformer t,
+      boolean graphs,
+      int batch,
+      int prompt,
+      int steps,
+      long stepBytes,
+      double copyTbs) {
+    {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
       long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(KvCacheType.F16);
       KvCacheManager kv =
@@ -201,8 +480,9 @@ public final class CudaBench {
       double tbs = stepBytes / stepSec / 1e12;
       System.out.printf(
           Locale.ROOT,
-          "| %d | %.0f | %.1f | %.3f | %.2f | %.0f%% |%n",
+          "| %d | %s | %.0f | %.1f | %.3f | %.2f | %.0f%% |%n",
           batch,
+          graphs ? "on" : "off",
           batch * (double) prompt / ((p1 - p0) * 1e-9),
           batch / stepSec,
           stepSec * 1e3,
@@ -210,6 +490,5 @@ public final class CudaBench {
           100 * tbs / copyTbs);
       ((io.kvant.cuda.model.CudaKvPool) kv.store()).close();
     }
-    t.close();
   }
 }

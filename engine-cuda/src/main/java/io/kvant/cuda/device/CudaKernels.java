@@ -42,6 +42,14 @@ public final class CudaKernels {
   private final MemorySegment addInplace;
   private final MemorySegment sample;
   private final MemorySegment fillUniform;
+  private final MemorySegment qgemv8;
+  private final MemorySegment qgemv4;
+  private final MemorySegment dequant8;
+  private final MemorySegment dequant4;
+  private final MemorySegment fillBytes;
+  private final MemorySegment wgemv;
+  private final MemorySegment dequant8Bf16;
+  private final MemorySegment dequant4Bf16;
   private final Args args = new Args();
   private final int gridCap;
 
@@ -60,6 +68,14 @@ public final class CudaKernels {
     addInplace = d.function(module, "add_inplace");
     sample = d.function(module, "sample");
     fillUniform = d.function(module, "fill_uniform");
+    qgemv8 = d.function(module, "qgemv8");
+    qgemv4 = d.function(module, "qgemv4");
+    dequant8 = d.function(module, "dequant8");
+    dequant4 = d.function(module, "dequant4");
+    fillBytes = d.function(module, "fill_bytes");
+    wgemv = d.function(module, "wgemv");
+    dequant8Bf16 = d.function(module, "dequant8_bf16");
+    dequant4Bf16 = d.function(module, "dequant4_bf16");
     gridCap = device.multiprocessors() * 16;
   }
 
@@ -207,6 +223,184 @@ public final class CudaKernels {
   public void fillUniform(long out, int dtype, long count, long seed, float scale) {
     args.ptr(out).i32(dtype).i64(count).i64(seed).f32(scale);
     launch(fillUniform, "fill_uniform", grid(count), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Activation rows one pass of {@link #qgemv8}/{@link #qgemv4} handles. */
+  public static final int QGEMV_ROWS = 8;
+
+  private static final int QGEMV_WARPS = 8;
+
+  /** 8-bit code formats of {@link #qgemv8}. */
+  public static final int QF_INT8 = 0;
+
+  public static final int QF_E4M3 = 1;
+  public static final int QF_E5M2 = 2;
+
+  /**
+   * {@code y[r] (+)= x[r] W^T} for {@code n <= QGEMV_ROWS} F32 rows, {@code W[out][in]} of 8-bit
+   * codes (layout in the source), reading the weights once for all rows.
+   */
+  public void qgemv8(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    checkRows(n);
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(x).ptr(y);
+    args.i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(qgemv8, "qgemv8", (out + QGEMV_WARPS - 1) / QGEMV_WARPS, 1, 32 * QGEMV_WARPS);
+  }
+
+  /** As {@link #qgemv8} for 4-bit codes; {@code zeros} 0 means symmetric (zero point 8). */
+  public void qgemv4(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    checkRows(n);
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(x).ptr(y);
+    args.i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(qgemv4, "qgemv4", (out + QGEMV_WARPS - 1) / QGEMV_WARPS, 1, 32 * QGEMV_WARPS);
+  }
+
+  private static void checkRows(int n) {
+    if (n < 1 || n > QGEMV_ROWS) {
+      throw new IllegalArgumentException("qgemv takes 1.." + QGEMV_ROWS + " rows, got " + n);
+    }
+  }
+
+  /** Rows {@code [row0, row0 + rows)} of an 8-bit-code matrix decoded into {@code out} (dtype). */
+  public void dequant8(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long out,
+      int dtype,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(out);
+    args.i32(dtype).i32(row0).i32(rows).i32(in);
+    launch(dequant8, "dequant8", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** As {@link #dequant8} for 4-bit codes. */
+  public void dequant4(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long out,
+      int dtype,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
+    args.i32(dtype).i32(row0).i32(rows).i32(in);
+    launch(dequant4, "dequant4", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Weight kinds of {@link #wgemv}. */
+  public static final int WG_CODES8 = 0;
+
+  public static final int WG_CODES4 = 1;
+  public static final int WG_BF16 = 2;
+  public static final int WG_F16 = 3;
+
+  /** Rows one {@link #wgemv} launch handles. */
+  public static final int WGEMV_ROWS = 8;
+
+  /**
+   * {@code y[r] (+)= x[r] W^T} for {@code n <= WGEMV_ROWS} F32 rows of width {@code in} (a multiple
+   * of 4), {@code W} of {@code kind} with rows {@code ldw} bytes apart: the bandwidth-oriented
+   * decode product (layout preconditions in the source; {@code QuantizedProducts} and the forward
+   * pass check them before choosing it).
+   */
+  public void wgemv(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      int kind,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    if (n < 1 || n > WGEMV_ROWS || in % 4 != 0) {
+      throw new IllegalArgumentException("wgemv takes 1.." + WGEMV_ROWS + " rows, in % 4 == 0");
+    }
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).i32(fmt);
+    args.i32(kind).ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(wgemv, "wgemv", (out + 3) / 4, 1, 32 * 4);
+  }
+
+  /**
+   * As {@link #dequant8} into BF16, one thread per 16-byte run, for the layouts {@link #wgemv}
+   * reads with {@code in % 8 == 0}.
+   */
+  public void dequant8Bf16(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long out,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(out);
+    args.i32(row0).i32(rows).i32(in);
+    launch(dequant8Bf16, "dequant8_bf16", grid(rows * (ldw / 16)), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** As {@link #dequant4} into BF16, for the layouts {@link #wgemv} reads. */
+  public void dequant4Bf16(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long out,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
+    args.i32(row0).i32(rows).i32(in);
+    launch(dequant4Bf16, "dequant4_bf16", grid((long) rows * (in / 32)), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Random bytes ANDed with {@code mask}: codes of synthetic quantized benchmark weights. */
+  public void fillBytes(long out, long count, long seed, int mask) {
+    args.ptr(out).i64(count).i64(seed).i32(mask);
+    launch(fillBytes, "fill_bytes", grid(count), 1, ELEMENTWISE_THREADS);
   }
 
   /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */

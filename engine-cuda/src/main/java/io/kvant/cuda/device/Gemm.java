@@ -34,7 +34,7 @@ public final class Gemm implements AutoCloseable {
   private final Map<Key, Plan> plans = new HashMap<>();
   private final Arena arena = Arena.ofShared();
 
-  private record Key(int dtype, int out, int in, int n) {}
+  private record Key(int dtype, int out, int in, int n, int ldy) {}
 
   private record Plan(MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment algo) {}
 
@@ -67,7 +67,17 @@ public final class Gemm implements AutoCloseable {
    */
   public void multiply(
       int dtype, long w, int out, int in, long x, int n, long y, boolean accumulate) {
-    Plan p = plans.computeIfAbsent(new Key(dtype, out, in, n), this::plan);
+    multiply(dtype, w, out, in, x, n, y, out, accumulate);
+  }
+
+  /**
+   * As {@link #multiply(int, long, int, int, long, int, long, boolean)} into a column slice of a
+   * wider output: row {@code r} of {@code y} starts {@code ldy} floats after row {@code r - 1} (the
+   * product of a slice of a weight's output features).
+   */
+  public void multiply(
+      int dtype, long w, int out, int in, long x, int n, long y, int ldy, boolean accumulate) {
+    Plan p = plans.computeIfAbsent(new Key(dtype, out, in, n, ldy), this::plan);
     lt.matmul(
         handle,
         desc(dtype),
@@ -96,7 +106,7 @@ public final class Gemm implements AutoCloseable {
     int t = cudaType(k.dtype);
     MemorySegment a = lt.layout(t, k.in, k.out, k.in);
     MemorySegment b = lt.layout(t, k.in, k.n, k.in);
-    MemorySegment c = lt.layout(CublasLt.CUDA_R_32F, k.out, k.n, k.out);
+    MemorySegment c = lt.layout(CublasLt.CUDA_R_32F, k.out, k.n, k.ldy);
     MemorySegment algo = arena.allocate(CublasLt.ALGO_BYTES, 8);
     lt.bestAlgorithm(handle, desc(k.dtype), a, b, c, WORKSPACE_BYTES, algo);
     return new Plan(a, b, c, algo);

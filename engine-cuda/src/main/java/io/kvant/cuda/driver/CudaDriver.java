@@ -64,6 +64,12 @@ public final class CudaDriver {
   private final MethodHandle cuEventRecord;
   private final MethodHandle cuEventSynchronize;
   private final MethodHandle cuEventElapsedTime;
+  private final MethodHandle cuStreamBeginCapture;
+  private final MethodHandle cuStreamEndCapture;
+  private final MethodHandle cuGraphInstantiate;
+  private final MethodHandle cuGraphLaunch;
+  private final MethodHandle cuGraphDestroy;
+  private final MethodHandle cuGraphExecDestroy;
 
   private CudaDriver(NativeLibrary lib) {
     this.lib = lib;
@@ -119,6 +125,81 @@ public final class CudaDriver {
     cuEventSynchronize = lib.fn("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     cuEventElapsedTime =
         lib.fn("cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+    // CUDA 12 headers map cuStreamBeginCapture to the _v2 entry point (the one taking a mode) and
+    // cuGraphInstantiate to cuGraphInstantiateWithFlags; the library exports both names.
+    cuStreamBeginCapture =
+        lib.fn("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    cuStreamEndCapture =
+        lib.fn("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    cuGraphInstantiate =
+        lib.fn(
+            "cuGraphInstantiateWithFlags",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+    cuGraphLaunch = lib.fn("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    cuGraphDestroy = lib.fn("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    cuGraphExecDestroy = lib.fn("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  }
+
+  /** {@code CU_STREAM_CAPTURE_MODE_THREAD_LOCAL}: other threads' CUDA calls are unaffected. */
+  public static final int CAPTURE_THREAD_LOCAL = 1;
+
+  /** Starts capturing the work queued on {@code stream} into a graph instead of running it. */
+  public void beginCapture(MemorySegment stream, int mode) {
+    try {
+      check((int) cuStreamBeginCapture.invokeExact(stream, mode), "cuStreamBeginCapture");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /**
+   * Ends the capture on {@code stream} and returns the graph. The capture always ends, also when
+   * this throws (a launch that is not capturable invalidates it).
+   */
+  public MemorySegment endCapture(MemorySegment stream) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment v = a.allocate(ADDRESS);
+      check((int) cuStreamEndCapture.invokeExact(stream, v), "cuStreamEndCapture");
+      return v.get(ADDRESS, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** An executable instance of {@code graph}. */
+  public MemorySegment instantiate(MemorySegment graph) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment v = a.allocate(ADDRESS);
+      check((int) cuGraphInstantiate.invokeExact(v, graph, 0L), "cuGraphInstantiateWithFlags");
+      return v.get(ADDRESS, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Queues an executable graph on {@code stream}. */
+  public void launchGraph(MemorySegment exec, MemorySegment stream) {
+    try {
+      check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public void destroyGraph(MemorySegment graph) {
+    try {
+      check((int) cuGraphDestroy.invokeExact(graph), "cuGraphDestroy");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public void destroyGraphExec(MemorySegment exec) {
+    try {
+      check((int) cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
   }
 
   /**

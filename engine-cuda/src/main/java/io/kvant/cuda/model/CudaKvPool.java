@@ -39,7 +39,9 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
     this.blockSize = blockSize;
     this.blocks = blocks;
     this.tables = tables;
-    long bytes = (long) blocks * blockSize * geometry.bytesPerToken(type);
+    // One block more than the manager hands out: the spare block that padding rows of a
+    // captured decode graph write and read, so they never touch a sequence's blocks.
+    long bytes = (long) (blocks + 1) * blockSize * geometry.bytesPerToken(type);
     this.buffer = device.allocate(bytes);
   }
 
@@ -75,6 +77,11 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
   }
 
   public int blocks() {
+    return blocks;
+  }
+
+  /** The block id past the manager's range that padding rows use (see the constructor). */
+  int spareBlock() {
     return blocks;
   }
 

@@ -48,11 +48,25 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private final Arena arena = Arena.ofShared();
   private MemorySegment staging = MemorySegment.NULL;
   private DeviceBuffer ints;
+  private final DecodeGraphs graphs;
+  private final QuantizedProducts quantized;
+  private final DeviceBuffer tile;
+  private final long tileElements;
 
   /**
    * @param model the version's weights on the device, owned: {@link #close()} releases them
    */
   public CudaTransformer(CudaDevice device, CudaKernels kernels, Gemm gemm, DeviceModel model) {
+    this(device, kernels, gemm, model, true);
+  }
+
+  /**
+   * @param model the version's weights on the device, owned: {@link #close()} releases them
+   * @param graphs whether decode steps run as CUDA graphs captured per batch-size bucket
+   */
+  public CudaTransformer(
+      CudaDevice device, CudaKernels kernels, Gemm gemm, DeviceModel model, boolean graphs) {
+    this.graphs = graphs ? new DecodeGraphs(device) : null;
     this.device = device;
     this.k = kernels;
     this.gemm = gemm;
@@ -61,6 +75,26 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     RopeTable rope = new RopeTable(c.headSize(), c.contextLength(), c.ropeTheta(), c.ropeStyle());
     this.cos = device.upload(rope.cosines());
     this.sin = device.upload(rope.sines());
+    this.quantized = new QuantizedProducts(kernels, gemm);
+    long largest = largestQuantized(model);
+    this.tileElements = QuantizedProducts.tileElements(largest);
+    this.tile = largest == 0 ? null : device.allocate(2L * tileElements);
+  }
+
+  /** Elements of the largest quantized matrix of {@code m}, 0 when none is quantized. */
+  private static long largestQuantized(DeviceModel m) {
+    long max = 0;
+    java.util.List<DeviceTensor> all = new java.util.ArrayList<>();
+    all.add(m.output());
+    for (DeviceModel.Layer l : m.layers()) {
+      all.addAll(java.util.List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down()));
+    }
+    for (DeviceTensor t : all) {
+      if (t.quantized()) {
+        max = Math.max(max, (long) t.rows() * t.cols());
+      }
+    }
+    return max;
   }
 
   @Override
@@ -139,12 +173,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     device.makeCurrent();
     int n = batch.size();
     int rows = batch.logitRows().length;
-    int dim = c.dim();
-    int kvDim = c.kvDim();
-    int hidden = c.hiddenDim();
-    int heads = c.heads();
-    int hs = c.headSize();
-    ensureScratch(n, Math.max(rows, 1));
     // Sequences of the step and the block table of each.
     Map<Integer, Integer> seqIndex = new HashMap<>();
     int[] rowSeq = new int[n];
@@ -154,16 +182,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       maxPos = Math.max(maxPos, batch.positions()[i]);
     }
     int bs = kv.blockSize();
-    int maxBlocks = (maxPos + bs) / bs;
     BlockTables tables = kv.tables();
-    int seqs = seqIndex.size();
-    int[] table = new int[seqs * maxBlocks];
-    for (Map.Entry<Integer, Integer> e : seqIndex.entrySet()) {
-      int have = Math.min(maxBlocks, tables.blocksOf(e.getKey()));
-      for (int b = 0; b < have; b++) {
-        table[e.getValue() * maxBlocks + b] = tables.blockId(e.getKey(), b);
-      }
-    }
     for (int i = 0; i < n; i++) {
       int need = batch.positions()[i] / bs + 1;
       if (tables.blocksOf(batch.seqs()[i]) < need) {
@@ -174,24 +193,55 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
                 + batch.positions()[i]);
       }
     }
+    int maxBlocks = (maxPos + bs) / bs;
+    // A decode step (one row per sequence, every row's logits) may run as a captured graph: its
+    // shape is padded to a bucket, the padding rows write and read only the pool's spare block.
+    boolean decode = graphs != null && rows == n && seqIndex.size() == n && isIdentity(batch);
+    int padded = decode ? graphs.rowBucket(n) : n;
+    if (padded < 0) {
+      decode = false;
+      padded = n;
+    }
+    int stride = decode ? graphs.blockBucket(maxBlocks, (c.contextLength() + bs - 1) / bs) : 1;
+    stride = Math.max(stride, maxBlocks);
+    int stepRows = decode ? padded : rows;
+    int seqs = decode ? padded : seqIndex.size();
+    int[] table = new int[seqs * stride];
+    if (decode) {
+      java.util.Arrays.fill(table, kv.spareBlock());
+    }
+    for (Map.Entry<Integer, Integer> e : seqIndex.entrySet()) {
+      int have = Math.min(maxBlocks, tables.blocksOf(e.getKey()));
+      for (int b = 0; b < have; b++) {
+        table[e.getValue() * stride + b] = tables.blockId(e.getKey(), b);
+      }
+    }
     // One staging copy: tokens | positions | rowSeq | logitRows | tables, then sampling rules.
-    long intBytes = 4L * (3L * n + rows + table.length);
+    long intBytes = 4L * (3L * padded + stepRows + table.length);
     long sampBytes = sampling == null ? 0 : 24L * rows;
     ensureInts(intBytes);
+    ensureScratch(padded, Math.max(stepRows, 1));
     MemorySegment st = staging(intBytes + sampBytes + 16);
+    st.asSlice(0, intBytes).fill((byte) 0);
     long off = 0;
     long tokensOff = off;
     MemorySegment.copy(batch.tokens(), 0, st, JAVA_INT, off, n);
-    off += 4L * n;
+    off += 4L * padded;
     long posOff = off;
     MemorySegment.copy(batch.positions(), 0, st, JAVA_INT, off, n);
-    off += 4L * n;
+    off += 4L * padded;
     long rowSeqOff = off;
     MemorySegment.copy(rowSeq, 0, st, JAVA_INT, off, n);
-    off += 4L * n;
+    for (int i = n; i < padded; i++) {
+      st.set(JAVA_INT, off + 4L * i, i);
+    }
+    off += 4L * padded;
     long logitRowsOff = off;
     MemorySegment.copy(batch.logitRows(), 0, st, JAVA_INT, off, rows);
-    off += 4L * rows;
+    for (int i = rows; i < stepRows; i++) {
+      st.set(JAVA_INT, off + 4L * i, i);
+    }
+    off += 4L * stepRows;
     long tablesOff = off;
     MemorySegment.copy(table, 0, st, JAVA_INT, off, table.length);
     off += 4L * table.length;
@@ -211,11 +261,64 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       device.copyInAsync(s.topK.ptr(), t.asSlice(12L * rows, 4L * rows));
       device.copyInAsync(s.topP.ptr(), t.asSlice(16L * rows, 4L * rows));
     }
-    long tokens = base + tokensOff;
-    long positions = base + posOff;
-    long rowSeqs = base + rowSeqOff;
-    long logitRows = base + logitRowsOff;
-    long blockTables = base + tablesOff;
+    Step step =
+        new Step(
+            padded,
+            stepRows,
+            stride,
+            base + tokensOff,
+            base + posOff,
+            base + rowSeqOff,
+            base + logitRowsOff,
+            base + tablesOff,
+            kv);
+    if (decode) {
+      graphs.run(new DecodeGraphs.Key(padded, stride, kv.ptr()), () -> enqueue(step));
+    } else {
+      enqueue(step);
+    }
+    return s.logits.ptr();
+  }
+
+  private static boolean isIdentity(Batch batch) {
+    int[] r = batch.logitRows();
+    for (int i = 0; i < r.length; i++) {
+      if (r[i] != i) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The device addresses and sizes of one step's integers ({@code n} rows, table stride). */
+  private record Step(
+      int n,
+      int rows,
+      int maxBlocks,
+      long tokens,
+      long positions,
+      long rowSeqs,
+      long logitRows,
+      long blockTables,
+      CudaKvPool kv) {}
+
+  /** Queues the kernels and products of one step on the stream (capturable: no host waits). */
+  private void enqueue(Step st) {
+    int n = st.n();
+    int rows = st.rows();
+    int maxBlocks = st.maxBlocks();
+    CudaKvPool kv = st.kv();
+    long tokens = st.tokens();
+    long positions = st.positions();
+    long rowSeqs = st.rowSeqs();
+    long logitRows = st.logitRows();
+    long blockTables = st.blockTables();
+    int bs = kv.blockSize();
+    int dim = c.dim();
+    int kvDim = c.kvDim();
+    int hidden = c.hiddenDim();
+    int heads = c.heads();
+    int hs = c.headSize();
     int ropeStyle = c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
     float scale = (float) (1.0 / Math.sqrt(hs));
 
@@ -291,17 +394,17 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     if (rows > 0) {
       DeviceTensor out = model.output();
-      long normed = out.dtype() == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
-      k.rmsNorm(
-          s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, out.dtype());
-      gemm(out, normed, out.dtype(), (long) rows * dim, rows, s.logits.ptr(), false);
+      int outType = out.dtype();
+      long normed = outType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
+      gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
     }
-    return s.logits.ptr();
   }
 
   private void ensureInts(long bytes) {
     if (ints == null || ints.bytes() < bytes) {
       if (ints != null) {
+        dropGraphs();
         ints.close();
       }
       ints = device.allocate(Math.max(bytes, ints == null ? 4096 : 2 * ints.bytes()));
@@ -318,6 +421,13 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
    */
   private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
+    if (w.quantized()) {
+      if (inType != CudaKernels.DT_F32) {
+        throw new IllegalStateException("activations of type " + inType + " for quantized weights");
+      }
+      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc);
+      return;
+    }
     long x = in;
     if (inType != w.dtype()) {
       if (inType != CudaKernels.DT_F32) {
@@ -343,18 +453,43 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     int cap = Math.max(n, s == null ? 16 : 2 * s.rows);
     int capRows = Math.max(rows, s == null ? 16 : 2 * s.logitRows);
     if (s != null) {
+      dropGraphs();
       s.close();
     }
     s = new Scratch(device, c, cap, capRows);
   }
 
+  /** Captured graphs hold the addresses of the buffers about to be replaced. */
+  private void dropGraphs() {
+    if (graphs != null) {
+      device.synchronize();
+      graphs.clear();
+    }
+  }
+
+  /** Decode steps launched as a captured graph so far. */
+  public long graphLaunches() {
+    return graphs == null ? 0 : graphs.launches();
+  }
+
+  /** Why decode steps run without graphs, or null when they use them (diagnostics, tests). */
+  public String graphsOffReason() {
+    return graphs == null ? "disabled by option" : graphs.failure();
+  }
+
   @Override
   public void close() {
+    if (graphs != null) {
+      graphs.clear();
+    }
     if (s != null) {
       s.close();
     }
     if (ints != null) {
       ints.close();
+    }
+    if (tile != null) {
+      tile.close();
     }
     cos.close();
     sin.close();

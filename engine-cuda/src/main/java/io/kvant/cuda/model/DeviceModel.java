@@ -34,6 +34,7 @@ public final class DeviceModel implements AutoCloseable {
   private final long outputNorm;
   private final List<Layer> layers;
   private final List<Object> held = new ArrayList<>();
+  private io.kvant.engine.tensor.Tensor heldDense;
   private final List<io.kvant.cuda.device.DeviceBuffer> owned;
   private boolean closed;
 
@@ -65,7 +66,8 @@ public final class DeviceModel implements AutoCloseable {
     this.config = config;
     this.owned = List.of();
     try {
-      this.embedding = take(weights.embedding());
+      this.embedding = cache.acquireDense(weights.embedding());
+      heldDense = weights.embedding();
       this.output = take(weights.output());
       this.outputNorm = take(weights.outputNorm());
       List<Layer> ls = new ArrayList<>();
@@ -128,14 +130,25 @@ public final class DeviceModel implements AutoCloseable {
     return layers;
   }
 
+  /** The device buffers this model owns (synthetic models), freed on close. */
+  List<io.kvant.cuda.device.DeviceBuffer> owned() {
+    return owned;
+  }
+
   @Override
   public synchronized void close() {
     if (closed) {
       return;
     }
     closed = true;
-    for (Object o : held) {
-      cache.release(o);
+    if (cache != null) {
+      for (Object o : held) {
+        cache.release(o);
+      }
+      if (heldDense != null) {
+        cache.releaseDense(heldDense);
+        heldDense = null;
+      }
     }
     held.clear();
     owned.forEach(io.kvant.cuda.device.DeviceBuffer::close);

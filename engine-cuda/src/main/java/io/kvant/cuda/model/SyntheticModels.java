@@ -22,6 +22,18 @@ public final class SyntheticModels {
    */
   public static DeviceModel create(
       CudaDevice device, CudaKernels k, LlamaConfig c, int dtype, boolean tied, long seed) {
+    return create(device, k, c, dtype, tied, seed, c.layers());
+  }
+
+  /** As above with {@code layerCount} layers' matrices (0: only the embedding and the norms). */
+  static DeviceModel create(
+      CudaDevice device,
+      CudaKernels k,
+      LlamaConfig c,
+      int dtype,
+      boolean tied,
+      long seed,
+      int layerCount) {
     List<DeviceBuffer> owned = new ArrayList<>();
     long[] s = {seed};
     java.util.function.BiFunction<Integer, Integer, DeviceTensor> matrix =
@@ -47,6 +59,24 @@ public final class SyntheticModels {
     DeviceTensor out = tied ? emb : matrix.apply(c.vocabSize(), c.dim());
     List<DeviceModel.Layer> layers = new ArrayList<>();
     for (int l = 0; l < c.layers(); l++) {
+      if (l >= layerCount) {
+        DeviceTensor none = null;
+        layers.add(
+            new DeviceModel.Layer(
+                norm.apply(c.dim()),
+                none,
+                none,
+                none,
+                none,
+                0L,
+                0L,
+                0L,
+                norm.apply(c.dim()),
+                none,
+                none,
+                none));
+        continue;
+      }
       layers.add(
           new DeviceModel.Layer(
               norm.apply(c.dim()),
@@ -64,6 +94,103 @@ public final class SyntheticModels {
     }
     device.synchronize();
     return new DeviceModel(c, emb, out, norm.apply(c.dim()), layers, owned);
+  }
+
+  /** A synthetic weight format for {@link #createQuantized}. */
+  public enum QuantKind {
+    /** INT8 per-channel codes. */
+    INT8(8, CudaKernels.QF_INT8, 0, 0xff),
+    /** FP8 E4M3 codes with per-channel scales (codes kept finite). */
+    FP8_E4M3(8, CudaKernels.QF_E4M3, 0, 0xbf),
+    /** INT4 symmetric, groups of 128 (AWQ/GPTQ-calibrated versions have this format). */
+    INT4_G128(4, 0, 128, 0xff),
+    /** INT4 symmetric, groups of 32: GGUF Q4_0's layout on the device. */
+    INT4_G32(4, 0, 32, 0xff);
+
+    final int bits;
+    final int format;
+    final int group;
+    final int mask;
+
+    QuantKind(int bits, int format, int group, int mask) {
+      this.bits = bits;
+      this.format = format;
+      this.group = group;
+      this.mask = mask;
+    }
+
+    /** Device bytes of a {@code rows x cols} matrix: codes plus scales. */
+    public long bytes(long rows, long cols) {
+      long ldw = QuantizedLayout.align16((int) (bits == 8 ? cols : (cols + 1) / 2));
+      long groups = group == 0 ? 1 : (cols + group - 1) / group;
+      return rows * ldw + 4 * rows * groups;
+    }
+  }
+
+  /**
+   * A model of shape {@code c} with every layer matrix and the output in {@code kind}, the
+   * embedding in BF16 (not tied: the output is quantized on its own).
+   */
+  public static DeviceModel createQuantized(
+      CudaDevice device, CudaKernels k, LlamaConfig c, QuantKind kind, long seed) {
+    List<DeviceBuffer> owned = new ArrayList<>();
+    long[] s = {seed};
+    java.util.function.BiFunction<Integer, Integer, DeviceTensor> matrix =
+        (rows, cols) -> {
+          int ldw = QuantizedLayout.align16(kind.bits == 8 ? cols : (cols + 1) / 2);
+          DeviceBuffer codes = device.allocate((long) rows * ldw);
+          owned.add(codes);
+          k.fillBytes(codes.ptr(), (long) rows * ldw, s[0]++, kind.mask);
+          int group = kind.group == 0 ? cols : kind.group;
+          int groups = (cols + group - 1) / group;
+          DeviceBuffer scales = device.allocate(4L * rows * groups);
+          owned.add(scales);
+          // Scales of either sign: only their size matters for keeping activations finite.
+          float unit = kind.bits == 8 ? (kind.format == 0 ? 1f / 127 : 1f / 448) : 1f / 7;
+          k.fillUniform(
+              scales.ptr(),
+              CudaKernels.DT_F32,
+              (long) rows * groups,
+              s[0]++,
+              (float) (unit / Math.sqrt(cols)));
+          var q =
+              new DeviceTensor.DeviceQuant(
+                  kind.bits, kind.format, ldw, group, groups, scales, null);
+          return new DeviceTensor(codes, CudaKernels.DT_F32, rows, cols, q);
+        };
+    DeviceModel dense = create(device, k, c, CudaKernels.DT_BF16, true, seed, 0);
+    DeviceTensor out = matrix.apply(c.vocabSize(), c.dim());
+    List<DeviceModel.Layer> layers = new ArrayList<>();
+    for (DeviceModel.Layer l : dense.layers()) {
+      layers.add(
+          new DeviceModel.Layer(
+              l.attnNorm(),
+              matrix.apply(c.dim(), c.dim()),
+              matrix.apply(c.kvDim(), c.dim()),
+              matrix.apply(c.kvDim(), c.dim()),
+              matrix.apply(c.dim(), c.dim()),
+              0L,
+              0L,
+              0L,
+              l.ffnNorm(),
+              matrix.apply(c.hiddenDim(), c.dim()),
+              matrix.apply(c.hiddenDim(), c.dim()),
+              matrix.apply(c.dim(), c.hiddenDim())));
+    }
+    owned.addAll(dense.owned());
+    device.synchronize();
+    return new DeviceModel(c, dense.embedding(), out, dense.outputNorm(), layers, owned);
+  }
+
+  /** Bytes one decode step reads at batch 1 with {@code kind} weights. */
+  public static long weightBytesPerStep(LlamaConfig c, QuantKind kind) {
+    long d = c.dim();
+    long perLayer =
+        2 * kind.bytes(d, d)
+            + 2 * kind.bytes(c.kvDim(), d)
+            + 2 * kind.bytes(c.hiddenDim(), d)
+            + kind.bytes(d, c.hiddenDim());
+    return perLayer * c.layers() + kind.bytes(c.vocabSize(), d);
   }
 
   /** Bytes one decode step reads at batch 1: every matrix but the embedding (one row of it). */

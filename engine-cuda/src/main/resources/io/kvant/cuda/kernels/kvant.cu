@@ -440,3 +440,410 @@ extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 se
     store_elem(out, i, dtype, (2.f * u - 1.f) * scale);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (layouts made at upload by QuantizedUpload; the artifact formats stay as
+// they are). Every weight row starts at a multiple of ldw bytes, ldw a multiple of 16, so a lane
+// reads 16 code bytes with one aligned 128-bit load.
+//  - 8-bit codes (fmt 0 = int8, 1 = FP8 E4M3, 2 = FP8 E5M2): w[row * ldw + c], value =
+//    scale[row * groupsPerRow + c / groupSize] * decode(code). INT8 per-channel, GGUF Q8_0
+//    (groups of 32) and FP8 per-channel or per-tensor (scales expanded per row) all land here.
+//  - 4-bit codes: the nibble order of io.kvant.engine.tensor.Int4Tensor (group g of a row starts
+//    at byte g * groupSize / 2; in a group of len columns with h = ceil(len / 2), byte j holds
+//    element j in its low and element h + j in its high nibble), value =
+//    scale[row][g] * (code - zero[row][g]). INT4 group-wise (symmetric: zero 8) and GGUF Q4_0
+//    (groups of 32, zero 8) land here.
+// The product of a scale and a code is computed exactly as the CPU decoder does (one float
+// multiplication), so GPU and CPU see bit-identical weights; only summation order differs.
+
+#define QF_INT8 0
+#define QF_E4M3 1
+#define QF_E5M2 2
+#define QGEMV_ROWS 8    // activation rows per pass
+#define QGEMV_WARPS 8   // output features per block (one per warp)
+
+__device__ __forceinline__ float decode8(unsigned b, int fmt) {
+  if (fmt == QF_INT8) return (float)(signed char)b;
+  unsigned sign = (b & 0x80u) << 24;
+  if (fmt == QF_E4M3) {
+    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
+    // normal and subnormal codes alike; times 2^120 is exact.
+    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
+  }
+  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
+}
+
+__device__ __forceinline__ void store_out(float* y, long i, float v, int accumulate) {
+  if (accumulate) y[i] += v; else y[i] = v;
+}
+
+// y[r][o] (+)= sum_c x[r][c] * W[o][c] for r < n (n <= QGEMV_ROWS), W of 8-bit codes.
+// grid: ceil(out / QGEMV_WARPS); block: 32 * QGEMV_WARPS. One warp per output feature reads its
+// weight row once for all n rows.
+extern "C" __global__ void qgemv8(const unsigned char* w, long ldw, const float* scales,
+                                  int groupSize, int groupsPerRow, int fmt, const float* x,
+                                  float* y, int out, int in, int n, int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  const float* sr = scales + (long)o * groupsPerRow;
+  // A 16-column chunk has one scale when groups are multiples of 16 or the row is one group.
+  bool chunkScale = groupsPerRow == 1 || (groupSize & 15) == 0;
+  float acc[QGEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) acc[r] = 0.f;
+  for (int c0 = lane * 16; c0 < in; c0 += 32 * 16) {
+    uint4 packed = *(const uint4*)(wr + c0);
+    unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
+    if (chunkScale && c0 + 16 <= in) {
+      float s = sr[groupsPerRow == 1 ? 0 : c0 / groupSize];
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+#pragma unroll
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += v * x[(long)r * in + c0 + j];
+        }
+      }
+    } else {
+      for (int j = 0; j < 16 && c0 + j < in; j++) {
+        int c = c0 + j;
+        float v = sr[c / groupSize] * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += v * x[(long)r * in + c];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// The value of the 4-bit code in byte b (nibble hi) of a group: scale * (code - zero).
+__device__ __forceinline__ float decode4(unsigned b, int hi, float s, int z) {
+  return s * (float)((int)(hi ? b >> 4 : b & 15u) - z);
+}
+
+// As qgemv8 for 4-bit codes (layout above); zeros may be null (symmetric: 8).
+extern "C" __global__ void qgemv4(const unsigned char* w, long ldw, const float* scales,
+                                  const unsigned char* zeros, int groupSize, int groupsPerRow,
+                                  const float* x, float* y, int out, int in, int n,
+                                  int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  const float* sr = scales + (long)o * groupsPerRow;
+  const unsigned char* zr = zeros ? zeros + (long)o * groupsPerRow : 0;
+  int half = groupSize >> 1;
+  int rowBytes = (in + 1) >> 1;
+  // Fast chunks: 16 bytes inside one full group (half a multiple of 16).
+  bool fastGroups = (half & 15) == 0;
+  float acc[QGEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) acc[r] = 0.f;
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16) {
+    uint4 packed = *(const uint4*)(wr + b0);
+    unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
+    int g = b0 / half;
+    int j0 = b0 - g * half;
+    int start = g * groupSize;
+    if (fastGroups && start + groupSize <= in) {
+      float s = sr[g];
+      int z = zr ? zr[g] : 8;
+      const float* xl = x + start + j0;
+      const float* xh = xl + half;
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        unsigned b = (words[j >> 2] >> ((j & 3) * 8)) & 0xffu;
+        float lo = decode4(b, 0, s, z), hi = decode4(b, 1, s, z);
+#pragma unroll
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += lo * xl[(long)r * in + j] + hi * xh[(long)r * in + j];
+        }
+      }
+    } else {
+      for (int j = 0; j < 16 && b0 + j < rowBytes; j++) {
+        int bi = b0 + j;
+        int gi = bi / half;
+        int ji = bi - gi * half;
+        int st = gi * groupSize;
+        int len = min(groupSize, in - st);
+        int h = (len + 1) >> 1;
+        float s = sr[gi];
+        int z = zr ? zr[gi] : 8;
+        unsigned b = (words[j >> 2] >> ((j & 3) * 8)) & 0xffu;
+        float lo = decode4(b, 0, s, z);
+        bool hasHi = h + ji < len;
+        float hi = hasHi ? decode4(b, 1, s, z) : 0.f;
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) {
+            acc[r] += lo * x[(long)r * in + st + ji];
+            if (hasHi) acc[r] += hi * x[(long)r * in + st + h + ji];
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// out[r][c] = W[row0 + r][c] as dtype (F16/BF16) for r < rows: the tile that a tensor-core GEMM
+// multiplies when many rows share the weights (prefill, large batches). grid-stride.
+extern "C" __global__ void dequant8(const unsigned char* w, long ldw, const float* scales,
+                                    int groupSize, int groupsPerRow, int fmt, void* out,
+                                    int dtype, int row0, int rows, int in) {
+  long total = (long)rows * in;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    long r = row0 + i / in;
+    int c = (int)(i % in);
+    float v = scales[r * groupsPerRow + c / groupSize] * decode8(w[r * ldw + c], fmt);
+    store_elem(out, i, dtype, v);
+  }
+}
+
+extern "C" __global__ void dequant4(const unsigned char* w, long ldw, const float* scales,
+                                    const unsigned char* zeros, int groupSize, int groupsPerRow,
+                                    void* out, int dtype, int row0, int rows, int in) {
+  long total = (long)rows * in;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    long r = row0 + i / in;
+    int c = (int)(i % in);
+    int g = c / groupSize;
+    int j = c - g * groupSize;
+    int len = min(groupSize, in - g * groupSize);
+    int h = (len + 1) >> 1;
+    unsigned b = w[r * ldw + (long)g * (groupSize >> 1) + (j < h ? j : j - h)];
+    long gi = r * groupsPerRow + g;
+    float v = decode4(b, j >= h, scales[gi], zeros ? zeros[gi] : 8);
+    store_elem(out, i, dtype, v);
+  }
+}
+
+// count random bytes (each ANDed with mask) from a counter-based generator: the codes of
+// synthetic quantized benchmark weights. grid-stride.
+extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, unsigned mask) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    out[i] = (unsigned char)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 56) & mask;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wgemv: y[r][o] (+)= sum_c x[r][c] * W[o][c] for n <= 8 F32 rows: the decode products. One warp
+// per output feature streams its weight row with WG2_UNROLL independent 128-bit loads in flight
+// per lane, decodes in registers and reads the activations as float4 from global memory (they
+// stay in L1: every warp of the SM reads the same rows); shuffles reduce. A version staging the
+// activations in shared memory per K tile measured slower (perf/RESULTS.md).
+//  - kind: 0 = 8-bit codes (fmt as decode8), 1 = 4-bit codes, 2 = BF16, 3 = F16 (dense rows of
+//    ldw bytes).
+//  - Preconditions (checked on the Java side): in % 4 == 0; a 16-byte run of codes has one scale
+//    (8-bit: one group per row or groups a multiple of 16; 4-bit: whole groups, a multiple of
+//    32); dense rows a multiple of 8 elements.
+#define WG2_WARPS 4
+#define WG2_UNROLL 4
+
+template <int N>
+__device__ __forceinline__ void wg2_fma4(float (&acc)[N], float w0, float w1, float w2, float w3,
+                                         const float* x, long in, int c, int n) {
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    // rows past n (N rounds n up) re-read row 0; their sums are never stored
+    float4 v = __ldg((const float4*)(x + (r < n ? r : 0) * in + c));
+    acc[r] += w0 * v.x + w1 * v.y + w2 * v.z + w3 * v.w;
+  }
+}
+
+template <int N>
+__device__ void wgemv_impl(const unsigned char* w, long ldw, const float* scales,
+                            const unsigned char* zeros, int groupSize, int groupsPerRow, int fmt,
+                            int kind, const float* x, float* y, int out, int in, int n,
+                            int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * WG2_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  int rowBytes = kind == 0 ? in : (kind == 1 ? in / 2 : 2 * in);
+  int half = groupSize >> 1;
+  float acc[N];
+#pragma unroll
+  for (int r = 0; r < N; r++) acc[r] = 0.f;
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16 * WG2_UNROLL) {
+    uint4 p[WG2_UNROLL];
+#pragma unroll
+    for (int u = 0; u < WG2_UNROLL; u++) {
+      int b = b0 + u * 512;
+      if (b < rowBytes) p[u] = __ldg((const uint4*)(wr + b));
+    }
+#pragma unroll
+    for (int u = 0; u < WG2_UNROLL; u++) {
+      int b = b0 + u * 512;
+      if (b >= rowBytes) break;
+      unsigned words[4] = {p[u].x, p[u].y, p[u].z, p[u].w};
+      if (kind == 0) {
+        float s = scales[(long)o * groupsPerRow + (groupsPerRow == 1 ? 0 : b / groupSize)];
+        if (b + 16 <= in) {
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            unsigned wd = words[q];
+            wg2_fma4<N>(acc, s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt),
+                        s * decode8((wd >> 16) & 0xffu, fmt), s * decode8(wd >> 24, fmt), x, in,
+                        b + 4 * q, n);
+          }
+        } else {
+          for (int j = 0; b + j < in; j++) {
+            float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+#pragma unroll
+            for (int r = 0; r < N; r++) acc[r] += v * x[(long)(r < n ? r : 0) * in + b + j];
+          }
+        }
+      } else if (kind == 1) {
+        int g = b / half;
+        int j0 = b - g * half;
+        long gi = (long)o * groupsPerRow + g;
+        float s = scales[gi];
+        int z = zeros ? zeros[gi] : 8;
+        int lo = g * groupSize + j0;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          unsigned wd = words[q];
+          wg2_fma4<N>(acc, decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z),
+                      decode4((wd >> 16) & 0xffu, 0, s, z), decode4(wd >> 24, 0, s, z), x, in,
+                      lo + 4 * q, n);
+          wg2_fma4<N>(acc, decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z),
+                      decode4((wd >> 16) & 0xffu, 1, s, z), decode4(wd >> 24, 1, s, z), x, in,
+                      lo + half + 4 * q, n);
+        }
+      } else {
+        int c = b >> 1;
+#pragma unroll
+        for (int q = 0; q < 4; q += 2) {
+          unsigned a0 = words[q], a1 = words[q + 1];
+          float f0, f1, f2, f3;
+          if (kind == 2) {
+            f0 = bf16_to_f32((u16)(a0 & 0xffffu)); f1 = bf16_to_f32((u16)(a0 >> 16));
+            f2 = bf16_to_f32((u16)(a1 & 0xffffu)); f3 = bf16_to_f32((u16)(a1 >> 16));
+          } else {
+            f0 = f16_to_f32((u16)(a0 & 0xffffu)); f1 = f16_to_f32((u16)(a0 >> 16));
+            f2 = f16_to_f32((u16)(a1 & 0xffffu)); f3 = f16_to_f32((u16)(a1 >> 16));
+          }
+          wg2_fma4<N>(acc, f0, f1, f2, f3, x, in, c + 2 * q, n);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// grid: ceil(out / WG2_WARPS); block: 32 * WG2_WARPS. x: n F32 rows of in (in % 4 == 0); rows of
+// x past n are never read (N is n rounded up, and reads of rows >= n use row 0).
+extern "C" __global__ void __launch_bounds__(32 * WG2_WARPS) wgemv(
+    const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,
+    int groupSize, int groupsPerRow, int fmt, int kind, const float* x, float* y, int out,
+    int in, int n, int accumulate) {
+  if (n <= 1)
+    wgemv_impl<1>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 2)
+    wgemv_impl<2>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 3)
+    wgemv_impl<3>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 4)
+    wgemv_impl<4>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n <= 6)
+    wgemv_impl<6>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else
+    wgemv_impl<8>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+}
+
+// dequant8/dequant4 for the layouts wgemv reads (a 16-byte run has one scale; for 4-bit whole
+// groups, a multiple of 32) with in % 8 == 0, into BF16: one thread per 16-byte run of codes,
+// one 128-bit load, 128-bit stores; the general kernels above decode one element per thread with
+// 64-bit index arithmetic and measured ~10x slower. grid-stride over rows * ldw / 16 runs.
+__device__ __forceinline__ unsigned pack_bf16(float a, float b) {
+  return (unsigned)f32_to_bf16(a) | ((unsigned)f32_to_bf16(b) << 16);
+}
+
+extern "C" __global__ void dequant8_bf16(const unsigned char* w, long ldw, const float* scales,
+                                         int groupSize, int groupsPerRow, int fmt, u16* out,
+                                         int row0, int rows, int in) {
+  int runs = (int)(ldw >> 4);
+  long total = (long)rows * runs;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    int r = (int)(i / runs);
+    int c = (int)(i - (long)r * runs) * 16;
+    if (c >= in) continue;
+    long row = row0 + r;
+    uint4 p = __ldg((const uint4*)(w + row * ldw + c));
+    unsigned words[4] = {p.x, p.y, p.z, p.w};
+    float s = scales[row * groupsPerRow + (groupsPerRow == 1 ? 0 : c / groupSize)];
+    u16* o = out + (long)r * in + c;
+    if (c + 16 <= in) {
+      unsigned packed[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) {
+        unsigned wd = words[q >> 1] >> ((q & 1) * 16);
+        packed[q] = pack_bf16(s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt));
+      }
+      ((uint4*)o)[0] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+      ((uint4*)o)[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+    } else {
+      for (int j = 0; c + j < in; j++)
+        o[j] = f32_to_bf16(s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt));
+    }
+  }
+}
+
+extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const float* scales,
+                                         const unsigned char* zeros, int groupSize,
+                                         int groupsPerRow, u16* out, int row0, int rows,
+                                         int in) {
+  int runs = in / 32;  // 16 bytes = 32 values; in is a multiple of the group size (>= 32)
+  int half = groupSize >> 1;
+  long total = (long)rows * runs;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    int r = (int)(i / runs);
+    int b = (int)(i - (long)r * runs) * 16;
+    long row = row0 + r;
+    uint4 p = __ldg((const uint4*)(w + row * ldw + b));
+    unsigned words[4] = {p.x, p.y, p.z, p.w};
+    int g = b / half;
+    int j0 = b - g * half;
+    long gi = row * groupsPerRow + g;
+    float s = scales[gi];
+    int z = zeros ? zeros[gi] : 8;
+    u16* lo = out + (long)r * in + g * groupSize + j0;
+    unsigned pl[8], ph[8];
+#pragma unroll
+    for (int q = 0; q < 8; q++) {
+      unsigned wd = words[q >> 1] >> ((q & 1) * 16);
+      pl[q] = pack_bf16(decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z));
+      ph[q] = pack_bf16(decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z));
+    }
+    ((uint4*)lo)[0] = make_uint4(pl[0], pl[1], pl[2], pl[3]);
+    ((uint4*)lo)[1] = make_uint4(pl[4], pl[5], pl[6], pl[7]);
+    ((uint4*)(lo + half))[0] = make_uint4(ph[0], ph[1], ph[2], ph[3]);
+    ((uint4*)(lo + half))[1] = make_uint4(ph[4], ph[5], ph[6], ph[7]);
+  }
+}

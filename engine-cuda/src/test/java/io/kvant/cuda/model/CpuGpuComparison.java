@@ -28,7 +28,15 @@ import java.util.SplittableRandom;
  */
 final class CpuGpuComparison {
   /** What the comparison saw. */
-  record Result(int positions, double maxAbsDiff, int top1Agree, int nearTies, int agreeNoTies) {
+  record Result(
+      int positions,
+      double maxAbsDiff,
+      int top1Agree,
+      int nearTies,
+      int agreeNoTies,
+      double cpuPerplexity,
+      double gpuPerplexity,
+      long graphLaunches) {
     double agreementExcludingNearTies() {
       return (double) agreeNoTies / (positions - nearTies);
     }
@@ -79,6 +87,9 @@ final class CpuGpuComparison {
       int agree = 0;
       int ties = 0;
       int agreeNoTies = 0;
+      double cpuNll = 0;
+      double gpuNll = 0;
+      int scored = 0;
       while (true) {
         List<int[]> rows = new ArrayList<>(); // {seq, position}
         for (int s = 0; s < sequences; s++) {
@@ -125,13 +136,41 @@ final class CpuGpuComparison {
           agree += ta == tb ? 1 : 0;
           ties += tie ? 1 : 0;
           agreeNoTies += !tie && ta == tb ? 1 : 0;
+          int s = rows.get(r)[0];
+          int next = pos[r] + 1;
+          if (next < length) {
+            cpuNll += nll(a, o, v, tokens[s][next]);
+            gpuNll += nll(b, o, v, tokens[s][next]);
+            scored++;
+          }
         }
         for (int[] row : rows) {
           done[row[0]] = Math.max(done[row[0]], row[1] + 1);
         }
       }
-      return new Result(positions, maxDiff, agree, ties, agreeNoTies);
+      return new Result(
+          positions,
+          maxDiff,
+          agree,
+          ties,
+          agreeNoTies,
+          Math.exp(cpuNll / scored),
+          Math.exp(gpuNll / scored),
+          gpu.graphLaunches());
     }
+  }
+
+  /** {@code -log softmax(x)[target]}. */
+  static double nll(float[] x, int o, int n, int target) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int i = 0; i < n; i++) {
+      max = Math.max(max, x[o + i]);
+    }
+    double z = 0;
+    for (int i = 0; i < n; i++) {
+      z += Math.exp(x[o + i] - max);
+    }
+    return Math.log(z) - (x[o + target] - max);
   }
 
   static int argmax(float[] x, int o, int n) {

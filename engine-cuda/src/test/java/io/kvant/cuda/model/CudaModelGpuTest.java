@@ -55,13 +55,64 @@ class CudaModelGpuTest {
   private static void report(String what, CpuGpuComparison.Result r) {
     System.out.printf(
         "GPU-vs-CPU %s: %d positions, max |dlogit| %.3g, top-1 %.4f, near ties %d, top-1 excl. ties"
-            + " %.4f%n",
+            + " %.4f, perplexity CPU %.5g GPU %.5g, graph launches %d%n",
         what,
         r.positions(),
         r.maxAbsDiff(),
         (double) r.top1Agree() / r.positions(),
         r.nearTies(),
-        r.agreementExcludingNearTies());
+        r.agreementExcludingNearTies(),
+        r.cpuPerplexity(),
+        r.gpuPerplexity(),
+        r.graphLaunches());
+  }
+
+  /**
+   * Perplexities within 0.2% of each other. The comparison's tokens are random, so perplexities are
+   * of order 1e7-1e8 and dominated by very unlikely tokens, where the engines' different summation
+   * orders show most; real-text perplexities (eval, perf/RESULTS.md) agree far closer.
+   */
+  static void assertSamePerplexity(CpuGpuComparison.Result r) {
+    assertThat(Math.abs(Math.log(r.gpuPerplexity() / r.cpuPerplexity()))).isLessThan(2e-3);
+  }
+
+  /**
+   * Quantized weights (every matrix but the embedding, in each type the CUDA backend reads) on both
+   * engines: the GPU's qgemv/tile-decode products against the CPU's decoders. The tokens are
+   * random, so the perplexity compared is that of random text: a check that both engines assign the
+   * same probabilities, not a quality figure. tinystories-656k joins when its loader lands.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "stories260K:I8",
+        "stories260K:I4:g32",
+        "stories260K:I4:g32:asym",
+        "stories260K:F8_E4M3",
+        "stories260K:F8_E4M3:tensor",
+        "bundled:I8",
+        "bundled:I4:g128",
+        "bundled:I4:g32:asym",
+        "bundled:F8_E4M3",
+        "bundled:F8_E5M2",
+        "bundled:Q8_0",
+        "bundled:Q4_0"
+      })
+  void quantizedWeightsAgreeWithTheCpuEngine(String spec) throws Exception {
+    String name = spec.substring(0, spec.indexOf(':'));
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
+      int len = Math.min(m.config().contextLength(), 480);
+      int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Result r =
+          CpuGpuComparison.run(backend, m.config(), w, KvCacheType.F32, seqs, len, 11);
+      report(spec + " (F32 KV)", r);
+      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+      assertSamePerplexity(r);
+    }
   }
 
   @ParameterizedTest
@@ -77,6 +128,9 @@ class CudaModelGpuTest {
       report(name + " F32", r);
       assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
       assertThat(r.maxAbsDiff()).isLessThanOrEqualTo(1e-3);
+      // The decode steps ran as captured graphs (the comparison's steps include them).
+      assertThat(r.graphLaunches()).isPositive();
+      assertSamePerplexity(r);
     }
   }
 
@@ -181,10 +235,11 @@ class CudaModelGpuTest {
       int v = c.vocabSize();
       for (int s = 0; s < n; s++) {
         for (int i = 0; i < v; i++) {
-          // Not bitwise: cuBLASLt may pick another kernel (and summation order) for another
-          // row count; F16 weights, F32 accumulation.
+          // Not bitwise: another row count picks another product (one logit row runs on wgemv
+          // with F32 activations, six on cuBLASLt with F16-rounded ones) and summation order;
+          // F16 weights, F32 accumulation.
           assertThat((double) batched[s * v + i])
-              .isCloseTo(alone[s][i], org.assertj.core.data.Offset.offset(2e-3));
+              .isCloseTo(alone[s][i], org.assertj.core.data.Offset.offset(5e-3));
         }
       }
     }

@@ -148,11 +148,11 @@ public final class EngineLoop implements AutoCloseable {
   private record Migration(ServingModel from, ServingModel to) {}
 
   /**
-   * Moves every live request running on {@code from} to {@code to} at the next step boundary (an
-   * IMMEDIATE swap). Their KV computed so far stays; later tokens are computed with {@code to}.
-   * Blocks they fill keep being hashed under the version they were admitted with, so the prefix
-   * cache never offers KV of mixed weights to a request of {@code to}. The caller makes sure both
-   * versions have the same KV geometry.
+   * Moves every live request on {@code from} that has not started computing to {@code to} at the
+   * next step boundary (an IMMEDIATE swap). A request that has started (it has KV, and maybe
+   * output, from {@code from}) finishes on {@code from}: a response is always made by one version,
+   * and no KV of mixed weights exists. The caller makes sure both versions have the same KV
+   * geometry.
    */
   public void migrate(ServingModel from, ServingModel to) {
     migrations.add(new Migration(from, to));
@@ -198,7 +198,7 @@ public final class EngineLoop implements AutoCloseable {
     if (stopped) {
       drainInboxes();
       for (Sequence s : new ArrayList<>(live.values())) {
-        finish(s, FinishReason.CANCELLED, null);
+        finish(s, FinishReason.CANCELLED, RequestFinal.SHUTDOWN);
       }
     }
     stopped = true;
@@ -365,7 +365,7 @@ public final class EngineLoop implements AutoCloseable {
     }
     s.append(token);
     String text = s.stop.append(s.decoder.append(token));
-    if (!emit(s, new RequestDelta(req.id(), text, new int[] {token}, lp))) {
+    if (!emit(s, new RequestDelta(req.id(), text, new int[] {token}, lp, s.model.versionId()))) {
       return;
     }
     if (s.stop.stopped()) {
@@ -416,7 +416,9 @@ public final class EngineLoop implements AutoCloseable {
       String tail = s.stop.stopped() ? "" : s.stop.append(s.decoder.flush()) + s.stop.finish();
       if (!tail.isEmpty()) {
         try {
-          s.request.sink().onDelta(new RequestDelta(s.id(), tail, new int[0], List.of()));
+          s.request
+              .sink()
+              .onDelta(new RequestDelta(s.id(), tail, new int[0], List.of(), s.model.versionId()));
         } catch (RuntimeException e) {
           reason = FinishReason.ERROR;
           error = "output sink failed: " + e;
@@ -445,7 +447,9 @@ public final class EngineLoop implements AutoCloseable {
   private void drainInboxes() {
     for (Migration m; (m = migrations.poll()) != null; ) {
       for (Sequence s : live.values()) {
-        if (s.model == m.from()) {
+        // Only requests that have computed nothing move: one that has KV or output from `from`
+        // finishes there, so every response is made by exactly one version.
+        if (s.model == m.from() && !s.started) {
           s.model = m.to();
         }
       }

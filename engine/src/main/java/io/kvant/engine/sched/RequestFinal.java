@@ -7,7 +7,8 @@ import io.kvant.engine.generate.FinishReason;
  *
  * @param requestId the request
  * @param finishReason why it ended
- * @param error what went wrong when {@code finishReason} is ERROR, else null
+ * @param error what went wrong when {@code finishReason} is ERROR; for CANCELLED, {@code "deadline
+ *     exceeded"}, {@link #SHUTDOWN}, or null (the client cancelled)
  * @param promptTokens prompt length
  * @param completionTokens tokens generated (EOS excluded)
  * @param cachedPromptTokens prompt tokens served from the prefix cache at first admission
@@ -20,4 +21,8 @@ public record RequestFinal(
     int promptTokens,
     int completionTokens,
     int cachedPromptTokens,
-    String modelVersion) {}
+    String modelVersion) {
+
+  /** The error of a request cancelled because the engine stopped (drain timeout passed). */
+  public static final String SHUTDOWN = "server shut down";
+}

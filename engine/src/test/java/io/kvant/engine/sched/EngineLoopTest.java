@@ -317,6 +317,33 @@ class EngineLoopTest {
     assertQuiescent(loop);
   }
 
+  /**
+   * Issue 17, item 10: an IMMEDIATE swap moves only requests that have computed nothing; one that
+   * is already running finishes on its version, so every delta and the final result of a response
+   * name one version (before, the running request moved too and its response named two).
+   */
+  @Test
+  void immediateMigrationMovesOnlyRequestsThatHaveNotStarted() {
+    FakeModel v2 = new FakeModel("v2", 2, 256);
+    EngineLoop loop = engine(64, 4, 64, 1, 10, clock);
+    Recorder running = new Recorder();
+    Recorder queued = new Recorder();
+    loop.submit(request("running", v1, new int[] {5, 6, 7}, 12, running));
+    loop.submit(request("queued", v1, new int[] {8, 9, 10}, 12, queued));
+    loop.step();
+    loop.step();
+    assertThat(running.tokens).isNotEmpty();
+    assertThat(queued.tokens).isEmpty();
+    loop.migrate(v1, v2);
+    runToIdle(loop, 200);
+    assertThat(running.result.modelVersion()).isEqualTo("v1");
+    assertThat(running.deltaVersions).containsExactly("v1");
+    assertThat(queued.result.modelVersion()).isEqualTo("v2");
+    assertThat(queued.deltaVersions).containsExactly("v2");
+    assertThat(v2.forwards.get()).isPositive();
+    assertQuiescent(loop);
+  }
+
   @Test
   void versionsRunAsSeparateGroupsAndNeverShareKv() {
     FakeModel v2 = new FakeModel("v2", 2, 256);

@@ -48,6 +48,7 @@ final class Harness {
     final List<Integer> tokens = new ArrayList<>();
     final StringBuilder text = new StringBuilder();
     final List<TokenLogprob> logprobs = new ArrayList<>();
+    final java.util.Set<String> deltaVersions = new java.util.LinkedHashSet<>();
     volatile RequestFinal result;
     int finals;
 
@@ -59,6 +60,7 @@ final class Harness {
       }
       text.append(d.text());
       logprobs.addAll(d.logprobs());
+      deltaVersions.add(d.modelVersion());
     }
 
     @Override

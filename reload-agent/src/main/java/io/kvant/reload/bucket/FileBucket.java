@@ -133,6 +133,14 @@ public final class FileBucket implements Bucket {
   }
 
   @Override
+  public void requireExists() throws IOException {
+    if (!Files.isDirectory(root)) {
+      throw new FileNotFoundException(
+          "bucket " + uri() + ": no such folder (create it, or check the path)");
+    }
+  }
+
+  @Override
   public String uri() {
     return root.toUri().toString();
   }

@@ -55,6 +55,14 @@ public final class OverlayBucket implements Bucket {
     return all.size() > limit ? List.copyOf(all.subList(0, limit)) : all;
   }
 
+  /**
+   * Nothing to check: the overlay only serves a check before an upload, and the first version
+   * published to a new bucket is checked before that bucket exists (publishing creates it; a
+   * server's agent never does).
+   */
+  @Override
+  public void requireExists() {}
+
   @Override
   public Optional<ObjectInfo> stat(String key) throws IOException {
     return isLocal(key) ? local.stat(key) : base.stat(key);

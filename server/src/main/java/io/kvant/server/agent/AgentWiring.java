@@ -71,7 +71,15 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
             c.stagingDir(),
             c.qbomDir(),
             c.watchWindow(),
-            new GateSettings(c.gateMinTop1(), c.gateMaxKl()),
+            new GateSettings(
+                c.gateMinTop1(),
+                c.gateMaxKl(),
+                c.gate().maxPplRatio(),
+                c.gate().maxKlVsServing(),
+                c.gate().shadowEvery(),
+                c.gate().shadowMinPositions(),
+                c.gate().shadowMinTop1(),
+                c.gate().shadowMaxKl()),
             c.rollbackErrorRate(),
             c.rollbackMinRequests(),
             SwapMode.valueOf(c.swapPolicy()),
@@ -91,7 +99,18 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
             pool,
             new RecipeRequantizer());
     model.onOutcome(agent::recordOutcome);
+    model.onSample(agent::recordSample);
     return new AgentWiring(agent, bucket, model, clock);
+  }
+
+  /** Checks the bucket and claims the staging area (see {@link ReloadAgent#prepare}). */
+  public void prepare() throws IOException {
+    agent.prepare();
+  }
+
+  /** Restores the committed version (see {@link ReloadAgent#resume}). */
+  public void resume() {
+    agent.resume();
   }
 
   /** Cleans the staging area and starts polling. */

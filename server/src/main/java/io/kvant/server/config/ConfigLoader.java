@@ -120,7 +120,9 @@ public final class ConfigLoader {
           --agent-model NAME       model folder in the bucket (default: --name)
           --agent-channel NAME     follow <model>/channels/NAME (default: newest complete version)
           --agent-poll-seconds N   bucket listing period, 1-86400 (default 10)
-          --agent-staging-dir DIR  download staging folder, emptied at start (default kvant-staging)
+          --agent-staging-dir DIR  download staging folder, kvant's own: created with a
+                                   .kvant-staging marker; a non-empty folder without it is
+                                   refused (default kvant-staging)
           --agent-qbom-dir DIR     append QBOM records to DIR/qbom.jsonl (default: memory only)
           --agent-watch-seconds N  keep the previous version for rollback, 0-604800 (default 300)
           --agent-auto-swap BOOL   swap new versions in when found (default true; false: Swap RPC only)
@@ -334,6 +336,7 @@ public final class ConfigLoader {
           s.where("agent.s3.access_key_env")
               + ": set both agent.s3.access_key_env and agent.s3.secret_key_env, or neither");
     }
+    AgentConfig.GateConfig gate = AgentConfig.GateConfig.defaults();
     return new AgentConfig(
         model,
         channel,
@@ -352,7 +355,14 @@ public final class ConfigLoader {
             s.string("agent.s3.region", "us-east-1"),
             s.bool("agent.s3.path_style", true),
             access,
-            secret));
+            secret),
+        new AgentConfig.GateConfig(
+            s.real("agent.gate.max_ppl_ratio", gate.maxPplRatio(), 1, 1e6),
+            s.real("agent.gate.max_kl_vs_serving", gate.maxKlVsServing(), 0, 1e6),
+            s.integer("agent.shadow.every", gate.shadowEvery(), 0, 1_000_000),
+            s.integer("agent.shadow.min_positions", gate.shadowMinPositions(), 1, 1_000_000_000),
+            s.real("agent.shadow.min_top1", gate.shadowMinTop1(), 0, 1),
+            s.real("agent.shadow.max_kl", gate.shadowMaxKl(), 0, 1e6)));
   }
 
   private Optional<String> envValue(Settings s, String key) throws ConfigException {

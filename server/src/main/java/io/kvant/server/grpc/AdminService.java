@@ -71,8 +71,24 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
     this.defaultPolicy = defaultPolicy;
   }
 
+  /** Ends the call with INVALID_ARGUMENT naming {@code field} when its bytes are not UTF-8. */
+  private static boolean invalidUtf8(
+      StreamObserver<?> observer, com.google.protobuf.ByteString bytes, String field) {
+    try {
+      Utf8Fields.require(bytes, field);
+      return false;
+    } catch (InvalidFieldException e) {
+      observer.onError(
+          Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return true;
+    }
+  }
+
   @Override
   public void getModelStatus(GetModelStatusRequest request, StreamObserver<ModelStatus> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")) {
+      return;
+    }
     Optional<ServedModel> m = models.find(request.getModel());
     if (m.isEmpty()) {
       observer.onError(notFound(request.getModel()));
@@ -138,6 +154,11 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void swap(SwapRequest request, StreamObserver<SwapResponse> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")
+        || invalidUtf8(observer, request.getVersionBytes(), "target.version")
+        || invalidUtf8(observer, request.getPathBytes(), "target.path")) {
+      return;
+    }
     SwapMode policy =
         switch (request.getPolicy()) {
           case SWAP_POLICY_DRAIN -> SwapMode.DRAIN;
@@ -156,8 +177,13 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
               if (request.getPath().isBlank()) {
                 throw new InvalidFieldException("target.path", "must not be empty");
               }
-              yield swaps.swapToPath(
-                  request.getModel(), Path.of(request.getPath()), policy, loader);
+              Path path;
+              try {
+                path = Path.of(request.getPath());
+              } catch (java.nio.file.InvalidPathException e) {
+                throw new InvalidFieldException("target.path", "not a path: " + e.getReason());
+              }
+              yield swaps.swapToPath(request.getModel(), path, policy, loader);
             }
             case VERSION -> {
               if (request.getVersion().isBlank()) {
@@ -190,6 +216,9 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void rollback(RollbackRequest request, StreamObserver<SwapResponse> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")) {
+      return;
+    }
     if (models.find(request.getModel()).isEmpty()) {
       observer.onError(notFound(request.getModel()));
       return;
@@ -205,6 +234,9 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void watchEvents(WatchEventsRequest request, StreamObserver<ModelEvent> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")) {
+      return;
+    }
     ServerCallStreamObserver<ModelEvent> call = (ServerCallStreamObserver<ModelEvent>) observer;
     String filter = request.getModel();
     ArrayDeque<ModelEvent> pending = new ArrayDeque<>();

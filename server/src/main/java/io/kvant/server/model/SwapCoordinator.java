@@ -19,9 +19,10 @@ import java.util.Map;
  * a DRAIN swap is just a change of the serving reference: in-flight requests finish on their
  * version and new ones get the new version at once; nothing waits. PAUSE holds admission until the
  * in-flight requests of the model have finished, then swaps, so no two versions ever run at once.
- * IMMEDIATE asks the engine loop to move every request to the new version at the next step boundary
- * (their KV stays). The previous version is kept as the rollback target; {@link #rollback} swaps
- * back to it (DRAIN). Only one swap runs at a time.
+ * IMMEDIATE asks the engine loop to move every request that has not started computing to the new
+ * version at the next step boundary; requests already computing finish on theirs, so a response is
+ * always made by one version. The previous version is kept as the rollback target; {@link
+ * #rollback} swaps back to it (DRAIN). Only one swap runs at a time.
  */
 public final class SwapCoordinator {
   private static final Logger LOG = System.getLogger("io.kvant.server.model.Swap");

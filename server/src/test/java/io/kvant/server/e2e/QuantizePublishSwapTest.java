@@ -72,7 +72,9 @@ class QuantizePublishSwapTest {
     Run q = kvant("quantize", "--model", stories, "--recipe", "w8", "--out", quantized.toString());
     assertThat(q.code()).as(q.err()).isZero();
 
-    String bucket = tmp.resolve("bucket").toUri().toString().replaceAll("/$", "");
+    // The bucket exists before the server starts (a missing one fails the start: issue 17).
+    String bucket =
+        Files.createDirectories(tmp.resolve("bucket")).toUri().toString().replaceAll("/$", "");
     Path token = Files.writeString(tmp.resolve("token"), TestServer.ADMIN_TOKEN);
     AgentConfig d = AgentConfig.defaults();
     AgentConfig agent =
