@@ -94,7 +94,7 @@ public final class ModelLoader {
       int dim = f.getInt(arch + ".embedding_length");
       int heads = f.getInt(arch + ".attention.head_count");
       List<String> tokens = f.getStringArray("tokenizer.ggml.tokens");
-      GgufTensorInfo embInfo = f.tensor("token_embd.weight");
+      GgufTensorInfo embInfo = f.tensor(TensorNames.EMBEDDING);
       int vocab = (int) embInfo.dim(1);
       LlamaConfig config =
           config(
@@ -111,32 +111,31 @@ public final class ModelLoader {
                       f.getFloat(arch + ".rope.freq_base", 10000f),
                       f.getFloat(arch + ".attention.layer_norm_rms_epsilon", 1e-5f),
                       rope));
-      Tensor embedding = ggufMatrix(f, "token_embd.weight", vocab, dim);
+      Tensor embedding = ggufMatrix(f, TensorNames.EMBEDDING, vocab, dim);
       List<LayerWeights> layers = new ArrayList<>();
       for (int l = 0; l < config.layers(); l++) {
-        String p = "blk." + l + ".";
         int kvDim = config.kvDim();
         layers.add(
             new LayerWeights(
-                ggufVector(f, p + "attn_norm.weight", dim),
-                ggufMatrix(f, p + "attn_q.weight", dim, dim),
-                ggufMatrix(f, p + "attn_k.weight", kvDim, dim),
-                ggufMatrix(f, p + "attn_v.weight", kvDim, dim),
-                ggufMatrix(f, p + "attn_output.weight", dim, dim),
-                ggufOptionalVector(f, p + "attn_q.bias", dim),
-                ggufOptionalVector(f, p + "attn_k.bias", kvDim),
-                ggufOptionalVector(f, p + "attn_v.bias", kvDim),
-                ggufVector(f, p + "ffn_norm.weight", dim),
-                ggufMatrix(f, p + "ffn_gate.weight", config.hiddenDim(), dim),
-                ggufMatrix(f, p + "ffn_up.weight", config.hiddenDim(), dim),
-                ggufMatrix(f, p + "ffn_down.weight", dim, config.hiddenDim())));
+                ggufVector(f, TensorNames.attnNorm(l), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.Q), dim, dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.K), kvDim, dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.V), kvDim, dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.O), dim, dim),
+                ggufOptionalVector(f, TensorNames.bias(l, Role.Q), dim),
+                ggufOptionalVector(f, TensorNames.bias(l, Role.K), kvDim),
+                ggufOptionalVector(f, TensorNames.bias(l, Role.V), kvDim),
+                ggufVector(f, TensorNames.ffnNorm(l), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.GATE), config.hiddenDim(), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.UP), config.hiddenDim(), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.DOWN), dim, config.hiddenDim())));
       }
       Tensor output =
-          f.findTensor("output.weight").isPresent()
-              ? ggufMatrix(f, "output.weight", vocab, dim)
+          f.findTensor(TensorNames.OUTPUT).isPresent()
+              ? ggufMatrix(f, TensorNames.OUTPUT, vocab, dim)
               : embedding;
       ModelWeights weights =
-          new ModelWeights(embedding, layers, ggufVector(f, "output_norm.weight", dim), output);
+          new ModelWeights(embedding, layers, ggufVector(f, TensorNames.OUTPUT_NORM, dim), output);
       Tokenizer tokenizer = ggufTokenizer(f, tokens);
       return new Model(path, "gguf", config, weights, tokenizer, f);
     } catch (IOException | RuntimeException e) {
