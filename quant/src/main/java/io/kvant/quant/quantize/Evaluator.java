@@ -1,12 +1,14 @@
 package io.kvant.quant.quantize;
 
 import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.kv.KvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.tensor.ComputePool;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -62,17 +64,28 @@ public final class Evaluator {
   }
 
   private final LlamaConfig config;
-  private final ComputePool pool;
   private final Supplier<KvStore> kvFactory;
+  private final Function<ModelWeights, ForwardPass> engines;
 
   /**
    * @param kvFactory makes a fresh KV store (one slot, at least the longest sequence) for each
    *     model run; this is where the KV storage type is chosen
    */
   public Evaluator(LlamaConfig config, ComputePool pool, Supplier<KvStore> kvFactory) {
+    this(config, kvFactory, w -> new Transformer(config, w, pool));
+  }
+
+  /**
+   * Runs the models on another engine (the CUDA backend's {@code load}); {@code kvFactory} must
+   * then make stores that engine reads. Each engine made is closed after its comparison.
+   */
+  public Evaluator(
+      LlamaConfig config,
+      Supplier<KvStore> kvFactory,
+      Function<ModelWeights, ForwardPass> engines) {
     this.config = config;
-    this.pool = pool;
     this.kvFactory = kvFactory;
+    this.engines = engines;
   }
 
   /** Runs both models on {@code sequences} and compares them. */
@@ -86,8 +99,14 @@ public final class Evaluator {
       ModelWeights candidate,
       List<int[]> sequences,
       Supplier<KvStore> candidateKv) {
-    Transformer ref = new Transformer(config, reference, pool);
-    Transformer cand = new Transformer(config, candidate, pool);
+    try (ForwardPass ref = engines.apply(reference);
+        ForwardPass cand = engines.apply(candidate)) {
+      return compare(ref, cand, sequences, candidateKv);
+    }
+  }
+
+  private Result compare(
+      ForwardPass ref, ForwardPass cand, List<int[]> sequences, Supplier<KvStore> candidateKv) {
     int vocab = config.vocabSize();
     long positions = 0;
     long agree = 0;
@@ -164,7 +183,22 @@ public final class Evaluator {
     return p1 - p2;
   }
 
-  private static float[] logits(Transformer t, int[] seq, int n, KvStore kv) {
+  /** The logits of every position; closes {@code kv} after when it holds more than heap. */
+  private static float[] logits(ForwardPass t, int[] seq, int n, KvStore kv) {
+    try {
+      return logitsOf(t, seq, n, kv);
+    } finally {
+      if (kv instanceof AutoCloseable c) {
+        try {
+          c.close();
+        } catch (Exception e) {
+          throw new IllegalStateException("closing a KV store: " + e.getMessage(), e);
+        }
+      }
+    }
+  }
+
+  private static float[] logitsOf(ForwardPass t, int[] seq, int n, KvStore kv) {
     int[] tokens = java.util.Arrays.copyOf(seq, n);
     int[] positions = new int[n];
     int[] seqs = new int[n];
