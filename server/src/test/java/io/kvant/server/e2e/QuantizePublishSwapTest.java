@@ -71,6 +71,7 @@ class QuantizePublishSwapTest {
     Path quantized = tmp.resolve("q");
     Run q = kvant("quantize", "--model", stories, "--recipe", "w8", "--out", quantized.toString());
     assertThat(q.code()).as(q.err()).isZero();
+    assertReadableByAll(quantized);
 
     // The bucket exists before the server starts (a missing one fails the start: issue 17).
     String bucket =
@@ -148,6 +149,7 @@ class QuantizePublishSwapTest {
                 stories);
         assertThat(p.code()).as(p.err()).isZero();
         assertThat(p.out()).contains("stories/versions/q1", "0 re-quantized");
+        assertReadableByAll(tmp.resolve("bucket/stories/versions/q1"));
         awaitServing(served, "q1");
         // It serves the quantize folder's own codes.
         try (Model folder = ModelOpener.load(quantized, Optional.empty())) {
@@ -233,6 +235,24 @@ class QuantizePublishSwapTest {
     assertThat(served.serving().id()).isEqualTo(version);
     // Let some requests run on it.
     Thread.sleep(1_000);
+  }
+
+  /** Model files, manifests and bucket objects are rw-r--r--, not the 0600 of temporary files. */
+  private static void assertReadableByAll(Path dir) throws java.io.IOException {
+    if (!dir.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+      return;
+    }
+    try (var files = Files.list(dir)) {
+      List<Path> all = files.filter(Files::isRegularFile).toList();
+      assertThat(all).isNotEmpty();
+      for (Path f : all) {
+        assertThat(
+                java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(f)))
+            .as(f.toString())
+            .isEqualTo("rw-r--r--");
+      }
+    }
   }
 
   private static String target(TestServer s) {
