@@ -6,14 +6,14 @@ import io.kvant.cuda.device.Gemm;
 /**
  * Matrix products with quantized weights: {@code y[n][out] (+)= x[n][in] W^T}, {@code x} in F32.
  *
- * <p>Design note: decode is memory-bound, so for few rows ({@code n <= }{@link #GEMV_MAX_ROWS}) the
- * weight-only kernels ({@code qgemv8}/{@code qgemv4}) read each code byte once per {@link
- * CudaKernels#QGEMV_ROWS} rows, decode in registers and accumulate in F32, with the activations in
- * F32 (they are small next to the weights). Many rows (prefill, large batches) are compute-bound:
- * there the weights are decoded tile by tile into BF16 and multiplied on the tensor cores by
- * cuBLASLt (activations cast to BF16, F32 accumulation), the decode costing one extra pass over the
- * tile per step, which the GEMM's arithmetic amortises. The tile is preallocated (a captured graph
- * may contain these products and must not allocate).
+ * <p>Design note: for few rows ({@link #WGEMV_MAX_ROWS}; {@link #GEMV_MAX_ROWS} for layouts only
+ * the general kernels read) the weight-only kernels ({@code wgemv}, else {@code qgemv8}/{@code
+ * qgemv4}) read each code byte once per pass, decode in registers and accumulate in F32, with the
+ * activations in F32 (they are small next to the weights). Many rows (prefill, large batches) are
+ * compute-bound: there the weights are decoded tile by tile into BF16 and multiplied on the tensor
+ * cores by cuBLASLt (activations cast to BF16, F32 accumulation), the decode costing one extra pass
+ * over the tile per step, which the GEMM's arithmetic amortises. The tile is preallocated (a
+ * captured graph may contain these products and must not allocate).
  */
 final class QuantizedProducts {
   /**
@@ -42,8 +42,8 @@ final class QuantizedProducts {
   /**
    * Whether {@code wgemv} reads this layout: widths a multiple of 4, every 16-byte run of codes
    * with one scale, and for 4-bit codes whole groups of a multiple of 32 columns. Other layouts
-   * (odd group sizes, a partial last group, as in stories260K's 172-wide FFN) take the general
-   * qgemv kernels.
+   * (odd group sizes, a partial last group, as stories260K's 172-wide FFN in groups of 32) take the
+   * general qgemv kernels.
    */
   static boolean wgemvReads(DeviceTensor w) {
     DeviceTensor.DeviceQuant q = w.quant();
