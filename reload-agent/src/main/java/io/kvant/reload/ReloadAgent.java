@@ -162,15 +162,7 @@ public final class ReloadAgent implements AutoCloseable {
     }
     try {
       tick();
-      if (!settings.autoSwap()) {
-        return Optional.empty();
-      }
-      Optional<String> want = desired();
-      if (want.isEmpty() || !worthTrying(want.get())) {
-        return Optional.empty();
-      }
-      run(want.get(), settings.defaultMode(), false);
-      return want;
+      return takeDesired();
     } catch (Rejection e) {
       return Optional.empty();
     } catch (InterruptedIOException e) {
@@ -402,15 +394,7 @@ public final class ReloadAgent implements AutoCloseable {
               e.getMessage());
         }
       }
-      if (!settings.autoSwap()) {
-        return Optional.empty();
-      }
-      Optional<String> want = desired();
-      if (want.isEmpty() || !worthTrying(want.get())) {
-        return Optional.empty();
-      }
-      run(want.get(), settings.defaultMode(), false);
-      return want;
+      return takeDesired();
     } catch (Rejection e) {
       return Optional.empty();
     } catch (IOException e) {
@@ -653,6 +637,22 @@ public final class ReloadAgent implements AutoCloseable {
   }
 
   /** The version the bucket designates: the channel's, or the newest complete one. */
+  /**
+   * Runs the bucket's desired version through the pipeline when auto-swap is on and the version is
+   * worth trying; returns it, or empty when nothing was tried.
+   */
+  private Optional<String> takeDesired() throws IOException, Rejection {
+    if (!settings.autoSwap()) {
+      return Optional.empty();
+    }
+    Optional<String> want = desired();
+    if (want.isEmpty() || !worthTrying(want.get())) {
+      return Optional.empty();
+    }
+    run(want.get(), settings.defaultMode(), false);
+    return want;
+  }
+
   Optional<String> desired() throws IOException {
     if (settings.channel().isPresent()) {
       String key = settings.model() + "/channels/" + settings.channel().get();

@@ -130,11 +130,6 @@ public final class DeviceModel implements AutoCloseable {
     return layers;
   }
 
-  /** The device buffers this model owns (synthetic models), freed on close. */
-  List<io.kvant.cuda.device.DeviceBuffer> owned() {
-    return owned;
-  }
-
   @Override
   public synchronized void close() {
     if (closed) {

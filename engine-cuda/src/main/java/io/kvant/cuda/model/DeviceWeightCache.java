@@ -5,6 +5,7 @@ import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.DeviceBuffer;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.IdentityHashMap;
 import java.util.Map;
@@ -129,8 +130,7 @@ public final class DeviceWeightCache {
    */
   public synchronized DeviceTensor acquireDense(Tensor t) {
     if (denseCode(t.dtype()) >= 0) {
-      DeviceTensor d = acquire(t);
-      return d;
+      return acquire(t);
     }
     Entry e = dense.get(t);
     if (e == null) {
@@ -138,7 +138,7 @@ public final class DeviceWeightCache {
       int cols = t.cols();
       DeviceBuffer b = device.allocate(4L * rows * cols);
       float[] row = new float[cols];
-      try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+      try (Arena a = Arena.ofConfined()) {
         int chunk = Math.max(1, (16 << 20) / (4 * cols));
         MemorySegment staging = a.allocate(4L * chunk * cols, 16);
         for (int r0 = 0; r0 < rows; r0 += chunk) {

@@ -22,78 +22,108 @@ public final class SyntheticModels {
    */
   public static DeviceModel create(
       CudaDevice device, CudaKernels k, LlamaConfig c, int dtype, boolean tied, long seed) {
-    return create(device, k, c, dtype, tied, seed, c.layers());
+    Maker m = new Maker(device, k, seed);
+    DeviceTensor emb = m.dense(dtype, c.vocabSize(), c.dim());
+    return m.model(
+        c,
+        emb,
+        tied ? emb : m.dense(dtype, c.vocabSize(), c.dim()),
+        (r, n) -> m.dense(dtype, r, n));
   }
 
-  /** As above with {@code layerCount} layers' matrices (0: only the embedding and the norms). */
-  static DeviceModel create(
-      CudaDevice device,
-      CudaKernels k,
-      LlamaConfig c,
-      int dtype,
-      boolean tied,
-      long seed,
-      int layerCount) {
-    List<DeviceBuffer> owned = new ArrayList<>();
-    long[] s = {seed};
-    java.util.function.BiFunction<Integer, Integer, DeviceTensor> matrix =
-        (rows, cols) -> {
-          long count = (long) rows * cols;
-          DeviceBuffer b = device.allocate(count * (dtype == CudaKernels.DT_F32 ? 4 : 2));
-          owned.add(b);
-          k.fillUniform(b.ptr(), dtype, count, s[0]++, (float) (1 / Math.sqrt(cols)));
-          return new DeviceTensor(b, dtype, rows, cols);
-        };
-    java.util.function.IntFunction<Long> norm =
-        n -> {
-          DeviceBuffer b = device.allocate(4L * n);
-          owned.add(b);
-          k.fillUniform(b.ptr(), CudaKernels.DT_F32, n, s[0]++, 0.1f);
-          // around 1.0: the norm weights of a trained model
-          float[] ones = new float[n];
-          java.util.Arrays.fill(ones, 1f);
-          device.copyIn(b.ptr(), java.lang.foreign.MemorySegment.ofArray(ones));
-          return b.ptr();
-        };
-    DeviceTensor emb = matrix.apply(c.vocabSize(), c.dim());
-    DeviceTensor out = tied ? emb : matrix.apply(c.vocabSize(), c.dim());
-    List<DeviceModel.Layer> layers = new ArrayList<>();
-    for (int l = 0; l < c.layers(); l++) {
-      if (l >= layerCount) {
-        DeviceTensor none = null;
+  /**
+   * A model of shape {@code c} with every layer matrix and the output in {@code kind}, the
+   * embedding in BF16 (not tied: the output is quantized on its own).
+   */
+  public static DeviceModel createQuantized(
+      CudaDevice device, CudaKernels k, LlamaConfig c, QuantKind kind, long seed) {
+    Maker m = new Maker(device, k, seed);
+    DeviceTensor emb = m.dense(CudaKernels.DT_BF16, c.vocabSize(), c.dim());
+    return m.model(
+        c, emb, m.quantized(kind, c.vocabSize(), c.dim()), (r, n) -> m.quantized(kind, r, n));
+  }
+
+  /** Makes random device weights, each from its own seed, and keeps their buffers. */
+  private static final class Maker {
+    private final CudaDevice device;
+    private final CudaKernels k;
+    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private long seed;
+
+    Maker(CudaDevice device, CudaKernels k, long seed) {
+      this.device = device;
+      this.k = k;
+      this.seed = seed;
+    }
+
+    private DeviceBuffer allocate(long bytes) {
+      DeviceBuffer b = device.allocate(bytes);
+      owned.add(b);
+      return b;
+    }
+
+    DeviceTensor dense(int dtype, int rows, int cols) {
+      long count = (long) rows * cols;
+      DeviceBuffer b = allocate(count * (dtype == CudaKernels.DT_F32 ? 4 : 2));
+      k.fillUniform(b.ptr(), dtype, count, seed++, (float) (1 / Math.sqrt(cols)));
+      return new DeviceTensor(b, dtype, rows, cols);
+    }
+
+    DeviceTensor quantized(QuantKind kind, int rows, int cols) {
+      int ldw = QuantizedLayout.align16(kind.bits == 8 ? cols : (cols + 1) / 2);
+      DeviceBuffer codes = allocate((long) rows * ldw);
+      k.fillBytes(codes.ptr(), (long) rows * ldw, seed++, kind.mask);
+      int group = kind.group == 0 ? cols : kind.group;
+      int groups = (cols + group - 1) / group;
+      DeviceBuffer scales = allocate(4L * rows * groups);
+      // Scales of either sign: only their size matters for keeping activations finite.
+      float unit = kind.bits == 8 ? (kind.format == 0 ? 1f / 127 : 1f / 448) : 1f / 7;
+      k.fillUniform(
+          scales.ptr(),
+          CudaKernels.DT_F32,
+          (long) rows * groups,
+          seed++,
+          (float) (unit / Math.sqrt(cols)));
+      var q =
+          new DeviceTensor.DeviceQuant(kind.bits, kind.format, ldw, group, groups, scales, null);
+      return new DeviceTensor(codes, CudaKernels.DT_F32, rows, cols, q);
+    }
+
+    /** Norm weights around 1.0, as a trained model's. */
+    long norm(int n) {
+      DeviceBuffer b = allocate(4L * n);
+      float[] ones = new float[n];
+      java.util.Arrays.fill(ones, 1f);
+      device.copyIn(b.ptr(), java.lang.foreign.MemorySegment.ofArray(ones));
+      return b.ptr();
+    }
+
+    DeviceModel model(
+        LlamaConfig c,
+        DeviceTensor embedding,
+        DeviceTensor output,
+        java.util.function.BiFunction<Integer, Integer, DeviceTensor> matrix) {
+      List<DeviceModel.Layer> layers = new ArrayList<>();
+      for (int l = 0; l < c.layers(); l++) {
         layers.add(
             new DeviceModel.Layer(
-                norm.apply(c.dim()),
-                none,
-                none,
-                none,
-                none,
+                norm(c.dim()),
+                matrix.apply(c.dim(), c.dim()),
+                matrix.apply(c.kvDim(), c.dim()),
+                matrix.apply(c.kvDim(), c.dim()),
+                matrix.apply(c.dim(), c.dim()),
                 0L,
                 0L,
                 0L,
-                norm.apply(c.dim()),
-                none,
-                none,
-                none));
-        continue;
+                norm(c.dim()),
+                matrix.apply(c.hiddenDim(), c.dim()),
+                matrix.apply(c.hiddenDim(), c.dim()),
+                matrix.apply(c.dim(), c.hiddenDim())));
       }
-      layers.add(
-          new DeviceModel.Layer(
-              norm.apply(c.dim()),
-              matrix.apply(c.dim(), c.dim()),
-              matrix.apply(c.kvDim(), c.dim()),
-              matrix.apply(c.kvDim(), c.dim()),
-              matrix.apply(c.dim(), c.dim()),
-              0L,
-              0L,
-              0L,
-              norm.apply(c.dim()),
-              matrix.apply(c.hiddenDim(), c.dim()),
-              matrix.apply(c.hiddenDim(), c.dim()),
-              matrix.apply(c.dim(), c.hiddenDim())));
+      long outputNorm = norm(c.dim());
+      device.synchronize();
+      return new DeviceModel(c, embedding, output, outputNorm, layers, owned);
     }
-    device.synchronize();
-    return new DeviceModel(c, emb, out, norm.apply(c.dim()), layers, owned);
   }
 
   /** A synthetic weight format for {@link #createQuantized}. */
@@ -125,61 +155,6 @@ public final class SyntheticModels {
       long groups = group == 0 ? 1 : (cols + group - 1) / group;
       return rows * ldw + 4 * rows * groups;
     }
-  }
-
-  /**
-   * A model of shape {@code c} with every layer matrix and the output in {@code kind}, the
-   * embedding in BF16 (not tied: the output is quantized on its own).
-   */
-  public static DeviceModel createQuantized(
-      CudaDevice device, CudaKernels k, LlamaConfig c, QuantKind kind, long seed) {
-    List<DeviceBuffer> owned = new ArrayList<>();
-    long[] s = {seed};
-    java.util.function.BiFunction<Integer, Integer, DeviceTensor> matrix =
-        (rows, cols) -> {
-          int ldw = QuantizedLayout.align16(kind.bits == 8 ? cols : (cols + 1) / 2);
-          DeviceBuffer codes = device.allocate((long) rows * ldw);
-          owned.add(codes);
-          k.fillBytes(codes.ptr(), (long) rows * ldw, s[0]++, kind.mask);
-          int group = kind.group == 0 ? cols : kind.group;
-          int groups = (cols + group - 1) / group;
-          DeviceBuffer scales = device.allocate(4L * rows * groups);
-          owned.add(scales);
-          // Scales of either sign: only their size matters for keeping activations finite.
-          float unit = kind.bits == 8 ? (kind.format == 0 ? 1f / 127 : 1f / 448) : 1f / 7;
-          k.fillUniform(
-              scales.ptr(),
-              CudaKernels.DT_F32,
-              (long) rows * groups,
-              s[0]++,
-              (float) (unit / Math.sqrt(cols)));
-          var q =
-              new DeviceTensor.DeviceQuant(
-                  kind.bits, kind.format, ldw, group, groups, scales, null);
-          return new DeviceTensor(codes, CudaKernels.DT_F32, rows, cols, q);
-        };
-    DeviceModel dense = create(device, k, c, CudaKernels.DT_BF16, true, seed, 0);
-    DeviceTensor out = matrix.apply(c.vocabSize(), c.dim());
-    List<DeviceModel.Layer> layers = new ArrayList<>();
-    for (DeviceModel.Layer l : dense.layers()) {
-      layers.add(
-          new DeviceModel.Layer(
-              l.attnNorm(),
-              matrix.apply(c.dim(), c.dim()),
-              matrix.apply(c.kvDim(), c.dim()),
-              matrix.apply(c.kvDim(), c.dim()),
-              matrix.apply(c.dim(), c.dim()),
-              0L,
-              0L,
-              0L,
-              l.ffnNorm(),
-              matrix.apply(c.hiddenDim(), c.dim()),
-              matrix.apply(c.hiddenDim(), c.dim()),
-              matrix.apply(c.dim(), c.hiddenDim())));
-    }
-    owned.addAll(dense.owned());
-    device.synchronize();
-    return new DeviceModel(c, dense.embedding(), out, dense.outputNorm(), layers, owned);
   }
 
   /** Bytes one decode step reads at batch 1 with {@code kind} weights. */
