@@ -1,7 +1,6 @@
 package io.kvant.perf;
 
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
 import io.kvant.perf.bandwidth.BandwidthProbe;
 import io.kvant.perf.cli.Args;
 import io.kvant.perf.decode.BatchDecodeBench;
@@ -9,6 +8,7 @@ import io.kvant.perf.decode.DecodeBench;
 import io.kvant.perf.synth.ModelShape;
 import io.kvant.perf.synth.SynthModelWriter;
 import io.kvant.perf.synth.WeightType;
+import io.kvant.quant.artifact.ModelOpener;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -156,7 +156,7 @@ public final class BenchMain {
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     double gbPerS = a.doubleValue("bandwidth-gbs", Double.NaN);
     a.checkAllUsed();
-    try (Model model = ModelLoader.load(file, Optional.empty())) {
+    try (Model model = ModelOpener.load(file, Optional.empty())) {
       DecodeBench.Result r = DecodeBench.run(model, tokens, warmup, threads, System::nanoTime);
       out.printf("model       %s (%s)%n", file, model.config());
       out.printf("threads     %d%n", r.threads());
@@ -200,7 +200,7 @@ public final class BenchMain {
         throw new IllegalArgumentException("--concurrency: not a list of integers: " + levels);
       }
     }
-    try (Model model = ModelLoader.load(file, Optional.empty())) {
+    try (Model model = ModelOpener.load(file, Optional.empty())) {
       out.printf("model       %s (%s)%n", file, model.config());
       out.printf("threads     %d, %d timed steps after %d warm-up%n", threads, tokens, warmup);
       out.printf("%-12s %14s %12s %16s%n", "concurrency", "tokens/s", "ms/step", "x concurrency 1");

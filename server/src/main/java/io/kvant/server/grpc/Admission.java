@@ -1,10 +1,16 @@
 package io.kvant.server.grpc;
 
+import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.kvant.api.v1.ChatRequest;
 import io.kvant.api.v1.GenerateRequest;
 import io.kvant.api.v1.TokenIds;
 import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.engine.sched.GenerationRequest;
+import io.kvant.engine.sched.RejectedException;
+import io.kvant.engine.sched.RequestFinal;
+import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.server.chat.ChatMessage;
 import io.kvant.server.chat.ChatTemplateException;
 import io.kvant.server.chat.ChatTemplates;
@@ -12,10 +18,6 @@ import io.kvant.server.metrics.ServerMetrics;
 import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
-import io.kvant.server.sched.EngineLoop;
-import io.kvant.server.sched.GenerationRequest;
-import io.kvant.server.sched.RejectedException;
-import io.kvant.server.sched.RequestFinal;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
@@ -25,8 +27,11 @@ import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.WeakHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
@@ -75,6 +80,9 @@ public final class Admission {
   private final int defaultMaxTokens;
   private final int maxPromptBytes;
   private final SplittableRandom seeds;
+  // Per tokenizer (weak: a retired version's tokenizer goes with it).
+  private final Map<Tokenizer, Integer> longestTokenBytes =
+      Collections.synchronizedMap(new WeakHashMap<>());
 
   /**
    * @param ticker monotonic nanoseconds, for latency metrics
@@ -109,12 +117,20 @@ public final class Admission {
   /** Admits a completion request. */
   public void generate(
       GenerateRequest request, CallInfo info, Caller caller, ResponseSink.Delivery delivery) {
+    if (!utf8(request.getModelBytes(), "model", caller)
+        || !utf8(request.getRequestIdBytes(), "request_id", caller)) {
+      return;
+    }
     admit(request.getModel(), request.getRequestId(), v -> request, info, caller, delivery);
   }
 
   /** Admits a chat request: renders its messages with the model's template, then as generate. */
   public void chat(
       ChatRequest request, CallInfo info, Caller caller, ResponseSink.Delivery delivery) {
+    if (!utf8(request.getModelBytes(), "model", caller)
+        || !utf8(request.getRequestIdBytes(), "request_id", caller)) {
+      return;
+    }
     admit(
         request.getModel(),
         request.getRequestId(),
@@ -122,6 +138,28 @@ public final class Admission {
         info,
         caller,
         delivery);
+  }
+
+  private static boolean utf8(ByteString bytes, String field, Caller caller) {
+    try {
+      Utf8Fields.require(bytes, field);
+      return true;
+    } catch (InvalidFieldException e) {
+      caller.refuse(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+      return false;
+    }
+  }
+
+  /**
+   * The most bytes of text that can fit {@code version}'s context window, and at most {@code cap}
+   * ({@link PromptBudget}): text over it is refused before it is tokenized.
+   */
+  public int maxTextBytes(ModelVersion version, int cap) {
+    Tokenizer tok = version.model().tokenizer();
+    return PromptBudget.maxTextBytes(
+        version.model().config().contextLength(),
+        longestTokenBytes.computeIfAbsent(tok, PromptBudget::longestTokenBytes),
+        Math.min(cap, maxPromptBytes));
   }
 
   /** Turns a model version into the request to run on it, or refuses. */
@@ -256,6 +294,7 @@ public final class Admission {
       GenerateRequest request = preparation.prepare(version);
       ValidatedRequest v = validator(version).validate(request, requestId);
       span.setAttribute("gen_ai.usage.input_tokens", v.promptTokens().length);
+      ResponseSink[] self = new ResponseSink[1];
       ResponseSink sink =
           new ResponseSink(
               v,
@@ -263,9 +302,13 @@ public final class Admission {
               delivery,
               (result, arrivalNanos, firstNanos, endNanos) -> {
                 model.unpin(version);
-                model.outcome(
-                    result.modelVersion() != null ? result.modelVersion() : version.id(),
-                    result.finishReason() == io.kvant.engine.generate.FinishReason.ERROR);
+                String ran = result.modelVersion() != null ? result.modelVersion() : version.id();
+                boolean failed =
+                    result.finishReason() == io.kvant.engine.generate.FinishReason.ERROR;
+                model.outcome(ran, failed);
+                if (!failed) {
+                  model.sample(ran, v.promptTokens(), self[0].generatedTokens());
+                }
                 finished(
                     model.name(),
                     info.operation(),
@@ -277,6 +320,7 @@ public final class Admission {
               },
               ticker,
               arrival);
+      self[0] = sink;
       GenerationRequest g =
           new GenerationRequest(
               requestId,
@@ -383,12 +427,14 @@ public final class Admission {
       seed = seeds.nextLong();
     }
     long fixed = seed == 0 ? 1 : seed;
+    Tokenizer tokenizer = v.model().tokenizer();
     return new RequestValidator(
-        v.model().tokenizer(),
+        tokenizer,
         c.vocabSize(),
         c.contextLength(),
         defaultMaxTokens,
         maxPromptBytes,
+        longestTokenBytes.computeIfAbsent(tokenizer, PromptBudget::longestTokenBytes),
         () -> fixed);
   }
 }

@@ -16,10 +16,10 @@ import io.kvant.api.v1.ModelInfo;
 import io.kvant.api.v1.TokenizeRequest;
 import io.kvant.api.v1.TokenizeResponse;
 import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.sched.EngineLoop;
 import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
-import io.kvant.server.sched.EngineLoop;
 import java.lang.System.Logger;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -109,7 +109,12 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
 
       @Override
       public void end(GenerateChunk last, Status status) {
-        outbox.offer(last);
+        // A request the shutdown cut off before any output ends with the bare UNAVAILABLE, so
+        // that clients (the SDK) see nothing was delivered and retry it elsewhere.
+        boolean empty = last.getText().isEmpty() && last.getTokenIdsCount() == 0;
+        if (!(status.getCode() == Status.Code.UNAVAILABLE && empty)) {
+          outbox.offer(last);
+        }
         if (status.isOk()) {
           outbox.complete();
         } else {
@@ -162,6 +167,11 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
 
   @Override
   public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> observer) {
+    if (!request.getModelBytes().isValidUtf8()) {
+      observer.onError(
+          Status.INVALID_ARGUMENT.withDescription("model: not valid UTF-8").asRuntimeException());
+      return;
+    }
     ServedModel model = admission.models().find(request.getModel()).orElse(null);
     if (model == null) {
       observer.onError(
@@ -170,10 +180,18 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
               .asRuntimeException());
       return;
     }
-    if (request.getTextBytes().size() > (1 << 20)) {
+    ModelVersion version = model.serving();
+    Tokenizer tok = version.model().tokenizer();
+    int limit = admission.maxTextBytes(version, 1 << 20);
+    if (request.getTextBytes().size() > limit) {
+      // The same bound as a prompt's: tokenizing is paid for only on text that could be one.
       observer.onError(
           Status.INVALID_ARGUMENT
-              .withDescription("text: at most 1048576 bytes, got " + request.getTextBytes().size())
+              .withDescription(
+                  "text: at most "
+                      + limit
+                      + " bytes (what can fit the context window), got "
+                      + request.getTextBytes().size())
               .asRuntimeException());
       return;
     }
@@ -182,7 +200,6 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
           Status.INVALID_ARGUMENT.withDescription("text: not valid UTF-8").asRuntimeException());
       return;
     }
-    Tokenizer tok = model.serving().model().tokenizer();
     int[] ids = tok.encode(request.getText(), request.getAddBos());
     TokenizeResponse.Builder b = TokenizeResponse.newBuilder();
     for (int id : ids) {

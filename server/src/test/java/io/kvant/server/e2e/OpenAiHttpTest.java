@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kvant.api.v1.GenerateRequest;
 import io.kvant.api.v1.GenerateResponse;
-import io.kvant.server.sched.SchedulerStats;
+import io.kvant.engine.sched.SchedulerStats;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import java.io.BufferedReader;
