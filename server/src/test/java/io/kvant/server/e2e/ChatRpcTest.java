@@ -20,25 +20,114 @@ import io.opentelemetry.sdk.trace.data.SpanData;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 
-/** The Chat and ChatStream RPCs, trace context from gRPC metadata, and OTEL_* configuration. */
+/**
+ * The Chat and ChatStream RPCs, trace context from gRPC metadata, and OTEL_* configuration, on
+ * stories260K with a ChatML template passed as {@code --chat-template}.
+ *
+ * <p>Why one server for the class, started in {@code @BeforeAll}: the first kvant a test JVM starts
+ * pays for loading about 5,000 classes (gRPC, Netty, the OpenTelemetry SDK, Jackson, Jinjava, the
+ * Vector API) and for running the engine before the JIT has compiled it. On a starved machine that
+ * cold start alone took most of the 2-minute per-method timeout; in its own lifecycle method it has
+ * its own budget, and each test below does only its own requests.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ChatRpcTest {
   static final Path CHATML = Path.of("src/test/resources/chat/chatml.jinja");
+  static final String RENDERED =
+      "<|im_start|>system\nTell a short story.<|im_end|>\n<|im_start|>user\nWho found the cat?"
+          + "<|im_end|>\n<|im_start|>assistant\n";
+
+  TestServer s;
+
+  @BeforeAll
+  void start() throws Exception {
+    s =
+        TestServer.builder()
+            .chatTemplate(CHATML)
+            .otelEnv(Map.of("OTEL_SERVICE_NAME", "kvant-under-test"))
+            .start();
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    s.close();
+  }
 
   static ChatRequest question(String requestId) {
     return ChatRequest.newBuilder()
-        .addMessages(ChatMessage.newBuilder().setRole("system").setContent("Answer briefly."))
-        .addMessages(ChatMessage.newBuilder().setRole("user").setContent("Who made the light?"))
+        .addMessages(ChatMessage.newBuilder().setRole("system").setContent("Tell a short story."))
+        .addMessages(ChatMessage.newBuilder().setRole("user").setContent("Who found the cat?"))
         .setMaxTokens(12)
         .setRequestId(requestId)
         .build();
   }
 
   @Test
+  void chatIsGenerationFromTheRenderedPromptWholeAndStreamed() {
+    GenerateResponse chat = s.blocking().chat(question("chat-1"));
+    // The same prompt, rendered and encoded here, through Generate: the same greedy answer.
+    Tokenizer tok = s.server.models().find("").orElseThrow().serving().model().tokenizer();
+    TokenIds.Builder ids = TokenIds.newBuilder();
+    for (int id : new PromptEncoder(tok).encode(RENDERED)) {
+      ids.addIds(id);
+    }
+    GenerateResponse generated =
+        s.blocking()
+            .generate(GenerateRequest.newBuilder().setTokenIds(ids).setMaxTokens(12).build());
+    assertThat(chat.getText()).isEqualTo(generated.getText()).isNotEmpty();
+    assertThat(chat.getUsage().getPromptTokens()).isEqualTo(ids.getIdsCount());
+
+    StringBuilder streamed = new StringBuilder();
+    Iterator<GenerateChunk> it = s.blocking().chatStream(question("chat-2"));
+    it.forEachRemaining(c -> streamed.append(c.getText()));
+    assertThat(streamed.toString()).isEqualTo(chat.getText());
+  }
+
+  @Test
+  void chatContinuesTheCallersTraceAndNamesTheConfiguredService() throws Exception {
+    String traceId = "0af7651916cd43dd8448eb211c80319c";
+    Metadata headers = new Metadata();
+    headers.put(
+        Metadata.Key.of("traceparent", Metadata.ASCII_STRING_MARSHALLER),
+        "00-" + traceId + "-b7ad6b7169203331-01");
+    s.blocking()
+        .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+        .chat(question("traced-grpc"));
+    SpanData span = span(s, "traced-grpc");
+    assertThat(span.getTraceId()).isEqualTo(traceId);
+    assertThat(span.getParentSpanId()).isEqualTo("b7ad6b7169203331");
+    assertThat(span.getAttributes().get(AttributeKey.stringKey("gen_ai.operation.name")))
+        .isEqualTo("chat");
+    assertThat(span.getResource().getAttribute(AttributeKey.stringKey("service.name")))
+        .isEqualTo("kvant-under-test");
+
+    // Without a traceparent, a request starts its own trace.
+    s.blocking().chat(question("untraced-grpc"));
+    SpanData own = span(s, "untraced-grpc");
+    assertThat(own.getTraceId()).isNotEqualTo(traceId);
+    assertThat(own.getParentSpanContext().isValid()).isFalse();
+  }
+
+  @Test
+  void chatWithoutMessagesIsAnInvalidArgumentNamingThem() {
+    assertThatThrownBy(() -> s.blocking().chat(ChatRequest.newBuilder().setMaxTokens(1).build()))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> {
+              assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+              assertThat(e.getStatus().getDescription()).startsWith("messages:");
+            });
+  }
+
+  @Test
   void aModelWithoutATemplateIsAFailedPreconditionNamingTheFlag() throws Exception {
-    try (TestServer s = TestServer.builder().start()) {
-      assertThatThrownBy(() -> s.blocking().chat(question("no-template")))
+    try (TestServer plain = TestServer.builder().start()) {
+      assertThatThrownBy(() -> plain.blocking().chat(question("no-template")))
           .isInstanceOfSatisfying(
               StatusRuntimeException.class,
               e -> {
@@ -48,64 +137,7 @@ class ChatRpcTest {
     }
   }
 
-  @Test
-  void chatIsGenerationFromTheRenderedPromptAndContinuesTheCallersTrace() throws Exception {
-    try (TestServer s =
-        TestServer.builder()
-            .bundledModel()
-            .chatTemplate(CHATML)
-            .otelEnv(Map.of("OTEL_SERVICE_NAME", "kvant-under-test"))
-            .start()) {
-      GenerateResponse chat = s.blocking().chat(question("chat-1"));
-      // The same prompt, rendered and encoded here, through Generate: the same greedy answer.
-      Tokenizer tok = s.server.models().find("").orElseThrow().serving().model().tokenizer();
-      String rendered =
-          "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWho made the light?"
-              + "<|im_end|>\n<|im_start|>assistant\n";
-      TokenIds.Builder ids = TokenIds.newBuilder();
-      for (int id : new PromptEncoder(tok).encode(rendered)) {
-        ids.addIds(id);
-      }
-      GenerateResponse generated =
-          s.blocking()
-              .generate(GenerateRequest.newBuilder().setTokenIds(ids).setMaxTokens(12).build());
-      assertThat(chat.getText()).isEqualTo(generated.getText()).isNotEmpty();
-      assertThat(chat.getUsage().getPromptTokens()).isEqualTo(ids.getIdsCount());
-
-      StringBuilder streamed = new StringBuilder();
-      Iterator<GenerateChunk> it = s.blocking().chatStream(question("chat-2"));
-      it.forEachRemaining(c -> streamed.append(c.getText()));
-      assertThat(streamed.toString()).isEqualTo(chat.getText());
-
-      String traceId = "0af7651916cd43dd8448eb211c80319c";
-      Metadata headers = new Metadata();
-      headers.put(
-          Metadata.Key.of("traceparent", Metadata.ASCII_STRING_MARSHALLER),
-          "00-" + traceId + "-b7ad6b7169203331-01");
-      s.blocking()
-          .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
-          .chat(question("traced-grpc"));
-      SpanData span = span(s, "traced-grpc");
-      assertThat(span.getTraceId()).isEqualTo(traceId);
-      assertThat(span.getParentSpanId()).isEqualTo("b7ad6b7169203331");
-      assertThat(span.getAttributes().get(AttributeKey.stringKey("gen_ai.operation.name")))
-          .isEqualTo("chat");
-      assertThat(span.getResource().getAttribute(AttributeKey.stringKey("service.name")))
-          .isEqualTo("kvant-under-test");
-      // Without a traceparent, a request starts its own trace.
-      assertThat(span(s, "chat-1").getTraceId()).isNotEqualTo(traceId);
-      assertThat(span(s, "chat-1").getParentSpanContext().isValid()).isFalse();
-
-      assertThatThrownBy(() -> s.blocking().chat(ChatRequest.newBuilder().setMaxTokens(1).build()))
-          .isInstanceOfSatisfying(
-              StatusRuntimeException.class,
-              e -> {
-                assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-                assertThat(e.getStatus().getDescription()).startsWith("messages:");
-              });
-    }
-  }
-
+  /** The finished kvant.generate span of a request id, waiting up to 5 s for it to end. */
   static SpanData span(TestServer s, String requestId) throws InterruptedException {
     for (int i = 0; i < 250; i++) {
       for (SpanData d : s.spans.getFinishedSpanItems()) {

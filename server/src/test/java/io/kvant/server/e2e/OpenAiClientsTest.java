@@ -26,13 +26,13 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * The official OpenAI Java client and LangChain4j's OpenAI chat models, pointed at a running kvant
- * (the bundled model, a ChatML template, a Generation token) over a real socket on 127.0.0.1: both
+ * (stories260K, a ChatML template, a Generation token) over a real socket on 127.0.0.1: both
  * complete and stream, and what they stream adds up to what they get whole (greedy).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class OpenAiClientsTest {
   static final String TOKEN = "sk-kvant-test";
-  static final String QUESTION = "Who made the heaven and the earth?";
+  static final String QUESTION = "Who found the little cat?";
 
   TestServer s;
   String base;
@@ -41,7 +41,6 @@ class OpenAiClientsTest {
   void start() throws Exception {
     s =
         TestServer.builder()
-            .bundledModel()
             .http()
             .chatTemplate(Path.of("src/test/resources/chat/chatml.jinja"))
             .generationToken(TOKEN)
@@ -64,8 +63,8 @@ class OpenAiClientsTest {
               .completions()
               .create(
                   CompletionCreateParams.builder()
-                      .model("kjv")
-                      .prompt("And God said")
+                      .model("stories")
+                      .prompt("Once upon a time")
                       .maxTokens(10)
                       .temperature(0.0)
                       .build());
@@ -74,8 +73,8 @@ class OpenAiClientsTest {
 
       ChatCompletionCreateParams params =
           ChatCompletionCreateParams.builder()
-              .model("kjv")
-              .addSystemMessage("Answer from the book.")
+              .model("stories")
+              .addSystemMessage("Tell a short story.")
               .addUserMessage(QUESTION)
               .maxCompletionTokens(16)
               .temperature(0.0)
@@ -115,7 +114,7 @@ class OpenAiClientsTest {
         OpenAiChatModel.builder()
             .baseUrl(base)
             .apiKey(TOKEN)
-            .modelName("kjv")
+            .modelName("stories")
             .temperature(0.0)
             .maxTokens(16)
             .timeout(Duration.ofSeconds(30))
@@ -128,7 +127,7 @@ class OpenAiClientsTest {
         OpenAiStreamingChatModel.builder()
             .baseUrl(base)
             .apiKey(TOKEN)
-            .modelName("kjv")
+            .modelName("stories")
             .temperature(0.0)
             .maxTokens(16)
             .timeout(Duration.ofSeconds(30))
@@ -169,7 +168,7 @@ class OpenAiClientsTest {
                       .completions()
                       .create(
                           CompletionCreateParams.builder()
-                              .model("kjv")
+                              .model("stories")
                               .prompt("x")
                               .maxTokens(1)
                               .build()))

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * The OpenAI-compatible HTTP API of a real kvant (the bundled model, a ChatML template passed with
+ * The OpenAI-compatible HTTP API of a real kvant (stories260K, a ChatML template passed with
  * --chat-template) over a real socket on 127.0.0.1, with the JDK's HTTP client and a raw socket.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -41,7 +41,7 @@ class OpenAiHttpTest {
 
   @BeforeAll
   void start() throws Exception {
-    s = TestServer.builder().bundledModel().http().chatTemplate(CHATML).start();
+    s = TestServer.builder().http().chatTemplate(CHATML).start();
   }
 
   @AfterAll
@@ -65,7 +65,7 @@ class OpenAiHttpTest {
     HttpResponse<String> res =
         post(
             "/v1/completions",
-            "{\"model\":\"kjv\",\"prompt\":\"And God said\",\"max_tokens\":12,\"temperature\":0}",
+            "{\"model\":\"stories\",\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0}",
             "x-request-id",
             "http-req-1");
     assertThat(res.statusCode()).isEqualTo(200);
@@ -74,10 +74,10 @@ class OpenAiHttpTest {
     GenerateResponse grpc =
         s.blocking()
             .generate(
-                GenerateRequest.newBuilder().setText("And God said").setMaxTokens(12).build());
+                GenerateRequest.newBuilder().setText("Once upon a time").setMaxTokens(12).build());
     assertThat(body.path("object").asText()).isEqualTo("text_completion");
     assertThat(body.path("id").asText()).isEqualTo("cmpl-http-req-1");
-    assertThat(body.path("model").asText()).isEqualTo("kjv");
+    assertThat(body.path("model").asText()).isEqualTo("stories");
     assertThat(body.at("/choices/0/text").asText()).isEqualTo(grpc.getText()).isNotEmpty();
     assertThat(body.at("/choices/0/finish_reason").asText()).isEqualTo("length");
     assertThat(body.at("/usage/prompt_tokens").asInt())
@@ -90,8 +90,8 @@ class OpenAiHttpTest {
   @Test
   void chatStreamsServerSentEventsThatAddUpToTheWholeAnswer() throws Exception {
     String request =
-        "{\"model\":\"kjv\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-            + "{\"role\":\"user\",\"content\":\"Who made the heaven?\"}],"
+        "{\"model\":\"stories\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+            + "{\"role\":\"user\",\"content\":\"Who found the cat?\"}],"
             + "\"max_tokens\":20,\"temperature\":0,\"seed\":7";
     JsonNode whole = JSON.readTree(post("/v1/chat/completions", request + "}").body());
     assertThat(whole.path("object").asText()).isEqualTo("chat.completion");
@@ -135,18 +135,18 @@ class OpenAiHttpTest {
   @Test
   void invalidRequestsGetOpenAisErrorShapeNamingTheParameter() throws Exception {
     String[][] cases = {
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"top_p\":1.5}", "top_p"},
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"temperature\":\"hot\"}", "temperature"},
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"n\":2}", "n"},
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"logit_bias\":{\"50\":1}}", "logit_bias"},
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens"},
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"logprobs\":9}", "logprobs"},
-      {"{\"model\":\"kjv\",\"prompt\":\"x\",\"stop\":[1]}", "stop"},
-      {"{\"model\":\"kjv\",\"prompt\":\"\"}", "prompt"},
-      {"{\"model\":\"kjv\"}", "prompt"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"top_p\":1.5}", "top_p"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"temperature\":\"hot\"}", "temperature"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"n\":2}", "n"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"logit_bias\":{\"50\":1}}", "logit_bias"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"logprobs\":9}", "logprobs"},
+      {"{\"model\":\"stories\",\"prompt\":\"x\",\"stop\":[1]}", "stop"},
+      {"{\"model\":\"stories\",\"prompt\":\"\"}", "prompt"},
+      {"{\"model\":\"stories\"}", "prompt"},
       {"{\"prompt\":\"x\"}", "model"},
       {
-        "{\"model\":\"kjv\",\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}",
+        "{\"model\":\"stories\",\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}",
         "stream_options"
       },
     };
@@ -160,15 +160,15 @@ class OpenAiHttpTest {
       assertThat(err.has("code")).isTrue();
     }
     String[][] chatCases = {
-      {"{\"model\":\"kjv\",\"messages\":[]}", "messages"},
+      {"{\"model\":\"stories\",\"messages\":[]}", "messages"},
       {
-        "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
             + "\"tools\":[{\"type\":\"function\"}]}",
         "tools"
       },
-      {"{\"model\":\"kjv\",\"messages\":[{\"content\":\"x\"}]}", "messages[0].role"},
+      {"{\"model\":\"stories\",\"messages\":[{\"content\":\"x\"}]}", "messages[0].role"},
       {
-        "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
             + "\"top_logprobs\":3}",
         "top_logprobs"
       },
@@ -197,7 +197,7 @@ class OpenAiHttpTest {
     assertThat(res.statusCode()).isEqualTo(200);
     JsonNode body = JSON.readTree(res.body());
     assertThat(body.path("object").asText()).isEqualTo("list");
-    assertThat(body.at("/data/0/id").asText()).isEqualTo("kjv");
+    assertThat(body.at("/data/0/id").asText()).isEqualTo("stories");
     assertThat(body.at("/data/0/object").asText()).isEqualTo("model");
   }
 
@@ -207,7 +207,7 @@ class OpenAiHttpTest {
         JSON.readTree(
             post(
                     "/v1/chat/completions",
-                    "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"Amen\"}],"
+                    "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
                         + "\"max_tokens\":4,\"temperature\":0,\"logprobs\":true,"
                         + "\"top_logprobs\":2}")
                 .body());
@@ -228,7 +228,7 @@ class OpenAiHttpTest {
     HttpResponse<String> res =
         post(
             "/v1/completions",
-            "{\"model\":\"kjv\",\"prompt\":\"In the beginning\",\"max_tokens\":3}",
+            "{\"model\":\"stories\",\"prompt\":\"Lily was\",\"max_tokens\":3}",
             "traceparent",
             "00-" + traceId + "-" + parentSpan + "-01",
             "x-request-id",
@@ -243,7 +243,7 @@ class OpenAiHttpTest {
   void aClientThatGoesAwayCancelsItsRequestAndFreesItsBlocks() throws Exception {
     try (Socket socket = new Socket("127.0.0.1", s.server.httpPort())) {
       String body =
-          "{\"model\":\"kjv\",\"prompt\":\"And the earth\",\"max_tokens\":100000,"
+          "{\"model\":\"stories\",\"prompt\":\"Tom had a\",\"max_tokens\":100000,"
               + "\"stream\":true,\"temperature\":1,\"seed\":3}";
       OutputStream out = socket.getOutputStream();
       out.write(
