@@ -113,6 +113,11 @@ final class HttpStream implements ResponseSink.Delivery {
     onClosed.run();
   }
 
+  /** Chunks waiting for the client (at most {@code capacity}). */
+  synchronized int pending() {
+    return pending.size();
+  }
+
   private String version() {
     synchronized (this) {
       GenerateChunk first = pending.peekFirst();
