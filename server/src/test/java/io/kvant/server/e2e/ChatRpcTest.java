@@ -3,6 +3,8 @@ package io.kvant.server.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -17,6 +19,10 @@ import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.server.chat.PromptEncoder;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.sdk.trace.data.SpanData;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Map;
@@ -125,8 +131,8 @@ class ChatRpcTest {
   }
 
   @Test
-  void aModelWithoutATemplateIsAFailedPreconditionNamingTheFlag() throws Exception {
-    try (TestServer plain = TestServer.builder().start()) {
+  void aModelWithoutATemplateIsAFailedPreconditionOrA400NamingTheFlag() throws Exception {
+    try (TestServer plain = TestServer.builder().http().start()) {
       assertThatThrownBy(() -> plain.blocking().chat(question("no-template")))
           .isInstanceOfSatisfying(
               StatusRuntimeException.class,
@@ -134,6 +140,20 @@ class ChatRpcTest {
                 assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
                 assertThat(e.getStatus().getDescription()).contains("--chat-template FILE");
               });
+      HttpResponse<String> res =
+          HttpClient.newHttpClient()
+              .send(
+                  HttpRequest.newBuilder(URI.create(plain.httpBase() + "/v1/chat/completions"))
+                      .POST(
+                          HttpRequest.BodyPublishers.ofString(
+                              "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\","
+                                  + "\"content\":\"Hi\"}]}"))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString());
+      assertThat(res.statusCode()).isEqualTo(400);
+      JsonNode error = new ObjectMapper().readTree(res.body()).path("error");
+      assertThat(error.path("code").asText()).isEqualTo("chat_template_missing");
+      assertThat(error.path("message").asText()).contains("--chat-template FILE");
     }
   }
 
