@@ -86,8 +86,20 @@ public final class Evaluator {
       ModelWeights candidate,
       List<int[]> sequences,
       Supplier<KvStore> candidateKv) {
-    Transformer ref = new Transformer(config, reference, pool);
-    Transformer cand = new Transformer(config, candidate, pool);
+    return compare(
+        new Transformer(config, reference, pool),
+        new Transformer(config, candidate, pool),
+        sequences,
+        candidateKv);
+  }
+
+  /**
+   * Runs two transformers of this configuration on {@code sequences} and compares them (for example
+   * the same weights on the float and the integer kernels); the reference runs on this evaluator's
+   * KV stores, the candidate on {@code candidateKv}'s.
+   */
+  public Result compare(
+      Transformer ref, Transformer cand, List<int[]> sequences, Supplier<KvStore> candidateKv) {
     int vocab = config.vocabSize();
     long positions = 0;
     long agree = 0;
