@@ -13,7 +13,8 @@ import java.util.List;
  * @param logprobs one entry per new token; empty unless {@code logprobs > 0}; immutable
  * @param finishReason why generation ended; {@code null} on every chunk but the last
  * @param usage token counts; {@code null} on every chunk but the last
- * @param modelVersion the model version producing this stream (the same on every chunk)
+ * @param modelVersion the model version producing this stream: the same on every chunk of a stream,
+ *     IMMEDIATE swaps included (a request that has started finishes on its version)
  * @param requestId the request id (the caller's, the SDK's generated one, or the server's)
  */
 public record Chunk(

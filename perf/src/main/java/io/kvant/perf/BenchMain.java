@@ -2,7 +2,6 @@ package io.kvant.perf;
 
 import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
 import io.kvant.perf.bandwidth.BandwidthProbe;
 import io.kvant.perf.cli.Args;
 import io.kvant.perf.decode.BatchDecodeBench;
@@ -10,6 +9,7 @@ import io.kvant.perf.decode.DecodeBench;
 import io.kvant.perf.synth.ModelShape;
 import io.kvant.perf.synth.SynthModelWriter;
 import io.kvant.perf.synth.WeightType;
+import io.kvant.quant.artifact.ModelOpener;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -158,7 +158,7 @@ public final class BenchMain {
     double gbPerS = a.doubleValue("bandwidth-gbs", Double.NaN);
     MatmulKernels kernels = kernels(a);
     a.checkAllUsed();
-    try (Model model = ModelLoader.load(file, Optional.empty())) {
+    try (Model model = ModelOpener.load(file, Optional.empty())) {
       DecodeBench.Result r =
           DecodeBench.run(model, tokens, warmup, threads, kernels, System::nanoTime);
       out.printf("model       %s (%s)%n", file, model.config());
@@ -218,7 +218,7 @@ public final class BenchMain {
         throw new IllegalArgumentException("--concurrency: not a list of integers: " + levels);
       }
     }
-    try (Model model = ModelLoader.load(file, Optional.empty())) {
+    try (Model model = ModelOpener.load(file, Optional.empty())) {
       out.printf("model       %s (%s)%n", file, model.config());
       out.printf(
           "threads     %d, %s kernels, %d timed steps after %d warm-up%n",

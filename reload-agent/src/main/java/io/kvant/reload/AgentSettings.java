@@ -14,7 +14,7 @@ import java.util.Optional;
  * @param channel channel to follow ({@code <bucket>/<model>/channels/<name>}); empty: the newest
  *     complete version by manifest time
  * @param pollInterval how often the bucket is listed (a folder is also watched for changes)
- * @param stagingDir where downloads live until verified; emptied at start
+ * @param stagingDir where downloads live until verified; kvant's own folder (see {@code Staging})
  * @param qbomDir where {@code qbom.jsonl} is appended; empty: kept in memory only
  * @param watchWindow how long the previous version stays in memory after a swap
  * @param gate quality gate thresholds
@@ -49,6 +49,21 @@ public record AgentSettings(
           "The dog ran to the park and saw a big red ball.",
           "Tom and his mom went to the store to buy some food.",
           "One day, a bird flew over the tall tree and sang a song.");
+
+  /**
+   * Held-out text for the gate's perplexity comparison with the serving version: never used for
+   * calibration, short, in the two styles of the models kvant is tested with (stories and verse).
+   */
+  public static final List<String> BUILTIN_HELD_OUT =
+      List.of(
+          "Sam had a little red boat. Every morning he took it to the pond and watched it float."
+              + " One day the wind pushed the boat far away, and Sam ran around the pond to catch"
+              + " it. His friend Mia helped him, and they laughed when the boat came back.",
+          "And the LORD spake unto Moses, saying, Speak unto the children of Israel, that they"
+              + " bring me an offering: of every man that giveth it willingly with his heart ye"
+              + " shall take my offering.",
+          "The sun went down and the stars came out. The little cat curled up by the fire and"
+              + " closed her eyes, happy and warm.");
 
   public AgentSettings {
     Objects.requireNonNull(model, "model");
@@ -90,23 +105,6 @@ public record AgentSettings(
         rollbackMinRequests,
         defaultMode,
         autoSwap,
-        goldenPrompts,
-        maxDownloadBytes);
-  }
-
-  public AgentSettings withAutoSwap(boolean on) {
-    return new AgentSettings(
-        model,
-        channel,
-        pollInterval,
-        stagingDir,
-        qbomDir,
-        watchWindow,
-        gate,
-        rollbackErrorRate,
-        rollbackMinRequests,
-        defaultMode,
-        on,
         goldenPrompts,
         maxDownloadBytes);
   }
@@ -162,15 +160,15 @@ public record AgentSettings(
         maxDownloadBytes);
   }
 
-  public AgentSettings withPollInterval(Duration d) {
+  public AgentSettings withGate(GateSettings g) {
     return new AgentSettings(
         model,
         channel,
-        d,
+        pollInterval,
         stagingDir,
         qbomDir,
         watchWindow,
-        gate,
+        g,
         rollbackErrorRate,
         rollbackMinRequests,
         defaultMode,

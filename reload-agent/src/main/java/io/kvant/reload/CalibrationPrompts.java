@@ -31,7 +31,7 @@ final class CalibrationPrompts {
               .decode(java.nio.ByteBuffer.wrap(bytes))
               .toString();
     } catch (CharacterCodingException e) {
-      throw new Rejection("bad_calibration", "calibration: not UTF-8");
+      throw new Rejection(Rejection.Reason.BAD_CALIBRATION, "calibration: not UTF-8");
     }
     List<String> out = new ArrayList<>();
     int lineNo = 0;
@@ -41,20 +41,24 @@ final class CalibrationPrompts {
         continue;
       }
       if (out.size() >= MAX_LINES) {
-        throw new Rejection("bad_calibration", "calibration: more than " + MAX_LINES + " prompts");
+        throw new Rejection(
+            Rejection.Reason.BAD_CALIBRATION, "calibration: more than " + MAX_LINES + " prompts");
       }
       if (line.length() > MAX_LINE) {
-        throw new Rejection("bad_calibration", "calibration line " + lineNo + ": too long");
+        throw new Rejection(
+            Rejection.Reason.BAD_CALIBRATION, "calibration line " + lineNo + ": too long");
       }
       JsonNode n;
       try {
         n = JSON.readTree(line);
       } catch (JacksonException e) {
-        throw new Rejection("bad_calibration", "calibration line " + lineNo + ": not JSON");
+        throw new Rejection(
+            Rejection.Reason.BAD_CALIBRATION, "calibration line " + lineNo + ": not JSON");
       }
       if (n == null || !n.isObject() || !n.path("text").isTextual()) {
         throw new Rejection(
-            "bad_calibration", "calibration line " + lineNo + ": needs a \"text\" string");
+            Rejection.Reason.BAD_CALIBRATION,
+            "calibration line " + lineNo + ": needs a \"text\" string");
       }
       out.add(n.get("text").textValue());
     }

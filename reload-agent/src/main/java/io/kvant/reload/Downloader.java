@@ -1,5 +1,6 @@
 package io.kvant.reload;
 
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.FileEntry;
@@ -40,7 +41,8 @@ final class Downloader {
     }
     if (total > maxBytes) {
       throw new Rejection(
-          "too_large", "version " + m.version() + " has " + total + " bytes, above " + maxBytes);
+          Rejection.Reason.TOO_LARGE,
+          "version " + m.version() + " has " + total + " bytes, above " + maxBytes);
     }
     for (FileEntry f : m.files()) {
       copy(prefix + f.path(), f, dir.resolve(f.path()));
@@ -49,7 +51,7 @@ final class Downloader {
   }
 
   private void copy(String key, FileEntry f, Path dst) throws Rejection, InterruptedIOException {
-    MessageDigest md = TensorData.sha();
+    MessageDigest md = Digests.newSha256();
     long n = 0;
     try (InputStream in = bucket.open(key);
         OutputStream out = Files.newOutputStream(dst)) {
@@ -74,16 +76,18 @@ final class Downloader {
       throw e;
     } catch (FileNotFoundException | java.nio.file.NoSuchFileException e) {
       throw new Rejection(
-          "missing_file", f.path() + ": listed in the manifest but not in the bucket");
+          Rejection.Reason.MISSING_FILE,
+          f.path() + ": listed in the manifest but not in the bucket");
     } catch (IOException e) {
       if (Thread.currentThread().isInterrupted()) {
         throw new InterruptedIOException("download of " + key + " interrupted");
       }
-      throw new Rejection("io_error", f.path() + ": download failed: " + e.getMessage(), e);
+      throw new Rejection(
+          Rejection.Reason.IO_ERROR, f.path() + ": download failed: " + e.getMessage(), e);
     }
     if (n != f.size()) {
       throw new Rejection(
-          "size_mismatch",
+          Rejection.Reason.SIZE_MISMATCH,
           f.path()
               + ": "
               + (n > f.size() ? "more than " : "")
@@ -95,7 +99,8 @@ final class Downloader {
     String sha = HexFormat.of().formatHex(md.digest());
     if (!sha.equals(f.sha256())) {
       throw new Rejection(
-          "digest_mismatch", f.path() + ": sha256 " + sha + ", the manifest says " + f.sha256());
+          Rejection.Reason.DIGEST_MISMATCH,
+          f.path() + ": sha256 " + sha + ", the manifest says " + f.sha256());
     }
   }
 }

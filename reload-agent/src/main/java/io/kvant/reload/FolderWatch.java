@@ -35,21 +35,34 @@ final class FolderWatch implements AutoCloseable {
     this.modelDir = modelDir;
     this.onChange = onChange;
     this.ws = FileSystems.getDefault().newWatchService();
-    Files.createDirectories(modelDir.resolve("versions"));
-    Files.createDirectories(modelDir.resolve("channels"));
-    register(modelDir);
-    register(modelDir.resolve("versions"));
-    register(modelDir.resolve("channels"));
-    try (Stream<Path> s = Files.list(modelDir.resolve("versions"))) {
-      for (Path p : (Iterable<Path>) s::iterator) {
-        if (Files.isDirectory(p)) {
-          register(p);
-        }
-      }
-    }
+    // Nothing is created in the bucket: folders that do not exist yet are registered when they
+    // appear (the bucket root itself must exist: the agent checks it at start).
+    register(modelDir.getParent());
+    registerTree(modelDir);
     this.thread = new Thread(this::run, "kvant-agent-folder-watch");
     thread.setDaemon(true);
     thread.start();
+  }
+
+  /** Registers {@code dir} if it is one of the watched folders, and the watched ones under it. */
+  private void registerTree(Path dir) throws IOException {
+    if (!Files.isDirectory(dir) || !watched(dir)) {
+      return;
+    }
+    register(dir);
+    try (Stream<Path> s = Files.list(dir)) {
+      for (Path p : (Iterable<Path>) s::iterator) {
+        registerTree(p);
+      }
+    }
+  }
+
+  private boolean watched(Path dir) {
+    Path versions = modelDir.resolve("versions");
+    return dir.equals(modelDir)
+        || dir.equals(versions)
+        || dir.equals(modelDir.resolve("channels"))
+        || versions.equals(dir.getParent());
   }
 
   private void register(Path dir) throws IOException {
@@ -78,15 +91,12 @@ final class FolderWatch implements AutoCloseable {
       Path dir = (Path) key.watchable();
       for (var ev : key.pollEvents()) {
         if (ev.context() instanceof Path name
-            && ev.kind() == StandardWatchEventKinds.ENTRY_CREATE
-            && dir.equals(modelDir.resolve("versions"))) {
+            && ev.kind() == StandardWatchEventKinds.ENTRY_CREATE) {
           Path child = dir.resolve(name);
-          if (Files.isDirectory(child)) {
-            try {
-              register(child);
-            } catch (IOException e) {
-              LOG.log(Level.DEBUG, "cannot watch " + child + ": " + e.getMessage());
-            }
+          try {
+            registerTree(child);
+          } catch (IOException e) {
+            LOG.log(Level.DEBUG, "cannot watch " + child + ": " + e.getMessage());
           }
         }
       }

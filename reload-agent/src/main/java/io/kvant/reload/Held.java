@@ -23,7 +23,7 @@ final class Held {
   final Map<String, QbomRecord.Entry> qbom;
 
   /** AIMET encodings in force by tensor name (from the bucket; inherited by deltas). */
-  final Map<String, io.kvant.engine.quant.TensorEncoding> encodings;
+  final Map<String, io.kvant.quant.encoding.TensorEncoding> encodings;
 
   private final Map<String, String> digests = new ConcurrentHashMap<>();
 
@@ -35,7 +35,7 @@ final class Held {
       Map<String, Object> served,
       Map<String, QbomRecord.Entry> qbom,
       Map<String, String> knownDigests,
-      Map<String, io.kvant.engine.quant.TensorEncoding> encodings) {
+      Map<String, io.kvant.quant.encoding.TensorEncoding> encodings) {
     this.encodings = Map.copyOf(encodings);
     this.id = id;
     this.recipe = recipe;

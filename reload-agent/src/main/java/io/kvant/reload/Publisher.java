@@ -7,23 +7,24 @@ import io.kvant.engine.format.safetensors.SafetensorsTensor;
 import io.kvant.engine.format.safetensors.SafetensorsWriter;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
+import io.kvant.reload.bucket.FileBucket;
+import io.kvant.reload.bucket.OverlayBucket;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.FileEntry;
 import io.kvant.reload.manifest.Manifest.TensorEntry;
 import io.kvant.reload.manifest.ManifestCodec;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,8 +32,10 @@ import java.util.stream.Stream;
 
 /**
  * Publishes a version folder to a bucket: computes the size and sha256 of every file and the digest
- * of every tensor, uploads the files, then the manifest last (the commit point), then the channel
- * pointer if asked.
+ * of every tensor, runs the server's own verification on the version ({@link VersionCheck}, over a
+ * local copy, before anything is uploaded), uploads the files, then the manifest last (the commit
+ * point), then the channel pointer if asked. A version a server would refuse is refused here with
+ * the same {@link Rejection} and leaves nothing in the bucket.
  */
 public final class Publisher {
   public static final String ENCODINGS = "encodings.json";
@@ -40,11 +43,35 @@ public final class Publisher {
 
   private final Bucket bucket;
   private final Clock clock;
+  private final Optional<VersionCheck> check;
 
-  public Publisher(Bucket bucket, Clock clock) {
+  /** A publisher that verifies every version with {@code check} before uploading it. */
+  public Publisher(Bucket bucket, Clock clock, VersionCheck check) {
+    this(bucket, clock, Optional.of(check));
+  }
+
+  private Publisher(Bucket bucket, Clock clock, Optional<VersionCheck> check) {
     this.bucket = bucket;
     this.clock = clock;
+    this.check = check;
   }
+
+  /**
+   * A publisher that uploads without verifying: for tests that must plant versions a server refuses
+   * (to test that it does), never for {@code kvant agent publish}.
+   */
+  public static Publisher unverified(Bucket bucket, Clock clock) {
+    return new Publisher(bucket, clock, Optional.empty());
+  }
+
+  /**
+   * What was published.
+   *
+   * @param manifest the manifest written
+   * @param verified what the verification staged (changed and re-quantized tensors, gate figures),
+   *     empty for an {@link #unverified} publisher
+   */
+  public record Published(Manifest manifest, Optional<StagedVersion> verified) {}
 
   /** A version id from the clock, e.g. {@code 2026-11-24T10-00-00Z}. */
   public String timestampId() {
@@ -57,11 +84,12 @@ public final class Publisher {
    * Publishes the files of {@code dir} ({@code *.safetensors}, optional {@value #ENCODINGS} and
    * {@value #CALIBRATION}) as {@code model/versions/version}.
    *
+   * @throws Rejection when a server would refuse the version (nothing was uploaded)
    * @throws IOException for unreadable files or a failed upload (the version then has no manifest
    *     and stays invisible)
    * @throws IllegalArgumentException for a bad id or file name
    */
-  public Manifest publish(
+  public Published publish(
       String model,
       String version,
       Optional<String> parent,
@@ -69,7 +97,7 @@ public final class Publisher {
       String publisher,
       Path dir,
       Optional<String> channel)
-      throws IOException {
+      throws IOException, Rejection {
     for (String id : new String[] {model, version, recipe}) {
       if (!ManifestCodec.isId(id)) {
         throw new IllegalArgumentException("'" + id + "' is not a valid id");
@@ -91,7 +119,7 @@ public final class Publisher {
       if (!ManifestCodec.isFileName(name)) {
         throw new IllegalArgumentException(f + ": file name not allowed in a version");
       }
-      fileEntries.add(new FileEntry(name, Files.size(f), sha256(f)));
+      fileEntries.add(new FileEntry(name, Files.size(f), Digests.sha256(f)));
       if (name.endsWith(".safetensors")) {
         try (SafetensorsFile sf = SafetensorsReader.open(f)) {
           for (SafetensorsTensor t : sf.tensors()) {
@@ -101,7 +129,7 @@ public final class Publisher {
                     name,
                     t.dtype().name(),
                     Arrays.stream(t.shape()).boxed().toList(),
-                    TensorData.sha256(sf.tensorData(t.name()))));
+                    Digests.sha256(sf.tensorData(t.name()))));
           }
         }
       } else if (name.equals(ENCODINGS)) {
@@ -123,6 +151,10 @@ public final class Publisher {
             encodings,
             calibration);
     String prefix = model + "/versions/" + version + "/";
+    Optional<StagedVersion> verified = Optional.empty();
+    if (check.isPresent()) {
+      verified = Optional.of(verifyLocally(m, files, prefix));
+    }
     for (Path f : files) {
       String name = f.getFileName().toString();
       if (!name.equals("manifest.json")) {
@@ -133,7 +165,31 @@ public final class Publisher {
     if (channel.isPresent()) {
       promote(model, channel.get(), version);
     }
-    return m;
+    return new Published(m, verified);
+  }
+
+  /**
+   * Stages the version in a temporary folder bucket laid over the real one (so a delta finds its
+   * parent there) and runs the check on it.
+   */
+  private StagedVersion verifyLocally(Manifest m, List<Path> files, String prefix)
+      throws IOException, Rejection {
+    Path local = Files.createTempDirectory("kvant-publish-check");
+    try {
+      FileBucket folder = new FileBucket(local);
+      for (Path f : files) {
+        String name = f.getFileName().toString();
+        if (!name.equals("manifest.json")) {
+          folder.put(prefix + name, f);
+        }
+      }
+      folder.put(prefix + "manifest.json", ManifestCodec.write(m));
+      return check.get().verify(new OverlayBucket(folder, bucket, prefix), m.model(), m.version());
+    } finally {
+      try (Stream<Path> s = Files.walk(local)) {
+        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
   }
 
   /** Points channel {@code name} at {@code version}. */
@@ -169,16 +225,5 @@ public final class Publisher {
   /** Every weight of {@code model} by kvant tensor name (matrices and vectors). */
   public static Map<String, Object> tensorsOf(Model model) {
     return new WeightSlots(model.config(), model.weights()).explode(model.weights());
-  }
-
-  private static String sha256(Path f) throws IOException {
-    MessageDigest md = TensorData.sha();
-    try (InputStream in = Files.newInputStream(f)) {
-      byte[] buf = new byte[1 << 16];
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-    }
-    return HexFormat.of().formatHex(md.digest());
   }
 }

@@ -1,11 +1,12 @@
 package io.kvant.reload;
 
-import io.kvant.engine.quant.QuantSpec;
-import io.kvant.engine.quant.Recipe;
-import io.kvant.engine.quant.Role;
-import io.kvant.engine.quant.WeightFormat;
-import io.kvant.engine.quant.WeightQuantizer;
+import io.kvant.engine.model.Role;
+import io.kvant.engine.model.TensorNames;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.encoding.WeightFormat;
+import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.quant.quantize.WeightQuantizer;
 import java.util.List;
 
 /**
@@ -55,24 +56,8 @@ public final class RecipeRequantizer implements Requantizer {
     return new Quantized(r.tensor(), bits, spec.groupSize(), scheme, spec.method().jsonName());
   }
 
-  /** The recipe role of a kvant tensor name. */
+  /** The recipe role of a kvant tensor name (the engine's {@link TensorNames} owns them). */
   static Role role(String name) {
-    if (name.equals(WeightSlots.EMBEDDING)) {
-      return Role.EMBEDDINGS;
-    }
-    if (name.equals(WeightSlots.OUTPUT)) {
-      return Role.LM_HEAD;
-    }
-    String[][] map = {
-      {".attn_q.weight", "Q"}, {".attn_k.weight", "K"}, {".attn_v.weight", "V"},
-      {".attn_output.weight", "O"}, {".ffn_gate.weight", "GATE"}, {".ffn_up.weight", "UP"},
-      {".ffn_down.weight", "DOWN"}
-    };
-    for (String[] m : map) {
-      if (name.endsWith(m[0])) {
-        return Role.valueOf(m[1]);
-      }
-    }
-    return Role.NORMS;
+    return TensorNames.roleOf(name);
   }
 }

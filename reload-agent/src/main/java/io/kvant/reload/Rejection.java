@@ -1,28 +1,62 @@
 package io.kvant.reload;
 
+import java.util.Locale;
+
 /**
- * A version was refused; the serving version is untouched.
- *
- * <p>{@link #reason} is a short stable code (for events and tests): {@code no_manifest}, {@code
- * bad_manifest}, {@code missing_parent}, {@code missing_file}, {@code size_mismatch}, {@code
- * digest_mismatch}, {@code bad_tensor}, {@code shape_mismatch}, {@code non_finite}, {@code
- * bad_encodings}, {@code bad_calibration}, {@code gate_failed}, {@code swap_refused}, {@code
- * io_error}, {@code unknown_recipe}.
+ * A version was refused; the serving version is untouched. {@link #reason} says why in one stable
+ * code (events, metrics, tests and {@code kvant agent publish} all use it), the message says what.
  */
 public final class Rejection extends Exception {
-  private final String reason;
+  /** Why a version was refused. {@link #code} is the stable wire form ({@code bad_manifest}). */
+  public enum Reason {
+    NO_MANIFEST,
+    BAD_MANIFEST,
+    MISSING_PARENT,
+    MISSING_FILE,
+    SIZE_MISMATCH,
+    /** The version is larger than the agent's download limit. */
+    TOO_LARGE,
+    DIGEST_MISMATCH,
+    BAD_TENSOR,
+    SHAPE_MISMATCH,
+    NON_FINITE,
+    BAD_ENCODINGS,
+    BAD_CALIBRATION,
+    GATE_FAILED,
+    SWAP_REFUSED,
+    IO_ERROR,
+    UNKNOWN_RECIPE,
+    /** After a swap: the error rate passed the rollback threshold (automatic rollback). */
+    ERROR_RATE,
+    /** After a swap: shadowed live requests drifted from the previous version (rollback). */
+    SHADOW_DRIFT,
+    /** A channel file that does not name a version id. */
+    BAD_CHANNEL;
 
-  public Rejection(String reason, String message) {
+    /** The lower-case code, e.g. {@code digest_mismatch}. */
+    public String code() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    @Override
+    public String toString() {
+      return code();
+    }
+  }
+
+  private final Reason reason;
+
+  public Rejection(Reason reason, String message) {
     super(message);
     this.reason = reason;
   }
 
-  public Rejection(String reason, String message, Throwable cause) {
+  public Rejection(Reason reason, String message, Throwable cause) {
     super(message, cause);
     this.reason = reason;
   }
 
-  public String reason() {
+  public Reason reason() {
     return reason;
   }
 }

@@ -1,6 +1,7 @@
 package io.kvant.reload;
 
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.FileBucket;
 import io.kvant.reload.bucket.ObjectInfo;
@@ -48,9 +49,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * A version that was rolled back (by the agent or by an operator) is not swapped in again by
  * polling; an explicit Swap RPC may. Polls come from an injected {@link PollScheduler} (and, for a
- * folder, a WatchService nudge); time from the injected {@link Clock}. The staging area is emptied
- * at {@link #start}, so a download cut short by a kill is discarded, and the agent resumes from
- * whatever the server serves.
+ * folder, a WatchService nudge); time from the injected {@link Clock}. Downloads in the staging
+ * area are removed at {@link #start}, so a download cut short by a kill is discarded, and the agent
+ * resumes from whatever the server serves. A bucket that does not exist, or a staging folder that
+ * is not kvant's own, fails {@link #start}.
  */
 public final class ReloadAgent implements AutoCloseable {
   private static final Logger LOG = System.getLogger("io.kvant.reload.Agent");
@@ -67,13 +69,16 @@ public final class ReloadAgent implements AutoCloseable {
   private final Staging staging;
   private final QbomLog qbom;
   private final VersionBuilder builder;
+  private final ComputePool pool;
   private final ReentrantLock pipeline = new ReentrantLock();
   private final Map<String, Held> held = new ConcurrentHashMap<>();
   private final Map<String, String> refused = new ConcurrentHashMap<>();
   private final Set<String> suppressed = ConcurrentHashMap.newKeySet();
   private final Map<String, CachedManifest> manifests = new HashMap<>();
+  private final Map<String, String> skipped = new ConcurrentHashMap<>();
   private volatile Watch watch;
   private volatile String lastRejection = "";
+  private volatile boolean prepared;
   private FolderWatch folderWatch;
 
   private record CachedManifest(String etag, Manifest manifest, String sha, String error) {}
@@ -96,12 +101,28 @@ public final class ReloadAgent implements AutoCloseable {
     this.requantizer = requantizer;
     this.staging = new Staging(settings.stagingDir());
     this.qbom = new QbomLog(settings.qbomDir());
+    this.pool = pool;
     this.builder = new VersionBuilder(bucket, staging, requantizer, pool, settings, clock, events);
   }
 
-  /** Empties the staging area and starts polling (and watching a folder bucket). */
+  /**
+   * Checks that the bucket exists and claims the staging area (removing downloads a killed agent
+   * left there); starts nothing. Idempotent.
+   *
+   * @throws IOException naming the bucket or the staging folder when either cannot be used
+   */
+  public void prepare() throws IOException {
+    if (prepared) {
+      return;
+    }
+    bucket.requireExists();
+    staging.claim();
+    prepared = true;
+  }
+
+  /** {@link #prepare}s, then starts polling (and watching a folder bucket). */
   public void start() throws IOException {
-    staging.clean();
+    prepare();
     baseHeld();
     scheduler.every(settings.pollInterval(), this::pollQuietly);
     if (bucket instanceof FileBucket fb) {
@@ -141,15 +162,7 @@ public final class ReloadAgent implements AutoCloseable {
     }
     try {
       tick();
-      if (!settings.autoSwap()) {
-        return Optional.empty();
-      }
-      Optional<String> want = desired();
-      if (want.isEmpty() || !worthTrying(want.get())) {
-        return Optional.empty();
-      }
-      run(want.get(), settings.defaultMode(), false);
-      return want;
+      return takeDesired();
     } catch (Rejection e) {
       return Optional.empty();
     } catch (InterruptedIOException e) {
@@ -175,21 +188,23 @@ public final class ReloadAgent implements AutoCloseable {
     try {
       tick();
       if (!ManifestCodec.isId(version)) {
-        throw new Rejection("bad_manifest", "'" + version + "' is not a version id");
+        throw new Rejection(Rejection.Reason.BAD_MANIFEST, "'" + version + "' is not a version id");
       }
       if (version.equals(target.serving().id())) {
-        throw new Rejection("swap_refused", "version " + version + " is already serving");
+        throw new Rejection(
+            Rejection.Reason.SWAP_REFUSED, "version " + version + " is already serving");
       }
       Watch w = watch;
       if (w != null && version.equals(w.previous)) {
         throw new Rejection(
-            "swap_refused", "version " + version + " is the rollback target: use Rollback");
+            Rejection.Reason.SWAP_REFUSED,
+            "version " + version + " is the rollback target: use Rollback");
       }
       suppressed.remove(version);
       return run(version, mode == null ? settings.defaultMode() : mode, skipGate);
     } catch (InterruptedIOException e) {
       Thread.currentThread().interrupt();
-      throw new Rejection("io_error", "interrupted", e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, "interrupted", e);
     } finally {
       pipeline.unlock();
     }
@@ -208,7 +223,7 @@ public final class ReloadAgent implements AutoCloseable {
           .build(m, readManifest(version).sha(), base, target.serving(), true, false)
           .staged();
     } catch (InterruptedIOException e) {
-      throw new Rejection("io_error", "interrupted", e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, "interrupted", e);
     } finally {
       pipeline.unlock();
     }
@@ -222,6 +237,46 @@ public final class ReloadAgent implements AutoCloseable {
       if (error && w.tripped(settings.rollbackErrorRate(), settings.rollbackMinRequests())) {
         scheduler.soon(this::pollQuietly);
       }
+    }
+  }
+
+  /**
+   * Offers a finished live request (its prompt and generated tokens) for the shadow check: while
+   * {@code version} is in its watch window, one request in {@code gate.shadowEvery} is run again,
+   * teacher-forced, on both the new and the previous version (on the agent's thread, never the
+   * caller's), and the top-1 agreement and KL of their next-token distributions are accumulated. A
+   * drift beyond the thresholds rolls back at the next tick.
+   */
+  public void recordSample(String version, int[] tokens) {
+    Watch w = watch;
+    if (w == null
+        || w.previousView == null
+        || !w.version.equals(version)
+        || tokens.length < 2
+        || !w.sampleNext(settings.gate().shadowEvery())) {
+      return;
+    }
+    int[] copy = tokens.clone();
+    scheduler.soon(() -> shadow(w, copy));
+  }
+
+  /** Runs one shadowed request; a drift beyond the thresholds schedules a tick (rollback). */
+  void shadow(Watch w, int[] tokens) {
+    try {
+      ServingView now = target.serving();
+      if (watch != w || !now.id().equals(w.version)) {
+        return;
+      }
+      int n = Math.min(tokens.length, now.config().contextLength());
+      float[] before =
+          QualityGate.logitsOf(now.config(), w.previousView.weights(), tokens, n, pool);
+      float[] after = QualityGate.logitsOf(now.config(), now.weights(), tokens, n, pool);
+      w.addShadow(before, after, n, now.config().vocabSize());
+      if (w.drifted(settings.gate())) {
+        pollQuietly();
+      }
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "shadow check of " + w.version + " failed: " + e);
     }
   }
 
@@ -271,15 +326,19 @@ public final class ReloadAgent implements AutoCloseable {
       attrs.put("changed_tensors", Integer.toString(b.staged().changed()));
       attrs.put("pipeline_ms", Long.toString(clock.millis() - start));
       events.publish(Step.STAGED, version, "ready to swap (" + mode + ")", attrs);
-      String previous = target.serving().id();
+      ServingView previousView = target.serving();
+      String previous = previousView.id();
       try {
         target.swap(b.staged(), mode, start);
       } catch (SwapTarget.SwapRefusedException e) {
-        throw new Rejection("swap_refused", "the server refused the swap: " + e.getMessage());
+        throw new Rejection(
+            Rejection.Reason.SWAP_REFUSED, "the server refused the swap: " + e.getMessage());
       }
+      commit(version);
       qbom.add(b.qbom());
       held.put(version, b.held());
-      watch = new Watch(version, previous, clock.instant().plus(settings.watchWindow()));
+      watch =
+          new Watch(version, previous, clock.instant().plus(settings.watchWindow()), previousView);
       prune();
       refused.remove(version);
       return b.staged();
@@ -291,10 +350,73 @@ public final class ReloadAgent implements AutoCloseable {
           Step.REJECTED,
           version,
           e.getMessage(),
-          Map.of("reason", e.reason(), "serving", target.serving().id()));
+          Map.of("reason", e.reason().code(), "serving", target.serving().id()));
       LOG.log(
           Level.WARNING, "version {0} rejected ({1}): {2}", version, e.reason(), e.getMessage());
       throw e;
+    }
+  }
+
+  /** Records the serving version in the staging area, for {@link #resume} after a restart. */
+  private void commit(String version) {
+    try {
+      staging.commit(version);
+    } catch (IOException e) {
+      LOG.log(Level.WARNING, "cannot record the committed version " + version + ": " + e);
+    }
+  }
+
+  /**
+   * Brings a restarted server back to the version it last committed (recorded in the staging area),
+   * or, with no usable record and auto-swap on, to the version the bucket designates now. The
+   * server calls this before it reports SERVING, so it never serves a version it was not told to. A
+   * committed version is not gated again (it passed when it was taken); its files are still
+   * verified. Returns the version swapped in, if any.
+   */
+  public Optional<String> resume() {
+    pipeline.lock();
+    try {
+      Optional<String> committed = staging.committed();
+      String serving = target.serving().id();
+      if (committed.isPresent() && committed.get().equals(serving)) {
+        return Optional.empty();
+      }
+      if (committed.isPresent() && ManifestCodec.isId(committed.get())) {
+        try {
+          run(committed.get(), SwapMode.DRAIN, true);
+          LOG.log(Level.INFO, "resumed committed version {0}", committed.get());
+          return committed;
+        } catch (Rejection e) {
+          LOG.log(
+              Level.WARNING,
+              "committed version {0} cannot be restored ({1}); taking the bucket''s current one",
+              committed.get(),
+              e.getMessage());
+        }
+      }
+      return takeDesired();
+    } catch (Rejection e) {
+      return Optional.empty();
+    } catch (IOException e) {
+      LOG.log(Level.WARNING, "cannot read " + bucket.uri() + " at start: " + e.getMessage());
+      return Optional.empty();
+    } finally {
+      pipeline.unlock();
+    }
+  }
+
+  private void rollBack(Watch w, String reason, String why, Map<String, String> attrs) {
+    try {
+      target.rollback();
+      commit(w.previous);
+      suppressed.add(w.version);
+      watch = null;
+      lastRejection = reason + ": " + why;
+      events.publish(Step.REJECTED, w.version, why, attrs);
+      LOG.log(Level.WARNING, "version {0} {1}", w.version, why);
+      prune();
+    } catch (SwapTarget.SwapRefusedException e) {
+      LOG.log(Level.ERROR, "automatic rollback of " + w.version + " failed: " + e.getMessage());
     }
   }
 
@@ -306,11 +428,41 @@ public final class ReloadAgent implements AutoCloseable {
     }
     String serving = target.serving().id();
     if (!serving.equals(w.version)) {
+      commit(serving);
       watch = null;
       if (serving.equals(w.previous)) {
         suppressed.add(w.version);
       }
       prune();
+      return;
+    }
+    if (w.drifted(settings.gate())) {
+      GateSettings g = settings.gate();
+      String why =
+          String.format(
+              "rolled back automatically: on %d positions of shadowed live requests, top-1"
+                  + " agreement with %s %.4f (min %.4f), mean KL %.5f (max %.5f)",
+              w.shadowPositions(),
+              w.previous,
+              w.shadowTop1(),
+              g.shadowMinTop1(),
+              w.shadowMeanKl(),
+              g.shadowMaxKl());
+      rollBack(
+          w,
+          Rejection.Reason.SHADOW_DRIFT.code(),
+          why,
+          Map.of(
+              "reason",
+              Rejection.Reason.SHADOW_DRIFT.code(),
+              "serving",
+              w.previous,
+              "positions",
+              Long.toString(w.shadowPositions()),
+              "top1",
+              String.format("%.4f", w.shadowTop1()),
+              "mean_kl",
+              String.format("%.6f", w.shadowMeanKl())));
       return;
     }
     if (w.tripped(settings.rollbackErrorRate(), settings.rollbackMinRequests())) {
@@ -320,16 +472,17 @@ public final class ReloadAgent implements AutoCloseable {
               w.errors(), w.requests(), settings.rollbackErrorRate());
       try {
         target.rollback();
+        commit(w.previous);
         suppressed.add(w.version);
         watch = null;
-        lastRejection = "error_rate: " + why;
+        lastRejection = Rejection.Reason.ERROR_RATE.code() + ": " + why;
         events.publish(
             Step.REJECTED,
             w.version,
             why,
             Map.of(
                 "reason",
-                "error_rate",
+                Rejection.Reason.ERROR_RATE.code(),
                 "serving",
                 w.previous,
                 "errors",
@@ -405,15 +558,17 @@ public final class ReloadAgent implements AutoCloseable {
               ? Optional.of(readManifest(parent))
               : Optional.empty();
     } catch (IOException e) {
-      throw new Rejection("io_error", "cannot read parent " + parent + ": " + e.getMessage(), e);
+      throw new Rejection(
+          Rejection.Reason.IO_ERROR, "cannot read parent " + parent + ": " + e.getMessage(), e);
     }
     if (pm.isEmpty()) {
       throw new Rejection(
-          "missing_parent",
+          Rejection.Reason.MISSING_PARENT,
           "parent version " + parent + " of " + m.version() + " is neither held nor in the bucket");
     }
     if (depth >= MAX_PARENT_DEPTH) {
-      throw new Rejection("missing_parent", "delta chain deeper than " + MAX_PARENT_DEPTH);
+      throw new Rejection(
+          Rejection.Reason.MISSING_PARENT, "delta chain deeper than " + MAX_PARENT_DEPTH);
     }
     Manifest p = pm.get().manifest();
     Held grand = baseFor(p, depth + 1, report);
@@ -432,16 +587,17 @@ public final class ReloadAgent implements AutoCloseable {
       Optional<ObjectInfo> info = bucket.stat(key);
       if (info.isEmpty()) {
         throw new Rejection(
-            "no_manifest", "version " + version + " has no manifest.json (incomplete)");
+            Rejection.Reason.NO_MANIFEST,
+            "version " + version + " has no manifest.json (incomplete)");
       }
       CachedManifest cm = cached(info.get());
       if (cm.error() != null) {
-        throw new Rejection("bad_manifest", cm.error());
+        throw new Rejection(Rejection.Reason.BAD_MANIFEST, cm.error());
       }
       if (!cm.manifest().version().equals(version)
           || !cm.manifest().model().equals(settings.model())) {
         throw new Rejection(
-            "bad_manifest",
+            Rejection.Reason.BAD_MANIFEST,
             "manifest of "
                 + version
                 + " names "
@@ -451,7 +607,7 @@ public final class ReloadAgent implements AutoCloseable {
       }
       return cm;
     } catch (IOException e) {
-      throw new Rejection("io_error", key + ": " + e.getMessage(), e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, key + ": " + e.getMessage(), e);
     }
   }
 
@@ -465,13 +621,11 @@ public final class ReloadAgent implements AutoCloseable {
     byte[] bytes = bucket.readSmall(info.key(), ManifestCodec.MAX_BYTES).orElse(new byte[0]);
     CachedManifest c;
     try {
-      c =
-          new CachedManifest(
-              info.etag(), ManifestCodec.parse(bytes), TensorData.sha256(bytes), null);
+      c = new CachedManifest(info.etag(), ManifestCodec.parse(bytes), Digests.sha256(bytes), null);
     } catch (ManifestException e) {
       c =
           new CachedManifest(
-              info.etag(), null, TensorData.sha256(bytes), info.key() + ": " + e.getMessage());
+              info.etag(), null, Digests.sha256(bytes), info.key() + ": " + e.getMessage());
     }
     synchronized (manifests) {
       if (manifests.size() > 4096) {
@@ -483,6 +637,22 @@ public final class ReloadAgent implements AutoCloseable {
   }
 
   /** The version the bucket designates: the channel's, or the newest complete one. */
+  /**
+   * Runs the bucket's desired version through the pipeline when auto-swap is on and the version is
+   * worth trying; returns it, or empty when nothing was tried.
+   */
+  private Optional<String> takeDesired() throws IOException, Rejection {
+    if (!settings.autoSwap()) {
+      return Optional.empty();
+    }
+    Optional<String> want = desired();
+    if (want.isEmpty() || !worthTrying(want.get())) {
+      return Optional.empty();
+    }
+    run(want.get(), settings.defaultMode(), false);
+    return want;
+  }
+
   Optional<String> desired() throws IOException {
     if (settings.channel().isPresent()) {
       String key = settings.model() + "/channels/" + settings.channel().get();
@@ -491,7 +661,16 @@ public final class ReloadAgent implements AutoCloseable {
         return Optional.empty();
       }
       String v = new String(b.get(), StandardCharsets.UTF_8).strip();
-      return ManifestCodec.isId(v) ? Optional.of(v) : Optional.empty();
+      if (!ManifestCodec.isId(v)) {
+        reportSkipped(
+            "?",
+            key,
+            v,
+            Rejection.Reason.BAD_CHANNEL.code(),
+            key + ": '" + v.replaceAll("[^\\x20-\\x7e]", "?") + "' is not a version id");
+        return Optional.empty();
+      }
+      return Optional.of(v);
     }
     String prefix = settings.model() + "/versions/";
     Manifest best = null;
@@ -501,8 +680,11 @@ public final class ReloadAgent implements AutoCloseable {
       if (slash <= 0 || !rest.substring(slash).equals("/manifest.json")) {
         continue;
       }
+      String dir = rest.substring(0, slash);
       CachedManifest c = cached(o);
-      if (c.manifest() == null || !c.manifest().version().equals(rest.substring(0, slash))) {
+      String problem = problem(c, dir);
+      if (problem != null) {
+        reportSkipped(dir, o.key(), o.etag(), Rejection.Reason.BAD_MANIFEST.code(), problem);
         continue;
       }
       Comparator<Manifest> order =
@@ -512,6 +694,47 @@ public final class ReloadAgent implements AutoCloseable {
       }
     }
     return Optional.ofNullable(best).map(Manifest::version);
+  }
+
+  /** Why a listed manifest cannot be taken, or null when it can. */
+  private String problem(CachedManifest c, String dir) {
+    if (c.error() != null) {
+      return c.error();
+    }
+    Manifest m = c.manifest();
+    if (!m.version().equals(dir) || !m.model().equals(settings.model())) {
+      return "manifest in "
+          + settings.model()
+          + "/versions/"
+          + dir
+          + " names "
+          + m.model()
+          + "/"
+          + m.version();
+    }
+    return null;
+  }
+
+  /**
+   * Reports a version polling sees and cannot take: a REJECTED event (hence a metric and a log line
+   * in the server) and a warning, once per manifest content (ETag), so an operator learns why the
+   * newest upload is not serving without sending a Swap.
+   */
+  private void reportSkipped(String dir, String key, String etag, String reason, String problem) {
+    if (etag.equals(skipped.put(key, etag))) {
+      return;
+    }
+    if (skipped.size() > 4096) {
+      skipped.clear();
+    }
+    String version = ManifestCodec.isId(dir) ? dir : "?";
+    lastRejection = reason + ": " + problem;
+    events.publish(
+        Step.REJECTED,
+        version,
+        problem,
+        Map.of("reason", reason, "serving", target.serving().id()));
+    LOG.log(Level.WARNING, "version {0} skipped ({1}): {2}", version, reason, problem);
   }
 
   private boolean worthTrying(String version) throws IOException {

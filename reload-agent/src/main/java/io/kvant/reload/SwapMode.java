@@ -4,7 +4,10 @@ package io.kvant.reload;
 public enum SwapMode {
   /** In-flight requests finish on their version; new requests get the new one at once. */
   DRAIN,
-  /** Every request moves to the new version at the next step boundary. */
+  /**
+   * At the next step boundary, requests that have not started computing move to the new version;
+   * those already computing finish on theirs (one version per response).
+   */
   IMMEDIATE,
   /** Admission waits until in-flight requests finish, then the swap happens. */
   PAUSE

@@ -3,13 +3,11 @@ package io.kvant.reload;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
+import io.kvant.quant.artifact.Digests;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 
 /**
  * Conversions between published tensor bytes (F32, F16, BF16, little-endian) and the engine's
@@ -22,27 +20,6 @@ final class TensorData {
       ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   private TensorData() {}
-
-  static String sha256(MemorySegment seg) {
-    MessageDigest md = sha();
-    long chunk = 1 << 20;
-    for (long at = 0; at < seg.byteSize(); at += chunk) {
-      md.update(seg.asSlice(at, Math.min(chunk, seg.byteSize() - at)).asByteBuffer());
-    }
-    return HexFormat.of().formatHex(md.digest());
-  }
-
-  static String sha256(byte[] b) {
-    return HexFormat.of().formatHex(sha().digest(b));
-  }
-
-  static MessageDigest sha() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 
   /** Decodes {@code count} elements of {@code dtype} to floats. */
   static float[] decode(MemorySegment src, String dtype, int count) {
@@ -99,14 +76,16 @@ final class TensorData {
 
   /**
    * The digest a manifest would record for {@code value} published as F32 (the dtype of a model
-   * loaded in full precision), or null when it is quantized and its source bytes are unknown.
+   * loaded in full precision).
    */
   static String digestAsF32(Object value) {
     if (value instanceof float[] v) {
-      return sha256(f32Bytes(v));
+      return Digests.sha256(f32Bytes(v));
     }
     Tensor t = (Tensor) value;
-    return t.dtype() == DType.F32 ? sha256(t.data()) : null;
+    // F16/BF16/quantized values published as F32 are their decoded values: the same digest
+    // whatever storage the serving copy uses, so an unchanged tensor is seen as unchanged.
+    return t.dtype() == DType.F32 ? Digests.sha256(t.data()) : Digests.sha256(f32Bytes(values(t)));
   }
 
   /** Bytes of memory a slot value holds. */

@@ -1,12 +1,13 @@
 package io.kvant.reload;
 
 import io.kvant.engine.model.ModelWeights;
-import io.kvant.engine.quant.AimetEncodings;
-import io.kvant.engine.quant.TensorEncoding;
-import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tokenizer.Tokenizer;
+import io.kvant.quant.artifact.Digests;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.quantize.WeightQuantizer;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.manifest.Manifest;
 import java.io.IOException;
@@ -73,14 +74,15 @@ final class VersionBuilder {
       throws Rejection, InterruptedIOException {
     AgentEvents ev = report ? events : (s, v, msg, a) -> {};
     if (!rq.knows(m.recipe())) {
-      throw new Rejection("unknown_recipe", "recipe '" + m.recipe() + "' is not known here");
+      throw new Rejection(
+          Rejection.Reason.UNKNOWN_RECIPE, "recipe '" + m.recipe() + "' is not known here");
     }
     String prefix = settings.model() + "/versions/" + m.version() + "/";
     Path dir;
     try {
       dir = staging.begin(m.version());
     } catch (IOException e) {
-      throw new Rejection("io_error", "staging: " + e.getMessage(), e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, "staging: " + e.getMessage(), e);
     }
     boolean killed = false;
     try {
@@ -99,7 +101,7 @@ final class VersionBuilder {
       if (m.calibration().isPresent()) {
         byte[] cal = Files.readAllBytes(dir.resolve(m.calibration().get()));
         calibrationText = CalibrationPrompts.parse(cal);
-        calibrationSha = TensorData.sha256(cal);
+        calibrationSha = Digests.sha256(cal);
       }
       Map<String, TensorEncoding> given = Map.of();
       if (m.encodings().isPresent()) {
@@ -116,7 +118,7 @@ final class VersionBuilder {
       // Diff against the base and build the new maps, reusing the base's objects.
       if (base.full == null && (m.isDelta() || !m.recipe().equals(base.recipe))) {
         throw new Rejection(
-            "missing_parent",
+            Rejection.Reason.MISSING_PARENT,
             "the full-precision weights of " + base.id + " are not known to the agent");
       }
       boolean recipeChanged = !m.recipe().equals(base.recipe);
@@ -165,7 +167,7 @@ final class VersionBuilder {
           try {
             q = WeightQuantizer.apply(TensorData.values(t), enc);
           } catch (IllegalArgumentException e) {
-            throw new Rejection("bad_encodings", name + ": " + e.getMessage());
+            throw new Rejection(Rejection.Reason.BAD_ENCODINGS, name + ": " + e.getMessage());
           }
           served.put(name, q);
           applied++;
@@ -242,9 +244,30 @@ final class VersionBuilder {
         figures.put("mean_kl", String.format("%.6f", r.meanKl()));
         figures.put("positions", Integer.toString(r.positions()));
         if (!r.passes(settings.gate())) {
-          throw new Rejection("gate_failed", "quality gate failed: " + r.describe(settings.gate()));
+          throw new Rejection(
+              Rejection.Reason.GATE_FAILED, "quality gate failed: " + r.describe(settings.gate()));
         }
-        ev.publish(Step.GATE_PASSED, m.version(), r.describe(settings.gate()), figures);
+        // Against the version serving now, on the golden and calibration prompts and held-out text.
+        List<int[]> prompts = new ArrayList<>(golden);
+        prompts.addAll(calibration.subList(0, Math.min(16, calibration.size())));
+        List<int[]> heldOut =
+            tokenize(serving.tokenizer(), AgentSettings.BUILTIN_HELD_OUT, serving);
+        QualityGate.Comparison c =
+            QualityGate.compare(
+                serving.config(), serving.weights(), servedW, prompts, heldOut, pool);
+        figures.put("ppl_ratio_vs_serving", String.format("%.4f", c.pplRatio()));
+        figures.put("kl_vs_serving", String.format("%.6f", c.meanKl()));
+        figures.put("top1_vs_serving", String.format("%.4f", c.top1()));
+        LOG.log(Level.INFO, "version={0} gate: {1}", m.version(), c.describe(settings.gate()));
+        if (!c.passes(settings.gate())) {
+          throw new Rejection(
+              Rejection.Reason.GATE_FAILED, "quality gate failed: " + c.describe(settings.gate()));
+        }
+        ev.publish(
+            Step.GATE_PASSED,
+            m.version(),
+            r.describe(settings.gate()) + "; " + c.describe(settings.gate()),
+            figures);
       } else if (report) {
         ev.publish(
             Step.GATE_PASSED, m.version(), "gate skipped on request", Map.of("skipped", "true"));
@@ -278,7 +301,7 @@ final class VersionBuilder {
       killed = true;
       throw e;
     } catch (IOException e) {
-      throw new Rejection("io_error", e.getMessage(), e);
+      throw new Rejection(Rejection.Reason.IO_ERROR, e.getMessage(), e);
     } finally {
       if (!killed) {
         staging.discard(m.version());
@@ -293,7 +316,7 @@ final class VersionBuilder {
     try {
       json = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
     } catch (java.nio.charset.CharacterCodingException e) {
-      throw new Rejection("bad_encodings", "encodings: not UTF-8");
+      throw new Rejection(Rejection.Reason.BAD_ENCODINGS, "encodings: not UTF-8");
     }
     try {
       return AimetEncodings.read(
@@ -305,7 +328,8 @@ final class VersionBuilder {
                 : null;
           });
     } catch (IllegalArgumentException e) {
-      throw new Rejection("bad_encodings", "encodings do not fit the model: " + e.getMessage());
+      throw new Rejection(
+          Rejection.Reason.BAD_ENCODINGS, "encodings do not fit the model: " + e.getMessage());
     }
   }
 

@@ -3,6 +3,7 @@ package io.kvant.reload;
 import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
 import io.kvant.engine.format.safetensors.SafetensorsTensor;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.reload.manifest.Manifest;
 import io.kvant.reload.manifest.Manifest.TensorEntry;
 import java.io.IOException;
@@ -42,18 +43,19 @@ final class VersionReader {
         for (String name : f.tensorNames()) {
           if (!listed.contains(name)) {
             throw new Rejection(
-                "bad_tensor", e.getKey() + ": tensor " + name + " is not listed in the manifest");
+                Rejection.Reason.BAD_TENSOR,
+                e.getKey() + ": tensor " + name + " is not listed in the manifest");
           }
         }
       } catch (IOException ex) {
-        throw new Rejection("bad_tensor", e.getKey() + ": " + ex.getMessage(), ex);
+        throw new Rejection(Rejection.Reason.BAD_TENSOR, e.getKey() + ": " + ex.getMessage(), ex);
       }
     }
     if (!m.isDelta()) {
       for (String name : slots.all().keySet()) {
         if (!out.containsKey(name)) {
           throw new Rejection(
-              "bad_tensor", "full version " + m.version() + " lacks tensor " + name);
+              Rejection.Reason.BAD_TENSOR, "full version " + m.version() + " lacks tensor " + name);
         }
       }
     }
@@ -64,12 +66,12 @@ final class VersionReader {
       throws Rejection, IOException {
     WeightSlots.Slot slot = slots.slot(t.name());
     if (slot == null) {
-      throw new Rejection("bad_tensor", t.name() + ": not a tensor of this model");
+      throw new Rejection(Rejection.Reason.BAD_TENSOR, t.name() + ": not a tensor of this model");
     }
     long[] shape = t.shape().stream().mapToLong(Long::longValue).toArray();
     if (!Arrays.equals(shape, slot.shape())) {
       throw new Rejection(
-          "shape_mismatch",
+          Rejection.Reason.SHAPE_MISMATCH,
           t.name()
               + ": shape "
               + Arrays.toString(shape)
@@ -78,14 +80,18 @@ final class VersionReader {
     }
     SafetensorsTensor st =
         f.findTensor(t.name())
-            .orElseThrow(() -> new Rejection("bad_tensor", t.file() + ": no tensor " + t.name()));
+            .orElseThrow(
+                () ->
+                    new Rejection(
+                        Rejection.Reason.BAD_TENSOR, t.file() + ": no tensor " + t.name()));
     if (!st.dtype().name().equals(t.dtype())) {
       throw new Rejection(
-          "bad_tensor", t.name() + ": dtype " + st.dtype() + ", the manifest says " + t.dtype());
+          Rejection.Reason.BAD_TENSOR,
+          t.name() + ": dtype " + st.dtype() + ", the manifest says " + t.dtype());
     }
     if (!Arrays.equals(st.shape(), shape)) {
       throw new Rejection(
-          "shape_mismatch",
+          Rejection.Reason.SHAPE_MISMATCH,
           t.name()
               + ": shape "
               + Arrays.toString(st.shape())
@@ -93,17 +99,19 @@ final class VersionReader {
               + Arrays.toString(shape));
     }
     MemorySegment data = f.tensorData(t.name());
-    String sha = TensorData.sha256(data);
+    String sha = Digests.sha256(data);
     if (!sha.equals(t.sha256())) {
       throw new Rejection(
-          "digest_mismatch", t.name() + ": sha256 " + sha + ", the manifest says " + t.sha256());
+          Rejection.Reason.DIGEST_MISMATCH,
+          t.name() + ": sha256 " + sha + ", the manifest says " + t.sha256());
     }
     int count = Math.toIntExact(st.elementCount());
     float[] v = TensorData.decode(data, t.dtype(), count);
     int bad = TensorData.firstNonFinite(v);
     if (bad >= 0) {
       throw new Rejection(
-          "non_finite", t.name() + ": element " + bad + " is " + v[bad] + " (NaN or infinite)");
+          Rejection.Reason.NON_FINITE,
+          t.name() + ": element " + bad + " is " + v[bad] + " (NaN or infinite)");
     }
     return slot.matrix() ? TensorData.f32(v, (int) shape[0], (int) shape[1]) : v;
   }

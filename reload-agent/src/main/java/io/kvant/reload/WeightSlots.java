@@ -3,6 +3,8 @@ package io.kvant.reload;
 import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.Role;
+import io.kvant.engine.model.TensorNames;
 import io.kvant.engine.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -10,22 +12,19 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The named tensors of a Llama model (GGUF-style names, as {@code io.kvant.engine.quant} and the
- * GGUF loader use) and their expected shapes, and the two-way mapping between a {@link
- * ModelWeights} and a name-to-value map. A value is a {@link Tensor} for a matrix and a {@code
- * float[]} for a norm or bias vector.
+ * The named tensors of a Llama model (kvant's GGUF-style names, spelled by the engine's {@link
+ * TensorNames}) and their expected shapes, and the two-way mapping between a {@link ModelWeights}
+ * and a name-to-value map. A value is a {@link Tensor} for a matrix and a {@code float[]} for a
+ * norm or bias vector.
  *
  * <p>{@link #assemble} puts the given objects in place as they are, so a version built from its
  * parent's map with a few entries replaced shares every other object with the parent
  * (copy-on-write).
  */
 final class WeightSlots {
-  static final String EMBEDDING = "token_embd.weight";
-  static final String OUTPUT = "output.weight";
-  static final String OUTPUT_NORM = "output_norm.weight";
-  private static final String[] MATRICES = {
-    "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"
-  };
+  static final String EMBEDDING = TensorNames.EMBEDDING;
+  static final String OUTPUT = TensorNames.OUTPUT;
+  static final String OUTPUT_NORM = TensorNames.OUTPUT_NORM;
 
   /** One named slot: its shape ([rows, cols] or [n]) and whether it is a matrix. */
   record Slot(String name, long[] shape, boolean optional) {
@@ -49,21 +48,20 @@ final class WeightSlots {
     int hidden = config.hiddenDim();
     add(EMBEDDING, config.vocabSize(), dim);
     for (int l = 0; l < config.layers(); l++) {
-      String p = "blk." + l + ".";
-      add(p + "attn_norm.weight", dim);
-      add(p + "attn_q.weight", dim, dim);
-      add(p + "attn_k.weight", kv, dim);
-      add(p + "attn_v.weight", kv, dim);
-      add(p + "attn_output.weight", dim, dim);
+      add(TensorNames.attnNorm(l), dim);
+      add(TensorNames.matrix(l, Role.Q), dim, dim);
+      add(TensorNames.matrix(l, Role.K), kv, dim);
+      add(TensorNames.matrix(l, Role.V), kv, dim);
+      add(TensorNames.matrix(l, Role.O), dim, dim);
       if (biases) {
-        add(p + "attn_q.bias", dim);
-        add(p + "attn_k.bias", kv);
-        add(p + "attn_v.bias", kv);
+        add(TensorNames.bias(l, Role.Q), dim);
+        add(TensorNames.bias(l, Role.K), kv);
+        add(TensorNames.bias(l, Role.V), kv);
       }
-      add(p + "ffn_norm.weight", dim);
-      add(p + "ffn_gate.weight", hidden, dim);
-      add(p + "ffn_up.weight", hidden, dim);
-      add(p + "ffn_down.weight", dim, hidden);
+      add(TensorNames.ffnNorm(l), dim);
+      add(TensorNames.matrix(l, Role.GATE), hidden, dim);
+      add(TensorNames.matrix(l, Role.UP), hidden, dim);
+      add(TensorNames.matrix(l, Role.DOWN), dim, hidden);
     }
     add(OUTPUT_NORM, dim);
     if (!tied) {
@@ -98,21 +96,20 @@ final class WeightSlots {
     out.put(EMBEDDING, w.embedding());
     for (int l = 0; l < w.layers().size(); l++) {
       LayerWeights lw = w.layers().get(l);
-      String p = "blk." + l + ".";
-      out.put(p + "attn_norm.weight", lw.attnNorm());
-      out.put(p + "attn_q.weight", lw.wq());
-      out.put(p + "attn_k.weight", lw.wk());
-      out.put(p + "attn_v.weight", lw.wv());
-      out.put(p + "attn_output.weight", lw.wo());
+      out.put(TensorNames.attnNorm(l), lw.attnNorm());
+      out.put(TensorNames.matrix(l, Role.Q), lw.wq());
+      out.put(TensorNames.matrix(l, Role.K), lw.wk());
+      out.put(TensorNames.matrix(l, Role.V), lw.wv());
+      out.put(TensorNames.matrix(l, Role.O), lw.wo());
       if (biases) {
-        out.put(p + "attn_q.bias", lw.qBias());
-        out.put(p + "attn_k.bias", lw.kBias());
-        out.put(p + "attn_v.bias", lw.vBias());
+        out.put(TensorNames.bias(l, Role.Q), lw.qBias());
+        out.put(TensorNames.bias(l, Role.K), lw.kBias());
+        out.put(TensorNames.bias(l, Role.V), lw.vBias());
       }
-      out.put(p + "ffn_norm.weight", lw.ffnNorm());
-      out.put(p + "ffn_gate.weight", lw.wGate());
-      out.put(p + "ffn_up.weight", lw.wUp());
-      out.put(p + "ffn_down.weight", lw.wDown());
+      out.put(TensorNames.ffnNorm(l), lw.ffnNorm());
+      out.put(TensorNames.matrix(l, Role.GATE), lw.wGate());
+      out.put(TensorNames.matrix(l, Role.UP), lw.wUp());
+      out.put(TensorNames.matrix(l, Role.DOWN), lw.wDown());
     }
     out.put(OUTPUT_NORM, w.outputNorm());
     if (!tied) {
@@ -130,21 +127,20 @@ final class WeightSlots {
     Tensor emb = tensor(values, EMBEDDING);
     List<LayerWeights> layers = new ArrayList<>();
     for (int l = 0; l < config.layers(); l++) {
-      String p = "blk." + l + ".";
       layers.add(
           new LayerWeights(
-              vector(values, p + "attn_norm.weight"),
-              tensor(values, p + "attn_q.weight"),
-              tensor(values, p + "attn_k.weight"),
-              tensor(values, p + "attn_v.weight"),
-              tensor(values, p + "attn_output.weight"),
-              biases ? vector(values, p + "attn_q.bias") : null,
-              biases ? vector(values, p + "attn_k.bias") : null,
-              biases ? vector(values, p + "attn_v.bias") : null,
-              vector(values, p + "ffn_norm.weight"),
-              tensor(values, p + "ffn_gate.weight"),
-              tensor(values, p + "ffn_up.weight"),
-              tensor(values, p + "ffn_down.weight")));
+              vector(values, TensorNames.attnNorm(l)),
+              tensor(values, TensorNames.matrix(l, Role.Q)),
+              tensor(values, TensorNames.matrix(l, Role.K)),
+              tensor(values, TensorNames.matrix(l, Role.V)),
+              tensor(values, TensorNames.matrix(l, Role.O)),
+              biases ? vector(values, TensorNames.bias(l, Role.Q)) : null,
+              biases ? vector(values, TensorNames.bias(l, Role.K)) : null,
+              biases ? vector(values, TensorNames.bias(l, Role.V)) : null,
+              vector(values, TensorNames.ffnNorm(l)),
+              tensor(values, TensorNames.matrix(l, Role.GATE)),
+              tensor(values, TensorNames.matrix(l, Role.UP)),
+              tensor(values, TensorNames.matrix(l, Role.DOWN))));
     }
     Tensor out = tied ? emb : tensor(values, OUTPUT);
     return new ModelWeights(emb, layers, vector(values, OUTPUT_NORM), out);
@@ -166,11 +162,13 @@ final class WeightSlots {
 
   /** Names of the matrices a recipe may quantize (not the embedding of a tied model). */
   static boolean isLayerMatrix(String name) {
-    for (String m : MATRICES) {
-      if (name.endsWith("." + m + ".weight")) {
-        return true;
-      }
+    try {
+      return switch (TensorNames.roleOf(name)) {
+        case Q, K, V, O, GATE, UP, DOWN -> true;
+        default -> false;
+      };
+    } catch (IllegalArgumentException e) {
+      return false;
     }
-    return false;
   }
 }

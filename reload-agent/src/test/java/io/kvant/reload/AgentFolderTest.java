@@ -3,12 +3,12 @@ package io.kvant.reload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.ModelWeights;
-import io.kvant.engine.quant.AimetEncodings;
-import io.kvant.engine.quant.Method;
-import io.kvant.engine.quant.QuantSpec;
-import io.kvant.engine.quant.TensorEncoding;
-import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.quantize.Method;
+import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.WeightQuantizer;
 import io.kvant.reload.bucket.FileBucket;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -34,7 +34,7 @@ class AgentFolderTest {
   @BeforeEach
   void setUp() throws Exception {
     fx = new Fixture(tmp);
-    bucket = new FileBucket(tmp.resolve("bucket"));
+    bucket = new FileBucket(Files.createDirectories(tmp.resolve("bucket")));
     agent = fx.agent(bucket, fx.settings());
   }
 
@@ -182,9 +182,9 @@ class AgentFolderTest {
         "none",
         Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
     assertThat(agent.pollOnce()).isEmpty();
-    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
+    Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
     assertThat(agent.pollOnce()).contains("v1");
-    new Publisher(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
+    Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v2");
     assertThat(agent.pollOnce()).contains("v2");
   }
 
@@ -196,6 +196,50 @@ class AgentFolderTest {
     assertThat(fx.events).isEmpty();
   }
 
+  @Test
+  void everyUnusableManifestPollingSeesIsReportedOnceWithItsReason() throws Exception {
+    publishV1();
+    Path versions = bucket.root().resolve("stories/versions");
+    fx.publish(bucket, "v2", Optional.empty(), "none", fx.tensors());
+    Path good = versions.resolve("v2/manifest.json");
+    String manifest = Files.readString(good);
+    // Garbage JSON, a file path that leaves the folder, and a manifest naming another version.
+    Files.createDirectories(versions.resolve("v3"));
+    Files.writeString(versions.resolve("v3/manifest.json"), "{not json");
+    Files.createDirectories(versions.resolve("v4"));
+    Files.writeString(
+        versions.resolve("v4/manifest.json"),
+        manifest.replace("\"v2\"", "\"v4\"").replace("model.safetensors", "../model.safetensors"));
+    Files.createDirectories(versions.resolve("v5"));
+    Files.writeString(versions.resolve("v5/manifest.json"), manifest);
+    assertThat(agent.pollOnce()).contains("v2");
+    var rejected = fx.of(Step.REJECTED);
+    assertThat(rejected).extracting(Fixture.Event::version).containsExactly("v3", "v4", "v5");
+    assertThat(rejected)
+        .allSatisfy(e -> assertThat(e.attrs()).containsEntry("reason", "bad_manifest"));
+    assertThat(rejected.get(0).message()).contains("stories/versions/v3/manifest.json");
+    assertThat(rejected.get(1).message()).contains("../model.safetensors");
+    assertThat(rejected.get(2).message()).contains("names stories/v2");
+    assertThat(agent.lastRejection()).startsWith("bad_manifest: ");
+    // Reported once per manifest content, again when it changes.
+    agent.pollOnce();
+    assertThat(fx.of(Step.REJECTED)).hasSize(3);
+    Files.writeString(versions.resolve("v3/manifest.json"), "[]");
+    agent.pollOnce();
+    assertThat(fx.of(Step.REJECTED)).hasSize(4);
+  }
+
+  @Test
+  void aChannelNamingNoVersionIsReported() throws Exception {
+    agent.close();
+    agent = fx.agent(bucket, fx.settings().withChannel(Optional.of("stable")));
+    Files.createDirectories(bucket.root().resolve("stories/channels"));
+    Files.writeString(bucket.root().resolve("stories/channels/stable"), "../v1\n");
+    assertThat(agent.pollOnce()).isEmpty();
+    assertThat(fx.of(Step.REJECTED).getLast().attrs()).containsEntry("reason", "bad_channel");
+    assertThat(fx.of(Step.REJECTED).getLast().message()).contains("'../v1' is not a version id");
+  }
+
   // ---- rejections: the serving version is untouched and the event says why ----
 
   private void assertRejected(String version, String reason, String messagePart) {
@@ -204,7 +248,10 @@ class AgentFolderTest {
     assertThat(e.version()).isEqualTo(version);
     assertThat(e.attrs()).containsEntry("reason", reason);
     assertThat(e.message()).contains(messagePart);
-    assertThat(tmp.resolve("staging").toFile().list()).isEmpty();
+    // The refused download is gone; what remains is kvant's marker and its commit record.
+    assertThat(tmp.resolve("staging").toFile().list())
+        .isSubsetOf(Staging.MARKER, Staging.COMMITTED)
+        .contains(Staging.MARKER);
   }
 
   @Test

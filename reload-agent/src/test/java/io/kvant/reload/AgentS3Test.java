@@ -1,6 +1,7 @@
 package io.kvant.reload;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.Buckets;
@@ -62,6 +63,27 @@ class AgentS3Test {
       // The URI form the server uses opens the same bucket.
       try (var viaUri = Buckets.open("s3://models", s3.settings())) {
         assertThat(viaUri.stat("stories/versions/v2/manifest.json")).isPresent();
+        viaUri.requireExists();
+      }
+      // A mistyped bucket fails at start, naming it, and is not created (issue 17, item 2).
+      try (var typo = Buckets.open("s3://modles", s3.settings())) {
+        ReloadAgent a = fx.agent(bucket, fx.settings());
+        a.close();
+        ReloadAgent wrong =
+            new ReloadAgent(
+                fx.settings(),
+                typo,
+                fx.target,
+                (st, v, m, at) -> {},
+                fx.clock,
+                PollScheduler.manual(),
+                fx.pool,
+                new RecipeRequantizer());
+        assertThatThrownBy(wrong::start)
+            .isInstanceOf(java.io.FileNotFoundException.class)
+            .hasMessageContaining("s3://modles: no such bucket");
+        wrong.close();
+        assertThatThrownBy(typo::requireExists).hasMessageContaining("no such bucket");
       }
     }
   }

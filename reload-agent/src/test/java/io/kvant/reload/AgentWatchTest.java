@@ -26,7 +26,7 @@ class AgentWatchTest {
   @BeforeEach
   void setUp() throws Exception {
     fx = new Fixture(tmp);
-    bucket = new FileBucket(tmp.resolve("bucket"));
+    bucket = new FileBucket(java.nio.file.Files.createDirectories(tmp.resolve("bucket")));
     agent = fx.agent(bucket, fx.settings().withRollback(0.2, 10));
     fx.publish(bucket, "v1", Optional.empty(), "none", fx.tensors());
     assertThat(agent.pollOnce()).contains("v1");

@@ -24,7 +24,7 @@ class CalibrationPromptsTest {
     try {
       CalibrationPrompts.parse(bytes);
     } catch (Rejection expected) {
-      assertThat(expected.reason()).isEqualTo("bad_calibration");
+      assertThat(expected.reason()).isEqualTo(Rejection.Reason.BAD_CALIBRATION);
     }
   }
 }

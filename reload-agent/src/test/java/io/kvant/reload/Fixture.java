@@ -98,7 +98,7 @@ final class Fixture implements AutoCloseable {
   /** Writes {@code values} into a fresh folder and publishes it. */
   void publish(
       Bucket bucket, String version, Optional<String> parent, String recipe, Map<String, ?> values)
-      throws IOException {
+      throws IOException, Rejection {
     publish(bucket, version, parent, recipe, values, Map.of());
   }
 
@@ -110,13 +110,14 @@ final class Fixture implements AutoCloseable {
       String recipe,
       Map<String, ?> values,
       Map<String, String> extra)
-      throws IOException {
+      throws IOException, Rejection {
     Path dir = Files.createDirectories(work.resolve("src-" + version));
     Publisher.writeTensors(dir.resolve("model.safetensors"), values);
     for (var e : extra.entrySet()) {
       Files.writeString(dir.resolve(e.getKey()), e.getValue());
     }
-    new Publisher(bucket, clock)
+    // Unverified: the agent tests plant versions the agent must refuse.
+    Publisher.unverified(bucket, clock)
         .publish(MODEL, version, parent, recipe, "test", dir, Optional.empty());
     clock.advance(Duration.ofSeconds(1));
   }

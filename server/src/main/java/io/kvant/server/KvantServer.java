@@ -14,22 +14,36 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvant.api.v1.GenerationGrpc;
 import io.kvant.api.v1.ModelAdminGrpc;
-import io.kvant.engine.forward.Transformer;
+import io.kvant.cuda.Backends;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.Device;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
 import io.kvant.engine.sample.SamplingParams;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.engine.sched.GenerationRequest;
+import io.kvant.engine.sched.RequestDelta;
+import io.kvant.engine.sched.RequestFinal;
+import io.kvant.engine.sched.RequestSink;
+import io.kvant.engine.sched.SchedulerConfig;
+import io.kvant.engine.sched.SchedulerStats;
+import io.kvant.engine.sched.TransformerModel;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
 import io.kvant.server.grpc.AuthInterceptor;
 import io.kvant.server.grpc.GenerationService;
 import io.kvant.server.grpc.KvTypes;
+import io.kvant.server.grpc.ParseGuard;
 import io.kvant.server.grpc.RequestIds;
 import io.kvant.server.metrics.EngineGauges;
 import io.kvant.server.metrics.ServerMetrics;
@@ -38,16 +52,7 @@ import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.VersionLoader;
-import io.kvant.server.sched.EngineLoop;
-import io.kvant.server.sched.GenerationRequest;
-import io.kvant.server.sched.RequestDelta;
-import io.kvant.server.sched.RequestFinal;
-import io.kvant.server.sched.RequestSink;
-import io.kvant.server.sched.SchedulerConfig;
-import io.kvant.server.sched.SchedulerStats;
-import io.kvant.server.sched.TransformerModel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
@@ -90,6 +95,7 @@ public final class KvantServer implements AutoCloseable {
 
   private final ServerConfig config;
   private final ComputePool pool;
+  private final ComputeBackend backend;
   private final ModelRegistry models;
   private final EngineLoop loop;
   private final ServerMetrics metrics;
@@ -106,6 +112,7 @@ public final class KvantServer implements AutoCloseable {
   private KvantServer(
       ServerConfig config,
       ComputePool pool,
+      ComputeBackend backend,
       ModelRegistry models,
       EngineLoop loop,
       ServerMetrics metrics,
@@ -115,6 +122,7 @@ public final class KvantServer implements AutoCloseable {
     this.agent = agent;
     this.config = config;
     this.pool = pool;
+    this.backend = backend;
     this.models = models;
     this.loop = loop;
     this.metrics = metrics;
@@ -145,8 +153,17 @@ public final class KvantServer implements AutoCloseable {
       java.util.function.Consumer<KvantServer> beforeWarmUp)
       throws IOException {
     ComputePool pool = new ComputePool(config.threads());
+    ComputeBackend backend = null;
     try {
-      VersionLoader loader = path -> loadVersion(path, config, pool);
+      backend =
+          Backends.open(
+              Device.parse(config.model().device()),
+              CudaOptions.fromEnvironment(System.getenv()),
+              pool,
+              line -> LOG.log(Level.WARNING, line));
+      LOG.log(Level.INFO, "compute backend: " + backend.describe());
+      ComputeBackend compute = backend;
+      VersionLoader loader = path -> loadVersion(path, config, compute);
       ModelVersion first = loader.load(config.model().path());
       ModelRegistry models = new ModelRegistry();
       EventBus events = new EventBus(clock);
@@ -159,11 +176,14 @@ public final class KvantServer implements AutoCloseable {
           new KvCacheManager(
               first.engine().kvGeometry(),
               new KvCacheConfig(
-                  KvTypes.parse(config.model().kvType()),
+                  config.model().kvType().isEmpty()
+                      ? backend.defaultKvType()
+                      : KvTypes.parse(config.model().kvType()),
                   config.scheduler().blockSize(),
                   config.scheduler().kvCacheBytes(),
                   EvictionPolicyKind.TINY_LFU,
-                  true));
+                  true),
+              backend.kvStorage());
       EngineLoop loop =
           new EngineLoop(
               new SchedulerConfig(
@@ -186,13 +206,17 @@ public final class KvantServer implements AutoCloseable {
             if (d != null && e.getKind() == io.kvant.api.v1.ModelEvent.Kind.SWAPPED) {
               seconds = Long.parseLong(d) / 1e3;
             }
-            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), seconds);
+            String reason = e.getAttributesMap().getOrDefault("reason", "");
+            metrics.recordSwapEvent(e.getModel(), e.getKind().name(), reason, seconds);
             LOG.log(
-                Level.INFO,
-                "model_event kind={0} model={1} version={2} {3}",
+                e.getKind() == io.kvant.api.v1.ModelEvent.Kind.REJECTED
+                    ? Level.WARNING
+                    : Level.INFO,
+                "model_event kind={0} model={1} version={2}{3} {4}",
                 e.getKind(),
                 e.getModel(),
                 e.getVersion(),
+                reason.isEmpty() ? "" : " reason=" + reason,
                 e.getMessage());
           });
       SwapCoordinator swaps =
@@ -202,17 +226,37 @@ public final class KvantServer implements AutoCloseable {
               .bucket()
               .map(
                   uri ->
-                      AgentWiring.create(uri, config.agent(), served, swaps, events, pool, clock));
-      KvantServer s = new KvantServer(config, pool, models, loop, metrics, events, swaps, agent);
+                      AgentWiring.create(
+                          uri, config.agent(), served, swaps, events, pool, compute, clock));
+      if (agent.isPresent()) {
+        // Before anything listens: a missing bucket or a foreign staging folder fails the start.
+        try {
+          agent.get().prepare();
+        } catch (IOException | RuntimeException e) {
+          agent.get().close();
+          metrics.close();
+          release(first);
+          throw e;
+        }
+      }
+      KvantServer s =
+          new KvantServer(config, pool, compute, models, loop, metrics, events, swaps, agent);
       loop.start();
       s.startTransport(loader);
       beforeWarmUp.accept(s);
       s.warmUp(served);
       if (agent.isPresent()) {
+        // Back to the version committed before a restart (or the bucket's current one) before
+        // health says SERVING: never SERVING on a version the server was not told to serve.
+        agent.get().resume();
         agent.get().start();
       }
+      s.markServing(served);
       return s;
     } catch (IOException | RuntimeException e) {
+      if (backend != null) {
+        backend.close();
+      }
       pool.close();
       throw e;
     }
@@ -232,10 +276,10 @@ public final class KvantServer implements AutoCloseable {
   }
 
   /** Loads one model version from a local file or folder. */
-  static ModelVersion loadVersion(Path path, ServerConfig config, ComputePool pool)
+  static ModelVersion loadVersion(Path path, ServerConfig config, ComputeBackend backend)
       throws IOException {
     String recipe = config.model().weights();
-    Model model = ModelLoader.load(path, config.model().tokenizer());
+    Model model = ModelOpener.load(path, config.model().tokenizer());
     String id = versionId(path);
     if (!recipe.equals("none")) {
       try {
@@ -247,7 +291,13 @@ public final class KvantServer implements AutoCloseable {
       // The same file under another recipe is another version: its KV differs.
       id = id + "+" + recipe.replaceAll("[^A-Za-z0-9._-]", "_");
     }
-    Transformer t = new Transformer(model.config(), model.weights(), pool);
+    ForwardPass t;
+    try {
+      t = backend.load(model.config(), model.weights());
+    } catch (RuntimeException e) {
+      model.close();
+      throw new IOException(path + ": " + e.getMessage(), e);
+    }
     return new ModelVersion(
         id, model, new TransformerModel(id, t, model.tokenizer()), recipe, "", id);
   }
@@ -283,6 +333,9 @@ public final class KvantServer implements AutoCloseable {
         v.id(),
         "last request on " + v.id() + " ended; its unique tensors are released",
         java.util.Map.of());
+    // Device copies are reference-counted per tensor: releasing this version's frees only what
+    // no other version holds, whatever the sharing of mapped files below decides.
+    v.engine().close();
     java.util.Set<Object> mine =
         java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     mine.addAll(io.kvant.server.grpc.AdminService.tensorsOf(v));
@@ -296,6 +349,7 @@ public final class KvantServer implements AutoCloseable {
   }
 
   private static void release(ModelVersion v) {
+    v.engine().close();
     try {
       v.model().close();
     } catch (IOException e) {
@@ -349,7 +403,7 @@ public final class KvantServer implements AutoCloseable {
             loader,
             events,
             agent.map(a -> (AdminService.BucketSwapper) a),
-            SwapPolicy.valueOf(config.agent().swapPolicy()));
+            SwapMode.valueOf(config.agent().swapPolicy()));
     List<ServerInterceptor> genInterceptors = new ArrayList<>();
     sec.generationToken()
         .ifPresent(
@@ -364,8 +418,8 @@ public final class KvantServer implements AutoCloseable {
             List.of(
                 new AuthInterceptor(Set.of(ModelAdminGrpc.SERVICE_NAME), sec.adminToken()),
                 new RequestIds())));
-    b.addService(health.getHealthService());
-    b.addService(ProtoReflectionServiceV1.newInstance());
+    b.addService(ParseGuard.guard(health.getHealthService().bindService()));
+    b.addService(ParseGuard.guard(ProtoReflectionServiceV1.newInstance().bindService()));
     health.setStatus("", ServingStatus.NOT_SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.NOT_SERVING);
@@ -378,10 +432,10 @@ public final class KvantServer implements AutoCloseable {
     // ServerInterceptors runs the last one first; keep the list in call order.
     List<ServerInterceptor> reversed = new ArrayList<>(interceptors);
     java.util.Collections.reverse(reversed);
-    return ServerInterceptors.intercept(service, reversed);
+    return ServerInterceptors.intercept(ParseGuard.guard(service.bindService()), reversed);
   }
 
-  /** Runs one short request through the whole engine path, then turns health SERVING. */
+  /** Runs one short request through the whole engine path (health is turned SERVING after). */
   private void warmUp(ServedModel served) throws IOException {
     ModelVersion v = served.serving();
     int bos = v.model().tokenizer().bos();
@@ -419,11 +473,15 @@ public final class KvantServer implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted during warm-up");
     }
+  }
+
+  private void markServing(ServedModel served) {
     health.setStatus("", ServingStatus.SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.SERVING);
     }
-    LOG.log(Level.INFO, "model={0} version={1} warm and serving", served.name(), v.id());
+    LOG.log(
+        Level.INFO, "model={0} version={1} warm and serving", served.name(), served.serving().id());
   }
 
   /** The bound gRPC port. */
@@ -499,6 +557,7 @@ public final class KvantServer implements AutoCloseable {
           release(v);
         }
       }
+      backend.close();
       pool.close();
       terminated.countDown();
       LOG.log(Level.INFO, "stopped");

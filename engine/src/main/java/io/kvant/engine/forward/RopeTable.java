@@ -8,13 +8,14 @@ import io.kvant.engine.model.RopeStyle;
  * <p>Angles are computed in double and rounded once, so the table is as exact as float allows;
  * llama2.c computes them in float, which differs by an ulp or so and does not change outputs.
  */
-final class RopeTable {
+public final class RopeTable {
   private final int half;
   private final float[] cos;
   private final float[] sin;
   private final RopeStyle style;
 
-  RopeTable(int headSize, int maxPositions, double theta, RopeStyle style) {
+  /** Tables for {@code maxPositions} positions of heads {@code headSize} wide. */
+  public RopeTable(int headSize, int maxPositions, double theta, RopeStyle style) {
     this.half = headSize / 2;
     this.style = style;
     this.cos = new float[maxPositions * half];
@@ -27,6 +28,16 @@ final class RopeTable {
         sin[p * half + i] = (float) Math.sin(angle);
       }
     }
+  }
+
+  /** Cosines, {@code [position][headSize/2]} (a copy). */
+  public float[] cosines() {
+    return cos.clone();
+  }
+
+  /** Sines, {@code [position][headSize/2]} (a copy). */
+  public float[] sines() {
+    return sin.clone();
   }
 
   int maxPositions() {

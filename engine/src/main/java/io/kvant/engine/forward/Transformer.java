@@ -25,7 +25,7 @@ import io.kvant.engine.tensor.packed.QuantizedInput;
  * <p>Threading: a {@code Transformer} is driven by one thread at a time (the engine loop); it
  * parallelises internally on its {@link ComputePool}. Scratch buffers are reused across calls.
  */
-public final class Transformer {
+public final class Transformer implements ForwardPass {
   private final LlamaConfig config;
   private final ModelWeights weights;
   private final ComputePool pool;
@@ -86,6 +86,7 @@ public final class Transformer {
     this.scoreScratch = ThreadLocal.withInitial(() -> new float[config.contextLength()]);
   }
 
+  @Override
   public LlamaConfig config() {
     return config;
   }
@@ -106,6 +107,7 @@ public final class Transformer {
    * @throws IllegalArgumentException if a token id is outside the vocabulary or a position is
    *     outside the context window
    */
+  @Override
   public float[] forward(Batch batch, KvStore kv) {
     int n = batch.size();
     for (int i = 0; i < n; i++) {

@@ -1,8 +1,16 @@
 package io.kvant.engine.generate;
 
 import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.kv.ContiguousKvStore;
+import io.kvant.engine.kv.EvictionPolicyKind;
+import io.kvant.engine.kv.KvCacheConfig;
+import io.kvant.engine.kv.KvCacheManager;
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.sample.Sampler;
 import io.kvant.engine.sample.SamplingParams;
@@ -22,12 +30,23 @@ public final class Generator {
   /** Prompt tokens per prefill forward step. */
   private static final int PREFILL_CHUNK = 256;
 
-  private final Transformer transformer;
+  private final ForwardPass transformer;
   private final Tokenizer tokenizer;
+  private final ComputeBackend backend;
 
+  /** A generator on the CPU transformer, with a contiguous F32 KV store per request. */
   public Generator(Transformer transformer, Tokenizer tokenizer) {
-    this.transformer = transformer;
+    this(transformer, tokenizer, null);
+  }
+
+  /**
+   * A generator on any backend's forward pass; the request's KV lives in a paged cache of the
+   * backend's storage and default type (device memory for the CUDA backend).
+   */
+  public Generator(ForwardPass forward, Tokenizer tokenizer, ComputeBackend backend) {
+    this.transformer = forward;
     this.tokenizer = tokenizer;
+    this.backend = backend;
   }
 
   /**
@@ -56,9 +75,26 @@ public final class Generator {
     }
     // KV sized for this request only: a model's full context can be far larger than needed.
     int capacity = (int) Math.min(c.contextLength(), (long) prompt.length + Math.max(1, maxTokens));
-    ContiguousKvStore kv =
-        new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), capacity, 1);
-    int slot = kv.acquire();
+    KvStore kv;
+    int slot;
+    KvCacheManager paged = null;
+    ContiguousKvStore contiguous = null;
+    if (backend == null) {
+      contiguous = new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), capacity, 1);
+      kv = contiguous;
+      slot = contiguous.acquire();
+    } else {
+      KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
+      KvCacheType type = backend.defaultKvType();
+      long bytes = (long) (capacity + 16) * g.bytesPerToken(type);
+      paged =
+          new KvCacheManager(
+              g,
+              new KvCacheConfig(type, 16, bytes, EvictionPolicyKind.LRU, false),
+              backend.kvStorage());
+      slot = paged.open(paged.findCachedPrefix(prompt, prompt.length, ""), capacity);
+      kv = paged.store();
+    }
     try {
       float[] logits = null;
       for (int start = 0; start < prompt.length; start += PREFILL_CHUNK) {
@@ -108,7 +144,18 @@ public final class Generator {
       return new GenerationResult(
           Arrays.copyOf(out, count), text.toString(), reason, prompt.length);
     } finally {
-      kv.release(slot);
+      if (contiguous != null) {
+        contiguous.release(slot);
+      } else {
+        paged.free(slot);
+        if (kv instanceof AutoCloseable closeable) {
+          try {
+            closeable.close(); // a device pool frees its memory
+          } catch (Exception e) {
+            throw new IllegalStateException("closing the KV store failed", e);
+          }
+        }
+      }
     }
   }
 }

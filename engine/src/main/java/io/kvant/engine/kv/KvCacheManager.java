@@ -29,7 +29,7 @@ public final class KvCacheManager implements BlockTables {
   private final KvCacheConfig config;
   private final int blockSize;
   private final BlockPool pool;
-  private final PagedKvStore store;
+  private final KvStore store;
   private SeqState[] seqs = new SeqState[16];
   private final ArrayDeque<Integer> freeHandles = new ArrayDeque<>();
   private int nextHandle;
@@ -60,6 +60,11 @@ public final class KvCacheManager implements BlockTables {
   }
 
   public KvCacheManager(KvGeometry geometry, KvCacheConfig config) {
+    this(geometry, config, KvStoreFactory.host());
+  }
+
+  /** A manager whose blocks live in the store {@code storage} makes (host or device). */
+  public KvCacheManager(KvGeometry geometry, KvCacheConfig config, KvStoreFactory storage) {
     this.geometry = geometry;
     this.config = config;
     this.blockSize = config.blockSize();
@@ -73,11 +78,11 @@ public final class KvCacheManager implements BlockTables {
               + " bytes)");
     }
     this.pool = new BlockPool(blocks, EvictionPolicy.create(config.eviction(), blocks));
-    this.store = new PagedKvStore(geometry, config.type(), blockSize, blocks, this);
+    this.store = storage.create(geometry, config, blocks, this);
   }
 
   /** The store the forward pass uses; its {@code seq} handles are those of {@link #open}. */
-  public PagedKvStore store() {
+  public KvStore store() {
     return store;
   }
 
@@ -239,6 +244,7 @@ public final class KvCacheManager implements BlockTables {
   }
 
   /** Blocks currently in {@code seq}'s table. */
+  @Override
   public int blocksOf(int seq) {
     return state(seq).blocks.size();
   }

@@ -13,7 +13,12 @@ public enum KvCacheType {
   /** Signed bytes, {@code x ≈ scale * q}, {@code q} in [-127, 127]. */
   INT8(1, 4),
   /** OCP FP8 E4M3 (max 448) bytes times a per-token per-head scale. */
-  FP8_E4M3(1, 4);
+  FP8_E4M3(1, 4),
+  /**
+   * IEEE half floats, no scale: the CUDA backend's default (half the bytes of F32, and exact enough
+   * for attention). The CPU store does not implement it.
+   */
+  F16(2, 0);
 
   private final int elementBytes;
   private final int scaleBytes;

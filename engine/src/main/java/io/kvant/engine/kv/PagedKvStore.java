@@ -26,6 +26,10 @@ public final class PagedKvStore implements KvStore {
   private final float[][] vs;
 
   PagedKvStore(KvGeometry g, KvCacheType type, int blockSize, int blocks, BlockTables tables) {
+    if (type == KvCacheType.F16) {
+      throw new IllegalArgumentException(
+          "f16 KV storage is implemented by the CUDA backend only; on the CPU use f32, int8 or fp8");
+    }
     this.g = g;
     this.type = type;
     this.blockSize = blockSize;

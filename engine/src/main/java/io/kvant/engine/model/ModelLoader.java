@@ -33,10 +33,10 @@ import java.util.Optional;
  * (safetensors + {@code config.json} + a tokenizer), mapping the weight matrices without copying
  * them. Norm vectors and biases (a few KB) are copied into float arrays.
  *
- * <p>The format is chosen by what {@code path} is: a folder with {@code manifest.json} is a
- * quantized artifact ({@link io.kvant.engine.artifact.QuantizedArtifact}), another folder is
- * Hugging Face, a {@code .gguf} file or one starting with the GGUF magic is GGUF, anything else is
- * tried as a llama2.c checkpoint.
+ * <p>The format is chosen by what {@code path} is: a folder is Hugging Face, a {@code .gguf} file
+ * or one starting with the GGUF magic is GGUF, anything else is tried as a llama2.c checkpoint.
+ * Quantized artifact folders are the quant module's ({@code io.kvant.quant.artifact.ModelOpener}),
+ * which falls back to this class for everything else.
  */
 public final class ModelLoader {
   private ModelLoader() {}
@@ -50,9 +50,6 @@ public final class ModelLoader {
    * @throws ModelFormatException naming the file and the problem
    */
   public static Model load(Path path, Optional<Path> tokenizerPath) throws IOException {
-    if (Files.isDirectory(path) && io.kvant.engine.artifact.QuantizedArtifact.isArtifact(path)) {
-      return io.kvant.engine.artifact.QuantizedArtifact.load(path);
-    }
     if (Files.isDirectory(path)) {
       return loadHuggingFace(path, tokenizerPath);
     }
@@ -97,7 +94,7 @@ public final class ModelLoader {
       int dim = f.getInt(arch + ".embedding_length");
       int heads = f.getInt(arch + ".attention.head_count");
       List<String> tokens = f.getStringArray("tokenizer.ggml.tokens");
-      GgufTensorInfo embInfo = f.tensor("token_embd.weight");
+      GgufTensorInfo embInfo = f.tensor(TensorNames.EMBEDDING);
       int vocab = (int) embInfo.dim(1);
       LlamaConfig config =
           config(
@@ -114,32 +111,31 @@ public final class ModelLoader {
                       f.getFloat(arch + ".rope.freq_base", 10000f),
                       f.getFloat(arch + ".attention.layer_norm_rms_epsilon", 1e-5f),
                       rope));
-      Tensor embedding = ggufMatrix(f, "token_embd.weight", vocab, dim);
+      Tensor embedding = ggufMatrix(f, TensorNames.EMBEDDING, vocab, dim);
       List<LayerWeights> layers = new ArrayList<>();
       for (int l = 0; l < config.layers(); l++) {
-        String p = "blk." + l + ".";
         int kvDim = config.kvDim();
         layers.add(
             new LayerWeights(
-                ggufVector(f, p + "attn_norm.weight", dim),
-                ggufMatrix(f, p + "attn_q.weight", dim, dim),
-                ggufMatrix(f, p + "attn_k.weight", kvDim, dim),
-                ggufMatrix(f, p + "attn_v.weight", kvDim, dim),
-                ggufMatrix(f, p + "attn_output.weight", dim, dim),
-                ggufOptionalVector(f, p + "attn_q.bias", dim),
-                ggufOptionalVector(f, p + "attn_k.bias", kvDim),
-                ggufOptionalVector(f, p + "attn_v.bias", kvDim),
-                ggufVector(f, p + "ffn_norm.weight", dim),
-                ggufMatrix(f, p + "ffn_gate.weight", config.hiddenDim(), dim),
-                ggufMatrix(f, p + "ffn_up.weight", config.hiddenDim(), dim),
-                ggufMatrix(f, p + "ffn_down.weight", dim, config.hiddenDim())));
+                ggufVector(f, TensorNames.attnNorm(l), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.Q), dim, dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.K), kvDim, dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.V), kvDim, dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.O), dim, dim),
+                ggufOptionalVector(f, TensorNames.bias(l, Role.Q), dim),
+                ggufOptionalVector(f, TensorNames.bias(l, Role.K), kvDim),
+                ggufOptionalVector(f, TensorNames.bias(l, Role.V), kvDim),
+                ggufVector(f, TensorNames.ffnNorm(l), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.GATE), config.hiddenDim(), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.UP), config.hiddenDim(), dim),
+                ggufMatrix(f, TensorNames.matrix(l, Role.DOWN), dim, config.hiddenDim())));
       }
       Tensor output =
-          f.findTensor("output.weight").isPresent()
-              ? ggufMatrix(f, "output.weight", vocab, dim)
+          f.findTensor(TensorNames.OUTPUT).isPresent()
+              ? ggufMatrix(f, TensorNames.OUTPUT, vocab, dim)
               : embedding;
       ModelWeights weights =
-          new ModelWeights(embedding, layers, ggufVector(f, "output_norm.weight", dim), output);
+          new ModelWeights(embedding, layers, ggufVector(f, TensorNames.OUTPUT_NORM, dim), output);
       Tokenizer tokenizer = ggufTokenizer(f, tokens);
       return new Model(path, "gguf", config, weights, tokenizer, f);
     } catch (IOException | RuntimeException e) {
@@ -435,7 +431,7 @@ public final class ModelLoader {
   static Tokenizer tokenizerFile(Path file, int vocab) throws IOException {
     String name = file.getFileName().toString();
     if (name.endsWith(".json")) {
-      return io.kvant.engine.tokenizer.HfTokenizerJson.read(file);
+      return io.kvant.engine.tokenizer.HfTokenizerJson.load(file, null);
     }
     if (name.endsWith(".model")) {
       return io.kvant.engine.tokenizer.SentencePieceModelFile.read(file);

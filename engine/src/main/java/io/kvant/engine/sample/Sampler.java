@@ -36,6 +36,34 @@ public final class Sampler {
     return params;
   }
 
+  /**
+   * Whether a backend that samples where the logits are can apply this sampler's rule: greedy,
+   * temperature, top-k and top-p can; min-p and the penalties (which need the token history) keep
+   * sampling on the host.
+   */
+  public boolean onDeviceCapable() {
+    return params.minP() == 0f
+        && (params.repetitionPenalty() == 0f || params.repetitionPenalty() == 1f)
+        && params.presencePenalty() == 0f
+        && params.frequencyPenalty() == 0f;
+  }
+
+  /**
+   * This step's rule for sampling on the device, with a seed drawn from this sampler's own
+   * generator (so a seeded request is reproducible on the same backend). Call {@link
+   * #recordSampled} with the token the device chose.
+   */
+  public io.kvant.engine.forward.DeviceSampling nextDeviceRule() {
+    float topP = params.topP() == 0f ? 1f : params.topP();
+    return new io.kvant.engine.forward.DeviceSampling(
+        params.temperature(), params.topK(), topP, random.nextLong());
+  }
+
+  /** Records a token that was sampled elsewhere (on the device) as generated. */
+  public void recordSampled(int token) {
+    accept(token);
+  }
+
   /** Records a generated token (for the penalties). Called by {@link #sample} itself. */
   void accept(int token) {
     outputCounts.merge(token, 1, Integer::sum);

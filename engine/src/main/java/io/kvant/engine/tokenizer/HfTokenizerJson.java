@@ -53,7 +53,30 @@ public final class HfTokenizerJson {
     return parse(TokenizerFiles.readAll(path), path.toString());
   }
 
+  /**
+   * Reads {@code path} as whichever BPE flavour it describes: byte-level (GPT-2, Llama 3, Qwen; see
+   * {@link #read}) or SentencePiece-style ({@link MergeRankedSpmTokenizer}: no pre-tokenizer, a
+   * normalizer that prepends and substitutes {@code ▁}, as in Llama 2 and TinyStories files).
+   *
+   * @param eosToken the EOS token's content as the model's {@code tokenizer_config.json} names it,
+   *     or null to look for the usual names
+   * @throws TokenizerFormatException if the file is not valid or not a supported tokenizer
+   */
+  public static Tokenizer load(Path path, String eosToken) throws IOException {
+    byte[] json = TokenizerFiles.readAll(path);
+    JsonNode root = tree(json, path.toString());
+    Reader reader = new Reader(path.toString());
+    if (reader.isSentencePieceStyle(root)) {
+      return reader.readSentencePieceStyle(root, eosToken);
+    }
+    return reader.read(root);
+  }
+
   static ByteLevelBpeTokenizer parse(byte[] json, String source) throws TokenizerFormatException {
+    return new Reader(source).read(tree(json, source));
+  }
+
+  private static JsonNode tree(byte[] json, String source) throws TokenizerFormatException {
     JsonNode root;
     try {
       root = new ObjectMapper().readTree(json);
@@ -65,11 +88,100 @@ public final class HfTokenizerJson {
     if (root == null || !root.isObject()) {
       throw new TokenizerFormatException(source, "top level is not a JSON object");
     }
-    return new Reader(source).read(root);
+    return root;
   }
 
   /** One parse; holds the source name for error messages. */
   private record Reader(String source) {
+
+    /** No pre-tokenizer, and a normalizer with Prepend/Replace steps: Llama 2 style. */
+    boolean isSentencePieceStyle(JsonNode root) {
+      JsonNode pre = root.get("pre_tokenizer");
+      return (pre == null || pre.isNull()) && hasSpaceMarkerStep(root.get("normalizer"));
+    }
+
+    private static boolean hasSpaceMarkerStep(JsonNode node) {
+      if (node == null || node.isNull()) {
+        return false;
+      }
+      String type = node.path("type").asText("");
+      if (type.equals("Sequence")) {
+        for (JsonNode child : node.path("normalizers")) {
+          if (hasSpaceMarkerStep(child)) {
+            return true;
+          }
+        }
+        return false;
+      }
+      return type.equals("Prepend") || type.equals("Replace");
+    }
+
+    Tokenizer readSentencePieceStyle(JsonNode root, String eosToken)
+        throws TokenizerFormatException {
+      JsonNode model = object(root.get("model"), "model");
+      if (!model.path("type").asText("BPE").equals("BPE")) {
+        throw fail("model type " + model.path("type").asText() + " is not supported (only BPE)");
+      }
+      for (String field : new String[] {"continuing_subword_prefix", "end_of_word_suffix"}) {
+        if (!model.path(field).asText("").isEmpty()) {
+          throw fail("model." + field + " is not supported");
+        }
+      }
+      Map<String, Integer> vocab = readVocab(object(model.get("vocab"), "model.vocab"));
+      List<ByteLevelBpeTokenizer.AddedToken> added = readAddedTokens(root.get("added_tokens"));
+      String unk = model.path("unk_token").isTextual() ? model.get("unk_token").asText() : null;
+      int eos =
+          eosToken != null ? findSpecial(added, List.of(eosToken)) : findSpecial(added, EOS_NAMES);
+      return new MergeRankedSpmTokenizer(
+          source,
+          vocab,
+          readMerges(model.get("merges")),
+          added,
+          spmNormalizer(root.get("normalizer")),
+          model.path("byte_fallback").asBoolean(false),
+          unk,
+          model.path("fuse_unk").asBoolean(false),
+          findBos(root.get("post_processor"), added),
+          eos);
+    }
+
+    /** The normalizer steps of a SentencePiece-style file, composed in order. */
+    private java.util.function.UnaryOperator<String> spmNormalizer(JsonNode node)
+        throws TokenizerFormatException {
+      String type = node.path("type").asText("");
+      switch (type) {
+        case "Sequence" -> {
+          java.util.function.UnaryOperator<String> all = t -> t;
+          for (JsonNode child : node.path("normalizers")) {
+            java.util.function.UnaryOperator<String> first = all;
+            java.util.function.UnaryOperator<String> next = spmNormalizer(child);
+            all = t -> next.apply(first.apply(t));
+          }
+          return all;
+        }
+        case "Prepend" -> {
+          String prefix = node.path("prepend").asText("");
+          return t -> t.isEmpty() ? t : prefix + t;
+        }
+        case "Replace" -> {
+          JsonNode pattern = node.path("pattern");
+          if (!pattern.path("String").isTextual()) {
+            throw fail("Replace normalizer: only String patterns are supported");
+          }
+          String from = pattern.get("String").asText();
+          String to = node.path("content").asText("");
+          if (from.isEmpty()) {
+            throw fail("Replace normalizer with an empty pattern");
+          }
+          return t -> t.replace(from, to);
+        }
+        case "NFC", "NFD", "NFKC", "NFKD" -> {
+          Normalizer.Form form = Normalizer.Form.valueOf(type);
+          return t -> Normalizer.normalize(t, form);
+        }
+        default -> throw fail("normalizer " + type + " is not supported");
+      }
+    }
 
     ByteLevelBpeTokenizer read(JsonNode root) throws TokenizerFormatException {
       JsonNode model = object(root.get("model"), "model");

@@ -19,7 +19,7 @@ class PagedKvStoreTest {
     ContiguousKvStore ref = new ContiguousKvStore(G.layers(), G.kvHeads(), G.headSize(), 64, 1);
     int other = kv.open(kv.findCachedPrefix(new int[] {9, 9}, 2, "v"), 20); // interleaved tables
     int seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "v"), len);
-    PagedKvStore store = kv.store();
+    PagedKvStore store = (PagedKvStore) kv.store();
     int dim = G.kvDim();
     for (int pos = 0; pos < len; pos++) {
       for (int l = 0; l < G.layers(); l++) {

@@ -1,15 +1,15 @@
 package io.kvant.perf.jmh;
 
-import io.kvant.engine.quant.GgmlEncoders;
-import io.kvant.engine.quant.Method;
-import io.kvant.engine.quant.QuantSpec;
-import io.kvant.engine.quant.WeightFormat;
-import io.kvant.engine.quant.WeightQuantizer;
 import io.kvant.engine.tensor.Fp8Tensor;
 import io.kvant.engine.tensor.Int4Tensor;
 import io.kvant.engine.tensor.Int8Tensor;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
+import io.kvant.quant.encoding.WeightFormat;
+import io.kvant.quant.quantize.GgmlEncoders;
+import io.kvant.quant.quantize.Method;
+import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.WeightQuantizer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;

@@ -1,6 +1,8 @@
 package io.kvant.perf.synth;
 
 import io.kvant.engine.format.gguf.GgmlType;
+import io.kvant.engine.model.Role;
+import io.kvant.engine.model.TensorNames;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -55,22 +57,21 @@ public final class SynthModelWriter {
   private List<Spec> specs() {
     int dim = shape.dim();
     List<Spec> out = new ArrayList<>();
-    out.add(new Spec("token_embd.weight", shape.vocab(), dim, false));
+    out.add(new Spec(TensorNames.EMBEDDING, shape.vocab(), dim, false));
     for (int l = 0; l < shape.layers(); l++) {
-      String p = "blk." + l + ".";
-      out.add(new Spec(p + "attn_norm.weight", 1, dim, true));
-      out.add(new Spec(p + "attn_q.weight", dim, dim, false));
-      out.add(new Spec(p + "attn_k.weight", shape.kvDim(), dim, false));
-      out.add(new Spec(p + "attn_v.weight", shape.kvDim(), dim, false));
-      out.add(new Spec(p + "attn_output.weight", dim, dim, false));
-      out.add(new Spec(p + "ffn_norm.weight", 1, dim, true));
-      out.add(new Spec(p + "ffn_gate.weight", shape.hidden(), dim, false));
-      out.add(new Spec(p + "ffn_up.weight", shape.hidden(), dim, false));
-      out.add(new Spec(p + "ffn_down.weight", dim, shape.hidden(), false));
+      out.add(new Spec(TensorNames.attnNorm(l), 1, dim, true));
+      out.add(new Spec(TensorNames.matrix(l, Role.Q), dim, dim, false));
+      out.add(new Spec(TensorNames.matrix(l, Role.K), shape.kvDim(), dim, false));
+      out.add(new Spec(TensorNames.matrix(l, Role.V), shape.kvDim(), dim, false));
+      out.add(new Spec(TensorNames.matrix(l, Role.O), dim, dim, false));
+      out.add(new Spec(TensorNames.ffnNorm(l), 1, dim, true));
+      out.add(new Spec(TensorNames.matrix(l, Role.GATE), shape.hidden(), dim, false));
+      out.add(new Spec(TensorNames.matrix(l, Role.UP), shape.hidden(), dim, false));
+      out.add(new Spec(TensorNames.matrix(l, Role.DOWN), dim, shape.hidden(), false));
     }
-    out.add(new Spec("output_norm.weight", 1, dim, true));
+    out.add(new Spec(TensorNames.OUTPUT_NORM, 1, dim, true));
     if (!shape.tied()) {
-      out.add(new Spec("output.weight", shape.vocab(), dim, false));
+      out.add(new Spec(TensorNames.OUTPUT, shape.vocab(), dim, false));
     }
     return out;
   }

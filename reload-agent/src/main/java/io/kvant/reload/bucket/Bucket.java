@@ -35,6 +35,14 @@ public interface Bucket extends AutoCloseable {
   /** Stores small content at {@code key}. */
   void put(String key, byte[] content) throws IOException;
 
+  /**
+   * Checks that the bucket exists and can be listed, creating nothing: a mistyped bucket fails at
+   * start instead of being watched (or created) forever.
+   *
+   * @throws IOException naming the bucket when it does not exist or cannot be reached
+   */
+  void requireExists() throws IOException;
+
   /** Where this bucket is, as a URI (for messages). */
   String uri();
 

@@ -124,10 +124,19 @@ public final class FileBucket implements Bucket {
   }
 
   private static void move(Path tmp, Path dst) throws IOException {
+    io.kvant.engine.format.FileModes.readableByAll(tmp);
     try {
       Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (AtomicMoveNotSupportedException e) {
       Files.move(tmp, dst, StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  @Override
+  public void requireExists() throws IOException {
+    if (!Files.isDirectory(root)) {
+      throw new FileNotFoundException(
+          "bucket " + uri() + ": no such folder (create it, or check the path)");
     }
   }
 

@@ -151,6 +151,22 @@ public final class S3Bucket implements Bucket {
   }
 
   @Override
+  public void requireExists() throws IOException {
+    try {
+      s3.headBucket(r -> r.bucket(bucket));
+    } catch (software.amazon.awssdk.services.s3.model.NoSuchBucketException e) {
+      throw new FileNotFoundException("bucket " + uri() + ": no such bucket");
+    } catch (S3Exception e) {
+      if (e.statusCode() == 404) {
+        throw new FileNotFoundException("bucket " + uri() + ": no such bucket");
+      }
+      throw new IOException("bucket " + uri() + ": " + e.getMessage(), e);
+    } catch (SdkException e) {
+      throw new IOException("bucket " + uri() + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Override
   public String uri() {
     return "s3://" + bucket + (prefix.isEmpty() ? "" : "/" + prefix.replaceAll("/$", ""));
   }

@@ -1,6 +1,7 @@
 package io.kvant.server.agent;
 
 import io.kvant.api.v1.ModelEvent;
+import io.kvant.engine.forward.ComputeBackend;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.reload.AgentSettings;
 import io.kvant.reload.GateSettings;
@@ -19,7 +20,6 @@ import io.kvant.server.model.EventBus;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.SwapResult;
 import java.io.IOException;
 import java.net.URI;
@@ -51,6 +51,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
       SwapCoordinator swaps,
       EventBus events,
       ComputePool pool,
+      ComputeBackend backend,
       Clock clock) {
     AgentConfig.S3Config s3 = c.s3();
     Bucket bucket =
@@ -70,7 +71,15 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
             c.stagingDir(),
             c.qbomDir(),
             c.watchWindow(),
-            new GateSettings(c.gateMinTop1(), c.gateMaxKl()),
+            new GateSettings(
+                c.gateMinTop1(),
+                c.gateMaxKl(),
+                c.gate().maxPplRatio(),
+                c.gate().maxKlVsServing(),
+                c.gate().shadowEvery(),
+                c.gate().shadowMinPositions(),
+                c.gate().shadowMinTop1(),
+                c.gate().shadowMaxKl()),
             c.rollbackErrorRate(),
             c.rollbackMinRequests(),
             SwapMode.valueOf(c.swapPolicy()),
@@ -81,7 +90,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
         new ReloadAgent(
             settings,
             bucket,
-            new ServerSwapTarget(model, swaps, pool),
+            new ServerSwapTarget(model, swaps, backend),
             (step, version, message, attrs) ->
                 events.publish(
                     ModelEvent.Kind.valueOf(step.name()), model.name(), version, message, attrs),
@@ -90,7 +99,18 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
             pool,
             new RecipeRequantizer());
     model.onOutcome(agent::recordOutcome);
+    model.onSample(agent::recordSample);
     return new AgentWiring(agent, bucket, model, clock);
+  }
+
+  /** Checks the bucket and claims the staging area (see {@link ReloadAgent#prepare}). */
+  public void prepare() throws IOException {
+    agent.prepare();
+  }
+
+  /** Restores the committed version (see {@link ReloadAgent#resume}). */
+  public void resume() {
+    agent.resume();
   }
 
   /** Cleans the staging area and starts polling. */
@@ -104,15 +124,14 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
 
   @Override
   public SwapResult swapToVersion(
-      String modelName, String version, SwapPolicy policy, boolean skipGate) throws SwapException {
+      String modelName, String version, SwapMode policy, boolean skipGate) throws SwapException {
     if (!modelName.isEmpty() && !modelName.equals(model.name())) {
       throw new SwapException("the reload agent serves model '" + model.name() + "' only");
     }
     long start = clock.millis();
     String previous = model.serving().id();
     try {
-      StagedVersion v =
-          agent.swapTo(version, policy == null ? null : SwapMode.valueOf(policy.name()), skipGate);
+      StagedVersion v = agent.swapTo(version, policy == null ? null : policy, skipGate);
       return new SwapResult(v.id(), previous, clock.millis() - start, v.recalibrated());
     } catch (Rejection e) {
       throw new SwapException(e.reason() + ": " + e.getMessage(), e);

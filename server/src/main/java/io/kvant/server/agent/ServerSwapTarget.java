@@ -1,8 +1,9 @@
 package io.kvant.server.agent;
 
-import io.kvant.engine.forward.Transformer;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.tensor.ComputePool;
+import io.kvant.engine.sched.TransformerModel;
 import io.kvant.reload.ServingView;
 import io.kvant.reload.StagedVersion;
 import io.kvant.reload.SwapMode;
@@ -11,8 +12,6 @@ import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
-import io.kvant.server.sched.TransformerModel;
 
 /**
  * The reload agent's view of one served model: the serving version's weights, and swaps and
@@ -26,12 +25,16 @@ import io.kvant.server.sched.TransformerModel;
 public final class ServerSwapTarget implements SwapTarget {
   private final ServedModel model;
   private final SwapCoordinator swaps;
-  private final ComputePool pool;
+  private final ComputeBackend backend;
 
-  public ServerSwapTarget(ServedModel model, SwapCoordinator swaps, ComputePool pool) {
+  /**
+   * @param backend where the swapped-in versions run (CPU or CUDA): a version's forward pass is
+   *     made there, so on a GPU only its changed tensors are uploaded
+   */
+  public ServerSwapTarget(ServedModel model, SwapCoordinator swaps, ComputeBackend backend) {
     this.model = model;
     this.swaps = swaps;
-    this.pool = pool;
+    this.backend = backend;
   }
 
   @Override
@@ -46,7 +49,7 @@ public final class ServerSwapTarget implements SwapTarget {
       throws SwapRefusedException {
     Model base = model.serving().model();
     Model m = base.withWeights(staged.weights());
-    Transformer t = new Transformer(m.config(), m.weights(), pool);
+    ForwardPass t = backend.load(m.config(), m.weights());
     ModelVersion next =
         new ModelVersion(
             staged.id(),
@@ -56,7 +59,7 @@ public final class ServerSwapTarget implements SwapTarget {
             staged.parent(),
             staged.digest());
     try {
-      swaps.swap(model, next, SwapPolicy.valueOf(mode.name()), startMillis, staged.recalibrated());
+      swaps.swap(model, next, mode, startMillis, staged.recalibrated());
     } catch (SwapException e) {
       throw new SwapRefusedException(e.getMessage());
     }

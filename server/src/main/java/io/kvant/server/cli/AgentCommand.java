@@ -10,18 +10,14 @@ import io.kvant.api.v1.ModelAdminGrpc;
 import io.kvant.api.v1.ModelStatus;
 import io.kvant.api.v1.VersionStatus;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.tensor.ComputePool;
-import io.kvant.reload.AgentSettings;
-import io.kvant.reload.PollScheduler;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.artifact.QuantizedArtifact;
 import io.kvant.reload.Publisher;
-import io.kvant.reload.RecipeRequantizer;
 import io.kvant.reload.Rejection;
-import io.kvant.reload.ReloadAgent;
 import io.kvant.reload.ServingView;
 import io.kvant.reload.StagedVersion;
-import io.kvant.reload.SwapMode;
-import io.kvant.reload.SwapTarget;
+import io.kvant.reload.VersionCheck;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.Buckets;
 import io.kvant.reload.bucket.S3Settings;
@@ -45,8 +41,9 @@ import java.util.concurrent.TimeUnit;
  * {@code kvant agent}: tools for platform teams around an artifact bucket.
  *
  * <ul>
- *   <li>{@code publish --model DIR|FILE --bucket URI}: digests and uploads a version folder (or a
- *       whole model file as a full version), the manifest last;
+ *   <li>{@code publish --model DIR|FILE --bucket URI}: digests a version folder (a model file or a
+ *       {@code kvant quantize} folder becomes a full version), runs the server's verification on it
+ *       against {@code --base}, and only then uploads it, the manifest last;
  *   <li>{@code verify URI}: downloads, verifies, recalibrates and gates a bucket version against a
  *       model without serving it;
  *   <li>{@code status --target HOST:PORT --token-file F}: what a running server holds.
@@ -56,7 +53,13 @@ final class AgentCommand {
   static final String USAGE =
       """
       usage: kvant agent publish --model DIR|FILE --bucket URI [--name MODEL] [--parent VERSION]
-                                 [--channel NAME] [--version ID] [--recipe none|w8|w4] [--publisher WHO]
+                                 [--channel NAME] [--version ID] [--recipe none|w8|w4g128|...]
+                                 [--publisher WHO] [--base PATH]
+               --model: a version folder (*.safetensors, encodings.json, calibration.jsonl), a
+               model file, or a `kvant quantize` folder (published as its full-precision values
+               plus its encodings.json, so servers serve the folder's codes)
+               --base: the model servers run (default: the bundled model); the version is
+               verified against it exactly as a server's agent would, and refused with its reason
              kvant agent verify URI/<model>/versions/<version> [--model PATH]
              kvant agent status --target HOST:PORT --token-file F [--model NAME]
         S3 flags (publish, verify): --s3-endpoint URL --s3-region R (credentials: the AWS SDK's
@@ -117,6 +120,7 @@ final class AgentCommand {
                 "version",
                 "recipe",
                 "publisher",
+                "base",
                 "s3-endpoint",
                 "s3-region"),
             Set.of());
@@ -125,45 +129,90 @@ final class AgentCommand {
     String uri = f.string("bucket").orElseThrow(() -> new UsageException("--bucket is required"));
     String name =
         f.string("name").orElse(model.getFileName().toString().replaceFirst("\\.[^.]*$", ""));
+    Path base = f.string("base").map(Path::of).orElseGet(() -> ConfigLoader.bundledModel(env));
+    String recipe = f.string("recipe").orElse("none");
     Path dir = model;
     Path tmp = null;
     if (Files.isRegularFile(model)) {
       // A model file: publish all of its tensors as one safetensors file (a full version).
       tmp = Files.createTempDirectory("kvant-publish");
-      try (Model m = ModelLoader.load(model, Optional.empty())) {
+      try (Model m = ModelOpener.load(model, Optional.empty())) {
         Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
+      }
+      dir = tmp;
+    } else if (Files.isDirectory(model) && QuantizedArtifact.isArtifact(model)) {
+      // A quantize folder: its tensors at full precision (the dequantized codes, exact) plus its
+      // encodings.json, which a server applies as they are, so it serves the folder's codes.
+      tmp = Files.createTempDirectory("kvant-publish");
+      try (Model m = ModelOpener.load(model, Optional.empty())) {
+        Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
+      }
+      Path enc = model.resolve(QuantizedArtifact.ENCODINGS);
+      if (Files.isRegularFile(enc)) {
+        Files.copy(enc, tmp.resolve(Publisher.ENCODINGS));
       }
       dir = tmp;
     } else if (!Files.isDirectory(model)) {
       throw new UsageException("--model: " + model + " is neither a folder nor a model file");
     }
-    try (Bucket bucket = Buckets.open(uri, s3(f))) {
-      Publisher pub = new Publisher(bucket, Clock.systemUTC());
-      Manifest m =
-          pub.publish(
-              name,
-              f.string("version").orElseGet(pub::timestampId),
-              f.string("parent"),
-              f.string("recipe").orElse("none"),
-              f.string("publisher").orElse(env.getOrDefault("USER", "unknown")),
-              dir,
-              f.string("channel"));
+    Path work = Files.createTempDirectory("kvant-publish-work");
+    try (Bucket bucket = Buckets.open(uri, s3(f));
+        Model served = ModelOpener.load(base, Optional.empty());
+        ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors())) {
+      VersionCheck check = new VersionCheck(view(served), pool, work, Clock.systemUTC());
+      Publisher pub = new Publisher(bucket, Clock.systemUTC(), check);
+      String version = f.string("version").orElseGet(pub::timestampId);
+      Publisher.Published p;
+      try {
+        p =
+            pub.publish(
+                name,
+                version,
+                f.string("parent"),
+                recipe,
+                f.string("publisher").orElse(env.getOrDefault("USER", "unknown")),
+                dir,
+                f.string("channel"));
+      } catch (Rejection e) {
+        err.printf(
+            "kvant agent publish: REFUSED %s (%s): %s; a server serving %s would refuse it the"
+                + " same way; nothing was uploaded%n",
+            version, e.reason(), e.getMessage(), base.getFileName());
+        return 1;
+      }
+      Manifest m = p.manifest();
+      StagedVersion v = p.verified().orElseThrow();
       out.printf(
-          "published %s/%s/versions/%s: %d files, %d tensors%s%s%n",
+          "published %s/%s/versions/%s: %d files, %d tensors, %d changed from %s, %d"
+              + " re-quantized (recipe %s), gate %s%s%s%n",
           bucket.uri(),
           m.model(),
           m.version(),
           m.files().size(),
           m.tensors().size(),
-          m.parent().map(p -> ", delta of " + p).orElse(""),
+          v.changed(),
+          m.parent().orElse(base.getFileName().toString()),
+          v.recalibrated(),
+          v.recipe(),
+          v.figures(),
+          m.parent().map(pv -> ", delta of " + pv).orElse(""),
           f.string("channel").map(c -> ", channel " + c).orElse(""));
       return 0;
     } finally {
+      delete(work);
       if (tmp != null) {
-        try (var s = Files.walk(tmp)) {
-          s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        delete(tmp);
       }
+    }
+  }
+
+  private static ServingView view(Model m) {
+    return new ServingView("local", "none", m.config(), m.tokenizer(), m.weights());
+  }
+
+  private static void delete(Path dir) throws IOException {
+    try (var s = Files.walk(dir)) {
+      s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
     }
   }
 
@@ -185,44 +234,14 @@ final class AgentCommand {
     String bucketUri = uri.substring(0, modelStart);
     Path modelPath =
         f.string("model").map(Path::of).orElseGet(() -> ConfigLoader.bundledModel(env));
-    Path staging = Files.createTempDirectory("kvant-verify");
-    try (Model m = ModelLoader.load(modelPath, Optional.empty());
+    Path work = Files.createTempDirectory("kvant-verify");
+    try (Model m = ModelOpener.load(modelPath, Optional.empty());
         ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors());
         Bucket bucket = Buckets.open(bucketUri, s3(f))) {
-      ServingView view = new ServingView("local", "none", m.config(), m.tokenizer(), m.weights());
-      SwapTarget readOnly =
-          new SwapTarget() {
-            @Override
-            public ServingView serving() {
-              return view;
-            }
-
-            @Override
-            public void swap(StagedVersion v, SwapMode mode, long start)
-                throws SwapRefusedException {
-              throw new SwapRefusedException("verify does not swap");
-            }
-
-            @Override
-            public void rollback() throws SwapRefusedException {
-              throw new SwapRefusedException("verify does not swap");
-            }
-
-            @Override
-            public void dropStandby() {}
-          };
-      try (ReloadAgent agent =
-          new ReloadAgent(
-              AgentSettings.defaults(modelName, staging),
-              bucket,
-              readOnly,
-              (s, v, msg, a) -> {},
-              Clock.systemUTC(),
-              PollScheduler.manual(),
-              pool,
-              new RecipeRequantizer())) {
-        agent.start();
-        StagedVersion v = agent.verify(version);
+      try {
+        StagedVersion v =
+            new VersionCheck(view(m), pool, work, Clock.systemUTC())
+                .verify(bucket, modelName, version);
         out.printf(
             "OK %s: recipe %s, %d tensors changed from %s, %d re-quantized, gate %s%n",
             version,
@@ -239,9 +258,7 @@ final class AgentCommand {
         return 1;
       }
     } finally {
-      try (var s = Files.walk(staging)) {
-        s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      delete(work);
     }
   }
 

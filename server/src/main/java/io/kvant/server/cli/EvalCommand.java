@@ -2,17 +2,25 @@ package io.kvant.server.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvant.cuda.Backends;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.engine.format.gguf.GgufFile;
+import io.kvant.engine.format.gguf.GgufReader;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.CpuBackend;
+import io.kvant.engine.forward.Device;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Calibration;
-import io.kvant.engine.quant.Evaluator;
-import io.kvant.engine.quant.QuantizedModel;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
-import io.kvant.engine.quant.Sensitivity;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.EvalText;
+import io.kvant.quant.quantize.Evaluator;
+import io.kvant.quant.quantize.QuantizedModel;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
+import io.kvant.quant.quantize.Sensitivity;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -34,13 +42,18 @@ import java.util.Set;
 final class EvalCommand {
   static final String HELP =
       """
-      usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8]
+      usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8|f16]
                         [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
+                        [--device cpu|cuda|auto]
         --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
                            NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8
-        --text FILE        evaluation text (default: built-in held-out stories)
+                           (CPU), f16 (GPU)
+        --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
+                           is usable); the reference runs with F32 KV on the same engine
+        --text FILE        evaluation text (default: the built-in held-out text that matches
+                           the model: KJV chapters for kvant-kjv-7m, stories otherwise)
         --calibration FILE calibration text for awq/gptq/mse (default: built-in calibration stories)
         --sensitivity      per layer and role: the KL each tensor's quantization causes alone
       output: top1_agreement (raw), mean_kl, ppl_*; near_tie_positions (reference top-1 minus
@@ -58,7 +71,8 @@ final class EvalCommand {
           "text",
           "calibration",
           "threads",
-          "max-len");
+          "max-len",
+          "device");
 
   private final PrintStream out;
   private final PrintStream err;
@@ -90,31 +104,55 @@ final class EvalCommand {
       }
       int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
       int maxLen = f.integer("max-len", 256, 2, 1 << 20);
-      String text = read(f.string("text")).orElse(Calibration.builtinHeldOutText());
+      Device device;
+      try {
+        device = Device.parse(f.string("device").orElse("cpu"));
+      } catch (IllegalArgumentException e) {
+        throw new UsageException("--device: " + e.getMessage());
+      }
       String calText = read(f.string("calibration")).orElse(Calibration.builtinCalibrationText());
-      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of));
-          ComputePool pool = new ComputePool(threads)) {
+      try (Model model = ModelOpener.load(modelPath, f.string("tokenizer").map(Path::of));
+          ComputePool pool = new ComputePool(threads);
+          ComputeBackend backend =
+              Backends.open(device, CudaOptions.fromEnvironment(env), pool, err::println)) {
+        EvalText builtin = EvalText.forModel(describe(modelPath, model));
+        String text = read(f.string("text")).orElse(builtin.text());
+        String textLabel = f.string("text").map(t -> "file:" + t).orElse(builtin.label());
         LlamaConfig cfg = model.config();
         int len = Math.min(maxLen, cfg.contextLength());
         Calibration evalSet = Calibration.fromText(text, model.tokenizer(), len);
         Calibration cal = Calibration.fromText(calText, model.tokenizer(), len);
+        // The reference always runs on F32 KV; the candidate on the --kv storage. On the CPU the
+        // stores are the engine's own; on another backend they are that backend's block pool.
+        boolean cpu = backend instanceof CpuBackend;
         Evaluator ev =
-            new Evaluator(
-                cfg,
-                pool,
-                () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1));
-        // The reference always runs on F32 KV; the candidate on the --kv storage.
+            cpu
+                ? new Evaluator(
+                    cfg,
+                    pool,
+                    () ->
+                        new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1))
+                : new Evaluator(
+                    cfg,
+                    () ->
+                        pagedStore(
+                            cfg, io.kvant.engine.kv.KvCacheType.F32, len, backend.kvStorage()),
+                    w -> backend.load(cfg, w));
         java.util.function.Supplier<io.kvant.engine.kv.KvStore> candidateKv =
-            kvType == io.kvant.engine.kv.KvCacheType.F32
+            kvType == io.kvant.engine.kv.KvCacheType.F32 && cpu
                 ? () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1)
-                : () -> pagedStore(cfg, kvType, len);
+                : () -> pagedStore(cfg, kvType, len, backend.kvStorage());
         ObjectMapper json = new ObjectMapper();
         if (f.has("quantized")) {
           try (Model q =
-              ModelLoader.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
+              ModelOpener.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
             Evaluator.Result r =
                 ev.compare(model.weights(), q.weights(), evalSet.sequences(), candidateKv);
-            out.println(json.writeValueAsString(line(json, "artifact:" + q.source(), kv, r, q)));
+            out.println(
+                json.writeValueAsString(
+                    line(json, "artifact:" + q.source(), kv, r, q)
+                        .put("eval_text", textLabel)
+                        .put("device", backend.describe())));
           }
           return 0;
         }
@@ -128,7 +166,11 @@ final class EvalCommand {
         QuantizedModel qm = new Quantizer(Clock.systemUTC(), "kvant-eval").run(model, recipe, cal);
         Evaluator.Result r =
             ev.compare(model.weights(), qm.model().weights(), evalSet.sequences(), candidateKv);
-        out.println(json.writeValueAsString(line(json, recipe.name(), kv, r, qm.model())));
+        out.println(
+            json.writeValueAsString(
+                line(json, recipe.name(), kv, r, qm.model())
+                    .put("eval_text", textLabel)
+                    .put("device", backend.describe())));
         return 0;
       }
     } catch (UsageException e) {
@@ -158,13 +200,35 @@ final class EvalCommand {
     return o;
   }
 
+  /** A GGUF's name and description, else the file or folder name. */
+  private static String describe(Path path, Model model) {
+    if (model.format().equals("gguf")) {
+      try (GgufFile g = GgufReader.open(path)) {
+        return g.findString("general.name").orElse("")
+            + " "
+            + g.findString("general.description").orElse("")
+            + " "
+            + path.getFileName();
+      } catch (IOException e) {
+        return path.getFileName().toString();
+      }
+    }
+    return path.getFileName().toString();
+  }
+
   private static Optional<String> read(Optional<String> file) throws IOException {
     return file.isEmpty() ? Optional.empty() : Optional.of(Files.readString(Path.of(file.get())));
   }
 
-  /** A paged store of {@code type} holding one sequence (handle 0) of up to {@code len} tokens. */
+  /**
+   * A paged store of {@code type} in {@code storage} holding one sequence (handle 0) of up to
+   * {@code len} tokens.
+   */
   static io.kvant.engine.kv.KvStore pagedStore(
-      LlamaConfig cfg, io.kvant.engine.kv.KvCacheType type, int len) {
+      LlamaConfig cfg,
+      io.kvant.engine.kv.KvCacheType type,
+      int len,
+      io.kvant.engine.kv.KvStoreFactory storage) {
     var g = new io.kvant.engine.kv.KvGeometry(cfg.layers(), cfg.kvHeads(), cfg.headSize());
     long blocks = (len + 15) / 16 + 1;
     var m =
@@ -175,7 +239,8 @@ final class EvalCommand {
                 16,
                 blocks * 16 * g.bytesPerToken(type),
                 io.kvant.engine.kv.EvictionPolicyKind.LRU,
-                false));
+                false),
+            storage);
     int seq = m.open(m.findCachedPrefix(new int[len], len, "eval"), len);
     if (seq != 0) {
       throw new IllegalStateException("a fresh KV cache gave handle " + seq + ", expected 0");

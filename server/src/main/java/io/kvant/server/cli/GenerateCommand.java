@@ -1,12 +1,17 @@
 package io.kvant.server.cli;
 
+import io.kvant.cuda.Backends;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.Device;
+import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.generate.GenerationResult;
 import io.kvant.engine.generate.Generator;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -28,6 +33,7 @@ final class GenerateCommand {
                             [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S]
                             [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]
                             [--stop TEXT] [--ids] [--threads N] [--tokenizer PATH]
+                            [--device cpu|cuda|auto]
         --model PATH       GGUF file, llama2.c .bin (tokenizer beside it), or HF folder
                            (default: the bundled model)
         --prompt TEXT      prompt text (BOS is prepended); without a prompt: BOS only
@@ -36,6 +42,7 @@ final class GenerateCommand {
         --ids              print the generated token ids instead of text
         --weights RECIPE   quantize the weights in memory first (w8, w4g128, w4g32, fp8, mixed,
                            NAME:METHOD or a recipe file; awq/gptq calibrate on built-in text)
+        --device D         cpu (default), cuda, or auto (cuda where a GPU is usable)
       """;
 
   private static final Set<String> VALUED =
@@ -55,6 +62,7 @@ final class GenerateCommand {
           "frequency-penalty",
           "stop",
           "threads",
+          "device",
           "weights");
 
   private final PrintStream out;
@@ -95,8 +103,14 @@ final class GenerateCommand {
         throw new UsageException("--" + e.getMessage().replace('_', '-'));
       }
       int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+      Device device;
+      try {
+        device = Device.parse(f.string("device").orElse("cpu"));
+      } catch (IllegalArgumentException e) {
+        throw new UsageException("--device: " + e.getMessage());
+      }
       List<String> stops = f.string("stop").map(List::of).orElse(List.of());
-      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of));
+      try (Model model = ModelOpener.load(modelPath, f.string("tokenizer").map(Path::of));
           ComputePool pool = new ComputePool(threads)) {
         int[] prompt;
         if (f.has("prompt-ids")) {
@@ -122,13 +136,18 @@ final class GenerateCommand {
         io.kvant.engine.model.ModelWeights weights = model.weights();
         if (f.has("weights")) {
           weights =
-              io.kvant.engine.quant.Quantizer.quantizeAtLoad(
+              io.kvant.quant.quantize.Quantizer.quantizeAtLoad(
                       model,
-                      io.kvant.engine.quant.Recipe.resolve(f.string("weights").orElseThrow()))
+                      io.kvant.quant.quantize.Recipe.resolve(f.string("weights").orElseThrow()))
                   .weights();
         }
+        ComputeBackend backend =
+            Backends.open(device, CudaOptions.fromEnvironment(System.getenv()), pool, err::println);
+        ForwardPass forward = backend.load(model.config(), weights);
         Generator generator =
-            new Generator(new Transformer(model.config(), weights, pool), model.tokenizer());
+            device == Device.CPU
+                ? new Generator((Transformer) forward, model.tokenizer())
+                : new Generator(forward, model.tokenizer(), backend);
         boolean ids = f.flag("ids");
         GenerationResult result =
             generator.generate(
@@ -142,6 +161,8 @@ final class GenerateCommand {
                     out.flush();
                   }
                 });
+        forward.close();
+        backend.close();
         if (ids) {
           out.println(
               java.util.Arrays.stream(result.tokens())
@@ -155,7 +176,10 @@ final class GenerateCommand {
     } catch (UsageException e) {
       err.println("kvant generate: " + e.getMessage());
       return 2;
-    } catch (IOException | IllegalArgumentException e) {
+    } catch (IOException | IllegalArgumentException | UnsupportedOperationException e) {
+      err.println("kvant generate: " + e.getMessage());
+      return 1;
+    } catch (io.kvant.cuda.driver.CudaUnavailableException | io.kvant.cuda.driver.CudaException e) {
       err.println("kvant generate: " + e.getMessage());
       return 1;
     }

@@ -1,13 +1,13 @@
 package io.kvant.server.cli;
 
-import io.kvant.engine.artifact.Manifest;
-import io.kvant.engine.artifact.QuantizedArtifact;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.model.ModelLoader;
-import io.kvant.engine.quant.Calibration;
-import io.kvant.engine.quant.QuantizedModel;
-import io.kvant.engine.quant.Quantizer;
-import io.kvant.engine.quant.Recipe;
+import io.kvant.quant.artifact.Manifest;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.artifact.QuantizedArtifact;
+import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.QuantizedModel;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -81,7 +81,7 @@ final class QuantizeCommand {
           f.has("calibration")
               ? Files.readString(Path.of(f.string("calibration").orElseThrow()))
               : Calibration.builtinCalibrationText();
-      try (Model model = ModelLoader.load(modelPath, f.string("tokenizer").map(Path::of))) {
+      try (Model model = ModelOpener.load(modelPath, f.string("tokenizer").map(Path::of))) {
         Calibration cal =
             Calibration.fromText(
                 calText, model.tokenizer(), Math.min(256, model.config().contextLength()));
@@ -91,7 +91,7 @@ final class QuantizeCommand {
         Instant now = clock.instant();
         Manifest m =
             QuantizedArtifact.write(
-                q,
+                q.contents(),
                 outDir,
                 new QuantizedArtifact.Info(
                     name,

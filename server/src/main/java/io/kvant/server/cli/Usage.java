@@ -1,13 +1,8 @@
 package io.kvant.server.cli;
 
-import java.util.Set;
-
 /** The top-level usage text of the {@code kvant} launcher. */
 final class Usage {
   private Usage() {}
-
-  static final Set<String> PLANNED =
-      Set.of("serve", "generate", "quantize", "eval", "agent", "bench");
 
   static final String TEXT =
       """

@@ -44,6 +44,7 @@ public final class ConfigLoader {
           Map.entry("name", "model.name"),
           Map.entry("weights", "model.weights"),
           Map.entry("kv", "model.kv"),
+          Map.entry("device", "model.device"),
           Map.entry("tokenizer", "model.tokenizer"),
           Map.entry("default-max-tokens", "model.default_max_tokens"),
           Map.entry("max-queue", "scheduler.max_queue"),
@@ -77,7 +78,7 @@ public final class ConfigLoader {
           Map.entry("s3-access-key-env", "agent.s3.access_key_env"),
           Map.entry("s3-secret-key-env", "agent.s3.secret_key_env"));
 
-  private static final Set<String> KV_TYPES = Set.of("f32", "int8", "fp8");
+  private static final Set<String> KV_TYPES = Set.of("f32", "f16", "int8", "fp8");
 
   private final Map<String, String> env;
 
@@ -95,7 +96,10 @@ public final class ConfigLoader {
           --tokenizer PATH         tokenizer for llama2.c checkpoints (default: tokenizer.bin beside it)
           --name NAME              model name clients use (default: file name)
           --weights RECIPE         quantize at load: none, w8, w4g128, w4g32, fp8, mixed (default none)
-          --kv TYPE                KV cache storage: f32, int8, fp8 (default f32)
+          --kv TYPE                KV cache storage: f32, int8, fp8 on the CPU (default f32);
+                                   f16 (default) or f32 on the GPU
+          --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
+                                   the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)
           --host ADDR              listen address (default 0.0.0.0)
           --metrics-port N         Prometheus endpoint port, 0 = off (default 9464)
@@ -116,7 +120,9 @@ public final class ConfigLoader {
           --agent-model NAME       model folder in the bucket (default: --name)
           --agent-channel NAME     follow <model>/channels/NAME (default: newest complete version)
           --agent-poll-seconds N   bucket listing period, 1-86400 (default 10)
-          --agent-staging-dir DIR  download staging folder, emptied at start (default kvant-staging)
+          --agent-staging-dir DIR  download staging folder, kvant's own: created with a
+                                   .kvant-staging marker; a non-empty folder without it is
+                                   refused (default kvant-staging)
           --agent-qbom-dir DIR     append QBOM records to DIR/qbom.jsonl (default: memory only)
           --agent-watch-seconds N  keep the previous version for rollback, 0-604800 (default 300)
           --agent-auto-swap BOOL   swap new versions in when found (default true; false: Swap RPC only)
@@ -208,15 +214,38 @@ public final class ConfigLoader {
     String weights = s.string("model.weights", "none");
     if (!weights.equals("none")) {
       try {
-        io.kvant.engine.quant.Recipe.resolve(weights);
+        io.kvant.quant.quantize.Recipe.resolve(weights);
       } catch (IllegalArgumentException | IOException e) {
         throw new ConfigException(s.where("model.weights") + ": " + e.getMessage());
       }
     }
-    String kv = s.string("model.kv", "f32");
-    if (!KV_TYPES.contains(kv)) {
+    String device = s.string("model.device", "cpu");
+    try {
+      io.kvant.engine.forward.Device.parse(device);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(s.where("model.device") + ": " + e.getMessage());
+    }
+    // The KV default depends on the backend: f32 on the CPU, f16 on the GPU ("" = default).
+    String kv = s.string("model.kv", "");
+    if (!kv.isEmpty() && !KV_TYPES.contains(kv)) {
       throw new ConfigException(
-          s.where("model.kv") + ": must be one of f32, int8, fp8, got '" + kv + "'");
+          s.where("model.kv") + ": must be one of f32, f16, int8, fp8, got '" + kv + "'");
+    }
+    if (device.equals("cpu") && kv.equals("f16")) {
+      throw new ConfigException(
+          s.where("model.kv")
+              + ": f16 KV storage needs --device cuda (the CPU has f32, int8, fp8)");
+    }
+    if (kv.isEmpty()) {
+      // auto stays empty: the backend that opens decides (f16 on a GPU, f32 on the CPU).
+      kv = device.equals("cuda") ? "f16" : device.equals("cpu") ? "f32" : "";
+    }
+    if (device.equals("cuda") && (kv.equals("int8") || kv.equals("fp8"))) {
+      throw new ConfigException(
+          s.where("model.kv")
+              + ": "
+              + kv
+              + " KV is not implemented on the GPU yet; use f16 or f32");
     }
     Optional<Path> tokenizer = s.optional("model.tokenizer").map(Path::of);
     if (tokenizer.isPresent() && !Files.isRegularFile(tokenizer.get())) {
@@ -253,7 +282,7 @@ public final class ConfigLoader {
     return new ServerConfig(
         host,
         port,
-        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax),
+        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax, device),
         sched,
         security,
         metricsPort,
@@ -307,6 +336,7 @@ public final class ConfigLoader {
           s.where("agent.s3.access_key_env")
               + ": set both agent.s3.access_key_env and agent.s3.secret_key_env, or neither");
     }
+    AgentConfig.GateConfig gate = AgentConfig.GateConfig.defaults();
     return new AgentConfig(
         model,
         channel,
@@ -325,7 +355,14 @@ public final class ConfigLoader {
             s.string("agent.s3.region", "us-east-1"),
             s.bool("agent.s3.path_style", true),
             access,
-            secret));
+            secret),
+        new AgentConfig.GateConfig(
+            s.real("agent.gate.max_ppl_ratio", gate.maxPplRatio(), 1, 1e6),
+            s.real("agent.gate.max_kl_vs_serving", gate.maxKlVsServing(), 0, 1e6),
+            s.integer("agent.shadow.every", gate.shadowEvery(), 0, 1_000_000),
+            s.integer("agent.shadow.min_positions", gate.shadowMinPositions(), 1, 1_000_000_000),
+            s.real("agent.shadow.min_top1", gate.shadowMinTop1(), 0, 1),
+            s.real("agent.shadow.max_kl", gate.shadowMaxKl(), 0, 1e6)));
   }
 
   private Optional<String> envValue(Settings s, String key) throws ConfigException {

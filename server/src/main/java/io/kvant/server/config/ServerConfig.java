@@ -63,9 +63,10 @@ public record ServerConfig(
    * @param path model file or folder (GGUF, llama2.c .bin, safetensors folder)
    * @param name name clients use; defaults to the file name without extension
    * @param weights quantization recipe applied at load ("none" keeps the file's types)
-   * @param kvType KV cache storage: f32, int8 or fp8
+   * @param kvType KV cache storage: f32, f16 (GPU), int8 or fp8; empty for the backend's default
    * @param tokenizer tokenizer file for formats that don't embed one (llama2.c), empty otherwise
    * @param defaultMaxTokens max_tokens used when a request leaves it 0
+   * @param device where forward passes run: cpu, cuda or auto
    */
   public record ModelSettings(
       Path path,
@@ -73,7 +74,19 @@ public record ServerConfig(
       String weights,
       String kvType,
       Optional<Path> tokenizer,
-      int defaultMaxTokens) {}
+      int defaultMaxTokens,
+      String device) {
+    /** Settings on the CPU. */
+    public ModelSettings(
+        Path path,
+        String name,
+        String weights,
+        String kvType,
+        Optional<Path> tokenizer,
+        int defaultMaxTokens) {
+      this(path, name, weights, kvType, tokenizer, defaultMaxTokens, "cpu");
+    }
+  }
 
   /**
    * @param maxQueue requests waiting for admission before RESOURCE_EXHAUSTED

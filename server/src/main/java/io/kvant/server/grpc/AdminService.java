@@ -15,17 +15,17 @@ import io.kvant.api.v1.VersionState;
 import io.kvant.api.v1.VersionStatus;
 import io.kvant.api.v1.WatchEventsRequest;
 import io.kvant.engine.kv.KvCacheManager;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.engine.sched.SchedulerStats;
+import io.kvant.reload.SwapMode;
 import io.kvant.server.model.EventBus;
 import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.SwapException;
-import io.kvant.server.model.SwapPolicy;
 import io.kvant.server.model.SwapResult;
 import io.kvant.server.model.VersionLoader;
-import io.kvant.server.sched.EngineLoop;
-import io.kvant.server.sched.SchedulerStats;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.IdentityHashMap;
@@ -40,7 +40,7 @@ import java.util.Optional;
 public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
   /** Swaps to a bucket version (the reload agent); empty when no bucket is configured. */
   public interface BucketSwapper {
-    SwapResult swapToVersion(String model, String version, SwapPolicy policy, boolean skipGate)
+    SwapResult swapToVersion(String model, String version, SwapMode policy, boolean skipGate)
         throws SwapException;
   }
 
@@ -52,7 +52,7 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
   private final VersionLoader loader;
   private final EventBus events;
   private final Optional<BucketSwapper> bucket;
-  private final SwapPolicy defaultPolicy;
+  private final SwapMode defaultPolicy;
 
   public AdminService(
       ModelRegistry models,
@@ -61,7 +61,7 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
       VersionLoader loader,
       EventBus events,
       Optional<BucketSwapper> bucket,
-      SwapPolicy defaultPolicy) {
+      SwapMode defaultPolicy) {
     this.models = models;
     this.loop = loop;
     this.swaps = swaps;
@@ -71,8 +71,24 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
     this.defaultPolicy = defaultPolicy;
   }
 
+  /** Ends the call with INVALID_ARGUMENT naming {@code field} when its bytes are not UTF-8. */
+  private static boolean invalidUtf8(
+      StreamObserver<?> observer, com.google.protobuf.ByteString bytes, String field) {
+    try {
+      Utf8Fields.require(bytes, field);
+      return false;
+    } catch (InvalidFieldException e) {
+      observer.onError(
+          Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return true;
+    }
+  }
+
   @Override
   public void getModelStatus(GetModelStatusRequest request, StreamObserver<ModelStatus> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")) {
+      return;
+    }
     Optional<ServedModel> m = models.find(request.getModel());
     if (m.isEmpty()) {
       observer.onError(notFound(request.getModel()));
@@ -138,11 +154,16 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void swap(SwapRequest request, StreamObserver<SwapResponse> observer) {
-    SwapPolicy policy =
+    if (invalidUtf8(observer, request.getModelBytes(), "model")
+        || invalidUtf8(observer, request.getVersionBytes(), "target.version")
+        || invalidUtf8(observer, request.getPathBytes(), "target.path")) {
+      return;
+    }
+    SwapMode policy =
         switch (request.getPolicy()) {
-          case SWAP_POLICY_DRAIN -> SwapPolicy.DRAIN;
-          case SWAP_POLICY_IMMEDIATE -> SwapPolicy.IMMEDIATE;
-          case SWAP_POLICY_PAUSE -> SwapPolicy.PAUSE;
+          case SWAP_POLICY_DRAIN -> SwapMode.DRAIN;
+          case SWAP_POLICY_IMMEDIATE -> SwapMode.IMMEDIATE;
+          case SWAP_POLICY_PAUSE -> SwapMode.PAUSE;
           default -> defaultPolicy;
         };
     if (models.find(request.getModel()).isEmpty()) {
@@ -156,8 +177,13 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
               if (request.getPath().isBlank()) {
                 throw new InvalidFieldException("target.path", "must not be empty");
               }
-              yield swaps.swapToPath(
-                  request.getModel(), Path.of(request.getPath()), policy, loader);
+              Path path;
+              try {
+                path = Path.of(request.getPath());
+              } catch (java.nio.file.InvalidPathException e) {
+                throw new InvalidFieldException("target.path", "not a path: " + e.getReason());
+              }
+              yield swaps.swapToPath(request.getModel(), path, policy, loader);
             }
             case VERSION -> {
               if (request.getVersion().isBlank()) {
@@ -190,6 +216,9 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void rollback(RollbackRequest request, StreamObserver<SwapResponse> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")) {
+      return;
+    }
     if (models.find(request.getModel()).isEmpty()) {
       observer.onError(notFound(request.getModel()));
       return;
@@ -205,6 +234,9 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   @Override
   public void watchEvents(WatchEventsRequest request, StreamObserver<ModelEvent> observer) {
+    if (invalidUtf8(observer, request.getModelBytes(), "model")) {
+      return;
+    }
     ServerCallStreamObserver<ModelEvent> call = (ServerCallStreamObserver<ModelEvent>) observer;
     String filter = request.getModel();
     ArrayDeque<ModelEvent> pending = new ArrayDeque<>();

@@ -15,15 +15,15 @@ import io.kvant.api.v1.ModelInfo;
 import io.kvant.api.v1.TokenizeRequest;
 import io.kvant.api.v1.TokenizeResponse;
 import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.engine.sched.GenerationRequest;
+import io.kvant.engine.sched.RejectedException;
+import io.kvant.engine.sched.RequestFinal;
 import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.server.metrics.ServerMetrics;
 import io.kvant.server.model.ModelRegistry;
 import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
-import io.kvant.server.sched.EngineLoop;
-import io.kvant.server.sched.GenerationRequest;
-import io.kvant.server.sched.RejectedException;
-import io.kvant.server.sched.RequestFinal;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
@@ -61,6 +61,9 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private final int defaultMaxTokens;
   private final int maxPromptBytes;
   private final SplittableRandom seeds;
+  // Per tokenizer (weak: a retired version's tokenizer goes with it).
+  private final java.util.Map<Tokenizer, Integer> longestTokenBytes =
+      java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
   /**
    * @param ticker monotonic nanoseconds, for latency metrics
@@ -103,7 +106,12 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
 
           @Override
           public void end(GenerateChunk last, Status status) {
-            outbox.offer(last);
+            // A request the shutdown cut off before any output ends with the bare UNAVAILABLE, so
+            // that clients (the SDK) see nothing was delivered and retry it elsewhere.
+            boolean empty = last.getText().isEmpty() && last.getTokenIdsCount() == 0;
+            if (!(status.getCode() == Status.Code.UNAVAILABLE && empty)) {
+              outbox.offer(last);
+            }
             if (status.isOk()) {
               outbox.complete();
             } else {
@@ -158,6 +166,8 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     long arrival = ticker.getAsLong();
     String requestId;
     try {
+      Utf8Fields.require(request.getModelBytes(), "model");
+      Utf8Fields.require(request.getRequestIdBytes(), "request_id");
       requestId =
           request.getRequestId().isEmpty()
               ? RequestIds.current()
@@ -193,6 +203,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     try {
       ValidatedRequest v = validator(version).validate(request, requestId);
       span.setAttribute("gen_ai.usage.input_tokens", v.promptTokens().length);
+      ResponseSink[] self = new ResponseSink[1];
       ResponseSink sink =
           new ResponseSink(
               v,
@@ -200,13 +211,18 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
               delivery,
               (result, arrivalNanos, firstNanos, endNanos) -> {
                 model.unpin(version);
-                model.outcome(
-                    result.modelVersion() != null ? result.modelVersion() : version.id(),
-                    result.finishReason() == io.kvant.engine.generate.FinishReason.ERROR);
+                String ran = result.modelVersion() != null ? result.modelVersion() : version.id();
+                boolean failed =
+                    result.finishReason() == io.kvant.engine.generate.FinishReason.ERROR;
+                model.outcome(ran, failed);
+                if (!failed) {
+                  model.sample(ran, v.promptTokens(), self[0].generatedTokens());
+                }
                 finished(model.name(), result, arrivalNanos, firstNanos, endNanos, span);
               },
               ticker,
               arrival);
+      self[0] = sink;
       GenerationRequest g =
           new GenerationRequest(
               requestId,
@@ -304,12 +320,14 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
       seed = seeds.nextLong();
     }
     long fixed = seed == 0 ? 1 : seed;
+    Tokenizer tokenizer = v.model().tokenizer();
     return new RequestValidator(
-        v.model().tokenizer(),
+        tokenizer,
         c.vocabSize(),
         c.contextLength(),
         defaultMaxTokens,
         maxPromptBytes,
+        longestTokenBytes.computeIfAbsent(tokenizer, PromptBudget::longestTokenBytes),
         () -> fixed);
   }
 
@@ -323,6 +341,11 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
 
   @Override
   public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> observer) {
+    if (!request.getModelBytes().isValidUtf8()) {
+      observer.onError(
+          Status.INVALID_ARGUMENT.withDescription("model: not valid UTF-8").asRuntimeException());
+      return;
+    }
     ServedModel model = models.find(request.getModel()).orElse(null);
     if (model == null) {
       observer.onError(
@@ -331,10 +354,22 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
               .asRuntimeException());
       return;
     }
-    if (request.getTextBytes().size() > (1 << 20)) {
+    ModelVersion version = model.serving();
+    Tokenizer tok = version.model().tokenizer();
+    int limit =
+        PromptBudget.maxTextBytes(
+            version.model().config().contextLength(),
+            longestTokenBytes.computeIfAbsent(tok, PromptBudget::longestTokenBytes),
+            Math.min(1 << 20, maxPromptBytes));
+    if (request.getTextBytes().size() > limit) {
+      // The same bound as a prompt's: tokenizing is paid for only on text that could be one.
       observer.onError(
           Status.INVALID_ARGUMENT
-              .withDescription("text: at most 1048576 bytes, got " + request.getTextBytes().size())
+              .withDescription(
+                  "text: at most "
+                      + limit
+                      + " bytes (what can fit the context window), got "
+                      + request.getTextBytes().size())
               .asRuntimeException());
       return;
     }
@@ -343,7 +378,6 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
           Status.INVALID_ARGUMENT.withDescription("text: not valid UTF-8").asRuntimeException());
       return;
     }
-    Tokenizer tok = model.serving().model().tokenizer();
     int[] ids = tok.encode(request.getText(), request.getAddBos());
     TokenizeResponse.Builder b = TokenizeResponse.newBuilder();
     for (int id : ids) {

@@ -2,7 +2,7 @@ package io.kvant.server.grpc;
 
 import io.kvant.engine.kv.KvCacheType;
 
-/** The API's names of KV storage types ("f32", "int8", "fp8"). */
+/** The API's names of KV storage types ("f32", "f16", "int8", "fp8"). */
 public final class KvTypes {
   private KvTypes() {}
 
@@ -11,6 +11,7 @@ public final class KvTypes {
       case F32 -> "f32";
       case INT8 -> "int8";
       case FP8_E4M3 -> "fp8";
+      case F16 -> "f16";
     };
   }
 
@@ -20,8 +21,9 @@ public final class KvTypes {
       case "f32" -> KvCacheType.F32;
       case "int8" -> KvCacheType.INT8;
       case "fp8" -> KvCacheType.FP8_E4M3;
+      case "f16" -> KvCacheType.F16;
       default ->
-          throw new IllegalArgumentException("kv type must be f32, int8 or fp8, got " + name);
+          throw new IllegalArgumentException("kv type must be f32, f16, int8 or fp8, got " + name);
     };
   }
 }

@@ -22,9 +22,14 @@ public final class RequestValidator {
   private final int contextLength;
   private final int defaultMaxTokens;
   private final int maxPromptBytes;
+  private final int maxTextBytes;
   private final LongSupplier seeds;
 
   /**
+   * @param maxPromptBytes the configured bound on prompt text bytes
+   * @param longestTokenBytes the longest token of {@code tokenizer} in bytes ({@link
+   *     PromptBudget#longestTokenBytes}): with the context length it bounds the prompt text that
+   *     can fit, checked before tokenizing
    * @param seeds source of seeds for requests that leave {@code seed} at 0
    */
   public RequestValidator(
@@ -33,12 +38,14 @@ public final class RequestValidator {
       int contextLength,
       int defaultMaxTokens,
       int maxPromptBytes,
+      int longestTokenBytes,
       LongSupplier seeds) {
     this.tokenizer = tokenizer;
     this.vocabSize = vocabSize;
     this.contextLength = contextLength;
     this.defaultMaxTokens = defaultMaxTokens;
     this.maxPromptBytes = maxPromptBytes;
+    this.maxTextBytes = PromptBudget.maxTextBytes(contextLength, longestTokenBytes, maxPromptBytes);
     this.seeds = seeds;
   }
 
@@ -49,6 +56,9 @@ public final class RequestValidator {
    * @throws InvalidFieldException naming the first bad field
    */
   public ValidatedRequest validate(GenerateRequest r, String requestId) {
+    // Everything that costs nothing is checked before the prompt is tokenized, so that a refused
+    // request is cheap whatever its size.
+    checkCheapFields(r);
     int maxTokens = r.getMaxTokens();
     if (maxTokens < 0 || maxTokens > MAX_TOKENS_LIMIT) {
       throw new InvalidFieldException(
@@ -58,18 +68,6 @@ public final class RequestValidator {
     if (maxTokens == 0) {
       maxTokens = defaultMaxTokens;
     }
-    int[] prompt = prompt(r);
-    if (prompt.length >= contextLength) {
-      throw new InvalidFieldException(
-          "prompt",
-          prompt.length
-              + " tokens leave no room to generate in the context window of "
-              + contextLength
-              + " tokens");
-    }
-    // Generation stops at the context window anyway; max_tokens beyond it is clipped, not refused,
-    // because clients commonly send a generous fixed max_tokens.
-    maxTokens = Math.min(maxTokens, contextLength - prompt.length);
 
     SamplingParams sampling;
     try {
@@ -96,6 +94,30 @@ public final class RequestValidator {
           "sampling." + message.substring(0, colon), message.substring(colon + 2));
     }
 
+    int[] prompt = prompt(r);
+    if (prompt.length >= contextLength) {
+      throw new InvalidFieldException(
+          "prompt",
+          prompt.length
+              + " tokens leave no room to generate in the context window of "
+              + contextLength
+              + " tokens");
+    }
+    // Generation stops at the context window anyway; max_tokens beyond it is clipped, not refused,
+    // because clients commonly send a generous fixed max_tokens.
+    maxTokens = Math.min(maxTokens, contextLength - prompt.length);
+    return new ValidatedRequest(
+        prompt,
+        maxTokens,
+        sampling,
+        r.getStopList(),
+        r.getReturnTokenIds(),
+        r.getLogprobs(),
+        r.getPriority(),
+        requestId);
+  }
+
+  private void checkCheapFields(GenerateRequest r) {
     List<String> stops = r.getStopList();
     if (stops.size() > MAX_STOPS) {
       throw new InvalidFieldException(
@@ -119,15 +141,6 @@ public final class RequestValidator {
       throw new InvalidFieldException(
           "priority", "must be in [-1000, 1000], got " + r.getPriority());
     }
-    return new ValidatedRequest(
-        prompt,
-        maxTokens,
-        sampling,
-        stops,
-        r.getReturnTokenIds(),
-        r.getLogprobs(),
-        r.getPriority(),
-        requestId);
   }
 
   /** Checks a client-supplied request id: at most 128 printable ASCII characters. */
@@ -147,13 +160,23 @@ public final class RequestValidator {
   private int[] prompt(GenerateRequest r) {
     switch (r.getPromptCase()) {
       case TEXT -> {
-        if (r.getText().isEmpty()) {
+        if (r.getTextBytes().isEmpty()) {
           throw new InvalidFieldException("prompt.text", "must not be empty");
         }
-        if (r.getTextBytes().size() > maxPromptBytes) {
+        int bytes = r.getTextBytes().size();
+        if (bytes > maxPromptBytes) {
+          throw new InvalidFieldException(
+              "prompt.text", "at most " + maxPromptBytes + " bytes, got " + bytes);
+        }
+        if (bytes > maxTextBytes) {
           throw new InvalidFieldException(
               "prompt.text",
-              "at most " + maxPromptBytes + " bytes, got " + r.getTextBytes().size());
+              bytes
+                  + " bytes cannot fit the context window of "
+                  + contextLength
+                  + " tokens (at most "
+                  + maxTextBytes
+                  + " bytes)");
         }
         if (!r.getTextBytes().isValidUtf8()) {
           throw new InvalidFieldException("prompt.text", "not valid UTF-8");

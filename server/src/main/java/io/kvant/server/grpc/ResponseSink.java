@@ -6,9 +6,9 @@ import io.kvant.api.v1.GenerateChunk;
 import io.kvant.api.v1.TokenLogprob;
 import io.kvant.api.v1.TopLogprob;
 import io.kvant.api.v1.Usage;
-import io.kvant.server.sched.RequestDelta;
-import io.kvant.server.sched.RequestFinal;
-import io.kvant.server.sched.RequestSink;
+import io.kvant.engine.sched.RequestDelta;
+import io.kvant.engine.sched.RequestFinal;
+import io.kvant.engine.sched.RequestSink;
 import java.util.List;
 import java.util.function.LongSupplier;
 
@@ -33,6 +33,9 @@ final class ResponseSink implements RequestSink {
     void done(RequestFinal result, long arrivalNanos, long firstTokenNanos, long endNanos);
   }
 
+  /** Generated tokens kept per request for {@link #generatedTokens}. */
+  static final int MAX_KEPT_TOKENS = 256;
+
   private final String requestId;
   private final boolean returnTokenIds;
   private final boolean returnLogprobs;
@@ -42,6 +45,9 @@ final class ResponseSink implements RequestSink {
   private final LongSupplier ticker;
   private final long arrivalNanos;
   private long firstTokenNanos = -1;
+  // The first generated tokens, kept for the reload agent's shadow check (bounded).
+  private final int[] generated = new int[MAX_KEPT_TOKENS];
+  private int kept;
 
   ResponseSink(
       ValidatedRequest request,
@@ -62,6 +68,11 @@ final class ResponseSink implements RequestSink {
 
   @Override
   public void onDelta(RequestDelta delta) {
+    for (int t : delta.tokenIds()) {
+      if (kept < generated.length) {
+        generated[kept++] = t;
+      }
+    }
     if (delta.tokenIds().length > 0 && firstTokenNanos < 0) {
       firstTokenNanos = ticker.getAsLong();
     }
@@ -71,7 +82,7 @@ final class ResponseSink implements RequestSink {
     GenerateChunk.Builder c =
         GenerateChunk.newBuilder()
             .setText(delta.text())
-            .setModelVersion(version)
+            .setModelVersion(delta.modelVersion())
             .setRequestId(requestId);
     if (returnTokenIds) {
       for (int t : delta.tokenIds()) {
@@ -105,6 +116,11 @@ final class ResponseSink implements RequestSink {
     }
   }
 
+  /** The first generated tokens (at most {@value #MAX_KEPT_TOKENS}), EOS excluded. */
+  public int[] generatedTokens() {
+    return java.util.Arrays.copyOf(generated, kept);
+  }
+
   static FinishReason finishReason(RequestFinal r) {
     return switch (r.finishReason()) {
       case STOP -> FinishReason.FINISH_REASON_STOP;
@@ -122,14 +138,18 @@ final class ResponseSink implements RequestSink {
           "deadline exceeded".equals(r.error())
               ? Status.DEADLINE_EXCEEDED.withDescription(
                   "deadline exceeded after " + r.completionTokens() + " tokens")
-              : Status.CANCELLED.withDescription("request cancelled");
+              : RequestFinal.SHUTDOWN.equals(r.error())
+                  ? Status.UNAVAILABLE.withDescription(
+                      "the server shut down before this request finished (drain timeout passed);"
+                          + " safe to retry where no output was received")
+                  : Status.CANCELLED.withDescription("request cancelled");
       case ERROR ->
           Status.INTERNAL.withDescription(
               "the engine failed this request (request id " + requestId + ")");
     };
   }
 
-  static List<TokenLogprob> convert(List<io.kvant.server.sched.TokenLogprob> in) {
+  static List<TokenLogprob> convert(List<io.kvant.engine.sched.TokenLogprob> in) {
     return in.stream()
         .map(
             l -> {

@@ -45,6 +45,7 @@ public final class ServerMetrics implements AutoCloseable {
       AttributeKey.stringKey("gen_ai.response.finish_reasons");
   static final AttributeKey<String> VERSION = AttributeKey.stringKey("kvant.model.version");
   static final AttributeKey<String> EVENT = AttributeKey.stringKey("kvant.swap.event");
+  static final AttributeKey<String> REASON = AttributeKey.stringKey("kvant.swap.reason");
 
   /** Latency buckets (seconds) fine enough for per-token times of a small model. */
   private static final List<Double> SECONDS_BUCKETS =
@@ -230,8 +231,12 @@ public final class ServerMetrics implements AutoCloseable {
   }
 
   /** Counts a reload or swap event; {@code seconds} is recorded for completed swaps (else NaN). */
-  public void recordSwapEvent(String model, String kind, double seconds) {
-    swapEvents.add(1, Attributes.of(MODEL, model, EVENT, kind));
+  public void recordSwapEvent(String model, String kind, String reason, double seconds) {
+    swapEvents.add(
+        1,
+        reason.isEmpty()
+            ? Attributes.of(MODEL, model, EVENT, kind)
+            : Attributes.of(MODEL, model, EVENT, kind, REASON, reason));
     if (!Double.isNaN(seconds)) {
       swapDuration.record(seconds, Attributes.of(MODEL, model));
     }

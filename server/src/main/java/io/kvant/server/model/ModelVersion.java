@@ -1,7 +1,7 @@
 package io.kvant.server.model;
 
 import io.kvant.engine.model.Model;
-import io.kvant.server.sched.TransformerModel;
+import io.kvant.engine.sched.TransformerModel;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**

@@ -24,6 +24,7 @@ public final class ServedModel {
   private ModelVersion standby;
   private boolean paused;
   private volatile java.util.function.BiConsumer<String, Boolean> outcomes = (v, e) -> {};
+  private volatile java.util.function.BiConsumer<String, int[]> samples;
 
   /**
    * @param releaser frees a version that is no longer needed (closes its files)
@@ -102,6 +103,29 @@ public final class ServedModel {
   /** Sets who hears request outcomes (the reload agent's error-rate watch). */
   public void onOutcome(java.util.function.BiConsumer<String, Boolean> listener) {
     this.outcomes = listener;
+  }
+
+  /** Where finished requests' tokens go (the reload agent's shadow check); none by default. */
+  public void onSample(java.util.function.BiConsumer<String, int[]> listener) {
+    this.samples = listener;
+  }
+
+  /**
+   * Offers a finished request's prompt and generated tokens, for the shadow check. Never throws;
+   * the listener must not block (the agent copies and queues).
+   */
+  public void sample(String versionId, int[] prompt, int[] generated) {
+    java.util.function.BiConsumer<String, int[]> l = samples;
+    if (l == null) {
+      return;
+    }
+    try {
+      int[] all = java.util.Arrays.copyOf(prompt, prompt.length + generated.length);
+      System.arraycopy(generated, 0, all, prompt.length, generated.length);
+      l.accept(versionId, all);
+    } catch (RuntimeException ignored) {
+      // a listener must not fail a request
+    }
   }
 
   /** Reports that a request served by {@code versionId} ended, failed or not. Never throws. */

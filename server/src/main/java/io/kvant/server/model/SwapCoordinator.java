@@ -2,7 +2,8 @@ package io.kvant.server.model;
 
 import io.kvant.api.v1.ModelEvent.Kind;
 import io.kvant.engine.kv.KvGeometry;
-import io.kvant.server.sched.EngineLoop;
+import io.kvant.engine.sched.EngineLoop;
+import io.kvant.reload.SwapMode;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -18,9 +19,10 @@ import java.util.Map;
  * a DRAIN swap is just a change of the serving reference: in-flight requests finish on their
  * version and new ones get the new version at once; nothing waits. PAUSE holds admission until the
  * in-flight requests of the model have finished, then swaps, so no two versions ever run at once.
- * IMMEDIATE asks the engine loop to move every request to the new version at the next step boundary
- * (their KV stays). The previous version is kept as the rollback target; {@link #rollback} swaps
- * back to it (DRAIN). Only one swap runs at a time.
+ * IMMEDIATE asks the engine loop to move every request that has not started computing to the new
+ * version at the next step boundary; requests already computing finish on theirs, so a response is
+ * always made by one version. The previous version is kept as the rollback target; {@link
+ * #rollback} swaps back to it (DRAIN). Only one swap runs at a time.
  */
 public final class SwapCoordinator {
   private static final Logger LOG = System.getLogger("io.kvant.server.model.Swap");
@@ -41,7 +43,7 @@ public final class SwapCoordinator {
   }
 
   /** Loads {@code path} and swaps to it. */
-  public SwapResult swapToPath(String modelName, Path path, SwapPolicy policy, VersionLoader loader)
+  public SwapResult swapToPath(String modelName, Path path, SwapMode policy, VersionLoader loader)
       throws SwapException {
     ServedModel model = model(modelName);
     long start = clock.millis();
@@ -64,7 +66,7 @@ public final class SwapCoordinator {
    * @param recalibrated tensors re-quantized for this version
    */
   public synchronized SwapResult swap(
-      ServedModel model, ModelVersion next, SwapPolicy policy, long startMillis, int recalibrated)
+      ServedModel model, ModelVersion next, SwapMode policy, long startMillis, int recalibrated)
       throws SwapException {
     ModelVersion current = model.serving();
     if (current.id().equals(next.id())) {

@@ -60,9 +60,12 @@ class AgentCommandTest {
             "--recipe",
             "w8",
             "--channel",
-            "stable");
+            "stable",
+            "--base",
+            stories().toString());
     assertThat(p.code()).as(p.err()).isZero();
-    assertThat(p.out()).contains("stories/versions/v1", "channel stable");
+    assertThat(p.out())
+        .contains("stories/versions/v1", "channel stable", "0 changed", "36 re-quantized");
     Path version = tmp.resolve("bucket/stories/versions/v1");
     assertThat(version.resolve("manifest.json")).exists();
     assertThat(Files.readString(tmp.resolve("bucket/stories/channels/stable")).strip())

@@ -82,7 +82,16 @@ class ConfigLoaderTest {
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--port", "70000"))
         .hasMessage("--port: must be in [0, 65535], got 70000");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv", "int3"))
-        .hasMessage("--kv: must be one of f32, int8, fp8, got 'int3'");
+        .hasMessage("--kv: must be one of f32, f16, int8, fp8, got 'int3'");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--device", "gpu"))
+        .hasMessage("--device: must be one of cpu, cuda, auto; got 'gpu'");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv", "f16"))
+        .hasMessage("--kv: f16 KV storage needs --device cuda (the CPU has f32, int8, fp8)");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv", "int8"))
+        .hasMessage("--kv: int8 KV is not implemented on the GPU yet; use f16 or f32");
+    assertThat(load(Map.of(), "--model", model.toString(), "--device", "cuda").model().kvType())
+        .isEqualTo("f16");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--weights", "w3"))
         .hasMessageStartingWith("--weights: unknown recipe 'w3'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--threads", "two"))

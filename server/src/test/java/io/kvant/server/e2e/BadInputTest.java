@@ -146,6 +146,85 @@ class BadInputTest {
     assertThat(status.getDescription()).startsWith("prompt.text:").contains("UTF-8");
   }
 
+  /** Sends hand-written bytes (the Java builders refuse invalid UTF-8) and returns the status. */
+  static Status send(MethodDescriptor<?, ?> typed, byte[] raw) throws Exception {
+    MethodDescriptor<byte[], byte[]> method =
+        typed.toBuilder(new RawMarshaller(), new RawMarshaller()).build();
+    CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS);
+    if (method.getServiceName().equals(io.kvant.api.v1.ModelAdminGrpc.SERVICE_NAME)) {
+      options = options.withCallCredentials(TestServer.bearer(TestServer.ADMIN_TOKEN));
+    }
+    ClientCall<byte[], byte[]> call = server.channel.newCall(method, options);
+    CompletableFuture<Status> done = new CompletableFuture<>();
+    call.start(
+        new ClientCall.Listener<>() {
+          @Override
+          public void onClose(Status status, Metadata trailers) {
+            done.complete(status);
+          }
+        },
+        new Metadata());
+    call.request(1);
+    call.sendMessage(raw);
+    call.halfClose();
+    return done.get(30, TimeUnit.SECONDS);
+  }
+
+  /** A length-delimited field {@code field} holding 'a', 0xFF, 'b' (not UTF-8). */
+  static byte[] badString(int field) {
+    return new byte[] {(byte) (field << 3 | 2), 0x03, 'a', (byte) 0xFF, 'b'};
+  }
+
+  static Stream<Arguments> badStrings() {
+    byte[] prompt = {0x12, 0x02, 'h', 'i'};
+    return Stream.of(
+        Arguments.of(GenerationGrpc.getGenerateMethod(), concat(badString(1), prompt), "model:"),
+        Arguments.of(
+            GenerationGrpc.getGenerateStreamMethod(), concat(badString(1), prompt), "model:"),
+        Arguments.of(
+            GenerationGrpc.getGenerateMethod(), concat(prompt, badString(10)), "request_id:"),
+        Arguments.of(
+            GenerationGrpc.getGenerateStreamMethod(), concat(prompt, badString(10)), "request_id:"),
+        Arguments.of(GenerationGrpc.getGenerateMethod(), concat(prompt, badString(6)), "stop:"),
+        Arguments.of(GenerationGrpc.getTokenizeMethod(), badString(1), "model:"),
+        Arguments.of(GenerationGrpc.getTokenizeMethod(), badString(2), "text:"),
+        Arguments.of(
+            io.kvant.api.v1.ModelAdminGrpc.getGetModelStatusMethod(), badString(1), "model:"),
+        Arguments.of(io.kvant.api.v1.ModelAdminGrpc.getSwapMethod(), badString(1), "model:"),
+        Arguments.of(
+            io.kvant.api.v1.ModelAdminGrpc.getSwapMethod(), badString(2), "target.version:"),
+        Arguments.of(io.kvant.api.v1.ModelAdminGrpc.getSwapMethod(), badString(3), "target.path:"),
+        Arguments.of(io.kvant.api.v1.ModelAdminGrpc.getRollbackMethod(), badString(1), "model:"),
+        Arguments.of(io.kvant.api.v1.ModelAdminGrpc.getWatchEventsMethod(), badString(1), "model:"),
+        // Not a message at all: a length that runs past the end.
+        Arguments.of(GenerationGrpc.getGenerateMethod(), new byte[] {0x12, 0x09, 'a'}, "request:"),
+        Arguments.of(
+            io.kvant.api.v1.ModelAdminGrpc.getSwapMethod(),
+            new byte[] {0x12, 0x09, 'a'},
+            "request:"));
+  }
+
+  static byte[] concat(byte[] a, byte[] b) {
+    byte[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  /**
+   * Issue 17, item 4: invalid UTF-8 in any string field, and bytes that are not a message, get
+   * INVALID_ARGUMENT naming the field (before, {@code model} and {@code request_id} got UNKNOWN and
+   * a stack trace in the log).
+   */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("badStrings")
+  void invalidUtf8InAnyStringFieldIsInvalidArgumentNamingIt(
+      MethodDescriptor<?, ?> method, byte[] raw, String field) throws Exception {
+    Status status = send(method, raw);
+    assertThat(status.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(status.getDescription()).startsWith(field);
+    assertThat(status.getDescription()).doesNotContain("Exception");
+  }
+
   static final class RawMarshaller implements MethodDescriptor.Marshaller<byte[]> {
     @Override
     public InputStream stream(byte[] value) {

@@ -44,13 +44,15 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Three hot swaps from an S3 bucket (moto on 127.0.0.1), one per policy, under 16 concurrent greedy
- * streams for over 20 s: no request fails, every response outside the IMMEDIATE swap is exactly the
- * output of the version its final chunk names, a DRAIN swap of a one-tensor delta holds only that
- * tensor extra and frees the old version after its watch window.
+ * streams for over 20 s: no request fails, every response (those in flight across the IMMEDIATE
+ * swap included) names one version on all its chunks and is exactly that version's output, a DRAIN
+ * swap of a one-tensor delta holds only that tensor extra and frees the old version after its watch
+ * window.
  */
 class HotSwapLoadTest {
   static final String Q0 = "blk.0.attn_q.weight";
@@ -65,16 +67,26 @@ class HotSwapLoadTest {
 
   @TempDir Path tmp;
 
-  record Outcome(int prompt, List<Integer> ids, String version, long start, long end) {}
+  record Outcome(
+      int prompt,
+      List<Integer> ids,
+      String version,
+      java.util.Set<String> chunkVersions,
+      long start,
+      long end) {}
 
+  // Over 20 s of load by design, plus moto's start and three pipelines: 120 s is too tight when
+  // the 2-core machine is shared.
   @Test
+  @Timeout(300)
   void threeSwapsUnderLoadFailNothingAndServeExactlyOneVersionPerResponse() throws Exception {
     try (MotoServer s3 = MotoServer.start(tmp.resolve("moto"));
         S3Bucket bucket = s3.bucket("kvant");
         Model source = ModelLoader.load(TestServer.stories(), Optional.empty())) {
       // Versions: v1 full (w8), v2 = v1 with one tensor changed, v3 = v2 with another changed.
       Map<String, Object> all = Publisher.tensorsOf(source);
-      Publisher pub = new Publisher(bucket, Clock.systemUTC());
+      // Unverified: the test plants a NaN version the server must refuse.
+      Publisher pub = Publisher.unverified(bucket, Clock.systemUTC());
       Map<String, Object> full = new java.util.LinkedHashMap<>(all);
       full.put(O4, scaled((Tensor) all.get(O4), 1.6f));
       publish(pub, "v1", Optional.empty(), full);
@@ -104,7 +116,10 @@ class HotSwapLoadTest {
                   "us-east-1",
                   true,
                   Optional.of("test"),
-                  Optional.of("test")));
+                  Optional.of("test")),
+              // This test swaps deliberately different weights: no gate against the serving
+              // version, no shadow rollback (tested in the reload agent's own tests).
+              new AgentConfig.GateConfig(1e6, 1e6, 0, 1, 0, 1e6));
       try (TestServer server = TestServer.builder().bucket("s3://kvant", agent).start()) {
         run(server, source);
       }
@@ -152,13 +167,16 @@ class HotSwapLoadTest {
                             .withDeadlineAfter(60, java.util.concurrent.TimeUnit.SECONDS)
                             .generateStream(request(p));
                     List<Integer> ids = new ArrayList<>();
+                    java.util.Set<String> versions = new java.util.LinkedHashSet<>();
                     GenerateChunk last = null;
                     while (it.hasNext()) {
                       last = it.next();
                       ids.addAll(last.getTokenIdsList());
+                      versions.add(last.getModelVersion());
                     }
                     outcomes.add(
-                        new Outcome(p, ids, last.getModelVersion(), start, System.nanoTime()));
+                        new Outcome(
+                            p, ids, last.getModelVersion(), versions, start, System.nanoTime()));
                   } catch (RuntimeException e) {
                     failures.incrementAndGet();
                     errors.add(e.toString());
@@ -171,10 +189,12 @@ class HotSwapLoadTest {
     }
     long t0 = System.nanoTime();
     sleepUntil(t0, 3);
+    awaitResponseOn(outcomes, base);
     SwapResponse r1 = swap(admin, "v1", SwapPolicy.SWAP_POLICY_PAUSE);
     weights.put("v1", served.serving().model().weights());
 
     sleepUntil(t0, 7);
+    awaitResponseOn(outcomes, "v1");
     SwapResponse r2 = swap(admin, "v2", SwapPolicy.SWAP_POLICY_DRAIN);
     weights.put("v2", served.serving().model().weights());
     ModelStatus during = admin.getModelStatus(GetModelStatusRequest.getDefaultInstance());
@@ -192,12 +212,14 @@ class HotSwapLoadTest {
     }
 
     sleepUntil(t0, 14);
+    awaitResponseOn(outcomes, "v2");
     long immStart = System.nanoTime();
     SwapResponse r3 = swap(admin, "v3", SwapPolicy.SWAP_POLICY_IMMEDIATE);
     long immEnd = System.nanoTime();
     weights.put("v3", served.serving().model().weights());
 
     sleepUntil(t0, 21);
+    awaitResponseOn(outcomes, "v3");
     stop.set(true);
     for (Thread t : clients) {
       t.join(60_000);
@@ -233,15 +255,16 @@ class HotSwapLoadTest {
     assertThat(expected.get("v2")).isNotEqualTo(expected.get("v1"));
     assertThat(expected.get("v3")).isNotEqualTo(expected.get("v2"));
     int checked = 0;
-    int exempt = 0;
+    int spanning = 0;
     Map<String, Integer> perVersion = new HashMap<>();
     for (Outcome o : outcomes) {
       perVersion.merge(o.version(), 1, Integer::sum);
-      boolean spansImmediate = o.start() < immEnd && o.end() > immStart;
-      if (spansImmediate) {
-        exempt++;
-        continue;
+      // One version per response, IMMEDIATE included (issue 17, item 10): every chunk names it,
+      // and the tokens are exactly that version's output.
+      if (o.start() < immEnd && o.end() > immStart) {
+        spanning++;
       }
+      assertThat(o.chunkVersions()).as("versions of one response").containsExactly(o.version());
       assertThat(expected).containsKey(o.version());
       assertThat(o.ids())
           .as("prompt %d on %s", o.prompt(), o.version())
@@ -282,8 +305,8 @@ class HotSwapLoadTest {
     // Figures for perf/RESULTS.md: manifest-to-serving time of a full version and of a 1-tensor
     // delta.
     System.out.printf(
-        "HOTSWAP requests=%d checked=%d exempt(immediate)=%d seconds=%d perVersion=%s%n",
-        outcomes.size(), checked, exempt, seconds, perVersion);
+        "HOTSWAP requests=%d checked=%d spanning(immediate)=%d seconds=%d perVersion=%s%n",
+        outcomes.size(), checked, spanning, seconds, perVersion);
     for (ModelEvent e : seen) {
       if (e.getKind() == ModelEvent.Kind.STAGED || e.getKind() == ModelEvent.Kind.SWAPPED) {
         System.out.printf("HOTSWAP %s %s %s%n", e.getKind(), e.getVersion(), e.getAttributesMap());
@@ -309,6 +332,19 @@ class HotSwapLoadTest {
         .setMaxTokens(MAX_TOKENS)
         .setReturnTokenIds(true)
         .build();
+  }
+
+  /**
+   * Waits (at most 60 s) until a response has completed on {@code version}, so that every version
+   * serves some responses however slow a shared machine is.
+   */
+  private static void awaitResponseOn(ConcurrentLinkedQueue<Outcome> outcomes, String version)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (System.nanoTime() < deadline
+        && outcomes.stream().noneMatch(o -> o.version().equals(version))) {
+      Thread.sleep(50);
+    }
   }
 
   private static void sleepUntil(long t0, int seconds) throws InterruptedException {

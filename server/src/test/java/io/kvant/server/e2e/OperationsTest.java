@@ -19,6 +19,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -162,7 +163,9 @@ class OperationsTest {
 
   @Test
   void shutdownTurnsHealthNotServingRefusesNewRequestsAndLetsInFlightOnesFinish() throws Exception {
-    TestServer t = TestServer.builder().start();
+    // The in-flight request (1500 tokens) must finish inside the drain timeout even on a shared,
+    // loaded machine: 10 s was not always enough.
+    TestServer t = TestServer.builder().drain(Duration.ofSeconds(90)).start();
     HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(t.channel);
     assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus())
         .isEqualTo(ServingStatus.SERVING);
@@ -200,7 +203,7 @@ class OperationsTest {
       seen += last.getTokenIdsCount();
     }
     assertThat(last.getUsage().getCompletionTokens()).isEqualTo(seen);
-    shutdown.get(30, TimeUnit.SECONDS);
+    shutdown.get(100, TimeUnit.SECONDS);
     t.channel.shutdownNow();
   }
 }

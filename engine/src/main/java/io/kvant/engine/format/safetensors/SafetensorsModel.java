@@ -25,6 +25,11 @@ import java.util.stream.Stream;
  * tensor name in two of them is an error); or a single {@code .safetensors} file. Shard names in an
  * index must be plain file names (no directory parts), and every tensor the index names must exist
  * in the shard it points to. Closing the model closes all shards.
+ *
+ * <p>Aliases: a shard's {@code __metadata__} entry whose key is not a tensor and whose value names
+ * a tensor makes the key another name of that tensor. This is how PyTorch's safetensors export
+ * keeps a tied weight it stored once (TinyStories-656K has {@code "model.embed_tokens.weight":
+ * "lm_head.weight"}); every lookup here resolves such names.
  */
 public final class SafetensorsModel implements AutoCloseable {
   /** The index file name that Hugging Face uses for sharded checkpoints. */
@@ -35,12 +40,32 @@ public final class SafetensorsModel implements AutoCloseable {
   private final Path source;
   private final List<SafetensorsFile> shards;
   private final Map<String, SafetensorsFile> byTensor;
+  private final Map<String, String> aliases;
 
   private SafetensorsModel(
       Path source, List<SafetensorsFile> shards, Map<String, SafetensorsFile> byTensor) {
     this.source = source;
     this.shards = List.copyOf(shards);
     this.byTensor = Collections.unmodifiableMap(byTensor);
+    Map<String, String> a = new LinkedHashMap<>();
+    for (SafetensorsFile shard : shards) {
+      for (Map.Entry<String, String> e : shard.metadata().entrySet()) {
+        if (!byTensor.containsKey(e.getKey()) && byTensor.containsKey(e.getValue())) {
+          a.putIfAbsent(e.getKey(), e.getValue());
+        }
+      }
+    }
+    this.aliases = Collections.unmodifiableMap(a);
+  }
+
+  /** The tensor name {@code name} stands for: itself, or the target of a metadata alias. */
+  private String resolve(String name) {
+    return aliases.getOrDefault(name, name);
+  }
+
+  /** Metadata aliases: other name to tensor name. */
+  public Map<String, String> aliases() {
+    return aliases;
   }
 
   /**
@@ -169,18 +194,19 @@ public final class SafetensorsModel implements AutoCloseable {
 
   /** The tensor named {@code name}, or empty. */
   public Optional<SafetensorsTensor> findTensor(String name) {
-    SafetensorsFile shard = byTensor.get(name);
-    return shard == null ? Optional.empty() : shard.findTensor(name);
+    String real = resolve(name);
+    SafetensorsFile shard = byTensor.get(real);
+    return shard == null ? Optional.empty() : shard.findTensor(real);
   }
 
   /** The tensor named {@code name}; missing is a {@link ModelFormatException}. */
   public SafetensorsTensor tensor(String name) throws ModelFormatException {
-    return shardOf(name).tensor(name);
+    return shardOf(name).tensor(resolve(name));
   }
 
   /** The shard holding {@code name}; missing is a {@link ModelFormatException}. */
   public SafetensorsFile shardOf(String name) throws ModelFormatException {
-    SafetensorsFile shard = byTensor.get(name);
+    SafetensorsFile shard = byTensor.get(resolve(name));
     if (shard == null) {
       throw new ModelFormatException(source, "no tensor named '" + name + "' in any shard");
     }
@@ -189,7 +215,7 @@ public final class SafetensorsModel implements AutoCloseable {
 
   /** A zero-copy slice of the tensor's bytes in its shard. */
   public MemorySegment tensorData(String name) throws ModelFormatException {
-    return shardOf(name).tensorData(name);
+    return shardOf(name).tensorData(resolve(name));
   }
 
   /** Closes every shard. */

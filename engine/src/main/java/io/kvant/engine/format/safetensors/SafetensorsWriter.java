@@ -106,6 +106,7 @@ public final class SafetensorsWriter {
         }
         out.force(true);
       }
+      io.kvant.engine.format.FileModes.readableByAll(tmp);
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } finally {
       Files.deleteIfExists(tmp);

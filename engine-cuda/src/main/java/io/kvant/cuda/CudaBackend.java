@@ -1,0 +1,108 @@
+package io.kvant.cuda;
+
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.cuda.device.Gemm;
+import io.kvant.cuda.model.CudaKvPool;
+import io.kvant.cuda.model.CudaTransformer;
+import io.kvant.cuda.model.DeviceModel;
+import io.kvant.cuda.model.DeviceWeightCache;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvStoreFactory;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.ModelWeights;
+
+/**
+ * The CUDA backend of the engine: one device with its compiled kernels, its cuBLASLt plans and the
+ * weights of every model version loaded on it.
+ *
+ * <p>Use: {@link #open} once per process, {@link #load} per model version (the result is the
+ * version's forward pass; close it when the version is released), and {@link #kvStorage()} for the
+ * KV cache manager. Versions share unchanged tensors on the device through one {@link
+ * DeviceWeightCache}.
+ */
+public final class CudaBackend implements ComputeBackend {
+  private final CudaDevice device;
+  private final CudaKernels kernels;
+  private final Gemm gemm;
+  private final DeviceWeightCache weights;
+  private final boolean graphs;
+
+  private CudaBackend(CudaDevice device, boolean graphs) {
+    this.device = device;
+    this.graphs = graphs;
+    try {
+      this.kernels = new CudaKernels(device);
+      this.gemm = new Gemm(device);
+      this.weights = new DeviceWeightCache(device);
+    } catch (RuntimeException e) {
+      device.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens the device and compiles (or loads from the cache) the kernels.
+   *
+   * @throws io.kvant.cuda.driver.CudaUnavailableException one line saying why there is no CUDA
+   */
+  public static CudaBackend open(CudaOptions options) {
+    return new CudaBackend(CudaDevice.open(options), options.graphs());
+  }
+
+  /**
+   * A model version on the device: uploads what the device does not hold yet. Closing the result
+   * releases the version's references (what no other version shares is freed).
+   */
+  @Override
+  public CudaTransformer load(LlamaConfig config, ModelWeights modelWeights) {
+    DeviceModel m = new DeviceModel(weights, config, modelWeights);
+    try {
+      return new CudaTransformer(device, kernels, gemm, m, graphs);
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public String describe() {
+    return "cuda: " + device.describe();
+  }
+
+  @Override
+  public KvCacheType defaultKvType() {
+    return KvCacheType.F16;
+  }
+
+  /** The cuBLASLt plans shared by the versions' forward passes. */
+  public Gemm gemm() {
+    return gemm;
+  }
+
+  /** Puts the KV cache manager's blocks in device memory. */
+  @Override
+  public KvStoreFactory kvStorage() {
+    return CudaKvPool.factory(device);
+  }
+
+  public CudaDevice device() {
+    return device;
+  }
+
+  public CudaKernels kernels() {
+    return kernels;
+  }
+
+  public DeviceWeightCache weightCache() {
+    return weights;
+  }
+
+  @Override
+  public void close() {
+    gemm.close();
+    device.close();
+  }
+}

@@ -1,0 +1,442 @@
+package io.kvant.cuda.device;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The kernels of {@code kvant.cu}, compiled for the device (or read from the kernel cache) and
+ * launched with typed arguments. Each method documents the kernel's contract; the source has the
+ * layouts. A failed launch throws {@link io.kvant.cuda.driver.CudaException} naming the kernel.
+ *
+ * <p>Not thread-safe: the launch argument buffer is reused, so one thread (the engine loop, or a
+ * test) launches at a time. Launches are asynchronous on the device's stream.
+ */
+public final class CudaKernels {
+  /** Storage type codes shared with the kernels. */
+  public static final int DT_F32 = 0;
+
+  public static final int DT_F16 = 1;
+  public static final int DT_BF16 = 2;
+
+  static final String SOURCE_RESOURCE = "/io/kvant/cuda/kernels/kvant.cu";
+  private static final int ELEMENTWISE_THREADS = 256;
+
+  private final CudaDevice device;
+  private final MemorySegment embed;
+  private final MemorySegment rmsnorm;
+  private final MemorySegment castF32;
+  private final MemorySegment addBias;
+  private final MemorySegment rope;
+  private final MemorySegment kvAppend;
+  private final MemorySegment attention;
+  private final MemorySegment swiglu;
+  private final MemorySegment addInplace;
+  private final MemorySegment sample;
+  private final MemorySegment fillUniform;
+  private final MemorySegment qgemv8;
+  private final MemorySegment qgemv4;
+  private final MemorySegment dequant8;
+  private final MemorySegment dequant4;
+  private final MemorySegment fillBytes;
+  private final MemorySegment wgemv;
+  private final MemorySegment dequant8Bf16;
+  private final MemorySegment dequant4Bf16;
+  private final Args args = new Args();
+  private final int gridCap;
+
+  public CudaKernels(CudaDevice device) {
+    this.device = device;
+    MemorySegment module = device.loadModule(device.compiler().cubin(source(), "kvant.cu"));
+    var d = device.driver();
+    embed = d.function(module, "embed");
+    rmsnorm = d.function(module, "rmsnorm");
+    castF32 = d.function(module, "cast_f32");
+    addBias = d.function(module, "add_bias");
+    rope = d.function(module, "rope");
+    kvAppend = d.function(module, "kv_append");
+    attention = d.function(module, "attention");
+    swiglu = d.function(module, "swiglu");
+    addInplace = d.function(module, "add_inplace");
+    sample = d.function(module, "sample");
+    fillUniform = d.function(module, "fill_uniform");
+    qgemv8 = d.function(module, "qgemv8");
+    qgemv4 = d.function(module, "qgemv4");
+    dequant8 = d.function(module, "dequant8");
+    dequant4 = d.function(module, "dequant4");
+    fillBytes = d.function(module, "fill_bytes");
+    wgemv = d.function(module, "wgemv");
+    dequant8Bf16 = d.function(module, "dequant8_bf16");
+    dequant4Bf16 = d.function(module, "dequant4_bf16");
+    gridCap = device.multiprocessors() * 16;
+  }
+
+  /** The CUDA C source of the kernels (a jar resource). */
+  public static String source() {
+    try (InputStream in = CudaKernels.class.getResourceAsStream(SOURCE_RESOURCE)) {
+      if (in == null) {
+        throw new IllegalStateException("kernel source " + SOURCE_RESOURCE + " missing from jar");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private int grid(long elements) {
+    return (int)
+        Math.max(1, Math.min(gridCap, (elements + ELEMENTWISE_THREADS - 1) / ELEMENTWISE_THREADS));
+  }
+
+  private void launch(MemorySegment fn, String name, int gx, int gy, int threads) {
+    try {
+      device.driver().launch(fn, name, gx, gy, 1, threads, 1, 1, 0, device.stream(), args.pointers);
+    } finally {
+      args.reset();
+    }
+  }
+
+  private static int threadsFor(int width) {
+    return Math.min(1024, Math.max(32, (width + 31) / 32 * 32));
+  }
+
+  /** {@code x[r] = table[tokens[r]]} as F32, {@code dim} wide, for {@code rows} rows. */
+  public void embed(long table, int dtype, long tokens, long x, int dim, int rows) {
+    args.ptr(table).i32(dtype).ptr(tokens).ptr(x).i32(dim);
+    launch(embed, "embed", rows, 1, threadsFor(Math.min(dim, 256)));
+  }
+
+  /**
+   * {@code out[r] = w * x[row] / rms(x[row])}, {@code row = rowIndex[r]} (or {@code r} when {@code
+   * rowIndex} is 0), for {@code rows} output rows, stored as {@code outType}.
+   */
+  public void rmsNorm(
+      long x, long w, long out, int dim, float eps, long rowIndex, int rows, int outType) {
+    args.ptr(x).ptr(w).ptr(out).i32(dim).f32(eps).ptr(rowIndex).i32(outType);
+    launch(rmsnorm, "rmsnorm", rows, 1, threadsFor(Math.min(dim, 1024)));
+  }
+
+  /** {@code out = in} converted to {@code dtype}, {@code count} elements. */
+  public void cast(long in, long out, int dtype, long count) {
+    args.ptr(in).ptr(out).i32(dtype).i64(count);
+    launch(castF32, "cast_f32", grid(count), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** {@code x[r][c] += bias[c]} over {@code rows * width} elements. */
+  public void addBias(long x, long bias, int width, int rows) {
+    long total = (long) rows * width;
+    args.ptr(x).ptr(bias).i32(width).i64(total);
+    launch(addBias, "add_bias", grid(total), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Rotary embedding in place; {@code style} 0 = adjacent pairs, 1 = halves. */
+  public void rope(
+      long x, long positions, long cos, long sin, int heads, int headSize, int style, int rows) {
+    args.ptr(x).ptr(positions).ptr(cos).ptr(sin).i32(heads).i32(headSize).i32(style);
+    launch(rope, "rope", rows, 1, threadsFor(Math.min(heads * headSize / 2, 1024)));
+  }
+
+  /** Appends each row's K and V to the paged pool (see the source for the layout). */
+  public void kvAppend(
+      long k,
+      long v,
+      long pool,
+      int kvType,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      int rows) {
+    args.ptr(k).ptr(v).ptr(pool).i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables);
+    args.i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
+    launch(kvAppend, "kv_append", rows, 1, threadsFor(Math.min(kvHeads * headSize, 1024)));
+  }
+
+  /** Paged attention of every row over its sequence's positions {@code [0, positions[r]]}. */
+  public void attention(
+      long q,
+      long pool,
+      int kvType,
+      long out,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      float scale,
+      int rows,
+      int outType) {
+    if (headSize > 256) {
+      throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
+    }
+    args.ptr(q).ptr(pool).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions).ptr(tables);
+    args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
+    args.i32(blockSize).f32(scale).i32(outType);
+    launch(attention, "attention", rows, heads, 128);
+  }
+
+  /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */
+  public void swiglu(long gate, long up, long out, long total, int outType) {
+    args.ptr(gate).ptr(up).ptr(out).i64(total).i32(outType);
+    launch(swiglu, "swiglu", grid(total), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** {@code x += d} over {@code total} elements. */
+  public void addInPlace(long x, long d, long total) {
+    args.ptr(x).ptr(d).i64(total);
+    launch(addInplace, "add_inplace", grid(total), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** One token id per row of {@code logits} (see the kernel for the sampling rule). */
+  public void sample(
+      long logits,
+      int vocab,
+      long temperature,
+      long topK,
+      long topP,
+      long seeds,
+      long out,
+      int rows) {
+    args.ptr(logits).i32(vocab).ptr(temperature).ptr(topK).ptr(topP).ptr(seeds).ptr(out);
+    launch(sample, "sample", rows, 1, 1024);
+  }
+
+  /** Uniform values in {@code [-scale, scale)} from {@code seed}: synthetic benchmark weights. */
+  public void fillUniform(long out, int dtype, long count, long seed, float scale) {
+    args.ptr(out).i32(dtype).i64(count).i64(seed).f32(scale);
+    launch(fillUniform, "fill_uniform", grid(count), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Activation rows one pass of {@link #qgemv8}/{@link #qgemv4} handles. */
+  public static final int QGEMV_ROWS = 8;
+
+  private static final int QGEMV_WARPS = 8;
+
+  /** 8-bit code formats of {@link #qgemv8}. */
+  public static final int QF_INT8 = 0;
+
+  public static final int QF_E4M3 = 1;
+  public static final int QF_E5M2 = 2;
+
+  /**
+   * {@code y[r] (+)= x[r] W^T} for {@code n <= QGEMV_ROWS} F32 rows, {@code W[out][in]} of 8-bit
+   * codes (layout in the source), reading the weights once for all rows.
+   */
+  public void qgemv8(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    checkRows(n);
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(x).ptr(y);
+    args.i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(qgemv8, "qgemv8", (out + QGEMV_WARPS - 1) / QGEMV_WARPS, 1, 32 * QGEMV_WARPS);
+  }
+
+  /** As {@link #qgemv8} for 4-bit codes; {@code zeros} 0 means symmetric (zero point 8). */
+  public void qgemv4(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    checkRows(n);
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(x).ptr(y);
+    args.i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(qgemv4, "qgemv4", (out + QGEMV_WARPS - 1) / QGEMV_WARPS, 1, 32 * QGEMV_WARPS);
+  }
+
+  private static void checkRows(int n) {
+    if (n < 1 || n > QGEMV_ROWS) {
+      throw new IllegalArgumentException("qgemv takes 1.." + QGEMV_ROWS + " rows, got " + n);
+    }
+  }
+
+  /** Rows {@code [row0, row0 + rows)} of an 8-bit-code matrix decoded into {@code out} (dtype). */
+  public void dequant8(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long out,
+      int dtype,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(out);
+    args.i32(dtype).i32(row0).i32(rows).i32(in);
+    launch(dequant8, "dequant8", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** As {@link #dequant8} for 4-bit codes. */
+  public void dequant4(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long out,
+      int dtype,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
+    args.i32(dtype).i32(row0).i32(rows).i32(in);
+    launch(dequant4, "dequant4", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Weight kinds of {@link #wgemv}. */
+  public static final int WG_CODES8 = 0;
+
+  public static final int WG_CODES4 = 1;
+  public static final int WG_BF16 = 2;
+  public static final int WG_F16 = 3;
+
+  /** Rows one {@link #wgemv} launch handles. */
+  public static final int WGEMV_ROWS = 8;
+
+  /**
+   * {@code y[r] (+)= x[r] W^T} for {@code n <= WGEMV_ROWS} F32 rows of width {@code in} (a multiple
+   * of 4), {@code W} of {@code kind} with rows {@code ldw} bytes apart: the bandwidth-oriented
+   * decode product (layout preconditions in the source; {@code QuantizedProducts} and the forward
+   * pass check them before choosing it).
+   */
+  public void wgemv(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      int kind,
+      long x,
+      long y,
+      int out,
+      int in,
+      int n,
+      boolean accumulate) {
+    if (n < 1 || n > WGEMV_ROWS || in % 4 != 0) {
+      throw new IllegalArgumentException("wgemv takes 1.." + WGEMV_ROWS + " rows, in % 4 == 0");
+    }
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).i32(fmt);
+    args.i32(kind).ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    launch(wgemv, "wgemv", (out + 3) / 4, 1, 32 * 4);
+  }
+
+  /**
+   * As {@link #dequant8} into BF16, one thread per 16-byte run, for the layouts {@link #wgemv}
+   * reads with {@code in % 8 == 0}.
+   */
+  public void dequant8Bf16(
+      long w,
+      long ldw,
+      long scales,
+      int groupSize,
+      int groupsPerRow,
+      int fmt,
+      long out,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(out);
+    args.i32(row0).i32(rows).i32(in);
+    launch(dequant8Bf16, "dequant8_bf16", grid(rows * (ldw / 16)), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** As {@link #dequant4} into BF16, for the layouts {@link #wgemv} reads. */
+  public void dequant4Bf16(
+      long w,
+      long ldw,
+      long scales,
+      long zeros,
+      int groupSize,
+      int groupsPerRow,
+      long out,
+      int row0,
+      int rows,
+      int in) {
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
+    args.i32(row0).i32(rows).i32(in);
+    launch(dequant4Bf16, "dequant4_bf16", grid((long) rows * (in / 32)), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** Random bytes ANDed with {@code mask}: codes of synthetic quantized benchmark weights. */
+  public void fillBytes(long out, long count, long seed, int mask) {
+    args.ptr(out).i64(count).i64(seed).i32(mask);
+    launch(fillBytes, "fill_bytes", grid(count), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */
+  private static final class Args {
+    private static final int MAX = 24;
+    final MemorySegment values = Arena.ofAuto().allocate(8L * MAX, 8);
+    final MemorySegment pointers = Arena.ofAuto().allocate(ADDRESS, MAX);
+    private int n;
+
+    Args() {
+      for (int i = 0; i < MAX; i++) {
+        pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
+      }
+    }
+
+    Args ptr(long p) {
+      values.set(JAVA_LONG, 8L * n++, p);
+      return this;
+    }
+
+    Args i64(long v) {
+      return ptr(v);
+    }
+
+    Args i32(int v) {
+      values.set(JAVA_INT, 8L * n++, v);
+      return this;
+    }
+
+    Args f32(float v) {
+      values.set(JAVA_FLOAT, 8L * n++, v);
+      return this;
+    }
+
+    void reset() {
+      n = 0;
+    }
+  }
+}

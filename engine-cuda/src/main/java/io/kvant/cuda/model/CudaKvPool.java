@@ -1,0 +1,136 @@
+package io.kvant.cuda.model;
+
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.engine.kv.BlockTables;
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvStore;
+import io.kvant.engine.kv.KvStoreFactory;
+
+/**
+ * The paged KV cache on the device: the blocks that the {@link io.kvant.engine.kv.KvCacheManager}'s
+ * block ids index, in one allocation.
+ *
+ * <p>Layout: {@code [block][layer][k|v][kvHead][slot][headSize]} elements of F32 or F16, so one
+ * (layer, head) run of a block is contiguous for the attention kernel. The manager allocates,
+ * shares (prefix caching) and frees blocks on the host; this pool only holds their contents. The
+ * CUDA forward pass writes and reads it with its kernels; the host-side {@link KvStore} methods are
+ * not available on device memory and throw.
+ */
+public final class CudaKvPool implements KvStore, AutoCloseable {
+  private final KvGeometry geometry;
+  private final int dtype;
+  private final int blockSize;
+  private final int blocks;
+  private final BlockTables tables;
+  private final DeviceBuffer buffer;
+
+  CudaKvPool(
+      CudaDevice device,
+      KvGeometry geometry,
+      KvCacheType type,
+      int blockSize,
+      int blocks,
+      BlockTables tables) {
+    this.geometry = geometry;
+    this.dtype = dtypeOf(type);
+    this.blockSize = blockSize;
+    this.blocks = blocks;
+    this.tables = tables;
+    // One block more than the manager hands out: the spare block that padding rows of a
+    // captured decode graph write and read, so they never touch a sequence's blocks.
+    long bytes = (long) (blocks + 1) * blockSize * geometry.bytesPerToken(type);
+    this.buffer = device.allocate(bytes);
+  }
+
+  static int dtypeOf(KvCacheType type) {
+    return switch (type) {
+      case F32 -> CudaKernels.DT_F32;
+      case F16 -> CudaKernels.DT_F16;
+      case INT8, FP8_E4M3 ->
+          throw new IllegalArgumentException(
+              "kv cache type "
+                  + type
+                  + " is not implemented on the GPU yet; use f16 (default for --device cuda) or f32");
+    };
+  }
+
+  /**
+   * A factory for {@link io.kvant.engine.kv.KvCacheManager} that puts the blocks on {@code device}.
+   */
+  public static KvStoreFactory factory(CudaDevice device) {
+    return (g, c, n, t) -> new CudaKvPool(device, g, c.type(), c.blockSize(), n, t);
+  }
+
+  public long ptr() {
+    return buffer.ptr();
+  }
+
+  public int dtype() {
+    return dtype;
+  }
+
+  public int blockSize() {
+    return blockSize;
+  }
+
+  public int blocks() {
+    return blocks;
+  }
+
+  /** The block id past the manager's range that padding rows use (see the constructor). */
+  int spareBlock() {
+    return blocks;
+  }
+
+  public KvGeometry geometry() {
+    return geometry;
+  }
+
+  BlockTables tables() {
+    return tables;
+  }
+
+  /** Device bytes held. */
+  public long bytes() {
+    return buffer.bytes();
+  }
+
+  @Override
+  public int kvHeads() {
+    return geometry.kvHeads();
+  }
+
+  @Override
+  public int headSize() {
+    return geometry.headSize();
+  }
+
+  private static UnsupportedOperationException deviceOnly() {
+    return new UnsupportedOperationException(
+        "the CUDA KV pool lives in device memory: only the CUDA forward pass reads and writes it");
+  }
+
+  @Override
+  public void write(int seq, int layer, int pos, float[] k, int kOff, float[] v, int vOff) {
+    throw deviceOnly();
+  }
+
+  @Override
+  public void keyScores(int seq, int layer, int kvHead, float[] q, int qOff, int len, float[] s) {
+    throw deviceOnly();
+  }
+
+  @Override
+  public void addWeightedValues(
+      int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff) {
+    throw deviceOnly();
+  }
+
+  @Override
+  public void close() {
+    buffer.close();
+  }
+}

@@ -1,0 +1,552 @@
+package io.kvant.cuda.model;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.cuda.device.Gemm;
+import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.DeviceSampling;
+import io.kvant.engine.forward.ForwardPass;
+import io.kvant.engine.forward.RopeTable;
+import io.kvant.engine.kv.BlockTables;
+import io.kvant.engine.kv.KvStore;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.RopeStyle;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The batched forward pass on the GPU: the same computation as the CPU {@code Transformer}, with
+ * the weights of one {@link DeviceModel} and the keys and values in a {@link CudaKvPool}.
+ *
+ * <p>Design note: a step is one host-to-device copy of the step's integers (tokens, positions, the
+ * row-to-sequence map, the block tables of the step's sequences, the logit rows), then a fixed
+ * sequence of kernels and cuBLASLt products on one stream, then one device-to-host copy of either
+ * the logits or the sampled ids; the host waits only for that last copy. Matrix products read each
+ * weight once per step for all rows. The two residual projections ({@code wo}, {@code w_down})
+ * accumulate straight into the residual stream ({@code beta = 1}), which fuses the residual adds
+ * into the GEMM. Activations stay F32; the input of a product is cast to the weight's type (F16 or
+ * BF16) by one small kernel, and accumulation is F32.
+ *
+ * <p>Threading: one thread at a time (the engine loop), as for the CPU transformer.
+ */
+public final class CudaTransformer implements ForwardPass, AutoCloseable {
+  private final CudaDevice device;
+  private final CudaKernels k;
+  private final Gemm gemm;
+  private final DeviceModel model;
+  private final LlamaConfig c;
+  private final DeviceBuffer cos;
+  private final DeviceBuffer sin;
+  private Scratch s;
+  private final Arena arena = Arena.ofShared();
+  private MemorySegment staging = MemorySegment.NULL;
+  private DeviceBuffer ints;
+  private final DecodeGraphs graphs;
+  private final QuantizedProducts quantized;
+  private final DeviceBuffer tile;
+  private final long tileElements;
+
+  /**
+   * @param model the version's weights on the device, owned: {@link #close()} releases them
+   */
+  public CudaTransformer(CudaDevice device, CudaKernels kernels, Gemm gemm, DeviceModel model) {
+    this(device, kernels, gemm, model, true);
+  }
+
+  /**
+   * @param model the version's weights on the device, owned: {@link #close()} releases them
+   * @param graphs whether decode steps run as CUDA graphs captured per batch-size bucket
+   */
+  public CudaTransformer(
+      CudaDevice device, CudaKernels kernels, Gemm gemm, DeviceModel model, boolean graphs) {
+    this.graphs = graphs ? new DecodeGraphs(device) : null;
+    this.device = device;
+    this.k = kernels;
+    this.gemm = gemm;
+    this.model = model;
+    this.c = model.config();
+    RopeTable rope = new RopeTable(c.headSize(), c.contextLength(), c.ropeTheta(), c.ropeStyle());
+    this.cos = device.upload(rope.cosines());
+    this.sin = device.upload(rope.sines());
+    this.quantized = new QuantizedProducts(kernels, gemm);
+    long largest = largestQuantized(model);
+    this.tileElements = QuantizedProducts.tileElements(largest);
+    this.tile = largest == 0 ? null : device.allocate(2L * tileElements);
+  }
+
+  /** Elements of the largest quantized matrix of {@code m}, 0 when none is quantized. */
+  private static long largestQuantized(DeviceModel m) {
+    long max = 0;
+    java.util.List<DeviceTensor> all = new java.util.ArrayList<>();
+    all.add(m.output());
+    for (DeviceModel.Layer l : m.layers()) {
+      all.addAll(java.util.List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down()));
+    }
+    for (DeviceTensor t : all) {
+      if (t.quantized()) {
+        max = Math.max(max, (long) t.rows() * t.cols());
+      }
+    }
+    return max;
+  }
+
+  @Override
+  public LlamaConfig config() {
+    return c;
+  }
+
+  public DeviceModel model() {
+    return model;
+  }
+
+  @Override
+  public boolean samplesOnDevice() {
+    return true;
+  }
+
+  @Override
+  public float[] forward(Batch batch, KvStore kv) {
+    int rows = batch.logitRows().length;
+    long logits = run(batch, kv, null);
+    float[] out = new float[rows * c.vocabSize()];
+    if (rows > 0) {
+      device.download(logits, MemorySegment.ofArray(out));
+    }
+    return out;
+  }
+
+  @Override
+  public int[] forwardAndSample(Batch batch, KvStore kv, DeviceSampling[] sampling) {
+    int rows = batch.logitRows().length;
+    if (sampling.length != rows) {
+      throw new IllegalArgumentException(
+          sampling.length + " sampling rules for " + rows + " logit rows");
+    }
+    long logits = run(batch, kv, sampling);
+    int[] ids = new int[rows];
+    if (rows > 0) {
+      k.sample(
+          logits,
+          c.vocabSize(),
+          s.temp.ptr(),
+          s.topK.ptr(),
+          s.topP.ptr(),
+          s.seeds.ptr(),
+          s.ids.ptr(),
+          rows);
+      device.download(s.ids.ptr(), MemorySegment.ofArray(ids));
+    }
+    return ids;
+  }
+
+  private void validate(Batch batch) {
+    int n = batch.size();
+    for (int i = 0; i < n; i++) {
+      int t = batch.tokens()[i];
+      if (t < 0 || t >= c.vocabSize()) {
+        throw new IllegalArgumentException(
+            "token id " + t + " outside the vocabulary [0, " + c.vocabSize() + ")");
+      }
+      int p = batch.positions()[i];
+      if (p < 0 || p >= c.contextLength()) {
+        throw new IllegalArgumentException(
+            "position " + p + " outside the context window [0, " + c.contextLength() + ")");
+      }
+    }
+  }
+
+  /** Queues the whole step and returns the device address of the logits. */
+  private long run(Batch batch, KvStore store, DeviceSampling[] sampling) {
+    if (!(store instanceof CudaKvPool kv)) {
+      throw new IllegalArgumentException(
+          "the CUDA forward pass needs the KV cache on the device (a CudaKvPool), got "
+              + store.getClass().getSimpleName());
+    }
+    validate(batch);
+    device.makeCurrent();
+    int n = batch.size();
+    int rows = batch.logitRows().length;
+    // Sequences of the step and the block table of each.
+    Map<Integer, Integer> seqIndex = new HashMap<>();
+    int[] rowSeq = new int[n];
+    int maxPos = 0;
+    for (int i = 0; i < n; i++) {
+      rowSeq[i] = seqIndex.computeIfAbsent(batch.seqs()[i], x -> seqIndex.size());
+      maxPos = Math.max(maxPos, batch.positions()[i]);
+    }
+    int bs = kv.blockSize();
+    BlockTables tables = kv.tables();
+    for (int i = 0; i < n; i++) {
+      int need = batch.positions()[i] / bs + 1;
+      if (tables.blocksOf(batch.seqs()[i]) < need) {
+        throw new IllegalArgumentException(
+            "sequence "
+                + batch.seqs()[i]
+                + " has no KV block for position "
+                + batch.positions()[i]);
+      }
+    }
+    int maxBlocks = (maxPos + bs) / bs;
+    // A decode step (one row per sequence, every row's logits) may run as a captured graph: its
+    // shape is padded to a bucket, the padding rows write and read only the pool's spare block.
+    boolean decode = graphs != null && rows == n && seqIndex.size() == n && isIdentity(batch);
+    int padded = decode ? graphs.rowBucket(n) : n;
+    if (padded < 0) {
+      decode = false;
+      padded = n;
+    }
+    int stride = decode ? graphs.blockBucket(maxBlocks, (c.contextLength() + bs - 1) / bs) : 1;
+    stride = Math.max(stride, maxBlocks);
+    int stepRows = decode ? padded : rows;
+    int seqs = decode ? padded : seqIndex.size();
+    int[] table = new int[seqs * stride];
+    if (decode) {
+      java.util.Arrays.fill(table, kv.spareBlock());
+    }
+    for (Map.Entry<Integer, Integer> e : seqIndex.entrySet()) {
+      int have = Math.min(maxBlocks, tables.blocksOf(e.getKey()));
+      for (int b = 0; b < have; b++) {
+        table[e.getValue() * stride + b] = tables.blockId(e.getKey(), b);
+      }
+    }
+    // One staging copy: tokens | positions | rowSeq | logitRows | tables, then sampling rules.
+    long intBytes = 4L * (3L * padded + stepRows + table.length);
+    long sampBytes = sampling == null ? 0 : 24L * rows;
+    ensureInts(intBytes);
+    ensureScratch(padded, Math.max(stepRows, 1));
+    MemorySegment st = staging(intBytes + sampBytes + 16);
+    st.asSlice(0, intBytes).fill((byte) 0);
+    long off = 0;
+    long tokensOff = off;
+    MemorySegment.copy(batch.tokens(), 0, st, JAVA_INT, off, n);
+    off += 4L * padded;
+    long posOff = off;
+    MemorySegment.copy(batch.positions(), 0, st, JAVA_INT, off, n);
+    off += 4L * padded;
+    long rowSeqOff = off;
+    MemorySegment.copy(rowSeq, 0, st, JAVA_INT, off, n);
+    for (int i = n; i < padded; i++) {
+      st.set(JAVA_INT, off + 4L * i, i);
+    }
+    off += 4L * padded;
+    long logitRowsOff = off;
+    MemorySegment.copy(batch.logitRows(), 0, st, JAVA_INT, off, rows);
+    for (int i = rows; i < stepRows; i++) {
+      st.set(JAVA_INT, off + 4L * i, i);
+    }
+    off += 4L * stepRows;
+    long tablesOff = off;
+    MemorySegment.copy(table, 0, st, JAVA_INT, off, table.length);
+    off += 4L * table.length;
+    long base = ints.ptr();
+    device.copyInAsync(base, st.asSlice(0, off));
+    if (sampling != null) {
+      long so = (off + 7) & ~7L;
+      MemorySegment t = st.asSlice(so, 24L * rows);
+      for (int r = 0; r < rows; r++) {
+        t.set(JAVA_LONG, 8L * r, sampling[r].seed());
+        t.set(JAVA_FLOAT, 8L * rows + 4L * r, sampling[r].temperature());
+        t.set(JAVA_INT, 12L * rows + 4L * r, sampling[r].topK());
+        t.set(JAVA_FLOAT, 16L * rows + 4L * r, sampling[r].topP());
+      }
+      device.copyInAsync(s.seeds.ptr(), t.asSlice(0, 8L * rows));
+      device.copyInAsync(s.temp.ptr(), t.asSlice(8L * rows, 4L * rows));
+      device.copyInAsync(s.topK.ptr(), t.asSlice(12L * rows, 4L * rows));
+      device.copyInAsync(s.topP.ptr(), t.asSlice(16L * rows, 4L * rows));
+    }
+    Step step =
+        new Step(
+            padded,
+            stepRows,
+            stride,
+            base + tokensOff,
+            base + posOff,
+            base + rowSeqOff,
+            base + logitRowsOff,
+            base + tablesOff,
+            kv);
+    if (decode) {
+      graphs.run(new DecodeGraphs.Key(padded, stride, kv.ptr()), () -> enqueue(step));
+    } else {
+      enqueue(step);
+    }
+    return s.logits.ptr();
+  }
+
+  private static boolean isIdentity(Batch batch) {
+    int[] r = batch.logitRows();
+    for (int i = 0; i < r.length; i++) {
+      if (r[i] != i) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The device addresses and sizes of one step's integers ({@code n} rows, table stride). */
+  private record Step(
+      int n,
+      int rows,
+      int maxBlocks,
+      long tokens,
+      long positions,
+      long rowSeqs,
+      long logitRows,
+      long blockTables,
+      CudaKvPool kv) {}
+
+  /** Queues the kernels and products of one step on the stream (capturable: no host waits). */
+  private void enqueue(Step st) {
+    int n = st.n();
+    int rows = st.rows();
+    int maxBlocks = st.maxBlocks();
+    CudaKvPool kv = st.kv();
+    long tokens = st.tokens();
+    long positions = st.positions();
+    long rowSeqs = st.rowSeqs();
+    long logitRows = st.logitRows();
+    long blockTables = st.blockTables();
+    int bs = kv.blockSize();
+    int dim = c.dim();
+    int kvDim = c.kvDim();
+    int hidden = c.hiddenDim();
+    int heads = c.heads();
+    int hs = c.headSize();
+    int ropeStyle = c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
+    float scale = (float) (1.0 / Math.sqrt(hs));
+
+    DeviceTensor emb = model.embedding();
+    k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
+    for (int l = 0; l < c.layers(); l++) {
+      DeviceModel.Layer w = model.layers().get(l);
+      // The norm writes its output in the type of the products it feeds (one kernel, no cast);
+      // mixed types within a group fall back to F32 and per-product casts.
+      int qkvType = common(w.wq(), w.wk(), w.wv());
+      long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
+      gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
+      gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false);
+      gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false);
+      if (w.qBias() != 0) {
+        k.addBias(s.q.ptr(), w.qBias(), dim, n);
+      }
+      if (w.kBias() != 0) {
+        k.addBias(s.k.ptr(), w.kBias(), kvDim, n);
+      }
+      if (w.vBias() != 0) {
+        k.addBias(s.v.ptr(), w.vBias(), kvDim, n);
+      }
+      k.rope(s.q.ptr(), positions, cos.ptr(), sin.ptr(), heads, hs, ropeStyle, n);
+      k.rope(s.k.ptr(), positions, cos.ptr(), sin.ptr(), c.kvHeads(), hs, ropeStyle, n);
+      k.kvAppend(
+          s.k.ptr(),
+          s.v.ptr(),
+          kv.ptr(),
+          kv.dtype(),
+          rowSeqs,
+          positions,
+          blockTables,
+          maxBlocks,
+          l,
+          c.layers(),
+          c.kvHeads(),
+          hs,
+          bs,
+          n);
+      int oType = w.wo().dtype();
+      long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
+      k.attention(
+          s.q.ptr(),
+          kv.ptr(),
+          kv.dtype(),
+          att,
+          rowSeqs,
+          positions,
+          blockTables,
+          maxBlocks,
+          l,
+          c.layers(),
+          heads,
+          c.kvHeads(),
+          hs,
+          bs,
+          scale,
+          n,
+          oType);
+      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
+
+      int upType = common(w.gate(), w.up(), w.up());
+      normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
+      gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
+      gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
+      int downType = w.down().dtype();
+      long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
+      k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
+      gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
+    }
+    if (rows > 0) {
+      DeviceTensor out = model.output();
+      int outType = out.dtype();
+      long normed = outType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+      k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
+      gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
+    }
+  }
+
+  private void ensureInts(long bytes) {
+    if (ints == null || ints.bytes() < bytes) {
+      if (ints != null) {
+        dropGraphs();
+        ints.close();
+      }
+      ints = device.allocate(Math.max(bytes, ints == null ? 4096 : 2 * ints.bytes()));
+    }
+  }
+
+  /** The type all of {@code ts} share, or F32 (activations then cast per product). */
+  private static int common(DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    return a.dtype() == b.dtype() && b.dtype() == c.dtype() ? a.dtype() : CudaKernels.DT_F32;
+  }
+
+  /**
+   * {@code y (+)= in W^T} for {@code n} rows; {@code in} holds {@code count} elements of type
+   * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
+   */
+  private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
+    if (w.quantized()) {
+      if (inType != CudaKernels.DT_F32) {
+        throw new IllegalStateException("activations of type " + inType + " for quantized weights");
+      }
+      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc);
+      return;
+    }
+    long x = in;
+    if (inType != w.dtype()) {
+      if (inType != CudaKernels.DT_F32) {
+        throw new IllegalStateException("activations of type " + inType + " for a " + w.dtype());
+      }
+      k.cast(in, s.typed2.ptr(), w.dtype(), count);
+      x = s.typed2.ptr();
+    }
+    gemm.multiply(w.dtype(), w.ptr(), w.rows(), w.cols(), x, n, y, acc);
+  }
+
+  private MemorySegment staging(long bytes) {
+    if (staging.byteSize() < bytes) {
+      staging = arena.allocate(Math.max(bytes, 2 * staging.byteSize()), 16);
+    }
+    return staging;
+  }
+
+  private void ensureScratch(int n, int rows) {
+    if (s != null && s.rows >= n && s.logitRows >= rows) {
+      return;
+    }
+    int cap = Math.max(n, s == null ? 16 : 2 * s.rows);
+    int capRows = Math.max(rows, s == null ? 16 : 2 * s.logitRows);
+    if (s != null) {
+      dropGraphs();
+      s.close();
+    }
+    s = new Scratch(device, c, cap, capRows);
+  }
+
+  /** Captured graphs hold the addresses of the buffers about to be replaced. */
+  private void dropGraphs() {
+    if (graphs != null) {
+      device.synchronize();
+      graphs.clear();
+    }
+  }
+
+  /** Decode steps launched as a captured graph so far. */
+  public long graphLaunches() {
+    return graphs == null ? 0 : graphs.launches();
+  }
+
+  /** Why decode steps run without graphs, or null when they use them (diagnostics, tests). */
+  public String graphsOffReason() {
+    return graphs == null ? "disabled by option" : graphs.failure();
+  }
+
+  @Override
+  public void close() {
+    if (graphs != null) {
+      graphs.clear();
+    }
+    if (s != null) {
+      s.close();
+    }
+    if (ints != null) {
+      ints.close();
+    }
+    if (tile != null) {
+      tile.close();
+    }
+    cos.close();
+    sin.close();
+    model.close();
+  }
+
+  /** Device activations for up to {@code rows} token rows and {@code logitRows} logit rows. */
+  private static final class Scratch implements AutoCloseable {
+    final int rows;
+    final int logitRows;
+    final DeviceBuffer x;
+    final DeviceBuffer xb;
+    final DeviceBuffer q;
+    final DeviceBuffer k;
+    final DeviceBuffer v;
+    final DeviceBuffer att;
+    final DeviceBuffer gate;
+    final DeviceBuffer up;
+    final DeviceBuffer typed;
+    final DeviceBuffer typed2;
+    final DeviceBuffer logits;
+    final DeviceBuffer temp;
+    final DeviceBuffer topK;
+    final DeviceBuffer topP;
+    final DeviceBuffer seeds;
+    final DeviceBuffer ids;
+
+    Scratch(CudaDevice d, LlamaConfig c, int rows, int logitRows) {
+      this.rows = rows;
+      this.logitRows = logitRows;
+      long f = 4L;
+      x = d.allocate(f * rows * c.dim());
+      xb = d.allocate(f * rows * c.dim());
+      q = d.allocate(f * rows * c.dim());
+      k = d.allocate(f * rows * c.kvDim());
+      v = d.allocate(f * rows * c.kvDim());
+      att = d.allocate(f * rows * c.dim());
+      gate = d.allocate(f * rows * c.hiddenDim());
+      up = d.allocate(f * rows * c.hiddenDim());
+      typed = d.allocate(f * rows * Math.max(c.dim(), c.hiddenDim()));
+      typed2 = d.allocate(f * rows * Math.max(c.dim(), c.hiddenDim()));
+      logits = d.allocate(f * logitRows * c.vocabSize());
+      temp = d.allocate(4L * logitRows);
+      topK = d.allocate(4L * logitRows);
+      topP = d.allocate(4L * logitRows);
+      seeds = d.allocate(8L * logitRows);
+      ids = d.allocate(4L * logitRows);
+    }
+
+    @Override
+    public void close() {
+      for (DeviceBuffer b :
+          new DeviceBuffer[] {
+            x, xb, q, k, v, att, gate, up, typed, typed2, logits, temp, topK, topP, seeds, ids
+          }) {
+        b.close();
+      }
+    }
+  }
+}

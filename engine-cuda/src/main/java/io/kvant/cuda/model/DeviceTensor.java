@@ -1,0 +1,47 @@
+package io.kvant.cuda.model;
+
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.DeviceBuffer;
+
+/**
+ * A weight matrix {@code [rows][cols]} on the device. Dense ({@code quant == null}): row-major in a
+ * storage type the kernels and cuBLASLt read directly ({@code dtype} is a {@link CudaKernels}
+ * code). Quantized: {@code buffer} holds the codes in the {@link QuantizedLayout} described by
+ * {@code quant}, and {@code dtype} is {@link CudaKernels#DT_F32}, the type of the activations its
+ * products read.
+ */
+public record DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols, DeviceQuant quant) {
+  /** A dense tensor. */
+  public DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols) {
+    this(buffer, dtype, rows, cols, null);
+  }
+
+  /** The device address (of the codes, when quantized). */
+  public long ptr() {
+    return buffer.ptr();
+  }
+
+  public boolean quantized() {
+    return quant != null;
+  }
+
+  /**
+   * The scales (and zero points) of a quantized matrix on the device; the codes are the tensor's
+   * buffer.
+   *
+   * @param zeros null when symmetric
+   */
+  public record DeviceQuant(
+      int bits,
+      int format,
+      long ldw,
+      int groupSize,
+      int groupsPerRow,
+      DeviceBuffer scales,
+      DeviceBuffer zeros) {
+    /** The address of the zero points, 0 when symmetric (the kernels' convention). */
+    public long zerosPtr() {
+      return zeros == null ? 0L : zeros.ptr();
+    }
+  }
+}

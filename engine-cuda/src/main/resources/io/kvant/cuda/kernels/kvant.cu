@@ -1,0 +1,849 @@
+// kvant's CUDA kernels. Compiled at run time by NVRTC (KernelCompiler) for the device's
+// architecture; no headers are included, so half and bfloat16 conversions are spelled out here
+// (PTX cvt for f16, bit arithmetic for bf16).
+//
+// Conventions shared with the Java side (CudaKernels):
+//  - dtype codes: 0 = F32, 1 = F16, 2 = BF16 (weights, activations cast for cuBLASLt, KV cache).
+//  - activations are row-major [rows][width] F32 unless a kernel says otherwise.
+//  - paged KV pool: [block][layer][k|v][kvHead][slot][headSize] elements of the KV dtype.
+//  - block tables: tables[seq * maxBlocks + i] is the pool block of the seq's i-th block;
+//    rowSeq[row] is the table index of the row's sequence, positions[row] its position.
+// Each kernel has a scalar Java reference in src/test (KernelReferences) and a test against it.
+
+typedef unsigned short u16;
+typedef unsigned long long u64;
+
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+#define DT_F32 0
+#define DT_F16 1
+#define DT_BF16 2
+
+__device__ __forceinline__ float bf16_to_f32(u16 h) {
+  return __uint_as_float(((unsigned)h) << 16);
+}
+
+__device__ __forceinline__ u16 f32_to_bf16(float f) {
+  unsigned u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    return (u16)((u >> 16) | 0x40u);  // quiet NaN
+  }
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return (u16)(u >> 16);
+}
+
+__device__ __forceinline__ float f16_to_f32(u16 h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+
+__device__ __forceinline__ u16 f32_to_f16(float f) {
+  u16 h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+}
+
+__device__ __forceinline__ float load_elem(const void* p, long i, int dtype) {
+  if (dtype == DT_F32) return ((const float*)p)[i];
+  if (dtype == DT_F16) return f16_to_f32(((const u16*)p)[i]);
+  return bf16_to_f32(((const u16*)p)[i]);
+}
+
+__device__ __forceinline__ void store_elem(void* p, long i, int dtype, float v) {
+  if (dtype == DT_F32) {
+    ((float*)p)[i] = v;
+  } else if (dtype == DT_F16) {
+    ((u16*)p)[i] = f32_to_f16(v);
+  } else {
+    ((u16*)p)[i] = f32_to_bf16(v);
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v, float* smem) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? smem[lane] : 0.f;
+  return warp_sum(t);
+}
+
+__device__ float block_max(float v, float* smem) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? smem[lane] : -INFINITY;
+  return warp_max(t);
+}
+
+// x[row] = embedding row tokens[row], as F32. grid: rows.
+extern "C" __global__ void embed(const void* table, int dtype, const int* tokens, float* x,
+                                 int dim) {
+  long src = (long)tokens[blockIdx.x] * dim;
+  float* dst = x + (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = load_elem(table, src + i, dtype);
+}
+
+// out[r] = w * x[row] / rms(x[row]) where row = rows ? rows[r] : r, stored as outType (the
+// type of the matrix product it feeds, so no separate cast). grid: output rows.
+extern "C" __global__ void rmsnorm(const float* x, const float* w, void* out, int dim, float eps,
+                                   const int* rows, int outType) {
+  __shared__ float smem[32];
+  long row = rows ? rows[blockIdx.x] : blockIdx.x;
+  const float* xr = x + row * dim;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss, smem);
+  float inv = (float)(1.0 / sqrt((double)(ss / dim + eps)));
+  long o = (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) store_elem(out, o + i, outType, w[i] * (xr[i] * inv));
+}
+
+// out = in converted to dtype, count elements. grid-stride.
+extern "C" __global__ void cast_f32(const float* in, void* out, int dtype, long count) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    store_elem(out, i, dtype, in[i]);
+  }
+}
+
+// x[r][c] += bias[c] for total = rows * width elements. grid-stride.
+extern "C" __global__ void add_bias(float* x, const float* bias, int width, long total) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    x[i] += bias[i % width];
+  }
+}
+
+// Rotary embedding in place on x[row] ([heads][headSize]) at positions[row], from the
+// precomputed tables cos/sin [position][headSize/2]. style 0: adjacent pairs (2i, 2i+1);
+// style 1: halves (i, i + headSize/2). grid: rows.
+extern "C" __global__ void rope(float* x, const int* positions, const float* cosT,
+                                const float* sinT, int heads, int headSize, int style) {
+  int half = headSize / 2;
+  long base = (long)positions[blockIdx.x] * half;
+  float* xr = x + (long)blockIdx.x * heads * headSize;
+  for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
+    int h = t / half, i = t % half;
+    float c = cosT[base + i], s = sinT[base + i];
+    int ia = style == 0 ? 2 * i : i;
+    int ib = style == 0 ? 2 * i + 1 : i + half;
+    float* o = xr + h * headSize;
+    float a = o[ia], b = o[ib];
+    o[ia] = a * c - b * s;
+    o[ib] = a * s + b * c;
+  }
+}
+
+__device__ __forceinline__ long kv_offset(long block, int layer, int kv, int head, int slot,
+                                          int layers, int kvHeads, int blockSize, int headSize) {
+  return ((((block * layers + layer) * 2 + kv) * kvHeads + head) * (long)blockSize + slot) *
+         headSize;
+}
+
+// Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows.
+extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, int kvType,
+                                     const int* rowSeq, const int* positions, const int* tables,
+                                     int maxBlocks, int layer, int layers, int kvHeads,
+                                     int headSize, int blockSize) {
+  int row = blockIdx.x;
+  int pos = positions[row];
+  long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
+  int slot = pos % blockSize;
+  int kvDim = kvHeads * headSize;
+  for (int t = threadIdx.x; t < kvDim; t += blockDim.x) {
+    int h = t / headSize, d = t % headSize;
+    long ko = kv_offset(block, layer, 0, h, slot, layers, kvHeads, blockSize, headSize) + d;
+    long vo = kv_offset(block, layer, 1, h, slot, layers, kvHeads, blockSize, headSize) + d;
+    store_elem(pool, ko, kvType, k[(long)row * kvDim + t]);
+    store_elem(pool, vo, kvType, v[(long)row * kvDim + t]);
+  }
+}
+
+#define ATTN_WARPS 4
+#define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
+
+// Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
+// [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
+// first). grid: (rows, heads), block: 32 * ATTN_WARPS. Each warp runs an online softmax over
+// every ATTN_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
+extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
+                                     const int* rowSeq, const int* positions, const int* tables,
+                                     int maxBlocks, int layer, int layers, int heads, int kvHeads,
+                                     int headSize, int blockSize, float scale, int outType) {
+  __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
+  __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+  int row = blockIdx.x, h = blockIdx.y;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int kvh = h / (heads / kvHeads);
+  int len = positions[row] + 1;
+  const int* table = tables + (long)rowSeq[row] * maxBlocks;
+  const float* qr = q + ((long)row * heads + h) * headSize;
+  float qv[ATTN_MAX_DIMS], acc[ATTN_MAX_DIMS];
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+    int d = lane + 32 * j;
+    qv[j] = d < headSize ? qr[d] : 0.f;
+    acc[j] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+  for (int t = warp; t < len; t += ATTN_WARPS) {
+    long block = table[t / blockSize];
+    int slot = t % blockSize;
+    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+    float dot = 0.f;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) dot += qv[j] * load_elem(pool, ko + d, kvType);
+    }
+    float s = warp_sum(dot) * scale;
+    float mNew = fmaxf(m, s);
+    float corr = expf(m - mNew);
+    float p = expf(s - mNew);
+    l = l * corr + p;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) acc[j] = acc[j] * corr + p * load_elem(pool, vo + d, kvType);
+    }
+    m = mNew;
+  }
+  if (lane == 0) {
+    sm_m[warp] = m;
+    sm_l[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) sm_acc[warp][lane + 32 * j] = acc[j];
+  __syncthreads();
+  if (warp == 0) {
+    float mAll = -INFINITY;
+    for (int w = 0; w < ATTN_WARPS; w++) mAll = fmaxf(mAll, sm_m[w]);
+    float lAll = 0.f;
+    float f[ATTN_WARPS];
+    for (int w = 0; w < ATTN_WARPS; w++) {
+      f[w] = sm_l[w] > 0.f ? expf(sm_m[w] - mAll) : 0.f;
+      lAll += sm_l[w] * f[w];
+    }
+    float inv = 1.f / lAll;
+    long o = ((long)row * heads + h) * headSize;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) {
+        float a = 0.f;
+        for (int w = 0; w < ATTN_WARPS; w++) a += sm_acc[w][d] * f[w];
+        store_elem(out, o + d, outType, a * inv);
+      }
+    }
+  }
+}
+
+// out = silu(gate) * up, elementwise, stored as outType. grid-stride.
+extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,
+                                  int outType) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    float g = gate[i];
+    store_elem(out, i, outType, g / (1.f + expf(-g)) * up[i]);
+  }
+}
+
+// x += d, elementwise. grid-stride.
+extern "C" __global__ void add_inplace(float* x, const float* d, long total) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    x[i] += d[i];
+  }
+}
+
+__device__ __forceinline__ u64 splitmix64(u64 z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+#define SAMPLE_THREADS 1024
+
+// One token per row of logits [rows][vocab]. temperature <= 0: greedy (lowest index among equal
+// maxima). Otherwise softmax(logits / temperature) restricted to the top-k values (k <= 0: all)
+// and then to the smallest set of largest probabilities whose mass reaches top_p (>= 1: all),
+// sampled with uniform u = splitmix64(seed) in [0, 1). Thresholds are found by bisection, so ties
+// at a threshold are all kept. grid: rows, block: SAMPLE_THREADS.
+extern "C" __global__ void sample(const float* logits, int vocab, const float* temperature,
+                                  const int* topK, const float* topP, const u64* seeds,
+                                  int* out) {
+  __shared__ float smem[32];
+  __shared__ int smemI[32];
+  __shared__ float scan[SAMPLE_THREADS];
+  const float* x = logits + (long)blockIdx.x * vocab;
+  int tid = threadIdx.x;
+  float temp = temperature[blockIdx.x];
+  // Greedy, and the maximum for the softmax.
+  float best = -INFINITY;
+  int bestI = 0x7fffffff;
+  for (int i = tid; i < vocab; i += blockDim.x) {
+    float v = x[i];
+    if (v > best || (v == best && i < bestI)) {
+      best = v;
+      bestI = i;
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    int oi = __shfl_xor_sync(0xffffffffu, bestI, o);
+    if (ov > best || (ov == best && oi < bestI)) {
+      best = ov;
+      bestI = oi;
+    }
+  }
+  int lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
+  if (lane == 0) {
+    smem[warp] = best;
+    smemI[warp] = bestI;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < warps ? smem[lane] : -INFINITY;
+    bestI = lane < warps ? smemI[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) {
+      float ov = __shfl_xor_sync(0xffffffffu, best, o);
+      int oi = __shfl_xor_sync(0xffffffffu, bestI, o);
+      if (ov > best || (ov == best && oi < bestI)) {
+        best = ov;
+        bestI = oi;
+      }
+    }
+    if (lane == 0) {
+      smem[0] = best;
+      smemI[0] = bestI;
+    }
+  }
+  __syncthreads();
+  float maxV = smem[0];
+  int argmax = smemI[0];
+  __syncthreads();
+  if (tid == 0) out[blockIdx.x] = argmax;  // the picker below overwrites it
+  if (!(temp > 0.f)) return;
+  float invT = 1.f / temp;
+  // Top-k: the largest logit threshold with at least k values at or above it.
+  float lo = -INFINITY;
+  int k = topK[blockIdx.x];
+  if (k > 0 && k < vocab) {
+    float mn = INFINITY;
+    for (int i = tid; i < vocab; i += blockDim.x) mn = fminf(mn, x[i]);
+    mn = -block_max(-mn, smem);
+    float a = mn, b = maxV;
+    for (int it = 0; it < 40; it++) {
+      float mid = 0.5f * (a + b);
+      float c = 0.f;
+      for (int i = tid; i < vocab; i += blockDim.x) c += x[i] >= mid ? 1.f : 0.f;
+      c = block_sum(c, smem);
+      if (c >= k) a = mid; else b = mid;
+    }
+    lo = a;
+  }
+  // Softmax mass of the kept values.
+  float z = 0.f;
+  for (int i = tid; i < vocab; i += blockDim.x) {
+    float v = x[i];
+    if (v >= lo) z += expf((v - maxV) * invT);
+  }
+  z = block_sum(z, smem);
+  // Top-p: the largest probability threshold whose kept mass reaches top_p.
+  float p = topP[blockIdx.x];
+  float pLo = 0.f;
+  if (p < 1.f) {
+    float a = 0.f, b = 1.f;
+    for (int it = 0; it < 40; it++) {
+      float mid = 0.5f * (a + b);
+      float s = 0.f;
+      for (int i = tid; i < vocab; i += blockDim.x) {
+        float v = x[i];
+        if (v >= lo) {
+          float pr = expf((v - maxV) * invT) / z;
+          if (pr >= mid) s += pr;
+        }
+      }
+      s = block_sum(s, smem);
+      if (s >= p) a = mid; else b = mid;
+    }
+    pLo = a;
+  }
+  // Inverse CDF over contiguous per-thread chunks, in index order.
+  int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  int start = tid * chunk, end = min(vocab, start + chunk);
+  float mine = 0.f;
+  for (int i = start; i < end; i++) {
+    float v = x[i];
+    if (v >= lo) {
+      float pr = expf((v - maxV) * invT) / z;
+      if (pr >= pLo) mine += pr;
+    }
+  }
+  scan[tid] = mine;
+  __syncthreads();
+  for (int o = 1; o < blockDim.x; o <<= 1) {
+    float add = tid >= o ? scan[tid - o] : 0.f;
+    __syncthreads();
+    scan[tid] += add;
+    __syncthreads();
+  }
+  float total = scan[blockDim.x - 1];
+  float u = (float)(splitmix64(seeds[blockIdx.x]) >> 40) * (1.f / 16777216.f) * total;
+  float before = scan[tid] - mine;
+  bool last = tid == blockDim.x - 1;
+  if ((u >= before && u < scan[tid]) || (last && u >= scan[tid])) {
+    int pick = -1;
+    float c = before;
+    for (int i = start; i < end; i++) {
+      float v = x[i];
+      if (v >= lo) {
+        float pr = expf((v - maxV) * invT) / z;
+        if (pr >= pLo) {
+          pick = i;
+          c += pr;
+          if (u < c) break;
+        }
+      }
+    }
+    if (pick >= 0) out[blockIdx.x] = pick;
+  }
+}
+
+// Fills count elements of dtype with uniform values in [-scale, scale) from a counter-based
+// generator: synthetic weights for benchmarks, made on the device instead of uploaded.
+extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 seed, float scale) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    float u = (float)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 40) *
+              (1.f / 16777216.f);
+    store_elem(out, i, dtype, (2.f * u - 1.f) * scale);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (layouts made at upload by QuantizedUpload; the artifact formats stay as
+// they are). Every weight row starts at a multiple of ldw bytes, ldw a multiple of 16, so a lane
+// reads 16 code bytes with one aligned 128-bit load.
+//  - 8-bit codes (fmt 0 = int8, 1 = FP8 E4M3, 2 = FP8 E5M2): w[row * ldw + c], value =
+//    scale[row * groupsPerRow + c / groupSize] * decode(code). INT8 per-channel, GGUF Q8_0
+//    (groups of 32) and FP8 per-channel or per-tensor (scales expanded per row) all land here.
+//  - 4-bit codes: the nibble order of io.kvant.engine.tensor.Int4Tensor (group g of a row starts
+//    at byte g * groupSize / 2; in a group of len columns with h = ceil(len / 2), byte j holds
+//    element j in its low and element h + j in its high nibble), value =
+//    scale[row][g] * (code - zero[row][g]). INT4 group-wise (symmetric: zero 8) and GGUF Q4_0
+//    (groups of 32, zero 8) land here.
+// The product of a scale and a code is computed exactly as the CPU decoder does (one float
+// multiplication), so GPU and CPU see bit-identical weights; only summation order differs.
+
+#define QF_INT8 0
+#define QF_E4M3 1
+#define QF_E5M2 2
+#define QGEMV_ROWS 8    // activation rows per pass
+#define QGEMV_WARPS 8   // output features per block (one per warp)
+
+__device__ __forceinline__ float decode8(unsigned b, int fmt) {
+  if (fmt == QF_INT8) return (float)(signed char)b;
+  unsigned sign = (b & 0x80u) << 24;
+  if (fmt == QF_E4M3) {
+    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
+    // normal and subnormal codes alike; times 2^120 is exact.
+    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
+  }
+  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
+}
+
+__device__ __forceinline__ void store_out(float* y, long i, float v, int accumulate) {
+  if (accumulate) y[i] += v; else y[i] = v;
+}
+
+// y[r][o] (+)= sum_c x[r][c] * W[o][c] for r < n (n <= QGEMV_ROWS), W of 8-bit codes.
+// grid: ceil(out / QGEMV_WARPS); block: 32 * QGEMV_WARPS. One warp per output feature reads its
+// weight row once for all n rows.
+extern "C" __global__ void qgemv8(const unsigned char* w, long ldw, const float* scales,
+                                  int groupSize, int groupsPerRow, int fmt, const float* x,
+                                  float* y, int out, int in, int n, int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  const float* sr = scales + (long)o * groupsPerRow;
+  // A 16-column chunk has one scale when groups are multiples of 16 or the row is one group.
+  bool chunkScale = groupsPerRow == 1 || (groupSize & 15) == 0;
+  float acc[QGEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) acc[r] = 0.f;
+  for (int c0 = lane * 16; c0 < in; c0 += 32 * 16) {
+    uint4 packed = *(const uint4*)(wr + c0);
+    unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
+    if (chunkScale && c0 + 16 <= in) {
+      float s = sr[groupsPerRow == 1 ? 0 : c0 / groupSize];
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+#pragma unroll
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += v * x[(long)r * in + c0 + j];
+        }
+      }
+    } else {
+      for (int j = 0; j < 16 && c0 + j < in; j++) {
+        int c = c0 + j;
+        float v = sr[c / groupSize] * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += v * x[(long)r * in + c];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// The value of the 4-bit code in byte b (nibble hi) of a group: scale * (code - zero).
+__device__ __forceinline__ float decode4(unsigned b, int hi, float s, int z) {
+  return s * (float)((int)(hi ? b >> 4 : b & 15u) - z);
+}
+
+// As qgemv8 for 4-bit codes (layout above); zeros may be null (symmetric: 8).
+extern "C" __global__ void qgemv4(const unsigned char* w, long ldw, const float* scales,
+                                  const unsigned char* zeros, int groupSize, int groupsPerRow,
+                                  const float* x, float* y, int out, int in, int n,
+                                  int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  const float* sr = scales + (long)o * groupsPerRow;
+  const unsigned char* zr = zeros ? zeros + (long)o * groupsPerRow : 0;
+  int half = groupSize >> 1;
+  int rowBytes = (in + 1) >> 1;
+  // Fast chunks: 16 bytes inside one full group (half a multiple of 16).
+  bool fastGroups = (half & 15) == 0;
+  float acc[QGEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) acc[r] = 0.f;
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16) {
+    uint4 packed = *(const uint4*)(wr + b0);
+    unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
+    int g = b0 / half;
+    int j0 = b0 - g * half;
+    int start = g * groupSize;
+    if (fastGroups && start + groupSize <= in) {
+      float s = sr[g];
+      int z = zr ? zr[g] : 8;
+      const float* xl = x + start + j0;
+      const float* xh = xl + half;
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        unsigned b = (words[j >> 2] >> ((j & 3) * 8)) & 0xffu;
+        float lo = decode4(b, 0, s, z), hi = decode4(b, 1, s, z);
+#pragma unroll
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) acc[r] += lo * xl[(long)r * in + j] + hi * xh[(long)r * in + j];
+        }
+      }
+    } else {
+      for (int j = 0; j < 16 && b0 + j < rowBytes; j++) {
+        int bi = b0 + j;
+        int gi = bi / half;
+        int ji = bi - gi * half;
+        int st = gi * groupSize;
+        int len = min(groupSize, in - st);
+        int h = (len + 1) >> 1;
+        float s = sr[gi];
+        int z = zr ? zr[gi] : 8;
+        unsigned b = (words[j >> 2] >> ((j & 3) * 8)) & 0xffu;
+        float lo = decode4(b, 0, s, z);
+        bool hasHi = h + ji < len;
+        float hi = hasHi ? decode4(b, 1, s, z) : 0.f;
+        for (int r = 0; r < QGEMV_ROWS; r++) {
+          if (r < n) {
+            acc[r] += lo * x[(long)r * in + st + ji];
+            if (hasHi) acc[r] += hi * x[(long)r * in + st + h + ji];
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < QGEMV_ROWS; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// out[r][c] = W[row0 + r][c] as dtype (F16/BF16) for r < rows: the tile that a tensor-core GEMM
+// multiplies when many rows share the weights (prefill, large batches). grid-stride.
+extern "C" __global__ void dequant8(const unsigned char* w, long ldw, const float* scales,
+                                    int groupSize, int groupsPerRow, int fmt, void* out,
+                                    int dtype, int row0, int rows, int in) {
+  long total = (long)rows * in;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    long r = row0 + i / in;
+    int c = (int)(i % in);
+    float v = scales[r * groupsPerRow + c / groupSize] * decode8(w[r * ldw + c], fmt);
+    store_elem(out, i, dtype, v);
+  }
+}
+
+extern "C" __global__ void dequant4(const unsigned char* w, long ldw, const float* scales,
+                                    const unsigned char* zeros, int groupSize, int groupsPerRow,
+                                    void* out, int dtype, int row0, int rows, int in) {
+  long total = (long)rows * in;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    long r = row0 + i / in;
+    int c = (int)(i % in);
+    int g = c / groupSize;
+    int j = c - g * groupSize;
+    int len = min(groupSize, in - g * groupSize);
+    int h = (len + 1) >> 1;
+    unsigned b = w[r * ldw + (long)g * (groupSize >> 1) + (j < h ? j : j - h)];
+    long gi = r * groupsPerRow + g;
+    float v = decode4(b, j >= h, scales[gi], zeros ? zeros[gi] : 8);
+    store_elem(out, i, dtype, v);
+  }
+}
+
+// count random bytes (each ANDed with mask) from a counter-based generator: the codes of
+// synthetic quantized benchmark weights. grid-stride.
+extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, unsigned mask) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+       i += (long)gridDim.x * blockDim.x) {
+    out[i] = (unsigned char)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 56) & mask;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wgemv: y[r][o] (+)= sum_c x[r][c] * W[o][c] for n <= 8 F32 rows: the decode products. One warp
+// per output feature streams its weight row with WG2_UNROLL independent 128-bit loads in flight
+// per lane, decodes in registers and reads the activations as float4 from global memory (they
+// stay in L1: every warp of the SM reads the same rows); shuffles reduce. A version staging the
+// activations in shared memory per K tile measured slower (perf/RESULTS.md).
+//  - kind: 0 = 8-bit codes (fmt as decode8), 1 = 4-bit codes, 2 = BF16, 3 = F16 (dense rows of
+//    ldw bytes).
+//  - Preconditions (checked on the Java side): in % 4 == 0; a 16-byte run of codes has one scale
+//    (8-bit: one group per row or groups a multiple of 16; 4-bit: whole groups, a multiple of
+//    32); dense rows a multiple of 8 elements.
+#define WG2_WARPS 4
+#define WG2_UNROLL 4
+
+template <int N>
+__device__ __forceinline__ void wg2_fma4(float (&acc)[N], float w0, float w1, float w2, float w3,
+                                         const float* x, long in, int c, int n) {
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    // rows past n (N rounds n up) re-read row 0; their sums are never stored
+    float4 v = __ldg((const float4*)(x + (r < n ? r : 0) * in + c));
+    acc[r] += w0 * v.x + w1 * v.y + w2 * v.z + w3 * v.w;
+  }
+}
+
+template <int N>
+__device__ void wgemv_impl(const unsigned char* w, long ldw, const float* scales,
+                            const unsigned char* zeros, int groupSize, int groupsPerRow, int fmt,
+                            int kind, const float* x, float* y, int out, int in, int n,
+                            int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o = blockIdx.x * WG2_WARPS + (threadIdx.x >> 5);
+  if (o >= out) return;
+  const unsigned char* wr = w + (long)o * ldw;
+  int rowBytes = kind == 0 ? in : (kind == 1 ? in / 2 : 2 * in);
+  int half = groupSize >> 1;
+  float acc[N];
+#pragma unroll
+  for (int r = 0; r < N; r++) acc[r] = 0.f;
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16 * WG2_UNROLL) {
+    uint4 p[WG2_UNROLL];
+#pragma unroll
+    for (int u = 0; u < WG2_UNROLL; u++) {
+      int b = b0 + u * 512;
+      if (b < rowBytes) p[u] = __ldg((const uint4*)(wr + b));
+    }
+#pragma unroll
+    for (int u = 0; u < WG2_UNROLL; u++) {
+      int b = b0 + u * 512;
+      if (b >= rowBytes) break;
+      unsigned words[4] = {p[u].x, p[u].y, p[u].z, p[u].w};
+      if (kind == 0) {
+        float s = scales[(long)o * groupsPerRow + (groupsPerRow == 1 ? 0 : b / groupSize)];
+        if (b + 16 <= in) {
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            unsigned wd = words[q];
+            wg2_fma4<N>(acc, s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt),
+                        s * decode8((wd >> 16) & 0xffu, fmt), s * decode8(wd >> 24, fmt), x, in,
+                        b + 4 * q, n);
+          }
+        } else {
+          for (int j = 0; b + j < in; j++) {
+            float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+#pragma unroll
+            for (int r = 0; r < N; r++) acc[r] += v * x[(long)(r < n ? r : 0) * in + b + j];
+          }
+        }
+      } else if (kind == 1) {
+        int g = b / half;
+        int j0 = b - g * half;
+        long gi = (long)o * groupsPerRow + g;
+        float s = scales[gi];
+        int z = zeros ? zeros[gi] : 8;
+        int lo = g * groupSize + j0;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          unsigned wd = words[q];
+          wg2_fma4<N>(acc, decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z),
+                      decode4((wd >> 16) & 0xffu, 0, s, z), decode4(wd >> 24, 0, s, z), x, in,
+                      lo + 4 * q, n);
+          wg2_fma4<N>(acc, decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z),
+                      decode4((wd >> 16) & 0xffu, 1, s, z), decode4(wd >> 24, 1, s, z), x, in,
+                      lo + half + 4 * q, n);
+        }
+      } else {
+        int c = b >> 1;
+#pragma unroll
+        for (int q = 0; q < 4; q += 2) {
+          unsigned a0 = words[q], a1 = words[q + 1];
+          float f0, f1, f2, f3;
+          if (kind == 2) {
+            f0 = bf16_to_f32((u16)(a0 & 0xffffu)); f1 = bf16_to_f32((u16)(a0 >> 16));
+            f2 = bf16_to_f32((u16)(a1 & 0xffffu)); f3 = bf16_to_f32((u16)(a1 >> 16));
+          } else {
+            f0 = f16_to_f32((u16)(a0 & 0xffffu)); f1 = f16_to_f32((u16)(a0 >> 16));
+            f2 = f16_to_f32((u16)(a1 & 0xffffu)); f3 = f16_to_f32((u16)(a1 >> 16));
+          }
+          wg2_fma4<N>(acc, f0, f1, f2, f3, x, in, c + 2 * q, n);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    float t = warp_sum(acc[r]);
+    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
+  }
+}
+
+// grid: ceil(out / WG2_WARPS); block: 32 * WG2_WARPS. x: n F32 rows of in (in % 4 == 0); rows of
+// x past n are never read (N is n rounded up, and reads of rows >= n use row 0).
+extern "C" __global__ void __launch_bounds__(32 * WG2_WARPS) wgemv(
+    const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,
+    int groupSize, int groupsPerRow, int fmt, int kind, const float* x, float* y, int out,
+    int in, int n, int accumulate) {
+  if (n <= 1)
+    wgemv_impl<1>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 2)
+    wgemv_impl<2>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 3)
+    wgemv_impl<3>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n == 4)
+    wgemv_impl<4>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else if (n <= 6)
+    wgemv_impl<6>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+  else
+    wgemv_impl<8>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
+                   accumulate);
+}
+
+// dequant8/dequant4 for the layouts wgemv reads (a 16-byte run has one scale; for 4-bit whole
+// groups, a multiple of 32) with in % 8 == 0, into BF16: one thread per 16-byte run of codes,
+// one 128-bit load, 128-bit stores; the general kernels above decode one element per thread with
+// 64-bit index arithmetic and measured ~10x slower. grid-stride over rows * ldw / 16 runs.
+__device__ __forceinline__ unsigned pack_bf16(float a, float b) {
+  return (unsigned)f32_to_bf16(a) | ((unsigned)f32_to_bf16(b) << 16);
+}
+
+extern "C" __global__ void dequant8_bf16(const unsigned char* w, long ldw, const float* scales,
+                                         int groupSize, int groupsPerRow, int fmt, u16* out,
+                                         int row0, int rows, int in) {
+  int runs = (int)(ldw >> 4);
+  long total = (long)rows * runs;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    int r = (int)(i / runs);
+    int c = (int)(i - (long)r * runs) * 16;
+    if (c >= in) continue;
+    long row = row0 + r;
+    uint4 p = __ldg((const uint4*)(w + row * ldw + c));
+    unsigned words[4] = {p.x, p.y, p.z, p.w};
+    float s = scales[row * groupsPerRow + (groupsPerRow == 1 ? 0 : c / groupSize)];
+    u16* o = out + (long)r * in + c;
+    if (c + 16 <= in) {
+      unsigned packed[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) {
+        unsigned wd = words[q >> 1] >> ((q & 1) * 16);
+        packed[q] = pack_bf16(s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt));
+      }
+      ((uint4*)o)[0] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+      ((uint4*)o)[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+    } else {
+      for (int j = 0; c + j < in; j++)
+        o[j] = f32_to_bf16(s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt));
+    }
+  }
+}
+
+extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const float* scales,
+                                         const unsigned char* zeros, int groupSize,
+                                         int groupsPerRow, u16* out, int row0, int rows,
+                                         int in) {
+  int runs = in / 32;  // 16 bytes = 32 values; in is a multiple of the group size (>= 32)
+  int half = groupSize >> 1;
+  long total = (long)rows * runs;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    int r = (int)(i / runs);
+    int b = (int)(i - (long)r * runs) * 16;
+    long row = row0 + r;
+    uint4 p = __ldg((const uint4*)(w + row * ldw + b));
+    unsigned words[4] = {p.x, p.y, p.z, p.w};
+    int g = b / half;
+    int j0 = b - g * half;
+    long gi = row * groupsPerRow + g;
+    float s = scales[gi];
+    int z = zeros ? zeros[gi] : 8;
+    u16* lo = out + (long)r * in + g * groupSize + j0;
+    unsigned pl[8], ph[8];
+#pragma unroll
+    for (int q = 0; q < 8; q++) {
+      unsigned wd = words[q >> 1] >> ((q & 1) * 16);
+      pl[q] = pack_bf16(decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z));
+      ph[q] = pack_bf16(decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z));
+    }
+    ((uint4*)lo)[0] = make_uint4(pl[0], pl[1], pl[2], pl[3]);
+    ((uint4*)lo)[1] = make_uint4(pl[4], pl[5], pl[6], pl[7]);
+    ((uint4*)(lo + half))[0] = make_uint4(ph[0], ph[1], ph[2], ph[3]);
+    ((uint4*)(lo + half))[1] = make_uint4(ph[4], ph[5], ph[6], ph[7]);
+  }
+}

@@ -1,0 +1,471 @@
+package io.kvant.cuda.device;
+
+import static io.kvant.cuda.device.KernelReferences.maxRelError;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.cuda.CudaBackend;
+import io.kvant.cuda.GpuFixture;
+import io.kvant.engine.forward.RopeTable;
+import io.kvant.engine.model.RopeStyle;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Every kernel against its scalar reference on fresh random inputs (needs a GPU). */
+@Tag("gpu")
+class CudaKernelsGpuTest {
+  private CudaBackend backend;
+  private CudaDevice dev;
+  private CudaKernels k;
+  private final List<DeviceBuffer> buffers = new ArrayList<>();
+  private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+
+  @BeforeEach
+  void open() {
+    backend = GpuFixture.backend();
+    dev = backend.device();
+    dev.makeCurrent();
+    k = backend.kernels();
+  }
+
+  @AfterEach
+  void free() {
+    buffers.forEach(DeviceBuffer::close);
+  }
+
+  private float[] random(int n) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = (float) (rnd.nextDouble() * 2 - 1);
+    }
+    return a;
+  }
+
+  private long up(float[] a) {
+    DeviceBuffer b = dev.upload(MemorySegment.ofArray(a));
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private long up(int[] a) {
+    DeviceBuffer b = dev.upload(MemorySegment.ofArray(a));
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private long poisoned(long bytes) {
+    DeviceBuffer b = dev.allocate(bytes);
+    dev.driver().memset(b.ptr(), 0xff, bytes); // NaN everywhere: an unwritten element shows
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private float[] down(long ptr, int n) {
+    float[] a = new float[n];
+    dev.download(ptr, MemorySegment.ofArray(a));
+    return a;
+  }
+
+  private int[] downInts(long ptr, int n) {
+    int[] a = new int[n];
+    dev.download(ptr, MemorySegment.ofArray(a));
+    return a;
+  }
+
+  @ParameterizedTest
+  @CsvSource({"1,8", "3,257", "7,4096", "2,2048"})
+  void rmsNormMatchesTheReference(int rows, int dim) {
+    float[] x = random(rows * dim);
+    float[] w = random(dim);
+    long out = poisoned(4L * rows * dim);
+    k.rmsNorm(up(x), up(w), out, dim, 1e-5f, 0L, rows, CudaKernels.DT_F32);
+    float[] ref = KernelReferences.rmsNorm(x, w, dim, 1e-5f);
+    assertThat(maxRelError(down(out, rows * dim), ref)).isLessThan(1e-5);
+    // Stored as BF16 for the product it feeds: the F32 result rounded once.
+    long half = poisoned(2L * rows * dim);
+    k.rmsNorm(up(x), up(w), half, dim, 1e-5f, 0L, rows, CudaKernels.DT_BF16);
+    long back = poisoned(4L * rows * dim);
+    k.embed(half, CudaKernels.DT_BF16, up(new int[rows]), back, rows * dim, 1);
+    float[] got = down(back, rows * dim);
+    float[] want = new float[ref.length];
+    for (int i = 0; i < ref.length; i++) {
+      want[i] = KernelReferences.bf16Round(ref[i]);
+    }
+    assertThat(maxRelError(got, want)).isLessThan(1e-2);
+  }
+
+  @Test
+  void rmsNormGathersTheRowsItIsGiven() {
+    int dim = 96;
+    float[] x = random(5 * dim);
+    float[] w = random(dim);
+    int[] rows = {4, 0, 2};
+    long out = poisoned(4L * rows.length * dim);
+    k.rmsNorm(up(x), up(w), out, dim, 1e-6f, up(rows), rows.length, CudaKernels.DT_F32);
+    float[] ref = KernelReferences.rmsNorm(x, w, dim, 1e-6f);
+    float[] got = down(out, rows.length * dim);
+    for (int j = 0; j < rows.length; j++) {
+      for (int i = 0; i < dim; i++) {
+        assertThat((double) got[j * dim + i])
+            .isCloseTo(ref[rows[j] * dim + i], org.assertj.core.data.Offset.offset(1e-5));
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @CsvSource({"ADJACENT_PAIRS,4,8", "HALF_SPLIT,8,64", "HALF_SPLIT,3,128", "ADJACENT_PAIRS,32,64"})
+  void ropeMatchesTheReferenceInBothConventions(RopeStyle style, int heads, int headSize) {
+    int rows = 5;
+    int ctx = 3000;
+    float[] x = random(rows * heads * headSize);
+    int[] pos = new int[rows];
+    for (int i = 0; i < rows; i++) {
+      pos[i] = rnd.nextInt(ctx);
+    }
+    RopeTable t = new RopeTable(headSize, ctx, 10000.0, style);
+    long dx = up(x);
+    k.rope(
+        dx,
+        up(pos),
+        up(t.cosines()),
+        up(t.sines()),
+        heads,
+        headSize,
+        style == RopeStyle.ADJACENT_PAIRS ? 0 : 1,
+        rows);
+    float[] ref =
+        KernelReferences.rope(x, pos, 10000.0, heads, headSize, style == RopeStyle.ADJACENT_PAIRS);
+    assertThat(maxRelError(down(dx, x.length), ref)).isLessThan(1e-5);
+  }
+
+  @Test
+  void swigluAndAddMatchTheReference() {
+    int n = 100_003;
+    float[] g = random(n);
+    float[] u = random(n);
+    long out = poisoned(4L * n);
+    k.swiglu(up(g), up(u), out, n, CudaKernels.DT_F32);
+    assertThat(maxRelError(down(out, n), KernelReferences.swiglu(g, u))).isLessThan(1e-6);
+    float[] a = random(n);
+    long da = up(a);
+    k.addInPlace(da, up(g), n);
+    float[] sum = down(da, n);
+    for (int i = 0; i < n; i++) {
+      assertThat(sum[i]).isEqualTo(a[i] + g[i]);
+    }
+  }
+
+  @Test
+  void castRoundsToNearestAndEmbedDecodesEveryType() {
+    int n = 10_001;
+    float[] x = random(n);
+    long dx = up(x);
+    for (int dtype : new int[] {CudaKernels.DT_F16, CudaKernels.DT_BF16}) {
+      long half = poisoned(2L * n);
+      k.cast(dx, half, dtype, n);
+      // Embedding row 0 of a [1][n] table decodes it back to F32.
+      long back = poisoned(4L * n);
+      k.embed(half, dtype, up(new int[] {0}), back, n, 1);
+      float[] got = down(back, n);
+      for (int i = 0; i < n; i++) {
+        float want =
+            dtype == CudaKernels.DT_F16
+                ? KernelReferences.f16Round(x[i])
+                : KernelReferences.bf16Round(x[i]);
+        assertThat(got[i]).isEqualTo(want);
+      }
+    }
+  }
+
+  @Test
+  void addBiasAddsPerColumn() {
+    int rows = 7;
+    int width = 33;
+    float[] x = random(rows * width);
+    float[] b = random(width);
+    long dx = up(x);
+    k.addBias(dx, up(b), width, rows);
+    float[] got = down(dx, x.length);
+    for (int i = 0; i < x.length; i++) {
+      assertThat(got[i]).isEqualTo(x[i] + b[i % width]);
+    }
+  }
+
+  /**
+   * Paged attention: several sequences of mixed lengths (decode rows, and a prefill chunk whose
+   * rows are causal within the chunk), blocks scattered in the pool, GQA.
+   */
+  @ParameterizedTest
+  @CsvSource({
+    "8,8,64,16,F32",
+    "8,2,64,16,F32",
+    "8,1,128,32,F32",
+    "32,8,128,16,F16",
+    "4,4,8,32,F16",
+    "16,2,256,16,F32"
+  })
+  void pagedAttentionMatchesTheReference(
+      int heads, int kvHeads, int hs, int blockSize, String kvType) {
+    int kvDtype = kvType.equals("F16") ? CudaKernels.DT_F16 : CudaKernels.DT_F32;
+    int[] lengths = {1, 17, 300, 4096, 33};
+    int layers = 2;
+    int layer = 1;
+    int seqs = lengths.length;
+    int maxBlocks = (4096 + blockSize - 1) / blockSize;
+    int totalBlocks = 0;
+    for (int len : lengths) {
+      totalBlocks += (len + blockSize - 1) / blockSize;
+    }
+    // A shuffled assignment of pool blocks to sequences.
+    int[] perm = new int[totalBlocks + 3];
+    for (int i = 0; i < perm.length; i++) {
+      perm[i] = i;
+    }
+    for (int i = perm.length - 1; i > 0; i--) {
+      int j = rnd.nextInt(i + 1);
+      int t = perm[i];
+      perm[i] = perm[j];
+      perm[j] = t;
+    }
+    int[] tables = new int[seqs * maxBlocks];
+    int next = 0;
+    for (int s = 0; s < seqs; s++) {
+      for (int b = 0; b < (lengths[s] + blockSize - 1) / blockSize; b++) {
+        tables[s * maxBlocks + b] = perm[next++];
+      }
+    }
+    int kvDim = kvHeads * hs;
+    int elem = kvDtype == CudaKernels.DT_F16 ? 2 : 4;
+    long poolBytes = (long) perm.length * layers * 2 * kvDim * blockSize * elem;
+    long pool = poisoned(poolBytes);
+    long dTables = up(tables);
+    float[][] keys = new float[seqs][];
+    float[][] values = new float[seqs][];
+    // Append every sequence's K/V through kv_append (rows = its positions).
+    for (int s = 0; s < seqs; s++) {
+      int len = lengths[s];
+      keys[s] = random(len * kvDim);
+      values[s] = random(len * kvDim);
+      int[] pos = new int[len];
+      int[] rowSeq = new int[len];
+      for (int t = 0; t < len; t++) {
+        pos[t] = t;
+        rowSeq[t] = s;
+      }
+      k.kvAppend(
+          up(keys[s]),
+          up(values[s]),
+          pool,
+          kvDtype,
+          up(rowSeq),
+          up(pos),
+          dTables,
+          maxBlocks,
+          layer,
+          layers,
+          kvHeads,
+          hs,
+          blockSize,
+          len);
+      if (kvDtype == CudaKernels.DT_F16) {
+        for (int i = 0; i < keys[s].length; i++) {
+          keys[s][i] = KernelReferences.f16Round(keys[s][i]);
+          values[s][i] = KernelReferences.f16Round(values[s][i]);
+        }
+      }
+    }
+    // Query rows: the last position of each sequence (decode), plus a 9-row causal chunk at the
+    // end of the 300-long sequence (prefill).
+    List<int[]> rowList = new ArrayList<>();
+    for (int s = 0; s < seqs; s++) {
+      rowList.add(new int[] {s, lengths[s] - 1});
+    }
+    for (int t = 291; t < 300; t++) {
+      rowList.add(new int[] {2, t});
+    }
+    int rows = rowList.size();
+    int[] rowSeq = new int[rows];
+    int[] pos = new int[rows];
+    for (int r = 0; r < rows; r++) {
+      rowSeq[r] = rowList.get(r)[0];
+      pos[r] = rowList.get(r)[1];
+    }
+    float[] q = random(rows * heads * hs);
+    long out = poisoned(4L * rows * heads * hs);
+    k.attention(
+        up(q),
+        pool,
+        kvDtype,
+        out,
+        up(rowSeq),
+        up(pos),
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        heads,
+        kvHeads,
+        hs,
+        blockSize,
+        (float) (1 / Math.sqrt(hs)),
+        rows,
+        CudaKernels.DT_F32);
+    float[] ref = KernelReferences.attention(q, keys, values, rowSeq, pos, heads, kvHeads, hs);
+    assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(2e-5);
+  }
+
+  @Test
+  void greedySamplingIsTheArgmaxWithTheLowestIdAmongTies() {
+    int rows = 6;
+    int vocab = 128_256;
+    float[] logits = random(rows * vocab);
+    logits[3 * vocab + 1000] = 5f;
+    logits[3 * vocab + 77] = 5f; // tie: the lower id wins
+    int[] ids = sample(logits, rows, vocab, new float[rows], new int[rows], ones(rows));
+    for (int r = 0; r < rows; r++) {
+      int best = 0;
+      for (int i = 1; i < vocab; i++) {
+        if (logits[r * vocab + i] > logits[r * vocab + best]) {
+          best = i;
+        }
+      }
+      assertThat(ids[r]).isEqualTo(best);
+    }
+    assertThat(ids[3]).isEqualTo(77);
+  }
+
+  @Test
+  void topKOfOneIsGreedyAndTopPKeepsOnlyTheNucleus() {
+    int rows = 64;
+    int vocab = 32_000;
+    float[] logits = random(rows * vocab);
+    float[] temp = new float[rows];
+    java.util.Arrays.fill(temp, 1.3f);
+    int[] topK = new int[rows];
+    java.util.Arrays.fill(topK, 1);
+    int[] ids = sample(logits, rows, vocab, temp, topK, ones(rows));
+    for (int r = 0; r < rows; r++) {
+      int best = 0;
+      for (int i = 1; i < vocab; i++) {
+        if (logits[r * vocab + i] > logits[r * vocab + best]) {
+          best = i;
+        }
+      }
+      assertThat(ids[r]).isEqualTo(best);
+    }
+    // One dominant token holding ~90% of the mass: top_p = 0.5 must always pick it.
+    float[] peaked = random(rows * vocab);
+    for (int r = 0; r < rows; r++) {
+      peaked[r * vocab + 4242] = 20f;
+    }
+    float[] topP = new float[rows];
+    java.util.Arrays.fill(topP, 0.5f);
+    ids = sample(peaked, rows, vocab, temp, new int[rows], topP);
+    for (int r = 0; r < rows; r++) {
+      assertThat(ids[r]).isEqualTo(4242);
+    }
+  }
+
+  @Test
+  void temperatureSamplingFollowsTheSoftmax() {
+    // 4,000 rows of the same 4-token distribution, each with its own seed: frequencies within 4
+    // standard deviations of softmax(logits / T).
+    int rows = 4000;
+    int vocab = 4;
+    float[] base = {1.0f, 0.0f, -1.0f, 0.5f};
+    float t = 0.8f;
+    float[] logits = new float[rows * vocab];
+    for (int r = 0; r < rows; r++) {
+      System.arraycopy(base, 0, logits, r * vocab, vocab);
+    }
+    float[] temp = new float[rows];
+    java.util.Arrays.fill(temp, t);
+    int[] ids = sample(logits, rows, vocab, temp, new int[rows], ones(rows));
+    double z = 0;
+    double[] p = new double[vocab];
+    for (int i = 0; i < vocab; i++) {
+      p[i] = Math.exp(base[i] / t);
+      z += p[i];
+    }
+    int[] counts = new int[vocab];
+    for (int id : ids) {
+      counts[id]++;
+    }
+    for (int i = 0; i < vocab; i++) {
+      double expect = rows * p[i] / z;
+      double sd = Math.sqrt(rows * (p[i] / z) * (1 - p[i] / z));
+      assertThat((double) counts[i]).isCloseTo(expect, org.assertj.core.data.Offset.offset(4 * sd));
+    }
+  }
+
+  private static float[] ones(int n) {
+    float[] a = new float[n];
+    java.util.Arrays.fill(a, 1f);
+    return a;
+  }
+
+  private int[] sample(
+      float[] logits, int rows, int vocab, float[] temp, int[] topK, float[] topP) {
+    long[] seeds = new long[rows];
+    for (int r = 0; r < rows; r++) {
+      seeds[r] = rnd.nextLong();
+    }
+    DeviceBuffer s = dev.upload(MemorySegment.ofArray(seeds));
+    buffers.add(s);
+    long out = poisoned(4L * rows);
+    k.sample(up(logits), vocab, up(temp), up(topK), up(topP), s.ptr(), out, rows);
+    return downInts(out, rows);
+  }
+
+  @ParameterizedTest
+  @CsvSource({"0,1,64,64", "0,3,257,129", "2,1,4096,4096", "2,16,1000,2048", "1,5,300,96"})
+  void gemmMatchesTheReference(int dtype, int n, int out, int in) {
+    float[] w = random(out * in);
+    float[] x = random(n * in);
+    Gemm gemm = new Gemm(dev);
+    try {
+      long dw = up(w);
+      long dx = up(x);
+      float[] wRef = w;
+      float[] xRef = x;
+      if (dtype != CudaKernels.DT_F32) {
+        long tw = poisoned(2L * w.length);
+        k.cast(dw, tw, dtype, w.length);
+        long tx = poisoned(2L * x.length);
+        k.cast(dx, tx, dtype, x.length);
+        dw = tw;
+        dx = tx;
+        wRef = w.clone();
+        xRef = x.clone();
+        for (float[] a : new float[][] {wRef, xRef}) {
+          for (int i = 0; i < a.length; i++) {
+            a[i] =
+                dtype == CudaKernels.DT_F16
+                    ? KernelReferences.f16Round(a[i])
+                    : KernelReferences.bf16Round(a[i]);
+          }
+        }
+      }
+      long y = poisoned(4L * n * out);
+      gemm.multiply(dtype, dw, out, in, dx, n, y, false);
+      float[] ref = KernelReferences.matmul(wRef, out, in, xRef, n);
+      assertThat(maxRelError(down(y, n * out), ref)).isLessThan(1e-5);
+      // accumulate = true adds onto what is there
+      gemm.multiply(dtype, dw, out, in, dx, n, y, true);
+      float[] twice = down(y, n * out);
+      for (int i = 0; i < ref.length; i++) {
+        ref[i] *= 2;
+      }
+      assertThat(maxRelError(twice, ref)).isLessThan(1e-5);
+    } finally {
+      gemm.close();
+    }
+  }
+}

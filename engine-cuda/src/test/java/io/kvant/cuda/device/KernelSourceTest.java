@@ -1,0 +1,82 @@
+package io.kvant.cuda.device;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Checks the kernel source without a GPU: it is in the jar, and where a CUDA toolkit's {@code nvcc}
+ * is installed (the development and CI machines have one, without a GPU) it compiles for Hopper, so
+ * a syntax error is caught before the source ever reaches NVRTC on a GPU host.
+ */
+class KernelSourceTest {
+  @Test
+  void theSourceIsAJarResourceAndDefinesEveryKernelTheJavaSideLoads() {
+    String src = CudaKernels.source();
+    for (String k :
+        new String[] {
+          "embed",
+          "rmsnorm",
+          "cast_f32",
+          "add_bias",
+          "rope",
+          "kv_append",
+          "attention",
+          "swiglu",
+          "add_inplace",
+          "sample",
+          "fill_uniform"
+        }) {
+      assertThat(src).contains("extern \"C\" __global__ void " + k + "(");
+    }
+    assertThat(src).doesNotContain("#include");
+  }
+
+  @Test
+  void nvccCompilesItForSm90(@TempDir Path dir) throws Exception {
+    Path nvcc = findNvcc();
+    assumeTrue(nvcc != null, "no nvcc on this machine");
+    Path cu = dir.resolve("kvant.cu");
+    Files.writeString(cu, CudaKernels.source());
+    Process p =
+        new ProcessBuilder(
+                nvcc.toString(),
+                "-arch=sm_90",
+                "-cubin",
+                "-o",
+                dir.resolve("k.cubin").toString(),
+                cu.toString())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes());
+    assertThat(p.waitFor(90, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(out).isZero();
+    assertThat(Files.size(dir.resolve("k.cubin"))).isPositive();
+  }
+
+  private static Path findNvcc() {
+    for (String d :
+        (System.getenv().getOrDefault("PATH", "") + ":/usr/local/cuda/bin").split(":")) {
+      if (!d.isEmpty() && Files.isExecutable(Path.of(d, "nvcc"))) {
+        return Path.of(d, "nvcc");
+      }
+    }
+    return null;
+  }
+
+  @Test
+  void theCacheKeyChangesWithSourceArchDriverAndCompiler() {
+    String k = KernelCompiler.cacheKey("src", "sm_90", 13000, "13.0");
+    assertThat(k).isEqualTo(KernelCompiler.cacheKey("src", "sm_90", 13000, "13.0"));
+    assertThat(KernelCompiler.cacheKey("src2", "sm_90", 13000, "13.0")).isNotEqualTo(k);
+    assertThat(KernelCompiler.cacheKey("src", "sm_89", 13000, "13.0")).isNotEqualTo(k);
+    assertThat(KernelCompiler.cacheKey("src", "sm_90", 12080, "13.0")).isNotEqualTo(k);
+    assertThat(KernelCompiler.cacheKey("src", "sm_90", 13000, "12.8")).isNotEqualTo(k);
+    assertThat(k).endsWith("-sm_90-drv13000-nvrtc13.0");
+  }
+}

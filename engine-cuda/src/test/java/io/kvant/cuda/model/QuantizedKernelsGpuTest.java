@@ -1,0 +1,222 @@
+package io.kvant.cuda.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.cuda.CudaBackend;
+import io.kvant.cuda.GpuFixture;
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The quantized-weight kernels against scalar references on random inputs (needs a GPU): the
+ * weight-only GEMV for 1..32 rows, the tile decode + cuBLASLt path for more, and the decode kernels
+ * bit for bit, over every type, with widths that are not multiples of 16 bytes, of the group size,
+ * or of the kernels' warps.
+ */
+@Tag("gpu")
+class QuantizedKernelsGpuTest {
+  private static final String[] TYPES = {
+    "I8", "I4:g128", "I4:g32:asym", "I4:g6", "F8_E4M3", "F8_E4M3:tensor", "F8_E5M2", "Q8_0", "Q4_0"
+  };
+
+  private CudaBackend backend;
+  private CudaDevice dev;
+  private DeviceWeightCache cache;
+  private final List<DeviceBuffer> buffers = new ArrayList<>();
+  private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+
+  @BeforeEach
+  void open() {
+    backend = GpuFixture.backend();
+    dev = backend.device();
+    dev.makeCurrent();
+    cache = new DeviceWeightCache(dev);
+  }
+
+  @AfterEach
+  void free() {
+    buffers.forEach(DeviceBuffer::close);
+  }
+
+  private float[] random(int n, double scale) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = (float) (rnd.nextGaussian() * scale);
+    }
+    return a;
+  }
+
+  private long up(float[] a) {
+    DeviceBuffer b = dev.upload(MemorySegment.ofArray(a));
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private long alloc(long bytes) {
+    DeviceBuffer b = dev.allocate(bytes);
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private float[] down(long ptr, int n) {
+    float[] a = new float[n];
+    dev.download(ptr, MemorySegment.ofArray(a));
+    return a;
+  }
+
+  private static int[][] shapes(QuantFixtures.Kind k) {
+    boolean blocks = k.type() == DType.Q8_0 || k.type() == DType.Q4_0;
+    return blocks
+        ? new int[][] {{37, 96}, {64, 4096}, {130, 288}, {21, 1056}}
+        : new int[][] {{37, 172}, {64, 4096}, {130, 1000}, {9, 30}, {21, 2600}, {33, 1152}};
+  }
+
+  /** {@code y = base + x W^T} in double from the layout's values, optionally BF16-rounded. */
+  private static float[] reference(
+      QuantizedLayout q, float[] x, int n, float[] base, boolean bf16) {
+    int out = q.rows();
+    int in = q.cols();
+    float[] y = new float[n * out];
+    for (int r = 0; r < n; r++) {
+      for (int o = 0; o < out; o++) {
+        double a = base == null ? 0 : base[r * out + o];
+        for (int i = 0; i < in; i++) {
+          float w = q.value(o, i);
+          float xi = x[r * in + i];
+          if (bf16) {
+            w = bf16(w);
+            xi = bf16(xi);
+          }
+          a += (double) w * xi;
+        }
+        y[r * out + o] = (float) a;
+      }
+    }
+    return y;
+  }
+
+  static float bf16(float f) {
+    int u = Float.floatToRawIntBits(f);
+    u += 0x7fff + ((u >>> 16) & 1);
+    return Float.intBitsToFloat(u & 0xffff0000);
+  }
+
+  /** Largest |a - b| over the largest |b|. */
+  static double relError(float[] a, float[] b) {
+    double max = 0;
+    double scale = 0;
+    for (int i = 0; i < a.length; i++) {
+      max = Math.max(max, Math.abs((double) a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(b[i]));
+    }
+    return scale == 0 ? max : max / scale;
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 3, 8, 13, 32, 33, 70})
+  void productsMatchTheReference(int n) {
+    QuantizedProducts products = new QuantizedProducts(backend.kernels(), backend.gemm());
+    for (String spec : TYPES) {
+      QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+      for (int[] shape : shapes(kind)) {
+        int out = shape[0];
+        int in = shape[1];
+        Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+        QuantizedLayout q = QuantizedLayout.of(t);
+        DeviceTensor w = cache.acquire(t);
+        try {
+          float[] x = random(n * in, 1);
+          float[] base = random(n * out, 1);
+          boolean accumulate = (n + out) % 2 == 0;
+          long y = up(base);
+          long tileElements = QuantizedProducts.tileElements((long) out * in) / 3 + 1;
+          long tile = alloc(2 * Math.max(tileElements, in));
+          products.multiply(
+              w, up(x), alloc(2L * n * in), tile, Math.max(tileElements, in), n, y, accumulate);
+          float[] got = down(y, n * out);
+          boolean viaTensorCores =
+              n
+                  > (QuantizedProducts.wgemvReads(w)
+                      ? QuantizedProducts.WGEMV_MAX_ROWS
+                      : QuantizedProducts.GEMV_MAX_ROWS);
+          float[] want = reference(q, x, n, accumulate ? base : null, viaTensorCores);
+          assertThat(relError(got, want))
+              .as("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate)
+              .isLessThan(viaTensorCores ? 2e-3 : 2e-5);
+        } finally {
+          cache.release(t);
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      strings = {"I8", "I4:g128", "I4:g32:asym", "I4:g6", "F8_E4M3", "F8_E5M2", "Q8_0", "Q4_0"})
+  void decodeKernelsGiveTheLayoutsValuesExactly(String spec) {
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+    CudaKernels k = backend.kernels();
+    for (int[] shape : shapes(kind)) {
+      int out = shape[0];
+      int in = shape[1];
+      Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+      QuantizedLayout q = QuantizedLayout.of(t);
+      DeviceTensor w = cache.acquire(t);
+      try {
+        int row0 = out / 3;
+        int rows = out - row0;
+        long dst = alloc(4L * rows * in);
+        var d = w.quant();
+        if (d.bits() == 8) {
+          k.dequant8(
+              w.ptr(),
+              d.ldw(),
+              d.scales().ptr(),
+              d.groupSize(),
+              d.groupsPerRow(),
+              d.format(),
+              dst,
+              CudaKernels.DT_F32,
+              row0,
+              rows,
+              in);
+        } else {
+          k.dequant4(
+              w.ptr(),
+              d.ldw(),
+              d.scales().ptr(),
+              d.zerosPtr(),
+              d.groupSize(),
+              d.groupsPerRow(),
+              dst,
+              CudaKernels.DT_F32,
+              row0,
+              rows,
+              in);
+        }
+        float[] got = down(dst, rows * in);
+        for (int r = 0; r < rows; r++) {
+          for (int c = 0; c < in; c++) {
+            assertThat(Float.floatToRawIntBits(got[r * in + c]))
+                .as("%s %dx%d at [%d][%d]", spec, out, in, row0 + r, c)
+                .isEqualTo(Float.floatToRawIntBits(t.get(row0 + r, c)));
+          }
+        }
+      } finally {
+        cache.release(t);
+      }
+    }
+  }
+}

@@ -1,0 +1,79 @@
+package io.kvant.cuda.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Tensor;
+import io.kvant.engine.tensor.Tensors;
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The device layouts of quantized weights (runs without a GPU): every value the layout decodes, as
+ * the kernels decode it, equals the CPU tensor's value bit for bit, for shapes whose rows are not
+ * 16-byte multiples and whose width is not a multiple of the group size.
+ */
+class QuantizedLayoutTest {
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "I8",
+        "I4:g128",
+        "I4:g32:asym",
+        "I4:g6",
+        "I4:g64:asym",
+        "F8_E4M3",
+        "F8_E4M3:tensor",
+        "F8_E5M2",
+        "Q8_0",
+        "Q4_0"
+      })
+  void layoutDecodesTheTensorsValuesExactly(String spec) {
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+    boolean blocks = kind.type() == DType.Q8_0 || kind.type() == DType.Q4_0;
+    int[][] shapes =
+        blocks
+            ? new int[][] {{7, 96}, {5, 32}, {3, 288}}
+            : new int[][] {{7, 172}, {5, 100}, {3, 257}, {2, 1}, {4, 512}};
+    SplittableRandom rnd = new SplittableRandom(spec.hashCode());
+    for (int[] shape : shapes) {
+      int rows = shape[0];
+      int cols = shape[1];
+      float[] w = new float[rows * cols];
+      for (int i = 0; i < w.length; i++) {
+        w[i] = (float) rnd.nextGaussian() * (i % 7 == 0 ? 3f : 0.2f);
+      }
+      Tensor t = QuantFixtures.quantize(w, rows, cols, kind);
+      QuantizedLayout q = QuantizedLayout.of(t);
+      assertThat(q.ldw() % 16).isZero();
+      assertThat(q.codes().byteSize()).isGreaterThanOrEqualTo((long) rows * q.ldw());
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+          assertThat(Float.floatToRawIntBits(q.value(r, c)))
+              .as("%s %dx%d at [%d][%d]", spec, rows, cols, r, c)
+              .isEqualTo(Float.floatToRawIntBits(t.get(r, c)));
+        }
+      }
+    }
+  }
+
+  @Test
+  void rowsThatAreSixteenByteMultiplesAreUploadedWithoutACopy() {
+    float[] w = new float[4 * 64];
+    Tensor t = QuantFixtures.int8(w, 4, 64);
+    assertThat(QuantizedLayout.of(t).codes()).isSameAs(t.data());
+  }
+
+  @Test
+  void denseTypesHaveNoQuantizedLayout() {
+    Tensor t = Tensors.of(DType.F32, 1, 4, MemorySegment.ofArray(new float[4]));
+    assertThat(QuantizedLayout.handles(DType.F32)).isFalse();
+    assertThatThrownBy(() -> QuantizedLayout.of(t))
+        .isInstanceOf(UnsupportedOperationException.class)
+        .hasMessageContaining("F32");
+  }
+}

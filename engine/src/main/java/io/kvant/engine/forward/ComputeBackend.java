@@ -1,0 +1,34 @@
+package io.kvant.engine.forward;
+
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvStoreFactory;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.ModelWeights;
+
+/**
+ * Where the forward passes of a process run: the CPU ({@link CpuBackend}) or a device (the CUDA
+ * backend of the {@code engine-cuda} module). One backend serves every model version of a process,
+ * so versions can share their unchanged weights on it, and makes the storage of the KV cache
+ * manager's blocks.
+ */
+public interface ComputeBackend extends AutoCloseable {
+  /** One line for logs, e.g. {@code cpu (2 threads)}. */
+  String describe();
+
+  /**
+   * The forward pass of one model version (uploading its weights where the backend keeps them
+   * elsewhere); close it when the version is released.
+   *
+   * @throws UnsupportedOperationException naming the type if the backend cannot run a weight type
+   */
+  ForwardPass load(LlamaConfig config, ModelWeights weights);
+
+  /** Storage for the KV cache manager's blocks. */
+  KvStoreFactory kvStorage();
+
+  /** The KV storage type used when the configuration names none. */
+  KvCacheType defaultKvType();
+
+  @Override
+  void close();
+}

@@ -1,0 +1,23 @@
+package io.kvant.engine.forward;
+
+/**
+ * The sampling rule a backend applies where the logits are (see {@link
+ * ForwardPass#forwardAndSample}): greedy when {@code temperature <= 0}, otherwise softmax at {@code
+ * temperature} restricted to the {@code topK} largest logits ({@code topK <= 0}: all) and the
+ * smallest set of most likely tokens whose mass reaches {@code topP} ({@code >= 1}: all), drawn
+ * with a uniform number derived from {@code seed} (the caller derives a fresh seed per step, so a
+ * seeded request is reproducible on the same backend).
+ */
+public record DeviceSampling(float temperature, int topK, float topP, long seed) {
+  public DeviceSampling {
+    if (Float.isNaN(temperature) || Float.isNaN(topP) || topP <= 0f) {
+      throw new IllegalArgumentException(
+          "temperature must be a number and top_p in (0, 1], got " + temperature + ", " + topP);
+    }
+  }
+
+  /** Greedy (argmax, lowest id among ties). */
+  public static DeviceSampling greedy() {
+    return new DeviceSampling(0f, 0, 1f, 0L);
+  }
+}

@@ -1,0 +1,22 @@
+package io.kvant.engine.kv;
+
+/**
+ * Makes the storage behind a {@link KvCacheManager}: the host {@link PagedKvStore} by default, or a
+ * device-resident pool (the CUDA backend's), which the manager's block ids index all the same. The
+ * manager keeps ownership of allocation, prefix caching and preemption either way.
+ */
+@FunctionalInterface
+public interface KvStoreFactory {
+  /**
+   * A store of {@code blocks} blocks of {@code config.blockSize()} tokens for a model of shape
+   * {@code geometry}, resolving sequence handles through {@code tables}.
+   *
+   * @throws IllegalArgumentException if the store cannot hold {@code config.type()}
+   */
+  KvStore create(KvGeometry geometry, KvCacheConfig config, int blocks, BlockTables tables);
+
+  /** The host store, {@link PagedKvStore}. */
+  static KvStoreFactory host() {
+    return (g, c, blocks, tables) -> new PagedKvStore(g, c.type(), c.blockSize(), blocks, tables);
+  }
+}

@@ -1,0 +1,478 @@
+package io.kvant.quant.artifact;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvant.engine.format.ModelFormatException;
+import io.kvant.engine.format.gguf.GgufFile;
+import io.kvant.engine.format.gguf.GgufReader;
+import io.kvant.engine.format.safetensors.SafetensorsDtype;
+import io.kvant.engine.format.safetensors.SafetensorsFile;
+import io.kvant.engine.format.safetensors.SafetensorsReader;
+import io.kvant.engine.format.safetensors.SafetensorsWriter;
+import io.kvant.engine.model.LayerWeights;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.Role;
+import io.kvant.engine.model.RopeStyle;
+import io.kvant.engine.model.TensorNames;
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Fp8Tensor;
+import io.kvant.engine.tensor.Int4Tensor;
+import io.kvant.engine.tensor.Int8Tensor;
+import io.kvant.engine.tensor.Tensor;
+import io.kvant.engine.tensor.Tensors;
+import io.kvant.engine.tokenizer.SentencePieceBpeTokenizer;
+import io.kvant.engine.tokenizer.Tokenizer;
+import io.kvant.quant.encoding.AimetEncodings;
+import io.kvant.quant.encoding.TensorEncoding;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A quantized model version folder, as {@code kvant quantize} writes it and the reload agent
+ * publishes it ({@code <bucket>/<model>/versions/<version>/}):
+ *
+ * <ul>
+ *   <li>{@code model.safetensors}: every tensor. Full-precision matrices and norm vectors as
+ *       F32/F16/BF16; INT8 as {@code I8 [rows, cols]} plus {@code NAME.scale F32 [rows]}; INT4 as
+ *       packed {@code U8 [rows, ceil(cols/2)]} plus {@code NAME.scale F32 [rows, groups]} and, when
+ *       asymmetric, {@code NAME.zero U8 [rows, groups]}; FP8 as {@code F8_E4M3|F8_E5M2 [rows,
+ *       cols]} plus {@code NAME.scale F32 [rows]} (or {@code [1]}); ggml Q4_0/Q8_0 blocks as {@code
+ *       U8 [rows, row bytes]}. The header's {@code __metadata__["kvant.layout"]} (JSON) gives each
+ *       matrix's kvant dtype, shape and group size.
+ *   <li>{@code config.json}: kvant's hyper-parameters ({@code kvant_config: 1}).
+ *   <li>{@code tokenizer.kvant.json} (SentencePiece vocabulary taken from a GGUF source) or the
+ *       source's {@code tokenizer.json} / {@code tokenizer_config.json} (Hugging Face).
+ *   <li>{@code encodings.json} (AIMET 1.0.0), {@code qbom.json}.
+ *   <li>{@code manifest.json}, written last: sizes and sha256 of all the above and of every
+ *       safetensors tensor.
+ * </ul>
+ *
+ * <p>{@link #load} verifies the manifest (sizes and digests) before mapping anything.
+ */
+public final class QuantizedArtifact {
+  public static final String WEIGHTS = "model.safetensors";
+  public static final String CONFIG = "config.json";
+  public static final String TOKENIZER = "tokenizer.kvant.json";
+  public static final String ENCODINGS = "encodings.json";
+  private static final String LAYOUT_KEY = "kvant.layout";
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ValueLayout.OfFloat FLOAT_LE =
+      ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+  private QuantizedArtifact() {}
+
+  /** Who, what and when of a write. */
+  public record Info(
+      String model, String version, String parent, String publisher, Instant created) {}
+
+  /**
+   * What a quantized version folder holds besides its files' digests.
+   *
+   * @param model the weights to write (quantized or not), config and tokenizer source
+   * @param recipe the recipe's name ({@code w4g128:gptq}, ...)
+   * @param recipeJson the recipe as JSON
+   * @param encodings AIMET encodings of every quantized tensor, by kvant tensor name
+   * @param qbom how each tensor was made
+   */
+  public record Contents(
+      Model model,
+      String recipe,
+      String recipeJson,
+      Map<String, TensorEncoding> encodings,
+      List<QbomEntry> qbom) {}
+
+  /**
+   * Writes {@code q} into {@code dir} (created if needed; existing files of the same names are
+   * replaced) and returns the manifest written.
+   */
+  public static Manifest write(Contents q, Path dir, Info info) throws IOException {
+    Files.createDirectories(dir);
+    Model m = q.model();
+    ModelWeights w = m.weights();
+    SafetensorsWriter st = new SafetensorsWriter();
+    ObjectNode layout = JSON.createObjectNode();
+    Map<String, Tensor> matrices = matrices(w);
+    for (Map.Entry<String, Tensor> e : matrices.entrySet()) {
+      addMatrix(st, layout, e.getKey(), e.getValue());
+    }
+    for (Map.Entry<String, float[]> e : vectors(w).entrySet()) {
+      st.add(
+          e.getKey(), SafetensorsDtype.F32, new long[] {e.getValue().length}, floats(e.getValue()));
+    }
+    layout.put("tied", w.output() == w.embedding());
+    st.metadata(LAYOUT_KEY, layout.toString());
+    st.write(dir.resolve(WEIGHTS));
+    Files.writeString(dir.resolve(CONFIG), configJson(m.config()).toString());
+    List<String> files = new ArrayList<>(List.of(WEIGHTS, CONFIG));
+    files.addAll(writeTokenizer(m, dir));
+    Files.writeString(dir.resolve(ENCODINGS), AimetEncodings.write(q.encodings()));
+    Qbom qbom = new Qbom(info.model(), info.version(), q.recipe(), q.qbom());
+    Files.writeString(dir.resolve(Qbom.FILE_NAME), qbom.toJson());
+    files.add(ENCODINGS);
+    files.add(Qbom.FILE_NAME);
+    List<Manifest.FileEntry> fileEntries = new ArrayList<>();
+    for (String f : files) {
+      Path p = dir.resolve(f);
+      fileEntries.add(new Manifest.FileEntry(f, Files.size(p), Digests.sha256(p)));
+    }
+    List<Manifest.TensorEntry> tensors = new ArrayList<>();
+    try (SafetensorsFile sf = SafetensorsReader.open(dir.resolve(WEIGHTS))) {
+      for (var t : sf.tensors()) {
+        tensors.add(
+            new Manifest.TensorEntry(
+                t.name(),
+                WEIGHTS,
+                t.dtype().name(),
+                t.shape(),
+                Digests.sha256(sf.tensorData(t.name()))));
+      }
+    }
+    Manifest manifest =
+        new Manifest(
+            info.model(),
+            info.version(),
+            info.parent(),
+            info.publisher(),
+            info.created(),
+            q.recipeJson(),
+            fileEntries,
+            tensors);
+    manifest.write(dir);
+    return manifest;
+  }
+
+  /** Whether {@code dir} looks like a quantized artifact (has a manifest and kvant config). */
+  public static boolean isArtifact(Path dir) {
+    return Files.isRegularFile(dir.resolve(Manifest.FILE_NAME))
+        && Files.isRegularFile(dir.resolve(CONFIG));
+  }
+
+  /**
+   * Loads a folder written by {@link #write}: verifies the manifest, maps the tensors (zero copy
+   * for codes and full-precision matrices) and reads config and tokenizer.
+   *
+   * @throws ArtifactException if the manifest is missing or does not match the files
+   * @throws ModelFormatException if the content is malformed
+   */
+  public static Model load(Path dir) throws IOException {
+    Manifest manifest = Manifest.read(dir);
+    manifest.verify(dir);
+    LlamaConfig cfg = readConfig(dir.resolve(CONFIG));
+    SafetensorsFile sf = SafetensorsReader.open(dir.resolve(WEIGHTS));
+    try {
+      String layoutText = sf.metadata().get(LAYOUT_KEY);
+      if (layoutText == null) {
+        throw new ModelFormatException(sf.path(), "no kvant.layout metadata");
+      }
+      JsonNode layout = JSON.readTree(layoutText);
+      List<LayerWeights> layers = new ArrayList<>();
+      for (int l = 0; l < cfg.layers(); l++) {
+        layers.add(
+            new LayerWeights(
+                vector(sf, TensorNames.attnNorm(l), cfg.dim()),
+                matrix(sf, layout, TensorNames.matrix(l, Role.Q)),
+                matrix(sf, layout, TensorNames.matrix(l, Role.K)),
+                matrix(sf, layout, TensorNames.matrix(l, Role.V)),
+                matrix(sf, layout, TensorNames.matrix(l, Role.O)),
+                optVector(sf, TensorNames.bias(l, Role.Q), cfg.dim()),
+                optVector(sf, TensorNames.bias(l, Role.K), cfg.kvDim()),
+                optVector(sf, TensorNames.bias(l, Role.V), cfg.kvDim()),
+                vector(sf, TensorNames.ffnNorm(l), cfg.dim()),
+                matrix(sf, layout, TensorNames.matrix(l, Role.GATE)),
+                matrix(sf, layout, TensorNames.matrix(l, Role.UP)),
+                matrix(sf, layout, TensorNames.matrix(l, Role.DOWN))));
+      }
+      Tensor emb = matrix(sf, layout, TensorNames.EMBEDDING);
+      Tensor out = layout.path("tied").asBoolean() ? emb : matrix(sf, layout, TensorNames.OUTPUT);
+      ModelWeights weights =
+          new ModelWeights(emb, layers, vector(sf, TensorNames.OUTPUT_NORM, cfg.dim()), out);
+      Tokenizer tok = readTokenizer(dir);
+      return new Model(dir, "kvant-quantized", cfg, weights, tok, sf);
+    } catch (IOException | RuntimeException e) {
+      sf.close();
+      if (e instanceof IllegalArgumentException iae) {
+        throw new ModelFormatException(dir, iae.getMessage(), iae);
+      }
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  private static Map<String, Tensor> matrices(ModelWeights w) {
+    Map<String, Tensor> m = new LinkedHashMap<>();
+    m.put(TensorNames.EMBEDDING, w.embedding());
+    for (int l = 0; l < w.layers().size(); l++) {
+      LayerWeights lw = w.layers().get(l);
+      m.put(TensorNames.matrix(l, Role.Q), lw.wq());
+      m.put(TensorNames.matrix(l, Role.K), lw.wk());
+      m.put(TensorNames.matrix(l, Role.V), lw.wv());
+      m.put(TensorNames.matrix(l, Role.O), lw.wo());
+      m.put(TensorNames.matrix(l, Role.GATE), lw.wGate());
+      m.put(TensorNames.matrix(l, Role.UP), lw.wUp());
+      m.put(TensorNames.matrix(l, Role.DOWN), lw.wDown());
+    }
+    if (w.output() != w.embedding()) {
+      m.put(TensorNames.OUTPUT, w.output());
+    }
+    return m;
+  }
+
+  private static Map<String, float[]> vectors(ModelWeights w) {
+    Map<String, float[]> m = new LinkedHashMap<>();
+    for (int l = 0; l < w.layers().size(); l++) {
+      LayerWeights lw = w.layers().get(l);
+      m.put(TensorNames.attnNorm(l), lw.attnNorm());
+      m.put(TensorNames.ffnNorm(l), lw.ffnNorm());
+      if (lw.qBias() != null) {
+        m.put(TensorNames.bias(l, Role.Q), lw.qBias());
+        m.put(TensorNames.bias(l, Role.K), lw.kBias());
+        m.put(TensorNames.bias(l, Role.V), lw.vBias());
+      }
+    }
+    m.put(TensorNames.OUTPUT_NORM, w.outputNorm());
+    return m;
+  }
+
+  private static void addMatrix(SafetensorsWriter st, ObjectNode layout, String name, Tensor t) {
+    ObjectNode o = layout.putObject(name);
+    o.put("dtype", t.dtype().name());
+    o.put("rows", t.rows());
+    o.put("cols", t.cols());
+    long[] shape = {t.rows(), t.cols()};
+    switch (t) {
+      case Int8Tensor i8 -> {
+        st.add(name, SafetensorsDtype.I8, shape, i8.data());
+        st.add(name + ".scale", SafetensorsDtype.F32, new long[] {t.rows()}, floats(i8.scales()));
+      }
+      case Int4Tensor i4 -> {
+        o.put("group_size", i4.groupSize());
+        long[] gshape = {t.rows(), i4.groupsPerRow()};
+        st.add(name, SafetensorsDtype.U8, new long[] {t.rows(), (t.cols() + 1) / 2}, i4.data());
+        st.add(name + ".scale", SafetensorsDtype.F32, gshape, floats(i4.scales()));
+        if (i4.asymmetric()) {
+          st.add(name + ".zero", SafetensorsDtype.U8, gshape, i4.zeroPoints());
+        }
+      }
+      case Fp8Tensor f8 -> {
+        SafetensorsDtype d =
+            t.dtype() == DType.F8_E4M3 ? SafetensorsDtype.F8_E4M3 : SafetensorsDtype.F8_E5M2;
+        st.add(name, d, shape, f8.data());
+        float[] s = f8.perTensor() ? new float[] {f8.scales()[0]} : f8.scales();
+        st.add(name + ".scale", SafetensorsDtype.F32, new long[] {s.length}, floats(s));
+      }
+      default -> {
+        switch (t.dtype()) {
+          case F32 -> st.add(name, SafetensorsDtype.F32, shape, t.data());
+          case F16 -> st.add(name, SafetensorsDtype.F16, shape, t.data());
+          case BF16 -> st.add(name, SafetensorsDtype.BF16, shape, t.data());
+          default ->
+              st.add(
+                  name,
+                  SafetensorsDtype.U8,
+                  new long[] {t.rows(), t.byteSize() / t.rows()},
+                  t.data());
+        }
+      }
+    }
+  }
+
+  private static byte[] floats(float[] v) {
+    MemorySegment seg = MemorySegment.ofArray(new byte[v.length * 4]);
+    MemorySegment.copy(v, 0, seg, FLOAT_LE, 0, v.length);
+    return seg.toArray(ValueLayout.JAVA_BYTE);
+  }
+
+  private static ObjectNode configJson(LlamaConfig c) {
+    ObjectNode o = JSON.createObjectNode();
+    o.put("kvant_config", 1);
+    o.put("dim", c.dim());
+    o.put("hidden_dim", c.hiddenDim());
+    o.put("layers", c.layers());
+    o.put("heads", c.heads());
+    o.put("kv_heads", c.kvHeads());
+    o.put("vocab_size", c.vocabSize());
+    o.put("context_length", c.contextLength());
+    o.put("rope_theta", c.ropeTheta());
+    o.put("norm_eps", c.normEps());
+    o.put("rope_style", c.ropeStyle().name());
+    return o;
+  }
+
+  /** Writes the tokenizer files and returns their names. */
+  private static List<String> writeTokenizer(Model m, Path dir) throws IOException {
+    switch (m.format()) {
+      case "gguf" -> {
+        try (GgufFile f = GgufReader.open(m.source())) {
+          ObjectNode o = JSON.createObjectNode();
+          o.put("kind", "sentencepiece");
+          ArrayNode tokens = o.putArray("tokens");
+          f.getStringArray("tokenizer.ggml.tokens").forEach(tokens::add);
+          if (f.metadata().contains("tokenizer.ggml.scores")) {
+            ArrayNode s = o.putArray("scores");
+            for (float v : f.getFloatArray("tokenizer.ggml.scores")) {
+              s.add(v);
+            }
+          }
+          if (f.metadata().contains("tokenizer.ggml.token_type")) {
+            ArrayNode s = o.putArray("token_type");
+            for (int v : f.metadata().getIntArray("tokenizer.ggml.token_type")) {
+              s.add(v);
+            }
+          }
+          o.put("bos", id(f, "tokenizer.ggml.bos_token_id"));
+          o.put("eos", id(f, "tokenizer.ggml.eos_token_id"));
+          o.put("unk", id(f, "tokenizer.ggml.unknown_token_id"));
+          o.put("add_space_prefix", f.getBoolean("tokenizer.ggml.add_space_prefix", true));
+          Files.writeString(dir.resolve(TOKENIZER), o.toString(), StandardCharsets.UTF_8);
+          return List.of(TOKENIZER);
+        }
+      }
+      case "safetensors", "kvant-quantized" -> {
+        List<String> out = new ArrayList<>();
+        for (String n : List.of("tokenizer.json", "tokenizer_config.json", TOKENIZER)) {
+          Path src = m.source().resolve(n);
+          if (Files.isRegularFile(src)) {
+            Files.copy(src, dir.resolve(n), StandardCopyOption.REPLACE_EXISTING);
+            out.add(n);
+          }
+        }
+        return out;
+      }
+      default ->
+          throw new IllegalArgumentException(
+              "writing a quantized artifact from a "
+                  + m.format()
+                  + " model is not supported (GGUF and Hugging Face are)");
+    }
+  }
+
+  private static int id(GgufFile f, String key) throws IOException {
+    if (!f.metadata().contains(key)) {
+      return -1;
+    }
+    long v = f.getLong(key);
+    return v < 0 || v >= Integer.MAX_VALUE ? -1 : (int) v;
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  private static LlamaConfig readConfig(Path file) throws IOException {
+    JsonNode c = JSON.readTree(file.toFile());
+    if (c == null || c.path("kvant_config").asInt() != 1) {
+      throw new ModelFormatException(file, "not a kvant config (kvant_config: 1)");
+    }
+    try {
+      return new LlamaConfig(
+          c.path("dim").asInt(),
+          c.path("hidden_dim").asInt(),
+          c.path("layers").asInt(),
+          c.path("heads").asInt(),
+          c.path("kv_heads").asInt(),
+          c.path("vocab_size").asInt(),
+          c.path("context_length").asInt(),
+          (float) c.path("rope_theta").asDouble(),
+          (float) c.path("norm_eps").asDouble(),
+          RopeStyle.valueOf(c.path("rope_style").asText()));
+    } catch (IllegalArgumentException e) {
+      throw new ModelFormatException(file, "bad hyper-parameters: " + e.getMessage(), e);
+    }
+  }
+
+  private static Tokenizer readTokenizer(Path dir) throws IOException {
+    Path kv = dir.resolve(TOKENIZER);
+    if (Files.isRegularFile(kv)) {
+      JsonNode o = JSON.readTree(kv.toFile());
+      List<String> tokens = new ArrayList<>();
+      o.path("tokens").forEach(t -> tokens.add(t.asText()));
+      float[] scores = null;
+      if (o.has("scores")) {
+        scores = new float[o.get("scores").size()];
+        for (int i = 0; i < scores.length; i++) {
+          scores[i] = (float) o.get("scores").get(i).asDouble();
+        }
+      }
+      int[] types = null;
+      if (o.has("token_type")) {
+        types = new int[o.get("token_type").size()];
+        for (int i = 0; i < types.length; i++) {
+          types[i] = o.get("token_type").get(i).asInt();
+        }
+      }
+      return SentencePieceBpeTokenizer.fromGguf(
+          tokens.toArray(String[]::new),
+          scores,
+          types,
+          o.path("bos").asInt(-1),
+          o.path("eos").asInt(-1),
+          o.path("unk").asInt(-1),
+          o.path("add_space_prefix").asBoolean(true));
+    }
+    return io.kvant.engine.model.HuggingFaceTokenizers.load(dir);
+  }
+
+  private static float[] vector(SafetensorsFile sf, String name, int n) throws IOException {
+    MemorySegment seg = sf.tensorData(name);
+    if (sf.tensor(name).dtype() != SafetensorsDtype.F32 || seg.byteSize() != 4L * n) {
+      throw new ModelFormatException(sf.path(), "vector '" + name + "' must be F32[" + n + "]");
+    }
+    return seg.toArray(FLOAT_LE);
+  }
+
+  private static float[] optVector(SafetensorsFile sf, String name, int n) throws IOException {
+    return sf.contains(name) ? vector(sf, name, n) : null;
+  }
+
+  private static Tensor matrix(SafetensorsFile sf, JsonNode layout, String name)
+      throws IOException {
+    JsonNode o = layout.get(name);
+    if (o == null) {
+      throw new ModelFormatException(sf.path(), "no layout for tensor '" + name + "'");
+    }
+    DType type;
+    try {
+      type = DType.valueOf(o.path("dtype").asText());
+    } catch (IllegalArgumentException e) {
+      throw new ModelFormatException(
+          sf.path(), "tensor '" + name + "' has unknown dtype " + o.path("dtype"));
+    }
+    int rows = o.path("rows").asInt();
+    int cols = o.path("cols").asInt();
+    MemorySegment data = sf.tensorData(name);
+    return switch (type) {
+      case I8 -> Tensors.int8(rows, cols, data, vector(sf, name + ".scale", rows));
+      case I4 -> {
+        int g = o.path("group_size").asInt();
+        if (g < 2) {
+          throw new ModelFormatException(sf.path(), "tensor '" + name + "' needs a group_size");
+        }
+        int groups = rows * ((cols + g - 1) / g);
+        byte[] zeros =
+            sf.contains(name + ".zero")
+                ? sf.tensorData(name + ".zero").toArray(ValueLayout.JAVA_BYTE)
+                : null;
+        yield Tensors.int4(rows, cols, g, data, vector(sf, name + ".scale", groups), zeros);
+      }
+      case F8_E4M3, F8_E5M2 -> {
+        int n = (int) (sf.tensorData(name + ".scale").byteSize() / 4);
+        yield Tensors.fp8(type, rows, cols, data, vector(sf, name + ".scale", n == 1 ? 1 : rows));
+      }
+      default -> Tensors.of(type, rows, cols, data);
+    };
+  }
+}

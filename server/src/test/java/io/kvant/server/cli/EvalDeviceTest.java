@@ -1,0 +1,95 @@
+package io.kvant.server.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code kvant eval --device}: cpu and auto (which falls back to the CPU with one line where, as on
+ * CI, no GPU is usable) give the same comparison; a bad device is a usage error naming the flag.
+ * The CUDA path itself runs on a GPU host only (the backend it loads is tested there).
+ */
+class EvalDeviceTest {
+  private static final String MODEL = Path.of("../models/kvant-kjv-7m.gguf").toString();
+
+  private record Run(int code, String out, String err) {}
+
+  private static Run eval(List<String> args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code =
+        new EvalCommand(
+                new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8),
+                Map.of())
+            .run(args);
+    return new Run(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void autoWithoutAGpuGivesTheCpuResultAndSaysWhy(@TempDir Path dir) throws Exception {
+    Path text = dir.resolve("text.txt");
+    Files.writeString(
+        text,
+        "In the beginning God created the heaven and the earth. And the earth was without form,"
+            + " and void; and darkness was upon the face of the deep.");
+    List<String> common =
+        List.of(
+            "--model",
+            MODEL,
+            "--weights",
+            "w8",
+            "--text",
+            text.toString(),
+            "--max-len",
+            "24",
+            "--threads",
+            "1");
+    Run cpu = eval(concat(common, "--device", "cpu"));
+    Run auto = eval(concat(common, "--device", "auto"));
+    assertThat(cpu.code()).as(cpu.err()).isZero();
+    assertThat(auto.code()).as(auto.err()).isZero();
+    ObjectMapper json = new ObjectMapper();
+    JsonNode a = json.readTree(cpu.out());
+    JsonNode b = json.readTree(auto.out());
+    assertThat(a.get("device").asText()).startsWith("cpu");
+    assertThat(a.get("positions").asInt()).isPositive();
+    if (b.get("device").asText().startsWith("cpu")) {
+      assertThat(auto.err()).contains("--device auto:").contains("running on the CPU");
+      ((ObjectNode) a).remove("device");
+      ((ObjectNode) b).remove("device");
+      assertThat(b).isEqualTo(a);
+    } else {
+      // A GPU host: the same comparison on the GPU agrees on the figures that matter.
+      assertThat(b.get("top1_agreement_excluding_ties").asDouble())
+          .isCloseTo(
+              a.get("top1_agreement_excluding_ties").asDouble(),
+              org.assertj.core.data.Offset.offset(0.02));
+    }
+  }
+
+  @Test
+  void anUnknownDeviceIsAUsageErrorNamingTheFlag() {
+    Run r = eval(List.of("--model", MODEL, "--weights", "w8", "--device", "tpu"));
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err()).contains("--device").contains("tpu");
+  }
+
+  private static List<String> concat(List<String> a, String... more) {
+    java.util.ArrayList<String> all = new java.util.ArrayList<>(a);
+    all.addAll(List.of(more));
+    return all;
+  }
+}
