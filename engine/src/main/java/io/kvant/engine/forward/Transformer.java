@@ -19,8 +19,9 @@ import io.kvant.engine.tensor.packed.QuantizedInput;
  * attends causally to itself.
  *
  * <p>Kernels: {@link MatmulKernels#FLOAT} (the default) or {@link MatmulKernels#INTEGER}, where the
- * weights that have an integer kernel are repacked at construction and each matmul input is
- * quantized to int8 once and shared by the matrices that read it (q/k/v, gate/up).
+ * weights of the blocks that have an integer kernel are repacked at construction and each matmul
+ * input is quantized to int8 once and shared by the matrices that read it (q/k/v, gate/up); the
+ * output head always runs on the float kernels.
  *
  * <p>Threading: a {@code Transformer} is driven by one thread at a time (the engine loop); it
  * parallelises internally on its {@link ComputePool}. Scratch buffers are reused across calls.
@@ -75,7 +76,10 @@ public final class Transformer implements ForwardPass {
               Linear.of(w.wUp(), kernels, pool),
               Linear.of(w.wDown(), kernels, pool));
     }
-    this.head = Linear.of(weights.output(), kernels, pool);
+    // The head stays on the float kernels: its output is the token choice, and int8 activations
+    // there doubled the integer path's KL against the float path on stories260K
+    // (docs/DECISIONS.md).
+    this.head = Linear.of(weights.output(), MatmulKernels.FLOAT, pool);
     this.observer = observer;
     this.config = config;
     this.weights = weights;
@@ -140,9 +144,6 @@ public final class Transformer implements ForwardPass {
       observer.observe(-1, ActivationObserver.Site.HEAD_IN, last, rows.length, dim);
     }
     if (rows.length > 0) {
-      if (head.integer()) {
-        xq.quantize(last, rows.length, dim);
-      }
       head.apply(pool, last, xq, rows.length, logits);
     }
     return logits;

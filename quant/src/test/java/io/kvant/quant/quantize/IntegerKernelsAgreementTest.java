@@ -25,12 +25,15 @@ import org.junit.jupiter.params.provider.MethodSource;
  * weights of the three real models, on held-out text that matches each model: top-1 agreement at
  * least 99.5% outside near ties, perplexity within 0.5%.
  *
- * <p>Kept to seconds: a few windows of {@link #WINDOW} tokens per model (about 500 compared
- * positions, so 99.5% allows two flips), prefilled as one batch each.
+ * <p>Kept to seconds: the first {@link #WINDOWS} windows of at most {@link #WINDOW} tokens of each
+ * text (700-900 compared positions), each prefilled as one batch. On the whole held-out texts (1.8k
+ * to 6k positions) the figures are of the same size; docs/DECISIONS.md has them.
  */
 class IntegerKernelsAgreementTest {
   private static final int WINDOW = 128;
-  private static final int WINDOWS = 4;
+  private static final int WINDOWS = 8;
+  // Paragraphs are packed whole, so windows are not full: 8 of them hold 700-900 positions.
+  private static final int MIN_POSITIONS = 700;
 
   static Stream<Arguments> models() {
     Path stories = SharedModels.require("stories260K/stories260K.gguf");
@@ -76,7 +79,7 @@ class IntegerKernelsAgreementTest {
             r.pplReference(),
             r.pplCandidate(),
             r.meanKl());
-        assertThat(r.positions()).isGreaterThanOrEqualTo(WINDOWS * (window - 1));
+        assertThat(r.positions()).isGreaterThanOrEqualTo(MIN_POSITIONS);
         assertThat(r.top1AgreementExcludingTies()).isGreaterThanOrEqualTo(0.995);
         assertThat(Math.abs(r.pplCandidate() / r.pplReference() - 1)).isLessThan(0.005);
       }
