@@ -17,7 +17,7 @@ final class Help {
       case "synth" ->
           """
           ./kvant bench synth --shape NAME --weights TYPE --out FILE.gguf [--seed 42] [--threads N]
-            NAME: smollm2-135m, llama-3.2-1b, llama-3-8b, tiny; TYPE: F32, F16, Q8_0, Q4_0
+            NAME: smollm2-135m, llama-3.2-1b, llama-3-8b, tiny; TYPE: F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K..Q6_K
           """;
       case "bandwidth" ->
           """
