@@ -494,6 +494,11 @@ public final class KvantServer implements AutoCloseable {
     return metrics.prometheusPort();
   }
 
+  /** Where this server's forward passes run. */
+  public ComputeBackend backend() {
+    return backend;
+  }
+
   public ModelRegistry models() {
     return models;
   }

@@ -775,17 +775,21 @@ extern "C" __global__ void __launch_bounds__(32 * WG2_WARPS) wgemv(
                    accumulate);
 }
 
-// dequant8/dequant4 for the layouts wgemv reads (a 16-byte run has one scale; for 4-bit whole
-// groups, a multiple of 32) with in % 8 == 0, into BF16: one thread per 16-byte run of codes,
-// one 128-bit load, 128-bit stores; the general kernels above decode one element per thread with
-// 64-bit index arithmetic and measured ~10x slower. grid-stride over rows * ldw / 16 runs.
-__device__ __forceinline__ unsigned pack_bf16(float a, float b) {
+// dequant8/dequant4 for the layouts mgemv reads (a 16-byte run has one scale; for 4-bit whole
+// groups, a multiple of 32) with in % 8 == 0, into F16 or BF16 tiles (dtype DT_F16 / DT_BF16) for
+// cuBLASLt: one thread per 16-byte run of codes, one 128-bit load, 128-bit stores; the general
+// kernels above decode one element per thread with 64-bit index arithmetic and measured ~10x
+// slower. F16 is the default tile type: its 10 mantissa bits keep the GPU's perplexities within
+// 0.2% of the CPU engine's where BF16 tiles (7 bits) moved them by up to 1% on stories260K.
+// grid-stride over rows * ldw / 16 runs.
+__device__ __forceinline__ unsigned pack_half(float a, float b, int dtype) {
+  if (dtype == DT_F16) return (unsigned)f32_to_f16(a) | ((unsigned)f32_to_f16(b) << 16);
   return (unsigned)f32_to_bf16(a) | ((unsigned)f32_to_bf16(b) << 16);
 }
 
-extern "C" __global__ void dequant8_bf16(const unsigned char* w, long ldw, const float* scales,
+extern "C" __global__ void dequant8_tile(const unsigned char* w, long ldw, const float* scales,
                                          int groupSize, int groupsPerRow, int fmt, u16* out,
-                                         int row0, int rows, int in) {
+                                         int dtype, int row0, int rows, int in) {
   int runs = (int)(ldw >> 4);
   long total = (long)rows * runs;
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
@@ -803,21 +807,24 @@ extern "C" __global__ void dequant8_bf16(const unsigned char* w, long ldw, const
 #pragma unroll
       for (int q = 0; q < 8; q++) {
         unsigned wd = words[q >> 1] >> ((q & 1) * 16);
-        packed[q] = pack_bf16(s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt));
+        packed[q] =
+            pack_half(s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt), dtype);
       }
       ((uint4*)o)[0] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
       ((uint4*)o)[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
     } else {
-      for (int j = 0; c + j < in; j++)
-        o[j] = f32_to_bf16(s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt));
+      for (int j = 0; c + j < in; j++) {
+        float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+        o[j] = dtype == DT_F16 ? f32_to_f16(v) : f32_to_bf16(v);
+      }
     }
   }
 }
 
-extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const float* scales,
+extern "C" __global__ void dequant4_tile(const unsigned char* w, long ldw, const float* scales,
                                          const unsigned char* zeros, int groupSize,
-                                         int groupsPerRow, u16* out, int row0, int rows,
-                                         int in) {
+                                         int groupsPerRow, u16* out, int dtype, int row0,
+                                         int rows, int in) {
   int runs = in / 32;  // 16 bytes = 32 values; in is a multiple of the group size (>= 32)
   int half = groupSize >> 1;
   long total = (long)rows * runs;
@@ -838,8 +845,8 @@ extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const
 #pragma unroll
     for (int q = 0; q < 8; q++) {
       unsigned wd = words[q >> 1] >> ((q & 1) * 16);
-      pl[q] = pack_bf16(decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z));
-      ph[q] = pack_bf16(decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z));
+      pl[q] = pack_half(decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z), dtype);
+      ph[q] = pack_half(decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z), dtype);
     }
     ((uint4*)lo)[0] = make_uint4(pl[0], pl[1], pl[2], pl[3]);
     ((uint4*)lo)[1] = make_uint4(pl[4], pl[5], pl[6], pl[7]);
@@ -847,3 +854,233 @@ extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const
     ((uint4*)(lo + half))[1] = make_uint4(ph[4], ph[5], ph[6], ph[7]);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// mgemv: the decode product for 1..MG_ROWS F32 activation rows, y[r][o] (+)= sum_c x[r][c] W[o][c],
+// for every weight kind (8-bit codes, 4-bit codes, BF16, F16). What bounds a GEMV here is not the
+// weight stream but the work per weight byte, so:
+//  - one warp computes F consecutive output features; lane l walks the 16-byte runs l, l + 32, ...
+//    of those F rows, U runs ahead, all F * U loads issued together and marked L1::no_allocate
+//    (each weight byte is used once; the activations keep L1 for themselves);
+//  - each activation float4 is loaded once per run for all F features (wgemv loaded it per feature);
+//  - codes become floats by integer tricks, not conversion instructions: an unsigned byte or nibble
+//    u placed in the mantissa of 2^23 (0x4B000000 | u, one byte_perm) is 2^23 + u exactly, and one
+//    subtraction of 2^23 + zero gives the code minus its zero, exact; FP8 E4M3 pairs convert to
+//    half2 in one instruction where the architecture has it (sm_89+), E5M2 is an F16 with the low
+//    byte cut off; BF16 is the high half of an F32;
+//  - the scale of a run (a group or the row) multiplies the run's partial sums, not each weight.
+// Kinds: MG_I8, MG_E4M3, MG_E5M2 (8-bit codes, format as decode8), MG_I4 (layout of the 4-bit
+// codes above, zero point per group or 8), MG_BF16, MG_F16 (dense rows of ldw bytes).
+// Preconditions (checked on the Java side): n <= MG_ROWS; a 16-byte run has one scale (8-bit: one
+// group per row, or groups a multiple of 16 columns; 4-bit: groups a multiple of 32 columns);
+// in a multiple of 16 (8-bit), of 8 (dense) or of the group size (4-bit); ldw a multiple of 16.
+#define MG_ROWS 4
+#define MG_WARPS 4
+#define MG_I8 0
+#define MG_E4M3 1
+#define MG_E5M2 2
+#define MG_I4 3
+#define MG_BF16 4
+#define MG_F16 5
+
+__device__ __forceinline__ uint4 ld_stream16(const unsigned char* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+// byte k of w as 2^23 + byte (a float)
+__device__ __forceinline__ float mg_byte(unsigned w, int k) {
+  return __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7540u + k));
+}
+
+__device__ __forceinline__ float mg_h2f_lo(unsigned h2) {
+  return f16_to_f32((u16)(h2 & 0xffffu));
+}
+
+__device__ __forceinline__ float mg_h2f_hi(unsigned h2) {
+  return f16_to_f32((u16)(h2 >> 16));
+}
+
+// Four decoded values of word q of a run (before the run's scale): for 4-bit codes, part 0 is the
+// low nibbles, part 1 the high nibbles. bias = 2^23 + zero (integer kinds).
+template <int KIND>
+__device__ __forceinline__ void mg_decode4(unsigned w, int part, float bias, float (&v)[4]) {
+  if (KIND == MG_I8) {
+    unsigned u = w ^ 0x80808080u;  // signed codes as unsigned + 128 (bias holds the 128)
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = mg_byte(u, k) - bias;
+  } else if (KIND == MG_I4) {
+    unsigned u = part == 0 ? (w & 0x0F0F0F0Fu) : ((w >> 4) & 0x0F0F0F0Fu);
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = mg_byte(u, k) - bias;
+  } else if (KIND == MG_E5M2) {
+    unsigned h01 = __byte_perm(w, 0u, 0x1404u), h23 = __byte_perm(w, 0u, 0x3424u);
+    v[0] = mg_h2f_lo(h01); v[1] = mg_h2f_hi(h01); v[2] = mg_h2f_lo(h23); v[3] = mg_h2f_hi(h23);
+  } else if (KIND == MG_E4M3) {
+#if __CUDA_ARCH__ >= 890
+    unsigned h01, h23;
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h01) : "h"((u16)(w & 0xffffu)));
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h23) : "h"((u16)(w >> 16)));
+    v[0] = mg_h2f_lo(h01); v[1] = mg_h2f_hi(h01); v[2] = mg_h2f_lo(h23); v[3] = mg_h2f_hi(h23);
+#else
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = decode8((w >> (8 * k)) & 0xffu, QF_E4M3);
+#endif
+  }
+}
+
+template <int KIND, int N, int F, int U>
+__device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
+                                           const unsigned char* zeros, int groupSize,
+                                           int groupsPerRow, const float* x, float* y, int out,
+                                           int in, int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o0 = (blockIdx.x * MG_WARPS + (threadIdx.x >> 5)) * F;
+  if (o0 >= out) return;
+  const int dense = KIND == MG_BF16 || KIND == MG_F16;
+  const int rowBytes = KIND == MG_I4 ? in / 2 : (dense ? 2 * in : in);
+  const int half = groupSize >> 1;
+  const unsigned char* wr[F];
+#pragma unroll
+  for (int f = 0; f < F; f++) wr[f] = w + (long)min(o0 + f, out - 1) * ldw;
+  float acc[F][N];
+#pragma unroll
+  for (int f = 0; f < F; f++)
+#pragma unroll
+    for (int r = 0; r < N; r++) acc[f][r] = 0.f;
+
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 512 * U) {
+    uint4 p[U][F];
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+      for (int f = 0; f < F; f++)
+        if (b0 + u * 512 < rowBytes) p[u][f] = ld_stream16(wr[f] + b0 + u * 512);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int b = b0 + u * 512;
+      if (b >= rowBytes) break;
+      if (dense) {
+        int c = b >> 1;  // 8 elements: words 0..3, two per word
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          float4 xv[N];
+#pragma unroll
+          for (int r = 0; r < N; r++) xv[r] = __ldg((const float4*)(x + (long)r * in + c + 4 * h));
+#pragma unroll
+          for (int f = 0; f < F; f++) {
+            unsigned a0 = h == 0 ? p[u][f].x : p[u][f].z, a1 = h == 0 ? p[u][f].y : p[u][f].w;
+            float v0, v1, v2, v3;
+            if (KIND == MG_BF16) {
+              v0 = __uint_as_float(a0 << 16); v1 = __uint_as_float(a0 & 0xffff0000u);
+              v2 = __uint_as_float(a1 << 16); v3 = __uint_as_float(a1 & 0xffff0000u);
+            } else {
+              v0 = mg_h2f_lo(a0); v1 = mg_h2f_hi(a0); v2 = mg_h2f_lo(a1); v3 = mg_h2f_hi(a1);
+            }
+#pragma unroll
+            for (int r = 0; r < N; r++)
+              acc[f][r] += v0 * xv[r].x + v1 * xv[r].y + v2 * xv[r].z + v3 * xv[r].w;
+          }
+        }
+      } else {
+        // the columns of the run and its scale (and zero) per feature
+        int c0, cHigh = 0;
+        float s[F], bias[F];
+        if (KIND == MG_I4) {
+          int g = b / half;
+          c0 = g * groupSize + (b - g * half);
+          cHigh = c0 + half;
+#pragma unroll
+          for (int f = 0; f < F; f++) {
+            long gi = (long)min(o0 + f, out - 1) * groupsPerRow + g;
+            s[f] = scales[gi];
+            bias[f] = 8388608.f + (float)(zeros ? zeros[gi] : 8);
+          }
+        } else {
+          c0 = b;
+          int g = groupsPerRow == 1 ? 0 : b / groupSize;
+#pragma unroll
+          for (int f = 0; f < F; f++) {
+            s[f] = scales[(long)min(o0 + f, out - 1) * groupsPerRow + g];
+            // E4M3 as half is exact; its values need no rescale (decode8 is value * 2^0 here)
+            bias[f] = 8388608.f + 128.f;
+          }
+        }
+        float part[F][N];
+#pragma unroll
+        for (int f = 0; f < F; f++)
+#pragma unroll
+          for (int r = 0; r < N; r++) part[f][r] = 0.f;
+        // 16 bytes: 4 words of 4 codes (8-bit: columns c0 + 4q..; 4-bit: low nibbles at
+        // c0 + 4q.., high nibbles at cHigh + 4q..)
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+#pragma unroll
+          for (int part_i = 0; part_i < (KIND == MG_I4 ? 2 : 1); part_i++) {
+            int c = (part_i == 0 ? c0 : cHigh) + 4 * q;
+            float4 xv[N];
+#pragma unroll
+            for (int r = 0; r < N; r++) xv[r] = __ldg((const float4*)(x + (long)r * in + c));
+#pragma unroll
+            for (int f = 0; f < F; f++) {
+              unsigned wd = q == 0 ? p[u][f].x : q == 1 ? p[u][f].y : q == 2 ? p[u][f].z : p[u][f].w;
+              float v[4];
+              mg_decode4<KIND>(wd, part_i, bias[f], v);
+#pragma unroll
+              for (int r = 0; r < N; r++)
+                part[f][r] += v[0] * xv[r].x + v[1] * xv[r].y + v[2] * xv[r].z + v[3] * xv[r].w;
+            }
+          }
+        }
+#pragma unroll
+        for (int f = 0; f < F; f++)
+#pragma unroll
+          for (int r = 0; r < N; r++) acc[f][r] += s[f] * part[f][r];
+      }
+    }
+  }
+#pragma unroll
+  for (int f = 0; f < F; f++)
+#pragma unroll
+    for (int r = 0; r < N; r++) {
+      float t = warp_sum(acc[f][r]);
+      if (lane == f * N + r && o0 + f < out) store_out(y, (long)r * out + o0 + f, t, accumulate);
+    }
+}
+
+// One kernel per kind and (F, U) variant, rows dispatched inside. grid: ceil(out / (F * MG_WARPS)),
+// block: 32 * MG_WARPS.
+#define MGEMV_KERNEL(NAME, KIND, F, U)                                                          \
+  extern "C" __global__ void __launch_bounds__(32 * MG_WARPS)                                   \
+      NAME(const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,    \
+           int groupSize, int groupsPerRow, const float* x, float* y, int out, int in, int n,    \
+           int accumulate) {                                                                     \
+    if (n <= 1)                                                                                  \
+      mgemv_impl<KIND, 1, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else if (n == 2)                                                                             \
+      mgemv_impl<KIND, 2, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else if (n == 3)                                                                             \
+      mgemv_impl<KIND, 3, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else                                                                                         \
+      mgemv_impl<KIND, 4, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+  }
+
+#define MGEMV_VARIANTS(KIND, SUFFIX)        \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f2u2, KIND, 2, 2) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u2, KIND, 4, 2) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u1, KIND, 4, 1) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f1u4, KIND, 1, 4)
+
+MGEMV_VARIANTS(MG_I8, i8)
+MGEMV_VARIANTS(MG_E4M3, e4m3)
+MGEMV_VARIANTS(MG_E5M2, e5m2)
+MGEMV_VARIANTS(MG_I4, i4)
+MGEMV_VARIANTS(MG_BF16, bf16)
+MGEMV_VARIANTS(MG_F16, f16)
