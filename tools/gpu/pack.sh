@@ -26,6 +26,11 @@ for m in engine-cuda:test server:test perf:runtime; do
     -DoutputDirectory="$STAGE/deps"
 done
 rm -f "$STAGE"/deps/kvant-*.jar "$STAGE"/deps/*-sources.jar
+# Not needed on the GPU host, and the device tool takes 64 MiB with the checkout: the AWS SDK (the
+# GPU runs use a folder bucket), Mockito's byte-buddy, OkHttp/Kotlin (OTLP export, off there),
+# jqwik and xchart (property tests and charts run here), grpc-netty-shaded (the client finds
+# grpc-netty's channel provider through the same ServiceLoader).
+( cd "$STAGE/deps" && ls | grep -E '^(byte-buddy|mockito|objenesis|kotlin|okhttp|okio|jqwik|xchart|grpc-netty-shaded)|-2\.57\.[0-9]+\.jar$' | xargs -r rm -f )
 for m in proto engine quant engine-cuda reload-agent server client-sdk perf; do
   cp "$m"/target/kvant-"$m"-*.jar "$PACK/lib/"
 done

@@ -162,29 +162,6 @@ public final class CudaBench {
                               n,
                               yb.ptr(),
                               false)));
-          if (n <= CudaKernels.WGEMV_ROWS) {
-            cases.add(
-                wgemvCase(
-                    k, "bf16", CudaKernels.WG_BF16, 2L * in, bf, pool, wb, sc, xb, yb, out, in, n));
-            cases.add(
-                wgemvCase(
-                    k, "int8", CudaKernels.WG_CODES8, in, i8, pool, wb, sc, xb, yb, out, in, n));
-            cases.add(
-                wgemvCase(
-                    k,
-                    "int4-g128",
-                    CudaKernels.WG_CODES4,
-                    in / 2,
-                    i4,
-                    pool,
-                    wb,
-                    sc,
-                    xb,
-                    yb,
-                    out,
-                    in,
-                    n));
-          }
           for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
             cases.add(
                 mgemvCase(
@@ -328,44 +305,6 @@ public final class CudaBench {
         }
       }
     }
-  }
-
-  private static GemvCase wgemvCase(
-      CudaKernels k,
-      String label,
-      int kind,
-      long ldw,
-      long bytes,
-      long pool,
-      DeviceBuffer wb,
-      DeviceBuffer sc,
-      DeviceBuffer xb,
-      DeviceBuffer yb,
-      int out,
-      int in,
-      int n) {
-    int copies = (int) Math.max(1, pool / bytes);
-    boolean four = kind == CudaKernels.WG_CODES4;
-    return new GemvCase(
-        label,
-        "wgemv",
-        bytes,
-        i ->
-            k.wgemv(
-                wb.ptr() + (i % copies) * bytes,
-                ldw,
-                sc.ptr() + (i % 8) * 4L * out * (in / 32),
-                0,
-                four ? 128 : in,
-                four ? in / 128 : 1,
-                CudaKernels.QF_INT8,
-                kind,
-                xb.ptr(),
-                yb.ptr(),
-                out,
-                in,
-                n,
-                false));
   }
 
   private static GemvCase mgemvCase(

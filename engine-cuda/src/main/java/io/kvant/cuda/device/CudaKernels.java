@@ -47,7 +47,6 @@ public final class CudaKernels {
   private final MemorySegment dequant8;
   private final MemorySegment dequant4;
   private final MemorySegment fillBytes;
-  private final MemorySegment wgemv;
   private final MemorySegment dequant8Tile;
   private final MemorySegment dequant4Tile;
   private final java.util.Map<String, MemorySegment> mgemv = new java.util.HashMap<>();
@@ -74,7 +73,6 @@ public final class CudaKernels {
     dequant8 = d.function(module, "dequant8");
     dequant4 = d.function(module, "dequant4");
     fillBytes = d.function(module, "fill_bytes");
-    wgemv = d.function(module, "wgemv");
     dequant8Tile = d.function(module, "dequant8_tile");
     dequant4Tile = d.function(module, "dequant4_tile");
     for (MgKind kind : MgKind.values()) {
@@ -197,7 +195,7 @@ public final class CudaKernels {
     args.ptr(q).ptr(pool).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType);
-    launch(attention, "attention", rows, heads, 128);
+    launch(attention, "attention", rows, heads, 32 * ATTN_WARPS);
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */
@@ -328,45 +326,6 @@ public final class CudaKernels {
     launch(dequant4, "dequant4", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
   }
 
-  /** Weight kinds of {@link #wgemv}. */
-  public static final int WG_CODES8 = 0;
-
-  public static final int WG_CODES4 = 1;
-  public static final int WG_BF16 = 2;
-  public static final int WG_F16 = 3;
-
-  /** Rows one {@link #wgemv} launch handles. */
-  public static final int WGEMV_ROWS = 8;
-
-  /**
-   * {@code y[r] (+)= x[r] W^T} for {@code n <= WGEMV_ROWS} F32 rows of width {@code in} (a multiple
-   * of 4), {@code W} of {@code kind} with rows {@code ldw} bytes apart: the bandwidth-oriented
-   * decode product (layout preconditions in the source; {@code QuantizedProducts} and the forward
-   * pass check them before choosing it).
-   */
-  public void wgemv(
-      long w,
-      long ldw,
-      long scales,
-      long zeros,
-      int groupSize,
-      int groupsPerRow,
-      int fmt,
-      int kind,
-      long x,
-      long y,
-      int out,
-      int in,
-      int n,
-      boolean accumulate) {
-    if (n < 1 || n > WGEMV_ROWS || in % 4 != 0) {
-      throw new IllegalArgumentException("wgemv takes 1.." + WGEMV_ROWS + " rows, in % 4 == 0");
-    }
-    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).i32(fmt);
-    args.i32(kind).ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
-    launch(wgemv, "wgemv", (out + 3) / 4, 1, 32 * 4);
-  }
-
   /** Weight kinds of {@link #mgemv}: 8-bit codes by format, 4-bit codes, dense BF16 and F16. */
   public enum MgKind {
     I8("i8"),
@@ -413,6 +372,9 @@ public final class CudaKernels {
   public static final int MGEMV_ROWS = 4;
 
   private static final int MG_WARPS = 4;
+
+  /** Warps per (row, head) block of the attention kernel (ATTN_WARPS in the source). */
+  private static final int ATTN_WARPS = 16;
 
   private static String mgemvName(MgKind kind, MgVariant v) {
     return "mgemv_" + kind.suffix + "_" + v.name().toLowerCase(java.util.Locale.ROOT);

@@ -413,13 +413,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
 
   /**
    * Up to this many rows, dense F16/BF16 products run on {@code mgemv} (F32 activations) instead of
-   * cuBLASLt: for one-row products cuBLASLt reads a 4096x4096 BF16 matrix at a fraction of the
-   * bandwidth (perf/RESULTS.md, {@code CudaBench gemv}).
+   * cuBLASLt. Measured on an H200 ({@code CudaBench gemv}, perf/RESULTS.md): for one row mgemv
+   * reads a BF16 4096x4096 matrix in 10.8 us (3.1 TB/s) where cuBLASLt takes 12.7 us, and the
+   * 14336-wide ones at parity (3.8-4.0 TB/s); from two rows on cuBLASLt is as fast or faster.
    */
-  static final int DENSE_MGEMV_ROWS = 4;
+  static final int DENSE_MGEMV_ROWS = 1;
 
   /** The {@code mgemv} work split for dense weights, chosen by {@code CudaBench gemv}. */
-  static final CudaKernels.MgVariant DENSE_VARIANT = CudaKernels.MgVariant.F4U2;
+  static final CudaKernels.MgVariant DENSE_VARIANT = CudaKernels.MgVariant.F2U2;
 
   /** Whether {@code n} rows of dense {@code w} take {@code mgemv}. */
   static boolean denseMgemv(DeviceTensor w, int n) {

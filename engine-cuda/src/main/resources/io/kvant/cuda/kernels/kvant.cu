@@ -177,17 +177,21 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
   }
 }
 
-#define ATTN_WARPS 4
+#define ATTN_WARPS 16
 #define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
 
 // Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
 // [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
 // first). grid: (rows, heads), block: 32 * ATTN_WARPS. Each warp runs an online softmax over
-// every ATTN_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
-extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
-                                     const int* rowSeq, const int* positions, const int* tables,
-                                     int maxBlocks, int layer, int layers, int heads, int kvHeads,
-                                     int headSize, int blockSize, float scale, int outType) {
+// positions warp, warp + ATTN_WARPS, ..., two at a time (both positions' K and V loads issued
+// before either reduction); lanes split the head's dimensions; warps merge at the end. A decode
+// step is bound by the latency of this chain (a table read, then K, a shuffle reduction, V), not
+// by bandwidth: 16 warps and two positions per step cut it 8x against the first version (4 warps,
+// one position), which took most of an 8B batch-1 step outside the products (perf/RESULTS.md).
+extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention(
+    const float* q, const void* pool, int kvType, void* out, const int* rowSeq,
+    const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
+    int kvHeads, int headSize, int blockSize, float scale, int outType) {
   __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
   __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
@@ -204,27 +208,45 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
     acc[j] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  for (int t = warp; t < len; t += ATTN_WARPS) {
-    long block = table[t / blockSize];
-    int slot = t % blockSize;
-    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
-    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
-    float dot = 0.f;
+  for (int t0 = warp; t0 < len; t0 += 2 * ATTN_WARPS) {
+    int t1 = t0 + ATTN_WARPS;
+    bool two = t1 < len;
+    long b0 = table[t0 / blockSize];
+    long b1 = two ? table[t1 / blockSize] : b0;
+    int s1slot = two ? t1 % blockSize : t0 % blockSize;
+    long ko0 = kv_offset(b0, layer, 0, kvh, t0 % blockSize, layers, kvHeads, blockSize, headSize);
+    long vo0 = kv_offset(b0, layer, 1, kvh, t0 % blockSize, layers, kvHeads, blockSize, headSize);
+    long ko1 = kv_offset(b1, layer, 0, kvh, s1slot, layers, kvHeads, blockSize, headSize);
+    long vo1 = kv_offset(b1, layer, 1, kvh, s1slot, layers, kvHeads, blockSize, headSize);
+    float k0[ATTN_MAX_DIMS], k1[ATTN_MAX_DIMS], v0[ATTN_MAX_DIMS], v1[ATTN_MAX_DIMS];
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
-      if (d < headSize) dot += qv[j] * load_elem(pool, ko + d, kvType);
+      bool in = d < headSize;
+      k0[j] = in ? load_elem(pool, ko0 + d, kvType) : 0.f;
+      k1[j] = in ? load_elem(pool, ko1 + d, kvType) : 0.f;
+      v0[j] = in ? load_elem(pool, vo0 + d, kvType) : 0.f;
+      v1[j] = in ? load_elem(pool, vo1 + d, kvType) : 0.f;
     }
-    float s = warp_sum(dot) * scale;
-    float mNew = fmaxf(m, s);
+    float dot0 = 0.f, dot1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      dot0 += qv[j] * k0[j];
+      dot1 += qv[j] * k1[j];
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      dot0 += __shfl_xor_sync(0xffffffffu, dot0, o);
+      dot1 += __shfl_xor_sync(0xffffffffu, dot1, o);
+    }
+    float s0 = dot0 * scale;
+    float s1 = two ? dot1 * scale : -INFINITY;
+    float mNew = fmaxf(m, fmaxf(s0, s1));
     float corr = expf(m - mNew);
-    float p = expf(s - mNew);
-    l = l * corr + p;
+    float p0 = expf(s0 - mNew);
+    float p1 = two ? expf(s1 - mNew) : 0.f;
+    l = l * corr + p0 + p1;
 #pragma unroll
-    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
-      int d = lane + 32 * j;
-      if (d < headSize) acc[j] = acc[j] * corr + p * load_elem(pool, vo + d, kvType);
-    }
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[j] = acc[j] * corr + p0 * v0[j] + p1 * v1[j];
     m = mNew;
   }
   if (lane == 0) {
@@ -640,141 +662,6 @@ extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// wgemv: y[r][o] (+)= sum_c x[r][c] * W[o][c] for n <= 8 F32 rows: the decode products. One warp
-// per output feature streams its weight row with WG2_UNROLL independent 128-bit loads in flight
-// per lane, decodes in registers and reads the activations as float4 from global memory (they
-// stay in L1: every warp of the SM reads the same rows); shuffles reduce. A version staging the
-// activations in shared memory per K tile measured slower (perf/RESULTS.md).
-//  - kind: 0 = 8-bit codes (fmt as decode8), 1 = 4-bit codes, 2 = BF16, 3 = F16 (dense rows of
-//    ldw bytes).
-//  - Preconditions (checked on the Java side): in % 4 == 0; a 16-byte run of codes has one scale
-//    (8-bit: one group per row or groups a multiple of 16; 4-bit: whole groups, a multiple of
-//    32); dense rows a multiple of 8 elements.
-#define WG2_WARPS 4
-#define WG2_UNROLL 4
-
-template <int N>
-__device__ __forceinline__ void wg2_fma4(float (&acc)[N], float w0, float w1, float w2, float w3,
-                                         const float* x, long in, int c, int n) {
-#pragma unroll
-  for (int r = 0; r < N; r++) {
-    // rows past n (N rounds n up) re-read row 0; their sums are never stored
-    float4 v = __ldg((const float4*)(x + (r < n ? r : 0) * in + c));
-    acc[r] += w0 * v.x + w1 * v.y + w2 * v.z + w3 * v.w;
-  }
-}
-
-template <int N>
-__device__ void wgemv_impl(const unsigned char* w, long ldw, const float* scales,
-                            const unsigned char* zeros, int groupSize, int groupsPerRow, int fmt,
-                            int kind, const float* x, float* y, int out, int in, int n,
-                            int accumulate) {
-  int lane = threadIdx.x & 31;
-  int o = blockIdx.x * WG2_WARPS + (threadIdx.x >> 5);
-  if (o >= out) return;
-  const unsigned char* wr = w + (long)o * ldw;
-  int rowBytes = kind == 0 ? in : (kind == 1 ? in / 2 : 2 * in);
-  int half = groupSize >> 1;
-  float acc[N];
-#pragma unroll
-  for (int r = 0; r < N; r++) acc[r] = 0.f;
-  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16 * WG2_UNROLL) {
-    uint4 p[WG2_UNROLL];
-#pragma unroll
-    for (int u = 0; u < WG2_UNROLL; u++) {
-      int b = b0 + u * 512;
-      if (b < rowBytes) p[u] = __ldg((const uint4*)(wr + b));
-    }
-#pragma unroll
-    for (int u = 0; u < WG2_UNROLL; u++) {
-      int b = b0 + u * 512;
-      if (b >= rowBytes) break;
-      unsigned words[4] = {p[u].x, p[u].y, p[u].z, p[u].w};
-      if (kind == 0) {
-        float s = scales[(long)o * groupsPerRow + (groupsPerRow == 1 ? 0 : b / groupSize)];
-        if (b + 16 <= in) {
-#pragma unroll
-          for (int q = 0; q < 4; q++) {
-            unsigned wd = words[q];
-            wg2_fma4<N>(acc, s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt),
-                        s * decode8((wd >> 16) & 0xffu, fmt), s * decode8(wd >> 24, fmt), x, in,
-                        b + 4 * q, n);
-          }
-        } else {
-          for (int j = 0; b + j < in; j++) {
-            float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
-#pragma unroll
-            for (int r = 0; r < N; r++) acc[r] += v * x[(long)(r < n ? r : 0) * in + b + j];
-          }
-        }
-      } else if (kind == 1) {
-        int g = b / half;
-        int j0 = b - g * half;
-        long gi = (long)o * groupsPerRow + g;
-        float s = scales[gi];
-        int z = zeros ? zeros[gi] : 8;
-        int lo = g * groupSize + j0;
-#pragma unroll
-        for (int q = 0; q < 4; q++) {
-          unsigned wd = words[q];
-          wg2_fma4<N>(acc, decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z),
-                      decode4((wd >> 16) & 0xffu, 0, s, z), decode4(wd >> 24, 0, s, z), x, in,
-                      lo + 4 * q, n);
-          wg2_fma4<N>(acc, decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z),
-                      decode4((wd >> 16) & 0xffu, 1, s, z), decode4(wd >> 24, 1, s, z), x, in,
-                      lo + half + 4 * q, n);
-        }
-      } else {
-        int c = b >> 1;
-#pragma unroll
-        for (int q = 0; q < 4; q += 2) {
-          unsigned a0 = words[q], a1 = words[q + 1];
-          float f0, f1, f2, f3;
-          if (kind == 2) {
-            f0 = bf16_to_f32((u16)(a0 & 0xffffu)); f1 = bf16_to_f32((u16)(a0 >> 16));
-            f2 = bf16_to_f32((u16)(a1 & 0xffffu)); f3 = bf16_to_f32((u16)(a1 >> 16));
-          } else {
-            f0 = f16_to_f32((u16)(a0 & 0xffffu)); f1 = f16_to_f32((u16)(a0 >> 16));
-            f2 = f16_to_f32((u16)(a1 & 0xffffu)); f3 = f16_to_f32((u16)(a1 >> 16));
-          }
-          wg2_fma4<N>(acc, f0, f1, f2, f3, x, in, c + 2 * q, n);
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < N; r++) {
-    float t = warp_sum(acc[r]);
-    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
-  }
-}
-
-// grid: ceil(out / WG2_WARPS); block: 32 * WG2_WARPS. x: n F32 rows of in (in % 4 == 0); rows of
-// x past n are never read (N is n rounded up, and reads of rows >= n use row 0).
-extern "C" __global__ void __launch_bounds__(32 * WG2_WARPS) wgemv(
-    const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,
-    int groupSize, int groupsPerRow, int fmt, int kind, const float* x, float* y, int out,
-    int in, int n, int accumulate) {
-  if (n <= 1)
-    wgemv_impl<1>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n == 2)
-    wgemv_impl<2>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n == 3)
-    wgemv_impl<3>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n == 4)
-    wgemv_impl<4>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n <= 6)
-    wgemv_impl<6>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else
-    wgemv_impl<8>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-}
-
 // dequant8/dequant4 for the layouts mgemv reads (a 16-byte run has one scale; for 4-bit whole
 // groups, a multiple of 32) with in % 8 == 0, into F16 or BF16 tiles (dtype DT_F16 / DT_BF16) for
 // cuBLASLt: one thread per 16-byte run of codes, one 128-bit load, 128-bit stores; the general
@@ -862,7 +749,8 @@ extern "C" __global__ void dequant4_tile(const unsigned char* w, long ldw, const
 //  - one warp computes F consecutive output features; lane l walks the 16-byte runs l, l + 32, ...
 //    of those F rows, U runs ahead, all F * U loads issued together and marked L1::no_allocate
 //    (each weight byte is used once; the activations keep L1 for themselves);
-//  - each activation float4 is loaded once per run for all F features (wgemv loaded it per feature);
+//  - each activation float4 is loaded once per run for all F features (the first version, one
+//    warp per feature, loaded it per feature and read quantized rows at 0.6-1.2 TB/s);
 //  - codes become floats by integer tricks, not conversion instructions: an unsigned byte or nibble
 //    u placed in the mantissa of 2^23 (0x4B000000 | u, one byte_perm) is 2^23 + u exactly, and one
 //    subtraction of 2^23 + zero gives the code minus its zero, exact; FP8 E4M3 pairs convert to

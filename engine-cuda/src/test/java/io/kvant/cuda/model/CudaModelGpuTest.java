@@ -235,7 +235,7 @@ class CudaModelGpuTest {
       int v = c.vocabSize();
       for (int s = 0; s < n; s++) {
         for (int i = 0; i < v; i++) {
-          // Not bitwise: another row count picks another product (one logit row runs on wgemv
+          // Not bitwise: another row count picks another product (one logit row runs on mgemv
           // with F32 activations, six on cuBLASLt with F16-rounded ones) and summation order;
           // F16 weights, F32 accumulation.
           assertThat((double) batched[s * v + i])
