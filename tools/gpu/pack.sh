@@ -57,7 +57,7 @@ tar -C "$STAGE" -cf - deps | xz -T0 -6 > "$PACK/deps.tar.xz"
 if [[ ! -f "$PACK/jdk.tar.xz" ]]; then
   rm -rf "$PACK/jdk"
   "$JAVA_HOME/bin/jlink" --add-modules \
-    java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,java.naming,java.net.http,java.xml,jdk.crypto.ec,jdk.management,jdk.zipfs,java.sql \
+    java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,java.naming,java.net.http,java.xml,jdk.crypto.ec,jdk.management,jdk.zipfs,java.sql,jdk.httpserver \
     --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$PACK/jdk"
   tar -C "$PACK" -cJf "$PACK/jdk.tar.xz" jdk
   rm -rf "$PACK/jdk"

@@ -38,6 +38,7 @@ public final class CudaKernels {
   private final MemorySegment rope;
   private final MemorySegment kvAppend;
   private final MemorySegment attention;
+  private final MemorySegment attentionWide;
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -64,6 +65,7 @@ public final class CudaKernels {
     rope = d.function(module, "rope");
     kvAppend = d.function(module, "kv_append");
     attention = d.function(module, "attention");
+    attentionWide = d.function(module, "attention_wide");
     swiglu = d.function(module, "swiglu");
     addInplace = d.function(module, "add_inplace");
     sample = d.function(module, "sample");
@@ -195,7 +197,13 @@ public final class CudaKernels {
     args.ptr(q).ptr(pool).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType);
-    launch(attention, "attention", rows, heads, 32 * ATTN_WARPS);
+    // attention_wide (16 warps per (row, head)) when the blocks fit one wave (decode of few
+    // sequences: latency-bound chains), attention (4 warps) when there are many
+    if ((long) rows * heads <= device.multiprocessors()) {
+      launch(attentionWide, "attention_wide", rows, heads, 32 * ATTN_WARPS);
+    } else {
+      launch(attention, "attention", rows, heads, 128);
+    }
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */
@@ -373,7 +381,7 @@ public final class CudaKernels {
 
   private static final int MG_WARPS = 4;
 
-  /** Warps per (row, head) block of the attention kernel (ATTN_WARPS in the source). */
+  /** Warps per (row, head) block of attention_wide (ATTN_WARPS in the source). */
   private static final int ATTN_WARPS = 16;
 
   private static String mgemvName(MgKind kind, MgVariant v) {

@@ -177,23 +177,20 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
   }
 }
 
-#define ATTN_WARPS 16
 #define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
+#define ATTN_NARROW_WARPS 4
 
 // Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
 // [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
-// first). grid: (rows, heads), block: 32 * ATTN_WARPS. Each warp runs an online softmax over
-// positions warp, warp + ATTN_WARPS, ..., two at a time (both positions' K and V loads issued
-// before either reduction); lanes split the head's dimensions; warps merge at the end. A decode
-// step is bound by the latency of this chain (a table read, then K, a shuffle reduction, V), not
-// by bandwidth: 16 warps and two positions per step cut it 8x against the first version (4 warps,
-// one position), which took most of an 8B batch-1 step outside the products (perf/RESULTS.md).
-extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention(
-    const float* q, const void* pool, int kvType, void* out, const int* rowSeq,
-    const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
-    int kvHeads, int headSize, int blockSize, float scale, int outType) {
-  __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
-  __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+// first). grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
+// every ATTN_NARROW_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
+// For many (row, head) blocks (batches, prefill); attention_wide below serves the few.
+extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
+                                     const int* rowSeq, const int* positions, const int* tables,
+                                     int maxBlocks, int layer, int layers, int heads, int kvHeads,
+                                     int headSize, int blockSize, float scale, int outType) {
+  __shared__ float sm_m[ATTN_NARROW_WARPS], sm_l[ATTN_NARROW_WARPS];
+  __shared__ float sm_acc[ATTN_NARROW_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int kvh = h / (heads / kvHeads);
@@ -208,8 +205,90 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention(
     acc[j] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  for (int t0 = warp; t0 < len; t0 += 2 * ATTN_WARPS) {
-    int t1 = t0 + ATTN_WARPS;
+  for (int t = warp; t < len; t += ATTN_NARROW_WARPS) {
+    long block = table[t / blockSize];
+    int slot = t % blockSize;
+    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+    float dot = 0.f;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) dot += qv[j] * load_elem(pool, ko + d, kvType);
+    }
+    float s = warp_sum(dot) * scale;
+    float mNew = fmaxf(m, s);
+    float corr = expf(m - mNew);
+    float p = expf(s - mNew);
+    l = l * corr + p;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) acc[j] = acc[j] * corr + p * load_elem(pool, vo + d, kvType);
+    }
+    m = mNew;
+  }
+  if (lane == 0) {
+    sm_m[warp] = m;
+    sm_l[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) sm_acc[warp][lane + 32 * j] = acc[j];
+  __syncthreads();
+  if (warp == 0) {
+    float mAll = -INFINITY;
+    for (int w = 0; w < ATTN_NARROW_WARPS; w++) mAll = fmaxf(mAll, sm_m[w]);
+    float lAll = 0.f;
+    float f[ATTN_NARROW_WARPS];
+    for (int w = 0; w < ATTN_NARROW_WARPS; w++) {
+      f[w] = sm_l[w] > 0.f ? expf(sm_m[w] - mAll) : 0.f;
+      lAll += sm_l[w] * f[w];
+    }
+    float inv = 1.f / lAll;
+    long o = ((long)row * heads + h) * headSize;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) {
+        float a = 0.f;
+        for (int w = 0; w < ATTN_NARROW_WARPS; w++) a += sm_acc[w][d] * f[w];
+        store_elem(out, o + d, outType, a * inv);
+      }
+    }
+  }
+}
+
+#define ATTN_WARPS 16  // the most warps an attention_wide block may have
+
+// attention_wide: as attention, for few (row, head) blocks (decode of one or a few sequences),
+// where a step is bound by the latency of each warp's chain (a table read, then K, a shuffle
+// reduction, V), not by bandwidth: 32 * w threads, w <= ATTN_WARPS warps, and each warp takes two
+// positions per step (both positions' K and V loads issued before either reduction). The Java
+// side picks it when the blocks fit the GPU in one wave; with many blocks its registers and warps
+// cost more than they give (measured 2-3x slower at 256 rows), and attention serves them.
+extern "C" __global__ void attention_wide(const float* q, const void* pool, int kvType,
+                                          void* out, const int* rowSeq, const int* positions,
+                                          const int* tables, int maxBlocks, int layer, int layers,
+                                          int heads, int kvHeads, int headSize, int blockSize,
+                                          float scale, int outType) {
+  __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
+  __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+  int row = blockIdx.x, h = blockIdx.y;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int kvh = h / (heads / kvHeads);
+  int len = positions[row] + 1;
+  const int* table = tables + (long)rowSeq[row] * maxBlocks;
+  const float* qr = q + ((long)row * heads + h) * headSize;
+  float qv[ATTN_MAX_DIMS], acc[ATTN_MAX_DIMS];
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+    int d = lane + 32 * j;
+    qv[j] = d < headSize ? qr[d] : 0.f;
+    acc[j] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+  for (int t0 = warp; t0 < len; t0 += 2 * warps) {
+    int t1 = t0 + warps;
     bool two = t1 < len;
     long b0 = table[t0 / blockSize];
     long b1 = two ? table[t1 / blockSize] : b0;
@@ -258,10 +337,10 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention(
   __syncthreads();
   if (warp == 0) {
     float mAll = -INFINITY;
-    for (int w = 0; w < ATTN_WARPS; w++) mAll = fmaxf(mAll, sm_m[w]);
+    for (int w = 0; w < warps; w++) mAll = fmaxf(mAll, sm_m[w]);
     float lAll = 0.f;
     float f[ATTN_WARPS];
-    for (int w = 0; w < ATTN_WARPS; w++) {
+    for (int w = 0; w < warps; w++) {
       f[w] = sm_l[w] > 0.f ? expf(sm_m[w] - mAll) : 0.f;
       lAll += sm_l[w] * f[w];
     }
@@ -272,7 +351,7 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention(
       int d = lane + 32 * j;
       if (d < headSize) {
         float a = 0.f;
-        for (int w = 0; w < ATTN_WARPS; w++) a += sm_acc[w][d] * f[w];
+        for (int w = 0; w < warps; w++) a += sm_acc[w][d] * f[w];
         store_elem(out, o + d, outType, a * inv);
       }
     }
