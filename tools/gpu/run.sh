@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|gemv|decode|eval|serve]...   (default all; several may be given)
+#   tools/gpu/run.sh [all|tests|hotswap|gemv|decode|eval|serve]...   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
 # The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
@@ -49,6 +49,8 @@ if wants tests; then
   # the hot swap under load with the server on the GPU.
   junit tests --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
   grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests.txt" > "$RESULTS/comparisons.txt" || true
+fi
+if wants tests || wants hotswap; then
   junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest
 fi
 if wants gemv; then

@@ -233,7 +233,14 @@ class HotSwapLoadTest {
     long liveDuring = gpu.map(c -> c.device().liveBytes()).orElse(0L);
     weights.put("v2", served.serving().model().weights());
     ModelStatus during = admin.getModelStatus(GetModelStatusRequest.getDefaultInstance());
-    long changedBytes = served.serving().model().weights().layers().get(0).wq().byteSize();
+    Tensor changed = served.serving().model().weights().layers().get(0).wq();
+    long changedBytes = changed.byteSize();
+    // on the device a quantized tensor is its codes and its scales, in the upload layout
+    long changedDeviceBytes =
+        switch (changed.dtype()) {
+          case F32, F16, BF16 -> changedBytes;
+          default -> io.kvant.cuda.model.QuantizedLayout.of(changed).deviceBytes();
+        };
 
     // The watch window (3 s) passes: v1 is dropped, drains, and is released.
     long deadline = System.nanoTime() + 15_000_000_000L;
@@ -354,13 +361,14 @@ class HotSwapLoadTest {
     }
 
     if (gpu.isPresent()) {
-      // the delta uploaded exactly its one tensor (F32 on the device, as on the heap)
-      assertThat(uploadedByDelta).isEqualTo(changedBytes);
+      // the delta uploaded exactly its one tensor
+      assertThat(uploadedByDelta).isEqualTo(changedDeviceBytes);
       System.out.printf(
-          "HOTSWAP device: delta uploaded %d bytes (changed tensor %d); device memory before %d,"
+          "HOTSWAP device: delta uploaded %d bytes (changed tensor %d on the device); device"
+              + " memory before %d,"
               + " during %d (+%d), after v1's release %d (%+d vs before)%n",
           uploadedByDelta,
-          changedBytes,
+          changedDeviceBytes,
           liveBefore,
           liveDuring,
           liveDuring - liveBefore,
