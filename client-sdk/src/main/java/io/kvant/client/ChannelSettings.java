@@ -141,8 +141,8 @@ final class ChannelSettings {
     }
     ChannelCredentials credentials = credentials();
     ManagedChannelBuilder<?> builder;
-    if (isResolverUri(targets.getFirst())) {
-      builder = Grpc.newChannelBuilder(targets.getFirst(), credentials);
+    if (isResolverUri(targets.get(0))) {
+      builder = Grpc.newChannelBuilder(targets.get(0), credentials);
     } else {
       List<StaticResolverProvider.HostPort> list = new ArrayList<>();
       for (String t : targets) {
@@ -150,7 +150,7 @@ final class ChannelSettings {
       }
       NameResolverRegistry registry = new NameResolverRegistry();
       // The default authority (TLS host name check, :authority header) is the first target's.
-      registry.register(new StaticResolverProvider(list, targets.getFirst()));
+      registry.register(new StaticResolverProvider(list, targets.get(0)));
       builder =
           Grpc.newChannelBuilder(
               StaticResolverProvider.SCHEME + ":///kvant", credentials, registry);

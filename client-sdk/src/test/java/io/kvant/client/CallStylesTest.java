@@ -67,7 +67,7 @@ class CallStylesTest {
     for (List<Chunk> chunks : List.of(iterated, published)) {
       assertThat(text(chunks)).isEqualTo(blocking.text());
       assertThat(ids(chunks)).isEqualTo(blocking.tokenIds());
-      Chunk last = chunks.getLast();
+      Chunk last = chunks.get(chunks.size() - 1);
       assertThat(last.isLast()).isTrue();
       assertThat(last.finishReason()).isEqualTo(blocking.finishReason());
       assertThat(last.usage()).isEqualTo(blocking.usage());
@@ -87,10 +87,10 @@ class CallStylesTest {
   @Test
   void aGeneratedRequestIdIsSentAndReported() {
     Completion c = client.generate(GenerateParams.builder().prompt("x").build());
-    String header = server.requests().getFirst().requestIdHeader();
+    String header = server.requests().get(0).requestIdHeader();
     assertThat(header).matches("[0-9a-f-]{36}");
     assertThat(c.requestId()).isEqualTo(header);
-    assertThat(server.requests().getFirst().request().getRequestId()).isEmpty();
+    assertThat(server.requests().get(0).request().getRequestId()).isEmpty();
   }
 
   @Test
@@ -115,7 +115,7 @@ class CallStylesTest {
 
     List<ModelInfo> models = client.listModels();
     assertThat(models).extracting(ModelInfo::getName).containsExactly("fake-model");
-    assertThat(models.getFirst().getServingVersion()).isEqualTo("fake-v1");
+    assertThat(models.get(0).getServingVersion()).isEqualTo("fake-v1");
   }
 
   @Test

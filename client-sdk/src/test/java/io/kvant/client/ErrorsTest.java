@@ -137,16 +137,15 @@ class ErrorsTest {
     try (KvantClient client = TestServers.client(server).build()) {
       Thread caller = Thread.currentThread();
       Thread interrupter =
-          Thread.ofVirtual()
-              .start(
-                  () -> {
-                    try {
-                      Thread.sleep(200);
-                    } catch (InterruptedException e) {
-                      return;
-                    }
-                    caller.interrupt();
-                  });
+          TestServers.startThread(
+              () -> {
+                try {
+                  Thread.sleep(200);
+                } catch (InterruptedException e) {
+                  return;
+                }
+                caller.interrupt();
+              });
       assertThatThrownBy(() -> client.generate(PARAMS))
           .isInstanceOf(CancelledException.class)
           .hasCauseInstanceOf(InterruptedException.class);

@@ -119,7 +119,7 @@ class FlowControlTest {
 
     subscriber.request(Long.MAX_VALUE); // now read everything
     assertThat(subscriber.done.get(20, TimeUnit.SECONDS)).hasSize(TOTAL);
-    assertThat(subscriber.items.getLast().isLast()).isTrue();
+    assertThat(subscriber.items.get(subscriber.items.size() - 1).isLast()).isTrue();
     assertThat(service.sent).hasValue(TOTAL);
     assertThat(subscriber.protocolViolation).isFalse();
   }
@@ -157,16 +157,15 @@ class FlowControlTest {
     TokenStream stream = client.stream(PARAMS);
     stream.next();
     Thread closer =
-        Thread.ofVirtual()
-            .start(
-                () -> {
-                  try {
-                    Thread.sleep(100);
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  stream.close();
-                });
+        TestServers.startThread(
+            () -> {
+              try {
+                Thread.sleep(100);
+              } catch (InterruptedException e) {
+                return;
+              }
+              stream.close();
+            });
     assertThat(stream.hasNext()).isFalse(); // blocked until the close
     closer.join(5000);
     assertThat(service.cancelled.await(5, TimeUnit.SECONDS)).isTrue();

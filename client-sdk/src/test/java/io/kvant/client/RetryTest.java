@@ -29,8 +29,8 @@ class RetryTest {
 
   @AfterEach
   void closeAll() throws Exception {
-    for (AutoCloseable c : toClose.reversed()) {
-      c.close();
+    for (int i = toClose.size() - 1; i >= 0; i--) {
+      toClose.get(i).close();
     }
   }
 

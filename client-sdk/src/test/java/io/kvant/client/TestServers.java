@@ -82,4 +82,14 @@ final class TestServers {
     }
     return condition.getAsBoolean();
   }
+
+  /**
+   * Starts {@code task} on a new daemon thread (the SDK's tests run on Java 17: no virtual ones).
+   */
+  static Thread startThread(Runnable task) {
+    Thread t = new Thread(task, "test-helper");
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
 }

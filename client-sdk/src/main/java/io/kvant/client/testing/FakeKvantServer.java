@@ -58,7 +58,7 @@ import java.util.stream.Collectors;
  *         .start()) {
  *   MyService service = new MyService(server.client());   // code under test
  *   service.summarize("hello");
- *   assertEquals("hello", server.requests().getFirst().request().getText());
+ *   assertEquals("hello", server.requests().get(0).request().getText());
  *
  *   server.failNext(Status.Code.UNAVAILABLE, 2);           // next 2 calls fail, then succeed
  * }
@@ -258,7 +258,7 @@ public final class FakeKvantServer implements AutoCloseable {
     Usage usage =
         Usage.newBuilder().setPromptTokens(promptTokens).setCompletionTokens(generated).build();
     GenerateChunk.Builder last =
-        chunks.isEmpty() ? chunkBuilder(requestId) : chunks.removeLast().toBuilder();
+        chunks.isEmpty() ? chunkBuilder(requestId) : chunks.remove(chunks.size() - 1).toBuilder();
     chunks.add(last.setFinishReason(finish).setUsage(usage).build());
     return chunks;
   }
@@ -313,7 +313,7 @@ public final class FakeKvantServer implements AutoCloseable {
         text.append(c.getText());
         r.addAllTokenIds(c.getTokenIdsList());
       }
-      GenerateChunk last = chunks.getLast();
+      GenerateChunk last = chunks.get(chunks.size() - 1);
       out.onNext(
           r.setText(text.toString())
               .setFinishReason(last.getFinishReason())
@@ -334,7 +334,7 @@ public final class FakeKvantServer implements AutoCloseable {
       for (GenerateChunk c : complete(request, (String) admitted)) {
         if (!chunkDelay.isZero()) {
           try {
-            Thread.sleep(chunkDelay);
+            Thread.sleep(chunkDelay.toMillis());
           } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             out.onError(Status.CANCELLED.asRuntimeException());

@@ -220,10 +220,21 @@ public final class ModelLoader {
       case BF16 -> DType.BF16;
       case Q8_0 -> DType.Q8_0;
       case Q4_0 -> DType.Q4_0;
+      case Q5_0 -> DType.Q5_0;
+      case Q5_1 -> DType.Q5_1;
+      case Q2_K -> DType.Q2_K;
+      case Q3_K -> DType.Q3_K;
+      case Q4_K -> DType.Q4_K;
+      case Q5_K -> DType.Q5_K;
+      case Q6_K -> DType.Q6_K;
       default ->
           throw new ModelFormatException(
               path,
-              "tensor '" + name + "' has type " + t + " (supported: F32, F16, BF16, Q8_0, Q4_0)");
+              "tensor '"
+                  + name
+                  + "' has type "
+                  + t
+                  + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K..Q6_K)");
     };
   }
 

@@ -24,6 +24,12 @@ package io.kvant.engine.tensor;
  *   <li>{@link #F8_E4M3}, {@link #F8_E5M2}: one OCP FP8 code per element, row-major, with a
  *       separate float32 scale per row or per tensor: value {@code = scale * fp8(code)}. See {@link
  *       Fp8Tensor}.
+ *   <li>{@link #Q5_0}, {@link #Q5_1}: 32 values per block with a 5th bit plane ({@link Q5_0Tensor},
+ *       {@link Q5_1Tensor}).
+ *   <li>{@link #Q2_K} .. {@link #Q6_K}: ggml's K-quants, 256 values per super-block with 6-bit (or
+ *       4-bit, Q2_K; int8, Q6_K) sub-block scales under fp16 super-scales ({@link Q2_KTensor} ..
+ *       {@link Q6_KTensor}). The types with a min ({@code Q2_K}, {@code Q4_K}, {@code Q5_K}) decode
+ *       as {@code (d * scale) * q - dmin * min} in float, rounded once, as ggml does.
  * </ul>
  *
  * <p>{@link #I8}, {@link #I4} and the FP8 types keep their scales (and zero points) outside {@link
@@ -43,7 +49,15 @@ public enum DType {
   /** Two elements per byte; {@link #byteSize} rounds each row up to whole bytes. */
   I4(1, 1),
   F8_E4M3(1, 1),
-  F8_E5M2(1, 1);
+  F8_E5M2(1, 1),
+  // ggml's 5-bit and K-quant blocks (layouts in their tensor classes)
+  Q5_0(32, 22),
+  Q5_1(32, 24),
+  Q2_K(256, 84),
+  Q3_K(256, 110),
+  Q4_K(256, 144),
+  Q5_K(256, 176),
+  Q6_K(256, 210);
 
   private final int blockSize;
   private final int blockBytes;
@@ -77,7 +91,11 @@ public enum DType {
       case F32 -> 32;
       case F16, BF16 -> 16;
       case Q8_0, I8, F8_E4M3, F8_E5M2 -> 8;
-      case Q4_0, I4 -> 4;
+      case Q6_K -> 6;
+      case Q5_0, Q5_1, Q5_K -> 5;
+      case Q4_0, I4, Q4_K -> 4;
+      case Q3_K -> 3;
+      case Q2_K -> 2;
     };
   }
 

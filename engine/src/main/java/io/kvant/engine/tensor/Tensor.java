@@ -24,7 +24,14 @@ public sealed interface Tensor
         Q4_0Tensor,
         Int8Tensor,
         Int4Tensor,
-        Fp8Tensor {
+        Fp8Tensor,
+        Q5_0Tensor,
+        Q5_1Tensor,
+        Q2_KTensor,
+        Q3_KTensor,
+        Q4_KTensor,
+        Q5_KTensor,
+        Q6_KTensor {
 
   /** Number of rows (output features). */
   int rows();
@@ -49,7 +56,10 @@ public sealed interface Tensor
   /** The backing little-endian bytes. */
   MemorySegment data();
 
-  /** Element {@code W[row][col]} as a float (exact for every type: decoding does not round). */
+  /**
+   * Element {@code W[row][col]} as a float (exact for every type, except that K-quants with a min
+   * round {@code scale * q - min} once, as ggml does; see {@link DType}).
+   */
   float get(int row, int col);
 
   /**

@@ -22,6 +22,13 @@ public final class Tensors {
       case BF16 -> new BF16Tensor(rows, cols, data);
       case Q8_0 -> new Q8_0Tensor(rows, cols, data);
       case Q4_0 -> new Q4_0Tensor(rows, cols, data);
+      case Q5_0 -> new Q5_0Tensor(rows, cols, data);
+      case Q5_1 -> new Q5_1Tensor(rows, cols, data);
+      case Q2_K -> new Q2_KTensor(rows, cols, data);
+      case Q3_K -> new Q3_KTensor(rows, cols, data);
+      case Q4_K -> new Q4_KTensor(rows, cols, data);
+      case Q5_K -> new Q5_KTensor(rows, cols, data);
+      case Q6_K -> new Q6_KTensor(rows, cols, data);
       case I8, I4, F8_E4M3, F8_E5M2 ->
           throw new IllegalArgumentException(
               type + " keeps scales beside its codes: use Tensors.int8, int4 or fp8");

@@ -17,8 +17,9 @@ class BatchedMatmulExactnessTest {
 
   /** Awkward shapes: rows not a multiple of 4, cols with and without a vector tail. */
   private static int[][] shapes(DType type) {
+    int k = type.blockSize();
     return type.isBlockType()
-        ? new int[][] {{1, 32}, {5, 64}, {7, 96}, {13, 160}, {18, 288}, {33, 32}}
+        ? new int[][] {{1, k}, {5, 2 * k}, {7, 3 * k}, {13, 5 * k}, {18, 9 * k}, {33, k}}
         : new int[][] {{1, 1}, {3, 15}, {5, 16}, {7, 17}, {13, 100}, {18, 257}, {33, 48}};
   }
 
@@ -79,7 +80,8 @@ class BatchedMatmulExactnessTest {
     Random rnd = new Random(303 + type.ordinal());
     for (int trial = 0; trial < 12; trial++) {
       int rows = 1 + rnd.nextInt(40);
-      int cols = type.isBlockType() ? 32 * (1 + rnd.nextInt(6)) : 1 + rnd.nextInt(130);
+      int cols =
+          type.isBlockType() ? type.blockSize() * (1 + rnd.nextInt(6)) : 1 + rnd.nextInt(130);
       int batch = 1 + rnd.nextInt(17);
       Tensor w = RandomTensors.random(type, rows, cols, rnd);
       float[] x = RandomTensors.randomInput(batch * cols, rnd);

@@ -16,7 +16,7 @@ class ComputePoolTest {
   @EnumSource(DType.class)
   void parallelMatmulEqualsSingleThreaded(DType type) {
     Random rnd = new Random(5);
-    int cols = type.isBlockType() ? 96 : 75;
+    int cols = type.isBlockType() ? 3 * type.blockSize() : 75;
     try (ComputePool one = new ComputePool(1);
         ComputePool two = new ComputePool(2);
         ComputePool three = new ComputePool(3)) {

@@ -52,6 +52,16 @@ final class RandomTensors {
           }
         }
       }
+      case Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
+        byte[] all = new byte[size];
+        rnd.nextBytes(all);
+        buf.put(all);
+        for (int bo = 0; bo < size; bo += type.blockBytes()) {
+          for (int at : scaleOffsets(type)) {
+            buf.putShort(bo + at, Float.floatToFloat16(randomScale(rnd)));
+          }
+        }
+      }
       default -> throw new AssertionError(type);
     }
     int pad = 3;
@@ -59,6 +69,18 @@ final class RandomTensors {
     System.arraycopy(buf.array(), 0, backing, pad, size);
     MemorySegment data = MemorySegment.ofArray(backing).asSlice(pad, size).asReadOnly();
     return Tensors.of(type, rows, cols, data);
+  }
+
+  /** Byte offsets of the fp16 scales (d, and dmin/m where present) in a block of {@code type}. */
+  static int[] scaleOffsets(DType type) {
+    return switch (type) {
+      case Q5_0 -> new int[] {0};
+      case Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
+      case Q2_K -> new int[] {80, 82};
+      case Q3_K -> new int[] {108};
+      case Q6_K -> new int[] {208};
+      default -> throw new AssertionError(type);
+    };
   }
 
   /** Group sizes exercised for I4: vector-path sizes and one that forces the scalar path. */

@@ -12,11 +12,14 @@ import org.junit.jupiter.params.provider.EnumSource;
 class TensorMatmulTest {
   private static final int[] ROWS = {1, 3, 4, 17, 40};
   private static final int[] COLS_PLAIN = {1, 7, 16, 33, 100, 257};
-  private static final int[] COLS_BLOCK = {32, 96, 160, 288};
+  private static final int[] BLOCKS = {1, 3, 5, 9};
   private static final int[] BATCHES = {1, 2, 5};
 
   static int[] colsFor(DType type) {
-    return type.isBlockType() ? COLS_BLOCK : COLS_PLAIN;
+    if (!type.isBlockType()) {
+      return COLS_PLAIN;
+    }
+    return java.util.Arrays.stream(BLOCKS).map(b -> b * type.blockSize()).toArray();
   }
 
   /**
@@ -99,7 +102,7 @@ class TensorMatmulTest {
   void resultsAreStableAcrossJitTiers(DType type) {
     Random rnd = new Random(13);
     int rows = 5;
-    int cols = type.isBlockType() ? 64 : 37;
+    int cols = type.isBlockType() ? 2 * type.blockSize() : 37;
     Tensor w = RandomTensors.random(type, rows, cols, rnd);
     float[] x = RandomTensors.randomInput(2 * cols, rnd);
     float[] first = new float[2 * rows];

@@ -39,6 +39,7 @@ final class Quantize {
           }
         }
       }
+      case Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> KQuantEncoder.row(type, x, n, out);
       case Q4_0 -> {
         for (int b = 0; b < n; b += 32) {
           float amax = 0;

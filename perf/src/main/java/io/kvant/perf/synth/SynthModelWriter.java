@@ -3,7 +3,10 @@ package io.kvant.perf.synth;
 import io.kvant.engine.format.gguf.GgmlType;
 import io.kvant.engine.model.Role;
 import io.kvant.engine.model.TensorNames;
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Tensors;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -38,10 +41,18 @@ public final class SynthModelWriter {
   private final long seed;
   private final int threads;
 
+  /** When set, matrices are written as F32 holding this type's decoded values. */
+  private final WeightType roundedThrough;
+
   /**
    * @param threads generator threads (at least 1)
    */
   public SynthModelWriter(ModelShape shape, WeightType type, long seed, int threads) {
+    this(shape, type, seed, threads, null);
+  }
+
+  private SynthModelWriter(
+      ModelShape shape, WeightType type, long seed, int threads, WeightType roundedThrough) {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     }
@@ -49,6 +60,16 @@ public final class SynthModelWriter {
     this.type = type;
     this.seed = seed;
     this.threads = threads;
+    this.roundedThrough = roundedThrough;
+  }
+
+  /**
+   * The F32 twin of this writer's model: the same (shape, seed), every matrix written as F32
+   * holding exactly the values kvant decodes from this writer's quantized file, so the two files
+   * must compute the same thing.
+   */
+  public SynthModelWriter dequantizedTwin() {
+    return new SynthModelWriter(shape, WeightType.F32, seed, threads, type);
   }
 
   /** One declared tensor: ggml dims are {@code [cols, rows]}; a vector has {@code rows == 1}. */
@@ -81,10 +102,11 @@ public final class SynthModelWriter {
     SyntheticVocab vocab = SyntheticVocab.of(shape.vocab());
     GgufWriter w = new GgufWriter();
     w.putString("general.architecture", "llama");
-    w.putString("general.name", shape.name() + "-synthetic-" + type.name().toLowerCase());
+    String kind = roundedThrough == null ? type.name() : roundedThrough.name() + "-dequantized-F32";
+    w.putString("general.name", shape.name() + "-synthetic-" + kind.toLowerCase());
     w.alignment(32);
     w.putU32("general.file_type", type.fileType());
-    if (type == WeightType.Q4_0 || type == WeightType.Q8_0) {
+    if (type.ggml().isQuantized()) {
       w.putU32("general.quantization_version", 2);
     }
     w.putU32("llama.vocab_size", shape.vocab());
@@ -181,6 +203,9 @@ public final class SynthModelWriter {
                   view.position((int) ((from - base) * rowBytes));
                   for (int r = from; r < to; r++) {
                     fillRow(index, r, x);
+                    if (roundedThrough != null) {
+                      roundTrip(roundedThrough, x);
+                    }
                     Quantize.row(type, x, s.cols, view);
                   }
                 }));
@@ -201,6 +226,15 @@ public final class SynthModelWriter {
 
   private long rowBytes(int cols) {
     return (long) cols / type.ggml().blockSize() * type.ggml().bytesPerBlock();
+  }
+
+  /** Replaces {@code x} by what kvant decodes from its encoding as {@code through}. */
+  static void roundTrip(WeightType through, float[] x) {
+    ByteBuffer enc =
+        ByteBuffer.allocate((int) through.ggml().byteSize(x.length)).order(ByteOrder.LITTLE_ENDIAN);
+    Quantize.row(through, x, x.length, enc);
+    Tensors.of(DType.valueOf(through.name()), 1, x.length, MemorySegment.ofArray(enc.array()))
+        .dequantizeRow(0, x, 0);
   }
 
   /** The float values of row {@code row} of tensor {@code index}, before encoding. */

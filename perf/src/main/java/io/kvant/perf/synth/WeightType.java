@@ -11,7 +11,14 @@ public enum WeightType {
   F32(GgmlType.F32, 0),
   F16(GgmlType.F16, 1),
   Q4_0(GgmlType.Q4_0, 2),
-  Q8_0(GgmlType.Q8_0, 7);
+  Q8_0(GgmlType.Q8_0, 7),
+  Q5_0(GgmlType.Q5_0, 8),
+  Q5_1(GgmlType.Q5_1, 9),
+  Q2_K(GgmlType.Q2_K, 10),
+  Q3_K(GgmlType.Q3_K, 12),
+  Q4_K(GgmlType.Q4_K, 15),
+  Q5_K(GgmlType.Q5_K, 17),
+  Q6_K(GgmlType.Q6_K, 18);
 
   private final GgmlType ggml;
   private final int fileType;
@@ -32,7 +39,7 @@ public enum WeightType {
   }
 
   /**
-   * Parses {@code f32}, {@code f16}, {@code q8_0}, {@code q4_0} (any case).
+   * Parses a type name such as {@code f16}, {@code q8_0} or {@code q4_k} (any case).
    *
    * @throws IllegalArgumentException listing the accepted names
    */
@@ -41,7 +48,9 @@ public enum WeightType {
       return valueOf(s.toUpperCase(Locale.ROOT));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(
-          "--weights: unknown type '" + s + "', use F32, F16, Q8_0 or Q4_0");
+          "--weights: unknown type '"
+              + s
+              + "', use F32, F16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K");
     }
   }
 }

@@ -29,19 +29,27 @@ class SynthModelWriterTest {
   private static final ModelShape TINY =
       new ModelShape("t", 64, 2, 4, 2, 96, 300, 128, 10000f, true);
 
+  /** K-quant rows are whole 256-value super-blocks. */
+  static final ModelShape TINY_K = new ModelShape("k", 256, 2, 4, 2, 512, 300, 128, 10000f, true);
+
+  static ModelShape tinyFor(WeightType type) {
+    return type.ggml().blockSize() > 32 ? TINY_K : TINY;
+  }
+
   @ParameterizedTest
   @EnumSource(WeightType.class)
   void tinyModelLoadsInKvantAndGenerates(WeightType type) throws Exception {
     Path file = dir.resolve("tiny-" + type + ".gguf");
-    SynthModelWriter w = new SynthModelWriter(TINY, type, 7, 2);
+    ModelShape shape = tinyFor(type);
+    SynthModelWriter w = new SynthModelWriter(shape, type, 7, 2);
     w.write(file, (done, total) -> {});
     assertThat(Files.size(file)).isEqualTo(w.fileSize());
     try (Model m = ModelLoader.load(file, Optional.empty())) {
-      assertThat(m.config().dim()).isEqualTo(64);
+      assertThat(m.config().dim()).isEqualTo(shape.dim());
       assertThat(m.config().layers()).isEqualTo(2);
       assertThat(m.config().heads()).isEqualTo(4);
       assertThat(m.config().kvHeads()).isEqualTo(2);
-      assertThat(m.config().hiddenDim()).isEqualTo(96);
+      assertThat(m.config().hiddenDim()).isEqualTo(shape.hidden());
       assertThat(m.config().vocabSize()).isEqualTo(300);
       assertThat(m.weights().output()).isSameAs(m.weights().embedding()); // tied
       assertThat(m.weights().layers().getFirst().wq().dtype())

@@ -1,4 +1,4 @@
-package io.kvant.client.real;
+package io.kvant.server.sdk;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

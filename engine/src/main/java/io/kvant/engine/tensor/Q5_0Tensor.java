@@ -1,0 +1,37 @@
+package io.kvant.engine.tensor;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * {@link DType#Q5_0} tensor: blocks of 32 values in 22 bytes: fp16 {@code d}, then the 5-bit codes
+ * of {@link Q5Blocks}; value {@code = d * (code - 16)}.
+ */
+public final class Q5_0Tensor extends BaseTensor implements Tensor {
+  private static final int BLOCK = 32;
+  private static final int BLOCK_BYTES = 22;
+
+  Q5_0Tensor(int rows, int cols, MemorySegment data) {
+    super(DType.Q5_0, rows, cols, data);
+  }
+
+  @Override
+  public DType dtype() {
+    return DType.Q5_0;
+  }
+
+  @Override
+  float getUnchecked(int row, int col) {
+    long bo = ((long) row * cols + col) / BLOCK * BLOCK_BYTES;
+    return f16(data, bo) * (Q5Blocks.code(data, bo + 2, col % BLOCK) - 16);
+  }
+
+  @Override
+  void decodeRows(int row, int n, float[] dst, int off) {
+    int blocks = n * cols / BLOCK;
+    long base = (long) row * (cols / BLOCK) * BLOCK_BYTES;
+    for (int k = 0; k < blocks; k++) {
+      long bo = base + (long) k * BLOCK_BYTES;
+      Q5Blocks.decode(data, bo + 2, 16, f16(data, bo), 0f, false, dst, off + k * BLOCK);
+    }
+  }
+}
