@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|hotswap|gemv|decode|eval|serve]...   (default all; several may be given)
+#   tools/gpu/run.sh [all|tests|hotswap|gemv|decode|kv|eval|serve]...   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
 # The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
@@ -63,6 +63,13 @@ if wants decode; then
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --weights "$w" 2>&1 | tee "$RESULTS/decode-8b-$w.txt"
   done
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16,64,256 2>&1 | tee "$RESULTS/decode-1b.txt"
+fi
+if wants kv; then
+  # INT8 and FP8 KV against F16 KV on the 8B shape: tokens per GiB, sequences of 2,048 tokens that
+  # fit, decode speed.
+  for kv in f16 int8 fp8; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --kv "$kv" 2>&1 | tee "$RESULTS/decode-8b-kv-$kv.txt"
+  done
 fi
 if wants eval; then
   # The same artifact on both engines, on real text: perplexity and agreement with full precision.

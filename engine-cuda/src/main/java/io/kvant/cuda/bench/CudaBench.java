@@ -31,6 +31,7 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
+ *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -426,6 +427,14 @@ public final class CudaBench {
       model = SyntheticModels.createQuantized(d, backend.kernels(), c, kind, 11);
       stepBytes = SyntheticModels.weightBytesPerStep(c, kind);
     }
+    KvCacheType kvType =
+        switch (flagText(args, "--kv", "f16")) {
+          case "f16" -> KvCacheType.F16;
+          case "int8" -> KvCacheType.INT8;
+          case "fp8" -> KvCacheType.FP8_E4M3;
+          case "f32" -> KvCacheType.F32;
+          default -> throw new IllegalArgumentException("--kv f16|int8|fp8|f32");
+        };
     String graphs = flagText(args, "--graphs", "on");
     List<Boolean> modes =
         switch (graphs) {
@@ -437,12 +446,28 @@ public final class CudaBench {
     CudaTransformer eager = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
     CudaTransformer graphed =
         new CudaTransformer(d, backend.kernels(), backend.gemm(), model, true);
+    // What the KV type buys: tokens per GiB, and the sequences of 2,048 tokens that the device's
+    // free memory (after the weights and this forward pass's scratch) holds, less 4 GiB kept for
+    // prefill activations and the tile.
+    KvGeometry geometry = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
+    long perToken = geometry.bytesPerToken(kvType);
+    long free = d.memoryInfo()[0] - (4L << 30);
     System.out.printf(
         Locale.ROOT,
-        "decode %s %s (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
+        "kv %s: %d bytes per token, %.0f tokens per GiB; %.1f GiB free after weights: %d sequences"
+            + " of 2,048 tokens%n",
+        kvType,
+        perToken,
+        (double) (1L << 30) / perToken,
+        free / (double) (1L << 30),
+        free / (2048L * perToken));
+    System.out.printf(
+        Locale.ROOT,
+        "decode %s %s (synthetic, weights %.2f GB read per step), %s KV, prompt %d, %d steps%n",
         name,
         weights,
         stepBytes / 1e9,
+        kvType,
         prompt,
         steps);
     System.out.println(
@@ -451,7 +476,17 @@ public final class CudaBench {
     System.out.println("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (boolean mode : modes) {
-        run(backend, c, mode ? graphed : eager, mode, batch, prompt, steps, stepBytes, copyTbs);
+        run(
+            backend,
+            c,
+            mode ? graphed : eager,
+            mode,
+            kvType,
+            batch,
+            prompt,
+            steps,
+            stepBytes,
+            copyTbs);
       }
     }
     eager.close();
@@ -463,6 +498,7 @@ public final class CudaBench {
       LlamaConfig c,
       CudaTransformer t,
       boolean graphs,
+      KvCacheType kvType,
       int batch,
       int prompt,
       int steps,
@@ -470,11 +506,11 @@ public final class CudaBench {
       double copyTbs) {
     {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
-      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(KvCacheType.F16);
+      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(kvType);
       KvCacheManager kv =
           new KvCacheManager(
               g,
-              new KvCacheConfig(KvCacheType.F16, 16, budget, EvictionPolicyKind.TINY_LFU, false),
+              new KvCacheConfig(kvType, 16, budget, EvictionPolicyKind.TINY_LFU, false),
               backend.kvStorage());
       SplittableRandom rnd = new SplittableRandom(batch);
       int[] seqs = new int[batch];

@@ -151,11 +151,21 @@ public final class CudaKernels {
     launch(rope, "rope", rows, 1, threadsFor(Math.min(heads * headSize / 2, 1024)));
   }
 
-  /** Appends each row's K and V to the paged pool (see the source for the layout). */
+  /** KV pool types beyond the dtypes: int8 and FP8 E4M3 codes with per-(token, head) scales. */
+  public static final int DT_KV_I8 = 3;
+
+  public static final int DT_KV_E4M3 = 4;
+
+  /**
+   * Appends each row's K and V to the paged pool (see the source for the layout); for {@link
+   * #DT_KV_I8} and {@link #DT_KV_E4M3} it encodes them with one absmax scale per token and head
+   * into {@code kvScales} (0 for the unscaled types).
+   */
   public void kvAppend(
       long k,
       long v,
       long pool,
+      long kvScales,
       int kvType,
       long rowSeq,
       long positions,
@@ -167,15 +177,23 @@ public final class CudaKernels {
       int headSize,
       int blockSize,
       int rows) {
-    args.ptr(k).ptr(v).ptr(pool).i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables);
-    args.i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
-    launch(kvAppend, "kv_append", rows, 1, threadsFor(Math.min(kvHeads * headSize, 1024)));
+    boolean scaled = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
+    if (scaled == (kvScales == 0)) {
+      throw new IllegalArgumentException("kv type " + kvType + " with scales " + kvScales);
+    }
+    args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).i32(kvType).ptr(rowSeq).ptr(positions);
+    args.ptr(tables).i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize);
+    args.i32(blockSize);
+    // quantized types: a warp per (head, k|v) vector
+    int threads = scaled ? Math.min(1024, 64 * kvHeads) : Math.min(kvHeads * headSize, 1024);
+    launch(kvAppend, "kv_append", rows, 1, threadsFor(threads));
   }
 
   /** Paged attention of every row over its sequence's positions {@code [0, positions[r]]}. */
   public void attention(
       long q,
       long pool,
+      long kvScales,
       int kvType,
       long out,
       long rowSeq,
@@ -194,7 +212,8 @@ public final class CudaKernels {
     if (headSize > 256) {
       throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
     }
-    args.ptr(q).ptr(pool).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions).ptr(tables);
+    args.ptr(q).ptr(pool).ptr(kvScales).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions);
+    args.ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType);
     // attention_wide (16 warps per (row, head)) when the blocks fit one wave (decode of few

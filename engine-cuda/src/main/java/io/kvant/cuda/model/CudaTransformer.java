@@ -349,6 +349,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           s.k.ptr(),
           s.v.ptr(),
           kv.ptr(),
+          kv.scalesPtr(),
           kv.dtype(),
           rowSeqs,
           positions,
@@ -365,6 +366,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       k.attention(
           s.q.ptr(),
           kv.ptr(),
+          kv.scalesPtr(),
           kv.dtype(),
           att,
           rowSeqs,

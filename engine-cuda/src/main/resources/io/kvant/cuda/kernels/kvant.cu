@@ -62,6 +62,22 @@ __device__ __forceinline__ void store_elem(void* p, long i, int dtype, float v) 
   }
 }
 
+// 8-bit code formats (weights; E4M3 also the FP8 KV cache): 0 = int8, 1 = FP8 E4M3, 2 = FP8 E5M2.
+#define QF_INT8 0
+#define QF_E4M3 1
+#define QF_E5M2 2
+
+__device__ __forceinline__ float decode8(unsigned b, int fmt) {
+  if (fmt == QF_INT8) return (float)(signed char)b;
+  unsigned sign = (b & 0x80u) << 24;
+  if (fmt == QF_E4M3) {
+    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
+    // normal and subnormal codes alike; times 2^120 is exact.
+    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
+  }
+  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -158,16 +174,83 @@ __device__ __forceinline__ long kv_offset(long block, int layer, int kv, int hea
          headSize;
 }
 
-// Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows.
-extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, int kvType,
-                                     const int* rowSeq, const int* positions, const int* tables,
-                                     int maxBlocks, int layer, int layers, int kvHeads,
-                                     int headSize, int blockSize) {
+// Quantized KV (DT_KV_I8, DT_KV_E4M3): codes in the pool's element layout, one byte each, and one
+// F32 scale per (block, layer, k|v, kvHead, slot) at kvScales[element offset / headSize]:
+// symmetric absmax per token and head, as the CPU's PagedKvStore encodes (same scale, same codes:
+// x * (127 / amax) rounded half up and clamped to [-127, 127]; E4M3 round to nearest even of
+// x * (448 / amax), saturating), so the two engines hold the same cache.
+#define DT_KV_I8 3
+#define DT_KV_E4M3 4
+
+__device__ __forceinline__ float load_kv(const void* pool, long i, int kvType) {
+  if (kvType == DT_KV_I8) return (float)((const signed char*)pool)[i];
+  if (kvType == DT_KV_E4M3) return decode8(((const unsigned char*)pool)[i], QF_E4M3);
+  return load_elem(pool, i, kvType);
+}
+
+__device__ __forceinline__ unsigned char e4m3_code(float x) {
+#if __CUDA_ARCH__ >= 890
+  unsigned short pair;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.f), "f"(x));
+  return (unsigned char)(pair & 0xffu);
+#else
+  // the same rounding by hand: the CPU encoder's algorithm (round to nearest even, saturating)
+  unsigned sign = __float_as_uint(x) & 0x80000000u ? 0x80u : 0u;
+  float a = fabsf(x);
+  unsigned code;
+  if (!(a < 448.f)) {
+    code = 0x7eu;
+  } else if (a < 0.015625f) {
+    code = (unsigned)rintf(a * 512.f);
+  } else {
+    int e;
+    frexpf(a, &e);
+    e -= 1;
+    int m = (int)rintf((ldexpf(a, -e) - 1.f) * 8.f);
+    if (m == 8) { m = 0; e++; }
+    code = min(0x7eu, (unsigned)(((e + 7) << 3) | m));
+  }
+  return (unsigned char)(sign | code);
+#endif
+}
+
+// Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows. For the
+// quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction).
+extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, float* kvScales,
+                                     int kvType, const int* rowSeq, const int* positions,
+                                     const int* tables, int maxBlocks, int layer, int layers,
+                                     int kvHeads, int headSize, int blockSize) {
   int row = blockIdx.x;
   int pos = positions[row];
   long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
   int slot = pos % blockSize;
   int kvDim = kvHeads * headSize;
+  if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
+    int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    for (int p = threadIdx.x >> 5; p < 2 * kvHeads; p += warps) {
+      int h = p >> 1, which = p & 1;
+      const float* src = (which == 0 ? k : v) + (long)row * kvDim + h * headSize;
+      float amax = 0.f;
+      for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
+      amax = warp_max(amax);
+      long o = kv_offset(block, layer, which, h, slot, layers, kvHeads, blockSize, headSize);
+      float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+      float inv = amax == 0.f ? 0.f : maxCode / amax;
+      for (int d = lane; d < headSize; d += 32) {
+        float x = __fmul_rn(src[d], inv);
+        unsigned char c;
+        if (kvType == DT_KV_I8) {
+          int q = (int)floorf(__fadd_rn(x, 0.5f));
+          c = (unsigned char)(signed char)max(-127, min(127, q));
+        } else {
+          c = e4m3_code(x);
+        }
+        ((unsigned char*)pool)[o + d] = c;
+      }
+      if (lane == 0) kvScales[o / headSize] = amax == 0.f ? 0.f : amax / maxCode;
+    }
+    return;
+  }
   for (int t = threadIdx.x; t < kvDim; t += blockDim.x) {
     int h = t / headSize, d = t % headSize;
     long ko = kv_offset(block, layer, 0, h, slot, layers, kvHeads, blockSize, headSize) + d;
@@ -185,10 +268,11 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
 // first). grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
 // every ATTN_NARROW_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
 // For many (row, head) blocks (batches, prefill); attention_wide below serves the few.
-extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
-                                     const int* rowSeq, const int* positions, const int* tables,
-                                     int maxBlocks, int layer, int layers, int heads, int kvHeads,
-                                     int headSize, int blockSize, float scale, int outType) {
+extern "C" __global__ void attention(const float* q, const void* pool, const float* kvScales,
+                                     int kvType, void* out, const int* rowSeq,
+                                     const int* positions, const int* tables, int maxBlocks,
+                                     int layer, int layers, int heads, int kvHeads, int headSize,
+                                     int blockSize, float scale, int outType) {
   __shared__ float sm_m[ATTN_NARROW_WARPS], sm_l[ATTN_NARROW_WARPS];
   __shared__ float sm_acc[ATTN_NARROW_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
@@ -210,21 +294,24 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
     int slot = t % blockSize;
     long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
     long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+    float ks = kvScales ? kvScales[ko / headSize] : 1.f;
+    float vs = kvScales ? kvScales[vo / headSize] : 1.f;
     float dot = 0.f;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
-      if (d < headSize) dot += qv[j] * load_elem(pool, ko + d, kvType);
+      if (d < headSize) dot += qv[j] * load_kv(pool, ko + d, kvType);
     }
-    float s = warp_sum(dot) * scale;
+    float s = warp_sum(dot) * ks * scale;
     float mNew = fmaxf(m, s);
     float corr = expf(m - mNew);
     float p = expf(s - mNew);
     l = l * corr + p;
+    float pv = p * vs;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
-      if (d < headSize) acc[j] = acc[j] * corr + p * load_elem(pool, vo + d, kvType);
+      if (d < headSize) acc[j] = acc[j] * corr + pv * load_kv(pool, vo + d, kvType);
     }
     m = mNew;
   }
@@ -266,8 +353,9 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
 // positions per step (both positions' K and V loads issued before either reduction). The Java
 // side picks it when the blocks fit the GPU in one wave; with many blocks its registers and warps
 // cost more than they give (measured 2-3x slower at 256 rows), and attention serves them.
-extern "C" __global__ void attention_wide(const float* q, const void* pool, int kvType,
-                                          void* out, const int* rowSeq, const int* positions,
+extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(const float* q, const void* pool,
+                                          const float* kvScales, int kvType, void* out,
+                                          const int* rowSeq, const int* positions,
                                           const int* tables, int maxBlocks, int layer, int layers,
                                           int heads, int kvHeads, int headSize, int blockSize,
                                           float scale, int outType) {
@@ -302,10 +390,10 @@ extern "C" __global__ void attention_wide(const float* q, const void* pool, int 
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
       bool in = d < headSize;
-      k0[j] = in ? load_elem(pool, ko0 + d, kvType) : 0.f;
-      k1[j] = in ? load_elem(pool, ko1 + d, kvType) : 0.f;
-      v0[j] = in ? load_elem(pool, vo0 + d, kvType) : 0.f;
-      v1[j] = in ? load_elem(pool, vo1 + d, kvType) : 0.f;
+      k0[j] = in ? load_kv(pool, ko0 + d, kvType) : 0.f;
+      k1[j] = in ? load_kv(pool, ko1 + d, kvType) : 0.f;
+      v0[j] = in ? load_kv(pool, vo0 + d, kvType) : 0.f;
+      v1[j] = in ? load_kv(pool, vo1 + d, kvType) : 0.f;
     }
     float dot0 = 0.f, dot1 = 0.f;
 #pragma unroll
@@ -317,15 +405,20 @@ extern "C" __global__ void attention_wide(const float* q, const void* pool, int 
       dot0 += __shfl_xor_sync(0xffffffffu, dot0, o);
       dot1 += __shfl_xor_sync(0xffffffffu, dot1, o);
     }
-    float s0 = dot0 * scale;
-    float s1 = two ? dot1 * scale : -INFINITY;
+    float ks0 = kvScales ? kvScales[ko0 / headSize] : 1.f;
+    float ks1 = kvScales ? kvScales[ko1 / headSize] : 1.f;
+    float vs0 = kvScales ? kvScales[vo0 / headSize] : 1.f;
+    float vs1 = kvScales ? kvScales[vo1 / headSize] : 1.f;
+    float s0 = dot0 * ks0 * scale;
+    float s1 = two ? dot1 * ks1 * scale : -INFINITY;
     float mNew = fmaxf(m, fmaxf(s0, s1));
     float corr = expf(m - mNew);
     float p0 = expf(s0 - mNew);
     float p1 = two ? expf(s1 - mNew) : 0.f;
     l = l * corr + p0 + p1;
+    float pv0 = p0 * vs0, pv1 = p1 * vs1;
 #pragma unroll
-    for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[j] = acc[j] * corr + p0 * v0[j] + p1 * v1[j];
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[j] = acc[j] * corr + pv0 * v0[j] + pv1 * v1[j];
     m = mNew;
   }
   if (lane == 0) {
@@ -557,22 +650,9 @@ extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 se
 // The product of a scale and a code is computed exactly as the CPU decoder does (one float
 // multiplication), so GPU and CPU see bit-identical weights; only summation order differs.
 
-#define QF_INT8 0
-#define QF_E4M3 1
-#define QF_E5M2 2
 #define QGEMV_ROWS 8    // activation rows per pass
 #define QGEMV_WARPS 8   // output features per block (one per warp)
 
-__device__ __forceinline__ float decode8(unsigned b, int fmt) {
-  if (fmt == QF_INT8) return (float)(signed char)b;
-  unsigned sign = (b & 0x80u) << 24;
-  if (fmt == QF_E4M3) {
-    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
-    // normal and subnormal codes alike; times 2^120 is exact.
-    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
-  }
-  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
-}
 
 __device__ __forceinline__ void store_out(float* y, long i, float v, int accumulate) {
   if (accumulate) y[i] += v; else y[i] = v;

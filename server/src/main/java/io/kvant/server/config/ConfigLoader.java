@@ -97,7 +97,7 @@ public final class ConfigLoader {
           --name NAME              model name clients use (default: file name)
           --weights RECIPE         quantize at load: none, w8, w4g128, w4g32, fp8, mixed (default none)
           --kv TYPE                KV cache storage: f32, int8, fp8 on the CPU (default f32);
-                                   f16 (default) or f32 on the GPU
+                                   f16 (default), f32, int8 or fp8 on the GPU
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
                                    the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)
@@ -239,13 +239,6 @@ public final class ConfigLoader {
     if (kv.isEmpty()) {
       // auto stays empty: the backend that opens decides (f16 on a GPU, f32 on the CPU).
       kv = device.equals("cuda") ? "f16" : device.equals("cpu") ? "f32" : "";
-    }
-    if (device.equals("cuda") && (kv.equals("int8") || kv.equals("fp8"))) {
-      throw new ConfigException(
-          s.where("model.kv")
-              + ": "
-              + kv
-              + " KV is not implemented on the GPU yet; use f16 or f32");
     }
     Optional<Path> tokenizer = s.optional("model.tokenizer").map(Path::of);
     if (tokenizer.isPresent() && !Files.isRegularFile(tokenizer.get())) {
