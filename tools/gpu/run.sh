@@ -86,7 +86,7 @@ if wants serve; then
   # The gRPC server on the GPU under the load generator: 1B shape, F16 weights (bench synth).
   timeout 240 "${BENCH[@]}" synth --shape llama-3.2-1b --weights F16 --out /tmp/synth-1b.gguf 2>&1 | tail -3
   "${KVANT[@]}" serve --device cuda --model /tmp/synth-1b.gguf --name synth --port 50151 \
-    --metrics-port 0 --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb 16384 \
+    --metrics-port 0 --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto \
     > "$RESULTS/serve.log" 2>&1 &
   server=$!
   for i in $(seq 1 120); do

@@ -172,6 +172,30 @@ public final class KvantServer implements AutoCloseable {
           new ServedModel(config.model().name(), first, v -> retired(v, servedRef[0], events));
       servedRef[0] = served;
       models.add(served);
+      long kvBytes = config.scheduler().kvCacheBytes();
+      if (kvBytes == 0) {
+        // --kv-cache-mb auto: the backend sizes it from free memory after the first version
+        long weights = first.model().weights().matrixBytes();
+        kvBytes =
+            backend
+                .kvCapacityBytes(weights)
+                .orElseThrow(
+                    () ->
+                        new IOException(
+                            "--kv-cache-mb auto: the "
+                                + compute.describe()
+                                + " backend cannot size the KV cache from free memory; give a"
+                                + " size in MiB"));
+        if (kvBytes < (64L << 20)) {
+          throw new IOException(
+              "--kv-cache-mb auto: only "
+                  + (kvBytes >> 20)
+                  + " MiB of device memory left for the KV cache after the weights ("
+                  + (weights >> 20)
+                  + " MiB, and as much again kept for a hot swap); give a size in MiB");
+        }
+        LOG.log(Level.INFO, "kv cache: " + (kvBytes >> 20) + " MiB (auto, from free memory)");
+      }
       KvCacheManager kv =
           new KvCacheManager(
               first.engine().kvGeometry(),
@@ -180,7 +204,7 @@ public final class KvantServer implements AutoCloseable {
                       ? backend.defaultKvType()
                       : KvTypes.parse(config.model().kvType()),
                   config.scheduler().blockSize(),
-                  config.scheduler().kvCacheBytes(),
+                  kvBytes,
                   EvictionPolicyKind.TINY_LFU,
                   true),
               backend.kvStorage());

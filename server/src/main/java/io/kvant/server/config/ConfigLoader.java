@@ -86,6 +86,21 @@ public final class ConfigLoader {
     this.env = Map.copyOf(env);
   }
 
+  /** {@code scheduler.kv_cache_mb} in bytes; 0 stands for {@code auto} (sized by the backend). */
+  private static long kvCacheBytes(Settings s, String device) throws ConfigException {
+    Optional<String> v = s.optional("scheduler.kv_cache_mb");
+    if (v.isPresent() && v.get().strip().equals("auto")) {
+      if (device.equals("cpu")) {
+        throw new ConfigException(
+            s.where("scheduler.kv_cache_mb")
+                + ": auto sizes the KV cache from free device memory and needs --device cuda or"
+                + " auto; give a size in MiB for the CPU");
+      }
+      return 0;
+    }
+    return (long) s.integer("scheduler.kv_cache_mb", 256, 1, 1 << 20) << 20;
+  }
+
   /** Usage text for the flags. */
   public static String flagHelp() {
     return """
@@ -109,7 +124,9 @@ public final class ConfigLoader {
           --max-queue N            waiting requests before RESOURCE_EXHAUSTED (default 256)
           --max-batch-tokens N     token budget per engine step (default 512)
           --max-seqs N             running requests at once (default 64)
-          --kv-cache-mb N          KV cache budget in MiB (default 256)
+          --kv-cache-mb N|auto     KV cache budget in MiB (default 256); auto (GPU only): 90% of
+                                   the free device memory after the weights, keeping room for
+                                   one more copy of them (a hot swap) and 2 GiB
           --block-size N           tokens per KV block (default 16)
           --default-max-tokens N   max_tokens when a request sets 0 (default 256)
           --admin-token-file F | --admin-token-env VAR        bearer token for ModelAdmin
@@ -252,7 +269,7 @@ public final class ConfigLoader {
             s.integer("scheduler.max_queue", 256, 1, 1_000_000),
             s.integer("scheduler.max_batch_tokens", 512, 1, 1 << 20),
             s.integer("scheduler.max_sequences", 64, 1, 4096),
-            (long) s.integer("scheduler.kv_cache_mb", 256, 1, 1 << 20) << 20,
+            kvCacheBytes(s, device),
             s.integer("scheduler.block_size", 16, 1, 1024),
             s.integer("scheduler.max_prompt_bytes", 1 << 20, 1, 64 << 20));
 

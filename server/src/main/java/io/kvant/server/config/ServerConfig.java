@@ -92,7 +92,8 @@ public record ServerConfig(
    * @param maxQueue requests waiting for admission before RESOURCE_EXHAUSTED
    * @param maxBatchTokens token budget of one engine step
    * @param maxSequences requests running at once
-   * @param kvCacheBytes memory budget of the KV cache
+   * @param kvCacheBytes memory budget of the KV cache; 0 for auto (the backend sizes it from free
+   *     memory, see {@code ComputeBackend.kvCapacityBytes})
    * @param blockSize tokens per KV block
    * @param maxPromptBytes largest accepted prompt text, bytes of UTF-8
    */

@@ -94,6 +94,15 @@ class ConfigLoaderTest {
         .isEqualTo("int8");
     assertThat(load(Map.of(), "--model", model.toString(), "--device", "cuda").model().kvType())
         .isEqualTo("f16");
+    assertThat(
+            load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv-cache-mb", "auto")
+                .scheduler()
+                .kvCacheBytes())
+        .isZero();
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv-cache-mb", "auto"))
+        .hasMessage(
+            "--kv-cache-mb: auto sizes the KV cache from free device memory and needs --device"
+                + " cuda or auto; give a size in MiB for the CPU");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--weights", "w3"))
         .hasMessageStartingWith("--weights: unknown recipe 'w3'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--threads", "two"))
