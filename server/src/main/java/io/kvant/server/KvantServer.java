@@ -38,13 +38,17 @@ import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
 import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
+import io.kvant.server.chat.ChatTemplates;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
+import io.kvant.server.grpc.Admission;
 import io.kvant.server.grpc.AuthInterceptor;
 import io.kvant.server.grpc.GenerationService;
 import io.kvant.server.grpc.KvTypes;
 import io.kvant.server.grpc.ParseGuard;
 import io.kvant.server.grpc.RequestIds;
+import io.kvant.server.grpc.TraceContextInterceptor;
+import io.kvant.server.http.OpenAiHttpServer;
 import io.kvant.server.metrics.EngineGauges;
 import io.kvant.server.metrics.ServerMetrics;
 import io.kvant.server.model.EventBus;
@@ -108,6 +112,7 @@ public final class KvantServer implements AutoCloseable {
   private final CountDownLatch terminated = new CountDownLatch(1);
   private final List<EventLoopGroup> eventLoops = new ArrayList<>();
   private Server server;
+  private Optional<OpenAiHttpServer> http = Optional.empty();
 
   private KvantServer(
       ServerConfig config,
@@ -221,6 +226,7 @@ public final class KvantServer implements AutoCloseable {
               config.metricsPort(),
               config.host(),
               config.otlpEndpoint(),
+              config.interop().otelEnv(),
               spans,
               () -> gauges(loop, served));
       events.listen(
@@ -408,17 +414,22 @@ public final class KvantServer implements AutoCloseable {
           .workerEventLoopGroup(workers);
     }
     b.maxInboundMessageSize(Math.max(4 << 20, config.scheduler().maxPromptBytes() + (64 << 10)));
-    GenerationService generation =
-        new GenerationService(
+    ChatTemplates templates = new ChatTemplates(config.interop().chatTemplate());
+    for (ServedModel m : models.all()) {
+      templates.check(m.serving().model());
+    }
+    Admission admission =
+        new Admission(
             models,
             loop,
             metrics,
-            Clock.systemUTC(),
+            templates,
             System::nanoTime,
             accepting::get,
             config.model().defaultMaxTokens(),
             config.scheduler().maxPromptBytes(),
             UUID.randomUUID().getMostSignificantBits());
+    GenerationService generation = new GenerationService(admission, loop, Clock.systemUTC());
     AdminService admin =
         new AdminService(
             models,
@@ -435,6 +446,7 @@ public final class KvantServer implements AutoCloseable {
                 genInterceptors.add(
                     new AuthInterceptor(Set.of(GenerationGrpc.SERVICE_NAME), Optional.of(t))));
     genInterceptors.add(new RequestIds());
+    genInterceptors.add(new TraceContextInterceptor(metrics.propagators()));
     b.addService(intercept(generation, genInterceptors));
     b.addService(
         intercept(
@@ -449,6 +461,26 @@ public final class KvantServer implements AutoCloseable {
       health.setStatus(m.name(), ServingStatus.NOT_SERVING);
     }
     server = b.build().start();
+    if (config.interop().httpPort().isPresent()) {
+      try {
+        http =
+            Optional.of(
+                new OpenAiHttpServer(
+                    config.host(),
+                    config.interop().httpPort().get(),
+                    admission,
+                    metrics.propagators(),
+                    sec.generationToken(),
+                    config.scheduler().maxPromptBytes() + (64 << 10),
+                    sec.tlsCert(),
+                    sec.tlsKey(),
+                    sec.tlsClientCa(),
+                    Clock.systemUTC()));
+      } catch (IOException e) {
+        server.shutdownNow();
+        throw e;
+      }
+    }
   }
 
   private static ServerServiceDefinition intercept(
@@ -513,6 +545,11 @@ public final class KvantServer implements AutoCloseable {
     return server.getPort();
   }
 
+  /** The bound port of the OpenAI-compatible HTTP API, or -1 when it is off. */
+  public int httpPort() {
+    return http.map(OpenAiHttpServer::port).orElse(-1);
+  }
+
   /** The Prometheus port, or -1 when off. */
   public int metricsPort() {
     return metrics.prometheusPort();
@@ -569,6 +606,7 @@ public final class KvantServer implements AutoCloseable {
         loop.awaitTermination(Duration.ofSeconds(10));
       }
       server.shutdown();
+      http.ifPresent(OpenAiHttpServer::close);
       if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
         server.shutdownNow();
         server.awaitTermination(5, TimeUnit.SECONDS);
@@ -600,6 +638,7 @@ public final class KvantServer implements AutoCloseable {
   public void kill() {
     accepting.set(false);
     server.shutdownNow();
+    http.ifPresent(OpenAiHttpServer::close);
     loop.shutdownNow();
     stop(Duration.ZERO);
   }

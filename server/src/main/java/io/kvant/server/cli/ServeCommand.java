@@ -41,7 +41,7 @@ final class ServeCommand {
       err.println("kvant serve: " + e.getMessage());
       return 2;
     }
-    LogFormat.install();
+    LogFormat.install(config.interop().logFormat());
     KvantServer server;
     try {
       server = KvantServer.start(config, Clock.systemUTC(), Optional.empty());
@@ -54,12 +54,13 @@ final class ServeCommand {
     Signal.handle(new Signal("TERM"), s -> stop.run());
     Signal.handle(new Signal("INT"), s -> stop.run());
     out.printf(
-        "kvant: serving model %s (version %s) on %s:%d%s%n",
+        "kvant: serving model %s (version %s) on %s:%d%s%s%n",
         config.model().name(),
         server.models().find("").orElseThrow().serving().id(),
         config.host(),
         server.port(),
-        server.metricsPort() > 0 ? ", metrics on :" + server.metricsPort() + "/metrics" : "");
+        server.metricsPort() > 0 ? ", metrics on :" + server.metricsPort() + "/metrics" : "",
+        server.httpPort() > 0 ? ", OpenAI-compatible HTTP on :" + server.httpPort() + "/v1" : "");
     out.flush();
     server.awaitTermination();
     out.println("kvant: stopped");

@@ -19,6 +19,7 @@ import java.util.Optional;
  * @param threads compute threads for the engine
  * @param bucket artifact bucket watched by the reload agent, empty when none
  * @param agent reload agent settings (used when {@code bucket} is set)
+ * @param interop the OpenAI-compatible HTTP API, chat templates, telemetry environment, log format
  */
 public record ServerConfig(
     String host,
@@ -31,7 +32,36 @@ public record ServerConfig(
     Duration drainTimeout,
     int threads,
     Optional<String> bucket,
-    AgentConfig agent) {
+    AgentConfig agent,
+    InteropSettings interop) {
+
+  /** A config with the default interop settings (no HTTP API, no chat template override). */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket,
+      AgentConfig agent) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        InteropSettings.defaults());
+  }
 
   /** A config with the default agent settings. */
   public ServerConfig(
@@ -118,4 +148,29 @@ public record ServerConfig(
       Optional<Path> tlsCert,
       Optional<Path> tlsKey,
       Optional<Path> tlsClientCa) {}
+
+  /**
+   * How kvant speaks the ecosystem's protocols.
+   *
+   * @param httpPort port of the OpenAI-compatible HTTP API; empty when it is off (the default), 0
+   *     for any free port
+   * @param chatTemplate a Jinja chat template file that replaces (or supplies) the model's own
+   * @param otelEnv the {@code OTEL_*} environment variables, read by the OpenTelemetry
+   *     autoconfiguration (service name, exporters, propagators)
+   * @param logFormat {@code text} (one line per record) or {@code json} (one JSON object per line)
+   */
+  public record InteropSettings(
+      Optional<Integer> httpPort,
+      Optional<Path> chatTemplate,
+      java.util.Map<String, String> otelEnv,
+      String logFormat) {
+    public InteropSettings {
+      otelEnv = java.util.Map.copyOf(otelEnv);
+    }
+
+    /** HTTP off, the model's own chat template, no OTEL_* settings, text logs. */
+    public static InteropSettings defaults() {
+      return new InteropSettings(Optional.empty(), Optional.empty(), java.util.Map.of(), "text");
+    }
+  }
 }
