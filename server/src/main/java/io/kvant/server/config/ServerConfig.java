@@ -19,6 +19,8 @@ import java.util.Optional;
  * @param threads compute threads for the engine
  * @param bucket artifact bucket watched by the reload agent, empty when none
  * @param agent reload agent settings (used when {@code bucket} is set)
+ * @param listen which transports to listen on: TCP ({@code host}:{@code port}) and/or a Unix domain
+ *     socket
  */
 public record ServerConfig(
     String host,
@@ -31,7 +33,71 @@ public record ServerConfig(
     Duration drainTimeout,
     int threads,
     Optional<String> bucket,
-    AgentConfig agent) {
+    AgentConfig agent,
+    Listen listen) {
+
+  /** A config with the default agent settings, on TCP only. */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket,
+      AgentConfig agent) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        Listen.TCP);
+  }
+
+  /** This config listening on {@code listen} instead. */
+  public ServerConfig withListen(Listen listen) {
+    return new ServerConfig(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        listen);
+  }
+
+  /**
+   * Where gRPC is served: TCP on {@code host:port}, a Unix domain socket (the sidecar transport: an
+   * application container in the same pod connects to a file on a shared volume), or both.
+   *
+   * @param tcp whether to listen on {@code host:port}
+   * @param unixSocket the socket file to create, empty for none
+   */
+  public record Listen(boolean tcp, Optional<Path> unixSocket) {
+    /** TCP only, the default. */
+    public static final Listen TCP = new Listen(true, Optional.empty());
+
+    public Listen {
+      if (!tcp && unixSocket.isEmpty()) {
+        throw new IllegalArgumentException("listen: needs TCP, a Unix socket, or both");
+      }
+    }
+  }
 
   /** A config with the default agent settings. */
   public ServerConfig(
