@@ -1,5 +1,6 @@
 package io.kvant.perf;
 
+import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.model.Model;
 import io.kvant.perf.bandwidth.BandwidthProbe;
 import io.kvant.perf.cli.Args;
@@ -45,8 +46,8 @@ public final class BenchMain {
         chart      --in RESULT.json --out-dir DIR    PNG charts from a serve/swap result
         synth      --shape NAME --weights TYPE --out FILE.gguf   synthetic model of a real shape
         bandwidth  [--mib 256] [--trials 5] [--threads N]        STREAM-like memory bandwidth
-        decode     --model FILE.gguf [--tokens 64] [--threads T] single-stream decode tokens/s
-        batch      --model FILE.gguf [--concurrency 1,4,16,64]   aggregate batched decode tokens/s
+        decode     --model FILE.gguf [--tokens 64] [--threads T] [--kernels float|int]  single-stream decode tokens/s
+        batch      --model FILE.gguf [--concurrency 1,4,16,64] [--kernels float|int]  aggregate batched decode tokens/s
         sim        --trace FILE [--kv-blocks N] ...              scheduler simulation over a trace
       each command: --help for its options
       """;
@@ -155,11 +156,13 @@ public final class BenchMain {
     int warmup = a.intValue("warmup", 8);
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     double gbPerS = a.doubleValue("bandwidth-gbs", Double.NaN);
+    MatmulKernels kernels = kernels(a);
     a.checkAllUsed();
     try (Model model = ModelOpener.load(file, Optional.empty())) {
-      DecodeBench.Result r = DecodeBench.run(model, tokens, warmup, threads, System::nanoTime);
+      DecodeBench.Result r =
+          DecodeBench.run(model, tokens, warmup, threads, kernels, System::nanoTime);
       out.printf("model       %s (%s)%n", file, model.config());
-      out.printf("threads     %d%n", r.threads());
+      out.printf("threads     %d, %s kernels%n", r.threads(), kernels(kernels));
       out.printf(
           "weights     %,d bytes (%.1f MB); streamed per step %,d bytes%n",
           r.weightBytes(), r.weightBytes() / 1e6, r.bytesPerStep());
@@ -185,12 +188,27 @@ public final class BenchMain {
     return 0;
   }
 
+  /** {@code --kernels float|int}: the matmul kernels of decode and batch (default float). */
+  private static MatmulKernels kernels(Args a) {
+    String v = a.get("kernels", "float");
+    return switch (v) {
+      case "float" -> MatmulKernels.FLOAT;
+      case "int" -> MatmulKernels.INTEGER;
+      default -> throw new IllegalArgumentException("--kernels: must be float or int, got " + v);
+    };
+  }
+
+  private static String kernels(MatmulKernels k) {
+    return k == MatmulKernels.INTEGER ? "int" : "float";
+  }
+
   private int batch(Args a) throws Exception {
     Path file = Path.of(a.required("model"));
     String levels = a.get("concurrency", "1,4,16,64");
     int tokens = a.intValue("tokens", 32);
     int warmup = a.intValue("warmup", 8);
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
+    MatmulKernels kernels = kernels(a);
     a.checkAllUsed();
     List<Integer> concurrency = new java.util.ArrayList<>();
     for (String level : levels.split(",")) {
@@ -202,12 +220,14 @@ public final class BenchMain {
     }
     try (Model model = ModelOpener.load(file, Optional.empty())) {
       out.printf("model       %s (%s)%n", file, model.config());
-      out.printf("threads     %d, %d timed steps after %d warm-up%n", threads, tokens, warmup);
+      out.printf(
+          "threads     %d, %s kernels, %d timed steps after %d warm-up%n",
+          threads, kernels(kernels), tokens, warmup);
       out.printf("%-12s %14s %12s %16s%n", "concurrency", "tokens/s", "ms/step", "x concurrency 1");
       double base = Double.NaN;
       for (int n : concurrency) {
         BatchDecodeBench.Result r =
-            BatchDecodeBench.run(model, n, tokens, warmup, threads, System::nanoTime);
+            BatchDecodeBench.run(model, n, tokens, warmup, threads, kernels, System::nanoTime);
         if (n == 1) {
           base = r.tokensPerSecond();
         }

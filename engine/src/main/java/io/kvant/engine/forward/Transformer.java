@@ -5,6 +5,7 @@ import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.engine.tensor.packed.QuantizedInput;
 
 /**
  * The batched forward pass of a Llama-family decoder.
@@ -17,6 +18,11 @@ import io.kvant.engine.tensor.ComputePool;
  * their layout and precision. Rows are written to the store before attention, so a prefill chunk
  * attends causally to itself.
  *
+ * <p>Kernels: {@link MatmulKernels#FLOAT} (the default) or {@link MatmulKernels#INTEGER}, where the
+ * weights of the blocks that have an integer kernel are repacked at construction and each matmul
+ * input is quantized to int8 once and shared by the matrices that read it (q/k/v, gate/up); the
+ * output head always runs on the float kernels.
+ *
  * <p>Threading: a {@code Transformer} is driven by one thread at a time (the engine loop); it
  * parallelises internally on its {@link ComputePool}. Scratch buffers are reused across calls.
  */
@@ -27,6 +33,10 @@ public final class Transformer implements ForwardPass {
   private final RopeTable rope;
   private final ThreadLocal<float[]> scoreScratch;
   private final ActivationObserver observer;
+  private final MatmulKernels kernels;
+  private final LayerLinears[] linears;
+  private final Linear head;
+  private final QuantizedInput xq = new QuantizedInput();
   private Scratch scratch = new Scratch(0, null);
 
   public Transformer(LlamaConfig config, ModelWeights weights, ComputePool pool) {
@@ -39,6 +49,37 @@ public final class Transformer implements ForwardPass {
    */
   public Transformer(
       LlamaConfig config, ModelWeights weights, ComputePool pool, ActivationObserver observer) {
+    this(config, weights, pool, observer, MatmulKernels.FLOAT);
+  }
+
+  /**
+   * A transformer running {@code kernels}; with {@link MatmulKernels#INTEGER} the quantized weights
+   * are repacked here (in parallel on {@code pool}), which takes a copy of them.
+   */
+  public Transformer(
+      LlamaConfig config,
+      ModelWeights weights,
+      ComputePool pool,
+      ActivationObserver observer,
+      MatmulKernels kernels) {
+    this.kernels = java.util.Objects.requireNonNull(kernels, "kernels");
+    this.linears = new LayerLinears[weights.layers().size()];
+    for (int l = 0; l < linears.length; l++) {
+      LayerWeights w = weights.layers().get(l);
+      linears[l] =
+          new LayerLinears(
+              Linear.of(w.wq(), kernels, pool),
+              Linear.of(w.wk(), kernels, pool),
+              Linear.of(w.wv(), kernels, pool),
+              Linear.of(w.wo(), kernels, pool),
+              Linear.of(w.wGate(), kernels, pool),
+              Linear.of(w.wUp(), kernels, pool),
+              Linear.of(w.wDown(), kernels, pool));
+    }
+    // The head stays on the float kernels: its output is the token choice, and int8 activations
+    // there doubled the integer path's KL against the float path on stories260K
+    // (docs/DECISIONS.md).
+    this.head = Linear.of(weights.output(), MatmulKernels.FLOAT, pool);
     this.observer = observer;
     this.config = config;
     this.weights = weights;
@@ -56,6 +97,11 @@ public final class Transformer implements ForwardPass {
 
   public ModelWeights weights() {
     return weights;
+  }
+
+  /** The matmul kernels this transformer runs. */
+  public MatmulKernels kernels() {
+    return kernels;
   }
 
   /**
@@ -86,7 +132,7 @@ public final class Transformer implements ForwardPass {
       weights.embedding().dequantizeRow(batch.tokens()[i], s.x, i * dim);
     }
     for (int l = 0; l < config.layers(); l++) {
-      layer(l, weights.layers().get(l), batch, kv, s, n);
+      layer(l, weights.layers().get(l), linears[l], batch, kv, s, n);
     }
     int[] rows = batch.logitRows();
     float[] last = new float[rows.length * dim];
@@ -98,12 +144,13 @@ public final class Transformer implements ForwardPass {
       observer.observe(-1, ActivationObserver.Site.HEAD_IN, last, rows.length, dim);
     }
     if (rows.length > 0) {
-      pool.matmul(weights.output(), last, rows.length, logits);
+      head.apply(pool, last, xq, rows.length, logits);
     }
     return logits;
   }
 
-  private void layer(int l, LayerWeights w, Batch batch, KvStore kv, Scratch s, int n) {
+  private void layer(
+      int l, LayerWeights w, LayerLinears lin, Batch batch, KvStore kv, Scratch s, int n) {
     int dim = config.dim();
     int kvDim = config.kvDim();
     int hidden = config.hiddenDim();
@@ -114,9 +161,12 @@ public final class Transformer implements ForwardPass {
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.ATTN_IN, s.xb, n, dim);
     }
-    pool.matmul(w.wq(), s.xb, n, s.q);
-    pool.matmul(w.wk(), s.xb, n, s.k);
-    pool.matmul(w.wv(), s.xb, n, s.v);
+    if (lin.q.integer() || lin.k.integer() || lin.v.integer()) {
+      xq.quantize(s.xb, n, dim);
+    }
+    lin.q.apply(pool, s.xb, xq, n, s.q);
+    lin.k.apply(pool, s.xb, xq, n, s.k);
+    lin.v.apply(pool, s.xb, xq, n, s.v);
     addBias(s.q, w.qBias(), n, dim);
     addBias(s.k, w.kBias(), n, kvDim);
     addBias(s.v, w.vBias(), n, kvDim);
@@ -130,7 +180,10 @@ public final class Transformer implements ForwardPass {
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.ATTN_OUT, s.att, n, dim);
     }
-    pool.matmul(w.wo(), s.att, n, s.o);
+    if (lin.o.integer()) {
+      xq.quantize(s.att, n, dim);
+    }
+    lin.o.apply(pool, s.att, xq, n, s.o);
     add(s.x, s.o, n * dim);
 
     for (int i = 0; i < n; i++) {
@@ -139,8 +192,11 @@ public final class Transformer implements ForwardPass {
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.FFN_IN, s.xb, n, dim);
     }
-    pool.matmul(w.wGate(), s.xb, n, s.gate);
-    pool.matmul(w.wUp(), s.xb, n, s.up);
+    if (lin.gate.integer() || lin.up.integer()) {
+      xq.quantize(s.xb, n, dim);
+    }
+    lin.gate.apply(pool, s.xb, xq, n, s.gate);
+    lin.up.apply(pool, s.xb, xq, n, s.up);
     int total = n * hidden;
     for (int i = 0; i < total; i++) {
       float g = s.gate[i];
@@ -149,7 +205,10 @@ public final class Transformer implements ForwardPass {
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.FFN_HIDDEN, s.gate, n, hidden);
     }
-    pool.matmul(w.wDown(), s.gate, n, s.o);
+    if (lin.down.integer()) {
+      xq.quantize(s.gate, n, hidden);
+    }
+    lin.down.apply(pool, s.gate, xq, n, s.o);
     add(s.x, s.o, n * dim);
   }
 
@@ -223,6 +282,10 @@ public final class Transformer implements ForwardPass {
     }
     return scratch;
   }
+
+  /** The seven matrices of one block as the forward pass applies them. */
+  private record LayerLinears(
+      Linear q, Linear k, Linear v, Linear o, Linear gate, Linear up, Linear down) {}
 
   /** Activation buffers for up to {@code capacity} rows. */
   private static final class Scratch {

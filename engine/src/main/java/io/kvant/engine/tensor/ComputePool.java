@@ -1,22 +1,26 @@
 package io.kvant.engine.tensor;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
-import java.util.concurrent.ForkJoinWorkerThread;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
 
 /**
- * Runs row-parallel work (matmuls, per-head loops) on a fixed number of threads.
+ * Runs row-parallel work (matmuls, per-head loops) on a fixed team of threads.
  *
- * <p>Design note: work over {@code [0, n)} is cut into at most {@code threads} contiguous ranges;
- * the calling thread runs the first range itself and a private {@link ForkJoinPool} of {@code
- * threads - 1} daemon workers runs the others, so a call costs a few small task objects and one
- * hand-off per extra thread. With one thread everything runs inline. Because {@link Tensor#matmul}
- * computes each output element independently of the row range, a parallel matmul is bitwise equal
- * to a single-threaded one.
+ * <p>Design note: a persistent team, not a task pool. {@code threads - 1} daemon workers live as
+ * long as the pool; a call publishes its body and range, bumps a generation counter, runs the first
+ * range on the calling thread and waits until every worker has done its range. Between calls
+ * workers spin on the counter for a short while ({@link #SPIN_NANOS}) and then park, so the many
+ * back-to-back operations of one forward pass hand off in well under a microsecond with no
+ * allocation, while an idle pool costs nothing. Work over {@code [0, n)} is cut into at most {@code
+ * threads} contiguous ranges (the same split as before, so results stay bitwise equal to a
+ * single-threaded run: {@link Tensor#matmul} computes each output element independently of the row
+ * range). With one thread everything runs inline.
  *
- * <p>Thread-safe; concurrent calls share the workers.
+ * <p>Thread-safe: the team serves one call at a time; a call made while it is busy (from another
+ * thread, or from inside a body) runs entirely on its calling thread.
  */
 public final class ComputePool implements AutoCloseable {
   /** Row ranges given to a matmul task are multiples of this (except the last). */
@@ -28,6 +32,9 @@ public final class ComputePool implements AutoCloseable {
    */
   public static final long MIN_PARALLEL_WORK = 1L << 18;
 
+  /** How long an idle worker spins for the next call before parking. */
+  static final long SPIN_NANOS = 200_000;
+
   /** A body run over a contiguous index range {@code [start, end)}. */
   @FunctionalInterface
   public interface RangeBody {
@@ -35,7 +42,17 @@ public final class ComputePool implements AutoCloseable {
   }
 
   private final int threads;
-  private final ForkJoinPool pool;
+  private final Worker[] workers;
+  private final AtomicBoolean busy = new AtomicBoolean();
+  private final AtomicInteger pending = new AtomicInteger();
+  private final AtomicReference<Throwable> failure = new AtomicReference<>();
+  private volatile int generation;
+  private volatile boolean closed;
+  // The published call; written before the generation bump, read after it.
+  private RangeBody body;
+  private int n;
+  private int chunk;
+  private int parts;
 
   /**
    * @param threads total threads doing work, including the caller; at least 1
@@ -45,22 +62,10 @@ public final class ComputePool implements AutoCloseable {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     }
     this.threads = threads;
-    if (threads == 1) {
-      this.pool = null;
-    } else {
-      AtomicInteger ids = new AtomicInteger();
-      this.pool =
-          new ForkJoinPool(
-              threads - 1,
-              p -> {
-                ForkJoinWorkerThread t =
-                    ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(p);
-                t.setName("kvant-compute-" + ids.incrementAndGet());
-                t.setDaemon(true);
-                return t;
-              },
-              null,
-              false);
+    this.workers = new Worker[threads - 1];
+    for (int i = 0; i < workers.length; i++) {
+      workers[i] = new Worker(i + 1);
+      workers[i].thread.start();
     }
   }
 
@@ -104,38 +109,55 @@ public final class ComputePool implements AutoCloseable {
     }
     int units = (int) (((long) n + grain - 1) / grain);
     int parts = Math.min(threads, units);
-    if (parts <= 1) {
+    if (parts <= 1 || closed || !busy.compareAndSet(false, true)) {
       if (n > 0) {
         body.run(0, n);
       }
       return;
     }
-    int chunk = (units + parts - 1) / parts * grain;
-    ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[parts];
-    for (int p = 1; p < parts; p++) {
-      int start = p * chunk;
-      int end = Math.min(n, start + chunk);
-      if (start < end) {
-        tasks[p] = pool.submit(() -> body.run(start, end));
-      }
-    }
-    Throwable failure = null;
     try {
-      body.run(0, Math.min(n, chunk));
-    } catch (Throwable t) {
-      failure = t;
-    }
-    for (int p = 1; p < parts; p++) {
-      if (tasks[p] != null) {
-        try {
-          tasks[p].join();
-        } catch (Throwable t) {
-          if (failure == null) {
-            failure = t;
-          }
+      int chunk = (units + parts - 1) / parts * grain;
+      this.body = body;
+      this.n = n;
+      this.chunk = chunk;
+      this.parts = parts;
+      // Every worker acknowledges every call, even without a range: a worker still reading this
+      // call's fields must not see the next call's.
+      pending.set(workers.length);
+      generation = generation + 1; // publishes the fields above to the workers
+      for (Worker w : workers) {
+        if (w.parked) {
+          LockSupport.unpark(w.thread);
         }
       }
+      Throwable first = null;
+      try {
+        body.run(0, Math.min(n, chunk));
+      } catch (Throwable t) {
+        first = t;
+      }
+      awaitWorkers();
+      this.body = null;
+      Throwable other = failure.getAndSet(null);
+      rethrow(first != null ? first : other);
+    } finally {
+      busy.set(false);
     }
+  }
+
+  private void awaitWorkers() {
+    int spins = 0;
+    while (pending.get() != 0) {
+      if (++spins < 4096) {
+        Thread.onSpinWait();
+      } else {
+        // A descheduled worker (a loaded machine): give the core away instead of burning it.
+        Thread.yield();
+      }
+    }
+  }
+
+  private static void rethrow(Throwable failure) {
     if (failure instanceof RuntimeException e) {
       throw e;
     } else if (failure instanceof Error e) {
@@ -147,8 +169,71 @@ public final class ComputePool implements AutoCloseable {
 
   @Override
   public void close() {
-    if (pool != null) {
-      pool.shutdown();
+    closed = true;
+    generation = generation + 1;
+    for (Worker w : workers) {
+      LockSupport.unpark(w.thread);
+    }
+  }
+
+  /** One team member: waits for a new generation, runs its range of the published call. */
+  private final class Worker implements Runnable {
+    private static final AtomicInteger IDS = new AtomicInteger();
+    final int part;
+    final Thread thread;
+    volatile boolean parked;
+
+    Worker(int part) {
+      this.part = part;
+      this.thread = new Thread(this, "kvant-compute-" + IDS.incrementAndGet());
+      thread.setDaemon(true);
+    }
+
+    @Override
+    public void run() {
+      int seen =
+          0; // the generation at construction: a call published before this thread runs is seen
+      while (true) {
+        int g = awaitGeneration(seen);
+        if (closed) {
+          return;
+        }
+        seen = g;
+        try {
+          int start = part * chunk;
+          int end = Math.min(n, start + chunk);
+          if (part < parts && start < end) {
+            body.run(start, end);
+          }
+        } catch (Throwable t) {
+          failure.compareAndSet(null, t);
+        } finally {
+          pending.decrementAndGet();
+        }
+      }
+    }
+
+    private int awaitGeneration(int seen) {
+      long spinStart = System.nanoTime();
+      int spins = 0;
+      while (true) {
+        int g = generation;
+        if (g != seen) {
+          return g;
+        }
+        if ((++spins & 255) != 0 || System.nanoTime() - spinStart < SPIN_NANOS) {
+          Thread.onSpinWait();
+          continue;
+        }
+        // Park; the caller unparks every worker it sees parked after bumping the generation, and
+        // the re-check below closes the window between the flag and the park.
+        parked = true;
+        if (generation == seen) {
+          LockSupport.park(this);
+        }
+        parked = false;
+        spinStart = System.nanoTime();
+      }
     }
   }
 }

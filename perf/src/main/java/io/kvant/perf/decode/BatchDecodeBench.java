@@ -1,6 +1,7 @@
 package io.kvant.perf.decode;
 
 import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
@@ -39,6 +40,18 @@ public final class BatchDecodeBench {
   /** Runs {@code warmup + steps} batched decode steps of {@code concurrency} sequences. */
   public static Result run(
       Model model, int concurrency, int steps, int warmup, int threads, LongSupplier nanoTime) {
+    return run(model, concurrency, steps, warmup, threads, MatmulKernels.FLOAT, nanoTime);
+  }
+
+  /** {@link #run} with the given matmul kernels (weights repacked before timing starts). */
+  public static Result run(
+      Model model,
+      int concurrency,
+      int steps,
+      int warmup,
+      int threads,
+      MatmulKernels kernels,
+      LongSupplier nanoTime) {
     if (concurrency < 1) {
       throw new IllegalArgumentException("--concurrency: must be >= 1, got " + concurrency);
     }
@@ -49,7 +62,7 @@ public final class BatchDecodeBench {
           "--tokens: " + total + " steps exceed the context of " + c.contextLength());
     }
     try (ComputePool pool = new ComputePool(threads)) {
-      Transformer t = new Transformer(c, model.weights(), pool);
+      Transformer t = new Transformer(c, model.weights(), pool, null, kernels);
       ContiguousKvStore kv =
           new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), total + 1, concurrency);
       int[] slots = new int[concurrency];

@@ -1,6 +1,7 @@
 package io.kvant.perf.decode;
 
 import io.kvant.engine.forward.Batch;
+import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
@@ -64,6 +65,17 @@ public final class DecodeBench {
    */
   public static Result run(
       Model model, int tokens, int warmup, int threads, LongSupplier nanoTime) {
+    return run(model, tokens, warmup, threads, MatmulKernels.FLOAT, nanoTime);
+  }
+
+  /** {@link #run} with the given matmul kernels (weights repacked before timing starts). */
+  public static Result run(
+      Model model,
+      int tokens,
+      int warmup,
+      int threads,
+      MatmulKernels kernels,
+      LongSupplier nanoTime) {
     LlamaConfig c = model.config();
     int steps = warmup + tokens;
     if (steps + 1 > c.contextLength()) {
@@ -71,7 +83,7 @@ public final class DecodeBench {
           "--tokens: " + steps + " steps exceed the context of " + c.contextLength());
     }
     try (ComputePool pool = new ComputePool(threads)) {
-      Transformer t = new Transformer(c, model.weights(), pool);
+      Transformer t = new Transformer(c, model.weights(), pool, null, kernels);
       ContiguousKvStore kv =
           new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), steps + 1, 1);
       int slot = kv.acquire();

@@ -36,6 +36,7 @@ class ArchitectureTest {
                   "io.kvant.engine.sample",
                   "io.kvant.engine.sched",
                   "io.kvant.engine.tensor",
+                  "io.kvant.engine.tensor.packed",
                   "io.kvant.engine.tokenizer")),
           new Module(
               "quant",

@@ -105,7 +105,12 @@ public final class Evaluator {
     }
   }
 
-  private Result compare(
+  /**
+   * Runs two engines of this configuration on {@code sequences} and compares them (for example the
+   * same weights on the float and the integer kernels); the reference runs on this evaluator's KV
+   * stores, the candidate on {@code candidateKv}'s. The engines stay open: the caller owns them.
+   */
+  public Result compare(
       ForwardPass ref, ForwardPass cand, List<int[]> sequences, Supplier<KvStore> candidateKv) {
     int vocab = config.vocabSize();
     long positions = 0;

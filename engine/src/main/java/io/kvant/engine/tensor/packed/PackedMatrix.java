@@ -1,0 +1,194 @@
+package io.kvant.engine.tensor.packed;
+
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A quantized weight matrix repacked for integer dot products with {@link QuantizedInput}
+ * activations: {@code out[b][r] = sum_k (wScale[r][k] * xScale[b][k]) * sum_j w[r][k*32+j] *
+ * xq[b][k*32+j]}, the inner sum in integers, float only at block boundaries.
+ *
+ * <p>Design note: rows are interleaved in panels of {@link #PANEL} rows (the 16-bit lane count of
+ * the preferred vector shape: 32 with AVX-512), so one vector lane holds one output row and a
+ * block's dot products never need a horizontal sum. For each column the panel's {@code PANEL}
+ * weights are contiguous bytes: a kernel loads them, widens them to 16-bit lanes ({@code B2S}),
+ * multiplies by the activation code broadcast as a short, and accumulates. The int8 Java has no
+ * {@code vpmaddubsw}/{@code vpdpbusd}; widening to 16 bits and multiplying lane-wise is the closest
+ * the Vector API gets, and with one row per lane it costs a handful of instructions per 32
+ * multiply-adds instead of a decode, a store and a reload per weight. The last panel is padded with
+ * zero rows. Packing copies the weights (off-heap, freed with this object); the original tensor is
+ * kept for everything else (embedding rows, the float reference path).
+ *
+ * <p>Numerics: the integer block sums are exact; each row's float accumulator gets {@code fma(sum,
+ * wScale * xScale, acc)} once per block in increasing block order, so results are bitwise
+ * independent of batch size, panel range and thread split, and equal {@link #matmulReference}.
+ *
+ * <p>Immutable after construction and thread-safe.
+ */
+public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
+  static final VectorSpecies<Short> S = ShortVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Byte> BP =
+      VectorSpecies.of(byte.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+
+  /** Rows per panel: one per 16-bit lane. */
+  public static final int PANEL = S.length();
+
+  static final int BLOCK = QuantizedInput.BLOCK;
+
+  final int rows;
+  final int cols;
+  final int blocks;
+  final int panels;
+  final MemorySegment codes;
+
+  /** {@code [panel][block][PANEL]}: the scale of each row's block (0 in padding rows). */
+  final float[] scales;
+
+  PackedMatrix(BlockSource src, long codeBytesPerPanel) {
+    this.rows = src.rows;
+    this.cols = src.cols;
+    this.blocks = src.blocks();
+    this.panels = (rows + PANEL - 1) / PANEL;
+    this.codes = Arena.ofAuto().allocate(codeBytesPerPanel * panels, 64);
+    this.scales = new float[panels * blocks * PANEL];
+  }
+
+  /**
+   * {@code t} packed for the integer kernels, or {@code null} if its type has none (only Q8_0,
+   * Q4_0, I8, and I4 with groups a multiple of 32 do) or its columns are not a multiple of 32.
+   * Nibble-range types (Q4_0, symmetric I4) keep 4 bits per weight; the others 8. Panels are packed
+   * in parallel on {@code pool}.
+   */
+  public static PackedMatrix pack(Tensor t, ComputePool pool) {
+    BlockSource src = BlockSource.of(t);
+    if (src == null) {
+      return null;
+    }
+    PackedMatrix m = src.fitsNibble() ? new PackedQ4(src) : new PackedQ8(src);
+    pool.parallelRanges(m.panels, 1, (start, end) -> m.fill(src, start, end));
+    return m;
+  }
+
+  /** Number of rows (output features). */
+  public final int rows() {
+    return rows;
+  }
+
+  /** Number of columns (input features). */
+  public final int cols() {
+    return cols;
+  }
+
+  /** Number of panels, {@code ceil(rows / PANEL)}: the unit of work splitting. */
+  public final int panels() {
+    return panels;
+  }
+
+  /** Bytes held: packed codes and scales. */
+  public final long storageBytes() {
+    return codes.byteSize() + 4L * scales.length;
+  }
+
+  /**
+   * {@code out[b*rows + r]} for every input row {@code b} of {@code x} and every row {@code r} of
+   * panels {@code [panelStart, panelEnd)}; other elements of {@code out} are untouched, so disjoint
+   * panel ranges may run concurrently. Each panel's weights are read once and applied to all input
+   * rows while they sit in cache (the blocking of the prefill GEMM).
+   *
+   * @throws IllegalArgumentException if {@code x} was quantized with another column count
+   * @throws IndexOutOfBoundsException if {@code out} is too short or the range is outside {@code
+   *     [0, panels]}
+   */
+  public final void matmul(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    int batch = check(x, out, panelStart, panelEnd);
+    short[] xq = x.codes();
+    float[] xs = x.scales();
+    for (int p = panelStart; p < panelEnd; p++) {
+      int valid = Math.min(PANEL, rows - p * PANEL);
+      for (int b = 0; b < batch; b++) {
+        panel(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
+      }
+    }
+  }
+
+  /** {@link #matmul} over all panels. */
+  public final void matmul(QuantizedInput x, float[] out) {
+    matmul(x, out, 0, panels);
+  }
+
+  /**
+   * Scalar reference of {@link #matmul}, same contract and bitwise the same result: per row and
+   * block an int sum of code products, then {@code acc = fma(sum, wScale * xScale, acc)}.
+   */
+  public final void matmulReference(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    int batch = check(x, out, panelStart, panelEnd);
+    for (int p = panelStart; p < panelEnd; p++) {
+      int valid = Math.min(PANEL, rows - p * PANEL);
+      for (int i = 0; i < valid; i++) {
+        for (int b = 0; b < batch; b++) {
+          float acc = 0f;
+          for (int k = 0; k < blocks; k++) {
+            int sum = 0;
+            for (int j = 0; j < BLOCK; j++) {
+              sum += weight(p, i, k, j) * x.code(b, k * BLOCK + j);
+            }
+            acc = Math.fma((float) sum, scales[(p * blocks + k) * PANEL + i] * x.scale(b, k), acc);
+          }
+          out[b * rows + p * PANEL + i] = acc;
+        }
+      }
+    }
+  }
+
+  private int check(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    if (x.cols() != cols) {
+      throw new IllegalArgumentException("input has " + x.cols() + " columns, matrix has " + cols);
+    }
+    Objects.checkFromToIndex(panelStart, panelEnd, panels);
+    Objects.checkFromIndexSize(0, (long) x.batch() * rows, out.length);
+    return x.batch();
+  }
+
+  /** Packs panels {@code [start, end)} of {@code src} into {@link #codes} and {@link #scales}. */
+  abstract void fill(BlockSource src, int start, int end);
+
+  /** The integer weight of panel row {@code i}, block {@code k}, column {@code j} (scalar). */
+  abstract int weight(int p, int i, int k, int j);
+
+  /**
+   * One panel against one input row: writes {@code valid} outputs at {@code out[o ..)}. Input codes
+   * start at {@code xq[xo]}, its block scales at {@code xs[so]}.
+   */
+  abstract void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
+
+  /** Stores two accumulators (rows {@code [0, PANEL/2)} and the rest) for {@code valid} rows. */
+  static void store(FloatVector a0, FloatVector a1, float[] out, int o, int valid) {
+    if (valid == PANEL) {
+      a0.intoArray(out, o);
+      a1.intoArray(out, o + F.length());
+      return;
+    }
+    float[] tmp = new float[PANEL];
+    a0.intoArray(tmp, 0);
+    a1.intoArray(tmp, F.length());
+    System.arraycopy(tmp, 0, out, o, valid);
+  }
+
+  /** Loads {@link #PANEL} packed bytes at {@code offset} widened to 16-bit lanes. */
+  static ShortVector loadWide(MemorySegment seg, long offset) {
+    return (ShortVector)
+        ByteVector.fromMemorySegment(BP, seg, offset, java.nio.ByteOrder.LITTLE_ENDIAN)
+            .convertShape(jdk.incubator.vector.VectorOperators.B2S, S, 0);
+  }
+}

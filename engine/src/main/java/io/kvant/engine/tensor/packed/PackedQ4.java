@@ -1,0 +1,82 @@
+package io.kvant.engine.tensor.packed;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * 4-bit packed weights (Q4_0, symmetric I4), values in {@code [-8, 7]} as two's-complement nibbles:
+ * for panel {@code p}, block {@code k}, column pair {@code c}, the byte of row {@code i} at {@code
+ * ((p*blocks + k)*16 + c)*PANEL + i} holds column {@code 2c} in its low and {@code 2c+1} in its
+ * high nibble.
+ *
+ * <p>Kernel: a loaded byte sign-extended to 16 bits gives the high nibble by an arithmetic shift
+ * right by 4 and the low one by shifting left 12 then right 12. A whole block accumulates in 16-bit
+ * lanes ({@code 32 * 8 * 127 < 32768}) and is widened to float once per block.
+ */
+final class PackedQ4 extends PackedMatrix {
+  private static final int PAIRS = BLOCK / 2;
+
+  PackedQ4(BlockSource src) {
+    super(src, (long) src.blocks() * PAIRS * PANEL);
+  }
+
+  @Override
+  void fill(BlockSource src, int start, int end) {
+    int[] v = new int[BLOCK];
+    byte[] chunk = new byte[PAIRS * PANEL];
+    for (int p = start; p < end; p++) {
+      for (int k = 0; k < blocks; k++) {
+        java.util.Arrays.fill(chunk, (byte) 0);
+        for (int i = 0; i < PANEL; i++) {
+          int r = p * PANEL + i;
+          if (r >= rows) {
+            break;
+          }
+          src.values(r, k, v);
+          for (int c = 0; c < PAIRS; c++) {
+            chunk[c * PANEL + i] = (byte) ((v[2 * c] & 0xF) | (v[2 * c + 1] << 4));
+          }
+          scales[(p * blocks + k) * PANEL + i] = src.scale(r, k);
+        }
+        long at = ((long) p * blocks + k) * PAIRS * PANEL;
+        MemorySegment.copy(chunk, 0, codes, ValueLayout.JAVA_BYTE, at, chunk.length);
+      }
+    }
+  }
+
+  @Override
+  int weight(int p, int i, int k, int j) {
+    byte b =
+        codes.get(ValueLayout.JAVA_BYTE, (((long) p * blocks + k) * PAIRS + j / 2) * PANEL + i);
+    return (j & 1) == 0 ? (byte) (b << 4) >> 4 : b >> 4;
+  }
+
+  @Override
+  void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    long base = (long) p * blocks * PAIRS * PANEL;
+    int sb = p * blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      ShortVector a = ShortVector.zero(S);
+      long wo = base + (long) k * PAIRS * PANEL;
+      int xk = xo + k * BLOCK;
+      for (int c = 0; c < PAIRS; c++) {
+        ShortVector w = loadWide(codes, wo + (long) c * PANEL);
+        ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
+        ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
+        a = a.add(lo.mul(xq[xk + 2 * c])).add(hi.mul(xq[xk + 2 * c + 1]));
+      }
+      float d = xs[so + k];
+      int si = sb + k * PANEL;
+      FloatVector s0 = FloatVector.fromArray(F, scales, si).mul(d);
+      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length()).mul(d);
+      acc0 = ((FloatVector) a.convertShape(VectorOperators.S2F, F, 0)).fma(s0, acc0);
+      acc1 = ((FloatVector) a.convertShape(VectorOperators.S2F, F, 1)).fma(s1, acc1);
+    }
+    store(acc0, acc1, out, o, valid);
+  }
+}

@@ -1,0 +1,80 @@
+package io.kvant.engine.tensor.packed;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * 8-bit packed weights (Q8_0, I8, asymmetric I4): for panel {@code p}, block {@code k}, column
+ * {@code j}, the {@link #PANEL} rows' int8 values are the bytes at {@code ((p*blocks + k)*32 +
+ * j)*PANEL}.
+ *
+ * <p>Kernel: two columns at a time, each widened to 16 bits and multiplied by its activation code;
+ * the two products are added in 16 bits ({@code |w*x| <= 128*127}, so two fit), then widened to two
+ * int accumulators per block.
+ */
+final class PackedQ8 extends PackedMatrix {
+  PackedQ8(BlockSource src) {
+    super(src, (long) src.blocks() * BLOCK * PANEL);
+  }
+
+  @Override
+  void fill(BlockSource src, int start, int end) {
+    int[] v = new int[BLOCK];
+    byte[] chunk = new byte[BLOCK * PANEL];
+    for (int p = start; p < end; p++) {
+      for (int k = 0; k < blocks; k++) {
+        java.util.Arrays.fill(chunk, (byte) 0);
+        for (int i = 0; i < PANEL; i++) {
+          int r = p * PANEL + i;
+          if (r >= rows) {
+            break;
+          }
+          src.values(r, k, v);
+          for (int j = 0; j < BLOCK; j++) {
+            chunk[j * PANEL + i] = (byte) v[j];
+          }
+          scales[(p * blocks + k) * PANEL + i] = src.scale(r, k);
+        }
+        long at = ((long) p * blocks + k) * BLOCK * PANEL;
+        MemorySegment.copy(chunk, 0, codes, ValueLayout.JAVA_BYTE, at, chunk.length);
+      }
+    }
+  }
+
+  @Override
+  int weight(int p, int i, int k, int j) {
+    return codes.get(ValueLayout.JAVA_BYTE, (((long) p * blocks + k) * BLOCK + j) * PANEL + i);
+  }
+
+  @Override
+  void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    long base = (long) p * blocks * BLOCK * PANEL;
+    int sb = p * blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      IntVector i0 = IntVector.zero(I);
+      IntVector i1 = IntVector.zero(I);
+      long wo = base + (long) k * BLOCK * PANEL;
+      int xk = xo + k * BLOCK;
+      for (int j = 0; j < BLOCK; j += 2) {
+        ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
+        ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
+        ShortVector pr = w0.mul(xq[xk + j]).add(w1.mul(xq[xk + j + 1]));
+        i0 = i0.add((IntVector) pr.convertShape(VectorOperators.S2I, I, 0));
+        i1 = i1.add((IntVector) pr.convertShape(VectorOperators.S2I, I, 1));
+      }
+      float d = xs[so + k];
+      int si = sb + k * PANEL;
+      FloatVector s0 = FloatVector.fromArray(F, scales, si).mul(d);
+      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length()).mul(d);
+      acc0 = ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(s0, acc0);
+      acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s1, acc1);
+    }
+    store(acc0, acc1, out, o, valid);
+  }
+}

@@ -1,0 +1,102 @@
+package io.kvant.engine.tensor.packed;
+
+import java.util.Objects;
+
+/**
+ * Activations quantized to int8 for the integer matmul kernels: each input row is cut into blocks
+ * of {@link #BLOCK} columns, and each block keeps a float scale {@code d = max|x| / 127} and codes
+ * {@code q = round(x / d)} in {@code [-127, 127]} (rounded half away from zero), so {@code x ~= d *
+ * q}.
+ *
+ * <p>Codes are stored already widened to {@code short}: the kernels multiply them in 16-bit lanes,
+ * and keeping them wide saves a conversion per use (a row of activations is reused by every weight
+ * row). {@code -128} is never produced, which is what lets a kernel add two int8 x int8 products in
+ * a 16-bit lane without overflow ({@code 2 * 128 * 127 < 32768}).
+ *
+ * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
+ * are reused across calls.
+ */
+public final class QuantizedInput {
+  /** Columns per quantization block, the same as the weights' blocks. */
+  public static final int BLOCK = 32;
+
+  private short[] codes = new short[0];
+  private float[] scales = new float[0];
+  private int batch;
+  private int cols;
+
+  /**
+   * Quantizes rows {@code [0, batch)} of {@code x} (row {@code b} at {@code x[b*cols ..)}).
+   *
+   * @throws IllegalArgumentException if {@code cols} is not a positive multiple of {@link #BLOCK}
+   *     or {@code batch < 1}
+   * @throws IndexOutOfBoundsException if {@code x} is shorter than {@code batch * cols}
+   */
+  public void quantize(float[] x, int batch, int cols) {
+    if (cols <= 0 || cols % BLOCK != 0) {
+      throw new IllegalArgumentException("cols must be a positive multiple of 32, got " + cols);
+    }
+    if (batch < 1) {
+      throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+    }
+    Objects.checkFromIndexSize(0, (long) batch * cols, x.length);
+    int n = batch * cols;
+    if (codes.length < n) {
+      codes = new short[n];
+      scales = new float[n / BLOCK];
+    }
+    this.batch = batch;
+    this.cols = cols;
+    for (int blk = 0; blk < n / BLOCK; blk++) {
+      int o = blk * BLOCK;
+      float amax = 0f;
+      for (int j = 0; j < BLOCK; j++) {
+        amax = Math.max(amax, Math.abs(x[o + j]));
+      }
+      float d = amax / 127f;
+      float inv = d == 0f ? 0f : 1f / d;
+      scales[blk] = d;
+      for (int j = 0; j < BLOCK; j++) {
+        codes[o + j] = (short) code(x[o + j] * inv);
+      }
+    }
+  }
+
+  /** {@code v} rounded half away from zero and clamped to {@code [-127, 127]}. */
+  static int code(float v) {
+    int q = (int) (v + Math.copySign(0.5f, v));
+    return Math.max(-127, Math.min(127, q));
+  }
+
+  /** Rows quantized by the last {@link #quantize}. */
+  public int batch() {
+    return batch;
+  }
+
+  /** Columns per row of the last {@link #quantize}. */
+  public int cols() {
+    return cols;
+  }
+
+  /** Code of row {@code b}, column {@code c}. */
+  public int code(int b, int c) {
+    Objects.checkIndex(b, batch);
+    Objects.checkIndex(c, cols);
+    return codes[b * cols + c];
+  }
+
+  /** Scale of row {@code b}, block {@code k}. */
+  public float scale(int b, int k) {
+    Objects.checkIndex(b, batch);
+    Objects.checkIndex(k, cols / BLOCK);
+    return scales[b * (cols / BLOCK) + k];
+  }
+
+  short[] codes() {
+    return codes;
+  }
+
+  float[] scales() {
+    return scales;
+  }
+}

@@ -1,0 +1,118 @@
+package io.kvant.engine.tensor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.kvant.engine.tensor.packed.PackedMatrix;
+import io.kvant.engine.tensor.packed.QuantizedInput;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The integer kernels against their scalar reference and against the float tensor they pack. */
+class PackedMatrixTest {
+  private static final int[] ROWS = {1, 31, PackedMatrix.PANEL, PackedMatrix.PANEL + 1, 70};
+  private static final int[] COLS = {32, 96, 256};
+
+  @ParameterizedTest
+  @EnumSource(
+      value = DType.class,
+      names = {"Q8_0", "Q4_0", "I8", "I4"})
+  void vectorKernelEqualsScalarReferenceAndTheFloatTensor(DType type) {
+    Random rnd = new Random(type.ordinal() * 31L + 7);
+    try (ComputePool pool = new ComputePool(2)) {
+      for (int rows : ROWS) {
+        for (int cols : COLS) {
+          Tensor w = RandomTensors.random(type, rows, cols, rnd);
+          PackedMatrix m = PackedMatrix.pack(w, pool);
+          if (w instanceof Int4Tensor i4 && i4.groupSize() % 32 != 0) {
+            assertThat(m).as("I4 groups of %d have no integer kernel", i4.groupSize()).isNull();
+            continue;
+          }
+          assertThat(m).isNotNull();
+          for (int batch : new int[] {1, 3}) {
+            check(w, m, batch, rnd);
+          }
+        }
+      }
+    }
+  }
+
+  private static void check(Tensor w, PackedMatrix m, int batch, Random rnd) {
+    int rows = w.rows();
+    int cols = w.cols();
+    float[] x = RandomTensors.randomInput(batch * cols, rnd);
+    QuantizedInput xq = new QuantizedInput();
+    xq.quantize(x, batch, cols);
+    float[] vector = new float[batch * rows];
+    float[] reference = new float[batch * rows];
+    m.matmul(xq, vector);
+    m.matmulReference(xq, reference, 0, m.panels());
+    assertThat(vector).as("%s %dx%d batch %d", w.dtype(), rows, cols, batch).isEqualTo(reference);
+
+    // A split over panel ranges gives the same bits.
+    float[] split = new float[batch * rows];
+    int mid = m.panels() / 2;
+    m.matmul(xq, split, mid, m.panels());
+    m.matmul(xq, split, 0, mid);
+    assertThat(split).isEqualTo(vector);
+
+    // Against the float weights times the dequantized activations, in double.
+    for (int b = 0; b < batch; b++) {
+      float[] deq = new float[cols];
+      for (int c = 0; c < cols; c++) {
+        deq[c] = xq.scale(b, c / 32) * xq.code(b, c);
+      }
+      for (int r = 0; r < rows; r++) {
+        double exact = RandomTensors.dotReference(w, r, deq, 0);
+        double bound = RandomTensors.absDot(w, r, deq, 0) * 1e-5 + 1e-30;
+        assertThat((double) vector[b * rows + r])
+            .as("%s row %d input %d", w.dtype(), r, b)
+            .isCloseTo(exact, org.assertj.core.data.Offset.offset(bound));
+      }
+    }
+  }
+
+  @Test
+  void quantizedActivationsAreWithinHalfAStepAndNeverMinus128() {
+    Random rnd = new Random(3);
+    int cols = 128;
+    float[] x = RandomTensors.randomInput(2 * cols, rnd);
+    x[5] = 0f;
+    java.util.Arrays.fill(x, 32, 64, 0f); // an all-zero block gets scale 0 and codes 0
+    x[70] = -1e-30f;
+    QuantizedInput q = new QuantizedInput();
+    q.quantize(x, 2, cols);
+    for (int b = 0; b < 2; b++) {
+      for (int c = 0; c < cols; c++) {
+        float d = q.scale(b, c / 32);
+        int code = q.code(b, c);
+        assertThat(code).isBetween(-127, 127);
+        assertThat((double) Math.abs(x[b * cols + c] - d * code)).isLessThanOrEqualTo(d * 0.5001);
+      }
+    }
+    assertThat(q.scale(0, 1)).isZero();
+    assertThat(q.code(0, 40)).isZero();
+  }
+
+  @Test
+  void badShapesAreRefused() {
+    QuantizedInput q = new QuantizedInput();
+    assertThatThrownBy(() -> q.quantize(new float[48], 1, 48))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("multiple of 32");
+    assertThatThrownBy(() -> q.quantize(new float[32], 2, 32))
+        .isInstanceOf(IndexOutOfBoundsException.class);
+    Random rnd = new Random(5);
+    try (ComputePool pool = new ComputePool(1)) {
+      PackedMatrix m = PackedMatrix.pack(RandomTensors.random(DType.Q8_0, 8, 64, rnd), pool);
+      q.quantize(new float[32], 1, 32);
+      assertThatThrownBy(() -> m.matmul(q, new float[8]))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("32 columns");
+      assertThat(PackedMatrix.pack(RandomTensors.random(DType.F16, 8, 64, rnd), pool)).isNull();
+      assertThat(PackedMatrix.pack(RandomTensors.random(DType.I8, 8, 40, rnd), pool)).isNull();
+    }
+  }
+}
