@@ -109,7 +109,9 @@ public final class GrpcListeners {
       }
       return l;
     } catch (IOException | RuntimeException e) {
+      // Nothing left behind: no server, no event loop thread, no socket file of ours.
       l.shutdownNow();
+      l.release();
       throw e;
     }
   }
