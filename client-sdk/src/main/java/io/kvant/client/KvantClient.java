@@ -62,6 +62,16 @@ public interface KvantClient extends AutoCloseable {
   Flow.Publisher<Chunk> publisher(GenerateParams params);
 
   /**
+   * A chat completion: the server renders the messages with the model's chat template (a model
+   * without one fails with {@code FAILED_PRECONDITION}, as a {@link KvantRpcException}) and
+   * generates the assistant's answer. Blocks until it is complete; retried like {@link #generate}.
+   */
+  Completion chat(ChatParams params);
+
+  /** A chat completion streamed chunk by chunk, as {@link #stream} streams a completion. */
+  TokenStream chatStream(ChatParams params);
+
+  /**
    * Tokenizes text with the default model's tokenizer, without BOS.
    *
    * @throws IllegalArgumentException if the text is over 1 MiB of UTF-8

@@ -36,13 +36,17 @@ import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
 import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
+import io.kvant.server.chat.ChatTemplates;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
+import io.kvant.server.grpc.Admission;
 import io.kvant.server.grpc.AuthInterceptor;
 import io.kvant.server.grpc.GenerationService;
 import io.kvant.server.grpc.KvTypes;
 import io.kvant.server.grpc.ParseGuard;
 import io.kvant.server.grpc.RequestIds;
+import io.kvant.server.grpc.TraceContextInterceptor;
+import io.kvant.server.http.OpenAiHttpServer;
 import io.kvant.server.metrics.EngineGauges;
 import io.kvant.server.metrics.ServerMetrics;
 import io.kvant.server.model.EventBus;
@@ -100,6 +104,7 @@ public final class KvantServer implements AutoCloseable {
   private final AtomicBoolean stopping = new AtomicBoolean(false);
   private final CountDownLatch terminated = new CountDownLatch(1);
   private GrpcListeners listeners;
+  private Optional<OpenAiHttpServer> http = Optional.empty();
 
   private KvantServer(
       ServerConfig config,
@@ -189,6 +194,7 @@ public final class KvantServer implements AutoCloseable {
               config.metricsPort(),
               config.host(),
               config.otlpEndpoint(),
+              config.interop().otelEnv(),
               spans,
               () -> gauges(loop, served));
       events.listen(
@@ -373,17 +379,22 @@ public final class KvantServer implements AutoCloseable {
     } else {
       creds = InsecureServerCredentials.create();
     }
-    GenerationService generation =
-        new GenerationService(
+    ChatTemplates templates = new ChatTemplates(config.interop().chatTemplate());
+    for (ServedModel m : models.all()) {
+      templates.check(m.serving().model());
+    }
+    Admission admission =
+        new Admission(
             models,
             loop,
             metrics,
-            Clock.systemUTC(),
+            templates,
             System::nanoTime,
             accepting::get,
             config.model().defaultMaxTokens(),
             config.scheduler().maxPromptBytes(),
             UUID.randomUUID().getMostSignificantBits());
+    GenerationService generation = new GenerationService(admission, loop, Clock.systemUTC());
     AdminService admin =
         new AdminService(
             models,
@@ -400,6 +411,7 @@ public final class KvantServer implements AutoCloseable {
                 genInterceptors.add(
                     new AuthInterceptor(Set.of(GenerationGrpc.SERVICE_NAME), Optional.of(t))));
     genInterceptors.add(new RequestIds());
+    genInterceptors.add(new TraceContextInterceptor(metrics.propagators()));
     List<ServerServiceDefinition> services = new ArrayList<>();
     services.add(intercept(generation, genInterceptors));
     services.add(
@@ -417,6 +429,27 @@ public final class KvantServer implements AutoCloseable {
     int maxInbound = Math.max(4 << 20, config.scheduler().maxPromptBytes() + (64 << 10));
     listeners =
         GrpcListeners.start(config, creds, services, b -> b.maxInboundMessageSize(maxInbound));
+    if (config.interop().httpPort().isPresent()) {
+      try {
+        http =
+            Optional.of(
+                new OpenAiHttpServer(
+                    config.host(),
+                    config.interop().httpPort().get(),
+                    admission,
+                    metrics.propagators(),
+                    sec.generationToken(),
+                    config.scheduler().maxPromptBytes() + (64 << 10),
+                    sec.tlsCert(),
+                    sec.tlsKey(),
+                    sec.tlsClientCa(),
+                    Clock.systemUTC()));
+      } catch (IOException e) {
+        listeners.shutdownNow();
+        listeners.release();
+        throw e;
+      }
+    }
   }
 
   private static ServerServiceDefinition intercept(
@@ -486,6 +519,11 @@ public final class KvantServer implements AutoCloseable {
     return listeners.unixSocket();
   }
 
+  /** The bound port of the OpenAI-compatible HTTP API, or -1 when it is off. */
+  public int httpPort() {
+    return http.map(OpenAiHttpServer::port).orElse(-1);
+  }
+
   /** The Prometheus port, or -1 when off. */
   public int metricsPort() {
     return metrics.prometheusPort();
@@ -537,6 +575,7 @@ public final class KvantServer implements AutoCloseable {
         loop.awaitTermination(Duration.ofSeconds(10));
       }
       listeners.shutdown();
+      http.ifPresent(OpenAiHttpServer::close);
       if (!listeners.awaitTermination(5, TimeUnit.SECONDS)) {
         listeners.shutdownNow();
         listeners.awaitTermination(5, TimeUnit.SECONDS);
@@ -566,6 +605,7 @@ public final class KvantServer implements AutoCloseable {
   public void kill() {
     accepting.set(false);
     listeners.shutdownNow();
+    http.ifPresent(OpenAiHttpServer::close);
     loop.shutdownNow();
     stop(Duration.ZERO);
   }

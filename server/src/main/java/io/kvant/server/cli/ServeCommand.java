@@ -42,7 +42,7 @@ final class ServeCommand {
       err.println("kvant serve: " + e.getMessage());
       return 2;
     }
-    LogFormat.install();
+    LogFormat.install(config.interop().logFormat());
     KvantServer server;
     try {
       server = KvantServer.start(config, Clock.systemUTC(), Optional.empty());
@@ -60,11 +60,12 @@ final class ServeCommand {
     }
     server.unixSocket().ifPresent(p -> where.add("unix://" + p));
     out.printf(
-        "kvant: serving model %s (version %s) on %s%s%n",
+        "kvant: serving model %s (version %s) on %s%s%s%n",
         config.model().name(),
         server.models().find("").orElseThrow().serving().id(),
         String.join(" and ", where),
-        server.metricsPort() > 0 ? ", metrics on :" + server.metricsPort() + "/metrics" : "");
+        server.metricsPort() > 0 ? ", metrics on :" + server.metricsPort() + "/metrics" : "",
+        server.httpPort() > 0 ? ", OpenAI-compatible HTTP on :" + server.httpPort() + "/v1" : "");
     out.flush();
     server.awaitTermination();
     out.println("kvant: stopped");

@@ -23,8 +23,8 @@ import java.util.Set;
  * wins over the file. Every value is validated here, at start-up, and a bad one fails with a
  * message naming the setting (as {@code file: key} or {@code --flag}) and what is allowed.
  *
- * <p>The environment is passed in (for {@code *_token_env} settings and {@code KVANT_HOME}, where
- * the bundled model lives) so that tests control it.
+ * <p>The environment is passed in (for {@code *_token_env} settings, the {@code OTEL_*} telemetry
+ * settings and {@code KVANT_HOME}, where the bundled model lives) so that tests control it.
  */
 public final class ConfigLoader {
   /** File name of the model that ships in {@code models/}. */
@@ -47,6 +47,9 @@ public final class ConfigLoader {
           Map.entry("kv", "model.kv"),
           Map.entry("device", "model.device"),
           Map.entry("tokenizer", "model.tokenizer"),
+          Map.entry("chat-template", "model.chat_template"),
+          Map.entry("http-port", "http.port"),
+          Map.entry("log-format", "log.format"),
           Map.entry("default-max-tokens", "model.default_max_tokens"),
           Map.entry("max-queue", "scheduler.max_queue"),
           Map.entry("max-batch-tokens", "scheduler.max_batch_tokens"),
@@ -115,6 +118,10 @@ public final class ConfigLoader {
           --kv-cache-mb N          KV cache budget in MiB (default 256)
           --block-size N           tokens per KV block (default 16)
           --default-max-tokens N   max_tokens when a request sets 0 (default 256)
+          --chat-template FILE     Jinja chat template for Chat and /v1/chat/completions
+                                   (default: the model's tokenizer.chat_template / tokenizer_config.json)
+          --http-port N            OpenAI-compatible HTTP API on this port (default: off)
+          --log-format F           text or json (one JSON object per line) (default text)
           --admin-token-file F | --admin-token-env VAR        bearer token for ModelAdmin
           --generation-token-file F | --generation-token-env VAR   token for Generation (optional)
           --tls-cert PEM --tls-key PEM [--tls-client-ca PEM]  TLS, and mutual TLS with a client CA
@@ -256,6 +263,27 @@ public final class ConfigLoader {
           s.where("model.tokenizer") + ": " + tokenizer.get() + " is not a file");
     }
     int defaultMax = s.integer("model.default_max_tokens", 256, 1, 1 << 20);
+    Optional<Path> chatTemplate = s.optional("model.chat_template").map(Path::of);
+    if (chatTemplate.isPresent() && !Files.isRegularFile(chatTemplate.get())) {
+      throw new ConfigException(
+          s.where("model.chat_template") + ": " + chatTemplate.get() + " is not a file");
+    }
+    Optional<Integer> httpPort =
+        s.optional("http.port").isPresent()
+            ? Optional.of(s.integer("http.port", 0, 0, 65535))
+            : Optional.empty();
+    String logFormat = s.string("log.format", "text");
+    if (!logFormat.equals("text") && !logFormat.equals("json")) {
+      throw new ConfigException(
+          s.where("log.format") + ": must be text or json, got '" + logFormat + "'");
+    }
+    Map<String, String> otelEnv = new HashMap<>();
+    env.forEach(
+        (k, v) -> {
+          if (k.startsWith("OTEL_")) {
+            otelEnv.put(k, v);
+          }
+        });
 
     SchedulerSettings sched =
         new SchedulerSettings(
@@ -314,6 +342,7 @@ public final class ConfigLoader {
         threads,
         bucket,
         agent(s),
+        new ServerConfig.InteropSettings(httpPort, chatTemplate, otelEnv, logFormat),
         listen);
   }
 

@@ -19,8 +19,9 @@ import java.util.Optional;
  * @param threads compute threads for the engine
  * @param bucket artifact bucket watched by the reload agent, empty when none
  * @param agent reload agent settings (used when {@code bucket} is set)
- * @param listen which transports to listen on: TCP ({@code host}:{@code port}) and/or a Unix domain
- *     socket
+ * @param interop the OpenAI-compatible HTTP API, chat templates, telemetry environment, log format
+ * @param listen which transports gRPC listens on: TCP ({@code host}:{@code port}) and/or a Unix
+ *     domain socket
  */
 public record ServerConfig(
     String host,
@@ -34,9 +35,40 @@ public record ServerConfig(
     int threads,
     Optional<String> bucket,
     AgentConfig agent,
+    InteropSettings interop,
     Listen listen) {
 
-  /** A config with the default agent settings, on TCP only. */
+  /** A config on TCP only. */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket,
+      AgentConfig agent,
+      InteropSettings interop) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        interop,
+        Listen.TCP);
+  }
+
+  /** A config with the default interop settings (no HTTP API, no chat template override). */
   public ServerConfig(
       String host,
       int port,
@@ -61,7 +93,7 @@ public record ServerConfig(
         threads,
         bucket,
         agent,
-        Listen.TCP);
+        InteropSettings.defaults());
   }
 
   /** This config listening on {@code listen} instead. */
@@ -78,6 +110,7 @@ public record ServerConfig(
         threads,
         bucket,
         agent,
+        interop,
         listen);
   }
 
@@ -183,4 +216,29 @@ public record ServerConfig(
       Optional<Path> tlsCert,
       Optional<Path> tlsKey,
       Optional<Path> tlsClientCa) {}
+
+  /**
+   * How kvant speaks the ecosystem's protocols.
+   *
+   * @param httpPort port of the OpenAI-compatible HTTP API; empty when it is off (the default), 0
+   *     for any free port
+   * @param chatTemplate a Jinja chat template file that replaces (or supplies) the model's own
+   * @param otelEnv the {@code OTEL_*} environment variables, read by the OpenTelemetry
+   *     autoconfiguration (service name, exporters, propagators)
+   * @param logFormat {@code text} (one line per record) or {@code json} (one JSON object per line)
+   */
+  public record InteropSettings(
+      Optional<Integer> httpPort,
+      Optional<Path> chatTemplate,
+      java.util.Map<String, String> otelEnv,
+      String logFormat) {
+    public InteropSettings {
+      otelEnv = java.util.Map.copyOf(otelEnv);
+    }
+
+    /** HTTP off, the model's own chat template, no OTEL_* settings, text logs. */
+    public static InteropSettings defaults() {
+      return new InteropSettings(Optional.empty(), Optional.empty(), java.util.Map.of(), "text");
+    }
+  }
 }

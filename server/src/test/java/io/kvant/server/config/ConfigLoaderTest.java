@@ -27,6 +27,36 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void interopSettingsComeFromFlagsFileAndTheInjectedEnvironment() throws Exception {
+    ServerConfig d = load(Map.of(), "--model", model.toString());
+    assertThat(d.interop().httpPort()).isEmpty();
+    assertThat(d.interop().logFormat()).isEqualTo("text");
+    Path template = Files.writeString(dir.resolve("t.jinja"), "{{ messages }}");
+    Path yaml =
+        Files.writeString(dir.resolve("k.yaml"), "http: {port: 8080}\nlog: {format: json}\n");
+    ServerConfig c =
+        load(
+            Map.of("OTEL_SERVICE_NAME", "svc", "HOME", "/root"),
+            "--config",
+            yaml.toString(),
+            "--model",
+            model.toString(),
+            "--chat-template",
+            template.toString());
+    assertThat(c.interop().httpPort()).hasValue(8080);
+    assertThat(c.interop().logFormat()).isEqualTo("json");
+    assertThat(c.interop().chatTemplate()).hasValue(template);
+    assertThat(c.interop().otelEnv()).isEqualTo(Map.of("OTEL_SERVICE_NAME", "svc"));
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--log-format", "xml"))
+        .hasMessage("--log-format: must be text or json, got 'xml'");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", model.toString(), "--chat-template", "nope.jinja"))
+        .hasMessage("--chat-template: nope.jinja is not a file");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--http-port", "70000"))
+        .hasMessage("--http-port: must be in [0, 65535], got 70000");
+  }
+
+  @Test
   void defaultsApplyWhenOnlyTheModelIsGiven() throws Exception {
     ServerConfig c = load(Map.of(), "--model", model.toString());
     assertThat(c.port()).isEqualTo(50051);
