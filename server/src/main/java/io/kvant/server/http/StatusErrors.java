@@ -13,9 +13,11 @@ final class StatusErrors {
   static OpenAiException of(Status status, boolean chat) {
     String description = status.getDescription() == null ? "" : status.getDescription();
     return switch (status.getCode()) {
-      case INVALID_ARGUMENT ->
-          new OpenAiException(
-              400, "invalid_request_error", param(description, chat), null, description);
+      case INVALID_ARGUMENT -> {
+        String param = param(description, chat);
+        yield new OpenAiException(
+            400, "invalid_request_error", param, null, renamed(description, param));
+      }
       case FAILED_PRECONDITION ->
           new OpenAiException(
               400, "invalid_request_error", "messages", "chat_template_missing", description);
@@ -32,6 +34,15 @@ final class StatusErrors {
           new OpenAiException(401, "invalid_request_error", null, "invalid_api_key", description);
       default -> new OpenAiException(500, "server_error", null, null, description);
     };
+  }
+
+  /**
+   * The description with its leading {@code kvant.v1} field ({@code sampling.top_p: ...}) replaced
+   * by the OpenAI parameter the client sent ({@code top_p: ...}).
+   */
+  static String renamed(String description, String param) {
+    int colon = description.indexOf(':');
+    return param == null || colon <= 0 ? description : param + description.substring(colon);
   }
 
   /** The OpenAI parameter for the {@code kvant.v1} field a description starts with. */
