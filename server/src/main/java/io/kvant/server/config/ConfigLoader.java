@@ -35,6 +35,7 @@ public final class ConfigLoader {
       Map.ofEntries(
           Map.entry("host", "host"),
           Map.entry("port", "port"),
+          Map.entry("listen", "listen"),
           Map.entry("threads", "threads"),
           Map.entry("drain-timeout", "drain_timeout_seconds"),
           Map.entry("bucket", "bucket"),
@@ -120,6 +121,8 @@ public final class ConfigLoader {
                                    the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)
           --host ADDR              listen address (default 0.0.0.0)
+          --listen ADDRS           where to serve gRPC instead: unix:///path/kvant.sock (the sidecar
+                                   socket), tcp://HOST:PORT or tcp (--host/--port), comma-separated
           --metrics-port N         Prometheus endpoint port, 0 = off (default 9464)
           --otlp-endpoint URL      export metrics and traces over OTLP/gRPC
           --threads N              compute threads (default: available processors)
@@ -317,6 +320,26 @@ public final class ConfigLoader {
       throw new ConfigException(
           s.where("security.tls_client_ca") + ": mutual TLS needs tls_cert and tls_key too");
     }
+    ServerConfig.Listen listen = ServerConfig.Listen.TCP;
+    Optional<String> listenSetting = s.optional("listen");
+    if (listenSetting.isPresent()) {
+      ListenAddresses parsed = ListenAddresses.parse(s.where("listen"), listenSetting.get());
+      for (String key : new String[] {"host", "port"}) {
+        if (s.optional(key).isPresent() && parsed.tcpAddress().isPresent()) {
+          throw new ConfigException(
+              s.where(key) + ": conflicts with the tcp:// address of " + s.where("listen"));
+        }
+        if (s.optional(key).isPresent() && !parsed.tcp()) {
+          throw new ConfigException(
+              s.where(key) + ": not used: " + s.where("listen") + " lists no tcp address");
+        }
+      }
+      listen = new ServerConfig.Listen(parsed.tcp(), parsed.unix());
+      if (parsed.tcpAddress().isPresent()) {
+        host = parsed.tcpAddress().get().getHostString();
+        port = parsed.tcpAddress().get().getPort();
+      }
+    }
     return new ServerConfig(
         host,
         port,
@@ -329,7 +352,8 @@ public final class ConfigLoader {
         threads,
         bucket,
         agent(s),
-        new ServerConfig.InteropSettings(httpPort, chatTemplate, otelEnv, logFormat));
+        new ServerConfig.InteropSettings(httpPort, chatTemplate, otelEnv, logFormat),
+        listen);
   }
 
   private AgentConfig agent(Settings s) throws ConfigException {
