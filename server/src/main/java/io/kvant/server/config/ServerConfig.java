@@ -20,6 +20,8 @@ import java.util.Optional;
  * @param bucket artifact bucket watched by the reload agent, empty when none
  * @param agent reload agent settings (used when {@code bucket} is set)
  * @param interop the OpenAI-compatible HTTP API, chat templates, telemetry environment, log format
+ * @param listen which transports gRPC listens on: TCP ({@code host}:{@code port}) and/or a Unix
+ *     domain socket
  */
 public record ServerConfig(
     String host,
@@ -33,7 +35,38 @@ public record ServerConfig(
     int threads,
     Optional<String> bucket,
     AgentConfig agent,
-    InteropSettings interop) {
+    InteropSettings interop,
+    Listen listen) {
+
+  /** A config on TCP only. */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket,
+      AgentConfig agent,
+      InteropSettings interop) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        interop,
+        Listen.TCP);
+  }
 
   /** A config with the default interop settings (no HTTP API, no chat template override). */
   public ServerConfig(
@@ -61,6 +94,42 @@ public record ServerConfig(
         bucket,
         agent,
         InteropSettings.defaults());
+  }
+
+  /** This config listening on {@code listen} instead. */
+  public ServerConfig withListen(Listen listen) {
+    return new ServerConfig(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        interop,
+        listen);
+  }
+
+  /**
+   * Where gRPC is served: TCP on {@code host:port}, a Unix domain socket (the sidecar transport: an
+   * application container in the same pod connects to a file on a shared volume), or both.
+   *
+   * @param tcp whether to listen on {@code host:port}
+   * @param unixSocket the socket file to create, empty for none
+   */
+  public record Listen(boolean tcp, Optional<Path> unixSocket) {
+    /** TCP only, the default. */
+    public static final Listen TCP = new Listen(true, Optional.empty());
+
+    public Listen {
+      if (!tcp && unixSocket.isEmpty()) {
+        throw new IllegalArgumentException("listen: needs TCP, a Unix socket, or both");
+      }
+    }
   }
 
   /** A config with the default agent settings. */
@@ -122,7 +191,8 @@ public record ServerConfig(
    * @param maxQueue requests waiting for admission before RESOURCE_EXHAUSTED
    * @param maxBatchTokens token budget of one engine step
    * @param maxSequences requests running at once
-   * @param kvCacheBytes memory budget of the KV cache
+   * @param kvCacheBytes memory budget of the KV cache; 0 for auto (the backend sizes it from free
+   *     memory, see {@code ComputeBackend.kvCapacityBytes})
    * @param blockSize tokens per KV block
    * @param maxPromptBytes largest accepted prompt text, bytes of UTF-8
    */

@@ -117,11 +117,22 @@ class ConfigLoaderTest {
         .hasMessage("--device: must be one of cpu, cuda, auto; got 'gpu'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv", "f16"))
         .hasMessage("--kv: f16 KV storage needs --device cuda (the CPU has f32, int8, fp8)");
-    assertThatThrownBy(
-            () -> load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv", "int8"))
-        .hasMessage("--kv: int8 KV is not implemented on the GPU yet; use f16 or f32");
+    assertThat(
+            load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv", "int8")
+                .model()
+                .kvType())
+        .isEqualTo("int8");
     assertThat(load(Map.of(), "--model", model.toString(), "--device", "cuda").model().kvType())
         .isEqualTo("f16");
+    assertThat(
+            load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv-cache-mb", "auto")
+                .scheduler()
+                .kvCacheBytes())
+        .isZero();
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv-cache-mb", "auto"))
+        .hasMessage(
+            "--kv-cache-mb: auto sizes the KV cache from free device memory and needs --device"
+                + " cuda or auto; give a size in MiB for the CPU");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--weights", "w3"))
         .hasMessageStartingWith("--weights: unknown recipe 'w3'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--threads", "two"))

@@ -58,6 +58,7 @@ final class TestServer implements AutoCloseable {
     long kvBytes = 16L << 20;
     String kv = "f32";
     String weights = "none";
+    String device = "cpu";
     Duration drain = Duration.ofSeconds(10);
     Optional<String> generationToken = Optional.empty();
     Optional<String> bucket = Optional.empty();
@@ -116,6 +117,11 @@ final class TestServer implements AutoCloseable {
       return this;
     }
 
+    Builder device(String d) {
+      device = d;
+      return this;
+    }
+
     Builder kv(String type) {
       kv = type;
       return this;
@@ -136,7 +142,7 @@ final class TestServer implements AutoCloseable {
           new ServerConfig(
               "127.0.0.1",
               0,
-              new ModelSettings(model, name, weights, kv, Optional.empty(), 64),
+              new ModelSettings(model, name, weights, kv, Optional.empty(), 64, device),
               new SchedulerSettings(maxQueue, 256, maxSeqs, kvBytes, 16, 4096),
               new SecuritySettings(
                   Optional.of(ADMIN_TOKEN),
