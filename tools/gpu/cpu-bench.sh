@@ -15,7 +15,8 @@
 #   tools/gpu/cpu-bench.sh decode 1 4     single-stream decode at these thread counts, one table
 #   tools/gpu/cpu-bench.sh decode 8 16
 #   tools/gpu/cpu-bench.sh batch 16       16 sequences, kvant bench batch vs llama-batched-bench
-#   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: every kernel, integer vs float, 1 thread
+#   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: each kernel, integer vs float, 1 thread,
+#                                         min and median time per call
 # Environment: TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024).
 # Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
@@ -107,12 +108,14 @@ prepare() {
       kvant synth --shape "$shape" --weights "$type" --out "$WORK/$name.gguf" >> "$LOG" 2>&1
     fi
   done
-  kvant bandwidth --mib "${MIB:-1024}" --trials 3 --threads "$(nproc)" 2>&1 | tee -a "$LOG" | tee "$RESULTS/bandwidth.txt"
+  kvant bandwidth --mib "${MIB:-1024}" --trials 3 --threads "$(nproc)" 2>&1 | tee -a "$LOG" |
+    tee "$WORK/bandwidth.txt" > "$RESULTS/bandwidth.txt"
+  cat "$RESULTS/bandwidth.txt"
 }
 
 # tokens/s of `kvant bench decode`; BW (the read bandwidth prepare measured) only sets its "bound"
 # line, so the bench skips its own probe
-BW=$(sed -n 's/^read *[0-9.]* *\([0-9.]*\).*/\1/p' "$RESULTS/bandwidth.txt" 2>/dev/null | tail -1 || true)
+BW=$(sed -n 's/^read *[0-9.]* *\([0-9.]*\).*/\1/p' "$WORK/bandwidth.txt" 2>/dev/null | tail -1 || true)
 BW=${BW:-1}
 kvant_tps() {
   local file=$1 threads=$2 kernels=$3 tokens=$4
@@ -166,9 +169,10 @@ batch() {
 }
 
 jmh() {
-  timeout 560 "${JAVA[@]}" -cp "$CP" org.openjdk.jmh.Main IntMatmulBench -f 1 -wi 2 -i 3 -w 1s \
-    -r 1s -jvmArgsAppend "--add-modules=jdk.incubator.vector" 2>&1 | tee "$RESULTS/jmh.txt" |
-    grep -E '^(Benchmark|IntMatmulBench)'
+  # Sample mode: the minimum (p0.00) and median (p0.50) call times, which a shared machine's noise
+  # disturbs less than the mean.
+  timeout 560 "${JAVA[@]}" -cp "$CP" org.openjdk.jmh.Main IntMatmulBench -f 1 -wi 3 -i 8 -w 500ms \
+    -r 500ms -bm sample -tu us 2>&1 | tee "$RESULTS/jmh.txt" | grep -E '^Benchmark|p0.00|p0.50'
 }
 
 case "$WHAT" in
