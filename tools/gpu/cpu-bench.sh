@@ -128,7 +128,7 @@ llama_tps() {
   local file=$1 threads=$2 tokens=$3
   [[ -x "$LLAMA/build/bin/llama-bench" ]] || { echo "-"; return; }
   timeout 120 "$LLAMA/build/bin/llama-bench" -m "$file" -t "$threads" -p 0 -n "$tokens" -r "$REPS" \
-    -o csv 2>> "$LOG" | tee -a "$LOG" | tail -1 | awk -F, '{gsub(/"/, "", $(NF-1)); print $(NF-1)}'
+    -o csv 2>> "$LOG" | tee -a "$LOG" | tail -1 | awk -F, '{gsub(/"/, "", $(NF-1)); printf "%.2f\n", $(NF-1)}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 
@@ -172,7 +172,7 @@ jmh() {
   # Sample mode: the minimum (p0.00) and median (p0.50) call times, which a shared machine's noise
   # disturbs less than the mean.
   timeout 560 "${JAVA[@]}" -cp "$CP" org.openjdk.jmh.Main IntMatmulBench -f 1 -wi 3 -i 8 -w 500ms \
-    -r 500ms -bm sample -tu us 2>&1 | tee "$RESULTS/jmh.txt" | grep -E '^Benchmark|p0.00|p0.50'
+    -r 500ms -bm sample -tu us 2>&1 | tee "$RESULTS/jmh.txt" | grep -E '^(Benchmark|IntMatmulBench)'
 }
 
 case "$WHAT" in
