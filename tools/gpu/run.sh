@@ -1,49 +1,104 @@
 #!/usr/bin/env bash
-# Runs kvant's GPU tests and GPU benchmarks on a GPU host, from the pack that tools/gpu/pack.sh
-# made (.device/ in the checkout): one command, no Java or Maven needed there.
+# Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
+# tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [tests|bench|all]     (default all; results also under $OUT when set)
+#   tools/gpu/run.sh [all|tests|hotswap|gemv|decode|kv|eval|serve]...   (default all; several may be given)
+# Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
 # The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
 ROOT="${KVANT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 PACK="$ROOT/.device"
-WHAT="${1:-all}"
+WHAT=("${@:-all}")
 RESULTS="${OUT:-$ROOT/.device/results}"
 mkdir -p "$RESULTS"
+wants() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" || "$w" == all ]] && return 0; done; return 1; }
 
 JDK=/tmp/kvant-jdk
 if [[ ! -x "$JDK/bin/java" ]]; then
   mkdir -p "$JDK" && tar -xJf "$PACK/jdk.tar.xz" -C "$JDK" --strip-components=1
+fi
+DEPS=/tmp/kvant-deps
+if [[ ! -d "$DEPS/deps" ]]; then
+  mkdir -p "$DEPS" && tar -xJf "$PACK/deps.tar.xz" -C "$DEPS"
 fi
 JAVA=("$JDK/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
 # SharedModels looks for shared/models above the working directory.
 if [[ ! -d "$ROOT/shared/models" ]]; then
   mkdir -p "$ROOT/shared" && cp -r "$PACK/models" "$ROOT/shared/models"
 fi
-CP=$(ls "$PACK"/lib/*.jar | grep -v console-standalone | tr '\n' ':')
+CP=$( (ls "$PACK"/lib/*.jar | grep -v console-standalone; ls "$DEPS"/deps/*.jar) | tr '\n' ':')
+CONSOLE=$(ls "$PACK"/lib/junit-platform-console-standalone-*.jar | head -1)
 cd "$ROOT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$RESULTS/gpu.txt"
+KVANT=("${JAVA[@]}" -Xmx16g -cp "$CP" io.kvant.server.cli.Main)
+BENCH=("${JAVA[@]}" -Xmx16g -cp "$CP" io.kvant.perf.BenchMain)
+CUDABENCH=("${JAVA[@]}" -Xmx8g -cp "$CP" io.kvant.cuda.bench.CudaBench)
 
 rc=0
-if [[ "$WHAT" == tests || "$WHAT" == all ]]; then
-  # Every engine-cuda test (the GPU ones run here; the others too, as a check of the pack).
-  "${JAVA[@]}" -jar "$PACK"/lib/junit-platform-console-standalone-*.jar execute \
-    --class-path "$CP" --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)" \
+junit() {  # junit NAME SELECTOR...
+  local name=$1; shift
+  timeout 420 "${JAVA[@]}" -jar "$CONSOLE" execute --class-path "$CP" "$@" \
     --details=summary --details-theme=ascii --disable-banner \
-    --config=junit.jupiter.execution.timeout.default=600s 2>&1 | tee "$RESULTS/tests.txt"
-  rc=${PIPESTATUS[0]}
+    --config=junit.jupiter.execution.timeout.default=600s 2>&1 | tee "$RESULTS/$name.txt"
+  local r=${PIPESTATUS[0]}
+  [[ $r -ne 0 ]] && rc=$r
+}
+
+if wants tests; then
+  # Every engine-cuda test (the GPU ones run here; the others too, as a check of the pack), then
+  # the hot swap under load with the server on the GPU.
+  junit tests --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
   grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests.txt" > "$RESULTS/comparisons.txt" || true
 fi
-if [[ "$WHAT" == bench || "$WHAT" == all ]]; then
-  BENCH=("${JAVA[@]}" -Xmx8g -cp "$CP" io.kvant.cuda.bench.CudaBench)
+if wants hotswap; then
+  junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest
+fi
+if wants gemv; then
   # The product kernels alone on 8B-shaped matrices (how the forward pass picks among them).
-  "${BENCH[@]}" gemv 2>&1 | tee "$RESULTS/gemv.txt"
-  # BF16 with and without CUDA graphs (one run each, so the columns compare as ratios), then
-  # the quantized weight formats with graphs.
-  "${BENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --graphs both 2>&1 | tee "$RESULTS/decode-8b.txt"
+  timeout 300 "${CUDABENCH[@]}" gemv 2>&1 | tee "$RESULTS/gemv.txt"
+fi
+if wants decode; then
+  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 2>&1 | tee "$RESULTS/decode-8b.txt"
   for w in int8 fp8-e4m3 int4-g128; do
-    "${BENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --weights "$w" 2>&1 | tee "$RESULTS/decode-8b-$w.txt"
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --weights "$w" 2>&1 | tee "$RESULTS/decode-8b-$w.txt"
   done
-  "${BENCH[@]}" decode --shape llama-3.2-1b --batch 1,16,64,256 --graphs both 2>&1 | tee "$RESULTS/decode-1b.txt"
+  timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16,64,256 2>&1 | tee "$RESULTS/decode-1b.txt"
+fi
+if wants kv; then
+  # INT8 and FP8 KV on the 8B shape (the decode section has F16 KV): tokens per GiB, sequences of
+  # 2,048 tokens that fit, decode speed.
+  for kv in int8 fp8; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --kv "$kv" 2>&1 | tee "$RESULTS/decode-8b-kv-$kv.txt"
+  done
+fi
+if wants eval; then
+  # The same artifact on both engines, on real text: perplexity and agreement with full precision.
+  for m in shared/models/stories260K/stories260K.gguf shared/models/tinystories-656k models/kvant-kjv-7m.gguf; do
+    for r in fp8 w4g128; do
+      for d in cpu cuda; do
+        echo "== eval $m $r $d" | tee -a "$RESULTS/eval.txt"
+        timeout 90 "${KVANT[@]}" eval --model "$m" --weights "$r" --device "$d" 2>&1 | tail -25 | tee -a "$RESULTS/eval.txt"
+      done
+    done
+  done
+fi
+if wants serve; then
+  # The gRPC server on the GPU under the load generator: 1B shape, F16 weights (bench synth).
+  timeout 240 "${BENCH[@]}" synth --shape llama-3.2-1b --weights F16 --out /tmp/synth-1b.gguf 2>&1 | tail -3
+  "${KVANT[@]}" serve --device cuda --model /tmp/synth-1b.gguf --name synth --port 50151 \
+    --metrics-port 0 --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto \
+    > "$RESULTS/serve.log" 2>&1 &
+  server=$!
+  for i in $(seq 1 120); do
+    grep -q "listening\|serving" "$RESULTS/serve.log" 2>/dev/null && break
+    sleep 1
+  done
+  for c in 1 16 64 256; do
+    timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50151 --model synth --concurrency "$c" \
+      --requests $((c * 4 > 32 ? c * 4 : 32)) --warmup "$c" --prompt-len fixed:128 \
+      --output-len fixed:128 --out "$RESULTS/serve-$c.json" 2>&1 | tail -20 | tee -a "$RESULTS/serve.txt"
+  done
+  kill -TERM "$server"; wait "$server"
+  tail -5 "$RESULTS/serve.log"
 fi
 exit $rc

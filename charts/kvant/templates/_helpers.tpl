@@ -74,7 +74,12 @@ before preStop runs, so the sleep is paid out of the grace period; SIGKILL must 
 the server has had its whole drain timeout.
 */}}
 {{- define "kvant.terminationGrace" -}}
+{{- if .Values.sidecar.enabled -}}
+{{- /* Sidecar: the application stops first (its own shutdown), then kvant drains what is left. */ -}}
+{{- add (int .Values.sidecar.applicationShutdownSeconds) (int .Values.server.drainTimeoutSeconds) (int .Values.server.terminationGraceMarginSeconds) -}}
+{{- else -}}
 {{- add (int .Values.server.preStopSleepSeconds) (int .Values.server.drainTimeoutSeconds) (int .Values.server.terminationGraceMarginSeconds) -}}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -117,6 +122,10 @@ grpc:
 {{- define "kvant.config" -}}
 host: {{ .Values.server.host | quote }}
 port: {{ .Values.server.port }}
+{{- if .Values.sidecar.enabled }}
+# The application talks over the socket; TCP stays for the kubelet's gRPC probes.
+listen: {{ printf "unix://%s,tcp" (include "kvant.socketPath" .) | quote }}
+{{- end }}
 threads: {{ include "kvant.threads" . }}
 drain_timeout_seconds: {{ .Values.server.drainTimeoutSeconds }}
 {{- with .Values.reloadAgent.bucket }}
@@ -165,4 +174,24 @@ security:
   {{- end }}
   {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The gRPC socket file in sidecar mode. */}}
+{{- define "kvant.socketPath" -}}
+{{- printf "%s/kvant.sock" (trimSuffix "/" .Values.sidecar.socketDir) -}}
+{{- end }}
+
+{{/*
+The application container of sidecar mode: the user's container with the socket folder mounted
+and KVANT_TARGET set.
+*/}}
+{{- define "kvant.sidecarApplication" -}}
+{{- $app := deepCopy .Values.sidecar.application -}}
+{{- if not $app.name }}{{ fail "sidecar.application.name is required when sidecar.enabled" }}{{ end -}}
+{{- if not $app.image }}{{ fail "sidecar.application.image is required when sidecar.enabled" }}{{ end -}}
+{{- $mount := dict "name" "kvant-socket" "mountPath" .Values.sidecar.socketDir -}}
+{{- $_ := set $app "volumeMounts" (append (default (list) $app.volumeMounts) $mount) -}}
+{{- $target := dict "name" "KVANT_TARGET" "value" (printf "unix://%s" (include "kvant.socketPath" .)) -}}
+{{- $_ := set $app "env" (append (default (list) $app.env) $target) -}}
+{{- toYaml $app -}}
 {{- end }}

@@ -138,8 +138,14 @@ final class ChartFixture {
       return one(Deployment.class);
     }
 
+    /** The kvant container: the pod's only container, or its native sidecar in sidecar mode. */
     Container container() {
-      return deployment().getSpec().getTemplate().getSpec().getContainers().getFirst();
+      var pod = deployment().getSpec().getTemplate().getSpec();
+      return java.util.stream.Stream.concat(
+              pod.getInitContainers().stream(), pod.getContainers().stream())
+          .filter(c -> c.getName().equals("kvant"))
+          .findFirst()
+          .orElseThrow(() -> new AssertionError("no container named kvant"));
     }
 
     /** The server's config.yaml from the ConfigMap, flattened to the server's dotted keys. */

@@ -53,8 +53,9 @@ final class ChannelSettings {
     this.targets = copy;
   }
 
+  /** A gRPC target URI ({@code dns:///host:port}, {@code unix:///path/kvant.sock}, ...). */
   private static boolean isResolverUri(String target) {
-    return target.contains("://");
+    return target.contains("://") || target.startsWith("unix:");
   }
 
   void tls() {

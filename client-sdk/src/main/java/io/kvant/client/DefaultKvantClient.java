@@ -1,5 +1,6 @@
 package io.kvant.client;
 
+import io.kvant.api.v1.ChatRequest;
 import io.kvant.api.v1.GenerateChunk;
 import io.kvant.api.v1.GenerateRequest;
 import io.kvant.api.v1.GenerationGrpc;
@@ -74,6 +75,35 @@ final class DefaultKvantClient implements KvantClient {
         transport.newDeadline(true),
         transport.retryPolicy(),
         sink);
+  }
+
+  @Override
+  public Completion chat(ChatParams params) {
+    String requestId = Transport.requestIdOr(params.requestId());
+    return transport.blockingUnary(
+        GenerationGrpc.getChatMethod(),
+        params.toProto(),
+        requestId,
+        true,
+        r -> Completion.of(r, requestId));
+  }
+
+  @Override
+  public TokenStream chatStream(ChatParams params) {
+    ChatRequest request = params.toProto();
+    String requestId = Transport.requestIdOr(params.requestId());
+    BlockingStream.Tokens stream =
+        new BlockingStream.Tokens(c -> Chunk.of(c, requestId), streamBufferSize);
+    stream.start(
+        new StreamCall<>(
+            transport,
+            GenerationGrpc.getChatStreamMethod(),
+            request,
+            requestId,
+            transport.newDeadline(true),
+            transport.retryPolicy(),
+            stream));
+    return stream;
   }
 
   @Override

@@ -62,6 +62,16 @@ public interface KvantClient extends AutoCloseable {
   Flow.Publisher<Chunk> publisher(GenerateParams params);
 
   /**
+   * A chat completion: the server renders the messages with the model's chat template (a model
+   * without one fails with {@code FAILED_PRECONDITION}, as a {@link KvantRpcException}) and
+   * generates the assistant's answer. Blocks until it is complete; retried like {@link #generate}.
+   */
+  Completion chat(ChatParams params);
+
+  /** A chat completion streamed chunk by chunk, as {@link #stream} streams a completion. */
+  TokenStream chatStream(ChatParams params);
+
+  /**
    * Tokenizes text with the default model's tokenizer, without BOS.
    *
    * @throws IllegalArgumentException if the text is over 1 MiB of UTF-8
@@ -110,7 +120,9 @@ public interface KvantClient extends AutoCloseable {
      * Where the sidecars are: either {@code host:port} addresses (IPv6 in brackets), called
      * round-robin, or a single gRPC resolver URI such as {@code dns:///kvant.internal:50051}, whose
      * addresses (re-resolved by gRPC as they change) are called round-robin. A static list's host
-     * names are looked up at start and after connection failures.
+     * names are looked up at start and after connection failures. {@code unix:///path/kvant.sock}
+     * reaches a sidecar on a Unix domain socket (Linux; kvant's {@code --listen unix://...}), as
+     * when kvant runs as a second container of the pod and shares the socket through a volume.
      *
      * @throws IllegalArgumentException if empty, malformed, or a URI is mixed with others
      */

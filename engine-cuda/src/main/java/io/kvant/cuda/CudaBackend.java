@@ -96,6 +96,23 @@ public final class CudaBackend implements ComputeBackend {
     return kernels;
   }
 
+  /**
+   * The KV budget {@code --kv-cache-mb auto} gets: 90% of the device's free memory after keeping
+   * room for one more copy of the weights (a full-version hot swap uploads it before the old one is
+   * released) and 2 GiB for activations, the quantized-product tile and graphs.
+   */
+  @Override
+  public java.util.OptionalLong kvCapacityBytes(long weightBytes) {
+    device.makeCurrent();
+    return java.util.OptionalLong.of(kvBudget(device.memoryInfo()[0], weightBytes));
+  }
+
+  /** The policy of {@link #kvCapacityBytes}: a pure function of free and weight bytes. */
+  public static long kvBudget(long freeBytes, long weightBytes) {
+    long usable = freeBytes - weightBytes - (2L << 30);
+    return usable <= 0 ? 0 : (long) (usable * 0.9);
+  }
+
   public DeviceWeightCache weightCache() {
     return weights;
   }

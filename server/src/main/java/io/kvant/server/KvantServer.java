@@ -2,14 +2,12 @@ package io.kvant.server;
 
 import io.grpc.BindableService;
 import io.grpc.InsecureServerCredentials;
-import io.grpc.Server;
 import io.grpc.ServerCredentials;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.TlsServerCredentials;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvant.api.v1.GenerationGrpc;
@@ -38,13 +36,17 @@ import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
 import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
+import io.kvant.server.chat.ChatTemplates;
 import io.kvant.server.config.ServerConfig;
 import io.kvant.server.grpc.AdminService;
+import io.kvant.server.grpc.Admission;
 import io.kvant.server.grpc.AuthInterceptor;
 import io.kvant.server.grpc.GenerationService;
 import io.kvant.server.grpc.KvTypes;
 import io.kvant.server.grpc.ParseGuard;
 import io.kvant.server.grpc.RequestIds;
+import io.kvant.server.grpc.TraceContextInterceptor;
+import io.kvant.server.http.OpenAiHttpServer;
 import io.kvant.server.metrics.EngineGauges;
 import io.kvant.server.metrics.ServerMetrics;
 import io.kvant.server.model.EventBus;
@@ -53,16 +55,11 @@ import io.kvant.server.model.ModelVersion;
 import io.kvant.server.model.ServedModel;
 import io.kvant.server.model.SwapCoordinator;
 import io.kvant.server.model.VersionLoader;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.kvant.server.transport.GrpcListeners;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,8 +103,8 @@ public final class KvantServer implements AutoCloseable {
   private final AtomicBoolean accepting = new AtomicBoolean(true);
   private final AtomicBoolean stopping = new AtomicBoolean(false);
   private final CountDownLatch terminated = new CountDownLatch(1);
-  private final List<EventLoopGroup> eventLoops = new ArrayList<>();
-  private Server server;
+  private GrpcListeners listeners;
+  private Optional<OpenAiHttpServer> http = Optional.empty();
 
   private KvantServer(
       ServerConfig config,
@@ -172,6 +169,30 @@ public final class KvantServer implements AutoCloseable {
           new ServedModel(config.model().name(), first, v -> retired(v, servedRef[0], events));
       servedRef[0] = served;
       models.add(served);
+      long kvBytes = config.scheduler().kvCacheBytes();
+      if (kvBytes == 0) {
+        // --kv-cache-mb auto: the backend sizes it from free memory after the first version
+        long weights = first.model().weights().matrixBytes();
+        kvBytes =
+            backend
+                .kvCapacityBytes(weights)
+                .orElseThrow(
+                    () ->
+                        new IOException(
+                            "--kv-cache-mb auto: the "
+                                + compute.describe()
+                                + " backend cannot size the KV cache from free memory; give a"
+                                + " size in MiB"));
+        if (kvBytes < (64L << 20)) {
+          throw new IOException(
+              "--kv-cache-mb auto: only "
+                  + (kvBytes >> 20)
+                  + " MiB of device memory left for the KV cache after the weights ("
+                  + (weights >> 20)
+                  + " MiB, and as much again kept for a hot swap); give a size in MiB");
+        }
+        LOG.log(Level.INFO, "kv cache: " + (kvBytes >> 20) + " MiB (auto, from free memory)");
+      }
       KvCacheManager kv =
           new KvCacheManager(
               first.engine().kvGeometry(),
@@ -180,7 +201,7 @@ public final class KvantServer implements AutoCloseable {
                       ? backend.defaultKvType()
                       : KvTypes.parse(config.model().kvType()),
                   config.scheduler().blockSize(),
-                  config.scheduler().kvCacheBytes(),
+                  kvBytes,
                   EvictionPolicyKind.TINY_LFU,
                   true),
               backend.kvStorage());
@@ -197,6 +218,7 @@ public final class KvantServer implements AutoCloseable {
               config.metricsPort(),
               config.host(),
               config.otlpEndpoint(),
+              config.interop().otelEnv(),
               spans,
               () -> gauges(loop, served));
       events.listen(
@@ -242,7 +264,16 @@ public final class KvantServer implements AutoCloseable {
       KvantServer s =
           new KvantServer(config, pool, compute, models, loop, metrics, events, swaps, agent);
       loop.start();
-      s.startTransport(loader);
+      try {
+        s.startTransport(loader);
+      } catch (IOException | RuntimeException e) {
+        // e.g. the port or the socket path is taken: leave nothing running behind
+        agent.ifPresent(AgentWiring::close);
+        loop.shutdownNow();
+        metrics.close();
+        release(first);
+        throw e;
+      }
       beforeWarmUp.accept(s);
       s.warmUp(served);
       if (agent.isPresent()) {
@@ -372,29 +403,22 @@ public final class KvantServer implements AutoCloseable {
     } else {
       creds = InsecureServerCredentials.create();
     }
-    NettyServerBuilder b =
-        NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()), creds);
-    if (Epoll.isAvailable()) {
-      EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-      EventLoopGroup workers = new MultiThreadIoEventLoopGroup(0, EpollIoHandler.newFactory());
-      eventLoops.add(boss);
-      eventLoops.add(workers);
-      b.channelType(EpollServerSocketChannel.class)
-          .bossEventLoopGroup(boss)
-          .workerEventLoopGroup(workers);
+    ChatTemplates templates = new ChatTemplates(config.interop().chatTemplate());
+    for (ServedModel m : models.all()) {
+      templates.check(m.serving().model());
     }
-    b.maxInboundMessageSize(Math.max(4 << 20, config.scheduler().maxPromptBytes() + (64 << 10)));
-    GenerationService generation =
-        new GenerationService(
+    Admission admission =
+        new Admission(
             models,
             loop,
             metrics,
-            Clock.systemUTC(),
+            templates,
             System::nanoTime,
             accepting::get,
             config.model().defaultMaxTokens(),
             config.scheduler().maxPromptBytes(),
             UUID.randomUUID().getMostSignificantBits());
+    GenerationService generation = new GenerationService(admission, loop, Clock.systemUTC());
     AdminService admin =
         new AdminService(
             models,
@@ -411,20 +435,45 @@ public final class KvantServer implements AutoCloseable {
                 genInterceptors.add(
                     new AuthInterceptor(Set.of(GenerationGrpc.SERVICE_NAME), Optional.of(t))));
     genInterceptors.add(new RequestIds());
-    b.addService(intercept(generation, genInterceptors));
-    b.addService(
+    genInterceptors.add(new TraceContextInterceptor(metrics.propagators()));
+    List<ServerServiceDefinition> services = new ArrayList<>();
+    services.add(intercept(generation, genInterceptors));
+    services.add(
         intercept(
             admin,
             List.of(
                 new AuthInterceptor(Set.of(ModelAdminGrpc.SERVICE_NAME), sec.adminToken()),
                 new RequestIds())));
-    b.addService(ParseGuard.guard(health.getHealthService().bindService()));
-    b.addService(ParseGuard.guard(ProtoReflectionServiceV1.newInstance().bindService()));
+    services.add(ParseGuard.guard(health.getHealthService().bindService()));
+    services.add(ParseGuard.guard(ProtoReflectionServiceV1.newInstance().bindService()));
     health.setStatus("", ServingStatus.NOT_SERVING);
     for (ServedModel m : models.all()) {
       health.setStatus(m.name(), ServingStatus.NOT_SERVING);
     }
-    server = b.build().start();
+    int maxInbound = Math.max(4 << 20, config.scheduler().maxPromptBytes() + (64 << 10));
+    listeners =
+        GrpcListeners.start(config, creds, services, b -> b.maxInboundMessageSize(maxInbound));
+    if (config.interop().httpPort().isPresent()) {
+      try {
+        http =
+            Optional.of(
+                new OpenAiHttpServer(
+                    config.host(),
+                    config.interop().httpPort().get(),
+                    admission,
+                    metrics.propagators(),
+                    sec.generationToken(),
+                    config.scheduler().maxPromptBytes() + (64 << 10),
+                    sec.tlsCert(),
+                    sec.tlsKey(),
+                    sec.tlsClientCa(),
+                    Clock.systemUTC()));
+      } catch (IOException e) {
+        listeners.shutdownNow();
+        listeners.release();
+        throw e;
+      }
+    }
   }
 
   private static ServerServiceDefinition intercept(
@@ -484,14 +533,29 @@ public final class KvantServer implements AutoCloseable {
         Level.INFO, "model={0} version={1} warm and serving", served.name(), served.serving().id());
   }
 
-  /** The bound gRPC port. */
+  /** The bound gRPC TCP port, or -1 when serving on a Unix socket only. */
   public int port() {
-    return server.getPort();
+    return listeners.port();
+  }
+
+  /** The Unix socket gRPC is served on, when configured. */
+  public Optional<Path> unixSocket() {
+    return listeners.unixSocket();
+  }
+
+  /** The bound port of the OpenAI-compatible HTTP API, or -1 when it is off. */
+  public int httpPort() {
+    return http.map(OpenAiHttpServer::port).orElse(-1);
   }
 
   /** The Prometheus port, or -1 when off. */
   public int metricsPort() {
     return metrics.prometheusPort();
+  }
+
+  /** Where this server's forward passes run. */
+  public ComputeBackend backend() {
+    return backend;
   }
 
   public ModelRegistry models() {
@@ -539,18 +603,17 @@ public final class KvantServer implements AutoCloseable {
         loop.shutdownNow();
         loop.awaitTermination(Duration.ofSeconds(10));
       }
-      server.shutdown();
-      if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
-        server.shutdownNow();
-        server.awaitTermination(5, TimeUnit.SECONDS);
+      listeners.shutdown();
+      http.ifPresent(OpenAiHttpServer::close);
+      if (!listeners.awaitTermination(5, TimeUnit.SECONDS)) {
+        listeners.shutdownNow();
+        listeners.awaitTermination(5, TimeUnit.SECONDS);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      server.shutdownNow();
+      listeners.shutdownNow();
     } finally {
-      for (EventLoopGroup g : eventLoops) {
-        g.shutdownGracefully(0, 2, TimeUnit.SECONDS);
-      }
+      listeners.release();
       metrics.close();
       for (ServedModel m : models.all()) {
         for (ModelVersion v : m.versions()) {
@@ -570,7 +633,8 @@ public final class KvantServer implements AutoCloseable {
    */
   public void kill() {
     accepting.set(false);
-    server.shutdownNow();
+    listeners.shutdownNow();
+    http.ifPresent(OpenAiHttpServer::close);
     loop.shutdownNow();
     stop(Duration.ZERO);
   }

@@ -11,6 +11,11 @@ import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import io.grpc.stub.StreamObserver;
 import io.kvant.api.v1.FinishReason;
 import io.kvant.api.v1.GenerateChunk;
@@ -28,6 +33,7 @@ import io.kvant.client.RetryPolicy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -90,6 +96,8 @@ public final class FakeKvantServer implements AutoCloseable {
   private Status.Code failCode;
   private int failCount;
   private final Server server;
+  private final Path socket;
+  private final EventLoopGroup socketLoop;
   private KvantClient client;
   private boolean closed;
 
@@ -109,11 +117,24 @@ public final class FakeKvantServer implements AutoCloseable {
             return Contexts.interceptCall(ctx, call, headers, next);
           }
         };
+    this.socket = b.socket;
+    NettyServerBuilder nb;
+    if (socket == null) {
+      this.socketLoop = null;
+      nb =
+          NettyServerBuilder.forAddress(
+              new InetSocketAddress("127.0.0.1", 0), InsecureServerCredentials.create());
+    } else {
+      this.socketLoop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+      nb =
+          NettyServerBuilder.forAddress(
+                  new DomainSocketAddress(socket.toString()), InsecureServerCredentials.create())
+              .channelType(EpollServerDomainSocketChannel.class)
+              .bossEventLoopGroup(socketLoop)
+              .workerEventLoopGroup(socketLoop);
+    }
     this.server =
-        NettyServerBuilder.forAddress(
-                new InetSocketAddress("127.0.0.1", 0), InsecureServerCredentials.create())
-            .addService(ServerInterceptors.intercept(new Service(), captureRequestId))
-            .build();
+        nb.addService(ServerInterceptors.intercept(new Service(), captureRequestId)).build();
   }
 
   /** A builder with the defaults documented on its methods. */
@@ -121,14 +142,17 @@ public final class FakeKvantServer implements AutoCloseable {
     return new Builder();
   }
 
-  /** The port it listens on, on 127.0.0.1. */
+  /** The port it listens on, on 127.0.0.1; -1 when it listens on a Unix socket. */
   public int port() {
-    return server.getPort();
+    return socket == null ? server.getPort() : -1;
   }
 
-  /** The target to give {@link KvantClient.Builder#targets}: {@code "127.0.0.1:<port>"}. */
+  /**
+   * The target to give {@link KvantClient.Builder#targets}: {@code "127.0.0.1:<port>"}, or {@code
+   * "unix://<path>"} for a server started with {@link Builder#unixSocket}.
+   */
   public String target() {
-    return "127.0.0.1:" + port();
+    return socket == null ? "127.0.0.1:" + port() : "unix://" + socket.toAbsolutePath();
   }
 
   /**
@@ -200,6 +224,14 @@ public final class FakeKvantServer implements AutoCloseable {
       server.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+    if (socketLoop != null) {
+      socketLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+      try {
+        java.nio.file.Files.deleteIfExists(socket);
+      } catch (IOException e) {
+        // a leftover socket file in a test's folder is harmless
+      }
     }
   }
 
@@ -394,8 +426,19 @@ public final class FakeKvantServer implements AutoCloseable {
     private String modelName = "fake-model";
     private String modelVersion = "fake-v1";
     private Duration chunkDelay = Duration.ZERO;
+    private Path socket;
 
     private Builder() {}
+
+    /**
+     * Listens on a Unix domain socket at {@code path} instead of TCP (Linux, through the epoll
+     * transport in grpc-netty-shaded): to test code that talks to a kvant sidecar over the socket
+     * of a shared volume. The path must not exist yet.
+     */
+    public Builder unixSocket(Path path) {
+      this.socket = Objects.requireNonNull(path, "path");
+      return this;
+    }
 
     /**
      * How a prompt is answered: prompt in, completion text out. A token-id prompt is passed as its
@@ -444,7 +487,7 @@ public final class FakeKvantServer implements AutoCloseable {
     }
 
     /**
-     * Starts the server on a free port of 127.0.0.1.
+     * Starts the server on a free port of 127.0.0.1 (or on the {@link #unixSocket}).
      *
      * @throws UncheckedIOException if it cannot bind
      */

@@ -31,6 +31,7 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
+ *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -102,237 +103,291 @@ public final class CudaBench {
     }
   }
 
+  /** One product to time: what it reads and how to launch it on weight copy {@code i}. */
+  private record GemvCase(
+      String weights, String kernel, long bytes, java.util.function.IntConsumer launch) {}
+
   /**
-   * The decode products alone: every product kernel on 8B-shaped matrices at 1, 4 and 8 rows, timed
-   * with events (median of 30 launches), as weight bytes read per second.
+   * The decode products alone: every product kernel on 8B-shaped matrices at 1, 2, 4 and 8 rows, as
+   * weight bytes read per second. Timing: many launches captured into one CUDA graph, each on
+   * another copy of the weights (together larger than the 50 MB L2, so every launch reads HBM), the
+   * graph timed with events, median of 5 graph launches divided by the launches: no host launch
+   * cost in the figure (launching one kernel at a time from the host and timing it with events
+   * measured the host, not the kernel).
    */
   static void gemv(CudaBackend backend) {
     CudaDevice d = backend.device();
     CudaKernels k = backend.kernels();
-    int[][] shapes = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
-    System.out.println("| out x in | rows | weights | kernel | us | weight GB/s |");
-    System.out.println("| --- | ---: | --- | --- | ---: | ---: |");
+    int[][] shapes = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};
+    long pool = 1L << 30;
     var start = d.driver().createEvent();
     var end = d.driver().createEvent();
+    System.out.println("| out x in | rows | weights | kernel | us | weight GB/s |");
+    System.out.println("| --- | ---: | --- | --- | ---: | ---: |");
     for (int[] sh : shapes) {
       int out = sh[0];
       int in = sh[1];
-      try (DeviceBuffer wb = d.allocate(2L * out * in);
-          DeviceBuffer sc = d.allocate(4L * out * (in / 32));
+      long bf = 2L * out * in;
+      long i8 = (long) out * in;
+      long i4 = (long) out * in / 2;
+      int copiesBf = (int) Math.max(1, pool / bf);
+      try (DeviceBuffer wb = d.allocate(pool);
+          DeviceBuffer sc = d.allocate(4L * out * (in / 32) * 8);
           DeviceBuffer xb = d.allocate(4L * 8 * in);
           DeviceBuffer xh = d.allocate(2L * 8 * in);
+          DeviceBuffer xbf = d.allocate(2L * 8 * in);
           DeviceBuffer yb = d.allocate(4L * 8 * out);
-          DeviceBuffer tile = d.allocate(2L * out * in)) {
-        k.fillUniform(wb.ptr(), CudaKernels.DT_BF16, (long) out * in, 1, 0.01f);
-        k.fillUniform(sc.ptr(), CudaKernels.DT_F32, (long) out * (in / 32), 2, 0.01f);
+          DeviceBuffer tile = d.allocate(2L * Math.min((long) out * in, 16L << 20))) {
+        k.fillUniform(wb.ptr(), CudaKernels.DT_BF16, pool / 2, 1, 0.01f);
+        k.fillUniform(sc.ptr(), CudaKernels.DT_F32, (long) out * (in / 32) * 8, 2, 0.01f);
         k.fillUniform(xb.ptr(), CudaKernels.DT_F32, 8L * in, 3, 1f);
-        k.fillUniform(xh.ptr(), CudaKernels.DT_BF16, 8L * in, 3, 1f);
+        k.fillUniform(xh.ptr(), CudaKernels.DT_F16, 8L * in, 3, 1f);
+        k.fillUniform(xbf.ptr(), CudaKernels.DT_BF16, 8L * in, 3, 1f);
+        long tileRows = Math.max(1, Math.min(out, (16L << 20) / in));
         for (int n : new int[] {1, 2, 4, 8}) {
-          List<Object[]> cases = new ArrayList<>();
-          long bf = 2L * out * in;
-          long i8 = (long) out * in;
-          long i4 = (long) out * in / 2;
+          List<GemvCase> cases = new ArrayList<>();
           cases.add(
-              new Object[] {
-                "bf16",
-                "cublasLt",
-                bf,
-                (Runnable)
-                    () ->
-                        backend
-                            .gemm()
-                            .multiply(
-                                CudaKernels.DT_BF16,
-                                wb.ptr(),
-                                out,
-                                in,
-                                xh.ptr(),
-                                n,
-                                yb.ptr(),
-                                false)
-              });
+              new GemvCase(
+                  "bf16",
+                  "cublasLt",
+                  bf,
+                  i ->
+                      backend
+                          .gemm()
+                          .multiply(
+                              CudaKernels.DT_BF16,
+                              wb.ptr() + (i % copiesBf) * bf,
+                              out,
+                              in,
+                              xbf.ptr(),
+                              n,
+                              yb.ptr(),
+                              false)));
+          for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
+            cases.add(
+                mgemvCase(
+                    k,
+                    "bf16",
+                    CudaKernels.MgKind.BF16,
+                    v,
+                    2L * in,
+                    bf,
+                    pool,
+                    wb,
+                    sc,
+                    xb,
+                    yb,
+                    out,
+                    in,
+                    n));
+            cases.add(
+                mgemvCase(
+                    k, "int8", CudaKernels.MgKind.I8, v, in, i8, pool, wb, sc, xb, yb, out, in, n));
+            cases.add(
+                mgemvCase(
+                    k,
+                    "fp8-e4m3",
+                    CudaKernels.MgKind.E4M3,
+                    v,
+                    in,
+                    i8,
+                    pool,
+                    wb,
+                    sc,
+                    xb,
+                    yb,
+                    out,
+                    in,
+                    n));
+            cases.add(
+                mgemvCase(
+                    k,
+                    "int4-g128",
+                    CudaKernels.MgKind.I4,
+                    v,
+                    in / 2,
+                    i4,
+                    pool,
+                    wb,
+                    sc,
+                    xb,
+                    yb,
+                    out,
+                    in,
+                    n));
+          }
+          int copies8 = (int) Math.max(1, pool / i8);
+          int copies4 = (int) Math.max(1, pool / i4);
           cases.add(
-              new Object[] {
-                "bf16",
-                "wgemv",
-                bf,
-                (Runnable)
-                    () ->
-                        k.wgemv(
-                            wb.ptr(),
-                            2L * in,
-                            0,
-                            0,
-                            0,
-                            0,
-                            0,
-                            CudaKernels.WG_BF16,
-                            xb.ptr(),
-                            yb.ptr(),
-                            out,
-                            in,
-                            n,
-                            false)
-              });
-          cases.add(
-              new Object[] {
-                "int8",
-                "qgemv8",
-                i8,
-                (Runnable)
-                    () ->
-                        k.qgemv8(
-                            wb.ptr(),
-                            in,
-                            sc.ptr(),
-                            in,
-                            1,
-                            CudaKernels.QF_INT8,
-                            xb.ptr(),
-                            yb.ptr(),
-                            out,
-                            in,
-                            n,
-                            false)
-              });
-          cases.add(
-              new Object[] {
-                "int8",
-                "wgemv",
-                i8,
-                (Runnable)
-                    () ->
-                        k.wgemv(
-                            wb.ptr(),
-                            in,
-                            sc.ptr(),
-                            0,
-                            in,
-                            1,
-                            CudaKernels.QF_INT8,
-                            CudaKernels.WG_CODES8,
-                            xb.ptr(),
-                            yb.ptr(),
-                            out,
-                            in,
-                            n,
-                            false)
-              });
-          cases.add(
-              new Object[] {
-                "int4-g128",
-                "qgemv4",
-                i4,
-                (Runnable)
-                    () ->
-                        k.qgemv4(
-                            wb.ptr(), in / 2, sc.ptr(), 0, 128, in / 128, xb.ptr(), yb.ptr(), out,
-                            in, n, false)
-              });
-          cases.add(
-              new Object[] {
-                "int4-g128",
-                "wgemv",
-                i4,
-                (Runnable)
-                    () ->
-                        k.wgemv(
-                            wb.ptr(),
-                            in / 2,
-                            sc.ptr(),
-                            0,
-                            128,
-                            in / 128,
-                            0,
-                            CudaKernels.WG_CODES4,
-                            xb.ptr(),
-                            yb.ptr(),
-                            out,
-                            in,
-                            n,
-                            false)
-              });
-          cases.add(
-              new Object[] {
-                "int8",
-                "dequant+cublasLt",
-                i8,
-                (Runnable)
-                    () -> {
-                      k.dequant8Bf16(
-                          wb.ptr(),
+              new GemvCase(
+                  "int8",
+                  "f16 tiles + cublasLt",
+                  i8,
+                  i -> {
+                    long w0 = wb.ptr() + (i % copies8) * i8;
+                    for (long r0 = 0; r0 < out; r0 += tileRows) {
+                      int m = (int) Math.min(tileRows, out - r0);
+                      k.dequant8Tile(
+                          w0,
                           in,
                           sc.ptr(),
                           in,
                           1,
                           CudaKernels.QF_INT8,
                           tile.ptr(),
-                          0,
-                          out,
+                          CudaKernels.DT_F16,
+                          (int) r0,
+                          m,
                           in);
                       backend
                           .gemm()
                           .multiply(
-                              CudaKernels.DT_BF16,
+                              CudaKernels.DT_F16,
                               tile.ptr(),
-                              out,
+                              m,
                               in,
                               xh.ptr(),
                               n,
-                              yb.ptr(),
+                              yb.ptr() + 4L * r0,
+                              out,
                               false);
                     }
-              });
+                  }));
           cases.add(
-              new Object[] {
-                "int4-g128",
-                "dequant+cublasLt",
-                i4,
-                (Runnable)
-                    () -> {
-                      k.dequant4Bf16(
-                          wb.ptr(), in / 2, sc.ptr(), 0, 128, in / 128, tile.ptr(), 0, out, in);
+              new GemvCase(
+                  "int4-g128",
+                  "f16 tiles + cublasLt",
+                  i4,
+                  i -> {
+                    long w0 = wb.ptr() + (i % copies4) * i4;
+                    for (long r0 = 0; r0 < out; r0 += tileRows) {
+                      int m = (int) Math.min(tileRows, out - r0);
+                      k.dequant4Tile(
+                          w0,
+                          in / 2,
+                          sc.ptr(),
+                          0,
+                          128,
+                          in / 128,
+                          tile.ptr(),
+                          CudaKernels.DT_F16,
+                          (int) r0,
+                          m,
+                          in);
                       backend
                           .gemm()
                           .multiply(
-                              CudaKernels.DT_BF16,
+                              CudaKernels.DT_F16,
                               tile.ptr(),
-                              out,
+                              m,
                               in,
                               xh.ptr(),
                               n,
-                              yb.ptr(),
+                              yb.ptr() + 4L * r0,
+                              out,
                               false);
                     }
-              });
-          for (Object[] c : cases) {
-            Runnable r = (Runnable) c[3];
-            if (n > CudaKernels.QGEMV_ROWS && c[1].toString().startsWith("q")) {
-              continue;
-            }
-            r.run();
-            float[] t = new float[30];
-            for (int i = 0; i < t.length; i++) {
-              d.driver().record(start, d.stream());
-              r.run();
-              d.driver().record(end, d.stream());
-              t[i] = d.driver().elapsedMillis(start, end);
-            }
-            java.util.Arrays.sort(t);
-            double us = t[t.length / 2] * 1e3;
+                  }));
+          for (GemvCase c : cases) {
+            int copies = (int) Math.max(1, pool / c.bytes());
+            int reps = Math.max(20, Math.min(copies, 64));
+            double us = graphMicros(d, c.launch(), reps, start, end);
             System.out.printf(
                 Locale.ROOT,
                 "| %dx%d | %d | %s | %s | %.1f | %.0f |%n",
                 out,
                 in,
                 n,
-                c[0],
-                c[1],
+                c.weights(),
+                c.kernel(),
                 us,
-                (long) c[2] / (us * 1e-6) / 1e9);
+                c.bytes() / (us * 1e-6) / 1e9);
           }
         }
       }
+    }
+  }
+
+  private static GemvCase mgemvCase(
+      CudaKernels k,
+      String label,
+      CudaKernels.MgKind kind,
+      CudaKernels.MgVariant v,
+      long ldw,
+      long bytes,
+      long pool,
+      DeviceBuffer wb,
+      DeviceBuffer sc,
+      DeviceBuffer xb,
+      DeviceBuffer yb,
+      int out,
+      int in,
+      int n) {
+    int copies = (int) Math.max(1, pool / bytes);
+    boolean four = kind == CudaKernels.MgKind.I4;
+    return new GemvCase(
+        label,
+        "mgemv " + v.name().toLowerCase(Locale.ROOT),
+        bytes,
+        i -> {
+          for (int r0 = 0; r0 < n; r0 += CudaKernels.MGEMV_ROWS) {
+            int m = Math.min(CudaKernels.MGEMV_ROWS, n - r0);
+            k.mgemv(
+                kind,
+                v,
+                wb.ptr() + (i % copies) * bytes,
+                ldw,
+                sc.ptr() + (i % 8) * 4L * out * (in / 32),
+                0,
+                four ? 128 : in,
+                four ? in / 128 : 1,
+                xb.ptr() + 4L * r0 * in,
+                yb.ptr() + 4L * r0 * out,
+                out,
+                in,
+                m,
+                false);
+          }
+        });
+  }
+
+  /**
+   * Microseconds per {@code launch} call: {@code reps} calls (on copies {@code 0..reps-1}) captured
+   * into one graph, median of 5 timed graph launches after one warm-up.
+   */
+  static double graphMicros(
+      CudaDevice d,
+      java.util.function.IntConsumer launch,
+      int reps,
+      java.lang.foreign.MemorySegment start,
+      java.lang.foreign.MemorySegment end) {
+    var drv = d.driver();
+    d.synchronize();
+    drv.beginCapture(d.stream(), io.kvant.cuda.driver.CudaDriver.CAPTURE_THREAD_LOCAL);
+    java.lang.foreign.MemorySegment graph;
+    try {
+      for (int i = 0; i < reps; i++) {
+        launch.accept(i);
+      }
+    } finally {
+      graph = drv.endCapture(d.stream());
+    }
+    java.lang.foreign.MemorySegment exec = drv.instantiate(graph);
+    try {
+      drv.launchGraph(exec, d.stream());
+      d.synchronize();
+      float[] t = new float[5];
+      for (int i = 0; i < t.length; i++) {
+        drv.record(start, d.stream());
+        drv.launchGraph(exec, d.stream());
+        drv.record(end, d.stream());
+        t[i] = drv.elapsedMillis(start, end);
+      }
+      java.util.Arrays.sort(t);
+      return t[t.length / 2] * 1e3 / reps;
+    } finally {
+      drv.destroyGraphExec(exec);
+      drv.destroyGraph(graph);
     }
   }
 
@@ -372,6 +427,14 @@ public final class CudaBench {
       model = SyntheticModels.createQuantized(d, backend.kernels(), c, kind, 11);
       stepBytes = SyntheticModels.weightBytesPerStep(c, kind);
     }
+    KvCacheType kvType =
+        switch (flagText(args, "--kv", "f16")) {
+          case "f16" -> KvCacheType.F16;
+          case "int8" -> KvCacheType.INT8;
+          case "fp8" -> KvCacheType.FP8_E4M3;
+          case "f32" -> KvCacheType.F32;
+          default -> throw new IllegalArgumentException("--kv f16|int8|fp8|f32");
+        };
     String graphs = flagText(args, "--graphs", "on");
     List<Boolean> modes =
         switch (graphs) {
@@ -383,12 +446,28 @@ public final class CudaBench {
     CudaTransformer eager = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
     CudaTransformer graphed =
         new CudaTransformer(d, backend.kernels(), backend.gemm(), model, true);
+    // What the KV type buys: tokens per GiB, and the sequences of 2,048 tokens that the device's
+    // free memory (after the weights and this forward pass's scratch) holds, less 4 GiB kept for
+    // prefill activations and the tile.
+    KvGeometry geometry = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
+    long perToken = geometry.bytesPerToken(kvType);
+    long free = d.memoryInfo()[0] - (4L << 30);
     System.out.printf(
         Locale.ROOT,
-        "decode %s %s (synthetic, weights %.2f GB read per step), F16 KV, prompt %d, %d steps%n",
+        "kv %s: %d bytes per token, %.0f tokens per GiB; %.1f GiB free after weights: %d sequences"
+            + " of 2,048 tokens%n",
+        kvType,
+        perToken,
+        (double) (1L << 30) / perToken,
+        free / (double) (1L << 30),
+        free / (2048L * perToken));
+    System.out.printf(
+        Locale.ROOT,
+        "decode %s %s (synthetic, weights %.2f GB read per step), %s KV, prompt %d, %d steps%n",
         name,
         weights,
         stepBytes / 1e9,
+        kvType,
         prompt,
         steps);
     System.out.println(
@@ -397,7 +476,17 @@ public final class CudaBench {
     System.out.println("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (boolean mode : modes) {
-        run(backend, c, mode ? graphed : eager, mode, batch, prompt, steps, stepBytes, copyTbs);
+        run(
+            backend,
+            c,
+            mode ? graphed : eager,
+            mode,
+            kvType,
+            batch,
+            prompt,
+            steps,
+            stepBytes,
+            copyTbs);
       }
     }
     eager.close();
@@ -409,6 +498,7 @@ public final class CudaBench {
       LlamaConfig c,
       CudaTransformer t,
       boolean graphs,
+      KvCacheType kvType,
       int batch,
       int prompt,
       int steps,
@@ -416,11 +506,11 @@ public final class CudaBench {
       double copyTbs) {
     {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
-      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(KvCacheType.F16);
+      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(kvType);
       KvCacheManager kv =
           new KvCacheManager(
               g,
-              new KvCacheConfig(KvCacheType.F16, 16, budget, EvictionPolicyKind.TINY_LFU, false),
+              new KvCacheConfig(kvType, 16, budget, EvictionPolicyKind.TINY_LFU, false),
               backend.kvStorage());
       SplittableRandom rnd = new SplittableRandom(batch);
       int[] seqs = new int[batch];

@@ -19,9 +19,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * #allocate}, which counts live bytes, so tests and benchmarks can measure what a model version or
  * a swap costs on the device exactly, independent of the driver's own reservations.
  *
- * <p>Threading: the context is made current by {@link #makeCurrent()} on whatever thread uses the
- * device; the engine loop is the only thread that launches work. Allocation accounting is
- * thread-safe.
+ * <p>Threading: the engine loop is the only thread that launches work, on {@link #stream()}, after
+ * {@link #makeCurrent()}. Other threads (a hot swap uploads a version's weights from an RPC or the
+ * reload agent's thread, and releases the old one from wherever its last request ends) only
+ * allocate, free and upload: those calls make the context current themselves, and uploads go
+ * through a stream of their own, so that they never join a CUDA graph the engine loop may be
+ * capturing on the compute stream at that moment. Allocation accounting is thread-safe.
  */
 public final class CudaDevice implements AutoCloseable {
   private final CudaDriver driver;
@@ -30,6 +33,7 @@ public final class CudaDevice implements AutoCloseable {
   private final int device;
   private final MemorySegment context;
   private final MemorySegment stream;
+  private final MemorySegment transferStream;
   private final String name;
   private final int ccMajor;
   private final int ccMinor;
@@ -60,6 +64,7 @@ public final class CudaDevice implements AutoCloseable {
     this.context = driver.retainPrimaryContext(device);
     driver.setCurrent(context);
     this.stream = driver.createStream();
+    this.transferStream = driver.createStream();
     this.compiler =
         new KernelCompiler(
             nvrtc, options.kernelCacheDir(), "sm_" + ccMajor + ccMinor, driverVersion);
@@ -125,21 +130,50 @@ public final class CudaDevice implements AutoCloseable {
 
   /** Allocates {@code bytes} of device memory, counted in {@link #liveBytes()}. */
   public DeviceBuffer allocate(long bytes) {
+    makeCurrent();
     long ptr = driver.malloc(bytes);
     liveBytes.addAndGet(bytes);
     return new DeviceBuffer(this, ptr, bytes);
   }
 
   void release(long ptr, long bytes) {
+    makeCurrent();
     driver.free(ptr);
     liveBytes.addAndGet(-bytes);
   }
 
-  /** Copies host bytes (native or heap) to a new device buffer. */
+  /**
+   * Copies host bytes (native or heap) to a new device buffer, on the transfer stream; returns when
+   * the copy is done. Callable from any thread.
+   */
   public DeviceBuffer upload(MemorySegment host) {
     DeviceBuffer b = allocate(host.byteSize());
-    copyIn(b.ptr(), host);
+    try {
+      uploadTo(b.ptr(), host);
+    } catch (RuntimeException e) {
+      b.close();
+      throw e;
+    }
     return b;
+  }
+
+  /**
+   * Copies host bytes to device memory that no queued work reads (a buffer being filled before
+   * use), on the transfer stream; returns when the copy is done. Callable from any thread.
+   */
+  public void uploadTo(long dst, MemorySegment src) {
+    makeCurrent();
+    if (src.isNative()) {
+      driver.copyToDeviceAsync(dst, src, src.byteSize(), transferStream);
+      driver.synchronize(transferStream);
+      return;
+    }
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment tmp = a.allocate(src.byteSize(), 16);
+      tmp.copyFrom(src);
+      driver.copyToDeviceAsync(dst, tmp, src.byteSize(), transferStream);
+      driver.synchronize(transferStream);
+    }
   }
 
   /** Copies a float array to a new device buffer. */

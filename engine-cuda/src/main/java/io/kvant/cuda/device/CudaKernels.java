@@ -38,6 +38,7 @@ public final class CudaKernels {
   private final MemorySegment rope;
   private final MemorySegment kvAppend;
   private final MemorySegment attention;
+  private final MemorySegment attentionWide;
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -47,9 +48,9 @@ public final class CudaKernels {
   private final MemorySegment dequant8;
   private final MemorySegment dequant4;
   private final MemorySegment fillBytes;
-  private final MemorySegment wgemv;
-  private final MemorySegment dequant8Bf16;
-  private final MemorySegment dequant4Bf16;
+  private final MemorySegment dequant8Tile;
+  private final MemorySegment dequant4Tile;
+  private final java.util.Map<String, MemorySegment> mgemv = new java.util.HashMap<>();
   private final Args args = new Args();
   private final int gridCap;
 
@@ -64,6 +65,7 @@ public final class CudaKernels {
     rope = d.function(module, "rope");
     kvAppend = d.function(module, "kv_append");
     attention = d.function(module, "attention");
+    attentionWide = d.function(module, "attention_wide");
     swiglu = d.function(module, "swiglu");
     addInplace = d.function(module, "add_inplace");
     sample = d.function(module, "sample");
@@ -73,9 +75,14 @@ public final class CudaKernels {
     dequant8 = d.function(module, "dequant8");
     dequant4 = d.function(module, "dequant4");
     fillBytes = d.function(module, "fill_bytes");
-    wgemv = d.function(module, "wgemv");
-    dequant8Bf16 = d.function(module, "dequant8_bf16");
-    dequant4Bf16 = d.function(module, "dequant4_bf16");
+    dequant8Tile = d.function(module, "dequant8_tile");
+    dequant4Tile = d.function(module, "dequant4_tile");
+    for (MgKind kind : MgKind.values()) {
+      for (MgVariant v : MgVariant.values()) {
+        String name = mgemvName(kind, v);
+        mgemv.put(name, d.function(module, name));
+      }
+    }
     gridCap = device.multiprocessors() * 16;
   }
 
@@ -144,11 +151,21 @@ public final class CudaKernels {
     launch(rope, "rope", rows, 1, threadsFor(Math.min(heads * headSize / 2, 1024)));
   }
 
-  /** Appends each row's K and V to the paged pool (see the source for the layout). */
+  /** KV pool types beyond the dtypes: int8 and FP8 E4M3 codes with per-(token, head) scales. */
+  public static final int DT_KV_I8 = 3;
+
+  public static final int DT_KV_E4M3 = 4;
+
+  /**
+   * Appends each row's K and V to the paged pool (see the source for the layout); for {@link
+   * #DT_KV_I8} and {@link #DT_KV_E4M3} it encodes them with one absmax scale per token and head
+   * into {@code kvScales} (0 for the unscaled types).
+   */
   public void kvAppend(
       long k,
       long v,
       long pool,
+      long kvScales,
       int kvType,
       long rowSeq,
       long positions,
@@ -160,15 +177,23 @@ public final class CudaKernels {
       int headSize,
       int blockSize,
       int rows) {
-    args.ptr(k).ptr(v).ptr(pool).i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables);
-    args.i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
-    launch(kvAppend, "kv_append", rows, 1, threadsFor(Math.min(kvHeads * headSize, 1024)));
+    boolean scaled = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
+    if (scaled == (kvScales == 0)) {
+      throw new IllegalArgumentException("kv type " + kvType + " with scales " + kvScales);
+    }
+    args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).i32(kvType).ptr(rowSeq).ptr(positions);
+    args.ptr(tables).i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize);
+    args.i32(blockSize);
+    // quantized types: a warp per (head, k|v) vector
+    int threads = scaled ? Math.min(1024, 64 * kvHeads) : Math.min(kvHeads * headSize, 1024);
+    launch(kvAppend, "kv_append", rows, 1, threadsFor(threads));
   }
 
   /** Paged attention of every row over its sequence's positions {@code [0, positions[r]]}. */
   public void attention(
       long q,
       long pool,
+      long kvScales,
       int kvType,
       long out,
       long rowSeq,
@@ -187,10 +212,17 @@ public final class CudaKernels {
     if (headSize > 256) {
       throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
     }
-    args.ptr(q).ptr(pool).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions).ptr(tables);
+    args.ptr(q).ptr(pool).ptr(kvScales).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions);
+    args.ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType);
-    launch(attention, "attention", rows, heads, 128);
+    // attention_wide (16 warps per (row, head)) when the blocks fit one wave (decode of few
+    // sequences: latency-bound chains), attention (4 warps) when there are many
+    if ((long) rows * heads <= device.multiprocessors()) {
+      launch(attentionWide, "attention_wide", rows, heads, 32 * ATTN_WARPS);
+    } else {
+      launch(attention, "attention", rows, heads, 128);
+    }
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */
@@ -321,50 +353,104 @@ public final class CudaKernels {
     launch(dequant4, "dequant4", grid((long) rows * in), 1, ELEMENTWISE_THREADS);
   }
 
-  /** Weight kinds of {@link #wgemv}. */
-  public static final int WG_CODES8 = 0;
+  /** Weight kinds of {@link #mgemv}: 8-bit codes by format, 4-bit codes, dense BF16 and F16. */
+  public enum MgKind {
+    I8("i8"),
+    E4M3("e4m3"),
+    E5M2("e5m2"),
+    I4("i4"),
+    BF16("bf16"),
+    F16("f16");
 
-  public static final int WG_CODES4 = 1;
-  public static final int WG_BF16 = 2;
-  public static final int WG_F16 = 3;
+    final String suffix;
 
-  /** Rows one {@link #wgemv} launch handles. */
-  public static final int WGEMV_ROWS = 8;
+    MgKind(String suffix) {
+      this.suffix = suffix;
+    }
+
+    /** The kind of 8-bit codes of format {@code fmt} ({@link #QF_INT8}, ...). */
+    public static MgKind ofCodes8(int fmt) {
+      return switch (fmt) {
+        case QF_INT8 -> I8;
+        case QF_E4M3 -> E4M3;
+        case QF_E5M2 -> E5M2;
+        default -> throw new IllegalArgumentException("8-bit code format " + fmt);
+      };
+    }
+  }
+
+  /** Work split of {@link #mgemv}: output features per warp and 16-byte runs per lane in flight. */
+  public enum MgVariant {
+    F2U2(2, 2),
+    F4U2(4, 2),
+    F4U1(4, 1),
+    F1U4(1, 4);
+
+    final int features;
+    final int unroll;
+
+    MgVariant(int features, int unroll) {
+      this.features = features;
+      this.unroll = unroll;
+    }
+  }
+
+  /** Rows one {@link #mgemv} launch handles. */
+  public static final int MGEMV_ROWS = 4;
+
+  private static final int MG_WARPS = 4;
+
+  /** Warps per (row, head) block of attention_wide (ATTN_WARPS in the source). */
+  private static final int ATTN_WARPS = 16;
+
+  private static String mgemvName(MgKind kind, MgVariant v) {
+    return "mgemv_" + kind.suffix + "_" + v.name().toLowerCase(java.util.Locale.ROOT);
+  }
 
   /**
-   * {@code y[r] (+)= x[r] W^T} for {@code n <= WGEMV_ROWS} F32 rows of width {@code in} (a multiple
-   * of 4), {@code W} of {@code kind} with rows {@code ldw} bytes apart: the bandwidth-oriented
-   * decode product (layout preconditions in the source; {@code QuantizedProducts} and the forward
-   * pass check them before choosing it).
+   * {@code y[r] (+)= x[r] W^T} for {@code 1 <= n <= MGEMV_ROWS} F32 rows of width {@code in}, W of
+   * {@code kind} with rows {@code ldw} bytes apart (a multiple of 16): the decode product (one warp
+   * per {@code variant.features} outputs, activations read once per 16-byte run for all of them).
+   * Layout preconditions: a 16-byte run of codes has one scale (8-bit: one group per row or groups
+   * a multiple of 16 columns; 4-bit: groups a multiple of 32 columns, {@code in} whole groups);
+   * {@code in} a multiple of 16 (8-bit) or of 8 (dense). {@code scales}/{@code zeros} are ignored
+   * for dense kinds; {@code zeros} 0 means zero point 8.
    */
-  public void wgemv(
+  public void mgemv(
+      MgKind kind,
+      MgVariant variant,
       long w,
       long ldw,
       long scales,
       long zeros,
       int groupSize,
       int groupsPerRow,
-      int fmt,
-      int kind,
       long x,
       long y,
       int out,
       int in,
       int n,
       boolean accumulate) {
-    if (n < 1 || n > WGEMV_ROWS || in % 4 != 0) {
-      throw new IllegalArgumentException("wgemv takes 1.." + WGEMV_ROWS + " rows, in % 4 == 0");
+    if (n < 1 || n > MGEMV_ROWS || ldw % 16 != 0) {
+      throw new IllegalArgumentException(
+          "mgemv takes 1.." + MGEMV_ROWS + " rows and 16-byte row strides, got " + n + ", " + ldw);
     }
-    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).i32(fmt);
-    args.i32(kind).ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
-    launch(wgemv, "wgemv", (out + 3) / 4, 1, 32 * 4);
+    args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow);
+    args.ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    int perBlock = variant.features * MG_WARPS;
+    launch(
+        mgemv.get(mgemvName(kind, variant)),
+        "mgemv",
+        (out + perBlock - 1) / perBlock,
+        1,
+        32 * MG_WARPS);
   }
 
   /**
-   * As {@link #dequant8} into BF16, one thread per 16-byte run, for the layouts {@link #wgemv}
-   * reads with {@code in % 8 == 0}.
+   * As {@link #dequant8} into an F16 or BF16 tile ({@code dtype}), one thread per 16-byte run, for
+   * the layouts {@link #mgemv} reads.
    */
-  public void dequant8Bf16(
+  public void dequant8Tile(
       long w,
       long ldw,
       long scales,
@@ -372,16 +458,18 @@ public final class CudaKernels {
       int groupsPerRow,
       int fmt,
       long out,
+      int dtype,
       int row0,
       int rows,
       int in) {
+    requireHalf(dtype);
     args.ptr(w).i64(ldw).ptr(scales).i32(groupSize).i32(groupsPerRow).i32(fmt).ptr(out);
-    args.i32(row0).i32(rows).i32(in);
-    launch(dequant8Bf16, "dequant8_bf16", grid(rows * (ldw / 16)), 1, ELEMENTWISE_THREADS);
+    args.i32(dtype).i32(row0).i32(rows).i32(in);
+    launch(dequant8Tile, "dequant8_tile", grid(rows * (ldw / 16)), 1, ELEMENTWISE_THREADS);
   }
 
-  /** As {@link #dequant4} into BF16, for the layouts {@link #wgemv} reads. */
-  public void dequant4Bf16(
+  /** As {@link #dequant4} into an F16 or BF16 tile, for the layouts {@link #mgemv} reads. */
+  public void dequant4Tile(
       long w,
       long ldw,
       long scales,
@@ -389,12 +477,20 @@ public final class CudaKernels {
       int groupSize,
       int groupsPerRow,
       long out,
+      int dtype,
       int row0,
       int rows,
       int in) {
+    requireHalf(dtype);
     args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow).ptr(out);
-    args.i32(row0).i32(rows).i32(in);
-    launch(dequant4Bf16, "dequant4_bf16", grid((long) rows * (in / 32)), 1, ELEMENTWISE_THREADS);
+    args.i32(dtype).i32(row0).i32(rows).i32(in);
+    launch(dequant4Tile, "dequant4_tile", grid((long) rows * (in / 32)), 1, ELEMENTWISE_THREADS);
+  }
+
+  private static void requireHalf(int dtype) {
+    if (dtype != DT_F16 && dtype != DT_BF16) {
+      throw new IllegalArgumentException("tiles are F16 or BF16, got dtype " + dtype);
+    }
   }
 
   /** Random bytes ANDed with {@code mask}: codes of synthetic quantized benchmark weights. */

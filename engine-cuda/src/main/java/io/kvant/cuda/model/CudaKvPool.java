@@ -13,11 +13,13 @@ import io.kvant.engine.kv.KvStoreFactory;
  * The paged KV cache on the device: the blocks that the {@link io.kvant.engine.kv.KvCacheManager}'s
  * block ids index, in one allocation.
  *
- * <p>Layout: {@code [block][layer][k|v][kvHead][slot][headSize]} elements of F32 or F16, so one
- * (layer, head) run of a block is contiguous for the attention kernel. The manager allocates,
- * shares (prefix caching) and frees blocks on the host; this pool only holds their contents. The
- * CUDA forward pass writes and reads it with its kernels; the host-side {@link KvStore} methods are
- * not available on device memory and throw.
+ * <p>Layout: {@code [block][layer][k|v][kvHead][slot][headSize]} elements of F32, F16, or int8 /
+ * FP8 E4M3 codes, so one (layer, head) run of a block is contiguous for the attention kernel; the
+ * coded types keep one F32 scale per (block, layer, k|v, kvHead, slot) in a second region of the
+ * same allocation, indexed by element offset / headSize (the CPU store's scheme, so both engines
+ * hold the same codes). The manager allocates, shares (prefix caching) and frees blocks on the
+ * host; this pool only holds their contents. The CUDA forward pass writes and reads it with its
+ * kernels; the host-side {@link KvStore} methods are not available on device memory and throw.
  */
 public final class CudaKvPool implements KvStore, AutoCloseable {
   private final KvGeometry geometry;
@@ -26,6 +28,7 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
   private final int blocks;
   private final BlockTables tables;
   private final DeviceBuffer buffer;
+  private final long scalesOffset;
 
   CudaKvPool(
       CudaDevice device,
@@ -41,19 +44,25 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
     this.tables = tables;
     // One block more than the manager hands out: the spare block that padding rows of a
     // captured decode graph write and read, so they never touch a sequence's blocks.
-    long bytes = (long) (blocks + 1) * blockSize * geometry.bytesPerToken(type);
-    this.buffer = device.allocate(bytes);
+    long tokens = (long) (blocks + 1) * blockSize;
+    long codes =
+        tokens
+            * 2L
+            * geometry.layers()
+            * geometry.kvHeads()
+            * geometry.headSize()
+            * type.elementBytes();
+    long scales = tokens * 2L * geometry.layers() * geometry.kvHeads() * type.scaleBytes();
+    this.scalesOffset = type.scaleBytes() == 0 ? -1 : (codes + 255) / 256 * 256;
+    this.buffer = device.allocate(scales == 0 ? codes : scalesOffset + scales);
   }
 
   static int dtypeOf(KvCacheType type) {
     return switch (type) {
       case F32 -> CudaKernels.DT_F32;
       case F16 -> CudaKernels.DT_F16;
-      case INT8, FP8_E4M3 ->
-          throw new IllegalArgumentException(
-              "kv cache type "
-                  + type
-                  + " is not implemented on the GPU yet; use f16 (default for --device cuda) or f32");
+      case INT8 -> CudaKernels.DT_KV_I8;
+      case FP8_E4M3 -> CudaKernels.DT_KV_E4M3;
     };
   }
 
@@ -66,6 +75,11 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
 
   public long ptr() {
     return buffer.ptr();
+  }
+
+  /** Device address of the per-(token, head) scales, 0 for the unscaled types. */
+  public long scalesPtr() {
+    return scalesOffset < 0 ? 0 : buffer.ptr() + scalesOffset;
   }
 
   public int dtype() {

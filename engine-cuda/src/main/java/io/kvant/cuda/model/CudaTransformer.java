@@ -328,7 +328,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       DeviceModel.Layer w = model.layers().get(l);
       // The norm writes its output in the type of the products it feeds (one kernel, no cast);
       // mixed types within a group fall back to F32 and per-product casts.
-      int qkvType = common(w.wq(), w.wk(), w.wv());
+      int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
       long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
       gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
@@ -349,6 +349,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           s.k.ptr(),
           s.v.ptr(),
           kv.ptr(),
+          kv.scalesPtr(),
           kv.dtype(),
           rowSeqs,
           positions,
@@ -360,11 +361,12 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           hs,
           bs,
           n);
-      int oType = w.wo().dtype();
+      int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
       k.attention(
           s.q.ptr(),
           kv.ptr(),
+          kv.scalesPtr(),
           kv.dtype(),
           att,
           rowSeqs,
@@ -382,19 +384,19 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           oType);
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
-      int upType = common(w.gate(), w.up(), w.up());
+      int upType = inputType(n, w.gate(), w.up(), w.up());
       normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
       gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
       gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
-      int downType = w.down().dtype();
+      int downType = inputType(n, w.down(), w.down(), w.down());
       long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
       k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
       gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
     }
     if (rows > 0) {
       DeviceTensor out = model.output();
-      int outType = out.dtype();
+      int outType = inputType(rows, out, out, out);
       long normed = outType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
       gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
@@ -411,8 +413,34 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
   }
 
-  /** The type all of {@code ts} share, or F32 (activations then cast per product). */
-  private static int common(DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+  /**
+   * Up to this many rows, dense F16/BF16 products run on {@code mgemv} (F32 activations) instead of
+   * cuBLASLt. Measured on an H200 ({@code CudaBench gemv}, perf/RESULTS.md): for one row mgemv
+   * reads a BF16 4096x4096 matrix in 10.8 us (3.1 TB/s) where cuBLASLt takes 12.7 us, and the
+   * 14336-wide ones at parity (3.8-4.0 TB/s); from two rows on cuBLASLt is as fast or faster.
+   */
+  static final int DENSE_MGEMV_ROWS = 1;
+
+  /** The {@code mgemv} work split for dense weights, chosen by {@code CudaBench gemv}. */
+  static final CudaKernels.MgVariant DENSE_VARIANT = CudaKernels.MgVariant.F2U2;
+
+  /** Whether {@code n} rows of dense {@code w} take {@code mgemv}. */
+  static boolean denseMgemv(DeviceTensor w, int n) {
+    return !w.quantized()
+        && n <= DENSE_MGEMV_ROWS
+        && (w.dtype() == CudaKernels.DT_BF16 || w.dtype() == CudaKernels.DT_F16)
+        && w.cols() % 8 == 0;
+  }
+
+  /**
+   * The type the products of {@code ts} read their input in: the weights' type when they all share
+   * it and run on cuBLASLt, else F32 (the weight-only kernels read F32; mixed types cast per
+   * product).
+   */
+  private static int inputType(int n, DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    if (denseMgemv(a, n) && denseMgemv(b, n) && denseMgemv(c, n)) {
+      return CudaKernels.DT_F32;
+    }
     return a.dtype() == b.dtype() && b.dtype() == c.dtype() ? a.dtype() : CudaKernels.DT_F32;
   }
 
@@ -426,6 +454,29 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         throw new IllegalStateException("activations of type " + inType + " for quantized weights");
       }
       quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc);
+      return;
+    }
+    if (inType == CudaKernels.DT_F32 && denseMgemv(w, n)) {
+      CudaKernels.MgKind kind =
+          w.dtype() == CudaKernels.DT_BF16 ? CudaKernels.MgKind.BF16 : CudaKernels.MgKind.F16;
+      for (int r0 = 0; r0 < n; r0 += CudaKernels.MGEMV_ROWS) {
+        int m = Math.min(CudaKernels.MGEMV_ROWS, n - r0);
+        k.mgemv(
+            kind,
+            DENSE_VARIANT,
+            w.ptr(),
+            2L * w.cols(),
+            0,
+            0,
+            0,
+            0,
+            in + 4L * r0 * w.cols(),
+            y + 4L * r0 * w.rows(),
+            w.rows(),
+            w.cols(),
+            m,
+            acc);
+      }
       return;
     }
     long x = in;

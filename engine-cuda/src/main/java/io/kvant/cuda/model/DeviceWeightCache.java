@@ -148,7 +148,7 @@ public final class DeviceWeightCache {
             MemorySegment.copy(
                 row, 0, staging, java.lang.foreign.ValueLayout.JAVA_FLOAT, 4L * i * cols, cols);
           }
-          device.copyIn(b.ptr() + 4L * r0 * cols, staging.asSlice(0, 4L * n * cols));
+          device.uploadTo(b.ptr() + 4L * r0 * cols, staging.asSlice(0, 4L * n * cols));
         }
       } catch (RuntimeException ex) {
         b.close();

@@ -62,6 +62,22 @@ __device__ __forceinline__ void store_elem(void* p, long i, int dtype, float v) 
   }
 }
 
+// 8-bit code formats (weights; E4M3 also the FP8 KV cache): 0 = int8, 1 = FP8 E4M3, 2 = FP8 E5M2.
+#define QF_INT8 0
+#define QF_E4M3 1
+#define QF_E5M2 2
+
+__device__ __forceinline__ float decode8(unsigned b, int fmt) {
+  if (fmt == QF_INT8) return (float)(signed char)b;
+  unsigned sign = (b & 0x80u) << 24;
+  if (fmt == QF_E4M3) {
+    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
+    // normal and subnormal codes alike; times 2^120 is exact.
+    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
+  }
+  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -158,16 +174,83 @@ __device__ __forceinline__ long kv_offset(long block, int layer, int kv, int hea
          headSize;
 }
 
-// Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows.
-extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, int kvType,
-                                     const int* rowSeq, const int* positions, const int* tables,
-                                     int maxBlocks, int layer, int layers, int kvHeads,
-                                     int headSize, int blockSize) {
+// Quantized KV (DT_KV_I8, DT_KV_E4M3): codes in the pool's element layout, one byte each, and one
+// F32 scale per (block, layer, k|v, kvHead, slot) at kvScales[element offset / headSize]:
+// symmetric absmax per token and head, as the CPU's PagedKvStore encodes (same scale, same codes:
+// x * (127 / amax) rounded half up and clamped to [-127, 127]; E4M3 round to nearest even of
+// x * (448 / amax), saturating), so the two engines hold the same cache.
+#define DT_KV_I8 3
+#define DT_KV_E4M3 4
+
+__device__ __forceinline__ float load_kv(const void* pool, long i, int kvType) {
+  if (kvType == DT_KV_I8) return (float)((const signed char*)pool)[i];
+  if (kvType == DT_KV_E4M3) return decode8(((const unsigned char*)pool)[i], QF_E4M3);
+  return load_elem(pool, i, kvType);
+}
+
+__device__ __forceinline__ unsigned char e4m3_code(float x) {
+#if __CUDA_ARCH__ >= 890
+  unsigned short pair;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.f), "f"(x));
+  return (unsigned char)(pair & 0xffu);
+#else
+  // the same rounding by hand: the CPU encoder's algorithm (round to nearest even, saturating)
+  unsigned sign = __float_as_uint(x) & 0x80000000u ? 0x80u : 0u;
+  float a = fabsf(x);
+  unsigned code;
+  if (!(a < 448.f)) {
+    code = 0x7eu;
+  } else if (a < 0.015625f) {
+    code = (unsigned)rintf(a * 512.f);
+  } else {
+    int e;
+    frexpf(a, &e);
+    e -= 1;
+    int m = (int)rintf((ldexpf(a, -e) - 1.f) * 8.f);
+    if (m == 8) { m = 0; e++; }
+    code = min(0x7eu, (unsigned)(((e + 7) << 3) | m));
+  }
+  return (unsigned char)(sign | code);
+#endif
+}
+
+// Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows. For the
+// quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction).
+extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, float* kvScales,
+                                     int kvType, const int* rowSeq, const int* positions,
+                                     const int* tables, int maxBlocks, int layer, int layers,
+                                     int kvHeads, int headSize, int blockSize) {
   int row = blockIdx.x;
   int pos = positions[row];
   long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
   int slot = pos % blockSize;
   int kvDim = kvHeads * headSize;
+  if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
+    int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    for (int p = threadIdx.x >> 5; p < 2 * kvHeads; p += warps) {
+      int h = p >> 1, which = p & 1;
+      const float* src = (which == 0 ? k : v) + (long)row * kvDim + h * headSize;
+      float amax = 0.f;
+      for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
+      amax = warp_max(amax);
+      long o = kv_offset(block, layer, which, h, slot, layers, kvHeads, blockSize, headSize);
+      float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+      float inv = amax == 0.f ? 0.f : maxCode / amax;
+      for (int d = lane; d < headSize; d += 32) {
+        float x = __fmul_rn(src[d], inv);
+        unsigned char c;
+        if (kvType == DT_KV_I8) {
+          int q = (int)floorf(__fadd_rn(x, 0.5f));
+          c = (unsigned char)(signed char)max(-127, min(127, q));
+        } else {
+          c = e4m3_code(x);
+        }
+        ((unsigned char*)pool)[o + d] = c;
+      }
+      if (lane == 0) kvScales[o / headSize] = amax == 0.f ? 0.f : amax / maxCode;
+    }
+    return;
+  }
   for (int t = threadIdx.x; t < kvDim; t += blockDim.x) {
     int h = t / headSize, d = t % headSize;
     long ko = kv_offset(block, layer, 0, h, slot, layers, kvHeads, blockSize, headSize) + d;
@@ -177,19 +260,21 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
   }
 }
 
-#define ATTN_WARPS 4
 #define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
+#define ATTN_NARROW_WARPS 4
 
 // Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
 // [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
-// first). grid: (rows, heads), block: 32 * ATTN_WARPS. Each warp runs an online softmax over
-// every ATTN_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
-extern "C" __global__ void attention(const float* q, const void* pool, int kvType, void* out,
-                                     const int* rowSeq, const int* positions, const int* tables,
-                                     int maxBlocks, int layer, int layers, int heads, int kvHeads,
-                                     int headSize, int blockSize, float scale, int outType) {
-  __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
-  __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+// first). grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
+// every ATTN_NARROW_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
+// For many (row, head) blocks (batches, prefill); attention_wide below serves the few.
+extern "C" __global__ void attention(const float* q, const void* pool, const float* kvScales,
+                                     int kvType, void* out, const int* rowSeq,
+                                     const int* positions, const int* tables, int maxBlocks,
+                                     int layer, int layers, int heads, int kvHeads, int headSize,
+                                     int blockSize, float scale, int outType) {
+  __shared__ float sm_m[ATTN_NARROW_WARPS], sm_l[ATTN_NARROW_WARPS];
+  __shared__ float sm_acc[ATTN_NARROW_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int kvh = h / (heads / kvHeads);
@@ -204,26 +289,29 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
     acc[j] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  for (int t = warp; t < len; t += ATTN_WARPS) {
+  for (int t = warp; t < len; t += ATTN_NARROW_WARPS) {
     long block = table[t / blockSize];
     int slot = t % blockSize;
     long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
     long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+    float ks = kvScales ? kvScales[ko / headSize] : 1.f;
+    float vs = kvScales ? kvScales[vo / headSize] : 1.f;
     float dot = 0.f;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
-      if (d < headSize) dot += qv[j] * load_elem(pool, ko + d, kvType);
+      if (d < headSize) dot += qv[j] * load_kv(pool, ko + d, kvType);
     }
-    float s = warp_sum(dot) * scale;
+    float s = warp_sum(dot) * ks * scale;
     float mNew = fmaxf(m, s);
     float corr = expf(m - mNew);
     float p = expf(s - mNew);
     l = l * corr + p;
+    float pv = p * vs;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
-      if (d < headSize) acc[j] = acc[j] * corr + p * load_elem(pool, vo + d, kvType);
+      if (d < headSize) acc[j] = acc[j] * corr + pv * load_kv(pool, vo + d, kvType);
     }
     m = mNew;
   }
@@ -236,10 +324,10 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
   __syncthreads();
   if (warp == 0) {
     float mAll = -INFINITY;
-    for (int w = 0; w < ATTN_WARPS; w++) mAll = fmaxf(mAll, sm_m[w]);
+    for (int w = 0; w < ATTN_NARROW_WARPS; w++) mAll = fmaxf(mAll, sm_m[w]);
     float lAll = 0.f;
-    float f[ATTN_WARPS];
-    for (int w = 0; w < ATTN_WARPS; w++) {
+    float f[ATTN_NARROW_WARPS];
+    for (int w = 0; w < ATTN_NARROW_WARPS; w++) {
       f[w] = sm_l[w] > 0.f ? expf(sm_m[w] - mAll) : 0.f;
       lAll += sm_l[w] * f[w];
     }
@@ -250,7 +338,113 @@ extern "C" __global__ void attention(const float* q, const void* pool, int kvTyp
       int d = lane + 32 * j;
       if (d < headSize) {
         float a = 0.f;
-        for (int w = 0; w < ATTN_WARPS; w++) a += sm_acc[w][d] * f[w];
+        for (int w = 0; w < ATTN_NARROW_WARPS; w++) a += sm_acc[w][d] * f[w];
+        store_elem(out, o + d, outType, a * inv);
+      }
+    }
+  }
+}
+
+#define ATTN_WARPS 16  // the most warps an attention_wide block may have
+
+// attention_wide: as attention, for few (row, head) blocks (decode of one or a few sequences),
+// where a step is bound by the latency of each warp's chain (a table read, then K, a shuffle
+// reduction, V), not by bandwidth: 32 * w threads, w <= ATTN_WARPS warps, and each warp takes two
+// positions per step (both positions' K and V loads issued before either reduction). The Java
+// side picks it when the blocks fit the GPU in one wave; with many blocks its registers and warps
+// cost more than they give (measured 2-3x slower at 256 rows), and attention serves them.
+extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(const float* q, const void* pool,
+                                          const float* kvScales, int kvType, void* out,
+                                          const int* rowSeq, const int* positions,
+                                          const int* tables, int maxBlocks, int layer, int layers,
+                                          int heads, int kvHeads, int headSize, int blockSize,
+                                          float scale, int outType) {
+  __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
+  __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+  int row = blockIdx.x, h = blockIdx.y;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int kvh = h / (heads / kvHeads);
+  int len = positions[row] + 1;
+  const int* table = tables + (long)rowSeq[row] * maxBlocks;
+  const float* qr = q + ((long)row * heads + h) * headSize;
+  float qv[ATTN_MAX_DIMS], acc[ATTN_MAX_DIMS];
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+    int d = lane + 32 * j;
+    qv[j] = d < headSize ? qr[d] : 0.f;
+    acc[j] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+  for (int t0 = warp; t0 < len; t0 += 2 * warps) {
+    int t1 = t0 + warps;
+    bool two = t1 < len;
+    long b0 = table[t0 / blockSize];
+    long b1 = two ? table[t1 / blockSize] : b0;
+    int s1slot = two ? t1 % blockSize : t0 % blockSize;
+    long ko0 = kv_offset(b0, layer, 0, kvh, t0 % blockSize, layers, kvHeads, blockSize, headSize);
+    long vo0 = kv_offset(b0, layer, 1, kvh, t0 % blockSize, layers, kvHeads, blockSize, headSize);
+    long ko1 = kv_offset(b1, layer, 0, kvh, s1slot, layers, kvHeads, blockSize, headSize);
+    long vo1 = kv_offset(b1, layer, 1, kvh, s1slot, layers, kvHeads, blockSize, headSize);
+    float k0[ATTN_MAX_DIMS], k1[ATTN_MAX_DIMS], v0[ATTN_MAX_DIMS], v1[ATTN_MAX_DIMS];
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      bool in = d < headSize;
+      k0[j] = in ? load_kv(pool, ko0 + d, kvType) : 0.f;
+      k1[j] = in ? load_kv(pool, ko1 + d, kvType) : 0.f;
+      v0[j] = in ? load_kv(pool, vo0 + d, kvType) : 0.f;
+      v1[j] = in ? load_kv(pool, vo1 + d, kvType) : 0.f;
+    }
+    float dot0 = 0.f, dot1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      dot0 += qv[j] * k0[j];
+      dot1 += qv[j] * k1[j];
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      dot0 += __shfl_xor_sync(0xffffffffu, dot0, o);
+      dot1 += __shfl_xor_sync(0xffffffffu, dot1, o);
+    }
+    float ks0 = kvScales ? kvScales[ko0 / headSize] : 1.f;
+    float ks1 = kvScales ? kvScales[ko1 / headSize] : 1.f;
+    float vs0 = kvScales ? kvScales[vo0 / headSize] : 1.f;
+    float vs1 = kvScales ? kvScales[vo1 / headSize] : 1.f;
+    float s0 = dot0 * ks0 * scale;
+    float s1 = two ? dot1 * ks1 * scale : -INFINITY;
+    float mNew = fmaxf(m, fmaxf(s0, s1));
+    float corr = expf(m - mNew);
+    float p0 = expf(s0 - mNew);
+    float p1 = two ? expf(s1 - mNew) : 0.f;
+    l = l * corr + p0 + p1;
+    float pv0 = p0 * vs0, pv1 = p1 * vs1;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[j] = acc[j] * corr + pv0 * v0[j] + pv1 * v1[j];
+    m = mNew;
+  }
+  if (lane == 0) {
+    sm_m[warp] = m;
+    sm_l[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < ATTN_MAX_DIMS; j++) sm_acc[warp][lane + 32 * j] = acc[j];
+  __syncthreads();
+  if (warp == 0) {
+    float mAll = -INFINITY;
+    for (int w = 0; w < warps; w++) mAll = fmaxf(mAll, sm_m[w]);
+    float lAll = 0.f;
+    float f[ATTN_WARPS];
+    for (int w = 0; w < warps; w++) {
+      f[w] = sm_l[w] > 0.f ? expf(sm_m[w] - mAll) : 0.f;
+      lAll += sm_l[w] * f[w];
+    }
+    float inv = 1.f / lAll;
+    long o = ((long)row * heads + h) * headSize;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) {
+        float a = 0.f;
+        for (int w = 0; w < warps; w++) a += sm_acc[w][d] * f[w];
         store_elem(out, o + d, outType, a * inv);
       }
     }
@@ -456,22 +650,9 @@ extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 se
 // The product of a scale and a code is computed exactly as the CPU decoder does (one float
 // multiplication), so GPU and CPU see bit-identical weights; only summation order differs.
 
-#define QF_INT8 0
-#define QF_E4M3 1
-#define QF_E5M2 2
 #define QGEMV_ROWS 8    // activation rows per pass
 #define QGEMV_WARPS 8   // output features per block (one per warp)
 
-__device__ __forceinline__ float decode8(unsigned b, int fmt) {
-  if (fmt == QF_INT8) return (float)(signed char)b;
-  unsigned sign = (b & 0x80u) << 24;
-  if (fmt == QF_E4M3) {
-    // exponent and mantissa moved into a binary32's fields: the FP8 value times 2^-120, for
-    // normal and subnormal codes alike; times 2^120 is exact.
-    return __uint_as_float(sign | ((b & 0x7fu) << 20)) * __uint_as_float(247u << 23);
-  }
-  return __uint_as_float(sign | ((b & 0x7fu) << 21)) * __uint_as_float(239u << 23);
-}
 
 __device__ __forceinline__ void store_out(float* y, long i, float v, int accumulate) {
   if (accumulate) y[i] += v; else y[i] = v;
@@ -640,152 +821,21 @@ extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// wgemv: y[r][o] (+)= sum_c x[r][c] * W[o][c] for n <= 8 F32 rows: the decode products. One warp
-// per output feature streams its weight row with WG2_UNROLL independent 128-bit loads in flight
-// per lane, decodes in registers and reads the activations as float4 from global memory (they
-// stay in L1: every warp of the SM reads the same rows); shuffles reduce. A version staging the
-// activations in shared memory per K tile measured slower (perf/RESULTS.md).
-//  - kind: 0 = 8-bit codes (fmt as decode8), 1 = 4-bit codes, 2 = BF16, 3 = F16 (dense rows of
-//    ldw bytes).
-//  - Preconditions (checked on the Java side): in % 4 == 0; a 16-byte run of codes has one scale
-//    (8-bit: one group per row or groups a multiple of 16; 4-bit: whole groups, a multiple of
-//    32); dense rows a multiple of 8 elements.
-#define WG2_WARPS 4
-#define WG2_UNROLL 4
-
-template <int N>
-__device__ __forceinline__ void wg2_fma4(float (&acc)[N], float w0, float w1, float w2, float w3,
-                                         const float* x, long in, int c, int n) {
-#pragma unroll
-  for (int r = 0; r < N; r++) {
-    // rows past n (N rounds n up) re-read row 0; their sums are never stored
-    float4 v = __ldg((const float4*)(x + (r < n ? r : 0) * in + c));
-    acc[r] += w0 * v.x + w1 * v.y + w2 * v.z + w3 * v.w;
-  }
-}
-
-template <int N>
-__device__ void wgemv_impl(const unsigned char* w, long ldw, const float* scales,
-                            const unsigned char* zeros, int groupSize, int groupsPerRow, int fmt,
-                            int kind, const float* x, float* y, int out, int in, int n,
-                            int accumulate) {
-  int lane = threadIdx.x & 31;
-  int o = blockIdx.x * WG2_WARPS + (threadIdx.x >> 5);
-  if (o >= out) return;
-  const unsigned char* wr = w + (long)o * ldw;
-  int rowBytes = kind == 0 ? in : (kind == 1 ? in / 2 : 2 * in);
-  int half = groupSize >> 1;
-  float acc[N];
-#pragma unroll
-  for (int r = 0; r < N; r++) acc[r] = 0.f;
-  for (int b0 = lane * 16; b0 < rowBytes; b0 += 32 * 16 * WG2_UNROLL) {
-    uint4 p[WG2_UNROLL];
-#pragma unroll
-    for (int u = 0; u < WG2_UNROLL; u++) {
-      int b = b0 + u * 512;
-      if (b < rowBytes) p[u] = __ldg((const uint4*)(wr + b));
-    }
-#pragma unroll
-    for (int u = 0; u < WG2_UNROLL; u++) {
-      int b = b0 + u * 512;
-      if (b >= rowBytes) break;
-      unsigned words[4] = {p[u].x, p[u].y, p[u].z, p[u].w};
-      if (kind == 0) {
-        float s = scales[(long)o * groupsPerRow + (groupsPerRow == 1 ? 0 : b / groupSize)];
-        if (b + 16 <= in) {
-#pragma unroll
-          for (int q = 0; q < 4; q++) {
-            unsigned wd = words[q];
-            wg2_fma4<N>(acc, s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt),
-                        s * decode8((wd >> 16) & 0xffu, fmt), s * decode8(wd >> 24, fmt), x, in,
-                        b + 4 * q, n);
-          }
-        } else {
-          for (int j = 0; b + j < in; j++) {
-            float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
-#pragma unroll
-            for (int r = 0; r < N; r++) acc[r] += v * x[(long)(r < n ? r : 0) * in + b + j];
-          }
-        }
-      } else if (kind == 1) {
-        int g = b / half;
-        int j0 = b - g * half;
-        long gi = (long)o * groupsPerRow + g;
-        float s = scales[gi];
-        int z = zeros ? zeros[gi] : 8;
-        int lo = g * groupSize + j0;
-#pragma unroll
-        for (int q = 0; q < 4; q++) {
-          unsigned wd = words[q];
-          wg2_fma4<N>(acc, decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z),
-                      decode4((wd >> 16) & 0xffu, 0, s, z), decode4(wd >> 24, 0, s, z), x, in,
-                      lo + 4 * q, n);
-          wg2_fma4<N>(acc, decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z),
-                      decode4((wd >> 16) & 0xffu, 1, s, z), decode4(wd >> 24, 1, s, z), x, in,
-                      lo + half + 4 * q, n);
-        }
-      } else {
-        int c = b >> 1;
-#pragma unroll
-        for (int q = 0; q < 4; q += 2) {
-          unsigned a0 = words[q], a1 = words[q + 1];
-          float f0, f1, f2, f3;
-          if (kind == 2) {
-            f0 = bf16_to_f32((u16)(a0 & 0xffffu)); f1 = bf16_to_f32((u16)(a0 >> 16));
-            f2 = bf16_to_f32((u16)(a1 & 0xffffu)); f3 = bf16_to_f32((u16)(a1 >> 16));
-          } else {
-            f0 = f16_to_f32((u16)(a0 & 0xffffu)); f1 = f16_to_f32((u16)(a0 >> 16));
-            f2 = f16_to_f32((u16)(a1 & 0xffffu)); f3 = f16_to_f32((u16)(a1 >> 16));
-          }
-          wg2_fma4<N>(acc, f0, f1, f2, f3, x, in, c + 2 * q, n);
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < N; r++) {
-    float t = warp_sum(acc[r]);
-    if (lane == 0 && r < n) store_out(y, (long)r * out + o, t, accumulate);
-  }
-}
-
-// grid: ceil(out / WG2_WARPS); block: 32 * WG2_WARPS. x: n F32 rows of in (in % 4 == 0); rows of
-// x past n are never read (N is n rounded up, and reads of rows >= n use row 0).
-extern "C" __global__ void __launch_bounds__(32 * WG2_WARPS) wgemv(
-    const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,
-    int groupSize, int groupsPerRow, int fmt, int kind, const float* x, float* y, int out,
-    int in, int n, int accumulate) {
-  if (n <= 1)
-    wgemv_impl<1>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n == 2)
-    wgemv_impl<2>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n == 3)
-    wgemv_impl<3>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n == 4)
-    wgemv_impl<4>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else if (n <= 6)
-    wgemv_impl<6>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-  else
-    wgemv_impl<8>(w, ldw, scales, zeros, groupSize, groupsPerRow, fmt, kind, x, y, out, in, n,
-                   accumulate);
-}
-
-// dequant8/dequant4 for the layouts wgemv reads (a 16-byte run has one scale; for 4-bit whole
-// groups, a multiple of 32) with in % 8 == 0, into BF16: one thread per 16-byte run of codes,
-// one 128-bit load, 128-bit stores; the general kernels above decode one element per thread with
-// 64-bit index arithmetic and measured ~10x slower. grid-stride over rows * ldw / 16 runs.
-__device__ __forceinline__ unsigned pack_bf16(float a, float b) {
+// dequant8/dequant4 for the layouts mgemv reads (a 16-byte run has one scale; for 4-bit whole
+// groups, a multiple of 32) with in % 8 == 0, into F16 or BF16 tiles (dtype DT_F16 / DT_BF16) for
+// cuBLASLt: one thread per 16-byte run of codes, one 128-bit load, 128-bit stores; the general
+// kernels above decode one element per thread with 64-bit index arithmetic and measured ~10x
+// slower. F16 is the default tile type: its 10 mantissa bits keep the GPU's perplexities within
+// 0.2% of the CPU engine's where BF16 tiles (7 bits) moved them by up to 1% on stories260K.
+// grid-stride over rows * ldw / 16 runs.
+__device__ __forceinline__ unsigned pack_half(float a, float b, int dtype) {
+  if (dtype == DT_F16) return (unsigned)f32_to_f16(a) | ((unsigned)f32_to_f16(b) << 16);
   return (unsigned)f32_to_bf16(a) | ((unsigned)f32_to_bf16(b) << 16);
 }
 
-extern "C" __global__ void dequant8_bf16(const unsigned char* w, long ldw, const float* scales,
+extern "C" __global__ void dequant8_tile(const unsigned char* w, long ldw, const float* scales,
                                          int groupSize, int groupsPerRow, int fmt, u16* out,
-                                         int row0, int rows, int in) {
+                                         int dtype, int row0, int rows, int in) {
   int runs = (int)(ldw >> 4);
   long total = (long)rows * runs;
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
@@ -803,21 +853,24 @@ extern "C" __global__ void dequant8_bf16(const unsigned char* w, long ldw, const
 #pragma unroll
       for (int q = 0; q < 8; q++) {
         unsigned wd = words[q >> 1] >> ((q & 1) * 16);
-        packed[q] = pack_bf16(s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt));
+        packed[q] =
+            pack_half(s * decode8(wd & 0xffu, fmt), s * decode8((wd >> 8) & 0xffu, fmt), dtype);
       }
       ((uint4*)o)[0] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
       ((uint4*)o)[1] = make_uint4(packed[4], packed[5], packed[6], packed[7]);
     } else {
-      for (int j = 0; c + j < in; j++)
-        o[j] = f32_to_bf16(s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt));
+      for (int j = 0; c + j < in; j++) {
+        float v = s * decode8((words[j >> 2] >> ((j & 3) * 8)) & 0xffu, fmt);
+        o[j] = dtype == DT_F16 ? f32_to_f16(v) : f32_to_bf16(v);
+      }
     }
   }
 }
 
-extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const float* scales,
+extern "C" __global__ void dequant4_tile(const unsigned char* w, long ldw, const float* scales,
                                          const unsigned char* zeros, int groupSize,
-                                         int groupsPerRow, u16* out, int row0, int rows,
-                                         int in) {
+                                         int groupsPerRow, u16* out, int dtype, int row0,
+                                         int rows, int in) {
   int runs = in / 32;  // 16 bytes = 32 values; in is a multiple of the group size (>= 32)
   int half = groupSize >> 1;
   long total = (long)rows * runs;
@@ -838,8 +891,8 @@ extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const
 #pragma unroll
     for (int q = 0; q < 8; q++) {
       unsigned wd = words[q >> 1] >> ((q & 1) * 16);
-      pl[q] = pack_bf16(decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z));
-      ph[q] = pack_bf16(decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z));
+      pl[q] = pack_half(decode4(wd & 0xffu, 0, s, z), decode4((wd >> 8) & 0xffu, 0, s, z), dtype);
+      ph[q] = pack_half(decode4(wd & 0xffu, 1, s, z), decode4((wd >> 8) & 0xffu, 1, s, z), dtype);
     }
     ((uint4*)lo)[0] = make_uint4(pl[0], pl[1], pl[2], pl[3]);
     ((uint4*)lo)[1] = make_uint4(pl[4], pl[5], pl[6], pl[7]);
@@ -847,3 +900,234 @@ extern "C" __global__ void dequant4_bf16(const unsigned char* w, long ldw, const
     ((uint4*)(lo + half))[1] = make_uint4(ph[4], ph[5], ph[6], ph[7]);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// mgemv: the decode product for 1..MG_ROWS F32 activation rows, y[r][o] (+)= sum_c x[r][c] W[o][c],
+// for every weight kind (8-bit codes, 4-bit codes, BF16, F16). What bounds a GEMV here is not the
+// weight stream but the work per weight byte, so:
+//  - one warp computes F consecutive output features; lane l walks the 16-byte runs l, l + 32, ...
+//    of those F rows, U runs ahead, all F * U loads issued together and marked L1::no_allocate
+//    (each weight byte is used once; the activations keep L1 for themselves);
+//  - each activation float4 is loaded once per run for all F features (the first version, one
+//    warp per feature, loaded it per feature and read quantized rows at 0.6-1.2 TB/s);
+//  - codes become floats by integer tricks, not conversion instructions: an unsigned byte or nibble
+//    u placed in the mantissa of 2^23 (0x4B000000 | u, one byte_perm) is 2^23 + u exactly, and one
+//    subtraction of 2^23 + zero gives the code minus its zero, exact; FP8 E4M3 pairs convert to
+//    half2 in one instruction where the architecture has it (sm_89+), E5M2 is an F16 with the low
+//    byte cut off; BF16 is the high half of an F32;
+//  - the scale of a run (a group or the row) multiplies the run's partial sums, not each weight.
+// Kinds: MG_I8, MG_E4M3, MG_E5M2 (8-bit codes, format as decode8), MG_I4 (layout of the 4-bit
+// codes above, zero point per group or 8), MG_BF16, MG_F16 (dense rows of ldw bytes).
+// Preconditions (checked on the Java side): n <= MG_ROWS; a 16-byte run has one scale (8-bit: one
+// group per row, or groups a multiple of 16 columns; 4-bit: groups a multiple of 32 columns);
+// in a multiple of 16 (8-bit), of 8 (dense) or of the group size (4-bit); ldw a multiple of 16.
+#define MG_ROWS 4
+#define MG_WARPS 4
+#define MG_I8 0
+#define MG_E4M3 1
+#define MG_E5M2 2
+#define MG_I4 3
+#define MG_BF16 4
+#define MG_F16 5
+
+__device__ __forceinline__ uint4 ld_stream16(const unsigned char* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+// byte k of w as 2^23 + byte (a float)
+__device__ __forceinline__ float mg_byte(unsigned w, int k) {
+  return __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7540u + k));
+}
+
+__device__ __forceinline__ float mg_h2f_lo(unsigned h2) {
+  return f16_to_f32((u16)(h2 & 0xffffu));
+}
+
+__device__ __forceinline__ float mg_h2f_hi(unsigned h2) {
+  return f16_to_f32((u16)(h2 >> 16));
+}
+
+// Four decoded values of word q of a run (before the run's scale): for 4-bit codes, part 0 is the
+// low nibbles, part 1 the high nibbles. bias = 2^23 + zero (integer kinds).
+template <int KIND>
+__device__ __forceinline__ void mg_decode4(unsigned w, int part, float bias, float (&v)[4]) {
+  if (KIND == MG_I8) {
+    unsigned u = w ^ 0x80808080u;  // signed codes as unsigned + 128 (bias holds the 128)
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = mg_byte(u, k) - bias;
+  } else if (KIND == MG_I4) {
+    unsigned u = part == 0 ? (w & 0x0F0F0F0Fu) : ((w >> 4) & 0x0F0F0F0Fu);
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = mg_byte(u, k) - bias;
+  } else if (KIND == MG_E5M2) {
+    unsigned h01 = __byte_perm(w, 0u, 0x1404u), h23 = __byte_perm(w, 0u, 0x3424u);
+    v[0] = mg_h2f_lo(h01); v[1] = mg_h2f_hi(h01); v[2] = mg_h2f_lo(h23); v[3] = mg_h2f_hi(h23);
+  } else if (KIND == MG_E4M3) {
+#if __CUDA_ARCH__ >= 890
+    unsigned h01, h23;
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h01) : "h"((u16)(w & 0xffffu)));
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h23) : "h"((u16)(w >> 16)));
+    v[0] = mg_h2f_lo(h01); v[1] = mg_h2f_hi(h01); v[2] = mg_h2f_lo(h23); v[3] = mg_h2f_hi(h23);
+#else
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = decode8((w >> (8 * k)) & 0xffu, QF_E4M3);
+#endif
+  }
+}
+
+template <int KIND, int N, int F, int U>
+__device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
+                                           const unsigned char* zeros, int groupSize,
+                                           int groupsPerRow, const float* x, float* y, int out,
+                                           int in, int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o0 = (blockIdx.x * MG_WARPS + (threadIdx.x >> 5)) * F;
+  if (o0 >= out) return;
+  const int dense = KIND == MG_BF16 || KIND == MG_F16;
+  const int rowBytes = KIND == MG_I4 ? in / 2 : (dense ? 2 * in : in);
+  const int half = groupSize >> 1;
+  const unsigned char* wr[F];
+#pragma unroll
+  for (int f = 0; f < F; f++) wr[f] = w + (long)min(o0 + f, out - 1) * ldw;
+  float acc[F][N];
+#pragma unroll
+  for (int f = 0; f < F; f++)
+#pragma unroll
+    for (int r = 0; r < N; r++) acc[f][r] = 0.f;
+
+  for (int b0 = lane * 16; b0 < rowBytes; b0 += 512 * U) {
+    uint4 p[U][F];
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+      for (int f = 0; f < F; f++)
+        if (b0 + u * 512 < rowBytes) p[u][f] = ld_stream16(wr[f] + b0 + u * 512);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int b = b0 + u * 512;
+      if (b >= rowBytes) break;
+      if (dense) {
+        int c = b >> 1;  // 8 elements: words 0..3, two per word
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          float4 xv[N];
+#pragma unroll
+          for (int r = 0; r < N; r++) xv[r] = __ldg((const float4*)(x + (long)r * in + c + 4 * h));
+#pragma unroll
+          for (int f = 0; f < F; f++) {
+            unsigned a0 = h == 0 ? p[u][f].x : p[u][f].z, a1 = h == 0 ? p[u][f].y : p[u][f].w;
+            float v0, v1, v2, v3;
+            if (KIND == MG_BF16) {
+              v0 = __uint_as_float(a0 << 16); v1 = __uint_as_float(a0 & 0xffff0000u);
+              v2 = __uint_as_float(a1 << 16); v3 = __uint_as_float(a1 & 0xffff0000u);
+            } else {
+              v0 = mg_h2f_lo(a0); v1 = mg_h2f_hi(a0); v2 = mg_h2f_lo(a1); v3 = mg_h2f_hi(a1);
+            }
+#pragma unroll
+            for (int r = 0; r < N; r++)
+              acc[f][r] += v0 * xv[r].x + v1 * xv[r].y + v2 * xv[r].z + v3 * xv[r].w;
+          }
+        }
+      } else {
+        // the columns of the run and its scale (and zero) per feature
+        int c0, cHigh = 0;
+        float s[F], bias[F];
+        if (KIND == MG_I4) {
+          int g = b / half;
+          c0 = g * groupSize + (b - g * half);
+          cHigh = c0 + half;
+#pragma unroll
+          for (int f = 0; f < F; f++) {
+            long gi = (long)min(o0 + f, out - 1) * groupsPerRow + g;
+            s[f] = scales[gi];
+            bias[f] = 8388608.f + (float)(zeros ? zeros[gi] : 8);
+          }
+        } else {
+          c0 = b;
+          int g = groupsPerRow == 1 ? 0 : b / groupSize;
+#pragma unroll
+          for (int f = 0; f < F; f++) {
+            s[f] = scales[(long)min(o0 + f, out - 1) * groupsPerRow + g];
+            // E4M3 as half is exact; its values need no rescale (decode8 is value * 2^0 here)
+            bias[f] = 8388608.f + 128.f;
+          }
+        }
+        float part[F][N];
+#pragma unroll
+        for (int f = 0; f < F; f++)
+#pragma unroll
+          for (int r = 0; r < N; r++) part[f][r] = 0.f;
+        // 16 bytes: 4 words of 4 codes (8-bit: columns c0 + 4q..; 4-bit: low nibbles at
+        // c0 + 4q.., high nibbles at cHigh + 4q..)
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+#pragma unroll
+          for (int part_i = 0; part_i < (KIND == MG_I4 ? 2 : 1); part_i++) {
+            int c = (part_i == 0 ? c0 : cHigh) + 4 * q;
+            float4 xv[N];
+#pragma unroll
+            for (int r = 0; r < N; r++) xv[r] = __ldg((const float4*)(x + (long)r * in + c));
+#pragma unroll
+            for (int f = 0; f < F; f++) {
+              unsigned wd = q == 0 ? p[u][f].x : q == 1 ? p[u][f].y : q == 2 ? p[u][f].z : p[u][f].w;
+              float v[4];
+              mg_decode4<KIND>(wd, part_i, bias[f], v);
+#pragma unroll
+              for (int r = 0; r < N; r++)
+                part[f][r] += v[0] * xv[r].x + v[1] * xv[r].y + v[2] * xv[r].z + v[3] * xv[r].w;
+            }
+          }
+        }
+#pragma unroll
+        for (int f = 0; f < F; f++)
+#pragma unroll
+          for (int r = 0; r < N; r++) acc[f][r] += s[f] * part[f][r];
+      }
+    }
+  }
+#pragma unroll
+  for (int f = 0; f < F; f++)
+#pragma unroll
+    for (int r = 0; r < N; r++) {
+      float t = warp_sum(acc[f][r]);
+      if (lane == f * N + r && o0 + f < out) store_out(y, (long)r * out + o0 + f, t, accumulate);
+    }
+}
+
+// One kernel per kind and (F, U) variant, rows dispatched inside. grid: ceil(out / (F * MG_WARPS)),
+// block: 32 * MG_WARPS.
+#define MGEMV_KERNEL(NAME, KIND, F, U)                                                          \
+  extern "C" __global__ void __launch_bounds__(32 * MG_WARPS)                                   \
+      NAME(const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,    \
+           int groupSize, int groupsPerRow, const float* x, float* y, int out, int in, int n,    \
+           int accumulate) {                                                                     \
+    if (n <= 1)                                                                                  \
+      mgemv_impl<KIND, 1, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else if (n == 2)                                                                             \
+      mgemv_impl<KIND, 2, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else if (n == 3)                                                                             \
+      mgemv_impl<KIND, 3, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else                                                                                         \
+      mgemv_impl<KIND, 4, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+  }
+
+#define MGEMV_VARIANTS(KIND, SUFFIX)        \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f2u2, KIND, 2, 2) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u2, KIND, 4, 2) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u1, KIND, 4, 1) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f1u4, KIND, 1, 4)
+
+MGEMV_VARIANTS(MG_I8, i8)
+MGEMV_VARIANTS(MG_E4M3, e4m3)
+MGEMV_VARIANTS(MG_E5M2, e5m2)
+MGEMV_VARIANTS(MG_I4, i4)
+MGEMV_VARIANTS(MG_BF16, bf16)
+MGEMV_VARIANTS(MG_F16, f16)

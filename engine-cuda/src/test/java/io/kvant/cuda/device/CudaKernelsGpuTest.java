@@ -7,6 +7,8 @@ import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
 import io.kvant.engine.forward.RopeTable;
 import io.kvant.engine.model.RopeStyle;
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Fp8Codes;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -209,11 +211,22 @@ class CudaKernelsGpuTest {
     "8,1,128,32,F32",
     "32,8,128,16,F16",
     "4,4,8,32,F16",
-    "16,2,256,16,F32"
+    "16,2,256,16,F32",
+    "8,2,64,16,I8",
+    "32,8,128,16,I8",
+    "8,2,64,16,E4M3",
+    "32,8,128,32,E4M3"
   })
   void pagedAttentionMatchesTheReference(
       int heads, int kvHeads, int hs, int blockSize, String kvType) {
-    int kvDtype = kvType.equals("F16") ? CudaKernels.DT_F16 : CudaKernels.DT_F32;
+    int kvDtype =
+        switch (kvType) {
+          case "F16" -> CudaKernels.DT_F16;
+          case "I8" -> CudaKernels.DT_KV_I8;
+          case "E4M3" -> CudaKernels.DT_KV_E4M3;
+          default -> CudaKernels.DT_F32;
+        };
+    boolean coded = kvDtype == CudaKernels.DT_KV_I8 || kvDtype == CudaKernels.DT_KV_E4M3;
     int[] lengths = {1, 17, 300, 4096, 33};
     int layers = 2;
     int layer = 1;
@@ -242,9 +255,10 @@ class CudaKernelsGpuTest {
       }
     }
     int kvDim = kvHeads * hs;
-    int elem = kvDtype == CudaKernels.DT_F16 ? 2 : 4;
+    int elem = coded ? 1 : kvDtype == CudaKernels.DT_F16 ? 2 : 4;
     long poolBytes = (long) perm.length * layers * 2 * kvDim * blockSize * elem;
     long pool = poisoned(poolBytes);
+    long scales = coded ? poisoned((long) perm.length * layers * 2 * kvHeads * blockSize * 4) : 0;
     long dTables = up(tables);
     float[][] keys = new float[seqs][];
     float[][] values = new float[seqs][];
@@ -263,6 +277,7 @@ class CudaKernelsGpuTest {
           up(keys[s]),
           up(values[s]),
           pool,
+          scales,
           kvDtype,
           up(rowSeq),
           up(pos),
@@ -274,6 +289,40 @@ class CudaKernelsGpuTest {
           hs,
           blockSize,
           len);
+      if (coded) {
+        // The codes and scales kv_append wrote equal the scalar encoder's, bit for bit; the
+        // reference then attends over the decoded values.
+        byte[] codes = new byte[(int) poolBytes];
+        dev.download(pool, MemorySegment.ofArray(codes));
+        float[] sc = down(scales, perm.length * layers * 2 * kvHeads * blockSize);
+        for (int t = 0; t < len; t++) {
+          int block = tables[s * maxBlocks + t / blockSize];
+          for (int h = 0; h < kvHeads; h++) {
+            for (int which = 0; which < 2; which++) {
+              float[] src = which == 0 ? keys[s] : values[s];
+              byte[] want = new byte[hs];
+              float scale =
+                  encodeKv(src, t * kvDim + h * hs, hs, kvDtype == CudaKernels.DT_KV_I8, want);
+              long o =
+                  ((((long) block * layers + layer) * 2 + which) * kvHeads + h) * blockSize
+                      + t % blockSize;
+              assertThat(sc[(int) o])
+                  .as("scale of seq %d pos %d head %d", s, t, h)
+                  .isEqualTo(scale);
+              for (int d = 0; d < hs; d++) {
+                assertThat(codes[(int) (o * hs + d)])
+                    .as("code of seq %d pos %d head %d dim %d", s, t, h, d)
+                    .isEqualTo(want[d]);
+                src[t * kvDim + h * hs + d] =
+                    scale
+                        * (kvDtype == CudaKernels.DT_KV_I8
+                            ? want[d]
+                            : Fp8Codes.decode(DType.F8_E4M3, want[d] & 0xFF));
+              }
+            }
+          }
+        }
+      }
       if (kvDtype == CudaKernels.DT_F16) {
         for (int i = 0; i < keys[s].length; i++) {
           keys[s][i] = KernelReferences.f16Round(keys[s][i]);
@@ -302,6 +351,7 @@ class CudaKernelsGpuTest {
     k.attention(
         up(q),
         pool,
+        scales,
         kvDtype,
         out,
         up(rowSeq),
@@ -318,7 +368,34 @@ class CudaKernelsGpuTest {
         rows,
         CudaKernels.DT_F32);
     float[] ref = KernelReferences.attention(q, keys, values, rowSeq, pos, heads, kvHeads, hs);
-    assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(2e-5);
+    assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(coded ? 1e-4 : 2e-5);
+  }
+
+  /**
+   * Scalar reference of the quantized KV encoders (symmetric absmax per token and head): int8 codes
+   * {@code round(x * 127 / amax)} (half up) in [-127, 127], or E4M3 codes of {@code x * 448 / amax}
+   * (round to nearest even, saturating); returns the scale {@code amax / 127} or {@code amax / 448}
+   * (0 for an all-zero vector).
+   */
+  static float encodeKv(float[] x, int off, int n, boolean int8, byte[] codes) {
+    float amax = 0f;
+    for (int i = 0; i < n; i++) {
+      amax = Math.max(amax, Math.abs(x[off + i]));
+    }
+    if (amax == 0f) {
+      java.util.Arrays.fill(codes, (byte) 0);
+      return 0f;
+    }
+    float max = int8 ? 127f : 448f;
+    float inv = max / amax;
+    for (int i = 0; i < n; i++) {
+      float v = x[off + i] * inv;
+      codes[i] =
+          int8
+              ? (byte) Math.max(-127, Math.min(127, (int) Math.floor(v + 0.5f)))
+              : (byte) Fp8Codes.encode(DType.F8_E4M3, v);
+    }
+    return amax / max;
   }
 
   @Test

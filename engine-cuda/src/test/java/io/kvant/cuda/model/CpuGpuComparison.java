@@ -55,12 +55,25 @@ final class CpuGpuComparison {
       int sequences,
       int length,
       long seed) {
+    return run(backend, c, w, KvCacheType.F32, gpuKv, sequences, length, seed);
+  }
+
+  /** As above, with the CPU engine's KV storage {@code cpuKvType} instead of F32. */
+  static Result run(
+      CudaBackend backend,
+      LlamaConfig c,
+      ModelWeights w,
+      KvCacheType cpuKvType,
+      KvCacheType gpuKv,
+      int sequences,
+      int length,
+      long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
     KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
     long budget = (long) sequences * (length + 32) * g.bytesPerToken(KvCacheType.F32) * 2;
     KvCacheManager cpuKv =
         new KvCacheManager(
-            g, new KvCacheConfig(KvCacheType.F32, 16, budget, EvictionPolicyKind.TINY_LFU, false));
+            g, new KvCacheConfig(cpuKvType, 16, budget, EvictionPolicyKind.TINY_LFU, false));
     KvCacheManager devKv =
         new KvCacheManager(
             g,

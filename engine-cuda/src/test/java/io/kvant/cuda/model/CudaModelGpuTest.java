@@ -115,6 +115,41 @@ class CudaModelGpuTest {
     }
   }
 
+  /**
+   * INT8 and FP8 KV on the GPU against the CPU engine's store of the same type (same encoding: the
+   * engines must agree), and, reported for the record, against F32 KV on the CPU (what the
+   * quantized cache costs in quality).
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "stories260K:INT8",
+        "stories260K:FP8_E4M3",
+        "tinystories-656k:INT8",
+        "tinystories-656k:FP8_E4M3",
+        "bundled:INT8",
+        "bundled:FP8_E4M3"
+      })
+  void quantizedKvAgreesWithTheCpusQuantizedKv(String spec) throws Exception {
+    String name = spec.split(":")[0];
+    KvCacheType kv = KvCacheType.valueOf(spec.split(":")[1]);
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = CpuGpuComparison.convert(m.weights(), DType.F32);
+      int len = Math.min(m.config().contextLength(), 480);
+      int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Result same =
+          CpuGpuComparison.run(backend, m.config(), w, kv, kv, seqs, len, 5);
+      report(spec + " KV on both engines", same);
+      CpuGpuComparison.Result quality =
+          CpuGpuComparison.run(backend, m.config(), w, KvCacheType.F32, kv, seqs, len, 5);
+      report(spec + " KV on the GPU vs F32 KV on the CPU", quality);
+      assertThat(same.positions()).isGreaterThanOrEqualTo(2000);
+      assertThat(same.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+      assertSamePerplexity(same);
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"stories260K", "tinystories-656k", "bundled"})
   void f32WeightsGiveTheCpuLogitsWithin1e3(String name) throws Exception {
@@ -235,7 +270,7 @@ class CudaModelGpuTest {
       int v = c.vocabSize();
       for (int s = 0; s < n; s++) {
         for (int i = 0; i < v; i++) {
-          // Not bitwise: another row count picks another product (one logit row runs on wgemv
+          // Not bitwise: another row count picks another product (one logit row runs on mgemv
           // with F32 activations, six on cuBLASLt with F16-rounded ones) and summation order;
           // F16 weights, F32 accumulation.
           assertThat((double) batched[s * v + i])

@@ -83,9 +83,8 @@ class QuantizedKernelsGpuTest {
         : new int[][] {{37, 172}, {64, 4096}, {130, 1000}, {9, 30}, {21, 2600}, {33, 1152}};
   }
 
-  /** {@code y = base + x W^T} in double from the layout's values, optionally BF16-rounded. */
-  private static float[] reference(
-      QuantizedLayout q, float[] x, int n, float[] base, boolean bf16) {
+  /** {@code y = base + x W^T} in double from the layout's values, optionally F16-rounded. */
+  private static float[] reference(QuantizedLayout q, float[] x, int n, float[] base, boolean f16) {
     int out = q.rows();
     int in = q.cols();
     float[] y = new float[n * out];
@@ -95,9 +94,9 @@ class QuantizedKernelsGpuTest {
         for (int i = 0; i < in; i++) {
           float w = q.value(o, i);
           float xi = x[r * in + i];
-          if (bf16) {
-            w = bf16(w);
-            xi = bf16(xi);
+          if (f16) {
+            w = Float.float16ToFloat(Float.floatToFloat16(w));
+            xi = Float.float16ToFloat(Float.floatToFloat16(xi));
           }
           a += (double) w * xi;
         }
@@ -146,17 +145,108 @@ class QuantizedKernelsGpuTest {
           products.multiply(
               w, up(x), alloc(2L * n * in), tile, Math.max(tileElements, in), n, y, accumulate);
           float[] got = down(y, n * out);
-          boolean viaTensorCores =
-              n
-                  > (QuantizedProducts.wgemvReads(w)
-                      ? QuantizedProducts.WGEMV_MAX_ROWS
-                      : QuantizedProducts.GEMV_MAX_ROWS);
+          boolean viaTensorCores = !QuantizedProducts.weightOnly(w, n);
           float[] want = reference(q, x, n, accumulate ? base : null, viaTensorCores);
           assertThat(relError(got, want))
               .as("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate)
               .isLessThan(viaTensorCores ? 2e-3 : 2e-5);
         } finally {
           cache.release(t);
+        }
+      }
+    }
+  }
+
+  /** Every mgemv kind and work split, 1..4 rows, against a float64 reference. */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3, 4})
+  void mgemvMatchesTheReferenceForEveryKindAndVariant(int n) {
+    CudaKernels k = backend.kernels();
+    for (String spec : TYPES) {
+      QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+      for (int[] shape : shapes(kind)) {
+        int out = shape[0];
+        int in = shape[1];
+        Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+        DeviceTensor w = cache.acquire(t);
+        try {
+          if (!QuantizedProducts.mgemvReads(w)) {
+            continue;
+          }
+          QuantizedLayout q = QuantizedLayout.of(t);
+          var d = w.quant();
+          float[] x = random(n * in, 1);
+          float[] base = random(n * out, 1);
+          float[] want = reference(q, x, n, base, false);
+          for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
+            long y = up(base);
+            k.mgemv(
+                d.bits() == 8 ? CudaKernels.MgKind.ofCodes8(d.format()) : CudaKernels.MgKind.I4,
+                v,
+                w.ptr(),
+                d.ldw(),
+                d.scales().ptr(),
+                d.zerosPtr(),
+                d.groupSize(),
+                d.groupsPerRow(),
+                up(x),
+                y,
+                out,
+                in,
+                n,
+                true);
+            assertThat(relError(down(y, n * out), want))
+                .as("%s %dx%d, %d rows, %s", spec, out, in, n, v)
+                .isLessThan(2e-5);
+          }
+        } finally {
+          cache.release(t);
+        }
+      }
+    }
+  }
+
+  /** mgemv over dense BF16 and F16 rows (the decode products of unquantized weights). */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3, 4})
+  void mgemvMatchesTheReferenceForDenseWeights(int n) {
+    CudaKernels k = backend.kernels();
+    for (CudaKernels.MgKind kind :
+        new CudaKernels.MgKind[] {CudaKernels.MgKind.BF16, CudaKernels.MgKind.F16}) {
+      for (int[] shape : new int[][] {{37, 8}, {64, 4096}, {130, 1000}, {21, 2600}, {5, 136}}) {
+        int out = shape[0];
+        int in = shape[1];
+        short[] codes = new short[out * in];
+        float[] values = new float[out * in];
+        for (int i = 0; i < codes.length; i++) {
+          float v = (float) (rnd.nextGaussian() * 0.1);
+          if (kind == CudaKernels.MgKind.F16) {
+            codes[i] = Float.floatToFloat16(v);
+            values[i] = Float.float16ToFloat(codes[i]);
+          } else {
+            values[i] = bf16(v);
+            codes[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
+          }
+        }
+        DeviceBuffer wb = dev.upload(MemorySegment.ofArray(codes));
+        buffers.add(wb);
+        float[] x = random(n * in, 1);
+        float[] want = new float[n * out];
+        for (int r = 0; r < n; r++) {
+          for (int o = 0; o < out; o++) {
+            double a = 0;
+            for (int i = 0; i < in; i++) {
+              a += (double) values[o * in + i] * x[r * in + i];
+            }
+            want[r * out + o] = (float) a;
+          }
+        }
+        for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
+          long y = alloc(4L * n * out);
+          k.mgemv(kind, v, wb.ptr(), 2L * in, 0, 0, 0, 0, up(x), y, out, in, n, false);
+          assertThat(relError(down(y, n * out), want))
+              .as("%s %dx%d, %d rows, %s", kind, out, in, n, v)
+              .isLessThan(2e-5);
         }
       }
     }
@@ -212,6 +302,46 @@ class QuantizedKernelsGpuTest {
             assertThat(Float.floatToRawIntBits(got[r * in + c]))
                 .as("%s %dx%d at [%d][%d]", spec, out, in, row0 + r, c)
                 .isEqualTo(Float.floatToRawIntBits(t.get(row0 + r, c)));
+          }
+        }
+        if (QuantizedProducts.mgemvReads(w) && in % 8 == 0) {
+          // the vectorised tile decode: the same values, rounded once to F16
+          long tile = alloc(2L * rows * in);
+          if (d.bits() == 8) {
+            k.dequant8Tile(
+                w.ptr(),
+                d.ldw(),
+                d.scales().ptr(),
+                d.groupSize(),
+                d.groupsPerRow(),
+                d.format(),
+                tile,
+                CudaKernels.DT_F16,
+                row0,
+                rows,
+                in);
+          } else {
+            k.dequant4Tile(
+                w.ptr(),
+                d.ldw(),
+                d.scales().ptr(),
+                d.zerosPtr(),
+                d.groupSize(),
+                d.groupsPerRow(),
+                tile,
+                CudaKernels.DT_F16,
+                row0,
+                rows,
+                in);
+          }
+          short[] halves = new short[rows * in];
+          dev.download(tile, MemorySegment.ofArray(halves));
+          for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < in; c++) {
+              assertThat(halves[r * in + c])
+                  .as("%s tile %dx%d at [%d][%d]", spec, out, in, row0 + r, c)
+                  .isEqualTo(Float.floatToFloat16(t.get(row0 + r, c)));
+            }
           }
         }
       } finally {

@@ -29,6 +29,17 @@ public interface ComputeBackend extends AutoCloseable {
   /** The KV storage type used when the configuration names none. */
   KvCacheType defaultKvType();
 
+  /**
+   * Bytes this backend can give the KV cache now, when it can tell (a GPU: from its free memory,
+   * after the loaded weights, keeping room for a hot swap); empty where memory is not the backend's
+   * to measure (the CPU: the heap and the OS decide).
+   *
+   * @param weightBytes bytes of the loaded version's weights (a full swap stages that much again)
+   */
+  default java.util.OptionalLong kvCapacityBytes(long weightBytes) {
+    return java.util.OptionalLong.empty();
+  }
+
   @Override
   void close();
 }

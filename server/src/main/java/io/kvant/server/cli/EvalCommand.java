@@ -48,8 +48,8 @@ final class EvalCommand {
         --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
                            NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
-        --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8
-                           (CPU), f16 (GPU)
+        --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8;
+                           f16 on the GPU
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches

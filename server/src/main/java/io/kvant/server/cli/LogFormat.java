@@ -36,12 +36,17 @@ final class LogFormat extends Formatter {
 
   /** Puts this format on the root logger's console output (standard error). */
   static void install() {
+    install("text");
+  }
+
+  /** Puts {@code text} (this) or {@code json} ({@link JsonLogFormat}) on the console output. */
+  static void install(String format) {
     Logger root = Logger.getLogger("");
     for (Handler h : root.getHandlers()) {
       root.removeHandler(h);
     }
     ConsoleHandler console = new ConsoleHandler();
-    console.setFormatter(new LogFormat());
+    console.setFormatter(format.equals("json") ? new JsonLogFormat() : new LogFormat());
     root.addHandler(console);
   }
 }

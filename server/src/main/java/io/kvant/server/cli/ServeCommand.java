@@ -7,6 +7,7 @@ import io.kvant.server.config.ServerConfig;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -41,7 +42,7 @@ final class ServeCommand {
       err.println("kvant serve: " + e.getMessage());
       return 2;
     }
-    LogFormat.install();
+    LogFormat.install(config.interop().logFormat());
     KvantServer server;
     try {
       server = KvantServer.start(config, Clock.systemUTC(), Optional.empty());
@@ -53,13 +54,18 @@ final class ServeCommand {
         () -> Thread.ofPlatform().name("kvant-shutdown").start(server::shutdownGracefully);
     Signal.handle(new Signal("TERM"), s -> stop.run());
     Signal.handle(new Signal("INT"), s -> stop.run());
+    List<String> where = new ArrayList<>();
+    if (server.port() >= 0) {
+      where.add(config.host() + ":" + server.port());
+    }
+    server.unixSocket().ifPresent(p -> where.add("unix://" + p));
     out.printf(
-        "kvant: serving model %s (version %s) on %s:%d%s%n",
+        "kvant: serving model %s (version %s) on %s%s%s%n",
         config.model().name(),
         server.models().find("").orElseThrow().serving().id(),
-        config.host(),
-        server.port(),
-        server.metricsPort() > 0 ? ", metrics on :" + server.metricsPort() + "/metrics" : "");
+        String.join(" and ", where),
+        server.metricsPort() > 0 ? ", metrics on :" + server.metricsPort() + "/metrics" : "",
+        server.httpPort() > 0 ? ", OpenAI-compatible HTTP on :" + server.httpPort() + "/v1" : "");
     out.flush();
     server.awaitTermination();
     out.println("kvant: stopped");

@@ -23,8 +23,8 @@ import java.util.Set;
  * wins over the file. Every value is validated here, at start-up, and a bad one fails with a
  * message naming the setting (as {@code file: key} or {@code --flag}) and what is allowed.
  *
- * <p>The environment is passed in (for {@code *_token_env} settings and {@code KVANT_HOME}, where
- * the bundled model lives) so that tests control it.
+ * <p>The environment is passed in (for {@code *_token_env} settings, the {@code OTEL_*} telemetry
+ * settings and {@code KVANT_HOME}, where the bundled model lives) so that tests control it.
  */
 public final class ConfigLoader {
   /** File name of the model that ships in {@code models/}. */
@@ -35,6 +35,7 @@ public final class ConfigLoader {
       Map.ofEntries(
           Map.entry("host", "host"),
           Map.entry("port", "port"),
+          Map.entry("listen", "listen"),
           Map.entry("threads", "threads"),
           Map.entry("drain-timeout", "drain_timeout_seconds"),
           Map.entry("bucket", "bucket"),
@@ -46,6 +47,9 @@ public final class ConfigLoader {
           Map.entry("kv", "model.kv"),
           Map.entry("device", "model.device"),
           Map.entry("tokenizer", "model.tokenizer"),
+          Map.entry("chat-template", "model.chat_template"),
+          Map.entry("http-port", "http.port"),
+          Map.entry("log-format", "log.format"),
           Map.entry("default-max-tokens", "model.default_max_tokens"),
           Map.entry("max-queue", "scheduler.max_queue"),
           Map.entry("max-batch-tokens", "scheduler.max_batch_tokens"),
@@ -86,6 +90,21 @@ public final class ConfigLoader {
     this.env = Map.copyOf(env);
   }
 
+  /** {@code scheduler.kv_cache_mb} in bytes; 0 stands for {@code auto} (sized by the backend). */
+  private static long kvCacheBytes(Settings s, String device) throws ConfigException {
+    Optional<String> v = s.optional("scheduler.kv_cache_mb");
+    if (v.isPresent() && v.get().strip().equals("auto")) {
+      if (device.equals("cpu")) {
+        throw new ConfigException(
+            s.where("scheduler.kv_cache_mb")
+                + ": auto sizes the KV cache from free device memory and needs --device cuda or"
+                + " auto; give a size in MiB for the CPU");
+      }
+      return 0;
+    }
+    return (long) s.integer("scheduler.kv_cache_mb", 256, 1, 1 << 20) << 20;
+  }
+
   /** Usage text for the flags. */
   public static String flagHelp() {
     return """
@@ -97,11 +116,13 @@ public final class ConfigLoader {
           --name NAME              model name clients use (default: file name)
           --weights RECIPE         quantize at load: none, w8, w4g128, w4g32, fp8, mixed (default none)
           --kv TYPE                KV cache storage: f32, int8, fp8 on the CPU (default f32);
-                                   f16 (default) or f32 on the GPU
+                                   f16 (default), f32, int8 or fp8 on the GPU
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
                                    the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)
           --host ADDR              listen address (default 0.0.0.0)
+          --listen ADDRS           where to serve gRPC instead: unix:///path/kvant.sock (the sidecar
+                                   socket), tcp://HOST:PORT or tcp (--host/--port), comma-separated
           --metrics-port N         Prometheus endpoint port, 0 = off (default 9464)
           --otlp-endpoint URL      export metrics and traces over OTLP/gRPC
           --threads N              compute threads (default: available processors)
@@ -109,9 +130,15 @@ public final class ConfigLoader {
           --max-queue N            waiting requests before RESOURCE_EXHAUSTED (default 256)
           --max-batch-tokens N     token budget per engine step (default 512)
           --max-seqs N             running requests at once (default 64)
-          --kv-cache-mb N          KV cache budget in MiB (default 256)
+          --kv-cache-mb N|auto     KV cache budget in MiB (default 256); auto (GPU only): 90% of
+                                   the free device memory after the weights, keeping room for
+                                   one more copy of them (a hot swap) and 2 GiB
           --block-size N           tokens per KV block (default 16)
           --default-max-tokens N   max_tokens when a request sets 0 (default 256)
+          --chat-template FILE     Jinja chat template for Chat and /v1/chat/completions
+                                   (default: the model's tokenizer.chat_template / tokenizer_config.json)
+          --http-port N            OpenAI-compatible HTTP API on this port (default: off)
+          --log-format F           text or json (one JSON object per line) (default text)
           --admin-token-file F | --admin-token-env VAR        bearer token for ModelAdmin
           --generation-token-file F | --generation-token-env VAR   token for Generation (optional)
           --tls-cert PEM --tls-key PEM [--tls-client-ca PEM]  TLS, and mutual TLS with a client CA
@@ -240,26 +267,40 @@ public final class ConfigLoader {
       // auto stays empty: the backend that opens decides (f16 on a GPU, f32 on the CPU).
       kv = device.equals("cuda") ? "f16" : device.equals("cpu") ? "f32" : "";
     }
-    if (device.equals("cuda") && (kv.equals("int8") || kv.equals("fp8"))) {
-      throw new ConfigException(
-          s.where("model.kv")
-              + ": "
-              + kv
-              + " KV is not implemented on the GPU yet; use f16 or f32");
-    }
     Optional<Path> tokenizer = s.optional("model.tokenizer").map(Path::of);
     if (tokenizer.isPresent() && !Files.isRegularFile(tokenizer.get())) {
       throw new ConfigException(
           s.where("model.tokenizer") + ": " + tokenizer.get() + " is not a file");
     }
     int defaultMax = s.integer("model.default_max_tokens", 256, 1, 1 << 20);
+    Optional<Path> chatTemplate = s.optional("model.chat_template").map(Path::of);
+    if (chatTemplate.isPresent() && !Files.isRegularFile(chatTemplate.get())) {
+      throw new ConfigException(
+          s.where("model.chat_template") + ": " + chatTemplate.get() + " is not a file");
+    }
+    Optional<Integer> httpPort =
+        s.optional("http.port").isPresent()
+            ? Optional.of(s.integer("http.port", 0, 0, 65535))
+            : Optional.empty();
+    String logFormat = s.string("log.format", "text");
+    if (!logFormat.equals("text") && !logFormat.equals("json")) {
+      throw new ConfigException(
+          s.where("log.format") + ": must be text or json, got '" + logFormat + "'");
+    }
+    Map<String, String> otelEnv = new HashMap<>();
+    env.forEach(
+        (k, v) -> {
+          if (k.startsWith("OTEL_")) {
+            otelEnv.put(k, v);
+          }
+        });
 
     SchedulerSettings sched =
         new SchedulerSettings(
             s.integer("scheduler.max_queue", 256, 1, 1_000_000),
             s.integer("scheduler.max_batch_tokens", 512, 1, 1 << 20),
             s.integer("scheduler.max_sequences", 64, 1, 4096),
-            (long) s.integer("scheduler.kv_cache_mb", 256, 1, 1 << 20) << 20,
+            kvCacheBytes(s, device),
             s.integer("scheduler.block_size", 16, 1, 1024),
             s.integer("scheduler.max_prompt_bytes", 1 << 20, 1, 64 << 20));
 
@@ -279,6 +320,26 @@ public final class ConfigLoader {
       throw new ConfigException(
           s.where("security.tls_client_ca") + ": mutual TLS needs tls_cert and tls_key too");
     }
+    ServerConfig.Listen listen = ServerConfig.Listen.TCP;
+    Optional<String> listenSetting = s.optional("listen");
+    if (listenSetting.isPresent()) {
+      ListenAddresses parsed = ListenAddresses.parse(s.where("listen"), listenSetting.get());
+      for (String key : new String[] {"host", "port"}) {
+        if (s.optional(key).isPresent() && parsed.tcpAddress().isPresent()) {
+          throw new ConfigException(
+              s.where(key) + ": conflicts with the tcp:// address of " + s.where("listen"));
+        }
+        if (s.optional(key).isPresent() && !parsed.tcp()) {
+          throw new ConfigException(
+              s.where(key) + ": not used: " + s.where("listen") + " lists no tcp address");
+        }
+      }
+      listen = new ServerConfig.Listen(parsed.tcp(), parsed.unix());
+      if (parsed.tcpAddress().isPresent()) {
+        host = parsed.tcpAddress().get().getHostString();
+        port = parsed.tcpAddress().get().getPort();
+      }
+    }
     return new ServerConfig(
         host,
         port,
@@ -290,7 +351,9 @@ public final class ConfigLoader {
         Duration.ofSeconds(drain),
         threads,
         bucket,
-        agent(s));
+        agent(s),
+        new ServerConfig.InteropSettings(httpPort, chatTemplate, otelEnv, logFormat),
+        listen);
   }
 
   private AgentConfig agent(Settings s) throws ConfigException {

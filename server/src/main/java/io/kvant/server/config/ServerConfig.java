@@ -19,6 +19,9 @@ import java.util.Optional;
  * @param threads compute threads for the engine
  * @param bucket artifact bucket watched by the reload agent, empty when none
  * @param agent reload agent settings (used when {@code bucket} is set)
+ * @param interop the OpenAI-compatible HTTP API, chat templates, telemetry environment, log format
+ * @param listen which transports gRPC listens on: TCP ({@code host}:{@code port}) and/or a Unix
+ *     domain socket
  */
 public record ServerConfig(
     String host,
@@ -31,7 +34,103 @@ public record ServerConfig(
     Duration drainTimeout,
     int threads,
     Optional<String> bucket,
-    AgentConfig agent) {
+    AgentConfig agent,
+    InteropSettings interop,
+    Listen listen) {
+
+  /** A config on TCP only. */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket,
+      AgentConfig agent,
+      InteropSettings interop) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        interop,
+        Listen.TCP);
+  }
+
+  /** A config with the default interop settings (no HTTP API, no chat template override). */
+  public ServerConfig(
+      String host,
+      int port,
+      ModelSettings model,
+      SchedulerSettings scheduler,
+      SecuritySettings security,
+      int metricsPort,
+      Optional<String> otlpEndpoint,
+      Duration drainTimeout,
+      int threads,
+      Optional<String> bucket,
+      AgentConfig agent) {
+    this(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        InteropSettings.defaults());
+  }
+
+  /** This config listening on {@code listen} instead. */
+  public ServerConfig withListen(Listen listen) {
+    return new ServerConfig(
+        host,
+        port,
+        model,
+        scheduler,
+        security,
+        metricsPort,
+        otlpEndpoint,
+        drainTimeout,
+        threads,
+        bucket,
+        agent,
+        interop,
+        listen);
+  }
+
+  /**
+   * Where gRPC is served: TCP on {@code host:port}, a Unix domain socket (the sidecar transport: an
+   * application container in the same pod connects to a file on a shared volume), or both.
+   *
+   * @param tcp whether to listen on {@code host:port}
+   * @param unixSocket the socket file to create, empty for none
+   */
+  public record Listen(boolean tcp, Optional<Path> unixSocket) {
+    /** TCP only, the default. */
+    public static final Listen TCP = new Listen(true, Optional.empty());
+
+    public Listen {
+      if (!tcp && unixSocket.isEmpty()) {
+        throw new IllegalArgumentException("listen: needs TCP, a Unix socket, or both");
+      }
+    }
+  }
 
   /** A config with the default agent settings. */
   public ServerConfig(
@@ -92,7 +191,8 @@ public record ServerConfig(
    * @param maxQueue requests waiting for admission before RESOURCE_EXHAUSTED
    * @param maxBatchTokens token budget of one engine step
    * @param maxSequences requests running at once
-   * @param kvCacheBytes memory budget of the KV cache
+   * @param kvCacheBytes memory budget of the KV cache; 0 for auto (the backend sizes it from free
+   *     memory, see {@code ComputeBackend.kvCapacityBytes})
    * @param blockSize tokens per KV block
    * @param maxPromptBytes largest accepted prompt text, bytes of UTF-8
    */
@@ -117,4 +217,29 @@ public record ServerConfig(
       Optional<Path> tlsCert,
       Optional<Path> tlsKey,
       Optional<Path> tlsClientCa) {}
+
+  /**
+   * How kvant speaks the ecosystem's protocols.
+   *
+   * @param httpPort port of the OpenAI-compatible HTTP API; empty when it is off (the default), 0
+   *     for any free port
+   * @param chatTemplate a Jinja chat template file that replaces (or supplies) the model's own
+   * @param otelEnv the {@code OTEL_*} environment variables, read by the OpenTelemetry
+   *     autoconfiguration (service name, exporters, propagators)
+   * @param logFormat {@code text} (one line per record) or {@code json} (one JSON object per line)
+   */
+  public record InteropSettings(
+      Optional<Integer> httpPort,
+      Optional<Path> chatTemplate,
+      java.util.Map<String, String> otelEnv,
+      String logFormat) {
+    public InteropSettings {
+      otelEnv = java.util.Map.copyOf(otelEnv);
+    }
+
+    /** HTTP off, the model's own chat template, no OTEL_* settings, text logs. */
+    public static InteropSettings defaults() {
+      return new InteropSettings(Optional.empty(), Optional.empty(), java.util.Map.of(), "text");
+    }
+  }
 }

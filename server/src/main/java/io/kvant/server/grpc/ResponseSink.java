@@ -17,9 +17,9 @@ import java.util.function.LongSupplier;
  * latency metrics, and hands them to a {@link Delivery} (a stream's outbox, or a unary call's
  * accumulator). Runs on the engine-loop thread: everything here is short and non-blocking.
  */
-final class ResponseSink implements RequestSink {
-  /** Where the chunks go. */
-  interface Delivery {
+public final class ResponseSink implements RequestSink {
+  /** Where the chunks go. Called on the engine-loop thread: must not block. */
+  public interface Delivery {
     void chunk(GenerateChunk chunk);
 
     /**

@@ -105,7 +105,8 @@ public final class StreamOutbox {
     return merges;
   }
 
-  static GenerateChunk merge(GenerateChunk a, GenerateChunk b) {
+  /** One chunk holding both: texts appended, token ids and logprobs concatenated, b's end. */
+  public static GenerateChunk merge(GenerateChunk a, GenerateChunk b) {
     GenerateChunk.Builder m = a.toBuilder();
     m.setText(a.getText() + b.getText());
     m.addAllTokenIds(b.getTokenIdsList());

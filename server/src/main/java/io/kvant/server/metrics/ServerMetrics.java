@@ -7,23 +7,18 @@ import io.opentelemetry.api.metrics.LongCounter;
 import io.opentelemetry.api.metrics.LongHistogram;
 import io.opentelemetry.api.metrics.Meter;
 import io.opentelemetry.api.trace.Tracer;
-import io.opentelemetry.exporter.otlp.metrics.OtlpGrpcMetricExporter;
-import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
+import io.opentelemetry.context.propagation.ContextPropagators;
 import io.opentelemetry.exporter.prometheus.PrometheusHttpServer;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
+import io.opentelemetry.sdk.autoconfigure.AutoConfiguredOpenTelemetrySdk;
 import io.opentelemetry.sdk.metrics.Aggregation;
 import io.opentelemetry.sdk.metrics.InstrumentSelector;
 import io.opentelemetry.sdk.metrics.InstrumentType;
-import io.opentelemetry.sdk.metrics.SdkMeterProvider;
-import io.opentelemetry.sdk.metrics.SdkMeterProviderBuilder;
 import io.opentelemetry.sdk.metrics.View;
-import io.opentelemetry.sdk.metrics.export.PeriodicMetricReader;
-import io.opentelemetry.sdk.trace.SdkTracerProvider;
-import io.opentelemetry.sdk.trace.SdkTracerProviderBuilder;
-import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
+import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
-import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
 
@@ -33,9 +28,11 @@ import java.util.function.Supplier;
  * <p>Names follow the GenAI semantic conventions where they exist ({@code
  * gen_ai.server.time_to_first_token}, {@code gen_ai.server.time_per_output_token}, {@code
  * gen_ai.server.request.duration}, {@code gen_ai.client.token.usage}); kvant's own live under
- * {@code kvant.*}. A Prometheus scrape endpoint serves them on its own port; OTLP export is added
- * when an endpoint is configured. Gauges read a {@link EngineGauges} snapshot on each collection,
- * so the engine loop never does metric work for them.
+ * {@code kvant.*}. A Prometheus scrape endpoint serves them on its own port; exporters, the service
+ * name and propagators come from the {@code OTEL_*} environment through the SDK's autoconfiguration
+ * module ({@link TelemetryEnvironment}); {@code --otlp-endpoint} is a shorthand for OTLP export.
+ * Gauges read a {@link EngineGauges} snapshot on each collection, so the engine loop never does
+ * metric work for them.
  */
 public final class ServerMetrics implements AutoCloseable {
   static final AttributeKey<String> MODEL = AttributeKey.stringKey("gen_ai.request.model");
@@ -81,41 +78,66 @@ public final class ServerMetrics implements AutoCloseable {
       Optional<String> otlpEndpoint,
       Optional<SpanExporter> extraSpanExporter,
       Supplier<EngineGauges> gauges) {
-    SdkMeterProviderBuilder meters = SdkMeterProvider.builder();
-    meters.registerView(
-        InstrumentSelector.builder().setType(InstrumentType.HISTOGRAM).setUnit("s").build(),
-        View.builder()
-            .setAggregation(Aggregation.explicitBucketHistogram(SECONDS_BUCKETS))
-            .build());
-    meters.registerView(
-        InstrumentSelector.builder().setType(InstrumentType.HISTOGRAM).setUnit("{token}").build(),
-        View.builder().setAggregation(Aggregation.explicitBucketHistogram(TOKEN_BUCKETS)).build());
-    PrometheusHttpServer prom = null;
-    if (prometheusPort > 0) {
-      prom = PrometheusHttpServer.builder().setHost(host).setPort(prometheusPort).build();
-      meters.registerMetricReader(prom);
-    }
-    SdkTracerProviderBuilder traces = SdkTracerProvider.builder();
-    if (otlpEndpoint.isPresent()) {
-      meters.registerMetricReader(
-          PeriodicMetricReader.builder(
-                  OtlpGrpcMetricExporter.builder().setEndpoint(otlpEndpoint.get()).build())
-              .setInterval(Duration.ofSeconds(15))
-              .build());
-      traces.addSpanProcessor(
-          BatchSpanProcessor.builder(
-                  OtlpGrpcSpanExporter.builder().setEndpoint(otlpEndpoint.get()).build())
-              .build());
-    }
-    extraSpanExporter.ifPresent(
-        e ->
-            traces.addSpanProcessor(
-                io.opentelemetry.sdk.trace.export.SimpleSpanProcessor.create(e)));
-    this.sdk =
-        OpenTelemetrySdk.builder()
-            .setMeterProvider(meters.build())
-            .setTracerProvider(traces.build())
+    this(prometheusPort, host, otlpEndpoint, Map.of(), extraSpanExporter, gauges);
+  }
+
+  /**
+   * As above, with the {@code OTEL_*} environment: the OpenTelemetry SDK is built by its
+   * autoconfiguration module from these variables (see {@link TelemetryEnvironment}), plus kvant's
+   * Prometheus endpoint, histogram buckets and the extra exporter.
+   *
+   * @param otelEnv {@code OTEL_*} variables, e.g. {@code OTEL_SERVICE_NAME}, {@code
+   *     OTEL_TRACES_EXPORTER}, {@code OTEL_EXPORTER_OTLP_ENDPOINT}
+   */
+  public ServerMetrics(
+      int prometheusPort,
+      String host,
+      Optional<String> otlpEndpoint,
+      Map<String, String> otelEnv,
+      Optional<SpanExporter> extraSpanExporter,
+      Supplier<EngineGauges> gauges) {
+    PrometheusHttpServer prom =
+        prometheusPort > 0
+            ? PrometheusHttpServer.builder().setHost(host).setPort(prometheusPort).build()
+            : null;
+    Map<String, String> properties = TelemetryEnvironment.properties(otelEnv, otlpEndpoint);
+    AutoConfiguredOpenTelemetrySdk auto =
+        AutoConfiguredOpenTelemetrySdk.builder()
+            .disableShutdownHook()
+            // Customizer output wins over the library's own reads of the process environment, so
+            // every key kvant sets comes from the injected map (or kvant's default).
+            .addPropertiesCustomizer(c -> properties)
+            .addMeterProviderCustomizer(
+                (meters, c) -> {
+                  meters.registerView(
+                      InstrumentSelector.builder()
+                          .setType(InstrumentType.HISTOGRAM)
+                          .setUnit("s")
+                          .build(),
+                      View.builder()
+                          .setAggregation(Aggregation.explicitBucketHistogram(SECONDS_BUCKETS))
+                          .build());
+                  meters.registerView(
+                      InstrumentSelector.builder()
+                          .setType(InstrumentType.HISTOGRAM)
+                          .setUnit("{token}")
+                          .build(),
+                      View.builder()
+                          .setAggregation(Aggregation.explicitBucketHistogram(TOKEN_BUCKETS))
+                          .build());
+                  if (prom != null) {
+                    meters.registerMetricReader(prom);
+                  }
+                  return meters;
+                })
+            .addTracerProviderCustomizer(
+                (traces, c) -> {
+                  extraSpanExporter.ifPresent(
+                      e -> traces.addSpanProcessor(SimpleSpanProcessor.create(e)));
+                  return traces;
+                })
             .build();
+    this.sdk = auto.getOpenTelemetrySdk();
     this.prometheus = Optional.ofNullable(prom);
     this.prometheusPort = prom == null ? -1 : prometheusPort;
     this.tracer = sdk.getTracer("io.kvant.server");
@@ -198,6 +220,14 @@ public final class ServerMetrics implements AutoCloseable {
             });
   }
 
+  /**
+   * The propagators configured by {@code OTEL_PROPAGATORS} (W3C trace context and baggage by
+   * default): how a caller's trace context is read from request headers.
+   */
+  public ContextPropagators propagators() {
+    return sdk.getPropagators();
+  }
+
   /** The tracer for per-request spans. */
   public Tracer tracer() {
     return tracer;
@@ -208,7 +238,7 @@ public final class ServerMetrics implements AutoCloseable {
     return prometheusPort;
   }
 
-  /** Records one finished request. Times in seconds; ttft/tpot are skipped when NaN. */
+  /** Records one finished completion request (operation {@code text_completion}). */
   public void recordRequest(
       String model,
       String finishReason,
@@ -217,7 +247,32 @@ public final class ServerMetrics implements AutoCloseable {
       double durationSeconds,
       long promptTokens,
       long completionTokens) {
-    Attributes base = Attributes.of(MODEL, model, OPERATION, "text_completion");
+    recordRequest(
+        model,
+        "text_completion",
+        finishReason,
+        ttftSeconds,
+        tpotSeconds,
+        durationSeconds,
+        promptTokens,
+        completionTokens);
+  }
+
+  /**
+   * Records one finished request. Times in seconds; ttft/tpot are skipped when NaN.
+   *
+   * @param operation {@code gen_ai.operation.name}: {@code text_completion} or {@code chat}
+   */
+  public void recordRequest(
+      String model,
+      String operation,
+      String finishReason,
+      double ttftSeconds,
+      double tpotSeconds,
+      double durationSeconds,
+      long promptTokens,
+      long completionTokens) {
+    Attributes base = Attributes.of(MODEL, model, OPERATION, operation);
     if (!Double.isNaN(ttftSeconds)) {
       ttft.record(ttftSeconds, base);
     }

@@ -27,6 +27,36 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void interopSettingsComeFromFlagsFileAndTheInjectedEnvironment() throws Exception {
+    ServerConfig d = load(Map.of(), "--model", model.toString());
+    assertThat(d.interop().httpPort()).isEmpty();
+    assertThat(d.interop().logFormat()).isEqualTo("text");
+    Path template = Files.writeString(dir.resolve("t.jinja"), "{{ messages }}");
+    Path yaml =
+        Files.writeString(dir.resolve("k.yaml"), "http: {port: 8080}\nlog: {format: json}\n");
+    ServerConfig c =
+        load(
+            Map.of("OTEL_SERVICE_NAME", "svc", "HOME", "/root"),
+            "--config",
+            yaml.toString(),
+            "--model",
+            model.toString(),
+            "--chat-template",
+            template.toString());
+    assertThat(c.interop().httpPort()).hasValue(8080);
+    assertThat(c.interop().logFormat()).isEqualTo("json");
+    assertThat(c.interop().chatTemplate()).hasValue(template);
+    assertThat(c.interop().otelEnv()).isEqualTo(Map.of("OTEL_SERVICE_NAME", "svc"));
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--log-format", "xml"))
+        .hasMessage("--log-format: must be text or json, got 'xml'");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", model.toString(), "--chat-template", "nope.jinja"))
+        .hasMessage("--chat-template: nope.jinja is not a file");
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--http-port", "70000"))
+        .hasMessage("--http-port: must be in [0, 65535], got 70000");
+  }
+
+  @Test
   void defaultsApplyWhenOnlyTheModelIsGiven() throws Exception {
     ServerConfig c = load(Map.of(), "--model", model.toString());
     assertThat(c.port()).isEqualTo(50051);
@@ -87,11 +117,22 @@ class ConfigLoaderTest {
         .hasMessage("--device: must be one of cpu, cuda, auto; got 'gpu'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv", "f16"))
         .hasMessage("--kv: f16 KV storage needs --device cuda (the CPU has f32, int8, fp8)");
-    assertThatThrownBy(
-            () -> load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv", "int8"))
-        .hasMessage("--kv: int8 KV is not implemented on the GPU yet; use f16 or f32");
+    assertThat(
+            load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv", "int8")
+                .model()
+                .kvType())
+        .isEqualTo("int8");
     assertThat(load(Map.of(), "--model", model.toString(), "--device", "cuda").model().kvType())
         .isEqualTo("f16");
+    assertThat(
+            load(Map.of(), "--model", model.toString(), "--device", "cuda", "--kv-cache-mb", "auto")
+                .scheduler()
+                .kvCacheBytes())
+        .isZero();
+    assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--kv-cache-mb", "auto"))
+        .hasMessage(
+            "--kv-cache-mb: auto sizes the KV cache from free device memory and needs --device"
+                + " cuda or auto; give a size in MiB for the CPU");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--weights", "w3"))
         .hasMessageStartingWith("--weights: unknown recipe 'w3'");
     assertThatThrownBy(() -> load(Map.of(), "--model", model.toString(), "--threads", "two"))

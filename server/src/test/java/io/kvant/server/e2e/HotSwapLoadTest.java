@@ -83,50 +83,74 @@ class HotSwapLoadTest {
     try (MotoServer s3 = MotoServer.start(tmp.resolve("moto"));
         S3Bucket bucket = s3.bucket("kvant");
         Model source = ModelLoader.load(TestServer.stories(), Optional.empty())) {
-      // Versions: v1 full (w8), v2 = v1 with one tensor changed, v3 = v2 with another changed.
-      Map<String, Object> all = Publisher.tensorsOf(source);
-      // Unverified: the test plants a NaN version the server must refuse.
-      Publisher pub = Publisher.unverified(bucket, Clock.systemUTC());
-      Map<String, Object> full = new java.util.LinkedHashMap<>(all);
-      full.put(O4, scaled((Tensor) all.get(O4), 1.6f));
-      publish(pub, "v1", Optional.empty(), full);
-      publish(pub, "v2", Optional.of("v1"), Map.of(Q0, scaled((Tensor) all.get(Q0), 1.6f)));
-      publish(pub, "v3", Optional.of("v2"), Map.of(UP1, scaled((Tensor) all.get(UP1), 0.4f)));
-      float[] bad = new float[((float[]) all.get("blk.0.attn_norm.weight")).length];
-      bad[3] = Float.NaN;
-      publish(pub, "nan", Optional.of("v1"), Map.of("blk.0.attn_norm.weight", bad));
-
-      AgentConfig d = AgentConfig.defaults();
+      publishVersions(bucket, source);
       AgentConfig agent =
-          new AgentConfig(
-              Optional.empty(),
-              Optional.empty(),
-              Duration.ofSeconds(1),
-              tmp.resolve("staging"),
-              Optional.of(tmp.resolve("qbom")),
-              Duration.ofSeconds(3),
-              false,
-              "DRAIN",
-              d.gateMinTop1(),
-              d.gateMaxKl(),
-              d.rollbackErrorRate(),
-              d.rollbackMinRequests(),
+          agentConfig(
               new AgentConfig.S3Config(
                   Optional.of(s3.endpoint().toString()),
                   "us-east-1",
                   true,
                   Optional.of("test"),
-                  Optional.of("test")),
-              // This test swaps deliberately different weights: no gate against the serving
-              // version, no shadow rollback (tested in the reload agent's own tests).
-              new AgentConfig.GateConfig(1e6, 1e6, 0, 1, 0, 1e6));
+                  Optional.of("test")));
       try (TestServer server = TestServer.builder().bucket("s3://kvant", agent).start()) {
-        run(server, source);
+        run(server, source, Exactness.EXACT);
       }
     }
   }
 
-  private void run(TestServer server, Model source) throws Exception {
+  /**
+   * Versions: v1 full (w8), v2 = v1 with one tensor changed, v3 = v2 with another changed, and a
+   * NaN version the server must refuse.
+   */
+  void publishVersions(io.kvant.reload.bucket.Bucket bucket, Model source) throws Exception {
+    Map<String, Object> all = Publisher.tensorsOf(source);
+    // Unverified: the test plants a NaN version the server must refuse.
+    Publisher pub = Publisher.unverified(bucket, Clock.systemUTC());
+    Map<String, Object> full = new java.util.LinkedHashMap<>(all);
+    full.put(O4, scaled((Tensor) all.get(O4), 1.6f));
+    publish(pub, "v1", Optional.empty(), full);
+    publish(pub, "v2", Optional.of("v1"), Map.of(Q0, scaled((Tensor) all.get(Q0), 1.6f)));
+    publish(pub, "v3", Optional.of("v2"), Map.of(UP1, scaled((Tensor) all.get(UP1), 0.4f)));
+    float[] bad = new float[((float[]) all.get("blk.0.attn_norm.weight")).length];
+    bad[3] = Float.NaN;
+    publish(pub, "nan", Optional.of("v1"), Map.of("blk.0.attn_norm.weight", bad));
+  }
+
+  AgentConfig agentConfig(AgentConfig.S3Config s3) {
+    AgentConfig d = AgentConfig.defaults();
+    return new AgentConfig(
+        Optional.empty(),
+        Optional.empty(),
+        Duration.ofSeconds(1),
+        tmp.resolve("staging"),
+        Optional.of(tmp.resolve("qbom")),
+        Duration.ofSeconds(3),
+        false,
+        "DRAIN",
+        d.gateMinTop1(),
+        d.gateMaxKl(),
+        d.rollbackErrorRate(),
+        d.rollbackMinRequests(),
+        s3,
+        // This test swaps deliberately different weights: no gate against the serving
+        // version, no shadow rollback (tested in the reload agent's own tests).
+        new AgentConfig.GateConfig(1e6, 1e6, 0, 1, 0, 1e6));
+  }
+
+  /**
+   * How a response's tokens are held to its version's greedy output computed by the CPU engine:
+   * EXACT (same engine: every token), or PREFIX for another engine, whose float sums differ in
+   * order so a near tie may resolve the other way: the first {@link #PREFIX_TOKENS} tokens exactly
+   * and at least 98% of the responses in full (each deviation printed).
+   */
+  enum Exactness {
+    EXACT,
+    PREFIX
+  }
+
+  static final int PREFIX_TOKENS = 6;
+
+  void run(TestServer server, Model source, Exactness exactness) throws Exception {
     var admin = server.admin(TestServer.ADMIN_TOKEN);
     var served = server.server.models().find("stories").orElseThrow();
     List<ModelEvent> events = Collections.synchronizedList(new ArrayList<>());
@@ -195,10 +219,28 @@ class HotSwapLoadTest {
 
     sleepUntil(t0, 7);
     awaitResponseOn(outcomes, "v1");
+    // On the GPU: what the delta swap uploads and what the device holds (weights are uploaded
+    // by the swap; the identity-keyed device cache shares every unchanged tensor).
+    var gpu =
+        server.server.backend() instanceof io.kvant.cuda.CudaBackend c
+            ? Optional.of(c)
+            : Optional.<io.kvant.cuda.CudaBackend>empty();
+    long uploadedBefore = gpu.map(c -> c.weightCache().uploadedBytes()).orElse(0L);
+    long liveBefore = gpu.map(c -> c.device().liveBytes()).orElse(0L);
     SwapResponse r2 = swap(admin, "v2", SwapPolicy.SWAP_POLICY_DRAIN);
+    long uploadedByDelta =
+        gpu.map(c -> c.weightCache().uploadedBytes()).orElse(0L) - uploadedBefore;
+    long liveDuring = gpu.map(c -> c.device().liveBytes()).orElse(0L);
     weights.put("v2", served.serving().model().weights());
     ModelStatus during = admin.getModelStatus(GetModelStatusRequest.getDefaultInstance());
-    long changedBytes = served.serving().model().weights().layers().get(0).wq().byteSize();
+    Tensor changed = served.serving().model().weights().layers().get(0).wq();
+    long changedBytes = changed.byteSize();
+    // on the device a quantized tensor is its codes and its scales, in the upload layout
+    long changedDeviceBytes =
+        switch (changed.dtype()) {
+          case F32, F16, BF16 -> changedBytes;
+          default -> io.kvant.cuda.model.QuantizedLayout.of(changed).deviceBytes();
+        };
 
     // The watch window (3 s) passes: v1 is dropped, drains, and is released.
     long deadline = System.nanoTime() + 15_000_000_000L;
@@ -211,6 +253,7 @@ class HotSwapLoadTest {
       Thread.sleep(100);
     }
 
+    long liveAfterRelease = gpu.map(c -> c.device().liveBytes()).orElse(0L);
     sleepUntil(t0, 14);
     awaitResponseOn(outcomes, "v2");
     long immStart = System.nanoTime();
@@ -255,6 +298,7 @@ class HotSwapLoadTest {
     assertThat(expected.get("v2")).isNotEqualTo(expected.get("v1"));
     assertThat(expected.get("v3")).isNotEqualTo(expected.get("v2"));
     int checked = 0;
+    int deviations = 0;
     int spanning = 0;
     Map<String, Integer> perVersion = new HashMap<>();
     for (Outcome o : outcomes) {
@@ -266,11 +310,25 @@ class HotSwapLoadTest {
       }
       assertThat(o.chunkVersions()).as("versions of one response").containsExactly(o.version());
       assertThat(expected).containsKey(o.version());
-      assertThat(o.ids())
-          .as("prompt %d on %s", o.prompt(), o.version())
-          .isEqualTo(expected.get(o.version()).get(o.prompt()));
+      List<Integer> want = expected.get(o.version()).get(o.prompt());
+      if (exactness == Exactness.EXACT) {
+        assertThat(o.ids()).as("prompt %d on %s", o.prompt(), o.version()).isEqualTo(want);
+      } else {
+        assertThat(o.ids().subList(0, PREFIX_TOKENS))
+            .as("first tokens of prompt %d on %s", o.prompt(), o.version())
+            .isEqualTo(want.subList(0, PREFIX_TOKENS));
+        if (!o.ids().equals(want)) {
+          deviations++;
+          System.out.printf(
+              "HOTSWAP deviation prompt %d on %s: %s vs CPU %s%n",
+              o.prompt(), o.version(), o.ids(), want);
+        }
+      }
       checked++;
     }
+    assertThat(deviations)
+        .as("responses deviating from the CPU's greedy output")
+        .isLessThanOrEqualTo(checked / 50);
     assertThat(perVersion.keySet()).contains(base, "v1", "v2", "v3");
 
     // --- swaps, recalibration, memory ---
@@ -302,11 +360,28 @@ class HotSwapLoadTest {
       assertThat(v.pinned()).isZero();
     }
 
+    if (gpu.isPresent()) {
+      // the delta uploaded exactly its one tensor
+      assertThat(uploadedByDelta).isEqualTo(changedDeviceBytes);
+      System.out.printf(
+          "HOTSWAP device: delta uploaded %d bytes (changed tensor %d on the device); device"
+              + " memory before %d,"
+              + " during %d (+%d), after v1's release %d (%+d vs before)%n",
+          uploadedByDelta,
+          changedDeviceBytes,
+          liveBefore,
+          liveDuring,
+          liveDuring - liveBefore,
+          liveAfterRelease,
+          liveAfterRelease - liveBefore);
+    }
+
     // Figures for perf/RESULTS.md: manifest-to-serving time of a full version and of a 1-tensor
     // delta.
     System.out.printf(
-        "HOTSWAP requests=%d checked=%d spanning(immediate)=%d seconds=%d perVersion=%s%n",
-        outcomes.size(), checked, spanning, seconds, perVersion);
+        "HOTSWAP requests=%d checked=%d deviations=%d spanning(immediate)=%d seconds=%d"
+            + " perVersion=%s%n",
+        outcomes.size(), checked, deviations, spanning, seconds, perVersion);
     for (ModelEvent e : seen) {
       if (e.getKind() == ModelEvent.Kind.STAGED || e.getKind() == ModelEvent.Kind.SWAPPED) {
         System.out.printf("HOTSWAP %s %s %s%n", e.getKind(), e.getVersion(), e.getAttributesMap());

@@ -58,10 +58,38 @@ final class TestServer implements AutoCloseable {
     long kvBytes = 16L << 20;
     String kv = "f32";
     String weights = "none";
+    String device = "cpu";
     Duration drain = Duration.ofSeconds(10);
     Optional<String> generationToken = Optional.empty();
     Optional<String> bucket = Optional.empty();
     io.kvant.server.config.AgentConfig agent = io.kvant.server.config.AgentConfig.defaults();
+    String name = "stories";
+    Optional<Integer> httpPort = Optional.empty();
+    Optional<Path> chatTemplate = Optional.empty();
+    java.util.Map<String, String> otelEnv = java.util.Map.of();
+
+    /** Serves the bundled model (models/kvant-kjv-7m.gguf) as "kjv". */
+    Builder bundledModel() {
+      model = Path.of("../models/kvant-kjv-7m.gguf");
+      name = "kjv";
+      return this;
+    }
+
+    /** Turns the OpenAI-compatible HTTP API on, on a free port. */
+    Builder http() {
+      httpPort = Optional.of(0);
+      return this;
+    }
+
+    Builder chatTemplate(Path file) {
+      chatTemplate = Optional.of(file);
+      return this;
+    }
+
+    Builder otelEnv(java.util.Map<String, String> env) {
+      otelEnv = env;
+      return this;
+    }
 
     Builder bucket(String uri, io.kvant.server.config.AgentConfig agentConfig) {
       bucket = Optional.of(uri);
@@ -89,6 +117,11 @@ final class TestServer implements AutoCloseable {
       return this;
     }
 
+    Builder device(String d) {
+      device = d;
+      return this;
+    }
+
     Builder kv(String type) {
       kv = type;
       return this;
@@ -109,7 +142,7 @@ final class TestServer implements AutoCloseable {
           new ServerConfig(
               "127.0.0.1",
               0,
-              new ModelSettings(model, "stories", weights, kv, Optional.empty(), 64),
+              new ModelSettings(model, name, weights, kv, Optional.empty(), 64, device),
               new SchedulerSettings(maxQueue, 256, maxSeqs, kvBytes, 16, 4096),
               new SecuritySettings(
                   Optional.of(ADMIN_TOKEN),
@@ -122,7 +155,8 @@ final class TestServer implements AutoCloseable {
               drain,
               2,
               bucket,
-              agent);
+              agent,
+              new ServerConfig.InteropSettings(httpPort, chatTemplate, otelEnv, "text"));
       return new TestServer(c);
     }
   }
@@ -131,6 +165,11 @@ final class TestServer implements AutoCloseable {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
     }
+  }
+
+  /** The base URL of the OpenAI-compatible API, e.g. {@code http://127.0.0.1:1234}. */
+  String httpBase() {
+    return "http://127.0.0.1:" + server.httpPort();
   }
 
   GenerationGrpc.GenerationBlockingStub blocking() {
