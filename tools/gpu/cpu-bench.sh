@@ -18,7 +18,7 @@
 #   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: each kernel, integer vs float, 1 thread,
 #                                         min and median time per call
 # Environment: TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
-# (bandwidth arrays, default 1024).
+# (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4").
 # Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
 # warm machine reuse them; results go to $OUT when set, else .device/results.
 #
@@ -153,7 +153,7 @@ decode() {
 batch() {
   local seqs=${1:-16} t
   t=$(nproc)
-  for name in l1b-q4 smol-q4; do
+  for name in ${BATCH_FILES:-l1b-q4 smol-q4}; do
     for k in float int; do
       echo "== kvant bench batch $name --kernels $k --threads $t" | tee -a "$RESULTS/batch.txt"
       timeout 200 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench \
