@@ -6,10 +6,11 @@
 # Here (development machine):
 #   LLAMA_SRC=/path/to/llama.cpp tools/gpu/cpu-bench.sh pack
 #       .device/cpu-bench/: the perf, engine and quant jars with the few libraries `bench synth`,
-#       `bench decode`, `bench batch` and JMH need (~4 MB), and llama.cpp's sources as
+#       `bench decode`, `bench batch` and JMH need (~6 MB), and llama.cpp's sources as
 #       llama-src.tar.xz (~4 MB, no models); .device/jdk.tar.xz is jlinked if missing (same command
 #       as tools/gpu/pack.sh).
-# There (GPU host, from the checkout with .device/ carried along; each step fits 10 minutes):
+# There (GPU host, from the checkout with .device/ carried along; each step is meant to fit the
+# device tool's 10 minutes; not yet run there):
 #   tools/gpu/cpu-bench.sh prepare        build llama-bench + llama-batched-bench (CPU only,
 #                                         -DGGML_NATIVE=ON) and write the four GGUF files (~2.3 GB)
 #   tools/gpu/cpu-bench.sh decode 1 4     single-stream decode at these thread counts, one table
@@ -20,7 +21,8 @@
 # Environment: TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4").
 # Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
-# warm machine reuse them; results go to $OUT when set, else .device/results.
+# warm machine reuse them (a fresh machine needs prepare again); results go to $OUT when set, else
+# .device/results.
 #
 # Prints one row per (file, threads): kvant float tokens/s, kvant int tokens/s, llama.cpp tokens/s,
 # int/llama.cpp. A row's three figures are measured back to back, so their ratios are from one run.
@@ -35,7 +37,7 @@ WHAT="${1:-}"
 shift || true
 
 usage() {
-  sed -n '2,24p' "$0" >&2
+  sed -n '2,28p' "$0" >&2
   exit 2
 }
 
