@@ -153,13 +153,15 @@ decode() {
 }
 
 batch() {
+  # 16 warm-up steps per level: with 4, the four-row integer kernel was still being compiled at 16
+  # sequences (C1 code of the Vector API is boxed and slow) and measured 3x too slow.
   local seqs=${1:-16} t
   t=$(nproc)
   for name in ${BATCH_FILES:-l1b-q4 smol-q4}; do
     for k in float int; do
       echo "== kvant bench batch $name --kernels $k --threads $t" | tee -a "$RESULTS/batch.txt"
       timeout 200 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench \
-        batch --model "$WORK/$name.gguf" --concurrency "1,$seqs" --tokens 16 --warmup 4 \
+        batch --model "$WORK/$name.gguf" --concurrency "1,$seqs" --tokens 16 --warmup 16 \
         --threads "$t" --kernels "$k" 2>&1 | tee -a "$RESULTS/batch.txt"
     done
     if [[ -x "$LLAMA/build/bin/llama-batched-bench" ]]; then
