@@ -1,89 +1,184 @@
 #!/usr/bin/env bash
-# CPU decode, kvant next to llama.cpp, on the same synthetic GGUF files, at several thread counts,
-# in one run (issue 18). Made for the GPU machine's 16-core host, which has no network and no Java.
+# CPU decode, kvant (float and integer kernels) next to llama.cpp, on the same synthetic GGUF files
+# and threads, on the GPU host's CPU (issue 18). That host has no network and no Java: everything
+# travels in .device/ (ignored by git), as for tools/gpu/run.sh.
 #
-# usage: perf/gpu-host-cpu-bench.sh JARS_DIR JDK_DIR LLAMA_SRC_DIR [WORK_DIR] [THREADS]
-#   JARS_DIR       kvant-perf-*.jar and its runtime dependencies (see "Jars" below)
-#   JDK_DIR        a JDK 25 (or a jlinked image with jdk.incubator.vector), e.g. ./jdk
-#   LLAMA_SRC_DIR  llama.cpp source tree (no models/ needed); built here into LLAMA_SRC_DIR/build
-#   WORK_DIR       where the synthetic GGUF files go (default /tmp/kvant-cpu-bench, ~2.3 GB)
-#   THREADS        thread counts (default "1 4 8 16")
-# Environment: TOKENS (default 64; 1B models use TOKENS/4), REPS (llama-bench -r, default 3).
+# Here (development machine):
+#   LLAMA_SRC=/path/to/llama.cpp tools/gpu/cpu-bench.sh pack
+#       .device/cpu-bench/: the perf, engine and quant jars with the few libraries `bench synth`,
+#       `bench decode`, `bench batch` and JMH need (~4 MB), and llama.cpp's sources as
+#       llama-src.tar.xz (~4 MB, no models); .device/jdk.tar.xz is jlinked if missing (same command
+#       as tools/gpu/pack.sh).
+# There (GPU host, from the checkout with .device/ carried along; each step fits 10 minutes):
+#   tools/gpu/cpu-bench.sh prepare        build llama-bench + llama-batched-bench (CPU only,
+#                                         -DGGML_NATIVE=ON) and write the four GGUF files (~2.3 GB)
+#   tools/gpu/cpu-bench.sh decode 1 4     single-stream decode at these thread counts, one table
+#   tools/gpu/cpu-bench.sh decode 8 16
+#   tools/gpu/cpu-bench.sh batch 16       16 sequences, kvant bench batch vs llama-batched-bench
+#   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: each kernel, integer vs float, 1 thread,
+#                                         min and median time per call
+# Environment: TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
+# (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4").
+# Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
+# warm machine reuse them; results go to $OUT when set, else .device/results.
 #
-# Jars (on the development machine):
-#   ./mvnw -q -pl perf -am package -DskipTests
-#   mkdir -p /tmp/kvant-jars && cp perf/target/kvant-perf-*[0-9T].jar $(tr ':' ' ' < perf/target/classpath.txt) /tmp/kvant-jars/
-#
-# Prints one table: model, threads, kvant float kernels, kvant int kernels, llama.cpp (tokens/s),
-# and int/llama.cpp. Everything for one model runs back to back, so ratios are from one run.
+# Prints one row per (file, threads): kvant float tokens/s, kvant int tokens/s, llama.cpp tokens/s,
+# int/llama.cpp. A row's three figures are measured back to back, so their ratios are from one run.
 set -euo pipefail
-if [[ $# -lt 3 ]]; then
-  sed -n '4,12p' "$0" >&2
-  exit 2
-fi
-JARS=$(cd "$1" && pwd)
-JDK=$(cd "$2" && pwd)
-LLAMA=$(cd "$3" && pwd)
-WORK=${4:-/tmp/kvant-cpu-bench}
-THREADS=${5:-"1 4 8 16"}
+ROOT="${KVANT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+PACK="$ROOT/.device"
+BENCH_PACK="$PACK/cpu-bench"
+WORK=${WORK:-/tmp/kvant-cpu-bench}
 TOKENS=${TOKENS:-64}
 REPS=${REPS:-3}
-JAVA="$JDK/bin/java"
-mkdir -p "$WORK"
-LOG="$WORK/run.log"
-: > "$LOG"
+WHAT="${1:-}"
+shift || true
 
-"$JAVA" -version 2>&1 | head -1 >> "$LOG"
-if [[ ! -x "$LLAMA/build/bin/llama-bench" ]]; then
-  echo "building llama.cpp (CPU only) in $LLAMA/build ..." >&2
-  mkdir -p "$LLAMA/models"
-  cmake -S "$LLAMA" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_CURL=OFF -DGGML_OPENMP=ON -DGGML_CUDA=OFF >> "$LOG" 2>&1
-  cmake --build "$LLAMA/build" -j "$(nproc)" --target llama-bench >> "$LOG" 2>&1
-fi
-LLAMA_BENCH="$LLAMA/build/bin/llama-bench"
-
-kvant() {
-  "$JAVA" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-    -XX:+UseParallelGC -cp "$JARS/*" io.kvant.perf.BenchMain bench "$@"
+usage() {
+  sed -n '2,24p' "$0" >&2
+  exit 2
 }
 
-declare -A FILES=(
+pack() {
+  export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+  [[ -n "${LLAMA_SRC:-}" && -f "$LLAMA_SRC/ggml/CMakeLists.txt" ]] ||
+    { echo "LLAMA_SRC must name a llama.cpp source tree (ggml/CMakeLists.txt missing)" >&2; exit 2; }
+  cd "$ROOT"
+  rm -rf "$BENCH_PACK" && mkdir -p "$BENCH_PACK/lib"
+  ./mvnw -q -B -DskipTests -Dspotless.check.skip=true package -pl perf -am
+  # Only what the CPU benchmarks load: not gRPC, Netty or the chart library.
+  cp perf/target/kvant-perf-*[0-9T].jar engine/target/kvant-engine-*[0-9T].jar \
+    quant/target/kvant-quant-*[0-9T].jar "$BENCH_PACK/lib/"
+  tr ':' '\n' < perf/target/classpath.txt |
+    grep -E '/(jackson-(core|databind|annotations)|jmh-core|jopt-simple|commons-math3)-[^/]*\.jar$' |
+    xargs -I{} cp {} "$BENCH_PACK/lib/"
+  tar -C "$(dirname "$LLAMA_SRC")" --exclude=build --exclude=.git --exclude=models \
+    --exclude=docs --exclude=media -cJf "$BENCH_PACK/llama-src.tar.xz" "$(basename "$LLAMA_SRC")"
+  if [[ ! -f "$PACK/jdk.tar.xz" ]]; then
+    rm -rf "$PACK/jdk"
+    "$JAVA_HOME/bin/jlink" --add-modules \
+      java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,java.naming,java.net.http,java.xml,jdk.crypto.ec,jdk.management,jdk.zipfs \
+      --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$PACK/jdk"
+    tar -C "$PACK" -cJf "$PACK/jdk.tar.xz" jdk
+    rm -rf "$PACK/jdk"
+  fi
+  du -sh "$BENCH_PACK"/* "$PACK/jdk.tar.xz" | sed 's|^|pack: |'
+}
+
+[[ "$WHAT" == pack ]] && { pack; exit 0; }
+[[ "$WHAT" =~ ^(prepare|decode|batch|jmh)$ ]] || usage
+
+RESULTS="${OUT:-$PACK/results}"
+mkdir -p "$RESULTS" "$WORK"
+LOG="$RESULTS/cpu-bench-$WHAT.log"
+JDK="$WORK/jdk"
+if [[ ! -x "$JDK/bin/java" ]]; then
+  mkdir -p "$JDK" && tar -xJf "$PACK/jdk.tar.xz" -C "$JDK" --strip-components=1
+fi
+JAVA=("$JDK/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
+CP="$BENCH_PACK/lib/*"
+kvant() { "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench "$@"; }
+LLAMA="$WORK/llama"
+{ echo "== $(date -u +%FT%TZ) $WHAT $*"; lscpu | grep -E '^(Model name|CPU\(s\)|Flags)' | cut -c1-200;
+  "$JDK/bin/java" -version 2>&1 | head -1; } >> "$LOG"
+
+declare -A SPEC=(
   [smol-q8]="smollm2-135m Q8_0" [smol-q4]="smollm2-135m Q4_0"
   [l1b-q8]="llama-3.2-1b Q8_0" [l1b-q4]="llama-3.2-1b Q4_0")
 ORDER="smol-q8 smol-q4 l1b-q8 l1b-q4"
-for name in $ORDER; do
-  read -r shape type <<< "${FILES[$name]}"
-  if [[ ! -f "$WORK/$name.gguf" ]]; then
-    echo "writing $WORK/$name.gguf ..." >&2
-    kvant synth --shape "$shape" --weights "$type" --out "$WORK/$name.gguf" >> "$LOG" 2>&1
-  fi
-done
 
-# tokens/s of `kvant bench decode`
+prepare() {
+  if [[ ! -x "$LLAMA/build/bin/llama-bench" ]]; then
+    if command -v cmake > /dev/null; then
+      rm -rf "$LLAMA" && mkdir -p "$LLAMA"
+      tar -xJf "$BENCH_PACK/llama-src.tar.xz" -C "$LLAMA" --strip-components=1
+      mkdir -p "$LLAMA/models"
+      echo "building llama.cpp in $LLAMA/build ..." | tee -a "$LOG"
+      cmake -S "$LLAMA" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+        -DLLAMA_CURL=OFF -DGGML_OPENMP=ON -DGGML_CUDA=OFF -DLLAMA_BUILD_TESTS=OFF >> "$LOG" 2>&1
+      cmake --build "$LLAMA/build" -j "$(nproc)" --target llama-bench llama-batched-bench >> "$LOG" 2>&1
+    else
+      echo "no cmake on this host: llama.cpp columns will be empty" | tee -a "$LOG"
+    fi
+  fi
+  for name in $ORDER; do
+    read -r shape type <<< "${SPEC[$name]}"
+    if [[ ! -f "$WORK/$name.gguf" ]]; then
+      echo "writing $WORK/$name.gguf ..." | tee -a "$LOG"
+      kvant synth --shape "$shape" --weights "$type" --out "$WORK/$name.gguf" >> "$LOG" 2>&1
+    fi
+  done
+  kvant bandwidth --mib "${MIB:-1024}" --trials 3 --threads "$(nproc)" 2>&1 | tee -a "$LOG" |
+    tee "$WORK/bandwidth.txt" > "$RESULTS/bandwidth.txt"
+  cat "$RESULTS/bandwidth.txt"
+}
+
+# tokens/s of `kvant bench decode`; BW (the read bandwidth prepare measured) only sets its "bound"
+# line, so the bench skips its own probe
+BW=$(sed -n 's/^read *[0-9.]* *\([0-9.]*\).*/\1/p' "$WORK/bandwidth.txt" 2>/dev/null | tail -1 || true)
+BW=${BW:-1}
 kvant_tps() {
   local file=$1 threads=$2 kernels=$3 tokens=$4
-  kvant decode --model "$file" --tokens "$tokens" --warmup $((tokens / 4 + 2)) \
-    --threads "$threads" --kernels "$kernels" --bandwidth-gbs 1 2>> "$LOG" | tee -a "$LOG" |
-    sed -n 's/.*= \([0-9.]*\) tokens\/s.*/\1/p'
+  timeout 120 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench decode \
+    --model "$file" --tokens "$tokens" --warmup $((tokens / 4 + 2)) --threads "$threads" \
+    --kernels "$kernels" --bandwidth-gbs "$BW" 2>> "$LOG" | tee -a "$LOG" | sed -n 's/^decode .* \([0-9.]*\) tokens\/s.*/\1/p' | head -1
 }
-# average tokens/s of llama-bench text generation (-p 0 -n N)
+# mean tokens/s of llama-bench text generation (-p 0 -n N)
 llama_tps() {
   local file=$1 threads=$2 tokens=$3
-  "$LLAMA_BENCH" -m "$file" -t "$threads" -p 0 -n "$tokens" -r "$REPS" -o csv 2>> "$LOG" |
-    tee -a "$LOG" | tail -1 | awk -F, '{gsub(/"/, "", $(NF-1)); print $(NF-1)}'
+  [[ -x "$LLAMA/build/bin/llama-bench" ]] || { echo "-"; return; }
+  timeout 120 "$LLAMA/build/bin/llama-bench" -m "$file" -t "$threads" -p 0 -n "$tokens" -r "$REPS" \
+    -o csv 2>> "$LOG" | tee -a "$LOG" | tail -1 | awk -F, '{gsub(/"/, "", $(NF-1)); printf "%.2f\n", $(NF-1)}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+
+decode() {
+  local threads=("${@:-1 4 8 16}")
+  printf '%-8s %7s %12s %12s %12s %9s %9s\n' file threads kvant-float kvant-int llama.cpp \
+    int/float int/llama | tee -a "$RESULTS/decode.txt"
+  for name in $ORDER; do
+    [[ -f "$WORK/$name.gguf" ]] || { echo "$WORK/$name.gguf missing: run prepare first" >&2; exit 1; }
+    local tokens=$TOKENS
+    [[ $name == l1b-* ]] && tokens=$((TOKENS / 4 > 8 ? TOKENS / 4 : 8))
+    for t in ${threads[@]}; do
+      f=$(kvant_tps "$WORK/$name.gguf" "$t" float "$tokens")
+      i=$(kvant_tps "$WORK/$name.gguf" "$t" int "$tokens")
+      l=$(llama_tps "$WORK/$name.gguf" "$t" "$tokens")
+      printf '%-8s %7s %12s %12s %12s %9s %9s\n' "$name" "$t" "${f:--}" "${i:--}" "${l:--}" \
+        "$(ratio "$i" "$f")" "$(ratio "$i" "$l")" | tee -a "$RESULTS/decode.txt"
+    done
+  done
 }
 
-printf '%-10s %7s %12s %12s %12s %10s\n' model threads kvant-float kvant-int llama.cpp int/llama
-for name in $ORDER; do
-  tokens=$TOKENS
-  [[ $name == l1b-* ]] && tokens=$((TOKENS / 4 > 8 ? TOKENS / 4 : 8))
-  for t in $THREADS; do
-    f=$(kvant_tps "$WORK/$name.gguf" "$t" float "$tokens")
-    i=$(kvant_tps "$WORK/$name.gguf" "$t" int "$tokens")
-    l=$(llama_tps "$WORK/$name.gguf" "$t" "$tokens")
-    ratio=$(awk -v a="$i" -v b="$l" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    printf '%-10s %7s %12s %12s %12s %10s\n' "$name" "$t" "$f" "$i" "$l" "$ratio"
+batch() {
+  local seqs=${1:-16} t
+  t=$(nproc)
+  for name in ${BATCH_FILES:-l1b-q4 smol-q4}; do
+    for k in float int; do
+      echo "== kvant bench batch $name --kernels $k --threads $t" | tee -a "$RESULTS/batch.txt"
+      timeout 200 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench \
+        batch --model "$WORK/$name.gguf" --concurrency "1,$seqs" --tokens 16 --warmup 4 \
+        --threads "$t" --kernels "$k" 2>&1 | tee -a "$RESULTS/batch.txt"
+    done
+    if [[ -x "$LLAMA/build/bin/llama-batched-bench" ]]; then
+      echo "== llama-batched-bench $name -npl $seqs -t $t" | tee -a "$RESULTS/batch.txt"
+      timeout 200 "$LLAMA/build/bin/llama-batched-bench" -m "$WORK/$name.gguf" -c 4096 -b 2048 \
+        -ub 512 -npp 128 -ntg 16 -npl "1,$seqs" -t "$t" 2>> "$LOG" | tee -a "$RESULTS/batch.txt"
+    fi
   done
-done
-echo "(full output in $LOG; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+}
+
+jmh() {
+  # Sample mode: the minimum (p0.00) and median (p0.50) call times, which a shared machine's noise
+  # disturbs less than the mean.
+  timeout 560 "${JAVA[@]}" -cp "$CP" org.openjdk.jmh.Main IntMatmulBench -f 1 -wi 3 -i 8 -w 500ms \
+    -r 500ms -bm sample -tu us 2>&1 | tee "$RESULTS/jmh.txt" | grep -E '^(Benchmark|IntMatmulBench)'
+}
+
+case "$WHAT" in
+  prepare) prepare ;;
+  decode) decode "$@" ;;
+  batch) batch "$@" ;;
+  jmh) jmh ;;
+esac
+echo "(log: $LOG; load: $(cut -d' ' -f1-3 /proc/loadavg))"

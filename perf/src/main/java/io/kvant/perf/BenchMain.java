@@ -46,8 +46,8 @@ public final class BenchMain {
         chart      --in RESULT.json --out-dir DIR    PNG charts from a serve/swap result
         synth      --shape NAME --weights TYPE --out FILE.gguf   synthetic model of a real shape
         bandwidth  [--mib 256] [--trials 5] [--threads N]        STREAM-like memory bandwidth
-        decode     --model FILE.gguf [--tokens 64] [--threads T] [--kernels float|int]  single-stream decode tokens/s
-        batch      --model FILE.gguf [--concurrency 1,4,16,64] [--kernels float|int]  aggregate batched decode tokens/s
+        decode     --model FILE.gguf [--tokens 64] [--threads T] [--kernels int|float]  single-stream decode tokens/s
+        batch      --model FILE.gguf [--concurrency 1,4,16,64] [--kernels int|float]  aggregate batched decode tokens/s
         sim        --trace FILE [--kv-blocks N] ...              scheduler simulation over a trace
       each command: --help for its options
       """;
@@ -188,9 +188,12 @@ public final class BenchMain {
     return 0;
   }
 
-  /** {@code --kernels float|int}: the matmul kernels of decode and batch (default float). */
+  /**
+   * {@code --kernels int|float}: the matmul kernels of decode and batch (default int, as the CPU
+   * backend serves).
+   */
   private static MatmulKernels kernels(Args a) {
-    String v = a.get("kernels", "float");
+    String v = a.get("kernels", "int");
     return switch (v) {
       case "float" -> MatmulKernels.FLOAT;
       case "int" -> MatmulKernels.INTEGER;

@@ -28,12 +28,13 @@ final class Help {
           """
           ./kvant bench decode --model FILE.gguf [--tokens 64] [--warmup 8] [--threads T]
                                [--bandwidth-gbs X]   (default: measured with the read kernel)
-                               [--kernels float|int] (int: integer kernels for Q8_0/Q4_0/I8/I4)
+                               [--kernels int|float] (int, the default as in serve: integer
+                                kernels for Q8_0/Q4_0/I8/I4; float: the float reference kernels)
           """;
       case "batch" ->
           """
           ./kvant bench batch --model FILE.gguf [--concurrency 1,4,16,64] [--tokens 32]
-                              [--warmup 8] [--threads T] [--kernels float|int]
+                              [--warmup 8] [--threads T] [--kernels int|float]
             N sequences decoded together (one token each per forward step, a ContiguousKvStore
             with N slots); prints aggregate tokens/s and the ratio to concurrency 1
           """;

@@ -12,7 +12,7 @@ import io.kvant.engine.model.ModelWeights;
  * manager's blocks.
  */
 public interface ComputeBackend extends AutoCloseable {
-  /** One line for logs, e.g. {@code cpu (2 threads)}. */
+  /** One line for logs, e.g. {@code cpu (2 threads, integer kernels)}. */
   String describe();
 
   /**

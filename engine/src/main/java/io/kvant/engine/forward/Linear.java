@@ -18,8 +18,8 @@ final class Linear {
     this.packed = packed;
   }
 
-  static Linear of(Tensor t, MatmulKernels kernels, ComputePool pool) {
-    return new Linear(t, kernels == MatmulKernels.INTEGER ? PackedMatrix.pack(t, pool) : null);
+  static Linear of(Tensor t, MatmulKernels kernels, WeightPacks packs, ComputePool pool) {
+    return new Linear(t, kernels == MatmulKernels.INTEGER ? packs.get(t, pool) : null);
   }
 
   /** Whether this matrix wants int8 activations. */

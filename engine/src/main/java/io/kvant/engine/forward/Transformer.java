@@ -62,24 +62,35 @@ public final class Transformer implements ForwardPass {
       ComputePool pool,
       ActivationObserver observer,
       MatmulKernels kernels) {
+    this(config, weights, pool, observer, kernels, new WeightPacks());
+  }
+
+  /** As above, taking packed weights from (and adding them to) {@code packs}. */
+  Transformer(
+      LlamaConfig config,
+      ModelWeights weights,
+      ComputePool pool,
+      ActivationObserver observer,
+      MatmulKernels kernels,
+      WeightPacks packs) {
     this.kernels = java.util.Objects.requireNonNull(kernels, "kernels");
     this.linears = new LayerLinears[weights.layers().size()];
     for (int l = 0; l < linears.length; l++) {
       LayerWeights w = weights.layers().get(l);
       linears[l] =
           new LayerLinears(
-              Linear.of(w.wq(), kernels, pool),
-              Linear.of(w.wk(), kernels, pool),
-              Linear.of(w.wv(), kernels, pool),
-              Linear.of(w.wo(), kernels, pool),
-              Linear.of(w.wGate(), kernels, pool),
-              Linear.of(w.wUp(), kernels, pool),
-              Linear.of(w.wDown(), kernels, pool));
+              Linear.of(w.wq(), kernels, packs, pool),
+              Linear.of(w.wk(), kernels, packs, pool),
+              Linear.of(w.wv(), kernels, packs, pool),
+              Linear.of(w.wo(), kernels, packs, pool),
+              Linear.of(w.wGate(), kernels, packs, pool),
+              Linear.of(w.wUp(), kernels, packs, pool),
+              Linear.of(w.wDown(), kernels, packs, pool));
     }
     // The head stays on the float kernels: its output is the token choice, and int8 activations
     // there doubled the integer path's KL against the float path on stories260K
     // (docs/DECISIONS.md).
-    this.head = Linear.of(weights.output(), MatmulKernels.FLOAT, pool);
+    this.head = Linear.of(weights.output(), MatmulKernels.FLOAT, packs, pool);
     this.observer = observer;
     this.config = config;
     this.weights = weights;

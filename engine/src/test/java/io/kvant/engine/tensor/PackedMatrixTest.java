@@ -31,7 +31,8 @@ class PackedMatrixTest {
             continue;
           }
           assertThat(m).isNotNull();
-          for (int batch : new int[] {1, 3}) {
+          // 1 and 3: one row at a time; 4 and 9: the four-row kernel, then the rest.
+          for (int batch : new int[] {1, 3, 4, 9}) {
             check(w, m, batch, rnd);
           }
         }

@@ -15,6 +15,7 @@ import io.kvant.api.v1.SwapRequest;
 import io.kvant.api.v1.SwapResponse;
 import io.kvant.api.v1.VersionState;
 import io.kvant.api.v1.VersionStatus;
+import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.generate.Generator;
 import io.kvant.engine.model.Model;
@@ -276,8 +277,15 @@ class HotSwapLoadTest {
     Map<String, List<List<Integer>>> expected = new HashMap<>();
     try (ComputePool pool = new ComputePool(1)) {
       for (var e : weights.entrySet()) {
+        // EXACT: the kernels the server's CPU backend runs (its default; v1 is INT8, so the
+        // integer path serves it). PREFIX (another engine, which multiplies in float): the float
+        // reference.
+        MatmulKernels kernels =
+            exactness == Exactness.EXACT ? MatmulKernels.INTEGER : MatmulKernels.FLOAT;
         Generator g =
-            new Generator(new Transformer(source.config(), e.getValue(), pool), source.tokenizer());
+            new Generator(
+                new Transformer(source.config(), e.getValue(), pool, null, kernels),
+                source.tokenizer());
         List<List<Integer>> outs = new ArrayList<>();
         for (String p : PROMPTS) {
           int[] ids =

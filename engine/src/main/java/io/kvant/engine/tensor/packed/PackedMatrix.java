@@ -46,6 +46,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
 
   static final int BLOCK = QuantizedInput.BLOCK;
 
+  /** Input rows {@link #panel4} takes per pass over a panel. */
+  static final int ROWS_PER_PASS = 4;
+
   final int rows;
   final int cols;
   final int blocks;
@@ -116,7 +119,13 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
     float[] xs = x.scales();
     for (int p = panelStart; p < panelEnd; p++) {
       int valid = Math.min(PANEL, rows - p * PANEL);
-      for (int b = 0; b < batch; b++) {
+      int b = 0;
+      // Four input rows per pass over the panel: its weights are loaded and widened once for
+      // four rows, not once per row (the batched decode and the prefill GEMM).
+      for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {
+        panel4(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
+      }
+      for (; b < batch; b++) {
         panel(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
       }
     }
@@ -171,6 +180,15 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    * start at {@code xq[xo]}, its block scales at {@code xs[so]}.
    */
   abstract void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
+
+  /**
+   * {@link #panel} for the four consecutive input rows starting at {@code xq[xo]} (row stride
+   * {@link #cols}, scale stride {@link #blocks}, output stride {@link #rows}); each row's result is
+   * bitwise what {@link #panel} gives it, since every row sees the same operations in the same
+   * order.
+   */
+  abstract void panel4(
+      int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
 
   /** Stores two accumulators (rows {@code [0, PANEL/2)} and the rest) for {@code valid} rows. */
   static void store(FloatVector a0, FloatVector a1, float[] out, int o, int valid) {

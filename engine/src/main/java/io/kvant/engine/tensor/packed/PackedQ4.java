@@ -79,4 +79,58 @@ final class PackedQ4 extends PackedMatrix {
     }
     store(acc0, acc1, out, o, valid);
   }
+
+  @Override
+  void panel4(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+    FloatVector c00 = FloatVector.zero(F);
+    FloatVector c01 = FloatVector.zero(F);
+    FloatVector c10 = FloatVector.zero(F);
+    FloatVector c11 = FloatVector.zero(F);
+    FloatVector c20 = FloatVector.zero(F);
+    FloatVector c21 = FloatVector.zero(F);
+    FloatVector c30 = FloatVector.zero(F);
+    FloatVector c31 = FloatVector.zero(F);
+    long base = (long) p * blocks * PAIRS * PANEL;
+    int sb = p * blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      ShortVector a0 = ShortVector.zero(S);
+      ShortVector a1 = ShortVector.zero(S);
+      ShortVector a2 = ShortVector.zero(S);
+      ShortVector a3 = ShortVector.zero(S);
+      long wo = base + (long) k * PAIRS * PANEL;
+      int x0 = xo + k * BLOCK;
+      int x1 = x0 + cols;
+      int x2 = x1 + cols;
+      int x3 = x2 + cols;
+      for (int c = 0; c < PAIRS; c++) {
+        ShortVector w = loadWide(codes, wo + (long) c * PANEL);
+        ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
+        ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
+        int j = 2 * c;
+        a0 = a0.add(lo.mul(xq[x0 + j])).add(hi.mul(xq[x0 + j + 1]));
+        a1 = a1.add(lo.mul(xq[x1 + j])).add(hi.mul(xq[x1 + j + 1]));
+        a2 = a2.add(lo.mul(xq[x2 + j])).add(hi.mul(xq[x2 + j + 1]));
+        a3 = a3.add(lo.mul(xq[x3 + j])).add(hi.mul(xq[x3 + j + 1]));
+      }
+      int si = sb + k * PANEL;
+      FloatVector w0 = FloatVector.fromArray(F, scales, si);
+      FloatVector w1 = FloatVector.fromArray(F, scales, si + F.length());
+      float d0 = xs[so + k];
+      float d1 = xs[so + blocks + k];
+      float d2 = xs[so + 2 * blocks + k];
+      float d3 = xs[so + 3 * blocks + k];
+      c00 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d0), c00);
+      c01 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d0), c01);
+      c10 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d1), c10);
+      c11 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d1), c11);
+      c20 = ((FloatVector) a2.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d2), c20);
+      c21 = ((FloatVector) a2.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d2), c21);
+      c30 = ((FloatVector) a3.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d3), c30);
+      c31 = ((FloatVector) a3.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d3), c31);
+    }
+    store(c00, c01, out, o, valid);
+    store(c10, c11, out, o + rows, valid);
+    store(c20, c21, out, o + 2 * rows, valid);
+    store(c30, c31, out, o + 3 * rows, valid);
+  }
 }
