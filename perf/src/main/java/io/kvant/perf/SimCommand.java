@@ -21,7 +21,8 @@ final class SimCommand {
   static final String HELP =
       """
       ./kvant bench sim --trace FILE [options]
-        trace: CSV arrival_s,prompt_tokens,output_tokens[,prefix_group,shared_tokens]
+        trace: CSV arrival_s,prompt_tokens,output_tokens[,prefix_group,shared_tokens[,priority]]
+               (priority: lower first, default 0; an empty prefix_group shares nothing)
         --shape smollm2-135m|llama-3.2-1b|llama-3-8b   model shape for the cost model (default llama-3.2-1b)
         --weights Q4_0|Q8_0|F16|F32                     weight bytes per step (default Q4_0)
         --bandwidth-gbs 20  --gflops 200  --overhead-ms 0.5   machine of the cost model

@@ -25,7 +25,7 @@ import java.util.List;
  *
  * <p>The block manager is built with a 1-layer, 1-head geometry so its stores cost almost no
  * memory; only the block count matters to it. Deterministic: same trace and config, same result.
- * Trace requests all have priority 0.
+ * Trace requests carry the priority of their trace line (default 0).
  */
 public final class SchedulerSim {
   /**
@@ -138,7 +138,7 @@ public final class SchedulerSim {
       }
       while (!pending.isEmpty() && pending.peek().entry.arrivalS() <= t) {
         Req r = pending.poll();
-        sched.add(r.index, r.entry.prompt(r.index), r.entry.outputTokens(), 0);
+        sched.add(r.index, r.entry.prompt(r.index), r.entry.outputTokens(), r.entry.priority());
       }
       if (sched.idle()) {
         t = pending.peek().entry.arrivalS();

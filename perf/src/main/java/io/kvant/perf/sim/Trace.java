@@ -10,8 +10,9 @@ import java.util.List;
 /**
  * A request trace for the simulator: CSV lines {@code arrival_s,prompt_tokens,output_tokens} with
  * optional {@code ,prefix_group,shared_tokens} (requests of one group start with the same {@code
- * shared_tokens} tokens, e.g. a system prompt). Blank lines, {@code #} comments and a header line
- * starting with a letter are skipped.
+ * shared_tokens} tokens, e.g. a system prompt; an empty group shares nothing) and then an optional
+ * {@code ,priority} (the scheduler's: lower values are admitted first and preempted last; default
+ * 0). Blank lines, {@code #} comments and a header line starting with a letter are skipped.
  */
 public final class Trace {
   private Trace() {}
@@ -24,9 +25,15 @@ public final class Trace {
    * @param outputTokens tokens to generate
    * @param prefixGroup group sharing a prefix; empty for none
    * @param sharedTokens leading prompt tokens shared within the group
+   * @param priority scheduling priority, lower first (as the server's requests carry it)
    */
   public record Entry(
-      double arrivalS, int promptTokens, int outputTokens, String prefixGroup, int sharedTokens) {
+      double arrivalS,
+      int promptTokens,
+      int outputTokens,
+      String prefixGroup,
+      int sharedTokens,
+      int priority) {
     public Entry {
       if (!(arrivalS >= 0) || promptTokens < 1 || outputTokens < 1) {
         throw new IllegalArgumentException("need arrival >= 0, prompt >= 1 and output >= 1 tokens");
@@ -69,16 +76,17 @@ public final class Trace {
       }
       String[] f = line.split(",");
       try {
-        if (f.length != 3 && f.length != 5) {
-          throw new IllegalArgumentException("expected 3 or 5 fields, got " + f.length);
+        if (f.length != 3 && f.length != 5 && f.length != 6) {
+          throw new IllegalArgumentException("expected 3, 5 or 6 fields, got " + f.length);
         }
         out.add(
             new Entry(
                 Double.parseDouble(f[0].strip()),
                 Integer.parseInt(f[1].strip()),
                 Integer.parseInt(f[2].strip()),
-                f.length == 5 ? f[3].strip() : "",
-                f.length == 5 ? Integer.parseInt(f[4].strip()) : 0));
+                f.length >= 5 ? f[3].strip() : "",
+                f.length >= 5 ? Integer.parseInt(f[4].strip()) : 0,
+                f.length == 6 ? Integer.parseInt(f[5].strip()) : 0));
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("trace line " + (n + 1) + ": " + e.getMessage(), e);
       }

@@ -68,9 +68,33 @@ class SchedulerSimTest {
     assertThat(tight.peakKvUsage()).isLessThanOrEqualTo(1.0);
   }
 
+  /**
+   * Two sequences at most: the two requests that arrive first run, and the shorter one frees its
+   * slot first; of the two that wait, the one that arrived later but has the lower priority value
+   * takes it, as in the server.
+   */
+  @Test
+  void aTracesPriorityColumnOrdersTheWaitingRequests() {
+    SchedulerSim sim = new SchedulerSim(new SchedulerSim.Config(64, 2, 64, 16, true), COST);
+    SchedulerSim.Result r =
+        sim.run(Trace.parse(List.of("0,8,2", "0,8,8", "0.001,8,4,,0,5", "0.002,8,4,,0,-1")));
+    List<RequestRecord> recs = r.records();
+    double startLow = recs.get(2).startMs() + recs.get(2).ttftMs();
+    double startHigh = recs.get(3).startMs() + recs.get(3).ttftMs();
+    assertThat(startHigh).isLessThan(startLow);
+    // the same trace without priorities serves them in arrival order
+    SchedulerSim.Result fifo =
+        sim.run(Trace.parse(List.of("0,8,2", "0,8,8", "0.001,8,4", "0.002,8,4")));
+    List<RequestRecord> f = fifo.records();
+    assertThat(f.get(2).startMs() + f.get(2).ttftMs())
+        .isLessThan(f.get(3).startMs() + f.get(3).ttftMs());
+  }
+
   @Test
   void badTracesAreRejected() {
     assertThatThrownBy(() -> Trace.parse(List.of("0,10"))).hasMessageContaining("line 1");
+    assertThatThrownBy(() -> Trace.parse(List.of("0,10,1,g,2,high")))
+        .hasMessageContaining("line 1");
     assertThatThrownBy(
             () ->
                 new SchedulerSim(new SchedulerSim.Config(64, 8, 2, 16, true), COST)
