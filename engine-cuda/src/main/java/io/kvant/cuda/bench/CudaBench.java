@@ -103,6 +103,16 @@ public final class CudaBench {
     }
   }
 
+  /** Decodes rows {@code [r0, r0 + m)} of the weights at {@code w0} into the F16 tile. */
+  private interface TileDecode {
+    void tile(long w0, int r0, int m);
+  }
+
+  /** The tile path of a quantized product: decode a tile, multiply it, over all output rows. */
+  private interface TileProduct {
+    void run(long w0, TileDecode decode);
+  }
+
   /** One product to time: what it reads and how to launch it on weight copy {@code i}. */
   private record GemvCase(
       String weights, String kernel, long bytes, java.util.function.IntConsumer launch) {}
@@ -218,76 +228,67 @@ public final class CudaBench {
           }
           int copies8 = (int) Math.max(1, pool / i8);
           int copies4 = (int) Math.max(1, pool / i4);
+          TileProduct tiles =
+              (w0, decode) -> {
+                for (long r0 = 0; r0 < out; r0 += tileRows) {
+                  int m = (int) Math.min(tileRows, out - r0);
+                  decode.tile(w0, (int) r0, m);
+                  backend
+                      .gemm()
+                      .multiply(
+                          CudaKernels.DT_F16,
+                          tile.ptr(),
+                          m,
+                          in,
+                          xh.ptr(),
+                          n,
+                          yb.ptr() + 4L * r0,
+                          out,
+                          false);
+                }
+              };
           cases.add(
               new GemvCase(
                   "int8",
                   "f16 tiles + cublasLt",
                   i8,
-                  i -> {
-                    long w0 = wb.ptr() + (i % copies8) * i8;
-                    for (long r0 = 0; r0 < out; r0 += tileRows) {
-                      int m = (int) Math.min(tileRows, out - r0);
-                      k.dequant8Tile(
-                          w0,
-                          in,
-                          sc.ptr(),
-                          in,
-                          1,
-                          CudaKernels.QF_INT8,
-                          tile.ptr(),
-                          CudaKernels.DT_F16,
-                          (int) r0,
-                          m,
-                          in);
-                      backend
-                          .gemm()
-                          .multiply(
-                              CudaKernels.DT_F16,
-                              tile.ptr(),
-                              m,
-                              in,
-                              xh.ptr(),
-                              n,
-                              yb.ptr() + 4L * r0,
-                              out,
-                              false);
-                    }
-                  }));
+                  i ->
+                      tiles.run(
+                          wb.ptr() + (i % copies8) * i8,
+                          (w0, r0, m) ->
+                              k.dequant8Tile(
+                                  w0,
+                                  in,
+                                  sc.ptr(),
+                                  in,
+                                  1,
+                                  CudaKernels.QF_INT8,
+                                  tile.ptr(),
+                                  CudaKernels.DT_F16,
+                                  r0,
+                                  m,
+                                  in))));
           cases.add(
               new GemvCase(
                   "int4-g128",
                   "f16 tiles + cublasLt",
                   i4,
-                  i -> {
-                    long w0 = wb.ptr() + (i % copies4) * i4;
-                    for (long r0 = 0; r0 < out; r0 += tileRows) {
-                      int m = (int) Math.min(tileRows, out - r0);
-                      k.dequant4Tile(
-                          w0,
-                          in / 2,
-                          sc.ptr(),
-                          0,
-                          128,
-                          in / 128,
-                          tile.ptr(),
-                          CudaKernels.DT_F16,
-                          (int) r0,
-                          m,
-                          in);
-                      backend
-                          .gemm()
-                          .multiply(
-                              CudaKernels.DT_F16,
-                              tile.ptr(),
-                              m,
-                              in,
-                              xh.ptr(),
-                              n,
-                              yb.ptr() + 4L * r0,
-                              out,
-                              false);
-                    }
-                  }));
+                  i ->
+                      tiles.run(
+                          wb.ptr() + (i % copies4) * i4,
+                          (w0, r0, m) ->
+                              k.dequant4Tile(
+                                  w0,
+                                  in / 2,
+                                  sc.ptr(),
+                                  0,
+                                  128,
+                                  in / 128,
+                                  tile.ptr(),
+                                  CudaKernels.DT_F16,
+                                  r0,
+                                  m,
+                                  in))));
           for (GemvCase c : cases) {
             int copies = (int) Math.max(1, pool / c.bytes());
             int reps = Math.max(20, Math.min(copies, 64));

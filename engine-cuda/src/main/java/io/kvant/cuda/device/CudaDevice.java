@@ -163,17 +163,7 @@ public final class CudaDevice implements AutoCloseable {
    */
   public void uploadTo(long dst, MemorySegment src) {
     makeCurrent();
-    if (src.isNative()) {
-      driver.copyToDeviceAsync(dst, src, src.byteSize(), transferStream);
-      driver.synchronize(transferStream);
-      return;
-    }
-    try (Arena a = Arena.ofConfined()) {
-      MemorySegment tmp = a.allocate(src.byteSize(), 16);
-      tmp.copyFrom(src);
-      driver.copyToDeviceAsync(dst, tmp, src.byteSize(), transferStream);
-      driver.synchronize(transferStream);
-    }
+    copyAndWait(dst, src, transferStream);
   }
 
   /** Copies a float array to a new device buffer. */
@@ -204,16 +194,23 @@ public final class CudaDevice implements AutoCloseable {
    * queued work, and returns once the copy is done (so {@code src} may be reused at once).
    */
   public void copyIn(long dst, MemorySegment src) {
+    copyAndWait(dst, src, stream);
+  }
+
+  /**
+   * Copies host bytes to {@code dst} on {@code on} and waits (heap bytes staged natively first).
+   */
+  private void copyAndWait(long dst, MemorySegment src, MemorySegment on) {
     if (src.isNative()) {
-      driver.copyToDeviceAsync(dst, src, src.byteSize(), stream);
-      driver.synchronize(stream);
+      driver.copyToDeviceAsync(dst, src, src.byteSize(), on);
+      driver.synchronize(on);
       return;
     }
     try (Arena a = Arena.ofConfined()) {
       MemorySegment tmp = a.allocate(src.byteSize(), 16);
       tmp.copyFrom(src);
-      driver.copyToDeviceAsync(dst, tmp, src.byteSize(), stream);
-      driver.synchronize(stream);
+      driver.copyToDeviceAsync(dst, tmp, src.byteSize(), on);
+      driver.synchronize(on);
     }
   }
 

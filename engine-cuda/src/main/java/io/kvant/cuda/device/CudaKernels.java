@@ -50,7 +50,9 @@ public final class CudaKernels {
   private final MemorySegment fillBytes;
   private final MemorySegment dequant8Tile;
   private final MemorySegment dequant4Tile;
-  private final java.util.Map<String, MemorySegment> mgemv = new java.util.HashMap<>();
+  // [kind][variant], looked up by ordinal: a launch on the decode path builds no name
+  private final MemorySegment[][] mgemv =
+      new MemorySegment[MgKind.values().length][MgVariant.values().length];
   private final Args args = new Args();
   private final int gridCap;
 
@@ -79,8 +81,7 @@ public final class CudaKernels {
     dequant4Tile = d.function(module, "dequant4_tile");
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
-        String name = mgemvName(kind, v);
-        mgemv.put(name, d.function(module, name));
+        mgemv[kind.ordinal()][v.ordinal()] = d.function(module, mgemvName(kind, v));
       }
     }
     gridCap = device.multiprocessors() * 16;
@@ -439,7 +440,7 @@ public final class CudaKernels {
     args.ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
     int perBlock = variant.features * MG_WARPS;
     launch(
-        mgemv.get(mgemvName(kind, variant)),
+        mgemv[kind.ordinal()][variant.ordinal()],
         "mgemv",
         (out + perBlock - 1) / perBlock,
         1,
