@@ -12,28 +12,46 @@ import io.kvant.engine.tensor.packed.QuantizedInput;
 final class Linear {
   final Tensor tensor;
   final PackedMatrix packed;
+  // Inputs quantized as two int8 terms (QuantizedInput#quantizeWithResidual): the output head,
+  // whose result is the token choice.
+  private final boolean twoTerm;
+  private float[] partial = new float[0];
 
-  private Linear(Tensor tensor, PackedMatrix packed) {
+  private Linear(Tensor tensor, PackedMatrix packed, boolean twoTerm) {
     this.tensor = tensor;
     this.packed = packed;
+    this.twoTerm = twoTerm;
   }
 
   static Linear of(Tensor t, MatmulKernels kernels, WeightPacks packs, ComputePool pool) {
-    return new Linear(t, kernels == MatmulKernels.INTEGER ? packs.get(t, pool) : null);
+    return new Linear(t, kernels == MatmulKernels.INTEGER ? packs.get(t, pool) : null, false);
   }
 
-  /** Whether this matrix wants int8 activations. */
+  /**
+   * The output head: under {@link MatmulKernels#INTEGER} its input is quantized as two int8 terms
+   * per value (about 15 bits; {@link #apply} does it), since int8 alone moved the top-1 token too
+   * often against the float path (docs/DECISIONS.md).
+   */
+  static Linear head(Tensor t, MatmulKernels kernels, WeightPacks packs, ComputePool pool) {
+    return new Linear(t, kernels == MatmulKernels.INTEGER ? packs.get(t, pool) : null, true);
+  }
+
+  /** Whether this matrix wants int8 activations quantized by the caller. */
   boolean integer() {
-    return packed != null;
+    return packed != null && !twoTerm;
   }
 
   /**
    * {@code out = W x} for {@code n} rows; {@code xq} must hold {@code x} quantized when {@link
-   * #integer()}.
+   * #integer()}. A two-term head quantizes {@code x} into {@code xq} itself.
    */
   void apply(ComputePool pool, float[] x, QuantizedInput xq, int n, float[] out) {
     if (packed == null) {
       pool.matmul(tensor, x, n, out);
+      return;
+    }
+    if (twoTerm) {
+      applyTwoTerm(pool, x, xq, n, out);
       return;
     }
     if ((long) packed.rows() * packed.cols() * n < ComputePool.MIN_PARALLEL_WORK) {
@@ -41,5 +59,76 @@ final class Linear {
       return;
     }
     pool.parallelRanges(packed.panels(), 1, (start, end) -> packed.matmul(xq, out, start, end));
+  }
+
+  /**
+   * {@code outs[i] = ls[i] x} for matrices that read the same input (q/k/v, gate/up), as one
+   * parallel call when all are integer: their panels are split across the threads as one range, so
+   * the team is handed work once, not once per matrix, and small matrices (k and v of a grouped-
+   * query model) are split too. Results are those of {@link #apply} on each.
+   */
+  static void applyAll(
+      ComputePool pool, Linear[] ls, float[] x, QuantizedInput xq, int n, float[][] outs) {
+    long work = 0;
+    int panels = 0;
+    for (Linear l : ls) {
+      if (!l.integer()) {
+        for (int i = 0; i < ls.length; i++) {
+          ls[i].apply(pool, x, xq, n, outs[i]);
+        }
+        return;
+      }
+      work += (long) l.packed.rows() * l.packed.cols() * n;
+      panels += l.packed.panels();
+    }
+    if (work < ComputePool.MIN_PARALLEL_WORK) {
+      for (int i = 0; i < ls.length; i++) {
+        ls[i].packed.matmul(xq, outs[i]);
+      }
+      return;
+    }
+    pool.parallelRanges(
+        panels,
+        1,
+        (start, end) -> {
+          int first = 0;
+          for (int i = 0; i < ls.length && start < end; i++) {
+            PackedMatrix m = ls[i].packed;
+            int from = Math.max(start, first) - first;
+            int to = Math.min(end, first + m.panels()) - first;
+            if (from < to) {
+              m.matmul(xq, outs[i], from, to);
+            }
+            first += m.panels();
+          }
+        });
+  }
+
+  private void applyTwoTerm(ComputePool pool, float[] x, QuantizedInput xq, int n, float[] out) {
+    xq.quantizeWithResidual(x, n, packed.cols());
+    int rows = packed.rows();
+    if (partial.length < 2 * n * rows) {
+      partial = new float[2 * n * rows];
+    }
+    float[] p = partial;
+    ComputePool.RangeBody body =
+        (start, end) -> {
+          packed.matmul(xq, p, start, end);
+          int from = start * PackedMatrix.PANEL;
+          int to = Math.min(rows, end * PackedMatrix.PANEL);
+          for (int b = 0; b < n; b++) {
+            int hi = 2 * b * rows;
+            int lo = hi + rows;
+            int o = b * rows;
+            for (int r = from; r < to; r++) {
+              out[o + r] = p[hi + r] + p[lo + r];
+            }
+          }
+        };
+    if ((long) rows * packed.cols() * n < ComputePool.MIN_PARALLEL_WORK) {
+      body.run(0, packed.panels());
+      return;
+    }
+    pool.parallelRanges(packed.panels(), 1, body);
   }
 }

@@ -21,7 +21,8 @@ import io.kvant.engine.tensor.packed.QuantizedInput;
  * <p>Kernels: {@link MatmulKernels#FLOAT} (the default) or {@link MatmulKernels#INTEGER}, where the
  * weights of the blocks that have an integer kernel are repacked at construction and each matmul
  * input is quantized to int8 once and shared by the matrices that read it (q/k/v, gate/up); the
- * output head always runs on the float kernels.
+ * output head's input is quantized as two int8 terms (about 15 bits), since its result is the token
+ * choice.
  *
  * <p>Threading: a {@code Transformer} is driven by one thread at a time (the engine loop); it
  * parallelises internally on its {@link ComputePool}. Scratch buffers are reused across calls.
@@ -87,10 +88,9 @@ public final class Transformer implements ForwardPass {
               Linear.of(w.wUp(), kernels, packs, pool),
               Linear.of(w.wDown(), kernels, packs, pool));
     }
-    // The head stays on the float kernels: its output is the token choice, and int8 activations
-    // there doubled the integer path's KL against the float path on stories260K
-    // (docs/DECISIONS.md).
-    this.head = Linear.of(weights.output(), MatmulKernels.FLOAT, packs, pool);
+    // The head's output is the token choice: int8 activations there doubled the integer path's KL
+    // against the float path on stories260K, so its input gets two int8 terms (docs/DECISIONS.md).
+    this.head = Linear.head(weights.output(), kernels, packs, pool);
     this.observer = observer;
     this.config = config;
     this.weights = weights;
@@ -175,9 +175,7 @@ public final class Transformer implements ForwardPass {
     if (lin.q.integer() || lin.k.integer() || lin.v.integer()) {
       xq.quantize(s.xb, n, dim);
     }
-    lin.q.apply(pool, s.xb, xq, n, s.q);
-    lin.k.apply(pool, s.xb, xq, n, s.k);
-    lin.v.apply(pool, s.xb, xq, n, s.v);
+    Linear.applyAll(pool, lin.qkv, s.xb, xq, n, s.qkv);
     addBias(s.q, w.qBias(), n, dim);
     addBias(s.k, w.kBias(), n, kvDim);
     addBias(s.v, w.vBias(), n, kvDim);
@@ -206,8 +204,7 @@ public final class Transformer implements ForwardPass {
     if (lin.gate.integer() || lin.up.integer()) {
       xq.quantize(s.xb, n, dim);
     }
-    lin.gate.apply(pool, s.xb, xq, n, s.gate);
-    lin.up.apply(pool, s.xb, xq, n, s.up);
+    Linear.applyAll(pool, lin.gateUp, s.xb, xq, n, s.gateUp);
     int total = n * hidden;
     for (int i = 0; i < total; i++) {
       float g = s.gate[i];
@@ -296,7 +293,20 @@ public final class Transformer implements ForwardPass {
 
   /** The seven matrices of one block as the forward pass applies them. */
   private record LayerLinears(
-      Linear q, Linear k, Linear v, Linear o, Linear gate, Linear up, Linear down) {}
+      Linear q,
+      Linear k,
+      Linear v,
+      Linear o,
+      Linear gate,
+      Linear up,
+      Linear down,
+      Linear[] qkv,
+      Linear[] gateUp) {
+    LayerLinears(Linear q, Linear k, Linear v, Linear o, Linear gate, Linear up, Linear down) {
+      // Matrices that read the same input, applied as one parallel call.
+      this(q, k, v, o, gate, up, down, new Linear[] {q, k, v}, new Linear[] {gate, up});
+    }
+  }
 
   /** Activation buffers for up to {@code capacity} rows. */
   private static final class Scratch {
@@ -310,6 +320,8 @@ public final class Transformer implements ForwardPass {
     final float[] o;
     final float[] gate;
     final float[] up;
+    final float[][] qkv;
+    final float[][] gateUp;
 
     Scratch(int capacity, LlamaConfig c) {
       this.capacity = capacity;
@@ -325,6 +337,8 @@ public final class Transformer implements ForwardPass {
       o = new float[capacity * dim];
       gate = new float[capacity * hidden];
       up = new float[capacity * hidden];
+      qkv = new float[][] {q, k, v};
+      gateUp = new float[][] {gate, up};
     }
   }
 }

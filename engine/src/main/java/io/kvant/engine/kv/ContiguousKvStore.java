@@ -8,8 +8,9 @@ import java.util.Arrays;
  * array for keys and one for values, sized for {@code maxPositions} tokens.
  *
  * <p>This is the reference store: the forward pass's correctness is tested against it, and the
- * paged, quantized cache must give the same attention results (exactly, for F32 storage). Slots are
- * taken with {@link #acquire()} and given back with {@link #release(int)}; memory for all slots is
+ * paged, quantized cache must give the same attention results (exactly, for F32 storage: both run
+ * the same vector kernels, {@link KvKernels#dotF32} and {@link KvKernels#axpyF32}). Slots are taken
+ * with {@link #acquire()} and given back with {@link #release(int)}; memory for all slots is
  * allocated up front so a running store never allocates.
  */
 public final class ContiguousKvStore implements KvStore {
@@ -107,12 +108,7 @@ public final class ContiguousKvStore implements KvStore {
     float[] k = keys[seq];
     int b = base(layer, 0) + kvHead * headSize;
     for (int t = 0; t < len; t++) {
-      int o = b + t * kvDim;
-      float dot = 0f;
-      for (int i = 0; i < headSize; i++) {
-        dot += q[qOff + i] * k[o + i];
-      }
-      scores[t] = dot;
+      scores[t] = KvKernels.dotF32(q, qOff, k, b + t * kvDim, headSize);
     }
   }
 
@@ -122,11 +118,7 @@ public final class ContiguousKvStore implements KvStore {
     float[] v = values[seq];
     int b = base(layer, 0) + kvHead * headSize;
     for (int t = 0; t < len; t++) {
-      int o = b + t * kvDim;
-      float w = weights[t];
-      for (int i = 0; i < headSize; i++) {
-        out[outOff + i] += w * v[o + i];
-      }
+      KvKernels.axpyF32(weights[t], v, b + t * kvDim, out, outOff, headSize);
     }
   }
 }
