@@ -28,9 +28,10 @@ done
 rm -f "$STAGE"/deps/kvant-*.jar "$STAGE"/deps/*-sources.jar
 # Not needed on the GPU host, and the device tool takes 64 MiB with the checkout: the AWS SDK (the
 # GPU runs use a folder bucket), Mockito's byte-buddy, OkHttp/Kotlin (OTLP export, off there),
-# jqwik and xchart (property tests and charts run here), grpc-netty-shaded (the client finds
+# jqwik and xchart (property tests and charts run here), the OpenAI/langchain4j clients and jtokkit
+# (the HTTP API's client tests run here), grpc-netty-shaded (the client finds
 # grpc-netty's channel provider through the same ServiceLoader).
-( cd "$STAGE/deps" && ls | grep -E '^(byte-buddy|mockito|objenesis|kotlin|okhttp|okio|jqwik|xchart|grpc-netty-shaded)|-2\.57\.[0-9]+\.jar$' | xargs -r rm -f )
+( cd "$STAGE/deps" && ls | grep -E '^(byte-buddy|mockito|objenesis|kotlin|okhttp|okio|jqwik|xchart|grpc-netty-shaded|openai-java|langchain4j|jtokkit)|-2\.57\.[0-9]+\.jar$' | xargs -r rm -f )
 for m in proto engine quant engine-cuda reload-agent server client-sdk perf; do
   cp "$m"/target/kvant-"$m"-*.jar "$PACK/lib/"
 done
@@ -58,7 +59,7 @@ if [[ ! -f "$PACK/jdk.tar.xz" ]]; then
   rm -rf "$PACK/jdk"
   "$JAVA_HOME/bin/jlink" --add-modules \
     java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,java.naming,java.net.http,java.xml,jdk.crypto.ec,jdk.management,jdk.zipfs,java.sql,jdk.httpserver \
-    --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$PACK/jdk"
+    --strip-debug --no-man-pages --no-header-files --compress=zip-0 --output "$PACK/jdk"
   tar -C "$PACK" -cJf "$PACK/jdk.tar.xz" jdk
   rm -rf "$PACK/jdk"
 fi

@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|hotswap|gemv|decode|kv|eval|serve]...   (default all; several may be given)
+#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|decode|fused|kv|eval|serve|profile]...   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
 # The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
@@ -50,6 +50,13 @@ if wants tests; then
   junit tests --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
   grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests.txt" > "$RESULTS/comparisons.txt" || true
 fi
+if wants kernels; then
+  # The kernel tests and the fused decode against the CPU engine (a quick check of kernel work).
+  junit kernels --select-class io.kvant.cuda.model.QuantizedKernelsGpuTest \
+    --select-class io.kvant.cuda.device.CudaKernelsGpuTest \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)'
+  grep -h "^GPU-vs-CPU" "$RESULTS/kernels.txt" > "$RESULTS/comparisons.txt" || true
+fi
 if wants hotswap; then
   junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest
 fi
@@ -63,6 +70,24 @@ if wants decode; then
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --weights "$w" 2>&1 | tee "$RESULTS/decode-8b-$w.txt"
   done
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16,64,256 2>&1 | tee "$RESULTS/decode-1b.txt"
+fi
+if wants fused; then
+  # Few-row decode: the three decode fusion modes, same weights, one run.
+  for w in bf16 int8 int4-g128; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --fuse off,products,products-and-norm --weights "$w" 2>&1 | tee "$RESULTS/fused-8b-$w.txt"
+  done
+  timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1 --fuse off,products,products-and-norm 2>&1 | tee "$RESULTS/fused-1b.txt"
+fi
+if wants check; then
+  # One quick decode run (8B BF16 at 1, 16 and 64 sequences): a check of a change's speed.
+  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 2>&1 | tee "$RESULTS/check-8b.txt"
+fi
+if wants ab; then
+  # The same decode run on the base commit's engine-cuda jar (.device/base/, first on the class
+  # path) and on this checkout's: a regression check across commits in one call.
+  BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
+  "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode --shape llama-3-8b --batch 1,16 --graphs both 2>&1 | tee "$RESULTS/ab-base.txt"
+  "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --graphs both --fuse off,products 2>&1 | tee "$RESULTS/ab-new.txt"
 fi
 if wants kv; then
   # INT8 and FP8 KV on the 8B shape (the decode section has F16 KV): tokens per GiB, sequences of
@@ -80,6 +105,17 @@ if wants eval; then
         timeout 90 "${KVANT[@]}" eval --model "$m" --weights "$r" --device "$d" 2>&1 | tail -25 | tee -a "$RESULTS/eval.txt"
       done
     done
+  done
+fi
+if wants profile; then
+  # Per-kernel GPU time of decode steps (graphs off so each kernel is its own launch; ncu times
+  # each kernel alone, clocks left as they are): where a step's time goes.
+  for spec in ${PROFILE_SPECS:-bf16:1 int4-g128:1}; do
+    w=${spec%%:*}; b=${spec##*:}
+    timeout 400 ncu --clock-control none --csv --print-units base --metrics gpu__time_duration.sum \
+      "${CUDABENCH[@]}" decode --shape "${PROFILE_SHAPE:-llama-3-8b}" --batch "$b" --prompt 4 --steps 3 \
+      --graphs off --weights "$w" > "$RESULTS/ncu-$w-$b.csv" 2> "$RESULTS/ncu-$w-$b.err"
+    python3 "$(dirname "${BASH_SOURCE[0]}")/ncu_summary.py" "$RESULTS/ncu-$w-$b.csv" | tee "$RESULTS/profile-$w-$b.txt"
   done
 fi
 if wants serve; then

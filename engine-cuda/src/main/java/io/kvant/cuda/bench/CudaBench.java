@@ -6,6 +6,7 @@ import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.CudaOptions;
 import io.kvant.cuda.device.DeviceBuffer;
 import io.kvant.cuda.model.CudaTransformer;
+import io.kvant.cuda.model.DecodeFusion;
 import io.kvant.cuda.model.DeviceModel;
 import io.kvant.cuda.model.SyntheticModels;
 import io.kvant.engine.forward.Batch;
@@ -18,8 +19,10 @@ import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.RopeStyle;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -31,6 +34,7 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
+ *        [--fuse off,products,products-and-norm]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
@@ -444,9 +448,20 @@ public final class CudaBench {
           case "both" -> List.of(false, true);
           default -> throw new IllegalArgumentException("--graphs on|off|both, got " + graphs);
         };
-    CudaTransformer eager = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
-    CudaTransformer graphed =
-        new CudaTransformer(d, backend.kernels(), backend.gemm(), model, true);
+    String fuse = flagText(args, "--fuse", DecodeFusion.DEFAULT.name().toLowerCase(Locale.ROOT));
+    List<DecodeFusion> fuses = new ArrayList<>();
+    for (String f : fuse.split(",")) {
+      fuses.add(DecodeFusion.valueOf(f.trim().toUpperCase(Locale.ROOT).replace('-', '_')));
+    }
+    // one forward pass per (graphs, fused) mode, over the same weights
+    Map<String, CudaTransformer> passes = new LinkedHashMap<>();
+    for (boolean g : modes) {
+      for (DecodeFusion f : fuses) {
+        passes.put(
+            (g ? "on" : "off") + " | " + f.name().toLowerCase(Locale.ROOT),
+            new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f));
+      }
+    }
     // What the KV type buys: tokens per GiB, and the sequences of 2,048 tokens that the device's
     // free memory (after the weights and this forward pass's scratch) holds, less 4 GiB kept for
     // prefill activations and the tile.
@@ -472,33 +487,31 @@ public final class CudaBench {
         prompt,
         steps);
     System.out.println(
-        "| batch | graphs | prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of"
-            + " copy bw |");
-    System.out.println("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | decode fusion | prefill tok/s | decode tok/s | ms/step | weight-read TB/s |"
+            + " share of copy bw |");
+    System.out.println("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
-      for (boolean mode : modes) {
-        run(
-            backend,
-            c,
-            mode ? graphed : eager,
-            mode,
-            kvType,
-            batch,
-            prompt,
-            steps,
-            stepBytes,
-            copyTbs);
+      for (var e : passes.entrySet()) {
+        run(backend, c, e.getValue(), e.getKey(), kvType, batch, prompt, steps, stepBytes, copyTbs);
       }
     }
-    eager.close();
-    graphed.close();
+    for (var e : passes.entrySet()) {
+      CudaTransformer t = e.getValue();
+      System.out.printf(
+          Locale.ROOT,
+          "graphs %s: %d graph launches%s%n",
+          e.getKey(),
+          t.graphLaunches(),
+          t.graphsOffReason() == null ? "" : ", off: " + t.graphsOffReason());
+    }
+    passes.values().forEach(CudaTransformer::close);
   }
 
   private static void run(
       CudaBackend backend,
       LlamaConfig c,
       CudaTransformer t,
-      boolean graphs,
+      String mode,
       KvCacheType kvType,
       int batch,
       int prompt,
@@ -573,7 +586,7 @@ public final class CudaBench {
           Locale.ROOT,
           "| %d | %s | %.0f | %.1f | %.3f | %.2f | %.0f%% |%n",
           batch,
-          graphs ? "on" : "off",
+          mode,
           batch * (double) prompt / ((p1 - p0) * 1e-9),
           batch / stepSec,
           stepSec * 1e3,

@@ -38,6 +38,7 @@ public final class CudaDevice implements AutoCloseable {
   private final int ccMajor;
   private final int ccMinor;
   private final int multiprocessors;
+  private final int sharedPerBlockOptIn;
   private final int driverVersion;
   private final KernelCompiler compiler;
   private final AtomicLong liveBytes = new AtomicLong();
@@ -60,6 +61,7 @@ public final class CudaDevice implements AutoCloseable {
     this.ccMajor = driver.attribute(device, CudaDriver.ATTR_CC_MAJOR);
     this.ccMinor = driver.attribute(device, CudaDriver.ATTR_CC_MINOR);
     this.multiprocessors = driver.attribute(device, CudaDriver.ATTR_MULTIPROCESSOR_COUNT);
+    this.sharedPerBlockOptIn = driver.attribute(device, CudaDriver.ATTR_MAX_SHARED_PER_BLOCK_OPTIN);
     this.driverVersion = driver.driverVersion();
     this.context = driver.retainPrimaryContext(device);
     driver.setCurrent(context);
@@ -116,6 +118,11 @@ public final class CudaDevice implements AutoCloseable {
 
   public int multiprocessors() {
     return multiprocessors;
+  }
+
+  /** The most shared memory one block may opt in to, in bytes. */
+  public int sharedPerBlockOptIn() {
+    return sharedPerBlockOptIn;
   }
 
   /** {@code [free, total]} bytes of device memory, as the driver reports them. */

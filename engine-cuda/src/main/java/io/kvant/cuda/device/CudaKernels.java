@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import io.kvant.cuda.driver.CudaDriver;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -50,6 +51,12 @@ public final class CudaKernels {
   private final MemorySegment fillBytes;
   private final MemorySegment dequant8Tile;
   private final MemorySegment dequant4Tile;
+  private final MemorySegment ropeKvAppend;
+  // [kind], looked up by ordinal
+  private final MemorySegment[] mgemvFused = new MemorySegment[MgKind.values().length];
+  private final int fusedSharedBytes;
+  // (kind, dynamic shared bytes) -> blocks of mgemv_fused one wave holds
+  private final java.util.Map<Long, Integer> fusedWave = new java.util.HashMap<>();
   // [kind][variant], looked up by ordinal: a launch on the decode path builds no name
   private final MemorySegment[][] mgemv =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -84,6 +91,14 @@ public final class CudaKernels {
         mgemv[kind.ordinal()][v.ordinal()] = d.function(module, mgemvName(kind, v));
       }
     }
+    ropeKvAppend = d.function(module, "rope_kv_append");
+    // the normalised input is staged in dynamic shared memory: opt in above the default 48 KiB
+    fusedSharedBytes = Math.min(MGEMV_FUSED_MAX_SHARED, device.sharedPerBlockOptIn());
+    for (MgKind kind : MgKind.values()) {
+      MemorySegment fn = d.function(module, "mgemv_fused_" + kind.suffix);
+      d.setFunctionAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, fusedSharedBytes);
+      mgemvFused[kind.ordinal()] = fn;
+    }
     gridCap = device.multiprocessors() * 16;
   }
 
@@ -105,8 +120,14 @@ public final class CudaKernels {
   }
 
   private void launch(MemorySegment fn, String name, int gx, int gy, int threads) {
+    launch(fn, name, gx, gy, threads, 0);
+  }
+
+  private void launch(MemorySegment fn, String name, int gx, int gy, int threads, int sharedBytes) {
     try {
-      device.driver().launch(fn, name, gx, gy, 1, threads, 1, 1, 0, device.stream(), args.pointers);
+      device
+          .driver()
+          .launch(fn, name, gx, gy, 1, threads, 1, 1, sharedBytes, device.stream(), args.pointers);
     } finally {
       args.reset();
     }
@@ -188,6 +209,42 @@ public final class CudaKernels {
     // quantized types: a warp per (head, k|v) vector
     int threads = scaled ? Math.min(1024, 64 * kvHeads) : Math.min(kvHeads * headSize, 1024);
     launch(kvAppend, "kv_append", rows, 1, threadsFor(threads));
+  }
+
+  /**
+   * {@link #rope} on {@code q} ({@code heads}) and {@code k} ({@code kvHeads}), then {@link
+   * #kvAppend} of the rotated K and V, in one launch: the decode path's three launches per layer.
+   * Same arguments and results as those calls in that order.
+   */
+  public void ropeKvAppend(
+      long q,
+      long k,
+      long v,
+      long cos,
+      long sin,
+      int heads,
+      int style,
+      long pool,
+      long kvScales,
+      int kvType,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      int rows) {
+    boolean scaled = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
+    if (scaled == (kvScales == 0)) {
+      throw new IllegalArgumentException("kv type " + kvType + " with scales " + kvScales);
+    }
+    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(heads).i32(style).ptr(pool).ptr(kvScales);
+    args.i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer);
+    args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
+    launch(ropeKvAppend, "rope_kv_append", rows, 1, 1024);
   }
 
   /** Paged attention of every row over its sequence's positions {@code [0, positions[r]]}. */
@@ -447,6 +504,118 @@ public final class CudaKernels {
         32 * MG_WARPS);
   }
 
+  /** Largest dynamic shared memory a fused launch stages its normalised input in (96 KiB). */
+  static final int MGEMV_FUSED_MAX_SHARED = 96 << 10;
+
+  /**
+   * One matrix of a {@link #mgemvFused} launch: weights {@code w} (rows {@code ldw} bytes apart),
+   * per-group {@code scales} and {@code zeros} (0 for dense kinds; zeros 0 means zero point 8),
+   * output {@code y} ({@code [n][out]} F32).
+   */
+  public record MgMatrix(long w, long scales, long zeros, long y, int out) {}
+
+  /** Whether a fused launch can stage {@code n} normalised input rows of width {@code in}. */
+  public boolean fusedNormFits(int n, int in) {
+    return 4L * n * in <= fusedSharedBytes;
+  }
+
+  /**
+   * The decode products that share one input, in one launch ({@code mgemv_fused}): matrices {@code
+   * a}, {@code b} (may be null) and {@code c} (may be null, and null when {@code b} is) of one kind
+   * and layout ({@code ldw}, {@code groupSize}, {@code groupsPerRow}, width {@code in}), each
+   * {@code y (+)= x W^T} for {@code 1 <= n <= MGEMV_ROWS} rows. With {@code normW != 0} the input
+   * is first RMS-normalised with those weights and {@code eps}, as {@link #rmsNorm} computes it
+   * (requires {@link #fusedNormFits}). With {@code swiglu}, {@code a} and {@code b} are gate and up
+   * of the same rows, {@code c} is null, and {@code a.y} receives {@code silu(gate) * up} (never
+   * accumulated). Work split: the one {@link #mgemv} uses for the kind (dense F2U2, codes F4U2).
+   * Layout preconditions as {@link #mgemv}.
+   */
+  public void mgemvFused(
+      MgKind kind,
+      long ldw,
+      int groupSize,
+      int groupsPerRow,
+      MgMatrix a,
+      MgMatrix b,
+      MgMatrix c,
+      long x,
+      int in,
+      int n,
+      boolean accumulate,
+      long normW,
+      float eps,
+      boolean swiglu) {
+    if (n < 1 || n > MGEMV_ROWS || ldw % 16 != 0) {
+      throw new IllegalArgumentException(
+          "mgemv_fused takes 1.."
+              + MGEMV_ROWS
+              + " rows and 16-byte strides, got "
+              + n
+              + ", "
+              + ldw);
+    }
+    if ((b == null && c != null) || (swiglu && (b == null || c != null || b.out() != a.out()))) {
+      throw new IllegalArgumentException(
+          "mgemv_fused: matrices b/c absent out of order, or swiglu"
+              + " without gate and up of equal rows");
+    }
+    if (normW != 0 && !fusedNormFits(n, in)) {
+      throw new IllegalArgumentException(
+          "mgemv_fused cannot stage " + n + " rows of " + in + " in shared memory");
+    }
+    int features = kind == MgKind.BF16 || kind == MgKind.F16 ? 2 : 4;
+    int rowsPerWarp = swiglu ? features / 2 : features;
+    int blocks = blocks(a.out(), rowsPerWarp);
+    if (!swiglu && b != null) {
+      blocks += blocks(b.out(), features);
+    }
+    if (c != null) {
+      blocks += blocks(c.out(), features);
+    }
+    matrixArgs(a);
+    matrixArgs(b);
+    matrixArgs(c);
+    args.i64(ldw).i32(groupSize).i32(groupsPerRow).ptr(x).i32(in).i32(n);
+    args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(swiglu ? 1 : 0);
+    int shared = normW != 0 ? 4 * n * in : 0;
+    launch(
+        mgemvFused[kind.ordinal()],
+        "mgemv_fused",
+        Math.min(blocks, fusedWave(kind, shared)),
+        1,
+        32 * MG_WARPS,
+        shared);
+  }
+
+  /**
+   * Blocks of a fused launch that fit the device at once: the grid is one wave, its blocks striding
+   * over the row blocks, so a staged input is normalised once per resident block.
+   */
+  private int fusedWave(MgKind kind, int shared) {
+    return fusedWave.computeIfAbsent(
+        ((long) kind.ordinal() << 32) | shared,
+        key -> {
+          int perSm =
+              device
+                  .driver()
+                  .activeBlocksPerMultiprocessor(mgemvFused[kind.ordinal()], 32 * MG_WARPS, shared);
+          return Math.max(1, perSm) * device.multiprocessors();
+        });
+  }
+
+  private static int blocks(int out, int rowsPerWarp) {
+    int perBlock = rowsPerWarp * MG_WARPS;
+    return (out + perBlock - 1) / perBlock;
+  }
+
+  private void matrixArgs(MgMatrix m) {
+    if (m == null) {
+      args.ptr(0).ptr(0).ptr(0).ptr(0).i32(0);
+    } else {
+      args.ptr(m.w()).ptr(m.scales()).ptr(m.zeros()).ptr(m.y()).i32(m.out());
+    }
+  }
+
   /**
    * As {@link #dequant8} into an F16 or BF16 tile ({@code dtype}), one thread per 16-byte run, for
    * the layouts {@link #mgemv} reads.
@@ -502,7 +671,7 @@ public final class CudaKernels {
 
   /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */
   private static final class Args {
-    private static final int MAX = 24;
+    private static final int MAX = 32;
     final MemorySegment values = Arena.ofAuto().allocate(8L * MAX, 8);
     final MemorySegment pointers = Arena.ofAuto().allocate(ADDRESS, MAX);
     private int n;

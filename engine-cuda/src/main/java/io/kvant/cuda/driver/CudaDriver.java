@@ -31,6 +31,9 @@ public final class CudaDriver {
   /** {@code CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR}. */
   public static final int ATTR_CC_MINOR = 76;
 
+  /** {@code CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN}. */
+  public static final int ATTR_MAX_SHARED_PER_BLOCK_OPTIN = 97;
+
   /** {@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES}. */
   public static final int FUNC_ATTR_MAX_DYNAMIC_SHARED = 8;
 
@@ -57,6 +60,7 @@ public final class CudaDriver {
   private final MethodHandle cuModuleLoadData;
   private final MethodHandle cuModuleGetFunction;
   private final MethodHandle cuFuncSetAttribute;
+  private final MethodHandle cuOccupancyMaxActiveBlocksPerMultiprocessor;
   private final MethodHandle cuLaunchKernel;
   private final MethodHandle cuGetErrorName;
   private final MethodHandle cuGetErrorString;
@@ -111,6 +115,10 @@ public final class CudaDriver {
         lib.fn("cuModuleGetFunction", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
     cuFuncSetAttribute =
         lib.fn("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    cuOccupancyMaxActiveBlocksPerMultiprocessor =
+        lib.fn(
+            "cuOccupancyMaxActiveBlocksPerMultiprocessor",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG));
     cuLaunchKernel =
         lib.fn(
             "cuLaunchKernel",
@@ -321,6 +329,24 @@ public final class CudaDriver {
       check(
           (int) cuDeviceGetAttribute.invokeExact(v, attribute, device),
           "cuDeviceGetAttribute(" + attribute + ")");
+      return v.get(JAVA_INT, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /**
+   * How many blocks of {@code threads} threads and {@code sharedBytes} dynamic shared memory of
+   * {@code function} one multiprocessor holds at once.
+   */
+  public int activeBlocksPerMultiprocessor(MemorySegment function, int threads, long sharedBytes) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment v = a.allocate(JAVA_INT);
+      check(
+          (int)
+              cuOccupancyMaxActiveBlocksPerMultiprocessor.invokeExact(
+                  v, function, threads, sharedBytes),
+          "cuOccupancyMaxActiveBlocksPerMultiprocessor");
       return v.get(JAVA_INT, 0);
     } catch (Throwable t) {
       throw rethrow(t);

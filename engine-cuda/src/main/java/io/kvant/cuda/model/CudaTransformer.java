@@ -52,6 +52,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private final QuantizedProducts quantized;
   private final DeviceBuffer tile;
   private final long tileElements;
+  private final DecodeFusion fusion;
+  private long fusedLayers;
 
   /**
    * @param model the version's weights on the device, owned: {@link #close()} releases them
@@ -66,6 +68,23 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   public CudaTransformer(
       CudaDevice device, CudaKernels kernels, Gemm gemm, DeviceModel model, boolean graphs) {
+    this(device, kernels, gemm, model, graphs, DecodeFusion.DEFAULT);
+  }
+
+  /**
+   * @param model the version's weights on the device, owned: {@link #close()} releases them
+   * @param graphs whether decode steps run as CUDA graphs captured per batch-size bucket
+   * @param fusion how few-row steps group their launches where the weights allow ({@link
+   *     DecodeFusion#OFF}: the separate kernels, the reference the others are tested against)
+   */
+  public CudaTransformer(
+      CudaDevice device,
+      CudaKernels kernels,
+      Gemm gemm,
+      DeviceModel model,
+      boolean graphs,
+      DecodeFusion fusion) {
+    this.fusion = fusion;
     this.graphs = graphs ? new DecodeGraphs(device) : null;
     this.device = device;
     this.k = kernels;
@@ -328,12 +347,40 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       DeviceModel.Layer w = model.layers().get(l);
       // The norm writes its output in the type of the products it feeds (one kernel, no cast);
       // mixed types within a group fall back to F32 and per-product casts.
-      int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
-      long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
-      k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
-      gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
-      gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false);
-      gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false);
+      MgOperand mq = fusable(w.wq(), n, dim);
+      if (mq != null
+          && mq.sameLayout(MgOperand.of(w.wk(), n))
+          && mq.sameLayout(MgOperand.of(w.wv(), n))) {
+        // decode: the three products in one launch (and the norm, when it is staged)
+        fusedLayers++;
+        long normW = normStaged() ? w.attnNorm() : 0L;
+        if (normW == 0) {
+          k.rmsNorm(
+              s.x.ptr(), w.attnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
+        }
+        k.mgemvFused(
+            mq.kind(),
+            mq.ldw(),
+            mq.groupSize(),
+            mq.groupsPerRow(),
+            mq.into(s.q.ptr()),
+            MgOperand.of(w.wk(), n).into(s.k.ptr()),
+            MgOperand.of(w.wv(), n).into(s.v.ptr()),
+            normW != 0 ? s.x.ptr() : s.xb.ptr(),
+            dim,
+            n,
+            false,
+            normW,
+            c.normEps(),
+            false);
+      } else {
+        int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
+        long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+        k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
+        gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
+        gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false);
+        gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false);
+      }
       if (w.qBias() != 0) {
         k.addBias(s.q.ptr(), w.qBias(), dim, n);
       }
@@ -343,24 +390,49 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       if (w.vBias() != 0) {
         k.addBias(s.v.ptr(), w.vBias(), kvDim, n);
       }
-      k.rope(s.q.ptr(), positions, cos.ptr(), sin.ptr(), heads, hs, ropeStyle, n);
-      k.rope(s.k.ptr(), positions, cos.ptr(), sin.ptr(), c.kvHeads(), hs, ropeStyle, n);
-      k.kvAppend(
-          s.k.ptr(),
-          s.v.ptr(),
-          kv.ptr(),
-          kv.scalesPtr(),
-          kv.dtype(),
-          rowSeqs,
-          positions,
-          blockTables,
-          maxBlocks,
-          l,
-          c.layers(),
-          c.kvHeads(),
-          hs,
-          bs,
-          n);
+      if (fusion != DecodeFusion.OFF && n <= CudaKernels.MGEMV_ROWS) {
+        // few rows: rope on q and k and the KV append in one launch
+        k.ropeKvAppend(
+            s.q.ptr(),
+            s.k.ptr(),
+            s.v.ptr(),
+            cos.ptr(),
+            sin.ptr(),
+            heads,
+            ropeStyle,
+            kv.ptr(),
+            kv.scalesPtr(),
+            kv.dtype(),
+            rowSeqs,
+            positions,
+            blockTables,
+            maxBlocks,
+            l,
+            c.layers(),
+            c.kvHeads(),
+            hs,
+            bs,
+            n);
+      } else {
+        k.rope(s.q.ptr(), positions, cos.ptr(), sin.ptr(), heads, hs, ropeStyle, n);
+        k.rope(s.k.ptr(), positions, cos.ptr(), sin.ptr(), c.kvHeads(), hs, ropeStyle, n);
+        k.kvAppend(
+            s.k.ptr(),
+            s.v.ptr(),
+            kv.ptr(),
+            kv.scalesPtr(),
+            kv.dtype(),
+            rowSeqs,
+            positions,
+            blockTables,
+            maxBlocks,
+            l,
+            c.layers(),
+            c.kvHeads(),
+            hs,
+            bs,
+            n);
+      }
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
       k.attention(
@@ -384,15 +456,42 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           oType);
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
-      int upType = inputType(n, w.gate(), w.up(), w.up());
-      normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
-      k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
-      gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
-      gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
-      int downType = inputType(n, w.down(), w.down(), w.down());
-      long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
-      k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
-      gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
+      MgOperand mg = fusable(w.gate(), n, dim);
+      if (mg != null && mg.sameLayout(MgOperand.of(w.up(), n)) && w.up().rows() == hidden) {
+        // decode: gate and up and SwiGLU in one launch (and the norm, when it is staged), F32 out
+        // for the down product
+        long normW = normStaged() ? w.ffnNorm() : 0L;
+        if (normW == 0) {
+          k.rmsNorm(
+              s.x.ptr(), w.ffnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
+        }
+        k.mgemvFused(
+            mg.kind(),
+            mg.ldw(),
+            mg.groupSize(),
+            mg.groupsPerRow(),
+            mg.into(s.gate.ptr()),
+            MgOperand.of(w.up(), n).into(s.up.ptr()),
+            null,
+            normW != 0 ? s.x.ptr() : s.xb.ptr(),
+            dim,
+            n,
+            false,
+            normW,
+            c.normEps(),
+            true);
+        gemm(w.down(), s.gate.ptr(), CudaKernels.DT_F32, (long) n * hidden, n, s.x.ptr(), true);
+      } else {
+        int upType = inputType(n, w.gate(), w.up(), w.up());
+        long normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
+        k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
+        gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
+        gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
+        int downType = inputType(n, w.down(), w.down(), w.down());
+        long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
+        k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
+        gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
+      }
     }
     if (rows > 0) {
       DeviceTensor out = model.output();
@@ -401,6 +500,21 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
       gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
     }
+  }
+
+  /**
+   * The decode operand of {@code w} when {@code n} rows of it can run as a fused launch (input
+   * {@code in} wide, staged in shared memory when the norm is); null to run the separate kernels.
+   */
+  private MgOperand fusable(DeviceTensor w, int n, int in) {
+    if (fusion == DecodeFusion.OFF || (normStaged() && !k.fusedNormFits(n, in))) {
+      return null;
+    }
+    return MgOperand.of(w, n);
+  }
+
+  private boolean normStaged() {
+    return fusion == DecodeFusion.PRODUCTS_AND_NORM;
   }
 
   private void ensureInts(long bytes) {
@@ -516,6 +630,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       device.synchronize();
       graphs.clear();
     }
+  }
+
+  /**
+   * Layers enqueued with the fused decode launches so far (counted when enqueued: a captured graph
+   * replays them without counting again).
+   */
+  public long fusedLayers() {
+    return fusedLayers;
   }
 
   /** Decode steps launched as a captured graph so far. */

@@ -151,12 +151,13 @@ extern "C" __global__ void add_bias(float* x, const float* bias, int width, long
 // Rotary embedding in place on x[row] ([heads][headSize]) at positions[row], from the
 // precomputed tables cos/sin [position][headSize/2]. style 0: adjacent pairs (2i, 2i+1);
 // style 1: halves (i, i + headSize/2). grid: rows.
-extern "C" __global__ void rope(float* x, const int* positions, const float* cosT,
-                                const float* sinT, int heads, int headSize, int style) {
+// Rotates heads [0, heads) of one row xr at table row base (position * headSize/2): thread t of
+// `threads` takes pairs t, t + threads, ...
+__device__ __forceinline__ void rope_row(float* xr, long base, const float* cosT,
+                                         const float* sinT, int heads, int headSize, int style,
+                                         int t0, int threads) {
   int half = headSize / 2;
-  long base = (long)positions[blockIdx.x] * half;
-  float* xr = x + (long)blockIdx.x * heads * headSize;
-  for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
+  for (int t = t0; t < heads * half; t += threads) {
     int h = t / half, i = t % half;
     float c = cosT[base + i], s = sinT[base + i];
     int ia = style == 0 ? 2 * i : i;
@@ -166,6 +167,13 @@ extern "C" __global__ void rope(float* x, const int* positions, const float* cos
     o[ia] = a * c - b * s;
     o[ib] = a * s + b * c;
   }
+}
+
+extern "C" __global__ void rope(float* x, const int* positions, const float* cosT,
+                                const float* sinT, int heads, int headSize, int style) {
+  long base = (long)positions[blockIdx.x] * (headSize / 2);
+  rope_row(x + (long)blockIdx.x * heads * headSize, base, cosT, sinT, heads, headSize, style,
+           threadIdx.x, blockDim.x);
 }
 
 __device__ __forceinline__ long kv_offset(long block, int layer, int kv, int head, int slot,
@@ -216,11 +224,11 @@ __device__ __forceinline__ unsigned char e4m3_code(float x) {
 
 // Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows. For the
 // quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction).
-extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, float* kvScales,
-                                     int kvType, const int* rowSeq, const int* positions,
-                                     const int* tables, int maxBlocks, int layer, int layers,
-                                     int kvHeads, int headSize, int blockSize) {
-  int row = blockIdx.x;
+__device__ __forceinline__ void kv_append_row(int row, const float* k, const float* v, void* pool,
+                                              float* kvScales, int kvType, const int* rowSeq,
+                                              const int* positions, const int* tables,
+                                              int maxBlocks, int layer, int layers, int kvHeads,
+                                              int headSize, int blockSize) {
   int pos = positions[row];
   long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
   int slot = pos % blockSize;
@@ -258,6 +266,39 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
     store_elem(pool, ko, kvType, k[(long)row * kvDim + t]);
     store_elem(pool, vo, kvType, v[(long)row * kvDim + t]);
   }
+}
+
+extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, float* kvScales,
+                                     int kvType, const int* rowSeq, const int* positions,
+                                     const int* tables, int maxBlocks, int layer, int layers,
+                                     int kvHeads, int headSize, int blockSize) {
+  kv_append_row(blockIdx.x, k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks,
+                layer, layers, kvHeads, headSize, blockSize);
+}
+
+// rope on q and k, then kv_append, for each row in one launch (the decode path: three launches
+// per layer become one). grid: rows.
+extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, const float* cosT,
+                                          const float* sinT, int heads, int style, void* pool,
+                                          float* kvScales, int kvType, const int* rowSeq,
+                                          const int* positions, const int* tables, int maxBlocks,
+                                          int layer, int layers, int kvHeads, int headSize,
+                                          int blockSize) {
+  int row = blockIdx.x;
+  long base = (long)positions[row] * (headSize / 2);
+  int qPairs = heads * (headSize / 2);
+  // one index space over q's pairs then k's, so all threads share both
+  for (int t = threadIdx.x; t < qPairs + kvHeads * (headSize / 2); t += blockDim.x) {
+    if (t < qPairs) {
+      rope_row(q + (long)row * heads * headSize, base, cosT, sinT, heads, headSize, style, t, 1 << 30);
+    } else {
+      rope_row(k + (long)row * kvHeads * headSize, base, cosT, sinT, kvHeads, headSize, style,
+               t - qPairs, 1 << 30);
+    }
+  }
+  __syncthreads();  // k rotated by other threads before it is stored
+  kv_append_row(row, k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks, layer,
+                layers, kvHeads, headSize, blockSize);
 }
 
 #define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
@@ -979,21 +1020,27 @@ __device__ __forceinline__ void mg_decode4(unsigned w, int part, float bias, flo
   }
 }
 
-template <int KIND, int N, int F, int U>
-__device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
-                                           const unsigned char* zeros, int groupSize,
-                                           int groupsPerRow, const float* x, float* y, int out,
-                                           int in, int accumulate) {
+// x loads of mgemv: through the read-only cache, or from shared memory where the input was staged.
+template <bool SMEM>
+__device__ __forceinline__ float4 mg_ldx(const float* x, long i) {
+  if (SMEM) return *(const float4*)(x + i);
+  return __ldg((const float4*)(x + i));
+}
+
+// The body of every mgemv kernel: this lane's partial sums acc[f][r] of the rows wr[f] (byte
+// pointers to the F weight rows), their scales sr[f] and zero points zr[f] (per group; zr[f] null:
+// zero point 8; both unused for dense kinds), against the N input rows x[r * in ..] (global, or
+// shared when SMEM). The caller reduces over the warp.
+template <int KIND, int N, int F, int U, bool SMEM>
+__device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
+                                        const float* const (&sr)[F],
+                                        const unsigned char* const (&zr)[F], int groupSize,
+                                        int groupsPerRow, const float* x, int in,
+                                        float (&acc)[F][N]) {
   int lane = threadIdx.x & 31;
-  int o0 = (blockIdx.x * MG_WARPS + (threadIdx.x >> 5)) * F;
-  if (o0 >= out) return;
   const int dense = KIND == MG_BF16 || KIND == MG_F16;
   const int rowBytes = KIND == MG_I4 ? in / 2 : (dense ? 2 * in : in);
   const int half = groupSize >> 1;
-  const unsigned char* wr[F];
-#pragma unroll
-  for (int f = 0; f < F; f++) wr[f] = w + (long)min(o0 + f, out - 1) * ldw;
-  float acc[F][N];
 #pragma unroll
   for (int f = 0; f < F; f++)
 #pragma unroll
@@ -1016,7 +1063,7 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
         for (int h = 0; h < 2; h++) {
           float4 xv[N];
 #pragma unroll
-          for (int r = 0; r < N; r++) xv[r] = __ldg((const float4*)(x + (long)r * in + c + 4 * h));
+          for (int r = 0; r < N; r++) xv[r] = mg_ldx<SMEM>(x, (long)r * in + c + 4 * h);
 #pragma unroll
           for (int f = 0; f < F; f++) {
             unsigned a0 = h == 0 ? p[u][f].x : p[u][f].z, a1 = h == 0 ? p[u][f].y : p[u][f].w;
@@ -1042,16 +1089,15 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
           cHigh = c0 + half;
 #pragma unroll
           for (int f = 0; f < F; f++) {
-            long gi = (long)min(o0 + f, out - 1) * groupsPerRow + g;
-            s[f] = scales[gi];
-            bias[f] = 8388608.f + (float)(zeros ? zeros[gi] : 8);
+            s[f] = sr[f][g];
+            bias[f] = 8388608.f + (float)(zr[f] ? zr[f][g] : 8);
           }
         } else {
           c0 = b;
           int g = groupsPerRow == 1 ? 0 : b / groupSize;
 #pragma unroll
           for (int f = 0; f < F; f++) {
-            s[f] = scales[(long)min(o0 + f, out - 1) * groupsPerRow + g];
+            s[f] = sr[f][g];
             // E4M3 as half is exact; its values need no rescale (decode8 is value * 2^0 here)
             bias[f] = 8388608.f + 128.f;
           }
@@ -1070,7 +1116,7 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
             int c = (part_i == 0 ? c0 : cHigh) + 4 * q;
             float4 xv[N];
 #pragma unroll
-            for (int r = 0; r < N; r++) xv[r] = __ldg((const float4*)(x + (long)r * in + c));
+            for (int r = 0; r < N; r++) xv[r] = mg_ldx<SMEM>(x, (long)r * in + c);
 #pragma unroll
             for (int f = 0; f < F; f++) {
               unsigned wd = q == 0 ? p[u][f].x : q == 1 ? p[u][f].y : q == 2 ? p[u][f].z : p[u][f].w;
@@ -1089,6 +1135,28 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
       }
     }
   }
+}
+
+template <int KIND, int N, int F, int U>
+__device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
+                                           const unsigned char* zeros, int groupSize,
+                                           int groupsPerRow, const float* x, float* y, int out,
+                                           int in, int accumulate) {
+  int lane = threadIdx.x & 31;
+  int o0 = (blockIdx.x * MG_WARPS + (threadIdx.x >> 5)) * F;
+  if (o0 >= out) return;
+  const unsigned char* wr[F];
+  const float* sr[F];
+  const unsigned char* zr[F];
+#pragma unroll
+  for (int f = 0; f < F; f++) {
+    long row = min(o0 + f, out - 1);
+    wr[f] = w + row * ldw;
+    sr[f] = scales ? scales + row * groupsPerRow : nullptr;
+    zr[f] = zeros ? zeros + row * groupsPerRow : nullptr;
+  }
+  float acc[F][N];
+  mg_rows<KIND, N, F, U, false>(wr, sr, zr, groupSize, groupsPerRow, x, in, acc);
 #pragma unroll
   for (int f = 0; f < F; f++)
 #pragma unroll
@@ -1131,3 +1199,127 @@ MGEMV_VARIANTS(MG_E5M2, e5m2)
 MGEMV_VARIANTS(MG_I4, i4)
 MGEMV_VARIANTS(MG_BF16, bf16)
 MGEMV_VARIANTS(MG_F16, f16)
+
+// ---------------------------------------------------------------------------------------------
+// mgemv_fused: the decode products of a layer that share their input, in one launch: up to three
+// matrices of one kind and layout (q, k and v; or gate and up), so the small ones (k, v: 1,024
+// rows of the 8B shape) no longer run as grids too small to keep the memory busy, and
+//  - NORM (normW non-null): the input rows are first RMS-normalised into shared memory, exactly as
+//    the rmsnorm kernel computes them (w * (x * inv), inv = 1 / sqrt(mean(x^2) + eps) in double),
+//    so the norm is no launch of its own; dynamic shared memory: n * in floats;
+//  - swiglu: matrices 0 and 1 are gate and up with the same rows; each warp computes F/2 rows of
+//    each and writes silu(gate) * up (as the swiglu kernel) to y0, F32.
+// Matrix m has mOut rows, its weights at mW (rows ldw bytes apart), scales mS and zero points mZ
+// (per group, as mgemv), output mY ([n][mOut] F32). Blocks: matrix 0 first (ceil(out0 / (F *
+// MG_WARPS)) row blocks; with swiglu ceil(out0 / (F / 2 * MG_WARPS))), then matrix 1 (not in
+// swiglu), then matrix 2; any grid size covers them all (blocks stride over the row blocks).
+// Preconditions as mgemv, plus F even for swiglu.
+template <int KIND, int N, int F, int U, bool NORM>
+__device__ __forceinline__ void mgemv_fused_impl(
+    const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
+    const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
+    const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
+    long ldw, int groupSize, int groupsPerRow, const float* x, int in, int accumulate,
+    const float* normW, float eps, int swiglu) {
+  extern __shared__ float4 mg_staged[];
+  __shared__ float red[32];
+  const float* xin = x;
+  if (NORM) {
+    float* xs = (float*)mg_staged;
+#pragma unroll
+    for (int r = 0; r < N; r++) {
+      const float* xr = x + (long)r * in;
+      float ss = 0.f;
+      for (int i = threadIdx.x; i < in; i += blockDim.x) ss += xr[i] * xr[i];
+      ss = block_sum(ss, red);
+      float inv = (float)(1.0 / sqrt((double)(ss / in + eps)));
+      for (int i = threadIdx.x; i < in; i += blockDim.x) xs[r * in + i] = normW[i] * (xr[i] * inv);
+    }
+    __syncthreads();
+    xin = xs;
+  }
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int rowsPerWarp = swiglu ? F / 2 : F;
+  int blocks0 = (out0 + rowsPerWarp * MG_WARPS - 1) / (rowsPerWarp * MG_WARPS);
+  int blocks1 = swiglu ? 0 : (out1 + F * MG_WARPS - 1) / (F * MG_WARPS);
+  int blocks2 = (out2 + F * MG_WARPS - 1) / (F * MG_WARPS);
+  // A grid of about one wave loops over the row blocks, so the prologue (the norm) runs once per
+  // resident block rather than once per 16 rows.
+  for (int bb = blockIdx.x; bb < blocks0 + blocks1 + blocks2; bb += gridDim.x) {
+    int b = bb;
+    const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0; float* y = y0;
+    int out = out0;
+    if (b >= blocks0 + blocks1) {
+      b -= blocks0 + blocks1; w = w2; sc = s2; zp = z2; y = y2; out = out2;
+    } else if (b >= blocks0) {
+      b -= blocks0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
+    }
+    int o0 = (b * MG_WARPS + warp) * rowsPerWarp;
+    if (o0 >= out) continue;
+    const unsigned char* wr[F];
+    const float* sr[F];
+    const unsigned char* zr[F];
+#pragma unroll
+    for (int f = 0; f < F; f++) {
+      // with swiglu, features F/2.. are the up rows of the same indices
+      int up = swiglu && f >= F / 2;
+      long row = min(o0 + (up ? f - F / 2 : f), out - 1);
+      const unsigned char* wm = up ? w1 : w;
+      const float* sm = up ? s1 : sc;
+      const unsigned char* zm = up ? z1 : zp;
+      wr[f] = wm + row * ldw;
+      sr[f] = sm ? sm + row * groupsPerRow : nullptr;
+      zr[f] = zm ? zm + row * groupsPerRow : nullptr;
+    }
+    float acc[F][N];
+    mg_rows<KIND, N, F, U, NORM>(wr, sr, zr, groupSize, groupsPerRow, xin, in, acc);
+    if (swiglu) {
+#pragma unroll
+      for (int f = 0; f < F / 2; f++)
+#pragma unroll
+        for (int r = 0; r < N; r++) {
+          float g = warp_sum(acc[f][r]);
+          float u = warp_sum(acc[f + F / 2][r]);
+          if (lane == f * N + r && o0 + f < out)
+            y[(long)r * out + o0 + f] = g / (1.f + expf(-g)) * u;
+        }
+      continue;
+    }
+#pragma unroll
+    for (int f = 0; f < F; f++)
+#pragma unroll
+      for (int r = 0; r < N; r++) {
+        float t = warp_sum(acc[f][r]);
+        if (lane == f * N + r && o0 + f < out) store_out(y, (long)r * out + o0 + f, t, accumulate);
+      }
+  }
+}
+
+#define MG_FUSED_ARGS                                                                          \
+  w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2, ldw, groupSize,            \
+      groupsPerRow, x, in, accumulate, normW, eps, swiglu
+#define MG_FUSED_CASE(N, F, U)                                                                 \
+  if (normW) mgemv_fused_impl<KIND_, N, F, U, true>(MG_FUSED_ARGS);                            \
+  else mgemv_fused_impl<KIND_, N, F, U, false>(MG_FUSED_ARGS);
+
+// One fused kernel per kind, with the work split mgemv uses for it (dense F2U2, codes F4U2).
+#define MGEMV_FUSED_KERNEL(NAME, KIND, F, U)                                                     \
+  extern "C" __global__ void __launch_bounds__(32 * MG_WARPS) NAME(                             \
+      const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
+      const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
+      const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,    \
+      long ldw, int groupSize, int groupsPerRow, const float* x, int in, int n, int accumulate, \
+      const float* normW, float eps, int swiglu) {                                               \
+    const int KIND_ = KIND;                                                                      \
+    if (n <= 1) { MG_FUSED_CASE(1, F, U) }                                                       \
+    else if (n == 2) { MG_FUSED_CASE(2, F, U) }                                                  \
+    else if (n == 3) { MG_FUSED_CASE(3, F, U) }                                                  \
+    else { MG_FUSED_CASE(4, F, U) }                                                              \
+  }
+
+MGEMV_FUSED_KERNEL(mgemv_fused_i8, MG_I8, 4, 2)
+MGEMV_FUSED_KERNEL(mgemv_fused_e4m3, MG_E4M3, 4, 2)
+MGEMV_FUSED_KERNEL(mgemv_fused_e5m2, MG_E5M2, 4, 2)
+MGEMV_FUSED_KERNEL(mgemv_fused_i4, MG_I4, 4, 2)
+MGEMV_FUSED_KERNEL(mgemv_fused_bf16, MG_BF16, 2, 2)
+MGEMV_FUSED_KERNEL(mgemv_fused_f16, MG_F16, 2, 2)

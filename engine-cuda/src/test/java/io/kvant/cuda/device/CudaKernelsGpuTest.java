@@ -147,6 +147,70 @@ class CudaKernelsGpuTest {
     assertThat(maxRelError(down(dx, x.length), ref)).isLessThan(1e-5);
   }
 
+  /**
+   * rope_kv_append (the decode path's one launch) gives what rope on q, rope on k and kv_append
+   * give, bit for bit, for every pool type: rotated q, and the pool's codes and scales.
+   */
+  @ParameterizedTest
+  @CsvSource({"0,ADJACENT_PAIRS", "1,HALF_SPLIT", "3,HALF_SPLIT", "4,ADJACENT_PAIRS"})
+  void ropeWithKvAppendEqualsTheSeparateKernels(int kvType, RopeStyle style) {
+    int rows = 3;
+    int heads = 8;
+    int kvHeads = 2;
+    int hs = 64;
+    int bs = 16;
+    int layers = 2;
+    int layer = 1;
+    int maxBlocks = 4;
+    int ctx = maxBlocks * bs;
+    boolean coded = kvType == CudaKernels.DT_KV_I8 || kvType == CudaKernels.DT_KV_E4M3;
+    int elem = coded ? 1 : kvType == CudaKernels.DT_F32 ? 4 : 2;
+    int blocks = rows * maxBlocks;
+    long slots = (long) blocks * layers * 2 * kvHeads * bs;
+    float[] q = random(rows * heads * hs);
+    float[] kk = random(rows * kvHeads * hs);
+    float[] v = random(rows * kvHeads * hs);
+    int[] pos = new int[rows];
+    int[] rowSeq = new int[rows];
+    int[] tables = new int[rows * maxBlocks];
+    for (int r = 0; r < rows; r++) {
+      pos[r] = rnd.nextInt(ctx);
+      rowSeq[r] = r;
+      for (int b = 0; b < maxBlocks; b++) {
+        tables[r * maxBlocks + b] = r * maxBlocks + b;
+      }
+    }
+    RopeTable t = new RopeTable(hs, ctx, 10000.0, style);
+    int st = style == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
+    long cos = up(t.cosines());
+    long sin = up(t.sines());
+    long dPos = up(pos);
+    long dSeq = up(rowSeq);
+    long dTables = up(tables);
+    long[] qs = {up(q), up(q)};
+    long[] ks = {up(kk), up(kk)};
+    long[] pools = {poisoned(slots * hs * elem), poisoned(slots * hs * elem)};
+    long[] scales = coded ? new long[] {poisoned(4 * slots), poisoned(4 * slots)} : new long[2];
+    long dv = up(v);
+    k.rope(qs[0], dPos, cos, sin, heads, hs, st, rows);
+    k.rope(ks[0], dPos, cos, sin, kvHeads, hs, st, rows);
+    k.kvAppend(
+        ks[0], dv, pools[0], scales[0], kvType, dSeq, dPos, dTables, maxBlocks, layer, layers,
+        kvHeads, hs, bs, rows);
+    k.ropeKvAppend(
+        qs[1], ks[1], dv, cos, sin, heads, st, pools[1], scales[1], kvType, dSeq, dPos, dTables,
+        maxBlocks, layer, layers, kvHeads, hs, bs, rows);
+    assertThat(down(qs[1], q.length)).isEqualTo(down(qs[0], q.length));
+    byte[][] bytes = new byte[2][(int) (slots * hs * elem)];
+    for (int i = 0; i < 2; i++) {
+      dev.download(pools[i], MemorySegment.ofArray(bytes[i]));
+    }
+    assertThat(bytes[1]).isEqualTo(bytes[0]);
+    if (coded) {
+      assertThat(downInts(scales[1], (int) slots)).isEqualTo(downInts(scales[0], (int) slots));
+    }
+  }
+
   @Test
   void swigluAndAddMatchTheReference() {
     int n = 100_003;

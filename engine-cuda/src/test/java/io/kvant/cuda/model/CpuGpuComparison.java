@@ -36,7 +36,8 @@ final class CpuGpuComparison {
       int agreeNoTies,
       double cpuPerplexity,
       double gpuPerplexity,
-      long graphLaunches) {
+      long graphLaunches,
+      long fusedLayers) {
     double agreementExcludingNearTies() {
       return (double) agreeNoTies / (positions - nearTies);
     }
@@ -68,6 +69,23 @@ final class CpuGpuComparison {
       int sequences,
       int length,
       long seed) {
+    return run(backend, c, w, cpuKvType, gpuKv, sequences, length, seed, Integer.MAX_VALUE);
+  }
+
+  /**
+   * As above, with at most {@code maxSequences} sequences in flight at once (the next starts when
+   * one ends), so decode steps have that many rows: the few-row paths (fused decode) are compared.
+   */
+  static Result run(
+      CudaBackend backend,
+      LlamaConfig c,
+      ModelWeights w,
+      KvCacheType cpuKvType,
+      KvCacheType gpuKv,
+      int sequences,
+      int length,
+      long seed,
+      int maxSequences) {
     SplittableRandom rnd = new SplittableRandom(seed);
     KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
     long budget = (long) sequences * (length + 32) * g.bytesPerToken(KvCacheType.F32) * 2;
@@ -105,7 +123,12 @@ final class CpuGpuComparison {
       int scored = 0;
       while (true) {
         List<int[]> rows = new ArrayList<>(); // {seq, position}
-        for (int s = 0; s < sequences; s++) {
+        int inFlight = 0;
+        for (int s = 0; s < sequences && inFlight < maxSequences; s++) {
+          if (done[s] >= length) {
+            continue;
+          }
+          inFlight++;
           int chunk = done[s] == 0 ? prefill[s] : (done[s] < length ? 1 : 0);
           for (int i = 0; i < chunk; i++) {
             rows.add(new int[] {s, done[s] + i});
@@ -169,7 +192,8 @@ final class CpuGpuComparison {
           agreeNoTies,
           Math.exp(cpuNll / scored),
           Math.exp(gpuNll / scored),
-          gpu.graphLaunches());
+          gpu.graphLaunches(),
+          gpu.fusedLayers());
     }
   }
 

@@ -55,7 +55,7 @@ class CudaModelGpuTest {
   private static void report(String what, CpuGpuComparison.Result r) {
     System.out.printf(
         "GPU-vs-CPU %s: %d positions, max |dlogit| %.3g, top-1 %.4f, near ties %d, top-1 excl. ties"
-            + " %.4f, perplexity CPU %.5g GPU %.5g, graph launches %d%n",
+            + " %.4f, perplexity CPU %.5g GPU %.5g, graph launches %d, fused layers %d%n",
         what,
         r.positions(),
         r.maxAbsDiff(),
@@ -64,7 +64,8 @@ class CudaModelGpuTest {
         r.agreementExcludingNearTies(),
         r.cpuPerplexity(),
         r.gpuPerplexity(),
-        r.graphLaunches());
+        r.graphLaunches(),
+        r.fusedLayers());
   }
 
   /**
@@ -109,6 +110,53 @@ class CudaModelGpuTest {
       CpuGpuComparison.Result r =
           CpuGpuComparison.run(backend, m.config(), w, KvCacheType.F32, seqs, len, 11);
       report(spec + " (F32 KV)", r);
+      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+      assertSamePerplexity(r);
+    }
+  }
+
+  /**
+   * Few-row decode steps, which run the fused launches (norm + q/k/v, norm + gate/up + SwiGLU, rope
+   * with the KV append), against the CPU engine: one sequence at a time for dense half weights (the
+   * fused path serves one row of them), three for quantized ones.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "stories260K:F16",
+        "tinystories-656k:BF16",
+        "bundled:F16",
+        "stories260K:I8",
+        "tinystories-656k:I4:g32",
+        "bundled:F8_E4M3",
+        "bundled:Q4_0"
+      })
+  void fusedDecodeStepsAgreeWithTheCpuEngine(String spec) throws Exception {
+    String name = spec.substring(0, spec.indexOf(':'));
+    String type = spec.substring(spec.indexOf(':') + 1);
+    boolean dense = type.equals("F16") || type.equals("BF16");
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w =
+          dense
+              ? CpuGpuComparison.convert(m.weights(), DType.valueOf(type))
+              : QuantFixtures.quantizeModel(m.weights(), QuantFixtures.Kind.parse(type));
+      int len = Math.min(m.config().contextLength(), 480);
+      int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Result r =
+          CpuGpuComparison.run(
+              backend,
+              m.config(),
+              w,
+              KvCacheType.F32,
+              KvCacheType.F16,
+              seqs,
+              len,
+              17,
+              dense ? 1 : 3);
+      report(spec + " (fused decode)", r);
+      assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
       assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
       assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
       assertSamePerplexity(r);

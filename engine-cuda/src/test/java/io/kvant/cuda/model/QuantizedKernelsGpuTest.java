@@ -35,6 +35,7 @@ class QuantizedKernelsGpuTest {
   private CudaDevice dev;
   private DeviceWeightCache cache;
   private final List<DeviceBuffer> buffers = new ArrayList<>();
+  private final List<Tensor> acquired = new ArrayList<>();
   private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
 
   @BeforeEach
@@ -47,6 +48,7 @@ class QuantizedKernelsGpuTest {
 
   @AfterEach
   void free() {
+    acquired.forEach(cache::release);
     buffers.forEach(DeviceBuffer::close);
   }
 
@@ -202,6 +204,163 @@ class QuantizedKernelsGpuTest {
         } finally {
           cache.release(t);
         }
+      }
+    }
+  }
+
+  /** One matrix of a fused-launch test: its device form and its values. */
+  private record Fused(CudaKernels.MgKind kind, MgOperand op, float[] values) {}
+
+  private Fused fusedMatrix(String spec, int out, int in) {
+    if (spec.equals("BF16") || spec.equals("F16")) {
+      CudaKernels.MgKind kind = CudaKernels.MgKind.valueOf(spec);
+      short[] codes = new short[out * in];
+      float[] values = new float[out * in];
+      for (int i = 0; i < codes.length; i++) {
+        float v = (float) (rnd.nextGaussian() * 0.1);
+        if (kind == CudaKernels.MgKind.F16) {
+          codes[i] = Float.floatToFloat16(v);
+          values[i] = Float.float16ToFloat(codes[i]);
+        } else {
+          values[i] = bf16(v);
+          codes[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
+        }
+      }
+      DeviceBuffer wb = dev.upload(MemorySegment.ofArray(codes));
+      buffers.add(wb);
+      DeviceTensor t =
+          new DeviceTensor(
+              wb,
+              kind == CudaKernels.MgKind.F16 ? CudaKernels.DT_F16 : CudaKernels.DT_BF16,
+              out,
+              in);
+      return new Fused(kind, MgOperand.of(t, 1), values);
+    }
+    Tensor t =
+        QuantFixtures.quantize(random(out * in, 0.1), out, in, QuantFixtures.Kind.parse(spec));
+    DeviceTensor w = cache.acquire(t);
+    acquired.add(t);
+    QuantizedLayout q = QuantizedLayout.of(t);
+    float[] values = new float[out * in];
+    for (int o = 0; o < out; o++) {
+      for (int i = 0; i < in; i++) {
+        values[o * in + i] = q.value(o, i);
+      }
+    }
+    MgOperand op = MgOperand.of(w, 1);
+    return op == null ? null : new Fused(op.kind(), op, values);
+  }
+
+  private static double[] product(float[] w, int out, int in, double[] x, int n) {
+    double[] y = new double[n * out];
+    for (int r = 0; r < n; r++) {
+      for (int o = 0; o < out; o++) {
+        double a = 0;
+        for (int i = 0; i < in; i++) {
+          a += w[o * in + i] * x[r * in + i];
+        }
+        y[r * out + o] = a;
+      }
+    }
+    return y;
+  }
+
+  /**
+   * mgemv_fused against a float64 reference for every kind: three matrices of different heights in
+   * one launch, with and without the RMS norm of the input, accumulating; and gate/up with SwiGLU.
+   * Heights that are not multiples of a block's rows, widths as the other mgemv tests.
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3, 4})
+  void fusedMgemvMatchesTheReference(int n) {
+    CudaKernels k = backend.kernels();
+    List<String> specs = new ArrayList<>(List.of(TYPES));
+    specs.add("BF16");
+    specs.add("F16");
+    for (String spec : specs) {
+      int in = spec.startsWith("Q") ? 1056 : spec.equals("I4:g6") ? 30 : 1152;
+      int[] outs = {37, 9, 130};
+      Fused[] m = new Fused[3];
+      for (int i = 0; i < 3; i++) {
+        m[i] = fusedMatrix(spec, outs[i], in);
+      }
+      if (m[0] == null) {
+        continue; // a layout mgemv does not read
+      }
+      float[] x = random(n * in, 1);
+      float[] normW = random(in, 1);
+      float eps = 1e-5f;
+      for (boolean norm : new boolean[] {false, true}) {
+        double[] xin = new double[n * in];
+        for (int r = 0; r < n; r++) {
+          double ss = 0;
+          for (int i = 0; i < in; i++) {
+            ss += (double) x[r * in + i] * x[r * in + i];
+          }
+          double inv = 1 / Math.sqrt(ss / in + eps);
+          for (int i = 0; i < in; i++) {
+            xin[r * in + i] = norm ? normW[i] * (x[r * in + i] * inv) : x[r * in + i];
+          }
+        }
+        long[] ys = new long[3];
+        float[][] bases = new float[3][];
+        for (int i = 0; i < 3; i++) {
+          bases[i] = random(n * outs[i], 1);
+          ys[i] = up(bases[i]);
+        }
+        var op = m[0].op();
+        k.mgemvFused(
+            m[0].kind(),
+            op.ldw(),
+            op.groupSize(),
+            op.groupsPerRow(),
+            m[0].op().into(ys[0]),
+            m[1].op().into(ys[1]),
+            m[2].op().into(ys[2]),
+            up(x),
+            in,
+            n,
+            true,
+            norm ? up(normW) : 0,
+            eps,
+            false);
+        for (int i = 0; i < 3; i++) {
+          double[] p = product(m[i].values(), outs[i], in, xin, n);
+          float[] want = new float[p.length];
+          for (int j = 0; j < p.length; j++) {
+            want[j] = (float) (bases[i][j] + p[j]);
+          }
+          assertThat(relError(down(ys[i], n * outs[i]), want))
+              .as("%s matrix %d %dx%d, %d rows, norm %s", spec, i, outs[i], in, n, norm)
+              .isLessThan(5e-5);
+        }
+        // gate and up (the first matrix and another of its height) with SwiGLU
+        Fused upM = fusedMatrix(spec, outs[0], in);
+        long h = alloc(4L * n * outs[0]);
+        k.mgemvFused(
+            m[0].kind(),
+            op.ldw(),
+            op.groupSize(),
+            op.groupsPerRow(),
+            m[0].op().into(h),
+            upM.op().into(alloc(4L * n * outs[0])),
+            null,
+            up(x),
+            in,
+            n,
+            false,
+            norm ? up(normW) : 0,
+            eps,
+            true);
+        double[] g = product(m[0].values(), outs[0], in, xin, n);
+        double[] u = product(upM.values(), outs[0], in, xin, n);
+        float[] want = new float[g.length];
+        for (int j = 0; j < g.length; j++) {
+          want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
+        }
+        assertThat(relError(down(h, n * outs[0]), want))
+            .as("%s swiglu %dx%d, %d rows, norm %s", spec, outs[0], in, n, norm)
+            .isLessThan(5e-5);
       }
     }
   }

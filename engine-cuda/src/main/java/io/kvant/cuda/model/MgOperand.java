@@ -1,0 +1,71 @@
+package io.kvant.cuda.model;
+
+import io.kvant.cuda.device.CudaKernels;
+
+/**
+ * How the decode kernels ({@code mgemv}, {@code mgemv_fused}) read one device matrix: its kind and
+ * layout, and where its codes, scales and zero points are. Two operands of the same layout can
+ * share a fused launch.
+ */
+record MgOperand(
+    CudaKernels.MgKind kind,
+    long ldw,
+    int groupSize,
+    int groupsPerRow,
+    long w,
+    long scales,
+    long zeros,
+    int rows,
+    int cols) {
+
+  /**
+   * The operand when {@code n} rows of {@code t} take the decode kernels, else null: dense F16/BF16
+   * for the rows {@link CudaTransformer#denseMgemv} allows, quantized layouts that {@code mgemv}
+   * reads for up to {@link CudaKernels#MGEMV_ROWS} rows (one launch).
+   */
+  static MgOperand of(DeviceTensor t, int n) {
+    if (n < 1 || n > CudaKernels.MGEMV_ROWS) {
+      return null;
+    }
+    if (!t.quantized()) {
+      if (!CudaTransformer.denseMgemv(t, n)) {
+        return null;
+      }
+      CudaKernels.MgKind kind =
+          t.dtype() == CudaKernels.DT_BF16 ? CudaKernels.MgKind.BF16 : CudaKernels.MgKind.F16;
+      return new MgOperand(kind, 2L * t.cols(), 0, 0, t.ptr(), 0, 0, t.rows(), t.cols());
+    }
+    if (!QuantizedProducts.mgemvReads(t)) {
+      return null;
+    }
+    DeviceTensor.DeviceQuant q = t.quant();
+    CudaKernels.MgKind kind =
+        q.bits() == 8 ? CudaKernels.MgKind.ofCodes8(q.format()) : CudaKernels.MgKind.I4;
+    return new MgOperand(
+        kind,
+        q.ldw(),
+        q.groupSize(),
+        q.groupsPerRow(),
+        t.ptr(),
+        q.scales().ptr(),
+        q.zerosPtr(),
+        t.rows(),
+        t.cols());
+  }
+
+  /** Whether {@code o} is read the same way (one fused launch can take both). */
+  boolean sameLayout(MgOperand o) {
+    return o != null
+        && kind == o.kind
+        && ldw == o.ldw
+        && groupSize == o.groupSize
+        && groupsPerRow == o.groupsPerRow
+        && cols == o.cols
+        && (zeros == 0) == (o.zeros == 0);
+  }
+
+  /** This matrix as one of a fused launch, writing {@code y}. */
+  CudaKernels.MgMatrix into(long y) {
+    return new CudaKernels.MgMatrix(w, scales, zeros, y, rows);
+  }
+}
