@@ -1,9 +1,16 @@
 package io.kvant.perf;
 
+import io.kvant.cuda.Backends;
+import io.kvant.cuda.device.CudaOptions;
+import io.kvant.cuda.driver.CudaUnavailableException;
+import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.Device;
 import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.model.Model;
+import io.kvant.engine.tensor.ComputePool;
 import io.kvant.perf.bandwidth.BandwidthProbe;
 import io.kvant.perf.cli.Args;
+import io.kvant.perf.decode.BackendDecodeBench;
 import io.kvant.perf.decode.BatchDecodeBench;
 import io.kvant.perf.decode.DecodeBench;
 import io.kvant.perf.synth.ModelShape;
@@ -27,14 +34,24 @@ import java.util.Optional;
 public final class BenchMain {
   private final PrintStream out;
   private final PrintStream err;
+  private final Map<String, String> env;
 
   BenchMain(PrintStream out, PrintStream err) {
+    this(out, err, Map.of());
+  }
+
+  /**
+   * @param env the environment ({@code CUDA_HOME}/{@code CUDA_PATH} locate CUDA's libraries for
+   *     {@code --device cuda|auto})
+   */
+  BenchMain(PrintStream out, PrintStream err, Map<String, String> env) {
     this.out = out;
     this.err = err;
+    this.env = env;
   }
 
   public static void main(String[] argv) {
-    int rc = new BenchMain(System.out, System.err).run(argv);
+    int rc = new BenchMain(System.out, System.err, System.getenv()).run(argv);
     System.exit(rc);
   }
 
@@ -46,8 +63,8 @@ public final class BenchMain {
         chart      --in RESULT.json --out-dir DIR    PNG charts from a serve/swap result
         synth      --shape NAME --weights TYPE --out FILE.gguf   synthetic model of a real shape
         bandwidth  [--mib 256] [--trials 5] [--threads N]        STREAM-like memory bandwidth
-        decode     --model FILE.gguf [--tokens 64] [--threads T] [--kernels int|float]  single-stream decode tokens/s
-        batch      --model FILE.gguf [--concurrency 1,4,16,64] [--kernels int|float]  aggregate batched decode tokens/s
+        decode     --model FILE.gguf [--tokens 64] [--threads T] [--kernels int|float] [--device D]  single-stream decode tokens/s
+        batch      --model FILE.gguf [--concurrency 1,4,16,64] [--kernels int|float] [--device D]  aggregate batched decode tokens/s
         sim        --trace FILE [--kv-blocks N] ...              scheduler simulation over a trace
       each command: --help for its options
       """;
@@ -157,7 +174,11 @@ public final class BenchMain {
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     double gbPerS = a.doubleValue("bandwidth-gbs", Double.NaN);
     MatmulKernels kernels = kernels(a);
+    Device device = device(a);
     a.checkAllUsed();
+    if (device != Device.CPU) {
+      return onBackend(file, device, threads, List.of(1), tokens, warmup, gbPerS);
+    }
     try (Model model = ModelOpener.load(file, Optional.empty())) {
       DecodeBench.Result r =
           DecodeBench.run(model, tokens, warmup, threads, kernels, System::nanoTime);
@@ -205,6 +226,75 @@ public final class BenchMain {
     return k == MatmulKernels.INTEGER ? "int" : "float";
   }
 
+  /** {@code --device cpu|cuda|auto} (default cpu: the CPU benchmarks as they were). */
+  private static Device device(Args a) {
+    try {
+      return Device.parse(a.get("device", "cpu"));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("--device: " + e.getMessage());
+    }
+  }
+
+  /**
+   * Decode through a compute backend ({@code --device cuda}, or {@code auto} where a GPU opens):
+   * the backend's forward pass over paged KV blocks in its storage, as the server runs it, for each
+   * concurrency level. {@code auto} without a usable GPU says why and measures the CPU backend
+   * (with its default kernels: {@code --kernels} chooses among the CPU kernels of the plain CPU
+   * runs).
+   */
+  private int onBackend(
+      Path file,
+      Device device,
+      int threads,
+      List<Integer> concurrency,
+      int tokens,
+      int warmup,
+      double gbPerS)
+      throws Exception {
+    try (ComputePool pool = new ComputePool(threads);
+        ComputeBackend backend =
+            Backends.open(device, CudaOptions.fromEnvironment(env), pool, err::println);
+        Model model = ModelOpener.load(file, Optional.empty())) {
+      long bytesPerStep = DecodeBench.bytesPerStep(model.weights());
+      out.printf("model       %s (%s)%n", file, model.config());
+      out.printf("backend     %s%n", backend.describe());
+      out.printf(
+          "weights     %,d bytes streamed per step; %d timed steps after %d warm-up%n",
+          bytesPerStep, tokens, warmup);
+      out.printf(
+          "%-12s %14s %12s %14s %16s%n",
+          "concurrency", "tokens/s", "ms/step", "weight GB/s", "x concurrency 1");
+      double base = Double.NaN;
+      for (int n : concurrency) {
+        BackendDecodeBench.Result r =
+            BackendDecodeBench.run(model, backend, n, tokens, warmup, System::nanoTime);
+        if (Double.isNaN(base)) {
+          base = r.tokensPerSecond() / n;
+        }
+        out.printf(
+            "%-12d %14.2f %12.3f %14.2f %16.2f%n",
+            n,
+            r.tokensPerSecond(),
+            r.msPerStep(),
+            bytesPerStep / (r.msPerStep() * 1e-3) / 1e9,
+            r.tokensPerSecond() / base);
+      }
+      if (!Double.isNaN(gbPerS)) {
+        out.printf(
+            "bound       %.2f tokens/s at %.2f GB/s (single stream)%n",
+            gbPerS * 1e9 / bytesPerStep, gbPerS);
+      }
+    } catch (CudaUnavailableException e) {
+      err.println(
+          "kvant bench: --device "
+              + device.name().toLowerCase(java.util.Locale.ROOT)
+              + ": "
+              + e.getMessage());
+      return 2;
+    }
+    return 0;
+  }
+
   private int batch(Args a) throws Exception {
     Path file = Path.of(a.required("model"));
     String levels = a.get("concurrency", "1,4,16,64");
@@ -212,6 +302,7 @@ public final class BenchMain {
     int warmup = a.intValue("warmup", 8);
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     MatmulKernels kernels = kernels(a);
+    Device device = device(a);
     a.checkAllUsed();
     List<Integer> concurrency = new java.util.ArrayList<>();
     for (String level : levels.split(",")) {
@@ -220,6 +311,9 @@ public final class BenchMain {
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException("--concurrency: not a list of integers: " + levels);
       }
+    }
+    if (device != Device.CPU) {
+      return onBackend(file, device, threads, concurrency, tokens, warmup, Double.NaN);
     }
     try (Model model = ModelOpener.load(file, Optional.empty())) {
       out.printf("model       %s (%s)%n", file, model.config());

@@ -105,9 +105,14 @@ public final class DecodeBench {
   }
 
   static int argmax(float[] x, int n) {
+    return argmax(x, 0, n);
+  }
+
+  /** The index (from {@code offset}) of the largest of {@code x[offset .. offset + n)}. */
+  static int argmax(float[] x, int offset, int n) {
     int best = 0;
     for (int i = 1; i < n; i++) {
-      if (x[i] > x[best]) {
+      if (x[offset + i] > x[offset + best]) {
         best = i;
       }
     }

@@ -61,7 +61,10 @@ class ArchitectureTest {
               Set.of()),
           new Module("client-sdk", "io.kvant.client", Set.of("proto"), Set.of("io.kvant.client")),
           new Module(
-              "perf", "io.kvant.perf", Set.of("client-sdk", "proto", "engine", "quant"), Set.of()));
+              "perf",
+              "io.kvant.perf",
+              Set.of("client-sdk", "proto", "engine", "engine-cuda", "quant"),
+              Set.of()));
 
   static JavaClasses main;
 
