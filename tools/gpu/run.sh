@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|decode|fused|kv|eval|serve|profile]...   (default all; several may be given)
+#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|decode|fused|check|ab|benchdevice|kv|eval|serve|profile]...   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
 # The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
@@ -12,6 +12,8 @@ WHAT=("${@:-all}")
 RESULTS="${OUT:-$ROOT/.device/results}"
 mkdir -p "$RESULTS"
 wants() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" || "$w" == all ]] && return 0; done; return 1; }
+# sections that "all" leaves out: ab needs .device/base/, profile and check repeat other sections
+named() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" ]] && return 0; done; return 1; }
 
 JDK=/tmp/kvant-jdk
 if [[ ! -x "$JDK/bin/java" ]]; then
@@ -78,16 +80,24 @@ if wants fused; then
   done
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1 --fuse off,products,products-and-norm 2>&1 | tee "$RESULTS/fused-1b.txt"
 fi
-if wants check; then
+if named check; then
   # One quick decode run (8B BF16 at 1, 16 and 64 sequences): a check of a change's speed.
   timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 2>&1 | tee "$RESULTS/check-8b.txt"
 fi
-if wants ab; then
+if named ab; then
   # The same decode run on the base commit's engine-cuda jar (.device/base/, first on the class
   # path) and on this checkout's: a regression check across commits in one call.
   BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
   "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode --shape llama-3-8b --batch 1,16 --graphs both 2>&1 | tee "$RESULTS/ab-base.txt"
   "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --graphs both --fuse off,products 2>&1 | tee "$RESULTS/ab-new.txt"
+fi
+if wants benchdevice; then
+  # bench decode/batch --device cuda: the backend's forward pass over paged KV on the GPU, on the
+  # bundled model and on a 1B-shaped synthetic F16 model.
+  "${BENCH[@]}" decode --model models/kvant-kjv-7m.gguf --device cuda --tokens 256 2>&1 | tee "$RESULTS/bench-device.txt"
+  "${BENCH[@]}" batch --model models/kvant-kjv-7m.gguf --device cuda --concurrency 1,16,64 --tokens 128 2>&1 | tee -a "$RESULTS/bench-device.txt"
+  timeout 240 "${BENCH[@]}" synth --shape llama-3.2-1b --weights F16 --out /tmp/synth-1b.gguf 2>&1 | tail -1
+  "${BENCH[@]}" batch --model /tmp/synth-1b.gguf --device cuda --concurrency 1,16,64 --tokens 64 2>&1 | tee -a "$RESULTS/bench-device.txt"
 fi
 if wants kv; then
   # INT8 and FP8 KV on the 8B shape (the decode section has F16 KV): tokens per GiB, sequences of
@@ -107,7 +117,7 @@ if wants eval; then
     done
   done
 fi
-if wants profile; then
+if named profile; then
   # Per-kernel GPU time of decode steps (graphs off so each kernel is its own launch; ncu times
   # each kernel alone, clocks left as they are): where a step's time goes.
   for spec in ${PROFILE_SPECS:-bf16:1 int4-g128:1}; do
