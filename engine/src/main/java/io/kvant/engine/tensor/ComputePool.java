@@ -10,14 +10,17 @@ import java.util.function.IntConsumer;
  * Runs row-parallel work (matmuls, per-head loops) on a fixed team of threads.
  *
  * <p>Design note: a persistent team, not a task pool. {@code threads - 1} daemon workers live as
- * long as the pool; a call publishes its body and range, bumps a generation counter, runs the first
- * range on the calling thread and waits until every worker has done its range. Between calls
- * workers spin on the counter for a short while ({@link #SPIN_NANOS}) and then park, so the many
- * back-to-back operations of one forward pass hand off in well under a microsecond with no
- * allocation, while an idle pool costs nothing. Work over {@code [0, n)} is cut into at most {@code
- * threads} contiguous ranges (the same split as before, so results stay bitwise equal to a
- * single-threaded run: {@link Tensor#matmul} computes each output element independently of the row
- * range). With one thread everything runs inline.
+ * long as the pool; a call publishes a task (its body and range, cut into chunks), runs chunks on
+ * the calling thread and returns when every chunk is done. Chunks are claimed from a shared counter
+ * by whoever is free, the caller included: a worker that is descheduled (a loaded machine: the load
+ * generator, the gRPC threads and the JIT share the same cores) or still waking from a park costs
+ * the call only the chunk it holds, not its whole share, and the caller never waits for a worker
+ * that has not started. Between calls workers spin on the published task for a short while ({@link
+ * #SPIN_NANOS}) and then park, so the many back-to-back operations of one forward pass hand off in
+ * well under a microsecond with no lock, while an idle pool costs nothing. Work over {@code [0, n)}
+ * is cut into at most {@link #CHUNKS_PER_THREAD} chunks per thread; results stay bitwise equal to a
+ * single-threaded run, since {@link Tensor#matmul} computes each output element independently of
+ * the row range. With one thread everything runs inline.
  *
  * <p>Thread-safe: the team serves one call at a time; a call made while it is busy (from another
  * thread, or from inside a body) runs entirely on its calling thread.
@@ -35,6 +38,9 @@ public final class ComputePool implements AutoCloseable {
   /** How long an idle worker spins for the next call before parking. */
   static final long SPIN_NANOS = 200_000;
 
+  /** Chunks a call is cut into per thread: enough to even out a late or slow thread. */
+  static final int CHUNKS_PER_THREAD = 4;
+
   /** A body run over a contiguous index range {@code [start, end)}. */
   @FunctionalInterface
   public interface RangeBody {
@@ -44,15 +50,9 @@ public final class ComputePool implements AutoCloseable {
   private final int threads;
   private final Worker[] workers;
   private final AtomicBoolean busy = new AtomicBoolean();
-  private final AtomicInteger pending = new AtomicInteger();
-  private final AtomicReference<Throwable> failure = new AtomicReference<>();
-  private volatile int generation;
+  // The call being served (or the last one); workers spin on it changing.
+  private volatile Task task;
   private volatile boolean closed;
-  // The published call; written before the generation bump, read after it.
-  private RangeBody body;
-  private int n;
-  private int chunk;
-  private int parts;
 
   /**
    * @param threads total threads doing work, including the caller; at least 1
@@ -64,7 +64,7 @@ public final class ComputePool implements AutoCloseable {
     this.threads = threads;
     this.workers = new Worker[threads - 1];
     for (int i = 0; i < workers.length; i++) {
-      workers[i] = new Worker(i + 1);
+      workers[i] = new Worker();
       workers[i].thread.start();
     }
   }
@@ -99,9 +99,9 @@ public final class ComputePool implements AutoCloseable {
   }
 
   /**
-   * Runs {@code body} over contiguous ranges covering {@code [0, n)}, at most one per thread, each
-   * range's length a multiple of {@code grain} except the last. Returns when all are done; the
-   * first exception thrown by a range is rethrown.
+   * Runs {@code body} over disjoint contiguous ranges covering {@code [0, n)}, each range's start a
+   * multiple of {@code grain} and its length too except for the last; ranges may run on any thread,
+   * in any order. Returns when all are done; the first exception thrown by a range is rethrown.
    */
   public void parallelRanges(int n, int grain, RangeBody body) {
     if (n < 0 || grain < 1) {
@@ -116,44 +116,20 @@ public final class ComputePool implements AutoCloseable {
       return;
     }
     try {
-      int chunk = (units + parts - 1) / parts * grain;
-      this.body = body;
-      this.n = n;
-      this.chunk = chunk;
-      this.parts = parts;
-      // Every worker acknowledges every call, even without a range: a worker still reading this
-      // call's fields must not see the next call's.
-      pending.set(workers.length);
-      generation = generation + 1; // publishes the fields above to the workers
+      int chunks = Math.min(units, parts * CHUNKS_PER_THREAD);
+      int chunk = (units + chunks - 1) / chunks * grain;
+      Task t = new Task(body, n, chunk, (int) (((long) n + chunk - 1) / chunk));
+      task = t; // publishes the task to the workers
       for (Worker w : workers) {
         if (w.parked) {
           LockSupport.unpark(w.thread);
         }
       }
-      Throwable first = null;
-      try {
-        body.run(0, Math.min(n, chunk));
-      } catch (Throwable t) {
-        first = t;
-      }
-      awaitWorkers();
-      this.body = null;
-      Throwable other = failure.getAndSet(null);
-      rethrow(first != null ? first : other);
+      t.runChunks();
+      t.awaitDone();
+      rethrow(t.failure.get());
     } finally {
       busy.set(false);
-    }
-  }
-
-  private void awaitWorkers() {
-    int spins = 0;
-    while (pending.get() != 0) {
-      if (++spins < 4096) {
-        Thread.onSpinWait();
-      } else {
-        // A descheduled worker (a loaded machine): give the core away instead of burning it.
-        Thread.yield();
-      }
     }
   }
 
@@ -170,65 +146,99 @@ public final class ComputePool implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    generation = generation + 1;
+    task = new Task((a, b) -> {}, 0, 1, 0);
     for (Worker w : workers) {
       LockSupport.unpark(w.thread);
     }
   }
 
-  /** One team member: waits for a new generation, runs its range of the published call. */
+  /** One call: its body and range, the next chunk to claim and the chunks done. */
+  private static final class Task {
+    final RangeBody body;
+    final int n;
+    final int chunk;
+    final int count;
+    final AtomicInteger next = new AtomicInteger();
+    final AtomicInteger done = new AtomicInteger();
+    final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+    Task(RangeBody body, int n, int chunk, int count) {
+      this.body = body;
+      this.n = n;
+      this.chunk = chunk;
+      this.count = count;
+    }
+
+    /** Claims and runs chunks until none is left. */
+    void runChunks() {
+      int c;
+      while ((c = next.getAndIncrement()) < count) {
+        try {
+          int start = c * chunk;
+          body.run(start, Math.min(n, start + chunk));
+        } catch (Throwable e) {
+          failure.compareAndSet(null, e);
+        } finally {
+          done.incrementAndGet();
+        }
+      }
+    }
+
+    /** Waits for the chunks other threads claimed. */
+    void awaitDone() {
+      int spins = 0;
+      while (done.get() < count) {
+        if (++spins < 4096) {
+          Thread.onSpinWait();
+        } else {
+          // A descheduled worker holding a chunk: give the core away instead of burning it.
+          Thread.yield();
+        }
+      }
+    }
+  }
+
+  /** One team member: waits for a new task, runs chunks of it. */
   private final class Worker implements Runnable {
     private static final AtomicInteger IDS = new AtomicInteger();
-    final int part;
     final Thread thread;
     volatile boolean parked;
 
-    Worker(int part) {
-      this.part = part;
+    Worker() {
       this.thread = new Thread(this, "kvant-compute-" + IDS.incrementAndGet());
       thread.setDaemon(true);
     }
 
     @Override
     public void run() {
-      int seen =
-          0; // the generation at construction: a call published before this thread runs is seen
+      // The task at construction: a call published before this thread runs is seen.
+      Task seen = null;
       while (true) {
-        int g = awaitGeneration(seen);
+        Task t = awaitTask(seen);
         if (closed) {
           return;
         }
-        seen = g;
-        try {
-          int start = part * chunk;
-          int end = Math.min(n, start + chunk);
-          if (part < parts && start < end) {
-            body.run(start, end);
-          }
-        } catch (Throwable t) {
-          failure.compareAndSet(null, t);
-        } finally {
-          pending.decrementAndGet();
-        }
+        seen = t;
+        t.runChunks();
       }
     }
 
-    private int awaitGeneration(int seen) {
+    private Task awaitTask(Task seen) {
       long spinStart = System.nanoTime();
       int spins = 0;
       while (true) {
-        int g = generation;
-        if (g != seen) {
-          return g;
+        Task t = task;
+        if (t != seen) {
+          return t;
         }
         if ((++spins & 255) != 0 || System.nanoTime() - spinStart < SPIN_NANOS) {
           Thread.onSpinWait();
           continue;
         }
-        // Park; the caller unparks every worker it sees parked after bumping the generation, and
-        // the re-check below closes the window between the flag and the park.
+        // Park; the caller unparks every worker it sees parked after publishing a task, and the
+        // re-check below closes the window between the flag and the park.
         parked = true;
-        if (generation == seen) {
+        if (task == seen) {
           LockSupport.park(this);
         }
         parked = false;

@@ -70,6 +70,51 @@ class ComputePoolTest {
   }
 
   @Test
+  void workIsCutIntoChunksThatAnyThreadMayRun() {
+    // 3 threads, 100 units of 1: 12 chunks (4 per thread) of at most 9, claimed by whoever is
+    // free; a caller whose workers never get a core would run them all itself.
+    try (ComputePool pool = new ComputePool(3)) {
+      java.util.List<int[]> ranges =
+          java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+      pool.parallelRanges(100, 1, (start, end) -> ranges.add(new int[] {start, end}));
+      assertThat(ranges).hasSize(12);
+      ranges.sort(java.util.Comparator.comparingInt(r -> r[0]));
+      int next = 0;
+      for (int[] r : ranges) {
+        assertThat(r[0]).isEqualTo(next);
+        assertThat(r[1] - r[0]).isBetween(1, 9);
+        next = r[1];
+      }
+      assertThat(next).isEqualTo(100);
+    }
+    // Held by a body that blocks, the team still finishes the call: the other chunks go to the
+    // threads that are free, the caller's included.
+    try (ComputePool pool = new ComputePool(2)) {
+      java.util.concurrent.CountDownLatch others = new java.util.concurrent.CountDownLatch(7);
+      AtomicIntegerArray seen = new AtomicIntegerArray(8);
+      pool.parallelRanges(
+          8,
+          1,
+          (start, end) -> {
+            if (start == 0) {
+              try {
+                // The first chunk waits until the other seven have run elsewhere.
+                assertThat(others.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            } else {
+              others.countDown();
+            }
+            seen.incrementAndGet(start);
+          });
+      for (int i = 0; i < 8; i++) {
+        assertThat(seen.get(i)).isEqualTo(1);
+      }
+    }
+  }
+
+  @Test
   void exceptionsPropagate() {
     try (ComputePool pool = new ComputePool(3)) {
       assertThatThrownBy(
