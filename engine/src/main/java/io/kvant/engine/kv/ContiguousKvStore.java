@@ -8,10 +8,10 @@ import java.util.Arrays;
  * array for keys and one for values, sized for {@code maxPositions} tokens.
  *
  * <p>This is the reference store: the forward pass's correctness is tested against it, and the
- * paged, quantized cache must give the same attention results (exactly, for F32 storage: both run
- * the same vector kernels, {@link KvKernels#dotF32} and {@link KvKernels#axpyF32}). Slots are taken
- * with {@link #acquire()} and given back with {@link #release(int)}; memory for all slots is
- * allocated up front so a running store never allocates.
+ * paged, quantized cache must give the same attention results (for F32 storage up to the summation
+ * order of the scores; values go through the same kernel, {@link KvKernels#weightedSumF32}). Slots
+ * are taken with {@link #acquire()} and given back with {@link #release(int)}; memory for all slots
+ * is allocated up front so a running store never allocates.
  */
 public final class ContiguousKvStore implements KvStore {
   private final int layers;
@@ -117,8 +117,6 @@ public final class ContiguousKvStore implements KvStore {
       int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff) {
     float[] v = values[seq];
     int b = base(layer, 0) + kvHead * headSize;
-    for (int t = 0; t < len; t++) {
-      KvKernels.axpyF32(weights[t], v, b + t * kvDim, out, outOff, headSize);
-    }
+    KvKernels.weightedSumF32(weights, 0, v, b, kvDim, len, headSize, out, outOff);
   }
 }

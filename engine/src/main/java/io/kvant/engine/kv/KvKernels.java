@@ -92,6 +92,115 @@ final class KvKernels {
     }
   }
 
+  /**
+   * {@code scores[sOff+t] = sum_d q[qOff+d] * k[kOff + d*stride + t]} for {@code t < n}: keys
+   * stored transposed (for each dimension a run of {@code stride >= n} tokens), so lanes are tokens
+   * and no horizontal sum is needed. Per token the products of even and of odd {@code d} are each
+   * fused in increasing {@code d}, then added: {@link #scoresF32TScalar} defines the result.
+   */
+  static void scoresF32T(
+      float[] q,
+      int qOff,
+      float[] k,
+      int kOff,
+      int stride,
+      int n,
+      int hs,
+      float[] scores,
+      int sOff) {
+    int t = 0;
+    for (; t < n && t + L <= stride; t += L) {
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = FloatVector.zero(F);
+      int d = 0;
+      for (; d + 1 < hs; d += 2) {
+        a0 = FloatVector.fromArray(F, k, kOff + d * stride + t).fma(bcast(q[qOff + d]), a0);
+        a1 =
+            FloatVector.fromArray(F, k, kOff + (d + 1) * stride + t)
+                .fma(bcast(q[qOff + d + 1]), a1);
+      }
+      if (d < hs) {
+        a0 = FloatVector.fromArray(F, k, kOff + d * stride + t).fma(bcast(q[qOff + d]), a0);
+      }
+      FloatVector sum = a0.add(a1);
+      if (t + L <= n) {
+        sum.intoArray(scores, sOff + t);
+      } else {
+        // The last, partial run: lanes past n read other slots of the block, and are not stored.
+        sum.intoArray(scores, sOff + t, F.indexInRange(t, n));
+      }
+    }
+    for (; t < n; t++) {
+      scores[sOff + t] = scoreF32TScalar(q, qOff, k, kOff + t, stride, hs);
+    }
+  }
+
+  static void scoresF32TScalar(
+      float[] q,
+      int qOff,
+      float[] k,
+      int kOff,
+      int stride,
+      int n,
+      int hs,
+      float[] scores,
+      int sOff) {
+    for (int t = 0; t < n; t++) {
+      scores[sOff + t] = scoreF32TScalar(q, qOff, k, kOff + t, stride, hs);
+    }
+  }
+
+  private static float scoreF32TScalar(
+      float[] q, int qOff, float[] k, int kOff, int stride, int hs) {
+    float a0 = 0f;
+    float a1 = 0f;
+    int d = 0;
+    for (; d + 1 < hs; d += 2) {
+      a0 = Math.fma(k[kOff + d * stride], q[qOff + d], a0);
+      a1 = Math.fma(k[kOff + (d + 1) * stride], q[qOff + d + 1], a1);
+    }
+    if (d < hs) {
+      a0 = Math.fma(k[kOff + d * stride], q[qOff + d], a0);
+    }
+    return a0 + a1;
+  }
+
+  /**
+   * {@code out[outOff+i] += sum_t w[wOff+t] * v[vOff + t*stride + i]} for {@code i < hs}, each
+   * element fused in increasing {@code t}: bitwise {@link #axpyF32} once per token, but each vector
+   * of {@code out} is loaded and stored once, not once per token.
+   */
+  static void weightedSumF32(
+      float[] w,
+      int wOff,
+      float[] v,
+      int vOff,
+      int stride,
+      int n,
+      int hs,
+      float[] out,
+      int outOff) {
+    int i = 0;
+    for (; i + L <= hs; i += L) {
+      FloatVector acc = FloatVector.fromArray(F, out, outOff + i);
+      for (int t = 0; t < n; t++) {
+        acc = FloatVector.fromArray(F, v, vOff + t * stride + i).fma(bcast(w[wOff + t]), acc);
+      }
+      acc.intoArray(out, outOff + i);
+    }
+    for (; i < hs; i++) {
+      float acc = out[outOff + i];
+      for (int t = 0; t < n; t++) {
+        acc += w[wOff + t] * v[vOff + t * stride + i]; // as axpyF32's tail: not fused
+      }
+      out[outOff + i] = acc;
+    }
+  }
+
+  private static FloatVector bcast(float v) {
+    return FloatVector.broadcast(F, v);
+  }
+
   // ---------------------------------------------------------------- INT8
 
   /** Symmetric absmax quantization of {@code n} floats; returns the scale ({@code x ≈ scale*q}). */

@@ -5,9 +5,11 @@ package io.kvant.engine.kv;
  * block tables of a {@link KvCacheManager} (the {@code seq} handle is the manager's).
  *
  * <p>Layout of one block, per layer and KV head: {@code blockSize} consecutive head vectors, so the
- * attention loop over one head streams a contiguous run per block. Quantized types keep one F32
- * scale per (layer, head, token). Reads dequantize on the fly in {@link KvKernels}. All memory is
- * allocated at construction.
+ * attention loop over one head streams a contiguous run per block; F32 keys are stored transposed
+ * in that run (for each dimension, the block's tokens), so a query's scores for a block are vectors
+ * over tokens, without a horizontal sum per token. Quantized types keep one F32 scale per (layer,
+ * head, token). Reads dequantize on the fly in {@link KvKernels}. All memory is allocated at
+ * construction.
  *
  * <p>Threading: the forward pass reads and writes different sequences from several threads; block
  * tables change only between steps (on the engine loop), so reads need no locking. Blocks shared by
@@ -83,7 +85,12 @@ public final class PagedKvStore implements KvStore {
       int src = h * hs;
       switch (type) {
         case F32 -> {
-          System.arraycopy(k, kOff + src, kf[block], e, hs);
+          // Keys transposed: dimension d of slot t at (layer, head)'s base + d*blockSize + t.
+          float[] kb = kf[block];
+          int kt = scaleIndex(layer, h, 0) * hs + slot;
+          for (int d = 0; d < hs; d++) {
+            kb[kt + d * blockSize] = k[kOff + src + d];
+          }
           System.arraycopy(v, vOff + src, vf[block], e, hs);
         }
         case INT8 -> {
@@ -108,12 +115,7 @@ public final class PagedKvStore implements KvStore {
       int s0 = scaleIndex(layer, kvHead, 0);
       int e0 = s0 * hs;
       switch (type) {
-        case F32 -> {
-          float[] kb = kf[block];
-          for (int t = 0; t < n; t++) {
-            scores[start + t] = KvKernels.dotF32(q, qOff, kb, e0 + t * hs, hs);
-          }
-        }
+        case F32 -> KvKernels.scoresF32T(q, qOff, kf[block], e0, blockSize, n, hs, scores, start);
         case INT8 -> {
           byte[] kb = kq[block];
           float[] sc = ks[block];
@@ -142,12 +144,7 @@ public final class PagedKvStore implements KvStore {
       int s0 = scaleIndex(layer, kvHead, 0);
       int e0 = s0 * hs;
       switch (type) {
-        case F32 -> {
-          float[] vb = vf[block];
-          for (int t = 0; t < n; t++) {
-            KvKernels.axpyF32(weights[start + t], vb, e0 + t * hs, out, outOff, hs);
-          }
-        }
+        case F32 -> KvKernels.weightedSumF32(weights, start, vf[block], e0, hs, n, hs, out, outOff);
         case INT8 -> {
           byte[] vb = vq[block];
           float[] sc = vs[block];

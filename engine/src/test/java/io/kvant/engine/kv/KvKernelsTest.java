@@ -75,6 +75,56 @@ class KvKernelsTest {
   }
 
   @Test
+  void transposedScoresEqualTheirScalarReferenceBitwise() {
+    SplittableRandom r = new SplittableRandom(7);
+    // Block sizes below, at and above the vector length; partial blocks; odd head sizes.
+    for (int stride : new int[] {1, 8, 16, 24, 32, 64}) {
+      for (int hs : new int[] {1, 7, 32, 64}) {
+        for (int n : new int[] {1, stride / 2 + 1, stride}) {
+          if (n > stride) {
+            continue;
+          }
+          int kOff = r.nextInt(4);
+          float[] q = randomFloats(r, hs + 3, 2f);
+          float[] k = randomFloats(r, kOff + hs * stride, 2f);
+          float[] vec = new float[n + 2];
+          float[] ref = new float[n + 2];
+          vec[n + 1] = ref[n + 1] = 42f; // past the scores: untouched
+          KvKernels.scoresF32T(q, 3, k, kOff, stride, n, hs, vec, 1);
+          KvKernels.scoresF32TScalar(q, 3, k, kOff, stride, n, hs, ref, 1);
+          assertThat(vec).as("stride %d hs %d n %d", stride, hs, n).containsExactly(ref);
+          for (int t = 0; t < n; t++) {
+            double exact = 0;
+            for (int d = 0; d < hs; d++) {
+              exact += (double) q[3 + d] * k[kOff + d * stride + t];
+            }
+            assertThat((double) vec[1 + t]).isCloseTo(exact, within(1e-4 * hs));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void weightedSumIsBitwiseAnAxpyPerToken() {
+    SplittableRandom r = new SplittableRandom(9);
+    for (int hs : new int[] {1, 7, 16, 32, 64, 100}) {
+      for (int n : new int[] {1, 5, 16, 33}) {
+        int stride = hs + r.nextInt(3);
+        float[] v = randomFloats(r, 2 + n * stride, 2f);
+        float[] w = randomFloats(r, n + 1, 1f);
+        float[] a = randomFloats(r, hs + 4, 1f);
+        float[] b = a.clone();
+        KvKernels.weightedSumF32(w, 1, v, 2, stride, n, hs, a, 3);
+        for (int t = 0; t < n; t++) {
+          KvKernels.axpyF32(w[1 + t], v, 2 + t * stride, b, 3, hs);
+        }
+        assertThat(a).as("hs %d n %d", hs, n).containsExactly(b);
+      }
+    }
+  }
+
+  @Test
   void fp8VectorDecodeIsExactForEveryCode() {
     // the bit trick of the vector path against the arithmetic definition, code by code
     for (int c = 0; c < 256; c++) {
