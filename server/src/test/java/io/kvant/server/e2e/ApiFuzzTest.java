@@ -311,8 +311,11 @@ class ApiFuzzTest {
           case 1 -> body.set("x_" + r.nextInt(100), randomValue(r, 2));
           case 2 -> {
             var messages = body.path("messages");
-            if (messages.isArray() && !messages.isEmpty()) {
-              var m = (com.fasterxml.jackson.databind.node.ObjectNode) messages.get(0);
+            // The first message may itself be a mutated value (a number, an array): set a field
+            // only on an object.
+            if (messages.isArray()
+                && !messages.isEmpty()
+                && messages.get(0) instanceof com.fasterxml.jackson.databind.node.ObjectNode m) {
               m.set(r.nextBoolean() ? "role" : "content", randomValue(r, 2));
             } else {
               body.set(FIELDS[r.nextInt(FIELDS.length)], randomValue(r, 2));
