@@ -199,10 +199,7 @@ public final class CudaKernels {
       int headSize,
       int blockSize,
       int rows) {
-    boolean scaled = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
-    if (scaled == (kvScales == 0)) {
-      throw new IllegalArgumentException("kv type " + kvType + " with scales " + kvScales);
-    }
+    boolean scaled = requireScales(kvType, kvScales);
     args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).i32(kvType).ptr(rowSeq).ptr(positions);
     args.ptr(tables).i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize);
     args.i32(blockSize);
@@ -211,12 +208,22 @@ public final class CudaKernels {
     launch(kvAppend, "kv_append", rows, 1, threadsFor(threads));
   }
 
+  /** Whether {@code kvType} is scaled; throws unless it has scales exactly when it is. */
+  private static boolean requireScales(int kvType, long kvScales) {
+    boolean scaled = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
+    if (scaled == (kvScales == 0)) {
+      throw new IllegalArgumentException("kv type " + kvType + " with scales " + kvScales);
+    }
+    return scaled;
+  }
+
   /**
    * {@link #rope} on {@code q} ({@code heads}) and {@code k} ({@code kvHeads}), then {@link
-   * #kvAppend} of the rotated K and V, in one launch: the decode path's three launches per layer.
-   * Same arguments and results as those calls in that order.
+   * #kvAppend} of the rotated K and V: with {@code oneLaunch} as one kernel ({@code
+   * rope_kv_append}, one 1,024-thread block per row: for the few rows of decode steps), else as
+   * those three launches. Same results either way.
    */
-  public void ropeKvAppend(
+  public void ropeAndAppendKv(
       long q,
       long k,
       long v,
@@ -236,11 +243,17 @@ public final class CudaKernels {
       int kvHeads,
       int headSize,
       int blockSize,
-      int rows) {
-    boolean scaled = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
-    if (scaled == (kvScales == 0)) {
-      throw new IllegalArgumentException("kv type " + kvType + " with scales " + kvScales);
+      int rows,
+      boolean oneLaunch) {
+    if (!oneLaunch) {
+      rope(q, positions, cos, sin, heads, headSize, style, rows);
+      rope(k, positions, cos, sin, kvHeads, headSize, style, rows);
+      kvAppend(
+          k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks, layer, layers,
+          kvHeads, headSize, blockSize, rows);
+      return;
     }
+    requireScales(kvType, kvScales);
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(heads).i32(style).ptr(pool).ptr(kvScales);
     args.i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);

@@ -390,49 +390,29 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       if (w.vBias() != 0) {
         k.addBias(s.v.ptr(), w.vBias(), kvDim, n);
       }
-      if (fusion != DecodeFusion.OFF && n <= CudaKernels.MGEMV_ROWS) {
-        // few rows: rope on q and k and the KV append in one launch
-        k.ropeKvAppend(
-            s.q.ptr(),
-            s.k.ptr(),
-            s.v.ptr(),
-            cos.ptr(),
-            sin.ptr(),
-            heads,
-            ropeStyle,
-            kv.ptr(),
-            kv.scalesPtr(),
-            kv.dtype(),
-            rowSeqs,
-            positions,
-            blockTables,
-            maxBlocks,
-            l,
-            c.layers(),
-            c.kvHeads(),
-            hs,
-            bs,
-            n);
-      } else {
-        k.rope(s.q.ptr(), positions, cos.ptr(), sin.ptr(), heads, hs, ropeStyle, n);
-        k.rope(s.k.ptr(), positions, cos.ptr(), sin.ptr(), c.kvHeads(), hs, ropeStyle, n);
-        k.kvAppend(
-            s.k.ptr(),
-            s.v.ptr(),
-            kv.ptr(),
-            kv.scalesPtr(),
-            kv.dtype(),
-            rowSeqs,
-            positions,
-            blockTables,
-            maxBlocks,
-            l,
-            c.layers(),
-            c.kvHeads(),
-            hs,
-            bs,
-            n);
-      }
+      // rope on q and k and the KV append: one launch for the few rows of decode steps
+      k.ropeAndAppendKv(
+          s.q.ptr(),
+          s.k.ptr(),
+          s.v.ptr(),
+          cos.ptr(),
+          sin.ptr(),
+          heads,
+          ropeStyle,
+          kv.ptr(),
+          kv.scalesPtr(),
+          kv.dtype(),
+          rowSeqs,
+          positions,
+          blockTables,
+          maxBlocks,
+          l,
+          c.layers(),
+          c.kvHeads(),
+          hs,
+          bs,
+          n,
+          fusion != DecodeFusion.OFF && n <= CudaKernels.MGEMV_ROWS);
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
       k.attention(

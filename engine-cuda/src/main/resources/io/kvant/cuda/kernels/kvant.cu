@@ -1137,6 +1137,17 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
   }
 }
 
+// The weight, scale and zero-point pointers of output row `row` of a matrix (scales, zeros per
+// group; null stays null).
+__device__ __forceinline__ void mg_row(const unsigned char* w, const float* scales,
+                                       const unsigned char* zeros, long row, long ldw,
+                                       int groupsPerRow, const unsigned char*& wr, const float*& sr,
+                                       const unsigned char*& zr) {
+  wr = w + row * ldw;
+  sr = scales ? scales + row * groupsPerRow : nullptr;
+  zr = zeros ? zeros + row * groupsPerRow : nullptr;
+}
+
 template <int KIND, int N, int F, int U>
 __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
                                            const unsigned char* zeros, int groupSize,
@@ -1149,12 +1160,8 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
   const float* sr[F];
   const unsigned char* zr[F];
 #pragma unroll
-  for (int f = 0; f < F; f++) {
-    long row = min(o0 + f, out - 1);
-    wr[f] = w + row * ldw;
-    sr[f] = scales ? scales + row * groupsPerRow : nullptr;
-    zr[f] = zeros ? zeros + row * groupsPerRow : nullptr;
-  }
+  for (int f = 0; f < F; f++)
+    mg_row(w, scales, zeros, min(o0 + f, out - 1), ldw, groupsPerRow, wr[f], sr[f], zr[f]);
   float acc[F][N];
   mg_rows<KIND, N, F, U, false>(wr, sr, zr, groupSize, groupsPerRow, x, in, acc);
 #pragma unroll
@@ -1263,13 +1270,8 @@ __device__ __forceinline__ void mgemv_fused_impl(
     for (int f = 0; f < F; f++) {
       // with swiglu, features F/2.. are the up rows of the same indices
       int up = swiglu && f >= F / 2;
-      long row = min(o0 + (up ? f - F / 2 : f), out - 1);
-      const unsigned char* wm = up ? w1 : w;
-      const float* sm = up ? s1 : sc;
-      const unsigned char* zm = up ? z1 : zp;
-      wr[f] = wm + row * ldw;
-      sr[f] = sm ? sm + row * groupsPerRow : nullptr;
-      zr[f] = zm ? zm + row * groupsPerRow : nullptr;
+      mg_row(up ? w1 : w, up ? s1 : sc, up ? z1 : zp, min(o0 + (up ? f - F / 2 : f), out - 1), ldw,
+             groupsPerRow, wr[f], sr[f], zr[f]);
     }
     float acc[F][N];
     mg_rows<KIND, N, F, U, NORM>(wr, sr, zr, groupSize, groupsPerRow, xin, in, acc);

@@ -192,14 +192,11 @@ class CudaKernelsGpuTest {
     long[] pools = {poisoned(slots * hs * elem), poisoned(slots * hs * elem)};
     long[] scales = coded ? new long[] {poisoned(4 * slots), poisoned(4 * slots)} : new long[2];
     long dv = up(v);
-    k.rope(qs[0], dPos, cos, sin, heads, hs, st, rows);
-    k.rope(ks[0], dPos, cos, sin, kvHeads, hs, st, rows);
-    k.kvAppend(
-        ks[0], dv, pools[0], scales[0], kvType, dSeq, dPos, dTables, maxBlocks, layer, layers,
-        kvHeads, hs, bs, rows);
-    k.ropeKvAppend(
-        qs[1], ks[1], dv, cos, sin, heads, st, pools[1], scales[1], kvType, dSeq, dPos, dTables,
-        maxBlocks, layer, layers, kvHeads, hs, bs, rows);
+    for (int i = 0; i < 2; i++) {
+      k.ropeAndAppendKv(
+          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], kvType, dSeq, dPos, dTables,
+          maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
+    }
     assertThat(down(qs[1], q.length)).isEqualTo(down(qs[0], q.length));
     byte[][] bytes = new byte[2][(int) (slots * hs * elem)];
     for (int i = 0; i < 2; i++) {

@@ -208,26 +208,35 @@ class QuantizedKernelsGpuTest {
     }
   }
 
+  /**
+   * Random dense BF16 or F16 weights on the device; {@code values} receives what they hold (the
+   * rounded values), one per element.
+   */
+  private DeviceBuffer denseWeights(CudaKernels.MgKind kind, float[] values) {
+    short[] codes = new short[values.length];
+    for (int i = 0; i < codes.length; i++) {
+      float v = (float) (rnd.nextGaussian() * 0.1);
+      if (kind == CudaKernels.MgKind.F16) {
+        codes[i] = Float.floatToFloat16(v);
+        values[i] = Float.float16ToFloat(codes[i]);
+      } else {
+        values[i] = bf16(v);
+        codes[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
+      }
+    }
+    DeviceBuffer wb = dev.upload(MemorySegment.ofArray(codes));
+    buffers.add(wb);
+    return wb;
+  }
+
   /** One matrix of a fused-launch test: its device form and its values. */
   private record Fused(CudaKernels.MgKind kind, MgOperand op, float[] values) {}
 
   private Fused fusedMatrix(String spec, int out, int in) {
     if (spec.equals("BF16") || spec.equals("F16")) {
       CudaKernels.MgKind kind = CudaKernels.MgKind.valueOf(spec);
-      short[] codes = new short[out * in];
       float[] values = new float[out * in];
-      for (int i = 0; i < codes.length; i++) {
-        float v = (float) (rnd.nextGaussian() * 0.1);
-        if (kind == CudaKernels.MgKind.F16) {
-          codes[i] = Float.floatToFloat16(v);
-          values[i] = Float.float16ToFloat(codes[i]);
-        } else {
-          values[i] = bf16(v);
-          codes[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
-        }
-      }
-      DeviceBuffer wb = dev.upload(MemorySegment.ofArray(codes));
-      buffers.add(wb);
+      DeviceBuffer wb = denseWeights(kind, values);
       DeviceTensor t =
           new DeviceTensor(
               wb,
@@ -375,20 +384,8 @@ class QuantizedKernelsGpuTest {
       for (int[] shape : new int[][] {{37, 8}, {64, 4096}, {130, 1000}, {21, 2600}, {5, 136}}) {
         int out = shape[0];
         int in = shape[1];
-        short[] codes = new short[out * in];
         float[] values = new float[out * in];
-        for (int i = 0; i < codes.length; i++) {
-          float v = (float) (rnd.nextGaussian() * 0.1);
-          if (kind == CudaKernels.MgKind.F16) {
-            codes[i] = Float.floatToFloat16(v);
-            values[i] = Float.float16ToFloat(codes[i]);
-          } else {
-            values[i] = bf16(v);
-            codes[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
-          }
-        }
-        DeviceBuffer wb = dev.upload(MemorySegment.ofArray(codes));
-        buffers.add(wb);
+        DeviceBuffer wb = denseWeights(kind, values);
         float[] x = random(n * in, 1);
         float[] want = new float[n * out];
         for (int r = 0; r < n; r++) {
