@@ -1,9 +1,9 @@
 package io.kvant.reload;
 
 import io.kvant.quant.artifact.Digests;
+import io.kvant.quant.artifact.Manifest;
+import io.kvant.quant.artifact.Manifest.FileEntry;
 import io.kvant.reload.bucket.Bucket;
-import io.kvant.reload.manifest.Manifest;
-import io.kvant.reload.manifest.Manifest.FileEntry;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;

@@ -2,12 +2,12 @@ package io.kvant.reload;
 
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.quant.artifact.Digests;
+import io.kvant.quant.artifact.Manifest;
+import io.kvant.quant.artifact.ManifestCodec;
+import io.kvant.quant.artifact.ManifestException;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.FileBucket;
 import io.kvant.reload.bucket.ObjectInfo;
-import io.kvant.reload.manifest.Manifest;
-import io.kvant.reload.manifest.ManifestCodec;
-import io.kvant.reload.manifest.ManifestException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.System.Logger;

@@ -119,7 +119,7 @@ final class Staging {
         return Optional.empty();
       }
       String v = Files.readString(f, StandardCharsets.UTF_8).strip();
-      return io.kvant.reload.manifest.ManifestCodec.isId(v) || isLocalId(v)
+      return io.kvant.quant.artifact.ManifestCodec.isId(v) || isLocalId(v)
           ? Optional.of(v)
           : Optional.empty();
     } catch (IOException | java.io.UncheckedIOException e) {

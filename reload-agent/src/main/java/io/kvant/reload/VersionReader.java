@@ -4,8 +4,8 @@ import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
 import io.kvant.engine.format.safetensors.SafetensorsTensor;
 import io.kvant.quant.artifact.Digests;
-import io.kvant.reload.manifest.Manifest;
-import io.kvant.reload.manifest.Manifest.TensorEntry;
+import io.kvant.quant.artifact.Manifest;
+import io.kvant.quant.artifact.Manifest.TensorEntry;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -24,6 +24,9 @@ import java.util.Set;
  * be listed in the manifest. Values are copied to the heap, so the staging files can go.
  */
 final class VersionReader {
+  private static final java.util.List<String> FULL_PRECISION =
+      java.util.List.of("F32", "F16", "BF16");
+
   private VersionReader() {}
 
   /** Published values by tensor name: a {@code Tensor} (F32, heap) or a {@code float[]}. */
@@ -64,6 +67,18 @@ final class VersionReader {
 
   private static Object readTensor(SafetensorsFile f, TensorEntry t, WeightSlots slots)
       throws Rejection, IOException {
+    if (!FULL_PRECISION.contains(t.dtype())) {
+      // The manifest schema lists a pre-quantized folder's codes too; the agent loads full
+      // precision plus encodings (`agent publish` converts a quantize folder into that).
+      throw new Rejection(
+          Rejection.Reason.BAD_TENSOR,
+          t.name()
+              + ": dtype "
+              + t.dtype()
+              + " is pre-quantized; a bucket version carries "
+              + FULL_PRECISION
+              + " tensors plus encodings");
+    }
     WeightSlots.Slot slot = slots.slot(t.name());
     if (slot == null) {
       throw new Rejection(Rejection.Reason.BAD_TENSOR, t.name() + ": not a tensor of this model");

@@ -53,7 +53,7 @@ class ArchitectureTest {
               "reload-agent",
               "io.kvant.reload",
               Set.of("engine", "quant"),
-              Set.of("io.kvant.reload", "io.kvant.reload.bucket", "io.kvant.reload.manifest")),
+              Set.of("io.kvant.reload", "io.kvant.reload.bucket")),
           new Module(
               "server",
               "io.kvant.server",

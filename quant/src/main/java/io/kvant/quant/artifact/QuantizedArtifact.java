@@ -41,6 +41,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A quantized model version folder, as {@code kvant quantize} writes it and the reload agent
@@ -85,16 +86,11 @@ public final class QuantizedArtifact {
    *
    * @param model the weights to write (quantized or not), config and tokenizer source
    * @param recipe the recipe's name ({@code w4g128:gptq}, ...)
-   * @param recipeJson the recipe as JSON
    * @param encodings AIMET encodings of every quantized tensor, by kvant tensor name
    * @param qbom how each tensor was made
    */
   public record Contents(
-      Model model,
-      String recipe,
-      String recipeJson,
-      Map<String, TensorEncoding> encodings,
-      List<QbomEntry> qbom) {}
+      Model model, String recipe, Map<String, TensorEncoding> encodings, List<QbomEntry> qbom) {}
 
   /**
    * Writes {@code q} into {@code dir} (created if needed; existing files of the same names are
@@ -138,20 +134,23 @@ public final class QuantizedArtifact {
                 t.name(),
                 WEIGHTS,
                 t.dtype().name(),
-                t.shape(),
+                java.util.Arrays.stream(t.shape()).boxed().toList(),
                 Digests.sha256(sf.tensorData(t.name()))));
       }
     }
+    // Recipe "none": the codes are served as they are; the recipe that made them is in the QBOM.
     Manifest manifest =
         new Manifest(
             info.model(),
             info.version(),
-            info.parent(),
-            info.publisher(),
+            Optional.ofNullable(info.parent()),
             info.created(),
-            q.recipeJson(),
+            info.publisher(),
+            "none",
             fileEntries,
-            tensors);
+            tensors,
+            Optional.of(ENCODINGS),
+            Optional.empty());
     manifest.write(dir);
     return manifest;
   }

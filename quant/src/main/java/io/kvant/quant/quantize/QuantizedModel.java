@@ -21,7 +21,6 @@ public record QuantizedModel(
 
   /** What {@link QuantizedArtifact#write} writes of it. */
   public QuantizedArtifact.Contents contents() {
-    return new QuantizedArtifact.Contents(
-        model, recipe.name(), recipe.toJson().toString(), encodings, qbom);
+    return new QuantizedArtifact.Contents(model, recipe.name(), encodings, qbom);
   }
 }

@@ -1,4 +1,4 @@
-package io.kvant.reload.manifest;
+package io.kvant.quant.artifact;
 
 /** A manifest (or another bucket file) is malformed or breaks a bound; the message says where. */
 public final class ManifestException extends Exception {

@@ -1,4 +1,4 @@
-package io.kvant.reload.manifest;
+package io.kvant.quant.artifact;
 
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
@@ -8,8 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.kvant.reload.manifest.Manifest.FileEntry;
-import io.kvant.reload.manifest.Manifest.TensorEntry;
+import io.kvant.quant.artifact.Manifest.FileEntry;
+import io.kvant.quant.artifact.Manifest.TensorEntry;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -20,7 +20,14 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * Reads and writes {@code manifest.json}.
+ * Reads and writes {@code manifest.json}, the one manifest schema ({@value Manifest#FORMAT}).
+ *
+ * <p>Versions: {@link #write} always writes {@value Manifest#FORMAT}. {@link #parse} reads it and
+ * the two formats it replaced, which files in buckets and folders still carry: {@value #BUCKET_V1}
+ * (the bucket's manifest, same fields under an older tag) and {@value #FOLDER_V1} (what {@code
+ * kvant quantize} wrote: tag under {@code schema}, the recipe as a JSON object, no {@code
+ * encodings} field; it is read as recipe "none" with {@code encodings.json} when listed). Any other
+ * tag is refused naming it.
  *
  * <p>The manifest comes from outside (anyone who can write the bucket), so {@link #parse} checks
  * every bound before anything is allocated from it: total size, JSON nesting and string lengths
@@ -41,11 +48,21 @@ public final class ManifestCodec {
   private static final Pattern FILE = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   private static final Pattern TENSOR = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9._-]{0,255}");
   private static final Pattern SHA = Pattern.compile("[0-9a-f]{64}");
-  private static final Set<String> DTYPES = Set.of("F32", "F16", "BF16");
+  private static final Set<String> DTYPES =
+      java.util.Arrays.stream(io.kvant.engine.format.safetensors.SafetensorsDtype.values())
+          .map(Enum::name)
+          .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
+  /** The bucket manifest's tag before {@value Manifest#FORMAT}; read, never written. */
+  public static final String BUCKET_V1 = "kvant.version/1";
+
+  /** The quantize folder's tag before {@value Manifest#FORMAT}; read, never written. */
+  public static final String FOLDER_V1 = "kvant.manifest/v1";
 
   private static final ObjectMapper JSON =
       new ObjectMapper(
               JsonFactory.builder()
+                  .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION)
                   .streamReadConstraints(
                       StreamReadConstraints.builder()
                           .maxNestingDepth(16)
@@ -88,10 +105,25 @@ public final class ManifestCodec {
     if (root == null || !root.isObject()) {
       throw new ManifestException("manifest: the top level must be an object");
     }
-    String format = text(root, "format");
-    if (!format.equals(Manifest.FORMAT)) {
-      throw new ManifestException(
-          "manifest.format: expected '" + Manifest.FORMAT + "', got '" + format + "'");
+    boolean folderV1 = !root.has("format") && root.has("schema");
+    if (folderV1) {
+      String schema = text(root, "schema");
+      if (!schema.equals(FOLDER_V1)) {
+        throw new ManifestException(
+            "manifest.schema: expected '" + FOLDER_V1 + "', got '" + schema + "'");
+      }
+    } else {
+      String format = text(root, "format");
+      if (!format.equals(Manifest.FORMAT) && !format.equals(BUCKET_V1)) {
+        throw new ManifestException(
+            "manifest.format: expected '"
+                + Manifest.FORMAT
+                + "' (or the older '"
+                + BUCKET_V1
+                + "'), got '"
+                + format
+                + "'");
+      }
     }
     String model = id(root, "model");
     String version = id(root, "version");
@@ -114,7 +146,8 @@ public final class ManifestCodec {
     if (publisher.length() > 256) {
       throw new ManifestException("manifest.publisher: longer than 256 characters");
     }
-    String recipe = text(root, "recipe");
+    // A folder-v1 recipe is the JSON of what made the codes; the codes are served as they are.
+    String recipe = folderV1 ? "none" : text(root, "recipe");
     if (!isId(recipe)) {
       throw new ManifestException("manifest.recipe: bad recipe name '" + recipe + "'");
     }
@@ -184,7 +217,10 @@ public final class ManifestCodec {
       }
       tensors.add(new TensorEntry(name, file, dtype, shape, sha(t, "sha256", where)));
     }
-    Optional<String> encodings = optionalFile(root, "encodings", fileNames);
+    Optional<String> encodings =
+        folderV1
+            ? Optional.of(QuantizedArtifact.ENCODINGS).filter(fileNames::contains)
+            : optionalFile(root, "encodings", fileNames);
     Optional<String> calibration = optionalFile(root, "calibration", fileNames);
     if (parent.isEmpty() && tensors.isEmpty()) {
       throw new ManifestException("manifest.tensors: a full version must list its tensors");
