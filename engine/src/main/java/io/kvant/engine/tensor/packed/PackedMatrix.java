@@ -125,6 +125,11 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
       for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {
         panel4(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
       }
+      // Two rows left (and the two terms of a single-row head input): one pass for both.
+      if (b + 2 <= batch) {
+        panel2(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
+        b += 2;
+      }
       for (; b < batch; b++) {
         panel(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
       }
@@ -188,6 +193,10 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    * order.
    */
   abstract void panel4(
+      int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
+
+  /** {@link #panel4} for two consecutive input rows. */
+  abstract void panel2(
       int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
 
   /** Stores two accumulators (rows {@code [0, PANEL/2)} and the rest) for {@code valid} rows. */

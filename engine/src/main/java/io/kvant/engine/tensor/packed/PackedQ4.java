@@ -81,6 +81,42 @@ final class PackedQ4 extends PackedMatrix {
   }
 
   @Override
+  void panel2(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+    FloatVector c00 = FloatVector.zero(F);
+    FloatVector c01 = FloatVector.zero(F);
+    FloatVector c10 = FloatVector.zero(F);
+    FloatVector c11 = FloatVector.zero(F);
+    long base = (long) p * blocks * PAIRS * PANEL;
+    int sb = p * blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      ShortVector a0 = ShortVector.zero(S);
+      ShortVector a1 = ShortVector.zero(S);
+      long wo = base + (long) k * PAIRS * PANEL;
+      int x0 = xo + k * BLOCK;
+      int x1 = x0 + cols;
+      for (int c = 0; c < PAIRS; c++) {
+        ShortVector w = loadWide(codes, wo + (long) c * PANEL);
+        ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
+        ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
+        int j = 2 * c;
+        a0 = a0.add(lo.mul(xq[x0 + j])).add(hi.mul(xq[x0 + j + 1]));
+        a1 = a1.add(lo.mul(xq[x1 + j])).add(hi.mul(xq[x1 + j + 1]));
+      }
+      int si = sb + k * PANEL;
+      FloatVector w0 = FloatVector.fromArray(F, scales, si);
+      FloatVector w1 = FloatVector.fromArray(F, scales, si + F.length());
+      float d0 = xs[so + k];
+      float d1 = xs[so + blocks + k];
+      c00 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d0), c00);
+      c01 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d0), c01);
+      c10 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d1), c10);
+      c11 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d1), c11);
+    }
+    store(c00, c01, out, o, valid);
+    store(c10, c11, out, o + rows, valid);
+  }
+
+  @Override
   void panel4(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);

@@ -79,6 +79,46 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
+  void panel2(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+    FloatVector c00 = FloatVector.zero(F);
+    FloatVector c01 = FloatVector.zero(F);
+    FloatVector c10 = FloatVector.zero(F);
+    FloatVector c11 = FloatVector.zero(F);
+    long base = (long) p * blocks * BLOCK * PANEL;
+    int sb = p * blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      IntVector i00 = IntVector.zero(I);
+      IntVector i01 = IntVector.zero(I);
+      IntVector i10 = IntVector.zero(I);
+      IntVector i11 = IntVector.zero(I);
+      long wo = base + (long) k * BLOCK * PANEL;
+      int x0 = xo + k * BLOCK;
+      int x1 = x0 + cols;
+      for (int j = 0; j < BLOCK; j += 2) {
+        ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
+        ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
+        ShortVector p0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1]));
+        ShortVector p1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1]));
+        i00 = i00.add((IntVector) p0.convertShape(VectorOperators.S2I, I, 0));
+        i01 = i01.add((IntVector) p0.convertShape(VectorOperators.S2I, I, 1));
+        i10 = i10.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 0));
+        i11 = i11.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 1));
+      }
+      int si = sb + k * PANEL;
+      FloatVector s0 = FloatVector.fromArray(F, scales, si);
+      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length());
+      float d0 = xs[so + k];
+      float d1 = xs[so + blocks + k];
+      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
+      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
+      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
+    }
+    store(c00, c01, out, o, valid);
+    store(c10, c11, out, o + rows, valid);
+  }
+
+  @Override
   void panel4(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);
