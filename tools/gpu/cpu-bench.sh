@@ -49,8 +49,10 @@ pack() {
   rm -rf "$BENCH_PACK" && mkdir -p "$BENCH_PACK/lib"
   ./mvnw -q -B -DskipTests -Dspotless.check.skip=true package -pl perf -am
   # Only what the CPU benchmarks load: not gRPC, Netty or the chart library.
+  # engine-cuda too: `bench decode --device` links it (a CPU-only host only loads its classes).
   cp perf/target/kvant-perf-*[0-9T].jar engine/target/kvant-engine-*[0-9T].jar \
-    quant/target/kvant-quant-*[0-9T].jar "$BENCH_PACK/lib/"
+    engine-cuda/target/kvant-engine-cuda-*[0-9T].jar quant/target/kvant-quant-*[0-9T].jar \
+    "$BENCH_PACK/lib/"
   tr ':' '\n' < perf/target/classpath.txt |
     grep -E '/(jackson-(core|databind|annotations)|jmh-core|jopt-simple|commons-math3)-[^/]*\.jar$' |
     xargs -I{} cp {} "$BENCH_PACK/lib/"
