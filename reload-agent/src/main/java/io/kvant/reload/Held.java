@@ -20,7 +20,7 @@ final class Held {
   final Map<String, Object> served;
 
   /** QBOM entries by name (for inheritance by deltas). */
-  final Map<String, QbomRecord.Entry> qbom;
+  final Map<String, io.kvant.quant.artifact.QbomEntry> qbom;
 
   /** AIMET encodings in force by tensor name (from the bucket; inherited by deltas). */
   final Map<String, io.kvant.quant.encoding.TensorEncoding> encodings;
@@ -33,7 +33,7 @@ final class Held {
       String publisher,
       Map<String, Object> full,
       Map<String, Object> served,
-      Map<String, QbomRecord.Entry> qbom,
+      Map<String, io.kvant.quant.artifact.QbomEntry> qbom,
       Map<String, String> knownDigests,
       Map<String, io.kvant.quant.encoding.TensorEncoding> encodings) {
     this.encodings = Map.copyOf(encodings);

@@ -1,8 +1,5 @@
 package io.kvant.reload;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
@@ -21,10 +18,9 @@ import java.util.Optional;
 final class QbomLog {
   static final int KEEP = 32;
   private static final Logger LOG = System.getLogger("io.kvant.reload.Qbom");
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Optional<Path> file;
-  private final ArrayDeque<QbomRecord> recent = new ArrayDeque<>();
+  private final ArrayDeque<io.kvant.quant.artifact.Qbom> recent = new ArrayDeque<>();
 
   QbomLog(Optional<Path> dir) {
     this.file = dir.map(d -> d.resolve("qbom.jsonl"));
@@ -34,7 +30,7 @@ final class QbomLog {
     return file;
   }
 
-  synchronized void add(QbomRecord r) {
+  synchronized void add(io.kvant.quant.artifact.Qbom r) {
     recent.addLast(r);
     if (recent.size() > KEEP) {
       recent.removeFirst();
@@ -44,7 +40,7 @@ final class QbomLog {
         Files.createDirectories(file.get().getParent());
         Files.write(
             file.get(),
-            (toJson(r) + "\n").getBytes(StandardCharsets.UTF_8),
+            (r.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8),
             StandardOpenOption.CREATE,
             StandardOpenOption.APPEND);
       } catch (IOException e) {
@@ -53,32 +49,7 @@ final class QbomLog {
     }
   }
 
-  synchronized List<QbomRecord> recent() {
+  synchronized List<io.kvant.quant.artifact.Qbom> recent() {
     return List.copyOf(recent);
-  }
-
-  static String toJson(QbomRecord r) {
-    ObjectNode o = JSON.createObjectNode();
-    o.put("model", r.model())
-        .put("version", r.version())
-        .put("parent", r.parent())
-        .put("recipe", r.recipe())
-        .put("publisher", r.publisher())
-        .put("manifest_sha256", r.manifestSha256())
-        .put("calibration_sha256", r.calibrationSha256())
-        .put("time", r.time().toString());
-    ArrayNode ts = o.putArray("tensors");
-    for (QbomRecord.Entry e : r.tensors()) {
-      ts.addObject()
-          .put("name", e.name())
-          .put("type", e.type())
-          .put("bits", e.bits())
-          .put("group_size", e.groupSize())
-          .put("scheme", e.scheme())
-          .put("method", e.method())
-          .put("source_sha256", e.sourceSha256())
-          .put("origin", e.origin());
-    }
-    return o.toString();
   }
 }

@@ -287,7 +287,7 @@ public final class ReloadAgent implements AutoCloseable {
   }
 
   /** QBOM records of the recent swaps, oldest first. */
-  public List<QbomRecord> qbom() {
+  public List<io.kvant.quant.artifact.Qbom> qbom() {
     return qbom.recent();
   }
 

@@ -1,11 +1,14 @@
 package io.kvant.reload;
 
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.TensorNames;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.quant.artifact.Digests;
 import io.kvant.quant.artifact.Manifest;
+import io.kvant.quant.artifact.Qbom;
+import io.kvant.quant.artifact.QbomEntry;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
 import io.kvant.quant.quantize.WeightQuantizer;
@@ -24,6 +27,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeSet;
 
 /**
@@ -42,7 +46,7 @@ final class VersionBuilder {
   static final int GOLDEN_MAX_TOKENS = 64;
 
   /** What a build produced. */
-  record Built(Held held, StagedVersion staged, QbomRecord qbom) {}
+  record Built(Held held, StagedVersion staged, Qbom qbom) {}
 
   private final Bucket bucket;
   private final Staging staging;
@@ -125,7 +129,7 @@ final class VersionBuilder {
       Map<String, Object> full = new LinkedHashMap<>();
       Map<String, Object> served = new LinkedHashMap<>();
       Map<String, String> digests = new HashMap<>();
-      Map<String, QbomRecord.Entry> qbom = new LinkedHashMap<>();
+      Map<String, QbomEntry> qbom = new LinkedHashMap<>();
       TreeSet<String> changed = new TreeSet<>();
       Map<String, String> sourceSha = new HashMap<>();
       m.tensors().forEach(t -> sourceSha.put(t.name(), t.sha256()));
@@ -152,12 +156,21 @@ final class VersionBuilder {
         boolean redo = changed.contains(name) || recipeChanged || newEncoding;
         if (!redo) {
           served.put(name, base.served.get(name));
-          QbomRecord.Entry inherited = base.qbom.get(name);
+          QbomEntry inherited = base.qbom.get(name);
           qbom.put(
               name,
               inherited != null
-                  ? withOrigin(inherited, "inherited")
-                  : entry(name, base.served.get(name), 0, 0, "full", "none", digests, "inherited"));
+                  ? inherited.withOrigin(QbomEntry.Origin.INHERITED)
+                  : entry(
+                      name,
+                      base.served.get(name),
+                      0,
+                      0,
+                      "full",
+                      "none",
+                      "none",
+                      digests,
+                      QbomEntry.Origin.INHERITED));
           continue;
         }
         Object value = full.get(name);
@@ -181,8 +194,9 @@ final class VersionBuilder {
                   (enc.symmetric() ? "symmetric/" : "asymmetric/")
                       + enc.granularity().name().toLowerCase(java.util.Locale.ROOT),
                   "encodings",
+                  "none",
                   digests,
-                  "encodings"));
+                  QbomEntry.Origin.ENCODINGS));
         } else if (value instanceof Tensor t && rq.quantizes(m.recipe(), name, t)) {
           Requantizer.Quantized q = rq.quantize(m.recipe(), name, t, calibration);
           served.put(name, q.tensor());
@@ -196,11 +210,15 @@ final class VersionBuilder {
                   q.groupSize(),
                   q.scheme(),
                   q.method(),
+                  calibrationSha,
                   digests,
-                  "recalibrated"));
+                  QbomEntry.Origin.RECALIBRATED));
         } else {
           served.put(name, value);
-          qbom.put(name, entry(name, value, 32, 0, "full", "none", digests, "published"));
+          qbom.put(
+              name,
+              entry(
+                  name, value, 32, 0, "full", "none", "none", digests, QbomEntry.Origin.PUBLISHED));
         }
       }
       String names = String.join(",", recalibrated.subList(0, Math.min(8, recalibrated.size())));
@@ -284,15 +302,14 @@ final class VersionBuilder {
               recalibrated.size(),
               changed.size(),
               figures);
-      QbomRecord record =
-          new QbomRecord(
+      Qbom record =
+          new Qbom(
               settings.model(),
               m.version(),
-              m.parent().orElse(""),
+              m.parent(),
               m.recipe(),
               m.publisher(),
-              manifestSha,
-              calibrationSha,
+              Optional.of(manifestSha),
               clock.instant(),
               new ArrayList<>(qbom.values()));
       return new Built(held, staged, record);
@@ -333,34 +350,32 @@ final class VersionBuilder {
     }
   }
 
-  private static QbomRecord.Entry withOrigin(QbomRecord.Entry e, String origin) {
-    return new QbomRecord.Entry(
-        e.name(),
-        e.type(),
-        e.bits(),
-        e.groupSize(),
-        e.scheme(),
-        e.method(),
-        e.sourceSha256(),
-        origin);
-  }
-
-  private static QbomRecord.Entry entry(
+  private static QbomEntry entry(
       String name,
       Object value,
       int bits,
       int group,
       String scheme,
       String method,
+      String calibration,
       Map<String, String> digests,
-      String origin) {
+      QbomEntry.Origin origin) {
     String type = value instanceof Tensor t ? t.dtype().name() : "F32";
     int b =
         bits == 0
             ? (value instanceof Tensor t && t.dtype().name().equals("F32") ? 32 : bits)
             : bits;
-    return new QbomRecord.Entry(
-        name, type, b, group, scheme, method, digests.getOrDefault(name, ""), origin);
+    return new QbomEntry(
+        name,
+        TensorNames.roleOf(name).jsonName(),
+        type,
+        b,
+        group,
+        scheme,
+        method,
+        calibration,
+        digests.getOrDefault(name, ""),
+        origin);
   }
 
   static List<int[]> tokenize(Tokenizer tok, List<String> texts, ServingView serving) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.QbomEntry;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
 import io.kvant.quant.quantize.Method;
@@ -94,9 +95,9 @@ class AgentFolderTest {
     // A QBOM record for each swap, the delta's tensors inherited but one.
     assertThat(agent.qbom()).hasSize(2);
     var record = agent.qbom().getLast();
-    assertThat(record.tensors().stream().filter(e -> e.origin().equals("recalibrated")))
+    assertThat(record.entries().stream().filter(e -> e.origin() == QbomEntry.Origin.RECALIBRATED))
         .singleElement()
-        .satisfies(e -> assertThat(e.name()).isEqualTo(Q0));
+        .satisfies(e -> assertThat(e.tensor()).isEqualTo(Q0));
     assertThat(Files.readAllLines(tmp.resolve("qbom/qbom.jsonl"))).hasSize(2);
   }
 
@@ -140,10 +141,10 @@ class AgentFolderTest {
     assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
         .containsEntry("recalibrated_tensors", "0")
         .containsEntry("encodings_applied", "1");
-    assertThat(agent.qbom().getLast().tensors())
-        .filteredOn(e -> e.name().equals(Q0))
+    assertThat(agent.qbom().getLast().entries())
+        .filteredOn(e -> e.tensor().equals(Q0))
         .singleElement()
-        .satisfies(e -> assertThat(e.origin()).isEqualTo("encodings"));
+        .satisfies(e -> assertThat(e.origin()).isEqualTo(QbomEntry.Origin.ENCODINGS));
   }
 
   @Test

@@ -341,31 +341,32 @@ public final class ModelLoader {
     try {
       int kvDim = config.kvDim();
       int hidden = config.hiddenDim();
-      Tensor embedding = stMatrix(st, "model.embed_tokens.weight", config.vocabSize(), dim);
+      // Names spelled by TensorNames (kvant's name, then its Hugging Face spelling).
+      Tensor embedding = stMatrix(st, hf(TensorNames.EMBEDDING), config.vocabSize(), dim);
       List<LayerWeights> layers = new ArrayList<>();
       for (int l = 0; l < config.layers(); l++) {
-        String p = "model.layers." + l + ".";
         layers.add(
             new LayerWeights(
-                stVector(st, p + "input_layernorm.weight", dim),
-                stMatrix(st, p + "self_attn.q_proj.weight", dim, dim),
-                stMatrix(st, p + "self_attn.k_proj.weight", kvDim, dim),
-                stMatrix(st, p + "self_attn.v_proj.weight", kvDim, dim),
-                stMatrix(st, p + "self_attn.o_proj.weight", dim, dim),
-                stOptionalVector(st, p + "self_attn.q_proj.bias", dim),
-                stOptionalVector(st, p + "self_attn.k_proj.bias", kvDim),
-                stOptionalVector(st, p + "self_attn.v_proj.bias", kvDim),
-                stVector(st, p + "post_attention_layernorm.weight", dim),
-                stMatrix(st, p + "mlp.gate_proj.weight", hidden, dim),
-                stMatrix(st, p + "mlp.up_proj.weight", hidden, dim),
-                stMatrix(st, p + "mlp.down_proj.weight", dim, hidden)));
+                stVector(st, hf(TensorNames.attnNorm(l)), dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.Q)), dim, dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.K)), kvDim, dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.V)), kvDim, dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.O)), dim, dim),
+                stOptionalVector(st, hf(TensorNames.bias(l, Role.Q)), dim),
+                stOptionalVector(st, hf(TensorNames.bias(l, Role.K)), kvDim),
+                stOptionalVector(st, hf(TensorNames.bias(l, Role.V)), kvDim),
+                stVector(st, hf(TensorNames.ffnNorm(l)), dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.GATE)), hidden, dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.UP)), hidden, dim),
+                stMatrix(st, hf(TensorNames.matrix(l, Role.DOWN)), dim, hidden)));
       }
+      String head = hf(TensorNames.OUTPUT);
       boolean tied =
-          cfg.path("tie_word_embeddings").asBoolean(false)
-              || st.findTensor("lm_head.weight").isEmpty();
-      Tensor output = tied ? embedding : stMatrix(st, "lm_head.weight", config.vocabSize(), dim);
+          cfg.path("tie_word_embeddings").asBoolean(false) || st.findTensor(head).isEmpty();
+      Tensor output = tied ? embedding : stMatrix(st, head, config.vocabSize(), dim);
       ModelWeights weights =
-          new ModelWeights(embedding, layers, stVector(st, "model.norm.weight", dim), output);
+          new ModelWeights(
+              embedding, layers, stVector(st, hf(TensorNames.OUTPUT_NORM), dim), output);
       Tokenizer tokenizer =
           tokenizerPath.isPresent()
               ? tokenizerFile(tokenizerPath.get(), config.vocabSize())
@@ -492,5 +493,9 @@ public final class ModelLoader {
 
   private static float[] floats(MemorySegment seg) {
     return seg.toArray(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
+  }
+
+  private static String hf(String kvantName) {
+    return TensorNames.huggingFace(kvantName);
   }
 }

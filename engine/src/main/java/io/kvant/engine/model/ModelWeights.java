@@ -17,21 +17,32 @@ public record ModelWeights(
     layers = List.copyOf(layers);
   }
 
+  /**
+   * The distinct weight matrices, embedding first, then the head (when not tied), then each layer's
+   * q, k, v, o, gate, up, down. Identity matters: an object held twice (a tied head is the
+   * embedding) is listed once.
+   */
+  public List<Tensor> matrices() {
+    java.util.Set<Tensor> seen =
+        java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    List<Tensor> out = new java.util.ArrayList<>();
+    List<Tensor> all = new java.util.ArrayList<>(List.of(embedding, output));
+    for (LayerWeights l : layers) {
+      all.addAll(List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()));
+    }
+    for (Tensor t : all) {
+      if (seen.add(t)) {
+        out.add(t);
+      }
+    }
+    return out;
+  }
+
   /** Bytes of all weight matrices with their scales (norms excluded; a tied head counted once). */
   public long matrixBytes() {
-    long total = embedding.storageBytes();
-    if (output != embedding) {
-      total += output.storageBytes();
-    }
-    for (LayerWeights l : layers) {
-      total +=
-          l.wq().storageBytes()
-              + l.wk().storageBytes()
-              + l.wv().storageBytes()
-              + l.wo().storageBytes()
-              + l.wGate().storageBytes()
-              + l.wUp().storageBytes()
-              + l.wDown().storageBytes();
+    long total = 0;
+    for (Tensor t : matrices()) {
+      total += t.storageBytes();
     }
     return total;
   }

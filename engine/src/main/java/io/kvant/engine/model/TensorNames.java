@@ -72,4 +72,51 @@ public final class TensorNames {
   public static String bias(int layer, Role role) {
     return "blk." + layer + ".attn_" + role.jsonName() + ".bias";
   }
+
+  /**
+   * The Hugging Face (PyTorch module) name of a kvant tensor name, as Llama-family safetensors
+   * checkpoints spell it: {@code blk.3.attn_q.weight} is {@code
+   * model.layers.3.self_attn.q_proj.weight}, {@code token_embd.weight} is {@code
+   * model.embed_tokens.weight}.
+   *
+   * @throws IllegalArgumentException for a name that is not one of kvant's tensor names
+   */
+  public static String huggingFace(String name) {
+    switch (name) {
+      case EMBEDDING -> {
+        return "model.embed_tokens.weight";
+      }
+      case OUTPUT -> {
+        return "lm_head.weight";
+      }
+      case OUTPUT_NORM -> {
+        return "model.norm.weight";
+      }
+      default -> {}
+    }
+    int dot = name.indexOf('.', 4);
+    if (name.startsWith("blk.") && dot > 4) {
+      String layer = name.substring(4, dot);
+      String hf =
+          switch (name.substring(dot + 1)) {
+            case "attn_norm.weight" -> "input_layernorm.weight";
+            case "ffn_norm.weight" -> "post_attention_layernorm.weight";
+            case "attn_q.weight" -> "self_attn.q_proj.weight";
+            case "attn_k.weight" -> "self_attn.k_proj.weight";
+            case "attn_v.weight" -> "self_attn.v_proj.weight";
+            case "attn_output.weight" -> "self_attn.o_proj.weight";
+            case "attn_q.bias" -> "self_attn.q_proj.bias";
+            case "attn_k.bias" -> "self_attn.k_proj.bias";
+            case "attn_v.bias" -> "self_attn.v_proj.bias";
+            case "ffn_gate.weight" -> "mlp.gate_proj.weight";
+            case "ffn_up.weight" -> "mlp.up_proj.weight";
+            case "ffn_down.weight" -> "mlp.down_proj.weight";
+            default -> null;
+          };
+      if (hf != null && layer.chars().allMatch(Character::isDigit)) {
+        return "model.layers." + layer + "." + hf;
+      }
+    }
+    throw new IllegalArgumentException("'" + name + "' is not a kvant tensor name");
+  }
 }

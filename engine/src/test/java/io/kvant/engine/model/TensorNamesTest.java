@@ -32,4 +32,25 @@ class TensorNamesTest {
       assertThatThrownBy(() -> TensorNames.roleOf(bad)).hasMessageContaining("'" + bad + "'");
     }
   }
+
+  @Test
+  void everyNameHasItsHuggingFaceSpelling() {
+    assertThat(TensorNames.huggingFace(TensorNames.EMBEDDING))
+        .isEqualTo("model.embed_tokens.weight");
+    assertThat(TensorNames.huggingFace(TensorNames.OUTPUT)).isEqualTo("lm_head.weight");
+    assertThat(TensorNames.huggingFace(TensorNames.OUTPUT_NORM)).isEqualTo("model.norm.weight");
+    assertThat(TensorNames.huggingFace(TensorNames.matrix(12, Role.O)))
+        .isEqualTo("model.layers.12.self_attn.o_proj.weight");
+    assertThat(TensorNames.huggingFace(TensorNames.matrix(0, Role.DOWN)))
+        .isEqualTo("model.layers.0.mlp.down_proj.weight");
+    assertThat(TensorNames.huggingFace(TensorNames.bias(1, Role.V)))
+        .isEqualTo("model.layers.1.self_attn.v_proj.bias");
+    assertThat(TensorNames.huggingFace(TensorNames.attnNorm(2)))
+        .isEqualTo("model.layers.2.input_layernorm.weight");
+    assertThat(TensorNames.huggingFace(TensorNames.ffnNorm(2)))
+        .isEqualTo("model.layers.2.post_attention_layernorm.weight");
+    for (String bad : new String[] {"blk.x.attn_q.weight", "blk.0.attn_z.weight", "q"}) {
+      assertThatThrownBy(() -> TensorNames.huggingFace(bad)).hasMessageContaining("'" + bad + "'");
+    }
+  }
 }

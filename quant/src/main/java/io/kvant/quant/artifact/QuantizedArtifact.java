@@ -88,9 +88,16 @@ public final class QuantizedArtifact {
    * @param recipe the recipe's name ({@code w4g128:gptq}, ...)
    * @param encodings AIMET encodings of every quantized tensor, by kvant tensor name
    * @param qbom how each tensor was made
+   * @param time when it was quantized
+   * @param publisher who quantized it
    */
   public record Contents(
-      Model model, String recipe, Map<String, TensorEncoding> encodings, List<QbomEntry> qbom) {}
+      Model model,
+      String recipe,
+      Map<String, TensorEncoding> encodings,
+      List<QbomEntry> qbom,
+      Instant time,
+      String publisher) {}
 
   /**
    * Writes {@code q} into {@code dir} (created if needed; existing files of the same names are
@@ -117,7 +124,16 @@ public final class QuantizedArtifact {
     List<String> files = new ArrayList<>(List.of(WEIGHTS, CONFIG));
     files.addAll(writeTokenizer(m, dir));
     Files.writeString(dir.resolve(ENCODINGS), AimetEncodings.write(q.encodings()));
-    Qbom qbom = new Qbom(info.model(), info.version(), q.recipe(), q.qbom());
+    Qbom qbom =
+        new Qbom(
+            info.model(),
+            info.version(),
+            Optional.ofNullable(info.parent()),
+            q.recipe(),
+            q.publisher(),
+            Optional.empty(),
+            q.time(),
+            q.qbom());
     Files.writeString(dir.resolve(Qbom.FILE_NAME), qbom.toJson());
     files.add(ENCODINGS);
     files.add(Qbom.FILE_NAME);

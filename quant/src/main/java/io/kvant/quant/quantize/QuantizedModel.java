@@ -13,7 +13,12 @@ import java.util.Map;
  * every INT8/INT4/FP8 tensor by name, and the QBOM records of every tensor.
  */
 public record QuantizedModel(
-    Model model, Recipe recipe, Map<String, TensorEncoding> encodings, List<QbomEntry> qbom) {
+    Model model,
+    Recipe recipe,
+    Map<String, TensorEncoding> encodings,
+    List<QbomEntry> qbom,
+    java.time.Instant time,
+    String publisher) {
   public QuantizedModel {
     encodings = Map.copyOf(encodings);
     qbom = List.copyOf(qbom);
@@ -21,6 +26,6 @@ public record QuantizedModel(
 
   /** What {@link QuantizedArtifact#write} writes of it. */
   public QuantizedArtifact.Contents contents() {
-    return new QuantizedArtifact.Contents(model, recipe.name(), encodings, qbom);
+    return new QuantizedArtifact.Contents(model, recipe.name(), encodings, qbom, time, publisher);
   }
 }

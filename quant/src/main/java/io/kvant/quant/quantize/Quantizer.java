@@ -197,10 +197,10 @@ public final class Quantizer {
           encodings.put(name, enc);
         }
         out.put(r, q);
-        qbom.add(entry(name, r, q, spec, calibration, t, now));
+        qbom.add(entry(name, r, q, spec, calibration, t));
       }
-      qbom.add(normEntry(TensorNames.attnNorm(l), calibration, now, w.attnNorm()));
-      qbom.add(normEntry(TensorNames.ffnNorm(l), calibration, now, w.ffnNorm()));
+      qbom.add(normEntry(TensorNames.attnNorm(l), w.attnNorm()));
+      qbom.add(normEntry(TensorNames.ffnNorm(l), w.ffnNorm()));
       layers.add(
           new LayerWeights(
               attnNorm,
@@ -227,8 +227,7 @@ public final class Quantizer {
             emb,
             noAwq(embSpec),
             calibration,
-            src.embedding(),
-            now));
+            src.embedding()));
     Tensor head;
     if (tied && headSpec.equals(embSpec)) {
       head = emb;
@@ -247,23 +246,17 @@ public final class Quantizer {
               false);
       encodings.put(TensorNames.OUTPUT, res.encoding());
       head = res.tensor();
-      qbom.add(entry(TensorNames.OUTPUT, Role.LM_HEAD, head, headSpec, calibration, t, now));
+      qbom.add(entry(TensorNames.OUTPUT, Role.LM_HEAD, head, headSpec, calibration, t));
     } else {
       float[] headImp = stats == null ? null : stats.get(-1, Site.HEAD_IN).meanSquare();
       head = plain(TensorNames.OUTPUT, src.output(), headSpec, headImp, encodings);
       qbom.add(
           entry(
-              TensorNames.OUTPUT,
-              Role.LM_HEAD,
-              head,
-              noAwq(headSpec),
-              calibration,
-              src.output(),
-              now));
+              TensorNames.OUTPUT, Role.LM_HEAD, head, noAwq(headSpec), calibration, src.output()));
     }
-    qbom.add(normEntry(TensorNames.OUTPUT_NORM, calibration, now, src.outputNorm()));
+    qbom.add(normEntry(TensorNames.OUTPUT_NORM, src.outputNorm()));
     ModelWeights weights = new ModelWeights(emb, layers, src.outputNorm(), head);
-    return new QuantizedModel(model.withWeights(weights), recipe, encodings, qbom);
+    return new QuantizedModel(model.withWeights(weights), recipe, encodings, qbom, now, publisher);
   }
 
   /**
@@ -552,13 +545,7 @@ public final class Quantizer {
   }
 
   private QbomEntry entry(
-      String name,
-      Role role,
-      Tensor q,
-      QuantSpec spec,
-      Calibration cal,
-      Tensor source,
-      Instant now) {
+      String name, Role role, Tensor q, QuantSpec spec, Calibration cal, Tensor source) {
     int group =
         q instanceof Int4Tensor i4
             ? i4.groupSize()
@@ -594,11 +581,10 @@ public final class Quantizer {
         method,
         method.equals("none") || cal.isEmpty() ? "none" : cal.sha256(),
         Digests.sha256(source.data()),
-        now,
-        publisher);
+        QbomEntry.Origin.QUANTIZED);
   }
 
-  private QbomEntry normEntry(String name, Calibration cal, Instant now, float[] source) {
+  private QbomEntry normEntry(String name, float[] source) {
     MemorySegment seg = MemorySegment.ofArray(source.clone());
     return new QbomEntry(
         name,
@@ -610,7 +596,6 @@ public final class Quantizer {
         "none",
         "none",
         Digests.sha256(seg),
-        now,
-        publisher);
+        QbomEntry.Origin.QUANTIZED);
   }
 }

@@ -20,6 +20,7 @@ import io.kvant.quant.artifact.ArtifactException;
 import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.artifact.Qbom;
+import io.kvant.quant.artifact.QbomEntry;
 import io.kvant.quant.artifact.QuantizedArtifact;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
@@ -114,7 +115,9 @@ class QuantizerTest {
     LayerWeights dst = q.model().weights().layers().get(0);
     assertThat(dst.attnNorm()).isNotEqualTo(src.attnNorm());
     assertThat(dst.wq().dtype()).isEqualTo(DType.I4);
-    assertThat(q.qbom()).allSatisfy(e -> assertThat(e.time()).isEqualTo(T0));
+    assertThat(q.time()).isEqualTo(T0);
+    assertThat(q.qbom())
+        .allSatisfy(e -> assertThat(e.origin()).isEqualTo(QbomEntry.Origin.QUANTIZED));
     assertThat(q.qbom().stream().filter(e -> e.method().equals("awq")).count()).isEqualTo(5 * 7);
     assertThatThrownBy(
             () ->

@@ -105,14 +105,14 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
     // A tensor counts as shared when another held version holds the very same object.
     Map<Object, Integer> holders = new IdentityHashMap<>();
     for (ModelVersion v : versions) {
-      for (Object t : TensorBytes.tensors(v.model().weights())) {
+      for (Object t : v.model().weights().matrices()) {
         holders.merge(t, 1, Integer::sum);
       }
     }
     for (ModelVersion v : versions) {
       long unique = 0;
       long shared = 0;
-      for (var t : TensorBytes.tensors(v.model().weights())) {
+      for (var t : v.model().weights().matrices()) {
         if (holders.get(t) > 1) {
           shared += t.byteSize();
         } else {
@@ -279,7 +279,7 @@ public final class AdminService extends ModelAdminGrpc.ModelAdminImplBase {
 
   /** The tensor objects of a version's weights (identity matters: shared objects are shared). */
   public static java.util.List<io.kvant.engine.tensor.Tensor> tensorsOf(ModelVersion v) {
-    return TensorBytes.tensors(v.model().weights());
+    return v.model().weights().matrices();
   }
 
   private static RuntimeException notFound(String model) {
