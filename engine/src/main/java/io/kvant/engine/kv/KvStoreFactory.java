@@ -17,6 +17,15 @@ public interface KvStoreFactory {
 
   /** The host store, {@link PagedKvStore}. */
   static KvStoreFactory host() {
-    return (g, c, blocks, tables) -> new PagedKvStore(g, c.type(), c.blockSize(), blocks, tables);
+    return host(KvEncoding.PER_TOKEN);
+  }
+
+  /**
+   * The host store with {@code encoding} for INT8/FP8 ({@link KvEncoding}); creating an F32 store
+   * with {@link KvEncoding#HADAMARD} throws.
+   */
+  static KvStoreFactory host(KvEncoding encoding) {
+    return (g, c, blocks, tables) ->
+        new PagedKvStore(g, c.type(), encoding, c.blockSize(), blocks, tables);
   }
 }

@@ -8,8 +8,8 @@ package io.kvant.engine.kv;
  * attention loop over one head streams a contiguous run per block; F32 keys are stored transposed
  * in that run (for each dimension, the block's tokens), so a query's scores for a block are vectors
  * over tokens, without a horizontal sum per token. Quantized types keep one F32 scale per (layer,
- * head, token). Reads dequantize on the fly in {@link KvKernels}. All memory is allocated at
- * construction.
+ * head, token), encoded as {@link KvEncoding} says (per token as it comes, or rotated first). Reads
+ * dequantize on the fly in {@link KvKernels}. All memory is allocated at construction.
  *
  * <p>Threading: the forward pass reads and writes different sequences from several threads; block
  * tables change only between steps (on the engine loop), so reads need no locking. Blocks shared by
@@ -18,6 +18,7 @@ package io.kvant.engine.kv;
 public final class PagedKvStore implements KvStore {
   private final KvGeometry g;
   private final KvCacheType type;
+  private final KvEncoding encoding;
   private final int blockSize;
   private final BlockTables tables;
   private final float[][] kf;
@@ -28,6 +29,33 @@ public final class PagedKvStore implements KvStore {
   private final float[][] vs;
 
   PagedKvStore(KvGeometry g, KvCacheType type, int blockSize, int blocks, BlockTables tables) {
+    this(g, type, KvEncoding.PER_TOKEN, blockSize, blocks, tables);
+  }
+
+  /**
+   * @param encoding how INT8/FP8 head vectors are encoded ({@link KvEncoding}); F32 takes only
+   *     {@link KvEncoding#PER_TOKEN} (it stores the floats as they are)
+   * @throws IllegalArgumentException for {@link KvCacheType#F16}, {@link KvEncoding#HADAMARD} with
+   *     F32 or with a head size that is not a power of two
+   */
+  PagedKvStore(
+      KvGeometry g,
+      KvCacheType type,
+      KvEncoding encoding,
+      int blockSize,
+      int blocks,
+      BlockTables tables) {
+    if (encoding == KvEncoding.HADAMARD) {
+      if (type == KvCacheType.F32) {
+        throw new IllegalArgumentException(
+            "kv encoding hadamard applies to int8 and fp8 KV only, not f32");
+      }
+      if (Integer.bitCount(g.headSize()) != 1) {
+        throw new IllegalArgumentException(
+            "kv encoding hadamard needs a power-of-two head size, got " + g.headSize());
+      }
+    }
+    this.encoding = encoding;
     if (type == KvCacheType.F16) {
       throw new IllegalArgumentException(
           "f16 KV storage is implemented by the CUDA backend only; on the CPU use f32, int8 or fp8");
@@ -58,6 +86,21 @@ public final class PagedKvStore implements KvStore {
   /** Storage precision. */
   public KvCacheType type() {
     return type;
+  }
+
+  /** How INT8/FP8 head vectors are encoded. */
+  public KvEncoding encoding() {
+    return encoding;
+  }
+
+  /** {@code x[off .. off+n)} rotated into a new array when the encoding rotates, else null. */
+  private float[] rotated(float[] x, int off, int n) {
+    if (encoding != KvEncoding.HADAMARD) {
+      return null;
+    }
+    float[] y = java.util.Arrays.copyOfRange(x, off, off + n);
+    KvEncoding.rotate(y, 0, n);
+    return y;
   }
 
   @Override
@@ -93,14 +136,22 @@ public final class PagedKvStore implements KvStore {
           }
           System.arraycopy(v, vOff + src, vf[block], e, hs);
         }
-        case INT8 -> {
-          ks[block][si] = KvKernels.quantizeInt8(k, kOff + src, hs, kq[block], e);
-          vs[block][si] = KvKernels.quantizeInt8(v, vOff + src, hs, vq[block], e);
+        case INT8, FP8_E4M3 -> {
+          float[] kr = rotated(k, kOff + src, hs);
+          float[] vr = rotated(v, vOff + src, hs);
+          float[] kx = kr != null ? kr : k;
+          float[] vx = vr != null ? vr : v;
+          int ko = kr != null ? 0 : kOff + src;
+          int vo = vr != null ? 0 : vOff + src;
+          if (type == KvCacheType.INT8) {
+            ks[block][si] = KvKernels.quantizeInt8(kx, ko, hs, kq[block], e);
+            vs[block][si] = KvKernels.quantizeInt8(vx, vo, hs, vq[block], e);
+          } else {
+            ks[block][si] = KvKernels.quantizeFp8(kx, ko, hs, kq[block], e);
+            vs[block][si] = KvKernels.quantizeFp8(vx, vo, hs, vq[block], e);
+          }
         }
-        case FP8_E4M3 -> {
-          ks[block][si] = KvKernels.quantizeFp8(k, kOff + src, hs, kq[block], e);
-          vs[block][si] = KvKernels.quantizeFp8(v, vOff + src, hs, vq[block], e);
-        }
+        default -> throw new IllegalStateException("unreachable: " + type);
       }
     }
   }
@@ -109,6 +160,11 @@ public final class PagedKvStore implements KvStore {
   public void keyScores(
       int seq, int layer, int kvHead, float[] q, int qOff, int len, float[] scores) {
     int hs = g.headSize();
+    float[] qr = rotated(q, qOff, hs);
+    if (qr != null) {
+      q = qr;
+      qOff = 0;
+    }
     for (int start = 0, index = 0; start < len; start += blockSize, index++) {
       int block = tables.blockId(seq, index);
       int n = Math.min(blockSize, len - start);
@@ -138,6 +194,21 @@ public final class PagedKvStore implements KvStore {
   public void addWeightedValues(
       int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff) {
     int hs = g.headSize();
+    if (encoding == KvEncoding.HADAMARD) {
+      // Sum in the rotated basis, rotate the head's sum back once, then add it to out.
+      float[] sum = new float[hs];
+      addWeightedValues(seq, layer, kvHead, weights, len, sum, 0, hs);
+      KvEncoding.rotate(sum, 0, hs);
+      for (int i = 0; i < hs; i++) {
+        out[outOff + i] += sum[i];
+      }
+      return;
+    }
+    addWeightedValues(seq, layer, kvHead, weights, len, out, outOff, hs);
+  }
+
+  private void addWeightedValues(
+      int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff, int hs) {
     for (int start = 0, index = 0; start < len; start += blockSize, index++) {
       int block = tables.blockId(seq, index);
       int n = Math.min(blockSize, len - start);

@@ -43,13 +43,15 @@ final class EvalCommand {
   static final String HELP =
       """
       usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8|f16]
-                        [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
+                        [--kv-encoding per-token|hadamard] [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
                         [--device cpu|cuda|auto]
         --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
                            NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8;
                            f16 on the GPU
+        --kv-encoding E    how int8/fp8 KV encodes a token's head vector: per-token (default;
+                           one absmax scale) or hadamard (rotated first; CPU only)
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches
@@ -68,6 +70,7 @@ final class EvalCommand {
           "weights",
           "quantized",
           "kv",
+          "kv-encoding",
           "text",
           "calibration",
           "threads",
@@ -102,6 +105,17 @@ final class EvalCommand {
       } catch (IllegalArgumentException e) {
         throw new UsageException("--kv: must be f32, int8 or fp8, got '" + kv + "'");
       }
+      io.kvant.engine.kv.KvEncoding kvEncoding;
+      try {
+        kvEncoding =
+            io.kvant.engine.kv.KvEncoding.parse(f.string("kv-encoding").orElse("per-token"));
+      } catch (IllegalArgumentException e) {
+        throw new UsageException("--kv-encoding: " + e.getMessage());
+      }
+      if (kvEncoding != io.kvant.engine.kv.KvEncoding.PER_TOKEN && kvType.elementBytes() != 1) {
+        throw new UsageException(
+            "--kv-encoding " + kvEncoding.optionName() + " applies to --kv int8 or fp8 only");
+      }
       int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
       int maxLen = f.integer("max-len", 256, 2, 1 << 20);
       Device device;
@@ -125,6 +139,14 @@ final class EvalCommand {
         // The reference always runs on F32 KV; the candidate on the --kv storage. On the CPU the
         // stores are the engine's own; on another backend they are that backend's block pool.
         boolean cpu = backend instanceof CpuBackend;
+        if (!cpu && kvEncoding != io.kvant.engine.kv.KvEncoding.PER_TOKEN) {
+          throw new UsageException(
+              "--kv-encoding "
+                  + kvEncoding.optionName()
+                  + ": the CUDA backend encodes KV per-token only; use --device cpu");
+        }
+        io.kvant.engine.kv.KvStoreFactory candidateStorage =
+            cpu ? io.kvant.engine.kv.KvStoreFactory.host(kvEncoding) : backend.kvStorage();
         Evaluator ev =
             cpu
                 ? new Evaluator(
@@ -141,7 +163,7 @@ final class EvalCommand {
         java.util.function.Supplier<io.kvant.engine.kv.KvStore> candidateKv =
             kvType == io.kvant.engine.kv.KvCacheType.F32 && cpu
                 ? () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1)
-                : () -> pagedStore(cfg, kvType, len, backend.kvStorage());
+                : () -> pagedStore(cfg, kvType, len, candidateStorage);
         ObjectMapper json = new ObjectMapper();
         if (f.has("quantized")) {
           try (Model q =
@@ -151,6 +173,7 @@ final class EvalCommand {
             out.println(
                 json.writeValueAsString(
                     line(json, "artifact:" + q.source(), kv, r, q)
+                        .put("kv_encoding", kvEncoding.optionName())
                         .put("eval_text", textLabel)
                         .put("device", backend.describe())));
           }
@@ -169,6 +192,7 @@ final class EvalCommand {
         out.println(
             json.writeValueAsString(
                 line(json, recipe.name(), kv, r, qm.model())
+                    .put("kv_encoding", kvEncoding.optionName())
                     .put("eval_text", textLabel)
                     .put("device", backend.describe())));
         return 0;
