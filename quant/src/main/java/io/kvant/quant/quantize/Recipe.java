@@ -27,7 +27,8 @@ import java.util.Objects;
  * lm_head ggml Q4_0, like llama.cpp's Q4_0 files), {@code q8_0} (the same with ggml Q8_0) and
  * {@code f32} (nothing quantized). ggml formats need widths that are multiples of 32; other
  * matrices (e.g. stories260K's down, width 172) stay full precision. Embeddings stay in full
- * precision in all of them.
+ * precision in all of them. The GPTQ-calibrated ones that meet the quality targets are {@link
+ * #CALIBRATED}.
  *
  * <p>{@link #resolve} also accepts {@code NAME:METHOD} (e.g. {@code w4g128:awq}) to switch the
  * method of every quantized role, and a path to a JSON file:
@@ -43,6 +44,18 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
   /** Names accepted by {@link #builtin}. */
   public static final List<String> BUILTIN =
       List.of("w8", "w4g128", "w4g32", "fp8", "mixed", "q4_0", "q8_0", "f32");
+
+  /**
+   * Named recipes that calibrate whole layers on activations (GPTQ), also accepted by {@link
+   * #builtin}: {@code fp8-gptq} (linear layers FP8 E4M3 per-channel, lm_head INT8 per-channel),
+   * {@code w4g32-asym-gptq} and {@code w4g128-asym-gptq} (linear layers INT4 asymmetric group 32 /
+   * 128, lm_head INT8 per-channel), every role by GPTQ without act-order (measured worse here). The
+   * formats are the ones the built-ins write; the best per format in perf/RESULTS.md ("Quantization
+   * recipes on the three real models"). Not in {@link #BUILTIN}: re-quantizing one tensor alone
+   * (the reload agent) has no layer activations for them.
+   */
+  public static final List<String> CALIBRATED =
+      List.of("fp8-gptq", "w4g32-asym-gptq", "w4g128-asym-gptq");
 
   private static final List<Role> LINEAR =
       List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN);
@@ -97,10 +110,25 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
         LINEAR.forEach(r -> m.put(r, QuantSpec.of(WeightFormat.Q8_0)));
         m.put(Role.LM_HEAD, QuantSpec.of(WeightFormat.Q8_0));
       }
+      case "fp8-gptq" -> {
+        LINEAR.forEach(r -> m.put(r, QuantSpec.fp8(WeightFormat.FP8_E4M3, false, Method.GPTQ)));
+        m.put(Role.LM_HEAD, QuantSpec.int8(Method.GPTQ));
+      }
+      case "w4g32-asym-gptq", "w4g128-asym-gptq" -> {
+        int g = name.equals("w4g128-asym-gptq") ? 128 : 32;
+        LINEAR.forEach(r -> m.put(r, QuantSpec.int4(g, false, Method.GPTQ)));
+        m.put(Role.LM_HEAD, QuantSpec.int8(Method.GPTQ));
+      }
       case "f32" -> {}
       default ->
           throw new IllegalArgumentException(
-              "unknown recipe '" + name + "' (built in: " + String.join(", ", BUILTIN) + ")");
+              "unknown recipe '"
+                  + name
+                  + "' (built in: "
+                  + String.join(", ", BUILTIN)
+                  + ", "
+                  + String.join(", ", CALIBRATED)
+                  + ")");
     }
     return new Recipe(name, m);
   }

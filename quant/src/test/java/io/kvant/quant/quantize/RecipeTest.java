@@ -20,6 +20,16 @@ class RecipeTest {
     for (String n : Recipe.BUILTIN) {
       assertThat(Recipe.builtin(n).name()).isEqualTo(n);
     }
+    for (String n : Recipe.CALIBRATED) {
+      Recipe r = Recipe.builtin(n);
+      assertThat(r.needsActivations()).as(n).isTrue();
+      assertThat(r.spec(Role.LM_HEAD)).isEqualTo(QuantSpec.int8(Method.GPTQ));
+      assertThat(r.spec(Role.EMBEDDINGS).format()).isEqualTo(WeightFormat.FULL);
+    }
+    QuantSpec w4 = Recipe.builtin("w4g32-asym-gptq").spec(Role.DOWN);
+    assertThat(w4.label()).isEqualTo("int4-g32-asym-gptq");
+    assertThat(Recipe.builtin("w4g128-asym-gptq").spec(Role.Q).groupSize()).isEqualTo(128);
+    assertThat(Recipe.builtin("fp8-gptq").spec(Role.UP).label()).isEqualTo("fp8_e4m3-pc-gptq");
   }
 
   @Test

@@ -43,9 +43,11 @@ final class EvalCommand {
   static final String HELP =
       """
       usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8|f16]
-                        [--kv-encoding per-token|hadamard] [--text FILE] [--calibration FILE] [--sensitivity] [--threads N]
+                        [--kv-encoding per-token|hadamard] [--text FILE]
+                        [--calibration FILE] [--sensitivity] [--threads N]
                         [--device cpu|cuda|auto]
-        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0),
+        --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0,
+                           fp8-gptq, w4g32-asym-gptq, w4g128-asym-gptq),
                            NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8;

@@ -87,6 +87,39 @@ class EvalDeviceTest {
     assertThat(r.err()).contains("--device").contains("tpu");
   }
 
+  @Test
+  void kvEncodingIsCheckedAndNamedInTheOutput(@TempDir Path dir) throws Exception {
+    Run f32 = eval(List.of("--model", MODEL, "--weights", "f32", "--kv-encoding", "hadamard"));
+    assertThat(f32.code()).isEqualTo(2);
+    assertThat(f32.err()).contains("--kv-encoding hadamard").contains("int8 or fp8");
+    Run bad = eval(List.of("--model", MODEL, "--weights", "f32", "--kv-encoding", "kivi"));
+    assertThat(bad.code()).isEqualTo(2);
+    assertThat(bad.err()).contains("--kv-encoding").contains("kivi");
+    Path text = dir.resolve("text.txt");
+    Files.writeString(text, "In the beginning God created the heaven and the earth.");
+    Run ok =
+        eval(
+            List.of(
+                "--model",
+                MODEL,
+                "--weights",
+                "f32",
+                "--kv",
+                "int8",
+                "--kv-encoding",
+                "hadamard",
+                "--text",
+                text.toString(),
+                "--max-len",
+                "16",
+                "--threads",
+                "1"));
+    assertThat(ok.code()).as(ok.err()).isZero();
+    JsonNode line = new ObjectMapper().readTree(ok.out());
+    assertThat(line.get("kv_encoding").asText()).isEqualTo("hadamard");
+    assertThat(line.get("top1_agreement").asDouble()).isGreaterThan(0.5);
+  }
+
   private static List<String> concat(List<String> a, String... more) {
     java.util.ArrayList<String> all = new java.util.ArrayList<>(a);
     all.addAll(List.of(more));
