@@ -12,6 +12,8 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * The kernels of {@code kvant.cu}, compiled for the device (or read from the kernel cache) and
@@ -56,7 +58,7 @@ public final class CudaKernels {
   private final MemorySegment[] mgemvFused = new MemorySegment[MgKind.values().length];
   private final int fusedSharedBytes;
   // (kind, dynamic shared bytes) -> blocks of mgemv_fused one wave holds
-  private final java.util.Map<Long, Integer> fusedWave = new java.util.HashMap<>();
+  private final Map<Long, Integer> fusedWave = new HashMap<>();
   // [kind][variant], looked up by ordinal: a launch on the decode path builds no name
   private final MemorySegment[][] mgemv =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];

@@ -348,9 +348,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       // The norm writes its output in the type of the products it feeds (one kernel, no cast);
       // mixed types within a group fall back to F32 and per-product casts.
       MgOperand mq = fusable(w.wq(), n, dim);
-      if (mq != null
-          && mq.sameLayout(MgOperand.of(w.wk(), n))
-          && mq.sameLayout(MgOperand.of(w.wv(), n))) {
+      MgOperand mk = mq == null ? null : MgOperand.of(w.wk(), n);
+      MgOperand mv = mq == null ? null : MgOperand.of(w.wv(), n);
+      if (mq != null && mq.sameLayout(mk) && mq.sameLayout(mv)) {
         // decode: the three products in one launch (and the norm, when it is staged)
         fusedLayers++;
         long normW = normStaged() ? w.attnNorm() : 0L;
@@ -364,8 +364,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             mq.groupSize(),
             mq.groupsPerRow(),
             mq.into(s.q.ptr()),
-            MgOperand.of(w.wk(), n).into(s.k.ptr()),
-            MgOperand.of(w.wv(), n).into(s.v.ptr()),
+            mk.into(s.k.ptr()),
+            mv.into(s.v.ptr()),
             normW != 0 ? s.x.ptr() : s.xb.ptr(),
             dim,
             n,
@@ -437,7 +437,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
       MgOperand mg = fusable(w.gate(), n, dim);
-      if (mg != null && mg.sameLayout(MgOperand.of(w.up(), n)) && w.up().rows() == hidden) {
+      MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n);
+      if (mg != null && mg.sameLayout(mu) && w.up().rows() == hidden) {
         // decode: gate and up and SwiGLU in one launch (and the norm, when it is staged), F32 out
         // for the down product
         long normW = normStaged() ? w.ffnNorm() : 0L;
@@ -451,7 +452,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             mg.groupSize(),
             mg.groupsPerRow(),
             mg.into(s.gate.ptr()),
-            MgOperand.of(w.up(), n).into(s.up.ptr()),
+            mu.into(s.up.ptr()),
             null,
             normW != 0 ? s.x.ptr() : s.xb.ptr(),
             dim,

@@ -81,7 +81,7 @@ public final class BatchDecodeBench {
           start = nanoTime.getAsLong();
         }
         for (int i = 0; i < concurrency; i++) {
-          tokens[i] = argmax(logits, i * c.vocabSize(), c.vocabSize());
+          tokens[i] = DecodeBench.argmax(logits, i * c.vocabSize(), c.vocabSize());
           positions[i] = step + 1;
         }
         logits = t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv);
@@ -92,15 +92,5 @@ public final class BatchDecodeBench {
       }
       return new Result(concurrency, steps, seconds);
     }
-  }
-
-  private static int argmax(float[] x, int off, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) {
-      if (x[off + i] > x[off + best]) {
-        best = i;
-      }
-    }
-    return best;
   }
 }
