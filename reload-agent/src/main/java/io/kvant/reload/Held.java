@@ -1,5 +1,6 @@
 package io.kvant.reload;
 
+import io.kvant.engine.model.Weight;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -14,10 +15,10 @@ final class Held {
   final String publisher;
 
   /** Full-precision values by name, or null when unknown (a quantized model loaded from disk). */
-  final Map<String, Object> full;
+  final Map<String, Weight> full;
 
   /** Served values by name. */
-  final Map<String, Object> served;
+  final Map<String, Weight> served;
 
   /** QBOM entries by name (for inheritance by deltas). */
   final Map<String, io.kvant.quant.artifact.QbomEntry> qbom;
@@ -31,8 +32,8 @@ final class Held {
       String id,
       String recipe,
       String publisher,
-      Map<String, Object> full,
-      Map<String, Object> served,
+      Map<String, Weight> full,
+      Map<String, Weight> served,
       Map<String, io.kvant.quant.artifact.QbomEntry> qbom,
       Map<String, String> knownDigests,
       Map<String, io.kvant.quant.encoding.TensorEncoding> encodings) {

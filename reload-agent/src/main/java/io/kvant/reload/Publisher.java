@@ -6,7 +6,8 @@ import io.kvant.engine.format.safetensors.SafetensorsReader;
 import io.kvant.engine.format.safetensors.SafetensorsTensor;
 import io.kvant.engine.format.safetensors.SafetensorsWriter;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.tensor.Tensor;
+import io.kvant.engine.model.Weight;
+import io.kvant.engine.model.WeightLayout;
 import io.kvant.quant.artifact.Digests;
 import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.Manifest.FileEntry;
@@ -82,7 +83,12 @@ public final class Publisher {
 
   /**
    * Publishes the files of {@code dir} ({@code *.safetensors}, optional {@value #ENCODINGS} and
-   * {@value #CALIBRATION}) as {@code model/versions/version}.
+   * {@value #CALIBRATION}, and whatever else the folder holds, e.g. a {@code kvant quantize}
+   * folder's config, tokenizer and QBOM) as {@code model/versions/version}. The tensors are listed
+   * as the files store them: full precision, or pre-quantized codes with their scales. A folder
+   * with a {@code manifest.json} is first checked against it (sizes and sha256); the manifest
+   * uploaded lists the same files and tensors under the given model, version, parent, recipe and
+   * publisher.
    *
    * @throws Rejection when a server would refuse the version (nothing was uploaded)
    * @throws IOException for unreadable files or a failed upload (the version then has no manifest
@@ -102,6 +108,11 @@ public final class Publisher {
       if (!ManifestCodec.isId(id)) {
         throw new IllegalArgumentException("'" + id + "' is not a valid id");
       }
+    }
+    if (Files.isRegularFile(dir.resolve(Manifest.FILE_NAME))) {
+      // A folder that has its manifest (what `kvant quantize` writes) is uploaded as it is: its
+      // files must still be the ones that manifest lists.
+      Manifest.read(dir).verify(dir);
     }
     List<Path> files;
     try (Stream<Path> s = Files.list(dir)) {
@@ -201,29 +212,32 @@ public final class Publisher {
   }
 
   /**
-   * Writes named full-precision values ({@link Tensor}s as F32 [rows, cols], {@code float[]} as F32
-   * [n]) to one safetensors file.
+   * Writes named weights in full precision to one safetensors file: a matrix as F32 [rows, cols] (a
+   * quantized one dequantized, exactly), a vector as F32 [n].
    */
-  public static void writeTensors(Path file, Map<String, ?> values) throws IOException {
+  public static void writeTensors(Path file, Map<String, Weight> values) throws IOException {
     SafetensorsWriter w = new SafetensorsWriter();
     for (var e : values.entrySet()) {
-      if (e.getValue() instanceof Tensor t) {
-        w.add(
-            e.getKey(),
-            SafetensorsDtype.F32,
-            new long[] {t.rows(), t.cols()},
-            TensorData.f32Bytes(TensorData.values(t)));
-      } else if (e.getValue() instanceof float[] v) {
-        w.add(e.getKey(), SafetensorsDtype.F32, new long[] {v.length}, TensorData.f32Bytes(v));
-      } else {
-        throw new IllegalArgumentException(e.getKey() + ": not a tensor or vector");
+      switch (e.getValue()) {
+        case Weight.Matrix m ->
+            w.add(
+                e.getKey(),
+                SafetensorsDtype.F32,
+                new long[] {m.tensor().rows(), m.tensor().cols()},
+                TensorData.f32Bytes(m.values()));
+        case Weight.Vector v ->
+            w.add(
+                e.getKey(),
+                SafetensorsDtype.F32,
+                new long[] {v.values().length},
+                TensorData.f32Bytes(v.values()));
       }
     }
     w.write(file);
   }
 
   /** Every weight of {@code model} by kvant tensor name (matrices and vectors). */
-  public static Map<String, Object> tensorsOf(Model model) {
-    return new WeightSlots(model.config(), model.weights()).explode(model.weights());
+  public static Map<String, Weight> tensorsOf(Model model) {
+    return WeightLayout.of(model).named(model.weights());
   }
 }

@@ -1,5 +1,7 @@
 package io.kvant.reload;
 
+import io.kvant.engine.model.Weight;
+import io.kvant.engine.model.WeightLayout;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.quant.artifact.Digests;
 import io.kvant.quant.artifact.Manifest;
@@ -527,8 +529,7 @@ public final class ReloadAgent implements AutoCloseable {
     return held.computeIfAbsent(
         v.id(),
         id -> {
-          WeightSlots slots = new WeightSlots(v.config(), v.weights());
-          Map<String, Object> values = slots.explode(v.weights());
+          Map<String, Weight> values = WeightLayout.of(v.config(), v.weights()).named(v.weights());
           return new Held(
               id,
               v.recipe(),

@@ -1,5 +1,6 @@
 package io.kvant.reload;
 
+import io.kvant.engine.model.Weight;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
@@ -67,29 +68,22 @@ final class TensorData {
 
   /** All values of a tensor, row-major. */
   static float[] values(Tensor t) {
-    float[] out = new float[t.rows() * t.cols()];
-    for (int r = 0; r < t.rows(); r++) {
-      t.dequantizeRow(r, out, r * t.cols());
-    }
-    return out;
+    return new Weight.Matrix(t).values();
   }
 
   /**
-   * The digest a manifest would record for {@code value} published as F32 (the dtype of a model
-   * loaded in full precision).
+   * The digest a manifest would record for {@code w} published as F32 (the dtype of a model loaded
+   * in full precision).
    */
-  static String digestAsF32(Object value) {
-    if (value instanceof float[] v) {
-      return Digests.sha256(f32Bytes(v));
-    }
-    Tensor t = (Tensor) value;
-    // F16/BF16/quantized values published as F32 are their decoded values: the same digest
-    // whatever storage the serving copy uses, so an unchanged tensor is seen as unchanged.
-    return t.dtype() == DType.F32 ? Digests.sha256(t.data()) : Digests.sha256(f32Bytes(values(t)));
-  }
-
-  /** Bytes of memory a slot value holds. */
-  static long bytes(Object value) {
-    return value instanceof float[] v ? 4L * v.length : ((Tensor) value).byteSize();
+  static String digestAsF32(Weight w) {
+    return switch (w) {
+      case Weight.Vector v -> Digests.sha256(f32Bytes(v.values()));
+      // F16/BF16/quantized values published as F32 are their decoded values: the same digest
+      // whatever storage the serving copy uses, so an unchanged tensor is seen as unchanged.
+      case Weight.Matrix m ->
+          m.tensor().dtype() == DType.F32
+              ? Digests.sha256(m.tensor().data())
+              : Digests.sha256(f32Bytes(m.values()));
+    };
   }
 }

@@ -2,7 +2,10 @@ package io.kvant.reload;
 
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.model.TensorNames;
+import io.kvant.engine.model.Weight;
+import io.kvant.engine.model.WeightLayout;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.quant.artifact.Digests;
@@ -98,8 +101,8 @@ final class VersionBuilder {
           m.files().size() + " files, " + bytes + " bytes, sizes and sha256 match",
           Map.of("bytes", Long.toString(bytes), "duration_ms", Long.toString(clock.millis() - t0)));
 
-      WeightSlots slots = new WeightSlots(serving.config(), serving.weights());
-      Map<String, Object> published = VersionReader.read(m, dir, slots);
+      WeightLayout slots = WeightLayout.of(serving.config(), serving.weights());
+      Map<String, Weight> published = VersionReader.read(m, dir, slots);
       List<String> calibrationText = List.of();
       String calibrationSha = "builtin";
       if (m.calibration().isPresent()) {
@@ -126,15 +129,15 @@ final class VersionBuilder {
             "the full-precision weights of " + base.id + " are not known to the agent");
       }
       boolean recipeChanged = !m.recipe().equals(base.recipe);
-      Map<String, Object> full = new LinkedHashMap<>();
-      Map<String, Object> served = new LinkedHashMap<>();
+      Map<String, Weight> full = new LinkedHashMap<>();
+      Map<String, Weight> served = new LinkedHashMap<>();
       Map<String, String> digests = new HashMap<>();
       Map<String, QbomEntry> qbom = new LinkedHashMap<>();
       TreeSet<String> changed = new TreeSet<>();
       Map<String, String> sourceSha = new HashMap<>();
       m.tensors().forEach(t -> sourceSha.put(t.name(), t.sha256()));
       for (String name : slots.all().keySet()) {
-        Object p = published.get(name);
+        Weight p = published.get(name);
         if (p != null && !sourceSha.get(name).equals(base.digest(name))) {
           changed.add(name);
           full.put(name, p);
@@ -173,52 +176,99 @@ final class VersionBuilder {
                       QbomEntry.Origin.INHERITED));
           continue;
         }
-        Object value = full.get(name);
-        if (enc != null && value instanceof Tensor t) {
-          // Encodings from the bucket are used as they are: no scales are computed.
-          Tensor q;
-          try {
-            q = WeightQuantizer.apply(TensorData.values(t), enc);
-          } catch (IllegalArgumentException e) {
-            throw new Rejection(Rejection.Reason.BAD_ENCODINGS, name + ": " + e.getMessage());
+        Weight value = full.get(name);
+        switch (value) {
+          case Weight.Matrix mx
+              when changed.contains(name) && prequantized(mx) && m.recipe().equals("none") -> {
+            // Published pre-quantized (a `kvant quantize` folder): served as it is; its encoding,
+            // when the version lists one, says how it was made.
+            served.put(name, value);
+            int bits = enc != null ? enc.bitwidth() : mx.tensor().dtype().bitsPerElement();
+            qbom.put(
+                name,
+                entry(
+                    name,
+                    value,
+                    bits,
+                    enc != null ? enc.blockSize() : 0,
+                    enc != null ? scheme(enc) : "pre-quantized",
+                    "none",
+                    "none",
+                    digests,
+                    QbomEntry.Origin.PUBLISHED));
           }
-          served.put(name, q);
-          applied++;
-          qbom.put(
-              name,
-              entry(
-                  name,
-                  q,
-                  enc.bitwidth(),
-                  enc.blockSize(),
-                  (enc.symmetric() ? "symmetric/" : "asymmetric/")
-                      + enc.granularity().name().toLowerCase(java.util.Locale.ROOT),
-                  "encodings",
-                  "none",
-                  digests,
-                  QbomEntry.Origin.ENCODINGS));
-        } else if (value instanceof Tensor t && rq.quantizes(m.recipe(), name, t)) {
-          Requantizer.Quantized q = rq.quantize(m.recipe(), name, t, calibration);
-          served.put(name, q.tensor());
-          recalibrated.add(name);
-          qbom.put(
-              name,
-              entry(
-                  name,
-                  q.tensor(),
-                  q.bits(),
-                  q.groupSize(),
-                  q.scheme(),
-                  q.method(),
-                  calibrationSha,
-                  digests,
-                  QbomEntry.Origin.RECALIBRATED));
-        } else {
-          served.put(name, value);
-          qbom.put(
-              name,
-              entry(
-                  name, value, 32, 0, "full", "none", "none", digests, QbomEntry.Origin.PUBLISHED));
+          case Weight.Matrix mx when enc != null -> {
+            // Encodings from the bucket are used as they are: no scales are computed.
+            Tensor q;
+            try {
+              q = WeightQuantizer.apply(mx.values(), enc);
+            } catch (IllegalArgumentException e) {
+              throw new Rejection(Rejection.Reason.BAD_ENCODINGS, name + ": " + e.getMessage());
+            }
+            Weight w = new Weight.Matrix(q);
+            served.put(name, w);
+            applied++;
+            qbom.put(
+                name,
+                entry(
+                    name,
+                    w,
+                    enc.bitwidth(),
+                    enc.blockSize(),
+                    scheme(enc),
+                    "encodings",
+                    "none",
+                    digests,
+                    QbomEntry.Origin.ENCODINGS));
+          }
+          case Weight.Matrix mx when rq.quantizes(m.recipe(), name, mx.tensor()) -> {
+            Requantizer.Quantized q = rq.quantize(m.recipe(), name, mx.tensor(), calibration);
+            Weight w = new Weight.Matrix(q.tensor());
+            served.put(name, w);
+            recalibrated.add(name);
+            qbom.put(
+                name,
+                entry(
+                    name,
+                    w,
+                    q.bits(),
+                    q.groupSize(),
+                    q.scheme(),
+                    q.method(),
+                    calibrationSha,
+                    digests,
+                    QbomEntry.Origin.RECALIBRATED));
+          }
+          case Weight.Matrix mx -> {
+            served.put(name, value);
+            qbom.put(
+                name,
+                entry(
+                    name,
+                    value,
+                    0,
+                    0,
+                    "full",
+                    "none",
+                    "none",
+                    digests,
+                    QbomEntry.Origin.PUBLISHED));
+          }
+          case Weight.Vector v -> {
+            served.put(name, value);
+            qbom.put(
+                name,
+                entry(
+                    name,
+                    value,
+                    32,
+                    0,
+                    "full",
+                    "none",
+                    "none",
+                    digests,
+                    QbomEntry.Origin.PUBLISHED));
+          }
         }
       }
       String names = String.join(",", recalibrated.subList(0, Math.min(8, recalibrated.size())));
@@ -252,7 +302,7 @@ final class VersionBuilder {
           recalibrated);
 
       ModelWeights fullW = slots.assemble(full);
-      boolean same = full.keySet().stream().allMatch(n -> full.get(n) == served.get(n));
+      boolean same = full.keySet().stream().allMatch(n -> full.get(n).equals(served.get(n)));
       ModelWeights servedW = same ? fullW : slots.assemble(served);
       Map<String, String> figures = new LinkedHashMap<>();
       if (gate) {
@@ -326,7 +376,7 @@ final class VersionBuilder {
     }
   }
 
-  private static Map<String, TensorEncoding> readEncodings(Path file, WeightSlots slots)
+  private static Map<String, TensorEncoding> readEncodings(Path file, WeightLayout slots)
       throws Rejection, IOException {
     byte[] bytes = Files.readAllBytes(file);
     String json;
@@ -339,10 +389,8 @@ final class VersionBuilder {
       return AimetEncodings.read(
           json,
           n -> {
-            WeightSlots.Slot s = slots.slot(n);
-            return s != null && s.matrix()
-                ? new int[] {(int) s.shape()[0], (int) s.shape()[1]}
-                : null;
+            WeightLayout.Slot s = slots.slot(n);
+            return s != null && s.matrix() ? new int[] {s.rows(), s.cols()} : null;
           });
     } catch (IllegalArgumentException e) {
       throw new Rejection(
@@ -350,9 +398,23 @@ final class VersionBuilder {
     }
   }
 
+  /** Whether a matrix is stored quantized (not F32, as full-precision values are read). */
+  private static boolean prequantized(Weight.Matrix mx) {
+    return mx.tensor().dtype() != DType.F32;
+  }
+
+  private static String scheme(TensorEncoding enc) {
+    return (enc.symmetric() ? "symmetric/" : "asymmetric/")
+        + enc.granularity().name().toLowerCase(java.util.Locale.ROOT);
+  }
+
+  /**
+   * A QBOM entry for {@code value}; {@code bits} 0 means the bits of its storage type (32 for a
+   * vector).
+   */
   private static QbomEntry entry(
       String name,
-      Object value,
+      Weight value,
       int bits,
       int group,
       String scheme,
@@ -360,11 +422,18 @@ final class VersionBuilder {
       String calibration,
       Map<String, String> digests,
       QbomEntry.Origin origin) {
-    String type = value instanceof Tensor t ? t.dtype().name() : "F32";
+    String type =
+        switch (value) {
+          case Weight.Matrix mx -> mx.tensor().dtype().name();
+          case Weight.Vector v -> "F32";
+        };
     int b =
-        bits == 0
-            ? (value instanceof Tensor t && t.dtype().name().equals("F32") ? 32 : bits)
-            : bits;
+        bits != 0
+            ? bits
+            : switch (value) {
+              case Weight.Matrix mx -> mx.tensor().dtype().bitsPerElement();
+              case Weight.Vector v -> 32;
+            };
     return new QbomEntry(
         name,
         TensorNames.roleOf(name).jsonName(),

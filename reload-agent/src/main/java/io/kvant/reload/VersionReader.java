@@ -3,53 +3,50 @@ package io.kvant.reload;
 import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
 import io.kvant.engine.format.safetensors.SafetensorsTensor;
+import io.kvant.engine.model.Weight;
+import io.kvant.engine.model.WeightLayout;
+import io.kvant.engine.tensor.Tensor;
 import io.kvant.quant.artifact.Digests;
 import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.Manifest.TensorEntry;
+import io.kvant.quant.artifact.QuantizedLayout;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
- * Reads the verified files of a version into full-precision values, checking each tensor against
- * the manifest (present, dtype, shape, sha256 of its bytes) and against the model (a known name,
- * the model's shape), and that no value is NaN or infinite. Every tensor of a safetensors file must
- * be listed in the manifest. Values are copied to the heap, so the staging files can go.
+ * Reads the verified files of a version into weights, checking each tensor against the manifest
+ * (present, dtype, shape, sha256 of its bytes) and against the model (a known name, the model's
+ * shape), and that no value is NaN or infinite. A matrix is either full precision (F32, F16, BF16;
+ * read as F32) or pre-quantized as {@code kvant quantize} writes it (codes plus {@code NAME.scale}
+ * / {@code NAME.zero} companions, described by the file's {@code kvant.layout} metadata; kept as it
+ * is). Every tensor of a safetensors file must be listed in the manifest. Values are copied to the
+ * heap, so the staging files can go.
  */
 final class VersionReader {
-  private static final java.util.List<String> FULL_PRECISION =
-      java.util.List.of("F32", "F16", "BF16");
+  private static final List<String> FULL_PRECISION = List.of("F32", "F16", "BF16");
 
   private VersionReader() {}
 
-  /** Published values by tensor name: a {@code Tensor} (F32, heap) or a {@code float[]}. */
-  static Map<String, Object> read(Manifest m, Path dir, WeightSlots slots) throws Rejection {
-    Map<String, List<TensorEntry>> byFile = new HashMap<>();
+  /** Published weights by tensor name. */
+  static Map<String, Weight> read(Manifest m, Path dir, WeightLayout slots) throws Rejection {
+    Map<String, List<TensorEntry>> byFile = new LinkedHashMap<>();
     for (TensorEntry t : m.tensors()) {
-      byFile.computeIfAbsent(t.file(), k -> new java.util.ArrayList<>()).add(t);
+      byFile.computeIfAbsent(t.file(), k -> new ArrayList<>()).add(t);
     }
-    Map<String, Object> out = new LinkedHashMap<>();
+    Map<String, Weight> out = new LinkedHashMap<>();
     for (var e : byFile.entrySet()) {
       try (SafetensorsFile f = SafetensorsReader.open(dir.resolve(e.getKey()))) {
-        Set<String> listed = new HashSet<>();
-        for (TensorEntry t : e.getValue()) {
-          listed.add(t.name());
-          out.put(t.name(), readTensor(f, t, slots));
-        }
-        for (String name : f.tensorNames()) {
-          if (!listed.contains(name)) {
-            throw new Rejection(
-                Rejection.Reason.BAD_TENSOR,
-                e.getKey() + ": tensor " + name + " is not listed in the manifest");
-          }
-        }
+        readFile(f, e.getKey(), e.getValue(), slots, out);
       } catch (IOException ex) {
         throw new Rejection(Rejection.Reason.BAD_TENSOR, e.getKey() + ": " + ex.getMessage(), ex);
       }
@@ -65,34 +62,69 @@ final class VersionReader {
     return out;
   }
 
-  private static Object readTensor(SafetensorsFile f, TensorEntry t, WeightSlots slots)
+  private static void readFile(
+      SafetensorsFile f,
+      String file,
+      List<TensorEntry> entries,
+      WeightLayout slots,
+      Map<String, Weight> out)
       throws Rejection, IOException {
-    if (!FULL_PRECISION.contains(t.dtype())) {
-      // The manifest schema lists a pre-quantized folder's codes too; the agent loads full
-      // precision plus encodings (`agent publish` converts a quantize folder into that).
-      throw new Rejection(
-          Rejection.Reason.BAD_TENSOR,
-          t.name()
-              + ": dtype "
-              + t.dtype()
-              + " is pre-quantized; a bucket version carries "
-              + FULL_PRECISION
-              + " tensors plus encodings");
+    Optional<QuantizedLayout> layout = QuantizedLayout.of(f);
+    Map<String, TensorEntry> listed = new HashMap<>();
+    for (TensorEntry t : entries) {
+      listed.put(t.name(), t);
     }
-    WeightSlots.Slot slot = slots.slot(t.name());
-    if (slot == null) {
-      throw new Rejection(Rejection.Reason.BAD_TENSOR, t.name() + ": not a tensor of this model");
+    // The scales and zero points of pre-quantized matrices: read with their matrix.
+    Set<String> companions = new HashSet<>();
+    for (TensorEntry t : entries) {
+      if (slots.slot(t.name()) != null && quantized(t) && layout.isPresent()) {
+        companions.addAll(layout.get().companions(t.name()));
+      }
     }
-    long[] shape = t.shape().stream().mapToLong(Long::longValue).toArray();
-    if (!Arrays.equals(shape, slot.shape())) {
+    for (TensorEntry t : entries) {
+      WeightLayout.Slot slot = slots.slot(t.name());
+      if (slot == null && !companions.contains(t.name())) {
+        throw new Rejection(Rejection.Reason.BAD_TENSOR, t.name() + ": not a tensor of this model");
+      }
+      if (slot != null && !quantized(t)) {
+        requireShape(t.name(), shapeOf(t), slot.shape(), "the model needs");
+      }
+      MemorySegment data = checked(f, t);
+      if (slot == null) {
+        continue;
+      }
+      Weight w = quantized(t) ? quantizedMatrix(f, layout, t, slot) : fullPrecision(data, t, slot);
+      out.put(t.name(), w);
+    }
+    for (String name : f.tensorNames()) {
+      if (!listed.containsKey(name)) {
+        throw new Rejection(
+            Rejection.Reason.BAD_TENSOR,
+            file + ": tensor " + name + " is not listed in the manifest");
+      }
+    }
+  }
+
+  private static boolean quantized(TensorEntry t) {
+    return !FULL_PRECISION.contains(t.dtype());
+  }
+
+  private static long[] shapeOf(TensorEntry t) {
+    return t.shape().stream().mapToLong(Long::longValue).toArray();
+  }
+
+  private static void requireShape(String name, long[] got, long[] want, String who)
+      throws Rejection {
+    if (!Arrays.equals(got, want)) {
       throw new Rejection(
           Rejection.Reason.SHAPE_MISMATCH,
-          t.name()
-              + ": shape "
-              + Arrays.toString(shape)
-              + ", the model needs "
-              + Arrays.toString(slot.shape()));
+          name + ": shape " + Arrays.toString(got) + ", " + who + " " + Arrays.toString(want));
     }
+  }
+
+  /** The entry's bytes, after checking them against the manifest (dtype, shape, sha256). */
+  private static MemorySegment checked(SafetensorsFile f, TensorEntry t)
+      throws Rejection, IOException {
     SafetensorsTensor st =
         f.findTensor(t.name())
             .orElseThrow(
@@ -104,14 +136,14 @@ final class VersionReader {
           Rejection.Reason.BAD_TENSOR,
           t.name() + ": dtype " + st.dtype() + ", the manifest says " + t.dtype());
     }
-    if (!Arrays.equals(st.shape(), shape)) {
+    if (!Arrays.equals(st.shape(), shapeOf(t))) {
       throw new Rejection(
           Rejection.Reason.SHAPE_MISMATCH,
           t.name()
               + ": shape "
               + Arrays.toString(st.shape())
               + " in the file, the manifest says "
-              + Arrays.toString(shape));
+              + Arrays.toString(shapeOf(t)));
     }
     MemorySegment data = f.tensorData(t.name());
     String sha = Digests.sha256(data);
@@ -120,14 +152,72 @@ final class VersionReader {
           Rejection.Reason.DIGEST_MISMATCH,
           t.name() + ": sha256 " + sha + ", the manifest says " + t.sha256());
     }
-    int count = Math.toIntExact(st.elementCount());
+    return data;
+  }
+
+  private static Weight fullPrecision(MemorySegment data, TensorEntry t, WeightLayout.Slot slot)
+      throws Rejection {
+    long[] shape = slot.shape();
+    int count = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
     float[] v = TensorData.decode(data, t.dtype(), count);
+    requireFinite(t.name(), v);
+    return slot.matrix()
+        ? new Weight.Matrix(TensorData.f32(v, slot.rows(), slot.cols()))
+        : new Weight.Vector(v);
+  }
+
+  private static Weight quantizedMatrix(
+      SafetensorsFile f, Optional<QuantizedLayout> layout, TensorEntry t, WeightLayout.Slot slot)
+      throws Rejection, IOException {
+    if (!slot.matrix() || layout.isEmpty() || !layout.get().describes(t.name())) {
+      throw new Rejection(
+          Rejection.Reason.BAD_TENSOR,
+          t.name()
+              + ": dtype "
+              + t.dtype()
+              + " is not full precision "
+              + FULL_PRECISION
+              + " and the file's kvant.layout does not describe it as a quantized matrix");
+    }
+    // Scales first: a NaN or infinite scale is a non-finite value, as in a full-precision tensor.
+    for (String c : layout.get().companions(t.name())) {
+      SafetensorsTensor st = f.tensor(c);
+      if (st.dtype().name().equals("F32")) {
+        MemorySegment data = f.tensorData(c);
+        requireFinite(c, TensorData.decode(data, "F32", Math.toIntExact(data.byteSize() / 4)));
+      }
+    }
+    Tensor q;
+    try {
+      q = layout.get().matrix(t.name(), true);
+    } catch (IOException e) {
+      throw new Rejection(Rejection.Reason.BAD_TENSOR, t.name() + ": " + e.getMessage(), e);
+    }
+    requireShape(t.name(), new long[] {q.rows(), q.cols()}, slot.shape(), "the model needs");
+    float[] row = new float[q.cols()];
+    for (int r = 0; r < q.rows(); r++) {
+      q.dequantizeRow(r, row, 0);
+      int bad = TensorData.firstNonFinite(row);
+      if (bad >= 0) {
+        throw new Rejection(
+            Rejection.Reason.NON_FINITE,
+            t.name()
+                + ": element "
+                + ((long) r * q.cols() + bad)
+                + " is "
+                + row[bad]
+                + " (NaN or infinite)");
+      }
+    }
+    return new Weight.Matrix(q);
+  }
+
+  private static void requireFinite(String name, float[] v) throws Rejection {
     int bad = TensorData.firstNonFinite(v);
     if (bad >= 0) {
       throw new Rejection(
           Rejection.Reason.NON_FINITE,
-          t.name() + ": element " + bad + " is " + v[bad] + " (NaN or infinite)");
+          name + ": element " + bad + " is " + v[bad] + " (NaN or infinite)");
     }
-    return slot.matrix() ? TensorData.f32(v, (int) shape[0], (int) shape[1]) : v;
   }
 }

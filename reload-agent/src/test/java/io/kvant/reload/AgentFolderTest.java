@@ -3,6 +3,8 @@ package io.kvant.reload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.Weight;
+import io.kvant.engine.model.WeightLayout;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.quant.artifact.QbomEntry;
 import io.kvant.quant.encoding.AimetEncodings;
@@ -14,7 +16,6 @@ import io.kvant.reload.bucket.FileBucket;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -70,8 +71,8 @@ class AgentFolderTest {
         .containsEntry("recipe_changed", "true");
     ModelWeights v1 = fx.target.serving.weights();
 
-    Map<String, Object> delta = new LinkedHashMap<>();
-    delta.put(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 1.05f));
+    Map<String, Weight> delta = new LinkedHashMap<>();
+    delta.put(Q0, Fixture.scaled(fx.matrix(Q0), 1.05f));
     fx.publish(bucket, "v2", Optional.of("v1"), "w8", delta);
     assertThat(timedPoll("v2 (1-tensor delta)")).contains("v2");
 
@@ -81,14 +82,15 @@ class AgentFolderTest {
         .containsEntry("changed_tensors", "1")
         .containsEntry("tensors", Q0);
     ModelWeights v2 = fx.target.serving.weights();
-    WeightSlots slots = new WeightSlots(fx.model.config(), v1);
-    Map<String, Object> a = slots.explode(v1);
-    Map<String, Object> b = slots.explode(v2);
+    // A weight is shared when it holds the same object (Weight's equality).
+    WeightLayout slots = WeightLayout.of(fx.model.config(), v1);
+    Map<String, Weight> a = slots.named(v1);
+    Map<String, Weight> b = slots.named(v2);
     for (String name : a.keySet()) {
       if (name.equals(Q0)) {
-        assertThat(b.get(name)).isNotSameAs(a.get(name));
+        assertThat(b.get(name)).isNotEqualTo(a.get(name));
       } else {
-        assertThat(b.get(name)).as(name).isSameAs(a.get(name));
+        assertThat(b.get(name)).as(name).isEqualTo(a.get(name));
       }
     }
     assertThat(v2.layers().get(0).wq().dtype().name()).isNotEqualTo("F32");
@@ -103,30 +105,24 @@ class AgentFolderTest {
 
   @Test
   void aFullVersionWithUnchangedTensorsSharesThemWithTheServingVersion() throws Exception {
-    Map<String, Object> t = fx.tensors();
-    t.put(Q0, Fixture.scaled((Tensor) t.get(Q0), 0.5f));
+    Map<String, Weight> t = fx.tensors();
+    t.put(Q0, Fixture.scaled(Fixture.tensor(t.get(Q0)), 0.5f));
     fx.publish(bucket, "v1", Optional.empty(), "none", t);
     assertThat(agent.pollOnce()).contains("v1");
     assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
         .containsEntry("changed_tensors", "1")
         .containsEntry("recalibrated_tensors", "0");
-    Map<Object, Boolean> base = new IdentityHashMap<>();
-    new WeightSlots(fx.model.config(), fx.model.weights())
-        .explode(fx.model.weights())
-        .values()
-        .forEach(v -> base.put(v, true));
+    WeightLayout layout = WeightLayout.of(fx.model);
+    java.util.Set<Weight> base = new java.util.HashSet<>(layout.named(fx.model.weights()).values());
     long shared =
-        new WeightSlots(fx.model.config(), fx.model.weights())
-            .explode(fx.target.serving.weights()).values().stream()
-                .filter(base::containsKey)
-                .count();
+        layout.named(fx.target.serving.weights()).values().stream().filter(base::contains).count();
     assertThat(shared).isEqualTo(base.size() - 1);
   }
 
   @Test
   void encodingsFromTheBucketAreUsedAsTheyAre() throws Exception {
     publishV1();
-    Tensor q = Fixture.scaled((Tensor) fx.tensors().get(Q0), 1.1f);
+    Tensor q = Fixture.scaled(fx.matrix(Q0), 1.1f).tensor();
     TensorEncoding enc =
         WeightQuantizer.chooseEncoding(
             Q0, TensorData.values(q), q.rows(), q.cols(), QuantSpec.int8(Method.MINMAX), null);
@@ -135,7 +131,7 @@ class AgentFolderTest {
         "v2",
         Optional.of("v1"),
         "w8",
-        Map.of(Q0, q),
+        Map.of(Q0, new Weight.Matrix(q)),
         Map.of(Publisher.ENCODINGS, AimetEncodings.write(Map.of(Q0, enc))));
     assertThat(agent.pollOnce()).contains("v2");
     assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
@@ -150,7 +146,7 @@ class AgentFolderTest {
   @Test
   void rejectsEncodingsThatDoNotFitTheirTensors() throws Exception {
     publishV1();
-    Tensor q = (Tensor) fx.tensors().get(Q0);
+    Tensor q = fx.matrix(Q0);
     // Scales for a 64-row matrix, given to ffn_up, which has 172 rows.
     TensorEncoding wrong =
         WeightQuantizer.chooseEncoding(
@@ -177,11 +173,7 @@ class AgentFolderTest {
     agent = fx.agent(bucket, fx.settings().withChannel(Optional.of("stable")));
     fx.publish(bucket, "v1", Optional.empty(), "none", fx.tensors());
     fx.publish(
-        bucket,
-        "v2",
-        Optional.of("v1"),
-        "none",
-        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+        bucket, "v2", Optional.of("v1"), "none", Map.of(Q0, Fixture.scaled(fx.matrix(Q0), 2f)));
     assertThat(agent.pollOnce()).isEmpty();
     Publisher.unverified(bucket, fx.clock).promote(Fixture.MODEL, "stable", "v1");
     assertThat(agent.pollOnce()).contains("v1");
@@ -259,11 +251,7 @@ class AgentFolderTest {
   void rejectsADigestMismatch() throws Exception {
     publishV1();
     fx.publish(
-        bucket,
-        "v2",
-        Optional.of("v1"),
-        "w8",
-        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+        bucket, "v2", Optional.of("v1"), "w8", Map.of(Q0, Fixture.scaled(fx.matrix(Q0), 2f)));
     Path f = bucket.root().resolve("stories/versions/v2/model.safetensors");
     try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
       raf.seek(raf.length() - 3);
@@ -284,11 +272,7 @@ class AgentFolderTest {
   void rejectsATruncatedFile() throws Exception {
     publishV1();
     fx.publish(
-        bucket,
-        "v2",
-        Optional.of("v1"),
-        "w8",
-        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+        bucket, "v2", Optional.of("v1"), "w8", Map.of(Q0, Fixture.scaled(fx.matrix(Q0), 2f)));
     Path f = bucket.root().resolve("stories/versions/v2/model.safetensors");
     try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
       raf.setLength(raf.length() / 2);
@@ -301,11 +285,7 @@ class AgentFolderTest {
   void rejectsAManifestNamingAMissingParent() throws Exception {
     publishV1();
     fx.publish(
-        bucket,
-        "v2",
-        Optional.of("ghost"),
-        "w8",
-        Map.of(Q0, Fixture.scaled((Tensor) fx.tensors().get(Q0), 2f)));
+        bucket, "v2", Optional.of("ghost"), "w8", Map.of(Q0, Fixture.scaled(fx.matrix(Q0), 2f)));
     agent.pollOnce();
     assertRejected("v2", "missing_parent", "ghost");
   }
@@ -313,14 +293,14 @@ class AgentFolderTest {
   @Test
   void rejectsWrongShapes() throws Exception {
     publishV1();
-    Tensor q = (Tensor) fx.tensors().get(Q0);
+    Tensor q = fx.matrix(Q0);
     float[] half = java.util.Arrays.copyOf(TensorData.values(q), q.rows() * q.cols() / 2);
     fx.publish(
         bucket,
         "v2",
         Optional.of("v1"),
         "w8",
-        Map.of(Q0, TensorData.f32(half, q.rows(), q.cols() / 2)));
+        Map.of(Q0, Fixture.matrix(half, q.rows(), q.cols() / 2)));
     agent.pollOnce();
     assertRejected("v2", "shape_mismatch", Q0);
   }
@@ -328,11 +308,11 @@ class AgentFolderTest {
   @Test
   void rejectsNanWeights() throws Exception {
     publishV1();
-    Tensor q = (Tensor) fx.tensors().get(Q0);
+    Tensor q = fx.matrix(Q0);
     float[] v = TensorData.values(q);
     v[17] = Float.NaN;
     fx.publish(
-        bucket, "v2", Optional.of("v1"), "w8", Map.of(Q0, TensorData.f32(v, q.rows(), q.cols())));
+        bucket, "v2", Optional.of("v1"), "w8", Map.of(Q0, Fixture.matrix(v, q.rows(), q.cols())));
     agent.pollOnce();
     assertRejected("v2", "non_finite", "element 17");
   }
@@ -341,11 +321,11 @@ class AgentFolderTest {
   void rejectsAVersionThatFailsTheQualityGate() throws Exception {
     publishV1();
     // Scrambled weights: random matrices everywhere, which 4-bit blocks cannot follow.
-    Map<String, Object> scrambled = new LinkedHashMap<>();
+    Map<String, Weight> scrambled = new LinkedHashMap<>();
     long seed = 1;
     for (var e : fx.tensors().entrySet()) {
-      if (e.getValue() instanceof Tensor t && WeightSlots.isLayerMatrix(e.getKey())) {
-        scrambled.put(e.getKey(), Fixture.random(t, seed++, 1f));
+      if (WeightLayout.isLayerMatrix(e.getKey())) {
+        scrambled.put(e.getKey(), Fixture.random(Fixture.tensor(e.getValue()), seed++, 1f));
       }
     }
     fx.publish(bucket, "v2", Optional.of("v1"), "w4g32", scrambled);

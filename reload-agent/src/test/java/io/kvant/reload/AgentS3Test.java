@@ -3,7 +3,6 @@ package io.kvant.reload;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.Buckets;
 import io.kvant.reload.bucket.S3Bucket;
 import io.kvant.reload.testing.MotoServer;
@@ -36,24 +35,16 @@ class AgentS3Test {
 
       String q = AgentFolderTest.Q0;
       fx.publish(
-          bucket,
-          "v2",
-          Optional.of("v1"),
-          "w8",
-          Map.of(q, Fixture.scaled((Tensor) fx.tensors().get(q), 1.1f)));
+          bucket, "v2", Optional.of("v1"), "w8", Map.of(q, Fixture.scaled(fx.matrix(q), 1.1f)));
       assertThat(agent.pollOnce()).contains("v2");
       assertThat(fx.of(Step.RECALIBRATED).getLast().attrs())
           .containsEntry("recalibrated_tensors", "1");
 
       // A file replaced after the manifest was written: digest mismatch over S3 too.
       fx.publish(
-          bucket,
-          "v3",
-          Optional.of("v2"),
-          "w8",
-          Map.of(q, Fixture.scaled((Tensor) fx.tensors().get(q), 1.2f)));
+          bucket, "v3", Optional.of("v2"), "w8", Map.of(q, Fixture.scaled(fx.matrix(q), 1.2f)));
       Path other = tmp.resolve("other.safetensors");
-      Publisher.writeTensors(other, Map.of(q, Fixture.scaled((Tensor) fx.tensors().get(q), 1.3f)));
+      Publisher.writeTensors(other, Map.of(q, Fixture.scaled(fx.matrix(q), 1.3f)));
       bucket.put("stories/versions/v3/model.safetensors", other);
       assertThat(agent.pollOnce()).isEmpty();
       assertThat(fx.of(Step.REJECTED).getLast().attrs()).containsEntry("reason", "digest_mismatch");

@@ -2,7 +2,6 @@ package io.kvant.reload;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.FileBucket;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -88,8 +87,7 @@ class AgentWatchTest {
         "v2",
         Optional.of("v1"),
         "none",
-        Map.of(
-            AgentFolderTest.Q0, Fixture.scaled((Tensor) fx.tensors().get(AgentFolderTest.Q0), 2f)));
+        Map.of(AgentFolderTest.Q0, Fixture.scaled(fx.matrix(AgentFolderTest.Q0), 2f)));
     assertThat(agent.pollOnce()).contains("v2");
   }
 }

@@ -2,6 +2,7 @@ package io.kvant.reload;
 
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.model.Weight;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.Bucket;
@@ -72,32 +73,62 @@ final class Fixture implements AutoCloseable {
   }
 
   /** The model's own tensors by name. */
-  Map<String, Object> tensors() {
+  Map<String, Weight> tensors() {
     return new LinkedHashMap<>(Publisher.tensorsOf(model));
   }
 
+  /** The model's matrix called {@code name}. */
+  Tensor matrix(String name) {
+    return tensor(tensors().get(name));
+  }
+
+  /** The model's vector called {@code name} (a copy). */
+  float[] vector(String name) {
+    return switch (tensors().get(name)) {
+      case Weight.Vector v -> v.values().clone();
+      case Weight.Matrix m -> throw new IllegalArgumentException(name + " is a matrix");
+    };
+  }
+
+  /** The tensor of a matrix weight. */
+  static Tensor tensor(Weight w) {
+    return switch (w) {
+      case Weight.Matrix m -> m.tensor();
+      case Weight.Vector v -> throw new IllegalArgumentException("a vector, not a matrix");
+    };
+  }
+
+  /** An F32 matrix weight holding {@code v} (row-major). */
+  static Weight.Matrix matrix(float[] v, int rows, int cols) {
+    return new Weight.Matrix(TensorData.f32(v, rows, cols));
+  }
+
   /** A copy of {@code t} with every value scaled. */
-  static Tensor scaled(Tensor t, float by) {
+  static Weight.Matrix scaled(Tensor t, float by) {
     float[] v = TensorData.values(t);
     for (int i = 0; i < v.length; i++) {
       v[i] *= by;
     }
-    return TensorData.f32(v, t.rows(), t.cols());
+    return matrix(v, t.rows(), t.cols());
   }
 
   /** Random gaussian weights of {@code t}'s shape. */
-  static Tensor random(Tensor t, long seed, float std) {
+  static Weight.Matrix random(Tensor t, long seed, float std) {
     Random r = new Random(seed);
     float[] v = new float[t.rows() * t.cols()];
     for (int i = 0; i < v.length; i++) {
       v[i] = (float) r.nextGaussian() * std;
     }
-    return TensorData.f32(v, t.rows(), t.cols());
+    return matrix(v, t.rows(), t.cols());
   }
 
   /** Writes {@code values} into a fresh folder and publishes it. */
   void publish(
-      Bucket bucket, String version, Optional<String> parent, String recipe, Map<String, ?> values)
+      Bucket bucket,
+      String version,
+      Optional<String> parent,
+      String recipe,
+      Map<String, Weight> values)
       throws IOException, Rejection {
     publish(bucket, version, parent, recipe, values, Map.of());
   }
@@ -108,7 +139,7 @@ final class Fixture implements AutoCloseable {
       String version,
       Optional<String> parent,
       String recipe,
-      Map<String, ?> values,
+      Map<String, Weight> values,
       Map<String, String> extra)
       throws IOException, Rejection {
     Path dir = Files.createDirectories(work.resolve("src-" + version));

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
+import io.kvant.engine.model.Weight;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.quant.quantize.Calibration;
@@ -66,11 +67,11 @@ class GateAgainstServingTest {
     model.close();
   }
 
-  static Map<String, Object> own() {
+  static Map<String, Weight> own() {
     return new LinkedHashMap<>(Publisher.tensorsOf(model));
   }
 
-  static void publish(String version, String recipe, Map<String, ?> values) throws Exception {
+  static void publish(String version, String recipe, Map<String, Weight> values) throws Exception {
     Path dir = Files.createDirectories(tmp.resolve("src-" + version));
     Publisher.writeTensors(dir.resolve("model.safetensors"), values);
     Publisher.unverified(bucket, CLOCK)
@@ -78,7 +79,7 @@ class GateAgainstServingTest {
     CLOCK.advance(Duration.ofSeconds(1));
   }
 
-  static StagedVersion accepted(String version, String recipe, Map<String, ?> values)
+  static StagedVersion accepted(String version, String recipe, Map<String, Weight> values)
       throws Exception {
     publish(version, recipe, values);
     StagedVersion v = agent.verify(version);
@@ -86,7 +87,7 @@ class GateAgainstServingTest {
     return v;
   }
 
-  static void rejected(String version, Map<String, ?> values) throws Exception {
+  static void rejected(String version, Map<String, Weight> values) throws Exception {
     publish(version, "none", values);
     Rejection r = null;
     try {
@@ -131,14 +132,14 @@ class GateAgainstServingTest {
    * (AWQ's folded norms included), so the version serves exactly those weights. Two calibration
    * sequences of 48 tokens (96 activation rows) keep the AWQ search and the GPTQ Hessians short.
    */
-  static Map<String, Object> calibrated(String recipe) throws Exception {
+  static Map<String, Weight> calibrated(String recipe) throws Exception {
     Calibration all =
         Calibration.fromText(Calibration.builtinCalibrationText(), model.tokenizer(), 48);
     Calibration cal =
         new Calibration(
             all.sequences().subList(0, Math.min(2, all.sequences().size())), all.sha256());
     Model q = Quantizer.quantize(model, Recipe.resolve(recipe), cal);
-    Map<String, Object> values = new LinkedHashMap<>(Publisher.tensorsOf(q));
+    Map<String, Weight> values = new LinkedHashMap<>(Publisher.tensorsOf(q));
     // The bundled model ties its output head to the embedding, so a version of it has no
     // output.weight: the head stays the (unquantized) embedding; the layers are AWQ's or GPTQ's.
     values.remove("output.weight");
@@ -147,16 +148,19 @@ class GateAgainstServingTest {
 
   @Test
   void randomNoiseIsRejected() throws Exception {
-    Map<String, Object> t = own();
+    Map<String, Weight> t = own();
     long seed = 1;
     for (var e : t.entrySet()) {
-      if (e.getValue() instanceof Tensor w && w.rows() > 1) {
-        float[] v = TensorData.values(w);
-        double ss = 0;
-        for (float x : v) {
-          ss += x * x;
+      switch (e.getValue()) {
+        case Weight.Matrix(Tensor w) -> {
+          float[] v = TensorData.values(w);
+          double ss = 0;
+          for (float x : v) {
+            ss += x * x;
+          }
+          e.setValue(Fixture.random(w, seed++, (float) Math.sqrt(ss / v.length)));
         }
-        e.setValue(Fixture.random(w, seed++, (float) Math.sqrt(ss / v.length)));
+        case Weight.Vector v -> {} // norms stay
       }
     }
     rejected("noise", t);
@@ -164,8 +168,8 @@ class GateAgainstServingTest {
 
   @Test
   void swappedLayersAreRejected() throws Exception {
-    Map<String, Object> t = own();
-    Map<String, Object> out = new LinkedHashMap<>(t);
+    Map<String, Weight> t = own();
+    Map<String, Weight> out = new LinkedHashMap<>(t);
     for (String name : t.keySet()) {
       if (name.startsWith("blk.2.")) {
         String other = name.replace("blk.2.", "blk.5.");
@@ -178,10 +182,10 @@ class GateAgainstServingTest {
 
   @Test
   void aZeroedTensorIsRejected() throws Exception {
-    Map<String, Object> t = own();
+    Map<String, Weight> t = own();
     String name = "blk.0.ffn_down.weight";
-    Tensor w = (Tensor) t.get(name);
-    t.put(name, TensorData.f32(new float[w.rows() * w.cols()], w.rows(), w.cols()));
+    Tensor w = Fixture.tensor(t.get(name));
+    t.put(name, Fixture.matrix(new float[w.rows() * w.cols()], w.rows(), w.cols()));
     rejected("zeroed", t);
   }
 }

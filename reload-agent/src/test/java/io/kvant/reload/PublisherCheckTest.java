@@ -4,13 +4,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.engine.format.safetensors.SafetensorsDtype;
+import io.kvant.engine.format.safetensors.SafetensorsFile;
+import io.kvant.engine.format.safetensors.SafetensorsReader;
+import io.kvant.engine.format.safetensors.SafetensorsTensor;
 import io.kvant.engine.format.safetensors.SafetensorsWriter;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.model.Weight;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.ModelOpener;
+import io.kvant.quant.artifact.QuantizedArtifact;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
+import io.kvant.quant.quantize.Calibration;
 import io.kvant.quant.quantize.Method;
 import io.kvant.quant.quantize.QuantSpec;
+import io.kvant.quant.quantize.QuantizedModel;
+import io.kvant.quant.quantize.Quantizer;
+import io.kvant.quant.quantize.Recipe;
 import io.kvant.quant.quantize.WeightQuantizer;
 import io.kvant.reload.bucket.FileBucket;
 import java.nio.file.Files;
@@ -71,8 +82,8 @@ class PublisherCheckTest {
     assertThat(bucket.stat("stories/versions/v1/manifest.json")).isPresent();
 
     // One tensor changed is counted as one.
-    Map<String, Object> t = fx.tensors();
-    t.put(Q0, Fixture.scaled((Tensor) t.get(Q0), 1.5f));
+    Map<String, Weight> t = fx.tensors();
+    t.put(Q0, Fixture.scaled(Fixture.tensor(t.get(Q0)), 1.5f));
     Path dir2 = folder("one");
     Publisher.writeTensors(dir2.resolve("model.safetensors"), t);
     assertThat(
@@ -89,7 +100,7 @@ class PublisherCheckTest {
     Path dir = folder("full");
     Publisher.writeTensors(dir.resolve("model.safetensors"), fx.tensors());
     checked.publish(Fixture.MODEL, "v1", Optional.empty(), "w8", "t", dir, Optional.empty());
-    Tensor q = (Tensor) fx.tensors().get(Q0);
+    Tensor q = fx.matrix(Q0);
     TensorEncoding enc =
         WeightQuantizer.chooseEncoding(
             Q0,
@@ -121,7 +132,7 @@ class PublisherCheckTest {
 
   @Test
   void refusesPreQuantizedTensorsAsTheServerDoes() throws Exception {
-    Tensor q = (Tensor) fx.tensors().get(Q0);
+    Tensor q = fx.matrix(Q0);
     Path dir = folder("i8");
     new SafetensorsWriter()
         .add(
@@ -134,21 +145,23 @@ class PublisherCheckTest {
   @Test
   void refusesNonFiniteValuesWrongShapesUnknownTensorsAndBadEncodings() throws Exception {
     publishBase();
-    float[] nan = ((float[]) fx.tensors().get(NORM)).clone();
+    float[] nan = fx.vector(NORM).clone();
     nan[3] = Float.NaN;
     Path a = folder("nan");
-    Publisher.writeTensors(a.resolve("model.safetensors"), Map.of(NORM, nan));
+    Publisher.writeTensors(a.resolve("model.safetensors"), Map.of(NORM, new Weight.Vector(nan)));
     refusedLikeTheServer("nan", a, "w8", Optional.of("v1"), Rejection.Reason.NON_FINITE);
 
     Path b = folder("shape");
-    Publisher.writeTensors(b.resolve("model.safetensors"), Map.of(NORM, new float[7]));
+    Publisher.writeTensors(
+        b.resolve("model.safetensors"), Map.of(NORM, new Weight.Vector(new float[7])));
     refusedLikeTheServer("shape", b, "w8", Optional.of("v1"), Rejection.Reason.SHAPE_MISMATCH);
 
     Path c = folder("unknown");
-    Publisher.writeTensors(c.resolve("model.safetensors"), Map.of("blk.99.attn_q.weight", nan));
+    Publisher.writeTensors(
+        c.resolve("model.safetensors"), Map.of("blk.99.attn_q.weight", new Weight.Vector(nan)));
     refusedLikeTheServer("unknown", c, "w8", Optional.of("v1"), Rejection.Reason.BAD_TENSOR);
 
-    Tensor q = (Tensor) fx.tensors().get(Q0);
+    Tensor q = fx.matrix(Q0);
     TensorEncoding wrong =
         WeightQuantizer.chooseEncoding(
             "blk.0.ffn_up.weight",
@@ -163,8 +176,87 @@ class PublisherCheckTest {
     refusedLikeTheServer("enc", d, "w8", Optional.of("v1"), Rejection.Reason.BAD_ENCODINGS);
 
     Path e = folder("orphan");
-    Publisher.writeTensors(e.resolve("model.safetensors"), Map.of(NORM, nan));
+    Publisher.writeTensors(e.resolve("model.safetensors"), Map.of(NORM, new Weight.Vector(nan)));
     refusedLikeTheServer("orphan", e, "w8", Optional.of("ghost"), Rejection.Reason.MISSING_PARENT);
+  }
+
+  @Test
+  void aQuantizeFolderIsUploadedAsItIsAndServedAsItsOwnCodes() throws Exception {
+    Path q = quantizeFolder("q");
+    StagedVersion v =
+        checked
+            .publish(Fixture.MODEL, "q1", Optional.empty(), "none", "t", q, Optional.empty())
+            .verified()
+            .orElseThrow();
+    assertThat(v.recalibrated()).isZero();
+    assertThat(Files.mismatch(q.resolve("model.safetensors"), bucketFile("q1/model.safetensors")))
+        .isEqualTo(-1L);
+    try (Model folder = ModelOpener.load(q, Optional.empty())) {
+      Tensor want = folder.weights().layers().get(0).wq();
+      Tensor got = v.weights().layers().get(0).wq();
+      assertThat(got.dtype()).isEqualTo(DType.I8);
+      assertThat(TensorData.values(got)).isEqualTo(TensorData.values(want));
+    }
+    // The server's agent, given the same folder, serves the same codes.
+    Publisher.unverified(planted, fx.clock)
+        .publish(Fixture.MODEL, "q1", Optional.empty(), "none", "t", q, Optional.empty());
+    StagedVersion atServer = server.swapTo("q1", SwapMode.DRAIN, false);
+    assertThat(TensorData.values(atServer.weights().layers().get(1).wDown()))
+        .isEqualTo(TensorData.values(v.weights().layers().get(1).wDown()));
+    assertThat(fx.target.serving.id()).isEqualTo("q1");
+  }
+
+  @Test
+  void aQuantizeFolderChangedAfterItsManifestIsNotPublished() throws Exception {
+    Path q = quantizeFolder("changed");
+    Files.writeString(q.resolve("config.json"), "{}");
+    assertThatThrownBy(
+            () ->
+                checked.publish(
+                    Fixture.MODEL, "q1", Optional.empty(), "none", "t", q, Optional.empty()))
+        .hasMessageContaining("config.json");
+    assertThat(bucket.list("stories/versions/q1/", 10)).isEmpty();
+  }
+
+  @Test
+  void refusesAPreQuantizedTensorWithANonFiniteScaleAsTheServerDoes() throws Exception {
+    Path q = quantizeFolder("nanscale");
+    // The folder rewritten with a NaN scale in attn_q of layer 0, its manifest dropped (a folder
+    // without one is digested as it is).
+    Path file = q.resolve("model.safetensors");
+    SafetensorsWriter w = new SafetensorsWriter();
+    try (SafetensorsFile sf = SafetensorsReader.open(file)) {
+      sf.metadata().forEach(w::metadata);
+      for (SafetensorsTensor t : sf.tensors()) {
+        byte[] b = sf.tensorData(t.name()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        if (t.name().equals(Q0 + ".scale")) {
+          java.nio.ByteBuffer.wrap(b)
+              .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+              .putFloat(4, Float.NaN);
+        }
+        w.add(t.name(), t.dtype(), t.shape(), b);
+      }
+    }
+    w.write(file);
+    Files.delete(q.resolve("manifest.json"));
+    refusedLikeTheServer("nanscale", q, "none", Optional.empty(), Rejection.Reason.NON_FINITE);
+  }
+
+  /** What {@code kvant quantize --recipe w8} writes for the fixture's model. */
+  private Path quantizeFolder(String name) throws Exception {
+    Calibration cal =
+        Calibration.fromText(Calibration.builtinCalibrationText(), fx.model.tokenizer(), 64);
+    QuantizedModel qm = new Quantizer(fx.clock, "t").run(fx.model, Recipe.resolve("w8"), cal);
+    Path dir = folder(name);
+    QuantizedArtifact.write(
+        qm.contents(),
+        dir,
+        new QuantizedArtifact.Info(Fixture.MODEL, name, null, "t", fx.clock.instant()));
+    return dir;
+  }
+
+  private Path bucketFile(String rel) {
+    return tmp.resolve("bucket/stories/versions/" + rel);
   }
 
   /** The base version v1 in both buckets (a delta's parent). */
@@ -192,7 +284,7 @@ class PublisherCheckTest {
                         Fixture.MODEL, version, parent, recipe, "t", dir, Optional.empty()));
     assertThat(atPublish).as(version).isNotNull();
     if (reason != null) {
-      assertThat(atPublish.reason()).as(version).isEqualTo(reason);
+      assertThat(atPublish.reason()).as(version + ": " + atPublish.getMessage()).isEqualTo(reason);
     }
     assertThat(bucket.list("stories/versions/" + version + "/", 10)).as(version).isEmpty();
 

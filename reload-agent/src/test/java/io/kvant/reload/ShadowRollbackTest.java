@@ -2,6 +2,7 @@ package io.kvant.reload;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvant.engine.model.Weight;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.reload.bucket.FileBucket;
 import java.nio.file.Files;
@@ -69,8 +70,8 @@ class ShadowRollbackTest {
         }
       }
       assertThat(unseen).hasSizeGreaterThan(64);
-      Map<String, Object> t = fx.tensors();
-      Tensor emb = (Tensor) t.get("token_embd.weight");
+      Map<String, Weight> t = fx.tensors();
+      Tensor emb = Fixture.tensor(t.get("token_embd.weight"));
       float[] v = TensorData.values(emb);
       Random r = new Random(7);
       for (int id : unseen) {
@@ -78,7 +79,7 @@ class ShadowRollbackTest {
           v[id * emb.cols() + c] = (float) r.nextGaussian();
         }
       }
-      t.put("token_embd.weight", TensorData.f32(v, emb.rows(), emb.cols()));
+      t.put("token_embd.weight", Fixture.matrix(v, emb.rows(), emb.cols()));
 
       FileBucket bucket = new FileBucket(Files.createDirectories(tmp.resolve("bucket")));
       GateSettings g = new GateSettings(0.9, 0.1, 1.10, 0.15, 1, 32, 0.8, 0.25);

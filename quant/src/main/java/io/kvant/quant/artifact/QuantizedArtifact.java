@@ -11,19 +11,19 @@ import io.kvant.engine.format.safetensors.SafetensorsDtype;
 import io.kvant.engine.format.safetensors.SafetensorsFile;
 import io.kvant.engine.format.safetensors.SafetensorsReader;
 import io.kvant.engine.format.safetensors.SafetensorsWriter;
-import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelWeights;
 import io.kvant.engine.model.Role;
 import io.kvant.engine.model.RopeStyle;
 import io.kvant.engine.model.TensorNames;
+import io.kvant.engine.model.Weight;
+import io.kvant.engine.model.WeightLayout;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Fp8Tensor;
 import io.kvant.engine.tensor.Int4Tensor;
 import io.kvant.engine.tensor.Int8Tensor;
 import io.kvant.engine.tensor.Tensor;
-import io.kvant.engine.tensor.Tensors;
 import io.kvant.engine.tokenizer.SentencePieceBpeTokenizer;
 import io.kvant.engine.tokenizer.Tokenizer;
 import io.kvant.quant.encoding.AimetEncodings;
@@ -70,7 +70,6 @@ public final class QuantizedArtifact {
   public static final String CONFIG = "config.json";
   public static final String TOKENIZER = "tokenizer.kvant.json";
   public static final String ENCODINGS = "encodings.json";
-  private static final String LAYOUT_KEY = "kvant.layout";
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final ValueLayout.OfFloat FLOAT_LE =
       ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -109,16 +108,19 @@ public final class QuantizedArtifact {
     ModelWeights w = m.weights();
     SafetensorsWriter st = new SafetensorsWriter();
     ObjectNode layout = JSON.createObjectNode();
-    Map<String, Tensor> matrices = matrices(w);
-    for (Map.Entry<String, Tensor> e : matrices.entrySet()) {
-      addMatrix(st, layout, e.getKey(), e.getValue());
-    }
-    for (Map.Entry<String, float[]> e : vectors(w).entrySet()) {
-      st.add(
-          e.getKey(), SafetensorsDtype.F32, new long[] {e.getValue().length}, floats(e.getValue()));
+    for (Map.Entry<String, Weight> e : WeightLayout.of(m.config(), w).named(w).entrySet()) {
+      switch (e.getValue()) {
+        case Weight.Matrix mx -> addMatrix(st, layout, e.getKey(), mx.tensor());
+        case Weight.Vector v ->
+            st.add(
+                e.getKey(),
+                SafetensorsDtype.F32,
+                new long[] {v.values().length},
+                floats(v.values()));
+      }
     }
     layout.put("tied", w.output() == w.embedding());
-    st.metadata(LAYOUT_KEY, layout.toString());
+    st.metadata(QuantizedLayout.KEY, layout.toString());
     st.write(dir.resolve(WEIGHTS));
     Files.writeString(dir.resolve(CONFIG), configJson(m.config()).toString());
     List<String> files = new ArrayList<>(List.of(WEIGHTS, CONFIG));
@@ -190,32 +192,20 @@ public final class QuantizedArtifact {
     LlamaConfig cfg = readConfig(dir.resolve(CONFIG));
     SafetensorsFile sf = SafetensorsReader.open(dir.resolve(WEIGHTS));
     try {
-      String layoutText = sf.metadata().get(LAYOUT_KEY);
-      if (layoutText == null) {
-        throw new ModelFormatException(sf.path(), "no kvant.layout metadata");
+      QuantizedLayout layout =
+          QuantizedLayout.of(sf)
+              .orElseThrow(() -> new ModelFormatException(sf.path(), "no kvant.layout metadata"));
+      boolean biases = sf.contains(TensorNames.bias(0, Role.Q));
+      WeightLayout slots = new WeightLayout(cfg, layout.tied(), biases);
+      Map<String, Weight> named = new LinkedHashMap<>();
+      for (WeightLayout.Slot slot : slots.all().values()) {
+        named.put(
+            slot.name(),
+            slot.matrix()
+                ? new Weight.Matrix(layout.matrix(slot.name(), false))
+                : new Weight.Vector(layout.vector(slot.name(), (int) slot.shape()[0])));
       }
-      JsonNode layout = JSON.readTree(layoutText);
-      List<LayerWeights> layers = new ArrayList<>();
-      for (int l = 0; l < cfg.layers(); l++) {
-        layers.add(
-            new LayerWeights(
-                vector(sf, TensorNames.attnNorm(l), cfg.dim()),
-                matrix(sf, layout, TensorNames.matrix(l, Role.Q)),
-                matrix(sf, layout, TensorNames.matrix(l, Role.K)),
-                matrix(sf, layout, TensorNames.matrix(l, Role.V)),
-                matrix(sf, layout, TensorNames.matrix(l, Role.O)),
-                optVector(sf, TensorNames.bias(l, Role.Q), cfg.dim()),
-                optVector(sf, TensorNames.bias(l, Role.K), cfg.kvDim()),
-                optVector(sf, TensorNames.bias(l, Role.V), cfg.kvDim()),
-                vector(sf, TensorNames.ffnNorm(l), cfg.dim()),
-                matrix(sf, layout, TensorNames.matrix(l, Role.GATE)),
-                matrix(sf, layout, TensorNames.matrix(l, Role.UP)),
-                matrix(sf, layout, TensorNames.matrix(l, Role.DOWN))));
-      }
-      Tensor emb = matrix(sf, layout, TensorNames.EMBEDDING);
-      Tensor out = layout.path("tied").asBoolean() ? emb : matrix(sf, layout, TensorNames.OUTPUT);
-      ModelWeights weights =
-          new ModelWeights(emb, layers, vector(sf, TensorNames.OUTPUT_NORM, cfg.dim()), out);
+      ModelWeights weights = slots.assemble(named);
       Tokenizer tok = readTokenizer(dir);
       return new Model(dir, "kvant-quantized", cfg, weights, tok, sf);
     } catch (IOException | RuntimeException e) {
@@ -228,41 +218,6 @@ public final class QuantizedArtifact {
   }
 
   // ------------------------------------------------------------------ writing
-
-  private static Map<String, Tensor> matrices(ModelWeights w) {
-    Map<String, Tensor> m = new LinkedHashMap<>();
-    m.put(TensorNames.EMBEDDING, w.embedding());
-    for (int l = 0; l < w.layers().size(); l++) {
-      LayerWeights lw = w.layers().get(l);
-      m.put(TensorNames.matrix(l, Role.Q), lw.wq());
-      m.put(TensorNames.matrix(l, Role.K), lw.wk());
-      m.put(TensorNames.matrix(l, Role.V), lw.wv());
-      m.put(TensorNames.matrix(l, Role.O), lw.wo());
-      m.put(TensorNames.matrix(l, Role.GATE), lw.wGate());
-      m.put(TensorNames.matrix(l, Role.UP), lw.wUp());
-      m.put(TensorNames.matrix(l, Role.DOWN), lw.wDown());
-    }
-    if (w.output() != w.embedding()) {
-      m.put(TensorNames.OUTPUT, w.output());
-    }
-    return m;
-  }
-
-  private static Map<String, float[]> vectors(ModelWeights w) {
-    Map<String, float[]> m = new LinkedHashMap<>();
-    for (int l = 0; l < w.layers().size(); l++) {
-      LayerWeights lw = w.layers().get(l);
-      m.put(TensorNames.attnNorm(l), lw.attnNorm());
-      m.put(TensorNames.ffnNorm(l), lw.ffnNorm());
-      if (lw.qBias() != null) {
-        m.put(TensorNames.bias(l, Role.Q), lw.qBias());
-        m.put(TensorNames.bias(l, Role.K), lw.kBias());
-        m.put(TensorNames.bias(l, Role.V), lw.vBias());
-      }
-    }
-    m.put(TensorNames.OUTPUT_NORM, w.outputNorm());
-    return m;
-  }
 
   private static void addMatrix(SafetensorsWriter st, ObjectNode layout, String name, Tensor t) {
     ObjectNode o = layout.putObject(name);
@@ -439,55 +394,5 @@ public final class QuantizedArtifact {
           o.path("add_space_prefix").asBoolean(true));
     }
     return io.kvant.engine.model.HuggingFaceTokenizers.load(dir);
-  }
-
-  private static float[] vector(SafetensorsFile sf, String name, int n) throws IOException {
-    MemorySegment seg = sf.tensorData(name);
-    if (sf.tensor(name).dtype() != SafetensorsDtype.F32 || seg.byteSize() != 4L * n) {
-      throw new ModelFormatException(sf.path(), "vector '" + name + "' must be F32[" + n + "]");
-    }
-    return seg.toArray(FLOAT_LE);
-  }
-
-  private static float[] optVector(SafetensorsFile sf, String name, int n) throws IOException {
-    return sf.contains(name) ? vector(sf, name, n) : null;
-  }
-
-  private static Tensor matrix(SafetensorsFile sf, JsonNode layout, String name)
-      throws IOException {
-    JsonNode o = layout.get(name);
-    if (o == null) {
-      throw new ModelFormatException(sf.path(), "no layout for tensor '" + name + "'");
-    }
-    DType type;
-    try {
-      type = DType.valueOf(o.path("dtype").asText());
-    } catch (IllegalArgumentException e) {
-      throw new ModelFormatException(
-          sf.path(), "tensor '" + name + "' has unknown dtype " + o.path("dtype"));
-    }
-    int rows = o.path("rows").asInt();
-    int cols = o.path("cols").asInt();
-    MemorySegment data = sf.tensorData(name);
-    return switch (type) {
-      case I8 -> Tensors.int8(rows, cols, data, vector(sf, name + ".scale", rows));
-      case I4 -> {
-        int g = o.path("group_size").asInt();
-        if (g < 2) {
-          throw new ModelFormatException(sf.path(), "tensor '" + name + "' needs a group_size");
-        }
-        int groups = rows * ((cols + g - 1) / g);
-        byte[] zeros =
-            sf.contains(name + ".zero")
-                ? sf.tensorData(name + ".zero").toArray(ValueLayout.JAVA_BYTE)
-                : null;
-        yield Tensors.int4(rows, cols, g, data, vector(sf, name + ".scale", groups), zeros);
-      }
-      case F8_E4M3, F8_E5M2 -> {
-        int n = (int) (sf.tensorData(name + ".scale").byteSize() / 4);
-        yield Tensors.fp8(type, rows, cols, data, vector(sf, name + ".scale", n == 1 ? 1 : rows));
-      }
-      default -> Tensors.of(type, rows, cols, data);
-    };
   }
 }

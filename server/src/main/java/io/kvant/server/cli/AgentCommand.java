@@ -13,7 +13,6 @@ import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.ModelOpener;
-import io.kvant.quant.artifact.QuantizedArtifact;
 import io.kvant.reload.Publisher;
 import io.kvant.reload.Rejection;
 import io.kvant.reload.ServingView;
@@ -41,9 +40,10 @@ import java.util.concurrent.TimeUnit;
  * {@code kvant agent}: tools for platform teams around an artifact bucket.
  *
  * <ul>
- *   <li>{@code publish --model DIR|FILE --bucket URI}: digests a version folder (a model file or a
- *       {@code kvant quantize} folder becomes a full version), runs the server's verification on it
- *       against {@code --base}, and only then uploads it, the manifest last;
+ *   <li>{@code publish --model DIR|FILE --bucket URI}: digests a version folder (a {@code kvant
+ *       quantize} folder as it is, its pre-quantized tensors included; a model file becomes a full
+ *       version of its full-precision tensors), runs the server's verification on it against {@code
+ *       --base}, and only then uploads it, the manifest last;
  *   <li>{@code verify URI}: downloads, verifies, recalibrates and gates a bucket version against a
  *       model without serving it;
  *   <li>{@code status --target HOST:PORT --token-file F}: what a running server holds.
@@ -56,8 +56,8 @@ final class AgentCommand {
                                  [--channel NAME] [--version ID] [--recipe none|w8|w4g128|...]
                                  [--publisher WHO] [--base PATH]
                --model: a version folder (*.safetensors, encodings.json, calibration.jsonl), a
-               model file, or a `kvant quantize` folder (published as its full-precision values
-               plus its encodings.json, so servers serve the folder's codes)
+               `kvant quantize` folder (uploaded as it is: servers serve its codes), or a model
+               file (published as its full-precision tensors)
                --base: the model servers run (default: the bundled model); the version is
                verified against it exactly as a server's agent would, and refused with its reason
              kvant agent verify URI/<model>/versions/<version> [--model PATH]
@@ -138,18 +138,6 @@ final class AgentCommand {
       tmp = Files.createTempDirectory("kvant-publish");
       try (Model m = ModelOpener.load(model, Optional.empty())) {
         Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
-      }
-      dir = tmp;
-    } else if (Files.isDirectory(model) && QuantizedArtifact.isArtifact(model)) {
-      // A quantize folder: its tensors at full precision (the dequantized codes, exact) plus its
-      // encodings.json, which a server applies as they are, so it serves the folder's codes.
-      tmp = Files.createTempDirectory("kvant-publish");
-      try (Model m = ModelOpener.load(model, Optional.empty())) {
-        Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
-      }
-      Path enc = model.resolve(QuantizedArtifact.ENCODINGS);
-      if (Files.isRegularFile(enc)) {
-        Files.copy(enc, tmp.resolve(Publisher.ENCODINGS));
       }
       dir = tmp;
     } else if (!Files.isDirectory(model)) {

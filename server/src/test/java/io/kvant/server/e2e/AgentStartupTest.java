@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.api.v1.ModelEvent;
+import io.kvant.engine.model.Weight;
 import io.kvant.reload.Publisher;
 import io.kvant.reload.bucket.FileBucket;
 import io.kvant.server.config.AgentConfig;
@@ -54,26 +55,23 @@ class AgentStartupTest {
   private void publish(Path bucket, String version, float scale) throws Exception {
     try (io.kvant.engine.model.Model m =
         io.kvant.engine.model.ModelLoader.load(TestServer.stories(), Optional.empty())) {
-      java.util.Map<String, Object> t = new java.util.LinkedHashMap<>(Publisher.tensorsOf(m));
-      io.kvant.engine.tensor.Tensor q =
-          (io.kvant.engine.tensor.Tensor) t.get("blk.0.attn_q.weight");
-      float[] v = new float[q.rows() * q.cols()];
-      for (int r = 0; r < q.rows(); r++) {
-        q.dequantizeRow(r, v, r * q.cols());
+      java.util.Map<String, Weight> t = new java.util.LinkedHashMap<>(Publisher.tensorsOf(m));
+      String q = "blk.0.attn_q.weight";
+      float[] v = t.get(q).values().clone();
+      for (int i = 0; i < v.length; i++) {
+        v[i] *= scale;
       }
+      io.kvant.engine.tensor.Tensor like = m.weights().layers().get(0).wq();
       byte[] b = new byte[v.length * 4];
-      java.nio.FloatBuffer fb =
-          java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-      for (float x : v) {
-        fb.put(x * scale);
-      }
+      java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(v);
       t.put(
-          "blk.0.attn_q.weight",
-          io.kvant.engine.tensor.Tensors.of(
-              io.kvant.engine.tensor.DType.F32,
-              q.rows(),
-              q.cols(),
-              java.lang.foreign.MemorySegment.ofArray(b)));
+          q,
+          new Weight.Matrix(
+              io.kvant.engine.tensor.Tensors.of(
+                  io.kvant.engine.tensor.DType.F32,
+                  like.rows(),
+                  like.cols(),
+                  java.lang.foreign.MemorySegment.ofArray(b))));
       Path dir = Files.createDirectories(tmp.resolve("src-" + version));
       Publisher.writeTensors(dir.resolve("model.safetensors"), t);
       Publisher.unverified(new FileBucket(bucket), java.time.Clock.systemUTC())

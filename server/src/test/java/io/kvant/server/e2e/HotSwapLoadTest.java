@@ -21,6 +21,7 @@ import io.kvant.engine.generate.Generator;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.model.Weight;
 import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
@@ -104,17 +105,18 @@ class HotSwapLoadTest {
    * NaN version the server must refuse.
    */
   void publishVersions(io.kvant.reload.bucket.Bucket bucket, Model source) throws Exception {
-    Map<String, Object> all = Publisher.tensorsOf(source);
+    Map<String, Weight> all = Publisher.tensorsOf(source);
     // Unverified: the test plants a NaN version the server must refuse.
     Publisher pub = Publisher.unverified(bucket, Clock.systemUTC());
-    Map<String, Object> full = new java.util.LinkedHashMap<>(all);
-    full.put(O4, scaled((Tensor) all.get(O4), 1.6f));
+    Map<String, Weight> full = new java.util.LinkedHashMap<>(all);
+    full.put(O4, scaled(all.get(O4), 1.6f));
     publish(pub, "v1", Optional.empty(), full);
-    publish(pub, "v2", Optional.of("v1"), Map.of(Q0, scaled((Tensor) all.get(Q0), 1.6f)));
-    publish(pub, "v3", Optional.of("v2"), Map.of(UP1, scaled((Tensor) all.get(UP1), 0.4f)));
-    float[] bad = new float[((float[]) all.get("blk.0.attn_norm.weight")).length];
+    publish(pub, "v2", Optional.of("v1"), Map.of(Q0, scaled(all.get(Q0), 1.6f)));
+    publish(pub, "v3", Optional.of("v2"), Map.of(UP1, scaled(all.get(UP1), 0.4f)));
+    float[] bad = new float[all.get("blk.0.attn_norm.weight").values().length];
     bad[3] = Float.NaN;
-    publish(pub, "nan", Optional.of("v1"), Map.of("blk.0.attn_norm.weight", bad));
+    publish(
+        pub, "nan", Optional.of("v1"), Map.of("blk.0.attn_norm.weight", new Weight.Vector(bad)));
   }
 
   AgentConfig agentConfig(AgentConfig.S3Config s3) {
@@ -438,7 +440,7 @@ class HotSwapLoadTest {
   }
 
   private void publish(
-      Publisher pub, String version, Optional<String> parent, Map<String, ?> values)
+      Publisher pub, String version, Optional<String> parent, Map<String, Weight> values)
       throws Exception {
     Path dir = Files.createDirectories(tmp.resolve("src-" + version));
     Publisher.writeTensors(dir.resolve("model.safetensors"), values);
@@ -446,20 +448,23 @@ class HotSwapLoadTest {
     Thread.sleep(5); // distinct manifest times
   }
 
-  private static Tensor scaled(Tensor t, float by) {
-    float[] v = new float[t.rows() * t.cols()];
-    for (int r = 0; r < t.rows(); r++) {
-      t.dequantizeRow(r, v, r * t.cols());
-    }
+  private static Weight scaled(Weight w, float by) {
+    float[] v = w.values().clone();
     for (int i = 0; i < v.length; i++) {
       v[i] *= by;
     }
+    Tensor t =
+        switch (w) {
+          case Weight.Matrix m -> m.tensor();
+          case Weight.Vector vec -> throw new IllegalArgumentException("not a matrix");
+        };
     byte[] b = new byte[v.length * 4];
     java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(v);
-    return io.kvant.engine.tensor.Tensors.of(
-        io.kvant.engine.tensor.DType.F32,
-        t.rows(),
-        t.cols(),
-        java.lang.foreign.MemorySegment.ofArray(b));
+    return new Weight.Matrix(
+        io.kvant.engine.tensor.Tensors.of(
+            io.kvant.engine.tensor.DType.F32,
+            t.rows(),
+            t.cols(),
+            java.lang.foreign.MemorySegment.ofArray(b)));
   }
 }

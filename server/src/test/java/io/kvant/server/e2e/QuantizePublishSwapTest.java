@@ -7,6 +7,7 @@ import io.kvant.api.v1.GenerateRequest;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
@@ -150,6 +151,18 @@ class QuantizePublishSwapTest {
         assertThat(p.code()).as(p.err()).isZero();
         assertThat(p.out()).contains("stories/versions/q1", "0 re-quantized");
         assertReadableByAll(tmp.resolve("bucket/stories/versions/q1"));
+        // Uploaded as quantize wrote it: the same files, byte for byte, and the same tensor list.
+        Path uploaded = tmp.resolve("bucket/stories/versions/q1");
+        Manifest written = Manifest.read(quantized);
+        Manifest published = Manifest.read(uploaded);
+        assertThat(published.files()).containsExactlyInAnyOrderElementsOf(written.files());
+        assertThat(published.tensors()).containsExactlyInAnyOrderElementsOf(written.tensors());
+        for (Manifest.FileEntry f : written.files()) {
+          assertThat(Files.mismatch(quantized.resolve(f.path()), uploaded.resolve(f.path())))
+              .as(f.path())
+              .isEqualTo(-1L);
+        }
+        assertThat(published.tensors()).anySatisfy(t -> assertThat(t.dtype()).isEqualTo("I8"));
         awaitServing(served, "q1");
         // It serves the quantize folder's own codes.
         try (Model folder = ModelOpener.load(quantized, Optional.empty())) {
