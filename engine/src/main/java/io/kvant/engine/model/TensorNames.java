@@ -1,5 +1,9 @@
 package io.kvant.engine.model;
 
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
 /** kvant's tensor names (GGUF style) for the weights of a Llama model. */
 public final class TensorNames {
   private TensorNames() {}
@@ -73,6 +77,69 @@ public final class TensorNames {
     return "blk." + layer + ".attn_" + role.jsonName() + ".bias";
   }
 
+  /** Names outside the layers and their Hugging Face spelling. */
+  private static final Map<String, String> TOP_HF =
+      Map.of(
+          EMBEDDING, "model.embed_tokens.weight",
+          OUTPUT, "lm_head.weight",
+          OUTPUT_NORM, "model.norm.weight");
+
+  /**
+   * A layer's names after {@code blk.N.} and their Hugging Face spelling after {@code
+   * model.layers.N.}.
+   */
+  private static final Map<String, String> LAYER_HF =
+      Map.ofEntries(
+          Map.entry("attn_norm.weight", "input_layernorm.weight"),
+          Map.entry("ffn_norm.weight", "post_attention_layernorm.weight"),
+          Map.entry("attn_q.weight", "self_attn.q_proj.weight"),
+          Map.entry("attn_k.weight", "self_attn.k_proj.weight"),
+          Map.entry("attn_v.weight", "self_attn.v_proj.weight"),
+          Map.entry("attn_output.weight", "self_attn.o_proj.weight"),
+          Map.entry("attn_q.bias", "self_attn.q_proj.bias"),
+          Map.entry("attn_k.bias", "self_attn.k_proj.bias"),
+          Map.entry("attn_v.bias", "self_attn.v_proj.bias"),
+          Map.entry("ffn_gate.weight", "mlp.gate_proj.weight"),
+          Map.entry("ffn_up.weight", "mlp.up_proj.weight"),
+          Map.entry("ffn_down.weight", "mlp.down_proj.weight"));
+
+  private static final Map<String, String> TOP_KVANT = invert(TOP_HF);
+  private static final Map<String, String> LAYER_KVANT = invert(LAYER_HF);
+
+  private static Map<String, String> invert(Map<String, String> m) {
+    Map<String, String> out = new HashMap<>();
+    m.forEach((k, v) -> out.put(v, k));
+    return Map.copyOf(out);
+  }
+
+  /**
+   * Whether {@code name} is one of kvant's tensor names, exactly: {@code blk.N.} with a decimal
+   * layer number and a known suffix, or one of the names outside the layers.
+   */
+  public static boolean isName(String name) {
+    if (TOP_HF.containsKey(name)) {
+      return true;
+    }
+    String[] split = splitLayer(name, "blk.");
+    return split != null && LAYER_HF.containsKey(split[1]);
+  }
+
+  /** {@code [layer, rest]} of {@code prefix + digits + "." + rest}, or null. */
+  private static String[] splitLayer(String name, String prefix) {
+    if (!name.startsWith(prefix)) {
+      return null;
+    }
+    int dot = name.indexOf('.', prefix.length());
+    if (dot <= prefix.length() || dot - prefix.length() > 9) {
+      return null;
+    }
+    String layer = name.substring(prefix.length(), dot);
+    if (!layer.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return null;
+    }
+    return new String[] {layer, name.substring(dot + 1)};
+  }
+
   /**
    * The Hugging Face (PyTorch module) name of a kvant tensor name, as Llama-family safetensors
    * checkpoints spell it: {@code blk.3.attn_q.weight} is {@code
@@ -82,41 +149,29 @@ public final class TensorNames {
    * @throws IllegalArgumentException for a name that is not one of kvant's tensor names
    */
   public static String huggingFace(String name) {
-    switch (name) {
-      case EMBEDDING -> {
-        return "model.embed_tokens.weight";
-      }
-      case OUTPUT -> {
-        return "lm_head.weight";
-      }
-      case OUTPUT_NORM -> {
-        return "model.norm.weight";
-      }
-      default -> {}
+    String top = TOP_HF.get(name);
+    if (top != null) {
+      return top;
     }
-    int dot = name.indexOf('.', 4);
-    if (name.startsWith("blk.") && dot > 4) {
-      String layer = name.substring(4, dot);
-      String hf =
-          switch (name.substring(dot + 1)) {
-            case "attn_norm.weight" -> "input_layernorm.weight";
-            case "ffn_norm.weight" -> "post_attention_layernorm.weight";
-            case "attn_q.weight" -> "self_attn.q_proj.weight";
-            case "attn_k.weight" -> "self_attn.k_proj.weight";
-            case "attn_v.weight" -> "self_attn.v_proj.weight";
-            case "attn_output.weight" -> "self_attn.o_proj.weight";
-            case "attn_q.bias" -> "self_attn.q_proj.bias";
-            case "attn_k.bias" -> "self_attn.k_proj.bias";
-            case "attn_v.bias" -> "self_attn.v_proj.bias";
-            case "ffn_gate.weight" -> "mlp.gate_proj.weight";
-            case "ffn_up.weight" -> "mlp.up_proj.weight";
-            case "ffn_down.weight" -> "mlp.down_proj.weight";
-            default -> null;
-          };
-      if (hf != null && layer.chars().allMatch(Character::isDigit)) {
-        return "model.layers." + layer + "." + hf;
-      }
+    String[] split = splitLayer(name, "blk.");
+    String hf = split == null ? null : LAYER_HF.get(split[1]);
+    if (hf == null) {
+      throw new IllegalArgumentException("'" + name + "' is not a kvant tensor name");
     }
-    throw new IllegalArgumentException("'" + name + "' is not a kvant tensor name");
+    return "model.layers." + split[0] + "." + hf;
+  }
+
+  /**
+   * kvant's name for a Hugging Face (PyTorch module) parameter name, the inverse of {@link
+   * #huggingFace}; empty when it names no weight of a Llama-family model.
+   */
+  public static Optional<String> fromHuggingFace(String hfName) {
+    String top = TOP_KVANT.get(hfName);
+    if (top != null) {
+      return Optional.of(top);
+    }
+    String[] split = splitLayer(hfName, "model.layers.");
+    String kv = split == null ? null : LAYER_KVANT.get(split[1]);
+    return kv == null ? Optional.empty() : Optional.of("blk." + split[0] + "." + kv);
   }
 }

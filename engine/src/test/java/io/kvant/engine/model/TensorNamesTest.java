@@ -53,4 +53,35 @@ class TensorNamesTest {
       assertThatThrownBy(() -> TensorNames.huggingFace(bad)).hasMessageContaining("'" + bad + "'");
     }
   }
+
+  @Test
+  void huggingFaceNamesMapBackAndOthersDoNot() {
+    java.util.List<String> names = new java.util.ArrayList<>();
+    names.addAll(
+        java.util.List.of(TensorNames.EMBEDDING, TensorNames.OUTPUT, TensorNames.OUTPUT_NORM));
+    for (Role r : new Role[] {Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN}) {
+      names.add(TensorNames.matrix(17, r));
+    }
+    names.addAll(
+        java.util.List.of(
+            TensorNames.attnNorm(3), TensorNames.ffnNorm(3), TensorNames.bias(4, Role.Q)));
+    for (String n : names) {
+      assertThat(TensorNames.isName(n)).as(n).isTrue();
+      assertThat(TensorNames.fromHuggingFace(TensorNames.huggingFace(n))).as(n).contains(n);
+    }
+    for (String bad :
+        new String[] {
+          "model.layers.x.self_attn.q_proj.weight",
+          "model.layers.0.mlp.q_proj.weight",
+          "model.layers.0.self_attn.o_proj.bias",
+          "model.layers.0.self_attn.q_proj",
+          "blk.0.attn_q.weight",
+          ""
+        }) {
+      assertThat(TensorNames.fromHuggingFace(bad)).as(bad).isEmpty();
+    }
+    for (String bad : new String[] {"blk.x.attn_q.weight", "blk..attn_q.weight", "blk.0.q", ""}) {
+      assertThat(TensorNames.isName(bad)).as(bad).isFalse();
+    }
+  }
 }
