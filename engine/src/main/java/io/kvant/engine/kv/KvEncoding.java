@@ -1,40 +1,151 @@
 package io.kvant.engine.kv;
 
 /**
- * How a quantized KV cache ({@link KvCacheType#INT8}, {@link KvCacheType#FP8_E4M3}) encodes one
- * token's head vector. Both keep the same storage per (layer, KV head, token): {@code headSize}
- * one-byte codes and one F32 scale, so a token is still encoded alone (written one token at a time,
- * shareable between requests by prefix caching) and the byte counts of {@link KvCacheType} hold.
+ * How a quantized KV cache ({@link KvCacheType#INT8}, {@link KvCacheType#FP8_E4M3}) encodes keys
+ * and values: where the scales live ({@link Scaling}, for keys and for values) and whether each
+ * head vector is rotated first. Every encoding stores one one-byte code per element at the same
+ * place (per layer and KV head, a block's {@code blockSize} head vectors one after the other); only
+ * the scales differ.
+ *
+ * <p>Notation: {@code n = headSize}; {@code x} one head vector as the forward pass writes it (keys
+ * after RoPE); {@code M = 127} (INT8) or {@code 448} (E4M3); all arithmetic in F32 in the order
+ * written. Coding a float {@code y} against a scale {@code s}: {@code code(y, s) = 0} when {@code s
+ * == 0}, else INT8 {@code clamp(round(y / s), -127, 127)} with {@code round(z) = floor(z + 0.5)}
+ * (Java's {@code Math.round}), E4M3 {@code e4m3(y / s)}, round to nearest even, saturating at ±448
+ * (never NaN). Decoding: {@code x_i ≈ s * value(code_i)}. {@link #PER_TOKEN} keeps the encoder it
+ * had before: it multiplies by {@code M / amax} instead of dividing by {@code s}.
  */
 public enum KvEncoding {
   /**
-   * The head vector {@code x} (length {@code n}) as it comes: {@code amax = max |x_i|}; INT8 {@code
-   * scale = amax / 127}, {@code q_i = clamp(floor(x_i * 127 / amax + 0.5), -127, 127)} (Java's
-   * {@code Math.round}); E4M3 {@code scale = amax / 448}, {@code q_i = e4m3_rne(x_i * 448 / amax)};
-   * an all-zero vector gets scale 0 and codes 0. Decoded: {@code x_i ≈ scale * value(q_i)}. The
-   * CUDA backend implements this one ({@code kv_append}); it is the default.
+   * Keys and values per token: {@code amax = max |x_i|} over the head vector; INT8 {@code scale =
+   * amax / 127}, {@code q_i = clamp(round(x_i * (127 / amax)), -127, 127)}; E4M3 {@code scale =
+   * amax / 448}, {@code q_i = e4m3(x_i * (448 / amax))}; an all-zero vector gets scale 0 and codes
+   * 0. One F32 scale per (layer, KV head, token) for K and one for V. The CUDA backend implements
+   * this one ({@code kv_append}).
    */
-  PER_TOKEN,
+  PER_TOKEN(Scaling.TOKEN, Scaling.TOKEN, false),
   /**
    * The head vector rotated first by the orthonormal Walsh-Hadamard matrix {@code H_n / sqrt(n)}
-   * ({@code n = headSize}, a power of two; {@code H_1 = [1]}, {@code H_2m = [[H_m, H_m], [H_m,
-   * -H_m]]}, so entry {@code (i, j)} is {@code (-1)^popcount(i & j) / sqrt(n)}), then encoded
-   * exactly as {@link #PER_TOKEN}: {@code y = H x / sqrt(n)}, codes and scale from {@code y}.
+   * ({@code n} a power of two; {@code H_1 = [1]}, {@code H_2m = [[H_m, H_m], [H_m, -H_m]]}, so
+   * entry {@code (i, j)} is {@code (-1)^popcount(i & j) / sqrt(n)}; computed by {@link #rotate}),
+   * then encoded exactly as {@link #PER_TOKEN}: {@code y = H x / sqrt(n)}, codes and scale from
+   * {@code y}.
    *
    * <p>Why: with 8-wide heads (stories260K) one outlier channel sets the absmax of the whole vector
    * and the other channels get a few levels only; the rotation spreads every channel's energy over
-   * all of them (QuaRot's observation), so the absmax is near {@code |x| / sqrt(n)} times a small
-   * factor. It needs no calibration and keeps tokens independent.
+   * all of them (QuaRot's observation). It needs no calibration and keeps tokens independent.
    *
-   * <p>Reading: the matrix is symmetric and its own inverse, so {@code q . x = (H q / sqrt(n)) .
-   * y}: scores rotate the query once per (query, head) and then read codes exactly as {@link
-   * #PER_TOKEN}; values are summed as stored ({@code sum_t w_t * scale_t * value(q_t)}) and the
-   * head's sum is rotated back once with the same transform. On the CPU only: the CUDA backend
-   * refuses it.
+   * <p>Reading (every rotated encoding): the matrix is symmetric and its own inverse, so {@code q .
+   * x = (H q / sqrt(n)) . y}: scores rotate the query once per (query, head) and then read codes as
+   * the unrotated encoding does; values are summed as stored and the head's sum is rotated back
+   * once with the same transform.
    */
-  HADAMARD;
+  HADAMARD(Scaling.TOKEN, Scaling.TOKEN, true),
+  /**
+   * Keys and values per token as {@link #PER_TOKEN}, but each vector's scale chosen by the squared
+   * error it leaves ({@link Scaling#TOKEN_MSE}). Why: E4M3's error is relative to each value (3
+   * mantissa bits), so {@code amax / 448} makes the largest element exact and leaves the next ones
+   * up to 1/16 off; among scales within one octave above it, the one of least squared error keeps
+   * the large elements (those that dominate scores and sums) close.
+   */
+  PER_TOKEN_MSE(Scaling.TOKEN_MSE, Scaling.TOKEN_MSE, false),
+  /** {@link #PER_TOKEN_MSE} of the rotated vectors (rotation as {@link #HADAMARD}). */
+  HADAMARD_MSE(Scaling.TOKEN_MSE, Scaling.TOKEN_MSE, true),
+  /**
+   * KIVI-style: keys per channel within each block ({@link Scaling#BLOCK_CHANNEL}), values per
+   * token as {@link #PER_TOKEN}. Why per channel for keys: key outliers sit in fixed channels
+   * (KIVI's observation), so one scale per channel gives every other channel its own full range.
+   */
+  KIVI(Scaling.BLOCK_CHANNEL, Scaling.TOKEN, false),
+  /** {@link #KIVI} of the rotated vectors (rotation as {@link #HADAMARD}). */
+  KIVI_HADAMARD(Scaling.BLOCK_CHANNEL, Scaling.TOKEN, true),
+  /** {@link #KIVI}'s keys, values per token by {@link Scaling#TOKEN_MSE}. */
+  KIVI_MSE(Scaling.BLOCK_CHANNEL, Scaling.TOKEN_MSE, false),
+  /**
+   * Keys and values with static per-(layer, KV head, channel) scales from calibration ({@link
+   * Scaling#STATIC_CHANNEL}, {@link KvScales}): no scale is stored with a token.
+   */
+  STATIC(Scaling.STATIC_CHANNEL, Scaling.STATIC_CHANNEL, false),
+  /**
+   * {@link #STATIC} of the rotated vectors; the calibration's maxima are those of the rotated
+   * vectors ({@link KvScales#rotated()}).
+   */
+  STATIC_HADAMARD(Scaling.STATIC_CHANNEL, Scaling.STATIC_CHANNEL, true);
 
-  /** The option's spelling: {@code per-token}, {@code hadamard}. */
+  /** Where the scales of keys or of values live. */
+  public enum Scaling {
+    /**
+     * One F32 scale per (layer, KV head, token), from the head vector's absmax ({@link
+     * #PER_TOKEN}'s rules); stored beside the token's codes in its block.
+     */
+    TOKEN,
+    /**
+     * One F32 scale per (layer, KV head, token), stored as {@link #TOKEN}'s, chosen by search:
+     * {@code amax = max |x_i|} (an all-zero vector: scale 0, codes 0), {@code s_0 = amax / M},
+     * candidates {@code s_k = s_0 * f_k} for {@code k = 0 .. 31} with {@code f_k = (float)
+     * 2^(k/32)}; for each, {@code err_k = sum_i d_i * d_i} in F32 in increasing {@code i}, {@code
+     * d_i = x_i - s_k * value(code(x_i, s_k))}; the scale is the {@code s_k} of least {@code err_k}
+     * (the first on ties), codes {@code code(x_i, s_k)}. All candidates are {@code >= s_0}, so
+     * nothing clips.
+     */
+    TOKEN_MSE,
+    /**
+     * One F32 scale per (layer, KV head, block, channel), kept by the block as its tokens arrive:
+     * the block's first slot sets {@code s_c = |x_c| / M} for every channel {@code c} and codes
+     * {@code code(x_c, s_c)}. A later slot {@code t}, per channel: with {@code a = |x_c|}, if
+     * {@code a > s_c * M} the channel grows: {@code s' = a / M}; when {@code s_c > 0}, every
+     * earlier slot {@code u < t} of the block is re-coded from its code, {@code r = s_c / s'}, INT8
+     * {@code code_u = round(code_u * r)}, E4M3 {@code code_u = e4m3(value(code_u) * r)}; then
+     * {@code s_c = s'}. Finally {@code code_t = code(x_c, s_c)}. A write at slot 0 starts the block
+     * afresh (the slots after it are written again before they are read, as positions are written
+     * in order).
+     *
+     * <p>Why re-scale rather than fix the scale from the first tokens with headroom: a fixed scale
+     * clips a later outlier (the very case per-channel scales are for) or wastes levels on
+     * headroom; re-scaling costs a second rounding only on the channels whose maximum grew (at most
+     * {@code s'} of error instead of {@code s' / 2}), and no float residual per sequence (KIVI
+     * keeps one). A full block never changes again, so prefix sharing is as before.
+     */
+    BLOCK_CHANNEL,
+    /**
+     * One F32 scale per (layer, KV head, channel), fixed: {@code s_c = amax_c / M} with {@code
+     * amax_c} the calibration's maximum of {@code |x_c|} ({@link KvScales}); {@code code_t =
+     * code(x_c, s_c)}, which clips what exceeds the calibration's range.
+     */
+    STATIC_CHANNEL
+  }
+
+  private final Scaling keys;
+  private final Scaling values;
+  private final boolean rotates;
+
+  KvEncoding(Scaling keys, Scaling values, boolean rotates) {
+    this.keys = keys;
+    this.values = values;
+    this.rotates = rotates;
+  }
+
+  /** Where the keys' scales live. */
+  public Scaling keyScaling() {
+    return keys;
+  }
+
+  /** Where the values' scales live. */
+  public Scaling valueScaling() {
+    return values;
+  }
+
+  /** Whether head vectors are rotated by the Walsh-Hadamard transform before they are encoded. */
+  public boolean rotates() {
+    return rotates;
+  }
+
+  /** Whether the encoding needs calibrated {@link KvScales}. */
+  public boolean needsScales() {
+    return keys == Scaling.STATIC_CHANNEL || values == Scaling.STATIC_CHANNEL;
+  }
+
+  /** The option's spelling: {@code per-token}, {@code hadamard}, {@code per-token-mse}, ... */
   public String optionName() {
     return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
   }
@@ -46,7 +157,16 @@ public enum KvEncoding {
         return e;
       }
     }
-    throw new IllegalArgumentException("must be per-token or hadamard, got '" + s + "'");
+    throw new IllegalArgumentException("must be one of " + names() + ", got '" + s + "'");
+  }
+
+  /** The option names, comma-separated. */
+  public static String names() {
+    StringBuilder b = new StringBuilder();
+    for (KvEncoding e : values()) {
+      b.append(b.isEmpty() ? "" : ", ").append(e.optionName());
+    }
+    return b.toString();
   }
 
   /**

@@ -324,6 +324,53 @@ final class KvKernels {
     return amax / FP8_MAX;
   }
 
+  // ---------------------------------------------------------------- fixed scales
+
+  /** The code range of {@code type}: 127 (INT8) or 448 (E4M3). */
+  static float codeMax(KvCacheType type) {
+    return type == KvCacheType.INT8 ? 127f : FP8_MAX;
+  }
+
+  /**
+   * {@code code(y, s)} of {@link KvEncoding}: 0 when {@code s == 0}, else INT8 {@code clamp(round(y
+   * / s), -127, 127)}, E4M3 {@code e4m3(y / s)} (saturating).
+   */
+  static byte code(KvCacheType type, float y, float s) {
+    if (s == 0f) {
+      return 0;
+    }
+    float z = y / s;
+    return type == KvCacheType.INT8
+        ? (byte) Math.max(-127, Math.min(127, Math.round(z)))
+        : fp8Encode(z);
+  }
+
+  /** {@code value(code)}: the code as an integer (INT8) or its E4M3 value. */
+  static float value(KvCacheType type, byte code) {
+    return type == KvCacheType.INT8 ? code : FP8_TABLE[code & 0xFF];
+  }
+
+  /** {@code sum q[i] * value(k[i])}, unscaled, by {@code type}'s kernel. */
+  static float dot(KvCacheType type, float[] q, int qOff, byte[] k, int kOff, int n) {
+    return type == KvCacheType.INT8 ? dotInt8(q, qOff, k, kOff, n) : dotFp8(q, qOff, k, kOff, n);
+  }
+
+  /** {@code y[i] += a * value(x[i])} by {@code type}'s kernel. */
+  static void axpy(KvCacheType type, float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+    if (type == KvCacheType.INT8) {
+      axpyInt8(a, x, xOff, y, yOff, n);
+    } else {
+      axpyFp8(a, x, xOff, y, yOff, n);
+    }
+  }
+
+  /** Per-token absmax encoding by {@code type}; returns the scale. */
+  static float quantize(KvCacheType type, float[] src, int off, int n, byte[] dst, int dOff) {
+    return type == KvCacheType.INT8
+        ? quantizeInt8(src, off, n, dst, dOff)
+        : quantizeFp8(src, off, n, dst, dOff);
+  }
+
   private static FloatVector fp8Widen(byte[] x, int off) {
     IntVector c =
         (IntVector) ByteVector.fromArray(B, x, off).convertShape(VectorOperators.B2I, I, 0);

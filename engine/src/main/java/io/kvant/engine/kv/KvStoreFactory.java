@@ -22,10 +22,19 @@ public interface KvStoreFactory {
 
   /**
    * The host store with {@code encoding} for INT8/FP8 ({@link KvEncoding}); creating an F32 store
-   * with {@link KvEncoding#HADAMARD} throws.
+   * with another encoding than {@code per-token} throws, and so does one that {@link
+   * KvEncoding#needsScales()} (use {@link #host(KvEncoding, KvScales)}).
    */
   static KvStoreFactory host(KvEncoding encoding) {
+    return host(encoding, null);
+  }
+
+  /**
+   * The host store with {@code encoding} and, for the static encodings, the calibrated {@code
+   * scales} (null for the others).
+   */
+  static KvStoreFactory host(KvEncoding encoding, KvScales scales) {
     return (g, c, blocks, tables) ->
-        new PagedKvStore(g, c.type(), encoding, c.blockSize(), blocks, tables);
+        new PagedKvStore(g, c.type(), encoding, scales, c.blockSize(), blocks, tables);
   }
 }

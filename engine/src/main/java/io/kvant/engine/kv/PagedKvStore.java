@@ -7,9 +7,12 @@ package io.kvant.engine.kv;
  * <p>Layout of one block, per layer and KV head: {@code blockSize} consecutive head vectors, so the
  * attention loop over one head streams a contiguous run per block; F32 keys are stored transposed
  * in that run (for each dimension, the block's tokens), so a query's scores for a block are vectors
- * over tokens, without a horizontal sum per token. Quantized types keep one F32 scale per (layer,
- * head, token), encoded as {@link KvEncoding} says (per token as it comes, or rotated first). Reads
- * dequantize on the fly in {@link KvKernels}. All memory is allocated at construction.
+ * over tokens, without a horizontal sum per token. Quantized types keep one-byte codes in the same
+ * place and their scales as {@link KvEncoding} says: per (layer, head, token) in the block, per
+ * (layer, head, channel) in the block ({@link KvEncoding.Scaling#BLOCK_CHANNEL}), or fixed per
+ * (layer, head, channel) from {@link KvScales}. Reads dequantize on the fly in {@link KvKernels}; a
+ * per-channel scale is folded into the query (keys) or applied once to a head's sum (values). All
+ * memory is allocated at construction.
  *
  * <p>Threading: the forward pass reads and writes different sequences from several threads; block
  * tables change only between steps (on the engine loop), so reads need no locking. Blocks shared by
@@ -25,41 +28,45 @@ public final class PagedKvStore implements KvStore {
   private final float[][] vf;
   private final byte[][] kq;
   private final byte[][] vq;
+
+  /** Per block: key scales per (layer, head, slot), or per (layer, head, channel); else null. */
   private final float[][] ks;
+
+  /** Per block: value scales per (layer, head, slot); null for static values. */
   private final float[][] vs;
 
+  /** Static scales per (layer, head, channel), or null. */
+  private final float[] kStatic;
+
+  private final float[] vStatic;
+
   PagedKvStore(KvGeometry g, KvCacheType type, int blockSize, int blocks, BlockTables tables) {
-    this(g, type, KvEncoding.PER_TOKEN, blockSize, blocks, tables);
+    this(g, type, KvEncoding.PER_TOKEN, null, blockSize, blocks, tables);
   }
 
   /**
-   * @param encoding how INT8/FP8 head vectors are encoded ({@link KvEncoding}); F32 takes only
+   * @param encoding how INT8/FP8 keys and values are encoded ({@link KvEncoding}); F32 takes only
    *     {@link KvEncoding#PER_TOKEN} (it stores the floats as they are)
-   * @throws IllegalArgumentException for {@link KvCacheType#F16}, {@link KvEncoding#HADAMARD} with
-   *     F32 or with a head size that is not a power of two
+   * @param scales the calibrated maxima, for an encoding that {@link KvEncoding#needsScales()};
+   *     else null
+   * @throws IllegalArgumentException for {@link KvCacheType#F16}, another encoding than {@code
+   *     per-token} with F32, a rotating encoding with a head size that is not a power of two, or
+   *     scales that are missing, of another geometry or of the other basis
    */
   PagedKvStore(
       KvGeometry g,
       KvCacheType type,
       KvEncoding encoding,
+      KvScales scales,
       int blockSize,
       int blocks,
       BlockTables tables) {
-    if (encoding == KvEncoding.HADAMARD) {
-      if (type == KvCacheType.F32) {
-        throw new IllegalArgumentException(
-            "kv encoding hadamard applies to int8 and fp8 KV only, not f32");
-      }
-      if (Integer.bitCount(g.headSize()) != 1) {
-        throw new IllegalArgumentException(
-            "kv encoding hadamard needs a power-of-two head size, got " + g.headSize());
-      }
-    }
-    this.encoding = encoding;
     if (type == KvCacheType.F16) {
       throw new IllegalArgumentException(
           "f16 KV storage is implemented by the CUDA backend only; on the CPU use f32, int8 or fp8");
     }
+    checkEncoding(g, type, encoding, scales);
+    this.encoding = encoding;
     this.g = g;
     this.type = type;
     this.blockSize = blockSize;
@@ -68,18 +75,64 @@ public final class PagedKvStore implements KvStore {
     if (elems > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException("a block of " + elems + " elements is too large");
     }
-    int scales = g.layers() * g.kvHeads() * blockSize;
+    int perToken = g.layers() * g.kvHeads() * blockSize;
+    int perChannel = g.layers() * g.kvDim();
     if (type == KvCacheType.F32) {
       kf = new float[blocks][(int) elems];
       vf = new float[blocks][(int) elems];
       kq = vq = null;
       ks = vs = null;
+      kStatic = vStatic = null;
     } else {
       kf = vf = null;
       kq = new byte[blocks][(int) elems];
       vq = new byte[blocks][(int) elems];
-      ks = new float[blocks][scales];
-      vs = new float[blocks][scales];
+      float max = KvKernels.codeMax(type);
+      ks =
+          switch (encoding.keyScaling()) {
+            case TOKEN, TOKEN_MSE -> new float[blocks][perToken];
+            case BLOCK_CHANNEL -> new float[blocks][perChannel];
+            case STATIC_CHANNEL -> null;
+          };
+      vs =
+          encoding.valueScaling() == KvEncoding.Scaling.STATIC_CHANNEL
+              ? null
+              : new float[blocks][perToken];
+      kStatic =
+          encoding.keyScaling() == KvEncoding.Scaling.STATIC_CHANNEL ? scales.keyScales(max) : null;
+      vStatic =
+          encoding.valueScaling() == KvEncoding.Scaling.STATIC_CHANNEL
+              ? scales.valueScales(max)
+              : null;
+    }
+  }
+
+  private static void checkEncoding(
+      KvGeometry g, KvCacheType type, KvEncoding encoding, KvScales scales) {
+    String name = "kv encoding " + encoding.optionName();
+    if (encoding != KvEncoding.PER_TOKEN && type == KvCacheType.F32) {
+      throw new IllegalArgumentException(name + " applies to int8 and fp8 KV only, not f32");
+    }
+    if (encoding.rotates() && Integer.bitCount(g.headSize()) != 1) {
+      throw new IllegalArgumentException(
+          name + " needs a power-of-two head size, got " + g.headSize());
+    }
+    if (encoding.needsScales() && type != KvCacheType.F32) {
+      if (scales == null) {
+        throw new IllegalArgumentException(name + " needs calibrated KV scales, none given");
+      }
+      if (!scales.geometry().equals(g)) {
+        throw new IllegalArgumentException(
+            name + ": the KV scales are for " + scales.geometry() + ", the model is " + g);
+      }
+      if (scales.rotated() != encoding.rotates()) {
+        throw new IllegalArgumentException(
+            name
+                + ": the KV scales were calibrated "
+                + (scales.rotated() ? "rotated" : "unrotated")
+                + ", the encoding needs them "
+                + (encoding.rotates() ? "rotated" : "unrotated"));
+      }
     }
   }
 
@@ -95,7 +148,7 @@ public final class PagedKvStore implements KvStore {
 
   /** {@code x[off .. off+n)} rotated into a new array when the encoding rotates, else null. */
   private float[] rotated(float[] x, int off, int n) {
-    if (encoding != KvEncoding.HADAMARD) {
+    if (!encoding.rotates()) {
       return null;
     }
     float[] y = java.util.Arrays.copyOfRange(x, off, off + n);
@@ -117,6 +170,11 @@ public final class PagedKvStore implements KvStore {
     return (layer * g.kvHeads() + head) * blockSize + slot;
   }
 
+  /** Index of (layer, head)'s channel 0 in per-channel scale arrays. */
+  private int channelIndex(int layer, int head) {
+    return (layer * g.kvHeads() + head) * g.headSize();
+  }
+
   @Override
   public void write(int seq, int layer, int pos, float[] k, int kOff, float[] v, int vOff) {
     int block = tables.blockId(seq, pos / blockSize);
@@ -126,32 +184,38 @@ public final class PagedKvStore implements KvStore {
       int si = scaleIndex(layer, h, slot);
       int e = si * hs;
       int src = h * hs;
-      switch (type) {
-        case F32 -> {
-          // Keys transposed: dimension d of slot t at (layer, head)'s base + d*blockSize + t.
-          float[] kb = kf[block];
-          int kt = scaleIndex(layer, h, 0) * hs + slot;
-          for (int d = 0; d < hs; d++) {
-            kb[kt + d * blockSize] = k[kOff + src + d];
-          }
-          System.arraycopy(v, vOff + src, vf[block], e, hs);
+      if (type == KvCacheType.F32) {
+        // Keys transposed: dimension d of slot t at (layer, head)'s base + d*blockSize + t.
+        float[] kb = kf[block];
+        int kt = scaleIndex(layer, h, 0) * hs + slot;
+        for (int d = 0; d < hs; d++) {
+          kb[kt + d * blockSize] = k[kOff + src + d];
         }
-        case INT8, FP8_E4M3 -> {
-          float[] kr = rotated(k, kOff + src, hs);
-          float[] vr = rotated(v, vOff + src, hs);
-          float[] kx = kr != null ? kr : k;
-          float[] vx = vr != null ? vr : v;
-          int ko = kr != null ? 0 : kOff + src;
-          int vo = vr != null ? 0 : vOff + src;
-          if (type == KvCacheType.INT8) {
-            ks[block][si] = KvKernels.quantizeInt8(kx, ko, hs, kq[block], e);
-            vs[block][si] = KvKernels.quantizeInt8(vx, vo, hs, vq[block], e);
-          } else {
-            ks[block][si] = KvKernels.quantizeFp8(kx, ko, hs, kq[block], e);
-            vs[block][si] = KvKernels.quantizeFp8(vx, vo, hs, vq[block], e);
-          }
-        }
-        default -> throw new IllegalStateException("unreachable: " + type);
+        System.arraycopy(v, vOff + src, vf[block], e, hs);
+        continue;
+      }
+      float[] kr = rotated(k, kOff + src, hs);
+      float[] vr = rotated(v, vOff + src, hs);
+      float[] kx = kr != null ? kr : k;
+      float[] vx = vr != null ? vr : v;
+      int ko = kr != null ? 0 : kOff + src;
+      int vo = vr != null ? 0 : vOff + src;
+      int ch = channelIndex(layer, h);
+      switch (encoding.keyScaling()) {
+        case TOKEN -> ks[block][si] = KvKernels.quantize(type, kx, ko, hs, kq[block], e);
+        case TOKEN_MSE -> ks[block][si] = MseScale.quantize(type, kx, ko, hs, kq[block], e);
+        case BLOCK_CHANNEL ->
+            ChannelCodes.appendBlockChannel(
+                type, kx, ko, hs, ks[block], ch, kq[block], scaleIndex(layer, h, 0) * hs, slot);
+        case STATIC_CHANNEL ->
+            ChannelCodes.encodeStatic(type, kx, ko, hs, kStatic, ch, kq[block], e);
+      }
+      if (encoding.valueScaling() == KvEncoding.Scaling.TOKEN) {
+        vs[block][si] = KvKernels.quantize(type, vx, vo, hs, vq[block], e);
+      } else if (encoding.valueScaling() == KvEncoding.Scaling.TOKEN_MSE) {
+        vs[block][si] = MseScale.quantize(type, vx, vo, hs, vq[block], e);
+      } else {
+        ChannelCodes.encodeStatic(type, vx, vo, hs, vStatic, ch, vq[block], e);
       }
     }
   }
@@ -165,25 +229,49 @@ public final class PagedKvStore implements KvStore {
       q = qr;
       qOff = 0;
     }
+    int ch = channelIndex(layer, kvHead);
+    float[] qs = null;
+    boolean perToken =
+        encoding.keyScaling() == KvEncoding.Scaling.TOKEN
+            || encoding.keyScaling() == KvEncoding.Scaling.TOKEN_MSE;
+    if (type != KvCacheType.F32 && !perToken) {
+      // Per-channel scales fold into the query: q . (s * code) = (q * s) . code.
+      qs = new float[hs];
+      if (kStatic != null) {
+        for (int c = 0; c < hs; c++) {
+          qs[c] = q[qOff + c] * kStatic[ch + c];
+        }
+      }
+    }
     for (int start = 0, index = 0; start < len; start += blockSize, index++) {
       int block = tables.blockId(seq, index);
       int n = Math.min(blockSize, len - start);
       int s0 = scaleIndex(layer, kvHead, 0);
       int e0 = s0 * hs;
-      switch (type) {
-        case F32 -> KvKernels.scoresF32T(q, qOff, kf[block], e0, blockSize, n, hs, scores, start);
-        case INT8 -> {
-          byte[] kb = kq[block];
+      if (type == KvCacheType.F32) {
+        KvKernels.scoresF32T(q, qOff, kf[block], e0, blockSize, n, hs, scores, start);
+        continue;
+      }
+      byte[] kb = kq[block];
+      switch (encoding.keyScaling()) {
+        case TOKEN, TOKEN_MSE -> {
           float[] sc = ks[block];
           for (int t = 0; t < n; t++) {
-            scores[start + t] = sc[s0 + t] * KvKernels.dotInt8(q, qOff, kb, e0 + t * hs, hs);
+            scores[start + t] = sc[s0 + t] * KvKernels.dot(type, q, qOff, kb, e0 + t * hs, hs);
           }
         }
-        case FP8_E4M3 -> {
-          byte[] kb = kq[block];
+        case BLOCK_CHANNEL -> {
           float[] sc = ks[block];
+          for (int c = 0; c < hs; c++) {
+            qs[c] = q[qOff + c] * sc[ch + c];
+          }
           for (int t = 0; t < n; t++) {
-            scores[start + t] = sc[s0 + t] * KvKernels.dotFp8(q, qOff, kb, e0 + t * hs, hs);
+            scores[start + t] = KvKernels.dot(type, qs, 0, kb, e0 + t * hs, hs);
+          }
+        }
+        case STATIC_CHANNEL -> {
+          for (int t = 0; t < n; t++) {
+            scores[start + t] = KvKernels.dot(type, qs, 0, kb, e0 + t * hs, hs);
           }
         }
       }
@@ -194,17 +282,26 @@ public final class PagedKvStore implements KvStore {
   public void addWeightedValues(
       int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff) {
     int hs = g.headSize();
-    if (encoding == KvEncoding.HADAMARD) {
-      // Sum in the rotated basis, rotate the head's sum back once, then add it to out.
-      float[] sum = new float[hs];
-      addWeightedValues(seq, layer, kvHead, weights, len, sum, 0, hs);
-      KvEncoding.rotate(sum, 0, hs);
-      for (int i = 0; i < hs; i++) {
-        out[outOff + i] += sum[i];
-      }
+    if (type == KvCacheType.F32 || (!encoding.rotates() && vStatic == null)) {
+      addWeightedValues(seq, layer, kvHead, weights, len, out, outOff, hs);
       return;
     }
-    addWeightedValues(seq, layer, kvHead, weights, len, out, outOff, hs);
+    // Sum the codes (times per-token scales, if any) into a head-sized buffer; then per-channel
+    // scales once, the rotation back once, and add the result to out.
+    float[] sum = new float[hs];
+    addWeightedValues(seq, layer, kvHead, weights, len, sum, 0, hs);
+    if (vStatic != null) {
+      int ch = channelIndex(layer, kvHead);
+      for (int c = 0; c < hs; c++) {
+        sum[c] *= vStatic[ch + c];
+      }
+    }
+    if (encoding.rotates()) {
+      KvEncoding.rotate(sum, 0, hs);
+    }
+    for (int i = 0; i < hs; i++) {
+      out[outOff + i] += sum[i];
+    }
   }
 
   private void addWeightedValues(
@@ -214,22 +311,15 @@ public final class PagedKvStore implements KvStore {
       int n = Math.min(blockSize, len - start);
       int s0 = scaleIndex(layer, kvHead, 0);
       int e0 = s0 * hs;
-      switch (type) {
-        case F32 -> KvKernels.weightedSumF32(weights, start, vf[block], e0, hs, n, hs, out, outOff);
-        case INT8 -> {
-          byte[] vb = vq[block];
-          float[] sc = vs[block];
-          for (int t = 0; t < n; t++) {
-            KvKernels.axpyInt8(weights[start + t] * sc[s0 + t], vb, e0 + t * hs, out, outOff, hs);
-          }
-        }
-        case FP8_E4M3 -> {
-          byte[] vb = vq[block];
-          float[] sc = vs[block];
-          for (int t = 0; t < n; t++) {
-            KvKernels.axpyFp8(weights[start + t] * sc[s0 + t], vb, e0 + t * hs, out, outOff, hs);
-          }
-        }
+      if (type == KvCacheType.F32) {
+        KvKernels.weightedSumF32(weights, start, vf[block], e0, hs, n, hs, out, outOff);
+        continue;
+      }
+      byte[] vb = vq[block];
+      float[] sc = vs != null ? vs[block] : null;
+      for (int t = 0; t < n; t++) {
+        float a = sc != null ? weights[start + t] * sc[s0 + t] : weights[start + t];
+        KvKernels.axpy(type, a, vb, e0 + t * hs, out, outOff, hs);
       }
     }
   }

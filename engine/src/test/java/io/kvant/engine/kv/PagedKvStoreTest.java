@@ -20,7 +20,7 @@ class PagedKvStoreTest {
             G,
             new KvCacheConfig(
                 type, 16, 64L * 16 * G.bytesPerToken(type), EvictionPolicyKind.LRU, true),
-            KvStoreFactory.host(encoding));
+            KvStoreFactory.host(encoding, encoding.needsScales() ? gaussianScales() : null));
     ContiguousKvStore ref = new ContiguousKvStore(G.layers(), G.kvHeads(), G.headSize(), 64, 1);
     int other = kv.open(kv.findCachedPrefix(new int[] {9, 9}, 2, "v"), 20); // interleaved tables
     int seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "v"), len);
@@ -70,6 +70,30 @@ class PagedKvStoreTest {
     kv.free(other);
     kv.checkInvariants();
     return worst;
+  }
+
+  /** Static maxima for the test's standard normal keys and values: 4.5 sigma. */
+  private static KvScales gaussianScales() {
+    float[] a = new float[G.layers() * G.kvDim()];
+    java.util.Arrays.fill(a, 4.5f);
+    return new KvScales(G, false, a, a);
+  }
+
+  @Test
+  void everyUnrotatedEncodingStaysWithinAFewPercent() {
+    for (KvEncoding e :
+        new KvEncoding[] {
+          KvEncoding.PER_TOKEN_MSE, KvEncoding.KIVI, KvEncoding.KIVI_MSE, KvEncoding.STATIC
+        }) {
+      assertThat(attentionError(KvCacheType.INT8, e, new SplittableRandom(6)))
+          .as("int8 " + e)
+          .isLessThan(0.03);
+      assertThat(attentionError(KvCacheType.FP8_E4M3, e, new SplittableRandom(7)))
+          .as("fp8 " + e)
+          // Per-channel E4M3 scales leave a token's largest element rounded too (per-token makes
+          // it exact), and keys re-coded when a block's channel grows are rounded twice.
+          .isLessThan(e == KvEncoding.PER_TOKEN_MSE ? 0.08 : 0.12);
+    }
   }
 
   @Test

@@ -43,7 +43,7 @@ final class EvalCommand {
   static final String HELP =
       """
       usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8|f16]
-                        [--kv-encoding per-token|hadamard] [--text FILE]
+                        [--kv-encoding E] [--text FILE]
                         [--calibration FILE] [--sensitivity] [--threads N]
                         [--device cpu|cuda|auto]
         --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0,
@@ -52,8 +52,11 @@ final class EvalCommand {
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8;
                            f16 on the GPU
-        --kv-encoding E    how int8/fp8 KV encodes a token's head vector: per-token (default;
-                           one absmax scale) or hadamard (rotated first; CPU only)
+        --kv-encoding E    how int8/fp8 KV is encoded: per-token (one absmax scale per token
+                           and head), hadamard (rotated first), kivi (keys per channel in each
+                           block, values per token), kivi-hadamard, static (fixed per-channel
+                           scales from a calibration pass over --calibration text),
+                           static-hadamard; all but per-token on the CPU only
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches
@@ -147,8 +150,19 @@ final class EvalCommand {
                   + kvEncoding.optionName()
                   + ": the CUDA backend encodes KV per-token only; use --device cpu");
         }
+        // The static encodings' scales: the full-precision model over the calibration text.
+        io.kvant.engine.kv.KvScales kvScales = null;
+        if (kvEncoding.needsScales() && cpu) {
+          try (var engine = new io.kvant.engine.forward.Transformer(cfg, model.weights(), pool)) {
+            kvScales =
+                io.kvant.quant.quantize.KvCalibration.measure(
+                    engine, cal.sequences(), kvEncoding.rotates());
+          }
+        }
         io.kvant.engine.kv.KvStoreFactory candidateStorage =
-            cpu ? io.kvant.engine.kv.KvStoreFactory.host(kvEncoding) : backend.kvStorage();
+            cpu
+                ? io.kvant.engine.kv.KvStoreFactory.host(kvEncoding, kvScales)
+                : backend.kvStorage();
         Evaluator ev =
             cpu
                 ? new Evaluator(

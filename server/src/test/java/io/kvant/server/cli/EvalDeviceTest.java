@@ -92,9 +92,9 @@ class EvalDeviceTest {
     Run f32 = eval(List.of("--model", MODEL, "--weights", "f32", "--kv-encoding", "hadamard"));
     assertThat(f32.code()).isEqualTo(2);
     assertThat(f32.err()).contains("--kv-encoding hadamard").contains("int8 or fp8");
-    Run bad = eval(List.of("--model", MODEL, "--weights", "f32", "--kv-encoding", "kivi"));
+    Run bad = eval(List.of("--model", MODEL, "--weights", "f32", "--kv-encoding", "kivvi"));
     assertThat(bad.code()).isEqualTo(2);
-    assertThat(bad.err()).contains("--kv-encoding").contains("kivi");
+    assertThat(bad.err()).contains("--kv-encoding").contains("kivvi");
     Path text = dir.resolve("text.txt");
     Files.writeString(text, "In the beginning God created the heaven and the earth.");
     Run ok =

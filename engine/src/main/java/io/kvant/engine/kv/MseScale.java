@@ -1,0 +1,57 @@
+package io.kvant.engine.kv;
+
+/**
+ * The encoder of {@link KvEncoding.Scaling#TOKEN_MSE}: a per-token scale chosen among {@value
+ * #CANDIDATES} candidates by the squared error of the decoded head vector. A scalar loop, run once
+ * per token written.
+ */
+final class MseScale {
+  /** Candidate scales per head vector: {@code s_k = (amax / M) * 2^(k / 32)}, {@code k < 32}. */
+  static final int CANDIDATES = 32;
+
+  /** {@code 2^(k / 32)} rounded to F32, the factors of the candidates. */
+  static final float[] FACTORS = new float[CANDIDATES];
+
+  static {
+    for (int k = 0; k < CANDIDATES; k++) {
+      FACTORS[k] = (float) Math.pow(2, k / (double) CANDIDATES);
+    }
+  }
+
+  private MseScale() {}
+
+  /**
+   * Encodes {@code src[off .. off+n)} into {@code dst[dOff ..)} with the candidate scale of least
+   * squared error and returns that scale (0, codes 0, for an all-zero vector).
+   */
+  static float quantize(KvCacheType type, float[] src, int off, int n, byte[] dst, int dOff) {
+    float amax = 0f;
+    for (int i = 0; i < n; i++) {
+      amax = Math.max(amax, Math.abs(src[off + i]));
+    }
+    if (amax == 0f) {
+      java.util.Arrays.fill(dst, dOff, dOff + n, (byte) 0);
+      return 0f;
+    }
+    float s0 = amax / KvKernels.codeMax(type);
+    float best = s0;
+    float bestErr = Float.POSITIVE_INFINITY;
+    for (int k = 0; k < CANDIDATES; k++) {
+      float s = s0 * FACTORS[k];
+      float err = 0f;
+      for (int i = 0; i < n; i++) {
+        float x = src[off + i];
+        float d = x - s * KvKernels.value(type, KvKernels.code(type, x, s));
+        err += d * d;
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        best = s;
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      dst[dOff + i] = KvKernels.code(type, src[off + i], best);
+    }
+    return best;
+  }
+}
