@@ -193,18 +193,37 @@ public final class KvantServer implements AutoCloseable {
         }
         LOG.log(Level.INFO, "kv cache: " + (kvBytes >> 20) + " MiB (auto, from free memory)");
       }
+      io.kvant.engine.kv.KvCacheType kvType =
+          config.model().kvType().isEmpty()
+              ? backend.defaultKvType()
+              : KvTypes.parse(config.model().kvType());
+      io.kvant.engine.kv.KvStoreFactory kvStorage;
+      io.kvant.engine.kv.KvEncoding kvEncoding;
+      if (config.model().kvEncoding().isEmpty()) {
+        kvStorage = backend.kvStorage();
+        kvEncoding = backend.defaultKvEncoding(kvType);
+      } else {
+        // Checked against --device cuda at load; here for auto, which may have opened a GPU.
+        kvEncoding = io.kvant.engine.kv.KvEncoding.parse(config.model().kvEncoding());
+        try {
+          kvStorage = backend.kvStorage(kvEncoding);
+        } catch (IllegalArgumentException e) {
+          throw new IOException("--kv-encoding: " + e.getMessage(), e);
+        }
+      }
+      if (kvType.elementBytes() == 1) {
+        LOG.log(Level.INFO, "kv cache: " + kvType + ", encoded " + kvEncoding.optionName());
+      }
       KvCacheManager kv =
           new KvCacheManager(
               first.engine().kvGeometry(),
               new KvCacheConfig(
-                  config.model().kvType().isEmpty()
-                      ? backend.defaultKvType()
-                      : KvTypes.parse(config.model().kvType()),
+                  kvType,
                   config.scheduler().blockSize(),
                   kvBytes,
                   EvictionPolicyKind.TINY_LFU,
                   true),
-              backend.kvStorage());
+              kvStorage);
       EngineLoop loop =
           new EngineLoop(
               new SchedulerConfig(

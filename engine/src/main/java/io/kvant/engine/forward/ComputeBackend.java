@@ -1,6 +1,7 @@
 package io.kvant.engine.forward;
 
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
@@ -25,6 +26,30 @@ public interface ComputeBackend extends AutoCloseable {
 
   /** Storage for the KV cache manager's blocks. */
   KvStoreFactory kvStorage();
+
+  /**
+   * Storage for the KV cache manager's blocks with INT8/FP8 encoded as {@code encoding} says. This
+   * default is for a backend that encodes per-token only ({@link KvEncoding#PER_TOKEN}, the CUDA
+   * backend's {@code kv_append}): it refuses any other.
+   *
+   * @throws IllegalArgumentException naming the encoding if this backend does not implement it
+   */
+  default KvStoreFactory kvStorage(KvEncoding encoding) {
+    if (encoding != KvEncoding.PER_TOKEN) {
+      throw new IllegalArgumentException(
+          "kv encoding "
+              + encoding.optionName()
+              + ": the "
+              + describe()
+              + " backend encodes int8/fp8 KV per-token only");
+    }
+    return kvStorage();
+  }
+
+  /** The encoding {@link #kvStorage()} gives {@code type}. */
+  default KvEncoding defaultKvEncoding(KvCacheType type) {
+    return KvEncoding.PER_TOKEN;
+  }
 
   /** The KV storage type used when the configuration names none. */
   KvCacheType defaultKvType();

@@ -1,6 +1,7 @@
 package io.kvant.engine.forward;
 
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
@@ -57,9 +58,25 @@ public final class CpuBackend implements ComputeBackend {
     return packs.size();
   }
 
+  /** The host store with each type's {@link KvEncoding#cpuDefault} encoding. */
   @Override
   public KvStoreFactory kvStorage() {
-    return KvStoreFactory.host();
+    return KvStoreFactory.cpuDefault();
+  }
+
+  /**
+   * The host store with {@code encoding} (one that {@link KvEncoding#needsScales()} throws when the
+   * store is made: the static scales are not the backend's to know; {@code eval} builds such a
+   * store itself).
+   */
+  @Override
+  public KvStoreFactory kvStorage(KvEncoding encoding) {
+    return KvStoreFactory.host(encoding);
+  }
+
+  @Override
+  public KvEncoding defaultKvEncoding(KvCacheType type) {
+    return KvEncoding.cpuDefault(type);
   }
 
   @Override

@@ -68,13 +68,14 @@ public final class KvCacheManager implements BlockTables {
     this.geometry = geometry;
     this.config = config;
     this.blockSize = config.blockSize();
-    int blocks = config.blocks(geometry);
+    long perBlock = storage.bytesPerBlock(geometry, config);
+    int blocks = (int) Math.min(config.budgetBytes() / perBlock, Integer.MAX_VALUE - 8);
     if (blocks < 1) {
       throw new IllegalArgumentException(
           "kv cache budget of "
               + config.budgetBytes()
               + " bytes is below one block ("
-              + config.bytesPerBlock(geometry)
+              + perBlock
               + " bytes)");
     }
     this.pool = new BlockPool(blocks, EvictionPolicy.create(config.eviction(), blocks));

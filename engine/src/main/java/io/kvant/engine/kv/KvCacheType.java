@@ -3,9 +3,11 @@ package io.kvant.engine.kv;
 /**
  * How the paged KV cache stores keys and values.
  *
- * <p>The quantized types keep one F32 scale per token per KV head (symmetric, absmax), so a token's
- * head vector is encoded independently of every other token: blocks can be written one token at a
- * time and shared between requests without re-encoding.
+ * <p>The quantized types keep one-byte codes and F32 scales placed as their {@link KvEncoding}
+ * says; the byte counts here are those of {@link KvEncoding#PER_TOKEN} (one scale per token per KV
+ * head), which the store of another encoding replaces with its own ({@link
+ * KvStoreFactory#bytesPerBlock}). Every encoding writes one token at a time, and a full block is
+ * never re-encoded, so blocks are shared between requests as they are.
  */
 public enum KvCacheType {
   /** Plain floats: exact, the reference. */

@@ -125,6 +125,20 @@ public enum KvEncoding {
     this.rotates = rotates;
   }
 
+  /**
+   * The CPU's default encoding of {@code type} (what {@link KvStoreFactory#cpuDefault()} stores):
+   * the best measured on the three real models (perf/RESULTS.md, "KV cache encodings"): {@link
+   * #KIVI_MSE} for INT8, {@link #PER_TOKEN_MSE} for E4M3, {@link #PER_TOKEN} (unused) for the float
+   * types.
+   */
+  public static KvEncoding cpuDefault(KvCacheType type) {
+    return switch (type) {
+      case INT8 -> KIVI_MSE;
+      case FP8_E4M3 -> PER_TOKEN_MSE;
+      case F32, F16 -> PER_TOKEN;
+    };
+  }
+
   /** Where the keys' scales live. */
   public Scaling keyScaling() {
     return keys;

@@ -15,9 +15,26 @@ public interface KvStoreFactory {
    */
   KvStore create(KvGeometry geometry, KvCacheConfig config, int blocks, BlockTables tables);
 
-  /** The host store, {@link PagedKvStore}. */
+  /**
+   * Bytes one block of this storage takes (what the manager divides its budget by): by default
+   * {@link KvCacheConfig#bytesPerBlock}, one scale per token for the quantized types; the host
+   * store counts the scales its encoding keeps ({@link PagedKvStore#bytesPerBlock}).
+   */
+  default long bytesPerBlock(KvGeometry geometry, KvCacheConfig config) {
+    return config.bytesPerBlock(geometry);
+  }
+
+  /**
+   * The host store, {@link PagedKvStore}, encoding INT8/FP8 {@link KvEncoding#PER_TOKEN}: the
+   * encoding the CUDA backend implements too (its CPU-comparison tests build on this one).
+   */
   static KvStoreFactory host() {
     return host(KvEncoding.PER_TOKEN);
+  }
+
+  /** The host store with each type's {@link KvEncoding#cpuDefault} encoding: the CPU's default. */
+  static KvStoreFactory cpuDefault() {
+    return new HostKvStoreFactory(KvEncoding::cpuDefault, null);
   }
 
   /**
@@ -34,7 +51,6 @@ public interface KvStoreFactory {
    * scales} (null for the others).
    */
   static KvStoreFactory host(KvEncoding encoding, KvScales scales) {
-    return (g, c, blocks, tables) ->
-        new PagedKvStore(g, c.type(), encoding, scales, c.blockSize(), blocks, tables);
+    return new HostKvStoreFactory(t -> encoding, scales);
   }
 }

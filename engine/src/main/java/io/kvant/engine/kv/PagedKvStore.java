@@ -136,6 +136,33 @@ public final class PagedKvStore implements KvStore {
     }
   }
 
+  /**
+   * Bytes of one block: K and V codes (or floats) of every layer, KV head and slot, plus the scales
+   * {@code encoding} keeps: per slot ({@link KvEncoding.Scaling#TOKEN}, {@code TOKEN_MSE}), per
+   * channel ({@link KvEncoding.Scaling#BLOCK_CHANNEL}), none (static: the scales are the model's,
+   * not the block's).
+   */
+  static long bytesPerBlock(KvGeometry g, KvCacheType type, KvEncoding encoding, int blockSize) {
+    long heads = (long) g.layers() * g.kvHeads();
+    if (type == KvCacheType.F32 || type == KvCacheType.F16) {
+      return blockSize * g.bytesPerToken(type);
+    }
+    long codes = 2 * heads * blockSize * g.headSize() * type.elementBytes();
+    return codes
+        + heads
+            * Float.BYTES
+            * (scalesPerBlock(encoding.keyScaling(), g, blockSize)
+                + scalesPerBlock(encoding.valueScaling(), g, blockSize));
+  }
+
+  private static int scalesPerBlock(KvEncoding.Scaling s, KvGeometry g, int blockSize) {
+    return switch (s) {
+      case TOKEN, TOKEN_MSE -> blockSize;
+      case BLOCK_CHANNEL -> g.headSize();
+      case STATIC_CHANNEL -> 0;
+    };
+  }
+
   /** Storage precision. */
   public KvCacheType type() {
     return type;

@@ -415,6 +415,31 @@ class KvScalingTest {
   }
 
   @Test
+  void theBudgetCountsTheScalesEachEncodingKeeps() {
+    for (int hs : new int[] {8, 32}) {
+      KvGeometry g = new KvGeometry(2, 2, hs);
+      long codes = 2L * 2 * 2 * 16 * hs;
+      long tokenScales = 2L * 2 * 16 * 4;
+      assertThat(PagedKvStore.bytesPerBlock(g, KvCacheType.INT8, KvEncoding.PER_TOKEN, 16))
+          .isEqualTo(codes + 2 * tokenScales)
+          .isEqualTo(16 * g.bytesPerToken(KvCacheType.INT8));
+      assertThat(PagedKvStore.bytesPerBlock(g, KvCacheType.FP8_E4M3, KvEncoding.KIVI_MSE, 16))
+          .isEqualTo(codes + tokenScales + 2L * 2 * hs * 4);
+      assertThat(PagedKvStore.bytesPerBlock(g, KvCacheType.INT8, KvEncoding.STATIC, 16))
+          .isEqualTo(codes);
+      long budget = 100 * PagedKvStore.bytesPerBlock(g, KvCacheType.INT8, KvEncoding.KIVI, 16);
+      KvCacheConfig c =
+          new KvCacheConfig(KvCacheType.INT8, 16, budget, EvictionPolicyKind.LRU, false);
+      KvCacheManager kivi = new KvCacheManager(g, c, KvStoreFactory.host(KvEncoding.KIVI));
+      assertThat(kivi.totalBlocks()).isEqualTo(100);
+      KvCacheManager perToken = new KvCacheManager(g, c, KvStoreFactory.host());
+      assertThat(perToken.totalBlocks()).isEqualTo((int) (budget / (codes + 2 * tokenScales)));
+      // 32-wide heads: a block's 32 channel scales outweigh its 16 token scales, and vice versa
+      assertThat(perToken.totalBlocks() > 100).isEqualTo(hs > 16);
+    }
+  }
+
+  @Test
   void everyEncodingParsesByItsOptionName() {
     for (KvEncoding e : KvEncoding.values()) {
       assertThat(KvEncoding.parse(" " + e.optionName().toUpperCase() + " ")).isEqualTo(e);

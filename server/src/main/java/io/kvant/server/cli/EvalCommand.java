@@ -53,10 +53,13 @@ final class EvalCommand {
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8;
                            f16 on the GPU
         --kv-encoding E    how int8/fp8 KV is encoded: per-token (one absmax scale per token
-                           and head), hadamard (rotated first), kivi (keys per channel in each
-                           block, values per token), kivi-hadamard, static (fixed per-channel
-                           scales from a calibration pass over --calibration text),
-                           static-hadamard; all but per-token on the CPU only
+                           and head), hadamard (rotated first), per-token-mse and hadamard-mse
+                           (the per-token scale of least squared error), kivi (keys per channel
+                           in each block, values per token), kivi-hadamard, kivi-mse (values
+                           by -mse), static (fixed per-channel scales from a calibration pass
+                           over --calibration text), static-hadamard; default: kivi-mse for
+                           int8, per-token-mse for fp8 on the CPU, per-token (the only one) on
+                           a GPU
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches
@@ -110,16 +113,21 @@ final class EvalCommand {
       } catch (IllegalArgumentException e) {
         throw new UsageException("--kv: must be f32, int8 or fp8, got '" + kv + "'");
       }
-      io.kvant.engine.kv.KvEncoding kvEncoding;
-      try {
-        kvEncoding =
-            io.kvant.engine.kv.KvEncoding.parse(f.string("kv-encoding").orElse("per-token"));
-      } catch (IllegalArgumentException e) {
-        throw new UsageException("--kv-encoding: " + e.getMessage());
-      }
-      if (kvEncoding != io.kvant.engine.kv.KvEncoding.PER_TOKEN && kvType.elementBytes() != 1) {
-        throw new UsageException(
-            "--kv-encoding " + kvEncoding.optionName() + " applies to --kv int8 or fp8 only");
+      // Unset: the device's default (KvEncoding.cpuDefault on the CPU, per-token on a GPU).
+      io.kvant.engine.kv.KvEncoding explicitEncoding = null;
+      if (f.has("kv-encoding")) {
+        try {
+          explicitEncoding = io.kvant.engine.kv.KvEncoding.parse(f.string("kv-encoding").get());
+        } catch (IllegalArgumentException e) {
+          throw new UsageException("--kv-encoding: " + e.getMessage());
+        }
+        if (explicitEncoding != io.kvant.engine.kv.KvEncoding.PER_TOKEN
+            && kvType.elementBytes() != 1) {
+          throw new UsageException(
+              "--kv-encoding "
+                  + explicitEncoding.optionName()
+                  + " applies to --kv int8 or fp8 only");
+        }
       }
       int threads = f.integer("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
       int maxLen = f.integer("max-len", 256, 2, 1 << 20);
@@ -144,6 +152,8 @@ final class EvalCommand {
         // The reference always runs on F32 KV; the candidate on the --kv storage. On the CPU the
         // stores are the engine's own; on another backend they are that backend's block pool.
         boolean cpu = backend instanceof CpuBackend;
+        io.kvant.engine.kv.KvEncoding kvEncoding =
+            explicitEncoding != null ? explicitEncoding : backend.defaultKvEncoding(kvType);
         if (!cpu && kvEncoding != io.kvant.engine.kv.KvEncoding.PER_TOKEN) {
           throw new UsageException(
               "--kv-encoding "

@@ -45,6 +45,7 @@ public final class ConfigLoader {
           Map.entry("name", "model.name"),
           Map.entry("weights", "model.weights"),
           Map.entry("kv", "model.kv"),
+          Map.entry("kv-encoding", "model.kv_encoding"),
           Map.entry("device", "model.device"),
           Map.entry("tokenizer", "model.tokenizer"),
           Map.entry("chat-template", "model.chat_template"),
@@ -105,6 +106,48 @@ public final class ConfigLoader {
     return (long) s.integer("scheduler.kv_cache_mb", 256, 1, 1 << 20) << 20;
   }
 
+  /**
+   * {@code model.kv_encoding}, checked against the device and the KV type ({@code kv} as resolved:
+   * empty for auto); empty when unset (each backend's default: {@code KvEncoding.cpuDefault} on the
+   * CPU, per-token on the GPU).
+   */
+  private static String kvEncoding(Settings s, String device, String kv) throws ConfigException {
+    Optional<String> v = s.optional("model.kv_encoding");
+    if (v.isEmpty()) {
+      return "";
+    }
+    io.kvant.engine.kv.KvEncoding e;
+    try {
+      e = io.kvant.engine.kv.KvEncoding.parse(v.get());
+    } catch (IllegalArgumentException ex) {
+      throw new ConfigException(s.where("model.kv_encoding") + ": " + ex.getMessage());
+    }
+    String where = s.where("model.kv_encoding") + " " + e.optionName();
+    if (e.needsScales()) {
+      throw new ConfigException(
+          where
+              + ": static scales come from a calibration pass that the server does not run or load"
+              + " (kvant eval --kv-encoding "
+              + e.optionName()
+              + " measures it)");
+    }
+    if (e != io.kvant.engine.kv.KvEncoding.PER_TOKEN) {
+      if (!kv.equals("int8") && !kv.equals("fp8")) {
+        throw new ConfigException(
+            where
+                + ": applies to --kv int8 or fp8 only, the KV cache is "
+                + (kv.isEmpty() ? "the device's default" : kv));
+      }
+      if (device.equals("cuda")) {
+        throw new ConfigException(
+            where
+                + ": the CUDA backend encodes int8/fp8 KV per-token only; use --device cpu, or"
+                + " leave the encoding unset (each device's default)");
+      }
+    }
+    return e.optionName();
+  }
+
   /** Usage text for the flags. */
   public static String flagHelp() {
     return """
@@ -117,6 +160,10 @@ public final class ConfigLoader {
           --weights RECIPE         quantize at load: none, w8, w4g128, w4g32, fp8, mixed (default none)
           --kv TYPE                KV cache storage: f32, int8, fp8 on the CPU (default f32);
                                    f16 (default), f32, int8 or fp8 on the GPU
+          --kv-encoding E          how int8/fp8 KV is encoded (CPU): per-token, hadamard,
+                                   per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse
+                                   (default: kivi-mse for int8, per-token-mse for fp8 on the CPU;
+                                   the GPU implements per-token only and refuses the others)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
                                    the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)
@@ -267,6 +314,7 @@ public final class ConfigLoader {
       // auto stays empty: the backend that opens decides (f16 on a GPU, f32 on the CPU).
       kv = device.equals("cuda") ? "f16" : device.equals("cpu") ? "f32" : "";
     }
+    String kvEncoding = kvEncoding(s, device, kv);
     Optional<Path> tokenizer = s.optional("model.tokenizer").map(Path::of);
     if (tokenizer.isPresent() && !Files.isRegularFile(tokenizer.get())) {
       throw new ConfigException(
@@ -343,7 +391,7 @@ public final class ConfigLoader {
     return new ServerConfig(
         host,
         port,
-        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax, device),
+        new ModelSettings(modelPath, name, weights, kv, tokenizer, defaultMax, device, kvEncoding),
         sched,
         security,
         metricsPort,

@@ -166,6 +166,8 @@ public record ServerConfig(
    * @param tokenizer tokenizer file for formats that don't embed one (llama2.c), empty otherwise
    * @param defaultMaxTokens max_tokens used when a request leaves it 0
    * @param device where forward passes run: cpu, cuda or auto
+   * @param kvEncoding how INT8/FP8 KV is encoded ({@code KvEncoding}'s option name); empty for the
+   *     backend's default
    */
   public record ModelSettings(
       Path path,
@@ -174,7 +176,20 @@ public record ServerConfig(
       String kvType,
       Optional<Path> tokenizer,
       int defaultMaxTokens,
-      String device) {
+      String device,
+      String kvEncoding) {
+    /** Settings with the backend's default KV encoding. */
+    public ModelSettings(
+        Path path,
+        String name,
+        String weights,
+        String kvType,
+        Optional<Path> tokenizer,
+        int defaultMaxTokens,
+        String device) {
+      this(path, name, weights, kvType, tokenizer, defaultMaxTokens, device, "");
+    }
+
     /** Settings on the CPU. */
     public ModelSettings(
         Path path,

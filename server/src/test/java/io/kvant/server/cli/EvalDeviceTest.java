@@ -118,6 +118,35 @@ class EvalDeviceTest {
     JsonNode line = new ObjectMapper().readTree(ok.out());
     assertThat(line.get("kv_encoding").asText()).isEqualTo("hadamard");
     assertThat(line.get("top1_agreement").asDouble()).isGreaterThan(0.5);
+    // unset: the CPU's default for the type; static: calibrated over --calibration in memory
+    List<String> small =
+        List.of(
+            "--model",
+            MODEL,
+            "--weights",
+            "f32",
+            "--text",
+            text.toString(),
+            "--calibration",
+            text.toString(),
+            "--max-len",
+            "16",
+            "--threads",
+            "1");
+    for (String[] kvAndEncoding :
+        new String[][] {
+          {"int8", null, "kivi-mse"}, {"fp8", null, "per-token-mse"}, {"int8", "static", "static"}
+        }) {
+      List<String> args = concat(small, "--kv", kvAndEncoding[0]);
+      if (kvAndEncoding[1] != null) {
+        args = concat(args, "--kv-encoding", kvAndEncoding[1]);
+      }
+      Run r = eval(args);
+      assertThat(r.code()).as(r.err()).isZero();
+      JsonNode l = new ObjectMapper().readTree(r.out());
+      assertThat(l.get("kv_encoding").asText()).isEqualTo(kvAndEncoding[2]);
+      assertThat(l.get("top1_agreement").asDouble()).isGreaterThan(0.5);
+    }
   }
 
   private static List<String> concat(List<String> a, String... more) {

@@ -104,6 +104,58 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void kvEncodingIsCheckedAgainstTheDeviceAndTheKvType() throws Exception {
+    String m = model.toString();
+    assertThat(load(Map.of(), "--model", m, "--kv", "int8").model().kvEncoding()).isEmpty();
+    assertThat(
+            load(Map.of(), "--model", m, "--kv", "fp8", "--kv-encoding", "hadamard-mse")
+                .model()
+                .kvEncoding())
+        .isEqualTo("hadamard-mse");
+    Path yaml =
+        Files.writeString(dir.resolve("e.yaml"), "model:\n  kv: int8\n  kv_encoding: kivi\n");
+    assertThat(load(Map.of(), "--model", m, "--config", yaml.toString()).model().kvEncoding())
+        .isEqualTo("kivi");
+    // the GPU implements per-token only: another encoding is refused, naming the option
+    assertThatThrownBy(
+            () ->
+                load(
+                    Map.of(),
+                    "--model",
+                    m,
+                    "--device",
+                    "cuda",
+                    "--kv",
+                    "int8",
+                    "--kv-encoding",
+                    "kivi-mse"))
+        .hasMessage(
+            "--kv-encoding kivi-mse: the CUDA backend encodes int8/fp8 KV per-token only; use"
+                + " --device cpu, or leave the encoding unset (each device's default)");
+    assertThat(
+            load(
+                    Map.of(),
+                    "--model",
+                    m,
+                    "--device",
+                    "cuda",
+                    "--kv",
+                    "int8",
+                    "--kv-encoding",
+                    "per-token")
+                .model()
+                .kvEncoding())
+        .isEqualTo("per-token");
+    assertThatThrownBy(() -> load(Map.of(), "--model", m, "--kv-encoding", "kivi"))
+        .hasMessage("--kv-encoding kivi: applies to --kv int8 or fp8 only, the KV cache is f32");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", m, "--kv", "int8", "--kv-encoding", "static"))
+        .hasMessageStartingWith("--kv-encoding static: static scales come from a calibration");
+    assertThatThrownBy(() -> load(Map.of(), "--model", m, "--kv-encoding", "kivvi"))
+        .hasMessageStartingWith("--kv-encoding: must be one of per-token, hadamard");
+  }
+
+  @Test
   void badValuesNameTheSettingAndWhereItCameFrom() throws Exception {
     Path yaml = Files.writeString(dir.resolve("bad.yaml"), "scheduler:\n  max_queue: 0\n");
     assertThatThrownBy(
