@@ -34,7 +34,6 @@ import io.kvant.engine.tensor.ComputePool;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
-import io.kvant.reload.SwapMode;
 import io.kvant.server.agent.AgentWiring;
 import io.kvant.server.chat.ChatTemplates;
 import io.kvant.server.config.ServerConfig;
@@ -446,7 +445,7 @@ public final class KvantServer implements AutoCloseable {
             loader,
             events,
             agent.map(a -> (AdminService.BucketSwapper) a),
-            SwapMode.valueOf(config.agent().swapPolicy()));
+            config.agent().swapPolicy());
     List<ServerInterceptor> genInterceptors = new ArrayList<>();
     sec.generationToken()
         .ifPresent(

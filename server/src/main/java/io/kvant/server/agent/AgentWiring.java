@@ -10,6 +10,7 @@ import io.kvant.reload.RecipeRequantizer;
 import io.kvant.reload.Rejection;
 import io.kvant.reload.ReloadAgent;
 import io.kvant.reload.StagedVersion;
+import io.kvant.reload.Step;
 import io.kvant.reload.SwapMode;
 import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.Buckets;
@@ -82,7 +83,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
                 c.gate().shadowMaxKl()),
             c.rollbackErrorRate(),
             c.rollbackMinRequests(),
-            SwapMode.valueOf(c.swapPolicy()),
+            c.swapPolicy(),
             c.autoSwap(),
             AgentSettings.BUILTIN_GOLDEN,
             64L << 30);
@@ -92,8 +93,7 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
             bucket,
             new ServerSwapTarget(model, swaps, backend),
             (step, version, message, attrs) ->
-                events.publish(
-                    ModelEvent.Kind.valueOf(step.name()), model.name(), version, message, attrs),
+                events.publish(kind(step), model.name(), version, message, attrs),
             clock,
             PollScheduler.singleThread("kvant-reload-agent"),
             pool,
@@ -101,6 +101,20 @@ public final class AgentWiring implements AdminService.BucketSwapper, AutoClosea
     model.onOutcome(agent::recordOutcome);
     model.onSample(agent::recordSample);
     return new AgentWiring(agent, bucket, model, clock);
+  }
+
+  /** The API's event kind of an agent step (a switch: a new step does not compile unmapped). */
+  static ModelEvent.Kind kind(Step step) {
+    return switch (step) {
+      case DETECTED -> ModelEvent.Kind.DETECTED;
+      case DOWNLOADED -> ModelEvent.Kind.DOWNLOADED;
+      case VERIFIED -> ModelEvent.Kind.VERIFIED;
+      case RECALIBRATED -> ModelEvent.Kind.RECALIBRATED;
+      case GATE_PASSED -> ModelEvent.Kind.GATE_PASSED;
+      case STAGED -> ModelEvent.Kind.STAGED;
+      case KEPT -> ModelEvent.Kind.KEPT;
+      case REJECTED -> ModelEvent.Kind.REJECTED;
+    };
   }
 
   /** Checks the bucket and claims the staging area (see {@link ReloadAgent#prepare}). */

@@ -1,5 +1,6 @@
 package io.kvant.server.config;
 
+import io.kvant.reload.SwapMode;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -16,7 +17,7 @@ import java.util.Optional;
  * @param qbomDir folder of {@code qbom.jsonl}; empty: QBOM kept in memory only
  * @param watchWindow how long the previous version is kept for rollback
  * @param autoSwap whether new versions are swapped in by polling (false: only by the Swap RPC)
- * @param swapPolicy default swap policy: DRAIN, IMMEDIATE or PAUSE
+ * @param swapPolicy default swap policy
  * @param gateMinTop1 minimum top-1 agreement of the quality gate
  * @param gateMaxKl maximum mean KL divergence of the quality gate
  * @param rollbackErrorRate error rate in the watch window that triggers a rollback
@@ -32,7 +33,7 @@ public record AgentConfig(
     Optional<Path> qbomDir,
     Duration watchWindow,
     boolean autoSwap,
-    String swapPolicy,
+    SwapMode swapPolicy,
     double gateMinTop1,
     double gateMaxKl,
     double rollbackErrorRate,
@@ -49,7 +50,7 @@ public record AgentConfig(
       Optional<Path> qbomDir,
       Duration watchWindow,
       boolean autoSwap,
-      String swapPolicy,
+      SwapMode swapPolicy,
       double gateMinTop1,
       double gateMaxKl,
       double rollbackErrorRate,
@@ -121,7 +122,7 @@ public record AgentConfig(
         Optional.empty(),
         Duration.ofMinutes(5),
         true,
-        "DRAIN",
+        SwapMode.DRAIN,
         0.9,
         0.1,
         0.05,

@@ -3,6 +3,7 @@ package io.kvant.server.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.kvant.reload.SwapMode;
 import io.kvant.server.config.ServerConfig.ModelSettings;
 import io.kvant.server.config.ServerConfig.SchedulerSettings;
 import io.kvant.server.config.ServerConfig.SecuritySettings;
@@ -415,12 +416,18 @@ public final class ConfigLoader {
       throw new ConfigException(
           s.where("agent.channel") + ": must be 1-128 of letters, digits, '.', '_', '-'");
     }
-    String policy = s.string("agent.swap_policy", "drain").toUpperCase(java.util.Locale.ROOT);
-    if (!Set.of("DRAIN", "IMMEDIATE", "PAUSE").contains(policy)) {
+    String policyText = s.string("agent.swap_policy", "drain");
+    SwapMode policy = null;
+    for (SwapMode mode : SwapMode.values()) {
+      if (mode.name().equalsIgnoreCase(policyText)) {
+        policy = mode;
+      }
+    }
+    if (policy == null) {
       throw new ConfigException(
           s.where("agent.swap_policy")
               + ": must be drain, immediate or pause, got '"
-              + s.string("agent.swap_policy", "")
+              + policyText
               + "'");
     }
     Optional<String> endpoint = s.optional("agent.s3.endpoint");

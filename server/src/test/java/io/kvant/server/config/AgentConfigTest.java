@@ -58,7 +58,7 @@ class AgentConfigTest {
     assertThat(a.pollInterval()).isEqualTo(Duration.ofSeconds(3));
     assertThat(a.watchWindow()).isEqualTo(Duration.ofSeconds(60));
     assertThat(a.autoSwap()).isFalse();
-    assertThat(a.swapPolicy()).isEqualTo("PAUSE");
+    assertThat(a.swapPolicy()).isEqualTo(io.kvant.reload.SwapMode.PAUSE);
     assertThat(a.gateMinTop1()).isEqualTo(0.95);
     assertThat(a.s3().endpoint()).contains("http://127.0.0.1:9000");
     assertThat(a.s3().accessKey()).contains("key");

@@ -43,7 +43,7 @@ class AgentStartupTest {
         Optional.empty(),
         Duration.ofSeconds(60),
         autoSwap,
-        "DRAIN",
+        io.kvant.reload.SwapMode.DRAIN,
         d.gateMinTop1(),
         d.gateMaxKl(),
         d.rollbackErrorRate(),

@@ -129,7 +129,7 @@ class HotSwapLoadTest {
         Optional.of(tmp.resolve("qbom")),
         Duration.ofSeconds(3),
         false,
-        "DRAIN",
+        io.kvant.reload.SwapMode.DRAIN,
         d.gateMinTop1(),
         d.gateMaxKl(),
         d.rollbackErrorRate(),

@@ -88,7 +88,7 @@ class QuantizePublishSwapTest {
             Optional.empty(),
             Duration.ofSeconds(2),
             true,
-            "DRAIN",
+            io.kvant.reload.SwapMode.DRAIN,
             d.gateMinTop1(),
             d.gateMaxKl(),
             d.rollbackErrorRate(),
@@ -105,9 +105,9 @@ class QuantizePublishSwapTest {
         Thread t =
             new Thread(
                 () -> {
-                  for (int i = 0;
-                      i < 2_000 && !stop.get() && System.nanoTime() < loadDeadline;
-                      i++) {
+                  // Until the test stops it (bounded by the deadline), not a count: a fast publish
+                  // could outlast a fixed number of requests before the last swap.
+                  while (!stop.get() && System.nanoTime() < loadDeadline) {
                     try {
                       Iterator<GenerateChunk> it =
                           server
