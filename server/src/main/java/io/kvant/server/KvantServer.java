@@ -31,6 +31,7 @@ import io.kvant.engine.sched.SchedulerConfig;
 import io.kvant.engine.sched.SchedulerStats;
 import io.kvant.engine.sched.TransformerModel;
 import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.Digests;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
@@ -62,12 +63,9 @@ import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -360,14 +358,8 @@ public final class KvantServer implements AutoCloseable {
             + Files.size(p.toFile().isDirectory() ? p.resolve("config.json") : p)
             + "|"
             + Files.getLastModifiedTime(p).toMillis();
-    try {
-      byte[] d =
-          MessageDigest.getInstance("SHA-256").digest(identity.getBytes(StandardCharsets.UTF_8));
-      String name = p.getFileName().toString().replaceFirst("\\.[^.]*$", "");
-      return name + "@" + HexFormat.of().formatHex(d, 0, 4);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    String name = p.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+    return name + "@" + Digests.sha256(identity.getBytes(StandardCharsets.UTF_8)).substring(0, 8);
   }
 
   /**
