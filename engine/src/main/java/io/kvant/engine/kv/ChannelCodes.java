@@ -1,11 +1,16 @@
 package io.kvant.engine.kv;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * The encoders of the per-channel scalings ({@link KvEncoding.Scaling#BLOCK_CHANNEL}, {@link
  * KvEncoding.Scaling#STATIC_CHANNEL}) as scalar loops: they run once per token written, not in the
  * attention loops, and their javadoc rules are what a GPU port must reproduce.
  */
 final class ChannelCodes {
+  private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
+
   private ChannelCodes() {}
 
   /**
@@ -19,10 +24,10 @@ final class ChannelCodes {
       int n,
       float[] scales,
       int sOff,
-      byte[] codes,
-      int dOff) {
+      MemorySegment codes,
+      long dOff) {
     for (int c = 0; c < n; c++) {
-      codes[dOff + c] = KvKernels.code(type, x[xOff + c], scales[sOff + c]);
+      codes.set(BYTE, dOff + c, KvKernels.code(type, x[xOff + c], scales[sOff + c]));
     }
   }
 
@@ -40,8 +45,8 @@ final class ChannelCodes {
       int n,
       float[] scales,
       int sOff,
-      byte[] codes,
-      int base,
+      MemorySegment codes,
+      long base,
       int slot) {
     float max = KvKernels.codeMax(type);
     for (int c = 0; c < n; c++) {
@@ -54,14 +59,16 @@ final class ChannelCodes {
           float grown = a / max;
           if (s > 0f) {
             float r = s / grown;
-            for (int u = 0, i = base + c; u < slot; u++, i += n) {
-              codes[i] = recode(type, codes[i], r);
+            long i = base + c;
+            for (int u = 0; u < slot; u++, i += n) {
+              codes.set(BYTE, i, recode(type, codes.get(BYTE, i), r));
             }
           }
           scales[sOff + c] = grown;
         }
       }
-      codes[base + slot * n + c] = KvKernels.code(type, x[xOff + c], scales[sOff + c]);
+      codes.set(
+          BYTE, base + (long) slot * n + c, KvKernels.code(type, x[xOff + c], scales[sOff + c]));
     }
   }
 

@@ -1,5 +1,6 @@
 package io.kvant.engine.kv;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 
@@ -117,6 +118,7 @@ public final class ContiguousKvStore implements KvStore {
       int seq, int layer, int kvHead, float[] weights, int len, float[] out, int outOff) {
     float[] v = values[seq];
     int b = base(layer, 0) + kvHead * headSize;
-    KvKernels.weightedSumF32(weights, 0, v, b, kvDim, len, headSize, out, outOff);
+    KvKernels.weightedSumF32(
+        weights, 0, MemorySegment.ofArray(v), b, kvDim, len, headSize, out, outOff);
   }
 }

@@ -1,5 +1,8 @@
 package io.kvant.engine.kv;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -19,7 +22,9 @@ import jdk.incubator.vector.VectorSpecies;
  * multiply-adds. The per-token scale is applied once per dot (or folded into the value weight), not
  * per element. Results differ from the references only by summation order. References: llama.cpp's
  * {@code ggml_vec_dot_q8_0}, vLLM's FP8 KV cache ({@code fp8_e4m3} with per-tensor/per-head
- * scales), the OCP 8-bit floating point spec (E4M3, max 448, no infinities).
+ * scales), the OCP 8-bit floating point spec (E4M3, max 448, no infinities). Stored keys, values
+ * and codes are read from a {@link MemorySegment} (the paged store's off-heap blocks, or a heap
+ * array wrapped by {@link MemorySegment#ofArray}), offsets counted in elements.
  */
 final class KvKernels {
   private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -27,6 +32,9 @@ final class KvKernels {
   private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
   private static final VectorSpecies<Byte> B = L >= 8 ? byteSpecies(L) : null;
   private static final float TWO_POW_120 = 0x1p120f;
+  private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+  private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+  private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
 
   /** Largest finite E4M3 magnitude. */
   static final float FP8_MAX = 448f;
@@ -101,8 +109,8 @@ final class KvKernels {
   static void scoresF32T(
       float[] q,
       int qOff,
-      float[] k,
-      int kOff,
+      MemorySegment k,
+      long kOff,
       int stride,
       int n,
       int hs,
@@ -114,13 +122,11 @@ final class KvKernels {
       FloatVector a1 = FloatVector.zero(F);
       int d = 0;
       for (; d + 1 < hs; d += 2) {
-        a0 = FloatVector.fromArray(F, k, kOff + d * stride + t).fma(bcast(q[qOff + d]), a0);
-        a1 =
-            FloatVector.fromArray(F, k, kOff + (d + 1) * stride + t)
-                .fma(bcast(q[qOff + d + 1]), a1);
+        a0 = floats(k, kOff + (long) d * stride + t).fma(bcast(q[qOff + d]), a0);
+        a1 = floats(k, kOff + (long) (d + 1) * stride + t).fma(bcast(q[qOff + d + 1]), a1);
       }
       if (d < hs) {
-        a0 = FloatVector.fromArray(F, k, kOff + d * stride + t).fma(bcast(q[qOff + d]), a0);
+        a0 = floats(k, kOff + (long) d * stride + t).fma(bcast(q[qOff + d]), a0);
       }
       FloatVector sum = a0.add(a1);
       if (t + L <= n) {
@@ -138,8 +144,8 @@ final class KvKernels {
   static void scoresF32TScalar(
       float[] q,
       int qOff,
-      float[] k,
-      int kOff,
+      MemorySegment k,
+      long kOff,
       int stride,
       int n,
       int hs,
@@ -151,16 +157,16 @@ final class KvKernels {
   }
 
   private static float scoreF32TScalar(
-      float[] q, int qOff, float[] k, int kOff, int stride, int hs) {
+      float[] q, int qOff, MemorySegment k, long kOff, int stride, int hs) {
     float a0 = 0f;
     float a1 = 0f;
     int d = 0;
     for (; d + 1 < hs; d += 2) {
-      a0 = Math.fma(k[kOff + d * stride], q[qOff + d], a0);
-      a1 = Math.fma(k[kOff + (d + 1) * stride], q[qOff + d + 1], a1);
+      a0 = Math.fma(k.getAtIndex(FLOAT, kOff + (long) d * stride), q[qOff + d], a0);
+      a1 = Math.fma(k.getAtIndex(FLOAT, kOff + (long) (d + 1) * stride), q[qOff + d + 1], a1);
     }
     if (d < hs) {
-      a0 = Math.fma(k[kOff + d * stride], q[qOff + d], a0);
+      a0 = Math.fma(k.getAtIndex(FLOAT, kOff + (long) d * stride), q[qOff + d], a0);
     }
     return a0 + a1;
   }
@@ -173,8 +179,8 @@ final class KvKernels {
   static void weightedSumF32(
       float[] w,
       int wOff,
-      float[] v,
-      int vOff,
+      MemorySegment v,
+      long vOff,
       int stride,
       int n,
       int hs,
@@ -184,14 +190,15 @@ final class KvKernels {
     for (; i + L <= hs; i += L) {
       FloatVector acc = FloatVector.fromArray(F, out, outOff + i);
       for (int t = 0; t < n; t++) {
-        acc = FloatVector.fromArray(F, v, vOff + t * stride + i).fma(bcast(w[wOff + t]), acc);
+        acc = floats(v, vOff + (long) t * stride + i).fma(bcast(w[wOff + t]), acc);
       }
       acc.intoArray(out, outOff + i);
     }
     for (; i < hs; i++) {
       float acc = out[outOff + i];
       for (int t = 0; t < n; t++) {
-        acc += w[wOff + t] * v[vOff + t * stride + i]; // as axpyF32's tail: not fused
+        // as axpyF32's tail: not fused
+        acc += w[wOff + t] * v.getAtIndex(FLOAT, vOff + (long) t * stride + i);
       }
       out[outOff + i] = acc;
     }
@@ -201,75 +208,81 @@ final class KvKernels {
     return FloatVector.broadcast(F, v);
   }
 
+  /** The {@code L} floats at element {@code off} of {@code s}. */
+  private static FloatVector floats(MemorySegment s, long off) {
+    return FloatVector.fromMemorySegment(F, s, off * Float.BYTES, ORDER);
+  }
+
+  /** The {@code L} bytes at {@code off} of {@code s}. */
+  private static ByteVector bytes(MemorySegment s, long off) {
+    return ByteVector.fromMemorySegment(B, s, off, ORDER);
+  }
+
   // ---------------------------------------------------------------- INT8
 
   /** Symmetric absmax quantization of {@code n} floats; returns the scale ({@code x ≈ scale*q}). */
-  static float quantizeInt8(float[] src, int off, int n, byte[] dst, int dOff) {
+  static float quantizeInt8(float[] src, int off, int n, MemorySegment dst, long dOff) {
     float amax = 0f;
     for (int i = 0; i < n; i++) {
       amax = Math.max(amax, Math.abs(src[off + i]));
     }
     if (amax == 0f) {
-      java.util.Arrays.fill(dst, dOff, dOff + n, (byte) 0);
+      dst.asSlice(dOff, n).fill((byte) 0);
       return 0f;
     }
     float scale = amax / 127f;
     float inv = 127f / amax;
     for (int i = 0; i < n; i++) {
       int qv = Math.round(src[off + i] * inv);
-      dst[dOff + i] = (byte) Math.max(-127, Math.min(127, qv));
+      dst.set(BYTE, dOff + i, (byte) Math.max(-127, Math.min(127, qv)));
     }
     return scale;
   }
 
   /** {@code sum q[i] * k[i]} over int8 keys, unscaled. */
-  static float dotInt8(float[] q, int qOff, byte[] k, int kOff, int n) {
+  static float dotInt8(float[] q, int qOff, MemorySegment k, long kOff, int n) {
     int i = 0;
     float sum = 0f;
     if (B != null && n >= L) {
       FloatVector acc = FloatVector.zero(F);
       for (int bound = F.loopBound(n); i < bound; i += L) {
-        FloatVector kv =
-            (FloatVector)
-                ByteVector.fromArray(B, k, kOff + i).convertShape(VectorOperators.B2F, F, 0);
+        FloatVector kv = (FloatVector) bytes(k, kOff + i).convertShape(VectorOperators.B2F, F, 0);
         acc = FloatVector.fromArray(F, q, qOff + i).fma(kv, acc);
       }
       sum = acc.reduceLanes(VectorOperators.ADD);
     }
     for (; i < n; i++) {
-      sum += q[qOff + i] * k[kOff + i];
+      sum += q[qOff + i] * k.get(BYTE, kOff + i);
     }
     return sum;
   }
 
-  static float dotInt8Scalar(float[] q, int qOff, byte[] k, int kOff, int n) {
+  static float dotInt8Scalar(float[] q, int qOff, MemorySegment k, long kOff, int n) {
     float sum = 0f;
     for (int i = 0; i < n; i++) {
-      sum += q[qOff + i] * k[kOff + i];
+      sum += q[qOff + i] * k.get(BYTE, kOff + i);
     }
     return sum;
   }
 
   /** {@code y[i] += a * x[i]} over int8 values ({@code a} already includes the scale). */
-  static void axpyInt8(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+  static void axpyInt8(float a, MemorySegment x, long xOff, float[] y, int yOff, int n) {
     int i = 0;
     if (B != null && n >= L) {
       FloatVector va = FloatVector.broadcast(F, a);
       for (int bound = F.loopBound(n); i < bound; i += L) {
-        FloatVector xv =
-            (FloatVector)
-                ByteVector.fromArray(B, x, xOff + i).convertShape(VectorOperators.B2F, F, 0);
+        FloatVector xv = (FloatVector) bytes(x, xOff + i).convertShape(VectorOperators.B2F, F, 0);
         xv.fma(va, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
       }
     }
     for (; i < n; i++) {
-      y[yOff + i] += a * x[xOff + i];
+      y[yOff + i] += a * x.get(BYTE, xOff + i);
     }
   }
 
-  static void axpyInt8Scalar(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+  static void axpyInt8Scalar(float a, MemorySegment x, long xOff, float[] y, int yOff, int n) {
     for (int i = 0; i < n; i++) {
-      y[yOff + i] += a * x[xOff + i];
+      y[yOff + i] += a * x.get(BYTE, xOff + i);
     }
   }
 
@@ -308,18 +321,18 @@ final class KvKernels {
   }
 
   /** Per-token absmax scaling into E4M3; returns the scale ({@code x ≈ scale * decode(q)}). */
-  static float quantizeFp8(float[] src, int off, int n, byte[] dst, int dOff) {
+  static float quantizeFp8(float[] src, int off, int n, MemorySegment dst, long dOff) {
     float amax = 0f;
     for (int i = 0; i < n; i++) {
       amax = Math.max(amax, Math.abs(src[off + i]));
     }
     if (amax == 0f) {
-      java.util.Arrays.fill(dst, dOff, dOff + n, (byte) 0);
+      dst.asSlice(dOff, n).fill((byte) 0);
       return 0f;
     }
     float inv = FP8_MAX / amax;
     for (int i = 0; i < n; i++) {
-      dst[dOff + i] = fp8Encode(src[off + i] * inv);
+      dst.set(BYTE, dOff + i, fp8Encode(src[off + i] * inv));
     }
     return amax / FP8_MAX;
   }
@@ -351,12 +364,13 @@ final class KvKernels {
   }
 
   /** {@code sum q[i] * value(k[i])}, unscaled, by {@code type}'s kernel. */
-  static float dot(KvCacheType type, float[] q, int qOff, byte[] k, int kOff, int n) {
+  static float dot(KvCacheType type, float[] q, int qOff, MemorySegment k, long kOff, int n) {
     return type == KvCacheType.INT8 ? dotInt8(q, qOff, k, kOff, n) : dotFp8(q, qOff, k, kOff, n);
   }
 
   /** {@code y[i] += a * value(x[i])} by {@code type}'s kernel. */
-  static void axpy(KvCacheType type, float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+  static void axpy(
+      KvCacheType type, float a, MemorySegment x, long xOff, float[] y, int yOff, int n) {
     if (type == KvCacheType.INT8) {
       axpyInt8(a, x, xOff, y, yOff, n);
     } else {
@@ -365,15 +379,15 @@ final class KvKernels {
   }
 
   /** Per-token absmax encoding by {@code type}; returns the scale. */
-  static float quantize(KvCacheType type, float[] src, int off, int n, byte[] dst, int dOff) {
+  static float quantize(
+      KvCacheType type, float[] src, int off, int n, MemorySegment dst, long dOff) {
     return type == KvCacheType.INT8
         ? quantizeInt8(src, off, n, dst, dOff)
         : quantizeFp8(src, off, n, dst, dOff);
   }
 
-  private static FloatVector fp8Widen(byte[] x, int off) {
-    IntVector c =
-        (IntVector) ByteVector.fromArray(B, x, off).convertShape(VectorOperators.B2I, I, 0);
+  private static FloatVector fp8Widen(MemorySegment x, long off) {
+    IntVector c = (IntVector) bytes(x, off).convertShape(VectorOperators.B2I, I, 0);
     IntVector bits =
         c.and(0x7F)
             .lanewise(VectorOperators.LSHL, 20)
@@ -381,7 +395,7 @@ final class KvKernels {
     return bits.reinterpretAsFloats().mul(TWO_POW_120);
   }
 
-  static float dotFp8(float[] q, int qOff, byte[] k, int kOff, int n) {
+  static float dotFp8(float[] q, int qOff, MemorySegment k, long kOff, int n) {
     int i = 0;
     float sum = 0f;
     if (B != null && n >= L) {
@@ -392,20 +406,20 @@ final class KvKernels {
       sum = acc.reduceLanes(VectorOperators.ADD);
     }
     for (; i < n; i++) {
-      sum += q[qOff + i] * FP8_TABLE[k[kOff + i] & 0xFF];
+      sum += q[qOff + i] * FP8_TABLE[k.get(BYTE, kOff + i) & 0xFF];
     }
     return sum;
   }
 
-  static float dotFp8Scalar(float[] q, int qOff, byte[] k, int kOff, int n) {
+  static float dotFp8Scalar(float[] q, int qOff, MemorySegment k, long kOff, int n) {
     float sum = 0f;
     for (int i = 0; i < n; i++) {
-      sum += q[qOff + i] * fp8Decode(k[kOff + i]);
+      sum += q[qOff + i] * fp8Decode(k.get(BYTE, kOff + i));
     }
     return sum;
   }
 
-  static void axpyFp8(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+  static void axpyFp8(float a, MemorySegment x, long xOff, float[] y, int yOff, int n) {
     int i = 0;
     if (B != null && n >= L) {
       FloatVector va = FloatVector.broadcast(F, a);
@@ -414,13 +428,13 @@ final class KvKernels {
       }
     }
     for (; i < n; i++) {
-      y[yOff + i] += a * FP8_TABLE[x[xOff + i] & 0xFF];
+      y[yOff + i] += a * FP8_TABLE[x.get(BYTE, xOff + i) & 0xFF];
     }
   }
 
-  static void axpyFp8Scalar(float a, byte[] x, int xOff, float[] y, int yOff, int n) {
+  static void axpyFp8Scalar(float a, MemorySegment x, long xOff, float[] y, int yOff, int n) {
     for (int i = 0; i < n; i++) {
-      y[yOff + i] += a * fp8Decode(x[xOff + i]);
+      y[yOff + i] += a * fp8Decode(x.get(BYTE, xOff + i));
     }
   }
 }

@@ -1,5 +1,8 @@
 package io.kvant.engine.kv;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * The encoder of {@link KvEncoding.Scaling#TOKEN_MSE}: a per-token scale chosen among {@value
  * #CANDIDATES} candidates by the squared error of the decoded head vector. A scalar loop, run once
@@ -24,13 +27,14 @@ final class MseScale {
    * Encodes {@code src[off .. off+n)} into {@code dst[dOff ..)} with the candidate scale of least
    * squared error and returns that scale (0, codes 0, for an all-zero vector).
    */
-  static float quantize(KvCacheType type, float[] src, int off, int n, byte[] dst, int dOff) {
+  static float quantize(
+      KvCacheType type, float[] src, int off, int n, MemorySegment dst, long dOff) {
     float amax = 0f;
     for (int i = 0; i < n; i++) {
       amax = Math.max(amax, Math.abs(src[off + i]));
     }
     if (amax == 0f) {
-      java.util.Arrays.fill(dst, dOff, dOff + n, (byte) 0);
+      dst.asSlice(dOff, n).fill((byte) 0);
       return 0f;
     }
     float s0 = amax / KvKernels.codeMax(type);
@@ -50,7 +54,7 @@ final class MseScale {
       }
     }
     for (int i = 0; i < n; i++) {
-      dst[dOff + i] = KvKernels.code(type, src[off + i], best);
+      dst.set(ValueLayout.JAVA_BYTE, dOff + i, KvKernels.code(type, src[off + i], best));
     }
     return best;
   }

@@ -1,5 +1,9 @@
 package io.kvant.engine.kv;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * A {@link KvStore} over fixed-size blocks of {@link KvCacheType} storage, addressed through the
  * block tables of a {@link KvCacheManager} (the {@code seq} handle is the manager's).
@@ -12,7 +16,10 @@ package io.kvant.engine.kv;
  * (layer, head, channel) in the block ({@link KvEncoding.Scaling#BLOCK_CHANNEL}), or fixed per
  * (layer, head, channel) from {@link KvScales}. Reads dequantize on the fly in {@link KvKernels}; a
  * per-channel scale is folded into the query (keys) or applied once to a head's sum (values). All
- * memory is allocated at construction.
+ * memory is allocated at construction; keys and values (floats or codes) live off the Java heap,
+ * one native segment each, freed when the store is unreachable, so the cache's size does not count
+ * against {@code -Xmx}: a 256 MiB cache on the heap made the launcher's 512 MiB heap run a full
+ * collection every ~80 ms under 16 streams (perf/RESULTS.md). The scales stay on the heap.
  *
  * <p>Threading: the forward pass reads and writes different sequences from several threads; block
  * tables change only between steps (on the engine loop), so reads need no locking. Blocks shared by
@@ -24,10 +31,10 @@ public final class PagedKvStore implements KvStore {
   private final KvEncoding encoding;
   private final int blockSize;
   private final BlockTables tables;
-  private final float[][] kf;
-  private final float[][] vf;
-  private final byte[][] kq;
-  private final byte[][] vq;
+  // Block b's elements start at element b * blockElems of kd and vd: floats for F32, else codes.
+  private final long blockElems;
+  private final MemorySegment kd;
+  private final MemorySegment vd;
 
   /** Per block: key scales per (layer, head, slot), or per (layer, head, channel); else null. */
   private final float[][] ks;
@@ -77,16 +84,15 @@ public final class PagedKvStore implements KvStore {
     }
     int perToken = g.layers() * g.kvHeads() * blockSize;
     int perChannel = g.layers() * g.kvDim();
+    this.blockElems = elems;
+    long bytes = (long) blocks * elems * (type == KvCacheType.F32 ? Float.BYTES : 1);
+    Arena arena = Arena.ofAuto();
+    kd = arena.allocate(bytes, 64);
+    vd = arena.allocate(bytes, 64);
     if (type == KvCacheType.F32) {
-      kf = new float[blocks][(int) elems];
-      vf = new float[blocks][(int) elems];
-      kq = vq = null;
       ks = vs = null;
       kStatic = vStatic = null;
     } else {
-      kf = vf = null;
-      kq = new byte[blocks][(int) elems];
-      vq = new byte[blocks][(int) elems];
       float max = KvKernels.codeMax(type);
       ks =
           switch (encoding.keyScaling()) {
@@ -193,6 +199,11 @@ public final class PagedKvStore implements KvStore {
     return g.headSize();
   }
 
+  /** First element of {@code block} in {@link #kd} and {@link #vd}. */
+  private long base(int block) {
+    return block * blockElems;
+  }
+
   private int scaleIndex(int layer, int head, int slot) {
     return (layer * g.kvHeads() + head) * blockSize + slot;
   }
@@ -213,12 +224,12 @@ public final class PagedKvStore implements KvStore {
       int src = h * hs;
       if (type == KvCacheType.F32) {
         // Keys transposed: dimension d of slot t at (layer, head)'s base + d*blockSize + t.
-        float[] kb = kf[block];
-        int kt = scaleIndex(layer, h, 0) * hs + slot;
+        long kt = base(block) + (long) scaleIndex(layer, h, 0) * hs + slot;
         for (int d = 0; d < hs; d++) {
-          kb[kt + d * blockSize] = k[kOff + src + d];
+          kd.setAtIndex(ValueLayout.JAVA_FLOAT, kt + (long) d * blockSize, k[kOff + src + d]);
         }
-        System.arraycopy(v, vOff + src, vf[block], e, hs);
+        MemorySegment.copy(
+            v, vOff + src, vd, ValueLayout.JAVA_FLOAT, (base(block) + e) * Float.BYTES, hs);
         continue;
       }
       float[] kr = rotated(k, kOff + src, hs);
@@ -228,21 +239,29 @@ public final class PagedKvStore implements KvStore {
       int ko = kr != null ? 0 : kOff + src;
       int vo = vr != null ? 0 : vOff + src;
       int ch = channelIndex(layer, h);
+      long at = base(block) + e;
       switch (encoding.keyScaling()) {
-        case TOKEN -> ks[block][si] = KvKernels.quantize(type, kx, ko, hs, kq[block], e);
-        case TOKEN_MSE -> ks[block][si] = MseScale.quantize(type, kx, ko, hs, kq[block], e);
+        case TOKEN -> ks[block][si] = KvKernels.quantize(type, kx, ko, hs, kd, at);
+        case TOKEN_MSE -> ks[block][si] = MseScale.quantize(type, kx, ko, hs, kd, at);
         case BLOCK_CHANNEL ->
             ChannelCodes.appendBlockChannel(
-                type, kx, ko, hs, ks[block], ch, kq[block], scaleIndex(layer, h, 0) * hs, slot);
-        case STATIC_CHANNEL ->
-            ChannelCodes.encodeStatic(type, kx, ko, hs, kStatic, ch, kq[block], e);
+                type,
+                kx,
+                ko,
+                hs,
+                ks[block],
+                ch,
+                kd,
+                base(block) + (long) scaleIndex(layer, h, 0) * hs,
+                slot);
+        case STATIC_CHANNEL -> ChannelCodes.encodeStatic(type, kx, ko, hs, kStatic, ch, kd, at);
       }
       if (encoding.valueScaling() == KvEncoding.Scaling.TOKEN) {
-        vs[block][si] = KvKernels.quantize(type, vx, vo, hs, vq[block], e);
+        vs[block][si] = KvKernels.quantize(type, vx, vo, hs, vd, at);
       } else if (encoding.valueScaling() == KvEncoding.Scaling.TOKEN_MSE) {
-        vs[block][si] = MseScale.quantize(type, vx, vo, hs, vq[block], e);
+        vs[block][si] = MseScale.quantize(type, vx, vo, hs, vd, at);
       } else {
-        ChannelCodes.encodeStatic(type, vx, vo, hs, vStatic, ch, vq[block], e);
+        ChannelCodes.encodeStatic(type, vx, vo, hs, vStatic, ch, vd, at);
       }
     }
   }
@@ -274,12 +293,12 @@ public final class PagedKvStore implements KvStore {
       int block = tables.blockId(seq, index);
       int n = Math.min(blockSize, len - start);
       int s0 = scaleIndex(layer, kvHead, 0);
-      int e0 = s0 * hs;
+      long e0 = base(block) + (long) s0 * hs;
       if (type == KvCacheType.F32) {
-        KvKernels.scoresF32T(q, qOff, kf[block], e0, blockSize, n, hs, scores, start);
+        KvKernels.scoresF32T(q, qOff, kd, e0, blockSize, n, hs, scores, start);
         continue;
       }
-      byte[] kb = kq[block];
+      MemorySegment kb = kd;
       switch (encoding.keyScaling()) {
         case TOKEN, TOKEN_MSE -> {
           float[] sc = ks[block];
@@ -337,12 +356,12 @@ public final class PagedKvStore implements KvStore {
       int block = tables.blockId(seq, index);
       int n = Math.min(blockSize, len - start);
       int s0 = scaleIndex(layer, kvHead, 0);
-      int e0 = s0 * hs;
+      long e0 = base(block) + (long) s0 * hs;
       if (type == KvCacheType.F32) {
-        KvKernels.weightedSumF32(weights, start, vf[block], e0, hs, n, hs, out, outOff);
+        KvKernels.weightedSumF32(weights, start, vd, e0, hs, n, hs, out, outOff);
         continue;
       }
-      byte[] vb = vq[block];
+      MemorySegment vb = vd;
       float[] sc = vs != null ? vs[block] : null;
       for (int t = 0; t < n; t++) {
         float a = sc != null ? weights[start + t] * sc[s0 + t] : weights[start + t];

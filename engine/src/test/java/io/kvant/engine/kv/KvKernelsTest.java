@@ -3,6 +3,7 @@ package io.kvant.engine.kv;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -47,11 +48,11 @@ class KvKernelsTest {
 
         float ref = KvKernels.dotF32Scalar(q, qOff, kf, kOff, n);
         assertThat(KvKernels.dotF32(q, qOff, kf, kOff, n)).isCloseTo(ref, within(tol(ref, n, 9)));
-        ref = KvKernels.dotInt8Scalar(q, qOff, k8, kOff, n);
-        assertThat(KvKernels.dotInt8(q, qOff, k8, kOff, n))
+        ref = KvKernels.dotInt8Scalar(q, qOff, MemorySegment.ofArray(k8), kOff, n);
+        assertThat(KvKernels.dotInt8(q, qOff, MemorySegment.ofArray(k8), kOff, n))
             .isCloseTo(ref, within(tol(ref, n, 400)));
-        ref = KvKernels.dotFp8Scalar(q, qOff, kfp8, kOff, n);
-        assertThat(KvKernels.dotFp8(q, qOff, kfp8, kOff, n))
+        ref = KvKernels.dotFp8Scalar(q, qOff, MemorySegment.ofArray(kfp8), kOff, n);
+        assertThat(KvKernels.dotFp8(q, qOff, MemorySegment.ofArray(kfp8), kOff, n))
             .isCloseTo(ref, within(tol(ref, n, 1400)));
 
         float a = (float) r.nextDouble(-2, 2);
@@ -62,13 +63,13 @@ class KvKernelsTest {
         assertThat(y1).containsExactly(y0, within(1e-5f));
         y0 = randomFloats(r, n + qOff, 1f);
         y1 = y0.clone();
-        KvKernels.axpyInt8Scalar(a, k8, kOff, y0, qOff, n);
-        KvKernels.axpyInt8(a, k8, kOff, y1, qOff, n);
+        KvKernels.axpyInt8Scalar(a, MemorySegment.ofArray(k8), kOff, y0, qOff, n);
+        KvKernels.axpyInt8(a, MemorySegment.ofArray(k8), kOff, y1, qOff, n);
         assertThat(y1).containsExactly(y0, within(1e-3f));
         y0 = randomFloats(r, n + qOff, 1f);
         y1 = y0.clone();
-        KvKernels.axpyFp8Scalar(a, kfp8, kOff, y0, qOff, n);
-        KvKernels.axpyFp8(a, kfp8, kOff, y1, qOff, n);
+        KvKernels.axpyFp8Scalar(a, MemorySegment.ofArray(kfp8), kOff, y0, qOff, n);
+        KvKernels.axpyFp8(a, MemorySegment.ofArray(kfp8), kOff, y1, qOff, n);
         assertThat(y1).containsExactly(y0, within(1e-3f));
       }
     }
@@ -90,8 +91,8 @@ class KvKernelsTest {
           float[] vec = new float[n + 2];
           float[] ref = new float[n + 2];
           vec[n + 1] = ref[n + 1] = 42f; // past the scores: untouched
-          KvKernels.scoresF32T(q, 3, k, kOff, stride, n, hs, vec, 1);
-          KvKernels.scoresF32TScalar(q, 3, k, kOff, stride, n, hs, ref, 1);
+          KvKernels.scoresF32T(q, 3, MemorySegment.ofArray(k), kOff, stride, n, hs, vec, 1);
+          KvKernels.scoresF32TScalar(q, 3, MemorySegment.ofArray(k), kOff, stride, n, hs, ref, 1);
           assertThat(vec).as("stride %d hs %d n %d", stride, hs, n).containsExactly(ref);
           for (int t = 0; t < n; t++) {
             double exact = 0;
@@ -115,7 +116,7 @@ class KvKernelsTest {
         float[] w = randomFloats(r, n + 1, 1f);
         float[] a = randomFloats(r, hs + 4, 1f);
         float[] b = a.clone();
-        KvKernels.weightedSumF32(w, 1, v, 2, stride, n, hs, a, 3);
+        KvKernels.weightedSumF32(w, 1, MemorySegment.ofArray(v), 2, stride, n, hs, a, 3);
         for (int t = 0; t < n; t++) {
           KvKernels.axpyF32(w[1 + t], v, 2 + t * stride, b, 3, hs);
         }
@@ -136,7 +137,9 @@ class KvKernelsTest {
       float[] one = new float[64];
       java.util.Arrays.fill(one, 1f);
       float want = 64 * KvKernels.fp8Decode((byte) c);
-      assertThat(KvKernels.dotFp8(one, 0, k, 0, 64)).as("code %02x", c).isEqualTo(want);
+      assertThat(KvKernels.dotFp8(one, 0, MemorySegment.ofArray(k), 0, 64))
+          .as("code %02x", c)
+          .isEqualTo(want);
     }
     assertThat(KvKernels.fp8Decode((byte) 0x7E)).isEqualTo(448f);
     assertThat(KvKernels.fp8Decode((byte) 0x01)).isEqualTo(0x1p-9f);
@@ -173,11 +176,11 @@ class KvKernelsTest {
       int n = 1 + r.nextInt(128);
       float[] x = randomFloats(r, n, (float) Math.pow(10, r.nextInt(-3, 3)));
       byte[] q = new byte[n];
-      float s = KvKernels.quantizeInt8(x, 0, n, q, 0);
+      float s = KvKernels.quantizeInt8(x, 0, n, MemorySegment.ofArray(q), 0);
       for (int i = 0; i < n; i++) {
         assertThat(Math.abs(q[i] * s - x[i])).isLessThanOrEqualTo(s * 0.5f * 1.001f + 1e-12f);
       }
-      float s8 = KvKernels.quantizeFp8(x, 0, n, q, 0);
+      float s8 = KvKernels.quantizeFp8(x, 0, n, MemorySegment.ofArray(q), 0);
       for (int i = 0; i < n; i++) {
         float back = KvKernels.fp8Decode(q[i]) * s8;
         assertThat(Math.abs(back - x[i]))
@@ -185,7 +188,7 @@ class KvKernelsTest {
       }
     }
     byte[] z = new byte[4];
-    assertThat(KvKernels.quantizeInt8(new float[4], 0, 4, z, 0)).isZero();
-    assertThat(KvKernels.quantizeFp8(new float[4], 0, 4, z, 0)).isZero();
+    assertThat(KvKernels.quantizeInt8(new float[4], 0, 4, MemorySegment.ofArray(z), 0)).isZero();
+    assertThat(KvKernels.quantizeFp8(new float[4], 0, 4, MemorySegment.ofArray(z), 0)).isZero();
   }
 }

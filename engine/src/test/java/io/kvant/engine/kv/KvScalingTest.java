@@ -3,6 +3,7 @@ package io.kvant.engine.kv;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -145,7 +146,7 @@ class KvScalingTest {
           x = new float[n]; // all zero: scale 0, codes 0
         }
         byte[] codes = new byte[n + 2];
-        float s = MseScale.quantize(type, x, 0, n, codes, 2);
+        float s = MseScale.quantize(type, x, 0, n, MemorySegment.ofArray(codes), 2);
         double[] ref = mseRef(type, x);
         assertThat((double) s).isEqualTo(ref[0]);
         for (int i = 0; i < n; i++) {
@@ -165,8 +166,8 @@ class KvScalingTest {
         float[] x = randomVector(r, 8, 10);
         byte[] a = new byte[8];
         byte[] b = new byte[8];
-        float sa = MseScale.quantize(type, x, 0, 8, a, 0);
-        float sb = KvKernels.quantize(type, x, 0, 8, b, 0);
+        float sa = MseScale.quantize(type, x, 0, 8, MemorySegment.ofArray(a), 0);
+        float sb = KvKernels.quantize(type, x, 0, 8, MemorySegment.ofArray(b), 0);
         double ea = 0;
         double eb = 0;
         for (int i = 0; i < 8; i++) {
@@ -194,7 +195,8 @@ class KvScalingTest {
         for (int t = 0; t < slots; t++) {
           // growing magnitudes, so channels re-scale often
           float[] x = randomVector(r, n, 1 + t);
-          ChannelCodes.appendBlockChannel(type, x, 0, n, scales, 1, codes, 3, t);
+          ChannelCodes.appendBlockChannel(
+              type, x, 0, n, scales, 1, MemorySegment.ofArray(codes), 3, t);
           ref.write(t, x);
           for (int c = 0; c < n; c++) {
             assertThat(scales[1 + c]).isEqualTo(ref.scale[c]);
@@ -218,7 +220,8 @@ class KvScalingTest {
     float[][] xs = new float[16][];
     for (int t = 0; t < 16; t++) {
       xs[t] = randomVector(r, n, 1 + 2 * t);
-      ChannelCodes.appendBlockChannel(KvCacheType.INT8, xs[t], 0, n, scales, 0, codes, 0, t);
+      ChannelCodes.appendBlockChannel(
+          KvCacheType.INT8, xs[t], 0, n, scales, 0, MemorySegment.ofArray(codes), 0, t);
     }
     for (int t = 0; t < 16; t++) {
       for (int c = 0; c < n; c++) {
@@ -240,7 +243,7 @@ class KvScalingTest {
       for (int trial = 0; trial < 50; trial++) {
         float[] x = randomVector(r, n, 20);
         byte[] codes = new byte[n];
-        ChannelCodes.encodeStatic(type, x, 0, n, scales, 0, codes, 0);
+        ChannelCodes.encodeStatic(type, x, 0, n, scales, 0, MemorySegment.ofArray(codes), 0);
         for (int c = 0; c < n; c++) {
           double want = codeValue(type, x[c], scales[c]);
           assertThat((double) KvKernels.value(type, codes[c])).isEqualTo(want);
