@@ -128,12 +128,12 @@ public enum KvEncoding {
   /**
    * The CPU's default encoding of {@code type} (what {@link KvStoreFactory#cpuDefault()} stores):
    * the best measured on the three real models (perf/RESULTS.md, "KV cache encodings"): {@link
-   * #KIVI_MSE} for INT8, {@link #PER_TOKEN_MSE} for E4M3, {@link #PER_TOKEN} (unused) for the float
-   * types.
+   * #KIVI} for INT8 ({@link #KIVI_MSE} is as good, at 6 to 20 times the cost of a write), {@link
+   * #PER_TOKEN_MSE} for E4M3, {@link #PER_TOKEN} (unused) for the float types.
    */
   public static KvEncoding cpuDefault(KvCacheType type) {
     return switch (type) {
-      case INT8 -> KIVI_MSE;
+      case INT8 -> KIVI;
       case FP8_E4M3 -> PER_TOKEN_MSE;
       case F32, F16 -> PER_TOKEN;
     };

@@ -309,13 +309,11 @@ final class KvKernels {
     } else if (a < 0x1p-6f) {
       code = (int) Math.rint(a * 512f); // subnormal steps of 2^-9; 8 is the smallest normal
     } else {
-      int e = Math.getExponent(a);
-      int m = (int) Math.rint((a * Math.scalb(1f, -e) - 1f) * 8f);
-      if (m == 8) {
-        m = 0;
-        e++;
-      }
-      code = Math.min(0x7E, ((e + 7) << 3) | m);
+      // Round the F32 mantissa to 3 bits, nearest even, on the bits (a carry moves into the
+      // exponent, as it should), then re-bias the exponent from 127 to 7: 120 << 3 = 960.
+      int bits = Float.floatToRawIntBits(a);
+      bits += 0x7FFFF + ((bits >>> 20) & 1);
+      code = Math.min(0x7E, (bits >>> 20) - 960);
     }
     return (byte) (sign | code);
   }

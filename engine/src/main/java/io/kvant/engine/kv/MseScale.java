@@ -43,7 +43,9 @@ final class MseScale {
     for (int k = 0; k < CANDIDATES; k++) {
       float s = s0 * FACTORS[k];
       float err = 0f;
-      for (int i = 0; i < n; i++) {
+      // A partial sum of squares only grows (F32 rounding is monotonic), so once it reaches the
+      // best so far this candidate cannot win: stopping early picks the same scale.
+      for (int i = 0; i < n && err < bestErr; i++) {
         float x = src[off + i];
         float d = x - s * KvKernels.value(type, KvKernels.code(type, x, s));
         err += d * d;

@@ -169,6 +169,48 @@ class KvKernelsTest {
     assertThat(KvKernels.fp8Encode(-1e6f)).isEqualTo((byte) 0xFE);
   }
 
+  /** The arithmetic encoder that the bit-level one replaced: exponent, scaled mantissa, rint. */
+  private static byte fp8EncodeArithmetic(float x) {
+    int sign = Float.floatToRawIntBits(x) < 0 ? 0x80 : 0;
+    float a = Math.abs(x);
+    int code;
+    if (!(a < 448f)) {
+      code = 0x7E;
+    } else if (a < 0x1p-6f) {
+      code = (int) Math.rint(a * 512f);
+    } else {
+      int e = Math.getExponent(a);
+      int m = (int) Math.rint((a * Math.scalb(1f, -e) - 1f) * 8f);
+      if (m == 8) {
+        m = 0;
+        e++;
+      }
+      code = Math.min(0x7E, ((e + 7) << 3) | m);
+    }
+    return (byte) (sign | code);
+  }
+
+  @Test
+  void fp8EncodeEqualsTheArithmeticEncoderOnASweepOfFloats() {
+    // every 211th float from 0 to beyond 448, both signs, plus NaN and infinities
+    int end = Float.floatToRawIntBits(1024f);
+    for (int bits = 0; bits <= end; bits += 211) {
+      float x = Float.intBitsToFloat(bits);
+      assertThat(KvKernels.fp8Encode(x)).as("x=%s", x).isEqualTo(fp8EncodeArithmetic(x));
+      assertThat(KvKernels.fp8Encode(-x)).as("x=-%s", x).isEqualTo(fp8EncodeArithmetic(-x));
+    }
+    for (int c = 0; c < 0x7E; c++) {
+      // the halfway points between neighbouring codes, and one ulp either side
+      float mid = (KvKernels.fp8Decode((byte) c) + KvKernels.fp8Decode((byte) (c + 1))) / 2;
+      for (float x : new float[] {mid, Math.nextDown(mid), Math.nextUp(mid)}) {
+        assertThat(KvKernels.fp8Encode(x)).as("x=%s", x).isEqualTo(fp8EncodeArithmetic(x));
+      }
+    }
+    for (float x : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+      assertThat(KvKernels.fp8Encode(x)).isEqualTo(fp8EncodeArithmetic(x));
+    }
+  }
+
   @Test
   void quantizersBoundTheErrorByHalfAStep() {
     SplittableRandom r = new SplittableRandom(3);

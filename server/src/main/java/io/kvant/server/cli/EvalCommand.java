@@ -57,7 +57,7 @@ final class EvalCommand {
                            (the per-token scale of least squared error), kivi (keys per channel
                            in each block, values per token), kivi-hadamard, kivi-mse (values
                            by -mse), static (fixed per-channel scales from a calibration pass
-                           over --calibration text), static-hadamard; default: kivi-mse for
+                           over --calibration text), static-hadamard; default: kivi for
                            int8, per-token-mse for fp8 on the CPU, per-token (the only one) on
                            a GPU
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU

@@ -163,7 +163,7 @@ public final class ConfigLoader {
                                    f16 (default), f32, int8 or fp8 on the GPU
           --kv-encoding E          how int8/fp8 KV is encoded (CPU): per-token, hadamard,
                                    per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse
-                                   (default: kivi-mse for int8, per-token-mse for fp8 on the CPU;
+                                   (default: kivi for int8, per-token-mse for fp8 on the CPU;
                                    the GPU implements per-token only and refuses the others)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
                                    the CPU when no usable GPU is found

@@ -135,7 +135,7 @@ class EvalDeviceTest {
             "1");
     for (String[] kvAndEncoding :
         new String[][] {
-          {"int8", null, "kivi-mse"}, {"fp8", null, "per-token-mse"}, {"int8", "static", "static"}
+          {"int8", null, "kivi"}, {"fp8", null, "per-token-mse"}, {"int8", "static", "static"}
         }) {
       List<String> args = concat(small, "--kv", kvAndEncoding[0]);
       if (kvAndEncoding[1] != null) {
