@@ -42,6 +42,7 @@ public final class CudaKernels {
   private final MemorySegment kvAppend;
   private final MemorySegment attention;
   private final MemorySegment attentionWide;
+  private final MemorySegment attentionTiled;
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -77,6 +78,12 @@ public final class CudaKernels {
     kvAppend = d.function(module, "kv_append");
     attention = d.function(module, "attention");
     attentionWide = d.function(module, "attention_wide");
+    attentionTiled = d.function(module, "attention_tiled");
+    // K/V tiles for head sizes up to 256 take more than the default 48 KiB
+    d.setFunctionAttribute(
+        attentionTiled,
+        CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED,
+        Math.min(tiledSharedBytes(256), device.sharedPerBlockOptIn()));
     swiglu = d.function(module, "swiglu");
     addInplace = d.function(module, "add_inplace");
     sample = d.function(module, "sample");
@@ -296,6 +303,79 @@ public final class CudaKernels {
     } else {
       launch(attention, "attention", rows, heads, 128);
     }
+  }
+
+  /** Query rows per tile of {@link #attentionTiled} (FA_QT in the source). */
+  public static final int TILE_ROWS = 16;
+
+  /** Positions per K/V tile of attention_tiled (FA_KT in the source). */
+  private static final int TILE_POSITIONS = 32;
+
+  /** Dynamic shared memory of an attention_tiled block: K and V tiles (rows padded) and q rows. */
+  static int tiledSharedBytes(int headSize) {
+    return 4 * (2 * TILE_POSITIONS * (headSize + 1) + TILE_ROWS * headSize);
+  }
+
+  /**
+   * The query tiles of {@link #attentionTiled} for a step's rows: runs of consecutive rows of one
+   * sequence ({@code rowSeq[r]}), cut every {@link #TILE_ROWS} rows. Returns {@code [first rows...,
+   * row counts...]}, two ints per tile; the tile count is half the length.
+   */
+  public static int[] prefillTiles(int[] rowSeq, int n) {
+    int[] first = new int[n];
+    int[] count = new int[n];
+    int tiles = 0;
+    for (int r = 0; r < n; r++) {
+      int t = tiles - 1;
+      if (t >= 0 && rowSeq[first[t]] == rowSeq[r] && count[t] < TILE_ROWS) {
+        count[t]++;
+      } else {
+        first[tiles] = r;
+        count[tiles++] = 1;
+      }
+    }
+    int[] out = new int[2 * tiles];
+    System.arraycopy(first, 0, out, 0, tiles);
+    System.arraycopy(count, 0, out, tiles, tiles);
+    return out;
+  }
+
+  /**
+   * Flash-style paged attention for prefill chunks: as {@link #attention}, over the query tiles
+   * {@code tileRow0[t]}, {@code tileRows[t]} (device int arrays of {@code tiles} entries, from
+   * {@link #prefillTiles}): each block stages a tile of K and V in shared memory once for up to
+   * {@link #TILE_ROWS} rows of one sequence. Head sizes up to 256.
+   */
+  public void attentionTiled(
+      long q,
+      long pool,
+      long kvScales,
+      int kvType,
+      long out,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      float scale,
+      long tileRow0,
+      long tileRows,
+      int tiles,
+      int outType) {
+    int shared = tiledSharedBytes(headSize);
+    if (headSize > 256 || shared > device.sharedPerBlockOptIn()) {
+      throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
+    }
+    args.ptr(q).ptr(pool).ptr(kvScales).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions);
+    args.ptr(tables);
+    args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
+    args.i32(blockSize).f32(scale).i32(outType).ptr(tileRow0).ptr(tileRows);
+    launch(attentionTiled, "attention_tiled", tiles, heads, 128, shared);
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */

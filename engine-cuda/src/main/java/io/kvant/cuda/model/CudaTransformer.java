@@ -235,8 +235,15 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         table[e.getValue() * stride + b] = tables.blockId(e.getKey(), b);
       }
     }
-    // One staging copy: tokens | positions | rowSeq | logitRows | tables, then sampling rules.
-    long intBytes = 4L * (3L * padded + stepRows + table.length);
+    // Prefill chunks (several rows of one sequence) attend tile by tile (attention_tiled); steps of
+    // single rows per sequence keep the per-row kernels.
+    int[] tiles = decode ? new int[0] : CudaKernels.prefillTiles(rowSeq, n);
+    if (tiles.length / 2 == n) {
+      tiles = new int[0];
+    }
+    // One staging copy: tokens | positions | rowSeq | logitRows | tables | tiles, then sampling
+    // rules.
+    long intBytes = 4L * (3L * padded + stepRows + table.length + tiles.length);
     long sampBytes = sampling == null ? 0 : 24L * rows;
     ensureInts(intBytes);
     ensureScratch(padded, Math.max(stepRows, 1));
@@ -264,6 +271,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     long tablesOff = off;
     MemorySegment.copy(table, 0, st, JAVA_INT, off, table.length);
     off += 4L * table.length;
+    long tilesOff = off;
+    MemorySegment.copy(tiles, 0, st, JAVA_INT, off, tiles.length);
+    off += 4L * tiles.length;
     long base = ints.ptr();
     device.copyInAsync(base, st.asSlice(0, off));
     if (sampling != null) {
@@ -290,6 +300,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             base + rowSeqOff,
             base + logitRowsOff,
             base + tablesOff,
+            base + tilesOff,
+            tiles.length / 2,
             kv);
     if (decode) {
       graphs.run(new DecodeGraphs.Key(padded, stride, kv.ptr()), () -> enqueue(step));
@@ -319,6 +331,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long rowSeqs,
       long logitRows,
       long blockTables,
+      long tiles,
+      int tileCount,
       CudaKvPool kv) {}
 
   /** Queues the kernels and products of one step on the stream (capturable: no host waits). */
@@ -415,25 +429,49 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           fusion != DecodeFusion.OFF && n <= CudaKernels.MGEMV_ROWS);
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
-      k.attention(
-          s.q.ptr(),
-          kv.ptr(),
-          kv.scalesPtr(),
-          kv.dtype(),
-          att,
-          rowSeqs,
-          positions,
-          blockTables,
-          maxBlocks,
-          l,
-          c.layers(),
-          heads,
-          c.kvHeads(),
-          hs,
-          bs,
-          scale,
-          n,
-          oType);
+      if (st.tileCount() > 0) {
+        k.attentionTiled(
+            s.q.ptr(),
+            kv.ptr(),
+            kv.scalesPtr(),
+            kv.dtype(),
+            att,
+            rowSeqs,
+            positions,
+            blockTables,
+            maxBlocks,
+            l,
+            c.layers(),
+            heads,
+            c.kvHeads(),
+            hs,
+            bs,
+            scale,
+            st.tiles(),
+            st.tiles() + 4L * st.tileCount(),
+            st.tileCount(),
+            oType);
+      } else {
+        k.attention(
+            s.q.ptr(),
+            kv.ptr(),
+            kv.scalesPtr(),
+            kv.dtype(),
+            att,
+            rowSeqs,
+            positions,
+            blockTables,
+            maxBlocks,
+            l,
+            c.layers(),
+            heads,
+            c.kvHeads(),
+            hs,
+            bs,
+            scale,
+            n,
+            oType);
+      }
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
       MgOperand mg = fusable(w.gate(), n, dim);

@@ -492,6 +492,126 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
   }
 }
 
+#define FA_WARPS 4
+#define FA_ROWS 4                       // query rows per warp
+#define FA_QT (FA_WARPS * FA_ROWS)      // query rows per tile
+#define FA_KT 32                        // positions per K/V tile: one per lane for the scores
+
+// attention_tiled: flash-style attention for prefill chunks. A block takes one tile of up to FA_QT
+// consecutive batch rows of one sequence (tileRow0[t], tileRows[t]; the Java side builds the tiles)
+// and one query head; it walks the sequence's positions [0, last row's position] in tiles of FA_KT,
+// staging each tile's K and V (decoded, scaled) in shared memory once for all the tile's rows, so a
+// chunk of R rows reads its prefix about R / FA_QT times instead of R times. Each warp owns FA_ROWS
+// rows with an online softmax each: lane j scores position j of the tile (the row's q broadcast
+// from shared memory), then the lanes split the head's dimensions for P * V. Causal: row r sees
+// positions <= positions[r]. grid: (tiles, heads), block: 32 * FA_WARPS, dynamic shared memory:
+// 4 * (2 * FA_KT * (headSize + 1) + FA_QT * headSize) bytes (rows padded by one float so the
+// lanes' K reads hit distinct banks).
+extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
+    const float* q, const void* pool, const float* kvScales, int kvType, void* out,
+    const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
+    int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
+    const int* tileRow0, const int* tileRows) {
+  extern __shared__ float fa_smem[];
+  const int stride = headSize + 1;
+  float* ks = fa_smem;              // [FA_KT][stride]
+  float* vs = ks + FA_KT * stride;  // [FA_KT][stride]
+  float* qs = vs + FA_KT * stride;  // [FA_QT][headSize], pre-scaled
+  int tile = blockIdx.x, h = blockIdx.y;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int kvh = h / (heads / kvHeads);
+  int r0 = tileRow0[tile], nr = tileRows[tile];
+  const int* table = tables + (long)rowSeq[r0] * maxBlocks;
+  for (int i = threadIdx.x; i < FA_QT * headSize; i += blockDim.x) {
+    int r = i / headSize;
+    qs[i] = r < nr ? q[((long)(r0 + r) * heads + h) * headSize + (i - r * headSize)] * scale : 0.f;
+  }
+  int len = 0;
+  for (int r = 0; r < nr; r++) len = max(len, positions[r0 + r] + 1);
+  int myPos[FA_ROWS];
+  float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][ATTN_MAX_DIMS];
+#pragma unroll
+  for (int i = 0; i < FA_ROWS; i++) {
+    int r = warp * FA_ROWS + i;
+    myPos[i] = r < nr ? positions[r0 + r] : -1;
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[i][j] = 0.f;
+  }
+  for (int t0 = 0; t0 < len; t0 += FA_KT) {
+    __syncthreads();  // the previous tile is consumed (and q staged, on the first pass)
+    int n = min(FA_KT, len - t0);
+    for (int i = threadIdx.x; i < n * headSize; i += blockDim.x) {
+      int j = i / headSize, d = i - j * headSize;
+      int t = t0 + j;
+      long block = table[t / blockSize];
+      int slot = t % blockSize;
+      long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+      long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+      float ksc = kvScales ? kvScales[ko / headSize] : 1.f;
+      float vsc = kvScales ? kvScales[vo / headSize] : 1.f;
+      ks[j * stride + d] = load_kv(pool, ko + d, kvType) * ksc;
+      vs[j * stride + d] = load_kv(pool, vo + d, kvType) * vsc;
+    }
+    __syncthreads();
+    float s[FA_ROWS];
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) s[i] = 0.f;
+    if (lane < n) {
+      const float* kr = ks + lane * stride;
+      const float* qw = qs + warp * FA_ROWS * headSize;
+      for (int d = 0; d < headSize; d++) {
+        float kd = kr[d];
+#pragma unroll
+        for (int i = 0; i < FA_ROWS; i++) s[i] += qw[i * headSize + d] * kd;
+      }
+    }
+    float p[FA_ROWS];
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) {
+      p[i] = 0.f;
+      // warp-uniform: a row with no visible position in this tile keeps its state
+      if (myPos[i] < t0) continue;
+      bool visible = lane < n && t0 + lane <= myPos[i];
+      float si = visible ? s[i] : -INFINITY;
+      float mNew = fmaxf(m[i], warp_max(si));
+      float corr = expf(m[i] - mNew);
+      p[i] = visible ? expf(si - mNew) : 0.f;
+      l[i] = l[i] * corr + warp_sum(p[i]);
+      m[i] = mNew;
+#pragma unroll
+      for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[i][j] *= corr;
+    }
+    for (int jj = 0; jj < n; jj++) {
+      float pj[FA_ROWS];
+#pragma unroll
+      for (int i = 0; i < FA_ROWS; i++) pj[i] = __shfl_sync(0xffffffffu, p[i], jj);
+      const float* vr = vs + jj * stride;
+#pragma unroll
+      for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+        int d = lane + 32 * j;
+        if (d < headSize) {
+          float vd = vr[d];
+#pragma unroll
+          for (int i = 0; i < FA_ROWS; i++) acc[i][j] += pj[i] * vd;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < FA_ROWS; i++) {
+    if (myPos[i] < 0) continue;
+    float inv = 1.f / l[i];
+    long o = ((long)(r0 + warp * FA_ROWS + i) * heads + h) * headSize;
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+      int d = lane + 32 * j;
+      if (d < headSize) store_elem(out, o + d, outType, acc[i][j] * inv);
+    }
+  }
+}
+
 // out = silu(gate) * up, elementwise, stored as outType. grid-stride.
 extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,
                                   int outType) {

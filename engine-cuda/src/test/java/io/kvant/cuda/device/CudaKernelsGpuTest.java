@@ -392,13 +392,17 @@ class CudaKernelsGpuTest {
       }
     }
     // Query rows: the last position of each sequence (decode), plus a 9-row causal chunk at the
-    // end of the 300-long sequence (prefill).
+    // end of the 300-long sequence and a 37-row one at the end of the 4096-long one (prefill: the
+    // tiled kernel cuts it 16 + 16 + 5).
     List<int[]> rowList = new ArrayList<>();
     for (int s = 0; s < seqs; s++) {
       rowList.add(new int[] {s, lengths[s] - 1});
     }
     for (int t = 291; t < 300; t++) {
       rowList.add(new int[] {2, t});
+    }
+    for (int t = 4059; t < 4096; t++) {
+      rowList.add(new int[] {3, t});
     }
     int rows = rowList.size();
     int[] rowSeq = new int[rows];
@@ -430,6 +434,37 @@ class CudaKernelsGpuTest {
         CudaKernels.DT_F32);
     float[] ref = KernelReferences.attention(q, keys, values, rowSeq, pos, heads, kvHeads, hs);
     assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(coded ? 1e-4 : 2e-5);
+
+    // The same rows through the flash-style kernel, tile by tile.
+    int[] tiles = CudaKernels.prefillTiles(rowSeq, rows);
+    int tileCount = tiles.length / 2;
+    assertThat(tileCount).isEqualTo(5 + 1 + 3);
+    long dTiles = up(tiles);
+    long tiled = poisoned(4L * rows * heads * hs);
+    k.attentionTiled(
+        up(q),
+        pool,
+        scales,
+        kvDtype,
+        tiled,
+        up(rowSeq),
+        up(pos),
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        heads,
+        kvHeads,
+        hs,
+        blockSize,
+        (float) (1 / Math.sqrt(hs)),
+        dTiles,
+        dTiles + 4L * tileCount,
+        tileCount,
+        CudaKernels.DT_F32);
+    assertThat(maxRelError(down(tiled, ref.length), ref))
+        .as("attention_tiled")
+        .isLessThan(coded ? 1e-4 : 2e-5);
   }
 
   /**
