@@ -34,12 +34,13 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
- *        [--fuse off,products,products-and-norm]
+ *        [--fuse off,products,products-and-norm] [--pdl on|off|both]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
- * columns compare as a ratio on the same machine state.
+ * columns compare as a ratio on the same machine state; {@code --pdl both} does the same for
+ * programmatic dependent launch.
  */
 public final class CudaBench {
   private CudaBench() {}
@@ -453,13 +454,29 @@ public final class CudaBench {
     for (String f : fuse.split(",")) {
       fuses.add(DecodeFusion.valueOf(f.trim().toUpperCase(Locale.ROOT).replace('-', '_')));
     }
-    // one forward pass per (graphs, fused) mode, over the same weights
+    String pdl = flagText(args, "--pdl", backend.kernels().overlappedLaunch() ? "on" : "off");
+    List<Boolean> pdls =
+        switch (pdl) {
+          case "on" -> List.of(true);
+          case "off" -> List.of(false);
+          case "both" -> List.of(false, true);
+          default -> throw new IllegalArgumentException("--pdl on|off|both, got " + pdl);
+        };
+    // one forward pass per (graphs, fused, overlapped launch) mode, over the same weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
+    Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
       for (DecodeFusion f : fuses) {
-        passes.put(
-            (g ? "on" : "off") + " | " + f.name().toLowerCase(Locale.ROOT),
-            new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f));
+        for (boolean o : pdls) {
+          String key =
+              (g ? "on" : "off")
+                  + " | "
+                  + f.name().toLowerCase(Locale.ROOT)
+                  + " | "
+                  + (o ? "on" : "off");
+          passes.put(key, new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f));
+          passPdl.put(key, o);
+        }
       }
     }
     // What the KV type buys: tokens per GiB, and the sequences of 2,048 tokens that the device's
@@ -487,11 +504,13 @@ public final class CudaBench {
         prompt,
         steps);
     System.out.println(
-        "| batch | graphs | decode fusion | prefill tok/s | decode tok/s | ms/step | weight-read TB/s |"
-            + " share of copy bw |");
-    System.out.println("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | decode fusion | overlapped launch | prefill tok/s | decode tok/s |"
+            + " ms/step | weight-read TB/s | share of copy bw |");
+    System.out.println("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
+        // graphs are captured on a pass's first step, with the launch mode set here
+        backend.kernels().setOverlappedLaunch(passPdl.get(e.getKey()));
         run(backend, c, e.getValue(), e.getKey(), kvType, batch, prompt, steps, stepBytes, copyTbs);
       }
     }

@@ -120,6 +120,11 @@ public final class CudaDevice implements AutoCloseable {
     return multiprocessors;
   }
 
+  /** Whether kernels may launch with programmatic dependent launch (compute capability 9.0+). */
+  public boolean supportsOverlappedLaunch() {
+    return ccMajor >= 9;
+  }
+
   /** The most shared memory one block may opt in to, in bytes. */
   public int sharedPerBlockOptIn() {
     return sharedPerBlockOptIn;

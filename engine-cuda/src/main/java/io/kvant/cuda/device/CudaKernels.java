@@ -64,7 +64,10 @@ public final class CudaKernels {
   private final MemorySegment[][] mgemv =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
   private final Args args = new Args();
+  private final MemorySegment launchConfig =
+      Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES, 8);
   private final int gridCap;
+  private boolean overlapped;
 
   public CudaKernels(CudaDevice device) {
     this.device = device;
@@ -109,6 +112,28 @@ public final class CudaKernels {
       mgemvFused[kind.ordinal()] = fn;
     }
     gridCap = device.multiprocessors() * 16;
+    overlapped = device.supportsOverlappedLaunch();
+  }
+
+  /**
+   * Whether kernels launch with programmatic dependent launch (on by default where the device
+   * supports it, sm_90 and later): each grid may become resident while the previous kernel on the
+   * stream drains, and the products prefetch their first weights before waiting for it. Off is for
+   * comparing; launches made (and graphs captured) after the call follow it.
+   *
+   * @throws IllegalArgumentException turning it on for a device before sm_90
+   */
+  public void setOverlappedLaunch(boolean on) {
+    if (on && !device.supportsOverlappedLaunch()) {
+      throw new IllegalArgumentException(
+          "programmatic dependent launch needs sm_90 or later: " + device.describe());
+    }
+    overlapped = on;
+  }
+
+  /** Whether kernels launch overlapped (see {@link #setOverlappedLaunch}). */
+  public boolean overlappedLaunch() {
+    return overlapped;
   }
 
   /** The CUDA C source of the kernels (a jar resource). */
@@ -134,9 +159,25 @@ public final class CudaKernels {
 
   private void launch(MemorySegment fn, String name, int gx, int gy, int threads, int sharedBytes) {
     try {
-      device
-          .driver()
-          .launch(fn, name, gx, gy, 1, threads, 1, 1, sharedBytes, device.stream(), args.pointers);
+      if (overlapped) {
+        device
+            .driver()
+            .launchOverlapped(
+                fn,
+                name,
+                gx,
+                gy,
+                threads,
+                sharedBytes,
+                device.stream(),
+                args.pointers,
+                launchConfig);
+      } else {
+        device
+            .driver()
+            .launch(
+                fn, name, gx, gy, 1, threads, 1, 1, sharedBytes, device.stream(), args.pointers);
+      }
     } finally {
       args.reset();
     }

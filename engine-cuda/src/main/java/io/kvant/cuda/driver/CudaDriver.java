@@ -62,6 +62,7 @@ public final class CudaDriver {
   private final MethodHandle cuFuncSetAttribute;
   private final MethodHandle cuOccupancyMaxActiveBlocksPerMultiprocessor;
   private final MethodHandle cuLaunchKernel;
+  private final MethodHandle cuLaunchKernelEx;
   private final MethodHandle cuGetErrorName;
   private final MethodHandle cuGetErrorString;
   private final MethodHandle cuEventCreate;
@@ -125,6 +126,10 @@ public final class CudaDriver {
             FunctionDescriptor.of(
                 JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+    cuLaunchKernelEx =
+        lib.fn(
+            "cuLaunchKernelEx",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     cuGetErrorName = lib.fn("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     cuGetErrorString =
         lib.fn("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
@@ -558,6 +563,57 @@ public final class CudaDriver {
       if (rc != 0) {
         throw new CudaException(
             "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + ")",
+            rc,
+            describe(rc));
+      }
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Bytes of a {@code CUlaunchConfig} followed by one {@code CUlaunchAttribute} (56 + 72). */
+  public static final int LAUNCH_CONFIG_BYTES = 56 + 72;
+
+  /** {@code CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION}. */
+  private static final int LAUNCH_ATTR_PROGRAMMATIC_SERIALIZATION = 6;
+
+  /**
+   * As {@link #launch}, through {@code cuLaunchKernelEx} with programmatic stream serialization
+   * allowed (Hopper's programmatic dependent launch): the grid may start while the previous kernel
+   * on the stream finishes, once every block of that kernel has run {@code
+   * griddepcontrol.launch_dependents}; the kernel itself must run {@code griddepcontrol.wait}
+   * before it touches memory the previous kernels write or read. {@code config} is scratch of
+   * {@link #LAUNCH_CONFIG_BYTES} bytes (native, 8-byte aligned), overwritten here.
+   */
+  public void launchOverlapped(
+      MemorySegment function,
+      String name,
+      int gx,
+      int gy,
+      int bx,
+      int sharedBytes,
+      MemorySegment stream,
+      MemorySegment params,
+      MemorySegment config) {
+    // CUlaunchConfig: grid x y z, block x y z, shared (7 x u32), pad, stream @32, attrs @40,
+    // numAttrs @48; the attribute at 56: id (u32), pad, value @8 (an int for this attribute)
+    config.set(JAVA_INT, 0, gx);
+    config.set(JAVA_INT, 4, gy);
+    config.set(JAVA_INT, 8, 1);
+    config.set(JAVA_INT, 12, bx);
+    config.set(JAVA_INT, 16, 1);
+    config.set(JAVA_INT, 20, 1);
+    config.set(JAVA_INT, 24, sharedBytes);
+    config.set(ADDRESS, 32, stream);
+    config.set(ADDRESS, 40, config.asSlice(56));
+    config.set(JAVA_INT, 48, 1);
+    config.set(JAVA_INT, 56, LAUNCH_ATTR_PROGRAMMATIC_SERIALIZATION);
+    config.set(JAVA_INT, 64, 1);
+    try {
+      int rc = (int) cuLaunchKernelEx.invokeExact(config, function, params, MemorySegment.NULL);
+      if (rc != 0) {
+        throw new CudaException(
+            "cuLaunchKernelEx(" + name + ", grid " + gx + "x" + gy + ", block " + bx + ")",
             rc,
             describe(rc));
       }

@@ -17,6 +17,30 @@ typedef unsigned long long u64;
 #define INFINITY __int_as_float(0x7f800000)
 #endif
 
+// Programmatic dependent launch (Hopper): the Java side may launch every kernel of this file with
+// programmatic stream serialization, so a grid can be resident while the previous kernel on the
+// stream finishes. Each kernel therefore first lets the next launch begin (launch_dependents: the
+// next grid starts once every block of this one has run it, i.e. all are resident) and then waits
+// for the previous grid to complete and flush (wait) before it touches any memory another kernel
+// writes or reads; work on immutable data (weight prefetches) may come between the two. Both are
+// no-ops for a launch without the attribute and before sm_90.
+__device__ __forceinline__ void pdl_launch_next() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_wait_previous() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_enter() {
+  pdl_launch_next();
+  pdl_wait_previous();
+}
+
 #define DT_F32 0
 #define DT_F16 1
 #define DT_BF16 2
@@ -112,6 +136,7 @@ __device__ float block_max(float v, float* smem) {
 // x[row] = embedding row tokens[row], as F32. grid: rows.
 extern "C" __global__ void embed(const void* table, int dtype, const int* tokens, float* x,
                                  int dim) {
+  pdl_enter();
   long src = (long)tokens[blockIdx.x] * dim;
   float* dst = x + (long)blockIdx.x * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = load_elem(table, src + i, dtype);
@@ -121,6 +146,7 @@ extern "C" __global__ void embed(const void* table, int dtype, const int* tokens
 // type of the matrix product it feeds, so no separate cast). grid: output rows.
 extern "C" __global__ void rmsnorm(const float* x, const float* w, void* out, int dim, float eps,
                                    const int* rows, int outType) {
+  pdl_enter();
   __shared__ float smem[32];
   long row = rows ? rows[blockIdx.x] : blockIdx.x;
   const float* xr = x + row * dim;
@@ -134,6 +160,7 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, void* out, in
 
 // out = in converted to dtype, count elements. grid-stride.
 extern "C" __global__ void cast_f32(const float* in, void* out, int dtype, long count) {
+  pdl_enter();
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
        i += (long)gridDim.x * blockDim.x) {
     store_elem(out, i, dtype, in[i]);
@@ -142,6 +169,7 @@ extern "C" __global__ void cast_f32(const float* in, void* out, int dtype, long 
 
 // x[r][c] += bias[c] for total = rows * width elements. grid-stride.
 extern "C" __global__ void add_bias(float* x, const float* bias, int width, long total) {
+  pdl_enter();
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
        i += (long)gridDim.x * blockDim.x) {
     x[i] += bias[i % width];
@@ -171,6 +199,7 @@ __device__ __forceinline__ void rope_row(float* xr, long base, const float* cosT
 
 extern "C" __global__ void rope(float* x, const int* positions, const float* cosT,
                                 const float* sinT, int heads, int headSize, int style) {
+  pdl_enter();
   long base = (long)positions[blockIdx.x] * (headSize / 2);
   rope_row(x + (long)blockIdx.x * heads * headSize, base, cosT, sinT, heads, headSize, style,
            threadIdx.x, blockDim.x);
@@ -272,6 +301,7 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
                                      int kvType, const int* rowSeq, const int* positions,
                                      const int* tables, int maxBlocks, int layer, int layers,
                                      int kvHeads, int headSize, int blockSize) {
+  pdl_enter();
   kv_append_row(blockIdx.x, k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks,
                 layer, layers, kvHeads, headSize, blockSize);
 }
@@ -284,6 +314,7 @@ extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, co
                                           const int* positions, const int* tables, int maxBlocks,
                                           int layer, int layers, int kvHeads, int headSize,
                                           int blockSize) {
+  pdl_enter();
   int row = blockIdx.x;
   long base = (long)positions[row] * (headSize / 2);
   int qPairs = heads * (headSize / 2);
@@ -314,6 +345,7 @@ extern "C" __global__ void attention(const float* q, const void* pool, const flo
                                      const int* positions, const int* tables, int maxBlocks,
                                      int layer, int layers, int heads, int kvHeads, int headSize,
                                      int blockSize, float scale, int outType) {
+  pdl_enter();
   __shared__ float sm_m[ATTN_NARROW_WARPS], sm_l[ATTN_NARROW_WARPS];
   __shared__ float sm_acc[ATTN_NARROW_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
@@ -400,6 +432,7 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
                                           const int* tables, int maxBlocks, int layer, int layers,
                                           int heads, int kvHeads, int headSize, int blockSize,
                                           float scale, int outType) {
+  pdl_enter();
   __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
   __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
   int row = blockIdx.x, h = blockIdx.y;
@@ -512,6 +545,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
     const int* tileRow0, const int* tileRows) {
+  pdl_enter();
   extern __shared__ float fa_smem[];
   const int stride = headSize + 1;
   float* ks = fa_smem;              // [FA_KT][stride]
@@ -615,6 +649,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
 // out = silu(gate) * up, elementwise, stored as outType. grid-stride.
 extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,
                                   int outType) {
+  pdl_enter();
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
        i += (long)gridDim.x * blockDim.x) {
     float g = gate[i];
@@ -624,6 +659,7 @@ extern "C" __global__ void swiglu(const float* gate, const float* up, void* out,
 
 // x += d, elementwise. grid-stride.
 extern "C" __global__ void add_inplace(float* x, const float* d, long total) {
+  pdl_enter();
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
        i += (long)gridDim.x * blockDim.x) {
     x[i] += d[i];
@@ -647,6 +683,7 @@ __device__ __forceinline__ u64 splitmix64(u64 z) {
 extern "C" __global__ void sample(const float* logits, int vocab, const float* temperature,
                                   const int* topK, const float* topP, const u64* seeds,
                                   int* out) {
+  pdl_enter();
   __shared__ float smem[32];
   __shared__ int smemI[32];
   __shared__ float scan[SAMPLE_THREADS];
@@ -788,6 +825,7 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
 // Fills count elements of dtype with uniform values in [-scale, scale) from a counter-based
 // generator: synthetic weights for benchmarks, made on the device instead of uploaded.
 extern "C" __global__ void fill_uniform(void* out, int dtype, long count, u64 seed, float scale) {
+  pdl_enter();
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
        i += (long)gridDim.x * blockDim.x) {
     float u = (float)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 40) *
@@ -825,6 +863,7 @@ __device__ __forceinline__ void store_out(float* y, long i, float v, int accumul
 extern "C" __global__ void qgemv8(const unsigned char* w, long ldw, const float* scales,
                                   int groupSize, int groupsPerRow, int fmt, const float* x,
                                   float* y, int out, int in, int n, int accumulate) {
+  pdl_enter();
   int lane = threadIdx.x & 31;
   int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
   if (o >= out) return;
@@ -875,6 +914,7 @@ extern "C" __global__ void qgemv4(const unsigned char* w, long ldw, const float*
                                   const unsigned char* zeros, int groupSize, int groupsPerRow,
                                   const float* x, float* y, int out, int in, int n,
                                   int accumulate) {
+  pdl_enter();
   int lane = threadIdx.x & 31;
   int o = blockIdx.x * QGEMV_WARPS + (threadIdx.x >> 5);
   if (o >= out) return;
@@ -943,6 +983,7 @@ extern "C" __global__ void qgemv4(const unsigned char* w, long ldw, const float*
 extern "C" __global__ void dequant8(const unsigned char* w, long ldw, const float* scales,
                                     int groupSize, int groupsPerRow, int fmt, void* out,
                                     int dtype, int row0, int rows, int in) {
+  pdl_enter();
   long total = (long)rows * in;
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
        i += (long)gridDim.x * blockDim.x) {
@@ -956,6 +997,7 @@ extern "C" __global__ void dequant8(const unsigned char* w, long ldw, const floa
 extern "C" __global__ void dequant4(const unsigned char* w, long ldw, const float* scales,
                                     const unsigned char* zeros, int groupSize, int groupsPerRow,
                                     void* out, int dtype, int row0, int rows, int in) {
+  pdl_enter();
   long total = (long)rows * in;
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
        i += (long)gridDim.x * blockDim.x) {
@@ -975,6 +1017,7 @@ extern "C" __global__ void dequant4(const unsigned char* w, long ldw, const floa
 // count random bytes (each ANDed with mask) from a counter-based generator: the codes of
 // synthetic quantized benchmark weights. grid-stride.
 extern "C" __global__ void fill_bytes(unsigned char* out, long count, u64 seed, unsigned mask) {
+  pdl_enter();
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
        i += (long)gridDim.x * blockDim.x) {
     out[i] = (unsigned char)(splitmix64(seed ^ (u64)i * 0x2545f4914f6cdd1dull) >> 56) & mask;
@@ -997,6 +1040,7 @@ __device__ __forceinline__ unsigned pack_half(float a, float b, int dtype) {
 extern "C" __global__ void dequant8_tile(const unsigned char* w, long ldw, const float* scales,
                                          int groupSize, int groupsPerRow, int fmt, u16* out,
                                          int dtype, int row0, int rows, int in) {
+  pdl_enter();
   int runs = (int)(ldw >> 4);
   long total = (long)rows * runs;
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
@@ -1032,6 +1076,7 @@ extern "C" __global__ void dequant4_tile(const unsigned char* w, long ldw, const
                                          const unsigned char* zeros, int groupSize,
                                          int groupsPerRow, u16* out, int dtype, int row0,
                                          int rows, int in) {
+  pdl_enter();
   int runs = in / 32;  // 16 bytes = 32 values; in is a multiple of the group size (>= 32)
   int half = groupSize >> 1;
   long total = (long)rows * runs;
@@ -1257,6 +1302,19 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
   }
 }
 
+// Prefetches into L2 the first pass of mg_rows over the rows wr[f] (this lane's 16-byte runs).
+template <int KIND, int F, int U>
+__device__ __forceinline__ void mg_prefetch(const unsigned char* const (&wr)[F], int in) {
+  const int rowBytes = KIND == MG_I4 ? in / 2 : (KIND == MG_BF16 || KIND == MG_F16 ? 2 * in : in);
+  int b0 = (threadIdx.x & 31) * 16;
+#pragma unroll
+  for (int u = 0; u < U; u++)
+#pragma unroll
+    for (int f = 0; f < F; f++)
+      if (b0 + u * 512 < rowBytes)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[f] + b0 + u * 512));
+}
+
 // The weight, scale and zero-point pointers of output row `row` of a matrix (scales, zeros per
 // group; null stays null).
 __device__ __forceinline__ void mg_row(const unsigned char* w, const float* scales,
@@ -1275,6 +1333,7 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
                                            int in, int accumulate) {
   int lane = threadIdx.x & 31;
   int o0 = (blockIdx.x * MG_WARPS + (threadIdx.x >> 5)) * F;
+  pdl_launch_next();
   if (o0 >= out) return;
   const unsigned char* wr[F];
   const float* sr[F];
@@ -1282,6 +1341,10 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
 #pragma unroll
   for (int f = 0; f < F; f++)
     mg_row(w, scales, zeros, min(o0 + f, out - 1), ldw, groupsPerRow, wr[f], sr[f], zr[f]);
+  // the weights are immutable: start pulling this warp's first runs into L2 while the previous
+  // kernel finishes, then wait for it before reading the activations
+  mg_prefetch<KIND, F, U>(wr, in);
+  pdl_wait_previous();
   float acc[F][N];
   mg_rows<KIND, N, F, U, false>(wr, sr, zr, groupSize, groupsPerRow, x, in, acc);
 #pragma unroll
@@ -1350,6 +1413,7 @@ __device__ __forceinline__ void mgemv_fused_impl(
     const float* normW, float eps, int swiglu) {
   extern __shared__ float4 mg_staged[];
   __shared__ float red[32];
+  pdl_enter();
   const float* xin = x;
   if (NORM) {
     float* xs = (float*)mg_staged;

@@ -328,6 +328,85 @@ class CudaModelGpuTest {
     }
   }
 
+  /**
+   * Programmatic dependent launch changes when grids start, never what they compute: a batched
+   * prefill of three sequences (tiled attention) and four decode steps (fused, graphed) give the
+   * same logits bit for bit with overlapped launches on and off. A kernel that touched memory
+   * before waiting for its predecessor would race and differ.
+   */
+  @Test
+  void overlappedLaunchGivesTheSameLogitsBitForBit() throws Exception {
+    CudaBackend backend = GpuFixture.backend();
+    org.junit.jupiter.api.Assumptions.assumeTrue(backend.device().supportsOverlappedLaunch());
+    boolean was = backend.kernels().overlappedLaunch();
+    try (Model m = ModelLoader.load(model("bundled"), Optional.empty())) {
+      float[][] runs = new float[2][];
+      for (int mode = 0; mode < 2; mode++) {
+        backend.kernels().setOverlappedLaunch(mode == 1);
+        try (CudaTransformer gpu = backend.load(m.config(), m.weights())) {
+          runs[mode] = prefillAndDecode(backend, gpu, m.config());
+        }
+      }
+      assertThat(runs[1]).containsExactly(runs[0]);
+    } finally {
+      backend.kernels().setOverlappedLaunch(was);
+    }
+  }
+
+  /** Every logit of a 3-sequence batched prefill and four decode steps, concatenated. */
+  private static float[] prefillAndDecode(
+      CudaBackend backend, CudaTransformer gpu, io.kvant.engine.model.LlamaConfig c) {
+    KvCacheManager kv = newKv(backend, new KvGeometry(c.layers(), c.kvHeads(), c.headSize()));
+    int[] lengths = {20, 37, 5};
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
+    int total = 0;
+    for (int len : lengths) {
+      total += len;
+    }
+    int[] tok = new int[total];
+    int[] pos = new int[total];
+    int[] sq = new int[total];
+    int[] seqs = new int[lengths.length];
+    int[] last = new int[lengths.length];
+    int r = 0;
+    for (int s = 0; s < lengths.length; s++) {
+      int[] prompt = rnd.ints(lengths[s], 0, c.vocabSize()).toArray();
+      seqs[s] = kv.open(kv.findCachedPrefix(prompt, prompt.length, "p" + s), prompt.length);
+      for (int i = 0; i < lengths[s]; i++, r++) {
+        tok[r] = prompt[i];
+        pos[r] = i;
+        sq[r] = seqs[s];
+      }
+      last[s] = r - 1;
+    }
+    List<float[]> out = new ArrayList<>();
+    out.add(gpu.forward(new Batch(tok, pos, sq, last), kv.store()));
+    int[] all = new int[lengths.length];
+    for (int s = 0; s < all.length; s++) {
+      all[s] = s;
+    }
+    for (int step = 0; step < 4; step++) {
+      int[] t = rnd.ints(lengths.length, 0, c.vocabSize()).toArray();
+      int[] p = new int[lengths.length];
+      for (int s = 0; s < lengths.length; s++) {
+        p[s] = lengths[s] + step;
+        kv.grow(seqs[s], p[s] + 1);
+      }
+      out.add(gpu.forward(new Batch(t, p, seqs.clone(), all), kv.store()));
+    }
+    int size = 0;
+    for (float[] o : out) {
+      size += o.length;
+    }
+    float[] flat = new float[size];
+    int at = 0;
+    for (float[] o : out) {
+      System.arraycopy(o, 0, flat, at, o.length);
+      at += o.length;
+    }
+    return flat;
+  }
+
   private static KvCacheManager newKv(CudaBackend backend, KvGeometry g) {
     return new KvCacheManager(
         g,
