@@ -2,7 +2,8 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|decode|fused|check|ab|benchdevice|kv|eval|serve|profile]...   (default all; several may be given)
+#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|peers|decode|fused|pdl|check|ab|benchdevice|kv|eval|serve|serve8b|profile]...
+#   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
 # The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
@@ -12,7 +13,8 @@ WHAT=("${@:-all}")
 RESULTS="${OUT:-$ROOT/.device/results}"
 mkdir -p "$RESULTS"
 wants() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" || "$w" == all ]] && return 0; done; return 1; }
-# sections that "all" leaves out: ab needs .device/base/, profile and check repeat other sections
+# sections that "all" leaves out: ab needs .device/base/, profile and check repeat other sections,
+# serve8b writes 25 GB of models
 named() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" ]] && return 0; done; return 1; }
 
 JDK=/tmp/kvant-jdk
@@ -32,6 +34,12 @@ CP=$( (ls "$PACK"/lib/*.jar | grep -v console-standalone; ls "$DEPS"/deps/*.jar)
 CONSOLE=$(ls "$PACK"/lib/junit-platform-console-standalone-*.jar | head -1)
 cd "$ROOT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$RESULTS/gpu.txt"
+# Clocks, power and throttle reasons every half second for the whole run (a slow run on a
+# throttled card shows there, not in the code).
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu,clocks_event_reasons.active \
+  --format=csv -lms 500 > "$RESULTS/smi.csv" 2>&1 &
+SMI=$!
+trap 'kill $SMI 2>/dev/null' EXIT
 KVANT=("${JAVA[@]}" -Xmx16g -cp "$CP" io.kvant.server.cli.Main)
 BENCH=("${JAVA[@]}" -Xmx16g -cp "$CP" io.kvant.perf.BenchMain)
 CUDABENCH=("${JAVA[@]}" -Xmx8g -cp "$CP" io.kvant.cuda.bench.CudaBench)
@@ -80,6 +88,18 @@ if wants fused; then
   done
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1 --fuse off,products,products-and-norm 2>&1 | tee "$RESULTS/fused-1b.txt"
 fi
+if wants peers; then
+  # PyTorch's own products (bf16, int4 tinygemm, FP8 _scaled_mm) on the same matrices, same call.
+  timeout 300 python3 "$(dirname "${BASH_SOURCE[0]}")/peer_gemv.py" 2>&1 | tee "$RESULTS/peers.txt"
+fi
+if wants pdl; then
+  # Programmatic dependent launch on and off, same weights, one run per format.
+  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,16 --pdl both 2>&1 | tee "$RESULTS/pdl-8b-bf16.txt"
+  for w in int8 fp8-e4m3 int4-g128; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --pdl both --weights "$w" 2>&1 | tee "$RESULTS/pdl-8b-$w.txt"
+  done
+  timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --pdl both 2>&1 | tee "$RESULTS/pdl-1b.txt"
+fi
 if named check; then
   # One quick decode run (8B BF16 at 1, 16 and 64 sequences): a check of a change's speed.
   timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 2>&1 | tee "$RESULTS/check-8b.txt"
@@ -87,9 +107,10 @@ fi
 if named ab; then
   # The same decode run on the base commit's engine-cuda jar (.device/base/, first on the class
   # path) and on this checkout's: a regression check across commits in one call.
+  # Long prompts (1,024 tokens) so the prefill column shows the attention of prefill chunks.
   BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
-  "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode --shape llama-3-8b --batch 1,16 --graphs both 2>&1 | tee "$RESULTS/ab-base.txt"
-  "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --graphs both --fuse off,products 2>&1 | tee "$RESULTS/ab-new.txt"
+  timeout 200 "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64 2>&1 | tee "$RESULTS/ab-base.txt"
+  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64 --pdl both 2>&1 | tee "$RESULTS/ab-new.txt"
 fi
 if wants benchdevice; then
   # bench decode/batch --device cuda: the backend's forward pass over paged KV on the GPU, on the
@@ -146,5 +167,30 @@ if wants serve; then
   done
   kill -TERM "$server"; wait "$server"
   tail -5 "$RESULTS/serve.log"
+fi
+if named serve8b; then
+  # The gRPC server on the GPU, Llama-3-8B shape: F16 weights, then Q8_0 (quantized), 128/128 at
+  # 1-256 streams, and 512/128 at 64 and 256.
+  for wt in f16 q8_0; do
+    timeout 400 "${BENCH[@]}" synth --shape llama-3-8b --weights "$wt" --out /tmp/synth-8b.gguf 2>&1 | tail -2
+    "${KVANT[@]}" serve --device cuda --model /tmp/synth-8b.gguf --name synth --port 50152 \
+      --metrics-port 0 --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto \
+      > "$RESULTS/serve8b-$wt.log" 2>&1 &
+    server=$!
+    for i in $(seq 1 300); do
+      grep -q "listening\|serving" "$RESULTS/serve8b-$wt.log" 2>/dev/null && break
+      sleep 1
+    done
+    for spec in 1:128 16:128 64:128 256:128 64:512 256:512; do
+      c=${spec%%:*}; p=${spec##*:}
+      echo "== 8B $wt concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b.txt"
+      timeout 150 "${BENCH[@]}" serve --target 127.0.0.1:50152 --model synth --concurrency "$c" \
+        --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
+        --output-len fixed:128 --out "$RESULTS/serve8b-$wt-$c-$p.json" 2>&1 | tail -20 | tee -a "$RESULTS/serve8b.txt"
+    done
+    kill -TERM "$server"; wait "$server"
+    tail -3 "$RESULTS/serve8b-$wt.log"
+    rm -f /tmp/synth-8b.gguf
+  done
 fi
 exit $rc
