@@ -68,5 +68,9 @@ fi
 rm -rf "$PACK/models" && mkdir -p "$PACK/models"
 cp -r "$ROOT/../shared/models/stories260K" "$ROOT/../shared/models/tinystories-656k" "$PACK/models/"
 
+# The run script and its helpers, so a checkout that predates them can run this pack
+# (KVANT_ROOT=$PWD bash .device/run.sh ...).
+cp tools/gpu/run.sh tools/gpu/ncu_summary.py tools/gpu/peer_gemv.py "$PACK/"
+
 du -sh "$PACK"/* | sed 's|^|pack: |'
 du -sh "$PACK" | sed 's|^|pack total: |'
