@@ -64,7 +64,10 @@ if wants kernels; then
   # The kernel tests and the fused decode against the CPU engine (a quick check of kernel work).
   junit kernels --select-class io.kvant.cuda.model.QuantizedKernelsGpuTest \
     --select-class io.kvant.cuda.device.CudaKernelsGpuTest \
-    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)'
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#overlappedLaunchGivesTheSameLogitsBitForBit()' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#aBatchGivesTheLogitsEachSequenceGivesAlone()' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#f32WeightsGiveTheCpuLogitsWithin1e3(java.lang.String)'
   grep -h "^GPU-vs-CPU" "$RESULTS/kernels.txt" > "$RESULTS/comparisons.txt" || true
 fi
 if wants hotswap; then
