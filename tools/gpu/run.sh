@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|peers|decode|fused|pdl|check|ab|benchdevice|kv|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -102,6 +102,13 @@ if wants pdl; then
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --pdl both --weights "$w" 2>&1 | tee "$RESULTS/pdl-8b-$w.txt"
   done
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --pdl both 2>&1 | tee "$RESULTS/pdl-1b.txt"
+fi
+if wants attn; then
+  # Attention on the tiled kernel (split over positions for decode) against the per-row kernels,
+  # same weights, one run: short (128) and long (1,024) prompts.
+  timeout 240 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --attention both 2>&1 | tee "$RESULTS/attn-8b-128.txt"
+  timeout 240 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 --prompt 1024 --steps 64 --attention both 2>&1 | tee "$RESULTS/attn-8b-1024.txt"
+  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,64 --prompt 1024 --steps 64 --attention both 2>&1 | tee "$RESULTS/attn-1b-1024.txt"
 fi
 if named check; then
   # One quick decode run (8B BF16 at 1, 16 and 64 sequences): a check of a change's speed.

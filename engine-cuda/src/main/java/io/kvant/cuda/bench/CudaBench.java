@@ -34,7 +34,7 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
- *        [--fuse off,products,products-and-norm] [--pdl on|off|both]
+ *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention tiled|rows|both]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
@@ -462,20 +462,36 @@ public final class CudaBench {
           case "both" -> List.of(false, true);
           default -> throw new IllegalArgumentException("--pdl on|off|both, got " + pdl);
         };
-    // one forward pass per (graphs, fused, overlapped launch) mode, over the same weights
+    String attention = flagText(args, "--attention", "tiled");
+    List<Boolean> tiled =
+        switch (attention) {
+          case "tiled" -> List.of(true);
+          case "rows" -> List.of(false);
+          case "both" -> List.of(false, true);
+          default ->
+              throw new IllegalArgumentException("--attention tiled|rows|both, got " + attention);
+        };
+    // one forward pass per (graphs, fused, overlapped launch, attention) mode, same weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
     Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
       for (DecodeFusion f : fuses) {
         for (boolean o : pdls) {
-          String key =
-              (g ? "on" : "off")
-                  + " | "
-                  + f.name().toLowerCase(Locale.ROOT)
-                  + " | "
-                  + (o ? "on" : "off");
-          passes.put(key, new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f));
-          passPdl.put(key, o);
+          for (boolean ta : tiled) {
+            String key =
+                (g ? "on" : "off")
+                    + " | "
+                    + f.name().toLowerCase(Locale.ROOT)
+                    + " | "
+                    + (o ? "on" : "off")
+                    + " | "
+                    + (ta ? "tiled" : "rows");
+            CudaTransformer t =
+                new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
+            t.setTiledAttention(ta);
+            passes.put(key, t);
+            passPdl.put(key, o);
+          }
         }
       }
     }
@@ -504,9 +520,9 @@ public final class CudaBench {
         prompt,
         steps);
     System.out.println(
-        "| batch | graphs | decode fusion | overlapped launch | prefill tok/s | decode tok/s |"
-            + " ms/step | weight-read TB/s | share of copy bw |");
-    System.out.println("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | decode fusion | overlapped launch | attention | prefill tok/s |"
+            + " decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
+    System.out.println("| ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
         // graphs are captured on a pass's first step, with the launch mode set here

@@ -43,6 +43,7 @@ public final class CudaKernels {
   private final MemorySegment attention;
   private final MemorySegment attentionWide;
   private final MemorySegment attentionTiled;
+  private final MemorySegment attentionMerge;
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -82,6 +83,7 @@ public final class CudaKernels {
     attention = d.function(module, "attention");
     attentionWide = d.function(module, "attention_wide");
     attentionTiled = d.function(module, "attention_tiled");
+    attentionMerge = d.function(module, "attention_merge");
     // K/V tiles for head sizes up to 256 take more than the default 48 KiB
     d.setFunctionAttribute(
         attentionTiled,
@@ -158,6 +160,11 @@ public final class CudaKernels {
   }
 
   private void launch(MemorySegment fn, String name, int gx, int gy, int threads, int sharedBytes) {
+    launch(fn, name, gx, gy, 1, threads, sharedBytes);
+  }
+
+  private void launch(
+      MemorySegment fn, String name, int gx, int gy, int gz, int threads, int sharedBytes) {
     try {
       if (overlapped) {
         device
@@ -167,6 +174,7 @@ public final class CudaKernels {
                 name,
                 gx,
                 gy,
+                gz,
                 threads,
                 sharedBytes,
                 device.stream(),
@@ -176,7 +184,7 @@ public final class CudaKernels {
         device
             .driver()
             .launch(
-                fn, name, gx, gy, 1, threads, 1, 1, sharedBytes, device.stream(), args.pointers);
+                fn, name, gx, gy, gz, threads, 1, 1, sharedBytes, device.stream(), args.pointers);
       }
     } finally {
       args.reset();
@@ -346,29 +354,44 @@ public final class CudaKernels {
     }
   }
 
-  /** Query rows per tile of {@link #attentionTiled} (FA_QT in the source). */
-  public static final int TILE_ROWS = 16;
+  /** Query vectors (rows times the query heads of a kv head) per attention_tiled block. */
+  public static final int TILE_VECTORS = 16;
 
   /** Positions per K/V tile of attention_tiled (FA_KT in the source). */
   private static final int TILE_POSITIONS = 32;
 
   /** Dynamic shared memory of an attention_tiled block: K and V tiles (rows padded) and q rows. */
   static int tiledSharedBytes(int headSize) {
-    return 4 * (2 * TILE_POSITIONS * (headSize + 1) + TILE_ROWS * headSize);
+    return 4 * (2 * TILE_POSITIONS * (headSize + 1) + TILE_VECTORS * headSize);
+  }
+
+  /**
+   * Rows per attention_tiled tile for a model with {@code heads} query heads over {@code kvHeads}
+   * kv heads ({@link #TILE_VECTORS} over the group size), 0 when a group alone exceeds a tile (the
+   * per-row kernels serve such models) or the head size does not fit.
+   */
+  public int tiledRows(int heads, int kvHeads, int headSize) {
+    if (headSize > 256 || tiledSharedBytes(headSize) > device.sharedPerBlockOptIn()) {
+      return 0;
+    }
+    return TILE_VECTORS / (heads / kvHeads);
   }
 
   /**
    * The query tiles of {@link #attentionTiled} for a step's rows: runs of consecutive rows of one
-   * sequence ({@code rowSeq[r]}), cut every {@link #TILE_ROWS} rows. Returns {@code [first rows...,
-   * row counts...]}, two ints per tile; the tile count is half the length.
+   * sequence ({@code rowSeq[r]}), cut every {@code rowsPerTile} rows. Returns {@code [first
+   * rows..., row counts...]}, two ints per tile; the tile count is half the length.
    */
-  public static int[] prefillTiles(int[] rowSeq, int n) {
+  public static int[] prefillTiles(int[] rowSeq, int n, int rowsPerTile) {
+    if (rowsPerTile < 1) {
+      throw new IllegalArgumentException("rows per tile must be >= 1, got " + rowsPerTile);
+    }
     int[] first = new int[n];
     int[] count = new int[n];
     int tiles = 0;
     for (int r = 0; r < n; r++) {
       int t = tiles - 1;
-      if (t >= 0 && rowSeq[first[t]] == rowSeq[r] && count[t] < TILE_ROWS) {
+      if (t >= 0 && rowSeq[first[t]] == rowSeq[r] && count[t] < rowsPerTile) {
         count[t]++;
       } else {
         first[tiles] = r;
@@ -382,10 +405,48 @@ public final class CudaKernels {
   }
 
   /**
-   * Flash-style paged attention for prefill chunks: as {@link #attention}, over the query tiles
-   * {@code tileRow0[t]}, {@code tileRows[t]} (device int arrays of {@code tiles} entries, from
-   * {@link #prefillTiles}): each block stages a tile of K and V in shared memory once for up to
-   * {@link #TILE_ROWS} rows of one sequence. Head sizes up to 256.
+   * How attention_tiled splits positions over blocks: {@code splits} ranges of {@code length}
+   * positions (a multiple of the K/V tile) each; one split when the tiles alone fill the GPU.
+   */
+  public record AttentionSplit(int splits, int length) {
+    /** Floats of partial results the split needs for {@code tiles} tiles (0 for one split). */
+    public long partialFloats(int tiles, int kvHeads, int headSize) {
+      return splits == 1 ? 0 : (long) tiles * kvHeads * splits * TILE_VECTORS * (headSize + 2);
+    }
+  }
+
+  /**
+   * The split for {@code tiles} tiles over {@code kvHeads} kv heads whose longest row sees {@code
+   * maxLen} positions: enough blocks for about eight per multiprocessor, each range at least two
+   * K/V tiles long. A pure function of its arguments, so a captured decode graph (keyed by rows and
+   * a bound on the length) always gets the same plan.
+   */
+  public AttentionSplit attentionSplit(int tiles, int kvHeads, int maxLen) {
+    return splitFor(tiles, kvHeads, maxLen, device.multiprocessors());
+  }
+
+  /** {@link #attentionSplit} for a device of {@code multiprocessors} SMs. */
+  public static AttentionSplit splitFor(int tiles, int kvHeads, int maxLen, int multiprocessors) {
+    int blocks = tiles * kvHeads;
+    int want = (int) Math.min(64, (8L * multiprocessors + blocks - 1) / blocks);
+    int byLength = (maxLen + 2 * TILE_POSITIONS - 1) / (2 * TILE_POSITIONS);
+    int splits = Math.max(1, Math.min(want, byLength));
+    if (splits == 1) {
+      return new AttentionSplit(1, maxLen);
+    }
+    int len = (maxLen + splits - 1) / splits;
+    len = (len + TILE_POSITIONS - 1) / TILE_POSITIONS * TILE_POSITIONS;
+    return new AttentionSplit((maxLen + len - 1) / len, len);
+  }
+
+  /**
+   * Flash-style paged attention (attention_tiled, then attention_merge when split): as {@link
+   * #attention}, over the query tiles {@code tileRow0[t]}, {@code tileRows[t]} (device int arrays
+   * of {@code tiles} entries, from {@link #prefillTiles} with {@link #tiledRows} rows per tile):
+   * each block stages a tile of K and V in shared memory once for up to {@link #TILE_VECTORS} query
+   * vectors (rows of one sequence times the query heads of one kv head), over one range of {@code
+   * split}'s positions. {@code partial} holds {@code split.partialFloats(...)} floats (0 for one
+   * split).
    */
   public void attentionTiled(
       long q,
@@ -407,16 +468,45 @@ public final class CudaKernels {
       long tileRow0,
       long tileRows,
       int tiles,
+      AttentionSplit split,
+      long partial,
       int outType) {
-    int shared = tiledSharedBytes(headSize);
-    if (headSize > 256 || shared > device.sharedPerBlockOptIn()) {
-      throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
+    if (tiledRows(heads, kvHeads, headSize) < 1) {
+      throw new IllegalArgumentException(
+          "attention_tiled takes head size <= 256 and <= "
+              + TILE_VECTORS
+              + " query heads per kv head, got "
+              + headSize
+              + " and "
+              + heads / kvHeads);
+    }
+    if (split.splits() > 1 && partial == 0) {
+      throw new IllegalArgumentException("a split attention needs its partial buffer");
     }
     args.ptr(q).ptr(pool).ptr(kvScales).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions);
     args.ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType).ptr(tileRow0).ptr(tileRows);
-    launch(attentionTiled, "attention_tiled", tiles, heads, 128, shared);
+    args.i32(split.splits()).i32(split.length()).ptr(partial);
+    launch(
+        attentionTiled,
+        "attention_tiled",
+        tiles,
+        kvHeads,
+        split.splits(),
+        128,
+        tiledSharedBytes(headSize));
+    if (split.splits() > 1) {
+      args.ptr(partial).ptr(out).ptr(tileRow0).ptr(tileRows).i32(heads).i32(kvHeads);
+      args.i32(headSize).i32(split.splits()).i32(outType);
+      launch(
+          attentionMerge,
+          "attention_merge",
+          tiles,
+          kvHeads,
+          Math.max(32, Math.min(256, headSize)),
+          0);
+    }
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */

@@ -590,6 +590,7 @@ public final class CudaDriver {
       String name,
       int gx,
       int gy,
+      int gz,
       int bx,
       int sharedBytes,
       MemorySegment stream,
@@ -599,7 +600,7 @@ public final class CudaDriver {
     // numAttrs @48; the attribute at 56: id (u32), pad, value @8 (an int for this attribute)
     config.set(JAVA_INT, 0, gx);
     config.set(JAVA_INT, 4, gy);
-    config.set(JAVA_INT, 8, 1);
+    config.set(JAVA_INT, 8, gz);
     config.set(JAVA_INT, 12, bx);
     config.set(JAVA_INT, 16, 1);
     config.set(JAVA_INT, 20, 1);

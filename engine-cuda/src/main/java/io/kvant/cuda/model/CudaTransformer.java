@@ -54,6 +54,10 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private final long tileElements;
   private final DecodeFusion fusion;
   private long fusedLayers;
+  // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
+  private final int tiledRows;
+  private boolean tiledAttention = true;
+  private DeviceBuffer partial;
 
   /**
    * @param model the version's weights on the device, owned: {@link #close()} releases them
@@ -98,6 +102,20 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     long largest = largestQuantized(model);
     this.tileElements = QuantizedProducts.tileElements(largest);
     this.tile = largest == 0 ? null : device.allocate(2L * tileElements);
+    this.tiledRows = kernels.tiledRows(c.heads(), c.kvHeads(), c.headSize());
+  }
+
+  /**
+   * Whether attention runs on the tiled kernel (attention_tiled: K/V staged once per tile of query
+   * vectors, positions split over blocks for decode) where the model's head groups fit a tile (the
+   * default), or on the per-(row, head) kernels (for comparing). Steps enqueued (and graphs
+   * captured) after the call follow it.
+   */
+  public void setTiledAttention(boolean on) {
+    if (on != tiledAttention) {
+      dropGraphs();
+    }
+    tiledAttention = on;
   }
 
   /** Elements of the largest quantized matrix of {@code m}, 0 when none is quantized. */
@@ -235,11 +253,23 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         table[e.getValue() * stride + b] = tables.blockId(e.getKey(), b);
       }
     }
-    // Prefill chunks (several rows of one sequence) attend tile by tile (attention_tiled); steps of
-    // single rows per sequence keep the per-row kernels.
-    int[] tiles = decode ? new int[0] : CudaKernels.prefillTiles(rowSeq, n);
-    if (tiles.length / 2 == n) {
-      tiles = new int[0];
+    // Attention by tiles of query vectors (attention_tiled): a decode step's tiles are its padded
+    // rows, one each, and its split depends only on the graph's key (rows, block-table stride), so
+    // a replay meets the plan it was captured with.
+    int[] tiles = new int[0];
+    CudaKernels.AttentionSplit split = null;
+    if (tiledAttention && tiledRows > 0) {
+      int[] tileSeqs = rowSeq;
+      if (decode) {
+        tileSeqs = new int[padded];
+        for (int i = 0; i < padded; i++) {
+          tileSeqs[i] = i;
+        }
+      }
+      tiles = CudaKernels.prefillTiles(tileSeqs, padded, decode ? 1 : tiledRows);
+      int maxLen = decode ? stride * bs : maxPos + 1;
+      split = k.attentionSplit(tiles.length / 2, c.kvHeads(), maxLen);
+      ensurePartial(split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize()));
     }
     // One staging copy: tokens | positions | rowSeq | logitRows | tables | tiles, then sampling
     // rules.
@@ -302,6 +332,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             base + tablesOff,
             base + tilesOff,
             tiles.length / 2,
+            split,
             kv);
     if (decode) {
       graphs.run(new DecodeGraphs.Key(padded, stride, kv.ptr()), () -> enqueue(step));
@@ -333,6 +364,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long blockTables,
       long tiles,
       int tileCount,
+      CudaKernels.AttentionSplit split,
       CudaKvPool kv) {}
 
   /** Queues the kernels and products of one step on the stream (capturable: no host waits). */
@@ -450,6 +482,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             st.tiles(),
             st.tiles() + 4L * st.tileCount(),
             st.tileCount(),
+            st.split(),
+            partial == null ? 0L : partial.ptr(),
             oType);
       } else {
         k.attention(
@@ -643,6 +677,17 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     s = new Scratch(device, c, cap, capRows);
   }
 
+  private void ensurePartial(long floats) {
+    if (floats > 0 && (partial == null || partial.bytes() < 4 * floats)) {
+      long bytes = Math.max(4 * floats, partial == null ? 1L << 20 : 2 * partial.bytes());
+      if (partial != null) {
+        dropGraphs();
+        partial.close();
+      }
+      partial = device.allocate(bytes);
+    }
+  }
+
   /** Captured graphs hold the addresses of the buffers about to be replaced. */
   private void dropGraphs() {
     if (graphs != null) {
@@ -682,6 +727,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     if (tile != null) {
       tile.close();
+    }
+    if (partial != null) {
+      partial.close();
     }
     cos.close();
     sin.close();

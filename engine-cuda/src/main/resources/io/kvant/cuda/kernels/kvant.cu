@@ -526,56 +526,68 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
 }
 
 #define FA_WARPS 4
-#define FA_ROWS 4                       // query rows per warp
-#define FA_QT (FA_WARPS * FA_ROWS)      // query rows per tile
+#define FA_ROWS 4                       // query vectors per warp
+#define FA_VECS (FA_WARPS * FA_ROWS)    // query vectors per block
 #define FA_KT 32                        // positions per K/V tile: one per lane for the scores
 
-// attention_tiled: flash-style attention for prefill chunks. A block takes one tile of up to FA_QT
-// consecutive batch rows of one sequence (tileRow0[t], tileRows[t]; the Java side builds the tiles)
-// and one query head; it walks the sequence's positions [0, last row's position] in tiles of FA_KT,
-// staging each tile's K and V (decoded, scaled) in shared memory once for all the tile's rows, so a
-// chunk of R rows reads its prefix about R / FA_QT times instead of R times. Each warp owns FA_ROWS
-// rows with an online softmax each: lane j scores position j of the tile (the row's q broadcast
-// from shared memory), then the lanes split the head's dimensions for P * V. Causal: row r sees
-// positions <= positions[r]. grid: (tiles, heads), block: 32 * FA_WARPS, dynamic shared memory:
-// 4 * (2 * FA_KT * (headSize + 1) + FA_QT * headSize) bytes (rows padded by one float so the
-// lanes' K reads hit distinct banks).
+// attention_tiled: flash-style paged attention, for prefill chunks and decode alike. A block takes
+// one tile of up to FA_VECS query vectors that read the same K/V: tileRows[t] consecutive batch
+// rows of one sequence from tileRow0[t] (the Java side builds the tiles, FA_VECS / G rows each),
+// times the G = heads / kvHeads query heads of kv head blockIdx.y (vector v: row v / G, head
+// blockIdx.y * G + v % G), and one split blockIdx.z of the positions ([z * splitLen, (z + 1) *
+// splitLen), when splits > 1). It walks those positions in tiles of FA_KT, staging each tile's K
+// and V (decoded, scaled) in shared memory once for all its vectors, so K/V are read about once
+// per FA_VECS vectors rather than once per (row, head). Each warp owns FA_ROWS vectors with an
+// online softmax each: lane j scores position j of the tile (the vector broadcast from shared
+// memory), then the lanes split the head's dimensions for P * V. Causal: row r sees positions <=
+// positions[r]. With one split the block writes out; with several it writes each vector's
+// unnormalised partial (acc[headSize], max, sum) at partial[((t * kvHeads + kvh) * splits + z) *
+// FA_VECS + v] (headSize + 2 floats each) and attention_merge combines them: splits give decode
+// steps (few tiles, long contexts) enough blocks to fill the GPU.
+// grid: (tiles, kvHeads, splits), block: 32 * FA_WARPS, dynamic shared memory: 4 * (2 * FA_KT *
+// (headSize + 1) + FA_VECS * headSize) bytes (K/V rows padded by one float so the lanes' K reads
+// hit distinct banks).
 extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     const float* q, const void* pool, const float* kvScales, int kvType, void* out,
     const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
-    const int* tileRow0, const int* tileRows) {
+    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial) {
   pdl_enter();
   extern __shared__ float fa_smem[];
   const int stride = headSize + 1;
   float* ks = fa_smem;              // [FA_KT][stride]
   float* vs = ks + FA_KT * stride;  // [FA_KT][stride]
-  float* qs = vs + FA_KT * stride;  // [FA_QT][headSize], pre-scaled
-  int tile = blockIdx.x, h = blockIdx.y;
+  float* qs = vs + FA_KT * stride;  // [FA_VECS][headSize], pre-scaled
+  int tile = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int kvh = h / (heads / kvHeads);
+  int g = heads / kvHeads;
   int r0 = tileRow0[tile], nr = tileRows[tile];
+  int nvec = nr * g;
   const int* table = tables + (long)rowSeq[r0] * maxBlocks;
-  for (int i = threadIdx.x; i < FA_QT * headSize; i += blockDim.x) {
-    int r = i / headSize;
-    qs[i] = r < nr ? q[((long)(r0 + r) * heads + h) * headSize + (i - r * headSize)] * scale : 0.f;
+  for (int i = threadIdx.x; i < FA_VECS * headSize; i += blockDim.x) {
+    int v = i / headSize;
+    int h = kvh * g + v % g;
+    qs[i] = v < nvec ? q[((long)(r0 + v / g) * heads + h) * headSize + (i - v * headSize)] * scale
+                     : 0.f;
   }
   int len = 0;
   for (int r = 0; r < nr; r++) len = max(len, positions[r0 + r] + 1);
+  int p0 = splits > 1 ? z * splitLen : 0;
+  int p1 = splits > 1 ? min(len, p0 + splitLen) : len;
   int myPos[FA_ROWS];
   float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][ATTN_MAX_DIMS];
 #pragma unroll
   for (int i = 0; i < FA_ROWS; i++) {
-    int r = warp * FA_ROWS + i;
-    myPos[i] = r < nr ? positions[r0 + r] : -1;
+    int v = warp * FA_ROWS + i;
+    myPos[i] = v < nvec ? positions[r0 + v / g] : -1;
     m[i] = -INFINITY;
     l[i] = 0.f;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) acc[i][j] = 0.f;
   }
-  for (int t0 = 0; t0 < len; t0 += FA_KT) {
+  for (int t0 = p0; t0 < p1; t0 += FA_KT) {
     __syncthreads();  // the previous tile is consumed (and q staged, on the first pass)
-    int n = min(FA_KT, len - t0);
+    int n = min(FA_KT, p1 - t0);
     for (int i = threadIdx.x; i < n * headSize; i += blockDim.x) {
       int j = i / headSize, d = i - j * headSize;
       int t = t0 + j;
@@ -589,6 +601,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
       vs[j * stride + d] = load_kv(pool, vo + d, kvType) * vsc;
     }
     __syncthreads();
+    if (warp * FA_ROWS >= nvec) continue;  // a warp without vectors only helps load
     float s[FA_ROWS];
 #pragma unroll
     for (int i = 0; i < FA_ROWS; i++) s[i] = 0.f;
@@ -605,7 +618,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
 #pragma unroll
     for (int i = 0; i < FA_ROWS; i++) {
       p[i] = 0.f;
-      // warp-uniform: a row with no visible position in this tile keeps its state
+      // warp-uniform: a vector with no visible position in this tile keeps its state
       if (myPos[i] < t0) continue;
       bool visible = lane < n && t0 + lane <= myPos[i];
       float si = visible ? s[i] : -INFINITY;
@@ -635,13 +648,57 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
   }
 #pragma unroll
   for (int i = 0; i < FA_ROWS; i++) {
-    if (myPos[i] < 0) continue;
+    int v = warp * FA_ROWS + i;
+    if (v >= nvec) continue;
+    if (splits > 1) {
+      float* o = partial + ((((long)tile * kvHeads + kvh) * splits + z) * FA_VECS + v) * (headSize + 2);
+#pragma unroll
+      for (int j = 0; j < ATTN_MAX_DIMS; j++) {
+        int d = lane + 32 * j;
+        if (d < headSize) o[d] = acc[i][j];
+      }
+      if (lane == 0) {
+        o[headSize] = m[i];
+        o[headSize + 1] = l[i];
+      }
+      continue;
+    }
     float inv = 1.f / l[i];
-    long o = ((long)(r0 + warp * FA_ROWS + i) * heads + h) * headSize;
+    long o = ((long)(r0 + v / g) * heads + kvh * g + v % g) * headSize;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
       if (d < headSize) store_elem(out, o + d, outType, acc[i][j] * inv);
+    }
+  }
+}
+
+// Combines attention_tiled's per-split partials of each vector of tile blockIdx.x and kv head
+// blockIdx.y (softmax-weighted by each split's max; a split that saw no position has sum 0) and
+// stores the normalised output. grid: (tiles, kvHeads), block: any multiple of 32.
+extern "C" __global__ void attention_merge(const float* partial, void* out, const int* tileRow0,
+                                           const int* tileRows, int heads, int kvHeads,
+                                           int headSize, int splits, int outType) {
+  pdl_enter();
+  int tile = blockIdx.x, kvh = blockIdx.y;
+  int g = heads / kvHeads;
+  int r0 = tileRow0[tile], nvec = tileRows[tile] * g;
+  long first = ((long)tile * kvHeads + kvh) * splits * FA_VECS;
+  for (int v = 0; v < nvec; v++) {
+    float mAll = -INFINITY;
+    for (int z = 0; z < splits; z++)
+      mAll = fmaxf(mAll, partial[(first + (long)z * FA_VECS + v) * (headSize + 2) + headSize]);
+    long o = ((long)(r0 + v / g) * heads + kvh * g + v % g) * headSize;
+    for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
+      float a = 0.f, sum = 0.f;
+      for (int z = 0; z < splits; z++) {
+        const float* pz = partial + (first + (long)z * FA_VECS + v) * (headSize + 2);
+        float lz = pz[headSize + 1];
+        float f = lz > 0.f ? expf(pz[headSize] - mAll) : 0.f;
+        a += pz[d] * f;
+        sum += lz * f;
+      }
+      store_elem(out, o + d, outType, a / sum);
     }
   }
 }

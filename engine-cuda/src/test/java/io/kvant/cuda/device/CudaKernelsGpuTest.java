@@ -435,36 +435,46 @@ class CudaKernelsGpuTest {
     float[] ref = KernelReferences.attention(q, keys, values, rowSeq, pos, heads, kvHeads, hs);
     assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(coded ? 1e-4 : 2e-5);
 
-    // The same rows through the flash-style kernel, tile by tile.
-    int[] tiles = CudaKernels.prefillTiles(rowSeq, rows);
+    // The same rows through the flash-style kernel, tile by tile (tiles of rows of one sequence
+    // times the query heads of one kv head), in one pass over the positions and split into ranges
+    // of 64 positions merged afterwards (as decode steps run it).
+    int rowsPerTile = k.tiledRows(heads, kvHeads, hs);
+    assertThat(rowsPerTile).isEqualTo(CudaKernels.TILE_VECTORS / (heads / kvHeads));
+    int[] tiles = CudaKernels.prefillTiles(rowSeq, rows, rowsPerTile);
     int tileCount = tiles.length / 2;
-    assertThat(tileCount).isEqualTo(5 + 1 + 3);
     long dTiles = up(tiles);
-    long tiled = poisoned(4L * rows * heads * hs);
-    k.attentionTiled(
-        up(q),
-        pool,
-        scales,
-        kvDtype,
-        tiled,
-        up(rowSeq),
-        up(pos),
-        dTables,
-        maxBlocks,
-        layer,
-        layers,
-        heads,
-        kvHeads,
-        hs,
-        blockSize,
-        (float) (1 / Math.sqrt(hs)),
-        dTiles,
-        dTiles + 4L * tileCount,
-        tileCount,
-        CudaKernels.DT_F32);
-    assertThat(maxRelError(down(tiled, ref.length), ref))
-        .as("attention_tiled")
-        .isLessThan(coded ? 1e-4 : 2e-5);
+    for (CudaKernels.AttentionSplit split :
+        List.of(new CudaKernels.AttentionSplit(1, 4096), new CudaKernels.AttentionSplit(64, 64))) {
+      long partial =
+          dev.allocate(4 * Math.max(1, split.partialFloats(tileCount, kvHeads, hs))).ptr();
+      long tiled = poisoned(4L * rows * heads * hs);
+      k.attentionTiled(
+          up(q),
+          pool,
+          scales,
+          kvDtype,
+          tiled,
+          up(rowSeq),
+          up(pos),
+          dTables,
+          maxBlocks,
+          layer,
+          layers,
+          heads,
+          kvHeads,
+          hs,
+          blockSize,
+          (float) (1 / Math.sqrt(hs)),
+          dTiles,
+          dTiles + 4L * tileCount,
+          tileCount,
+          split,
+          partial,
+          CudaKernels.DT_F32);
+      assertThat(maxRelError(down(tiled, ref.length), ref))
+          .as("attention_tiled, %d splits", split.splits())
+          .isLessThan(coded ? 1e-4 : 2e-5);
+    }
   }
 
   /**

@@ -8,14 +8,14 @@ import org.junit.jupiter.api.Test;
 /** The query tiles of attention_tiled, built on the host (no GPU needed). */
 class PrefillTilesTest {
   @Test
-  void runsOfOneSequenceAreCutEverySixteenRows() {
+  void runsOfOneSequenceAreCutEveryTileOfRows() {
     // decode rows of sequences 0 and 1, a 37-row chunk of sequence 2, a 3-row chunk of sequence 0
     int[] rowSeq = new int[2 + 37 + 3];
     rowSeq[1] = 1;
     for (int r = 2; r < 39; r++) {
       rowSeq[r] = 2;
     }
-    int[] tiles = CudaKernels.prefillTiles(rowSeq, rowSeq.length);
+    int[] tiles = CudaKernels.prefillTiles(rowSeq, rowSeq.length, 16);
     assertThat(tiles).containsExactly(0, 1, 2, 18, 34, 39, 1, 1, 16, 16, 5, 3);
   }
 
@@ -32,14 +32,15 @@ class PrefillTilesTest {
         }
         rowSeq[r] = seq;
       }
-      int[] tiles = CudaKernels.prefillTiles(rowSeq, n);
+      int rowsPerTile = 1 + rnd.nextInt(16);
+      int[] tiles = CudaKernels.prefillTiles(rowSeq, n, rowsPerTile);
       int count = tiles.length / 2;
       int next = 0;
       for (int t = 0; t < count; t++) {
         int first = tiles[t];
         int rows = tiles[count + t];
         assertThat(first).isEqualTo(next);
-        assertThat(rows).isBetween(1, CudaKernels.TILE_ROWS);
+        assertThat(rows).isBetween(1, rowsPerTile);
         for (int r = first; r < first + rows; r++) {
           assertThat(rowSeq[r]).isEqualTo(rowSeq[first]);
         }
@@ -47,5 +48,23 @@ class PrefillTilesTest {
       }
       assertThat(next).isEqualTo(n);
     }
+  }
+
+  @Test
+  void decodeStepsSplitTheirPositionsUntilTheBlocksFillTheGpu() {
+    // one sequence, 8 kv heads, 1,088 positions on 132 SMs: 8 blocks alone would idle the GPU
+    CudaKernels.AttentionSplit one = CudaKernels.splitFor(1, 8, 1088, 132);
+    assertThat(one.splits()).isGreaterThan(1);
+    assertThat(one.length() % 32).isZero();
+    assertThat((long) one.splits() * one.length()).isGreaterThanOrEqualTo(1088);
+    assertThat((long) (one.splits() - 1) * one.length()).isLessThan(1088);
+    // ranges at least two K/V tiles long
+    assertThat(one.length()).isGreaterThanOrEqualTo(64);
+    // many tiles fill the GPU alone: no split, no partials
+    CudaKernels.AttentionSplit many = CudaKernels.splitFor(2048, 8, 1088, 132);
+    assertThat(many.splits()).isEqualTo(1);
+    assertThat(many.partialFloats(2048, 8, 128)).isZero();
+    // short contexts are not split below two tiles per range
+    assertThat(CudaKernels.splitFor(1, 8, 40, 132).splits()).isEqualTo(1);
   }
 }
