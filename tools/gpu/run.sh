@@ -104,11 +104,10 @@ if wants pdl; then
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --pdl both 2>&1 | tee "$RESULTS/pdl-1b.txt"
 fi
 if wants attn; then
-  # Attention on the tiled kernel (split over positions for decode) against the per-row kernels,
-  # same weights, one run: short (128) and long (1,024) prompts.
-  timeout 240 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --attention both 2>&1 | tee "$RESULTS/attn-8b-128.txt"
-  timeout 240 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 --prompt 1024 --steps 64 --attention both 2>&1 | tee "$RESULTS/attn-8b-1024.txt"
-  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,64 --prompt 1024 --steps 64 --attention both 2>&1 | tee "$RESULTS/attn-1b-1024.txt"
+  # Attention on the per-row kernels, the tiled kernel (split over positions for decode) and the
+  # default (auto), same weights, one run: short (128) and long (1,024) prompts.
+  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,16,64 --steps 64 --attention rows,tiled,auto 2>&1 | tee "$RESULTS/attn-8b-128.txt"
+  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 32 --attention rows,tiled 2>&1 | tee "$RESULTS/attn-8b-1024.txt"
 fi
 if named check; then
   # One quick decode run (8B BF16 at 1, 16 and 64 sequences): a check of a change's speed.

@@ -5,6 +5,7 @@ import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.CudaOptions;
 import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.cuda.model.AttentionKernel;
 import io.kvant.cuda.model.CudaTransformer;
 import io.kvant.cuda.model.DecodeFusion;
 import io.kvant.cuda.model.DeviceModel;
@@ -34,7 +35,7 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
- *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention tiled|rows|both]
+ *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled,auto]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
@@ -462,22 +463,19 @@ public final class CudaBench {
           case "both" -> List.of(false, true);
           default -> throw new IllegalArgumentException("--pdl on|off|both, got " + pdl);
         };
-    String attention = flagText(args, "--attention", "tiled");
-    List<Boolean> tiled =
-        switch (attention) {
-          case "tiled" -> List.of(true);
-          case "rows" -> List.of(false);
-          case "both" -> List.of(false, true);
-          default ->
-              throw new IllegalArgumentException("--attention tiled|rows|both, got " + attention);
-        };
+    List<AttentionKernel> attentions = new ArrayList<>();
+    for (String a :
+        flagText(args, "--attention", AttentionKernel.DEFAULT.name().toLowerCase(Locale.ROOT))
+            .split(",")) {
+      attentions.add(AttentionKernel.valueOf(a.trim().toUpperCase(Locale.ROOT)));
+    }
     // one forward pass per (graphs, fused, overlapped launch, attention) mode, same weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
     Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
       for (DecodeFusion f : fuses) {
         for (boolean o : pdls) {
-          for (boolean ta : tiled) {
+          for (AttentionKernel ta : attentions) {
             String key =
                 (g ? "on" : "off")
                     + " | "
@@ -485,10 +483,10 @@ public final class CudaBench {
                     + " | "
                     + (o ? "on" : "off")
                     + " | "
-                    + (ta ? "tiled" : "rows");
+                    + ta.name().toLowerCase(Locale.ROOT);
             CudaTransformer t =
                 new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
-            t.setTiledAttention(ta);
+            t.setAttention(ta);
             passes.put(key, t);
             passPdl.put(key, o);
           }

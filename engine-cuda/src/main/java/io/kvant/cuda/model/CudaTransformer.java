@@ -56,7 +56,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private long fusedLayers;
   // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
   private final int tiledRows;
-  private boolean tiledAttention = true;
+  private AttentionKernel attention = AttentionKernel.DEFAULT;
   private DeviceBuffer partial;
 
   /**
@@ -106,16 +106,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   }
 
   /**
-   * Whether attention runs on the tiled kernel (attention_tiled: K/V staged once per tile of query
-   * vectors, positions split over blocks for decode) where the model's head groups fit a tile (the
-   * default), or on the per-(row, head) kernels (for comparing). Steps enqueued (and graphs
-   * captured) after the call follow it.
+   * Which kernels attention runs on ({@link AttentionKernel#DEFAULT} unless set; the others are for
+   * comparing). Steps enqueued (and graphs captured) after the call follow it.
    */
-  public void setTiledAttention(boolean on) {
-    if (on != tiledAttention) {
+  public void setAttention(AttentionKernel kernel) {
+    if (kernel != attention) {
       dropGraphs();
     }
-    tiledAttention = on;
+    attention = kernel;
   }
 
   /** Elements of the largest quantized matrix of {@code m}, 0 when none is quantized. */
@@ -258,7 +256,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     // a replay meets the plan it was captured with.
     int[] tiles = new int[0];
     CudaKernels.AttentionSplit split = null;
-    if (tiledAttention && tiledRows > 0) {
+    if (tiledRows > 0 && attention.tiled(decode || (rows == n && seqIndex.size() == n), n)) {
       int[] tileSeqs = rowSeq;
       if (decode) {
         tileSeqs = new int[padded];

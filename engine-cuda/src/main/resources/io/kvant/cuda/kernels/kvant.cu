@@ -530,6 +530,81 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
 #define FA_VECS (FA_WARPS * FA_ROWS)    // query vectors per block
 #define FA_KT 32                        // positions per K/V tile: one per lane for the scores
 
+// The bytes of one KV element of kvType.
+__device__ __forceinline__ int kv_elem_bytes(int kvType) {
+  return kvType == DT_F32 ? 4 : (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) ? 1 : 2;
+}
+
+// Decodes the 16-byte run `raw` (16 / es elements of kvType) times `scale` into dst[0..].
+__device__ __forceinline__ void fa_decode16(uint4 raw, int kvType, float scale, float* dst) {
+  unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
+  if (kvType == DT_F32) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) dst[e] = __uint_as_float(w[e]) * scale;
+  } else if (kvType == DT_F16 || kvType == DT_BF16) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      u16 lo = (u16)(w[e] & 0xffffu), hi = (u16)(w[e] >> 16);
+      dst[2 * e] = (kvType == DT_F16 ? f16_to_f32(lo) : bf16_to_f32(lo)) * scale;
+      dst[2 * e + 1] = (kvType == DT_F16 ? f16_to_f32(hi) : bf16_to_f32(hi)) * scale;
+    }
+  } else {
+#pragma unroll
+    for (int e = 0; e < 16; e++) {
+      unsigned b = (w[e >> 2] >> (8 * (e & 3))) & 0xffu;
+      dst[e] = (kvType == DT_KV_I8 ? (float)(signed char)b : decode8(b, QF_E4M3)) * scale;
+    }
+  }
+}
+
+// Stages n positions of K and V (rows at element offsets off[0|1][j], scales scale[0|1][j]) into
+// ks/vs (rows `stride` floats apart) as floats. Rows of a multiple of 16 bytes are read as 16-byte
+// runs, four per thread in flight before any is stored (a tile's loads overlap instead of waiting
+// one by one); other rows element by element.
+__device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int headSize, int n,
+                                              int stride, const long (&off)[2][FA_KT],
+                                              const float (&scale)[2][FA_KT], float* ks,
+                                              float* vs) {
+  const int es = kv_elem_bytes(kvType);
+  if ((headSize * es) % 16 == 0) {
+    const int perRun = 16 / es;
+    const int runsPerRow = headSize / perRun;
+    const int perMatrix = n * runsPerRow;
+    const int total = 2 * perMatrix;
+    for (int c0 = threadIdx.x; c0 < total; c0 += 4 * blockDim.x) {
+      uint4 raw[4];
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        int c = c0 + u * blockDim.x;
+        if (c < total) {
+          int which = c >= perMatrix, rem = c - which * perMatrix;
+          int j = rem / runsPerRow, run = rem - j * runsPerRow;
+          raw[u] = __ldg((const uint4*)((const unsigned char*)pool +
+                                        (off[which][j] + (long)run * perRun) * es));
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        int c = c0 + u * blockDim.x;
+        if (c < total) {
+          int which = c >= perMatrix, rem = c - which * perMatrix;
+          int j = rem / runsPerRow, run = rem - j * runsPerRow;
+          float vals[16];
+          fa_decode16(raw[u], kvType, scale[which][j], vals);
+          float* dst = (which ? vs : ks) + j * stride + run * perRun;
+          for (int e = 0; e < perRun; e++) dst[e] = vals[e];
+        }
+      }
+    }
+    return;
+  }
+  for (int i = threadIdx.x; i < n * headSize; i += blockDim.x) {
+    int j = i / headSize, d = i - j * headSize;
+    ks[j * stride + d] = load_kv(pool, off[0][j] + d, kvType) * scale[0][j];
+    vs[j * stride + d] = load_kv(pool, off[1][j] + d, kvType) * scale[1][j];
+  }
+}
+
 // attention_tiled: flash-style paged attention, for prefill chunks and decode alike. A block takes
 // one tile of up to FA_VECS query vectors that read the same K/V: tileRows[t] consecutive batch
 // rows of one sequence from tileRow0[t] (the Java side builds the tiles, FA_VECS / G rows each),
@@ -554,6 +629,8 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial) {
   pdl_enter();
   extern __shared__ float fa_smem[];
+  __shared__ long fa_off[2][FA_KT];
+  __shared__ float fa_scale[2][FA_KT];
   const int stride = headSize + 1;
   float* ks = fa_smem;              // [FA_KT][stride]
   float* vs = ks + FA_KT * stride;  // [FA_KT][stride]
@@ -588,18 +665,20 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
   for (int t0 = p0; t0 < p1; t0 += FA_KT) {
     __syncthreads();  // the previous tile is consumed (and q staged, on the first pass)
     int n = min(FA_KT, p1 - t0);
-    for (int i = threadIdx.x; i < n * headSize; i += blockDim.x) {
-      int j = i / headSize, d = i - j * headSize;
-      int t = t0 + j;
+    // each position's K and V row offsets (one table read per position), then the rows
+    if (threadIdx.x < n) {
+      int t = t0 + threadIdx.x;
       long block = table[t / blockSize];
       int slot = t % blockSize;
       long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
       long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
-      float ksc = kvScales ? kvScales[ko / headSize] : 1.f;
-      float vsc = kvScales ? kvScales[vo / headSize] : 1.f;
-      ks[j * stride + d] = load_kv(pool, ko + d, kvType) * ksc;
-      vs[j * stride + d] = load_kv(pool, vo + d, kvType) * vsc;
+      fa_off[0][threadIdx.x] = ko;
+      fa_off[1][threadIdx.x] = vo;
+      fa_scale[0][threadIdx.x] = kvScales ? kvScales[ko / headSize] : 1.f;
+      fa_scale[1][threadIdx.x] = kvScales ? kvScales[vo / headSize] : 1.f;
     }
+    __syncthreads();
+    fa_stage_tile(pool, kvType, headSize, n, stride, fa_off, fa_scale, ks, vs);
     __syncthreads();
     if (warp * FA_ROWS >= nvec) continue;  // a warp without vectors only helps load
     float s[FA_ROWS];
