@@ -104,9 +104,9 @@ if wants pdl; then
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --pdl both 2>&1 | tee "$RESULTS/pdl-1b.txt"
 fi
 if wants attn; then
-  # Attention on the per-row kernels, the tiled kernel (split over positions for decode) and the
-  # default (auto), same weights, one run: short (128) and long (1,024) prompts.
-  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,16,64 --steps 64 --attention rows,tiled,auto 2>&1 | tee "$RESULTS/attn-8b-128.txt"
+  # Attention on the per-row kernels and the tiled kernel (split over positions for decode),
+  # same weights, one run: short (128) and long (1,024) prompts.
+  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,16,64 --steps 64 --attention rows,tiled 2>&1 | tee "$RESULTS/attn-8b-128.txt"
   timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 32 --attention rows,tiled 2>&1 | tee "$RESULTS/attn-8b-1024.txt"
 fi
 if named check; then

@@ -35,7 +35,7 @@ import java.util.SplittableRandom;
  * bandwidth [--gib 4]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
- *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled,auto]
+ *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *

@@ -256,7 +256,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     // a replay meets the plan it was captured with.
     int[] tiles = new int[0];
     CudaKernels.AttentionSplit split = null;
-    if (tiledRows > 0 && attention.tiled(decode || (rows == n && seqIndex.size() == n), n)) {
+    if (tiledRows > 0 && attention == AttentionKernel.TILED) {
       int[] tileSeqs = rowSeq;
       if (decode) {
         tileSeqs = new int[padded];
