@@ -276,7 +276,9 @@ class CudaKernelsGpuTest {
     "8,2,64,16,I8",
     "32,8,128,16,I8",
     "8,2,64,16,E4M3",
-    "32,8,128,32,E4M3"
+    "32,8,128,32,E4M3",
+    "4,4,8,16,I8",
+    "8,8,8,32,E4M3"
   })
   void pagedAttentionMatchesTheReference(
       int heads, int kvHeads, int hs, int blockSize, String kvType) {
