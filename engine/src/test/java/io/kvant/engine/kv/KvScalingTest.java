@@ -370,6 +370,100 @@ class KvScalingTest {
   }
 
   @Test
+  void storeDecodesRotatedKiviAndStaticAsTheReferenceOfTheRotatedVectors() {
+    SplittableRandom r = new SplittableRandom(28);
+    KvGeometry g = new KvGeometry(1, 1, 8);
+    int len = 20;
+    float[] ka = new float[8];
+    float[] va = new float[8];
+    java.util.Arrays.fill(ka, 6f);
+    java.util.Arrays.fill(va, 3f);
+    KvScales rotatedScales = new KvScales(g, true, ka, va);
+    for (KvCacheType type : TYPES) {
+      for (KvEncoding e : new KvEncoding[] {KvEncoding.KIVI_HADAMARD, KvEncoding.STATIC_HADAMARD}) {
+        KvCacheManager kv = manager(g, type, e, e.needsScales() ? rotatedScales : null);
+        int seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "v"), len);
+        BlockRef[] blocks = {new BlockRef(type, 8, 16), new BlockRef(type, 8, 16)};
+        double[][] keyRef = new double[len][8]; // decoded, in the rotated basis
+        double[][] valueRef = new double[len][8];
+        for (int pos = 0; pos < len; pos++) {
+          float[] k = randomVector(r, 8, 6);
+          float[] v = randomVector(r, 8, 1);
+          kv.store().write(seq, 0, pos, k, 0, v, 0);
+          float[] ky = k.clone();
+          float[] vy = v.clone();
+          KvEncoding.rotate(ky, 0, 8);
+          KvEncoding.rotate(vy, 0, 8);
+          float m = max(type);
+          if (e == KvEncoding.KIVI_HADAMARD) {
+            blocks[pos / 16].write(pos % 16, ky);
+            double[] vr = perTokenRef(type, vy);
+            for (int c = 0; c < 8; c++) {
+              valueRef[pos][c] = vr[0] * vr[c + 1];
+            }
+          } else {
+            for (int c = 0; c < 8; c++) {
+              keyRef[pos][c] = (ka[c] / m) * codeValue(type, ky[c], ka[c] / m);
+              valueRef[pos][c] = (va[c] / m) * codeValue(type, vy[c], va[c] / m);
+            }
+          }
+        }
+        if (e == KvEncoding.KIVI_HADAMARD) {
+          for (int pos = 0; pos < len; pos++) {
+            BlockRef b = blocks[pos / 16];
+            for (int c = 0; c < 8; c++) {
+              keyRef[pos][c] = b.scale[c] * b.values[pos % 16][c];
+            }
+          }
+        }
+        for (int t = 0; t < len; t++) {
+          for (int j = 0; j < 8; j++) {
+            double wantK = 0; // e_j . x = (H e_j / sqrt n) . y
+            double wantV = 0;
+            for (int i = 0; i < 8; i++) {
+              double h = (Integer.bitCount(i & j) % 2 == 0 ? 1 : -1) / Math.sqrt(8);
+              wantK += h * keyRef[t][i];
+              wantV += h * valueRef[t][i];
+            }
+            assertThat((double) decodedKey(kv.store(), seq, 0, 0, j, len, t))
+                .as("%s %s key %d.%d", type, e, t, j)
+                .isCloseTo(
+                    wantK, org.assertj.core.data.Offset.offset(1e-4 * (1 + Math.abs(wantK))));
+            assertThat((double) decodedValue(kv.store(), seq, 0, 0, j, len, t))
+                .as("%s %s value %d.%d", type, e, t, j)
+                .isCloseTo(
+                    wantV, org.assertj.core.data.Offset.offset(1e-4 * (1 + Math.abs(wantV))));
+          }
+        }
+        kv.free(seq);
+      }
+    }
+  }
+
+  /** TOKEN: {scale, value_0, ..., value_{n-1}} by PER_TOKEN's multiply-by-inverse rule. */
+  private static double[] perTokenRef(KvCacheType type, float[] x) {
+    float amax = 0f;
+    for (float v : x) {
+      amax = Math.max(amax, Math.abs(v));
+    }
+    double[] out = new double[x.length + 1];
+    if (amax == 0f) {
+      return out;
+    }
+    float m = max(type);
+    float inv = m / amax;
+    out[0] = amax / m;
+    for (int i = 0; i < x.length; i++) {
+      float z = x[i] * inv;
+      out[i + 1] =
+          type == KvCacheType.INT8
+              ? Math.max(-127, Math.min(127, (long) Math.floor((double) z + 0.5)))
+              : e4m3(z);
+    }
+    return out;
+  }
+
+  @Test
   void recorderMeasuresChannelMaximaRotatedOrNot() {
     KvGeometry g = new KvGeometry(1, 1, 4);
     ContiguousKvStore f32 = new ContiguousKvStore(1, 1, 4, 4, 1);
