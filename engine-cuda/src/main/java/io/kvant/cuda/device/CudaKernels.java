@@ -382,7 +382,7 @@ public final class CudaKernels {
    * sequence ({@code rowSeq[r]}), cut every {@code rowsPerTile} rows. Returns {@code [first
    * rows..., row counts...]}, two ints per tile; the tile count is half the length.
    */
-  public static int[] prefillTiles(int[] rowSeq, int n, int rowsPerTile) {
+  public static int[] queryTiles(int[] rowSeq, int n, int rowsPerTile) {
     if (rowsPerTile < 1) {
       throw new IllegalArgumentException("rows per tile must be >= 1, got " + rowsPerTile);
     }
@@ -442,8 +442,8 @@ public final class CudaKernels {
   /**
    * Flash-style paged attention (attention_tiled, then attention_merge when split): as {@link
    * #attention}, over the query tiles {@code tileRow0[t]}, {@code tileRows[t]} (device int arrays
-   * of {@code tiles} entries, from {@link #prefillTiles} with {@link #tiledRows} rows per tile):
-   * each block stages a tile of K and V in shared memory once for up to {@link #TILE_VECTORS} query
+   * of {@code tiles} entries, from {@link #queryTiles} with {@link #tiledRows} rows per tile): each
+   * block stages a tile of K and V in shared memory once for up to {@link #TILE_VECTORS} query
    * vectors (rows of one sequence times the query heads of one kv head), over one range of {@code
    * split}'s positions. {@code partial} holds {@code split.partialFloats(...)} floats (0 for one
    * split).

@@ -264,7 +264,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           tileSeqs[i] = i;
         }
       }
-      tiles = CudaKernels.prefillTiles(tileSeqs, padded, decode ? 1 : tiledRows);
+      tiles = CudaKernels.queryTiles(tileSeqs, padded, decode ? 1 : tiledRows);
       int maxLen = decode ? stride * bs : maxPos + 1;
       split = k.attentionSplit(tiles.length / 2, c.kvHeads(), maxLen);
       ensurePartial(split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize()));

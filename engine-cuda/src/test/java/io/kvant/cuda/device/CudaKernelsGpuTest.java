@@ -442,7 +442,7 @@ class CudaKernelsGpuTest {
     // of 64 positions merged afterwards (as decode steps run it).
     int rowsPerTile = k.tiledRows(heads, kvHeads, hs);
     assertThat(rowsPerTile).isEqualTo(CudaKernels.TILE_VECTORS / (heads / kvHeads));
-    int[] tiles = CudaKernels.prefillTiles(rowSeq, rows, rowsPerTile);
+    int[] tiles = CudaKernels.queryTiles(rowSeq, rows, rowsPerTile);
     int tileCount = tiles.length / 2;
     long dTiles = up(tiles);
     for (CudaKernels.AttentionSplit split :

@@ -119,32 +119,10 @@ class KvEncodingTest {
         long c = Math.max(-127, Math.min(127, (long) Math.floor(y * (127f / amax) + 0.5)));
         out[i] = c * (double) (amax / 127f);
       } else {
-        out[i] = e4m3(y * (448f / amax)) * (double) (amax / 448f);
+        out[i] = KvScalingTest.e4m3(y * (448f / amax)) * (double) (amax / 448f);
       }
     }
     return out;
-  }
-
-  /** Round to nearest even among the finite E4M3 values (saturating at 448), by search. */
-  private static double e4m3(double x) {
-    double best = 0;
-    double bestErr = Double.MAX_VALUE;
-    int bestMan = 0;
-    for (int e = 0; e < 16; e++) {
-      for (int m = 0; m < 8; m++) {
-        if (e == 15 && m == 7) {
-          continue; // NaN
-        }
-        double mag = e == 0 ? m / 8.0 * Math.pow(2, -6) : (1 + m / 8.0) * Math.pow(2, e - 7);
-        double err = Math.abs(Math.abs(x) - mag);
-        if (err < bestErr || (err == bestErr && m % 2 == 0 && bestMan % 2 == 1)) {
-          best = mag;
-          bestErr = err;
-          bestMan = m;
-        }
-      }
-    }
-    return Math.copySign(best, x);
   }
 
   @Test

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The query tiles of attention_tiled, built on the host (no GPU needed). */
-class PrefillTilesTest {
+/** The query tiles and position splits of attention_tiled, planned on the host (no GPU needed). */
+class QueryTilesTest {
   @Test
   void runsOfOneSequenceAreCutEveryTileOfRows() {
     // decode rows of sequences 0 and 1, a 37-row chunk of sequence 2, a 3-row chunk of sequence 0
@@ -15,7 +15,7 @@ class PrefillTilesTest {
     for (int r = 2; r < 39; r++) {
       rowSeq[r] = 2;
     }
-    int[] tiles = CudaKernels.prefillTiles(rowSeq, rowSeq.length, 16);
+    int[] tiles = CudaKernels.queryTiles(rowSeq, rowSeq.length, 16);
     assertThat(tiles).containsExactly(0, 1, 2, 18, 34, 39, 1, 1, 16, 16, 5, 3);
   }
 
@@ -33,7 +33,7 @@ class PrefillTilesTest {
         rowSeq[r] = seq;
       }
       int rowsPerTile = 1 + rnd.nextInt(16);
-      int[] tiles = CudaKernels.prefillTiles(rowSeq, n, rowsPerTile);
+      int[] tiles = CudaKernels.queryTiles(rowSeq, n, rowsPerTile);
       int count = tiles.length / 2;
       int next = 0;
       for (int t = 0; t < count; t++) {
