@@ -9,6 +9,7 @@ import io.kvant.cuda.model.AttentionKernel;
 import io.kvant.cuda.model.CudaTransformer;
 import io.kvant.cuda.model.DecodeFusion;
 import io.kvant.cuda.model.DeviceModel;
+import io.kvant.cuda.model.MgemvSplits;
 import io.kvant.cuda.model.SyntheticModels;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.DeviceSampling;
@@ -36,6 +37,7 @@ import java.util.SplittableRandom;
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
+ *        [--splits fixed,by-shape,split-k]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
@@ -469,26 +471,40 @@ public final class CudaBench {
             .split(",")) {
       attentions.add(AttentionKernel.valueOf(a.trim().toUpperCase(Locale.ROOT)));
     }
-    // one forward pass per (graphs, fused, overlapped launch, attention) mode, same weights
+    List<MgemvSplits> splits = new ArrayList<>();
+    for (String a :
+        flagText(
+                args,
+                "--splits",
+                MgemvSplits.DEFAULT.name().toLowerCase(Locale.ROOT).replace('_', '-'))
+            .split(",")) {
+      splits.add(MgemvSplits.valueOf(a.trim().toUpperCase(Locale.ROOT).replace('-', '_')));
+    }
+    // one forward pass per (graphs, fused, overlapped launch, attention, splits) mode, same weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
     Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
       for (DecodeFusion f : fuses) {
         for (boolean o : pdls) {
           for (AttentionKernel ta : attentions) {
-            String key =
-                (g ? "on" : "off")
-                    + " | "
-                    + f.name().toLowerCase(Locale.ROOT)
-                    + " | "
-                    + (o ? "on" : "off")
-                    + " | "
-                    + ta.name().toLowerCase(Locale.ROOT);
-            CudaTransformer t =
-                new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
-            t.setAttention(ta);
-            passes.put(key, t);
-            passPdl.put(key, o);
+            for (MgemvSplits sp : splits) {
+              String key =
+                  (g ? "on" : "off")
+                      + " | "
+                      + f.name().toLowerCase(Locale.ROOT)
+                      + " | "
+                      + (o ? "on" : "off")
+                      + " | "
+                      + ta.name().toLowerCase(Locale.ROOT)
+                      + " | "
+                      + sp.name().toLowerCase(Locale.ROOT).replace('_', '-');
+              CudaTransformer t =
+                  new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
+              t.setAttention(ta);
+              t.setMgemvSplits(sp);
+              passes.put(key, t);
+              passPdl.put(key, o);
+            }
           }
         }
       }
@@ -518,9 +534,9 @@ public final class CudaBench {
         prompt,
         steps);
     System.out.println(
-        "| batch | graphs | decode fusion | overlapped launch | attention | prefill tok/s |"
-            + " decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
-    System.out.println("| ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | decode fusion | overlapped launch | attention | mgemv splits |"
+            + " prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
+    System.out.println("| ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
         // graphs are captured on a pass's first step, with the launch mode set here

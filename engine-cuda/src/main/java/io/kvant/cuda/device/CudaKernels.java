@@ -57,7 +57,8 @@ public final class CudaKernels {
   private final MemorySegment dequant4Tile;
   private final MemorySegment ropeKvAppend;
   // [kind], looked up by ordinal
-  private final MemorySegment[] mgemvFused = new MemorySegment[MgKind.values().length];
+  private final MemorySegment[][] mgemvFused =
+      new MemorySegment[MgKind.values().length][MgVariant.values().length];
   private final int fusedSharedBytes;
   // (kind, dynamic shared bytes) -> blocks of mgemv_fused one wave holds
   private final Map<Long, Integer> fusedWave = new HashMap<>();
@@ -109,9 +110,13 @@ public final class CudaKernels {
     // the normalised input is staged in dynamic shared memory: opt in above the default 48 KiB
     fusedSharedBytes = Math.min(MGEMV_FUSED_MAX_SHARED, device.sharedPerBlockOptIn());
     for (MgKind kind : MgKind.values()) {
-      MemorySegment fn = d.function(module, "mgemv_fused_" + kind.suffix);
-      d.setFunctionAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, fusedSharedBytes);
-      mgemvFused[kind.ordinal()] = fn;
+      for (MgVariant v : MgVariant.values()) {
+        if (v.fused(kind)) {
+          MemorySegment fn = d.function(module, mgemvFusedName(kind, v));
+          d.setFunctionAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, fusedSharedBytes);
+          mgemvFused[kind.ordinal()][v.ordinal()] = fn;
+        }
+      }
     }
     gridCap = device.multiprocessors() * 16;
     overlapped = device.supportsOverlappedLaunch();
@@ -663,19 +668,48 @@ public final class CudaKernels {
     }
   }
 
-  /** Work split of {@link #mgemv}: output features per warp and 16-byte runs per lane in flight. */
+  /**
+   * Work split of {@link #mgemv}: output features per warp group, 16-byte runs per lane in flight,
+   * and the warps of a block that split the bytes of the same features (1: each warp its own; the
+   * block's {@code MG_WARPS}: more warps in flight for matrices of few, long rows).
+   */
   public enum MgVariant {
-    F2U2(2, 2),
-    F4U2(4, 2),
-    F4U1(4, 1),
-    F1U4(1, 4);
+    F2U2(2, 2, 1),
+    F4U2(4, 2, 1),
+    F4U1(4, 1, 1),
+    F1U4(1, 4, 1),
+    F4U1K4(4, 1, 4),
+    F2U2K4(2, 2, 4);
 
     final int features;
     final int unroll;
+    final int kSplit;
 
-    MgVariant(int features, int unroll) {
+    MgVariant(int features, int unroll, int kSplit) {
       this.features = features;
       this.unroll = unroll;
+      this.kSplit = kSplit;
+    }
+
+    /** Output features one block computes. */
+    int featuresPerBlock() {
+      return features * MG_WARPS / kSplit;
+    }
+
+    /** Whether {@link #mgemvFused} has this split for {@code kind} (the source instantiates). */
+    public boolean fused(MgKind kind) {
+      return dense(kind)
+          ? this == F2U2 || this == F2U2K4
+          : this == F4U2 || this == F4U1 || this == F4U1K4;
+    }
+
+    /** The split of {@code kind}'s fused launch that can stage the norm (the first form). */
+    public static MgVariant stagingNorm(MgKind kind) {
+      return dense(kind) ? F2U2 : F4U2;
+    }
+
+    private static boolean dense(MgKind kind) {
+      return kind == MgKind.BF16 || kind == MgKind.F16;
     }
   }
 
@@ -689,6 +723,10 @@ public final class CudaKernels {
 
   private static String mgemvName(MgKind kind, MgVariant v) {
     return "mgemv_" + kind.suffix + "_" + v.name().toLowerCase(java.util.Locale.ROOT);
+  }
+
+  private static String mgemvFusedName(MgKind kind, MgVariant v) {
+    return "mgemv_fused_" + kind.suffix + "_" + v.name().toLowerCase(java.util.Locale.ROOT);
   }
 
   /**
@@ -721,7 +759,7 @@ public final class CudaKernels {
     }
     args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow);
     args.ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
-    int perBlock = variant.features * MG_WARPS;
+    int perBlock = variant.featuresPerBlock();
     launch(
         mgemv[kind.ordinal()][variant.ordinal()],
         "mgemv",
@@ -753,11 +791,12 @@ public final class CudaKernels {
    * is first RMS-normalised with those weights and {@code eps}, as {@link #rmsNorm} computes it
    * (requires {@link #fusedNormFits}). With {@code swiglu}, {@code a} and {@code b} are gate and up
    * of the same rows, {@code c} is null, and {@code a.y} receives {@code silu(gate) * up} (never
-   * accumulated). Work split: the one {@link #mgemv} uses for the kind (dense F2U2, codes F4U2).
-   * Layout preconditions as {@link #mgemv}.
+   * accumulated). Work split {@code variant}: one {@link MgVariant#fused} for the kind; a staged
+   * norm only with {@link MgVariant#stagingNorm}. Layout preconditions as {@link #mgemv}.
    */
   public void mgemvFused(
       MgKind kind,
+      MgVariant variant,
       long ldw,
       int groupSize,
       int groupsPerRow,
@@ -789,14 +828,23 @@ public final class CudaKernels {
       throw new IllegalArgumentException(
           "mgemv_fused cannot stage " + n + " rows of " + in + " in shared memory");
     }
-    int features = kind == MgKind.BF16 || kind == MgKind.F16 ? 2 : 4;
-    int rowsPerWarp = swiglu ? features / 2 : features;
-    int blocks = blocks(a.out(), rowsPerWarp);
+    if (!variant.fused(kind)
+        || (normW != 0 && variant != MgVariant.stagingNorm(kind))
+        || (swiglu && variant.features % 2 != 0)) {
+      throw new IllegalArgumentException(
+          "mgemv_fused has no "
+              + variant
+              + " split for "
+              + kind
+              + (normW != 0 ? " with a staged norm" : ""));
+    }
+    int perBlock = variant.featuresPerBlock();
+    int blocks = blocks(a.out(), swiglu ? perBlock / 2 : perBlock);
     if (!swiglu && b != null) {
-      blocks += blocks(b.out(), features);
+      blocks += blocks(b.out(), perBlock);
     }
     if (c != null) {
-      blocks += blocks(c.out(), features);
+      blocks += blocks(c.out(), perBlock);
     }
     matrixArgs(a);
     matrixArgs(b);
@@ -805,9 +853,9 @@ public final class CudaKernels {
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(swiglu ? 1 : 0);
     int shared = normW != 0 ? 4 * n * in : 0;
     launch(
-        mgemvFused[kind.ordinal()],
+        mgemvFused[kind.ordinal()][variant.ordinal()],
         "mgemv_fused",
-        Math.min(blocks, fusedWave(kind, shared)),
+        Math.min(blocks, fusedWave(kind, variant, shared)),
         1,
         32 * MG_WARPS,
         shared);
@@ -817,20 +865,20 @@ public final class CudaKernels {
    * Blocks of a fused launch that fit the device at once: the grid is one wave, its blocks striding
    * over the row blocks, so a staged input is normalised once per resident block.
    */
-  private int fusedWave(MgKind kind, int shared) {
+  private int fusedWave(MgKind kind, MgVariant variant, int shared) {
     return fusedWave.computeIfAbsent(
-        ((long) kind.ordinal() << 32) | shared,
+        ((long) kind.ordinal() << 40) | ((long) variant.ordinal() << 32) | shared,
         key -> {
           int perSm =
               device
                   .driver()
-                  .activeBlocksPerMultiprocessor(mgemvFused[kind.ordinal()], 32 * MG_WARPS, shared);
+                  .activeBlocksPerMultiprocessor(
+                      mgemvFused[kind.ordinal()][variant.ordinal()], 32 * MG_WARPS, shared);
           return Math.max(1, perSm) * device.multiprocessors();
         });
   }
 
-  private static int blocks(int out, int rowsPerWarp) {
-    int perBlock = rowsPerWarp * MG_WARPS;
+  private static int blocks(int out, int perBlock) {
     return (out + perBlock - 1) / perBlock;
   }
 

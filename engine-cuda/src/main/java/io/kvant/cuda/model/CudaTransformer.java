@@ -57,6 +57,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
   private final int tiledRows;
   private AttentionKernel attention = AttentionKernel.DEFAULT;
+  private MgemvSplits splits = MgemvSplits.DEFAULT;
   private DeviceBuffer partial;
 
   /**
@@ -114,6 +115,18 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       dropGraphs();
     }
     attention = kernel;
+  }
+
+  /**
+   * How the decode products pick their work split ({@link MgemvSplits#DEFAULT} unless set; the
+   * others are for comparing). Steps enqueued (and graphs captured) after the call follow it.
+   */
+  public void setMgemvSplits(MgemvSplits policy) {
+    if (policy != splits) {
+      dropGraphs();
+    }
+    splits = policy;
+    quantized.setSplits(policy);
   }
 
   /** Elements of the largest quantized matrix of {@code m}, 0 when none is quantized. */
@@ -404,6 +417,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         }
         k.mgemvFused(
             mq.kind(),
+            splits.fused(
+                mq.kind(), Math.max(mq.rows(), Math.max(mk.rows(), mv.rows())), normW != 0),
             mq.ldw(),
             mq.groupSize(),
             mq.groupsPerRow(),
@@ -518,6 +533,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         }
         k.mgemvFused(
             mg.kind(),
+            splits.fused(mg.kind(), mg.rows(), normW != 0),
             mg.ldw(),
             mg.groupSize(),
             mg.groupsPerRow(),
@@ -586,9 +602,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   static final int DENSE_MGEMV_ROWS = 1;
 
-  /** The {@code mgemv} work split for dense weights, chosen by {@code CudaBench gemv}. */
-  static final CudaKernels.MgVariant DENSE_VARIANT = CudaKernels.MgVariant.F2U2;
-
   /** Whether {@code n} rows of dense {@code w} take {@code mgemv}. */
   static boolean denseMgemv(DeviceTensor w, int n) {
     return !w.quantized()
@@ -628,7 +641,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         int m = Math.min(CudaKernels.MGEMV_ROWS, n - r0);
         k.mgemv(
             kind,
-            DENSE_VARIANT,
+            splits.product(kind, w.rows()),
             w.ptr(),
             2L * w.cols(),
             0,

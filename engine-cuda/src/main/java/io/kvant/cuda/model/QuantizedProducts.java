@@ -27,9 +27,6 @@ final class QuantizedProducts {
    */
   static final int MGEMV_MAX_ROWS = 8;
 
-  /** The {@code mgemv} work split the products use, chosen by {@code CudaBench gemv}. */
-  static final CudaKernels.MgVariant VARIANT = CudaKernels.MgVariant.F4U2;
-
   /** Above this many rows the other layouts decode tiles for cuBLASLt instead of running qgemv. */
   static final int GEMV_MAX_ROWS = 32;
 
@@ -41,10 +38,16 @@ final class QuantizedProducts {
 
   private final CudaKernels k;
   private final Gemm gemm;
+  private MgemvSplits splits = MgemvSplits.DEFAULT;
 
   QuantizedProducts(CudaKernels kernels, Gemm gemm) {
     this.k = kernels;
     this.gemm = gemm;
+  }
+
+  /** How {@code mgemv} launches pick their work split from now on. */
+  void setSplits(MgemvSplits policy) {
+    splits = policy;
   }
 
   /**
@@ -97,9 +100,11 @@ final class QuantizedProducts {
         long xr = x + 4L * r0 * in;
         long yr = y + 4L * r0 * out;
         if (fast) {
+          CudaKernels.MgKind kind =
+              q.bits() == 8 ? CudaKernels.MgKind.ofCodes8(q.format()) : CudaKernels.MgKind.I4;
           k.mgemv(
-              q.bits() == 8 ? CudaKernels.MgKind.ofCodes8(q.format()) : CudaKernels.MgKind.I4,
-              VARIANT,
+              kind,
+              splits.product(kind, out),
               w.ptr(),
               q.ldw(),
               q.scales().ptr(),

@@ -1331,14 +1331,18 @@ __device__ __forceinline__ float4 mg_ldx(const float* x, long i) {
 // The body of every mgemv kernel: this lane's partial sums acc[f][r] of the rows wr[f] (byte
 // pointers to the F weight rows), their scales sr[f] and zero points zr[f] (per group; zr[f] null:
 // zero point 8; both unused for dense kinds), against the N input rows x[r * in ..] (global, or
-// shared when SMEM). The caller reduces over the warp.
-template <int KIND, int N, int F, int U, bool SMEM>
+// shared when SMEM). With KS > 1 the KS warps of a block share the rows and split their bytes:
+// warp k of a group takes the 512-byte runs k, k + KS, ... (each lane 16 bytes of a run). The
+// caller reduces over the warp (and the KS warps: mg_reduce).
+template <int KIND, int N, int F, int U, bool SMEM, int KS>
 __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
                                         const float* const (&sr)[F],
                                         const unsigned char* const (&zr)[F], int groupSize,
                                         int groupsPerRow, const float* x, int in,
                                         float (&acc)[F][N]) {
   int lane = threadIdx.x & 31;
+  const int kpart = KS > 1 ? (threadIdx.x >> 5) % KS : 0;
+  const int RUN = 512 * KS;  // bytes between one warp's consecutive runs
   const int dense = KIND == MG_BF16 || KIND == MG_F16;
   const int rowBytes = KIND == MG_I4 ? in / 2 : (dense ? 2 * in : in);
   const int half = groupSize >> 1;
@@ -1347,16 +1351,16 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
 #pragma unroll
     for (int r = 0; r < N; r++) acc[f][r] = 0.f;
 
-  for (int b0 = lane * 16; b0 < rowBytes; b0 += 512 * U) {
+  for (int b0 = kpart * 512 + lane * 16; b0 < rowBytes; b0 += RUN * U) {
     uint4 p[U][F];
 #pragma unroll
     for (int u = 0; u < U; u++)
 #pragma unroll
       for (int f = 0; f < F; f++)
-        if (b0 + u * 512 < rowBytes) p[u][f] = ld_stream16(wr[f] + b0 + u * 512);
+        if (b0 + u * RUN < rowBytes) p[u][f] = ld_stream16(wr[f] + b0 + u * RUN);
 #pragma unroll
     for (int u = 0; u < U; u++) {
-      int b = b0 + u * 512;
+      int b = b0 + u * RUN;
       if (b >= rowBytes) break;
       if (dense) {
         int c = b >> 1;  // 8 elements: words 0..3, two per word
@@ -1439,16 +1443,48 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
 }
 
 // Prefetches into L2 the first pass of mg_rows over the rows wr[f] (this lane's 16-byte runs).
-template <int KIND, int F, int U>
+template <int KIND, int F, int U, int KS>
 __device__ __forceinline__ void mg_prefetch(const unsigned char* const (&wr)[F], int in) {
   const int rowBytes = KIND == MG_I4 ? in / 2 : (KIND == MG_BF16 || KIND == MG_F16 ? 2 * in : in);
-  int b0 = (threadIdx.x & 31) * 16;
+  const int kpart = KS > 1 ? (threadIdx.x >> 5) % KS : 0;
+  int b0 = kpart * 512 + (threadIdx.x & 31) * 16;
 #pragma unroll
   for (int u = 0; u < U; u++)
 #pragma unroll
     for (int f = 0; f < F; f++)
-      if (b0 + u * 512 < rowBytes)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[f] + b0 + u * 512));
+      if (b0 + u * 512 * KS < rowBytes)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[f] + b0 + u * 512 * KS));
+}
+
+// Sums each acc[f][r] over the warp and, with KS > 1, over the KS warps of the block that split
+// the rows' bytes (in a fixed order, through kred: MG_WARPS * F * N floats of shared memory).
+// Every thread of the block must call it. Returns whether this warp holds the totals (all its
+// lanes do).
+template <int F, int N, int KS>
+__device__ __forceinline__ bool mg_reduce(float (&acc)[F][N], float* kred) {
+#pragma unroll
+  for (int f = 0; f < F; f++)
+#pragma unroll
+    for (int r = 0; r < N; r++) acc[f][r] = warp_sum(acc[f][r]);
+  if (KS == 1) return true;
+  int kpart = (threadIdx.x >> 5) % KS;
+  if ((threadIdx.x & 31) == 0)
+#pragma unroll
+    for (int f = 0; f < F; f++)
+#pragma unroll
+      for (int r = 0; r < N; r++) kred[(kpart * F + f) * N + r] = acc[f][r];
+  __syncthreads();
+  if (kpart == 0)
+#pragma unroll
+    for (int f = 0; f < F; f++)
+#pragma unroll
+      for (int r = 0; r < N; r++) {
+        float t = 0.f;
+        for (int k = 0; k < KS; k++) t += kred[(k * F + f) * N + r];
+        acc[f][r] = t;
+      }
+  __syncthreads();
+  return kpart == 0;
 }
 
 // The weight, scale and zero-point pointers of output row `row` of a matrix (scales, zeros per
@@ -1462,14 +1498,19 @@ __device__ __forceinline__ void mg_row(const unsigned char* w, const float* scal
   zr = zeros ? zeros + row * groupsPerRow : nullptr;
 }
 
-template <int KIND, int N, int F, int U>
+// KS: 1 (each warp its own F rows) or MG_WARPS (the block's warps split the bytes of F rows; more
+// warps in flight for matrices of few, long rows).
+template <int KIND, int N, int F, int U, int KS>
 __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
                                            const unsigned char* zeros, int groupSize,
                                            int groupsPerRow, const float* x, float* y, int out,
                                            int in, int accumulate) {
+  static_assert(KS == 1 || KS == MG_WARPS, "a block's warps split K all together or not at all");
+  __shared__ float kred[KS > 1 ? MG_WARPS * F * N : 1];
   int lane = threadIdx.x & 31;
-  int o0 = (blockIdx.x * MG_WARPS + (threadIdx.x >> 5)) * F;
+  int o0 = (blockIdx.x * (MG_WARPS / KS) + (threadIdx.x >> 5) / KS) * F;
   pdl_launch_next();
+  // uniform over the block when KS > 1 (all its warps share o0), so mg_reduce's barriers hold
   if (o0 >= out) return;
   const unsigned char* wr[F];
   const float* sr[F];
@@ -1479,45 +1520,47 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
     mg_row(w, scales, zeros, min(o0 + f, out - 1), ldw, groupsPerRow, wr[f], sr[f], zr[f]);
   // the weights are immutable: start pulling this warp's first runs into L2 while the previous
   // kernel finishes, then wait for it before reading the activations
-  mg_prefetch<KIND, F, U>(wr, in);
+  mg_prefetch<KIND, F, U, KS>(wr, in);
   pdl_wait_previous();
   float acc[F][N];
-  mg_rows<KIND, N, F, U, false>(wr, sr, zr, groupSize, groupsPerRow, x, in, acc);
+  mg_rows<KIND, N, F, U, false, KS>(wr, sr, zr, groupSize, groupsPerRow, x, in, acc);
+  if (!mg_reduce<F, N, KS>(acc, kred)) return;
 #pragma unroll
   for (int f = 0; f < F; f++)
 #pragma unroll
-    for (int r = 0; r < N; r++) {
-      float t = warp_sum(acc[f][r]);
-      if (lane == f * N + r && o0 + f < out) store_out(y, (long)r * out + o0 + f, t, accumulate);
-    }
+    for (int r = 0; r < N; r++)
+      if (lane == f * N + r && o0 + f < out)
+        store_out(y, (long)r * out + o0 + f, acc[f][r], accumulate);
 }
 
-// One kernel per kind and (F, U) variant, rows dispatched inside. grid: ceil(out / (F * MG_WARPS)),
-// block: 32 * MG_WARPS.
-#define MGEMV_KERNEL(NAME, KIND, F, U)                                                          \
+// One kernel per kind and (F, U, KS) variant, rows dispatched inside. grid: ceil(out / (F *
+// MG_WARPS / KS)), block: 32 * MG_WARPS.
+#define MGEMV_KERNEL(NAME, KIND, F, U, KS)                                                      \
   extern "C" __global__ void __launch_bounds__(32 * MG_WARPS)                                   \
       NAME(const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,    \
            int groupSize, int groupsPerRow, const float* x, float* y, int out, int in, int n,    \
            int accumulate) {                                                                     \
     if (n <= 1)                                                                                  \
-      mgemv_impl<KIND, 1, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+      mgemv_impl<KIND, 1, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
                                 accumulate);                                                     \
     else if (n == 2)                                                                             \
-      mgemv_impl<KIND, 2, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+      mgemv_impl<KIND, 2, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
                                 accumulate);                                                     \
     else if (n == 3)                                                                             \
-      mgemv_impl<KIND, 3, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+      mgemv_impl<KIND, 3, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
                                 accumulate);                                                     \
     else                                                                                         \
-      mgemv_impl<KIND, 4, F, U>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+      mgemv_impl<KIND, 4, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
                                 accumulate);                                                     \
   }
 
-#define MGEMV_VARIANTS(KIND, SUFFIX)        \
-  MGEMV_KERNEL(mgemv_##SUFFIX##_f2u2, KIND, 2, 2) \
-  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u2, KIND, 4, 2) \
-  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u1, KIND, 4, 1) \
-  MGEMV_KERNEL(mgemv_##SUFFIX##_f1u4, KIND, 1, 4)
+#define MGEMV_VARIANTS(KIND, SUFFIX)                     \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f2u2, KIND, 2, 2, 1)         \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u2, KIND, 4, 2, 1)         \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u1, KIND, 4, 1, 1)         \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f1u4, KIND, 1, 4, 1)         \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f4u1k4, KIND, 4, 1, MG_WARPS) \
+  MGEMV_KERNEL(mgemv_##SUFFIX##_f2u2k4, KIND, 2, 2, MG_WARPS)
 
 MGEMV_VARIANTS(MG_I8, i8)
 MGEMV_VARIANTS(MG_E4M3, e4m3)
@@ -1537,18 +1580,20 @@ MGEMV_VARIANTS(MG_F16, f16)
 //    each and writes silu(gate) * up (as the swiglu kernel) to y0, F32.
 // Matrix m has mOut rows, its weights at mW (rows ldw bytes apart), scales mS and zero points mZ
 // (per group, as mgemv), output mY ([n][mOut] F32). Blocks: matrix 0 first (ceil(out0 / (F *
-// MG_WARPS)) row blocks; with swiglu ceil(out0 / (F / 2 * MG_WARPS))), then matrix 1 (not in
-// swiglu), then matrix 2; any grid size covers them all (blocks stride over the row blocks).
-// Preconditions as mgemv, plus F even for swiglu.
-template <int KIND, int N, int F, int U, bool NORM>
+// MG_WARPS / KS)) row blocks; with swiglu ceil(out0 / (F / 2 * MG_WARPS / KS))), then matrix 1
+// (not in swiglu), then matrix 2; any grid size covers them all (blocks stride over the row
+// blocks). KS as mgemv. Preconditions as mgemv, plus F even for swiglu.
+template <int KIND, int N, int F, int U, bool NORM, int KS>
 __device__ __forceinline__ void mgemv_fused_impl(
     const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
     const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
     const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
     long ldw, int groupSize, int groupsPerRow, const float* x, int in, int accumulate,
     const float* normW, float eps, int swiglu) {
+  static_assert(KS == 1 || KS == MG_WARPS, "a block's warps split K all together or not at all");
   extern __shared__ float4 mg_staged[];
   __shared__ float red[32];
+  __shared__ float kred[KS > 1 ? MG_WARPS * F * N : 1];
   pdl_enter();
   const float* xin = x;
   if (NORM) {
@@ -1567,9 +1612,10 @@ __device__ __forceinline__ void mgemv_fused_impl(
   }
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int rowsPerWarp = swiglu ? F / 2 : F;
-  int blocks0 = (out0 + rowsPerWarp * MG_WARPS - 1) / (rowsPerWarp * MG_WARPS);
-  int blocks1 = swiglu ? 0 : (out1 + F * MG_WARPS - 1) / (F * MG_WARPS);
-  int blocks2 = (out2 + F * MG_WARPS - 1) / (F * MG_WARPS);
+  const int groups = MG_WARPS / KS;  // warp groups per block, each on its own rows
+  int blocks0 = (out0 + rowsPerWarp * groups - 1) / (rowsPerWarp * groups);
+  int blocks1 = swiglu ? 0 : (out1 + F * groups - 1) / (F * groups);
+  int blocks2 = (out2 + F * groups - 1) / (F * groups);
   // A grid of about one wave loops over the row blocks, so the prologue (the norm) runs once per
   // resident block rather than once per 16 rows.
   for (int bb = blockIdx.x; bb < blocks0 + blocks1 + blocks2; bb += gridDim.x) {
@@ -1581,8 +1627,8 @@ __device__ __forceinline__ void mgemv_fused_impl(
     } else if (b >= blocks0) {
       b -= blocks0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
     }
-    int o0 = (b * MG_WARPS + warp) * rowsPerWarp;
-    if (o0 >= out) continue;
+    int o0 = (b * groups + warp / KS) * rowsPerWarp;
+    if (o0 >= out) continue;  // uniform over the block when KS > 1
     const unsigned char* wr[F];
     const float* sr[F];
     const unsigned char* zr[F];
@@ -1594,14 +1640,15 @@ __device__ __forceinline__ void mgemv_fused_impl(
              groupsPerRow, wr[f], sr[f], zr[f]);
     }
     float acc[F][N];
-    mg_rows<KIND, N, F, U, NORM>(wr, sr, zr, groupSize, groupsPerRow, xin, in, acc);
+    mg_rows<KIND, N, F, U, NORM, KS>(wr, sr, zr, groupSize, groupsPerRow, xin, in, acc);
+    if (!mg_reduce<F, N, KS>(acc, kred)) continue;
     if (swiglu) {
 #pragma unroll
       for (int f = 0; f < F / 2; f++)
 #pragma unroll
         for (int r = 0; r < N; r++) {
-          float g = warp_sum(acc[f][r]);
-          float u = warp_sum(acc[f + F / 2][r]);
+          float g = acc[f][r];
+          float u = acc[f + F / 2][r];
           if (lane == f * N + r && o0 + f < out)
             y[(long)r * out + o0 + f] = g / (1.f + expf(-g)) * u;
         }
@@ -1610,22 +1657,24 @@ __device__ __forceinline__ void mgemv_fused_impl(
 #pragma unroll
     for (int f = 0; f < F; f++)
 #pragma unroll
-      for (int r = 0; r < N; r++) {
-        float t = warp_sum(acc[f][r]);
-        if (lane == f * N + r && o0 + f < out) store_out(y, (long)r * out + o0 + f, t, accumulate);
-      }
+      for (int r = 0; r < N; r++)
+        if (lane == f * N + r && o0 + f < out)
+          store_out(y, (long)r * out + o0 + f, acc[f][r], accumulate);
   }
 }
 
 #define MG_FUSED_ARGS                                                                          \
   w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2, ldw, groupSize,            \
       groupsPerRow, x, in, accumulate, normW, eps, swiglu
-#define MG_FUSED_CASE(N, F, U)                                                                 \
-  if (normW) mgemv_fused_impl<KIND_, N, F, U, true>(MG_FUSED_ARGS);                            \
-  else mgemv_fused_impl<KIND_, N, F, U, false>(MG_FUSED_ARGS);
+#define MG_FUSED_CASE(N, F, U, KS)                                                             \
+  if (STAGED_NORM_ && normW) mgemv_fused_impl<KIND_, N, F, U, STAGED_NORM_, KS>(MG_FUSED_ARGS); \
+  else mgemv_fused_impl<KIND_, N, F, U, false, KS>(MG_FUSED_ARGS);
 
-// One fused kernel per kind, with the work split mgemv uses for it (dense F2U2, codes F4U2).
-#define MGEMV_FUSED_KERNEL(NAME, KIND, F, U)                                                     \
+// Fused kernels per kind and work split (named as mgemv's variants; the set per kind is what
+// CudaKernels.MgVariant.fused lists). Only the first split of each kind stages a norm (NORM
+// doubles the instances, and a kernel's compile time, for a mode measured slower: the others
+// ignore normW, and CudaKernels refuses to pass it to them).
+#define MGEMV_FUSED_KERNEL(NAME, KIND, F, U, KS, NORM)                                           \
   extern "C" __global__ void __launch_bounds__(32 * MG_WARPS) NAME(                             \
       const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
       const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
@@ -1633,15 +1682,24 @@ __device__ __forceinline__ void mgemv_fused_impl(
       long ldw, int groupSize, int groupsPerRow, const float* x, int in, int n, int accumulate, \
       const float* normW, float eps, int swiglu) {                                               \
     const int KIND_ = KIND;                                                                      \
-    if (n <= 1) { MG_FUSED_CASE(1, F, U) }                                                       \
-    else if (n == 2) { MG_FUSED_CASE(2, F, U) }                                                  \
-    else if (n == 3) { MG_FUSED_CASE(3, F, U) }                                                  \
-    else { MG_FUSED_CASE(4, F, U) }                                                              \
+    const bool STAGED_NORM_ = NORM;                                                              \
+    if (n <= 1) { MG_FUSED_CASE(1, F, U, KS) }                                                   \
+    else if (n == 2) { MG_FUSED_CASE(2, F, U, KS) }                                              \
+    else if (n == 3) { MG_FUSED_CASE(3, F, U, KS) }                                              \
+    else { MG_FUSED_CASE(4, F, U, KS) }                                                          \
   }
 
-MGEMV_FUSED_KERNEL(mgemv_fused_i8, MG_I8, 4, 2)
-MGEMV_FUSED_KERNEL(mgemv_fused_e4m3, MG_E4M3, 4, 2)
-MGEMV_FUSED_KERNEL(mgemv_fused_e5m2, MG_E5M2, 4, 2)
-MGEMV_FUSED_KERNEL(mgemv_fused_i4, MG_I4, 4, 2)
-MGEMV_FUSED_KERNEL(mgemv_fused_bf16, MG_BF16, 2, 2)
-MGEMV_FUSED_KERNEL(mgemv_fused_f16, MG_F16, 2, 2)
+#define MGEMV_FUSED_CODES(KIND, SUFFIX)                                        \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u2, KIND, 4, 2, 1, true)         \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1, KIND, 4, 1, 1, false)        \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1k4, KIND, 4, 1, MG_WARPS, false)
+#define MGEMV_FUSED_DENSE(KIND, SUFFIX)                                        \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2, KIND, 2, 2, 1, true)         \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2k4, KIND, 2, 2, MG_WARPS, false)
+
+MGEMV_FUSED_CODES(MG_I8, i8)
+MGEMV_FUSED_CODES(MG_E4M3, e4m3)
+MGEMV_FUSED_CODES(MG_E5M2, e5m2)
+MGEMV_FUSED_CODES(MG_I4, i4)
+MGEMV_FUSED_DENSE(MG_BF16, bf16)
+MGEMV_FUSED_DENSE(MG_F16, f16)

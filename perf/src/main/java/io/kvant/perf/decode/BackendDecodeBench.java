@@ -2,6 +2,7 @@ package io.kvant.perf.decode;
 
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.DeviceSampling;
 import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
@@ -10,14 +11,16 @@ import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
+import java.util.Arrays;
 import java.util.function.LongSupplier;
 
 /**
  * Decode speed on a {@link ComputeBackend} (the CPU's or a GPU's): the backend's forward pass over
  * the KV cache manager's paged blocks in the backend's storage, as the server runs a model, with
- * {@code sequences} sequences decoding together from BOS, greedy, one token each per step. The
- * timed steps exclude the first (BOS) step and {@code warmup} more (JIT, kernel compilation, CUDA
- * graph capture).
+ * {@code sequences} sequences decoding together from BOS, greedy, one token each per step (picked
+ * on the device where the backend samples there, as the server does, else from the logits here).
+ * The timed steps exclude the first (BOS) step and {@code warmup} more (JIT, kernel compilation,
+ * CUDA graph capture).
  */
 public final class BackendDecodeBench {
   private BackendDecodeBench() {}
@@ -87,6 +90,8 @@ public final class BackendDecodeBench {
         rows[s] = s;
       }
       int[] ids = new int[warmup + steps];
+      DeviceSampling[] greedy = new DeviceSampling[sequences];
+      Arrays.fill(greedy, DeviceSampling.greedy());
       long start = 0;
       for (int step = 0; step <= warmup + steps; step++) {
         if (step == warmup + 1) {
@@ -98,9 +103,16 @@ public final class BackendDecodeBench {
             throw new IllegalStateException("KV budget too small for " + sequences + " sequences");
           }
         }
-        float[] logits = pass.forward(new Batch(tokens, positions, seqs, rows), kv.store());
-        for (int s = 0; s < sequences; s++) {
-          tokens[s] = DecodeBench.argmax(logits, s * c.vocabSize(), c.vocabSize());
+        Batch batch = new Batch(tokens, positions, seqs, rows);
+        if (pass.samplesOnDevice()) {
+          // as the server runs a device backend: greedy on the device, only ids come back
+          int[] next = pass.forwardAndSample(batch, kv.store(), greedy);
+          System.arraycopy(next, 0, tokens, 0, sequences);
+        } else {
+          float[] logits = pass.forward(batch, kv.store());
+          for (int s = 0; s < sequences; s++) {
+            tokens[s] = DecodeBench.argmax(logits, s * c.vocabSize(), c.vocabSize());
+          }
         }
         if (step < ids.length) {
           ids[step] = tokens[0];

@@ -1,0 +1,37 @@
+package io.kvant.cuda.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.cuda.device.CudaKernels.MgKind;
+import io.kvant.cuda.device.CudaKernels.MgVariant;
+import org.junit.jupiter.api.Test;
+
+class MgemvSplitsTest {
+  @Test
+  void everyPolicyPicksAFusedSplitTheSourceHasAndTheNormStagingOneWhenStaged() {
+    for (MgemvSplits policy : MgemvSplits.values()) {
+      for (MgKind kind : MgKind.values()) {
+        for (int out : new int[] {1, 1024, 4096, 8191, 8192, 14336, 128256}) {
+          MgVariant fused = policy.fused(kind, out, false);
+          assertThat(fused.fused(kind)).as("%s %s %d", policy, kind, out).isTrue();
+          assertThat(policy.fused(kind, out, true)).isEqualTo(MgVariant.stagingNorm(kind));
+        }
+      }
+    }
+  }
+
+  @Test
+  void fixedKeepsOneSplitPerKindAndTheOthersFollowTheMatrixHeight() {
+    assertThat(MgemvSplits.FIXED.product(MgKind.I4, 14336)).isEqualTo(MgVariant.F4U2);
+    assertThat(MgemvSplits.FIXED.product(MgKind.BF16, 4096)).isEqualTo(MgVariant.F2U2);
+    assertThat(MgemvSplits.BY_SHAPE.product(MgKind.I4, 14336)).isEqualTo(MgVariant.F4U1);
+    assertThat(MgemvSplits.BY_SHAPE.product(MgKind.E4M3, 4096)).isEqualTo(MgVariant.F4U2);
+    assertThat(MgemvSplits.BY_SHAPE.product(MgKind.BF16, 4096)).isEqualTo(MgVariant.F1U4);
+    assertThat(MgemvSplits.BY_SHAPE.product(MgKind.BF16, 128256)).isEqualTo(MgVariant.F2U2);
+    assertThat(MgemvSplits.SPLIT_K.product(MgKind.I8, 4096)).isEqualTo(MgVariant.F4U1K4);
+    assertThat(MgemvSplits.SPLIT_K.product(MgKind.I8, 14336)).isEqualTo(MgVariant.F4U1);
+    // gate and up (swiglu needs an even feature count: every fused dense split has one)
+    assertThat(MgemvSplits.BY_SHAPE.fused(MgKind.I4, 14336, false)).isEqualTo(MgVariant.F4U1);
+    assertThat(MgemvSplits.SPLIT_K.fused(MgKind.F16, 4096, false)).isEqualTo(MgVariant.F2U2K4);
+  }
+}
