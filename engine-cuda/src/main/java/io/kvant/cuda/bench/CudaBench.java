@@ -5,6 +5,7 @@ import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.CudaOptions;
 import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.cuda.device.LaunchProfile;
 import io.kvant.cuda.model.AttentionKernel;
 import io.kvant.cuda.model.CudaTransformer;
 import io.kvant.cuda.model.DecodeFusion;
@@ -37,7 +38,7 @@ import java.util.SplittableRandom;
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
- *        [--splits fixed,by-shape,split-k]
+ *        [--splits fixed,by-shape,split-k] [--profile (with --graphs off)]
  *        [--kv f16|int8|fp8|f32]
  * </pre>
  *
@@ -72,6 +73,10 @@ public final class CudaBench {
       }
     }
     return def;
+  }
+
+  private static boolean hasFlag(String[] args, String name) {
+    return java.util.Arrays.asList(args).contains(name);
   }
 
   private static String flagText(String[] args, String name, String def) {
@@ -471,6 +476,14 @@ public final class CudaBench {
             .split(",")) {
       attentions.add(AttentionKernel.valueOf(a.trim().toUpperCase(Locale.ROOT)));
     }
+    LaunchProfile profile = null;
+    if (hasFlag(args, "--profile")) {
+      if (modes.contains(true)) {
+        throw new IllegalArgumentException(
+            "--profile times live launches: use it with --graphs off");
+      }
+      profile = new LaunchProfile(d);
+    }
     List<MgemvSplits> splits = new ArrayList<>();
     for (String a :
         flagText(
@@ -541,7 +554,18 @@ public final class CudaBench {
       for (var e : passes.entrySet()) {
         // graphs are captured on a pass's first step, with the launch mode set here
         backend.kernels().setOverlappedLaunch(passPdl.get(e.getKey()));
-        run(backend, c, e.getValue(), e.getKey(), kvType, batch, prompt, steps, stepBytes, copyTbs);
+        run(
+            backend,
+            c,
+            e.getValue(),
+            e.getKey(),
+            kvType,
+            batch,
+            prompt,
+            steps,
+            stepBytes,
+            copyTbs,
+            profile);
       }
     }
     for (var e : passes.entrySet()) {
@@ -566,7 +590,8 @@ public final class CudaBench {
       int prompt,
       int steps,
       long stepBytes,
-      double copyTbs) {
+      double copyTbs,
+      LaunchProfile profile) {
     {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
       long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(kvType);
@@ -629,6 +654,22 @@ public final class CudaBench {
             t.forwardAndSample(new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
       }
       long d1 = System.nanoTime();
+      Map<String, double[]> profiled = null;
+      if (profile != null) {
+        // three more steps, each launch between two events (graphs off: launches are live)
+        backend.kernels().setProfile(profile);
+        for (int step = steps + warm; step < steps + warm + PROFILED_STEPS; step++) {
+          for (int s = 0; s < batch; s++) {
+            pos[s] = prompt + step;
+            kv.grow(seqs[s], prompt + step + 1);
+          }
+          last =
+              t.forwardAndSample(
+                  new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
+        }
+        backend.kernels().setProfile(null);
+        profiled = profile.collect();
+      }
       double stepSec = (d1 - d0) * 1e-9 / steps;
       double tbs = stepBytes / stepSec / 1e12;
       System.out.printf(
@@ -641,7 +682,37 @@ public final class CudaBench {
           stepSec * 1e3,
           tbs,
           100 * tbs / copyTbs);
+      if (profiled != null) {
+        printProfile(mode, batch, profiled);
+      }
       ((io.kvant.cuda.model.CudaKvPool) kv.store()).close();
     }
+  }
+
+  /** Decode steps timed launch by launch under {@code --profile}. */
+  private static final int PROFILED_STEPS = 3;
+
+  /** Microseconds per step by kernel (name and grid), largest first, with their share. */
+  private static void printProfile(String mode, int batch, Map<String, double[]> byKernel) {
+    double total = byKernel.values().stream().mapToDouble(v -> v[0]).sum();
+    System.out.printf(
+        Locale.ROOT,
+        "profile, batch %d, %s: %.1f us of kernels per step (events around each launch)%n",
+        batch,
+        mode,
+        total / PROFILED_STEPS);
+    System.out.println("| kernel (grid) | us per step | launches per step | share |");
+    System.out.println("| --- | ---: | ---: | ---: |");
+    byKernel.entrySet().stream()
+        .sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0]))
+        .forEach(
+            e ->
+                System.out.printf(
+                    Locale.ROOT,
+                    "| %s | %.1f | %.0f | %.1f%% |%n",
+                    e.getKey(),
+                    e.getValue()[0] / PROFILED_STEPS,
+                    e.getValue()[1] / PROFILED_STEPS,
+                    100 * e.getValue()[0] / total));
   }
 }

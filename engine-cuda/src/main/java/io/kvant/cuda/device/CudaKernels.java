@@ -62,6 +62,7 @@ public final class CudaKernels {
   private final int fusedSharedBytes;
   // (kind, dynamic shared bytes) -> blocks of mgemv_fused one wave holds
   private final Map<Long, Integer> fusedWave = new HashMap<>();
+  private LaunchProfile profile;
   // [kind][variant], looked up by ordinal: a launch on the decode path builds no name
   private final MemorySegment[][] mgemv =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -170,6 +171,9 @@ public final class CudaKernels {
 
   private void launch(
       MemorySegment fn, String name, int gx, int gy, int gz, int threads, int sharedBytes) {
+    if (profile != null) {
+      profile.before(name, gx);
+    }
     try {
       if (overlapped) {
         device
@@ -194,6 +198,17 @@ public final class CudaKernels {
     } finally {
       args.reset();
     }
+    if (profile != null) {
+      profile.after();
+    }
+  }
+
+  /**
+   * Times every launch from now on with {@code p} (null: stop timing). For profiling runs only: the
+   * events between launches keep kernels from overlapping.
+   */
+  public void setProfile(LaunchProfile p) {
+    profile = p;
   }
 
   private static int threadsFor(int width) {
