@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -69,6 +69,21 @@ if wants kernels; then
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#aBatchGivesTheLogitsEachSequenceGivesAlone()' \
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#f32WeightsGiveTheCpuLogitsWithin1e3(java.lang.String)'
   grep -h "^GPU-vs-CPU" "$RESULTS/kernels.txt" > "$RESULTS/comparisons.txt" || true
+fi
+if named mgemv; then
+  # The decode products: kernel tests of every mgemv split (plain and fused) against the float64
+  # reference, the products alone, then whole decode steps under each split policy and a
+  # launch-by-launch profile of a batch-1 step.
+  junit mgemv --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mgemvMatchesTheReferenceForEveryKindAndVariant(int)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#fusedMgemvMatchesTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mgemvMatchesTheReferenceForDenseWeights(int)'
+  timeout 300 "${CUDABENCH[@]}" gemv 2>&1 | tee "$RESULTS/gemv.txt"
+  for w in bf16 int4-g128 fp8-e4m3; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --steps 64 --splits fixed,by-shape,split-k --weights "$w" 2>&1 | tee "$RESULTS/splits-8b-$w.txt"
+  done
+  for w in bf16 int4-g128; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 16 --graphs off --profile --weights "$w" 2>&1 | tee "$RESULTS/launches-8b-$w.txt"
+  done
 fi
 if wants hotswap; then
   junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest

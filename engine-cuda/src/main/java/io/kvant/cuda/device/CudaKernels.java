@@ -445,11 +445,16 @@ public final class CudaKernels {
     return splitFor(tiles, kvHeads, maxLen, device.multiprocessors());
   }
 
-  /** {@link #attentionSplit} for a device of {@code multiprocessors} SMs. */
+  /**
+   * {@link #attentionSplit} for a device of {@code multiprocessors} SMs. Ranges may be one K/V tile
+   * long: a block walks its tiles one after another (a table read, the staging loads, the scores
+   * and the P x V each wait on the last), so at one row the kernel's time is that chain per tile,
+   * and shorter ranges in more blocks shorten it (perf/RESULTS.md, session 6's launch profile).
+   */
   public static AttentionSplit splitFor(int tiles, int kvHeads, int maxLen, int multiprocessors) {
     int blocks = tiles * kvHeads;
     int want = (int) Math.min(64, (8L * multiprocessors + blocks - 1) / blocks);
-    int byLength = (maxLen + 2 * TILE_POSITIONS - 1) / (2 * TILE_POSITIONS);
+    int byLength = (maxLen + TILE_POSITIONS - 1) / TILE_POSITIONS;
     int splits = Math.max(1, Math.min(want, byLength));
     if (splits == 1) {
       return new AttentionSplit(1, maxLen);
@@ -524,6 +529,7 @@ public final class CudaKernels {
           "attention_merge",
           tiles,
           kvHeads,
+          TILE_VECTORS,
           Math.max(32, Math.min(256, headSize)),
           0);
     }

@@ -5,11 +5,13 @@ import io.kvant.cuda.device.CudaKernels.MgVariant;
 
 /**
  * How the decode products pick the work split of {@code mgemv} and {@code mgemv_fused}. The best
- * split depends on the matrix: {@code CudaBench gemv} on an H200 (perf/RESULTS.md, "GPU, session
- * 6") has 8-bit and 4-bit codes faster with one run in flight per lane (F4U1) on matrices of many
- * rows (14,336 and 128,256 rows of 4,096: INT4 14.8 us against 18.3 for F4U2) and with two (F4U2)
- * on the 4,096-row ones, and one-row BF16 products faster with one feature per warp (F1U4) on 4,096
- * rows (4096x14336: 30.0 us against 41.0 for F2U2).
+ * split depends on the matrix ({@code CudaBench gemv} on an H200, one row, perf/RESULTS.md "GPU,
+ * session 6"): on matrices of many rows (14,336 and 128,256 rows of 4,096) 8-bit and 4-bit codes
+ * are fastest with one run in flight per lane (F4U1: INT4 14.9 us against 18.3 for F4U2); on the
+ * 4,096-row ones, whose 1,024 warps leave the memory idle, with the four warps of a block splitting
+ * each row's bytes (F4U1K4: INT4 5.8 us for 4096x4096 against 7.6, 15.5 for 4096x14336 against
+ * 22.7). Whole 8B decode steps, same weights, one run: batch 1 INT4 222.2 tok/s (fixed) -> 230.5
+ * (by shape) -> 265.6 (split K), FP8 230.3 -> 231.3 -> 249.0, BF16 179.0 -> 181.6 -> 182.0.
  */
 public enum MgemvSplits {
   /** One split per weight kind (dense F2U2, codes F4U2): the choice of sessions 3-5, to compare. */
@@ -24,7 +26,7 @@ public enum MgemvSplits {
   SPLIT_K;
 
   /** What the forward pass uses unless told otherwise. */
-  public static final MgemvSplits DEFAULT = BY_SHAPE;
+  public static final MgemvSplits DEFAULT = SPLIT_K;
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
   static final int TALL_ROWS = 8192;

@@ -752,9 +752,11 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
   }
 }
 
-// Combines attention_tiled's per-split partials of each vector of tile blockIdx.x and kv head
-// blockIdx.y (softmax-weighted by each split's max; a split that saw no position has sum 0) and
-// stores the normalised output. grid: (tiles, kvHeads), block: any multiple of 32.
+// Combines attention_tiled's per-split partials of vector blockIdx.z of tile blockIdx.x and kv
+// head blockIdx.y (softmax-weighted by each split's max; a split that saw no position has sum 0)
+// and stores the normalised output. One block per vector: a decode step's merge is a couple of
+// dependent loads, not one chain per vector. grid: (tiles, kvHeads, FA_VECS), block: any multiple
+// of 32.
 extern "C" __global__ void attention_merge(const float* partial, void* out, const int* tileRow0,
                                            const int* tileRows, int heads, int kvHeads,
                                            int headSize, int splits, int outType) {
@@ -763,7 +765,7 @@ extern "C" __global__ void attention_merge(const float* partial, void* out, cons
   int g = heads / kvHeads;
   int r0 = tileRow0[tile], nvec = tileRows[tile] * g;
   long first = ((long)tile * kvHeads + kvh) * splits * FA_VECS;
-  for (int v = 0; v < nvec; v++) {
+  for (int v = blockIdx.z; v < nvec; v += gridDim.z) {
     float mAll = -INFINITY;
     for (int z = 0; z < splits; z++)
       mAll = fmaxf(mAll, partial[(first + (long)z * FA_VECS + v) * (headSize + 2) + headSize]);
