@@ -38,7 +38,7 @@ import java.util.SplittableRandom;
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
- *        [--kv f16|int8|fp8|f32]
+ *        [--kv f16|int8|fp8|f32] [--w8a8 off,16]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -514,26 +514,36 @@ public final class CudaBench {
             .split(",")) {
       attentions.add(AttentionKernel.valueOf(a.trim().toUpperCase(Locale.ROOT)));
     }
-    // one forward pass per (graphs, fused, overlapped launch, attention) mode, same weights
+    // W8A8 from this many rows on (INT8 / FP8 E4M3 weights), "off" for the default paths
+    List<Integer> w8a8s = new ArrayList<>();
+    for (String a : flagText(args, "--w8a8", "off").split(",")) {
+      w8a8s.add(a.trim().equals("off") ? 0 : Integer.parseInt(a.trim()));
+    }
+    // one forward pass per (graphs, fused, overlapped launch, attention, w8a8) mode, same weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
     Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
       for (DecodeFusion f : fuses) {
         for (boolean o : pdls) {
           for (AttentionKernel ta : attentions) {
-            String key =
-                (g ? "on" : "off")
-                    + " | "
-                    + f.name().toLowerCase(Locale.ROOT)
-                    + " | "
-                    + (o ? "on" : "off")
-                    + " | "
-                    + ta.name().toLowerCase(Locale.ROOT);
-            CudaTransformer t =
-                new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
-            t.setAttention(ta);
-            passes.put(key, t);
-            passPdl.put(key, o);
+            for (int w8 : w8a8s) {
+              String key =
+                  (g ? "on" : "off")
+                      + " | "
+                      + f.name().toLowerCase(Locale.ROOT)
+                      + " | "
+                      + (o ? "on" : "off")
+                      + " | "
+                      + ta.name().toLowerCase(Locale.ROOT)
+                      + " | "
+                      + (w8 == 0 ? "off" : ">= " + w8);
+              CudaTransformer t =
+                  new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
+              t.setAttention(ta);
+              t.setW8a8MinRows(w8);
+              passes.put(key, t);
+              passPdl.put(key, o);
+            }
           }
         }
       }
@@ -563,9 +573,9 @@ public final class CudaBench {
         prompt,
         steps);
     System.out.println(
-        "| batch | graphs | decode fusion | overlapped launch | attention | prefill tok/s |"
-            + " decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
-    System.out.println("| ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        "| batch | graphs | decode fusion | overlapped launch | attention | w8a8 rows | prefill"
+            + " tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
+    System.out.println("| ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
         // graphs are captured on a pass's first step, with the launch mode set here
