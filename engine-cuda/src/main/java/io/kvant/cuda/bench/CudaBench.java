@@ -12,6 +12,7 @@ import io.kvant.cuda.model.DecodeFusion;
 import io.kvant.cuda.model.DeviceModel;
 import io.kvant.cuda.model.MgemvSplits;
 import io.kvant.cuda.model.SyntheticModels;
+import io.kvant.cuda.model.W8a8Products;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.DeviceSampling;
 import io.kvant.engine.kv.EvictionPolicyKind;
@@ -35,11 +36,12 @@ import java.util.SplittableRandom;
  *
  * <pre>
  * bandwidth [--gib 4]
+ * gemv [--rows 1,2,4,8]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--splits fixed,by-shape,split-k] [--profile (with --graphs off)]
- *        [--kv f16|int8|fp8|f32]
+ *        [--kv f16|int8|fp8|f32] [--w8a8 off,16]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -60,7 +62,7 @@ public final class CudaBench {
       switch (args[0]) {
         case "bandwidth" -> bandwidth(backend.device(), (int) flag(args, "--gib", 4));
         case "decode" -> decode(backend, args);
-        case "gemv" -> gemv(backend);
+        case "gemv" -> gemv(backend, args);
         default -> throw new IllegalArgumentException("unknown benchmark " + args[0]);
       }
     }
@@ -131,16 +133,24 @@ public final class CudaBench {
       String weights, String kernel, long bytes, java.util.function.IntConsumer launch) {}
 
   /**
-   * The decode products alone: every product kernel on 8B-shaped matrices at 1, 2, 4 and 8 rows, as
-   * weight bytes read per second. Timing: many launches captured into one CUDA graph, each on
-   * another copy of the weights (together larger than the 50 MB L2, so every launch reads HBM), the
-   * graph timed with events, median of 5 graph launches divided by the launches: no host launch
-   * cost in the figure (launching one kernel at a time from the host and timing it with events
-   * measured the host, not the kernel).
+   * The products alone: every product kernel on 8B-shaped matrices at {@code --rows} (default 1, 2,
+   * 4 and 8; mgemv only up to 8, the W8A8 products of INT8 and FP8 E4M3 codes at every count,
+   * activation quantization and epilogue included), as weight bytes read per second. Timing: many
+   * launches captured into one CUDA graph, each on another copy of the weights (together larger
+   * than the 50 MB L2, so every launch reads HBM), the graph timed with events, median of 5 graph
+   * launches divided by the launches: no host launch cost in the figure (launching one kernel at a
+   * time from the host and timing it with events measured the host, not the kernel).
    */
-  static void gemv(CudaBackend backend) {
+  static void gemv(CudaBackend backend, String[] args) {
     CudaDevice d = backend.device();
     CudaKernels k = backend.kernels();
+    int[] rowCounts =
+        java.util.Arrays.stream(flagText(args, "--rows", "1,2,4,8").split(","))
+            .map(String::trim)
+            .mapToInt(Integer::parseInt)
+            .toArray();
+    int maxRows = java.util.Arrays.stream(rowCounts).max().orElse(8);
+    W8a8Products w8a8 = new W8a8Products(k, backend.gemm());
     int[][] shapes = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};
     long pool = 1L << 30;
     var start = d.driver().createEvent();
@@ -156,18 +166,19 @@ public final class CudaBench {
       int copiesBf = (int) Math.max(1, pool / bf);
       try (DeviceBuffer wb = d.allocate(pool);
           DeviceBuffer sc = d.allocate(4L * out * (in / 32) * 8);
-          DeviceBuffer xb = d.allocate(4L * 8 * in);
-          DeviceBuffer xh = d.allocate(2L * 8 * in);
-          DeviceBuffer xbf = d.allocate(2L * 8 * in);
-          DeviceBuffer yb = d.allocate(4L * 8 * out);
+          DeviceBuffer xb = d.allocate(4L * maxRows * in);
+          DeviceBuffer xh = d.allocate(2L * maxRows * in);
+          DeviceBuffer xbf = d.allocate(2L * maxRows * in);
+          DeviceBuffer yb = d.allocate(4L * maxRows * out);
+          DeviceBuffer codes = d.allocate(W8a8Products.codeBytes(maxRows, in));
           DeviceBuffer tile = d.allocate(2L * Math.min((long) out * in, 16L << 20))) {
         k.fillUniform(wb.ptr(), CudaKernels.DT_BF16, pool / 2, 1, 0.01f);
         k.fillUniform(sc.ptr(), CudaKernels.DT_F32, (long) out * (in / 32) * 8, 2, 0.01f);
-        k.fillUniform(xb.ptr(), CudaKernels.DT_F32, 8L * in, 3, 1f);
-        k.fillUniform(xh.ptr(), CudaKernels.DT_F16, 8L * in, 3, 1f);
-        k.fillUniform(xbf.ptr(), CudaKernels.DT_BF16, 8L * in, 3, 1f);
+        k.fillUniform(xb.ptr(), CudaKernels.DT_F32, (long) maxRows * in, 3, 1f);
+        k.fillUniform(xh.ptr(), CudaKernels.DT_F16, (long) maxRows * in, 3, 1f);
+        k.fillUniform(xbf.ptr(), CudaKernels.DT_BF16, (long) maxRows * in, 3, 1f);
         long tileRows = Math.max(1, Math.min(out, (16L << 20) / in));
-        for (int n : new int[] {1, 2, 4, 8}) {
+        for (int n : rowCounts) {
           List<GemvCase> cases = new ArrayList<>();
           cases.add(
               new GemvCase(
@@ -186,7 +197,8 @@ public final class CudaBench {
                               n,
                               yb.ptr(),
                               false)));
-          for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
+          // mgemv serves few rows only: past 8 it is not a candidate (QuantizedProducts)
+          for (CudaKernels.MgVariant v : n <= 8 ? CudaKernels.MgVariant.values() : NO_VARIANTS) {
             cases.add(
                 mgemvCase(
                     k,
@@ -302,6 +314,32 @@ public final class CudaBench {
                                   r0,
                                   m,
                                   in))));
+          for (String label : new String[] {"int8", "fp8-e4m3"}) {
+            int fmt = label.equals("int8") ? CudaKernels.QF_INT8 : CudaKernels.QF_E4M3;
+            IntW8a8 run =
+                i ->
+                    w8a8.multiply(
+                        fmt,
+                        wb.ptr() + (i % copies8) * i8,
+                        in,
+                        sc.ptr(),
+                        out,
+                        in,
+                        xb.ptr(),
+                        n,
+                        codes.ptr(),
+                        codes.bytes(),
+                        tile.ptr(),
+                        tile.bytes(),
+                        yb.ptr(),
+                        false);
+            if (run.apply(0)) { // eager first: the plans are made outside the capture
+              cases.add(new GemvCase(label, "w8a8", i8, run::apply));
+            } else {
+              System.out.printf(
+                  Locale.ROOT, "| %dx%d | %d | %s | w8a8 refused |  |  |%n", out, in, n, label);
+            }
+          }
           for (GemvCase c : cases) {
             int copies = (int) Math.max(1, pool / c.bytes());
             int reps = Math.max(20, Math.min(copies, 64));
@@ -320,6 +358,13 @@ public final class CudaBench {
         }
       }
     }
+  }
+
+  private static final CudaKernels.MgVariant[] NO_VARIANTS = {};
+
+  /** A W8A8 product on weight copy {@code i}: whether it ran (false: cuBLASLt refused). */
+  private interface IntW8a8 {
+    boolean apply(int i);
   }
 
   private static GemvCase mgemvCase(
@@ -493,7 +538,13 @@ public final class CudaBench {
             .split(",")) {
       splits.add(MgemvSplits.valueOf(a.trim().toUpperCase(Locale.ROOT).replace('-', '_')));
     }
-    // one forward pass per (graphs, fused, overlapped launch, attention, splits) mode, same weights
+    // W8A8 from this many rows on (INT8 / FP8 E4M3 weights), "off" for the default paths
+    List<Integer> w8a8s = new ArrayList<>();
+    for (String a : flagText(args, "--w8a8", "off").split(",")) {
+      w8a8s.add(a.trim().equals("off") ? 0 : Integer.parseInt(a.trim()));
+    }
+    // one forward pass per (graphs, fused, overlapped launch, attention, splits, w8a8) mode, same
+    // weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
     Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
@@ -501,22 +552,27 @@ public final class CudaBench {
         for (boolean o : pdls) {
           for (AttentionKernel ta : attentions) {
             for (MgemvSplits sp : splits) {
-              String key =
-                  (g ? "on" : "off")
-                      + " | "
-                      + f.name().toLowerCase(Locale.ROOT)
-                      + " | "
-                      + (o ? "on" : "off")
-                      + " | "
-                      + ta.name().toLowerCase(Locale.ROOT)
-                      + " | "
-                      + sp.name().toLowerCase(Locale.ROOT).replace('_', '-');
-              CudaTransformer t =
-                  new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
-              t.setAttention(ta);
-              t.setMgemvSplits(sp);
-              passes.put(key, t);
-              passPdl.put(key, o);
+              for (int w8 : w8a8s) {
+                String key =
+                    (g ? "on" : "off")
+                        + " | "
+                        + f.name().toLowerCase(Locale.ROOT)
+                        + " | "
+                        + (o ? "on" : "off")
+                        + " | "
+                        + ta.name().toLowerCase(Locale.ROOT)
+                        + " | "
+                        + sp.name().toLowerCase(Locale.ROOT).replace('_', '-')
+                        + " | "
+                        + (w8 == 0 ? "off" : ">= " + w8);
+                CudaTransformer t =
+                    new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
+                t.setAttention(ta);
+                t.setMgemvSplits(sp);
+                t.setW8a8MinRows(w8);
+                passes.put(key, t);
+                passPdl.put(key, o);
+              }
             }
           }
         }
@@ -548,6 +604,7 @@ public final class CudaBench {
         steps);
     System.out.println(
         "| batch | graphs | decode fusion | overlapped launch | attention | mgemv splits |"
+            + " w8a8 rows |"
             + " prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
     System.out.println("| ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {

@@ -56,6 +56,8 @@ public final class CudaKernels {
   private final MemorySegment dequant8Tile;
   private final MemorySegment dequant4Tile;
   private final MemorySegment ropeKvAppend;
+  private final MemorySegment w8a8Quantize;
+  private final MemorySegment w8a8Epilogue;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -108,6 +110,8 @@ public final class CudaKernels {
       }
     }
     ropeKvAppend = d.function(module, "rope_kv_append");
+    w8a8Quantize = d.function(module, "w8a8_quantize");
+    w8a8Epilogue = d.function(module, "w8a8_epilogue");
     // the normalised input is staged in dynamic shared memory: opt in above the default 48 KiB
     fusedSharedBytes = Math.min(MGEMV_FUSED_MAX_SHARED, device.sharedPerBlockOptIn());
     for (MgKind kind : MgKind.values()) {
@@ -965,6 +969,55 @@ public final class CudaKernels {
   }
 
   /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */
+  // ---- W8A8 (io.kvant.cuda.model.W8a8Products): kept together here for merges
+
+  /** Threads of a {@link #w8a8Quantize} block (one block per activation row). */
+  private static final int W8A8_QUANTIZE_THREADS = 256;
+
+  /**
+   * Quantizes {@code n} F32 rows {@code x[n][in]} to 8-bit codes {@code codes[n][ldq]} of format
+   * {@code fmt} ({@link #QF_INT8} or {@link #QF_E4M3}) with one scale per row: {@code rowScales[r]
+   * = amax_r / M} ({@code M} 127 or 448; 0 for a zero row), codes of {@code x * (M / amax_r)} (INT8
+   * rounded half up, clamped to +-127; E4M3 round to nearest even, saturating), the columns {@code
+   * in..ldq} zero.
+   */
+  public void w8a8Quantize(long x, int n, int in, long codes, int ldq, long rowScales, int fmt) {
+    if (fmt != QF_INT8 && fmt != QF_E4M3) {
+      throw new IllegalArgumentException(
+          "w8a8 activations are INT8 or FP8 E4M3, got format " + fmt);
+    }
+    if (n < 1 || in < 1 || ldq < in) {
+      throw new IllegalArgumentException(
+          "w8a8Quantize: n " + n + ", in " + in + ", ldq " + ldq + " (need n, in >= 1, ldq >= in)");
+    }
+    args.ptr(x).i32(in).ptr(codes).i32(ldq).ptr(rowScales).i32(fmt);
+    launch(w8a8Quantize, "w8a8_quantize", n, 1, W8A8_QUANTIZE_THREADS);
+  }
+
+  /**
+   * {@code y[r][c] (+)= acc[r][c] * rowScales[r] * colScales[c]} for {@code r < n}, {@code c <
+   * out}: {@code acc} int32 ({@code accInt}) or F32, rows {@code ldAcc} elements apart; {@code y}
+   * F32 {@code [n][out]}.
+   */
+  public void w8a8Epilogue(
+      long acc,
+      int ldAcc,
+      boolean accInt,
+      long rowScales,
+      long colScales,
+      long y,
+      int out,
+      int n,
+      boolean accumulate) {
+    if (n < 1 || out < 1 || ldAcc < out) {
+      throw new IllegalArgumentException(
+          "w8a8Epilogue: n " + n + ", out " + out + ", ldAcc " + ldAcc);
+    }
+    args.ptr(acc).i32(ldAcc).i32(accInt ? 1 : 0).ptr(rowScales).ptr(colScales).ptr(y);
+    args.i32(out).i32(n).i32(accumulate ? 1 : 0);
+    launch(w8a8Epilogue, "w8a8_epilogue", grid((long) n * out), 1, ELEMENTWISE_THREADS);
+  }
+
   private static final class Args {
     private static final int MAX = 32;
     final MemorySegment values = Arena.ofAuto().allocate(8L * MAX, 8);

@@ -25,8 +25,19 @@ public final class CublasLt {
   public static final int CUDA_R_16F = 2;
   public static final int CUDA_R_16BF = 14;
 
+  /** Signed 8-bit integers and their int32 products (W8A8 INT8). */
+  public static final int CUDA_R_8I = 3;
+
+  public static final int CUDA_R_32I = 10;
+
+  /** FP8 E4M3 ({@code CUDA_R_8F_E4M3}; W8A8 FP8). */
+  public static final int CUDA_R_8F_E4M3 = 28;
+
   /** {@code CUBLAS_COMPUTE_32F}: full FP32 accumulation (no TF32 shortcut). */
   public static final int COMPUTE_32F = 68;
+
+  /** {@code CUBLAS_COMPUTE_32I}: exact int32 accumulation of int8 products. */
+  public static final int COMPUTE_32I = 72;
 
   /** {@code cublasLtMatmulDescAttributes_t}. */
   public static final int DESC_TRANSA = 3;

@@ -129,6 +129,29 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     quantized.setSplits(policy);
   }
 
+  /**
+   * From how many rows on INT8 per-channel and FP8 E4M3 weights take the W8A8 products ({@link
+   * W8a8Products}; off by default, see {@link QuantizedProducts#setW8a8MinRows}); {@code 0} turns
+   * them off. Steps enqueued (and graphs captured) after the call follow it.
+   *
+   * @throws IllegalArgumentException if {@code rows < 0}
+   */
+  public void setW8a8MinRows(int rows) {
+    if (rows < 0) {
+      throw new IllegalArgumentException("w8a8MinRows must be >= 0 (0: off), got " + rows);
+    }
+    int v = rows == 0 ? QuantizedProducts.W8A8_OFF : rows;
+    if (v != quantized.w8a8MinRows()) {
+      dropGraphs();
+    }
+    quantized.setW8a8MinRows(v);
+  }
+
+  /** Products enqueued through W8A8 so far (graph replays not counted again). */
+  public long w8a8Products() {
+    return quantized.w8a8Runs();
+  }
+
   /** Elements of the largest quantized matrix of {@code m}, 0 when none is quantized. */
   private static long largestQuantized(DeviceModel m) {
     long max = 0;

@@ -36,13 +36,52 @@ final class QuantizedProducts {
   /** Type of the decoded tiles and of the activations cast for them. */
   static final int TILE_TYPE = CudaKernels.DT_F16;
 
+  /** {@link #setW8a8MinRows} value that keeps W8A8 off: every layout keeps its path. */
+  static final int W8A8_OFF = Integer.MAX_VALUE;
+
   private final CudaKernels k;
   private final Gemm gemm;
   private MgemvSplits splits = MgemvSplits.DEFAULT;
+  private final W8a8Products w8a8;
+  private int w8a8MinRows = W8A8_OFF;
+  private long w8a8Runs;
 
   QuantizedProducts(CudaKernels kernels, Gemm gemm) {
     this.k = kernels;
     this.gemm = gemm;
+    this.w8a8 = new W8a8Products(kernels, gemm);
+  }
+
+  /**
+   * From this many rows on, INT8 per-channel and FP8 E4M3 weights take {@link W8a8Products}
+   * (activations quantized per row, cuBLASLt on the codes) instead of their weight-only kernel or
+   * F16 tiles; {@link #W8A8_OFF} (the default) never. Other layouts (INT4, Q4_0, Q8_0, E5M2) are
+   * not affected.
+   *
+   * @throws IllegalArgumentException if {@code rows < 1}
+   */
+  void setW8a8MinRows(int rows) {
+    if (rows < 1) {
+      throw new IllegalArgumentException("w8a8MinRows must be >= 1, got " + rows);
+    }
+    w8a8MinRows = rows;
+  }
+
+  int w8a8MinRows() {
+    return w8a8MinRows;
+  }
+
+  /**
+   * Products enqueued through W8A8 so far (counted when enqueued: a captured graph's replays are
+   * not counted again).
+   */
+  long w8a8Runs() {
+    return w8a8Runs;
+  }
+
+  /** Whether {@code n} rows of {@code w} take W8A8 under the threshold {@code minRows}. */
+  static boolean takesW8a8(DeviceTensor w, int n, int minRows) {
+    return n >= minRows && W8a8Products.reads(w);
   }
 
   /** How {@code mgemv} launches pick their work split from now on. */
@@ -77,8 +116,8 @@ final class QuantizedProducts {
 
   /**
    * @param x F32 activations {@code [n][in]}
-   * @param xTyped scratch for {@code n * in} F16 activations
-   * @param tile scratch of {@code tileElements} F16 elements
+   * @param xTyped scratch for {@code n * in} F16 activations (W8A8: the row scales and codes)
+   * @param tile scratch of {@code tileElements} F16 elements (W8A8: the accumulator)
    */
   void multiply(
       DeviceTensor w,
@@ -93,6 +132,25 @@ final class QuantizedProducts {
     int out = w.rows();
     int in = w.cols();
     boolean fast = mgemvReads(w);
+    if (takesW8a8(w, n, w8a8MinRows)
+        && w8a8.multiply(
+            q.format(),
+            w.ptr(),
+            q.ldw(),
+            q.scales().ptr(),
+            out,
+            in,
+            x,
+            n,
+            xTyped,
+            2L * n * in,
+            tile,
+            2L * tileElements,
+            y,
+            accumulate)) {
+      w8a8Runs++;
+      return;
+    }
     if (weightOnly(w, n)) {
       int chunk = fast ? CudaKernels.MGEMV_ROWS : CudaKernels.QGEMV_ROWS;
       for (int r0 = 0; r0 < n; r0 += chunk) {

@@ -1705,3 +1705,60 @@ MGEMV_FUSED_CODES(MG_E5M2, e5m2)
 MGEMV_FUSED_CODES(MG_I4, i4)
 MGEMV_FUSED_DENSE(MG_BF16, bf16)
 MGEMV_FUSED_DENSE(MG_F16, f16)
+
+// ---------------------------------------------------------------------------------------------
+// W8A8 (prefill and large batches with INT8 per-channel or FP8 E4M3 weights): the activations are
+// quantized per row (per token) with a dynamic scale, cuBLASLt multiplies codes by codes on the
+// tensor cores (FP8: E4M3 x E4M3, F32 accumulate; INT8: int32 accumulate), and an epilogue applies
+// both scales: y[r][c] (+)= acc[r][c] * rowScale[r] * colScale[c]. The weights are read as
+// uploaded (no tile decode), a byte per weight once per product.
+
+// codes[r][0..ldq) for r < n (grid: n, block: 256): the row's absmax a gives scale a / maxCode
+// (127 INT8, 448 E4M3; 0 for a zero row) and codes of x * (maxCode / a), INT8 rounded half up and
+// clamped to +-127, E4M3 round to nearest even and saturating (the KV cache's encoders, so the
+// scalar reference is theirs); columns in..ldq are zero codes (the padding cuBLASLt multiplies
+// with the weights' zero padding).
+extern "C" __global__ void w8a8_quantize(const float* x, int in, unsigned char* codes, int ldq,
+                                         float* rowScale, int fmt) {
+  pdl_enter();
+  __shared__ float red[32];
+  int r = blockIdx.x;
+  const float* row = x + (long)r * in;
+  float amax = 0.f;
+  for (int c = threadIdx.x; c < in; c += blockDim.x) amax = fmaxf(amax, fabsf(row[c]));
+  amax = block_max(amax, red);
+  float maxCode = fmt == QF_INT8 ? 127.f : 448.f;
+  float inv = amax == 0.f ? 0.f : maxCode / amax;
+  unsigned char* o = codes + (long)r * ldq;
+  for (int c = threadIdx.x; c < ldq; c += blockDim.x) {
+    unsigned char code = 0;
+    if (c < in) {
+      float v = __fmul_rn(row[c], inv);
+      if (fmt == QF_INT8) {
+        int q = (int)floorf(__fadd_rn(v, 0.5f));
+        code = (unsigned char)(signed char)max(-127, min(127, q));
+      } else {
+        code = e4m3_code(v);
+      }
+    }
+    o[c] = code;
+  }
+  if (threadIdx.x == 0) rowScale[r] = amax == 0.f ? 0.f : amax / maxCode;
+}
+
+// y[r][c] (+)= acc[r][c] * rowScale[r] * colScale[c] for r < n, c < out; acc rows ldAcc apart,
+// int32 (accInt) or F32. grid-stride over n * out.
+extern "C" __global__ void w8a8_epilogue(const void* acc, int ldAcc, int accInt,
+                                         const float* rowScale, const float* colScale, float* y,
+                                         int out, int n, int accumulate) {
+  pdl_enter();
+  long total = (long)n * out;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    int r = (int)(i / out);
+    int c = (int)(i - (long)r * out);
+    long a = (long)r * ldAcc + c;
+    float v = accInt ? (float)((const int*)acc)[a] : ((const float*)acc)[a];
+    store_out(y, i, v * rowScale[r] * colScale[c], accumulate);
+  }
+}

@@ -30,7 +30,9 @@ class KernelSourceTest {
           "swiglu",
           "add_inplace",
           "sample",
-          "fill_uniform"
+          "fill_uniform",
+          "w8a8_quantize",
+          "w8a8_epilogue"
         }) {
       assertThat(src).contains("extern \"C\" __global__ void " + k + "(");
     }

@@ -37,7 +37,8 @@ final class CpuGpuComparison {
       double cpuPerplexity,
       double gpuPerplexity,
       long graphLaunches,
-      long fusedLayers) {
+      long fusedLayers,
+      long w8a8Products) {
     double agreementExcludingNearTies() {
       return (double) agreeNoTies / (positions - nearTies);
     }
@@ -86,6 +87,21 @@ final class CpuGpuComparison {
       int length,
       long seed,
       int maxSequences) {
+    return run(backend, c, w, cpuKvType, gpuKv, sequences, length, seed, maxSequences, t -> {});
+  }
+
+  /** As above, with {@code setup} applied to the GPU's forward pass before the first step. */
+  static Result run(
+      CudaBackend backend,
+      LlamaConfig c,
+      ModelWeights w,
+      KvCacheType cpuKvType,
+      KvCacheType gpuKv,
+      int sequences,
+      int length,
+      long seed,
+      int maxSequences,
+      java.util.function.Consumer<io.kvant.cuda.model.CudaTransformer> setup) {
     SplittableRandom rnd = new SplittableRandom(seed);
     KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
     long budget = (long) sequences * (length + 32) * g.bytesPerToken(KvCacheType.F32) * 2;
@@ -99,6 +115,7 @@ final class CpuGpuComparison {
             backend.kvStorage());
     try (ComputePool pool = new ComputePool(2);
         io.kvant.cuda.model.CudaTransformer gpu = backend.load(c, w)) {
+      setup.accept(gpu);
       Transformer cpu = new Transformer(c, w, pool);
       int[][] tokens = new int[sequences][length];
       int[] prefill = new int[sequences];
@@ -193,7 +210,8 @@ final class CpuGpuComparison {
           Math.exp(cpuNll / scored),
           Math.exp(gpuNll / scored),
           gpu.graphLaunches(),
-          gpu.fusedLayers());
+          gpu.fusedLayers(),
+          gpu.w8a8Products());
     }
   }
 

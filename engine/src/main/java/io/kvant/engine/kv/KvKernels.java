@@ -141,6 +141,65 @@ final class KvKernels {
     }
   }
 
+  /**
+   * {@link #scoresF32T} of two blocks of {@code stride} tokens at once ({@code nA} scores from the
+   * keys at {@code kOffA} into {@code scores[sOffA ..]}, {@code nB} from {@code kOffB} into {@code
+   * scores[sOffB ..]}), each bitwise as {@link #scoresF32T} gives it. Where a block is one vector
+   * of tokens (the paged store's 16-token blocks on AVX-512), one block alone is two dependent
+   * chains of {@code hs/2} FMAs, bound by their latency; two blocks make four independent chains
+   * sharing each query broadcast.
+   */
+  static void scoresF32T2(
+      float[] q,
+      int qOff,
+      MemorySegment k,
+      long kOffA,
+      long kOffB,
+      int stride,
+      int nA,
+      int nB,
+      int hs,
+      float[] scores,
+      int sOffA,
+      int sOffB) {
+    if (stride != L) {
+      scoresF32T(q, qOff, k, kOffA, stride, nA, hs, scores, sOffA);
+      scoresF32T(q, qOff, k, kOffB, stride, nB, hs, scores, sOffB);
+      return;
+    }
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector b0 = FloatVector.zero(F);
+    FloatVector b1 = FloatVector.zero(F);
+    int d = 0;
+    for (; d + 1 < hs; d += 2) {
+      FloatVector q0 = bcast(q[qOff + d]);
+      FloatVector q1 = bcast(q[qOff + d + 1]);
+      long r0 = (long) d * stride;
+      long r1 = r0 + stride;
+      a0 = floats(k, kOffA + r0).fma(q0, a0);
+      a1 = floats(k, kOffA + r1).fma(q1, a1);
+      b0 = floats(k, kOffB + r0).fma(q0, b0);
+      b1 = floats(k, kOffB + r1).fma(q1, b1);
+    }
+    if (d < hs) {
+      FloatVector q0 = bcast(q[qOff + d]);
+      a0 = floats(k, kOffA + (long) d * stride).fma(q0, a0);
+      b0 = floats(k, kOffB + (long) d * stride).fma(q0, b0);
+    }
+    storeScores(a0.add(a1), nA, scores, sOffA);
+    storeScores(b0.add(b1), nB, scores, sOffB);
+  }
+
+  private static void storeScores(FloatVector sum, int n, float[] scores, int sOff) {
+    if (n == L) {
+      sum.intoArray(scores, sOff);
+    } else {
+      // A partial block: lanes past n read other slots of the block, and are not stored.
+      sum.intoArray(scores, sOff, F.indexInRange(0, n));
+    }
+  }
+
   static void scoresF32TScalar(
       float[] q,
       int qOff,
@@ -187,6 +246,40 @@ final class KvKernels {
       float[] out,
       int outOff) {
     int i = 0;
+    // Four (then two) vectors of out at a time: independent FMA chains, so the loop is not bound
+    // by the latency of one chain (a head of 32 floats is two vectors on AVX-512). Each element's
+    // sequence of operations is unchanged.
+    for (; i + 4 * L <= hs; i += 4 * L) {
+      FloatVector a0 = FloatVector.fromArray(F, out, outOff + i);
+      FloatVector a1 = FloatVector.fromArray(F, out, outOff + i + L);
+      FloatVector a2 = FloatVector.fromArray(F, out, outOff + i + 2 * L);
+      FloatVector a3 = FloatVector.fromArray(F, out, outOff + i + 3 * L);
+      for (int t = 0; t < n; t++) {
+        FloatVector wt = bcast(w[wOff + t]);
+        long row = vOff + (long) t * stride + i;
+        a0 = floats(v, row).fma(wt, a0);
+        a1 = floats(v, row + L).fma(wt, a1);
+        a2 = floats(v, row + 2 * L).fma(wt, a2);
+        a3 = floats(v, row + 3 * L).fma(wt, a3);
+      }
+      a0.intoArray(out, outOff + i);
+      a1.intoArray(out, outOff + i + L);
+      a2.intoArray(out, outOff + i + 2 * L);
+      a3.intoArray(out, outOff + i + 3 * L);
+    }
+    if (i + 2 * L <= hs) {
+      FloatVector a0 = FloatVector.fromArray(F, out, outOff + i);
+      FloatVector a1 = FloatVector.fromArray(F, out, outOff + i + L);
+      for (int t = 0; t < n; t++) {
+        FloatVector wt = bcast(w[wOff + t]);
+        long row = vOff + (long) t * stride + i;
+        a0 = floats(v, row).fma(wt, a0);
+        a1 = floats(v, row + L).fma(wt, a1);
+      }
+      a0.intoArray(out, outOff + i);
+      a1.intoArray(out, outOff + i + L);
+      i += 2 * L;
+    }
     for (; i + L <= hs; i += L) {
       FloatVector acc = FloatVector.fromArray(F, out, outOff + i);
       for (int t = 0; t < n; t++) {

@@ -295,7 +295,17 @@ public final class PagedKvStore implements KvStore {
       int s0 = scaleIndex(layer, kvHead, 0);
       long e0 = base(block) + (long) s0 * hs;
       if (type == KvCacheType.F32) {
-        KvKernels.scoresF32T(q, qOff, kd, e0, blockSize, n, hs, scores, start);
+        int next = start + blockSize;
+        if (next < len) {
+          // Two blocks per call: independent FMA chains (KvKernels#scoresF32T2); same scores.
+          int n2 = Math.min(blockSize, len - next);
+          long e2 = base(tables.blockId(seq, index + 1)) + (long) s0 * hs;
+          KvKernels.scoresF32T2(q, qOff, kd, e0, e2, blockSize, n, n2, hs, scores, start, next);
+          start = next;
+          index++;
+        } else {
+          KvKernels.scoresF32T(q, qOff, kd, e0, blockSize, n, hs, scores, start);
+        }
         continue;
       }
       MemorySegment kb = kd;

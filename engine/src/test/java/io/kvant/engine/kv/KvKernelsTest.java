@@ -107,9 +107,34 @@ class KvKernelsTest {
   }
 
   @Test
+  void twoBlockScoresEqualOneBlockAtATimeBitwise() {
+    SplittableRandom r = new SplittableRandom(11);
+    for (int stride : new int[] {8, 16, 24, 32}) {
+      for (int hs : new int[] {1, 7, 32, 64}) {
+        for (int nB : new int[] {1, stride / 2 + 1, stride}) {
+          int nA = stride;
+          float[] q = randomFloats(r, hs + 3, 2f);
+          // two blocks, the second not right after the first (as in the paged store)
+          int kOffA = r.nextInt(4);
+          int kOffB = kOffA + hs * stride + r.nextInt(9);
+          float[] k = randomFloats(r, kOffB + hs * stride, 2f);
+          float[] two = new float[nA + nB + 3];
+          float[] one = new float[nA + nB + 3];
+          two[nA + nB + 2] = one[nA + nB + 2] = 42f; // past the scores: untouched
+          MemorySegment ks = MemorySegment.ofArray(k);
+          KvKernels.scoresF32T2(q, 3, ks, kOffA, kOffB, stride, nA, nB, hs, two, 1, 1 + nA);
+          KvKernels.scoresF32T(q, 3, ks, kOffA, stride, nA, hs, one, 1);
+          KvKernels.scoresF32T(q, 3, ks, kOffB, stride, nB, hs, one, 1 + nA);
+          assertThat(two).as("stride %d hs %d nB %d", stride, hs, nB).containsExactly(one);
+        }
+      }
+    }
+  }
+
+  @Test
   void weightedSumIsBitwiseAnAxpyPerToken() {
     SplittableRandom r = new SplittableRandom(9);
-    for (int hs : new int[] {1, 7, 16, 32, 64, 100}) {
+    for (int hs : new int[] {1, 7, 16, 32, 48, 64, 100, 128}) {
       for (int n : new int[] {1, 5, 16, 33}) {
         int stride = hs + r.nextInt(3);
         float[] v = randomFloats(r, 2 + n * stride, 2f);

@@ -1,0 +1,135 @@
+package io.kvant.cuda.model;
+
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.Gemm;
+
+/**
+ * W8A8 products for many rows: {@code y[n][out] (+)= x[n][in] W^T} with INT8 per-channel or FP8
+ * E4M3 weights (per-channel or per-tensor scales, one scale per weight row as uploaded) and F32
+ * activations {@code x}, computed as
+ *
+ * <ol>
+ *   <li>{@code w8a8_quantize}: each activation row to codes of the weights' format with its own
+ *       dynamic scale ({@code amax / 127} INT8, {@code amax / 448} E4M3);
+ *   <li>cuBLASLt on the codes ({@link Gemm#multiplyCodes}: E4M3 x E4M3 with F32 accumulation, INT8
+ *       x INT8 with exact int32 accumulation);
+ *   <li>{@code w8a8_epilogue}: {@code y[r][c] (+)= acc[r][c] * rowScale[r] * wScale[c]}.
+ * </ol>
+ *
+ * <p>Design note: the F16-tile path decodes the whole weight matrix to F16 every product (one read
+ * of the codes, one write and one read of twice their size) before the GEMM; here the GEMM reads
+ * the codes as uploaded, and the tensor cores' 8-bit rate is twice their F16 rate on Hopper. The
+ * price is the activations' quantization error, which the CPU engine does not have: the products
+ * are no longer those of the same artifact on both engines, so the path is an option with a row
+ * threshold ({@link QuantizedProducts#setW8a8MinRows}) rather than the rule (docs/DECISIONS.md).
+ * The weight rows are padded with zero codes to their stride {@code ldw} (a multiple of 16) and the
+ * activation codes are zero past {@code in}, so the GEMM runs over {@code k = ldw}, which meets
+ * cuBLASLt's 16-byte rules for any width.
+ *
+ * <p>Scratch (preallocated by the caller, as a captured graph must not allocate): the row scales
+ * and codes ({@link #codeBytes}) and the accumulator, {@code ldAcc} 4-byte elements per row; the
+ * rows go through the GEMM in passes of as many as the accumulator holds.
+ */
+public final class W8a8Products {
+  private final CudaKernels k;
+  private final Gemm gemm;
+
+  public W8a8Products(CudaKernels kernels, Gemm gemm) {
+    this.k = kernels;
+    this.gemm = gemm;
+  }
+
+  /** Whether W8A8 reads a matrix of these codes: INT8 or FP8 E4M3, one scale per row. */
+  public static boolean reads(int bits, int format, int groupsPerRow) {
+    return bits == 8
+        && groupsPerRow == 1
+        && (format == CudaKernels.QF_INT8 || format == CudaKernels.QF_E4M3);
+  }
+
+  /** {@link #reads(int, int, int)} of a device tensor (false when it is not quantized). */
+  public static boolean reads(DeviceTensor w) {
+    DeviceTensor.DeviceQuant q = w.quant();
+    return q != null && reads(q.bits(), q.format(), q.groupsPerRow());
+  }
+
+  /** Elements per accumulator row: {@code out} rounded up to 4 (16-byte rows). */
+  public static int ldAcc(int out) {
+    return (out + 3) & ~3;
+  }
+
+  /** Bytes of row scales (16-byte aligned) then codes that {@code n} rows of stride ldw take. */
+  public static long codeBytes(int n, long ldw) {
+    return ((4L * n + 15) & ~15L) + (long) n * ldw;
+  }
+
+  /**
+   * Rows per GEMM pass that an accumulator of {@code accBytes} holds for {@code out}, at most n.
+   */
+  public static int rowsPerPass(long accBytes, int out, int n) {
+    return (int) Math.min(n, accBytes / (4L * ldAcc(out)));
+  }
+
+  /**
+   * {@code y (+)= x W^T} for {@code n} rows through W8A8, or nothing and {@code false} when it
+   * cannot run here: the scratch is too small, or cuBLASLt refuses a pass's shape (the caller then
+   * takes the F16 tiles).
+   *
+   * @param fmt {@link CudaKernels#QF_INT8} or {@link CudaKernels#QF_E4M3}
+   * @param w the codes {@code [out][ldw]}, zero past {@code in}
+   * @param colScales the weight's F32 scale per output feature
+   * @param x F32 activations {@code [n][in]}
+   * @param scratch {@code scratchBytes} for {@link #codeBytes}, 16-byte aligned
+   * @param acc {@code accBytes} for the accumulator, 16-byte aligned
+   * @param y F32 {@code [n][out]}
+   */
+  public boolean multiply(
+      int fmt,
+      long w,
+      long ldw,
+      long colScales,
+      int out,
+      int in,
+      long x,
+      int n,
+      long scratch,
+      long scratchBytes,
+      long acc,
+      long accBytes,
+      long y,
+      boolean accumulate) {
+    if (n < 1 || in < 1 || ldw < in || ldw % 16 != 0 || ldw > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "w8a8 product: n "
+              + n
+              + ", in "
+              + in
+              + ", ldw "
+              + ldw
+              + " (ldw >= in, a multiple of 16)");
+    }
+    if (!reads(8, fmt, 1)) {
+      throw new IllegalArgumentException("w8a8 weights are INT8 or FP8 E4M3, got format " + fmt);
+    }
+    int kk = (int) ldw;
+    int ld = ldAcc(out);
+    int pass = rowsPerPass(accBytes, out, n);
+    if (pass < 1 || scratchBytes < codeBytes(n, ldw)) {
+      return false;
+    }
+    if (!gemm.supportsCodes(fmt, out, kk, pass, ld)
+        || (n % pass != 0 && !gemm.supportsCodes(fmt, out, kk, n % pass, ld))) {
+      return false;
+    }
+    long scales = scratch;
+    long codes = scratch + ((4L * n + 15) & ~15L);
+    k.w8a8Quantize(x, n, in, codes, kk, scales, fmt);
+    boolean int8 = fmt == CudaKernels.QF_INT8;
+    for (int r0 = 0; r0 < n; r0 += pass) {
+      int m = Math.min(pass, n - r0);
+      gemm.multiplyCodes(fmt, w, out, kk, codes + (long) r0 * kk, m, acc, ld);
+      k.w8a8Epilogue(
+          acc, ld, int8, scales + 4L * r0, colScales, y + 4L * r0 * out, out, m, accumulate);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,290 @@
+package io.kvant.cuda.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.cuda.CudaBackend;
+import io.kvant.cuda.GpuFixture;
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.DeviceBuffer;
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Fp8Codes;
+import io.kvant.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The W8A8 kernels and products against scalar references on random inputs (needs a GPU): the
+ * per-row activation quantizer code for code, the epilogue against float64, and whole products
+ * through {@link QuantizedProducts} with W8A8 forced, against a float64 product of the activations
+ * quantized the same way, for 1..300 rows and widths that are not multiples of 16.
+ */
+@Tag("gpu")
+class W8a8GpuTest {
+  private static final int[] ROWS = {1, 5, 17, 64, 300};
+  private static final int[][] SHAPES = {
+    {37, 172}, {64, 4096}, {130, 1000}, {9, 30}, {21, 2600}, {33, 1152}
+  };
+
+  private CudaBackend backend;
+  private CudaDevice dev;
+  private DeviceWeightCache cache;
+  private final List<DeviceBuffer> buffers = new ArrayList<>();
+  private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+
+  @BeforeEach
+  void open() {
+    backend = GpuFixture.backend();
+    dev = backend.device();
+    dev.makeCurrent();
+    cache = new DeviceWeightCache(dev);
+  }
+
+  @AfterEach
+  void free() {
+    buffers.forEach(DeviceBuffer::close);
+  }
+
+  private float[] random(int n, double scale) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = (float) (rnd.nextGaussian() * scale);
+    }
+    return a;
+  }
+
+  private long up(MemorySegment s) {
+    DeviceBuffer b = dev.upload(s);
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private long up(float[] a) {
+    return up(MemorySegment.ofArray(a));
+  }
+
+  private long alloc(long bytes) {
+    DeviceBuffer b = dev.allocate(bytes);
+    buffers.add(b);
+    return b.ptr();
+  }
+
+  private float[] down(long ptr, int n) {
+    float[] a = new float[n];
+    dev.download(ptr, MemorySegment.ofArray(a));
+    return a;
+  }
+
+  /**
+   * The scalar reference of {@code w8a8_quantize}: per row, {@code amax}, the scale {@code amax /
+   * M} and the codes of {@code x * (M / amax)} (INT8 rounded half up and clamped, E4M3 by the CPU
+   * encoder: nearest, ties to even, saturating), in the kernel's float operations.
+   */
+  static byte[] quantizeRows(float[] x, int n, int in, int ldq, float[] scales, int fmt) {
+    byte[] codes = new byte[n * ldq];
+    float maxCode = fmt == CudaKernels.QF_INT8 ? 127f : 448f;
+    for (int r = 0; r < n; r++) {
+      float amax = 0;
+      for (int c = 0; c < in; c++) {
+        amax = Math.max(amax, Math.abs(x[r * in + c]));
+      }
+      float inv = amax == 0 ? 0 : maxCode / amax;
+      for (int c = 0; c < in; c++) {
+        float v = x[r * in + c] * inv;
+        int code;
+        if (fmt == CudaKernels.QF_INT8) {
+          code = Math.max(-127, Math.min(127, (int) Math.floor(v + 0.5f)));
+        } else {
+          code = Fp8Codes.encode(DType.F8_E4M3, v);
+        }
+        codes[r * ldq + c] = (byte) code;
+      }
+      scales[r] = amax == 0 ? 0 : amax / maxCode;
+    }
+    return codes;
+  }
+
+  static double codeValue(byte code, int fmt) {
+    return fmt == CudaKernels.QF_INT8 ? code : Fp8Codes.decode(DType.F8_E4M3, code & 0xFF);
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {CudaKernels.QF_INT8, CudaKernels.QF_E4M3})
+  void quantizeMatchesTheScalarReferenceCodeForCode(int fmt) {
+    CudaKernels k = backend.kernels();
+    for (int n : new int[] {1, 3, 70, 300}) {
+      for (int in : new int[] {30, 172, 1000, 4099}) {
+        int ldq = QuantizedLayout.align16(in);
+        float[] x = random(n * in, 2);
+        // a zero row, one large outlier, tiny values (E4M3 subnormals after scaling)
+        for (int c = 0; c < in; c++) {
+          x[c] = 0;
+        }
+        if (n > 2) {
+          x[in + in / 2] = 300f;
+          for (int c = 0; c < in; c++) {
+            x[2 * in + c] *= 1e-3f;
+          }
+          x[2 * in] = 1f;
+        }
+        MemorySegment garbage = MemorySegment.ofArray(new byte[n * ldq]).fill((byte) 0x55);
+        long codes = up(garbage);
+        long scales = alloc(4L * n);
+        k.w8a8Quantize(up(x), n, in, codes, ldq, scales, fmt);
+        byte[] got = new byte[n * ldq];
+        dev.download(codes, MemorySegment.ofArray(got));
+        float[] wantScales = new float[n];
+        byte[] want = quantizeRows(x, n, in, ldq, wantScales, fmt);
+        assertThat(down(scales, n)).as("scales, fmt %d, %d x %d", fmt, n, in).isEqualTo(wantScales);
+        assertThat(got).as("codes, fmt %d, %d x %d", fmt, n, in).isEqualTo(want);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(booleans = {true, false})
+  void epilogueMatchesTheFloat64Reference(boolean accInt) {
+    CudaKernels k = backend.kernels();
+    for (int n : new int[] {1, 7, 300}) {
+      for (int out : new int[] {9, 130, 1001}) {
+        int ld = W8a8Products.ldAcc(out) + 4;
+        MemorySegment acc = MemorySegment.ofArray(new int[n * ld]);
+        for (int i = 0; i < n * ld; i++) {
+          if (accInt) {
+            acc.setAtIndex(ValueLayout.JAVA_INT, i, rnd.nextInt(-(1 << 28), 1 << 28));
+          } else {
+            acc.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextGaussian() * 1000));
+          }
+        }
+        float[] rs = random(n, 0.01);
+        float[] cs = random(out, 0.001);
+        float[] base = random(n * out, 1);
+        for (boolean accumulate : new boolean[] {true, false}) {
+          long y = up(base);
+          k.w8a8Epilogue(up(acc), ld, accInt, up(rs), up(cs), y, out, n, accumulate);
+          float[] got = down(y, n * out);
+          for (int r = 0; r < n; r++) {
+            for (int c = 0; c < out; c++) {
+              long i = (long) r * ld + c;
+              double a =
+                  accInt
+                      ? acc.getAtIndex(ValueLayout.JAVA_INT, i)
+                      : acc.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+              double p = a * rs[r] * cs[c];
+              double want = (accumulate ? base[r * out + c] : 0) + p;
+              assertThat((double) got[r * out + c])
+                  .as("acc int %s, %d x %d at (%d, %d)", accInt, n, out, r, c)
+                  .isCloseTo(want, org.assertj.core.data.Offset.offset(1e-6 * (Math.abs(p) + 1)));
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** {@code base + x W^T} in float64 with {@code x} quantized per row as the kernel does. */
+  static float[] reference(QuantizedLayout q, float[] x, int n, float[] base) {
+    int out = q.rows();
+    int in = q.cols();
+    float[] scales = new float[n];
+    byte[] codes = quantizeRows(x, n, in, in, scales, q.format());
+    float[] y = new float[n * out];
+    for (int r = 0; r < n; r++) {
+      for (int o = 0; o < out; o++) {
+        double a = 0;
+        for (int i = 0; i < in; i++) {
+          a += codeValue(codes[r * in + i], q.format()) * q.value(o, i);
+        }
+        y[r * out + o] = (float) ((base == null ? 0 : base[r * out + o]) + a * scales[r]);
+      }
+    }
+    return y;
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"I8", "F8_E4M3", "F8_E4M3:tensor"})
+  void productsMatchTheQuantizedActivationReference(String spec) {
+    QuantizedProducts products = new QuantizedProducts(backend.kernels(), backend.gemm());
+    products.setW8a8MinRows(1);
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+    List<String> fellBack = new ArrayList<>();
+    for (int[] shape : SHAPES) {
+      int out = shape[0];
+      int in = shape[1];
+      Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+      QuantizedLayout q = QuantizedLayout.of(t);
+      DeviceTensor w = cache.acquire(t);
+      try {
+        assertThat(W8a8Products.reads(w)).isTrue();
+        for (int n : ROWS) {
+          float[] x = random(n * in, 1);
+          float[] base = random(n * out, 1);
+          boolean accumulate = (n + out) % 2 == 0;
+          long y = up(base);
+          // a small accumulator (several GEMM passes) where the shape allows
+          long tileElements = Math.max(QuantizedProducts.tileElements((long) out * in) / 3 + 1, in);
+          long before = products.w8a8Runs();
+          products.multiply(
+              w,
+              up(x),
+              alloc(2L * n * in),
+              alloc(2 * tileElements),
+              tileElements,
+              n,
+              y,
+              accumulate);
+          float[] got = down(y, n * out);
+          String what =
+              String.format("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate);
+          if (products.w8a8Runs() == before) {
+            fellBack.add(what);
+            continue;
+          }
+          float[] want = reference(q, x, n, accumulate ? base : null);
+          assertThat(QuantizedKernelsGpuTest.relError(got, want))
+              .as(what)
+              .isLessThan(q.format() == CudaKernels.QF_INT8 ? 1e-5 : 1e-3);
+        }
+      } finally {
+        cache.release(t);
+      }
+    }
+    System.out.println("W8A8 " + spec + ": fell back to tiles for " + fellBack);
+    assertThat(fellBack).as("shapes cuBLASLt refused").isEmpty();
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"F8_E5M2", "Q8_0", "I4:g128", "Q4_0"})
+  void otherLayoutsKeepTheirPathWhenW8a8IsForced(String spec) {
+    QuantizedProducts products = new QuantizedProducts(backend.kernels(), backend.gemm());
+    products.setW8a8MinRows(1);
+    Tensor t =
+        QuantFixtures.quantize(random(64 * 256, 0.1), 64, 256, QuantFixtures.Kind.parse(spec));
+    DeviceTensor w = cache.acquire(t);
+    try {
+      int n = 40;
+      long tileElements = 64L * 256;
+      products.multiply(
+          w,
+          up(random(n * 256, 1)),
+          alloc(2L * n * 256),
+          alloc(2 * tileElements),
+          tileElements,
+          n,
+          alloc(4L * n * 64),
+          false);
+      dev.synchronize();
+      assertThat(products.w8a8Runs()).isZero();
+    } finally {
+      cache.release(t);
+    }
+  }
+}
