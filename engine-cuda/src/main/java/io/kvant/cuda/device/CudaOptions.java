@@ -32,6 +32,13 @@ public record CudaOptions(
     }
   }
 
+  /**
+   * The row count from which the W8A8 products beat the weight-only kernels and the F16 tiles on
+   * the 8B matrices ({@code CudaBench gemv} on an H200, perf/RESULTS.md): {@code
+   * KVANT_CUDA_W8A8=on}.
+   */
+  public static final int W8A8_MEASURED_MIN_ROWS = 16;
+
   /** Options with W8A8 off. */
   public CudaOptions(
       List<Path> libraryDirs, Path kernelCacheDir, int deviceOrdinal, boolean graphs) {
@@ -42,7 +49,8 @@ public record CudaOptions(
    * Defaults from an environment map: {@code CUDA_HOME}/{@code CUDA_PATH} lib64 and {@code
    * /usr/local/cuda/lib64}; the kernel cache under {@code XDG_CACHE_HOME} or {@code
    * $HOME/.cache}/kvant/cuda; graphs on unless {@code KVANT_CUDA_GRAPHS=0}; W8A8 from {@code
-   * KVANT_CUDA_W8A8} rows on (unset or 0: off).
+   * KVANT_CUDA_W8A8} rows on ({@code on}: {@link #W8A8_MEASURED_MIN_ROWS}; unset, {@code off} or 0:
+   * off).
    *
    * @throws IllegalArgumentException naming {@code KVANT_CUDA_W8A8} when it is not a count
    */
@@ -63,13 +71,18 @@ public record CudaOptions(
     String w8a8 = env.getOrDefault("KVANT_CUDA_W8A8", "0").trim();
     int w8a8Rows;
     try {
-      w8a8Rows = w8a8.isEmpty() ? 0 : Integer.parseInt(w8a8);
+      w8a8Rows =
+          switch (w8a8) {
+            case "", "off" -> 0;
+            case "on" -> W8A8_MEASURED_MIN_ROWS;
+            default -> Integer.parseInt(w8a8);
+          };
     } catch (NumberFormatException e) {
       w8a8Rows = -1;
     }
     if (w8a8Rows < 0) {
       throw new IllegalArgumentException(
-          "KVANT_CUDA_W8A8 must be a row count >= 0 (0: off), got '" + w8a8 + "'");
+          "KVANT_CUDA_W8A8 must be on, off or a row count >= 0 (0: off), got '" + w8a8 + "'");
     }
     return new CudaOptions(dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")), w8a8Rows);
   }

@@ -16,6 +16,10 @@ class CudaOptionsTest {
     assertThat(CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_W8A8", "0")).w8a8MinRows()).isZero();
     assertThat(CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_W8A8", " 16 ")).w8a8MinRows())
         .isEqualTo(16);
+    assertThat(CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_W8A8", "off")).w8a8MinRows())
+        .isZero();
+    assertThat(CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_W8A8", "on")).w8a8MinRows())
+        .isEqualTo(CudaOptions.W8A8_MEASURED_MIN_ROWS);
     CudaOptions o = CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_W8A8", "64"));
     assertThat(o.withGraphs(false).w8a8MinRows()).isEqualTo(64);
     assertThat(new CudaOptions(List.of(), Path.of("/c"), 0, true).w8a8MinRows()).isZero();
