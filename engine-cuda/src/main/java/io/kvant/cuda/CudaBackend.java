@@ -29,10 +29,12 @@ public final class CudaBackend implements ComputeBackend {
   private final Gemm gemm;
   private final DeviceWeightCache weights;
   private final boolean graphs;
+  private final int w8a8MinRows;
 
-  private CudaBackend(CudaDevice device, boolean graphs) {
+  private CudaBackend(CudaDevice device, boolean graphs, int w8a8MinRows) {
     this.device = device;
     this.graphs = graphs;
+    this.w8a8MinRows = w8a8MinRows;
     try {
       this.kernels = new CudaKernels(device);
       this.gemm = new Gemm(device);
@@ -49,7 +51,7 @@ public final class CudaBackend implements ComputeBackend {
    * @throws io.kvant.cuda.driver.CudaUnavailableException one line saying why there is no CUDA
    */
   public static CudaBackend open(CudaOptions options) {
-    return new CudaBackend(CudaDevice.open(options), options.graphs());
+    return new CudaBackend(CudaDevice.open(options), options.graphs(), options.w8a8MinRows());
   }
 
   /**
@@ -60,7 +62,9 @@ public final class CudaBackend implements ComputeBackend {
   public CudaTransformer load(LlamaConfig config, ModelWeights modelWeights) {
     DeviceModel m = new DeviceModel(weights, config, modelWeights);
     try {
-      return new CudaTransformer(device, kernels, gemm, m, graphs);
+      CudaTransformer t = new CudaTransformer(device, kernels, gemm, m, graphs);
+      t.setW8a8MinRows(w8a8MinRows);
+      return t;
     } catch (RuntimeException e) {
       m.close();
       throw e;

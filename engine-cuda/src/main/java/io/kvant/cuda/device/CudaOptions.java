@@ -12,20 +12,47 @@ import java.util.List;
  * @param deviceOrdinal which CUDA device to use
  * @param graphs whether decode steps run as captured CUDA graphs (on by default; off is for
  *     comparing and for diagnosing a driver that mis-captures)
+ * @param w8a8MinRows from how many rows on INT8 per-channel and FP8 E4M3 weights take the W8A8
+ *     products (activations quantized per token; {@code io.kvant.cuda.model.W8a8Products}); 0, the
+ *     default, keeps them off (docs/DECISIONS.md says why)
  */
 public record CudaOptions(
-    List<Path> libraryDirs, Path kernelCacheDir, int deviceOrdinal, boolean graphs) {
+    List<Path> libraryDirs,
+    Path kernelCacheDir,
+    int deviceOrdinal,
+    boolean graphs,
+    int w8a8MinRows) {
   public CudaOptions {
     libraryDirs = List.copyOf(libraryDirs);
     if (deviceOrdinal < 0) {
       throw new IllegalArgumentException("device ordinal must be >= 0, got " + deviceOrdinal);
     }
+    if (w8a8MinRows < 0) {
+      throw new IllegalArgumentException("w8a8MinRows must be >= 0 (0: off), got " + w8a8MinRows);
+    }
+  }
+
+  /**
+   * The row count from which the W8A8 products beat the weight-only kernels and the F16 tiles on
+   * the 8B matrices ({@code CudaBench gemv} on an H200, perf/RESULTS.md): {@code
+   * KVANT_CUDA_W8A8=on}.
+   */
+  public static final int W8A8_MEASURED_MIN_ROWS = 16;
+
+  /** Options with W8A8 off. */
+  public CudaOptions(
+      List<Path> libraryDirs, Path kernelCacheDir, int deviceOrdinal, boolean graphs) {
+    this(libraryDirs, kernelCacheDir, deviceOrdinal, graphs, 0);
   }
 
   /**
    * Defaults from an environment map: {@code CUDA_HOME}/{@code CUDA_PATH} lib64 and {@code
    * /usr/local/cuda/lib64}; the kernel cache under {@code XDG_CACHE_HOME} or {@code
-   * $HOME/.cache}/kvant/cuda; graphs on unless {@code KVANT_CUDA_GRAPHS=0}.
+   * $HOME/.cache}/kvant/cuda; graphs on unless {@code KVANT_CUDA_GRAPHS=0}; W8A8 from {@code
+   * KVANT_CUDA_W8A8} rows on ({@code on}: {@link #W8A8_MEASURED_MIN_ROWS}; unset, {@code off} or 0:
+   * off).
+   *
+   * @throws IllegalArgumentException naming {@code KVANT_CUDA_W8A8} when it is not a count
    */
   public static CudaOptions fromEnvironment(java.util.Map<String, String> env) {
     List<Path> dirs = new java.util.ArrayList<>();
@@ -41,11 +68,27 @@ public record CudaOptions(
         cache != null && !cache.isBlank()
             ? Path.of(cache, "kvant", "cuda")
             : Path.of(env.getOrDefault("HOME", "/tmp"), ".cache", "kvant", "cuda");
-    return new CudaOptions(dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")));
+    String w8a8 = env.getOrDefault("KVANT_CUDA_W8A8", "0").trim();
+    int w8a8Rows;
+    try {
+      w8a8Rows =
+          switch (w8a8) {
+            case "", "off" -> 0;
+            case "on" -> W8A8_MEASURED_MIN_ROWS;
+            default -> Integer.parseInt(w8a8);
+          };
+    } catch (NumberFormatException e) {
+      w8a8Rows = -1;
+    }
+    if (w8a8Rows < 0) {
+      throw new IllegalArgumentException(
+          "KVANT_CUDA_W8A8 must be on, off or a row count >= 0 (0: off), got '" + w8a8 + "'");
+    }
+    return new CudaOptions(dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")), w8a8Rows);
   }
 
   /** These options with graphs on or off. */
   public CudaOptions withGraphs(boolean on) {
-    return new CudaOptions(libraryDirs, kernelCacheDir, deviceOrdinal, on);
+    return new CudaOptions(libraryDirs, kernelCacheDir, deviceOrdinal, on, w8a8MinRows);
   }
 }

@@ -70,6 +70,14 @@ public final class W8a8Products {
   }
 
   /**
+   * Whether a product writes its accumulator into {@code y} and scales it there: when it does not
+   * accumulate and {@code y}'s rows are whole 16-byte runs at a 16-byte-aligned address.
+   */
+  static boolean inPlace(boolean accumulate, int out, long y) {
+    return !accumulate && out % 4 == 0 && y % 16 == 0;
+  }
+
+  /**
    * {@code y (+)= x W^T} for {@code n} rows through W8A8, or nothing and {@code false} when it
    * cannot run here: the scratch is too small, or cuBLASLt refuses a pass's shape (the caller then
    * takes the F16 tiles).
@@ -79,7 +87,8 @@ public final class W8a8Products {
    * @param colScales the weight's F32 scale per output feature
    * @param x F32 activations {@code [n][in]}
    * @param scratch {@code scratchBytes} for {@link #codeBytes}, 16-byte aligned
-   * @param acc {@code accBytes} for the accumulator, 16-byte aligned
+   * @param acc {@code accBytes} for the accumulator, 16-byte aligned (unused when the product
+   *     {@link #inPlace runs in y})
    * @param y F32 {@code [n][out]}
    */
   public boolean multiply(
@@ -111,9 +120,16 @@ public final class W8a8Products {
       throw new IllegalArgumentException("w8a8 weights are INT8 or FP8 E4M3, got format " + fmt);
     }
     int kk = (int) ldw;
-    int ld = ldAcc(out);
-    int pass = rowsPerPass(accBytes, out, n);
-    if (pass < 1 || scratchBytes < codeBytes(n, ldw)) {
+    if (scratchBytes < codeBytes(n, ldw)) {
+      return false;
+    }
+    // in y, the accumulator is y itself (4-byte elements either way) and there is one pass: the
+    // weights are read once however many rows (passes over a scratch re-read them per pass)
+    boolean inY = inPlace(accumulate, out, y);
+    long a = inY ? y : acc;
+    int ld = inY ? out : ldAcc(out);
+    int pass = inY ? n : rowsPerPass(accBytes, out, n);
+    if (pass < 1) {
       return false;
     }
     if (!gemm.supportsCodes(fmt, out, kk, pass, ld)
@@ -126,9 +142,9 @@ public final class W8a8Products {
     boolean int8 = fmt == CudaKernels.QF_INT8;
     for (int r0 = 0; r0 < n; r0 += pass) {
       int m = Math.min(pass, n - r0);
-      gemm.multiplyCodes(fmt, w, out, kk, codes + (long) r0 * kk, m, acc, ld);
+      gemm.multiplyCodes(fmt, w, out, kk, codes + (long) r0 * kk, m, a, ld);
       k.w8a8Epilogue(
-          acc, ld, int8, scales + 4L * r0, colScales, y + 4L * r0 * out, out, m, accumulate);
+          a, ld, int8, scales + 4L * r0, colScales, y + 4L * r0 * out, out, m, accumulate);
     }
     return true;
   }

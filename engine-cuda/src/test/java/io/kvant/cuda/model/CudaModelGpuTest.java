@@ -119,8 +119,11 @@ class CudaModelGpuTest {
   /**
    * The W8A8 products (activations quantized per token, cuBLASLt on the codes) forced for every
    * step of more than the fused path's rows, against the CPU engine's weight-only products of the
-   * same artifact: top-1 agreement (excluding near ties) must hold; the perplexity change, which is
-   * the activations' quantization error, is reported (perf/RESULTS.md), not held to 3 digits.
+   * same artifact. They do not reach the engines' parity bar (top-1 99.5% excluding near ties,
+   * perplexity to 3 digits): measured on the H200, INT8 99.2-99.3% and perplexity within 0.1%, FP8
+   * 95.7-98.0% and 1.1-1.5% (perf/RESULTS.md), which is why W8A8 is off by default
+   * (docs/DECISIONS.md). The floors below hold those figures against regressions (a broken product
+   * or scale lands far below them); the perplexity change is printed for the record.
    */
   @ParameterizedTest
   @ValueSource(
@@ -159,7 +162,10 @@ class CudaModelGpuTest {
           spec, r.w8a8Products(), 100 * (r.gpuPerplexity() / r.cpuPerplexity() - 1));
       assertThat(r.w8a8Products()).as("products that ran W8A8").isPositive();
       assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
-      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+      assertThat(r.agreementExcludingNearTies())
+          .isGreaterThanOrEqualTo(kind.type() == DType.I8 ? 0.985 : 0.94);
+      assertThat(Math.abs(Math.log(r.gpuPerplexity() / r.cpuPerplexity())))
+          .isLessThan(kind.type() == DType.I8 ? 0.005 : 0.025);
     }
   }
 

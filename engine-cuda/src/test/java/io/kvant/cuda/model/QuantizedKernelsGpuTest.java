@@ -86,7 +86,7 @@ class QuantizedKernelsGpuTest {
   }
 
   /** {@code y = base + x W^T} in double from the layout's values, optionally F16-rounded. */
-  private static float[] reference(QuantizedLayout q, float[] x, int n, float[] base, boolean f16) {
+  static float[] reference(QuantizedLayout q, float[] x, int n, float[] base, boolean f16) {
     int out = q.rows();
     int in = q.cols();
     float[] y = new float[n * out];

@@ -143,9 +143,13 @@ class W8a8DispatchTest {
             p.multiply(
                 CudaKernels.QF_INT8, 0, 256, 0, 64, 256, 0, 16, 0, 100, 0, 1 << 20, 0, false))
         .isFalse();
+    // an accumulating product needs the scratch accumulator; one that does not runs in y
     assertThat(
-            p.multiply(
-                CudaKernels.QF_INT8, 0, 256, 0, 64, 256, 0, 16, 0, 1 << 20, 0, 100, 0, false))
+            p.multiply(CudaKernels.QF_INT8, 0, 256, 0, 64, 256, 0, 16, 0, 1 << 20, 0, 100, 0, true))
         .isFalse();
+    assertThat(W8a8Products.inPlace(false, 64, 4096)).isTrue();
+    assertThat(W8a8Products.inPlace(true, 64, 4096)).isFalse();
+    assertThat(W8a8Products.inPlace(false, 62, 4096)).isFalse();
+    assertThat(W8a8Products.inPlace(false, 64, 4100)).isFalse();
   }
 }

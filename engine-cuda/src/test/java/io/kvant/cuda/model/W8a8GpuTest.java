@@ -30,8 +30,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Tag("gpu")
 class W8a8GpuTest {
   private static final int[] ROWS = {1, 5, 17, 64, 300};
+  // cuBLASLt (measured on the H200) runs the INT8 code products at every shape here and the FP8
+  // ones only where the outputs are a multiple of 16; the others fall back to the tiles
   private static final int[][] SHAPES = {
-    {37, 172}, {64, 4096}, {130, 1000}, {9, 30}, {21, 2600}, {33, 1152}
+    {37, 172}, {64, 4096}, {132, 1000}, {9, 30}, {20, 2600}, {48, 1000}, {16, 30}, {33, 1152}
   };
 
   private CudaBackend backend;
@@ -246,6 +248,15 @@ class W8a8GpuTest {
               String.format("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate);
           if (products.w8a8Runs() == before) {
             fellBack.add(what);
+            assertThat(q.format() == CudaKernels.QF_E4M3 && out % 16 != 0)
+                .as("only FP8 with outputs not a multiple of 16 falls back: " + what)
+                .isTrue();
+            boolean tiles = !QuantizedProducts.weightOnly(w, n);
+            float[] want =
+                QuantizedKernelsGpuTest.reference(q, x, n, accumulate ? base : null, tiles);
+            assertThat(QuantizedKernelsGpuTest.relError(got, want))
+                .as("fallback " + what)
+                .isLessThan(tiles ? 2e-3 : 2e-5);
             continue;
           }
           float[] want = reference(q, x, n, accumulate ? base : null);
@@ -258,7 +269,6 @@ class W8a8GpuTest {
       }
     }
     System.out.println("W8A8 " + spec + ": fell back to tiles for " + fellBack);
-    assertThat(fellBack).as("shapes cuBLASLt refused").isEmpty();
   }
 
   @ParameterizedTest

@@ -71,6 +71,14 @@ final class Linear {
       ComputePool pool, Linear[] ls, float[] x, QuantizedInput xq, int n, float[][] outs) {
     long work = 0;
     int panels = 0;
+    boolean allFloat = true;
+    for (Linear l : ls) {
+      allFloat &= l.packed == null;
+    }
+    if (allFloat) {
+      applyAllFloat(pool, ls, x, n, outs);
+      return;
+    }
     for (Linear l : ls) {
       if (!l.integer()) {
         for (int i = 0; i < ls.length; i++) {
@@ -100,6 +108,47 @@ final class Linear {
               m.matmul(xq, outs[i], from, to);
             }
             first += m.panels();
+          }
+        });
+  }
+
+  /**
+   * The float kernels' form of {@link #applyAll}: when each matrix would be split across the
+   * threads anyway, the rows of all of them are split as one range, one hand-off instead of one per
+   * matrix (under 16 streams the bundled model's q/k/v and gate/up were five barriers per layer).
+   * Each output element is computed as by {@link Tensor#matmul} of its own matrix, whatever the
+   * range, so results are unchanged.
+   */
+  private static void applyAllFloat(
+      ComputePool pool, Linear[] ls, float[] x, int n, float[][] outs) {
+    int rows = 0;
+    boolean eachParallel = true;
+    for (Linear l : ls) {
+      rows += l.tensor.rows();
+      eachParallel &= (long) l.tensor.rows() * l.tensor.cols() * n >= ComputePool.MIN_PARALLEL_WORK;
+    }
+    if (!eachParallel) {
+      // Merged only where every matrix alone would be split anyway: at one row, gate/up of the
+      // bundled model are each run on the caller, and splitting them together measured slower
+      // (a worker woken per matrix pair costs more than it saves on a loaded machine).
+      for (int i = 0; i < ls.length; i++) {
+        pool.matmul(ls[i].tensor, x, n, outs[i]);
+      }
+      return;
+    }
+    pool.parallelRanges(
+        rows,
+        ComputePool.ROW_GRAIN,
+        (start, end) -> {
+          int first = 0;
+          for (int i = 0; i < ls.length && start < end; i++) {
+            Tensor t = ls[i].tensor;
+            int from = Math.max(start, first) - first;
+            int to = Math.min(end, first + t.rows()) - first;
+            if (from < to) {
+              t.matmul(x, n, outs[i], from, to);
+            }
+            first += t.rows();
           }
         });
   }
