@@ -415,7 +415,7 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
         float x = __fmul_rn(src[d], inv);
         unsigned char c;
         if (kvType == DT_KV_I8) {
-          int q = (int)floorf(__fadd_rn(x, 0.5f));
+          int q = (int)kv_round(x);  // Math.round, as the CPU's encoder
           c = (unsigned char)(signed char)max(-127, min(127, q));
         } else {
           c = e4m3_code(x);

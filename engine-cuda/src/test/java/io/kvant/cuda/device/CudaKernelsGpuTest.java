@@ -10,8 +10,6 @@ import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvEncoders;
 import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.model.RopeStyle;
-import io.kvant.engine.tensor.DType;
-import io.kvant.engine.tensor.Fp8Codes;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -749,33 +747,6 @@ class CudaKernelsGpuTest {
         }
       }
     }
-  }
-
-  /**
-   * Scalar reference of the quantized KV encoders (symmetric absmax per token and head): int8 codes
-   * {@code round(x * 127 / amax)} (half up) in [-127, 127], or E4M3 codes of {@code x * 448 / amax}
-   * (round to nearest even, saturating); returns the scale {@code amax / 127} or {@code amax / 448}
-   * (0 for an all-zero vector).
-   */
-  static float encodeKv(float[] x, int off, int n, boolean int8, byte[] codes) {
-    float amax = 0f;
-    for (int i = 0; i < n; i++) {
-      amax = Math.max(amax, Math.abs(x[off + i]));
-    }
-    if (amax == 0f) {
-      java.util.Arrays.fill(codes, (byte) 0);
-      return 0f;
-    }
-    float max = int8 ? 127f : 448f;
-    float inv = max / amax;
-    for (int i = 0; i < n; i++) {
-      float v = x[off + i] * inv;
-      codes[i] =
-          int8
-              ? (byte) Math.max(-127, Math.min(127, (int) Math.floor(v + 0.5f)))
-              : (byte) Fp8Codes.encode(DType.F8_E4M3, v);
-    }
-    return amax / max;
   }
 
   @Test
