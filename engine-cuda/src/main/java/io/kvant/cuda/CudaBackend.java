@@ -10,6 +10,7 @@ import io.kvant.cuda.model.DeviceModel;
 import io.kvant.cuda.model.DeviceWeightCache;
 import io.kvant.engine.forward.ComputeBackend;
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
@@ -86,10 +87,31 @@ public final class CudaBackend implements ComputeBackend {
     return gemm;
   }
 
-  /** Puts the KV cache manager's blocks in device memory. */
+  /**
+   * Puts the KV cache manager's blocks in device memory, INT8/FP8 encoded by {@link
+   * #defaultKvEncoding}.
+   */
   @Override
   public KvStoreFactory kvStorage() {
-    return CudaKvPool.factory(device);
+    return CudaKvPool.factory(device, this::defaultKvEncoding);
+  }
+
+  /**
+   * The device's blocks with INT8/FP8 encoded as {@code encoding}: per-token, per-token-mse, kivi
+   * and kivi-mse ({@link CudaKvPool#supports}); the rotated and static encodings are refused.
+   *
+   * @throws IllegalArgumentException naming the encoding if the kernels do not implement it
+   */
+  @Override
+  public KvStoreFactory kvStorage(KvEncoding encoding) {
+    CudaKvPool.requireSupported(encoding);
+    return CudaKvPool.factory(device, t -> encoding);
+  }
+
+  /** The CPU's default ({@link KvEncoding#cpuDefault}): kivi for INT8, per-token-mse for FP8. */
+  @Override
+  public KvEncoding defaultKvEncoding(KvCacheType type) {
+    return KvEncoding.cpuDefault(type);
   }
 
   public CudaDevice device() {

@@ -261,10 +261,19 @@ public final class CudaKernels {
   public static final int DT_KV_E4M3 = 4;
 
   /**
-   * Appends each row's K and V to the paged pool (see the source for the layout); for {@link
-   * #DT_KV_I8} and {@link #DT_KV_E4M3} it encodes them with one absmax scale per token and head
-   * into {@code kvScales} (0 for the unscaled types).
+   * Encoding bit of the coded KV types: per-token scales (values, and keys without {@link
+   * #KV_KEY_CHANNELS}) chosen by least squared error ({@code KvEncoding.Scaling.TOKEN_MSE}).
    */
+  public static final int KV_TOKEN_MSE = 1;
+
+  /**
+   * Encoding bit of the coded KV types: keys with one scale per (block, layer, kv head, channel),
+   * re-scaled as the block fills ({@code KvEncoding.Scaling.BLOCK_CHANNEL}), at {@code
+   * keyChannels[((block * layers + layer) * kvHeads + kvHead) * headSize + channel]}.
+   */
+  public static final int KV_KEY_CHANNELS = 2;
+
+  /** The next {@code kvAppend} with one absmax scale per token and head (encoding bits 0). */
   public void kvAppend(
       long k,
       long v,
@@ -281,8 +290,40 @@ public final class CudaKernels {
       int headSize,
       int blockSize,
       int rows) {
+    kvAppend(
+        k, v, pool, kvScales, 0L, 0, kvType, rowSeq, positions, tables, maxBlocks, layer, layers,
+        kvHeads, headSize, blockSize, rows);
+  }
+
+  /**
+   * Appends each row's K and V to the paged pool (see the source for the layout); for {@link
+   * #DT_KV_I8} and {@link #DT_KV_E4M3} it encodes them as {@code kvEnc} says ({@link
+   * #KV_TOKEN_MSE}, {@link #KV_KEY_CHANNELS}; 0: one absmax scale per token and head) into {@code
+   * kvScales} (0 for the unscaled types) and, for keys per channel, {@code keyChannels} (0
+   * otherwise). The rows of one sequence come in the order of their positions.
+   */
+  public void kvAppend(
+      long k,
+      long v,
+      long pool,
+      long kvScales,
+      long keyChannels,
+      int kvEnc,
+      int kvType,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      int rows) {
     boolean scaled = requireScales(kvType, kvScales);
-    args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).i32(kvType).ptr(rowSeq).ptr(positions);
+    requireChannels(kvEnc, keyChannels, scaled);
+    args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).ptr(keyChannels).i32(kvEnc).i32(kvType);
+    args.ptr(rowSeq).ptr(positions);
     args.ptr(tables).i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize);
     args.i32(blockSize);
     // quantized types: a warp per (head, k|v) vector
@@ -299,11 +340,24 @@ public final class CudaKernels {
     return scaled;
   }
 
+  /** Throws unless {@code keyChannels} is set exactly when {@code kvEnc} has keys per channel. */
+  private static void requireChannels(int kvEnc, long keyChannels, boolean scaled) {
+    boolean channels = (kvEnc & KV_KEY_CHANNELS) != 0;
+    if ((kvEnc & ~(KV_TOKEN_MSE | KV_KEY_CHANNELS)) != 0
+        || (kvEnc != 0 && !scaled)
+        || channels == (keyChannels == 0)) {
+      throw new IllegalArgumentException(
+          "kv encoding bits " + kvEnc + " with key channel scales " + keyChannels);
+    }
+  }
+
   /**
    * {@link #rope} on {@code q} ({@code heads}) and {@code k} ({@code kvHeads}), then {@link
    * #kvAppend} of the rotated K and V: with {@code oneLaunch} as one kernel ({@code
    * rope_kv_append}, one 1,024-thread block per row: for the few rows of decode steps), else as
-   * those three launches. Same results either way.
+   * those three launches. Same results either way. Keys per channel ({@link #KV_KEY_CHANNELS})
+   * always take the three launches: the first row of a block encodes the keys of the block's later
+   * rows, which must be rotated already.
    */
   public void ropeAndAppendKv(
       long q,
@@ -315,6 +369,8 @@ public final class CudaKernels {
       int style,
       long pool,
       long kvScales,
+      long keyChannels,
+      int kvEnc,
       int kvType,
       long rowSeq,
       long positions,
@@ -327,22 +383,37 @@ public final class CudaKernels {
       int blockSize,
       int rows,
       boolean oneLaunch) {
-    if (!oneLaunch) {
+    if (!oneLaunch || (kvEnc & KV_KEY_CHANNELS) != 0) {
       rope(q, positions, cos, sin, heads, headSize, style, rows);
       rope(k, positions, cos, sin, kvHeads, headSize, style, rows);
       kvAppend(
-          k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks, layer, layers,
-          kvHeads, headSize, blockSize, rows);
+          k,
+          v,
+          pool,
+          kvScales,
+          keyChannels,
+          kvEnc,
+          kvType,
+          rowSeq,
+          positions,
+          tables,
+          maxBlocks,
+          layer,
+          layers,
+          kvHeads,
+          headSize,
+          blockSize,
+          rows);
       return;
     }
-    requireScales(kvType, kvScales);
+    requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(heads).i32(style).ptr(pool).ptr(kvScales);
-    args.i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer);
+    args.i32(kvEnc).i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
     launch(ropeKvAppend, "rope_kv_append", rows, 1, 1024);
   }
 
-  /** Paged attention of every row over its sequence's positions {@code [0, positions[r]]}. */
+  /** The next {@code attention} over keys with token scales (no channel scales). */
   public void attention(
       long q,
       long pool,
@@ -362,11 +433,41 @@ public final class CudaKernels {
       float scale,
       int rows,
       int outType) {
+    attention(
+        q, pool, kvScales, 0L, kvType, out, rowSeq, positions, tables, maxBlocks, layer, layers,
+        heads, kvHeads, headSize, blockSize, scale, rows, outType);
+  }
+
+  /**
+   * Paged attention of every row over its sequence's positions {@code [0, positions[r]]}; {@code
+   * keyChannels}: the keys' channel scales ({@link #KV_KEY_CHANNELS}), 0 when keys have token
+   * scales.
+   */
+  public void attention(
+      long q,
+      long pool,
+      long kvScales,
+      long keyChannels,
+      int kvType,
+      long out,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      float scale,
+      int rows,
+      int outType) {
     if (headSize > 256) {
       throw new IllegalArgumentException("head size " + headSize + " > 256 is not supported");
     }
-    args.ptr(q).ptr(pool).ptr(kvScales).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions);
-    args.ptr(tables);
+    args.ptr(q).ptr(pool).ptr(kvScales).ptr(keyChannels).i32(kvType).ptr(out).ptr(rowSeq);
+    args.ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType);
     // attention_wide (16 warps per (row, head)) when the blocks fit one wave (decode of few
@@ -500,6 +601,40 @@ public final class CudaKernels {
       AttentionSplit split,
       long partial,
       int outType) {
+    attentionTiled(
+        q, pool, kvScales, 0L, kvType, out, rowSeq, positions, tables, maxBlocks, layer, layers,
+        heads, kvHeads, headSize, blockSize, scale, tileRow0, tileRows, tiles, split, partial,
+        outType);
+  }
+
+  /**
+   * The previous {@code attentionTiled} with the keys' channel scales {@code keyChannels} ({@link
+   * #KV_KEY_CHANNELS}; 0 when keys have token scales).
+   */
+  public void attentionTiled(
+      long q,
+      long pool,
+      long kvScales,
+      long keyChannels,
+      int kvType,
+      long out,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      float scale,
+      long tileRow0,
+      long tileRows,
+      int tiles,
+      AttentionSplit split,
+      long partial,
+      int outType) {
     if (tiledRows(heads, kvHeads, headSize) < 1) {
       throw new IllegalArgumentException(
           "attention_tiled takes head size <= 256 and <= "
@@ -512,8 +647,8 @@ public final class CudaKernels {
     if (split.splits() > 1 && partial == 0) {
       throw new IllegalArgumentException("a split attention needs its partial buffer");
     }
-    args.ptr(q).ptr(pool).ptr(kvScales).i32(kvType).ptr(out).ptr(rowSeq).ptr(positions);
-    args.ptr(tables);
+    args.ptr(q).ptr(pool).ptr(kvScales).ptr(keyChannels).i32(kvType).ptr(out).ptr(rowSeq);
+    args.ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType).ptr(tileRow0).ptr(tileRows);
     args.i32(split.splits()).i32(split.length()).ptr(partial);

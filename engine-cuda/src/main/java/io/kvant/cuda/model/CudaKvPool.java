@@ -4,10 +4,13 @@ import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.DeviceBuffer;
 import io.kvant.engine.kv.BlockTables;
+import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.kv.KvStore;
 import io.kvant.engine.kv.KvStoreFactory;
+import java.util.function.Function;
 
 /**
  * The paged KV cache on the device: the blocks that the {@link io.kvant.engine.kv.KvCacheManager}'s
@@ -17,9 +20,12 @@ import io.kvant.engine.kv.KvStoreFactory;
  * FP8 E4M3 codes, so one (layer, head) run of a block is contiguous for the attention kernel; the
  * coded types keep one F32 scale per (block, layer, k|v, kvHead, slot) in a second region of the
  * same allocation, indexed by element offset / headSize (the CPU store's scheme, so both engines
- * hold the same codes). The manager allocates, shares (prefix caching) and frees blocks on the
- * host; this pool only holds their contents. The CUDA forward pass writes and reads it with its
- * kernels; the host-side {@link KvStore} methods are not available on device memory and throw.
+ * hold the same codes). The coded types are encoded as a {@link KvEncoding} says (those {@link
+ * #supports} names); keys per channel ({@link KvEncoding.Scaling#BLOCK_CHANNEL}) keep one F32 scale
+ * per (block, layer, kvHead, channel) in a third region ({@link #keyChannelsPtr}). The manager
+ * allocates, shares (prefix caching) and frees blocks on the host; this pool only holds their
+ * contents. The CUDA forward pass writes and reads it with its kernels; the host-side {@link
+ * KvStore} methods are not available on device memory and throw.
  */
 public final class CudaKvPool implements KvStore, AutoCloseable {
   private final KvGeometry geometry;
@@ -29,16 +35,20 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
   private final BlockTables tables;
   private final DeviceBuffer buffer;
   private final long scalesOffset;
+  private final long channelsOffset;
+  private final int encodingBits;
 
   CudaKvPool(
       CudaDevice device,
       KvGeometry geometry,
       KvCacheType type,
+      KvEncoding encoding,
       int blockSize,
       int blocks,
       BlockTables tables) {
     this.geometry = geometry;
     this.dtype = dtypeOf(type);
+    this.encodingBits = type.elementBytes() == 1 ? encodingBits(encoding) : 0;
     this.blockSize = blockSize;
     this.blocks = blocks;
     this.tables = tables;
@@ -54,7 +64,51 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
             * type.elementBytes();
     long scales = tokens * 2L * geometry.layers() * geometry.kvHeads() * type.scaleBytes();
     this.scalesOffset = type.scaleBytes() == 0 ? -1 : (codes + 255) / 256 * 256;
-    this.buffer = device.allocate(scales == 0 ? codes : scalesOffset + scales);
+    long channels =
+        (encodingBits & CudaKernels.KV_KEY_CHANNELS) == 0
+            ? 0
+            : (long) (blocks + 1)
+                * geometry.layers()
+                * geometry.kvHeads()
+                * geometry.headSize()
+                * Float.BYTES;
+    long end = scales == 0 ? codes : scalesOffset + scales;
+    this.channelsOffset = channels == 0 ? -1 : (end + 255) / 256 * 256;
+    this.buffer = device.allocate(channels == 0 ? end : channelsOffset + channels);
+  }
+
+  /**
+   * Whether the pool encodes INT8/FP8 as {@code encoding}: per token by absmax or least squared
+   * error, keys per channel in the block (KIVI), values per token either way. Not the rotated or
+   * the static encodings.
+   */
+  public static boolean supports(KvEncoding encoding) {
+    return !encoding.rotates() && !encoding.needsScales();
+  }
+
+  /**
+   * Throws unless {@link #supports}{@code (encoding)}.
+   *
+   * @throws IllegalArgumentException naming the encoding and those the kernels implement
+   */
+  public static void requireSupported(KvEncoding encoding) {
+    if (!supports(encoding)) {
+      throw new IllegalArgumentException(
+          "kv encoding "
+              + encoding.optionName()
+              + ": the CUDA backend encodes int8/fp8 KV per-token, per-token-mse, kivi or"
+              + " kivi-mse only");
+    }
+  }
+
+  /** The kernels' encoding bits of {@code encoding} ({@link CudaKernels#KV_TOKEN_MSE}, ...). */
+  static int encodingBits(KvEncoding encoding) {
+    requireSupported(encoding);
+    boolean mse =
+        encoding.valueScaling() == KvEncoding.Scaling.TOKEN_MSE
+            || encoding.keyScaling() == KvEncoding.Scaling.TOKEN_MSE;
+    boolean channels = encoding.keyScaling() == KvEncoding.Scaling.BLOCK_CHANNEL;
+    return (mse ? CudaKernels.KV_TOKEN_MSE : 0) | (channels ? CudaKernels.KV_KEY_CHANNELS : 0);
   }
 
   static int dtypeOf(KvCacheType type) {
@@ -67,10 +121,28 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
   }
 
   /**
-   * A factory for {@link io.kvant.engine.kv.KvCacheManager} that puts the blocks on {@code device}.
+   * A factory for {@link io.kvant.engine.kv.KvCacheManager} that puts the blocks on {@code device},
+   * INT8/FP8 encoded as {@code encoding} gives for the type (checked by {@link #supports} at
+   * creation).
    */
-  public static KvStoreFactory factory(CudaDevice device) {
-    return (g, c, n, t) -> new CudaKvPool(device, g, c.type(), c.blockSize(), n, t);
+  public static KvStoreFactory factory(
+      CudaDevice device, Function<KvCacheType, KvEncoding> encoding) {
+    return new KvStoreFactory() {
+      @Override
+      public KvStore create(KvGeometry g, KvCacheConfig c, int n, BlockTables t) {
+        return new CudaKvPool(device, g, c.type(), encoding.apply(c.type()), c.blockSize(), n, t);
+      }
+
+      @Override
+      public long bytesPerBlock(KvGeometry g, KvCacheConfig c) {
+        long bytes = c.bytesPerBlock(g);
+        if (c.type().elementBytes() == 1
+            && encoding.apply(c.type()).keyScaling() == KvEncoding.Scaling.BLOCK_CHANNEL) {
+          bytes += (long) g.layers() * g.kvHeads() * g.headSize() * Float.BYTES;
+        }
+        return bytes;
+      }
+    };
   }
 
   public long ptr() {
@@ -80,6 +152,16 @@ public final class CudaKvPool implements KvStore, AutoCloseable {
   /** Device address of the per-(token, head) scales, 0 for the unscaled types. */
   public long scalesPtr() {
     return scalesOffset < 0 ? 0 : buffer.ptr() + scalesOffset;
+  }
+
+  /** Device address of the keys' per-channel scales, 0 unless keys are encoded per channel. */
+  public long keyChannelsPtr() {
+    return channelsOffset < 0 ? 0 : buffer.ptr() + channelsOffset;
+  }
+
+  /** The kernels' encoding bits ({@link CudaKernels#KV_TOKEN_MSE}, ...); 0 for the float types. */
+  public int encodingBits() {
+    return encodingBits;
   }
 
   public int dtype() {

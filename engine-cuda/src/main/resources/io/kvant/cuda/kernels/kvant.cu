@@ -215,7 +215,8 @@ __device__ __forceinline__ long kv_offset(long block, int layer, int kv, int hea
 // F32 scale per (block, layer, k|v, kvHead, slot) at kvScales[element offset / headSize]:
 // symmetric absmax per token and head, as the CPU's PagedKvStore encodes (same scale, same codes:
 // x * (127 / amax) rounded half up and clamped to [-127, 127]; E4M3 round to nearest even of
-// x * (448 / amax), saturating), so the two engines hold the same cache.
+// x * (448 / amax), saturating), so the two engines hold the same cache; the other encodings the
+// GPU implements (kvEnc, below) likewise.
 #define DT_KV_I8 3
 #define DT_KV_E4M3 4
 
@@ -251,10 +252,137 @@ __device__ __forceinline__ unsigned char e4m3_code(float x) {
 #endif
 }
 
+// KV encodings beyond per-token absmax (the CPU's KvEncoding, whose javadoc defines each to the
+// byte): kvEnc bits. KV_TOKEN_MSE: the per-token scales (values, and keys unless KV_KEY_CHANNELS)
+// chosen among 32 candidates by least squared error (KvEncoding.Scaling.TOKEN_MSE). KV_KEY_CHANNELS:
+// keys with one scale per (block, layer, kvHead, channel) at kChan[((block * layers + layer) *
+// kvHeads + kvHead) * headSize + channel], set by the block's first slot and grown (earlier codes
+// re-coded) by a later slot that exceeds it (Scaling.BLOCK_CHANNEL); their token scales are unused.
+// Every division, product and sum of these encoders is rounded as written (_rn intrinsics: no
+// contraction into FMAs), so the codes and scales equal the CPU encoder's bit for bit.
+#define KV_TOKEN_MSE 1
+#define KV_KEY_CHANNELS 2
+
+// 2^(k/32) rounded to F32 (MseScale.FACTORS), as bits; KernelSourceTest checks them.
+__constant__ unsigned kv_mse_factor_bits[32] = {
+    0x3f800000u, 0x3f82cd87u, 0x3f85aac3u, 0x3f88980fu, 0x3f8b95c2u, 0x3f8ea43au,
+    0x3f91c3d3u, 0x3f94f4f0u, 0x3f9837f0u, 0x3f9b8d3au, 0x3f9ef532u, 0x3fa27043u,
+    0x3fa5fed7u, 0x3fa9a15bu, 0x3fad583fu, 0x3fb123f6u, 0x3fb504f3u, 0x3fb8fbafu,
+    0x3fbd08a4u, 0x3fc12c4du, 0x3fc5672au, 0x3fc9b9beu, 0x3fce248cu, 0x3fd2a81eu,
+    0x3fd744fdu, 0x3fdbfbb8u, 0x3fe0ccdfu, 0x3fe5b907u, 0x3feac0c7u, 0x3fefe4bau,
+    0x3ff5257du, 0x3ffa83b3u};
+
+// Java's Math.round of a float as a float: nearest, ties toward +infinity (z - floor(z) is exact).
+__device__ __forceinline__ float kv_round(float z) {
+  float f = floorf(z);
+  return __fsub_rn(z, f) >= 0.5f ? f + 1.f : f;
+}
+
+// code(y, s) of KvEncoding: 0 when s == 0, else int8 clamp(round(y / s), -127, 127) or e4m3(y / s).
+__device__ __forceinline__ unsigned char kv_code(float y, float s, int kvType) {
+  if (s == 0.f) return 0;
+  float z = __fdiv_rn(y, s);
+  if (kvType == DT_KV_I8) {
+    return (unsigned char)(signed char)(int)fminf(127.f, fmaxf(-127.f, kv_round(z)));
+  }
+  return e4m3_code(z);
+}
+
+// value(code): the int8 code as a float, or the E4M3 value.
+__device__ __forceinline__ float kv_value(unsigned char c, int kvType) {
+  return kvType == DT_KV_I8 ? (float)(signed char)c : decode8(c, QF_E4M3);
+}
+
+// The TOKEN_MSE scale of the n floats at src, for the whole warp (lane k tries candidate k):
+// s0 = amax / M, s_k = s0 * 2^(k/32), err_k summed in increasing i; least err_k, the first on ties.
+__device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvType, float amax,
+                                              int lane) {
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  float s = __fmul_rn(__fdiv_rn(amax, maxCode), __uint_as_float(kv_mse_factor_bits[lane]));
+  float err = 0.f;
+  for (int i = 0; i < n; i++) {
+    float x = src[i];
+    float d = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
+    err = __fadd_rn(err, __fmul_rn(d, d));
+  }
+  float be = err;
+  int bk = lane;
+  for (int o = 16; o > 0; o >>= 1) {
+    float oe = __shfl_xor_sync(0xffffffffu, be, o);
+    int ok = __shfl_xor_sync(0xffffffffu, bk, o);
+    if (oe < be || (oe == be && ok < bk)) {
+      be = oe;
+      bk = ok;
+    }
+  }
+  return __shfl_sync(0xffffffffu, s, bk);
+}
+
+// A code re-expressed under a scale 1 / r times as large (ChannelCodes.recode).
+__device__ __forceinline__ unsigned char kv_recode(unsigned char c, float r, int kvType) {
+  if (kvType == DT_KV_I8) {
+    return (unsigned char)(signed char)(int)kv_round(__fmul_rn((float)(signed char)c, r));
+  }
+  return e4m3_code(__fmul_rn(decode8(c, QF_E4M3), r));
+}
+
+// KV_KEY_CHANNELS keys of row `row`: the first row of the launch that writes a (sequence, block)
+// encodes the keys of every row of the launch in that block, in row order (positions are written
+// in order), one thread per (head, channel): a channel's rule reads and re-codes only that
+// channel's earlier slots, so the channels are independent, but the slots of a block are not.
+__device__ __forceinline__ void kv_append_key_channels(int row, int rows, const float* k,
+                                                       void* pool, float* kChan, int kvType,
+                                                       const int* rowSeq, const int* positions,
+                                                       long block, int layer, int layers,
+                                                       int kvHeads, int headSize, int blockSize) {
+  int seq = rowSeq[row], bi = positions[row] / blockSize;
+  for (int r = 0; r < row; r++) {
+    if (rowSeq[r] == seq && positions[r] / blockSize == bi) return;
+  }
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  int kvDim = kvHeads * headSize;
+  for (int t = threadIdx.x; t < kvDim; t += blockDim.x) {
+    int h = t / headSize, c = t - h * headSize;
+    float* sc = kChan + ((block * layers + layer) * kvHeads + h) * (long)headSize + c;
+    unsigned char* codes = (unsigned char*)pool +
+                           kv_offset(block, layer, 0, h, 0, layers, kvHeads, blockSize, headSize) +
+                           c;
+    float s = *sc;
+    for (int r = row; r < rows; r++) {
+      if (rowSeq[r] != seq) continue;
+      if (positions[r] / blockSize != bi) {
+        if (positions[r] / blockSize > bi) break;  // the sequence's later blocks
+        continue;
+      }
+      int slot = positions[r] % blockSize;
+      float x = k[(long)r * kvDim + t];
+      float a = fabsf(x);
+      if (slot == 0) {
+        s = __fdiv_rn(a, maxCode);
+      } else if (a > __fmul_rn(s, maxCode)) {
+        float grown = __fdiv_rn(a, maxCode);
+        if (s > 0.f) {
+          float ratio = __fdiv_rn(s, grown);
+          for (int u = 0; u < slot; u++) {
+            codes[(long)u * headSize] = kv_recode(codes[(long)u * headSize], ratio, kvType);
+          }
+        }
+        s = grown;
+      }
+      codes[(long)slot * headSize] = kv_code(x, s, kvType);
+    }
+    *sc = s;
+  }
+}
+
 // Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows. For the
-// quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction).
-__device__ __forceinline__ void kv_append_row(int row, const float* k, const float* v, void* pool,
-                                              float* kvScales, int kvType, const int* rowSeq,
+// quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction), keys
+// per channel (kvEnc & KV_KEY_CHANNELS) aside: kv_append_key_channels. rows: the launch's rows
+// (every one of them must have its k final before any block runs: rope_kv_append, which rotates
+// k inside, takes no KV_KEY_CHANNELS).
+__device__ __forceinline__ void kv_append_row(int row, int rows, const float* k, const float* v,
+                                              void* pool, float* kvScales, float* kChan, int kvEnc,
+                                              int kvType, const int* rowSeq,
                                               const int* positions, const int* tables,
                                               int maxBlocks, int layer, int layers, int kvHeads,
                                               int headSize, int blockSize) {
@@ -263,21 +391,31 @@ __device__ __forceinline__ void kv_append_row(int row, const float* k, const flo
   int slot = pos % blockSize;
   int kvDim = kvHeads * headSize;
   if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
+    bool keyChannels = (kvEnc & KV_KEY_CHANNELS) != 0;
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int p = threadIdx.x >> 5; p < 2 * kvHeads; p += warps) {
       int h = p >> 1, which = p & 1;
+      if (which == 0 && keyChannels) continue;
       const float* src = (which == 0 ? k : v) + (long)row * kvDim + h * headSize;
       float amax = 0.f;
       for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
       amax = warp_max(amax);
       long o = kv_offset(block, layer, which, h, slot, layers, kvHeads, blockSize, headSize);
       float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+      if (kvEnc & KV_TOKEN_MSE) {
+        float s = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
+        for (int d = lane; d < headSize; d += 32) {
+          ((unsigned char*)pool)[o + d] = kv_code(src[d], s, kvType);
+        }
+        if (lane == 0) kvScales[o / headSize] = s;
+        continue;
+      }
       float inv = amax == 0.f ? 0.f : maxCode / amax;
       for (int d = lane; d < headSize; d += 32) {
         float x = __fmul_rn(src[d], inv);
         unsigned char c;
         if (kvType == DT_KV_I8) {
-          int q = (int)floorf(__fadd_rn(x, 0.5f));
+          int q = (int)kv_round(x);  // Math.round, as the CPU's encoder
           c = (unsigned char)(signed char)max(-127, min(127, q));
         } else {
           c = e4m3_code(x);
@@ -285,6 +423,10 @@ __device__ __forceinline__ void kv_append_row(int row, const float* k, const flo
         ((unsigned char*)pool)[o + d] = c;
       }
       if (lane == 0) kvScales[o / headSize] = amax == 0.f ? 0.f : amax / maxCode;
+    }
+    if (keyChannels) {
+      kv_append_key_channels(row, rows, k, pool, kChan, kvType, rowSeq, positions, block, layer,
+                             layers, kvHeads, headSize, blockSize);
     }
     return;
   }
@@ -298,19 +440,21 @@ __device__ __forceinline__ void kv_append_row(int row, const float* k, const flo
 }
 
 extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, float* kvScales,
-                                     int kvType, const int* rowSeq, const int* positions,
-                                     const int* tables, int maxBlocks, int layer, int layers,
-                                     int kvHeads, int headSize, int blockSize) {
+                                     float* kChan, int kvEnc, int kvType, const int* rowSeq,
+                                     const int* positions, const int* tables, int maxBlocks,
+                                     int layer, int layers, int kvHeads, int headSize,
+                                     int blockSize) {
   pdl_enter();
-  kv_append_row(blockIdx.x, k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks,
-                layer, layers, kvHeads, headSize, blockSize);
+  kv_append_row(blockIdx.x, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq,
+                positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
 }
 
 // rope on q and k, then kv_append, for each row in one launch (the decode path: three launches
-// per layer become one). grid: rows.
+// per layer become one). grid: rows. kvEnc: KV_TOKEN_MSE or 0 (keys per channel read other rows'
+// rotated k: the separate launches serve them).
 extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, const float* cosT,
                                           const float* sinT, int heads, int style, void* pool,
-                                          float* kvScales, int kvType, const int* rowSeq,
+                                          float* kvScales, int kvEnc, int kvType, const int* rowSeq,
                                           const int* positions, const int* tables, int maxBlocks,
                                           int layer, int layers, int kvHeads, int headSize,
                                           int blockSize) {
@@ -328,8 +472,14 @@ extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, co
     }
   }
   __syncthreads();  // k rotated by other threads before it is stored
-  kv_append_row(row, k, v, pool, kvScales, kvType, rowSeq, positions, tables, maxBlocks, layer,
-                layers, kvHeads, headSize, blockSize);
+  kv_append_row(row, gridDim.x, k, v, pool, kvScales, nullptr, kvEnc & KV_TOKEN_MSE, kvType,
+                rowSeq, positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
+}
+
+// Element offset in kChan of the key channel scales of (block, layer, kvHead) (KV_KEY_CHANNELS).
+__device__ __forceinline__ long kv_chan_base(long block, int layer, int kvh, int layers,
+                                             int kvHeads, int headSize) {
+  return ((block * layers + layer) * kvHeads + kvh) * (long)headSize;
 }
 
 #define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
@@ -337,11 +487,12 @@ extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, co
 
 // Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
 // [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
-// first). grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
+// first). kChan: the keys' channel scales (KV_KEY_CHANNELS; then keys' token scales are not read),
+// else null. grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
 // every ATTN_NARROW_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
 // For many (row, head) blocks (batches, prefill); attention_wide below serves the few.
 extern "C" __global__ void attention(const float* q, const void* pool, const float* kvScales,
-                                     int kvType, void* out, const int* rowSeq,
+                                     const float* kChan, int kvType, void* out, const int* rowSeq,
                                      const int* positions, const int* tables, int maxBlocks,
                                      int layer, int layers, int heads, int kvHeads, int headSize,
                                      int blockSize, float scale, int outType) {
@@ -367,13 +518,15 @@ extern "C" __global__ void attention(const float* q, const void* pool, const flo
     int slot = t % blockSize;
     long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
     long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
-    float ks = kvScales ? kvScales[ko / headSize] : 1.f;
+    float ks = kChan ? 1.f : kvScales ? kvScales[ko / headSize] : 1.f;
     float vs = kvScales ? kvScales[vo / headSize] : 1.f;
+    const float* kc = kChan ? kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, headSize)
+                            : nullptr;
     float dot = 0.f;
 #pragma unroll
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
-      if (d < headSize) dot += qv[j] * load_kv(pool, ko + d, kvType);
+      if (d < headSize) dot += qv[j] * (load_kv(pool, ko + d, kvType) * (kc ? kc[d] : 1.f));
     }
     float s = warp_sum(dot) * ks * scale;
     float mNew = fmaxf(m, s);
@@ -427,7 +580,8 @@ extern "C" __global__ void attention(const float* q, const void* pool, const flo
 // side picks it when the blocks fit the GPU in one wave; with many blocks its registers and warps
 // cost more than they give (measured 2-3x slower at 256 rows), and attention serves them.
 extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(const float* q, const void* pool,
-                                          const float* kvScales, int kvType, void* out,
+                                          const float* kvScales, const float* kChan, int kvType,
+                                          void* out,
                                           const int* rowSeq, const int* positions,
                                           const int* tables, int maxBlocks, int layer, int layers,
                                           int heads, int kvHeads, int headSize, int blockSize,
@@ -466,6 +620,10 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
       bool in = d < headSize;
       k0[j] = in ? load_kv(pool, ko0 + d, kvType) : 0.f;
       k1[j] = in ? load_kv(pool, ko1 + d, kvType) : 0.f;
+      if (kChan && in) {
+        k0[j] *= kChan[kv_chan_base(b0, layer, kvh, layers, kvHeads, headSize) + d];
+        k1[j] *= kChan[kv_chan_base(b1, layer, kvh, layers, kvHeads, headSize) + d];
+      }
       v0[j] = in ? load_kv(pool, vo0 + d, kvType) : 0.f;
       v1[j] = in ? load_kv(pool, vo1 + d, kvType) : 0.f;
     }
@@ -479,8 +637,8 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
       dot0 += __shfl_xor_sync(0xffffffffu, dot0, o);
       dot1 += __shfl_xor_sync(0xffffffffu, dot1, o);
     }
-    float ks0 = kvScales ? kvScales[ko0 / headSize] : 1.f;
-    float ks1 = kvScales ? kvScales[ko1 / headSize] : 1.f;
+    float ks0 = kChan ? 1.f : kvScales ? kvScales[ko0 / headSize] : 1.f;
+    float ks1 = kChan ? 1.f : kvScales ? kvScales[ko1 / headSize] : 1.f;
     float vs0 = kvScales ? kvScales[vo0 / headSize] : 1.f;
     float vs1 = kvScales ? kvScales[vo1 / headSize] : 1.f;
     float s0 = dot0 * ks0 * scale;
@@ -557,14 +715,16 @@ __device__ __forceinline__ void fa_decode16(uint4 raw, int kvType, float scale, 
   }
 }
 
-// Stages n positions of K and V (rows at element offsets off[0|1][j], scales scale[0|1][j]) into
-// ks/vs (rows `stride` floats apart) as floats. Rows of a multiple of 16 bytes are read as 16-byte
+// Stages n positions of K and V (rows at element offsets off[0|1][j], scales scale[0|1][j], and
+// with kChan the keys' channel scales at kChan[cbase[j] + d] too) into ks/vs (rows `stride` floats
+// apart) as floats. Rows of a multiple of 16 bytes are read as 16-byte
 // runs, four per thread in flight before any is stored (a tile's loads overlap instead of waiting
 // one by one); other rows element by element.
 __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int headSize, int n,
                                               int stride, const long (&off)[2][FA_KT],
-                                              const float (&scale)[2][FA_KT], float* ks,
-                                              float* vs) {
+                                              const float (&scale)[2][FA_KT],
+                                              const float* kChan, const long (&cbase)[FA_KT],
+                                              float* ks, float* vs) {
   const int es = kv_elem_bytes(kvType);
   if ((headSize * es) % 16 == 0) {
     const int perRun = 16 / es;
@@ -592,7 +752,12 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
           float vals[16];
           fa_decode16(raw[u], kvType, scale[which][j], vals);
           float* dst = (which ? vs : ks) + j * stride + run * perRun;
-          for (int e = 0; e < perRun; e++) dst[e] = vals[e];
+          if (kChan && !which) {
+            const float* kc = kChan + cbase[j] + (long)run * perRun;
+            for (int e = 0; e < perRun; e++) dst[e] = vals[e] * kc[e];
+          } else {
+            for (int e = 0; e < perRun; e++) dst[e] = vals[e];
+          }
         }
       }
     }
@@ -600,7 +765,8 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
   }
   for (int i = threadIdx.x; i < n * headSize; i += blockDim.x) {
     int j = i / headSize, d = i - j * headSize;
-    ks[j * stride + d] = load_kv(pool, off[0][j] + d, kvType) * scale[0][j];
+    ks[j * stride + d] =
+        load_kv(pool, off[0][j] + d, kvType) * (kChan ? kChan[cbase[j] + d] : scale[0][j]);
     vs[j * stride + d] = load_kv(pool, off[1][j] + d, kvType) * scale[1][j];
   }
 }
@@ -623,14 +789,15 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
 // (headSize + 1) + FA_VECS * headSize) bytes (K/V rows padded by one float so the lanes' K reads
 // hit distinct banks).
 extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
-    const float* q, const void* pool, const float* kvScales, int kvType, void* out,
-    const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
+    const float* q, const void* pool, const float* kvScales, const float* kChan, int kvType,
+    void* out, const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
     const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial) {
   pdl_enter();
   extern __shared__ float fa_smem[];
   __shared__ long fa_off[2][FA_KT];
   __shared__ float fa_scale[2][FA_KT];
+  __shared__ long fa_cbase[FA_KT];
   const int stride = headSize + 1;
   float* ks = fa_smem;              // [FA_KT][stride]
   float* vs = ks + FA_KT * stride;  // [FA_KT][stride]
@@ -674,11 +841,12 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
       long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
       fa_off[0][threadIdx.x] = ko;
       fa_off[1][threadIdx.x] = vo;
-      fa_scale[0][threadIdx.x] = kvScales ? kvScales[ko / headSize] : 1.f;
+      fa_scale[0][threadIdx.x] = kChan ? 1.f : kvScales ? kvScales[ko / headSize] : 1.f;
+      fa_cbase[threadIdx.x] = kv_chan_base(block, layer, kvh, layers, kvHeads, headSize);
       fa_scale[1][threadIdx.x] = kvScales ? kvScales[vo / headSize] : 1.f;
     }
     __syncthreads();
-    fa_stage_tile(pool, kvType, headSize, n, stride, fa_off, fa_scale, ks, vs);
+    fa_stage_tile(pool, kvType, headSize, n, stride, fa_off, fa_scale, kChan, fa_cbase, ks, vs);
     __syncthreads();
     if (warp * FA_ROWS >= nvec) continue;  // a warp without vectors only helps load
     float s[FA_ROWS];

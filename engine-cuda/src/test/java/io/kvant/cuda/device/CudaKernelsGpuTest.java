@@ -6,9 +6,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
 import io.kvant.engine.forward.RopeTable;
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoders;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.model.RopeStyle;
-import io.kvant.engine.tensor.DType;
-import io.kvant.engine.tensor.Fp8Codes;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -152,8 +153,15 @@ class CudaKernelsGpuTest {
    * give, bit for bit, for every pool type: rotated q, and the pool's codes and scales.
    */
   @ParameterizedTest
-  @CsvSource({"0,ADJACENT_PAIRS", "1,HALF_SPLIT", "3,HALF_SPLIT", "4,ADJACENT_PAIRS"})
-  void ropeWithKvAppendEqualsTheSeparateKernels(int kvType, RopeStyle style) {
+  @CsvSource({
+    "0,ADJACENT_PAIRS,0",
+    "1,HALF_SPLIT,0",
+    "3,HALF_SPLIT,0",
+    "4,ADJACENT_PAIRS,0",
+    "3,ADJACENT_PAIRS,1",
+    "4,HALF_SPLIT,1"
+  })
+  void ropeWithKvAppendEqualsTheSeparateKernels(int kvType, RopeStyle style, int enc) {
     int rows = 3;
     int heads = 8;
     int kvHeads = 2;
@@ -194,8 +202,8 @@ class CudaKernelsGpuTest {
     long dv = up(v);
     for (int i = 0; i < 2; i++) {
       k.ropeAndAppendKv(
-          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], kvType, dSeq, dPos, dTables,
-          maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
+          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], 0L, enc, kvType, dSeq, dPos,
+          dTables, maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
     }
     assertThat(down(qs[1], q.length)).isEqualTo(down(qs[0], q.length));
     byte[][] bytes = new byte[2][(int) (slots * hs * elem)];
@@ -267,21 +275,34 @@ class CudaKernelsGpuTest {
    */
   @ParameterizedTest
   @CsvSource({
-    "8,8,64,16,F32",
-    "8,2,64,16,F32",
-    "8,1,128,32,F32",
-    "32,8,128,16,F16",
-    "4,4,8,32,F16",
-    "16,2,256,16,F32",
-    "8,2,64,16,I8",
-    "32,8,128,16,I8",
-    "8,2,64,16,E4M3",
-    "32,8,128,32,E4M3",
-    "4,4,8,16,I8",
-    "8,8,8,32,E4M3"
+    "8,8,64,16,F32,PER_TOKEN",
+    "8,2,64,16,F32,PER_TOKEN",
+    "8,1,128,32,F32,PER_TOKEN",
+    "32,8,128,16,F16,PER_TOKEN",
+    "4,4,8,32,F16,PER_TOKEN",
+    "16,2,256,16,F32,PER_TOKEN",
+    "8,2,64,16,I8,PER_TOKEN",
+    "32,8,128,16,I8,PER_TOKEN",
+    "8,2,64,16,E4M3,PER_TOKEN",
+    "32,8,128,32,E4M3,PER_TOKEN",
+    "4,4,8,16,I8,PER_TOKEN",
+    "8,8,8,32,E4M3,PER_TOKEN",
+    "8,2,64,16,I8,PER_TOKEN_MSE",
+    "8,8,64,32,E4M3,PER_TOKEN_MSE",
+    "8,1,128,16,E4M3,PER_TOKEN_MSE",
+    "4,4,8,16,E4M3,PER_TOKEN_MSE",
+    "8,2,64,16,I8,KIVI",
+    "32,8,128,32,I8,KIVI",
+    "8,1,128,16,I8,KIVI",
+    "4,4,8,16,I8,KIVI",
+    "8,8,64,32,E4M3,KIVI",
+    "16,2,64,16,E4M3,KIVI",
+    "8,2,64,32,I8,KIVI_MSE",
+    "8,1,64,16,E4M3,KIVI_MSE",
+    "4,4,8,32,I8,KIVI_MSE"
   })
   void pagedAttentionMatchesTheReference(
-      int heads, int kvHeads, int hs, int blockSize, String kvType) {
+      int heads, int kvHeads, int hs, int blockSize, String kvType, KvEncoding encoding) {
     int kvDtype =
         switch (kvType) {
           case "F16" -> CudaKernels.DT_F16;
@@ -322,6 +343,11 @@ class CudaKernelsGpuTest {
     long poolBytes = (long) perm.length * layers * 2 * kvDim * blockSize * elem;
     long pool = poisoned(poolBytes);
     long scales = coded ? poisoned((long) perm.length * layers * 2 * kvHeads * blockSize * 4) : 0;
+    int enc = coded ? encodingBits(encoding) : 0;
+    long channels =
+        (enc & CudaKernels.KV_KEY_CHANNELS) == 0
+            ? 0
+            : poisoned((long) perm.length * layers * kvHeads * hs * 4);
     long dTables = up(tables);
     float[][] keys = new float[seqs][];
     float[][] values = new float[seqs][];
@@ -341,6 +367,8 @@ class CudaKernelsGpuTest {
           up(values[s]),
           pool,
           scales,
+          channels,
+          enc,
           kvDtype,
           up(rowSeq),
           up(pos),
@@ -353,38 +381,25 @@ class CudaKernelsGpuTest {
           blockSize,
           len);
       if (coded) {
-        // The codes and scales kv_append wrote equal the scalar encoder's, bit for bit; the
+        // The codes and scales kv_append wrote equal the CPU encoder's, bit for bit; the
         // reference then attends over the decoded values.
-        byte[] codes = new byte[(int) poolBytes];
-        dev.download(pool, MemorySegment.ofArray(codes));
-        float[] sc = down(scales, perm.length * layers * 2 * kvHeads * blockSize);
-        for (int t = 0; t < len; t++) {
-          int block = tables[s * maxBlocks + t / blockSize];
-          for (int h = 0; h < kvHeads; h++) {
-            for (int which = 0; which < 2; which++) {
-              float[] src = which == 0 ? keys[s] : values[s];
-              byte[] want = new byte[hs];
-              float scale =
-                  encodeKv(src, t * kvDim + h * hs, hs, kvDtype == CudaKernels.DT_KV_I8, want);
-              long o =
-                  ((((long) block * layers + layer) * 2 + which) * kvHeads + h) * blockSize
-                      + t % blockSize;
-              assertThat(sc[(int) o])
-                  .as("scale of seq %d pos %d head %d", s, t, h)
-                  .isEqualTo(scale);
-              for (int d = 0; d < hs; d++) {
-                assertThat(codes[(int) (o * hs + d)])
-                    .as("code of seq %d pos %d head %d dim %d", s, t, h, d)
-                    .isEqualTo(want[d]);
-                src[t * kvDim + h * hs + d] =
-                    scale
-                        * (kvDtype == CudaKernels.DT_KV_I8
-                            ? want[d]
-                            : Fp8Codes.decode(DType.F8_E4M3, want[d] & 0xFF));
-              }
-            }
-          }
-        }
+        int[] table = java.util.Arrays.copyOfRange(tables, s * maxBlocks, (s + 1) * maxBlocks);
+        expectCpuEncoding(
+            encoding,
+            kvDtype,
+            pool,
+            scales,
+            channels,
+            perm.length,
+            table,
+            keys[s],
+            values[s],
+            len,
+            layer,
+            layers,
+            kvHeads,
+            hs,
+            blockSize);
       }
       if (kvDtype == CudaKernels.DT_F16) {
         for (int i = 0; i < keys[s].length; i++) {
@@ -419,6 +434,7 @@ class CudaKernelsGpuTest {
         up(q),
         pool,
         scales,
+        channels,
         kvDtype,
         out,
         up(rowSeq),
@@ -436,6 +452,34 @@ class CudaKernelsGpuTest {
         CudaKernels.DT_F32);
     float[] ref = KernelReferences.attention(q, keys, values, rowSeq, pos, heads, kvHeads, hs);
     assertThat(maxRelError(down(out, ref.length), ref)).isLessThan(coded ? 1e-4 : 2e-5);
+    // The first rows alone (decode rows of the longest sequences first): few enough (row, head)
+    // blocks for one wave, which attention_wide serves.
+    int few = Math.max(1, Math.min(seqs, dev.multiprocessors() / heads));
+    long wide = poisoned(4L * few * heads * hs);
+    k.attention(
+        up(q),
+        pool,
+        scales,
+        channels,
+        kvDtype,
+        wide,
+        up(rowSeq),
+        up(pos),
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        heads,
+        kvHeads,
+        hs,
+        blockSize,
+        (float) (1 / Math.sqrt(hs)),
+        few,
+        CudaKernels.DT_F32);
+    float[] refFew = java.util.Arrays.copyOf(ref, few * heads * hs);
+    assertThat(maxRelError(down(wide, refFew.length), refFew))
+        .as("attention_wide, %d rows", few)
+        .isLessThan(coded ? 1e-4 : 2e-5);
 
     // The same rows through the flash-style kernel, tile by tile (tiles of rows of one sequence
     // times the query heads of one kv head), in one pass over the positions and split into ranges
@@ -454,6 +498,7 @@ class CudaKernelsGpuTest {
           up(q),
           pool,
           scales,
+          channels,
           kvDtype,
           tiled,
           up(rowSeq),
@@ -480,30 +525,228 @@ class CudaKernelsGpuTest {
   }
 
   /**
-   * Scalar reference of the quantized KV encoders (symmetric absmax per token and head): int8 codes
-   * {@code round(x * 127 / amax)} (half up) in [-127, 127], or E4M3 codes of {@code x * 448 / amax}
-   * (round to nearest even, saturating); returns the scale {@code amax / 127} or {@code amax / 448}
-   * (0 for an all-zero vector).
+   * kv_append with each new encoding, over launches that mix sequences and write each one in chunks
+   * of 1 to blockSize + 3 rows (so blocks fill across launches, and a launch holds several rows of
+   * one block): the codes and scales equal the CPU encoder's, bit for bit. Keys grow along the
+   * block, with spikes and zeros, so channels are re-scaled and earlier codes re-coded.
    */
-  static float encodeKv(float[] x, int off, int n, boolean int8, byte[] codes) {
-    float amax = 0f;
-    for (int i = 0; i < n; i++) {
-      amax = Math.max(amax, Math.abs(x[off + i]));
+  @ParameterizedTest
+  @CsvSource({
+    "PER_TOKEN_MSE,I8,64,16",
+    "PER_TOKEN_MSE,E4M3,128,32",
+    "PER_TOKEN_MSE,E4M3,8,16",
+    "KIVI,I8,64,16",
+    "KIVI,I8,128,32",
+    "KIVI,E4M3,64,16",
+    "KIVI,E4M3,8,32",
+    "KIVI_MSE,I8,64,32",
+    "KIVI_MSE,E4M3,128,16"
+  })
+  void encodedAppendInMixedLaunchesEqualsTheCpuEncoder(
+      KvEncoding encoding, String type, int hs, int bs) {
+    int kvDtype = type.equals("I8") ? CudaKernels.DT_KV_I8 : CudaKernels.DT_KV_E4M3;
+    int enc = encodingBits(encoding);
+    int kvHeads = 2;
+    int kvDim = kvHeads * hs;
+    int layers = 2;
+    int layer = 1;
+    int[] lengths = {3 * bs + 5, 2 * bs, 7, 1};
+    int seqs = lengths.length;
+    int maxBlocks = 4;
+    int poolBlocks = seqs * maxBlocks + 1;
+    int[] tables = new int[seqs * maxBlocks];
+    for (int i = 0; i < tables.length; i++) {
+      tables[i] = (i * 7 + 3) % (poolBlocks - 1); // scattered, distinct (7 and 16 are coprime)
     }
-    if (amax == 0f) {
-      java.util.Arrays.fill(codes, (byte) 0);
-      return 0f;
+    float[][] keys = new float[seqs][];
+    float[][] values = new float[seqs][];
+    for (int s = 0; s < seqs; s++) {
+      keys[s] = random(lengths[s] * kvDim);
+      values[s] = random(lengths[s] * kvDim);
+      for (int t = 0; t < lengths[s]; t++) {
+        for (int i = 0; i < kvDim; i++) {
+          double u = rnd.nextDouble();
+          float grow = 1 + 0.25f * (t % bs);
+          // exact +0 (not -0: a negative times 0), spikes, and growth along the block
+          keys[s][t * kvDim + i] =
+              u < 0.05 ? 0f : keys[s][t * kvDim + i] * (u < 0.15 ? 6 : 1) * grow;
+          values[s][t * kvDim + i] = u < 0.05 ? 0f : values[s][t * kvDim + i] * (u < 0.1 ? 8 : 1);
+        }
+      }
+      if (lengths[s] > bs + 2) {
+        java.util.Arrays.fill(keys[s], (bs + 2) * kvDim, (bs + 3) * kvDim, 0f); // all-zero
+        java.util.Arrays.fill(values[s], (bs + 2) * kvDim, (bs + 3) * kvDim, 0f);
+      }
     }
-    float max = int8 ? 127f : 448f;
-    float inv = max / amax;
-    for (int i = 0; i < n; i++) {
-      float v = x[off + i] * inv;
-      codes[i] =
-          int8
-              ? (byte) Math.max(-127, Math.min(127, (int) Math.floor(v + 0.5f)))
-              : (byte) Fp8Codes.encode(DType.F8_E4M3, v);
+    long pool = poisoned((long) poolBlocks * layers * 2 * kvDim * bs);
+    long scales = poisoned((long) poolBlocks * layers * 2 * kvHeads * bs * 4);
+    long channels =
+        (enc & CudaKernels.KV_KEY_CHANNELS) == 0
+            ? 0
+            : poisoned((long) poolBlocks * layers * kvHeads * hs * 4);
+    long dTables = up(tables);
+    int[] written = new int[seqs];
+    while (true) {
+      List<Integer> rowSeqs = new ArrayList<>();
+      List<Integer> rowPos = new ArrayList<>();
+      for (int s = 0; s < seqs; s++) {
+        int n = Math.min(lengths[s] - written[s], 1 + rnd.nextInt(bs + 3));
+        for (int i = 0; i < n; i++) {
+          rowSeqs.add(s);
+          rowPos.add(written[s] + i);
+        }
+      }
+      int rows = rowSeqs.size();
+      if (rows == 0) {
+        break;
+      }
+      float[] kk = new float[rows * kvDim];
+      float[] vv = new float[rows * kvDim];
+      int[] rowSeq = new int[rows];
+      int[] pos = new int[rows];
+      for (int r = 0; r < rows; r++) {
+        rowSeq[r] = rowSeqs.get(r);
+        pos[r] = rowPos.get(r);
+        System.arraycopy(keys[rowSeq[r]], pos[r] * kvDim, kk, r * kvDim, kvDim);
+        System.arraycopy(values[rowSeq[r]], pos[r] * kvDim, vv, r * kvDim, kvDim);
+        written[rowSeq[r]]++;
+      }
+      k.kvAppend(
+          up(kk),
+          up(vv),
+          pool,
+          scales,
+          channels,
+          enc,
+          kvDtype,
+          up(rowSeq),
+          up(pos),
+          dTables,
+          maxBlocks,
+          layer,
+          layers,
+          kvHeads,
+          hs,
+          bs,
+          rows);
     }
-    return amax / max;
+    for (int s = 0; s < seqs; s++) {
+      expectCpuEncoding(
+          encoding,
+          kvDtype,
+          pool,
+          scales,
+          channels,
+          poolBlocks,
+          java.util.Arrays.copyOfRange(tables, s * maxBlocks, (s + 1) * maxBlocks),
+          keys[s],
+          values[s],
+          lengths[s],
+          layer,
+          layers,
+          kvHeads,
+          hs,
+          bs);
+    }
+  }
+
+  /** The kernels' encoding bits of {@code e} (as CudaKvPool sets them). */
+  static int encodingBits(KvEncoding e) {
+    return (e.valueScaling() == KvEncoding.Scaling.TOKEN_MSE ? CudaKernels.KV_TOKEN_MSE : 0)
+        | (e.keyScaling() == KvEncoding.Scaling.BLOCK_CHANNEL ? CudaKernels.KV_KEY_CHANNELS : 0);
+  }
+
+  /**
+   * Asserts that the pool holds, for the {@code len} positions of one sequence (its blocks {@code
+   * table[t / blockSize]}; keys and values {@code [len][kvHeads][hs]}, written in position order),
+   * exactly the codes and scales that the CPU's encoders ({@link KvEncoders}) write for {@code
+   * encoding}, then replaces {@code keys} and {@code values} by their decoded values ({@code s *
+   * value(code)}) for the attention reference.
+   */
+  private void expectCpuEncoding(
+      KvEncoding encoding,
+      int kvDtype,
+      long pool,
+      long scales,
+      long channels,
+      int poolBlocks,
+      int[] table,
+      float[] keys,
+      float[] values,
+      int len,
+      int layer,
+      int layers,
+      int kvHeads,
+      int hs,
+      int blockSize) {
+    KvCacheType type = kvDtype == CudaKernels.DT_KV_I8 ? KvCacheType.INT8 : KvCacheType.FP8_E4M3;
+    int kvDim = kvHeads * hs;
+    byte[] codes = new byte[(int) ((long) poolBlocks * layers * 2 * kvDim * blockSize)];
+    dev.download(pool, MemorySegment.ofArray(codes));
+    float[] sc = down(scales, poolBlocks * layers * 2 * kvHeads * blockSize);
+    float[] ch = channels == 0 ? null : down(channels, poolBlocks * layers * kvHeads * hs);
+    boolean keyChannels = encoding.keyScaling() == KvEncoding.Scaling.BLOCK_CHANNEL;
+    int blocks = (len + blockSize - 1) / blockSize;
+    // the CPU's per-channel state of each (block of the sequence, head): scales and the codes
+    float[][] chScales = new float[blocks * kvHeads][hs];
+    byte[][] chCodes = new byte[blocks * kvHeads][blockSize * hs];
+    for (int t = 0; t < len; t++) {
+      int block = table[t / blockSize];
+      for (int h = 0; h < kvHeads; h++) {
+        for (int which = 0; which < 2; which++) {
+          float[] src = which == 0 ? keys : values;
+          int off = t * kvDim + h * hs;
+          long o =
+              ((((long) block * layers + layer) * 2 + which) * kvHeads + h) * blockSize
+                  + t % blockSize;
+          if (which == 0 && keyChannels) {
+            int i = (t / blockSize) * kvHeads + h;
+            KvEncoders.blockChannel(
+                type, src, off, hs, chScales[i], 0, chCodes[i], 0, t % blockSize);
+            continue;
+          }
+          byte[] want = new byte[hs];
+          KvEncoding.Scaling scaling = which == 0 ? encoding.keyScaling() : encoding.valueScaling();
+          float scale =
+              scaling == KvEncoding.Scaling.TOKEN_MSE
+                  ? KvEncoders.tokenMse(type, src, off, hs, want, 0)
+                  : KvEncoders.perToken(type, src, off, hs, want, 0);
+          assertThat(sc[(int) o])
+              .as("%s scale of pos %d head %d %s", encoding, t, h, which == 0 ? "k" : "v")
+              .isEqualTo(scale);
+          for (int d = 0; d < hs; d++) {
+            assertThat(codes[(int) (o * hs + d)])
+                .as("%s code of pos %d head %d %s dim %d", encoding, t, h, which, d)
+                .isEqualTo(want[d]);
+            src[off + d] = scale * KvEncoders.value(type, want[d]);
+          }
+        }
+      }
+    }
+    if (!keyChannels) {
+      return;
+    }
+    for (int t = 0; t < len; t++) {
+      int b = t / blockSize;
+      int block = table[b];
+      for (int h = 0; h < kvHeads; h++) {
+        int i = b * kvHeads + h;
+        long cBase = (((long) block * layers + layer) * kvHeads + h) * hs;
+        long o = ((((long) block * layers + layer) * 2) * kvHeads + h) * blockSize + t % blockSize;
+        for (int d = 0; d < hs; d++) {
+          if (t % blockSize == 0) {
+            assertThat(ch[(int) (cBase + d)])
+                .as("%s channel scale of block %d head %d dim %d", encoding, b, h, d)
+                .isEqualTo(chScales[i][d]);
+          }
+          byte want = chCodes[i][(t % blockSize) * hs + d];
+          assertThat(codes[(int) (o * hs + d)])
+              .as("%s key code of pos %d head %d dim %d", encoding, t, h, d)
+              .isEqualTo(want);
+          keys[t * kvDim + h * hs + d] = chScales[i][d] * KvEncoders.value(type, want);
+        }
+      }
+    }
   }
 
   @Test

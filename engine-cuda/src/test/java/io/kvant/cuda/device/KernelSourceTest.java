@@ -40,6 +40,22 @@ class KernelSourceTest {
   }
 
   @Test
+  void theLeastSquaresCandidatesAreTheCpuEncodersFactors() {
+    String src = CudaKernels.source();
+    int at = src.indexOf("kv_mse_factor_bits[32] = {");
+    assertThat(at).isPositive();
+    String[] bits = src.substring(src.indexOf('{', at) + 1, src.indexOf('}', at)).split(",");
+    float[] want = io.kvant.engine.kv.KvEncoders.mseFactors();
+    assertThat(bits).hasSize(want.length);
+    for (int k = 0; k < want.length; k++) {
+      String b = bits[k].strip();
+      assertThat(Integer.parseUnsignedInt(b.substring(2, b.length() - 1), 16))
+          .as("factor %d", k)
+          .isEqualTo(Float.floatToRawIntBits(want[k]));
+    }
+  }
+
+  @Test
   void nvccCompilesItForSm90(@TempDir Path dir) throws Exception {
     Path nvcc = findNvcc();
     assumeTrue(nvcc != null, "no nvcc on this machine");

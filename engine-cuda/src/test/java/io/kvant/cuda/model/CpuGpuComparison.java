@@ -7,7 +7,9 @@ import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
@@ -102,17 +104,65 @@ final class CpuGpuComparison {
       long seed,
       int maxSequences,
       java.util.function.Consumer<io.kvant.cuda.model.CudaTransformer> setup) {
+    return run(
+        backend,
+        c,
+        w,
+        cpuKvType,
+        gpuKv,
+        KvEncoding.PER_TOKEN,
+        sequences,
+        length,
+        seed,
+        maxSequences,
+        setup);
+  }
+
+  /**
+   * As above, INT8/FP8 encoded as {@code encoding} on both engines (a coded type's; F32 and F16
+   * store floats whatever it says).
+   */
+  static Result run(
+      CudaBackend backend,
+      LlamaConfig c,
+      ModelWeights w,
+      KvCacheType cpuKvType,
+      KvCacheType gpuKv,
+      KvEncoding encoding,
+      int sequences,
+      int length,
+      long seed,
+      int maxSequences) {
+    return run(
+        backend, c, w, cpuKvType, gpuKv, encoding, sequences, length, seed, maxSequences, t -> {});
+  }
+
+  /** As above, with {@code setup} applied to the GPU's forward pass before the first step. */
+  static Result run(
+      CudaBackend backend,
+      LlamaConfig c,
+      ModelWeights w,
+      KvCacheType cpuKvType,
+      KvCacheType gpuKv,
+      KvEncoding encoding,
+      int sequences,
+      int length,
+      long seed,
+      int maxSequences,
+      java.util.function.Consumer<io.kvant.cuda.model.CudaTransformer> setup) {
     SplittableRandom rnd = new SplittableRandom(seed);
     KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
     long budget = (long) sequences * (length + 32) * g.bytesPerToken(KvCacheType.F32) * 2;
     KvCacheManager cpuKv =
         new KvCacheManager(
-            g, new KvCacheConfig(cpuKvType, 16, budget, EvictionPolicyKind.TINY_LFU, false));
+            g,
+            new KvCacheConfig(cpuKvType, 16, budget, EvictionPolicyKind.TINY_LFU, false),
+            cpuKvType.elementBytes() == 1 ? KvStoreFactory.host(encoding) : KvStoreFactory.host());
     KvCacheManager devKv =
         new KvCacheManager(
             g,
             new KvCacheConfig(gpuKv, 16, budget, EvictionPolicyKind.TINY_LFU, false),
-            backend.kvStorage());
+            backend.kvStorage(encoding));
     try (ComputePool pool = new ComputePool(2);
         io.kvant.cuda.model.CudaTransformer gpu = backend.load(c, w)) {
       setup.accept(gpu);

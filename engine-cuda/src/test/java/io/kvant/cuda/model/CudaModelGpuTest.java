@@ -1,6 +1,7 @@
 package io.kvant.cuda.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
@@ -10,6 +11,7 @@ import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.Model;
@@ -249,6 +251,68 @@ class CudaModelGpuTest {
       assertThat(same.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
       assertSamePerplexity(same);
     }
+  }
+
+  /**
+   * The encodings beyond per-token (least-squares token scales, KIVI's keys per channel) on the GPU
+   * against the CPU engine's store of the same type and encoding (the engines must agree), and,
+   * reported for the record, against F32 KV on the CPU (the quality figure).
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "stories260K:INT8:KIVI",
+        "stories260K:INT8:KIVI_MSE",
+        "stories260K:FP8_E4M3:PER_TOKEN_MSE",
+        "stories260K:FP8_E4M3:KIVI",
+        "tinystories-656k:INT8:KIVI",
+        "tinystories-656k:INT8:KIVI_MSE",
+        "tinystories-656k:FP8_E4M3:PER_TOKEN_MSE",
+        "bundled:INT8:KIVI",
+        "bundled:INT8:KIVI_MSE",
+        "bundled:FP8_E4M3:PER_TOKEN_MSE",
+        "bundled:INT8:PER_TOKEN_MSE"
+      })
+  void encodedKvAgreesWithTheCpusSameEncoding(String spec) throws Exception {
+    String[] p = spec.split(":");
+    String name = p[0];
+    KvCacheType kv = KvCacheType.valueOf(p[1]);
+    KvEncoding enc = KvEncoding.valueOf(p[2]);
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = CpuGpuComparison.convert(m.weights(), DType.F32);
+      int len = Math.min(m.config().contextLength(), 480);
+      int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Result same =
+          CpuGpuComparison.run(
+              backend, m.config(), w, kv, kv, enc, seqs, len, 5, Integer.MAX_VALUE);
+      report(spec + " KV on both engines", same);
+      CpuGpuComparison.Result quality =
+          CpuGpuComparison.run(
+              backend, m.config(), w, KvCacheType.F32, kv, enc, seqs, len, 5, Integer.MAX_VALUE);
+      report(spec + " KV on the GPU vs F32 KV on the CPU", quality);
+      // Few rows in flight: decode steps through the captured graphs and the fused paths.
+      CpuGpuComparison.Result few =
+          CpuGpuComparison.run(backend, m.config(), w, kv, kv, enc, seqs, len, 9, 2);
+      report(spec + " KV on both engines, 2 sequences at a time", few);
+      for (CpuGpuComparison.Result r : new CpuGpuComparison.Result[] {same, few}) {
+        assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+        assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+        assertSamePerplexity(r);
+      }
+    }
+  }
+
+  /** The GPU's default encodings are the CPU's: kivi for INT8, per-token-mse for FP8. */
+  @Test
+  void theDefaultEncodingsAreTheCpus() {
+    CudaBackend backend = GpuFixture.backend();
+    for (KvCacheType t : KvCacheType.values()) {
+      assertThat(backend.defaultKvEncoding(t)).isEqualTo(KvEncoding.cpuDefault(t));
+    }
+    assertThatThrownBy(() -> backend.kvStorage(KvEncoding.HADAMARD))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("kv encoding hadamard:");
   }
 
   @ParameterizedTest

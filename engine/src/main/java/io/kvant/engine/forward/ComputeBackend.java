@@ -29,8 +29,8 @@ public interface ComputeBackend extends AutoCloseable {
 
   /**
    * Storage for the KV cache manager's blocks with INT8/FP8 encoded as {@code encoding} says. This
-   * default is for a backend that encodes per-token only ({@link KvEncoding#PER_TOKEN}, the CUDA
-   * backend's {@code kv_append}): it refuses any other.
+   * default is for a backend that encodes per-token only ({@link KvEncoding#PER_TOKEN}): it refuses
+   * any other. The CUDA backend overrides it with the encodings its {@code kv_append} implements.
    *
    * @throws IllegalArgumentException naming the encoding if this backend does not implement it
    */

@@ -21,7 +21,8 @@ public enum KvEncoding {
    * amax / 127}, {@code q_i = clamp(round(x_i * (127 / amax)), -127, 127)}; E4M3 {@code scale =
    * amax / 448}, {@code q_i = e4m3(x_i * (448 / amax))}; an all-zero vector gets scale 0 and codes
    * 0. One F32 scale per (layer, KV head, token) for K and one for V. The CUDA backend implements
-   * this one ({@code kv_append}).
+   * this one, {@link #PER_TOKEN_MSE}, {@link #KIVI} and {@link #KIVI_MSE} ({@code kv_append}), with
+   * the same codes and scales bit for bit.
    */
   PER_TOKEN(Scaling.TOKEN, Scaling.TOKEN, false),
   /**

@@ -58,8 +58,8 @@ final class EvalCommand {
                            in each block, values per token), kivi-hadamard, kivi-mse (values
                            by -mse), static (fixed per-channel scales from a calibration pass
                            over --calibration text), static-hadamard; default: kivi for
-                           int8, per-token-mse for fp8 on the CPU, per-token (the only one) on
-                           a GPU
+                           int8, per-token-mse for fp8 (a GPU implements per-token,
+                           per-token-mse, kivi and kivi-mse)
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches
@@ -113,7 +113,7 @@ final class EvalCommand {
       } catch (IllegalArgumentException e) {
         throw new UsageException("--kv: must be f32, int8 or fp8, got '" + kv + "'");
       }
-      // Unset: the device's default (KvEncoding.cpuDefault on the CPU, per-token on a GPU).
+      // Unset: the device's default (KvEncoding.cpuDefault, on the CPU and on a GPU).
       io.kvant.engine.kv.KvEncoding explicitEncoding = null;
       if (f.has("kv-encoding")) {
         try {
@@ -154,11 +154,13 @@ final class EvalCommand {
         boolean cpu = backend instanceof CpuBackend;
         io.kvant.engine.kv.KvEncoding kvEncoding =
             explicitEncoding != null ? explicitEncoding : backend.defaultKvEncoding(kvType);
-        if (!cpu && kvEncoding != io.kvant.engine.kv.KvEncoding.PER_TOKEN) {
-          throw new UsageException(
-              "--kv-encoding "
-                  + kvEncoding.optionName()
-                  + ": the CUDA backend encodes KV per-token only; use --device cpu");
+        io.kvant.engine.kv.KvStoreFactory deviceStorage = null;
+        if (!cpu) {
+          try {
+            deviceStorage = backend.kvStorage(kvEncoding);
+          } catch (IllegalArgumentException e) {
+            throw new UsageException("--kv-encoding: " + e.getMessage() + "; use --device cpu");
+          }
         }
         // The static encodings' scales: the full-precision model over the calibration text.
         io.kvant.engine.kv.KvScales kvScales = null;
@@ -170,9 +172,7 @@ final class EvalCommand {
           }
         }
         io.kvant.engine.kv.KvStoreFactory candidateStorage =
-            cpu
-                ? io.kvant.engine.kv.KvStoreFactory.host(kvEncoding, kvScales)
-                : backend.kvStorage();
+            cpu ? io.kvant.engine.kv.KvStoreFactory.host(kvEncoding, kvScales) : deviceStorage;
         Evaluator ev =
             cpu
                 ? new Evaluator(

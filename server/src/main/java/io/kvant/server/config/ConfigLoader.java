@@ -110,7 +110,7 @@ public final class ConfigLoader {
   /**
    * {@code model.kv_encoding}, checked against the device and the KV type ({@code kv} as resolved:
    * empty for auto); empty when unset (each backend's default: {@code KvEncoding.cpuDefault} on the
-   * CPU, per-token on the GPU).
+   * CPU and on the GPU).
    */
   private static String kvEncoding(Settings s, String device, String kv) throws ConfigException {
     Optional<String> v = s.optional("model.kv_encoding");
@@ -139,11 +139,12 @@ public final class ConfigLoader {
                 + ": applies to --kv int8 or fp8 only, the KV cache is "
                 + (kv.isEmpty() ? "the device's default" : kv));
       }
-      if (device.equals("cuda")) {
+      if (device.equals("cuda") && e.rotates()) {
         throw new ConfigException(
             where
-                + ": the CUDA backend encodes int8/fp8 KV per-token only; use --device cpu, or"
-                + " leave the encoding unset (each device's default)");
+                + ": the CUDA backend encodes int8/fp8 KV per-token, per-token-mse, kivi or"
+                + " kivi-mse only; use --device cpu, or leave the encoding unset (each device's"
+                + " default)");
       }
     }
     return e.optionName();
@@ -163,8 +164,8 @@ public final class ConfigLoader {
                                    f16 (default), f32, int8 or fp8 on the GPU
           --kv-encoding E          how int8/fp8 KV is encoded (CPU): per-token, hadamard,
                                    per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse
-                                   (default: kivi for int8, per-token-mse for fp8 on the CPU;
-                                   the GPU implements per-token only and refuses the others)
+                                   (default: kivi for int8, per-token-mse for fp8; the GPU
+                                   implements per-token, per-token-mse, kivi, kivi-mse)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
                                    the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)

@@ -116,7 +116,8 @@ class ConfigLoaderTest {
         Files.writeString(dir.resolve("e.yaml"), "model:\n  kv: int8\n  kv_encoding: kivi\n");
     assertThat(load(Map.of(), "--model", m, "--config", yaml.toString()).model().kvEncoding())
         .isEqualTo("kivi");
-    // the GPU implements per-token only: another encoding is refused, naming the option
+    // the GPU implements per-token, per-token-mse, kivi and kivi-mse: a rotated encoding is
+    // refused, naming the option (the static ones are refused on every device)
     assertThatThrownBy(
             () ->
                 load(
@@ -128,10 +129,18 @@ class ConfigLoaderTest {
                     "--kv",
                     "int8",
                     "--kv-encoding",
-                    "kivi-mse"))
+                    "kivi-hadamard"))
         .hasMessage(
-            "--kv-encoding kivi-mse: the CUDA backend encodes int8/fp8 KV per-token only; use"
-                + " --device cpu, or leave the encoding unset (each device's default)");
+            "--kv-encoding kivi-hadamard: the CUDA backend encodes int8/fp8 KV per-token,"
+                + " per-token-mse, kivi or kivi-mse only; use --device cpu, or leave the encoding"
+                + " unset (each device's default)");
+    for (String e : new String[] {"per-token-mse", "kivi", "kivi-mse"}) {
+      assertThat(
+              load(Map.of(), "--model", m, "--device", "cuda", "--kv", "fp8", "--kv-encoding", e)
+                  .model()
+                  .kvEncoding())
+          .isEqualTo(e);
+    }
     assertThat(
             load(
                     Map.of(),
