@@ -12,9 +12,14 @@ public enum DecodeFusion {
    * with SwiGLU in the epilogue), after a separate RMSNorm.
    */
   PRODUCTS,
-  /** As {@link #PRODUCTS}, with the RMSNorm too, staged in shared memory by each block. */
+  /**
+   * As {@link #PRODUCTS}, with the RMSNorm folded into them: each warp multiplies the activations
+   * it loads by the norm weights, sums their squares on the way (it reads every column once) and
+   * scales its dot products by the inverse RMS at the end, so the norm has no launch of its own.
+   * (Its first form staged the normalised input in each block's shared memory and was slower.)
+   */
   PRODUCTS_AND_NORM;
 
   /** The mode serving uses. */
-  public static final DecodeFusion DEFAULT = PRODUCTS;
+  public static final DecodeFusion DEFAULT = PRODUCTS_AND_NORM;
 }

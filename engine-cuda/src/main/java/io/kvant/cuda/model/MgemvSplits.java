@@ -48,19 +48,19 @@ public enum MgemvSplits {
 
   /**
    * The split of a fused launch ({@code mgemv_fused}) whose largest matrix has {@code out} rows:
-   * one of {@link MgVariant#fused}, the norm-staging one when {@code stagedNorm}.
+   * one of {@link MgVariant#fused}.
    */
-  public MgVariant fused(MgKind kind, int out, boolean stagedNorm) {
-    if (stagedNorm || this == FIXED) {
-      return MgVariant.stagingNorm(kind);
-    }
+  public MgVariant fused(MgKind kind, int out) {
     boolean dense = kind == MgKind.BF16 || kind == MgKind.F16;
+    if (this == FIXED) {
+      return dense ? MgVariant.F2U2 : MgVariant.F4U2;
+    }
     if (out >= TALL_ROWS) {
       return dense ? MgVariant.F2U2 : MgVariant.F4U1;
     }
     if (this == SPLIT_K) {
       return dense ? MgVariant.F2U2K4 : MgVariant.F4U1K4;
     }
-    return MgVariant.stagingNorm(kind);
+    return dense ? MgVariant.F2U2 : MgVariant.F4U2;
   }
 }
