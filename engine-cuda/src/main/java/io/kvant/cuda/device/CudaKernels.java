@@ -61,8 +61,7 @@ public final class CudaKernels {
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
-  private final int fusedSharedBytes;
-  // (kind, dynamic shared bytes) -> blocks of mgemv_fused one wave holds
+  // (kind, split) -> blocks of mgemv_fused one wave holds
   private final Map<Long, Integer> fusedWave = new HashMap<>();
   private LaunchProfile profile;
   // [kind][variant], looked up by ordinal: a launch on the decode path builds no name
@@ -112,14 +111,10 @@ public final class CudaKernels {
     ropeKvAppend = d.function(module, "rope_kv_append");
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
-    // the normalised input is staged in dynamic shared memory: opt in above the default 48 KiB
-    fusedSharedBytes = Math.min(MGEMV_FUSED_MAX_SHARED, device.sharedPerBlockOptIn());
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
         if (v.fused(kind)) {
-          MemorySegment fn = d.function(module, mgemvFusedName(kind, v));
-          d.setFunctionAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, fusedSharedBytes);
-          mgemvFused[kind.ordinal()][v.ordinal()] = fn;
+          mgemvFused[kind.ordinal()][v.ordinal()] = d.function(module, mgemvFusedName(kind, v));
         }
       }
     }
@@ -863,11 +858,6 @@ public final class CudaKernels {
           : this == F4U2 || this == F4U1 || this == F4U1K4;
     }
 
-    /** The split of {@code kind}'s fused launch that can stage the norm (the first form). */
-    public static MgVariant stagingNorm(MgKind kind) {
-      return dense(kind) ? F2U2 : F4U2;
-    }
-
     private static boolean dense(MgKind kind) {
       return kind == MgKind.BF16 || kind == MgKind.F16;
     }
@@ -928,9 +918,6 @@ public final class CudaKernels {
         32 * MG_WARPS);
   }
 
-  /** Largest dynamic shared memory a fused launch stages its normalised input in (96 KiB). */
-  static final int MGEMV_FUSED_MAX_SHARED = 96 << 10;
-
   /**
    * One matrix of a {@link #mgemvFused} launch: weights {@code w} (rows {@code ldw} bytes apart),
    * per-group {@code scales} and {@code zeros} (0 for dense kinds; zeros 0 means zero point 8),
@@ -938,21 +925,17 @@ public final class CudaKernels {
    */
   public record MgMatrix(long w, long scales, long zeros, long y, int out) {}
 
-  /** Whether a fused launch can stage {@code n} normalised input rows of width {@code in}. */
-  public boolean fusedNormFits(int n, int in) {
-    return 4L * n * in <= fusedSharedBytes;
-  }
-
   /**
    * The decode products that share one input, in one launch ({@code mgemv_fused}): matrices {@code
    * a}, {@code b} (may be null) and {@code c} (may be null, and null when {@code b} is) of one kind
    * and layout ({@code ldw}, {@code groupSize}, {@code groupsPerRow}, width {@code in}), each
    * {@code y (+)= x W^T} for {@code 1 <= n <= MGEMV_ROWS} rows. With {@code normW != 0} the input
-   * is first RMS-normalised with those weights and {@code eps}, as {@link #rmsNorm} computes it
-   * (requires {@link #fusedNormFits}). With {@code swiglu}, {@code a} and {@code b} are gate and up
-   * of the same rows, {@code c} is null, and {@code a.y} receives {@code silu(gate) * up} (never
-   * accumulated). Work split {@code variant}: one {@link MgVariant#fused} for the kind; a staged
-   * norm only with {@link MgVariant#stagingNorm}. Layout preconditions as {@link #mgemv}.
+   * is RMS-normalised with those weights and {@code eps}, as {@link #rmsNorm} defines it, folded
+   * into the products (each warp scales its activations by the weights as it loads them, sums their
+   * squares, and scales its dot products by the inverse RMS). With {@code swiglu}, {@code a} and
+   * {@code b} are gate and up of the same rows, {@code c} is null, and {@code a.y} receives {@code
+   * silu(gate) * up} (never accumulated). Work split {@code variant}: one {@link MgVariant#fused}
+   * for the kind. Layout preconditions as {@link #mgemv}; {@code in} a multiple of 4 with a norm.
    */
   public void mgemvFused(
       MgKind kind,
@@ -984,19 +967,8 @@ public final class CudaKernels {
           "mgemv_fused: matrices b/c absent out of order, or swiglu"
               + " without gate and up of equal rows");
     }
-    if (normW != 0 && !fusedNormFits(n, in)) {
-      throw new IllegalArgumentException(
-          "mgemv_fused cannot stage " + n + " rows of " + in + " in shared memory");
-    }
-    if (!variant.fused(kind)
-        || (normW != 0 && variant != MgVariant.stagingNorm(kind))
-        || (swiglu && variant.features % 2 != 0)) {
-      throw new IllegalArgumentException(
-          "mgemv_fused has no "
-              + variant
-              + " split for "
-              + kind
-              + (normW != 0 ? " with a staged norm" : ""));
+    if (!variant.fused(kind) || (swiglu && variant.features % 2 != 0)) {
+      throw new IllegalArgumentException("mgemv_fused has no " + variant + " split for " + kind);
     }
     int perBlock = variant.featuresPerBlock();
     int blocks = blocks(a.out(), swiglu ? perBlock / 2 : perBlock);
@@ -1011,29 +983,28 @@ public final class CudaKernels {
     matrixArgs(c);
     args.i64(ldw).i32(groupSize).i32(groupsPerRow).ptr(x).i32(in).i32(n);
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(swiglu ? 1 : 0);
-    int shared = normW != 0 ? 4 * n * in : 0;
     launch(
         mgemvFused[kind.ordinal()][variant.ordinal()],
         "mgemv_fused",
-        Math.min(blocks, fusedWave(kind, variant, shared)),
+        Math.min(blocks, fusedWave(kind, variant)),
         1,
         32 * MG_WARPS,
-        shared);
+        0);
   }
 
   /**
    * Blocks of a fused launch that fit the device at once: the grid is one wave, its blocks striding
-   * over the row blocks, so a staged input is normalised once per resident block.
+   * over the row blocks.
    */
-  private int fusedWave(MgKind kind, MgVariant variant, int shared) {
+  private int fusedWave(MgKind kind, MgVariant variant) {
     return fusedWave.computeIfAbsent(
-        ((long) kind.ordinal() << 40) | ((long) variant.ordinal() << 32) | shared,
+        ((long) kind.ordinal() << 32) | variant.ordinal(),
         key -> {
           int perSm =
               device
                   .driver()
                   .activeBlocksPerMultiprocessor(
-                      mgemvFused[kind.ordinal()][variant.ordinal()], 32 * MG_WARPS, shared);
+                      mgemvFused[kind.ordinal()][variant.ordinal()], 32 * MG_WARPS, 0);
           return Math.max(1, perSm) * device.multiprocessors();
         });
   }

@@ -431,17 +431,16 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       MgOperand mk = mq == null ? null : MgOperand.of(w.wk(), n);
       MgOperand mv = mq == null ? null : MgOperand.of(w.wv(), n);
       if (mq != null && mq.sameLayout(mk) && mq.sameLayout(mv)) {
-        // decode: the three products in one launch (and the norm, when it is staged)
+        // decode: the three products in one launch (and the norm, when it is folded in)
         fusedLayers++;
-        long normW = normStaged() ? w.attnNorm() : 0L;
+        long normW = normFolded() ? w.attnNorm() : 0L;
         if (normW == 0) {
           k.rmsNorm(
               s.x.ptr(), w.attnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
         k.mgemvFused(
             mq.kind(),
-            splits.fused(
-                mq.kind(), Math.max(mq.rows(), Math.max(mk.rows(), mv.rows())), normW != 0),
+            splits.fused(mq.kind(), Math.max(mq.rows(), Math.max(mk.rows(), mv.rows()))),
             mq.ldw(),
             mq.groupSize(),
             mq.groupsPerRow(),
@@ -551,16 +550,17 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       MgOperand mg = fusable(w.gate(), n, dim);
       MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n);
       if (mg != null && mg.sameLayout(mu) && w.up().rows() == hidden) {
-        // decode: gate and up and SwiGLU in one launch (and the norm, when it is staged), F32 out
+        // decode: gate and up and SwiGLU in one launch (and the norm, when it is folded in), F32
+        // out
         // for the down product
-        long normW = normStaged() ? w.ffnNorm() : 0L;
+        long normW = normFolded() ? w.ffnNorm() : 0L;
         if (normW == 0) {
           k.rmsNorm(
               s.x.ptr(), w.ffnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
         k.mgemvFused(
             mg.kind(),
-            splits.fused(mg.kind(), mg.rows(), normW != 0),
+            splits.fused(mg.kind(), mg.rows()),
             mg.ldw(),
             mg.groupSize(),
             mg.groupsPerRow(),
@@ -598,16 +598,16 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
 
   /**
    * The decode operand of {@code w} when {@code n} rows of it can run as a fused launch (input
-   * {@code in} wide, staged in shared memory when the norm is); null to run the separate kernels.
+   * {@code in} wide, a multiple of 4 when the norm is folded in); null to run the separate kernels.
    */
   private MgOperand fusable(DeviceTensor w, int n, int in) {
-    if (fusion == DecodeFusion.OFF || (normStaged() && !k.fusedNormFits(n, in))) {
+    if (fusion == DecodeFusion.OFF || (normFolded() && in % 4 != 0)) {
       return null;
     }
     return MgOperand.of(w, n);
   }
 
-  private boolean normStaged() {
+  private boolean normFolded() {
     return fusion == DecodeFusion.PRODUCTS_AND_NORM;
   }
 

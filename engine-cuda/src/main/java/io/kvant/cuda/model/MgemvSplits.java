@@ -31,8 +31,20 @@ public enum MgemvSplits {
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
   static final int TALL_ROWS = 8192;
 
-  /** The split of one {@code out x in} product of {@code kind} ({@code mgemv}). */
+  /** The split of one product of {@code out} rows of {@code kind} ({@code mgemv}). */
   public MgVariant product(MgKind kind, int out) {
+    return pick(kind, out, MgVariant.F1U4);
+  }
+
+  /**
+   * The split of a fused launch ({@code mgemv_fused}) whose largest matrix has {@code out} rows:
+   * one of {@link MgVariant#fused} (no one-row-per-warp split there: gate/up pairs rows).
+   */
+  public MgVariant fused(MgKind kind, int out) {
+    return pick(kind, out, MgVariant.F2U2);
+  }
+
+  private MgVariant pick(MgKind kind, int out, MgVariant shortDense) {
     boolean dense = kind == MgKind.BF16 || kind == MgKind.F16;
     if (this == FIXED) {
       return dense ? MgVariant.F2U2 : MgVariant.F4U2;
@@ -43,24 +55,6 @@ public enum MgemvSplits {
     if (this == SPLIT_K) {
       return dense ? MgVariant.F2U2K4 : MgVariant.F4U1K4;
     }
-    return dense ? MgVariant.F1U4 : MgVariant.F4U2;
-  }
-
-  /**
-   * The split of a fused launch ({@code mgemv_fused}) whose largest matrix has {@code out} rows:
-   * one of {@link MgVariant#fused}, the norm-staging one when {@code stagedNorm}.
-   */
-  public MgVariant fused(MgKind kind, int out, boolean stagedNorm) {
-    if (stagedNorm || this == FIXED) {
-      return MgVariant.stagingNorm(kind);
-    }
-    boolean dense = kind == MgKind.BF16 || kind == MgKind.F16;
-    if (out >= TALL_ROWS) {
-      return dense ? MgVariant.F2U2 : MgVariant.F4U1;
-    }
-    if (this == SPLIT_K) {
-      return dense ? MgVariant.F2U2K4 : MgVariant.F4U1K4;
-    }
-    return MgVariant.stagingNorm(kind);
+    return dense ? shortDense : MgVariant.F4U2;
   }
 }

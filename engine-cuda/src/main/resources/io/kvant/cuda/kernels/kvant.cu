@@ -1491,25 +1491,38 @@ __device__ __forceinline__ void mg_decode4(unsigned w, int part, float bias, flo
   }
 }
 
-// x loads of mgemv: through the read-only cache, or from shared memory where the input was staged.
-template <bool SMEM>
-__device__ __forceinline__ float4 mg_ldx(const float* x, long i) {
-  if (SMEM) return *(const float4*)(x + i);
-  return __ldg((const float4*)(x + i));
+// Columns c..c+3 of the N input rows, through the read-only cache. NORM: the RMSNorm is folded in:
+// each value's square is added to ss[r] (every column of a row passes one warp group once, so ss
+// ends as the row's sum of squares after mg_reduce) and the value is multiplied by the norm weight
+// g[c]; the caller scales the dot products by the row's inverse RMS.
+template <int N, bool NORM>
+__device__ __forceinline__ void mg_ldx(const float* x, int in, int c, const float* g,
+                                       float (&ss)[N], float4 (&xv)[N]) {
+  float4 gv;
+  if (NORM) gv = __ldg((const float4*)(g + c));
+#pragma unroll
+  for (int r = 0; r < N; r++) {
+    float4 v = __ldg((const float4*)(x + (long)r * in + c));
+    if (NORM) {
+      ss[r] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
+    }
+    xv[r] = v;
+  }
 }
 
 // The body of every mgemv kernel: this lane's partial sums acc[f][r] of the rows wr[f] (byte
 // pointers to the F weight rows), their scales sr[f] and zero points zr[f] (per group; zr[f] null:
-// zero point 8; both unused for dense kinds), against the N input rows x[r * in ..] (global, or
-// shared when SMEM). With KS > 1 the KS warps of a block share the rows and split their bytes:
+// zero point 8; both unused for dense kinds), against the N input rows x[r * in ..] (NORM: times
+// the norm weights g, with each row's sum of squares in ss; see mg_ldx). With KS > 1 the KS warps of a block share the rows and split their bytes:
 // warp k of a group takes the 512-byte runs k, k + KS, ... (each lane 16 bytes of a run). The
 // caller reduces over the warp (and the KS warps: mg_reduce).
-template <int KIND, int N, int F, int U, bool SMEM, int KS>
+template <int KIND, int N, int F, int U, bool NORM, int KS>
 __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
                                         const float* const (&sr)[F],
                                         const unsigned char* const (&zr)[F], int groupSize,
-                                        int groupsPerRow, const float* x, int in,
-                                        float (&acc)[F][N]) {
+                                        int groupsPerRow, const float* x, int in, const float* g,
+                                        float (&ss)[N], float (&acc)[F][N]) {
   int lane = threadIdx.x & 31;
   const int kpart = KS > 1 ? (threadIdx.x >> 5) % KS : 0;
   const int RUN = 512 * KS;  // bytes between one warp's consecutive runs
@@ -1520,6 +1533,8 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
   for (int f = 0; f < F; f++)
 #pragma unroll
     for (int r = 0; r < N; r++) acc[f][r] = 0.f;
+#pragma unroll
+  for (int r = 0; r < N; r++) ss[r] = 0.f;
 
   for (int b0 = kpart * 512 + lane * 16; b0 < rowBytes; b0 += RUN * U) {
     uint4 p[U][F];
@@ -1537,8 +1552,7 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
 #pragma unroll
         for (int h = 0; h < 2; h++) {
           float4 xv[N];
-#pragma unroll
-          for (int r = 0; r < N; r++) xv[r] = mg_ldx<SMEM>(x, (long)r * in + c + 4 * h);
+          mg_ldx<N, NORM>(x, in, c + 4 * h, g, ss, xv);
 #pragma unroll
           for (int f = 0; f < F; f++) {
             unsigned a0 = h == 0 ? p[u][f].x : p[u][f].z, a1 = h == 0 ? p[u][f].y : p[u][f].w;
@@ -1590,8 +1604,7 @@ __device__ __forceinline__ void mg_rows(const unsigned char* const (&wr)[F],
           for (int part_i = 0; part_i < (KIND == MG_I4 ? 2 : 1); part_i++) {
             int c = (part_i == 0 ? c0 : cHigh) + 4 * q;
             float4 xv[N];
-#pragma unroll
-            for (int r = 0; r < N; r++) xv[r] = mg_ldx<SMEM>(x, (long)r * in + c);
+            mg_ldx<N, NORM>(x, in, c, g, ss, xv);
 #pragma unroll
             for (int f = 0; f < F; f++) {
               unsigned wd = q == 0 ? p[u][f].x : q == 1 ? p[u][f].y : q == 2 ? p[u][f].z : p[u][f].w;
@@ -1692,8 +1705,8 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
   // kernel finishes, then wait for it before reading the activations
   mg_prefetch<KIND, F, U, KS>(wr, in);
   pdl_wait_previous();
-  float acc[F][N];
-  mg_rows<KIND, N, F, U, false, KS>(wr, sr, zr, groupSize, groupsPerRow, x, in, acc);
+  float acc[F][N], ss[N];
+  mg_rows<KIND, N, F, U, false, KS>(wr, sr, zr, groupSize, groupsPerRow, x, in, nullptr, ss, acc);
   if (!mg_reduce<F, N, KS>(acc, kred)) return;
 #pragma unroll
   for (int f = 0; f < F; f++)
@@ -1743,9 +1756,10 @@ MGEMV_VARIANTS(MG_F16, f16)
 // mgemv_fused: the decode products of a layer that share their input, in one launch: up to three
 // matrices of one kind and layout (q, k and v; or gate and up), so the small ones (k, v: 1,024
 // rows of the 8B shape) no longer run as grids too small to keep the memory busy, and
-//  - NORM (normW non-null): the input rows are first RMS-normalised into shared memory, exactly as
-//    the rmsnorm kernel computes them (w * (x * inv), inv = 1 / sqrt(mean(x^2) + eps) in double),
-//    so the norm is no launch of its own; dynamic shared memory: n * in floats;
+//  - NORM (normW non-null): the input rows are RMS-normalised on the way, as the rmsnorm kernel
+//    defines it (w * (x * inv), inv = 1 / sqrt(mean(x^2) + eps) in double): each warp group
+//    multiplies the activations it loads by w, sums their squares (it loads every column of a row
+//    once) and scales its dot products by inv at the end; no norm launch, no staging;
 //  - swiglu: matrices 0 and 1 are gate and up with the same rows; each warp computes F/2 rows of
 //    each and writes silu(gate) * up (as the swiglu kernel) to y0, F32.
 // Matrix m has mOut rows, its weights at mW (rows ldw bytes apart), scales mS and zero points mZ
@@ -1761,33 +1775,16 @@ __device__ __forceinline__ void mgemv_fused_impl(
     long ldw, int groupSize, int groupsPerRow, const float* x, int in, int accumulate,
     const float* normW, float eps, int swiglu) {
   static_assert(KS == 1 || KS == MG_WARPS, "a block's warps split K all together or not at all");
-  extern __shared__ float4 mg_staged[];
-  __shared__ float red[32];
-  __shared__ float kred[KS > 1 ? MG_WARPS * F * N : 1];
+  // the dot products and, with NORM, each row's sum of squares (row F of the reduction)
+  __shared__ float kred[KS > 1 ? MG_WARPS * (F + 1) * N : 1];
   pdl_enter();
-  const float* xin = x;
-  if (NORM) {
-    float* xs = (float*)mg_staged;
-#pragma unroll
-    for (int r = 0; r < N; r++) {
-      const float* xr = x + (long)r * in;
-      float ss = 0.f;
-      for (int i = threadIdx.x; i < in; i += blockDim.x) ss += xr[i] * xr[i];
-      ss = block_sum(ss, red);
-      float inv = (float)(1.0 / sqrt((double)(ss / in + eps)));
-      for (int i = threadIdx.x; i < in; i += blockDim.x) xs[r * in + i] = normW[i] * (xr[i] * inv);
-    }
-    __syncthreads();
-    xin = xs;
-  }
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int rowsPerWarp = swiglu ? F / 2 : F;
   const int groups = MG_WARPS / KS;  // warp groups per block, each on its own rows
   int blocks0 = (out0 + rowsPerWarp * groups - 1) / (rowsPerWarp * groups);
   int blocks1 = swiglu ? 0 : (out1 + F * groups - 1) / (F * groups);
   int blocks2 = (out2 + F * groups - 1) / (F * groups);
-  // A grid of about one wave loops over the row blocks, so the prologue (the norm) runs once per
-  // resident block rather than once per 16 rows.
+  // A grid of about one wave loops over the row blocks.
   for (int bb = blockIdx.x; bb < blocks0 + blocks1 + blocks2; bb += gridDim.x) {
     int b = bb;
     const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0; float* y = y0;
@@ -1809,9 +1806,17 @@ __device__ __forceinline__ void mgemv_fused_impl(
       mg_row(up ? w1 : w, up ? s1 : sc, up ? z1 : zp, min(o0 + (up ? f - F / 2 : f), out - 1), ldw,
              groupsPerRow, wr[f], sr[f], zr[f]);
     }
+    float all[F + 1][N];
+    mg_rows<KIND, N, F, U, NORM, KS>(wr, sr, zr, groupSize, groupsPerRow, x, in, normW, all[F],
+                                     *reinterpret_cast<float(*)[F][N]>(&all[0]));
+    if (!mg_reduce<F + 1, N, KS>(all, kred)) continue;
     float acc[F][N];
-    mg_rows<KIND, N, F, U, NORM, KS>(wr, sr, zr, groupSize, groupsPerRow, xin, in, acc);
-    if (!mg_reduce<F, N, KS>(acc, kred)) continue;
+#pragma unroll
+    for (int r = 0; r < N; r++) {
+      float inv = NORM ? (float)(1.0 / sqrt((double)(all[F][r] / in + eps))) : 1.f;
+#pragma unroll
+      for (int f = 0; f < F; f++) acc[f][r] = NORM ? all[f][r] * inv : all[f][r];
+    }
     if (swiglu) {
 #pragma unroll
       for (int f = 0; f < F / 2; f++)
@@ -1837,14 +1842,12 @@ __device__ __forceinline__ void mgemv_fused_impl(
   w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2, ldw, groupSize,            \
       groupsPerRow, x, in, accumulate, normW, eps, swiglu
 #define MG_FUSED_CASE(N, F, U, KS)                                                             \
-  if (STAGED_NORM_ && normW) mgemv_fused_impl<KIND_, N, F, U, STAGED_NORM_, KS>(MG_FUSED_ARGS); \
+  if (normW) mgemv_fused_impl<KIND_, N, F, U, true, KS>(MG_FUSED_ARGS);                        \
   else mgemv_fused_impl<KIND_, N, F, U, false, KS>(MG_FUSED_ARGS);
 
 // Fused kernels per kind and work split (named as mgemv's variants; the set per kind is what
-// CudaKernels.MgVariant.fused lists). Only the first split of each kind stages a norm (NORM
-// doubles the instances, and a kernel's compile time, for a mode measured slower: the others
-// ignore normW, and CudaKernels refuses to pass it to them).
-#define MGEMV_FUSED_KERNEL(NAME, KIND, F, U, KS, NORM)                                           \
+// CudaKernels.MgVariant.fused lists).
+#define MGEMV_FUSED_KERNEL(NAME, KIND, F, U, KS)                                                 \
   extern "C" __global__ void __launch_bounds__(32 * MG_WARPS) NAME(                             \
       const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
       const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
@@ -1852,7 +1855,6 @@ __device__ __forceinline__ void mgemv_fused_impl(
       long ldw, int groupSize, int groupsPerRow, const float* x, int in, int n, int accumulate, \
       const float* normW, float eps, int swiglu) {                                               \
     const int KIND_ = KIND;                                                                      \
-    const bool STAGED_NORM_ = NORM;                                                              \
     if (n <= 1) { MG_FUSED_CASE(1, F, U, KS) }                                                   \
     else if (n == 2) { MG_FUSED_CASE(2, F, U, KS) }                                              \
     else if (n == 3) { MG_FUSED_CASE(3, F, U, KS) }                                              \
@@ -1860,12 +1862,12 @@ __device__ __forceinline__ void mgemv_fused_impl(
   }
 
 #define MGEMV_FUSED_CODES(KIND, SUFFIX)                                        \
-  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u2, KIND, 4, 2, 1, true)         \
-  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1, KIND, 4, 1, 1, false)        \
-  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1k4, KIND, 4, 1, MG_WARPS, false)
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u2, KIND, 4, 2, 1)               \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1, KIND, 4, 1, 1)               \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1k4, KIND, 4, 1, MG_WARPS)
 #define MGEMV_FUSED_DENSE(KIND, SUFFIX)                                        \
-  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2, KIND, 2, 2, 1, true)         \
-  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2k4, KIND, 2, 2, MG_WARPS, false)
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2, KIND, 2, 2, 1)               \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2k4, KIND, 2, 2, MG_WARPS)
 
 MGEMV_FUSED_CODES(MG_I8, i8)
 MGEMV_FUSED_CODES(MG_E4M3, e4m3)

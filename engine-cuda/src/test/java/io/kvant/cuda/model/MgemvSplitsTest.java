@@ -8,13 +8,12 @@ import org.junit.jupiter.api.Test;
 
 class MgemvSplitsTest {
   @Test
-  void everyPolicyPicksAFusedSplitTheSourceHasAndTheNormStagingOneWhenStaged() {
+  void everyPolicyPicksAFusedSplitTheSourceHas() {
     for (MgemvSplits policy : MgemvSplits.values()) {
       for (MgKind kind : MgKind.values()) {
         for (int out : new int[] {1, 1024, 4096, 8191, 8192, 14336, 128256}) {
-          MgVariant fused = policy.fused(kind, out, false);
+          MgVariant fused = policy.fused(kind, out);
           assertThat(fused.fused(kind)).as("%s %s %d", policy, kind, out).isTrue();
-          assertThat(policy.fused(kind, out, true)).isEqualTo(MgVariant.stagingNorm(kind));
         }
       }
     }
@@ -31,7 +30,7 @@ class MgemvSplitsTest {
     assertThat(MgemvSplits.SPLIT_K.product(MgKind.I8, 4096)).isEqualTo(MgVariant.F4U1K4);
     assertThat(MgemvSplits.SPLIT_K.product(MgKind.I8, 14336)).isEqualTo(MgVariant.F4U1);
     // gate and up (swiglu needs an even feature count: every fused dense split has one)
-    assertThat(MgemvSplits.BY_SHAPE.fused(MgKind.I4, 14336, false)).isEqualTo(MgVariant.F4U1);
-    assertThat(MgemvSplits.SPLIT_K.fused(MgKind.F16, 4096, false)).isEqualTo(MgVariant.F2U2K4);
+    assertThat(MgemvSplits.BY_SHAPE.fused(MgKind.I4, 14336)).isEqualTo(MgVariant.F4U1);
+    assertThat(MgemvSplits.SPLIT_K.fused(MgKind.F16, 4096)).isEqualTo(MgVariant.F2U2K4);
   }
 }

@@ -304,9 +304,6 @@ class QuantizedKernelsGpuTest {
           continue;
         }
         for (boolean norm : new boolean[] {false, true}) {
-          if (norm && v != CudaKernels.MgVariant.stagingNorm(m[0].kind())) {
-            continue; // only the first split of a kind stages the norm
-          }
           double[] xin = new double[n * in];
           for (int r = 0; r < n; r++) {
             double ss = 0;
