@@ -33,11 +33,12 @@ public record CudaOptions(
   }
 
   /**
-   * The row count from which the W8A8 products beat the weight-only kernels and the F16 tiles on
-   * the 8B matrices ({@code CudaBench gemv} on an H200, perf/RESULTS.md): {@code
+   * The row count from which the W8A8 products beat the best weight-only kernel on every 8B matrix
+   * ({@code CudaBench gemv --rows 2,4,8,16,256} on an H200, perf/RESULTS.md: at 8 rows 1.4-4.0x on
+   * all four, at 4 rows on two of the four; the F16 tiles lose to them at every row count): {@code
    * KVANT_CUDA_W8A8=on}.
    */
-  public static final int W8A8_MEASURED_MIN_ROWS = 16;
+  public static final int W8A8_MEASURED_MIN_ROWS = 8;
 
   /** Options with W8A8 off. */
   public CudaOptions(
