@@ -336,7 +336,7 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
                                                        long block, int layer, int layers,
                                                        int kvHeads, int headSize, int blockSize) {
   int seq = rowSeq[row], bi = positions[row] / blockSize;
-  for (int r = 0; r < row; r++) {
+  for (int r = row - 1; r >= 0; r--) {  // backwards: a block's rows are near each other
     if (rowSeq[r] == seq && positions[r] / blockSize == bi) return;
   }
   float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
