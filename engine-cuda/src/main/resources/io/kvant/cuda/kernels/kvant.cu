@@ -450,11 +450,13 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
 }
 
 // rope on q and k, then kv_append, for each row in one launch (the decode path: three launches
-// per layer become one). grid: rows. kvEnc: KV_TOKEN_MSE or 0 (keys per channel read other rows'
-// rotated k: the separate launches serve them).
+// per layer become one). grid: rows. With KV_KEY_CHANNELS, for rows of distinct sequences only
+// (decode steps): a block's first row encodes the block's other rows, whose k another block of this
+// launch rotates.
 extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, const float* cosT,
                                           const float* sinT, int heads, int style, void* pool,
-                                          float* kvScales, int kvEnc, int kvType, const int* rowSeq,
+                                          float* kvScales, float* kChan, int kvEnc, int kvType,
+                                          const int* rowSeq,
                                           const int* positions, const int* tables, int maxBlocks,
                                           int layer, int layers, int kvHeads, int headSize,
                                           int blockSize) {
@@ -472,8 +474,8 @@ extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, co
     }
   }
   __syncthreads();  // k rotated by other threads before it is stored
-  kv_append_row(row, gridDim.x, k, v, pool, kvScales, nullptr, kvEnc & KV_TOKEN_MSE, kvType,
-                rowSeq, positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
+  kv_append_row(row, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq, positions,
+                tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
 }
 
 // Element offset in kChan of the key channel scales of (block, layer, kvHead) (KV_KEY_CHANNELS).
