@@ -370,7 +370,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             kv,
             seqIndex.size() == n);
     if (decode) {
-      graphs.run(new DecodeGraphs.Key(padded, stride, kv.ptr()), () -> enqueue(step));
+      graphs.run(DecodeGraphs.Key.of(padded, stride, kv), () -> enqueue(step));
     } else {
       enqueue(step);
     }
