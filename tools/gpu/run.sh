@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -14,7 +14,7 @@ RESULTS="${OUT:-$ROOT/.device/results}"
 mkdir -p "$RESULTS"
 wants() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" || "$w" == all ]] && return 0; done; return 1; }
 # sections that "all" leaves out: ab needs .device/base/, profile and check repeat other sections,
-# serve8b writes 25 GB of models
+# serve8b writes 25 GB of models, kvenc is issue 15's KV-encoding measurement
 named() { local w; for w in "${WHAT[@]}"; do [[ "$w" == "$1" ]] && return 0; done; return 1; }
 
 JDK=/tmp/kvant-jdk
@@ -149,6 +149,21 @@ if wants kv; then
   # 2,048 tokens that fit, decode speed.
   for kv in int8 fp8; do
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64,256 --kv "$kv" 2>&1 | tee "$RESULTS/decode-8b-kv-$kv.txt"
+  done
+fi
+if named kvenc; then
+  # The KV encodings on the GPU (issue 15): decode speed on the 8B shape with 1,024-token prompts,
+  # then quality on real text (F32 weights, the candidate's KV INT8/FP8 against F32 KV, same engine).
+  timeout 280 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 --prompt 1024 --steps 64 \
+    --kv int8 --kv-encoding per-token,kivi,kivi-mse 2>&1 | tee "$RESULTS/kvenc-decode-int8.txt"
+  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16,64 --prompt 1024 --steps 64 \
+    --kv fp8 --kv-encoding per-token,per-token-mse 2>&1 | tee "$RESULTS/kvenc-decode-fp8.txt"
+  for m in shared/models/stories260K/stories260K.gguf shared/models/tinystories-656k models/kvant-kjv-7m.gguf; do
+    for ke in int8:per-token int8:kivi int8:kivi-mse fp8:per-token fp8:per-token-mse; do
+      echo "== eval $m ${ke%%:*} ${ke##*:} cuda" | tee -a "$RESULTS/kvenc-eval.txt"
+      timeout 90 "${KVANT[@]}" eval --model "$m" --weights f32 --device cuda --kv "${ke%%:*}" \
+        --kv-encoding "${ke##*:}" 2>&1 | tail -3 | tee -a "$RESULTS/kvenc-eval.txt"
+    done
   done
 fi
 if wants eval; then

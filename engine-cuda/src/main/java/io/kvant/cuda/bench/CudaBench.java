@@ -19,6 +19,7 @@ import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.RopeStyle;
@@ -42,6 +43,7 @@ import java.util.SplittableRandom;
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--splits fixed,by-shape,split-k] [--profile (with --graphs off)]
  *        [--kv f16|int8|fp8|f32] [--w8a8 off,16]
+ *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -494,6 +496,13 @@ public final class CudaBench {
           case "f32" -> KvCacheType.F32;
           default -> throw new IllegalArgumentException("--kv f16|int8|fp8|f32");
         };
+    // INT8/FP8 encodings (default: the device's default for the type), each a column value
+    List<KvEncoding> encodings = new ArrayList<>();
+    for (String e :
+        flagText(args, "--kv-encoding", backend.defaultKvEncoding(kvType).optionName())
+            .split(",")) {
+      encodings.add(KvEncoding.parse(e));
+    }
     String graphs = flagText(args, "--graphs", "on");
     List<Boolean> modes =
         switch (graphs) {
@@ -604,25 +613,29 @@ public final class CudaBench {
         steps);
     System.out.println(
         "| batch | graphs | decode fusion | overlapped launch | attention | mgemv splits |"
-            + " w8a8 rows |"
+            + " w8a8 rows | kv encoding |"
             + " prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
-    System.out.println("| ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    System.out.println(
+        "| ---: | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
-        // graphs are captured on a pass's first step, with the launch mode set here
-        backend.kernels().setOverlappedLaunch(passPdl.get(e.getKey()));
-        run(
-            backend,
-            c,
-            e.getValue(),
-            e.getKey(),
-            kvType,
-            batch,
-            prompt,
-            steps,
-            stepBytes,
-            copyTbs,
-            profile);
+        for (KvEncoding enc : encodings) {
+          // graphs are captured on a pass's first step, with the launch mode set here
+          backend.kernels().setOverlappedLaunch(passPdl.get(e.getKey()));
+          run(
+              backend,
+              c,
+              e.getValue(),
+              e.getKey() + " | " + enc.optionName(),
+              kvType,
+              enc,
+              batch,
+              prompt,
+              steps,
+              stepBytes,
+              copyTbs,
+              profile);
+        }
       }
     }
     for (var e : passes.entrySet()) {
@@ -643,6 +656,7 @@ public final class CudaBench {
       CudaTransformer t,
       String mode,
       KvCacheType kvType,
+      KvEncoding encoding,
       int batch,
       int prompt,
       int steps,
@@ -651,12 +665,13 @@ public final class CudaBench {
       LaunchProfile profile) {
     {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
-      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(kvType);
+      // a quarter more: room for the per-block scales of the per-channel encodings
+      long budget = (long) batch * (prompt + steps + 32) * g.bytesPerToken(kvType) * 5 / 4;
       KvCacheManager kv =
           new KvCacheManager(
               g,
               new KvCacheConfig(kvType, 16, budget, EvictionPolicyKind.TINY_LFU, false),
-              backend.kvStorage());
+              backend.kvStorage(encoding));
       SplittableRandom rnd = new SplittableRandom(batch);
       int[] seqs = new int[batch];
       int[][] prompts = new int[batch][];

@@ -350,9 +350,10 @@ public final class CudaKernels {
    * {@link #rope} on {@code q} ({@code heads}) and {@code k} ({@code kvHeads}), then {@link
    * #kvAppend} of the rotated K and V: with {@code oneLaunch} as one kernel ({@code
    * rope_kv_append}, one 1,024-thread block per row: for the few rows of decode steps), else as
-   * those three launches. Same results either way. Keys per channel ({@link #KV_KEY_CHANNELS})
-   * always take the three launches: the first row of a block encodes the keys of the block's later
-   * rows, which must be rotated already.
+   * those three launches. Same results either way. With keys per channel ({@link #KV_KEY_CHANNELS})
+   * {@code oneLaunch} is for steps whose rows are of distinct sequences only (decode steps): the
+   * first row of a block encodes the keys of the block's later rows of the launch, which the one
+   * launch may not have rotated yet.
    */
   public void ropeAndAppendKv(
       long q,
@@ -378,7 +379,7 @@ public final class CudaKernels {
       int blockSize,
       int rows,
       boolean oneLaunch) {
-    if (!oneLaunch || (kvEnc & KV_KEY_CHANNELS) != 0) {
+    if (!oneLaunch) {
       rope(q, positions, cos, sin, heads, headSize, style, rows);
       rope(k, positions, cos, sin, kvHeads, headSize, style, rows);
       kvAppend(
@@ -403,7 +404,14 @@ public final class CudaKernels {
     }
     requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(heads).i32(style).ptr(pool).ptr(kvScales);
-    args.i32(kvEnc).i32(kvType).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer);
+    args.ptr(keyChannels)
+        .i32(kvEnc)
+        .i32(kvType)
+        .ptr(rowSeq)
+        .ptr(positions)
+        .ptr(tables)
+        .i32(maxBlocks)
+        .i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
     launch(ropeKvAppend, "rope_kv_append", rows, 1, 1024);
   }

@@ -367,9 +367,10 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             base + tilesOff,
             tiles.length / 2,
             split,
-            kv);
+            kv,
+            seqIndex.size() == n);
     if (decode) {
-      graphs.run(new DecodeGraphs.Key(padded, stride, kv.ptr()), () -> enqueue(step));
+      graphs.run(DecodeGraphs.Key.of(padded, stride, kv), () -> enqueue(step));
     } else {
       enqueue(step);
     }
@@ -399,7 +400,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long tiles,
       int tileCount,
       CudaKernels.AttentionSplit split,
-      CudaKvPool kv) {}
+      CudaKvPool kv,
+      boolean distinctSequences) {}
 
   /** Queues the kernels and products of one step on the stream (capturable: no host waits). */
   private void enqueue(Step st) {
@@ -495,7 +497,11 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           hs,
           bs,
           n,
-          fusion != DecodeFusion.OFF && n <= CudaKernels.MGEMV_ROWS);
+          // keys per channel in one launch only when no two rows share a block
+          fusion != DecodeFusion.OFF
+              && n <= CudaKernels.MGEMV_ROWS
+              && ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) == 0
+                  || st.distinctSequences()));
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
       if (st.tileCount() > 0) {

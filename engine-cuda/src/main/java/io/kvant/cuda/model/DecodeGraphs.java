@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * CUDA graphs of decode steps, one per (row bucket, block-table stride, KV pool).
+ * CUDA graphs of decode steps, one per (row bucket, block-table stride, KV pool layout).
  *
  * <p>Design note: a decode step of an 8B model is some 500 kernel and GEMM launches; launched one
  * by one from Java they cost more host time than the GPU needs for the step at small batch, so the
@@ -31,7 +31,30 @@ final class DecodeGraphs {
     1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256
   };
 
-  record Key(int rows, int stride, long kvPool) {}
+  /**
+   * What a captured step bakes in besides its buffers: the shape, and every address and setting of
+   * the KV pool it reads and writes. A pool allocated at a closed one's address but laid out for
+   * another type or encoding (other scale offsets, channel scales) gets its own graph.
+   */
+  record Key(
+      int rows,
+      int stride,
+      long kvPool,
+      long kvScales,
+      long keyChannels,
+      int kvType,
+      int kvEncoding) {
+    static Key of(int rows, int stride, CudaKvPool kv) {
+      return new Key(
+          rows,
+          stride,
+          kv.ptr(),
+          kv.scalesPtr(),
+          kv.keyChannelsPtr(),
+          kv.dtype(),
+          kv.encodingBits());
+    }
+  }
 
   private final CudaDevice device;
   private final Map<Key, MemorySegment> execs = new HashMap<>();

@@ -300,7 +300,8 @@ __device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvTyp
   float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
   float s = __fmul_rn(__fdiv_rn(amax, maxCode), __uint_as_float(kv_mse_factor_bits[lane]));
   float err = 0.f;
-  for (int i = 0; i < n; i++) {
+#pragma unroll 8
+  for (int i = 0; i < n; i++) {  // the elements' codes overlap; the sum stays in order
     float x = src[i];
     float d = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
     err = __fadd_rn(err, __fmul_rn(d, d));
@@ -336,7 +337,7 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
                                                        long block, int layer, int layers,
                                                        int kvHeads, int headSize, int blockSize) {
   int seq = rowSeq[row], bi = positions[row] / blockSize;
-  for (int r = 0; r < row; r++) {
+  for (int r = row - 1; r >= 0; r--) {  // backwards: a block's rows are near each other
     if (rowSeq[r] == seq && positions[r] / blockSize == bi) return;
   }
   float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
@@ -450,11 +451,13 @@ extern "C" __global__ void kv_append(const float* k, const float* v, void* pool,
 }
 
 // rope on q and k, then kv_append, for each row in one launch (the decode path: three launches
-// per layer become one). grid: rows. kvEnc: KV_TOKEN_MSE or 0 (keys per channel read other rows'
-// rotated k: the separate launches serve them).
+// per layer become one). grid: rows. With KV_KEY_CHANNELS, for rows of distinct sequences only
+// (decode steps): a block's first row encodes the block's other rows, whose k another block of this
+// launch rotates.
 extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, const float* cosT,
                                           const float* sinT, int heads, int style, void* pool,
-                                          float* kvScales, int kvEnc, int kvType, const int* rowSeq,
+                                          float* kvScales, float* kChan, int kvEnc, int kvType,
+                                          const int* rowSeq,
                                           const int* positions, const int* tables, int maxBlocks,
                                           int layer, int layers, int kvHeads, int headSize,
                                           int blockSize) {
@@ -472,8 +475,8 @@ extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, co
     }
   }
   __syncthreads();  // k rotated by other threads before it is stored
-  kv_append_row(row, gridDim.x, k, v, pool, kvScales, nullptr, kvEnc & KV_TOKEN_MSE, kvType,
-                rowSeq, positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
+  kv_append_row(row, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq, positions,
+                tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
 }
 
 // Element offset in kChan of the key channel scales of (block, layer, kvHead) (KV_KEY_CHANNELS).

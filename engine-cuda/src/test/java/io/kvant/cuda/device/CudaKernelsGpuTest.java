@@ -159,7 +159,10 @@ class CudaKernelsGpuTest {
     "3,HALF_SPLIT,0",
     "4,ADJACENT_PAIRS,0",
     "3,ADJACENT_PAIRS,1",
-    "4,HALF_SPLIT,1"
+    "4,HALF_SPLIT,1",
+    "3,HALF_SPLIT,2",
+    "4,ADJACENT_PAIRS,2",
+    "3,ADJACENT_PAIRS,3"
   })
   void ropeWithKvAppendEqualsTheSeparateKernels(int kvType, RopeStyle style, int enc) {
     int rows = 3;
@@ -199,11 +202,45 @@ class CudaKernelsGpuTest {
     long[] ks = {up(kk), up(kk)};
     long[] pools = {poisoned(slots * hs * elem), poisoned(slots * hs * elem)};
     long[] scales = coded ? new long[] {poisoned(4 * slots), poisoned(4 * slots)} : new long[2];
+    boolean channels = (enc & CudaKernels.KV_KEY_CHANNELS) != 0;
+    long chanFloats = (long) blocks * layers * kvHeads * hs;
+    long[] chans =
+        channels ? new long[] {poisoned(4 * chanFloats), poisoned(4 * chanFloats)} : new long[2];
+    if (channels) {
+      // Keys per channel: the same earlier slots of each row's block in both pools first (one row
+      // per sequence, as decode steps), so the compared append grows and re-codes channels.
+      List<int[]> prefix = new ArrayList<>();
+      for (int r = 0; r < rows; r++) {
+        for (int p = pos[r] / bs * bs; p < pos[r]; p++) {
+          prefix.add(new int[] {r, p});
+        }
+      }
+      if (!prefix.isEmpty()) {
+        int n = prefix.size();
+        int[] pSeq = new int[n];
+        int[] pPos = new int[n];
+        for (int i = 0; i < n; i++) {
+          pSeq[i] = prefix.get(i)[0];
+          pPos[i] = prefix.get(i)[1];
+        }
+        long pk = up(random(n * kvHeads * hs));
+        long pv = up(random(n * kvHeads * hs));
+        for (int i = 0; i < 2; i++) {
+          k.kvAppend(
+              pk, pv, pools[i], scales[i], chans[i], enc, kvType, up(pSeq), up(pPos), dTables,
+              maxBlocks, layer, layers, kvHeads, hs, bs, n);
+        }
+      }
+    }
     long dv = up(v);
     for (int i = 0; i < 2; i++) {
       k.ropeAndAppendKv(
-          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], 0L, enc, kvType, dSeq, dPos,
-          dTables, maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
+          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], chans[i], enc, kvType, dSeq,
+          dPos, dTables, maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
+    }
+    if (channels) {
+      assertThat(downInts(chans[1], (int) chanFloats))
+          .isEqualTo(downInts(chans[0], (int) chanFloats));
     }
     assertThat(down(qs[1], q.length)).isEqualTo(down(qs[0], q.length));
     byte[][] bytes = new byte[2][(int) (slots * hs * elem)];
