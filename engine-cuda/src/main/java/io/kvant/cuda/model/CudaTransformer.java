@@ -557,8 +557,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n);
       if (mg != null && mg.sameLayout(mu) && w.up().rows() == hidden) {
         // decode: gate and up and SwiGLU in one launch (and the norm, when it is folded in), F32
-        // out
-        // for the down product
+        // out for the down product
         long normW = normFolded() ? w.ffnNorm() : 0L;
         if (normW == 0) {
           k.rmsNorm(
