@@ -268,28 +268,6 @@ public final class CudaKernels {
    */
   public static final int KV_KEY_CHANNELS = 2;
 
-  /** The next {@code kvAppend} with one absmax scale per token and head (encoding bits 0). */
-  public void kvAppend(
-      long k,
-      long v,
-      long pool,
-      long kvScales,
-      int kvType,
-      long rowSeq,
-      long positions,
-      long tables,
-      int maxBlocks,
-      int layer,
-      int layers,
-      int kvHeads,
-      int headSize,
-      int blockSize,
-      int rows) {
-    kvAppend(
-        k, v, pool, kvScales, 0L, 0, kvType, rowSeq, positions, tables, maxBlocks, layer, layers,
-        kvHeads, headSize, blockSize, rows);
-  }
-
   /**
    * Appends each row's K and V to the paged pool (see the source for the layout); for {@link
    * #DT_KV_I8} and {@link #DT_KV_E4M3} it encodes them as {@code kvEnc} says ({@link
@@ -414,31 +392,6 @@ public final class CudaKernels {
         .i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
     launch(ropeKvAppend, "rope_kv_append", rows, 1, 1024);
-  }
-
-  /** The next {@code attention} over keys with token scales (no channel scales). */
-  public void attention(
-      long q,
-      long pool,
-      long kvScales,
-      int kvType,
-      long out,
-      long rowSeq,
-      long positions,
-      long tables,
-      int maxBlocks,
-      int layer,
-      int layers,
-      int heads,
-      int kvHeads,
-      int headSize,
-      int blockSize,
-      float scale,
-      int rows,
-      int outType) {
-    attention(
-        q, pool, kvScales, 0L, kvType, out, rowSeq, positions, tables, maxBlocks, layer, layers,
-        heads, kvHeads, headSize, blockSize, scale, rows, outType);
   }
 
   /**
@@ -579,40 +532,8 @@ public final class CudaKernels {
    * block stages a tile of K and V in shared memory once for up to {@link #TILE_VECTORS} query
    * vectors (rows of one sequence times the query heads of one kv head), over one range of {@code
    * split}'s positions. {@code partial} holds {@code split.partialFloats(...)} floats (0 for one
-   * split).
-   */
-  public void attentionTiled(
-      long q,
-      long pool,
-      long kvScales,
-      int kvType,
-      long out,
-      long rowSeq,
-      long positions,
-      long tables,
-      int maxBlocks,
-      int layer,
-      int layers,
-      int heads,
-      int kvHeads,
-      int headSize,
-      int blockSize,
-      float scale,
-      long tileRow0,
-      long tileRows,
-      int tiles,
-      AttentionSplit split,
-      long partial,
-      int outType) {
-    attentionTiled(
-        q, pool, kvScales, 0L, kvType, out, rowSeq, positions, tables, maxBlocks, layer, layers,
-        heads, kvHeads, headSize, blockSize, scale, tileRow0, tileRows, tiles, split, partial,
-        outType);
-  }
-
-  /**
-   * The previous {@code attentionTiled} with the keys' channel scales {@code keyChannels} ({@link
-   * #KV_KEY_CHANNELS}; 0 when keys have token scales).
+   * split). {@code keyChannels}: the keys' channel scales ({@link #KV_KEY_CHANNELS}), 0 when keys
+   * have token scales.
    */
   public void attentionTiled(
       long q,

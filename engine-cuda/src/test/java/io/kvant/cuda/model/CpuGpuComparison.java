@@ -22,6 +22,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 
 /**
  * Runs the same continuous-batching schedule through the CPU transformer and the CUDA backend and
@@ -72,27 +73,34 @@ final class CpuGpuComparison {
       int sequences,
       int length,
       long seed) {
-    return run(backend, c, w, cpuKvType, gpuKv, sequences, length, seed, Integer.MAX_VALUE);
+    return run(backend, c, w, cpuKvType, gpuKv, sequences, length, seed, Options.DEFAULT);
   }
 
   /**
-   * As above, with at most {@code maxSequences} sequences in flight at once (the next starts when
-   * one ends), so decode steps have that many rows: the few-row paths (fused decode) are compared.
+   * What a comparison varies beyond the KV types. {@code encoding}: how INT8/FP8 KV is coded on
+   * both engines (F32 and F16 store floats whatever it says); {@code maxSequences}: at most that
+   * many sequences in flight (the next starts when one ends), so decode steps have that many rows
+   * and the few-row paths (fused decode) are compared; {@code setup}: applied to the GPU's forward
+   * pass before the first step.
    */
-  static Result run(
-      CudaBackend backend,
-      LlamaConfig c,
-      ModelWeights w,
-      KvCacheType cpuKvType,
-      KvCacheType gpuKv,
-      int sequences,
-      int length,
-      long seed,
-      int maxSequences) {
-    return run(backend, c, w, cpuKvType, gpuKv, sequences, length, seed, maxSequences, t -> {});
+  record Options(KvEncoding encoding, int maxSequences, Consumer<CudaTransformer> setup) {
+    /** Per-token scales, every sequence in flight, nothing set on the GPU. */
+    static final Options DEFAULT = new Options(KvEncoding.PER_TOKEN, Integer.MAX_VALUE, t -> {});
+
+    Options withEncoding(KvEncoding e) {
+      return new Options(e, maxSequences, setup);
+    }
+
+    Options withMaxSequences(int m) {
+      return new Options(encoding, m, setup);
+    }
+
+    Options withSetup(Consumer<CudaTransformer> s) {
+      return new Options(encoding, maxSequences, s);
+    }
   }
 
-  /** As above, with {@code setup} applied to the GPU's forward pass before the first step. */
+  /** As above, with {@code options}. */
   static Result run(
       CudaBackend backend,
       LlamaConfig c,
@@ -102,54 +110,9 @@ final class CpuGpuComparison {
       int sequences,
       int length,
       long seed,
-      int maxSequences,
-      java.util.function.Consumer<io.kvant.cuda.model.CudaTransformer> setup) {
-    return run(
-        backend,
-        c,
-        w,
-        cpuKvType,
-        gpuKv,
-        KvEncoding.PER_TOKEN,
-        sequences,
-        length,
-        seed,
-        maxSequences,
-        setup);
-  }
-
-  /**
-   * As above, INT8/FP8 encoded as {@code encoding} on both engines (a coded type's; F32 and F16
-   * store floats whatever it says).
-   */
-  static Result run(
-      CudaBackend backend,
-      LlamaConfig c,
-      ModelWeights w,
-      KvCacheType cpuKvType,
-      KvCacheType gpuKv,
-      KvEncoding encoding,
-      int sequences,
-      int length,
-      long seed,
-      int maxSequences) {
-    return run(
-        backend, c, w, cpuKvType, gpuKv, encoding, sequences, length, seed, maxSequences, t -> {});
-  }
-
-  /** As above, with {@code setup} applied to the GPU's forward pass before the first step. */
-  static Result run(
-      CudaBackend backend,
-      LlamaConfig c,
-      ModelWeights w,
-      KvCacheType cpuKvType,
-      KvCacheType gpuKv,
-      KvEncoding encoding,
-      int sequences,
-      int length,
-      long seed,
-      int maxSequences,
-      java.util.function.Consumer<io.kvant.cuda.model.CudaTransformer> setup) {
+      Options options) {
+    KvEncoding encoding = options.encoding();
+    int maxSequences = options.maxSequences();
     SplittableRandom rnd = new SplittableRandom(seed);
     KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
     long budget = (long) sequences * (length + 32) * g.bytesPerToken(KvCacheType.F32) * 2;
@@ -165,7 +128,7 @@ final class CpuGpuComparison {
             backend.kvStorage(encoding));
     try (ComputePool pool = new ComputePool(2);
         io.kvant.cuda.model.CudaTransformer gpu = backend.load(c, w)) {
-      setup.accept(gpu);
+      options.setup().accept(gpu);
       Transformer cpu = new Transformer(c, w, pool);
       int[][] tokens = new int[sequences][length];
       int[] prefill = new int[sequences];

@@ -156,8 +156,7 @@ class CudaModelGpuTest {
               seqs,
               len,
               11,
-              Integer.MAX_VALUE,
-              gpu -> gpu.setW8a8MinRows(1));
+              CpuGpuComparison.Options.DEFAULT.withSetup(gpu -> gpu.setW8a8MinRows(1)));
       report(spec + " (W8A8 forced)", r);
       System.out.printf(
           "W8A8 %s: %d products, perplexity change GPU/CPU %+.3f%%%n",
@@ -209,7 +208,7 @@ class CudaModelGpuTest {
               seqs,
               len,
               17,
-              dense ? 1 : 3);
+              CpuGpuComparison.Options.DEFAULT.withMaxSequences(dense ? 1 : 3));
       report(spec + " (fused decode)", r);
       assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
       assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
@@ -283,17 +282,17 @@ class CudaModelGpuTest {
       ModelWeights w = CpuGpuComparison.convert(m.weights(), DType.F32);
       int len = Math.min(m.config().contextLength(), 480);
       int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Options encoded = CpuGpuComparison.Options.DEFAULT.withEncoding(enc);
       CpuGpuComparison.Result same =
-          CpuGpuComparison.run(
-              backend, m.config(), w, kv, kv, enc, seqs, len, 5, Integer.MAX_VALUE);
+          CpuGpuComparison.run(backend, m.config(), w, kv, kv, seqs, len, 5, encoded);
       report(spec + " KV on both engines", same);
       CpuGpuComparison.Result quality =
-          CpuGpuComparison.run(
-              backend, m.config(), w, KvCacheType.F32, kv, enc, seqs, len, 5, Integer.MAX_VALUE);
+          CpuGpuComparison.run(backend, m.config(), w, KvCacheType.F32, kv, seqs, len, 5, encoded);
       report(spec + " KV on the GPU vs F32 KV on the CPU", quality);
       // Few rows in flight: decode steps through the captured graphs and the fused paths.
       CpuGpuComparison.Result few =
-          CpuGpuComparison.run(backend, m.config(), w, kv, kv, enc, seqs, len, 9, 2);
+          CpuGpuComparison.run(
+              backend, m.config(), w, kv, kv, seqs, len, 9, encoded.withMaxSequences(2));
       report(spec + " KV on both engines, 2 sequences at a time", few);
       for (CpuGpuComparison.Result r : new CpuGpuComparison.Result[] {same, few}) {
         assertThat(r.positions()).isGreaterThanOrEqualTo(2000);

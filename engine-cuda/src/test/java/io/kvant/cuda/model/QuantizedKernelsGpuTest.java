@@ -34,7 +34,7 @@ class QuantizedKernelsGpuTest {
   private CudaBackend backend;
   private CudaDevice dev;
   private DeviceWeightCache cache;
-  private final List<DeviceBuffer> buffers = new ArrayList<>();
+  private DeviceScratch mem;
   private final List<Tensor> acquired = new ArrayList<>();
   private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
 
@@ -44,38 +44,15 @@ class QuantizedKernelsGpuTest {
     dev = backend.device();
     dev.makeCurrent();
     cache = new DeviceWeightCache(dev);
+    mem = new DeviceScratch(dev, rnd.nextLong());
   }
 
   @AfterEach
   void free() {
     acquired.forEach(t -> cache.release(t)); // a lambda: cache is null when the test was skipped
-    buffers.forEach(DeviceBuffer::close);
-  }
-
-  private float[] random(int n, double scale) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = (float) (rnd.nextGaussian() * scale);
+    if (mem != null) { // null when the test was skipped
+      mem.close();
     }
-    return a;
-  }
-
-  private long up(float[] a) {
-    DeviceBuffer b = dev.upload(MemorySegment.ofArray(a));
-    buffers.add(b);
-    return b.ptr();
-  }
-
-  private long alloc(long bytes) {
-    DeviceBuffer b = dev.allocate(bytes);
-    buffers.add(b);
-    return b.ptr();
-  }
-
-  private float[] down(long ptr, int n) {
-    float[] a = new float[n];
-    dev.download(ptr, MemorySegment.ofArray(a));
-    return a;
   }
 
   private static int[][] shapes(QuantFixtures.Kind k) {
@@ -134,19 +111,26 @@ class QuantizedKernelsGpuTest {
       for (int[] shape : shapes(kind)) {
         int out = shape[0];
         int in = shape[1];
-        Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+        Tensor t = QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, kind);
         QuantizedLayout q = QuantizedLayout.of(t);
         DeviceTensor w = cache.acquire(t);
         try {
-          float[] x = random(n * in, 1);
-          float[] base = random(n * out, 1);
+          float[] x = mem.random(n * in, 1);
+          float[] base = mem.random(n * out, 1);
           boolean accumulate = (n + out) % 2 == 0;
-          long y = up(base);
+          long y = mem.up(base);
           long tileElements = QuantizedProducts.tileElements((long) out * in) / 3 + 1;
-          long tile = alloc(2 * Math.max(tileElements, in));
+          long tile = mem.alloc(2 * Math.max(tileElements, in));
           products.multiply(
-              w, up(x), alloc(2L * n * in), tile, Math.max(tileElements, in), n, y, accumulate);
-          float[] got = down(y, n * out);
+              w,
+              mem.up(x),
+              mem.alloc(2L * n * in),
+              tile,
+              Math.max(tileElements, in),
+              n,
+              y,
+              accumulate);
+          float[] got = mem.down(y, n * out);
           boolean viaTensorCores = !QuantizedProducts.weightOnly(w, n);
           float[] want = reference(q, x, n, accumulate ? base : null, viaTensorCores);
           assertThat(relError(got, want))
@@ -169,7 +153,7 @@ class QuantizedKernelsGpuTest {
       for (int[] shape : shapes(kind)) {
         int out = shape[0];
         int in = shape[1];
-        Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+        Tensor t = QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, kind);
         DeviceTensor w = cache.acquire(t);
         try {
           if (!QuantizedProducts.mgemvReads(w)) {
@@ -177,11 +161,11 @@ class QuantizedKernelsGpuTest {
           }
           QuantizedLayout q = QuantizedLayout.of(t);
           var d = w.quant();
-          float[] x = random(n * in, 1);
-          float[] base = random(n * out, 1);
+          float[] x = mem.random(n * in, 1);
+          float[] base = mem.random(n * out, 1);
           float[] want = reference(q, x, n, base, false);
           for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
-            long y = up(base);
+            long y = mem.up(base);
             k.mgemv(
                 d.bits() == 8 ? CudaKernels.MgKind.ofCodes8(d.format()) : CudaKernels.MgKind.I4,
                 v,
@@ -191,13 +175,13 @@ class QuantizedKernelsGpuTest {
                 d.zerosPtr(),
                 d.groupSize(),
                 d.groupsPerRow(),
-                up(x),
+                mem.up(x),
                 y,
                 out,
                 in,
                 n,
                 true);
-            assertThat(relError(down(y, n * out), want))
+            assertThat(relError(mem.down(y, n * out), want))
                 .as("%s %dx%d, %d rows, %s", spec, out, in, n, v)
                 .isLessThan(2e-5);
           }
@@ -224,9 +208,7 @@ class QuantizedKernelsGpuTest {
         codes[i] = (short) (Float.floatToRawIntBits(values[i]) >>> 16);
       }
     }
-    DeviceBuffer wb = dev.upload(MemorySegment.ofArray(codes));
-    buffers.add(wb);
-    return wb;
+    return mem.keep(dev.upload(MemorySegment.ofArray(codes)));
   }
 
   /** One matrix of a fused-launch test: its device form and its values. */
@@ -246,7 +228,7 @@ class QuantizedKernelsGpuTest {
       return new Fused(kind, MgOperand.of(t, 1), values);
     }
     Tensor t =
-        QuantFixtures.quantize(random(out * in, 0.1), out, in, QuantFixtures.Kind.parse(spec));
+        QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, QuantFixtures.Kind.parse(spec));
     DeviceTensor w = cache.acquire(t);
     acquired.add(t);
     QuantizedLayout q = QuantizedLayout.of(t);
@@ -296,8 +278,8 @@ class QuantizedKernelsGpuTest {
       if (m[0] == null) {
         continue; // a layout mgemv does not read
       }
-      float[] x = random(n * in, 1);
-      float[] normW = random(in, 1);
+      float[] x = mem.random(n * in, 1);
+      float[] normW = mem.random(in, 1);
       float eps = 1e-5f;
       for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
         if (!v.fused(m[0].kind())) {
@@ -318,8 +300,8 @@ class QuantizedKernelsGpuTest {
           long[] ys = new long[3];
           float[][] bases = new float[3][];
           for (int i = 0; i < 3; i++) {
-            bases[i] = random(n * outs[i], 1);
-            ys[i] = up(bases[i]);
+            bases[i] = mem.random(n * outs[i], 1);
+            ys[i] = mem.up(bases[i]);
           }
           var op = m[0].op();
           k.mgemvFused(
@@ -331,11 +313,11 @@ class QuantizedKernelsGpuTest {
               m[0].op().into(ys[0]),
               m[1].op().into(ys[1]),
               m[2].op().into(ys[2]),
-              up(x),
+              mem.up(x),
               in,
               n,
               true,
-              norm ? up(normW) : 0,
+              norm ? mem.up(normW) : 0,
               eps,
               false);
           for (int i = 0; i < 3; i++) {
@@ -344,13 +326,13 @@ class QuantizedKernelsGpuTest {
             for (int j = 0; j < p.length; j++) {
               want[j] = (float) (bases[i][j] + p[j]);
             }
-            assertThat(relError(down(ys[i], n * outs[i]), want))
+            assertThat(relError(mem.down(ys[i], n * outs[i]), want))
                 .as("%s %s matrix %d %dx%d, %d rows, norm %s", spec, v, i, outs[i], in, n, norm)
                 .isLessThan(5e-5);
           }
           // gate and up (the first matrix and another of its height) with SwiGLU
           Fused upM = fusedMatrix(spec, outs[0], in);
-          long h = alloc(4L * n * outs[0]);
+          long h = mem.alloc(4L * n * outs[0]);
           k.mgemvFused(
               m[0].kind(),
               v,
@@ -358,13 +340,13 @@ class QuantizedKernelsGpuTest {
               op.groupSize(),
               op.groupsPerRow(),
               m[0].op().into(h),
-              upM.op().into(alloc(4L * n * outs[0])),
+              upM.op().into(mem.alloc(4L * n * outs[0])),
               null,
-              up(x),
+              mem.up(x),
               in,
               n,
               false,
-              norm ? up(normW) : 0,
+              norm ? mem.up(normW) : 0,
               eps,
               true);
           double[] g = product(m[0].values(), outs[0], in, xin, n);
@@ -373,7 +355,7 @@ class QuantizedKernelsGpuTest {
           for (int j = 0; j < g.length; j++) {
             want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
           }
-          assertThat(relError(down(h, n * outs[0]), want))
+          assertThat(relError(mem.down(h, n * outs[0]), want))
               .as("%s %s swiglu %dx%d, %d rows, norm %s", spec, v, outs[0], in, n, norm)
               .isLessThan(5e-5);
         }
@@ -393,7 +375,7 @@ class QuantizedKernelsGpuTest {
         int in = shape[1];
         float[] values = new float[out * in];
         DeviceBuffer wb = denseWeights(kind, values);
-        float[] x = random(n * in, 1);
+        float[] x = mem.random(n * in, 1);
         float[] want = new float[n * out];
         for (int r = 0; r < n; r++) {
           for (int o = 0; o < out; o++) {
@@ -405,9 +387,9 @@ class QuantizedKernelsGpuTest {
           }
         }
         for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
-          long y = alloc(4L * n * out);
-          k.mgemv(kind, v, wb.ptr(), 2L * in, 0, 0, 0, 0, up(x), y, out, in, n, false);
-          assertThat(relError(down(y, n * out), want))
+          long y = mem.alloc(4L * n * out);
+          k.mgemv(kind, v, wb.ptr(), 2L * in, 0, 0, 0, 0, mem.up(x), y, out, in, n, false);
+          assertThat(relError(mem.down(y, n * out), want))
               .as("%s %dx%d, %d rows, %s", kind, out, in, n, v)
               .isLessThan(2e-5);
         }
@@ -424,13 +406,13 @@ class QuantizedKernelsGpuTest {
     for (int[] shape : shapes(kind)) {
       int out = shape[0];
       int in = shape[1];
-      Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+      Tensor t = QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, kind);
       QuantizedLayout q = QuantizedLayout.of(t);
       DeviceTensor w = cache.acquire(t);
       try {
         int row0 = out / 3;
         int rows = out - row0;
-        long dst = alloc(4L * rows * in);
+        long dst = mem.alloc(4L * rows * in);
         var d = w.quant();
         if (d.bits() == 8) {
           k.dequant8(
@@ -459,7 +441,7 @@ class QuantizedKernelsGpuTest {
               rows,
               in);
         }
-        float[] got = down(dst, rows * in);
+        float[] got = mem.down(dst, rows * in);
         for (int r = 0; r < rows; r++) {
           for (int c = 0; c < in; c++) {
             assertThat(Float.floatToRawIntBits(got[r * in + c]))
@@ -469,7 +451,7 @@ class QuantizedKernelsGpuTest {
         }
         if (QuantizedProducts.mgemvReads(w) && in % 8 == 0) {
           // the vectorised tile decode: the same values, rounded once to F16
-          long tile = alloc(2L * rows * in);
+          long tile = mem.alloc(2L * rows * in);
           if (d.bits() == 8) {
             k.dequant8Tile(
                 w.ptr(),

@@ -6,7 +6,6 @@ import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
 import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
-import io.kvant.cuda.device.DeviceBuffer;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Fp8Codes;
 import io.kvant.engine.tensor.Tensor;
@@ -39,7 +38,7 @@ class W8a8GpuTest {
   private CudaBackend backend;
   private CudaDevice dev;
   private DeviceWeightCache cache;
-  private final List<DeviceBuffer> buffers = new ArrayList<>();
+  private DeviceScratch mem;
   private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
 
   @BeforeEach
@@ -48,41 +47,14 @@ class W8a8GpuTest {
     dev = backend.device();
     dev.makeCurrent();
     cache = new DeviceWeightCache(dev);
+    mem = new DeviceScratch(dev, rnd.nextLong());
   }
 
   @AfterEach
   void free() {
-    buffers.forEach(DeviceBuffer::close);
-  }
-
-  private float[] random(int n, double scale) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = (float) (rnd.nextGaussian() * scale);
+    if (mem != null) { // null when the test was skipped
+      mem.close();
     }
-    return a;
-  }
-
-  private long up(MemorySegment s) {
-    DeviceBuffer b = dev.upload(s);
-    buffers.add(b);
-    return b.ptr();
-  }
-
-  private long up(float[] a) {
-    return up(MemorySegment.ofArray(a));
-  }
-
-  private long alloc(long bytes) {
-    DeviceBuffer b = dev.allocate(bytes);
-    buffers.add(b);
-    return b.ptr();
-  }
-
-  private float[] down(long ptr, int n) {
-    float[] a = new float[n];
-    dev.download(ptr, MemorySegment.ofArray(a));
-    return a;
   }
 
   /**
@@ -125,7 +97,7 @@ class W8a8GpuTest {
     for (int n : new int[] {1, 3, 70, 300}) {
       for (int in : new int[] {30, 172, 1000, 4099}) {
         int ldq = QuantizedLayout.align16(in);
-        float[] x = random(n * in, 2);
+        float[] x = mem.random(n * in, 2);
         // a zero row, one large outlier, tiny values (E4M3 subnormals after scaling)
         for (int c = 0; c < in; c++) {
           x[c] = 0;
@@ -138,14 +110,16 @@ class W8a8GpuTest {
           x[2 * in] = 1f;
         }
         MemorySegment garbage = MemorySegment.ofArray(new byte[n * ldq]).fill((byte) 0x55);
-        long codes = up(garbage);
-        long scales = alloc(4L * n);
-        k.w8a8Quantize(up(x), n, in, codes, ldq, scales, fmt);
+        long codes = mem.up(garbage);
+        long scales = mem.alloc(4L * n);
+        k.w8a8Quantize(mem.up(x), n, in, codes, ldq, scales, fmt);
         byte[] got = new byte[n * ldq];
         dev.download(codes, MemorySegment.ofArray(got));
         float[] wantScales = new float[n];
         byte[] want = quantizeRows(x, n, in, ldq, wantScales, fmt);
-        assertThat(down(scales, n)).as("scales, fmt %d, %d x %d", fmt, n, in).isEqualTo(wantScales);
+        assertThat(mem.down(scales, n))
+            .as("scales, fmt %d, %d x %d", fmt, n, in)
+            .isEqualTo(wantScales);
         assertThat(got).as("codes, fmt %d, %d x %d", fmt, n, in).isEqualTo(want);
       }
     }
@@ -166,13 +140,13 @@ class W8a8GpuTest {
             acc.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextGaussian() * 1000));
           }
         }
-        float[] rs = random(n, 0.01);
-        float[] cs = random(out, 0.001);
-        float[] base = random(n * out, 1);
+        float[] rs = mem.random(n, 0.01);
+        float[] cs = mem.random(out, 0.001);
+        float[] base = mem.random(n * out, 1);
         for (boolean accumulate : new boolean[] {true, false}) {
-          long y = up(base);
-          k.w8a8Epilogue(up(acc), ld, accInt, up(rs), up(cs), y, out, n, accumulate);
-          float[] got = down(y, n * out);
+          long y = mem.up(base);
+          k.w8a8Epilogue(mem.up(acc), ld, accInt, mem.up(rs), mem.up(cs), y, out, n, accumulate);
+          float[] got = mem.down(y, n * out);
           for (int r = 0; r < n; r++) {
             for (int c = 0; c < out; c++) {
               long i = (long) r * ld + c;
@@ -221,29 +195,29 @@ class W8a8GpuTest {
     for (int[] shape : SHAPES) {
       int out = shape[0];
       int in = shape[1];
-      Tensor t = QuantFixtures.quantize(random(out * in, 0.1), out, in, kind);
+      Tensor t = QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, kind);
       QuantizedLayout q = QuantizedLayout.of(t);
       DeviceTensor w = cache.acquire(t);
       try {
         assertThat(W8a8Products.reads(w)).isTrue();
         for (int n : ROWS) {
-          float[] x = random(n * in, 1);
-          float[] base = random(n * out, 1);
+          float[] x = mem.random(n * in, 1);
+          float[] base = mem.random(n * out, 1);
           boolean accumulate = (n + out) % 2 == 0;
-          long y = up(base);
+          long y = mem.up(base);
           // a small accumulator (several GEMM passes) where the shape allows
           long tileElements = Math.max(QuantizedProducts.tileElements((long) out * in) / 3 + 1, in);
           long before = products.w8a8Runs();
           products.multiply(
               w,
-              up(x),
-              alloc(2L * n * in),
-              alloc(2 * tileElements),
+              mem.up(x),
+              mem.alloc(2L * n * in),
+              mem.alloc(2 * tileElements),
               tileElements,
               n,
               y,
               accumulate);
-          float[] got = down(y, n * out);
+          float[] got = mem.down(y, n * out);
           String what =
               String.format("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate);
           if (products.w8a8Runs() == before) {
@@ -277,19 +251,19 @@ class W8a8GpuTest {
     QuantizedProducts products = new QuantizedProducts(backend.kernels(), backend.gemm());
     products.setW8a8MinRows(1);
     Tensor t =
-        QuantFixtures.quantize(random(64 * 256, 0.1), 64, 256, QuantFixtures.Kind.parse(spec));
+        QuantFixtures.quantize(mem.random(64 * 256, 0.1), 64, 256, QuantFixtures.Kind.parse(spec));
     DeviceTensor w = cache.acquire(t);
     try {
       int n = 40;
       long tileElements = 64L * 256;
       products.multiply(
           w,
-          up(random(n * 256, 1)),
-          alloc(2L * n * 256),
-          alloc(2 * tileElements),
+          mem.up(mem.random(n * 256, 1)),
+          mem.alloc(2L * n * 256),
+          mem.alloc(2 * tileElements),
           tileElements,
           n,
-          alloc(4L * n * 64),
+          mem.alloc(4L * n * 64),
           false);
       dev.synchronize();
       assertThat(products.w8a8Runs()).isZero();
