@@ -193,6 +193,80 @@ class QuantizedKernelsGpuTest {
   }
 
   /**
+   * The norm tail of a residual mgemv (the last block RMS-normalises the updated rows), every kind
+   * and work split, 1..4 rows: the products as without a tail, the norm against a float64 RMSNorm
+   * of the rows the product left, and the counter back at 0 (a second launch runs the tail again).
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3, 4})
+  void mgemvNormTailNormalisesTheUpdatedRows(int n) {
+    CudaKernels k = backend.kernels();
+    float eps = 1e-5f;
+    for (String spec : new String[] {"BF16", "I4:g128", "I8", "F8_E4M3"}) {
+      for (int[] shape : new int[][] {{4100, 256}, {130, 1024}}) {
+        int out = shape[0];
+        int in = shape[1];
+        Fused m = fusedMatrix(spec, out, in);
+        MgOperand op = m.op();
+        float[] normW = mem.random(out, 1);
+        long normWd = mem.up(normW);
+        long counter = mem.up(new float[1]);
+        for (CudaKernels.MgVariant v : CudaKernels.MgVariant.values()) {
+          for (int launch = 0; launch < 2; launch++) {
+            float[] x = mem.random(n * in, 1);
+            float[] base = mem.random(n * out, 1);
+            long y = mem.up(base);
+            long normOut = mem.up(new float[n * out]);
+            k.mgemv(
+                m.kind(),
+                v,
+                op.w(),
+                op.ldw(),
+                op.scales(),
+                op.zeros(),
+                op.groupSize(),
+                op.groupsPerRow(),
+                mem.up(x),
+                y,
+                out,
+                in,
+                n,
+                true,
+                new CudaKernels.NormTail(normWd, normOut, CudaKernels.DT_F32, eps, counter));
+            float[] got = mem.down(y, n * out);
+            float[] want = base.clone();
+            for (int r = 0; r < n; r++) {
+              for (int o = 0; o < out; o++) {
+                double a = 0;
+                for (int i = 0; i < in; i++) {
+                  a += (double) m.values()[o * in + i] * x[r * in + i];
+                }
+                want[r * out + o] += (float) a;
+              }
+            }
+            String what =
+                String.format("%s %dx%d, %d rows, %s, launch %d", spec, out, in, n, v, launch);
+            assertThat(relError(got, want)).as(what).isLessThan(2e-5);
+            float[] normed = new float[n * out];
+            for (int r = 0; r < n; r++) {
+              double ss = 0;
+              for (int o = 0; o < out; o++) {
+                ss += (double) got[r * out + o] * got[r * out + o];
+              }
+              double inv = 1.0 / Math.sqrt(ss / out + eps);
+              for (int o = 0; o < out; o++) {
+                normed[r * out + o] = (float) (normW[o] * (got[r * out + o] * inv));
+              }
+            }
+            assertThat(relError(mem.down(normOut, n * out), normed)).as(what).isLessThan(1e-5);
+            assertThat(mem.down(counter, 1)[0]).as(what + ": counter").isZero();
+          }
+        }
+      }
+    }
+  }
+
+  /**
    * Random dense BF16 or F16 weights on the device; {@code values} receives what they hold (the
    * rounded values), one per element.
    */
