@@ -679,7 +679,10 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
 
   /** The tail that runs a norm with {@code weights} into {@code out}, or null without tails. */
   private CudaKernels.NormTail normTail(long weights, NormOut out, int n) {
-    if (!tails || out == null || n > CudaKernels.MGEMV_ROWS) {
+    if (!tails
+        || out == null
+        || n > CudaKernels.MGEMV_ROWS
+        || !CudaKernels.takesNormTail(c.dim())) {
       return null;
     }
     return new CudaKernels.NormTail(weights, out.ptr(), out.type(), c.normEps(), counters.ptr());
