@@ -99,10 +99,6 @@ if named tails; then
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --steps 64 --tails both \
       --weights "$w" 2>&1 | tee -a "$RESULTS/tails.txt"
   done
-  # where a batch-1 BF16 step goes (events around each launch), and the products alone
-  timeout 120 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 8 --graphs off \
-    --profile --weights bf16 2>&1 | tee "$RESULTS/tails-profile.txt"
-  timeout 200 "${CUDABENCH[@]}" gemv --rows 1 2>&1 | tee "$RESULTS/tails-gemv.txt"
 fi
 if wants hotswap; then
   junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest

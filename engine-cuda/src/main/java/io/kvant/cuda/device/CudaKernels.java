@@ -859,21 +859,9 @@ public final class CudaKernels {
    * {@code 0..n-1} of {@code y} ({@code out} wide, F32) normalised with {@code weights} and {@code
    * eps} as {@link #rmsNorm} defines it (the sum of squares in another order: equal to rounding),
    * stored to {@code output} as {@code outType}. {@code counter}: a device int that is 0 before the
-   * launch (the tail leaves it 0 again), used by one launch at a time. Only for products whose
-   * {@code out} {@link #takesNormTail}.
+   * launch (the tail leaves it 0 again), used by one launch at a time.
    */
   public record NormTail(long weights, long output, int outType, float eps, long counter) {}
-
-  /** Float4 loads each thread of the tail holds in registers per row (MG_TAIL_RUNS). */
-  private static final int MG_TAIL_RUNS = 8;
-
-  /**
-   * Whether a product {@code out} wide can run a {@link NormTail}: a multiple of 4 and at most
-   * {@code 4 * MG_TAIL_RUNS * 32 * MG_WARPS} (4,096), so the last block holds a row in registers.
-   */
-  public static boolean takesNormTail(int out) {
-    return out % 4 == 0 && out <= 4 * MG_TAIL_RUNS * 32 * MG_WARPS;
-  }
 
   /**
    * As {@link #mgemv(MgKind, MgVariant, long, long, long, long, int, int, long, long, int, int,
@@ -898,10 +886,6 @@ public final class CudaKernels {
     if (n < 1 || n > MGEMV_ROWS || ldw % 16 != 0) {
       throw new IllegalArgumentException(
           "mgemv takes 1.." + MGEMV_ROWS + " rows and 16-byte row strides, got " + n + ", " + ldw);
-    }
-    if (tail != null && !takesNormTail(out)) {
-      throw new IllegalArgumentException(
-          "a norm tail takes outputs <= 4096 wide, a multiple of 4," + " got " + out);
     }
     args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow);
     args.ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);

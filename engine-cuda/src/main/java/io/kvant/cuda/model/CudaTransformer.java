@@ -679,10 +679,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
 
   /** The tail that runs a norm with {@code weights} into {@code out}, or null without tails. */
   private CudaKernels.NormTail normTail(long weights, NormOut out, int n) {
-    if (!tails
-        || out == null
-        || n > CudaKernels.MGEMV_ROWS
-        || !CudaKernels.takesNormTail(c.dim())) {
+    if (!tails || out == null || n > CudaKernels.MGEMV_ROWS) {
       return null;
     }
     return new CudaKernels.NormTail(weights, out.ptr(), out.type(), c.normEps(), counters.ptr());

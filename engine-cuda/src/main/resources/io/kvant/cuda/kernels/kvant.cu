@@ -1730,43 +1730,21 @@ __device__ __forceinline__ void mg_row(const unsigned char* w, const float* scal
 // outputs, the last one RMS-normalises rows 0..n-1 of y ([n][dim] F32, the residual stream just
 // updated) with weights normW into normOut (type normType), as the rmsnorm kernel defines it, so
 // the next layer's norm needs no launch of its own. Every thread of the block calls it.
-// Preconditions (the Java side checks them): dim a multiple of 4 and at most 4 * MG_TAIL_RUNS *
-// blockDim.x, so each thread holds its whole share of a row in registers: its MG_TAIL_RUNS float4
-// loads are all in flight at once (a loop of dependent loads, one block for the row, was 15 us a
-// row on an H200).
-#define MG_TAIL_RUNS 8
 __device__ void mg_norm_tail(unsigned* counter, const float* y, int dim, int n,
                              const float* normW, void* normOut, int normType, float eps) {
   __shared__ float nt_red[32];
   if (!last_block_of(counter, gridDim.x)) return;
-  const int runs = dim / 4;
   for (int r = 0; r < n; r++) {
-    const float4* xr = reinterpret_cast<const float4*>(y + (long)r * dim);
-    float4 v[MG_TAIL_RUNS];
-#pragma unroll
-    for (int j = 0; j < MG_TAIL_RUNS; j++) {
-      int i = threadIdx.x + j * blockDim.x;
-      float4 zero = {0.f, 0.f, 0.f, 0.f};
-      v[j] = i < runs ? __ldcg(xr + i) : zero;
-    }
+    const float* xr = y + (long)r * dim;
     float ss = 0.f;
-#pragma unroll
-    for (int j = 0; j < MG_TAIL_RUNS; j++)
-      ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+      float v = __ldcg(xr + i);
+      ss += v * v;
+    }
     ss = block_sum(ss, nt_red);
     float inv = (float)(1.0 / sqrt((double)(ss / dim + eps)));
-    long o = (long)r * dim;
-#pragma unroll
-    for (int j = 0; j < MG_TAIL_RUNS; j++) {
-      int i = threadIdx.x + j * blockDim.x;
-      if (i < runs) {
-        float4 w = __ldg(reinterpret_cast<const float4*>(normW) + i);
-        store_elem(normOut, o + 4 * i, normType, w.x * (v[j].x * inv));
-        store_elem(normOut, o + 4 * i + 1, normType, w.y * (v[j].y * inv));
-        store_elem(normOut, o + 4 * i + 2, normType, w.z * (v[j].z * inv));
-        store_elem(normOut, o + 4 * i + 3, normType, w.w * (v[j].w * inv));
-      }
-    }
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+      store_elem(normOut, (long)r * dim + i, normType, normW[i] * (__ldcg(xr + i) * inv));
   }
 }
 
