@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|tails|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -83,21 +83,6 @@ if named mgemv; then
   done
   for w in bf16 int4-g128; do
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 16 --graphs off --profile --weights "$w" 2>&1 | tee "$RESULTS/launches-8b-$w.txt"
-  done
-fi
-if named tails; then
-  # The norms and merges folded into the last block of the kernel before them (issue 14): their
-  # kernel tests, the decode steps against the CPU engine, then 8B decode with tails off and on,
-  # same weights, one run per weight type.
-  junit tails --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mgemvNormTailNormalisesTheUpdatedRows(int)' \
-    --select-method 'io.kvant.cuda.device.CudaKernelsGpuTest#pagedAttentionMatchesTheReference(int, int, int, int, java.lang.String, io.kvant.engine.kv.KvEncoding)' \
-    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)' \
-    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#overlappedLaunchGivesTheSameLogitsBitForBit()' \
-    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#aBatchGivesTheLogitsEachSequenceGivesAlone()' \
-    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#f32WeightsGiveTheCpuLogitsWithin1e3(java.lang.String)'
-  for w in bf16 int4-g128 fp8-e4m3; do
-    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --steps 64 --tails both \
-      --weights "$w" 2>&1 | tee -a "$RESULTS/tails.txt"
   done
 fi
 if wants hotswap; then

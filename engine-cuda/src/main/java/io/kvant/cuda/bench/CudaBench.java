@@ -42,7 +42,7 @@ import java.util.SplittableRandom;
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--splits fixed,by-shape,split-k] [--profile (with --graphs off)]
- *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--tails on|off|both]
+ *        [--kv f16|int8|fp8|f32] [--w8a8 off,16]
  *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse]
  * </pre>
  *
@@ -552,17 +552,8 @@ public final class CudaBench {
     for (String a : flagText(args, "--w8a8", "off").split(",")) {
       w8a8s.add(a.trim().equals("off") ? 0 : Integer.parseInt(a.trim()));
     }
-    // the norms and merges folded into the last block of the kernel before them, or not
-    String tailsFlag = flagText(args, "--tails", "on");
-    List<Boolean> tailModes =
-        switch (tailsFlag) {
-          case "on" -> List.of(true);
-          case "off" -> List.of(false);
-          case "both" -> List.of(false, true);
-          default -> throw new IllegalArgumentException("--tails on|off|both, got " + tailsFlag);
-        };
-    // one forward pass per (graphs, fused, overlapped launch, attention, splits, w8a8, tails)
-    // mode, same weights
+    // one forward pass per (graphs, fused, overlapped launch, attention, splits, w8a8) mode, same
+    // weights
     Map<String, CudaTransformer> passes = new LinkedHashMap<>();
     Map<String, Boolean> passPdl = new LinkedHashMap<>();
     for (boolean g : modes) {
@@ -571,30 +562,25 @@ public final class CudaBench {
           for (AttentionKernel ta : attentions) {
             for (MgemvSplits sp : splits) {
               for (int w8 : w8a8s) {
-                for (boolean tl : tailModes) {
-                  String key =
-                      (g ? "on" : "off")
-                          + " | "
-                          + f.name().toLowerCase(Locale.ROOT)
-                          + " | "
-                          + (o ? "on" : "off")
-                          + " | "
-                          + ta.name().toLowerCase(Locale.ROOT)
-                          + " | "
-                          + sp.name().toLowerCase(Locale.ROOT).replace('_', '-')
-                          + " | "
-                          + (w8 == 0 ? "off" : ">= " + w8)
-                          + " | "
-                          + (tl ? "on" : "off");
-                  CudaTransformer t =
-                      new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
-                  t.setAttention(ta);
-                  t.setMgemvSplits(sp);
-                  t.setW8a8MinRows(w8);
-                  t.setTails(tl);
-                  passes.put(key, t);
-                  passPdl.put(key, o);
-                }
+                String key =
+                    (g ? "on" : "off")
+                        + " | "
+                        + f.name().toLowerCase(Locale.ROOT)
+                        + " | "
+                        + (o ? "on" : "off")
+                        + " | "
+                        + ta.name().toLowerCase(Locale.ROOT)
+                        + " | "
+                        + sp.name().toLowerCase(Locale.ROOT).replace('_', '-')
+                        + " | "
+                        + (w8 == 0 ? "off" : ">= " + w8);
+                CudaTransformer t =
+                    new CudaTransformer(d, backend.kernels(), backend.gemm(), model, g, f);
+                t.setAttention(ta);
+                t.setMgemvSplits(sp);
+                t.setW8a8MinRows(w8);
+                passes.put(key, t);
+                passPdl.put(key, o);
               }
             }
           }
@@ -627,11 +613,10 @@ public final class CudaBench {
         steps);
     System.out.println(
         "| batch | graphs | decode fusion | overlapped launch | attention | mgemv splits |"
-            + " w8a8 rows | tails | kv encoding |"
+            + " w8a8 rows | kv encoding |"
             + " prefill tok/s | decode tok/s | ms/step | weight-read TB/s | share of copy bw |");
     System.out.println(
-        "| ---: | --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |"
-            + " ---: |");
+        "| ---: | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
         for (KvEncoding enc : encodings) {

@@ -533,9 +533,7 @@ public final class CudaKernels {
    * vectors (rows of one sequence times the query heads of one kv head), over one range of {@code
    * split}'s positions. {@code partial} holds {@code split.partialFloats(...)} floats (0 for one
    * split). {@code keyChannels}: the keys' channel scales ({@link #KV_KEY_CHANNELS}), 0 when keys
-   * have token scales. {@code mergeCounters}: 0 to merge a split's partials in a launch of their
-   * own, else {@code tiles * kvHeads} device ints, 0 before the launch (and left 0), with which the
-   * last block of each (tile, kv head) to finish merges them (same arithmetic, one launch fewer).
+   * have token scales.
    */
   public void attentionTiled(
       long q,
@@ -560,7 +558,6 @@ public final class CudaKernels {
       int tiles,
       AttentionSplit split,
       long partial,
-      long mergeCounters,
       int outType) {
     if (tiledRows(heads, kvHeads, headSize) < 1) {
       throw new IllegalArgumentException(
@@ -578,7 +575,7 @@ public final class CudaKernels {
     args.ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType).ptr(tileRow0).ptr(tileRows);
-    args.i32(split.splits()).i32(split.length()).ptr(partial).ptr(mergeCounters);
+    args.i32(split.splits()).i32(split.length()).ptr(partial);
     launch(
         attentionTiled,
         "attention_tiled",
@@ -587,7 +584,7 @@ public final class CudaKernels {
         split.splits(),
         128,
         tiledSharedBytes(headSize));
-    if (split.splits() > 1 && mergeCounters == 0) {
+    if (split.splits() > 1) {
       args.ptr(partial).ptr(out).ptr(tileRow0).ptr(tileRows).i32(heads).i32(kvHeads);
       args.i32(headSize).i32(split.splits()).i32(outType);
       launch(
@@ -835,66 +832,12 @@ public final class CudaKernels {
       int in,
       int n,
       boolean accumulate) {
-    mgemv(
-        kind,
-        variant,
-        w,
-        ldw,
-        scales,
-        zeros,
-        groupSize,
-        groupsPerRow,
-        x,
-        y,
-        out,
-        in,
-        n,
-        accumulate,
-        null);
-  }
-
-  /**
-   * An RMSNorm that the last block of a product's grid runs on the product's output once every
-   * block has stored (a residual product at decode: the next norm then needs no launch): rows
-   * {@code 0..n-1} of {@code y} ({@code out} wide, F32) normalised with {@code weights} and {@code
-   * eps} as {@link #rmsNorm} defines it (the sum of squares in another order: equal to rounding),
-   * stored to {@code output} as {@code outType}. {@code counter}: a device int that is 0 before the
-   * launch (the tail leaves it 0 again), used by one launch at a time.
-   */
-  public record NormTail(long weights, long output, int outType, float eps, long counter) {}
-
-  /**
-   * As {@link #mgemv(MgKind, MgVariant, long, long, long, long, int, int, long, long, int, int,
-   * int, boolean)}, then {@code tail} (null: none) over this launch's {@code n} rows of {@code y}.
-   */
-  public void mgemv(
-      MgKind kind,
-      MgVariant variant,
-      long w,
-      long ldw,
-      long scales,
-      long zeros,
-      int groupSize,
-      int groupsPerRow,
-      long x,
-      long y,
-      int out,
-      int in,
-      int n,
-      boolean accumulate,
-      NormTail tail) {
     if (n < 1 || n > MGEMV_ROWS || ldw % 16 != 0) {
       throw new IllegalArgumentException(
           "mgemv takes 1.." + MGEMV_ROWS + " rows and 16-byte row strides, got " + n + ", " + ldw);
     }
     args.ptr(w).i64(ldw).ptr(scales).ptr(zeros).i32(groupSize).i32(groupsPerRow);
     args.ptr(x).ptr(y).i32(out).i32(in).i32(n).i32(accumulate ? 1 : 0);
-    if (tail == null) {
-      args.ptr(0).ptr(0).ptr(0).i32(0).f32(0f);
-    } else {
-      args.ptr(tail.counter()).ptr(tail.weights()).ptr(tail.output()).i32(tail.outType());
-      args.f32(tail.eps());
-    }
     int perBlock = variant.featuresPerBlock();
     launch(
         mgemv[kind.ordinal()][variant.ordinal()],

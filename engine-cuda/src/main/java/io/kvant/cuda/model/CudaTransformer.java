@@ -54,15 +54,11 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private final long tileElements;
   private final DecodeFusion fusion;
   private long fusedLayers;
-  private long foldedNorms;
   // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
   private final int tiledRows;
   private AttentionKernel attention = AttentionKernel.DEFAULT;
   private MgemvSplits splits = MgemvSplits.DEFAULT;
   private DeviceBuffer partial;
-  private boolean tails = true;
-  // zeroed ints: [0] the norm tails' counter, [1..] a split attention's merge counters
-  private DeviceBuffer counters;
 
   /**
    * @param model the version's weights on the device, owned: {@link #close()} releases them
@@ -149,20 +145,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       dropGraphs();
     }
     quantized.setW8a8MinRows(v);
-  }
-
-  /**
-   * Whether few-row steps fold the small kernel after a product into its last block ({@code true}
-   * unless set; {@code false} for comparing): the residual products ({@code wo}, {@code down}) run
-   * the next RMSNorm when they are one {@code mgemv} launch, and a split attention merges its
-   * partials in the last block of each (tile, kv head). Steps enqueued (and graphs captured) after
-   * the call follow it.
-   */
-  public void setTails(boolean on) {
-    if (on != tails) {
-      dropGraphs();
-    }
-    tails = on;
   }
 
   /** Products enqueued through W8A8 so far (graph replays not counted again). */
@@ -323,7 +305,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       split = k.attentionSplit(tiles.length / 2, c.kvHeads(), maxLen);
       ensurePartial(split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize()));
     }
-    ensureCounters(1 + (long) (tiles.length / 2) * c.kvHeads());
     // One staging copy: tokens | positions | rowSeq | logitRows | tables | tiles, then sampling
     // rules.
     long intBytes = 4L * (3L * padded + stepRows + table.length + tiles.length);
@@ -444,8 +425,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
 
     DeviceTensor emb = model.embedding();
     k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
-    // whether the previous layer's down product ran this layer's attention norm (its tail)
-    boolean attnNormed = false;
     for (int l = 0; l < c.layers(); l++) {
       DeviceModel.Layer w = model.layers().get(l);
       // The norm writes its output in the type of the products it feeds (one kernel, no cast);
@@ -457,7 +436,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         // decode: the three products in one launch (and the norm, when it is folded in)
         fusedLayers++;
         long normW = normFolded() ? w.attnNorm() : 0L;
-        if (normW == 0 && !attnNormed) {
+        if (normW == 0) {
           k.rmsNorm(
               s.x.ptr(), w.attnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
@@ -480,9 +459,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       } else {
         int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
         long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
-        if (!attnNormed) {
-          k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
-        }
+        k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
         gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
         gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false);
         gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false);
@@ -551,7 +528,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             st.tileCount(),
             st.split(),
             partial == null ? 0L : partial.ptr(),
-            tails && st.split().splits() > 1 ? counters.ptr() + 4 : 0L,
             oType);
       } else {
         k.attention(
@@ -575,17 +551,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             n,
             oType);
       }
-      boolean ffnNormed =
-          gemm(
-              w.wo(),
-              att,
-              oType,
-              (long) n * dim,
-              n,
-              s.x.ptr(),
-              true,
-              normTail(w.ffnNorm(), ffnNormOut(w, n), n));
-      foldedNorms += ffnNormed ? 1 : 0;
+      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
       MgOperand mg = fusable(w.gate(), n, dim);
       MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n);
@@ -593,7 +559,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         // decode: gate and up and SwiGLU in one launch (and the norm, when it is folded in), F32
         // out for the down product
         long normW = normFolded() ? w.ffnNorm() : 0L;
-        if (normW == 0 && !ffnNormed) {
+        if (normW == 0) {
           k.rmsNorm(
               s.x.ptr(), w.ffnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
@@ -613,31 +579,18 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             normW,
             c.normEps(),
             true);
-        attnNormed =
-            gemm(
-                w.down(),
-                s.gate.ptr(),
-                CudaKernels.DT_F32,
-                (long) n * hidden,
-                n,
-                s.x.ptr(),
-                true,
-                nextNormTail(l, n));
+        gemm(w.down(), s.gate.ptr(), CudaKernels.DT_F32, (long) n * hidden, n, s.x.ptr(), true);
       } else {
         int upType = inputType(n, w.gate(), w.up(), w.up());
         long normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
-        if (!ffnNormed) {
-          k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
-        }
+        k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
         gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
         gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
         int downType = inputType(n, w.down(), w.down(), w.down());
         long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
         k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
-        attnNormed =
-            gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true, nextNormTail(l, n));
+        gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
       }
-      foldedNorms += attnNormed ? 1 : 0;
     }
     if (rows > 0) {
       DeviceTensor out = model.output();
@@ -646,52 +599,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
       gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
     }
-  }
-
-  /** Where a norm writes its rows and in which type. */
-  private record NormOut(long ptr, int type) {}
-
-  /**
-   * Where layer {@code w}'s attention norm writes for {@code n} rows, as the layer loop reads it;
-   * null when it is folded into the products.
-   */
-  private NormOut attnNormOut(DeviceModel.Layer w, int n) {
-    MgOperand mq = fusable(w.wq(), n, c.dim());
-    MgOperand mk = mq == null ? null : MgOperand.of(w.wk(), n);
-    MgOperand mv = mq == null ? null : MgOperand.of(w.wv(), n);
-    if (mq != null && mq.sameLayout(mk) && mq.sameLayout(mv)) {
-      return normFolded() ? null : new NormOut(s.xb.ptr(), CudaKernels.DT_F32);
-    }
-    int type = inputType(n, w.wq(), w.wk(), w.wv());
-    return new NormOut(type == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr(), type);
-  }
-
-  /** As {@link #attnNormOut}, for the norm before the feed-forward products. */
-  private NormOut ffnNormOut(DeviceModel.Layer w, int n) {
-    MgOperand mg = fusable(w.gate(), n, c.dim());
-    MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n);
-    if (mg != null && mg.sameLayout(mu) && w.up().rows() == c.hiddenDim()) {
-      return normFolded() ? null : new NormOut(s.xb.ptr(), CudaKernels.DT_F32);
-    }
-    int type = inputType(n, w.gate(), w.up(), w.up());
-    return new NormOut(type == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr(), type);
-  }
-
-  /** The tail that runs a norm with {@code weights} into {@code out}, or null without tails. */
-  private CudaKernels.NormTail normTail(long weights, NormOut out, int n) {
-    if (!tails || out == null || n > CudaKernels.MGEMV_ROWS) {
-      return null;
-    }
-    return new CudaKernels.NormTail(weights, out.ptr(), out.type(), c.normEps(), counters.ptr());
-  }
-
-  /** The tail of layer {@code l}'s down product: layer {@code l + 1}'s attention norm. */
-  private CudaKernels.NormTail nextNormTail(int l, int n) {
-    if (l + 1 >= c.layers()) {
-      return null; // the output norm reads the logit rows: a launch of its own
-    }
-    DeviceModel.Layer next = model.layers().get(l + 1);
-    return normTail(next.attnNorm(), attnNormOut(next, n), n);
   }
 
   /**
@@ -752,32 +659,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
    */
   private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
-    gemm(w, in, inType, count, n, y, acc, null);
-  }
-
-  /**
-   * As above, with {@code tail} (null: none) folded into the product where it runs as one {@code
-   * mgemv} launch.
-   *
-   * @return whether the tail ran (else the caller launches the norm)
-   */
-  private boolean gemm(
-      DeviceTensor w,
-      long in,
-      int inType,
-      long count,
-      int n,
-      long y,
-      boolean acc,
-      CudaKernels.NormTail tail) {
     if (w.quantized()) {
       if (inType != CudaKernels.DT_F32) {
         throw new IllegalStateException("activations of type " + inType + " for quantized weights");
       }
-      return quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc, tail);
+      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc);
+      return;
     }
     if (inType == CudaKernels.DT_F32 && denseMgemv(w, n)) {
-      boolean tailed = tail != null && n <= CudaKernels.MGEMV_ROWS;
       CudaKernels.MgKind kind =
           w.dtype() == CudaKernels.DT_BF16 ? CudaKernels.MgKind.BF16 : CudaKernels.MgKind.F16;
       for (int r0 = 0; r0 < n; r0 += CudaKernels.MGEMV_ROWS) {
@@ -796,10 +685,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             w.rows(),
             w.cols(),
             m,
-            acc,
-            tailed ? tail : null);
+            acc);
       }
-      return tailed;
+      return;
     }
     long x = in;
     if (inType != w.dtype()) {
@@ -810,7 +698,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       x = s.typed2.ptr();
     }
     gemm.multiply(w.dtype(), w.ptr(), w.rows(), w.cols(), x, n, y, acc);
-    return false;
   }
 
   private MemorySegment staging(long bytes) {
@@ -844,17 +731,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
   }
 
-  private void ensureCounters(long count) {
-    if (counters == null || counters.bytes() < 4 * count) {
-      int n = (int) Math.max(count, counters == null ? 1024 : 2 * counters.bytes() / 4);
-      if (counters != null) {
-        dropGraphs();
-        counters.close();
-      }
-      counters = device.upload(new float[n]); // zero bits: zero counters
-    }
-  }
-
   /** Captured graphs hold the addresses of the buffers about to be replaced. */
   private void dropGraphs() {
     if (graphs != null) {
@@ -869,14 +745,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   public long fusedLayers() {
     return fusedLayers;
-  }
-
-  /**
-   * RMSNorms run as the tail of the product before them so far (counted when enqueued, as {@link
-   * #fusedLayers}).
-   */
-  public long foldedNorms() {
-    return foldedNorms;
   }
 
   /** Decode steps launched as a captured graph so far. */
@@ -905,9 +773,6 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     if (partial != null) {
       partial.close();
-    }
-    if (counters != null) {
-      counters.close();
     }
     cos.close();
     sin.close();

@@ -128,25 +128,6 @@ final class QuantizedProducts {
       int n,
       long y,
       boolean accumulate) {
-    multiply(w, x, xTyped, tile, tileElements, n, y, accumulate, null);
-  }
-
-  /**
-   * As above, and {@code tail} (null: none) folded into the product when it runs as one {@code
-   * mgemv} launch ({@code n <= MGEMV_ROWS}, a layout mgemv reads, W8A8 not taken).
-   *
-   * @return whether the tail ran (else the caller runs its norm)
-   */
-  boolean multiply(
-      DeviceTensor w,
-      long x,
-      long xTyped,
-      long tile,
-      long tileElements,
-      int n,
-      long y,
-      boolean accumulate,
-      CudaKernels.NormTail tail) {
     DeviceTensor.DeviceQuant q = w.quant();
     int out = w.rows();
     int in = w.cols();
@@ -168,11 +149,10 @@ final class QuantizedProducts {
             y,
             accumulate)) {
       w8a8Runs++;
-      return false;
+      return;
     }
     if (weightOnly(w, n)) {
       int chunk = fast ? CudaKernels.MGEMV_ROWS : CudaKernels.QGEMV_ROWS;
-      boolean tailed = tail != null && fast && n <= chunk;
       for (int r0 = 0; r0 < n; r0 += chunk) {
         int m = Math.min(chunk, n - r0);
         long xr = x + 4L * r0 * in;
@@ -194,8 +174,7 @@ final class QuantizedProducts {
               out,
               in,
               m,
-              accumulate,
-              tailed ? tail : null);
+              accumulate);
         } else if (q.bits() == 8) {
           k.qgemv8(
               w.ptr(),
@@ -226,7 +205,7 @@ final class QuantizedProducts {
               accumulate);
         }
       }
-      return tailed;
+      return;
     }
     k.cast(x, xTyped, TILE_TYPE, (long) n * in);
     int step = (int) Math.max(1, Math.min(out, tileElements / in));
@@ -238,7 +217,6 @@ final class QuantizedProducts {
       decodeTile(w, tile, r0, m, fast);
       gemm.multiply(TILE_TYPE, tile, m, in, xTyped, n, y + 4L * r0, out, accumulate);
     }
-    return false;
   }
 
   private void decodeTile(DeviceTensor w, long tile, int r0, int m, boolean fast) {

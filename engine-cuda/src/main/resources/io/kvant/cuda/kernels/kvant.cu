@@ -133,24 +133,6 @@ __device__ float block_max(float v, float* smem) {
   return warp_max(t);
 }
 
-// Whether this block is the last of its grid (or of the group a counter counts) to get here: every
-// thread of the block calls it after its stores; those stores are then visible to the last block,
-// which must read them with __ldcg (this SM's L1 may hold older copies of their lines). `total` is
-// how many blocks count on *counter; the last one gets true and resets the counter to 0 (so a
-// captured graph replays with it zeroed).
-__device__ __forceinline__ bool last_block_of(unsigned* counter, unsigned total) {
-  __shared__ unsigned lb_last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    lb_last = atomicAdd(counter, 1u) == total - 1;
-    if (lb_last) *counter = 0;
-  }
-  __syncthreads();
-  if (lb_last) __threadfence();
-  return lb_last;
-}
-
 // x[row] = embedding row tokens[row], as F32. grid: rows.
 extern "C" __global__ void embed(const void* table, int dtype, const int* tokens, float* x,
                                  int dim) {
@@ -804,9 +786,8 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
 // memory), then the lanes split the head's dimensions for P * V. Causal: row r sees positions <=
 // positions[r]. With one split the block writes out; with several it writes each vector's
 // unnormalised partial (acc[headSize], max, sum) at partial[((t * kvHeads + kvh) * splits + z) *
-// FA_VECS + v] (headSize + 2 floats each), combined by attention_merge or, with mergeCounters
-// (tiles * kvHeads zeroed counters), by the last of the splits to finish: splits give decode steps
-// (few tiles, long contexts) enough blocks to fill the GPU.
+// FA_VECS + v] (headSize + 2 floats each) and attention_merge combines them: splits give decode
+// steps (few tiles, long contexts) enough blocks to fill the GPU.
 // grid: (tiles, kvHeads, splits), block: 32 * FA_WARPS, dynamic shared memory: 4 * (2 * FA_KT *
 // (headSize + 1) + FA_VECS * headSize) bytes (K/V rows padded by one float so the lanes' K reads
 // hit distinct banks).
@@ -814,8 +795,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     const float* q, const void* pool, const float* kvScales, const float* kChan, int kvType,
     void* out, const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
-    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial,
-    unsigned* mergeCounters) {
+    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial) {
   pdl_enter();
   extern __shared__ float fa_smem[];
   __shared__ long fa_off[2][FA_KT];
@@ -939,28 +919,6 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     for (int j = 0; j < ATTN_MAX_DIMS; j++) {
       int d = lane + 32 * j;
       if (d < headSize) store_elem(out, o + d, outType, acc[i][j] * inv);
-    }
-  }
-  // The merge folded in: the last of the splits of (tile, kv head) to finish combines their
-  // partials, in attention_merge's order and arithmetic, so no merge launch follows.
-  if (splits > 1 && mergeCounters &&
-      last_block_of(mergeCounters + (long)tile * kvHeads + kvh, (unsigned)splits)) {
-    long first = ((long)tile * kvHeads + kvh) * splits * FA_VECS;
-    for (int i = threadIdx.x; i < nvec * headSize; i += blockDim.x) {
-      int v = i / headSize, d = i - v * headSize;
-      float mAll = -INFINITY;
-      for (int zz = 0; zz < splits; zz++)
-        mAll = fmaxf(mAll, __ldcg(partial + (first + (long)zz * FA_VECS + v) * (headSize + 2) + headSize));
-      float a = 0.f, sum = 0.f;
-      for (int zz = 0; zz < splits; zz++) {
-        const float* pz = partial + (first + (long)zz * FA_VECS + v) * (headSize + 2);
-        float lz = __ldcg(pz + headSize + 1);
-        float f = lz > 0.f ? expf(__ldcg(pz + headSize) - mAll) : 0.f;
-        a += __ldcg(pz + d) * f;
-        sum += lz * f;
-      }
-      store_elem(out, ((long)(r0 + v / g) * heads + kvh * g + v % g) * headSize + d, outType,
-                 a / sum);
     }
   }
 }
@@ -1726,45 +1684,20 @@ __device__ __forceinline__ void mg_row(const unsigned char* w, const float* scal
   zr = zeros ? zeros + row * groupsPerRow : nullptr;
 }
 
-// The norm tail of a residual product (decode): once every block of the grid has stored its
-// outputs, the last one RMS-normalises rows 0..n-1 of y ([n][dim] F32, the residual stream just
-// updated) with weights normW into normOut (type normType), as the rmsnorm kernel defines it, so
-// the next layer's norm needs no launch of its own. Every thread of the block calls it.
-__device__ void mg_norm_tail(unsigned* counter, const float* y, int dim, int n,
-                             const float* normW, void* normOut, int normType, float eps) {
-  __shared__ float nt_red[32];
-  if (!last_block_of(counter, gridDim.x)) return;
-  for (int r = 0; r < n; r++) {
-    const float* xr = y + (long)r * dim;
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-      float v = __ldcg(xr + i);
-      ss += v * v;
-    }
-    ss = block_sum(ss, nt_red);
-    float inv = (float)(1.0 / sqrt((double)(ss / dim + eps)));
-    for (int i = threadIdx.x; i < dim; i += blockDim.x)
-      store_elem(normOut, (long)r * dim + i, normType, normW[i] * (__ldcg(xr + i) * inv));
-  }
-}
-
 // KS: 1 (each warp its own F rows) or MG_WARPS (the block's warps split the bytes of F rows; more
-// warps in flight for matrices of few, long rows). With normCounter non-null, the last block
-// runs mg_norm_tail on y (out wide) after every block has stored.
+// warps in flight for matrices of few, long rows).
 template <int KIND, int N, int F, int U, int KS>
 __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, const float* scales,
                                            const unsigned char* zeros, int groupSize,
                                            int groupsPerRow, const float* x, float* y, int out,
-                                           int in, int accumulate, unsigned* normCounter,
-                                           const float* normW, void* normOut, int normType,
-                                           float eps) {
+                                           int in, int accumulate) {
   static_assert(KS == 1 || KS == MG_WARPS, "a block's warps split K all together or not at all");
   __shared__ float kred[KS > 1 ? MG_WARPS * F * N : 1];
   int lane = threadIdx.x & 31;
   int o0 = (blockIdx.x * (MG_WARPS / KS) + (threadIdx.x >> 5) / KS) * F;
   pdl_launch_next();
   // uniform over the block when KS > 1 (all its warps share o0), so mg_reduce's barriers hold
-  bool active = o0 < out;
+  if (o0 >= out) return;
   const unsigned char* wr[F];
   const float* sr[F];
   const unsigned char* zr[F];
@@ -1773,39 +1706,38 @@ __device__ __forceinline__ void mgemv_impl(const unsigned char* w, long ldw, con
     mg_row(w, scales, zeros, min(o0 + f, out - 1), ldw, groupsPerRow, wr[f], sr[f], zr[f]);
   // the weights are immutable: start pulling this warp's first runs into L2 while the previous
   // kernel finishes, then wait for it before reading the activations
-  if (active) mg_prefetch<KIND, F, U, KS>(wr, in);
+  mg_prefetch<KIND, F, U, KS>(wr, in);
   pdl_wait_previous();
-  if (active) {
-    float acc[F][N], ss[N];
-    mg_rows<KIND, N, F, U, false, KS>(wr, sr, zr, groupSize, groupsPerRow, x, in, nullptr, ss,
-                                      acc);
-    if (mg_reduce<F, N, KS>(acc, kred)) {
+  float acc[F][N], ss[N];
+  mg_rows<KIND, N, F, U, false, KS>(wr, sr, zr, groupSize, groupsPerRow, x, in, nullptr, ss, acc);
+  if (!mg_reduce<F, N, KS>(acc, kred)) return;
 #pragma unroll
-      for (int f = 0; f < F; f++)
+  for (int f = 0; f < F; f++)
 #pragma unroll
-        for (int r = 0; r < N; r++)
-          if (lane == f * N + r && o0 + f < out)
-            store_out(y, (long)r * out + o0 + f, acc[f][r], accumulate);
-    }
-  }
-  if (normCounter) mg_norm_tail(normCounter, y, out, N, normW, normOut, normType, eps);
+    for (int r = 0; r < N; r++)
+      if (lane == f * N + r && o0 + f < out)
+        store_out(y, (long)r * out + o0 + f, acc[f][r], accumulate);
 }
 
 // One kernel per kind and (F, U, KS) variant, rows dispatched inside. grid: ceil(out / (F *
-// MG_WARPS / KS)), block: 32 * MG_WARPS. normCounter (a zeroed counter) non-null: the norm tail.
-#define MGEMV_ARGS                                                                             \
-  w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in, accumulate, normCounter, normW, \
-      normOut, normType, eps
+// MG_WARPS / KS)), block: 32 * MG_WARPS.
 #define MGEMV_KERNEL(NAME, KIND, F, U, KS)                                                      \
   extern "C" __global__ void __launch_bounds__(32 * MG_WARPS)                                   \
       NAME(const unsigned char* w, long ldw, const float* scales, const unsigned char* zeros,    \
            int groupSize, int groupsPerRow, const float* x, float* y, int out, int in, int n,    \
-           int accumulate, unsigned* normCounter, const float* normW, void* normOut,             \
-           int normType, float eps) {                                                            \
-    if (n <= 1) mgemv_impl<KIND, 1, F, U, KS>(MGEMV_ARGS);                                       \
-    else if (n == 2) mgemv_impl<KIND, 2, F, U, KS>(MGEMV_ARGS);                                  \
-    else if (n == 3) mgemv_impl<KIND, 3, F, U, KS>(MGEMV_ARGS);                                  \
-    else mgemv_impl<KIND, 4, F, U, KS>(MGEMV_ARGS);                                              \
+           int accumulate) {                                                                     \
+    if (n <= 1)                                                                                  \
+      mgemv_impl<KIND, 1, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else if (n == 2)                                                                             \
+      mgemv_impl<KIND, 2, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else if (n == 3)                                                                             \
+      mgemv_impl<KIND, 3, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
+    else                                                                                         \
+      mgemv_impl<KIND, 4, F, U, KS>(w, ldw, scales, zeros, groupSize, groupsPerRow, x, y, out, in,   \
+                                accumulate);                                                     \
   }
 
 #define MGEMV_VARIANTS(KIND, SUFFIX)                     \
@@ -1848,28 +1780,13 @@ __device__ __forceinline__ void mgemv_fused_impl(
   static_assert(KS == 1 || KS == MG_WARPS, "a block's warps split K all together or not at all");
   // the dot products and, with NORM, each row's sum of squares (row F of the reduction)
   __shared__ float kred[KS > 1 ? MG_WARPS * (F + 1) * N : 1];
-  pdl_launch_next();
+  pdl_enter();
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int rowsPerWarp = swiglu ? F / 2 : F;
   const int groups = MG_WARPS / KS;  // warp groups per block, each on its own rows
   int blocks0 = (out0 + rowsPerWarp * groups - 1) / (rowsPerWarp * groups);
   int blocks1 = swiglu ? 0 : (out1 + F * groups - 1) / (F * groups);
   int blocks2 = (out2 + F * groups - 1) / (F * groups);
-  {
-    // as mgemv: this warp's first weight runs (of matrix 0, where the first row blocks are) into
-    // L2 while the previous kernel finishes; weights are immutable
-    int o0 = (blockIdx.x * groups + warp / KS) * rowsPerWarp;
-    if (blockIdx.x < blocks0 && o0 < out0) {
-      const unsigned char* pw[F];
-#pragma unroll
-      for (int f = 0; f < F; f++) {
-        int up = swiglu && f >= F / 2;
-        pw[f] = (up ? w1 : w0) + (long)min(o0 + (up ? f - F / 2 : f), out0 - 1) * ldw;
-      }
-      mg_prefetch<KIND, F, U, KS>(pw, in);
-    }
-  }
-  pdl_wait_previous();
   // A grid of about one wave loops over the row blocks.
   for (int bb = blockIdx.x; bb < blocks0 + blocks1 + blocks2; bb += gridDim.x) {
     int b = bb;

@@ -41,7 +41,6 @@ final class CpuGpuComparison {
       double gpuPerplexity,
       long graphLaunches,
       long fusedLayers,
-      long foldedNorms,
       long w8a8Products) {
     double agreementExcludingNearTies() {
       return (double) agreeNoTies / (positions - nearTies);
@@ -225,7 +224,6 @@ final class CpuGpuComparison {
           Math.exp(gpuNll / scored),
           gpu.graphLaunches(),
           gpu.fusedLayers(),
-          gpu.foldedNorms(),
           gpu.w8a8Products());
     }
   }

@@ -211,7 +211,6 @@ class CudaModelGpuTest {
               CpuGpuComparison.Options.DEFAULT.withMaxSequences(dense ? 1 : 3));
       report(spec + " (fused decode)", r);
       assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
-      assertThat(r.foldedNorms()).as("norms run as a product's tail").isGreaterThan(0);
       assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
       assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
       assertSamePerplexity(r);
