@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -84,6 +84,20 @@ if named mgemv; then
   for w in bf16 int4-g128; do
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 16 --graphs off --profile --weights "$w" 2>&1 | tee "$RESULTS/launches-8b-$w.txt"
   done
+fi
+if named f4; then
+  # Dense weights with four features per warp (MgemvSplits.SPLIT_K_F4): the kernel tests, the
+  # decode steps against the CPU engine, then 8B and 1B BF16 decode under the old and new splits,
+  # same weights, one run each (the 8B twice).
+  junit f4 --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mgemvMatchesTheReferenceForDenseWeights(int)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#fusedMgemvMatchesTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)'
+  for i in 1 2; do
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4 --steps 64 \
+      --splits split-k,split-k-f4 --weights bf16 2>&1 | tee -a "$RESULTS/f4.txt"
+  done
+  timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --steps 64 \
+    --splits split-k,split-k-f4 2>&1 | tee -a "$RESULTS/f4.txt"
 fi
 if wants hotswap; then
   junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest

@@ -783,7 +783,7 @@ public final class CudaKernels {
     /** Whether {@link #mgemvFused} has this split for {@code kind} (the source instantiates). */
     public boolean fused(MgKind kind) {
       return dense(kind)
-          ? this == F2U2 || this == F2U2K4
+          ? this == F2U2 || this == F2U2K4 || this == F4U1 || this == F4U1K4
           : this == F4U2 || this == F4U1 || this == F4U1K4;
     }
 

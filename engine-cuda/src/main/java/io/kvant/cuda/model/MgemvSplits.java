@@ -23,13 +23,24 @@ public enum MgemvSplits {
    * a block (F4U1K4, dense F2U2K4): four times the warps in flight where one warp per few rows
    * leaves the memory idle.
    */
-  SPLIT_K;
+  SPLIT_K,
+  /**
+   * As {@link #SPLIT_K} for coded weights; dense (BF16/F16) weights take four features per warp
+   * too: F4U1K4 below {@link #HEAD_ROWS} rows (every layer matrix, and the fused q/k/v and gate/up
+   * launches), F4U1 from there (the output head). {@code CudaBench gemv} on an H200, one row, BF16
+   * (perf/RESULTS.md, session 7): 4096x4096 10.2 us against 11.7 (F2U2K4), 4096x14336 29.4 against
+   * 32.7, 14336x4096 29.6 against 30.4 (F2U2), 128256x4096 235.4 against 243.5.
+   */
+  SPLIT_K_F4;
 
   /** What the forward pass uses unless told otherwise. */
-  public static final MgemvSplits DEFAULT = SPLIT_K;
+  public static final MgemvSplits DEFAULT = SPLIT_K_F4;
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
   static final int TALL_ROWS = 8192;
+
+  /** Rows from which a dense matrix counts as an output head ({@link #SPLIT_K_F4}). */
+  static final int HEAD_ROWS = 32768;
 
   /** The split of one product of {@code out} rows of {@code kind} ({@code mgemv}). */
   public MgVariant product(MgKind kind, int out) {
@@ -49,10 +60,13 @@ public enum MgemvSplits {
     if (this == FIXED) {
       return dense ? MgVariant.F2U2 : MgVariant.F4U2;
     }
+    if (this == SPLIT_K_F4 && dense) {
+      return out >= HEAD_ROWS ? MgVariant.F4U1 : MgVariant.F4U1K4;
+    }
     if (out >= TALL_ROWS) {
       return dense ? MgVariant.F2U2 : MgVariant.F4U1;
     }
-    if (this == SPLIT_K) {
+    if (this == SPLIT_K || this == SPLIT_K_F4) {
       return dense ? MgVariant.F2U2K4 : MgVariant.F4U1K4;
     }
     return dense ? shortDense : MgVariant.F4U2;

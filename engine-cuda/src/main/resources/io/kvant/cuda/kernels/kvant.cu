@@ -1870,7 +1870,9 @@ __device__ __forceinline__ void mgemv_fused_impl(
   MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1k4, KIND, 4, 1, MG_WARPS)
 #define MGEMV_FUSED_DENSE(KIND, SUFFIX)                                        \
   MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2, KIND, 2, 2, 1)               \
-  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2k4, KIND, 2, 2, MG_WARPS)
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f2u2k4, KIND, 2, 2, MG_WARPS)      \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1, KIND, 4, 1, 1)               \
+  MGEMV_FUSED_KERNEL(mgemv_fused_##SUFFIX##_f4u1k4, KIND, 4, 1, MG_WARPS)
 
 MGEMV_FUSED_CODES(MG_I8, i8)
 MGEMV_FUSED_CODES(MG_E4M3, e4m3)

@@ -32,5 +32,10 @@ class MgemvSplitsTest {
     // gate and up (swiglu needs an even feature count: every fused dense split has one)
     assertThat(MgemvSplits.BY_SHAPE.fused(MgKind.I4, 14336)).isEqualTo(MgVariant.F4U1);
     assertThat(MgemvSplits.SPLIT_K.fused(MgKind.F16, 4096)).isEqualTo(MgVariant.F2U2K4);
+    assertThat(MgemvSplits.SPLIT_K_F4.product(MgKind.BF16, 4096)).isEqualTo(MgVariant.F4U1K4);
+    assertThat(MgemvSplits.SPLIT_K_F4.product(MgKind.BF16, 128256)).isEqualTo(MgVariant.F4U1);
+    assertThat(MgemvSplits.SPLIT_K_F4.fused(MgKind.BF16, 14336)).isEqualTo(MgVariant.F4U1K4);
+    assertThat(MgemvSplits.SPLIT_K_F4.product(MgKind.I4, 14336)).isEqualTo(MgVariant.F4U1);
+    assertThat(MgemvSplits.SPLIT_K_F4.fused(MgKind.E4M3, 4096)).isEqualTo(MgVariant.F4U1K4);
   }
 }
