@@ -47,7 +47,7 @@ CUDABENCH=("${JAVA[@]}" -Xmx8g -cp "$CP" io.kvant.cuda.bench.CudaBench)
 rc=0
 junit() {  # junit NAME SELECTOR...
   local name=$1; shift
-  timeout 420 "${JAVA[@]}" -jar "$CONSOLE" execute --class-path "$CP" "$@" \
+  timeout "${JUNIT_TIMEOUT:-420}" "${JAVA[@]}" -jar "$CONSOLE" execute --class-path "$CP" "$@" \
     --details=summary --details-theme=ascii --disable-banner \
     --config=junit.jupiter.execution.timeout.default=600s 2>&1 | tee "$RESULTS/$name.txt"
   local r=${PIPESTATUS[0]}
@@ -57,7 +57,8 @@ junit() {  # junit NAME SELECTOR...
 if wants tests; then
   # Every engine-cuda test (the GPU ones run here; the others too, as a check of the pack), then
   # the hot swap under load with the server on the GPU.
-  junit tests --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
+  # (more than 420 s on an H200 since session 7: run this section alone in a device call)
+  JUNIT_TIMEOUT=570 junit tests --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
   grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests.txt" > "$RESULTS/comparisons.txt" || true
 fi
 if wants kernels; then

@@ -1,6 +1,8 @@
 package io.kvant.perf;
 
 import io.kvant.cuda.Backends;
+import io.kvant.cuda.device.CopyBandwidth;
+import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaOptions;
 import io.kvant.cuda.driver.CudaUnavailableException;
 import io.kvant.engine.forward.ComputeBackend;
@@ -149,10 +151,39 @@ public final class BenchMain {
   }
 
   private int bandwidth(Args a) {
+    Device device = device(a);
+    if (device != Device.CPU) {
+      int mib = a.intValue("mib", 2048);
+      int trials = a.intValue("trials", 20);
+      a.checkAllUsed();
+      try (CudaDevice d = CudaDevice.open(CudaOptions.fromEnvironment(env))) {
+        double tbs = CopyBandwidth.measure(d, (long) mib << 20, trials, System::nanoTime);
+        out.printf("device      %s%n", d.describe());
+        out.printf(
+            "copy        %.2f TB/s (device to device, %d MiB, read + write counted, median of %d)%n",
+            tbs, mib, trials);
+        return 0;
+      } catch (CudaUnavailableException e) {
+        err.println(
+            "kvant bench: --device "
+                + device.name().toLowerCase(java.util.Locale.ROOT)
+                + ": "
+                + e.getMessage()
+                + (device == Device.AUTO ? "; measuring the CPU's memory" : ""));
+        if (device != Device.AUTO) {
+          return 2;
+        }
+      }
+      return cpuBandwidth(256, 5, Runtime.getRuntime().availableProcessors());
+    }
     int mib = a.intValue("mib", 256);
     int trials = a.intValue("trials", 5);
     int maxThreads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     a.checkAllUsed();
+    return cpuBandwidth(mib, trials, maxThreads);
+  }
+
+  private int cpuBandwidth(int mib, int trials, int maxThreads) {
     int n = (int) Math.min(Integer.MAX_VALUE - 16, (long) mib * (1 << 20) / 8);
     BandwidthProbe probe = new BandwidthProbe(n, trials, System::nanoTime);
     out.printf("bandwidth: 3 arrays x %d MiB of double, best of %d%n", mib, trials);

@@ -23,6 +23,9 @@ final class Help {
           """
           ./kvant bench bandwidth [--mib 256] [--trials 5] [--threads N]
             copy/scale/add/triad (STREAM) and read, 1 thread and N threads, best of trials
+          ./kvant bench bandwidth --device cuda|auto [--mib 2048] [--trials 20]
+            the GPU's device-to-device copy (read + write counted), median of trials: the figure
+            GPU decode is stated as a share of; auto without a GPU measures the CPU
           """;
       case "decode" ->
           """

@@ -70,6 +70,19 @@ class BenchDeviceOptionTest {
   }
 
   @Test
+  void bandwidthOnCudaMeasuresTheCopyOrSaysInOneLineWhyNot() {
+    int rc = bench("bandwidth", "--device", "cuda", "--mib", "64", "--trials", "3");
+    if (rc == 0) {
+      assertThat(out.toString(StandardCharsets.UTF_8)).containsPattern("copy +[0-9.]+ TB/s");
+    } else {
+      assertThat(rc).isEqualTo(2);
+      String e = err.toString(StandardCharsets.UTF_8);
+      assertThat(e).startsWith("kvant bench: --device cuda: ");
+      assertThat(e.strip().lines().count()).isEqualTo(1);
+    }
+  }
+
+  @Test
   void anUnknownDeviceIsRefusedNamingTheOption() {
     int rc = bench("decode", "--model", model(), "--device", "gpu");
     assertThat(rc).isEqualTo(2);

@@ -1,6 +1,7 @@
 package io.kvant.cuda.bench;
 
 import io.kvant.cuda.CudaBackend;
+import io.kvant.cuda.device.CopyBandwidth;
 import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.CudaOptions;
@@ -92,32 +93,18 @@ public final class CudaBench {
     return def;
   }
 
-  /** Device-to-device copy bandwidth, read + write bytes counted, median of 20. */
+  /**
+   * Device-to-device copy bandwidth, read + write bytes counted, median of 20 ({@link
+   * CopyBandwidth}).
+   */
   static double bandwidth(CudaDevice d, int gib) {
-    long bytes = (long) gib << 30;
-    try (DeviceBuffer a = d.allocate(bytes);
-        DeviceBuffer b = d.allocate(bytes)) {
-      d.driver().memset(a.ptr(), 1, bytes);
-      d.synchronize();
-      double[] tbs = new double[20];
-      for (int i = 0; i < tbs.length + 3; i++) {
-        long t0 = System.nanoTime();
-        d.driver().copyDeviceToDevice(b.ptr(), a.ptr(), bytes);
-        d.driver().synchronize();
-        long t1 = System.nanoTime();
-        if (i >= 3) {
-          tbs[i - 3] = 2.0 * bytes / ((t1 - t0) * 1e-9) / 1e12;
-        }
-      }
-      java.util.Arrays.sort(tbs);
-      double med = tbs[tbs.length / 2];
-      System.out.printf(
-          Locale.ROOT,
-          "bandwidth: device-to-device copy of %d GiB: %.2f TB/s (read + write)%n",
-          gib,
-          med);
-      return med;
-    }
+    double med = CopyBandwidth.measure(d, (long) gib << 30, 20, System::nanoTime);
+    System.out.printf(
+        Locale.ROOT,
+        "bandwidth: device-to-device copy of %d GiB: %.2f TB/s (read + write)%n",
+        gib,
+        med);
+    return med;
   }
 
   /** Decodes rows {@code [r0, r0 + m)} of the weights at {@code w0} into the F16 tile. */
