@@ -156,6 +156,10 @@ public final class BenchMain {
       int mib = a.intValue("mib", 2048);
       int trials = a.intValue("trials", 20);
       a.checkAllUsed();
+      if (mib < 1 || trials < 1) {
+        throw new IllegalArgumentException(
+            "--mib and --trials must be >= 1, got " + mib + " and " + trials);
+      }
       try (CudaDevice d = CudaDevice.open(CudaOptions.fromEnvironment(env))) {
         double tbs = CopyBandwidth.measure(d, (long) mib << 20, trials, System::nanoTime);
         out.printf("device      %s%n", d.describe());

@@ -83,6 +83,13 @@ class BenchDeviceOptionTest {
   }
 
   @Test
+  void bandwidthRefusesAnEmptyBufferNamingTheOption() {
+    int rc = bench("bandwidth", "--device", "cuda", "--mib", "0");
+    assertThat(rc).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("--mib and --trials must be >= 1");
+  }
+
+  @Test
   void anUnknownDeviceIsRefusedNamingTheOption() {
     int rc = bench("decode", "--model", model(), "--device", "gpu");
     assertThat(rc).isEqualTo(2);
