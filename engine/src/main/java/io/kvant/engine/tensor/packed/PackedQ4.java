@@ -55,6 +55,24 @@ final class PackedQ4 extends PackedMatrix {
   }
 
   @Override
+  void decodeTile(int p, int k0, int k1, float[] dst, int at) {
+    // Pair c of the chunk holds columns 2c (low nibble) and 2c+1 (high nibble).
+    long src = ((long) p * blocks + k0) * PAIRS * PANEL;
+    int pairs = (k1 - k0) * PAIRS;
+    int h = F.length();
+    for (int c = 0; c < pairs; c++) {
+      ShortVector w = loadWide(codes, src + (long) c * PANEL);
+      ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
+      ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
+      int d = at + 2 * c * PANEL;
+      ((FloatVector) lo.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d);
+      ((FloatVector) lo.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + h);
+      ((FloatVector) hi.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d + PANEL);
+      ((FloatVector) hi.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + PANEL + h);
+    }
+  }
+
+  @Override
   void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
     FloatVector acc0 = FloatVector.zero(F);
     FloatVector acc1 = FloatVector.zero(F);

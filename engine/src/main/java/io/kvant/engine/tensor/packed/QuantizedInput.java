@@ -13,6 +13,11 @@ import java.util.Objects;
  * row). {@code -128} is never produced, which is what lets a kernel add two int8 x int8 products in
  * a 16-bit lane without overflow ({@code 2 * 128 * 127 < 32768}).
  *
+ * <p>The codes are also kept as floats ({@link #floatCodes}): the many-row kernel ({@link
+ * PackedGemm}) multiplies in float lanes, exactly (integer products and block sums stay below
+ * 2^24), and broadcasts an activation straight from memory, which a short would need three
+ * instructions for.
+ *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
  */
@@ -21,6 +26,7 @@ public final class QuantizedInput {
   public static final int BLOCK = 32;
 
   private short[] codes = new short[0];
+  private float[] floatCodes = new float[0];
   private float[] scales = new float[0];
   private int batch;
   private int cols;
@@ -43,6 +49,7 @@ public final class QuantizedInput {
     int n = batch * cols;
     if (codes.length < n) {
       codes = new short[n];
+      floatCodes = new float[n];
       scales = new float[n / BLOCK];
     }
     this.batch = batch;
@@ -75,6 +82,7 @@ public final class QuantizedInput {
     int n = 2 * batch * cols;
     if (codes.length < n) {
       codes = new short[n];
+      floatCodes = new float[n];
       scales = new float[n / BLOCK];
     }
     this.batch = 2 * batch;
@@ -106,7 +114,9 @@ public final class QuantizedInput {
     float inv = d == 0f ? 0f : 1f / d;
     scales[blk] = d;
     for (int j = 0; j < BLOCK; j++) {
-      codes[to + j] = (short) code(x[from + j] * inv);
+      int q = code(x[from + j] * inv);
+      codes[to + j] = (short) q;
+      floatCodes[to + j] = q;
     }
   }
 
@@ -142,6 +152,11 @@ public final class QuantizedInput {
 
   short[] codes() {
     return codes;
+  }
+
+  /** {@link #codes()} as floats, same layout. */
+  float[] floatCodes() {
+    return floatCodes;
   }
 
   float[] scales() {
