@@ -88,6 +88,28 @@ final class PackedGemm {
                 nb);
           }
         }
+        if (b + 4 <= batch) {
+          for (int q = 0; q < np; q++) {
+            int ws = ((g + q) * blocks + k0) * PANEL;
+            int ao = (q * batch + b) * PANEL;
+            rows4(
+                tile,
+                q * tileSize,
+                xf,
+                b * cols + k0 * BLOCK,
+                cols,
+                xs,
+                b * blocks + k0,
+                blocks,
+                m.scales,
+                ws,
+                acc,
+                ao,
+                sums,
+                nb);
+          }
+          b += 4;
+        }
         for (; b < batch; b++) {
           for (int q = 0; q < np; q++) {
             int ws = ((g + q) * blocks + k0) * PANEL;
@@ -208,7 +230,64 @@ final class PackedGemm {
     }
   }
 
-  /** {@link #rows8} for one input row (the rows left over). */
+  /** {@link #rows8} for four input rows (rows left over). */
+  private static void rows4(
+      float[] tile,
+      int t0,
+      float[] xf,
+      int xo,
+      int cols,
+      float[] xs,
+      int so,
+      int blocks,
+      float[] ws,
+      int wo,
+      float[] acc,
+      int ao,
+      float[] sums,
+      int nb) {
+    int h = F.length();
+    for (int kk = 0; kk < nb; kk++) {
+      FloatVector s00 = FloatVector.zero(F);
+      FloatVector s01 = FloatVector.zero(F);
+      FloatVector s10 = FloatVector.zero(F);
+      FloatVector s11 = FloatVector.zero(F);
+      FloatVector s20 = FloatVector.zero(F);
+      FloatVector s21 = FloatVector.zero(F);
+      FloatVector s30 = FloatVector.zero(F);
+      FloatVector s31 = FloatVector.zero(F);
+      int tb = t0 + kk * BLOCK * PANEL;
+      int xb = xo + kk * BLOCK;
+      for (int j = 0; j < BLOCK; j++) {
+        FloatVector w0 = FloatVector.fromArray(F, tile, tb + j * PANEL);
+        FloatVector w1 = FloatVector.fromArray(F, tile, tb + j * PANEL + h);
+        int xj = xb + j;
+        FloatVector v = FloatVector.broadcast(F, xf[xj]);
+        s00 = w0.fma(v, s00);
+        s01 = w1.fma(v, s01);
+        v = FloatVector.broadcast(F, xf[xj + cols]);
+        s10 = w0.fma(v, s10);
+        s11 = w1.fma(v, s11);
+        v = FloatVector.broadcast(F, xf[xj + 2 * cols]);
+        s20 = w0.fma(v, s20);
+        s21 = w1.fma(v, s21);
+        v = FloatVector.broadcast(F, xf[xj + 3 * cols]);
+        s30 = w0.fma(v, s30);
+        s31 = w1.fma(v, s31);
+      }
+      s00.intoArray(sums, 0);
+      s01.intoArray(sums, h);
+      s10.intoArray(sums, PANEL);
+      s11.intoArray(sums, PANEL + h);
+      s20.intoArray(sums, 2 * PANEL);
+      s21.intoArray(sums, 2 * PANEL + h);
+      s30.intoArray(sums, 3 * PANEL);
+      s31.intoArray(sums, 3 * PANEL + h);
+      accumulate(sums, 4, ws, wo + kk * PANEL, xs, so + kk, blocks, acc, ao);
+    }
+  }
+
+  /** {@link #rows8} for one input row (the last rows left over). */
   private static void row1(
       float[] tile,
       int t0,
