@@ -108,7 +108,7 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    * instead of the per-panel row passes ({@link #matmulByPanel}); below it, decoding a weight tile
    * to float costs more than the GEMM saves (measured: perf/RESULTS.md, "CPU prefill GEMM").
    */
-  public static final int TILED_MIN_ROWS = 16;
+  public static final int TILED_MIN_ROWS = 8;
 
   /**
    * {@code out[b*rows + r]} for every input row {@code b} of {@code x} and every row {@code r} of
@@ -162,8 +162,11 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public final void matmulTiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     check(x, out, panelStart, panelEnd);
-    PackedGemm.multiply(this, x, out, panelStart, panelEnd);
+    tiled(x, out, panelStart, panelEnd);
   }
+
+  /** {@link #matmulTiled} after the checks: the GEMM for this layout. */
+  abstract void tiled(QuantizedInput x, float[] out, int panelStart, int panelEnd);
 
   /** {@link #matmul} over all panels. */
   public final void matmul(QuantizedInput x, float[] out) {

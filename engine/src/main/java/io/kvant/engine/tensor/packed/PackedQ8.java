@@ -51,6 +51,11 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
+  void tiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    PackedGemm.multiply(this, x, out, panelStart, panelEnd);
+  }
+
+  @Override
   void decodeTile(int p, int k0, int k1, float[] dst, int at) {
     // Columns of consecutive blocks are contiguous: one PANEL-byte run per column.
     long src = ((long) p * blocks + k0) * BLOCK * PANEL;

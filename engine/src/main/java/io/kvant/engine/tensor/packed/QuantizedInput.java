@@ -16,7 +16,8 @@ import java.util.Objects;
  * <p>The codes are also kept as floats ({@link #floatCodes}): the many-row kernel ({@link
  * PackedGemm}) multiplies in float lanes, exactly (integer products and block sums stay below
  * 2^24), and broadcasts an activation straight from memory, which a short would need three
- * instructions for.
+ * instructions for; and as pairs of 16-bit codes in an int ({@link #pairCodes}) for the nibble
+ * kernel ({@link NibbleGemm}).
  *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
@@ -27,6 +28,7 @@ public final class QuantizedInput {
 
   private short[] codes = new short[0];
   private float[] floatCodes = new float[0];
+  private int[] pairCodes = new int[0];
   private float[] scales = new float[0];
   private int batch;
   private int cols;
@@ -50,6 +52,7 @@ public final class QuantizedInput {
     if (codes.length < n) {
       codes = new short[n];
       floatCodes = new float[n];
+      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
     }
     this.batch = batch;
@@ -83,6 +86,7 @@ public final class QuantizedInput {
     if (codes.length < n) {
       codes = new short[n];
       floatCodes = new float[n];
+      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
     }
     this.batch = 2 * batch;
@@ -113,10 +117,14 @@ public final class QuantizedInput {
     float d = amax / 127f;
     float inv = d == 0f ? 0f : 1f / d;
     scales[blk] = d;
-    for (int j = 0; j < BLOCK; j++) {
-      int q = code(x[from + j] * inv);
-      codes[to + j] = (short) q;
-      floatCodes[to + j] = q;
+    for (int j = 0; j < BLOCK; j += 2) {
+      int q0 = code(x[from + j] * inv);
+      int q1 = code(x[from + j + 1] * inv);
+      codes[to + j] = (short) q0;
+      codes[to + j + 1] = (short) q1;
+      floatCodes[to + j] = q0;
+      floatCodes[to + j + 1] = q1;
+      pairCodes[(to + j) / 2] = (q0 & 0xFFFF) | (q1 << 16);
     }
   }
 
@@ -157,6 +165,14 @@ public final class QuantizedInput {
   /** {@link #codes()} as floats, same layout. */
   float[] floatCodes() {
     return floatCodes;
+  }
+
+  /**
+   * Columns {@code 2c} and {@code 2c+1} of {@link #codes()} as one int, the first in the low 16
+   * bits: broadcast as an int and viewed as shorts, a pair lands in every even/odd lane pair.
+   */
+  int[] pairCodes() {
+    return pairCodes;
   }
 
   float[] scales() {
