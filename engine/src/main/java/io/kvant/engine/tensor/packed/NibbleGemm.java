@@ -29,7 +29,7 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Numerics: the block sums are the exact integer sums, so results are bitwise those of {@link
  * PackedMatrix#matmulReference}.
  *
- * <p>Stateless; scratch is allocated per call.
+ * <p>Stateless; scratch (as in {@link PackedGemm}) is allocated per call.
  */
 final class NibbleGemm {
   /** Blocks of 32 columns per chunk: a panel's decoded tile is 8 KiB with AVX-512. */

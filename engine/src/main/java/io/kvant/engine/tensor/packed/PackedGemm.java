@@ -9,7 +9,8 @@ import jdk.incubator.vector.FloatVector;
 
 /**
  * The product of a {@link PackedMatrix} with many input rows (prefill chunks, large batches): a
- * cache-blocked GEMM behind {@link PackedMatrix#matmulTiled}.
+ * cache-blocked GEMM behind {@link PackedMatrix#matmulTiled} for 8-bit codes ({@link PackedQ8}:
+ * Q8_0, I8, asymmetric I4). It would serve nibbles too, but {@link NibbleGemm} is faster there.
  *
  * <p>Design note: the per-panel kernels widen every weight to 16 bits once per four input rows and
  * convert every 16-bit product pair to int, some ten instructions per 64 multiply-adds and row, and
@@ -27,8 +28,8 @@ import jdk.incubator.vector.FloatVector;
  * acc)} per block in increasing block order as in the per-panel kernels. Results are bitwise those
  * of {@link PackedMatrix#matmulReference}.
  *
- * <p>Stateless; scratch (a weight tile and the group's accumulators) is allocated per call, a few
- * tens of KiB against milliseconds of work.
+ * <p>Stateless; scratch (a weight tile, and the group's accumulators: 128 KiB at 256 rows) is
+ * allocated per call, against milliseconds of work.
  */
 final class PackedGemm {
   /** Blocks of 32 columns per chunk: a panel's decoded tile is 16 KiB with AVX-512. */

@@ -28,6 +28,10 @@ import jdk.incubator.vector.VectorSpecies;
  * zero rows. Packing copies the weights (off-heap, freed with this object); the original tensor is
  * kept for everything else (embedding rows, the float reference path).
  *
+ * <p>Many input rows (prefill chunks, large batches) take a cache-blocked GEMM instead ({@link
+ * #matmulTiled}, from {@link #TILED_MIN_ROWS}): the per-panel kernels stream every input row
+ * through the cache once per panel and widen each weight once per four rows.
+ *
  * <p>Numerics: the integer block sums are exact; each row's float accumulator gets {@code fma(sum,
  * wScale * xScale, acc)} once per block in increasing block order, so results are bitwise
  * independent of batch size, panel range and thread split, and equal {@link #matmulReference}.
@@ -105,8 +109,10 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
 
   /**
    * Input rows from which {@link #matmul} takes the cache-blocked GEMM ({@link #matmulTiled})
-   * instead of the per-panel row passes ({@link #matmulByPanel}); below it, decoding a weight tile
-   * to float costs more than the GEMM saves (measured: perf/RESULTS.md, "CPU prefill GEMM").
+   * instead of the per-panel row passes ({@link #matmulByPanel}). Measured on 2048x2048
+   * (perf/RESULTS.md, "CPU prefill GEMM"): the GEMM is 1.4-1.5x ahead at 8 rows on both layouts and
+   * about even at 4, where decoding its weight tiles costs about what it saves; below that
+   * (single-stream decode) the per-panel kernels, which decode nothing, stay.
    */
   public static final int TILED_MIN_ROWS = 8;
 
@@ -157,8 +163,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   }
 
   /**
-   * {@link #matmul} by the cache-blocked GEMM for many input rows ({@link PackedGemm}): weight
-   * tiles are decoded to float once per call and multiplied by every input row while in cache.
+   * {@link #matmul} by the cache-blocked GEMM for many input rows: weight tiles are decoded once
+   * per call and multiplied by every input row while in cache, in float FMAs for 8-bit codes
+   * ({@link PackedGemm}) and in 16-bit integer lanes for nibbles ({@link NibbleGemm}).
    */
   public final void matmulTiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     check(x, out, panelStart, panelEnd);
