@@ -69,7 +69,8 @@ final class NibbleGemm {
           m.decodePairTile(g + q, k0, k0 + nb, tile, q * tileSize);
         }
         int b = 0;
-        for (; b < batch; ) {
+        while (b < batch) {
+          // Eight rows per pass, then four, then one at a time (the rows left over).
           int n = batch - b >= MR ? MR : batch - b >= 4 ? 4 : 1;
           for (int q = 0; q < np; q++) {
             int t0 = q * tileSize;
