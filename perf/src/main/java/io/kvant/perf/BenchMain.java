@@ -15,6 +15,7 @@ import io.kvant.perf.cli.Args;
 import io.kvant.perf.decode.BackendDecodeBench;
 import io.kvant.perf.decode.BatchDecodeBench;
 import io.kvant.perf.decode.DecodeBench;
+import io.kvant.perf.decode.PrefillBench;
 import io.kvant.perf.synth.ModelShape;
 import io.kvant.perf.synth.SynthModelWriter;
 import io.kvant.perf.synth.WeightType;
@@ -67,6 +68,7 @@ public final class BenchMain {
         bandwidth  [--mib 256] [--trials 5] [--threads N]        STREAM-like memory bandwidth
         decode     --model FILE.gguf [--tokens 64] [--threads T] [--kernels int|float] [--device D]  single-stream decode tokens/s
         batch      --model FILE.gguf [--concurrency 1,4,16,64] [--kernels int|float] [--device D]  aggregate batched decode tokens/s
+        prefill    --model FILE.gguf [--prompt 512] [--chunk 256] [--kernels int|float]  prompt tokens/s
         sim        --trace FILE [--kv-blocks N] ...              scheduler simulation over a trace
       each command: --help for its options
       """;
@@ -98,6 +100,7 @@ public final class BenchMain {
         case "bandwidth" -> bandwidth(a);
         case "decode" -> decode(a);
         case "batch" -> batch(a);
+        case "prefill" -> prefill(a);
         case "sim" -> new SimCommand(out).run(a);
         default -> {
           err.println("unknown command '" + command + "'");
@@ -198,6 +201,33 @@ public final class BenchMain {
       for (BandwidthProbe.KernelResult k : r.values()) {
         out.printf("%-8s %8d %12.2f%n", k.kernel(), k.threads(), k.bestGbPerS());
       }
+    }
+    return 0;
+  }
+
+  private int prefill(Args a) throws Exception {
+    Path file = Path.of(a.required("model"));
+    int prompt = a.intValue("prompt", 512);
+    int chunk = a.intValue("chunk", 256);
+    int repeats = a.intValue("repeats", 3);
+    int warmup = a.intValue("warmup", 2);
+    int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
+    MatmulKernels kernels = kernels(a);
+    a.checkAllUsed();
+    try (Model model = ModelOpener.load(file, Optional.empty())) {
+      PrefillBench.Result r =
+          PrefillBench.run(
+              model, prompt, chunk, repeats, warmup, threads, kernels, System::nanoTime);
+      out.printf("model       %s (%s)%n", file, model.config());
+      out.printf("threads     %d, %s kernels%n", r.threads(), kernels(kernels));
+      out.printf(
+          "prefill     %d x %d tokens (chunks of %d) in %.3f s = %.1f tokens/s (%.1f ms/prompt)%n",
+          r.repeats(),
+          r.promptTokens(),
+          r.chunk(),
+          r.seconds(),
+          r.tokensPerSecond(),
+          1e3 * r.seconds() / r.repeats());
     }
     return 0;
   }

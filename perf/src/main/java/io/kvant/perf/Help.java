@@ -47,6 +47,13 @@ final class Help {
             with N slots on the CPU, paged blocks on a device); prints aggregate tokens/s and the
             ratio to concurrency 1
           """;
+      case "prefill" ->
+          """
+          ./kvant bench prefill --model FILE.gguf [--prompt 512] [--chunk 256] [--repeats 3]
+                                [--warmup 2] [--threads T] [--kernels int|float] (as for decode)
+            one sequence's prompt (random tokens, fixed seed) run in chunks of --chunk tokens
+            into a fresh KV slot per repeat; prints prompt tokens/s over the timed repeats
+          """;
       case "sim" -> SimCommand.HELP;
       default -> BenchMain.USAGE;
     };

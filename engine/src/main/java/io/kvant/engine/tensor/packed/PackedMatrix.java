@@ -28,6 +28,10 @@ import jdk.incubator.vector.VectorSpecies;
  * zero rows. Packing copies the weights (off-heap, freed with this object); the original tensor is
  * kept for everything else (embedding rows, the float reference path).
  *
+ * <p>Many input rows (prefill chunks, large batches) take a cache-blocked GEMM instead ({@link
+ * #matmulTiled}, from {@link #TILED_MIN_ROWS}): the per-panel kernels stream every input row
+ * through the cache once per panel and widen each weight once per four rows.
+ *
  * <p>Numerics: the integer block sums are exact; each row's float accumulator gets {@code fma(sum,
  * wScale * xScale, acc)} once per block in increasing block order, so results are bitwise
  * independent of batch size, panel range and thread split, and equal {@link #matmulReference}.
@@ -104,16 +108,38 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   }
 
   /**
+   * Input rows from which {@link #matmul} takes the cache-blocked GEMM ({@link #matmulTiled})
+   * instead of the per-panel row passes ({@link #matmulByPanel}). Measured on 2048x2048
+   * (perf/RESULTS.md, "CPU prefill GEMM"): the GEMM is 1.4-1.5x ahead at 8 rows on both layouts and
+   * about even at 4, where decoding its weight tiles costs about what it saves; below that
+   * (single-stream decode) the per-panel kernels, which decode nothing, stay.
+   */
+  public static final int TILED_MIN_ROWS = 8;
+
+  /**
    * {@code out[b*rows + r]} for every input row {@code b} of {@code x} and every row {@code r} of
    * panels {@code [panelStart, panelEnd)}; other elements of {@code out} are untouched, so disjoint
-   * panel ranges may run concurrently. Each panel's weights are read once and applied to all input
-   * rows while they sit in cache (the blocking of the prefill GEMM).
+   * panel ranges may run concurrently. Few input rows (decode) take {@link #matmulByPanel}, from
+   * {@link #TILED_MIN_ROWS} on (prefill chunks, large batches) {@link #matmulTiled}; both give the
+   * same bits.
    *
    * @throws IllegalArgumentException if {@code x} was quantized with another column count
    * @throws IndexOutOfBoundsException if {@code out} is too short or the range is outside {@code
    *     [0, panels]}
    */
   public final void matmul(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    if (x.batch() >= TILED_MIN_ROWS) {
+      matmulTiled(x, out, panelStart, panelEnd);
+    } else {
+      matmulByPanel(x, out, panelStart, panelEnd);
+    }
+  }
+
+  /**
+   * {@link #matmul} by the per-panel kernels: each panel's weights are read once per call and
+   * applied to four input rows per pass, widened to 16 bits each pass.
+   */
+  public final void matmulByPanel(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
     short[] xq = x.codes();
     float[] xs = x.scales();
@@ -121,7 +147,7 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
       int valid = Math.min(PANEL, rows - p * PANEL);
       int b = 0;
       // Four input rows per pass over the panel: its weights are loaded and widened once for
-      // four rows, not once per row (the batched decode and the prefill GEMM).
+      // four rows, not once per row (the batched decode).
       for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {
         panel4(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
       }
@@ -136,14 +162,28 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
     }
   }
 
+  /**
+   * {@link #matmul} by the cache-blocked GEMM for many input rows: weight tiles are decoded once
+   * per call and multiplied by every input row while in cache, in float FMAs for 8-bit codes
+   * ({@link PackedGemm}) and in 16-bit integer lanes for nibbles ({@link NibbleGemm}).
+   */
+  public final void matmulTiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    check(x, out, panelStart, panelEnd);
+    tiled(x, out, panelStart, panelEnd);
+  }
+
+  /** {@link #matmulTiled} after the checks: the GEMM for this layout. */
+  abstract void tiled(QuantizedInput x, float[] out, int panelStart, int panelEnd);
+
   /** {@link #matmul} over all panels. */
   public final void matmul(QuantizedInput x, float[] out) {
     matmul(x, out, 0, panels);
   }
 
   /**
-   * Scalar reference of {@link #matmul}, same contract and bitwise the same result: per row and
-   * block an int sum of code products, then {@code acc = fma(sum, wScale * xScale, acc)}.
+   * Scalar reference of {@link #matmul}, same contract and bitwise the same result (of either
+   * kernel): per row and block an int sum of code products, then {@code acc = fma(sum, wScale *
+   * xScale, acc)}.
    */
   public final void matmulReference(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
@@ -176,6 +216,12 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
 
   /** Packs panels {@code [start, end)} of {@code src} into {@link #codes} and {@link #scales}. */
   abstract void fill(BlockSource src, int start, int end);
+
+  /**
+   * Blocks {@code [k0, k1)} of panel {@code p} as floats: the weight of panel row {@code i}, block
+   * {@code k}, column {@code j} into {@code dst[at + ((k-k0)*32 + j)*PANEL + i]} (padding rows 0).
+   */
+  abstract void decodeTile(int p, int k0, int k1, float[] dst, int at);
 
   /** The integer weight of panel row {@code i}, block {@code k}, column {@code j} (scalar). */
   abstract int weight(int p, int i, int k, int j);

@@ -2,7 +2,10 @@ package io.kvant.engine.tensor.packed;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -52,6 +55,53 @@ final class PackedQ4 extends PackedMatrix {
     byte b =
         codes.get(ValueLayout.JAVA_BYTE, (((long) p * blocks + k) * PAIRS + j / 2) * PANEL + i);
     return (j & 1) == 0 ? (byte) (b << 4) >> 4 : b >> 4;
+  }
+
+  @Override
+  void tiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    NibbleGemm.multiply(this, x, out, panelStart, panelEnd);
+  }
+
+  @Override
+  void decodeTile(int p, int k0, int k1, float[] dst, int at) {
+    // Pair c of the chunk holds columns 2c (low nibble) and 2c+1 (high nibble).
+    long src = ((long) p * blocks + k0) * PAIRS * PANEL;
+    int pairs = (k1 - k0) * PAIRS;
+    int h = F.length();
+    for (int c = 0; c < pairs; c++) {
+      ShortVector w = loadWide(codes, src + (long) c * PANEL);
+      ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
+      ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
+      int d = at + 2 * c * PANEL;
+      ((FloatVector) lo.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d);
+      ((FloatVector) lo.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + h);
+      ((FloatVector) hi.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d + PANEL);
+      ((FloatVector) hi.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + PANEL + h);
+    }
+  }
+
+  /**
+   * Blocks {@code [k0, k1)} of panel {@code p} for {@link NibbleGemm}: for chunk column pair {@code
+   * c} and half {@code hh} (panel rows {@code [hh*H, hh*H + H)}, {@code H} the int lane count), int
+   * lane {@code i} at {@code dst[at + (2c + hh)*H + i]} holds the row's weight of column {@code 2c}
+   * in its low and of column {@code 2c+1} in its high 16 bits (each sign-extended).
+   */
+  void decodePairTile(int p, int k0, int k1, int[] dst, int at) {
+    long src = ((long) p * blocks + k0) * PAIRS * PANEL;
+    int pairs = (k1 - k0) * PAIRS;
+    int h = I.length();
+    for (int c = 0; c < pairs; c++) {
+      ByteVector b =
+          ByteVector.fromMemorySegment(BP, codes, src + (long) c * PANEL, ByteOrder.LITTLE_ENDIAN);
+      for (int hh = 0; hh < 2; hh++) {
+        IntVector v = (IntVector) b.convertShape(VectorOperators.B2I, I, hh);
+        IntVector hi = v.lanewise(VectorOperators.ASHR, 4);
+        IntVector lo = v.lanewise(VectorOperators.LSHL, 28).lanewise(VectorOperators.ASHR, 28);
+        hi.lanewise(VectorOperators.LSHL, 16)
+            .or(lo.and(0xFFFF))
+            .intoArray(dst, at + (2 * c + hh) * h);
+      }
+    }
   }
 
   @Override

@@ -51,6 +51,24 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
+  void tiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    PackedGemm.multiply(this, x, out, panelStart, panelEnd);
+  }
+
+  @Override
+  void decodeTile(int p, int k0, int k1, float[] dst, int at) {
+    // Columns of consecutive blocks are contiguous: one PANEL-byte run per column.
+    long src = ((long) p * blocks + k0) * BLOCK * PANEL;
+    int n = (k1 - k0) * BLOCK;
+    for (int c = 0; c < n; c++) {
+      ShortVector w = loadWide(codes, src + (long) c * PANEL);
+      int d = at + c * PANEL;
+      ((FloatVector) w.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d);
+      ((FloatVector) w.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + F.length());
+    }
+  }
+
+  @Override
   void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
     FloatVector acc0 = FloatVector.zero(F);
     FloatVector acc1 = FloatVector.zero(F);

@@ -13,6 +13,12 @@ import java.util.Objects;
  * row). {@code -128} is never produced, which is what lets a kernel add two int8 x int8 products in
  * a 16-bit lane without overflow ({@code 2 * 128 * 127 < 32768}).
  *
+ * <p>The codes are also kept as floats ({@link #floatCodes}): the many-row kernel ({@link
+ * PackedGemm}) multiplies in float lanes, exactly (integer products and block sums stay below
+ * 2^24), and broadcasts an activation straight from memory, which a short would need three
+ * instructions for; and as pairs of 16-bit codes in an int ({@link #pairCodes}) for the nibble
+ * kernel ({@link NibbleGemm}).
+ *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
  */
@@ -21,6 +27,8 @@ public final class QuantizedInput {
   public static final int BLOCK = 32;
 
   private short[] codes = new short[0];
+  private float[] floatCodes = new float[0];
+  private int[] pairCodes = new int[0];
   private float[] scales = new float[0];
   private int batch;
   private int cols;
@@ -43,6 +51,8 @@ public final class QuantizedInput {
     int n = batch * cols;
     if (codes.length < n) {
       codes = new short[n];
+      floatCodes = new float[n];
+      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
     }
     this.batch = batch;
@@ -75,6 +85,8 @@ public final class QuantizedInput {
     int n = 2 * batch * cols;
     if (codes.length < n) {
       codes = new short[n];
+      floatCodes = new float[n];
+      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
     }
     this.batch = 2 * batch;
@@ -105,8 +117,14 @@ public final class QuantizedInput {
     float d = amax / 127f;
     float inv = d == 0f ? 0f : 1f / d;
     scales[blk] = d;
-    for (int j = 0; j < BLOCK; j++) {
-      codes[to + j] = (short) code(x[from + j] * inv);
+    for (int j = 0; j < BLOCK; j += 2) {
+      int q0 = code(x[from + j] * inv);
+      int q1 = code(x[from + j + 1] * inv);
+      codes[to + j] = (short) q0;
+      codes[to + j + 1] = (short) q1;
+      floatCodes[to + j] = q0;
+      floatCodes[to + j + 1] = q1;
+      pairCodes[(to + j) / 2] = (q0 & 0xFFFF) | (q1 << 16);
     }
   }
 
@@ -142,6 +160,19 @@ public final class QuantizedInput {
 
   short[] codes() {
     return codes;
+  }
+
+  /** {@link #codes()} as floats, same layout. */
+  float[] floatCodes() {
+    return floatCodes;
+  }
+
+  /**
+   * Columns {@code 2c} and {@code 2c+1} of {@link #codes()} as one int, the first in the low 16
+   * bits: broadcast as an int and viewed as shorts, a pair lands in every even/odd lane pair.
+   */
+  int[] pairCodes() {
+    return pairCodes;
   }
 
   float[] scales() {
