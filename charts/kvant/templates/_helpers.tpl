@@ -55,6 +55,16 @@ request is the first one the kubelet evicts under memory pressure.
 {{- add $model $swap (int .Values.scheduler.kvCacheMb) (int $m.jvmHeapMiB) (int $m.jvmOverheadMiB) -}}
 {{- end }}
 
+{{/*
+The JVM's bound on off-heap memory (-XX:MaxDirectMemorySize), in MiB: everything the estimate
+holds besides the heap. The packed weights and the KV cache are GC-managed native memory, which
+the JVM counts as direct memory and by default bounds by -Xmx, so without this a model whose
+packed weights pass the heap size failed to load.
+*/}}
+{{- define "kvant.directMiB" -}}
+{{- sub (int (include "kvant.memoryMiB" .)) (int .Values.resources.memory.jvmHeapMiB) -}}
+{{- end }}
+
 {{- define "kvant.memory" -}}
 {{- if .Values.resources.memory.override -}}
 {{- .Values.resources.memory.override -}}

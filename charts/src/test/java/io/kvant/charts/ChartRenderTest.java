@@ -295,6 +295,11 @@ class ChartRenderTest {
         .filteredOn(e -> e.getName().equals("JAVA_TOOL_OPTIONS"))
         .singleElement()
         .satisfies(e -> assertThat(e.getValue()).contains("-Xmx512m"));
+    // off heap (packed weights, KV cache): all of the estimate but the heap, 2432 - 512
+    assertThat(ChartFixture.render().container().getEnv())
+        .filteredOn(e -> e.getName().equals("JAVA_TOOL_OPTIONS"))
+        .singleElement()
+        .satisfies(e -> assertThat(e.getValue()).contains("-XX:MaxDirectMemorySize=1920m"));
 
     // 8192 + 2048 + 4096 KV + 512 + 384
     var bigger =

@@ -54,6 +54,24 @@ class MemorySoakTest {
     throw new IllegalStateException("no VmRSS for " + pid);
   }
 
+  /**
+   * The packed weights and the KV cache are GC-managed native memory, which the JVM bounds by the
+   * heap size unless told otherwise: the launcher bounds it by the machine's (or container's)
+   * memory, so a model whose packed weights pass the 512 MiB heap still loads.
+   */
+  @Test
+  void launcherBoundsOffHeapMemoryByTheMachineNotTheHeap() throws Exception {
+    List<String> opts = launcherHeapOptions();
+    assertThat(opts)
+        .filteredOn(o -> o.startsWith("-XX:MaxDirectMemorySize="))
+        .singleElement()
+        .satisfies(
+            o -> {
+              long bytes = Long.parseLong(o.substring(o.indexOf('=') + 1));
+              assertThat(bytes).isGreaterThan(1L << 30);
+            });
+  }
+
   @Test
   void rssStaysFlatAfterWarmUpWithTheLauncherHeap() throws Exception {
     List<String> heap = launcherHeapOptions();
