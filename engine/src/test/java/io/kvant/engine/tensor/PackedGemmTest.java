@@ -42,6 +42,14 @@ class PackedGemmTest {
   }
 
   @Test
+  void narrowMatricesTakeTheGemmOnlyForMoreRows() {
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MIN_ROWS - 1, 2048)).isFalse();
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MIN_ROWS, 2048)).isTrue();
+    assertThat(PackedMatrix.takesTiled(16, 256)).isFalse();
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_NARROW_MIN_ROWS, 256)).isTrue();
+  }
+
+  @Test
   void matmulPicksTheTiledKernelFromTheSwitchOverAndKeepsTheBits() {
     Random rnd = new Random(9);
     try (ComputePool pool = new ComputePool(1)) {

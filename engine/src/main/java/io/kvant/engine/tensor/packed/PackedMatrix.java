@@ -117,18 +117,38 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   public static final int TILED_MIN_ROWS = 8;
 
   /**
+   * Narrower matrices (fewer input columns) take the GEMM only from {@link #TILED_NARROW_MIN_ROWS}
+   * rows. Measured with {@code bench batch} and {@code bench prefill}, one script, the old and new
+   * engine jars alternated (perf/RESULTS.md, "CPU prefill GEMM"): on the bundled model (256- and
+   * 768-wide matrices, 8 and 24 blocks) the GEMM made decode of 16-64 sequences 4-15% slower (a
+   * call's tiles have too little work to pay for their decode and scratch) and a 256-token prefill
+   * 9% faster; on the Llama-3.2-1B shape (2,048 and 8,192 wide) 16 sequences decode 1.5x faster.
+   */
+  public static final int TILED_MIN_COLS = 1024;
+
+  /** Input rows from which matrices narrower than {@link #TILED_MIN_COLS} take the GEMM. */
+  public static final int TILED_NARROW_MIN_ROWS = 128;
+
+  /**
+   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows of {@code cols} columns.
+   */
+  public static boolean takesTiled(int batch, int cols) {
+    return batch >= (cols >= TILED_MIN_COLS ? TILED_MIN_ROWS : TILED_NARROW_MIN_ROWS);
+  }
+
+  /**
    * {@code out[b*rows + r]} for every input row {@code b} of {@code x} and every row {@code r} of
    * panels {@code [panelStart, panelEnd)}; other elements of {@code out} are untouched, so disjoint
-   * panel ranges may run concurrently. Few input rows (decode) take {@link #matmulByPanel}, from
-   * {@link #TILED_MIN_ROWS} on (prefill chunks, large batches) {@link #matmulTiled}; both give the
-   * same bits.
+   * panel ranges may run concurrently. Few input rows (decode) take {@link #matmulByPanel}, many
+   * ({@link #takesTiled}: prefill chunks, large batches) {@link #matmulTiled}; both give the same
+   * bits.
    *
    * @throws IllegalArgumentException if {@code x} was quantized with another column count
    * @throws IndexOutOfBoundsException if {@code out} is too short or the range is outside {@code
    *     [0, panels]}
    */
   public final void matmul(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
-    if (x.batch() >= TILED_MIN_ROWS) {
+    if (takesTiled(x.batch(), cols)) {
       matmulTiled(x, out, panelStart, panelEnd);
     } else {
       matmulByPanel(x, out, panelStart, panelEnd);
