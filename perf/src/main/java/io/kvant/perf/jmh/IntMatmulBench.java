@@ -3,13 +3,9 @@ package io.kvant.perf.jmh;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
-import io.kvant.engine.tensor.Tensors;
 import io.kvant.engine.tensor.packed.PackedMatrix;
 import io.kvant.engine.tensor.packed.QuantizedInput;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -73,16 +69,7 @@ public class IntMatmulBench {
     int cols = Integer.parseInt(dims[1]);
     Random rnd = new Random(1);
     arena = Arena.ofShared();
-    MemorySegment data = arena.allocate(type.byteSize(rows, cols), 64);
-    int blockBytes = type.blockBytes();
-    ValueLayout.OfShort le = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    for (long o = 0; o < data.byteSize(); o += blockBytes) {
-      data.set(le, o, Float.floatToFloat16((rnd.nextFloat() - 0.5f) / 64));
-      for (int j = 2; j < blockBytes; j++) {
-        data.set(ValueLayout.JAVA_BYTE, o + j, (byte) rnd.nextInt(256));
-      }
-    }
-    w = Tensors.of(type, rows, cols, data.asReadOnly());
+    w = RandomBlockWeights.of(type, rows, cols, arena, rnd);
     x = new float[batch * cols];
     for (int i = 0; i < x.length; i++) {
       x[i] = (float) rnd.nextGaussian();

@@ -89,13 +89,7 @@ final class NibbleGemm {
           b += n;
         }
       }
-      for (int q = 0; q < np; q++) {
-        int first = (g + q) * PANEL;
-        int valid = Math.min(PANEL, m.rows - first);
-        for (int b = 0; b < batch; b++) {
-          System.arraycopy(acc, (q * batch + b) * PANEL, out, b * m.rows + first, valid);
-        }
-      }
+      PackedGemm.storeGroup(m, acc, g, np, batch, out);
     }
   }
 

@@ -68,75 +68,41 @@ final class PackedGemm {
           m.decodeTile(g + q, k0, k0 + nb, tile, q * tileSize);
         }
         int b = 0;
-        for (; b + MR <= batch; b += MR) {
+        while (b < batch) {
+          // Eight rows per pass, then four, then one at a time (the rows left over).
+          int n = batch - b >= MR ? MR : batch - b >= 4 ? 4 : 1;
           for (int q = 0; q < np; q++) {
+            int t0 = q * tileSize;
+            int xo = b * cols + k0 * BLOCK;
+            int so = b * blocks + k0;
             int ws = ((g + q) * blocks + k0) * PANEL;
             int ao = (q * batch + b) * PANEL;
-            rows8(
-                tile,
-                q * tileSize,
-                xf,
-                b * cols + k0 * BLOCK,
-                cols,
-                xs,
-                b * blocks + k0,
-                blocks,
-                m.scales,
-                ws,
-                acc,
-                ao,
-                sums,
-                nb);
+            if (n == MR) {
+              rows8(tile, t0, xf, xo, cols, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+            } else if (n == 4) {
+              rows4(tile, t0, xf, xo, cols, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+            } else {
+              row1(tile, t0, xf, xo, xs, so, m.scales, ws, acc, ao, sums, nb);
+            }
           }
-        }
-        if (b + 4 <= batch) {
-          for (int q = 0; q < np; q++) {
-            int ws = ((g + q) * blocks + k0) * PANEL;
-            int ao = (q * batch + b) * PANEL;
-            rows4(
-                tile,
-                q * tileSize,
-                xf,
-                b * cols + k0 * BLOCK,
-                cols,
-                xs,
-                b * blocks + k0,
-                blocks,
-                m.scales,
-                ws,
-                acc,
-                ao,
-                sums,
-                nb);
-          }
-          b += 4;
-        }
-        for (; b < batch; b++) {
-          for (int q = 0; q < np; q++) {
-            int ws = ((g + q) * blocks + k0) * PANEL;
-            int ao = (q * batch + b) * PANEL;
-            row1(
-                tile,
-                q * tileSize,
-                xf,
-                b * cols + k0 * BLOCK,
-                xs,
-                b * blocks + k0,
-                m.scales,
-                ws,
-                acc,
-                ao,
-                sums,
-                nb);
-          }
+          b += n;
         }
       }
-      for (int q = 0; q < np; q++) {
-        int first = (g + q) * PANEL;
-        int valid = Math.min(PANEL, m.rows - first);
-        for (int b = 0; b < batch; b++) {
-          System.arraycopy(acc, (q * batch + b) * PANEL, out, b * m.rows + first, valid);
-        }
+      storeGroup(m, acc, g, np, batch, out);
+    }
+  }
+
+  /**
+   * Copies a group's accumulators ({@code acc[(q*batch + b)*PANEL + i]} for its {@code np} panels
+   * from panel {@code g}) to {@code out[b*rows + r]}, padding rows left out. Shared with {@link
+   * NibbleGemm}, whose groups are laid out the same way.
+   */
+  static void storeGroup(PackedMatrix m, float[] acc, int g, int np, int batch, float[] out) {
+    for (int q = 0; q < np; q++) {
+      int first = (g + q) * PANEL;
+      int valid = Math.min(PANEL, m.rows - first);
+      for (int b = 0; b < batch; b++) {
+        System.arraycopy(acc, (q * batch + b) * PANEL, out, b * m.rows + first, valid);
       }
     }
   }
