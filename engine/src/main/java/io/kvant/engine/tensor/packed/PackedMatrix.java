@@ -189,6 +189,7 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public final void matmulTiled(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     check(x, out, panelStart, panelEnd);
+    x.ensureGemmCodes();
     tiled(x, out, panelStart, panelEnd);
   }
 

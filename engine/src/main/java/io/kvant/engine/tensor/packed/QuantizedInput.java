@@ -13,11 +13,13 @@ import java.util.Objects;
  * row). {@code -128} is never produced, which is what lets a kernel add two int8 x int8 products in
  * a 16-bit lane without overflow ({@code 2 * 128 * 127 < 32768}).
  *
- * <p>The codes are also kept as floats ({@link #floatCodes}): the many-row kernel ({@link
- * PackedGemm}) multiplies in float lanes, exactly (integer products and block sums stay below
+ * <p>For the many-row kernels the codes are also made available as floats ({@link #floatCodes}):
+ * {@link PackedGemm} multiplies in float lanes, exactly (integer products and block sums stay below
  * 2^24), and broadcasts an activation straight from memory, which a short would need three
- * instructions for; and as pairs of 16-bit codes in an int ({@link #pairCodes}) for the nibble
- * kernel ({@link NibbleGemm}).
+ * instructions for; and as pairs of 16-bit codes in an int ({@link #pairCodes}) for {@link
+ * NibbleGemm}. Those two forms are derived from the codes once per quantization, on the first
+ * {@link #ensureGemmCodes} (the GEMM's entry), so decode steps, which never take the GEMM, do not
+ * pay for them.
  *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
@@ -32,6 +34,9 @@ public final class QuantizedInput {
   private float[] scales = new float[0];
   private int batch;
   private int cols;
+  // whether floatCodes and pairCodes hold this quantization's codes (written under the lock, read
+  // without it by the threads of one product)
+  private volatile boolean gemmCodes;
 
   /**
    * Quantizes rows {@code [0, batch)} of {@code x} (row {@code b} at {@code x[b*cols ..)}).
@@ -51,12 +56,11 @@ public final class QuantizedInput {
     int n = batch * cols;
     if (codes.length < n) {
       codes = new short[n];
-      floatCodes = new float[n];
-      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
     }
     this.batch = batch;
     this.cols = cols;
+    gemmCodes = false;
     for (int blk = 0; blk < n / BLOCK; blk++) {
       quantizeBlock(x, blk * BLOCK, blk * BLOCK, blk);
     }
@@ -85,12 +89,11 @@ public final class QuantizedInput {
     int n = 2 * batch * cols;
     if (codes.length < n) {
       codes = new short[n];
-      floatCodes = new float[n];
-      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
     }
     this.batch = 2 * batch;
     this.cols = cols;
+    gemmCodes = false;
     int blocksPerRow = cols / BLOCK;
     float[] residual = new float[BLOCK];
     for (int b = 0; b < batch; b++) {
@@ -117,14 +120,37 @@ public final class QuantizedInput {
     float d = amax / 127f;
     float inv = d == 0f ? 0f : 1f / d;
     scales[blk] = d;
-    for (int j = 0; j < BLOCK; j += 2) {
-      int q0 = code(x[from + j] * inv);
-      int q1 = code(x[from + j + 1] * inv);
-      codes[to + j] = (short) q0;
-      codes[to + j + 1] = (short) q1;
-      floatCodes[to + j] = q0;
-      floatCodes[to + j + 1] = q1;
-      pairCodes[(to + j) / 2] = (q0 & 0xFFFF) | (q1 << 16);
+    for (int j = 0; j < BLOCK; j++) {
+      codes[to + j] = (short) code(x[from + j] * inv);
+    }
+  }
+
+  /**
+   * Makes {@link #floatCodes} and {@link #pairCodes} hold this quantization's codes, once per
+   * quantization: the first caller derives them, later ones (the other threads of the same product)
+   * find them ready. Safe to call from several threads after the quantization.
+   */
+  void ensureGemmCodes() {
+    if (gemmCodes) {
+      return;
+    }
+    synchronized (this) {
+      if (gemmCodes) {
+        return;
+      }
+      int n = batch * cols;
+      if (floatCodes.length < n) {
+        floatCodes = new float[codes.length];
+        pairCodes = new int[codes.length / 2];
+      }
+      for (int i = 0; i < n; i += 2) {
+        short q0 = codes[i];
+        short q1 = codes[i + 1];
+        floatCodes[i] = q0;
+        floatCodes[i + 1] = q1;
+        pairCodes[i / 2] = (q0 & 0xFFFF) | (q1 << 16);
+      }
+      gemmCodes = true;
     }
   }
 
@@ -162,14 +188,15 @@ public final class QuantizedInput {
     return codes;
   }
 
-  /** {@link #codes()} as floats, same layout. */
+  /** {@link #codes()} as floats, same layout; valid after {@link #ensureGemmCodes}. */
   float[] floatCodes() {
     return floatCodes;
   }
 
   /**
    * Columns {@code 2c} and {@code 2c+1} of {@link #codes()} as one int, the first in the low 16
-   * bits: broadcast as an int and viewed as shorts, a pair lands in every even/odd lane pair.
+   * bits: broadcast as an int and viewed as shorts, a pair lands in every even/odd lane pair. Valid
+   * after {@link #ensureGemmCodes}.
    */
   int[] pairCodes() {
     return pairCodes;
