@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -99,6 +99,30 @@ if named f4; then
   done
   timeout 120 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --steps 64 \
     --splits split-k,split-k-f4 2>&1 | tee -a "$RESULTS/f4.txt"
+fi
+if named mq4; then
+  # INT4 on the tensor cores (mq4, the tiled layout): the kernel tests against the float64
+  # reference, the products and tile decodes, the quantized models against the CPU engine; then
+  # the products alone and 8B / 1B decode with the row-major (mgemv) and tiled (mq4) layouts.
+  junit mq4 --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mq4MatchesTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#productsMatchTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#decodeKernelsGiveTheLayoutsValuesExactly(java.lang.String)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mgemvMatchesTheReferenceForEveryKindAndVariant(int)' \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#fusedMgemvMatchesTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#quantizedWeightsAgreeWithTheCpuEngine(java.lang.String)' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)'
+  grep -h "^GPU-vs-CPU" "$RESULTS/mq4.txt" > "$RESULTS/comparisons.txt" || true
+  timeout 120 "${CUDABENCH[@]}" gemv --weights int4-g128 --rows 1,4,8 2>&1 | tee "$RESULTS/mq4-gemv.txt"
+  timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
+    --weights int4-g128 --i4-layout rows 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
+    --weights int4-g128 --splits split-k-f4,mq-k8u4,mq-k16u2,mq-k16u4 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
+    --weights int4-g128 --i4-layout rows 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  for l in rows tiled; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,8 --steps 64 \
+      --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  done
 fi
 if wants hotswap; then
   junit hotswap --select-class io.kvant.server.e2e.HotSwapCudaGpuTest

@@ -38,12 +38,12 @@ import java.util.SplittableRandom;
  *
  * <pre>
  * bandwidth [--gib 4]
- * gemv [--rows 1,2,4,8]
+ * gemv [--rows 1,2,4,8] [--weights bf16,int8,fp8-e4m3,int4-g128 (default all)]
  * decode --shape llama-3.2-1b|llama-3-8b [--batch 1,16,64,256] [--prompt 128] [--steps 128]
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--splits fixed,by-shape,split-k,split-k-f4] [--profile (with --graphs off)]
- *        [--kv f16|int8|fp8|f32] [--w8a8 off,16]
+ *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--i4-layout tiled|rows]
  *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse]
  * </pre>
  *
@@ -139,6 +139,13 @@ public final class CudaBench {
             .mapToInt(Integer::parseInt)
             .toArray();
     int maxRows = java.util.Arrays.stream(rowCounts).max().orElse(8);
+    // --weights int4-g128,bf16: only these weight kinds (default every one)
+    List<String> only = new ArrayList<>();
+    for (String w : flagText(args, "--weights", "").split(",")) {
+      if (!w.isBlank()) {
+        only.add(w.trim());
+      }
+    }
     W8a8Products w8a8 = new W8a8Products(k, backend.gemm());
     int[][] shapes = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};
     long pool = 1L << 30;
@@ -242,6 +249,35 @@ public final class CudaBench {
           }
           int copies8 = (int) Math.max(1, pool / i8);
           int copies4 = (int) Math.max(1, pool / i4);
+          // the tiled INT4 layout on the tensor cores (random codes: any bytes are a layout)
+          for (CudaKernels.MqVariant v :
+              n <= CudaKernels.MQ_ROWS ? CudaKernels.MqVariant.values() : NO_MQ) {
+            cases.add(
+                new GemvCase(
+                    "int4-g128",
+                    "mq4 " + v.name().toLowerCase(Locale.ROOT),
+                    i4,
+                    i ->
+                        k.mq4(
+                            v,
+                            new CudaKernels.MgMatrix(
+                                wb.ptr() + (i % copies4) * i4,
+                                sc.ptr() + (i % 8) * 4L * out * (in / 32),
+                                0,
+                                yb.ptr(),
+                                out),
+                            null,
+                            null,
+                            7,
+                            in / 128,
+                            xb.ptr(),
+                            in,
+                            n,
+                            false,
+                            0L,
+                            0f,
+                            false)));
+          }
           TileProduct tiles =
               (w0, decode) -> {
                 for (long r0 = 0; r0 < out; r0 += tileRows) {
@@ -330,6 +366,9 @@ public final class CudaBench {
             }
           }
           for (GemvCase c : cases) {
+            if (!only.isEmpty() && !only.contains(c.weights())) {
+              continue;
+            }
             int copies = (int) Math.max(1, pool / c.bytes());
             int reps = Math.max(20, Math.min(copies, 64));
             double us = graphMicros(d, c.launch(), reps, start, end);
@@ -350,6 +389,7 @@ public final class CudaBench {
   }
 
   private static final CudaKernels.MgVariant[] NO_VARIANTS = {};
+  private static final CudaKernels.MqVariant[] NO_MQ = {};
 
   /** A W8A8 product on weight copy {@code i}: whether it ran (false: cuBLASLt refused). */
   private interface IntW8a8 {
@@ -472,7 +512,14 @@ public final class CudaBench {
     } else {
       SyntheticModels.QuantKind kind =
           SyntheticModels.QuantKind.valueOf(weights.toUpperCase(Locale.ROOT).replace('-', '_'));
-      model = SyntheticModels.createQuantized(d, backend.kernels(), c, kind, 11);
+      // 4-bit codes: the tiled layout (mq4, the default) or the row-major one (mgemv)
+      String layout = flagText(args, "--i4-layout", "tiled");
+      if (!layout.equals("tiled") && !layout.equals("rows")) {
+        throw new IllegalArgumentException("--i4-layout tiled|rows, got " + layout);
+      }
+      model =
+          SyntheticModels.createQuantized(
+              d, backend.kernels(), c, kind, 11, layout.equals("tiled"));
       stepBytes = SyntheticModels.weightBytesPerStep(c, kind);
     }
     KvCacheType kvType =

@@ -58,6 +58,9 @@ public final class CudaKernels {
   private final MemorySegment ropeKvAppend;
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
+  // [variant][form: plain, norm, swiglu, swiglu + norm], looked up by ordinal
+  private final MemorySegment[][] mq4 = new MemorySegment[MqVariant.values().length][4];
+  private final MemorySegment dequant4Tiled;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -111,6 +114,15 @@ public final class CudaKernels {
     ropeKvAppend = d.function(module, "rope_kv_append");
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
+    String[] forms = {"plain", "norm", "swiglu", "swiglu_norm"};
+    for (MqVariant v : MqVariant.values()) {
+      for (int f = 0; f < forms.length; f++) {
+        mq4[v.ordinal()][f] =
+            d.function(
+                module, "mq4_" + v.name().toLowerCase(java.util.Locale.ROOT) + "_" + forms[f]);
+      }
+    }
+    dequant4Tiled = d.function(module, "dequant4_tiled");
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
         if (v.fused(kind)) {
@@ -1001,6 +1013,106 @@ public final class CudaKernels {
   public void fillBytes(long out, long count, long seed, int mask) {
     args.ptr(out).i64(count).i64(seed).i32(mask);
     launch(fillBytes, "fill_bytes", grid(count), 1, ELEMENTWISE_THREADS);
+  }
+
+  // ---- mq4: INT4 decode products on the tensor cores (io.kvant.cuda.model.QuantizedLayout tiled)
+
+  /** Activation rows one {@link #mq4} launch takes (the columns of the mma's B operand). */
+  public static final int MQ_ROWS = 8;
+
+  /**
+   * Work split of {@link #mq4}: the warps of a block (all on one 16-row tile, splitting its
+   * 64-column chunks) and the chunks each warp has in flight.
+   */
+  public enum MqVariant {
+    K8U4(8),
+    K16U2(16),
+    K16U4(16);
+
+    final int warps;
+
+    MqVariant(int warps) {
+      this.warps = warps;
+    }
+  }
+
+  /**
+   * {@code y (+)= x W^T} for {@code 1 <= n <= MQ_ROWS} F32 rows, W in the tiled INT4 layout: up to
+   * three matrices sharing the input ({@code b} and {@code c} may be null, {@code c} null when
+   * {@code b} is), with the RMSNorm folded in when {@code normW != 0} and gate/up + SwiGLU into
+   * {@code a.y} when {@code swiglu}, as {@link #mgemvFused} defines them. The activations are
+   * rounded to F16 on the way into the tensor cores (code - zero is exact in F16; products and sums
+   * are F32; the group's F32 scale multiplies each group's sum). Preconditions: {@code in} a
+   * multiple of 64; groups of {@code 1 << groupShift} columns, {@code groupShift >= 5}, dividing
+   * {@code in}; {@code zeros} 0 means zero point 8.
+   */
+  public void mq4(
+      MqVariant variant,
+      MgMatrix a,
+      MgMatrix b,
+      MgMatrix c,
+      int groupShift,
+      int groupsPerRow,
+      long x,
+      int in,
+      int n,
+      boolean accumulate,
+      long normW,
+      float eps,
+      boolean swiglu) {
+    if (n < 1 || n > MQ_ROWS || in % 64 != 0 || groupShift < 5 || in % (1 << groupShift) != 0) {
+      throw new IllegalArgumentException(
+          "mq4 takes 1.."
+              + MQ_ROWS
+              + " rows, widths a multiple of 64 and power-of-two groups of 32 or more dividing"
+              + " them; got "
+              + n
+              + " rows, width "
+              + in
+              + ", group shift "
+              + groupShift);
+    }
+    if ((b == null && c != null) || (swiglu && (b == null || c != null || b.out() != a.out()))) {
+      throw new IllegalArgumentException(
+          "mq4: matrices b/c absent out of order, or swiglu without gate and up of equal rows");
+    }
+    int blocks = blocks(a.out(), 16);
+    if (!swiglu && b != null) {
+      blocks += blocks(b.out(), 16);
+    }
+    if (c != null) {
+      blocks += blocks(c.out(), 16);
+    }
+    matrixArgs(a);
+    matrixArgs(b);
+    matrixArgs(c);
+    args.i32(groupShift).i32(groupsPerRow).ptr(x).i32(in).i32(n);
+    args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
+    int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
+    launch(mq4[variant.ordinal()][form], "mq4", blocks, 1, 32 * variant.warps);
+  }
+
+  /**
+   * Rows {@code row0 .. row0 + rows} of a tiled INT4 matrix of {@code totalRows} rows, decoded into
+   * a tile {@code [rows][in]} of {@code dtype} (F32, F16 or BF16), each value {@code scale * (code
+   * - zero)} in F32 then rounded, as {@code QuantizedLayout.value}.
+   */
+  public void dequant4Tiled(
+      long w,
+      long scales,
+      long zeros,
+      int groupShift,
+      int groupsPerRow,
+      long out,
+      int dtype,
+      int row0,
+      int rows,
+      int totalRows,
+      int in) {
+    args.ptr(w).ptr(scales).ptr(zeros).i32(groupShift).i32(groupsPerRow).ptr(out);
+    args.i32(dtype).i32(row0).i32(rows).i32(totalRows).i32(in);
+    long words = (long) ((row0 + rows + 15) / 16 - row0 / 16) * (in / 64) * 128;
+    launch(dequant4Tiled, "dequant4_tiled", grid(words), 1, ELEMENTWISE_THREADS);
   }
 
   /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */

@@ -440,21 +440,16 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           k.rmsNorm(
               s.x.ptr(), w.attnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
-        k.mgemvFused(
-            mq.kind(),
-            splits.fused(mq.kind(), Math.max(mq.rows(), Math.max(mk.rows(), mv.rows()))),
-            mq.ldw(),
-            mq.groupSize(),
-            mq.groupsPerRow(),
+        fusedProducts(
+            mq,
+            Math.max(mq.rows(), Math.max(mk.rows(), mv.rows())),
             mq.into(s.q.ptr()),
             mk.into(s.k.ptr()),
             mv.into(s.v.ptr()),
             normW != 0 ? s.x.ptr() : s.xb.ptr(),
             dim,
             n,
-            false,
             normW,
-            c.normEps(),
             false);
       } else {
         int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
@@ -563,21 +558,16 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           k.rmsNorm(
               s.x.ptr(), w.ffnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
-        k.mgemvFused(
-            mg.kind(),
-            splits.fused(mg.kind(), mg.rows()),
-            mg.ldw(),
-            mg.groupSize(),
-            mg.groupsPerRow(),
+        fusedProducts(
+            mg,
+            mg.rows(),
             mg.into(s.gate.ptr()),
             mu.into(s.up.ptr()),
             null,
             normW != 0 ? s.x.ptr() : s.xb.ptr(),
             dim,
             n,
-            false,
             normW,
-            c.normEps(),
             true);
         gemm(w.down(), s.gate.ptr(), CudaKernels.DT_F32, (long) n * hidden, n, s.x.ptr(), true);
       } else {
@@ -598,6 +588,56 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long normed = outType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
       k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
       gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
+    }
+  }
+
+  /**
+   * One launch of the decode products that share an input (layout of {@code first}): {@code mq4}
+   * for tiled 4-bit weights, else {@code mgemv_fused}.
+   */
+  private void fusedProducts(
+      MgOperand first,
+      int maxRows,
+      CudaKernels.MgMatrix a,
+      CudaKernels.MgMatrix b,
+      CudaKernels.MgMatrix cm,
+      long x,
+      int in,
+      int n,
+      long normW,
+      boolean swiglu) {
+    if (first.tiled()) {
+      k.mq4(
+          splits.tiled(maxRows),
+          a,
+          b,
+          cm,
+          first.groupShift(),
+          first.groupsPerRow(),
+          x,
+          in,
+          n,
+          false,
+          normW,
+          c.normEps(),
+          swiglu);
+    } else {
+      k.mgemvFused(
+          first.kind(),
+          splits.fused(first.kind(), maxRows),
+          first.ldw(),
+          first.groupSize(),
+          first.groupsPerRow(),
+          a,
+          b,
+          cm,
+          x,
+          in,
+          n,
+          false,
+          normW,
+          c.normEps(),
+          swiglu);
     }
   }
 

@@ -30,6 +30,8 @@ public record DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols, D
    * buffer.
    *
    * @param zeros null when symmetric
+   * @param tiled whether 4-bit codes are in {@link QuantizedLayout}'s tiled layout (read by {@code
+   *     mq4}; {@code ldw} is then half the width)
    */
   public record DeviceQuant(
       int bits,
@@ -38,7 +40,25 @@ public record DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols, D
       int groupSize,
       int groupsPerRow,
       DeviceBuffer scales,
-      DeviceBuffer zeros) {
+      DeviceBuffer zeros,
+      boolean tiled) {
+    /** A row-major layout. */
+    public DeviceQuant(
+        int bits,
+        int format,
+        long ldw,
+        int groupSize,
+        int groupsPerRow,
+        DeviceBuffer scales,
+        DeviceBuffer zeros) {
+      this(bits, format, ldw, groupSize, groupsPerRow, scales, zeros, false);
+    }
+
+    /** log2 of the group size (tiled layouts: a power of two). */
+    public int groupShift() {
+      return Integer.numberOfTrailingZeros(groupSize);
+    }
+
     /** The address of the zero points, 0 when symmetric (the kernels' convention). */
     public long zerosPtr() {
       return zeros == null ? 0L : zeros.ptr();

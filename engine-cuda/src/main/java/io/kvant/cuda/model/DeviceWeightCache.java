@@ -97,7 +97,7 @@ public final class DeviceWeightCache {
   }
 
   private Entry uploadQuantized(QuantizedLayout q) {
-    DeviceBuffer codes = device.upload(q.codes().asSlice(0, (long) q.rows() * q.ldw()));
+    DeviceBuffer codes = device.upload(q.codes().asSlice(0, q.codeBytes()));
     DeviceBuffer scales = null;
     try {
       scales = device.upload(q.scales());
@@ -105,7 +105,14 @@ public final class DeviceWeightCache {
           q.zeros() == null ? null : device.upload(MemorySegment.ofArray(q.zeros()));
       var quant =
           new DeviceTensor.DeviceQuant(
-              q.bits(), q.format(), q.ldw(), q.groupSize(), q.groupsPerRow(), scales, zeros);
+              q.bits(),
+              q.format(),
+              q.ldw(),
+              q.groupSize(),
+              q.groupsPerRow(),
+              scales,
+              zeros,
+              q.tiled());
       uploadedBytes += q.deviceBytes();
       return new Entry(
           codes, new DeviceTensor(codes, CudaKernels.DT_F32, q.rows(), q.cols(), quant));

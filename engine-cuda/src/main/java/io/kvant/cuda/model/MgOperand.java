@@ -16,14 +16,33 @@ record MgOperand(
     long scales,
     long zeros,
     int rows,
-    int cols) {
+    int cols,
+    boolean tiled) {
 
   /**
    * The operand when {@code n} rows of {@code t} take the decode kernels, else null: dense F16/BF16
    * for the rows {@link CudaTransformer#denseMgemv} allows, quantized layouts that {@code mgemv}
-   * reads for up to {@link CudaKernels#MGEMV_ROWS} rows (one launch).
+   * reads for up to {@link CudaKernels#MGEMV_ROWS} rows (one launch), tiled 4-bit layouts ({@code
+   * mq4}) for up to {@link CudaKernels#MQ_ROWS}.
    */
   static MgOperand of(DeviceTensor t, int n) {
+    if (t.quantized() && t.quant().tiled()) {
+      if (n < 1 || n > CudaKernels.MQ_ROWS) {
+        return null;
+      }
+      DeviceTensor.DeviceQuant q = t.quant();
+      return new MgOperand(
+          CudaKernels.MgKind.I4,
+          q.ldw(),
+          q.groupSize(),
+          q.groupsPerRow(),
+          t.ptr(),
+          q.scales().ptr(),
+          q.zerosPtr(),
+          t.rows(),
+          t.cols(),
+          true);
+    }
     if (n < 1 || n > CudaKernels.MGEMV_ROWS) {
       return null;
     }
@@ -33,7 +52,7 @@ record MgOperand(
       }
       CudaKernels.MgKind kind =
           t.dtype() == CudaKernels.DT_BF16 ? CudaKernels.MgKind.BF16 : CudaKernels.MgKind.F16;
-      return new MgOperand(kind, 2L * t.cols(), 0, 0, t.ptr(), 0, 0, t.rows(), t.cols());
+      return new MgOperand(kind, 2L * t.cols(), 0, 0, t.ptr(), 0, 0, t.rows(), t.cols(), false);
     }
     if (!QuantizedProducts.mgemvReads(t)) {
       return null;
@@ -50,7 +69,8 @@ record MgOperand(
         q.scales().ptr(),
         q.zerosPtr(),
         t.rows(),
-        t.cols());
+        t.cols(),
+        false);
   }
 
   /** Whether {@code o} is read the same way (one fused launch can take both). */
@@ -61,7 +81,13 @@ record MgOperand(
         && groupSize == o.groupSize
         && groupsPerRow == o.groupsPerRow
         && cols == o.cols
+        && tiled == o.tiled
         && (zeros == 0) == (o.zeros == 0);
+  }
+
+  /** log2 of the group size (tiled layouts). */
+  int groupShift() {
+    return Integer.numberOfTrailingZeros(groupSize);
   }
 
   /** This matrix as one of a fused launch, writing {@code y}. */

@@ -2,6 +2,7 @@ package io.kvant.cuda.model;
 
 import io.kvant.cuda.device.CudaKernels.MgKind;
 import io.kvant.cuda.device.CudaKernels.MgVariant;
+import io.kvant.cuda.device.CudaKernels.MqVariant;
 
 /**
  * How the decode products pick the work split of {@code mgemv} and {@code mgemv_fused}. The best
@@ -31,7 +32,13 @@ public enum MgemvSplits {
    * (perf/RESULTS.md, session 7): 4096x4096 10.2 us against 11.7 (F2U2K4), 4096x14336 29.4 against
    * 32.7, 14336x4096 29.6 against 30.4 (F2U2), 128256x4096 235.4 against 243.5.
    */
-  SPLIT_K_F4;
+  SPLIT_K_F4,
+  /** As {@link #SPLIT_K_F4}, every tiled 4-bit product on {@code mq4}'s K8U4 split (to compare). */
+  MQ_K8U4,
+  /** As {@link #SPLIT_K_F4}, every tiled 4-bit product on K16U2 (to compare). */
+  MQ_K16U2,
+  /** As {@link #SPLIT_K_F4}, every tiled 4-bit product on K16U4 (to compare). */
+  MQ_K16U4;
 
   /** What the forward pass uses unless told otherwise. */
   public static final MgemvSplits DEFAULT = SPLIT_K_F4;
@@ -55,18 +62,36 @@ public enum MgemvSplits {
     return pick(kind, out, MgVariant.F2U2);
   }
 
+  /**
+   * The split of a tiled 4-bit product ({@code mq4}) whose largest matrix has {@code out} rows:
+   * sixteen warps per 16-row tile, two chunks each in flight, below {@link #HEAD_ROWS}; eight warps
+   * with four chunks for the output head. {@code CudaBench gemv} on an H200, INT4 g128, one row
+   * (perf/RESULTS.md, session 8): 4096x4096 K16U2 5.7 us against K8U4 8.4 and K16U4 6.4,
+   * 4096x14336 14.8 against 23.3 and 16.8, 14336x4096 17.8 against 17.6 and 20.1, 128256x4096 K8U4
+   * 104.8 against 131.7 and 139.5; the same order at 4 and 8 rows.
+   */
+  public MqVariant tiled(int out) {
+    return switch (this) {
+      case MQ_K8U4 -> MqVariant.K8U4;
+      case MQ_K16U2 -> MqVariant.K16U2;
+      case MQ_K16U4 -> MqVariant.K16U4;
+      default -> out >= HEAD_ROWS ? MqVariant.K8U4 : MqVariant.K16U2;
+    };
+  }
+
   private MgVariant pick(MgKind kind, int out, MgVariant shortDense) {
     boolean dense = kind == MgKind.BF16 || kind == MgKind.F16;
     if (this == FIXED) {
       return dense ? MgVariant.F2U2 : MgVariant.F4U2;
     }
-    if (this == SPLIT_K_F4 && dense) {
+    boolean f4 = this != FIXED && this != BY_SHAPE && this != SPLIT_K;
+    if (f4 && dense) {
       return out >= HEAD_ROWS ? MgVariant.F4U1 : MgVariant.F4U1K4;
     }
     if (out >= TALL_ROWS) {
       return dense ? MgVariant.F2U2 : MgVariant.F4U1;
     }
-    if (this == SPLIT_K || this == SPLIT_K_F4) {
+    if (this == SPLIT_K || f4) {
       return dense ? MgVariant.F2U2K4 : MgVariant.F4U1K4;
     }
     return dense ? shortDense : MgVariant.F4U2;

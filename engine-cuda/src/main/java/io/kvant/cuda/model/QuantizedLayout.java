@@ -33,10 +33,19 @@ import java.lang.foreign.MemorySegment;
  * #value(int, int)} is that decoding, written from this layout, and the tests hold it equal to
  * {@link Tensor#get} bit for bit.
  *
+ * <p>Tiled 4-bit layout ({@code tiled}): for the tensor-core decode kernel ({@code mq4} in {@code
+ * kvant.cu}, whose comment has the exact order), used for 4-bit matrices whose width is a multiple
+ * of 64 and whose groups are a power of two of at least 32 columns (every layer of the Llama
+ * shapes, Q4_0 included): rows in tiles of 16 (the last one padded with zero codes), each tile's
+ * columns in 64-column chunks of 512 bytes, every 4-byte word one lane's A fragment of a 16x16
+ * product. {@code ldw} is then {@code cols / 2} (the bytes of a row, spread over its tile) and the
+ * codes take {@code ceil(rows / 16) * 16 * ldw} bytes.
+ *
  * @param bits 8 or 4
  * @param format for 8-bit codes, {@link CudaKernels#QF_INT8}, {@code QF_E4M3} or {@code QF_E5M2}
- * @param codes {@code rows * ldw} bytes
+ * @param codes {@link #codeBytes()} bytes
  * @param zeros null when symmetric (or 8-bit)
+ * @param tiled whether 4-bit codes are in the tiled layout
  */
 public record QuantizedLayout(
     int bits,
@@ -48,7 +57,8 @@ public record QuantizedLayout(
     int groupsPerRow,
     MemorySegment codes,
     float[] scales,
-    byte[] zeros) {
+    byte[] zeros,
+    boolean tiled) {
 
   /** Whether the CUDA backend reads {@code type} through this layout. */
   public static boolean handles(DType type) {
@@ -59,11 +69,33 @@ public record QuantizedLayout(
   }
 
   /**
-   * The layout of {@code t}.
+   * The layout of {@code t}: 4-bit codes {@link #tiles tiled} where the shape allows.
    *
    * @throws UnsupportedOperationException naming the type when it is not {@link #handles handled}
    */
   public static QuantizedLayout of(Tensor t) {
+    return of(t, true);
+  }
+
+  /**
+   * The layout of {@code t}, 4-bit codes tiled only when {@code tile} and the shape allows (false
+   * keeps the row-major layout that {@code mgemv} reads, for comparing the two).
+   */
+  public static QuantizedLayout of(Tensor t, boolean tile) {
+    QuantizedLayout rows = rowMajor(t);
+    return tile && tiles(rows.bits, rows.cols, rows.groupSize) ? rows.toTiled() : rows;
+  }
+
+  /** Whether 4-bit codes of this width and group size take the tiled layout. */
+  public static boolean tiles(int bits, int cols, int groupSize) {
+    return bits == 4
+        && cols % 64 == 0
+        && groupSize >= 32
+        && Integer.bitCount(groupSize) == 1
+        && cols % groupSize == 0;
+  }
+
+  private static QuantizedLayout rowMajor(Tensor t) {
     return switch (t.dtype()) {
       case I8 -> {
         Int8Tensor q = (Int8Tensor) t;
@@ -84,7 +116,8 @@ public record QuantizedLayout(
             q.groupsPerRow(),
             padRows(t.data(), t.rows(), rowBytes),
             q.scales(),
-            q.asymmetric() ? q.zeroPoints() : null);
+            q.asymmetric() ? q.zeroPoints() : null,
+            false);
       }
       case Q8_0 -> ggml(t, 34, 32);
       case Q4_0 -> ggml(t, 18, 16);
@@ -105,7 +138,8 @@ public record QuantizedLayout(
         1,
         padRows(t.data(), t.rows(), t.cols()),
         scales,
-        null);
+        null,
+        false);
   }
 
   /** GGUF Q8_0 / Q4_0: 32-value blocks of an fp16 scale then {@code codeBytes} code bytes. */
@@ -127,7 +161,7 @@ public record QuantizedLayout(
     }
     int format = CudaKernels.QF_INT8;
     return new QuantizedLayout(
-        codeBytes == 32 ? 8 : 4, format, rows, cols, ldw, 32, blocks, codes, scales, null);
+        codeBytes == 32 ? 8 : 4, format, rows, cols, ldw, 32, blocks, codes, scales, null, false);
   }
 
   static int align16(int bytes) {
@@ -147,9 +181,62 @@ public record QuantizedLayout(
     return out;
   }
 
+  /** Bytes of the codes. */
+  public long codeBytes() {
+    return tiled ? ((rows + 15L) / 16) * 16 * ldw : (long) rows * ldw;
+  }
+
   /** Device bytes of the codes, scales and zero points. */
   public long deviceBytes() {
-    return (long) rows * ldw + 4L * scales.length + (zeros == null ? 0 : zeros.length);
+    return codeBytes() + 4L * scales.length + (zeros == null ? 0 : zeros.length);
+  }
+
+  /** The code (0..15) of {@code W[row][col]} in this row-major 4-bit layout. */
+  private int rowMajorCode(int row, int col) {
+    int g = col / groupSize;
+    int j = col - g * groupSize;
+    int len = Math.min(groupSize, cols - g * groupSize);
+    int h = (len + 1) / 2;
+    int b =
+        codes.get(JAVA_BYTE, (long) row * ldw + (long) g * (groupSize / 2) + (j < h ? j : j - h))
+            & 0xFF;
+    return j < h ? b & 0xF : b >>> 4;
+  }
+
+  /** Byte offset of the word holding {@code W[row][col]} in the tiled layout, and its nibble. */
+  private static long tiledByte(int row, int col, int cols) {
+    int g = row & 7;
+    int high = (row >> 3) & 1;
+    int j = (col >> 4) & 3;
+    int t = (col >> 2) & 3;
+    int p = col & 3;
+    int nibble = high + ((p & 1) << 2) + (p & 2); // pos(nibble) = p, row g + 8 * (nibble & 1)
+    long word = (((long) (row >> 4) * (cols >> 6) + (col >> 6)) * 32 + g * 4 + t) * 4 + j;
+    return (word * 4 + (nibble >> 1)) << 1 | (nibble & 1);
+  }
+
+  /** This row-major 4-bit layout rearranged into the tiled one (same scales and zero points). */
+  private QuantizedLayout toTiled() {
+    int tileRows = (rows + 15) / 16 * 16;
+    int half = cols / 2;
+    MemorySegment out = Arena.ofAuto().allocate((long) tileRows * half, 16);
+    // by tiles: the two nibbles of a byte are rows g and g + 8 of one tile
+    java.util.stream.IntStream.range(0, tileRows / 16)
+        .parallel()
+        .forEach(
+            rt -> {
+              for (int r = rt * 16; r < Math.min(rows, rt * 16 + 16); r++) {
+                for (int c = 0; c < cols; c++) {
+                  long at = tiledByte(r, c, cols);
+                  long b = at >> 1;
+                  int shift = (int) (at & 1) * 4;
+                  byte old = out.get(JAVA_BYTE, b);
+                  out.set(JAVA_BYTE, b, (byte) (old | (rowMajorCode(r, c) << shift)));
+                }
+              }
+            });
+    return new QuantizedLayout(
+        4, format, rows, cols, half, groupSize, groupsPerRow, out, scales, zeros, true);
   }
 
   /**
@@ -163,13 +250,13 @@ public record QuantizedLayout(
       return s * decode8(code);
     }
     int g = col / groupSize;
-    int j = col - g * groupSize;
-    int len = Math.min(groupSize, cols - g * groupSize);
-    int h = (len + 1) / 2;
-    int b =
-        codes.get(JAVA_BYTE, (long) row * ldw + (long) g * (groupSize / 2) + (j < h ? j : j - h))
-            & 0xFF;
-    int code = j < h ? b & 0xF : b >>> 4;
+    int code;
+    if (tiled) {
+      long at = tiledByte(row, col, cols);
+      code = (codes.get(JAVA_BYTE, at >> 1) >>> ((int) (at & 1) * 4)) & 0xF;
+    } else {
+      code = rowMajorCode(row, col);
+    }
     int index = row * groupsPerRow + g;
     int zero = zeros == null ? 8 : zeros[index];
     return scales[index] * (float) (code - zero);

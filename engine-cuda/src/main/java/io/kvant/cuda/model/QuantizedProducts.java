@@ -16,6 +16,12 @@ import io.kvant.cuda.device.Gemm;
  * more mantissa bits, which kept GPU perplexities within 0.2% of the CPU engine's where BF16 tiles
  * did not (perf/RESULTS.md). The tile is preallocated (a captured graph may contain these products
  * and must not allocate).
+ *
+ * <p>4-bit weights in the tiled layout ({@link QuantizedLayout}, every Llama-shaped INT4 and Q4_0
+ * matrix) take {@code mq4} for up to {@link CudaKernels#MQ_ROWS} rows instead: the codes decoded
+ * in registers straight into the tensor cores' fragments, one mma per fragment for all rows, the
+ * activations rounded to F16 (W4A16). On an H200 (perf/RESULTS.md, session 8) it matches mgemv at
+ * one row and is 2-5x faster at four and eight, where mgemv's work grows with the rows.
  */
 final class QuantizedProducts {
   /**
@@ -97,6 +103,9 @@ final class QuantizedProducts {
    */
   static boolean mgemvReads(DeviceTensor w) {
     DeviceTensor.DeviceQuant q = w.quant();
+    if (q.tiled()) {
+      return false;
+    }
     int g = q.groupSize();
     if (q.bits() == 8) {
       return w.cols() % 16 == 0 && (q.groupsPerRow() == 1 || g % 16 == 0);
@@ -104,9 +113,25 @@ final class QuantizedProducts {
     return g % 32 == 0 && w.cols() % g == 0;
   }
 
+  /** Whether {@code w} is in the tiled 4-bit layout, whose decode kernel is {@code mq4}. */
+  static boolean tiled(DeviceTensor w) {
+    return w.quant().tiled();
+  }
+
   /** Whether {@code n} rows of this tensor take a weight-only kernel rather than tiles. */
   static boolean weightOnly(DeviceTensor w, int n) {
+    if (tiled(w)) {
+      return n <= CudaKernels.MQ_ROWS;
+    }
     return n <= (mgemvReads(w) ? MGEMV_MAX_ROWS : GEMV_MAX_ROWS);
+  }
+
+  /**
+   * Whether {@code n} rows of {@code w} reach the weights as F16 (the tensor-core paths: tiled
+   * {@code mq4} and the F16 tiles) rather than F32.
+   */
+  static boolean halfActivations(DeviceTensor w, int n) {
+    return tiled(w) || !weightOnly(w, n);
   }
 
   /** Tile elements needed for the largest of these matrices. */
@@ -149,6 +174,23 @@ final class QuantizedProducts {
             y,
             accumulate)) {
       w8a8Runs++;
+      return;
+    }
+    if (tiled(w) && weightOnly(w, n)) {
+      k.mq4(
+          splits.tiled(out),
+          new CudaKernels.MgMatrix(w.ptr(), q.scales().ptr(), q.zerosPtr(), y, out),
+          null,
+          null,
+          q.groupShift(),
+          q.groupsPerRow(),
+          x,
+          in,
+          n,
+          accumulate,
+          0L,
+          0f,
+          false);
       return;
     }
     if (weightOnly(w, n)) {
@@ -222,6 +264,21 @@ final class QuantizedProducts {
   private void decodeTile(DeviceTensor w, long tile, int r0, int m, boolean fast) {
     DeviceTensor.DeviceQuant q = w.quant();
     int in = w.cols();
+    if (q.tiled()) {
+      k.dequant4Tiled(
+          w.ptr(),
+          q.scales().ptr(),
+          q.zerosPtr(),
+          q.groupShift(),
+          q.groupsPerRow(),
+          tile,
+          TILE_TYPE,
+          r0,
+          m,
+          w.rows(),
+          in);
+      return;
+    }
     if (q.bits() == 8) {
       if (fast) {
         k.dequant8Tile(

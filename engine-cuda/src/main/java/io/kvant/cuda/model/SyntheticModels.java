@@ -37,7 +37,18 @@ public final class SyntheticModels {
    */
   public static DeviceModel createQuantized(
       CudaDevice device, CudaKernels k, LlamaConfig c, QuantKind kind, long seed) {
+    return createQuantized(device, k, c, kind, seed, true);
+  }
+
+  /**
+   * As {@link #createQuantized(CudaDevice, CudaKernels, LlamaConfig, QuantKind, long)}, 4-bit codes
+   * in the tiled layout ({@code mq4}) where the shape allows only when {@code tiled}, else in the
+   * row-major one ({@code mgemv}).
+   */
+  public static DeviceModel createQuantized(
+      CudaDevice device, CudaKernels k, LlamaConfig c, QuantKind kind, long seed, boolean tiled) {
     Maker m = new Maker(device, k, seed);
+    m.tiled = tiled;
     DeviceTensor emb = m.dense(CudaKernels.DT_BF16, c.vocabSize(), c.dim());
     return m.model(
         c, emb, m.quantized(kind, c.vocabSize(), c.dim()), (r, n) -> m.quantized(kind, r, n));
@@ -49,6 +60,7 @@ public final class SyntheticModels {
     private final CudaKernels k;
     private final List<DeviceBuffer> owned = new ArrayList<>();
     private long seed;
+    private boolean tiled = true;
 
     Maker(CudaDevice device, CudaKernels k, long seed) {
       this.device = device;
@@ -70,10 +82,12 @@ public final class SyntheticModels {
     }
 
     DeviceTensor quantized(QuantKind kind, int rows, int cols) {
-      int ldw = QuantizedLayout.align16(kind.bits == 8 ? cols : (cols + 1) / 2);
-      DeviceBuffer codes = allocate((long) rows * ldw);
-      k.fillBytes(codes.ptr(), (long) rows * ldw, seed++, kind.mask);
       int group = kind.group == 0 ? cols : kind.group;
+      boolean tile = tiled && QuantizedLayout.tiles(kind.bits, cols, group);
+      int ldw = tile ? cols / 2 : QuantizedLayout.align16(kind.bits == 8 ? cols : (cols + 1) / 2);
+      long codeBytes = (tile ? (rows + 15L) / 16 * 16 : rows) * ldw;
+      DeviceBuffer codes = allocate(codeBytes);
+      k.fillBytes(codes.ptr(), codeBytes, seed++, kind.mask);
       int groups = (cols + group - 1) / group;
       DeviceBuffer scales = allocate(4L * rows * groups);
       // Scales of either sign: only their size matters for keeping activations finite.
@@ -85,7 +99,8 @@ public final class SyntheticModels {
           seed++,
           (float) (unit / Math.sqrt(cols)));
       var q =
-          new DeviceTensor.DeviceQuant(kind.bits, kind.format, ldw, group, groups, scales, null);
+          new DeviceTensor.DeviceQuant(
+              kind.bits, kind.format, ldw, group, groups, scales, null, tile);
       return new DeviceTensor(codes, CudaKernels.DT_F32, rows, cols, q);
     }
 

@@ -1882,6 +1882,304 @@ MGEMV_FUSED_DENSE(MG_BF16, bf16)
 MGEMV_FUSED_DENSE(MG_F16, f16)
 
 // ---------------------------------------------------------------------------------------------
+// mq4: INT4 decode products on the tensor cores, 1..MQ_ROWS F32 activation rows. The weights are
+// in the tiled INT4 layout (QuantizedLayout, tiled = true), made at upload so that one 16-byte load
+// per lane is four A fragments of mma.m16n8k16 (F16, F32 accumulate):
+//  - rows in tiles of 16 (the last padded), each tile's columns in chunks of 64, a chunk as 512
+//    bytes: lane l (g = l / 4, t = l % 4) holds 16 bytes, word j = 0..3 for the k-tile of columns
+//    64 kc + 16 j ..;
+//  - nibble i (bits 4i..4i+3, i = 0..7) of that word is W[16 rt + g + 8 (i & 1)][64 kc + 16 j + 4 t
+//    + pos(i)], pos(i) = (i & 2) + (i >> 2): two masks per register give the fragment's half2
+//    pairs (rows g and g + 8, the logical columns 2t, 2t + 1, 2t + 8, 2t + 9 of the k-tile stored
+//    at 4t .. 4t + 3; the activations are loaded in the same order, so the dot product is the
+//    same sum);
+//  - a nibble OR 0x6400 is the F16 1024 + code, exactly; one sub.f16x2 of 1024 + zero (or, for the
+//    nibble four bits up, one fma.f16x2 by 1/16 less 64 + zero) leaves code - zero, exact. So the
+//    integer part is exact in F16, the products and sums are F32 (mma), and the group's F32 scale
+//    multiplies each group's partial sums, as mgemv does.
+// The activations become F16 on the way (W4A16, as tinygemm and Marlin take them): the one change
+// of numerics against mgemv, which keeps them F32.
+// Every A fragment is one mma for all activation rows (the 8 columns of the mma's B operand):
+// decoding two values costs about one instruction, where mgemv spends three per value and row.
+// Block: MQ_KS warps on one 16-row tile, warp w taking the chunks w, w + KS, ... (U in flight),
+// the warps' partial sums reduced in a fixed order. Matrices and options as mgemv_fused (up to
+// three matrices of one layout, the RMSNorm folded in when normW is set, gate/up + SwiGLU).
+// Preconditions (Java side): in a multiple of 64, the group size a power of two >= 32 dividing in
+// (groupShift its log2), n <= MQ_ROWS.
+#define MQ_ROWS 8
+
+__device__ __forceinline__ unsigned mq_nib(unsigned w, unsigned mask) {
+  unsigned r;  // (w & mask) | 0x64006400
+  asm("lop3.b32 %0, %1, %2, %3, 0xea;" : "=r"(r) : "r"(w), "r"(mask), "r"(0x64006400u));
+  return r;
+}
+
+__device__ __forceinline__ unsigned mq_hsub2(unsigned a, unsigned b) {
+  unsigned r;
+  asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+
+__device__ __forceinline__ unsigned mq_hfma2(unsigned a, unsigned b, unsigned c) {
+  unsigned r;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  return r;
+}
+
+// (lo, hi) as F16x2, round to nearest even
+__device__ __forceinline__ unsigned mq_pack(float lo, float hi) {
+  unsigned r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
+__device__ __forceinline__ void mq_mma(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                       unsigned b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The A fragment of word q: a[0], a[2] row g (less zlo = F16x2 of 1024 + its zero), a[1], a[3] row
+// g + 8 (zhi = F16x2 of -(64 + its zero)).
+__device__ __forceinline__ void mq_dequant(unsigned q, unsigned zlo, unsigned zhi,
+                                           unsigned (&a)[4]) {
+  const unsigned sixteenth = 0x2C002C00u;  // 1/16
+  unsigned q2 = q >> 8;
+  a[0] = mq_hsub2(mq_nib(q, 0x000F000Fu), zlo);
+  a[1] = mq_hfma2(mq_nib(q, 0x00F000F0u), sixteenth, zhi);
+  a[2] = mq_hsub2(mq_nib(q2, 0x000F000Fu), zlo);
+  a[3] = mq_hfma2(mq_nib(q2, 0x00F000F0u), sixteenth, zhi);
+}
+
+// Registers bound how many warps hide the memory's latency, so the variants that matter are
+// separate kernels: SW (gate/up + SwiGLU: two weight streams) and NORM (the RMSNorm folded in).
+// Each chunk first issues every load it needs (weights U chunks ahead, its scales and zero points,
+// the activations of its four k-tiles: lanes of rows past n load row n - 1's and zero them, so no
+// load sits behind a branch), then decodes and multiplies; k-tiles alternate between two
+// accumulators so that consecutive mmas do not wait on each other.
+template <int KS, int U, bool SW, bool NORM>
+__device__ __forceinline__ void mq4_impl(
+    const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
+    const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
+    const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
+    int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,
+    const float* normW, float eps) {
+  constexpr int P = SW ? 2 : 1;  // weight streams of the block: one, or gate and up
+  __shared__ float red[KS][P][4][32];
+  __shared__ float ssRed[NORM ? KS : 1][MQ_ROWS];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int tiles0 = (out0 + 15) >> 4;
+  const int tiles1 = SW ? 0 : (out1 + 15) >> 4;
+  int b = blockIdx.x;
+  const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0;
+  float* y = y0;
+  int out = out0;
+  if (b >= tiles0 + tiles1) {
+    b -= tiles0 + tiles1; w = w2; sc = s2; zp = z2; y = y2; out = out2;
+  } else if (b >= tiles0) {
+    b -= tiles0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
+  }
+  const int chunks = in >> 6;
+  const long tileBytes = (long)chunks * 512;
+  const unsigned char* wt[P];
+  const float* st[P];
+  const unsigned char* zt[P];
+  wt[0] = w + b * tileBytes + lane * 16; st[0] = sc; zt[0] = zp;
+  if (SW) { wt[P - 1] = w1 + b * tileBytes + lane * 16; st[P - 1] = s1; zt[P - 1] = z1; }
+  const long row = min(b * 16 + g, out - 1), row8 = min(b * 16 + g + 8, out - 1);
+  pdl_launch_next();
+  // the weights are immutable: pull this warp's first chunks toward L2 before waiting
+#pragma unroll
+  for (int u = 0; u < U; u++)
+#pragma unroll
+    for (int p = 0; p < P; p++)
+      if (warp + u * KS < chunks)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(wt[p] + (long)(warp + u * KS) * 512));
+  pdl_wait_previous();
+  const bool hasX = g < n;
+  const float* xr = x + (long)min(g, n - 1) * in + 4 * t;
+  const float* gr = NORM ? normW + 4 * t : nullptr;
+  const bool g32 = groupShift == 5;
+  float acc[P][4], part[P][2][4], ss = 0.f;
+#pragma unroll
+  for (int p = 0; p < P; p++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[p][i] = part[p][0][i] = part[p][1][i] = 0.f;
+  for (int kc0 = warp; kc0 < chunks; kc0 += KS * U) {
+    uint4 wq[U][P];
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+      for (int p = 0; p < P; p++)
+        if (kc0 + u * KS < chunks) wq[u][p] = ld_stream16(wt[p] + (long)(kc0 + u * KS) * 512);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const int kc = kc0 + u * KS;
+      if (kc >= chunks) break;
+      const int c0 = kc * 64;
+      // scales and zero points of the chunk's group(s): k-tiles 0-1 and 2-3 (the same group
+      // unless groups are 32 wide)
+      float s[P][2][2];
+      unsigned zlo[P][2], zhi[P][2];
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const long grp = (c0 + 32 * h) >> groupShift;
+#pragma unroll
+        for (int p = 0; p < P; p++) {
+          if (h == 1 && !g32) {
+            s[p][1][0] = s[p][0][0]; s[p][1][1] = s[p][0][1];
+            zlo[p][1] = zlo[p][0]; zhi[p][1] = zhi[p][0];
+            continue;
+          }
+          s[p][h][0] = st[p][row * groupsPerRow + grp];
+          s[p][h][1] = st[p][row8 * groupsPerRow + grp];
+          unsigned za = zt[p] ? zt[p][row * groupsPerRow + grp] : 8u;
+          unsigned zb = zt[p] ? zt[p][row8 * groupsPerRow + grp] : 8u;
+          zlo[p][h] = (0x6400u + za) * 0x10001u;
+          zhi[p][h] = (0xD400u + 16u * zb) * 0x10001u;
+        }
+      }
+      float4 xv[4];
+#pragma unroll
+      for (int j = 0; j < 4; j++) xv[j] = __ldg((const float4*)(xr + c0 + 16 * j));
+      if (NORM) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          float4 gv = __ldg((const float4*)(gr + c0 + 16 * j));
+          float4 v = xv[j];
+          ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+          v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
+          xv[j] = v;
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        unsigned b0 = hasX ? mq_pack(xv[j].x, xv[j].y) : 0u;
+        unsigned b1 = hasX ? mq_pack(xv[j].z, xv[j].w) : 0u;
+#pragma unroll
+        for (int p = 0; p < P; p++) {
+          unsigned word = j == 0 ? wq[u][p].x : j == 1 ? wq[u][p].y : j == 2 ? wq[u][p].z : wq[u][p].w;
+          unsigned a[4];
+          mq_dequant(word, zlo[p][j >> 1], zhi[p][j >> 1], a);
+          mq_mma(part[p][j & 1], a, b0, b1);
+          if (j == 3 || (g32 && j == 1)) {
+            const int h = j >> 1;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+              acc[p][i] += s[p][h][i >> 1] * (part[p][0][i] + part[p][1][i]);
+              part[p][0][i] = part[p][1][i] = 0.f;
+            }
+          }
+        }
+      }
+    }
+  }
+  // the warps' sums (and the activation rows' sums of squares), in a fixed order
+#pragma unroll
+  for (int p = 0; p < P; p++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) red[warp][p][i][lane] = acc[p][i];
+  if (NORM) {
+    ss = hasX ? ss : 0.f;
+    ss += __shfl_xor_sync(0xffffffffu, ss, 1);
+    ss += __shfl_xor_sync(0xffffffffu, ss, 2);
+    if (t == 0) ssRed[warp][g] = ss;
+  }
+  __syncthreads();
+  if (warp != 0) return;
+  float tot[P][4];
+#pragma unroll
+  for (int p = 0; p < P; p++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      float v = 0.f;
+      for (int k = 0; k < KS; k++) v += red[k][p][i][lane];
+      tot[p][i] = v;
+    }
+#pragma unroll
+  for (int e = 0; e < 2; e++) {
+    const int r = 2 * t + e;  // the activation row of accumulators e and 2 + e
+    if (r >= n) continue;
+    float inv = 1.f;
+    if (NORM) {
+      float q = 0.f;
+      for (int k = 0; k < KS; k++) q += ssRed[k][r];
+      inv = (float)(1.0 / sqrt((double)(q / in + eps)));
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int o = b * 16 + g + 8 * h;
+      if (o >= out) continue;
+      float v = tot[0][2 * h + e] * inv;
+      if (SW) {
+        float u = tot[P - 1][2 * h + e] * inv;
+        y[(long)r * out + o] = v / (1.f + expf(-v)) * u;
+      } else {
+        store_out(y, (long)r * out + o, v, accumulate);
+      }
+    }
+  }
+}
+
+// mq4_<split>_<form>: form plain, norm, swiglu or swiglu_norm. grid: the row tiles of all matrices
+// (ceil(out / 16) each; gate/up together with swiglu); block: 32 * KS.
+#define MQ4_KERNEL(NAME, KS, U, SW, NORM)                                                        \
+  extern "C" __global__ void __launch_bounds__(32 * KS) NAME(                                    \
+      const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
+      const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
+      const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,    \
+      int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,           \
+      const float* normW, float eps) {                                                           \
+    mq4_impl<KS, U, SW, NORM>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,  \
+                              groupShift, groupsPerRow, x, in, n, accumulate, normW, eps);       \
+  }
+#define MQ4_FORMS(SPLIT, KS, U)                                 \
+  MQ4_KERNEL(mq4_##SPLIT##_plain, KS, U, false, false)          \
+  MQ4_KERNEL(mq4_##SPLIT##_norm, KS, U, false, true)            \
+  MQ4_KERNEL(mq4_##SPLIT##_swiglu, KS, U, true, false)          \
+  MQ4_KERNEL(mq4_##SPLIT##_swiglu_norm, KS, U, true, true)
+
+MQ4_FORMS(k8u4, 8, 4)
+MQ4_FORMS(k16u2, 16, 2)
+MQ4_FORMS(k16u4, 16, 4)
+
+// tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 + rows from
+// the tiled INT4 layout: scale * (code - zero) in F32, as the layout's
+// scalar decoder (QuantizedLayout.value), then rounded. One thread per 4-byte word (8 codes).
+extern "C" __global__ void dequant4_tiled(const unsigned char* w, const float* scales,
+                                          const unsigned char* zeros, int groupShift,
+                                          int groupsPerRow, void* out, int dtype, int row0,
+                                          int rows, int totalRows, int in) {
+  pdl_enter();
+  const int chunks = in >> 6;
+  const long tile0 = row0 >> 4;
+  const long words = (long)(((row0 + rows + 15) >> 4) - tile0) * chunks * 128;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < words;
+       i += (long)gridDim.x * blockDim.x) {
+    long wi = tile0 * chunks * 128 + i;  // word index in the layout
+    unsigned q = *(const unsigned*)(w + 4 * wi);
+    int j = (int)(wi & 3), lane = (int)((wi >> 2) & 31);
+    long tc = wi >> 7;
+    long rt = tc / chunks;
+    int kc = (int)(tc - rt * chunks);
+    int gg = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+      long r = rt * 16 + gg + 8 * (k & 1);
+      if (r < row0 || r >= row0 + rows || r >= totalRows) continue;
+      int col = kc * 64 + 16 * j + 4 * t + (k & 2) + (k >> 2);
+      long gi = r * groupsPerRow + (col >> groupShift);
+      int z = zeros ? zeros[gi] : 8;
+      float v = scales[gi] * (float)((int)((q >> (4 * k)) & 15u) - z);
+      store_elem(out, (r - row0) * in + col, dtype, v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // W8A8 (prefill and large batches with INT8 per-channel or FP8 E4M3 weights): the activations are
 // quantized per row (per token) with a dynamic scale, cuBLASLt multiplies codes by codes on the
 // tensor cores (FP8: E4M3 x E4M3, F32 accumulate; INT8: int32 accumulate), and an epilogue applies

@@ -35,7 +35,6 @@ class QuantizedKernelsGpuTest {
   private CudaDevice dev;
   private DeviceWeightCache cache;
   private DeviceScratch mem;
-  private final List<Tensor> acquired = new ArrayList<>();
   private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
 
   @BeforeEach
@@ -49,7 +48,6 @@ class QuantizedKernelsGpuTest {
 
   @AfterEach
   void free() {
-    acquired.forEach(t -> cache.release(t)); // a lambda: cache is null when the test was skipped
     if (mem != null) { // null when the test was skipped
       mem.close();
     }
@@ -64,6 +62,15 @@ class QuantizedKernelsGpuTest {
 
   /** {@code y = base + x W^T} in double from the layout's values, optionally F16-rounded. */
   static float[] reference(QuantizedLayout q, float[] x, int n, float[] base, boolean f16) {
+    return reference(q, x, n, base, f16, f16);
+  }
+
+  /**
+   * {@code y = base + x W^T} in double from the layout's values, the weights ({@code f16W}) and the
+   * activations ({@code f16X}) F16-rounded or not.
+   */
+  static float[] reference(
+      QuantizedLayout q, float[] x, int n, float[] base, boolean f16W, boolean f16X) {
     int out = q.rows();
     int in = q.cols();
     float[] y = new float[n * out];
@@ -73,8 +80,10 @@ class QuantizedKernelsGpuTest {
         for (int i = 0; i < in; i++) {
           float w = q.value(o, i);
           float xi = x[r * in + i];
-          if (f16) {
+          if (f16W) {
             w = Float.float16ToFloat(Float.floatToFloat16(w));
+          }
+          if (f16X) {
             xi = Float.float16ToFloat(Float.floatToFloat16(xi));
           }
           a += (double) w * xi;
@@ -132,7 +141,14 @@ class QuantizedKernelsGpuTest {
               accumulate);
           float[] got = mem.down(y, n * out);
           boolean viaTensorCores = !QuantizedProducts.weightOnly(w, n);
-          float[] want = reference(q, x, n, accumulate ? base : null, viaTensorCores);
+          float[] want =
+              reference(
+                  q,
+                  x,
+                  n,
+                  accumulate ? base : null,
+                  viaTensorCores,
+                  QuantizedProducts.halfActivations(w, n));
           assertThat(relError(got, want))
               .as("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate)
               .isLessThan(viaTensorCores ? 2e-3 : 2e-5);
@@ -154,12 +170,12 @@ class QuantizedKernelsGpuTest {
         int out = shape[0];
         int in = shape[1];
         Tensor t = QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, kind);
-        DeviceTensor w = cache.acquire(t);
-        try {
+        QuantizedLayout q = QuantizedLayout.of(t, false);
+        DeviceTensor w = upload(q);
+        {
           if (!QuantizedProducts.mgemvReads(w)) {
             continue;
           }
-          QuantizedLayout q = QuantizedLayout.of(t);
           var d = w.quant();
           float[] x = mem.random(n * in, 1);
           float[] base = mem.random(n * out, 1);
@@ -185,11 +201,31 @@ class QuantizedKernelsGpuTest {
                 .as("%s %dx%d, %d rows, %s", spec, out, in, n, v)
                 .isLessThan(2e-5);
           }
-        } finally {
-          cache.release(t);
         }
       }
     }
+  }
+
+  /**
+   * {@code q} on the device as it is (row-major or tiled), its buffers freed with the scratch
+   * memory: the weight cache would choose the layout itself.
+   */
+  private DeviceTensor upload(QuantizedLayout q) {
+    DeviceBuffer codes = mem.keep(dev.upload(q.codes().asSlice(0, q.codeBytes())));
+    DeviceBuffer scales = mem.keep(dev.upload(MemorySegment.ofArray(q.scales())));
+    DeviceBuffer zeros =
+        q.zeros() == null ? null : mem.keep(dev.upload(MemorySegment.ofArray(q.zeros())));
+    var quant =
+        new DeviceTensor.DeviceQuant(
+            q.bits(),
+            q.format(),
+            q.ldw(),
+            q.groupSize(),
+            q.groupsPerRow(),
+            scales,
+            zeros,
+            q.tiled());
+    return new DeviceTensor(codes, CudaKernels.DT_F32, q.rows(), q.cols(), quant);
   }
 
   /**
@@ -215,6 +251,11 @@ class QuantizedKernelsGpuTest {
   private record Fused(CudaKernels.MgKind kind, MgOperand op, float[] values) {}
 
   private Fused fusedMatrix(String spec, int out, int in) {
+    return fusedMatrix(spec, out, in, false);
+  }
+
+  /** One matrix of {@code spec}, quantized ones tiled or row-major as {@code tiled} says. */
+  private Fused fusedMatrix(String spec, int out, int in, boolean tiled) {
     if (spec.equals("BF16") || spec.equals("F16")) {
       CudaKernels.MgKind kind = CudaKernels.MgKind.valueOf(spec);
       float[] values = new float[out * in];
@@ -229,9 +270,8 @@ class QuantizedKernelsGpuTest {
     }
     Tensor t =
         QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, QuantFixtures.Kind.parse(spec));
-    DeviceTensor w = cache.acquire(t);
-    acquired.add(t);
-    QuantizedLayout q = QuantizedLayout.of(t);
+    QuantizedLayout q = QuantizedLayout.of(t, tiled);
+    DeviceTensor w = upload(q);
     float[] values = new float[out * in];
     for (int o = 0; o < out; o++) {
       for (int i = 0; i < in; i++) {
@@ -363,6 +403,108 @@ class QuantizedKernelsGpuTest {
     }
   }
 
+  /**
+   * mq4 (tiled INT4 on the tensor cores) against a float64 reference of the layout's values times
+   * the F16-rounded activations, every work split, 1..8 rows: three matrices of heights that are
+   * not multiples of the 16-row tile in one launch, accumulating, with and without the RMS norm
+   * (the reference rounds w * x to F16 and scales by the inverse RMS after, as the kernel); gate/up
+   * with SwiGLU; symmetric and asymmetric groups of 32, 64 and 128, Q4_0; widths of one chunk to
+   * many.
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3, 5, 8})
+  void mq4MatchesTheReference(int n) {
+    CudaKernels k = backend.kernels();
+    String[] specs = {"I4:g128", "I4:g32:asym", "I4:g64:asym", "I4:g128:asym", "Q4_0"};
+    int[] widths = {1152, 64, 4096};
+    for (int si = 0; si < specs.length; si++) {
+      String spec = specs[si];
+      int in = widths[si % widths.length];
+      int[] outs = {37, 9, 130};
+      Fused[] m = new Fused[3];
+      for (int i = 0; i < 3; i++) {
+        m[i] = fusedMatrix(spec, outs[i], in, true);
+        assertThat(m[i].op().tiled()).as("%s %dx%d tiled", spec, outs[i], in).isTrue();
+      }
+      float[] x = mem.random(n * in, 1);
+      float[] normW = mem.random(in, 1);
+      float eps = 1e-5f;
+      for (CudaKernels.MqVariant v : CudaKernels.MqVariant.values()) {
+        for (boolean norm : new boolean[] {false, true}) {
+          double[] xin = new double[n * in];
+          double[] inv = new double[n];
+          for (int r = 0; r < n; r++) {
+            double ss = 0;
+            for (int i = 0; i < in; i++) {
+              ss += (double) x[r * in + i] * x[r * in + i];
+            }
+            inv[r] = norm ? 1 / Math.sqrt(ss / in + eps) : 1;
+            for (int i = 0; i < in; i++) {
+              float a = norm ? normW[i] * x[r * in + i] : x[r * in + i];
+              xin[r * in + i] = Float.float16ToFloat(Float.floatToFloat16(a)) * inv[r];
+            }
+          }
+          long[] ys = new long[3];
+          float[][] bases = new float[3][];
+          for (int i = 0; i < 3; i++) {
+            bases[i] = mem.random(n * outs[i], 1);
+            ys[i] = mem.up(bases[i]);
+          }
+          var op = m[0].op();
+          k.mq4(
+              v,
+              m[0].op().into(ys[0]),
+              m[1].op().into(ys[1]),
+              m[2].op().into(ys[2]),
+              op.groupShift(),
+              op.groupsPerRow(),
+              mem.up(x),
+              in,
+              n,
+              true,
+              norm ? mem.up(normW) : 0,
+              eps,
+              false);
+          for (int i = 0; i < 3; i++) {
+            double[] p = product(m[i].values(), outs[i], in, xin, n);
+            float[] want = new float[p.length];
+            for (int j = 0; j < p.length; j++) {
+              want[j] = (float) (bases[i][j] + p[j]);
+            }
+            assertThat(relError(mem.down(ys[i], n * outs[i]), want))
+                .as("%s %s matrix %d %dx%d, %d rows, norm %s", spec, v, i, outs[i], in, n, norm)
+                .isLessThan(5e-5);
+          }
+          Fused upM = fusedMatrix(spec, outs[0], in, true);
+          long h = mem.alloc(4L * n * outs[0]);
+          k.mq4(
+              v,
+              m[0].op().into(h),
+              upM.op().into(mem.alloc(4L * n * outs[0])),
+              null,
+              op.groupShift(),
+              op.groupsPerRow(),
+              mem.up(x),
+              in,
+              n,
+              false,
+              norm ? mem.up(normW) : 0,
+              eps,
+              true);
+          double[] g = product(m[0].values(), outs[0], in, xin, n);
+          double[] u = product(upM.values(), outs[0], in, xin, n);
+          float[] want = new float[g.length];
+          for (int j = 0; j < g.length; j++) {
+            want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
+          }
+          assertThat(relError(mem.down(h, n * outs[0]), want))
+              .as("%s %s swiglu %dx%d, %d rows, norm %s", spec, v, outs[0], in, n, norm)
+              .isLessThan(5e-5);
+        }
+      }
+    }
+  }
+
   /** mgemv over dense BF16 and F16 rows (the decode products of unquantized weights). */
   @ParameterizedTest
   @ValueSource(ints = {1, 2, 3, 4})
@@ -427,6 +569,19 @@ class QuantizedKernelsGpuTest {
               row0,
               rows,
               in);
+        } else if (d.tiled()) {
+          k.dequant4Tiled(
+              w.ptr(),
+              d.scales().ptr(),
+              d.zerosPtr(),
+              d.groupShift(),
+              d.groupsPerRow(),
+              dst,
+              CudaKernels.DT_F32,
+              row0,
+              rows,
+              out,
+              in);
         } else {
           k.dequant4(
               w.ptr(),
@@ -449,10 +604,23 @@ class QuantizedKernelsGpuTest {
                 .isEqualTo(Float.floatToRawIntBits(t.get(row0 + r, c)));
           }
         }
-        if (QuantizedProducts.mgemvReads(w) && in % 8 == 0) {
+        if ((QuantizedProducts.mgemvReads(w) && in % 8 == 0) || d.tiled()) {
           // the vectorised tile decode: the same values, rounded once to F16
           long tile = mem.alloc(2L * rows * in);
-          if (d.bits() == 8) {
+          if (d.tiled()) {
+            k.dequant4Tiled(
+                w.ptr(),
+                d.scales().ptr(),
+                d.zerosPtr(),
+                d.groupShift(),
+                d.groupsPerRow(),
+                tile,
+                CudaKernels.DT_F16,
+                row0,
+                rows,
+                out,
+                in);
+          } else if (d.bits() == 8) {
             k.dequant8Tile(
                 w.ptr(),
                 d.ldw(),

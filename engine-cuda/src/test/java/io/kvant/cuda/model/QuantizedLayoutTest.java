@@ -61,6 +61,44 @@ class QuantizedLayoutTest {
     }
   }
 
+  /**
+   * The tiled 4-bit layout (mq4's): taken for widths that are multiples of 64 and power-of-two
+   * groups of 32 or more, every value equal to the tensor's bit for bit (with random codes, a
+   * misplaced or doubly written nibble would change values), rows not a multiple of the 16-row
+   * tile, codes padded to whole tiles; other shapes keep the row-major layout.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"I4:g128", "I4:g32:asym", "I4:g64:asym", "I4:g32", "Q4_0"})
+  void tiledLayoutDecodesTheTensorsValuesExactly(String spec) {
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+    SplittableRandom rnd = new SplittableRandom(spec.hashCode());
+    for (int[] shape : new int[][] {{1, 128}, {17, 256}, {33, 1024}, {16, 384}}) {
+      int rows = shape[0];
+      int cols = shape[1];
+      float[] w = new float[rows * cols];
+      for (int i = 0; i < w.length; i++) {
+        w[i] = (float) rnd.nextGaussian() * (i % 7 == 0 ? 3f : 0.2f);
+      }
+      Tensor t = QuantFixtures.quantize(w, rows, cols, kind);
+      QuantizedLayout q = QuantizedLayout.of(t);
+      assertThat(q.tiled()).as("%s %dx%d", spec, rows, cols).isTrue();
+      assertThat(q.ldw()).isEqualTo(cols / 2);
+      assertThat(q.codeBytes()).isEqualTo((rows + 15) / 16 * 16L * cols / 2);
+      assertThat(QuantizedLayout.of(t, false).tiled()).isFalse();
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+          assertThat(Float.floatToRawIntBits(q.value(r, c)))
+              .as("%s %dx%d at [%d][%d]", spec, rows, cols, r, c)
+              .isEqualTo(Float.floatToRawIntBits(t.get(r, c)));
+        }
+      }
+    }
+    assertThat(QuantizedLayout.tiles(4, 96, 32)).isFalse();
+    assertThat(QuantizedLayout.tiles(4, 192, 96)).isFalse();
+    assertThat(QuantizedLayout.tiles(4, 128, 16)).isFalse();
+    assertThat(QuantizedLayout.tiles(8, 128, 128)).isFalse();
+  }
+
   @Test
   void rowsThatAreSixteenByteMultiplesAreUploadedWithoutACopy() {
     float[] w = new float[4 * 64];
