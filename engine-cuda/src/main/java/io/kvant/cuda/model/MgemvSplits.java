@@ -66,9 +66,9 @@ public enum MgemvSplits {
    * The split of a tiled 4-bit product ({@code mq4}) whose largest matrix has {@code out} rows:
    * sixteen warps per 16-row tile, two chunks each in flight, below {@link #HEAD_ROWS}; eight warps
    * with four chunks for the output head. {@code CudaBench gemv} on an H200, INT4 g128, one row
-   * (perf/RESULTS.md, session 8): 4096x4096 K16U2 5.7 us against K8U4 8.4 and K16U4 6.4,
-   * 4096x14336 14.8 against 23.3 and 16.8, 14336x4096 17.8 against 17.6 and 20.1, 128256x4096 K8U4
-   * 104.8 against 131.7 and 139.5; the same order at 4 and 8 rows.
+   * (perf/RESULTS.md, session 8): 4096x4096 K16U2 5.7 us against K8U4 8.4 and K16U4 6.4, 4096x14336
+   * 14.8 against 23.3 and 16.8, 14336x4096 17.8 against 17.6 and 20.1, 128256x4096 K8U4 104.8
+   * against 131.7 and 139.5; the same order at 4 and 8 rows.
    */
   public MqVariant tiled(int out) {
     return switch (this) {

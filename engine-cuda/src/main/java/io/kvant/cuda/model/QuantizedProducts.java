@@ -18,8 +18,8 @@ import io.kvant.cuda.device.Gemm;
  * and must not allocate).
  *
  * <p>4-bit weights in the tiled layout ({@link QuantizedLayout}, every Llama-shaped INT4 and Q4_0
- * matrix) take {@code mq4} for up to {@link CudaKernels#MQ_ROWS} rows instead: the codes decoded
- * in registers straight into the tensor cores' fragments, one mma per fragment for all rows, the
+ * matrix) take {@code mq4} for up to {@link CudaKernels#MQ_ROWS} rows instead: the codes decoded in
+ * registers straight into the tensor cores' fragments, one mma per fragment for all rows, the
  * activations rounded to F16 (W4A16). On an H200 (perf/RESULTS.md, session 8) it matches mgemv at
  * one row and is 2-5x faster at four and eight, where mgemv's work grows with the rows.
  */
