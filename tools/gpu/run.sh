@@ -112,15 +112,13 @@ if named mq4; then
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#quantizedWeightsAgreeWithTheCpuEngine(java.lang.String)' \
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#fusedDecodeStepsAgreeWithTheCpuEngine(java.lang.String)'
   grep -h "^GPU-vs-CPU" "$RESULTS/mq4.txt" > "$RESULTS/comparisons.txt" || true
-  timeout 120 "${CUDABENCH[@]}" gemv --weights int4-g128 --rows 1,4,8 2>&1 | tee "$RESULTS/mq4-gemv.txt"
-  timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
-    --weights int4-g128 --i4-layout rows 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
-  timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
-    --weights int4-g128 --splits split-k-f4,mq-k8u4,mq-k16u2,mq-k16u4 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
-  timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
-    --weights int4-g128 --i4-layout rows 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  timeout 120 "${CUDABENCH[@]}" gemv --weights int4-g128 --rows 1,8,16 2>&1 | tee "$RESULTS/mq4-gemv.txt"
+  for l in rows tiled rows tiled; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8,16 --steps 64 \
+      --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  done
   for l in rows tiled; do
-    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,8 --steps 64 \
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --steps 64 \
       --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
   done
 fi

@@ -58,8 +58,8 @@ public final class CudaKernels {
   private final MemorySegment ropeKvAppend;
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
-  // [variant][form: plain, norm, swiglu, swiglu + norm], looked up by ordinal
-  private final MemorySegment[][] mq4 = new MemorySegment[MqVariant.values().length][4];
+  // [variant][mmas per fragment - 1][form: plain, norm, swiglu, swiglu + norm]
+  private final MemorySegment[][][] mq4 = new MemorySegment[MqVariant.values().length][2][4];
   private final MemorySegment dequant4Tiled;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
@@ -116,10 +116,16 @@ public final class CudaKernels {
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     String[] forms = {"plain", "norm", "swiglu", "swiglu_norm"};
     for (MqVariant v : MqVariant.values()) {
-      for (int f = 0; f < forms.length; f++) {
-        mq4[v.ordinal()][f] =
-            d.function(
-                module, "mq4_" + v.name().toLowerCase(java.util.Locale.ROOT) + "_" + forms[f]);
+      for (int nb = 0; nb < 2; nb++) {
+        for (int f = 0; f < forms.length; f++) {
+          mq4[v.ordinal()][nb][f] =
+              d.function(
+                  module,
+                  (nb == 0 ? "mq4_" : "mq4x2_")
+                      + v.name().toLowerCase(java.util.Locale.ROOT)
+                      + "_"
+                      + forms[f]);
+        }
       }
     }
     dequant4Tiled = d.function(module, "dequant4_tiled");
@@ -1017,8 +1023,11 @@ public final class CudaKernels {
 
   // ---- mq4: INT4 decode products on the tensor cores (io.kvant.cuda.model.QuantizedLayout tiled)
 
-  /** Activation rows one {@link #mq4} launch takes (the columns of the mma's B operand). */
-  public static final int MQ_ROWS = 8;
+  /**
+   * Activation rows one {@link #mq4} launch takes: up to 8 are the columns of one mma's B operand,
+   * 9-16 take two mmas per weight fragment.
+   */
+  public static final int MQ_ROWS = 16;
 
   /**
    * Work split of {@link #mq4}: the warps of a block (all on one 16-row tile, splitting its
@@ -1089,7 +1098,7 @@ public final class CudaKernels {
     args.i32(groupShift).i32(groupsPerRow).ptr(x).i32(in).i32(n);
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
-    launch(mq4[variant.ordinal()][form], "mq4", blocks, 1, 32 * variant.warps);
+    launch(mq4[variant.ordinal()][n > 8 ? 1 : 0][form], "mq4", blocks, 1, 32 * variant.warps);
   }
 
   /**

@@ -608,7 +608,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       boolean swiglu) {
     if (first.tiled()) {
       k.mq4(
-          splits.tiled(maxRows),
+          splits.tiled(maxRows, n),
           a,
           b,
           cm,

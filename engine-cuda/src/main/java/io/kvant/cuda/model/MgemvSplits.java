@@ -63,19 +63,21 @@ public enum MgemvSplits {
   }
 
   /**
-   * The split of a tiled 4-bit product ({@code mq4}) whose largest matrix has {@code out} rows:
-   * sixteen warps per 16-row tile, two chunks each in flight, below {@link #HEAD_ROWS}; eight warps
-   * with four chunks for the output head. {@code CudaBench gemv} on an H200, INT4 g128, one row
-   * (perf/RESULTS.md, session 8): 4096x4096 K16U2 5.7 us against K8U4 8.4 and K16U4 6.4, 4096x14336
-   * 14.8 against 23.3 and 16.8, 14336x4096 17.8 against 17.6 and 20.1, 128256x4096 K8U4 104.8
-   * against 131.7 and 139.5; the same order at 4 and 8 rows.
+   * The split of a tiled 4-bit product ({@code mq4}) of {@code n} activation rows whose largest
+   * matrix has {@code out} rows: up to 8 rows, sixteen warps per 16-row tile with two chunks each
+   * in flight below {@link #HEAD_ROWS}, eight warps with four chunks for the output head; 9-16 rows
+   * (two mmas per fragment, about 100 registers) eight warps with four chunks everywhere. {@code
+   * CudaBench gemv} on an H200, INT4 g128 (perf/RESULTS.md, session 8), K16U2 against K8U4: one row
+   * 4096x4096 5.7 us against 8.4, 4096x14336 14.8 against 23.3, 14336x4096 17.8 against 17.6,
+   * 128256x4096 131.7 against 104.8 (the same order at 4 and 8 rows); 16 rows 14.3 against 9.6,
+   * 37.5 against 25.7, 40.1 against 34.6, 316.0 against 243.3.
    */
-  public MqVariant tiled(int out) {
+  public MqVariant tiled(int out, int n) {
     return switch (this) {
       case MQ_K8U4 -> MqVariant.K8U4;
       case MQ_K16U2 -> MqVariant.K16U2;
       case MQ_K16U4 -> MqVariant.K16U4;
-      default -> out >= HEAD_ROWS ? MqVariant.K8U4 : MqVariant.K16U2;
+      default -> out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
     };
   }
 

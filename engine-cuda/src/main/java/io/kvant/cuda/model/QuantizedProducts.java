@@ -178,7 +178,7 @@ final class QuantizedProducts {
     }
     if (tiled(w) && weightOnly(w, n)) {
       k.mq4(
-          splits.tiled(out),
+          splits.tiled(out, n),
           new CudaKernels.MgMatrix(w.ptr(), q.scales().ptr(), q.zerosPtr(), y, out),
           null,
           null,

@@ -1899,14 +1899,15 @@ MGEMV_FUSED_DENSE(MG_F16, f16)
 //    multiplies each group's partial sums, as mgemv does.
 // The activations become F16 on the way (W4A16, as tinygemm and Marlin take them): the one change
 // of numerics against mgemv, which keeps them F32.
-// Every A fragment is one mma for all activation rows (the 8 columns of the mma's B operand):
-// decoding two values costs about one instruction, where mgemv spends three per value and row.
+// Every A fragment is one mma for up to 8 activation rows (the 8 columns of the mma's B operand),
+// two mmas for 9-16 rows (mq4x2_*): decoding two values costs about one instruction, where mgemv
+// spends three per value and row.
 // Block: MQ_KS warps on one 16-row tile, warp w taking the chunks w, w + KS, ... (U in flight),
 // the warps' partial sums reduced in a fixed order. Matrices and options as mgemv_fused (up to
 // three matrices of one layout, the RMSNorm folded in when normW is set, gate/up + SwiGLU).
 // Preconditions (Java side): in a multiple of 64, the group size a power of two >= 32 dividing in
 // (groupShift its log2), n <= MQ_ROWS.
-#define MQ_ROWS 8
+#define MQ_ROWS 16
 
 __device__ __forceinline__ unsigned mq_nib(unsigned w, unsigned mask) {
   unsigned r;  // (w & mask) | 0x64006400
@@ -1959,7 +1960,7 @@ __device__ __forceinline__ void mq_dequant(unsigned q, unsigned zlo, unsigned zh
 // the activations of its four k-tiles: lanes of rows past n load row n - 1's and zero them, so no
 // load sits behind a branch), then decodes and multiplies; k-tiles alternate between two
 // accumulators so that consecutive mmas do not wait on each other.
-template <int KS, int U, bool SW, bool NORM>
+template <int KS, int U, bool SW, bool NORM, int NB>
 __device__ __forceinline__ void mq4_impl(
     const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
     const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
@@ -1967,8 +1968,8 @@ __device__ __forceinline__ void mq4_impl(
     int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,
     const float* normW, float eps) {
   constexpr int P = SW ? 2 : 1;  // weight streams of the block: one, or gate and up
-  __shared__ float red[KS][P][4][32];
-  __shared__ float ssRed[NORM ? KS : 1][MQ_ROWS];
+  __shared__ float red[KS][P][NB][4][32];
+  __shared__ float ssRed[NORM ? KS : 1][8 * NB];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int tiles0 = (out0 + 15) >> 4;
@@ -1999,15 +2000,25 @@ __device__ __forceinline__ void mq4_impl(
       if (warp + u * KS < chunks)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(wt[p] + (long)(warp + u * KS) * 512));
   pdl_wait_previous();
-  const bool hasX = g < n;
-  const float* xr = x + (long)min(g, n - 1) * in + 4 * t;
+  // activation rows g, 8 + g, ... (one per mma of NB): rows past n load row n - 1, zeroed
+  bool hasX[NB];
+  const float* xr[NB];
+#pragma unroll
+  for (int nb = 0; nb < NB; nb++) {
+    hasX[nb] = 8 * nb + g < n;
+    xr[nb] = x + (long)min(8 * nb + g, n - 1) * in + 4 * t;
+  }
   const float* gr = NORM ? normW + 4 * t : nullptr;
   const bool g32 = groupShift == 5;
-  float acc[P][4], part[P][2][4], ss = 0.f;
+  float acc[P][NB][4], part[P][2][NB][4], ss[NB];
 #pragma unroll
-  for (int p = 0; p < P; p++)
+  for (int nb = 0; nb < NB; nb++) {
+    ss[nb] = 0.f;
 #pragma unroll
-    for (int i = 0; i < 4; i++) acc[p][i] = part[p][0][i] = part[p][1][i] = 0.f;
+    for (int p = 0; p < P; p++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) acc[p][nb][i] = part[p][0][nb][i] = part[p][1][nb][i] = 0.f;
+  }
   for (int kc0 = warp; kc0 < chunks; kc0 += KS * U) {
     uint4 wq[U][P];
 #pragma unroll
@@ -2042,36 +2053,48 @@ __device__ __forceinline__ void mq4_impl(
           zhi[p][h] = (0xD400u + 16u * zb) * 0x10001u;
         }
       }
-      float4 xv[4];
+      float4 xv[NB][4];
 #pragma unroll
-      for (int j = 0; j < 4; j++) xv[j] = __ldg((const float4*)(xr + c0 + 16 * j));
+      for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) xv[nb][j] = __ldg((const float4*)(xr[nb] + c0 + 16 * j));
       if (NORM) {
 #pragma unroll
         for (int j = 0; j < 4; j++) {
           float4 gv = __ldg((const float4*)(gr + c0 + 16 * j));
-          float4 v = xv[j];
-          ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-          v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
-          xv[j] = v;
+#pragma unroll
+          for (int nb = 0; nb < NB; nb++) {
+            float4 v = xv[nb][j];
+            ss[nb] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+            v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
+            xv[nb][j] = v;
+          }
         }
       }
 #pragma unroll
       for (int j = 0; j < 4; j++) {
-        unsigned b0 = hasX ? mq_pack(xv[j].x, xv[j].y) : 0u;
-        unsigned b1 = hasX ? mq_pack(xv[j].z, xv[j].w) : 0u;
+        unsigned b0[NB], b1[NB];
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+          b0[nb] = hasX[nb] ? mq_pack(xv[nb][j].x, xv[nb][j].y) : 0u;
+          b1[nb] = hasX[nb] ? mq_pack(xv[nb][j].z, xv[nb][j].w) : 0u;
+        }
 #pragma unroll
         for (int p = 0; p < P; p++) {
           unsigned word = j == 0 ? wq[u][p].x : j == 1 ? wq[u][p].y : j == 2 ? wq[u][p].z : wq[u][p].w;
           unsigned a[4];
           mq_dequant(word, zlo[p][j >> 1], zhi[p][j >> 1], a);
-          mq_mma(part[p][j & 1], a, b0, b1);
+#pragma unroll
+          for (int nb = 0; nb < NB; nb++) mq_mma(part[p][j & 1][nb], a, b0[nb], b1[nb]);
           if (j == 3 || (g32 && j == 1)) {
             const int h = j >> 1;
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-              acc[p][i] += s[p][h][i >> 1] * (part[p][0][i] + part[p][1][i]);
-              part[p][0][i] = part[p][1][i] = 0.f;
-            }
+            for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+              for (int i = 0; i < 4; i++) {
+                acc[p][nb][i] += s[p][h][i >> 1] * (part[p][0][nb][i] + part[p][1][nb][i]);
+                part[p][0][nb][i] = part[p][1][nb][i] = 0.f;
+              }
           }
         }
       }
@@ -2081,27 +2104,34 @@ __device__ __forceinline__ void mq4_impl(
 #pragma unroll
   for (int p = 0; p < P; p++)
 #pragma unroll
-    for (int i = 0; i < 4; i++) red[warp][p][i][lane] = acc[p][i];
+    for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) red[warp][p][nb][i][lane] = acc[p][nb][i];
   if (NORM) {
-    ss = hasX ? ss : 0.f;
-    ss += __shfl_xor_sync(0xffffffffu, ss, 1);
-    ss += __shfl_xor_sync(0xffffffffu, ss, 2);
-    if (t == 0) ssRed[warp][g] = ss;
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++) {
+      float q = hasX[nb] ? ss[nb] : 0.f;
+      q += __shfl_xor_sync(0xffffffffu, q, 1);
+      q += __shfl_xor_sync(0xffffffffu, q, 2);
+      if (t == 0) ssRed[warp][8 * nb + g] = q;
+    }
   }
   __syncthreads();
   if (warp != 0) return;
+#pragma unroll
+  for (int nb = 0; nb < NB; nb++) {
   float tot[P][4];
 #pragma unroll
   for (int p = 0; p < P; p++)
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       float v = 0.f;
-      for (int k = 0; k < KS; k++) v += red[k][p][i][lane];
+      for (int k = 0; k < KS; k++) v += red[k][p][nb][i][lane];
       tot[p][i] = v;
     }
 #pragma unroll
   for (int e = 0; e < 2; e++) {
-    const int r = 2 * t + e;  // the activation row of accumulators e and 2 + e
+    const int r = 8 * nb + 2 * t + e;  // the activation row of accumulators e and 2 + e
     if (r >= n) continue;
     float inv = 1.f;
     if (NORM) {
@@ -2122,29 +2152,34 @@ __device__ __forceinline__ void mq4_impl(
       }
     }
   }
+  }
 }
 
 // mq4_<split>_<form>: form plain, norm, swiglu or swiglu_norm. grid: the row tiles of all matrices
 // (ceil(out / 16) each; gate/up together with swiglu); block: 32 * KS.
-#define MQ4_KERNEL(NAME, KS, U, SW, NORM)                                                        \
+#define MQ4_KERNEL(NAME, KS, U, SW, NORM, NB)                                                        \
   extern "C" __global__ void __launch_bounds__(32 * KS) NAME(                                    \
       const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
       const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
       const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,    \
       int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,           \
       const float* normW, float eps) {                                                           \
-    mq4_impl<KS, U, SW, NORM>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,  \
+    mq4_impl<KS, U, SW, NORM, NB>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,  \
                               groupShift, groupsPerRow, x, in, n, accumulate, normW, eps);       \
   }
-#define MQ4_FORMS(SPLIT, KS, U)                                 \
-  MQ4_KERNEL(mq4_##SPLIT##_plain, KS, U, false, false)          \
-  MQ4_KERNEL(mq4_##SPLIT##_norm, KS, U, false, true)            \
-  MQ4_KERNEL(mq4_##SPLIT##_swiglu, KS, U, true, false)          \
-  MQ4_KERNEL(mq4_##SPLIT##_swiglu_norm, KS, U, true, true)
+#define MQ4_FORMS(SPLIT, KS, U, NB)                                 \
+  MQ4_KERNEL(SPLIT##_plain, KS, U, false, false, NB)                \
+  MQ4_KERNEL(SPLIT##_norm, KS, U, false, true, NB)                  \
+  MQ4_KERNEL(SPLIT##_swiglu, KS, U, true, false, NB)                \
+  MQ4_KERNEL(SPLIT##_swiglu_norm, KS, U, true, true, NB)
 
-MQ4_FORMS(k8u4, 8, 4)
-MQ4_FORMS(k16u2, 16, 2)
-MQ4_FORMS(k16u4, 16, 4)
+// mq4_*: 1-8 activation rows; mq4x2_*: 9-16 (two mmas per fragment)
+MQ4_FORMS(mq4_k8u4, 8, 4, 1)
+MQ4_FORMS(mq4_k16u2, 16, 2, 1)
+MQ4_FORMS(mq4_k16u4, 16, 4, 1)
+MQ4_FORMS(mq4x2_k8u4, 8, 4, 2)
+MQ4_FORMS(mq4x2_k16u2, 16, 2, 2)
+MQ4_FORMS(mq4x2_k16u4, 16, 4, 2)
 
 // tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 + rows from
 // the tiled INT4 layout: scale * (code - zero) in F32, as the layout's

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.cuda.device.CudaKernels.MgKind;
 import io.kvant.cuda.device.CudaKernels.MgVariant;
+import io.kvant.cuda.device.CudaKernels.MqVariant;
 import org.junit.jupiter.api.Test;
 
 class MgemvSplitsTest {
@@ -37,5 +38,14 @@ class MgemvSplitsTest {
     assertThat(MgemvSplits.SPLIT_K_F4.fused(MgKind.BF16, 14336)).isEqualTo(MgVariant.F4U1K4);
     assertThat(MgemvSplits.SPLIT_K_F4.product(MgKind.I4, 14336)).isEqualTo(MgVariant.F4U1);
     assertThat(MgemvSplits.SPLIT_K_F4.fused(MgKind.E4M3, 4096)).isEqualTo(MgVariant.F4U1K4);
+  }
+
+  @Test
+  void tiledProductsTakeSixteenWarpsForFewRowsAndEightForTheHeadOrTwoMmas() {
+    assertThat(MgemvSplits.DEFAULT.tiled(4096, 1)).isEqualTo(MqVariant.K16U2);
+    assertThat(MgemvSplits.DEFAULT.tiled(14336, 8)).isEqualTo(MqVariant.K16U2);
+    assertThat(MgemvSplits.DEFAULT.tiled(128256, 1)).isEqualTo(MqVariant.K8U4);
+    assertThat(MgemvSplits.DEFAULT.tiled(4096, 9)).isEqualTo(MqVariant.K8U4);
+    assertThat(MgemvSplits.MQ_K16U4.tiled(128256, 16)).isEqualTo(MqVariant.K16U4);
   }
 }

@@ -405,14 +405,14 @@ class QuantizedKernelsGpuTest {
 
   /**
    * mq4 (tiled INT4 on the tensor cores) against a float64 reference of the layout's values times
-   * the F16-rounded activations, every work split, 1..8 rows: three matrices of heights that are
-   * not multiples of the 16-row tile in one launch, accumulating, with and without the RMS norm
-   * (the reference rounds w * x to F16 and scales by the inverse RMS after, as the kernel); gate/up
-   * with SwiGLU; symmetric and asymmetric groups of 32, 64 and 128, Q4_0; widths of one chunk to
-   * many.
+   * the F16-rounded activations, every work split, 1..16 rows (one and two mmas per fragment):
+   * three matrices of heights that are not multiples of the 16-row tile in one launch,
+   * accumulating, with and without the RMS norm (the reference rounds w * x to F16 and scales by
+   * the inverse RMS after, as the kernel); gate/up with SwiGLU; symmetric and asymmetric groups of
+   * 32, 64 and 128, Q4_0; widths of one chunk to many.
    */
   @ParameterizedTest
-  @ValueSource(ints = {1, 2, 3, 5, 8})
+  @ValueSource(ints = {1, 2, 3, 5, 8, 9, 13, 16})
   void mq4MatchesTheReference(int n) {
     CudaKernels k = backend.kernels();
     String[] specs = {"I4:g128", "I4:g32:asym", "I4:g64:asym", "I4:g128:asym", "Q4_0"};
