@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -119,6 +119,13 @@ if named mq4; then
   done
   for l in rows tiled; do
     timeout 100 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --steps 64 \
+      --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  done
+fi
+if named mq4check; then
+  # The decode figures of the merged code: INT4 g128 8B with the row-major and tiled layouts.
+  for l in rows tiled; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8,16 --steps 64 \
       --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
   done
 fi
