@@ -909,22 +909,12 @@ public final class CudaKernels {
               + ", "
               + ldw);
     }
-    if ((b == null && c != null) || (swiglu && (b == null || c != null || b.out() != a.out()))) {
-      throw new IllegalArgumentException(
-          "mgemv_fused: matrices b/c absent out of order, or swiglu"
-              + " without gate and up of equal rows");
-    }
+    checkFusedMatrices("mgemv_fused", a, b, c, swiglu);
     if (!variant.fused(kind) || (swiglu && variant.features % 2 != 0)) {
       throw new IllegalArgumentException("mgemv_fused has no " + variant + " split for " + kind);
     }
     int perBlock = variant.featuresPerBlock();
-    int blocks = blocks(a.out(), swiglu ? perBlock / 2 : perBlock);
-    if (!swiglu && b != null) {
-      blocks += blocks(b.out(), perBlock);
-    }
-    if (c != null) {
-      blocks += blocks(c.out(), perBlock);
-    }
+    int blocks = fusedBlocks(a, b, c, swiglu, perBlock, swiglu ? perBlock / 2 : perBlock);
     matrixArgs(a);
     matrixArgs(b);
     matrixArgs(c);
@@ -954,6 +944,35 @@ public final class CudaKernels {
                       mgemvFused[kind.ordinal()][variant.ordinal()], 32 * MG_WARPS, 0);
           return Math.max(1, perSm) * device.multiprocessors();
         });
+  }
+
+  /**
+   * @throws IllegalArgumentException if {@code b}/{@code c} are absent out of order, or {@code
+   *     swiglu} lacks gate and up of equal rows (or has a third matrix)
+   */
+  private static void checkFusedMatrices(
+      String kernel, MgMatrix a, MgMatrix b, MgMatrix c, boolean swiglu) {
+    if ((b == null && c != null) || (swiglu && (b == null || c != null || b.out() != a.out()))) {
+      throw new IllegalArgumentException(
+          kernel
+              + ": matrices b/c absent out of order, or swiglu without gate and up of equal rows");
+    }
+  }
+
+  /**
+   * Row blocks of a fused launch: {@code a}'s at {@code firstPerBlock} rows a block (gate and up
+   * together with swiglu), then {@code b}'s (not with swiglu) and {@code c}'s at {@code perBlock}.
+   */
+  private static int fusedBlocks(
+      MgMatrix a, MgMatrix b, MgMatrix c, boolean swiglu, int perBlock, int firstPerBlock) {
+    int blocks = blocks(a.out(), firstPerBlock);
+    if (!swiglu && b != null) {
+      blocks += blocks(b.out(), perBlock);
+    }
+    if (c != null) {
+      blocks += blocks(c.out(), perBlock);
+    }
+    return blocks;
   }
 
   private static int blocks(int out, int perBlock) {
@@ -1081,17 +1100,8 @@ public final class CudaKernels {
               + ", group shift "
               + groupShift);
     }
-    if ((b == null && c != null) || (swiglu && (b == null || c != null || b.out() != a.out()))) {
-      throw new IllegalArgumentException(
-          "mq4: matrices b/c absent out of order, or swiglu without gate and up of equal rows");
-    }
-    int blocks = blocks(a.out(), 16);
-    if (!swiglu && b != null) {
-      blocks += blocks(b.out(), 16);
-    }
-    if (c != null) {
-      blocks += blocks(c.out(), 16);
-    }
+    checkFusedMatrices("mq4", a, b, c, swiglu);
+    int blocks = fusedBlocks(a, b, c, swiglu, 16, 16);
     matrixArgs(a);
     matrixArgs(b);
     matrixArgs(c);

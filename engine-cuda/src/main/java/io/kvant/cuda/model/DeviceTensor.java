@@ -54,6 +54,12 @@ public record DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols, D
       this(bits, format, ldw, groupSize, groupsPerRow, scales, zeros, false);
     }
 
+    /** The device description of layout {@code q} whose scales and zero points are these. */
+    public static DeviceQuant of(QuantizedLayout q, DeviceBuffer scales, DeviceBuffer zeros) {
+      return new DeviceQuant(
+          q.bits(), q.format(), q.ldw(), q.groupSize(), q.groupsPerRow(), scales, zeros, q.tiled());
+    }
+
     /** log2 of the group size (tiled layouts: a power of two). */
     public int groupShift() {
       return Integer.numberOfTrailingZeros(groupSize);

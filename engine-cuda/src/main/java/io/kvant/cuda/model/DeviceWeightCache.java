@@ -103,16 +103,7 @@ public final class DeviceWeightCache {
       scales = device.upload(q.scales());
       DeviceBuffer zeros =
           q.zeros() == null ? null : device.upload(MemorySegment.ofArray(q.zeros()));
-      var quant =
-          new DeviceTensor.DeviceQuant(
-              q.bits(),
-              q.format(),
-              q.ldw(),
-              q.groupSize(),
-              q.groupsPerRow(),
-              scales,
-              zeros,
-              q.tiled());
+      var quant = DeviceTensor.DeviceQuant.of(q, scales, zeros);
       uploadedBytes += q.deviceBytes();
       return new Entry(
           codes, new DeviceTensor(codes, CudaKernels.DT_F32, q.rows(), q.cols(), quant));

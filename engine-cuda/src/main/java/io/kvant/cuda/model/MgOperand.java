@@ -26,24 +26,8 @@ record MgOperand(
    * mq4}) for up to {@link CudaKernels#MQ_ROWS}.
    */
   static MgOperand of(DeviceTensor t, int n) {
-    if (t.quantized() && t.quant().tiled()) {
-      if (n < 1 || n > CudaKernels.MQ_ROWS) {
-        return null;
-      }
-      DeviceTensor.DeviceQuant q = t.quant();
-      return new MgOperand(
-          CudaKernels.MgKind.I4,
-          q.ldw(),
-          q.groupSize(),
-          q.groupsPerRow(),
-          t.ptr(),
-          q.scales().ptr(),
-          q.zerosPtr(),
-          t.rows(),
-          t.cols(),
-          true);
-    }
-    if (n < 1 || n > CudaKernels.MGEMV_ROWS) {
+    boolean tiled = t.quantized() && t.quant().tiled();
+    if (n < 1 || n > (tiled ? CudaKernels.MQ_ROWS : CudaKernels.MGEMV_ROWS)) {
       return null;
     }
     if (!t.quantized()) {
@@ -54,7 +38,7 @@ record MgOperand(
           t.dtype() == CudaKernels.DT_BF16 ? CudaKernels.MgKind.BF16 : CudaKernels.MgKind.F16;
       return new MgOperand(kind, 2L * t.cols(), 0, 0, t.ptr(), 0, 0, t.rows(), t.cols(), false);
     }
-    if (!QuantizedProducts.mgemvReads(t)) {
+    if (!tiled && !QuantizedProducts.mgemvReads(t)) {
       return null;
     }
     DeviceTensor.DeviceQuant q = t.quant();
@@ -70,7 +54,7 @@ record MgOperand(
         q.zerosPtr(),
         t.rows(),
         t.cols(),
-        false);
+        tiled);
   }
 
   /** Whether {@code o} is read the same way (one fused launch can take both). */

@@ -215,16 +215,7 @@ class QuantizedKernelsGpuTest {
     DeviceBuffer scales = mem.keep(dev.upload(MemorySegment.ofArray(q.scales())));
     DeviceBuffer zeros =
         q.zeros() == null ? null : mem.keep(dev.upload(MemorySegment.ofArray(q.zeros())));
-    var quant =
-        new DeviceTensor.DeviceQuant(
-            q.bits(),
-            q.format(),
-            q.ldw(),
-            q.groupSize(),
-            q.groupsPerRow(),
-            scales,
-            zeros,
-            q.tiled());
+    var quant = DeviceTensor.DeviceQuant.of(q, scales, zeros);
     return new DeviceTensor(codes, CudaKernels.DT_F32, q.rows(), q.cols(), quant);
   }
 
@@ -296,6 +287,35 @@ class QuantizedKernelsGpuTest {
     return y;
   }
 
+  /** Each {@code ys[i]} equals {@code bases[i] + xin W_i^T} (float64 reference) within 5e-5. */
+  private void assertProducts(
+      Fused[] m, int[] outs, int in, double[] xin, int n, float[][] bases, long[] ys, String what) {
+    for (int i = 0; i < m.length; i++) {
+      double[] p = product(m[i].values(), outs[i], in, xin, n);
+      float[] want = new float[p.length];
+      for (int j = 0; j < p.length; j++) {
+        want[j] = (float) (bases[i][j] + p[j]);
+      }
+      assertThat(relError(mem.down(ys[i], n * outs[i]), want))
+          .as("%s matrix %d %dx%d, %d rows", what, i, outs[i], in, n)
+          .isLessThan(5e-5);
+    }
+  }
+
+  /** {@code h} equals {@code silu(xin gate^T) * (xin up^T)} (float64 reference) within 5e-5. */
+  private void assertSwiglu(
+      Fused gate, Fused up, int out, int in, double[] xin, int n, long h, String what) {
+    double[] g = product(gate.values(), out, in, xin, n);
+    double[] u = product(up.values(), out, in, xin, n);
+    float[] want = new float[g.length];
+    for (int j = 0; j < g.length; j++) {
+      want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
+    }
+    assertThat(relError(mem.down(h, n * out), want))
+        .as("%s swiglu %dx%d, %d rows", what, out, in, n)
+        .isLessThan(5e-5);
+  }
+
   /**
    * mgemv_fused against a float64 reference for every kind: three matrices of different heights in
    * one launch, with and without the RMS norm of the input, accumulating; and gate/up with SwiGLU.
@@ -360,16 +380,8 @@ class QuantizedKernelsGpuTest {
               norm ? mem.up(normW) : 0,
               eps,
               false);
-          for (int i = 0; i < 3; i++) {
-            double[] p = product(m[i].values(), outs[i], in, xin, n);
-            float[] want = new float[p.length];
-            for (int j = 0; j < p.length; j++) {
-              want[j] = (float) (bases[i][j] + p[j]);
-            }
-            assertThat(relError(mem.down(ys[i], n * outs[i]), want))
-                .as("%s %s matrix %d %dx%d, %d rows, norm %s", spec, v, i, outs[i], in, n, norm)
-                .isLessThan(5e-5);
-          }
+          assertProducts(
+              m, outs, in, xin, n, bases, ys, String.format("%s %s, norm %s", spec, v, norm));
           // gate and up (the first matrix and another of its height) with SwiGLU
           Fused upM = fusedMatrix(spec, outs[0], in);
           long h = mem.alloc(4L * n * outs[0]);
@@ -389,15 +401,8 @@ class QuantizedKernelsGpuTest {
               norm ? mem.up(normW) : 0,
               eps,
               true);
-          double[] g = product(m[0].values(), outs[0], in, xin, n);
-          double[] u = product(upM.values(), outs[0], in, xin, n);
-          float[] want = new float[g.length];
-          for (int j = 0; j < g.length; j++) {
-            want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
-          }
-          assertThat(relError(mem.down(h, n * outs[0]), want))
-              .as("%s %s swiglu %dx%d, %d rows, norm %s", spec, v, outs[0], in, n, norm)
-              .isLessThan(5e-5);
+          assertSwiglu(
+              m[0], upM, outs[0], in, xin, n, h, String.format("%s %s, norm %s", spec, v, norm));
         }
       }
     }
@@ -465,16 +470,8 @@ class QuantizedKernelsGpuTest {
               norm ? mem.up(normW) : 0,
               eps,
               false);
-          for (int i = 0; i < 3; i++) {
-            double[] p = product(m[i].values(), outs[i], in, xin, n);
-            float[] want = new float[p.length];
-            for (int j = 0; j < p.length; j++) {
-              want[j] = (float) (bases[i][j] + p[j]);
-            }
-            assertThat(relError(mem.down(ys[i], n * outs[i]), want))
-                .as("%s %s matrix %d %dx%d, %d rows, norm %s", spec, v, i, outs[i], in, n, norm)
-                .isLessThan(5e-5);
-          }
+          assertProducts(
+              m, outs, in, xin, n, bases, ys, String.format("%s %s, norm %s", spec, v, norm));
           Fused upM = fusedMatrix(spec, outs[0], in, true);
           long h = mem.alloc(4L * n * outs[0]);
           k.mq4(
@@ -491,15 +488,8 @@ class QuantizedKernelsGpuTest {
               norm ? mem.up(normW) : 0,
               eps,
               true);
-          double[] g = product(m[0].values(), outs[0], in, xin, n);
-          double[] u = product(upM.values(), outs[0], in, xin, n);
-          float[] want = new float[g.length];
-          for (int j = 0; j < g.length; j++) {
-            want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
-          }
-          assertThat(relError(mem.down(h, n * outs[0]), want))
-              .as("%s %s swiglu %dx%d, %d rows, norm %s", spec, v, outs[0], in, n, norm)
-              .isLessThan(5e-5);
+          assertSwiglu(
+              m[0], upM, outs[0], in, xin, n, h, String.format("%s %s, norm %s", spec, v, norm));
         }
       }
     }

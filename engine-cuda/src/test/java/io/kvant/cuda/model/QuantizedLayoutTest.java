@@ -43,21 +43,11 @@ class QuantizedLayoutTest {
     for (int[] shape : shapes) {
       int rows = shape[0];
       int cols = shape[1];
-      float[] w = new float[rows * cols];
-      for (int i = 0; i < w.length; i++) {
-        w[i] = (float) rnd.nextGaussian() * (i % 7 == 0 ? 3f : 0.2f);
-      }
-      Tensor t = QuantFixtures.quantize(w, rows, cols, kind);
+      Tensor t = QuantFixtures.quantize(randomWeights(rnd, rows * cols), rows, cols, kind);
       QuantizedLayout q = QuantizedLayout.of(t);
       assertThat(q.ldw() % 16).isZero();
       assertThat(q.codes().byteSize()).isGreaterThanOrEqualTo((long) rows * q.ldw());
-      for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++) {
-          assertThat(Float.floatToRawIntBits(q.value(r, c)))
-              .as("%s %dx%d at [%d][%d]", spec, rows, cols, r, c)
-              .isEqualTo(Float.floatToRawIntBits(t.get(r, c)));
-        }
-      }
+      assertDecodesExactly(q, t, spec);
     }
   }
 
@@ -75,28 +65,38 @@ class QuantizedLayoutTest {
     for (int[] shape : new int[][] {{1, 128}, {17, 256}, {33, 1024}, {16, 384}}) {
       int rows = shape[0];
       int cols = shape[1];
-      float[] w = new float[rows * cols];
-      for (int i = 0; i < w.length; i++) {
-        w[i] = (float) rnd.nextGaussian() * (i % 7 == 0 ? 3f : 0.2f);
-      }
-      Tensor t = QuantFixtures.quantize(w, rows, cols, kind);
+      Tensor t = QuantFixtures.quantize(randomWeights(rnd, rows * cols), rows, cols, kind);
       QuantizedLayout q = QuantizedLayout.of(t);
       assertThat(q.tiled()).as("%s %dx%d", spec, rows, cols).isTrue();
       assertThat(q.ldw()).isEqualTo(cols / 2);
       assertThat(q.codeBytes()).isEqualTo((rows + 15) / 16 * 16L * cols / 2);
       assertThat(QuantizedLayout.of(t, false).tiled()).isFalse();
-      for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++) {
-          assertThat(Float.floatToRawIntBits(q.value(r, c)))
-              .as("%s %dx%d at [%d][%d]", spec, rows, cols, r, c)
-              .isEqualTo(Float.floatToRawIntBits(t.get(r, c)));
-        }
-      }
+      assertDecodesExactly(q, t, spec);
     }
     assertThat(QuantizedLayout.tiles(4, 96, 32)).isFalse();
     assertThat(QuantizedLayout.tiles(4, 192, 96)).isFalse();
     assertThat(QuantizedLayout.tiles(4, 128, 16)).isFalse();
     assertThat(QuantizedLayout.tiles(8, 128, 128)).isFalse();
+  }
+
+  /** Gaussian weights with an outlier every seventh value (wide and narrow groups alike). */
+  private static float[] randomWeights(SplittableRandom rnd, int count) {
+    float[] w = new float[count];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) rnd.nextGaussian() * (i % 7 == 0 ? 3f : 0.2f);
+    }
+    return w;
+  }
+
+  /** Every value of {@code q} equals {@code t}'s bit for bit. */
+  private static void assertDecodesExactly(QuantizedLayout q, Tensor t, String spec) {
+    for (int r = 0; r < t.rows(); r++) {
+      for (int c = 0; c < t.cols(); c++) {
+        assertThat(Float.floatToRawIntBits(q.value(r, c)))
+            .as("%s %dx%d at [%d][%d]", spec, t.rows(), t.cols(), r, c)
+            .isEqualTo(Float.floatToRawIntBits(t.get(r, c)));
+      }
+    }
   }
 
   @Test
