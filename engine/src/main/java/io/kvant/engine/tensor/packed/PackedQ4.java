@@ -459,9 +459,9 @@ final class PackedQ4 extends PackedMatrix {
   /**
    * One input row: panels two at a time ({@link #panelPair}) while both are full. Measured on
    * weights streamed from DRAM (perf/RESULTS.md, "CPU integer path, session 8"): one panel per pass
-   * read them about 15% slower than the byte-per-row layout before it did, although it was faster
-   * on weights in cache; two panels per pass (two streams of weights, each activation broadcast
-   * used for four runs) brought it back to that layout's speed.
+   * read them 10-30% slower than the byte-per-row layout before it did, although it was faster on
+   * weights in cache; two panels per pass (two streams of weights, each activation broadcast used
+   * for four runs) brought it close to that layout's speed.
    */
   @Override
   int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
