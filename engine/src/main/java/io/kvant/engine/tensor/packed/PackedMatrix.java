@@ -18,15 +18,16 @@ import jdk.incubator.vector.VectorSpecies;
  * xq[b][k*32+j]}, the inner sum in integers, float only at block boundaries.
  *
  * <p>Design note: rows are interleaved in panels of {@link #PANEL} rows (the 16-bit lane count of
- * the preferred vector shape: 32 with AVX-512), so one vector lane holds one output row and a
- * block's dot products never need a horizontal sum. For each column the panel's {@code PANEL}
- * weights are contiguous bytes: a kernel loads them, widens them to 16-bit lanes ({@code B2S}),
- * multiplies by the activation code broadcast as a short, and accumulates. The int8 Java has no
- * {@code vpmaddubsw}/{@code vpdpbusd}; widening to 16 bits and multiplying lane-wise is the closest
- * the Vector API gets, and with one row per lane it costs a handful of instructions per 32
- * multiply-adds instead of a decode, a store and a reload per weight. The last panel is padded with
- * zero rows. Packing copies the weights (off-heap, freed with this object); the original tensor is
- * kept for everything else (embedding rows, the float reference path).
+ * the preferred vector shape: 32 with AVX-512), so one vector lane holds one output row (or, for
+ * nibbles, one row's even or odd column: {@link PackedQ4}) and a block's dot products never need a
+ * horizontal sum. For 8-bit codes, each column's {@code PANEL} weights are contiguous bytes: a
+ * kernel loads them, widens them to 16-bit lanes ({@code B2S}), multiplies by the activation code
+ * broadcast as a short, and accumulates. The int8 Java has no {@code vpmaddubsw}/{@code vpdpbusd};
+ * widening to 16 bits and multiplying lane-wise is the closest the Vector API gets, and with one
+ * row per lane it costs a handful of instructions per 32 multiply-adds instead of a decode, a store
+ * and a reload per weight. The last panel is padded with zero rows. Packing copies the weights
+ * (off-heap, freed with this object); the original tensor is kept for everything else (embedding
+ * rows, the float reference path).
  *
  * <p>Many input rows (prefill chunks, large batches) take a cache-blocked GEMM instead ({@link
  * #matmulTiled}, from {@link #TILED_MIN_ROWS}): the per-panel kernels stream every input row
@@ -161,23 +162,22 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public final void matmulByPanel(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
-    short[] xq = x.codes();
-    float[] xs = x.scales();
-    for (int p = panelStart; p < panelEnd; p++) {
+    int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
+    for (int p = p0; p < panelEnd; p++) {
       int valid = Math.min(PANEL, rows - p * PANEL);
       int b = 0;
       // Four input rows per pass over the panel: its weights are loaded and widened once for
       // four rows, not once per row (the batched decode).
       for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {
-        panel4(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
+        panel4(p, x, b, out, b * rows + p * PANEL, valid);
       }
       // Two rows left (and the two terms of a single-row head input): one pass for both.
       if (b + 2 <= batch) {
-        panel2(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
+        panel2(p, x, b, out, b * rows + p * PANEL, valid);
         b += 2;
       }
       for (; b < batch; b++) {
-        panel(p, xq, b * cols, xs, b * blocks, out, b * rows + p * PANEL, valid);
+        panel(p, x, b, out, b * rows + p * PANEL, valid);
       }
     }
   }
@@ -208,7 +208,8 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public final void matmulReference(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
-    for (int p = panelStart; p < panelEnd; p++) {
+    int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
+    for (int p = p0; p < panelEnd; p++) {
       int valid = Math.min(PANEL, rows - p * PANEL);
       for (int i = 0; i < valid; i++) {
         for (int b = 0; b < batch; b++) {
@@ -248,23 +249,28 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   abstract int weight(int p, int i, int k, int j);
 
   /**
-   * One panel against one input row: writes {@code valid} outputs at {@code out[o ..)}. Input codes
-   * start at {@code xq[xo]}, its block scales at {@code xs[so]}.
+   * One panel against input row {@code b} of {@code x}: writes {@code valid} outputs at {@code
+   * out[o ..)}.
    */
-  abstract void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
+  abstract void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid);
 
   /**
-   * {@link #panel} for the four consecutive input rows starting at {@code xq[xo]} (row stride
-   * {@link #cols}, scale stride {@link #blocks}, output stride {@link #rows}); each row's result is
-   * bitwise what {@link #panel} gives it, since every row sees the same operations in the same
-   * order.
+   * {@link #panel} for the four consecutive input rows from {@code b} (output stride {@link
+   * #rows}); each row's result is bitwise what {@link #panel} gives it, since every row sees the
+   * same operations in the same order.
    */
-  abstract void panel4(
-      int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
+  abstract void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid);
+
+  /**
+   * For one input row: the leading panels of {@code [panelStart, panelEnd)} that a layout takes two
+   * at a time; returns the first panel left for {@link #panel}. None by default.
+   */
+  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    return panelStart;
+  }
 
   /** {@link #panel4} for two consecutive input rows. */
-  abstract void panel2(
-      int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid);
+  abstract void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid);
 
   /** Stores two accumulators (rows {@code [0, PANEL/2)} and the rest) for {@code valid} rows. */
   static void store(FloatVector a0, FloatVector a1, float[] out, int o, int valid) {

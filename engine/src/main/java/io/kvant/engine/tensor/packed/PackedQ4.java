@@ -3,24 +3,43 @@ package io.kvant.engine.tensor.packed;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * 4-bit packed weights (Q4_0, symmetric I4), values in {@code [-8, 7]} as two's-complement nibbles:
- * for panel {@code p}, block {@code k}, column pair {@code c}, the byte of row {@code i} at {@code
- * ((p*blocks + k)*16 + c)*PANEL + i} holds column {@code 2c} in its low and {@code 2c+1} in its
- * high nibble.
+ * 4-bit packed weights (Q4_0, symmetric I4), values {@code w} in {@code [-8, 7]} stored as the
+ * nibble {@code u = w + 8} (Q4_0's own offset form), in column pairs: each 16-bit unit holds four
+ * nibbles of one row, and a vector of units, viewed as ints, is {@code H = PANEL/2} rows times one
+ * column pair per nibble position.
  *
- * <p>Kernel: a loaded byte sign-extended to 16 bits gives the high nibble by an arithmetic shift
- * right by 4 and the low one by shifting left 12 then right 12. A whole block accumulates in 16-bit
- * lanes ({@code 32 * 8 * 127 < 32768}) and is widened to float once per block.
+ * <p>Layout: for panel {@code p} and block {@code k}, the block's {@code 16*PANEL} bytes start at
+ * {@code (p*blocks + k)*16*PANEL}; they are eight runs of {@code 2*PANEL} bytes (one vector), run
+ * {@code 2g + h} for column group {@code g} (columns {@code [8g, 8g+8)} of the block) and half
+ * {@code h} (panel rows {@code [h*H, h*H + H)}). In a run, the 16-bit unit {@code 2i + s}
+ * (little-endian) holds, in nibble {@code t} (bits {@code [4t, 4t+4)}), the weight of row {@code
+ * h*H + i}, column {@code 8g + 2t + s}.
+ *
+ * <p>Kernel: a run loaded as shorts (no widening shuffle) gives nibble {@code t} by a logical shift
+ * right by {@code 4t} and a mask (three shifts and three ANDs per run: the first kernel, with
+ * signed nibbles in bytes widened to shorts, spent three shifts and two shuffled broadcasts per 64
+ * products). Lane {@code 2i + s} then holds column {@code 8g + 2t + s}, so the activation pair
+ * {@code (x[8g+2t], x[8g+2t+1])} is one int broadcast ({@link QuantizedInput#pairCodes}, a load, no
+ * shuffle) and one 16-bit multiply gives {@code H} rows times two columns. A block accumulates
+ * {@code u * x} in 16-bit lanes ({@code 16 * 15 * 127 < 32768} per lane); at its end the even and
+ * odd lanes are added as ints, {@code 8 * sum(x)} of the block ({@link QuantizedInput#blockSums})
+ * is subtracted, which gives the exact {@code sum(w * x)}, and that is widened to float once. The
+ * same runs, less 8, are {@link NibbleGemm}'s pair tiles, nibble by nibble.
  */
 final class PackedQ4 extends PackedMatrix {
   private static final int PAIRS = BLOCK / 2;
+
+  /** Panel rows per half: the int lane count. */
+  private static final int H = PANEL / 2;
+
+  /** Bytes of one run (one short vector). */
+  private static final int RUN = 2 * PANEL;
 
   PackedQ4(BlockSource src) {
     super(src, (long) src.blocks() * PAIRS * PANEL);
@@ -39,22 +58,48 @@ final class PackedQ4 extends PackedMatrix {
             break;
           }
           src.values(r, k, v);
-          for (int c = 0; c < PAIRS; c++) {
-            chunk[c * PANEL + i] = (byte) ((v[2 * c] & 0xF) | (v[2 * c + 1] << 4));
+          for (int j = 0; j < BLOCK; j++) {
+            chunk[byteOf(i, j)] |= (byte) (((v[j] + 8) & 0xF) << shiftOf(j));
           }
           scales[(p * blocks + k) * PANEL + i] = src.scale(r, k);
         }
-        long at = ((long) p * blocks + k) * PAIRS * PANEL;
-        MemorySegment.copy(chunk, 0, codes, ValueLayout.JAVA_BYTE, at, chunk.length);
+        long base = ((long) p * blocks + k) * PAIRS * PANEL;
+        MemorySegment.copy(chunk, 0, codes, ValueLayout.JAVA_BYTE, base, chunk.length);
       }
     }
+  }
+
+  /** Byte within a block's chunk holding panel row {@code i}, column {@code j}. */
+  private static int byteOf(int i, int j) {
+    int g = j / 8;
+    int t = (j % 8) / 2;
+    int s = j % 2;
+    int h = i / H;
+    int unit = 2 * (i % H) + s;
+    return (2 * g + h) * RUN + 2 * unit + t / 2;
+  }
+
+  /** Bit offset of column {@code j}'s nibble within its byte. */
+  private static int shiftOf(int j) {
+    return ((j % 8) / 2 % 2) * 4;
   }
 
   @Override
   int weight(int p, int i, int k, int j) {
     byte b =
-        codes.get(ValueLayout.JAVA_BYTE, (((long) p * blocks + k) * PAIRS + j / 2) * PANEL + i);
-    return (j & 1) == 0 ? (byte) (b << 4) >> 4 : b >> 4;
+        codes.get(ValueLayout.JAVA_BYTE, ((long) p * blocks + k) * PAIRS * PANEL + byteOf(i, j));
+    return ((b >> shiftOf(j)) & 0xF) - 8;
+  }
+
+  /** Run {@code r} of the block at byte {@code blockBase} as 16-bit units. */
+  private ShortVector run(long blockBase, int r) {
+    return ShortVector.fromMemorySegment(
+        S, codes, blockBase + (long) r * RUN, ByteOrder.LITTLE_ENDIAN);
+  }
+
+  /** Nibble {@code t} of every unit of {@code w} as the signed weight ({@code nibble - 8}). */
+  private static ShortVector nibble(ShortVector w, int t) {
+    return w.lanewise(VectorOperators.LSHR, 4 * t).and((short) 0xF).sub((short) 8);
   }
 
   @Override
@@ -64,19 +109,25 @@ final class PackedQ4 extends PackedMatrix {
 
   @Override
   void decodeTile(int p, int k0, int k1, float[] dst, int at) {
-    // Pair c of the chunk holds columns 2c (low nibble) and 2c+1 (high nibble).
-    long src = ((long) p * blocks + k0) * PAIRS * PANEL;
-    int pairs = (k1 - k0) * PAIRS;
-    int h = F.length();
-    for (int c = 0; c < pairs; c++) {
-      ShortVector w = loadWide(codes, src + (long) c * PANEL);
-      ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-      ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
-      int d = at + 2 * c * PANEL;
-      ((FloatVector) lo.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d);
-      ((FloatVector) lo.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + h);
-      ((FloatVector) hi.convertShape(VectorOperators.S2F, F, 0)).intoArray(dst, d + PANEL);
-      ((FloatVector) hi.convertShape(VectorOperators.S2F, F, 1)).intoArray(dst, d + PANEL + h);
+    for (int k = k0; k < k1; k++) {
+      long base = ((long) p * blocks + k) * PAIRS * PANEL;
+      int kd = at + (k - k0) * BLOCK * PANEL;
+      for (int g = 0; g < 4; g++) {
+        for (int h = 0; h < 2; h++) {
+          ShortVector w = run(base, 2 * g + h);
+          for (int t = 0; t < 4; t++) {
+            IntVector v = nibble(w, t).reinterpretAsInts();
+            IntVector even =
+                v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16);
+            IntVector odd = v.lanewise(VectorOperators.ASHR, 16);
+            int j = 8 * g + 2 * t;
+            ((FloatVector) even.convert(VectorOperators.I2F, 0))
+                .intoArray(dst, kd + j * PANEL + h * H);
+            ((FloatVector) odd.convert(VectorOperators.I2F, 0))
+                .intoArray(dst, kd + (j + 1) * PANEL + h * H);
+          }
+        }
+      }
     }
   }
 
@@ -84,54 +135,99 @@ final class PackedQ4 extends PackedMatrix {
    * Blocks {@code [k0, k1)} of panel {@code p} for {@link NibbleGemm}: for chunk column pair {@code
    * c} and half {@code hh} (panel rows {@code [hh*H, hh*H + H)}, {@code H} the int lane count), int
    * lane {@code i} at {@code dst[at + (2c + hh)*H + i]} holds the row's weight of column {@code 2c}
-   * in its low and of column {@code 2c+1} in its high 16 bits (each sign-extended).
+   * in its low and of column {@code 2c+1} in its high 16 bits (each sign-extended): nibble {@code
+   * t} of run {@code 2g + hh}, pair {@code c = 4g + t} of the block.
    */
   void decodePairTile(int p, int k0, int k1, int[] dst, int at) {
-    long src = ((long) p * blocks + k0) * PAIRS * PANEL;
-    int pairs = (k1 - k0) * PAIRS;
-    int h = I.length();
-    for (int c = 0; c < pairs; c++) {
-      ByteVector b =
-          ByteVector.fromMemorySegment(BP, codes, src + (long) c * PANEL, ByteOrder.LITTLE_ENDIAN);
-      for (int hh = 0; hh < 2; hh++) {
-        IntVector v = (IntVector) b.convertShape(VectorOperators.B2I, I, hh);
-        IntVector hi = v.lanewise(VectorOperators.ASHR, 4);
-        IntVector lo = v.lanewise(VectorOperators.LSHL, 28).lanewise(VectorOperators.ASHR, 28);
-        hi.lanewise(VectorOperators.LSHL, 16)
-            .or(lo.and(0xFFFF))
-            .intoArray(dst, at + (2 * c + hh) * h);
+    for (int k = k0; k < k1; k++) {
+      long base = ((long) p * blocks + k) * PAIRS * PANEL;
+      int kd = at + (k - k0) * PAIRS * 2 * H;
+      for (int g = 0; g < 4; g++) {
+        for (int hh = 0; hh < 2; hh++) {
+          ShortVector w = run(base, 2 * g + hh);
+          for (int t = 0; t < 4; t++) {
+            nibble(w, t).reinterpretAsInts().intoArray(dst, kd + (2 * (4 * g + t) + hh) * H);
+          }
+        }
       }
     }
   }
 
   @Override
-  void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
+  void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+    // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
+    // inline such helpers into a kernel this large ("callee uses too much stack"), and an
+    // un-inlined vector helper boxes its vectors (2.3x slower, measured).
+    int[] xp = x.pairCodes();
+    int[] xsum = x.blockSums();
+    float[] xs = x.scales();
+    int half = cols / 2;
+    int so = b * blocks;
+    FloatVector c00 = FloatVector.zero(F);
+    FloatVector c01 = FloatVector.zero(F);
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a = ShortVector.zero(S);
+      ShortVector a00 = ShortVector.zero(S);
+      ShortVector a01 = ShortVector.zero(S);
       long wo = base + (long) k * PAIRS * PANEL;
-      int xk = xo + k * BLOCK;
-      for (int c = 0; c < PAIRS; c++) {
-        ShortVector w = loadWide(codes, wo + (long) c * PANEL);
-        ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-        ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
-        a = a.add(lo.mul(xq[xk + 2 * c])).add(hi.mul(xq[xk + 2 * c + 1]));
+      int xk = b * half + k * PAIRS;
+      for (int g = 0; g < 4; g++) {
+        int xg = xk + 4 * g;
+        ShortVector v00 = IntVector.broadcast(I, xp[xg]).reinterpretAsShorts();
+        ShortVector v01 = IntVector.broadcast(I, xp[xg + 1]).reinterpretAsShorts();
+        ShortVector v02 = IntVector.broadcast(I, xp[xg + 2]).reinterpretAsShorts();
+        ShortVector v03 = IntVector.broadcast(I, xp[xg + 3]).reinterpretAsShorts();
+        ShortVector w0 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        ShortVector n00 = w0.and((short) 0xF);
+        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n03 = w0.lanewise(VectorOperators.LSHR, 12);
+        a00 = a00.add(n00.mul(v00).add(n01.mul(v01))).add(n02.mul(v02).add(n03.mul(v03)));
+        ShortVector w1 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        ShortVector n10 = w1.and((short) 0xF);
+        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n13 = w1.lanewise(VectorOperators.LSHR, 12);
+        a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
       }
-      float d = xs[so + k];
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si).mul(d);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length()).mul(d);
-      acc0 = ((FloatVector) a.convertShape(VectorOperators.S2F, F, 0)).fma(s0, acc0);
-      acc1 = ((FloatVector) a.convertShape(VectorOperators.S2F, F, 1)).fma(s1, acc1);
+      FloatVector s0 = FloatVector.fromArray(F, scales, si);
+      FloatVector s1 = FloatVector.fromArray(F, scales, si + H);
+      float d0 = xs[so + k];
+      int o0 = 8 * xsum[so + k];
+      IntVector i00 = a00.reinterpretAsInts();
+      i00 =
+          i00.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i00.lanewise(VectorOperators.ASHR, 16))
+              .sub(o0);
+      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      IntVector i01 = a01.reinterpretAsInts();
+      i01 =
+          i01.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i01.lanewise(VectorOperators.ASHR, 16))
+              .sub(o0);
+      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
     }
-    store(acc0, acc1, out, o, valid);
+    store(c00, c01, out, o, valid);
   }
 
   @Override
-  void panel2(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+  void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+    // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
+    // inline such helpers into a kernel this large ("callee uses too much stack"), and an
+    // un-inlined vector helper boxes its vectors (2.3x slower, measured).
+    int[] xp = x.pairCodes();
+    int[] xsum = x.blockSums();
+    float[] xs = x.scales();
+    int half = cols / 2;
+    int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);
     FloatVector c10 = FloatVector.zero(F);
@@ -139,35 +235,91 @@ final class PackedQ4 extends PackedMatrix {
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a0 = ShortVector.zero(S);
-      ShortVector a1 = ShortVector.zero(S);
+      ShortVector a00 = ShortVector.zero(S);
+      ShortVector a01 = ShortVector.zero(S);
+      ShortVector a10 = ShortVector.zero(S);
+      ShortVector a11 = ShortVector.zero(S);
       long wo = base + (long) k * PAIRS * PANEL;
-      int x0 = xo + k * BLOCK;
-      int x1 = x0 + cols;
-      for (int c = 0; c < PAIRS; c++) {
-        ShortVector w = loadWide(codes, wo + (long) c * PANEL);
-        ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-        ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
-        int j = 2 * c;
-        a0 = a0.add(lo.mul(xq[x0 + j])).add(hi.mul(xq[x0 + j + 1]));
-        a1 = a1.add(lo.mul(xq[x1 + j])).add(hi.mul(xq[x1 + j + 1]));
+      int xk = b * half + k * PAIRS;
+      for (int g = 0; g < 4; g++) {
+        int xg = xk + 4 * g;
+        ShortVector v00 = IntVector.broadcast(I, xp[xg]).reinterpretAsShorts();
+        ShortVector v01 = IntVector.broadcast(I, xp[xg + 1]).reinterpretAsShorts();
+        ShortVector v02 = IntVector.broadcast(I, xp[xg + 2]).reinterpretAsShorts();
+        ShortVector v03 = IntVector.broadcast(I, xp[xg + 3]).reinterpretAsShorts();
+        ShortVector v10 = IntVector.broadcast(I, xp[xg + half]).reinterpretAsShorts();
+        ShortVector v11 = IntVector.broadcast(I, xp[xg + half + 1]).reinterpretAsShorts();
+        ShortVector v12 = IntVector.broadcast(I, xp[xg + half + 2]).reinterpretAsShorts();
+        ShortVector v13 = IntVector.broadcast(I, xp[xg + half + 3]).reinterpretAsShorts();
+        ShortVector w0 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        ShortVector n00 = w0.and((short) 0xF);
+        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n03 = w0.lanewise(VectorOperators.LSHR, 12);
+        a00 = a00.add(n00.mul(v00).add(n01.mul(v01))).add(n02.mul(v02).add(n03.mul(v03)));
+        a10 = a10.add(n00.mul(v10).add(n01.mul(v11))).add(n02.mul(v12).add(n03.mul(v13)));
+        ShortVector w1 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        ShortVector n10 = w1.and((short) 0xF);
+        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n13 = w1.lanewise(VectorOperators.LSHR, 12);
+        a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
+        a11 = a11.add(n10.mul(v10).add(n11.mul(v11))).add(n12.mul(v12).add(n13.mul(v13)));
       }
       int si = sb + k * PANEL;
-      FloatVector w0 = FloatVector.fromArray(F, scales, si);
-      FloatVector w1 = FloatVector.fromArray(F, scales, si + F.length());
+      FloatVector s0 = FloatVector.fromArray(F, scales, si);
+      FloatVector s1 = FloatVector.fromArray(F, scales, si + H);
       float d0 = xs[so + k];
-      float d1 = xs[so + blocks + k];
-      c00 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d0), c00);
-      c01 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d0), c01);
-      c10 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d1), c10);
-      c11 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d1), c11);
+      int o0 = 8 * xsum[so + k];
+      IntVector i00 = a00.reinterpretAsInts();
+      i00 =
+          i00.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i00.lanewise(VectorOperators.ASHR, 16))
+              .sub(o0);
+      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      IntVector i01 = a01.reinterpretAsInts();
+      i01 =
+          i01.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i01.lanewise(VectorOperators.ASHR, 16))
+              .sub(o0);
+      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
+      float d1 = xs[so + 1 * blocks + k];
+      int o1 = 8 * xsum[so + 1 * blocks + k];
+      IntVector i10 = a10.reinterpretAsInts();
+      i10 =
+          i10.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i10.lanewise(VectorOperators.ASHR, 16))
+              .sub(o1);
+      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
+      IntVector i11 = a11.reinterpretAsInts();
+      i11 =
+          i11.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i11.lanewise(VectorOperators.ASHR, 16))
+              .sub(o1);
+      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
     }
     store(c00, c01, out, o, valid);
     store(c10, c11, out, o + rows, valid);
   }
 
   @Override
-  void panel4(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+  void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+    // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
+    // inline such helpers into a kernel this large ("callee uses too much stack"), and an
+    // un-inlined vector helper boxes its vectors (2.3x slower, measured).
+    int[] xp = x.pairCodes();
+    int[] xsum = x.blockSums();
+    float[] xs = x.scales();
+    int half = cols / 2;
+    int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);
     FloatVector c10 = FloatVector.zero(F);
@@ -179,44 +331,270 @@ final class PackedQ4 extends PackedMatrix {
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a0 = ShortVector.zero(S);
-      ShortVector a1 = ShortVector.zero(S);
-      ShortVector a2 = ShortVector.zero(S);
-      ShortVector a3 = ShortVector.zero(S);
+      ShortVector a00 = ShortVector.zero(S);
+      ShortVector a01 = ShortVector.zero(S);
+      ShortVector a10 = ShortVector.zero(S);
+      ShortVector a11 = ShortVector.zero(S);
+      ShortVector a20 = ShortVector.zero(S);
+      ShortVector a21 = ShortVector.zero(S);
+      ShortVector a30 = ShortVector.zero(S);
+      ShortVector a31 = ShortVector.zero(S);
       long wo = base + (long) k * PAIRS * PANEL;
-      int x0 = xo + k * BLOCK;
-      int x1 = x0 + cols;
-      int x2 = x1 + cols;
-      int x3 = x2 + cols;
-      for (int c = 0; c < PAIRS; c++) {
-        ShortVector w = loadWide(codes, wo + (long) c * PANEL);
-        ShortVector lo = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 12);
-        ShortVector hi = w.lanewise(VectorOperators.ASHR, 4);
-        int j = 2 * c;
-        a0 = a0.add(lo.mul(xq[x0 + j])).add(hi.mul(xq[x0 + j + 1]));
-        a1 = a1.add(lo.mul(xq[x1 + j])).add(hi.mul(xq[x1 + j + 1]));
-        a2 = a2.add(lo.mul(xq[x2 + j])).add(hi.mul(xq[x2 + j + 1]));
-        a3 = a3.add(lo.mul(xq[x3 + j])).add(hi.mul(xq[x3 + j + 1]));
+      int xk = b * half + k * PAIRS;
+      for (int g = 0; g < 4; g++) {
+        int xg = xk + 4 * g;
+        ShortVector v00 = IntVector.broadcast(I, xp[xg]).reinterpretAsShorts();
+        ShortVector v01 = IntVector.broadcast(I, xp[xg + 1]).reinterpretAsShorts();
+        ShortVector v02 = IntVector.broadcast(I, xp[xg + 2]).reinterpretAsShorts();
+        ShortVector v03 = IntVector.broadcast(I, xp[xg + 3]).reinterpretAsShorts();
+        ShortVector v10 = IntVector.broadcast(I, xp[xg + half]).reinterpretAsShorts();
+        ShortVector v11 = IntVector.broadcast(I, xp[xg + half + 1]).reinterpretAsShorts();
+        ShortVector v12 = IntVector.broadcast(I, xp[xg + half + 2]).reinterpretAsShorts();
+        ShortVector v13 = IntVector.broadcast(I, xp[xg + half + 3]).reinterpretAsShorts();
+        ShortVector v20 = IntVector.broadcast(I, xp[xg + 2 * half]).reinterpretAsShorts();
+        ShortVector v21 = IntVector.broadcast(I, xp[xg + 2 * half + 1]).reinterpretAsShorts();
+        ShortVector v22 = IntVector.broadcast(I, xp[xg + 2 * half + 2]).reinterpretAsShorts();
+        ShortVector v23 = IntVector.broadcast(I, xp[xg + 2 * half + 3]).reinterpretAsShorts();
+        ShortVector v30 = IntVector.broadcast(I, xp[xg + 3 * half]).reinterpretAsShorts();
+        ShortVector v31 = IntVector.broadcast(I, xp[xg + 3 * half + 1]).reinterpretAsShorts();
+        ShortVector v32 = IntVector.broadcast(I, xp[xg + 3 * half + 2]).reinterpretAsShorts();
+        ShortVector v33 = IntVector.broadcast(I, xp[xg + 3 * half + 3]).reinterpretAsShorts();
+        ShortVector w0 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        ShortVector n00 = w0.and((short) 0xF);
+        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n03 = w0.lanewise(VectorOperators.LSHR, 12);
+        a00 = a00.add(n00.mul(v00).add(n01.mul(v01))).add(n02.mul(v02).add(n03.mul(v03)));
+        a10 = a10.add(n00.mul(v10).add(n01.mul(v11))).add(n02.mul(v12).add(n03.mul(v13)));
+        a20 = a20.add(n00.mul(v20).add(n01.mul(v21))).add(n02.mul(v22).add(n03.mul(v23)));
+        a30 = a30.add(n00.mul(v30).add(n01.mul(v31))).add(n02.mul(v32).add(n03.mul(v33)));
+        ShortVector w1 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        ShortVector n10 = w1.and((short) 0xF);
+        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n13 = w1.lanewise(VectorOperators.LSHR, 12);
+        a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
+        a11 = a11.add(n10.mul(v10).add(n11.mul(v11))).add(n12.mul(v12).add(n13.mul(v13)));
+        a21 = a21.add(n10.mul(v20).add(n11.mul(v21))).add(n12.mul(v22).add(n13.mul(v23)));
+        a31 = a31.add(n10.mul(v30).add(n11.mul(v31))).add(n12.mul(v32).add(n13.mul(v33)));
       }
       int si = sb + k * PANEL;
-      FloatVector w0 = FloatVector.fromArray(F, scales, si);
-      FloatVector w1 = FloatVector.fromArray(F, scales, si + F.length());
+      FloatVector s0 = FloatVector.fromArray(F, scales, si);
+      FloatVector s1 = FloatVector.fromArray(F, scales, si + H);
       float d0 = xs[so + k];
-      float d1 = xs[so + blocks + k];
+      int o0 = 8 * xsum[so + k];
+      IntVector i00 = a00.reinterpretAsInts();
+      i00 =
+          i00.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i00.lanewise(VectorOperators.ASHR, 16))
+              .sub(o0);
+      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      IntVector i01 = a01.reinterpretAsInts();
+      i01 =
+          i01.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i01.lanewise(VectorOperators.ASHR, 16))
+              .sub(o0);
+      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
+      float d1 = xs[so + 1 * blocks + k];
+      int o1 = 8 * xsum[so + 1 * blocks + k];
+      IntVector i10 = a10.reinterpretAsInts();
+      i10 =
+          i10.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i10.lanewise(VectorOperators.ASHR, 16))
+              .sub(o1);
+      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
+      IntVector i11 = a11.reinterpretAsInts();
+      i11 =
+          i11.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i11.lanewise(VectorOperators.ASHR, 16))
+              .sub(o1);
+      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
       float d2 = xs[so + 2 * blocks + k];
+      int o2 = 8 * xsum[so + 2 * blocks + k];
+      IntVector i20 = a20.reinterpretAsInts();
+      i20 =
+          i20.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i20.lanewise(VectorOperators.ASHR, 16))
+              .sub(o2);
+      c20 = ((FloatVector) i20.convert(VectorOperators.I2F, 0)).fma(s0.mul(d2), c20);
+      IntVector i21 = a21.reinterpretAsInts();
+      i21 =
+          i21.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i21.lanewise(VectorOperators.ASHR, 16))
+              .sub(o2);
+      c21 = ((FloatVector) i21.convert(VectorOperators.I2F, 0)).fma(s1.mul(d2), c21);
       float d3 = xs[so + 3 * blocks + k];
-      c00 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d0), c00);
-      c01 = ((FloatVector) a0.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d0), c01);
-      c10 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d1), c10);
-      c11 = ((FloatVector) a1.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d1), c11);
-      c20 = ((FloatVector) a2.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d2), c20);
-      c21 = ((FloatVector) a2.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d2), c21);
-      c30 = ((FloatVector) a3.convertShape(VectorOperators.S2F, F, 0)).fma(w0.mul(d3), c30);
-      c31 = ((FloatVector) a3.convertShape(VectorOperators.S2F, F, 1)).fma(w1.mul(d3), c31);
+      int o3 = 8 * xsum[so + 3 * blocks + k];
+      IntVector i30 = a30.reinterpretAsInts();
+      i30 =
+          i30.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i30.lanewise(VectorOperators.ASHR, 16))
+              .sub(o3);
+      c30 = ((FloatVector) i30.convert(VectorOperators.I2F, 0)).fma(s0.mul(d3), c30);
+      IntVector i31 = a31.reinterpretAsInts();
+      i31 =
+          i31.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(i31.lanewise(VectorOperators.ASHR, 16))
+              .sub(o3);
+      c31 = ((FloatVector) i31.convert(VectorOperators.I2F, 0)).fma(s1.mul(d3), c31);
     }
     store(c00, c01, out, o, valid);
     store(c10, c11, out, o + rows, valid);
     store(c20, c21, out, o + 2 * rows, valid);
     store(c30, c31, out, o + 3 * rows, valid);
+  }
+
+  /**
+   * One input row: panels two at a time ({@link #panelPair}) while both are full. Measured on
+   * weights streamed from DRAM (perf/RESULTS.md, "CPU integer path, session 8"): one panel per pass
+   * read them 10-30% slower than the byte-per-row layout before it did, although it was faster on
+   * weights in cache; two panels per pass (two streams of weights, each activation broadcast used
+   * for four runs) brought it close to that layout's speed.
+   */
+  @Override
+  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+    int p = panelStart;
+    for (; p + 2 <= panelEnd && (p + 2) * PANEL <= rows; p += 2) {
+      panelPair(p, x, out);
+    }
+    return p;
+  }
+
+  /**
+   * {@link #panel} for input row 0 against panels {@code p} and {@code p+1} at once, both full;
+   * each row's result is bitwise what {@link #panel} gives it (same operations, same order).
+   */
+  void panelPair(int p, QuantizedInput x, float[] out) {
+    int[] xp = x.pairCodes();
+    int[] xsum = x.blockSums();
+    float[] xs = x.scales();
+    FloatVector c00 = FloatVector.zero(F);
+    FloatVector c01 = FloatVector.zero(F);
+    FloatVector c10 = FloatVector.zero(F);
+    FloatVector c11 = FloatVector.zero(F);
+    long base = (long) p * blocks * PAIRS * PANEL;
+    long next = base + (long) blocks * PAIRS * PANEL;
+    int sb = p * blocks * PANEL;
+    int sn = sb + blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      ShortVector a00 = ShortVector.zero(S);
+      ShortVector a01 = ShortVector.zero(S);
+      ShortVector a10 = ShortVector.zero(S);
+      ShortVector a11 = ShortVector.zero(S);
+      long wo = base + (long) k * PAIRS * PANEL;
+      long wn = next + (long) k * PAIRS * PANEL;
+      int xk = k * PAIRS;
+      for (int g = 0; g < 4; g++) {
+        int xg = xk + 4 * g;
+        ShortVector v0 = IntVector.broadcast(I, xp[xg]).reinterpretAsShorts();
+        ShortVector v1 = IntVector.broadcast(I, xp[xg + 1]).reinterpretAsShorts();
+        ShortVector v2 = IntVector.broadcast(I, xp[xg + 2]).reinterpretAsShorts();
+        ShortVector v3 = IntVector.broadcast(I, xp[xg + 3]).reinterpretAsShorts();
+        ShortVector wa00 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a00 =
+            a00.add(
+                    wa00.and((short) 0xF)
+                        .mul(v0)
+                        .add(wa00.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+                .add(
+                    wa00.lanewise(VectorOperators.LSHR, 8)
+                        .and((short) 0xF)
+                        .mul(v2)
+                        .add(wa00.lanewise(VectorOperators.LSHR, 12).mul(v3)));
+        ShortVector wa10 =
+            ShortVector.fromMemorySegment(
+                S, codes, wn + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a10 =
+            a10.add(
+                    wa10.and((short) 0xF)
+                        .mul(v0)
+                        .add(wa10.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+                .add(
+                    wa10.lanewise(VectorOperators.LSHR, 8)
+                        .and((short) 0xF)
+                        .mul(v2)
+                        .add(wa10.lanewise(VectorOperators.LSHR, 12).mul(v3)));
+        ShortVector wa01 =
+            ShortVector.fromMemorySegment(
+                S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a01 =
+            a01.add(
+                    wa01.and((short) 0xF)
+                        .mul(v0)
+                        .add(wa01.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+                .add(
+                    wa01.lanewise(VectorOperators.LSHR, 8)
+                        .and((short) 0xF)
+                        .mul(v2)
+                        .add(wa01.lanewise(VectorOperators.LSHR, 12).mul(v3)));
+        ShortVector wa11 =
+            ShortVector.fromMemorySegment(
+                S, codes, wn + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a11 =
+            a11.add(
+                    wa11.and((short) 0xF)
+                        .mul(v0)
+                        .add(wa11.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+                .add(
+                    wa11.lanewise(VectorOperators.LSHR, 8)
+                        .and((short) 0xF)
+                        .mul(v2)
+                        .add(wa11.lanewise(VectorOperators.LSHR, 12).mul(v3)));
+      }
+      float d = xs[k];
+      int o8 = 8 * xsum[k];
+      IntVector ia00 = a00.reinterpretAsInts();
+      ia00 =
+          ia00.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(ia00.lanewise(VectorOperators.ASHR, 16))
+              .sub(o8);
+      c00 =
+          ((FloatVector) ia00.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(F, scales, sb + k * PANEL).mul(d), c00);
+      IntVector ia01 = a01.reinterpretAsInts();
+      ia01 =
+          ia01.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(ia01.lanewise(VectorOperators.ASHR, 16))
+              .sub(o8);
+      c01 =
+          ((FloatVector) ia01.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(F, scales, sb + k * PANEL + H).mul(d), c01);
+      IntVector ia10 = a10.reinterpretAsInts();
+      ia10 =
+          ia10.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(ia10.lanewise(VectorOperators.ASHR, 16))
+              .sub(o8);
+      c10 =
+          ((FloatVector) ia10.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(F, scales, sn + k * PANEL).mul(d), c10);
+      IntVector ia11 = a11.reinterpretAsInts();
+      ia11 =
+          ia11.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(ia11.lanewise(VectorOperators.ASHR, 16))
+              .sub(o8);
+      c11 =
+          ((FloatVector) ia11.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(F, scales, sn + k * PANEL + H).mul(d), c11);
+    }
+    store(c00, c01, out, p * PANEL, PANEL);
+    store(c10, c11, out, (p + 1) * PANEL, PANEL);
   }
 }

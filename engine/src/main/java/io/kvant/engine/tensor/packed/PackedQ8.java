@@ -69,7 +69,11 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
-  void panel(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+  void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+    short[] xq = x.codes();
+    float[] xs = x.scales();
+    int xo = b * cols;
+    int so = b * blocks;
     FloatVector acc0 = FloatVector.zero(F);
     FloatVector acc1 = FloatVector.zero(F);
     long base = (long) p * blocks * BLOCK * PANEL;
@@ -97,7 +101,11 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
-  void panel2(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+  void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+    short[] xq = x.codes();
+    float[] xs = x.scales();
+    int xo = b * cols;
+    int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);
     FloatVector c10 = FloatVector.zero(F);
@@ -137,7 +145,11 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
-  void panel4(int p, short[] xq, int xo, float[] xs, int so, float[] out, int o, int valid) {
+  void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+    short[] xq = x.codes();
+    float[] xs = x.scales();
+    int xo = b * cols;
+    int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);
     FloatVector c10 = FloatVector.zero(F);

@@ -13,13 +13,16 @@ import java.util.Objects;
  * row). {@code -128} is never produced, which is what lets a kernel add two int8 x int8 products in
  * a 16-bit lane without overflow ({@code 2 * 128 * 127 < 32768}).
  *
- * <p>For the many-row kernels the codes are also made available as floats ({@link #floatCodes}):
- * {@link PackedGemm} multiplies in float lanes, exactly (integer products and block sums stay below
- * 2^24), and broadcasts an activation straight from memory, which a short would need three
- * instructions for; and as pairs of 16-bit codes in an int ({@link #pairCodes}) for {@link
- * NibbleGemm}. Those two forms are derived from the codes once per quantization, on the first
- * {@link #ensureGemmCodes} (the GEMM's entry), so decode steps, which never take the GEMM, do not
- * pay for them.
+ * <p>Each quantization also writes the codes as pairs of 16-bit codes in an int ({@link
+ * #pairCodes}: broadcast as an int, one load, a pair lands in every even/odd lane pair, which the
+ * nibble kernels of {@link PackedQ4} and {@link NibbleGemm} multiply by two columns at once) and
+ * each block's code sum ({@link #blockSums}: {@link PackedQ4} multiplies offset nibbles {@code w+8}
+ * and takes {@code 8 * sum} back off). For the 8-bit GEMM the codes are also made available as
+ * floats ({@link #floatCodes}): {@link PackedGemm} multiplies in float lanes, exactly (integer
+ * products and block sums stay below 2^24), and broadcasts an activation straight from memory,
+ * which a short would need three instructions for. Those are derived from the codes once per
+ * quantization, on the first {@link #ensureGemmCodes} (the GEMM's entry), so decode steps, which
+ * never take the GEMM, do not pay for them.
  *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
@@ -32,9 +35,10 @@ public final class QuantizedInput {
   private float[] floatCodes = new float[0];
   private int[] pairCodes = new int[0];
   private float[] scales = new float[0];
+  private int[] blockSums = new int[0];
   private int batch;
   private int cols;
-  // whether floatCodes and pairCodes hold this quantization's codes (written under the lock, read
+  // whether floatCodes holds this quantization's codes (written under the lock, read
   // without it by the threads of one product)
   private volatile boolean gemmCodes;
 
@@ -56,7 +60,9 @@ public final class QuantizedInput {
     int n = batch * cols;
     if (codes.length < n) {
       codes = new short[n];
+      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
+      blockSums = new int[n / BLOCK];
     }
     this.batch = batch;
     this.cols = cols;
@@ -89,7 +95,9 @@ public final class QuantizedInput {
     int n = 2 * batch * cols;
     if (codes.length < n) {
       codes = new short[n];
+      pairCodes = new int[n / 2];
       scales = new float[n / BLOCK];
+      blockSums = new int[n / BLOCK];
     }
     this.batch = 2 * batch;
     this.cols = cols;
@@ -120,15 +128,22 @@ public final class QuantizedInput {
     float d = amax / 127f;
     float inv = d == 0f ? 0f : 1f / d;
     scales[blk] = d;
-    for (int j = 0; j < BLOCK; j++) {
-      codes[to + j] = (short) code(x[from + j] * inv);
+    int sum = 0;
+    for (int j = 0; j < BLOCK; j += 2) {
+      short q0 = (short) code(x[from + j] * inv);
+      short q1 = (short) code(x[from + j + 1] * inv);
+      codes[to + j] = q0;
+      codes[to + j + 1] = q1;
+      pairCodes[(to + j) / 2] = (q0 & 0xFFFF) | (q1 << 16);
+      sum += q0 + q1;
     }
+    blockSums[blk] = sum;
   }
 
   /**
-   * Makes {@link #floatCodes} and {@link #pairCodes} hold this quantization's codes, once per
-   * quantization: the first caller derives them, later ones (the other threads of the same product)
-   * find them ready. Safe to call from several threads after the quantization.
+   * Makes {@link #floatCodes} hold this quantization's codes, once per quantization: the first
+   * caller derives them, later ones (the other threads of the same product) find them ready. Safe
+   * to call from several threads after the quantization.
    */
   void ensureGemmCodes() {
     if (gemmCodes) {
@@ -141,14 +156,9 @@ public final class QuantizedInput {
       int n = batch * cols;
       if (floatCodes.length < n) {
         floatCodes = new float[codes.length];
-        pairCodes = new int[codes.length / 2];
       }
-      for (int i = 0; i < n; i += 2) {
-        short q0 = codes[i];
-        short q1 = codes[i + 1];
-        floatCodes[i] = q0;
-        floatCodes[i + 1] = q1;
-        pairCodes[i / 2] = (q0 & 0xFFFF) | (q1 << 16);
+      for (int i = 0; i < n; i++) {
+        floatCodes[i] = codes[i];
       }
       gemmCodes = true;
     }
@@ -195,8 +205,7 @@ public final class QuantizedInput {
 
   /**
    * Columns {@code 2c} and {@code 2c+1} of {@link #codes()} as one int, the first in the low 16
-   * bits: broadcast as an int and viewed as shorts, a pair lands in every even/odd lane pair. Valid
-   * after {@link #ensureGemmCodes}.
+   * bits: broadcast as an int and viewed as shorts, a pair lands in every even/odd lane pair.
    */
   int[] pairCodes() {
     return pairCodes;
@@ -204,5 +213,10 @@ public final class QuantizedInput {
 
   float[] scales() {
     return scales;
+  }
+
+  /** Sum of each block's codes, same indexing as {@link #scales()}. */
+  int[] blockSums() {
+    return blockSums;
   }
 }
