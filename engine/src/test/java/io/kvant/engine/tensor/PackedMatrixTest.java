@@ -5,6 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvant.engine.tensor.packed.PackedMatrix;
 import io.kvant.engine.tensor.packed.QuantizedInput;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -164,6 +167,109 @@ class PackedMatrixTest {
           .hasMessageContaining("32 columns");
       assertThat(PackedMatrix.pack(RandomTensors.random(DType.F16, 8, 64, rnd), pool)).isNull();
       assertThat(PackedMatrix.pack(RandomTensors.random(DType.I8, 8, 40, rnd), pool)).isNull();
+    }
+  }
+
+  /**
+   * Q8_0/Q4_0 scales are F16 in the file, so the packed copy keeps them in 2 bytes: the same
+   * results, bit for bit, as the same weights packed with float scales and as the scalar reference,
+   * for every kernel (one row, pairs of panels, two and four rows, the GEMM), with zero, negative
+   * zero, subnormal and the largest F16 scales among them.
+   */
+  @ParameterizedTest
+  @EnumSource(
+      value = DType.class,
+      names = {"Q8_0", "Q4_0"})
+  void ggmlScalesAreKeptAsF16WithTheSameBits(DType type) {
+    short[] special = {
+      0x0000, (short) 0x8000, 0x0001, (short) 0x83FF, 0x03FF, 0x7BFF, (short) 0xFBFF
+    };
+    Random rnd = new Random(type.ordinal() * 17L + 3);
+    int rows = 3 * PackedMatrix.PANEL + 5;
+    int cols = 256;
+    int blockBytes = type.blockBytes();
+    int blocks = rows * cols / 32;
+    byte[] bytes = new byte[blocks * blockBytes];
+    rnd.nextBytes(bytes);
+    ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    for (int b = 0; b < blocks; b++) {
+      short h =
+          b % 5 == 0
+              ? special[rnd.nextInt(special.length)]
+              : Float.floatToFloat16(RandomTensors.randomScale(rnd));
+      buf.putShort(b * blockBytes, h);
+    }
+    Tensor w = Tensors.of(type, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
+    try (ComputePool pool = new ComputePool(2)) {
+      PackedMatrix half = PackedMatrix.pack(w, pool);
+      PackedMatrix full = PackedMatrix.pack(w, pool, false);
+      assertThat(half.halfScales()).isTrue();
+      assertThat(full.halfScales()).isFalse();
+      long scales = (long) half.panels() * (cols / 32) * PackedMatrix.PANEL;
+      assertThat(full.storageBytes() - half.storageBytes()).isEqualTo(2 * scales);
+      sameBits(w, half, full, rnd);
+    }
+  }
+
+  /**
+   * I8 scales that are not F16 values stay floats (the fallback); I8 scales that all are F16 values
+   * are kept in 2 bytes. Either way the results are the reference's and the float-scale copy's.
+   */
+  @Test
+  void int8ScalesFallBackToFloatUnlessAllAreF16() {
+    Random rnd = new Random(11);
+    int rows = 2 * PackedMatrix.PANEL + 3;
+    int cols = 128;
+    byte[] codes = new byte[rows * cols];
+    rnd.nextBytes(codes);
+    float[] inexact = new float[rows];
+    float[] exact = new float[rows];
+    for (int r = 0; r < rows; r++) {
+      exact[r] = Float.float16ToFloat(Float.floatToFloat16(RandomTensors.randomScale(rnd)));
+      inexact[r] = exact[r];
+    }
+    inexact[rows / 2] = Math.nextUp(inexact[rows / 2]); // one scale off the F16 grid is enough
+    MemorySegment seg = MemorySegment.ofArray(codes).asReadOnly();
+    try (ComputePool pool = new ComputePool(2)) {
+      Tensor fallback = Tensors.int8(rows, cols, seg, inexact);
+      PackedMatrix m = PackedMatrix.pack(fallback, pool);
+      assertThat(m.halfScales()).isFalse();
+      sameBits(fallback, m, PackedMatrix.pack(fallback, pool, false), rnd);
+
+      Tensor onGrid = Tensors.int8(rows, cols, seg, exact);
+      PackedMatrix h = PackedMatrix.pack(onGrid, pool);
+      assertThat(h.halfScales()).isTrue();
+      sameBits(onGrid, h, PackedMatrix.pack(onGrid, pool, false), rnd);
+    }
+  }
+
+  /**
+   * {@code a} and {@code b} (the same weights) give the same bits as each other and the reference.
+   */
+  private static void sameBits(Tensor w, PackedMatrix a, PackedMatrix b, Random rnd) {
+    int rows = w.rows();
+    int cols = w.cols();
+    for (int batch : new int[] {1, 2, 3, 4, 6, 9, 16}) {
+      float[] x = RandomTensors.randomInput(batch * cols, rnd);
+      QuantizedInput xq = new QuantizedInput();
+      xq.quantize(x, batch, cols);
+      float[] reference = new float[batch * rows];
+      b.matmulReference(xq, reference, 0, b.panels());
+      float[] ra = new float[batch * rows];
+      a.matmulReference(xq, ra, 0, a.panels());
+      assertThat(ra).as("%s reference, batch %d", w.dtype(), batch).isEqualTo(reference);
+      for (PackedMatrix m : new PackedMatrix[] {a, b}) {
+        float[] byPanel = new float[batch * rows];
+        m.matmulByPanel(xq, byPanel, 0, m.panels());
+        assertThat(byPanel)
+            .as("%s panels, batch %d, F16 %s", w.dtype(), batch, m.halfScales())
+            .isEqualTo(reference);
+        float[] tiled = new float[batch * rows];
+        m.matmulTiled(xq, tiled, 0, m.panels());
+        assertThat(tiled)
+            .as("%s GEMM, batch %d, F16 %s", w.dtype(), batch, m.halfScales())
+            .isEqualTo(reference);
+      }
     }
   }
 }

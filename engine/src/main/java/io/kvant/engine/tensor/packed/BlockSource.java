@@ -40,6 +40,28 @@ abstract class BlockSource {
   /** Whether every value is in {@code [-8, 7]} (so it fits a signed nibble). */
   abstract boolean fitsNibble();
 
+  /**
+   * Whether every block scale is a finite F16 value, so that storing it in 2 bytes and converting
+   * back gives the same float bits (then the kernels read F16 scales: fewer bytes per token).
+   */
+  boolean scalesAreHalf() {
+    for (int r = 0; r < rows; r++) {
+      for (int k = 0; k < blocks(); k++) {
+        if (!isHalf(scale(r, k))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Whether {@code s} is a finite F16 value (its float bits survive the round trip). */
+  static boolean isHalf(float s) {
+    return Float.isFinite(s)
+        && Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(s)))
+            == Float.floatToRawIntBits(s);
+  }
+
   /** A source for {@code t}, or {@code null} if its type or shape has no integer kernel. */
   static BlockSource of(Tensor t) {
     if (t.cols() % QuantizedInput.BLOCK != 0) {
@@ -99,6 +121,18 @@ abstract class BlockSource {
     boolean fitsNibble() {
       return nibbles;
     }
+
+    /** The scales are F16 in the file: all of them unless one is an infinity or a NaN. */
+    @Override
+    boolean scalesAreHalf() {
+      long n = (long) rows * blocks();
+      for (long b = 0; b < n; b++) {
+        if ((data.get(SHORT_LE, b * blockBytes) & 0x7C00) == 0x7C00) {
+          return false;
+        }
+      }
+      return true;
+    }
   }
 
   /** INT8 per-channel: every block of a row has the row's scale. */
@@ -128,6 +162,16 @@ abstract class BlockSource {
     @Override
     boolean fitsNibble() {
       return false;
+    }
+
+    @Override
+    boolean scalesAreHalf() {
+      for (int r = 0; r < rows; r++) {
+        if (!isHalf(t.scale(r))) {
+          return false;
+        }
+      }
+      return true;
     }
   }
 

@@ -60,6 +60,8 @@ final class NibbleGemm {
     int[] tile = new int[GROUP * tileSize];
     float[] acc = new float[GROUP * batch * PANEL];
     short[] sums = new short[MR * 2 * PANEL];
+    // The tile's weight scales as floats, KC blocks of PANEL per panel.
+    float[] wsc = new float[GROUP * KC * PANEL];
     for (int g = panelStart; g < panelEnd; g += GROUP) {
       int np = Math.min(GROUP, panelEnd - g);
       Arrays.fill(acc, 0, np * batch * PANEL, 0f);
@@ -67,6 +69,7 @@ final class NibbleGemm {
         int nb = Math.min(KC, blocks - k0);
         for (int q = 0; q < np; q++) {
           m.decodePairTile(g + q, k0, k0 + nb, tile, q * tileSize);
+          m.decodeScales(g + q, k0, nb, wsc, q * KC * PANEL);
         }
         int b = 0;
         while (b < batch) {
@@ -76,14 +79,14 @@ final class NibbleGemm {
             int t0 = q * tileSize;
             int xo = b * half + k0 * PAIRS;
             int so = b * blocks + k0;
-            int ws = ((g + q) * blocks + k0) * PANEL;
+            int ws = q * KC * PANEL;
             int ao = (q * batch + b) * PANEL;
             if (n == MR) {
-              rows8(tile, t0, xp, xo, half, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+              rows8(tile, t0, xp, xo, half, xs, so, blocks, wsc, ws, acc, ao, sums, nb);
             } else if (n == 4) {
-              rows4(tile, t0, xp, xo, half, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+              rows4(tile, t0, xp, xo, half, xs, so, blocks, wsc, ws, acc, ao, sums, nb);
             } else {
-              row1(tile, t0, xp, xo, half, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+              row1(tile, t0, xp, xo, half, xs, so, blocks, wsc, ws, acc, ao, sums, nb);
             }
           }
           b += n;

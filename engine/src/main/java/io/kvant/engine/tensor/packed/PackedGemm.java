@@ -59,6 +59,8 @@ final class PackedGemm {
     float[] tile = new float[GROUP * tileSize];
     float[] acc = new float[GROUP * batch * PANEL];
     float[] sums = new float[MR * PANEL];
+    // The tile's weight scales as floats, KC blocks of PANEL per panel.
+    float[] wsc = new float[GROUP * KC * PANEL];
     for (int g = panelStart; g < panelEnd; g += GROUP) {
       int np = Math.min(GROUP, panelEnd - g);
       Arrays.fill(acc, 0, np * batch * PANEL, 0f);
@@ -66,6 +68,7 @@ final class PackedGemm {
         int nb = Math.min(KC, blocks - k0);
         for (int q = 0; q < np; q++) {
           m.decodeTile(g + q, k0, k0 + nb, tile, q * tileSize);
+          m.decodeScales(g + q, k0, nb, wsc, q * KC * PANEL);
         }
         int b = 0;
         while (b < batch) {
@@ -75,14 +78,14 @@ final class PackedGemm {
             int t0 = q * tileSize;
             int xo = b * cols + k0 * BLOCK;
             int so = b * blocks + k0;
-            int ws = ((g + q) * blocks + k0) * PANEL;
+            int ws = q * KC * PANEL;
             int ao = (q * batch + b) * PANEL;
             if (n == MR) {
-              rows8(tile, t0, xf, xo, cols, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+              rows8(tile, t0, xf, xo, cols, xs, so, blocks, wsc, ws, acc, ao, sums, nb);
             } else if (n == 4) {
-              rows4(tile, t0, xf, xo, cols, xs, so, blocks, m.scales, ws, acc, ao, sums, nb);
+              rows4(tile, t0, xf, xo, cols, xs, so, blocks, wsc, ws, acc, ao, sums, nb);
             } else {
-              row1(tile, t0, xf, xo, xs, so, m.scales, ws, acc, ao, sums, nb);
+              row1(tile, t0, xf, xo, xs, so, wsc, ws, acc, ao, sums, nb);
             }
           }
           b += n;

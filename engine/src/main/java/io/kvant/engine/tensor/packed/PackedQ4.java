@@ -41,8 +41,8 @@ final class PackedQ4 extends PackedMatrix {
   /** Bytes of one run (one short vector). */
   private static final int RUN = 2 * PANEL;
 
-  PackedQ4(BlockSource src) {
-    super(src, (long) src.blocks() * PAIRS * PANEL);
+  PackedQ4(BlockSource src, boolean half) {
+    super(src, (long) src.blocks() * PAIRS * PANEL, half);
   }
 
   @Override
@@ -61,7 +61,7 @@ final class PackedQ4 extends PackedMatrix {
           for (int j = 0; j < BLOCK; j++) {
             chunk[byteOf(i, j)] |= (byte) (((v[j] + 8) & 0xF) << shiftOf(j));
           }
-          scales[(p * blocks + k) * PANEL + i] = src.scale(r, k);
+          putScale(p, k, i, src.scale(r, k));
         }
         long base = ((long) p * blocks + k) * PAIRS * PANEL;
         MemorySegment.copy(chunk, 0, codes, ValueLayout.JAVA_BYTE, base, chunk.length);
@@ -161,6 +161,8 @@ final class PackedQ4 extends PackedMatrix {
     int[] xp = x.pairCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
@@ -196,8 +198,22 @@ final class PackedQ4 extends PackedMatrix {
         a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
       }
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + H);
+      FloatVector s0;
+      FloatVector s1;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+        s0 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        s1 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        s0 = FloatVector.fromArray(F, fs, si);
+        s1 = FloatVector.fromArray(F, fs, si + F.length());
+      }
       float d0 = xs[so + k];
       int o0 = 8 * xsum[so + k];
       IntVector i00 = a00.reinterpretAsInts();
@@ -226,6 +242,8 @@ final class PackedQ4 extends PackedMatrix {
     int[] xp = x.pairCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
@@ -271,8 +289,22 @@ final class PackedQ4 extends PackedMatrix {
         a11 = a11.add(n10.mul(v10).add(n11.mul(v11))).add(n12.mul(v12).add(n13.mul(v13)));
       }
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + H);
+      FloatVector s0;
+      FloatVector s1;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+        s0 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        s1 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        s0 = FloatVector.fromArray(F, fs, si);
+        s1 = FloatVector.fromArray(F, fs, si + F.length());
+      }
       float d0 = xs[so + k];
       int o0 = 8 * xsum[so + k];
       IntVector i00 = a00.reinterpretAsInts();
@@ -318,6 +350,8 @@ final class PackedQ4 extends PackedMatrix {
     int[] xp = x.pairCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
@@ -383,8 +417,22 @@ final class PackedQ4 extends PackedMatrix {
         a31 = a31.add(n10.mul(v30).add(n11.mul(v31))).add(n12.mul(v32).add(n13.mul(v33)));
       }
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + H);
+      FloatVector s0;
+      FloatVector s1;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+        s0 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        s1 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        s0 = FloatVector.fromArray(F, fs, si);
+        s1 = FloatVector.fromArray(F, fs, si + F.length());
+      }
       float d0 = xs[so + k];
       int o0 = 8 * xsum[so + k];
       IntVector i00 = a00.reinterpretAsInts();
@@ -480,6 +528,8 @@ final class PackedQ4 extends PackedMatrix {
     int[] xp = x.pairCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     FloatVector c00 = FloatVector.zero(F);
     FloatVector c01 = FloatVector.zero(F);
     FloatVector c10 = FloatVector.zero(F);
@@ -555,6 +605,38 @@ final class PackedQ4 extends PackedMatrix {
                         .mul(v2)
                         .add(wa11.lanewise(VectorOperators.LSHR, 12).mul(v3)));
       }
+      FloatVector t00;
+      FloatVector t01;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, sb + k * PANEL).reinterpretAsInts();
+        t00 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        t01 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        t00 = FloatVector.fromArray(F, fs, sb + k * PANEL);
+        t01 = FloatVector.fromArray(F, fs, sb + k * PANEL + F.length());
+      }
+      FloatVector t10;
+      FloatVector t11;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, sn + k * PANEL).reinterpretAsInts();
+        t10 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        t11 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        t10 = FloatVector.fromArray(F, fs, sn + k * PANEL);
+        t11 = FloatVector.fromArray(F, fs, sn + k * PANEL + F.length());
+      }
       float d = xs[k];
       int o8 = 8 * xsum[k];
       IntVector ia00 = a00.reinterpretAsInts();
@@ -563,36 +645,28 @@ final class PackedQ4 extends PackedMatrix {
               .lanewise(VectorOperators.ASHR, 16)
               .add(ia00.lanewise(VectorOperators.ASHR, 16))
               .sub(o8);
-      c00 =
-          ((FloatVector) ia00.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.fromArray(F, scales, sb + k * PANEL).mul(d), c00);
+      c00 = ((FloatVector) ia00.convert(VectorOperators.I2F, 0)).fma(t00.mul(d), c00);
       IntVector ia01 = a01.reinterpretAsInts();
       ia01 =
           ia01.lanewise(VectorOperators.LSHL, 16)
               .lanewise(VectorOperators.ASHR, 16)
               .add(ia01.lanewise(VectorOperators.ASHR, 16))
               .sub(o8);
-      c01 =
-          ((FloatVector) ia01.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.fromArray(F, scales, sb + k * PANEL + H).mul(d), c01);
+      c01 = ((FloatVector) ia01.convert(VectorOperators.I2F, 0)).fma(t01.mul(d), c01);
       IntVector ia10 = a10.reinterpretAsInts();
       ia10 =
           ia10.lanewise(VectorOperators.LSHL, 16)
               .lanewise(VectorOperators.ASHR, 16)
               .add(ia10.lanewise(VectorOperators.ASHR, 16))
               .sub(o8);
-      c10 =
-          ((FloatVector) ia10.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.fromArray(F, scales, sn + k * PANEL).mul(d), c10);
+      c10 = ((FloatVector) ia10.convert(VectorOperators.I2F, 0)).fma(t10.mul(d), c10);
       IntVector ia11 = a11.reinterpretAsInts();
       ia11 =
           ia11.lanewise(VectorOperators.LSHL, 16)
               .lanewise(VectorOperators.ASHR, 16)
               .add(ia11.lanewise(VectorOperators.ASHR, 16))
               .sub(o8);
-      c11 =
-          ((FloatVector) ia11.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.fromArray(F, scales, sn + k * PANEL + H).mul(d), c11);
+      c11 = ((FloatVector) ia11.convert(VectorOperators.I2F, 0)).fma(t11.mul(d), c11);
     }
     store(c00, c01, out, p * PANEL, PANEL);
     store(c10, c11, out, (p + 1) * PANEL, PANEL);

@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorOperators;
  * int accumulators per block.
  */
 final class PackedQ8 extends PackedMatrix {
-  PackedQ8(BlockSource src) {
-    super(src, (long) src.blocks() * BLOCK * PANEL);
+  PackedQ8(BlockSource src, boolean half) {
+    super(src, (long) src.blocks() * BLOCK * PANEL, half);
   }
 
   @Override
@@ -37,7 +37,7 @@ final class PackedQ8 extends PackedMatrix {
           for (int j = 0; j < BLOCK; j++) {
             chunk[j * PANEL + i] = (byte) v[j];
           }
-          scales[(p * blocks + k) * PANEL + i] = src.scale(r, k);
+          putScale(p, k, i, src.scale(r, k));
         }
         long at = ((long) p * blocks + k) * BLOCK * PANEL;
         MemorySegment.copy(chunk, 0, codes, ValueLayout.JAVA_BYTE, at, chunk.length);
@@ -72,6 +72,8 @@ final class PackedQ8 extends PackedMatrix {
   void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
     short[] xq = x.codes();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     int xo = b * cols;
     int so = b * blocks;
     FloatVector acc0 = FloatVector.zero(F);
@@ -92,8 +94,24 @@ final class PackedQ8 extends PackedMatrix {
       }
       float d = xs[so + k];
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si).mul(d);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length()).mul(d);
+      FloatVector ws0;
+      FloatVector ws1;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+        ws0 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        ws1 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        ws0 = FloatVector.fromArray(F, fs, si);
+        ws1 = FloatVector.fromArray(F, fs, si + F.length());
+      }
+      FloatVector s0 = ws0.mul(d);
+      FloatVector s1 = ws1.mul(d);
       acc0 = ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(s0, acc0);
       acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s1, acc1);
     }
@@ -104,6 +122,8 @@ final class PackedQ8 extends PackedMatrix {
   void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
     short[] xq = x.codes();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     int xo = b * cols;
     int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
@@ -131,8 +151,22 @@ final class PackedQ8 extends PackedMatrix {
         i11 = i11.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 1));
       }
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length());
+      FloatVector s0;
+      FloatVector s1;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+        s0 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        s1 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        s0 = FloatVector.fromArray(F, fs, si);
+        s1 = FloatVector.fromArray(F, fs, si + F.length());
+      }
       float d0 = xs[so + k];
       float d1 = xs[so + blocks + k];
       c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
@@ -148,6 +182,8 @@ final class PackedQ8 extends PackedMatrix {
   void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
     short[] xq = x.codes();
     float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
     int xo = b * cols;
     int so = b * blocks;
     FloatVector c00 = FloatVector.zero(F);
@@ -191,8 +227,22 @@ final class PackedQ8 extends PackedMatrix {
         i31 = i31.add((IntVector) p3.convertShape(VectorOperators.S2I, I, 1));
       }
       int si = sb + k * PANEL;
-      FloatVector s0 = FloatVector.fromArray(F, scales, si);
-      FloatVector s1 = FloatVector.fromArray(F, scales, si + F.length());
+      FloatVector s0;
+      FloatVector s1;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+        s0 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        s1 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        s0 = FloatVector.fromArray(F, fs, si);
+        s1 = FloatVector.fromArray(F, fs, si + F.length());
+      }
       float d0 = xs[so + k];
       float d1 = xs[so + blocks + k];
       float d2 = xs[so + 2 * blocks + k];
