@@ -42,18 +42,6 @@ public record DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols, D
       DeviceBuffer scales,
       DeviceBuffer zeros,
       boolean tiled) {
-    /** A row-major layout. */
-    public DeviceQuant(
-        int bits,
-        int format,
-        long ldw,
-        int groupSize,
-        int groupsPerRow,
-        DeviceBuffer scales,
-        DeviceBuffer zeros) {
-      this(bits, format, ldw, groupSize, groupsPerRow, scales, zeros, false);
-    }
-
     /** The device description of layout {@code q} whose scales and zero points are these. */
     public static DeviceQuant of(QuantizedLayout q, DeviceBuffer scales, DeviceBuffer zeros) {
       return new DeviceQuant(

@@ -19,7 +19,7 @@ class W8a8DispatchTest {
         CudaKernels.DT_F32,
         rows,
         cols,
-        new DeviceTensor.DeviceQuant(bits, format, ldw, groupSize, groups, null, null));
+        new DeviceTensor.DeviceQuant(bits, format, ldw, groupSize, groups, null, null, false));
   }
 
   @Test
