@@ -39,7 +39,8 @@ public final class CudaBackend implements ComputeBackend {
     try {
       this.kernels = new CudaKernels(device);
       this.gemm = new Gemm(device);
-      this.weights = new DeviceWeightCache(device);
+      // W8A8 hands row-major 8-bit codes to cuBLASLt; without it they are tiled for mq8
+      this.weights = new DeviceWeightCache(device, w8a8MinRows == 0);
     } catch (RuntimeException e) {
       device.close();
       throw e;
