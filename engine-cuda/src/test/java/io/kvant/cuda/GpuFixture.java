@@ -19,7 +19,10 @@ public final class GpuFixture {
 
   private GpuFixture() {}
 
-  /** The shared backend; skips the calling test (with the reason) where there is no CUDA. */
+  /**
+   * The shared backend (8-bit codes tiled, so the model tests run mq8); skips the calling test
+   * (with the reason) where there is no CUDA.
+   */
   public static synchronized CudaBackend backend() {
     if (backend == null && unavailable == null) {
       backend = open(0);
@@ -50,7 +53,8 @@ public final class GpuFixture {
               Path.of(System.getProperty("java.io.tmpdir"), "kvant-test-kernels"),
               0,
               true,
-              w8a8MinRows));
+              w8a8MinRows,
+              true));
     } catch (CudaUnavailableException e) {
       unavailable = e.getMessage();
       return null;

@@ -2078,11 +2078,11 @@ __device__ __forceinline__ void mq_impl(
       float s[P][2][2];
       unsigned zlo[P][2], zhi[P][2];
 #pragma unroll
-      for (int h = 0; h < 2; h++) {
+      for (int h = 0; h < (CODE == MQC_I4 ? 2 : 1); h++) {
         const long grp = (c0 + 32 * h) >> groupShift;
 #pragma unroll
         for (int p = 0; p < P; p++) {
-          if (h == 1 && (!g32 || CODE != MQC_I4)) {
+          if (h == 1 && !g32) {
             s[p][1][0] = s[p][0][0]; s[p][1][1] = s[p][0][1];
             zlo[p][1] = zlo[p][0]; zhi[p][1] = zhi[p][0];
             continue;
