@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -104,7 +104,7 @@ if named mq4; then
   # INT4 on the tensor cores (mq4, the tiled layout): the kernel tests against the float64
   # reference, the products and tile decodes, the quantized models against the CPU engine; then
   # the products alone and 8B / 1B decode with the row-major (mgemv) and tiled (mq4) layouts.
-  junit mq4 --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mq4MatchesTheReference(int)' \
+  junit mq4 --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqMatchesTheReference(int)' \
     --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#productsMatchTheReference(int)' \
     --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#decodeKernelsGiveTheLayoutsValuesExactly(java.lang.String)' \
     --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mgemvMatchesTheReferenceForEveryKindAndVariant(int)' \
@@ -115,18 +115,45 @@ if named mq4; then
   timeout 120 "${CUDABENCH[@]}" gemv --weights int4-g128 --rows 1,8,16 2>&1 | tee "$RESULTS/mq4-gemv.txt"
   for l in rows tiled rows tiled; do
     timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8,16 --steps 64 \
-      --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+      --weights int4-g128 --layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
   done
   for l in rows tiled; do
     timeout 100 "${CUDABENCH[@]}" decode --shape llama-3.2-1b --batch 1,16 --steps 64 \
-      --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+      --weights int4-g128 --layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+  done
+fi
+if named mq8; then
+  # 8-bit codes on the tensor cores (mq8, the tiled INT8 / FP8 E4M3 / Q8_0 layouts): the kernel
+  # tests against the float64 reference, products and tile decodes of every layout, the model
+  # tests against the CPU engine (W8A8 on its own backend, row-major codes); then the products.
+  junit mq8 --select-class io.kvant.cuda.model.QuantizedKernelsGpuTest \
+    --select-class io.kvant.cuda.model.W8a8GpuTest \
+    --select-class io.kvant.cuda.model.CudaModelGpuTest
+  grep -h "^GPU-vs-CPU" "$RESULTS/mq8.txt" > "$RESULTS/comparisons.txt" || true
+  timeout 150 "${CUDABENCH[@]}" gemv --weights int8,fp8-e4m3,int4-g128 --rows 1,4,8,16 2>&1 \
+    | tee "$RESULTS/mq8-gemv.txt"
+fi
+if named mq8decode; then
+  # 8B decode with 8-bit weights, row-major (mgemv / F16 tiles) against tiled (mq8), alternated.
+  for l in rows tiled rows tiled; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8,16 --steps 64 \
+      --weights fp8-e4m3 --layout $l 2>&1 | tee -a "$RESULTS/mq8-decode.txt"
+  done
+  for l in rows tiled; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8,16 --steps 64 \
+      --weights int8 --layout $l 2>&1 | tee -a "$RESULTS/mq8-decode.txt"
+  done
+  # the norm folded into the tensor-core products (measured for mgemv only so far)
+  for w in fp8-e4m3 int4-g128; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8 --steps 64 \
+      --weights $w --fuse products,products-and-norm 2>&1 | tee -a "$RESULTS/mq8-decode.txt"
   done
 fi
 if named mq4check; then
   # The decode figures of the merged code: INT4 g128 8B with the row-major and tiled layouts.
   for l in rows tiled; do
     timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8,16 --steps 64 \
-      --weights int4-g128 --i4-layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
+      --weights int4-g128 --layout $l 2>&1 | tee -a "$RESULTS/mq4-decode.txt"
   done
 fi
 if wants hotswap; then

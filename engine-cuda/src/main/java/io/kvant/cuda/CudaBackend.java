@@ -32,14 +32,14 @@ public final class CudaBackend implements ComputeBackend {
   private final boolean graphs;
   private final int w8a8MinRows;
 
-  private CudaBackend(CudaDevice device, boolean graphs, int w8a8MinRows) {
+  private CudaBackend(CudaDevice device, boolean graphs, int w8a8MinRows, boolean tileEightBit) {
     this.device = device;
     this.graphs = graphs;
     this.w8a8MinRows = w8a8MinRows;
     try {
       this.kernels = new CudaKernels(device);
       this.gemm = new Gemm(device);
-      this.weights = new DeviceWeightCache(device);
+      this.weights = new DeviceWeightCache(device, tileEightBit);
     } catch (RuntimeException e) {
       device.close();
       throw e;
@@ -52,7 +52,8 @@ public final class CudaBackend implements ComputeBackend {
    * @throws io.kvant.cuda.driver.CudaUnavailableException one line saying why there is no CUDA
    */
   public static CudaBackend open(CudaOptions options) {
-    return new CudaBackend(CudaDevice.open(options), options.graphs(), options.w8a8MinRows());
+    return new CudaBackend(
+        CudaDevice.open(options), options.graphs(), options.w8a8MinRows(), options.tilesEightBit());
   }
 
   /**

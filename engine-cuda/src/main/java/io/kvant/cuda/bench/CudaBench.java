@@ -43,7 +43,7 @@ import java.util.SplittableRandom;
  *        [--weights bf16|int8|fp8-e4m3|int4-g128|int4-g32] [--graphs on|off|both]
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--splits fixed,by-shape,split-k,split-k-f4] [--profile (with --graphs off)]
- *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--i4-layout tiled|rows]
+ *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--layout tiled|rows]
  *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse]
  * </pre>
  *
@@ -249,34 +249,41 @@ public final class CudaBench {
           }
           int copies8 = (int) Math.max(1, pool / i8);
           int copies4 = (int) Math.max(1, pool / i4);
-          // the tiled INT4 layout on the tensor cores (random codes: any bytes are a layout)
-          for (CudaKernels.MqVariant v :
-              n <= CudaKernels.MQ_ROWS ? CudaKernels.MqVariant.values() : NO_MQ) {
-            cases.add(
-                new GemvCase(
-                    "int4-g128",
-                    "mq4 " + v.name().toLowerCase(Locale.ROOT),
-                    i4,
-                    i ->
-                        k.mq4(
-                            v,
-                            new CudaKernels.MgMatrix(
-                                wb.ptr() + (i % copies4) * i4,
-                                sc.ptr() + (i % 8) * 4L * out * (in / 32),
-                                0,
-                                yb.ptr(),
-                                out),
-                            null,
-                            null,
-                            7,
-                            in / 128,
-                            xb.ptr(),
-                            in,
-                            n,
-                            false,
-                            0L,
-                            0f,
-                            false)));
+          // the tiled layouts on the tensor cores (random codes: any bytes are a layout): INT4
+          // in groups of 128, INT8 and FP8 with a scale per row
+          for (CudaKernels.MqCodes mc :
+              n <= CudaKernels.MQ_ROWS ? CudaKernels.MqCodes.values() : NO_MQ_CODES) {
+            boolean four = mc == CudaKernels.MqCodes.I4;
+            long bytes = four ? i4 : i8;
+            int copies = four ? copies4 : copies8;
+            for (CudaKernels.MqVariant v : CudaKernels.MqVariant.values()) {
+              cases.add(
+                  new GemvCase(
+                      four ? "int4-g128" : mc == CudaKernels.MqCodes.I8 ? "int8" : "fp8-e4m3",
+                      mc.prefix() + " " + v.name().toLowerCase(Locale.ROOT),
+                      bytes,
+                      i ->
+                          k.mq(
+                              mc,
+                              v,
+                              new CudaKernels.MgMatrix(
+                                  wb.ptr() + (i % copies) * bytes,
+                                  sc.ptr() + (i % 8) * 4L * out * (in / 32),
+                                  0,
+                                  yb.ptr(),
+                                  out),
+                              null,
+                              null,
+                              four ? 7 : CudaKernels.MQ_ROW_GROUP,
+                              four ? in / 128 : 1,
+                              xb.ptr(),
+                              in,
+                              n,
+                              false,
+                              0L,
+                              0f,
+                              false)));
+            }
           }
           TileProduct tiles =
               (w0, decode) -> {
@@ -389,7 +396,7 @@ public final class CudaBench {
   }
 
   private static final CudaKernels.MgVariant[] NO_VARIANTS = {};
-  private static final CudaKernels.MqVariant[] NO_MQ = {};
+  private static final CudaKernels.MqCodes[] NO_MQ_CODES = {};
 
   /** A W8A8 product on weight copy {@code i}: whether it ran (false: cuBLASLt refused). */
   private interface IntW8a8 {
@@ -512,10 +519,12 @@ public final class CudaBench {
     } else {
       SyntheticModels.QuantKind kind =
           SyntheticModels.QuantKind.valueOf(weights.toUpperCase(Locale.ROOT).replace('-', '_'));
-      // 4-bit codes: the tiled layout (mq4, the default) or the row-major one (mgemv)
-      String layout = flagText(args, "--i4-layout", "tiled");
+      // codes: the tiled layout (mq4 / mq8, the default) or the row-major one (mgemv, and what
+      // W8A8 reads: the default with --w8a8 other than off)
+      boolean w8a8Asked = !flagText(args, "--w8a8", "off").equals("off");
+      String layout = flagText(args, "--layout", w8a8Asked ? "rows" : "tiled");
       if (!layout.equals("tiled") && !layout.equals("rows")) {
-        throw new IllegalArgumentException("--i4-layout tiled|rows, got " + layout);
+        throw new IllegalArgumentException("--layout tiled|rows, got " + layout);
       }
       model =
           SyntheticModels.createQuantized(

@@ -59,8 +59,11 @@ public final class CudaKernels {
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
   // [variant][mmas per fragment - 1][form: plain, norm, swiglu, swiglu + norm]
-  private final MemorySegment[][][] mq4 = new MemorySegment[MqVariant.values().length][2][4];
+  // [codes][variant][one or two mmas per fragment][form]
+  private final MemorySegment[][][][] mq =
+      new MemorySegment[MqCodes.values().length][MqVariant.values().length][2][4];
   private final MemorySegment dequant4Tiled;
+  private final MemorySegment dequant8Tiled;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -115,20 +118,24 @@ public final class CudaKernels {
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     String[] forms = {"plain", "norm", "swiglu", "swiglu_norm"};
-    for (MqVariant v : MqVariant.values()) {
-      for (int nb = 0; nb < 2; nb++) {
-        for (int f = 0; f < forms.length; f++) {
-          mq4[v.ordinal()][nb][f] =
-              d.function(
-                  module,
-                  (nb == 0 ? "mq4_" : "mq4x2_")
-                      + v.name().toLowerCase(java.util.Locale.ROOT)
-                      + "_"
-                      + forms[f]);
+    for (MqCodes codes : MqCodes.values()) {
+      for (MqVariant v : MqVariant.values()) {
+        for (int nb = 0; nb < 2; nb++) {
+          for (int f = 0; f < forms.length; f++) {
+            mq[codes.ordinal()][v.ordinal()][nb][f] =
+                d.function(
+                    module,
+                    codes.prefix
+                        + (nb == 0 ? "_" : "x2_")
+                        + v.name().toLowerCase(java.util.Locale.ROOT)
+                        + "_"
+                        + forms[f]);
+          }
         }
       }
     }
     dequant4Tiled = d.function(module, "dequant4_tiled");
+    dequant8Tiled = d.function(module, "dequant8_tiled");
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
         if (v.fused(kind)) {
@@ -1040,17 +1047,53 @@ public final class CudaKernels {
     launch(fillBytes, "fill_bytes", grid(count), 1, ELEMENTWISE_THREADS);
   }
 
-  // ---- mq4: INT4 decode products on the tensor cores (io.kvant.cuda.model.QuantizedLayout tiled)
+  // ---- mq4 / mq8: 4- and 8-bit decode products on the tensor cores (QuantizedLayout tiled)
 
   /**
-   * Activation rows one {@link #mq4} launch takes: up to 8 are the columns of one mma's B operand,
+   * Activation rows one {@link #mq} launch takes: up to 8 are the columns of one mma's B operand,
    * 9-16 take two mmas per weight fragment.
    */
   public static final int MQ_ROWS = 16;
 
+  /** The group shift that makes every column of a row one group (per-row scales). */
+  public static final int MQ_ROW_GROUP = 30;
+
+  /** The codes of a tiled matrix, each with its kernels ({@code kvant.cu}: the prefix). */
+  public enum MqCodes {
+    /** INT4 group-wise and GGUF Q4_0 (64 columns per 512-byte chunk). */
+    I4("mq4", 64),
+    /** INT8 per row or in groups (GGUF Q8_0) (32 columns per chunk). */
+    I8("mq8i", 32),
+    /** FP8 E4M3 with per-row scales (32 columns per chunk). */
+    E4M3("mq8e", 32);
+
+    final String prefix;
+    final int chunkColumns;
+
+    MqCodes(String prefix, int chunkColumns) {
+      this.prefix = prefix;
+      this.chunkColumns = chunkColumns;
+    }
+
+    /** The name prefix of these codes' kernels ({@code mq4}, {@code mq8i}, {@code mq8e}). */
+    public String prefix() {
+      return prefix;
+    }
+
+    /** The tiled codes of an operand of kind {@code kind}. */
+    public static MqCodes of(MgKind kind) {
+      return switch (kind) {
+        case I4 -> I4;
+        case I8 -> I8;
+        case E4M3 -> E4M3;
+        default -> throw new IllegalArgumentException("no tiled layout for " + kind);
+      };
+    }
+  }
+
   /**
-   * Work split of {@link #mq4}: the warps of a block (all on one 16-row tile, splitting its
-   * 64-column chunks) and the chunks each warp has in flight.
+   * Work split of {@link #mq}: the warps of a block (all on one 16-row tile, splitting its 512-byte
+   * chunks) and the chunks each warp has in flight.
    */
   public enum MqVariant {
     K8U4(8),
@@ -1065,16 +1108,18 @@ public final class CudaKernels {
   }
 
   /**
-   * {@code y (+)= x W^T} for {@code 1 <= n <= MQ_ROWS} F32 rows, W in the tiled INT4 layout: up to
+   * {@code y (+)= x W^T} for {@code 1 <= n <= MQ_ROWS} F32 rows, W tiled with {@code codes}: up to
    * three matrices sharing the input ({@code b} and {@code c} may be null, {@code c} null when
    * {@code b} is), with the RMSNorm folded in when {@code normW != 0} and gate/up + SwiGLU into
    * {@code a.y} when {@code swiglu}, as {@link #mgemvFused} defines them. The activations are
-   * rounded to F16 on the way into the tensor cores (code - zero is exact in F16; products and sums
-   * are F32; the group's F32 scale multiplies each group's sum). Preconditions: {@code in} a
-   * multiple of 64; groups of {@code 1 << groupShift} columns, {@code groupShift >= 5}, dividing
-   * {@code in}; {@code zeros} 0 means zero point 8.
+   * rounded to F16 on the way into the tensor cores (every code, less its zero point, is exact in
+   * F16; products and sums are F32; the group's F32 scale multiplies each group's sum).
+   * Preconditions: {@code in} a multiple of the codes' chunk (64 columns for 4-bit, 32 for 8-bit);
+   * groups of {@code 1 << groupShift} columns, {@code groupShift >= 5}, dividing {@code in}, or
+   * {@link #MQ_ROW_GROUP}; {@code zeros} 0 means zero point 8 (4-bit), 8-bit codes have none.
    */
-  public void mq4(
+  public void mq(
+      MqCodes codes,
       MqVariant variant,
       MgMatrix a,
       MgMatrix b,
@@ -1088,19 +1133,24 @@ public final class CudaKernels {
       long normW,
       float eps,
       boolean swiglu) {
-    if (n < 1 || n > MQ_ROWS || in % 64 != 0 || groupShift < 5 || in % (1 << groupShift) != 0) {
+    boolean groups =
+        groupShift == MQ_ROW_GROUP
+            || (groupShift >= 5 && groupShift < MQ_ROW_GROUP && in % (1 << groupShift) == 0);
+    if (n < 1 || n > MQ_ROWS || in % codes.chunkColumns != 0 || !groups) {
       throw new IllegalArgumentException(
-          "mq4 takes 1.."
+          codes.prefix
+              + " takes 1.."
               + MQ_ROWS
-              + " rows, widths a multiple of 64 and power-of-two groups of 32 or more dividing"
-              + " them; got "
+              + " rows, widths a multiple of "
+              + codes.chunkColumns
+              + " and power-of-two groups of 32 or more dividing them (or one per row); got "
               + n
               + " rows, width "
               + in
               + ", group shift "
               + groupShift);
     }
-    checkFusedMatrices("mq4", a, b, c, swiglu);
+    checkFusedMatrices(codes.prefix, a, b, c, swiglu);
     int blocks = fusedBlocks(a, b, c, swiglu, 16, 16);
     matrixArgs(a);
     matrixArgs(b);
@@ -1108,7 +1158,12 @@ public final class CudaKernels {
     args.i32(groupShift).i32(groupsPerRow).ptr(x).i32(in).i32(n);
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
-    launch(mq4[variant.ordinal()][n > 8 ? 1 : 0][form], "mq4", blocks, 1, 32 * variant.warps);
+    launch(
+        mq[codes.ordinal()][variant.ordinal()][n > 8 ? 1 : 0][form],
+        codes.prefix,
+        blocks,
+        1,
+        32 * variant.warps);
   }
 
   /**
@@ -1132,6 +1187,28 @@ public final class CudaKernels {
     args.i32(dtype).i32(row0).i32(rows).i32(totalRows).i32(in);
     long words = (long) ((row0 + rows + 15) / 16 - row0 / 16) * (in / 64) * 128;
     launch(dequant4Tiled, "dequant4_tiled", grid(words), 1, ELEMENTWISE_THREADS);
+  }
+
+  /**
+   * As {@link #dequant4Tiled} for a tiled 8-bit matrix of format {@code fmt} ({@link #QF_INT8} or
+   * {@link #QF_E4M3}): each value {@code scale * decoded code} in F32, then rounded.
+   */
+  public void dequant8Tiled(
+      long w,
+      long scales,
+      int fmt,
+      int groupShift,
+      int groupsPerRow,
+      long out,
+      int dtype,
+      int row0,
+      int rows,
+      int totalRows,
+      int in) {
+    args.ptr(w).ptr(scales).i32(fmt).i32(groupShift).i32(groupsPerRow).ptr(out);
+    args.i32(dtype).i32(row0).i32(rows).i32(totalRows).i32(in);
+    long words = (long) ((row0 + rows + 15) / 16 - row0 / 16) * (in / 32) * 128;
+    launch(dequant8Tiled, "dequant8_tiled", grid(words), 1, ELEMENTWISE_THREADS);
   }
 
   /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */

@@ -15,13 +15,17 @@ import java.util.List;
  * @param w8a8MinRows from how many rows on INT8 per-channel and FP8 E4M3 weights take the W8A8
  *     products (activations quantized per token; {@code io.kvant.cuda.model.W8a8Products}); 0, the
  *     default, keeps them off (docs/DECISIONS.md says why)
+ * @param tileEightBit whether INT8, Q8_0 and FP8 E4M3 weights are uploaded in the tiled layout of
+ *     the tensor-core decode products ({@code mq8}); off by default until they have been measured
+ *     on a GPU (docs/DECISIONS.md), and ignored while W8A8 is on (it reads row-major codes)
  */
 public record CudaOptions(
     List<Path> libraryDirs,
     Path kernelCacheDir,
     int deviceOrdinal,
     boolean graphs,
-    int w8a8MinRows) {
+    int w8a8MinRows,
+    boolean tileEightBit) {
   public CudaOptions {
     libraryDirs = List.copyOf(libraryDirs);
     if (deviceOrdinal < 0) {
@@ -40,10 +44,10 @@ public record CudaOptions(
    */
   public static final int W8A8_MEASURED_MIN_ROWS = 8;
 
-  /** Options with W8A8 off. */
+  /** Options with W8A8 off and 8-bit codes row-major. */
   public CudaOptions(
       List<Path> libraryDirs, Path kernelCacheDir, int deviceOrdinal, boolean graphs) {
-    this(libraryDirs, kernelCacheDir, deviceOrdinal, graphs, 0);
+    this(libraryDirs, kernelCacheDir, deviceOrdinal, graphs, 0, false);
   }
 
   /**
@@ -51,9 +55,10 @@ public record CudaOptions(
    * /usr/local/cuda/lib64}; the kernel cache under {@code XDG_CACHE_HOME} or {@code
    * $HOME/.cache}/kvant/cuda; graphs on unless {@code KVANT_CUDA_GRAPHS=0}; W8A8 from {@code
    * KVANT_CUDA_W8A8} rows on ({@code on}: {@link #W8A8_MEASURED_MIN_ROWS}; unset, {@code off} or 0:
-   * off).
+   * off); 8-bit codes tiled when {@code KVANT_CUDA_MQ8=on} (unset or {@code off}: row-major).
    *
-   * @throws IllegalArgumentException naming {@code KVANT_CUDA_W8A8} when it is not a count
+   * @throws IllegalArgumentException naming {@code KVANT_CUDA_W8A8} when it is not a count, or
+   *     {@code KVANT_CUDA_MQ8} when it is not on or off
    */
   public static CudaOptions fromEnvironment(java.util.Map<String, String> env) {
     List<Path> dirs = new java.util.ArrayList<>();
@@ -85,11 +90,22 @@ public record CudaOptions(
       throw new IllegalArgumentException(
           "KVANT_CUDA_W8A8 must be on, off or a row count >= 0 (0: off), got '" + w8a8 + "'");
     }
-    return new CudaOptions(dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")), w8a8Rows);
+    String mq8 = env.getOrDefault("KVANT_CUDA_MQ8", "off").trim();
+    if (!mq8.equals("on") && !mq8.equals("off") && !mq8.isEmpty()) {
+      throw new IllegalArgumentException("KVANT_CUDA_MQ8 must be on or off, got '" + mq8 + "'");
+    }
+    return new CudaOptions(
+        dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")), w8a8Rows, mq8.equals("on"));
   }
 
   /** These options with graphs on or off. */
   public CudaOptions withGraphs(boolean on) {
-    return new CudaOptions(libraryDirs, kernelCacheDir, deviceOrdinal, on, w8a8MinRows);
+    return new CudaOptions(
+        libraryDirs, kernelCacheDir, deviceOrdinal, on, w8a8MinRows, tileEightBit);
+  }
+
+  /** Whether the weight cache tiles 8-bit codes: asked for, and W8A8 off. */
+  public boolean tilesEightBit() {
+    return tileEightBit && w8a8MinRows == 0;
   }
 }

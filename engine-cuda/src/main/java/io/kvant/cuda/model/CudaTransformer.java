@@ -592,8 +592,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   }
 
   /**
-   * One launch of the decode products that share an input (layout of {@code first}): {@code mq4}
-   * for tiled 4-bit weights, else {@code mgemv_fused}.
+   * One launch of the decode products that share an input (layout of {@code first}): {@code mq4} /
+   * {@code mq8} for tiled weights, else {@code mgemv_fused}.
    */
   private void fusedProducts(
       MgOperand first,
@@ -607,7 +607,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long normW,
       boolean swiglu) {
     if (first.tiled()) {
-      k.mq4(
+      k.mq(
+          first.codes(),
           splits.tiled(maxRows, n),
           a,
           b,

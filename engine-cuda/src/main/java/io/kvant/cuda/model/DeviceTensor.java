@@ -48,9 +48,18 @@ public record DeviceTensor(DeviceBuffer buffer, int dtype, int rows, int cols, D
           q.bits(), q.format(), q.ldw(), q.groupSize(), q.groupsPerRow(), scales, zeros, q.tiled());
     }
 
-    /** log2 of the group size (tiled layouts: a power of two). */
+    /**
+     * log2 of the group size for the tiled kernels (a power of two there), or {@link
+     * CudaKernels#MQ_ROW_GROUP} when a row is one group (a column index shifted by it is 0).
+     */
     public int groupShift() {
-      return Integer.numberOfTrailingZeros(groupSize);
+      return groupShift(groupSize, groupsPerRow);
+    }
+
+    static int groupShift(int groupSize, int groupsPerRow) {
+      return groupsPerRow == 1
+          ? CudaKernels.MQ_ROW_GROUP
+          : Integer.numberOfTrailingZeros(groupSize);
     }
 
     /** The address of the zero points, 0 when symmetric (the kernels' convention). */

@@ -25,6 +25,7 @@ import java.util.Map;
  */
 public final class DeviceWeightCache {
   private final CudaDevice device;
+  private final boolean tileEightBit;
   private final Map<Object, Entry> entries = new IdentityHashMap<>();
   private final Map<Object, Entry> dense = new IdentityHashMap<>();
   private long uploads;
@@ -51,8 +52,19 @@ public final class DeviceWeightCache {
     }
   }
 
+  /** A cache that tiles every code layout that tiles ({@link QuantizedLayout#of(Tensor)}). */
   public DeviceWeightCache(CudaDevice device) {
+    this(device, true);
+  }
+
+  /**
+   * A cache whose 8-bit codes are tiled ({@code mq8}) only when {@code tileEightBit}: W8A8 reads
+   * them row-major, so a backend with W8A8 on keeps them so. 4-bit codes are tiled where they can
+   * be.
+   */
+  public DeviceWeightCache(CudaDevice device, boolean tileEightBit) {
     this.device = device;
+    this.tileEightBit = tileEightBit;
   }
 
   /** The storage code of a dense host type the device reads as it is, or -1. */
@@ -81,7 +93,7 @@ public final class DeviceWeightCache {
         e = new Entry(b, new DeviceTensor(b, code, t.rows(), t.cols()));
         uploadedBytes += data.byteSize();
       } else if (QuantizedLayout.handles(t.dtype())) {
-        e = uploadQuantized(QuantizedLayout.of(t));
+        e = uploadQuantized(QuantizedLayout.of(t, true, tileEightBit));
       } else {
         throw new UnsupportedOperationException(
             "the CUDA backend reads F32, F16, BF16, I8, I4, F8_E4M3, F8_E5M2, Q8_0 and Q4_0"

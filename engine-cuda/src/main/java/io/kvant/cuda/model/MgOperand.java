@@ -23,7 +23,7 @@ record MgOperand(
    * The operand when {@code n} rows of {@code t} take the decode kernels, else null: dense F16/BF16
    * for the rows {@link CudaTransformer#denseMgemv} allows, quantized layouts that {@code mgemv}
    * reads for up to {@link CudaKernels#MGEMV_ROWS} rows (one launch), tiled 4-bit layouts ({@code
-   * mq4}) for up to {@link CudaKernels#MQ_ROWS}.
+   * mq4}, {@code mq8}) for up to {@link CudaKernels#MQ_ROWS}.
    */
   static MgOperand of(DeviceTensor t, int n) {
     boolean tiled = t.quantized() && t.quant().tiled();
@@ -69,9 +69,14 @@ record MgOperand(
         && (zeros == 0) == (o.zeros == 0);
   }
 
-  /** log2 of the group size (tiled layouts). */
+  /** The group shift of the tiled kernels ({@link DeviceTensor.DeviceQuant#groupShift()}). */
   int groupShift() {
-    return Integer.numberOfTrailingZeros(groupSize);
+    return DeviceTensor.DeviceQuant.groupShift(groupSize, groupsPerRow);
+  }
+
+  /** The codes of a tiled operand ({@code mq4} / {@code mq8}). */
+  CudaKernels.MqCodes codes() {
+    return CudaKernels.MqCodes.of(kind);
   }
 
   /** This matrix as one of a fused launch, writing {@code y}. */

@@ -33,19 +33,21 @@ import java.lang.foreign.MemorySegment;
  * #value(int, int)} is that decoding, written from this layout, and the tests hold it equal to
  * {@link Tensor#get} bit for bit.
  *
- * <p>Tiled 4-bit layout ({@code tiled}): for the tensor-core decode kernel ({@code mq4} in {@code
- * kvant.cu}, whose comment has the exact order), used for 4-bit matrices whose width is a multiple
- * of 64 and whose groups are a power of two of at least 32 columns (every layer of the Llama
- * shapes, Q4_0 included): rows in tiles of 16 (the last one padded with zero codes), each tile's
- * columns in 64-column chunks of 512 bytes, every 4-byte word one lane's A fragment of a 16x16
- * product. {@code ldw} is then {@code cols / 2} (the bytes of a row, spread over its tile) and the
- * codes take {@code ceil(rows / 16) * 16 * ldw} bytes.
+ * <p>Tiled layout ({@code tiled}): for the tensor-core decode kernels ({@code mq4} and {@code mq8}
+ * in {@code kvant.cu}, whose comments have the exact orders), used for 4-bit matrices whose width
+ * is a multiple of 64 and whose groups are a power of two of at least 32 columns (every layer of
+ * the Llama shapes, Q4_0 included), and for INT8 and FP8 E4M3 matrices whose width is a multiple of
+ * 32 with one group per row or power-of-two groups of 32 or more (Q8_0): rows in tiles of 16 (the
+ * last one padded with zero codes), each tile's columns in chunks of 512 bytes (64 columns of 4-bit
+ * codes, 32 of 8-bit ones), every 4-byte word one lane's share of an A fragment of a 16x16 product.
+ * {@code ldw} is then the bytes of a row, spread over its tile ({@code cols / 2} or {@code cols}),
+ * and the codes take {@code ceil(rows / 16) * 16 * ldw} bytes.
  *
  * @param bits 8 or 4
  * @param format for 8-bit codes, {@link CudaKernels#QF_INT8}, {@code QF_E4M3} or {@code QF_E5M2}
  * @param codes {@link #codeBytes()} bytes
  * @param zeros null when symmetric (or 8-bit)
- * @param tiled whether 4-bit codes are in the tiled layout
+ * @param tiled whether the codes are in the tiled layout
  */
 public record QuantizedLayout(
     int bits,
@@ -69,30 +71,49 @@ public record QuantizedLayout(
   }
 
   /**
-   * The layout of {@code t}: 4-bit codes {@link #tiles tiled} where the shape allows.
+   * The layout of {@code t}: codes {@link #tiles tiled} where the shape allows.
    *
    * @throws UnsupportedOperationException naming the type when it is not {@link #handles handled}
    */
   public static QuantizedLayout of(Tensor t) {
-    return of(t, true);
+    return of(t, true, true);
   }
 
   /**
-   * The layout of {@code t}, 4-bit codes tiled only when {@code tile} and the shape allows (false
-   * keeps the row-major layout that {@code mgemv} reads, for comparing the two).
+   * The layout of {@code t}, codes tiled only when {@code tile} and the shape allows (false keeps
+   * the row-major layout that {@code mgemv} reads, for comparing the two).
    */
   public static QuantizedLayout of(Tensor t, boolean tile) {
-    QuantizedLayout rows = rowMajor(t);
-    return tile && tiles(rows.bits, rows.cols, rows.groupSize) ? rows.toTiled() : rows;
+    return of(t, tile, tile);
   }
 
-  /** Whether 4-bit codes of this width and group size take the tiled layout. */
-  public static boolean tiles(int bits, int cols, int groupSize) {
-    return bits == 4
-        && cols % 64 == 0
-        && groupSize >= 32
-        && Integer.bitCount(groupSize) == 1
-        && cols % groupSize == 0;
+  /**
+   * The layout of {@code t}: 4-bit codes tiled when {@code tileFourBit}, 8-bit ones when {@code
+   * tileEightBit} (and the shape allows). W8A8 ({@code W8a8Products}) hands row-major 8-bit codes
+   * to cuBLASLt, so a device that uses it keeps them row-major.
+   */
+  public static QuantizedLayout of(Tensor t, boolean tileFourBit, boolean tileEightBit) {
+    QuantizedLayout rows = rowMajor(t);
+    boolean tile = rows.bits == 4 ? tileFourBit : tileEightBit;
+    return tile && rows.tiles() ? rows.toTiled() : rows;
+  }
+
+  /** Whether this row-major layout's codes can take the tiled layout. */
+  private boolean tiles() {
+    return tiles(bits, format, cols, groupSize, groupsPerRow);
+  }
+
+  /**
+   * Whether codes of this width, format and grouping take the tiled layout: 4-bit codes in widths a
+   * multiple of 64 and power-of-two groups of 32 or more dividing them; INT8 and FP8 E4M3 codes
+   * (not E5M2) in widths a multiple of 32 with one group per row or such groups.
+   */
+  public static boolean tiles(int bits, int format, int cols, int groupSize, int groupsPerRow) {
+    boolean groups = groupSize >= 32 && Integer.bitCount(groupSize) == 1 && cols % groupSize == 0;
+    if (bits == 8) {
+      return format != CudaKernels.QF_E5M2 && cols % 32 == 0 && (groupsPerRow == 1 || groups);
+    }
+    return bits == 4 && cols % 64 == 0 && groups;
   }
 
   private static QuantizedLayout rowMajor(Tensor t) {
@@ -216,6 +237,46 @@ public record QuantizedLayout(
   }
 
   /**
+   * Byte offset of {@code W[row][col]} in the tiled 8-bit layout: chunk (row tile, 32 columns),
+   * lane {@code 4 * (row % 8) + (col % 16) / 4}, word {@code 2 * ((col % 32) / 16) + (row % 16) /
+   * 8}, byte {@code col % 4}.
+   */
+  private static long tiledByte8(int row, int col, int cols) {
+    long chunk = (long) (row >> 4) * (cols >> 5) + (col >> 5);
+    int lane = (row & 7) * 4 + ((col >> 2) & 3);
+    int word = ((col >> 4) & 1) * 2 + ((row >> 3) & 1);
+    return chunk * 512 + lane * 16 + word * 4 + (col & 3);
+  }
+
+  /** This row-major 8-bit layout rearranged into the tiled one (same scales). */
+  private QuantizedLayout toTiled8() {
+    int tileRows = (rows + 15) / 16 * 16;
+    int[] dst = new int[cols];
+    for (int c = 0; c < cols; c++) {
+      dst[c] = (int) tiledByte8(0, c, cols);
+    }
+    long tileBytes = 16L * cols;
+    MemorySegment out = Arena.ofAuto().allocate((long) tileRows * cols, 16);
+    java.util.stream.IntStream.range(0, tileRows / 16)
+        .parallel()
+        .forEach(
+            rt -> {
+              byte[] tile = new byte[(int) tileBytes];
+              byte[] src = new byte[cols];
+              for (int r = rt * 16; r < Math.min(rows, rt * 16 + 16); r++) {
+                MemorySegment.copy(codes, JAVA_BYTE, (long) r * ldw, src, 0, cols);
+                int base = (int) (tiledByte8(r, 0, cols) - rt * tileBytes);
+                for (int c = 0; c < cols; c++) {
+                  tile[base + dst[c]] = src[c];
+                }
+              }
+              MemorySegment.copy(tile, 0, out, JAVA_BYTE, rt * tileBytes, tile.length);
+            });
+    return new QuantizedLayout(
+        8, format, rows, cols, cols, groupSize, groupsPerRow, out, scales, null, true);
+  }
+
+  /**
    * This row-major 4-bit layout rearranged into the tiled one (same scales and zero points). A
    * nibble's place splits into a part from its row and a part from its column (see {@link
    * #tiledByte}), so both layouts' column parts are computed once per matrix and each row is a
@@ -223,6 +284,9 @@ public record QuantizedLayout(
    * two shared cores (load average 3), against 470 for the per-element form.
    */
   private QuantizedLayout toTiled() {
+    if (bits == 8) {
+      return toTiled8();
+    }
     int tileRows = (rows + 15) / 16 * 16;
     int half = cols / 2;
     // whole groups (tiles() holds): column c of group g is nibble (c % G < G / 2 ? low : high) of
@@ -267,7 +331,8 @@ public record QuantizedLayout(
    */
   public float value(int row, int col) {
     if (bits == 8) {
-      int code = codes.get(JAVA_BYTE, (long) row * ldw + col) & 0xFF;
+      long at = tiled ? tiledByte8(row, col, cols) : (long) row * ldw + col;
+      int code = codes.get(JAVA_BYTE, at) & 0xFF;
       float s = scales[row * groupsPerRow + col / groupSize];
       return s * decode8(code);
     }

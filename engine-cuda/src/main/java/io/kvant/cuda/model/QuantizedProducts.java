@@ -17,12 +17,13 @@ import io.kvant.cuda.device.Gemm;
  * did not (perf/RESULTS.md). The tile is preallocated (a captured graph may contain these products
  * and must not allocate).
  *
- * <p>4-bit weights in the tiled layout ({@link QuantizedLayout}, every Llama-shaped INT4 and Q4_0
- * matrix) take {@code mq4} for up to {@link CudaKernels#MQ_ROWS} rows instead: the codes decoded in
- * registers straight into the tensor cores' fragments, one mma per fragment for all rows, the
- * activations rounded to F16 (W4A16). On an H200 (perf/RESULTS.md, session 8) it matches mgemv at
- * one row, is 2-5x faster at four and eight, where mgemv's work grows with the rows, and 2.7-5.5x
- * faster than the F16 tiles at sixteen.
+ * <p>Weights in a tiled layout ({@link QuantizedLayout}: every Llama-shaped INT4, Q4_0, INT8, Q8_0
+ * and FP8 E4M3 matrix, unless W8A8 keeps 8-bit codes row-major) take {@code mq4} / {@code mq8} for
+ * up to {@link CudaKernels#MQ_ROWS} rows instead: the codes decoded in registers straight into the
+ * tensor cores' fragments, one mma per fragment for all rows, the activations rounded to F16
+ * (W4A16, W8A16). On an H200 (perf/RESULTS.md, session 8) mq4 matches mgemv at one row, is 2-5x
+ * faster at four and eight, where mgemv's work grows with the rows, and 2.7-5.5x faster than the
+ * F16 tiles at sixteen; mq8's figures are in session 9's section.
  */
 final class QuantizedProducts {
   /**
@@ -114,9 +115,16 @@ final class QuantizedProducts {
     return g % 32 == 0 && w.cols() % g == 0;
   }
 
-  /** Whether {@code w} is in the tiled 4-bit layout, whose decode kernel is {@code mq4}. */
+  /** Whether {@code w} is in a tiled layout, whose decode kernels are {@code mq4} / {@code mq8}. */
   static boolean tiled(DeviceTensor w) {
     return w.quant().tiled();
+  }
+
+  /** The tiled kernels' codes of {@code q}. */
+  static CudaKernels.MqCodes codes(DeviceTensor.DeviceQuant q) {
+    return q.bits() == 4
+        ? CudaKernels.MqCodes.I4
+        : CudaKernels.MqCodes.of(CudaKernels.MgKind.ofCodes8(q.format()));
   }
 
   /** Whether {@code n} rows of this tensor take a weight-only kernel rather than tiles. */
@@ -178,7 +186,8 @@ final class QuantizedProducts {
       return;
     }
     if (tiled(w) && weightOnly(w, n)) {
-      k.mq4(
+      k.mq(
+          codes(q),
           splits.tiled(out, n),
           new CudaKernels.MgMatrix(w.ptr(), q.scales().ptr(), q.zerosPtr(), y, out),
           null,
@@ -265,6 +274,21 @@ final class QuantizedProducts {
   private void decodeTile(DeviceTensor w, long tile, int r0, int m, boolean fast) {
     DeviceTensor.DeviceQuant q = w.quant();
     int in = w.cols();
+    if (q.tiled() && q.bits() == 8) {
+      k.dequant8Tiled(
+          w.ptr(),
+          q.scales().ptr(),
+          q.format(),
+          q.groupShift(),
+          q.groupsPerRow(),
+          tile,
+          TILE_TYPE,
+          r0,
+          m,
+          w.rows(),
+          in);
+      return;
+    }
     if (q.tiled()) {
       k.dequant4Tiled(
           w.ptr(),

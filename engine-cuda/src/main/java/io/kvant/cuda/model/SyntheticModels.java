@@ -41,9 +41,9 @@ public final class SyntheticModels {
   }
 
   /**
-   * As {@link #createQuantized(CudaDevice, CudaKernels, LlamaConfig, QuantKind, long)}, 4-bit codes
-   * in the tiled layout ({@code mq4}) where the shape allows only when {@code tiled}, else in the
-   * row-major one ({@code mgemv}).
+   * As {@link #createQuantized(CudaDevice, CudaKernels, LlamaConfig, QuantKind, long)}, codes in
+   * the tiled layout ({@code mq4}, {@code mq8}) where the shape allows only when {@code tiled},
+   * else in the row-major one ({@code mgemv}).
    */
   public static DeviceModel createQuantized(
       CudaDevice device, CudaKernels k, LlamaConfig c, QuantKind kind, long seed, boolean tiled) {
@@ -83,12 +83,13 @@ public final class SyntheticModels {
 
     DeviceTensor quantized(QuantKind kind, int rows, int cols) {
       int group = kind.group == 0 ? cols : kind.group;
-      boolean tile = tiled && QuantizedLayout.tiles(kind.bits, cols, group);
-      int ldw = tile ? cols / 2 : QuantizedLayout.align16(kind.bits == 8 ? cols : (cols + 1) / 2);
+      int groups = (cols + group - 1) / group;
+      boolean tile = tiled && QuantizedLayout.tiles(kind.bits, kind.format, cols, group, groups);
+      int rowBytes = kind.bits == 8 ? cols : (cols + 1) / 2;
+      int ldw = tile ? rowBytes : QuantizedLayout.align16(rowBytes);
       long codeBytes = (tile ? (rows + 15L) / 16 * 16 : rows) * ldw;
       DeviceBuffer codes = allocate(codeBytes);
       k.fillBytes(codes.ptr(), codeBytes, seed++, kind.mask);
-      int groups = (cols + group - 1) / group;
       DeviceBuffer scales = allocate(4L * rows * groups);
       // Scales of either sign: only their size matters for keeping activations finite.
       float unit = kind.bits == 8 ? (kind.format == 0 ? 1f / 127 : 1f / 448) : 1f / 7;

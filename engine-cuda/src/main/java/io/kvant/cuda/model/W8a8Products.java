@@ -46,10 +46,13 @@ public final class W8a8Products {
         && (format == CudaKernels.QF_INT8 || format == CudaKernels.QF_E4M3);
   }
 
-  /** {@link #reads(int, int, int)} of a device tensor (false when it is not quantized). */
+  /**
+   * {@link #reads(int, int, int)} of a device tensor (false when it is not quantized, or its codes
+   * are tiled: cuBLASLt reads them row-major).
+   */
   public static boolean reads(DeviceTensor w) {
     DeviceTensor.DeviceQuant q = w.quant();
-    return q != null && reads(q.bits(), q.format(), q.groupsPerRow());
+    return q != null && !q.tiled() && reads(q.bits(), q.format(), q.groupsPerRow());
   }
 
   /** Elements per accumulator row: {@code out} rounded up to 4 (16-byte rows). */

@@ -1906,8 +1906,9 @@ MGEMV_FUSED_DENSE(MG_F16, f16)
 // the warps' partial sums reduced in a fixed order. Matrices and options as mgemv_fused (up to
 // three matrices of one layout, the RMSNorm folded in when normW is set, gate/up + SwiGLU).
 // Preconditions (Java side): in a multiple of 64, the group size a power of two >= 32 dividing in
-// (groupShift its log2), n <= MQ_ROWS.
+// (groupShift its log2; MQ_ROW_GROUP: one group per row), n <= MQ_ROWS.
 #define MQ_ROWS 16
+#define MQ_ROW_GROUP 30
 
 __device__ __forceinline__ unsigned mq_nib(unsigned w, unsigned mask) {
   unsigned r;  // (w & mask) | 0x64006400
@@ -1954,20 +1955,61 @@ __device__ __forceinline__ void mq_dequant(unsigned q, unsigned zlo, unsigned zh
   a[3] = mq_hfma2(mq_nib(q2, 0x00F000F0u), sixteenth, zhi);
 }
 
+// mq8: the same for 8-bit codes (INT8 per-channel or in groups, as GGUF Q8_0; FP8 E4M3 with
+// per-row scales), each code exact in F16. Tiled 8-bit layout: rows in tiles of 16, columns in
+// chunks of 32 (two k-tiles), a chunk as 512 bytes; lane l (g = l / 4, t = l % 4) holds 16 bytes,
+// word 2 kt + h (kt = 0, 1 the k-tile, h = 0, 1 the row half) = the four bytes W[16 rt + g + 8 h]
+// [32 kc + 16 kt + 4 t .. + 3], in column order. Bytes 0-1 of a word are the fragment's pair a[h]
+// (logical columns 2t, 2t + 1), bytes 2-3 the pair a[2 + h] (2t + 8, 2t + 9): the same column
+// permutation as the 4-bit layout, so a lane's activations of a k-tile are one float4. E4M3 pairs
+// become F16x2 in one cvt; INT8 bytes (flipped to unsigned) are put under 0x64 as nibbles are and
+// 1024 + 128 taken off. Groups: one per chunk at most (power of two >= 32), or one per row
+// (groupShift MQ_ROW_GROUP).
+#define MQC_I4 0
+#define MQC_I8 1
+#define MQC_E4M3 2
+
+// The A fragment of the k-tile whose words are wa (row g) and wb (row g + 8), 8-bit codes.
+template <int CODE>
+__device__ __forceinline__ void mq8_dequant(unsigned wa, unsigned wb, unsigned (&a)[4]) {
+  if (CODE == MQC_E4M3) {
+#if __CUDA_ARCH__ >= 890
+    asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %4;\n cvt.rn.f16x2.e4m3x2 %0, l;\n"
+        " cvt.rn.f16x2.e4m3x2 %2, h;\n mov.b32 {l, h}, %5;\n cvt.rn.f16x2.e4m3x2 %1, l;\n"
+        " cvt.rn.f16x2.e4m3x2 %3, h;\n}"
+        : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+        : "r"(wa), "r"(wb));
+#else
+    unsigned v[4] = {wa, wb, wa >> 16, wb >> 16};
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      a[i] = mq_pack(decode8(v[i] & 0xffu, QF_E4M3), decode8((v[i] >> 8) & 0xffu, QF_E4M3));
+#endif
+  } else {
+    const unsigned magic = 0x64806480u;  // F16x2 of 1024 + 128
+    unsigned ua = wa ^ 0x80808080u, ub = wb ^ 0x80808080u;
+    a[0] = mq_hsub2(__byte_perm(ua, 0x64646464u, 0x4140u), magic);
+    a[1] = mq_hsub2(__byte_perm(ub, 0x64646464u, 0x4140u), magic);
+    a[2] = mq_hsub2(__byte_perm(ua, 0x64646464u, 0x4342u), magic);
+    a[3] = mq_hsub2(__byte_perm(ub, 0x64646464u, 0x4342u), magic);
+  }
+}
+
 // Registers bound how many warps hide the memory's latency, so the variants that matter are
 // separate kernels: SW (gate/up + SwiGLU: two weight streams) and NORM (the RMSNorm folded in).
 // Each chunk first issues every load it needs (weights U chunks ahead, its scales and zero points,
 // the activations of its four k-tiles: lanes of rows past n load row n - 1's and zero them, so no
 // load sits behind a branch), then decodes and multiplies; k-tiles alternate between two
 // accumulators so that consecutive mmas do not wait on each other.
-template <int KS, int U, bool SW, bool NORM, int NB>
-__device__ __forceinline__ void mq4_impl(
+template <int CODE, int KS, int U, bool SW, bool NORM, int NB>
+__device__ __forceinline__ void mq_impl(
     const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
     const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
     const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
     int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,
     const float* normW, float eps) {
   constexpr int P = SW ? 2 : 1;  // weight streams of the block: one, or gate and up
+  constexpr int KT = CODE == MQC_I4 ? 4 : 2;  // k-tiles of 16 columns per 512-byte chunk
   __shared__ float red[KS][P][NB][4][32];
   __shared__ float ssRed[NORM ? KS : 1][8 * NB];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -1983,7 +2025,7 @@ __device__ __forceinline__ void mq4_impl(
   } else if (b >= tiles0) {
     b -= tiles0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
   }
-  const int chunks = in >> 6;
+  const int chunks = in / (16 * KT);
   const long tileBytes = (long)chunks * 512;
   const unsigned char* wt[P];
   const float* st[P];
@@ -2030,13 +2072,13 @@ __device__ __forceinline__ void mq4_impl(
     for (int u = 0; u < U; u++) {
       const int kc = kc0 + u * KS;
       if (kc >= chunks) break;
-      const int c0 = kc * 64;
+      const int c0 = kc * 16 * KT;
       // scales and zero points of the chunk's group(s): k-tiles 0-1 and 2-3 (the same group
-      // unless groups are 32 wide)
+      // unless groups are 32 wide; 8-bit chunks are one group)
       float s[P][2][2];
       unsigned zlo[P][2], zhi[P][2];
 #pragma unroll
-      for (int h = 0; h < 2; h++) {
+      for (int h = 0; h < (CODE == MQC_I4 ? 2 : 1); h++) {
         const long grp = (c0 + 32 * h) >> groupShift;
 #pragma unroll
         for (int p = 0; p < P; p++) {
@@ -2047,20 +2089,21 @@ __device__ __forceinline__ void mq4_impl(
           }
           s[p][h][0] = st[p][row * groupsPerRow + grp];
           s[p][h][1] = st[p][row8 * groupsPerRow + grp];
+          if (CODE != MQC_I4) continue;
           unsigned za = zt[p] ? zt[p][row * groupsPerRow + grp] : 8u;
           unsigned zb = zt[p] ? zt[p][row8 * groupsPerRow + grp] : 8u;
           zlo[p][h] = (0x6400u + za) * 0x10001u;
           zhi[p][h] = (0xD400u + 16u * zb) * 0x10001u;
         }
       }
-      float4 xv[NB][4];
+      float4 xv[NB][KT];
 #pragma unroll
       for (int nb = 0; nb < NB; nb++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) xv[nb][j] = __ldg((const float4*)(xr[nb] + c0 + 16 * j));
+        for (int j = 0; j < KT; j++) xv[nb][j] = __ldg((const float4*)(xr[nb] + c0 + 16 * j));
       if (NORM) {
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < KT; j++) {
           float4 gv = __ldg((const float4*)(gr + c0 + 16 * j));
 #pragma unroll
           for (int nb = 0; nb < NB; nb++) {
@@ -2072,7 +2115,7 @@ __device__ __forceinline__ void mq4_impl(
         }
       }
 #pragma unroll
-      for (int j = 0; j < 4; j++) {
+      for (int j = 0; j < KT; j++) {
         unsigned b0[NB], b1[NB];
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
@@ -2081,13 +2124,17 @@ __device__ __forceinline__ void mq4_impl(
         }
 #pragma unroll
         for (int p = 0; p < P; p++) {
-          unsigned word = j == 0 ? wq[u][p].x : j == 1 ? wq[u][p].y : j == 2 ? wq[u][p].z : wq[u][p].w;
           unsigned a[4];
-          mq_dequant(word, zlo[p][j >> 1], zhi[p][j >> 1], a);
+          if (CODE == MQC_I4) {
+            unsigned word = j == 0 ? wq[u][p].x : j == 1 ? wq[u][p].y : j == 2 ? wq[u][p].z : wq[u][p].w;
+            mq_dequant(word, zlo[p][j >> 1], zhi[p][j >> 1], a);
+          } else {
+            mq8_dequant<CODE>(j == 0 ? wq[u][p].x : wq[u][p].z, j == 0 ? wq[u][p].y : wq[u][p].w, a);
+          }
 #pragma unroll
           for (int nb = 0; nb < NB; nb++) mq_mma(part[p][j & 1][nb], a, b0[nb], b1[nb]);
-          if (j == 3 || (g32 && j == 1)) {
-            const int h = j >> 1;
+          if (j == KT - 1 || (CODE == MQC_I4 && g32 && j == 1)) {
+            const int h = CODE == MQC_I4 ? j >> 1 : 0;
 #pragma unroll
             for (int nb = 0; nb < NB; nb++)
 #pragma unroll
@@ -2155,31 +2202,37 @@ __device__ __forceinline__ void mq4_impl(
   }
 }
 
-// mq4_<split>_<form>: form plain, norm, swiglu or swiglu_norm. grid: the row tiles of all matrices
+// <codes>_<split>_<form>: form plain, norm, swiglu or swiglu_norm. grid: the row tiles of all matrices
 // (ceil(out / 16) each; gate/up together with swiglu); block: 32 * KS.
-#define MQ4_KERNEL(NAME, KS, U, SW, NORM, NB)                                                        \
+#define MQ_KERNEL(NAME, CODE, KS, U, SW, NORM, NB)                                                  \
   extern "C" __global__ void __launch_bounds__(32 * KS) NAME(                                    \
       const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
       const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
       const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,    \
       int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,           \
       const float* normW, float eps) {                                                           \
-    mq4_impl<KS, U, SW, NORM, NB>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,  \
+    mq_impl<CODE, KS, U, SW, NORM, NB>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2,  \
+                                       out2,                                                     \
                               groupShift, groupsPerRow, x, in, n, accumulate, normW, eps);       \
   }
-#define MQ4_FORMS(SPLIT, KS, U, NB)                                 \
-  MQ4_KERNEL(SPLIT##_plain, KS, U, false, false, NB)                \
-  MQ4_KERNEL(SPLIT##_norm, KS, U, false, true, NB)                  \
-  MQ4_KERNEL(SPLIT##_swiglu, KS, U, true, false, NB)                \
-  MQ4_KERNEL(SPLIT##_swiglu_norm, KS, U, true, true, NB)
+#define MQ_FORMS(SPLIT, CODE, KS, U, NB)                           \
+  MQ_KERNEL(SPLIT##_plain, CODE, KS, U, false, false, NB)           \
+  MQ_KERNEL(SPLIT##_norm, CODE, KS, U, false, true, NB)             \
+  MQ_KERNEL(SPLIT##_swiglu, CODE, KS, U, true, false, NB)           \
+  MQ_KERNEL(SPLIT##_swiglu_norm, CODE, KS, U, true, true, NB)
+#define MQ_SPLITS(PREFIX, CODE)                                     \
+  MQ_FORMS(PREFIX##_k8u4, CODE, 8, 4, 1)                            \
+  MQ_FORMS(PREFIX##_k16u2, CODE, 16, 2, 1)                          \
+  MQ_FORMS(PREFIX##_k16u4, CODE, 16, 4, 1)                          \
+  MQ_FORMS(PREFIX##x2_k8u4, CODE, 8, 4, 2)                          \
+  MQ_FORMS(PREFIX##x2_k16u2, CODE, 16, 2, 2)                        \
+  MQ_FORMS(PREFIX##x2_k16u4, CODE, 16, 4, 2)
 
-// mq4_*: 1-8 activation rows; mq4x2_*: 9-16 (two mmas per fragment)
-MQ4_FORMS(mq4_k8u4, 8, 4, 1)
-MQ4_FORMS(mq4_k16u2, 16, 2, 1)
-MQ4_FORMS(mq4_k16u4, 16, 4, 1)
-MQ4_FORMS(mq4x2_k8u4, 8, 4, 2)
-MQ4_FORMS(mq4x2_k16u2, 16, 2, 2)
-MQ4_FORMS(mq4x2_k16u4, 16, 4, 2)
+// <codes>_*: 1-8 activation rows; <codes>x2_*: 9-16 (two mmas per fragment). mq4: INT4 / Q4_0,
+// mq8i: INT8 / Q8_0, mq8e: FP8 E4M3.
+MQ_SPLITS(mq4, MQC_I4)
+MQ_SPLITS(mq8i, MQC_I8)
+MQ_SPLITS(mq8e, MQC_E4M3)
 
 // tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 + rows from
 // the tiled INT4 layout: scale * (code - zero) in F32, as the layout's
@@ -2210,6 +2263,36 @@ extern "C" __global__ void dequant4_tiled(const unsigned char* w, const float* s
       int z = zeros ? zeros[gi] : 8;
       float v = scales[gi] * (float)((int)((q >> (4 * k)) & 15u) - z);
       store_elem(out, (r - row0) * in + col, dtype, v);
+    }
+  }
+}
+
+// As dequant4_tiled for the tiled 8-bit layout (INT8 or FP8 E4M3 codes, fmt QF_*): scale *
+// decoded code in F32, then rounded. One thread per 4-byte word (4 codes of one row).
+extern "C" __global__ void dequant8_tiled(const unsigned char* w, const float* scales, int fmt,
+                                          int groupShift, int groupsPerRow, void* out, int dtype,
+                                          int row0, int rows, int totalRows, int in) {
+  pdl_enter();
+  const int chunks = in >> 5;
+  const long tile0 = row0 >> 4;
+  const long words = (long)(((row0 + rows + 15) >> 4) - tile0) * chunks * 128;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < words;
+       i += (long)gridDim.x * blockDim.x) {
+    long wi = tile0 * chunks * 128 + i;  // word index in the layout
+    unsigned q = *(const unsigned*)(w + 4 * wi);
+    int j = (int)(wi & 3), lane = (int)((wi >> 2) & 31);
+    long tc = wi >> 7;
+    long rt = tc / chunks;
+    int kc = (int)(tc - rt * chunks);
+    long r = rt * 16 + (lane >> 2) + 8 * (j & 1);
+    if (r < row0 || r >= row0 + rows || r >= totalRows) continue;
+    int col0 = kc * 32 + 16 * (j >> 1) + 4 * (lane & 3);
+    float s = scales[r * groupsPerRow + (col0 >> groupShift)];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      unsigned b = (q >> (8 * e)) & 0xffu;
+      float v = s * decode8(b, fmt);
+      store_elem(out, (r - row0) * in + col0 + e, dtype, v);
     }
   }
 }

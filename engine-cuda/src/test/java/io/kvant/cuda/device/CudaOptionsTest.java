@@ -26,6 +26,24 @@ class CudaOptionsTest {
   }
 
   @Test
+  void eightBitCodesAreTiledOnlyWhenAskedAndW8a8IsOff() {
+    assertThat(CudaOptions.fromEnvironment(Map.of()).tilesEightBit()).isFalse();
+    assertThat(CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_MQ8", "off")).tilesEightBit())
+        .isFalse();
+    CudaOptions on = CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_MQ8", " on "));
+    assertThat(on.tilesEightBit()).isTrue();
+    assertThat(on.withGraphs(false).tilesEightBit()).isTrue();
+    assertThat(
+            CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_MQ8", "on", "KVANT_CUDA_W8A8", "on"))
+                .tilesEightBit())
+        .isFalse();
+    assertThatThrownBy(() -> CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_MQ8", "yes")))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("KVANT_CUDA_MQ8")
+        .hasMessageContaining("yes");
+  }
+
+  @Test
   void aBadW8a8ValueNamesTheVariable() {
     for (String bad : new String[] {"sixteen", "-1", "1.5"}) {
       assertThatThrownBy(() -> CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_W8A8", bad)))
@@ -33,7 +51,7 @@ class CudaOptionsTest {
           .hasMessageContaining("KVANT_CUDA_W8A8")
           .hasMessageContaining(bad);
     }
-    assertThatThrownBy(() -> new CudaOptions(List.of(), Path.of("/c"), 0, true, -2))
+    assertThatThrownBy(() -> new CudaOptions(List.of(), Path.of("/c"), 0, true, -2, false))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("w8a8MinRows");
   }

@@ -141,7 +141,7 @@ class CudaModelGpuTest {
   void w8a8ProductsAgreeWithTheCpuEngine(String spec) throws Exception {
     String name = spec.substring(0, spec.indexOf(':'));
     QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
-    CudaBackend backend = GpuFixture.backend();
+    CudaBackend backend = GpuFixture.w8a8Backend();
     try (Model m = ModelLoader.load(model(name), Optional.empty())) {
       ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
       int len = Math.min(m.config().contextLength(), 480);

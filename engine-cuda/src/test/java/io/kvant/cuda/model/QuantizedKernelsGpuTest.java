@@ -409,22 +409,33 @@ class QuantizedKernelsGpuTest {
   }
 
   /**
-   * mq4 (tiled INT4 on the tensor cores) against a float64 reference of the layout's values times
-   * the F16-rounded activations, every work split, 1..16 rows (one and two mmas per fragment):
-   * three matrices of heights that are not multiples of the 16-row tile in one launch,
-   * accumulating, with and without the RMS norm (the reference rounds w * x to F16 and scales by
-   * the inverse RMS after, as the kernel); gate/up with SwiGLU; symmetric and asymmetric groups of
-   * 32, 64 and 128, Q4_0; widths of one chunk to many.
+   * mq4 and mq8 (tiled INT4, INT8 and FP8 E4M3 on the tensor cores) against a float64 reference of
+   * the layout's values times the F16-rounded activations, every work split, 1..16 rows (one and
+   * two mmas per fragment): three matrices of heights that are not multiples of the 16-row tile in
+   * one launch, accumulating, with and without the RMS norm (the reference rounds w * x to F16 and
+   * scales by the inverse RMS after, as the kernel); gate/up with SwiGLU; symmetric and asymmetric
+   * groups of 32, 64 and 128, Q4_0; INT8 and FP8 with a scale per row or per tensor, Q8_0's groups
+   * of 32; widths of one chunk to many.
    */
   @ParameterizedTest
   @ValueSource(ints = {1, 2, 3, 5, 8, 9, 13, 16})
-  void mq4MatchesTheReference(int n) {
+  void mqMatchesTheReference(int n) {
     CudaKernels k = backend.kernels();
-    String[] specs = {"I4:g128", "I4:g32:asym", "I4:g64:asym", "I4:g128:asym", "Q4_0"};
-    int[] widths = {1152, 64, 4096};
+    String[] specs = {
+      "I4:g128",
+      "I4:g32:asym",
+      "I4:g64:asym",
+      "I4:g128:asym",
+      "Q4_0",
+      "I8",
+      "F8_E4M3",
+      "F8_E4M3:tensor",
+      "Q8_0"
+    };
+    int[] widths = {1152, 64, 4096, 1152, 64, 1152, 32, 4096, 1056};
     for (int si = 0; si < specs.length; si++) {
       String spec = specs[si];
-      int in = widths[si % widths.length];
+      int in = widths[si];
       int[] outs = {37, 9, 130};
       Fused[] m = new Fused[3];
       for (int i = 0; i < 3; i++) {
@@ -456,7 +467,8 @@ class QuantizedKernelsGpuTest {
             ys[i] = mem.up(bases[i]);
           }
           var op = m[0].op();
-          k.mq4(
+          k.mq(
+              op.codes(),
               v,
               m[0].op().into(ys[0]),
               m[1].op().into(ys[1]),
@@ -474,7 +486,8 @@ class QuantizedKernelsGpuTest {
               m, outs, in, xin, n, bases, ys, String.format("%s %s, norm %s", spec, v, norm));
           Fused upM = fusedMatrix(spec, outs[0], in, true);
           long h = mem.alloc(4L * n * outs[0]);
-          k.mq4(
+          k.mq(
+              op.codes(),
               v,
               m[0].op().into(h),
               upM.op().into(mem.alloc(4L * n * outs[0])),
@@ -492,6 +505,39 @@ class QuantizedKernelsGpuTest {
               m[0], upM, outs[0], in, xin, n, h, String.format("%s %s, norm %s", spec, v, norm));
         }
       }
+    }
+  }
+
+  /** Rows {@code row0 .. row0 + rows} of the tiled matrix {@code w} decoded into {@code dst}. */
+  private void decodeTiled(DeviceTensor w, long dst, int dtype, int row0, int rows) {
+    CudaKernels k = backend.kernels();
+    var d = w.quant();
+    if (d.bits() == 8) {
+      k.dequant8Tiled(
+          w.ptr(),
+          d.scales().ptr(),
+          d.format(),
+          d.groupShift(),
+          d.groupsPerRow(),
+          dst,
+          dtype,
+          row0,
+          rows,
+          w.rows(),
+          w.cols());
+    } else {
+      k.dequant4Tiled(
+          w.ptr(),
+          d.scales().ptr(),
+          d.zerosPtr(),
+          d.groupShift(),
+          d.groupsPerRow(),
+          dst,
+          dtype,
+          row0,
+          rows,
+          w.rows(),
+          w.cols());
     }
   }
 
@@ -546,7 +592,9 @@ class QuantizedKernelsGpuTest {
         int rows = out - row0;
         long dst = mem.alloc(4L * rows * in);
         var d = w.quant();
-        if (d.bits() == 8) {
+        if (d.tiled()) {
+          decodeTiled(w, dst, CudaKernels.DT_F32, row0, rows);
+        } else if (d.bits() == 8) {
           k.dequant8(
               w.ptr(),
               d.ldw(),
@@ -558,19 +606,6 @@ class QuantizedKernelsGpuTest {
               CudaKernels.DT_F32,
               row0,
               rows,
-              in);
-        } else if (d.tiled()) {
-          k.dequant4Tiled(
-              w.ptr(),
-              d.scales().ptr(),
-              d.zerosPtr(),
-              d.groupShift(),
-              d.groupsPerRow(),
-              dst,
-              CudaKernels.DT_F32,
-              row0,
-              rows,
-              out,
               in);
         } else {
           k.dequant4(
@@ -598,18 +633,7 @@ class QuantizedKernelsGpuTest {
           // the vectorised tile decode: the same values, rounded once to F16
           long tile = mem.alloc(2L * rows * in);
           if (d.tiled()) {
-            k.dequant4Tiled(
-                w.ptr(),
-                d.scales().ptr(),
-                d.zerosPtr(),
-                d.groupShift(),
-                d.groupsPerRow(),
-                tile,
-                CudaKernels.DT_F16,
-                row0,
-                rows,
-                out,
-                in);
+            decodeTiled(w, tile, CudaKernels.DT_F16, row0, rows);
           } else if (d.bits() == 8) {
             k.dequant8Tile(
                 w.ptr(),

@@ -3,6 +3,7 @@ package io.kvant.cuda.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.kvant.cuda.device.CudaKernels;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
@@ -52,13 +53,26 @@ class QuantizedLayoutTest {
   }
 
   /**
-   * The tiled 4-bit layout (mq4's): taken for widths that are multiples of 64 and power-of-two
-   * groups of 32 or more, every value equal to the tensor's bit for bit (with random codes, a
-   * misplaced or doubly written nibble would change values), rows not a multiple of the 16-row
-   * tile, codes padded to whole tiles; other shapes keep the row-major layout.
+   * The tiled layouts (mq4's and mq8's): taken for 4-bit widths that are multiples of 64 and
+   * power-of-two groups of 32 or more, and for INT8 / FP8 E4M3 widths that are multiples of 32 (one
+   * scale per row, per tensor, or Q8_0's groups of 32); every value equal to the tensor's bit for
+   * bit (with random codes, a misplaced or doubly written code would change values), rows not a
+   * multiple of the 16-row tile, codes padded to whole tiles; other shapes keep the row-major
+   * layout.
    */
   @ParameterizedTest
-  @ValueSource(strings = {"I4:g128", "I4:g32:asym", "I4:g64:asym", "I4:g32", "Q4_0"})
+  @ValueSource(
+      strings = {
+        "I4:g128",
+        "I4:g32:asym",
+        "I4:g64:asym",
+        "I4:g32",
+        "Q4_0",
+        "I8",
+        "F8_E4M3",
+        "F8_E4M3:tensor",
+        "Q8_0"
+      })
   void tiledLayoutDecodesTheTensorsValuesExactly(String spec) {
     QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
     SplittableRandom rnd = new SplittableRandom(spec.hashCode());
@@ -67,16 +81,22 @@ class QuantizedLayoutTest {
       int cols = shape[1];
       Tensor t = QuantFixtures.quantize(randomWeights(rnd, rows * cols), rows, cols, kind);
       QuantizedLayout q = QuantizedLayout.of(t);
+      int rowBytes = q.bits() == 8 ? cols : cols / 2;
       assertThat(q.tiled()).as("%s %dx%d", spec, rows, cols).isTrue();
-      assertThat(q.ldw()).isEqualTo(cols / 2);
-      assertThat(q.codeBytes()).isEqualTo((rows + 15) / 16 * 16L * cols / 2);
+      assertThat(q.ldw()).isEqualTo(rowBytes);
+      assertThat(q.codeBytes()).isEqualTo((rows + 15) / 16 * 16L * rowBytes);
       assertThat(QuantizedLayout.of(t, false).tiled()).isFalse();
+      assertThat(QuantizedLayout.of(t, q.bits() == 8, q.bits() == 4).tiled()).isFalse();
       assertDecodesExactly(q, t, spec);
     }
-    assertThat(QuantizedLayout.tiles(4, 96, 32)).isFalse();
-    assertThat(QuantizedLayout.tiles(4, 192, 96)).isFalse();
-    assertThat(QuantizedLayout.tiles(4, 128, 16)).isFalse();
-    assertThat(QuantizedLayout.tiles(8, 128, 128)).isFalse();
+    assertThat(QuantizedLayout.tiles(4, 0, 96, 32, 3)).isFalse();
+    assertThat(QuantizedLayout.tiles(4, 0, 192, 96, 2)).isFalse();
+    assertThat(QuantizedLayout.tiles(4, 0, 128, 16, 8)).isFalse();
+    assertThat(QuantizedLayout.tiles(4, 0, 128, 128, 1)).isTrue();
+    assertThat(QuantizedLayout.tiles(8, CudaKernels.QF_INT8, 14336, 14336, 1)).isTrue();
+    assertThat(QuantizedLayout.tiles(8, CudaKernels.QF_INT8, 100, 100, 1)).isFalse();
+    assertThat(QuantizedLayout.tiles(8, CudaKernels.QF_E5M2, 128, 128, 1)).isFalse();
+    assertThat(QuantizedLayout.tiles(8, CudaKernels.QF_INT8, 96, 48, 2)).isFalse();
   }
 
   /** Gaussian weights with an outlier every seventh value (wide and narrow groups alike). */
@@ -103,7 +123,7 @@ class QuantizedLayoutTest {
   void rowsThatAreSixteenByteMultiplesAreUploadedWithoutACopy() {
     float[] w = new float[4 * 64];
     Tensor t = QuantFixtures.int8(w, 4, 64);
-    assertThat(QuantizedLayout.of(t).codes()).isSameAs(t.data());
+    assertThat(QuantizedLayout.of(t, false).codes()).isSameAs(t.data());
   }
 
   @Test

@@ -41,6 +41,12 @@ class W8a8DispatchTest {
     DeviceTensor[] others = {
       codes(8, CudaKernels.QF_E5M2, 64, 256, 256), // E5M2 keeps the tiles
       codes(8, CudaKernels.QF_INT8, 64, 256, 32), // Q8_0: a scale per 32 columns
+      new DeviceTensor( // tiled INT8 per-channel (mq8's layout)
+          null,
+          CudaKernels.DT_F32,
+          64,
+          256,
+          new DeviceTensor.DeviceQuant(8, CudaKernels.QF_INT8, 256, 256, 1, null, null, true)),
       codes(4, 0, 64, 256, 128), // INT4 group-wise
       codes(4, 0, 64, 256, 32), // Q4_0
       new DeviceTensor(null, CudaKernels.DT_BF16, 64, 256) // dense

@@ -46,7 +46,7 @@ class W8a8GpuTest {
     backend = GpuFixture.backend();
     dev = backend.device();
     dev.makeCurrent();
-    cache = new DeviceWeightCache(dev);
+    cache = new DeviceWeightCache(dev, false);
     mem = new DeviceScratch(dev, rnd.nextLong());
   }
 
@@ -196,7 +196,7 @@ class W8a8GpuTest {
       int out = shape[0];
       int in = shape[1];
       Tensor t = QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, kind);
-      QuantizedLayout q = QuantizedLayout.of(t);
+      QuantizedLayout q = QuantizedLayout.of(t, true, false);
       DeviceTensor w = cache.acquire(t);
       try {
         assertThat(W8a8Products.reads(w)).isTrue();
