@@ -62,8 +62,7 @@ public final class CudaKernels {
   // [codes][variant][one or two mmas per fragment][form]
   private final MemorySegment[][][][] mq =
       new MemorySegment[MqCodes.values().length][MqVariant.values().length][2][4];
-  private final MemorySegment dequant4Tiled;
-  private final MemorySegment dequant8Tiled;
+  private final MemorySegment dequantTiled;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -134,8 +133,7 @@ public final class CudaKernels {
         }
       }
     }
-    dequant4Tiled = d.function(module, "dequant4_tiled");
-    dequant8Tiled = d.function(module, "dequant8_tiled");
+    dequantTiled = d.function(module, "dequant_tiled");
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
         if (v.fused(kind)) {
@@ -1061,18 +1059,21 @@ public final class CudaKernels {
   /** The codes of a tiled matrix, each with its kernels ({@code kvant.cu}: the prefix). */
   public enum MqCodes {
     /** INT4 group-wise and GGUF Q4_0 (64 columns per 512-byte chunk). */
-    I4("mq4", 64),
+    I4("mq4", 64, -1),
     /** INT8 per row or in groups (GGUF Q8_0) (32 columns per chunk). */
-    I8("mq8i", 32),
+    I8("mq8i", 32, QF_INT8),
     /** FP8 E4M3 with per-row scales (32 columns per chunk). */
-    E4M3("mq8e", 32);
+    E4M3("mq8e", 32, QF_E4M3);
 
     final String prefix;
     final int chunkColumns;
+    // the 8-bit code format (QF_*), -1 for 4-bit codes (dequant_tiled's convention)
+    final int format;
 
-    MqCodes(String prefix, int chunkColumns) {
+    MqCodes(String prefix, int chunkColumns, int format) {
       this.prefix = prefix;
       this.chunkColumns = chunkColumns;
+      this.format = format;
     }
 
     /** The name prefix of these codes' kernels ({@code mq4}, {@code mq8i}, {@code mq8e}). */
@@ -1167,11 +1168,13 @@ public final class CudaKernels {
   }
 
   /**
-   * Rows {@code row0 .. row0 + rows} of a tiled INT4 matrix of {@code totalRows} rows, decoded into
-   * a tile {@code [rows][in]} of {@code dtype} (F32, F16 or BF16), each value {@code scale * (code
-   * - zero)} in F32 then rounded, as {@code QuantizedLayout.value}.
+   * Rows {@code row0 .. row0 + rows} of a tiled matrix of {@code totalRows} rows with {@code
+   * codes}, decoded into a tile {@code [rows][in]} of {@code dtype} (F32, F16 or BF16), each value
+   * {@code scale * (code - zero)} (4-bit) or {@code scale * decoded code} (8-bit) in F32, then
+   * rounded, as {@code QuantizedLayout.value}.
    */
-  public void dequant4Tiled(
+  public void dequantTiled(
+      MqCodes codes,
       long w,
       long scales,
       long zeros,
@@ -1183,32 +1186,10 @@ public final class CudaKernels {
       int rows,
       int totalRows,
       int in) {
-    args.ptr(w).ptr(scales).ptr(zeros).i32(groupShift).i32(groupsPerRow).ptr(out);
-    args.i32(dtype).i32(row0).i32(rows).i32(totalRows).i32(in);
-    long words = (long) ((row0 + rows + 15) / 16 - row0 / 16) * (in / 64) * 128;
-    launch(dequant4Tiled, "dequant4_tiled", grid(words), 1, ELEMENTWISE_THREADS);
-  }
-
-  /**
-   * As {@link #dequant4Tiled} for a tiled 8-bit matrix of format {@code fmt} ({@link #QF_INT8} or
-   * {@link #QF_E4M3}): each value {@code scale * decoded code} in F32, then rounded.
-   */
-  public void dequant8Tiled(
-      long w,
-      long scales,
-      int fmt,
-      int groupShift,
-      int groupsPerRow,
-      long out,
-      int dtype,
-      int row0,
-      int rows,
-      int totalRows,
-      int in) {
-    args.ptr(w).ptr(scales).i32(fmt).i32(groupShift).i32(groupsPerRow).ptr(out);
-    args.i32(dtype).i32(row0).i32(rows).i32(totalRows).i32(in);
-    long words = (long) ((row0 + rows + 15) / 16 - row0 / 16) * (in / 32) * 128;
-    launch(dequant8Tiled, "dequant8_tiled", grid(words), 1, ELEMENTWISE_THREADS);
+    args.ptr(w).ptr(scales).ptr(zeros).i32(codes.format).i32(groupShift).i32(groupsPerRow);
+    args.ptr(out).i32(dtype).i32(row0).i32(rows).i32(totalRows).i32(in);
+    long words = (long) ((row0 + rows + 15) / 16 - row0 / 16) * (in / codes.chunkColumns) * 128;
+    launch(dequantTiled, "dequant_tiled", grid(words), 1, ELEMENTWISE_THREADS);
   }
 
   /** A reusable {@code void*[]} of kernel arguments, each value in its own 8-byte slot. */

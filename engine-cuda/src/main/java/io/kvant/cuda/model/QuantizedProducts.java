@@ -274,23 +274,9 @@ final class QuantizedProducts {
   private void decodeTile(DeviceTensor w, long tile, int r0, int m, boolean fast) {
     DeviceTensor.DeviceQuant q = w.quant();
     int in = w.cols();
-    if (q.tiled() && q.bits() == 8) {
-      k.dequant8Tiled(
-          w.ptr(),
-          q.scales().ptr(),
-          q.format(),
-          q.groupShift(),
-          q.groupsPerRow(),
-          tile,
-          TILE_TYPE,
-          r0,
-          m,
-          w.rows(),
-          in);
-      return;
-    }
     if (q.tiled()) {
-      k.dequant4Tiled(
+      k.dequantTiled(
+          codes(q),
           w.ptr(),
           q.scales().ptr(),
           q.zerosPtr(),

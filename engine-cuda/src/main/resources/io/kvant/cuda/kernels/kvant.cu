@@ -2234,15 +2234,17 @@ MQ_SPLITS(mq4, MQC_I4)
 MQ_SPLITS(mq8i, MQC_I8)
 MQ_SPLITS(mq8e, MQC_E4M3)
 
-// tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 + rows from
-// the tiled INT4 layout: scale * (code - zero) in F32, as the layout's
-// scalar decoder (QuantizedLayout.value), then rounded. One thread per 4-byte word (8 codes).
-extern "C" __global__ void dequant4_tiled(const unsigned char* w, const float* scales,
-                                          const unsigned char* zeros, int groupShift,
-                                          int groupsPerRow, void* out, int dtype, int row0,
-                                          int rows, int totalRows, int in) {
+// tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 +
+// rows from a tiled layout: 4-bit codes (fmt < 0) as scale * (code - zero), 8-bit codes of format
+// fmt (QF_INT8 or QF_E4M3) as scale * decoded code, in F32 as the layout's scalar decoder
+// (QuantizedLayout.value), then rounded. One thread per 4-byte word (8 or 4 codes).
+extern "C" __global__ void dequant_tiled(const unsigned char* w, const float* scales,
+                                         const unsigned char* zeros, int fmt, int groupShift,
+                                         int groupsPerRow, void* out, int dtype, int row0,
+                                         int rows, int totalRows, int in) {
   pdl_enter();
-  const int chunks = in >> 6;
+  const bool four = fmt < 0;
+  const int chunks = four ? in >> 6 : in >> 5;
   const long tile0 = row0 >> 4;
   const long words = (long)(((row0 + rows + 15) >> 4) - tile0) * chunks * 128;
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < words;
@@ -2254,44 +2256,26 @@ extern "C" __global__ void dequant4_tiled(const unsigned char* w, const float* s
     long rt = tc / chunks;
     int kc = (int)(tc - rt * chunks);
     int gg = lane >> 2, t = lane & 3;
+    if (four) {
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-      long r = rt * 16 + gg + 8 * (k & 1);
-      if (r < row0 || r >= row0 + rows || r >= totalRows) continue;
-      int col = kc * 64 + 16 * j + 4 * t + (k & 2) + (k >> 2);
-      long gi = r * groupsPerRow + (col >> groupShift);
-      int z = zeros ? zeros[gi] : 8;
-      float v = scales[gi] * (float)((int)((q >> (4 * k)) & 15u) - z);
-      store_elem(out, (r - row0) * in + col, dtype, v);
+      for (int k = 0; k < 8; k++) {
+        long r = rt * 16 + gg + 8 * (k & 1);
+        if (r < row0 || r >= row0 + rows || r >= totalRows) continue;
+        int col = kc * 64 + 16 * j + 4 * t + (k & 2) + (k >> 2);
+        long gi = r * groupsPerRow + (col >> groupShift);
+        int z = zeros ? zeros[gi] : 8;
+        float v = scales[gi] * (float)((int)((q >> (4 * k)) & 15u) - z);
+        store_elem(out, (r - row0) * in + col, dtype, v);
+      }
+      continue;
     }
-  }
-}
-
-// As dequant4_tiled for the tiled 8-bit layout (INT8 or FP8 E4M3 codes, fmt QF_*): scale *
-// decoded code in F32, then rounded. One thread per 4-byte word (4 codes of one row).
-extern "C" __global__ void dequant8_tiled(const unsigned char* w, const float* scales, int fmt,
-                                          int groupShift, int groupsPerRow, void* out, int dtype,
-                                          int row0, int rows, int totalRows, int in) {
-  pdl_enter();
-  const int chunks = in >> 5;
-  const long tile0 = row0 >> 4;
-  const long words = (long)(((row0 + rows + 15) >> 4) - tile0) * chunks * 128;
-  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < words;
-       i += (long)gridDim.x * blockDim.x) {
-    long wi = tile0 * chunks * 128 + i;  // word index in the layout
-    unsigned q = *(const unsigned*)(w + 4 * wi);
-    int j = (int)(wi & 3), lane = (int)((wi >> 2) & 31);
-    long tc = wi >> 7;
-    long rt = tc / chunks;
-    int kc = (int)(tc - rt * chunks);
-    long r = rt * 16 + (lane >> 2) + 8 * (j & 1);
+    long r = rt * 16 + gg + 8 * (j & 1);
     if (r < row0 || r >= row0 + rows || r >= totalRows) continue;
-    int col0 = kc * 32 + 16 * (j >> 1) + 4 * (lane & 3);
+    int col0 = kc * 32 + 16 * (j >> 1) + 4 * t;
     float s = scales[r * groupsPerRow + (col0 >> groupShift)];
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-      unsigned b = (q >> (8 * e)) & 0xffu;
-      float v = s * decode8(b, fmt);
+      float v = s * decode8((q >> (8 * e)) & 0xffu, fmt);
       store_elem(out, (r - row0) * in + col0 + e, dtype, v);
     }
   }

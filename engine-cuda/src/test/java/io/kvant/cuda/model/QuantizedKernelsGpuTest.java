@@ -510,35 +510,22 @@ class QuantizedKernelsGpuTest {
 
   /** Rows {@code row0 .. row0 + rows} of the tiled matrix {@code w} decoded into {@code dst}. */
   private void decodeTiled(DeviceTensor w, long dst, int dtype, int row0, int rows) {
-    CudaKernels k = backend.kernels();
     var d = w.quant();
-    if (d.bits() == 8) {
-      k.dequant8Tiled(
-          w.ptr(),
-          d.scales().ptr(),
-          d.format(),
-          d.groupShift(),
-          d.groupsPerRow(),
-          dst,
-          dtype,
-          row0,
-          rows,
-          w.rows(),
-          w.cols());
-    } else {
-      k.dequant4Tiled(
-          w.ptr(),
-          d.scales().ptr(),
-          d.zerosPtr(),
-          d.groupShift(),
-          d.groupsPerRow(),
-          dst,
-          dtype,
-          row0,
-          rows,
-          w.rows(),
-          w.cols());
-    }
+    backend
+        .kernels()
+        .dequantTiled(
+            QuantizedProducts.codes(d),
+            w.ptr(),
+            d.scales().ptr(),
+            d.zerosPtr(),
+            d.groupShift(),
+            d.groupsPerRow(),
+            dst,
+            dtype,
+            row0,
+            rows,
+            w.rows(),
+            w.cols());
   }
 
   /** mgemv over dense BF16 and F16 rows (the decode products of unquantized weights). */
