@@ -7,8 +7,9 @@
 #   LLAMA_SRC=/path/to/llama.cpp tools/gpu/cpu-bench.sh pack
 #       .device/cpu-bench/: the perf, engine and quant jars with the few libraries `bench synth`,
 #       `bench decode`, `bench batch` and JMH need (~6 MB), and llama.cpp's sources as
-#       llama-src.tar.xz (~4 MB, no models); .device/jdk.tar.xz is jlinked if missing (same command
-#       as tools/gpu/pack.sh).
+#       llama-src.tar.xz (6.2 MB for the v0.5.0 tree in node-llama-cpp 3.22.1: no .git, no top-level
+#       models/ docs/ media/ benches/, no web UI); .device/jdk.tar.xz is jlinked if missing (same
+#       command as tools/gpu/pack.sh).
 # There (GPU host, from the checkout with .device/ carried along; each step is meant to fit the
 # device tool's 10 minutes; not yet run there):
 #   tools/gpu/cpu-bench.sh prepare        build llama-bench + llama-batched-bench (CPU only,
@@ -37,7 +38,7 @@ WHAT="${1:-}"
 shift || true
 
 usage() {
-  sed -n '2,28p' "$0" >&2
+  sed -n '2,29p' "$0" >&2
   exit 2
 }
 
@@ -56,8 +57,14 @@ pack() {
   tr ':' '\n' < perf/target/classpath.txt |
     grep -E '/(jackson-(core|databind|annotations)|jmh-core|jopt-simple|commons-math3)-[^/]*\.jar$' |
     xargs -I{} cp {} "$BENCH_PACK/lib/"
-  tar -C "$(dirname "$LLAMA_SRC")" --exclude=build --exclude=.git --exclude=models \
-    --exclude=docs --exclude=media -cJf "$BENCH_PACK/llama-src.tar.xz" "$(basename "$LLAMA_SRC")"
+  # Top-level folders only: newer trees keep model sources in src/models, which the build needs
+  # (not the top-level models/ of vocabulary files). No git metadata, no web UI, no benches.
+  local name
+  name=$(basename "$LLAMA_SRC")
+  tar -C "$(dirname "$LLAMA_SRC")" --exclude=.git --anchored --exclude="$name/build" \
+    --exclude="$name/models" --exclude="$name/docs" --exclude="$name/media" \
+    --exclude="$name/benches" --exclude="$name/tools/ui" --exclude="$name/examples/llama.swiftui" \
+    -cJf "$BENCH_PACK/llama-src.tar.xz" "$name"
   if [[ ! -f "$PACK/jdk.tar.xz" ]]; then
     rm -rf "$PACK/jdk"
     "$JAVA_HOME/bin/jlink" --add-modules \
@@ -99,7 +106,8 @@ prepare() {
       mkdir -p "$LLAMA/models"
       echo "building llama.cpp in $LLAMA/build ..." | tee -a "$LOG"
       cmake -S "$LLAMA" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-        -DLLAMA_CURL=OFF -DGGML_OPENMP=ON -DGGML_CUDA=OFF -DLLAMA_BUILD_TESTS=OFF >> "$LOG" 2>&1
+        -DLLAMA_CURL=OFF -DGGML_OPENMP=ON -DGGML_CUDA=OFF -DLLAMA_BUILD_TESTS=OFF \
+        -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF >> "$LOG" 2>&1
       cmake --build "$LLAMA/build" -j "$(nproc)" --target llama-bench llama-batched-bench >> "$LOG" 2>&1
     else
       echo "no cmake on this host: llama.cpp columns will be empty" | tee -a "$LOG"

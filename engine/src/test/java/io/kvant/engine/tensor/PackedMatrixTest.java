@@ -212,6 +212,53 @@ class PackedMatrixTest {
   }
 
   /**
+   * The Q4_0 per-panel kernels keep a block's sums in 16-bit lanes, and multiply unmasked nibble
+   * units by differences of activation pairs (modulo {@code 2^16}): at the extremes (every nibble 0
+   * or 15, every activation code 127 or -127, where a lane's sum reaches {@code 16 * 15 * 127})
+   * they still give the reference's bits, for one row, pairs of panels, two and four rows.
+   */
+  @Test
+  void nibbleKernelsAreExactAtTheExtremes() {
+    Random rnd = new Random(23);
+    int rows = 2 * PackedMatrix.PANEL + 3;
+    int cols = 256;
+    int blockBytes = DType.Q4_0.blockBytes();
+    int blocks = rows * cols / 32;
+    byte[] bytes = new byte[blocks * blockBytes];
+    byte[] patterns = {0x00, (byte) 0xFF, 0x0F, (byte) 0xF0};
+    for (int b = 0; b < blocks; b++) {
+      int r = b / (cols / 32);
+      int at = b * blockBytes;
+      bytes[at] = 0x00; // F16 1.0, little-endian
+      bytes[at + 1] = 0x3C;
+      for (int j = 2; j < blockBytes; j++) {
+        bytes[at + j] = r % 3 == 2 ? patterns[rnd.nextInt(4)] : patterns[r % 3];
+      }
+    }
+    Tensor w = Tensors.of(DType.Q4_0, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
+    try (ComputePool pool = new ComputePool(2)) {
+      PackedMatrix m = PackedMatrix.pack(w, pool);
+      for (int batch : new int[] {1, 2, 3, 4, 5}) {
+        float[] x = new float[batch * cols];
+        for (int i = 0; i < x.length; i++) {
+          int b = i / cols;
+          x[i] = b == 0 ? 1f : b == 1 ? -1f : (rnd.nextBoolean() ? 1f : -1f);
+        }
+        QuantizedInput xq = new QuantizedInput();
+        xq.quantize(x, batch, cols);
+        assertThat(xq.code(0, 0)).isEqualTo(127);
+        float[] reference = new float[batch * rows];
+        m.matmulReference(xq, reference, 0, m.panels());
+        float[] byPanel = new float[batch * rows];
+        m.matmulByPanel(xq, byPanel, 0, m.panels());
+        assertThat(byPanel).as("batch %d", batch).isEqualTo(reference);
+        // row 1: every weight 7, against input row 0: every value 1
+        assertThat(reference[1]).isCloseTo(7f * 256f, org.assertj.core.data.Offset.offset(1e-2f));
+      }
+    }
+  }
+
+  /**
    * I8 scales that are not F16 values stay floats (the fallback); I8 scales that all are F16 values
    * are kept in 2 bytes. Either way the results are the reference's and the float-scale copy's.
    */

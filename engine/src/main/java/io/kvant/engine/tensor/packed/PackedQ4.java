@@ -21,12 +21,15 @@ import jdk.incubator.vector.VectorOperators;
  * (little-endian) holds, in nibble {@code t} (bits {@code [4t, 4t+4)}), the weight of row {@code
  * h*H + i}, column {@code 8g + 2t + s}.
  *
- * <p>Kernel: a run loaded as shorts (no widening shuffle) gives nibble {@code t} by a logical shift
- * right by {@code 4t} and a mask (three shifts and three ANDs per run: the first kernel, with
- * signed nibbles in bytes widened to shorts, spent three shifts and two shuffled broadcasts per 64
+ * <p>Kernel: a run loaded as shorts (no widening shuffle) shifted right logically by {@code 4t}
+ * holds nibble {@code t} in its low 4 bits (three shifts per run: the first kernel, with signed
+ * nibbles in bytes widened to shorts, spent three shifts and two shuffled broadcasts per 64
  * products). Lane {@code 2i + s} then holds column {@code 8g + 2t + s}, so the activation pair
- * {@code (x[8g+2t], x[8g+2t+1])} is one int broadcast ({@link QuantizedInput#pairCodes}, a load, no
- * shuffle) and one 16-bit multiply gives {@code H} rows times two columns. A block accumulates
+ * {@code (x[8g+2t], x[8g+2t+1])} is one int broadcast (a load, no shuffle) and one 16-bit multiply
+ * gives {@code H} rows times two columns. The nibbles above are not masked off: the per-panel
+ * kernels multiply by {@link QuantizedInput#nibbleCodes}, the pairs less 16 times the pair before,
+ * which cancels them in the sum modulo {@code 2^16} (one AND fewer per nibble, three per run; the
+ * GEMM's tiles take {@link QuantizedInput#pairCodes} and masked nibbles). A block accumulates
  * {@code u * x} in 16-bit lanes ({@code 16 * 15 * 127 < 32768} per lane); at its end the even and
  * odd lanes are added as ints, {@code 8 * sum(x)} of the block ({@link QuantizedInput#blockSums})
  * is subtracted, which gives the exact {@code sum(w * x)}, and that is widened to float once. The
@@ -158,7 +161,7 @@ final class PackedQ4 extends PackedMatrix {
     // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
     // inline such helpers into a kernel this large ("callee uses too much stack"), and an
     // un-inlined vector helper boxes its vectors (2.3x slower, measured).
-    int[] xp = x.pairCodes();
+    int[] xp = x.nibbleCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
     short[] hs = halfScales;
@@ -183,17 +186,17 @@ final class PackedQ4 extends PackedMatrix {
         ShortVector w0 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
-        ShortVector n00 = w0.and((short) 0xF);
-        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
-        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n00 = w0;
+        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4);
+        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8);
         ShortVector n03 = w0.lanewise(VectorOperators.LSHR, 12);
         a00 = a00.add(n00.mul(v00).add(n01.mul(v01))).add(n02.mul(v02).add(n03.mul(v03)));
         ShortVector w1 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
-        ShortVector n10 = w1.and((short) 0xF);
-        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
-        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n10 = w1;
+        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4);
+        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8);
         ShortVector n13 = w1.lanewise(VectorOperators.LSHR, 12);
         a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
       }
@@ -239,7 +242,7 @@ final class PackedQ4 extends PackedMatrix {
     // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
     // inline such helpers into a kernel this large ("callee uses too much stack"), and an
     // un-inlined vector helper boxes its vectors (2.3x slower, measured).
-    int[] xp = x.pairCodes();
+    int[] xp = x.nibbleCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
     short[] hs = halfScales;
@@ -272,18 +275,18 @@ final class PackedQ4 extends PackedMatrix {
         ShortVector w0 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
-        ShortVector n00 = w0.and((short) 0xF);
-        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
-        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n00 = w0;
+        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4);
+        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8);
         ShortVector n03 = w0.lanewise(VectorOperators.LSHR, 12);
         a00 = a00.add(n00.mul(v00).add(n01.mul(v01))).add(n02.mul(v02).add(n03.mul(v03)));
         a10 = a10.add(n00.mul(v10).add(n01.mul(v11))).add(n02.mul(v12).add(n03.mul(v13)));
         ShortVector w1 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
-        ShortVector n10 = w1.and((short) 0xF);
-        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
-        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n10 = w1;
+        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4);
+        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8);
         ShortVector n13 = w1.lanewise(VectorOperators.LSHR, 12);
         a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
         a11 = a11.add(n10.mul(v10).add(n11.mul(v11))).add(n12.mul(v12).add(n13.mul(v13)));
@@ -347,7 +350,7 @@ final class PackedQ4 extends PackedMatrix {
     // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
     // inline such helpers into a kernel this large ("callee uses too much stack"), and an
     // un-inlined vector helper boxes its vectors (2.3x slower, measured).
-    int[] xp = x.pairCodes();
+    int[] xp = x.nibbleCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
     short[] hs = halfScales;
@@ -396,9 +399,9 @@ final class PackedQ4 extends PackedMatrix {
         ShortVector w0 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
-        ShortVector n00 = w0.and((short) 0xF);
-        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
-        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n00 = w0;
+        ShortVector n01 = w0.lanewise(VectorOperators.LSHR, 4);
+        ShortVector n02 = w0.lanewise(VectorOperators.LSHR, 8);
         ShortVector n03 = w0.lanewise(VectorOperators.LSHR, 12);
         a00 = a00.add(n00.mul(v00).add(n01.mul(v01))).add(n02.mul(v02).add(n03.mul(v03)));
         a10 = a10.add(n00.mul(v10).add(n01.mul(v11))).add(n02.mul(v12).add(n03.mul(v13)));
@@ -407,9 +410,9 @@ final class PackedQ4 extends PackedMatrix {
         ShortVector w1 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
-        ShortVector n10 = w1.and((short) 0xF);
-        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
-        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+        ShortVector n10 = w1;
+        ShortVector n11 = w1.lanewise(VectorOperators.LSHR, 4);
+        ShortVector n12 = w1.lanewise(VectorOperators.LSHR, 8);
         ShortVector n13 = w1.lanewise(VectorOperators.LSHR, 12);
         a01 = a01.add(n10.mul(v00).add(n11.mul(v01))).add(n12.mul(v02).add(n13.mul(v03)));
         a11 = a11.add(n10.mul(v10).add(n11.mul(v11))).add(n12.mul(v12).add(n13.mul(v13)));
@@ -525,7 +528,7 @@ final class PackedQ4 extends PackedMatrix {
    * each row's result is bitwise what {@link #panel} gives it (same operations, same order).
    */
   void panelPair(int p, QuantizedInput x, float[] out) {
-    int[] xp = x.pairCodes();
+    int[] xp = x.nibbleCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
     short[] hs = halfScales;
@@ -556,52 +559,36 @@ final class PackedQ4 extends PackedMatrix {
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
         a00 =
-            a00.add(
-                    wa00.and((short) 0xF)
-                        .mul(v0)
-                        .add(wa00.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+            a00.add(wa00.mul(v0).add(wa00.lanewise(VectorOperators.LSHR, 4).mul(v1)))
                 .add(
                     wa00.lanewise(VectorOperators.LSHR, 8)
-                        .and((short) 0xF)
                         .mul(v2)
                         .add(wa00.lanewise(VectorOperators.LSHR, 12).mul(v3)));
         ShortVector wa10 =
             ShortVector.fromMemorySegment(
                 S, codes, wn + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
         a10 =
-            a10.add(
-                    wa10.and((short) 0xF)
-                        .mul(v0)
-                        .add(wa10.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+            a10.add(wa10.mul(v0).add(wa10.lanewise(VectorOperators.LSHR, 4).mul(v1)))
                 .add(
                     wa10.lanewise(VectorOperators.LSHR, 8)
-                        .and((short) 0xF)
                         .mul(v2)
                         .add(wa10.lanewise(VectorOperators.LSHR, 12).mul(v3)));
         ShortVector wa01 =
             ShortVector.fromMemorySegment(
                 S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
         a01 =
-            a01.add(
-                    wa01.and((short) 0xF)
-                        .mul(v0)
-                        .add(wa01.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+            a01.add(wa01.mul(v0).add(wa01.lanewise(VectorOperators.LSHR, 4).mul(v1)))
                 .add(
                     wa01.lanewise(VectorOperators.LSHR, 8)
-                        .and((short) 0xF)
                         .mul(v2)
                         .add(wa01.lanewise(VectorOperators.LSHR, 12).mul(v3)));
         ShortVector wa11 =
             ShortVector.fromMemorySegment(
                 S, codes, wn + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
         a11 =
-            a11.add(
-                    wa11.and((short) 0xF)
-                        .mul(v0)
-                        .add(wa11.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(v1)))
+            a11.add(wa11.mul(v0).add(wa11.lanewise(VectorOperators.LSHR, 4).mul(v1)))
                 .add(
                     wa11.lanewise(VectorOperators.LSHR, 8)
-                        .and((short) 0xF)
                         .mul(v2)
                         .add(wa11.lanewise(VectorOperators.LSHR, 12).mul(v3)));
       }

@@ -17,12 +17,13 @@ import java.util.Objects;
  * #pairCodes}: broadcast as an int, one load, a pair lands in every even/odd lane pair, which the
  * nibble kernels of {@link PackedQ4} and {@link NibbleGemm} multiply by two columns at once) and
  * each block's code sum ({@link #blockSums}: {@link PackedQ4} multiplies offset nibbles {@code w+8}
- * and takes {@code 8 * sum} back off). For the 8-bit GEMM the codes are also made available as
- * floats ({@link #floatCodes}): {@link PackedGemm} multiplies in float lanes, exactly (integer
- * products and block sums stay below 2^24), and broadcasts an activation straight from memory,
- * which a short would need three instructions for. Those are derived from the codes once per
- * quantization, on the first {@link #ensureGemmCodes} (the GEMM's entry), so decode steps, which
- * never take the GEMM, do not pay for them.
+ * and takes {@code 8 * sum} back off), and the pairs again as differences for the per-panel nibble
+ * kernels ({@link #nibbleCodes}: they spare the kernels a mask per nibble). For the 8-bit GEMM the
+ * codes are also made available as floats ({@link #floatCodes}): {@link PackedGemm} multiplies in
+ * float lanes, exactly (integer products and block sums stay below 2^24), and broadcasts an
+ * activation straight from memory, which a short would need three instructions for. Those are
+ * derived from the codes once per quantization, on the first {@link #ensureGemmCodes} (the GEMM's
+ * entry), so decode steps, which never take the GEMM, do not pay for them.
  *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
@@ -34,6 +35,7 @@ public final class QuantizedInput {
   private short[] codes = new short[0];
   private float[] floatCodes = new float[0];
   private int[] pairCodes = new int[0];
+  private int[] nibbleCodes = new int[0];
   private float[] scales = new float[0];
   private int[] blockSums = new int[0];
   private int batch;
@@ -61,6 +63,7 @@ public final class QuantizedInput {
     if (codes.length < n) {
       codes = new short[n];
       pairCodes = new int[n / 2];
+      nibbleCodes = new int[n / 2];
       scales = new float[n / BLOCK];
       blockSums = new int[n / BLOCK];
     }
@@ -96,6 +99,7 @@ public final class QuantizedInput {
     if (codes.length < n) {
       codes = new short[n];
       pairCodes = new int[n / 2];
+      nibbleCodes = new int[n / 2];
       scales = new float[n / BLOCK];
       blockSums = new int[n / BLOCK];
     }
@@ -129,12 +133,21 @@ public final class QuantizedInput {
     float inv = d == 0f ? 0f : 1f / d;
     scales[blk] = d;
     int sum = 0;
+    int p0 = 0;
+    int p1 = 0;
     for (int j = 0; j < BLOCK; j += 2) {
       short q0 = (short) code(x[from + j] * inv);
       short q1 = (short) code(x[from + j + 1] * inv);
       codes[to + j] = q0;
       codes[to + j + 1] = q1;
       pairCodes[(to + j) / 2] = (q0 & 0xFFFF) | (q1 << 16);
+      // the first pair of each group of eight columns as it is, the others less 16 times the
+      // pair before (mod 2^16, as the kernels' 16-bit lanes compute)
+      int y0 = j % 8 == 0 ? q0 : q0 - 16 * p0;
+      int y1 = j % 8 == 0 ? q1 : q1 - 16 * p1;
+      nibbleCodes[(to + j) / 2] = (y0 & 0xFFFF) | (y1 << 16);
+      p0 = q0;
+      p1 = q1;
       sum += q0 + q1;
     }
     blockSums[blk] = sum;
@@ -209,6 +222,19 @@ public final class QuantizedInput {
    */
   int[] pairCodes() {
     return pairCodes;
+  }
+
+  /**
+   * {@link #pairCodes()} prepared for {@link PackedQ4}'s per-panel kernels, which multiply a 16-bit
+   * unit of four nibbles shifted right by {@code 4t} without masking off the nibbles above: in each
+   * group of eight columns (pairs {@code t = 0..3}), pair 0 as it is and pair {@code t > 0} less 16
+   * times pair {@code t-1}, each 16-bit half modulo {@code 2^16}. With {@code q_t = u >>> 4t} the
+   * nibbles are {@code n_t = q_t - 16 q_(t+1)} ({@code q_4 = 0}), so {@code sum_t q_t y_t = sum_t
+   * n_t x_t}: the same integer, modulo {@code 2^16} in a lane, and exact there, since a block's
+   * true sum per lane is below {@code 16 * 15 * 127 < 32768} in magnitude.
+   */
+  int[] nibbleCodes() {
+    return nibbleCodes;
   }
 
   float[] scales() {
