@@ -20,7 +20,9 @@
 #   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: each kernel, integer vs float, 1 thread,
 #                                         min and median time per call
 # Environment: TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
-# (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4").
+# (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
+# warm-up tokens before timing, default the timed count: a shorter one timed code the JIT had not
+# finished compiling, perf/RESULTS.md session 9).
 # Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
 # warm machine reuse them (a fresh machine needs prepare again); results go to $OUT when set, else
 # .device/results.
@@ -38,7 +40,7 @@ WHAT="${1:-}"
 shift || true
 
 usage() {
-  sed -n '2,29p' "$0" >&2
+  sed -n '2,30p' "$0" >&2
   exit 2
 }
 
@@ -132,7 +134,7 @@ BW=${BW:-1}
 kvant_tps() {
   local file=$1 threads=$2 kernels=$3 tokens=$4
   timeout 120 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench decode \
-    --model "$file" --tokens "$tokens" --warmup $((tokens / 4 + 2)) --threads "$threads" \
+    --model "$file" --tokens "$tokens" --warmup "${WARMUP:-$tokens}" --threads "$threads" \
     --kernels "$kernels" --bandwidth-gbs "$BW" 2>> "$LOG" | tee -a "$LOG" | sed -n 's/^decode .* \([0-9.]*\) tokens\/s.*/\1/p' | head -1
 }
 # mean tokens/s of llama-bench text generation (-p 0 -n N)
