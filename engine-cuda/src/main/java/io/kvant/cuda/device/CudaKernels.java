@@ -58,8 +58,7 @@ public final class CudaKernels {
   private final MemorySegment ropeKvAppend;
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
-  // [variant][mmas per fragment - 1][form: plain, norm, swiglu, swiglu + norm]
-  // [codes][variant][one or two mmas per fragment][form]
+  // [codes][variant][one or two mmas per fragment][form: plain, norm, swiglu, swiglu + norm]
   private final MemorySegment[][][][] mq =
       new MemorySegment[MqCodes.values().length][MqVariant.values().length][2][4];
   private final MemorySegment dequantTiled;

@@ -250,30 +250,49 @@ public record QuantizedLayout(
 
   /** This row-major 8-bit layout rearranged into the tiled one (same scales). */
   private QuantizedLayout toTiled8() {
-    int tileRows = (rows + 15) / 16 * 16;
     int[] dst = new int[cols];
     for (int c = 0; c < cols; c++) {
       dst[c] = (int) tiledByte8(0, c, cols);
     }
-    long tileBytes = 16L * cols;
-    MemorySegment out = Arena.ofAuto().allocate((long) tileRows * cols, 16);
-    java.util.stream.IntStream.range(0, tileRows / 16)
+    MemorySegment out =
+        byTiles(
+            16L * cols,
+            (r, tileStart, src, tile) -> {
+              int base = (int) (tiledByte8(r, 0, cols) - tileStart);
+              for (int c = 0; c < cols; c++) {
+                tile[base + dst[c]] = src[c];
+              }
+            });
+    return new QuantizedLayout(
+        8, format, rows, cols, cols, groupSize, groupsPerRow, out, scales, null, true);
+  }
+
+  /** Scatters row {@code r}'s codes ({@code src}) into the heap copy of its tile. */
+  private interface RowScatter {
+    void scatter(int r, long tileStart, byte[] src, byte[] tile);
+  }
+
+  /**
+   * Tiled codes of {@code tileBytes} per 16-row tile (the last one padded with zero codes), made
+   * tile by tile in parallel, each tile in a heap array that {@code scatter} fills one row at a
+   * time ({@code tileStart}: the tile's byte offset in the result).
+   */
+  private MemorySegment byTiles(long tileBytes, RowScatter scatter) {
+    int tiles = (rows + 15) / 16;
+    MemorySegment out = Arena.ofAuto().allocate(tiles * tileBytes, 16);
+    java.util.stream.IntStream.range(0, tiles)
         .parallel()
         .forEach(
             rt -> {
               byte[] tile = new byte[(int) tileBytes];
-              byte[] src = new byte[cols];
+              byte[] src = new byte[ldw];
               for (int r = rt * 16; r < Math.min(rows, rt * 16 + 16); r++) {
-                MemorySegment.copy(codes, JAVA_BYTE, (long) r * ldw, src, 0, cols);
-                int base = (int) (tiledByte8(r, 0, cols) - rt * tileBytes);
-                for (int c = 0; c < cols; c++) {
-                  tile[base + dst[c]] = src[c];
-                }
+                MemorySegment.copy(codes, JAVA_BYTE, (long) r * ldw, src, 0, ldw);
+                scatter.scatter(r, rt * tileBytes, src, tile);
               }
               MemorySegment.copy(tile, 0, out, JAVA_BYTE, rt * tileBytes, tile.length);
             });
-    return new QuantizedLayout(
-        8, format, rows, cols, cols, groupSize, groupsPerRow, out, scales, null, true);
+    return out;
   }
 
   /**
@@ -287,7 +306,6 @@ public record QuantizedLayout(
     if (bits == 8) {
       return toTiled8();
     }
-    int tileRows = (rows + 15) / 16 * 16;
     int half = cols / 2;
     // whole groups (tiles() holds): column c of group g is nibble (c % G < G / 2 ? low : high) of
     // byte g * G / 2 + c % (G / 2) of its row
@@ -300,26 +318,18 @@ public record QuantizedLayout(
       srcShift[c] = j < groupSize / 2 ? 0 : 4;
       dstByte[c] = (int) (tiledByte(0, c, cols) >> 1); // row 0: the low nibble
     }
-    MemorySegment out = Arena.ofAuto().allocate((long) tileRows * half, 16);
-    // by tiles (the two nibbles of a byte are rows g and g + 8 of one tile), in heap arrays
-    long tileBytes = 16L * half;
-    java.util.stream.IntStream.range(0, tileRows / 16)
-        .parallel()
-        .forEach(
-            rt -> {
-              byte[] tile = new byte[(int) tileBytes];
-              byte[] src = new byte[ldw];
-              for (int r = rt * 16; r < Math.min(rows, rt * 16 + 16); r++) {
-                MemorySegment.copy(codes, JAVA_BYTE, (long) r * ldw, src, 0, ldw);
-                long at = tiledByte(r, 0, cols) - (rt * tileBytes << 1);
-                int dst = (int) (at >> 1);
-                int rowShift = (int) (at & 1) * 4;
-                for (int c = 0; c < cols; c++) {
-                  int code = (src[srcByte[c]] >> srcShift[c]) & 0xF;
-                  tile[dst + dstByte[c]] |= (byte) (code << rowShift);
-                }
+    // the two nibbles of a byte are rows g and g + 8 of one tile
+    MemorySegment out =
+        byTiles(
+            16L * half,
+            (r, tileStart, src, tile) -> {
+              long at = tiledByte(r, 0, cols) - (tileStart << 1);
+              int dst = (int) (at >> 1);
+              int rowShift = (int) (at & 1) * 4;
+              for (int c = 0; c < cols; c++) {
+                int code = (src[srcByte[c]] >> srcShift[c]) & 0xF;
+                tile[dst + dstByte[c]] |= (byte) (code << rowShift);
               }
-              MemorySegment.copy(tile, 0, out, JAVA_BYTE, rt * tileBytes, tile.length);
             });
     return new QuantizedLayout(
         4, format, rows, cols, half, groupSize, groupsPerRow, out, scales, zeros, true);
