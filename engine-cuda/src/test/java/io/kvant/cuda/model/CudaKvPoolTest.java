@@ -26,7 +26,9 @@ class CudaKvPoolTest {
           KvEncoding.HADAMARD_MSE,
           KvEncoding.KIVI_HADAMARD,
           KvEncoding.STATIC,
-          KvEncoding.STATIC_HADAMARD
+          KvEncoding.STATIC_HADAMARD,
+          KvEncoding.CENTERED_MSE,
+          KvEncoding.CENTERED_QMSE
         }) {
       assertThat(CudaKvPool.supports(e)).as(e.optionName()).isFalse();
       assertThatThrownBy(() -> CudaKvPool.requireSupported(e))

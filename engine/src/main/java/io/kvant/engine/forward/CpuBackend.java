@@ -66,8 +66,8 @@ public final class CpuBackend implements ComputeBackend {
 
   /**
    * The host store with {@code encoding} (one that {@link KvEncoding#needsScales()} throws when the
-   * store is made: the static scales are not the backend's to know; {@code eval} builds such a
-   * store itself).
+   * store is made: calibrated scales and key means are not the backend's to know; {@code eval}
+   * builds such a store itself).
    */
   @Override
   public KvStoreFactory kvStorage(KvEncoding encoding) {

@@ -71,7 +71,43 @@ public enum KvEncoding {
    * {@link #STATIC} of the rotated vectors; the calibration's maxima are those of the rotated
    * vectors ({@link KvScales#rotated()}).
    */
-  STATIC_HADAMARD(Scaling.STATIC_CHANNEL, Scaling.STATIC_CHANNEL, true);
+  STATIC_HADAMARD(Scaling.STATIC_CHANNEL, Scaling.STATIC_CHANNEL, true),
+  /**
+   * {@link #PER_TOKEN_MSE} of keys centered in the frame before RoPE, with calibrated means ({@link
+   * KvScales#keyMean()}, {@link KvScales#keyRope()}): {@code m} per (layer, KV head, channel) is
+   * the mean of {@code R(-t) k_t} over the calibration's keys, {@code R(t)} the rotation the
+   * forward pass gives a key at position {@code t} ({@link KeyRope}: the same F32 cosines and
+   * sines). Writing position {@code t}: {@code r = R(t) m} in F32 (per pair {@code (a, b)}: {@code
+   * r_a = m_a c - m_b s}, {@code r_b = m_a s + m_b c}), {@code y_i = k_i - r_i}, and {@code y}
+   * encoded by {@link Scaling#TOKEN_MSE}. Reading adds the offset back per position: {@code score_t
+   * = scale_t * sum_i q_i value(code_i) + sum_pairs (A cos + B sin)} with {@code A = q_a m_a + q_b
+   * m_b}, {@code B = q_b m_a - q_a m_b} (once per call), which is {@code q . (y_t + R(t) m) = q .
+   * k_t} in real arithmetic: centering is exact; only {@code y} is rounded to codes. Values as
+   * {@link #PER_TOKEN_MSE}, not centered.
+   *
+   * <p>Why: E4M3's error is relative to each element, so it grows with what is stored; keys carry a
+   * large offset per channel (on stories260K 52-87% of their energy), which is a constant vector
+   * before RoPE and a rotating one after it. Subtracting the rotated mean leaves only the keys'
+   * spread to round (stories260K: key energy 3 to 18 times smaller). A constant mean after RoPE
+   * removes it only for the slow pairs, and the values' offsets are small (both measured,
+   * perf/RESULTS.md). Needs calibration, so {@code eval} measures it and the server refuses it, as
+   * {@link #STATIC}.
+   */
+  CENTERED_MSE(Scaling.TOKEN_MSE, Scaling.TOKEN_MSE, false, true, false),
+  /**
+   * {@link #CENTERED_MSE} whose key scale is chosen by the error the scores see rather than the
+   * error of the vector: among {@link Scaling#TOKEN_MSE}'s candidates (of {@code y}), the one of
+   * least {@code err_k = sum_i d_i * (sum_j W_ij d_j)} (F32, increasing {@code i} and {@code j};
+   * the first on ties), {@code W} the calibrated second moment {@code E[q q^T]} of the queries that
+   * read the (layer, KV head) ({@link KvScales#queryMoment()}). Codes, values and reading as {@link
+   * #CENTERED_MSE}.
+   *
+   * <p>Why: a score's error is {@code q . d}, whose mean square over the queries is {@code d^T W
+   * d}; queries are far from isotropic, so the plain squared error weighs channels the scores
+   * barely read as much as those they read most. The scale is the only choice the encoder has, and
+   * this picks it for the scores. Costs {@code headSize^2} per candidate at write.
+   */
+  CENTERED_QMSE(Scaling.TOKEN_MSE, Scaling.TOKEN_MSE, false, true, true);
 
   /** Where the scales of keys or of values live. */
   public enum Scaling {
@@ -119,18 +155,29 @@ public enum KvEncoding {
   private final Scaling keys;
   private final Scaling values;
   private final boolean rotates;
+  private final boolean centersKeys;
+  private final boolean weighsKeys;
 
   KvEncoding(Scaling keys, Scaling values, boolean rotates) {
+    this(keys, values, rotates, false, false);
+  }
+
+  KvEncoding(
+      Scaling keys, Scaling values, boolean rotates, boolean centersKeys, boolean weighsKeys) {
     this.keys = keys;
     this.values = values;
     this.rotates = rotates;
+    this.centersKeys = centersKeys;
+    this.weighsKeys = weighsKeys;
   }
 
   /**
    * The CPU's default encoding of {@code type} (what {@link KvStoreFactory#cpuDefault()} stores):
    * the best measured on the three real models (perf/RESULTS.md, "KV cache encodings"): {@link
    * #KIVI} for INT8 ({@link #KIVI_MSE} is as good, at 6 to 20 times the cost of a write), {@link
-   * #PER_TOKEN_MSE} for E4M3, {@link #PER_TOKEN} (unused) for the float types.
+   * #PER_TOKEN_MSE} for E4M3, {@link #PER_TOKEN} (unused) for the float types. The centered
+   * encodings ({@link #CENTERED_QMSE}) measure better on both types but need calibrated key means,
+   * which a store made without a calibration pass does not have, so none is a default.
    */
   public static KvEncoding cpuDefault(KvCacheType type) {
     return switch (type) {
@@ -155,9 +202,28 @@ public enum KvEncoding {
     return rotates;
   }
 
-  /** Whether the encoding needs calibrated {@link KvScales}. */
+  /**
+   * Whether keys are stored minus their calibrated mean rotated to their position ({@link
+   * #CENTERED_MSE}).
+   */
+  public boolean centersKeys() {
+    return centersKeys;
+  }
+
+  /**
+   * Whether the keys' scale is chosen by the error weighted with the queries' calibrated second
+   * moment ({@link #CENTERED_QMSE}).
+   */
+  public boolean weighsKeys() {
+    return weighsKeys;
+  }
+
+  /**
+   * Whether the encoding needs calibrated {@link KvScales}: the maxima of the static scales, or the
+   * key means (and query moments) of the centered encodings ({@link KvScales#hasKeyMoments()}).
+   */
   public boolean needsScales() {
-    return keys == Scaling.STATIC_CHANNEL || values == Scaling.STATIC_CHANNEL;
+    return keys == Scaling.STATIC_CHANNEL || values == Scaling.STATIC_CHANNEL || centersKeys;
   }
 
   /** The option's spelling: {@code per-token}, {@code hadamard}, {@code per-token-mse}, ... */

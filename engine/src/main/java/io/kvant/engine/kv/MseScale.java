@@ -60,4 +60,56 @@ final class MseScale {
     }
     return best;
   }
+
+  /**
+   * As {@link #quantize}, the candidate's error {@code sum_i d_i * (sum_j W_ij d_j)} ({@link
+   * KvEncoding#CENTERED_QMSE}) with {@code W = w[wOff + i*n + j]}, an {@code n x n} second moment
+   * matrix (positive semi-definite, so the error is {@code >= 0} up to rounding; no early stop: a
+   * partial sum is not a bound).
+   */
+  static float quantizeWeighted(
+      KvCacheType type,
+      float[] src,
+      int off,
+      int n,
+      MemorySegment dst,
+      long dOff,
+      float[] w,
+      int wOff) {
+    float amax = 0f;
+    for (int i = 0; i < n; i++) {
+      amax = Math.max(amax, Math.abs(src[off + i]));
+    }
+    if (amax == 0f) {
+      dst.asSlice(dOff, n).fill((byte) 0);
+      return 0f;
+    }
+    float s0 = amax / KvKernels.codeMax(type);
+    float best = s0;
+    float bestErr = Float.POSITIVE_INFINITY;
+    float[] d = new float[n];
+    for (int k = 0; k < CANDIDATES; k++) {
+      float s = s0 * FACTORS[k];
+      for (int i = 0; i < n; i++) {
+        float x = src[off + i];
+        d[i] = x - s * KvKernels.value(type, KvKernels.code(type, x, s));
+      }
+      float err = 0f;
+      for (int i = 0; i < n; i++) {
+        float r = 0f;
+        for (int j = 0, row = wOff + i * n; j < n; j++) {
+          r += w[row + j] * d[j];
+        }
+        err += d[i] * r;
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        best = s;
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      dst.set(ValueLayout.JAVA_BYTE, dOff + i, KvKernels.code(type, src[off + i], best));
+    }
+    return best;
+  }
 }

@@ -14,7 +14,9 @@ import java.lang.foreign.ValueLayout;
  * over tokens, without a horizontal sum per token. Quantized types keep one-byte codes in the same
  * place and their scales as {@link KvEncoding} says: per (layer, head, token) in the block, per
  * (layer, head, channel) in the block ({@link KvEncoding.Scaling#BLOCK_CHANNEL}), or fixed per
- * (layer, head, channel) from {@link KvScales}. Reads dequantize on the fly in {@link KvKernels}; a
+ * (layer, head, channel) from {@link KvScales}. The centered encodings ({@link
+ * KvEncoding#centersKeys()}) store each key minus its calibrated mean rotated to its position and
+ * add {@code q} times that back to every score. Reads dequantize on the fly in {@link KvKernels}; a
  * per-channel scale is folded into the query (keys) or applied once to a head's sum (values). All
  * memory is allocated at construction; keys and values (floats or codes) live off the Java heap,
  * one native segment each, freed when the store is unreachable, so the cache's size does not count
@@ -47,6 +49,15 @@ public final class PagedKvStore implements KvStore {
 
   private final float[] vStatic;
 
+  /** Keys' means before RoPE per (layer, head, channel) when keys are centered, else null. */
+  private final float[] kMean;
+
+  /** RoPE's tables when keys are centered, else null. */
+  private final KeyRope.Tables keyRope;
+
+  /** The queries' second moments per (layer, head), weighing the keys' scale error; or null. */
+  private final float[] kMoment;
+
   PagedKvStore(KvGeometry g, KvCacheType type, int blockSize, int blocks, BlockTables tables) {
     this(g, type, KvEncoding.PER_TOKEN, null, blockSize, blocks, tables);
   }
@@ -58,7 +69,8 @@ public final class PagedKvStore implements KvStore {
    *     else null
    * @throws IllegalArgumentException for {@link KvCacheType#F16}, another encoding than {@code
    *     per-token} with F32, a rotating encoding with a head size that is not a power of two, or
-   *     scales that are missing, of another geometry or of the other basis
+   *     scales that are missing, of another geometry or of the other basis, or without the key
+   *     moments a centered encoding needs
    */
   PagedKvStore(
       KvGeometry g,
@@ -89,6 +101,10 @@ public final class PagedKvStore implements KvStore {
     Arena arena = Arena.ofAuto();
     kd = arena.allocate(bytes, 64);
     vd = arena.allocate(bytes, 64);
+    boolean centered = type != KvCacheType.F32 && encoding.centersKeys();
+    kMean = centered ? scales.keyMean() : null;
+    keyRope = centered ? new KeyRope.Tables(scales.keyRope(), g.headSize()) : null;
+    kMoment = centered && encoding.weighsKeys() ? scales.queryMoment() : null;
     if (type == KvCacheType.F32) {
       ks = vs = null;
       kStatic = vStatic = null;
@@ -130,6 +146,16 @@ public final class PagedKvStore implements KvStore {
       if (!scales.geometry().equals(g)) {
         throw new IllegalArgumentException(
             name + ": the KV scales are for " + scales.geometry() + ", the model is " + g);
+      }
+      if (encoding.centersKeys() && !scales.hasKeyMoments()) {
+        throw new IllegalArgumentException(
+            name
+                + " needs calibrated key means (KvScaleRecorder with the model's RoPE), the KV"
+                + " scales have maxima only");
+      }
+      if (encoding.centersKeys() && g.headSize() % 2 != 0) {
+        throw new IllegalArgumentException(
+            name + " needs an even head size (RoPE pairs), got " + g.headSize());
       }
       if (scales.rotated() != encoding.rotates()) {
         throw new IllegalArgumentException(
@@ -177,6 +203,19 @@ public final class PagedKvStore implements KvStore {
   /** How INT8/FP8 head vectors are encoded. */
   public KvEncoding encoding() {
     return encoding;
+  }
+
+  /**
+   * The key at {@code pos} minus its calibrated mean rotated to {@code pos} ({@code k - R(pos) m}),
+   * in a new array.
+   */
+  private float[] centered(float[] k, int off, int n, int ch, int pos) {
+    float[] r = new float[n];
+    keyRope.rotate(kMean, ch, pos, false, r, 0);
+    for (int c = 0; c < n; c++) {
+      r[c] = k[off + c] - r[c];
+    }
+    return r;
   }
 
   /** {@code x[off .. off+n)} rotated into a new array when the encoding rotates, else null. */
@@ -232,17 +271,22 @@ public final class PagedKvStore implements KvStore {
             v, vOff + src, vd, ValueLayout.JAVA_FLOAT, (base(block) + e) * Float.BYTES, hs);
         continue;
       }
-      float[] kr = rotated(k, kOff + src, hs);
+      int ch = channelIndex(layer, h);
+      float[] kr =
+          kMean != null ? centered(k, kOff + src, hs, ch, pos) : rotated(k, kOff + src, hs);
       float[] vr = rotated(v, vOff + src, hs);
       float[] kx = kr != null ? kr : k;
       float[] vx = vr != null ? vr : v;
       int ko = kr != null ? 0 : kOff + src;
       int vo = vr != null ? 0 : vOff + src;
-      int ch = channelIndex(layer, h);
       long at = base(block) + e;
       switch (encoding.keyScaling()) {
         case TOKEN -> ks[block][si] = KvKernels.quantize(type, kx, ko, hs, kd, at);
-        case TOKEN_MSE -> ks[block][si] = MseScale.quantize(type, kx, ko, hs, kd, at);
+        case TOKEN_MSE ->
+            ks[block][si] =
+                kMoment != null
+                    ? MseScale.quantizeWeighted(type, kx, ko, hs, kd, at, kMoment, ch * hs)
+                    : MseScale.quantize(type, kx, ko, hs, kd, at);
         case BLOCK_CHANNEL ->
             ChannelCodes.appendBlockChannel(
                 type,
@@ -268,6 +312,16 @@ public final class PagedKvStore implements KvStore {
 
   @Override
   public void keyScores(
+      int seq, int layer, int kvHead, float[] q, int qOff, int len, float[] scores) {
+    keyScoresStored(seq, layer, kvHead, q, qOff, len, scores);
+    if (kMean != null) {
+      // The stored keys are k_t - R(t) m: add q . R(t) m back to every score.
+      keyRope.addOffsetScores(q, qOff, kMean, channelIndex(layer, kvHead), len, scores);
+    }
+  }
+
+  /** {@link #keyScores} against the keys as stored (centered ones without their offset). */
+  private void keyScoresStored(
       int seq, int layer, int kvHead, float[] q, int qOff, int len, float[] scores) {
     int hs = g.headSize();
     float[] qr = rotated(q, qOff, hs);

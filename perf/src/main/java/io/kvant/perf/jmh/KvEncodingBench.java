@@ -51,7 +51,15 @@ public class KvEncodingBench {
   private static final int LEN = 256;
   private static final int HEADS = 4;
 
-  @Param({"per-token", "hadamard", "per-token-mse", "kivi", "kivi-mse"})
+  @Param({
+    "per-token",
+    "hadamard",
+    "per-token-mse",
+    "kivi",
+    "kivi-mse",
+    "centered-mse",
+    "centered-qmse"
+  })
   public String encoding;
 
   @Param({"INT8", "FP8_E4M3"})
@@ -73,6 +81,25 @@ public class KvEncodingBench {
   @Setup(Level.Trial)
   public void setup() {
     KvGeometry g = new KvGeometry(1, HEADS, headSize);
+    KvEncoding e = KvEncoding.parse(encoding);
+    // The centered encodings' calibrated moments: zero means (the offsets cost the same work
+    // whatever their values) and identity query moments.
+    io.kvant.engine.kv.KvScales scales = null;
+    if (e.centersKeys()) {
+      float[] moment = new float[g.kvDim() * headSize];
+      for (int i = 0; i < g.kvDim(); i++) {
+        moment[i * headSize + i % headSize] = 1f;
+      }
+      scales =
+          new io.kvant.engine.kv.KvScales(
+              g,
+              false,
+              new float[g.kvDim()],
+              new float[g.kvDim()],
+              new io.kvant.engine.kv.KeyRope(10000, io.kvant.engine.model.RopeStyle.HALF_SPLIT),
+              new float[g.kvDim()],
+              moment);
+    }
     KvCacheManager kv =
         new KvCacheManager(
             g,
@@ -82,7 +109,7 @@ public class KvEncodingBench {
                 2L * LEN * g.bytesPerToken(KvCacheType.F32),
                 EvictionPolicyKind.LRU,
                 false),
-            io.kvant.engine.kv.KvStoreFactory.host(KvEncoding.parse(encoding)));
+            io.kvant.engine.kv.KvStoreFactory.host(e, scales));
     seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "bench"), LEN);
     store = kv.store();
     SplittableRandom r = new SplittableRandom(1);

@@ -57,8 +57,11 @@ final class EvalCommand {
                            (the per-token scale of least squared error), kivi (keys per channel
                            in each block, values per token), kivi-hadamard, kivi-mse (values
                            by -mse), static (fixed per-channel scales from a calibration pass
-                           over --calibration text), static-hadamard; default: kivi for
-                           int8, per-token-mse for fp8 (a GPU implements per-token,
+                           over --calibration text), static-hadamard, centered-mse (keys
+                           minus their calibrated mean before RoPE, then per-token-mse),
+                           centered-qmse (and the key scale weighted by the queries'
+                           calibrated second moments); default: kivi for int8,
+                           per-token-mse for fp8 (a GPU implements per-token,
                            per-token-mse, kivi and kivi-mse)
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
@@ -162,13 +165,14 @@ final class EvalCommand {
             throw new UsageException("--kv-encoding: " + e.getMessage() + "; use --device cpu");
           }
         }
-        // The static encodings' scales: the full-precision model over the calibration text.
+        // The static encodings' scales, the centered ones' key moments: the full-precision model
+        // over the calibration text.
         io.kvant.engine.kv.KvScales kvScales = null;
         if (kvEncoding.needsScales() && cpu) {
           try (var engine = new io.kvant.engine.forward.Transformer(cfg, model.weights(), pool)) {
             kvScales =
                 io.kvant.quant.quantize.KvCalibration.measure(
-                    engine, cal.sequences(), kvEncoding.rotates());
+                    engine, cal.sequences(), kvEncoding.rotates(), kvEncoding.centersKeys());
           }
         }
         io.kvant.engine.kv.KvStoreFactory candidateStorage =

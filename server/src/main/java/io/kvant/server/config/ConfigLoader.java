@@ -127,7 +127,9 @@ public final class ConfigLoader {
     if (e.needsScales()) {
       throw new ConfigException(
           where
-              + ": static scales come from a calibration pass that the server does not run or load"
+              + ": "
+              + (e.centersKeys() ? "its key means come" : "static scales come")
+              + " from a calibration pass that the server does not run or load"
               + " (kvant eval --kv-encoding "
               + e.optionName()
               + " measures it)");

@@ -160,6 +160,10 @@ class ConfigLoaderTest {
     assertThatThrownBy(
             () -> load(Map.of(), "--model", m, "--kv", "int8", "--kv-encoding", "static"))
         .hasMessageStartingWith("--kv-encoding static: static scales come from a calibration");
+    assertThatThrownBy(
+            () -> load(Map.of(), "--model", m, "--kv", "fp8", "--kv-encoding", "centered-mse"))
+        .hasMessageStartingWith(
+            "--kv-encoding centered-mse: its key means come from a calibration pass");
     assertThatThrownBy(() -> load(Map.of(), "--model", m, "--kv-encoding", "kivvi"))
         .hasMessageStartingWith("--kv-encoding: must be one of per-token, hadamard");
   }
