@@ -26,14 +26,15 @@ import java.util.function.LongSupplier;
  *     /tmp/a.jar engine/target/kvant-engine-0.1.0-SNAPSHOT.jar models/kvant-kjv-7m.gguf 16 48 12
  * </pre>
  *
- * Arguments: jar A, jar B, model file, sequences, timed steps per round (after 8 warm-up steps),
- * rounds; 2 compute threads, integer kernels (the server's default; F16 weights run the float
+ * Arguments: jar A, jar B, model file, sequences, timed steps per round, rounds, and optionally
+ * the warm-up steps before the timed ones (default 8; a long warm-up times decode deep into the
+ * context); 2 compute threads, integer kernels (the server's default; F16 weights run the float
  * kernels either way). Run from the repository root.
  */
 public class EngineAb {
   public static void main(String[] a) throws Exception {
-    if (a.length != 6) {
-      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS");
+    if (a.length != 6 && a.length != 7) {
+      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS [WARMUP]");
       System.exit(2);
     }
     List<String> libs =
@@ -69,12 +70,13 @@ public class EngineAb {
     int sequences = Integer.parseInt(a[3]);
     int steps = Integer.parseInt(a[4]);
     int rounds = Integer.parseInt(a[5]);
+    int warmup = a.length > 6 ? Integer.parseInt(a[6]) : 8;
     double[][] tps = new double[2][rounds];
     LongSupplier clock = System::nanoTime;
     for (int r = -3; r < rounds; r++) { // three rounds of warm-up
       for (int k = 0; k < 2; k++) {
         int i = (r & 1) == 0 ? k : 1 - k; // A first in even rounds, B first in odd ones
-        Object res = run[i].invoke(null, model[i], sequences, steps, 8, 2, kernels[i], clock);
+        Object res = run[i].invoke(null, model[i], sequences, steps, warmup, 2, kernels[i], clock);
         if (r >= 0) {
           tps[i][r] = (double) tokensPerSecond[i].invoke(res);
         }
