@@ -28,13 +28,14 @@ import java.util.function.LongSupplier;
  *
  * Arguments: jar A, jar B, model file, sequences, timed steps per round, rounds, and optionally
  * the warm-up steps before the timed ones (default 8; a long warm-up times decode deep into the
- * context); 2 compute threads, integer kernels (the server's default; F16 weights run the float
+ * context) and {@code paged}: the server's path ({@code BackendDecodeBench}: the CPU backend over
+ * the KV cache manager's paged F32 store) instead of {@code BatchDecodeBench}'s contiguous store; 2 compute threads, integer kernels (the server's default; F16 weights run the float
  * kernels either way). Run from the repository root.
  */
 public class EngineAb {
   public static void main(String[] a) throws Exception {
-    if (a.length != 6 && a.length != 7) {
-      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS [WARMUP]");
+    if (a.length < 6 || a.length > 8 || (a.length == 8 && !a[7].equals("paged"))) {
+      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS [WARMUP [paged]]");
       System.exit(2);
     }
     List<String> libs =
@@ -43,6 +44,7 @@ public class EngineAb {
     libs.removeIf(s -> s.matches(".*/kvant-engine-[^/]*\\.jar"));
     Object[] model = new Object[2];
     Object[] kernels = new Object[2];
+    boolean paged = a.length == 8;
     Method[] run = new Method[2];
     Method[] tokensPerSecond = new Method[2];
     for (int i = 0; i < 2; i++) {
@@ -59,13 +61,23 @@ public class EngineAb {
               .getMethod("load", Path.class, Optional.class)
               .invoke(null, Path.of(a[2]), Optional.empty());
       kernels[i] = cl.loadClass("io.kvant.engine.forward.MatmulKernels").getField("INTEGER").get(null);
-      for (Method m : cl.loadClass("io.kvant.perf.decode.BatchDecodeBench").getMethods()) {
-        if (m.getName().equals("run") && m.getParameterCount() == 7) {
+      String bench = paged ? "BackendDecodeBench" : "BatchDecodeBench";
+      for (Method m : cl.loadClass("io.kvant.perf.decode." + bench).getMethods()) {
+        if (m.getName().equals("run") && m.getParameterCount() == (paged ? 6 : 7)) {
           run[i] = m;
         }
       }
+      if (paged) {
+        // the server's path: the CPU backend over the KV cache manager's paged store
+        Object pool =
+            cl.loadClass("io.kvant.engine.tensor.ComputePool").getConstructor(int.class).newInstance(2);
+        kernels[i] =
+            cl.loadClass("io.kvant.engine.forward.CpuBackend")
+                .getConstructor(pool.getClass())
+                .newInstance(pool);
+      }
       tokensPerSecond[i] =
-          cl.loadClass("io.kvant.perf.decode.BatchDecodeBench$Result").getMethod("tokensPerSecond");
+          cl.loadClass("io.kvant.perf.decode." + bench + "$Result").getMethod("tokensPerSecond");
     }
     int sequences = Integer.parseInt(a[3]);
     int steps = Integer.parseInt(a[4]);
@@ -76,7 +88,10 @@ public class EngineAb {
     for (int r = -3; r < rounds; r++) { // three rounds of warm-up
       for (int k = 0; k < 2; k++) {
         int i = (r & 1) == 0 ? k : 1 - k; // A first in even rounds, B first in odd ones
-        Object res = run[i].invoke(null, model[i], sequences, steps, warmup, 2, kernels[i], clock);
+        Object res =
+            paged
+                ? run[i].invoke(null, model[i], kernels[i], sequences, steps, warmup, clock)
+                : run[i].invoke(null, model[i], sequences, steps, warmup, 2, kernels[i], clock);
         if (r >= 0) {
           tps[i][r] = (double) tokensPerSecond[i].invoke(res);
         }
