@@ -26,14 +26,16 @@ import java.util.function.LongSupplier;
  *     /tmp/a.jar engine/target/kvant-engine-0.1.0-SNAPSHOT.jar models/kvant-kjv-7m.gguf 16 48 12
  * </pre>
  *
- * Arguments: jar A, jar B, model file, sequences, timed steps per round (after 8 warm-up steps),
- * rounds; 2 compute threads, integer kernels (the server's default; F16 weights run the float
+ * Arguments: jar A, jar B, model file, sequences, timed steps per round, rounds, and optionally
+ * the warm-up steps before the timed ones (default 8; a long warm-up times decode deep into the
+ * context) and {@code paged}: the server's path ({@code BackendDecodeBench}: the CPU backend over
+ * the KV cache manager's paged F32 store) instead of {@code BatchDecodeBench}'s contiguous store; 2 compute threads, integer kernels (the server's default; F16 weights run the float
  * kernels either way). Run from the repository root.
  */
 public class EngineAb {
   public static void main(String[] a) throws Exception {
-    if (a.length != 6) {
-      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS");
+    if (a.length < 6 || a.length > 8 || (a.length == 8 && !a[7].equals("paged"))) {
+      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS [WARMUP [paged]]");
       System.exit(2);
     }
     List<String> libs =
@@ -42,6 +44,7 @@ public class EngineAb {
     libs.removeIf(s -> s.matches(".*/kvant-engine-[^/]*\\.jar"));
     Object[] model = new Object[2];
     Object[] kernels = new Object[2];
+    boolean paged = a.length == 8;
     Method[] run = new Method[2];
     Method[] tokensPerSecond = new Method[2];
     for (int i = 0; i < 2; i++) {
@@ -58,23 +61,37 @@ public class EngineAb {
               .getMethod("load", Path.class, Optional.class)
               .invoke(null, Path.of(a[2]), Optional.empty());
       kernels[i] = cl.loadClass("io.kvant.engine.forward.MatmulKernels").getField("INTEGER").get(null);
-      for (Method m : cl.loadClass("io.kvant.perf.decode.BatchDecodeBench").getMethods()) {
-        if (m.getName().equals("run") && m.getParameterCount() == 7) {
+      String bench = paged ? "BackendDecodeBench" : "BatchDecodeBench";
+      for (Method m : cl.loadClass("io.kvant.perf.decode." + bench).getMethods()) {
+        if (m.getName().equals("run") && m.getParameterCount() == (paged ? 6 : 7)) {
           run[i] = m;
         }
       }
+      if (paged) {
+        // the server's path: the CPU backend over the KV cache manager's paged store
+        Object pool =
+            cl.loadClass("io.kvant.engine.tensor.ComputePool").getConstructor(int.class).newInstance(2);
+        kernels[i] =
+            cl.loadClass("io.kvant.engine.forward.CpuBackend")
+                .getConstructor(pool.getClass())
+                .newInstance(pool);
+      }
       tokensPerSecond[i] =
-          cl.loadClass("io.kvant.perf.decode.BatchDecodeBench$Result").getMethod("tokensPerSecond");
+          cl.loadClass("io.kvant.perf.decode." + bench + "$Result").getMethod("tokensPerSecond");
     }
     int sequences = Integer.parseInt(a[3]);
     int steps = Integer.parseInt(a[4]);
     int rounds = Integer.parseInt(a[5]);
+    int warmup = a.length > 6 ? Integer.parseInt(a[6]) : 8;
     double[][] tps = new double[2][rounds];
     LongSupplier clock = System::nanoTime;
     for (int r = -3; r < rounds; r++) { // three rounds of warm-up
       for (int k = 0; k < 2; k++) {
         int i = (r & 1) == 0 ? k : 1 - k; // A first in even rounds, B first in odd ones
-        Object res = run[i].invoke(null, model[i], sequences, steps, 8, 2, kernels[i], clock);
+        Object res =
+            paged
+                ? run[i].invoke(null, model[i], kernels[i], sequences, steps, warmup, clock)
+                : run[i].invoke(null, model[i], sequences, steps, warmup, 2, kernels[i], clock);
         if (r >= 0) {
           tps[i][r] = (double) tokensPerSecond[i].invoke(res);
         }

@@ -240,21 +240,7 @@ public final class Transformer implements ForwardPass {
             int seq = batch.seqs()[i];
             int qOff = i * dim + h * headSize;
             kv.keyScores(seq, l, h / group, s.q, qOff, len, scores);
-            float max = Float.NEGATIVE_INFINITY;
-            for (int t = 0; t < len; t++) {
-              scores[t] *= scale;
-              max = Math.max(max, scores[t]);
-            }
-            float sum = 0f;
-            for (int t = 0; t < len; t++) {
-              float e = (float) Math.exp(scores[t] - max);
-              scores[t] = e;
-              sum += e;
-            }
-            float inv = 1f / sum;
-            for (int t = 0; t < len; t++) {
-              scores[t] *= inv;
-            }
+            Softmax.inPlace(scores, 0, len, scale);
             java.util.Arrays.fill(s.att, qOff, qOff + headSize, 0f);
             kv.addWeightedValues(seq, l, h / group, scores, len, s.att, qOff);
           }

@@ -29,6 +29,10 @@ import jdk.incubator.vector.VectorSpecies;
 final class KvKernels {
   private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   private static final int L = F.length();
+
+  /** Floats per vector: a paged block of this many tokens is one vector of keys per dimension. */
+  static final int LANES = L;
+
   private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
   private static final VectorSpecies<Byte> B = L >= 8 ? byteSpecies(L) : null;
   private static final float TWO_POW_120 = 0x1p120f;
@@ -189,6 +193,63 @@ final class KvKernels {
     }
     storeScores(a0.add(a1), nA, scores, sOffA);
     storeScores(b0.add(b1), nB, scores, sOffB);
+  }
+
+  /**
+   * {@link #scoresF32T2} of four blocks of {@code L} tokens (the paged store's 16-token blocks on
+   * AVX-512), each bitwise as {@link #scoresF32T} gives it: eight independent chains, and four
+   * blocks' keys in flight at once. Why: a block's keys for one head are one 4 KiB run of memory,
+   * and at long contexts each run starts with a miss the hardware prefetcher did not see coming;
+   * more runs at once overlap those misses. The last block may be partial ({@code nD} tokens).
+   */
+  static void scoresF32T4(
+      float[] q,
+      int qOff,
+      MemorySegment k,
+      long kOffA,
+      long kOffB,
+      long kOffC,
+      long kOffD,
+      int stride,
+      int nD,
+      int hs,
+      float[] scores,
+      int sOff) {
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector b0 = FloatVector.zero(F);
+    FloatVector b1 = FloatVector.zero(F);
+    FloatVector c0 = FloatVector.zero(F);
+    FloatVector c1 = FloatVector.zero(F);
+    FloatVector d0 = FloatVector.zero(F);
+    FloatVector d1 = FloatVector.zero(F);
+    int d = 0;
+    for (; d + 1 < hs; d += 2) {
+      FloatVector q0 = bcast(q[qOff + d]);
+      FloatVector q1 = bcast(q[qOff + d + 1]);
+      long r0 = (long) d * stride;
+      long r1 = r0 + stride;
+      a0 = floats(k, kOffA + r0).fma(q0, a0);
+      a1 = floats(k, kOffA + r1).fma(q1, a1);
+      b0 = floats(k, kOffB + r0).fma(q0, b0);
+      b1 = floats(k, kOffB + r1).fma(q1, b1);
+      c0 = floats(k, kOffC + r0).fma(q0, c0);
+      c1 = floats(k, kOffC + r1).fma(q1, c1);
+      d0 = floats(k, kOffD + r0).fma(q0, d0);
+      d1 = floats(k, kOffD + r1).fma(q1, d1);
+    }
+    if (d < hs) {
+      FloatVector q0 = bcast(q[qOff + d]);
+      long r0 = (long) d * stride;
+      a0 = floats(k, kOffA + r0).fma(q0, a0);
+      b0 = floats(k, kOffB + r0).fma(q0, b0);
+      c0 = floats(k, kOffC + r0).fma(q0, c0);
+      d0 = floats(k, kOffD + r0).fma(q0, d0);
+    }
+    storeScores(a0.add(a1), L, scores, sOff);
+    storeScores(b0.add(b1), L, scores, sOff + L);
+    storeScores(c0.add(c1), L, scores, sOff + 2 * L);
+    storeScores(d0.add(d1), nD, scores, sOff + 3 * L);
   }
 
   private static void storeScores(FloatVector sum, int n, float[] scores, int sOff) {

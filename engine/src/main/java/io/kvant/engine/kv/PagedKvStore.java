@@ -350,6 +350,35 @@ public final class PagedKvStore implements KvStore {
       long e0 = base(block) + (long) s0 * hs;
       if (type == KvCacheType.F32) {
         int next = start + blockSize;
+        if (blockSize == KvKernels.LANES && start + 3 * blockSize < len) {
+          // Four blocks per call (KvKernels#scoresF32T4); same scores.
+          long e1 = base(tables.blockId(seq, index + 1)) + (long) s0 * hs;
+          long e2 = base(tables.blockId(seq, index + 2)) + (long) s0 * hs;
+          long e3 = base(tables.blockId(seq, index + 3)) + (long) s0 * hs;
+          int n3 = Math.min(blockSize, len - start - 3 * blockSize);
+          KvKernels.scoresF32T4(q, qOff, kd, e0, e1, e2, e3, blockSize, n3, hs, scores, start);
+          start += 3 * blockSize;
+          index += 3;
+          continue;
+        }
+        if (blockSize == 4 * KvKernels.LANES && n > 3 * KvKernels.LANES) {
+          // A block of four vectors of tokens: the four in one pass (KvKernels#scoresF32T4).
+          int l = KvKernels.LANES;
+          KvKernels.scoresF32T4(
+              q,
+              qOff,
+              kd,
+              e0,
+              e0 + l,
+              e0 + 2 * l,
+              e0 + 3 * l,
+              blockSize,
+              n - 3 * l,
+              hs,
+              scores,
+              start);
+          continue;
+        }
         if (next < len) {
           // Two blocks per call: independent FMA chains (KvKernels#scoresF32T2); same scores.
           int n2 = Math.min(blockSize, len - next);

@@ -132,6 +132,43 @@ class KvKernelsTest {
   }
 
   @Test
+  void fourBlockScoresEqualOneBlockAtATimeBitwise() {
+    SplittableRandom r = new SplittableRandom(12);
+    int l = KvKernels.LANES;
+    for (int hs : new int[] {1, 7, 32, 64, 128}) {
+      for (int nD : new int[] {1, l / 2 + 1, l}) {
+        float[] q = randomFloats(r, hs + 3, 2f);
+        float[] k = randomFloats(r, 16 * hs * l + 40, 2f);
+        MemorySegment ks = MemorySegment.ofArray(k);
+        int total = 3 * l + nD;
+        // four blocks of one vector of tokens at scattered places, not in order (as in the paged
+        // store), or the four vectors of tokens of one block of 4L
+        int block = hs * l;
+        long[][] layouts = {
+          {3L * block + r.nextInt(4), r.nextInt(4), 2L * block + 5, block + r.nextInt(9) + 8},
+          {7, 7 + l, 7 + 2 * l, 7 + 3 * l}
+        };
+        int[] strides = {l, 4 * l};
+        for (int c = 0; c < 2; c++) {
+          long[] offs = layouts[c];
+          int stride = strides[c];
+          float[] four = new float[total + 3];
+          float[] one = new float[total + 3];
+          four[total + 2] = one[total + 2] = 42f; // past the scores: untouched
+          KvKernels.scoresF32T4(
+              q, 3, ks, offs[0], offs[1], offs[2], offs[3], stride, nD, hs, four, 1);
+          for (int b = 0; b < 4; b++) {
+            // one vector of tokens of a block whose rows are `stride` apart
+            int n = b < 3 ? l : nD;
+            KvKernels.scoresF32T(q, 3, ks, offs[b], stride, n, hs, one, 1 + b * l);
+          }
+          assertThat(four).as("stride %d hs %d nD %d", stride, hs, nD).containsExactly(one);
+        }
+      }
+    }
+  }
+
+  @Test
   void weightedSumIsBitwiseAnAxpyPerToken() {
     SplittableRandom r = new SplittableRandom(9);
     for (int hs : new int[] {1, 7, 16, 32, 48, 64, 100, 128}) {

@@ -14,14 +14,22 @@ class PagedKvStoreTest {
   }
 
   private static double attentionError(KvCacheType type, KvEncoding encoding, SplittableRandom r) {
-    int len = 53; // several blocks of 16 plus a partial one
+    return attentionError(type, encoding, r, 16, 53); // several blocks of 16 plus a partial one
+  }
+
+  private static double attentionError(
+      KvCacheType type, KvEncoding encoding, SplittableRandom r, int blockSize, int len) {
     KvCacheManager kv =
         new KvCacheManager(
             G,
             new KvCacheConfig(
-                type, 16, 64L * 16 * G.bytesPerToken(type), EvictionPolicyKind.LRU, true),
+                type,
+                blockSize,
+                (4L * len / blockSize + 8) * blockSize * G.bytesPerToken(type),
+                EvictionPolicyKind.LRU,
+                true),
             KvStoreFactory.host(encoding, encoding.needsScales() ? gaussianScales() : null));
-    ContiguousKvStore ref = new ContiguousKvStore(G.layers(), G.kvHeads(), G.headSize(), 64, 1);
+    ContiguousKvStore ref = new ContiguousKvStore(G.layers(), G.kvHeads(), G.headSize(), len, 1);
     int other = kv.open(kv.findCachedPrefix(new int[] {9, 9}, 2, "v"), 20); // interleaved tables
     int seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "v"), len);
     PagedKvStore store = (PagedKvStore) kv.store();
@@ -99,6 +107,22 @@ class PagedKvStoreTest {
   @Test
   void f32IsExactUpToSummationOrder() {
     assertThat(attentionError(KvCacheType.F32, new SplittableRandom(1))).isLessThan(1e-5);
+  }
+
+  @Test
+  void f32IsExactUpToSummationOrderWhateverTheBlockAndItsLastPart() {
+    // Blocks of one to four vectors of tokens: the scores take four blocks per pass (one vector
+    // each), or the four vectors of one block, or two blocks; partial last blocks in each case.
+    int l = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+    SplittableRandom r = new SplittableRandom(2);
+    for (int block : new int[] {l, 2 * l, 4 * l}) {
+      for (int len :
+          new int[] {1, block - 1, 4 * block + 1, 5 * block - 2, 2 * block + 3 * l + 1}) {
+        assertThat(attentionError(KvCacheType.F32, KvEncoding.PER_TOKEN, r, block, len))
+            .as("block %d, %d positions", block, len)
+            .isLessThan(1e-5);
+      }
+    }
   }
 
   @Test

@@ -1,0 +1,137 @@
+package io.kvant.engine.forward;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+class SoftmaxTest {
+  private static final int LANES = FloatVector.SPECIES_PREFERRED.length();
+
+  @Test
+  void expIsWithinTwoUlpsOfMathExpAcrossItsRange() {
+    SplittableRandom r = new SplittableRandom(1);
+    for (int i = 0; i < 400_000; i++) {
+      float x = i < 200_000 ? -87.3f + 175.3f * i / 200_000 : (float) (r.nextDouble() * -87.3);
+      assertWithinUlps(x, Softmax.exp(x), 2);
+    }
+    for (float x : new float[] {0f, -0f, -1e-30f, 1e-30f, -0.3465f, 0.3466f, -87.33f, 88f}) {
+      assertWithinUlps(x, Softmax.exp(x), 2);
+    }
+    assertThat(Softmax.exp(0f)).isEqualTo(1f);
+  }
+
+  @Test
+  void expFlushesBelowTheNormalRangeAndKeepsNaN() {
+    assertThat(Softmax.exp(-87.5f)).isZero();
+    assertThat(Softmax.exp(-1000f)).isZero();
+    assertThat(Softmax.exp(Float.NEGATIVE_INFINITY)).isZero();
+    assertThat(Softmax.exp(Float.NaN)).isNaN();
+    assertThat(Softmax.exp(1000f)).isEqualTo(Softmax.exp(88f)).isFinite();
+  }
+
+  @Test
+  void vectorExpIsBitwiseTheScalarOne() {
+    SplittableRandom r = new SplittableRandom(2);
+    float[] x = new float[LANES * 4096];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) (r.nextDouble() * 200 - 110); // both clamps and the flush
+    }
+    x[3] = Float.NaN;
+    x[5] = Float.NEGATIVE_INFINITY;
+    x[7] = -0f;
+    float[] y = new float[x.length];
+    for (int i = 0; i < x.length; i += LANES) {
+      Softmax.exp(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, i)).intoArray(y, i);
+    }
+    for (int i = 0; i < x.length; i++) {
+      assertThat(Float.floatToIntBits(y[i]))
+          .as("x = %s", x[i])
+          .isEqualTo(Float.floatToIntBits(Softmax.exp(x[i])));
+    }
+  }
+
+  @Test
+  void softmaxIsBitwiseItsScalarModelAndCloseToDoublePrecision() {
+    SplittableRandom r = new SplittableRandom(3);
+    for (int len = 1; len <= 5 * LANES + 3; len++) {
+      for (int trial = 0; trial < 20; trial++) {
+        float[] s = new float[len];
+        for (int t = 0; t < len; t++) {
+          s[t] = (float) (r.nextGaussian() * (trial % 2 == 0 ? 3 : 40));
+        }
+        float scale = 0.125f;
+        float[] kernel = s.clone();
+        float[] model = s.clone();
+        Softmax.inPlace(kernel, 0, len, scale);
+        Softmax.softmaxReference(model, len, scale);
+        double max = Double.NEGATIVE_INFINITY;
+        for (float v : s) {
+          max = Math.max(max, (double) (v * scale));
+        }
+        double sum = 0;
+        for (float v : s) {
+          sum += Math.exp((double) (v * scale) - max);
+        }
+        double total = 0;
+        for (int t = 0; t < len; t++) {
+          assertThat(Float.floatToIntBits(kernel[t]))
+              .as("len %d, t %d", len, t)
+              .isEqualTo(Float.floatToIntBits(model[t]));
+          double exact = Math.exp((double) (s[t] * scale) - max) / sum;
+          assertThat((double) kernel[t])
+              .isCloseTo(exact, org.assertj.core.data.Offset.offset(1e-6 + 1e-5 * exact));
+          total += kernel[t];
+        }
+        assertThat(total).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-5));
+      }
+    }
+  }
+
+  @Test
+  void softmaxAtAnOffsetLeavesTheRestAlone() {
+    SplittableRandom r = new SplittableRandom(4);
+    int len = 3 * LANES + 5;
+    float[] s = new float[len + 2 * LANES + 7];
+    for (int i = 0; i < s.length; i++) {
+      s[i] = (float) r.nextGaussian();
+    }
+    int off = LANES + 3;
+    float[] alone = java.util.Arrays.copyOfRange(s, off, off + len);
+    float[] before = s.clone();
+    Softmax.inPlace(s, off, len, 0.3f);
+    Softmax.inPlace(alone, 0, len, 0.3f);
+    for (int i = 0; i < s.length; i++) {
+      float expected = i >= off && i < off + len ? alone[i - off] : before[i];
+      assertThat(Float.floatToIntBits(s[i]))
+          .as("index %d", i)
+          .isEqualTo(Float.floatToIntBits(expected));
+    }
+  }
+
+  @Test
+  void softmaxOfOneScoreIsOneAndEqualScoresShareEvenly() {
+    float[] one = {42f};
+    Softmax.inPlace(one, 0, 1, 0.5f);
+    assertThat(one[0]).isEqualTo(1f);
+    float[] even = new float[3 * LANES + 1];
+    java.util.Arrays.fill(even, -7f);
+    Softmax.inPlace(even, 0, even.length, 1f);
+    for (float v : even) {
+      assertThat((double) v)
+          .isCloseTo(1.0 / even.length, org.assertj.core.data.Offset.offset(1e-7));
+    }
+  }
+
+  private static void assertWithinUlps(float x, float got, int ulps) {
+    float expected = (float) Math.exp(x);
+    if (expected < Float.MIN_NORMAL) {
+      assertThat(got).as("exp(%s)", x).isLessThanOrEqualTo(Float.MIN_NORMAL * 1.5f);
+      return;
+    }
+    assertThat(Math.abs(Float.floatToIntBits(got) - Float.floatToIntBits(expected)))
+        .as("exp(%s) = %s, Math.exp gives %s", x, got, expected)
+        .isLessThanOrEqualTo(ulps);
+  }
+}
