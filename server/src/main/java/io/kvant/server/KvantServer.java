@@ -15,6 +15,7 @@ import io.kvant.api.v1.ModelAdminGrpc;
 import io.kvant.cuda.Backends;
 import io.kvant.cuda.device.CudaOptions;
 import io.kvant.engine.forward.ComputeBackend;
+import io.kvant.engine.forward.CpuBackend;
 import io.kvant.engine.forward.Device;
 import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.kv.EvictionPolicyKind;
@@ -203,7 +204,22 @@ public final class KvantServer implements AutoCloseable {
         // Checked against --device cuda at load; here for auto, which may have opened a GPU.
         kvEncoding = io.kvant.engine.kv.KvEncoding.parse(config.model().kvEncoding());
         try {
-          kvStorage = backend.kvStorage(kvEncoding);
+          if (kvEncoding.needsScales() && backend instanceof CpuBackend) {
+            // The centered encodings' statistics, from the served model (KvCalibrationAtLoad).
+            long t0 = clock.millis();
+            io.kvant.engine.kv.KvScales scales =
+                KvCalibrationAtLoad.measure(first.model(), pool, kvEncoding);
+            LOG.log(
+                Level.INFO,
+                "kv cache: "
+                    + kvEncoding.optionName()
+                    + " calibrated on the built-in text in "
+                    + (clock.millis() - t0)
+                    + " ms");
+            kvStorage = io.kvant.engine.kv.KvStoreFactory.host(kvEncoding, scales);
+          } else {
+            kvStorage = backend.kvStorage(kvEncoding);
+          }
         } catch (IllegalArgumentException e) {
           throw new IOException("--kv-encoding: " + e.getMessage(), e);
         }

@@ -124,15 +124,20 @@ public final class ConfigLoader {
       throw new ConfigException(s.where("model.kv_encoding") + ": " + ex.getMessage());
     }
     String where = s.where("model.kv_encoding") + " " + e.optionName();
-    if (e.needsScales()) {
+    if (e.needsScales() && !e.centersKeys()) {
       throw new ConfigException(
           where
-              + ": "
-              + (e.centersKeys() ? "its key means come" : "static scales come")
-              + " from a calibration pass that the server does not run or load"
-              + " (kvant eval --kv-encoding "
+              + ": static scales come from a calibration pass that the server does not run, and"
+              + " lose to the per-token and per-block encodings on every model measured (kvant"
+              + " eval --kv-encoding "
               + e.optionName()
               + " measures it)");
+    }
+    if (e.centersKeys() && device.equals("cuda")) {
+      throw new ConfigException(
+          where
+              + ": the CUDA backend does not implement centered keys; use --device cpu (which"
+              + " calibrates them at load), or leave the encoding unset (each device's default)");
     }
     if (e != io.kvant.engine.kv.KvEncoding.PER_TOKEN) {
       if (!kv.equals("int8") && !kv.equals("fp8")) {
@@ -165,7 +170,8 @@ public final class ConfigLoader {
           --kv TYPE                KV cache storage: f32, int8, fp8 on the CPU (default f32);
                                    f16 (default), f32, int8 or fp8 on the GPU
           --kv-encoding E          how int8/fp8 KV is encoded (CPU): per-token, hadamard,
-                                   per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse
+                                   per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse,
+                                   centered-mse, centered-qmse (these two calibrated at load)
                                    (default: kivi for int8, per-token-mse for fp8; the GPU
                                    implements per-token, per-token-mse, kivi, kivi-mse)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to

@@ -116,8 +116,8 @@ class ConfigLoaderTest {
         Files.writeString(dir.resolve("e.yaml"), "model:\n  kv: int8\n  kv_encoding: kivi\n");
     assertThat(load(Map.of(), "--model", m, "--config", yaml.toString()).model().kvEncoding())
         .isEqualTo("kivi");
-    // the GPU implements per-token, per-token-mse, kivi and kivi-mse: a rotated encoding is
-    // refused, naming the option (the static ones are refused on every device)
+    // the GPU implements per-token, per-token-mse, kivi and kivi-mse: a rotated or centered
+    // encoding is refused, naming the option (the static ones are refused on every device)
     assertThatThrownBy(
             () ->
                 load(
@@ -160,10 +160,26 @@ class ConfigLoaderTest {
     assertThatThrownBy(
             () -> load(Map.of(), "--model", m, "--kv", "int8", "--kv-encoding", "static"))
         .hasMessageStartingWith("--kv-encoding static: static scales come from a calibration");
+    // centered keys: the CPU calibrates them at load, the GPU does not implement them
+    for (String e : new String[] {"centered-mse", "centered-qmse"}) {
+      assertThat(
+              load(Map.of(), "--model", m, "--kv", "fp8", "--kv-encoding", e).model().kvEncoding())
+          .isEqualTo(e);
+    }
     assertThatThrownBy(
-            () -> load(Map.of(), "--model", m, "--kv", "fp8", "--kv-encoding", "centered-mse"))
+            () ->
+                load(
+                    Map.of(),
+                    "--model",
+                    m,
+                    "--device",
+                    "cuda",
+                    "--kv",
+                    "fp8",
+                    "--kv-encoding",
+                    "centered-qmse"))
         .hasMessageStartingWith(
-            "--kv-encoding centered-mse: its key means come from a calibration pass");
+            "--kv-encoding centered-qmse: the CUDA backend does not implement centered keys");
     assertThatThrownBy(() -> load(Map.of(), "--model", m, "--kv-encoding", "kivvi"))
         .hasMessageStartingWith("--kv-encoding: must be one of per-token, hadamard");
   }

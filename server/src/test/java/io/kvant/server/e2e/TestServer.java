@@ -57,6 +57,7 @@ final class TestServer implements AutoCloseable {
     int maxSeqs = 64;
     long kvBytes = 16L << 20;
     String kv = "f32";
+    String kvEncoding = "";
     String weights = "none";
     String device = "cpu";
     Duration drain = Duration.ofSeconds(10);
@@ -122,6 +123,12 @@ final class TestServer implements AutoCloseable {
       return this;
     }
 
+    /** The KV encoding's option name ({@code --kv-encoding}); empty: the device's default. */
+    Builder kvEncoding(String name) {
+      kvEncoding = name;
+      return this;
+    }
+
     Builder kv(String type) {
       kv = type;
       return this;
@@ -142,7 +149,7 @@ final class TestServer implements AutoCloseable {
           new ServerConfig(
               "127.0.0.1",
               0,
-              new ModelSettings(model, name, weights, kv, Optional.empty(), 64, device),
+              new ModelSettings(model, name, weights, kv, Optional.empty(), 64, device, kvEncoding),
               new SchedulerSettings(maxQueue, 256, maxSeqs, kvBytes, 16, 4096),
               new SecuritySettings(
                   Optional.of(ADMIN_TOKEN),
