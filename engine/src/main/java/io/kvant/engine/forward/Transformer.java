@@ -32,8 +32,8 @@ public final class Transformer implements ForwardPass {
   private final ModelWeights weights;
   private final ComputePool pool;
   private final RopeTable rope;
-  // Multiply-adds one scalar exp is counted as, against ComputePool.MIN_PARALLEL_WORK.
-  private static final int EXP_COST = 32;
+  // Multiply-adds one SwiGLU element is counted as, against ComputePool.MIN_PARALLEL_WORK.
+  private static final int EXP_COST = 8;
   private final ThreadLocal<float[]> scoreScratch;
   private final ActivationObserver observer;
   private final MatmulKernels kernels;
@@ -253,20 +253,14 @@ public final class Transformer implements ForwardPass {
   }
 
   /**
-   * {@code gate[i] = silu(gate[i]) * up[i]} for {@code i < total}, split across the pool when there
-   * are enough elements (16 rows of a 768-wide FFN: one scalar {@code exp} each, which on the
-   * engine thread alone was a serial stretch of every step). Elementwise, so the split changes
-   * nothing.
+   * {@code gate[i] = silu(gate[i]) * up[i]} for {@code i < total} ({@link SwiGlu}), split across
+   * the pool when there are enough elements (a serial stretch of every step on the engine thread
+   * when it was a scalar {@code exp} per element). Elementwise, so the split changes nothing.
    */
   private void swiGlu(float[] gate, float[] up, int total) {
-    ComputePool.RangeBody body =
-        (start, end) -> {
-          for (int i = start; i < end; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-          }
-        };
-    // An exp costs tens of multiply-adds; MIN_PARALLEL_WORK is counted in those.
+    ComputePool.RangeBody body = (start, end) -> SwiGlu.apply(gate, up, start, end);
+    // An element costs several multiply-adds (the exponential's polynomial, a division);
+    // MIN_PARALLEL_WORK is counted in those.
     if ((long) total * EXP_COST < ComputePool.MIN_PARALLEL_WORK) {
       body.run(0, total);
     } else {
