@@ -6,6 +6,7 @@ import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.kv.KvStore;
+import io.kvant.engine.kv.KvStoreFactory;
 import java.util.SplittableRandom;
 
 /**
@@ -20,8 +21,11 @@ import java.util.SplittableRandom;
  * ./mvnw -B -o -q package -pl engine -DskipTests
  * javac --add-modules jdk.incubator.vector -cp engine/target/classes -d /tmp/att tools/cpu/AttentionTime.java
  * java --add-modules jdk.incubator.vector -cp engine/target/classes:/tmp/att \
- *     io.kvant.engine.forward.AttentionTime 2048 16      # positions, tokens per KV block
+ *     io.kvant.engine.forward.AttentionTime 2048 16 [F32|INT8|FP8_E4M3]   # positions, block, KV type
  * </pre>
+ *
+ * The INT8 and FP8 stores use the CPU's default encodings ({@code kivi}, {@code per-token-mse}), as
+ * {@code serve --kv int8|fp8} does.
  *
  * (Compiled beside the engine's classes rather than run as a source file: {@link Softmax} is
  * package-private, and a source-launched class lives in a loader of its own.)
@@ -34,17 +38,19 @@ public class AttentionTime {
     int hs = 64;
     int len = Integer.parseInt(a[0]);
     int blockSize = Integer.parseInt(a[1]);
+    KvCacheType type = a.length > 2 ? KvCacheType.valueOf(a[2]) : KvCacheType.F32;
     KvGeometry g = new KvGeometry(layers, kvHeads, hs);
     long blocks = (len + blockSize - 1) / blockSize + 2;
     KvCacheManager kv =
         new KvCacheManager(
             g,
             new KvCacheConfig(
-                KvCacheType.F32,
+                type,
                 blockSize,
-                blocks * blockSize * g.bytesPerToken(KvCacheType.F32),
+                blocks * blockSize * g.bytesPerToken(type) * 2,
                 EvictionPolicyKind.TINY_LFU,
-                false));
+                false),
+            KvStoreFactory.cpuDefault());
     int seq = kv.open(kv.findCachedPrefix(new int[] {1}, 1, "t"), len);
     KvStore st = kv.store();
     SplittableRandom r = new SplittableRandom(1);

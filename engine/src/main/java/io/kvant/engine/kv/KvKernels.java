@@ -530,6 +530,137 @@ final class KvKernels {
     }
   }
 
+  /**
+   * The value sum of a run of {@code n} tokens of INT8 or FP8 codes (rows {@code hs} apart from
+   * {@code vOff}): {@code out[outOff+i] += a_t * value(code_t[i])} for {@code t} in increasing
+   * order, where {@code a_t = w[wOff+t] * sc[sOff+t]} ({@code w[wOff+t]} when {@code sc} is null),
+   * bitwise {@link #axpy} once per token, but each vector of {@code out} loaded and stored once per
+   * run instead of once per token (four at a time: independent FMA chains).
+   */
+  static void weightedSumCodes(
+      KvCacheType type,
+      float[] w,
+      int wOff,
+      float[] sc,
+      int sOff,
+      MemorySegment v,
+      long vOff,
+      int n,
+      int hs,
+      float[] out,
+      int outOff) {
+    boolean int8 = type == KvCacheType.INT8;
+    int i = 0;
+    if (B != null) {
+      for (; i + 4 * L <= hs; i += 4 * L) {
+        FloatVector a0 = FloatVector.fromArray(F, out, outOff + i);
+        FloatVector a1 = FloatVector.fromArray(F, out, outOff + i + L);
+        FloatVector a2 = FloatVector.fromArray(F, out, outOff + i + 2 * L);
+        FloatVector a3 = FloatVector.fromArray(F, out, outOff + i + 3 * L);
+        for (int t = 0; t < n; t++) {
+          FloatVector va = bcast(sc != null ? w[wOff + t] * sc[sOff + t] : w[wOff + t]);
+          long row = vOff + (long) t * hs + i;
+          a0 = widen(int8, v, row).fma(va, a0);
+          a1 = widen(int8, v, row + L).fma(va, a1);
+          a2 = widen(int8, v, row + 2 * L).fma(va, a2);
+          a3 = widen(int8, v, row + 3 * L).fma(va, a3);
+        }
+        a0.intoArray(out, outOff + i);
+        a1.intoArray(out, outOff + i + L);
+        a2.intoArray(out, outOff + i + 2 * L);
+        a3.intoArray(out, outOff + i + 3 * L);
+      }
+      for (; i + L <= hs; i += L) {
+        FloatVector a0 = FloatVector.fromArray(F, out, outOff + i);
+        for (int t = 0; t < n; t++) {
+          FloatVector va = bcast(sc != null ? w[wOff + t] * sc[sOff + t] : w[wOff + t]);
+          a0 = widen(int8, v, vOff + (long) t * hs + i).fma(va, a0);
+        }
+        a0.intoArray(out, outOff + i);
+      }
+    }
+    for (; i < hs; i++) {
+      float acc = out[outOff + i];
+      for (int t = 0; t < n; t++) {
+        float a = sc != null ? w[wOff + t] * sc[sOff + t] : w[wOff + t];
+        byte c = v.get(BYTE, vOff + (long) t * hs + i);
+        // as axpy's tail: not fused
+        acc += a * (int8 ? c : FP8_TABLE[c & 0xFF]);
+      }
+      out[outOff + i] = acc;
+    }
+  }
+
+  /**
+   * {@code out[oOff + t] = }{@link #dot}{@code (type, q, qOff, k, kOff + t*hs, hs)} for {@code t <
+   * n}, each bitwise as {@link #dot} gives it, four tokens at a time: each query vector loaded once
+   * for four tokens' codes, four independent FMA chains.
+   */
+  static void dots(
+      KvCacheType type,
+      float[] q,
+      int qOff,
+      MemorySegment k,
+      long kOff,
+      int n,
+      int hs,
+      float[] out,
+      int oOff) {
+    boolean int8 = type == KvCacheType.INT8;
+    int t = 0;
+    if (B != null && hs >= L) {
+      int bound = F.loopBound(hs);
+      for (; t + 4 <= n; t += 4) {
+        long k0 = kOff + (long) t * hs;
+        long k1 = k0 + hs;
+        long k2 = k1 + hs;
+        long k3 = k2 + hs;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        for (int i = 0; i < bound; i += L) {
+          FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+          a0 = qv.fma(widen(int8, k, k0 + i), a0);
+          a1 = qv.fma(widen(int8, k, k1 + i), a1);
+          a2 = qv.fma(widen(int8, k, k2 + i), a2);
+          a3 = qv.fma(widen(int8, k, k3 + i), a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (int i = bound; i < hs; i++) {
+          float qi = q[qOff + i];
+          s0 += qi * value(int8, k, k0 + i);
+          s1 += qi * value(int8, k, k1 + i);
+          s2 += qi * value(int8, k, k2 + i);
+          s3 += qi * value(int8, k, k3 + i);
+        }
+        out[oOff + t] = s0;
+        out[oOff + t + 1] = s1;
+        out[oOff + t + 2] = s2;
+        out[oOff + t + 3] = s3;
+      }
+    }
+    for (; t < n; t++) {
+      out[oOff + t] = dot(type, q, qOff, k, kOff + (long) t * hs, hs);
+    }
+  }
+
+  /** One code's value: INT8 as it is, FP8 E4M3 decoded. */
+  private static float value(boolean int8, MemorySegment x, long off) {
+    byte c = x.get(BYTE, off);
+    return int8 ? c : FP8_TABLE[c & 0xFF];
+  }
+
+  /** {@code L} codes at {@code off} as floats: INT8 by value, FP8 E4M3 decoded. */
+  private static FloatVector widen(boolean int8, MemorySegment x, long off) {
+    return int8
+        ? (FloatVector) bytes(x, off).convertShape(VectorOperators.B2F, F, 0)
+        : fp8Widen(x, off);
+  }
+
   /** Per-token absmax encoding by {@code type}; returns the scale. */
   static float quantize(
       KvCacheType type, float[] src, int off, int n, MemorySegment dst, long dOff) {

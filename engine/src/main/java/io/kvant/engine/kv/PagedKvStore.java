@@ -395,8 +395,9 @@ public final class PagedKvStore implements KvStore {
       switch (encoding.keyScaling()) {
         case TOKEN, TOKEN_MSE -> {
           float[] sc = ks[block];
+          KvKernels.dots(type, q, qOff, kb, e0, n, hs, scores, start);
           for (int t = 0; t < n; t++) {
-            scores[start + t] = sc[s0 + t] * KvKernels.dot(type, q, qOff, kb, e0 + t * hs, hs);
+            scores[start + t] = sc[s0 + t] * scores[start + t];
           }
         }
         case BLOCK_CHANNEL -> {
@@ -404,15 +405,9 @@ public final class PagedKvStore implements KvStore {
           for (int c = 0; c < hs; c++) {
             qs[c] = q[qOff + c] * sc[ch + c];
           }
-          for (int t = 0; t < n; t++) {
-            scores[start + t] = KvKernels.dot(type, qs, 0, kb, e0 + t * hs, hs);
-          }
+          KvKernels.dots(type, qs, 0, kb, e0, n, hs, scores, start);
         }
-        case STATIC_CHANNEL -> {
-          for (int t = 0; t < n; t++) {
-            scores[start + t] = KvKernels.dot(type, qs, 0, kb, e0 + t * hs, hs);
-          }
-        }
+        case STATIC_CHANNEL -> KvKernels.dots(type, qs, 0, kb, e0, n, hs, scores, start);
       }
     }
   }
@@ -454,12 +449,8 @@ public final class PagedKvStore implements KvStore {
         KvKernels.weightedSumF32(weights, start, vd, e0, hs, n, hs, out, outOff);
         continue;
       }
-      MemorySegment vb = vd;
       float[] sc = vs != null ? vs[block] : null;
-      for (int t = 0; t < n; t++) {
-        float a = sc != null ? weights[start + t] * sc[s0 + t] : weights[start + t];
-        KvKernels.axpy(type, a, vb, e0 + t * hs, out, outOff, hs);
-      }
+      KvKernels.weightedSumCodes(type, weights, start, sc, s0, vd, e0, n, hs, out, outOff);
     }
   }
 }

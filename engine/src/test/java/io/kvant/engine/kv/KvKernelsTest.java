@@ -169,6 +169,60 @@ class KvKernelsTest {
   }
 
   @Test
+  void codeDotsFourTokensAtATimeAreBitwiseOneDotPerToken() {
+    SplittableRandom r = new SplittableRandom(15);
+    for (KvCacheType type : new KvCacheType[] {KvCacheType.INT8, KvCacheType.FP8_E4M3}) {
+      for (int hs : new int[] {1, 7, 16, 32, 48, 64, 100, 128}) {
+        for (int n : new int[] {1, 3, 4, 5, 16}) {
+          byte[] codes = new byte[3 + n * hs];
+          for (int i = 0; i < codes.length; i++) {
+            int c = r.nextInt(256);
+            codes[i] = (byte) (type == KvCacheType.FP8_E4M3 && (c & 0x7F) == 0x7F ? c - 1 : c);
+          }
+          MemorySegment k = MemorySegment.ofArray(codes);
+          float[] q = randomFloats(r, hs + 2, 1f);
+          float[] four = new float[n + 3];
+          float[] one = new float[n + 3];
+          four[n + 2] = one[n + 2] = 42f; // past the scores: untouched
+          KvKernels.dots(type, q, 2, k, 3, n, hs, four, 1);
+          for (int t = 0; t < n; t++) {
+            one[1 + t] = KvKernels.dot(type, q, 2, k, 3 + (long) t * hs, hs);
+          }
+          assertThat(four).as("%s hs %d n %d", type, hs, n).containsExactly(one);
+        }
+      }
+    }
+  }
+
+  @Test
+  void codeWeightedSumIsBitwiseAnAxpyPerToken() {
+    SplittableRandom r = new SplittableRandom(14);
+    for (KvCacheType type : new KvCacheType[] {KvCacheType.INT8, KvCacheType.FP8_E4M3}) {
+      for (int hs : new int[] {1, 7, 16, 32, 48, 64, 100, 128}) {
+        for (int n : new int[] {1, 5, 16}) {
+          byte[] codes = new byte[3 + n * hs];
+          for (int i = 0; i < codes.length; i++) {
+            int c = r.nextInt(256);
+            // FP8: never the NaN codes 0x7F / 0xFF, which the encoder does not produce
+            codes[i] = (byte) (type == KvCacheType.FP8_E4M3 && (c & 0x7F) == 0x7F ? c - 1 : c);
+          }
+          MemorySegment v = MemorySegment.ofArray(codes);
+          float[] w = randomFloats(r, n + 2, 1f);
+          float[] sc = r.nextBoolean() ? randomFloats(r, n + 4, 0.1f) : null;
+          float[] a = randomFloats(r, hs + 5, 1f);
+          float[] b = a.clone();
+          KvKernels.weightedSumCodes(type, w, 2, sc, 4, v, 3, n, hs, a, 5);
+          for (int t = 0; t < n; t++) {
+            float wt = sc != null ? w[2 + t] * sc[4 + t] : w[2 + t];
+            KvKernels.axpy(type, wt, v, 3 + (long) t * hs, b, 5, hs);
+          }
+          assertThat(a).as("%s hs %d n %d scales %s", type, hs, n, sc != null).containsExactly(b);
+        }
+      }
+    }
+  }
+
+  @Test
   void weightedSumIsBitwiseAnAxpyPerToken() {
     SplittableRandom r = new SplittableRandom(9);
     for (int hs : new int[] {1, 7, 16, 32, 48, 64, 100, 128}) {
