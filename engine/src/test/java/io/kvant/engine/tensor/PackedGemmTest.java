@@ -47,6 +47,10 @@ class PackedGemmTest {
     assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MIN_ROWS, 2048)).isTrue();
     assertThat(PackedMatrix.takesTiled(16, 256)).isFalse();
     assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_NARROW_MIN_ROWS, 256)).isTrue();
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MID_MIN_ROWS - 1, 576)).isFalse();
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MID_MIN_ROWS, 576)).isTrue();
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MID_MIN_ROWS, 768)).isTrue();
+    assertThat(PackedMatrix.takesTiled(PackedMatrix.TILED_MIN_ROWS, 768)).isFalse();
   }
 
   @Test

@@ -230,14 +230,34 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public static final int TILED_MIN_COLS = 1024;
 
-  /** Input rows from which matrices narrower than {@link #TILED_MIN_COLS} take the GEMM. */
+  /**
+   * Input rows from which matrices narrower than {@link #TILED_MID_COLS} take the GEMM (the bundled
+   * model's 256-wide ones: decode, not prefill, stays on the row passes).
+   */
   public static final int TILED_NARROW_MIN_ROWS = 128;
+
+  /**
+   * Matrices from this many columns up to {@link #TILED_MIN_COLS} take the GEMM from {@link
+   * #TILED_MID_MIN_ROWS} rows. Measured (perf/RESULTS.md, "CPU attention at long contexts", session
+   * 10; old and new engine jars alternated in one JVM): at 16 sequences the SmolLM2-135M shape
+   * (576-wide matrices) decodes 1.08x (Q4_0) and 1.18x (Q8_0) faster on the GEMM, the bundled
+   * model's Q4_0 (768-wide down products) 1.02x at 16 and 1.00x at 64; at 8 sequences the GEMM lost
+   * (0.98x SmolLM2, 0.90x bundled), so these matrices wait for 16 rows.
+   */
+  public static final int TILED_MID_COLS = 512;
+
+  /** Input rows from which matrices of {@link #TILED_MID_COLS} columns or more take the GEMM. */
+  public static final int TILED_MID_MIN_ROWS = 16;
 
   /**
    * Whether {@link #matmul} takes the GEMM for {@code batch} input rows of {@code cols} columns.
    */
   public static boolean takesTiled(int batch, int cols) {
-    return batch >= (cols >= TILED_MIN_COLS ? TILED_MIN_ROWS : TILED_NARROW_MIN_ROWS);
+    int from =
+        cols >= TILED_MIN_COLS
+            ? TILED_MIN_ROWS
+            : cols >= TILED_MID_COLS ? TILED_MID_MIN_ROWS : TILED_NARROW_MIN_ROWS;
+    return batch >= from;
   }
 
   /**
