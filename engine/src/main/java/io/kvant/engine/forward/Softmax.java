@@ -70,8 +70,8 @@ final class Softmax {
   }
 
   private static float sumInOrder(FloatVector acc) {
-    float[] lanes =
-        new float[L]; // one small allocation per call: lane(i) with a variable i is slow
+    // One small allocation per call: lane(i) with a variable i was slower.
+    float[] lanes = new float[L];
     acc.intoArray(lanes, 0);
     float sum = 0f;
     for (float v : lanes) {

@@ -221,8 +221,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   public static final int TILED_MIN_ROWS = 8;
 
   /**
-   * Narrower matrices (fewer input columns) take the GEMM only from {@link #TILED_NARROW_MIN_ROWS}
-   * rows. Measured with {@code bench batch} and {@code bench prefill}, one script, the old and new
+   * Narrower matrices (fewer input columns) take the GEMM only from more rows: {@link
+   * #TILED_MID_MIN_ROWS} from {@link #TILED_MID_COLS} columns, {@link #TILED_NARROW_MIN_ROWS}
+   * below. Measured with {@code bench batch} and {@code bench prefill}, one script, the old and new
    * engine jars alternated (perf/RESULTS.md, "CPU prefill GEMM"): on the bundled model (256- and
    * 768-wide matrices, 8 and 24 blocks) the GEMM made decode of 16-64 sequences 4-15% slower (a
    * call's tiles have too little work to pay for their decode and scratch) and a 256-token prefill
@@ -240,7 +241,7 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    * Matrices from this many columns up to {@link #TILED_MIN_COLS} take the GEMM from {@link
    * #TILED_MID_MIN_ROWS} rows. Measured (perf/RESULTS.md, "CPU attention at long contexts", session
    * 10; old and new engine jars alternated in one JVM): at 16 sequences the SmolLM2-135M shape
-   * (576-wide matrices) decodes 1.08x (Q4_0) and 1.18x (Q8_0) faster on the GEMM, the bundled
+   * (576-wide matrices) decodes 1.08-1.12x (Q4_0) and 1.18x (Q8_0) faster on the GEMM, the bundled
    * model's Q4_0 (768-wide down products) 1.02x at 16 and 1.00x at 64; at 8 sequences the GEMM lost
    * (0.98x SmolLM2, 0.90x bundled), so these matrices wait for 16 rows.
    */
