@@ -583,9 +583,8 @@ final class KvKernels {
       float acc = out[outOff + i];
       for (int t = 0; t < n; t++) {
         float a = sc != null ? w[wOff + t] * sc[sOff + t] : w[wOff + t];
-        byte c = v.get(BYTE, vOff + (long) t * hs + i);
         // as axpy's tail: not fused
-        acc += a * (int8 ? c : FP8_TABLE[c & 0xFF]);
+        acc += a * value(int8, v, vOff + (long) t * hs + i);
       }
       out[outOff + i] = acc;
     }

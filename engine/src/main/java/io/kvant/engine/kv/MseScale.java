@@ -29,15 +29,11 @@ final class MseScale {
    */
   static float quantize(
       KvCacheType type, float[] src, int off, int n, MemorySegment dst, long dOff) {
-    float amax = 0f;
-    for (int i = 0; i < n; i++) {
-      amax = Math.max(amax, Math.abs(src[off + i]));
-    }
-    if (amax == 0f) {
+    float s0 = absmaxScale(type, src, off, n);
+    if (s0 == 0f) {
       dst.asSlice(dOff, n).fill((byte) 0);
       return 0f;
     }
-    float s0 = amax / KvKernels.codeMax(type);
     float best = s0;
     float bestErr = Float.POSITIVE_INFINITY;
     for (int k = 0; k < CANDIDATES; k++) {
@@ -55,10 +51,7 @@ final class MseScale {
         best = s;
       }
     }
-    for (int i = 0; i < n; i++) {
-      dst.set(ValueLayout.JAVA_BYTE, dOff + i, KvKernels.code(type, src[off + i], best));
-    }
-    return best;
+    return encode(type, src, off, n, dst, dOff, best);
   }
 
   /**
@@ -76,15 +69,11 @@ final class MseScale {
       long dOff,
       float[] w,
       int wOff) {
-    float amax = 0f;
-    for (int i = 0; i < n; i++) {
-      amax = Math.max(amax, Math.abs(src[off + i]));
-    }
-    if (amax == 0f) {
+    float s0 = absmaxScale(type, src, off, n);
+    if (s0 == 0f) {
       dst.asSlice(dOff, n).fill((byte) 0);
       return 0f;
     }
-    float s0 = amax / KvKernels.codeMax(type);
     float best = s0;
     float bestErr = Float.POSITIVE_INFINITY;
     float[] d = new float[n];
@@ -107,9 +96,24 @@ final class MseScale {
         best = s;
       }
     }
+    return encode(type, src, off, n, dst, dOff, best);
+  }
+
+  /** The absmax scale (the first candidate's base) of {@code src[off .. off+n)}; 0 if all zero. */
+  private static float absmaxScale(KvCacheType type, float[] src, int off, int n) {
+    float amax = 0f;
     for (int i = 0; i < n; i++) {
-      dst.set(ValueLayout.JAVA_BYTE, dOff + i, KvKernels.code(type, src[off + i], best));
+      amax = Math.max(amax, Math.abs(src[off + i]));
     }
-    return best;
+    return amax == 0f ? 0f : amax / KvKernels.codeMax(type);
+  }
+
+  /** Writes the codes of {@code src[off .. off+n)} at {@code scale}; returns the scale. */
+  private static float encode(
+      KvCacheType type, float[] src, int off, int n, MemorySegment dst, long dOff, float scale) {
+    for (int i = 0; i < n; i++) {
+      dst.set(ValueLayout.JAVA_BYTE, dOff + i, KvKernels.code(type, src[off + i], scale));
+    }
+    return scale;
   }
 }
