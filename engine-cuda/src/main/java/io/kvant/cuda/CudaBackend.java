@@ -99,14 +99,25 @@ public final class CudaBackend implements ComputeBackend {
 
   /**
    * The device's blocks with INT8/FP8 encoded as {@code encoding}: per-token, per-token-mse, kivi
-   * and kivi-mse ({@link CudaKvPool#supports}); the rotated and static encodings are refused.
+   * and kivi-mse ({@link CudaKvPool#supports}); the rotated and static encodings are refused, and
+   * the centered ones need {@link #kvStorage(KvEncoding, io.kvant.engine.kv.KvScales)}.
    *
    * @throws IllegalArgumentException naming the encoding if the kernels do not implement it
    */
   @Override
   public KvStoreFactory kvStorage(KvEncoding encoding) {
+    return kvStorage(encoding, null);
+  }
+
+  /**
+   * As {@link #kvStorage(KvEncoding)}, with the calibrated statistics of a centered encoding
+   * ({@code centered-mse}, {@code centered-qmse}): the pool uploads the key means (and query
+   * moments) when it is created; a centered encoding without them throws then.
+   */
+  @Override
+  public KvStoreFactory kvStorage(KvEncoding encoding, io.kvant.engine.kv.KvScales scales) {
     CudaKvPool.requireSupported(encoding);
-    return CudaKvPool.factory(device, t -> encoding);
+    return CudaKvPool.factory(device, t -> encoding, scales);
   }
 
   /** The CPU's default ({@link KvEncoding#cpuDefault}): kivi for INT8, per-token-mse for FP8. */

@@ -15,7 +15,6 @@ import io.kvant.api.v1.ModelAdminGrpc;
 import io.kvant.cuda.Backends;
 import io.kvant.cuda.device.CudaOptions;
 import io.kvant.engine.forward.ComputeBackend;
-import io.kvant.engine.forward.CpuBackend;
 import io.kvant.engine.forward.Device;
 import io.kvant.engine.forward.ForwardPass;
 import io.kvant.engine.kv.EvictionPolicyKind;
@@ -204,8 +203,9 @@ public final class KvantServer implements AutoCloseable {
         // Checked against --device cuda at load; here for auto, which may have opened a GPU.
         kvEncoding = io.kvant.engine.kv.KvEncoding.parse(config.model().kvEncoding());
         try {
-          if (kvEncoding.needsScales() && backend instanceof CpuBackend) {
-            // The centered encodings' statistics, from the served model (KvCalibrationAtLoad).
+          if (kvEncoding.needsScales()) {
+            // The centered encodings' statistics, from the served model (KvCalibrationAtLoad, a
+            // pass on the CPU over the host copy of the weights, whichever backend serves).
             long t0 = clock.millis();
             io.kvant.engine.kv.KvScales scales =
                 KvCalibrationAtLoad.measure(first.model(), pool, kvEncoding);
@@ -216,7 +216,7 @@ public final class KvantServer implements AutoCloseable {
                     + " calibrated on the built-in text in "
                     + (clock.millis() - t0)
                     + " ms");
-            kvStorage = io.kvant.engine.kv.KvStoreFactory.host(kvEncoding, scales);
+            kvStorage = backend.kvStorage(kvEncoding, scales);
           } else {
             kvStorage = backend.kvStorage(kvEncoding);
           }

@@ -291,11 +291,29 @@ public final class CudaKernels {
   public static final int KV_KEY_CHANNELS = 2;
 
   /**
+   * Encoding bit of the coded KV types: keys stored minus their calibrated mean before RoPE rotated
+   * to their position ({@code KvEncoding.CENTERED_MSE}, with {@link #KV_TOKEN_MSE}); needs a {@link
+   * KeyCentering}.
+   */
+  public static final int KV_CENTERED = 4;
+
+  /**
+   * Encoding bit of the coded KV types, with {@link #KV_CENTERED}: the keys' scale chosen by the
+   * error the queries' second moment weighs ({@code KvEncoding.CENTERED_QMSE}).
+   */
+  public static final int KV_WEIGHTED = 8;
+
+  /** Shared memory a kv_append block may take without opting in. */
+  private static final int DEFAULT_SHARED = 48 * 1024;
+
+  /**
    * Appends each row's K and V to the paged pool (see the source for the layout); for {@link
    * #DT_KV_I8} and {@link #DT_KV_E4M3} it encodes them as {@code kvEnc} says ({@link
    * #KV_TOKEN_MSE}, {@link #KV_KEY_CHANNELS}; 0: one absmax scale per token and head) into {@code
    * kvScales} (0 for the unscaled types) and, for keys per channel, {@code keyChannels} (0
-   * otherwise). The rows of one sequence come in the order of their positions.
+   * otherwise); centered keys ({@link #KV_CENTERED}) take their means, moments and RoPE tables from
+   * {@code centering} ({@link KeyCentering#NONE} otherwise). The rows of one sequence come in the
+   * order of their positions.
    */
   public void kvAppend(
       long k,
@@ -303,6 +321,7 @@ public final class CudaKernels {
       long pool,
       long kvScales,
       long keyChannels,
+      KeyCentering centering,
       int kvEnc,
       int kvType,
       long rowSeq,
@@ -317,13 +336,60 @@ public final class CudaKernels {
       int rows) {
     boolean scaled = requireScales(kvType, kvScales);
     requireChannels(kvEnc, keyChannels, scaled);
+    requireCentering(kvEnc, centering, headSize);
     args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).ptr(keyChannels).i32(kvEnc).i32(kvType);
     args.ptr(rowSeq).ptr(positions);
     args.ptr(tables).i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize);
-    args.i32(blockSize);
+    args.i32(blockSize).ptr(centering.mean()).ptr(centering.momentT()).ptr(centering.cos());
+    args.ptr(centering.sin()).i32(centering.style());
     // quantized types: a warp per (head, k|v) vector
     int threads = scaled ? Math.min(1024, 64 * kvHeads) : Math.min(kvHeads * headSize, 1024);
-    launch(kvAppend, "kv_append", rows, 1, threadsFor(threads));
+    threads = Math.min(threadsFor(threads), centeredThreads(kvEnc, headSize));
+    launch(kvAppend, "kv_append", rows, 1, threads, centeredShared(kvEnc, headSize, threads));
+  }
+
+  /**
+   * The most threads a kv_append block may have for {@code kvEnc}: each warp of a centered one
+   * keeps its key (and with {@link #KV_WEIGHTED} the candidate's error vector) in shared memory.
+   */
+  static int centeredThreads(int kvEnc, int headSize) {
+    if ((kvEnc & KV_CENTERED) == 0) {
+      return 1024;
+    }
+    return 32 * Math.min(32, DEFAULT_SHARED / centeredWarpBytes(kvEnc, headSize));
+  }
+
+  /** Dynamic shared memory of a kv_append block of {@code threads}: 0 unless centered. */
+  static int centeredShared(int kvEnc, int headSize, int threads) {
+    return (kvEnc & KV_CENTERED) == 0 ? 0 : threads / 32 * centeredWarpBytes(kvEnc, headSize);
+  }
+
+  private static int centeredWarpBytes(int kvEnc, int headSize) {
+    return ((kvEnc & KV_WEIGHTED) != 0 ? 2 : 1) * headSize * Float.BYTES;
+  }
+
+  /**
+   * Throws unless {@code centering} matches {@code kvEnc}'s {@link #KV_CENTERED} and {@link
+   * #KV_WEIGHTED} bits, which need per-token least-squares scales and an even head size <= 256.
+   */
+  static void requireCentering(int kvEnc, KeyCentering centering, int headSize) {
+    int bits = kvEnc & (KV_CENTERED | KV_WEIGHTED);
+    if (bits != centering.bits()) {
+      throw new IllegalArgumentException(
+          "kv encoding bits " + kvEnc + " with key centering " + centering);
+    }
+    if (bits != 0
+        && ((kvEnc & KV_TOKEN_MSE) == 0
+            || (kvEnc & KV_KEY_CHANNELS) != 0
+            || headSize % 2 != 0
+            || headSize > 256)) {
+      throw new IllegalArgumentException(
+          "centered keys need per-token least-squares scales and an even head size <= 256, got"
+              + " encoding bits "
+              + kvEnc
+              + " and head size "
+              + headSize);
+    }
   }
 
   /** Whether {@code kvType} is scaled; throws unless it has scales exactly when it is. */
@@ -338,7 +404,7 @@ public final class CudaKernels {
   /** Throws unless {@code keyChannels} is set exactly when {@code kvEnc} has keys per channel. */
   private static void requireChannels(int kvEnc, long keyChannels, boolean scaled) {
     boolean channels = (kvEnc & KV_KEY_CHANNELS) != 0;
-    if ((kvEnc & ~(KV_TOKEN_MSE | KV_KEY_CHANNELS)) != 0
+    if ((kvEnc & ~(KV_TOKEN_MSE | KV_KEY_CHANNELS | KV_CENTERED | KV_WEIGHTED)) != 0
         || (kvEnc != 0 && !scaled)
         || channels == (keyChannels == 0)) {
       throw new IllegalArgumentException(
@@ -353,7 +419,8 @@ public final class CudaKernels {
    * those three launches. Same results either way. With keys per channel ({@link #KV_KEY_CHANNELS})
    * {@code oneLaunch} is for steps whose rows are of distinct sequences only (decode steps): the
    * first row of a block encodes the keys of the block's later rows of the launch, which the one
-   * launch may not have rotated yet.
+   * launch may not have rotated yet. Centered keys ({@code centering}, as {@link #kvAppend}) must
+   * use this call's {@code cos}, {@code sin} and {@code style}.
    */
   public void ropeAndAppendKv(
       long q,
@@ -366,6 +433,7 @@ public final class CudaKernels {
       long pool,
       long kvScales,
       long keyChannels,
+      KeyCentering centering,
       int kvEnc,
       int kvType,
       long rowSeq,
@@ -388,6 +456,7 @@ public final class CudaKernels {
           pool,
           kvScales,
           keyChannels,
+          centering,
           kvEnc,
           kvType,
           rowSeq,
@@ -403,6 +472,11 @@ public final class CudaKernels {
       return;
     }
     requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
+    requireCentering(kvEnc, centering, headSize);
+    if (centering.centered()
+        && (centering.cos() != cos || centering.sin() != sin || centering.style() != style)) {
+      throw new IllegalArgumentException("centered keys must use the rotation's own RoPE tables");
+    }
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(heads).i32(style).ptr(pool).ptr(kvScales);
     args.ptr(keyChannels)
         .i32(kvEnc)
@@ -413,19 +487,24 @@ public final class CudaKernels {
         .i32(maxBlocks)
         .i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
-    launch(ropeKvAppend, "rope_kv_append", rows, 1, 1024);
+    args.ptr(centering.mean()).ptr(centering.momentT());
+    int threads = centeredThreads(kvEnc, headSize);
+    launch(
+        ropeKvAppend, "rope_kv_append", rows, 1, threads, centeredShared(kvEnc, headSize, threads));
   }
 
   /**
    * Paged attention of every row over its sequence's positions {@code [0, positions[r]]}; {@code
    * keyChannels}: the keys' channel scales ({@link #KV_KEY_CHANNELS}), 0 when keys have token
-   * scales.
+   * scales; {@code centering}: the keys' means and RoPE tables when keys are centered ({@link
+   * #KV_CENTERED}: each score gets {@code q . R(t) m} back), else {@link KeyCentering#NONE}.
    */
   public void attention(
       long q,
       long pool,
       long kvScales,
       long keyChannels,
+      KeyCentering centering,
       int kvType,
       long out,
       long rowSeq,
@@ -448,6 +527,7 @@ public final class CudaKernels {
     args.ptr(positions).ptr(tables);
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType);
+    centeringArgs(centering);
     // attention_wide (16 warps per (row, head)) when the blocks fit one wave (decode of few
     // sequences: latency-bound chains), attention (4 warps) when there are many
     if ((long) rows * heads <= device.multiprocessors()) {
@@ -455,6 +535,12 @@ public final class CudaKernels {
     } else {
       launch(attention, "attention", rows, heads, 128);
     }
+  }
+
+  /** The attention kernels' last four arguments: the keys' means and RoPE's tables, or nulls. */
+  private void centeringArgs(KeyCentering c) {
+    args.ptr(c.mean()).ptr(c.mean() == 0 ? 0 : c.cos()).ptr(c.mean() == 0 ? 0 : c.sin());
+    args.i32(c.style());
   }
 
   /** Query vectors (rows times the query heads of a kv head) per attention_tiled block. */
@@ -555,13 +641,14 @@ public final class CudaKernels {
    * vectors (rows of one sequence times the query heads of one kv head), over one range of {@code
    * split}'s positions. {@code partial} holds {@code split.partialFloats(...)} floats (0 for one
    * split). {@code keyChannels}: the keys' channel scales ({@link #KV_KEY_CHANNELS}), 0 when keys
-   * have token scales.
+   * have token scales; {@code centering} as {@link #attention}'s.
    */
   public void attentionTiled(
       long q,
       long pool,
       long kvScales,
       long keyChannels,
+      KeyCentering centering,
       int kvType,
       long out,
       long rowSeq,
@@ -598,6 +685,7 @@ public final class CudaKernels {
     args.i32(maxBlocks).i32(layer).i32(layers).i32(heads).i32(kvHeads).i32(headSize);
     args.i32(blockSize).f32(scale).i32(outType).ptr(tileRow0).ptr(tileRows);
     args.i32(split.splits()).i32(split.length()).ptr(partial);
+    centeringArgs(centering);
     launch(
         attentionTiled,
         "attention_tiled",

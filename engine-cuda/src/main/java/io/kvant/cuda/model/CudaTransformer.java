@@ -8,6 +8,7 @@ import io.kvant.cuda.device.CudaDevice;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.DeviceBuffer;
 import io.kvant.cuda.device.Gemm;
+import io.kvant.cuda.device.KeyCentering;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.DeviceSampling;
 import io.kvant.engine.forward.ForwardPass;
@@ -422,6 +423,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     int hs = c.headSize();
     int ropeStyle = c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
     float scale = (float) (1.0 / Math.sqrt(hs));
+    KeyCentering centering = kv.centering(cos.ptr(), sin.ptr(), ropeStyle);
 
     DeviceTensor emb = model.embedding();
     k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
@@ -480,6 +482,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           kv.ptr(),
           kv.scalesPtr(),
           kv.keyChannelsPtr(),
+          centering,
           kv.encodingBits(),
           kv.dtype(),
           rowSeqs,
@@ -505,6 +508,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             kv.ptr(),
             kv.scalesPtr(),
             kv.keyChannelsPtr(),
+            centering,
             kv.dtype(),
             att,
             rowSeqs,
@@ -530,6 +534,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             kv.ptr(),
             kv.scalesPtr(),
             kv.keyChannelsPtr(),
+            centering,
             kv.dtype(),
             att,
             rowSeqs,

@@ -34,7 +34,8 @@ final class DecodeGraphs {
   /**
    * What a captured step bakes in besides its buffers: the shape, and every address and setting of
    * the KV pool it reads and writes. A pool allocated at a closed one's address but laid out for
-   * another type or encoding (other scale offsets, channel scales) gets its own graph.
+   * another type or encoding (other scale offsets, channel scales, centered keys' statistics) gets
+   * its own graph.
    */
   record Key(
       int rows,
@@ -42,6 +43,8 @@ final class DecodeGraphs {
       long kvPool,
       long kvScales,
       long keyChannels,
+      long keyMeans,
+      long queryMoments,
       int kvType,
       int kvEncoding) {
     static Key of(int rows, int stride, CudaKvPool kv) {
@@ -51,6 +54,8 @@ final class DecodeGraphs {
           kv.ptr(),
           kv.scalesPtr(),
           kv.keyChannelsPtr(),
+          kv.keyMeanPtr(),
+          kv.queryMomentPtr(),
           kv.dtype(),
           kv.encodingBits());
     }

@@ -258,10 +258,19 @@ __device__ __forceinline__ unsigned char e4m3_code(float x) {
 // keys with one scale per (block, layer, kvHead, channel) at kChan[((block * layers + layer) *
 // kvHeads + kvHead) * headSize + channel], set by the block's first slot and grown (earlier codes
 // re-coded) by a later slot that exceeds it (Scaling.BLOCK_CHANNEL); their token scales are unused.
+// KV_CENTERED: keys stored minus the calibrated pre-RoPE mean rotated to their position,
+// y = k - R(pos) m (KvEncoding.CENTERED_MSE), m = kMean[(layer * kvHeads + kvHead) * headSize + c],
+// R(pos) from the forward pass's cos/sin tables; attention adds q . R(t) m back to each score.
+// KV_WEIGHTED (with KV_CENTERED): the key scale among TOKEN_MSE's candidates by d^T W d
+// (KvEncoding.CENTERED_QMSE), W the queries' second moment, stored transposed per (layer, kvHead):
+// kMomentT[((layer * kvHeads + kvHead) * headSize + j) * headSize + i] = W_ij.
 // Every division, product and sum of these encoders is rounded as written (_rn intrinsics: no
 // contraction into FMAs), so the codes and scales equal the CPU encoder's bit for bit.
 #define KV_TOKEN_MSE 1
 #define KV_KEY_CHANNELS 2
+#define KV_CENTERED 4
+#define KV_WEIGHTED 8  // only with KV_CENTERED | KV_TOKEN_MSE (the Java side checks)
+#define KV_ROWS_PER_PASS 4  // KV_WEIGHTED: rows of W d per lane at a time
 
 // 2^(k/32) rounded to F32 (MseScale.FACTORS), as bits; KernelSourceTest checks them.
 __constant__ unsigned kv_mse_factor_bits[32] = {
@@ -317,6 +326,77 @@ __device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvTyp
     }
   }
   return __shfl_sync(0xffffffffu, s, bk);
+}
+
+// The KV_WEIGHTED key scale of the n <= 256 floats y (the warp's centered key), for the whole warp:
+// s_k as kv_mse_scale's, err_k = sum_i d_i * (sum_j W_ij d_j) with d = y - s_k value(code(y, s_k)),
+// j then i increasing (MseScale.quantizeWeighted's order); least err_k, the first on ties.
+// Candidates one after another, the warp together on each (a lane per candidate would need 32
+// copies of d): d into dsh (n floats of shared memory); then, KV_ROWS_PER_PASS * 32 rows of W d
+// at a time, lane l sums rows i = g + l + 32 u (independent chains; W read transposed so the lanes'
+// reads coalesce) and every lane adds those rows' d_i * r_i in increasing i from shuffles, so all
+// hold the same err. Cost: 32 n^2 products and sums per key (the CPU's is the same per key).
+__device__ __forceinline__ float kv_weighted_scale(const float* y, float* dsh, int n, int kvType,
+                                                   float amax, const float* wT, int lane) {
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  float s0 = __fdiv_rn(amax, maxCode);
+  float best = s0, bestErr = INFINITY;
+  for (int k = 0; k < 32; k++) {
+    float s = __fmul_rn(s0, __uint_as_float(kv_mse_factor_bits[k]));
+    for (int i = lane; i < n; i += 32) {
+      float x = y[i];
+      dsh[i] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
+    }
+    __syncwarp();
+    float err = 0.f;
+    for (int g = 0; g < n; g += 32 * KV_ROWS_PER_PASS) {
+      float r[KV_ROWS_PER_PASS];
+#pragma unroll
+      for (int u = 0; u < KV_ROWS_PER_PASS; u++) r[u] = 0.f;
+      for (int j = 0; j < n; j++) {
+        float dj = dsh[j];
+        const float* w = wT + (long)j * n + g + lane;
+#pragma unroll
+        for (int u = 0; u < KV_ROWS_PER_PASS; u++) {
+          if (g + lane + 32 * u < n) r[u] = __fadd_rn(r[u], __fmul_rn(w[32 * u], dj));
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < KV_ROWS_PER_PASS; u++) {
+        for (int l = 0; l < 32; l++) {
+          int i = g + 32 * u + l;  // warp-uniform
+          float rl = __shfl_sync(0xffffffffu, r[u], l);
+          if (i < n) err = __fadd_rn(err, __fmul_rn(dsh[i], rl));
+        }
+      }
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = s;
+    }
+    __syncwarp();  // every lane has read dsh before the next candidate writes it
+  }
+  return best;
+}
+
+// y[0..n) = k - R(pos) m in F32 (KeyRope.Tables.rotate of m, then the subtraction), by the warp:
+// per pair (a, b), r_a = m_a c - m_b s and r_b = m_a s + m_b c.
+__device__ __forceinline__ void kv_center_key(const float* k, const float* m, const float* cosT,
+                                              const float* sinT, int pos, int style, int n,
+                                              float* y, int lane) {
+  int half = n / 2;
+  long base = (long)pos * half;
+  for (int i = lane; i < half; i += 32) {
+    float c = cosT[base + i], s = sinT[base + i];
+    int ia = style == 0 ? 2 * i : i;
+    int ib = style == 0 ? 2 * i + 1 : i + half;
+    float ma = m[ia], mb = m[ib];
+    float ra = __fsub_rn(__fmul_rn(ma, c), __fmul_rn(mb, s));
+    float rb = __fadd_rn(__fmul_rn(ma, s), __fmul_rn(mb, c));
+    y[ia] = __fsub_rn(k[ia], ra);
+    y[ib] = __fsub_rn(k[ib], rb);
+  }
+  __syncwarp();
 }
 
 // A code re-expressed under a scale 1 / r times as large (ChannelCodes.recode).
@@ -380,35 +460,56 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
 // quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction), keys
 // per channel (kvEnc & KV_KEY_CHANNELS) aside: kv_append_key_channels. rows: the launch's rows
 // (every one of them must have its k final before any block runs: rope_kv_append, which rotates
-// k inside, takes no KV_KEY_CHANNELS).
+// k inside, takes no KV_KEY_CHANNELS). Vectors are taken keys first (p < kvHeads), so centered
+// keys, the costly ones, go to different warps. KV_CENTERED: kMean, cosT/sinT ([position][headSize
+// / 2]) and style as rope's; each warp's centered key in dynamic shared memory, headSize floats per
+// warp (and headSize more for kv_weighted_scale's d with KV_WEIGHTED, kMomentT).
 __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k, const float* v,
                                               void* pool, float* kvScales, float* kChan, int kvEnc,
                                               int kvType, const int* rowSeq,
                                               const int* positions, const int* tables,
                                               int maxBlocks, int layer, int layers, int kvHeads,
-                                              int headSize, int blockSize) {
+                                              int headSize, int blockSize, const float* kMean,
+                                              const float* kMomentT, const float* cosT,
+                                              const float* sinT, int style) {
+  extern __shared__ float kv_smem[];
   int pos = positions[row];
   long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
   int slot = pos % blockSize;
   int kvDim = kvHeads * headSize;
   if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
     bool keyChannels = (kvEnc & KV_KEY_CHANNELS) != 0;
+    bool weighted = (kvEnc & KV_WEIGHTED) != 0;
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int p = threadIdx.x >> 5; p < 2 * kvHeads; p += warps) {
-      int h = p >> 1, which = p & 1;
+      int which = p >= kvHeads, h = p - which * kvHeads;
       if (which == 0 && keyChannels) continue;
       const float* src = (which == 0 ? k : v) + (long)row * kvDim + h * headSize;
+      bool centered = which == 0 && (kvEnc & KV_CENTERED);
+      if (centered) {
+        float* y = kv_smem + (threadIdx.x >> 5) * (weighted ? 2 : 1) * headSize;
+        kv_center_key(src, kMean + ((long)layer * kvHeads + h) * headSize, cosT, sinT, pos,
+                      style, headSize, y, lane);
+        src = y;
+      }
       float amax = 0.f;
       for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
       amax = warp_max(amax);
       long o = kv_offset(block, layer, which, h, slot, layers, kvHeads, blockSize, headSize);
       float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
       if (kvEnc & KV_TOKEN_MSE) {
-        float s = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
+        float s = amax == 0.f ? 0.f
+                  : centered && weighted
+                      ? kv_weighted_scale(src, (float*)src + headSize, headSize, kvType, amax,
+                                          kMomentT + ((long)layer * kvHeads + h) * headSize *
+                                                         headSize,
+                                          lane)
+                      : kv_mse_scale(src, headSize, kvType, amax, lane);
         for (int d = lane; d < headSize; d += 32) {
           ((unsigned char*)pool)[o + d] = kv_code(src[d], s, kvType);
         }
         if (lane == 0) kvScales[o / headSize] = s;
+        __syncwarp();  // a centered key's shared copy is read before the warp's next vector
         continue;
       }
       float inv = amax == 0.f ? 0.f : maxCode / amax;
@@ -440,27 +541,31 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
   }
 }
 
-extern "C" __global__ void kv_append(const float* k, const float* v, void* pool, float* kvScales,
+// kv_append_row for each row. grid: rows; dynamic shared memory as kv_append_row says.
+extern "C" __global__ void __launch_bounds__(1024) kv_append(const float* k, const float* v, void* pool, float* kvScales,
                                      float* kChan, int kvEnc, int kvType, const int* rowSeq,
                                      const int* positions, const int* tables, int maxBlocks,
                                      int layer, int layers, int kvHeads, int headSize,
-                                     int blockSize) {
+                                     int blockSize, const float* kMean, const float* kMomentT,
+                                     const float* cosT, const float* sinT, int style) {
   pdl_enter();
   kv_append_row(blockIdx.x, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq,
-                positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
+                positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize, kMean,
+                kMomentT, cosT, sinT, style);
 }
 
 // rope on q and k, then kv_append, for each row in one launch (the decode path: three launches
 // per layer become one). grid: rows. With KV_KEY_CHANNELS, for rows of distinct sequences only
 // (decode steps): a block's first row encodes the block's other rows, whose k another block of this
-// launch rotates.
-extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, const float* cosT,
+// launch rotates. Centered keys (KV_CENTERED) use the same cosT/sinT/style as the rotation.
+extern "C" __global__ void __launch_bounds__(1024) rope_kv_append(float* q, float* k, const float* v, const float* cosT,
                                           const float* sinT, int heads, int style, void* pool,
                                           float* kvScales, float* kChan, int kvEnc, int kvType,
                                           const int* rowSeq,
                                           const int* positions, const int* tables, int maxBlocks,
                                           int layer, int layers, int kvHeads, int headSize,
-                                          int blockSize) {
+                                          int blockSize, const float* kMean,
+                                          const float* kMomentT) {
   pdl_enter();
   int row = blockIdx.x;
   long base = (long)positions[row] * (headSize / 2);
@@ -476,7 +581,8 @@ extern "C" __global__ void rope_kv_append(float* q, float* k, const float* v, co
   }
   __syncthreads();  // k rotated by other threads before it is stored
   kv_append_row(row, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq, positions,
-                tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize);
+                tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize, kMean, kMomentT,
+                cosT, sinT, style);
 }
 
 // Element offset in kChan of the key channel scales of (block, layer, kvHead) (KV_KEY_CHANNELS).
@@ -488,26 +594,62 @@ __device__ __forceinline__ long kv_chan_base(long block, int layer, int kvh, int
 #define ATTN_MAX_DIMS 8  // per lane: head sizes up to 256
 #define ATTN_NARROW_WARPS 4
 
+// Centered keys (KV_CENTERED, kMean non-null) in attention and attention_wide: the pool holds
+// k_t - R(t) m, so each score gets q . R(t) m back, in KeyRope.addOffsetScores's form: per pair i,
+// A_i = q_a m_a + q_b m_b and B_i = q_b m_a - q_a m_b once per (row, head) into shared memory
+// (every warp of the block has the same q), then position t adds sum_i A_i cos(t w_i) + B_i
+// sin(t w_i), lane l taking the pairs l + 32 u. Why this form here: two table reads per pair and
+// position and no change to the key loop or its registers (attention_wide sits at its 128-register
+// cap); adding R(t) m into each key element instead would cost the same reads per element.
+__device__ __forceinline__ void attn_offset_coeffs(const float* qr, const float* m, int headSize,
+                                                   int style, float* ca, float* cb) {
+  int half = headSize / 2;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    int ia = style == 0 ? 2 * i : i;
+    int ib = style == 0 ? 2 * i + 1 : i + half;
+    float qa = qr[ia], qb = qr[ib], ma = m[ia], mb = m[ib];
+    ca[i] = qa * ma + qb * mb;
+    cb[i] = qb * ma - qa * mb;
+  }
+  __syncthreads();
+}
+
+// This lane's share of q . R(t) m (attn_offset_coeffs's ca, cb); the warp's sum is the offset.
+__device__ __forceinline__ float attn_offset(const float* ca, const float* cb, const float* cosT,
+                                             const float* sinT, int t, int half, int lane) {
+  long base = (long)t * half;
+  float o = 0.f;
+  for (int i = lane; i < half; i += 32) o += ca[i] * cosT[base + i] + cb[i] * sinT[base + i];
+  return o;
+}
+
 // Paged attention for any mix of decode rows and prefill-chunk rows: row r attends to positions
 // [0, positions[r]] of its sequence (causal within a chunk, since the chunk's K/V were appended
 // first). kChan: the keys' channel scales (KV_KEY_CHANNELS; then keys' token scales are not read),
-// else null. grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
+// else null. kMean: the keys' means (KV_CENTERED; cosT, sinT, style: rope's tables), else null.
+// grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
 // every ATTN_NARROW_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
 // For many (row, head) blocks (batches, prefill); attention_wide below serves the few.
 extern "C" __global__ void attention(const float* q, const void* pool, const float* kvScales,
                                      const float* kChan, int kvType, void* out, const int* rowSeq,
                                      const int* positions, const int* tables, int maxBlocks,
                                      int layer, int layers, int heads, int kvHeads, int headSize,
-                                     int blockSize, float scale, int outType) {
+                                     int blockSize, float scale, int outType, const float* kMean,
+                                     const float* cosT, const float* sinT, int style) {
   pdl_enter();
   __shared__ float sm_m[ATTN_NARROW_WARPS], sm_l[ATTN_NARROW_WARPS];
   __shared__ float sm_acc[ATTN_NARROW_WARPS][ATTN_MAX_DIMS * 32];
+  __shared__ float sm_ca[ATTN_MAX_DIMS * 16], sm_cb[ATTN_MAX_DIMS * 16];
   int row = blockIdx.x, h = blockIdx.y;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int kvh = h / (heads / kvHeads);
   int len = positions[row] + 1;
   const int* table = tables + (long)rowSeq[row] * maxBlocks;
   const float* qr = q + ((long)row * heads + h) * headSize;
+  if (kMean) {
+    attn_offset_coeffs(qr, kMean + ((long)layer * kvHeads + kvh) * headSize, headSize, style,
+                       sm_ca, sm_cb);
+  }
   float qv[ATTN_MAX_DIMS], acc[ATTN_MAX_DIMS];
 #pragma unroll
   for (int j = 0; j < ATTN_MAX_DIMS; j++) {
@@ -531,7 +673,8 @@ extern "C" __global__ void attention(const float* q, const void* pool, const flo
       int d = lane + 32 * j;
       if (d < headSize) dot += qv[j] * (load_kv(pool, ko + d, kvType) * (kc ? kc[d] : 1.f));
     }
-    float s = warp_sum(dot) * ks * scale;
+    float off = kMean ? warp_sum(attn_offset(sm_ca, sm_cb, cosT, sinT, t, headSize / 2, lane)) : 0.f;
+    float s = (warp_sum(dot) * ks + off) * scale;
     float mNew = fmaxf(m, s);
     float corr = expf(m - mNew);
     float p = expf(s - mNew);
@@ -588,16 +731,22 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
                                           const int* rowSeq, const int* positions,
                                           const int* tables, int maxBlocks, int layer, int layers,
                                           int heads, int kvHeads, int headSize, int blockSize,
-                                          float scale, int outType) {
+                                          float scale, int outType, const float* kMean,
+                                          const float* cosT, const float* sinT, int style) {
   pdl_enter();
   __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
   __shared__ float sm_acc[ATTN_WARPS][ATTN_MAX_DIMS * 32];
+  __shared__ float sm_ca[ATTN_MAX_DIMS * 16], sm_cb[ATTN_MAX_DIMS * 16];
   int row = blockIdx.x, h = blockIdx.y;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   int kvh = h / (heads / kvHeads);
   int len = positions[row] + 1;
   const int* table = tables + (long)rowSeq[row] * maxBlocks;
   const float* qr = q + ((long)row * heads + h) * headSize;
+  if (kMean) {
+    attn_offset_coeffs(qr, kMean + ((long)layer * kvHeads + kvh) * headSize, headSize, style,
+                       sm_ca, sm_cb);
+  }
   float qv[ATTN_MAX_DIMS], acc[ATTN_MAX_DIMS];
 #pragma unroll
   for (int j = 0; j < ATTN_MAX_DIMS; j++) {
@@ -640,12 +789,17 @@ extern "C" __global__ void __launch_bounds__(32 * ATTN_WARPS) attention_wide(con
       dot0 += __shfl_xor_sync(0xffffffffu, dot0, o);
       dot1 += __shfl_xor_sync(0xffffffffu, dot1, o);
     }
+    float off0 = 0.f, off1 = 0.f;
+    if (kMean) {
+      off0 = warp_sum(attn_offset(sm_ca, sm_cb, cosT, sinT, t0, headSize / 2, lane));
+      off1 = warp_sum(attn_offset(sm_ca, sm_cb, cosT, sinT, two ? t1 : t0, headSize / 2, lane));
+    }
     float ks0 = kChan ? 1.f : kvScales ? kvScales[ko0 / headSize] : 1.f;
     float ks1 = kChan ? 1.f : kvScales ? kvScales[ko1 / headSize] : 1.f;
     float vs0 = kvScales ? kvScales[vo0 / headSize] : 1.f;
     float vs1 = kvScales ? kvScales[vo1 / headSize] : 1.f;
-    float s0 = dot0 * ks0 * scale;
-    float s1 = two ? dot1 * ks1 * scale : -INFINITY;
+    float s0 = (dot0 * ks0 + off0) * scale;
+    float s1 = two ? (dot1 * ks1 + off1) * scale : -INFINITY;
     float mNew = fmaxf(m, fmaxf(s0, s1));
     float corr = expf(m - mNew);
     float p0 = expf(s0 - mNew);
@@ -774,6 +928,23 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
   }
 }
 
+// ks[j][..] += R(t0 + j) m for the n staged key rows (KeyRope.Tables.rotate's rotation of m).
+__device__ __forceinline__ void fa_add_rotated_mean(const float* m, const float* cosT,
+                                                    const float* sinT, int style, int headSize,
+                                                    int t0, int n, int stride, float* ks) {
+  int half = headSize / 2;
+  for (int e = threadIdx.x; e < n * half; e += blockDim.x) {
+    int j = e / half, i = e - j * half;
+    long tb = (long)(t0 + j) * half + i;
+    float c = cosT[tb], s = sinT[tb];
+    int ia = style == 0 ? 2 * i : i;
+    int ib = style == 0 ? 2 * i + 1 : i + half;
+    float ma = m[ia], mb = m[ib];
+    ks[j * stride + ia] += ma * c - mb * s;
+    ks[j * stride + ib] += ma * s + mb * c;
+  }
+}
+
 // attention_tiled: flash-style paged attention, for prefill chunks and decode alike. A block takes
 // one tile of up to FA_VECS query vectors that read the same K/V: tileRows[t] consecutive batch
 // rows of one sequence from tileRow0[t] (the Java side builds the tiles, FA_VECS / G rows each),
@@ -790,12 +961,15 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
 // steps (few tiles, long contexts) enough blocks to fill the GPU.
 // grid: (tiles, kvHeads, splits), block: 32 * FA_WARPS, dynamic shared memory: 4 * (2 * FA_KT *
 // (headSize + 1) + FA_VECS * headSize) bytes (K/V rows padded by one float so the lanes' K reads
-// hit distinct banks).
+// hit distinct banks). Centered keys (kMean, KV_CENTERED): R(t) m is added into each staged key
+// row (k_t = stored + R(t) m), once per tile for all its vectors; the offset form of attention
+// (A_i, B_i per vector) would cost each vector half a dot product more per position.
 extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     const float* q, const void* pool, const float* kvScales, const float* kChan, int kvType,
     void* out, const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
-    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial) {
+    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial,
+    const float* kMean, const float* cosT, const float* sinT, int style) {
   pdl_enter();
   extern __shared__ float fa_smem[];
   __shared__ long fa_off[2][FA_KT];
@@ -850,6 +1024,11 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
     }
     __syncthreads();
     fa_stage_tile(pool, kvType, headSize, n, stride, fa_off, fa_scale, kChan, fa_cbase, ks, vs);
+    if (kMean) {
+      __syncthreads();  // staged: add R(t) m to each key row, a thread per (position, pair)
+      fa_add_rotated_mean(kMean + ((long)layer * kvHeads + kvh) * headSize, cosT, sinT, style,
+                          headSize, t0, n, stride, ks);
+    }
     __syncthreads();
     if (warp * FA_ROWS >= nvec) continue;  // a warp without vectors only helps load
     float s[FA_ROWS];

@@ -6,9 +6,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
 import io.kvant.engine.forward.RopeTable;
+import io.kvant.engine.kv.KeyRope;
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvEncoders;
 import io.kvant.engine.kv.KvEncoding;
+import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvScales;
 import io.kvant.engine.model.RopeStyle;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -82,6 +85,68 @@ class CudaKernelsGpuTest {
     return a;
   }
 
+  /** Calibrated statistics of centered keys, on the host and on the device. */
+  private record Centered(KvScales scales, KvEncoders.CenteredKeys cpu, KeyCentering device) {}
+
+  /**
+   * Random statistics for a centered encoding over {@code layers x kvHeads} heads of {@code hs}:
+   * means of a few units (the offsets centering removes, larger than the keys' spread), and for
+   * {@code CENTERED_QMSE} second moments {@code E[q q^T]} of 16 random queries with a few strong
+   * channels; uploaded with RoPE's tables ({@code positions} of them, theta 10000, as the forward
+   * pass's); {@code null} for an encoding that does not center.
+   */
+  private Centered centered(
+      KvEncoding e, int layers, int kvHeads, int hs, int positions, RopeStyle style) {
+    if (!e.centersKeys()) {
+      return null;
+    }
+    KvGeometry g = new KvGeometry(layers, kvHeads, hs);
+    int n = layers * kvHeads * hs;
+    float[] mean = random(n);
+    for (int i = 0; i < n; i++) {
+      mean[i] *= 3;
+    }
+    float[] moment = new float[n * hs];
+    for (int h = 0; h < layers * kvHeads; h++) {
+      for (int s = 0; s < 16; s++) {
+        float[] q = random(hs);
+        q[rnd.nextInt(hs)] *= 8;
+        for (int i = 0; i < hs; i++) {
+          for (int j = 0; j < hs; j++) {
+            moment[(h * hs + i) * hs + j] += q[i] * q[j] / 16f;
+          }
+        }
+      }
+    }
+    KeyRope rope = new KeyRope(10000.0, style);
+    KvScales scales = new KvScales(g, false, new float[n], new float[n], rope, mean, moment);
+    long momentT = 0;
+    if (e.weighsKeys()) {
+      float[] t = new float[moment.length];
+      for (int m = 0; m < moment.length; m += hs * hs) {
+        for (int i = 0; i < hs; i++) {
+          for (int j = 0; j < hs; j++) {
+            t[m + j * hs + i] = moment[m + i * hs + j];
+          }
+        }
+      }
+      momentT = up(t);
+    }
+    RopeTable tables = new RopeTable(hs, positions, 10000.0, style);
+    KeyCentering device =
+        new KeyCentering(
+            up(mean),
+            momentT,
+            up(tables.cosines()),
+            up(tables.sines()),
+            style == RopeStyle.ADJACENT_PAIRS ? 0 : 1);
+    return new Centered(scales, new KvEncoders.CenteredKeys(scales, e), device);
+  }
+
+  private static KeyCentering device(Centered c) {
+    return c == null ? KeyCentering.NONE : c.device();
+  }
+
   @ParameterizedTest
   @CsvSource({"1,8", "3,257", "7,4096", "2,2048"})
   void rmsNormMatchesTheReference(int rows, int dim) {
@@ -150,7 +215,8 @@ class CudaKernelsGpuTest {
 
   /**
    * rope_kv_append (the decode path's one launch) gives what rope on q, rope on k and kv_append
-   * give, bit for bit, for every pool type: rotated q, and the pool's codes and scales.
+   * give, bit for bit, for every pool type: rotated q, and the pool's codes and scales (encodings 5
+   * and 13: centered-mse and centered-qmse's bits).
    */
   @ParameterizedTest
   @CsvSource({
@@ -162,7 +228,11 @@ class CudaKernelsGpuTest {
     "4,HALF_SPLIT,1",
     "3,HALF_SPLIT,2",
     "4,ADJACENT_PAIRS,2",
-    "3,ADJACENT_PAIRS,3"
+    "3,ADJACENT_PAIRS,3",
+    "4,HALF_SPLIT,5",
+    "3,ADJACENT_PAIRS,5",
+    "4,ADJACENT_PAIRS,13",
+    "3,HALF_SPLIT,13"
   })
   void ropeWithKvAppendEqualsTheSeparateKernels(int kvType, RopeStyle style, int enc) {
     int rows = 3;
@@ -191,10 +261,15 @@ class CudaKernelsGpuTest {
         tables[r * maxBlocks + b] = r * maxBlocks + b;
       }
     }
+    KvEncoding centeredEnc =
+        (enc & CudaKernels.KV_WEIGHTED) != 0
+            ? KvEncoding.CENTERED_QMSE
+            : (enc & CudaKernels.KV_CENTERED) != 0 ? KvEncoding.CENTERED_MSE : KvEncoding.PER_TOKEN;
+    KeyCentering centering = device(centered(centeredEnc, layers, kvHeads, hs, ctx, style));
     RopeTable t = new RopeTable(hs, ctx, 10000.0, style);
     int st = style == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
-    long cos = up(t.cosines());
-    long sin = up(t.sines());
+    long cos = centering.centered() ? centering.cos() : up(t.cosines());
+    long sin = centering.centered() ? centering.sin() : up(t.sines());
     long dPos = up(pos);
     long dSeq = up(rowSeq);
     long dTables = up(tables);
@@ -227,16 +302,16 @@ class CudaKernelsGpuTest {
         long pv = up(random(n * kvHeads * hs));
         for (int i = 0; i < 2; i++) {
           k.kvAppend(
-              pk, pv, pools[i], scales[i], chans[i], enc, kvType, up(pSeq), up(pPos), dTables,
-              maxBlocks, layer, layers, kvHeads, hs, bs, n);
+              pk, pv, pools[i], scales[i], chans[i], centering, enc, kvType, up(pSeq), up(pPos),
+              dTables, maxBlocks, layer, layers, kvHeads, hs, bs, n);
         }
       }
     }
     long dv = up(v);
     for (int i = 0; i < 2; i++) {
       k.ropeAndAppendKv(
-          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], chans[i], enc, kvType, dSeq,
-          dPos, dTables, maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
+          qs[i], ks[i], dv, cos, sin, heads, st, pools[i], scales[i], chans[i], centering, enc,
+          kvType, dSeq, dPos, dTables, maxBlocks, layer, layers, kvHeads, hs, bs, rows, i == 1);
     }
     if (channels) {
       assertThat(downInts(chans[1], (int) chanFloats))
@@ -336,7 +411,14 @@ class CudaKernelsGpuTest {
     "16,2,64,16,E4M3,KIVI",
     "8,2,64,32,I8,KIVI_MSE",
     "8,1,64,16,E4M3,KIVI_MSE",
-    "4,4,8,32,I8,KIVI_MSE"
+    "4,4,8,32,I8,KIVI_MSE",
+    "8,2,64,16,E4M3,CENTERED_MSE",
+    "4,4,8,32,E4M3,CENTERED_MSE",
+    "16,4,64,16,I8,CENTERED_MSE",
+    "8,8,64,16,E4M3,CENTERED_QMSE",
+    "8,2,128,32,E4M3,CENTERED_QMSE",
+    "4,1,128,16,I8,CENTERED_QMSE",
+    "8,8,8,16,E4M3,CENTERED_QMSE"
   })
   void pagedAttentionMatchesTheReference(
       int heads, int kvHeads, int hs, int blockSize, String kvType, KvEncoding encoding) {
@@ -386,6 +468,9 @@ class CudaKernelsGpuTest {
             ? 0
             : poisoned((long) perm.length * layers * kvHeads * hs * 4);
     long dTables = up(tables);
+    // Centered keys: the offset each score gets back is checked against keys decoded + R(t) m.
+    Centered centered = centered(encoding, layers, kvHeads, hs, 4096, RopeStyle.HALF_SPLIT);
+    KeyCentering centering = device(centered);
     float[][] keys = new float[seqs][];
     float[][] values = new float[seqs][];
     // Append every sequence's K/V through kv_append (rows = its positions).
@@ -405,6 +490,7 @@ class CudaKernelsGpuTest {
           pool,
           scales,
           channels,
+          centering,
           enc,
           kvDtype,
           up(rowSeq),
@@ -423,6 +509,7 @@ class CudaKernelsGpuTest {
         int[] table = java.util.Arrays.copyOfRange(tables, s * maxBlocks, (s + 1) * maxBlocks);
         expectCpuEncoding(
             encoding,
+            centered,
             kvDtype,
             pool,
             scales,
@@ -472,6 +559,7 @@ class CudaKernelsGpuTest {
         pool,
         scales,
         channels,
+        centering,
         kvDtype,
         out,
         up(rowSeq),
@@ -498,6 +586,7 @@ class CudaKernelsGpuTest {
         pool,
         scales,
         channels,
+        centering,
         kvDtype,
         wide,
         up(rowSeq),
@@ -536,6 +625,7 @@ class CudaKernelsGpuTest {
           pool,
           scales,
           channels,
+          centering,
           kvDtype,
           tiled,
           up(rowSeq),
@@ -565,7 +655,9 @@ class CudaKernelsGpuTest {
    * kv_append with each new encoding, over launches that mix sequences and write each one in chunks
    * of 1 to blockSize + 3 rows (so blocks fill across launches, and a launch holds several rows of
    * one block): the codes and scales equal the CPU encoder's, bit for bit. Keys grow along the
-   * block, with spikes and zeros, so channels are re-scaled and earlier codes re-coded.
+   * block, with spikes and zeros, so channels are re-scaled and earlier codes re-coded. Centered
+   * keys (random means and query moments) against {@link KvEncoders.CenteredKeys}, bit for bit too:
+   * the kernel rounds each product, sum and division as the CPU does, in the CPU's order.
    */
   @ParameterizedTest
   @CsvSource({
@@ -577,7 +669,14 @@ class CudaKernelsGpuTest {
     "KIVI,E4M3,64,16",
     "KIVI,E4M3,8,32",
     "KIVI_MSE,I8,64,32",
-    "KIVI_MSE,E4M3,128,16"
+    "KIVI_MSE,E4M3,128,16",
+    "CENTERED_MSE,E4M3,64,16",
+    "CENTERED_MSE,I8,8,16",
+    "CENTERED_MSE,E4M3,256,16",
+    "CENTERED_QMSE,E4M3,128,32",
+    "CENTERED_QMSE,I8,64,16",
+    "CENTERED_QMSE,E4M3,8,16",
+    "CENTERED_QMSE,E4M3,256,16"
   })
   void encodedAppendInMixedLaunchesEqualsTheCpuEncoder(
       KvEncoding encoding, String type, int hs, int bs) {
@@ -622,6 +721,8 @@ class CudaKernelsGpuTest {
             ? 0
             : poisoned((long) poolBlocks * layers * kvHeads * hs * 4);
     long dTables = up(tables);
+    Centered centered =
+        centered(encoding, layers, kvHeads, hs, maxBlocks * bs, RopeStyle.ADJACENT_PAIRS);
     int[] written = new int[seqs];
     while (true) {
       List<Integer> rowSeqs = new ArrayList<>();
@@ -654,6 +755,7 @@ class CudaKernelsGpuTest {
           pool,
           scales,
           channels,
+          device(centered),
           enc,
           kvDtype,
           up(rowSeq),
@@ -670,6 +772,7 @@ class CudaKernelsGpuTest {
     for (int s = 0; s < seqs; s++) {
       expectCpuEncoding(
           encoding,
+          centered,
           kvDtype,
           pool,
           scales,
@@ -690,7 +793,9 @@ class CudaKernelsGpuTest {
   /** The kernels' encoding bits of {@code e} (as CudaKvPool sets them). */
   static int encodingBits(KvEncoding e) {
     return (e.valueScaling() == KvEncoding.Scaling.TOKEN_MSE ? CudaKernels.KV_TOKEN_MSE : 0)
-        | (e.keyScaling() == KvEncoding.Scaling.BLOCK_CHANNEL ? CudaKernels.KV_KEY_CHANNELS : 0);
+        | (e.keyScaling() == KvEncoding.Scaling.BLOCK_CHANNEL ? CudaKernels.KV_KEY_CHANNELS : 0)
+        | (e.centersKeys() ? CudaKernels.KV_CENTERED : 0)
+        | (e.weighsKeys() ? CudaKernels.KV_WEIGHTED : 0);
   }
 
   /**
@@ -698,10 +803,12 @@ class CudaKernelsGpuTest {
    * table[t / blockSize]}; keys and values {@code [len][kvHeads][hs]}, written in position order),
    * exactly the codes and scales that the CPU's encoders ({@link KvEncoders}) write for {@code
    * encoding}, then replaces {@code keys} and {@code values} by their decoded values ({@code s *
-   * value(code)}) for the attention reference.
+   * value(code)}; centered keys ({@code centered} non-null, written at the pool's {@code layer} of
+   * its statistics) plus {@code R(t) m}, the key a score reads) for the attention reference.
    */
   private void expectCpuEncoding(
       KvEncoding encoding,
+      Centered centered,
       int kvDtype,
       long pool,
       long scales,
@@ -744,10 +851,17 @@ class CudaKernelsGpuTest {
           }
           byte[] want = new byte[hs];
           KvEncoding.Scaling scaling = which == 0 ? encoding.keyScaling() : encoding.valueScaling();
+          boolean centeredKey = which == 0 && centered != null;
           float scale =
-              scaling == KvEncoding.Scaling.TOKEN_MSE
-                  ? KvEncoders.tokenMse(type, src, off, hs, want, 0)
-                  : KvEncoders.perToken(type, src, off, hs, want, 0);
+              centeredKey
+                  ? centered.cpu().encode(type, layer, h, t, src, off, want, 0)
+                  : scaling == KvEncoding.Scaling.TOKEN_MSE
+                      ? KvEncoders.tokenMse(type, src, off, hs, want, 0)
+                      : KvEncoders.perToken(type, src, off, hs, want, 0);
+          float[] offset = new float[hs];
+          if (centeredKey) {
+            centered.cpu().rotatedMean(layer, h, t, offset, 0);
+          }
           assertThat(sc[(int) o])
               .as("%s scale of pos %d head %d %s", encoding, t, h, which == 0 ? "k" : "v")
               .isEqualTo(scale);
@@ -755,7 +869,7 @@ class CudaKernelsGpuTest {
             assertThat(codes[(int) (o * hs + d)])
                 .as("%s code of pos %d head %d %s dim %d", encoding, t, h, which, d)
                 .isEqualTo(want[d]);
-            src[off + d] = scale * KvEncoders.value(type, want[d]);
+            src[off + d] = scale * KvEncoders.value(type, want[d]) + offset[d];
           }
         }
       }

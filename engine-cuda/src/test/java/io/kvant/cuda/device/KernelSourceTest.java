@@ -34,7 +34,9 @@ class KernelSourceTest {
           "w8a8_quantize",
           "w8a8_epilogue"
         }) {
-      assertThat(src).contains("extern \"C\" __global__ void " + k + "(");
+      assertThat(src)
+          .containsPattern(
+              "extern \"C\" __global__ void (__launch_bounds__\\(\\d+\\) )?" + k + "\\(");
     }
     assertThat(src).doesNotContain("#include");
   }

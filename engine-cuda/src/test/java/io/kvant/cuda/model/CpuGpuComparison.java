@@ -9,6 +9,7 @@ import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvScales;
 import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.LlamaConfig;
@@ -81,22 +82,29 @@ final class CpuGpuComparison {
    * both engines (F32 and F16 store floats whatever it says); {@code maxSequences}: at most that
    * many sequences in flight (the next starts when one ends), so decode steps have that many rows
    * and the few-row paths (fused decode) are compared; {@code setup}: applied to the GPU's forward
-   * pass before the first step.
+   * pass before the first step; {@code scales}: the calibrated statistics of an encoding that needs
+   * them (the centered ones), given to both engines' stores, else null.
    */
-  record Options(KvEncoding encoding, int maxSequences, Consumer<CudaTransformer> setup) {
+  record Options(
+      KvEncoding encoding, int maxSequences, Consumer<CudaTransformer> setup, KvScales scales) {
     /** Per-token scales, every sequence in flight, nothing set on the GPU. */
-    static final Options DEFAULT = new Options(KvEncoding.PER_TOKEN, Integer.MAX_VALUE, t -> {});
+    static final Options DEFAULT =
+        new Options(KvEncoding.PER_TOKEN, Integer.MAX_VALUE, t -> {}, null);
 
     Options withEncoding(KvEncoding e) {
-      return new Options(e, maxSequences, setup);
+      return new Options(e, maxSequences, setup, scales);
     }
 
     Options withMaxSequences(int m) {
-      return new Options(encoding, m, setup);
+      return new Options(encoding, m, setup, scales);
     }
 
     Options withSetup(Consumer<CudaTransformer> s) {
-      return new Options(encoding, maxSequences, s);
+      return new Options(encoding, maxSequences, s, scales);
+    }
+
+    Options withScales(KvScales s) {
+      return new Options(encoding, maxSequences, setup, s);
     }
   }
 
@@ -120,12 +128,16 @@ final class CpuGpuComparison {
         new KvCacheManager(
             g,
             new KvCacheConfig(cpuKvType, 16, budget, EvictionPolicyKind.TINY_LFU, false),
-            cpuKvType.elementBytes() == 1 ? KvStoreFactory.host(encoding) : KvStoreFactory.host());
+            cpuKvType.elementBytes() != 1
+                ? KvStoreFactory.host()
+                : options.scales() == null
+                    ? KvStoreFactory.host(encoding)
+                    : KvStoreFactory.host(encoding, options.scales()));
     KvCacheManager devKv =
         new KvCacheManager(
             g,
             new KvCacheConfig(gpuKv, 16, budget, EvictionPolicyKind.TINY_LFU, false),
-            backend.kvStorage(encoding));
+            backend.kvStorage(encoding, options.scales()));
     try (ComputePool pool = new ComputePool(2);
         io.kvant.cuda.model.CudaTransformer gpu = backend.load(c, w)) {
       options.setup().accept(gpu);

@@ -7,18 +7,23 @@ import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.DeviceSampling;
+import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvScales;
 import io.kvant.engine.model.LayerWeights;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.testing.SharedModels;
+import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.KvCalibration;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -253,9 +258,11 @@ class CudaModelGpuTest {
   }
 
   /**
-   * The encodings beyond per-token (least-squares token scales, KIVI's keys per channel) on the GPU
-   * against the CPU engine's store of the same type and encoding (the engines must agree), and,
-   * reported for the record, against F32 KV on the CPU (the quality figure).
+   * The encodings beyond per-token (least-squares token scales, KIVI's keys per channel, centered
+   * keys) on the GPU against the CPU engine's store of the same type and encoding (the engines must
+   * agree), and, reported for the record, against F32 KV on the CPU (the quality figure). The
+   * centered encodings' statistics come from the calibration {@code serve} runs at load ({@link
+   * #centeredStatistics}), given to both engines.
    */
   @ParameterizedTest
   @ValueSource(
@@ -270,7 +277,16 @@ class CudaModelGpuTest {
         "bundled:INT8:KIVI",
         "bundled:INT8:KIVI_MSE",
         "bundled:FP8_E4M3:PER_TOKEN_MSE",
-        "bundled:INT8:PER_TOKEN_MSE"
+        "bundled:INT8:PER_TOKEN_MSE",
+        "stories260K:FP8_E4M3:CENTERED_MSE",
+        "stories260K:FP8_E4M3:CENTERED_QMSE",
+        "stories260K:INT8:CENTERED_QMSE",
+        "tinystories-656k:FP8_E4M3:CENTERED_MSE",
+        "tinystories-656k:FP8_E4M3:CENTERED_QMSE",
+        "tinystories-656k:INT8:CENTERED_QMSE",
+        "bundled:FP8_E4M3:CENTERED_MSE",
+        "bundled:FP8_E4M3:CENTERED_QMSE",
+        "bundled:INT8:CENTERED_QMSE"
       })
   void encodedKvAgreesWithTheCpusSameEncoding(String spec) throws Exception {
     String[] p = spec.split(":");
@@ -282,7 +298,10 @@ class CudaModelGpuTest {
       ModelWeights w = CpuGpuComparison.convert(m.weights(), DType.F32);
       int len = Math.min(m.config().contextLength(), 480);
       int seqs = (2100 + len - 1) / len;
-      CpuGpuComparison.Options encoded = CpuGpuComparison.Options.DEFAULT.withEncoding(enc);
+      CpuGpuComparison.Options encoded =
+          CpuGpuComparison.Options.DEFAULT
+              .withEncoding(enc)
+              .withScales(enc.centersKeys() ? centeredStatistics(m) : null);
       CpuGpuComparison.Result same =
           CpuGpuComparison.run(backend, m.config(), w, kv, kv, seqs, len, 5, encoded);
       report(spec + " KV on both engines", same);
@@ -299,6 +318,23 @@ class CudaModelGpuTest {
         assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
         assertSamePerplexity(r);
       }
+    }
+  }
+
+  /**
+   * The centered encodings' statistics of {@code m} as {@code serve} measures them at load
+   * (KvCalibrationAtLoad): the key means before RoPE and the queries' second moments, over the
+   * built-in calibration text in chunks of up to 256 tokens, on the CPU.
+   */
+  static KvScales centeredStatistics(Model m) {
+    Calibration cal =
+        Calibration.fromText(
+            Calibration.builtinCalibrationText(),
+            m.tokenizer(),
+            Math.min(256, m.config().contextLength()));
+    try (ComputePool pool = new ComputePool(2);
+        Transformer engine = new Transformer(m.config(), m.weights(), pool)) {
+      return KvCalibration.measure(engine, cal.sequences(), false, true);
     }
   }
 

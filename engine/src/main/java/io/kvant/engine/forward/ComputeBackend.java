@@ -2,6 +2,7 @@ package io.kvant.engine.forward;
 
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvEncoding;
+import io.kvant.engine.kv.KvScales;
 import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
@@ -44,6 +45,25 @@ public interface ComputeBackend extends AutoCloseable {
               + " backend encodes int8/fp8 KV per-token only");
     }
     return kvStorage();
+  }
+
+  /**
+   * As {@link #kvStorage(KvEncoding)}, with the calibrated statistics an encoding that {@link
+   * KvEncoding#needsScales()} uses (the centered encodings' key means and query moments). This
+   * default takes no statistics: it delegates when {@code scales} is null and refuses otherwise.
+   *
+   * @throws IllegalArgumentException naming the encoding if this backend does not implement it
+   */
+  default KvStoreFactory kvStorage(KvEncoding encoding, KvScales scales) {
+    if (scales != null) {
+      throw new IllegalArgumentException(
+          "kv encoding "
+              + encoding.optionName()
+              + ": the "
+              + describe()
+              + " backend takes no calibrated KV statistics");
+    }
+    return kvStorage(encoding);
   }
 
   /** The encoding {@link #kvStorage()} gives {@code type}. */

@@ -74,6 +74,12 @@ public final class CpuBackend implements ComputeBackend {
     return KvStoreFactory.host(encoding);
   }
 
+  /** The host store with {@code encoding} and its calibrated {@code scales} (null: none). */
+  @Override
+  public KvStoreFactory kvStorage(KvEncoding encoding, io.kvant.engine.kv.KvScales scales) {
+    return scales == null ? KvStoreFactory.host(encoding) : KvStoreFactory.host(encoding, scales);
+  }
+
   @Override
   public KvEncoding defaultKvEncoding(KvCacheType type) {
     return KvEncoding.cpuDefault(type);

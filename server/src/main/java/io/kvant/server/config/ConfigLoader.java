@@ -133,12 +133,6 @@ public final class ConfigLoader {
               + e.optionName()
               + " measures it)");
     }
-    if (e.centersKeys() && device.equals("cuda")) {
-      throw new ConfigException(
-          where
-              + ": the CUDA backend does not implement centered keys; use --device cpu (which"
-              + " calibrates them at load), or leave the encoding unset (each device's default)");
-    }
     if (e != io.kvant.engine.kv.KvEncoding.PER_TOKEN) {
       if (!kv.equals("int8") && !kv.equals("fp8")) {
         throw new ConfigException(
@@ -149,9 +143,9 @@ public final class ConfigLoader {
       if (device.equals("cuda") && e.rotates()) {
         throw new ConfigException(
             where
-                + ": the CUDA backend encodes int8/fp8 KV per-token, per-token-mse, kivi or"
-                + " kivi-mse only; use --device cpu, or leave the encoding unset (each device's"
-                + " default)");
+                + ": the CUDA backend encodes int8/fp8 KV per-token, per-token-mse, kivi,"
+                + " kivi-mse, centered-mse or centered-qmse only; use --device cpu, or leave the"
+                + " encoding unset (each device's default)");
       }
     }
     return e.optionName();
@@ -173,7 +167,8 @@ public final class ConfigLoader {
                                    per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse,
                                    centered-mse, centered-qmse (these two calibrated at load)
                                    (default: kivi for int8, per-token-mse for fp8; the GPU
-                                   implements per-token, per-token-mse, kivi, kivi-mse)
+                                   implements per-token, per-token-mse, kivi, kivi-mse,
+                                   centered-mse, centered-qmse)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
                                    the CPU when no usable GPU is found
           --port N                 gRPC port (default 50051)

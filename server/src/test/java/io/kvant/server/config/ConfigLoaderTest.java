@@ -132,8 +132,8 @@ class ConfigLoaderTest {
                     "kivi-hadamard"))
         .hasMessage(
             "--kv-encoding kivi-hadamard: the CUDA backend encodes int8/fp8 KV per-token,"
-                + " per-token-mse, kivi or kivi-mse only; use --device cpu, or leave the encoding"
-                + " unset (each device's default)");
+                + " per-token-mse, kivi, kivi-mse, centered-mse or centered-qmse only; use --device"
+                + " cpu, or leave the encoding unset (each device's default)");
     for (String e : new String[] {"per-token-mse", "kivi", "kivi-mse"}) {
       assertThat(
               load(Map.of(), "--model", m, "--device", "cuda", "--kv", "fp8", "--kv-encoding", e)
@@ -160,11 +160,18 @@ class ConfigLoaderTest {
     assertThatThrownBy(
             () -> load(Map.of(), "--model", m, "--kv", "int8", "--kv-encoding", "static"))
         .hasMessageStartingWith("--kv-encoding static: static scales come from a calibration");
-    // centered keys: the CPU calibrates them at load, the GPU does not implement them
+    // centered keys: calibrated at load (KvCalibrationAtLoad) on either device
     for (String e : new String[] {"centered-mse", "centered-qmse"}) {
       assertThat(
               load(Map.of(), "--model", m, "--kv", "fp8", "--kv-encoding", e).model().kvEncoding())
           .isEqualTo(e);
+      for (String kv : new String[] {"int8", "fp8"}) {
+        assertThat(
+                load(Map.of(), "--model", m, "--device", "cuda", "--kv", kv, "--kv-encoding", e)
+                    .model()
+                    .kvEncoding())
+            .isEqualTo(e);
+      }
     }
     assertThatThrownBy(
             () ->
@@ -175,11 +182,11 @@ class ConfigLoaderTest {
                     "--device",
                     "cuda",
                     "--kv",
-                    "fp8",
+                    "f16",
                     "--kv-encoding",
                     "centered-qmse"))
-        .hasMessageStartingWith(
-            "--kv-encoding centered-qmse: the CUDA backend does not implement centered keys");
+        .hasMessage(
+            "--kv-encoding centered-qmse: applies to --kv int8 or fp8 only, the KV cache is f16");
     assertThatThrownBy(() -> load(Map.of(), "--model", m, "--kv-encoding", "kivvi"))
         .hasMessageStartingWith("--kv-encoding: must be one of per-token, hadamard");
   }
