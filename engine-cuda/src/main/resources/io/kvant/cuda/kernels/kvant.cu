@@ -629,13 +629,14 @@ __device__ __forceinline__ float attn_offset(const float* ca, const float* cb, c
 // else null. kMean: the keys' means (KV_CENTERED; cosT, sinT, style: rope's tables), else null.
 // grid: (rows, heads), block: 32 * ATTN_NARROW_WARPS. Each warp runs an online softmax over
 // every ATTN_NARROW_WARPS-th position; lanes split the head's dimensions; warps merge at the end.
-// For many (row, head) blocks (batches, prefill); attention_wide below serves the few.
-extern "C" __global__ void attention(const float* q, const void* pool, const float* kvScales,
-                                     const float* kChan, int kvType, void* out, const int* rowSeq,
-                                     const int* positions, const int* tables, int maxBlocks,
-                                     int layer, int layers, int heads, int kvHeads, int headSize,
-                                     int blockSize, float scale, int outType, const float* kMean,
-                                     const float* cosT, const float* sinT, int style) {
+// For many (row, head) blocks (batches, prefill); attention_wide below serves the few. Bounded to
+// 64 registers (8 blocks of 4 warps per SM, as before the centered keys' offset, which took it to
+// 68 unbounded; no spills at 64).
+extern "C" __global__ void __launch_bounds__(32 * ATTN_NARROW_WARPS, 8) attention(
+    const float* q, const void* pool, const float* kvScales, const float* kChan, int kvType,
+    void* out, const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
+    int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
+    const float* kMean, const float* cosT, const float* sinT, int style) {
   pdl_enter();
   __shared__ float sm_m[ATTN_NARROW_WARPS], sm_l[ATTN_NARROW_WARPS];
   __shared__ float sm_acc[ATTN_NARROW_WARPS][ATTN_MAX_DIMS * 32];
