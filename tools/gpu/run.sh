@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -48,7 +48,7 @@ rc=0
 junit() {  # junit NAME SELECTOR...
   local name=$1; shift
   timeout "${JUNIT_TIMEOUT:-420}" "${JAVA[@]}" -jar "$CONSOLE" execute --class-path "$CP" "$@" \
-    --details=summary --details-theme=ascii --disable-banner \
+    --details="${JUNIT_DETAILS:-summary}" --details-theme=ascii --disable-banner \
     --config=junit.jupiter.execution.timeout.default=600s 2>&1 | tee "$RESULTS/$name.txt"
   local r=${PIPESTATUS[0]}
   [[ $r -ne 0 ]] && rc=$r
@@ -148,6 +148,31 @@ if named mq8decode; then
     timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8 --steps 64 \
       --weights $w --fuse products,products-and-norm 2>&1 | tee -a "$RESULTS/mq8-decode.txt"
   done
+fi
+if named select; then
+  # Any JUnit selection, given as console-launcher arguments in $SELECT (word-split), each test's
+  # result printed as it ends (JUNIT_DETAILS=tree), so a run cut by its timeout still says which
+  # tests passed.
+  # shellcheck disable=SC2086
+  JUNIT_DETAILS=tree junit select $SELECT
+  grep -h "^GPU-vs-CPU" "$RESULTS/select.txt" > "$RESULTS/comparisons.txt" || true
+fi
+if named mq8quick; then
+  # The 8-bit products alone and 8B decode with row-major and tiled 8-bit codes, one run each
+  # (mq8decode's short form, for a call that also runs tests).
+  timeout 80 "${CUDABENCH[@]}" gemv --weights int8,fp8-e4m3 --rows 1,8,16 2>&1 | tee "$RESULTS/mq8-gemv.txt"
+  for w in fp8-e4m3 int8; do
+    for l in rows tiled; do
+      timeout 60 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,8,16 --steps 32 \
+        --weights $w --layout $l 2>&1 | tee -a "$RESULTS/mq8-decode.txt"
+    done
+  done
+fi
+if named kvcenter; then
+  # Centered keys on the 8B shape (synthetic statistics: the work is the same for any values)
+  # against per-token-mse, FP8 KV, 1,024-token prompts.
+  timeout 110 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 32 \
+    --kv fp8 --kv-encoding per-token-mse,centered-mse,centered-qmse 2>&1 | tee "$RESULTS/kvcenter.txt"
 fi
 if named mq4check; then
   # The decode figures of the merged code: INT4 g128 8B with the row-major and tiled layouts.

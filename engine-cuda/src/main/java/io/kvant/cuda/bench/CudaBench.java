@@ -17,11 +17,13 @@ import io.kvant.cuda.model.W8a8Products;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.DeviceSampling;
 import io.kvant.engine.kv.EvictionPolicyKind;
+import io.kvant.engine.kv.KeyRope;
 import io.kvant.engine.kv.KvCacheConfig;
 import io.kvant.engine.kv.KvCacheManager;
 import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.kv.KvScales;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.RopeStyle;
 import java.util.ArrayList;
@@ -44,7 +46,7 @@ import java.util.SplittableRandom;
  *        [--fuse off,products,products-and-norm] [--pdl on|off|both] [--attention rows,tiled]
  *        [--splits fixed,by-shape,split-k,split-k-f4] [--profile (with --graphs off)]
  *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--layout tiled|rows]
- *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse]
+ *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse,centered-mse,centered-qmse]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -693,6 +695,31 @@ public final class CudaBench {
     passes.values().forEach(CudaTransformer::close);
   }
 
+  /**
+   * Statistics for a centered encoding on a synthetic model (which has no text to calibrate on):
+   * key means drawn small at random and an identity query moment. Enough to time the encoding,
+   * whose work does not depend on the values (every key is centered, every candidate weighed).
+   */
+  private static KvScales syntheticCentering(LlamaConfig c, KvGeometry g) {
+    int n = g.layers() * g.kvDim();
+    int hs = g.headSize();
+    float[] ones = new float[n];
+    java.util.Arrays.fill(ones, 1f);
+    float[] mean = new float[n];
+    SplittableRandom r = new SplittableRandom(7);
+    for (int i = 0; i < n; i++) {
+      mean[i] = (float) (r.nextDouble() - 0.5) * 0.2f;
+    }
+    float[] moment = new float[n * hs];
+    for (int h = 0; h < g.layers() * g.kvHeads(); h++) {
+      for (int i = 0; i < hs; i++) {
+        moment[(h * hs + i) * hs + i] = 1f;
+      }
+    }
+    return new KvScales(
+        g, false, ones, ones, new KeyRope(c.ropeTheta(), c.ropeStyle()), mean, moment);
+  }
+
   private static void run(
       CudaBackend backend,
       LlamaConfig c,
@@ -714,7 +741,9 @@ public final class CudaBench {
           new KvCacheManager(
               g,
               new KvCacheConfig(kvType, 16, budget, EvictionPolicyKind.TINY_LFU, false),
-              backend.kvStorage(encoding));
+              encoding.centersKeys()
+                  ? backend.kvStorage(encoding, syntheticCentering(c, g))
+                  : backend.kvStorage(encoding));
       SplittableRandom rnd = new SplittableRandom(batch);
       int[] seqs = new int[batch];
       int[][] prompts = new int[batch][];
