@@ -592,8 +592,12 @@ final class KvKernels {
 
   /**
    * {@code out[oOff + t] = }{@link #dot}{@code (type, q, qOff, k, kOff + t*hs, hs)} for {@code t <
-   * n}, each bitwise as {@link #dot} gives it, four tokens at a time: each query vector loaded once
-   * for four tokens' codes, four independent FMA chains.
+   * n}, four tokens at a time: each query vector loaded once for four tokens' codes, four
+   * independent FMA chains. Each token's lanes are {@link #dot}'s exactly; the lane sums are {@code
+   * reduceLanes(ADD)}, whose order the Vector API leaves unspecified (the interpreter and C2 differ
+   * in the last bits), so the two agree bitwise only when both run compiled alike. A fixed-order
+   * butterfly (as the matmul's {@code DotKernel.sumLanes}) made the FP8 scores 2.4x slower here at
+   * head size 64, where the sum is a third of the work (AttentionTime, session 11).
    */
   static void dots(
       KvCacheType type,

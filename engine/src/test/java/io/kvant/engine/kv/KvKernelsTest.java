@@ -168,8 +168,16 @@ class KvKernelsTest {
     }
   }
 
+  /**
+   * The four-token kernel computes each token's lanes exactly as {@link KvKernels#dot} does (the
+   * same FMA chain per lane); only the final {@code reduceLanes(ADD)}, whose order the Vector API
+   * leaves unspecified and which does differ between the interpreter and C2, can part them. So the
+   * scores agree to within a reordering of the lane sum: {@code lanes * 2^-23 * sum |q_i k_i|}.
+   * (This test asserted bitwise equality until it failed in full builds where one of the two
+   * methods was compiled and the other not.)
+   */
   @Test
-  void codeDotsFourTokensAtATimeAreBitwiseOneDotPerToken() {
+  void codeDotsFourTokensAtATimeAgreeWithOneDotPerTokenUpToTheLaneSumOrder() {
     SplittableRandom r = new SplittableRandom(15);
     for (KvCacheType type : new KvCacheType[] {KvCacheType.INT8, KvCacheType.FP8_E4M3}) {
       for (int hs : new int[] {1, 7, 16, 32, 48, 64, 100, 128}) {
@@ -182,16 +190,33 @@ class KvKernelsTest {
           MemorySegment k = MemorySegment.ofArray(codes);
           float[] q = randomFloats(r, hs + 2, 1f);
           float[] four = new float[n + 3];
-          float[] one = new float[n + 3];
-          four[n + 2] = one[n + 2] = 42f; // past the scores: untouched
+          four[n + 2] = 42f; // past the scores: untouched
           KvKernels.dots(type, q, 2, k, 3, n, hs, four, 1);
-          for (int t = 0; t < n; t++) {
-            one[1 + t] = KvKernels.dot(type, q, 2, k, 3 + (long) t * hs, hs);
+          assertThat(four[0]).isZero();
+          assertThat(four[n + 2]).isEqualTo(42f);
+          float[] absQ = new float[q.length];
+          for (int i = 0; i < q.length; i++) {
+            absQ[i] = Math.abs(q[i]);
           }
-          assertThat(four).as("%s hs %d n %d", type, hs, n).containsExactly(one);
+          for (int t = 0; t < n; t++) {
+            long kOff = 3 + (long) t * hs;
+            float one = KvKernels.dot(type, q, 2, k, kOff, hs);
+            double magnitude = 0;
+            for (int i = 0; i < hs; i++) {
+              magnitude += absQ[2 + i] * Math.abs(codeValue(type, codes[(int) kOff + i]));
+            }
+            double bound = KvKernels.LANES * 0x1p-23 * magnitude;
+            assertThat((double) four[1 + t])
+                .as("%s hs %d n %d token %d", type, hs, n, t)
+                .isCloseTo(one, within(bound));
+          }
         }
       }
     }
+  }
+
+  private static float codeValue(KvCacheType type, byte c) {
+    return type == KvCacheType.INT8 ? c : KvKernels.fp8Decode(c);
   }
 
   @Test
