@@ -124,7 +124,9 @@ public final class Quantizer {
       float[] attnNorm = w.attnNorm().clone();
       float[] ffnNorm = w.ffnNorm().clone();
       float[][] imp = new float[Role.values().length][];
-      Map<Role, float[]> colScale = new HashMap<>();
+      // An EnumMap: folds are applied in role order (up takes two, gate/up's columns and down's
+      // rows), so the float rounding, hence every code, is the same from run to run.
+      Map<Role, float[]> colScale = new EnumMap<>(Role.class);
       if (stats != null) {
         imp[Role.Q.ordinal()] = stats.get(l, Site.ATTN_IN).meanSquare();
         imp[Role.O.ordinal()] = stats.get(l, Site.ATTN_OUT).meanSquare();
