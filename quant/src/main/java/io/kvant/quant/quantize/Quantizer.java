@@ -374,7 +374,8 @@ public final class Quantizer {
   /**
    * Searches and records in {@code colScale} (keyed by each group's first role) the scales of every
    * group of layer {@code l} whose roles use AWQ or SmoothQuant; returns whether any was found.
-   * Group order matters only for row folds: down's scale divides up's rows, o's divides v's.
+   * Every search reads the unfolded weights and activations ({@link #applyFolds} runs after all of
+   * them), so the groups do not depend on each other.
    */
   private static boolean searchScales(
       int l,
