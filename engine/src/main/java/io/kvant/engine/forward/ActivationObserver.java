@@ -6,8 +6,11 @@ package io.kvant.engine.forward;
  *
  * <p>Contract: called on the forward thread, after the input is complete and before the matrices
  * are applied; {@code x} holds {@code rows} rows of {@code width} floats starting at index 0 and
- * must not be modified or kept (it is a reused scratch buffer). A Transformer built without an
- * observer pays one null check per site.
+ * must not be kept (it is a reused scratch buffer). An observer that only watches must not modify
+ * it; one that simulates another engine's products (quant's {@code W8a8Simulation}: activations
+ * quantized per token) may rewrite it in place, and then exactly the site's matrices read the
+ * rewritten values: every site's buffer is read by nothing else after this call. A Transformer
+ * built without an observer pays one null check per site.
  */
 @FunctionalInterface
 public interface ActivationObserver {

@@ -5,9 +5,9 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Collects, per (layer, site), the per-column mean |x| and mean x^2 of the activations a forward
- * pass feeds into the weight matrices, and keeps up to {@code maxSamples} rows for output-error
- * searches. Not thread-safe (the forward thread calls it).
+ * Collects, per (layer, site), the per-column mean |x|, mean x^2 and max |x| of the activations a
+ * forward pass feeds into the weight matrices, and keeps up to {@code maxSamples} rows for
+ * output-error searches. Not thread-safe (the forward thread calls it).
  */
 public final class ActivationStats implements ActivationObserver {
   /** Statistics of one site. */
@@ -15,6 +15,7 @@ public final class ActivationStats implements ActivationObserver {
     final int width;
     final double[] sumAbs;
     final double[] sumSq;
+    final float[] maxAbs;
     long count;
     final float[] samples;
     int sampleRows;
@@ -23,6 +24,7 @@ public final class ActivationStats implements ActivationObserver {
       this.width = width;
       this.sumAbs = new double[width];
       this.sumSq = new double[width];
+      this.maxAbs = new float[width];
       this.samples = new float[maxSamples * width];
     }
 
@@ -42,6 +44,14 @@ public final class ActivationStats implements ActivationObserver {
         m[c] = (float) (sumSq[c] / Math.max(1, count));
       }
       return m;
+    }
+
+    /**
+     * Max |x| per column over every observed row (SmoothQuant's activation range: per-token
+     * quantization is set by a row's largest element, so the extremes matter, not the mean).
+     */
+    public float[] maxAbs() {
+      return maxAbs.clone();
     }
 
     /** The kept rows, {@code [sampleRows()][width]}. */
@@ -72,7 +82,9 @@ public final class ActivationStats implements ActivationObserver {
       int o = r * width;
       for (int c = 0; c < width; c++) {
         float v = x[o + c];
-        s.sumAbs[c] += Math.abs(v);
+        float a = Math.abs(v);
+        s.sumAbs[c] += a;
+        s.maxAbs[c] = Math.max(s.maxAbs[c], a);
         s.sumSq[c] += (double) v * v;
       }
       if (s.sampleRows < maxSamples) {

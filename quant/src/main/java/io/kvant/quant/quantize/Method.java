@@ -27,18 +27,29 @@ public enum Method {
    * Layers are quantized in order, each calibrated on the outputs of the already quantized ones.
    * Where a tensor has no input activations (embeddings), {@link #MSE} is used instead.
    */
-  GPTQ;
+  GPTQ,
+  /**
+   * SmoothQuant ({@link SmoothQuant}), for weights that a W8A8 product reads (INT8 per-channel, FP8
+   * E4M3): per input channel {@code s = max|x|^a / max|w|^(1-a)}, with {@code a} searched (or no
+   * smoothing) to minimise the output error of per-token quantized activations times the quantized
+   * weights on calibration activations, folded like {@link #AWQ}; the smoothed weights are then
+   * quantized with {@link #MINMAX} ranges. lm_head and embeddings take {@link #MINMAX} unsmoothed.
+   */
+  SMOOTHQUANT;
 
   /** The lower-case name used in recipe files and the QBOM. */
   public String jsonName() {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** Parses {@code minmax|absmax|percentile|mse|awq|gptq}. */
+  /** Parses {@code minmax|absmax|percentile|mse|awq|gptq|smoothquant}. */
   public static Method parse(String s) {
     String n = s.toLowerCase(Locale.ROOT).strip();
     if (n.equals("absmax") || n.equals("min-max") || n.equals("min_max")) {
       return MINMAX;
+    }
+    if (n.equals("smooth-quant") || n.equals("smooth_quant")) {
+      return SMOOTHQUANT;
     }
     for (Method m : values()) {
       if (m.jsonName().equals(n)) {
@@ -46,6 +57,6 @@ public enum Method {
       }
     }
     throw new IllegalArgumentException(
-        "unknown calibration method '" + s + "' (minmax, percentile, mse, awq, gptq)");
+        "unknown calibration method '" + s + "' (minmax, percentile, mse, awq, gptq, smoothquant)");
   }
 }

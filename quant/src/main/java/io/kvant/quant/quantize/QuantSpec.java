@@ -49,6 +49,13 @@ public record QuantSpec(
     if (perTensor && format != WeightFormat.FP8_E4M3 && format != WeightFormat.FP8_E5M2) {
       throw new IllegalArgumentException("per-tensor scales are only offered for fp8");
     }
+    if (method == Method.SMOOTHQUANT && !SmoothQuant.smooths(format)) {
+      // Smoothing moves quantization difficulty from activations to weights: it only pays where
+      // the activations are quantized too, i.e. the formats the GPU's W8A8 products read.
+      throw new IllegalArgumentException(
+          "smoothquant needs int8 or fp8_e4m3 weights (the W8A8 formats), not "
+              + format.jsonName());
+    }
   }
 
   public static QuantSpec int8(Method m) {

@@ -33,16 +33,17 @@ import java.util.Map;
  *
  * <p>Steps: (1) when calibration data is given, run it through the full-precision model and collect
  * {@link ActivationStats} at the inputs of every weight matrix; (2) for roles whose method is
- * {@link Method#AWQ}, search per-input-channel scales ({@link Awq}) for each group of matrices that
- * share an input (q/k/v, gate/up, down, o) and fold them: columns times {@code s}, the preceding
- * norm divided by {@code s} (q/k/v, gate/up), or the preceding matrix's rows divided by {@code s}
- * (up for down; v for o, only without grouped-query attention); (3) quantize every matrix with its
- * role's spec, weighting MSE clipping by the mean squared activations when known. Roles whose
- * method is {@link Method#GPTQ} are quantized by {@link Gptq} instead, layer by layer: before layer
- * {@code l} is quantized, the calibration data is run through a model whose layers {@code < l} are
- * the already quantized ones (and layers {@code >= l} still full precision) to collect the Hessians
- * {@code 2 X^T X} of layer {@code l}'s four matrix inputs, so each layer compensates the errors of
- * the layers before it; within a layer the inputs come from its own full-precision matrices. The
+ * {@link Method#AWQ} or {@link Method#SMOOTHQUANT}, search per-input-channel scales ({@link Awq},
+ * {@link SmoothQuant}) for each group of matrices that share an input (q/k/v, gate/up, down, o) and
+ * fold them: columns times {@code s}, the preceding norm divided by {@code s} (q/k/v, gate/up), or
+ * the preceding matrix's rows divided by {@code s} (up for down; v for o, only without
+ * grouped-query attention and without a v bias); (3) quantize every matrix with its role's spec,
+ * weighting MSE clipping by the mean squared activations when known. Roles whose method is {@link
+ * Method#GPTQ} are quantized by {@link Gptq} instead, layer by layer: before layer {@code l} is
+ * quantized, the calibration data is run through a model whose layers {@code < l} are the already
+ * quantized ones (and layers {@code >= l} still full precision) to collect the Hessians {@code 2
+ * X^T X} of layer {@code l}'s four matrix inputs, so each layer compensates the errors of the
+ * layers before it; within a layer the inputs come from its own full-precision matrices. The
  * lm_head's Hessian is collected last, with every layer quantized, over all positions.
  *
  * <p>The result shares every unchanged full-precision tensor with the source model, so the source
@@ -98,7 +99,9 @@ public final class Quantizer {
   public QuantizedModel run(Model model, Recipe recipe, Calibration calibration) {
     if (recipe.needsActivations() && calibration.isEmpty()) {
       throw new IllegalArgumentException(
-          "recipe '" + recipe.name() + "' uses awq or gptq, which needs calibration data");
+          "recipe '"
+              + recipe.name()
+              + "' uses awq, gptq or smoothquant, which needs calibration data");
     }
     LlamaConfig cfg = model.config();
     ModelWeights src = model.weights();
@@ -121,35 +124,15 @@ public final class Quantizer {
       float[] attnNorm = w.attnNorm().clone();
       float[] ffnNorm = w.ffnNorm().clone();
       float[][] imp = new float[Role.values().length][];
-      Map<Role, float[]> colScale = new HashMap<>();
+      // An EnumMap: folds are applied in role order (up takes two, gate/up's columns and down's
+      // rows), so the float rounding, hence every code, is the same from run to run.
+      Map<Role, float[]> colScale = new EnumMap<>(Role.class);
       if (stats != null) {
         imp[Role.Q.ordinal()] = stats.get(l, Site.ATTN_IN).meanSquare();
         imp[Role.O.ordinal()] = stats.get(l, Site.ATTN_OUT).meanSquare();
         imp[Role.GATE.ordinal()] = stats.get(l, Site.FFN_IN).meanSquare();
         imp[Role.DOWN.ordinal()] = stats.get(l, Site.FFN_HIDDEN).meanSquare();
-        boolean folded = false;
-        // Group order matters only for row folds: down's scale divides up's rows, o's divides v's.
-        folded |=
-            awqGroup(
-                l,
-                List.of(Role.Q, Role.K, Role.V),
-                Site.ATTN_IN,
-                recipe,
-                stats,
-                orig,
-                f,
-                colScale,
-                dim);
-        folded |=
-            awqGroup(
-                l, List.of(Role.GATE, Role.UP), Site.FFN_IN, recipe, stats, orig, f, colScale, dim);
-        folded |=
-            awqGroup(
-                l, List.of(Role.DOWN), Site.FFN_HIDDEN, recipe, stats, orig, f, colScale, hidden);
-        if (cfg.kvHeads() == cfg.heads() && w.vBias() == null) {
-          folded |=
-              awqGroup(l, List.of(Role.O), Site.ATTN_OUT, recipe, stats, orig, f, colScale, dim);
-        }
+        boolean folded = searchScales(l, recipe, stats, orig, f, colScale, cfg, w.vBias() == null);
         if (folded) {
           applyFolds(colScale, f, orig, attnNorm, ffnNorm, dim, hidden, cfg.kvDim());
         }
@@ -261,9 +244,14 @@ public final class Quantizer {
 
   /**
    * Embeddings and lm_head have no foldable input scale: AWQ falls back to MSE clipping; embeddings
-   * (a lookup, no input activations) do the same for GPTQ.
+   * (a lookup, no input activations) do the same for GPTQ; SmoothQuant falls back to the min-max
+   * ranges it quantizes smoothed weights with. (lm_head's input is the output norm's, which could
+   * take the factors where lm_head is not tied to the embedding; all three real models tie it.)
    */
   private static QuantSpec noAwq(QuantSpec spec) {
+    if (spec.method() == Method.SMOOTHQUANT) {
+      return spec.withMethod(Method.MINMAX);
+    }
     return spec.method() == Method.AWQ || spec.method() == Method.GPTQ
         ? spec.withMethod(Method.MSE)
         : spec;
@@ -361,7 +349,7 @@ public final class Quantizer {
     if (spec.format() == WeightFormat.FULL) {
       return t;
     }
-    QuantSpec s = spec.method() == Method.AWQ ? spec.withMethod(Method.MSE) : spec;
+    QuantSpec s = spec.method() == Method.GPTQ ? spec : noAwq(spec);
     WeightQuantizer.Result res =
         WeightQuantizer.quantize(
             name, WeightQuantizer.dequantize(t), t.rows(), t.cols(), fallback(s, t.cols()), imp);
@@ -383,7 +371,66 @@ public final class Quantizer {
     return imp[groupLead(r).ordinal()];
   }
 
-  private boolean awqGroup(
+  /**
+   * Searches and records in {@code colScale} (keyed by each group's first role) the scales of every
+   * group of layer {@code l} whose roles use AWQ or SmoothQuant; returns whether any was found.
+   * Every search reads the unfolded weights and activations ({@link #applyFolds} runs after all of
+   * them), so the groups do not depend on each other.
+   */
+  private static boolean searchScales(
+      int l,
+      Recipe recipe,
+      ActivationStats stats,
+      Map<Role, Tensor> orig,
+      Map<Role, float[]> f,
+      Map<Role, float[]> colScale,
+      LlamaConfig cfg,
+      boolean noVBias) {
+    boolean folded = false;
+    folded |= scaleGroup(l, GROUP_QKV, Site.ATTN_IN, recipe, stats, orig, f, colScale, cfg.dim());
+    folded |=
+        scaleGroup(l, GROUP_GATE_UP, Site.FFN_IN, recipe, stats, orig, f, colScale, cfg.dim());
+    folded |=
+        scaleGroup(
+            l,
+            List.of(Role.DOWN),
+            Site.FFN_HIDDEN,
+            recipe,
+            stats,
+            orig,
+            f,
+            colScale,
+            cfg.hiddenDim());
+    // o's input channels map to v's rows one to one only when every query head has its own v head
+    // (and no v bias would be scaled wrongly).
+    if (cfg.kvHeads() == cfg.heads() && noVBias) {
+      folded |=
+          scaleGroup(
+              l, List.of(Role.O), Site.ATTN_OUT, recipe, stats, orig, f, colScale, cfg.dim());
+    }
+    return folded;
+  }
+
+  private static final List<Role> GROUP_QKV = List.of(Role.Q, Role.K, Role.V);
+  private static final List<Role> GROUP_GATE_UP = List.of(Role.GATE, Role.UP);
+
+  /** The scaling method of a group: AWQ or SmoothQuant when a role uses it, else null. */
+  private static Method scalingMethod(List<Role> roles, Recipe recipe) {
+    for (Role r : roles) {
+      QuantSpec spec = recipe.spec(r);
+      boolean grid =
+          switch (spec.format()) {
+            case INT8, INT4, FP8_E4M3, FP8_E5M2 -> true;
+            default -> false;
+          };
+      if (grid && (spec.method() == Method.AWQ || spec.method() == Method.SMOOTHQUANT)) {
+        return spec.method(); // Recipe forbids both in one group
+      }
+    }
+    return null;
+  }
+
+  private static boolean scaleGroup(
       int layer,
       List<Role> roles,
       Site site,
@@ -393,18 +440,27 @@ public final class Quantizer {
       Map<Role, float[]> f,
       Map<Role, float[]> colScale,
       int cols) {
-    boolean any =
-        roles.stream()
-            .anyMatch(
-                r ->
-                    recipe.spec(r).method() == Method.AWQ
-                        && recipe.spec(r).format() != WeightFormat.FULL
-                        && recipe.spec(r).format() != WeightFormat.Q4_0
-                        && recipe.spec(r).format() != WeightFormat.Q8_0);
-    if (!any) {
+    Method method = scalingMethod(roles, recipe);
+    if (method == null) {
       return false;
     }
     ActivationStats.SiteStats st = stats.get(layer, site);
+    List<Awq.Linear> linears = groupLinears(layer, roles, recipe, orig, f);
+    float[] s =
+        method == Method.AWQ
+            ? Awq.search(linears, st.meanAbs(), st.samples(), st.sampleRows(), cols)
+            : SmoothQuant.search(linears, st.maxAbs(), st.samples(), st.sampleRows(), cols)
+                .scales();
+    if (s == null) {
+      return false;
+    }
+    colScale.put(roles.get(0), s);
+    return true;
+  }
+
+  /** The quantized members of a group as floats (cached in {@code f}) with their specs. */
+  static List<Awq.Linear> groupLinears(
+      int layer, List<Role> roles, Recipe recipe, Map<Role, Tensor> orig, Map<Role, float[]> f) {
     List<Awq.Linear> linears = new ArrayList<>();
     for (Role r : roles) {
       QuantSpec spec = recipe.spec(r);
@@ -415,16 +471,16 @@ public final class Quantizer {
       float[] w = f.computeIfAbsent(r, k -> WeightQuantizer.dequantize(t));
       linears.add(new Awq.Linear(TensorNames.matrix(layer, r), w, t.rows(), spec));
     }
-    float[] s = Awq.search(linears, st.meanAbs(), st.samples(), st.sampleRows(), cols);
-    if (s == null) {
-      return false;
-    }
-    colScale.put(roles.get(0), s);
-    return true;
+    return linears;
   }
 
-  /** Multiplies columns by the scales and divides them out of norms / preceding rows. */
-  private static void applyFolds(
+  /**
+   * Multiplies columns by the scales and divides them out of norms / preceding rows: {@code
+   * colScale} maps a group's first role (q, gate, down, o) to its factors; {@code f} caches the
+   * float weights (filled from {@code orig} where missing), {@code attnNorm} and {@code ffnNorm}
+   * are changed in place. In exact arithmetic the model computes the same function afterwards.
+   */
+  static void applyFolds(
       Map<Role, float[]> colScale,
       Map<Role, float[]> f,
       Map<Role, Tensor> orig,
@@ -487,7 +543,7 @@ public final class Quantizer {
     }
   }
 
-  private static Tensor matrix(LayerWeights w, Role r) {
+  static Tensor matrix(LayerWeights w, Role r) {
     return switch (r) {
       case Q -> w.wq();
       case K -> w.wk();
@@ -502,8 +558,13 @@ public final class Quantizer {
 
   /** Runs the calibration sequences through the full-precision model, observing activations. */
   static ActivationStats collect(Model model, Calibration calibration) {
+    return collect(model.config(), model.weights(), calibration);
+  }
+
+  /** As above, for weights of {@code cfg}. */
+  static ActivationStats collect(LlamaConfig cfg, ModelWeights weights, Calibration calibration) {
     ActivationStats stats = new ActivationStats(SAMPLE_ROWS);
-    run(model.config(), model.weights(), calibration, stats, false);
+    run(cfg, weights, calibration, stats, false);
     return stats;
   }
 

@@ -36,7 +36,7 @@ final class RangeSearch {
       hi = Math.max(hi, w[off + i]);
     }
     switch (spec.method()) {
-      case MINMAX -> grid.params(lo, hi, out);
+      case MINMAX, SMOOTHQUANT -> grid.params(lo, hi, out);
       case PERCENTILE -> {
         float[] v = Arrays.copyOfRange(w, off, off + len);
         double p = spec.percentile() / 100.0;

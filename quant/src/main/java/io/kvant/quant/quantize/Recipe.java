@@ -31,7 +31,9 @@ import java.util.Objects;
  * #CALIBRATED}.
  *
  * <p>{@link #resolve} also accepts {@code NAME:METHOD} (e.g. {@code w4g128:awq}) to switch the
- * method of every quantized role, and a path to a JSON file:
+ * method of every quantized role ({@code w8:smoothquant}: INT8 per-channel with SmoothQuant
+ * factors, for the GPU's W8A8 products; {@link Method#SMOOTHQUANT} takes INT8 and FP8 E4M3 roles
+ * only), and a path to a JSON file:
  *
  * <pre>{@code
  * {"name": "my-recipe", "extends": "w4g128",
@@ -60,6 +62,10 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
   private static final List<Role> LINEAR =
       List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN);
 
+  /** Roles that read the same input (AWQ and SmoothQuant scale it for all of them). */
+  private static final List<List<Role>> SHARED_INPUTS =
+      List.of(List.of(Role.Q, Role.K, Role.V), List.of(Role.GATE, Role.UP));
+
   public Recipe {
     Objects.requireNonNull(name, "name");
     EnumMap<Role, QuantSpec> m = new EnumMap<>(Role.class);
@@ -69,6 +75,15 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
     m.putAll(roles);
     if (m.get(Role.NORMS).format() != WeightFormat.FULL) {
       throw new IllegalArgumentException("norms are always kept in full precision");
+    }
+    for (List<Role> group : SHARED_INPUTS) {
+      if (group.stream().anyMatch(r -> m.get(r).method() == Method.AWQ)
+          && group.stream().anyMatch(r -> m.get(r).method() == Method.SMOOTHQUANT)) {
+        // One factor per input channel is folded into what precedes the group: one method sets it.
+        throw new IllegalArgumentException(
+            group.stream().map(Role::jsonName).toList()
+                + " share an input: awq and smoothquant cannot both scale it");
+      }
     }
     roles = java.util.Collections.unmodifiableMap(m);
   }
@@ -216,13 +231,19 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
   public Recipe withMethod(Method method) {
     Map<Role, QuantSpec> m = new EnumMap<>(Role.class);
     roles.forEach(
-        (r, s) ->
+        (r, s) -> {
+          try {
             m.put(
                 r,
                 switch (s.format()) {
                   case INT8, INT4, FP8_E4M3, FP8_E5M2 -> s.withMethod(method);
                   default -> s;
-                }));
+                });
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                "recipe '" + name + "', role '" + r.jsonName() + "': " + e.getMessage(), e);
+          }
+        });
     return new Recipe(name, m);
   }
 
@@ -232,15 +253,17 @@ public record Recipe(String name, Map<Role, QuantSpec> roles) {
   }
 
   /**
-   * Whether any role uses {@link Method#AWQ} or {@link Method#GPTQ} (calibration activations are
-   * then needed).
+   * Whether any role uses {@link Method#AWQ}, {@link Method#GPTQ} or {@link Method#SMOOTHQUANT}
+   * (calibration activations are then needed).
    */
   public boolean needsActivations() {
     return roles.values().stream()
         .anyMatch(
             s ->
                 s.format() != WeightFormat.FULL
-                    && (s.method() == Method.AWQ || s.method() == Method.GPTQ));
+                    && (s.method() == Method.AWQ
+                        || s.method() == Method.GPTQ
+                        || s.method() == Method.SMOOTHQUANT));
   }
 
   /** This recipe as JSON (the file format {@link #parse} reads). */

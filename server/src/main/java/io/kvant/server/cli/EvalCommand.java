@@ -21,6 +21,7 @@ import io.kvant.quant.quantize.QuantizedModel;
 import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
 import io.kvant.quant.quantize.Sensitivity;
+import io.kvant.quant.quantize.W8a8Simulation;
 import io.kvant.server.cli.Flags.UsageException;
 import io.kvant.server.config.ConfigLoader;
 import java.io.IOException;
@@ -45,10 +46,11 @@ final class EvalCommand {
       usage: kvant eval [--model PATH] (--weights RECIPE | --quantized DIR) [--kv f32|int8|fp8|f16]
                         [--kv-encoding E] [--text FILE]
                         [--calibration FILE] [--sensitivity] [--threads N]
-                        [--device cpu|cuda|auto]
+                        [--device cpu|cuda|auto] [--simulate-w8a8]
         --weights RECIPE   built-in recipe (w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0,
                            fp8-gptq, w4g32-asym-gptq, w4g128-asym-gptq),
-                           NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax) or a recipe file
+                           NAME:METHOD (e.g. w4g128:awq, w8:gptq, w4g32:minmax,
+                           w8:smoothquant) or a recipe file
         --quantized DIR    a folder written by 'kvant quantize' (compared with --model)
         --kv TYPE          KV cache storage of the quantized run: f32 (default), int8, fp8;
                            f16 on the GPU
@@ -69,6 +71,11 @@ final class EvalCommand {
                            the model: KJV chapters for kvant-kjv-7m, stories otherwise)
         --calibration FILE calibration text for awq/gptq/mse (default: built-in calibration stories)
         --sensitivity      per layer and role: the KL each tensor's quantization causes alone
+        --simulate-w8a8    CPU only: the quantized run quantizes the input of every INT8
+                           per-channel and FP8 E4M3 matrix per token first, as the GPU's W8A8
+                           products do (KVANT_CUDA_W8A8); a measurement, not a serving path;
+                           adds w8a8_vs_weight_only_* (the same artifact without it as the
+                           reference)
       output: top1_agreement (raw), mean_kl, ppl_*; near_tie_positions (reference top-1 minus
         top-2 probability < 0.01), flips_near_tie (share of disagreements at near ties),
         top1_agreement_excluding_ties (agreement over the other positions)
@@ -104,7 +111,7 @@ final class EvalCommand {
       return 0;
     }
     try {
-      Flags f = Flags.parse(args, VALUED, Set.of("sensitivity", "help"));
+      Flags f = Flags.parse(args, VALUED, Set.of("sensitivity", "simulate-w8a8", "help"));
       Path modelPath = f.string("model").map(Path::of).orElse(ConfigLoader.bundledModel(env));
       if (f.has("weights") == f.has("quantized")) {
         throw new UsageException("give exactly one of --weights RECIPE or --quantized DIR");
@@ -190,6 +197,12 @@ final class EvalCommand {
                         pagedStore(
                             cfg, io.kvant.engine.kv.KvCacheType.F32, len, backend.kvStorage()),
                     w -> backend.load(cfg, w));
+        boolean simulate = f.flag("simulate-w8a8");
+        if (simulate && (!cpu || f.flag("sensitivity"))) {
+          throw new UsageException(
+              "--simulate-w8a8 runs on --device cpu and without --sensitivity (on a GPU, W8A8 is"
+                  + " KVANT_CUDA_W8A8)");
+        }
         java.util.function.Supplier<io.kvant.engine.kv.KvStore> candidateKv =
             kvType == io.kvant.engine.kv.KvCacheType.F32 && cpu
                 ? () -> new ContiguousKvStore(cfg.layers(), cfg.kvHeads(), cfg.headSize(), len, 1)
@@ -198,11 +211,10 @@ final class EvalCommand {
         if (f.has("quantized")) {
           try (Model q =
               ModelOpener.load(Path.of(f.string("quantized").orElseThrow()), Optional.empty())) {
-            Evaluator.Result r =
-                ev.compare(model.weights(), q.weights(), evalSet.sequences(), candidateKv);
+            Compared c = compare(simulate, cfg, pool, ev, model, q.weights(), evalSet, candidateKv);
             out.println(
                 json.writeValueAsString(
-                    line(json, "artifact:" + q.source(), kv, r, q)
+                    c.addTo(line(json, "artifact:" + q.source(), kv, c.result(), q))
                         .put("kv_encoding", kvEncoding.optionName())
                         .put("eval_text", textLabel)
                         .put("device", backend.describe())));
@@ -217,11 +229,11 @@ final class EvalCommand {
           return 0;
         }
         QuantizedModel qm = new Quantizer(Clock.systemUTC(), "kvant-eval").run(model, recipe, cal);
-        Evaluator.Result r =
-            ev.compare(model.weights(), qm.model().weights(), evalSet.sequences(), candidateKv);
+        Compared c =
+            compare(simulate, cfg, pool, ev, model, qm.model().weights(), evalSet, candidateKv);
         out.println(
             json.writeValueAsString(
-                line(json, recipe.name(), kv, r, qm.model())
+                c.addTo(line(json, recipe.name(), kv, c.result(), qm.model()))
                     .put("kv_encoding", kvEncoding.optionName())
                     .put("eval_text", textLabel)
                     .put("device", backend.describe())));
@@ -233,6 +245,55 @@ final class EvalCommand {
     } catch (IOException | IllegalArgumentException e) {
       err.println("kvant eval: " + e.getMessage());
       return 1;
+    }
+  }
+
+  /**
+   * {@code --simulate-w8a8}: the full-precision model against {@code candidate} on the CPU engine
+   * with every W8A8 matrix input quantized per token ({@link W8a8Simulation}), and the same
+   * artifact's weight-only products against that (what the GPU comparisons measure, on real text);
+   * or the plain comparison without the flag.
+   */
+  private static Compared compare(
+      boolean simulate,
+      LlamaConfig cfg,
+      ComputePool pool,
+      Evaluator ev,
+      Model model,
+      io.kvant.engine.model.ModelWeights candidate,
+      Calibration evalSet,
+      java.util.function.Supplier<io.kvant.engine.kv.KvStore> candidateKv)
+      throws UsageException {
+    if (!simulate) {
+      return new Compared(
+          ev.compare(model.weights(), candidate, evalSet.sequences(), candidateKv), null);
+    }
+    if (!W8a8Simulation.appliesTo(candidate)) {
+      throw new UsageException(
+          "--simulate-w8a8: no INT8 per-channel or FP8 E4M3 matrix to simulate W8A8 for");
+    }
+    try (var ref = new io.kvant.engine.forward.Transformer(cfg, model.weights(), pool);
+        var weightOnly = new io.kvant.engine.forward.Transformer(cfg, candidate, pool);
+        var w8a8 =
+            new io.kvant.engine.forward.Transformer(
+                cfg, candidate, pool, new W8a8Simulation(candidate))) {
+      return new Compared(
+          ev.compare(ref, w8a8, evalSet.sequences(), candidateKv),
+          ev.compare(weightOnly, w8a8, evalSet.sequences(), candidateKv));
+    }
+  }
+
+  /** A comparison with the full-precision model, and W8A8 against weight-only when simulated. */
+  private record Compared(Evaluator.Result result, Evaluator.Result w8a8VsWeightOnly) {
+    ObjectNode addTo(ObjectNode o) {
+      o.put("simulate_w8a8", w8a8VsWeightOnly != null);
+      if (w8a8VsWeightOnly != null) {
+        Evaluator.Result r = w8a8VsWeightOnly;
+        o.put("w8a8_vs_weight_only_top1_excluding_ties", r.top1AgreementExcludingTies());
+        o.put("w8a8_vs_weight_only_mean_kl", r.meanKl());
+        o.put("w8a8_vs_weight_only_ppl_change", r.pplCandidate() / r.pplReference() - 1);
+      }
+      return o;
     }
   }
 

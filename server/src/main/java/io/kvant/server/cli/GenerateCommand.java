@@ -41,7 +41,8 @@ final class GenerateCommand {
         --max-tokens N     tokens to generate (default 64)
         --ids              print the generated token ids instead of text
         --weights RECIPE   quantize the weights in memory first (w8, w4g128, w4g32, fp8, mixed,
-                           NAME:METHOD or a recipe file; awq/gptq calibrate on built-in text)
+                           NAME:METHOD or a recipe file; awq/gptq/smoothquant calibrate on built-in
+                           text)
         --device D         cpu (default), cuda, or auto (cuda where a GPU is usable)
       """;
 

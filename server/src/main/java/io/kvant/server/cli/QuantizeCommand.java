@@ -31,10 +31,12 @@ final class QuantizeCommand {
       usage: kvant quantize [--model PATH] --recipe NAME|FILE [--calibration FILE] --out DIR
                             [--version V] [--parent V] [--publisher WHO] [--model-name NAME]
         --recipe           w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0, NAME:METHOD (minmax,
-                           percentile, mse, awq, gptq) or a recipe JSON file; calibrated:
-                           fp8-gptq, w4g32-asym-gptq, w4g128-asym-gptq (the best FP8 and INT4
-                           of perf/RESULTS.md)
-        --calibration FILE calibration text (default: built-in stories); needed by awq, gptq
+                           percentile, mse, awq, gptq, smoothquant) or a recipe JSON file;
+                           calibrated: fp8-gptq, w4g32-asym-gptq, w4g128-asym-gptq (the best
+                           FP8 and INT4 of perf/RESULTS.md); w8:smoothquant (INT8 per-channel
+                           with SmoothQuant factors, for the GPU's W8A8 products)
+        --calibration FILE calibration text (default: built-in stories); needed by awq, gptq,
+                           smoothquant
         --out DIR          the version folder to write (manifest.json is written last)
       """;
 

@@ -87,6 +87,34 @@ class EvalDeviceTest {
     assertThat(r.err()).contains("--device").contains("tpu");
   }
 
+  /**
+   * {@code --simulate-w8a8}: the W8A8 run is compared with full precision and with the same
+   * artifact's weight-only products; it needs W8A8 matrices and the CPU.
+   */
+  @Test
+  void simulatedW8a8ReportsBothComparisons(@TempDir Path dir) throws Exception {
+    Path text = dir.resolve("text.txt");
+    Files.writeString(
+        text,
+        "In the beginning God created the heaven and the earth. And the earth was without form,"
+            + " and void; and darkness was upon the face of the deep.");
+    List<String> common =
+        List.of("--model", MODEL, "--text", text.toString(), "--max-len", "24", "--threads", "1");
+    Run sim = eval(concat(concat(common, "--weights", "w8:smoothquant"), "--simulate-w8a8"));
+    assertThat(sim.code()).as(sim.err()).isZero();
+    JsonNode line = new ObjectMapper().readTree(sim.out());
+    assertThat(line.get("recipe").asText()).isEqualTo("w8:smoothquant");
+    assertThat(line.get("simulate_w8a8").asBoolean()).isTrue();
+    assertThat(line.get("w8a8_vs_weight_only_top1_excluding_ties").asDouble()).isGreaterThan(0.5);
+    assertThat(line.get("w8a8_vs_weight_only_mean_kl").asDouble()).isPositive();
+    Run f32 = eval(concat(concat(common, "--weights", "f32"), "--simulate-w8a8"));
+    assertThat(f32.code()).isEqualTo(2);
+    assertThat(f32.err()).contains("--simulate-w8a8").contains("no INT8");
+    Run sens = eval(concat(concat(common, "--weights", "w8", "--sensitivity"), "--simulate-w8a8"));
+    assertThat(sens.code()).isEqualTo(2);
+    assertThat(sens.err()).contains("--simulate-w8a8 runs on --device cpu");
+  }
+
   @Test
   void kvEncodingIsCheckedAndNamedInTheOutput(@TempDir Path dir) throws Exception {
     Run f32 = eval(List.of("--model", MODEL, "--weights", "f32", "--kv-encoding", "hadamard"));
