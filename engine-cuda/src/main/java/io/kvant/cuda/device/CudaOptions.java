@@ -16,8 +16,9 @@ import java.util.List;
  *     products (activations quantized per token; {@code io.kvant.cuda.model.W8a8Products}); 0, the
  *     default, keeps them off (docs/DECISIONS.md says why)
  * @param tileEightBit whether INT8, Q8_0 and FP8 E4M3 weights are uploaded in the tiled layout of
- *     the tensor-core decode products ({@code mq8}); off by default until they have been measured
- *     on a GPU (docs/DECISIONS.md), and ignored while W8A8 is on (it reads row-major codes)
+ *     the tensor-core decode products ({@code mq8}); on by default since they were measured on an
+ *     H200 (8B decode 1.08-1.10x at one row, 2.9-3.2x at 8-16: perf/RESULTS.md, GPU session 11),
+ *     and ignored while W8A8 is on (it reads row-major codes)
  */
 public record CudaOptions(
     List<Path> libraryDirs,
@@ -44,10 +45,10 @@ public record CudaOptions(
    */
   public static final int W8A8_MEASURED_MIN_ROWS = 8;
 
-  /** Options with W8A8 off and 8-bit codes row-major. */
+  /** Options with W8A8 off and 8-bit codes tiled (the defaults). */
   public CudaOptions(
       List<Path> libraryDirs, Path kernelCacheDir, int deviceOrdinal, boolean graphs) {
-    this(libraryDirs, kernelCacheDir, deviceOrdinal, graphs, 0, false);
+    this(libraryDirs, kernelCacheDir, deviceOrdinal, graphs, 0, true);
   }
 
   /**
@@ -55,7 +56,7 @@ public record CudaOptions(
    * /usr/local/cuda/lib64}; the kernel cache under {@code XDG_CACHE_HOME} or {@code
    * $HOME/.cache}/kvant/cuda; graphs on unless {@code KVANT_CUDA_GRAPHS=0}; W8A8 from {@code
    * KVANT_CUDA_W8A8} rows on ({@code on}: {@link #W8A8_MEASURED_MIN_ROWS}; unset, {@code off} or 0:
-   * off); 8-bit codes tiled when {@code KVANT_CUDA_MQ8=on} (unset or {@code off}: row-major).
+   * off); 8-bit codes tiled unless {@code KVANT_CUDA_MQ8=off} (unset or {@code on}: tiled).
    *
    * @throws IllegalArgumentException naming {@code KVANT_CUDA_W8A8} when it is not a count, or
    *     {@code KVANT_CUDA_MQ8} when it is not on or off
@@ -90,12 +91,12 @@ public record CudaOptions(
       throw new IllegalArgumentException(
           "KVANT_CUDA_W8A8 must be on, off or a row count >= 0 (0: off), got '" + w8a8 + "'");
     }
-    String mq8 = env.getOrDefault("KVANT_CUDA_MQ8", "off").trim();
+    String mq8 = env.getOrDefault("KVANT_CUDA_MQ8", "on").trim();
     if (!mq8.equals("on") && !mq8.equals("off") && !mq8.isEmpty()) {
       throw new IllegalArgumentException("KVANT_CUDA_MQ8 must be on or off, got '" + mq8 + "'");
     }
     return new CudaOptions(
-        dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")), w8a8Rows, mq8.equals("on"));
+        dirs, cacheDir, 0, !"0".equals(env.get("KVANT_CUDA_GRAPHS")), w8a8Rows, !mq8.equals("off"));
   }
 
   /** These options with graphs on or off. */

@@ -26,8 +26,9 @@ class CudaOptionsTest {
   }
 
   @Test
-  void eightBitCodesAreTiledOnlyWhenAskedAndW8a8IsOff() {
-    assertThat(CudaOptions.fromEnvironment(Map.of()).tilesEightBit()).isFalse();
+  void eightBitCodesAreTiledUnlessTurnedOffOrW8a8IsOn() {
+    assertThat(CudaOptions.fromEnvironment(Map.of()).tilesEightBit()).isTrue();
+    assertThat(new CudaOptions(List.of(), Path.of("/c"), 0, true).tilesEightBit()).isTrue();
     assertThat(CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_MQ8", "off")).tilesEightBit())
         .isFalse();
     CudaOptions on = CudaOptions.fromEnvironment(Map.of("KVANT_CUDA_MQ8", " on "));
