@@ -19,7 +19,8 @@
 #   tools/gpu/cpu-bench.sh batch 16       16 sequences, kvant bench batch vs llama-batched-bench
 #   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: each kernel, integer vs float, 1 thread,
 #                                         min and median time per call
-# Environment: TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
+# Environment: FILES (default all four: "smol-q8 smol-q4 l1b-q8 l1b-q4"), FLOAT (off: skip kvant's
+# float column), TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
 # warm-up tokens before timing, default the timed count: a shorter one timed code the JIT had not
 # finished compiling, perf/RESULTS.md session 9).
@@ -98,7 +99,7 @@ LLAMA="$WORK/llama"
 declare -A SPEC=(
   [smol-q8]="smollm2-135m Q8_0" [smol-q4]="smollm2-135m Q4_0"
   [l1b-q8]="llama-3.2-1b Q8_0" [l1b-q4]="llama-3.2-1b Q4_0")
-ORDER="smol-q8 smol-q4 l1b-q8 l1b-q4"
+ORDER=${FILES:-"smol-q8 smol-q4 l1b-q8 l1b-q4"}
 
 prepare() {
   if [[ ! -x "$LLAMA/build/bin/llama-bench" ]]; then
@@ -155,7 +156,8 @@ decode() {
     local tokens=$TOKENS
     [[ $name == l1b-* ]] && tokens=$((TOKENS / 4 > 8 ? TOKENS / 4 : 8))
     for t in ${threads[@]}; do
-      f=$(kvant_tps "$WORK/$name.gguf" "$t" float "$tokens")
+      f=
+      [[ ${FLOAT:-on} == on ]] && f=$(kvant_tps "$WORK/$name.gguf" "$t" float "$tokens")
       i=$(kvant_tps "$WORK/$name.gguf" "$t" int "$tokens")
       l=$(llama_tps "$WORK/$name.gguf" "$t" "$tokens")
       printf '%-8s %7s %12s %12s %12s %9s %9s\n' "$name" "$t" "${f:--}" "${i:--}" "${l:--}" \
