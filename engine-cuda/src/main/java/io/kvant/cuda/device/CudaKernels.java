@@ -75,10 +75,6 @@ public final class CudaKernels {
   private final MemorySegment launchConfig =
       Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES, 8);
   private final int gridCap;
-
-  /** Dynamic shared memory a kv_append or rope_kv_append block may take (opted in). */
-  private final int appendShared;
-
   private boolean overlapped;
 
   public CudaKernels(CudaDevice device) {
@@ -117,11 +113,6 @@ public final class CudaKernels {
       }
     }
     ropeKvAppend = d.function(module, "rope_kv_append");
-    // weighted keys (KV_WEIGHTED) keep W tiles and 32 error vectors per key warp: more than the
-    // default 48 KiB for a few warps (centeredThreads)
-    appendShared = Math.max(DEFAULT_SHARED, device.sharedPerBlockOptIn());
-    d.setFunctionAttribute(kvAppend, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, appendShared);
-    d.setFunctionAttribute(ropeKvAppend, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, appendShared);
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     String[] forms = {"plain", "norm", "swiglu", "swiglu_norm"};
@@ -353,54 +344,28 @@ public final class CudaKernels {
     args.ptr(centering.sin()).i32(centering.style());
     // quantized types: a warp per (head, k|v) vector
     int threads = scaled ? Math.min(1024, 64 * kvHeads) : Math.min(kvHeads * headSize, 1024);
-    threads = centeredThreads(kvEnc, headSize, kvHeads, threadsFor(threads), appendShared);
-    launch(
-        kvAppend, "kv_append", rows, 1, threads, centeredShared(kvEnc, headSize, kvHeads, threads));
+    threads = Math.min(threadsFor(threads), centeredThreads(kvEnc, headSize));
+    launch(kvAppend, "kv_append", rows, 1, threads, centeredShared(kvEnc, headSize, threads));
   }
 
   /**
-   * The threads of a kv_append (or rope_kv_append) block that would have {@code threads}, for
-   * {@code kvEnc}: each warp of a centered one that takes keys (warps below {@code min(warps,
-   * kvHeads)}: key {@code p} goes to warp {@code p % warps}) keeps its key (and with {@link
-   * #KV_WEIGHTED} the weighted scale's W tiles and 32 error vectors) in shared memory, so the block
-   * shrinks until those warps' fit in {@code sharedLimit} bytes.
+   * The most threads a kv_append block may have for {@code kvEnc}: each warp of a centered one
+   * keeps its key (and with {@link #KV_WEIGHTED} the candidate's error vector) in shared memory.
    */
-  static int centeredThreads(int kvEnc, int headSize, int kvHeads, int threads, int sharedLimit) {
+  static int centeredThreads(int kvEnc, int headSize) {
     if ((kvEnc & KV_CENTERED) == 0) {
-      return threads;
+      return 1024;
     }
-    int fit = sharedLimit / centeredWarpBytes(kvEnc, headSize);
-    if (fit < 1) {
-      throw new IllegalArgumentException(
-          "a centered key of head size "
-              + headSize
-              + " needs "
-              + centeredWarpBytes(kvEnc, headSize)
-              + " bytes of shared memory, more than the "
-              + sharedLimit
-              + " a block may take");
-    }
-    int warps = threads / 32;
-    return Math.min(warps, kvHeads) > fit ? 32 * fit : threads;
+    return 32 * Math.min(32, DEFAULT_SHARED / centeredWarpBytes(kvEnc, headSize));
   }
 
   /** Dynamic shared memory of a kv_append block of {@code threads}: 0 unless centered. */
-  static int centeredShared(int kvEnc, int headSize, int kvHeads, int threads) {
-    return (kvEnc & KV_CENTERED) == 0
-        ? 0
-        : Math.min(threads / 32, kvHeads) * centeredWarpBytes(kvEnc, headSize);
+  static int centeredShared(int kvEnc, int headSize, int threads) {
+    return (kvEnc & KV_CENTERED) == 0 ? 0 : threads / 32 * centeredWarpBytes(kvEnc, headSize);
   }
 
-  /**
-   * Shared memory of one key warp: the centered key, and with {@link #KV_WEIGHTED} before it two
-   * tiles of {@code KV_W_ROWS} (8) rows of W and the 32 candidates' error vectors, rounded up to 16
-   * bytes (the source's KV_WEIGHTED_WARP_FLOATS).
-   */
-  static int centeredWarpBytes(int kvEnc, int headSize) {
-    if ((kvEnc & KV_WEIGHTED) == 0) {
-      return headSize * Float.BYTES;
-    }
-    return (((2 * 8 + 32 + 1) * headSize + 3) & ~3) * Float.BYTES;
+  private static int centeredWarpBytes(int kvEnc, int headSize) {
+    return ((kvEnc & KV_WEIGHTED) != 0 ? 2 : 1) * headSize * Float.BYTES;
   }
 
   /**
@@ -523,14 +488,9 @@ public final class CudaKernels {
         .i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
     args.ptr(centering.mean()).ptr(centering.momentT());
-    int threads = centeredThreads(kvEnc, headSize, kvHeads, 1024, appendShared);
+    int threads = centeredThreads(kvEnc, headSize);
     launch(
-        ropeKvAppend,
-        "rope_kv_append",
-        rows,
-        1,
-        threads,
-        centeredShared(kvEnc, headSize, kvHeads, threads));
+        ropeKvAppend, "rope_kv_append", rows, 1, threads, centeredShared(kvEnc, headSize, threads));
   }
 
   /**

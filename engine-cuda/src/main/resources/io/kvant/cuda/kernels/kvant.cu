@@ -270,14 +270,7 @@ __device__ __forceinline__ unsigned char e4m3_code(float x) {
 #define KV_KEY_CHANNELS 2
 #define KV_CENTERED 4
 #define KV_WEIGHTED 8  // only with KV_CENTERED | KV_TOKEN_MSE (the Java side checks)
-#define KV_W_ROWS 8  // KV_WEIGHTED: rows of W d per lane at a time (kv_weighted_scale)
-// KV_WEIGHTED: floats of shared memory per key warp (kv_weighted_scale's W tiles and d, then the
-// centered key), rounded up to 16 bytes; CudaKernels.centeredWarpBytes mirrors it. 24.5 KiB at head
-// size 128: the launches opt in to the device's limit (227 KiB on Hopper) rather than run fewer key
-// warps, so llama-3-8b's 8 keys per row (196 KiB) are weighed at once, two warps per scheduler;
-// recomputing d per tile instead of keeping all 32 candidates' would cost a division per element
-// per tile. Only warps that take keys get a region (kv_append_row).
-#define KV_WEIGHTED_WARP_FLOATS(n) ((((2 * KV_W_ROWS + 32 + 1) * (n)) + 3) & ~3)
+#define KV_ROWS_PER_PASS 4  // KV_WEIGHTED: rows of W d per lane at a time
 
 // 2^(k/32) rounded to F32 (MseScale.FACTORS), as bits; KernelSourceTest checks them.
 __constant__ unsigned kv_mse_factor_bits[32] = {
@@ -335,140 +328,55 @@ __device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvTyp
   return __shfl_sync(0xffffffffu, s, bk);
 }
 
-// cp.async (sm_80+): global to shared copies that land without passing through registers (before
-// sm_80, plain copies and no-op groups).
-__device__ __forceinline__ unsigned kv_shared_addr(const void* p) {
-  unsigned a;
-  asm("{\n .reg .u64 t;\n cvta.to.shared.u64 t, %1;\n cvt.u32.u64 %0, t;\n}" : "=r"(a) : "l"(p));
-  return a;
-}
-__device__ __forceinline__ void kv_cp_async16(float* dst, const float* src) {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(kv_shared_addr(dst)), "l"(src)
-               : "memory");
-#else
-  *(float4*)dst = *(const float4*)src;
-#endif
-}
-__device__ __forceinline__ void kv_cp_async4(float* dst, const float* src) {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(kv_shared_addr(dst)), "l"(src)
-               : "memory");
-#else
-  *dst = *src;
-#endif
-}
-__device__ __forceinline__ void kv_cp_async_commit() {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-template <int N>
-__device__ __forceinline__ void kv_cp_async_wait() {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-#endif
-}
-
-// Rows i0 .. i0 + KV_W_ROWS of W (rows >= n skipped) into buf[j * KV_W_ROWS + u] = W_{i0+u, j}
-// = wT[j * n + i0 + u], asynchronously, by the warp (one commit group per lane). vec: n % 4 == 0
-// and wT 16-byte aligned, so each chunk of 4 rows is one 16-byte copy (i0 and n multiples of 4: a
-// chunk is all in or all out).
-__device__ __forceinline__ void kv_w_tile_async(float* buf, const float* wT, int n, int i0,
-                                                bool vec, int lane) {
-  int step = vec ? 4 : 1;  // floats per copy
-  for (int e = lane * step; e < n * KV_W_ROWS; e += 32 * step) {
-    int j = e / KV_W_ROWS, u = e % KV_W_ROWS;
-    if (i0 + u < n) {
-      const float* src = wT + (long)j * n + i0 + u;
-      if (vec) {
-        kv_cp_async16(buf + e, src);
-      } else {
-        kv_cp_async4(buf + e, src);
-      }
-    }
-  }
-  kv_cp_async_commit();
-}
-
 // The KV_WEIGHTED key scale of the n <= 256 floats y (the warp's centered key), for the whole warp:
 // s_k as kv_mse_scale's, err_k = sum_i d_i * (sum_j W_ij d_j) with d = y - s_k value(code(y, s_k)),
 // j then i increasing (MseScale.quantizeWeighted's order); least err_k, the first on ties.
-// Lane k owns candidate k (as kv_mse_scale), so each lane's err chain is its own and the warp
-// meets only at the final argmin: (1) lane k writes its d into dsh[j * 32 + k] (bank-conflict
-// free; each lane reads back only its own column, so no barrier is needed for d); (2) for rows in
-// tiles of KV_W_ROWS (independent chains: r_i = sum_j W_ij d_j in increasing j, every lane reading
-// the same W_ij, a shared-memory broadcast), then err += d_i r_i for the tile's rows in increasing
-// i, so err's chain over i stays in order. W's tiles stream in by cp.async, double-buffered (tile
-// t + 1 lands while tile t is summed; tile 0 while d is computed), as W is read once per key and,
-// between decode steps, evicted from L2 by the weights: its latency is hidden without registers
-// (kv_append is bounded to 64 of them by its 1,024-thread blocks). Cost per key: 32 n^2 products
-// and sums as before, but on 32 lanes at once with no shuffles (the old loop had one dependent
-// shuffle and add per row and candidate). sm: the warp's KV_WEIGHTED_WARP_FLOATS(n) region: two
-// W tiles (2 * KV_W_ROWS * n floats), then dsh (32 n), then y (n), which the caller wrote.
-__device__ __forceinline__ float kv_weighted_scale(const float* y, float* sm, int n, int kvType,
+// Candidates one after another, the warp together on each (a lane per candidate would need 32
+// copies of d): d into dsh (n floats of shared memory); then, KV_ROWS_PER_PASS * 32 rows of W d
+// at a time, lane l sums rows i = g + l + 32 u (independent chains; W read transposed so the lanes'
+// reads coalesce) and every lane adds those rows' d_i * r_i in increasing i from shuffles, so all
+// hold the same err. Cost: 32 n^2 products and sums per key (the CPU's is the same per key).
+__device__ __forceinline__ float kv_weighted_scale(const float* y, float* dsh, int n, int kvType,
                                                    float amax, const float* wT, int lane) {
-  float* wbuf = sm;
-  float* dsh = sm + 2 * KV_W_ROWS * n;
-  bool vec = (n & 3) == 0 && ((unsigned long long)wT & 15) == 0;
-  kv_w_tile_async(wbuf, wT, n, 0, vec, lane);
   float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
-  float s = __fmul_rn(__fdiv_rn(amax, maxCode), __uint_as_float(kv_mse_factor_bits[lane]));
-  float* dk = dsh + lane;
-  for (int j = 0; j < n; j++) {
-    float x = y[j];
-    dk[j * 32] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
-  }
-  float err = 0.f;
-  int tiles = (n + KV_W_ROWS - 1) / KV_W_ROWS;
-  for (int t = 0; t < tiles; t++) {
-    if (t + 1 < tiles) {
-      __syncwarp();  // every lane is done reading tile t - 1's buffer, which tile t + 1 takes
-      kv_w_tile_async(wbuf + ((t + 1) & 1) * KV_W_ROWS * n, wT, n, (t + 1) * KV_W_ROWS, vec,
-                      lane);
-      kv_cp_async_wait<1>();  // this lane's copies of tile t have landed
-    } else {
-      kv_cp_async_wait<0>();
+  float s0 = __fdiv_rn(amax, maxCode);
+  float best = s0, bestErr = INFINITY;
+  for (int k = 0; k < 32; k++) {
+    float s = __fmul_rn(s0, __uint_as_float(kv_mse_factor_bits[k]));
+    for (int i = lane; i < n; i += 32) {
+      float x = y[i];
+      dsh[i] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
     }
-    __syncwarp();  // and every other lane's
-    const float* w = wbuf + (t & 1) * KV_W_ROWS * n;
-    float r[KV_W_ROWS];
+    __syncwarp();
+    float err = 0.f;
+    for (int g = 0; g < n; g += 32 * KV_ROWS_PER_PASS) {
+      float r[KV_ROWS_PER_PASS];
 #pragma unroll
-    for (int u = 0; u < KV_W_ROWS; u++) r[u] = 0.f;
-#pragma unroll 4
-    for (int j = 0; j < n; j++) {
-      float dj = dk[j * 32];
-      float4 w0 = *(const float4*)(w + j * KV_W_ROWS);
-      float4 w1 = *(const float4*)(w + j * KV_W_ROWS + 4);
-      r[0] = __fadd_rn(r[0], __fmul_rn(w0.x, dj));
-      r[1] = __fadd_rn(r[1], __fmul_rn(w0.y, dj));
-      r[2] = __fadd_rn(r[2], __fmul_rn(w0.z, dj));
-      r[3] = __fadd_rn(r[3], __fmul_rn(w0.w, dj));
-      r[4] = __fadd_rn(r[4], __fmul_rn(w1.x, dj));
-      r[5] = __fadd_rn(r[5], __fmul_rn(w1.y, dj));
-      r[6] = __fadd_rn(r[6], __fmul_rn(w1.z, dj));
-      r[7] = __fadd_rn(r[7], __fmul_rn(w1.w, dj));
-    }
-    int i0 = t * KV_W_ROWS;
+      for (int u = 0; u < KV_ROWS_PER_PASS; u++) r[u] = 0.f;
+      for (int j = 0; j < n; j++) {
+        float dj = dsh[j];
+        const float* w = wT + (long)j * n + g + lane;
 #pragma unroll
-    for (int u = 0; u < KV_W_ROWS; u++) {
-      if (i0 + u < n) err = __fadd_rn(err, __fmul_rn(dk[(i0 + u) * 32], r[u]));
+        for (int u = 0; u < KV_ROWS_PER_PASS; u++) {
+          if (g + lane + 32 * u < n) r[u] = __fadd_rn(r[u], __fmul_rn(w[32 * u], dj));
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < KV_ROWS_PER_PASS; u++) {
+        for (int l = 0; l < 32; l++) {
+          int i = g + 32 * u + l;  // warp-uniform
+          float rl = __shfl_sync(0xffffffffu, r[u], l);
+          if (i < n) err = __fadd_rn(err, __fmul_rn(dsh[i], rl));
+        }
+      }
     }
-  }
-  // the CPU's scan (err < best, best from +infinity, s0 = candidate 0 if none is below it) is the
-  // least err, the first on ties, once a NaN err counts as +infinity (it never wins there)
-  float be = err != err ? INFINITY : err;
-  int bk = lane;
-  for (int o = 16; o > 0; o >>= 1) {
-    float oe = __shfl_xor_sync(0xffffffffu, be, o);
-    int ok = __shfl_xor_sync(0xffffffffu, bk, o);
-    if (oe < be || (oe == be && ok < bk)) {
-      be = oe;
-      bk = ok;
+    if (err < bestErr) {
+      bestErr = err;
+      best = s;
     }
+    __syncwarp();  // every lane has read dsh before the next candidate writes it
   }
-  __syncwarp();  // every lane has read the tiles and dsh before the warp's next vector writes them
-  return __shfl_sync(0xffffffffu, s, bk);
+  return best;
 }
 
 // y[0..n) = k - R(pos) m in F32 (KeyRope.Tables.rotate of m, then the subtraction), by the warp:
@@ -555,9 +463,7 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
 // k inside, takes no KV_KEY_CHANNELS). Vectors are taken keys first (p < kvHeads), so centered
 // keys, the costly ones, go to different warps. KV_CENTERED: kMean, cosT/sinT ([position][headSize
 // / 2]) and style as rope's; each warp's centered key in dynamic shared memory, headSize floats per
-// warp (with KV_WEIGHTED, kMomentT: KV_WEIGHTED_WARP_FLOATS(headSize) per warp, kv_weighted_scale's
-// W tiles and d before the key). Only warps below min(warps, kvHeads) take keys (key p goes to
-// warp p % warps), so the block needs shared memory for those warps only (CudaKernels sizes it).
+// warp (and headSize more for kv_weighted_scale's d with KV_WEIGHTED, kMomentT).
 __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k, const float* v,
                                               void* pool, float* kvScales, float* kChan, int kvEnc,
                                               int kvType, const int* rowSeq,
@@ -566,7 +472,7 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
                                               int headSize, int blockSize, const float* kMean,
                                               const float* kMomentT, const float* cosT,
                                               const float* sinT, int style) {
-  extern __shared__ __align__(16) float kv_smem[];
+  extern __shared__ float kv_smem[];
   int pos = positions[row];
   long block = tables[(long)rowSeq[row] * maxBlocks + pos / blockSize];
   int slot = pos % blockSize;
@@ -580,10 +486,8 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
       if (which == 0 && keyChannels) continue;
       const float* src = (which == 0 ? k : v) + (long)row * kvDim + h * headSize;
       bool centered = which == 0 && (kvEnc & KV_CENTERED);
-      float* sm = kv_smem + (threadIdx.x >> 5) * (weighted ? KV_WEIGHTED_WARP_FLOATS(headSize)
-                                                              : headSize);
       if (centered) {
-        float* y = weighted ? sm + (2 * KV_W_ROWS + 32) * headSize : sm;
+        float* y = kv_smem + (threadIdx.x >> 5) * (weighted ? 2 : 1) * headSize;
         kv_center_key(src, kMean + ((long)layer * kvHeads + h) * headSize, cosT, sinT, pos,
                       style, headSize, y, lane);
         src = y;
@@ -596,7 +500,7 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
       if (kvEnc & KV_TOKEN_MSE) {
         float s = amax == 0.f ? 0.f
                   : centered && weighted
-                      ? kv_weighted_scale(src, sm, headSize, kvType, amax,
+                      ? kv_weighted_scale(src, (float*)src + headSize, headSize, kvType, amax,
                                           kMomentT + ((long)layer * kvHeads + h) * headSize *
                                                          headSize,
                                           lane)

@@ -54,32 +54,20 @@ class KeyCenteringTest {
   }
 
   /**
-   * A centered kv_append block keeps the key of each warp that takes keys (warps below {@code
-   * min(warps, kvHeads)}) in shared memory, a weighted one also two tiles of 8 rows of W and the 32
-   * candidates' error vectors ({@code (2 * 8 + 32 + 1) * headSize} floats, rounded up to 16 bytes):
-   * the block shrinks until those warps fit the shared memory it may take (opted in: an H200's 227
-   * KiB), and takes none when keys are not centered.
+   * A centered kv_append block keeps each warp's key (and a weighted one the candidate's error
+   * vector) in shared memory: the block shrinks so that it stays within the 48 KiB a launch gets
+   * without opting in, and takes no shared memory at all when keys are not centered.
    */
   @Test
   void centeredBlocksFitTheirSharedMemory() {
-    int h200 = 227 * 1024;
-    assertThat(CudaKernels.centeredThreads(MSE, 256, 8, 1024, 48 * 1024)).isEqualTo(1024);
-    assertThat(CudaKernels.centeredShared(MSE, 256, 8, 1024)).isZero();
-    assertThat(CudaKernels.centeredThreads(CENTERED, 128, 8, 1024, 48 * 1024)).isEqualTo(1024);
-    assertThat(CudaKernels.centeredShared(CENTERED, 128, 8, 1024)).isEqualTo(8 * 128 * 4);
-    assertThat(CudaKernels.centeredShared(CENTERED, 128, 32, 512)).isEqualTo(16 * 128 * 4);
-    assertThat(CudaKernels.centeredWarpBytes(WEIGHTED, 128)).isEqualTo(49 * 128 * 4);
-    assertThat(CudaKernels.centeredWarpBytes(WEIGHTED, 6)).isEqualTo(296 * 4);
-    // llama-3-8b's 8 kv heads of 128: all 8 key warps at once, the block whole
-    assertThat(CudaKernels.centeredThreads(WEIGHTED, 128, 8, 1024, h200)).isEqualTo(1024);
-    assertThat(CudaKernels.centeredShared(WEIGHTED, 128, 8, 1024)).isEqualTo(8 * 49 * 128 * 4);
-    // head size 256: 4 key warps fit
-    int t = CudaKernels.centeredThreads(WEIGHTED, 256, 8, 1024, h200);
-    assertThat(t).isEqualTo(4 * 32);
-    assertThat(CudaKernels.centeredShared(WEIGHTED, 256, 8, t)).isLessThanOrEqualTo(h200);
-    // without opting in, one key warp of 128 fits in 48 KiB, none of 256
-    assertThat(CudaKernels.centeredThreads(WEIGHTED, 128, 8, 1024, 48 * 1024)).isEqualTo(32);
-    assertThatThrownBy(() -> CudaKernels.centeredThreads(WEIGHTED, 256, 8, 1024, 48 * 1024))
-        .isInstanceOf(IllegalArgumentException.class);
+    assertThat(CudaKernels.centeredThreads(MSE, 256)).isEqualTo(1024);
+    assertThat(CudaKernels.centeredShared(MSE, 256, 1024)).isZero();
+    assertThat(CudaKernels.centeredThreads(CENTERED, 128)).isEqualTo(1024);
+    assertThat(CudaKernels.centeredShared(CENTERED, 128, 1024)).isEqualTo(32 * 128 * 4);
+    assertThat(CudaKernels.centeredThreads(WEIGHTED, 128)).isEqualTo(1024);
+    assertThat(CudaKernels.centeredShared(WEIGHTED, 128, 1024)).isEqualTo(32 * 2 * 128 * 4);
+    int t = CudaKernels.centeredThreads(WEIGHTED, 256);
+    assertThat(t).isEqualTo(24 * 32);
+    assertThat(CudaKernels.centeredShared(WEIGHTED, 256, t)).isLessThanOrEqualTo(48 * 1024);
   }
 }
