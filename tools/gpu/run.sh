@@ -151,10 +151,10 @@ if named mq8decode; then
 fi
 if named select; then
   # Any JUnit selection, given as console-launcher arguments in $SELECT (word-split), each test's
-  # result printed as it ends (JUNIT_DETAILS=tree), so a run cut by its timeout still says which
-  # tests passed.
+  # result printed as it ends (JUNIT_DETAILS=testfeed), so a run cut by its timeout still says
+  # which tests passed ("tree" prints only at the end: a cut run printed nothing, session 11).
   # shellcheck disable=SC2086
-  JUNIT_DETAILS=tree junit select $SELECT
+  JUNIT_DETAILS=testfeed junit select $SELECT
   grep -h "^GPU-vs-CPU" "$RESULTS/select.txt" > "$RESULTS/comparisons.txt" || true
 fi
 if named mq8quick; then
