@@ -151,30 +151,41 @@ class CudaModelGpuTest {
     CudaBackend backend = GpuFixture.w8a8Backend();
     try (Model m = ModelLoader.load(model(name), Optional.empty())) {
       ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
-      int len = Math.min(m.config().contextLength(), 480);
-      int seqs = (2100 + len - 1) / len;
-      CpuGpuComparison.Result r =
-          CpuGpuComparison.run(
-              backend,
-              m.config(),
-              w,
-              KvCacheType.F32,
-              KvCacheType.F32,
-              seqs,
-              len,
-              11,
-              CpuGpuComparison.Options.DEFAULT.withSetup(gpu -> gpu.setW8a8MinRows(1)));
-      report(spec + " (W8A8 forced)", r);
-      System.out.printf(
-          "W8A8 %s: %d products, perplexity change GPU/CPU %+.3f%%%n",
-          spec, r.w8a8Products(), 100 * (r.gpuPerplexity() / r.cpuPerplexity() - 1));
-      assertThat(r.w8a8Products()).as("products that ran W8A8").isPositive();
-      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+      CpuGpuComparison.Result r = compareOnW8a8(spec, backend, m, w);
       assertThat(r.agreementExcludingNearTies())
           .isGreaterThanOrEqualTo(kind.type() == DType.I8 ? 0.985 : 0.94);
       assertThat(Math.abs(Math.log(r.gpuPerplexity() / r.cpuPerplexity())))
           .isLessThan(kind.type() == DType.I8 ? 0.005 : 0.025);
     }
+  }
+
+  /**
+   * {@code w} on the GPU with W8A8 forced from one row against the CPU engine's weight-only
+   * products, 2,100+ random positions in sequences of up to 480: reported, printed, and checked for
+   * what every W8A8 comparison needs (W8A8 ran, the positions were compared).
+   */
+  private static CpuGpuComparison.Result compareOnW8a8(
+      String spec, CudaBackend backend, Model m, ModelWeights w) {
+    int len = Math.min(m.config().contextLength(), 480);
+    int seqs = (2100 + len - 1) / len;
+    CpuGpuComparison.Result r =
+        CpuGpuComparison.run(
+            backend,
+            m.config(),
+            w,
+            KvCacheType.F32,
+            KvCacheType.F32,
+            seqs,
+            len,
+            11,
+            CpuGpuComparison.Options.DEFAULT.withSetup(gpu -> gpu.setW8a8MinRows(1)));
+    report(spec + " (W8A8 forced)", r);
+    System.out.printf(
+        "W8A8 %s: %d products, perplexity change GPU/CPU %+.3f%%%n",
+        spec, r.w8a8Products(), 100 * (r.gpuPerplexity() / r.cpuPerplexity() - 1));
+    assertThat(r.w8a8Products()).as("products that ran W8A8").isPositive();
+    assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+    return r;
   }
 
   /**
@@ -211,25 +222,7 @@ class CudaModelGpuTest {
               m.tokenizer(),
               Math.min(256, m.config().contextLength()));
       ModelWeights w = Quantizer.quantize(m, Recipe.resolve(recipe), cal).weights();
-      int len = Math.min(m.config().contextLength(), 480);
-      int seqs = (2100 + len - 1) / len;
-      CpuGpuComparison.Result r =
-          CpuGpuComparison.run(
-              backend,
-              m.config(),
-              w,
-              KvCacheType.F32,
-              KvCacheType.F32,
-              seqs,
-              len,
-              11,
-              CpuGpuComparison.Options.DEFAULT.withSetup(gpu -> gpu.setW8a8MinRows(1)));
-      report(spec + " (W8A8 forced)", r);
-      System.out.printf(
-          "W8A8 %s: %d products, perplexity change GPU/CPU %+.3f%%%n",
-          spec, r.w8a8Products(), 100 * (r.gpuPerplexity() / r.cpuPerplexity() - 1));
-      assertThat(r.w8a8Products()).as("products that ran W8A8").isPositive();
-      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+      CpuGpuComparison.Result r = compareOnW8a8(spec, backend, m, w);
       assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.985);
       assertThat(Math.abs(Math.log(r.gpuPerplexity() / r.cpuPerplexity())))
           .isLessThan(recipe.endsWith(":smoothquant") ? 0.01 : 0.005);
