@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -54,10 +54,23 @@ junit() {  # junit NAME SELECTOR...
   [[ $r -ne 0 ]] && rc=$r
 }
 
+if named tests1 || named tests2; then
+  # The whole engine-cuda suite in two calls (it outgrew one 10-minute call in session 11): every
+  # class but CudaModelGpuTest, then CudaModelGpuTest (the GPU-vs-CPU comparisons on real models).
+  TESTS_JAR="$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
+  if named tests1; then
+    JUNIT_TIMEOUT=570 JUNIT_DETAILS=testfeed junit tests1 --scan-class-path "$TESTS_JAR" \
+      --exclude-classname '.*CudaModelGpuTest'
+  fi
+  if named tests2; then
+    JUNIT_TIMEOUT=570 JUNIT_DETAILS=testfeed junit tests2 --select-class io.kvant.cuda.model.CudaModelGpuTest
+    grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests2.txt" > "$RESULTS/comparisons.txt" || true
+  fi
+fi
 if wants tests; then
   # Every engine-cuda test (the GPU ones run here; the others too, as a check of the pack), then
   # the hot swap under load with the server on the GPU.
-  # (more than 420 s on an H200 since session 7: run this section alone in a device call)
+  # (more than 470 s on an H200 since session 11: use tests1 and tests2, one call each)
   JUNIT_TIMEOUT=570 junit tests --scan-class-path "$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
   grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests.txt" > "$RESULTS/comparisons.txt" || true
 fi
