@@ -30,6 +30,8 @@ final class Help {
       case "decode" ->
           """
           ./kvant bench decode --model FILE.gguf [--tokens 64] [--warmup 8] [--threads T]
+                               (CPU: the warm-up decodes a sequence of its own, then the timed
+                                steps start again from BOS, at positions 1..tokens)
                                [--bandwidth-gbs X]   (default: measured with the read kernel)
                                [--kernels int|float] (int, the default as in serve: integer
                                 kernels for Q8_0/Q4_0/I8/I4; float: the float reference kernels)

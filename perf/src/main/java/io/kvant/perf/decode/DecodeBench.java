@@ -60,8 +60,10 @@ public final class DecodeBench {
   }
 
   /**
-   * Runs {@code warmup + tokens} decode steps after a one-token prompt (BOS) and times the last
-   * {@code tokens}.
+   * Runs {@code warmup} decode steps after a one-token prompt (BOS), then starts the sequence again
+   * and times {@code tokens} steps after its BOS: the timed steps sit at positions 1 to {@code
+   * tokens} whatever the warm-up (as {@code llama-bench -p 0 -n tokens} times them), so a warm-up
+   * long enough for the JIT to finish compiling does not also time attention deeper in the context.
    */
   public static Result run(
       Model model, int tokens, int warmup, int threads, LongSupplier nanoTime) {
@@ -77,30 +79,45 @@ public final class DecodeBench {
       MatmulKernels kernels,
       LongSupplier nanoTime) {
     LlamaConfig c = model.config();
-    int steps = warmup + tokens;
+    int steps = Math.max(warmup, tokens);
     if (steps + 1 > c.contextLength()) {
       throw new IllegalArgumentException(
-          "--tokens: " + steps + " steps exceed the context of " + c.contextLength());
+          (tokens >= warmup ? "--tokens: " : "--warmup: ")
+              + steps
+              + " steps exceed the context of "
+              + c.contextLength());
     }
     try (ComputePool pool = new ComputePool(threads)) {
       Transformer t = new Transformer(c, model.weights(), pool, null, kernels);
       ContiguousKvStore kv =
           new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), steps + 1, 1);
-      int slot = kv.acquire();
       int bos = Math.max(0, model.tokenizer().bos());
-      float[] logits = t.forward(Batch.ofSequence(slot, 0, bos), kv);
-      long start = 0;
-      for (int step = 0; step < steps; step++) {
-        if (step == warmup) {
-          start = nanoTime.getAsLong();
-        }
-        int next = argmax(logits, c.vocabSize());
-        logits = t.forward(Batch.ofSequence(slot, step + 1, next), kv);
-      }
-      double seconds = (nanoTime.getAsLong() - start) / 1e9;
-      kv.release(slot);
+      decode(t, kv, bos, warmup, c.vocabSize(), null);
+      long[] start = new long[1];
+      decode(t, kv, bos, tokens, c.vocabSize(), () -> start[0] = nanoTime.getAsLong());
+      double seconds = (nanoTime.getAsLong() - start[0]) / 1e9;
       return new Result(
           tokens, seconds, bytesPerStep(model.weights()), model.weights().matrixBytes(), threads);
+    }
+  }
+
+  /**
+   * One sequence in a fresh slot of {@code kv}: BOS, then {@code steps} greedy decode steps; {@code
+   * afterPrompt} (when not null) runs between the two, where a timed run starts its clock.
+   */
+  private static void decode(
+      Transformer t, ContiguousKvStore kv, int bos, int steps, int vocab, Runnable afterPrompt) {
+    int slot = kv.acquire();
+    try {
+      float[] logits = t.forward(Batch.ofSequence(slot, 0, bos), kv);
+      if (afterPrompt != null) {
+        afterPrompt.run();
+      }
+      for (int step = 0; step < steps; step++) {
+        logits = t.forward(Batch.ofSequence(slot, step + 1, argmax(logits, vocab)), kv);
+      }
+    } finally {
+      kv.release(slot);
     }
   }
 
