@@ -40,11 +40,7 @@ class EvalDeviceTest {
 
   @Test
   void autoWithoutAGpuGivesTheCpuResultAndSaysWhy(@TempDir Path dir) throws Exception {
-    Path text = dir.resolve("text.txt");
-    Files.writeString(
-        text,
-        "In the beginning God created the heaven and the earth. And the earth was without form,"
-            + " and void; and darkness was upon the face of the deep.");
+    Path text = genesisText(dir);
     List<String> common =
         List.of(
             "--model",
@@ -93,11 +89,7 @@ class EvalDeviceTest {
    */
   @Test
   void simulatedW8a8ReportsBothComparisons(@TempDir Path dir) throws Exception {
-    Path text = dir.resolve("text.txt");
-    Files.writeString(
-        text,
-        "In the beginning God created the heaven and the earth. And the earth was without form,"
-            + " and void; and darkness was upon the face of the deep.");
+    Path text = genesisText(dir);
     List<String> common =
         List.of("--model", MODEL, "--text", text.toString(), "--max-len", "24", "--threads", "1");
     Run sim = eval(concat(concat(common, "--weights", "w8:smoothquant"), "--simulate-w8a8"));
@@ -175,6 +167,16 @@ class EvalDeviceTest {
       assertThat(l.get("kv_encoding").asText()).isEqualTo(kvAndEncoding[2]);
       assertThat(l.get("top1_agreement").asDouble()).isGreaterThan(0.5);
     }
+  }
+
+  /** Two verses of the bundled model's own text, written to {@code dir}: the file to evaluate. */
+  private static Path genesisText(Path dir) throws java.io.IOException {
+    Path text = dir.resolve("text.txt");
+    Files.writeString(
+        text,
+        "In the beginning God created the heaven and the earth. And the earth was without form,"
+            + " and void; and darkness was upon the face of the deep.");
+    return text;
   }
 
   private static List<String> concat(List<String> a, String... more) {
