@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -186,6 +186,20 @@ if named kvcenter; then
   # against per-token-mse, FP8 KV, 1,024-token prompts.
   timeout 110 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 32 \
     --kv fp8 --kv-encoding per-token-mse,centered-mse,centered-qmse 2>&1 | tee "$RESULTS/kvcenter.txt"
+fi
+if named kvcentereval; then
+  # Centered FP8 keys on real text on the GPU (issue 15: FP8 KV against full-precision KV): eval
+  # --device cuda calibrates at load on the CPU, then compares the candidate KV with F32 KV on the
+  # same engine; stories260K's default beside it.
+  for ke in stories260K/stories260K.gguf:per-token-mse stories260K/stories260K.gguf:centered-mse \
+    stories260K/stories260K.gguf:centered-qmse tinystories-656k:per-token-mse \
+    tinystories-656k:centered-qmse kjv:per-token-mse kjv:centered-qmse; do
+    m="shared/models/${ke%%:*}"
+    [[ "${ke%%:*}" == kjv ]] && m=models/kvant-kjv-7m.gguf
+    echo "== eval $m fp8 ${ke##*:} cuda" | tee -a "$RESULTS/kvcenter-eval.txt"
+    timeout 90 "${KVANT[@]}" eval --model "$m" --weights f32 --device cuda --kv fp8 \
+      --kv-encoding "${ke##*:}" 2>&1 | tail -4 | tee -a "$RESULTS/kvcenter-eval.txt"
+  done
 fi
 if named mq4check; then
   # The decode figures of the merged code: INT4 g128 8B with the row-major and tiled layouts.
