@@ -57,13 +57,14 @@ junit() {  # junit NAME SELECTOR...
 if named tests1 || named tests2; then
   # The whole engine-cuda suite in two calls (it outgrew one 10-minute call in session 11): every
   # class but CudaModelGpuTest, then CudaModelGpuTest (the GPU-vs-CPU comparisons on real models).
+  # TESTS_TIMEOUT (default 570 s) shortens them for a call that runs other sections after.
   TESTS_JAR="$(ls "$PACK"/lib/kvant-engine-cuda*tests.jar | head -1)"
   if named tests1; then
-    JUNIT_TIMEOUT=570 JUNIT_DETAILS=testfeed junit tests1 --scan-class-path "$TESTS_JAR" \
+    JUNIT_TIMEOUT=${TESTS_TIMEOUT:-570} JUNIT_DETAILS=testfeed junit tests1 --scan-class-path "$TESTS_JAR" \
       --exclude-classname '.*CudaModelGpuTest'
   fi
   if named tests2; then
-    JUNIT_TIMEOUT=570 JUNIT_DETAILS=testfeed junit tests2 --select-class io.kvant.cuda.model.CudaModelGpuTest
+    JUNIT_TIMEOUT=${TESTS_TIMEOUT:-570} JUNIT_DETAILS=testfeed junit tests2 --select-class io.kvant.cuda.model.CudaModelGpuTest
     grep -h "^GPU-vs-CPU\|^delta version" "$RESULTS/tests2.txt" > "$RESULTS/comparisons.txt" || true
   fi
 fi
