@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|serve8bfp8|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -355,5 +355,31 @@ if named serve8b; then
     tail -3 "$RESULTS/serve8b-$wt.log"
     rm -f /tmp/synth-8b.gguf
   done
+fi
+if named serve8bfp8; then
+  # Issue 15's aggregate throughput with FP8 weights (the far anchor's format): the 8B shape in
+  # F16, quantized at load by the fp8 recipe, W8A8 products on cuBLASLt's FP8 path from the
+  # measured row count (KVANT_CUDA_W8A8=on), through the gRPC server and `bench serve`.
+  timeout 300 "${BENCH[@]}" synth --shape llama-3-8b --weights f16 --out /tmp/synth-8b.gguf 2>&1 | tail -2
+  KVANT_CUDA_W8A8=on "${JAVA[@]}" -Xmx64g -cp "$CP" io.kvant.server.cli.Main serve --device cuda \
+    --model /tmp/synth-8b.gguf --weights fp8 --name synth --port 50153 --metrics-port 0 \
+    --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto > "$RESULTS/serve8b-fp8.log" 2>&1 &
+  server=$!
+  for i in $(seq 1 400); do
+    grep -q "listening\|serving" "$RESULTS/serve8b-fp8.log" 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 1
+  done
+  echo "server up after ${i} s" | tee -a "$RESULTS/serve8b-fp8.txt"
+  for spec in ${SERVE_SPECS:-16:128 64:128 256:128 64:512 256:512}; do
+    c=${spec%%:*}; p=${spec##*:}
+    echo "== 8B fp8 w8a8 concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b-fp8.txt"
+    timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50153 --model synth --concurrency "$c" \
+      --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
+      --output-len fixed:128 --out "$RESULTS/serve8b-fp8-$c-$p.json" 2>&1 | tail -20 | tee -a "$RESULTS/serve8b-fp8.txt"
+  done
+  kill -TERM "$server"; wait "$server"
+  tail -5 "$RESULTS/serve8b-fp8.log"
+  rm -f /tmp/synth-8b.gguf
 fi
 exit $rc
