@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|serve8bfp8|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|serve8bfp8|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -200,6 +200,21 @@ if named kvcentereval; then
     echo "== eval $m fp8 ${ke##*:} cuda" | tee -a "$RESULTS/kvcenter-eval.txt"
     timeout 90 "${KVANT[@]}" eval --model "$m" --weights f32 --device cuda --kv fp8 \
       --kv-encoding "${ke##*:}" 2>&1 | tail -4 | tee -a "$RESULTS/kvcenter-eval.txt"
+  done
+fi
+if named mq32; then
+  # The tiled products at 17-32 rows (MgemvSplits.MQ_32, four mmas per fragment, session 12, not
+  # yet run on a GPU): the kernel and model tests, then the products and 8B decode against the
+  # default policy (F16 tiles + cuBLASLt from 17 rows), one run each.
+  JUNIT_TIMEOUT=${TESTS_TIMEOUT:-300} JUNIT_DETAILS=testfeed junit mq32 \
+    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqMatchesTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#tiledProductsOfUpTo32RowsAgreeWithTheCpuEngine(java.lang.String)' \
+    --select-method 'io.kvant.cuda.model.MgemvSplitsTest#onlyMq32GivesTheTiledProductsMoreThanSixteenRowsAndEveryPolicyThenPicksASplitWithKernels()'
+  grep -h "^GPU-vs-CPU" "$RESULTS/mq32.txt" > "$RESULTS/comparisons.txt" || true
+  timeout 100 "${CUDABENCH[@]}" gemv --weights int4-g128,int8,fp8-e4m3 --rows 16,24,32 2>&1 | tee "$RESULTS/mq32-gemv.txt"
+  for w in int4-g128 fp8-e4m3; do
+    timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 16,24,32 --steps 32 \
+      --weights $w --splits split-k-f4,mq-32 2>&1 | tee -a "$RESULTS/mq32-decode.txt"
   done
 fi
 if named mq4check; then

@@ -259,6 +259,9 @@ public final class CudaBench {
             long bytes = four ? i4 : i8;
             int copies = four ? copies4 : copies8;
             for (CudaKernels.MqVariant v : CudaKernels.MqVariant.values()) {
+              if (!v.takes(n)) {
+                continue;
+              }
               cases.add(
                   new GemvCase(
                       four ? "int4-g128" : mc == CudaKernels.MqCodes.I8 ? "int8" : "fp8-e4m3",

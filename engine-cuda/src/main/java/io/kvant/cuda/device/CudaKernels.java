@@ -58,9 +58,10 @@ public final class CudaKernels {
   private final MemorySegment ropeKvAppend;
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
-  // [codes][variant][one or two mmas per fragment][form: plain, norm, swiglu, swiglu + norm]
+  // [codes][variant][one, two or four mmas per fragment][form: plain, norm, swiglu, swiglu +
+  // norm]; four only for the variants that take more than 16 rows (null elsewhere)
   private final MemorySegment[][][][] mq =
-      new MemorySegment[MqCodes.values().length][MqVariant.values().length][2][4];
+      new MemorySegment[MqCodes.values().length][MqVariant.values().length][3][4];
   private final MemorySegment dequantTiled;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
@@ -118,13 +119,16 @@ public final class CudaKernels {
     String[] forms = {"plain", "norm", "swiglu", "swiglu_norm"};
     for (MqCodes codes : MqCodes.values()) {
       for (MqVariant v : MqVariant.values()) {
-        for (int nb = 0; nb < 2; nb++) {
+        for (int nb = 0; nb < 3; nb++) {
+          if (nb == 2 && !v.takes(MQ_ROWS)) {
+            continue;
+          }
           for (int f = 0; f < forms.length; f++) {
             mq[codes.ordinal()][v.ordinal()][nb][f] =
                 d.function(
                     module,
                     codes.prefix
-                        + (nb == 0 ? "_" : "x2_")
+                        + MQ_FRAGMENTS[nb]
                         + v.name().toLowerCase(java.util.Locale.ROOT)
                         + "_"
                         + forms[f]);
@@ -1136,9 +1140,13 @@ public final class CudaKernels {
 
   /**
    * Activation rows one {@link #mq} launch takes: up to 8 are the columns of one mma's B operand,
-   * 9-16 take two mmas per weight fragment.
+   * 9-16 take two mmas per weight fragment, 17-32 four ({@link MqVariant#K8U4} only). How many rows
+   * the forward pass gives them is {@code MgemvSplits.tiledRows()}.
    */
-  public static final int MQ_ROWS = 16;
+  public static final int MQ_ROWS = 32;
+
+  /** Kernel name infixes by mmas per fragment: one, two, four. */
+  private static final String[] MQ_FRAGMENTS = {"_", "x2_", "x4_"};
 
   /** The group shift that makes every column of a row one group (per-row scales). */
   public static final int MQ_ROW_GROUP = 30;
@@ -1193,18 +1201,28 @@ public final class CudaKernels {
     MqVariant(int warps) {
       this.warps = warps;
     }
+
+    /**
+     * Whether this split has kernels for {@code n} activation rows: every split up to 16; above
+     * that (four mmas per fragment) only the eight-warp one, whose per-warp reduction buffers stay
+     * within the 48 KiB of static shared memory (sixteen warps' would not).
+     */
+    public boolean takes(int n) {
+      return n >= 1 && n <= (this == K8U4 ? MQ_ROWS : 16);
+    }
   }
 
   /**
-   * {@code y (+)= x W^T} for {@code 1 <= n <= MQ_ROWS} F32 rows, W tiled with {@code codes}: up to
-   * three matrices sharing the input ({@code b} and {@code c} may be null, {@code c} null when
-   * {@code b} is), with the RMSNorm folded in when {@code normW != 0} and gate/up + SwiGLU into
-   * {@code a.y} when {@code swiglu}, as {@link #mgemvFused} defines them. The activations are
-   * rounded to F16 on the way into the tensor cores (every code, less its zero point, is exact in
-   * F16; products and sums are F32; the group's F32 scale multiplies each group's sum).
-   * Preconditions: {@code in} a multiple of the codes' chunk (64 columns for 4-bit, 32 for 8-bit);
-   * groups of {@code 1 << groupShift} columns, {@code groupShift >= 5}, dividing {@code in}, or
-   * {@link #MQ_ROW_GROUP}; {@code zeros} 0 means zero point 8 (4-bit), 8-bit codes have none.
+   * {@code y (+)= x W^T} for {@code n} F32 rows ({@link MqVariant#takes}), W tiled with {@code
+   * codes}: up to three matrices sharing the input ({@code b} and {@code c} may be null, {@code c}
+   * null when {@code b} is), with the RMSNorm folded in when {@code normW != 0} and gate/up +
+   * SwiGLU into {@code a.y} when {@code swiglu}, as {@link #mgemvFused} defines them. The
+   * activations are rounded to F16 on the way into the tensor cores (every code, less its zero
+   * point, is exact in F16; products and sums are F32; the group's F32 scale multiplies each
+   * group's sum). Preconditions: {@code in} a multiple of the codes' chunk (64 columns for 4-bit,
+   * 32 for 8-bit); groups of {@code 1 << groupShift} columns, {@code groupShift >= 5}, dividing
+   * {@code in}, or {@link #MQ_ROW_GROUP}; {@code zeros} 0 means zero point 8 (4-bit), 8-bit codes
+   * have none.
    */
   public void mq(
       MqCodes codes,
@@ -1224,11 +1242,13 @@ public final class CudaKernels {
     boolean groups =
         groupShift == MQ_ROW_GROUP
             || (groupShift >= 5 && groupShift < MQ_ROW_GROUP && in % (1 << groupShift) == 0);
-    if (n < 1 || n > MQ_ROWS || in % codes.chunkColumns != 0 || !groups) {
+    if (!variant.takes(n) || in % codes.chunkColumns != 0 || !groups) {
       throw new IllegalArgumentException(
           codes.prefix
+              + " "
+              + variant
               + " takes 1.."
-              + MQ_ROWS
+              + (variant.takes(MQ_ROWS) ? MQ_ROWS : 16)
               + " rows, widths a multiple of "
               + codes.chunkColumns
               + " and power-of-two groups of 32 or more dividing them (or one per row); got "
@@ -1247,7 +1267,7 @@ public final class CudaKernels {
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(
-        mq[codes.ordinal()][variant.ordinal()][n > 8 ? 1 : 0][form],
+        mq[codes.ordinal()][variant.ordinal()][n > 16 ? 2 : n > 8 ? 1 : 0][form],
         codes.prefix,
         blocks,
         1,

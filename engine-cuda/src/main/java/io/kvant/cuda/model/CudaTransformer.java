@@ -432,8 +432,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       // The norm writes its output in the type of the products it feeds (one kernel, no cast);
       // mixed types within a group fall back to F32 and per-product casts.
       MgOperand mq = fusable(w.wq(), n, dim);
-      MgOperand mk = mq == null ? null : MgOperand.of(w.wk(), n);
-      MgOperand mv = mq == null ? null : MgOperand.of(w.wv(), n);
+      MgOperand mk = mq == null ? null : MgOperand.of(w.wk(), n, splits.tiledRows());
+      MgOperand mv = mq == null ? null : MgOperand.of(w.wv(), n, splits.tiledRows());
       if (mq != null && mq.sameLayout(mk) && mq.sameLayout(mv)) {
         // decode: the three products in one launch (and the norm, when it is folded in)
         fusedLayers++;
@@ -554,7 +554,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
       MgOperand mg = fusable(w.gate(), n, dim);
-      MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n);
+      MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n, splits.tiledRows());
       if (mg != null && mg.sameLayout(mu) && w.up().rows() == hidden) {
         // decode: gate and up and SwiGLU in one launch (and the norm, when it is folded in), F32
         // out for the down product
@@ -655,7 +655,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     if (fusion == DecodeFusion.OFF || (normFolded() && in % 4 != 0)) {
       return null;
     }
-    return MgOperand.of(w, n);
+    return MgOperand.of(w, n, splits.tiledRows());
   }
 
   private boolean normFolded() {

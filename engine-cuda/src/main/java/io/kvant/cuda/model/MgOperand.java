@@ -23,11 +23,12 @@ record MgOperand(
    * The operand when {@code n} rows of {@code t} take the decode kernels, else null: dense F16/BF16
    * for the rows {@link CudaTransformer#denseMgemv} allows, quantized layouts that {@code mgemv}
    * reads for up to {@link CudaKernels#MGEMV_ROWS} rows (one launch), tiled 4-bit layouts ({@code
-   * mq4}, {@code mq8}) for up to {@link CudaKernels#MQ_ROWS}.
+   * mq4}, {@code mq8}) for up to {@code tiledRows} ({@link MgemvSplits#tiledRows}, at most {@link
+   * CudaKernels#MQ_ROWS}).
    */
-  static MgOperand of(DeviceTensor t, int n) {
+  static MgOperand of(DeviceTensor t, int n, int tiledRows) {
     boolean tiled = t.quantized() && t.quant().tiled();
-    if (n < 1 || n > (tiled ? CudaKernels.MQ_ROWS : CudaKernels.MGEMV_ROWS)) {
+    if (n < 1 || n > (tiled ? Math.min(tiledRows, CudaKernels.MQ_ROWS) : CudaKernels.MGEMV_ROWS)) {
       return null;
     }
     if (!t.quantized()) {

@@ -38,10 +38,29 @@ public enum MgemvSplits {
   /** As {@link #SPLIT_K_F4}, every tiled 4-bit product on K16U2 (to compare). */
   MQ_K16U2,
   /** As {@link #SPLIT_K_F4}, every tiled 4-bit product on K16U4 (to compare). */
-  MQ_K16U4;
+  MQ_K16U4,
+  /**
+   * As {@link #SPLIT_K_F4}, with the tiled products ({@code mq4}, {@code mq8}) taking up to 32
+   * activation rows (four mmas per weight fragment from 17, on K8U4) where the others decode F16
+   * tiles for cuBLASLt from 17. Written in session 12 without a GPU: compiled by {@code nvcc} for
+   * sm_90 (no spills, 240 registers at most) and tested against the reference only when a GPU runs
+   * {@code QuantizedKernelsGpuTest}; not the default until measured there.
+   */
+  MQ_32;
 
   /** What the forward pass uses unless told otherwise. */
   public static final MgemvSplits DEFAULT = SPLIT_K_F4;
+
+  /** Rows the tiled products take under every policy but {@link #MQ_32} (measured on an H200). */
+  static final int TILED_ROWS = 16;
+
+  /**
+   * Up to how many activation rows a tiled matrix is multiplied by {@code mq4} / {@code mq8} (more
+   * rows decode F16 tiles for cuBLASLt, or take W8A8 when it is on).
+   */
+  public int tiledRows() {
+    return this == MQ_32 ? io.kvant.cuda.device.CudaKernels.MQ_ROWS : TILED_ROWS;
+  }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
   static final int TALL_ROWS = 8192;
@@ -70,9 +89,13 @@ public enum MgemvSplits {
    * CudaBench gemv} on an H200, INT4 g128 (perf/RESULTS.md, session 8), K16U2 against K8U4: one row
    * 4096x4096 5.7 us against 8.4, 4096x14336 14.8 against 23.3, 14336x4096 17.8 against 17.6,
    * 128256x4096 131.7 against 104.8 (the same order at 4 and 8 rows); 16 rows 14.3 against 9.6,
-   * 37.5 against 25.7, 40.1 against 34.6, 316.0 against 243.3.
+   * 37.5 against 25.7, 40.1 against 34.6, 316.0 against 243.3. Above 16 rows only K8U4 has kernels
+   * ({@link MqVariant#takes}), whatever the policy.
    */
   public MqVariant tiled(int out, int n) {
+    if (n > TILED_ROWS) {
+      return MqVariant.K8U4;
+    }
     return switch (this) {
       case MQ_K8U4 -> MqVariant.K8U4;
       case MQ_K16U2 -> MqVariant.K16U2;

@@ -19,8 +19,8 @@ import io.kvant.cuda.device.Gemm;
  *
  * <p>Weights in a tiled layout ({@link QuantizedLayout}: every Llama-shaped INT4, Q4_0, INT8, Q8_0
  * and FP8 E4M3 matrix, unless W8A8 keeps 8-bit codes row-major) take {@code mq4} / {@code mq8} for
- * up to {@link CudaKernels#MQ_ROWS} rows instead: the codes decoded in registers straight into the
- * tensor cores' fragments, one mma per fragment for all rows, the activations rounded to F16
+ * up to {@link MgemvSplits#tiledRows} rows instead: the codes decoded in registers straight into
+ * the tensor cores' fragments, one mma per fragment for all rows, the activations rounded to F16
  * (W4A16, W8A16). On an H200 (perf/RESULTS.md, session 8) mq4 matches mgemv at one row, is 2-5x
  * faster at four and eight, where mgemv's work grows with the rows, and 2.7-5.5x faster than the
  * F16 tiles at sixteen; mq8's figures are in session 9's section.
@@ -127,10 +127,21 @@ final class QuantizedProducts {
         : CudaKernels.MqCodes.of(CudaKernels.MgKind.ofCodes8(q.format()));
   }
 
-  /** Whether {@code n} rows of this tensor take a weight-only kernel rather than tiles. */
+  /**
+   * Whether {@code n} rows of this tensor take a weight-only kernel rather than tiles, under the
+   * default policy ({@link MgemvSplits#DEFAULT}).
+   */
   static boolean weightOnly(DeviceTensor w, int n) {
+    return weightOnly(w, n, MgemvSplits.DEFAULT.tiledRows());
+  }
+
+  /**
+   * Whether {@code n} rows of this tensor take a weight-only kernel rather than tiles when tiled
+   * layouts take {@code mq4} / {@code mq8} up to {@code tiledRows} rows.
+   */
+  static boolean weightOnly(DeviceTensor w, int n, int tiledRows) {
     if (tiled(w)) {
-      return n <= CudaKernels.MQ_ROWS;
+      return n <= tiledRows;
     }
     return n <= (mgemvReads(w) ? MGEMV_MAX_ROWS : GEMV_MAX_ROWS);
   }
@@ -185,7 +196,7 @@ final class QuantizedProducts {
       w8a8Runs++;
       return;
     }
-    if (tiled(w) && weightOnly(w, n)) {
+    if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {
       k.mq(
           codes(q),
           splits.tiled(out, n),

@@ -2080,14 +2080,15 @@ MGEMV_FUSED_DENSE(MG_F16, f16)
 // The activations become F16 on the way (W4A16, as tinygemm and Marlin take them): the one change
 // of numerics against mgemv, which keeps them F32.
 // Every A fragment is one mma for up to 8 activation rows (the 8 columns of the mma's B operand),
-// two mmas for 9-16 rows (mq4x2_*): decoding two values costs about one instruction, where mgemv
-// spends three per value and row.
+// two mmas for 9-16 rows (mq4x2_*), four for 17-32 (mq4x4_*, eight warps with four chunks in
+// flight only: sixteen warps' reduction buffers would pass the 48 KiB of static shared memory):
+// decoding two values costs about one instruction, where mgemv spends three per value and row.
 // Block: MQ_KS warps on one 16-row tile, warp w taking the chunks w, w + KS, ... (U in flight),
 // the warps' partial sums reduced in a fixed order. Matrices and options as mgemv_fused (up to
 // three matrices of one layout, the RMSNorm folded in when normW is set, gate/up + SwiGLU).
 // Preconditions (Java side): in a multiple of 64, the group size a power of two >= 32 dividing in
 // (groupShift its log2; MQ_ROW_GROUP: one group per row), n <= MQ_ROWS.
-#define MQ_ROWS 16
+#define MQ_ROWS 32
 #define MQ_ROW_GROUP 30
 
 __device__ __forceinline__ unsigned mq_nib(unsigned w, unsigned mask) {
@@ -2406,9 +2407,11 @@ __device__ __forceinline__ void mq_impl(
   MQ_FORMS(PREFIX##_k16u4, CODE, 16, 4, 1)                          \
   MQ_FORMS(PREFIX##x2_k8u4, CODE, 8, 4, 2)                          \
   MQ_FORMS(PREFIX##x2_k16u2, CODE, 16, 2, 2)                        \
-  MQ_FORMS(PREFIX##x2_k16u4, CODE, 16, 4, 2)
+  MQ_FORMS(PREFIX##x2_k16u4, CODE, 16, 4, 2)                        \
+  MQ_FORMS(PREFIX##x4_k8u4, CODE, 8, 4, 4)
 
-// <codes>_*: 1-8 activation rows; <codes>x2_*: 9-16 (two mmas per fragment). mq4: INT4 / Q4_0,
+// <codes>_*: 1-8 activation rows; <codes>x2_*: 9-16 (two mmas per fragment); <codes>x4_k8u4_*:
+// 17-32 (four). mq4: INT4 / Q4_0,
 // mq8i: INT8 / Q8_0, mq8e: FP8 E4M3.
 MQ_SPLITS(mq4, MQC_I4)
 MQ_SPLITS(mq8i, MQC_I8)

@@ -277,6 +277,41 @@ class CudaModelGpuTest {
   }
 
   /**
+   * The tiled products at 17-32 rows ({@link MgemvSplits#MQ_32}: four mmas per weight fragment,
+   * written without a GPU in session 12) against the CPU engine: 24 sequences in flight, so the
+   * decode steps have 17-24 rows, and the prefill chunks of 17-32 rows take them too.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"bundled:I4:g128", "bundled:Q4_0", "bundled:Q8_0", "bundled:F8_E4M3"})
+  void tiledProductsOfUpTo32RowsAgreeWithTheCpuEngine(String spec) throws Exception {
+    String name = spec.substring(0, spec.indexOf(':'));
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
+      int len = Math.min(m.config().contextLength(), 96);
+      int seqs = Math.max(24, (2100 + len - 1) / len);
+      CpuGpuComparison.Result r =
+          CpuGpuComparison.run(
+              backend,
+              m.config(),
+              w,
+              KvCacheType.F32,
+              KvCacheType.F32,
+              seqs,
+              len,
+              23,
+              CpuGpuComparison.Options.DEFAULT
+                  .withMaxSequences(24)
+                  .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_32)));
+      report(spec + " (tiled products up to 32 rows)", r);
+      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+      assertSamePerplexity(r);
+    }
+  }
+
+  /**
    * INT8 and FP8 KV on the GPU against the CPU engine's store of the same type (same encoding: the
    * engines must agree), and, reported for the record, against F32 KV on the CPU (what the
    * quantized cache costs in quality).

@@ -2,6 +2,7 @@ package io.kvant.cuda.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.CudaKernels.MgKind;
 import io.kvant.cuda.device.CudaKernels.MgVariant;
 import io.kvant.cuda.device.CudaKernels.MqVariant;
@@ -47,5 +48,33 @@ class MgemvSplitsTest {
     assertThat(MgemvSplits.DEFAULT.tiled(128256, 1)).isEqualTo(MqVariant.K8U4);
     assertThat(MgemvSplits.DEFAULT.tiled(4096, 9)).isEqualTo(MqVariant.K8U4);
     assertThat(MgemvSplits.MQ_K16U4.tiled(128256, 16)).isEqualTo(MqVariant.K16U4);
+  }
+
+  @Test
+  void onlyMq32GivesTheTiledProductsMoreThanSixteenRowsAndEveryPolicyThenPicksASplitWithKernels() {
+    for (MgemvSplits policy : MgemvSplits.values()) {
+      int rows = policy.tiledRows();
+      assertThat(rows)
+          .as("%s", policy)
+          .isEqualTo(policy == MgemvSplits.MQ_32 ? CudaKernels.MQ_ROWS : 16);
+      for (int n = 1; n <= rows; n++) {
+        for (int out : new int[] {1024, 4096, 14336, 128256}) {
+          MqVariant v = policy.tiled(out, n);
+          assertThat(v.takes(n)).as("%s %d rows of %d: %s", policy, n, out, v).isTrue();
+        }
+      }
+    }
+    assertThat(MgemvSplits.MQ_32.tiled(4096, 17)).isEqualTo(MqVariant.K8U4);
+    assertThat(MgemvSplits.MQ_K16U2.tiled(4096, 32)).isEqualTo(MqVariant.K8U4);
+  }
+
+  @Test
+  void sixteenWarpSplitsStopAtSixteenRowsAndK8u4TakesUpToTheKernelLimit() {
+    assertThat(MqVariant.K16U2.takes(16)).isTrue();
+    assertThat(MqVariant.K16U2.takes(17)).isFalse();
+    assertThat(MqVariant.K16U4.takes(17)).isFalse();
+    assertThat(MqVariant.K8U4.takes(CudaKernels.MQ_ROWS)).isTrue();
+    assertThat(MqVariant.K8U4.takes(CudaKernels.MQ_ROWS + 1)).isFalse();
+    assertThat(MqVariant.K8U4.takes(0)).isFalse();
   }
 }

@@ -257,7 +257,7 @@ class QuantizedKernelsGpuTest {
               kind == CudaKernels.MgKind.F16 ? CudaKernels.DT_F16 : CudaKernels.DT_BF16,
               out,
               in);
-      return new Fused(kind, MgOperand.of(t, 1), values);
+      return new Fused(kind, MgOperand.of(t, 1, MgemvSplits.DEFAULT.tiledRows()), values);
     }
     Tensor t =
         QuantFixtures.quantize(mem.random(out * in, 0.1), out, in, QuantFixtures.Kind.parse(spec));
@@ -269,7 +269,7 @@ class QuantizedKernelsGpuTest {
         values[o * in + i] = q.value(o, i);
       }
     }
-    MgOperand op = MgOperand.of(w, 1);
+    MgOperand op = MgOperand.of(w, 1, MgemvSplits.DEFAULT.tiledRows());
     return op == null ? null : new Fused(op.kind(), op, values);
   }
 
@@ -410,15 +410,15 @@ class QuantizedKernelsGpuTest {
 
   /**
    * mq4 and mq8 (tiled INT4, INT8 and FP8 E4M3 on the tensor cores) against a float64 reference of
-   * the layout's values times the F16-rounded activations, every work split, 1..16 rows (one and
-   * two mmas per fragment): three matrices of heights that are not multiples of the 16-row tile in
-   * one launch, accumulating, with and without the RMS norm (the reference rounds w * x to F16 and
-   * scales by the inverse RMS after, as the kernel); gate/up with SwiGLU; symmetric and asymmetric
-   * groups of 32, 64 and 128, Q4_0; INT8 and FP8 with a scale per row or per tensor, Q8_0's groups
-   * of 32; widths of one chunk to many.
+   * the layout's values times the F16-rounded activations, every work split, 1..32 rows (one, two
+   * and four mmas per fragment; above 16 rows the one split that has kernels there): three matrices
+   * of heights that are not multiples of the 16-row tile in one launch, accumulating, with and
+   * without the RMS norm (the reference rounds w * x to F16 and scales by the inverse RMS after, as
+   * the kernel); gate/up with SwiGLU; symmetric and asymmetric groups of 32, 64 and 128, Q4_0; INT8
+   * and FP8 with a scale per row or per tensor, Q8_0's groups of 32; widths of one chunk to many.
    */
   @ParameterizedTest
-  @ValueSource(ints = {1, 2, 3, 5, 8, 9, 13, 16})
+  @ValueSource(ints = {1, 2, 3, 5, 8, 9, 13, 16, 17, 24, 32})
   void mqMatchesTheReference(int n) {
     CudaKernels k = backend.kernels();
     String[] specs = {
@@ -446,6 +446,9 @@ class QuantizedKernelsGpuTest {
       float[] normW = mem.random(in, 1);
       float eps = 1e-5f;
       for (CudaKernels.MqVariant v : CudaKernels.MqVariant.values()) {
+        if (!v.takes(n)) {
+          continue;
+        }
         for (boolean norm : new boolean[] {false, true}) {
           double[] xin = new double[n * in];
           double[] inv = new double[n];
