@@ -7,6 +7,7 @@ import io.kvant.engine.model.Weight;
 import io.kvant.engine.model.WeightLayout;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.quant.artifact.Digests;
+import io.kvant.quant.artifact.KvCalibrationFile;
 import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.Manifest.TensorEntry;
 import io.kvant.quant.artifact.QuantizedLayout;
@@ -30,7 +31,8 @@ import java.util.Set;
  * read as F32) or pre-quantized as {@code kvant quantize} writes it (codes plus {@code NAME.scale}
  * / {@code NAME.zero} companions, described by the file's {@code kvant.layout} metadata; kept as it
  * is). Every tensor of a safetensors file must be listed in the manifest. Values are copied to the
- * heap, so the staging files can go.
+ * heap, so the staging files can go. A {@value KvCalibrationFile#FILE_NAME} is checked, not read
+ * into weights.
  */
 final class VersionReader {
   private static final List<String> FULL_PRECISION = List.of("F32", "F16", "BF16");
@@ -44,7 +46,14 @@ final class VersionReader {
       byFile.computeIfAbsent(t.file(), k -> new ArrayList<>()).add(t);
     }
     Map<String, Weight> out = new LinkedHashMap<>();
+    String kvFile = KvCalibrationFile.FILE_NAME;
+    if (byFile.containsKey(kvFile) || m.file(kvFile).isPresent()) {
+      checkKvCalibration(dir, byFile.getOrDefault(kvFile, List.of()), slots);
+    }
     for (var e : byFile.entrySet()) {
+      if (e.getKey().equals(kvFile)) {
+        continue;
+      }
       try (SafetensorsFile f = SafetensorsReader.open(dir.resolve(e.getKey()))) {
         readFile(f, e.getKey(), e.getValue(), slots, out);
       } catch (IOException ex) {
@@ -60,6 +69,40 @@ final class VersionReader {
       }
     }
     return out;
+  }
+
+  /**
+   * A {@value KvCalibrationFile#FILE_NAME} (a {@code kvant quantize} folder's KV statistics): its
+   * tensors are checked against the manifest like the weights' and its content against the model
+   * ({@link KvCalibrationFile#read}), but it yields no weights. A running server never reads it
+   * (its KV pool keeps the statistics it started with); checking it here keeps a bucket free of
+   * files a restarted server would refuse.
+   */
+  private static void checkKvCalibration(Path dir, List<TensorEntry> entries, WeightLayout slots)
+      throws Rejection {
+    String file = KvCalibrationFile.FILE_NAME;
+    try (SafetensorsFile f = SafetensorsReader.open(dir.resolve(file))) {
+      Set<String> listed = new HashSet<>();
+      for (TensorEntry t : entries) {
+        checked(f, t);
+        listed.add(t.name());
+      }
+      for (String name : f.tensorNames()) {
+        if (!listed.contains(name)) {
+          throw new Rejection(
+              Rejection.Reason.BAD_TENSOR,
+              file + ": tensor " + name + " is not listed in the manifest");
+        }
+      }
+      KvCalibrationFile.read(dir.resolve(file), slots.config());
+    } catch (IOException ex) {
+      // A format error's message already starts with the file's name.
+      String why =
+          ex instanceof io.kvant.engine.format.ModelFormatException
+              ? ex.getMessage()
+              : file + ": " + ex.getMessage();
+      throw new Rejection(Rejection.Reason.BAD_TENSOR, why, ex);
+    }
   }
 
   private static void readFile(

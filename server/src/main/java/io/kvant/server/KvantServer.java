@@ -194,36 +194,19 @@ public final class KvantServer implements AutoCloseable {
           config.model().kvType().isEmpty()
               ? backend.defaultKvType()
               : KvTypes.parse(config.model().kvType());
-      io.kvant.engine.kv.KvStoreFactory kvStorage;
-      io.kvant.engine.kv.KvEncoding kvEncoding;
-      if (config.model().kvEncoding().isEmpty()) {
-        kvStorage = backend.kvStorage();
-        kvEncoding = backend.defaultKvEncoding(kvType);
-      } else {
-        // Checked against --device cuda at load; here for auto, which may have opened a GPU.
-        kvEncoding = io.kvant.engine.kv.KvEncoding.parse(config.model().kvEncoding());
-        try {
-          if (kvEncoding.needsScales()) {
-            // The centered encodings' statistics, from the served model (KvCalibrationAtLoad, a
-            // pass on the CPU over the host copy of the weights, whichever backend serves).
-            long t0 = clock.millis();
-            io.kvant.engine.kv.KvScales scales =
-                KvCalibrationAtLoad.measure(first.model(), pool, kvEncoding);
-            LOG.log(
-                Level.INFO,
-                "kv cache: "
-                    + kvEncoding.optionName()
-                    + " calibrated on the built-in text in "
-                    + (clock.millis() - t0)
-                    + " ms");
-            kvStorage = backend.kvStorage(kvEncoding, scales);
-          } else {
-            kvStorage = backend.kvStorage(kvEncoding);
-          }
-        } catch (IllegalArgumentException e) {
-          throw new IOException("--kv-encoding: " + e.getMessage(), e);
-        }
-      }
+      // The served folder's kv_calibration.safetensors, checked at start whether or not the
+      // encoding uses it: a bad file fails here, never mid-serve.
+      KvStorageChoice.Chosen kvChoice =
+          KvStorageChoice.choose(
+              config.model().kvEncoding(),
+              kvType,
+              backend,
+              KvStorageChoice.fromFolder(config.model().path(), first.model()),
+              first.model(),
+              pool,
+              clock);
+      io.kvant.engine.kv.KvStoreFactory kvStorage = kvChoice.storage();
+      io.kvant.engine.kv.KvEncoding kvEncoding = kvChoice.encoding();
       if (kvType.elementBytes() == 1) {
         LOG.log(Level.INFO, "kv cache: " + kvType + ", encoded " + kvEncoding.optionName());
       }

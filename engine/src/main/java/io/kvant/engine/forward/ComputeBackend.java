@@ -71,6 +71,17 @@ public interface ComputeBackend extends AutoCloseable {
     return KvEncoding.PER_TOKEN;
   }
 
+  /**
+   * The encoding to serve {@code type} with when no encoding is configured and {@code calibrated}
+   * statistics are at hand (null: none), e.g. from a version folder's {@code
+   * kv_calibration.safetensors}. Each backend decides whether the centered encodings they enable
+   * are worth it on its kernels; by default the statistics change nothing ({@link
+   * #defaultKvEncoding(KvCacheType)}).
+   */
+  default KvEncoding defaultKvEncoding(KvCacheType type, KvScales calibrated) {
+    return defaultKvEncoding(type);
+  }
+
   /** The KV storage type used when the configuration names none. */
   KvCacheType defaultKvType();
 

@@ -85,6 +85,17 @@ public final class CpuBackend implements ComputeBackend {
     return KvEncoding.cpuDefault(type);
   }
 
+  /**
+   * {@link KvEncoding#cpuDefault(KvCacheType, boolean)}: FP8 is {@code centered-qmse} when {@code
+   * calibrated} has key moments (the measured best for quality; a key write costs 2x to 4.4x {@code
+   * per-token-mse}'s at head size 8 to 32, microseconds per token and layer, perf/RESULTS.md
+   * "Centered keys for FP8 KV").
+   */
+  @Override
+  public KvEncoding defaultKvEncoding(KvCacheType type, io.kvant.engine.kv.KvScales calibrated) {
+    return KvEncoding.cpuDefault(type, calibrated != null && calibrated.hasKeyMoments());
+  }
+
   @Override
   public KvCacheType defaultKvType() {
     return KvCacheType.F32;

@@ -177,12 +177,25 @@ public enum KvEncoding {
    * #KIVI} for INT8 ({@link #KIVI_MSE} is as good, at 6 to 20 times the cost of a write), {@link
    * #PER_TOKEN_MSE} for E4M3, {@link #PER_TOKEN} (unused) for the float types. The centered
    * encodings ({@link #CENTERED_QMSE}) measure better on both types but need calibrated key means,
-   * which a store made without a calibration pass does not have, so none is a default.
+   * which a store made without a calibration pass does not have; {@link #cpuDefault(KvCacheType,
+   * boolean)} picks them when the statistics are at hand.
    */
   public static KvEncoding cpuDefault(KvCacheType type) {
+    return cpuDefault(type, false);
+  }
+
+  /**
+   * The CPU's default encoding of {@code type} when calibrated key moments ({@link
+   * KvScales#hasKeyMoments()}) are at hand or not: {@link #CENTERED_QMSE} for E4M3 with them (the
+   * best measured, perf/RESULTS.md "Centered keys for FP8 KV": 99.69% / 99.63% / 100% top-1 against
+   * 97.47% / 99.63% / 99.90% for {@link #PER_TOKEN_MSE}), otherwise as {@link
+   * #cpuDefault(KvCacheType)}. INT8 keeps {@link #KIVI}: it already agrees 99.69% to 100% and costs
+   * no statistics.
+   */
+  public static KvEncoding cpuDefault(KvCacheType type, boolean keyMoments) {
     return switch (type) {
       case INT8 -> KIVI;
-      case FP8_E4M3 -> PER_TOKEN_MSE;
+      case FP8_E4M3 -> keyMoments ? CENTERED_QMSE : PER_TOKEN_MSE;
       case F32, F16 -> PER_TOKEN;
     };
   }

@@ -59,11 +59,16 @@ import java.util.Optional;
  *   <li>{@code tokenizer.kvant.json} (SentencePiece vocabulary taken from a GGUF source) or the
  *       source's {@code tokenizer.json} / {@code tokenizer_config.json} (Hugging Face).
  *   <li>{@code encodings.json} (AIMET 1.0.0), {@code qbom.json}.
+ *   <li>{@value KvCalibrationFile#FILE_NAME}, optional: the calibrated KV statistics of the
+ *       full-precision source ({@link KvCalibrationFile}), which {@code serve} uses for the
+ *       centered FP8/INT8 KV encodings instead of a calibration pass at load. A folder without it
+ *       loads as before.
  *   <li>{@code manifest.json}, written last: sizes and sha256 of all the above and of every
  *       safetensors tensor.
  * </ul>
  *
- * <p>{@link #load} verifies the manifest (sizes and digests) before mapping anything.
+ * <p>{@link #load} verifies the manifest (sizes and digests) before mapping anything; {@link
+ * #kvCalibration} reads the KV statistics, only when the manifest lists them.
  */
 public final class QuantizedArtifact {
   public static final String WEIGHTS = "model.safetensors";
@@ -103,6 +108,17 @@ public final class QuantizedArtifact {
    * replaced) and returns the manifest written.
    */
   public static Manifest write(Contents q, Path dir, Info info) throws IOException {
+    return write(q, dir, info, Optional.empty());
+  }
+
+  /**
+   * As {@link #write(Contents, Path, Info)}, with the KV statistics {@code kv} written to {@value
+   * KvCalibrationFile#FILE_NAME} and listed in the manifest (file and tensors) when present. When
+   * absent, a {@value KvCalibrationFile#FILE_NAME} left in {@code dir} by an earlier write is
+   * deleted, so the folder never holds statistics of other weights.
+   */
+  public static Manifest write(
+      Contents q, Path dir, Info info, Optional<KvCalibrationFile.Contents> kv) throws IOException {
     Files.createDirectories(dir);
     Model m = q.model();
     ModelWeights w = m.weights();
@@ -139,21 +155,33 @@ public final class QuantizedArtifact {
     Files.writeString(dir.resolve(Qbom.FILE_NAME), qbom.toJson());
     files.add(ENCODINGS);
     files.add(Qbom.FILE_NAME);
+    Path kvFile = dir.resolve(KvCalibrationFile.FILE_NAME);
+    if (kv.isPresent()) {
+      KvCalibrationFile.write(kvFile, kv.get().scales(), kv.get().source());
+      files.add(KvCalibrationFile.FILE_NAME);
+    } else {
+      Files.deleteIfExists(kvFile);
+    }
     List<Manifest.FileEntry> fileEntries = new ArrayList<>();
     for (String f : files) {
       Path p = dir.resolve(f);
       fileEntries.add(new Manifest.FileEntry(f, Files.size(p), Digests.sha256(p)));
     }
     List<Manifest.TensorEntry> tensors = new ArrayList<>();
-    try (SafetensorsFile sf = SafetensorsReader.open(dir.resolve(WEIGHTS))) {
-      for (var t : sf.tensors()) {
-        tensors.add(
-            new Manifest.TensorEntry(
-                t.name(),
-                WEIGHTS,
-                t.dtype().name(),
-                java.util.Arrays.stream(t.shape()).boxed().toList(),
-                Digests.sha256(sf.tensorData(t.name()))));
+    for (String f : files) {
+      if (!f.endsWith(".safetensors")) {
+        continue;
+      }
+      try (SafetensorsFile sf = SafetensorsReader.open(dir.resolve(f))) {
+        for (var t : sf.tensors()) {
+          tensors.add(
+              new Manifest.TensorEntry(
+                  t.name(),
+                  f,
+                  t.dtype().name(),
+                  java.util.Arrays.stream(t.shape()).boxed().toList(),
+                  Digests.sha256(sf.tensorData(t.name()))));
+        }
       }
     }
     // Recipe "none": the codes are served as they are; the recipe that made them is in the QBOM.
@@ -215,6 +243,50 @@ public final class QuantizedArtifact {
       }
       throw e;
     }
+  }
+
+  /**
+   * The KV statistics of the version folder {@code dir} for a model of {@code config}: empty when
+   * the folder has no {@value KvCalibrationFile#FILE_NAME}. The file is read only when {@code
+   * manifest.json} lists it and its size and sha256 match the listing.
+   *
+   * @throws ArtifactException if the manifest is missing or malformed, or the file is present but
+   *     not listed, or does not match its listing (the message names the folder and the file)
+   * @throws ModelFormatException if the file's content is malformed or does not fit {@code config}
+   *     (the message starts with the file's name)
+   */
+  public static Optional<KvCalibrationFile.Contents> kvCalibration(Path dir, LlamaConfig config)
+      throws IOException {
+    Path file = dir.resolve(KvCalibrationFile.FILE_NAME);
+    Manifest manifest = Manifest.read(dir);
+    Optional<Manifest.FileEntry> listed = manifest.file(KvCalibrationFile.FILE_NAME);
+    if (listed.isEmpty()) {
+      if (Files.exists(file)) {
+        // Unlisted means unverified: its bytes could be anyone's, so it is neither used nor
+        // silently skipped.
+        throw new ArtifactException(
+            dir
+                + ": "
+                + KvCalibrationFile.FILE_NAME
+                + " is not listed in "
+                + Manifest.FILE_NAME
+                + " (remove it, or write the folder again with kvant quantize)");
+      }
+      return Optional.empty();
+    }
+    new Manifest(
+            manifest.model(),
+            manifest.version(),
+            manifest.parent(),
+            manifest.created(),
+            manifest.publisher(),
+            manifest.recipe(),
+            List.of(listed.get()),
+            List.of(),
+            Optional.empty(),
+            Optional.empty())
+        .verify(dir);
+    return Optional.of(KvCalibrationFile.read(file, config));
   }
 
   // ------------------------------------------------------------------ writing

@@ -2,11 +2,14 @@ package io.kvant.quant.quantize;
 
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.ForwardPass;
+import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.kv.KeyRope;
 import io.kvant.engine.kv.KvScaleRecorder;
 import io.kvant.engine.kv.KvScales;
 import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.Model;
+import io.kvant.engine.tensor.ComputePool;
 import java.util.List;
 
 /**
@@ -17,7 +20,42 @@ import java.util.List;
  * moments ({@code KvScaleRecorder}).
  */
 public final class KvCalibration {
+  /** Longest chunk of the built-in pass, in tokens (eval's default {@code --max-len}). */
+  public static final int BUILTIN_CHUNK = 256;
+
+  /** The name the built-in calibration text is recorded under. */
+  public static final String BUILTIN_TEXT = "builtin-calibration-stories";
+
   private KvCalibration() {}
+
+  /**
+   * What {@link #builtin} measured.
+   *
+   * @param scales maxima (unrotated) and key moments
+   * @param tokens tokens the pass ran over
+   */
+  public record Measured(KvScales scales, long tokens) {}
+
+  /**
+   * The statistics of the centered KV encodings ({@code centered-mse}, {@code centered-qmse}) of
+   * {@code model} over the built-in calibration text in chunks of {@code min(}{@value
+   * #BUILTIN_CHUNK}{@code , context length)} tokens, on the CPU: unrotated maxima, the keys' means
+   * before RoPE and the queries' second moments. The one pass both {@code kvant quantize} (into
+   * {@code kv_calibration.safetensors}, on the full-precision source) and {@code serve} (at load,
+   * when the served folder has no such file) run, so the two give the same statistics for the same
+   * weights.
+   */
+  public static Measured builtin(Model model, ComputePool pool) {
+    LlamaConfig cfg = model.config();
+    Calibration cal =
+        Calibration.fromText(
+            Calibration.builtinCalibrationText(),
+            model.tokenizer(),
+            Math.min(BUILTIN_CHUNK, cfg.contextLength()));
+    try (Transformer engine = new Transformer(cfg, model.weights(), pool)) {
+      return new Measured(measure(engine, cal.sequences(), false, true), cal.tokens());
+    }
+  }
 
   /**
    * The maxima of {@code engine}'s keys and values over {@code sequences} (each cut to the context

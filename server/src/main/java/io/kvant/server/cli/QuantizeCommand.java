@@ -1,10 +1,13 @@
 package io.kvant.server.cli;
 
 import io.kvant.engine.model.Model;
+import io.kvant.engine.tensor.ComputePool;
+import io.kvant.quant.artifact.KvCalibrationFile;
 import io.kvant.quant.artifact.Manifest;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.artifact.QuantizedArtifact;
 import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.KvCalibration;
 import io.kvant.quant.quantize.QuantizedModel;
 import io.kvant.quant.quantize.Quantizer;
 import io.kvant.quant.quantize.Recipe;
@@ -18,18 +21,20 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
  * {@code kvant quantize}: quantizes a full-precision model with a recipe and writes a loadable
- * version folder (safetensors, encodings.json, qbom.json, manifest.json; see {@link
- * QuantizedArtifact}).
+ * version folder (safetensors, encodings.json, qbom.json, kv_calibration.safetensors unless {@code
+ * --no-kv-calibration}, manifest.json; see {@link QuantizedArtifact}).
  */
 final class QuantizeCommand {
   static final String HELP =
       """
       usage: kvant quantize [--model PATH] --recipe NAME|FILE [--calibration FILE] --out DIR
                             [--version V] [--parent V] [--publisher WHO] [--model-name NAME]
+                            [--no-kv-calibration]
         --recipe           w8, w4g128, w4g32, fp8, mixed, q4_0, q8_0, NAME:METHOD (minmax,
                            percentile, mse, awq, gptq, smoothquant) or a recipe JSON file;
                            calibrated: fp8-gptq, w4g32-asym-gptq, w4g128-asym-gptq (the best
@@ -38,6 +43,11 @@ final class QuantizeCommand {
         --calibration FILE calibration text (default: built-in stories); needed by awq, gptq,
                            smoothquant
         --out DIR          the version folder to write (manifest.json is written last)
+        --no-kv-calibration
+                           skip kv_calibration.safetensors: by default the folder carries the
+                           full-precision model's KV statistics over the built-in calibration
+                           text (one prefill pass), which serve uses for the centered FP8/INT8
+                           KV encodings (the FP8 default on the CPU) instead of a pass at start
       """;
 
   private static final Set<String> VALUED =
@@ -74,7 +84,7 @@ final class QuantizeCommand {
       return 0;
     }
     try {
-      Flags f = Flags.parse(args, VALUED, Set.of("help"));
+      Flags f = Flags.parse(args, VALUED, Set.of("help", "no-kv-calibration"));
       Path modelPath = f.string("model").map(Path::of).orElse(ConfigLoader.bundledModel(env));
       String recipeName =
           f.string("recipe").orElseThrow(() -> new UsageException("--recipe is required"));
@@ -91,6 +101,8 @@ final class QuantizeCommand {
                 calText, model.tokenizer(), Math.min(256, model.config().contextLength()));
         String publisher = f.string("publisher").orElse("kvant-quantize");
         QuantizedModel q = new Quantizer(clock, publisher).run(model, recipe, cal);
+        Optional<KvCalibrationFile.Contents> kv =
+            f.flag("no-kv-calibration") ? Optional.empty() : Optional.of(kvCalibration(model));
         String name = f.string("model-name").orElse(stem(modelPath));
         Instant now = clock.instant();
         Manifest m =
@@ -103,7 +115,8 @@ final class QuantizeCommand {
                         .orElse(recipe.name().replace(':', '-') + "-" + now.getEpochSecond()),
                     f.string("parent").orElse(null),
                     publisher,
-                    now));
+                    now),
+                kv);
         out.println(
             "wrote "
                 + outDir
@@ -125,6 +138,28 @@ final class QuantizeCommand {
       err.println("kvant quantize: " + e.getMessage());
       return 1;
     }
+  }
+
+  /**
+   * The KV statistics of the full-precision {@code model} over the built-in calibration text (the
+   * pass serve would otherwise run at every start), timed on {@link #out}.
+   */
+  private KvCalibrationFile.Contents kvCalibration(Model model) {
+    long t0 = System.nanoTime();
+    KvCalibration.Measured m;
+    try (ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors())) {
+      m = KvCalibration.builtin(model, pool);
+    }
+    out.println(
+        "kv calibration: "
+            + m.tokens()
+            + " tokens of the built-in calibration text in "
+            + (System.nanoTime() - t0) / 1_000_000
+            + " ms ("
+            + KvCalibrationFile.FILE_NAME
+            + ")");
+    return new KvCalibrationFile.Contents(
+        m.scales(), new KvCalibrationFile.Source(KvCalibration.BUILTIN_TEXT, m.tokens()));
   }
 
   private static String stem(Path p) {
