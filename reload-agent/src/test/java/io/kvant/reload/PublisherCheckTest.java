@@ -12,11 +12,13 @@ import io.kvant.engine.model.Model;
 import io.kvant.engine.model.Weight;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.quant.artifact.KvCalibrationFile;
 import io.kvant.quant.artifact.ModelOpener;
 import io.kvant.quant.artifact.QuantizedArtifact;
 import io.kvant.quant.encoding.AimetEncodings;
 import io.kvant.quant.encoding.TensorEncoding;
 import io.kvant.quant.quantize.Calibration;
+import io.kvant.quant.quantize.KvCalibration;
 import io.kvant.quant.quantize.Method;
 import io.kvant.quant.quantize.QuantSpec;
 import io.kvant.quant.quantize.QuantizedModel;
@@ -242,16 +244,62 @@ class PublisherCheckTest {
     refusedLikeTheServer("nanscale", q, "none", Optional.empty(), Rejection.Reason.NON_FINITE);
   }
 
-  /** What {@code kvant quantize --recipe w8} writes for the fixture's model. */
+  @Test
+  void aQuantizeFolderCarriesItsKvCalibrationThroughTheCheck() throws Exception {
+    Path q = quantizeFolder("kv", true);
+    assertThat(q.resolve(KvCalibrationFile.FILE_NAME)).isRegularFile();
+    checked.publish(Fixture.MODEL, "kv1", Optional.empty(), "none", "t", q, Optional.empty());
+    assertThat(
+            Files.mismatch(
+                q.resolve(KvCalibrationFile.FILE_NAME),
+                bucketFile("kv1/" + KvCalibrationFile.FILE_NAME)))
+        .isEqualTo(-1L);
+    // The server's agent takes it too (and serves no weights from it).
+    Publisher.unverified(planted, fx.clock)
+        .publish(Fixture.MODEL, "kv1", Optional.empty(), "none", "t", q, Optional.empty());
+    server.swapTo("kv1", SwapMode.DRAIN, false);
+    assertThat(fx.target.serving.id()).isEqualTo("kv1");
+  }
+
+  @Test
+  void refusesAKvCalibrationFileForAnotherGeometryAsTheServerDoes() throws Exception {
+    Path q = quantizeFolder("kvbad", true);
+    new SafetensorsWriter()
+        .metadata(
+            KvCalibrationFile.METADATA_KEY,
+            "{\"schema\":1,\"rope_theta\":10000.0,\"rope_style\":\"ADJACENT_PAIRS\","
+                + "\"calibration_text\":\"t\",\"calibration_tokens\":1}")
+        .add(KvCalibrationFile.KEY_AMAX, SafetensorsDtype.F32, new long[] {1, 1, 2}, new byte[8])
+        .write(q.resolve(KvCalibrationFile.FILE_NAME));
+    Files.delete(q.resolve("manifest.json"));
+    refusedLikeTheServer("kvbad", q, "none", Optional.empty(), Rejection.Reason.BAD_TENSOR);
+  }
+
+  /** What {@code kvant quantize --recipe w8 --no-kv-calibration} writes for the fixture's model. */
   private Path quantizeFolder(String name) throws Exception {
+    return quantizeFolder(name, false);
+  }
+
+  /** What {@code kvant quantize --recipe w8} writes, with its KV statistics when {@code kv}. */
+  private Path quantizeFolder(String name, boolean kv) throws Exception {
     Calibration cal =
         Calibration.fromText(Calibration.builtinCalibrationText(), fx.model.tokenizer(), 64);
     QuantizedModel qm = new Quantizer(fx.clock, "t").run(fx.model, Recipe.resolve("w8"), cal);
     Path dir = folder(name);
+    Optional<KvCalibrationFile.Contents> stats = Optional.empty();
+    if (kv) {
+      KvCalibration.Measured m = KvCalibration.builtin(fx.model, fx.pool);
+      stats =
+          Optional.of(
+              new KvCalibrationFile.Contents(
+                  m.scales(),
+                  new KvCalibrationFile.Source(KvCalibration.BUILTIN_TEXT, m.tokens())));
+    }
     QuantizedArtifact.write(
         qm.contents(),
         dir,
-        new QuantizedArtifact.Info(Fixture.MODEL, name, null, "t", fx.clock.instant()));
+        new QuantizedArtifact.Info(Fixture.MODEL, name, null, "t", fx.clock.instant()),
+        stats);
     return dir;
   }
 

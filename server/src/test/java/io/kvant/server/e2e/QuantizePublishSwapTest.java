@@ -154,6 +154,8 @@ class QuantizePublishSwapTest {
         // Uploaded as quantize wrote it: the same files, byte for byte, and the same tensor list.
         Path uploaded = tmp.resolve("bucket/stories/versions/q1");
         Manifest written = Manifest.read(quantized);
+        // quantize's KV statistics travel with the folder (the agent checks, never serves them).
+        assertThat(written.file(io.kvant.quant.artifact.KvCalibrationFile.FILE_NAME)).isPresent();
         Manifest published = Manifest.read(uploaded);
         assertThat(published.files()).containsExactlyInAnyOrderElementsOf(written.files());
         assertThat(published.tensors()).containsExactlyInAnyOrderElementsOf(written.tensors());

@@ -69,6 +69,12 @@ final class TestServer implements AutoCloseable {
     Optional<Path> chatTemplate = Optional.empty();
     java.util.Map<String, String> otelEnv = java.util.Map.of();
 
+    /** Serves {@code path} (a model file or a {@code kvant quantize} folder). */
+    Builder model(Path path) {
+      model = path;
+      return this;
+    }
+
     /** Serves the bundled model (models/kvant-kjv-7m.gguf) as "kjv". */
     Builder bundledModel() {
       model = Path.of("../models/kvant-kjv-7m.gguf");
