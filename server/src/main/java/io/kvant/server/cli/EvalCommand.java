@@ -64,7 +64,10 @@ final class EvalCommand {
                            centered-qmse (and the key scale weighted by the queries'
                            calibrated second moments); default: kivi for int8,
                            per-token-mse for fp8 (a GPU implements per-token,
-                           per-token-mse, kivi and kivi-mse)
+                           per-token-mse, kivi and kivi-mse). The centered ones take their
+                           statistics from the --quantized folder's kv_calibration.safetensors
+                           when it has one and no --calibration is given (kv_statistics in
+                           the output says which)
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches
@@ -173,13 +176,28 @@ final class EvalCommand {
           }
         }
         // The static encodings' scales, the centered ones' key moments: the full-precision model
-        // over the calibration text.
+        // over the calibration text, or for a centered encoding the --quantized folder's
+        // kv_calibration.safetensors (what serve uses) unless --calibration asks for other text.
         io.kvant.engine.kv.KvScales kvScales = null;
+        String kvStatistics = "none";
         if (kvEncoding.needsScales() && cpu) {
-          try (var engine = new io.kvant.engine.forward.Transformer(cfg, model.weights(), pool)) {
-            kvScales =
-                io.kvant.quant.quantize.KvCalibration.measure(
-                    engine, cal.sequences(), kvEncoding.rotates(), kvEncoding.centersKeys());
+          Optional<io.kvant.quant.artifact.KvCalibrationFile.Contents> folder = Optional.empty();
+          if (kvEncoding.centersKeys() && f.has("quantized") && !f.has("calibration")) {
+            Path dir = Path.of(f.string("quantized").orElseThrow());
+            if (io.kvant.quant.artifact.QuantizedArtifact.isArtifact(dir)) {
+              folder = io.kvant.quant.artifact.QuantizedArtifact.kvCalibration(dir, cfg);
+            }
+          }
+          if (folder.isPresent()) {
+            kvScales = folder.get().scales();
+            kvStatistics = io.kvant.quant.artifact.KvCalibrationFile.FILE_NAME;
+          } else {
+            try (var engine = new io.kvant.engine.forward.Transformer(cfg, model.weights(), pool)) {
+              kvScales =
+                  io.kvant.quant.quantize.KvCalibration.measure(
+                      engine, cal.sequences(), kvEncoding.rotates(), kvEncoding.centersKeys());
+            }
+            kvStatistics = "calibration pass";
           }
         }
         io.kvant.engine.kv.KvStoreFactory candidateStorage =
@@ -216,6 +234,7 @@ final class EvalCommand {
                 json.writeValueAsString(
                     c.addTo(line(json, "artifact:" + q.source(), kv, c.result(), q))
                         .put("kv_encoding", kvEncoding.optionName())
+                        .put("kv_statistics", kvStatistics)
                         .put("eval_text", textLabel)
                         .put("device", backend.describe())));
           }
@@ -235,6 +254,7 @@ final class EvalCommand {
             json.writeValueAsString(
                 c.addTo(line(json, recipe.name(), kv, c.result(), qm.model()))
                     .put("kv_encoding", kvEncoding.optionName())
+                    .put("kv_statistics", kvStatistics)
                     .put("eval_text", textLabel)
                     .put("device", backend.describe())));
         return 0;

@@ -179,6 +179,50 @@ class KvCalibrationServeTest {
         .hasMessageContaining("kv_calibration.safetensors: kv.key_amax: shape [1, 1, 2]");
   }
 
+  @Test
+  @Timeout(240)
+  void evalUsesTheFolderStatisticsUnlessGivenCalibrationText() throws Exception {
+    Path q = quantize();
+    String stories = TestServer.stories().toString();
+    Run fromFolder =
+        QuantizePublishSwapTest.kvant(
+            "eval",
+            "--model",
+            stories,
+            "--quantized",
+            q.toString(),
+            "--kv",
+            "fp8",
+            "--kv-encoding",
+            "centered-qmse",
+            "--threads",
+            "2",
+            "--max-len",
+            "64");
+    assertThat(fromFolder.code()).as(fromFolder.err()).isZero();
+    assertThat(fromFolder.out()).contains("\"kv_statistics\":\"kv_calibration.safetensors\"");
+    Path text = Files.writeString(tmp.resolve("cal.txt"), "Once upon a time there was a cat.");
+    Run measured =
+        QuantizePublishSwapTest.kvant(
+            "eval",
+            "--model",
+            stories,
+            "--quantized",
+            q.toString(),
+            "--kv",
+            "fp8",
+            "--kv-encoding",
+            "centered-qmse",
+            "--threads",
+            "2",
+            "--max-len",
+            "64",
+            "--calibration",
+            text.toString());
+    assertThat(measured.code()).as(measured.err()).isZero();
+    assertThat(measured.out()).contains("\"kv_statistics\":\"calibration pass\"");
+  }
+
   /** Lists {@code file} in the folder's manifest with its current size and digest. */
   private static void relist(Path dir, Path file) throws IOException {
     Manifest m = Manifest.read(dir);
