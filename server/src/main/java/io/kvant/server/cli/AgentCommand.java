@@ -134,7 +134,10 @@ final class AgentCommand {
     Path dir = model;
     Path tmp = null;
     if (Files.isRegularFile(model)) {
-      // A model file: publish all of its tensors as one safetensors file (a full version).
+      // A model file: publish all of its tensors as one safetensors file (a full version). No
+      // kv_calibration.safetensors: a running server's KV pool keeps the statistics it started
+      // with, so a pass here would cost every publish for a file nothing reads until a restart
+      // (docs/DECISIONS.md, "KV statistics in the version folder").
       tmp = Files.createTempDirectory("kvant-publish");
       try (Model m = ModelOpener.load(model, Optional.empty())) {
         Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));

@@ -165,8 +165,10 @@ public final class ConfigLoader {
                                    f16 (default), f32, int8 or fp8 on the GPU
           --kv-encoding E          how int8/fp8 KV is encoded (CPU): per-token, hadamard,
                                    per-token-mse, hadamard-mse, kivi, kivi-hadamard, kivi-mse,
-                                   centered-mse, centered-qmse (these two calibrated at load)
-                                   (default: kivi for int8, per-token-mse for fp8; the GPU
+                                   centered-mse, centered-qmse (these two take a quantize
+                                   folder's kv_calibration.safetensors, else calibrate at load)
+                                   (default: kivi for int8, per-token-mse for fp8, centered-qmse
+                                   for fp8 on the CPU when the folder has that file; the GPU
                                    implements per-token, per-token-mse, kivi, kivi-mse,
                                    centered-mse, centered-qmse)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to
