@@ -66,7 +66,10 @@ class KvCalibrationServeTest {
   }
 
   private Path quantize(String... extra) {
-    Path out = tmp.resolve("q" + extra.length);
+    return quantizeInto(tmp.resolve("q" + extra.length), extra);
+  }
+
+  private Path quantizeInto(Path out, String... extra) {
     List<String> args =
         new ArrayList<>(
             List.of(
@@ -140,7 +143,10 @@ class KvCalibrationServeTest {
   @Test
   @Timeout(240)
   void withoutTheFileFp8KeepsPerTokenMse() throws Exception {
-    Path q = quantize("--no-kv-calibration");
+    // Over a folder that had the file: the stale statistics go with the old weights.
+    Path q = quantize();
+    assertThat(q.resolve(KvCalibrationFile.FILE_NAME)).exists();
+    quantizeInto(q, "--no-kv-calibration");
     assertThat(q.resolve(KvCalibrationFile.FILE_NAME)).doesNotExist();
     assertThat(Manifest.read(q).file(KvCalibrationFile.FILE_NAME)).isEmpty();
     greedy(TestServer.builder().model(q).kv("fp8"));
