@@ -106,20 +106,29 @@ public record Manifest(
    */
   public void verify(Path dir) throws IOException {
     for (FileEntry f : files) {
-      Path p = dir.resolve(f.path());
-      if (!Files.isRegularFile(p)) {
-        throw new ArtifactException(dir + ": listed file '" + f.path() + "' is missing");
-      }
-      long size = Files.size(p);
-      if (size != f.size()) {
-        throw new ArtifactException(
-            dir + ": '" + f.path() + "' is " + size + " bytes, manifest says " + f.size());
-      }
-      String digest = Digests.sha256(p);
-      if (!digest.equals(f.sha256())) {
-        throw new ArtifactException(
-            dir + ": sha256 of '" + f.path() + "' is " + digest + ", manifest says " + f.sha256());
-      }
+      verify(dir, f);
+    }
+  }
+
+  /**
+   * Checks one listed file of {@code dir}: present, of the listed size, with the listed sha256.
+   *
+   * @throws ArtifactException naming the file when it does not match
+   */
+  public static void verify(Path dir, FileEntry f) throws IOException {
+    Path p = dir.resolve(f.path());
+    if (!Files.isRegularFile(p)) {
+      throw new ArtifactException(dir + ": listed file '" + f.path() + "' is missing");
+    }
+    long size = Files.size(p);
+    if (size != f.size()) {
+      throw new ArtifactException(
+          dir + ": '" + f.path() + "' is " + size + " bytes, manifest says " + f.size());
+    }
+    String digest = Digests.sha256(p);
+    if (!digest.equals(f.sha256())) {
+      throw new ArtifactException(
+          dir + ": sha256 of '" + f.path() + "' is " + digest + ", manifest says " + f.sha256());
     }
   }
 

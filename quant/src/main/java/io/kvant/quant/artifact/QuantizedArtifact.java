@@ -274,18 +274,7 @@ public final class QuantizedArtifact {
       }
       return Optional.empty();
     }
-    new Manifest(
-            manifest.model(),
-            manifest.version(),
-            manifest.parent(),
-            manifest.created(),
-            manifest.publisher(),
-            manifest.recipe(),
-            List.of(listed.get()),
-            List.of(),
-            Optional.empty(),
-            Optional.empty())
-        .verify(dir);
+    Manifest.verify(dir, listed.get());
     return Optional.of(KvCalibrationFile.read(file, config));
   }
 
