@@ -54,6 +54,22 @@ class PackedGemmTest {
   }
 
   @Test
+  void nibblesTakeTheGemmOnlyFromTheirOwnSwitchOver() {
+    Random rnd = new Random(5);
+    try (ComputePool pool = new ComputePool(1)) {
+      PackedMatrix q4 = PackedMatrix.pack(RandomTensors.random(DType.Q4_0, 40, 2048, rnd), pool);
+      PackedMatrix q8 = PackedMatrix.pack(RandomTensors.random(DType.Q8_0, 40, 2048, rnd), pool);
+      assertThat(q8.takesTiled(PackedMatrix.TILED_MIN_ROWS)).isTrue();
+      assertThat(q4.takesTiled(PackedMatrix.TILED_MIN_ROWS)).isFalse();
+      assertThat(q4.takesTiled(PackedMatrix.NIBBLE_TILED_MIN_ROWS - 1)).isFalse();
+      assertThat(q4.takesTiled(PackedMatrix.NIBBLE_TILED_MIN_ROWS)).isTrue();
+      PackedMatrix narrow = PackedMatrix.pack(RandomTensors.random(DType.Q4_0, 40, 256, rnd), pool);
+      assertThat(narrow.takesTiled(PackedMatrix.NIBBLE_TILED_MIN_ROWS)).isFalse();
+      assertThat(narrow.takesTiled(PackedMatrix.TILED_NARROW_MIN_ROWS)).isTrue();
+    }
+  }
+
+  @Test
   void matmulPicksTheTiledKernelFromTheSwitchOverAndKeepsTheBits() {
     Random rnd = new Random(9);
     try (ComputePool pool = new ComputePool(1)) {

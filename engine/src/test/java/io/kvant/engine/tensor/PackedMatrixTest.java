@@ -215,7 +215,7 @@ class PackedMatrixTest {
    * The Q4_0 per-panel kernels keep a block's sums in 16-bit lanes, and multiply unmasked nibble
    * units by differences of activation pairs (modulo {@code 2^16}): at the extremes (every nibble 0
    * or 15, every activation code 127 or -127, where a lane's sum reaches {@code 16 * 15 * 127})
-   * they still give the reference's bits, for one row, pairs of panels, two and four rows.
+   * they still give the reference's bits, for one row, pairs of panels, two, four and eight rows.
    */
   @Test
   void nibbleKernelsAreExactAtTheExtremes() {
@@ -238,7 +238,8 @@ class PackedMatrixTest {
     Tensor w = Tensors.of(DType.Q4_0, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
     try (ComputePool pool = new ComputePool(2)) {
       PackedMatrix m = PackedMatrix.pack(w, pool);
-      for (int batch : new int[] {1, 2, 3, 4, 5}) {
+      // 8, 9, 16 and 17: the eight-row pass over packed nibbles (NibbleRows8), then the rest.
+      for (int batch : new int[] {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
         float[] x = new float[batch * cols];
         for (int i = 0; i < x.length; i++) {
           int b = i / cols;

@@ -251,7 +251,19 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   public static final int TILED_MID_MIN_ROWS = 16;
 
   /**
-   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows of {@code cols} columns.
+   * Input rows from which nibble weights ({@link PackedQ4}) take the GEMM at all: below that their
+   * per-panel path runs eight rows per pass over the packed nibbles ({@link NibbleRows8}), which
+   * decodes nothing. Measured one thread, bitwise-equal results, the two paths alternated in one
+   * JVM (perf/RESULTS.md, issue 18 session 12): the eight-row pass took 0.65-0.79 of the GEMM's
+   * time at 8 rows, 0.79-0.93 at 16 (576- to 8192-wide SmolLM2 and Llama-3.2-1B shapes), 0.97-1.01
+   * at 24, and 0.98-1.09 at 32, where the GEMM's once-per-call tile decode is spread over enough
+   * rows.
+   */
+  public static final int NIBBLE_TILED_MIN_ROWS = 32;
+
+  /**
+   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows of {@code cols} columns of
+   * 8-bit codes ({@link PackedQ8}).
    */
   public static boolean takesTiled(int batch, int cols) {
     int from =
@@ -259,6 +271,17 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
             ? TILED_MIN_ROWS
             : cols >= TILED_MID_COLS ? TILED_MID_MIN_ROWS : TILED_NARROW_MIN_ROWS;
     return batch >= from;
+  }
+
+  /**
+   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows on this layout: {@link
+   * #takesTiled(int, int)}, and for nibbles not below {@link #NIBBLE_TILED_MIN_ROWS}.
+   */
+  public final boolean takesTiled(int batch) {
+    if (this instanceof PackedQ4 && batch < NIBBLE_TILED_MIN_ROWS) {
+      return false;
+    }
+    return takesTiled(batch, cols);
   }
 
   /**
@@ -273,7 +296,7 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    *     [0, panels]}
    */
   public final void matmul(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
-    if (takesTiled(x.batch(), cols)) {
+    if (takesTiled(x.batch())) {
       matmulTiled(x, out, panelStart, panelEnd);
     } else {
       matmulByPanel(x, out, panelStart, panelEnd);
@@ -287,9 +310,16 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   public final void matmulByPanel(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
     int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
+    boolean eights = batch >= NibbleRows8.ROWS && this instanceof PackedQ4;
+    float[] acc8 = eights ? new float[NibbleRows8.ROWS * PANEL] : null;
+    short[] sums8 = eights ? new short[2 * NibbleRows8.ROWS * PANEL] : null;
     for (int p = p0; p < panelEnd; p++) {
       int valid = Math.min(PANEL, rows - p * PANEL);
       int b = 0;
+      // Nibbles: eight input rows per pass, each extracted nibble serving all eight (NibbleRows8).
+      for (; eights && b + NibbleRows8.ROWS <= batch; b += NibbleRows8.ROWS) {
+        NibbleRows8.pass((PackedQ4) this, p, x, b, out, b * rows + p * PANEL, valid, acc8, sums8);
+      }
       // Four input rows per pass over the panel: its weights are loaded and widened once for
       // four rows, not once per row (the batched decode).
       for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {

@@ -1,0 +1,207 @@
+package io.kvant.engine.tensor.packed;
+
+import static io.kvant.engine.tensor.packed.PackedMatrix.BLOCK;
+import static io.kvant.engine.tensor.packed.PackedMatrix.F;
+import static io.kvant.engine.tensor.packed.PackedMatrix.F16_MASK;
+import static io.kvant.engine.tensor.packed.PackedMatrix.F16_SCALE;
+import static io.kvant.engine.tensor.packed.PackedMatrix.I;
+import static io.kvant.engine.tensor.packed.PackedMatrix.PANEL;
+import static io.kvant.engine.tensor.packed.PackedMatrix.S;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Eight input rows against one panel of {@link PackedQ4} weights, the nibbles taken straight from
+ * the packed runs: the per-panel pass of batched decode (16 sequences: two passes per panel).
+ *
+ * <p>Design note: {@link NibbleGemm} decodes each weight tile into 16-bit column pairs in memory
+ * and then multiplies it by every input row; at 16 rows that decode (and the scales' conversion)
+ * was about a fifth of its time, spent again on every decode step (perf/RESULTS.md, issue 18
+ * session 12). Here a run of packed units is loaded and shifted right by {@code 4t} in registers
+ * (the per-panel kernels' unmasked form, multiplied by {@link QuantizedInput#nibbleCodes}), and
+ * each shifted vector serves eight rows: per column pair eight activation broadcasts, sixteen
+ * 16-bit multiplies and adds, and two shifts, against {@link NibbleGemm#MR}'s two tile loads, so
+ * nothing is decoded or stored per call. Sixteen 16-bit accumulators stay in registers over a
+ * block; the eight rows' float accumulators (sixteen vectors, too many to keep beside them) live in
+ * a small scratch array and get one {@code fma} per block, as in the GEMM's epilogue.
+ *
+ * <p>Numerics: each lane's block sum of offset nibbles times codes is exact modulo {@code 2^16} and
+ * below {@code 16 * 15 * 127 < 32768} in magnitude, so the even and odd lanes added as ints, less
+ * {@code 8 * sum(x)}, are the exact block sum; the accumulator then gets {@code fma(sum, wScale *
+ * xScale, acc)} per block in increasing block order: bitwise {@link PackedMatrix#matmulReference},
+ * as every other kernel.
+ */
+final class NibbleRows8 {
+  /** Input rows per pass. */
+  static final int ROWS = 8;
+
+  private static final int PAIRS = BLOCK / 2;
+
+  /** Bytes of one run of packed units (one short vector). */
+  private static final int RUN = 2 * PANEL;
+
+  private NibbleRows8() {}
+
+  /**
+   * Input rows {@code [b, b+8)} of {@code x} against panel {@code p} of {@code m}: writes {@code
+   * valid} outputs per row at {@code out[o + r*m.rows ..)}. {@code acc} (at least {@code 8*PANEL})
+   * and {@code sums} (at least {@code 16*PANEL}) are scratch.
+   */
+  static void pass(
+      PackedQ4 m,
+      int p,
+      QuantizedInput x,
+      int b,
+      float[] out,
+      int o,
+      int valid,
+      float[] acc,
+      short[] sums) {
+    int blocks = m.blocks;
+    int half = m.cols / 2;
+    int[] xp = x.nibbleCodes();
+    MemorySegment codes = m.codes;
+    long base = (long) p * blocks * PAIRS * PANEL;
+    Arrays.fill(acc, 0, ROWS * PANEL, 0f);
+    for (int k = 0; k < blocks; k++) {
+      ShortVector a00 = ShortVector.zero(S);
+      ShortVector a01 = ShortVector.zero(S);
+      ShortVector a10 = ShortVector.zero(S);
+      ShortVector a11 = ShortVector.zero(S);
+      ShortVector a20 = ShortVector.zero(S);
+      ShortVector a21 = ShortVector.zero(S);
+      ShortVector a30 = ShortVector.zero(S);
+      ShortVector a31 = ShortVector.zero(S);
+      ShortVector a40 = ShortVector.zero(S);
+      ShortVector a41 = ShortVector.zero(S);
+      ShortVector a50 = ShortVector.zero(S);
+      ShortVector a51 = ShortVector.zero(S);
+      ShortVector a60 = ShortVector.zero(S);
+      ShortVector a61 = ShortVector.zero(S);
+      ShortVector a70 = ShortVector.zero(S);
+      ShortVector a71 = ShortVector.zero(S);
+      long wo = base + (long) k * PAIRS * PANEL;
+      int xk = b * half + k * PAIRS;
+      // Column pair c: nibble t = c % 4 of the runs of group g = c / 4 (both halves of the panel).
+      for (int c = 0; c < PAIRS; c++) {
+        int g = c >>> 2;
+        int sh = 4 * (c & 3);
+        ShortVector n0 =
+            ShortVector.fromMemorySegment(
+                    S, codes, wo + (long) (2 * g) * RUN, ByteOrder.LITTLE_ENDIAN)
+                .lanewise(VectorOperators.LSHR, sh);
+        ShortVector n1 =
+            ShortVector.fromMemorySegment(
+                    S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN)
+                .lanewise(VectorOperators.LSHR, sh);
+        int xc = xk + c;
+        ShortVector v = IntVector.broadcast(I, xp[xc]).reinterpretAsShorts();
+        a00 = a00.add(n0.mul(v));
+        a01 = a01.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + half]).reinterpretAsShorts();
+        a10 = a10.add(n0.mul(v));
+        a11 = a11.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + 2 * half]).reinterpretAsShorts();
+        a20 = a20.add(n0.mul(v));
+        a21 = a21.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + 3 * half]).reinterpretAsShorts();
+        a30 = a30.add(n0.mul(v));
+        a31 = a31.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + 4 * half]).reinterpretAsShorts();
+        a40 = a40.add(n0.mul(v));
+        a41 = a41.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + 5 * half]).reinterpretAsShorts();
+        a50 = a50.add(n0.mul(v));
+        a51 = a51.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + 6 * half]).reinterpretAsShorts();
+        a60 = a60.add(n0.mul(v));
+        a61 = a61.add(n1.mul(v));
+        v = IntVector.broadcast(I, xp[xc + 7 * half]).reinterpretAsShorts();
+        a70 = a70.add(n0.mul(v));
+        a71 = a71.add(n1.mul(v));
+      }
+      a00.intoArray(sums, 0);
+      a01.intoArray(sums, PANEL);
+      a10.intoArray(sums, 2 * PANEL);
+      a11.intoArray(sums, 3 * PANEL);
+      a20.intoArray(sums, 4 * PANEL);
+      a21.intoArray(sums, 5 * PANEL);
+      a30.intoArray(sums, 6 * PANEL);
+      a31.intoArray(sums, 7 * PANEL);
+      a40.intoArray(sums, 8 * PANEL);
+      a41.intoArray(sums, 9 * PANEL);
+      a50.intoArray(sums, 10 * PANEL);
+      a51.intoArray(sums, 11 * PANEL);
+      a60.intoArray(sums, 12 * PANEL);
+      a61.intoArray(sums, 13 * PANEL);
+      a70.intoArray(sums, 14 * PANEL);
+      a71.intoArray(sums, 15 * PANEL);
+      accumulate(m, p, k, x, b, sums, acc);
+    }
+    for (int r = 0; r < ROWS; r++) {
+      System.arraycopy(acc, r * PANEL, out, o + r * m.rows, valid);
+    }
+  }
+
+  /**
+   * {@code acc += (sum - 8 * blockSum) * (wScale * xScale)} for the eight rows of block {@code k}:
+   * row {@code r}'s two 16-bit accumulators at {@code sums[2r*PANEL..)} hold per output an even-
+   * and an odd-column sum in adjacent lanes, added as ints (exact). Apart from the micro-kernel
+   * because C2 stops inlining Vector API calls past a node budget, and a vector crossing a call
+   * that was not inlined is boxed.
+   */
+  private static void accumulate(
+      PackedQ4 m, int p, int k, QuantizedInput x, int b, short[] sums, float[] acc) {
+    int blocks = m.blocks;
+    int h = F.length();
+    int si = (p * blocks + k) * PANEL;
+    FloatVector s0;
+    FloatVector s1;
+    short[] hs = m.halfScales;
+    if (hs != null) {
+      IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+      s0 =
+          hv.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 3)
+              .and(F16_MASK)
+              .reinterpretAsFloats()
+              .mul(F16_SCALE);
+      s1 = hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+    } else {
+      s0 = FloatVector.fromArray(F, m.scales, si);
+      s1 = FloatVector.fromArray(F, m.scales, si + h);
+    }
+    float[] xs = x.scales();
+    int[] xsum = x.blockSums();
+    for (int r = 0; r < ROWS; r++) {
+      int so = (b + r) * blocks + k;
+      float d = xs[so];
+      int off = 8 * xsum[so];
+      int a = r * PANEL;
+      IntVector v0 = ShortVector.fromArray(S, sums, 2 * r * PANEL).reinterpretAsInts();
+      IntVector v1 = ShortVector.fromArray(S, sums, (2 * r + 1) * PANEL).reinterpretAsInts();
+      IntVector i0 =
+          v0.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(v0.lanewise(VectorOperators.ASHR, 16))
+              .sub(off);
+      IntVector i1 =
+          v1.lanewise(VectorOperators.LSHL, 16)
+              .lanewise(VectorOperators.ASHR, 16)
+              .add(v1.lanewise(VectorOperators.ASHR, 16))
+              .sub(off);
+      ((FloatVector) i0.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d), FloatVector.fromArray(F, acc, a))
+          .intoArray(acc, a);
+      ((FloatVector) i1.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d), FloatVector.fromArray(F, acc, a + h))
+          .intoArray(acc, a + h);
+    }
+  }
+}
