@@ -54,12 +54,14 @@ class PackedGemmTest {
   }
 
   @Test
-  void nibblesTakeTheGemmOnlyFromTheirOwnSwitchOver() {
+  void eachLayoutTakesTheGemmFromItsOwnSwitchOver() {
     Random rnd = new Random(5);
     try (ComputePool pool = new ComputePool(1)) {
       PackedMatrix q4 = PackedMatrix.pack(RandomTensors.random(DType.Q4_0, 40, 2048, rnd), pool);
       PackedMatrix q8 = PackedMatrix.pack(RandomTensors.random(DType.Q8_0, 40, 2048, rnd), pool);
-      assertThat(q8.takesTiled(PackedMatrix.TILED_MIN_ROWS)).isTrue();
+      assertThat(q8.takesTiled(PackedMatrix.TILED_MIN_ROWS)).isFalse();
+      assertThat(q8.takesTiled(PackedMatrix.BYTE_TILED_MIN_ROWS - 1)).isFalse();
+      assertThat(q8.takesTiled(PackedMatrix.BYTE_TILED_MIN_ROWS)).isTrue();
       assertThat(q4.takesTiled(PackedMatrix.TILED_MIN_ROWS)).isFalse();
       assertThat(q4.takesTiled(PackedMatrix.NIBBLE_TILED_MIN_ROWS - 1)).isFalse();
       assertThat(q4.takesTiled(PackedMatrix.NIBBLE_TILED_MIN_ROWS)).isTrue();

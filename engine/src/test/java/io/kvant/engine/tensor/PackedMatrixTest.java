@@ -34,9 +34,9 @@ class PackedMatrixTest {
             continue;
           }
           assertThat(m).isNotNull();
-          // 1: one row; 2 and 3: the two-row kernel (then one row); 4, 6 and 9: the four-row
-          // kernel, then the rest.
-          for (int batch : new int[] {1, 2, 3, 4, 6, 9}) {
+          // 1: one row; 2 and 3: the two-row kernel (then one row); 4 and 6: the four-row
+          // kernel, then the rest; 9 and 17: the eight-row passes, then the rest.
+          for (int batch : new int[] {1, 2, 3, 4, 6, 9, 17}) {
             check(w, m, batch, rnd);
           }
         }

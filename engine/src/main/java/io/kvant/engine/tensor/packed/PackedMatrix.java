@@ -262,8 +262,16 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   public static final int NIBBLE_TILED_MIN_ROWS = 32;
 
   /**
-   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows of {@code cols} columns of
-   * 8-bit codes ({@link PackedQ8}).
+   * Input rows from which 8-bit codes ({@link PackedQ8}) take the GEMM at all: below that their
+   * per-panel path runs eight rows per pass, each column's bytes converted to floats in registers
+   * ({@link ByteRows8}). Measured as {@link #NIBBLE_TILED_MIN_ROWS}: 0.66-0.67 of the GEMM's time
+   * at 8 rows, 0.80-0.87 at 16, 0.89-0.93 at 24, 0.95-0.97 at 32 and 1.01-1.02 at 64.
+   */
+  public static final int BYTE_TILED_MIN_ROWS = 64;
+
+  /**
+   * The column tiers alone: whether {@code batch} input rows of {@code cols} columns are enough for
+   * the GEMM before a layout's own eight-row pass is considered ({@link #takesTiled(int)}).
    */
   public static boolean takesTiled(int batch, int cols) {
     int from =
@@ -274,14 +282,13 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   }
 
   /**
-   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows on this layout: {@link
-   * #takesTiled(int, int)}, and for nibbles not below {@link #NIBBLE_TILED_MIN_ROWS}.
+   * Whether {@link #matmul} takes the GEMM for {@code batch} input rows on this layout: from {@link
+   * #NIBBLE_TILED_MIN_ROWS} (nibbles) or {@link #BYTE_TILED_MIN_ROWS} (8-bit codes), and as {@link
+   * #takesTiled(int, int)} says for the matrix's width.
    */
   public final boolean takesTiled(int batch) {
-    if (this instanceof PackedQ4 && batch < NIBBLE_TILED_MIN_ROWS) {
-      return false;
-    }
-    return takesTiled(batch, cols);
+    int from = this instanceof PackedQ4 ? NIBBLE_TILED_MIN_ROWS : BYTE_TILED_MIN_ROWS;
+    return batch >= from && takesTiled(batch, cols);
   }
 
   /**
@@ -311,14 +318,22 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
     int batch = check(x, out, panelStart, panelEnd);
     int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
     boolean eights = batch >= NibbleRows8.ROWS && this instanceof PackedQ4;
-    float[] acc8 = eights ? new float[NibbleRows8.ROWS * PANEL] : null;
+    boolean byteEights = batch >= ByteRows8.ROWS && this instanceof PackedQ8;
+    float[] acc8 = eights || byteEights ? new float[NibbleRows8.ROWS * PANEL] : null;
     short[] sums8 = eights ? new short[2 * NibbleRows8.ROWS * PANEL] : null;
+    float[] fsums8 = byteEights ? new float[ByteRows8.ROWS * PANEL] : null;
+    if (byteEights) {
+      x.ensureGemmCodes();
+    }
     for (int p = p0; p < panelEnd; p++) {
       int valid = Math.min(PANEL, rows - p * PANEL);
       int b = 0;
       // Nibbles: eight input rows per pass, each extracted nibble serving all eight (NibbleRows8).
       for (; eights && b + NibbleRows8.ROWS <= batch; b += NibbleRows8.ROWS) {
         NibbleRows8.pass((PackedQ4) this, p, x, b, out, b * rows + p * PANEL, valid, acc8, sums8);
+      }
+      for (; byteEights && b + ByteRows8.ROWS <= batch; b += ByteRows8.ROWS) {
+        ByteRows8.pass((PackedQ8) this, p, x, b, out, b * rows + p * PANEL, valid, acc8, fsums8);
       }
       // Four input rows per pass over the panel: its weights are loaded and widened once for
       // four rows, not once per row (the batched decode).
