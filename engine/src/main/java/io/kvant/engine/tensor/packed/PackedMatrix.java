@@ -30,9 +30,12 @@ import jdk.incubator.vector.VectorSpecies;
  * (off-heap, freed with this object); the original tensor is kept for everything else (embedding
  * rows, the float reference path).
  *
- * <p>Many input rows (prefill chunks, large batches) take a cache-blocked GEMM instead ({@link
- * #matmulTiled}, from {@link #TILED_MIN_ROWS}): the per-panel kernels stream every input row
- * through the cache once per panel and widen each weight once per four rows.
+ * <p>Batched decode (8 to 31 rows of nibbles, 8 to 63 of 8-bit codes) runs eight input rows per
+ * pass over a panel ({@link NibbleRows8}, {@link ByteRows8}): the weights are taken from the packed
+ * panel into registers once per eight rows, nothing is decoded to memory. Many input rows (prefill
+ * chunks, large batches) take a cache-blocked GEMM instead ({@link #matmulTiled}, {@link
+ * #takesTiled(int)}): the per-panel passes stream every input row through the cache once per panel,
+ * and at many rows the GEMM's once-per-call tile decode costs less than that.
  *
  * <p>Block scales are kept as F16 (2 bytes) where every one of a matrix is an F16 value (always for
  * Q4_0 and Q8_0, whose scales are F16 in the file; for I8/I4 when their float scales happen to be),
@@ -311,8 +314,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   }
 
   /**
-   * {@link #matmul} by the per-panel kernels: each panel's weights are read once per call and
-   * applied to four input rows per pass, widened to 16 bits each pass.
+   * {@link #matmul} by the per-panel kernels: each panel's weights are read once per pass and
+   * applied to eight input rows per pass ({@link NibbleRows8}, {@link ByteRows8}), then to four,
+   * two and one for the rows left over.
    */
   public final void matmulByPanel(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
