@@ -34,6 +34,14 @@ public final class Transformer implements ForwardPass {
   private final RopeTable rope;
   // Multiply-adds one SwiGLU element is counted as, against ComputePool.MIN_PARALLEL_WORK.
   private static final int EXP_COST = 8;
+
+  /**
+   * Rows from which the per-row stages between the matmuls (residual add, norm, SwiGLU, activation
+   * quantization) are split across the pool. Below it they run on the calling thread as before: one
+   * row's stage is a few microseconds, about what a hand-off costs.
+   */
+  static final int PARALLEL_MIN_ROWS = 4;
+
   private final ThreadLocal<float[]> scoreScratch;
   private final ActivationObserver observer;
   private final MatmulKernels kernels;
@@ -145,13 +153,23 @@ public final class Transformer implements ForwardPass {
       weights.embedding().dequantizeRow(batch.tokens()[i], s.x, i * dim);
     }
     for (int l = 0; l < config.layers(); l++) {
-      layer(l, weights.layers().get(l), linears[l], batch, kv, s, n);
+      // Each layer but the first adds the previous one's last residual (its down projection, left
+      // in s.o) in its first stage, so that add costs no pass of its own.
+      layer(l, weights.layers().get(l), linears[l], batch, kv, s, n, l > 0);
+    }
+    if (config.layers() > 0) {
+      add(s.x, s.o, n * dim);
     }
     int[] rows = batch.logitRows();
     float[] last = new float[rows.length * dim];
-    for (int j = 0; j < rows.length; j++) {
-      Norms.rmsNorm(s.x, rows[j] * dim, weights.outputNorm(), last, j * dim, dim, config.normEps());
-    }
+    perRow(
+        rows.length,
+        (start, end) -> {
+          for (int j = start; j < end; j++) {
+            Norms.rmsNorm(
+                s.x, rows[j] * dim, weights.outputNorm(), last, j * dim, dim, config.normEps());
+          }
+        });
     float[] logits = new float[rows.length * config.vocabSize()];
     if (observer != null && rows.length > 0) {
       observer.observe(-1, ActivationObserver.Site.HEAD_IN, last, rows.length, dim);
@@ -162,20 +180,26 @@ public final class Transformer implements ForwardPass {
     return logits;
   }
 
+  /**
+   * One block. {@code pendingResidual}: {@code s.o} holds the previous block's down projection, not
+   * yet added to {@code s.x}.
+   */
   private void layer(
-      int l, LayerWeights w, LayerLinears lin, Batch batch, KvStore kv, Scratch s, int n) {
+      int l,
+      LayerWeights w,
+      LayerLinears lin,
+      Batch batch,
+      KvStore kv,
+      Scratch s,
+      int n,
+      boolean pendingResidual) {
     int dim = config.dim();
     int kvDim = config.kvDim();
     int hidden = config.hiddenDim();
-    float eps = config.normEps();
-    for (int i = 0; i < n; i++) {
-      Norms.rmsNorm(s.x, i * dim, w.attnNorm(), s.xb, i * dim, dim, eps);
-    }
+    normStage(
+        s, pendingResidual, w.attnNorm(), n, lin.q.integer() || lin.k.integer() || lin.v.integer());
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.ATTN_IN, s.xb, n, dim);
-    }
-    if (lin.q.integer() || lin.k.integer() || lin.v.integer()) {
-      xq.quantize(s.xb, n, dim);
     }
     Linear.applyAll(pool, lin.qkv, s.xb, xq, n, s.qkv);
     addBias(s.q, w.qBias(), n, dim);
@@ -187,38 +211,102 @@ public final class Transformer implements ForwardPass {
       rope.rotate(s.k, i * kvDim, config.kvHeads(), pos);
       kv.write(batch.seqs()[i], l, pos, s.k, i * kvDim, s.v, i * kvDim);
     }
-    attention(l, batch, kv, s, n);
+    attention(l, batch, kv, s, n, lin.o.integer());
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.ATTN_OUT, s.att, n, dim);
     }
-    if (lin.o.integer()) {
-      xq.quantize(s.att, n, dim);
-    }
     lin.o.apply(pool, s.att, xq, n, s.o);
-    add(s.x, s.o, n * dim);
 
-    for (int i = 0; i < n; i++) {
-      Norms.rmsNorm(s.x, i * dim, w.ffnNorm(), s.xb, i * dim, dim, eps);
-    }
+    normStage(s, true, w.ffnNorm(), n, lin.gate.integer() || lin.up.integer());
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.FFN_IN, s.xb, n, dim);
     }
-    if (lin.gate.integer() || lin.up.integer()) {
-      xq.quantize(s.xb, n, dim);
-    }
     Linear.applyAll(pool, lin.gateUp, s.xb, xq, n, s.gateUp);
-    swiGlu(s.gate, s.up, n * hidden);
+    swiGluStage(s, n, lin.down.integer());
     if (observer != null) {
       observer.observe(l, ActivationObserver.Site.FFN_HIDDEN, s.gate, n, hidden);
     }
-    if (lin.down.integer()) {
-      xq.quantize(s.gate, n, hidden);
-    }
     lin.down.apply(pool, s.gate, xq, n, s.o);
-    add(s.x, s.o, n * dim);
+    // The residual add of s.o is left to the next block's first stage (or the end of forward).
   }
 
-  private void attention(int l, Batch batch, KvStore kv, Scratch s, int n) {
+  /**
+   * Per row: {@code x += o} when {@code addResidual}, then {@code xb = rmsNorm(x) * weight}, then
+   * {@code xb} quantized into {@code xq} when {@code quantize}. One pass over each row on whichever
+   * thread holds it: each step is per row or elementwise, so the split changes no result.
+   */
+  private void normStage(Scratch s, boolean addResidual, float[] weight, int n, boolean quantize) {
+    int dim = config.dim();
+    float eps = config.normEps();
+    int blocksPerRow = dim / QuantizedInput.BLOCK;
+    if (quantize) {
+      xq.begin(n, dim);
+    }
+    perRow(
+        n,
+        (start, end) -> {
+          for (int i = start; i < end; i++) {
+            int o = i * dim;
+            if (addResidual) {
+              add(s.x, s.o, o, dim);
+            }
+            Norms.rmsNorm(s.x, o, weight, s.xb, o, dim, eps);
+            if (quantize) {
+              xq.quantizeBlocks(s.xb, i * blocksPerRow, (i + 1) * blocksPerRow);
+            }
+          }
+        });
+  }
+
+  /**
+   * {@code gate = silu(gate) * up} ({@link SwiGlu}), then {@code gate} quantized into {@code xq}
+   * when {@code quantize}: per row across the pool from {@link #PARALLEL_MIN_ROWS} rows; for fewer
+   * rows as before (elements split across the pool when there are enough, quantization on the
+   * caller).
+   */
+  private void swiGluStage(Scratch s, int n, boolean quantize) {
+    int hidden = config.hiddenDim();
+    if (n < PARALLEL_MIN_ROWS) {
+      swiGlu(s.gate, s.up, n * hidden);
+      if (quantize) {
+        xq.quantize(s.gate, n, hidden);
+      }
+      return;
+    }
+    int blocksPerRow = hidden / QuantizedInput.BLOCK;
+    if (quantize) {
+      xq.begin(n, hidden);
+    }
+    pool.parallelRanges(
+        n,
+        1,
+        (start, end) -> {
+          SwiGlu.apply(s.gate, s.up, start * hidden, end * hidden);
+          if (quantize) {
+            xq.quantizeBlocks(s.gate, start * blocksPerRow, end * blocksPerRow);
+          }
+        });
+  }
+
+  /**
+   * {@code body} over rows {@code [0, n)}: split across the pool from {@link #PARALLEL_MIN_ROWS}.
+   */
+  private void perRow(int n, ComputePool.RangeBody body) {
+    if (n < PARALLEL_MIN_ROWS) {
+      if (n > 0) {
+        body.run(0, n);
+      }
+    } else {
+      pool.parallelRanges(n, 1, body);
+    }
+  }
+
+  /**
+   * Attention of every (row, head) into {@code s.att}; with {@code quantize}, {@code s.att} is also
+   * quantized into {@code xq}: by each (row, head) task for its own blocks when a head covers whole
+   * blocks (so no serial pass or extra hand-off after attention), else afterwards per row.
+   */
+  private void attention(int l, Batch batch, KvStore kv, Scratch s, int n, boolean quantize) {
     int heads = config.heads();
     int headSize = config.headSize();
     int group = config.groupSize();
@@ -227,6 +315,10 @@ public final class Transformer implements ForwardPass {
     long work = 0;
     for (int i = 0; i < n; i++) {
       work += (long) (batch.positions()[i] + 1) * dim * 2;
+    }
+    boolean quantizeHeads = quantize && headSize % QuantizedInput.BLOCK == 0;
+    if (quantize) {
+      xq.begin(n, dim);
     }
     // One scratch lookup per range of (row, head) tasks, not per task: the ThreadLocal lookup per
     // task showed as 7% of the engine thread's samples under 16 streams.
@@ -243,12 +335,20 @@ public final class Transformer implements ForwardPass {
             Softmax.inPlace(scores, 0, len, scale);
             java.util.Arrays.fill(s.att, qOff, qOff + headSize, 0f);
             kv.addWeightedValues(seq, l, h / group, scores, len, s.att, qOff);
+            if (quantizeHeads) {
+              int first = qOff / QuantizedInput.BLOCK;
+              xq.quantizeBlocks(s.att, first, first + headSize / QuantizedInput.BLOCK);
+            }
           }
         };
     if (work < ComputePool.MIN_PARALLEL_WORK) {
       body.run(0, n * heads);
     } else {
       pool.parallelRanges(n * heads, 1, body);
+    }
+    if (quantize && !quantizeHeads) {
+      int blocksPerRow = dim / QuantizedInput.BLOCK;
+      perRow(n, (start, end) -> xq.quantizeBlocks(s.att, start * blocksPerRow, end * blocksPerRow));
     }
   }
 
@@ -281,7 +381,11 @@ public final class Transformer implements ForwardPass {
   }
 
   private static void add(float[] acc, float[] delta, int count) {
-    for (int i = 0; i < count; i++) {
+    add(acc, delta, 0, count);
+  }
+
+  private static void add(float[] acc, float[] delta, int from, int count) {
+    for (int i = from; i < from + count; i++) {
       acc[i] += delta[i];
     }
   }

@@ -103,14 +103,27 @@ public final class QuantizedInput {
   }
 
   private void quantize(float[] x, int batch, int cols, boolean reference) {
-    if (cols <= 0 || cols % BLOCK != 0) {
-      throw new IllegalArgumentException("cols must be a positive multiple of 32, got " + cols);
+    Objects.checkFromIndexSize(0, (long) checkedSize(batch, cols), x.length);
+    begin(batch, cols);
+    if (reference) {
+      for (int blk = 0; blk < batch * cols / BLOCK; blk++) {
+        quantizeBlockReference(x, blk * BLOCK, blk * BLOCK, blk);
+      }
+    } else {
+      quantizeBlocks(x, 0, batch * cols / BLOCK);
     }
-    if (batch < 1) {
-      throw new IllegalArgumentException("batch must be >= 1, got " + batch);
-    }
-    Objects.checkFromIndexSize(0, (long) batch * cols, x.length);
-    int n = batch * cols;
+  }
+
+  /**
+   * Starts a quantization of {@code batch} rows of {@code cols} that {@link #quantizeBlocks} then
+   * fills block by block: the form for callers that produce the rows in parallel and quantize each
+   * where it was made (the forward pass's per-row stages). Until every block is filled the codes
+   * are undefined.
+   *
+   * @throws IllegalArgumentException as {@link #quantize}
+   */
+  public void begin(int batch, int cols) {
+    int n = checkedSize(batch, cols);
     if (codes.length < n) {
       codes = new short[n];
       pairCodes = new int[n / 2];
@@ -121,13 +134,34 @@ public final class QuantizedInput {
     this.batch = batch;
     this.cols = cols;
     gemmCodes = false;
-    for (int blk = 0; blk < n / BLOCK; blk++) {
-      if (reference) {
-        quantizeBlockReference(x, blk * BLOCK, blk * BLOCK, blk);
-      } else {
-        quantizeBlock(x, blk * BLOCK, blk * BLOCK, blk);
-      }
+  }
+
+  /**
+   * Quantizes blocks {@code [from, to)} of the rows {@link #begin} announced, block {@code b} being
+   * {@code x[b*BLOCK .. (b+1)*BLOCK)} (row {@code r} is blocks {@code [r*cols/BLOCK,
+   * (r+1)*cols/BLOCK)}); the codes and scales are those {@link #quantize} gives, bit for bit. Calls
+   * on disjoint block ranges may run on different threads at once: each block writes only its own
+   * codes, pairs, scale and sum. The readers must be ordered after every such call (the compute
+   * pool's join does that).
+   *
+   * @throws IndexOutOfBoundsException if the range is outside the announced rows or {@code x}
+   */
+  public void quantizeBlocks(float[] x, int from, int to) {
+    Objects.checkFromToIndex(from, to, batch * cols / BLOCK);
+    Objects.checkFromToIndex(from * BLOCK, to * BLOCK, x.length);
+    for (int blk = from; blk < to; blk++) {
+      quantizeBlock(x, blk * BLOCK, blk * BLOCK, blk);
     }
+  }
+
+  private static int checkedSize(int batch, int cols) {
+    if (cols <= 0 || cols % BLOCK != 0) {
+      throw new IllegalArgumentException("cols must be a positive multiple of 32, got " + cols);
+    }
+    if (batch < 1) {
+      throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+    }
+    return Math.multiplyExact(batch, cols);
   }
 
   /**

@@ -54,6 +54,49 @@ class QuantizedInputTest {
     same(x, 1, cols);
   }
 
+  /**
+   * Blocks filled piecewise after {@code begin} (random disjoint ranges, in random order, as the
+   * forward pass's threads fill them, over a buffer left dirty by a larger earlier quantization)
+   * equal one whole {@code quantize}.
+   */
+  @Test
+  void blocksFilledPiecewiseEqualOneQuantization() {
+    Random rnd = new Random(23);
+    for (int cols : new int[] {32, 576, 1536}) {
+      int batch = 16;
+      float[] x = new float[batch * cols];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = value(rnd, i % 4);
+      }
+      QuantizedInput piecewise = new QuantizedInput();
+      float[] dirty = new float[2 * x.length];
+      Arrays.fill(dirty, 3f);
+      piecewise.quantize(dirty, 2 * batch, cols);
+      piecewise.begin(batch, cols);
+      int blocks = batch * cols / QuantizedInput.BLOCK;
+      int[] cuts = rnd.ints(5, 0, blocks + 1).sorted().toArray();
+      int[] bounds = new int[cuts.length + 2];
+      System.arraycopy(cuts, 0, bounds, 1, cuts.length);
+      bounds[bounds.length - 1] = blocks;
+      for (int k = bounds.length - 2; k >= 0; k--) {
+        piecewise.quantizeBlocks(x, bounds[k], bounds[k + 1]);
+      }
+      QuantizedInput whole = new QuantizedInput();
+      whole.quantize(x, batch, cols);
+      int n = batch * cols;
+      assertThat(piecewise.batch()).isEqualTo(batch);
+      assertThat(Arrays.copyOf(piecewise.codes(), n)).isEqualTo(Arrays.copyOf(whole.codes(), n));
+      assertThat(Arrays.copyOf(piecewise.scales(), n / 32))
+          .isEqualTo(Arrays.copyOf(whole.scales(), n / 32));
+      assertThat(Arrays.copyOf(piecewise.pairCodes(), n / 2))
+          .isEqualTo(Arrays.copyOf(whole.pairCodes(), n / 2));
+      assertThat(Arrays.copyOf(piecewise.nibbleCodes(), n / 2))
+          .isEqualTo(Arrays.copyOf(whole.nibbleCodes(), n / 2));
+      assertThat(Arrays.copyOf(piecewise.blockSums(), n / 32))
+          .isEqualTo(Arrays.copyOf(whole.blockSums(), n / 32));
+    }
+  }
+
   private static float value(Random rnd, int trial) {
     return switch (trial) {
       case 0 -> (float) rnd.nextGaussian();
