@@ -36,11 +36,19 @@ public final class Transformer implements ForwardPass {
   private static final int EXP_COST = 8;
 
   /**
-   * Rows from which the per-row stages between the matmuls (residual add, norm, SwiGLU, activation
-   * quantization) are split across the pool. Below it they run on the calling thread as before: one
-   * row's stage is a few microseconds, about what a hand-off costs.
+   * The per-row stages between the matmuls (residual add, norm, SwiGLU, activation quantization)
+   * are split across the pool from this many rows and {@link #PARALLEL_MIN_ELEMENTS} elements;
+   * below either they run on the calling thread as before. One row of SmolLM2 (576 wide) is about a
+   * microsecond of such work, what a hand-off to a spinning worker costs.
    */
   static final int PARALLEL_MIN_ROWS = 4;
+
+  /**
+   * Elements (rows times width) from which a per-row stage is split. Measured through the server on
+   * the bundled model (perf/RESULTS.md, issue 18 session 12): with its 16 rows of 256 split, the
+   * 16-stream throughput fell; SmolLM2's 16 rows of 576 gained.
+   */
+  static final int PARALLEL_MIN_ELEMENTS = 8192;
 
   private final ThreadLocal<float[]> scoreScratch;
   private final ActivationObserver observer;
@@ -164,6 +172,7 @@ public final class Transformer implements ForwardPass {
     float[] last = new float[rows.length * dim];
     perRow(
         rows.length,
+        dim,
         (start, end) -> {
           for (int j = start; j < end; j++) {
             Norms.rmsNorm(
@@ -244,6 +253,7 @@ public final class Transformer implements ForwardPass {
     }
     perRow(
         n,
+        dim,
         (start, end) -> {
           for (int i = start; i < end; i++) {
             int o = i * dim;
@@ -260,13 +270,12 @@ public final class Transformer implements ForwardPass {
 
   /**
    * {@code gate = silu(gate) * up} ({@link SwiGlu}), then {@code gate} quantized into {@code xq}
-   * when {@code quantize}: per row across the pool from {@link #PARALLEL_MIN_ROWS} rows; for fewer
-   * rows as before (elements split across the pool when there are enough, quantization on the
-   * caller).
+   * when {@code quantize}: per row across the pool when {@link #perRow} would split; otherwise as
+   * before (elements split across the pool when there are enough, quantization on the caller).
    */
   private void swiGluStage(Scratch s, int n, boolean quantize) {
     int hidden = config.hiddenDim();
-    if (n < PARALLEL_MIN_ROWS) {
+    if (!splitRows(n, hidden)) {
       swiGlu(s.gate, s.up, n * hidden);
       if (quantize) {
         xq.quantize(s.gate, n, hidden);
@@ -289,16 +298,21 @@ public final class Transformer implements ForwardPass {
   }
 
   /**
-   * {@code body} over rows {@code [0, n)}: split across the pool from {@link #PARALLEL_MIN_ROWS}.
+   * {@code body} over rows {@code [0, n)} of {@code width} elements: split across the pool from
+   * {@link #PARALLEL_MIN_ROWS} rows and {@link #PARALLEL_MIN_ELEMENTS} elements.
    */
-  private void perRow(int n, ComputePool.RangeBody body) {
-    if (n < PARALLEL_MIN_ROWS) {
+  private void perRow(int n, int width, ComputePool.RangeBody body) {
+    if (!splitRows(n, width)) {
       if (n > 0) {
         body.run(0, n);
       }
     } else {
       pool.parallelRanges(n, 1, body);
     }
+  }
+
+  private static boolean splitRows(int n, int width) {
+    return n >= PARALLEL_MIN_ROWS && (long) n * width >= PARALLEL_MIN_ELEMENTS;
   }
 
   /**
@@ -348,7 +362,10 @@ public final class Transformer implements ForwardPass {
     }
     if (quantize && !quantizeHeads) {
       int blocksPerRow = dim / QuantizedInput.BLOCK;
-      perRow(n, (start, end) -> xq.quantizeBlocks(s.att, start * blocksPerRow, end * blocksPerRow));
+      perRow(
+          n,
+          dim,
+          (start, end) -> xq.quantizeBlocks(s.att, start * blocksPerRow, end * blocksPerRow));
     }
   }
 
