@@ -5,7 +5,8 @@
 #   for i in 1 2 3; do for j in /tmp/a.jar /tmp/b.jar; do tools/cpu/serve-ab.sh $j 5017$i /tmp/r-$(basename $j)-$i; done; done
 # Needs server/ and perf/ built (./mvnw -B -o -q install -pl server,perf -am -DskipTests).
 # Environment: CONC (default 1,16), REQS (requests per level, default 64), SERVER_OPTS (extra JVM
-# options for the server, e.g. a JFR recording). Prints the output tokens/s of each level.
+# options for the server, e.g. a JFR recording), SERVE_ARGS (extra serve flags, e.g. `--weights w8`).
+# Prints the output tokens/s of each level.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 JAVA="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java"
@@ -16,7 +17,7 @@ KVANT_HOME="$ROOT" "$JAVA" --add-modules jdk.incubator.vector --enable-native-ac
   -XX:+UseParallelGC -Xmx512m ${SERVER_OPTS:-} \
   -cp "$ENGINE:$ROOT/server/target/kvant-server-0.1.0-SNAPSHOT.jar:$(cat "$ROOT/server/target/classpath.txt")" \
   io.kvant.server.cli.Main serve --port "$PORT" --metrics-port 0 --threads 2 \
-  --admin-token-file "$TOKEN" > "$OUT.server.log" 2>&1 &
+  --admin-token-file "$TOKEN" ${SERVE_ARGS:-} > "$OUT.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do grep -q "warm and serving" "$OUT.server.log" && break; sleep 0.5; done
