@@ -214,7 +214,7 @@ final class QuantizedProducts {
           false);
       return;
     }
-    if (weightOnly(w, n)) {
+    if (weightOnly(w, n, splits.tiledRows())) {
       int chunk = fast ? CudaKernels.MGEMV_ROWS : CudaKernels.QGEMV_ROWS;
       for (int r0 = 0; r0 < n; r0 += chunk) {
         int m = Math.min(chunk, n - r0);
