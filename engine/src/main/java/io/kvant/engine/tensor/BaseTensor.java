@@ -84,11 +84,12 @@ abstract class BaseTensor {
 
   public final void matmul(float[] x, int batch, float[] out, int rowStart, int rowEnd) {
     checkMatmul(x, batch, out, rowStart, rowEnd);
+    short[] raw = newRawScratch();
     if (batch == 1) {
       float[] tile = new float[TILE * cols];
       for (int r = rowStart; r < rowEnd; r += TILE) {
         int n = Math.min(TILE, rowEnd - r);
-        decodeRows(r, n, tile, 0);
+        decodeRows(r, n, tile, 0, raw);
         DotKernel.dotRows(tile, n, cols, x, 0, out, r);
       }
       return;
@@ -97,7 +98,7 @@ abstract class BaseTensor {
     float[] acc = new float[DotKernel.accLength(TILE, batch)];
     for (int r = rowStart; r < rowEnd; r += TILE) {
       int n = Math.min(TILE, rowEnd - r);
-      decodeRows(r, n, tile, 0);
+      decodeRows(r, n, tile, 0, raw);
       DotKernel.dotTile(tile, cols, n, cols, x, cols, batch, out, r, rows, acc);
     }
   }
@@ -132,6 +133,22 @@ abstract class BaseTensor {
    * bitwise equal to {@link #getUnchecked}. Indices are trusted.
    */
   abstract void decodeRows(int row, int n, float[] dst, int off);
+
+  /**
+   * Scratch that {@link #decodeRows(int, int, float[], int, short[])} may use for up to {@link
+   * #TILE} rows, one per {@link #matmul} call; {@code null} for types that need none.
+   */
+  short[] newRawScratch() {
+    return null;
+  }
+
+  /**
+   * {@link #decodeRows(int, int, float[], int)} with the scratch of {@link #newRawScratch} (or a
+   * larger one); types without scratch ignore it.
+   */
+  void decodeRows(int row, int n, float[] dst, int off, short[] raw) {
+    decodeRows(row, n, dst, off);
+  }
 
   /** Reads the little-endian fp16 at byte {@code offset} of {@code seg} as a float. */
   static float f16(MemorySegment seg, long offset) {
