@@ -121,8 +121,10 @@ final class DotKernel {
    * accumulators: each weight vector is loaded once per four inputs, each input vector once per
    * four rows); leftover inputs use the 4x2 and 4x1 kernels, leftover rows the 1x1 kernel. The
    * accumulators live in {@code acc} between chunks (a float stored and reloaded is unchanged), so
-   * the chunk of weights being reused stays in L1 while the inputs stream past it. A final pass
-   * reduces each accumulator with {@link #sumLanes} and adds the scalar tail.
+   * the chunk of weights being reused stays in L1 while the inputs stream past it; the first chunk
+   * starts them at zero in registers rather than loading a zero-filled {@code acc} (no fill pass:
+   * 1.06-1.11x on a 256-column F16 product at batch 16, session 13). A final pass reduces each
+   * accumulator with {@link #sumLanes} and adds the scalar tail.
    */
   static void dotTile(
       float[] w,
@@ -139,27 +141,31 @@ final class DotKernel {
     int len = F.length();
     int upper = F.loopBound(cols);
     int bStride = n * len; // acc[(b*n + i)*len ..) is the accumulator of row i, input b
-    java.util.Arrays.fill(acc, 0, batch * bStride, 0f);
+    if (upper == 0) {
+      java.util.Arrays.fill(acc, 0, batch * bStride, 0f);
+    }
     for (int k0 = 0; k0 < upper; k0 += KC) {
       int k1 = Math.min(upper, k0 + KC);
+      // The first chunk starts its accumulators at zero instead of loading them (no fill pass).
+      boolean fresh = k0 == 0;
       int i = 0;
       for (; i + 4 <= n; i += 4) {
         int w0 = i * ws;
         int b = 0;
         for (; b + 4 <= batch; b += 4) {
-          dot4x4(w, w0, ws, x, b * xs, xs, k0, k1, acc, b * bStride + i * len, bStride);
+          dot4x4(w, w0, ws, x, b * xs, xs, k0, k1, fresh, acc, b * bStride + i * len, bStride);
         }
         if (b + 2 <= batch) {
-          dot4x2(w, w0, ws, x, b * xs, xs, k0, k1, acc, b * bStride + i * len, bStride);
+          dot4x2(w, w0, ws, x, b * xs, xs, k0, k1, fresh, acc, b * bStride + i * len, bStride);
           b += 2;
         }
         if (b < batch) {
-          dot4x1(w, w0, ws, x, b * xs, k0, k1, acc, b * bStride + i * len);
+          dot4x1(w, w0, ws, x, b * xs, k0, k1, fresh, acc, b * bStride + i * len);
         }
       }
       for (; i < n; i++) {
         for (int b = 0; b < batch; b++) {
-          dot1x1(w, i * ws, x, b * xs, k0, k1, acc, b * bStride + i * len);
+          dot1x1(w, i * ws, x, b * xs, k0, k1, fresh, acc, b * bStride + i * len);
         }
       }
     }
@@ -174,6 +180,11 @@ final class DotKernel {
         out[outOff + b * outStride + i] = s;
       }
     }
+  }
+
+  /** An accumulator at the start of a chunk: zero for the first chunk, else as parked in acc. */
+  private static FloatVector start(boolean fresh, float[] acc, int a) {
+    return fresh ? FloatVector.zero(F) : FloatVector.fromArray(F, acc, a);
   }
 
   /** Scratch floats {@link #dotTile} needs for {@code n} rows and {@code batch} inputs. */
@@ -258,8 +269,8 @@ final class DotKernel {
   }
 
   private static void dot1x1(
-      float[] w, int w0, float[] x, int x0, int k0, int k1, float[] acc, int a) {
-    FloatVector a0 = FloatVector.fromArray(F, acc, a);
+      float[] w, int w0, float[] x, int x0, int k0, int k1, boolean fresh, float[] acc, int a) {
+    FloatVector a0 = start(fresh, acc, a);
     for (int c = k0; c < k1; c += F.length()) {
       a0 = FloatVector.fromArray(F, w, w0 + c).fma(FloatVector.fromArray(F, x, x0 + c), a0);
     }
@@ -267,15 +278,24 @@ final class DotKernel {
   }
 
   private static void dot4x1(
-      float[] w, int w0, int ws, float[] x, int x0, int k0, int k1, float[] acc, int a) {
+      float[] w,
+      int w0,
+      int ws,
+      float[] x,
+      int x0,
+      int k0,
+      int k1,
+      boolean fresh,
+      float[] acc,
+      int a) {
     int w1 = w0 + ws;
     int w2 = w1 + ws;
     int w3 = w2 + ws;
     int len = F.length();
-    FloatVector a0 = FloatVector.fromArray(F, acc, a);
-    FloatVector a1 = FloatVector.fromArray(F, acc, a + len);
-    FloatVector a2 = FloatVector.fromArray(F, acc, a + 2 * len);
-    FloatVector a3 = FloatVector.fromArray(F, acc, a + 3 * len);
+    FloatVector a0 = start(fresh, acc, a);
+    FloatVector a1 = start(fresh, acc, a + len);
+    FloatVector a2 = start(fresh, acc, a + 2 * len);
+    FloatVector a3 = start(fresh, acc, a + 3 * len);
     for (int c = k0; c < k1; c += len) {
       FloatVector xv = FloatVector.fromArray(F, x, x0 + c);
       a0 = FloatVector.fromArray(F, w, w0 + c).fma(xv, a0);
@@ -299,6 +319,7 @@ final class DotKernel {
       int xs,
       int k0,
       int k1,
+      boolean fresh,
       float[] acc,
       int a,
       int aStride) {
@@ -309,14 +330,14 @@ final class DotKernel {
     int len = F.length();
     int p0 = a;
     int p1 = a + aStride;
-    FloatVector a00 = FloatVector.fromArray(F, acc, p0);
-    FloatVector a10 = FloatVector.fromArray(F, acc, p0 + len);
-    FloatVector a20 = FloatVector.fromArray(F, acc, p0 + 2 * len);
-    FloatVector a30 = FloatVector.fromArray(F, acc, p0 + 3 * len);
-    FloatVector a01 = FloatVector.fromArray(F, acc, p1);
-    FloatVector a11 = FloatVector.fromArray(F, acc, p1 + len);
-    FloatVector a21 = FloatVector.fromArray(F, acc, p1 + 2 * len);
-    FloatVector a31 = FloatVector.fromArray(F, acc, p1 + 3 * len);
+    FloatVector a00 = start(fresh, acc, p0);
+    FloatVector a10 = start(fresh, acc, p0 + len);
+    FloatVector a20 = start(fresh, acc, p0 + 2 * len);
+    FloatVector a30 = start(fresh, acc, p0 + 3 * len);
+    FloatVector a01 = start(fresh, acc, p1);
+    FloatVector a11 = start(fresh, acc, p1 + len);
+    FloatVector a21 = start(fresh, acc, p1 + 2 * len);
+    FloatVector a31 = start(fresh, acc, p1 + 3 * len);
     for (int c = k0; c < k1; c += len) {
       FloatVector v0 = FloatVector.fromArray(F, w, w0 + c);
       FloatVector v1 = FloatVector.fromArray(F, w, w1 + c);
@@ -355,6 +376,7 @@ final class DotKernel {
       int xs,
       int k0,
       int k1,
+      boolean fresh,
       float[] acc,
       int a,
       int aStride) {
@@ -369,22 +391,22 @@ final class DotKernel {
     int p1 = a + aStride;
     int p2 = a + 2 * aStride;
     int p3 = a + 3 * aStride;
-    FloatVector a00 = FloatVector.fromArray(F, acc, p0);
-    FloatVector a10 = FloatVector.fromArray(F, acc, p0 + len);
-    FloatVector a20 = FloatVector.fromArray(F, acc, p0 + 2 * len);
-    FloatVector a30 = FloatVector.fromArray(F, acc, p0 + 3 * len);
-    FloatVector a01 = FloatVector.fromArray(F, acc, p1);
-    FloatVector a11 = FloatVector.fromArray(F, acc, p1 + len);
-    FloatVector a21 = FloatVector.fromArray(F, acc, p1 + 2 * len);
-    FloatVector a31 = FloatVector.fromArray(F, acc, p1 + 3 * len);
-    FloatVector a02 = FloatVector.fromArray(F, acc, p2);
-    FloatVector a12 = FloatVector.fromArray(F, acc, p2 + len);
-    FloatVector a22 = FloatVector.fromArray(F, acc, p2 + 2 * len);
-    FloatVector a32 = FloatVector.fromArray(F, acc, p2 + 3 * len);
-    FloatVector a03 = FloatVector.fromArray(F, acc, p3);
-    FloatVector a13 = FloatVector.fromArray(F, acc, p3 + len);
-    FloatVector a23 = FloatVector.fromArray(F, acc, p3 + 2 * len);
-    FloatVector a33 = FloatVector.fromArray(F, acc, p3 + 3 * len);
+    FloatVector a00 = start(fresh, acc, p0);
+    FloatVector a10 = start(fresh, acc, p0 + len);
+    FloatVector a20 = start(fresh, acc, p0 + 2 * len);
+    FloatVector a30 = start(fresh, acc, p0 + 3 * len);
+    FloatVector a01 = start(fresh, acc, p1);
+    FloatVector a11 = start(fresh, acc, p1 + len);
+    FloatVector a21 = start(fresh, acc, p1 + 2 * len);
+    FloatVector a31 = start(fresh, acc, p1 + 3 * len);
+    FloatVector a02 = start(fresh, acc, p2);
+    FloatVector a12 = start(fresh, acc, p2 + len);
+    FloatVector a22 = start(fresh, acc, p2 + 2 * len);
+    FloatVector a32 = start(fresh, acc, p2 + 3 * len);
+    FloatVector a03 = start(fresh, acc, p3);
+    FloatVector a13 = start(fresh, acc, p3 + len);
+    FloatVector a23 = start(fresh, acc, p3 + 2 * len);
+    FloatVector a33 = start(fresh, acc, p3 + 3 * len);
     for (int c = k0; c < k1; c += len) {
       FloatVector v0 = FloatVector.fromArray(F, w, w0 + c);
       FloatVector v1 = FloatVector.fromArray(F, w, w1 + c);

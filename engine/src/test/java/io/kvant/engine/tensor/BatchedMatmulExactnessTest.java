@@ -15,12 +15,27 @@ import org.junit.jupiter.params.provider.EnumSource;
 class BatchedMatmulExactnessTest {
   private static final int[] BATCHES = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16};
 
-  /** Awkward shapes: rows not a multiple of 4, cols with and without a vector tail. */
+  /**
+   * Awkward shapes: rows not a multiple of 4, cols with and without a vector tail, and one past two
+   * column chunks ({@link DotKernel#KC}), so that accumulators are parked and resumed.
+   */
   private static int[][] shapes(DType type) {
     int k = type.blockSize();
+    int chunks = (2 * DotKernel.KC + 3 * k) / k * k;
     return type.isBlockType()
-        ? new int[][] {{1, k}, {5, 2 * k}, {7, 3 * k}, {13, 5 * k}, {18, 9 * k}, {33, k}}
-        : new int[][] {{1, 1}, {3, 15}, {5, 16}, {7, 17}, {13, 100}, {18, 257}, {33, 48}};
+        ? new int[][] {
+          {1, k}, {5, 2 * k}, {7, 3 * k}, {13, 5 * k}, {18, 9 * k}, {33, k}, {6, chunks}
+        }
+        : new int[][] {
+          {1, 1},
+          {3, 15},
+          {5, 16},
+          {7, 17},
+          {13, 100},
+          {18, 257},
+          {33, 48},
+          {6, 2 * DotKernel.KC + 77}
+        };
   }
 
   @ParameterizedTest
