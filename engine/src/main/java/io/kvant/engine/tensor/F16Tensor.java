@@ -9,14 +9,15 @@ import java.lang.foreign.MemorySegment;
  * segment into a {@code short[]} scratch, then a plain loop of {@link Float#float16ToFloat} over
  * that array, which C2 on JDK 25 auto-vectorises (on x86 an F16C conversion per vector of halves).
  * The loop reads a heap array on purpose: the same loop reading the (mapped) segment directly was
- * fast in a benchmark but bimodal in the server, where in three of four starts it stayed scalar
- * (single-stream 220-243 tok/s against 818-914, the decode at 80% of the samples): segments of
- * several kinds pass the JDK's shared access code there, and the compiled loop then depends on what
- * was seen first. Until session 13 the decode was an explicit Vector API conversion with integer
- * lane operations (widen, shift, rebias by a multiply, patch infinities and NaNs, or the sign back:
- * about eight operations a vector, as the Vector API has no half-float conversion); perf/RESULTS.md
- * ("F16 decode", session 13) has the measurements. Signalling NaNs may come back quieted (the
- * hardware conversion); any NaN weight gives NaN outputs either way.
+ * the fastest form in a benchmark but bimodal in the server, where in 9 of 12 starts it stayed
+ * scalar (single-stream 221-243 tok/s against 818-914, the decode at ~80% of the samples); most
+ * likely because segments of several kinds pass the JDK's shared access code there and the compiled
+ * loop depends on what was seen first (not proven). Until session 13 the decode was an explicit
+ * Vector API conversion with integer lane operations (widen, shift, rebias by a multiply, patch
+ * infinities and NaNs, or the sign back: about eight operations a vector, as the Vector API has no
+ * half-float conversion); perf/RESULTS.md ("F16 decode", session 13) has the measurements.
+ * Signalling NaNs may come back quieted (the hardware conversion); any NaN weight gives NaN outputs
+ * either way.
  */
 public final class F16Tensor extends BaseTensor implements Tensor {
   F16Tensor(int rows, int cols, MemorySegment data) {
