@@ -2,18 +2,13 @@ package io.kvant.engine.tensor.packed;
 
 import static io.kvant.engine.tensor.packed.PackedMatrix.BLOCK;
 import static io.kvant.engine.tensor.packed.PackedMatrix.F;
-import static io.kvant.engine.tensor.packed.PackedMatrix.F16_MASK;
-import static io.kvant.engine.tensor.packed.PackedMatrix.F16_SCALE;
 import static io.kvant.engine.tensor.packed.PackedMatrix.PANEL;
-import static io.kvant.engine.tensor.packed.PackedMatrix.S;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -31,6 +26,12 @@ final class ByteRows8 {
   /** Input rows per pass. */
   static final int ROWS = 8;
 
+  /** Where in {@code acc} a block's decoded weight scales are parked (past the accumulators). */
+  private static final int SCALES = ROWS * PANEL;
+
+  /** Scratch floats {@code acc} must have: the accumulators, then one block's scales. */
+  static final int ACC_LENGTH = (ROWS + 1) * PANEL;
+
   /** Bytes of one float vector's lanes. */
   private static final VectorSpecies<Byte> BQ =
       VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
@@ -40,7 +41,8 @@ final class ByteRows8 {
   /**
    * Input rows {@code [b, b+8)} of {@code x} (its {@link QuantizedInput#floatCodes} ready) against
    * panel {@code p} of {@code m}: writes {@code valid} outputs per row at {@code out[o + r*m.rows
-   * ..)}. {@code acc} and {@code sums} (at least {@code 8*PANEL} each) are scratch.
+   * ..)}. {@code acc} (at least {@link #ACC_LENGTH}) and {@code sums} (at least {@code 8*PANEL})
+   * are scratch.
    */
   static void pass(
       PackedQ8 m,
@@ -146,23 +148,10 @@ final class ByteRows8 {
       PackedQ8 m, int p, int k, QuantizedInput x, int b, float[] sums, float[] acc) {
     int blocks = m.blocks;
     int h = F.length();
-    int si = (p * blocks + k) * PANEL;
-    FloatVector s0;
-    FloatVector s1;
-    short[] hs = m.halfScales;
-    if (hs != null) {
-      IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
-      s0 =
-          hv.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 3)
-              .and(F16_MASK)
-              .reinterpretAsFloats()
-              .mul(F16_SCALE);
-      s1 = hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
-    } else {
-      s0 = FloatVector.fromArray(F, m.scales, si);
-      s1 = FloatVector.fromArray(F, m.scales, si + h);
-    }
+    // The block's weight scales through the matrix's own decode, parked past the accumulators.
+    m.decodeScales(p, k, 1, acc, SCALES);
+    FloatVector s0 = FloatVector.fromArray(F, acc, SCALES);
+    FloatVector s1 = FloatVector.fromArray(F, acc, SCALES + h);
     float[] xs = x.scales();
     for (int r = 0; r < ROWS; r++) {
       float d = xs[(b + r) * blocks + k];

@@ -2,8 +2,6 @@ package io.kvant.engine.tensor.packed;
 
 import static io.kvant.engine.tensor.packed.PackedMatrix.BLOCK;
 import static io.kvant.engine.tensor.packed.PackedMatrix.F;
-import static io.kvant.engine.tensor.packed.PackedMatrix.F16_MASK;
-import static io.kvant.engine.tensor.packed.PackedMatrix.F16_SCALE;
 import static io.kvant.engine.tensor.packed.PackedMatrix.I;
 import static io.kvant.engine.tensor.packed.PackedMatrix.PANEL;
 import static io.kvant.engine.tensor.packed.PackedMatrix.S;
@@ -41,6 +39,12 @@ final class NibbleRows8 {
   /** Input rows per pass. */
   static final int ROWS = 8;
 
+  /** Where in {@code acc} a block's decoded weight scales are parked (past the accumulators). */
+  private static final int SCALES = ROWS * PANEL;
+
+  /** Scratch floats {@code acc} must have: the accumulators, then one block's scales. */
+  static final int ACC_LENGTH = (ROWS + 1) * PANEL;
+
   private static final int PAIRS = BLOCK / 2;
 
   /** Bytes of one run of packed units (one short vector). */
@@ -50,8 +54,8 @@ final class NibbleRows8 {
 
   /**
    * Input rows {@code [b, b+8)} of {@code x} against panel {@code p} of {@code m}: writes {@code
-   * valid} outputs per row at {@code out[o + r*m.rows ..)}. {@code acc} (at least {@code 8*PANEL})
-   * and {@code sums} (at least {@code 16*PANEL}) are scratch.
+   * valid} outputs per row at {@code out[o + r*m.rows ..)}. {@code acc} (at least {@link
+   * #ACC_LENGTH}) and {@code sums} (at least {@code 16*PANEL}) are scratch.
    */
   static void pass(
       PackedQ4 m,
@@ -160,23 +164,10 @@ final class NibbleRows8 {
       PackedQ4 m, int p, int k, QuantizedInput x, int b, short[] sums, float[] acc) {
     int blocks = m.blocks;
     int h = F.length();
-    int si = (p * blocks + k) * PANEL;
-    FloatVector s0;
-    FloatVector s1;
-    short[] hs = m.halfScales;
-    if (hs != null) {
-      IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
-      s0 =
-          hv.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 3)
-              .and(F16_MASK)
-              .reinterpretAsFloats()
-              .mul(F16_SCALE);
-      s1 = hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
-    } else {
-      s0 = FloatVector.fromArray(F, m.scales, si);
-      s1 = FloatVector.fromArray(F, m.scales, si + h);
-    }
+    // The block's weight scales through the matrix's own decode, parked past the accumulators.
+    m.decodeScales(p, k, 1, acc, SCALES);
+    FloatVector s0 = FloatVector.fromArray(F, acc, SCALES);
+    FloatVector s1 = FloatVector.fromArray(F, acc, SCALES + h);
     float[] xs = x.scales();
     int[] xsum = x.blockSums();
     for (int r = 0; r < ROWS; r++) {

@@ -323,7 +323,10 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
     int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
     boolean eights = batch >= NibbleRows8.ROWS && this instanceof PackedQ4;
     boolean byteEights = batch >= ByteRows8.ROWS && this instanceof PackedQ8;
-    float[] acc8 = eights || byteEights ? new float[NibbleRows8.ROWS * PANEL] : null;
+    float[] acc8 =
+        eights || byteEights
+            ? new float[Math.max(NibbleRows8.ACC_LENGTH, ByteRows8.ACC_LENGTH)]
+            : null;
     short[] sums8 = eights ? new short[2 * NibbleRows8.ROWS * PANEL] : null;
     float[] fsums8 = byteEights ? new float[ByteRows8.ROWS * PANEL] : null;
     if (byteEights) {
