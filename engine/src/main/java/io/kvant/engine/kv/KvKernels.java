@@ -1,5 +1,7 @@
 package io.kvant.engine.kv;
 
+import io.kvant.engine.tensor.DType;
+import io.kvant.engine.tensor.Fp8Codes;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -453,23 +455,9 @@ final class KvKernels {
     return (c & 0x80) != 0 ? -mag : mag;
   }
 
-  /** Round-to-nearest-even E4M3 code of {@code x}, saturating at ±448. */
+  /** Round-to-nearest-even E4M3 code of {@code x}, saturating at ±448 (NaN too). */
   static byte fp8Encode(float x) {
-    int sign = Float.floatToRawIntBits(x) < 0 ? 0x80 : 0;
-    float a = Math.abs(x);
-    int code;
-    if (!(a < FP8_MAX)) {
-      code = 0x7E; // 448, also for NaN inputs (never produced by finite activations)
-    } else if (a < 0x1p-6f) {
-      code = (int) Math.rint(a * 512f); // subnormal steps of 2^-9; 8 is the smallest normal
-    } else {
-      // Round the F32 mantissa to 3 bits, nearest even, on the bits (a carry moves into the
-      // exponent, as it should), then re-bias the exponent from 127 to 7: 120 << 3 = 960.
-      int bits = Float.floatToRawIntBits(a);
-      bits += 0x7FFFF + ((bits >>> 20) & 1);
-      code = Math.min(0x7E, (bits >>> 20) - 960);
-    }
-    return (byte) (sign | code);
+    return (byte) Fp8Codes.encodeSaturating(DType.F8_E4M3, x);
   }
 
   /** Per-token absmax scaling into E4M3; returns the scale ({@code x ≈ scale * decode(q)}). */
