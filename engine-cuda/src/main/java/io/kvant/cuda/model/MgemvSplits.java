@@ -41,17 +41,18 @@ public enum MgemvSplits {
   MQ_K16U4,
   /**
    * As {@link #SPLIT_K_F4}, with the tiled products ({@code mq4}, {@code mq8}) taking up to 32
-   * activation rows (four mmas per weight fragment from 17, on K8U4) where the others decode F16
-   * tiles for cuBLASLt from 17. Written in session 12 without a GPU: compiled by {@code nvcc} for
-   * sm_90 (no spills, 240 registers at most) and tested against the reference only when a GPU runs
-   * {@code QuantizedKernelsGpuTest}; not the default until measured there.
+   * activation rows (four mmas per weight fragment from 17, on K8U4) where {@link #SPLIT_K_F4}
+   * decodes F16 tiles for cuBLASLt from 17. The default since session 14: on an H100 the 8B shape
+   * decodes 24 / 32 sequences at 2,805 / 3,147 tok/s in INT4 g128 against 843 / 1,106 with the
+   * tiles, FP8 3,065 / 3,506 against 1,056 / 1,381 (perf/RESULTS.md, "GPU, session 14"); up to 16
+   * rows the two policies are the same.
    */
   MQ_32;
 
   /** What the forward pass uses unless told otherwise. */
-  public static final MgemvSplits DEFAULT = SPLIT_K_F4;
+  public static final MgemvSplits DEFAULT = MQ_32;
 
-  /** Rows the tiled products take under every policy but {@link #MQ_32} (measured on an H200). */
+  /** Rows the tiled products take under every policy but {@link #MQ_32} (two mmas per fragment). */
   static final int TILED_ROWS = 16;
 
   /**

@@ -51,6 +51,14 @@ class MgemvSplitsTest {
   }
 
   @Test
+  void theDefaultGivesTheTiledProductsUpToTheKernelLimit() {
+    // measured in session 14: 17-32 rows on the tiled kernels beat F16 tiles + cuBLASLt 2.5-3.3x
+    // in whole 8B decode steps, so the default must not fall back to the tiles there
+    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_32);
+    assertThat(MgemvSplits.DEFAULT.tiledRows()).isEqualTo(CudaKernels.MQ_ROWS).isEqualTo(32);
+  }
+
+  @Test
   void onlyMq32GivesTheTiledProductsMoreThanSixteenRowsAndEveryPolicyThenPicksASplitWithKernels() {
     for (MgemvSplits policy : MgemvSplits.values()) {
       int rows = policy.tiledRows();
