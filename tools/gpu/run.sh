@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|serve8bfp8|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|serve8bfp8|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -209,12 +209,21 @@ if named mq32; then
   JUNIT_TIMEOUT=${TESTS_TIMEOUT:-300} JUNIT_DETAILS=testfeed junit mq32 \
     --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqMatchesTheReference(int)' \
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#tiledProductsOfUpTo32RowsAgreeWithTheCpuEngine(java.lang.String)' \
-    --select-method 'io.kvant.cuda.model.MgemvSplitsTest#onlyMq32GivesTheTiledProductsMoreThanSixteenRowsAndEveryPolicyThenPicksASplitWithKernels()'
+    --select-method 'io.kvant.cuda.model.MgemvSplitsTest#onlyTheMq32PoliciesGiveTheTiledProductsMoreThanSixteenRowsAndEveryPolicyPicksASplitWithKernels()'
   grep -h "^GPU-vs-CPU" "$RESULTS/mq32.txt" > "$RESULTS/comparisons.txt" || true
   timeout 100 "${CUDABENCH[@]}" gemv --weights int4-g128,int8,fp8-e4m3 --rows 16,24,32 2>&1 | tee "$RESULTS/mq32-gemv.txt"
   for w in int4-g128 fp8-e4m3; do
     timeout 100 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 16,24,32 --steps 32 \
       --weights $w --splits split-k-f4,mq-32 2>&1 | tee -a "$RESULTS/mq32-decode.txt"
+  done
+fi
+if named mq8k16; then
+  # 8-bit codes on K16U2 at 9-16 rows (MgemvSplits.MQ_32_K16U2_8BIT; session 14's gemv table had
+  # it faster on three of the four 8B matrices) against the default's K8U4, in whole 8B decode
+  # steps, one run per weight kind. If it wins, it becomes the default's rule.
+  for w in fp8-e4m3 int8; do
+    timeout 120 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 12,16 --steps 32 \
+      --weights $w --splits mq-32,mq-32-k16u2-8bit 2>&1 | tee -a "$RESULTS/mq8k16-decode.txt"
   done
 fi
 if named mq4check; then

@@ -614,7 +614,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     if (first.tiled()) {
       k.mq(
           first.codes(),
-          splits.tiled(maxRows, n),
+          splits.tiled(maxRows, n, first.codes()),
           a,
           b,
           cm,

@@ -2,6 +2,7 @@ package io.kvant.cuda.model;
 
 import io.kvant.cuda.device.CudaKernels.MgKind;
 import io.kvant.cuda.device.CudaKernels.MgVariant;
+import io.kvant.cuda.device.CudaKernels.MqCodes;
 import io.kvant.cuda.device.CudaKernels.MqVariant;
 
 /**
@@ -47,7 +48,17 @@ public enum MgemvSplits {
    * tiles, FP8 3,065 / 3,506 against 1,056 / 1,381 (perf/RESULTS.md, "GPU, session 14"); up to 16
    * rows the two policies are the same.
    */
-  MQ_32;
+  MQ_32,
+  /**
+   * As {@link #MQ_32}, but 8-bit codes (INT8, Q8_0, FP8 E4M3) take K16U2 at 9-16 rows below {@link
+   * #HEAD_ROWS}, where every other policy gives every tiled product K8U4. {@code CudaBench gemv} on
+   * an H100, 16 rows (perf/RESULTS.md, "GPU, session 14"), K16U2 against K8U4: INT8 / FP8 4096x4096
+   * 9.5 / 9.5 us against 13.0 / 13.9, 4096x14336 29.3 / 29.3 against 35.4 / 40.0, 14336x4096 33.5 /
+   * 33.3 against 34.3 / 32.5, the head 254.9 / 252.9 against 226.8 / 219.1 (so not there). To
+   * compare in whole steps ({@code CudaBench decode --splits mq-32,mq-32-k16u2-8bit}); not the
+   * default until that is measured.
+   */
+  MQ_32_K16U2_8BIT;
 
   /** What the forward pass uses unless told otherwise. */
   public static final MgemvSplits DEFAULT = MQ_32;
@@ -60,7 +71,9 @@ public enum MgemvSplits {
    * rows decode F16 tiles for cuBLASLt, or take W8A8 when it is on).
    */
   public int tiledRows() {
-    return this == MQ_32 ? io.kvant.cuda.device.CudaKernels.MQ_ROWS : TILED_ROWS;
+    return this == MQ_32 || this == MQ_32_K16U2_8BIT
+        ? io.kvant.cuda.device.CudaKernels.MQ_ROWS
+        : TILED_ROWS;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -103,6 +116,21 @@ public enum MgemvSplits {
       case MQ_K16U4 -> MqVariant.K16U4;
       default -> out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
     };
+  }
+
+  /**
+   * As {@link #tiled(int, int)}, for a product whose weights have {@code codes}: the same split,
+   * except under {@link #MQ_32_K16U2_8BIT} for 8-bit codes.
+   */
+  public MqVariant tiled(int out, int n, MqCodes codes) {
+    if (this == MQ_32_K16U2_8BIT
+        && codes != MqCodes.I4
+        && n > 8
+        && MqVariant.K16U2.takes(n)
+        && out < HEAD_ROWS) {
+      return MqVariant.K16U2;
+    }
+    return tiled(out, n);
   }
 
   private MgVariant pick(MgKind kind, int out, MgVariant shortDense) {

@@ -199,7 +199,7 @@ final class QuantizedProducts {
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {
       k.mq(
           codes(q),
-          splits.tiled(out, n),
+          splits.tiled(out, n, codes(q)),
           new CudaKernels.MgMatrix(w.ptr(), q.scales().ptr(), q.zerosPtr(), y, out),
           null,
           null,

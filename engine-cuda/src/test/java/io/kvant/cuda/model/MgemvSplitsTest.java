@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.CudaKernels.MgKind;
 import io.kvant.cuda.device.CudaKernels.MgVariant;
+import io.kvant.cuda.device.CudaKernels.MqCodes;
 import io.kvant.cuda.device.CudaKernels.MqVariant;
 import org.junit.jupiter.api.Test;
 
@@ -59,12 +60,16 @@ class MgemvSplitsTest {
   }
 
   @Test
-  void onlyMq32GivesTheTiledProductsMoreThanSixteenRowsAndEveryPolicyThenPicksASplitWithKernels() {
+  void
+      onlyTheMq32PoliciesGiveTheTiledProductsMoreThanSixteenRowsAndEveryPolicyPicksASplitWithKernels() {
     for (MgemvSplits policy : MgemvSplits.values()) {
       int rows = policy.tiledRows();
       assertThat(rows)
           .as("%s", policy)
-          .isEqualTo(policy == MgemvSplits.MQ_32 ? CudaKernels.MQ_ROWS : 16);
+          .isEqualTo(
+              policy == MgemvSplits.MQ_32 || policy == MgemvSplits.MQ_32_K16U2_8BIT
+                  ? CudaKernels.MQ_ROWS
+                  : 16);
       for (int n = 1; n <= rows; n++) {
         for (int out : new int[] {1024, 4096, 14336, 128256}) {
           MqVariant v = policy.tiled(out, n);
@@ -74,6 +79,35 @@ class MgemvSplitsTest {
     }
     assertThat(MgemvSplits.MQ_32.tiled(4096, 17)).isEqualTo(MqVariant.K8U4);
     assertThat(MgemvSplits.MQ_K16U2.tiled(4096, 32)).isEqualTo(MqVariant.K8U4);
+  }
+
+  @Test
+  void onlyTheEightBitPolicyGivesEightBitCodesSixteenWarpsFromNineRowsBelowTheHead() {
+    MgemvSplits p = MgemvSplits.MQ_32_K16U2_8BIT;
+    for (MqCodes codes : new MqCodes[] {MqCodes.I8, MqCodes.E4M3}) {
+      assertThat(p.tiled(4096, 9, codes)).isEqualTo(MqVariant.K16U2);
+      assertThat(p.tiled(14336, 16, codes)).isEqualTo(MqVariant.K16U2);
+      assertThat(p.tiled(128256, 16, codes)).isEqualTo(MqVariant.K8U4);
+      assertThat(p.tiled(4096, 17, codes)).isEqualTo(MqVariant.K8U4);
+      assertThat(p.tiled(4096, 4, codes)).isEqualTo(MqVariant.K16U2);
+      assertThat(MgemvSplits.DEFAULT.tiled(4096, 9, codes)).isEqualTo(MqVariant.K8U4);
+    }
+    assertThat(p.tiled(4096, 9, MqCodes.I4)).isEqualTo(MqVariant.K8U4);
+    assertThat(p.tiledRows()).isEqualTo(CudaKernels.MQ_ROWS);
+    for (MgemvSplits policy : MgemvSplits.values()) {
+      for (MqCodes codes : MqCodes.values()) {
+        for (int n = 1; n <= policy.tiledRows(); n++) {
+          for (int out : new int[] {1024, 4096, 14336, 128256}) {
+            assertThat(policy.tiled(out, n, codes).takes(n))
+                .as("%s %s %d rows of %d", policy, codes, n, out)
+                .isTrue();
+            if (policy != p) {
+              assertThat(policy.tiled(out, n, codes)).isEqualTo(policy.tiled(out, n));
+            }
+          }
+        }
+      }
+    }
   }
 
   @Test
