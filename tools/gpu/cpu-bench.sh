@@ -93,7 +93,11 @@ JAVA=("$JDK/bin/java" --add-modules jdk.incubator.vector --enable-native-access=
 CP="$BENCH_PACK/lib/*"
 kvant() { "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench "$@"; }
 LLAMA="$WORK/llama"
-{ echo "== $(date -u +%FT%TZ) $WHAT $*"; lscpu | grep -E '^(Model name|CPU\(s\)|Flags)' | cut -c1-200;
+# The CPU's vector features and what the JVM makes of them: on some Xeons HotSpot defaults to
+# UseAVX=2 (256-bit vectors), which halves the Vector API's lanes against AVX-512 hosts.
+{ echo "== $(date -u +%FT%TZ) $WHAT $*"; lscpu | grep -E '^(Model name|CPU\(s\)|Model:|Stepping)';
+  lscpu | sed -n 's/^Flags: *//p' | tr ' ' '\n' | grep -E '^(avx|amx|fma)' | tr '\n' ' '; echo;
+  "$JDK/bin/java" -XX:+PrintFlagsFinal -version 2>/dev/null | grep -E ' (UseAVX|MaxVectorSize|UseSuperWord) ';
   "$JDK/bin/java" -version 2>&1 | head -1; } >> "$LOG"
 
 declare -A SPEC=(
