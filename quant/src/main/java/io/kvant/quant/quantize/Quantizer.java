@@ -55,14 +55,42 @@ public final class Quantizer {
 
   private final Clock clock;
   private final String publisher;
+  private final int threads;
 
   /**
+   * One matrix at a time.
+   *
    * @param clock time stamped into QBOM records
    * @param publisher recorded in QBOM records
    */
   public Quantizer(Clock clock, String publisher) {
+    this(clock, publisher, 1);
+  }
+
+  /**
+   * Quantizes the seven matrices of a layer on up to {@code threads} threads (each matrix's codes,
+   * scales and QBOM entry depend only on its own inputs, so the result is the same as with one
+   * thread; the heap holds up to {@code threads} float copies of matrices at once instead of one).
+   *
+   * @param clock time stamped into QBOM records
+   * @param publisher recorded in QBOM records
+   * @param threads at least 1
+   */
+  public Quantizer(Clock clock, String publisher, int threads) {
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
     this.clock = clock;
     this.publisher = publisher;
+    this.threads = threads;
+  }
+
+  /**
+   * Threads for quantizing a whole model ({@code --weights} at load, {@code kvant quantize}): the
+   * machine's processors, at most one per layer matrix.
+   */
+  public static int loadThreads() {
+    return Math.min(LINEAR.size(), Runtime.getRuntime().availableProcessors());
   }
 
   /**
@@ -70,7 +98,9 @@ public final class Quantizer {
    * only, QBOM times from the system clock.
    */
   public static Model quantize(Model model, Recipe recipe, Calibration calibration) {
-    return new Quantizer(Clock.systemUTC(), "kvant").run(model, recipe, calibration).model();
+    return new Quantizer(Clock.systemUTC(), "kvant", loadThreads())
+        .run(model, recipe, calibration)
+        .model();
   }
 
   /**
@@ -113,91 +143,77 @@ public final class Quantizer {
     int hidden = cfg.hiddenDim();
 
     List<LayerWeights> layers = new ArrayList<>();
-    for (int l = 0; l < cfg.layers(); l++) {
-      LayerWeights w = src.layers().get(l);
-      Map<Role, float[]> f = new HashMap<>();
-      Map<Role, Tensor> orig = new HashMap<>();
-      for (Role r : List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN)) {
-        Tensor t = matrix(w, r);
-        orig.put(r, t);
-      }
-      float[] attnNorm = w.attnNorm().clone();
-      float[] ffnNorm = w.ffnNorm().clone();
-      float[][] imp = new float[Role.values().length][];
-      // An EnumMap: folds are applied in role order (up takes two, gate/up's columns and down's
-      // rows), so the float rounding, hence every code, is the same from run to run.
-      Map<Role, float[]> colScale = new EnumMap<>(Role.class);
-      if (stats != null) {
-        imp[Role.Q.ordinal()] = stats.get(l, Site.ATTN_IN).meanSquare();
-        imp[Role.O.ordinal()] = stats.get(l, Site.ATTN_OUT).meanSquare();
-        imp[Role.GATE.ordinal()] = stats.get(l, Site.FFN_IN).meanSquare();
-        imp[Role.DOWN.ordinal()] = stats.get(l, Site.FFN_HIDDEN).meanSquare();
-        boolean folded = searchScales(l, recipe, stats, orig, f, colScale, cfg, w.vBias() == null);
-        if (folded) {
-          applyFolds(colScale, f, orig, attnNorm, ffnNorm, dim, hidden, cfg.kvDim());
+    try (java.util.concurrent.ExecutorService pool = threads > 1 ? newPool(threads) : null) {
+      for (int l = 0; l < cfg.layers(); l++) {
+        LayerWeights w = src.layers().get(l);
+        Map<Role, float[]> f = new HashMap<>();
+        Map<Role, Tensor> orig = new HashMap<>();
+        for (Role r : List.of(Role.Q, Role.K, Role.V, Role.O, Role.GATE, Role.UP, Role.DOWN)) {
+          Tensor t = matrix(w, r);
+          orig.put(r, t);
         }
-      }
-      Map<Site, Gptq.Hessian> hessians =
-          usesGptq(recipe, LINEAR)
-              ? layerHessians(model, layers, l, calibration, false).sites()
-              : Map.of();
-      Map<Role, Tensor> out = new HashMap<>();
-      for (Role r : LINEAR) {
-        Tensor t = orig.get(r);
-        float[] weights = f.get(r);
-        QuantSpec spec = recipe.spec(r);
-        String name = TensorNames.matrix(l, r);
-        float[] importance = importanceOf(r, imp);
-        float[] s = colScale.get(groupLead(r));
-        if (importance != null && s != null) {
-          importance = importance.clone();
-          for (int c = 0; c < importance.length; c++) {
-            importance[c] /= s[c] * s[c];
+        float[] attnNorm = w.attnNorm().clone();
+        float[] ffnNorm = w.ffnNorm().clone();
+        float[][] imp = new float[Role.values().length][];
+        // An EnumMap: folds are applied in role order (up takes two, gate/up's columns and down's
+        // rows), so the float rounding, hence every code, is the same from run to run.
+        Map<Role, float[]> colScale = new EnumMap<>(Role.class);
+        if (stats != null) {
+          imp[Role.Q.ordinal()] = stats.get(l, Site.ATTN_IN).meanSquare();
+          imp[Role.O.ordinal()] = stats.get(l, Site.ATTN_OUT).meanSquare();
+          imp[Role.GATE.ordinal()] = stats.get(l, Site.FFN_IN).meanSquare();
+          imp[Role.DOWN.ordinal()] = stats.get(l, Site.FFN_HIDDEN).meanSquare();
+          boolean folded =
+              searchScales(l, recipe, stats, orig, f, colScale, cfg, w.vBias() == null);
+          if (folded) {
+            applyFolds(colScale, f, orig, attnNorm, ffnNorm, dim, hidden, cfg.kvDim());
           }
         }
-        Tensor q;
-        TensorEncoding enc = null;
-        if (spec.format() == WeightFormat.FULL && weights == null) {
-          q = t;
-        } else {
-          float[] wf = weights != null ? weights : WeightQuantizer.dequantize(t);
-          WeightQuantizer.Result res;
-          if (isGptq(spec)) {
-            double[] h = hessians.get(siteOf(r)).matrix();
-            if (s != null) {
-              scaleHessian(h, s); // the input is x / s after an AWQ fold
-            }
-            res = Gptq.quantize(name, wf, t.rows(), t.cols(), spec, h, false);
-          } else {
-            res =
-                WeightQuantizer.quantize(
-                    name, wf, t.rows(), t.cols(), fallback(spec, t.cols()), importance);
+        Map<Site, Gptq.Hessian> hessians =
+            usesGptq(recipe, LINEAR)
+                ? layerHessians(model, layers, l, calibration, false).sites()
+                : Map.of();
+        Map<Role, Tensor> out = new HashMap<>();
+        final int layer = l;
+        List<Quantized> done =
+            eachRole(
+                pool,
+                r ->
+                    quantizeMatrix(
+                        layer,
+                        r,
+                        orig.get(r),
+                        f.get(r),
+                        recipe,
+                        imp,
+                        colScale,
+                        hessians,
+                        calibration));
+        for (int i = 0; i < LINEAR.size(); i++) {
+          Quantized d = done.get(i);
+          if (d.encoding() != null) {
+            encodings.put(d.entry().tensor(), d.encoding());
           }
-          q = res.tensor();
-          enc = res.encoding();
+          out.put(LINEAR.get(i), d.tensor());
+          qbom.add(d.entry());
         }
-        if (enc != null) {
-          encodings.put(name, enc);
-        }
-        out.put(r, q);
-        qbom.add(entry(name, r, q, spec, calibration, t));
+        qbom.add(normEntry(TensorNames.attnNorm(l), w.attnNorm()));
+        qbom.add(normEntry(TensorNames.ffnNorm(l), w.ffnNorm()));
+        layers.add(
+            new LayerWeights(
+                attnNorm,
+                out.get(Role.Q),
+                out.get(Role.K),
+                out.get(Role.V),
+                out.get(Role.O),
+                w.qBias(),
+                w.kBias(),
+                w.vBias(),
+                ffnNorm,
+                out.get(Role.GATE),
+                out.get(Role.UP),
+                out.get(Role.DOWN)));
       }
-      qbom.add(normEntry(TensorNames.attnNorm(l), w.attnNorm()));
-      qbom.add(normEntry(TensorNames.ffnNorm(l), w.ffnNorm()));
-      layers.add(
-          new LayerWeights(
-              attnNorm,
-              out.get(Role.Q),
-              out.get(Role.K),
-              out.get(Role.V),
-              out.get(Role.O),
-              w.qBias(),
-              w.kBias(),
-              w.vBias(),
-              ffnNorm,
-              out.get(Role.GATE),
-              out.get(Role.UP),
-              out.get(Role.DOWN)));
     }
     boolean tied = src.output() == src.embedding();
     QuantSpec embSpec = recipe.spec(Role.EMBEDDINGS);
@@ -240,6 +256,103 @@ public final class Quantizer {
     qbom.add(normEntry(TensorNames.OUTPUT_NORM, src.outputNorm()));
     ModelWeights weights = new ModelWeights(emb, layers, src.outputNorm(), head);
     return new QuantizedModel(model.withWeights(weights), recipe, encodings, qbom, now, publisher);
+  }
+
+  /** One quantized layer matrix: its tensor, its encoding (null for GGUF types) and QBOM entry. */
+  private record Quantized(Tensor tensor, TensorEncoding encoding, QbomEntry entry) {}
+
+  private Quantized quantizeMatrix(
+      int l,
+      Role r,
+      Tensor t,
+      float[] weights,
+      Recipe recipe,
+      float[][] imp,
+      Map<Role, float[]> colScale,
+      Map<Site, Gptq.Hessian> hessians,
+      Calibration calibration) {
+    QuantSpec spec = recipe.spec(r);
+    String name = TensorNames.matrix(l, r);
+    float[] importance = importanceOf(r, imp);
+    float[] s = colScale.get(groupLead(r));
+    if (importance != null && s != null) {
+      importance = importance.clone();
+      for (int c = 0; c < importance.length; c++) {
+        importance[c] /= s[c] * s[c];
+      }
+    }
+    Tensor q;
+    TensorEncoding enc = null;
+    if (spec.format() == WeightFormat.FULL && weights == null) {
+      q = t;
+    } else {
+      float[] wf = weights != null ? weights : WeightQuantizer.dequantize(t);
+      WeightQuantizer.Result res;
+      if (isGptq(spec)) {
+        double[] h = hessians.get(siteOf(r)).matrix();
+        if (s != null) {
+          scaleHessian(h, s); // the input is x / s after an AWQ fold (h is a fresh copy)
+        }
+        res = Gptq.quantize(name, wf, t.rows(), t.cols(), spec, h, false);
+      } else {
+        res =
+            WeightQuantizer.quantize(
+                name, wf, t.rows(), t.cols(), fallback(spec, t.cols()), importance);
+      }
+      q = res.tensor();
+      enc = res.encoding();
+    }
+    return new Quantized(q, enc, entry(name, r, q, spec, calibration, t));
+  }
+
+  /** Daemon workers: a quantization that fails or is abandoned never keeps the JVM alive. */
+  private static java.util.concurrent.ExecutorService newPool(int threads) {
+    java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+    return java.util.concurrent.Executors.newFixedThreadPool(
+        threads,
+        r -> {
+          Thread t = new Thread(r, "kvant-quantize-" + n.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        });
+  }
+
+  /**
+   * {@code task} for each of {@link #LINEAR}'s roles, in that order: on {@code pool} when there is
+   * one, else one after another.
+   */
+  private static <T> List<T> eachRole(
+      java.util.concurrent.ExecutorService pool, java.util.function.Function<Role, T> task) {
+    List<T> results = new ArrayList<>(LINEAR.size());
+    if (pool == null) {
+      for (Role r : LINEAR) {
+        results.add(task.apply(r));
+      }
+      return results;
+    }
+    List<java.util.concurrent.Future<T>> futures = new ArrayList<>(LINEAR.size());
+    for (Role r : LINEAR) {
+      futures.add(pool.submit(() -> task.apply(r)));
+    }
+    for (java.util.concurrent.Future<T> f : futures) {
+      try {
+        results.add(f.get());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        futures.forEach(x -> x.cancel(true));
+        throw new IllegalStateException("interrupted while quantizing", e);
+      } catch (java.util.concurrent.ExecutionException e) {
+        futures.forEach(x -> x.cancel(true));
+        if (e.getCause() instanceof RuntimeException re) {
+          throw re;
+        }
+        if (e.getCause() instanceof Error err) {
+          throw err;
+        }
+        throw new IllegalStateException(e.getCause());
+      }
+    }
+    return results;
   }
 
   /**

@@ -109,6 +109,48 @@ class QuantizerTest {
   }
 
   @Test
+  void quantizingTheMatricesOfALayerSideBySideGivesTheSameModel() throws IOException {
+    for (String recipe : new String[] {"fp8", "w4g32:awq", "w4g32:gptq", "q4_0"}) {
+      QuantizedModel one = quantize(recipe);
+      QuantizedModel four =
+          new Quantizer(Clock.fixed(T0, ZoneOffset.UTC), "test", 4)
+              .run(model, Recipe.resolve(recipe), calibration);
+      assertThat(four.qbom()).as(recipe).isEqualTo(one.qbom());
+      assertThat(four.encodings().keySet()).as(recipe).isEqualTo(one.encodings().keySet());
+      one.encodings()
+          .forEach(
+              (name, e) -> {
+                TensorEncoding f = four.encodings().get(name);
+                assertThat(f.scale()).as("%s %s", recipe, name).containsExactly(e.scale());
+                assertThat(f.offset()).as("%s %s", recipe, name).containsExactly(e.offset());
+              });
+      for (int l = 0; l < model.config().layers(); l++) {
+        LayerWeights a = one.model().weights().layers().get(l);
+        LayerWeights b = four.model().weights().layers().get(l);
+        for (Tensor[] pair :
+            new Tensor[][] {
+              {a.wq(), b.wq()},
+              {a.wk(), b.wk()},
+              {a.wv(), b.wv()},
+              {a.wo(), b.wo()},
+              {a.wGate(), b.wGate()},
+              {a.wUp(), b.wUp()},
+              {a.wDown(), b.wDown()}
+            }) {
+          assertThat(pair[1].dtype()).isEqualTo(pair[0].dtype());
+          assertThat(WeightQuantizer.dequantize(pair[1]))
+              .as("%s layer %d", recipe, l)
+              .containsExactly(WeightQuantizer.dequantize(pair[0]));
+        }
+        assertThat(b.attnNorm()).containsExactly(a.attnNorm());
+      }
+    }
+    assertThatThrownBy(() -> new Quantizer(Clock.systemUTC(), "t", 0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("threads");
+  }
+
+  @Test
   void awqFoldsScalesIntoTheNorms() throws IOException {
     QuantizedModel q = quantize("w4g32:awq");
     LayerWeights src = model.weights().layers().get(0);

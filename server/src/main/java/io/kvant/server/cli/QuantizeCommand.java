@@ -100,7 +100,8 @@ final class QuantizeCommand {
             Calibration.fromText(
                 calText, model.tokenizer(), Math.min(256, model.config().contextLength()));
         String publisher = f.string("publisher").orElse("kvant-quantize");
-        QuantizedModel q = new Quantizer(clock, publisher).run(model, recipe, cal);
+        QuantizedModel q =
+            new Quantizer(clock, publisher, Quantizer.loadThreads()).run(model, recipe, cal);
         Optional<KvCalibrationFile.Contents> kv =
             f.flag("no-kv-calibration") ? Optional.empty() : Optional.of(kvCalibration(model));
         String name = f.string("model-name").orElse(stem(modelPath));
