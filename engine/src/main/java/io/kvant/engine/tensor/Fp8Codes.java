@@ -82,30 +82,31 @@ public final class Fp8Codes {
   public static int encodeSaturating(DType type, float x) {
     int sign = Float.floatToRawIntBits(x) < 0 ? 0x80 : 0;
     float a = Math.abs(x);
-    int code;
-    if (type == DType.F8_E4M3) {
-      if (!(a < 448f)) {
-        code = 0x7E;
-      } else if (a < 0x1p-6f) {
-        code = (int) Math.rint(a * 0x1p9f); // steps of 2^-9; 8 is the smallest normal
-      } else {
-        int bits = Float.floatToRawIntBits(a);
-        bits += 0x7FFFF + ((bits >>> 20) & 1); // 23 - 3 mantissa bits dropped
-        code = (bits >>> 20) - ((127 - 7) << 3);
-      }
-    } else if (type == DType.F8_E5M2) {
-      if (!(a < 57344f)) {
-        code = 0x7B;
-      } else if (a < 0x1p-14f) {
-        code = (int) Math.rint(a * 0x1p16f); // steps of 2^-16; 4 is the smallest normal
-      } else {
-        int bits = Float.floatToRawIntBits(a);
-        bits += 0xFFFFF + ((bits >>> 21) & 1); // 23 - 2 mantissa bits dropped
-        code = (bits >>> 21) - ((127 - 15) << 2);
-      }
-    } else {
-      throw new IllegalArgumentException("not an FP8 type: " + type);
+    return sign
+        | switch (type) {
+          // 3 mantissa bits (23 - 3 dropped), bias 7: 0x7E = 448, subnormal steps of 2^-9
+          case F8_E4M3 -> magnitude(a, 448f, 0x7E, 0x1p-6f, 0x1p9f, 20, 127 - 7);
+          // 2 mantissa bits (23 - 2 dropped), bias 15: 0x7B = 57344, subnormal steps of 2^-16
+          case F8_E5M2 -> magnitude(a, 57344f, 0x7B, 0x1p-14f, 0x1p16f, 21, 127 - 15);
+          default -> throw new IllegalArgumentException("not an FP8 type: " + type);
+        };
+  }
+
+  /**
+   * The code of {@code a >= 0} in a format whose largest finite value {@code max} has code {@code
+   * maxCode}, whose smallest normal is {@code minNormal} with subnormal steps of {@code 1 / steps},
+   * keeping {@code 23 - dropped} mantissa bits with exponent bias {@code 127 - rebias}.
+   */
+  private static int magnitude(
+      float a, float max, int maxCode, float minNormal, float steps, int dropped, int rebias) {
+    if (!(a < max)) {
+      return maxCode;
     }
-    return sign | code;
+    if (a < minNormal) {
+      return (int) Math.rint(a * steps); // the smallest normal's code is the subnormals' count
+    }
+    int bits = Float.floatToRawIntBits(a);
+    bits += (1 << (dropped - 1)) - 1 + ((bits >>> dropped) & 1); // half to even
+    return (bits >>> dropped) - (rebias << (23 - dropped));
   }
 }
