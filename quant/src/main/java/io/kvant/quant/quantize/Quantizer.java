@@ -26,6 +26,13 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
 /**
  * Quantizes a full-precision {@link Model} with a {@link Recipe}, optionally calibrated on token
@@ -143,7 +150,7 @@ public final class Quantizer {
     int hidden = cfg.hiddenDim();
 
     List<LayerWeights> layers = new ArrayList<>();
-    try (java.util.concurrent.ExecutorService pool = threads > 1 ? newPool(threads) : null) {
+    try (ExecutorService pool = threads > 1 ? newPool(threads) : null) {
       for (int l = 0; l < cfg.layers(); l++) {
         LayerWeights w = src.layers().get(l);
         Map<Role, float[]> f = new HashMap<>();
@@ -306,9 +313,9 @@ public final class Quantizer {
   }
 
   /** Daemon workers: a quantization that fails or is abandoned never keeps the JVM alive. */
-  private static java.util.concurrent.ExecutorService newPool(int threads) {
-    java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
-    return java.util.concurrent.Executors.newFixedThreadPool(
+  private static ExecutorService newPool(int threads) {
+    AtomicInteger n = new AtomicInteger();
+    return Executors.newFixedThreadPool(
         threads,
         r -> {
           Thread t = new Thread(r, "kvant-quantize-" + n.incrementAndGet());
@@ -321,8 +328,7 @@ public final class Quantizer {
    * {@code task} for each of {@link #LINEAR}'s roles, in that order: on {@code pool} when there is
    * one, else one after another.
    */
-  private static <T> List<T> eachRole(
-      java.util.concurrent.ExecutorService pool, java.util.function.Function<Role, T> task) {
+  private static <T> List<T> eachRole(ExecutorService pool, Function<Role, T> task) {
     List<T> results = new ArrayList<>(LINEAR.size());
     if (pool == null) {
       for (Role r : LINEAR) {
@@ -330,27 +336,26 @@ public final class Quantizer {
       }
       return results;
     }
-    List<java.util.concurrent.Future<T>> futures = new ArrayList<>(LINEAR.size());
+    List<Callable<T>> tasks = new ArrayList<>(LINEAR.size());
     for (Role r : LINEAR) {
-      futures.add(pool.submit(() -> task.apply(r)));
+      tasks.add(() -> task.apply(r));
     }
-    for (java.util.concurrent.Future<T> f : futures) {
-      try {
+    try {
+      // invokeAll returns when every task has ended, its futures in the tasks' order
+      for (Future<T> f : pool.invokeAll(tasks)) {
         results.add(f.get());
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        futures.forEach(x -> x.cancel(true));
-        throw new IllegalStateException("interrupted while quantizing", e);
-      } catch (java.util.concurrent.ExecutionException e) {
-        futures.forEach(x -> x.cancel(true));
-        if (e.getCause() instanceof RuntimeException re) {
-          throw re;
-        }
-        if (e.getCause() instanceof Error err) {
-          throw err;
-        }
-        throw new IllegalStateException(e.getCause());
       }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while quantizing", e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      if (e.getCause() instanceof Error err) {
+        throw err;
+      }
+      throw new IllegalStateException(e.getCause());
     }
     return results;
   }
