@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|serve8b|serve8bfp8|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -354,6 +354,29 @@ if wants serve; then
   done
   kill -TERM "$server"; wait "$server"
   tail -5 "$RESULTS/serve.log"
+fi
+if named servecpu; then
+  # Issue 18's server figure where the load generator has cores of its own: the CPU engine serving
+  # the bundled model pinned to SERVER_CPUS, `bench serve` pinned to CLIENT_CPUS (default 8 and up; on the 2-vCPU
+  # development machine both share two cores, perf/RESULTS.md session 13); 1 and 16 streams, 256
+  # requests of 64 output tokens a level, as tools/cpu/serve-ab.sh.
+  client=${CLIENT_CPUS:-8-$(( $(nproc) - 1 ))}
+  for spec in ${SERVECPU_SPECS:-0-1:2 0-3:4 0-7:8}; do
+    cpus=${spec%%:*}; t=${spec##*:}; port=$((50160 + t))
+    taskset -c "$cpus" "${JAVA[@]}" -XX:+UseParallelGC -Xmx512m -cp "$CP" io.kvant.server.cli.Main \
+      serve --port "$port" --metrics-port 0 --threads "$t" > "$RESULTS/servecpu-$t.log" 2>&1 &
+    server=$!
+    for i in $(seq 1 120); do
+      grep -q "warm and serving" "$RESULTS/servecpu-$t.log" 2>/dev/null && break
+      kill -0 "$server" 2>/dev/null || break
+      sleep 0.5
+    done
+    echo "== CPU server, bundled model, cpus $cpus, $t threads; bench serve on cpus $client" | tee -a "$RESULTS/servecpu.txt"
+    timeout 150 taskset -c "$client" "${BENCH[@]}" serve --target "127.0.0.1:$port" --concurrency 1,16 \
+      --requests 256 --warmup 8 --prompt-len uniform:8:32 --output-len fixed:64 \
+      --out "$RESULTS/servecpu-$t.json" 2>&1 | grep -iE "concurrency|output token throughput|failed requests" | tee -a "$RESULTS/servecpu.txt"
+    kill -TERM "$server"; wait "$server"
+  done
 fi
 if named serve8b; then
   # The gRPC server on the GPU, Llama-3-8B shape: F16 weights, then Q8_0 (quantized), 128/128 at
