@@ -54,9 +54,10 @@ public enum MgemvSplits {
    * #HEAD_ROWS}, where every other policy gives every tiled product K8U4. {@code CudaBench gemv} on
    * an H100, 16 rows (perf/RESULTS.md, "GPU, session 14"), K16U2 against K8U4: INT8 / FP8 4096x4096
    * 9.5 / 9.5 us against 13.0 / 13.9, 4096x14336 29.3 / 29.3 against 35.4 / 40.0, 14336x4096 33.5 /
-   * 33.3 against 34.3 / 32.5, the head 254.9 / 252.9 against 226.8 / 219.1 (so not there). To
-   * compare in whole steps ({@code CudaBench decode --splits mq-32,mq-32-k16u2-8bit}); not the
-   * default until that is measured.
+   * 33.3 against 34.3 / 32.5, the head 254.9 / 252.9 against 226.8 / 219.1 (so not there). In whole
+   * 8B INT8 decode steps it is slower (session 15, H100: 2,180.6 against 2,230.6 tok/s at 12
+   * sequences, 2,587.9 against 2,698.7 at 16), so it is not the default; kept for comparing ({@code
+   * CudaBench decode --splits mq-32,mq-32-k16u2-8bit}).
    */
   MQ_32_K16U2_8BIT;
 
