@@ -182,6 +182,16 @@ if named mq8quick; then
     done
   done
 fi
+await_server() {  # await_server LOG PID SECONDS: until LOG says it serves, PID exits or time is up
+  local log=$1 pid=$2 i
+  for ((i = 1; i <= $3; i++)); do
+    grep -q "listening\|serving" "$log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  waited=$i
+}
+
 if named kvcenter; then
   # Centered keys on the 8B shape (synthetic statistics: the work is the same for any values)
   # against per-token-mse, FP8 KV, 1,024-token prompts.
@@ -343,10 +353,7 @@ if wants serve; then
     --metrics-port 0 --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto \
     > "$RESULTS/serve.log" 2>&1 &
   server=$!
-  for i in $(seq 1 120); do
-    grep -q "listening\|serving" "$RESULTS/serve.log" 2>/dev/null && break
-    sleep 1
-  done
+  await_server "$RESULTS/serve.log" "$server" 120
   for c in 1 16 64 256; do
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50151 --model synth --concurrency "$c" \
       --requests $((c * 4 > 32 ? c * 4 : 32)) --warmup "$c" --prompt-len fixed:128 \
@@ -366,11 +373,7 @@ if named servecpu; then
     taskset -c "$cpus" "${JAVA[@]}" -XX:+UseParallelGC -Xmx512m -cp "$CP" io.kvant.server.cli.Main \
       serve --port "$port" --metrics-port 0 --threads "$t" > "$RESULTS/servecpu-$t.log" 2>&1 &
     server=$!
-    for i in $(seq 1 120); do
-      grep -q "warm and serving" "$RESULTS/servecpu-$t.log" 2>/dev/null && break
-      kill -0 "$server" 2>/dev/null || break
-      sleep 0.5
-    done
+    await_server "$RESULTS/servecpu-$t.log" "$server" 60
     echo "== CPU server, bundled model, cpus $cpus, $t threads; bench serve on cpus $client" | tee -a "$RESULTS/servecpu.txt"
     timeout 150 taskset -c "$client" "${BENCH[@]}" serve --target "127.0.0.1:$port" --concurrency 1,16 \
       --requests 256 --warmup 8 --prompt-len uniform:8:32 --output-len fixed:64 \
@@ -387,10 +390,7 @@ if named serve8b; then
       --metrics-port 0 --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto \
       > "$RESULTS/serve8b-$wt.log" 2>&1 &
     server=$!
-    for i in $(seq 1 300); do
-      grep -q "listening\|serving" "$RESULTS/serve8b-$wt.log" 2>/dev/null && break
-      sleep 1
-    done
+    await_server "$RESULTS/serve8b-$wt.log" "$server" 300
     for spec in 1:128 16:128 64:128 256:128 64:512 256:512; do
       c=${spec%%:*}; p=${spec##*:}
       echo "== 8B $wt concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b.txt"
@@ -412,12 +412,8 @@ if named serve8bfp8; then
     --model /tmp/synth-8b.gguf --weights fp8 --name synth --port 50153 --metrics-port 0 \
     --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto > "$RESULTS/serve8b-fp8.log" 2>&1 &
   server=$!
-  for i in $(seq 1 400); do
-    grep -q "listening\|serving" "$RESULTS/serve8b-fp8.log" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || break
-    sleep 1
-  done
-  echo "server up after ${i} s" | tee -a "$RESULTS/serve8b-fp8.txt"
+  await_server "$RESULTS/serve8b-fp8.log" "$server" 400
+  echo "server up after ${waited} s" | tee -a "$RESULTS/serve8b-fp8.txt"
   # prompt lengths are words (bench serve's --prompt-len): on the synthetic 8B model 128 words
   # came to 231 tokens and 512 to 920 (session 15), so 70 words is about the anchor's 128 tokens
   for spec in ${SERVE_SPECS:-64:70 256:70 16:128 64:128 256:128 64:512 256:512}; do
