@@ -6,6 +6,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * 8-bit packed weights (Q8_0, I8, asymmetric I4): for panel {@code p}, block {@code k}, column
@@ -68,6 +69,50 @@ final class PackedQ8 extends PackedMatrix {
     }
   }
 
+  /**
+   * Lane {@code i}: the panel row {@code 2i} ({@link #EVEN}) or {@code 2i+1} ({@link #ODD}) of a
+   * pair of row-ordered vectors (rows {@code [0, n)} and {@code [n, 2n)}); exceptional indexes
+   * (negative) take the second vector.
+   */
+  private static final VectorShuffle<Float> EVEN = pairShuffle(0);
+
+  private static final VectorShuffle<Float> ODD = pairShuffle(1);
+
+  /**
+   * Lane {@code i}: panel row {@code i} ({@link #LOW}) or {@code n + i} ({@link #HIGH}) of an
+   * even-row and an odd-row vector.
+   */
+  private static final VectorShuffle<Float> LOW = rowShuffle(0);
+
+  private static final VectorShuffle<Float> HIGH = rowShuffle(F.length());
+
+  private static VectorShuffle<Float> pairShuffle(int parity) {
+    int n = F.length();
+    int[] idx = new int[n];
+    for (int i = 0; i < n; i++) {
+      int r = 2 * i + parity;
+      idx[i] = r < n ? r : r - 2 * n;
+    }
+    return VectorShuffle.fromValues(F, idx);
+  }
+
+  private static VectorShuffle<Float> rowShuffle(int first) {
+    int n = F.length();
+    int[] idx = new int[n];
+    for (int i = 0; i < n; i++) {
+      int r = first + i;
+      idx[i] = r % 2 == 0 ? r / 2 : r / 2 - n;
+    }
+    return VectorShuffle.fromValues(F, idx);
+  }
+
+  /**
+   * One input row. The two-column products of each 16-bit lane are widened to ints by shifts of
+   * their int view (even rows from the low halves, odd rows from the high ones) instead of two lane
+   * conversions, which on x86 are shuffles; the block scales are put in the same even/odd order
+   * once per block and the accumulators back in row order once per panel. Each row's operations and
+   * their order are those of {@link #panel2}'s first row: the same bits.
+   */
   @Override
   void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
     short[] xq = x.codes();
@@ -76,21 +121,21 @@ final class PackedQ8 extends PackedMatrix {
     float[] fs = scales;
     int xo = b * cols;
     int so = b * blocks;
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
+    FloatVector accE = FloatVector.zero(F);
+    FloatVector accO = FloatVector.zero(F);
     long base = (long) p * blocks * BLOCK * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      IntVector i0 = IntVector.zero(I);
-      IntVector i1 = IntVector.zero(I);
+      IntVector ie = IntVector.zero(I);
+      IntVector io = IntVector.zero(I);
       long wo = base + (long) k * BLOCK * PANEL;
       int xk = xo + k * BLOCK;
       for (int j = 0; j < BLOCK; j += 2) {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
-        ShortVector pr = w0.mul(xq[xk + j]).add(w1.mul(xq[xk + j + 1]));
-        i0 = i0.add((IntVector) pr.convertShape(VectorOperators.S2I, I, 0));
-        i1 = i1.add((IntVector) pr.convertShape(VectorOperators.S2I, I, 1));
+        IntVector pr = w0.mul(xq[xk + j]).add(w1.mul(xq[xk + j + 1])).reinterpretAsInts();
+        ie = ie.add(pr.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io = io.add(pr.lanewise(VectorOperators.ASHR, 16));
       }
       float d = xs[so + k];
       int si = sb + k * PANEL;
@@ -110,12 +155,12 @@ final class PackedQ8 extends PackedMatrix {
         ws0 = FloatVector.fromArray(F, fs, si);
         ws1 = FloatVector.fromArray(F, fs, si + F.length());
       }
-      FloatVector s0 = ws0.mul(d);
-      FloatVector s1 = ws1.mul(d);
-      acc0 = ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(s0, acc0);
-      acc1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(s1, acc1);
+      FloatVector sE = ws0.rearrange(EVEN, ws1).mul(d);
+      FloatVector sO = ws0.rearrange(ODD, ws1).mul(d);
+      accE = ((FloatVector) ie.convert(VectorOperators.I2F, 0)).fma(sE, accE);
+      accO = ((FloatVector) io.convert(VectorOperators.I2F, 0)).fma(sO, accO);
     }
-    store(acc0, acc1, out, o, valid);
+    store(accE.rearrange(LOW, accO), accE.rearrange(HIGH, accO), out, o, valid);
   }
 
   @Override
@@ -126,29 +171,29 @@ final class PackedQ8 extends PackedMatrix {
     float[] fs = scales;
     int xo = b * cols;
     int so = b * blocks;
-    FloatVector c00 = FloatVector.zero(F);
-    FloatVector c01 = FloatVector.zero(F);
-    FloatVector c10 = FloatVector.zero(F);
-    FloatVector c11 = FloatVector.zero(F);
+    FloatVector ce0 = FloatVector.zero(F);
+    FloatVector co0 = FloatVector.zero(F);
+    FloatVector ce1 = FloatVector.zero(F);
+    FloatVector co1 = FloatVector.zero(F);
     long base = (long) p * blocks * BLOCK * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      IntVector i00 = IntVector.zero(I);
-      IntVector i01 = IntVector.zero(I);
-      IntVector i10 = IntVector.zero(I);
-      IntVector i11 = IntVector.zero(I);
+      IntVector ie0 = IntVector.zero(I);
+      IntVector io0 = IntVector.zero(I);
+      IntVector ie1 = IntVector.zero(I);
+      IntVector io1 = IntVector.zero(I);
       long wo = base + (long) k * BLOCK * PANEL;
       int x0 = xo + k * BLOCK;
       int x1 = x0 + cols;
       for (int j = 0; j < BLOCK; j += 2) {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
-        ShortVector p0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1]));
-        ShortVector p1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1]));
-        i00 = i00.add((IntVector) p0.convertShape(VectorOperators.S2I, I, 0));
-        i01 = i01.add((IntVector) p0.convertShape(VectorOperators.S2I, I, 1));
-        i10 = i10.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 0));
-        i11 = i11.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 1));
+        IntVector q0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1])).reinterpretAsInts();
+        IntVector q1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1])).reinterpretAsInts();
+        ie0 = ie0.add(q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, 16));
+        ie1 = ie1.add(q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, 16));
       }
       int si = sb + k * PANEL;
       FloatVector s0;
@@ -167,15 +212,17 @@ final class PackedQ8 extends PackedMatrix {
         s0 = FloatVector.fromArray(F, fs, si);
         s1 = FloatVector.fromArray(F, fs, si + F.length());
       }
+      FloatVector sE = s0.rearrange(EVEN, s1);
+      FloatVector sO = s0.rearrange(ODD, s1);
       float d0 = xs[so + k];
       float d1 = xs[so + blocks + k];
-      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
-      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
-      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
-      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
+      ce0 = ((FloatVector) ie0.convert(VectorOperators.I2F, 0)).fma(sE.mul(d0), ce0);
+      co0 = ((FloatVector) io0.convert(VectorOperators.I2F, 0)).fma(sO.mul(d0), co0);
+      ce1 = ((FloatVector) ie1.convert(VectorOperators.I2F, 0)).fma(sE.mul(d1), ce1);
+      co1 = ((FloatVector) io1.convert(VectorOperators.I2F, 0)).fma(sO.mul(d1), co1);
     }
-    store(c00, c01, out, o, valid);
-    store(c10, c11, out, o + rows, valid);
+    store(ce0.rearrange(LOW, co0), ce0.rearrange(HIGH, co0), out, o, valid);
+    store(ce1.rearrange(LOW, co1), ce1.rearrange(HIGH, co1), out, o + rows, valid);
   }
 
   @Override
@@ -186,25 +233,25 @@ final class PackedQ8 extends PackedMatrix {
     float[] fs = scales;
     int xo = b * cols;
     int so = b * blocks;
-    FloatVector c00 = FloatVector.zero(F);
-    FloatVector c01 = FloatVector.zero(F);
-    FloatVector c10 = FloatVector.zero(F);
-    FloatVector c11 = FloatVector.zero(F);
-    FloatVector c20 = FloatVector.zero(F);
-    FloatVector c21 = FloatVector.zero(F);
-    FloatVector c30 = FloatVector.zero(F);
-    FloatVector c31 = FloatVector.zero(F);
+    FloatVector ce0 = FloatVector.zero(F);
+    FloatVector co0 = FloatVector.zero(F);
+    FloatVector ce1 = FloatVector.zero(F);
+    FloatVector co1 = FloatVector.zero(F);
+    FloatVector ce2 = FloatVector.zero(F);
+    FloatVector co2 = FloatVector.zero(F);
+    FloatVector ce3 = FloatVector.zero(F);
+    FloatVector co3 = FloatVector.zero(F);
     long base = (long) p * blocks * BLOCK * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      IntVector i00 = IntVector.zero(I);
-      IntVector i01 = IntVector.zero(I);
-      IntVector i10 = IntVector.zero(I);
-      IntVector i11 = IntVector.zero(I);
-      IntVector i20 = IntVector.zero(I);
-      IntVector i21 = IntVector.zero(I);
-      IntVector i30 = IntVector.zero(I);
-      IntVector i31 = IntVector.zero(I);
+      IntVector ie0 = IntVector.zero(I);
+      IntVector io0 = IntVector.zero(I);
+      IntVector ie1 = IntVector.zero(I);
+      IntVector io1 = IntVector.zero(I);
+      IntVector ie2 = IntVector.zero(I);
+      IntVector io2 = IntVector.zero(I);
+      IntVector ie3 = IntVector.zero(I);
+      IntVector io3 = IntVector.zero(I);
       long wo = base + (long) k * BLOCK * PANEL;
       int x0 = xo + k * BLOCK;
       int x1 = x0 + cols;
@@ -213,18 +260,18 @@ final class PackedQ8 extends PackedMatrix {
       for (int j = 0; j < BLOCK; j += 2) {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
-        ShortVector p0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1]));
-        ShortVector p1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1]));
-        ShortVector p2 = w0.mul(xq[x2 + j]).add(w1.mul(xq[x2 + j + 1]));
-        ShortVector p3 = w0.mul(xq[x3 + j]).add(w1.mul(xq[x3 + j + 1]));
-        i00 = i00.add((IntVector) p0.convertShape(VectorOperators.S2I, I, 0));
-        i01 = i01.add((IntVector) p0.convertShape(VectorOperators.S2I, I, 1));
-        i10 = i10.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 0));
-        i11 = i11.add((IntVector) p1.convertShape(VectorOperators.S2I, I, 1));
-        i20 = i20.add((IntVector) p2.convertShape(VectorOperators.S2I, I, 0));
-        i21 = i21.add((IntVector) p2.convertShape(VectorOperators.S2I, I, 1));
-        i30 = i30.add((IntVector) p3.convertShape(VectorOperators.S2I, I, 0));
-        i31 = i31.add((IntVector) p3.convertShape(VectorOperators.S2I, I, 1));
+        IntVector q0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1])).reinterpretAsInts();
+        IntVector q1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1])).reinterpretAsInts();
+        IntVector q2 = w0.mul(xq[x2 + j]).add(w1.mul(xq[x2 + j + 1])).reinterpretAsInts();
+        IntVector q3 = w0.mul(xq[x3 + j]).add(w1.mul(xq[x3 + j + 1])).reinterpretAsInts();
+        ie0 = ie0.add(q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, 16));
+        ie1 = ie1.add(q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, 16));
+        ie2 = ie2.add(q2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io2 = io2.add(q2.lanewise(VectorOperators.ASHR, 16));
+        ie3 = ie3.add(q3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io3 = io3.add(q3.lanewise(VectorOperators.ASHR, 16));
       }
       int si = sb + k * PANEL;
       FloatVector s0;
@@ -243,22 +290,24 @@ final class PackedQ8 extends PackedMatrix {
         s0 = FloatVector.fromArray(F, fs, si);
         s1 = FloatVector.fromArray(F, fs, si + F.length());
       }
+      FloatVector sE = s0.rearrange(EVEN, s1);
+      FloatVector sO = s0.rearrange(ODD, s1);
       float d0 = xs[so + k];
       float d1 = xs[so + blocks + k];
       float d2 = xs[so + 2 * blocks + k];
       float d3 = xs[so + 3 * blocks + k];
-      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
-      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
-      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
-      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
-      c20 = ((FloatVector) i20.convert(VectorOperators.I2F, 0)).fma(s0.mul(d2), c20);
-      c21 = ((FloatVector) i21.convert(VectorOperators.I2F, 0)).fma(s1.mul(d2), c21);
-      c30 = ((FloatVector) i30.convert(VectorOperators.I2F, 0)).fma(s0.mul(d3), c30);
-      c31 = ((FloatVector) i31.convert(VectorOperators.I2F, 0)).fma(s1.mul(d3), c31);
+      ce0 = ((FloatVector) ie0.convert(VectorOperators.I2F, 0)).fma(sE.mul(d0), ce0);
+      co0 = ((FloatVector) io0.convert(VectorOperators.I2F, 0)).fma(sO.mul(d0), co0);
+      ce1 = ((FloatVector) ie1.convert(VectorOperators.I2F, 0)).fma(sE.mul(d1), ce1);
+      co1 = ((FloatVector) io1.convert(VectorOperators.I2F, 0)).fma(sO.mul(d1), co1);
+      ce2 = ((FloatVector) ie2.convert(VectorOperators.I2F, 0)).fma(sE.mul(d2), ce2);
+      co2 = ((FloatVector) io2.convert(VectorOperators.I2F, 0)).fma(sO.mul(d2), co2);
+      ce3 = ((FloatVector) ie3.convert(VectorOperators.I2F, 0)).fma(sE.mul(d3), ce3);
+      co3 = ((FloatVector) io3.convert(VectorOperators.I2F, 0)).fma(sO.mul(d3), co3);
     }
-    store(c00, c01, out, o, valid);
-    store(c10, c11, out, o + rows, valid);
-    store(c20, c21, out, o + 2 * rows, valid);
-    store(c30, c31, out, o + 3 * rows, valid);
+    store(ce0.rearrange(LOW, co0), ce0.rearrange(HIGH, co0), out, o, valid);
+    store(ce1.rearrange(LOW, co1), ce1.rearrange(HIGH, co1), out, o + rows, valid);
+    store(ce2.rearrange(LOW, co2), ce2.rearrange(HIGH, co2), out, o + 2 * rows, valid);
+    store(ce3.rearrange(LOW, co3), ce3.rearrange(HIGH, co3), out, o + 3 * rows, valid);
   }
 }
