@@ -364,9 +364,10 @@ if wants serve; then
 fi
 if named servecpu; then
   # Issue 18's server figure where the load generator has cores of its own: the CPU engine serving
-  # the bundled model pinned to SERVER_CPUS, `bench serve` pinned to CLIENT_CPUS (default 8 and up; on the 2-vCPU
-  # development machine both share two cores, perf/RESULTS.md session 13); 1 and 16 streams, 256
-  # requests of 64 output tokens a level, as tools/cpu/serve-ab.sh.
+  # the bundled model pinned by SERVECPU_SPECS ("cpus:threads" each), `bench serve` pinned to
+  # CLIENT_CPUS (default 8 and up; on the 2-vCPU development machine both share two cores,
+  # perf/RESULTS.md session 13); 1 and 16 streams, 256 requests of 64 output tokens a level, as
+  # tools/cpu/serve-ab.sh.
   client=${CLIENT_CPUS:-8-$(( $(nproc) - 1 ))}
   for spec in ${SERVECPU_SPECS:-0-1:2 0-3:4 0-7:8}; do
     cpus=${spec%%:*}; t=${spec##*:}; port=$((50160 + t))

@@ -14,8 +14,11 @@ import jdk.incubator.vector.VectorShuffle;
  * j)*PANEL}.
  *
  * <p>Kernel: two columns at a time, each widened to 16 bits and multiplied by its activation code;
- * the two products are added in 16 bits ({@code |w*x| <= 128*127}, so two fit), then widened to two
- * int accumulators per block.
+ * the two products are added in 16 bits ({@code |w*x| <= 128*127}, so two fit), then widened to
+ * ints by shifts of the vector's int view (the even rows from the low halves, the odd rows from the
+ * high ones) rather than by lane conversions, which are shuffles on x86; the block scales are put
+ * in the same even/odd order once per block and the accumulators back in row order once per panel
+ * (perf/RESULTS.md, "Session 15": 1.19-1.22x per product in JMH).
  */
 final class PackedQ8 extends PackedMatrix {
   PackedQ8(BlockSource src, boolean half) {
