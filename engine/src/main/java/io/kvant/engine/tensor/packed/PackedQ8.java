@@ -73,48 +73,35 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   /**
-   * Lane {@code i}: the panel row {@code 2i} ({@link #EVEN}) or {@code 2i+1} ({@link #ODD}) of a
-   * pair of row-ordered vectors (rows {@code [0, n)} and {@code [n, 2n)}); exceptional indexes
-   * (negative) take the second vector.
+   * Lane {@code i}: panel row {@code 2i} ({@link #EVEN}) or {@code 2i+1} ({@link #ODD}) of a pair
+   * of row-ordered vectors; {@link #LOW} and {@link #HIGH}: panel row {@code i} or {@code n + i} of
+   * an even-row and an odd-row vector (the two-vector {@code rearrange}: negative indexes take the
+   * second vector).
    */
-  private static final VectorShuffle<Float> EVEN = pairShuffle(0);
+  private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(F, i -> inRows(2 * i));
 
-  private static final VectorShuffle<Float> ODD = pairShuffle(1);
+  private static final VectorShuffle<Float> ODD = VectorShuffle.fromOp(F, i -> inRows(2 * i + 1));
+
+  private static final VectorShuffle<Float> LOW = VectorShuffle.fromOp(F, i -> inParities(i));
+
+  private static final VectorShuffle<Float> HIGH =
+      VectorShuffle.fromOp(F, i -> inParities(F.length() + i));
 
   /**
-   * Lane {@code i}: panel row {@code i} ({@link #LOW}) or {@code n + i} ({@link #HIGH}) of an
-   * even-row and an odd-row vector.
+   * Where panel row {@code r} is in a pair of vectors of rows {@code [0, n)} and {@code [n, 2n)}.
    */
-  private static final VectorShuffle<Float> LOW = rowShuffle(0);
-
-  private static final VectorShuffle<Float> HIGH = rowShuffle(F.length());
-
-  private static VectorShuffle<Float> pairShuffle(int parity) {
-    int n = F.length();
-    int[] idx = new int[n];
-    for (int i = 0; i < n; i++) {
-      int r = 2 * i + parity;
-      idx[i] = r < n ? r : r - 2 * n;
-    }
-    return VectorShuffle.fromValues(F, idx);
+  private static int inRows(int r) {
+    return r < F.length() ? r : r - 2 * F.length();
   }
 
-  private static VectorShuffle<Float> rowShuffle(int first) {
-    int n = F.length();
-    int[] idx = new int[n];
-    for (int i = 0; i < n; i++) {
-      int r = first + i;
-      idx[i] = r % 2 == 0 ? r / 2 : r / 2 - n;
-    }
-    return VectorShuffle.fromValues(F, idx);
+  /** Where panel row {@code r} is in a pair of vectors of the even rows and the odd rows. */
+  private static int inParities(int r) {
+    return r % 2 == 0 ? r / 2 : r / 2 - F.length();
   }
 
   /**
-   * One input row. The two-column products of each 16-bit lane are widened to ints by shifts of
-   * their int view (even rows from the low halves, odd rows from the high ones) instead of two lane
-   * conversions, which on x86 are shuffles; the block scales are put in the same even/odd order
-   * once per block and the accumulators back in row order once per panel. Each row's operations and
-   * their order are those of {@link #panel2}'s first row: the same bits.
+   * One input row, widened by shifts (the class note); each row's operations and their order are
+   * those of {@link #panel2}'s first row: the same bits.
    */
   @Override
   void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
