@@ -231,8 +231,10 @@ if named mq8k16; then
   # 8-bit codes on K16U2 at 9-16 rows (MgemvSplits.MQ_32_K16U2_8BIT; session 14's gemv table had
   # it faster on three of the four 8B matrices) against the default's K8U4, in whole 8B decode
   # steps, one run per weight kind. If it wins, it becomes the default's rule.
-  for w in fp8-e4m3 int8; do
-    timeout 120 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 12,16 --steps 32 \
+  # SIGQUIT first: a JVM that hangs prints its threads before it is killed (session 15's FP8 run
+  # printed nothing in 120 s)
+  for w in ${MQ8K16_WEIGHTS:-fp8-e4m3 int8}; do
+    timeout --signal=QUIT --kill-after=15 120 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 12,16 --steps 32 \
       --weights $w --splits mq-32,mq-32-k16u2-8bit 2>&1 | tee -a "$RESULTS/mq8k16-decode.txt"
   done
 fi

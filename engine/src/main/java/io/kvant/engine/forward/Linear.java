@@ -12,15 +12,14 @@ import io.kvant.engine.tensor.packed.QuantizedInput;
 final class Linear {
   final Tensor tensor;
   final PackedMatrix packed;
-  // Inputs quantized as two int8 terms (QuantizedInput#quantizeWithResidual): the output head,
-  // whose result is the token choice.
-  private final boolean twoTerm;
-  private float[] partial = new float[0];
+  // The output head's (whose result is the token choice) float recomputation of its largest
+  // logits; null for every other matrix and on the float kernels.
+  private final HeadRefinement refinement;
 
-  private Linear(Tensor tensor, PackedMatrix packed, boolean twoTerm) {
+  private Linear(Tensor tensor, PackedMatrix packed, boolean head) {
     this.tensor = tensor;
     this.packed = packed;
-    this.twoTerm = twoTerm;
+    this.refinement = head && packed != null ? new HeadRefinement(tensor) : null;
   }
 
   static Linear of(Tensor t, MatmulKernels kernels, WeightPacks packs, ComputePool pool) {
@@ -28,9 +27,9 @@ final class Linear {
   }
 
   /**
-   * The output head: under {@link MatmulKernels#INTEGER} its input is quantized as two int8 terms
-   * per value (about 15 bits; {@link #apply} does it), since int8 alone moved the top-1 token too
-   * often against the float path (docs/DECISIONS.md).
+   * The output head: under {@link MatmulKernels#INTEGER} it quantizes its input itself ({@link
+   * #apply} does it) and its largest logits are computed again in float ({@link HeadRefinement}),
+   * since int8 alone moved the top-1 token too often against the float path (docs/DECISIONS.md).
    */
   static Linear head(Tensor t, MatmulKernels kernels, WeightPacks packs, ComputePool pool) {
     return new Linear(t, kernels == MatmulKernels.INTEGER ? packs.get(t, pool) : null, true);
@@ -38,22 +37,28 @@ final class Linear {
 
   /** Whether this matrix wants int8 activations quantized by the caller. */
   boolean integer() {
-    return packed != null && !twoTerm;
+    return packed != null && refinement == null;
   }
 
   /**
    * {@code out = W x} for {@code n} rows; {@code xq} must hold {@code x} quantized when {@link
-   * #integer()}. A two-term head quantizes {@code x} into {@code xq} itself.
+   * #integer()}. The head quantizes {@code x} into {@code xq} itself.
    */
   void apply(ComputePool pool, float[] x, QuantizedInput xq, int n, float[] out) {
     if (packed == null) {
       pool.matmul(tensor, x, n, out);
       return;
     }
-    if (twoTerm) {
-      applyTwoTerm(pool, x, xq, n, out);
+    if (refinement != null) {
+      xq.quantize(x, n, packed.cols());
+      applyPacked(pool, xq, n, out);
+      refinement.refine(x, n, out);
       return;
     }
+    applyPacked(pool, xq, n, out);
+  }
+
+  private void applyPacked(ComputePool pool, QuantizedInput xq, int n, float[] out) {
     if ((long) packed.rows() * packed.cols() * n < ComputePool.MIN_PARALLEL_WORK) {
       packed.matmul(xq, out);
       return;
@@ -151,33 +156,5 @@ final class Linear {
             first += t.rows();
           }
         });
-  }
-
-  private void applyTwoTerm(ComputePool pool, float[] x, QuantizedInput xq, int n, float[] out) {
-    xq.quantizeWithResidual(x, n, packed.cols());
-    int rows = packed.rows();
-    if (partial.length < 2 * n * rows) {
-      partial = new float[2 * n * rows];
-    }
-    float[] p = partial;
-    ComputePool.RangeBody body =
-        (start, end) -> {
-          packed.matmul(xq, p, start, end);
-          int from = start * PackedMatrix.PANEL;
-          int to = Math.min(rows, end * PackedMatrix.PANEL);
-          for (int b = 0; b < n; b++) {
-            int hi = 2 * b * rows;
-            int lo = hi + rows;
-            int o = b * rows;
-            for (int r = from; r < to; r++) {
-              out[o + r] = p[hi + r] + p[lo + r];
-            }
-          }
-        };
-    if ((long) rows * packed.cols() * n < ComputePool.MIN_PARALLEL_WORK) {
-      body.run(0, packed.panels());
-      return;
-    }
-    pool.parallelRanges(packed.panels(), 1, body);
   }
 }

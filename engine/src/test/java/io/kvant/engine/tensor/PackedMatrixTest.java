@@ -102,55 +102,6 @@ class PackedMatrixTest {
   }
 
   @Test
-  void twoTermActivationsAddUpToTheInputWithinHalfAResidualStep() {
-    Random rnd = new Random(11);
-    int cols = 96;
-    int batch = 3;
-    float[] x = RandomTensors.randomInput(batch * cols, rnd);
-    java.util.Arrays.fill(x, cols, cols + 32, 0f); // an all-zero block: both terms zero
-    QuantizedInput q = new QuantizedInput();
-    q.quantizeWithResidual(x, batch, cols);
-    assertThat(q.batch()).isEqualTo(2 * batch);
-    QuantizedInput single = new QuantizedInput();
-    single.quantize(x, batch, cols);
-    for (int b = 0; b < batch; b++) {
-      for (int c = 0; c < cols; c++) {
-        assertThat(q.code(2 * b, c)).as("first term = quantize").isEqualTo(single.code(b, c));
-        float d1 = q.scale(2 * b, c / 32);
-        float d2 = q.scale(2 * b + 1, c / 32);
-        assertThat(d2).isLessThanOrEqualTo(d1 * 0.5001f / 127f + Float.MIN_NORMAL);
-        double sum = (double) d1 * q.code(2 * b, c) + (double) d2 * q.code(2 * b + 1, c);
-        assertThat(Math.abs(x[b * cols + c] - sum)).isLessThanOrEqualTo(d2 * 0.5001 + 1e-12);
-      }
-    }
-    assertThat(q.scale(2, 0)).isZero();
-    assertThat(q.scale(3, 0)).isZero();
-
-    // The kernels on the 2*batch rows against their scalar reference, and the pair sums against
-    // the float weights times x in double (15 bits of input, not 8).
-    try (ComputePool pool = new ComputePool(1)) {
-      for (DType type : new DType[] {DType.Q8_0, DType.Q4_0}) {
-        Tensor w = RandomTensors.random(type, 40, cols, rnd);
-        PackedMatrix m = PackedMatrix.pack(w, pool);
-        float[] vector = new float[2 * batch * 40];
-        float[] reference = new float[2 * batch * 40];
-        m.matmul(q, vector);
-        m.matmulReference(q, reference, 0, m.panels());
-        assertThat(vector).isEqualTo(reference);
-        for (int b = 0; b < batch; b++) {
-          for (int r = 0; r < 40; r++) {
-            double exact = RandomTensors.dotReference(w, r, x, b * cols);
-            double bound = RandomTensors.absDot(w, r, x, b * cols) * 2e-4 + 1e-6;
-            assertThat((double) vector[2 * b * 40 + r] + vector[(2 * b + 1) * 40 + r])
-                .as("%s row %d input %d", type, r, b)
-                .isCloseTo(exact, org.assertj.core.data.Offset.offset(bound));
-          }
-        }
-      }
-    }
-  }
-
-  @Test
   void badShapesAreRefused() {
     QuantizedInput q = new QuantizedInput();
     assertThatThrownBy(() -> q.quantize(new float[48], 1, 48))

@@ -347,7 +347,7 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
       for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {
         panel4(p, x, b, out, b * rows + p * PANEL, valid);
       }
-      // Two rows left (and the two terms of a single-row head input): one pass for both.
+      // Two rows left: one pass for both.
       if (b + 2 <= batch) {
         panel2(p, x, b, out, b * rows + p * PANEL, valid);
         b += 2;

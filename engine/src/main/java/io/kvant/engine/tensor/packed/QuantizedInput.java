@@ -165,54 +165,6 @@ public final class QuantizedInput {
   }
 
   /**
-   * Quantizes rows {@code [0, batch)} of {@code x} as two terms each, for a matrix whose result
-   * needs more than 8 bits of input (the output head): row {@code 2b} holds row {@code b}'s codes
-   * as {@link #quantize} makes them, row {@code 2b+1} the codes of its rounding residual {@code x -
-   * d*q}, quantized the same way (per block, its own scale). The two dequantized rows add up to
-   * within half a residual step of {@code x}: about 1/254 of one term's step, some 15 bits. A
-   * matmul over the {@code 2*batch} rows gives two partial results per input row; their sum is the
-   * product with {@code x} at that precision.
-   *
-   * @throws IllegalArgumentException as {@link #quantize}
-   * @throws IndexOutOfBoundsException as {@link #quantize}
-   */
-  public void quantizeWithResidual(float[] x, int batch, int cols) {
-    if (cols <= 0 || cols % BLOCK != 0) {
-      throw new IllegalArgumentException("cols must be a positive multiple of 32, got " + cols);
-    }
-    if (batch < 1) {
-      throw new IllegalArgumentException("batch must be >= 1, got " + batch);
-    }
-    Objects.checkFromIndexSize(0, (long) batch * cols, x.length);
-    int n = 2 * batch * cols;
-    if (codes.length < n) {
-      codes = new short[n];
-      pairCodes = new int[n / 2];
-      nibbleCodes = new int[n / 2];
-      scales = new float[n / BLOCK];
-      blockSums = new int[n / BLOCK];
-    }
-    this.batch = 2 * batch;
-    this.cols = cols;
-    gemmCodes = false;
-    int blocksPerRow = cols / BLOCK;
-    float[] residual = new float[BLOCK];
-    for (int b = 0; b < batch; b++) {
-      for (int k = 0; k < blocksPerRow; k++) {
-        int src = b * cols + k * BLOCK;
-        int hi = 2 * b * cols + k * BLOCK;
-        int blkHi = 2 * b * blocksPerRow + k;
-        quantizeBlock(x, src, hi, blkHi);
-        float d = scales[blkHi];
-        for (int j = 0; j < BLOCK; j++) {
-          residual[j] = x[src + j] - d * codes[hi + j];
-        }
-        quantizeBlock(residual, 0, hi + cols, blkHi + blocksPerRow);
-      }
-    }
-  }
-
-  /**
    * Block {@code blk}: {@code x[from .. from+32)} into codes at {@code to} and its scale, in vector
    * lanes: {@link #quantizeBlockReference}'s operations lane by lane (the same float multiply, the
    * sign of 0.5 copied by bits as {@code Math.copySign} does, the cast's truncation, the clamp),

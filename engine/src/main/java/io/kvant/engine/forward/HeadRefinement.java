@@ -1,0 +1,129 @@
+package io.kvant.engine.forward;
+
+import io.kvant.engine.tensor.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The output head's logits where they decide the token: after the integer pass (int8 activations,
+ * one term) over all rows, the {@link #CANDIDATES} largest logits of each input row are computed
+ * again in float from the dequantized weight rows, so the tokens that greedy decoding, top-k and
+ * the bulk of top-p choose between carry the float path's values (to the order of float sums), and
+ * the rest keep the integer pass's.
+ *
+ * <p>Why not a float head, or two int8 terms for every row (the head until session 16): the head is
+ * 21% of the weights of SmolLM2-135M and Llama-3.2-1B (tied embeddings); in float it was half of a
+ * single-stream step, and two terms doubled its integer work. One int8 term moves a logit by at
+ * most {@code sum_j |w_j| * d_j / 2} ({@code d_j} the activation's quantization step); the float
+ * token is lost only if {@link #CANDIDATES} other rows overtake it within that error, which leaves
+ * it a near tie. docs/DECISIONS.md has the measured agreement.
+ *
+ * <p>Not thread-safe: one instance per head, used by one forward pass at a time (as {@link
+ * Linear}'s scratch is).
+ */
+final class HeadRefinement {
+  /** Rows recomputed in float per input row. */
+  static final int CANDIDATES = 32;
+
+  private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+  private final Tensor weights;
+  private final float[] row;
+  private final int[] index = new int[CANDIDATES];
+  private final float[] value = new float[CANDIDATES];
+
+  HeadRefinement(Tensor weights) {
+    this.weights = weights;
+    this.row = new float[weights.cols()];
+  }
+
+  /**
+   * Replaces, for each input row {@code b} in {@code [0, n)}, the {@link #CANDIDATES} largest of
+   * {@code out[b*rows .. (b+1)*rows)} (all of them if fewer) by the float product of that weight
+   * row with {@code x[b*cols ..)}; the other logits are left as they are.
+   */
+  void refine(float[] x, int n, float[] out) {
+    int rows = weights.rows();
+    int cols = weights.cols();
+    for (int b = 0; b < n; b++) {
+      int k = largest(out, b * rows, rows, index, value);
+      for (int i = 0; i < k; i++) {
+        weights.dequantizeRow(index[i], row, 0);
+        out[b * rows + index[i]] = dot(row, x, b * cols, cols);
+      }
+    }
+  }
+
+  /**
+   * The indices (relative to {@code off}) of the {@code min(idx.length, len)} largest of {@code
+   * v[off .. off+len)} into {@code idx}, in no particular order, and their values into {@code val};
+   * returns how many. Equal values: the first ones seen win. NaN is never chosen over a number.
+   */
+  static int largest(float[] v, int off, int len, int[] idx, float[] val) {
+    int k = Math.min(idx.length, len);
+    if (k == 0) {
+      return 0;
+    }
+    for (int i = 0; i < k; i++) {
+      idx[i] = i;
+      val[i] = v[off + i];
+    }
+    int minAt = minIndex(val, k);
+    float min = val[minAt];
+    int i = k;
+    // Most values are below the k-th largest seen so far: one compare per vector skips them.
+    int vectorEnd = k + (len - k) / F.length() * F.length();
+    for (; i < vectorEnd; i += F.length()) {
+      if (!FloatVector.fromArray(F, v, off + i).compare(VectorOperators.GT, min).anyTrue()
+          && !Float.isNaN(min)) {
+        continue;
+      }
+      for (int j = i; j < i + F.length(); j++) {
+        if (v[off + j] > min || (Float.isNaN(min) && !Float.isNaN(v[off + j]))) {
+          idx[minAt] = j;
+          val[minAt] = v[off + j];
+          minAt = minIndex(val, k);
+          min = val[minAt];
+        }
+      }
+    }
+    for (; i < len; i++) {
+      if (v[off + i] > min || (Float.isNaN(min) && !Float.isNaN(v[off + i]))) {
+        idx[minAt] = i;
+        val[minAt] = v[off + i];
+        minAt = minIndex(val, k);
+        min = val[minAt];
+      }
+    }
+    return k;
+  }
+
+  /** Index of the smallest of {@code val[0 .. k)}, a NaN counting as the smallest. */
+  private static int minIndex(float[] val, int k) {
+    int at = 0;
+    for (int i = 1; i < k; i++) {
+      if (Float.isNaN(val[i]) || (!Float.isNaN(val[at]) && val[i] < val[at])) {
+        at = i;
+        if (Float.isNaN(val[i])) {
+          return at;
+        }
+      }
+    }
+    return at;
+  }
+
+  /** {@code sum w[c] * x[xOff + c]}, float lanes then a lane sum, then the tail. */
+  private static float dot(float[] w, float[] x, int xOff, int cols) {
+    FloatVector acc = FloatVector.zero(F);
+    int c = 0;
+    for (int end = F.loopBound(cols); c < end; c += F.length()) {
+      acc = FloatVector.fromArray(F, w, c).fma(FloatVector.fromArray(F, x, xOff + c), acc);
+    }
+    float sum = acc.reduceLanes(VectorOperators.ADD);
+    for (; c < cols; c++) {
+      sum += w[c] * x[xOff + c];
+    }
+    return sum;
+  }
+}
