@@ -95,7 +95,7 @@ kvant() { "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchM
 LLAMA="$WORK/llama"
 # The CPU's vector features and what the JVM makes of them: on some Xeons HotSpot defaults to
 # UseAVX=2 (256-bit vectors), which halves the Vector API's lanes against AVX-512 hosts.
-{ echo "== $(date -u +%FT%TZ) $WHAT $*"; lscpu | grep -E '^(Model name|CPU\(s\)|Model:|Stepping)';
+{ echo "== $(date -u +%FT%TZ) $WHAT $*"; lscpu | grep -E '^(Model name|CPU\(s\)|Model:|Stepping|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|NUMA node)';
   lscpu | sed -n 's/^Flags: *//p' | tr ' ' '\n' | grep -E '^(avx|amx|fma)' | tr '\n' ' '; echo;
   "$JDK/bin/java" -XX:+PrintFlagsFinal -version 2>/dev/null | grep -E ' (UseAVX|MaxVectorSize|UseSuperWord) ';
   "$JDK/bin/java" -version 2>&1 | head -1; } >> "$LOG"
