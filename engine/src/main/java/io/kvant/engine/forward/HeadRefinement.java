@@ -1,5 +1,6 @@
 package io.kvant.engine.forward;
 
+import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -19,8 +20,7 @@ import jdk.incubator.vector.VectorSpecies;
  * token is lost only if {@link #CANDIDATES} other rows overtake it within that error, which leaves
  * it a near tie. docs/DECISIONS.md has the measured agreement.
  *
- * <p>Not thread-safe: one instance per head, used by one forward pass at a time (as {@link
- * Linear}'s scratch is).
+ * <p>Not thread-safe: one instance per head, used by one forward pass at a time.
  */
 final class HeadRefinement {
   /** Rows recomputed in float per input row. */
@@ -29,29 +29,49 @@ final class HeadRefinement {
   private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
   private final Tensor weights;
-  private final float[] row;
-  private final int[] index = new int[CANDIDATES];
-  private final float[] value = new float[CANDIDATES];
+  // Scratch of the single-row call (decode of one sequence), kept between calls.
+  private final Scratch single;
 
   HeadRefinement(Tensor weights) {
     this.weights = weights;
-    this.row = new float[weights.cols()];
+    this.single = new Scratch(weights.cols());
   }
 
   /**
    * Replaces, for each input row {@code b} in {@code [0, n)}, the {@link #CANDIDATES} largest of
    * {@code out[b*rows .. (b+1)*rows)} (all of them if fewer) by the float product of that weight
-   * row with {@code x[b*cols ..)}; the other logits are left as they are.
+   * row with {@code x[b*cols ..)}; the other logits are left as they are. Several rows are split
+   * across {@code pool}'s threads (each row's result does not depend on the split).
    */
-  void refine(float[] x, int n, float[] out) {
+  void refine(ComputePool pool, float[] x, int n, float[] out) {
+    if (n == 1) {
+      refineRows(x, 0, 1, out, single);
+      return;
+    }
+    pool.parallelRanges(
+        n, 1, (start, end) -> refineRows(x, start, end, out, new Scratch(weights.cols())));
+  }
+
+  private void refineRows(float[] x, int start, int end, float[] out, Scratch s) {
     int rows = weights.rows();
     int cols = weights.cols();
-    for (int b = 0; b < n; b++) {
-      int k = largest(out, b * rows, rows, index, value);
+    for (int b = start; b < end; b++) {
+      int k = largest(out, b * rows, rows, s.index, s.value);
       for (int i = 0; i < k; i++) {
-        weights.dequantizeRow(index[i], row, 0);
-        out[b * rows + index[i]] = dot(row, x, b * cols, cols);
+        weights.dequantizeRow(s.index[i], s.row, 0);
+        out[b * rows + s.index[i]] = dot(s.row, x, b * cols, cols);
       }
+    }
+  }
+
+  /** One thread's working arrays. */
+  private static final class Scratch {
+    final float[] row;
+    final int[] index = new int[CANDIDATES];
+    final float[] value = new float[CANDIDATES];
+
+    Scratch(int cols) {
+      row = new float[cols];
     }
   }
 

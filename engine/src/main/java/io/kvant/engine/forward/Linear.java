@@ -52,7 +52,7 @@ final class Linear {
     if (refinement != null) {
       xq.quantize(x, n, packed.cols());
       applyPacked(pool, xq, n, out);
-      refinement.refine(x, n, out);
+      refinement.refine(pool, x, n, out);
       return;
     }
     applyPacked(pool, xq, n, out);

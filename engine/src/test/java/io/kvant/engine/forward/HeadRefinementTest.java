@@ -63,7 +63,7 @@ class HeadRefinementTest {
   @Test
   void refineGivesTheLargestLogitsTheFloatProductAndLeavesTheRestAlone() {
     Random rnd = new Random(9);
-    try (Arena arena = Arena.ofConfined()) {
+    try (Arena arena = Arena.ofShared()) {
       int rows = 300;
       int cols = 96;
       int n = 3;
@@ -77,7 +77,9 @@ class HeadRefinementTest {
       }
       float[] before = out.clone();
 
-      new HeadRefinement(w).refine(x, n, out);
+      try (ComputePool pool = new ComputePool(2)) {
+        new HeadRefinement(w).refine(pool, x, n, out);
+      }
 
       for (int b = 0; b < n; b++) {
         int[] idx = new int[HeadRefinement.CANDIDATES];
