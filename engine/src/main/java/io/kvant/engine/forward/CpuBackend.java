@@ -11,8 +11,8 @@ import io.kvant.engine.tensor.ComputePool;
  * The CPU backend: {@link Transformer}s on a {@link ComputePool}, KV blocks on the heap.
  *
  * <p>Kernels: {@link MatmulKernels#INTEGER} by default (int8 activations against Q8_0, Q4_0, INT8
- * and INT4 weights, two int8 terms into the output head; float for every other type), which is
- * about 2-3x faster at decode than the float kernels on those weights and agrees with them
+ * and INT4 weights, the output head's largest logits again in float; float for every other type),
+ * which is about 2-3x faster at decode than the float kernels on those weights and agrees with them
  * (docs/DECISIONS.md, issue 18). The integer repacking of a tensor is made once and shared by every
  * version loaded here that holds the same tensor.
  */

@@ -21,8 +21,8 @@ import io.kvant.engine.tensor.packed.QuantizedInput;
  * <p>Kernels: {@link MatmulKernels#FLOAT} (the default) or {@link MatmulKernels#INTEGER}, where the
  * weights of the blocks that have an integer kernel are repacked at construction and each matmul
  * input is quantized to int8 once and shared by the matrices that read it (q/k/v, gate/up); the
- * output head's input is quantized as two int8 terms (about 15 bits), since its result is the token
- * choice.
+ * output head's largest logits are computed again in float ({@link HeadRefinement}), since its
+ * result is the token choice.
  *
  * <p>Threading: a {@code Transformer} is driven by one thread at a time (the engine loop); it
  * parallelises internally on its {@link ComputePool}. Scratch buffers are reused across calls.
@@ -106,8 +106,9 @@ public final class Transformer implements ForwardPass {
               Linear.of(w.wUp(), kernels, packs, pool),
               Linear.of(w.wDown(), kernels, packs, pool));
     }
-    // The head's output is the token choice: int8 activations there doubled the integer path's KL
-    // against the float path on stories260K, so its input gets two int8 terms (docs/DECISIONS.md).
+    // The head's output is the token choice: int8 activations alone there doubled the integer
+    // path's KL against the float path on stories260K, so its largest logits are recomputed in
+    // float (HeadRefinement, docs/DECISIONS.md).
     this.head = Linear.head(weights.output(), kernels, packs, pool);
     this.observer = observer;
     this.config = config;
