@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  * 21% of the weights of SmolLM2-135M and Llama-3.2-1B (tied embeddings); in float it was half of a
  * single-stream step, and two terms doubled its integer work. One int8 term moves a logit by at
  * most {@code sum_j |w_j| * d_j / 2} ({@code d_j} the activation's quantization step); the float
- * token is lost only if {@link #CANDIDATES} other rows overtake it within that error, which leaves
- * it a near tie. docs/DECISIONS.md has the measured agreement.
+ * token is lost only if {@link #CANDIDATES} other logits overtake it within that error, that is if
+ * 32 tokens are about as likely as the top one. docs/DECISIONS.md has the measured agreement.
  *
  * <p>Not thread-safe: one instance per head, used by one forward pass at a time.
  */
