@@ -359,7 +359,7 @@ if wants serve; then
   for c in 1 16 64 256; do
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50151 --model synth --concurrency "$c" \
       --requests $((c * 4 > 32 ? c * 4 : 32)) --warmup "$c" --prompt-len fixed:128 \
-      --output-len fixed:128 --out "$RESULTS/serve-$c.json" 2>&1 | tail -20 | tee -a "$RESULTS/serve.txt"
+      --output-len fixed:128 --out "$RESULTS/serve-$c.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve.txt"
   done
   kill -TERM "$server"; wait "$server"
   tail -5 "$RESULTS/serve.log"
@@ -399,7 +399,7 @@ if named serve8b; then
       echo "== 8B $wt concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b.txt"
       timeout 150 "${BENCH[@]}" serve --target 127.0.0.1:50152 --model synth --concurrency "$c" \
         --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
-        --output-len fixed:128 --out "$RESULTS/serve8b-$wt-$c-$p.json" 2>&1 | tail -20 | tee -a "$RESULTS/serve8b.txt"
+        --output-len fixed:128 --out "$RESULTS/serve8b-$wt-$c-$p.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve8b.txt"
     done
     kill -TERM "$server"; wait "$server"
     tail -3 "$RESULTS/serve8b-$wt.log"
@@ -418,13 +418,13 @@ if named serve8bfp8; then
   await_server "$RESULTS/serve8b-fp8.log" "$server" 400
   echo "server up after ${waited} s" | tee -a "$RESULTS/serve8b-fp8.txt"
   # prompt lengths are words (bench serve's --prompt-len): on the synthetic 8B model 128 words
-  # came to 231 tokens and 512 to 920 (session 15), so 70 words is about the anchor's 128 tokens
+  # came to 231 tokens and 512 to 920 (session 15), 70 to 126 and 284 to 511 (session 16)
   for spec in ${SERVE_SPECS:-64:70 256:70 16:128 64:128 256:128 64:512 256:512}; do
     c=${spec%%:*}; p=${spec##*:}
     echo "== 8B fp8 w8a8 concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b-fp8.txt"
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50153 --model synth --concurrency "$c" \
       --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
-      --output-len fixed:128 --out "$RESULTS/serve8b-fp8-$c-$p.json" 2>&1 | tail -20 | tee -a "$RESULTS/serve8b-fp8.txt"
+      --output-len fixed:128 --out "$RESULTS/serve8b-fp8-$c-$p.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve8b-fp8.txt"
   done
   kill -TERM "$server"; wait "$server"
   tail -5 "$RESULTS/serve8b-fp8.log"
