@@ -18,7 +18,10 @@ import jdk.incubator.vector.VectorShuffle;
  * ints by shifts of the vector's int view (the even rows from the low halves, the odd rows from the
  * high ones) rather than by lane conversions, which are shuffles on x86; the block scales are put
  * in the same even/odd order once per block and the accumulators back in row order once per panel
- * (perf/RESULTS.md, "Session 15": 1.19-1.22x per product in JMH).
+ * (perf/RESULTS.md, "Session 15": 1.19-1.22x per product in JMH). {@link #panel}, {@link #panel2}
+ * and {@link #panel4} repeat the block's scale decode and epilogue written out on purpose: helper
+ * methods taking or returning vectors were left un-inlined by C2 in a kernel of this size, and the
+ * vectors boxed (perf/RESULTS.md, "Session 16", {@code panelQuad}).
  */
 final class PackedQ8 extends PackedMatrix {
   PackedQ8(BlockSource src, boolean half) {
