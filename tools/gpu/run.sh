@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -335,6 +335,39 @@ if wants eval; then
         timeout 90 "${KVANT[@]}" eval --model "$m" --weights "$r" --device "$d" 2>&1 | tail -25 | tee -a "$RESULTS/eval.txt"
       done
     done
+  done
+fi
+if named tall; then
+  # 8B decode, the tall products (gate/up with SwiGLU, 14,336 rows) of 1-8 rows on K16U2 (the
+  # default) against K8U4 and K16U4 (ncu, session 17: K16U2's gate/up holds one 512-thread block per
+  # SM and runs 6.8 waves), same weights, one run each.
+  for w in ${TALL_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
+      --splits "${TALL_SPLITS:-mq-32,mq-32-tall-k8u4,mq-32-tall-int4-k8u4}" --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/tall.txt"
+  done
+fi
+if named step1; then
+  # Single-stream 8B decode (issue 15's 600 / 330 tok/s): the RMSNorm folded into the tiled
+  # products against its own launch, same weights, one run; then where a batch-1 step's time goes
+  # (events around each live launch, graphs off).
+  for w in ${STEP1_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --steps 64 \
+      --fuse products,products-and-norm --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/step1.txt"
+    timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 16 --graphs off \
+      --profile --weights "$w" 2>&1 | grep -v "^WARNING" | tee "$RESULTS/launches-8b-$w.txt"
+  done
+fi
+if named ncu1; then
+  # What bounds the single-row tiled products: ncu's sections on the four products of the first
+  # decode layer (the prompt's 4-row products come first: 32 layers x 4 launches + the head).
+  for w in ${NCU1_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    k=mq4; [[ $w == fp8* ]] && k=mq8e
+    timeout 240 ncu --clock-control none --kernel-name "regex:^$k" --launch-skip 129 --launch-count 4 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section MemoryWorkloadAnalysis --section SchedulerStats --section InstructionStats \
+      "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt 4 --steps 2 --graphs off \
+      --splits "${NCU1_SPLITS:-mq-32}" --weights "$w" > "$RESULTS/ncu1-$w.txt" 2>&1
+    grep -v "^WARNING" "$RESULTS/ncu1-$w.txt" | grep -E "^  [a-z]|mq|Duration|Throughput|Occupancy|Registers|Block Size|Grid Size|Waves|Stall|Issued|Eligible|Active Warps|No Eligible|Shared Memory|Bandwidth|L2 Hit|L1/TEX Hit" | head -150
   done
 fi
 if named profile; then

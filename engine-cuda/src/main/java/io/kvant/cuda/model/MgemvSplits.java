@@ -59,10 +59,26 @@ public enum MgemvSplits {
    * sequences, 2,587.9 against 2,698.7 at 16), so it is not the default; kept for comparing ({@code
    * CudaBench decode --splits mq-32,mq-32-k16u2-8bit}).
    */
-  MQ_32_K16U2_8BIT;
+  MQ_32_K16U2_8BIT,
+  /**
+   * As {@link #MQ_32}, with the tall tiled products ({@link #TALL_ROWS} rows and more: gate/up with
+   * SwiGLU, the output head) of 1-8 rows on K8U4 for every code (to compare).
+   */
+  MQ_32_TALL_K8U4,
+  /**
+   * As {@link #MQ_32}, with the tall tiled 4-bit products of 1-8 rows (gate/up with SwiGLU, the
+   * output head) on K8U4; 8-bit codes as {@link #MQ_32}. The default since session 17: ncu on an
+   * H100 (8B shape, one row) showed K16U2's INT4 gate/up + SwiGLU launch at 93 registers, one
+   * 512-thread block per SM, 6.8 waves, 1.45 TB/s; on K8U4 (two 256-thread blocks per SM, four
+   * chunks in flight per warp) whole 8B INT4 g128 decode steps, same weights, one run: 277.1 ->
+   * 293.2 tok/s at 1 sequence, 1,048.7 -> 1,119.7 at 4, 1,971.2 -> 2,030.2 at 8. FP8 E4M3 on K8U4
+   * was level or slower (250.0 -> 248.4, 965.0 -> 964.4, 1,827.0 -> 1,775.8), K16U4 slower for both
+   * (perf/RESULTS.md, "Session 17").
+   */
+  MQ_32_TALL_INT4_K8U4;
 
   /** What the forward pass uses unless told otherwise. */
-  public static final MgemvSplits DEFAULT = MQ_32;
+  public static final MgemvSplits DEFAULT = MQ_32_TALL_INT4_K8U4;
 
   /** Rows the tiled products take under every policy but {@link #MQ_32} (two mmas per fragment). */
   static final int TILED_ROWS = 16;
@@ -72,7 +88,10 @@ public enum MgemvSplits {
    * rows decode F16 tiles for cuBLASLt, or take W8A8 when it is on).
    */
   public int tiledRows() {
-    return this == MQ_32 || this == MQ_32_K16U2_8BIT
+    return this == MQ_32
+            || this == MQ_32_K16U2_8BIT
+            || this == MQ_32_TALL_K8U4
+            || this == MQ_32_TALL_INT4_K8U4
         ? io.kvant.cuda.device.CudaKernels.MQ_ROWS
         : TILED_ROWS;
   }
@@ -115,15 +134,20 @@ public enum MgemvSplits {
       case MQ_K8U4 -> MqVariant.K8U4;
       case MQ_K16U2 -> MqVariant.K16U2;
       case MQ_K16U4 -> MqVariant.K16U4;
+      case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       default -> out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
     };
   }
 
   /**
    * As {@link #tiled(int, int)}, for a product whose weights have {@code codes}: the same split,
-   * except under {@link #MQ_32_K16U2_8BIT} for 8-bit codes.
+   * except under {@link #MQ_32_K16U2_8BIT} for 8-bit codes and {@link #MQ_32_TALL_INT4_K8U4} for
+   * 4-bit codes.
    */
   public MqVariant tiled(int out, int n, MqCodes codes) {
+    if (this == MQ_32_TALL_INT4_K8U4 && codes == MqCodes.I4 && out >= TALL_ROWS) {
+      return MqVariant.K8U4;
+    }
     if (this == MQ_32_K16U2_8BIT
         && codes != MqCodes.I4
         && n > 8

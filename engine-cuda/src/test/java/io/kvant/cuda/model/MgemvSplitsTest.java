@@ -54,8 +54,9 @@ class MgemvSplitsTest {
   @Test
   void theDefaultGivesTheTiledProductsUpToTheKernelLimit() {
     // measured in session 14: 17-32 rows on the tiled kernels beat F16 tiles + cuBLASLt 2.5-3.3x
-    // in whole 8B decode steps, so the default must not fall back to the tiles there
-    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_32);
+    // in whole 8B decode steps, so the default must not fall back to the tiles there; session 17:
+    // the tall INT4 products of 1-8 rows on K8U4
+    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_32_TALL_INT4_K8U4);
     assertThat(MgemvSplits.DEFAULT.tiledRows()).isEqualTo(CudaKernels.MQ_ROWS).isEqualTo(32);
   }
 
@@ -67,7 +68,10 @@ class MgemvSplitsTest {
       assertThat(rows)
           .as("%s", policy)
           .isEqualTo(
-              policy == MgemvSplits.MQ_32 || policy == MgemvSplits.MQ_32_K16U2_8BIT
+              policy == MgemvSplits.MQ_32
+                      || policy == MgemvSplits.MQ_32_K16U2_8BIT
+                      || policy == MgemvSplits.MQ_32_TALL_K8U4
+                      || policy == MgemvSplits.MQ_32_TALL_INT4_K8U4
                   ? CudaKernels.MQ_ROWS
                   : 16);
       for (int n = 1; n <= rows; n++) {
@@ -79,6 +83,13 @@ class MgemvSplitsTest {
     }
     assertThat(MgemvSplits.MQ_32.tiled(4096, 17)).isEqualTo(MqVariant.K8U4);
     assertThat(MgemvSplits.MQ_K16U2.tiled(4096, 32)).isEqualTo(MqVariant.K8U4);
+    assertThat(MgemvSplits.MQ_32_TALL_K8U4.tiled(14336, 1)).isEqualTo(MqVariant.K8U4);
+    assertThat(MgemvSplits.MQ_32_TALL_K8U4.tiled(4096, 1)).isEqualTo(MqVariant.K16U2);
+    MgemvSplits tall4 = MgemvSplits.MQ_32_TALL_INT4_K8U4;
+    assertThat(tall4.tiled(14336, 1, MqCodes.I4)).isEqualTo(MqVariant.K8U4);
+    assertThat(tall4.tiled(4096, 1, MqCodes.I4)).isEqualTo(MqVariant.K16U2);
+    assertThat(tall4.tiled(14336, 1, MqCodes.E4M3)).isEqualTo(MqVariant.K16U2);
+    assertThat(tall4.tiled(14336, 1, MqCodes.I8)).isEqualTo(MqVariant.K16U2);
   }
 
   @Test
@@ -101,7 +112,11 @@ class MgemvSplitsTest {
             assertThat(policy.tiled(out, n, codes).takes(n))
                 .as("%s %s %d rows of %d", policy, codes, n, out)
                 .isTrue();
-            if (policy != p) {
+            boolean int4Tall =
+                policy == MgemvSplits.MQ_32_TALL_INT4_K8U4
+                    && codes == MqCodes.I4
+                    && out >= MgemvSplits.TALL_ROWS;
+            if (policy != p && !int4Tall) {
               assertThat(policy.tiled(out, n, codes)).isEqualTo(policy.tiled(out, n));
             }
           }
