@@ -1,5 +1,9 @@
 package io.kvant.perf.bandwidth;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,16 +20,19 @@ import jdk.incubator.vector.VectorSpecies;
  * plus a read-only kernel ({@code read}: a vectorised sum) because LLM decode is read-bound.
  *
  * <p>Three {@code double} arrays of {@code n} elements each (choose {@code n} so one array is many
- * times the last-level cache) are split into equal contiguous slices, one per thread; each kernel
- * is timed from the first worker's start to the last worker's end (all released by one barrier),
- * {@code trials} times, and the best time is kept, as STREAM does. Bytes counted per element follow
- * STREAM: copy and scale 16, add and triad 24, read 8 (write-allocate traffic is not counted, so
- * true traffic of the writing kernels is higher). The arrays are initialised by the threads that
- * use them (first touch), and every kernel is JIT-compiled on a small slice before the timed
- * passes.
+ * times the last-level cache), off the heap as the weights are (so the probe runs under the
+ * launcher's small default heap), are split into equal contiguous slices, one per thread; each
+ * kernel is timed from the first worker's start to the last worker's end (all released by one
+ * barrier), {@code trials} times, and the best time is kept, as STREAM does. Bytes counted per
+ * element follow STREAM: copy and scale 16, add and triad 24, read 8 (write-allocate traffic is not
+ * counted, so true traffic of the writing kernels is higher). The arrays are initialised by the
+ * threads that use them (first touch), and every kernel is JIT-compiled on a small slice before the
+ * timed passes.
  */
 public final class BandwidthProbe {
   private static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
+  private static final ValueLayout.OfDouble D = ValueLayout.JAVA_DOUBLE;
+  private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
   /** Kernels, in the order they run. */
   public static final List<String> KERNELS = List.of("copy", "scale", "add", "triad", "read");
@@ -61,9 +68,16 @@ public final class BandwidthProbe {
 
   /** Runs every kernel with {@code threads} threads; returns results by kernel name. */
   public Map<String, KernelResult> run(int threads) {
-    double[] a = new double[n];
-    double[] b = new double[n];
-    double[] c = new double[n];
+    try (Arena arena = Arena.ofShared()) {
+      MemorySegment a = arena.allocate(8L * n, 64);
+      MemorySegment b = arena.allocate(8L * n, 64);
+      MemorySegment c = arena.allocate(8L * n, 64);
+      return run(threads, a, b, c);
+    }
+  }
+
+  private Map<String, KernelResult> run(
+      int threads, MemorySegment a, MemorySegment b, MemorySegment c) {
     double[] sink = new double[threads];
     long[] starts = new long[threads];
     long[] ends = new long[threads];
@@ -84,9 +98,9 @@ public final class BandwidthProbe {
                   () -> {
                     try {
                       for (int i = from; i < to; i++) {
-                        a[i] = 1.0;
-                        b[i] = 2.0;
-                        c[i] = 0.0;
+                        a.setAtIndex(D, i, 1.0);
+                        b.setAtIndex(D, i, 2.0);
+                        c.setAtIndex(D, i, 0.0);
                       }
                       // JIT warm-up, untimed: each kernel on a cache-sized slice until C2 compiles
                       // it, so that the first timed pass does not run interpreted code.
@@ -159,23 +173,35 @@ public final class BandwidthProbe {
     };
   }
 
-  private static double kernel(int k, double[] a, double[] b, double[] c, int from, int to) {
+  private static double kernel(
+      int k, MemorySegment a, MemorySegment b, MemorySegment c, int from, int to) {
     double q = 3.0;
     switch (k) {
-      case 0 -> System.arraycopy(a, from, c, from, to - from);
-      case 1 -> {
-        for (int i = from; i < to; i++) {
-          b[i] = q * c[i];
+      case 0 -> MemorySegment.copy(a, 8L * from, c, 8L * from, 8L * (to - from));
+      case 1, 2, 3 -> {
+        int i = from;
+        int upper = from + S.loopBound(to - from);
+        for (; i < upper; i += S.length()) {
+          long at = 8L * i;
+          DoubleVector vc = DoubleVector.fromMemorySegment(S, c, at, ORDER);
+          if (k == 1) {
+            vc.mul(q).intoMemorySegment(b, at, ORDER);
+          } else if (k == 2) {
+            DoubleVector.fromMemorySegment(S, a, at, ORDER)
+                .add(DoubleVector.fromMemorySegment(S, b, at, ORDER))
+                .intoMemorySegment(c, at, ORDER);
+          } else {
+            DoubleVector.fromMemorySegment(S, b, at, ORDER)
+                .add(vc.mul(q))
+                .intoMemorySegment(a, at, ORDER);
+          }
         }
-      }
-      case 2 -> {
-        for (int i = from; i < to; i++) {
-          c[i] = a[i] + b[i];
-        }
-      }
-      case 3 -> {
-        for (int i = from; i < to; i++) {
-          a[i] = b[i] + q * c[i];
+        for (; i < to; i++) {
+          switch (k) {
+            case 1 -> b.setAtIndex(D, i, q * c.getAtIndex(D, i));
+            case 2 -> c.setAtIndex(D, i, a.getAtIndex(D, i) + b.getAtIndex(D, i));
+            default -> a.setAtIndex(D, i, b.getAtIndex(D, i) + q * c.getAtIndex(D, i));
+          }
         }
       }
       case 4 -> {
@@ -186,8 +212,8 @@ public final class BandwidthProbe {
     return 0;
   }
 
-  /** A vectorised sum with four independent accumulators (enough loads in flight). */
-  static double sum(double[] a, int from, int to) {
+  /** A vectorised sum of elements {@code [from, to)} with four independent accumulators. */
+  static double sum(MemorySegment a, int from, int to) {
     int step = S.length() * 4;
     DoubleVector s0 = DoubleVector.zero(S);
     DoubleVector s1 = DoubleVector.zero(S);
@@ -195,14 +221,15 @@ public final class BandwidthProbe {
     DoubleVector s3 = DoubleVector.zero(S);
     int i = from;
     for (; i + step <= to; i += step) {
-      s0 = s0.add(DoubleVector.fromArray(S, a, i));
-      s1 = s1.add(DoubleVector.fromArray(S, a, i + S.length()));
-      s2 = s2.add(DoubleVector.fromArray(S, a, i + 2 * S.length()));
-      s3 = s3.add(DoubleVector.fromArray(S, a, i + 3 * S.length()));
+      long at = 8L * i;
+      s0 = s0.add(DoubleVector.fromMemorySegment(S, a, at, ORDER));
+      s1 = s1.add(DoubleVector.fromMemorySegment(S, a, at + 8L * S.length(), ORDER));
+      s2 = s2.add(DoubleVector.fromMemorySegment(S, a, at + 16L * S.length(), ORDER));
+      s3 = s3.add(DoubleVector.fromMemorySegment(S, a, at + 24L * S.length(), ORDER));
     }
     double s = s0.add(s1).add(s2).add(s3).reduceLanes(VectorOperators.ADD);
     for (; i < to; i++) {
-      s += a[i];
+      s += a.getAtIndex(D, i);
     }
     return s;
   }
