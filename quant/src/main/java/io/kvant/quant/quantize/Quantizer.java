@@ -114,6 +114,10 @@ public final class Quantizer {
    * Quantize-at-load with the built-in calibration text when the recipe needs activations ({@code
    * --weights} on generate, serve and eval). The returned model owns {@code model}: closing it
    * closes the source, whose unquantized tensors it still shares.
+   *
+   * @throws IllegalArgumentException if the recipe cannot be applied, or if quantizing ran out of
+   *     Java heap (the quantized codes and the float copies of the matrices being quantized live on
+   *     the heap): the message says so and how to give the JVM more
    */
   public static Model quantizeAtLoad(Model model, Recipe recipe) {
     Calibration cal =
@@ -123,9 +127,26 @@ public final class Quantizer {
                 model.tokenizer(),
                 Math.min(256, model.config().contextLength()))
             : Calibration.NONE;
-    Model q = quantize(model, recipe, cal);
+    Model q;
+    try {
+      q = quantize(model, recipe, cal);
+    } catch (OutOfMemoryError e) {
+      // Thrown by one large allocation (a matrix's float copy or codes); what was allocated
+      // before is garbage once this frame unwinds, so the process can report it and go on (a
+      // server keeps its current version).
+      throw new IllegalArgumentException(outOfHeap(Runtime.getRuntime().maxMemory()), e);
+    }
     return new Model(
         model.source(), model.format(), model.config(), q.weights(), model.tokenizer(), model);
+  }
+
+  /** What {@link #quantizeAtLoad} says when the heap of {@code maxHeapBytes} ran out. */
+  static String outOfHeap(long maxHeapBytes) {
+    return "quantizing at load ran out of Java heap (at most "
+        + (maxHeapBytes >> 20)
+        + " MiB): the quantized weights, and a float copy of each matrix while it is quantized,"
+        + " are held on the heap; give the JVM more (KVANT_HEAP=8g with ./kvant, -Xmx otherwise,"
+        + " resources.memory.jvmHeapMiB in the Helm chart)";
   }
 
   /**
