@@ -134,15 +134,20 @@ public final class Quantizer {
       // Thrown by one large allocation (a matrix's float copy or codes); what was allocated
       // before is garbage once this frame unwinds, so the process can report it and go on (a
       // server keeps its current version).
-      throw new IllegalArgumentException(outOfHeap(Runtime.getRuntime().maxMemory()), e);
+      throw new IllegalArgumentException(
+          outOfHeap("quantizing at load", Runtime.getRuntime().maxMemory()), e);
     }
     return new Model(
         model.source(), model.format(), model.config(), q.weights(), model.tokenizer(), model);
   }
 
-  /** What {@link #quantizeAtLoad} says when the heap of {@code maxHeapBytes} ran out. */
-  static String outOfHeap(long maxHeapBytes) {
-    return "quantizing at load ran out of Java heap (at most "
+  /**
+   * What to tell a user when {@code what} (quantizing at load, {@code kvant quantize}) ran out of a
+   * heap of {@code maxHeapBytes}.
+   */
+  public static String outOfHeap(String what, long maxHeapBytes) {
+    return what
+        + " ran out of Java heap (at most "
         + (maxHeapBytes >> 20)
         + " MiB): the quantized weights, and a float copy of each matrix while it is quantized,"
         + " are held on the heap; give the JVM more (KVANT_HEAP=8g with ./kvant, -Xmx otherwise,"

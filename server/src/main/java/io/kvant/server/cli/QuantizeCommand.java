@@ -100,8 +100,17 @@ final class QuantizeCommand {
             Calibration.fromText(
                 calText, model.tokenizer(), Math.min(256, model.config().contextLength()));
         String publisher = f.string("publisher").orElse("kvant-quantize");
-        QuantizedModel q =
-            new Quantizer(clock, publisher, Quantizer.loadThreads()).run(model, recipe, cal);
+        QuantizedModel q;
+        try {
+          q = new Quantizer(clock, publisher, Quantizer.loadThreads()).run(model, recipe, cal);
+        } catch (OutOfMemoryError e) {
+          // one large allocation failed; nothing is written yet (the manifest comes last)
+          err.println(
+              "kvant quantize: "
+                  + Quantizer.outOfHeap(
+                      "quantizing " + modelPath, Runtime.getRuntime().maxMemory()));
+          return 1;
+        }
         Optional<KvCalibrationFile.Contents> kv =
             f.flag("no-kv-calibration") ? Optional.empty() : Optional.of(kvCalibration(model));
         String name = f.string("model-name").orElse(stem(modelPath));
