@@ -20,6 +20,7 @@ import io.kvant.perf.synth.ModelShape;
 import io.kvant.perf.synth.SynthModelWriter;
 import io.kvant.perf.synth.WeightType;
 import io.kvant.quant.artifact.ModelOpener;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -111,6 +112,10 @@ public final class BenchMain {
     } catch (IllegalArgumentException e) {
       err.println("kvant bench " + command + ": " + e.getMessage());
       return 2;
+    } catch (IOException e) {
+      // file problems (a missing or malformed model) name the file in their message
+      err.println("kvant bench " + command + ": " + e.getMessage());
+      return 1;
     } catch (Exception e) {
       err.println("kvant bench " + command + ": " + e);
       return 1;
@@ -187,6 +192,15 @@ public final class BenchMain {
     int trials = a.intValue("trials", 5);
     int maxThreads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     a.checkAllUsed();
+    if (mib < 1 || trials < 1 || maxThreads < 1) {
+      throw new IllegalArgumentException(
+          "--mib, --trials and --threads must be >= 1, got "
+              + mib
+              + ", "
+              + trials
+              + " and "
+              + maxThreads);
+    }
     return cpuBandwidth(mib, trials, maxThreads);
   }
 
