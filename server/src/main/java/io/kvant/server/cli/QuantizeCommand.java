@@ -42,7 +42,7 @@ final class QuantizeCommand {
                            with SmoothQuant factors, for the GPU's W8A8 products)
         --calibration FILE calibration text (default: built-in stories); needed by awq, gptq,
                            smoothquant
-        --out DIR          the version folder to write (manifest.json is written last)
+        --out DIR          the version folder to write, new or empty (manifest.json is written last)
         --no-kv-calibration
                            skip kv_calibration.safetensors: by default the folder carries the
                            full-precision model's KV statistics over the built-in calibration
@@ -90,6 +90,7 @@ final class QuantizeCommand {
           f.string("recipe").orElseThrow(() -> new UsageException("--recipe is required"));
       Path outDir =
           Path.of(f.string("out").orElseThrow(() -> new UsageException("--out is required")));
+      refuseNonEmpty(outDir);
       Recipe recipe = Recipe.resolve(recipeName);
       String calText =
           f.has("calibration")
@@ -147,6 +148,32 @@ final class QuantizeCommand {
     } catch (IOException | IllegalArgumentException e) {
       err.println("kvant quantize: " + e.getMessage());
       return 1;
+    }
+  }
+
+  /**
+   * A version folder is written once: an {@code --out} that already holds files (a published
+   * version, which a server or agent may be reading, or anything else) is refused before any work,
+   * so that nothing there is overwritten. An absent or empty folder is fine.
+   */
+  private static void refuseNonEmpty(Path outDir) throws UsageException, IOException {
+    if (Files.exists(outDir) && !Files.isDirectory(outDir)) {
+      throw new UsageException("--out " + outDir + " is a file, not a folder");
+    }
+    if (!Files.isDirectory(outDir)) {
+      return;
+    }
+    try (var entries = Files.list(outDir)) {
+      if (entries.findAny().isPresent()) {
+        throw new UsageException(
+            "--out "
+                + outDir
+                + " is not empty"
+                + (Files.exists(outDir.resolve("manifest.json"))
+                    ? " (it holds a version: manifest.json)"
+                    : "")
+                + "; versions are written once: give a new or empty folder");
+      }
     }
   }
 
