@@ -4,6 +4,8 @@ import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Runs the agent's polls. Production uses {@link #singleThread}; tests pass one that runs nothing
@@ -34,7 +36,20 @@ public interface PollScheduler extends AutoCloseable {
       @Override
       public void every(Duration period, Runnable task) {
         long ms = Math.max(1, period.toMillis());
-        ex.scheduleWithFixedDelay(task, ms, ms, TimeUnit.MILLISECONDS);
+        // A periodic task that throws is never run again by the executor: whatever escapes the
+        // task (an Error; callers catch their exceptions) is logged here so that polling goes on.
+        ex.scheduleWithFixedDelay(
+            () -> {
+              try {
+                task.run();
+              } catch (Throwable t) {
+                Logger.getLogger(PollScheduler.class.getName())
+                    .log(Level.SEVERE, name + ": a poll failed; polling goes on", t);
+              }
+            },
+            ms,
+            ms,
+            TimeUnit.MILLISECONDS);
       }
 
       @Override

@@ -17,6 +17,8 @@ import io.kvant.reload.bucket.Bucket;
 import io.kvant.reload.bucket.FileBucket;
 import io.kvant.reload.bucket.OverlayBucket;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -213,7 +215,9 @@ public final class Publisher {
 
   /**
    * Writes named weights in full precision to one safetensors file: a matrix as F32 [rows, cols] (a
-   * quantized one dequantized, exactly), a vector as F32 [n].
+   * quantized one dequantized, exactly), a vector as F32 [n]. Matrices are dequantized a row at a
+   * time as the file is written, so the heap holds one row, not the model in F32 (a 1B model's
+   * embedding alone is 1 GB of floats).
    */
   public static void writeTensors(Path file, Map<String, Weight> values) throws IOException {
     SafetensorsWriter w = new SafetensorsWriter();
@@ -224,7 +228,18 @@ public final class Publisher {
                 e.getKey(),
                 SafetensorsDtype.F32,
                 new long[] {m.tensor().rows(), m.tensor().cols()},
-                TensorData.f32Bytes(m.values()));
+                out -> {
+                  io.kvant.engine.tensor.Tensor t = m.tensor();
+                  float[] row = new float[t.cols()];
+                  ByteBuffer bytes =
+                      ByteBuffer.allocate(4 * t.cols()).order(ByteOrder.LITTLE_ENDIAN);
+                  for (int r = 0; r < t.rows(); r++) {
+                    t.dequantizeRow(r, row, 0);
+                    bytes.clear();
+                    bytes.asFloatBuffer().put(row);
+                    out.write(bytes);
+                  }
+                });
         case Weight.Vector v ->
             w.add(
                 e.getKey(),

@@ -149,6 +149,14 @@ public final class ReloadAgent implements AutoCloseable {
       pollOnce();
     } catch (RuntimeException e) {
       LOG.log(Level.WARNING, "poll failed", e);
+    } catch (OutOfMemoryError e) {
+      // one large allocation of a version being staged (its tensors are checked and re-quantized
+      // on the heap); the serving version is untouched and the next poll tries again
+      LOG.log(
+          Level.WARNING,
+          "poll ran out of Java heap (at most {0} MiB) while staging a version; nothing was"
+              + " swapped; give the server more heap (KVANT_HEAP, the chart's jvmHeapMiB)",
+          Runtime.getRuntime().maxMemory() >> 20);
     }
   }
 

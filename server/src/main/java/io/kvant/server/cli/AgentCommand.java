@@ -95,6 +95,17 @@ final class AgentCommand {
     } catch (IOException e) {
       err.println("kvant agent: " + e.getMessage());
       return 1;
+    } catch (OutOfMemoryError e) {
+      // one large allocation failed (a matrix in full precision, or quantized); nothing was
+      // published: the manifest, uploaded last, was not
+      err.println(
+          "kvant agent "
+              + args.get(0)
+              + ": ran out of Java heap (at most "
+              + (Runtime.getRuntime().maxMemory() >> 20)
+              + " MiB): a version's tensors are checked and re-quantized on the heap; give the JVM"
+              + " more (KVANT_HEAP=8g with ./kvant, -Xmx otherwise)");
+      return 1;
     }
   }
 
@@ -131,22 +142,40 @@ final class AgentCommand {
         f.string("name").orElse(model.getFileName().toString().replaceFirst("\\.[^.]*$", ""));
     Path base = f.string("base").map(Path::of).orElseGet(() -> ConfigLoader.bundledModel(env));
     String recipe = f.string("recipe").orElse("none");
-    Path dir = model;
-    Path tmp = null;
-    if (Files.isRegularFile(model)) {
-      // A model file: publish all of its tensors as one safetensors file (a full version). No
-      // kv_calibration.safetensors: a running server's KV pool keeps the statistics it started
-      // with, so a pass here would cost every publish for a file nothing reads until a restart
-      // (docs/DECISIONS.md, "KV statistics in the version folder").
-      tmp = Files.createTempDirectory("kvant-publish");
-      try (Model m = ModelOpener.load(model, Optional.empty())) {
-        Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
-      }
-      dir = tmp;
-    } else if (!Files.isDirectory(model)) {
+    if (!Files.isRegularFile(model) && !Files.isDirectory(model)) {
       throw new UsageException("--model: " + model + " is neither a folder nor a model file");
     }
-    Path work = Files.createTempDirectory("kvant-publish-work");
+    Path tmp = null;
+    Path work = null;
+    try {
+      Path dir = model;
+      if (Files.isRegularFile(model)) {
+        // A model file: publish all of its tensors as one safetensors file (a full version). No
+        // kv_calibration.safetensors: a running server's KV pool keeps the statistics it started
+        // with, so a pass here would cost every publish for a file nothing reads until a restart
+        // (docs/DECISIONS.md, "KV statistics in the version folder").
+        tmp = Files.createTempDirectory("kvant-publish");
+        try (Model m = ModelOpener.load(model, Optional.empty())) {
+          Publisher.writeTensors(tmp.resolve("model.safetensors"), Publisher.tensorsOf(m));
+        }
+        dir = tmp;
+      }
+      work = Files.createTempDirectory("kvant-publish-work");
+      return publish(f, uri, name, base, recipe, dir, work);
+    } finally {
+      // the temporary folders go whatever happened (a failed write left them behind before)
+      if (work != null) {
+        delete(work);
+      }
+      if (tmp != null) {
+        delete(tmp);
+      }
+    }
+  }
+
+  private int publish(
+      Flags f, String uri, String name, Path base, String recipe, Path dir, Path work)
+      throws IOException {
     try (Bucket bucket = Buckets.open(uri, s3(f));
         Model served = ModelOpener.load(base, Optional.empty());
         ComputePool pool = new ComputePool(Runtime.getRuntime().availableProcessors())) {
@@ -189,11 +218,6 @@ final class AgentCommand {
           m.parent().map(pv -> ", delta of " + pv).orElse(""),
           f.string("channel").map(c -> ", channel " + c).orElse(""));
       return 0;
-    } finally {
-      delete(work);
-      if (tmp != null) {
-        delete(tmp);
-      }
     }
   }
 

@@ -28,10 +28,39 @@ import java.util.Objects;
  * that the data area starts at a multiple of 8 bytes, as the format recommends. {@link #write}
  * writes to a temporary sibling file and then moves it into place, so a reader never sees a half
  * written file. The data given to {@link #add} is referenced, not copied: it must stay unchanged
- * (and, for a mapped segment, open) until {@link #write} returns. Not thread-safe.
+ * (and, for a mapped segment, open) until {@link #write} returns; a {@link Content} is called then,
+ * once. Not thread-safe.
  */
 public final class SafetensorsWriter {
-  private record Pending(String name, SafetensorsDtype dtype, long[] shape, MemorySegment data) {}
+  // data holds the bytes, or content writes them (size bytes either way)
+  private record Pending(
+      String name,
+      SafetensorsDtype dtype,
+      long[] shape,
+      long size,
+      MemorySegment data,
+      Content content) {}
+
+  /**
+   * A tensor's bytes written when the file is, instead of held until then: {@link #add(String,
+   * SafetensorsDtype, long[], Content)}.
+   */
+  @FunctionalInterface
+  public interface Content {
+    /**
+     * Writes the tensor's bytes, in order, through {@code out}.
+     *
+     * @param out takes the bytes; every call writes the whole buffer
+     */
+    void writeTo(ByteSink out) throws IOException;
+  }
+
+  /** Where a {@link Content} writes. */
+  @FunctionalInterface
+  public interface ByteSink {
+    /** Writes all of {@code buffer}'s remaining bytes. */
+    void write(ByteBuffer buffer) throws IOException;
+  }
 
   private final Map<String, String> metadata = new LinkedHashMap<>();
   private final Map<String, Pending> tensors = new LinkedHashMap<>();
@@ -57,6 +86,40 @@ public final class SafetensorsWriter {
    */
   public SafetensorsWriter add(
       String name, SafetensorsDtype dtype, long[] shape, MemorySegment data) {
+    long expected = checkedSize(name, dtype, shape);
+    if (data.byteSize() != expected) {
+      throw new IllegalArgumentException(
+          "tensor '"
+              + name
+              + "' "
+              + dtype
+              + Arrays.toString(shape)
+              + " needs "
+              + expected
+              + " bytes, got "
+              + data.byteSize());
+    }
+    tensors.put(name, new Pending(name, dtype, shape.clone(), expected, data, null));
+    return this;
+  }
+
+  /**
+   * Adds a tensor whose bytes {@code content} writes when the file is written (so a large tensor
+   * made row by row needs no copy of its own); {@link #write} fails if it writes another number of
+   * bytes than the shape gives.
+   *
+   * @throws IllegalArgumentException as {@link #add(String, SafetensorsDtype, long[],
+   *     MemorySegment)}, but for the data size
+   */
+  public SafetensorsWriter add(String name, SafetensorsDtype dtype, long[] shape, Content content) {
+    long expected = checkedSize(name, dtype, shape);
+    Objects.requireNonNull(content, "content");
+    tensors.put(name, new Pending(name, dtype, shape.clone(), expected, null, content));
+    return this;
+  }
+
+  /** The byte size of a tensor of {@code shape}, after checking its name and dimensions. */
+  private long checkedSize(String name, SafetensorsDtype dtype, long[] shape) {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(dtype, "dtype");
     if (name.equals(SafetensorsReader.METADATA_KEY)) {
@@ -73,21 +136,7 @@ public final class SafetensorsWriter {
       }
       elements = Math.multiplyExact(elements, d);
     }
-    long expected = Math.multiplyExact(elements, (long) dtype.byteSize());
-    if (data.byteSize() != expected) {
-      throw new IllegalArgumentException(
-          "tensor '"
-              + name
-              + "' "
-              + dtype
-              + Arrays.toString(shape)
-              + " needs "
-              + expected
-              + " bytes, got "
-              + data.byteSize());
-    }
-    tensors.put(name, new Pending(name, dtype, shape.clone(), data));
-    return this;
+    return Math.multiplyExact(elements, (long) dtype.byteSize());
   }
 
   /** Writes the file, replacing any existing one. */
@@ -102,7 +151,24 @@ public final class SafetensorsWriter {
         writeFully(out, length);
         writeFully(out, ByteBuffer.wrap(header));
         for (Pending p : tensors.values()) {
-          writeSegment(out, p.data);
+          if (p.data != null) {
+            writeSegment(out, p.data);
+            continue;
+          }
+          long[] written = {0};
+          p.content.writeTo(
+              buffer -> {
+                written[0] += buffer.remaining();
+                if (written[0] > p.size) {
+                  throw new IOException(
+                      "tensor '" + p.name + "' wrote more than its " + p.size + " bytes");
+                }
+                writeFully(out, buffer);
+              });
+          if (written[0] != p.size) {
+            throw new IOException(
+                "tensor '" + p.name + "' wrote " + written[0] + " of its " + p.size + " bytes");
+          }
         }
         out.force(true);
       }
@@ -127,7 +193,7 @@ public final class SafetensorsWriter {
       for (long d : p.shape) {
         shape.add(d);
       }
-      long end = offset + p.data.byteSize();
+      long end = offset + p.size;
       entry.putArray("data_offsets").add(offset).add(end);
       offset = end;
     }

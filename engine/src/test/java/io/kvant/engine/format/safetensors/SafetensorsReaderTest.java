@@ -90,6 +90,46 @@ class SafetensorsReaderTest {
   }
 
   @Test
+  void streamedTensorsAreWrittenInPlaceAndMustWriteTheirExactSize() throws Exception {
+    Path file = dir.resolve("streamed.safetensors");
+    byte[] expect = SafetensorsSamples.bytes(24, 1);
+    new SafetensorsWriter()
+        .add("b", SafetensorsDtype.U8, new long[] {8}, SafetensorsSamples.bytes(8, 2))
+        .add(
+            "rows",
+            SafetensorsDtype.F32,
+            new long[] {2, 3},
+            out -> {
+              // two rows of 12 bytes, each its own buffer
+              out.write(ByteBuffer.wrap(expect, 0, 12));
+              out.write(ByteBuffer.wrap(expect, 12, 12));
+            })
+        .write(file);
+    try (SafetensorsFile f = SafetensorsReader.open(file)) {
+      assertThat(f.tensorNames()).containsExactly("b", "rows");
+      assertThat(f.tensorData("rows").toArray(ValueLayout.JAVA_BYTE)).isEqualTo(expect);
+      assertThat(f.tensorData("b").toArray(ValueLayout.JAVA_BYTE))
+          .isEqualTo(SafetensorsSamples.bytes(8, 2));
+    }
+    for (int written : new int[] {20, 28}) {
+      Path bad = dir.resolve("bad" + written + ".safetensors");
+      SafetensorsWriter w =
+          new SafetensorsWriter()
+              .add(
+                  "rows",
+                  SafetensorsDtype.F32,
+                  new long[] {2, 3},
+                  out -> out.write(ByteBuffer.wrap(new byte[written])));
+      assertThatThrownBy(() -> w.write(bad))
+          .isInstanceOf(java.io.IOException.class)
+          .hasMessageContaining("tensor 'rows' wrote");
+      assertThat(bad).doesNotExist();
+    }
+    assertThat(Files.list(dir).map(p -> p.getFileName().toString()))
+        .containsExactly("streamed.safetensors");
+  }
+
+  @Test
   void writerRejectsBadInput() {
     SafetensorsWriter w = new SafetensorsWriter();
     assertThatThrownBy(() -> w.add("t", SafetensorsDtype.F16, new long[] {3}, new byte[5]))

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * that way). A child JVM with 40 MiB of heap and a model whose 2048x5632 matrices take 46 MiB as
  * floats.
  */
-class QuantizeOutOfHeapTest {
+class OutOfHeapTest {
   @TempDir Path dir;
 
   @Test
@@ -62,6 +62,29 @@ class QuantizeOutOfHeapTest {
     assertThat(r.exit()).as(r.out()).isEqualTo(1);
     assertSaysOutOfHeap(r.out(), "kvant quantize: quantizing " + model + " ran out of Java heap");
     assertThat(out.resolve("manifest.json")).doesNotExist();
+  }
+
+  @Test
+  void publishingOutOfHeapSaysSoAndPublishesNothing() throws Exception {
+    Path model = wideModel();
+    Path bucket = Files.createDirectories(dir.resolve("bucket"));
+    Result r =
+        kvant(
+            "agent",
+            "publish",
+            "--model",
+            model.toString(),
+            "--bucket",
+            bucket.toUri().toString(),
+            "--name",
+            "wide",
+            "--base",
+            model.toString());
+    assertThat(r.exit()).as(r.out()).isEqualTo(1);
+    assertSaysOutOfHeap(r.out(), "kvant agent publish: ran out of Java heap");
+    try (var files = Files.walk(bucket)) {
+      assertThat(files.filter(p -> p.getFileName().toString().equals("manifest.json"))).isEmpty();
+    }
   }
 
   private static void assertSaysOutOfHeap(String out, String start) {
