@@ -183,7 +183,16 @@ public final class EngineLoop implements AutoCloseable {
 
   private void run() {
     while (!stopped) {
-      if (!step()) {
+      boolean worked;
+      try {
+        worked = step();
+      } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+        // Thrown outside the forward pass (by a sink, say): the live requests end with the error
+        // and the loop goes on; an ended loop thread would leave every request waiting forever.
+        failLive("engine step failed: " + e);
+        worked = false;
+      }
+      if (!worked) {
         if (draining && live.isEmpty()) {
           break;
         }
@@ -203,6 +212,17 @@ public final class EngineLoop implements AutoCloseable {
     }
     stopped = true;
     publishStats();
+  }
+
+  /** Ends every live request with {@code error} (best effort: a failing sink is skipped). */
+  private void failLive(String error) {
+    for (Sequence s : new ArrayList<>(live.values())) {
+      try {
+        finish(s, FinishReason.ERROR, error);
+      } catch (RuntimeException | OutOfMemoryError e) {
+        live.remove(s.id(), s);
+      }
+    }
   }
 
   /** Refuses new requests; in-flight ones run to completion, then the thread exits. */
@@ -300,7 +320,10 @@ public final class EngineLoop implements AutoCloseable {
       } else {
         logits = executor.forward(batch, kv.store());
       }
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+      // An out-of-heap (a batch's logits, a kernel's buffers) or a stack overflow ends this
+      // step's requests like any failed forward pass; left uncaught it would end the loop thread
+      // and leave every request, running and to come, waiting forever.
       for (SchedulerOutput.Chunk c : chunks) {
         finish(c.seq(), FinishReason.ERROR, "forward pass failed: " + e);
       }

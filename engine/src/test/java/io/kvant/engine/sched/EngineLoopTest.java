@@ -444,6 +444,72 @@ class EngineLoopTest {
   }
 
   @Test
+  void anOutOfHeapForwardPassEndsOnlyItsRequestsAndTheLoopGoesOn() {
+    EngineLoop loop = engine(64, 4, 64, 8, 10, clock);
+    java.util.concurrent.atomic.AtomicBoolean fail =
+        new java.util.concurrent.atomic.AtomicBoolean(true);
+    ServingModel once =
+        new FakeModel("v8", 8, 256) {
+          @Override
+          public ModelExecutor executor() {
+            ModelExecutor real = super.executor();
+            return (batch, kv) -> {
+              if (fail.getAndSet(false)) {
+                throw new OutOfMemoryError("test: the logits of this batch");
+              }
+              return real.forward(batch, kv);
+            };
+          }
+        };
+    Recorder first = new Recorder();
+    loop.submit(request("first", once, new int[] {1, 2}, 3, first));
+    runToIdle(loop, 10);
+    assertThat(first.result.finishReason()).isEqualTo(FinishReason.ERROR);
+    assertThat(first.result.error()).contains("OutOfMemoryError", "the logits of this batch");
+    Recorder next = new Recorder();
+    loop.submit(request("next", once, new int[] {1, 2}, 3, next));
+    runToIdle(loop, 10);
+    assertThat(next.result.finishReason()).isEqualTo(FinishReason.LENGTH);
+    assertThat(next.result.completionTokens()).isEqualTo(3);
+    assertQuiescent(loop);
+  }
+
+  @Test
+  void anErrorOutsideTheForwardPassDoesNotEndTheLoopThread() throws Exception {
+    EngineLoop loop = engine(64, 4, 64, 8, 100, java.time.Clock.systemUTC());
+    loop.start();
+    try {
+      Recorder bad =
+          new Recorder() {
+            @Override
+            public synchronized void onDelta(RequestDelta d) {
+              throw new OutOfMemoryError("test: a sink out of heap");
+            }
+          };
+      loop.submit(request("bad", v1, new int[] {1, 2}, 5, bad));
+      awaitResult(bad);
+      assertThat(bad.result.finishReason()).isEqualTo(FinishReason.ERROR);
+      assertThat(bad.result.error()).contains("engine step failed", "a sink out of heap");
+      Recorder ok = new Recorder();
+      loop.submit(request("ok", v1, new int[] {1, 3}, 4, ok));
+      awaitResult(ok);
+      assertThat(ok.result.finishReason()).isEqualTo(FinishReason.LENGTH);
+    } finally {
+      loop.shutdownNow();
+      assertThat(loop.awaitTermination(java.time.Duration.ofSeconds(10))).isTrue();
+    }
+  }
+
+  /** Waits (at most 10 s, polling) for the loop thread to finish {@code r}'s request. */
+  private static void awaitResult(Recorder r) throws InterruptedException {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (r.result == null && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertThat(r.result).as("finished within 10 s").isNotNull();
+  }
+
+  @Test
   void theLoopThreadServesConcurrentSubmittersAndDrainsOnShutdown() throws Exception {
     EngineLoop loop = engine(64, 4, 64, 8, 100, java.time.Clock.systemUTC());
     loop.start();
