@@ -3,10 +3,6 @@ package io.kvant.perf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvant.engine.testing.SharedModels;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -14,15 +10,10 @@ import org.junit.jupiter.api.Test;
  * falls back to the CPU backend saying why; a bad value names the option.
  */
 class BenchDeviceOptionTest {
-  private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-  private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+  private final BenchCapture bench = new BenchCapture();
 
   private int bench(String... args) {
-    return new BenchMain(
-            new PrintStream(out, true, StandardCharsets.UTF_8),
-            new PrintStream(err, true, StandardCharsets.UTF_8),
-            Map.of())
-        .run(args);
+    return bench.run(args);
   }
 
   private static String model() {
@@ -33,9 +24,9 @@ class BenchDeviceOptionTest {
   void cudaRunsOnTheGpuOrSaysInOneLineWhyNot() {
     int rc =
         bench("decode", "--model", model(), "--tokens", "4", "--warmup", "1", "--device", "cuda");
-    String e = err.toString(StandardCharsets.UTF_8);
+    String e = bench.err();
     if (rc == 0) {
-      assertThat(out.toString(StandardCharsets.UTF_8)).contains("backend     cuda");
+      assertThat(bench.out()).contains("backend     cuda");
     } else {
       assertThat(rc).isEqualTo(2);
       assertThat(e).startsWith("kvant bench: --device cuda: ");
@@ -59,11 +50,11 @@ class BenchDeviceOptionTest {
             "--device",
             "auto");
     assertThat(rc).isZero();
-    String o = out.toString(StandardCharsets.UTF_8);
+    String o = bench.out();
     assertThat(o).containsPattern("(?m)^1 +[0-9.]+");
     assertThat(o).containsPattern("(?m)^2 +[0-9.]+");
     if (o.contains("backend     cpu")) {
-      assertThat(err.toString(StandardCharsets.UTF_8)).contains("--device auto: ");
+      assertThat(bench.err()).contains("--device auto: ");
     } else {
       assertThat(o).contains("backend     cuda");
     }
@@ -73,10 +64,10 @@ class BenchDeviceOptionTest {
   void bandwidthOnCudaMeasuresTheCopyOrSaysInOneLineWhyNot() {
     int rc = bench("bandwidth", "--device", "cuda", "--mib", "64", "--trials", "3");
     if (rc == 0) {
-      assertThat(out.toString(StandardCharsets.UTF_8)).containsPattern("copy +[0-9.]+ TB/s");
+      assertThat(bench.out()).containsPattern("copy +[0-9.]+ TB/s");
     } else {
       assertThat(rc).isEqualTo(2);
-      String e = err.toString(StandardCharsets.UTF_8);
+      String e = bench.err();
       assertThat(e).startsWith("kvant bench: --device cuda: ");
       assertThat(e.strip().lines().count()).isEqualTo(1);
     }
@@ -86,14 +77,13 @@ class BenchDeviceOptionTest {
   void bandwidthRefusesAnEmptyBufferNamingTheOption() {
     int rc = bench("bandwidth", "--device", "cuda", "--mib", "0");
     assertThat(rc).isEqualTo(2);
-    assertThat(err.toString(StandardCharsets.UTF_8)).contains("--mib and --trials must be >= 1");
+    assertThat(bench.err()).contains("--mib and --trials must be >= 1");
   }
 
   @Test
   void anUnknownDeviceIsRefusedNamingTheOption() {
     int rc = bench("decode", "--model", model(), "--device", "gpu");
     assertThat(rc).isEqualTo(2);
-    assertThat(err.toString(StandardCharsets.UTF_8))
-        .contains("--device: must be one of cpu, cuda, auto; got 'gpu'");
+    assertThat(bench.err()).contains("--device: must be one of cpu, cuda, auto; got 'gpu'");
   }
 }

@@ -2,31 +2,22 @@ package io.kvant.perf;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Bad input to {@code kvant bench} gets one line naming the file or option, and its exit code. */
 class BenchErrorsTest {
-  private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-  private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+  private final BenchCapture bench = new BenchCapture();
 
   private int bench(String... args) {
-    return new BenchMain(
-            new PrintStream(out, true, StandardCharsets.UTF_8),
-            new PrintStream(err, true, StandardCharsets.UTF_8),
-            Map.of())
-        .run(args);
+    return bench.run(args);
   }
 
   private String err() {
-    return err.toString(StandardCharsets.UTF_8).strip();
+    return bench.err().strip();
   }
 
   @Test
