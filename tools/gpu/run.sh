@@ -338,9 +338,9 @@ if wants eval; then
   done
 fi
 if named tall; then
-  # 8B decode, the tall products (gate/up with SwiGLU, 14,336 rows) of 1-8 rows on K16U2 (the
-  # default) against K8U4 and K16U4 (ncu, session 17: K16U2's gate/up holds one 512-thread block per
-  # SM and runs 6.8 waves), same weights, one run each.
+  # 8B decode, the tall products (gate/up with SwiGLU, 14,336 rows) of 1-8 rows on K16U2 (mq-32)
+  # against K8U4 for every code and for INT4 only (mq-32-tall-int4-k8u4, the default since session
+  # 17: ncu showed K16U2's gate/up with one 512-thread block per SM, 6.8 waves), same weights.
   for w in ${TALL_WEIGHTS:-int4-g128 fp8-e4m3}; do
     timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
       --splits "${TALL_SPLITS:-mq-32,mq-32-tall-k8u4,mq-32-tall-int4-k8u4}" --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/tall.txt"
@@ -359,7 +359,8 @@ if named step1; then
 fi
 if named ncu1; then
   # What bounds the single-row tiled products: ncu's sections on the four products of the first
-  # decode layer (the prompt's 4-row products come first: 32 layers x 4 launches + the head).
+  # decode layer (the prompt's 4-row products come first: 32 layers x 4 launches + the head), under
+  # NCU1_SPLITS (default mq-32, the policy session 17 profiled).
   for w in ${NCU1_WEIGHTS:-int4-g128 fp8-e4m3}; do
     k=mq4; [[ $w == fp8* ]] && k=mq8e
     timeout 240 ncu --clock-control none --kernel-name "regex:^$k" --launch-skip 129 --launch-count 4 \

@@ -65,6 +65,14 @@ class OutOfHeapTest {
   }
 
   @Test
+  void evaluatingOutOfHeapSaysSo() throws Exception {
+    Result r =
+        kvant("eval", "--model", wideModel().toString(), "--weights", "fp8", "--threads", "1");
+    assertThat(r.exit()).as(r.out()).isEqualTo(1);
+    assertSaysOutOfHeap(r.out(), "kvant eval: evaluating ran out of Java heap");
+  }
+
+  @Test
   void publishingOutOfHeapSaysSoAndPublishesNothing() throws Exception {
     Path model = wideModel();
     Path bucket = Files.createDirectories(dir.resolve("bucket"));

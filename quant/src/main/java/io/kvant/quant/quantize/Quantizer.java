@@ -142,8 +142,8 @@ public final class Quantizer {
   }
 
   /**
-   * What to tell a user when {@code what} (quantizing at load, {@code kvant quantize}) ran out of a
-   * heap of {@code maxHeapBytes}.
+   * What to tell a user when {@code what} (quantizing at load, {@code kvant quantize}, evaluating)
+   * ran out of a heap of {@code maxHeapBytes}.
    */
   public static String outOfHeap(String what, long maxHeapBytes) {
     return what

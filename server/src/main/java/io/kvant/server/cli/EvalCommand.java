@@ -265,6 +265,13 @@ final class EvalCommand {
     } catch (IOException | IllegalArgumentException e) {
       err.println("kvant eval: " + e.getMessage());
       return 1;
+    } catch (OutOfMemoryError e) {
+      // one large allocation of the quantizer or of the comparison; nothing is written
+      err.println(
+          "kvant eval: "
+              + io.kvant.quant.quantize.Quantizer.outOfHeap(
+                  "evaluating", Runtime.getRuntime().maxMemory()));
+      return 1;
     }
   }
 
