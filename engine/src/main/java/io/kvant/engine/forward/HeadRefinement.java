@@ -9,9 +9,9 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The output head's logits where they decide the token: after the integer pass (int8 activations,
  * one term) over all rows, the {@link #CANDIDATES} largest logits of each input row are computed
- * again in float from the dequantized weight rows, so the tokens that greedy decoding, top-k and
- * the bulk of top-p choose between carry the float path's values (to the order of float sums), and
- * the rest keep the integer pass's.
+ * again in float from the dequantized weight rows ({@link Tensor#dotRow}: the float path's
+ * arithmetic), so the tokens that greedy decoding, top-k and the bulk of top-p choose between carry
+ * the float path's values, bit for bit, and the rest keep the integer pass's.
  *
  * <p>Why not a float head, or two int8 terms for every row (the head until session 16): the head is
  * 21% of the weights of SmolLM2-135M and Llama-3.2-1B (tied embeddings); in float it was half of a
@@ -58,8 +58,7 @@ final class HeadRefinement {
     for (int b = start; b < end; b++) {
       int k = largest(out, b * rows, rows, s.index, s.value);
       for (int i = 0; i < k; i++) {
-        weights.dequantizeRow(s.index[i], s.row, 0);
-        out[b * rows + s.index[i]] = dot(s.row, x, b * cols, cols);
+        out[b * rows + s.index[i]] = weights.dotRow(s.index[i], x, b * cols, s.row);
       }
     }
   }
@@ -131,19 +130,5 @@ final class HeadRefinement {
       }
     }
     return at;
-  }
-
-  /** {@code sum w[c] * x[xOff + c]}, float lanes then a lane sum, then the tail. */
-  private static float dot(float[] w, float[] x, int xOff, int cols) {
-    FloatVector acc = FloatVector.zero(F);
-    int c = 0;
-    for (int end = F.loopBound(cols); c < end; c += F.length()) {
-      acc = FloatVector.fromArray(F, w, c).fma(FloatVector.fromArray(F, x, xOff + c), acc);
-    }
-    float sum = acc.reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      sum += w[c] * x[xOff + c];
-    }
-    return sum;
   }
 }

@@ -82,6 +82,13 @@ abstract class BaseTensor {
     decodeRows(row, 1, dst, dstOff);
   }
 
+  /** {@link Tensor#dotRow}: the row decoded as {@link #matmul} decodes it, then its dot kernel. */
+  public final float dotRow(int row, float[] x, int xOff, float[] scratch) {
+    Objects.checkFromIndexSize(xOff, cols, x.length);
+    dequantizeRow(row, scratch, 0);
+    return DotKernel.dot(scratch, 0, cols, x, xOff);
+  }
+
   public final void matmul(float[] x, int batch, float[] out, int rowStart, int rowEnd) {
     checkMatmul(x, batch, out, rowStart, rowEnd);
     short[] raw = newRawScratch();

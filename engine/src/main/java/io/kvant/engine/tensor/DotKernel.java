@@ -221,6 +221,14 @@ final class DotKernel {
     return s;
   }
 
+  /**
+   * {@code dot(w[w0 .. w0+cols), x[x0 .. x0+cols))}: the bits {@link #dotRows} and {@link #dotTile}
+   * give that row and input.
+   */
+  static float dot(float[] w, int w0, int cols, float[] x, int x0) {
+    return dot1(w, w0, cols, x, x0);
+  }
+
   private static float dot1(float[] w, int w0, int cols, float[] x, int x0) {
     int upper = F.loopBound(cols);
     FloatVector a0 = FloatVector.zero(F);

@@ -88,6 +88,17 @@ public sealed interface Tensor
    */
   void matmulScalar(float[] x, int batch, float[] out, int rowStart, int rowEnd);
 
+  /**
+   * {@code sum_c W[row][c] * x[xOff + c]} with {@link #matmul}'s arithmetic: the same bits as its
+   * element for this row and that input. {@code scratch} (at least {@code cols()} floats) receives
+   * the row's values. For a few rows of a large matrix (the output head's refinement), where {@link
+   * #matmul} would decode a tile per call.
+   *
+   * @throws IndexOutOfBoundsException if {@code row} is out of range, or {@code x} or {@code
+   *     scratch} is too short
+   */
+  float dotRow(int row, float[] x, int xOff, float[] scratch);
+
   /** {@link #matmul} over all rows. */
   default void matmul(float[] x, int batch, float[] out) {
     matmul(x, batch, out, 0, rows());

@@ -71,6 +71,8 @@ class HeadRefinementTest {
       float[] x = gaussian(n * cols, rnd);
       float[] exact = new float[n * rows];
       w.matmulScalar(x, n, exact, 0, rows);
+      float[] floatPath = new float[n * rows];
+      w.matmul(x, n, floatPath);
       float[] out = new float[n * rows];
       for (int i = 0; i < out.length; i++) {
         out[i] = exact[i] + (float) rnd.nextGaussian() * 0.05f;
@@ -94,6 +96,8 @@ class HeadRefinementTest {
           int o = b * rows + r;
           if (refined.contains(r)) {
             assertThat(out[o]).as("row %d input %d", r, b).isCloseTo(exact[o], within(1e-4f));
+            // the float path's own bits, not only its value
+            assertThat(out[o]).as("row %d input %d", r, b).isEqualTo(floatPath[o]);
           } else {
             assertThat(out[o]).as("row %d input %d", r, b).isEqualTo(before[o]);
           }
@@ -127,6 +131,7 @@ class HeadRefinementTest {
           int top = argmax(want, b * rows, rows);
           assertThat(argmax(got, b * rows, rows)).as("trial %d input %d", trial, b).isEqualTo(top);
           assertThat(got[b * rows + top]).isCloseTo(want[b * rows + top], within(1e-4f));
+          assertThat(got[b * rows + top]).isEqualTo(want[b * rows + top]);
           // the rest: one int8 term of input, within its rounding: half a step per value
           for (int r = 0; r < rows; r++) {
             double bound = 1e-4;

@@ -65,7 +65,7 @@ class TensorMatmulTest {
     return org.assertj.core.data.Offset.offset(tol);
   }
 
-  /** Output rows are bitwise independent of batch size, row range and tiling. */
+  /** Output rows are bitwise independent of batch size, row range and tiling ({@code dotRow}). */
   @ParameterizedTest
   @EnumSource(DType.class)
   void resultsAreBatchAndRangeInvariant(DType type) {
@@ -82,6 +82,16 @@ class TensorMatmulTest {
         float[] one = new float[rows];
         w.matmul(Arrays.copyOfRange(x, b * cols, (b + 1) * cols), 1, one);
         assertThat(one).isEqualTo(Arrays.copyOfRange(full, b * rows, (b + 1) * rows));
+      }
+
+      // one row at a time (the head's refinement): the same bits as the batched product
+      float[] scratch = new float[cols];
+      for (int b = 0; b < batch; b++) {
+        for (int r = 0; r < rows; r++) {
+          assertThat(Float.floatToRawIntBits(w.dotRow(r, x, b * cols, scratch)))
+              .as("%s row %d input %d", type, r, b)
+              .isEqualTo(Float.floatToRawIntBits(full[b * rows + r]));
+        }
       }
 
       int[][] ranges = {{0, 1}, {1, 4}, {4, 5}, {5, 17}, {17, 22}, {22, 23}};
