@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall|staged]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -346,6 +346,33 @@ if named tall; then
       --splits "${TALL_SPLITS:-mq-32,mq-32-tall-k8u4,mq-32-tall-int4-k8u4}" --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/tall.txt"
   done
 fi
+if named staged; then
+  # The staged tiled products (mqs: activations in F16, scales and zero points in shared memory,
+  # weights through cp.async; session 18): the reference test over every split, the products
+  # alone, then 8B decode against the default, same weights, one run per weight format.
+  # a cubin compiled here (nvcc -arch=sm_90 -cubin kvant.cu) as .device/kvant.cubin.xz: its SASS
+  if [[ -f "$PACK/kvant.cubin.xz" ]] && command -v cuobjdump > /dev/null; then
+    xz -dc "$PACK/kvant.cubin.xz" > /tmp/kvant.cubin
+    for f in ${STAGED_SASS:-mq4_k16s4_plain mq4_k16u2_plain}; do
+      cuobjdump -sass -fun "$f" /tmp/kvant.cubin > "$RESULTS/sass-$f.txt" 2>&1
+    done
+  fi
+  # STAGED_TESTS: test methods (Class#method(params), space-separated) in place of the kernel test
+  sel=()
+  for t in ${STAGED_TESTS:-QuantizedKernelsGpuTest#mqMatchesTheReference(int)}; do
+    sel+=(--select-method "io.kvant.cuda.model.$t")
+  done
+  JUNIT_TIMEOUT=${STAGED_TEST_TIMEOUT:-200} junit staged-test "${sel[@]}"
+  grep -h "^GPU-vs-CPU" "$RESULTS/staged-test.txt" > "$RESULTS/staged-comparisons.txt" || true
+  if [[ "${STAGED_GEMV:-1}" == 1 ]]; then
+    timeout 150 "${CUDABENCH[@]}" gemv --weights int4-g128,fp8-e4m3 --rows 1,8 2>&1 | grep -v "^WARNING" | grep -E "device|mq|rows|---" | tee "$RESULTS/staged-gemv.txt"
+  fi
+  for w in ${STAGED_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    timeout "${STAGED_DECODE_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,4,8 --steps 64 \
+      --splits "${STAGED_SPLITS:-mq-32-tall-int4-k8u4,mq-staged-k8,mq-staged-k16}" \
+      --fuse "${STAGED_FUSE:-products,products-and-norm}" --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/staged.txt"
+  done
+fi
 if named step1; then
   # Single-stream 8B decode (issue 15's 600 / 330 tok/s): the RMSNorm folded into the tiled
   # products against its own launch, same weights, one run; then where a batch-1 step's time goes
@@ -367,7 +394,7 @@ if named ncu1; then
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
       --section MemoryWorkloadAnalysis --section SchedulerStats --section InstructionStats \
       "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt 4 --steps 2 --graphs off \
-      --splits "${NCU1_SPLITS:-mq-32}" --weights "$w" > "$RESULTS/ncu1-$w.txt" 2>&1
+      --splits "${NCU1_SPLITS:-mq-32}" --fuse "${NCU1_FUSE:-products}" --weights "$w" > "$RESULTS/ncu1-$w.txt" 2>&1
     grep -v "^WARNING" "$RESULTS/ncu1-$w.txt" | grep -E "^  [a-z]|mq|Duration|Throughput|Occupancy|Registers|Block Size|Grid Size|Waves|Stall|Issued|Eligible|Active Warps|No Eligible|Shared Memory|Bandwidth|L2 Hit|L1/TEX Hit" | head -150
   done
 fi

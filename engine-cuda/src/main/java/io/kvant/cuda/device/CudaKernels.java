@@ -120,11 +120,11 @@ public final class CudaKernels {
     for (MqCodes codes : MqCodes.values()) {
       for (MqVariant v : MqVariant.values()) {
         for (int nb = 0; nb < 3; nb++) {
-          if (nb == 2 && !v.takes(MQ_ROWS)) {
+          if (!v.takes(MQ_FRAGMENT_ROWS[nb])) {
             continue;
           }
           for (int f = 0; f < forms.length; f++) {
-            mq[codes.ordinal()][v.ordinal()][nb][f] =
+            MemorySegment fn =
                 d.function(
                     module,
                     codes.prefix
@@ -132,6 +132,11 @@ public final class CudaKernels {
                         + v.name().toLowerCase(java.util.Locale.ROOT)
                         + "_"
                         + forms[f]);
+            if (v.staged()) {
+              d.setFunctionAttribute(
+                  fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, device.sharedPerBlockOptIn());
+            }
+            mq[codes.ordinal()][v.ordinal()][nb][f] = fn;
           }
         }
       }
@@ -1148,6 +1153,9 @@ public final class CudaKernels {
   /** Kernel name infixes by mmas per fragment: one, two, four. */
   private static final String[] MQ_FRAGMENTS = {"_", "x2_", "x4_"};
 
+  /** The fewest activation rows of each entry of {@link #MQ_FRAGMENTS}. */
+  private static final int[] MQ_FRAGMENT_ROWS = {1, 9, 17};
+
   /** The group shift that makes every column of a row one group (per-row scales). */
   public static final int MQ_ROW_GROUP = 30;
 
@@ -1192,23 +1200,70 @@ public final class CudaKernels {
    * chunks) and the chunks each warp has in flight.
    */
   public enum MqVariant {
-    K8U4(8),
-    K16U2(16),
-    K16U4(16);
+    K8U4(8, 0, null),
+    K16U2(16, 0, null),
+    K16U4(16, 0, null),
+    /**
+     * Eight warps, 1-8 rows, staged ({@code mqs} in {@code kvant.cu}): the activations in F16, the
+     * tile's scales and zero points in shared memory, each lane's weights eight chunks deep through
+     * cp.async. Where that shared memory would exceed the device's limit, {@link #K8U4} runs.
+     */
+    K8S8(8, 8, K8U4),
+    /**
+     * As {@link #K8S8} with sixteen warps four chunks deep; {@link #K16U2} where it does not fit.
+     */
+    K16S4(16, 4, K16U2);
 
     final int warps;
+    // chunks each lane has in flight through shared memory (staged splits), 0 for the others
+    private final int depth;
+    private final MqVariant fallback;
 
-    MqVariant(int warps) {
+    MqVariant(int warps, int depth, MqVariant fallback) {
       this.warps = warps;
+      this.depth = depth;
+      this.fallback = fallback;
     }
 
     /**
-     * Whether this split has kernels for {@code n} activation rows: every split up to 16; above
-     * that (four mmas per fragment) only the eight-warp one, whose per-warp reduction buffers stay
-     * within the 48 KiB of static shared memory (sixteen warps' would not).
+     * Whether this split has kernels for {@code n} activation rows: the staged ones 1-8, the others
+     * up to 16; above that (four mmas per fragment) only the eight-warp one, whose per-warp
+     * reduction buffers stay within the 48 KiB of static shared memory (sixteen warps' would not).
      */
     public boolean takes(int n) {
-      return n >= 1 && n <= (this == K8U4 ? MQ_ROWS : 16);
+      return n >= 1 && n <= (this == K8U4 ? MQ_ROWS : staged() ? 8 : 16);
+    }
+
+    /** Whether this split stages its operands in dynamic shared memory ({@link #sharedBytes}). */
+    public boolean staged() {
+      return depth > 0;
+    }
+
+    /**
+     * The dynamic shared memory of a staged launch, in bytes: the weight ring ({@code depth} chunks
+     * of 512 bytes per warp and weight stream), the scale table (16 bytes per row pair of the
+     * 16-row tile and group, per stream), the {@code n} activation rows in F16 and 128 zeroed
+     * bytes, and the per-warp sums of squares; 0 for the other splits.
+     */
+    public long sharedBytes(int in, int n, int groupsPerRow, boolean swiglu) {
+      if (!staged()) {
+        return 0;
+      }
+      int streams = swiglu ? 2 : 1;
+      return (long) depth * streams * warps * 512
+          + (long) streams * groupsPerRow * 8 * 16
+          + 2L * n * in
+          + 128
+          + warps * 8 * 4;
+    }
+
+    /**
+     * The split that runs a launch of these arguments on a device that lets a block opt in to
+     * {@code sharedLimit} bytes: this one, or for a staged split whose {@link #sharedBytes} exceeds
+     * it, its unstaged fallback.
+     */
+    public MqVariant forLaunch(int in, int n, int groupsPerRow, boolean swiglu, int sharedLimit) {
+      return sharedBytes(in, n, groupsPerRow, swiglu) > sharedLimit ? fallback : this;
     }
   }
 
@@ -1248,7 +1303,7 @@ public final class CudaKernels {
               + " "
               + variant
               + " takes 1.."
-              + (variant.takes(MQ_ROWS) ? MQ_ROWS : 16)
+              + (variant.takes(MQ_ROWS) ? MQ_ROWS : variant.takes(16) ? 16 : 8)
               + " rows, widths a multiple of "
               + codes.chunkColumns
               + " and power-of-two groups of 32 or more dividing them (or one per row); got "
@@ -1259,6 +1314,7 @@ public final class CudaKernels {
               + groupShift);
     }
     checkFusedMatrices(codes.prefix, a, b, c, swiglu);
+    MqVariant run = variant.forLaunch(in, n, groupsPerRow, swiglu, device.sharedPerBlockOptIn());
     int blocks = fusedBlocks(a, b, c, swiglu, 16, 16);
     matrixArgs(a);
     matrixArgs(b);
@@ -1267,11 +1323,12 @@ public final class CudaKernels {
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(
-        mq[codes.ordinal()][variant.ordinal()][n > 16 ? 2 : n > 8 ? 1 : 0][form],
+        mq[codes.ordinal()][run.ordinal()][n > 16 ? 2 : n > 8 ? 1 : 0][form],
         codes.prefix,
         blocks,
         1,
-        32 * variant.warps);
+        32 * run.warps,
+        (int) run.sharedBytes(in, n, groupsPerRow, swiglu));
   }
 
   /**

@@ -437,14 +437,15 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       if (mq != null && mq.sameLayout(mk) && mq.sameLayout(mv)) {
         // decode: the three products in one launch (and the norm, when it is folded in)
         fusedLayers++;
-        long normW = normFolded() ? w.attnNorm() : 0L;
+        int qkvRows = Math.max(mq.rows(), Math.max(mk.rows(), mv.rows()));
+        long normW = normFolded(mq, qkvRows, n) ? w.attnNorm() : 0L;
         if (normW == 0) {
           k.rmsNorm(
               s.x.ptr(), w.attnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
         }
         fusedProducts(
             mq,
-            Math.max(mq.rows(), Math.max(mk.rows(), mv.rows())),
+            qkvRows,
             mq.into(s.q.ptr()),
             mk.into(s.k.ptr()),
             mv.into(s.v.ptr()),
@@ -558,7 +559,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       if (mg != null && mg.sameLayout(mu) && w.up().rows() == hidden) {
         // decode: gate and up and SwiGLU in one launch (and the norm, when it is folded in), F32
         // out for the down product
-        long normW = normFolded() ? w.ffnNorm() : 0L;
+        long normW = normFolded(mg, mg.rows(), n) ? w.ffnNorm() : 0L;
         if (normW == 0) {
           k.rmsNorm(
               s.x.ptr(), w.ffnNorm(), s.xb.ptr(), dim, c.normEps(), 0L, n, CudaKernels.DT_F32);
@@ -652,14 +653,24 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code in} wide, a multiple of 4 when the norm is folded in); null to run the separate kernels.
    */
   private MgOperand fusable(DeviceTensor w, int n, int in) {
-    if (fusion == DecodeFusion.OFF || (normFolded() && in % 4 != 0)) {
+    if (fusion == DecodeFusion.OFF || (in % 4 != 0)) {
       return null;
     }
     return MgOperand.of(w, n, splits.tiledRows());
   }
 
-  private boolean normFolded() {
-    return fusion == DecodeFusion.PRODUCTS_AND_NORM;
+  /**
+   * Whether the RMSNorm before a fused launch of {@code n} rows led by {@code first} (largest
+   * matrix {@code maxRows} rows) is folded into it: always under {@link
+   * DecodeFusion#PRODUCTS_AND_NORM}; under {@link DecodeFusion#PRODUCTS} where the launch runs a
+   * staged split ({@link CudaKernels.MqVariant#staged}), which reads every input column once per
+   * block anyway, so the fold costs a multiply and saves the norm's launch.
+   */
+  private boolean normFolded(MgOperand first, int maxRows, int n) {
+    return fusion == DecodeFusion.PRODUCTS_AND_NORM
+        || (fusion == DecodeFusion.PRODUCTS
+            && first.tiled()
+            && splits.tiled(maxRows, n, first.codes()).staged());
   }
 
   private void ensureInts(long bytes) {

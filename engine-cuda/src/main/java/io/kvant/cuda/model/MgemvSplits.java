@@ -75,10 +75,28 @@ public enum MgemvSplits {
    * was level or slower (250.0 -> 248.4, 965.0 -> 964.4, 1,827.0 -> 1,775.8), K16U4 slower for both
    * (perf/RESULTS.md, "Session 17").
    */
-  MQ_32_TALL_INT4_K8U4;
+  MQ_32_TALL_INT4_K8U4,
+  /**
+   * As {@link #MQ_32}, with every tiled product of 1-8 rows (every code and height) on the staged
+   * split {@link MqVariant#K8S8} (activations in F16, scales and zero points in shared memory, the
+   * weights eight chunks ahead through cp.async; where its shared memory does not fit, {@code
+   * CudaKernels.mq} runs K8U4).
+   */
+  MQ_STAGED_K8,
+  /** As {@link #MQ_STAGED_K8} on {@link MqVariant#K16S4} (K16U2 where it does not fit). */
+  MQ_STAGED_K16,
+  /**
+   * As {@link #MQ_32_TALL_INT4_K8U4}, with the products of one row staged: {@link MqVariant#K16S4}
+   * below {@link #TALL_ROWS} rows, {@link MqVariant#K8S8} from there, the output head unstaged on
+   * K8U4. {@code CudaBench gemv} on an H100, one row (perf/RESULTS.md, "Session 18"): INT4 g128
+   * 4096x4096 5.8 us against K16U2's 6.1, 4096x14336 14.7 against 15.7, 14336x4096 on K8S8 17.2
+   * against K8U4's 19.1, the head 135.9 against 107.5 (so not there); at 8 rows the staged splits
+   * lose (they convert eight activation rows per block).
+   */
+  MQ_STAGED;
 
   /** What the forward pass uses unless told otherwise. */
-  public static final MgemvSplits DEFAULT = MQ_32_TALL_INT4_K8U4;
+  public static final MgemvSplits DEFAULT = MQ_STAGED;
 
   /** Rows the tiled products take under every policy but {@link #MQ_32} (two mmas per fragment). */
   static final int TILED_ROWS = 16;
@@ -92,6 +110,9 @@ public enum MgemvSplits {
             || this == MQ_32_K16U2_8BIT
             || this == MQ_32_TALL_K8U4
             || this == MQ_32_TALL_INT4_K8U4
+            || this == MQ_STAGED_K8
+            || this == MQ_STAGED_K16
+            || this == MQ_STAGED
         ? io.kvant.cuda.device.CudaKernels.MQ_ROWS
         : TILED_ROWS;
   }
@@ -135,6 +156,12 @@ public enum MgemvSplits {
       case MQ_K16U2 -> MqVariant.K16U2;
       case MQ_K16U4 -> MqVariant.K16U4;
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
+      case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
+      case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
+      case MQ_STAGED ->
+          n == 1 && out < HEAD_ROWS
+              ? MqVariant.K16S4
+              : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       default -> out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
     };
   }
@@ -145,7 +172,12 @@ public enum MgemvSplits {
    * 4-bit codes.
    */
   public MqVariant tiled(int out, int n, MqCodes codes) {
-    if (this == MQ_32_TALL_INT4_K8U4 && codes == MqCodes.I4 && out >= TALL_ROWS) {
+    if (this == MQ_STAGED && n == 1 && out < HEAD_ROWS) {
+      return MqVariant.K16S4;
+    }
+    if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED)
+        && codes == MqCodes.I4
+        && out >= TALL_ROWS) {
       return MqVariant.K8U4;
     }
     if (this == MQ_32_K16U2_8BIT

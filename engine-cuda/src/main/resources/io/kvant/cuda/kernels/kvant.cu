@@ -2417,6 +2417,254 @@ MQ_SPLITS(mq4, MQC_I4)
 MQ_SPLITS(mq8i, MQC_I8)
 MQ_SPLITS(mq8e, MQC_E4M3)
 
+// mqs: the tiled products of 1-8 activation rows with everything a chunk multiplies staged in
+// shared memory, so that a warp's only long-latency loads are its weights, and those run D chunks
+// ahead through cp.async without holding registers. ncu on mq (session 17) showed its 4-bit
+// products latency-bound: each chunk waited on its own activation and scale loads from L2 and few
+// warps were left to hide it (93 registers for gate/up). Here a block, before it waits for the
+// previous kernel, issues its first D - 1 weight chunks per lane into a private ring (lane l only
+// ever reads the 16 bytes it copied itself, so cp.async.wait_group suffices, no barrier) and copies
+// its tile's scales (and 4-bit zero points, pre-biased as mq_dequant wants them) into a table;
+// after the wait it converts the n activation rows (times the norm weights with NORM) to F16 once
+// into shared memory, and each chunk then reads them with 8-byte shared loads. Lanes of rows past
+// n read a zeroed area instead. The products, scales and sums are mq's: the same F16 rounding of
+// the activations, the same mma order and per-group F32 scaling; only the order in which NORM's
+// sum of squares is added differs. Dynamic shared memory, bytes (the Java side sizes it and falls
+// back to mq where it exceeds the device's limit): ring D * P * KS * 512, table P * groupsPerRow *
+// 8 * 16, activations n * in * 2 + 128 zeroed, NORM's per-warp sums KS * 8 * 4.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(
+                   (unsigned)__cvta_generic_to_shared(smem)),
+               "l"(gmem)
+               : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+template <int CODE, int KS, int D, bool SW, bool NORM>
+__device__ __forceinline__ void mqs_impl(
+    const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
+    const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
+    const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
+    int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,
+    const float* normW, float eps) {
+  static_assert((D & (D - 1)) == 0 && D >= 2, "ring depth: a power of two");
+  constexpr int P = SW ? 2 : 1;
+  constexpr int KT = CODE == MQC_I4 ? 4 : 2;
+  extern __shared__ __align__(16) unsigned char mqs_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int tiles0 = (out0 + 15) >> 4;
+  const int tiles1 = SW ? 0 : (out1 + 15) >> 4;
+  int b = blockIdx.x;
+  const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0;
+  float* y = y0;
+  int out = out0;
+  if (b >= tiles0 + tiles1) {
+    b -= tiles0 + tiles1; w = w2; sc = s2; zp = z2; y = y2; out = out2;
+  } else if (b >= tiles0) {
+    b -= tiles0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
+  }
+  const int chunks = in / (16 * KT);
+  const long tileBytes = (long)chunks * 512;
+  const unsigned char* wt[P];
+  const float* st[P];
+  const unsigned char* zt[P];
+  wt[0] = w + b * tileBytes + lane * 16; st[0] = sc; zt[0] = zp;
+  if (SW) { wt[P - 1] = w1 + b * tileBytes + lane * 16; st[P - 1] = s1; zt[P - 1] = z1; }
+  // shared memory: ring [D][P][KS][32] uint4, table [P][groups][8] uint4, activations, zeros, sums
+  uint4* ring = (uint4*)mqs_smem;
+  uint4* table = ring + D * P * KS * 32;
+  unsigned char* xs = (unsigned char*)(table + P * groupsPerRow * 8);
+  unsigned char* zeroArea = xs + (long)n * in * 2;
+  float* ssw = (float*)(zeroArea + 128);
+  const int cnt = warp < chunks ? (chunks - 1 - warp) / KS + 1 : 0;
+  pdl_launch_next();
+  // the weights and scales are immutable: start the ring and fill the table before waiting
+#pragma unroll
+  for (int s = 0; s < D - 1; s++) {
+    if (s < cnt)
+#pragma unroll
+      for (int p = 0; p < P; p++)
+        cp_async16(ring + ((s * P + p) * KS + warp) * 32 + lane, wt[p] + (long)(warp + s * KS) * 512);
+    cp_async_commit();
+  }
+  for (int i = threadIdx.x; i < P * 16 * groupsPerRow; i += 32 * KS) {
+    const int p = SW ? i / (16 * groupsPerRow) : 0;
+    const int rest = i - p * 16 * groupsPerRow;
+    const int r16 = rest / groupsPerRow, grp = rest - r16 * groupsPerRow;
+    const long row = min(b * 16 + r16, out - 1);
+    // p is not a constant here: select, so that the pointer arrays stay in registers
+    const float* sp = p == 0 ? st[0] : st[P - 1];
+    const unsigned char* zpp = p == 0 ? zt[0] : zt[P - 1];
+    const float s = sp[row * groupsPerRow + grp];
+    unsigned z = 0;
+    if (CODE == MQC_I4) {
+      const unsigned zv = zpp ? zpp[row * groupsPerRow + grp] : 8u;
+      z = r16 < 8 ? (0x6400u + zv) * 0x10001u : (0xD400u + 16u * zv) * 0x10001u;
+    }
+    unsigned* e = (unsigned*)(table + (p * groupsPerRow + grp) * 8 + (r16 & 7));
+    e[r16 >> 3] = __float_as_uint(s);  // .x the scale of row g, .y of row g + 8
+    e[2 + (r16 >> 3)] = z;             // .z zlo (row g), .w zhi (row g + 8)
+  }
+  if (threadIdx.x < 8) ((uint4*)zeroArea)[threadIdx.x] = make_uint4(0u, 0u, 0u, 0u);
+  pdl_wait_previous();
+  // the activation rows, once, in F16 (times the norm weights; each row's sum of squares per warp)
+  const int quads = in >> 2;
+  for (int r = 0; r < n; r++) {
+    float q = 0.f;
+    for (int c4 = threadIdx.x; c4 < quads; c4 += 32 * KS) {
+      float4 v = __ldg((const float4*)(x + (long)r * in) + c4);
+      if (NORM) {
+        const float4 gv = __ldg((const float4*)normW + c4);
+        q += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
+      }
+      ((uint2*)(xs + (long)r * in * 2))[c4] = make_uint2(mq_pack(v.x, v.y), mq_pack(v.z, v.w));
+    }
+    if (NORM) {
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+      if (lane == 0) ssw[warp * 8 + r] = q;
+    }
+  }
+  __syncthreads();
+  // this lane's activations: row g's columns c0 + 16 j + 4 t .. + 3, or zeros past row n
+  const bool hasX = g < n;
+  const unsigned char* xb = hasX ? xs + ((long)g * in + 4 * t) * 2 : zeroArea;
+  const int xmask = hasX ? -1 : 0;
+  const bool g32 = groupShift == 5;
+  float acc[P][4], part[P][2][4];
+#pragma unroll
+  for (int p = 0; p < P; p++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[p][i] = part[p][0][i] = part[p][1][i] = 0.f;
+  for (int i = 0; i < cnt; i++) {
+    const int s = i + D - 1;
+    if (s < cnt)
+#pragma unroll
+      for (int p = 0; p < P; p++)
+        cp_async16(ring + (((s & (D - 1)) * P + p) * KS + warp) * 32 + lane,
+                   wt[p] + (long)(warp + s * KS) * 512);
+    cp_async_commit();
+    cp_async_wait<D - 1>();
+    const int kc = warp + i * KS;
+    const int c0 = kc * 16 * KT;
+    uint4 wq[P];
+#pragma unroll
+    for (int p = 0; p < P; p++) wq[p] = ring[(((i & (D - 1)) * P + p) * KS + warp) * 32 + lane];
+    uint2 xv[KT];
+    const unsigned char* xc = xb + ((c0 * 2) & xmask);
+#pragma unroll
+    for (int j = 0; j < KT; j++) xv[j] = *(const uint2*)(xc + 32 * j);
+    // the group(s) of the chunk: k-tiles 0-1 and 2-3 (the same unless groups are 32 wide)
+    uint4 e[P][2];
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+      e[p][0] = table[(p * groupsPerRow + (c0 >> groupShift)) * 8 + g];
+      e[p][1] = CODE == MQC_I4 && g32 ? table[(p * groupsPerRow + ((c0 + 32) >> groupShift)) * 8 + g]
+                                      : e[p][0];
+    }
+#pragma unroll
+    for (int j = 0; j < KT; j++) {
+#pragma unroll
+      for (int p = 0; p < P; p++) {
+        unsigned a[4];
+        if (CODE == MQC_I4) {
+          const unsigned word = j == 0 ? wq[p].x : j == 1 ? wq[p].y : j == 2 ? wq[p].z : wq[p].w;
+          mq_dequant(word, e[p][j >> 1].z, e[p][j >> 1].w, a);
+        } else {
+          mq8_dequant<CODE>(j == 0 ? wq[p].x : wq[p].z, j == 0 ? wq[p].y : wq[p].w, a);
+        }
+        mq_mma(part[p][j & 1], a, xv[j].x, xv[j].y);
+        if (j == KT - 1 || (CODE == MQC_I4 && g32 && j == 1)) {
+          const int h = CODE == MQC_I4 ? j >> 1 : 0;
+          const float sg = __uint_as_float(e[p][h].x), sg8 = __uint_as_float(e[p][h].y);
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            acc[p][q] += (q < 2 ? sg : sg8) * (part[p][0][q] + part[p][1][q]);
+            part[p][0][q] = part[p][1][q] = 0.f;
+          }
+        }
+      }
+    }
+  }
+  // every read of the ring is done before it holds the warps' sums, in a fixed order
+  cp_async_wait<0>();
+  __syncthreads();
+  float* red = (float*)mqs_smem;  // [KS][P][4][32]
+#pragma unroll
+  for (int p = 0; p < P; p++)
+#pragma unroll
+    for (int q = 0; q < 4; q++) red[((warp * P + p) * 4 + q) * 32 + lane] = acc[p][q];
+  __syncthreads();
+  if (warp != 0) return;
+  float tot[P][4];
+#pragma unroll
+  for (int p = 0; p < P; p++)
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      float v = 0.f;
+      for (int k = 0; k < KS; k++) v += red[((k * P + p) * 4 + q) * 32 + lane];
+      tot[p][q] = v;
+    }
+#pragma unroll
+  for (int e2 = 0; e2 < 2; e2++) {
+    const int r = 2 * t + e2;  // the activation row of accumulators e2 and 2 + e2
+    if (r >= n) continue;
+    float inv = 1.f;
+    if (NORM) {
+      float q = 0.f;
+      for (int k = 0; k < KS; k++) q += ssw[k * 8 + r];
+      inv = (float)(1.0 / sqrt((double)(q / in + eps)));
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int o = b * 16 + g + 8 * h;
+      if (o >= out) continue;
+      float v = tot[0][2 * h + e2] * inv;
+      if (SW) {
+        float u = tot[P - 1][2 * h + e2] * inv;
+        y[(long)r * out + o] = v / (1.f + expf(-v)) * u;
+      } else {
+        store_out(y, (long)r * out + o, v, accumulate);
+      }
+    }
+  }
+}
+
+// <codes>_<split>_<form> as mq's, for the staged splits (1-8 activation rows only).
+#define MQS_KERNEL(NAME, CODE, KS, D, SW, NORM)                                                     \
+  extern "C" __global__ void __launch_bounds__(32 * KS) NAME(                                    \
+      const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,    \
+      const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
+      const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,    \
+      int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,           \
+      const float* normW, float eps) {                                                           \
+    mqs_impl<CODE, KS, D, SW, NORM>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2,  \
+                                    out2, groupShift, groupsPerRow, x, in, n, accumulate, normW, \
+                                    eps);                                                        \
+  }
+#define MQS_FORMS(SPLIT, CODE, KS, D)                        \
+  MQS_KERNEL(SPLIT##_plain, CODE, KS, D, false, false)       \
+  MQS_KERNEL(SPLIT##_norm, CODE, KS, D, false, true)         \
+  MQS_KERNEL(SPLIT##_swiglu, CODE, KS, D, true, false)       \
+  MQS_KERNEL(SPLIT##_swiglu_norm, CODE, KS, D, true, true)
+#define MQS_SPLITS(PREFIX, CODE)          \
+  MQS_FORMS(PREFIX##_k8s8, CODE, 8, 8)    \
+  MQS_FORMS(PREFIX##_k16s4, CODE, 16, 4)
+
+MQS_SPLITS(mq4, MQC_I4)
+MQS_SPLITS(mq8i, MQC_I8)
+MQS_SPLITS(mq8e, MQC_E4M3)
+
 // tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 +
 // rows from a tiled layout: 4-bit codes (fmt < 0) as scale * (code - zero), 8-bit codes of format
 // fmt (QF_INT8 or QF_E4M3) as scale * decoded code, in F32 as the layout's scalar decoder

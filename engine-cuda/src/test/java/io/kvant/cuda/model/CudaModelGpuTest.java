@@ -277,6 +277,50 @@ class CudaModelGpuTest {
   }
 
   /**
+   * Single-sequence decode on the staged products ({@link MgemvSplits#MQ_STAGED}: one row's
+   * activations in F16 and the tile's scales in shared memory, the weights through cp.async, the
+   * RMSNorm folded in) against the CPU engine, for 4-bit groups (symmetric and asymmetric), Q4_0,
+   * INT8 and FP8.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "bundled:I4:g128",
+        "tinystories-656k:I4:g32:asym",
+        "bundled:Q4_0",
+        "stories260K:I8",
+        "bundled:F8_E4M3"
+      })
+  void stagedSingleRowDecodeAgreesWithTheCpuEngine(String spec) throws Exception {
+    String name = spec.substring(0, spec.indexOf(':'));
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
+      int len = Math.min(m.config().contextLength(), 480);
+      int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Result r =
+          CpuGpuComparison.run(
+              backend,
+              m.config(),
+              w,
+              KvCacheType.F32,
+              KvCacheType.F16,
+              seqs,
+              len,
+              29,
+              CpuGpuComparison.Options.DEFAULT
+                  .withMaxSequences(1)
+                  .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_STAGED)));
+      report(spec + " (staged single-row decode)", r);
+      assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
+      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+      assertSamePerplexity(r);
+    }
+  }
+
+  /**
    * The tiled products at 17-32 rows ({@link MgemvSplits#MQ_32}: four mmas per weight fragment,
    * written without a GPU in session 12) against the CPU engine: 24 sequences in flight, so the
    * decode steps have 17-24 rows, and the prefill chunks of 17-32 rows take them too.

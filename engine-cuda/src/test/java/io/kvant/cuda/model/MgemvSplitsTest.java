@@ -44,7 +44,8 @@ class MgemvSplitsTest {
 
   @Test
   void tiledProductsTakeSixteenWarpsForFewRowsAndEightForTheHeadOrTwoMmas() {
-    assertThat(MgemvSplits.DEFAULT.tiled(4096, 1)).isEqualTo(MqVariant.K16U2);
+    assertThat(MgemvSplits.MQ_32_TALL_INT4_K8U4.tiled(4096, 1)).isEqualTo(MqVariant.K16U2);
+    assertThat(MgemvSplits.DEFAULT.tiled(4096, 2)).isEqualTo(MqVariant.K16U2);
     assertThat(MgemvSplits.DEFAULT.tiled(14336, 8)).isEqualTo(MqVariant.K16U2);
     assertThat(MgemvSplits.DEFAULT.tiled(128256, 1)).isEqualTo(MqVariant.K8U4);
     assertThat(MgemvSplits.DEFAULT.tiled(4096, 9)).isEqualTo(MqVariant.K8U4);
@@ -55,8 +56,8 @@ class MgemvSplitsTest {
   void theDefaultGivesTheTiledProductsUpToTheKernelLimit() {
     // measured in session 14: 17-32 rows on the tiled kernels beat F16 tiles + cuBLASLt 2.5-3.3x
     // in whole 8B decode steps, so the default must not fall back to the tiles there; session 17:
-    // the tall INT4 products of 1-8 rows on K8U4
-    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_32_TALL_INT4_K8U4);
+    // the tall INT4 products of 1-8 rows on K8U4; session 18: one row staged
+    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_STAGED);
     assertThat(MgemvSplits.DEFAULT.tiledRows()).isEqualTo(CudaKernels.MQ_ROWS).isEqualTo(32);
   }
 
@@ -72,6 +73,9 @@ class MgemvSplitsTest {
                       || policy == MgemvSplits.MQ_32_K16U2_8BIT
                       || policy == MgemvSplits.MQ_32_TALL_K8U4
                       || policy == MgemvSplits.MQ_32_TALL_INT4_K8U4
+                      || policy == MgemvSplits.MQ_STAGED_K8
+                      || policy == MgemvSplits.MQ_STAGED_K16
+                      || policy == MgemvSplits.MQ_STAGED
                   ? CudaKernels.MQ_ROWS
                   : 16);
       for (int n = 1; n <= rows; n++) {
@@ -113,7 +117,7 @@ class MgemvSplitsTest {
                 .as("%s %s %d rows of %d", policy, codes, n, out)
                 .isTrue();
             boolean int4Tall =
-                policy == MgemvSplits.MQ_32_TALL_INT4_K8U4
+                (policy == MgemvSplits.MQ_32_TALL_INT4_K8U4 || policy == MgemvSplits.MQ_STAGED)
                     && codes == MqCodes.I4
                     && out >= MgemvSplits.TALL_ROWS;
             if (policy != p && !int4Tall) {
@@ -123,6 +127,66 @@ class MgemvSplitsTest {
         }
       }
     }
+  }
+
+  @Test
+  void theStagedPoliciesStageEveryProductOfUpToEightRowsAndAreMq32Above() {
+    for (MqCodes codes : MqCodes.values()) {
+      for (int out : new int[] {1024, 4096, 14336, 128256}) {
+        for (int n = 1; n <= 8; n++) {
+          assertThat(MgemvSplits.MQ_STAGED_K8.tiled(out, n, codes)).isEqualTo(MqVariant.K8S8);
+          assertThat(MgemvSplits.MQ_STAGED_K16.tiled(out, n, codes)).isEqualTo(MqVariant.K16S4);
+        }
+        for (int n = 9; n <= CudaKernels.MQ_ROWS; n++) {
+          assertThat(MgemvSplits.MQ_STAGED_K8.tiled(out, n, codes))
+              .isEqualTo(MgemvSplits.MQ_32.tiled(out, n, codes));
+        }
+      }
+    }
+  }
+
+  @Test
+  void theMixedStagedPolicyStagesOneRowBelowTheHeadAndIsTheTallInt4PolicyElsewhere() {
+    MgemvSplits p = MgemvSplits.MQ_STAGED;
+    for (MqCodes codes : MqCodes.values()) {
+      assertThat(p.tiled(4096, 1, codes)).isEqualTo(MqVariant.K16S4);
+      assertThat(p.tiled(6144, 1, codes)).isEqualTo(MqVariant.K16S4);
+      assertThat(p.tiled(14336, 1, codes)).isEqualTo(MqVariant.K16S4);
+      assertThat(p.tiled(128256, 1, codes)).isEqualTo(MqVariant.K8U4);
+      for (int n = 2; n <= CudaKernels.MQ_ROWS; n++) {
+        for (int out : new int[] {4096, 14336, 128256}) {
+          assertThat(p.tiled(out, n, codes))
+              .isEqualTo(MgemvSplits.MQ_32_TALL_INT4_K8U4.tiled(out, n, codes));
+        }
+      }
+    }
+  }
+
+  @Test
+  void stagedSplitsTakeEightRowsAndSizeTheirSharedMemoryFromTheLaunch() {
+    assertThat(MqVariant.K8S8.takes(8)).isTrue();
+    assertThat(MqVariant.K8S8.takes(9)).isFalse();
+    assertThat(MqVariant.K16S4.takes(0)).isFalse();
+    assertThat(MqVariant.K8S8.staged()).isTrue();
+    assertThat(MqVariant.K8U4.staged()).isFalse();
+    assertThat(MqVariant.K8U4.sharedBytes(4096, 1, 32, false)).isZero();
+    // ring 8 x 8 warps x 512, table 32 groups x 8 x 16, one F16 row, zeros, 8 x 8 sums
+    assertThat(MqVariant.K8S8.sharedBytes(4096, 1, 32, false))
+        .isEqualTo(32768 + 4096 + 8192 + 128 + 256);
+    // gate/up: two streams in the ring and the table
+    assertThat(MqVariant.K16S4.sharedBytes(4096, 2, 32, true))
+        .isEqualTo(2 * 32768 + 2 * 4096 + 16384 + 128 + 512);
+  }
+
+  @Test
+  void aStagedSplitThatDoesNotFitRunsItsUnstagedFallback() {
+    int h100 = 232448; // sharedMemPerBlockOptin on sm_90
+    // the 8B down projection: 14,336 columns, groups of 128
+    assertThat(MqVariant.K8S8.forLaunch(14336, 1, 112, false, h100)).isEqualTo(MqVariant.K8S8);
+    assertThat(MqVariant.K8S8.forLaunch(14336, 8, 112, false, h100)).isEqualTo(MqVariant.K8U4);
+    assertThat(MqVariant.K16S4.forLaunch(14336, 8, 112, false, h100)).isEqualTo(MqVariant.K16U2);
+    assertThat(MqVariant.K16S4.forLaunch(4096, 8, 32, true, h100)).isEqualTo(MqVariant.K16S4);
+    assertThat(MqVariant.K16U2.forLaunch(14336, 16, 112, false, 0)).isEqualTo(MqVariant.K16U2);
   }
 
   @Test
