@@ -67,12 +67,12 @@ public enum MgemvSplits {
   MQ_32_TALL_K8U4,
   /**
    * As {@link #MQ_32}, with the tall tiled 4-bit products of 1-8 rows (gate/up with SwiGLU, the
-   * output head) on K8U4; 8-bit codes as {@link #MQ_32}. The default since session 17: ncu on an
-   * H100 (8B shape, one row) showed K16U2's INT4 gate/up + SwiGLU launch at 93 registers, one
-   * 512-thread block per SM, 6.8 waves, 1.45 TB/s; on K8U4 (two 256-thread blocks per SM, four
-   * chunks in flight per warp) whole 8B INT4 g128 decode steps, same weights, one run: 277.1 ->
-   * 293.2 tok/s at 1 sequence, 1,048.7 -> 1,119.7 at 4, 1,971.2 -> 2,030.2 at 8. FP8 E4M3 on K8U4
-   * was level or slower (250.0 -> 248.4, 965.0 -> 964.4, 1,827.0 -> 1,775.8), K16U4 slower for both
+   * output head) on K8U4; 8-bit codes as {@link #MQ_32}. The default in session 17: ncu on an H100
+   * (8B shape, one row) showed K16U2's INT4 gate/up + SwiGLU launch at 93 registers, one 512-thread
+   * block per SM, 6.8 waves, 1.45 TB/s; on K8U4 (two 256-thread blocks per SM, four chunks in
+   * flight per warp) whole 8B INT4 g128 decode steps, same weights, one run: 277.1 -> 293.2 tok/s
+   * at 1 sequence, 1,048.7 -> 1,119.7 at 4, 1,971.2 -> 2,030.2 at 8. FP8 E4M3 on K8U4 was level or
+   * slower (250.0 -> 248.4, 965.0 -> 964.4, 1,827.0 -> 1,775.8), K16U4 slower for both
    * (perf/RESULTS.md, "Session 17").
    */
   MQ_32_TALL_INT4_K8U4,
@@ -86,12 +86,15 @@ public enum MgemvSplits {
   /** As {@link #MQ_STAGED_K8} on {@link MqVariant#K16S4} (K16U2 where it does not fit). */
   MQ_STAGED_K16,
   /**
-   * As {@link #MQ_32_TALL_INT4_K8U4}, with the products of one row staged: {@link MqVariant#K16S4}
-   * below {@link #TALL_ROWS} rows, {@link MqVariant#K8S8} from there, the output head unstaged on
-   * K8U4. {@code CudaBench gemv} on an H100, one row (perf/RESULTS.md, "Session 18"): INT4 g128
-   * 4096x4096 5.8 us against K16U2's 6.1, 4096x14336 14.7 against 15.7, 14336x4096 on K8S8 17.2
-   * against K8U4's 19.1, the head 135.9 against 107.5 (so not there); at 8 rows the staged splits
-   * lose (they convert eight activation rows per block).
+   * As {@link #MQ_32_TALL_INT4_K8U4}, with the products of one row below {@link #HEAD_ROWS} on the
+   * staged split {@link MqVariant#K16S4} (the output head stays on K8U4); {@code
+   * DecodeFusion.PRODUCTS} folds the RMSNorm into those launches. The default since session 18: 8B
+   * decode on an H100, same weights, one run, INT4 g128 284.8 -> 311.4 tok/s and FP8 247.8 -> 264.0
+   * at one sequence (perf/RESULTS.md, "Session 18"). {@code CudaBench gemv}, one row, INT4 g128:
+   * 4096x4096 5.8 us against K16U2's 6.1, 4096x14336 14.7 against 15.7, the head 162.9 against
+   * K8U4's 107.5 (so not there); K8S8 for the 14,336-row gate/up was faster alone (17.2 against
+   * 20.6 us) but slower in whole steps (272.6 tok/s); at 8 rows the staged splits lose (each block
+   * converts eight rows).
    */
   MQ_STAGED;
 
