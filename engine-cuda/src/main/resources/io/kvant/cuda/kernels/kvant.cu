@@ -2176,6 +2176,51 @@ __device__ __forceinline__ void mq8_dequant(unsigned wa, unsigned wb, unsigned (
   }
 }
 
+// The matrix of this block's tile among the (up to three) of an mq / mqs launch: tile b of it, its
+// output y of out rows, and per weight stream (gate and up with SW) this lane's first 16 weight
+// bytes wt, the scales st and zero points zt.
+template <bool SW, int P>
+__device__ __forceinline__ void mq_block_tile(
+    const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
+    const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
+    const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
+    long tileBytes, int lane, int& b, float*& y, int& out, const unsigned char* (&wt)[P],
+    const float* (&st)[P], const unsigned char* (&zt)[P]) {
+  const int tiles0 = (out0 + 15) >> 4;
+  const int tiles1 = SW ? 0 : (out1 + 15) >> 4;
+  b = blockIdx.x;
+  const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0;
+  y = y0;
+  out = out0;
+  if (b >= tiles0 + tiles1) {
+    b -= tiles0 + tiles1; w = w2; sc = s2; zp = z2; y = y2; out = out2;
+  } else if (b >= tiles0) {
+    b -= tiles0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
+  }
+  wt[0] = w + b * tileBytes + lane * 16; st[0] = sc; zt[0] = zp;
+  if (SW) { wt[P - 1] = w1 + b * tileBytes + lane * 16; st[P - 1] = s1; zt[P - 1] = z1; }
+}
+
+// Activation row r's outputs o0 and o0 + 8 from the block's sums tot (accumulators e and 2 + e),
+// times inv: SwiGLU of gate (tot[0]) and up (tot[1]) with SW, else stored (accumulate: added).
+template <bool SW, int P>
+__device__ __forceinline__ void mq_store_rows(float* y, int out, int o0, int r,
+                                              const float (&tot)[P][4], int e, float inv,
+                                              int accumulate) {
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int o = o0 + 8 * h;
+    if (o >= out) continue;
+    float v = tot[0][2 * h + e] * inv;
+    if (SW) {
+      float u = tot[P - 1][2 * h + e] * inv;
+      y[(long)r * out + o] = v / (1.f + expf(-v)) * u;
+    } else {
+      store_out(y, (long)r * out + o, v, accumulate);
+    }
+  }
+}
+
 // Registers bound how many warps hide the memory's latency, so the variants that matter are
 // separate kernels: SW (gate/up + SwiGLU: two weight streams) and NORM (the RMSNorm folded in).
 // Each chunk first issues every load it needs (weights U chunks ahead, its scales and zero points,
@@ -2195,24 +2240,14 @@ __device__ __forceinline__ void mq_impl(
   __shared__ float ssRed[NORM ? KS : 1][8 * NB];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int tiles0 = (out0 + 15) >> 4;
-  const int tiles1 = SW ? 0 : (out1 + 15) >> 4;
-  int b = blockIdx.x;
-  const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0;
-  float* y = y0;
-  int out = out0;
-  if (b >= tiles0 + tiles1) {
-    b -= tiles0 + tiles1; w = w2; sc = s2; zp = z2; y = y2; out = out2;
-  } else if (b >= tiles0) {
-    b -= tiles0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
-  }
+  int b, out;
+  float* y;
   const int chunks = in / (16 * KT);
-  const long tileBytes = (long)chunks * 512;
   const unsigned char* wt[P];
   const float* st[P];
   const unsigned char* zt[P];
-  wt[0] = w + b * tileBytes + lane * 16; st[0] = sc; zt[0] = zp;
-  if (SW) { wt[P - 1] = w1 + b * tileBytes + lane * 16; st[P - 1] = s1; zt[P - 1] = z1; }
+  mq_block_tile<SW, P>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,
+                       (long)chunks * 512, lane, b, y, out, wt, st, zt);
   const long row = min(b * 16 + g, out - 1), row8 = min(b * 16 + g + 8, out - 1);
   pdl_launch_next();
   // the weights are immutable: pull this warp's first chunks toward L2 before waiting
@@ -2367,18 +2402,7 @@ __device__ __forceinline__ void mq_impl(
       for (int k = 0; k < KS; k++) q += ssRed[k][r];
       inv = (float)(1.0 / sqrt((double)(q / in + eps)));
     }
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int o = b * 16 + g + 8 * h;
-      if (o >= out) continue;
-      float v = tot[0][2 * h + e] * inv;
-      if (SW) {
-        float u = tot[P - 1][2 * h + e] * inv;
-        y[(long)r * out + o] = v / (1.f + expf(-v)) * u;
-      } else {
-        store_out(y, (long)r * out + o, v, accumulate);
-      }
-    }
+    mq_store_rows<SW, P>(y, out, b * 16 + g, r, tot, e, inv, accumulate);
   }
   }
 }
@@ -2461,24 +2485,14 @@ __device__ __forceinline__ void mqs_impl(
   extern __shared__ __align__(16) unsigned char mqs_smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int tiles0 = (out0 + 15) >> 4;
-  const int tiles1 = SW ? 0 : (out1 + 15) >> 4;
-  int b = blockIdx.x;
-  const unsigned char* w = w0; const float* sc = s0; const unsigned char* zp = z0;
-  float* y = y0;
-  int out = out0;
-  if (b >= tiles0 + tiles1) {
-    b -= tiles0 + tiles1; w = w2; sc = s2; zp = z2; y = y2; out = out2;
-  } else if (b >= tiles0) {
-    b -= tiles0; w = w1; sc = s1; zp = z1; y = y1; out = out1;
-  }
+  int b, out;
+  float* y;
   const int chunks = in / (16 * KT);
-  const long tileBytes = (long)chunks * 512;
   const unsigned char* wt[P];
   const float* st[P];
   const unsigned char* zt[P];
-  wt[0] = w + b * tileBytes + lane * 16; st[0] = sc; zt[0] = zp;
-  if (SW) { wt[P - 1] = w1 + b * tileBytes + lane * 16; st[P - 1] = s1; zt[P - 1] = z1; }
+  mq_block_tile<SW, P>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,
+                       (long)chunks * 512, lane, b, y, out, wt, st, zt);
   // shared memory: ring [D][P][KS][32] uint4, table [P][groups][8] uint4, activations, zeros, sums
   uint4* ring = (uint4*)mqs_smem;
   uint4* table = ring + D * P * KS * 32;
@@ -2625,18 +2639,7 @@ __device__ __forceinline__ void mqs_impl(
       for (int k = 0; k < KS; k++) q += ssw[k * 8 + r];
       inv = (float)(1.0 / sqrt((double)(q / in + eps)));
     }
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      const int o = b * 16 + g + 8 * h;
-      if (o >= out) continue;
-      float v = tot[0][2 * h + e2] * inv;
-      if (SW) {
-        float u = tot[P - 1][2 * h + e2] * inv;
-        y[(long)r * out + o] = v / (1.f + expf(-v)) * u;
-      } else {
-        store_out(y, (long)r * out + o, v, accumulate);
-      }
-    }
+    mq_store_rows<SW, P>(y, out, b * 16 + g, r, tot, e2, inv, accumulate);
   }
 }
 

@@ -87,6 +87,16 @@ class CudaModelGpuTest {
   }
 
   /**
+   * The engines' parity bar on a comparison of at least 2,000 positions: top-1 agreement excluding
+   * near ties at least 99.5% and the same perplexity ({@link #assertSamePerplexity}).
+   */
+  static void assertParity(CpuGpuComparison.Result r) {
+    assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
+    assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
+    assertSamePerplexity(r);
+  }
+
+  /**
    * Quantized weights (every matrix but the embedding, in each type the CUDA backend reads) on both
    * engines: the GPU's qgemv/tile-decode products against the CPU's decoders. The tokens are
    * random, so the perplexity compared is that of random text: a check that both engines assign the
@@ -119,9 +129,7 @@ class CudaModelGpuTest {
       CpuGpuComparison.Result r =
           CpuGpuComparison.run(backend, m.config(), w, KvCacheType.F32, seqs, len, 11);
       report(spec + " (F32 KV)", r);
-      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
-      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
-      assertSamePerplexity(r);
+      assertParity(r);
     }
   }
 
@@ -270,9 +278,7 @@ class CudaModelGpuTest {
               CpuGpuComparison.Options.DEFAULT.withMaxSequences(dense ? 1 : 3));
       report(spec + " (fused decode)", r);
       assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
-      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
-      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
-      assertSamePerplexity(r);
+      assertParity(r);
     }
   }
 
@@ -314,9 +320,7 @@ class CudaModelGpuTest {
                   .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_STAGED)));
       report(spec + " (staged single-row decode)", r);
       assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
-      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
-      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
-      assertSamePerplexity(r);
+      assertParity(r);
     }
   }
 
@@ -349,9 +353,7 @@ class CudaModelGpuTest {
                   .withMaxSequences(24)
                   .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_32)));
       report(spec + " (tiled products up to 32 rows)", r);
-      assertThat(r.positions()).isGreaterThanOrEqualTo(2000);
-      assertThat(r.agreementExcludingNearTies()).isGreaterThanOrEqualTo(0.995);
-      assertSamePerplexity(r);
+      assertParity(r);
     }
   }
 
