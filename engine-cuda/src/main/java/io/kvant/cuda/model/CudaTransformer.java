@@ -653,7 +653,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code in} wide, a multiple of 4 when the norm is folded in); null to run the separate kernels.
    */
   private MgOperand fusable(DeviceTensor w, int n, int in) {
-    if (fusion == DecodeFusion.OFF || (in % 4 != 0)) {
+    // the staged products that fold the norm under PRODUCTS take tiled widths (multiples of 32)
+    if (fusion == DecodeFusion.OFF || (fusion == DecodeFusion.PRODUCTS_AND_NORM && in % 4 != 0)) {
       return null;
     }
     return MgOperand.of(w, n, splits.tiledRows());
