@@ -171,12 +171,13 @@ public enum MgemvSplits {
 
   /**
    * As {@link #tiled(int, int)}, for a product whose weights have {@code codes}: the same split,
-   * except under {@link #MQ_32_K16U2_8BIT} for 8-bit codes and {@link #MQ_32_TALL_INT4_K8U4} for
-   * 4-bit codes.
+   * except under {@link #MQ_32_K16U2_8BIT} for 8-bit codes and {@link #MQ_32_TALL_INT4_K8U4} (and
+   * {@link #MQ_STAGED} where it does not stage) for 4-bit codes. A staged split takes every code.
    */
   public MqVariant tiled(int out, int n, MqCodes codes) {
-    if (this == MQ_STAGED && n == 1 && out < HEAD_ROWS) {
-      return MqVariant.K16S4;
+    MqVariant byShape = tiled(out, n);
+    if (byShape.staged()) {
+      return byShape;
     }
     if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED)
         && codes == MqCodes.I4
@@ -190,7 +191,7 @@ public enum MgemvSplits {
         && out < HEAD_ROWS) {
       return MqVariant.K16U2;
     }
-    return tiled(out, n);
+    return byShape;
   }
 
   private MgVariant pick(MgKind kind, int out, MgVariant shortDense) {

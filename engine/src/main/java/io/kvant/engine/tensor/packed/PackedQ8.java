@@ -81,10 +81,6 @@ final class PackedQ8 extends PackedMatrix {
    * an even-row and an odd-row vector (the two-vector {@code rearrange}: negative indexes take the
    * second vector).
    */
-  // The run loops' 16-bit halves by a count vector: C2 lowers a shift by a scalar constant to a
-  // count moved into a vector register before every shift (see PackedQ4's SHIFT4).
-  private static final IntVector SHIFT16 = IntVector.broadcast(I, 16);
-
   private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(F, i -> inRows(2 * i));
 
   private static final VectorShuffle<Float> ODD = VectorShuffle.fromOp(F, i -> inRows(2 * i + 1));
@@ -131,10 +127,8 @@ final class PackedQ8 extends PackedMatrix {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
         IntVector pr = w0.mul(xq[xk + j]).add(w1.mul(xq[xk + j + 1])).reinterpretAsInts();
-        ie =
-            ie.add(
-                pr.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io = io.add(pr.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie = ie.add(pr.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io = io.add(pr.lanewise(VectorOperators.ASHR, 16));
       }
       float d = xs[so + k];
       int si = sb + k * PANEL;
@@ -189,14 +183,10 @@ final class PackedQ8 extends PackedMatrix {
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
         IntVector q0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1])).reinterpretAsInts();
         IntVector q1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1])).reinterpretAsInts();
-        ie0 =
-            ie0.add(
-                q0.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, SHIFT16));
-        ie1 =
-            ie1.add(
-                q1.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie0 = ie0.add(q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, 16));
+        ie1 = ie1.add(q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, 16));
       }
       int si = sb + k * PANEL;
       FloatVector s0;
@@ -267,22 +257,14 @@ final class PackedQ8 extends PackedMatrix {
         IntVector q1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1])).reinterpretAsInts();
         IntVector q2 = w0.mul(xq[x2 + j]).add(w1.mul(xq[x2 + j + 1])).reinterpretAsInts();
         IntVector q3 = w0.mul(xq[x3 + j]).add(w1.mul(xq[x3 + j + 1])).reinterpretAsInts();
-        ie0 =
-            ie0.add(
-                q0.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, SHIFT16));
-        ie1 =
-            ie1.add(
-                q1.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, SHIFT16));
-        ie2 =
-            ie2.add(
-                q2.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io2 = io2.add(q2.lanewise(VectorOperators.ASHR, SHIFT16));
-        ie3 =
-            ie3.add(
-                q3.lanewise(VectorOperators.LSHL, SHIFT16).lanewise(VectorOperators.ASHR, SHIFT16));
-        io3 = io3.add(q3.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie0 = ie0.add(q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, 16));
+        ie1 = ie1.add(q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, 16));
+        ie2 = ie2.add(q2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io2 = io2.add(q2.lanewise(VectorOperators.ASHR, 16));
+        ie3 = ie3.add(q3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+        io3 = io3.add(q3.lanewise(VectorOperators.ASHR, 16));
       }
       int si = sb + k * PANEL;
       FloatVector s0;
