@@ -91,6 +91,7 @@ public final class FakeKvantServer implements AutoCloseable {
   private final String modelName;
   private final String modelVersion;
   private final Duration chunkDelay;
+  private final int cachedPromptTokens;
   private final List<ReceivedRequest> received = new CopyOnWriteArrayList<>();
   private final Object failLock = new Object();
   private Status.Code failCode;
@@ -107,6 +108,7 @@ public final class FakeKvantServer implements AutoCloseable {
     this.modelName = b.modelName;
     this.modelVersion = b.modelVersion;
     this.chunkDelay = b.chunkDelay;
+    this.cachedPromptTokens = b.cachedPromptTokens;
     ServerInterceptor captureRequestId =
         new ServerInterceptor() {
           @Override
@@ -288,7 +290,11 @@ public final class FakeKvantServer implements AutoCloseable {
       }
     }
     Usage usage =
-        Usage.newBuilder().setPromptTokens(promptTokens).setCompletionTokens(generated).build();
+        Usage.newBuilder()
+            .setPromptTokens(promptTokens)
+            .setCompletionTokens(generated)
+            .setCachedPromptTokens(Math.min(cachedPromptTokens, promptTokens))
+            .build();
     GenerateChunk.Builder last =
         chunks.isEmpty() ? chunkBuilder(requestId) : chunks.remove(chunks.size() - 1).toBuilder();
     chunks.add(last.setFinishReason(finish).setUsage(usage).build());
@@ -426,6 +432,7 @@ public final class FakeKvantServer implements AutoCloseable {
     private String modelName = "fake-model";
     private String modelVersion = "fake-v1";
     private Duration chunkDelay = Duration.ZERO;
+    private int cachedPromptTokens;
     private Path socket;
 
     private Builder() {}
@@ -483,6 +490,20 @@ public final class FakeKvantServer implements AutoCloseable {
         throw new IllegalArgumentException("chunkDelay: must not be negative, got " + delay);
       }
       this.chunkDelay = delay;
+      return this;
+    }
+
+    /**
+     * How many of each request's prompt tokens the final usage reports as served from a prefix
+     * cache (at most the prompt's own count); default 0. The fake caches nothing: this only lets
+     * clients test how they read the field.
+     */
+    public Builder cachedPromptTokens(int tokens) {
+      if (tokens < 0) {
+        throw new IllegalArgumentException(
+            "cachedPromptTokens: must not be negative, got " + tokens);
+      }
+      this.cachedPromptTokens = tokens;
       return this;
     }
 

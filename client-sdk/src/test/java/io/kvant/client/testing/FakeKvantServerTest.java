@@ -90,4 +90,20 @@ class FakeKvantServerTest {
         .isInstanceOf(UnavailableException.class);
     assertThatThrownBy(server::client).isInstanceOf(IllegalStateException.class);
   }
+
+  @Test
+  void reportsTheConfiguredCachedPromptTokensCappedAtThePrompt() {
+    assertThatThrownBy(() -> FakeKvantServer.builder().cachedPromptTokens(-1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("cachedPromptTokens");
+    try (FakeKvantServer server = FakeKvantServer.builder().cachedPromptTokens(3).start()) {
+      KvantClient client = server.client();
+      assertThat(client.generate(GenerateParams.builder().prompt("a b c d e").build()).usage())
+          .extracting(u -> u.promptTokens(), u -> u.cachedPromptTokens())
+          .containsExactly(5, 3);
+      assertThat(client.generate(GenerateParams.builder().prompt("a b").build()).usage())
+          .extracting(u -> u.cachedPromptTokens())
+          .isEqualTo(2);
+    }
+  }
 }

@@ -226,6 +226,7 @@ public final class LoadGenerator {
     int gaps = 0;
     int tokens = 0;
     int promptTokens = 0;
+    int cachedPromptTokens = 0;
     String version = "";
     FinishReason finish = null;
     try (TokenStream stream = client.stream(params)) {
@@ -253,6 +254,7 @@ public final class LoadGenerator {
             tokens = c.usage().completionTokens();
           }
           promptTokens = c.usage().promptTokens();
+          cachedPromptTokens = c.usage().cachedPromptTokens();
         }
       }
     } catch (KvantException e) {
@@ -270,6 +272,7 @@ public final class LoadGenerator {
         first < 0 ? -1 : (first - t0) / 1e6,
         (lastChunk - t0) / 1e6,
         promptTokens,
+        cachedPromptTokens,
         tokens,
         java.util.Arrays.copyOf(itl, gaps),
         version);
@@ -284,6 +287,7 @@ public final class LoadGenerator {
         error,
         first < 0 ? -1 : (first - t0) / 1e6,
         (now - t0) / 1e6,
+        0,
         0,
         0,
         new double[0],

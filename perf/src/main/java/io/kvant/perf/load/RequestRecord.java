@@ -10,6 +10,8 @@ package io.kvant.perf.load;
  * @param ttftMs time to the first chunk with output; {@code -1} if none arrived
  * @param e2eMs time to the last chunk (or to the failure)
  * @param promptTokens prompt tokens as the server counted them (0 if unknown)
+ * @param cachedPromptTokens of those, the tokens the server took from its prefix cache instead of
+ *     prefilling them (0 if none or unknown)
  * @param outputTokens tokens generated
  * @param itlMs gaps between consecutive output chunks
  * @param modelVersion the version that served it; empty if unknown
@@ -22,6 +24,7 @@ public record RequestRecord(
     double ttftMs,
     double e2eMs,
     int promptTokens,
+    int cachedPromptTokens,
     int outputTokens,
     double[] itlMs,
     String modelVersion) {

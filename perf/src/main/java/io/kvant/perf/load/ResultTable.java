@@ -16,6 +16,15 @@ public final class ResultTable {
     row(out, "Failed requests:", "%d", s.failed());
     row(out, "Benchmark duration (s):", "%.2f", s.durationS());
     row(out, "Total input tokens:", "%d", s.promptTokens());
+    row(
+        out,
+        "Input tokens from prefix cache:",
+        "%s",
+        String.format(
+            java.util.Locale.ROOT,
+            "%d (%.1f%%)",
+            s.cachedPromptTokens(),
+            s.promptTokens() == 0 ? 0.0 : 100.0 * s.cachedPromptTokens() / s.promptTokens()));
     row(out, "Total generated tokens:", "%d", s.outputTokens());
     row(out, "Request throughput (req/s):", "%.2f", s.requestThroughput());
     row(out, "Output token throughput (tok/s):", "%.2f", s.outputTokenThroughput());

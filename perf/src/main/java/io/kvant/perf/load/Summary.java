@@ -12,6 +12,8 @@ import java.util.List;
  * @param outputTokenThroughput generated tokens per second (completed requests)
  * @param totalTokenThroughput prompt plus generated tokens per second (completed requests)
  * @param promptTokens prompt tokens of completed requests
+ * @param cachedPromptTokens of those, the tokens the server's prefix cache supplied (a level whose
+ *     prompts an earlier level already sent is partly a cache benchmark)
  * @param outputTokens generated tokens of completed requests
  * @param ttft time to first token (completed requests)
  * @param tpot time per output token after the first (requests with two or more tokens)
@@ -29,6 +31,7 @@ public record Summary(
     double outputTokenThroughput,
     double totalTokenThroughput,
     long promptTokens,
+    long cachedPromptTokens,
     long outputTokens,
     LatencyStats ttft,
     LatencyStats tpot,
@@ -51,12 +54,14 @@ public record Summary(
     int failed = 0;
     int good = 0;
     long prompt = 0;
+    long cached = 0;
     long output = 0;
     int itlCount = 0;
     for (RequestRecord r : records) {
       if (r.ok()) {
         completed++;
         prompt += r.promptTokens();
+        cached += r.cachedPromptTokens();
         output += r.outputTokens();
         itlCount += r.itlMs().length;
       } else {
@@ -97,6 +102,7 @@ public record Summary(
         output / durationS,
         (prompt + output) / durationS,
         prompt,
+        cached,
         output,
         LatencyStats.of(ttft),
         LatencyStats.of(tpot),

@@ -208,6 +208,7 @@ public final class SchedulerSim {
         (r.firstS - arrival) * 1e3,
         (r.lastS - arrival) * 1e3,
         r.entry.promptTokens(),
+        0, // the simulator reports its prefix cache as a whole (hit ratio), not per request
         r.generated,
         r.itl.stream().mapToDouble(Double::doubleValue).toArray(),
         "sim");

@@ -33,6 +33,7 @@ class ChartsTest {
               ttft,
               ttft + 50 * scale,
               10,
+              0,
               8,
               new double[] {scale, 2 * scale},
               "v1"));

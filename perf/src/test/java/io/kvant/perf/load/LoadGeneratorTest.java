@@ -86,6 +86,31 @@ class LoadGeneratorTest {
   }
 
   @Test
+  void recordsAndSumsThePromptTokensTheServerTookFromItsPrefixCache() throws Exception {
+    try (FakeKvantServer cached =
+            FakeKvantServer.builder().respond("a b c d e f").cachedPromptTokens(4).start();
+        KvantClient c =
+            KvantClient.builder()
+                .targets(cached.target())
+                .defaultDeadline(Duration.ofSeconds(10))
+                .retryPolicy(RetryPolicy.none())
+                .build()) {
+      LoadGenerator gen = new LoadGenerator(c, closed(2, 6, 0), prompts(3), System::nanoTime);
+      LoadGenerator.Run run = gen.run(new LoadGenerator.Listener() {});
+      assertThat(run.records()).hasSize(6);
+      assertThat(run.records()).extracting(RequestRecord::cachedPromptTokens).containsOnly(4);
+      Summary s = Summary.of(run.records(), run.durationS(), Slo.NONE);
+      assertThat(s.promptTokens()).isEqualTo(36); // six prompts of six words
+      assertThat(s.cachedPromptTokens()).isEqualTo(24);
+      java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
+      ResultTable.print(
+          new java.io.PrintStream(text, true, java.nio.charset.StandardCharsets.UTF_8), "t", s);
+      assertThat(text.toString(java.nio.charset.StandardCharsets.UTF_8))
+          .containsPattern("Input tokens from prefix cache: +24 \\(66\\.7%\\)");
+    }
+  }
+
+  @Test
   void openLoopSendsAtTheRateAndFailuresAreCounted() throws Exception {
     server.failNext(Status.Code.UNAVAILABLE, 3);
     LoadConfig cfg =

@@ -39,7 +39,7 @@ class StatsTest {
   }
 
   private static RequestRecord ok(int i, double ttft, double e2e, int out) {
-    return new RequestRecord(i, i * 10, true, "", ttft, e2e, 10, out, new double[] {1, 2}, "v1");
+    return new RequestRecord(i, i * 10, true, "", ttft, e2e, 10, 4, out, new double[] {1, 2}, "v1");
   }
 
   @Test
@@ -49,7 +49,7 @@ class StatsTest {
             ok(0, 100, 1000, 10), // tpot = 900/9 = 100
             ok(1, 300, 500, 5), // tpot = 50; ttft misses 200
             ok(2, 150, 410, 14), // tpot = 20; good
-            new RequestRecord(3, 30, false, "UNAVAILABLE", -1, 5, 0, 0, new double[0], ""));
+            new RequestRecord(3, 30, false, "UNAVAILABLE", -1, 5, 0, 0, 0, new double[0], ""));
     Slo slo = Slo.parse("ttft=200ms,tpot=0.06s");
     assertThat(slo).isEqualTo(new Slo(200, 60, 0));
     Summary s = Summary.of(records, 2.0, slo);
@@ -57,6 +57,7 @@ class StatsTest {
     assertThat(s.failed()).isEqualTo(1);
     assertThat(s.outputTokens()).isEqualTo(29);
     assertThat(s.promptTokens()).isEqualTo(30);
+    assertThat(s.cachedPromptTokens()).isEqualTo(12); // completed requests only
     assertThat(s.requestThroughput()).isEqualTo(1.5);
     assertThat(s.outputTokenThroughput()).isEqualTo(14.5);
     assertThat(s.totalTokenThroughput()).isEqualTo(29.5);

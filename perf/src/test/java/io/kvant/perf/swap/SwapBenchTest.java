@@ -178,6 +178,6 @@ class SwapBenchTest {
 
   private static RequestRecord rec(int i, double start, boolean ok) {
     return new RequestRecord(
-        i, start, ok, ok ? "" : "UNAVAILABLE", ok ? 5 : -1, 20, 1, 3, new double[] {1, 1}, "v");
+        i, start, ok, ok ? "" : "UNAVAILABLE", ok ? 5 : -1, 20, 1, 0, 3, new double[] {1, 1}, "v");
   }
 }
