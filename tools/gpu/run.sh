@@ -290,11 +290,22 @@ if named check; then
 fi
 if named ab; then
   # The same decode run on the base commit's engine-cuda jar (.device/base/, first on the class
-  # path) and on this checkout's: a regression check across commits in one call.
-  # Long prompts (1,024 tokens) so the prefill column shows the attention of prefill chunks.
+  # path: its classes and its kvant.cu) and on this checkout's: a regression check across commits
+  # in one call. Make the base jar here with
+  #   git worktree add /tmp/kvant-base BASE && (cd /tmp/kvant-base && ./mvnw -q -B -DskipTests \
+  #     package -pl engine-cuda -am) && mkdir -p .device/base && \
+  #   cp /tmp/kvant-base/engine-cuda/target/kvant-engine-cuda-*[0-9T].jar .device/base/
+  # AB_ARGS: CudaBench decode's arguments for both (default: long prompts, 1,024 tokens, so the
+  # prefill column shows the attention of prefill chunks); AB_ROUNDS (default 1) alternates
+  # base, new, base, new, ... so drift between the runs shows.
   BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
-  timeout 200 "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64 2>&1 | tee "$RESULTS/ab-base.txt"
-  timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64 --pdl both 2>&1 | tee "$RESULTS/ab-new.txt"
+  read -r -a ab_args <<< "${AB_ARGS:---shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64}"
+  for ((round = 1; round <= ${AB_ROUNDS:-1}; round++)); do
+    echo "== round $round: base" | tee -a "$RESULTS/ab-base.txt"
+    timeout "${AB_TIMEOUT:-200}" "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode "${ab_args[@]}" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/ab-base.txt"
+    echo "== round $round: new" | tee -a "$RESULTS/ab-new.txt"
+    timeout "${AB_TIMEOUT:-200}" "${CUDABENCH[@]}" decode "${ab_args[@]}" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/ab-new.txt"
+  done
 fi
 if wants benchdevice; then
   # bench decode/batch --device cuda: the backend's forward pass over paged KV on the GPU, on the
