@@ -485,13 +485,25 @@ if named serve8bfp8; then
   # Issue 15's aggregate throughput with FP8 weights (the far anchor's format): the 8B shape in
   # F16, quantized at load by the fp8 recipe, W8A8 products on cuBLASLt's FP8 path from the
   # measured row count (KVANT_CUDA_W8A8=on), through the gRPC server and `bench serve`.
+  # The server's prefix cache keeps what an earlier level prefilled and `bench serve`'s prompts
+  # are seeded, so a level after another on the same server is partly a cache benchmark (its
+  # table's "Input tokens from prefix cache" line says how much; session 19). SERVE_FRESH=1 starts
+  # a server of its own for every level (~25 s each once the model file is written).
   timeout 300 "${BENCH[@]}" synth --shape llama-3-8b --weights f16 --out /tmp/synth-8b.gguf 2>&1 | tail -2
-  KVANT_CUDA_W8A8=on "${JAVA[@]}" -Xmx64g -cp "$CP" io.kvant.server.cli.Main serve --device cuda \
-    --model /tmp/synth-8b.gguf --weights fp8 --name synth --port 50153 --metrics-port 0 \
-    --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto > "$RESULTS/serve8b-fp8.log" 2>&1 &
-  server=$!
-  await_server "$RESULTS/serve8b-fp8.log" "$server" 400
-  echo "server up after ${waited} s" | tee -a "$RESULTS/serve8b-fp8.txt"
+  start_fp8_server() {
+    KVANT_CUDA_W8A8=on "${JAVA[@]}" -Xmx64g -cp "$CP" io.kvant.server.cli.Main serve --device cuda \
+      --model /tmp/synth-8b.gguf --weights fp8 --name synth --port 50153 --metrics-port 0 \
+      --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto >> "$RESULTS/serve8b-fp8.log" 2>&1 &
+    server=$!
+    await_server "$RESULTS/serve8b-fp8.log" "$server" 400
+    echo "server up after ${waited} s" | tee -a "$RESULTS/serve8b-fp8.txt"
+  }
+  stop_fp8_server() {
+    kill -TERM "$server"; wait "$server"
+    # the next server's await_server looks for a fresh "listening" line
+    mv "$RESULTS/serve8b-fp8.log" "$RESULTS/serve8b-fp8.log.$server"
+  }
+  start_fp8_server
   # prompt lengths are words (bench serve's --prompt-len): on the synthetic 8B model 128 words
   # came to 231 tokens and 512 to 920 (session 15), 70 to 126 and 284 to 511 (session 16)
   for spec in ${SERVE_SPECS:-64:70 256:70 16:128 64:128 256:128 64:512 256:512}; do
@@ -500,8 +512,13 @@ if named serve8bfp8; then
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50153 --model synth --concurrency "$c" \
       --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
       --output-len fixed:128 --out "$RESULTS/serve8b-fp8-$c-$p.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve8b-fp8.txt"
+    if [[ "${SERVE_FRESH:-0}" == 1 ]]; then
+      stop_fp8_server
+      start_fp8_server
+    fi
   done
-  kill -TERM "$server"; wait "$server"
+  stop_fp8_server
+  cat "$RESULTS"/serve8b-fp8.log.* > "$RESULTS/serve8b-fp8.log" && rm -f "$RESULTS"/serve8b-fp8.log.*
   tail -5 "$RESULTS/serve8b-fp8.log"
   rm -f /tmp/synth-8b.gguf
 fi
