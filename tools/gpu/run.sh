@@ -502,22 +502,21 @@ if named serve8bfp8; then
     kill -TERM "$server"; wait "$server"
     # the next server's await_server looks for a fresh "listening" line
     mv "$RESULTS/serve8b-fp8.log" "$RESULTS/serve8b-fp8.log.$server"
+    server=
   }
-  start_fp8_server
+  server=
   # prompt lengths are words (bench serve's --prompt-len): on the synthetic 8B model 128 words
   # came to 231 tokens and 512 to 920 (session 15), 70 to 126 and 284 to 511 (session 16)
   for spec in ${SERVE_SPECS:-64:70 256:70 16:128 64:128 256:128 64:512 256:512}; do
     c=${spec%%:*}; p=${spec##*:}
+    [[ -n "$server" ]] || start_fp8_server
     echo "== 8B fp8 w8a8 concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b-fp8.txt"
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50153 --model synth --concurrency "$c" \
       --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
       --output-len fixed:128 --out "$RESULTS/serve8b-fp8-$c-$p.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve8b-fp8.txt"
-    if [[ "${SERVE_FRESH:-0}" == 1 ]]; then
-      stop_fp8_server
-      start_fp8_server
-    fi
+    [[ "${SERVE_FRESH:-0}" == 1 ]] && stop_fp8_server
   done
-  stop_fp8_server
+  [[ -n "$server" ]] && stop_fp8_server
   cat "$RESULTS"/serve8b-fp8.log.* > "$RESULTS/serve8b-fp8.log" && rm -f "$RESULTS"/serve8b-fp8.log.*
   tail -5 "$RESULTS/serve8b-fp8.log"
   rm -f /tmp/synth-8b.gguf
