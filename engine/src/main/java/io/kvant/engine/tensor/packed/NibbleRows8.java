@@ -50,6 +50,9 @@ final class NibbleRows8 {
   /** Bytes of one run of packed units (one short vector). */
   private static final int RUN = 2 * PANEL;
 
+  /** A shift by four as a count vector. */
+  private static final ShortVector SHIFT4 = ShortVector.broadcast(S, (short) 4);
+
   private NibbleRows8() {}
 
   /**
@@ -92,43 +95,47 @@ final class NibbleRows8 {
       ShortVector a71 = ShortVector.zero(S);
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
-      // Column pair c: nibble t = c % 4 of the runs of group g = c / 4 (both halves of the panel).
-      for (int c = 0; c < PAIRS; c++) {
-        int g = c >>> 2;
-        int sh = 4 * (c & 3);
+      // Column pair c = 4g + t: nibble t of the runs of group g (both halves of the panel). A
+      // group's two runs are loaded once and shifted right by four after each pair (w >> 4t as t
+      // shifts of four, by a constant count vector: C2 rematerializes a scalar count before every
+      // shift, see PackedQ4.SHIFT4).
+      for (int g = 0; g < 4; g++) {
         ShortVector n0 =
             ShortVector.fromMemorySegment(
-                    S, codes, wo + (long) (2 * g) * RUN, ByteOrder.LITTLE_ENDIAN)
-                .lanewise(VectorOperators.LSHR, sh);
+                S, codes, wo + (long) (2 * g) * RUN, ByteOrder.LITTLE_ENDIAN);
         ShortVector n1 =
             ShortVector.fromMemorySegment(
-                    S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN)
-                .lanewise(VectorOperators.LSHR, sh);
-        int xc = xk + c;
-        ShortVector v = IntVector.broadcast(I, xp[xc]).reinterpretAsShorts();
-        a00 = a00.add(n0.mul(v));
-        a01 = a01.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + half]).reinterpretAsShorts();
-        a10 = a10.add(n0.mul(v));
-        a11 = a11.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + 2 * half]).reinterpretAsShorts();
-        a20 = a20.add(n0.mul(v));
-        a21 = a21.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + 3 * half]).reinterpretAsShorts();
-        a30 = a30.add(n0.mul(v));
-        a31 = a31.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + 4 * half]).reinterpretAsShorts();
-        a40 = a40.add(n0.mul(v));
-        a41 = a41.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + 5 * half]).reinterpretAsShorts();
-        a50 = a50.add(n0.mul(v));
-        a51 = a51.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + 6 * half]).reinterpretAsShorts();
-        a60 = a60.add(n0.mul(v));
-        a61 = a61.add(n1.mul(v));
-        v = IntVector.broadcast(I, xp[xc + 7 * half]).reinterpretAsShorts();
-        a70 = a70.add(n0.mul(v));
-        a71 = a71.add(n1.mul(v));
+                S, codes, wo + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        for (int t = 0; t < 4; t++) {
+          int xc = xk + 4 * g + t;
+          ShortVector v = IntVector.broadcast(I, xp[xc]).reinterpretAsShorts();
+          a00 = a00.add(n0.mul(v));
+          a01 = a01.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + half]).reinterpretAsShorts();
+          a10 = a10.add(n0.mul(v));
+          a11 = a11.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + 2 * half]).reinterpretAsShorts();
+          a20 = a20.add(n0.mul(v));
+          a21 = a21.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + 3 * half]).reinterpretAsShorts();
+          a30 = a30.add(n0.mul(v));
+          a31 = a31.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + 4 * half]).reinterpretAsShorts();
+          a40 = a40.add(n0.mul(v));
+          a41 = a41.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + 5 * half]).reinterpretAsShorts();
+          a50 = a50.add(n0.mul(v));
+          a51 = a51.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + 6 * half]).reinterpretAsShorts();
+          a60 = a60.add(n0.mul(v));
+          a61 = a61.add(n1.mul(v));
+          v = IntVector.broadcast(I, xp[xc + 7 * half]).reinterpretAsShorts();
+          a70 = a70.add(n0.mul(v));
+          a71 = a71.add(n1.mul(v));
+
+          n0 = n0.lanewise(VectorOperators.LSHR, SHIFT4);
+          n1 = n1.lanewise(VectorOperators.LSHR, SHIFT4);
+        }
       }
       a00.intoArray(sums, 0);
       a01.intoArray(sums, PANEL);
