@@ -21,13 +21,14 @@ import jdk.incubator.vector.VectorOperators;
  * <p>Design note: {@link NibbleGemm} decodes each weight tile into 16-bit column pairs in memory
  * and then multiplies it by every input row; at 16 rows that decode (and the scales' conversion)
  * was about a fifth of its time, spent again on every decode step (perf/RESULTS.md, issue 18
- * session 12). Here a run of packed units is loaded and shifted right by {@code 4t} in registers
- * (the per-panel kernels' unmasked form, multiplied by {@link QuantizedInput#nibbleCodes}), and
- * each shifted vector serves eight rows: per column pair eight activation broadcasts, sixteen
- * 16-bit multiplies and adds, and two shifts, against {@link NibbleGemm#MR}'s two tile loads, so
- * nothing is decoded or stored per call. Sixteen 16-bit accumulators stay in registers over a
- * block; the eight rows' float accumulators (sixteen vectors, too many to keep beside them) live in
- * a small scratch array and get one {@code fma} per block, as in the GEMM's epilogue.
+ * session 12). Here a run of packed units is loaded once and shifted right by four between its four
+ * nibbles in registers (the per-panel kernels' unmasked form, multiplied by {@link
+ * QuantizedInput#nibbleCodes}), and each shifted vector serves eight rows: per column pair eight
+ * activation broadcasts, sixteen 16-bit multiplies and adds, and two shifts, against {@link
+ * NibbleGemm#MR}'s two tile loads, so nothing is decoded or stored per call. Sixteen 16-bit
+ * accumulators stay in registers over a block; the eight rows' float accumulators (sixteen vectors,
+ * too many to keep beside them) live in a small scratch array and get one {@code fma} per block, as
+ * in the GEMM's epilogue.
  *
  * <p>Numerics: each lane's block sum of offset nibbles times codes is exact modulo {@code 2^16} and
  * below {@code 16 * 15 * 127 < 32768} in magnitude, so the even and odd lanes added as ints, less
