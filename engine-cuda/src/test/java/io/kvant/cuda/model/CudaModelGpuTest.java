@@ -254,32 +254,10 @@ class CudaModelGpuTest {
         "bundled:Q4_0"
       })
   void fusedDecodeStepsAgreeWithTheCpuEngine(String spec) throws Exception {
-    String name = spec.substring(0, spec.indexOf(':'));
     String type = spec.substring(spec.indexOf(':') + 1);
     boolean dense = type.equals("F16") || type.equals("BF16");
-    CudaBackend backend = GpuFixture.backend();
-    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
-      ModelWeights w =
-          dense
-              ? CpuGpuComparison.convert(m.weights(), DType.valueOf(type))
-              : QuantFixtures.quantizeModel(m.weights(), QuantFixtures.Kind.parse(type));
-      int len = Math.min(m.config().contextLength(), 480);
-      int seqs = (2100 + len - 1) / len;
-      CpuGpuComparison.Result r =
-          CpuGpuComparison.run(
-              backend,
-              m.config(),
-              w,
-              KvCacheType.F32,
-              KvCacheType.F16,
-              seqs,
-              len,
-              17,
-              CpuGpuComparison.Options.DEFAULT.withMaxSequences(dense ? 1 : 3));
-      report(spec + " (fused decode)", r);
-      assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
-      assertParity(r);
-    }
+    decodeAgreesWithTheCpuEngine(
+        spec, "fused decode", 17, CpuGpuComparison.Options.DEFAULT.withMaxSequences(dense ? 1 : 3));
   }
 
   /**
@@ -298,27 +276,38 @@ class CudaModelGpuTest {
         "bundled:F8_E4M3"
       })
   void stagedSingleRowDecodeAgreesWithTheCpuEngine(String spec) throws Exception {
+    decodeAgreesWithTheCpuEngine(
+        spec,
+        "staged single-row decode",
+        29,
+        CpuGpuComparison.Options.DEFAULT
+            .withMaxSequences(1)
+            .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_STAGED)));
+  }
+
+  /**
+   * {@code spec}'s model ({@code name:type}: dense F16/BF16 weights converted, other types
+   * quantized by {@link QuantFixtures}) decoded on both engines, F32 KV on the CPU and F16 on the
+   * GPU, under {@code options}: the fused decode launches ran, and the two agree ({@link
+   * #assertParity}).
+   */
+  private static void decodeAgreesWithTheCpuEngine(
+      String spec, String what, int seed, CpuGpuComparison.Options options) throws Exception {
     String name = spec.substring(0, spec.indexOf(':'));
-    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
+    String type = spec.substring(spec.indexOf(':') + 1);
+    boolean dense = type.equals("F16") || type.equals("BF16");
     CudaBackend backend = GpuFixture.backend();
     try (Model m = ModelLoader.load(model(name), Optional.empty())) {
-      ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
+      ModelWeights w =
+          dense
+              ? CpuGpuComparison.convert(m.weights(), DType.valueOf(type))
+              : QuantFixtures.quantizeModel(m.weights(), QuantFixtures.Kind.parse(type));
       int len = Math.min(m.config().contextLength(), 480);
       int seqs = (2100 + len - 1) / len;
       CpuGpuComparison.Result r =
           CpuGpuComparison.run(
-              backend,
-              m.config(),
-              w,
-              KvCacheType.F32,
-              KvCacheType.F16,
-              seqs,
-              len,
-              29,
-              CpuGpuComparison.Options.DEFAULT
-                  .withMaxSequences(1)
-                  .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_STAGED)));
-      report(spec + " (staged single-row decode)", r);
+              backend, m.config(), w, KvCacheType.F32, KvCacheType.F16, seqs, len, seed, options);
+      report(spec + " (" + what + ")", r);
       assertThat(r.fusedLayers()).as("layers that ran fused").isGreaterThan(0);
       assertParity(r);
     }
