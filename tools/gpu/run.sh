@@ -431,9 +431,9 @@ if wants serve; then
     > "$RESULTS/serve.log" 2>&1 &
   server=$!
   await_server "$RESULTS/serve.log" "$server" 120
-  for c in 1 16 64 256; do
+  for c in 1 16 64 256; do  # a seed per level, as in serve8bfp8
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50151 --model synth --concurrency "$c" \
-      --requests $((c * 4 > 32 ? c * 4 : 32)) --warmup "$c" --prompt-len fixed:128 \
+      --seed "$c" --requests $((c * 4 > 32 ? c * 4 : 32)) --warmup "$c" --prompt-len fixed:128 \
       --output-len fixed:128 --out "$RESULTS/serve-$c.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve.txt"
   done
   kill -TERM "$server"; wait "$server"
@@ -472,8 +472,9 @@ if named serve8b; then
     for spec in 1:128 16:128 64:128 256:128 64:512 256:512; do
       c=${spec%%:*}; p=${spec##*:}
       echo "== 8B $wt concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b.txt"
+      # a seed per level: no level's prompts in the prefix cache from an earlier one (serve8bfp8)
       timeout 150 "${BENCH[@]}" serve --target 127.0.0.1:50152 --model synth --concurrency "$c" \
-        --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
+        --seed "$c$p" --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
         --output-len fixed:128 --out "$RESULTS/serve8b-$wt-$c-$p.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve8b.txt"
     done
     kill -TERM "$server"; wait "$server"
@@ -486,9 +487,11 @@ if named serve8bfp8; then
   # F16, quantized at load by the fp8 recipe, W8A8 products on cuBLASLt's FP8 path from the
   # measured row count (KVANT_CUDA_W8A8=on), through the gRPC server and `bench serve`.
   # The server's prefix cache keeps what an earlier level prefilled and `bench serve`'s prompts
-  # are seeded, so a level after another on the same server is partly a cache benchmark (its
-  # table's "Input tokens from prefix cache" line says how much; session 19). SERVE_FRESH=1 starts
-  # a server of its own for every level (~25 s each once the model file is written).
+  # are seeded, so a level after another on the same server with the same seed would be partly a
+  # cache benchmark (session 19: its table's "Input tokens from prefix cache" line says how much):
+  # every level below runs under a seed of its own (`--seed`; within one `bench serve` sweep each
+  # level draws its own prompts anyway). SERVE_FRESH=1 also starts a server of its own for every
+  # level (~25 s each once the model file is written): a fresh cache pool and allocator.
   timeout 300 "${BENCH[@]}" synth --shape llama-3-8b --weights f16 --out /tmp/synth-8b.gguf 2>&1 | tail -2
   start_fp8_server() {
     KVANT_CUDA_W8A8=on "${JAVA[@]}" -Xmx64g -cp "$CP" io.kvant.server.cli.Main serve --device cuda \
@@ -505,14 +508,16 @@ if named serve8bfp8; then
     server=
   }
   server=
+  level=0
   # prompt lengths are words (bench serve's --prompt-len): on the synthetic 8B model 128 words
   # came to 231 tokens and 512 to 920 (session 15), 70 to 126 and 284 to 511 (session 16)
   for spec in ${SERVE_SPECS:-64:70 256:70 16:128 64:128 256:128 64:512 256:512}; do
     c=${spec%%:*}; p=${spec##*:}
     [[ -n "$server" ]] || start_fp8_server
     echo "== 8B fp8 w8a8 concurrency $c prompt $p output 128" | tee -a "$RESULTS/serve8b-fp8.txt"
+    level=$((level + 1))
     timeout 120 "${BENCH[@]}" serve --target 127.0.0.1:50153 --model synth --concurrency "$c" \
-      --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
+      --seed "$level" --requests $((c * 2 > 32 ? c * 2 : 32)) --warmup "$c" --prompt-len fixed:"$p" \
       --output-len fixed:128 --out "$RESULTS/serve8b-fp8-$c-$p.json" 2>&1 | grep -v "^WARNING" | tail -40 | tee -a "$RESULTS/serve8b-fp8.txt"
     [[ "${SERVE_FRESH:-0}" == 1 ]] && stop_fp8_server
   done

@@ -67,6 +67,8 @@ final class Help {
         --mode closed|open           closed: --concurrency users back to back (default)
                                      open: Poisson arrivals at --rate req/s (inf: all at once)
         --concurrency N[,N...]       users (closed) or in-flight cap (open); a list is a sweep
+                                     (each level its own synthetic prompts, so a prefix cache
+                                     does not carry one level's prompts into the next)
         --rate R  --burstiness B     open loop; B=1 Poisson, <1 burstier, >1 smoother (gamma)
         --requests N  --duration D   bounds (either or both; default 100 requests)
         --warmup N                   requests run first and excluded (default 0)

@@ -118,9 +118,10 @@ final class ServeCommand {
     List<Point> points = new ArrayList<>();
     String startedAt = Instant.now().toString();
     try (KvantClient client = client(l)) {
-      for (int c : l.sweep) {
+      for (int level = 0; level < l.sweep.size(); level++) {
+        int c = l.sweep.get(level);
         LoadConfig cfg = l.config.withConcurrency(c);
-        LoadGenerator gen = new LoadGenerator(client, cfg, l.prompts, nanoTime);
+        LoadGenerator gen = new LoadGenerator(client, cfg, l.prompts.forLevel(level), nanoTime);
         String label = cfg.openLoop() ? "open c=" + c : "closed c=" + c;
         ProgressBar bar = new ProgressBar(err, label, nanoTime);
         LoadGenerator.Run run = gen.run(listener(bar));

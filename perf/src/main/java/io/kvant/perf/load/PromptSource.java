@@ -9,8 +9,14 @@ import java.util.SplittableRandom;
 /**
  * The prompts of a run: either synthetic (random common English words, a {@link LengthDist} of
  * words long) or the non-blank lines of a file, used in order and cycled. Request {@code i}'s
- * prompt and output length depend only on the seed and {@code i}, so runs are reproducible and a
- * sweep sends the same requests at every concurrency.
+ * prompt and output length depend only on the seed and {@code i}, so runs are reproducible.
+ *
+ * <p>A sweep gives each level {@link #forLevel its own synthetic prompts}, drawn from the same
+ * distributions: with the same prompts at every level, a server with a prefix cache would serve a
+ * later level's prompts from what an earlier level prefilled, and the later levels would measure
+ * the cache (perf/RESULTS.md, session 19: the same level twice on one server, 3,291 then 6,460
+ * output tokens/s with 98% of the prompt tokens cached). A file's prompts are the user's own and
+ * stay the same at every level.
  */
 public final class PromptSource {
   private static final String[] WORDS = {
@@ -76,6 +82,24 @@ public final class PromptSource {
   /** Synthetic prompts. */
   public static PromptSource synthetic(LengthDist promptWords, LengthDist outputTokens, long seed) {
     return new PromptSource(null, promptWords, outputTokens, seed);
+  }
+
+  /**
+   * The prompts of level {@code level} (0-based) of a sweep: this source itself for level 0 and for
+   * prompts from a file; otherwise synthetic prompts of the same lengths under a seed derived from
+   * this one and {@code level}, so no two levels share a prompt but a run is still reproducible.
+   *
+   * @throws IllegalArgumentException if {@code level} is negative
+   */
+  public PromptSource forLevel(int level) {
+    if (level < 0) {
+      throw new IllegalArgumentException("level must be >= 0, got " + level);
+    }
+    if (level == 0 || lines != null) {
+      return this;
+    }
+    long levelSeed = new SplittableRandom(seed ^ (0xD1B54A32D192ED03L * level)).nextLong();
+    return new PromptSource(null, promptWords, outputTokens, levelSeed);
   }
 
   /**
