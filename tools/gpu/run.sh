@@ -414,12 +414,17 @@ if named ncu1; then
 fi
 if named profile; then
   # Per-kernel GPU time of decode steps (graphs off so each kernel is its own launch; ncu times
-  # each kernel alone, clocks left as they are): where a step's time goes.
+  # each kernel alone, clocks left as they are): where a step's time goes. PROFILE_PROMPT (default
+  # 4) sets the context the steps attend over; PROFILE_ARGS adds CudaBench options, e.g.
+  # PROFILE_SPECS=fp8-e4m3:256 PROFILE_PROMPT=128 PROFILE_ARGS="--w8a8 16" for the server's
+  # 256-sequence FP8 step (what bounds the aggregate figure).
   for spec in ${PROFILE_SPECS:-bf16:1 int4-g128:1}; do
     w=${spec%%:*}; b=${spec##*:}
+    # shellcheck disable=SC2086 # PROFILE_ARGS is a list of options
     timeout 400 ncu --clock-control none --csv --print-units base --metrics gpu__time_duration.sum \
-      "${CUDABENCH[@]}" decode --shape "${PROFILE_SHAPE:-llama-3-8b}" --batch "$b" --prompt 4 --steps 3 \
-      --graphs off --weights "$w" > "$RESULTS/ncu-$w-$b.csv" 2> "$RESULTS/ncu-$w-$b.err"
+      "${CUDABENCH[@]}" decode --shape "${PROFILE_SHAPE:-llama-3-8b}" --batch "$b" \
+      --prompt "${PROFILE_PROMPT:-4}" --steps 3 --graphs off --weights "$w" ${PROFILE_ARGS:-} \
+      > "$RESULTS/ncu-$w-$b.csv" 2> "$RESULTS/ncu-$w-$b.err"
     python3 "$(dirname "${BASH_SOURCE[0]}")/ncu_summary.py" "$RESULTS/ncu-$w-$b.csv" | tee "$RESULTS/profile-$w-$b.txt"
   done
 fi

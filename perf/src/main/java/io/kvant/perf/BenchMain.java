@@ -407,9 +407,12 @@ public final class BenchMain {
         if (n == 1) {
           base = r.tokensPerSecond();
         }
-        out.printf(
-            "%-12d %14.2f %12.2f %16.2f%n",
-            n, r.tokensPerSecond(), r.msPerStep(), r.tokensPerSecond() / base);
+        // relative to the last concurrency-1 level run so far; "-" before there is one
+        String ratio =
+            Double.isNaN(base)
+                ? "-"
+                : String.format(java.util.Locale.ROOT, "%.2f", r.tokensPerSecond() / base);
+        out.printf("%-12d %14.2f %12.2f %16s%n", n, r.tokensPerSecond(), r.msPerStep(), ratio);
       }
     }
     return 0;
