@@ -30,11 +30,11 @@ import jdk.incubator.vector.VectorOperators;
  * too many to keep beside them) live in a small scratch array and get one {@code fma} per block, as
  * in the GEMM's epilogue.
  *
- * <p>Numerics: each lane's block sum of offset nibbles times codes is exact modulo {@code 2^16} and
- * below {@code 16 * 15 * 127 < 32768} in magnitude, so the even and odd lanes added as ints, less
- * {@code 8 * sum(x)}, are the exact block sum; the accumulator then gets {@code fma(sum, wScale *
- * xScale, acc)} per block in increasing block order: bitwise {@link PackedMatrix#matmulReference},
- * as every other kernel.
+ * <p>Numerics: each lane's block sum of offset nibbles times codes is exact modulo {@code 2^16};
+ * the even lanes start at {@code -8 * sum(x)}, so the even and odd lanes added modulo {@code 2^16}
+ * are the block sum {@code sum(w * x)}, exact since it lies within {@code 32 * 8 * 127 < 2^15} of
+ * zero; the accumulator then gets {@code fma(sum, wScale * xScale, acc)} per block in increasing
+ * block order: bitwise {@link PackedMatrix#matmulReference}, as every other kernel.
  */
 final class NibbleRows8 {
   /** Input rows per pass. */
@@ -77,23 +77,27 @@ final class NibbleRows8 {
     MemorySegment codes = m.codes;
     long base = (long) p * blocks * PAIRS * PANEL;
     Arrays.fill(acc, 0, ROWS * PANEL, 0f);
+    int[] xsum = x.blockSums();
     for (int k = 0; k < blocks; k++) {
-      ShortVector a00 = ShortVector.zero(S);
-      ShortVector a01 = ShortVector.zero(S);
-      ShortVector a10 = ShortVector.zero(S);
-      ShortVector a11 = ShortVector.zero(S);
-      ShortVector a20 = ShortVector.zero(S);
-      ShortVector a21 = ShortVector.zero(S);
-      ShortVector a30 = ShortVector.zero(S);
-      ShortVector a31 = ShortVector.zero(S);
-      ShortVector a40 = ShortVector.zero(S);
-      ShortVector a41 = ShortVector.zero(S);
-      ShortVector a50 = ShortVector.zero(S);
-      ShortVector a51 = ShortVector.zero(S);
-      ShortVector a60 = ShortVector.zero(S);
-      ShortVector a61 = ShortVector.zero(S);
-      ShortVector a70 = ShortVector.zero(S);
-      ShortVector a71 = ShortVector.zero(S);
+      // Each row's accumulators start at minus its offset, 8 * sum(x) of the block, in the even
+      // lanes (odd lanes 0): the even + odd lane sum is then the exact block sum (see accumulate).
+      int so = b * blocks + k;
+      ShortVector a00 = bias(xsum[so]);
+      ShortVector a01 = a00;
+      ShortVector a10 = bias(xsum[so + blocks]);
+      ShortVector a11 = a10;
+      ShortVector a20 = bias(xsum[so + 2 * blocks]);
+      ShortVector a21 = a20;
+      ShortVector a30 = bias(xsum[so + 3 * blocks]);
+      ShortVector a31 = a30;
+      ShortVector a40 = bias(xsum[so + 4 * blocks]);
+      ShortVector a41 = a40;
+      ShortVector a50 = bias(xsum[so + 5 * blocks]);
+      ShortVector a51 = a50;
+      ShortVector a60 = bias(xsum[so + 6 * blocks]);
+      ShortVector a61 = a60;
+      ShortVector a70 = bias(xsum[so + 7 * blocks]);
+      ShortVector a71 = a70;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
       // Column pair c = 4g + t: nibble t of the runs of group g (both halves of the panel). A
@@ -162,11 +166,22 @@ final class NibbleRows8 {
   }
 
   /**
-   * {@code acc += (sum - 8 * blockSum) * (wScale * xScale)} for the eight rows of block {@code k}:
-   * row {@code r}'s two 16-bit accumulators at {@code sums[2r*PANEL..)} hold per output an even-
-   * and an odd-column sum in adjacent lanes, added as ints (exact). Apart from the micro-kernel
-   * because C2 stops inlining Vector API calls past a node budget, and a vector crossing a call
-   * that was not inlined is boxed.
+   * Units of 16-bit lanes, viewed as ints, with {@code -8 * blockSum} (modulo {@code 2^16}) in each
+   * even lane and 0 in each odd lane.
+   */
+  private static ShortVector bias(int blockSum) {
+    return IntVector.broadcast(I, (-8 * blockSum) & 0xFFFF).reinterpretAsShorts();
+  }
+
+  /**
+   * {@code acc += sum * (wScale * xScale)} for the eight rows of block {@code k}: row {@code r}'s
+   * two 16-bit accumulators at {@code sums[2r*PANEL..)} hold per output an even- and an odd-column
+   * sum in adjacent lanes, the even one less the block's offset {@link #bias}. The exact block sum
+   * {@code sum(w * x)}, with {@code |sum| <= 32 * 8 * 127 < 2^15}, is their sum modulo {@code 2^16}
+   * read as a signed 16-bit value: an int lane {@code V = odd * 2^16 + (even mod 2^16)} gives it as
+   * {@code (V + (V << 16)) >> 16} (arithmetic shift), three operations where sign-extending each
+   * half first took five. Apart from the micro-kernel because C2 stops inlining Vector API calls
+   * past a node budget, and a vector crossing a call that was not inlined is boxed.
    */
   private static void accumulate(
       PackedQ4 m, int p, int k, QuantizedInput x, int b, short[] sums, float[] acc) {
@@ -177,24 +192,15 @@ final class NibbleRows8 {
     FloatVector s0 = FloatVector.fromArray(F, acc, SCALES);
     FloatVector s1 = FloatVector.fromArray(F, acc, SCALES + h);
     float[] xs = x.scales();
-    int[] xsum = x.blockSums();
     for (int r = 0; r < ROWS; r++) {
-      int so = (b + r) * blocks + k;
-      float d = xs[so];
-      int off = 8 * xsum[so];
+      float d = xs[(b + r) * blocks + k];
       int a = r * PANEL;
       IntVector v0 = ShortVector.fromArray(S, sums, 2 * r * PANEL).reinterpretAsInts();
       IntVector v1 = ShortVector.fromArray(S, sums, (2 * r + 1) * PANEL).reinterpretAsInts();
       IntVector i0 =
-          v0.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(v0.lanewise(VectorOperators.ASHR, 16))
-              .sub(off);
+          v0.add(v0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       IntVector i1 =
-          v1.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(v1.lanewise(VectorOperators.ASHR, 16))
-              .sub(off);
+          v1.add(v1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       ((FloatVector) i0.convert(VectorOperators.I2F, 0))
           .fma(s0.mul(d), FloatVector.fromArray(F, acc, a))
           .intoArray(acc, a);

@@ -30,10 +30,12 @@ import jdk.incubator.vector.VectorOperators;
  * kernels multiply by {@link QuantizedInput#nibbleCodes}, the pairs less 16 times the pair before,
  * which cancels them in the sum modulo {@code 2^16} (one AND fewer per nibble, three per run; the
  * GEMM's tiles take {@link QuantizedInput#pairCodes} and masked nibbles). A block accumulates
- * {@code u * x} in 16-bit lanes ({@code 16 * 15 * 127 < 32768} per lane); at its end the even and
- * odd lanes are added as ints, {@code 8 * sum(x)} of the block ({@link QuantizedInput#blockSums})
- * is subtracted, which gives the exact {@code sum(w * x)}, and that is widened to float once. The
- * same runs, less 8, are {@link NibbleGemm}'s pair tiles, nibble by nibble.
+ * {@code u * x} in 16-bit lanes, exact modulo {@code 2^16}, starting from {@code -8 * sum(x)} of
+ * the block ({@link QuantizedInput#blockSums}) in the even lanes and 0 in the odd ones; at its end
+ * the even and odd lanes of each int are added modulo {@code 2^16} ({@code (V + (V << 16)) >> 16},
+ * arithmetic: three instructions), which is the exact {@code sum(w * x)} since it lies within
+ * {@code 32 * 8 * 127 < 2^15} of zero, and that is widened to float once. The same runs, less 8,
+ * are {@link NibbleGemm}'s pair tiles, nibble by nibble.
  */
 final class PackedQ4 extends PackedMatrix {
   private static final int PAIRS = BLOCK / 2;
@@ -180,8 +182,10 @@ final class PackedQ4 extends PackedMatrix {
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a00 = ShortVector.zero(S);
-      ShortVector a01 = ShortVector.zero(S);
+      // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
+      // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
+      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[so + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a01 = a00;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
       for (int g = 0; g < 4; g++) {
@@ -225,20 +229,11 @@ final class PackedQ4 extends PackedMatrix {
         s1 = FloatVector.fromArray(F, fs, si + F.length());
       }
       float d0 = xs[so + k];
-      int o0 = 8 * xsum[so + k];
       IntVector i00 = a00.reinterpretAsInts();
-      i00 =
-          i00.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i00.lanewise(VectorOperators.ASHR, 16))
-              .sub(o0);
+      i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
       IntVector i01 = a01.reinterpretAsInts();
-      i01 =
-          i01.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i01.lanewise(VectorOperators.ASHR, 16))
-              .sub(o0);
+      i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
     }
     store(c00, c01, out, o, valid);
@@ -263,10 +258,13 @@ final class PackedQ4 extends PackedMatrix {
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a00 = ShortVector.zero(S);
-      ShortVector a01 = ShortVector.zero(S);
-      ShortVector a10 = ShortVector.zero(S);
-      ShortVector a11 = ShortVector.zero(S);
+      // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
+      // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
+      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[so + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a01 = a00;
+      ShortVector a10 =
+          IntVector.broadcast(I, (-8 * xsum[so + 1 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a11 = a10;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
       for (int g = 0; g < 4; g++) {
@@ -316,36 +314,18 @@ final class PackedQ4 extends PackedMatrix {
         s1 = FloatVector.fromArray(F, fs, si + F.length());
       }
       float d0 = xs[so + k];
-      int o0 = 8 * xsum[so + k];
       IntVector i00 = a00.reinterpretAsInts();
-      i00 =
-          i00.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i00.lanewise(VectorOperators.ASHR, 16))
-              .sub(o0);
+      i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
       IntVector i01 = a01.reinterpretAsInts();
-      i01 =
-          i01.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i01.lanewise(VectorOperators.ASHR, 16))
-              .sub(o0);
+      i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
       float d1 = xs[so + 1 * blocks + k];
-      int o1 = 8 * xsum[so + 1 * blocks + k];
       IntVector i10 = a10.reinterpretAsInts();
-      i10 =
-          i10.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i10.lanewise(VectorOperators.ASHR, 16))
-              .sub(o1);
+      i10 = i10.add(i10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
       IntVector i11 = a11.reinterpretAsInts();
-      i11 =
-          i11.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i11.lanewise(VectorOperators.ASHR, 16))
-              .sub(o1);
+      i11 = i11.add(i11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
     }
     store(c00, c01, out, o, valid);
@@ -375,14 +355,19 @@ final class PackedQ4 extends PackedMatrix {
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a00 = ShortVector.zero(S);
-      ShortVector a01 = ShortVector.zero(S);
-      ShortVector a10 = ShortVector.zero(S);
-      ShortVector a11 = ShortVector.zero(S);
-      ShortVector a20 = ShortVector.zero(S);
-      ShortVector a21 = ShortVector.zero(S);
-      ShortVector a30 = ShortVector.zero(S);
-      ShortVector a31 = ShortVector.zero(S);
+      // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
+      // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
+      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[so + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a01 = a00;
+      ShortVector a10 =
+          IntVector.broadcast(I, (-8 * xsum[so + 1 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a11 = a10;
+      ShortVector a20 =
+          IntVector.broadcast(I, (-8 * xsum[so + 2 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a21 = a20;
+      ShortVector a30 =
+          IntVector.broadcast(I, (-8 * xsum[so + 3 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a31 = a30;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
       for (int g = 0; g < 4; g++) {
@@ -444,68 +429,32 @@ final class PackedQ4 extends PackedMatrix {
         s1 = FloatVector.fromArray(F, fs, si + F.length());
       }
       float d0 = xs[so + k];
-      int o0 = 8 * xsum[so + k];
       IntVector i00 = a00.reinterpretAsInts();
-      i00 =
-          i00.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i00.lanewise(VectorOperators.ASHR, 16))
-              .sub(o0);
+      i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
       IntVector i01 = a01.reinterpretAsInts();
-      i01 =
-          i01.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i01.lanewise(VectorOperators.ASHR, 16))
-              .sub(o0);
+      i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
       float d1 = xs[so + 1 * blocks + k];
-      int o1 = 8 * xsum[so + 1 * blocks + k];
       IntVector i10 = a10.reinterpretAsInts();
-      i10 =
-          i10.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i10.lanewise(VectorOperators.ASHR, 16))
-              .sub(o1);
+      i10 = i10.add(i10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
       IntVector i11 = a11.reinterpretAsInts();
-      i11 =
-          i11.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i11.lanewise(VectorOperators.ASHR, 16))
-              .sub(o1);
+      i11 = i11.add(i11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
       float d2 = xs[so + 2 * blocks + k];
-      int o2 = 8 * xsum[so + 2 * blocks + k];
       IntVector i20 = a20.reinterpretAsInts();
-      i20 =
-          i20.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i20.lanewise(VectorOperators.ASHR, 16))
-              .sub(o2);
+      i20 = i20.add(i20.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c20 = ((FloatVector) i20.convert(VectorOperators.I2F, 0)).fma(s0.mul(d2), c20);
       IntVector i21 = a21.reinterpretAsInts();
-      i21 =
-          i21.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i21.lanewise(VectorOperators.ASHR, 16))
-              .sub(o2);
+      i21 = i21.add(i21.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c21 = ((FloatVector) i21.convert(VectorOperators.I2F, 0)).fma(s1.mul(d2), c21);
       float d3 = xs[so + 3 * blocks + k];
-      int o3 = 8 * xsum[so + 3 * blocks + k];
       IntVector i30 = a30.reinterpretAsInts();
-      i30 =
-          i30.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i30.lanewise(VectorOperators.ASHR, 16))
-              .sub(o3);
+      i30 = i30.add(i30.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c30 = ((FloatVector) i30.convert(VectorOperators.I2F, 0)).fma(s0.mul(d3), c30);
       IntVector i31 = a31.reinterpretAsInts();
-      i31 =
-          i31.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(i31.lanewise(VectorOperators.ASHR, 16))
-              .sub(o3);
+      i31 = i31.add(i31.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c31 = ((FloatVector) i31.convert(VectorOperators.I2F, 0)).fma(s1.mul(d3), c31);
     }
     store(c00, c01, out, o, valid);
@@ -549,10 +498,12 @@ final class PackedQ4 extends PackedMatrix {
     int sb = p * blocks * PANEL;
     int sn = sb + blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
-      ShortVector a00 = ShortVector.zero(S);
-      ShortVector a01 = ShortVector.zero(S);
-      ShortVector a10 = ShortVector.zero(S);
-      ShortVector a11 = ShortVector.zero(S);
+      // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
+      // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
+      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a01 = a00;
+      ShortVector a10 = a00;
+      ShortVector a11 = a00;
       long wo = base + (long) k * PAIRS * PANEL;
       long wn = next + (long) k * PAIRS * PANEL;
       int xk = k * PAIRS;
@@ -632,34 +583,17 @@ final class PackedQ4 extends PackedMatrix {
         t11 = FloatVector.fromArray(F, fs, sn + k * PANEL + F.length());
       }
       float d = xs[k];
-      int o8 = 8 * xsum[k];
       IntVector ia00 = a00.reinterpretAsInts();
-      ia00 =
-          ia00.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(ia00.lanewise(VectorOperators.ASHR, 16))
-              .sub(o8);
+      ia00 = ia00.add(ia00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c00 = ((FloatVector) ia00.convert(VectorOperators.I2F, 0)).fma(t00.mul(d), c00);
       IntVector ia01 = a01.reinterpretAsInts();
-      ia01 =
-          ia01.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(ia01.lanewise(VectorOperators.ASHR, 16))
-              .sub(o8);
+      ia01 = ia01.add(ia01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c01 = ((FloatVector) ia01.convert(VectorOperators.I2F, 0)).fma(t01.mul(d), c01);
       IntVector ia10 = a10.reinterpretAsInts();
-      ia10 =
-          ia10.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(ia10.lanewise(VectorOperators.ASHR, 16))
-              .sub(o8);
+      ia10 = ia10.add(ia10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c10 = ((FloatVector) ia10.convert(VectorOperators.I2F, 0)).fma(t10.mul(d), c10);
       IntVector ia11 = a11.reinterpretAsInts();
-      ia11 =
-          ia11.lanewise(VectorOperators.LSHL, 16)
-              .lanewise(VectorOperators.ASHR, 16)
-              .add(ia11.lanewise(VectorOperators.ASHR, 16))
-              .sub(o8);
+      ia11 = ia11.add(ia11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       c11 = ((FloatVector) ia11.convert(VectorOperators.I2F, 0)).fma(t11.mul(d), c11);
     }
     store(c00, c01, out, p * PANEL, PANEL);
