@@ -497,11 +497,14 @@ if named serve8bfp8; then
   # every level below runs under a seed of its own (`--seed`; within one `bench serve` sweep each
   # level draws its own prompts anyway). SERVE_FRESH=1 also starts a server of its own for every
   # level (~25 s each once the model file is written): a fresh cache pool and allocator.
+  # SERVE_KV=fp8|int8 serves with a quantized KV cache (half the bytes each decode step's attention
+  # reads at 256 streams; the default is the server's, F16 on the GPU).
   timeout 300 "${BENCH[@]}" synth --shape llama-3-8b --weights f16 --out /tmp/synth-8b.gguf 2>&1 | tail -2
   start_fp8_server() {
     KVANT_CUDA_W8A8=on "${JAVA[@]}" -Xmx64g -cp "$CP" io.kvant.server.cli.Main serve --device cuda \
       --model /tmp/synth-8b.gguf --weights fp8 --name synth --port 50153 --metrics-port 0 \
-      --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto >> "$RESULTS/serve8b-fp8.log" 2>&1 &
+      --max-seqs 256 --max-batch-tokens 8192 --kv-cache-mb auto ${SERVE_KV:+--kv "$SERVE_KV"} \
+      >> "$RESULTS/serve8b-fp8.log" 2>&1 &
     server=$!
     await_server "$RESULTS/serve8b-fp8.log" "$server" 400
     echo "server up after ${waited} s" | tee -a "$RESULTS/serve8b-fp8.txt"
