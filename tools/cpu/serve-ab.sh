@@ -10,7 +10,8 @@
 # level lasted ~2.5 s, warm-up and tails included, and read 2.3-2.9x where 256 read 3.5-3.6x,
 # perf/RESULTS.md session 12), SERVER_OPTS (extra JVM
 # options for the server, e.g. a JFR recording), SERVE_ARGS (extra serve flags, e.g. `--weights w8`),
-# PROMPT_LEN (bench serve's --prompt-len, default uniform:8:32 words), CLIENT_ENV (a command
+# PROMPT_LEN (bench serve's --prompt-len, default uniform:8:32 words), BENCH_ARGS (extra bench
+# serve flags, e.g. `--temperature 0.8 --top-p 0.9` for sampled requests), CLIENT_ENV (a command
 # prefix for the load generator, e.g.
 # `env JAVA_TOOL_OPTIONS=-XX:StartFlightRecording=filename=/tmp/client.jfr`).
 # Prints the output tokens/s of each level.
@@ -30,6 +31,6 @@ trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do grep -q "warm and serving" "$OUT.server.log" && break; sleep 0.5; done
 (cd "$ROOT" && ${CLIENT_ENV:-} ./kvant bench serve --target "127.0.0.1:$PORT" --concurrency "${CONC:-1,16}" \
   --requests "${REQS:-256}" --warmup 8 --prompt-len "${PROMPT_LEN:-uniform:8:32}" --output-len fixed:64 \
-  --out "$OUT.json") > "$OUT.bench.log" 2>&1 || true
+  --out "$OUT.json" ${BENCH_ARGS:-}) > "$OUT.bench.log" 2>&1 || true
 grep "Output token throughput" "$OUT.bench.log" | awk '{print $NF}' | tr '\n' ' '
 echo

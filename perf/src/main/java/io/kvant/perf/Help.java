@@ -76,7 +76,7 @@ final class Help {
         --output-len SPEC            fixed:N | uniform:A:B (max_tokens), default fixed:64
         --prompts FILE               one prompt per line (overrides --prompt-len)
         --slo ttft=500ms,tpot=50ms,e2e=10s   goodput counts requests meeting all of them
-        --temperature T  --model NAME  --seed S  --deadline 60s
+        --temperature T  --top-p P  --top-k K  --model NAME  --seed S  --deadline 60s
         --out FILE.json              result file (default bench-result.json)
         --records                    keep per-request records in the JSON (for TTFT over time)
         --charts DIR                 also write PNG charts there

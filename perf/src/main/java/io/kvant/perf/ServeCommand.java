@@ -84,6 +84,8 @@ final class ServeCommand {
             warmup,
             a.get("model", ""),
             (float) a.doubleValue("temperature", 0),
+            (float) a.doubleValue("top-p", 0),
+            a.intValue("top-k", 0),
             seed,
             a.duration("deadline").orElse(Duration.ofSeconds(60)));
     Path outFile = Path.of(a.get("out", swap ? "bench-swap.json" : "bench-result.json"));

@@ -48,4 +48,37 @@ class ServeSweepTest {
       }
     }
   }
+
+  @Test
+  void samplingOptionsGoWithEveryRequest(@TempDir Path dir) {
+    try (FakeKvantServer server = FakeKvantServer.builder().respond("a b").start()) {
+      BenchCapture bench = new BenchCapture();
+      int code =
+          bench.run(
+              "serve",
+              "--target",
+              server.target(),
+              "--requests",
+              "3",
+              "--temperature",
+              "0.7",
+              "--top-p",
+              "0.9",
+              "--top-k",
+              "40",
+              "--out",
+              dir.resolve("r.json").toString());
+      assertThat(code).as(bench.err()).isZero();
+      assertThat(server.requests())
+          .hasSize(3)
+          .allSatisfy(
+              r -> {
+                assertThat(r.request().getSampling().getTemperature()).isEqualTo(0.7f);
+                assertThat(r.request().getSampling().getTopP()).isEqualTo(0.9f);
+                assertThat(r.request().getSampling().getTopK()).isEqualTo(40);
+              });
+      assertThat(bench.run("serve", "--target", server.target(), "--top-p", "1.5")).isEqualTo(2);
+      assertThat(bench.err()).contains("--top-p must be in [0, 1], got 1.5");
+    }
+  }
 }

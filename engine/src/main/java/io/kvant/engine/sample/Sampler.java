@@ -137,39 +137,8 @@ public final class Sampler {
     if (!filter) {
       return drawFrom(p, null, n);
     }
-    Integer[] order = new Integer[n];
-    for (int i = 0; i < n; i++) {
-      order[i] = i;
-    }
-    Arrays.sort(
-        order, (a, b) -> a.equals(b) ? 0 : p[a] != p[b] ? Double.compare(p[b], p[a]) : a - b);
-    int keep = n;
-    if (params.topK() > 0) {
-      keep = Math.min(keep, params.topK());
-    }
-    if (params.topP() > 0f && params.topP() < 1f) {
-      double mass = 0;
-      for (int i = 0; i < keep; i++) {
-        mass += p[order[i]];
-        if (mass >= params.topP()) {
-          keep = i + 1;
-          break;
-        }
-      }
-    }
-    if (params.minP() > 0f) {
-      double floor = params.minP() * p[order[0]];
-      int k = 1;
-      while (k < keep && p[order[k]] >= floor) {
-        k++;
-      }
-      keep = k;
-    }
-    int[] kept = new int[keep];
-    for (int i = 0; i < keep; i++) {
-      kept[i] = order[i];
-    }
-    return drawFrom(p, kept, keep);
+    int[] kept = KeptTokens.of(p, params.topK(), params.topP(), params.minP());
+    return drawFrom(p, kept, kept.length);
   }
 
   private int drawFrom(double[] p, int[] candidates, int count) {

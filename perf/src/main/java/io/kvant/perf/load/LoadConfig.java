@@ -16,6 +16,8 @@ import java.util.Optional;
  * @param warmup requests sent (closed loop, same concurrency) before the measured run, not counted
  * @param model model name; empty for the server's default
  * @param temperature sampling temperature
+ * @param topP nucleus mass sent with each request (0 or 1: off)
+ * @param topK most likely tokens kept, sent with each request (0: off)
  * @param seed seed of prompts, lengths and arrivals
  * @param deadline per-request deadline
  */
@@ -29,6 +31,8 @@ public record LoadConfig(
     int warmup,
     String model,
     float temperature,
+    float topP,
+    int topK,
     long seed,
     Duration deadline) {
 
@@ -50,6 +54,12 @@ public record LoadConfig(
     if (warmup < 0) {
       throw new IllegalArgumentException("--warmup must be >= 0");
     }
+    if (!(topP >= 0 && topP <= 1)) {
+      throw new IllegalArgumentException("--top-p must be in [0, 1], got " + topP);
+    }
+    if (topK < 0) {
+      throw new IllegalArgumentException("--top-k must be >= 0, got " + topK);
+    }
   }
 
   /** This config at another concurrency (a sweep point). */
@@ -64,6 +74,8 @@ public record LoadConfig(
         warmup,
         model,
         temperature,
+        topP,
+        topK,
         seed,
         deadline);
   }

@@ -213,6 +213,12 @@ public final class LoadGenerator {
             .maxTokens(item.maxTokens())
             .temperature(cfg.temperature())
             .returnTokenIds(true);
+    if (cfg.topP() > 0) {
+      b.topP(cfg.topP());
+    }
+    if (cfg.topK() > 0) {
+      b.topK(cfg.topK());
+    }
     if (!cfg.model().isEmpty()) {
       b.model(cfg.model());
     }

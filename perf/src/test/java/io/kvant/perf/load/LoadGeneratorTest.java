@@ -44,7 +44,19 @@ class LoadGeneratorTest {
 
   private static LoadConfig closed(int users, int requests, int warmup) {
     return new LoadConfig(
-        false, users, 0, 1, requests, Optional.empty(), warmup, "", 0f, 1, Duration.ofSeconds(10));
+        false,
+        users,
+        0,
+        1,
+        requests,
+        Optional.empty(),
+        warmup,
+        "",
+        0f,
+        0f,
+        0,
+        1,
+        Duration.ofSeconds(10));
   }
 
   private static PromptSource prompts(int outputTokens) {
@@ -114,7 +126,8 @@ class LoadGeneratorTest {
   void openLoopSendsAtTheRateAndFailuresAreCounted() throws Exception {
     server.failNext(Status.Code.UNAVAILABLE, 3);
     LoadConfig cfg =
-        new LoadConfig(true, 0, 100, 1, 30, Optional.empty(), 0, "", 0f, 5, Duration.ofSeconds(10));
+        new LoadConfig(
+            true, 0, 100, 1, 30, Optional.empty(), 0, "", 0f, 0f, 0, 5, Duration.ofSeconds(10));
     LoadGenerator.Run run =
         new LoadGenerator(client, cfg, prompts(3), System::nanoTime)
             .run(new LoadGenerator.Listener() {});
@@ -145,6 +158,8 @@ class LoadGeneratorTest {
             0,
             "",
             0f,
+            0f,
+            0,
             1,
             Duration.ofSeconds(10));
     LoadGenerator.Run run =

@@ -105,6 +105,8 @@ class SwapBenchTest {
               0,
               "",
               0f,
+              0f,
+              0,
               1,
               Duration.ofSeconds(10));
       LoadGenerator load =
