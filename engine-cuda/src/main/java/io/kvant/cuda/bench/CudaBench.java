@@ -50,6 +50,7 @@ import java.util.SplittableRandom;
  *        [--profile (with --graphs off)]
  *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--layout tiled|rows]
  *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse,centered-mse,centered-qmse]
+ *        [--sample greedy|T:P:K (temperature, top-p, top-k of every decode step's draw)]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -598,6 +599,7 @@ public final class CudaBench {
             .split(",")) {
       splits.add(MgemvSplits.valueOf(a.trim().toUpperCase(Locale.ROOT).replace('-', '_')));
     }
+    DeviceSampling sampling = sampling(flagText(args, "--sample", "greedy"));
     // W8A8 from this many rows on (INT8 / FP8 E4M3 weights), "off" for the default paths
     List<Integer> w8a8s = new ArrayList<>();
     for (String a : flagText(args, "--w8a8", "off").split(",")) {
@@ -655,13 +657,22 @@ public final class CudaBench {
         free / (2048L * perToken));
     System.out.printf(
         Locale.ROOT,
-        "decode %s %s (synthetic, weights %.2f GB read per step), %s KV, prompt %d, %d steps%n",
+        "decode %s %s (synthetic, weights %.2f GB read per step), %s KV, prompt %d, %d steps,"
+            + " %s%n",
         name,
         weights,
         stepBytes / 1e9,
         kvType,
         prompt,
-        steps);
+        steps,
+        sampling.temperature() > 0
+            ? "sampled at temperature "
+                + sampling.temperature()
+                + ", top-p "
+                + sampling.topP()
+                + ", top-k "
+                + sampling.topK()
+            : "greedy");
     System.out.println(
         "| batch | graphs | decode fusion | overlapped launch | attention | mgemv splits |"
             + " w8a8 rows | kv encoding |"
@@ -684,7 +695,8 @@ public final class CudaBench {
           1,
           stepBytes,
           copyTbs,
-          null);
+          null,
+          sampling);
     }
     for (int batch : batches) {
       for (var e : passes.entrySet()) {
@@ -703,7 +715,8 @@ public final class CudaBench {
               steps,
               stepBytes,
               copyTbs,
-              profile);
+              profile,
+              sampling);
         }
       }
     }
@@ -744,6 +757,48 @@ public final class CudaBench {
         g, false, ones, ones, new KeyRope(c.ropeTheta(), c.ropeStyle()), mean, moment);
   }
 
+  /**
+   * {@code --sample}: {@code greedy}, or {@code T:P:K} (temperature, top-p, top-k), e.g. {@code
+   * 0.8:0.9:0}; the seed is set per step ({@link #stepRules}).
+   */
+  static DeviceSampling sampling(String spec) {
+    if (spec.equals("greedy")) {
+      return DeviceSampling.greedy();
+    }
+    String[] f = spec.split(":");
+    try {
+      if (f.length == 3) {
+        DeviceSampling d =
+            new DeviceSampling(
+                Float.parseFloat(f[0]), Integer.parseInt(f[2]), Float.parseFloat(f[1]), 0L);
+        if (d.temperature() > 0 && d.topK() >= 0 && d.topP() <= 1f) {
+          return d;
+        }
+      }
+    } catch (IllegalArgumentException e) {
+      // reported below with the accepted forms
+    }
+    throw new IllegalArgumentException(
+        "--sample: greedy or TEMPERATURE:TOP_P:TOP_K (temperature > 0, top-p in (0, 1], top-k"
+            + " >= 0), got '"
+            + spec
+            + "'");
+  }
+
+  /** The rows' rules for decode step {@code step}: {@code greedy} as is, else fresh seeds. */
+  static DeviceSampling[] stepRules(DeviceSampling rule, DeviceSampling[] greedy, int step) {
+    if (!(rule.temperature() > 0)) {
+      return greedy;
+    }
+    DeviceSampling[] rules = new DeviceSampling[greedy.length];
+    for (int s = 0; s < rules.length; s++) {
+      rules[s] =
+          new DeviceSampling(
+              rule.temperature(), rule.topK(), rule.topP(), (long) step * rules.length + s + 1);
+    }
+    return rules;
+  }
+
   /** One table row: prefill, then timed decode steps; {@code mode} null runs it untimed, silent. */
   private static void run(
       CudaBackend backend,
@@ -757,7 +812,8 @@ public final class CudaBench {
       int steps,
       long stepBytes,
       double copyTbs,
-      LaunchProfile profile) {
+      LaunchProfile profile,
+      DeviceSampling sampling) {
     {
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
       // a quarter more: room for the per-block scales of the per-channel encodings
@@ -802,6 +858,7 @@ public final class CudaBench {
         System.arraycopy(ids, 0, last, s0, ids.length);
       }
       long p1 = System.nanoTime();
+      // each decode step's rule: greedy, or the --sample rule with a fresh seed per row and step
       DeviceSampling[] greedy = new DeviceSampling[batch];
       java.util.Arrays.fill(greedy, DeviceSampling.greedy());
       int[] pos = new int[batch];
@@ -820,7 +877,10 @@ public final class CudaBench {
           kv.grow(seqs[s], prompt + step + 1);
         }
         last =
-            t.forwardAndSample(new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
+            t.forwardAndSample(
+                new Batch(last.clone(), pos.clone(), seqs, all),
+                kv.store(),
+                stepRules(sampling, greedy, step));
       }
       long d1 = System.nanoTime();
       Map<String, double[]> profiled = null;
@@ -834,7 +894,9 @@ public final class CudaBench {
           }
           last =
               t.forwardAndSample(
-                  new Batch(last.clone(), pos.clone(), seqs, all), kv.store(), greedy);
+                  new Batch(last.clone(), pos.clone(), seqs, all),
+                  kv.store(),
+                  stepRules(sampling, greedy, step));
         }
         backend.kernels().setProfile(null);
         profiled = profile.collect();
