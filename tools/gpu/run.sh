@@ -387,6 +387,16 @@ if named staged; then
       --fuse "${STAGED_FUSE:-products,products-and-norm}" --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/staged.txt"
   done
 fi
+if named sampled; then
+  # What the device's sampling kernel costs in whole decode steps: the same 8B INT4 decode drawn
+  # greedily and at a temperature with top-p / top-k (CudaBench --sample; one JVM each).
+  # SAMPLE_SPECS: --sample values; SAMPLE_ARGS: the rest of CudaBench decode's arguments.
+  read -r -a sample_args <<< "${SAMPLE_ARGS:---shape llama-3-8b --batch 1,64 --steps 64 --weights int4-g128}"
+  for spec in ${SAMPLE_SPECS:-greedy 0.8:0.9:0 0.8:1:40}; do
+    echo "== --sample $spec" | tee -a "$RESULTS/sampled.txt"
+    timeout "${SAMPLE_TIMEOUT:-200}" "${CUDABENCH[@]}" decode "${sample_args[@]}" --sample "$spec" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/sampled.txt"
+  done
+fi
 if named step1; then
   # Single-stream 8B decode (issue 15's 600 / 330 tok/s): the RMSNorm folded into the tiled
   # products against its own launch, same weights, one run; then where a batch-1 step's time goes
