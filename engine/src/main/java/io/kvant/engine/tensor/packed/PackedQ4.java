@@ -177,8 +177,10 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    FloatVector c00 = FloatVector.zero(F);
-    FloatVector c01 = FloatVector.zero(F);
+    // The float sums in an array, not in FloatVector locals: C2 kept two of those boxed across
+    // the block loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    int h = F.length();
+    float[] c = new float[2 * h];
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
@@ -231,12 +233,16 @@ final class PackedQ4 extends PackedMatrix {
       float d0 = xs[so + k];
       IntVector i00 = a00.reinterpretAsInts();
       i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      ((FloatVector) i00.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d0), FloatVector.fromArray(F, c, 0))
+          .intoArray(c, 0);
       IntVector i01 = a01.reinterpretAsInts();
       i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
+      ((FloatVector) i01.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d0), FloatVector.fromArray(F, c, h))
+          .intoArray(c, h);
     }
-    store(c00, c01, out, o, valid);
+    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, o, valid);
   }
 
   @Override
@@ -251,10 +257,10 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    FloatVector c00 = FloatVector.zero(F);
-    FloatVector c01 = FloatVector.zero(F);
-    FloatVector c10 = FloatVector.zero(F);
-    FloatVector c11 = FloatVector.zero(F);
+    // The float sums in an array, not in FloatVector locals: C2 kept two of those boxed across
+    // the block loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    int h = F.length();
+    float[] c = new float[4 * h];
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
@@ -316,20 +322,33 @@ final class PackedQ4 extends PackedMatrix {
       float d0 = xs[so + k];
       IntVector i00 = a00.reinterpretAsInts();
       i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      ((FloatVector) i00.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d0), FloatVector.fromArray(F, c, 0))
+          .intoArray(c, 0);
       IntVector i01 = a01.reinterpretAsInts();
       i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
+      ((FloatVector) i01.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d0), FloatVector.fromArray(F, c, h))
+          .intoArray(c, h);
       float d1 = xs[so + 1 * blocks + k];
       IntVector i10 = a10.reinterpretAsInts();
       i10 = i10.add(i10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
+      ((FloatVector) i10.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d1), FloatVector.fromArray(F, c, 2 * h))
+          .intoArray(c, 2 * h);
       IntVector i11 = a11.reinterpretAsInts();
       i11 = i11.add(i11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
+      ((FloatVector) i11.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d1), FloatVector.fromArray(F, c, 3 * h))
+          .intoArray(c, 3 * h);
     }
-    store(c00, c01, out, o, valid);
-    store(c10, c11, out, o + rows, valid);
+    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, o, valid);
+    store(
+        FloatVector.fromArray(F, c, 2 * h),
+        FloatVector.fromArray(F, c, 3 * h),
+        out,
+        o + rows,
+        valid);
   }
 
   @Override
@@ -344,14 +363,10 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    FloatVector c00 = FloatVector.zero(F);
-    FloatVector c01 = FloatVector.zero(F);
-    FloatVector c10 = FloatVector.zero(F);
-    FloatVector c11 = FloatVector.zero(F);
-    FloatVector c20 = FloatVector.zero(F);
-    FloatVector c21 = FloatVector.zero(F);
-    FloatVector c30 = FloatVector.zero(F);
-    FloatVector c31 = FloatVector.zero(F);
+    // The float sums in an array, not in FloatVector locals: C2 kept two of those boxed across
+    // the block loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    int h = F.length();
+    float[] c = new float[8 * h];
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
@@ -431,36 +446,67 @@ final class PackedQ4 extends PackedMatrix {
       float d0 = xs[so + k];
       IntVector i00 = a00.reinterpretAsInts();
       i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c00 = ((FloatVector) i00.convert(VectorOperators.I2F, 0)).fma(s0.mul(d0), c00);
+      ((FloatVector) i00.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d0), FloatVector.fromArray(F, c, 0))
+          .intoArray(c, 0);
       IntVector i01 = a01.reinterpretAsInts();
       i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c01 = ((FloatVector) i01.convert(VectorOperators.I2F, 0)).fma(s1.mul(d0), c01);
+      ((FloatVector) i01.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d0), FloatVector.fromArray(F, c, h))
+          .intoArray(c, h);
       float d1 = xs[so + 1 * blocks + k];
       IntVector i10 = a10.reinterpretAsInts();
       i10 = i10.add(i10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c10 = ((FloatVector) i10.convert(VectorOperators.I2F, 0)).fma(s0.mul(d1), c10);
+      ((FloatVector) i10.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d1), FloatVector.fromArray(F, c, 2 * h))
+          .intoArray(c, 2 * h);
       IntVector i11 = a11.reinterpretAsInts();
       i11 = i11.add(i11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c11 = ((FloatVector) i11.convert(VectorOperators.I2F, 0)).fma(s1.mul(d1), c11);
+      ((FloatVector) i11.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d1), FloatVector.fromArray(F, c, 3 * h))
+          .intoArray(c, 3 * h);
       float d2 = xs[so + 2 * blocks + k];
       IntVector i20 = a20.reinterpretAsInts();
       i20 = i20.add(i20.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c20 = ((FloatVector) i20.convert(VectorOperators.I2F, 0)).fma(s0.mul(d2), c20);
+      ((FloatVector) i20.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d2), FloatVector.fromArray(F, c, 4 * h))
+          .intoArray(c, 4 * h);
       IntVector i21 = a21.reinterpretAsInts();
       i21 = i21.add(i21.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c21 = ((FloatVector) i21.convert(VectorOperators.I2F, 0)).fma(s1.mul(d2), c21);
+      ((FloatVector) i21.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d2), FloatVector.fromArray(F, c, 5 * h))
+          .intoArray(c, 5 * h);
       float d3 = xs[so + 3 * blocks + k];
       IntVector i30 = a30.reinterpretAsInts();
       i30 = i30.add(i30.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c30 = ((FloatVector) i30.convert(VectorOperators.I2F, 0)).fma(s0.mul(d3), c30);
+      ((FloatVector) i30.convert(VectorOperators.I2F, 0))
+          .fma(s0.mul(d3), FloatVector.fromArray(F, c, 6 * h))
+          .intoArray(c, 6 * h);
       IntVector i31 = a31.reinterpretAsInts();
       i31 = i31.add(i31.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c31 = ((FloatVector) i31.convert(VectorOperators.I2F, 0)).fma(s1.mul(d3), c31);
+      ((FloatVector) i31.convert(VectorOperators.I2F, 0))
+          .fma(s1.mul(d3), FloatVector.fromArray(F, c, 7 * h))
+          .intoArray(c, 7 * h);
     }
-    store(c00, c01, out, o, valid);
-    store(c10, c11, out, o + rows, valid);
-    store(c20, c21, out, o + 2 * rows, valid);
-    store(c30, c31, out, o + 3 * rows, valid);
+    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, o, valid);
+    store(
+        FloatVector.fromArray(F, c, 2 * h),
+        FloatVector.fromArray(F, c, 3 * h),
+        out,
+        o + rows,
+        valid);
+    store(
+        FloatVector.fromArray(F, c, 4 * h),
+        FloatVector.fromArray(F, c, 5 * h),
+        out,
+        o + 2 * rows,
+        valid);
+    store(
+        FloatVector.fromArray(F, c, 6 * h),
+        FloatVector.fromArray(F, c, 7 * h),
+        out,
+        o + 3 * rows,
+        valid);
   }
 
   /**
@@ -489,10 +535,9 @@ final class PackedQ4 extends PackedMatrix {
     float[] xs = x.scales();
     short[] hs = halfScales;
     float[] fs = scales;
-    FloatVector c00 = FloatVector.zero(F);
-    FloatVector c01 = FloatVector.zero(F);
-    FloatVector c10 = FloatVector.zero(F);
-    FloatVector c11 = FloatVector.zero(F);
+    // The float sums in an array, as in panel.
+    int h = F.length();
+    float[] c = new float[4 * h];
     long base = (long) p * blocks * PAIRS * PANEL;
     long next = base + (long) blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
@@ -585,18 +630,31 @@ final class PackedQ4 extends PackedMatrix {
       float d = xs[k];
       IntVector ia00 = a00.reinterpretAsInts();
       ia00 = ia00.add(ia00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c00 = ((FloatVector) ia00.convert(VectorOperators.I2F, 0)).fma(t00.mul(d), c00);
+      ((FloatVector) ia00.convert(VectorOperators.I2F, 0))
+          .fma(t00.mul(d), FloatVector.fromArray(F, c, 0))
+          .intoArray(c, 0);
       IntVector ia01 = a01.reinterpretAsInts();
       ia01 = ia01.add(ia01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c01 = ((FloatVector) ia01.convert(VectorOperators.I2F, 0)).fma(t01.mul(d), c01);
+      ((FloatVector) ia01.convert(VectorOperators.I2F, 0))
+          .fma(t01.mul(d), FloatVector.fromArray(F, c, h))
+          .intoArray(c, h);
       IntVector ia10 = a10.reinterpretAsInts();
       ia10 = ia10.add(ia10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c10 = ((FloatVector) ia10.convert(VectorOperators.I2F, 0)).fma(t10.mul(d), c10);
+      ((FloatVector) ia10.convert(VectorOperators.I2F, 0))
+          .fma(t10.mul(d), FloatVector.fromArray(F, c, 2 * h))
+          .intoArray(c, 2 * h);
       IntVector ia11 = a11.reinterpretAsInts();
       ia11 = ia11.add(ia11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      c11 = ((FloatVector) ia11.convert(VectorOperators.I2F, 0)).fma(t11.mul(d), c11);
+      ((FloatVector) ia11.convert(VectorOperators.I2F, 0))
+          .fma(t11.mul(d), FloatVector.fromArray(F, c, 3 * h))
+          .intoArray(c, 3 * h);
     }
-    store(c00, c01, out, p * PANEL, PANEL);
-    store(c10, c11, out, (p + 1) * PANEL, PANEL);
+    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, p * PANEL, PANEL);
+    store(
+        FloatVector.fromArray(F, c, 2 * h),
+        FloatVector.fromArray(F, c, 3 * h),
+        out,
+        (p + 1) * PANEL,
+        PANEL);
   }
 }
