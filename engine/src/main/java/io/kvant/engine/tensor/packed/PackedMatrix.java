@@ -81,6 +81,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   /** Input rows {@link #panel4} takes per pass over a panel. */
   static final int ROWS_PER_PASS = 4;
 
+  /** Floats of the per-call scratch the per-panel kernels get: eight float vectors of sums. */
+  static final int SCRATCH = 8 * F.length();
+
   final int rows;
   final int cols;
   final int blocks;
@@ -320,7 +323,8 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public final void matmulByPanel(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
-    int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
+    float[] c = new float[SCRATCH];
+    int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd, c) : panelStart;
     boolean eights = batch >= NibbleRows8.ROWS && this instanceof PackedQ4;
     boolean byteEights = batch >= ByteRows8.ROWS && this instanceof PackedQ8;
     float[] acc8 =
@@ -345,15 +349,15 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
       // Four input rows per pass over the panel: its weights are loaded and widened once for
       // four rows, not once per row (the batched decode).
       for (; b + ROWS_PER_PASS <= batch; b += ROWS_PER_PASS) {
-        panel4(p, x, b, out, b * rows + p * PANEL, valid);
+        panel4(p, x, b, out, b * rows + p * PANEL, valid, c);
       }
       // Two rows left: one pass for both.
       if (b + 2 <= batch) {
-        panel2(p, x, b, out, b * rows + p * PANEL, valid);
+        panel2(p, x, b, out, b * rows + p * PANEL, valid, c);
         b += 2;
       }
       for (; b < batch; b++) {
-        panel(p, x, b, out, b * rows + p * PANEL, valid);
+        panel(p, x, b, out, b * rows + p * PANEL, valid, c);
       }
     }
   }
@@ -384,8 +388,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    */
   public final void matmulReference(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
     int batch = check(x, out, panelStart, panelEnd);
-    int p0 = batch == 1 ? pairs(x, out, panelStart, panelEnd) : panelStart;
-    for (int p = p0; p < panelEnd; p++) {
+    // every panel here, none through a vector kernel (until session 20 one input row's panel
+    // pairs went through pairs(), so the tests compared that kernel with itself)
+    for (int p = panelStart; p < panelEnd; p++) {
       int valid = Math.min(PANEL, rows - p * PANEL);
       for (int i = 0; i < valid; i++) {
         for (int b = 0; b < batch; b++) {
@@ -426,27 +431,29 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
 
   /**
    * One panel against input row {@code b} of {@code x}: writes {@code valid} outputs at {@code
-   * out[o ..)}.
+   * out[o ..)}. {@code c}: scratch of at least {@link #SCRATCH} floats, for the layouts that keep
+   * their float sums in memory (vector locals that C2 boxes cost an allocation per block).
    */
-  abstract void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid);
+  abstract void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c);
 
   /**
    * {@link #panel} for the four consecutive input rows from {@code b} (output stride {@link
    * #rows}); each row's result is bitwise what {@link #panel} gives it, since every row sees the
    * same operations in the same order.
    */
-  abstract void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid);
+  abstract void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c);
 
   /**
    * For one input row: the leading panels of {@code [panelStart, panelEnd)} that a layout takes two
-   * at a time; returns the first panel left for {@link #panel}. None by default.
+   * at a time; returns the first panel left for {@link #panel}. None by default. {@code c}: scratch
+   * as for {@link #panel}.
    */
-  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd, float[] c) {
     return panelStart;
   }
 
   /** {@link #panel4} for two consecutive input rows. */
-  abstract void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid);
+  abstract void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c);
 
   /** Stores two accumulators (rows {@code [0, PANEL/2)} and the rest) for {@code valid} rows. */
   static void store(FloatVector a0, FloatVector a1, float[] out, int o, int valid) {

@@ -166,7 +166,7 @@ final class PackedQ4 extends PackedMatrix {
   }
 
   @Override
-  void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+  void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
     // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
     // inline such helpers into a kernel this large ("callee uses too much stack"), and an
     // un-inlined vector helper boxes its vectors (2.3x slower, measured).
@@ -177,10 +177,10 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    // The float sums in an array, not in FloatVector locals: C2 kept two of those boxed across
-    // the block loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    // The float sums in c, not in FloatVector locals: C2 kept two of those boxed across the block
+    // loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
     int h = F.length();
-    float[] c = new float[2 * h];
+    java.util.Arrays.fill(c, 0, 2 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
@@ -242,11 +242,11 @@ final class PackedQ4 extends PackedMatrix {
           .fma(s1.mul(d0), FloatVector.fromArray(F, c, h))
           .intoArray(c, h);
     }
-    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, o, valid);
+    System.arraycopy(c, 0, out, o, valid);
   }
 
   @Override
-  void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+  void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
     // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
     // inline such helpers into a kernel this large ("callee uses too much stack"), and an
     // un-inlined vector helper boxes its vectors (2.3x slower, measured).
@@ -257,10 +257,10 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    // The float sums in an array, not in FloatVector locals: C2 kept two of those boxed across
-    // the block loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    // The float sums in c, not in FloatVector locals: C2 kept two of those boxed across the block
+    // loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
     int h = F.length();
-    float[] c = new float[4 * h];
+    java.util.Arrays.fill(c, 0, 4 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
@@ -342,17 +342,12 @@ final class PackedQ4 extends PackedMatrix {
           .fma(s1.mul(d1), FloatVector.fromArray(F, c, 3 * h))
           .intoArray(c, 3 * h);
     }
-    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, o, valid);
-    store(
-        FloatVector.fromArray(F, c, 2 * h),
-        FloatVector.fromArray(F, c, 3 * h),
-        out,
-        o + rows,
-        valid);
+    System.arraycopy(c, 0, out, o, valid);
+    System.arraycopy(c, 2 * h, out, o + rows, valid);
   }
 
   @Override
-  void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+  void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
     // Nibble extraction, pair broadcasts and lane sums are spelled out here: C2 refused to
     // inline such helpers into a kernel this large ("callee uses too much stack"), and an
     // un-inlined vector helper boxes its vectors (2.3x slower, measured).
@@ -363,10 +358,10 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    // The float sums in an array, not in FloatVector locals: C2 kept two of those boxed across
-    // the block loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    // The float sums in c, not in FloatVector locals: C2 kept two of those boxed across the block
+    // loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
     int h = F.length();
-    float[] c = new float[8 * h];
+    java.util.Arrays.fill(c, 0, 8 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
     for (int k = 0; k < blocks; k++) {
@@ -488,25 +483,10 @@ final class PackedQ4 extends PackedMatrix {
           .fma(s1.mul(d3), FloatVector.fromArray(F, c, 7 * h))
           .intoArray(c, 7 * h);
     }
-    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, o, valid);
-    store(
-        FloatVector.fromArray(F, c, 2 * h),
-        FloatVector.fromArray(F, c, 3 * h),
-        out,
-        o + rows,
-        valid);
-    store(
-        FloatVector.fromArray(F, c, 4 * h),
-        FloatVector.fromArray(F, c, 5 * h),
-        out,
-        o + 2 * rows,
-        valid);
-    store(
-        FloatVector.fromArray(F, c, 6 * h),
-        FloatVector.fromArray(F, c, 7 * h),
-        out,
-        o + 3 * rows,
-        valid);
+    System.arraycopy(c, 0, out, o, valid);
+    System.arraycopy(c, 2 * h, out, o + rows, valid);
+    System.arraycopy(c, 4 * h, out, o + 2 * rows, valid);
+    System.arraycopy(c, 6 * h, out, o + 3 * rows, valid);
   }
 
   /**
@@ -517,27 +497,28 @@ final class PackedQ4 extends PackedMatrix {
    * for four runs) brought it close to that layout's speed.
    */
   @Override
-  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd) {
+  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd, float[] c) {
     int p = panelStart;
     for (; p + 2 <= panelEnd && (p + 2) * PANEL <= rows; p += 2) {
-      panelPair(p, x, out);
+      panelPair(p, x, out, c);
     }
     return p;
   }
 
   /**
    * {@link #panel} for input row 0 against panels {@code p} and {@code p+1} at once, both full;
-   * each row's result is bitwise what {@link #panel} gives it (same operations, same order).
+   * each row's result is bitwise what {@link #panel} gives it (same operations, same order). {@code
+   * c} is scratch of at least {@code 4 * F.length()} floats.
    */
-  void panelPair(int p, QuantizedInput x, float[] out) {
+  void panelPair(int p, QuantizedInput x, float[] out, float[] c) {
     int[] xp = x.nibbleCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
     short[] hs = halfScales;
     float[] fs = scales;
-    // The float sums in an array, as in panel.
+    // The float sums in c (at least 4 * F.length()), an array as in panel.
     int h = F.length();
-    float[] c = new float[4 * h];
+    java.util.Arrays.fill(c, 0, 4 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
     long next = base + (long) blocks * PAIRS * PANEL;
     int sb = p * blocks * PANEL;
@@ -649,12 +630,7 @@ final class PackedQ4 extends PackedMatrix {
           .fma(t11.mul(d), FloatVector.fromArray(F, c, 3 * h))
           .intoArray(c, 3 * h);
     }
-    store(FloatVector.fromArray(F, c, 0), FloatVector.fromArray(F, c, h), out, p * PANEL, PANEL);
-    store(
-        FloatVector.fromArray(F, c, 2 * h),
-        FloatVector.fromArray(F, c, 3 * h),
-        out,
-        (p + 1) * PANEL,
-        PANEL);
+    System.arraycopy(c, 0, out, p * PANEL, PANEL);
+    System.arraycopy(c, 2 * h, out, (p + 1) * PANEL, PANEL);
   }
 }

@@ -107,7 +107,7 @@ final class PackedQ8 extends PackedMatrix {
    * those of {@link #panel2}'s first row: the same bits.
    */
   @Override
-  void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+  void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
     short[] xq = x.codes();
     float[] xs = x.scales();
     short[] hs = halfScales;
@@ -157,7 +157,7 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
-  void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+  void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
     short[] xq = x.codes();
     float[] xs = x.scales();
     short[] hs = halfScales;
@@ -219,7 +219,7 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   @Override
-  void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid) {
+  void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
     short[] xq = x.codes();
     float[] xs = x.scales();
     short[] hs = halfScales;
