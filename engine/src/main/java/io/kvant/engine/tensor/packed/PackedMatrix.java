@@ -431,8 +431,9 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
 
   /**
    * One panel against input row {@code b} of {@code x}: writes {@code valid} outputs at {@code
-   * out[o ..)}. {@code c}: scratch of at least {@link #SCRATCH} floats, for the layouts that keep
-   * their float sums in memory (vector locals that C2 boxes cost an allocation per block).
+   * out[o ..)}. {@code c}: scratch of at least {@link #SCRATCH} floats, where the kernels keep
+   * their float sums or stage a panel's outputs: float vectors that C2 does not keep in registers
+   * (across a loop, or passed to a method it does not inline) are boxed, an allocation each time.
    */
   abstract void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c);
 
@@ -454,19 +455,6 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
 
   /** {@link #panel4} for two consecutive input rows. */
   abstract void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c);
-
-  /** Stores two accumulators (rows {@code [0, PANEL/2)} and the rest) for {@code valid} rows. */
-  static void store(FloatVector a0, FloatVector a1, float[] out, int o, int valid) {
-    if (valid == PANEL) {
-      a0.intoArray(out, o);
-      a1.intoArray(out, o + F.length());
-      return;
-    }
-    float[] tmp = new float[PANEL];
-    a0.intoArray(tmp, 0);
-    a1.intoArray(tmp, F.length());
-    System.arraycopy(tmp, 0, out, o, valid);
-  }
 
   /** Loads {@link #PANEL} packed bytes at {@code offset} widened to 16-bit lanes. */
   static ShortVector loadWide(MemorySegment seg, long offset) {

@@ -153,7 +153,9 @@ final class PackedQ8 extends PackedMatrix {
       accE = ((FloatVector) ie.convert(VectorOperators.I2F, 0)).fma(sE, accE);
       accO = ((FloatVector) io.convert(VectorOperators.I2F, 0)).fma(sO, accO);
     }
-    store(accE.rearrange(LOW, accO), accE.rearrange(HIGH, accO), out, o, valid);
+    accE.rearrange(LOW, accO).intoArray(c, 0);
+    accE.rearrange(HIGH, accO).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o, valid);
   }
 
   @Override
@@ -214,8 +216,12 @@ final class PackedQ8 extends PackedMatrix {
       ce1 = ((FloatVector) ie1.convert(VectorOperators.I2F, 0)).fma(sE.mul(d1), ce1);
       co1 = ((FloatVector) io1.convert(VectorOperators.I2F, 0)).fma(sO.mul(d1), co1);
     }
-    store(ce0.rearrange(LOW, co0), ce0.rearrange(HIGH, co0), out, o, valid);
-    store(ce1.rearrange(LOW, co1), ce1.rearrange(HIGH, co1), out, o + rows, valid);
+    ce0.rearrange(LOW, co0).intoArray(c, 0);
+    ce0.rearrange(HIGH, co0).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o, valid);
+    ce1.rearrange(LOW, co1).intoArray(c, 0);
+    ce1.rearrange(HIGH, co1).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o + rows, valid);
   }
 
   @Override
@@ -298,9 +304,17 @@ final class PackedQ8 extends PackedMatrix {
       ce3 = ((FloatVector) ie3.convert(VectorOperators.I2F, 0)).fma(sE.mul(d3), ce3);
       co3 = ((FloatVector) io3.convert(VectorOperators.I2F, 0)).fma(sO.mul(d3), co3);
     }
-    store(ce0.rearrange(LOW, co0), ce0.rearrange(HIGH, co0), out, o, valid);
-    store(ce1.rearrange(LOW, co1), ce1.rearrange(HIGH, co1), out, o + rows, valid);
-    store(ce2.rearrange(LOW, co2), ce2.rearrange(HIGH, co2), out, o + 2 * rows, valid);
-    store(ce3.rearrange(LOW, co3), ce3.rearrange(HIGH, co3), out, o + 3 * rows, valid);
+    ce0.rearrange(LOW, co0).intoArray(c, 0);
+    ce0.rearrange(HIGH, co0).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o, valid);
+    ce1.rearrange(LOW, co1).intoArray(c, 0);
+    ce1.rearrange(HIGH, co1).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o + rows, valid);
+    ce2.rearrange(LOW, co2).intoArray(c, 0);
+    ce2.rearrange(HIGH, co2).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o + 2 * rows, valid);
+    ce3.rearrange(LOW, co3).intoArray(c, 0);
+    ce3.rearrange(HIGH, co3).intoArray(c, F.length());
+    System.arraycopy(c, 0, out, o + 3 * rows, valid);
   }
 }
