@@ -28,6 +28,15 @@ final class Softmax {
    * order the class note gives). {@code len >= 1}.
    */
   static void inPlace(float[] s, int off, int len, float scale) {
+    inPlace(s, off, len, scale, new float[L]);
+  }
+
+  /**
+   * {@link #inPlace(float[], int, int, float)} with {@code lanes} (at least {@link #lanes()}
+   * floats, overwritten) as scratch for the lane sums, so a call allocates nothing (attention calls
+   * it once per row and head).
+   */
+  static void inPlace(float[] s, int off, int len, float scale, float[] lanes) {
     int upper = off + F.loopBound(len);
     int end = off + len;
     float max = Float.NEGATIVE_INFINITY;
@@ -53,7 +62,12 @@ final class Softmax {
         e.intoArray(s, t);
         acc = acc.add(e);
       }
-      sum = sumInOrder(acc);
+      // the lanes in index order, through the caller's array: lane(i) with a variable i was
+      // slower, and a vector passed to a helper C2 does not inline is boxed
+      acc.intoArray(lanes, 0);
+      for (int i = 0; i < L; i++) {
+        sum += lanes[i];
+      }
     }
     for (t = upper; t < end; t++) {
       float e = Exp.exp(s[t] - max);
@@ -69,15 +83,9 @@ final class Softmax {
     }
   }
 
-  private static float sumInOrder(FloatVector acc) {
-    // One small allocation per call: lane(i) with a variable i was slower.
-    float[] lanes = new float[L];
-    acc.intoArray(lanes, 0);
-    float sum = 0f;
-    for (float v : lanes) {
-      sum += v;
-    }
-    return sum;
+  /** Floats of the lane-sum scratch {@link #inPlace(float[], int, int, float, float[])} takes. */
+  static int lanes() {
+    return L;
   }
 
   /** Scalar model of {@link #inPlace} for tests: the same values, the same summation order. */

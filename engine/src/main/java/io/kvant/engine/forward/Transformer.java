@@ -340,6 +340,7 @@ public final class Transformer implements ForwardPass {
     ComputePool.RangeBody body =
         (start, end) -> {
           float[] scores = scoreScratch.get();
+          float[] lanes = new float[Softmax.lanes()];
           for (int task = start; task < end; task++) {
             int i = task / heads;
             int h = task % heads;
@@ -347,7 +348,7 @@ public final class Transformer implements ForwardPass {
             int seq = batch.seqs()[i];
             int qOff = i * dim + h * headSize;
             kv.keyScores(seq, l, h / group, s.q, qOff, len, scores);
-            Softmax.inPlace(scores, 0, len, scale);
+            Softmax.inPlace(scores, 0, len, scale, lanes);
             java.util.Arrays.fill(s.att, qOff, qOff + headSize, 0f);
             kv.addWeightedValues(seq, l, h / group, scores, len, s.att, qOff);
             if (quantizeHeads) {

@@ -80,4 +80,24 @@ class SoftmaxTest {
           .isCloseTo(1.0 / even.length, org.assertj.core.data.Offset.offset(1e-7));
     }
   }
+
+  @Test
+  void aReusedLaneScratchGivesTheSameBitsWhateverItHeld() {
+    SplittableRandom r = new SplittableRandom(9);
+    float[] lanes = new float[Softmax.lanes()];
+    for (int len : new int[] {1, LANES - 1, LANES, 2 * LANES + 3, 40 * LANES + 1}) {
+      float[] s = new float[len];
+      for (int i = 0; i < len; i++) {
+        s[i] = (float) (r.nextGaussian() * 4);
+      }
+      java.util.Arrays.fill(lanes, 1e30f); // stale contents must not leak into the sum
+      float[] reused = s.clone();
+      Softmax.inPlace(reused, 0, len, 0.7f, lanes);
+      float[] fresh = s.clone();
+      Softmax.inPlace(fresh, 0, len, 0.7f);
+      float[] model = s.clone();
+      Softmax.softmaxReference(model, len, 0.7f);
+      assertThat(reused).as("len %d", len).containsExactly(fresh).containsExactly(model);
+    }
+  }
 }
