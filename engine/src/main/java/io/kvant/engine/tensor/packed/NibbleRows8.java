@@ -82,21 +82,21 @@ final class NibbleRows8 {
       // Each row's accumulators start at minus its offset, 8 * sum(x) of the block, in the even
       // lanes (odd lanes 0): the even + odd lane sum is then the exact block sum (see accumulate).
       int so = b * blocks + k;
-      ShortVector a00 = bias(xsum[so]);
+      ShortVector a00 = PackedQ4.offsets(xsum[so]);
       ShortVector a01 = a00;
-      ShortVector a10 = bias(xsum[so + blocks]);
+      ShortVector a10 = PackedQ4.offsets(xsum[so + blocks]);
       ShortVector a11 = a10;
-      ShortVector a20 = bias(xsum[so + 2 * blocks]);
+      ShortVector a20 = PackedQ4.offsets(xsum[so + 2 * blocks]);
       ShortVector a21 = a20;
-      ShortVector a30 = bias(xsum[so + 3 * blocks]);
+      ShortVector a30 = PackedQ4.offsets(xsum[so + 3 * blocks]);
       ShortVector a31 = a30;
-      ShortVector a40 = bias(xsum[so + 4 * blocks]);
+      ShortVector a40 = PackedQ4.offsets(xsum[so + 4 * blocks]);
       ShortVector a41 = a40;
-      ShortVector a50 = bias(xsum[so + 5 * blocks]);
+      ShortVector a50 = PackedQ4.offsets(xsum[so + 5 * blocks]);
       ShortVector a51 = a50;
-      ShortVector a60 = bias(xsum[so + 6 * blocks]);
+      ShortVector a60 = PackedQ4.offsets(xsum[so + 6 * blocks]);
       ShortVector a61 = a60;
-      ShortVector a70 = bias(xsum[so + 7 * blocks]);
+      ShortVector a70 = PackedQ4.offsets(xsum[so + 7 * blocks]);
       ShortVector a71 = a70;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
@@ -166,22 +166,15 @@ final class NibbleRows8 {
   }
 
   /**
-   * Units of 16-bit lanes, viewed as ints, with {@code -8 * blockSum} (modulo {@code 2^16}) in each
-   * even lane and 0 in each odd lane.
-   */
-  private static ShortVector bias(int blockSum) {
-    return IntVector.broadcast(I, (-8 * blockSum) & 0xFFFF).reinterpretAsShorts();
-  }
-
-  /**
    * {@code acc += sum * (wScale * xScale)} for the eight rows of block {@code k}: row {@code r}'s
    * two 16-bit accumulators at {@code sums[2r*PANEL..)} hold per output an even- and an odd-column
-   * sum in adjacent lanes, the even one less the block's offset {@link #bias}. The exact block sum
-   * {@code sum(w * x)}, with {@code |sum| <= 32 * 8 * 127 < 2^15}, is their sum modulo {@code 2^16}
-   * read as a signed 16-bit value: an int lane {@code V = odd * 2^16 + (even mod 2^16)} gives it as
-   * {@code (V + (V << 16)) >> 16} (arithmetic shift), three operations where sign-extending each
-   * half first took five. Apart from the micro-kernel because C2 stops inlining Vector API calls
-   * past a node budget, and a vector crossing a call that was not inlined is boxed.
+   * sum in adjacent lanes, the even one less the block's offset {@link PackedQ4#offsets}. The exact
+   * block sum {@code sum(w * x)}, with {@code |sum| <= 32 * 8 * 127 < 2^15}, is their sum modulo
+   * {@code 2^16} read as a signed 16-bit value: an int lane {@code V = odd * 2^16 + (even mod
+   * 2^16)} gives it as {@code (V + (V << 16)) >> 16} (arithmetic shift), three operations where
+   * sign-extending each half first took five. Apart from the micro-kernel because C2 stops inlining
+   * Vector API calls past a node budget, and a vector crossing a call that was not inlined is
+   * boxed.
    */
   private static void accumulate(
       PackedQ4 m, int p, int k, QuantizedInput x, int b, short[] sums, float[] acc) {

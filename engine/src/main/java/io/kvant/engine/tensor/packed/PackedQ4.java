@@ -53,6 +53,15 @@ final class PackedQ4 extends PackedMatrix {
   private static final ShortVector SHIFT8 = ShortVector.broadcast(S, (short) 8);
   private static final ShortVector SHIFT12 = ShortVector.broadcast(S, (short) 12);
 
+  /**
+   * A block's accumulator start: {@code -8 * blockSum} (modulo {@code 2^16}) in each even 16-bit
+   * lane, 0 in each odd one (the class note). Returns a vector but takes none, so a kernel that
+   * does not inline it would box only this return, once per block.
+   */
+  static ShortVector offsets(int blockSum) {
+    return IntVector.broadcast(I, (-8 * blockSum) & 0xFFFF).reinterpretAsShorts();
+  }
+
   PackedQ4(BlockSource src, boolean half) {
     super(src, (long) src.blocks() * PAIRS * PANEL, half);
   }
@@ -186,7 +195,7 @@ final class PackedQ4 extends PackedMatrix {
     for (int k = 0; k < blocks; k++) {
       // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
       // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
-      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[so + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a00 = offsets(xsum[so + k]);
       ShortVector a01 = a00;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
@@ -257,8 +266,7 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    // The float sums in c, not in FloatVector locals: C2 kept two of those boxed across the block
-    // loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    // The float sums in c, as in panel.
     int h = F.length();
     java.util.Arrays.fill(c, 0, 4 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
@@ -266,10 +274,9 @@ final class PackedQ4 extends PackedMatrix {
     for (int k = 0; k < blocks; k++) {
       // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
       // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
-      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[so + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a00 = offsets(xsum[so + k]);
       ShortVector a01 = a00;
-      ShortVector a10 =
-          IntVector.broadcast(I, (-8 * xsum[so + 1 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a10 = offsets(xsum[so + 1 * blocks + k]);
       ShortVector a11 = a10;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
@@ -358,8 +365,7 @@ final class PackedQ4 extends PackedMatrix {
     float[] fs = scales;
     int half = cols / 2;
     int so = b * blocks;
-    // The float sums in c, not in FloatVector locals: C2 kept two of those boxed across the block
-    // loop, a float[16] allocated per block (perf/RESULTS.md, session 20).
+    // The float sums in c, as in panel.
     int h = F.length();
     java.util.Arrays.fill(c, 0, 8 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
@@ -367,16 +373,13 @@ final class PackedQ4 extends PackedMatrix {
     for (int k = 0; k < blocks; k++) {
       // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
       // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
-      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[so + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a00 = offsets(xsum[so + k]);
       ShortVector a01 = a00;
-      ShortVector a10 =
-          IntVector.broadcast(I, (-8 * xsum[so + 1 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a10 = offsets(xsum[so + 1 * blocks + k]);
       ShortVector a11 = a10;
-      ShortVector a20 =
-          IntVector.broadcast(I, (-8 * xsum[so + 2 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a20 = offsets(xsum[so + 2 * blocks + k]);
       ShortVector a21 = a20;
-      ShortVector a30 =
-          IntVector.broadcast(I, (-8 * xsum[so + 3 * blocks + k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a30 = offsets(xsum[so + 3 * blocks + k]);
       ShortVector a31 = a30;
       long wo = base + (long) k * PAIRS * PANEL;
       int xk = b * half + k * PAIRS;
@@ -516,7 +519,7 @@ final class PackedQ4 extends PackedMatrix {
     float[] xs = x.scales();
     short[] hs = halfScales;
     float[] fs = scales;
-    // The float sums in c (at least 4 * F.length()), an array as in panel.
+    // The float sums in c (at least 4 * F.length()), as in panel.
     int h = F.length();
     java.util.Arrays.fill(c, 0, 4 * h, 0f);
     long base = (long) p * blocks * PAIRS * PANEL;
@@ -526,7 +529,7 @@ final class PackedQ4 extends PackedMatrix {
     for (int k = 0; k < blocks; k++) {
       // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
       // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
-      ShortVector a00 = IntVector.broadcast(I, (-8 * xsum[k]) & 0xFFFF).reinterpretAsShorts();
+      ShortVector a00 = offsets(xsum[k]);
       ShortVector a01 = a00;
       ShortVector a10 = a00;
       ShortVector a11 = a00;
