@@ -14,6 +14,7 @@ import io.kvant.perf.bandwidth.BandwidthProbe;
 import io.kvant.perf.cli.Args;
 import io.kvant.perf.decode.BackendDecodeBench;
 import io.kvant.perf.decode.BatchDecodeBench;
+import io.kvant.perf.decode.BenchKv;
 import io.kvant.perf.decode.DecodeBench;
 import io.kvant.perf.decode.PrefillBench;
 import io.kvant.perf.synth.ModelShape;
@@ -253,6 +254,7 @@ public final class BenchMain {
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     double gbPerS = a.doubleValue("bandwidth-gbs", Double.NaN);
     MatmulKernels kernels = kernels(a);
+    BenchKv kv = BenchKv.parse(a.get("kv-store", "paged"));
     Device device = device(a);
     a.checkAllUsed();
     if (device != Device.CPU) {
@@ -260,9 +262,11 @@ public final class BenchMain {
     }
     try (Model model = ModelOpener.load(file, Optional.empty())) {
       DecodeBench.Result r =
-          DecodeBench.run(model, tokens, warmup, threads, kernels, System::nanoTime);
+          DecodeBench.run(model, tokens, warmup, threads, kernels, kv, System::nanoTime);
       out.printf("model       %s (%s)%n", file, model.config());
-      out.printf("threads     %d, %s kernels%n", r.threads(), kernels(kernels));
+      out.printf(
+          "threads     %d, %s kernels, %s KV store%n",
+          r.threads(), kernels(kernels), kv.optionName());
       out.printf(
           "weights     %,d bytes (%.1f MB); streamed per step %,d bytes%n",
           r.weightBytes(), r.weightBytes() / 1e6, r.bytesPerStep());
@@ -381,6 +385,7 @@ public final class BenchMain {
     int warmup = a.intValue("warmup", 8);
     int threads = a.intValue("threads", Runtime.getRuntime().availableProcessors());
     MatmulKernels kernels = kernels(a);
+    BenchKv kv = BenchKv.parse(a.get("kv-store", "paged"));
     Device device = device(a);
     a.checkAllUsed();
     List<Integer> concurrency = new java.util.ArrayList<>();
@@ -397,13 +402,13 @@ public final class BenchMain {
     try (Model model = ModelOpener.load(file, Optional.empty())) {
       out.printf("model       %s (%s)%n", file, model.config());
       out.printf(
-          "threads     %d, %s kernels, %d timed steps after %d warm-up%n",
-          threads, kernels(kernels), tokens, warmup);
+          "threads     %d, %s kernels, %s KV store, %d timed steps after %d warm-up%n",
+          threads, kernels(kernels), kv.optionName(), tokens, warmup);
       out.printf("%-12s %14s %12s %16s%n", "concurrency", "tokens/s", "ms/step", "x concurrency 1");
       double base = Double.NaN;
       for (int n : concurrency) {
         BatchDecodeBench.Result r =
-            BatchDecodeBench.run(model, n, tokens, warmup, threads, kernels, System::nanoTime);
+            BatchDecodeBench.run(model, n, tokens, warmup, threads, kernels, kv, System::nanoTime);
         if (n == 1) {
           base = r.tokensPerSecond();
         }

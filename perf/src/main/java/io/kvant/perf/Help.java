@@ -35,19 +35,22 @@ final class Help {
                                [--bandwidth-gbs X]   (default: measured with the read kernel)
                                [--kernels int|float] (int, the default as in serve: integer
                                 kernels for Q8_0/Q4_0/I8/I4; float: the float reference kernels)
+                               [--kv-store paged|contiguous] (CPU: paged, the default, is the
+                                store serve decodes into, F32 blocks of 16 tokens; contiguous:
+                                the reference store, one row-major key per token)
                                [--device cpu|cuda|auto] (cpu, the default: this process's
-                                forward pass and a contiguous KV store; cuda: the CUDA backend's
-                                forward pass over paged KV blocks on the GPU, as serve runs it;
-                                auto: cuda where a GPU opens, else the CPU backend, saying why)
+                                forward pass; cuda: the CUDA backend's forward pass over paged KV
+                                blocks on the GPU, as serve runs it; auto: cuda where a GPU
+                                opens, else the CPU backend, saying why)
           """;
       case "batch" ->
           """
           ./kvant bench batch --model FILE.gguf [--concurrency 1,4,16,64] [--tokens 32]
                               [--warmup 8] [--threads T] [--kernels int|float]
-                              [--device cpu|cuda|auto] (as for decode)
-            N sequences decoded together (one token each per forward step, a ContiguousKvStore
-            with N slots on the CPU, paged blocks on a device); prints aggregate tokens/s and the
-            ratio to concurrency 1
+                              [--kv-store paged|contiguous] [--device cpu|cuda|auto] (as for
+                              decode)
+            N sequences decoded together (one token each per forward step, N sequences in one
+            KV store); prints aggregate tokens/s and the ratio to concurrency 1
           """;
       case "prefill" ->
           """

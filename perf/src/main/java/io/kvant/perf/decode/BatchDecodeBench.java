@@ -3,7 +3,6 @@ package io.kvant.perf.decode;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.forward.Transformer;
-import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.ComputePool;
@@ -40,10 +39,14 @@ public final class BatchDecodeBench {
   /** Runs {@code warmup + steps} batched decode steps of {@code concurrency} sequences. */
   public static Result run(
       Model model, int concurrency, int steps, int warmup, int threads, LongSupplier nanoTime) {
-    return run(model, concurrency, steps, warmup, threads, MatmulKernels.FLOAT, nanoTime);
+    return run(
+        model, concurrency, steps, warmup, threads, MatmulKernels.FLOAT, BenchKv.PAGED, nanoTime);
   }
 
-  /** {@link #run} with the given matmul kernels (weights repacked before timing starts). */
+  /**
+   * {@link #run} with the given matmul kernels (weights repacked before timing starts) and KV
+   * store.
+   */
   public static Result run(
       Model model,
       int concurrency,
@@ -51,6 +54,7 @@ public final class BatchDecodeBench {
       int warmup,
       int threads,
       MatmulKernels kernels,
+      BenchKv kvStore,
       LongSupplier nanoTime) {
     if (concurrency < 1) {
       throw new IllegalArgumentException("--concurrency: must be >= 1, got " + concurrency);
@@ -63,8 +67,7 @@ public final class BatchDecodeBench {
     }
     try (ComputePool pool = new ComputePool(threads)) {
       Transformer t = new Transformer(c, model.weights(), pool, null, kernels);
-      ContiguousKvStore kv =
-          new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), total + 1, concurrency);
+      BenchKv.Slots kv = kvStore.open(c, concurrency, total + 1);
       int[] slots = new int[concurrency];
       int[] tokens = new int[concurrency];
       int[] positions = new int[concurrency];
@@ -74,7 +77,8 @@ public final class BatchDecodeBench {
         tokens[i] = Math.max(0, model.tokenizer().bos());
         rows[i] = i;
       }
-      float[] logits = t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv);
+      float[] logits =
+          t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv.store());
       long start = 0;
       for (int step = 0; step < total; step++) {
         if (step == warmup) {
@@ -84,7 +88,7 @@ public final class BatchDecodeBench {
           tokens[i] = DecodeBench.argmax(logits, i * c.vocabSize(), c.vocabSize());
           positions[i] = step + 1;
         }
-        logits = t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv);
+        logits = t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv.store());
       }
       double seconds = (nanoTime.getAsLong() - start) / 1e9;
       for (int slot : slots) {

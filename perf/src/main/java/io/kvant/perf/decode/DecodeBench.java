@@ -3,7 +3,6 @@ package io.kvant.perf.decode;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.forward.Transformer;
-import io.kvant.engine.kv.ContiguousKvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelWeights;
@@ -67,16 +66,20 @@ public final class DecodeBench {
    */
   public static Result run(
       Model model, int tokens, int warmup, int threads, LongSupplier nanoTime) {
-    return run(model, tokens, warmup, threads, MatmulKernels.FLOAT, nanoTime);
+    return run(model, tokens, warmup, threads, MatmulKernels.FLOAT, BenchKv.PAGED, nanoTime);
   }
 
-  /** {@link #run} with the given matmul kernels (weights repacked before timing starts). */
+  /**
+   * {@link #run} with the given matmul kernels (weights repacked before timing starts) and KV
+   * store.
+   */
   public static Result run(
       Model model,
       int tokens,
       int warmup,
       int threads,
       MatmulKernels kernels,
+      BenchKv kvStore,
       LongSupplier nanoTime) {
     LlamaConfig c = model.config();
     int steps = Math.max(warmup, tokens);
@@ -89,8 +92,7 @@ public final class DecodeBench {
     }
     try (ComputePool pool = new ComputePool(threads)) {
       Transformer t = new Transformer(c, model.weights(), pool, null, kernels);
-      ContiguousKvStore kv =
-          new ContiguousKvStore(c.layers(), c.kvHeads(), c.headSize(), steps + 1, 1);
+      BenchKv.Slots kv = kvStore.open(c, 1, steps + 1);
       int bos = Math.max(0, model.tokenizer().bos());
       decode(t, kv, bos, warmup, c.vocabSize(), null);
       long[] start = new long[1];
@@ -106,15 +108,15 @@ public final class DecodeBench {
    * afterPrompt} (when not null) runs between the two, where a timed run starts its clock.
    */
   private static void decode(
-      Transformer t, ContiguousKvStore kv, int bos, int steps, int vocab, Runnable afterPrompt) {
+      Transformer t, BenchKv.Slots kv, int bos, int steps, int vocab, Runnable afterPrompt) {
     int slot = kv.acquire();
     try {
-      float[] logits = t.forward(Batch.ofSequence(slot, 0, bos), kv);
+      float[] logits = t.forward(Batch.ofSequence(slot, 0, bos), kv.store());
       if (afterPrompt != null) {
         afterPrompt.run();
       }
       for (int step = 0; step < steps; step++) {
-        logits = t.forward(Batch.ofSequence(slot, step + 1, argmax(logits, vocab)), kv);
+        logits = t.forward(Batch.ofSequence(slot, step + 1, argmax(logits, vocab)), kv.store());
       }
     } finally {
       kv.release(slot);
