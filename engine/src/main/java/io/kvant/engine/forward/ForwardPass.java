@@ -2,6 +2,7 @@ package io.kvant.engine.forward;
 
 import io.kvant.engine.kv.KvStore;
 import io.kvant.engine.model.LlamaConfig;
+import java.util.function.IntConsumer;
 
 /**
  * One forward step of a model version on some backend: the seam between the scheduler and the
@@ -40,6 +41,20 @@ public interface ForwardPass extends AutoCloseable {
    */
   default int[] forwardAndSample(Batch batch, KvStore kv, DeviceSampling[] sampling) {
     throw new UnsupportedOperationException("this backend samples on the host");
+  }
+
+  /**
+   * Calls {@code body.accept(i)} for every {@code i} in {@code [0, n)}, on the host threads this
+   * forward pass computes with where it has some (the CPU transformer's compute pool, idle between
+   * steps), else one after another on the caller's thread; returns when all are done and rethrows
+   * the first exception. For independent host work between steps, such as sampling each row of a
+   * step's logits: the bodies must not share mutable state. Not to be called from inside {@link
+   * #forward}.
+   */
+  default void forEachOnHost(int n, IntConsumer body) {
+    for (int i = 0; i < n; i++) {
+      body.accept(i);
+    }
   }
 
   /**

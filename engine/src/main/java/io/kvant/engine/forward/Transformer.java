@@ -125,6 +125,12 @@ public final class Transformer implements ForwardPass {
     return config;
   }
 
+  /** {@inheritDoc} Here: on the compute pool ({@link ComputePool#parallelFor}). */
+  @Override
+  public void forEachOnHost(int n, java.util.function.IntConsumer body) {
+    pool.parallelFor(n, body);
+  }
+
   public ModelWeights weights() {
     return weights;
   }

@@ -330,23 +330,56 @@ public final class EngineLoop implements AutoCloseable {
       return;
     }
     int vocab = model.vocabSize();
+    if (logits != null) {
+      sampled = sampleOnHost(executor, chunks, samples, logits, vocab);
+    }
     j = 0;
     for (SchedulerOutput.Chunk c : chunks) {
       Sequence s = c.seq();
       if (s.status != Sequence.Status.RUNNING) {
+        if (c.sample()) {
+          j++;
+        }
         continue;
       }
       scheduler.computed(c);
       if (c.sample()) {
-        if (sampled != null) {
-          int token = sampled[j++];
+        int off = j * vocab;
+        int token = sampled[j++];
+        if (rules != null) {
           s.sampler.recordSampled(token);
-          update(s, token, List.of());
-        } else {
-          update(s, logits, (j++) * vocab, vocab);
         }
+        update(s, token, logits == null ? List.of() : logprobs(s, logits, off, vocab, token));
       }
     }
+  }
+
+  /**
+   * The host's draw for each sampled row of a step, one row per task on the forward pass's host
+   * threads (a 128K-token vocabulary costs about a millisecond a sampled row, which one engine
+   * thread would pay for every row in turn). Each row's sampler is its own sequence's, so the draws
+   * are the same in any order; a sequence that is no longer running gets -1 and its sampler is left
+   * untouched.
+   */
+  private static int[] sampleOnHost(
+      ModelExecutor executor,
+      List<SchedulerOutput.Chunk> chunks,
+      int samples,
+      float[] logits,
+      int vocab) {
+    Sequence[] rows = new Sequence[samples];
+    int j = 0;
+    for (SchedulerOutput.Chunk c : chunks) {
+      if (c.sample()) {
+        Sequence s = c.seq();
+        rows[j++] = s.status == Sequence.Status.RUNNING ? s : null;
+      }
+    }
+    int[] tokens = new int[samples];
+    executor.forEachOnHost(
+        samples,
+        i -> tokens[i] = rows[i] == null ? -1 : rows[i].sampler.sample(logits, i * vocab, vocab));
+    return tokens;
   }
 
   /**
@@ -370,14 +403,14 @@ public final class EngineLoop implements AutoCloseable {
     return rules;
   }
 
-  private void update(Sequence s, float[] logits, int off, int vocab) {
-    GenerationRequest req = s.request;
-    int token = s.sampler.sample(logits, off, vocab);
-    List<TokenLogprob> lp = List.of();
-    if (req.logprobs() > 0 && token != s.model.eosToken()) {
-      lp = List.of(logprob(s.sampler.logprobs(logits, off, vocab), token, req.logprobs()));
+  /** The logprobs entry of {@code token} drawn from row {@code off} (none unless asked for). */
+  private static List<TokenLogprob> logprobs(
+      Sequence s, float[] logits, int off, int vocab, int token) {
+    int n = s.request.logprobs();
+    if (n <= 0 || token == s.model.eosToken()) {
+      return List.of();
     }
-    update(s, token, lp);
+    return List.of(logprob(s.sampler.logprobs(logits, off, vocab), token, n));
   }
 
   private void update(Sequence s, int token, List<TokenLogprob> lp) {

@@ -3,6 +3,7 @@ package io.kvant.engine.sched;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.forward.DeviceSampling;
 import io.kvant.engine.kv.KvStore;
+import java.util.function.IntConsumer;
 
 /**
  * Runs one forward step of one model version: a {@link io.kvant.engine.forward.ForwardPass} (CPU or
@@ -21,5 +22,16 @@ public interface ModelExecutor {
   /** One step, sampling each logit row by its rule on the device; see {@link #samplesOnDevice}. */
   default int[] forwardAndSample(Batch batch, KvStore kv, DeviceSampling[] rules) {
     throw new UnsupportedOperationException("this executor samples on the host");
+  }
+
+  /**
+   * Calls {@code body.accept(i)} for every {@code i} in {@code [0, n)}, possibly in parallel on the
+   * forward pass's host threads ({@link io.kvant.engine.forward.ForwardPass#forEachOnHost});
+   * returns when all are done. One after another by default.
+   */
+  default void forEachOnHost(int n, IntConsumer body) {
+    for (int i = 0; i < n; i++) {
+      body.accept(i);
+    }
   }
 }

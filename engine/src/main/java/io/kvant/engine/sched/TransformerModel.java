@@ -40,6 +40,11 @@ public final class TransformerModel implements ServingModel, AutoCloseable {
           public int[] forwardAndSample(Batch batch, KvStore kv, DeviceSampling[] rules) {
             return transformer.forwardAndSample(batch, kv, rules);
           }
+
+          @Override
+          public void forEachOnHost(int n, java.util.function.IntConsumer body) {
+            transformer.forEachOnHost(n, body);
+          }
         };
   }
 

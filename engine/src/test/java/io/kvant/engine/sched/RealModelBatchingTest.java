@@ -12,6 +12,7 @@ import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.model.ModelLoader;
 import io.kvant.engine.sample.Sampler;
+import io.kvant.engine.sample.SamplingParams;
 import io.kvant.engine.sched.Harness.Outcome;
 import io.kvant.engine.sched.Harness.Recorder;
 import io.kvant.engine.sched.Harness.TestClock;
@@ -26,6 +27,7 @@ import java.util.Optional;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -146,6 +148,56 @@ class RealModelBatchingTest {
     }
     assertThat(loop.stats().preemptions()).as("preemptions").isPositive();
     assertThat(loop.stats().prefixHitRatio()).as("prefix hit ratio").isPositive();
+    Harness.assertQuiescent(loop);
+  }
+
+  @Test
+  void sampledRowsDrawnSideBySideOnTheComputePoolEqualEachRequestAlone() {
+    // A step's sampled rows are drawn on the compute pool's two threads (EngineLoop#sampleOnHost):
+    // seeded draws must not depend on which rows share a step or which thread draws them.
+    Model m = MODELS.get("kvant-kjv-7m");
+    TransformerModel model = serving(m);
+    List<int[]> prompts = prompts(m, 10);
+    List<SamplingParams> sampling = new ArrayList<>();
+    for (int i = 0; i < prompts.size(); i++) {
+      sampling.add(
+          switch (i % 3) {
+            case 0 -> new SamplingParams(0.8f, 0, 0.9f, 0, 0, 0, 0, 100 + i);
+            case 1 -> new SamplingParams(1.0f, 40, 0, 0, 0, 0, 0, 100 + i);
+            default -> SamplingParams.GREEDY;
+          });
+    }
+    int maxTokens = 20;
+    List<Outcome> alone = new ArrayList<>();
+    for (int i = 0; i < prompts.size(); i++) {
+      EngineLoop solo = engine(m, KvCacheType.F32, 64, 512, 8);
+      Recorder rec = new Recorder();
+      solo.submit(
+          Harness.request(
+              "r" + i, model, prompts.get(i), maxTokens, sampling.get(i), List.of(), 0, null, rec));
+      Harness.runToIdle(solo, 500);
+      alone.add(rec.outcome());
+    }
+    EngineLoop loop = engine(m, KvCacheType.F32, 128, 512, 10);
+    List<Recorder> recs = new ArrayList<>();
+    for (int i = 0; i < prompts.size(); i++) {
+      Recorder rec = new Recorder();
+      recs.add(rec);
+      loop.submit(
+          Harness.request(
+              "r" + i, model, prompts.get(i), maxTokens, sampling.get(i), List.of(), 0, null, rec));
+    }
+    Harness.runToIdle(loop, 5000);
+    for (int i = 0; i < prompts.size(); i++) {
+      assertThat(recs.get(i).outcome()).as("request %d", i).isEqualTo(alone.get(i));
+    }
+    // request 0 did draw (its tokens are not its prompt's greedy ones): else the test could not
+    // tell a seeded draw from argmax
+    EngineLoop greedy = engine(m, KvCacheType.F32, 64, 512, 8);
+    Recorder rec = new Recorder();
+    greedy.submit(Harness.request("g", model, prompts.get(0), maxTokens, rec));
+    Harness.runToIdle(greedy, 500);
+    assertThat(alone.get(0).tokens()).isNotEqualTo(rec.outcome().tokens());
     Harness.assertQuiescent(loop);
   }
 
