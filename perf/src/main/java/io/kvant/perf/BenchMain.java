@@ -8,6 +8,7 @@ import io.kvant.cuda.driver.CudaUnavailableException;
 import io.kvant.engine.forward.ComputeBackend;
 import io.kvant.engine.forward.Device;
 import io.kvant.engine.forward.MatmulKernels;
+import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.model.Model;
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.perf.bandwidth.BandwidthProbe;
@@ -395,11 +396,19 @@ public final class BenchMain {
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException("--concurrency: not a list of integers: " + levels);
       }
+      // before the weights are loaded and repacked, not after
+      if (concurrency.getLast() < 1) {
+        throw new IllegalArgumentException(
+            "--concurrency: must be >= 1, got " + concurrency.getLast());
+      }
     }
     if (device != Device.CPU) {
       return onBackend(file, device, threads, concurrency, tokens, warmup, Double.NaN);
     }
-    try (Model model = ModelOpener.load(file, Optional.empty())) {
+    try (Model model = ModelOpener.load(file, Optional.empty());
+        ComputePool pool = new ComputePool(threads)) {
+      // one transformer for every level: the weights are repacked once
+      Transformer t = new Transformer(model.config(), model.weights(), pool, null, kernels);
       out.printf("model       %s (%s)%n", file, model.config());
       out.printf(
           "threads     %d, %s kernels, %s KV store, %d timed steps after %d warm-up%n",
@@ -408,7 +417,8 @@ public final class BenchMain {
       double base = Double.NaN;
       for (int n : concurrency) {
         BatchDecodeBench.Result r =
-            BatchDecodeBench.run(model, n, tokens, warmup, threads, kernels, kv, System::nanoTime);
+            BatchDecodeBench.run(
+                t, BatchDecodeBench.bos(model), n, tokens, warmup, kv, System::nanoTime);
         if (n == 1) {
           base = r.tokensPerSecond();
         }

@@ -37,6 +37,14 @@ class BenchErrorsTest {
   }
 
   @Test
+  void aConcurrencyLevelBelowOneIsRefusedBeforeTheModelIsRead(@TempDir Path dir) {
+    // the model does not exist: the level is checked first, not after a load and repack
+    Path missing = dir.resolve("missing.gguf");
+    assertThat(bench("batch", "--model", missing.toString(), "--concurrency", "4,0")).isEqualTo(2);
+    assertThat(err()).isEqualTo("kvant bench batch: --concurrency: must be >= 1, got 0");
+  }
+
+  @Test
   void bandwidthSizesBelowOneNameTheirOptions() {
     assertThat(bench("bandwidth", "--mib", "0")).isEqualTo(2);
     assertThat(err())

@@ -36,16 +36,10 @@ public final class BatchDecodeBench {
     }
   }
 
-  /** Runs {@code warmup + steps} batched decode steps of {@code concurrency} sequences. */
-  public static Result run(
-      Model model, int concurrency, int steps, int warmup, int threads, LongSupplier nanoTime) {
-    return run(
-        model, concurrency, steps, warmup, threads, MatmulKernels.FLOAT, BenchKv.PAGED, nanoTime);
-  }
-
   /**
-   * {@link #run} with the given matmul kernels (weights repacked before timing starts) and KV
-   * store.
+   * Runs {@code warmup + steps} batched decode steps of {@code concurrency} sequences with the
+   * given matmul kernels (weights repacked before timing starts) and KV store, on a transformer of
+   * its own.
    */
   public static Result run(
       Model model,
@@ -56,45 +50,66 @@ public final class BatchDecodeBench {
       MatmulKernels kernels,
       BenchKv kvStore,
       LongSupplier nanoTime) {
+    try (ComputePool pool = new ComputePool(threads)) {
+      Transformer t = new Transformer(model.config(), model.weights(), pool, null, kernels);
+      return run(t, bos(model), concurrency, steps, warmup, kvStore, nanoTime);
+    }
+  }
+
+  /**
+   * {@link #run} on a transformer built once for several levels (its weights repacked once, before
+   * the first level; a 1B model's repack took about a third of a three-level run's wall time when
+   * every level built its own). Each level starts from {@code bos} in a fresh KV store.
+   */
+  public static Result run(
+      Transformer t,
+      int bos,
+      int concurrency,
+      int steps,
+      int warmup,
+      BenchKv kvStore,
+      LongSupplier nanoTime) {
     if (concurrency < 1) {
       throw new IllegalArgumentException("--concurrency: must be >= 1, got " + concurrency);
     }
-    LlamaConfig c = model.config();
+    LlamaConfig c = t.config();
     int total = warmup + steps;
     if (total + 1 > c.contextLength()) {
       throw new IllegalArgumentException(
           "--tokens: " + total + " steps exceed the context of " + c.contextLength());
     }
-    try (ComputePool pool = new ComputePool(threads)) {
-      Transformer t = new Transformer(c, model.weights(), pool, null, kernels);
-      BenchKv.Slots kv = kvStore.open(c, concurrency, total + 1);
-      int[] slots = new int[concurrency];
-      int[] tokens = new int[concurrency];
-      int[] positions = new int[concurrency];
-      int[] rows = new int[concurrency];
-      for (int i = 0; i < concurrency; i++) {
-        slots[i] = kv.acquire();
-        tokens[i] = Math.max(0, model.tokenizer().bos());
-        rows[i] = i;
-      }
-      float[] logits =
-          t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv.store());
-      long start = 0;
-      for (int step = 0; step < total; step++) {
-        if (step == warmup) {
-          start = nanoTime.getAsLong();
-        }
-        for (int i = 0; i < concurrency; i++) {
-          tokens[i] = DecodeBench.argmax(logits, i * c.vocabSize(), c.vocabSize());
-          positions[i] = step + 1;
-        }
-        logits = t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv.store());
-      }
-      double seconds = (nanoTime.getAsLong() - start) / 1e9;
-      for (int slot : slots) {
-        kv.release(slot);
-      }
-      return new Result(concurrency, steps, seconds);
+    BenchKv.Slots kv = kvStore.open(c, concurrency, total + 1);
+    int[] slots = new int[concurrency];
+    int[] tokens = new int[concurrency];
+    int[] positions = new int[concurrency];
+    int[] rows = new int[concurrency];
+    for (int i = 0; i < concurrency; i++) {
+      slots[i] = kv.acquire();
+      tokens[i] = bos;
+      rows[i] = i;
     }
+    float[] logits =
+        t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv.store());
+    long start = 0;
+    for (int step = 0; step < total; step++) {
+      if (step == warmup) {
+        start = nanoTime.getAsLong();
+      }
+      for (int i = 0; i < concurrency; i++) {
+        tokens[i] = DecodeBench.argmax(logits, i * c.vocabSize(), c.vocabSize());
+        positions[i] = step + 1;
+      }
+      logits = t.forward(new Batch(tokens.clone(), positions.clone(), slots, rows), kv.store());
+    }
+    double seconds = (nanoTime.getAsLong() - start) / 1e9;
+    for (int slot : slots) {
+      kv.release(slot);
+    }
+    return new Result(concurrency, steps, seconds);
+  }
+
+  /** The token a benchmark's sequences start from: the model's BOS (0 if it has none). */
+  public static int bos(Model model) {
+    return Math.max(0, model.tokenizer().bos());
   }
 }
