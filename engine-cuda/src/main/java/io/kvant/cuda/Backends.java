@@ -13,7 +13,8 @@ public final class Backends {
   private Backends() {}
 
   /**
-   * {@code cpu}: the CPU backend on {@code pool}. {@code cuda}: the CUDA backend, or a {@link
+   * {@code cpu}: the CPU backend on {@code pool}. {@code cuda}: the CUDA backend (with {@code pool}
+   * as its host threads for work between steps, such as sampling on the host), or a {@link
    * CudaUnavailableException} with one line saying why. {@code auto}: CUDA where it opens, else the
    * CPU, telling {@code log} why in one line.
    */
@@ -21,10 +22,10 @@ public final class Backends {
       Device device, CudaOptions cuda, ComputePool pool, Consumer<String> log) {
     return switch (device) {
       case CPU -> new CpuBackend(pool);
-      case CUDA -> CudaBackend.open(cuda);
+      case CUDA -> CudaBackend.open(cuda, pool);
       case AUTO -> {
         try {
-          yield CudaBackend.open(cuda);
+          yield CudaBackend.open(cuda, pool);
         } catch (CudaUnavailableException e) {
           log.accept("--device auto: " + e.getMessage() + "; running on the CPU");
           yield new CpuBackend(pool);

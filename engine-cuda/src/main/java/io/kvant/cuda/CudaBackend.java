@@ -14,6 +14,7 @@ import io.kvant.engine.kv.KvEncoding;
 import io.kvant.engine.kv.KvStoreFactory;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.ModelWeights;
+import io.kvant.engine.tensor.ComputePool;
 
 /**
  * The CUDA backend of the engine: one device with its compiled kernels, its cuBLASLt plans and the
@@ -31,11 +32,18 @@ public final class CudaBackend implements ComputeBackend {
   private final DeviceWeightCache weights;
   private final boolean graphs;
   private final int w8a8MinRows;
+  private final ComputePool hostPool;
 
-  private CudaBackend(CudaDevice device, boolean graphs, int w8a8MinRows, boolean tileEightBit) {
+  private CudaBackend(
+      CudaDevice device,
+      boolean graphs,
+      int w8a8MinRows,
+      boolean tileEightBit,
+      ComputePool hostPool) {
     this.device = device;
     this.graphs = graphs;
     this.w8a8MinRows = w8a8MinRows;
+    this.hostPool = hostPool;
     try {
       this.kernels = new CudaKernels(device);
       this.gemm = new Gemm(device);
@@ -52,8 +60,20 @@ public final class CudaBackend implements ComputeBackend {
    * @throws io.kvant.cuda.driver.CudaUnavailableException one line saying why there is no CUDA
    */
   public static CudaBackend open(CudaOptions options) {
+    return open(options, null);
+  }
+
+  /**
+   * {@link #open(CudaOptions)}, with host threads for the versions' work between steps ({@link
+   * CudaTransformer#setHostPool}; the pool stays the caller's to close, after this backend).
+   */
+  public static CudaBackend open(CudaOptions options, ComputePool hostPool) {
     return new CudaBackend(
-        CudaDevice.open(options), options.graphs(), options.w8a8MinRows(), options.tilesEightBit());
+        CudaDevice.open(options),
+        options.graphs(),
+        options.w8a8MinRows(),
+        options.tilesEightBit(),
+        hostPool);
   }
 
   /**
@@ -66,6 +86,7 @@ public final class CudaBackend implements ComputeBackend {
     try {
       CudaTransformer t = new CudaTransformer(device, kernels, gemm, m, graphs);
       t.setW8a8MinRows(w8a8MinRows);
+      t.setHostPool(hostPool);
       return t;
     } catch (RuntimeException e) {
       m.close();

@@ -17,6 +17,7 @@ import io.kvant.engine.kv.BlockTables;
 import io.kvant.engine.kv.KvStore;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.RopeStyle;
+import io.kvant.engine.tensor.ComputePool;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
@@ -59,6 +60,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private final int tiledRows;
   private AttentionKernel attention = AttentionKernel.DEFAULT;
   private MgemvSplits splits = MgemvSplits.DEFAULT;
+  // host threads for work between steps (forEachOnHost); null: the caller's thread alone
+  private ComputePool hostPool;
   private DeviceBuffer partial;
 
   /**
@@ -146,6 +149,27 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       dropGraphs();
     }
     quantized.setW8a8MinRows(v);
+  }
+
+  /**
+   * Host threads for {@link #forEachOnHost} (the server's compute pool, idle while the GPU
+   * computes): the steps the engine samples on the host (a row needing logprobs, min-p or penalties
+   * sends the whole step there) draw their rows on them instead of one after another. {@code null},
+   * the default: on the caller's thread.
+   */
+  public void setHostPool(ComputePool pool) {
+    this.hostPool = pool;
+  }
+
+  /** {@inheritDoc} Here: on the pool {@link #setHostPool} gave, if any. */
+  @Override
+  public void forEachOnHost(int n, java.util.function.IntConsumer body) {
+    ComputePool p = hostPool;
+    if (p == null) {
+      ForwardPass.super.forEachOnHost(n, body);
+    } else {
+      p.parallelFor(n, body);
+    }
   }
 
   /** Products enqueued through W8A8 so far (graph replays not counted again). */

@@ -690,6 +690,50 @@ class CudaModelGpuTest {
         backend.kvStorage());
   }
 
+  /**
+   * The host work between steps (the engine's host sampling) runs on the pool a version was given:
+   * every index once, on the pool's threads, and a body's failure reaches the caller.
+   */
+  @Test
+  void hostWorkBetweenStepsRunsEveryIndexOnceOnTheHostPool() throws Exception {
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model("stories260K"), Optional.empty());
+        io.kvant.engine.tensor.ComputePool pool = new io.kvant.engine.tensor.ComputePool(4);
+        CudaTransformer gpu = backend.load(m.config(), m.weights())) {
+      for (io.kvant.engine.tensor.ComputePool p :
+          new io.kvant.engine.tensor.ComputePool[] {null, pool}) {
+        gpu.setHostPool(p);
+        java.util.concurrent.atomic.AtomicIntegerArray seen =
+            new java.util.concurrent.atomic.AtomicIntegerArray(257);
+        java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        gpu.forEachOnHost(
+            257,
+            i -> {
+              seen.incrementAndGet(i);
+              threads.add(Thread.currentThread().getName());
+            });
+        for (int i = 0; i < 257; i++) {
+          assertThat(seen.get(i)).as("index %d", i).isEqualTo(1);
+        }
+        assertThat(threads)
+            .allMatch(
+                t ->
+                    t.equals(Thread.currentThread().getName())
+                        || (p != null && t.startsWith("kvant-compute-")));
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () ->
+                    gpu.forEachOnHost(
+                        8,
+                        i -> {
+                          if (i == 5) {
+                            throw new IllegalStateException("row 5");
+                          }
+                        }))
+            .hasMessage("row 5");
+      }
+    }
+  }
+
   @Test
   void aVersionThatChangesOneTensorUploadsExactlyThatTensor() throws Exception {
     CudaBackend backend = GpuFixture.backend();
