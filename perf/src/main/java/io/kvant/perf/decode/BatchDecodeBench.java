@@ -1,11 +1,9 @@
 package io.kvant.perf.decode;
 
 import io.kvant.engine.forward.Batch;
-import io.kvant.engine.forward.MatmulKernels;
 import io.kvant.engine.forward.Transformer;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.Model;
-import io.kvant.engine.tensor.ComputePool;
 import java.util.function.LongSupplier;
 
 /**
@@ -37,29 +35,10 @@ public final class BatchDecodeBench {
   }
 
   /**
-   * Runs {@code warmup + steps} batched decode steps of {@code concurrency} sequences with the
-   * given matmul kernels (weights repacked before timing starts) and KV store, on a transformer of
-   * its own.
-   */
-  public static Result run(
-      Model model,
-      int concurrency,
-      int steps,
-      int warmup,
-      int threads,
-      MatmulKernels kernels,
-      BenchKv kvStore,
-      LongSupplier nanoTime) {
-    try (ComputePool pool = new ComputePool(threads)) {
-      Transformer t = new Transformer(model.config(), model.weights(), pool, null, kernels);
-      return run(t, bos(model), concurrency, steps, warmup, kvStore, nanoTime);
-    }
-  }
-
-  /**
-   * {@link #run} on a transformer built once for several levels (its weights repacked once, before
-   * the first level; a 1B model's repack took about a third of a three-level run's wall time when
-   * every level built its own). Each level starts from {@code bos} in a fresh KV store.
+   * Runs {@code warmup + steps} batched decode steps of {@code concurrency} sequences on {@code t},
+   * built once for every level (its weights repacked once, before the first level; a 1B model's
+   * repack took about a third of a three-level run's wall time when every level built its own).
+   * Each level starts from {@code bos} in a fresh KV store of the given kind.
    */
   public static Result run(
       Transformer t,
