@@ -29,7 +29,8 @@ import java.util.function.LongSupplier;
  * Arguments: jar A, jar B, model file, sequences, timed steps per round, rounds, and optionally
  * the warm-up steps before the timed ones (default 8; a long warm-up times decode deep into the
  * context) and {@code paged}: the server's path ({@code BackendDecodeBench}: the CPU backend over
- * the KV cache manager's paged F32 store) instead of {@code BatchDecodeBench}'s contiguous store; 2 compute threads, integer kernels (the server's default; F16 weights run the float
+ * the KV cache manager's paged F32 store) instead of {@code BatchDecodeBench} over the contiguous
+ * reference store (one transformer per jar, built before the first round); 2 compute threads, integer kernels (the server's default; F16 weights run the float
  * kernels either way). Run from the repository root.
  */
 public class EngineAb {
@@ -44,6 +45,8 @@ public class EngineAb {
     libs.removeIf(s -> s.matches(".*/kvant-engine-[^/]*\\.jar"));
     Object[] model = new Object[2];
     Object[] kernels = new Object[2];
+    int[] bos = new int[2];
+    Object[] store = new Object[2];
     boolean paged = a.length == 8;
     Method[] run = new Method[2];
     Method[] tokensPerSecond = new Method[2];
@@ -63,9 +66,42 @@ public class EngineAb {
       kernels[i] = cl.loadClass("io.kvant.engine.forward.MatmulKernels").getField("INTEGER").get(null);
       String bench = paged ? "BackendDecodeBench" : "BatchDecodeBench";
       for (Method m : cl.loadClass("io.kvant.perf.decode." + bench).getMethods()) {
-        if (m.getName().equals("run") && m.getParameterCount() == (paged ? 6 : 7)) {
+        if (m.getName().equals("run")
+            && m.getParameterCount() == (paged ? 6 : 7)
+            && (paged || m.getParameterTypes()[0].getSimpleName().equals("Transformer"))) {
           run[i] = m;
         }
+      }
+      if (!paged) {
+        // one transformer per jar for every round (the weights repacked once), over the
+        // contiguous reference store
+        Object pool =
+            cl.loadClass("io.kvant.engine.tensor.ComputePool").getConstructor(int.class).newInstance(2);
+        Class<?> config = cl.loadClass("io.kvant.engine.model.LlamaConfig");
+        Class<?> weights = cl.loadClass("io.kvant.engine.model.ModelWeights");
+        Class<?> transformer = cl.loadClass("io.kvant.engine.forward.Transformer");
+        Class<?> modelClass = cl.loadClass("io.kvant.engine.model.Model");
+        Object t =
+            transformer
+                .getConstructor(
+                    config,
+                    weights,
+                    pool.getClass(),
+                    cl.loadClass("io.kvant.engine.forward.ActivationObserver"),
+                    cl.loadClass("io.kvant.engine.forward.MatmulKernels"))
+                .newInstance(
+                    modelClass.getMethod("config").invoke(model[i]),
+                    modelClass.getMethod("weights").invoke(model[i]),
+                    pool,
+                    null,
+                    kernels[i]);
+        bos[i] =
+            (int)
+                cl.loadClass("io.kvant.perf.decode.BatchDecodeBench")
+                    .getMethod("bos", modelClass)
+                    .invoke(null, model[i]);
+        store[i] = cl.loadClass("io.kvant.perf.decode.BenchKv").getField("CONTIGUOUS").get(null);
+        model[i] = t;
       }
       if (paged) {
         // the server's path: the CPU backend over the KV cache manager's paged store
@@ -91,7 +127,7 @@ public class EngineAb {
         Object res =
             paged
                 ? run[i].invoke(null, model[i], kernels[i], sequences, steps, warmup, clock)
-                : run[i].invoke(null, model[i], sequences, steps, warmup, 2, kernels[i], clock);
+                : run[i].invoke(null, model[i], bos[i], sequences, steps, warmup, store[i], clock);
         if (r >= 0) {
           tps[i][r] = (double) tokensPerSecond[i].invoke(res);
         }
