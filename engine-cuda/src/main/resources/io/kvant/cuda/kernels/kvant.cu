@@ -1163,12 +1163,210 @@ __device__ __forceinline__ u64 splitmix64(u64 z) {
 }
 
 #define SAMPLE_THREADS 1024
+#define SAMPLE_BINS 2048
+#define SAMPLE_CAP 4096
+#define SAMPLE_LEVELS 6
+#define SAMPLE_INF_KEY 0x7f800000u
+// A kept token's weight in fixed point, exp(-d / T) * 2^40: sums over a row (< 2^57) are exact
+// integers, so a threshold does not depend on the order the block adds them in.
+#define SAMPLE_UNIT 1099511627776.f
+
+// Sum over the block of 64-bit integers; every thread gets the result (exact, so any order).
+__device__ u64 block_sum_u64(u64 v, u64* red) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  u64 t = lane < warps ? red[lane] : 0ull;
+  for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+  return t;
+}
+
+// A token is ranked by d = max - logit (>= 0; +inf for -inf logits; NaN for NaN logits). The bits
+// of a non-negative float ascend with its value, so "key(d) <= K" keeps the tokens at or above a
+// logit threshold, ties included, and a NaN (key above SAMPLE_INF_KEY) is never kept.
+__device__ __forceinline__ u64 sample_weight(float d, float invT) {
+  return (u64)(expf(-d * invT) * SAMPLE_UNIT);
+}
+
+__device__ __forceinline__ int sample_bin(float d, float lo, float scale) {
+  float f = (d - lo) * scale;
+  int b = f < (float)SAMPLE_BINS ? (int)f : SAMPLE_BINS - 1;  // NaN and +inf: the last bin
+  return b < 0 ? 0 : b;
+}
+
+struct SampleLevel {
+  float lo, scale;
+  int bin;
+};
+
+struct SampleScratch {
+  u64 hist[SAMPLE_BINS];       // weight per bin (count or fixed-point mass)
+  unsigned cnt[SAMPLE_BINS];   // tokens per bin
+  float cand[SAMPLE_CAP];      // d of the tokens in the bin that crosses the target
+  SampleLevel lv[SAMPLE_LEVELS];
+  u64 red[32];
+  float fred[32];
+  u64 above, target;
+  int bin, nc;
+};
+
+__device__ __forceinline__ bool sample_in_chain(float d, const SampleLevel* lv, int n) {
+  for (int l = 0; l < n; l++) {
+    if (sample_bin(d, lv[l].lo, lv[l].scale) != lv[l].bin) return false;
+  }
+  return true;
+}
+
+// Sum of the weights of the tokens with key(d) <= k among those in scope and in the chain of n
+// bins: from the gathered candidates when fromRow is false, else from the whole row.
+__device__ u64 sample_mass_upto(const float* x, int vocab, float maxV, unsigned limitKey,
+                                bool weighted, float invT, int n, bool fromRow, unsigned k,
+                                SampleScratch& s) {
+  u64 m = 0;
+  if (fromRow) {
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      float d = maxV - x[i];
+      unsigned key = __float_as_uint(d);
+      if (key <= limitKey && key <= k && sample_in_chain(d, s.lv, n)) {
+        m += weighted ? sample_weight(d, invT) : 1ull;
+      }
+    }
+  } else {
+    for (int j = threadIdx.x; j < s.nc; j += blockDim.x) {
+      float d = s.cand[j];
+      if (__float_as_uint(d) <= k) m += weighted ? sample_weight(d, invT) : 1ull;
+    }
+  }
+  return block_sum_u64(m, s.red);
+}
+
+// The smallest key K such that the tokens in scope (key <= limitKey) with key <= K weigh at least
+// the target: count k for top-k (weighted false), ceil(p * total mass) for top-p. That is the
+// largest logit threshold whose kept set reaches the target, every token tied at it kept. Instead
+// of bisecting over the whole row (about 40 passes of it), it histograms d into SAMPLE_BINS bins,
+// finds the bin where the running weight crosses the target, gathers that bin's tokens into
+// shared memory and bisects over them; a bin too full to gather is binned again over its own
+// range. Returns limitKey when the scope weighs less than the target.
+__device__ unsigned sample_threshold(const float* x, int vocab, float maxV, float hi,
+                                     unsigned limitKey, bool weighted, float invT, u64 count,
+                                     float p, SampleScratch& s) {
+  int tid = threadIdx.x, lane = tid & 31;
+  float lo = 0.f;
+  if (tid == 0) s.above = 0;
+  for (int n = 0;; n++) {
+    for (int b = tid; b < SAMPLE_BINS; b += blockDim.x) {
+      s.hist[b] = 0;
+      s.cnt[b] = 0;
+    }
+    float scale = hi > lo ? (float)SAMPLE_BINS / (hi - lo) : 0.f;
+    if (!(scale < 3.0e38f)) scale = 0.f;
+    __syncthreads();
+    for (int i = tid; i < vocab; i += blockDim.x) {
+      float d = maxV - x[i];
+      if (__float_as_uint(d) > limitKey || !sample_in_chain(d, s.lv, n)) continue;
+      int b = sample_bin(d, lo, scale);
+      atomicAdd(&s.cnt[b], 1u);
+      if (weighted) atomicAdd(&s.hist[b], sample_weight(d, invT));
+    }
+    __syncthreads();
+    if (!weighted) {
+      for (int b = tid; b < SAMPLE_BINS; b += blockDim.x) s.hist[b] = s.cnt[b];
+    }
+    if (n == 0) {
+      u64 part = 0;
+      for (int b = tid; b < SAMPLE_BINS; b += blockDim.x) part += weighted ? s.hist[b] : s.cnt[b];
+      u64 total = block_sum_u64(part, s.red);
+      if (tid == 0) s.target = weighted ? (u64)ceil((double)p * (double)total) : count;
+      if (total < (weighted ? 1ull : count)) return limitKey;  // uniform: total is the same everywhere
+    }
+    __syncthreads();
+    // The crossing bin, by warp 0: each lane sums 64 bins, a scan across lanes, then one lane
+    // walks its 64.
+    if (tid < 32) {
+      const int per = SAMPLE_BINS / 32;
+      u64 mine = 0;
+      for (int b = lane * per; b < (lane + 1) * per; b++) mine += s.hist[b];
+      u64 incl = mine;
+      for (int o = 1; o < 32; o <<= 1) {
+        u64 y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += y;
+      }
+      u64 above = s.above, target = s.target;
+      unsigned hit = __ballot_sync(0xffffffffu, above + incl >= target);
+      if (hit == 0) {
+        if (lane == 0) s.bin = -1;
+      } else if (lane == __ffs(hit) - 1) {
+        u64 cum = above + incl - mine;
+        int c = (lane + 1) * per - 1;
+        for (int b = lane * per; b < (lane + 1) * per; b++) {
+          if (cum + s.hist[b] >= target) {
+            c = b;
+            break;
+          }
+          cum += s.hist[b];
+        }
+        s.bin = c;
+        s.above = cum;
+        s.lv[n].lo = lo;
+        s.lv[n].scale = scale;
+        s.lv[n].bin = c;
+        s.nc = 0;
+      }
+    }
+    __syncthreads();
+    int c = s.bin;
+    if (c < 0) return limitKey;  // cannot happen after level 0 (the bin holds the crossing)
+    int levels = n + 1;
+    bool fits = s.cnt[c] <= SAMPLE_CAP;
+    float dLo = INFINITY, dHi = -INFINITY;
+    if (fits) {
+      for (int i = tid; i < vocab; i += blockDim.x) {
+        float d = maxV - x[i];
+        if (__float_as_uint(d) <= limitKey && sample_in_chain(d, s.lv, levels)) {
+          int j = atomicAdd(&s.nc, 1);
+          s.cand[j] = d;
+          dLo = fminf(dLo, d);
+          dHi = fmaxf(dHi, d);
+        }
+      }
+    } else {
+      for (int i = tid; i < vocab; i += blockDim.x) {
+        float d = maxV - x[i];
+        if (__float_as_uint(d) <= limitKey && sample_in_chain(d, s.lv, levels)) {
+          dLo = fminf(dLo, d);
+          dHi = fmaxf(dHi, d);
+        }
+      }
+    }
+    dLo = -block_max(-dLo, s.fred);
+    dHi = block_max(dHi, s.fred);
+    // Every token of the bin tied: the crossing is at their value.
+    if (!(dHi > dLo)) return __float_as_uint(dLo);
+    if (fits || levels == SAMPLE_LEVELS) {
+      // Bisection over the keys the bin spans: from shared memory, or, past SAMPLE_LEVELS (a bin
+      // still too full), from the row (the old way, kept so every input terminates).
+      unsigned a = __float_as_uint(dLo), z = __float_as_uint(dHi);
+      u64 need = s.target - s.above;
+      while (a < z) {
+        unsigned mid = a + (z - a) / 2;
+        u64 m = sample_mass_upto(x, vocab, maxV, limitKey, weighted, invT, levels, !fits, mid, s);
+        if (m >= need) z = mid; else a = mid + 1;
+      }
+      return a;
+    }
+    lo = dLo;
+    hi = dHi;
+  }
+}
 
 // One token per row of logits [rows][vocab]. temperature <= 0: greedy (lowest index among equal
 // maxima). Otherwise softmax(logits / temperature) restricted to the top-k values (k <= 0: all)
 // and then to the smallest set of largest probabilities whose mass reaches top_p (>= 1: all),
-// sampled with uniform u = splitmix64(seed) in [0, 1). Thresholds are found by bisection, so ties
-// at a threshold are all kept. grid: rows, block: SAMPLE_THREADS.
+// every token tied at a threshold kept, sampled with uniform u = splitmix64(seed) in [0, 1) over
+// the kept tokens in index order. Thresholds come from sample_threshold (a few passes over the
+// row, not one per bisection step). grid: rows, block: SAMPLE_THREADS.
 extern "C" __global__ void sample(const float* logits, int vocab, const float* temperature,
                                   const int* topK, const float* topP, const u64* seeds,
                                   int* out) {
@@ -1176,11 +1374,12 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
   __shared__ float smem[32];
   __shared__ int smemI[32];
   __shared__ float scan[SAMPLE_THREADS];
+  __shared__ SampleScratch s;
   const float* x = logits + (long)blockIdx.x * vocab;
   int tid = threadIdx.x;
   float temp = temperature[blockIdx.x];
-  // Greedy, and the maximum for the softmax.
-  float best = -INFINITY;
+  // Greedy, the maximum for the softmax, and the lowest finite logit (the first bins' range).
+  float best = -INFINITY, low = INFINITY;
   int bestI = 0x7fffffff;
   for (int i = tid; i < vocab; i += blockDim.x) {
     float v = x[i];
@@ -1188,6 +1387,7 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
       best = v;
       bestI = i;
     }
+    if (v > -INFINITY) low = fminf(low, v);
   }
   for (int o = 16; o > 0; o >>= 1) {
     float ov = __shfl_xor_sync(0xffffffffu, best, o);
@@ -1223,63 +1423,29 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
   float maxV = smem[0];
   int argmax = smemI[0];
   __syncthreads();
+  low = -block_max(-low, smem);
   if (tid == 0) out[blockIdx.x] = argmax;  // the picker below overwrites it
-  if (!(temp > 0.f)) return;
+  // Greedy; and a row without a finite maximum (all -inf, or +inf) keeps its argmax.
+  if (!(temp > 0.f) || !(fabsf(maxV) < INFINITY)) return;
   float invT = 1.f / temp;
-  // Top-k: the largest logit threshold with at least k values at or above it.
-  float lo = -INFINITY;
+  float dMax = maxV - low;
+  unsigned keep = SAMPLE_INF_KEY;
   int k = topK[blockIdx.x];
   if (k > 0 && k < vocab) {
-    float mn = INFINITY;
-    for (int i = tid; i < vocab; i += blockDim.x) mn = fminf(mn, x[i]);
-    mn = -block_max(-mn, smem);
-    float a = mn, b = maxV;
-    for (int it = 0; it < 40; it++) {
-      float mid = 0.5f * (a + b);
-      float c = 0.f;
-      for (int i = tid; i < vocab; i += blockDim.x) c += x[i] >= mid ? 1.f : 0.f;
-      c = block_sum(c, smem);
-      if (c >= k) a = mid; else b = mid;
-    }
-    lo = a;
+    keep = sample_threshold(x, vocab, maxV, dMax, SAMPLE_INF_KEY, false, invT, (u64)k, 1.f, s);
   }
-  // Softmax mass of the kept values.
-  float z = 0.f;
-  for (int i = tid; i < vocab; i += blockDim.x) {
-    float v = x[i];
-    if (v >= lo) z += expf((v - maxV) * invT);
-  }
-  z = block_sum(z, smem);
-  // Top-p: the largest probability threshold whose kept mass reaches top_p.
   float p = topP[blockIdx.x];
-  float pLo = 0.f;
   if (p < 1.f) {
-    float a = 0.f, b = 1.f;
-    for (int it = 0; it < 40; it++) {
-      float mid = 0.5f * (a + b);
-      float s = 0.f;
-      for (int i = tid; i < vocab; i += blockDim.x) {
-        float v = x[i];
-        if (v >= lo) {
-          float pr = expf((v - maxV) * invT) / z;
-          if (pr >= mid) s += pr;
-        }
-      }
-      s = block_sum(s, smem);
-      if (s >= p) a = mid; else b = mid;
-    }
-    pLo = a;
+    float hi = fminf(dMax, __uint_as_float(keep));
+    keep = sample_threshold(x, vocab, maxV, hi, keep, true, invT, 0, p, s);
   }
   // Inverse CDF over contiguous per-thread chunks, in index order.
   int chunk = (vocab + blockDim.x - 1) / blockDim.x;
   int start = tid * chunk, end = min(vocab, start + chunk);
   float mine = 0.f;
   for (int i = start; i < end; i++) {
-    float v = x[i];
-    if (v >= lo) {
-      float pr = expf((v - maxV) * invT) / z;
-      if (pr >= pLo) mine += pr;
-    }
+    float d = maxV - x[i];
+    if (__float_as_uint(d) <= keep) mine += expf(-d * invT);
   }
   scan[tid] = mine;
   __syncthreads();
@@ -1297,10 +1463,10 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
     int pick = -1;
     float c = before;
     for (int i = start; i < end; i++) {
-      float v = x[i];
-      if (v >= lo) {
-        float pr = expf((v - maxV) * invT) / z;
-        if (pr >= pLo) {
+      float d = maxV - x[i];
+      if (__float_as_uint(d) <= keep) {
+        float pr = expf(-d * invT);
+        if (pr > 0.f) {
           pick = i;
           c += pr;
           if (u < c) break;

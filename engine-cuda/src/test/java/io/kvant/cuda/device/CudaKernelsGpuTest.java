@@ -984,6 +984,112 @@ class CudaKernelsGpuTest {
     }
   }
 
+  /**
+   * Rows of every shape the threshold search meets (spread and peaked logits, heavy ties, masked
+   * and NaN tokens, an outlier that stretches the first bins, one value everywhere) under top-k,
+   * top-p and both: each sampled id must lie where the double-precision reference puts it, within
+   * the rounding of the draw (u moved by 2e-5 of the mass) and of top-p's target (p moved by 1e-5
+   * of it), and the same seeds must draw the same ids again.
+   */
+  @ParameterizedTest
+  @CsvSource({"1000", "32000", "128256"})
+  void samplingMatchesTheReferenceOnRandomRows(int vocab) {
+    int[] ks = {0, 1, 40, 5000};
+    double[] ps = {1.0, 0.9, 0.5, 0.999};
+    float[] temps = {0.7f, 1.0f, 1.3f};
+    int shapes = 8;
+    int rows = shapes * 12;
+    float[] logits = new float[rows * vocab];
+    float[] temp = new float[rows];
+    int[] topK = new int[rows];
+    float[] topP = new float[rows];
+    long[] seeds = new long[rows];
+    for (int r = 0; r < rows; r++) {
+      int off = r * vocab;
+      int shape = r % shapes;
+      for (int i = 0; i < vocab; i++) {
+        double g = gaussian();
+        logits[off + i] =
+            switch (shape) {
+              case 0 -> (float) g;
+              case 1 -> (float) (3 * g);
+              case 2 -> (float) (Math.round(2 * g) / 2.0); // a handful of values, heavy ties
+              case 3 -> rnd.nextInt(10) < 3 ? Float.NEGATIVE_INFINITY : (float) g;
+              case 4 -> rnd.nextInt(100) == 0 ? Float.NaN : (float) (2 * g);
+              case 5 -> i == 7 ? -1e30f : (float) g; // one outlier: the first bins span 1e30
+              case 6 -> 0.25f; // one value everywhere
+              default -> (float) g;
+            };
+      }
+      if (shape == 7 || shape == 1) {
+        for (int j = 0; j < 3; j++) {
+          logits[off + rnd.nextInt(vocab)] = 8f + 4 * j; // peaked: a few tokens hold the mass
+        }
+      }
+      temp[r] = temps[rnd.nextInt(temps.length)];
+      topK[r] = ks[(r / shapes) % ks.length];
+      topP[r] = (float) ps[(r / shapes / ks.length + r) % ps.length];
+      seeds[r] = rnd.nextLong();
+    }
+    int[] ids = sampleSeeded(logits, rows, vocab, temp, topK, topP, seeds);
+    int[] again = sampleSeeded(logits, rows, vocab, temp, topK, topP, seeds);
+    assertThat(again).as("same seeds, same ids").isEqualTo(ids);
+    int exact = 0;
+    for (int r = 0; r < rows; r++) {
+      int off = r * vocab;
+      double u = SampleReference.uniform(seeds[r]);
+      int lowPick = Integer.MAX_VALUE;
+      int highPick = -1;
+      float widest = Float.NEGATIVE_INFINITY;
+      double[] pVariants =
+          topP[r] < 1
+              ? new double[] {topP[r] * (1 - 1e-5), topP[r] * (1 + 1e-5)}
+              : new double[] {1.0};
+      for (double p : pVariants) {
+        float keep =
+            SampleReference.keptUpTo(logits, off, vocab, temp[r], topK[r], Math.min(p, 1.0));
+        widest = Math.max(widest, keep);
+        lowPick =
+            Math.min(
+                lowPick,
+                SampleReference.pick(logits, off, vocab, temp[r], keep, Math.max(0, u - 2e-5)));
+        highPick =
+            Math.max(
+                highPick,
+                SampleReference.pick(
+                    logits, off, vocab, temp[r], keep, Math.min(0.9999999, u + 2e-5)));
+      }
+      float max = logits[off + SampleReference.argmax(logits, off, vocab)];
+      String row =
+          String.format(
+              "row %d (shape %d, T %.1f, k %d, p %.3f, u %.6f)",
+              r, r % shapes, temp[r], topK[r], topP[r], u);
+      assertThat(ids[r]).as(row + " id in range").isBetween(0, vocab - 1);
+      assertThat(max - logits[off + ids[r]]).as(row + " kept").isLessThanOrEqualTo(widest);
+      assertThat(ids[r]).as(row + " where the draw lands").isBetween(lowPick, highPick);
+      if (lowPick == highPick) {
+        exact++;
+      }
+    }
+    System.out.printf(
+        "sample vs reference, vocab %d: %d rows, %d with one possible id%n", vocab, rows, exact);
+  }
+
+  private double gaussian() {
+    double u = rnd.nextDouble();
+    double v = rnd.nextDouble();
+    return Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  private int[] sampleSeeded(
+      float[] logits, int rows, int vocab, float[] temp, int[] topK, float[] topP, long[] seeds) {
+    DeviceBuffer s = dev.upload(MemorySegment.ofArray(seeds));
+    buffers.add(s);
+    long out = poisoned(4L * rows);
+    k.sample(up(logits), vocab, up(temp), up(topK), up(topP), s.ptr(), out, rows);
+    return downInts(out, rows);
+  }
+
   private static float[] ones(int n) {
     float[] a = new float[n];
     java.util.Arrays.fill(a, 1f);

@@ -1,0 +1,120 @@
+package io.kvant.cuda.device;
+
+import java.util.Arrays;
+import java.util.Comparator;
+
+/**
+ * Scalar reference of the {@code sample} kernel's rule, with every sum in double. A token is ranked
+ * by {@code d = max - logit} (in float, as the kernel computes it); top-k keeps the tokens whose
+ * {@code d} is at most the k-th smallest, top-p then keeps the smallest such prefix of the
+ * survivors whose softmax mass reaches {@code p}, ties at either threshold all kept; the draw walks
+ * the kept tokens in id order with {@code u = splitmix64(seed) >>> 40} scaled to [0, 1).
+ */
+final class SampleReference {
+  private SampleReference() {}
+
+  static long splitmix64(long z) {
+    z += 0x9e3779b97f4a7c15L;
+    z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+    z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+    return z ^ (z >>> 31);
+  }
+
+  /** The kernel's uniform draw in [0, 1) for {@code seed}. */
+  static double uniform(long seed) {
+    return (float) (splitmix64(seed) >>> 40) * (1f / 16777216f);
+  }
+
+  /** Lowest id among the largest logits; NaN never wins. */
+  static int argmax(float[] x, int off, int vocab) {
+    int best = -1;
+    for (int i = 0; i < vocab; i++) {
+      float v = x[off + i];
+      if (!Float.isNaN(v) && (best < 0 || v > x[off + best])) {
+        best = i;
+      }
+    }
+    return Math.max(best, 0);
+  }
+
+  /**
+   * The kept set of one row as its largest kept {@code d} ({@code +inf} keeps every non-NaN token),
+   * for {@code topK <= 0} or {@code >= vocab} meaning no top-k and {@code topP >= 1} no top-p.
+   */
+  static float keptUpTo(float[] x, int off, int vocab, float temperature, int topK, double topP) {
+    float max = x[off + argmax(x, off, vocab)];
+    Integer[] order =
+        java.util.stream.IntStream.range(0, vocab)
+            .filter(i -> !Float.isNaN(x[off + i]))
+            .boxed()
+            .toArray(Integer[]::new);
+    float[] d = new float[vocab];
+    for (int i = 0; i < vocab; i++) {
+      d[i] = max - x[off + i];
+    }
+    Arrays.sort(order, Comparator.comparingDouble(i -> d[i]));
+    float keep = Float.POSITIVE_INFINITY;
+    if (topK > 0 && topK < vocab && order.length >= topK) {
+      keep = d[order[topK - 1]];
+    }
+    if (topP < 1) {
+      float invT = 1f / temperature;
+      double z = 0;
+      for (Integer i : order) {
+        if (d[i] <= keep) {
+          z += weight(d[i], invT);
+        }
+      }
+      double cum = 0;
+      for (Integer i : order) {
+        if (d[i] > keep) {
+          break;
+        }
+        cum += weight(d[i], invT);
+        if (cum >= topP * z) {
+          keep = d[i];
+          break;
+        }
+      }
+    }
+    return keep;
+  }
+
+  /**
+   * The id the draw lands on for a uniform {@code u} in [0, 1): the first kept token, in id order,
+   * whose running mass passes {@code u} times the kept mass (the last kept token with mass when
+   * rounding leaves none).
+   */
+  static int pick(float[] x, int off, int vocab, float temperature, float keptUpTo, double u) {
+    float max = x[off + argmax(x, off, vocab)];
+    float invT = 1f / temperature;
+    double total = 0;
+    for (int i = 0; i < vocab; i++) {
+      float d = max - x[off + i];
+      if (d <= keptUpTo) {
+        total += weight(d, invT);
+      }
+    }
+    double target = u * total;
+    double cum = 0;
+    int last = -1;
+    for (int i = 0; i < vocab; i++) {
+      float d = max - x[off + i];
+      if (d <= keptUpTo) {
+        double w = weight(d, invT);
+        if (w > 0) {
+          last = i;
+          cum += w;
+          if (target < cum) {
+            return i;
+          }
+        }
+      }
+    }
+    return last;
+  }
+
+  private static double weight(float d, float invT) {
+    return Math.exp(-(double) (d * invT));
+  }
+}
