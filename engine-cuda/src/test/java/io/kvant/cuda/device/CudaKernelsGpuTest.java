@@ -994,100 +994,29 @@ class CudaKernelsGpuTest {
   @ParameterizedTest
   @CsvSource({"1000", "32000", "128256"})
   void samplingMatchesTheReferenceOnRandomRows(int vocab) {
-    int[] ks = {0, 1, 40, 5000};
-    double[] ps = {1.0, 0.9, 0.5, 0.999};
-    float[] temps = {0.7f, 1.0f, 1.3f};
-    int shapes = 8;
-    int rows = shapes * 12;
-    float[] logits = new float[rows * vocab];
-    float[] temp = new float[rows];
-    int[] topK = new int[rows];
-    float[] topP = new float[rows];
-    long[] seeds = new long[rows];
-    for (int r = 0; r < rows; r++) {
-      int off = r * vocab;
-      int shape = r % shapes;
-      for (int i = 0; i < vocab; i++) {
-        double g = gaussian();
-        logits[off + i] =
-            switch (shape) {
-              case 0 -> (float) g;
-              case 1 -> (float) (3 * g);
-              case 2 -> (float) (Math.round(2 * g) / 2.0); // a handful of values, heavy ties
-              case 3 -> rnd.nextInt(10) < 3 ? Float.NEGATIVE_INFINITY : (float) g;
-              case 4 -> rnd.nextInt(100) == 0 ? Float.NaN : (float) (2 * g);
-              case 5 -> i == 7 ? -1e30f : (float) g; // one outlier: the first bins span 1e30
-              case 6 -> 0.25f; // one value everywhere
-              default -> (float) g;
-            };
-      }
-      if (shape == 7 || shape == 1) {
-        for (int j = 0; j < 3; j++) {
-          logits[off + rnd.nextInt(vocab)] = 8f + 4 * j; // peaked: a few tokens hold the mass
-        }
-      }
-      temp[r] = temps[rnd.nextInt(temps.length)];
-      topK[r] = ks[(r / shapes) % ks.length];
-      topP[r] = (float) ps[(r / shapes / ks.length + r) % ps.length];
-      seeds[r] = rnd.nextLong();
-    }
-    int[] ids = sampleSeeded(logits, rows, vocab, temp, topK, topP, seeds);
-    int[] again = sampleSeeded(logits, rows, vocab, temp, topK, topP, seeds);
-    assertThat(again).as("same seeds, same ids").isEqualTo(ids);
-    int exact = 0;
-    for (int r = 0; r < rows; r++) {
-      int off = r * vocab;
-      double u = SampleReference.uniform(seeds[r]);
-      int lowPick = Integer.MAX_VALUE;
-      int highPick = -1;
-      float widest = Float.NEGATIVE_INFINITY;
-      double[] pVariants =
-          topP[r] < 1
-              ? new double[] {topP[r] * (1 - 1e-5), topP[r] * (1 + 1e-5)}
-              : new double[] {1.0};
-      for (double p : pVariants) {
-        float keep =
-            SampleReference.keptUpTo(logits, off, vocab, temp[r], topK[r], Math.min(p, 1.0));
-        widest = Math.max(widest, keep);
-        lowPick =
-            Math.min(
-                lowPick,
-                SampleReference.pick(logits, off, vocab, temp[r], keep, Math.max(0, u - 2e-5)));
-        highPick =
-            Math.max(
-                highPick,
-                SampleReference.pick(
-                    logits, off, vocab, temp[r], keep, Math.min(0.9999999, u + 2e-5)));
-      }
-      float max = logits[off + SampleReference.argmax(logits, off, vocab)];
-      String row =
-          String.format(
-              "row %d (shape %d, T %.1f, k %d, p %.3f, u %.6f)",
-              r, r % shapes, temp[r], topK[r], topP[r], u);
-      assertThat(ids[r]).as(row + " id in range").isBetween(0, vocab - 1);
-      assertThat(max - logits[off + ids[r]]).as(row + " kept").isLessThanOrEqualTo(widest);
-      assertThat(ids[r]).as(row + " where the draw lands").isBetween(lowPick, highPick);
-      if (lowPick == highPick) {
-        exact++;
-      }
-    }
+    SampleRows t = SampleRows.random(rnd, SampleRows.SHAPES * 12, vocab);
+    int[] ids = sampleSeeded(t);
+    assertThat(sampleSeeded(t)).as("same seeds, same ids").isEqualTo(ids);
+    int exact = t.check(ids);
     System.out.printf(
-        "sample vs reference, vocab %d: %d rows, %d with one possible id%n", vocab, rows, exact);
+        "sample vs reference, vocab %d: %d rows, %d with one possible id%n",
+        vocab, t.rows(), exact);
   }
 
-  private double gaussian() {
-    double u = rnd.nextDouble();
-    double v = rnd.nextDouble();
-    return Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v);
-  }
-
-  private int[] sampleSeeded(
-      float[] logits, int rows, int vocab, float[] temp, int[] topK, float[] topP, long[] seeds) {
-    DeviceBuffer s = dev.upload(MemorySegment.ofArray(seeds));
+  private int[] sampleSeeded(SampleRows t) {
+    DeviceBuffer s = dev.upload(MemorySegment.ofArray(t.seeds()));
     buffers.add(s);
-    long out = poisoned(4L * rows);
-    k.sample(up(logits), vocab, up(temp), up(topK), up(topP), s.ptr(), out, rows);
-    return downInts(out, rows);
+    long out = poisoned(4L * t.rows());
+    k.sample(
+        up(t.logits()),
+        t.vocab(),
+        up(t.temp()),
+        up(t.topK()),
+        up(t.topP()),
+        s.ptr(),
+        out,
+        t.rows());
+    return downInts(out, t.rows());
   }
 
   private static float[] ones(int n) {
@@ -1102,11 +1031,7 @@ class CudaKernelsGpuTest {
     for (int r = 0; r < rows; r++) {
       seeds[r] = rnd.nextLong();
     }
-    DeviceBuffer s = dev.upload(MemorySegment.ofArray(seeds));
-    buffers.add(s);
-    long out = poisoned(4L * rows);
-    k.sample(up(logits), vocab, up(temp), up(topK), up(topP), s.ptr(), out, rows);
-    return downInts(out, rows);
+    return sampleSeeded(new SampleRows(rows, vocab, logits, temp, topK, topP, seeds));
   }
 
   @ParameterizedTest

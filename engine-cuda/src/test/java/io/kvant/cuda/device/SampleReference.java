@@ -10,10 +10,42 @@ import java.util.Comparator;
  * survivors whose softmax mass reaches {@code p}, ties at either threshold all kept; the draw walks
  * the kept tokens in id order with {@code u = splitmix64(seed) >>> 40} scaled to [0, 1).
  */
-final class SampleReference {
+public final class SampleReference {
   private SampleReference() {}
 
-  static long splitmix64(long z) {
+  /**
+   * Where a correct kernel's draw may land for one row: ids {@code low..high}, each with {@code max
+   * - logit <= widest}. The range allows for the kernel's float rounding: {@code u} moved by 2e-5
+   * (of the kept mass) either way, and top-p's {@code p} by 1e-5 of itself.
+   */
+  public record Landing(int low, int high, float widest) {
+    /** Whether {@code id} is a draw this row allows. */
+    public boolean admits(float[] x, int off, int vocab, int id) {
+      if (id < low || id > high || id < 0 || id >= vocab) {
+        return false;
+      }
+      return x[off + argmax(x, off, vocab)] - x[off + id] <= widest;
+    }
+  }
+
+  /** The {@link Landing} of one row's draw with these settings and seed. */
+  public static Landing landing(
+      float[] x, int off, int vocab, float temperature, int topK, float topP, long seed) {
+    double u = uniform(seed);
+    double[] ps = topP < 1 ? new double[] {topP * (1 - 1e-5), topP * (1 + 1e-5)} : new double[] {1};
+    int low = Integer.MAX_VALUE;
+    int high = -1;
+    float widest = Float.NEGATIVE_INFINITY;
+    for (double p : ps) {
+      float keep = keptUpTo(x, off, vocab, temperature, topK, Math.min(p, 1.0));
+      widest = Math.max(widest, keep);
+      low = Math.min(low, pick(x, off, vocab, temperature, keep, Math.max(0, u - 2e-5)));
+      high = Math.max(high, pick(x, off, vocab, temperature, keep, Math.min(0.9999999, u + 2e-5)));
+    }
+    return new Landing(low, high, widest);
+  }
+
+  public static long splitmix64(long z) {
     z += 0x9e3779b97f4a7c15L;
     z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
     z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
@@ -21,7 +53,7 @@ final class SampleReference {
   }
 
   /** The kernel's uniform draw in [0, 1) for {@code seed}. */
-  static double uniform(long seed) {
+  public static double uniform(long seed) {
     return (float) (splitmix64(seed) >>> 40) * (1f / 16777216f);
   }
 

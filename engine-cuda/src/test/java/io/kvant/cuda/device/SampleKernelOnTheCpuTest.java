@@ -1,0 +1,134 @@
+package io.kvant.cuda.device;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code sample} kernel's source run on the CPU, where a C++20 compiler is installed (the
+ * development and CI machines have g++, and no GPU): the kernel and the helpers it calls are cut
+ * from kvant.cu, built as host C++ under {@code emu/shim.h} (each of a block's 1,024 threads a
+ * {@code std::thread}, {@code __syncthreads} a barrier, warp shuffles an exchange between warp
+ * barriers), and every id it draws for {@link SampleRows}' rows must be one {@link SampleReference}
+ * admits. This checks the kernel's logic on every build; its speed, and its behaviour on the
+ * hardware, are {@code CudaKernelsGpuTest#samplingMatchesTheReferenceOnRandomRows}'s.
+ */
+class SampleKernelOnTheCpuTest {
+  @TempDir Path dir;
+
+  @Test
+  void everyDrawOfTheKernelSourceIsOneTheReferenceAdmits() throws Exception {
+    Path harness = build();
+    // each shape under each top-k (top-p varied) at 1,000 tokens; then a Llama-2-sized vocabulary
+    check(harness, SampleRows.random(new SplittableRandom(1), SampleRows.SHAPES * 4, 1000));
+    check(harness, SampleRows.random(new SplittableRandom(2), SampleRows.SHAPES, 32000));
+  }
+
+  private void check(Path harness, SampleRows t) throws Exception {
+    ByteBuffer b =
+        ByteBuffer.allocate(8 + t.rows() * 20 + t.logits().length * 4)
+            .order(ByteOrder.LITTLE_ENDIAN);
+    b.putInt(t.rows()).putInt(t.vocab());
+    b.asFloatBuffer().put(t.temp());
+    b.position(b.position() + 4 * t.rows());
+    b.asIntBuffer().put(t.topK());
+    b.position(b.position() + 4 * t.rows());
+    b.asFloatBuffer().put(t.topP());
+    b.position(b.position() + 4 * t.rows());
+    b.asLongBuffer().put(t.seeds());
+    b.position(b.position() + 8 * t.rows());
+    b.asFloatBuffer().put(t.logits());
+    Path in = dir.resolve("rows.bin");
+    Path out = dir.resolve("ids.bin");
+    Files.write(in, b.array());
+    run(List.of(harness.toString(), in.toString(), out.toString()), 300);
+    ByteBuffer o = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
+    int[] ids = new int[t.rows()];
+    o.asIntBuffer().get(ids);
+    int exact = t.check(ids);
+    assertThat(exact).as("rows whose draw allows one id only").isPositive();
+  }
+
+  private Path build() throws Exception {
+    assumeTrue(onPath("g++"), "no g++ on the PATH: the CPU run of the sample kernel is skipped");
+    String src = CudaKernels.source();
+    String kernel =
+        "typedef unsigned long long u64;\n"
+            + cut(src, "__device__ __forceinline__ float warp_sum", "__device__ float block_max")
+            + cut(src, "__device__ __forceinline__ u64 splitmix64", null);
+    Files.writeString(dir.resolve("kernel.inc"), kernel);
+    copy("shim.h");
+    copy("sample_harness.cpp");
+    Path exe = dir.resolve("sample_harness");
+    run(
+        List.of(
+            "g++",
+            "-std=c++20",
+            "-O2",
+            "-pthread",
+            "-I" + dir,
+            "-o",
+            exe.toString(),
+            dir.resolve("sample_harness.cpp").toString()),
+        240);
+    return exe;
+  }
+
+  /**
+   * From the line starting with {@code from} to the end of the function starting at {@code
+   * lastFunction} (its first closing brace in column 0), or with {@code lastFunction} null to the
+   * comment that follows the sample kernel.
+   */
+  private static String cut(String src, String from, String lastFunction) {
+    int start = src.indexOf("\n" + from) + 1;
+    assertThat(start).as("kvant.cu has %s", from).isPositive();
+    int end;
+    if (lastFunction == null) {
+      end = src.indexOf("\n// Fills count elements", start);
+    } else {
+      int f = src.indexOf("\n" + lastFunction, start);
+      assertThat(f).as("kvant.cu has %s", lastFunction).isPositive();
+      end = src.indexOf("\n}\n", f) + 3;
+    }
+    assertThat(end).as("the end of the cut after %s", from).isGreaterThan(start);
+    return src.substring(start, end) + "\n";
+  }
+
+  private void copy(String name) throws IOException {
+    try (InputStream in = getClass().getResourceAsStream("/io/kvant/cuda/emu/" + name)) {
+      assertThat(in).as("test resource emu/%s", name).isNotNull();
+      Files.write(dir.resolve(name), in.readAllBytes());
+    }
+  }
+
+  private void run(List<String> cmd, int seconds) throws Exception {
+    Path log = dir.resolve("log.txt");
+    Process p =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError(cmd.get(0) + " still running after " + seconds + " s");
+    }
+    assertThat(p.exitValue()).as("%s: %s", cmd.get(0), Files.readString(log)).isZero();
+  }
+
+  private static boolean onPath(String exe) {
+    for (String d : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
+      if (Files.isExecutable(Path.of(d, exe))) {
+        return true;
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,107 @@
+// Just enough of CUDA's device dialect to run one kernel's source as host C++: every thread of a
+// block is a std::thread, __syncthreads a barrier over the block, warp shuffles and ballots an
+// exchange through a per-warp buffer between warp barriers, shared-memory atomics std::atomic_ref.
+// One block runs at a time, so __shared__ variables become statics. For checking a kernel's logic
+// on a machine without a GPU (SampleKernelOnTheCpuTest); not a simulator of timing, memory
+// ordering or divergence.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using std::max;
+using std::min;
+
+struct Dim3 {
+  unsigned x = 0;
+};
+inline thread_local Dim3 threadIdx;
+inline Dim3 blockIdx, blockDim, gridDim;
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+
+struct WarpExchange {
+  std::barrier<> sync{32};
+  unsigned long long slot[32];
+};
+inline std::unique_ptr<std::barrier<>> emuBlockBarrier;
+inline std::unique_ptr<WarpExchange[]> emuWarps;
+
+inline void __syncthreads() { emuBlockBarrier->arrive_and_wait(); }
+inline void pdl_enter() {}
+
+template <class T>
+T emu_exchange(T v, int src) {
+  WarpExchange& w = emuWarps[threadIdx.x >> 5];
+  unsigned long long raw = 0;
+  std::memcpy(&raw, &v, sizeof(T));
+  w.sync.arrive_and_wait();
+  w.slot[threadIdx.x & 31] = raw;
+  w.sync.arrive_and_wait();
+  unsigned long long got = w.slot[src];
+  w.sync.arrive_and_wait();
+  T out;
+  std::memcpy(&out, &got, sizeof(T));
+  return out;
+}
+template <class T>
+T __shfl_xor_sync(unsigned, T v, int o) {
+  return emu_exchange(v, (int)(threadIdx.x & 31) ^ o);
+}
+template <class T>
+T __shfl_up_sync(unsigned, T v, int o) {
+  int lane = threadIdx.x & 31;
+  return emu_exchange(v, lane >= o ? lane - o : lane);
+}
+inline unsigned __ballot_sync(unsigned, bool p) {
+  unsigned bits = 0;
+  for (int l = 0; l < 32; l++) {
+    // every lane reads every lane's predicate: 32 exchanges, fine for a logic check
+    bits |= (emu_exchange<int>(p ? 1 : 0, l) ? 1u : 0u) << l;
+  }
+  return bits;
+}
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+template <class T>
+T atomicAdd(T* p, T v) {
+  return std::atomic_ref<T>(*p).fetch_add(v);
+}
+
+/** Runs kernel(args...) as a grid of `blocks` blocks of `threads` threads, one block at a time. */
+template <class F>
+void emu_launch(unsigned blocks, unsigned threads, F kernel) {
+  blockDim.x = threads;
+  gridDim.x = blocks;
+  for (unsigned b = 0; b < blocks; b++) {
+    blockIdx.x = b;
+    emuBlockBarrier = std::make_unique<std::barrier<>>(threads);
+    emuWarps = std::make_unique<WarpExchange[]>(threads / 32);
+    std::vector<std::thread> team;
+    for (unsigned t = 0; t < threads; t++) {
+      team.emplace_back([t, &kernel] {
+        threadIdx.x = t;
+        kernel();
+      });
+    }
+    for (auto& th : team) th.join();
+  }
+}
