@@ -3,10 +3,11 @@ package io.kvant.engine.forward;
 /**
  * The sampling rule a backend applies where the logits are (see {@link
  * ForwardPass#forwardAndSample}): greedy when {@code temperature <= 0}, otherwise softmax at {@code
- * temperature} restricted to the {@code topK} largest logits ({@code topK <= 0}: all) and the
- * smallest set of most likely tokens whose mass reaches {@code topP} ({@code >= 1}: all), drawn
- * with a uniform number derived from {@code seed} (the caller derives a fresh seed per step, so a
- * seeded request is reproducible on the same backend).
+ * temperature} restricted to the {@code topK} largest logits ({@code topK <= 0}: all) and then to
+ * the smallest set of the most likely of those whose share of their mass reaches {@code topP}
+ * ({@code >= 1}: all; ties at either threshold kept), drawn with a uniform number derived from
+ * {@code seed} (the caller derives a fresh seed per step, so a seeded request is reproducible on
+ * the same backend).
  */
 public record DeviceSampling(float temperature, int topK, float topP, long seed) {
   public DeviceSampling {

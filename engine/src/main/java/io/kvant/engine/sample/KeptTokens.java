@@ -37,7 +37,8 @@ final class KeptTokens {
    *
    * @param p probabilities (non-negative, summing to about 1), indexed by token id
    * @param topK keep at most this many; 0 (or at least {@code p.length}) is off
-   * @param topP keep the shortest prefix whose running sum reaches this; 0 or 1 is off
+   * @param topP keep the shortest prefix whose running sum reaches this share of the mass (of the
+   *     mass top-k kept, when top-k is on); 0 or 1 is off
    * @param minP keep those at least {@code minP} times the largest; 0 is off
    */
   static int[] of(double[] p, int topK, float topP, float minP) {
@@ -90,11 +91,22 @@ final class KeptTokens {
       keep = Math.min(keep, topK);
     }
     if (topP > 0f && topP < 1f) {
+      // After top-k, top-p takes its share of what top-k kept (renormalised, as Hugging Face's
+      // warpers, vLLM and llama.cpp do, and the CUDA kernel); the top-k tokens are all in order
+      // (the first pass binned by count).
+      double target = topP;
+      if (topK > 0 && topK < n) {
+        double kept = 0;
+        for (int i = 0; i < Math.min(keep, order.length); i++) {
+          kept += p[order[i]];
+        }
+        target = topP * kept;
+      }
       double mass = 0;
       boolean reached = false;
       for (int i = 0; i < Math.min(keep, order.length); i++) {
         mass += p[order[i]];
-        if (mass >= topP) {
+        if (mass >= target) {
           keep = i + 1;
           reached = true;
           break;

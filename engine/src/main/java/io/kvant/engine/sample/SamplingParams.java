@@ -6,7 +6,7 @@ package io.kvant.engine.sample;
  *
  * @param temperature softmax temperature, [0, 100]; 0 is greedy
  * @param topK keep the k most likely tokens, >= 0; 0 is off
- * @param topP nucleus mass, [0, 1]; 0 or 1 is off
+ * @param topP nucleus mass, [0, 1]: after top-k, a share of the mass top-k kept; 0 or 1 is off
  * @param minP drop tokens below minP times the top probability, [0, 1]; 0 is off
  * @param repetitionPenalty CTRL-style penalty on prompt and output tokens, [0, 10]; 0 or 1 is off
  * @param presencePenalty subtracted once per distinct generated token, [-2, 2]

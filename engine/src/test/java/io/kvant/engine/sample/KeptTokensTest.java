@@ -8,7 +8,10 @@ import org.junit.jupiter.api.Test;
 
 /** {@link KeptTokens} against the rule applied to the whole vocabulary, sorted. */
 class KeptTokensTest {
-  /** The rule as {@link Sampler} first wrote it: every token boxed and sorted. */
+  /**
+   * The rule on every token, boxed and sorted (as {@link Sampler} first wrote it, top-p since
+   * session 22 a share of what top-k kept).
+   */
   static int[] reference(double[] p, int topK, float topP, float minP) {
     int n = p.length;
     Integer[] order = new Integer[n];
@@ -22,10 +25,18 @@ class KeptTokensTest {
       keep = Math.min(keep, topK);
     }
     if (topP > 0f && topP < 1f) {
+      double target = topP; // of the whole mass, or after top-k of the mass top-k kept
+      if (topK > 0 && topK < n) {
+        double kept = 0;
+        for (int i = 0; i < keep; i++) {
+          kept += p[order[i]];
+        }
+        target = topP * kept;
+      }
       double mass = 0;
       for (int i = 0; i < keep; i++) {
         mass += p[order[i]];
-        if (mass >= topP) {
+        if (mass >= target) {
           keep = i + 1;
           break;
         }
@@ -44,6 +55,16 @@ class KeptTokensTest {
       kept[i] = order[i];
     }
     return kept;
+  }
+
+  @Test
+  void topPAfterTopKTakesItsShareOfWhatTopKKept() {
+    // top-k 2 keeps 0.5 + 0.3; top-p 0.6 of that is 0.48, which the first token alone reaches
+    // (of the whole mass, 0.6 would need both)
+    double[] p = {0.1, 0.5, 0.1, 0.3};
+    assertThat(KeptTokens.of(p, 2, 0.6f, 0f)).containsExactly(1);
+    assertThat(KeptTokens.of(p, 0, 0.6f, 0f)).containsExactly(1, 3);
+    assertThat(reference(p, 2, 0.6f, 0f)).containsExactly(1);
   }
 
   /** Softmax of {@code logits / t} in double, as the sampler computes it. */
