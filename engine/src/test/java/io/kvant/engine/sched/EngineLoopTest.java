@@ -123,7 +123,10 @@ class EngineLoopTest {
     for (Spec s : specs) {
       assertThat(sinks.get(s.id()).outcome()).as(s.id()).isEqualTo(alone.get(s.id()));
     }
-    assertThat(loop.stats().preemptions()).isGreaterThan(10);
+    // The count follows the sampled lengths: over 10 until session 22's top-p-after-top-k rule
+    // changed the sampled requests' tokens, 10 since. Ten preemptions among 20 requests, each
+    // still matching its solo run, is the storm this test is about.
+    assertThat(loop.stats().preemptions()).isGreaterThanOrEqualTo(10);
     assertQuiescent(loop);
   }
 
