@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall|staged]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall|staged|sampled|samplecheck]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -395,6 +395,31 @@ if named sampled; then
   for spec in ${SAMPLE_SPECS:-greedy 0.8:0.9:0 0.8:1:40}; do
     echo "== --sample $spec" | tee -a "$RESULTS/sampled.txt"
     timeout "${SAMPLE_TIMEOUT:-200}" "${CUDABENCH[@]}" decode "${sample_args[@]}" --sample "$spec" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/sampled.txt"
+  done
+fi
+if named samplecheck; then
+  # The device sampling kernel as rewritten in session 22 (histogram thresholds): its GPU tests
+  # against SampleReference, then sampled 8B INT4 decode on .device/base's engine-cuda jar (the
+  # kernel before) and this checkout's, alternated SAMPLECHECK_ROUNDS times (default 1), for each
+  # of SAMPLE_SPECS (default top-p 0.9 and top-k 40 at T 0.8) and greedy as the control.
+  T=io.kvant.cuda.device.CudaKernelsGpuTest
+  junit samplecheck-test --select-method "$T#samplingMatchesTheReferenceOnRandomRows(int)" \
+    --select-method "$T#greedySamplingIsTheArgmaxWithTheLowestIdAmongTies" \
+    --select-method "$T#topKOfOneIsGreedyAndTopPKeepsOnlyTheNucleus" \
+    --select-method "$T#temperatureSamplingFollowsTheSoftmax"
+  grep -h "^sample vs reference" "$RESULTS/samplecheck-test.txt" || true
+  BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
+  for spec in ${SAMPLE_SPECS:-0.8:0.9:0 0.8:1:40} greedy; do
+    for ((round = 1; round <= ${SAMPLECHECK_ROUNDS:-1}; round++)); do
+      for side in base new; do
+        cp=$CP
+        [[ $side == base ]] && cp=$BASECP
+        echo "== --sample $spec, round $round: $side" | tee -a "$RESULTS/samplecheck.txt"
+        timeout "${SAMPLE_TIMEOUT:-150}" "${JAVA[@]}" -Xmx8g -cp "$cp" io.kvant.cuda.bench.CudaBench decode \
+          --shape llama-3-8b --batch 1,64 --steps 64 --weights int4-g128 --sample "$spec" 2>&1 |
+          grep -E "^\| (1|64) " | tee -a "$RESULTS/samplecheck.txt"
+      done
+    done
   done
 fi
 if named step1; then
