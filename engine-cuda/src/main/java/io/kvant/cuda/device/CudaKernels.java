@@ -736,10 +736,11 @@ public final class CudaKernels {
       long temperature,
       long topK,
       long topP,
+      long minP,
       long seeds,
       long out,
       int rows) {
-    args.ptr(logits).i32(vocab).ptr(temperature).ptr(topK).ptr(topP).ptr(seeds).ptr(out);
+    args.ptr(logits).i32(vocab).ptr(temperature).ptr(topK).ptr(topP).ptr(minP).ptr(seeds).ptr(out);
     launch(sample, "sample", rows, 1, 1024);
   }
 

@@ -153,9 +153,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
 
   /**
    * Host threads for {@link #forEachOnHost} (the server's compute pool, idle while the GPU
-   * computes): the steps the engine samples on the host (a row needing logprobs, min-p or penalties
-   * sends the whole step there) draw their rows on them instead of one after another. {@code null},
-   * the default: on the caller's thread.
+   * computes): the steps the engine samples on the host (a row needing logprobs or penalties sends
+   * the whole step there) draw their rows on them instead of one after another. {@code null}, the
+   * default: on the caller's thread.
    */
   public void setHostPool(ComputePool pool) {
     this.hostPool = pool;
@@ -234,6 +234,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           s.temp.ptr(),
           s.topK.ptr(),
           s.topP.ptr(),
+          s.minP.ptr(),
           s.seeds.ptr(),
           s.ids.ptr(),
           rows);
@@ -330,8 +331,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       split = k.attentionSplit(tiles.length / 2, c.kvHeads(), maxLen);
       ensurePartial(split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize()));
     }
-    // One staging copy: tokens | positions | rowSeq | logitRows | tables | tiles, then sampling
-    // rules.
+    // One staging copy: tokens | positions | rowSeq | logitRows | tables | tiles, then the sampling
+    // rules (seeds | temperatures | top-k | top-p | min-p: 24 bytes a row).
     long intBytes = 4L * (3L * padded + stepRows + table.length + tiles.length);
     long sampBytes = sampling == null ? 0 : 24L * rows;
     ensureInts(intBytes);
@@ -373,11 +374,13 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         t.set(JAVA_FLOAT, 8L * rows + 4L * r, sampling[r].temperature());
         t.set(JAVA_INT, 12L * rows + 4L * r, sampling[r].topK());
         t.set(JAVA_FLOAT, 16L * rows + 4L * r, sampling[r].topP());
+        t.set(JAVA_FLOAT, 20L * rows + 4L * r, sampling[r].minP());
       }
       device.copyInAsync(s.seeds.ptr(), t.asSlice(0, 8L * rows));
       device.copyInAsync(s.temp.ptr(), t.asSlice(8L * rows, 4L * rows));
       device.copyInAsync(s.topK.ptr(), t.asSlice(12L * rows, 4L * rows));
       device.copyInAsync(s.topP.ptr(), t.asSlice(16L * rows, 4L * rows));
+      device.copyInAsync(s.minP.ptr(), t.asSlice(20L * rows, 4L * rows));
     }
     Step step =
         new Step(
@@ -879,6 +882,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     final DeviceBuffer temp;
     final DeviceBuffer topK;
     final DeviceBuffer topP;
+    final DeviceBuffer minP;
     final DeviceBuffer seeds;
     final DeviceBuffer ids;
 
@@ -900,6 +904,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       temp = d.allocate(4L * logitRows);
       topK = d.allocate(4L * logitRows);
       topP = d.allocate(4L * logitRows);
+      minP = d.allocate(4L * logitRows);
       seeds = d.allocate(8L * logitRows);
       ids = d.allocate(4L * logitRows);
     }
@@ -908,7 +913,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     public void close() {
       for (DeviceBuffer b :
           new DeviceBuffer[] {
-            x, xb, q, k, v, att, gate, up, typed, typed2, logits, temp, topK, topP, seeds, ids
+            x, xb, q, k, v, att, gate, up, typed, typed2, logits, temp, topK, topP, minP, seeds, ids
           }) {
         b.close();
       }

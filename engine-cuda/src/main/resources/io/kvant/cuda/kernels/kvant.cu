@@ -1362,14 +1362,15 @@ __device__ unsigned sample_threshold(const float* x, int vocab, float maxV, floa
 }
 
 // One token per row of logits [rows][vocab]. temperature <= 0: greedy (lowest index among equal
-// maxima). Otherwise softmax(logits / temperature) restricted to the top-k values (k <= 0: all)
-// and then to the smallest set of largest probabilities whose mass reaches top_p (>= 1: all),
-// every token tied at a threshold kept, sampled with uniform u = splitmix64(seed) in [0, 1) over
+// maxima). Otherwise softmax(logits / temperature) restricted to the top-k values (k <= 0: all),
+// then to the smallest set of largest probabilities whose share of their mass reaches top_p (>= 1:
+// all), then to the tokens at least min_p times as likely as the most likely (0: all), every
+// token tied at a threshold kept, sampled with uniform u = splitmix64(seed) in [0, 1) over
 // the kept tokens in index order. Thresholds come from sample_threshold (a few passes over the
 // row, not one per bisection step). grid: rows, block: SAMPLE_THREADS.
 extern "C" __global__ void sample(const float* logits, int vocab, const float* temperature,
-                                  const int* topK, const float* topP, const u64* seeds,
-                                  int* out) {
+                                  const int* topK, const float* topP, const float* minP,
+                                  const u64* seeds, int* out) {
   pdl_enter();
   __shared__ float smem[32];
   __shared__ int smemI[32];
@@ -1438,6 +1439,12 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
   if (p < 1.f) {
     float hi = fminf(dMax, __uint_as_float(keep));
     keep = sample_threshold(x, vocab, maxV, hi, keep, true, invT, 0, p, s);
+  }
+  // Min-p: exp(-d / T) >= min_p, i.e. d <= -T ln(min_p); no search needed.
+  float mp = minP[blockIdx.x];
+  if (mp > 0.f) {
+    unsigned floorKey = __float_as_uint(fmaxf(-logf(mp) * temp, 0.f));
+    keep = min(keep, floorKey);
   }
   // Inverse CDF over contiguous per-thread chunks, in index order.
   int chunk = (vocab + blockDim.x - 1) / blockDim.x;

@@ -1013,6 +1013,7 @@ class CudaKernelsGpuTest {
         up(t.temp()),
         up(t.topK()),
         up(t.topP()),
+        up(t.minP()),
         s.ptr(),
         out,
         t.rows());
@@ -1031,7 +1032,8 @@ class CudaKernelsGpuTest {
     for (int r = 0; r < rows; r++) {
       seeds[r] = rnd.nextLong();
     }
-    return sampleSeeded(new SampleRows(rows, vocab, logits, temp, topK, topP, seeds));
+    return sampleSeeded(
+        new SampleRows(rows, vocab, logits, temp, topK, topP, new float[rows], seeds));
   }
 
   @ParameterizedTest

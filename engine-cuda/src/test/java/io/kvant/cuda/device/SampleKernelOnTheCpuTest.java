@@ -37,7 +37,7 @@ class SampleKernelOnTheCpuTest {
 
   private void check(Path harness, SampleRows t) throws Exception {
     ByteBuffer b =
-        ByteBuffer.allocate(8 + t.rows() * 20 + t.logits().length * 4)
+        ByteBuffer.allocate(8 + t.rows() * 24 + t.logits().length * 4)
             .order(ByteOrder.LITTLE_ENDIAN);
     b.putInt(t.rows()).putInt(t.vocab());
     b.asFloatBuffer().put(t.temp());
@@ -45,6 +45,8 @@ class SampleKernelOnTheCpuTest {
     b.asIntBuffer().put(t.topK());
     b.position(b.position() + 4 * t.rows());
     b.asFloatBuffer().put(t.topP());
+    b.position(b.position() + 4 * t.rows());
+    b.asFloatBuffer().put(t.minP());
     b.position(b.position() + 4 * t.rows());
     b.asLongBuffer().put(t.seeds());
     b.position(b.position() + 8 * t.rows());

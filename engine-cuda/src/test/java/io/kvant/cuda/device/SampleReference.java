@@ -7,8 +7,9 @@ import java.util.Comparator;
  * Scalar reference of the {@code sample} kernel's rule, with every sum in double. A token is ranked
  * by {@code d = max - logit} (in float, as the kernel computes it); top-k keeps the tokens whose
  * {@code d} is at most the k-th smallest, top-p then keeps the smallest such prefix of the
- * survivors whose softmax mass reaches {@code p}, ties at either threshold all kept; the draw walks
- * the kept tokens in id order with {@code u = splitmix64(seed) >>> 40} scaled to [0, 1).
+ * survivors whose share of their softmax mass reaches {@code p}, min-p then the tokens at least
+ * {@code minP} times as likely as the first, ties at every threshold all kept; the draw walks the
+ * kept tokens in id order with {@code u = splitmix64(seed) >>> 40} scaled to [0, 1).
  */
 public final class SampleReference {
   private SampleReference() {}
@@ -16,7 +17,9 @@ public final class SampleReference {
   /**
    * Where a correct kernel's draw may land for one row: ids {@code low..high}, each with {@code max
    * - logit <= widest}. The range allows for the kernel's float rounding: {@code u} moved by 2e-5
-   * (of the kept mass) either way, and top-p's {@code p} by 1e-5 of itself.
+   * (of the kept mass) either way, and top-p's {@code p} and min-p's {@code minP} by 1e-5 of
+   * themselves (the widest kept set with {@code p} up and {@code minP} down, the narrowest the
+   * other way).
    */
   public record Landing(int low, int high, float widest) {
     /** Whether {@code id} is a draw this row allows. */
@@ -30,14 +33,27 @@ public final class SampleReference {
 
   /** The {@link Landing} of one row's draw with these settings and seed. */
   public static Landing landing(
-      float[] x, int off, int vocab, float temperature, int topK, float topP, long seed) {
+      float[] x,
+      int off,
+      int vocab,
+      float temperature,
+      int topK,
+      float topP,
+      float minP,
+      long seed) {
     double u = uniform(seed);
-    double[] ps = topP < 1 ? new double[] {topP * (1 - 1e-5), topP * (1 + 1e-5)} : new double[] {1};
+    double[][] variants =
+        topP < 1 || minP > 0
+            ? new double[][] {
+              {topP < 1 ? topP * (1 - 1e-5) : 1, minP * (1 + 1e-5)},
+              {topP < 1 ? topP * (1 + 1e-5) : 1, minP * (1 - 1e-5)}
+            }
+            : new double[][] {{1, 0}};
     int low = Integer.MAX_VALUE;
     int high = -1;
     float widest = Float.NEGATIVE_INFINITY;
-    for (double p : ps) {
-      float keep = keptUpTo(x, off, vocab, temperature, topK, Math.min(p, 1.0));
+    for (double[] v : variants) {
+      float keep = keptUpTo(x, off, vocab, temperature, topK, Math.min(v[0], 1.0), v[1]);
       widest = Math.max(widest, keep);
       low = Math.min(low, pick(x, off, vocab, temperature, keep, Math.max(0, u - 2e-5)));
       high = Math.max(high, pick(x, off, vocab, temperature, keep, Math.min(0.9999999, u + 2e-5)));
@@ -71,9 +87,11 @@ public final class SampleReference {
 
   /**
    * The kept set of one row as its largest kept {@code d} ({@code +inf} keeps every non-NaN token),
-   * for {@code topK <= 0} or {@code >= vocab} meaning no top-k and {@code topP >= 1} no top-p.
+   * for {@code topK <= 0} or {@code >= vocab} meaning no top-k, {@code topP >= 1} no top-p and
+   * {@code minP <= 0} no min-p.
    */
-  static float keptUpTo(float[] x, int off, int vocab, float temperature, int topK, double topP) {
+  static float keptUpTo(
+      float[] x, int off, int vocab, float temperature, int topK, double topP, double minP) {
     float max = x[off + argmax(x, off, vocab)];
     Integer[] order =
         java.util.stream.IntStream.range(0, vocab)
@@ -108,6 +126,17 @@ public final class SampleReference {
           break;
         }
       }
+    }
+    if (minP > 0) {
+      float invT = 1f / temperature;
+      float last = d[order[0]];
+      for (Integer i : order) {
+        if (d[i] > keep || weight(d[i], invT) < minP) {
+          break;
+        }
+        last = d[i];
+      }
+      keep = last;
     }
     return keep;
   }

@@ -17,18 +17,28 @@ class SampleReferenceTest {
 
   @Test
   void topKKeepsEveryTokenTiedAtItsThreshold() {
-    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 1, 1.0)).isEqualTo(0f);
-    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 3, 1.0)).isEqualTo(2f);
-    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 1.0)).isInfinite();
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 1, 1.0, 0)).isEqualTo(0f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 3, 1.0, 0)).isEqualTo(2f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 1.0, 0)).isInfinite();
   }
 
   @Test
   void topPKeepsTheSmallestPrefixWhoseMassReachesP() {
     // mass 2 + e^-2 + e^-3 = 2.185: 0.5 of it is reached by the tied pair, 0.95 needs id 0 too
-    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 0.5)).isEqualTo(0f);
-    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 0.95)).isEqualTo(2f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 0.5, 0)).isEqualTo(0f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 0.95, 0)).isEqualTo(2f);
     // top-k 1 first: the pair is all there is, so any p keeps it
-    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 1, 0.999)).isEqualTo(0f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 1, 0.999, 0)).isEqualTo(0f);
+  }
+
+  @Test
+  void minPKeepsTheTokensAtLeastThatShareOfTheMostLikely() {
+    // weights relative to the top: 1, 1, e^-2 = 0.135, e^-3 = 0.050
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 1.0, 0.1)).isEqualTo(2f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 1.0, 0.2)).isEqualTo(0f);
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 1.0, 0.04)).isEqualTo(3f);
+    // after top-p 0.5 (the tied pair), min-p cannot add anything back
+    assertThat(SampleReference.keptUpTo(ROW, 0, ROW.length, 1f, 0, 0.5, 0.04)).isEqualTo(0f);
   }
 
   @Test

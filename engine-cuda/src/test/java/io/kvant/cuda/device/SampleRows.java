@@ -5,10 +5,18 @@ import java.util.SplittableRandom;
 /**
  * Rows of logits of every shape the sampling kernel's threshold search meets, with the settings to
  * draw each under: spread and peaked logits, heavy ties, masked ({@code -inf}) and NaN tokens, an
- * outlier that stretches the first bins, one value everywhere; top-k, top-p and both.
+ * outlier that stretches the first bins, one value everywhere; top-k, top-p, min-p and their
+ * combinations.
  */
 public record SampleRows(
-    int rows, int vocab, float[] logits, float[] temp, int[] topK, float[] topP, long[] seeds) {
+    int rows,
+    int vocab,
+    float[] logits,
+    float[] temp,
+    int[] topK,
+    float[] topP,
+    float[] minP,
+    long[] seeds) {
   /** How many row shapes there are; row {@code r} has shape {@code r % SHAPES}. */
   public static final int SHAPES = 8;
 
@@ -16,11 +24,13 @@ public record SampleRows(
   public static SampleRows random(SplittableRandom rnd, int rows, int vocab) {
     int[] ks = {0, 1, 40, 5000};
     double[] ps = {1.0, 0.9, 0.5, 0.999};
+    float[] mps = {0f, 0f, 0.05f, 0.3f};
     float[] temps = {0.7f, 1.0f, 1.3f};
     float[] logits = new float[rows * vocab];
     float[] temp = new float[rows];
     int[] topK = new int[rows];
     float[] topP = new float[rows];
+    float[] minP = new float[rows];
     long[] seeds = new long[rows];
     for (int r = 0; r < rows; r++) {
       int off = r * vocab;
@@ -47,9 +57,10 @@ public record SampleRows(
       temp[r] = temps[rnd.nextInt(temps.length)];
       topK[r] = ks[(r / SHAPES) % ks.length];
       topP[r] = (float) ps[(r / SHAPES / ks.length + r) % ps.length];
+      minP[r] = mps[(r / SHAPES + 3 * r) % mps.length];
       seeds[r] = rnd.nextLong();
     }
-    return new SampleRows(rows, vocab, logits, temp, topK, topP, seeds);
+    return new SampleRows(rows, vocab, logits, temp, topK, topP, minP, seeds);
   }
 
   /**
@@ -61,12 +72,12 @@ public record SampleRows(
     for (int r = 0; r < rows; r++) {
       int off = r * vocab;
       SampleReference.Landing where =
-          SampleReference.landing(logits, off, vocab, temp[r], topK[r], topP[r], seeds[r]);
+          SampleReference.landing(logits, off, vocab, temp[r], topK[r], topP[r], minP[r], seeds[r]);
       if (!where.admits(logits, off, vocab, ids[r])) {
         throw new AssertionError(
             String.format(
-                "row %d (shape %d, T %.1f, k %d, p %.3f): id %d, reference %s",
-                r, r % SHAPES, temp[r], topK[r], topP[r], ids[r], where));
+                "row %d (shape %d, T %.1f, k %d, p %.3f, min-p %.2f): id %d, reference %s",
+                r, r % SHAPES, temp[r], topK[r], topP[r], minP[r], ids[r], where));
       }
       if (where.low() == where.high()) {
         exact++;

@@ -1,7 +1,8 @@
 // Runs kvant.cu's `sample` kernel on the CPU under shim.h (SampleKernelOnTheCpuTest extracts it
 // into kernel.inc).
 //   harness IN OUT: IN holds int rows, int vocab, float temp[rows], int topK[rows],
-//   float topP[rows], u64 seeds[rows], float logits[rows * vocab] (little-endian); OUT gets
+//   float topP[rows], float minP[rows], u64 seeds[rows], float logits[rows * vocab]
+//   (little-endian); OUT gets
 //   int ids[rows].
 #include <cstdio>
 #include <cstdlib>
@@ -30,17 +31,19 @@ int main(int argc, char** argv) {
   int rows, vocab;
   readAll(in, &rows, 1, "rows");
   readAll(in, &vocab, 1, "vocab");
-  std::vector<float> temp(rows), topP(rows), logits((size_t)rows * vocab);
+  std::vector<float> temp(rows), topP(rows), minP(rows), logits((size_t)rows * vocab);
   std::vector<int> topK(rows), out(rows, -7);
   std::vector<u64> seeds(rows);
   readAll(in, temp.data(), rows, "temperatures");
   readAll(in, topK.data(), rows, "top-k");
   readAll(in, topP.data(), rows, "top-p");
+  readAll(in, minP.data(), rows, "min-p");
   readAll(in, seeds.data(), rows, "seeds");
   readAll(in, logits.data(), logits.size(), "logits");
   fclose(in);
   emu_launch(rows, SAMPLE_THREADS, [&] {
-    sample(logits.data(), vocab, temp.data(), topK.data(), topP.data(), seeds.data(), out.data());
+    sample(logits.data(), vocab, temp.data(), topK.data(), topP.data(), minP.data(), seeds.data(),
+           out.data());
   });
   FILE* o = fopen(argv[2], "wb");
   if (!o || fwrite(out.data(), sizeof(int), rows, o) != (size_t)rows) {

@@ -38,12 +38,11 @@ public final class Sampler {
 
   /**
    * Whether a backend that samples where the logits are can apply this sampler's rule: greedy,
-   * temperature, top-k and top-p can; min-p and the penalties (which need the token history) keep
+   * temperature, top-k, top-p and min-p can; the penalties (which need the token history) keep
    * sampling on the host.
    */
   public boolean onDeviceCapable() {
-    return params.minP() == 0f
-        && (params.repetitionPenalty() == 0f || params.repetitionPenalty() == 1f)
+    return (params.repetitionPenalty() == 0f || params.repetitionPenalty() == 1f)
         && params.presencePenalty() == 0f
         && params.frequencyPenalty() == 0f;
   }
@@ -56,7 +55,7 @@ public final class Sampler {
   public io.kvant.engine.forward.DeviceSampling nextDeviceRule() {
     float topP = params.topP() == 0f ? 1f : params.topP();
     return new io.kvant.engine.forward.DeviceSampling(
-        params.temperature(), params.topK(), topP, random.nextLong());
+        params.temperature(), params.topK(), topP, params.minP(), random.nextLong());
   }
 
   /** Records a token that was sampled elsewhere (on the device) as generated. */

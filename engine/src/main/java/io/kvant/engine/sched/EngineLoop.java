@@ -384,8 +384,8 @@ public final class EngineLoop implements AutoCloseable {
 
   /**
    * The device sampling rules of a step's sampled rows, or null when any of them needs the host
-   * (logprobs, min-p or penalties): then the whole step returns logits. Seeds are drawn only once
-   * every row qualifies, so a fallback leaves the samplers' generators untouched.
+   * (logprobs or penalties): then the whole step returns logits. Seeds are drawn only once every
+   * row qualifies, so a fallback leaves the samplers' generators untouched.
    */
   private static DeviceSampling[] deviceRules(List<SchedulerOutput.Chunk> chunks, int samples) {
     for (SchedulerOutput.Chunk c : chunks) {

@@ -447,6 +447,81 @@ class EngineLoopTest {
   }
 
   @Test
+  void minPIsDrawnOnTheDeviceAndPenaltiesOnTheHost() {
+    EngineLoop loop = engine(64, 4, 64, 8, 10, clock);
+    List<io.kvant.engine.forward.DeviceSampling> rules = new ArrayList<>();
+    java.util.concurrent.atomic.AtomicInteger hostSteps =
+        new java.util.concurrent.atomic.AtomicInteger();
+    ServingModel device =
+        new FakeModel("v7", 7, 256) {
+          @Override
+          public ModelExecutor executor() {
+            ModelExecutor real = super.executor();
+            return new ModelExecutor() {
+              @Override
+              public float[] forward(
+                  io.kvant.engine.forward.Batch b, io.kvant.engine.kv.KvStore kv) {
+                hostSteps.incrementAndGet();
+                return real.forward(b, kv);
+              }
+
+              @Override
+              public boolean samplesOnDevice() {
+                return true;
+              }
+
+              @Override
+              public int[] forwardAndSample(
+                  io.kvant.engine.forward.Batch b,
+                  io.kvant.engine.kv.KvStore kv,
+                  io.kvant.engine.forward.DeviceSampling[] step) {
+                real.forward(b, kv);
+                rules.addAll(List.of(step));
+                int[] ids = new int[step.length];
+                java.util.Arrays.fill(ids, 1); // not EOS: the requests run to their length
+                return ids;
+              }
+            };
+          }
+        };
+    Recorder minP = new Recorder();
+    loop.submit(
+        request(
+            "min-p",
+            device,
+            new int[] {1, 2},
+            3,
+            new SamplingParams(0.8f, 0, 0f, 0.1f, 0, 0, 0, 5),
+            List.of(),
+            0,
+            null,
+            minP));
+    runToIdle(loop, 20);
+    assertThat(minP.result.completionTokens()).isEqualTo(3);
+    assertThat(hostSteps).as("steps sampled on the host").hasValue(0);
+    assertThat(rules)
+        .hasSize(3)
+        .allMatch(r -> r.minP() == 0.1f && r.temperature() == 0.8f && r.topP() == 1f);
+    Recorder penalty = new Recorder();
+    loop.submit(
+        request(
+            "presence",
+            device,
+            new int[] {1, 2},
+            3,
+            new SamplingParams(0.8f, 0, 0f, 0.1f, 0, 0.5f, 0, 5),
+            List.of(),
+            0,
+            null,
+            penalty));
+    runToIdle(loop, 20);
+    assertThat(penalty.result.completionTokens()).isEqualTo(3);
+    assertThat(hostSteps).as("a presence penalty needs the token history").hasValue(3);
+    assertThat(rules).hasSize(3);
+    assertQuiescent(loop);
+  }
+
+  @Test
   void anOutOfHeapForwardPassEndsOnlyItsRequestsAndTheLoopGoesOn() {
     EngineLoop loop = engine(64, 4, 64, 8, 10, clock);
     java.util.concurrent.atomic.AtomicBoolean fail =
