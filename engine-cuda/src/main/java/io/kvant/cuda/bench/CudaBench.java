@@ -50,7 +50,7 @@ import java.util.SplittableRandom;
  *        [--profile (with --graphs off)]
  *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--layout tiled|rows]
  *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse,centered-mse,centered-qmse]
- *        [--sample greedy|T:P:K (temperature, top-p, top-k of every decode step's draw)]
+ *        [--sample greedy|T:P:K[:M] (temperature, top-p, top-k, min-p of every decode step's draw)]
  * </pre>
  *
  * <p>{@code --graphs both} measures every batch with and without CUDA graphs in one run, so the two
@@ -758,8 +758,9 @@ public final class CudaBench {
   }
 
   /**
-   * {@code --sample}: {@code greedy}, or {@code T:P:K} (temperature, top-p, top-k), e.g. {@code
-   * 0.8:0.9:0}; the seed is set per step ({@link #stepRules}).
+   * {@code --sample}: {@code greedy}, or {@code T:P:K[:M]} (temperature, top-p, top-k, and
+   * optionally min-p), e.g. {@code 0.8:0.9:0} or {@code 0.8:1:0:0.05}; the seed is set per step
+   * ({@link #stepRules}).
    */
   static DeviceSampling sampling(String spec) {
     if (spec.equals("greedy")) {
@@ -767,10 +768,14 @@ public final class CudaBench {
     }
     String[] f = spec.split(":");
     try {
-      if (f.length == 3) {
+      if (f.length == 3 || f.length == 4) {
         DeviceSampling d =
             new DeviceSampling(
-                Float.parseFloat(f[0]), Integer.parseInt(f[2]), Float.parseFloat(f[1]), 0L);
+                Float.parseFloat(f[0]),
+                Integer.parseInt(f[2]),
+                Float.parseFloat(f[1]),
+                f.length == 4 ? Float.parseFloat(f[3]) : 0f,
+                0L);
         if (d.temperature() > 0 && d.topK() >= 0 && d.topP() <= 1f) {
           return d;
         }
@@ -779,8 +784,8 @@ public final class CudaBench {
       // reported below with the accepted forms
     }
     throw new IllegalArgumentException(
-        "--sample: greedy or TEMPERATURE:TOP_P:TOP_K (temperature > 0, top-p in (0, 1], top-k"
-            + " >= 0), got '"
+        "--sample: greedy or TEMPERATURE:TOP_P:TOP_K[:MIN_P] (temperature > 0, top-p in (0, 1],"
+            + " top-k >= 0, min-p in [0, 1]), got '"
             + spec
             + "'");
   }
@@ -794,7 +799,11 @@ public final class CudaBench {
     for (int s = 0; s < rules.length; s++) {
       rules[s] =
           new DeviceSampling(
-              rule.temperature(), rule.topK(), rule.topP(), (long) step * rules.length + s + 1);
+              rule.temperature(),
+              rule.topK(),
+              rule.topP(),
+              rule.minP(),
+              (long) step * rules.length + s + 1);
     }
     return rules;
   }
