@@ -484,37 +484,20 @@ class EngineLoopTest {
             };
           }
         };
-    Recorder minP = new Recorder();
-    loop.submit(
-        request(
-            "min-p",
-            device,
-            new int[] {1, 2},
-            3,
-            new SamplingParams(0.8f, 0, 0f, 0.1f, 0, 0, 0, 5),
-            List.of(),
-            0,
-            null,
-            minP));
-    runToIdle(loop, 20);
+    java.util.function.BiFunction<String, SamplingParams, Recorder> run =
+        (id, sp) -> {
+          Recorder rec = new Recorder();
+          loop.submit(request(id, device, new int[] {1, 2}, 3, sp, List.of(), 0, null, rec));
+          runToIdle(loop, 20);
+          return rec;
+        };
+    Recorder minP = run.apply("min-p", new SamplingParams(0.8f, 0, 0f, 0.1f, 0, 0, 0, 5));
     assertThat(minP.result.completionTokens()).isEqualTo(3);
     assertThat(hostSteps).as("steps sampled on the host").hasValue(0);
     assertThat(rules)
         .hasSize(3)
         .allMatch(r -> r.minP() == 0.1f && r.temperature() == 0.8f && r.topP() == 1f);
-    Recorder penalty = new Recorder();
-    loop.submit(
-        request(
-            "presence",
-            device,
-            new int[] {1, 2},
-            3,
-            new SamplingParams(0.8f, 0, 0f, 0.1f, 0, 0.5f, 0, 5),
-            List.of(),
-            0,
-            null,
-            penalty));
-    runToIdle(loop, 20);
+    Recorder penalty = run.apply("presence", new SamplingParams(0.8f, 0, 0f, 0.1f, 0, 0.5f, 0, 5));
     assertThat(penalty.result.completionTokens()).isEqualTo(3);
     assertThat(hostSteps).as("a presence penalty needs the token history").hasValue(3);
     assertThat(rules).hasSize(3);
