@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -54,7 +53,10 @@ class SampleKernelOnTheCpuTest {
     Path in = dir.resolve("rows.bin");
     Path out = dir.resolve("ids.bin");
     Files.write(in, b.array());
-    run(List.of(harness.toString(), in.toString(), out.toString()), 300);
+    HostTools.run(
+        List.of(harness.toString(), in.toString(), out.toString()),
+        dir.resolve("harness.log"),
+        300);
     ByteBuffer o = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
     int[] ids = new int[t.rows()];
     o.asIntBuffer().get(ids);
@@ -63,7 +65,8 @@ class SampleKernelOnTheCpuTest {
   }
 
   private Path build() throws Exception {
-    assumeTrue(onPath("g++"), "no g++ on the PATH: the CPU run of the sample kernel is skipped");
+    Path gxx = HostTools.find("g++");
+    assumeTrue(gxx != null, "no g++ on the PATH: the CPU run of the sample kernel is skipped");
     String src = CudaKernels.source();
     String kernel =
         "typedef unsigned long long u64;\n"
@@ -73,9 +76,9 @@ class SampleKernelOnTheCpuTest {
     copy("shim.h");
     copy("sample_harness.cpp");
     Path exe = dir.resolve("sample_harness");
-    run(
+    HostTools.run(
         List.of(
-            "g++",
+            gxx.toString(),
             "-std=c++20",
             "-O2",
             "-pthread",
@@ -83,6 +86,7 @@ class SampleKernelOnTheCpuTest {
             "-o",
             exe.toString(),
             dir.resolve("sample_harness.cpp").toString()),
+        dir.resolve("g++.log"),
         240);
     return exe;
   }
@@ -112,25 +116,5 @@ class SampleKernelOnTheCpuTest {
       assertThat(in).as("test resource emu/%s", name).isNotNull();
       Files.write(dir.resolve(name), in.readAllBytes());
     }
-  }
-
-  private void run(List<String> cmd, int seconds) throws Exception {
-    Path log = dir.resolve("log.txt");
-    Process p =
-        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-    if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError(cmd.get(0) + " still running after " + seconds + " s");
-    }
-    assertThat(p.exitValue()).as("%s: %s", cmd.get(0), Files.readString(log)).isZero();
-  }
-
-  private static boolean onPath(String exe) {
-    for (String d : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
-      if (Files.isExecutable(Path.of(d, exe))) {
-        return true;
-      }
-    }
-    return false;
   }
 }
