@@ -19,6 +19,10 @@
 #   tools/gpu/cpu-bench.sh batch 16       16 sequences, kvant bench batch vs llama-batched-bench
 #   tools/gpu/cpu-bench.sh jmh            IntMatmulBench: each kernel, integer vs float, 1 thread,
 #                                         min and median time per call
+#   tools/gpu/cpu-bench.sh ab 8 16        kvant's integer decode with .device/cpu-bench/base/'s jars
+#                                         (an earlier engine, put there by hand) against the pack's,
+#                                         alternated AB_ROUNDS times (default 2); writes the GGUF
+#                                         files it needs, builds no llama.cpp
 # Environment: FILES (default all four: "smol-q8 smol-q4 l1b-q8 l1b-q4"), FLOAT (off: skip kvant's
 # float column), TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
@@ -80,7 +84,7 @@ pack() {
 }
 
 [[ "$WHAT" == pack ]] && { pack; exit 0; }
-[[ "$WHAT" =~ ^(prepare|decode|batch|jmh)$ ]] || usage
+[[ "$WHAT" =~ ^(prepare|decode|batch|jmh|ab)$ ]] || usage
 
 RESULTS="${OUT:-$PACK/results}"
 mkdir -p "$RESULTS" "$WORK"
@@ -138,7 +142,7 @@ BW=$(sed -n 's/^read *[0-9.]* *\([0-9.]*\).*/\1/p' "$WORK/bandwidth.txt" 2>/dev/
 BW=${BW:-1}
 kvant_tps() {
   local file=$1 threads=$2 kernels=$3 tokens=$4
-  timeout 120 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench decode \
+  timeout 120 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "${KVANT_CP:-$CP}" io.kvant.perf.BenchMain bench decode \
     --model "$file" --tokens "$tokens" --warmup "${WARMUP:-$tokens}" --threads "$threads" \
     --kernels "$kernels" --bandwidth-gbs "$BW" 2>> "$LOG" | tee -a "$LOG" | sed -n 's/^decode .* \([0-9.]*\) tokens\/s.*/\1/p' | head -1
 }
@@ -197,7 +201,33 @@ jmh() {
     -r 500ms -bm sample -tu us 2>&1 | tee "$RESULTS/jmh.txt" | grep -E '^(Benchmark|IntMatmulBench)'
 }
 
+ab() {
+  local threads=("${@:-8 16}") name shape type t round side tps
+  [[ -d "$BENCH_PACK/base" ]] || { echo "$BENCH_PACK/base/ missing: the base jars go there" >&2; exit 2; }
+  printf '%-8s %7s %6s %10s %10s\n' file threads round base new | tee -a "$RESULTS/ab.txt"
+  for name in $ORDER; do
+    read -r shape type <<< "${SPEC[$name]}"
+    [[ -f "$WORK/$name.gguf" ]] ||
+      kvant synth --shape "$shape" --weights "$type" --out "$WORK/$name.gguf" >> "$LOG" 2>&1
+    local tokens=$TOKENS
+    [[ $name == l1b-* ]] && tokens=$((TOKENS / 4 > 8 ? TOKENS / 4 : 8))
+    for t in ${threads[@]}; do
+      for ((round = 1; round <= ${AB_ROUNDS:-2}; round++)); do
+        declare -A got=()
+        for side in base new; do
+          KVANT_CP="$CP"
+          [[ $side == base ]] && KVANT_CP="$BENCH_PACK/base/*:$CP"
+          got[$side]=$(KVANT_CP=$KVANT_CP kvant_tps "$WORK/$name.gguf" "$t" int "$tokens")
+        done
+        printf '%-8s %7s %6s %10s %10s\n' "$name" "$t" "$round" "${got[base]:--}" "${got[new]:--}" |
+          tee -a "$RESULTS/ab.txt"
+      done
+    done
+  done
+}
+
 case "$WHAT" in
+  ab) ab "$@" ;;
   prepare) prepare ;;
   decode) decode "$@" ;;
   batch) batch "$@" ;;

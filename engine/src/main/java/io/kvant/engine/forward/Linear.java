@@ -59,11 +59,13 @@ final class Linear {
   }
 
   private void applyPacked(ComputePool pool, QuantizedInput xq, int n, float[] out) {
-    if ((long) packed.rows() * packed.cols() * n < ComputePool.MIN_PARALLEL_WORK) {
+    long work = (long) packed.rows() * packed.cols() * n;
+    if (work < ComputePool.MIN_PARALLEL_WORK) {
       packed.matmul(xq, out);
       return;
     }
-    pool.parallelRanges(packed.panels(), 1, (start, end) -> packed.matmul(xq, out, start, end));
+    pool.parallelRanges(
+        packed.panels(), 1, work, (start, end) -> packed.matmul(xq, out, start, end));
   }
 
   /**
@@ -103,6 +105,7 @@ final class Linear {
     pool.parallelRanges(
         panels,
         1,
+        work,
         (start, end) -> {
           int first = 0;
           for (int i = 0; i < ls.length && start < end; i++) {
@@ -127,9 +130,11 @@ final class Linear {
   private static void applyAllFloat(
       ComputePool pool, Linear[] ls, float[] x, int n, float[][] outs) {
     int rows = 0;
+    long work = 0;
     boolean eachParallel = true;
     for (Linear l : ls) {
       rows += l.tensor.rows();
+      work += (long) l.tensor.rows() * l.tensor.cols() * n;
       eachParallel &= (long) l.tensor.rows() * l.tensor.cols() * n >= ComputePool.MIN_PARALLEL_WORK;
     }
     if (!eachParallel) {
@@ -144,6 +149,7 @@ final class Linear {
     pool.parallelRanges(
         rows,
         ComputePool.ROW_GRAIN,
+        work,
         (start, end) -> {
           int first = 0;
           for (int i = 0; i < ls.length && start < end; i++) {

@@ -366,7 +366,7 @@ public final class Transformer implements ForwardPass {
     if (work < ComputePool.MIN_PARALLEL_WORK) {
       body.run(0, n * heads);
     } else {
-      pool.parallelRanges(n * heads, 1, body);
+      pool.parallelRanges(n * heads, 1, work, body);
     }
     if (quantize && !quantizeHeads) {
       int blocksPerRow = dim / QuantizedInput.BLOCK;
@@ -389,7 +389,7 @@ public final class Transformer implements ForwardPass {
     if ((long) total * EXP_COST < ComputePool.MIN_PARALLEL_WORK) {
       body.run(0, total);
     } else {
-      pool.parallelRanges(total, ComputePool.ROW_GRAIN, body);
+      pool.parallelRanges(total, ComputePool.ROW_GRAIN, (long) total * EXP_COST, body);
     }
   }
 

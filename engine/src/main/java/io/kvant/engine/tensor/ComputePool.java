@@ -2,6 +2,7 @@ package io.kvant.engine.tensor;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
@@ -35,6 +36,14 @@ public final class ComputePool implements AutoCloseable {
    */
   public static final long MIN_PARALLEL_WORK = 1L << 18;
 
+  /**
+   * Work (in {@link #MIN_PARALLEL_WORK}'s units) each thread of a call is given at least, where the
+   * caller states the work ({@link #parallelRanges(int, int, long, RangeBody)}): a thread that
+   * joins a call costs the call about a microsecond on a 16-core host (claims and the done count on
+   * shared cache lines, perf/RESULTS.md session 23), so a short call is shared among fewer.
+   */
+  public static final long MIN_WORK_PER_THREAD = 1L << 15;
+
   /** How long an idle worker spins for the next call before parking. */
   static final long SPIN_NANOS = 200_000;
 
@@ -64,7 +73,7 @@ public final class ComputePool implements AutoCloseable {
     this.threads = threads;
     this.workers = new Worker[threads - 1];
     for (int i = 0; i < workers.length; i++) {
-      workers[i] = new Worker();
+      workers[i] = new Worker(i);
       workers[i].thread.start();
     }
   }
@@ -83,7 +92,11 @@ public final class ComputePool implements AutoCloseable {
       w.matmul(x, batch, out, 0, w.rows());
       return;
     }
-    parallelRanges(w.rows(), ROW_GRAIN, (start, end) -> w.matmul(x, batch, out, start, end));
+    parallelRanges(
+        w.rows(),
+        ROW_GRAIN,
+        (long) w.rows() * w.cols() * batch,
+        (start, end) -> w.matmul(x, batch, out, start, end));
   }
 
   /** Calls {@code body.accept(i)} for every {@code i} in {@code [0, n)}, in parallel. */
@@ -104,11 +117,19 @@ public final class ComputePool implements AutoCloseable {
    * in any order. Returns when all are done; the first exception thrown by a range is rethrown.
    */
   public void parallelRanges(int n, int grain, RangeBody body) {
-    if (n < 0 || grain < 1) {
-      throw new IllegalArgumentException("n=" + n + " grain=" + grain);
+    parallelRanges(n, grain, Long.MAX_VALUE, body);
+  }
+
+  /**
+   * {@link #parallelRanges(int, int, RangeBody)} for a call of about {@code work} multiply-adds (or
+   * comparable operations): it runs on at most {@code work / MIN_WORK_PER_THREAD} threads.
+   */
+  public void parallelRanges(int n, int grain, long work, RangeBody body) {
+    if (n < 0 || grain < 1 || work < 0) {
+      throw new IllegalArgumentException("n=" + n + " grain=" + grain + " work=" + work);
     }
     int units = (int) (((long) n + grain - 1) / grain);
-    int parts = Math.min(threads, units);
+    int parts = (int) Math.min(Math.min(threads, units), Math.max(1, work / MIN_WORK_PER_THREAD));
     if (parts <= 1 || closed || !busy.compareAndSet(false, true)) {
       if (n > 0) {
         body.run(0, n);
@@ -118,11 +139,11 @@ public final class ComputePool implements AutoCloseable {
     try {
       int chunks = Math.min(units, parts * CHUNKS_PER_THREAD);
       int chunk = (units + chunks - 1) / chunks * grain;
-      Task t = new Task(body, n, chunk, (int) (((long) n + chunk - 1) / chunk));
+      Task t = new Task(body, n, chunk, (int) (((long) n + chunk - 1) / chunk), parts - 1);
       task = t; // publishes the task to the workers
-      for (Worker w : workers) {
-        if (w.parked) {
-          LockSupport.unpark(w.thread);
+      for (int i = 0; i < parts - 1; i++) {
+        if (workers[i].parked) {
+          LockSupport.unpark(workers[i].thread);
         }
       }
       t.runChunks();
@@ -146,48 +167,67 @@ public final class ComputePool implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    task = new Task((a, b) -> {}, 0, 1, 0);
+    task = new Task((a, b) -> {}, 0, 1, 0, 0);
     for (Worker w : workers) {
       LockSupport.unpark(w.thread);
     }
   }
 
-  /** One call: its body and range, the next chunk to claim and the chunks done. */
+  /**
+   * One call: its body and range, the next chunk to claim and the chunks done.
+   *
+   * <p>Every thread of a call updates the claim counter and the done count, so they are the call's
+   * contended cache lines: they sit {@link #COUNTER_GAP} ints apart (two lines and more, so the
+   * adjacent-line prefetch does not pair them), and a thread adds the chunks it ran to the done
+   * count once, when no chunk is left, not once per chunk.
+   */
   private static final class Task {
+    private static final int COUNTER_GAP = 32;
+    private static final int NEXT = 0;
+    private static final int DONE = COUNTER_GAP;
+
     final RangeBody body;
     final int n;
     final int chunk;
     final int count;
-    final AtomicInteger next = new AtomicInteger();
-    final AtomicInteger done = new AtomicInteger();
+
+    /** How many workers join (the first ones of the team); the caller runs chunks too. */
+    final int helpers;
+
+    final AtomicIntegerArray counters = new AtomicIntegerArray(2 * COUNTER_GAP);
     final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-    Task(RangeBody body, int n, int chunk, int count) {
+    Task(RangeBody body, int n, int chunk, int count, int helpers) {
       this.body = body;
       this.n = n;
       this.chunk = chunk;
       this.count = count;
+      this.helpers = helpers;
     }
 
     /** Claims and runs chunks until none is left. */
     void runChunks() {
       int c;
-      while ((c = next.getAndIncrement()) < count) {
+      int ran = 0;
+      while ((c = counters.getAndIncrement(NEXT)) < count) {
         try {
           int start = c * chunk;
           body.run(start, Math.min(n, start + chunk));
         } catch (Throwable e) {
           failure.compareAndSet(null, e);
         } finally {
-          done.incrementAndGet();
+          ran++;
         }
+      }
+      if (ran > 0) {
+        counters.getAndAdd(DONE, ran);
       }
     }
 
     /** Waits for the chunks other threads claimed. */
     void awaitDone() {
       int spins = 0;
-      while (done.get() < count) {
+      while (counters.get(DONE) < count) {
         if (++spins < 4096) {
           Thread.onSpinWait();
         } else {
@@ -202,9 +242,14 @@ public final class ComputePool implements AutoCloseable {
   private final class Worker implements Runnable {
     private static final AtomicInteger IDS = new AtomicInteger();
     final Thread thread;
+
+    /** Position in the team: a call that wants {@code k} helpers is joined by workers 0..k-1. */
+    final int index;
+
     volatile boolean parked;
 
-    Worker() {
+    Worker(int index) {
+      this.index = index;
       this.thread = new Thread(this, "kvant-compute-" + IDS.incrementAndGet());
       thread.setDaemon(true);
     }
@@ -219,7 +264,9 @@ public final class ComputePool implements AutoCloseable {
           return;
         }
         seen = t;
-        t.runChunks();
+        if (index < t.helpers) {
+          t.runChunks();
+        }
       }
     }
 

@@ -115,6 +115,53 @@ class ComputePoolTest {
   }
 
   @Test
+  void aShortCallIsSharedAmongFewerThreads() {
+    // 4 threads, but work for two: the call is cut for two (8 chunks) and runs on at most two
+    // threads, every index once; work for four or more uses the whole team's chunk count.
+    try (ComputePool pool = new ComputePool(4)) {
+      for (int round = 0; round < 50; round++) {
+        java.util.Set<String> names = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        java.util.List<int[]> ranges =
+            java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        AtomicIntegerArray seen = new AtomicIntegerArray(64);
+        pool.parallelRanges(
+            64,
+            1,
+            2 * ComputePool.MIN_WORK_PER_THREAD + 1,
+            (start, end) -> {
+              names.add(Thread.currentThread().getName());
+              ranges.add(new int[] {start, end});
+              for (int i = start; i < end; i++) {
+                seen.incrementAndGet(i);
+              }
+            });
+        assertThat(names.size()).isBetween(1, 2);
+        assertThat(ranges).hasSize(8);
+        for (int i = 0; i < 64; i++) {
+          assertThat(seen.get(i)).isEqualTo(1);
+        }
+      }
+      java.util.List<int[]> ranges =
+          java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+      pool.parallelRanges(
+          64, 1, 4 * ComputePool.MIN_WORK_PER_THREAD, (s, e) -> ranges.add(new int[] {s, e}));
+      assertThat(ranges).hasSize(16);
+      // below one thread's share, the caller runs the whole range at once
+      ranges.clear();
+      pool.parallelRanges(64, 1, 1, (s, e) -> ranges.add(new int[] {s, e}));
+      assertThat(ranges).containsExactly(new int[] {0, 64});
+    }
+    assertThatThrownBy(
+            () -> {
+              try (ComputePool pool = new ComputePool(2)) {
+                pool.parallelRanges(4, 1, -1, (s, e) -> {});
+              }
+            })
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("work=-1");
+  }
+
+  @Test
   void exceptionsPropagate() {
     try (ComputePool pool = new ComputePool(3)) {
       assertThatThrownBy(
