@@ -406,7 +406,8 @@ if named samplecheck; then
   junit samplecheck-test --select-method "$T#samplingMatchesTheReferenceOnRandomRows(int)" \
     --select-method "$T#greedySamplingIsTheArgmaxWithTheLowestIdAmongTies" \
     --select-method "$T#topKOfOneIsGreedyAndTopPKeepsOnlyTheNucleus" \
-    --select-method "$T#temperatureSamplingFollowsTheSoftmax"
+    --select-method "$T#temperatureSamplingFollowsTheSoftmax" \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#stories260KGreedyOnTheDeviceGivesTheGoldenIds()'
   grep -h "^sample vs reference" "$RESULTS/samplecheck-test.txt" || true
   BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
   for spec in ${SAMPLE_SPECS:-0.8:0.9:0 0.8:1:40} greedy; do
@@ -420,6 +421,13 @@ if named samplecheck; then
           grep -E "^\| (1|64) " | tee -a "$RESULTS/samplecheck.txt"
       done
     done
+  done
+  # min-p (new in session 22; the base jar's CudaBench has no fourth field)
+  for spec in ${MINP_SPECS:-0.8:1:0:0.05}; do
+    echo "== --sample $spec: new" | tee -a "$RESULTS/samplecheck.txt"
+    timeout "${SAMPLE_TIMEOUT:-150}" "${JAVA[@]}" -Xmx8g -cp "$CP" io.kvant.cuda.bench.CudaBench decode \
+      --shape llama-3-8b --batch 1,64 --steps 64 --weights int4-g128 --sample "$spec" 2>&1 |
+      grep -E "^\| (1|64) " | tee -a "$RESULTS/samplecheck.txt"
   done
 fi
 if named step1; then
