@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall|staged|sampled|samplecheck]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -429,6 +429,24 @@ if named samplecheck; then
       --shape llama-3-8b --batch 1,64 --steps 64 --weights int4-g128 --sample "$spec" 2>&1 |
       grep -E "^\| (1|64) " | tee -a "$RESULTS/samplecheck.txt"
   done
+fi
+if named wide; then
+  # mqw (session 23): its reference test and the whole-model comparison, then 8B decode steps at
+  # 33-256 sequences on MQ_STAGED (F16 tiles + cuBLASLt above 32 rows) against MQ_WIDE (mqw), same
+  # weights, one run per format; FP8 also with W8A8 (which takes FP8 from 16 rows either way).
+  junit wide-test --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqwMatchesTheReference(int)' \
+    --select-method 'io.kvant.cuda.model.CudaModelGpuTest#wideTiledProductsAgreeWithTheCpuEngine(java.lang.String)'
+  grep -h "wide tiled" "$RESULTS/wide-test.txt" || true
+  for weights in ${WIDE_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    echo "== $weights" | tee -a "$RESULTS/wide.txt"
+    timeout "${WIDE_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "$weights" \
+      --batch ${WIDE_BATCH:-33,64,128,256} --steps 32 --splits mq-staged,mq-wide 2>&1 | tee -a "$RESULTS/wide.txt" | grep -E "^\|"
+  done
+  if [[ -n "${WIDE_W8A8:-fp8-e4m3}" ]]; then
+    echo "== ${WIDE_W8A8:-fp8-e4m3} --w8a8 16" | tee -a "$RESULTS/wide.txt"
+    timeout "${WIDE_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "${WIDE_W8A8:-fp8-e4m3}" \
+      --batch ${WIDE_BATCH:-33,64,128,256} --steps 32 --w8a8 16 2>&1 | tee -a "$RESULTS/wide.txt" | grep -E "^\|"
+  fi
 fi
 if named step1; then
   # Single-stream 8B decode (issue 15's 600 / 330 tok/s): the RMSNorm folded into the tiled

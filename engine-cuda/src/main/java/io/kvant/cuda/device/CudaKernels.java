@@ -63,6 +63,10 @@ public final class CudaKernels {
   private final MemorySegment[][][][] mq =
       new MemorySegment[MqCodes.values().length][MqVariant.values().length][3][4];
   private final MemorySegment dequantTiled;
+  // [codes], looked up by ordinal
+  private final MemorySegment[] mqw = new MemorySegment[MqCodes.values().length];
+  // mqw's split-K arrival counts, zero between launches (each launch's last block resets its own)
+  private final DeviceBuffer mqwCounters;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -149,6 +153,13 @@ public final class CudaKernels {
         }
       }
     }
+    for (MqCodes codes : MqCodes.values()) {
+      MemorySegment fn = d.function(module, "mqw" + codes.prefix.substring(2));
+      d.setFunctionAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, MQW_SHARED_BYTES);
+      mqw[codes.ordinal()] = fn;
+    }
+    mqwCounters = device.allocate(4L * MQW_COUNTERS);
+    d.memset(mqwCounters.ptr(), 0, mqwCounters.bytes());
     gridCap = device.multiprocessors() * 16;
     overlapped = device.supportsOverlappedLaunch();
   }
@@ -1330,6 +1341,99 @@ public final class CudaKernels {
         1,
         32 * run.warps,
         (int) run.sharedBytes(in, n, groupsPerRow, swiglu));
+  }
+
+  /** Rows of activations a block of {@link #mqw} multiplies (mqw's MQW_NT). */
+  public static final int MQW_ROWS_PER_BLOCK = 64;
+
+  /** Weight rows of a block of {@link #mqw} (eight warps of one 16-row tile each). */
+  static final int MQW_WEIGHT_ROWS = 128;
+
+  /** Columns of one staged window of {@link #mqw} (its MQW_WIN): the largest group it takes. */
+  public static final int MQW_WINDOW = 256;
+
+  /** Dynamic shared memory of an {@link #mqw} block: two windows of 64 rows, 272 F16 apart. */
+  static final int MQW_SHARED_BYTES = 2 * MQW_ROWS_PER_BLOCK * (MQW_WINDOW + 16) * 2;
+
+  /** Blocks of one {@link #mqw} launch that can split the columns (its counters). */
+  static final int MQW_COUNTERS = 1 << 16;
+
+  /**
+   * Whether {@link #mqw} takes a tiled matrix of width {@code in} with {@code codes} in groups of
+   * {@code 1 << groupShift} columns: widths as {@link #mq}, groups of at most {@link #MQW_WINDOW}
+   * columns or one per row (a split of the columns must not cut a group).
+   */
+  public static boolean mqwTakes(MqCodes codes, int in, int groupShift) {
+    return in % codes.chunkColumns == 0
+        && (groupShift == MQ_ROW_GROUP
+            || (groupShift >= 5 && (1 << groupShift) <= MQW_WINDOW && in % (1 << groupShift) == 0));
+  }
+
+  /**
+   * {@code y (+)= x W^T} for any number {@code n >= 1} of activation rows given in F16 ({@code xh
+   * [n][in]}, as {@link #cast} writes them), W one tiled matrix with {@code codes} ({@code a}); the
+   * wide-batch form of {@link #mq}, with its numerics (F16 activations, F32 mma sums, each group's
+   * F32 scale on the group's sum). Blocks take 64 activation rows and 128 weight rows; where that
+   * leaves fewer blocks than two per multiprocessor, the columns are split too, each split's sums
+   * written to {@code partial} (F32, {@code splits * n * out} of them must fit in {@code
+   * partialBytes}) and added in split order by the last block of each tile: the result does not
+   * depend on timing. Preconditions: {@link #mqwTakes}.
+   *
+   * @return the column splits it ran with
+   */
+  public int mqw(
+      MqCodes codes,
+      MgMatrix a,
+      int groupShift,
+      int groupsPerRow,
+      long xh,
+      int in,
+      int n,
+      boolean accumulate,
+      long partial,
+      long partialBytes) {
+    if (n < 1 || !mqwTakes(codes, in, groupShift)) {
+      throw new IllegalArgumentException(
+          "mqw"
+              + codes.prefix.substring(2)
+              + " takes widths a multiple of "
+              + codes.chunkColumns
+              + " and power-of-two groups of 32 to "
+              + MQW_WINDOW
+              + " columns dividing them (or one per row); got "
+              + n
+              + " rows, width "
+              + in
+              + ", group shift "
+              + groupShift);
+    }
+    int bx = (a.out() + MQW_WEIGHT_ROWS - 1) / MQW_WEIGHT_ROWS;
+    int by = (n + MQW_ROWS_PER_BLOCK - 1) / MQW_ROWS_PER_BLOCK;
+    int splits = mqwSplits(bx, by, in, n, a.out(), partialBytes, device.multiprocessors());
+    args.ptr(a.w()).ptr(a.scales()).ptr(a.zeros()).ptr(a.y()).i32(a.out());
+    args.i32(groupShift).i32(groupsPerRow).ptr(xh).i32(in).i32(n).i32(accumulate ? 1 : 0);
+    args.ptr(partial).ptr(mqwCounters.ptr());
+    launch(mqw[codes.ordinal()], "mqw", bx, by, splits, 32 * 8, MQW_SHARED_BYTES);
+    return splits;
+  }
+
+  /**
+   * Column splits of an {@link #mqw} launch of {@code bx * by} blocks: enough for about two blocks
+   * per multiprocessor, at least two windows a split, as many as the partial sums' buffer and the
+   * counters allow (1 when they allow no more).
+   */
+  public static int mqwSplits(int bx, int by, int in, int n, int out, long partialBytes, int sms) {
+    long blocks = (long) bx * by;
+    if (blocks > MQW_COUNTERS) {
+      return 1;
+    }
+    int windows = (in + MQW_WINDOW - 1) / MQW_WINDOW;
+    long want = (2L * sms + blocks - 1) / blocks;
+    int splits = (int) Math.max(1, Math.min(want, windows / 2));
+    while (splits > 1 && 4L * splits * n * out > partialBytes) {
+      splits--;
+    }
+    return splits;
   }
 
   /**

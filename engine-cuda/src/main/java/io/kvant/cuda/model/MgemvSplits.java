@@ -96,7 +96,17 @@ public enum MgemvSplits {
    * 20.6 us) but slower in whole steps (272.6 tok/s); at 8 rows the staged splits lose (each block
    * converts eight rows).
    */
-  MQ_STAGED;
+  MQ_STAGED,
+  /**
+   * As {@link #MQ_STAGED}, with tiled products of more than {@link #tiledRows} rows, up to {@link
+   * #wideRows}, on {@code mqw} (activations cast to F16 once, staged in shared memory per block of
+   * 64 rows; each weight byte read once per 64 rows) where {@link #MQ_STAGED} decodes F16 tiles for
+   * cuBLASLt. Session 23; not yet measured on a GPU, so not the default.
+   */
+  MQ_WIDE;
+
+  /** Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). */
+  static final int WIDE_ROWS = 256;
 
   /** What the forward pass uses unless told otherwise. */
   public static final MgemvSplits DEFAULT = MQ_STAGED;
@@ -116,8 +126,17 @@ public enum MgemvSplits {
             || this == MQ_STAGED_K8
             || this == MQ_STAGED_K16
             || this == MQ_STAGED
+            || this == MQ_WIDE
         ? io.kvant.cuda.device.CudaKernels.MQ_ROWS
         : TILED_ROWS;
+  }
+
+  /**
+   * Up to how many activation rows a tiled matrix of more than {@link #tiledRows} rows is
+   * multiplied by {@code mqw}; 0 when this policy never uses it.
+   */
+  public int wideRows() {
+    return this == MQ_WIDE ? WIDE_ROWS : 0;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */

@@ -154,6 +154,17 @@ final class QuantizedProducts {
     return tiled(w) || !weightOnly(w, n);
   }
 
+  /**
+   * Whether {@code n} rows of {@code w} take {@code mqw} under {@code policy}: a tiled matrix, more
+   * rows than the tiled products take and at most {@link MgemvSplits#wideRows}, groups it reads.
+   */
+  static boolean takesMqw(DeviceTensor w, int n, MgemvSplits policy) {
+    return tiled(w)
+        && n > policy.tiledRows()
+        && n <= policy.wideRows()
+        && CudaKernels.mqwTakes(codes(w.quant()), w.cols(), w.quant().groupShift());
+  }
+
   /** Tile elements needed for the largest of these matrices. */
   static long tileElements(long largestMatrix) {
     return Math.min(TILE_ELEMENTS, largestMatrix);
@@ -212,6 +223,21 @@ final class QuantizedProducts {
           0L,
           0f,
           false);
+      return;
+    }
+    if (takesMqw(w, n, splits)) {
+      k.cast(x, xTyped, CudaKernels.DT_F16, (long) n * in);
+      k.mqw(
+          codes(q),
+          new CudaKernels.MgMatrix(w.ptr(), q.scales().ptr(), q.zerosPtr(), y, out),
+          q.groupShift(),
+          q.groupsPerRow(),
+          xTyped,
+          in,
+          n,
+          accumulate,
+          tile,
+          2L * tileElements);
       return;
     }
     if (weightOnly(w, n, splits.tiledRows())) {

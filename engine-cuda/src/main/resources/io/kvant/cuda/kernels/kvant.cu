@@ -2636,6 +2636,14 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
                : "memory");
 }
 
+// cp_async16 of the first `bytes` (0 or 16) of src, the rest of the 16 zeroed.
+__device__ __forceinline__ void cp_async16_zfill(void* smem, const void* gmem, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(
+                   (unsigned)__cvta_generic_to_shared(smem)),
+               "l"(gmem), "r"(bytes)
+               : "memory");
+}
+
 __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;" ::: "memory");
 }
@@ -2840,6 +2848,210 @@ __device__ __forceinline__ void mqs_impl(
 MQS_SPLITS(mq4, MQC_I4)
 MQS_SPLITS(mq8i, MQC_I8)
 MQS_SPLITS(mq8e, MQC_E4M3)
+
+// ---------------------------------------------------------------------------------------------
+// mqw: the tiled products for many activation rows (large decode batches, from 33 rows), where
+// mq's activation loads grow with the rows: each of its warps reads every row's F32 activations
+// of its chunks from L2, at 32 rows sixteen times the weight bytes it decodes, and the tile path
+// above 32 rows (decode to F16, then cuBLASLt) writes and reads the whole matrix in F16 each step.
+// Here the activations come as F16 rows xh[n][in] (cast_f32 once per product) and a block stages
+// a window of them, MQW_NT rows x MQW_WIN columns, in shared memory through cp.async, double
+// buffered. Each of the block's MQW_WARPS warps owns one 16-row weight tile, streams that tile's
+// chunks of the window (16 bytes per lane, the layout mq reads) and multiplies each A fragment
+// by the MQW_NT / 8 B fragments of the staged rows (one 8-byte shared load each), so a weight byte
+// is read from memory once per MQW_NT rows and an activation element from L2 once per MQW_WARPS
+// tiles. grid: (ceil(tiles / MQW_WARPS), ceil(n / MQW_NT), splits); split z takes the windows
+// [z * W / splits, (z + 1) * W / splits) of the W = ceil(in / MQW_WIN). Numerics are mq's: F16
+// activations (the cast rounds to nearest even as mq_pack does), F32 mma sums, the group's F32
+// scale on each group's sum; sums run in column order within a split. With splits > 1 each block
+// writes its split's sums to partial[z][n][out]; the last of a tile's splits to arrive (counted in
+// counters[blockIdx.y * gridDim.x + blockIdx.x], which it sets back to 0 for the next launch)
+// adds the splits in order and stores, so the result does not depend on which finishes first.
+// Preconditions (Java side): in a multiple of the codes' chunk; groups as mq's, at most MQW_WIN
+// columns unless one per row; xh 16-byte aligned rows (in a multiple of 8).
+#define MQW_WARPS 8
+#define MQW_NT 64
+#define MQW_WIN 256
+#define MQW_STRIDE (MQW_WIN + 16)  // F16 elements per staged row: 32 bytes past a multiple of 128,
+                                   // so the 8-byte loads of rows g = 0..3 hit distinct banks
+
+// Stages rows [r0, r0 + MQW_NT) x columns [c0, c0 + cols) of xh into xs (rows past n zeroed).
+__device__ __forceinline__ void mqw_stage(unsigned short* xs, const unsigned short* xh, int n,
+                                          int in, int r0, int c0, int cols) {
+  const int per = cols / 8;  // 16-byte pieces per row
+  for (int i = threadIdx.x; i < MQW_NT * per; i += blockDim.x) {
+    const int r = i / per, p = i - r * per;
+    unsigned short* dst = xs + r * MQW_STRIDE + p * 8;
+    const int row = r0 + r;
+    const unsigned short* src = xh + (long)min(row, n - 1) * in + c0 + p * 8;
+    cp_async16_zfill(dst, src, row < n ? 16 : 0);
+  }
+}
+
+template <int CODE>
+__device__ __forceinline__ void mqw_impl(const unsigned char* w, const float* sc,
+                                         const unsigned char* zp, float* y, int out,
+                                         int groupShift, int groupsPerRow,
+                                         const unsigned short* xh, int in, int n, int accumulate,
+                                         float* partial, int* counters) {
+  constexpr int KT = CODE == MQC_I4 ? 4 : 2;  // k-tiles of 16 columns per 512-byte chunk
+  constexpr int CC = 16 * KT;                 // columns per chunk
+  constexpr int NB = MQW_NT / 8;              // mmas per A fragment
+  extern __shared__ __align__(16) unsigned short mqw_smem[];  // [2][MQW_NT][MQW_STRIDE]
+  __shared__ int mqwLast;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int tiles = (out + 15) >> 4;
+  const int tile = blockIdx.x * MQW_WARPS + warp;
+  const bool live = tile < tiles;
+  const int chunks = in / CC;
+  const unsigned char* wt = w + (long)min(tile, tiles - 1) * chunks * 512 + lane * 16;
+  const long row = min(tile * 16 + g, out - 1), row8 = min(tile * 16 + g + 8, out - 1);
+  const int r0 = blockIdx.y * MQW_NT;
+  const int windows = (in + MQW_WIN - 1) / MQW_WIN;
+  const int w0 = (int)((long)blockIdx.z * windows / gridDim.z);
+  const int w1 = (int)((long)(blockIdx.z + 1) * windows / gridDim.z);
+  const bool rowGroup = groupShift >= MQ_ROW_GROUP;
+  pdl_launch_next();
+  pdl_wait_previous();
+  float acc[NB][4], part[NB][4];
+#pragma unroll
+  for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[nb][i] = part[nb][i] = 0.f;
+  if (w0 < w1) {
+    mqw_stage(mqw_smem, xh, n, in, r0, w0 * MQW_WIN, min(MQW_WIN, in - w0 * MQW_WIN));
+  }
+  cp_async_commit();
+  for (int win = w0; win < w1; win++) {
+    const int c0 = win * MQW_WIN;
+    const int cols = min(MQW_WIN, in - c0);
+    unsigned short* xs = mqw_smem + ((win - w0) & 1) * MQW_NT * MQW_STRIDE;
+    // the next window into the other buffer (whose last reader passed the barrier at the end of
+    // the previous iteration), while this one is used
+    if (win + 1 < w1) {
+      mqw_stage(mqw_smem + ((win + 1 - w0) & 1) * MQW_NT * MQW_STRIDE, xh, n, in, r0,
+                c0 + MQW_WIN, min(MQW_WIN, in - c0 - MQW_WIN));
+    }
+    cp_async_commit();
+    // this warp's weight chunks of the window, all in flight before the wait
+    const int kc0 = c0 / CC, nk = cols / CC;
+    uint4 wq[MQW_WIN / CC];
+#pragma unroll
+    for (int u = 0; u < MQW_WIN / CC; u++)
+      if (live && u < nk) wq[u] = ld_stream16(wt + (long)(kc0 + u) * 512);
+    cp_async_wait<1>();
+    __syncthreads();
+    if (live) {
+#pragma unroll
+      for (int u = 0; u < MQW_WIN / CC; u++) {
+        if (u >= nk) break;
+        const int cc = c0 + u * CC;  // the chunk's first column
+#pragma unroll
+        for (int j = 0; j < KT; j++) {
+          const int col = cc + 16 * j;
+          unsigned a[4];
+          if (CODE == MQC_I4) {
+            const long grp = col >> groupShift;
+            const unsigned za = zp ? zp[row * groupsPerRow + grp] : 8u;
+            const unsigned zb = zp ? zp[row8 * groupsPerRow + grp] : 8u;
+            const unsigned word = j == 0 ? wq[u].x : j == 1 ? wq[u].y : j == 2 ? wq[u].z : wq[u].w;
+            mq_dequant(word, (0x6400u + za) * 0x10001u, (0xD400u + 16u * zb) * 0x10001u, a);
+          } else {
+            mq8_dequant<CODE>(j == 0 ? wq[u].x : wq[u].z, j == 0 ? wq[u].y : wq[u].w, a);
+          }
+          const unsigned short* xr = xs + g * MQW_STRIDE + (col - c0) + 4 * t;
+#pragma unroll
+          for (int nb = 0; nb < NB; nb++) {
+            const uint2 b = *(const uint2*)(xr + nb * 8 * MQW_STRIDE);
+            mq_mma(part[nb], a, b.x, b.y);
+          }
+          // the group's sum, scaled, into acc at the group's last k-tile
+          if (!rowGroup && ((col + 16) & ((1 << groupShift) - 1)) == 0) {
+            const long grp = col >> groupShift;
+            const float sa = sc[row * groupsPerRow + grp], sb = sc[row8 * groupsPerRow + grp];
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+              acc[nb][0] += sa * part[nb][0];
+              acc[nb][1] += sa * part[nb][1];
+              acc[nb][2] += sb * part[nb][2];
+              acc[nb][3] += sb * part[nb][3];
+#pragma unroll
+              for (int i = 0; i < 4; i++) part[nb][i] = 0.f;
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();  // this buffer is read: the next iteration's staging may overwrite it
+  }
+  cp_async_wait<0>();
+  if (rowGroup) {
+    const float sa = sc[row * groupsPerRow], sb = sc[row8 * groupsPerRow];
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++) {
+      acc[nb][0] = sa * part[nb][0];
+      acc[nb][1] = sa * part[nb][1];
+      acc[nb][2] = sb * part[nb][2];
+      acc[nb][3] = sb * part[nb][3];
+    }
+  }
+  const int o0 = tile * 16 + g;
+  if (gridDim.z == 1) {
+    if (!live) return;
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
+        if (r < n && o < out) store_out(y, (long)r * out + o, acc[nb][i], accumulate);
+      }
+    return;
+  }
+  if (live) {
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
+        if (r < n && o < out) partial[((long)blockIdx.z * n + r) * out + o] = acc[nb][i];
+      }
+  }
+  __threadfence();  // this block's partial sums are visible before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int slot = blockIdx.y * gridDim.x + blockIdx.x;
+    const int prev = atomicAdd(counters + slot, 1);
+    mqwLast = prev == (int)gridDim.z - 1;
+    if (mqwLast) counters[slot] = 0;  // every split has arrived: ready for the next launch
+  }
+  __syncthreads();
+  if (!mqwLast || !live) return;
+  __threadfence();
+#pragma unroll
+  for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
+      if (r >= n || o >= out) continue;
+      float v = 0.f;
+      for (int z = 0; z < (int)gridDim.z; z++) v += __ldcg(partial + ((long)z * n + r) * out + o);
+      store_out(y, (long)r * out + o, v, accumulate);
+    }
+}
+
+// grid and shared memory as mqw_impl; block: 32 * MQW_WARPS.
+#define MQW_KERNEL(NAME, CODE)                                                                   \
+  extern "C" __global__ void __launch_bounds__(32 * MQW_WARPS) NAME(                             \
+      const unsigned char* w, const float* s, const unsigned char* z, float* y, int out,         \
+      int groupShift, int groupsPerRow, const unsigned short* xh, int in, int n, int accumulate, \
+      float* partial, int* counters) {                                                           \
+    mqw_impl<CODE>(w, s, z, y, out, groupShift, groupsPerRow, xh, in, n, accumulate, partial,    \
+                   counters);                                                                    \
+  }
+MQW_KERNEL(mqw4, MQC_I4)
+MQW_KERNEL(mqw8i, MQC_I8)
+MQW_KERNEL(mqw8e, MQC_E4M3)
 
 // tile[(row - row0) * in + col] = W[row][col] (dtype F32, F16 or BF16) for row0 <= row < row0 +
 // rows from a tiled layout: 4-bit codes (fmt < 0) as scale * (code - zero), 8-bit codes of format

@@ -9,11 +9,11 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Compilers of the machine a test runs on (nvcc, g++): finding them and running them. */
-final class HostTools {
+public final class HostTools {
   private HostTools() {}
 
   /** {@code exe} on the PATH or in one of {@code extraDirs}, or null when there is none. */
-  static Path find(String exe, String... extraDirs) {
+  public static Path find(String exe, String... extraDirs) {
     String path = System.getenv().getOrDefault("PATH", "");
     for (String d :
         (path + File.pathSeparator + String.join(File.pathSeparator, extraDirs))
@@ -29,7 +29,7 @@ final class HostTools {
    * Runs {@code cmd}, its output into {@code log}; fails the test when it has not finished within
    * {@code seconds} (then it is killed) or exits non-zero (with the output in the message).
    */
-  static void run(List<String> cmd, Path log, int seconds) throws Exception {
+  public static void run(List<String> cmd, Path log, int seconds) throws Exception {
     Process p =
         new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     if (!p.waitFor(seconds, TimeUnit.SECONDS)) {

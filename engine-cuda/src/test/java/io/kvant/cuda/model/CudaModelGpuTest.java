@@ -347,6 +347,39 @@ class CudaModelGpuTest {
   }
 
   /**
+   * The wide tiled products ({@code mqw}, {@link MgemvSplits#MQ_WIDE}) in whole forward passes: up
+   * to 96 sequences in flight, so decode steps and prefill chunks of 33-256 rows take {@code mqw}
+   * (columns split or not, by the matrix), against the CPU engine on the same artifact.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"bundled:I4:g128", "bundled:Q4_0", "bundled:Q8_0", "bundled:F8_E4M3"})
+  void wideTiledProductsAgreeWithTheCpuEngine(String spec) throws Exception {
+    String name = spec.substring(0, spec.indexOf(':'));
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
+    CudaBackend backend = GpuFixture.backend();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
+      int len = Math.min(m.config().contextLength(), 48);
+      int seqs = Math.max(96, (2100 + len - 1) / len);
+      CpuGpuComparison.Result r =
+          CpuGpuComparison.run(
+              backend,
+              m.config(),
+              w,
+              KvCacheType.F32,
+              KvCacheType.F32,
+              seqs,
+              len,
+              29,
+              CpuGpuComparison.Options.DEFAULT
+                  .withMaxSequences(96)
+                  .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_WIDE)));
+      report(spec + " (wide tiled products, up to 96 rows)", r);
+      assertParity(r);
+    }
+  }
+
+  /**
    * INT8 and FP8 KV on the GPU against the CPU engine's store of the same type (same encoding: the
    * engines must agree), and, reported for the record, against F32 KV on the CPU (what the
    * quantized cache costs in quality).

@@ -53,6 +53,37 @@ class MgemvSplitsTest {
   }
 
   @Test
+  void onlyTheWidePolicyGivesMqwTheRowsAboveTheTiledProducts() {
+    for (MgemvSplits policy : MgemvSplits.values()) {
+      assertThat(policy.wideRows())
+          .as("%s", policy)
+          .isEqualTo(policy == MgemvSplits.MQ_WIDE ? 256 : 0);
+    }
+    // groups: at most a staged window (a column split must not cut one), or one per row
+    assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096, 7)).isTrue();
+    assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096, 8)).isTrue();
+    assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096, 9)).isFalse();
+    assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096, CudaKernels.MQ_ROW_GROUP)).isTrue();
+    assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096 + 32, 5)).isFalse(); // not whole chunks
+    assertThat(CudaKernels.mqwTakes(MqCodes.E4M3, 4096 + 32, CudaKernels.MQ_ROW_GROUP)).isTrue();
+    assertThat(CudaKernels.mqwTakes(MqCodes.I8, 1056, 6)).isFalse(); // 64 does not divide 1056
+  }
+
+  @Test
+  void mqwSplitsTheColumnsOnlyWhereBlocksAreFewAndThePartialSumsFit() {
+    // 8B o-projection at 64 rows: 32 blocks on 132 SMs, 16 windows: 8 splits (two windows each)
+    assertThat(CudaKernels.mqwSplits(32, 1, 4096, 64, 4096, 32L << 20, 132)).isEqualTo(8);
+    // the same with room for three splits' sums only
+    assertThat(CudaKernels.mqwSplits(32, 1, 4096, 64, 4096, 3L * 4 * 64 * 4096, 132)).isEqualTo(3);
+    // the head: a thousand blocks need no split
+    assertThat(CudaKernels.mqwSplits(1002, 1, 4096, 64, 128256, 32L << 20, 132)).isEqualTo(1);
+    // one window: nothing to split
+    assertThat(CudaKernels.mqwSplits(1, 1, 256, 64, 37, 32L << 20, 132)).isEqualTo(1);
+    // more blocks than counters
+    assertThat(CudaKernels.mqwSplits(70000, 1, 4096, 64, 37, 32L << 20, 132)).isEqualTo(1);
+  }
+
+  @Test
   void theDefaultGivesTheTiledProductsUpToTheKernelLimit() {
     // measured in session 14: 17-32 rows on the tiled kernels beat F16 tiles + cuBLASLt 2.5-3.3x
     // in whole 8B decode steps, so the default must not fall back to the tiles there; session 17:
@@ -76,6 +107,7 @@ class MgemvSplitsTest {
                       || policy == MgemvSplits.MQ_STAGED_K8
                       || policy == MgemvSplits.MQ_STAGED_K16
                       || policy == MgemvSplits.MQ_STAGED
+                      || policy == MgemvSplits.MQ_WIDE
                   ? CudaKernels.MQ_ROWS
                   : 16);
       for (int n = 1; n <= rows; n++) {

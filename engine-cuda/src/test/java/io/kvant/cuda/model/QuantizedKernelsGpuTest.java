@@ -417,6 +417,84 @@ class QuantizedKernelsGpuTest {
    * the kernel); gate/up with SwiGLU; symmetric and asymmetric groups of 32, 64 and 128, Q4_0; INT8
    * and FP8 with a scale per row or per tensor, Q8_0's groups of 32; widths of one chunk to many.
    */
+  /**
+   * mqw (the tiled products for wide batches) against a float64 reference: every code, group and
+   * form that mq takes, heights that are not multiples of a tile (16) or of a block (128), row
+   * counts that are not multiples of a block's 64, widths of one chunk to many windows with a
+   * partial last window; each with the columns split (the last block adds the splits) and in one
+   * piece (no partial buffer), accumulating into random outputs; and a second launch gives the same
+   * bits (the split sums are added in a fixed order, whatever block arrives last).
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 33, 64, 65, 130, 256})
+  void mqwMatchesTheReference(int n) {
+    CudaKernels k = backend.kernels();
+    String[] specs = {
+      "I4:g128", "I4:g32:asym", "I4:g64:asym", "Q4_0", "I8", "F8_E4M3", "F8_E4M3:tensor", "Q8_0"
+    };
+    int[] widths = {1152, 64, 4096, 1088, 4096, 96, 1056, 4000};
+    for (int si = 0; si < specs.length; si++) {
+      String spec = specs[si];
+      int in = widths[si];
+      float[] x = mem.random(n * in, 1);
+      double[] xin = new double[n * in];
+      for (int i = 0; i < n * in; i++) {
+        xin[i] = Float.float16ToFloat(Float.floatToFloat16(x[i]));
+      }
+      long xh = mem.alloc(2L * n * in);
+      k.cast(mem.up(x), xh, CudaKernels.DT_F16, (long) n * in);
+      for (int out : new int[] {37, 300}) {
+        Fused m = fusedMatrix(spec, out, in, true);
+        assertThat(m.op().tiled()).as("%s %dx%d tiled", spec, out, in).isTrue();
+        var op = m.op();
+        double[] p = product(m.values(), out, in, xin, n);
+        long partialBytes = 4L * 8 * n * out;
+        long partial = mem.alloc(partialBytes);
+        for (long room : new long[] {partialBytes, 0}) {
+          float[] base = mem.random(n * out, 1);
+          long y = mem.up(base);
+          int splits =
+              k.mqw(
+                  op.codes(),
+                  op.into(y),
+                  op.groupShift(),
+                  op.groupsPerRow(),
+                  xh,
+                  in,
+                  n,
+                  true,
+                  partial,
+                  room);
+          float[] want = new float[n * out];
+          for (int j = 0; j < want.length; j++) {
+            want[j] = (float) (base[j] + p[j]);
+          }
+          float[] got = mem.down(y, n * out);
+          String what = String.format("mqw %s %dx%d, %d rows, %d splits", spec, out, in, n, splits);
+          assertThat(relError(got, want)).as(what).isLessThan(5e-5);
+          if (room == 0) {
+            assertThat(splits).as(what).isEqualTo(1);
+          }
+          long again = mem.up(base);
+          k.mqw(
+              op.codes(),
+              op.into(again),
+              op.groupShift(),
+              op.groupsPerRow(),
+              xh,
+              in,
+              n,
+              true,
+              partial,
+              room);
+          assertThat(mem.down(again, n * out)).as(what + ", again").isEqualTo(got);
+        }
+      }
+    }
+    // a width of many windows and few blocks is split
+    assertThat(CudaKernels.mqwSplits(1, 1, 4096, 64, 37, 1L << 30, 132)).isEqualTo(8);
+  }
+
   @ParameterizedTest
   @ValueSource(ints = {1, 2, 3, 5, 8, 9, 13, 16, 17, 24, 32})
   void mqMatchesTheReference(int n) {

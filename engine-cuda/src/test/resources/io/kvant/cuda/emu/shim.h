@@ -19,7 +19,7 @@ using std::max;
 using std::min;
 
 struct Dim3 {
-  unsigned x = 0;
+  unsigned x = 0, y = 0, z = 0;
 };
 inline thread_local Dim3 threadIdx;
 inline Dim3 blockIdx, blockDim, gridDim;
@@ -86,22 +86,41 @@ T atomicAdd(T* p, T v) {
   return std::atomic_ref<T>(*p).fetch_add(v);
 }
 
+/** Called at the start of every emulated block (shims of warp-wide instructions reset state). */
+inline void (*emuBlockStart)(unsigned threads) = nullptr;
+
+/**
+ * Runs kernel(args...) as a grid of gx * gy * gz blocks of `threads` threads, one block at a time
+ * (x fastest).
+ */
+template <class F>
+void emu_launch3(unsigned gx, unsigned gy, unsigned gz, unsigned threads, F kernel) {
+  blockDim.x = threads;
+  gridDim.x = gx;
+  gridDim.y = gy;
+  gridDim.z = gz;
+  for (unsigned bz = 0; bz < gz; bz++)
+    for (unsigned by = 0; by < gy; by++)
+      for (unsigned bx = 0; bx < gx; bx++) {
+        blockIdx.x = bx;
+        blockIdx.y = by;
+        blockIdx.z = bz;
+        emuBlockBarrier = std::make_unique<std::barrier<>>(threads);
+        emuWarps = std::make_unique<WarpExchange[]>(threads / 32);
+        if (emuBlockStart) emuBlockStart(threads);
+        std::vector<std::thread> team;
+        for (unsigned t = 0; t < threads; t++) {
+          team.emplace_back([t, &kernel] {
+            threadIdx.x = t;
+            kernel();
+          });
+        }
+        for (auto& th : team) th.join();
+      }
+}
+
 /** Runs kernel(args...) as a grid of `blocks` blocks of `threads` threads, one block at a time. */
 template <class F>
 void emu_launch(unsigned blocks, unsigned threads, F kernel) {
-  blockDim.x = threads;
-  gridDim.x = blocks;
-  for (unsigned b = 0; b < blocks; b++) {
-    blockIdx.x = b;
-    emuBlockBarrier = std::make_unique<std::barrier<>>(threads);
-    emuWarps = std::make_unique<WarpExchange[]>(threads / 32);
-    std::vector<std::thread> team;
-    for (unsigned t = 0; t < threads; t++) {
-      team.emplace_back([t, &kernel] {
-        threadIdx.x = t;
-        kernel();
-      });
-    }
-    for (auto& th : team) th.join();
-  }
+  emu_launch3(blocks, 1, 1, threads, kernel);
 }
