@@ -2636,6 +2636,11 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
                : "memory");
 }
 
+// Pulls the line of p toward L2 (a hint: nothing waits on it).
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 // cp_async16 of the first `bytes` (0 or 16) of src, the rest of the 16 zeroed.
 __device__ __forceinline__ void cp_async16_zfill(void* smem, const void* gmem, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(
@@ -2934,12 +2939,19 @@ __device__ __forceinline__ void mqw_impl(const unsigned char* w, const float* sc
                 c0 + MQW_WIN, min(MQW_WIN, in - c0 - MQW_WIN));
     }
     cp_async_commit();
-    // this warp's weight chunks of the window, all in flight before the wait
+    // this warp's weight chunks of the window, all in flight before the wait; the next window's
+    // pulled toward L2 meanwhile (no registers held), so its loads wait on L2, not on DRAM
     const int kc0 = c0 / CC, nk = cols / CC;
     uint4 wq[MQW_WIN / CC];
 #pragma unroll
     for (int u = 0; u < MQW_WIN / CC; u++)
       if (live && u < nk) wq[u] = ld_stream16(wt + (long)(kc0 + u) * 512);
+    if (live && win + 1 < w1) {
+      const int nk2 = min(MQW_WIN, in - c0 - MQW_WIN) / CC;
+#pragma unroll
+      for (int u = 0; u < MQW_WIN / CC; u++)
+        if (u < nk2) prefetch_l2(wt + (long)(kc0 + nk + u) * 512);
+    }
     cp_async_wait<1>();
     __syncthreads();
     if (live) {
@@ -3028,15 +3040,28 @@ __device__ __forceinline__ void mqw_impl(const unsigned char* w, const float* sc
   __syncthreads();
   if (!mqwLast || !live) return;
   __threadfence();
+  // split by split, all of a lane's sums at once: 32 independent loads per split, not a chain of
+  // dependent ones per sum (that chain was most of the launch in ncu)
+#pragma unroll
+  for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[nb][i] = 0.f;
+  for (int z = 0; z < (int)gridDim.z; z++) {
+    const float* pz = partial + (long)z * n * out;
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
+        if (r < n && o < out) acc[nb][i] += __ldcg(pz + (long)r * out + o);
+      }
+  }
 #pragma unroll
   for (int nb = 0; nb < NB; nb++)
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
-      if (r >= n || o >= out) continue;
-      float v = 0.f;
-      for (int z = 0; z < (int)gridDim.z; z++) v += __ldcg(partial + ((long)z * n + r) * out + o);
-      store_out(y, (long)r * out + o, v, accumulate);
+      if (r < n && o < out) store_out(y, (long)r * out + o, acc[nb][i], accumulate);
     }
 }
 

@@ -106,6 +106,7 @@ inline void cp_async16_zfill(void* smem, const void* gmem, int bytes) {
     std::memset(smem, 0, 16);
   }
 }
+inline void prefetch_l2(const void*) {}
 inline void cp_async_commit() {}
 template <int N>
 inline void cp_async_wait() {}
