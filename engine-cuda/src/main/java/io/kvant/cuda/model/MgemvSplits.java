@@ -101,7 +101,11 @@ public enum MgemvSplits {
    * As {@link #MQ_STAGED}, with tiled products of more than {@link #tiledRows} rows, up to {@link
    * #wideRows}, on {@code mqw} (activations cast to F16 once, staged in shared memory per block of
    * 64 rows; each weight byte read once per 64 rows) where {@link #MQ_STAGED} decodes F16 tiles for
-   * cuBLASLt. Session 23; not yet measured on a GPU, so not the default.
+   * cuBLASLt (W8A8, where on, still takes INT8/FP8 first); up to 32 rows the same as {@link
+   * #MQ_STAGED}. The default since session 23: 8B decode on an H100, same weights, INT4 g128
+   * 1,123.8 -> 2,232.8 tok/s at 33 sequences, 2,120.3 -> 3,681.1 at 64, 6,421.6 -> 7,429.0 at 256;
+   * FP8 without W8A8 1,391.4 -> 2,281.4, 2,614.5 -> 3,726.4, 7,548.0 -> 7,557.9 (perf/RESULTS.md,
+   * "Session 23").
    */
   MQ_WIDE;
 
@@ -109,7 +113,7 @@ public enum MgemvSplits {
   static final int WIDE_ROWS = 256;
 
   /** What the forward pass uses unless told otherwise. */
-  public static final MgemvSplits DEFAULT = MQ_STAGED;
+  public static final MgemvSplits DEFAULT = MQ_WIDE;
 
   /** Rows the tiled products take under every policy but {@link #MQ_32} (two mmas per fragment). */
   static final int TILED_ROWS = 16;
@@ -180,7 +184,7 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED ->
+      case MQ_STAGED, MQ_WIDE ->
           n == 1 && out < HEAD_ROWS
               ? MqVariant.K16S4
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -198,7 +202,7 @@ public enum MgemvSplits {
     if (byShape.staged()) {
       return byShape;
     }
-    if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED)
+    if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || this == MQ_WIDE)
         && codes == MqCodes.I4
         && out >= TALL_ROWS) {
       return MqVariant.K8U4;

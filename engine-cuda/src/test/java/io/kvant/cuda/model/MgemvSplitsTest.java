@@ -53,6 +53,23 @@ class MgemvSplitsTest {
   }
 
   @Test
+  void theWidePolicyIsTheStagedOneUpToThirtyTwoRows() {
+    for (MqCodes codes : MqCodes.values()) {
+      for (int out : new int[] {1024, 4096, 14336, 128256}) {
+        for (int n = 1; n <= CudaKernels.MQ_ROWS; n++) {
+          assertThat(MgemvSplits.MQ_WIDE.tiled(out, n, codes))
+              .as("%s %d rows of %d", codes, n, out)
+              .isEqualTo(MgemvSplits.MQ_STAGED.tiled(out, n, codes));
+        }
+      }
+    }
+    for (MgKind kind : MgKind.values()) {
+      assertThat(MgemvSplits.MQ_WIDE.product(kind, 4096))
+          .isEqualTo(MgemvSplits.MQ_STAGED.product(kind, 4096));
+    }
+  }
+
+  @Test
   void onlyTheWidePolicyGivesMqwTheRowsAboveTheTiledProducts() {
     for (MgemvSplits policy : MgemvSplits.values()) {
       assertThat(policy.wideRows())
@@ -88,7 +105,7 @@ class MgemvSplitsTest {
     // measured in session 14: 17-32 rows on the tiled kernels beat F16 tiles + cuBLASLt 2.5-3.3x
     // in whole 8B decode steps, so the default must not fall back to the tiles there; session 17:
     // the tall INT4 products of 1-8 rows on K8U4; session 18: one row staged
-    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_STAGED);
+    assertThat(MgemvSplits.DEFAULT).isEqualTo(MgemvSplits.MQ_WIDE);
     assertThat(MgemvSplits.DEFAULT.tiledRows()).isEqualTo(CudaKernels.MQ_ROWS).isEqualTo(32);
   }
 
@@ -149,7 +166,9 @@ class MgemvSplitsTest {
                 .as("%s %s %d rows of %d", policy, codes, n, out)
                 .isTrue();
             boolean int4Tall =
-                (policy == MgemvSplits.MQ_32_TALL_INT4_K8U4 || policy == MgemvSplits.MQ_STAGED)
+                (policy == MgemvSplits.MQ_32_TALL_INT4_K8U4
+                        || policy == MgemvSplits.MQ_STAGED
+                        || policy == MgemvSplits.MQ_WIDE)
                     && codes == MqCodes.I4
                     && out >= MgemvSplits.TALL_ROWS;
             if (policy != p && !int4Tall) {
