@@ -432,7 +432,7 @@ if named samplecheck; then
 fi
 if named wide; then
   # mqw (session 23): its reference test and the whole-model comparison, then 8B decode steps at
-  # 33-256 sequences on MQ_STAGED (F16 tiles + cuBLASLt above 32 rows) against MQ_WIDE (mqw), same
+  # 33-256 sequences on MQ_STAGED (F16 tiles + cuBLASLt above 32 rows) against MQ_WIDE (mqw to 192), same
   # weights, one run per format; FP8 also with W8A8 (which takes FP8 from 16 rows either way).
   junit wide-test --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqwMatchesTheReference(int)' \
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#wideTiledProductsAgreeWithTheCpuEngine(java.lang.String)'

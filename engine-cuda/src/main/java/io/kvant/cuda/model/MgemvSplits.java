@@ -103,14 +103,18 @@ public enum MgemvSplits {
    * 64 rows; each weight byte read once per 64 rows) where {@link #MQ_STAGED} decodes F16 tiles for
    * cuBLASLt (W8A8, where on, still takes INT8/FP8 first); up to 32 rows the same as {@link
    * #MQ_STAGED}. The default since session 23: 8B decode on an H100, same weights, INT4 g128
-   * 1,123.8 -> 2,232.8 tok/s at 33 sequences, 2,120.3 -> 3,681.1 at 64, 6,421.6 -> 7,429.0 at 256;
-   * FP8 without W8A8 1,391.4 -> 2,281.4, 2,614.5 -> 3,726.4, 7,548.0 -> 7,557.9 (perf/RESULTS.md,
+   * 1,112.2 -> 2,461.9 tok/s at 33 sequences, 2,120.2 -> 4,272.2 at 64, 3,800.2 -> 5,225.5 at 128;
+   * FP8 without W8A8 1,380.7 -> 2,576.3, 2,591.5 -> 4,502.8, 4,516.4 -> 5,664.6 (perf/RESULTS.md,
    * "Session 23").
    */
   MQ_WIDE;
 
-  /** Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). */
-  static final int WIDE_ROWS = 256;
+  /**
+   * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
+   * decode on an H100 (perf/RESULTS.md, session 23), `mqw` against the tiles: INT4 g128 1.38x at
+   * 128 sequences, 1.17x at 192, 1.05x at 256; FP8 1.25x, 1.06x, 0.95x.
+   */
+  static final int WIDE_ROWS = 192;
 
   /** What the forward pass uses unless told otherwise. */
   public static final MgemvSplits DEFAULT = MQ_WIDE;

@@ -348,7 +348,7 @@ class CudaModelGpuTest {
 
   /**
    * The wide tiled products ({@code mqw}, {@link MgemvSplits#MQ_WIDE}) in whole forward passes: up
-   * to 96 sequences in flight, so decode steps and prefill chunks of 33-256 rows take {@code mqw}
+   * to 96 sequences in flight, so decode steps and prefill chunks of 33-192 rows take {@code mqw}
    * (columns split or not, by the matrix), against the CPU engine on the same artifact.
    */
   @ParameterizedTest

@@ -74,7 +74,7 @@ class MgemvSplitsTest {
     for (MgemvSplits policy : MgemvSplits.values()) {
       assertThat(policy.wideRows())
           .as("%s", policy)
-          .isEqualTo(policy == MgemvSplits.MQ_WIDE ? 256 : 0);
+          .isEqualTo(policy == MgemvSplits.MQ_WIDE ? 192 : 0);
     }
     // groups: at most a staged window (a column split must not cut one), or one per row
     assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096, 7)).isTrue();
