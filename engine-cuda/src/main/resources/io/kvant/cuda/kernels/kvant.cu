@@ -2893,6 +2893,14 @@ __device__ __forceinline__ void mqw_stage(unsigned short* xs, const unsigned sho
   }
 }
 
+// The element r * out + o of y (and of a split's partial sums) that accumulator i of the mma
+// nb holds in lane (g, t) of the warp whose tile starts at output o0 - g, block rows from r0; -1
+// past n or out.
+__device__ __forceinline__ long mqw_elem(int r0, int o0, int nb, int i, int t, int n, int out) {
+  const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
+  return r < n && o < out ? (long)r * out + o : -1;
+}
+
 template <int CODE>
 __device__ __forceinline__ void mqw_impl(const unsigned char* w, const float* sc,
                                          const unsigned char* zp, float* y, int out,
@@ -3009,59 +3017,50 @@ __device__ __forceinline__ void mqw_impl(const unsigned char* w, const float* sc
     }
   }
   const int o0 = tile * 16 + g;
-  if (gridDim.z == 1) {
-    if (!live) return;
+  if (gridDim.z > 1) {
+    if (live) {
+#pragma unroll
+      for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          const long e = mqw_elem(r0, o0, nb, i, t, n, out);
+          if (e >= 0) partial[(long)blockIdx.z * n * out + e] = acc[nb][i];
+        }
+    }
+    __threadfence();  // this block's partial sums are visible before it is counted
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      const int slot = blockIdx.y * gridDim.x + blockIdx.x;
+      const int prev = atomicAdd(counters + slot, 1);
+      mqwLast = prev == (int)gridDim.z - 1;
+      if (mqwLast) counters[slot] = 0;  // every split has arrived: ready for the next launch
+    }
+    __syncthreads();
+    if (!mqwLast) return;
+    __threadfence();
+    // split by split, all of a lane's sums at once: 32 independent loads per split, not a chain
+    // of dependent ones per sum (that chain was most of the launch in ncu)
 #pragma unroll
     for (int nb = 0; nb < NB; nb++)
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
-        if (r < n && o < out) store_out(y, (long)r * out + o, acc[nb][i], accumulate);
-      }
-    return;
+      for (int i = 0; i < 4; i++) acc[nb][i] = 0.f;
+    for (int z = 0; z < (int)gridDim.z; z++) {
+#pragma unroll
+      for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          const long e = mqw_elem(r0, o0, nb, i, t, n, out);
+          if (live && e >= 0) acc[nb][i] += __ldcg(partial + (long)z * n * out + e);
+        }
+    }
   }
-  if (live) {
-#pragma unroll
-    for (int nb = 0; nb < NB; nb++)
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
-        if (r < n && o < out) partial[((long)blockIdx.z * n + r) * out + o] = acc[nb][i];
-      }
-  }
-  __threadfence();  // this block's partial sums are visible before it is counted
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const int slot = blockIdx.y * gridDim.x + blockIdx.x;
-    const int prev = atomicAdd(counters + slot, 1);
-    mqwLast = prev == (int)gridDim.z - 1;
-    if (mqwLast) counters[slot] = 0;  // every split has arrived: ready for the next launch
-  }
-  __syncthreads();
-  if (!mqwLast || !live) return;
-  __threadfence();
-  // split by split, all of a lane's sums at once: 32 independent loads per split, not a chain of
-  // dependent ones per sum (that chain was most of the launch in ncu)
-#pragma unroll
-  for (int nb = 0; nb < NB; nb++)
-#pragma unroll
-    for (int i = 0; i < 4; i++) acc[nb][i] = 0.f;
-  for (int z = 0; z < (int)gridDim.z; z++) {
-    const float* pz = partial + (long)z * n * out;
-#pragma unroll
-    for (int nb = 0; nb < NB; nb++)
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
-        if (r < n && o < out) acc[nb][i] += __ldcg(pz + (long)r * out + o);
-      }
-  }
+  if (!live) return;
 #pragma unroll
   for (int nb = 0; nb < NB; nb++)
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-      const int r = r0 + 8 * nb + 2 * t + (i & 1), o = o0 + 8 * (i >> 1);
-      if (r < n && o < out) store_out(y, (long)r * out + o, acc[nb][i], accumulate);
+      const long e = mqw_elem(r0, o0, nb, i, t, n, out);
+      if (e >= 0) store_out(y, e, acc[nb][i], accumulate);
     }
 }
 

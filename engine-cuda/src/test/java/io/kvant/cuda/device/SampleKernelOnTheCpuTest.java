@@ -3,8 +3,6 @@ package io.kvant.cuda.device;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -70,51 +68,11 @@ class SampleKernelOnTheCpuTest {
     String src = CudaKernels.source();
     String kernel =
         "typedef unsigned long long u64;\n"
-            + cut(src, "__device__ __forceinline__ float warp_sum", "__device__ float block_max")
-            + cut(src, "__device__ __forceinline__ u64 splitmix64", null);
-    Files.writeString(dir.resolve("kernel.inc"), kernel);
-    copy("shim.h");
-    copy("sample_harness.cpp");
-    Path exe = dir.resolve("sample_harness");
-    HostTools.run(
-        List.of(
-            gxx.toString(),
-            "-std=c++20",
-            "-O2",
-            "-pthread",
-            "-I" + dir,
-            "-o",
-            exe.toString(),
-            dir.resolve("sample_harness.cpp").toString()),
-        dir.resolve("g++.log"),
-        240);
-    return exe;
-  }
-
-  /**
-   * From the line starting with {@code from} to the end of the function starting at {@code
-   * lastFunction} (its first closing brace in column 0), or with {@code lastFunction} null to the
-   * comment that follows the sample kernel.
-   */
-  private static String cut(String src, String from, String lastFunction) {
-    int start = src.indexOf("\n" + from) + 1;
-    assertThat(start).as("kvant.cu has %s", from).isPositive();
-    int end;
-    if (lastFunction == null) {
-      end = src.indexOf("\n// Fills count elements", start);
-    } else {
-      int f = src.indexOf("\n" + lastFunction, start);
-      assertThat(f).as("kvant.cu has %s", lastFunction).isPositive();
-      end = src.indexOf("\n}\n", f) + 3;
-    }
-    assertThat(end).as("the end of the cut after %s", from).isGreaterThan(start);
-    return src.substring(start, end) + "\n";
-  }
-
-  private void copy(String name) throws IOException {
-    try (InputStream in = getClass().getResourceAsStream("/io/kvant/cuda/emu/" + name)) {
-      assertThat(in).as("test resource emu/%s", name).isNotNull();
-      Files.write(dir.resolve(name), in.readAllBytes());
-    }
+            + KernelOnTheCpu.cut(
+                src, "__device__ __forceinline__ float warp_sum", "__device__ float block_max")
+            + KernelOnTheCpu.cutBefore(
+                src, "__device__ __forceinline__ u64 splitmix64", "// Fills count elements")
+            + "\n";
+    return KernelOnTheCpu.build(gxx, dir, kernel, "sample_harness.cpp", "shim.h");
   }
 }

@@ -321,29 +321,7 @@ class CudaModelGpuTest {
   @ParameterizedTest
   @ValueSource(strings = {"bundled:I4:g128", "bundled:Q4_0", "bundled:Q8_0", "bundled:F8_E4M3"})
   void tiledProductsOfUpTo32RowsAgreeWithTheCpuEngine(String spec) throws Exception {
-    String name = spec.substring(0, spec.indexOf(':'));
-    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
-    CudaBackend backend = GpuFixture.backend();
-    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
-      ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
-      int len = Math.min(m.config().contextLength(), 96);
-      int seqs = Math.max(24, (2100 + len - 1) / len);
-      CpuGpuComparison.Result r =
-          CpuGpuComparison.run(
-              backend,
-              m.config(),
-              w,
-              KvCacheType.F32,
-              KvCacheType.F32,
-              seqs,
-              len,
-              23,
-              CpuGpuComparison.Options.DEFAULT
-                  .withMaxSequences(24)
-                  .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_32)));
-      report(spec + " (tiled products up to 32 rows)", r);
-      assertParity(r);
-    }
+    tiledPolicyAgrees(spec, MgemvSplits.MQ_32, 24, 96, 23, "tiled products up to 32 rows");
   }
 
   /**
@@ -354,13 +332,24 @@ class CudaModelGpuTest {
   @ParameterizedTest
   @ValueSource(strings = {"bundled:I4:g128", "bundled:Q4_0", "bundled:Q8_0", "bundled:F8_E4M3"})
   void wideTiledProductsAgreeWithTheCpuEngine(String spec) throws Exception {
+    tiledPolicyAgrees(spec, MgemvSplits.MQ_WIDE, 96, 48, 29, "wide tiled products, up to 96 rows");
+  }
+
+  /**
+   * {@code spec} ("model:kind") quantized, on the GPU under {@code policy} with at most {@code
+   * inFlight} sequences of {@code len} tokens at a time (at least 2,100 positions in all), against
+   * the CPU engine: parity as {@link #assertParity}.
+   */
+  private void tiledPolicyAgrees(
+      String spec, MgemvSplits policy, int inFlight, int maxLen, long seed, String what)
+      throws Exception {
     String name = spec.substring(0, spec.indexOf(':'));
     QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec.substring(spec.indexOf(':') + 1));
     CudaBackend backend = GpuFixture.backend();
     try (Model m = ModelLoader.load(model(name), Optional.empty())) {
       ModelWeights w = QuantFixtures.quantizeModel(m.weights(), kind);
-      int len = Math.min(m.config().contextLength(), 48);
-      int seqs = Math.max(96, (2100 + len - 1) / len);
+      int len = Math.min(m.config().contextLength(), maxLen);
+      int seqs = Math.max(inFlight, (2100 + len - 1) / len);
       CpuGpuComparison.Result r =
           CpuGpuComparison.run(
               backend,
@@ -370,11 +359,11 @@ class CudaModelGpuTest {
               KvCacheType.F32,
               seqs,
               len,
-              29,
+              seed,
               CpuGpuComparison.Options.DEFAULT
-                  .withMaxSequences(96)
-                  .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_WIDE)));
-      report(spec + " (wide tiled products, up to 96 rows)", r);
+                  .withMaxSequences(inFlight)
+                  .withSetup(gpu -> gpu.setMgemvSplits(policy)));
+      report(spec + " (" + what + ")", r);
       assertParity(r);
     }
   }

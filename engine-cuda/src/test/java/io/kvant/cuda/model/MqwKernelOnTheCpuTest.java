@@ -5,9 +5,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.HostTools;
+import io.kvant.cuda.device.KernelOnTheCpu;
 import io.kvant.engine.tensor.Tensor;
-import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -167,41 +166,24 @@ class MqwKernelOnTheCpuTest {
     String src = CudaKernels.source();
     String kernel =
         "typedef unsigned short u16;\n"
-            + line(src, "#define QF_INT8 ")
-            + line(src, "#define QF_E4M3 ")
-            + line(src, "#define QF_E5M2 ")
-            + line(src, "#define MQ_ROW_GROUP ")
-            + cut(
+            + KernelOnTheCpu.line(src, "#define QF_INT8 ")
+            + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
+            + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
+            + KernelOnTheCpu.line(src, "#define MQ_ROW_GROUP ")
+            + KernelOnTheCpu.cut(
                 src,
                 "__device__ __forceinline__ float decode8",
                 "__device__ __forceinline__ float decode8")
-            + cut(
+            + KernelOnTheCpu.cut(
                 src,
                 "__device__ __forceinline__ void store_out",
                 "__device__ __forceinline__ void store_out")
-            + cut(
+            + KernelOnTheCpu.cut(
                 src,
                 "__device__ __forceinline__ void mq_dequant",
                 "__device__ __forceinline__ void mq8_dequant")
             + mqw(src);
-    Files.writeString(dir.resolve("kernel.inc"), kernel);
-    copy("shim.h");
-    copy("mq_shim.h");
-    copy("mqw_harness.cpp");
-    Path exe = dir.resolve("mqw_harness");
-    HostTools.run(
-        List.of(
-            gxx.toString(),
-            "-std=c++20",
-            "-O2",
-            "-pthread",
-            "-I" + dir,
-            "-o",
-            exe.toString(),
-            dir.resolve("mqw_harness.cpp").toString()),
-        dir.resolve("g++.log"),
-        240);
-    return exe;
+    return KernelOnTheCpu.build(gxx, dir, kernel, "mqw_harness.cpp", "shim.h", "mq_shim.h");
   }
 
   /** The mqw section of kvant.cu, its dynamic shared memory taken from the shim. */
@@ -216,30 +198,5 @@ class MqwKernelOnTheCpuTest {
     assertThat(body).as("mqw's shared memory declaration").contains(decl);
     return body.replace(decl, "unsigned short* mqw_smem = emu_dynamic_shared<unsigned short>();")
         + "\n";
-  }
-
-  private static String line(String src, String prefix) {
-    int start = src.indexOf("\n" + prefix) + 1;
-    assertThat(start).as("kvant.cu has %s", prefix).isPositive();
-    return src.substring(start, src.indexOf('\n', start) + 1);
-  }
-
-  /**
-   * From the line starting with {@code from} to the end of the function at {@code lastFunction}.
-   */
-  private static String cut(String src, String from, String lastFunction) {
-    int start = src.indexOf("\n" + from) + 1;
-    assertThat(start).as("kvant.cu has %s", from).isPositive();
-    int f = src.indexOf("\n" + lastFunction, start - 1);
-    assertThat(f).as("kvant.cu has %s", lastFunction).isGreaterThanOrEqualTo(start - 1);
-    int end = src.indexOf("\n}\n", f) + 3;
-    return src.substring(start, end) + "\n";
-  }
-
-  private void copy(String name) throws IOException {
-    try (InputStream in = getClass().getResourceAsStream("/io/kvant/cuda/emu/" + name)) {
-      assertThat(in).as("test resource emu/%s", name).isNotNull();
-      Files.write(dir.resolve(name), in.readAllBytes());
-    }
   }
 }

@@ -453,18 +453,20 @@ class QuantizedKernelsGpuTest {
         for (long room : new long[] {partialBytes, 0}) {
           float[] base = mem.random(n * out, 1);
           long y = mem.up(base);
-          int splits =
-              k.mqw(
-                  op.codes(),
-                  op.into(y),
-                  op.groupShift(),
-                  op.groupsPerRow(),
-                  xh,
-                  in,
-                  n,
-                  true,
-                  partial,
-                  room);
+          java.util.function.LongToIntFunction launch =
+              into ->
+                  k.mqw(
+                      op.codes(),
+                      op.into(into),
+                      op.groupShift(),
+                      op.groupsPerRow(),
+                      xh,
+                      in,
+                      n,
+                      true,
+                      partial,
+                      room);
+          int splits = launch.applyAsInt(y);
           float[] want = new float[n * out];
           for (int j = 0; j < want.length; j++) {
             want[j] = (float) (base[j] + p[j]);
@@ -476,17 +478,7 @@ class QuantizedKernelsGpuTest {
             assertThat(splits).as(what).isEqualTo(1);
           }
           long again = mem.up(base);
-          k.mqw(
-              op.codes(),
-              op.into(again),
-              op.groupShift(),
-              op.groupsPerRow(),
-              xh,
-              in,
-              n,
-              true,
-              partial,
-              room);
+          launch.applyAsInt(again);
           assertThat(mem.down(again, n * out)).as(what + ", again").isEqualTo(got);
         }
       }

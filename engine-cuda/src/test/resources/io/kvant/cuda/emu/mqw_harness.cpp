@@ -11,14 +11,6 @@
 #include "mq_shim.h"
 #include "kernel.inc"
 
-template <class T>
-static void readAll(FILE* f, T* p, size_t n, const char* what) {
-  if (n > 0 && fread(p, sizeof(T), n, f) != n) {
-    fprintf(stderr, "harness: short read of %s\n", what);
-    exit(2);
-  }
-}
-
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: harness IN OUT\n");
@@ -30,18 +22,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   int h[11];
-  readAll(in, h, 11, "header");
+  emu_read_all(in, h, 11, "header");
   const int codes = h[0], out = h[1], width = h[2], n = h[3], groupShift = h[4],
             groupsPerRow = h[5], accumulate = h[6], splits = h[7], scaleCount = h[8],
             zeroCount = h[9], codeBytes = h[10];
   std::vector<unsigned char> w(codeBytes), zeros(zeroCount);
   std::vector<float> scales(scaleCount), y((size_t)n * out), partial((size_t)splits * n * out);
   std::vector<unsigned short> xh((size_t)n * width);
-  readAll(in, w.data(), w.size(), "codes");
-  readAll(in, scales.data(), scales.size(), "scales");
-  readAll(in, zeros.data(), zeros.size(), "zero points");
-  readAll(in, xh.data(), xh.size(), "activations");
-  readAll(in, y.data(), y.size(), "outputs");
+  emu_read_all(in, w.data(), w.size(), "codes");
+  emu_read_all(in, scales.data(), scales.size(), "scales");
+  emu_read_all(in, zeros.data(), zeros.size(), "zero points");
+  emu_read_all(in, xh.data(), xh.size(), "activations");
+  emu_read_all(in, y.data(), y.size(), "outputs");
   fclose(in);
   const unsigned tiles = (out + 15) / 16;
   const unsigned bx = (tiles + MQW_WARPS - 1) / MQW_WARPS, by = (n + MQW_NT - 1) / MQW_NT;

@@ -10,14 +10,6 @@
 #include "shim.h"
 #include "kernel.inc"
 
-template <class T>
-static void readAll(FILE* f, T* p, size_t n, const char* what) {
-  if (fread(p, sizeof(T), n, f) != n) {
-    fprintf(stderr, "harness: short read of %s\n", what);
-    exit(2);
-  }
-}
-
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: harness IN OUT\n");
@@ -29,17 +21,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   int rows, vocab;
-  readAll(in, &rows, 1, "rows");
-  readAll(in, &vocab, 1, "vocab");
+  emu_read_all(in, &rows, 1, "rows");
+  emu_read_all(in, &vocab, 1, "vocab");
   std::vector<float> temp(rows), topP(rows), minP(rows), logits((size_t)rows * vocab);
   std::vector<int> topK(rows), out(rows, -7);
   std::vector<u64> seeds(rows);
-  readAll(in, temp.data(), rows, "temperatures");
-  readAll(in, topK.data(), rows, "top-k");
-  readAll(in, topP.data(), rows, "top-p");
-  readAll(in, minP.data(), rows, "min-p");
-  readAll(in, seeds.data(), rows, "seeds");
-  readAll(in, logits.data(), logits.size(), "logits");
+  emu_read_all(in, temp.data(), rows, "temperatures");
+  emu_read_all(in, topK.data(), rows, "top-k");
+  emu_read_all(in, topP.data(), rows, "top-p");
+  emu_read_all(in, minP.data(), rows, "min-p");
+  emu_read_all(in, seeds.data(), rows, "seeds");
+  emu_read_all(in, logits.data(), logits.size(), "logits");
   fclose(in);
   emu_launch(rows, SAMPLE_THREADS, [&] {
     sample(logits.data(), vocab, temp.data(), topK.data(), topP.data(), minP.data(), seeds.data(),

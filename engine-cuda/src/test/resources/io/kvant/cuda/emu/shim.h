@@ -10,6 +10,8 @@
 #include <barrier>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -84,6 +86,15 @@ inline float __uint_as_float(unsigned u) {
 template <class T>
 T atomicAdd(T* p, T v) {
   return std::atomic_ref<T>(*p).fetch_add(v);
+}
+
+/** Reads n values of T from f, or exits with status 2 naming what was short. */
+template <class T>
+void emu_read_all(FILE* f, T* p, size_t n, const char* what) {
+  if (n > 0 && fread(p, sizeof(T), n, f) != n) {
+    fprintf(stderr, "harness: short read of %s\n", what);
+    exit(2);
+  }
 }
 
 /** Called at the start of every emulated block (shims of warp-wide instructions reset state). */

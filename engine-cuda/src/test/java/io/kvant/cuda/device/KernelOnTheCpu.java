@@ -1,0 +1,83 @@
+package io.kvant.cuda.device;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * What the tests that run kvant.cu's kernels on the CPU share: cutting a kernel and its helpers out
+ * of the source, and building a harness from {@code emu/} (the CUDA shims and a {@code main}) with
+ * g++ against the cut, written as {@code kernel.inc}.
+ */
+public final class KernelOnTheCpu {
+  private KernelOnTheCpu() {}
+
+  /**
+   * From the line starting with {@code from} to the end of the function starting at {@code
+   * lastFunction} (its first closing brace in column 0 after it; {@code lastFunction} may equal
+   * {@code from}).
+   */
+  public static String cut(String src, String from, String lastFunction) {
+    int start = src.indexOf("\n" + from) + 1;
+    assertThat(start).as("kvant.cu has %s", from).isPositive();
+    int f = src.indexOf("\n" + lastFunction, start - 1);
+    assertThat(f).as("kvant.cu has %s", lastFunction).isGreaterThanOrEqualTo(start - 1);
+    int end = src.indexOf("\n}\n", f) + 3;
+    return src.substring(start, end) + "\n";
+  }
+
+  /** From the line starting with {@code from} up to (not including) the line {@code before}. */
+  public static String cutBefore(String src, String from, String before) {
+    int start = src.indexOf("\n" + from) + 1;
+    assertThat(start).as("kvant.cu has %s", from).isPositive();
+    int end = src.indexOf("\n" + before, start);
+    assertThat(end).as("kvant.cu has %s after %s", before, from).isGreaterThan(start);
+    return src.substring(start, end + 1);
+  }
+
+  /** The line of {@code src} that starts with {@code prefix}, with its newline. */
+  public static String line(String src, String prefix) {
+    int start = src.indexOf("\n" + prefix) + 1;
+    assertThat(start).as("kvant.cu has %s", prefix).isPositive();
+    return src.substring(start, src.indexOf('\n', start) + 1);
+  }
+
+  /**
+   * Writes {@code kernel} as {@code dir/kernel.inc}, copies the {@code emu/} resources {@code
+   * files} (the harness source first) into {@code dir} and builds the harness with {@code gxx};
+   * returns the executable.
+   */
+  public static Path build(Path gxx, Path dir, String kernel, String harness, String... headers)
+      throws Exception {
+    Files.writeString(dir.resolve("kernel.inc"), kernel);
+    copy(dir, harness);
+    for (String h : headers) {
+      copy(dir, h);
+    }
+    Path exe = dir.resolve(harness.replace(".cpp", ""));
+    HostTools.run(
+        List.of(
+            gxx.toString(),
+            "-std=c++20",
+            "-O2",
+            "-pthread",
+            "-I" + dir,
+            "-o",
+            exe.toString(),
+            dir.resolve(harness).toString()),
+        dir.resolve("g++.log"),
+        240);
+    return exe;
+  }
+
+  private static void copy(Path dir, String name) throws IOException {
+    try (InputStream in = KernelOnTheCpu.class.getResourceAsStream("/io/kvant/cuda/emu/" + name)) {
+      assertThat(in).as("test resource emu/%s", name).isNotNull();
+      Files.write(dir.resolve(name), in.readAllBytes());
+    }
+  }
+}
