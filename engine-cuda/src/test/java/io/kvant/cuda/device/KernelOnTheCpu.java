@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -72,6 +74,21 @@ public final class KernelOnTheCpu {
         dir.resolve("g++.log"),
         240);
     return exe;
+  }
+
+  /**
+   * Runs {@code harness IN OUT} in {@code dir} with {@code input} as IN; returns OUT,
+   * little-endian.
+   */
+  public static ByteBuffer run(Path harness, Path dir, byte[] input) throws Exception {
+    Path in = dir.resolve("harness-in.bin");
+    Path out = dir.resolve("harness-out.bin");
+    Files.write(in, input);
+    HostTools.run(
+        List.of(harness.toString(), in.toString(), out.toString()),
+        dir.resolve("harness.log"),
+        300);
+    return ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
   }
 
   private static void copy(Path dir, String name) throws IOException {

@@ -5,9 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,14 +46,7 @@ class SampleKernelOnTheCpuTest {
     b.asLongBuffer().put(t.seeds());
     b.position(b.position() + 8 * t.rows());
     b.asFloatBuffer().put(t.logits());
-    Path in = dir.resolve("rows.bin");
-    Path out = dir.resolve("ids.bin");
-    Files.write(in, b.array());
-    HostTools.run(
-        List.of(harness.toString(), in.toString(), out.toString()),
-        dir.resolve("harness.log"),
-        300);
-    ByteBuffer o = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer o = KernelOnTheCpu.run(harness, dir, b.array());
     int[] ids = new int[t.rows()];
     o.asIntBuffer().get(ids);
     int exact = t.check(ids);

@@ -10,9 +10,7 @@ import io.kvant.engine.tensor.Tensor;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -147,14 +145,7 @@ class MqwKernelOnTheCpuTest {
     for (float v : base) {
       b.putFloat(v);
     }
-    Path inFile = dir.resolve("mqw-in.bin");
-    Path outFile = dir.resolve("mqw-out.bin");
-    Files.write(inFile, b.array());
-    HostTools.run(
-        List.of(harness.toString(), inFile.toString(), outFile.toString()),
-        dir.resolve("harness.log"),
-        300);
-    ByteBuffer o = ByteBuffer.wrap(Files.readAllBytes(outFile)).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer o = KernelOnTheCpu.run(harness, dir, b.array());
     float[] y = new float[n * out];
     o.asFloatBuffer().get(y);
     return y;

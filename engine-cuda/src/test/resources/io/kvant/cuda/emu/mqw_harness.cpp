@@ -12,15 +12,7 @@
 #include "kernel.inc"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: harness IN OUT\n");
-    return 2;
-  }
-  FILE* in = fopen(argv[1], "rb");
-  if (!in) {
-    perror(argv[1]);
-    return 2;
-  }
+  FILE* in = emu_open_input(argc, argv);
   int h[11];
   emu_read_all(in, h, 11, "header");
   const int codes = h[0], out = h[1], width = h[2], n = h[3], groupShift = h[4],

@@ -11,15 +11,7 @@
 #include "kernel.inc"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: harness IN OUT\n");
-    return 2;
-  }
-  FILE* in = fopen(argv[1], "rb");
-  if (!in) {
-    perror(argv[1]);
-    return 2;
-  }
+  FILE* in = emu_open_input(argc, argv);
   int rows, vocab;
   emu_read_all(in, &rows, 1, "rows");
   emu_read_all(in, &vocab, 1, "vocab");

@@ -97,6 +97,20 @@ void emu_read_all(FILE* f, T* p, size_t n, const char* what) {
   }
 }
 
+/** The IN file of `harness IN OUT`, open for reading; exits with status 2 on a wrong call. */
+inline FILE* emu_open_input(int argc, char** argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: harness IN OUT\n");
+    exit(2);
+  }
+  FILE* in = fopen(argv[1], "rb");
+  if (!in) {
+    perror(argv[1]);
+    exit(2);
+  }
+  return in;
+}
+
 /** Called at the start of every emulated block (shims of warp-wide instructions reset state). */
 inline void (*emuBlockStart)(unsigned threads) = nullptr;
 
