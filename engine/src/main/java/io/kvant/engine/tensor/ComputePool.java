@@ -19,9 +19,10 @@ import java.util.function.IntConsumer;
  * that has not started. Between calls workers spin on the published task for a short while ({@link
  * #SPIN_NANOS}) and then park, so the many back-to-back operations of one forward pass hand off in
  * well under a microsecond with no lock, while an idle pool costs nothing. Work over {@code [0, n)}
- * is cut into at most {@link #CHUNKS_PER_THREAD} chunks per thread; results stay bitwise equal to a
- * single-threaded run, since {@link Tensor#matmul} computes each output element independently of
- * the row range. With one thread everything runs inline.
+ * is cut into at most {@link #CHUNKS_PER_THREAD} chunks per thread, for at most as many threads as
+ * the call's stated work keeps busy ({@link #MIN_WORK_PER_THREAD}; the workers past that count skip
+ * it); results stay bitwise equal to a single-threaded run, since {@link Tensor#matmul} computes
+ * each output element independently of the row range. With one thread everything runs inline.
  *
  * <p>Thread-safe: the team serves one call at a time; a call made while it is busy (from another
  * thread, or from inside a body) runs entirely on its calling thread.
