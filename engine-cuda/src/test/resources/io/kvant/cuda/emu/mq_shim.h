@@ -2,7 +2,7 @@
 // host C++ for shim.h's threads: F16 pair arithmetic with one rounding each (done in double, then
 // rounded: exact for these operands), mma.m16n8k16 as a warp-wide exchange of the fragments (the
 // PTX ISA's ownership: A register i of lane (g, t) holds row g + 8 (i & 1), columns 2t, 2t + 1,
-// + 8 for i >= 2; B register j columns... k 2t, 2t + 1 (+ 8 for j = 1) of column g; C rows g and
+// + 8 for i >= 2; B register j holds k 2t, 2t + 1 (+ 8 for j = 1) of column g; C holds rows g and
 // g + 8, columns 2t, 2t + 1), cp.async as a plain copy (so commit and wait have nothing to do).
 // Sums inside the emulated mma are exact in double and rounded once into the F32 accumulator;
 // the hardware's internal rounding differs, within the tests' tolerance.
