@@ -1,6 +1,7 @@
 package io.kvant.cuda.device;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -50,11 +51,14 @@ public final class KernelOnTheCpu {
 
   /**
    * Writes {@code kernel} as {@code dir/kernel.inc}, copies the {@code emu/} resources {@code
-   * files} (the harness source first) into {@code dir} and builds the harness with {@code gxx};
-   * returns the executable.
+   * harness} and {@code headers} into {@code dir} and builds the harness with g++; returns the
+   * executable. Without g++ on the PATH the calling test is skipped (an assumption naming {@code
+   * what} it would have run).
    */
-  public static Path build(Path gxx, Path dir, String kernel, String harness, String... headers)
+  public static Path build(Path dir, String what, String kernel, String harness, String... headers)
       throws Exception {
+    Path gxx = HostTools.find("g++");
+    assumeTrue(gxx != null, "no g++ on the PATH: the CPU run of " + what + " is skipped");
     Files.writeString(dir.resolve("kernel.inc"), kernel);
     copy(dir, harness);
     for (String h : headers) {
