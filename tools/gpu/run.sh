@@ -430,6 +430,28 @@ if named samplecheck; then
       grep -E "^\| (1|64) " | tee -a "$RESULTS/samplecheck.txt"
   done
 fi
+if named decodeattn; then
+  # attention_decode (session 24): RoPE, the KV append, attention and its merge in one launch per
+  # layer. Its kernel test against the three kernels, the RoPE tests (rope_pair rounds as the
+  # CPU), the model tests under PRODUCTS_AND_ATTENTION; then 8B decode, products against
+  # products-and-attention, same weights, one run per format, and long prompts.
+  JUNIT_DETAILS=testfeed junit decodeattn-test --select-class io.kvant.cuda.device.CudaKernelsGpuTest \
+    --select-class io.kvant.cuda.model.CudaModelGpuTest \
+    --include-methodname '.*(attentionDecode|pagedAttention|[rR]ope|oneLaunchDecodeAttention|stagedSingleRowDecode).*'
+  grep -h "^GPU-vs-CPU" "$RESULTS/decodeattn-test.txt" || true
+  for weights in ${DA_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    echo "== $weights" | tee -a "$RESULTS/decodeattn.txt"
+    timeout "${DA_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "$weights" \
+      --batch ${DA_BATCH:-1,16,64} --steps 64 --fuse products,products-and-attention 2>&1 |
+      tee -a "$RESULTS/decodeattn.txt" | grep -E "^\|"
+  done
+  if [[ -n "${DA_LONG-int4-g128}" ]]; then
+    echo "== ${DA_LONG-int4-g128} --prompt 1024" | tee -a "$RESULTS/decodeattn.txt"
+    timeout "${DA_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "${DA_LONG-int4-g128}" \
+      --batch 1,16 --prompt 1024 --steps 64 --fuse products,products-and-attention 2>&1 |
+      tee -a "$RESULTS/decodeattn.txt" | grep -E "^\|"
+  fi
+fi
 if named wide; then
   # mqw (session 23): its reference test and the whole-model comparison, then 8B decode steps at
   # 33-256 sequences on MQ_STAGED (F16 tiles + cuBLASLt above 32 rows) against MQ_WIDE (mqw to 192), same
@@ -442,9 +464,9 @@ if named wide; then
     timeout "${WIDE_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "$weights" \
       --batch ${WIDE_BATCH:-33,64,128,256} --steps 32 --splits mq-staged,mq-wide 2>&1 | tee -a "$RESULTS/wide.txt" | grep -E "^\|"
   done
-  if [[ -n "${WIDE_W8A8:-fp8-e4m3}" ]]; then
-    echo "== ${WIDE_W8A8:-fp8-e4m3} --w8a8 16" | tee -a "$RESULTS/wide.txt"
-    timeout "${WIDE_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "${WIDE_W8A8:-fp8-e4m3}" \
+  if [[ -n "${WIDE_W8A8-fp8-e4m3}" ]]; then
+    echo "== ${WIDE_W8A8-fp8-e4m3} --w8a8 16" | tee -a "$RESULTS/wide.txt"
+    timeout "${WIDE_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "${WIDE_W8A8-fp8-e4m3}" \
       --batch ${WIDE_BATCH:-33,64,128,256} --steps 32 --w8a8 16 2>&1 | tee -a "$RESULTS/wide.txt" | grep -E "^\|"
   fi
 fi

@@ -44,6 +44,9 @@ public final class CudaKernels {
   private final MemorySegment attentionWide;
   private final MemorySegment attentionTiled;
   private final MemorySegment attentionMerge;
+  private final MemorySegment attentionDecode;
+  // attention_decode's split arrival counts, zero between launches (its last block resets them)
+  private final DeviceBuffer attentionCounters;
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -99,6 +102,11 @@ public final class CudaKernels {
     // K/V tiles for head sizes up to 256 take more than the default 48 KiB
     d.setFunctionAttribute(
         attentionTiled,
+        CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED,
+        Math.min(tiledSharedBytes(256), device.sharedPerBlockOptIn()));
+    attentionDecode = d.function(module, "attention_decode");
+    d.setFunctionAttribute(
+        attentionDecode,
         CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED,
         Math.min(tiledSharedBytes(256), device.sharedPerBlockOptIn()));
     swiglu = d.function(module, "swiglu");
@@ -160,6 +168,8 @@ public final class CudaKernels {
     }
     mqwCounters = device.allocate(4L * MQW_COUNTERS);
     d.memset(mqwCounters.ptr(), 0, mqwCounters.bytes());
+    attentionCounters = device.allocate(4L * ATTENTION_COUNTERS);
+    d.memset(attentionCounters.ptr(), 0, attentionCounters.bytes());
     gridCap = device.multiprocessors() * 16;
     overlapped = device.supportsOverlappedLaunch();
   }
@@ -726,6 +736,88 @@ public final class CudaKernels {
           Math.max(32, Math.min(256, headSize)),
           0);
     }
+  }
+
+  /** Counters attention_decode has: one per (tile, kv head) of a launch. */
+  static final int ATTENTION_COUNTERS = 1 << 16;
+
+  /**
+   * Whether {@link #attentionDecode} serves a KV cache of these encoding bits, key channel scales
+   * and centering: F32/F16/BF16 or per-token absmax codes only.
+   */
+  public static boolean attentionDecodeTakes(int kvEnc, long keyChannels, KeyCentering centering) {
+    return kvEnc == 0 && keyChannels == 0 && !centering.centered();
+  }
+
+  /**
+   * {@link #ropeAndAppendKv} then {@link #attentionTiled} (with its merge) of a decode step, as one
+   * launch ({@code attention_decode}) with the same results: for steps whose rows are of distinct
+   * sequences, so that {@code tiles} (from {@link #queryTiles}) equals the rows and each tile is
+   * one row, and KV caches {@link #attentionDecodeTakes} takes. {@code q}, {@code k} and {@code v}
+   * are the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them unrotated. A split
+   * launch merges its partials itself (its last block per tile and kv head), so {@code partial} is
+   * as {@link #attentionTiled}'s and no merge launch follows.
+   */
+  public void attentionDecode(
+      long q,
+      long k,
+      long v,
+      long cos,
+      long sin,
+      int style,
+      long pool,
+      long kvScales,
+      int kvType,
+      long out,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      float scale,
+      long tileRow0,
+      int tiles,
+      AttentionSplit split,
+      long partial,
+      int outType) {
+    if (tiledRows(heads, kvHeads, headSize) < 1) {
+      throw new IllegalArgumentException(
+          "attention_decode takes head size <= 256 and <= "
+              + TILE_VECTORS
+              + " query heads per kv head, got "
+              + headSize
+              + " and "
+              + heads / kvHeads);
+    }
+    requireScales(kvType, kvScales);
+    if (split.splits() > 1 && partial == 0) {
+      throw new IllegalArgumentException("a split attention needs its partial buffer");
+    }
+    if ((long) tiles * kvHeads > ATTENTION_COUNTERS) {
+      throw new IllegalArgumentException(
+          "attention_decode counts "
+              + ATTENTION_COUNTERS
+              + " (tile, kv head) pairs, got "
+              + (long) tiles * kvHeads);
+    }
+    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales).i32(kvType);
+    args.ptr(out).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer).i32(layers);
+    args.i32(heads).i32(kvHeads).i32(headSize).i32(blockSize).f32(scale).i32(outType);
+    args.ptr(tileRow0).i32(split.splits()).i32(split.length()).ptr(partial);
+    args.ptr(attentionCounters.ptr());
+    launch(
+        attentionDecode,
+        "attention_decode",
+        tiles,
+        kvHeads,
+        split.splits(),
+        128,
+        tiledSharedBytes(headSize));
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */

@@ -22,6 +22,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * The batched forward pass on the GPU: the same computation as the CPU {@code Transformer}, with
@@ -54,8 +55,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private final QuantizedProducts quantized;
   private final DeviceBuffer tile;
   private final long tileElements;
-  private final DecodeFusion fusion;
+  private DecodeFusion fusion;
   private long fusedLayers;
+  private long decodeAttentionLayers;
   // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
   private final int tiledRows;
   private AttentionKernel attention = AttentionKernel.DEFAULT;
@@ -119,6 +121,17 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       dropGraphs();
     }
     attention = kernel;
+  }
+
+  /**
+   * How few-row steps group their launches ({@link DecodeFusion}); steps enqueued (and graphs
+   * captured) after the call follow it.
+   */
+  public void setDecodeFusion(DecodeFusion fusion) {
+    if (fusion != this.fusion) {
+      dropGraphs();
+    }
+    this.fusion = Objects.requireNonNull(fusion, "fusion");
   }
 
   /**
@@ -451,6 +464,12 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     int ropeStyle = c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
     float scale = (float) (1.0 / Math.sqrt(hs));
     KeyCentering centering = kv.centering(cos.ptr(), sin.ptr(), ropeStyle);
+    // RoPE, the KV append and attention in one launch per layer where the step allows it
+    boolean decodeAttention =
+        fusion == DecodeFusion.PRODUCTS_AND_ATTENTION
+            && st.tileCount() == n
+            && st.distinctSequences()
+            && CudaKernels.attentionDecodeTakes(kv.encodingBits(), kv.keyChannelsPtr(), centering);
 
     DeviceTensor emb = model.embedding();
     k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
@@ -498,45 +517,19 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       if (w.vBias() != 0) {
         k.addBias(s.v.ptr(), w.vBias(), kvDim, n);
       }
-      // rope on q and k and the KV append: one launch for the few rows of decode steps
-      k.ropeAndAppendKv(
-          s.q.ptr(),
-          s.k.ptr(),
-          s.v.ptr(),
-          cos.ptr(),
-          sin.ptr(),
-          heads,
-          ropeStyle,
-          kv.ptr(),
-          kv.scalesPtr(),
-          kv.keyChannelsPtr(),
-          centering,
-          kv.encodingBits(),
-          kv.dtype(),
-          rowSeqs,
-          positions,
-          blockTables,
-          maxBlocks,
-          l,
-          c.layers(),
-          c.kvHeads(),
-          hs,
-          bs,
-          n,
-          // keys per channel in one launch only when no two rows share a block
-          fusion != DecodeFusion.OFF
-              && n <= CudaKernels.MGEMV_ROWS
-              && ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) == 0
-                  || st.distinctSequences()));
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
-      if (st.tileCount() > 0) {
-        k.attentionTiled(
+      if (decodeAttention) {
+        decodeAttentionLayers++;
+        k.attentionDecode(
             s.q.ptr(),
+            s.k.ptr(),
+            s.v.ptr(),
+            cos.ptr(),
+            sin.ptr(),
+            ropeStyle,
             kv.ptr(),
             kv.scalesPtr(),
-            kv.keyChannelsPtr(),
-            centering,
             kv.dtype(),
             att,
             rowSeqs,
@@ -551,33 +544,90 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             bs,
             scale,
             st.tiles(),
-            st.tiles() + 4L * st.tileCount(),
             st.tileCount(),
             st.split(),
             partial == null ? 0L : partial.ptr(),
             oType);
       } else {
-        k.attention(
+        // rope on q and k and the KV append: one launch for the few rows of decode steps
+        k.ropeAndAppendKv(
             s.q.ptr(),
+            s.k.ptr(),
+            s.v.ptr(),
+            cos.ptr(),
+            sin.ptr(),
+            heads,
+            ropeStyle,
             kv.ptr(),
             kv.scalesPtr(),
             kv.keyChannelsPtr(),
             centering,
+            kv.encodingBits(),
             kv.dtype(),
-            att,
             rowSeqs,
             positions,
             blockTables,
             maxBlocks,
             l,
             c.layers(),
-            heads,
             c.kvHeads(),
             hs,
             bs,
-            scale,
             n,
-            oType);
+            // keys per channel in one launch only when no two rows share a block
+            fusion != DecodeFusion.OFF
+                && n <= CudaKernels.MGEMV_ROWS
+                && ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) == 0
+                    || st.distinctSequences()));
+        if (st.tileCount() > 0) {
+          k.attentionTiled(
+              s.q.ptr(),
+              kv.ptr(),
+              kv.scalesPtr(),
+              kv.keyChannelsPtr(),
+              centering,
+              kv.dtype(),
+              att,
+              rowSeqs,
+              positions,
+              blockTables,
+              maxBlocks,
+              l,
+              c.layers(),
+              heads,
+              c.kvHeads(),
+              hs,
+              bs,
+              scale,
+              st.tiles(),
+              st.tiles() + 4L * st.tileCount(),
+              st.tileCount(),
+              st.split(),
+              partial == null ? 0L : partial.ptr(),
+              oType);
+        } else {
+          k.attention(
+              s.q.ptr(),
+              kv.ptr(),
+              kv.scalesPtr(),
+              kv.keyChannelsPtr(),
+              centering,
+              kv.dtype(),
+              att,
+              rowSeqs,
+              positions,
+              blockTables,
+              maxBlocks,
+              l,
+              c.layers(),
+              heads,
+              c.kvHeads(),
+              hs,
+              bs,
+              scale,
+              n,
+              oType);
+        }
       }
       gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
@@ -690,13 +740,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   /**
    * Whether the RMSNorm before a fused launch of {@code n} rows led by {@code first} (largest
    * matrix {@code maxRows} rows) is folded into it: always under {@link
-   * DecodeFusion#PRODUCTS_AND_NORM}; under {@link DecodeFusion#PRODUCTS} where the launch runs a
-   * staged split ({@link CudaKernels.MqVariant#staged}), which reads every input column once per
-   * block anyway, so the fold costs a multiply and saves the norm's launch.
+   * DecodeFusion#PRODUCTS_AND_NORM}; under {@link DecodeFusion#PRODUCTS} (and {@link
+   * DecodeFusion#PRODUCTS_AND_ATTENTION}) where the launch runs a staged split ({@link
+   * CudaKernels.MqVariant#staged}), which reads every input column once per block anyway, so the
+   * fold costs a multiply and saves the norm's launch.
    */
   private boolean normFolded(MgOperand first, int maxRows, int n) {
     return fusion == DecodeFusion.PRODUCTS_AND_NORM
-        || (fusion == DecodeFusion.PRODUCTS
+        || ((fusion == DecodeFusion.PRODUCTS || fusion == DecodeFusion.PRODUCTS_AND_ATTENTION)
             && first.tiled()
             && splits.tiled(maxRows, n, first.codes()).staged());
   }
@@ -830,6 +881,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   public long fusedLayers() {
     return fusedLayers;
+  }
+
+  /**
+   * Layers enqueued with RoPE, the KV append and attention in one launch ({@link
+   * DecodeFusion#PRODUCTS_AND_ATTENTION}); a captured graph counts once, at capture.
+   */
+  public long decodeAttentionLayers() {
+    return decodeAttentionLayers;
   }
 
   /** Decode steps launched as a captured graph so far. */

@@ -26,7 +26,14 @@ public enum DecodeFusion {
    * which programmatic dependent launch already overlaps. Its first form staged the normalised
    * input in each block's shared memory and was slower still. Kept for comparing.
    */
-  PRODUCTS_AND_NORM;
+  PRODUCTS_AND_NORM,
+  /**
+   * As {@link #PRODUCTS}, and for steps whose rows are of distinct sequences with a KV cache of
+   * token scales or none ({@code CudaKernels.attentionDecodeTakes}) RoPE, the KV append, the tiled
+   * attention and its merge in one launch per layer ({@code attention_decode}) instead of two or
+   * three; other steps as {@link #PRODUCTS}.
+   */
+  PRODUCTS_AND_ATTENTION;
 
   /** The mode serving uses. */
   public static final DecodeFusion DEFAULT = PRODUCTS;

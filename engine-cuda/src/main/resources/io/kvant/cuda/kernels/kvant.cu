@@ -179,6 +179,17 @@ extern "C" __global__ void add_bias(float* x, const float* bias, int width, long
 // Rotary embedding in place on x[row] ([heads][headSize]) at positions[row], from the
 // precomputed tables cos/sin [position][headSize/2]. style 0: adjacent pairs (2i, 2i+1);
 // style 1: halves (i, i + headSize/2). grid: rows.
+// One rotated pair (a, b) -> (a c - b s, a s + b c), each product and sum rounded as written (no
+// contraction into FMAs): the CPU's RoPE to the bit, and the same bits in every kernel that
+// rotates (rope_row, attention_decode).
+__device__ __forceinline__ void rope_pair(float a, float b, float c, float s, float* ra,
+                                          float* rb) {
+  float x = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+  float y = __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c));
+  *ra = x;
+  *rb = y;
+}
+
 // Rotates heads [0, heads) of one row xr at table row base (position * headSize/2): thread t of
 // `threads` takes pairs t, t + threads, ...
 __device__ __forceinline__ void rope_row(float* xr, long base, const float* cosT,
@@ -191,9 +202,7 @@ __device__ __forceinline__ void rope_row(float* xr, long base, const float* cosT
     int ia = style == 0 ? 2 * i : i;
     int ib = style == 0 ? 2 * i + 1 : i + half;
     float* o = xr + h * headSize;
-    float a = o[ia], b = o[ib];
-    o[ia] = a * c - b * s;
-    o[ib] = a * s + b * c;
+    rope_pair(o[ia], o[ib], c, s, o + ia, o + ib);
   }
 }
 
@@ -456,6 +465,28 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
   }
 }
 
+// One (head, k|v) vector of headSize floats at src, of absolute maximum amax, into a quantized
+// pool at element offset o by the warp: per-token absmax codes (x * (maxCode / amax), int8 rounded
+// as Math.round and clamped, or E4M3) and the scale amax / maxCode at kvScales[o / headSize].
+__device__ __forceinline__ void kv_store_absmax(const float* src, float amax, void* pool,
+                                                float* kvScales, long o, int kvType, int headSize,
+                                                int lane) {
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  float inv = amax == 0.f ? 0.f : maxCode / amax;
+  for (int d = lane; d < headSize; d += 32) {
+    float x = __fmul_rn(src[d], inv);
+    unsigned char c;
+    if (kvType == DT_KV_I8) {
+      int q = (int)kv_round(x);  // Math.round, as the CPU's encoder
+      c = (unsigned char)(signed char)max(-127, min(127, q));
+    } else {
+      c = e4m3_code(x);
+    }
+    ((unsigned char*)pool)[o + d] = c;
+  }
+  if (lane == 0) kvScales[o / headSize] = amax == 0.f ? 0.f : amax / maxCode;
+}
+
 // Writes each row's K and V ([kvHeads][headSize] F32) into the paged pool. grid: rows. For the
 // quantized types one warp encodes one (head, k|v) vector (its absmax is a warp reduction), keys
 // per channel (kvEnc & KV_KEY_CHANNELS) aside: kv_append_key_channels. rows: the launch's rows
@@ -496,7 +527,6 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
       for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
       amax = warp_max(amax);
       long o = kv_offset(block, layer, which, h, slot, layers, kvHeads, blockSize, headSize);
-      float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
       if (kvEnc & KV_TOKEN_MSE) {
         float s = amax == 0.f ? 0.f
                   : centered && weighted
@@ -512,19 +542,7 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
         __syncwarp();  // a centered key's shared copy is read before the warp's next vector
         continue;
       }
-      float inv = amax == 0.f ? 0.f : maxCode / amax;
-      for (int d = lane; d < headSize; d += 32) {
-        float x = __fmul_rn(src[d], inv);
-        unsigned char c;
-        if (kvType == DT_KV_I8) {
-          int q = (int)kv_round(x);  // Math.round, as the CPU's encoder
-          c = (unsigned char)(signed char)max(-127, min(127, q));
-        } else {
-          c = e4m3_code(x);
-        }
-        ((unsigned char*)pool)[o + d] = c;
-      }
-      if (lane == 0) kvScales[o / headSize] = amax == 0.f ? 0.f : amax / maxCode;
+      kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
     }
     if (keyChannels) {
       kv_append_key_channels(row, rows, k, pool, kChan, kvType, rowSeq, positions, block, layer,
@@ -878,6 +896,7 @@ __device__ __forceinline__ void fa_decode16(uint4 raw, int kvType, float scale, 
 // apart) as floats. Rows of a multiple of 16 bytes are read as 16-byte
 // runs, four per thread in flight before any is stored (a tile's loads overlap instead of waiting
 // one by one); other rows element by element.
+template <bool kCoherent>
 __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int headSize, int n,
                                               int stride, const long (&off)[2][FA_KT],
                                               const float (&scale)[2][FA_KT],
@@ -897,8 +916,9 @@ __device__ __forceinline__ void fa_stage_tile(const void* pool, int kvType, int 
         if (c < total) {
           int which = c >= perMatrix, rem = c - which * perMatrix;
           int j = rem / runsPerRow, run = rem - j * runsPerRow;
-          raw[u] = __ldg((const uint4*)((const unsigned char*)pool +
-                                        (off[which][j] + (long)run * perRun) * es));
+          const uint4* src =
+              (const uint4*)((const unsigned char*)pool + (off[which][j] + (long)run * perRun) * es);
+          raw[u] = kCoherent ? *src : __ldg(src);
         }
       }
 #pragma unroll
@@ -965,14 +985,18 @@ __device__ __forceinline__ void fa_add_rotated_mean(const float* m, const float*
 // hit distinct banks). Centered keys (kMean, KV_CENTERED): R(t) m is added into each staged key
 // row (k_t = stored + R(t) m), once per tile for all its vectors; the offset form of attention
 // (A_i, B_i per vector) would cost each vector half a dot product more per position.
-extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
-    const float* q, const void* pool, const float* kvScales, const float* kChan, int kvType,
+// attention_tiled's walk over one block's positions, after its query vectors are staged (qs,
+// after the K/V tiles in fa_smem, pre-scaled): the tiles of K and V, the scores, the online
+// softmax, P x V, then the output (one split) or the partial (several). kCoherent: read the pool
+// with plain loads, not through the read-only cache, for a launch that writes the pool itself
+// (attention_decode).
+template <bool kCoherent>
+__device__ __forceinline__ void fa_attend(
+    float* fa_smem, const void* pool, const float* kvScales, const float* kChan, int kvType,
     void* out, const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
-    int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
-    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial,
-    const float* kMean, const float* cosT, const float* sinT, int style) {
-  pdl_enter();
-  extern __shared__ float fa_smem[];
+    int layers, int heads, int kvHeads, int headSize, int blockSize, int outType, int r0, int nr,
+    int splits, int splitLen, float* partial, const float* kMean, const float* cosT,
+    const float* sinT, int style) {
   __shared__ long fa_off[2][FA_KT];
   __shared__ float fa_scale[2][FA_KT];
   __shared__ long fa_cbase[FA_KT];
@@ -983,15 +1007,8 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
   int tile = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   int g = heads / kvHeads;
-  int r0 = tileRow0[tile], nr = tileRows[tile];
   int nvec = nr * g;
   const int* table = tables + (long)rowSeq[r0] * maxBlocks;
-  for (int i = threadIdx.x; i < FA_VECS * headSize; i += blockDim.x) {
-    int v = i / headSize;
-    int h = kvh * g + v % g;
-    qs[i] = v < nvec ? q[((long)(r0 + v / g) * heads + h) * headSize + (i - v * headSize)] * scale
-                     : 0.f;
-  }
   int len = 0;
   for (int r = 0; r < nr; r++) len = max(len, positions[r0 + r] + 1);
   int p0 = splits > 1 ? z * splitLen : 0;
@@ -1024,7 +1041,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
       fa_scale[1][threadIdx.x] = kvScales ? kvScales[vo / headSize] : 1.f;
     }
     __syncthreads();
-    fa_stage_tile(pool, kvType, headSize, n, stride, fa_off, fa_scale, kChan, fa_cbase, ks, vs);
+    fa_stage_tile<kCoherent>(pool, kvType, headSize, n, stride, fa_off, fa_scale, kChan, fa_cbase, ks, vs);
     if (kMean) {
       __syncthreads();  // staged: add R(t) m to each key row, a thread per (position, pair)
       fa_add_rotated_mean(kMean + ((long)layer * kvHeads + kvh) * headSize, cosT, sinT, style,
@@ -1103,6 +1120,55 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
   }
 }
 
+extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_tiled(
+    const float* q, const void* pool, const float* kvScales, const float* kChan, int kvType,
+    void* out, const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
+    int layers, int heads, int kvHeads, int headSize, int blockSize, float scale, int outType,
+    const int* tileRow0, const int* tileRows, int splits, int splitLen, float* partial,
+    const float* kMean, const float* cosT, const float* sinT, int style) {
+  pdl_enter();
+  extern __shared__ float fa_smem[];
+  float* qs = fa_smem + 2 * FA_KT * (headSize + 1);  // [FA_VECS][headSize], pre-scaled
+  int kvh = blockIdx.y;
+  int g = heads / kvHeads;
+  int r0 = tileRow0[blockIdx.x], nvec = tileRows[blockIdx.x] * g;
+  for (int i = threadIdx.x; i < FA_VECS * headSize; i += blockDim.x) {
+    int v = i / headSize;
+    int h = kvh * g + v % g;
+    qs[i] = v < nvec ? q[((long)(r0 + v / g) * heads + h) * headSize + (i - v * headSize)] * scale
+                     : 0.f;
+  }
+  fa_attend<false>(fa_smem, pool, kvScales, kChan, kvType, out, rowSeq, positions, tables,
+                   maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, outType, r0,
+                   tileRows[blockIdx.x], splits, splitLen, partial, kMean, cosT, sinT, style);
+}
+
+// Vector v of tile `tile` and kv head kvh (query head kvh * g + v % g of row r0 + v / g): its
+// splits' partials combined, softmax-weighted by each split's max (a split that saw no position
+// has sum 0), in split order, and stored normalised; the block's threads take its dimensions.
+// Loads bypass L1 (__ldcg): attention_decode's last block reads what other blocks just wrote.
+__device__ __forceinline__ void fa_merge_vector(const float* partial, void* out, int tile, int kvh,
+                                                int v, int r0, int heads, int kvHeads,
+                                                int headSize, int splits, int outType) {
+  int g = heads / kvHeads;
+  long first = ((long)tile * kvHeads + kvh) * splits * FA_VECS;
+  float mAll = -INFINITY;
+  for (int z = 0; z < splits; z++)
+    mAll = fmaxf(mAll, __ldcg(partial + (first + (long)z * FA_VECS + v) * (headSize + 2) + headSize));
+  long o = ((long)(r0 + v / g) * heads + kvh * g + v % g) * headSize;
+  for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
+    float a = 0.f, sum = 0.f;
+    for (int z = 0; z < splits; z++) {
+      const float* pz = partial + (first + (long)z * FA_VECS + v) * (headSize + 2);
+      float lz = __ldcg(pz + headSize + 1);
+      float f = lz > 0.f ? expf(__ldcg(pz + headSize) - mAll) : 0.f;
+      a += __ldcg(pz + d) * f;
+      sum += lz * f;
+    }
+    store_elem(out, o + d, outType, a / sum);
+  }
+}
+
 // Combines attention_tiled's per-split partials of vector blockIdx.z of tile blockIdx.x and kv
 // head blockIdx.y (softmax-weighted by each split's max; a split that saw no position has sum 0)
 // and stores the normalised output. One block per vector: a decode step's merge is a couple of
@@ -1115,23 +1181,105 @@ extern "C" __global__ void attention_merge(const float* partial, void* out, cons
   int tile = blockIdx.x, kvh = blockIdx.y;
   int g = heads / kvHeads;
   int r0 = tileRow0[tile], nvec = tileRows[tile] * g;
-  long first = ((long)tile * kvHeads + kvh) * splits * FA_VECS;
   for (int v = blockIdx.z; v < nvec; v += gridDim.z) {
-    float mAll = -INFINITY;
-    for (int z = 0; z < splits; z++)
-      mAll = fmaxf(mAll, partial[(first + (long)z * FA_VECS + v) * (headSize + 2) + headSize]);
-    long o = ((long)(r0 + v / g) * heads + kvh * g + v % g) * headSize;
-    for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
-      float a = 0.f, sum = 0.f;
-      for (int z = 0; z < splits; z++) {
-        const float* pz = partial + (first + (long)z * FA_VECS + v) * (headSize + 2);
-        float lz = pz[headSize + 1];
-        float f = lz > 0.f ? expf(pz[headSize] - mAll) : 0.f;
-        a += pz[d] * f;
-        sum += lz * f;
-      }
-      store_elem(out, o + d, outType, a / sum);
+    fa_merge_vector(partial, out, tile, kvh, v, r0, heads, kvHeads, headSize, splits, outType);
+  }
+}
+
+// rope_kv_append, attention_tiled and attention_merge of a decode step in one launch, for steps
+// whose rows are of distinct sequences (so every tile is one row: tileRow0[t] is its row) and
+// whose KV cache holds F32/F16/BF16 or per-token absmax codes (kvEnc 0: no key channels, no
+// centering, no searched scales). Same grid, shared memory and partial layout as attention_tiled
+// (plus counters), and the same results to the bit: every block rotates its row's query vectors
+// of kv head blockIdx.y as it stages them (rope_pair, as rope_row); the one block whose position
+// range holds the row's position also rotates the row's key of that head and appends it and the
+// value to the pool (kv_store_absmax / store_elem, as kv_append_row) before its tile loop reads
+// them back, with plain loads (the pool is written in this launch, so not through the read-only
+// cache). q, k and v are the products' outputs, unrotated, and stay so. With several splits the
+// last block of a (tile, kv head) to finish merges the partials in split order (attention_merge's
+// arithmetic): counters[tile * kvHeads + kvh] counts the arrivals and is left at 0 for the next
+// launch, so a captured graph replays it. Two launches per layer fewer than the three kernels.
+extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
+    const float* q, const float* k, const float* v, const float* cosT, const float* sinT,
+    int style, void* pool, float* kvScales, int kvType, void* out, const int* rowSeq,
+    const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
+    int kvHeads, int headSize, int blockSize, float scale, int outType, const int* tileRow0,
+    int splits, int splitLen, float* partial, int* counters) {
+  pdl_enter();
+  extern __shared__ float fa_smem[];
+  __shared__ int fa_last;
+  float* qs = fa_smem + 2 * FA_KT * (headSize + 1);  // [FA_VECS][headSize], pre-scaled
+  int tile = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
+  int g = heads / kvHeads, half = headSize / 2;
+  int r = tileRow0[tile], pos = positions[r];
+  long base = (long)pos * half;
+  for (int i = threadIdx.x; i < FA_VECS * half; i += blockDim.x) {
+    int vec = i / half, p = i - vec * half;
+    int ia = style == 0 ? 2 * p : p;
+    int ib = style == 0 ? 2 * p + 1 : p + half;
+    float* qv = qs + vec * headSize;
+    if (vec < g) {
+      const float* qr = q + ((long)r * heads + kvh * g + vec) * headSize;
+      float a, b;
+      rope_pair(qr[ia], qr[ib], cosT[base + p], sinT[base + p], &a, &b);
+      qv[ia] = a * scale;
+      qv[ib] = b * scale;
+    } else {
+      qv[ia] = 0.f;
+      qv[ib] = 0.f;
     }
+  }
+  if ((splits > 1 ? pos / splitLen : 0) == z) {
+    // the row's key (rotated) and value of this head, through the first K/V tile's space (the
+    // tile loop stages over it only after a barrier), into the pool
+    float* kr = fa_smem;
+    float* vr = fa_smem + headSize;
+    const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
+    const float* vin = v + ((long)r * kvHeads + kvh) * headSize;
+    for (int p = threadIdx.x; p < half; p += blockDim.x) {
+      int ia = style == 0 ? 2 * p : p;
+      int ib = style == 0 ? 2 * p + 1 : p + half;
+      rope_pair(kin[ia], kin[ib], cosT[base + p], sinT[base + p], kr + ia, kr + ib);
+    }
+    for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
+    __syncthreads();
+    long block = tables[(long)rowSeq[r] * maxBlocks + pos / blockSize];
+    int slot = pos % blockSize;
+    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+    if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
+      int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+      if (warp < 2) {
+        const float* src = warp == 0 ? kr : vr;
+        float amax = 0.f;
+        for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
+        amax = warp_max(amax);
+        kv_store_absmax(src, amax, pool, kvScales, warp == 0 ? ko : vo, kvType, headSize, lane);
+      }
+    } else {
+      for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
+        store_elem(pool, ko + d, kvType, kr[d]);
+        store_elem(pool, vo + d, kvType, vr[d]);
+      }
+    }
+    // fa_attend's first barrier orders these stores before the tile loop's loads
+  }
+  fa_attend<true>(fa_smem, pool, kvScales, nullptr, kvType, out, rowSeq, positions, tables,
+                  maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, outType, r, 1,
+                  splits, splitLen, partial, nullptr, cosT, sinT, style);
+  if (splits == 1) return;
+  __threadfence();  // this block's partials, before its arrival is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* c = counters + (long)tile * kvHeads + kvh;
+    fa_last = atomicAdd(c, 1) == splits - 1;
+    if (fa_last) *c = 0;
+  }
+  __syncthreads();
+  if (!fa_last) return;
+  __threadfence();
+  for (int vec = 0; vec < g; vec++) {
+    fa_merge_vector(partial, out, tile, kvh, vec, r, heads, kvHeads, headSize, splits, outType);
   }
 }
 

@@ -328,6 +328,234 @@ class CudaKernelsGpuTest {
     }
   }
 
+  /**
+   * attention_decode (RoPE, the KV append, the tiled attention and its merge in one launch) gives
+   * what rope_kv_append then attention_tiled (and attention_merge when split) give, bit for bit:
+   * outputs, pool codes and scales, for every pool type it takes, both RoPE styles, one split or
+   * four (its last block per tile and kv head merges). Each row's sequence holds earlier positions
+   * appended first (the same bytes in both pools); a second launch into a fresh output repeats the
+   * bits (the arrival counters were left at zero).
+   */
+  @ParameterizedTest
+  @CsvSource({
+    "0,ADJACENT_PAIRS,1",
+    "1,HALF_SPLIT,4",
+    "2,ADJACENT_PAIRS,4",
+    "3,HALF_SPLIT,1",
+    "3,ADJACENT_PAIRS,4",
+    "4,HALF_SPLIT,4",
+    "4,ADJACENT_PAIRS,1"
+  })
+  void attentionDecodeEqualsTheKernelsItReplaces(int kvType, RopeStyle style, int splits) {
+    int heads = 8;
+    int kvHeads = 2;
+    int hs = 64;
+    int bs = 16;
+    int layers = 2;
+    int layer = 1;
+    int maxBlocks = 8;
+    int ctx = maxBlocks * bs;
+    int[] pos = {0, ctx - 1, 31, 32, rnd.nextInt(ctx)};
+    int rows = pos.length;
+    boolean coded = kvType == CudaKernels.DT_KV_I8 || kvType == CudaKernels.DT_KV_E4M3;
+    int elem = coded ? 1 : kvType == CudaKernels.DT_F32 ? 4 : 2;
+    int blocks = rows * maxBlocks;
+    long slots = (long) blocks * layers * 2 * kvHeads * bs;
+    int[] rowSeq = {3, 0, 4, 1, 2};
+    int[] tables = new int[rows * maxBlocks];
+    for (int i = 0; i < tables.length; i++) {
+      tables[i] = (i * 7 + 3) % blocks; // scattered, distinct (7 and 40 are coprime)
+    }
+    long dTables = up(tables);
+    long[] pools = {poisoned(slots * hs * elem), poisoned(slots * hs * elem)};
+    long[] scales = coded ? new long[] {poisoned(4 * slots), poisoned(4 * slots)} : new long[2];
+    // earlier positions of every sequence, the same in both pools
+    List<int[]> prefix = new ArrayList<>();
+    for (int r = 0; r < rows; r++) {
+      for (int p = 0; p < pos[r]; p++) {
+        prefix.add(new int[] {rowSeq[r], p});
+      }
+    }
+    int n = prefix.size();
+    int[] pSeq = new int[n];
+    int[] pPos = new int[n];
+    for (int i = 0; i < n; i++) {
+      pSeq[i] = prefix.get(i)[0];
+      pPos[i] = prefix.get(i)[1];
+    }
+    long pk = up(random(n * kvHeads * hs));
+    long pv = up(random(n * kvHeads * hs));
+    for (int i = 0; i < 2; i++) {
+      k.kvAppend(
+          pk,
+          pv,
+          pools[i],
+          scales[i],
+          0L,
+          KeyCentering.NONE,
+          0,
+          kvType,
+          up(pSeq),
+          up(pPos),
+          dTables,
+          maxBlocks,
+          layer,
+          layers,
+          kvHeads,
+          hs,
+          bs,
+          n);
+    }
+    RopeTable t = new RopeTable(hs, ctx, 10000.0, style);
+    int st = style == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
+    long cos = up(t.cosines());
+    long sin = up(t.sines());
+    float[] q = random(rows * heads * hs);
+    float[] kk = random(rows * kvHeads * hs);
+    long dv = up(random(rows * kvHeads * hs));
+    long dPos = up(pos);
+    long dSeq = up(rowSeq);
+    float scale = (float) (1 / Math.sqrt(hs));
+    int[] tiles = CudaKernels.queryTiles(rowSeq, rows, k.tiledRows(heads, kvHeads, hs));
+    assertThat(tiles.length / 2).as("one tile per row").isEqualTo(rows);
+    long dTiles = up(tiles);
+    CudaKernels.AttentionSplit split =
+        splits == 1
+            ? new CudaKernels.AttentionSplit(1, ctx)
+            : new CudaKernels.AttentionSplit(splits, ctx / splits);
+    long partialBytes = 4 * Math.max(1, split.partialFloats(rows, kvHeads, hs));
+    long[] outs = {poisoned(4L * q.length), poisoned(4L * q.length)};
+    long qa = up(q);
+    long ka = up(kk);
+    k.ropeAndAppendKv(
+        qa,
+        ka,
+        dv,
+        cos,
+        sin,
+        heads,
+        st,
+        pools[0],
+        scales[0],
+        0L,
+        KeyCentering.NONE,
+        0,
+        kvType,
+        dSeq,
+        dPos,
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        kvHeads,
+        hs,
+        bs,
+        rows,
+        true);
+    k.attentionTiled(
+        qa,
+        pools[0],
+        scales[0],
+        0L,
+        KeyCentering.NONE,
+        kvType,
+        outs[0],
+        dSeq,
+        dPos,
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        heads,
+        kvHeads,
+        hs,
+        bs,
+        scale,
+        dTiles,
+        dTiles + 4L * rows,
+        rows,
+        split,
+        poisoned(partialBytes),
+        CudaKernels.DT_F32);
+    long qb = up(q);
+    long kb = up(kk);
+    long partial = poisoned(partialBytes);
+    k.attentionDecode(
+        qb,
+        kb,
+        dv,
+        cos,
+        sin,
+        st,
+        pools[1],
+        scales[1],
+        kvType,
+        outs[1],
+        dSeq,
+        dPos,
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        heads,
+        kvHeads,
+        hs,
+        bs,
+        scale,
+        dTiles,
+        rows,
+        split,
+        partial,
+        CudaKernels.DT_F32);
+    float[] want = down(outs[0], q.length);
+    for (float x : want) {
+      assertThat(Float.isNaN(x)).as("the separate kernels wrote every output").isFalse();
+    }
+    assertThat(downInts(outs[1], q.length))
+        .as("outputs, %d splits", splits)
+        .isEqualTo(downInts(outs[0], q.length));
+    byte[][] bytes = new byte[2][(int) (slots * hs * elem)];
+    for (int i = 0; i < 2; i++) {
+      dev.download(pools[i], MemorySegment.ofArray(bytes[i]));
+    }
+    assertThat(bytes[1]).as("pool").isEqualTo(bytes[0]);
+    if (coded) {
+      assertThat(downInts(scales[1], (int) slots)).isEqualTo(downInts(scales[0], (int) slots));
+    }
+    assertThat(down(qb, q.length)).as("q left unrotated").isEqualTo(q);
+    long again = poisoned(4L * q.length);
+    k.attentionDecode(
+        qb,
+        kb,
+        dv,
+        cos,
+        sin,
+        st,
+        pools[1],
+        scales[1],
+        kvType,
+        again,
+        dSeq,
+        dPos,
+        dTables,
+        maxBlocks,
+        layer,
+        layers,
+        heads,
+        kvHeads,
+        hs,
+        bs,
+        scale,
+        dTiles,
+        rows,
+        split,
+        partial,
+        CudaKernels.DT_F32);
+    assertThat(downInts(again, q.length))
+        .as("a second launch")
+        .isEqualTo(downInts(outs[0], q.length));
+  }
+
   @Test
   void swigluAndAddMatchTheReference() {
     int n = 100_003;

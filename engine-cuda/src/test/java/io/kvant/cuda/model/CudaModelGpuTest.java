@@ -31,6 +31,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -283,6 +284,68 @@ class CudaModelGpuTest {
         CpuGpuComparison.Options.DEFAULT
             .withMaxSequences(1)
             .withSetup(gpu -> gpu.setMgemvSplits(MgemvSplits.MQ_STAGED)));
+  }
+
+  /**
+   * Decode steps with RoPE, the KV append and attention in one launch per layer ({@link
+   * DecodeFusion#PRODUCTS_AND_ATTENTION}: attention_decode), up to eight sequences in flight,
+   * against the CPU engine (F16 KV on the GPU); the one-launch path must have run.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {"bundled:I4:g128", "tinystories-656k:F16", "stories260K:I8", "bundled:F8_E4M3"})
+  void oneLaunchDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    decodeAgreesWithTheCpuEngine(
+        spec,
+        "attention in one launch",
+        31,
+        CpuGpuComparison.Options.DEFAULT
+            .withMaxSequences(8)
+            .withSetup(
+                t -> {
+                  t.setDecodeFusion(DecodeFusion.PRODUCTS_AND_ATTENTION);
+                  gpu.set(t);
+                }));
+    assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
+  }
+
+  /**
+   * {@link #oneLaunchDecodeAttentionAgreesWithTheCpuEngine} with INT8 and FP8 KV (per-token scales,
+   * written by attention_decode's append): against the CPU engine's store of the same type.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"stories260K:INT8", "tinystories-656k:FP8_E4M3", "bundled:INT8"})
+  void oneLaunchDecodeAttentionOnQuantizedKvAgreesWithTheCpuEngine(String spec) throws Exception {
+    String name = spec.split(":")[0];
+    KvCacheType kv = KvCacheType.valueOf(spec.split(":")[1]);
+    CudaBackend backend = GpuFixture.backend();
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    try (Model m = ModelLoader.load(model(name), Optional.empty())) {
+      ModelWeights w = CpuGpuComparison.convert(m.weights(), DType.F32);
+      int len = Math.min(m.config().contextLength(), 480);
+      int seqs = (2100 + len - 1) / len;
+      CpuGpuComparison.Result r =
+          CpuGpuComparison.run(
+              backend,
+              m.config(),
+              w,
+              kv,
+              kv,
+              seqs,
+              len,
+              37,
+              CpuGpuComparison.Options.DEFAULT
+                  .withMaxSequences(8)
+                  .withSetup(
+                      t -> {
+                        t.setDecodeFusion(DecodeFusion.PRODUCTS_AND_ATTENTION);
+                        gpu.set(t);
+                      }));
+      report(spec + " KV on both engines (attention in one launch)", r);
+      assertParity(r);
+      assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
+    }
   }
 
   /**

@@ -1,0 +1,399 @@
+package io.kvant.cuda.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.cuda.device.CudaKernels;
+import io.kvant.cuda.device.KernelOnTheCpu;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code attention_decode} (RoPE, the KV append, the tiled attention and its merge of a decode step
+ * in one launch) run on the CPU where g++ is installed, against the three kernels it stands for
+ * ({@code rope_kv_append}, {@code attention_tiled}, {@code attention_merge}) run on the same inputs
+ * in the same harness: kvant.cu's RoPE-to-attention section cut out and built as host C++ under
+ * {@code emu/shim.h}, {@code mq_shim.h} and {@code attn_shim.h}. Its contract is the same results
+ * to the bit (outputs, pool codes and scales), on every KV type it takes, both head-size paths of
+ * the tile staging, both RoPE styles, and one split or several (where its last block merges). With
+ * an F32 pool the three kernels' outputs are also checked against float64 attention, so the
+ * comparison is not between two wrong answers. The hardware's side (the read-only cache, the
+ * arrival counters under real concurrency) is {@code CudaKernelsGpuTest}'s.
+ */
+class AttentionDecodeKernelOnTheCpuTest {
+  private static final int FA_VECS = 16;
+
+  @TempDir Path dir;
+
+  @Test
+  void oneLaunchEqualsTheThreeKernelsItReplaces() throws Exception {
+    Path harness = build();
+    SplittableRandom rnd = new SplittableRandom(24);
+    // kv type, head size (36: F16/BF16 rows not a multiple of 16 bytes), rope style
+    int[][] cases = {
+      {CudaKernels.DT_F32, 64, 0},
+      {CudaKernels.DT_F16, 36, 1},
+      {CudaKernels.DT_BF16, 64, 1},
+      {CudaKernels.DT_KV_I8, 64, 0},
+      {CudaKernels.DT_KV_E4M3, 48, 1},
+      {CudaKernels.DT_F16, 64, 0}
+    };
+    for (int[] c : cases) {
+      for (int splits : new int[] {1, 3}) {
+        check(harness, c[0], c[1], c[2], splits, rnd);
+      }
+    }
+  }
+
+  private void check(
+      Path harness, int kvType, int headSize, int style, int splits, SplittableRandom rnd)
+      throws Exception {
+    int heads = 8;
+    int kvHeads = 2;
+    int blockSize = 16;
+    int layers = 2;
+    int layer = 1;
+    // first token (slot 0 of split 0), mid-block in split 1, the last slot of a block in split 2
+    int[] positions = {0, 37, 79};
+    int rows = positions.length;
+    int maxLen = 80;
+    int splitLen = splits == 1 ? maxLen : 32;
+    int maxBlocks = (maxLen + blockSize - 1) / blockSize;
+    int poolBlocks = rows * maxBlocks;
+    List<Integer> order = new ArrayList<>();
+    for (int b = 0; b < poolBlocks; b++) {
+      order.add(b);
+    }
+    Collections.shuffle(order, new java.util.Random(rnd.nextLong()));
+    int[] tables = new int[rows * maxBlocks];
+    for (int i = 0; i < tables.length; i++) {
+      tables[i] = order.get(i);
+    }
+    int[] rowSeq = {2, 0, 1};
+    int half = headSize / 2;
+    int tablePositions = maxLen;
+    float[] cos = new float[tablePositions * half];
+    float[] sin = new float[tablePositions * half];
+    for (int t = 0; t < tablePositions; t++) {
+      for (int i = 0; i < half; i++) {
+        double a = t * Math.pow(10000, -2.0 * i / headSize);
+        cos[t * half + i] = (float) Math.cos(a);
+        sin[t * half + i] = (float) Math.sin(a);
+      }
+    }
+    float[] q = gaussian(rnd, rows * heads * headSize);
+    float[] k = gaussian(rnd, rows * kvHeads * headSize);
+    float[] v = gaussian(rnd, rows * kvHeads * headSize);
+    long elems = (long) poolBlocks * layers * 2 * kvHeads * blockSize * headSize;
+    int es = kvType == CudaKernels.DT_F32 ? 4 : kvType <= CudaKernels.DT_BF16 ? 2 : 1;
+    boolean scaled = kvType == CudaKernels.DT_KV_I8 || kvType == CudaKernels.DT_KV_E4M3;
+    ByteBuffer pool = ByteBuffer.allocate((int) (elems * es)).order(ByteOrder.LITTLE_ENDIAN);
+    for (long i = 0; i < elems; i++) {
+      float x = (float) rnd.nextGaussian();
+      switch (kvType) {
+        case CudaKernels.DT_F32 -> pool.putFloat(x);
+        case CudaKernels.DT_F16 -> pool.putShort(Float.floatToFloat16(x));
+        case CudaKernels.DT_BF16 -> pool.putShort((short) (Float.floatToRawIntBits(x) >>> 16));
+        case CudaKernels.DT_KV_I8 -> pool.put((byte) (rnd.nextInt(255) - 127));
+        default -> {
+          int b = rnd.nextInt(256);
+          pool.put((byte) ((b & 0x7f) == 0x7f ? 0x7e : b)); // no NaN codes
+        }
+      }
+    }
+    float[] scales = new float[scaled ? (int) (elems / headSize) : 0];
+    for (int i = 0; i < scales.length; i++) {
+      scales[i] = (float) (0.002 + 0.01 * rnd.nextDouble());
+    }
+    float scale = (float) (1.0 / Math.sqrt(headSize));
+
+    int[] header = {
+      kvType,
+      heads,
+      kvHeads,
+      headSize,
+      blockSize,
+      layers,
+      layer,
+      rows,
+      maxBlocks,
+      splits,
+      splitLen,
+      style,
+      tablePositions,
+      pool.capacity(),
+      scales.length
+    };
+    ByteBuffer in =
+        ByteBuffer.allocate(
+                4 * header.length
+                    + 4
+                    + 4 * (2 * rows + tables.length + 2 * cos.length + q.length + 2 * k.length)
+                    + pool.capacity()
+                    + 4 * scales.length)
+            .order(ByteOrder.LITTLE_ENDIAN);
+    for (int h : header) {
+      in.putInt(h);
+    }
+    in.putFloat(scale);
+    for (int[] a : new int[][] {rowSeq, positions, tables}) {
+      for (int x : a) {
+        in.putInt(x);
+      }
+    }
+    for (float[] a : new float[][] {cos, sin, q, k, v}) {
+      for (float x : a) {
+        in.putFloat(x);
+      }
+    }
+    in.put(pool.array());
+    for (float s : scales) {
+      in.putFloat(s);
+    }
+    ByteBuffer out = KernelOnTheCpu.run(harness, dir, in.array());
+    int qn = rows * heads * headSize;
+    float[] out1 = floats(out, qn);
+    byte[] pool1 = bytes(out, pool.capacity());
+    float[] scales1 = floats(out, scales.length);
+    float[] out2 = floats(out, qn);
+    byte[] pool2 = bytes(out, pool.capacity());
+    float[] scales2 = floats(out, scales.length);
+    String what =
+        "kv type %d, head size %d, style %d, %d splits".formatted(kvType, headSize, style, splits);
+
+    assertThat(pool1).as("the three kernels appended (%s)", what).isNotEqualTo(pool.array());
+    for (int i = 0; i < qn; i++) {
+      assertThat(Float.floatToRawIntBits(out2[i]))
+          .as("output %d (%s): %s vs %s", i, what, out2[i], out1[i])
+          .isEqualTo(Float.floatToRawIntBits(out1[i]));
+    }
+    assertThat(pool2).as("pool (%s)", what).isEqualTo(pool1);
+    assertThat(scales2).as("scales (%s)", what).isEqualTo(scales1);
+    if (kvType == CudaKernels.DT_F32) {
+      double[] want =
+          reference(
+              q,
+              k,
+              v,
+              cos,
+              sin,
+              style,
+              ByteBuffer.wrap(pool1).order(ByteOrder.LITTLE_ENDIAN),
+              rowSeq,
+              positions,
+              tables,
+              maxBlocks,
+              layers,
+              layer,
+              heads,
+              kvHeads,
+              headSize,
+              blockSize,
+              scale);
+      for (int i = 0; i < qn; i++) {
+        assertThat((double) out1[i])
+            .as("output %d against float64 (%s)", i, what)
+            .isCloseTo(
+                want[i], org.assertj.core.data.Offset.offset(2e-5 + 2e-5 * Math.abs(want[i])));
+      }
+    }
+  }
+
+  /**
+   * Float64 attention of each row's rotated query heads over its sequence's positions {@code [0,
+   * pos]}, keys and values read from the pool after the append (so the row's own key is the
+   * kernels' rotation, checked here against the rotation of {@code k} too).
+   */
+  private static double[] reference(
+      float[] q,
+      float[] k,
+      float[] v,
+      float[] cos,
+      float[] sin,
+      int style,
+      ByteBuffer pool,
+      int[] rowSeq,
+      int[] positions,
+      int[] tables,
+      int maxBlocks,
+      int layers,
+      int layer,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      double scale) {
+    int half = headSize / 2;
+    int g = heads / kvHeads;
+    double[] out = new double[q.length];
+    for (int r = 0; r < positions.length; r++) {
+      int pos = positions[r];
+      for (int h = 0; h < heads; h++) {
+        int kvh = h / g;
+        double[] qr = rotate(q, (r * heads + h) * headSize, cos, sin, pos, half, style);
+        double[] kr = rotate(k, (r * kvHeads + kvh) * headSize, cos, sin, pos, half, style);
+        double[] scores = new double[pos + 1];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int t = 0; t <= pos; t++) {
+          long ko =
+              offset(
+                  tables[rowSeq[r] * maxBlocks + t / blockSize],
+                  layer,
+                  0,
+                  kvh,
+                  t % blockSize,
+                  layers,
+                  kvHeads,
+                  blockSize,
+                  headSize);
+          double s = 0;
+          for (int d = 0; d < headSize; d++) {
+            double kd = pool.getFloat((int) (4 * (ko + d)));
+            if (t == pos) {
+              assertThat(kd)
+                  .as("appended key")
+                  .isCloseTo(kr[d], org.assertj.core.data.Offset.offset(1e-5));
+            }
+            s += qr[d] * scale * kd;
+          }
+          scores[t] = s;
+          max = Math.max(max, s);
+        }
+        double sum = 0;
+        for (int t = 0; t <= pos; t++) {
+          scores[t] = Math.exp(scores[t] - max);
+          sum += scores[t];
+        }
+        for (int t = 0; t <= pos; t++) {
+          long vo =
+              offset(
+                  tables[rowSeq[r] * maxBlocks + t / blockSize],
+                  layer,
+                  1,
+                  kvh,
+                  t % blockSize,
+                  layers,
+                  kvHeads,
+                  blockSize,
+                  headSize);
+          for (int d = 0; d < headSize; d++) {
+            out[(r * heads + h) * headSize + d] +=
+                scores[t] / sum * pool.getFloat((int) (4 * (vo + d)));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private static double[] rotate(
+      float[] x, int off, float[] cos, float[] sin, int pos, int half, int style) {
+    double[] y = new double[2 * half];
+    for (int i = 0; i < half; i++) {
+      int ia = style == 0 ? 2 * i : i;
+      int ib = style == 0 ? 2 * i + 1 : i + half;
+      double c = cos[pos * half + i];
+      double s = sin[pos * half + i];
+      y[ia] = x[off + ia] * c - x[off + ib] * s;
+      y[ib] = x[off + ia] * s + x[off + ib] * c;
+    }
+    return y;
+  }
+
+  private static long offset(
+      long block,
+      int layer,
+      int kv,
+      int head,
+      int slot,
+      int layers,
+      int kvHeads,
+      int blockSize,
+      int headSize) {
+    return ((((block * layers + layer) * 2 + kv) * kvHeads + head) * (long) blockSize + slot)
+        * headSize;
+  }
+
+  private static float[] gaussian(SplittableRandom rnd, int n) {
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) rnd.nextGaussian();
+    }
+    return x;
+  }
+
+  private static float[] floats(ByteBuffer b, int n) {
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = b.getFloat();
+    }
+    return x;
+  }
+
+  private static byte[] bytes(ByteBuffer b, int n) {
+    byte[] x = new byte[n];
+    b.get(x);
+    return x;
+  }
+
+  private Path build() throws Exception {
+    String src = CudaKernels.source();
+    String kernel =
+        KernelOnTheCpu.line(src, "#define DT_F32 ")
+            + KernelOnTheCpu.line(src, "#define DT_F16 ")
+            + KernelOnTheCpu.line(src, "#define DT_BF16 ")
+            + KernelOnTheCpu.line(src, "#define QF_INT8 ")
+            + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
+            + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
+            + KernelOnTheCpu.cut(
+                src,
+                "__device__ __forceinline__ float bf16_to_f32",
+                "__device__ __forceinline__ u16 f32_to_bf16")
+            + KernelOnTheCpu.cut(
+                src,
+                "__device__ __forceinline__ float load_elem",
+                "__device__ __forceinline__ void store_elem")
+            + KernelOnTheCpu.cut(
+                src,
+                "__device__ __forceinline__ float decode8",
+                "__device__ __forceinline__ float warp_max")
+            + dynamicShared(
+                KernelOnTheCpu.cut(
+                    src,
+                    "// One rotated pair",
+                    "extern \"C\" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode("));
+    assertThat(kernel).as("the cut").contains("attention_merge(").contains("rope_kv_append(");
+    assertThat(FA_VECS).isEqualTo(CudaKernels.TILE_VECTORS);
+    return KernelOnTheCpu.build(
+        dir,
+        "attention_decode",
+        kernel,
+        "attention_decode_harness.cpp",
+        "shim.h",
+        "mq_shim.h",
+        "attn_shim.h");
+  }
+
+  /** Each {@code extern __shared__ T name[];} as a pointer to the shim's dynamic shared memory. */
+  private static String dynamicShared(String section) {
+    Matcher m = Pattern.compile("extern __shared__ (\\w+) (\\w+)\\[\\];").matcher(section);
+    StringBuilder sb = new StringBuilder();
+    int found = 0;
+    while (m.find()) {
+      m.appendReplacement(
+          sb, m.group(1) + "* " + m.group(2) + " = emu_dynamic_shared<" + m.group(1) + ">();");
+      found++;
+    }
+    m.appendTail(sb);
+    assertThat(found).as("dynamic shared memory declarations").isGreaterThanOrEqualTo(3);
+    return sb.toString();
+  }
+}

@@ -1,0 +1,104 @@
+// Runs kvant.cu's attention_decode on the CPU under shim.h, mq_shim.h and attn_shim.h, and the
+// three kernels it stands for (rope_kv_append, attention_tiled, attention_merge) on a copy of the
+// same inputs (AttentionDecodeKernelOnTheCpuTest cuts them, and what they call, into kernel.inc).
+//   harness IN OUT: IN holds ints kvType, heads, kvHeads, headSize, blockSize, layers, layer, rows,
+//   maxBlocks, splits, splitLen, style, tablePositions, poolBytes, scaleCount; float scale; int
+//   rowSeq[rows], positions[rows], tables[rows * maxBlocks]; float cos[tablePositions *
+//   headSize / 2], sin[same]; float q[rows * heads * headSize], k[rows * kvHeads * headSize],
+//   v[same]; the pool (poolBytes); float scales[scaleCount]; all little-endian. OUT gets, for the
+//   three kernels then for attention_decode: float out[rows * heads * headSize], the pool, the
+//   scales.
+#include <cstdio>
+#include <cstdlib>
+
+#include "attn_shim.h"
+#include "kernel.inc"
+
+int main(int argc, char** argv) {
+  FILE* in = emu_open_input(argc, argv);
+  int h[15];
+  emu_read_all(in, h, 15, "header");
+  const int kvType = h[0], heads = h[1], kvHeads = h[2], headSize = h[3], blockSize = h[4],
+            layers = h[5], layer = h[6], rows = h[7], maxBlocks = h[8], splits = h[9],
+            splitLen = h[10], style = h[11], tablePositions = h[12], poolBytes = h[13],
+            scaleCount = h[14];
+  float scale;
+  emu_read_all(in, &scale, 1, "scale");
+  std::vector<int> rowSeq(rows), positions(rows), tables((size_t)rows * maxBlocks);
+  emu_read_all(in, rowSeq.data(), rows, "rowSeq");
+  emu_read_all(in, positions.data(), rows, "positions");
+  emu_read_all(in, tables.data(), tables.size(), "tables");
+  const size_t half = (size_t)tablePositions * (headSize / 2);
+  std::vector<float> cosT(half), sinT(half);
+  emu_read_all(in, cosT.data(), half, "cos");
+  emu_read_all(in, sinT.data(), half, "sin");
+  const size_t qn = (size_t)rows * heads * headSize, kn = (size_t)rows * kvHeads * headSize;
+  std::vector<float> q(qn), k(kn), v(kn);
+  emu_read_all(in, q.data(), qn, "q");
+  emu_read_all(in, k.data(), kn, "k");
+  emu_read_all(in, v.data(), kn, "v");
+  std::vector<unsigned char> pool(poolBytes);
+  std::vector<float> scales(scaleCount);
+  emu_read_all(in, pool.data(), pool.size(), "pool");
+  emu_read_all(in, scales.data(), scales.size(), "scales");
+  fclose(in);
+
+  std::vector<int> tileRow0(rows), tileRows(rows, 1);
+  for (int r = 0; r < rows; r++) tileRow0[r] = r;
+  const size_t partialFloats = (size_t)rows * kvHeads * splits * FA_VECS * (headSize + 2);
+
+  // the three kernels, on copies of q, k, the pool and the scales
+  std::vector<float> q1 = q, k1 = k, out1(qn, -7.f), partial1(partialFloats), scales1 = scales;
+  std::vector<unsigned char> pool1 = pool;
+  float* s1 = scaleCount ? scales1.data() : nullptr;
+  emu_launch(rows, 128, [&] {
+    rope_kv_append(q1.data(), k1.data(), v.data(), cosT.data(), sinT.data(), heads, style,
+                   pool1.data(), s1, nullptr, 0, kvType, rowSeq.data(), positions.data(),
+                   tables.data(), maxBlocks, layer, layers, kvHeads, headSize, blockSize, nullptr,
+                   nullptr);
+  });
+  emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
+    attention_tiled(q1.data(), pool1.data(), s1, nullptr, kvType, out1.data(), rowSeq.data(),
+                    positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads,
+                    headSize, blockSize, scale, DT_F32, tileRow0.data(), tileRows.data(), splits,
+                    splitLen, partial1.data(), nullptr, cosT.data(), sinT.data(), style);
+  });
+  if (splits > 1) {
+    emu_launch3(rows, kvHeads, FA_VECS, 64, [&] {
+      attention_merge(partial1.data(), out1.data(), tileRow0.data(), tileRows.data(), heads,
+                      kvHeads, headSize, splits, DT_F32);
+    });
+  }
+
+  // attention_decode on the untouched inputs
+  std::vector<float> out2(qn, -7.f), partial2(partialFloats), scales2 = scales;
+  std::vector<unsigned char> pool2 = pool;
+  std::vector<int> counters((size_t)rows * kvHeads, 0);
+  float* s2 = scaleCount ? scales2.data() : nullptr;
+  emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
+    attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pool2.data(),
+                     s2, kvType, out2.data(), rowSeq.data(), positions.data(), tables.data(),
+                     maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, scale, DT_F32,
+                     tileRow0.data(), splits, splitLen, partial2.data(), counters.data());
+  });
+  for (int c : counters) {
+    if (c != 0) {
+      fprintf(stderr, "harness: a split counter was left at %d\n", c);
+      return 3;
+    }
+  }
+
+  FILE* o = fopen(argv[2], "wb");
+  bool ok = o && fwrite(out1.data(), sizeof(float), qn, o) == qn &&
+            fwrite(pool1.data(), 1, pool1.size(), o) == pool1.size() &&
+            fwrite(scales1.data(), sizeof(float), scales1.size(), o) == scales1.size() &&
+            fwrite(out2.data(), sizeof(float), qn, o) == qn &&
+            fwrite(pool2.data(), 1, pool2.size(), o) == pool2.size() &&
+            fwrite(scales2.data(), sizeof(float), scales2.size(), o) == scales2.size();
+  if (!ok) {
+    perror(argv[2]);
+    return 2;
+  }
+  fclose(o);
+  return 0;
+}
