@@ -437,7 +437,7 @@ if named decodeattn; then
   # products-and-attention, same weights, one run per format, and long prompts.
   JUNIT_DETAILS=testfeed junit decodeattn-test --select-class io.kvant.cuda.device.CudaKernelsGpuTest \
     --select-class io.kvant.cuda.model.CudaModelGpuTest \
-    --include-methodname '.*(attentionDecode|pagedAttention|[rR]ope|oneLaunchDecodeAttention|stagedSingleRowDecode).*'
+    --include-methodname "${DA_TESTS:-.*(attentionDecode|pagedAttention|[rR]ope|oneLaunchDecodeAttention|stagedSingleRowDecode).*}"
   grep -h "^GPU-vs-CPU" "$RESULTS/decodeattn-test.txt" || true
   for weights in ${DA_WEIGHTS:-int4-g128 fp8-e4m3}; do
     echo "== $weights" | tee -a "$RESULTS/decodeattn.txt"
@@ -445,12 +445,12 @@ if named decodeattn; then
       --batch ${DA_BATCH:-1,16,64} --steps 64 --fuse products,products-and-attention 2>&1 |
       tee -a "$RESULTS/decodeattn.txt" | grep -E "^\|"
   done
-  if [[ -n "${DA_LONG-int4-g128}" ]]; then
-    echo "== ${DA_LONG-int4-g128} --prompt 1024" | tee -a "$RESULTS/decodeattn.txt"
-    timeout "${DA_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "${DA_LONG-int4-g128}" \
-      --batch 1,16 --prompt 1024 --steps 64 --fuse products,products-and-attention 2>&1 |
+  for weights in ${DA_LONG-int4-g128}; do
+    echo "== $weights --prompt ${DA_PROMPT:-1024}" | tee -a "$RESULTS/decodeattn.txt"
+    timeout "${DA_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "$weights" \
+      --batch 1,16 --prompt "${DA_PROMPT:-1024}" --steps 64 --fuse products,products-and-attention 2>&1 |
       tee -a "$RESULTS/decodeattn.txt" | grep -E "^\|"
-  fi
+  done
 fi
 if named wide; then
   # mqw (session 23): its reference test and the whole-model comparison, then 8B decode steps at

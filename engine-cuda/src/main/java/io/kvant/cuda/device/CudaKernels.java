@@ -652,7 +652,7 @@ public final class CudaKernels {
    */
   public static AttentionSplit splitFor(int tiles, int kvHeads, int maxLen, int multiprocessors) {
     int blocks = tiles * kvHeads;
-    int want = (int) Math.min(64, (8L * multiprocessors + blocks - 1) / blocks);
+    int want = (int) Math.min(MAX_ATTENTION_SPLITS, (8L * multiprocessors + blocks - 1) / blocks);
     int byLength = (maxLen + TILE_POSITIONS - 1) / TILE_POSITIONS;
     int splits = Math.max(1, Math.min(want, byLength));
     if (splits == 1) {
@@ -742,6 +742,11 @@ public final class CudaKernels {
   static final int ATTENTION_COUNTERS = 1 << 16;
 
   /**
+   * The most splits {@link #splitFor} plans (kvant.cu's FA_MAX_SPLITS, attention_decode's bound).
+   */
+  public static final int MAX_ATTENTION_SPLITS = 64;
+
+  /**
    * Whether {@link #attentionDecode} serves a KV cache of these encoding bits, key channel scales
    * and centering: F32/F16/BF16 or per-token absmax codes only.
    */
@@ -797,6 +802,10 @@ public final class CudaKernels {
     requireScales(kvType, kvScales);
     if (split.splits() > 1 && partial == 0) {
       throw new IllegalArgumentException("a split attention needs its partial buffer");
+    }
+    if (split.splits() > MAX_ATTENTION_SPLITS) {
+      throw new IllegalArgumentException(
+          "attention_decode merges at most " + MAX_ATTENTION_SPLITS + " splits, got " + split);
     }
     if ((long) tiles * kvHeads > ATTENTION_COUNTERS) {
       throw new IllegalArgumentException(

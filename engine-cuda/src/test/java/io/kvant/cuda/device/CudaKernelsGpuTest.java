@@ -331,10 +331,10 @@ class CudaKernelsGpuTest {
   /**
    * attention_decode (RoPE, the KV append, the tiled attention and its merge in one launch) gives
    * what rope_kv_append then attention_tiled (and attention_merge when split) give, bit for bit:
-   * outputs, pool codes and scales, for every pool type it takes, both RoPE styles, one split or
-   * four (its last block per tile and kv head merges). Each row's sequence holds earlier positions
-   * appended first (the same bytes in both pools); a second launch into a fresh output repeats the
-   * bits (the arrival counters were left at zero).
+   * outputs, pool codes and scales, for every pool type it takes, both RoPE styles, one split or 4,
+   * 32 and 64 (its last block per tile and kv head merges). Each row's sequence holds earlier
+   * positions appended first (the same bytes in both pools); a second launch into a fresh output
+   * repeats the bits (the arrival counters were left at zero).
    */
   @ParameterizedTest
   @CsvSource({
@@ -344,7 +344,9 @@ class CudaKernelsGpuTest {
     "3,HALF_SPLIT,1",
     "3,ADJACENT_PAIRS,4",
     "4,HALF_SPLIT,4",
-    "4,ADJACENT_PAIRS,1"
+    "4,ADJACENT_PAIRS,1",
+    "1,ADJACENT_PAIRS,32",
+    "3,HALF_SPLIT,64"
   })
   void attentionDecodeEqualsTheKernelsItReplaces(int kvType, RopeStyle style, int splits) {
     int heads = 8;

@@ -23,10 +23,10 @@ import org.junit.jupiter.api.io.TempDir;
  * in the same harness: kvant.cu's RoPE-to-attention section cut out and built as host C++ under
  * {@code emu/shim.h}, {@code mq_shim.h} and {@code attn_shim.h}. Its contract is the same results
  * to the bit (outputs, pool codes and scales), on every KV type it takes, both head-size paths of
- * the tile staging, both RoPE styles, and one split or several (where its last block merges). With
- * an F32 pool the three kernels' outputs are also checked against float64 attention, so the
- * comparison is not between two wrong answers. The hardware's side (the read-only cache, the
- * arrival counters under real concurrency) is {@code CudaKernelsGpuTest}'s.
+ * the tile staging, both RoPE styles, and one split or several (3, and 40 of two positions each;
+ * its last block merges). With an F32 pool the three kernels' outputs are also checked against
+ * float64 attention, so the comparison is not between two wrong answers. The hardware's side (the
+ * read-only cache, the arrival counters under real concurrency) is {@code CudaKernelsGpuTest}'s.
  */
 class AttentionDecodeKernelOnTheCpuTest {
   private static final int FA_VECS = 16;
@@ -46,8 +46,11 @@ class AttentionDecodeKernelOnTheCpuTest {
       {CudaKernels.DT_KV_E4M3, 48, 1},
       {CudaKernels.DT_F16, 64, 0}
     };
-    for (int[] c : cases) {
-      for (int splits : new int[] {1, 3}) {
+    for (int i = 0; i < cases.length; i++) {
+      int[] c = cases[i];
+      // 40 splits (about a thread per split each) on two of the types only: each block is 128 host
+      // threads
+      for (int splits : i % 3 == 0 ? new int[] {1, 3, 40} : new int[] {1, 3}) {
         check(harness, c[0], c[1], c[2], splits, rnd);
       }
     }
@@ -65,7 +68,7 @@ class AttentionDecodeKernelOnTheCpuTest {
     int[] positions = {0, 37, 79};
     int rows = positions.length;
     int maxLen = 80;
-    int splitLen = splits == 1 ? maxLen : 32;
+    int splitLen = (maxLen + splits - 1) / splits;
     int maxBlocks = (maxLen + blockSize - 1) / blockSize;
     int poolBlocks = rows * maxBlocks;
     List<Integer> order = new ArrayList<>();
@@ -372,6 +375,7 @@ class AttentionDecodeKernelOnTheCpuTest {
                     "extern \"C\" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode("));
     assertThat(kernel).as("the cut").contains("attention_merge(").contains("rope_kv_append(");
     assertThat(FA_VECS).isEqualTo(CudaKernels.TILE_VECTORS);
+    assertThat(src).contains("#define FA_MAX_SPLITS " + CudaKernels.MAX_ATTENTION_SPLITS + " ");
     return KernelOnTheCpu.build(
         dir,
         "attention_decode",
