@@ -176,9 +176,6 @@ extern "C" __global__ void add_bias(float* x, const float* bias, int width, long
   }
 }
 
-// Rotary embedding in place on x[row] ([heads][headSize]) at positions[row], from the
-// precomputed tables cos/sin [position][headSize/2]. style 0: adjacent pairs (2i, 2i+1);
-// style 1: halves (i, i + headSize/2). grid: rows.
 // One rotated pair (a, b) -> (a c - b s, a s + b c), each product and sum rounded as written (no
 // contraction into FMAs): the CPU's RoPE to the bit, and the same bits in every kernel that
 // rotates (rope_row, attention_decode).
@@ -206,6 +203,9 @@ __device__ __forceinline__ void rope_row(float* xr, long base, const float* cosT
   }
 }
 
+// Rotary embedding in place on x[row] ([heads][headSize]) at positions[row], from the
+// precomputed tables cos/sin [position][headSize/2]. style 0: adjacent pairs (2i, 2i+1);
+// style 1: halves (i, i + headSize/2). grid: rows.
 extern "C" __global__ void rope(float* x, const int* positions, const float* cosT,
                                 const float* sinT, int heads, int headSize, int style) {
   pdl_enter();
