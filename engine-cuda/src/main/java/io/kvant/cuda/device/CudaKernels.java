@@ -698,15 +698,7 @@ public final class CudaKernels {
       AttentionSplit split,
       long partial,
       int outType) {
-    if (tiledRows(heads, kvHeads, headSize) < 1) {
-      throw new IllegalArgumentException(
-          "attention_tiled takes head size <= 256 and <= "
-              + TILE_VECTORS
-              + " query heads per kv head, got "
-              + headSize
-              + " and "
-              + heads / kvHeads);
-    }
+    requireTiled("attention_tiled", heads, kvHeads, headSize);
     if (split.splits() > 1 && partial == 0) {
       throw new IllegalArgumentException("a split attention needs its partial buffer");
     }
@@ -735,6 +727,20 @@ public final class CudaKernels {
           TILE_VECTORS,
           Math.max(32, Math.min(256, headSize)),
           0);
+    }
+  }
+
+  /** Throws unless a tile of {@link #TILE_VECTORS} query vectors holds a kv head's group. */
+  private void requireTiled(String kernel, int heads, int kvHeads, int headSize) {
+    if (tiledRows(heads, kvHeads, headSize) < 1) {
+      throw new IllegalArgumentException(
+          kernel
+              + " takes head size <= 256 and <= "
+              + TILE_VECTORS
+              + " query heads per kv head, got "
+              + headSize
+              + " and "
+              + heads / kvHeads);
     }
   }
 
@@ -790,15 +796,7 @@ public final class CudaKernels {
       AttentionSplit split,
       long partial,
       int outType) {
-    if (tiledRows(heads, kvHeads, headSize) < 1) {
-      throw new IllegalArgumentException(
-          "attention_decode takes head size <= 256 and <= "
-              + TILE_VECTORS
-              + " query heads per kv head, got "
-              + headSize
-              + " and "
-              + heads / kvHeads);
-    }
+    requireTiled("attention_decode", heads, kvHeads, headSize);
     requireScales(kvType, kvScales);
     if (split.splits() > 1 && partial == 0) {
       throw new IllegalArgumentException("a split attention needs its partial buffer");

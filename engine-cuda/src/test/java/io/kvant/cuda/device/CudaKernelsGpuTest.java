@@ -17,6 +17,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.LongConsumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -482,33 +483,36 @@ class CudaKernelsGpuTest {
     long qb = up(q);
     long kb = up(kk);
     long partial = poisoned(partialBytes);
-    k.attentionDecode(
-        qb,
-        kb,
-        dv,
-        cos,
-        sin,
-        st,
-        pools[1],
-        scales[1],
-        kvType,
-        outs[1],
-        dSeq,
-        dPos,
-        dTables,
-        maxBlocks,
-        layer,
-        layers,
-        heads,
-        kvHeads,
-        hs,
-        bs,
-        scale,
-        dTiles,
-        rows,
-        split,
-        partial,
-        CudaKernels.DT_F32);
+    LongConsumer decode =
+        out ->
+            k.attentionDecode(
+                qb,
+                kb,
+                dv,
+                cos,
+                sin,
+                st,
+                pools[1],
+                scales[1],
+                kvType,
+                out,
+                dSeq,
+                dPos,
+                dTables,
+                maxBlocks,
+                layer,
+                layers,
+                heads,
+                kvHeads,
+                hs,
+                bs,
+                scale,
+                dTiles,
+                rows,
+                split,
+                partial,
+                CudaKernels.DT_F32);
+    decode.accept(outs[1]);
     float[] want = down(outs[0], q.length);
     for (float x : want) {
       assertThat(Float.isNaN(x)).as("the separate kernels wrote every output").isFalse();
@@ -526,33 +530,7 @@ class CudaKernelsGpuTest {
     }
     assertThat(down(qb, q.length)).as("q left unrotated").isEqualTo(q);
     long again = poisoned(4L * q.length);
-    k.attentionDecode(
-        qb,
-        kb,
-        dv,
-        cos,
-        sin,
-        st,
-        pools[1],
-        scales[1],
-        kvType,
-        again,
-        dSeq,
-        dPos,
-        dTables,
-        maxBlocks,
-        layer,
-        layers,
-        heads,
-        kvHeads,
-        hs,
-        bs,
-        scale,
-        dTiles,
-        rows,
-        split,
-        partial,
-        CudaKernels.DT_F32);
+    decode.accept(again);
     assertThat(downInts(again, q.length))
         .as("a second launch")
         .isEqualTo(downInts(outs[0], q.length));

@@ -297,17 +297,22 @@ class CudaModelGpuTest {
   void oneLaunchDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
     AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
     decodeAgreesWithTheCpuEngine(
-        spec,
-        "attention in one launch",
-        31,
-        CpuGpuComparison.Options.DEFAULT
-            .withMaxSequences(8)
-            .withSetup(
-                t -> {
-                  t.setDecodeFusion(DecodeFusion.PRODUCTS_AND_ATTENTION);
-                  gpu.set(t);
-                }));
+        spec, "attention in one launch", 31, oneLaunch(CpuGpuComparison.Options.DEFAULT, gpu));
     assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
+  }
+
+  /**
+   * {@code base} with up to eight sequences in flight and {@link
+   * DecodeFusion#PRODUCTS_AND_ATTENTION} set on the GPU's forward pass, which lands in {@code gpu}.
+   */
+  private static CpuGpuComparison.Options oneLaunch(
+      CpuGpuComparison.Options base, AtomicReference<CudaTransformer> gpu) {
+    return base.withMaxSequences(8)
+        .withSetup(
+            t -> {
+              t.setDecodeFusion(DecodeFusion.PRODUCTS_AND_ATTENTION);
+              gpu.set(t);
+            });
   }
 
   /**
@@ -335,13 +340,7 @@ class CudaModelGpuTest {
               seqs,
               len,
               37,
-              CpuGpuComparison.Options.DEFAULT
-                  .withMaxSequences(8)
-                  .withSetup(
-                      t -> {
-                        t.setDecodeFusion(DecodeFusion.PRODUCTS_AND_ATTENTION);
-                        gpu.set(t);
-                      }));
+              oneLaunch(CpuGpuComparison.Options.DEFAULT, gpu));
       report(spec + " KV on both engines (attention in one launch)", r);
       assertParity(r);
       assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
