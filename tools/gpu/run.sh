@@ -300,6 +300,10 @@ if named ab; then
   # base, new, base, new, ... so drift between the runs shows.
   BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
   read -r -a ab_args <<< "${AB_ARGS:---shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64}"
+  # Each jar's kernels compiled (and cached on disk) before any timed run: on a fresh machine
+  # NVRTC took the first round's whole AB_TIMEOUT twice (sessions 22 and 24).
+  timeout 300 "${JAVA[@]}" -cp "$BASECP" io.kvant.cuda.bench.CudaBench bandwidth --gib 1 > /dev/null 2>&1 || true
+  timeout 300 "${CUDABENCH[@]}" bandwidth --gib 1 > /dev/null 2>&1 || true
   for ((round = 1; round <= ${AB_ROUNDS:-1}; round++)); do
     echo "== round $round: base" | tee -a "$RESULTS/ab-base.txt"
     timeout "${AB_TIMEOUT:-200}" "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode "${ab_args[@]}" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/ab-base.txt"
