@@ -438,21 +438,24 @@ if named decodeattn; then
   # attention_decode (session 24): RoPE, the KV append, attention and its merge in one launch per
   # layer. Its kernel test against the three kernels, the RoPE tests (rope_pair rounds as the
   # CPU), the model tests under PRODUCTS_AND_ATTENTION; then 8B decode, products against
-  # products-and-attention, same weights, one run per format, and long prompts.
+  # products-and-attention, same weights, one run per format, and long prompts. DA_KV_ARGS adds
+  # CudaBench options to those runs (e.g. "--kv int8 --kv-encoding kivi").
   JUNIT_DETAILS=testfeed junit decodeattn-test --select-class io.kvant.cuda.device.CudaKernelsGpuTest \
     --select-class io.kvant.cuda.model.CudaModelGpuTest \
     --include-methodname "${DA_TESTS:-.*(attentionDecode|pagedAttention|[rR]ope|oneLaunchDecodeAttention|stagedSingleRowDecode).*}"
   grep -h "^GPU-vs-CPU" "$RESULTS/decodeattn-test.txt" || true
   for weights in ${DA_WEIGHTS:-int4-g128 fp8-e4m3}; do
     echo "== $weights" | tee -a "$RESULTS/decodeattn.txt"
+    # shellcheck disable=SC2086 # DA_BATCH and DA_KV_ARGS are word lists
     timeout "${DA_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "$weights" \
-      --batch ${DA_BATCH:-1,16,64} --steps 64 --fuse products,products-and-attention 2>&1 |
+      --batch ${DA_BATCH:-1,16,64} --steps 64 --fuse products,products-and-attention ${DA_KV_ARGS:-} 2>&1 |
       tee -a "$RESULTS/decodeattn.txt" | grep -E "^\|"
   done
   for weights in ${DA_LONG-int4-g128}; do
     echo "== $weights --prompt ${DA_PROMPT:-1024}" | tee -a "$RESULTS/decodeattn.txt"
+    # shellcheck disable=SC2086 # DA_KV_ARGS is a word list
     timeout "${DA_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "$weights" \
-      --batch 1,16 --prompt "${DA_PROMPT:-1024}" --steps 64 --fuse products,products-and-attention 2>&1 |
+      --batch 1,16 --prompt "${DA_PROMPT:-1024}" --steps 64 --fuse products,products-and-attention ${DA_KV_ARGS:-} 2>&1 |
       tee -a "$RESULTS/decodeattn.txt" | grep -E "^\|"
   done
 fi
