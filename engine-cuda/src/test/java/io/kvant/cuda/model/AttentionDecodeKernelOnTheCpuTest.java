@@ -24,9 +24,11 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code emu/shim.h}, {@code mq_shim.h} and {@code attn_shim.h}. Its contract is the same results
  * to the bit (outputs, pool codes and scales), on every KV type it takes, both head-size paths of
  * the tile staging, both RoPE styles, and one split or several (3, and 40 of two positions each;
- * its last block merges). With an F32 pool the three kernels' outputs are also checked against
- * float64 attention, so the comparison is not between two wrong answers. The hardware's side (the
- * read-only cache, the arrival counters under real concurrency) is {@code CudaKernelsGpuTest}'s.
+ * its last block merges; the harness runs it a second time with the blocks in reverse order, so
+ * another block merges, and requires the same bits again). With an F32 pool the three kernels'
+ * outputs are also checked against float64 attention, so the comparison is not between two wrong
+ * answers. The hardware's side (the read-only cache, the arrival counters under real concurrency)
+ * is {@code CudaKernelsGpuTest}'s.
  */
 class AttentionDecodeKernelOnTheCpuTest {
   private static final int FA_VECS = 16;

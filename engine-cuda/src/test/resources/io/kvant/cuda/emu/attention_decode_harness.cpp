@@ -87,6 +87,27 @@ int main(int argc, char** argv) {
       return 3;
     }
   }
+  // again with the blocks in the opposite order, so another block of each (row, kv head) is the
+  // last to arrive and merges: the same bits
+  {
+    std::vector<float> out3(qn, -7.f), partial3(partialFloats), scales3 = scales;
+    std::vector<unsigned char> pool3 = pool;
+    float* s3 = scaleCount ? scales3.data() : nullptr;
+    emuReverseBlocks = true;
+    emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
+      attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style,
+                       pool3.data(), s3, kvType, out3.data(), rowSeq.data(), positions.data(),
+                       tables.data(), maxBlocks, layer, layers, heads, kvHeads, headSize,
+                       blockSize, scale, DT_F32, tileRow0.data(), splits, splitLen,
+                       partial3.data(), counters.data());
+    });
+    emuReverseBlocks = false;
+    if (std::memcmp(out3.data(), out2.data(), qn * sizeof(float)) != 0 || pool3 != pool2 ||
+        scales3 != scales2) {
+      fprintf(stderr, "harness: blocks in reverse order gave other bits\n");
+      return 4;
+    }
+  }
 
   FILE* o = fopen(argv[2], "wb");
   bool ok = o && fwrite(out1.data(), sizeof(float), qn, o) == qn &&

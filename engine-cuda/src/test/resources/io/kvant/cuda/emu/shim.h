@@ -115,8 +115,14 @@ inline FILE* emu_open_input(int argc, char** argv) {
 inline void (*emuBlockStart)(unsigned threads) = nullptr;
 
 /**
+ * Whether emu_launch3 runs a grid's blocks last to first: a kernel whose blocks hand work to the
+ * last one to finish (split merges) must give the same result whichever block that is.
+ */
+inline bool emuReverseBlocks = false;
+
+/**
  * Runs kernel(args...) as a grid of gx * gy * gz blocks of `threads` threads, one block at a time
- * (x fastest).
+ * (x fastest; all reversed with emuReverseBlocks).
  */
 template <class F>
 void emu_launch3(unsigned gx, unsigned gy, unsigned gz, unsigned threads, F kernel) {
@@ -124,12 +130,12 @@ void emu_launch3(unsigned gx, unsigned gy, unsigned gz, unsigned threads, F kern
   gridDim.x = gx;
   gridDim.y = gy;
   gridDim.z = gz;
-  for (unsigned bz = 0; bz < gz; bz++)
-    for (unsigned by = 0; by < gy; by++)
-      for (unsigned bx = 0; bx < gx; bx++) {
-        blockIdx.x = bx;
-        blockIdx.y = by;
-        blockIdx.z = bz;
+  for (unsigned iz = 0; iz < gz; iz++)
+    for (unsigned iy = 0; iy < gy; iy++)
+      for (unsigned ix = 0; ix < gx; ix++) {
+        blockIdx.x = emuReverseBlocks ? gx - 1 - ix : ix;
+        blockIdx.y = emuReverseBlocks ? gy - 1 - iy : iy;
+        blockIdx.z = emuReverseBlocks ? gz - 1 - iz : iz;
         emuBlockBarrier = std::make_unique<std::barrier<>>(threads);
         emuWarps = std::make_unique<WarpExchange[]>(threads / 32);
         if (emuBlockStart) emuBlockStart(threads);
