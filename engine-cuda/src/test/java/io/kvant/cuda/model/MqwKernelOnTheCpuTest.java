@@ -22,9 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
  * QuantizedLayout} writes, and each output must equal {@code x W^T} from the layout's values
  * (float64) within 5e-5 of the largest. The grid is the one {@link CudaKernels#mqw} launches:
  * columns split where {@link CudaKernels#mqwSplits} splits them (the last block of a tile adds the
- * splits) and in one piece. This checks the kernels' logic (fragments, windows, groups, the split
- * sums) on every build; their speed, and their behaviour on the hardware, are {@code
- * QuantizedKernelsGpuTest#mqwMatchesTheReference}'s.
+ * splits; the harness runs each launch a second time with the blocks in reverse order, so another
+ * block adds them, and requires the same bits) and in one piece. This checks the kernels' logic
+ * (fragments, windows, groups, the split sums) on every build; their speed, and their behaviour on
+ * the hardware, are {@code QuantizedKernelsGpuTest#mqwMatchesTheReference}'s.
  */
 class MqwKernelOnTheCpuTest {
   @TempDir Path dir;

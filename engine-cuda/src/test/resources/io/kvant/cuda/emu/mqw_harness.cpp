@@ -32,20 +32,33 @@ int main(int argc, char** argv) {
   std::vector<int> counters(bx * by, 0);
   const unsigned char* z = zeroCount ? zeros.data() : nullptr;
   emuBlockStart = emu_mq_block_start;
-  emu_launch3(bx, by, splits, 32 * MQW_WARPS, [&] {
-    auto run = [&](auto kernel) {
-      kernel(w.data(), scales.data(), z, y.data(), out, groupShift, groupsPerRow, xh.data(), width,
-             n, accumulate, partial.data(), counters.data());
-    };
-    if (codes == 0) run(mqw4);
-    else if (codes == 1) run(mqw8i);
-    else run(mqw8e);
-  });
-  for (unsigned c : counters) {
-    if (c != 0) {
-      fprintf(stderr, "harness: a split counter was left at %u\n", c);
-      return 3;
+  std::vector<float> yBefore = y;
+  auto launch = [&](std::vector<float>& dst) {
+    emu_launch3(bx, by, splits, 32 * MQW_WARPS, [&] {
+      auto run = [&](auto kernel) {
+        kernel(w.data(), scales.data(), z, dst.data(), out, groupShift, groupsPerRow, xh.data(),
+               width, n, accumulate, partial.data(), counters.data());
+      };
+      if (codes == 0) run(mqw4);
+      else if (codes == 1) run(mqw8i);
+      else run(mqw8e);
+    });
+    for (unsigned c : counters) {
+      if (c != 0) {
+        fprintf(stderr, "harness: a split counter was left at %u\n", c);
+        exit(3);
+      }
     }
+  };
+  launch(y);
+  // again with the blocks in the opposite order, so another split of each tile is the last to
+  // arrive and adds the splits: the same bits
+  emuReverseBlocks = true;
+  launch(yBefore);
+  emuReverseBlocks = false;
+  if (std::memcmp(y.data(), yBefore.data(), y.size() * sizeof(float)) != 0) {
+    fprintf(stderr, "harness: blocks in reverse order gave other bits\n");
+    return 4;
   }
   FILE* o = fopen(argv[2], "wb");
   if (!o || fwrite(y.data(), sizeof(float), y.size(), o) != y.size()) {
