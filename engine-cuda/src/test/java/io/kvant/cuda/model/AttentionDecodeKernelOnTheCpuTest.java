@@ -1,6 +1,7 @@
 package io.kvant.cuda.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.data.Offset.offset;
 
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.KernelOnTheCpu;
@@ -206,8 +207,7 @@ class AttentionDecodeKernelOnTheCpuTest {
       for (int i = 0; i < qn; i++) {
         assertThat((double) out1[i])
             .as("output %d against float64 (%s)", i, what)
-            .isCloseTo(
-                want[i], org.assertj.core.data.Offset.offset(2e-5 + 2e-5 * Math.abs(want[i])));
+            .isCloseTo(want[i], offset(2e-5 + 2e-5 * Math.abs(want[i])));
       }
     }
   }
@@ -215,7 +215,8 @@ class AttentionDecodeKernelOnTheCpuTest {
   /**
    * Float64 attention of each row's rotated query heads over its sequence's positions {@code [0,
    * pos]}, keys and values read from the pool after the append (so the row's own key is the
-   * kernels' rotation, checked here against the rotation of {@code k} too).
+   * kernels' rotation, checked here against the rotation of {@code k} too, and its value is {@code
+   * v}'s).
    */
   private static double[] reference(
       float[] q,
@@ -249,7 +250,7 @@ class AttentionDecodeKernelOnTheCpuTest {
         double max = Double.NEGATIVE_INFINITY;
         for (int t = 0; t <= pos; t++) {
           long ko =
-              offset(
+              kvOffset(
                   tables[rowSeq[r] * maxBlocks + t / blockSize],
                   layer,
                   0,
@@ -263,9 +264,7 @@ class AttentionDecodeKernelOnTheCpuTest {
           for (int d = 0; d < headSize; d++) {
             double kd = pool.getFloat((int) (4 * (ko + d)));
             if (t == pos) {
-              assertThat(kd)
-                  .as("appended key")
-                  .isCloseTo(kr[d], org.assertj.core.data.Offset.offset(1e-5));
+              assertThat(kd).as("appended key").isCloseTo(kr[d], offset(1e-5));
             }
             s += qr[d] * scale * kd;
           }
@@ -279,7 +278,7 @@ class AttentionDecodeKernelOnTheCpuTest {
         }
         for (int t = 0; t <= pos; t++) {
           long vo =
-              offset(
+              kvOffset(
                   tables[rowSeq[r] * maxBlocks + t / blockSize],
                   layer,
                   1,
@@ -290,8 +289,11 @@ class AttentionDecodeKernelOnTheCpuTest {
                   blockSize,
                   headSize);
           for (int d = 0; d < headSize; d++) {
-            out[(r * heads + h) * headSize + d] +=
-                scores[t] / sum * pool.getFloat((int) (4 * (vo + d)));
+            double vd = pool.getFloat((int) (4 * (vo + d)));
+            if (t == pos) {
+              assertThat(vd).as("appended value").isEqualTo(v[(r * kvHeads + kvh) * headSize + d]);
+            }
+            out[(r * heads + h) * headSize + d] += scores[t] / sum * vd;
           }
         }
       }
@@ -313,7 +315,7 @@ class AttentionDecodeKernelOnTheCpuTest {
     return y;
   }
 
-  private static long offset(
+  private static long kvOffset(
       long block,
       int layer,
       int kv,
