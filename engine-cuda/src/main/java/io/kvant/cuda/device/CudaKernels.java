@@ -753,19 +753,26 @@ public final class CudaKernels {
   public static final int MAX_ATTENTION_SPLITS = 64;
 
   /**
-   * Whether {@link #attentionDecode} serves a KV cache of these encoding bits, key channel scales
-   * and centering: F32/F16/BF16 or per-token absmax codes only.
+   * Whether {@link #attentionDecode} serves a KV cache of these encoding bits and centering under
+   * {@code split} with KV blocks of {@code blockSize} positions: any but centered keys, and keys
+   * per channel ({@link #KV_KEY_CHANNELS}) only where every split covers whole KV blocks (an append
+   * may re-code its block's earlier slots, which must lie in the appending block's own range).
    */
-  public static boolean attentionDecodeTakes(int kvEnc, long keyChannels, KeyCentering centering) {
-    return kvEnc == 0 && keyChannels == 0 && !centering.centered();
+  public static boolean attentionDecodeTakes(
+      int kvEnc, KeyCentering centering, AttentionSplit split, int blockSize) {
+    if ((kvEnc & (KV_CENTERED | KV_WEIGHTED)) != 0 || centering.centered()) {
+      return false;
+    }
+    return (kvEnc & KV_KEY_CHANNELS) == 0 || split.splits() == 1 || split.length() % blockSize == 0;
   }
 
   /**
    * {@link #ropeAndAppendKv} then {@link #attentionTiled} (with its merge) of a decode step, as one
    * launch ({@code attention_decode}) with the same results: for steps whose rows are of distinct
    * sequences, so that {@code tiles} (from {@link #queryTiles}) equals the rows and each tile is
-   * one row, and KV caches {@link #attentionDecodeTakes} takes. {@code q}, {@code k} and {@code v}
-   * are the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them unrotated. A split
+   * one row, and KV caches {@link #attentionDecodeTakes} takes ({@code keyChannels}: the keys'
+   * channel scales with {@link #KV_KEY_CHANNELS}, else 0). {@code q}, {@code k} and {@code v} are
+   * the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them unrotated. A split
    * launch merges its partials itself (its last block per tile and kv head), so {@code partial} is
    * as {@link #attentionTiled}'s and no merge launch follows.
    */
@@ -778,6 +785,8 @@ public final class CudaKernels {
       int style,
       long pool,
       long kvScales,
+      long keyChannels,
+      int kvEnc,
       int kvType,
       long out,
       long rowSeq,
@@ -797,7 +806,16 @@ public final class CudaKernels {
       long partial,
       int outType) {
     requireTiled("attention_decode", heads, kvHeads, headSize);
-    requireScales(kvType, kvScales);
+    requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
+    if (!attentionDecodeTakes(kvEnc, KeyCentering.NONE, split, blockSize)) {
+      throw new IllegalArgumentException(
+          "attention_decode does not take kv encoding bits "
+              + kvEnc
+              + " under "
+              + split
+              + " with blocks of "
+              + blockSize);
+    }
     if (split.splits() > 1 && partial == 0) {
       throw new IllegalArgumentException("a split attention needs its partial buffer");
     }
@@ -812,7 +830,8 @@ public final class CudaKernels {
               + " (tile, kv head) pairs, got "
               + (long) tiles * kvHeads);
     }
-    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales).i32(kvType);
+    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales);
+    args.ptr(keyChannels).i32(kvEnc).i32(kvType);
     args.ptr(out).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer).i32(layers);
     args.i32(heads).i32(kvHeads).i32(headSize).i32(blockSize).f32(scale).i32(outType);
     args.ptr(tileRow0).i32(split.splits()).i32(split.length()).ptr(partial);

@@ -469,7 +469,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         fusion == DecodeFusion.PRODUCTS_AND_ATTENTION
             && st.tileCount() == n
             && st.distinctSequences()
-            && CudaKernels.attentionDecodeTakes(kv.encodingBits(), kv.keyChannelsPtr(), centering);
+            && CudaKernels.attentionDecodeTakes(kv.encodingBits(), centering, st.split(), bs);
 
     DeviceTensor emb = model.embedding();
     k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
@@ -530,6 +530,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             ropeStyle,
             kv.ptr(),
             kv.scalesPtr(),
+            kv.keyChannelsPtr(),
+            kv.encodingBits(),
             kv.dtype(),
             att,
             rowSeqs,

@@ -416,6 +416,30 @@ __device__ __forceinline__ unsigned char kv_recode(unsigned char c, float r, int
   return e4m3_code(__fmul_rn(decode8(c, QF_E4M3), r));
 }
 
+// One key channel's element x at `slot` of its block (KV_KEY_CHANNELS): the channel's scale s
+// (BLOCK_CHANNEL's rule: set by slot 0, grown, with the earlier slots' codes re-coded, by a slot
+// that exceeds it) and the slot's code; codes points at the channel's slot 0 (slots headSize
+// apart). Returns the scale after the slot.
+__device__ __forceinline__ float kv_channel_slot(float x, int slot, float s, unsigned char* codes,
+                                                 int kvType, int headSize) {
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  float a = fabsf(x);
+  if (slot == 0) {
+    s = __fdiv_rn(a, maxCode);
+  } else if (a > __fmul_rn(s, maxCode)) {
+    float grown = __fdiv_rn(a, maxCode);
+    if (s > 0.f) {
+      float ratio = __fdiv_rn(s, grown);
+      for (int u = 0; u < slot; u++) {
+        codes[(long)u * headSize] = kv_recode(codes[(long)u * headSize], ratio, kvType);
+      }
+    }
+    s = grown;
+  }
+  codes[(long)slot * headSize] = kv_code(x, s, kvType);
+  return s;
+}
+
 // KV_KEY_CHANNELS keys of row `row`: the first row of the launch that writes a (sequence, block)
 // encodes the keys of every row of the launch in that block, in row order (positions are written
 // in order), one thread per (head, channel): a channel's rule reads and re-codes only that
@@ -429,7 +453,6 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
   for (int r = row - 1; r >= 0; r--) {  // backwards: a block's rows are near each other
     if (rowSeq[r] == seq && positions[r] / blockSize == bi) return;
   }
-  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
   int kvDim = kvHeads * headSize;
   for (int t = threadIdx.x; t < kvDim; t += blockDim.x) {
     int h = t / headSize, c = t - h * headSize;
@@ -444,22 +467,8 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
         if (positions[r] / blockSize > bi) break;  // the sequence's later blocks
         continue;
       }
-      int slot = positions[r] % blockSize;
-      float x = k[(long)r * kvDim + t];
-      float a = fabsf(x);
-      if (slot == 0) {
-        s = __fdiv_rn(a, maxCode);
-      } else if (a > __fmul_rn(s, maxCode)) {
-        float grown = __fdiv_rn(a, maxCode);
-        if (s > 0.f) {
-          float ratio = __fdiv_rn(s, grown);
-          for (int u = 0; u < slot; u++) {
-            codes[(long)u * headSize] = kv_recode(codes[(long)u * headSize], ratio, kvType);
-          }
-        }
-        s = grown;
-      }
-      codes[(long)slot * headSize] = kv_code(x, s, kvType);
+      s = kv_channel_slot(k[(long)r * kvDim + t], positions[r] % blockSize, s, codes, kvType,
+                          headSize);
     }
     *sc = s;
   }
@@ -1237,8 +1246,10 @@ extern "C" __global__ void attention_merge(const float* partial, void* out, cons
 
 // rope_kv_append, attention_tiled and attention_merge of a decode step in one launch, for steps
 // whose rows are of distinct sequences (so every tile is one row: tileRow0[t] is its row) and
-// whose KV cache holds F32/F16/BF16 or per-token absmax codes (kvEnc 0: no key channels, no
-// centering, no searched scales). Same grid, shared memory and partial layout as attention_tiled
+// whose KV cache holds F32/F16/BF16 or INT8/FP8 codes with token scales (absmax or searched,
+// KV_TOKEN_MSE) or keys per channel (KV_KEY_CHANNELS, kChan; then every split must cover whole
+// KV blocks, since the append may re-code its block's earlier slots); not centered keys. Same
+// grid, shared memory and partial layout as attention_tiled
 // (plus counters), and the same results to the bit: every block rotates its row's query vectors
 // of kv head blockIdx.y as it stages them (rope_pair, as rope_row); the one block whose position
 // range holds the row's position also rotates the row's key of that head and appends it and the
@@ -1250,7 +1261,8 @@ extern "C" __global__ void attention_merge(const float* partial, void* out, cons
 // launch, so a captured graph replays it. Two launches per layer fewer than the three kernels.
 extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     const float* q, const float* k, const float* v, const float* cosT, const float* sinT,
-    int style, void* pool, float* kvScales, int kvType, void* out, const int* rowSeq,
+    int style, void* pool, float* kvScales, float* kChan, int kvEnc, int kvType, void* out,
+    const int* rowSeq,
     const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
     int kvHeads, int headSize, int blockSize, float scale, int outType, const int* tileRow0,
     int splits, int splitLen, float* partial, int* counters) {
@@ -1298,12 +1310,35 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
     if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
       int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-      if (warp < 2) {
+      bool keyChannels = (kvEnc & KV_KEY_CHANNELS) != 0;
+      if (warp < 2 && !(warp == 0 && keyChannels)) {
+        // a token scale for the value (and the key unless it has channel scales), as kv_append_row
         const float* src = warp == 0 ? kr : vr;
+        long o = warp == 0 ? ko : vo;
         float amax = 0.f;
         for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
         amax = warp_max(amax);
-        kv_store_absmax(src, amax, pool, kvScales, warp == 0 ? ko : vo, kvType, headSize, lane);
+        if (kvEnc & KV_TOKEN_MSE) {
+          float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
+          for (int d = lane; d < headSize; d += 32) {
+            ((unsigned char*)pool)[o + d] = kv_code(src[d], sc, kvType);
+          }
+          if (lane == 0) kvScales[o / headSize] = sc;
+        } else {
+          kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
+        }
+      }
+      if (keyChannels) {
+        // the key per channel (kv_append_key_channels for one row: the step's only row of this
+        // sequence), a thread per channel; the re-coded earlier slots of the block lie in this
+        // block's own position range (the caller's splits are whole KV blocks)
+        for (int c = threadIdx.x; c < headSize; c += blockDim.x) {
+          float* sc = kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, headSize) + c;
+          unsigned char* codes = (unsigned char*)pool +
+                                 kv_offset(block, layer, 0, kvh, 0, layers, kvHeads, blockSize,
+                                           headSize) + c;
+          *sc = kv_channel_slot(kr[c], slot, *sc, codes, kvType, headSize);
+        }
       }
     } else {
       for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
@@ -1313,7 +1348,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     }
     // fa_attend's first barrier orders these stores before the tile loop's loads
   }
-  fa_attend<true>(fa_smem, pool, kvScales, nullptr, kvType, out, rowSeq, positions, tables,
+  fa_attend<true>(fa_smem, pool, kvScales, kChan, kvType, out, rowSeq, positions, tables,
                   maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, outType, r, 1,
                   splits, splitLen, partial, nullptr, cosT, sinT, style);
   if (splits == 1) return;

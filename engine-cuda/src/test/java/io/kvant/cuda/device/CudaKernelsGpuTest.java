@@ -333,23 +333,29 @@ class CudaKernelsGpuTest {
    * attention_decode (RoPE, the KV append, the tiled attention and its merge in one launch) gives
    * what rope_kv_append then attention_tiled (and attention_merge when split) give, bit for bit:
    * outputs, pool codes and scales, for every pool type it takes, both RoPE styles, one split or 4,
-   * 32 and 64 (its last block per tile and kv head merges). Each row's sequence holds earlier
-   * positions appended first (the same bytes in both pools); a second launch into a fresh output
-   * repeats the bits (the arrival counters were left at zero).
+   * 32 and 64 (its last block per tile and kv head merges), and the encodings it takes beyond
+   * absmax token scales (searched token scales, keys per channel over splits of whole KV blocks,
+   * which may re-code their block's earlier slots). Each row's sequence holds earlier positions
+   * appended first (the same bytes in both pools); a second launch into a fresh output repeats the
+   * bits (the arrival counters were left at zero).
    */
   @ParameterizedTest
   @CsvSource({
-    "0,ADJACENT_PAIRS,1",
-    "1,HALF_SPLIT,4",
-    "2,ADJACENT_PAIRS,4",
-    "3,HALF_SPLIT,1",
-    "3,ADJACENT_PAIRS,4",
-    "4,HALF_SPLIT,4",
-    "4,ADJACENT_PAIRS,1",
-    "1,ADJACENT_PAIRS,32",
-    "3,HALF_SPLIT,64"
+    "0,ADJACENT_PAIRS,1,0",
+    "1,HALF_SPLIT,4,0",
+    "2,ADJACENT_PAIRS,4,0",
+    "3,HALF_SPLIT,1,0",
+    "3,ADJACENT_PAIRS,4,0",
+    "4,HALF_SPLIT,4,0",
+    "4,ADJACENT_PAIRS,1,0",
+    "1,ADJACENT_PAIRS,32,0",
+    "3,HALF_SPLIT,64,0",
+    "3,ADJACENT_PAIRS,4,2",
+    "4,HALF_SPLIT,8,3",
+    "4,ADJACENT_PAIRS,1,1",
+    "3,HALF_SPLIT,4,1"
   })
-  void attentionDecodeEqualsTheKernelsItReplaces(int kvType, RopeStyle style, int splits) {
+  void attentionDecodeEqualsTheKernelsItReplaces(int kvType, RopeStyle style, int splits, int enc) {
     int heads = 8;
     int kvHeads = 2;
     int hs = 64;
@@ -372,6 +378,10 @@ class CudaKernelsGpuTest {
     long dTables = up(tables);
     long[] pools = {poisoned(slots * hs * elem), poisoned(slots * hs * elem)};
     long[] scales = coded ? new long[] {poisoned(4 * slots), poisoned(4 * slots)} : new long[2];
+    boolean channels = (enc & CudaKernels.KV_KEY_CHANNELS) != 0;
+    long chanFloats = (long) blocks * layers * kvHeads * hs;
+    long[] chans =
+        channels ? new long[] {poisoned(4 * chanFloats), poisoned(4 * chanFloats)} : new long[2];
     // earlier positions of every sequence, the same in both pools
     List<int[]> prefix = new ArrayList<>();
     for (int r = 0; r < rows; r++) {
@@ -394,9 +404,9 @@ class CudaKernelsGpuTest {
           pv,
           pools[i],
           scales[i],
-          0L,
+          chans[i],
           KeyCentering.NONE,
-          0,
+          enc,
           kvType,
           up(pSeq),
           up(pPos),
@@ -440,9 +450,9 @@ class CudaKernelsGpuTest {
         st,
         pools[0],
         scales[0],
-        0L,
+        chans[0],
         KeyCentering.NONE,
-        0,
+        enc,
         kvType,
         dSeq,
         dPos,
@@ -459,7 +469,7 @@ class CudaKernelsGpuTest {
         qa,
         pools[0],
         scales[0],
-        0L,
+        chans[0],
         KeyCentering.NONE,
         kvType,
         outs[0],
@@ -494,6 +504,8 @@ class CudaKernelsGpuTest {
                 st,
                 pools[1],
                 scales[1],
+                chans[1],
+                enc,
                 kvType,
                 out,
                 dSeq,
@@ -527,6 +539,11 @@ class CudaKernelsGpuTest {
     assertThat(bytes[1]).as("pool").isEqualTo(bytes[0]);
     if (coded) {
       assertThat(downInts(scales[1], (int) slots)).isEqualTo(downInts(scales[0], (int) slots));
+    }
+    if (channels) {
+      assertThat(downInts(chans[1], (int) chanFloats))
+          .as("channel scales")
+          .isEqualTo(downInts(chans[0], (int) chanFloats));
     }
     assertThat(down(qb, q.length)).as("q left unrotated").isEqualTo(q);
     long again = poisoned(4L * q.length);

@@ -5,6 +5,7 @@ import static org.assertj.core.data.Offset.offset;
 
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.KernelOnTheCpu;
+import io.kvant.cuda.device.KeyCentering;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -26,10 +27,11 @@ import org.junit.jupiter.api.io.TempDir;
  * to the bit (outputs, pool codes and scales), on every KV type it takes, both head-size paths of
  * the tile staging, both RoPE styles, and one split or several (3, and 40 of two positions each;
  * its last block merges; the harness runs it a second time with the blocks in reverse order, so
- * another block merges, and requires the same bits again). With an F32 pool the three kernels'
- * outputs are also checked against float64 attention, so the comparison is not between two wrong
- * answers. The hardware's side (the read-only cache, the arrival counters under real concurrency)
- * is {@code CudaKernelsGpuTest}'s.
+ * another block merges, and requires the same bits again), and token scales searched by least
+ * squares and keys per channel (KIVI) with splits of whole KV blocks, as the caller plans them for
+ * such keys. With an F32 pool the three kernels' outputs are also checked against float64
+ * attention, so the comparison is not between two wrong answers. The hardware's side (the read-only
+ * cache, the arrival counters under real concurrency) is {@code CudaKernelsGpuTest}'s.
  */
 class AttentionDecodeKernelOnTheCpuTest {
   private static final int FA_VECS = 16;
@@ -40,27 +42,62 @@ class AttentionDecodeKernelOnTheCpuTest {
   void oneLaunchEqualsTheThreeKernelsItReplaces() throws Exception {
     Path harness = build();
     SplittableRandom rnd = new SplittableRandom(24);
-    // kv type, head size (36: F16/BF16 rows not a multiple of 16 bytes), rope style
+    int mse = CudaKernels.KV_TOKEN_MSE;
+    int kivi = CudaKernels.KV_KEY_CHANNELS;
+    // kv type, head size (36: F16/BF16 rows not a multiple of 16 bytes), rope style, encoding bits
     int[][] cases = {
-      {CudaKernels.DT_F32, 64, 0},
-      {CudaKernels.DT_F16, 36, 1},
-      {CudaKernels.DT_BF16, 64, 1},
-      {CudaKernels.DT_KV_I8, 64, 0},
-      {CudaKernels.DT_KV_E4M3, 48, 1},
-      {CudaKernels.DT_F16, 64, 0}
+      {CudaKernels.DT_F32, 64, 0, 0},
+      {CudaKernels.DT_F16, 36, 1, 0},
+      {CudaKernels.DT_BF16, 64, 1, 0},
+      {CudaKernels.DT_KV_I8, 64, 0, 0},
+      {CudaKernels.DT_KV_E4M3, 48, 1, 0},
+      {CudaKernels.DT_F16, 64, 0, 0},
+      {CudaKernels.DT_KV_E4M3, 64, 1, mse},
+      {CudaKernels.DT_KV_I8, 64, 0, kivi},
+      {CudaKernels.DT_KV_I8, 48, 1, kivi | mse},
+      {CudaKernels.DT_KV_E4M3, 64, 0, kivi}
     };
     for (int i = 0; i < cases.length; i++) {
       int[] c = cases[i];
-      // 40 splits (about a thread per split each) on two of the types only: each block is 128 host
-      // threads
-      for (int splits : i % 3 == 0 ? new int[] {1, 3, 40} : new int[] {1, 3}) {
-        check(harness, c[0], c[1], c[2], splits, rnd);
+      // Keys per channel take splits of whole KV blocks (16 positions): 32 and 16 positions each.
+      // 40 splits (about a thread per split each) on two of the other types only: each block is
+      // 128 host threads.
+      int[] splitsList =
+          (c[3] & kivi) != 0
+              ? new int[] {1, 3, 5}
+              : i % 3 == 0 ? new int[] {1, 3, 40} : new int[] {1, 3};
+      for (int splits : splitsList) {
+        check(harness, c[0], c[1], c[2], c[3], splits, rnd);
       }
     }
   }
 
+  @Test
+  void takesEveryEncodingButCenteredKeysAndKeyChannelsOnlyOverWholeBlocks() {
+    CudaKernels.AttentionSplit one = new CudaKernels.AttentionSplit(1, 4096);
+    CudaKernels.AttentionSplit whole = new CudaKernels.AttentionSplit(8, 64);
+    CudaKernels.AttentionSplit partBlocks = new CudaKernels.AttentionSplit(8, 24);
+    int kivi = CudaKernels.KV_KEY_CHANNELS;
+    int mse = CudaKernels.KV_TOKEN_MSE;
+    KeyCentering none = KeyCentering.NONE;
+    assertThat(CudaKernels.attentionDecodeTakes(0, none, partBlocks, 16)).isTrue();
+    assertThat(CudaKernels.attentionDecodeTakes(mse, none, partBlocks, 16)).isTrue();
+    assertThat(CudaKernels.attentionDecodeTakes(kivi, none, one, 16)).isTrue();
+    assertThat(CudaKernels.attentionDecodeTakes(kivi | mse, none, whole, 16)).isTrue();
+    assertThat(CudaKernels.attentionDecodeTakes(kivi, none, partBlocks, 16)).isFalse();
+    assertThat(CudaKernels.attentionDecodeTakes(kivi, none, whole, 128)).isFalse();
+    assertThat(CudaKernels.attentionDecodeTakes(CudaKernels.KV_CENTERED | mse, none, one, 16))
+        .isFalse();
+  }
+
   private void check(
-      Path harness, int kvType, int headSize, int style, int splits, SplittableRandom rnd)
+      Path harness,
+      int kvType,
+      int headSize,
+      int style,
+      int kvEnc,
+      int splits,
+      SplittableRandom rnd)
       throws Exception {
     int heads = 8;
     int kvHeads = 2;
@@ -71,7 +108,10 @@ class AttentionDecodeKernelOnTheCpuTest {
     int[] positions = {0, 37, 79};
     int rows = positions.length;
     int maxLen = 80;
-    int splitLen = (maxLen + splits - 1) / splits;
+    int splitLen =
+        (kvEnc & CudaKernels.KV_KEY_CHANNELS) != 0 && splits > 1
+            ? 16 * ((maxLen / 16 + splits - 1) / splits)
+            : (maxLen + splits - 1) / splits;
     int maxBlocks = (maxLen + blockSize - 1) / blockSize;
     int poolBlocks = rows * maxBlocks;
     List<Integer> order = new ArrayList<>();
@@ -119,6 +159,11 @@ class AttentionDecodeKernelOnTheCpuTest {
     for (int i = 0; i < scales.length; i++) {
       scales[i] = (float) (0.002 + 0.01 * rnd.nextDouble());
     }
+    boolean channels = (kvEnc & CudaKernels.KV_KEY_CHANNELS) != 0;
+    float[] chans = new float[channels ? poolBlocks * layers * kvHeads * headSize : 0];
+    for (int i = 0; i < chans.length; i++) {
+      chans[i] = (float) (0.002 + 0.01 * rnd.nextDouble());
+    }
     float scale = (float) (1.0 / Math.sqrt(headSize));
 
     int[] header = {
@@ -136,7 +181,9 @@ class AttentionDecodeKernelOnTheCpuTest {
       style,
       tablePositions,
       pool.capacity(),
-      scales.length
+      scales.length,
+      kvEnc,
+      chans.length
     };
     ByteBuffer in =
         ByteBuffer.allocate(
@@ -144,7 +191,8 @@ class AttentionDecodeKernelOnTheCpuTest {
                     + 4
                     + 4 * (2 * rows + tables.length + 2 * cos.length + q.length + 2 * k.length)
                     + pool.capacity()
-                    + 4 * scales.length)
+                    + 4 * scales.length
+                    + 4 * chans.length)
             .order(ByteOrder.LITTLE_ENDIAN);
     for (int h : header) {
       in.putInt(h);
@@ -164,16 +212,22 @@ class AttentionDecodeKernelOnTheCpuTest {
     for (float s : scales) {
       in.putFloat(s);
     }
+    for (float s : chans) {
+      in.putFloat(s);
+    }
     ByteBuffer out = KernelOnTheCpu.run(harness, dir, in.array());
     int qn = rows * heads * headSize;
     float[] out1 = floats(out, qn);
     byte[] pool1 = bytes(out, pool.capacity());
     float[] scales1 = floats(out, scales.length);
+    float[] chans1 = floats(out, chans.length);
     float[] out2 = floats(out, qn);
     byte[] pool2 = bytes(out, pool.capacity());
     float[] scales2 = floats(out, scales.length);
+    float[] chans2 = floats(out, chans.length);
     String what =
-        "kv type %d, head size %d, style %d, %d splits".formatted(kvType, headSize, style, splits);
+        "kv type %d, encoding %d, head size %d, style %d, %d splits"
+            .formatted(kvType, kvEnc, headSize, style, splits);
 
     assertThat(pool1).as("the three kernels appended (%s)", what).isNotEqualTo(pool.array());
     for (int i = 0; i < qn; i++) {
@@ -183,6 +237,10 @@ class AttentionDecodeKernelOnTheCpuTest {
     }
     assertThat(pool2).as("pool (%s)", what).isEqualTo(pool1);
     assertThat(scales2).as("scales (%s)", what).isEqualTo(scales1);
+    assertThat(chans2).as("channel scales (%s)", what).isEqualTo(chans1);
+    if (channels) {
+      assertThat(chans1).as("the three kernels grew channel scales (%s)", what).isNotEqualTo(chans);
+    }
     if (kvType == CudaKernels.DT_F32) {
       double[] want =
           reference(

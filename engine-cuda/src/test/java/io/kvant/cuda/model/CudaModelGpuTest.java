@@ -316,14 +316,26 @@ class CudaModelGpuTest {
   }
 
   /**
-   * {@link #oneLaunchDecodeAttentionAgreesWithTheCpuEngine} with INT8 and FP8 KV (per-token scales,
-   * written by attention_decode's append): against the CPU engine's store of the same type.
+   * {@link #oneLaunchDecodeAttentionAgreesWithTheCpuEngine} with INT8 and FP8 KV (token scales,
+   * absmax or searched, and keys per channel, written by attention_decode's append): against the
+   * CPU engine's store of the same type and encoding ({@code model:type[:encoding]}, per-token by
+   * default).
    */
   @ParameterizedTest
-  @ValueSource(strings = {"stories260K:INT8", "tinystories-656k:FP8_E4M3", "bundled:INT8"})
+  @ValueSource(
+      strings = {
+        "stories260K:INT8",
+        "tinystories-656k:FP8_E4M3",
+        "bundled:INT8",
+        "stories260K:INT8:KIVI",
+        "bundled:FP8_E4M3:PER_TOKEN_MSE",
+        "tinystories-656k:INT8:KIVI_MSE"
+      })
   void oneLaunchDecodeAttentionOnQuantizedKvAgreesWithTheCpuEngine(String spec) throws Exception {
-    String name = spec.split(":")[0];
-    KvCacheType kv = KvCacheType.valueOf(spec.split(":")[1]);
+    String[] parts = spec.split(":");
+    String name = parts[0];
+    KvCacheType kv = KvCacheType.valueOf(parts[1]);
+    KvEncoding encoding = parts.length > 2 ? KvEncoding.valueOf(parts[2]) : KvEncoding.PER_TOKEN;
     CudaBackend backend = GpuFixture.backend();
     AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
     try (Model m = ModelLoader.load(model(name), Optional.empty())) {
@@ -340,7 +352,7 @@ class CudaModelGpuTest {
               seqs,
               len,
               37,
-              oneLaunch(CpuGpuComparison.Options.DEFAULT, gpu));
+              oneLaunch(CpuGpuComparison.Options.DEFAULT.withEncoding(encoding), gpu));
       report(spec + " KV on both engines (attention in one launch)", r);
       assertParity(r);
       assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();

@@ -2,12 +2,14 @@
 // three kernels it stands for (rope_kv_append, attention_tiled, attention_merge) on a copy of the
 // same inputs (AttentionDecodeKernelOnTheCpuTest cuts them, and what they call, into kernel.inc).
 //   harness IN OUT: IN holds ints kvType, heads, kvHeads, headSize, blockSize, layers, layer, rows,
-//   maxBlocks, splits, splitLen, style, tablePositions, poolBytes, scaleCount; float scale; int
+//   maxBlocks, splits, splitLen, style, tablePositions, poolBytes, scaleCount, kvEnc, chanCount;
+//   float scale; int
 //   rowSeq[rows], positions[rows], tables[rows * maxBlocks]; float cos[tablePositions *
 //   headSize / 2], sin[same]; float q[rows * heads * headSize], k[rows * kvHeads * headSize],
-//   v[same]; the pool (poolBytes); float scales[scaleCount]; all little-endian. OUT gets, for the
-//   three kernels then for attention_decode: float out[rows * heads * headSize], the pool, the
-//   scales.
+//   v[same]; the pool (poolBytes); float scales[scaleCount]; float kChan[chanCount] (the keys'
+//   channel scales with KV_KEY_CHANNELS, else none); all little-endian. OUT gets, for the three
+//   kernels then for attention_decode: float out[rows * heads * headSize], the pool, the scales,
+//   the channel scales.
 #include <cstdio>
 #include <cstdlib>
 
@@ -16,12 +18,12 @@
 
 int main(int argc, char** argv) {
   FILE* in = emu_open_input(argc, argv);
-  int h[15];
-  emu_read_all(in, h, 15, "header");
+  int h[17];
+  emu_read_all(in, h, 17, "header");
   const int kvType = h[0], heads = h[1], kvHeads = h[2], headSize = h[3], blockSize = h[4],
             layers = h[5], layer = h[6], rows = h[7], maxBlocks = h[8], splits = h[9],
             splitLen = h[10], style = h[11], tablePositions = h[12], poolBytes = h[13],
-            scaleCount = h[14];
+            scaleCount = h[14], kvEnc = h[15], chanCount = h[16];
   float scale;
   emu_read_all(in, &scale, 1, "scale");
   std::vector<int> rowSeq(rows), positions(rows), tables((size_t)rows * maxBlocks);
@@ -38,9 +40,10 @@ int main(int argc, char** argv) {
   emu_read_all(in, k.data(), kn, "k");
   emu_read_all(in, v.data(), kn, "v");
   std::vector<unsigned char> pool(poolBytes);
-  std::vector<float> scales(scaleCount);
+  std::vector<float> scales(scaleCount), chans(chanCount);
   emu_read_all(in, pool.data(), pool.size(), "pool");
   emu_read_all(in, scales.data(), scales.size(), "scales");
+  emu_read_all(in, chans.data(), chans.size(), "channel scales");
   fclose(in);
 
   std::vector<int> tileRow0(rows), tileRows(rows, 1);
@@ -49,16 +52,18 @@ int main(int argc, char** argv) {
 
   // the three kernels, on copies of q, k, the pool and the scales
   std::vector<float> q1 = q, k1 = k, out1(qn, -7.f), partial1(partialFloats), scales1 = scales;
+  std::vector<float> chans1 = chans;
   std::vector<unsigned char> pool1 = pool;
   float* s1 = scaleCount ? scales1.data() : nullptr;
+  float* c1 = chanCount ? chans1.data() : nullptr;
   emu_launch(rows, 128, [&] {
     rope_kv_append(q1.data(), k1.data(), v.data(), cosT.data(), sinT.data(), heads, style,
-                   pool1.data(), s1, nullptr, 0, kvType, rowSeq.data(), positions.data(),
+                   pool1.data(), s1, c1, kvEnc, kvType, rowSeq.data(), positions.data(),
                    tables.data(), maxBlocks, layer, layers, kvHeads, headSize, blockSize, nullptr,
                    nullptr);
   });
   emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
-    attention_tiled(q1.data(), pool1.data(), s1, nullptr, kvType, out1.data(), rowSeq.data(),
+    attention_tiled(q1.data(), pool1.data(), s1, c1, kvType, out1.data(), rowSeq.data(),
                     positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads,
                     headSize, blockSize, scale, DT_F32, tileRow0.data(), tileRows.data(), splits,
                     splitLen, partial1.data(), nullptr, cosT.data(), sinT.data(), style);
@@ -71,13 +76,14 @@ int main(int argc, char** argv) {
   }
 
   // attention_decode on the untouched inputs
-  std::vector<float> out2(qn, -7.f), partial2(partialFloats), scales2 = scales;
+  std::vector<float> out2(qn, -7.f), partial2(partialFloats), scales2 = scales, chans2 = chans;
   std::vector<unsigned char> pool2 = pool;
+  float* c2 = chanCount ? chans2.data() : nullptr;
   std::vector<int> counters((size_t)rows * kvHeads, 0);
   float* s2 = scaleCount ? scales2.data() : nullptr;
   emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
     attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pool2.data(),
-                     s2, kvType, out2.data(), rowSeq.data(), positions.data(), tables.data(),
+                     s2, c2, kvEnc, kvType, out2.data(), rowSeq.data(), positions.data(), tables.data(),
                      maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, scale, DT_F32,
                      tileRow0.data(), splits, splitLen, partial2.data(), counters.data());
   });
@@ -90,20 +96,22 @@ int main(int argc, char** argv) {
   // again with the blocks in the opposite order, so another block of each (row, kv head) is the
   // last to arrive and merges: the same bits
   {
-    std::vector<float> out3(qn, -7.f), partial3(partialFloats), scales3 = scales;
+    std::vector<float> out3(qn, -7.f), partial3(partialFloats), scales3 = scales, chans3 = chans;
     std::vector<unsigned char> pool3 = pool;
     float* s3 = scaleCount ? scales3.data() : nullptr;
+    float* c3 = chanCount ? chans3.data() : nullptr;
     emuReverseBlocks = true;
     emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
       attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style,
-                       pool3.data(), s3, kvType, out3.data(), rowSeq.data(), positions.data(),
+                       pool3.data(), s3, c3, kvEnc, kvType, out3.data(), rowSeq.data(),
+                       positions.data(),
                        tables.data(), maxBlocks, layer, layers, heads, kvHeads, headSize,
                        blockSize, scale, DT_F32, tileRow0.data(), splits, splitLen,
                        partial3.data(), counters.data());
     });
     emuReverseBlocks = false;
     if (std::memcmp(out3.data(), out2.data(), qn * sizeof(float)) != 0 || pool3 != pool2 ||
-        scales3 != scales2) {
+        scales3 != scales2 || chans3 != chans2) {
       fprintf(stderr, "harness: blocks in reverse order gave other bits\n");
       return 4;
     }
@@ -113,9 +121,11 @@ int main(int argc, char** argv) {
   bool ok = o && fwrite(out1.data(), sizeof(float), qn, o) == qn &&
             fwrite(pool1.data(), 1, pool1.size(), o) == pool1.size() &&
             fwrite(scales1.data(), sizeof(float), scales1.size(), o) == scales1.size() &&
+            fwrite(chans1.data(), sizeof(float), chans1.size(), o) == chans1.size() &&
             fwrite(out2.data(), sizeof(float), qn, o) == qn &&
             fwrite(pool2.data(), 1, pool2.size(), o) == pool2.size() &&
-            fwrite(scales2.data(), sizeof(float), scales2.size(), o) == scales2.size();
+            fwrite(scales2.data(), sizeof(float), scales2.size(), o) == scales2.size() &&
+            fwrite(chans2.data(), sizeof(float), chans2.size(), o) == chans2.size();
   if (!ok) {
     perror(argv[2]);
     return 2;
