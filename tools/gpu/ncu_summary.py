@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Sums ncu's per-kernel gpu__time_duration (CSV, --print-units base) over the decode steps of a
 CudaBench run: the kernels launched with one row after the last multi-row (prefill) launch are
-taken as decode; prints microseconds per step by kernel name, largest first."""
+taken as decode; prints microseconds per step by kernel name, largest first, then the mean and
+minimum of one launch by kernel name and the kernel before it (so the o product, after attention,
+and the down product, after gate/up, show apart though they share a kernel)."""
 import csv, sys, collections
 
 rows = []
@@ -26,3 +28,11 @@ total = sum(sums.values())
 print(f"decode step: {total:.1f} us of kernel time over {len(rows) - first} launches / {steps} steps")
 for k, us in sorted(sums.items(), key=lambda kv: -kv[1]):
     print(f"{us:9.1f} us  {counts[k] // steps:4d}x  {k}")
+print("per launch, by kernel and the kernel before it:")
+byPrev = collections.defaultdict(list)
+prev = None
+for name, grid, ns in rows[first:]:
+    byPrev[(name + " " + grid, prev)].append(ns / 1000.0)
+    prev = name
+for (k, before), v in byPrev.items():
+    print(f"{sum(v) / len(v):9.2f} us mean {min(v):8.2f} min {len(v):4d}x  {k}  after {before}")
