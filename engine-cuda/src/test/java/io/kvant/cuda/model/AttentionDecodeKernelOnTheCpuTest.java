@@ -66,8 +66,14 @@ class AttentionDecodeKernelOnTheCpuTest {
           (c[3] & kivi) != 0
               ? new int[] {1, 3, 5}
               : i % 3 == 0 ? new int[] {1, 3, 40} : new int[] {1, 3};
-      for (int splits : splitsList) {
-        check(harness, c[0], c[1], c[2], c[3], splits, rnd);
+      // 8 query heads over 2 kv heads: a warp per vector (fa_attend's one-row form); 12: six
+      // vectors, four per warp (its FA_ROWS form). F32 (checked against float64 too) takes both.
+      int[] headsList =
+          c[0] == CudaKernels.DT_F32 ? new int[] {8, 12} : new int[] {i % 2 == 0 ? 8 : 12};
+      for (int heads : headsList) {
+        for (int splits : splitsList) {
+          check(harness, c[0], c[1], c[2], c[3], splits, heads, rnd);
+        }
       }
     }
   }
@@ -97,9 +103,9 @@ class AttentionDecodeKernelOnTheCpuTest {
       int style,
       int kvEnc,
       int splits,
+      int heads,
       SplittableRandom rnd)
       throws Exception {
-    int heads = 8;
     int kvHeads = 2;
     int blockSize = 16;
     int layers = 2;
@@ -226,8 +232,8 @@ class AttentionDecodeKernelOnTheCpuTest {
     float[] scales2 = floats(out, scales.length);
     float[] chans2 = floats(out, chans.length);
     String what =
-        "kv type %d, encoding %d, head size %d, style %d, %d splits"
-            .formatted(kvType, kvEnc, headSize, style, splits);
+        "kv type %d, encoding %d, head size %d, style %d, %d splits, %d heads"
+            .formatted(kvType, kvEnc, headSize, style, splits, heads);
 
     assertThat(pool1).as("the three kernels appended (%s)", what).isNotEqualTo(pool.array());
     for (int i = 0; i < qn; i++) {
