@@ -507,11 +507,15 @@ if named profile; then
   # each kernel alone, clocks left as they are): where a step's time goes. PROFILE_PROMPT (default
   # 4) sets the context the steps attend over; PROFILE_ARGS adds CudaBench options, e.g.
   # PROFILE_SPECS=fp8-e4m3:256 PROFILE_PROMPT=128 PROFILE_ARGS="--w8a8 16" for the server's
-  # 256-sequence FP8 step (what bounds the aggregate figure).
+  # 256-sequence FP8 step (what bounds the aggregate figure). PROFILE_NCU adds ncu options (e.g.
+  # "--launch-skip N" to pass over a prefill's launches: session 25's 256 x 128-token prefill
+  # alone outlasted 400 s under ncu, so keep PROFILE_PROMPT short at 256 rows); PROFILE_TIMEOUT
+  # (default 400 s) bounds each spec.
   for spec in ${PROFILE_SPECS:-bf16:1 int4-g128:1}; do
     w=${spec%%:*}; b=${spec##*:}
-    # shellcheck disable=SC2086 # PROFILE_ARGS is a list of options
-    timeout 400 ncu --clock-control none --csv --print-units base --metrics gpu__time_duration.sum \
+    # shellcheck disable=SC2086 # PROFILE_ARGS and PROFILE_NCU are lists of options
+    timeout "${PROFILE_TIMEOUT:-400}" ncu --clock-control none --csv --print-units base \
+      --metrics gpu__time_duration.sum ${PROFILE_NCU:-} \
       "${CUDABENCH[@]}" decode --shape "${PROFILE_SHAPE:-llama-3-8b}" --batch "$b" \
       --prompt "${PROFILE_PROMPT:-4}" --steps 3 --graphs off --weights "$w" ${PROFILE_ARGS:-} \
       > "$RESULTS/ncu-$w-$b.csv" 2> "$RESULTS/ncu-$w-$b.err"
