@@ -26,8 +26,9 @@
 # Environment: FILES (default all four: "smol-q8 smol-q4 l1b-q8 l1b-q4"), FLOAT (off: skip kvant's
 # float column), TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
-# warm-up tokens before timing, default the timed count: a shorter one timed code the JIT had not
-# finished compiling, perf/RESULTS.md session 9).
+# warm-up tokens before timing, default the timed count but at least 128: a shorter one timed code
+# the JIT had not finished compiling, perf/RESULTS.md sessions 9 and 25; the 1B files' 16-token
+# warm-up gave 34.0 tok/s at two threads where 64 and 128 gave 44.2 and 44.6).
 # Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
 # warm machine reuse them (a fresh machine needs prepare again); results go to $OUT when set, else
 # .device/results.
@@ -143,7 +144,7 @@ BW=${BW:-1}
 kvant_tps() {
   local file=$1 threads=$2 kernels=$3 tokens=$4
   timeout 120 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "${KVANT_CP:-$CP}" io.kvant.perf.BenchMain bench decode \
-    --model "$file" --tokens "$tokens" --warmup "${WARMUP:-$tokens}" --threads "$threads" \
+    --model "$file" --tokens "$tokens" --warmup "${WARMUP:-$((tokens > 128 ? tokens : 128))}" --threads "$threads" \
     --kernels "$kernels" --bandwidth-gbs "$BW" 2>> "$LOG" | tee -a "$LOG" | sed -n 's/^decode .* \([0-9.]*\) tokens\/s.*/\1/p' | head -1
 }
 # mean tokens/s of llama-bench text generation (-p 0 -n N)
