@@ -2,6 +2,7 @@ package io.kvant.engine.forward;
 
 import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.Tensor;
+import io.kvant.engine.tensor.packed.CodeSlabs;
 import io.kvant.engine.tensor.packed.PackedMatrix;
 import java.util.Map;
 import java.util.WeakHashMap;
@@ -18,12 +19,14 @@ final class WeightPacks {
   // A tensor without an integer kernel maps to NONE, so it is not looked at again.
   private static final Object NONE = new Object();
   private final Map<Tensor, Object> packs = new WeakHashMap<>();
+  // The packed codes of every tensor packed here share huge-page slabs (CodeSlabs' note)
+  private final CodeSlabs slabs = CodeSlabs.forThisOs();
 
   /** {@code t} packed (once), or {@code null} if its type has no integer kernel. */
   synchronized PackedMatrix get(Tensor t, ComputePool pool) {
     Object p = packs.get(t);
     if (p == null) {
-      PackedMatrix m = PackedMatrix.pack(t, pool);
+      PackedMatrix m = PackedMatrix.pack(t, pool, true, slabs);
       p = m == null ? NONE : m;
       packs.put(t, p);
     }

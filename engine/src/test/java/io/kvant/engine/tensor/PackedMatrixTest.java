@@ -3,6 +3,7 @@ package io.kvant.engine.tensor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.kvant.engine.tensor.packed.CodeSlabs;
 import io.kvant.engine.tensor.packed.PackedMatrix;
 import io.kvant.engine.tensor.packed.QuantizedInput;
 import java.lang.foreign.MemorySegment;
@@ -245,6 +246,26 @@ class PackedMatrixTest {
   /**
    * {@code a} and {@code b} (the same weights) give the same bits as each other and the reference.
    */
+  /** Codes carved from shared huge-page slabs multiply as codes in their own allocation do. */
+  @ParameterizedTest
+  @EnumSource(
+      value = DType.class,
+      names = {"Q8_0", "Q4_0"})
+  void codesInSharedSlabsGiveTheSameBits(DType type) {
+    Random rnd = new Random(type.ordinal() * 17L + 3);
+    CodeSlabs slabs = CodeSlabs.forThisOs();
+    try (ComputePool pool = new ComputePool(2)) {
+      for (int rows : ROWS) {
+        Tensor w = RandomTensors.random(type, rows, 96, rnd);
+        PackedMatrix inSlab = PackedMatrix.pack(w, pool, true, slabs);
+        PackedMatrix own = PackedMatrix.pack(w, pool);
+        assertThat(inSlab.storageBytes()).isEqualTo(own.storageBytes());
+        sameBits(w, inSlab, own, rnd);
+      }
+    }
+    assertThat(slabs.slabs()).as("small matrices share one slab").isEqualTo(1);
+  }
+
   private static void sameBits(Tensor w, PackedMatrix a, PackedMatrix b, Random rnd) {
     int rows = w.rows();
     int cols = w.cols();

@@ -101,12 +101,13 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   /** The scales as floats, same layout, where they are not all F16 ({@code null} otherwise). */
   final float[] scales;
 
-  PackedMatrix(BlockSource src, long codeBytesPerPanel, boolean half) {
+  PackedMatrix(BlockSource src, long codeBytesPerPanel, boolean half, CodeSlabs slabs) {
     this.rows = src.rows;
     this.cols = src.cols;
     this.blocks = src.blocks();
     this.panels = (rows + PANEL - 1) / PANEL;
-    this.codes = Arena.ofAuto().allocate(codeBytesPerPanel * panels, 64);
+    long bytes = codeBytesPerPanel * panels;
+    this.codes = slabs != null ? slabs.allocate(bytes) : Arena.ofAuto().allocate(bytes, 64);
     int n = panels * blocks * PANEL;
     this.halfScales = half ? new short[n] : null;
     this.scales = half ? null : new float[n];
@@ -127,12 +128,21 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
    * they are all F16 values (for comparisons: the results are the same bits either way).
    */
   public static PackedMatrix pack(Tensor t, ComputePool pool, boolean halfScales) {
+    return pack(t, pool, halfScales, null);
+  }
+
+  /**
+   * {@link #pack} with the codes in memory from {@code slabs} (huge pages where the OS gives them),
+   * or in an allocation of their own where {@code slabs} is {@code null}.
+   */
+  public static PackedMatrix pack(Tensor t, ComputePool pool, boolean halfScales, CodeSlabs slabs) {
     BlockSource src = BlockSource.of(t);
     if (src == null) {
       return null;
     }
     boolean half = halfScales && src.scalesAreHalf();
-    PackedMatrix m = src.fitsNibble() ? new PackedQ4(src, half) : new PackedQ8(src, half);
+    PackedMatrix m =
+        src.fitsNibble() ? new PackedQ4(src, half, slabs) : new PackedQ8(src, half, slabs);
     pool.parallelRanges(m.panels, 1, (start, end) -> m.fill(src, start, end));
     return m;
   }

@@ -62,8 +62,8 @@ final class PackedQ4 extends PackedMatrix {
     return IntVector.broadcast(I, (-8 * blockSum) & 0xFFFF).reinterpretAsShorts();
   }
 
-  PackedQ4(BlockSource src, boolean half) {
-    super(src, (long) src.blocks() * PAIRS * PANEL, half);
+  PackedQ4(BlockSource src, boolean half, CodeSlabs slabs) {
+    super(src, (long) src.blocks() * PAIRS * PANEL, half, slabs);
   }
 
   @Override

@@ -24,8 +24,8 @@ import jdk.incubator.vector.VectorShuffle;
  * vectors boxed (perf/RESULTS.md, "Session 16", {@code panelQuad}).
  */
 final class PackedQ8 extends PackedMatrix {
-  PackedQ8(BlockSource src, boolean half) {
-    super(src, (long) src.blocks() * BLOCK * PANEL, half);
+  PackedQ8(BlockSource src, boolean half, CodeSlabs slabs) {
+    super(src, (long) src.blocks() * BLOCK * PANEL, half, slabs);
   }
 
   @Override
