@@ -10,15 +10,17 @@ import java.util.Optional;
 
 /**
  * Memory for packed weight codes, carved in order from slabs of whole 2 MiB huge pages that the
- * kernel is asked to back with huge pages ({@code madvise(MADV_COLLAPSE)}, Linux 6.1+).
+ * kernel is asked to back with huge pages: on Linux each slab is a private anonymous {@code mmap}
+ * advised {@code MADV_HUGEPAGE} before anything touches it, so its pages fault in as huge pages
+ * (under the usual {@code madvise} THP mode too); elsewhere an automatic arena's memory.
  *
  * <p>Why: the row kernels stream each step's codes once, and on 4 KiB pages every page of a stream
  * is a TLB miss and a fresh start for the hardware prefetcher. With each matrix in its own
  * allocation, a model of small matrices (SmolLM2-135M: 187-498 KiB each, 210 a token) cannot get
  * huge pages at all; in shared slabs it does. Measured one thread, same files, alternated
- * (perf/RESULTS.md, session 25): SmolLM2 Q4_0 1.07-1.10x, Q8_0 1.33-1.37x, 1B Q8_0 1.02-1.10x, 1B
- * Q4_0 1.00-1.07x. Where the advice is refused (another OS, an older kernel, no free huge pages)
- * the codes work as before on small pages.
+ * (perf/RESULTS.md, session 25): SmolLM2 Q4_0 1.15-1.24x, Q8_0 1.23-1.27x, 1B Q8_0 1.10-1.15x.
+ * Where the mapping or the advice is refused (another OS, no free huge pages) the codes work as
+ * before on small pages.
  *
  * <p>Slabs grow from 2 MiB to {@link #MAX_SLAB} (a small model wastes at most the tail of one small
  * slab); a request larger than that gets a slab of its own, rounded up to whole huge pages. Each
@@ -36,9 +38,12 @@ public final class CodeSlabs {
   /** Alignment of every slice: a cache line, as the kernels' vector loads want. */
   static final long ALIGN = 64;
 
-  private static final int MADV_COLLAPSE = 25;
+  // Linux's values (x86-64 and arm64 alike)
+  private static final int PROT_READ_WRITE = 0x3;
+  private static final int MAP_PRIVATE_ANONYMOUS = 0x22;
+  private static final int MADV_HUGEPAGE = 14;
 
-  private final Optional<MethodHandle> madvise;
+  private final Optional<Native> linux;
   private MemorySegment slab = MemorySegment.NULL;
   private long used;
   private long nextSlab = HUGE;
@@ -47,12 +52,12 @@ public final class CodeSlabs {
 
   /** Slabs advised to huge pages where {@code linux} says this is Linux. */
   public CodeSlabs(boolean linux) {
-    this.madvise = linux ? madvise() : Optional.empty();
+    this.linux = linux ? Native.find() : Optional.empty();
   }
 
   /** For this process's OS: Linux takes the huge-page advice, others plain memory. */
   public static CodeSlabs forThisOs() {
-    // Platform detection, not a setting: MADV_COLLAPSE's value is Linux's own.
+    // Platform detection, not a setting: the mmap and madvise constants are Linux's own.
     return new CodeSlabs(System.getProperty("os.name", "").startsWith("Linux"));
   }
 
@@ -89,36 +94,90 @@ public final class CodeSlabs {
   }
 
   private MemorySegment newSlab(long size) {
-    MemorySegment s = Arena.ofAuto().allocate(size, HUGE);
     slabs++;
-    if (madvise.isPresent()) {
-      try {
-        // The zeroed pages are present: collapse them into huge pages now, before the codes are
-        // written (MADV_HUGEPAGE would only apply to pages faulted later).
-        int rc = (int) madvise.get().invokeExact(s, size, MADV_COLLAPSE);
-        if (rc == 0) {
-          advised++;
-        }
-      } catch (Throwable e) {
-        throw new IllegalStateException("madvise", e);
+    if (linux.isPresent()) {
+      MemorySegment mapped = linux.get().map(size);
+      if (mapped != null) {
+        advised++;
+        return mapped;
       }
     }
-    return s;
+    return Arena.ofAuto().allocate(size, HUGE);
   }
 
-  private static Optional<MethodHandle> madvise() {
-    Linker linker = Linker.nativeLinker();
-    return linker
-        .defaultLookup()
-        .find("madvise")
-        .map(
-            f ->
-                linker.downcallHandle(
-                    f,
-                    FunctionDescriptor.of(
-                        ValueLayout.JAVA_INT,
-                        ValueLayout.ADDRESS,
-                        ValueLayout.JAVA_LONG,
-                        ValueLayout.JAVA_INT)));
+  /** Linux's mmap, munmap and madvise through the FFM linker. */
+  private record Native(MethodHandle mmap, MethodHandle munmap, MethodHandle madvise) {
+    static Optional<Native> find() {
+      Linker linker = Linker.nativeLinker();
+      var lookup = linker.defaultLookup();
+      var mmap = lookup.find("mmap");
+      var munmap = lookup.find("munmap");
+      var madvise = lookup.find("madvise");
+      if (mmap.isEmpty() || munmap.isEmpty() || madvise.isEmpty()) {
+        return Optional.empty();
+      }
+      return Optional.of(
+          new Native(
+              linker.downcallHandle(
+                  mmap.get(),
+                  FunctionDescriptor.of(
+                      ValueLayout.ADDRESS,
+                      ValueLayout.ADDRESS,
+                      ValueLayout.JAVA_LONG,
+                      ValueLayout.JAVA_INT,
+                      ValueLayout.JAVA_INT,
+                      ValueLayout.JAVA_INT,
+                      ValueLayout.JAVA_LONG)),
+              linker.downcallHandle(
+                  munmap.get(),
+                  FunctionDescriptor.of(
+                      ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG)),
+              linker.downcallHandle(
+                  madvise.get(),
+                  FunctionDescriptor.of(
+                      ValueLayout.JAVA_INT,
+                      ValueLayout.ADDRESS,
+                      ValueLayout.JAVA_LONG,
+                      ValueLayout.JAVA_INT))));
+    }
+
+    /**
+     * {@code size} bytes (a multiple of {@link #HUGE}) at a huge-page boundary of a fresh mapping
+     * (zero-filled by the kernel), advised to huge pages, unmapped when no slice of it is
+     * reachable; {@code null} where the mapping or the advice fails.
+     */
+    MemorySegment map(long size) {
+      // one huge page more than asked, so that an aligned range of `size` lies inside
+      long length = size + HUGE;
+      try {
+        MemorySegment at =
+            (MemorySegment)
+                mmap.invokeExact(
+                    MemorySegment.NULL, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0L);
+        if (at.address() == -1L) {
+          return null; // MAP_FAILED
+        }
+        long offset = (HUGE - at.address() % HUGE) % HUGE;
+        MethodHandle unmap = munmap;
+        MemorySegment whole =
+            at.reinterpret(
+                length,
+                Arena.ofAuto(),
+                s -> {
+                  try {
+                    int ignored = (int) unmap.invokeExact(s, length);
+                  } catch (Throwable e) {
+                    throw new IllegalStateException("munmap", e);
+                  }
+                });
+        MemorySegment slab = whole.asSlice(offset, size);
+        if ((int) madvise.invokeExact(slab, size, MADV_HUGEPAGE) != 0) {
+          return null; // the mapping goes with `whole`; the caller falls back to plain memory
+        }
+        return slab;
+      } catch (Throwable e) {
+        throw new IllegalStateException("mmap", e);
+      }
+    }
   }
 }

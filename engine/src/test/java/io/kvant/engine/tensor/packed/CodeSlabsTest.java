@@ -66,12 +66,23 @@ class CodeSlabsTest {
   }
 
   @Test
-  void onLinuxTheAdviceIsAskedForEverySlab() {
+  void onLinuxSlabsAreZeroedHugePageAlignedMappings() {
     CodeSlabs slabs = new CodeSlabs(true);
-    MemorySegment s = slabs.allocate(3 * CodeSlabs.HUGE);
-    s.fill((byte) 7);
-    assertThat(s.get(ValueLayout.JAVA_BYTE, 3 * CodeSlabs.HUGE - 1)).isEqualTo((byte) 7);
-    // whether the kernel grants huge pages depends on the machine; it never grants more
+    MemorySegment a = slabs.allocate(3 * CodeSlabs.HUGE);
+    MemorySegment b = slabs.allocate(1000);
+    for (MemorySegment s : new MemorySegment[] {a, b}) {
+      for (long i = 0; i < s.byteSize(); i += 4093) {
+        assertThat(s.get(ValueLayout.JAVA_BYTE, i)).isZero();
+      }
+      s.fill((byte) 7);
+      assertThat(s.get(ValueLayout.JAVA_BYTE, s.byteSize() - 1)).isEqualTo((byte) 7);
+    }
+    assertThat(a.address() % CodeSlabs.HUGE).as("a slab starts on a huge page").isZero();
+    assertThat(slabs.slabs()).as("6 MiB and 1,000 bytes share an 8 MiB slab").isEqualTo(1);
+    // mapped and advised where this is Linux with mmap and madvise; never more than allocated
     assertThat(slabs.advised()).isBetween(0, slabs.slabs());
+    if (System.getProperty("os.name", "").startsWith("Linux")) {
+      assertThat(slabs.advised()).as("Linux maps and advises every slab").isEqualTo(1);
+    }
   }
 }
