@@ -43,7 +43,10 @@ public final class CodeSlabs {
   private static final int MAP_PRIVATE_ANONYMOUS = 0x22;
   private static final int MADV_HUGEPAGE = 14;
 
-  private final Optional<Native> linux;
+  private final boolean linux;
+  // mmap, munmap and madvise, looked up at the first slab: the first lookup bootstraps the FFM
+  // linker (~40 ms), which a backend that never packs a matrix should not pay
+  private Optional<Native> calls;
   private MemorySegment slab = MemorySegment.NULL;
   private long used;
   private long nextSlab = HUGE;
@@ -52,7 +55,7 @@ public final class CodeSlabs {
 
   /** Slabs advised to huge pages where {@code linux} says this is Linux. */
   public CodeSlabs(boolean linux) {
-    this.linux = linux ? Native.find() : Optional.empty();
+    this.linux = linux;
   }
 
   /** For this process's OS: Linux takes the huge-page advice, others plain memory. */
@@ -95,8 +98,11 @@ public final class CodeSlabs {
 
   private MemorySegment newSlab(long size) {
     slabs++;
-    if (linux.isPresent()) {
-      MemorySegment mapped = linux.get().map(size);
+    if (linux && calls == null) {
+      calls = Native.find();
+    }
+    if (linux && calls.isPresent()) {
+      MemorySegment mapped = calls.get().map(size);
       if (mapped != null) {
         advised++;
         return mapped;
