@@ -29,7 +29,50 @@ class SampleKernelOnTheCpuTest {
     check(harness, SampleRows.random(new SplittableRandom(2), SampleRows.SHAPES, 32000));
   }
 
+  /**
+   * Greedy rows (temperature 0) take the first pass's argmax alone: the lowest index among equal
+   * maxima, NaN never the maximum. An odd vocabulary puts the unrolled loop's end and the tail loop
+   * at every offset; 32,003 entries run both loops in every thread.
+   */
+  @Test
+  void greedyRowsTakeTheLowestIndexOfTheMaximum() throws Exception {
+    Path harness = build();
+    for (int vocab : new int[] {1003, 32003}) {
+      SampleRows r = SampleRows.random(new SplittableRandom(vocab), SampleRows.SHAPES * 2, vocab);
+      SampleRows greedy =
+          new SampleRows(
+              r.rows(),
+              vocab,
+              r.logits(),
+              new float[r.rows()],
+              r.topK(),
+              r.topP(),
+              r.minP(),
+              r.seeds());
+      int[] ids = draw(harness, greedy);
+      for (int row = 0; row < r.rows(); row++) {
+        float best = Float.NEGATIVE_INFINITY;
+        int want = Integer.MAX_VALUE;
+        for (int i = 0; i < vocab; i++) {
+          float v = r.logits()[row * vocab + i];
+          if (v > best || (v == best && i < want)) {
+            best = v;
+            want = i;
+          }
+        }
+        assertThat(ids[row])
+            .as("vocab %d, row %d (shape %d)", vocab, row, row % SampleRows.SHAPES)
+            .isEqualTo(want);
+      }
+    }
+  }
+
   private void check(Path harness, SampleRows t) throws Exception {
+    int exact = t.check(draw(harness, t));
+    assertThat(exact).as("rows whose draw allows one id only").isPositive();
+  }
+
+  private int[] draw(Path harness, SampleRows t) throws Exception {
     ByteBuffer b =
         ByteBuffer.allocate(8 + t.rows() * 24 + t.logits().length * 4)
             .order(ByteOrder.LITTLE_ENDIAN);
@@ -48,8 +91,7 @@ class SampleKernelOnTheCpuTest {
     ByteBuffer o = KernelOnTheCpu.run(harness, dir, b.array());
     int[] ids = new int[t.rows()];
     o.asIntBuffer().get(ids);
-    int exact = t.check(ids);
-    assertThat(exact).as("rows whose draw allows one id only").isPositive();
+    return ids;
   }
 
   private Path build() throws Exception {
