@@ -70,7 +70,7 @@ cp -r "$ROOT/../shared/models/stories260K" "$ROOT/../shared/models/tinystories-6
 
 # The run script and its helpers, so a checkout that predates them can run this pack
 # (KVANT_ROOT=$PWD bash .device/run.sh ...).
-cp tools/gpu/run.sh tools/gpu/ncu_summary.py tools/gpu/peer_gemv.py "$PACK/"
+cp tools/gpu/run.sh tools/gpu/ncu_summary.py tools/gpu/ncu_source.py tools/gpu/peer_gemv.py "$PACK/"
 
 du -sh "$PACK"/* | sed 's|^|pack: |'
 du -sh "$PACK" | sed 's|^|pack total: |'

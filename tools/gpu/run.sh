@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -487,6 +487,22 @@ if named step1; then
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 16 --graphs off \
       --profile --weights "$w" 2>&1 | grep -v "^WARNING" | tee "$RESULTS/launches-8b-$w.txt"
   done
+fi
+if named attnsrc; then
+  # Where attention_decode's warps wait, by SASS instruction (ncu's warp-state sampling on the
+  # source page), for one launch of a one-row 8B decode step at a 128-token prompt (events put it
+  # at 28.5 us a layer, session 26): ATTNSRC_SKIP launches of it are passed over (the prefill's
+  # and the first steps'), ATTNSRC_ARGS adds CudaBench options (e.g. "--kv int8 --kv-encoding
+  # kivi"). tools/gpu/ncu_source.py prints the instructions with the most samples and the share
+  # between barriers.
+  # shellcheck disable=SC2086 # ATTNSRC_ARGS is a word list
+  timeout "${ATTNSRC_TIMEOUT:-240}" ncu --clock-control none --kernel-name "regex:^${ATTNSRC_KERNEL:-attention_decode}" \
+    --launch-skip "${ATTNSRC_SKIP:-40}" --launch-count 1 --section WarpStateStats --section SourceCounters \
+    --page source --print-source sass --csv \
+    "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${ATTNSRC_BATCH:-1}" --prompt "${ATTNSRC_PROMPT:-128}" \
+    --steps 3 --graphs off --weights "${ATTNSRC_WEIGHTS:-int4-g128}" ${ATTNSRC_ARGS:-} \
+    > "$RESULTS/attnsrc.csv" 2> "$RESULTS/attnsrc.err"
+  python3 "$(dirname "${BASH_SOURCE[0]}")/ncu_source.py" "$RESULTS/attnsrc.csv" 40 | tee "$RESULTS/attnsrc.txt"
 fi
 if named ncu1; then
   # What bounds the single-row tiled products: ncu's sections on the four products of the first
