@@ -474,6 +474,17 @@ __device__ __forceinline__ void kv_append_key_channels(int row, int rows, const 
   }
 }
 
+// Codes of src[0..headSize) under the token scale s at pool[o..] and s at kvScales[o / headSize]
+// (KV_TOKEN_MSE's searched scales), by one warp.
+__device__ __forceinline__ void kv_store_scaled(const float* src, float s, void* pool,
+                                                float* kvScales, long o, int kvType, int headSize,
+                                                int lane) {
+  for (int d = lane; d < headSize; d += 32) {
+    ((unsigned char*)pool)[o + d] = kv_code(src[d], s, kvType);
+  }
+  if (lane == 0) kvScales[o / headSize] = s;
+}
+
 // One (head, k|v) vector of headSize floats at src, of absolute maximum amax, into a quantized
 // pool at element offset o by the warp: per-token absmax codes (x * (maxCode / amax), int8 rounded
 // as Math.round and clamped, or E4M3) and the scale amax / maxCode at kvScales[o / headSize].
@@ -544,10 +555,7 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
                                                          headSize,
                                           lane)
                       : kv_mse_scale(src, headSize, kvType, amax, lane);
-        for (int d = lane; d < headSize; d += 32) {
-          ((unsigned char*)pool)[o + d] = kv_code(src[d], s, kvType);
-        }
-        if (lane == 0) kvScales[o / headSize] = s;
+        kv_store_scaled(src, s, pool, kvScales, o, kvType, headSize, lane);
         __syncwarp();  // a centered key's shared copy is read before the warp's next vector
         continue;
       }
@@ -1320,10 +1328,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
         amax = warp_max(amax);
         if (kvEnc & KV_TOKEN_MSE) {
           float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
-          for (int d = lane; d < headSize; d += 32) {
-            ((unsigned char*)pool)[o + d] = kv_code(src[d], sc, kvType);
-          }
-          if (lane == 0) kvScales[o / headSize] = sc;
+          kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
         } else {
           kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
         }
@@ -1617,6 +1622,13 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
   // The predicates do not depend on the order of visits, so the result is the same.
   float best = -INFINITY, low = INFINITY;
   int bestI = 0x7fffffff;
+  auto visit = [&](float v, int i) {
+    if (v > best || (v == best && i < bestI)) {
+      best = v;
+      bestI = i;
+    }
+    if (v > -INFINITY) low = fminf(low, v);
+  };
   const int step = blockDim.x;
   int i0 = tid;
   for (; i0 + (SAMPLE_UNROLL - 1) * step < vocab; i0 += SAMPLE_UNROLL * step) {
@@ -1624,24 +1636,9 @@ extern "C" __global__ void sample(const float* logits, int vocab, const float* t
 #pragma unroll
     for (int u = 0; u < SAMPLE_UNROLL; u++) vs[u] = x[i0 + u * step];
 #pragma unroll
-    for (int u = 0; u < SAMPLE_UNROLL; u++) {
-      float v = vs[u];
-      int i = i0 + u * step;
-      if (v > best || (v == best && i < bestI)) {
-        best = v;
-        bestI = i;
-      }
-      if (v > -INFINITY) low = fminf(low, v);
-    }
+    for (int u = 0; u < SAMPLE_UNROLL; u++) visit(vs[u], i0 + u * step);
   }
-  for (int i = i0; i < vocab; i += step) {
-    float v = x[i];
-    if (v > best || (v == best && i < bestI)) {
-      best = v;
-      bestI = i;
-    }
-    if (v > -INFINITY) low = fminf(low, v);
-  }
+  for (int i = i0; i < vocab; i += step) visit(x[i], i);
   for (int o = 16; o > 0; o >>= 1) {
     float ov = __shfl_xor_sync(0xffffffffu, best, o);
     int oi = __shfl_xor_sync(0xffffffffu, bestI, o);
