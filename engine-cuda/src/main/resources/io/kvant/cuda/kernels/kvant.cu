@@ -3380,35 +3380,71 @@ extern "C" __global__ void dequant_tiled(const unsigned char* w, const float* sc
 // both scales: y[r][c] (+)= acc[r][c] * rowScale[r] * colScale[c]. The weights are read as
 // uploaded (no tile decode), a byte per weight once per product.
 
+// One activation value's code under w8a8_quantize's row factor inv (M / amax).
+__device__ __forceinline__ unsigned char w8a8_code(float x, float inv, int fmt) {
+  float v = __fmul_rn(x, inv);
+  if (fmt == QF_INT8) {
+    int q = (int)floorf(__fadd_rn(v, 0.5f));
+    return (unsigned char)(signed char)max(-127, min(127, q));
+  }
+  return e4m3_code(v);
+}
+
+#define W8A8_ROW_VECS 16  // w8a8_quantize's float4 registers per thread: rows to 16,384 at 256 threads
+
 // codes[r][0..ldq) for r < n (grid: n, block: 256): the row's absmax a gives scale a / maxCode
 // (127 INT8, 448 E4M3; 0 for a zero row) and codes of x * (maxCode / a), INT8 rounded half up and
 // clamped to +-127, E4M3 round to nearest even and saturating (the KV cache's encoders, so the
 // scalar reference is theirs); columns in..ldq are zero codes (the padding cuBLASLt multiplies
-// with the weights' zero padding).
+// with the weights' zero padding). Where in and ldq are multiples of 4, x and codes are aligned
+// for float4 loads and 4-byte stores and the row fits W8A8_ROW_VECS float4 per thread, each thread
+// loads its whole share of the row at once and keeps it in registers for the codes: one pass with
+// every load in flight (reading the row twice, one load in flight per thread, took 10.6 us for 256
+// rows of 4,096 on an H100, ~1.4 us of bytes; perf/RESULTS.md, session 26). Otherwise the row is
+// read twice. The same codes either way: the maximum does not depend on the order of its operands.
 extern "C" __global__ void w8a8_quantize(const float* x, int in, unsigned char* codes, int ldq,
                                          float* rowScale, int fmt) {
   pdl_enter();
   __shared__ float red[32];
   int r = blockIdx.x;
   const float* row = x + (long)r * in;
-  float amax = 0.f;
-  for (int c = threadIdx.x; c < in; c += blockDim.x) amax = fmaxf(amax, fabsf(row[c]));
-  amax = block_max(amax, red);
-  float maxCode = fmt == QF_INT8 ? 127.f : 448.f;
-  float inv = amax == 0.f ? 0.f : maxCode / amax;
   unsigned char* o = codes + (long)r * ldq;
-  for (int c = threadIdx.x; c < ldq; c += blockDim.x) {
-    unsigned char code = 0;
-    if (c < in) {
-      float v = __fmul_rn(row[c], inv);
-      if (fmt == QF_INT8) {
-        int q = (int)floorf(__fadd_rn(v, 0.5f));
-        code = (unsigned char)(signed char)max(-127, min(127, q));
-      } else {
-        code = e4m3_code(v);
+  float maxCode = fmt == QF_INT8 ? 127.f : 448.f;
+  int quads = in >> 2;
+  // float4 loads and 4-byte stores need 16-byte rows and 4-byte code rows
+  bool inRegisters = (in & 3) == 0 && (ldq & 3) == 0 && ((unsigned long long)x & 15) == 0 &&
+                     ((unsigned long long)codes & 3) == 0 && quads <= W8A8_ROW_VECS * (int)blockDim.x;
+  float amax = 0.f;
+  if (inRegisters) {
+    float4 v[W8A8_ROW_VECS];
+#pragma unroll
+    for (int k = 0; k < W8A8_ROW_VECS; k++) {
+      int q = threadIdx.x + k * blockDim.x;
+      v[k] = q < quads ? ((const float4*)row)[q] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int k = 0; k < W8A8_ROW_VECS; k++) {
+      amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[k].x), fabsf(v[k].y)), fmaxf(fabsf(v[k].z), fabsf(v[k].w))));
+    }
+    amax = block_max(amax, red);
+    float inv = amax == 0.f ? 0.f : maxCode / amax;
+#pragma unroll
+    for (int k = 0; k < W8A8_ROW_VECS; k++) {
+      int q = threadIdx.x + k * blockDim.x;
+      if (q < quads) {
+        unsigned word = (unsigned)w8a8_code(v[k].x, inv, fmt) |
+                        (unsigned)w8a8_code(v[k].y, inv, fmt) << 8 |
+                        (unsigned)w8a8_code(v[k].z, inv, fmt) << 16 |
+                        (unsigned)w8a8_code(v[k].w, inv, fmt) << 24;
+        ((unsigned*)o)[q] = word;
       }
     }
-    o[c] = code;
+    for (int c = in + threadIdx.x; c < ldq; c += blockDim.x) o[c] = 0;
+  } else {
+    for (int c = threadIdx.x; c < in; c += blockDim.x) amax = fmaxf(amax, fabsf(row[c]));
+    amax = block_max(amax, red);
+    float inv = amax == 0.f ? 0.f : maxCode / amax;
+    for (int c = threadIdx.x; c < ldq; c += blockDim.x) o[c] = c < in ? w8a8_code(row[c], inv, fmt) : 0;
   }
   if (threadIdx.x == 0) rowScale[r] = amax == 0.f ? 0.f : amax / maxCode;
 }

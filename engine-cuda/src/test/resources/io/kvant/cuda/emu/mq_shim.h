@@ -15,6 +15,10 @@ struct uint2 {
 struct uint4 {
   unsigned x, y, z, w;
 };
+struct float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
