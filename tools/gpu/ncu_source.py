@@ -8,9 +8,15 @@ The column names are matched loosely: ncu versions word them differently."""
 import csv, sys
 
 def rows_of(path):
+    # ncu writes a '"Kernel Name","<name>",' line before each kernel's table: the table starts at
+    # the header line after it (the one naming an address column) and runs to the next such line.
     with open(path, newline="") as f:
         lines = [l for l in f if l.startswith('"')]
-    return list(csv.DictReader(lines))
+    start = next((i for i, l in enumerate(lines) if l.lower().startswith('"address"')), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('"Kernel Name"')), len(lines))
+    return list(csv.DictReader(lines[start:end]))
 
 def pick(cols, *words):
     for c in cols:
