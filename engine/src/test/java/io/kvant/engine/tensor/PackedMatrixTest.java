@@ -212,6 +212,57 @@ class PackedMatrixTest {
   }
 
   /**
+   * The 8-bit kernels' block sums at their extremes: weights of -128, 127 and -127 (whole rows of
+   * one, and rows mixing them) against activations of +-127, so a column pair's 16-bit sum reaches
+   * +-32512 and a block's +-520,192, where the biased accumulation (PackedQ8's class note) must
+   * still be exact: the reference's bits, for one, two, four and more rows.
+   */
+  @Test
+  void byteKernelsAreExactAtTheExtremes() {
+    Random rnd = new Random(29);
+    int rows = 2 * PackedMatrix.PANEL + 5;
+    int cols = 256;
+    int blockBytes = DType.Q8_0.blockBytes();
+    int blocks = rows * cols / 32;
+    byte[] bytes = new byte[blocks * blockBytes];
+    byte[] patterns = {(byte) -128, 127, (byte) -127};
+    for (int b = 0; b < blocks; b++) {
+      int r = b / (cols / 32);
+      int at = b * blockBytes;
+      bytes[at] = 0x00; // F16 1.0, little-endian
+      bytes[at + 1] = 0x3C;
+      for (int j = 2; j < blockBytes; j++) {
+        bytes[at + j] = r % 4 == 3 ? patterns[rnd.nextInt(3)] : patterns[r % 4 % 3];
+      }
+    }
+    Tensor w = Tensors.of(DType.Q8_0, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
+    try (ComputePool pool = new ComputePool(2)) {
+      PackedMatrix m = PackedMatrix.pack(w, pool);
+      for (int batch : new int[] {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
+        float[] x = new float[batch * cols];
+        for (int i = 0; i < x.length; i++) {
+          int b = i / cols;
+          x[i] = b == 0 ? 1f : b == 1 ? -1f : (rnd.nextBoolean() ? 1f : -1f);
+        }
+        QuantizedInput xq = new QuantizedInput();
+        xq.quantize(x, batch, cols);
+        assertThat(xq.code(0, 0)).isEqualTo(127);
+        float[] reference = new float[batch * rows];
+        m.matmulReference(xq, reference, 0, m.panels());
+        float[] byPanel = new float[batch * rows];
+        m.matmulByPanel(xq, byPanel, 0, m.panels());
+        assertThat(byPanel).as("batch %d", batch).isEqualTo(reference);
+        float[] vector = new float[batch * rows];
+        m.matmul(xq, vector);
+        assertThat(vector).as("batch %d", batch).isEqualTo(reference);
+        // row 0: every weight -128, against input row 0: every value 1 (code 127, scale 1/127)
+        assertThat(reference[0])
+            .isCloseTo(-128f * 256f, org.assertj.core.data.Offset.offset(1e-1f));
+      }
+    }
+  }
+
+  /**
    * I8 scales that are not F16 values stay floats (the fallback); I8 scales that all are F16 values
    * are kept in 2 bytes. Either way the results are the reference's and the float-scale copy's.
    */

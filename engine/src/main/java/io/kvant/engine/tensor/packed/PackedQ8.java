@@ -13,13 +13,21 @@ import jdk.incubator.vector.VectorShuffle;
  * {@code j}, the {@link #PANEL} rows' int8 values are the bytes at {@code ((p*blocks + k)*32 +
  * j)*PANEL}.
  *
- * <p>Kernel: two columns at a time, each widened to 16 bits and multiplied by its activation code;
- * the two products are added in 16 bits ({@code |w*x| <= 128*127}, so two fit), then widened to
- * ints by shifts of the vector's int view (the even rows from the low halves, the odd rows from the
- * high ones) rather than by lane conversions, which are shuffles on x86; the block scales are put
- * in the same even/odd order once per block and the accumulators back in row order once per panel
- * (perf/RESULTS.md, "Session 15": 1.19-1.22x per product in JMH). {@link #panel}, {@link #panel2}
- * and {@link #panel4} repeat the block's scale decode and epilogue written out on purpose: helper
+ * <p>Kernel: two columns at a time, each widened to 16 bits and multiplied by its activation code
+ * (broadcast from {@link QuantizedInput#splatCodes} as an int: a load, where a short broadcast is a
+ * shuffle on x86); the two products are added in 16 bits ({@code |w*x| <= 128*127}, so two fit),
+ * and that int view {@code P = 2^16 hi + lo} (hi: the odd row's sum, signed; lo: the even row's, as
+ * its unsigned bits) is accumulated twice: {@code P ^ 0x8000} (exactly {@code 2^16 hi + lo + 2^15},
+ * since {@code lo + 2^15} lies in {@code [0, 2^16)}) and {@code P >> 16} (exactly hi). At the
+ * block's end the odd rows' sum is the second, and the even rows' is the first less the second
+ * shifted up and less {@code 16 * 2^15}, modulo {@code 2^32}, which is exact since the true sum
+ * lies within {@code 16 * 2 * 128 * 127 < 2^31} of zero. Three operations per column pair where
+ * shifting each half out (left then right for the even rows) took four, and the shifts on count
+ * vectors (shifts by a scalar constant cost C2 a count move each time, as {@link PackedQ4} found).
+ * The block scales are put in the same even/odd order once per block and the accumulators back in
+ * row order once per panel (perf/RESULTS.md, "Session 15": 1.19-1.22x per product in JMH for the
+ * shift form over lane conversions; "Session 27" for this one). {@link #panel}, {@link #panel2} and
+ * {@link #panel4} repeat the block's scale decode and epilogue written out on purpose: helper
  * methods taking or returning vectors were left un-inlined by C2 in a kernel of this size, and the
  * vectors boxed (perf/RESULTS.md, "Session 16", {@code panelQuad}).
  */
@@ -90,6 +98,17 @@ final class PackedQ8 extends PackedMatrix {
   private static final VectorShuffle<Float> HIGH =
       VectorShuffle.fromOp(F, i -> inParities(F.length() + i));
 
+  /** The shift from an int's high 16-bit half to its low one, as a count vector. */
+  private static final IntVector SHIFT16 = IntVector.broadcast(I, 16);
+
+  /**
+   * Flips the sign bit of an int's low 16-bit half: {@code lo} to {@code lo + 2^15} (class note).
+   */
+  private static final IntVector LOW_BIAS = IntVector.broadcast(I, 0x8000);
+
+  /** What a block's 16 column pairs add to the even rows' accumulator through {@link #LOW_BIAS}. */
+  private static final IntVector BLOCK_BIAS = IntVector.broadcast(I, BLOCK / 2 * 0x8000);
+
   /**
    * Where panel row {@code r} is in a pair of vectors of rows {@code [0, n)} and {@code [n, 2n)}.
    */
@@ -108,7 +127,7 @@ final class PackedQ8 extends PackedMatrix {
    */
   @Override
   void panel(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
-    short[] xq = x.codes();
+    int[] xq = x.splatCodes();
     float[] xs = x.scales();
     short[] hs = halfScales;
     float[] fs = scales;
@@ -126,10 +145,13 @@ final class PackedQ8 extends PackedMatrix {
       for (int j = 0; j < BLOCK; j += 2) {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
-        IntVector pr = w0.mul(xq[xk + j]).add(w1.mul(xq[xk + j + 1])).reinterpretAsInts();
-        ie = ie.add(pr.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io = io.add(pr.lanewise(VectorOperators.ASHR, 16));
+        ShortVector x0 = IntVector.broadcast(I, xq[xk + j]).reinterpretAsShorts();
+        ShortVector x1 = IntVector.broadcast(I, xq[xk + j + 1]).reinterpretAsShorts();
+        IntVector pr = w0.mul(x0).add(w1.mul(x1)).reinterpretAsInts();
+        ie = ie.add(pr.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io = io.add(pr.lanewise(VectorOperators.ASHR, SHIFT16));
       }
+      ie = ie.sub(io.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
       float d = xs[so + k];
       int si = sb + k * PANEL;
       FloatVector ws0;
@@ -160,7 +182,7 @@ final class PackedQ8 extends PackedMatrix {
 
   @Override
   void panel2(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
-    short[] xq = x.codes();
+    int[] xq = x.splatCodes();
     float[] xs = x.scales();
     short[] hs = halfScales;
     float[] fs = scales;
@@ -183,13 +205,21 @@ final class PackedQ8 extends PackedMatrix {
       for (int j = 0; j < BLOCK; j += 2) {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
-        IntVector q0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1])).reinterpretAsInts();
-        IntVector q1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1])).reinterpretAsInts();
-        ie0 = ie0.add(q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, 16));
-        ie1 = ie1.add(q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, 16));
+        IntVector q0 =
+            w0.mul(IntVector.broadcast(I, xq[x0 + j]).reinterpretAsShorts())
+                .add(w1.mul(IntVector.broadcast(I, xq[x0 + j + 1]).reinterpretAsShorts()))
+                .reinterpretAsInts();
+        IntVector q1 =
+            w0.mul(IntVector.broadcast(I, xq[x1 + j]).reinterpretAsShorts())
+                .add(w1.mul(IntVector.broadcast(I, xq[x1 + j + 1]).reinterpretAsShorts()))
+                .reinterpretAsInts();
+        ie0 = ie0.add(q0.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie1 = ie1.add(q1.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, SHIFT16));
       }
+      ie0 = ie0.sub(io0.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
+      ie1 = ie1.sub(io1.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
       int si = sb + k * PANEL;
       FloatVector s0;
       FloatVector s1;
@@ -226,7 +256,7 @@ final class PackedQ8 extends PackedMatrix {
 
   @Override
   void panel4(int p, QuantizedInput x, int b, float[] out, int o, int valid, float[] c) {
-    short[] xq = x.codes();
+    int[] xq = x.splatCodes();
     float[] xs = x.scales();
     short[] hs = halfScales;
     float[] fs = scales;
@@ -259,19 +289,35 @@ final class PackedQ8 extends PackedMatrix {
       for (int j = 0; j < BLOCK; j += 2) {
         ShortVector w0 = loadWide(codes, wo + (long) j * PANEL);
         ShortVector w1 = loadWide(codes, wo + (long) (j + 1) * PANEL);
-        IntVector q0 = w0.mul(xq[x0 + j]).add(w1.mul(xq[x0 + j + 1])).reinterpretAsInts();
-        IntVector q1 = w0.mul(xq[x1 + j]).add(w1.mul(xq[x1 + j + 1])).reinterpretAsInts();
-        IntVector q2 = w0.mul(xq[x2 + j]).add(w1.mul(xq[x2 + j + 1])).reinterpretAsInts();
-        IntVector q3 = w0.mul(xq[x3 + j]).add(w1.mul(xq[x3 + j + 1])).reinterpretAsInts();
-        ie0 = ie0.add(q0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, 16));
-        ie1 = ie1.add(q1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, 16));
-        ie2 = ie2.add(q2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io2 = io2.add(q2.lanewise(VectorOperators.ASHR, 16));
-        ie3 = ie3.add(q3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
-        io3 = io3.add(q3.lanewise(VectorOperators.ASHR, 16));
+        IntVector q0 =
+            w0.mul(IntVector.broadcast(I, xq[x0 + j]).reinterpretAsShorts())
+                .add(w1.mul(IntVector.broadcast(I, xq[x0 + j + 1]).reinterpretAsShorts()))
+                .reinterpretAsInts();
+        IntVector q1 =
+            w0.mul(IntVector.broadcast(I, xq[x1 + j]).reinterpretAsShorts())
+                .add(w1.mul(IntVector.broadcast(I, xq[x1 + j + 1]).reinterpretAsShorts()))
+                .reinterpretAsInts();
+        IntVector q2 =
+            w0.mul(IntVector.broadcast(I, xq[x2 + j]).reinterpretAsShorts())
+                .add(w1.mul(IntVector.broadcast(I, xq[x2 + j + 1]).reinterpretAsShorts()))
+                .reinterpretAsInts();
+        IntVector q3 =
+            w0.mul(IntVector.broadcast(I, xq[x3 + j]).reinterpretAsShorts())
+                .add(w1.mul(IntVector.broadcast(I, xq[x3 + j + 1]).reinterpretAsShorts()))
+                .reinterpretAsInts();
+        ie0 = ie0.add(q0.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io0 = io0.add(q0.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie1 = ie1.add(q1.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io1 = io1.add(q1.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie2 = ie2.add(q2.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io2 = io2.add(q2.lanewise(VectorOperators.ASHR, SHIFT16));
+        ie3 = ie3.add(q3.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io3 = io3.add(q3.lanewise(VectorOperators.ASHR, SHIFT16));
       }
+      ie0 = ie0.sub(io0.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
+      ie1 = ie1.sub(io1.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
+      ie2 = ie2.sub(io2.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
+      ie3 = ie3.sub(io3.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
       int si = sb + k * PANEL;
       FloatVector s0;
       FloatVector s1;

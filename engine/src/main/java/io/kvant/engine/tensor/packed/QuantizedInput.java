@@ -22,15 +22,16 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Each quantization also writes the codes as pairs of 16-bit codes in an int ({@link
  * #pairCodes}: broadcast as an int, one load, a pair lands in every even/odd lane pair, which the
- * nibble kernels of {@link PackedQ4} and {@link NibbleGemm} multiply by two columns at once) and
- * each block's code sum ({@link #blockSums}: {@link PackedQ4} multiplies offset nibbles {@code w+8}
- * and takes {@code 8 * sum} back off), and the pairs again as differences for the per-panel nibble
- * kernels ({@link #nibbleCodes}: they spare the kernels a mask per nibble). For the 8-bit GEMM the
- * codes are also made available as floats ({@link #floatCodes}): {@link PackedGemm} multiplies in
- * float lanes, exactly (integer products and block sums stay below 2^24), and broadcasts an
- * activation straight from memory, which a short would need three instructions for. Those are
- * derived from the codes once per quantization, on the first {@link #ensureGemmCodes} (the GEMM's
- * entry), so decode steps, which never take the GEMM, do not pay for them.
+ * nibble kernels of {@link PackedQ4} and {@link NibbleGemm} multiply by two columns at once), each
+ * code twice in an int ({@link #splatCodes}, for {@link PackedQ8}'s broadcasts) and each block's
+ * code sum ({@link #blockSums}: {@link PackedQ4} multiplies offset nibbles {@code w+8} and takes
+ * {@code 8 * sum} back off), and the pairs again as differences for the per-panel nibble kernels
+ * ({@link #nibbleCodes}: they spare the kernels a mask per nibble). For the 8-bit GEMM the codes
+ * are also made available as floats ({@link #floatCodes}): {@link PackedGemm} multiplies in float
+ * lanes, exactly (integer products and block sums stay below 2^24), and broadcasts an activation
+ * straight from memory, which a short would need three instructions for. Those are derived from the
+ * codes once per quantization, on the first {@link #ensureGemmCodes} (the GEMM's entry), so decode
+ * steps, which never take the GEMM, do not pay for them.
  *
  * <p>Not thread-safe while being filled; read-only (and safe to share) afterwards. Buffers grow and
  * are reused across calls.
@@ -74,6 +75,7 @@ public final class QuantizedInput {
   private short[] codes = new short[0];
   private float[] floatCodes = new float[0];
   private int[] pairCodes = new int[0];
+  private int[] splatCodes = new int[0];
   private int[] nibbleCodes = new int[0];
   private float[] scales = new float[0];
   private int[] blockSums = new int[0];
@@ -127,6 +129,7 @@ public final class QuantizedInput {
     if (codes.length < n) {
       codes = new short[n];
       pairCodes = new int[n / 2];
+      splatCodes = new int[n];
       nibbleCodes = new int[n / 2];
       scales = new float[n / BLOCK];
       blockSums = new int[n / BLOCK];
@@ -194,6 +197,10 @@ public final class QuantizedInput {
       IntVector q0 = ((IntVector) t0.add(h0).convert(VectorOperators.F2I, 0)).max(-127).min(127);
       IntVector q1 = ((IntVector) t1.add(h1).convert(VectorOperators.F2I, 0)).max(-127).min(127);
       sum = sum.add(q0).add(q1);
+      q0.and(0xFFFF).or(q0.lanewise(VectorOperators.LSHL, 16)).intoArray(splatCodes, to + j);
+      q1.and(0xFFFF)
+          .or(q1.lanewise(VectorOperators.LSHL, 16))
+          .intoArray(splatCodes, to + j + F.length());
       // Both halves narrowed into the low lanes, the second moved up by a constant shuffle. The
       // Vector API's own forms (a part -1 conversion, unslice) build a shuffle per call; in one
       // profile those frames had most of this kernel's samples (a probe: 7 -> 6 us for 16 rows of
@@ -233,6 +240,8 @@ public final class QuantizedInput {
       codes[to + j] = q0;
       codes[to + j + 1] = q1;
       pairCodes[(to + j) / 2] = (q0 & 0xFFFF) | (q1 << 16);
+      splatCodes[to + j] = (q0 & 0xFFFF) | (q0 << 16);
+      splatCodes[to + j + 1] = (q1 & 0xFFFF) | (q1 << 16);
       // the first pair of each group of eight columns as it is, the others less 16 times the
       // pair before (mod 2^16, as the kernels' 16-bit lanes compute)
       int y0 = j % 8 == 0 ? q0 : q0 - 16 * p0;
@@ -314,6 +323,15 @@ public final class QuantizedInput {
    */
   int[] pairCodes() {
     return pairCodes;
+  }
+
+  /**
+   * Each code of {@link #codes()} in both 16-bit halves of an int, same indexing: broadcast as an
+   * int (a load, where a short broadcast is a shuffle on x86), every 16-bit lane holds the code.
+   * {@link PackedQ8}'s kernels multiply a column of 8-bit weights by it.
+   */
+  int[] splatCodes() {
+    return splatCodes;
   }
 
   /**

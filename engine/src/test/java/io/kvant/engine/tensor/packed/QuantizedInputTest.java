@@ -92,6 +92,8 @@ class QuantizedInputTest {
           .isEqualTo(Arrays.copyOf(whole.pairCodes(), n / 2));
       assertThat(Arrays.copyOf(piecewise.nibbleCodes(), n / 2))
           .isEqualTo(Arrays.copyOf(whole.nibbleCodes(), n / 2));
+      assertThat(Arrays.copyOf(piecewise.splatCodes(), n))
+          .isEqualTo(Arrays.copyOf(whole.splatCodes(), n));
       assertThat(Arrays.copyOf(piecewise.blockSums(), n / 32))
           .isEqualTo(Arrays.copyOf(whole.blockSums(), n / 32));
     }
@@ -123,6 +125,14 @@ class QuantizedInputTest {
     assertThat(Arrays.copyOf(v.nibbleCodes(), n / 2))
         .as(what)
         .isEqualTo(Arrays.copyOf(r.nibbleCodes(), n / 2));
+    assertThat(Arrays.copyOf(v.splatCodes(), n))
+        .as(what)
+        .isEqualTo(Arrays.copyOf(r.splatCodes(), n));
+    for (int i = 0; i < n; i++) {
+      int splat = r.splatCodes()[i];
+      assertThat((short) splat).as(what).isEqualTo(r.codes()[i]);
+      assertThat((short) (splat >> 16)).as(what).isEqualTo(r.codes()[i]);
+    }
     assertThat(Arrays.copyOf(v.blockSums(), n / 32))
         .as(what)
         .isEqualTo(Arrays.copyOf(r.blockSums(), n / 32));
