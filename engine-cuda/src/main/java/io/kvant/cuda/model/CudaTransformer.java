@@ -504,9 +504,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         int qkvType = inputType(n, w.wq(), w.wk(), w.wv());
         long normed = qkvType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
         k.rmsNorm(s.x.ptr(), w.attnNorm(), normed, dim, c.normEps(), 0L, n, qkvType);
-        gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false);
-        gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false);
-        gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false);
+        gemm(w.wq(), normed, qkvType, (long) n * dim, n, s.q.ptr(), false, false);
+        gemm(w.wk(), normed, qkvType, (long) n * dim, n, s.k.ptr(), false, true);
+        gemm(w.wv(), normed, qkvType, (long) n * dim, n, s.v.ptr(), false, true);
       }
       if (w.qBias() != 0) {
         k.addBias(s.q.ptr(), w.qBias(), dim, n);
@@ -659,8 +659,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         int upType = inputType(n, w.gate(), w.up(), w.up());
         long normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
         k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
-        gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false);
-        gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false);
+        gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false, false);
+        gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false, true);
         int downType = inputType(n, w.down(), w.down(), w.down());
         long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
         k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
@@ -797,13 +797,31 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
    */
   private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
+    gemm(w, in, inType, count, n, y, acc, false);
+  }
+
+  /**
+   * {@link #gemm(DeviceTensor, long, int, long, int, long, boolean)}; {@code sameInput}: {@code in}
+   * is the previous product's input, unchanged since (its W8A8 codes may be used again).
+   */
+  private void gemm(
+      DeviceTensor w,
+      long in,
+      int inType,
+      long count,
+      int n,
+      long y,
+      boolean acc,
+      boolean sameInput) {
     if (w.quantized()) {
       if (inType != CudaKernels.DT_F32) {
         throw new IllegalStateException("activations of type " + inType + " for quantized weights");
       }
-      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc);
+      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc, sameInput);
       return;
     }
+    // the dense paths may cast into typed2, where W8A8 keeps its codes
+    quantized.forgetW8a8Codes();
     if (inType == CudaKernels.DT_F32 && denseMgemv(w, n)) {
       CudaKernels.MgKind kind =
           w.dtype() == CudaKernels.DT_BF16 ? CudaKernels.MgKind.BF16 : CudaKernels.MgKind.F16;

@@ -87,6 +87,18 @@ final class QuantizedProducts {
     return w8a8Runs;
   }
 
+  /**
+   * Activation quantizations the W8A8 products launched (fewer than runs where inputs are shared).
+   */
+  long w8a8Quantizations() {
+    return w8a8.quantizations();
+  }
+
+  /** Something other than these products wrote their scratch: W8A8 quantizes its next input. */
+  void forgetW8a8Codes() {
+    w8a8.forget();
+  }
+
   /** Whether {@code n} rows of {@code w} take W8A8 under the threshold {@code minRows}. */
   static boolean takesW8a8(DeviceTensor w, int n, int minRows) {
     return n >= minRows && W8a8Products.reads(w);
@@ -174,6 +186,8 @@ final class QuantizedProducts {
    * @param x F32 activations {@code [n][in]}
    * @param xTyped scratch for {@code n * in} F16 activations (W8A8: the row scales and codes)
    * @param tile scratch of {@code tileElements} F16 elements (W8A8: the accumulator)
+   * @param sameInput whether {@code x} and {@code xTyped} are as the previous call left them (a
+   *     layer's k and v after q, up after gate): W8A8 then uses the codes that call made
    */
   void multiply(
       DeviceTensor w,
@@ -183,7 +197,8 @@ final class QuantizedProducts {
       long tileElements,
       int n,
       long y,
-      boolean accumulate) {
+      boolean accumulate,
+      boolean sameInput) {
     DeviceTensor.DeviceQuant q = w.quant();
     int out = w.rows();
     int in = w.cols();
@@ -203,10 +218,13 @@ final class QuantizedProducts {
             tile,
             2L * tileElements,
             y,
-            accumulate)) {
+            accumulate,
+            sameInput)) {
       w8a8Runs++;
       return;
     }
+    // the other paths write xTyped (F16 activations) or not; either way its codes are not kept
+    w8a8.forget();
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {
       k.mq(
           codes(q),

@@ -138,7 +138,8 @@ class QuantizedKernelsGpuTest {
               Math.max(tileElements, in),
               n,
               y,
-              accumulate);
+              accumulate,
+              false);
           float[] got = mem.down(y, n * out);
           boolean viaTensorCores = !QuantizedProducts.weightOnly(w, n);
           float[] want =

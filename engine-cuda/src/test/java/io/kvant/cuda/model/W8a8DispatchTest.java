@@ -69,6 +69,25 @@ class W8a8DispatchTest {
   }
 
   @Test
+  void codesAreReusedOnlyForTheSameInputWhenAsked() {
+    W8a8Products.Codes c = new W8a8Products.Codes(1024, 16, 4096, 4096, CudaKernels.QF_E4M3, 8192);
+    assertThat(W8a8Products.reuses(c, c, true)).isTrue();
+    assertThat(W8a8Products.reuses(c, c, false)).isFalse();
+    assertThat(W8a8Products.reuses(null, c, true)).isFalse();
+    W8a8Products.Codes[] others = {
+      new W8a8Products.Codes(2048, 16, 4096, 4096, CudaKernels.QF_E4M3, 8192), // input
+      new W8a8Products.Codes(1024, 17, 4096, 4096, CudaKernels.QF_E4M3, 8192), // rows
+      new W8a8Products.Codes(1024, 16, 4080, 4096, CudaKernels.QF_E4M3, 8192), // width
+      new W8a8Products.Codes(1024, 16, 4096, 4112, CudaKernels.QF_E4M3, 8192), // stride
+      new W8a8Products.Codes(1024, 16, 4096, 4096, CudaKernels.QF_INT8, 8192), // format
+      new W8a8Products.Codes(1024, 16, 4096, 4096, CudaKernels.QF_E4M3, 0) // scratch
+    };
+    for (W8a8Products.Codes o : others) {
+      assertThat(W8a8Products.reuses(c, o, true)).as("%s", o).isFalse();
+    }
+  }
+
+  @Test
   void scratchArithmetic() {
     assertThat(W8a8Products.ldAcc(1)).isEqualTo(4);
     assertThat(W8a8Products.ldAcc(4096)).isEqualTo(4096);

@@ -216,7 +216,8 @@ class W8a8GpuTest {
               tileElements,
               n,
               y,
-              accumulate);
+              accumulate,
+              false);
           float[] got = mem.down(y, n * out);
           String what =
               String.format("%s %dx%d, %d rows, accumulate %s", spec, out, in, n, accumulate);
@@ -245,6 +246,63 @@ class W8a8GpuTest {
     System.out.println("W8A8 " + spec + ": fell back to tiles for " + fellBack);
   }
 
+  /**
+   * Two matrices of one input (a layer's k after q): the second product, told its input is the
+   * first's, uses the first's codes and gives the bits it gives after quantizing on its own; a
+   * different input, or a product on another path in between, makes it quantize again.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"I8", "F8_E4M3"})
+  void productsOfOneInputQuantizeItOnce(String spec) {
+    QuantizedProducts products = new QuantizedProducts(backend.kernels(), backend.gemm());
+    products.setW8a8MinRows(1);
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+    int in = 256;
+    int n = 48;
+    Tensor a = QuantFixtures.quantize(mem.random(64 * in, 0.1), 64, in, kind);
+    Tensor b = QuantFixtures.quantize(mem.random(32 * in, 0.1), 32, in, kind);
+    Tensor other =
+        QuantFixtures.quantize(mem.random(32 * in, 0.1), 32, in, QuantFixtures.Kind.parse("Q8_0"));
+    DeviceTensor wa = cache.acquire(a);
+    DeviceTensor wb = cache.acquire(b);
+    DeviceTensor wo = cache.acquire(other);
+    try {
+      long x = mem.up(mem.random(n * in, 1));
+      long x2 = mem.up(mem.random(n * in, 1));
+      long scratch = mem.alloc(2L * n * in);
+      long tileElements = 64L * in;
+      long tile = mem.alloc(2 * tileElements);
+      long ya = mem.alloc(4L * n * 64);
+      long yb = mem.alloc(4L * n * 32);
+      long yOwn = mem.alloc(4L * n * 32);
+      products.multiply(wb, x, scratch, tile, tileElements, n, yOwn, false, false);
+      long q0 = products.w8a8Quantizations();
+      products.multiply(wa, x, scratch, tile, tileElements, n, ya, false, false);
+      products.multiply(wb, x, scratch, tile, tileElements, n, yb, false, true);
+      assertThat(products.w8a8Quantizations() - q0)
+          .as("one quantization for two products")
+          .isEqualTo(1);
+      assertThat(products.w8a8Runs()).isEqualTo(3);
+      assertThat(mem.down(yb, n * 32)).isEqualTo(mem.down(yOwn, n * 32));
+
+      // another input at the same call: quantized, whatever the caller says
+      products.multiply(wb, x2, scratch, tile, tileElements, n, yb, false, true);
+      assertThat(products.w8a8Quantizations() - q0).isEqualTo(2);
+      // a product on the tiles in between (it writes the scratch as F16): quantized again
+      products.multiply(
+          wo, x2, scratch, tile, tileElements, n, mem.alloc(4L * n * 32), false, false);
+      products.multiply(wb, x2, scratch, tile, tileElements, n, yb, false, true);
+      assertThat(products.w8a8Quantizations() - q0).isEqualTo(3);
+      products.multiply(wb, x, scratch, tile, tileElements, n, yb, false, false);
+      dev.synchronize();
+      assertThat(mem.down(yb, n * 32)).isEqualTo(mem.down(yOwn, n * 32));
+    } finally {
+      cache.release(a);
+      cache.release(b);
+      cache.release(other);
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"F8_E5M2", "Q8_0", "I4:g128", "Q4_0"})
   void otherLayoutsKeepTheirPathWhenW8a8IsForced(String spec) {
@@ -264,6 +322,7 @@ class W8a8GpuTest {
           tileElements,
           n,
           mem.alloc(4L * n * 64),
+          false,
           false);
       dev.synchronize();
       assertThat(products.w8a8Runs()).isZero();
