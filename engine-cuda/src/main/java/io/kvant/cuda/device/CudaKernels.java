@@ -61,6 +61,7 @@ public final class CudaKernels {
   private final MemorySegment ropeKvAppend;
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
+  private final MemorySegment w8a8SwigluQuantize;
   // [codes][variant][one, two or four mmas per fragment][form: plain, norm, swiglu, swiglu +
   // norm]; four only for the variants that take more than 16 rows (null elsewhere)
   private final MemorySegment[][][][] mq =
@@ -128,6 +129,7 @@ public final class CudaKernels {
     ropeKvAppend = d.function(module, "rope_kv_append");
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
+    w8a8SwigluQuantize = d.function(module, "w8a8_swiglu_quantize");
     String[] forms = {"plain", "norm", "swiglu", "swiglu_norm"};
     for (MqCodes codes : MqCodes.values()) {
       for (MqVariant v : MqVariant.values()) {
@@ -1627,6 +1629,41 @@ public final class CudaKernels {
     args.ptr(acc).i32(ldAcc).i32(accInt ? 1 : 0).ptr(rowScales).ptr(colScales).ptr(y);
     args.i32(out).i32(n).i32(accumulate ? 1 : 0);
     launch(w8a8Epilogue, "w8a8_epilogue", grid((long) n * out), 1, ELEMENTWISE_THREADS);
+  }
+
+  /**
+   * The gate/up W8A8 products' epilogues, SwiGLU and the down product's {@link #w8a8Quantize} in
+   * one launch: {@code h[r][c] = silu(g) * u} with {@code g = accGate[r][c] * rowScales[r] *
+   * colGate[c]} and {@code u} alike (the floats {@link #w8a8Epilogue} and {@link #swiglu} compute),
+   * quantized as {@link #w8a8Quantize} does into {@code codes[n][ldq]} and {@code outScales[r]}
+   * (which may be {@code rowScales}). {@code accGate}, {@code accUp}: int32 ({@code accInt}) or
+   * F32, rows {@code ldAcc} apart.
+   */
+  public void w8a8SwigluQuantize(
+      long accGate,
+      long accUp,
+      int ldAcc,
+      boolean accInt,
+      long rowScales,
+      long colGate,
+      long colUp,
+      int n,
+      int in,
+      long codes,
+      int ldq,
+      long outScales,
+      int fmt) {
+    if (fmt != QF_INT8 && fmt != QF_E4M3) {
+      throw new IllegalArgumentException(
+          "w8a8 activations are INT8 or FP8 E4M3, got format " + fmt);
+    }
+    if (n < 1 || in < 1 || ldAcc < in || ldq < in) {
+      throw new IllegalArgumentException(
+          "w8a8SwigluQuantize: n " + n + ", in " + in + ", ldAcc " + ldAcc + ", ldq " + ldq);
+    }
+    args.ptr(accGate).ptr(accUp).i32(ldAcc).i32(accInt ? 1 : 0).ptr(rowScales).ptr(colGate);
+    args.ptr(colUp).i32(in).ptr(codes).i32(ldq).ptr(outScales).i32(fmt);
+    launch(w8a8SwigluQuantize, "w8a8_swiglu_quantize", n, 1, W8A8_QUANTIZE_THREADS);
   }
 
   private static final class Args {

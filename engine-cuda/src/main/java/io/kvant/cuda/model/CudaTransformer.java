@@ -659,12 +659,43 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         int upType = inputType(n, w.gate(), w.up(), w.up());
         long normed = upType == CudaKernels.DT_F32 ? s.xb.ptr() : s.typed.ptr();
         k.rmsNorm(s.x.ptr(), w.ffnNorm(), normed, dim, c.normEps(), 0L, n, upType);
-        gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false, false);
-        gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false, true);
-        int downType = inputType(n, w.down(), w.down(), w.down());
-        long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
-        k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
-        gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
+        if (upType == CudaKernels.DT_F32
+            && quantized.swigluCodes(
+                w.gate(),
+                w.up(),
+                w.down(),
+                normed,
+                n,
+                s.gate.ptr(),
+                s.up.ptr(),
+                s.typed2.ptr(),
+                tileElements,
+                s.x.ptr(),
+                true,
+                false)) {
+          // W8A8: the down product's codes were made from the accumulators (no h in F32); it
+          // must use them, not quantize s.gate
+          long made = quantized.w8a8Quantizations();
+          gemm(
+              w.down(),
+              s.gate.ptr(),
+              CudaKernels.DT_F32,
+              (long) n * hidden,
+              n,
+              s.x.ptr(),
+              true,
+              true);
+          if (quantized.w8a8Quantizations() != made) {
+            throw new IllegalStateException("the down product quantized the gate's accumulators");
+          }
+        } else {
+          gemm(w.gate(), normed, upType, (long) n * dim, n, s.gate.ptr(), false, false);
+          gemm(w.up(), normed, upType, (long) n * dim, n, s.up.ptr(), false, true);
+          int downType = inputType(n, w.down(), w.down(), w.down());
+          long h = downType == CudaKernels.DT_F32 ? s.gate.ptr() : s.typed.ptr();
+          k.swiglu(s.gate.ptr(), s.up.ptr(), h, (long) n * hidden, downType);
+          gemm(w.down(), h, downType, (long) n * hidden, n, s.x.ptr(), true);
+        }
       }
     }
     if (rows > 0) {

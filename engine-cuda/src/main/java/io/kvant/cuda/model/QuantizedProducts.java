@@ -94,6 +94,85 @@ final class QuantizedProducts {
     return w8a8.quantizations();
   }
 
+  /**
+   * A layer's gate and up products of {@code x} and its down product's input codes in W8A8 with no
+   * F32 product between them ({@link W8a8Products#swigluCodes}), when all three matrices take W8A8
+   * at {@code n} rows in one format and the down product will run there; then the caller must run
+   * the down product next with {@code x = yGate} and {@code sameInput} (it finds its codes ready;
+   * {@code yGate} holds the gate's accumulators, not h). False, having launched nothing, otherwise:
+   * the caller runs the products, SwiGLU and the down product apart.
+   *
+   * @param xTyped the scratch {@link #multiply} takes, {@code 2 * n * max(in, hidden)} bytes
+   * @param tileElements the accumulator scratch {@link #multiply} takes, in F16 elements
+   * @param yDown the down product's output
+   * @param accumulateDown whether the down product accumulates into it
+   */
+  boolean swigluCodes(
+      DeviceTensor gate,
+      DeviceTensor up,
+      DeviceTensor down,
+      long x,
+      int n,
+      long yGate,
+      long yUp,
+      long xTyped,
+      long tileElements,
+      long yDown,
+      boolean accumulateDown,
+      boolean sameInput) {
+    if (!takesW8a8(gate, n, w8a8MinRows)
+        || !takesW8a8(up, n, w8a8MinRows)
+        || !takesW8a8(down, n, w8a8MinRows)) {
+      return false;
+    }
+    DeviceTensor.DeviceQuant g = gate.quant();
+    DeviceTensor.DeviceQuant u = up.quant();
+    DeviceTensor.DeviceQuant d = down.quant();
+    int hidden = gate.rows();
+    if (g.format() != u.format()
+        || g.format() != d.format()
+        || g.ldw() != u.ldw()
+        || up.rows() != hidden
+        || up.cols() != gate.cols()
+        || down.cols() != hidden) {
+      return false;
+    }
+    // what the down product's multiply will be given, so that it runs
+    long downScratch = 2L * n * hidden;
+    if (!w8a8.runs(
+        d.format(),
+        down.rows(),
+        d.ldw(),
+        n,
+        downScratch,
+        2L * tileElements,
+        yDown,
+        accumulateDown)) {
+      return false;
+    }
+    boolean ran =
+        w8a8.swigluCodes(
+            g.format(),
+            new long[] {gate.ptr(), up.ptr()},
+            g.ldw(),
+            new long[] {g.scales().ptr(), u.scales().ptr()},
+            hidden,
+            gate.cols(),
+            x,
+            n,
+            xTyped,
+            Math.max(2L * n * gate.cols(), downScratch),
+            yGate,
+            yUp,
+            d.ldw(),
+            yGate,
+            sameInput);
+    if (ran) {
+      w8a8Runs += 2;
+    }
+    return ran;
+  }
+
   /** Something other than these products wrote their scratch: W8A8 quantizes its next input. */
   void forgetW8a8Codes() {
     w8a8.forget();

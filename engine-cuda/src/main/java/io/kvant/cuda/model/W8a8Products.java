@@ -97,6 +97,104 @@ public final class W8a8Products {
   }
 
   /**
+   * Whether {@link #multiply} of these arguments (already checked) runs here: the scratch holds the
+   * codes and cuBLASLt takes each pass's shape.
+   */
+  boolean runs(
+      int fmt,
+      int out,
+      long ldw,
+      int n,
+      long scratchBytes,
+      long accBytes,
+      long y,
+      boolean accumulate) {
+    if (scratchBytes < codeBytes(n, ldw) || ldw > Integer.MAX_VALUE) {
+      return false;
+    }
+    int kk = (int) ldw;
+    boolean inY = inPlace(accumulate, out, y);
+    int ld = inY ? out : ldAcc(out);
+    int pass = inY ? n : rowsPerPass(accBytes, out, n);
+    return pass >= 1
+        && gemm.supportsCodes(fmt, out, kk, pass, ld)
+        && (n % pass == 0 || gemm.supportsCodes(fmt, out, kk, n % pass, ld));
+  }
+
+  /**
+   * The gate and up products and the down product's input codes, with no F32 product in between:
+   * {@code x} quantized (or its codes used, as {@link #multiply} does with {@code sameInput}), the
+   * two GEMMs' accumulators left in {@code yGate} and {@code yUp} (in place, one pass each), then
+   * {@code w8a8_swiglu_quantize}: the codes and row scales of {@code h = silu(gate) * up} (the
+   * floats the two epilogues and {@code swiglu} compute) into the scratch at stride {@code
+   * ldwDown}, held as the codes of {@code n} rows of {@code hidden} at {@code hKey}. So the down
+   * product, called with {@code x = hKey} and {@code sameInput}, uses them, and {@code hKey} itself
+   * is never written: the caller must run the down product through W8A8 ({@link #runs}) before
+   * anything else touches the scratch. Returns false, having launched nothing, when the two
+   * products cannot run in place here or the scratch cannot hold either set of codes.
+   *
+   * @param w the gate's codes, then the up's ({@code [hidden][ldw]} each)
+   * @param colScales the gate's scales, then the up's
+   */
+  public boolean swigluCodes(
+      int fmt,
+      long[] w,
+      long ldw,
+      long[] colScales,
+      int hidden,
+      int in,
+      long x,
+      int n,
+      long scratch,
+      long scratchBytes,
+      long yGate,
+      long yUp,
+      long ldwDown,
+      long hKey,
+      boolean sameInput) {
+    if (n < 1 || in < 1 || ldw < in || ldw % 16 != 0 || ldwDown < hidden || ldwDown % 16 != 0) {
+      throw new IllegalArgumentException(
+          "w8a8 SwiGLU codes: n " + n + ", in " + in + ", ldw " + ldw + ", ldwDown " + ldwDown);
+    }
+    if (!reads(8, fmt, 1)) {
+      throw new IllegalArgumentException("w8a8 weights are INT8 or FP8 E4M3, got format " + fmt);
+    }
+    if (!inPlace(false, hidden, yGate)
+        || !inPlace(false, hidden, yUp)
+        || scratchBytes < codeBytes(n, ldwDown)
+        || ldwDown > Integer.MAX_VALUE
+        || !runs(fmt, hidden, ldw, n, scratchBytes, 0, yGate, false)) {
+      return false;
+    }
+    long scales = scratch;
+    long codes = scratch + ((4L * n + 15) & ~15L);
+    Codes wanted = new Codes(x, n, in, ldw, fmt, scratch);
+    if (!reuses(held, wanted, sameInput)) {
+      k.w8a8Quantize(x, n, in, codes, (int) ldw, scales, fmt);
+      quantizations++;
+    }
+    gemm.multiplyCodes(fmt, w[0], hidden, (int) ldw, codes, n, yGate, hidden);
+    gemm.multiplyCodes(fmt, w[1], hidden, (int) ldw, codes, n, yUp, hidden);
+    k.w8a8SwigluQuantize(
+        yGate,
+        yUp,
+        hidden,
+        fmt == CudaKernels.QF_INT8,
+        scales,
+        colScales[0],
+        colScales[1],
+        n,
+        hidden,
+        codes,
+        (int) ldwDown,
+        scales,
+        fmt);
+    quantizations++;
+    held = new Codes(hKey, n, hidden, ldwDown, fmt, scratch);
+    return true;
+  }
+
+  /**
    * Activation quantizations launched so far (a product that shares its input's codes adds none).
    */
   public long quantizations() {
@@ -196,7 +294,7 @@ public final class W8a8Products {
       throw new IllegalArgumentException("w8a8 weights are INT8 or FP8 E4M3, got format " + fmt);
     }
     int kk = (int) ldw;
-    if (scratchBytes < codeBytes(n, ldw)) {
+    if (!runs(fmt, out, ldw, n, scratchBytes, accBytes, y, accumulate)) {
       return false;
     }
     // in y, the accumulator is y itself (4-byte elements either way) and there is one pass: the
@@ -205,13 +303,6 @@ public final class W8a8Products {
     long a = inY ? y : acc;
     int ld = inY ? out : ldAcc(out);
     int pass = inY ? n : rowsPerPass(accBytes, out, n);
-    if (pass < 1) {
-      return false;
-    }
-    if (!gemm.supportsCodes(fmt, out, kk, pass, ld)
-        || (n % pass != 0 && !gemm.supportsCodes(fmt, out, kk, n % pass, ld))) {
-      return false;
-    }
     long scales = scratch;
     long codes = scratch + ((4L * n + 15) & ~15L);
     Codes wanted = new Codes(x, n, in, ldw, fmt, scratch);

@@ -3392,35 +3392,30 @@ __device__ __forceinline__ unsigned char w8a8_code(float x, float inv, int fmt) 
 
 #define W8A8_ROW_VECS 16  // w8a8_quantize's float4 registers per thread: rows to 16,384 at 256 threads
 
-// codes[r][0..ldq) for r < n (grid: n, block: 256): the row's absmax a gives scale a / maxCode
-// (127 INT8, 448 E4M3; 0 for a zero row) and codes of x * (maxCode / a), INT8 rounded half up and
-// clamped to +-127, E4M3 round to nearest even and saturating (the KV cache's encoders, so the
-// scalar reference is theirs); columns in..ldq are zero codes (the padding cuBLASLt multiplies
-// with the weights' zero padding). Where in and ldq are multiples of 4, x and codes are aligned
-// for float4 loads and 4-byte stores and the row fits W8A8_ROW_VECS float4 per thread, each thread
-// loads its whole share of the row at once and keeps it in registers for the codes: one pass with
+// One row's codes o[0..ldq) and scale *scale from its values: value(c) for c < in, value4(q) for
+// the four at 4q (the same floats as value). The absmax a gives scale a / maxCode (127 INT8, 448
+// E4M3; 0 for a zero row) and codes of value * (maxCode / a), INT8 rounded half up and clamped to
+// +-127, E4M3 round to nearest even and saturating (the KV cache's encoders, so the scalar
+// reference is theirs); columns in..ldq are zero codes (the padding cuBLASLt multiplies with the
+// weights' zero padding). With quads (in / 4 when in and ldq are multiples of 4 and the rows
+// aligned for float4 loads and 4-byte stores; else 0) at most W8A8_ROW_VECS per thread, each thread
+// takes its whole share of the row at once and keeps it in registers for the codes: one pass with
 // every load in flight (reading the row twice, one load in flight per thread, took 10.6 us for 256
-// rows of 4,096 on an H100, ~1.4 us of bytes; perf/RESULTS.md, session 26). Otherwise the row is
-// read twice. The same codes either way: the maximum does not depend on the order of its operands.
-extern "C" __global__ void w8a8_quantize(const float* x, int in, unsigned char* codes, int ldq,
-                                         float* rowScale, int fmt) {
-  pdl_enter();
+// rows of 4,096 on an H100, ~1.4 us of bytes; perf/RESULTS.md, session 26). Otherwise the values
+// are taken twice. The same codes either way: the maximum does not depend on the order of its
+// operands. Every thread of the block calls it; thread 0 writes *scale last.
+template <class Value, class Value4>
+__device__ __forceinline__ void w8a8_code_row(Value value, Value4 value4, int in, int quads,
+                                              unsigned char* o, int ldq, float* scale, int fmt) {
   __shared__ float red[32];
-  int r = blockIdx.x;
-  const float* row = x + (long)r * in;
-  unsigned char* o = codes + (long)r * ldq;
   float maxCode = fmt == QF_INT8 ? 127.f : 448.f;
-  int quads = in >> 2;
-  // float4 loads and 4-byte stores need 16-byte rows and 4-byte code rows
-  bool inRegisters = (in & 3) == 0 && (ldq & 3) == 0 && ((unsigned long long)x & 15) == 0 &&
-                     ((unsigned long long)codes & 3) == 0 && quads <= W8A8_ROW_VECS * (int)blockDim.x;
   float amax = 0.f;
-  if (inRegisters) {
+  if (quads > 0 && quads <= W8A8_ROW_VECS * (int)blockDim.x) {
     float4 v[W8A8_ROW_VECS];
 #pragma unroll
     for (int k = 0; k < W8A8_ROW_VECS; k++) {
       int q = threadIdx.x + k * blockDim.x;
-      v[k] = q < quads ? ((const float4*)row)[q] : make_float4(0.f, 0.f, 0.f, 0.f);
+      v[k] = q < quads ? value4(q) : make_float4(0.f, 0.f, 0.f, 0.f);
     }
 #pragma unroll
     for (int k = 0; k < W8A8_ROW_VECS; k++) {
@@ -3441,12 +3436,66 @@ extern "C" __global__ void w8a8_quantize(const float* x, int in, unsigned char* 
     }
     for (int c = in + threadIdx.x; c < ldq; c += blockDim.x) o[c] = 0;
   } else {
-    for (int c = threadIdx.x; c < in; c += blockDim.x) amax = fmaxf(amax, fabsf(row[c]));
+    for (int c = threadIdx.x; c < in; c += blockDim.x) amax = fmaxf(amax, fabsf(value(c)));
     amax = block_max(amax, red);
     float inv = amax == 0.f ? 0.f : maxCode / amax;
-    for (int c = threadIdx.x; c < ldq; c += blockDim.x) o[c] = c < in ? w8a8_code(row[c], inv, fmt) : 0;
+    for (int c = threadIdx.x; c < ldq; c += blockDim.x) o[c] = c < in ? w8a8_code(value(c), inv, fmt) : 0;
   }
-  if (threadIdx.x == 0) rowScale[r] = amax == 0.f ? 0.f : amax / maxCode;
+  if (threadIdx.x == 0) *scale = amax == 0.f ? 0.f : amax / maxCode;
+}
+
+// Whether w8a8_code_row may take rows of `in` floats at x (rows `in` apart) and codes at `codes`
+// (rows ldq apart) four at a time: the quads per row, else 0.
+__device__ __forceinline__ int w8a8_quads(const void* x, int in, const void* codes, int ldq) {
+  bool aligned = (in & 3) == 0 && (ldq & 3) == 0 && ((unsigned long long)x & 15) == 0 &&
+                 ((unsigned long long)codes & 3) == 0;
+  return aligned ? in >> 2 : 0;
+}
+
+// codes[r][0..ldq) and rowScale[r] for r < n from the F32 activations x[r][0..in) (grid: n,
+// block: 256), as w8a8_code_row says.
+extern "C" __global__ void w8a8_quantize(const float* x, int in, unsigned char* codes, int ldq,
+                                         float* rowScale, int fmt) {
+  pdl_enter();
+  int r = blockIdx.x;
+  const float* row = x + (long)r * in;
+  w8a8_code_row([&](int c) { return row[c]; },
+                [&](int q) { return ((const float4*)row)[q]; }, in,
+                w8a8_quads(x, in, codes, ldq), codes + (long)r * ldq, ldq, rowScale + r, fmt);
+}
+
+// The gate/up W8A8 products' epilogues, SwiGLU and the down product's w8a8_quantize in one pass
+// (grid: n, block: 256): gate[r][c] = accGate[r][c] * rowScale[r] * colGate[c] and up alike (as
+// w8a8_epilogue computes them), h = gate / (1 + exp(-gate)) * up (as swiglu), then row r's codes
+// and scale of h (as w8a8_quantize): the same floats in the same order, so the same codes, where
+// the four launches wrote the two F32 products, read them back, wrote h and read it twice (at 256
+// rows of 14,336: 2 x 14.8 + 17.4 + 9.3 us on an H100, perf/RESULTS.md session 27). accGate and
+// accUp: rows ldAcc apart, int32 (accInt) or F32. outScale may be rowScale: each block reads its
+// row's scale before it writes it.
+extern "C" __global__ void w8a8_swiglu_quantize(const void* accGate, const void* accUp, int ldAcc,
+                                                int accInt, const float* rowScale,
+                                                const float* colGate, const float* colUp, int in,
+                                                unsigned char* codes, int ldq, float* outScale,
+                                                int fmt) {
+  pdl_enter();
+  int r = blockIdx.x;
+  float rs = rowScale[r];  // read by every thread before w8a8_code_row's barrier, then written
+  long a = (long)r * ldAcc;
+  auto acc = [&](const void* p, int c) {
+    return accInt ? (float)((const int*)p)[a + c] : ((const float*)p)[a + c];
+  };
+  auto h = [&](float g, float u) { return g / (1.f + expf(-g)) * u; };
+  auto value = [&](int c) {
+    return h(acc(accGate, c) * rs * colGate[c], acc(accUp, c) * rs * colUp[c]);
+  };
+  auto value4 = [&](int q) {
+    int c = 4 * q;
+    return make_float4(value(c), value(c + 1), value(c + 2), value(c + 3));
+  };
+  bool aligned = (ldAcc & 3) == 0 && ((unsigned long long)accGate & 15) == 0 &&
+                 ((unsigned long long)accUp & 15) == 0;
+  w8a8_code_row(value, value4, in, aligned ? w8a8_quads(accGate, in, codes, ldq) : 0,
+                codes + (long)r * ldq, ldq, outScale + r, fmt);
 }
 
 // y[r][c] (+)= acc[r][c] * rowScale[r] * colScale[c] for r < n, c < out; acc rows ldAcc apart,

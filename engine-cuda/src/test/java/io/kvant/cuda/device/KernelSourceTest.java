@@ -32,7 +32,8 @@ class KernelSourceTest {
           "sample",
           "fill_uniform",
           "w8a8_quantize",
-          "w8a8_epilogue"
+          "w8a8_epilogue",
+          "w8a8_swiglu_quantize"
         }) {
       assertThat(src)
           .containsPattern(

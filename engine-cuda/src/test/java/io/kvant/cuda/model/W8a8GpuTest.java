@@ -303,6 +303,64 @@ class W8a8GpuTest {
     }
   }
 
+  /**
+   * A feed-forward block on W8A8 with the gate and up accumulators going straight to the down
+   * product's codes ({@code w8a8_swiglu_quantize}) against the same block apart (two products with
+   * their epilogues, {@code swiglu}, the down product quantizing h): the same output bits.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"I8", "F8_E4M3"})
+  void swigluCodesGiveTheProductsApartBits(String spec) {
+    QuantizedProducts products = new QuantizedProducts(backend.kernels(), backend.gemm());
+    products.setW8a8MinRows(1);
+    QuantFixtures.Kind kind = QuantFixtures.Kind.parse(spec);
+    int dim = 256;
+    int hidden = 512;
+    int n = 48;
+    Tensor gate = QuantFixtures.quantize(mem.random(hidden * dim, 0.1), hidden, dim, kind);
+    Tensor up = QuantFixtures.quantize(mem.random(hidden * dim, 0.1), hidden, dim, kind);
+    Tensor down = QuantFixtures.quantize(mem.random(dim * hidden, 0.1), dim, hidden, kind);
+    DeviceTensor wg = cache.acquire(gate);
+    DeviceTensor wu = cache.acquire(up);
+    DeviceTensor wd = cache.acquire(down);
+    try {
+      long x = mem.up(mem.random(n * dim, 1));
+      float[] base = mem.random(n * dim, 1);
+      long scratch = mem.alloc(2L * n * hidden);
+      long tileElements = (long) hidden * dim;
+      long tile = mem.alloc(2 * tileElements);
+
+      long g = mem.alloc(4L * n * hidden);
+      long u = mem.alloc(4L * n * hidden);
+      long apart = mem.up(base);
+      products.multiply(wg, x, scratch, tile, tileElements, n, g, false, false);
+      products.multiply(wu, x, scratch, tile, tileElements, n, u, false, true);
+      backend.kernels().swiglu(g, u, g, (long) n * hidden, CudaKernels.DT_F32);
+      products.multiply(wd, g, scratch, tile, tileElements, n, apart, true, false);
+      assertThat(products.w8a8Runs()).isEqualTo(3);
+
+      long g2 = mem.alloc(4L * n * hidden);
+      long u2 = mem.alloc(4L * n * hidden);
+      long fused = mem.up(base);
+      long q0 = products.w8a8Quantizations();
+      assertThat(
+              products.swigluCodes(
+                  wg, wu, wd, x, n, g2, u2, scratch, tileElements, fused, true, false))
+          .isTrue();
+      products.multiply(wd, g2, scratch, tile, tileElements, n, fused, true, true);
+      assertThat(products.w8a8Quantizations() - q0).as("x, then h").isEqualTo(2);
+      assertThat(products.w8a8Runs()).isEqualTo(6);
+      dev.synchronize();
+      float[] want = mem.down(apart, n * dim);
+      assertThat(mem.down(fused, n * dim)).as(spec).isEqualTo(want);
+      assertThat(want).as("the block changed y").isNotEqualTo(base);
+    } finally {
+      cache.release(gate);
+      cache.release(up);
+      cache.release(down);
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"F8_E5M2", "Q8_0", "I4:g128", "Q4_0"})
   void otherLayoutsKeepTheirPathWhenW8a8IsForced(String spec) {

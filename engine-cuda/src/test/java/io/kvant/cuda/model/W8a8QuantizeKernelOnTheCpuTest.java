@@ -45,6 +45,69 @@ class W8a8QuantizeKernelOnTheCpuTest {
     }
   }
 
+  /**
+   * {@code w8a8_swiglu_quantize} against the four launches it replaces (both epilogues, {@code
+   * swiglu}, {@code w8a8_quantize}) run in the same harness: the same codes and scales, bit for
+   * bit, in both forms (14,336 and 1,000 columns in registers; 1,001 and 16,388 in two passes;
+   * 4,096 with an accumulator stride of 4,100), with F32 and int32 accumulators.
+   */
+  @Test
+  void swigluQuantizeGivesTheFourLaunchesCodes() throws Exception {
+    Path harness = buildSwiglu();
+    SplittableRandom rnd = new SplittableRandom(27);
+    int[][] shapes = { // in, ldAcc
+      {14336, 14336}, {1000, 1000}, {1001, 1004}, {16388, 16388}, {4096, 4100}
+    };
+    for (int fmt : new int[] {CudaKernels.QF_INT8, CudaKernels.QF_E4M3}) {
+      for (int accInt = 0; accInt < 2; accInt++) {
+        for (int[] s : shapes) {
+          checkSwiglu(harness, rnd, fmt, accInt == 1, 3, s[0], s[1]);
+        }
+      }
+    }
+  }
+
+  private void checkSwiglu(
+      Path harness, SplittableRandom rnd, int fmt, boolean accInt, int n, int in, int ldAcc)
+      throws Exception {
+    int ldq = QuantizedLayout.align16(in);
+    ByteBuffer b =
+        ByteBuffer.allocate(28 + 8 * n * ldAcc + 4 * (n + 2 * in)).order(ByteOrder.LITTLE_ENDIAN);
+    b.putInt(n).putInt(in).putInt(ldAcc).putInt(ldq).putInt(fmt).putInt(accInt ? 1 : 0).putInt(256);
+    for (int m = 0; m < 2; m++) {
+      for (int i = 0; i < n * ldAcc; i++) {
+        // row 0 all zero (scale 0); the others accumulator-sized values
+        int r = i / ldAcc;
+        double v = r == 0 ? 0 : rnd.nextGaussian() * (accInt ? 3000 : 40);
+        b.putInt(accInt ? (int) Math.round(v) : Float.floatToRawIntBits((float) v));
+      }
+    }
+    for (int r = 0; r < n; r++) {
+      b.putFloat((float) (0.01 + rnd.nextDouble() * 0.05));
+    }
+    for (int c = 0; c < 2 * in; c++) {
+      b.putFloat((float) (accInt ? 1e-4 : 1e-2) * (float) (0.5 + rnd.nextDouble()));
+    }
+    ByteBuffer o = KernelOnTheCpu.run(harness, dir, b.array());
+    byte[] fused = new byte[n * ldq];
+    o.get(fused);
+    float[] fusedScales = new float[n];
+    for (int r = 0; r < n; r++) {
+      fusedScales[r] = o.getFloat();
+    }
+    byte[] apart = new byte[n * ldq];
+    o.get(apart);
+    float[] apartScales = new float[n];
+    for (int r = 0; r < n; r++) {
+      apartScales[r] = o.getFloat();
+    }
+    String what = String.format("fmt %d, accInt %s, %d x %d (ldAcc %d)", fmt, accInt, n, in, ldAcc);
+    assertThat(apartScales[0]).as("the zero row's scale, %s", what).isZero();
+    assertThat(apartScales[1]).as("a row's scale, %s", what).isPositive();
+    assertThat(fusedScales).as("scales, %s", what).isEqualTo(apartScales);
+    assertThat(fused).as("codes, %s", what).isEqualTo(apart);
+  }
+
   private void check(Path harness, SplittableRandom rnd, int fmt, int n, int in, int threads)
       throws Exception {
     int ldq = QuantizedLayout.align16(in);
@@ -74,21 +137,59 @@ class W8a8QuantizeKernelOnTheCpuTest {
     assertThat(got).as("codes, %s", what).isEqualTo(want);
   }
 
-  private Path build() throws Exception {
+  private Path buildSwiglu() throws Exception {
     String src = CudaKernels.source();
     String kernel =
-        KernelOnTheCpu.line(src, "#define QF_INT8 ")
-            + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
-            + KernelOnTheCpu.cut(
-                src, "__device__ __forceinline__ float warp_sum", "__device__ float block_max")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ unsigned char e4m3_code",
-                "__device__ __forceinline__ unsigned char e4m3_code")
+        KernelOnTheCpu.line(src, "#define DT_F32 ")
+            + KernelOnTheCpu.line(src, "#define DT_F16 ")
+            + KernelOnTheCpu.line(src, "#define DT_BF16 ")
             + KernelOnTheCpu.cut(
                 src,
-                "// One activation value's code under",
-                "extern \"C\" __global__ void w8a8_quantize(");
+                "__device__ __forceinline__ float bf16_to_f32",
+                "__device__ __forceinline__ u16 f32_to_bf16")
+            + KernelOnTheCpu.cut(
+                src,
+                "__device__ __forceinline__ float load_elem",
+                "__device__ __forceinline__ void store_elem")
+            + KernelOnTheCpu.cut(
+                src,
+                "// out = silu(gate) * up, elementwise",
+                "extern \"C\" __global__ void swiglu(")
+            + KernelOnTheCpu.cut(
+                src,
+                "__device__ __forceinline__ void store_out",
+                "__device__ __forceinline__ void store_out")
+            + quantizeCut(src, "extern \"C\" __global__ void w8a8_swiglu_quantize(")
+            + KernelOnTheCpu.cut(
+                src,
+                "// y[r][c] (+)= acc[r][c] * rowScale[r] * colScale[c]",
+                "extern \"C\" __global__ void w8a8_epilogue(");
+    assertThat(kernel).as("the cut").contains("w8a8_quantize(").contains("swiglu(");
+    return KernelOnTheCpu.build(
+        dir,
+        "w8a8_swiglu_quantize",
+        kernel,
+        "w8a8_swiglu_harness.cpp",
+        "shim.h",
+        "mq_shim.h",
+        "attn_shim.h");
+  }
+
+  private static String quantizeCut(String src, String lastFunction) {
+    return KernelOnTheCpu.line(src, "#define QF_INT8 ")
+        + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
+        + KernelOnTheCpu.cut(
+            src, "__device__ __forceinline__ float warp_sum", "__device__ float block_max")
+        + KernelOnTheCpu.cut(
+            src,
+            "__device__ __forceinline__ unsigned char e4m3_code",
+            "__device__ __forceinline__ unsigned char e4m3_code")
+        + KernelOnTheCpu.cut(src, "// One activation value's code under", lastFunction);
+  }
+
+  private Path build() throws Exception {
+    String src = CudaKernels.source();
+    String kernel = quantizeCut(src, "extern \"C\" __global__ void w8a8_quantize(");
     assertThat(kernel).as("the cut").contains("W8A8_ROW_VECS");
     return KernelOnTheCpu.build(
         dir, "w8a8_quantize", kernel, "w8a8_harness.cpp", "shim.h", "mq_shim.h", "attn_shim.h");
