@@ -373,6 +373,7 @@ public final class CudaBench {
                         tile.ptr(),
                         tile.bytes(),
                         yb.ptr(),
+                        false,
                         false);
             if (run.apply(0)) { // eager first: the plans are made outside the capture
               cases.add(new GemvCase(label, "w8a8", i8, run::apply));

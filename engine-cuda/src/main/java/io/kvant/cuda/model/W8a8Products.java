@@ -168,11 +168,7 @@ public final class W8a8Products {
     }
     long scales = scratch;
     long codes = scratch + ((4L * n + 15) & ~15L);
-    Codes wanted = new Codes(x, n, in, ldw, fmt, scratch);
-    if (!reuses(held, wanted, sameInput)) {
-      k.w8a8Quantize(x, n, in, codes, (int) ldw, scales, fmt);
-      quantizations++;
-    }
+    quantize(x, n, in, ldw, fmt, scratch, sameInput);
     gemm.multiplyCodes(fmt, w[0], hidden, (int) ldw, codes, n, yGate, hidden);
     gemm.multiplyCodes(fmt, w[1], hidden, (int) ldw, codes, n, yUp, hidden);
     k.w8a8SwigluQuantize(
@@ -206,46 +202,22 @@ public final class W8a8Products {
     held = null;
   }
 
+  /**
+   * The codes and row scales of {@code x} in the scratch ({@link #codeBytes}' layout): quantized
+   * there, or left as they are when they already are {@code x}'s and the caller says so.
+   */
+  private void quantize(long x, int n, int in, long ldw, int fmt, long scratch, boolean sameInput) {
+    Codes wanted = new Codes(x, n, in, ldw, fmt, scratch);
+    if (!reuses(held, wanted, sameInput)) {
+      k.w8a8Quantize(x, n, in, scratch + ((4L * n + 15) & ~15L), (int) ldw, scratch, fmt);
+      quantizations++;
+    }
+    held = wanted;
+  }
+
   /** Whether a product of {@code wanted} may use the codes {@code held} instead of quantizing. */
   static boolean reuses(Codes held, Codes wanted, boolean sameInput) {
     return sameInput && wanted.equals(held);
-  }
-
-  /**
-   * {@link #multiply(int, long, long, long, int, int, long, int, long, long, long, long, long,
-   * boolean, boolean)} of an input no earlier product shares.
-   */
-  public boolean multiply(
-      int fmt,
-      long w,
-      long ldw,
-      long colScales,
-      int out,
-      int in,
-      long x,
-      int n,
-      long scratch,
-      long scratchBytes,
-      long acc,
-      long accBytes,
-      long y,
-      boolean accumulate) {
-    return multiply(
-        fmt,
-        w,
-        ldw,
-        colScales,
-        out,
-        in,
-        x,
-        n,
-        scratch,
-        scratchBytes,
-        acc,
-        accBytes,
-        y,
-        accumulate,
-        false);
   }
 
   /**
@@ -305,12 +277,7 @@ public final class W8a8Products {
     int pass = inY ? n : rowsPerPass(accBytes, out, n);
     long scales = scratch;
     long codes = scratch + ((4L * n + 15) & ~15L);
-    Codes wanted = new Codes(x, n, in, ldw, fmt, scratch);
-    if (!reuses(held, wanted, sameInput)) {
-      k.w8a8Quantize(x, n, in, codes, kk, scales, fmt);
-      quantizations++;
-    }
-    held = wanted;
+    quantize(x, n, in, ldw, fmt, scratch, sameInput);
     boolean int8 = fmt == CudaKernels.QF_INT8;
     for (int r0 = 0; r0 < n; r0 += pass) {
       int m = Math.min(pass, n - r0);

@@ -42,6 +42,24 @@ public final class KernelOnTheCpu {
     return src.substring(start, end + 1);
   }
 
+  /**
+   * kvant.cu's element types and their loads and stores ({@code DT_*}, the BF16 conversions, {@code
+   * load_elem}, {@code store_elem}; the F16 conversions come from the shims).
+   */
+  public static String elements(String src) {
+    return line(src, "#define DT_F32 ")
+        + line(src, "#define DT_F16 ")
+        + line(src, "#define DT_BF16 ")
+        + cut(
+            src,
+            "__device__ __forceinline__ float bf16_to_f32",
+            "__device__ __forceinline__ u16 f32_to_bf16")
+        + cut(
+            src,
+            "__device__ __forceinline__ float load_elem",
+            "__device__ __forceinline__ void store_elem");
+  }
+
   /** The line of {@code src} that starts with {@code prefix}, with its newline. */
   public static String line(String src, String prefix) {
     int start = src.indexOf("\n" + prefix) + 1;

@@ -418,20 +418,10 @@ class AttentionDecodeKernelOnTheCpuTest {
   private Path build() throws Exception {
     String src = CudaKernels.source();
     String kernel =
-        KernelOnTheCpu.line(src, "#define DT_F32 ")
-            + KernelOnTheCpu.line(src, "#define DT_F16 ")
-            + KernelOnTheCpu.line(src, "#define DT_BF16 ")
+        KernelOnTheCpu.elements(src)
             + KernelOnTheCpu.line(src, "#define QF_INT8 ")
             + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
             + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ float bf16_to_f32",
-                "__device__ __forceinline__ u16 f32_to_bf16")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ float load_elem",
-                "__device__ __forceinline__ void store_elem")
             + KernelOnTheCpu.cut(
                 src,
                 "__device__ __forceinline__ float decode8",

@@ -121,6 +121,7 @@ class W8a8DispatchTest {
                     0,
                     1 << 20,
                     0,
+                    false,
                     false))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("format 2");
@@ -140,6 +141,7 @@ class W8a8DispatchTest {
                     0,
                     1 << 20,
                     0,
+                    false,
                     false))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("ldw 100");
@@ -159,6 +161,7 @@ class W8a8DispatchTest {
                     0,
                     1 << 20,
                     0,
+                    false,
                     false))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("n 0");
@@ -166,11 +169,26 @@ class W8a8DispatchTest {
     // back
     assertThat(
             p.multiply(
-                CudaKernels.QF_INT8, 0, 256, 0, 64, 256, 0, 16, 0, 100, 0, 1 << 20, 0, false))
+                CudaKernels.QF_INT8,
+                0,
+                256,
+                0,
+                64,
+                256,
+                0,
+                16,
+                0,
+                100,
+                0,
+                1 << 20,
+                0,
+                false,
+                false))
         .isFalse();
     // an accumulating product needs the scratch accumulator; one that does not runs in y
     assertThat(
-            p.multiply(CudaKernels.QF_INT8, 0, 256, 0, 64, 256, 0, 16, 0, 1 << 20, 0, 100, 0, true))
+            p.multiply(
+                CudaKernels.QF_INT8, 0, 256, 0, 64, 256, 0, 16, 0, 1 << 20, 0, 100, 0, true, false))
         .isFalse();
     assertThat(W8a8Products.inPlace(false, 64, 4096)).isTrue();
     assertThat(W8a8Products.inPlace(true, 64, 4096)).isFalse();

@@ -140,17 +140,7 @@ class W8a8QuantizeKernelOnTheCpuTest {
   private Path buildSwiglu() throws Exception {
     String src = CudaKernels.source();
     String kernel =
-        KernelOnTheCpu.line(src, "#define DT_F32 ")
-            + KernelOnTheCpu.line(src, "#define DT_F16 ")
-            + KernelOnTheCpu.line(src, "#define DT_BF16 ")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ float bf16_to_f32",
-                "__device__ __forceinline__ u16 f32_to_bf16")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ float load_elem",
-                "__device__ __forceinline__ void store_elem")
+        KernelOnTheCpu.elements(src)
             + KernelOnTheCpu.cut(
                 src,
                 "// out = silu(gate) * up, elementwise",

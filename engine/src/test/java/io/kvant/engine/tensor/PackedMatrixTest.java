@@ -174,37 +174,13 @@ class PackedMatrixTest {
     Random rnd = new Random(23);
     int rows = 2 * PackedMatrix.PANEL + 3;
     int cols = 256;
-    int blockBytes = DType.Q4_0.blockBytes();
-    int blocks = rows * cols / 32;
-    byte[] bytes = new byte[blocks * blockBytes];
     byte[] patterns = {0x00, (byte) 0xFF, 0x0F, (byte) 0xF0};
-    for (int b = 0; b < blocks; b++) {
-      int r = b / (cols / 32);
-      int at = b * blockBytes;
-      bytes[at] = 0x00; // F16 1.0, little-endian
-      bytes[at + 1] = 0x3C;
-      for (int j = 2; j < blockBytes; j++) {
-        bytes[at + j] = r % 3 == 2 ? patterns[rnd.nextInt(4)] : patterns[r % 3];
-      }
-    }
-    Tensor w = Tensors.of(DType.Q4_0, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
+    Tensor w = patternRows(DType.Q4_0, rows, cols, patterns, 2, rnd);
     try (ComputePool pool = new ComputePool(2)) {
       PackedMatrix m = PackedMatrix.pack(w, pool);
       // 8, 9, 16 and 17: the eight-row pass over packed nibbles (NibbleRows8), then the rest.
       for (int batch : new int[] {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
-        float[] x = new float[batch * cols];
-        for (int i = 0; i < x.length; i++) {
-          int b = i / cols;
-          x[i] = b == 0 ? 1f : b == 1 ? -1f : (rnd.nextBoolean() ? 1f : -1f);
-        }
-        QuantizedInput xq = new QuantizedInput();
-        xq.quantize(x, batch, cols);
-        assertThat(xq.code(0, 0)).isEqualTo(127);
-        float[] reference = new float[batch * rows];
-        m.matmulReference(xq, reference, 0, m.panels());
-        float[] byPanel = new float[batch * rows];
-        m.matmulByPanel(xq, byPanel, 0, m.panels());
-        assertThat(byPanel).as("batch %d", batch).isEqualTo(reference);
+        float[] reference = exact(m, signRows(batch, cols, rnd), batch, rows);
         // row 1: every weight 7, against input row 0: every value 1
         assertThat(reference[1]).isCloseTo(7f * 256f, org.assertj.core.data.Offset.offset(1e-2f));
       }
@@ -222,44 +198,69 @@ class PackedMatrixTest {
     Random rnd = new Random(29);
     int rows = 2 * PackedMatrix.PANEL + 5;
     int cols = 256;
-    int blockBytes = DType.Q8_0.blockBytes();
+    byte[] patterns = {(byte) -128, 127, (byte) -127};
+    Tensor w = patternRows(DType.Q8_0, rows, cols, patterns, 3, rnd);
+    try (ComputePool pool = new ComputePool(2)) {
+      PackedMatrix m = PackedMatrix.pack(w, pool);
+      for (int batch : new int[] {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
+        float[] reference = exact(m, signRows(batch, cols, rnd), batch, rows);
+        // row 0: every weight -128, against input row 0: every value 1 (code 127, scale 1/127)
+        assertThat(reference[0])
+            .isCloseTo(-128f * 256f, org.assertj.core.data.Offset.offset(1e-1f));
+      }
+    }
+  }
+
+  /**
+   * A {@code type} (Q4_0 or Q8_0) matrix of scale-1.0 blocks whose code bytes come from {@code
+   * patterns}: row {@code r} all pattern {@code r % (fixed + 1)}, except every row with {@code r %
+   * (fixed + 1) == fixed}, which mixes all patterns at random.
+   */
+  private static Tensor patternRows(
+      DType type, int rows, int cols, byte[] patterns, int fixed, Random rnd) {
+    int blockBytes = type.blockBytes();
     int blocks = rows * cols / 32;
     byte[] bytes = new byte[blocks * blockBytes];
-    byte[] patterns = {(byte) -128, 127, (byte) -127};
     for (int b = 0; b < blocks; b++) {
       int r = b / (cols / 32);
       int at = b * blockBytes;
       bytes[at] = 0x00; // F16 1.0, little-endian
       bytes[at + 1] = 0x3C;
       for (int j = 2; j < blockBytes; j++) {
-        bytes[at + j] = r % 4 == 3 ? patterns[rnd.nextInt(3)] : patterns[r % 4 % 3];
+        int k = r % (fixed + 1);
+        bytes[at + j] = k == fixed ? patterns[rnd.nextInt(patterns.length)] : patterns[k];
       }
     }
-    Tensor w = Tensors.of(DType.Q8_0, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
-    try (ComputePool pool = new ComputePool(2)) {
-      PackedMatrix m = PackedMatrix.pack(w, pool);
-      for (int batch : new int[] {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
-        float[] x = new float[batch * cols];
-        for (int i = 0; i < x.length; i++) {
-          int b = i / cols;
-          x[i] = b == 0 ? 1f : b == 1 ? -1f : (rnd.nextBoolean() ? 1f : -1f);
-        }
-        QuantizedInput xq = new QuantizedInput();
-        xq.quantize(x, batch, cols);
-        assertThat(xq.code(0, 0)).isEqualTo(127);
-        float[] reference = new float[batch * rows];
-        m.matmulReference(xq, reference, 0, m.panels());
-        float[] byPanel = new float[batch * rows];
-        m.matmulByPanel(xq, byPanel, 0, m.panels());
-        assertThat(byPanel).as("batch %d", batch).isEqualTo(reference);
-        float[] vector = new float[batch * rows];
-        m.matmul(xq, vector);
-        assertThat(vector).as("batch %d", batch).isEqualTo(reference);
-        // row 0: every weight -128, against input row 0: every value 1 (code 127, scale 1/127)
-        assertThat(reference[0])
-            .isCloseTo(-128f * 256f, org.assertj.core.data.Offset.offset(1e-1f));
-      }
+    return Tensors.of(type, rows, cols, MemorySegment.ofArray(bytes).asReadOnly());
+  }
+
+  /** Input rows of +-1 (codes +-127): row 0 all 1, row 1 all -1, the others random signs. */
+  private static QuantizedInput signRows(int batch, int cols, Random rnd) {
+    float[] x = new float[batch * cols];
+    for (int i = 0; i < x.length; i++) {
+      int b = i / cols;
+      x[i] = b == 0 ? 1f : b == 1 ? -1f : (rnd.nextBoolean() ? 1f : -1f);
     }
+    QuantizedInput xq = new QuantizedInput();
+    xq.quantize(x, batch, cols);
+    assertThat(xq.code(0, 0)).isEqualTo(127);
+    return xq;
+  }
+
+  /**
+   * {@code m}'s reference product of {@code xq}, after checking the per-panel and whole products
+   * give its bits.
+   */
+  private static float[] exact(PackedMatrix m, QuantizedInput xq, int batch, int rows) {
+    float[] reference = new float[batch * rows];
+    m.matmulReference(xq, reference, 0, m.panels());
+    float[] byPanel = new float[batch * rows];
+    m.matmulByPanel(xq, byPanel, 0, m.panels());
+    assertThat(byPanel).as("by panel, batch %d", batch).isEqualTo(reference);
+    float[] whole = new float[batch * rows];
+    m.matmul(xq, whole);
+    assertThat(whole).as("whole, batch %d", batch).isEqualTo(reference);
+    return reference;
   }
 
   /**
