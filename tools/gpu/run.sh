@@ -493,10 +493,13 @@ if named attnsrc; then
   # source page), for one launch of a one-row 8B decode step at a 128-token prompt (events put it
   # at 28.5 us a layer, session 26): ATTNSRC_SKIP launches of it are passed over (the prefill's
   # and the first steps'), ATTNSRC_ARGS adds CudaBench options (e.g. "--kv int8 --kv-encoding
-  # kivi"). tools/gpu/ncu_source.py prints the instructions with the most samples and the share
+  # kivi"), ATTNSRC_NCU adds ncu options (e.g. "--cache-control none --warp-sampling-interval 0":
+  # ncu flushes the caches before the profiled launch by default, so its instruction fetches start
+  # cold, which a live step's need not; and the default interval gave only 651 samples, session
+  # 27). tools/gpu/ncu_source.py prints the instructions with the most samples and the share
   # between barriers.
-  # shellcheck disable=SC2086 # ATTNSRC_ARGS is a word list
-  timeout "${ATTNSRC_TIMEOUT:-240}" ncu --clock-control none --kernel-name "regex:^${ATTNSRC_KERNEL:-attention_decode}" \
+  # shellcheck disable=SC2086 # ATTNSRC_ARGS and ATTNSRC_NCU are word lists
+  timeout "${ATTNSRC_TIMEOUT:-240}" ncu --clock-control none ${ATTNSRC_NCU:-} --kernel-name "regex:^${ATTNSRC_KERNEL:-attention_decode}" \
     --launch-skip "${ATTNSRC_SKIP:-40}" --launch-count 1 --section WarpStateStats --section SourceCounters \
     --page source --print-source sass --csv \
     "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${ATTNSRC_BATCH:-1}" --prompt "${ATTNSRC_PROMPT:-128}" \
