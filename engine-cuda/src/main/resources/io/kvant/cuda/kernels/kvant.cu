@@ -3444,10 +3444,10 @@ __device__ __forceinline__ void w8a8_code_row(Value value, Value4 value4, int in
   if (threadIdx.x == 0) *scale = amax == 0.f ? 0.f : amax / maxCode;
 }
 
-// Whether w8a8_code_row may take rows of `in` floats at x (rows `in` apart) and codes at `codes`
-// (rows ldq apart) four at a time: the quads per row, else 0.
-__device__ __forceinline__ int w8a8_quads(const void* x, int in, const void* codes, int ldq) {
-  bool aligned = (in & 3) == 0 && (ldq & 3) == 0 && ((unsigned long long)x & 15) == 0 &&
+// The quads w8a8_code_row may take per row of `in` values with codes at `codes` (rows ldq apart),
+// else 0: whole quads and 4-byte code stores, and the caller's float4 loads aligned (loadsAligned).
+__device__ __forceinline__ int w8a8_quads(bool loadsAligned, int in, const void* codes, int ldq) {
+  bool aligned = loadsAligned && (in & 3) == 0 && (ldq & 3) == 0 &&
                  ((unsigned long long)codes & 3) == 0;
   return aligned ? in >> 2 : 0;
 }
@@ -3461,7 +3461,8 @@ extern "C" __global__ void w8a8_quantize(const float* x, int in, unsigned char* 
   const float* row = x + (long)r * in;
   w8a8_code_row([&](int c) { return row[c]; },
                 [&](int q) { return ((const float4*)row)[q]; }, in,
-                w8a8_quads(x, in, codes, ldq), codes + (long)r * ldq, ldq, rowScale + r, fmt);
+                w8a8_quads(((unsigned long long)x & 15) == 0, in, codes, ldq), codes + (long)r * ldq,
+                ldq, rowScale + r, fmt);
 }
 
 // The gate/up W8A8 products' epilogues, SwiGLU and the down product's w8a8_quantize in one pass
@@ -3492,10 +3493,9 @@ extern "C" __global__ void w8a8_swiglu_quantize(const void* accGate, const void*
     int c = 4 * q;
     return make_float4(value(c), value(c + 1), value(c + 2), value(c + 3));
   };
-  bool aligned = (ldAcc & 3) == 0 && ((unsigned long long)accGate & 15) == 0 &&
-                 ((unsigned long long)accUp & 15) == 0;
-  w8a8_code_row(value, value4, in, aligned ? w8a8_quads(accGate, in, codes, ldq) : 0,
-                codes + (long)r * ldq, ldq, outScale + r, fmt);
+  // value4 loads element by element (int32 or F32 accumulators), so no load alignment is needed
+  w8a8_code_row(value, value4, in, w8a8_quads(true, in, codes, ldq), codes + (long)r * ldq, ldq,
+                outScale + r, fmt);
 }
 
 // y[r][c] (+)= acc[r][c] * rowScale[r] * colScale[c] for r < n, c < out; acc rows ldAcc apart,
