@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -486,6 +486,43 @@ if named step1; then
       --fuse products,products-and-norm --weights "$w" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/step1.txt"
     timeout 150 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --steps 16 --graphs off \
       --profile --weights "$w" 2>&1 | grep -v "^WARNING" | tee "$RESULTS/launches-8b-$w.txt"
+  done
+fi
+if named rows; then
+  # attention_rows (--fuse products-and-warp-attention: a warp per range of 32 positions, compiled
+  # per head size and KV type, merged in the block) against attention_decode (products-and-
+  # attention), 8B decode in one process per order so drift between the two shows: ROWS_WEIGHTS
+  # (default int4-g128 fp8-e4m3), ROWS_BATCH rows (default 1,16,64), ROWS_PROMPT-token prompts
+  # (default 128), 64 steps; ROWS_ARGS adds CudaBench options (e.g. "--kv int8"). Then each
+  # kernel's time per launch under ncu at one row (ROWS_NCU_PROMPT, default 128; caches left as
+  # the step leaves them), and ROWS_LONG: one row at a 2,000-token prompt (64 ranges in 8 blocks).
+  # shellcheck disable=SC2086 # ROWS_ARGS is a word list
+  for w in ${ROWS_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    for order in products-and-attention,products-and-warp-attention products-and-warp-attention,products-and-attention; do
+      timeout "${ROWS_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${ROWS_BATCH:-1,16,64}" \
+        --prompt "${ROWS_PROMPT:-128}" --steps 64 --fuse "$order" --weights "$w" ${ROWS_ARGS:-} 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/rows.txt"
+    done
+  done
+  if [[ -n "${ROWS_LONG:-}" ]]; then
+    timeout 200 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt 2000 --steps 32 \
+      --fuse products-and-attention,products-and-warp-attention --weights int4-g128 ${ROWS_ARGS:-} 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/rows.txt"
+  fi
+  for f in products-and-attention products-and-warp-attention; do
+    timeout 200 ncu --clock-control none --cache-control none --csv --print-units base --metrics gpu__time_duration.sum \
+      --kernel-name "regex:^attention_(decode|rows)" --launch-skip 64 --launch-count 32 \
+      "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt "${ROWS_NCU_PROMPT:-128}" --steps 4 --graphs off \
+      --fuse "$f" --weights int4-g128 ${ROWS_ARGS:-} > "$RESULTS/rows-ncu-$f.csv" 2> "$RESULTS/rows-ncu-$f.err"
+    python3 - "$RESULTS/rows-ncu-$f.csv" <<'PY' | tee "$RESULTS/rows-ncu-$f.txt"
+import csv, sys, collections
+lines = [l for l in open(sys.argv[1], newline="") if l.startswith('"')]
+t = collections.defaultdict(list)
+for r in csv.DictReader(lines):
+    if r.get("Metric Name") == "gpu__time_duration.sum":
+        t[r["Kernel Name"].split("(")[0] + " " + r.get("Grid Size", "")].append(float(r["Metric Value"].replace(",", "")) / 1000)
+for k, v in t.items():
+    v.sort()
+    print(f"{k}: {len(v)} launches, mean {sum(v) / len(v):.2f} us, median {v[len(v) // 2]:.2f}, min {v[0]:.2f}")
+PY
   done
 fi
 if named attnsrc; then

@@ -45,8 +45,11 @@ public final class CudaKernels {
   private final MemorySegment attentionTiled;
   private final MemorySegment attentionMerge;
   private final MemorySegment attentionDecode;
-  // attention_decode's split arrival counts, zero between launches (its last block resets them)
+  // attention_decode's and attention_rows' split arrival counts, zero between launches (the last
+  // block of each (row, kv head) resets its own)
   private final DeviceBuffer attentionCounters;
+  // attention_rows' kernels: [head size 32, 64, 128][kv type DT_F16 .. DT_KV_E4M3]
+  private final MemorySegment[][] attentionRows = new MemorySegment[3][4];
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -110,6 +113,12 @@ public final class CudaKernels {
         attentionDecode,
         CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED,
         Math.min(tiledSharedBytes(256), device.sharedPerBlockOptIn()));
+    String[] rowsKv = {"f16", "bf16", "i8", "e4m3"};
+    for (int h = 0; h < attentionRows.length; h++) {
+      for (int t = 0; t < rowsKv.length; t++) {
+        attentionRows[h][t] = d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t]);
+      }
+    }
     swiglu = d.function(module, "swiglu");
     addInplace = d.function(module, "add_inplace");
     sample = d.function(module, "sample");
@@ -846,6 +855,150 @@ public final class CudaKernels {
         split.splits(),
         128,
         tiledSharedBytes(headSize));
+  }
+
+  /** The most warps of an {@link #attentionRows} block (kvant.cu's AR_MAX_WARPS). */
+  public static final int ROWS_MAX_WARPS = 8;
+
+  /** Query vectors per (split, row, kv head) in {@link #attentionRows}' partials (FA_ROWS). */
+  static final int ROWS_VECTORS = 4;
+
+  /**
+   * How {@link #attentionRows} covers a decode step's positions: {@code blocks} per (row, kv head)
+   * of {@code warps} warps, each warp one range of {@code tilesPerWarp} K/V tiles of 32 positions.
+   */
+  public record RowsPlan(int blocks, int warps, int tilesPerWarp) {
+    /** The ranges of a row: blocks times warps. */
+    public int splits() {
+      return blocks * warps;
+    }
+
+    /** Floats of partial results for {@code rows} rows (0 when each row is one block). */
+    public long partialFloats(int rows, int kvHeads, int headSize) {
+      return blocks == 1 ? 0 : (long) rows * kvHeads * splits() * ROWS_VECTORS * (headSize + 2);
+    }
+  }
+
+  /**
+   * Whether {@link #attentionRows} serves a model of these heads over a KV cache of this type and
+   * encoding: head size 32, 64 or 128, at most four query heads per kv head, F16, BF16, INT8 or FP8
+   * KV with token scales (absmax or searched) or none. Other caches run {@link #attentionDecode}.
+   */
+  public static boolean attentionRowsTakes(
+      int heads, int kvHeads, int headSize, int kvType, int kvEnc) {
+    return (headSize == 32 || headSize == 64 || headSize == 128)
+        && heads % kvHeads == 0
+        && heads / kvHeads <= ROWS_VECTORS
+        && kvType >= DT_F16
+        && kvType <= DT_KV_E4M3
+        && (kvEnc & ~KV_TOKEN_MSE) == 0;
+  }
+
+  /** {@link #rowsPlanFor} on this device. */
+  public RowsPlan rowsPlan(int rows, int kvHeads, int maxLen) {
+    return rowsPlanFor(rows, kvHeads, maxLen, device.multiprocessors());
+  }
+
+  /**
+   * The plan for {@code rows} rows over {@code kvHeads} kv heads whose longest row sees {@code
+   * maxLen} positions: a warp per K/V tile, up to {@link #ROWS_MAX_WARPS} to a block; more blocks
+   * per row only while the rows' blocks alone are fewer than two per multiprocessor (then their
+   * partials meet in global memory), else each warp walks several tiles. At most {@link
+   * #MAX_ATTENTION_SPLITS} ranges a row. A pure function of its arguments, so a captured decode
+   * graph always meets the plan it was captured with.
+   */
+  public static RowsPlan rowsPlanFor(int rows, int kvHeads, int maxLen, int multiprocessors) {
+    if (rows < 1 || kvHeads < 1 || maxLen < 1) {
+      throw new IllegalArgumentException(
+          "rows " + rows + ", kv heads " + kvHeads + ", length " + maxLen);
+    }
+    int tiles = (maxLen + TILE_POSITIONS - 1) / TILE_POSITIONS;
+    int warps = Math.min(ROWS_MAX_WARPS, tiles);
+    long pairs = (long) rows * kvHeads;
+    int want = (int) Math.max(1, Math.min(tiles, (2L * multiprocessors + pairs - 1) / pairs));
+    int blocks = Math.min(want, (tiles + warps - 1) / warps);
+    int per = (tiles + blocks * warps - 1) / (blocks * warps);
+    while (true) {
+      blocks = (tiles + warps * per - 1) / (warps * per);
+      if (blocks * warps <= MAX_ATTENTION_SPLITS) {
+        return new RowsPlan(blocks, warps, per);
+      }
+      per++;
+    }
+  }
+
+  /**
+   * {@link #attentionDecode} with a warp per range of positions where it has a block ({@code
+   * attention_rows}), for what {@link #attentionRowsTakes}: the same arguments but the tiles (each
+   * row is its own) and {@code keyChannels}, and the split planned by {@link #rowsPlan}; {@code
+   * partial} holds {@code plan.partialFloats(rows, kvHeads, headSize)} floats. The results equal,
+   * to the bit, {@link #ropeAndAppendKv} then {@link #attentionTiled} under a split of {@code
+   * plan.splits()} ranges of {@code 32 * plan.tilesPerWarp()} positions (one range: unsplit).
+   */
+  public void attentionRows(
+      long q,
+      long k,
+      long v,
+      long cos,
+      long sin,
+      int style,
+      long pool,
+      long kvScales,
+      int kvEnc,
+      int kvType,
+      long out,
+      long rowSeq,
+      long positions,
+      long tables,
+      int maxBlocks,
+      int layer,
+      int layers,
+      int heads,
+      int kvHeads,
+      int headSize,
+      int blockSize,
+      float scale,
+      int rows,
+      RowsPlan plan,
+      long partial,
+      int outType) {
+    if (!attentionRowsTakes(heads, kvHeads, headSize, kvType, kvEnc)) {
+      throw new IllegalArgumentException(
+          "attention_rows does not take head size "
+              + headSize
+              + " with "
+              + heads
+              + " heads over "
+              + kvHeads
+              + ", kv type "
+              + kvType
+              + ", encoding bits "
+              + kvEnc);
+    }
+    requireScales(kvType, kvScales);
+    if (plan.warps() < 1
+        || plan.warps() > ROWS_MAX_WARPS
+        || plan.tilesPerWarp() < 1
+        || plan.blocks() < 1
+        || plan.splits() > MAX_ATTENTION_SPLITS) {
+      throw new IllegalArgumentException("attention_rows cannot run " + plan);
+    }
+    if (plan.blocks() > 1 && partial == 0) {
+      throw new IllegalArgumentException("attention_rows over several blocks needs its partials");
+    }
+    if ((long) rows * kvHeads > ATTENTION_COUNTERS) {
+      throw new IllegalArgumentException(
+          "attention_rows counts "
+              + ATTENTION_COUNTERS
+              + " (row, kv head) pairs, got "
+              + (long) rows * kvHeads);
+    }
+    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales).i32(kvEnc);
+    args.ptr(out).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer).i32(layers);
+    args.i32(heads).i32(kvHeads).i32(blockSize).f32(scale).i32(outType);
+    args.i32(plan.tilesPerWarp()).ptr(partial).ptr(attentionCounters.ptr());
+    MemorySegment fn = attentionRows[Integer.numberOfTrailingZeros(headSize) - 5][kvType - DT_F16];
+    launch(fn, "attention_rows", rows, kvHeads, plan.blocks(), 32 * plan.warps(), 0);
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */

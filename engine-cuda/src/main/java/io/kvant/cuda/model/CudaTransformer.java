@@ -58,6 +58,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private DecodeFusion fusion;
   private long fusedLayers;
   private long decodeAttentionLayers;
+  private long warpAttentionLayers;
   // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
   private final int tiledRows;
   private AttentionKernel attention = AttentionKernel.DEFAULT;
@@ -331,6 +332,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     // a replay meets the plan it was captured with.
     int[] tiles = new int[0];
     CudaKernels.AttentionSplit split = null;
+    CudaKernels.RowsPlan rowsPlan = null;
     if (tiledRows > 0 && attention == AttentionKernel.TILED) {
       int[] tileSeqs = rowSeq;
       if (decode) {
@@ -342,7 +344,16 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       tiles = CudaKernels.queryTiles(tileSeqs, padded, decode ? 1 : tiledRows);
       int maxLen = decode ? stride * bs : maxPos + 1;
       split = k.attentionSplit(tiles.length / 2, c.kvHeads(), maxLen);
-      ensurePartial(split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize()));
+      long partialFloats = split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize());
+      if (decode
+          && fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
+          && CudaKernels.attentionRowsTakes(
+              c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
+        rowsPlan = k.rowsPlan(padded, c.kvHeads(), maxLen);
+        partialFloats =
+            Math.max(partialFloats, rowsPlan.partialFloats(padded, c.kvHeads(), c.headSize()));
+      }
+      ensurePartial(partialFloats);
     }
     // One staging copy: tokens | positions | rowSeq | logitRows | tables | tiles, then the sampling
     // rules (seeds | temperatures | top-k | top-p | min-p: 24 bytes a row).
@@ -408,6 +419,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             base + tilesOff,
             tiles.length / 2,
             split,
+            rowsPlan,
             kv,
             seqIndex.size() == n);
     if (decode) {
@@ -441,6 +453,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long tiles,
       int tileCount,
       CudaKernels.AttentionSplit split,
+      CudaKernels.RowsPlan rowsPlan,
       CudaKvPool kv,
       boolean distinctSequences) {}
 
@@ -466,7 +479,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     KeyCentering centering = kv.centering(cos.ptr(), sin.ptr(), ropeStyle);
     // RoPE, the KV append and attention in one launch per layer where the step allows it
     boolean decodeAttention =
-        fusion == DecodeFusion.PRODUCTS_AND_ATTENTION
+        fusion.attentionInOneLaunch()
             && st.tileCount() == n
             && st.distinctSequences()
             && CudaKernels.attentionDecodeTakes(kv.encodingBits(), centering, st.split(), bs);
@@ -519,7 +532,37 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       }
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
-      if (decodeAttention) {
+      if (decodeAttention && st.rowsPlan() != null) {
+        decodeAttentionLayers++;
+        warpAttentionLayers++;
+        k.attentionRows(
+            s.q.ptr(),
+            s.k.ptr(),
+            s.v.ptr(),
+            cos.ptr(),
+            sin.ptr(),
+            ropeStyle,
+            kv.ptr(),
+            kv.scalesPtr(),
+            kv.encodingBits(),
+            kv.dtype(),
+            att,
+            rowSeqs,
+            positions,
+            blockTables,
+            maxBlocks,
+            l,
+            c.layers(),
+            heads,
+            c.kvHeads(),
+            hs,
+            bs,
+            scale,
+            n,
+            st.rowsPlan(),
+            partial == null ? 0L : partial.ptr(),
+            oType);
+      } else if (decodeAttention) {
         decodeAttentionLayers++;
         k.attentionDecode(
             s.q.ptr(),
@@ -780,7 +823,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   private boolean normFolded(MgOperand first, int maxRows, int n) {
     return fusion == DecodeFusion.PRODUCTS_AND_NORM
-        || ((fusion == DecodeFusion.PRODUCTS || fusion == DecodeFusion.PRODUCTS_AND_ATTENTION)
+        || ((fusion == DecodeFusion.PRODUCTS || fusion.attentionInOneLaunch())
             && first.tiled()
             && splits.tiled(maxRows, n, first.codes()).staged());
   }
@@ -940,6 +983,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   public long decodeAttentionLayers() {
     return decodeAttentionLayers;
+  }
+
+  /**
+   * Of {@link #decodeAttentionLayers}, those on {@code attention_rows} (a warp per range, {@link
+   * DecodeFusion#PRODUCTS_AND_WARP_ATTENTION}); a captured graph counts once, at capture.
+   */
+  public long warpAttentionLayers() {
+    return warpAttentionLayers;
   }
 
   /** Decode steps launched as a captured graph so far. */

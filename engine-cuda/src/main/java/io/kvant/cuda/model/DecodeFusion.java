@@ -36,8 +36,23 @@ public enum DecodeFusion {
    * 263.1 -> 280.0 (70% of the copy bandwidth); 16 and 64 sequences +2.3-4.3%; 1,024-token prompts
    * +3.3-5.9%.
    */
-  PRODUCTS_AND_ATTENTION;
+  PRODUCTS_AND_ATTENTION,
+  /**
+   * As {@link #PRODUCTS_AND_ATTENTION}, with that launch's attention by a warp per range of 32
+   * positions ({@code attention_rows}, merged within the block) where the model's heads and KV
+   * cache allow ({@code CudaKernels.attentionRowsTakes}: head size 32, 64 or 128, at most four
+   * query heads per kv head, token-scaled or unscaled KV), compiled for the head size and KV type;
+   * other steps as {@link #PRODUCTS_AND_ATTENTION}. Why: at one row attention_decode's time is a
+   * chain of barriers and a global merge with one warp in four computing (perf/RESULTS.md, session
+   * 27).
+   */
+  PRODUCTS_AND_WARP_ATTENTION;
 
   /** The mode serving uses. */
-  public static final DecodeFusion DEFAULT = PRODUCTS_AND_ATTENTION;
+  public static final DecodeFusion DEFAULT = PRODUCTS_AND_WARP_ATTENTION;
+
+  /** Whether decode steps take RoPE, the KV append and attention in one launch where they can. */
+  public boolean attentionInOneLaunch() {
+    return this == PRODUCTS_AND_ATTENTION || this == PRODUCTS_AND_WARP_ATTENTION;
+  }
 }

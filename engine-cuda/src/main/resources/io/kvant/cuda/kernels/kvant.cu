@@ -1188,23 +1188,28 @@ __device__ __forceinline__ void fa_merge_vector(const float* partial, void* out,
 
 #define FA_MAX_SPLITS 64  // CudaKernels.splitFor's bound; attention_decode's merge tables
 
-// fa_merge_vector for all g query vectors of one-row tile `tile` and kv head kvh, by the whole
-// block and with the same arithmetic: each split's weight f = exp(m_z - max) (0 for a split that saw
-// no position) and each vector's sum of l_z f in split order once into shared memory, then a thread
-// per (vector, dimension) adds its splits' partials in split order, their loads independent (one
-// vector after another in a single thread was a chain of dependent L2 round trips per split: 9%
-// slower decode steps at 1,024 positions, 34 splits).
-__device__ __forceinline__ void fa_merge_block(const float* partial, void* out, int tile, int kvh,
+// fa_merge_vector for all g query vectors of one (row, kv head), by the whole block and with the
+// same arithmetic: each split's weight f = exp(m_z - max) (0 for a split that saw no position) and
+// each vector's sum of l_z f in split order once into shared memory, then a thread per (vector,
+// dimension) adds its splits' partials in split order, their loads independent (one vector after
+// another in a single thread was a chain of dependent L2 round trips per split: 9% slower decode
+// steps at 1,024 positions, 34 splits). Split z's partial of vector v is at base + (z * vecs + v) *
+// (headSize + 2) (acc[headSize], max, sum), for z < splits; kShared: base is shared memory (the
+// block's own warps wrote it), else global memory read past L1 (other blocks wrote it).
+template <bool kShared>
+__device__ __forceinline__ void fa_merge_block(const float* base, int vecs, void* out, int kvh,
                                                int r0, int heads, int kvHeads, int headSize,
                                                int splits, int outType) {
   __shared__ float fa_w[FA_VECS * FA_MAX_SPLITS];
   __shared__ float fa_sum[FA_VECS];
   int g = heads / kvHeads;
-  long first = ((long)tile * kvHeads + kvh) * splits * FA_VECS;
+  auto at = [&](int z, int v, int d) {
+    const float* p = base + ((long)z * vecs + v) * (headSize + 2) + d;
+    return kShared ? *p : __ldcg(p);
+  };
   for (int i = threadIdx.x; i < g * splits; i += blockDim.x) {
     int v = i / splits, z = i - v * splits;
-    fa_w[v * FA_MAX_SPLITS + z] =
-        __ldcg(partial + (first + (long)z * FA_VECS + v) * (headSize + 2) + headSize);
+    fa_w[v * FA_MAX_SPLITS + z] = at(z, v, headSize);
   }
   __syncthreads();
   if (threadIdx.x < g) {
@@ -1214,7 +1219,7 @@ __device__ __forceinline__ void fa_merge_block(const float* partial, void* out, 
     for (int z = 0; z < splits; z++) mAll = fmaxf(mAll, w[z]);
     float sum = 0.f;
     for (int z = 0; z < splits; z++) {
-      float lz = __ldcg(partial + (first + (long)z * FA_VECS + v) * (headSize + 2) + headSize + 1);
+      float lz = at(z, v, headSize + 1);
       float f = lz > 0.f ? expf(w[z] - mAll) : 0.f;
       sum += lz * f;
       w[z] = f;
@@ -1227,10 +1232,8 @@ __device__ __forceinline__ void fa_merge_block(const float* partial, void* out, 
     const float* w = fa_w + v * FA_MAX_SPLITS;
     float a = 0.f;
 #pragma unroll 4
-    for (int z = 0; z < splits; z++) {
-      a += __ldcg(partial + (first + (long)z * FA_VECS + v) * (headSize + 2) + d) * w[z];
-    }
-    long o = ((long)(r0 + v / g) * heads + kvh * g + v % g) * headSize;
+    for (int z = 0; z < splits; z++) a += at(z, v, d) * w[z];
+    long o = ((long)r0 * heads + kvh * g + v) * headSize;
     store_elem(out, o + d, outType, a / fa_sum[v]);
   }
 }
@@ -1249,6 +1252,98 @@ extern "C" __global__ void attention_merge(const float* partial, void* out, cons
   int r0 = tileRow0[tile], nvec = tileRows[tile] * g;
   for (int v = blockIdx.z; v < nvec; v += gridDim.z) {
     fa_merge_vector(partial, out, tile, kvh, v, r0, heads, kvHeads, headSize, splits, outType);
+  }
+}
+
+// A decode row's first step in attention_decode and attention_rows: the g query vectors of row r
+// and kv head kvh (query heads kvh * g + vec), rotated to position pos (rope_pair, as rope_row) and
+// times scale, into qs[vec * headSize + d] for vec < vecs (zeros for vec >= g).
+__device__ __forceinline__ void fa_stage_row_queries(const float* q, const float* cosT,
+                                                     const float* sinT, int style, int r, int pos,
+                                                     int kvh, int heads, int g, int headSize,
+                                                     float scale, int vecs, float* qs) {
+  int half = headSize / 2;
+  long base = (long)pos * half;
+  for (int i = threadIdx.x; i < vecs * half; i += blockDim.x) {
+    int vec = i / half, p = i - vec * half;
+    int ia = style == 0 ? 2 * p : p;
+    int ib = style == 0 ? 2 * p + 1 : p + half;
+    float* qv = qs + vec * headSize;
+    if (vec < g) {
+      const float* qr = q + ((long)r * heads + kvh * g + vec) * headSize;
+      float a, b;
+      rope_pair(qr[ia], qr[ib], cosT[base + p], sinT[base + p], &a, &b);
+      qv[ia] = a * scale;
+      qv[ib] = b * scale;
+    } else {
+      qv[ia] = 0.f;
+      qv[ib] = 0.f;
+    }
+  }
+}
+
+// A decode row's append in attention_decode and attention_rows, by the whole block: the row's key
+// of kv head kvh (rotated to pos) and its value, through kr and vr (headSize floats of shared
+// memory each), into the pool at position pos (as kv_append_row: token scales by a warp per
+// vector, keys per channel by a thread per channel). The caller's next barrier orders these stores
+// before its loads of the pool.
+__device__ __forceinline__ void fa_append_row(const float* k, const float* v, const float* cosT,
+                                              const float* sinT, int style, void* pool,
+                                              float* kvScales, float* kChan, int kvEnc,
+                                              int kvType, const int* rowSeq, const int* tables,
+                                              int maxBlocks, int layer, int layers, int kvHeads,
+                                              int headSize, int blockSize, int r, int pos,
+                                              int kvh, float* kr, float* vr) {
+  int half = headSize / 2;
+  long base = (long)pos * half;
+  const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
+  const float* vin = v + ((long)r * kvHeads + kvh) * headSize;
+  for (int p = threadIdx.x; p < half; p += blockDim.x) {
+    int ia = style == 0 ? 2 * p : p;
+    int ib = style == 0 ? 2 * p + 1 : p + half;
+    rope_pair(kin[ia], kin[ib], cosT[base + p], sinT[base + p], kr + ia, kr + ib);
+  }
+  for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
+  __syncthreads();
+  long block = tables[(long)rowSeq[r] * maxBlocks + pos / blockSize];
+  int slot = pos % blockSize;
+  long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+  long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+  if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
+    int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    bool keyChannels = (kvEnc & KV_KEY_CHANNELS) != 0;
+    for (int which = threadIdx.x >> 5; which < 2; which += warps) {
+      if (which == 0 && keyChannels) continue;
+      // a token scale for the value (and the key unless it has channel scales), as kv_append_row
+      const float* src = which == 0 ? kr : vr;
+      long o = which == 0 ? ko : vo;
+      float amax = 0.f;
+      for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
+      amax = warp_max(amax);
+      if (kvEnc & KV_TOKEN_MSE) {
+        float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
+        kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
+      } else {
+        kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
+      }
+    }
+    if (keyChannels) {
+      // the key per channel (kv_append_key_channels for one row: the step's only row of this
+      // sequence), a thread per channel; the re-coded earlier slots of the block lie in the
+      // caller's own position range (attention_decode's splits are whole KV blocks)
+      for (int c = threadIdx.x; c < headSize; c += blockDim.x) {
+        float* sc = kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, headSize) + c;
+        unsigned char* codes = (unsigned char*)pool +
+                               kv_offset(block, layer, 0, kvh, 0, layers, kvHeads, blockSize,
+                                         headSize) + c;
+        *sc = kv_channel_slot(kr[c], slot, *sc, codes, kvType, headSize);
+      }
+    }
+  } else {
+    for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
+      store_elem(pool, ko + d, kvType, kr[d]);
+      store_elem(pool, vo + d, kvType, vr[d]);
+    }
   }
 }
 
@@ -1279,79 +1374,15 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
   __shared__ int fa_last;
   float* qs = fa_smem + 2 * FA_KT * (headSize + 1);  // [FA_VECS][headSize], pre-scaled
   int tile = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
-  int g = heads / kvHeads, half = headSize / 2;
+  int g = heads / kvHeads;
   int r = tileRow0[tile], pos = positions[r];
-  long base = (long)pos * half;
-  for (int i = threadIdx.x; i < FA_VECS * half; i += blockDim.x) {
-    int vec = i / half, p = i - vec * half;
-    int ia = style == 0 ? 2 * p : p;
-    int ib = style == 0 ? 2 * p + 1 : p + half;
-    float* qv = qs + vec * headSize;
-    if (vec < g) {
-      const float* qr = q + ((long)r * heads + kvh * g + vec) * headSize;
-      float a, b;
-      rope_pair(qr[ia], qr[ib], cosT[base + p], sinT[base + p], &a, &b);
-      qv[ia] = a * scale;
-      qv[ib] = b * scale;
-    } else {
-      qv[ia] = 0.f;
-      qv[ib] = 0.f;
-    }
-  }
+  fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, headSize, scale, FA_VECS, qs);
   if ((splits > 1 ? pos / splitLen : 0) == z) {
-    // the row's key (rotated) and value of this head, through the first K/V tile's space (the
-    // tile loop stages over it only after a barrier), into the pool
-    float* kr = fa_smem;
-    float* vr = fa_smem + headSize;
-    const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
-    const float* vin = v + ((long)r * kvHeads + kvh) * headSize;
-    for (int p = threadIdx.x; p < half; p += blockDim.x) {
-      int ia = style == 0 ? 2 * p : p;
-      int ib = style == 0 ? 2 * p + 1 : p + half;
-      rope_pair(kin[ia], kin[ib], cosT[base + p], sinT[base + p], kr + ia, kr + ib);
-    }
-    for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
-    __syncthreads();
-    long block = tables[(long)rowSeq[r] * maxBlocks + pos / blockSize];
-    int slot = pos % blockSize;
-    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
-    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
-    if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
-      int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-      bool keyChannels = (kvEnc & KV_KEY_CHANNELS) != 0;
-      if (warp < 2 && !(warp == 0 && keyChannels)) {
-        // a token scale for the value (and the key unless it has channel scales), as kv_append_row
-        const float* src = warp == 0 ? kr : vr;
-        long o = warp == 0 ? ko : vo;
-        float amax = 0.f;
-        for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
-        amax = warp_max(amax);
-        if (kvEnc & KV_TOKEN_MSE) {
-          float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
-          kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
-        } else {
-          kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
-        }
-      }
-      if (keyChannels) {
-        // the key per channel (kv_append_key_channels for one row: the step's only row of this
-        // sequence), a thread per channel; the re-coded earlier slots of the block lie in this
-        // block's own position range (the caller's splits are whole KV blocks)
-        for (int c = threadIdx.x; c < headSize; c += blockDim.x) {
-          float* sc = kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, headSize) + c;
-          unsigned char* codes = (unsigned char*)pool +
-                                 kv_offset(block, layer, 0, kvh, 0, layers, kvHeads, blockSize,
-                                           headSize) + c;
-          *sc = kv_channel_slot(kr[c], slot, *sc, codes, kvType, headSize);
-        }
-      }
-    } else {
-      for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
-        store_elem(pool, ko + d, kvType, kr[d]);
-        store_elem(pool, vo + d, kvType, vr[d]);
-      }
-    }
-    // fa_attend's first barrier orders these stores before the tile loop's loads
+    // through the first K/V tile's space: the tile loop stages over it only after a barrier, and
+    // fa_attend's first barrier orders the append's stores before the tile loop's loads
+    fa_append_row(k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc, kvType, rowSeq, tables,
+                  maxBlocks, layer, layers, kvHeads, headSize, blockSize, r, pos, kvh, fa_smem,
+                  fa_smem + headSize);
   }
   fa_attend<true>(fa_smem, pool, kvScales, kChan, kvType, out, rowSeq, positions, tables,
                   maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, outType, r, 1,
@@ -1367,8 +1398,268 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
   __syncthreads();
   if (!fa_last) return;
   __threadfence();
-  fa_merge_block(partial, out, tile, kvh, r, heads, kvHeads, headSize, splits, outType);
+  fa_merge_block<false>(partial + ((long)tile * kvHeads + kvh) * splits * FA_VECS * (headSize + 2),
+                        FA_VECS, out, kvh, r, heads, kvHeads, headSize, splits, outType);
 }
+
+// attention_rows: attention_decode's work (RoPE, the KV append, attention and its merge for decode
+// rows of distinct sequences) for the common shapes, with a warp where attention_decode has a
+// block: head size H (32, 64 or 128) and the KV type KVT (F16, BF16, INT8 or FP8 with token scales)
+// fixed at compile time, at most FA_ROWS query heads per kv head. Why: at one row attention_decode
+// spends its time in a chain of barriers, a global partial per 32-position tile and a merge by the
+// last block, with one warp of four computing and the others waiting (perf/RESULTS.md, session
+// 27's attnsrc), and in fetching a general kernel's unrolled code for every KV format. Here each
+// warp of a block of `warps` takes one range ("split") of tilesPerWarp K/V tiles of 32 positions,
+// reads its keys and values straight from the pool (lane j scores position j, then the lanes split
+// the head's dimensions for P x V, with fa_attend's online softmax and arithmetic), and the block
+// merges its warps' partials in shared memory. Block z of row blockIdx.x and kv head blockIdx.y
+// holds splits z * warps + w; with several blocks per row (gridDim.z > 1: few rows, long contexts)
+// the partials go to global memory at ((row * kvHeads + kvh) * splits + s) * FA_ROWS + v (headSize
+// + 2 floats each, splits = gridDim.z * warps) and the last block of the row to arrive merges them
+// (counters as attention_decode's). The results equal, to the bit, rope_kv_append, then
+// attention_tiled and attention_merge under a split of gridDim.z * warps ranges of tilesPerWarp *
+// 32 positions (one range: attention_tiled's unsplit output); blocks and warps without positions
+// of their row do nothing. grid: (rows, kvHeads, blocks per row), block: 32 * warps (warps <=
+// AR_MAX_WARPS).
+#define AR_MAX_WARPS 8
+
+// The register type of a lane's value elements of one row (DPL * ES bytes).
+template <int BYTES>
+struct ArBits {
+  typedef unsigned type;
+};
+template <>
+struct ArBits<8> {
+  typedef unsigned long long type;
+};
+
+// One warp's range: tiles [first, first + tiles) of a row whose last position is pos, scored
+// against the FA_ROWS query vectors at qs (pre-scaled), into the warp's online-softmax state
+// (fa_attend's, tile by tile). off, sc and ps: the warp's FA_KT value offsets, value scales and
+// FA_KT x FA_ROWS probabilities in shared memory.
+template <int H, int KVT>
+__device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* pool,
+                                        const float* kvScales, const int* table, int layer,
+                                        int layers, int kvHeads, int blockSize, int kvh, int pos,
+                                        int first, int tiles, long* off, float* sc, float* ps,
+                                        float (&m)[FA_ROWS], float (&l)[FA_ROWS],
+                                        float (&acc)[FA_ROWS][H / 32]) {
+  constexpr bool kCodes = KVT == DT_KV_I8 || KVT == DT_KV_E4M3;
+  static_assert(H == 32 || H == 64 || H == 128, "attention_rows takes head sizes 32, 64, 128");
+  constexpr int ES = kCodes ? 1 : 2;  // bytes per element
+  constexpr int PER = 16 / ES;        // elements per 16-byte run
+  constexpr int RUNS = H / PER;       // runs per key row
+  constexpr int DPL = H / 32;         // dimensions per lane in P x V: lane * DPL + j
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int i = 0; i < FA_ROWS; i++) {
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) acc[i][j] = 0.f;
+  }
+  for (int t = 0; t < tiles; t++) {
+    const int t0 = (first + t) * FA_KT;
+    if (t0 > pos) break;  // warp-uniform
+    const int n = min(FA_KT, pos + 1 - t0);
+    const bool has = lane < n;
+    float s[FA_ROWS];
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) s[i] = 0.f;
+    // the lane's key row (16-byte runs) and then, once the warp's value offsets are exchanged,
+    // its DPL elements of every value row of the tile (one load of 1 to 8 bytes each): all in
+    // flight together, one round trip after the table's (a load per P x V step would be n)
+    float ks = 1.f;  // 1 at compile time for unscaled types: no multiply
+    uint4 raw[RUNS];
+    if (has) {
+      int p = t0 + lane;
+      long block = table[p / blockSize];
+      int slot = p % blockSize;
+      long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, H);
+      long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, H);
+      if (kCodes) ks = kvScales[ko / H];
+      off[lane] = vo;
+      if (kCodes) sc[lane] = kvScales[vo / H];
+      // plain loads: this launch appended to the pool
+      const uint4* kr = (const uint4*)(pool + ko * ES);
+#pragma unroll
+      for (int c = 0; c < RUNS; c++) raw[c] = kr[c];
+    }
+    __syncwarp();  // off and sc written
+    typename ArBits<DPL * ES>::type vbits[FA_KT];
+#pragma unroll
+    for (int jj = 0; jj < FA_KT; jj++) {
+      vbits[jj] = 0;
+      if (jj < n) {
+        const unsigned char* vr = pool + (off[jj] + lane * DPL) * ES;
+        if constexpr (DPL * ES == 8) {
+          vbits[jj] = *(const typename ArBits<DPL * ES>::type*)vr;
+        } else if constexpr (DPL * ES == 4) {
+          vbits[jj] = *(const unsigned*)vr;
+        } else if constexpr (DPL * ES == 2) {
+          vbits[jj] = *(const u16*)vr;
+        } else {
+          vbits[jj] = *vr;
+        }
+      }
+    }
+    if (has) {
+#pragma unroll
+      for (int c = 0; c < RUNS; c++) {
+        float kd[PER];
+        fa_decode16(raw[c], KVT, ks, kd);
+#pragma unroll
+        for (int e = 0; e < PER; e++) {
+#pragma unroll
+          for (int i = 0; i < FA_ROWS; i++) s[i] += qs[i * H + c * PER + e] * kd[e];
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) {
+      float si = has ? s[i] : -INFINITY;
+      float mNew = fmaxf(m[i], warp_max(si));
+      float corr = expf(m[i] - mNew);
+      float p = has ? expf(si - mNew) : 0.f;
+      l[i] = l[i] * corr + warp_sum(p);
+      m[i] = mNew;
+#pragma unroll
+      for (int j = 0; j < DPL; j++) acc[i][j] *= corr;
+      ps[lane * FA_ROWS + i] = p;
+    }
+    __syncwarp();
+#pragma unroll
+    for (int jj = 0; jj < FA_KT; jj++) {
+      if (jj >= n) break;
+      float vs = kCodes ? sc[jj] : 1.f;
+      float vd[DPL];
+#pragma unroll
+      for (int j = 0; j < DPL; j++) {
+        unsigned e = (unsigned)(vbits[jj] >> (8 * ES * j));  // j < DPL: within the type
+        if constexpr (KVT == DT_KV_I8) {
+          vd[j] = (float)(signed char)(e & 0xffu) * vs;
+        } else if constexpr (KVT == DT_KV_E4M3) {
+          vd[j] = decode8(e & 0xffu, QF_E4M3) * vs;
+        } else if constexpr (KVT == DT_F16) {
+          vd[j] = f16_to_f32((u16)e) * vs;
+        } else {
+          vd[j] = bf16_to_f32((u16)e) * vs;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < FA_ROWS; i++) {
+        float pj = ps[jj * FA_ROWS + i];
+#pragma unroll
+        for (int j = 0; j < DPL; j++) acc[i][j] += pj * vd[j];
+      }
+    }
+    __syncwarp();  // off, sc and ps are read before the next tile writes them
+  }
+}
+
+template <int H, int KVT>
+__device__ __forceinline__ void attention_rows_body(
+    const float* q, const float* k, const float* v, const float* cosT, const float* sinT,
+    int style, unsigned char* pool, float* kvScales, int kvEnc, void* out, const int* rowSeq,
+    const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
+    int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp, float* partial,
+    int* counters) {
+  __shared__ float ar_q[FA_ROWS * H];
+  __shared__ float ar_kv[2 * H];
+  __shared__ long ar_off[AR_MAX_WARPS][FA_KT];
+  __shared__ float ar_sc[AR_MAX_WARPS][FA_KT];
+  __shared__ float ar_p[AR_MAX_WARPS][FA_KT * FA_ROWS];
+  __shared__ float ar_part[AR_MAX_WARPS * FA_ROWS * (H + 2)];
+  __shared__ int ar_last;
+  pdl_enter();
+  const int r = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = heads / kvHeads;
+  const int pos = positions[r];
+  const int span = tilesPerWarp * FA_KT;  // positions per split
+  if (z * warps * span > pos) return;     // block-uniform: none of the row's positions here
+  const int* table = tables + (long)rowSeq[r] * maxBlocks;
+  fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, FA_ROWS, ar_q);
+  if (pos / (warps * span) == z) {
+    fa_append_row(k, v, cosT, sinT, style, pool, kvScales, nullptr, kvEnc, KVT, rowSeq, tables,
+                  maxBlocks, layer, layers, kvHeads, H, blockSize, r, pos, kvh, ar_kv, ar_kv + H);
+  }
+  __syncthreads();  // the queries staged, the append's stores before the walks' loads
+  const int splits = gridDim.z * warps;
+  const int split = z * warps + warp;
+  float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][H / 32];
+  ar_walk<H, KVT>(ar_q, pool, kvScales, table, layer, layers, kvHeads, blockSize, kvh, pos,
+                  split * tilesPerWarp, tilesPerWarp, ar_off[warp], ar_sc[warp], ar_p[warp], m, l,
+                  acc);
+  if (splits == 1) {
+    // attention_tiled's unsplit output
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) {
+      if (i >= g) continue;
+      float inv = 1.f / l[i];
+      long o = ((long)r * heads + kvh * g + i) * H;
+#pragma unroll
+      for (int j = 0; j < H / 32; j++) store_elem(out, o + lane * (H / 32) + j, outType, acc[i][j] * inv);
+    }
+    return;
+  }
+  const int used = min(splits, pos / span + 1);  // splits that hold positions
+  const bool whole = gridDim.z == 1;
+  float* base = whole ? ar_part : partial + ((long)r * kvHeads + kvh) * splits * FA_ROWS * (H + 2);
+  if (split < used) {
+    float* dst = whole ? base + (long)warp * FA_ROWS * (H + 2) : base + (long)split * FA_ROWS * (H + 2);
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) {
+#pragma unroll
+      for (int j = 0; j < H / 32; j++) dst[i * (H + 2) + lane * (H / 32) + j] = acc[i][j];
+      if (lane == 0) {
+        dst[i * (H + 2) + H] = m[i];
+        dst[i * (H + 2) + H + 1] = l[i];
+      }
+    }
+  }
+  if (whole) {
+    __syncthreads();
+    fa_merge_block<true>(ar_part, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType);
+    return;
+  }
+  __threadfence();  // this block's partials, before its arrival is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* c = counters + (long)r * kvHeads + kvh;
+    int arrivals = pos / (warps * span) + 1;  // the blocks with positions
+    ar_last = atomicAdd(c, 1) == arrivals - 1;
+    if (ar_last) *c = 0;
+  }
+  __syncthreads();
+  if (!ar_last) return;
+  __threadfence();
+  fa_merge_block<false>(base, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType);
+}
+
+#define ATTENTION_ROWS(NAME, H, KVT)                                                               \
+  extern "C" __global__ void __launch_bounds__(32 * AR_MAX_WARPS) NAME(                            \
+      const float* q, const float* k, const float* v, const float* cosT, const float* sinT,        \
+      int style, unsigned char* pool, float* kvScales, int kvEnc, void* out, const int* rowSeq,   \
+      const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,    \
+      int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp, float* partial,      \
+      int* counters) {                                                                             \
+    attention_rows_body<H, KVT>(q, k, v, cosT, sinT, style, pool, kvScales, kvEnc, out, rowSeq,    \
+                                positions, tables, maxBlocks, layer, layers, heads, kvHeads,       \
+                                blockSize, scale, outType, tilesPerWarp, partial, counters);       \
+  }
+ATTENTION_ROWS(attention_rows_h32_f16, 32, DT_F16)
+ATTENTION_ROWS(attention_rows_h32_bf16, 32, DT_BF16)
+ATTENTION_ROWS(attention_rows_h32_i8, 32, DT_KV_I8)
+ATTENTION_ROWS(attention_rows_h32_e4m3, 32, DT_KV_E4M3)
+ATTENTION_ROWS(attention_rows_h64_f16, 64, DT_F16)
+ATTENTION_ROWS(attention_rows_h64_bf16, 64, DT_BF16)
+ATTENTION_ROWS(attention_rows_h64_i8, 64, DT_KV_I8)
+ATTENTION_ROWS(attention_rows_h64_e4m3, 64, DT_KV_E4M3)
+ATTENTION_ROWS(attention_rows_h128_f16, 128, DT_F16)
+ATTENTION_ROWS(attention_rows_h128_bf16, 128, DT_BF16)
+ATTENTION_ROWS(attention_rows_h128_i8, 128, DT_KV_I8)
+ATTENTION_ROWS(attention_rows_h128_e4m3, 128, DT_KV_E4M3)
 
 // out = silu(gate) * up, elementwise, stored as outType. grid-stride.
 extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,

@@ -356,13 +356,187 @@ class CudaKernelsGpuTest {
     "3,HALF_SPLIT,4,1"
   })
   void attentionDecodeEqualsTheKernelsItReplaces(int kvType, RopeStyle style, int splits, int enc) {
-    int heads = 8;
+    DecodeRows f = decodeRows(kvType, style, 64, 8, 8, enc);
+    CudaKernels.AttentionSplit split =
+        splits == 1
+            ? new CudaKernels.AttentionSplit(1, f.ctx())
+            : new CudaKernels.AttentionSplit(splits, f.ctx() / splits);
+    long want = separateKernels(f, split);
+    long qb = up(f.q());
+    long kb = up(f.k());
+    long partial = poisoned(4 * Math.max(1, split.partialFloats(f.rows(), f.kvHeads(), f.hs())));
+    long dTiles = up(CudaKernels.queryTiles(f.rowSeq(), f.rows(), 1));
+    sameAsSeparateKernels(
+        f,
+        want,
+        qb,
+        out ->
+            k.attentionDecode(
+                qb,
+                kb,
+                f.v(),
+                f.cos(),
+                f.sin(),
+                f.style(),
+                f.pools()[1],
+                f.scales()[1],
+                f.chans()[1],
+                enc,
+                kvType,
+                out,
+                f.seq(),
+                f.pos(),
+                f.tables(),
+                f.maxBlocks(),
+                f.layer(),
+                f.layers(),
+                f.heads(),
+                f.kvHeads(),
+                f.hs(),
+                f.bs(),
+                f.scale(),
+                dTiles,
+                f.rows(),
+                split,
+                partial,
+                CudaKernels.DT_F32),
+        "%d splits".formatted(splits));
+  }
+
+  /**
+   * attention_rows (a warp per range of positions, compiled per head size and KV type) gives what
+   * rope_kv_append then attention_tiled (and attention_merge) give under its split of blocks x warps
+   * ranges of tilesPerWarp x 32 positions, bit for bit, like attention_decode above: every KV type
+   * and head size it is compiled for, both RoPE styles, three and four query heads per kv head,
+   * searched token scales, and each of its forms (one range; warps merged in shared memory; blocks
+   * merged by the last to arrive; warps walking several tiles; 64 ranges over 2,048 positions; the
+   * plan {@code rowsPlanFor} gives a one-row step).
+   */
+  @ParameterizedTest
+  @CsvSource({
+    "1,ADJACENT_PAIRS,128,8,8,0,1,4,1",
+    "1,HALF_SPLIT,128,8,8,0,2,2,1",
+    "2,ADJACENT_PAIRS,64,6,8,0,4,1,1",
+    "3,HALF_SPLIT,128,8,8,0,1,1,4",
+    "3,ADJACENT_PAIRS,32,8,8,1,1,2,2",
+    "4,HALF_SPLIT,64,8,8,0,2,1,2",
+    "4,ADJACENT_PAIRS,128,6,8,1,1,8,1",
+    "1,HALF_SPLIT,32,8,8,0,2,3,1",
+    "1,ADJACENT_PAIRS,128,8,128,0,8,8,1",
+    "3,HALF_SPLIT,64,8,128,1,2,8,4",
+    "1,ADJACENT_PAIRS,128,8,16,0,0,0,0"
+  })
+  void attentionRowsEqualsTheKernelsItReplaces(
+      int kvType,
+      RopeStyle style,
+      int hs,
+      int heads,
+      int maxBlocks,
+      int enc,
+      int blocks,
+      int warps,
+      int per) {
+    DecodeRows f = decodeRows(kvType, style, hs, heads, maxBlocks, enc);
+    CudaKernels.RowsPlan plan =
+        blocks == 0
+            ? CudaKernels.rowsPlanFor(1, f.kvHeads(), f.ctx(), 132)
+            : new CudaKernels.RowsPlan(blocks, warps, per);
+    if (blocks == 0) {
+      assertThat(plan).as("a one-row step's plan").isEqualTo(new CudaKernels.RowsPlan(1, 8, 1));
+    }
+    CudaKernels.AttentionSplit split =
+        plan.splits() == 1
+            ? new CudaKernels.AttentionSplit(1, f.ctx())
+            : new CudaKernels.AttentionSplit(plan.splits(), 32 * plan.tilesPerWarp());
+    long want = separateKernels(f, split);
+    long qb = up(f.q());
+    long kb = up(f.k());
+    long partial = poisoned(4 * Math.max(1, plan.partialFloats(f.rows(), f.kvHeads(), f.hs())));
+    sameAsSeparateKernels(
+        f,
+        want,
+        qb,
+        out ->
+            k.attentionRows(
+                qb,
+                kb,
+                f.v(),
+                f.cos(),
+                f.sin(),
+                f.style(),
+                f.pools()[1],
+                f.scales()[1],
+                enc,
+                kvType,
+                out,
+                f.seq(),
+                f.pos(),
+                f.tables(),
+                f.maxBlocks(),
+                f.layer(),
+                f.layers(),
+                f.heads(),
+                f.kvHeads(),
+                f.hs(),
+                f.bs(),
+                f.scale(),
+                f.rows(),
+                plan,
+                partial,
+                CudaKernels.DT_F32),
+        plan.toString());
+  }
+
+  /**
+   * Decode rows of distinct sequences over a paged pool (two copies, the same bytes) whose earlier
+   * positions are appended already: the inputs of attention_decode and attention_rows.
+   */
+  private record DecodeRows(
+      int kvType,
+      int enc,
+      int style,
+      int heads,
+      int kvHeads,
+      int hs,
+      int bs,
+      int layers,
+      int layer,
+      int maxBlocks,
+      int[] rowSeq,
+      long slots,
+      int elem,
+      float[] q,
+      float[] k,
+      long v,
+      long cos,
+      long sin,
+      long pos,
+      long seq,
+      long tables,
+      long[] pools,
+      long[] scales,
+      long[] chans,
+      long chanFloats,
+      float scale) {
+    int rows() {
+      return rowSeq.length;
+    }
+
+    int ctx() {
+      return maxBlocks * bs;
+    }
+
+    boolean coded() {
+      return kvType == CudaKernels.DT_KV_I8 || kvType == CudaKernels.DT_KV_E4M3;
+    }
+  }
+
+  private DecodeRows decodeRows(
+      int kvType, RopeStyle style, int hs, int heads, int maxBlocks, int enc) {
     int kvHeads = 2;
-    int hs = 64;
     int bs = 16;
     int layers = 2;
     int layer = 1;
-    int maxBlocks = 8;
     int ctx = maxBlocks * bs;
     int[] pos = {0, ctx - 1, 31, 32, rnd.nextInt(ctx)};
     int rows = pos.length;
@@ -373,7 +547,7 @@ class CudaKernelsGpuTest {
     int[] rowSeq = {3, 0, 4, 1, 2};
     int[] tables = new int[rows * maxBlocks];
     for (int i = 0; i < tables.length; i++) {
-      tables[i] = (i * 7 + 3) % blocks; // scattered, distinct (7 and 40 are coprime)
+      tables[i] = (i * 7 + 3) % blocks; // scattered, distinct (7 and 5 x 2^k are coprime)
     }
     long dTables = up(tables);
     long[] pools = {poisoned(slots * hs * elem), poisoned(slots * hs * elem)};
@@ -420,137 +594,128 @@ class CudaKernelsGpuTest {
           n);
     }
     RopeTable t = new RopeTable(hs, ctx, 10000.0, style);
-    int st = style == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
-    long cos = up(t.cosines());
-    long sin = up(t.sines());
-    float[] q = random(rows * heads * hs);
-    float[] kk = random(rows * kvHeads * hs);
-    long dv = up(random(rows * kvHeads * hs));
-    long dPos = up(pos);
-    long dSeq = up(rowSeq);
-    float scale = (float) (1 / Math.sqrt(hs));
-    int[] tiles = CudaKernels.queryTiles(rowSeq, rows, k.tiledRows(heads, kvHeads, hs));
-    assertThat(tiles.length / 2).as("one tile per row").isEqualTo(rows);
+    return new DecodeRows(
+        kvType,
+        enc,
+        style == RopeStyle.ADJACENT_PAIRS ? 0 : 1,
+        heads,
+        kvHeads,
+        hs,
+        bs,
+        layers,
+        layer,
+        maxBlocks,
+        rowSeq,
+        slots,
+        elem,
+        random(rows * heads * hs),
+        random(rows * kvHeads * hs),
+        up(random(rows * kvHeads * hs)),
+        up(t.cosines()),
+        up(t.sines()),
+        up(pos),
+        up(rowSeq),
+        dTables,
+        pools,
+        scales,
+        chans,
+        chanFloats,
+        (float) (1 / Math.sqrt(hs)));
+  }
+
+  /** rope_kv_append then attention_tiled (and its merge) into pool 0 under split: the output. */
+  private long separateKernels(DecodeRows f, CudaKernels.AttentionSplit split) {
+    int[] tiles = CudaKernels.queryTiles(f.rowSeq(), f.rows(), k.tiledRows(f.heads(), f.kvHeads(), f.hs()));
+    assertThat(tiles.length / 2).as("one tile per row").isEqualTo(f.rows());
     long dTiles = up(tiles);
-    CudaKernels.AttentionSplit split =
-        splits == 1
-            ? new CudaKernels.AttentionSplit(1, ctx)
-            : new CudaKernels.AttentionSplit(splits, ctx / splits);
-    long partialBytes = 4 * Math.max(1, split.partialFloats(rows, kvHeads, hs));
-    long[] outs = {poisoned(4L * q.length), poisoned(4L * q.length)};
-    long qa = up(q);
-    long ka = up(kk);
+    long out = poisoned(4L * f.q().length);
+    long qa = up(f.q());
+    long ka = up(f.k());
     k.ropeAndAppendKv(
         qa,
         ka,
-        dv,
-        cos,
-        sin,
-        heads,
-        st,
-        pools[0],
-        scales[0],
-        chans[0],
+        f.v(),
+        f.cos(),
+        f.sin(),
+        f.heads(),
+        f.style(),
+        f.pools()[0],
+        f.scales()[0],
+        f.chans()[0],
         KeyCentering.NONE,
-        enc,
-        kvType,
-        dSeq,
-        dPos,
-        dTables,
-        maxBlocks,
-        layer,
-        layers,
-        kvHeads,
-        hs,
-        bs,
-        rows,
+        f.enc(),
+        f.kvType(),
+        f.seq(),
+        f.pos(),
+        f.tables(),
+        f.maxBlocks(),
+        f.layer(),
+        f.layers(),
+        f.kvHeads(),
+        f.hs(),
+        f.bs(),
+        f.rows(),
         true);
     k.attentionTiled(
         qa,
-        pools[0],
-        scales[0],
-        chans[0],
+        f.pools()[0],
+        f.scales()[0],
+        f.chans()[0],
         KeyCentering.NONE,
-        kvType,
-        outs[0],
-        dSeq,
-        dPos,
-        dTables,
-        maxBlocks,
-        layer,
-        layers,
-        heads,
-        kvHeads,
-        hs,
-        bs,
-        scale,
+        f.kvType(),
+        out,
+        f.seq(),
+        f.pos(),
+        f.tables(),
+        f.maxBlocks(),
+        f.layer(),
+        f.layers(),
+        f.heads(),
+        f.kvHeads(),
+        f.hs(),
+        f.bs(),
+        f.scale(),
         dTiles,
-        dTiles + 4L * rows,
-        rows,
+        dTiles + 4L * f.rows(),
+        f.rows(),
         split,
-        poisoned(partialBytes),
+        poisoned(4 * Math.max(1, split.partialFloats(f.rows(), f.kvHeads(), f.hs()))),
         CudaKernels.DT_F32);
-    long qb = up(q);
-    long kb = up(kk);
-    long partial = poisoned(partialBytes);
-    LongConsumer decode =
-        out ->
-            k.attentionDecode(
-                qb,
-                kb,
-                dv,
-                cos,
-                sin,
-                st,
-                pools[1],
-                scales[1],
-                chans[1],
-                enc,
-                kvType,
-                out,
-                dSeq,
-                dPos,
-                dTables,
-                maxBlocks,
-                layer,
-                layers,
-                heads,
-                kvHeads,
-                hs,
-                bs,
-                scale,
-                dTiles,
-                rows,
-                split,
-                partial,
-                CudaKernels.DT_F32);
-    decode.accept(outs[1]);
-    float[] want = down(outs[0], q.length);
-    for (float x : want) {
+    return out;
+  }
+
+  /**
+   * Runs {@code launch} (the one-launch kernel on pool 1, queries at {@code qb}) into a fresh
+   * output, twice, and checks it against the separate kernels' output {@code want} and pool 0:
+   * outputs, pool codes, scales and channel scales to the bit, the queries left unrotated.
+   */
+  private void sameAsSeparateKernels(DecodeRows f, long want, long qb, LongConsumer launch, String what) {
+    int qn = f.q().length;
+    long out = poisoned(4L * qn);
+    launch.accept(out);
+    for (float x : down(want, qn)) {
       assertThat(Float.isNaN(x)).as("the separate kernels wrote every output").isFalse();
     }
-    assertThat(downInts(outs[1], q.length))
-        .as("outputs, %d splits", splits)
-        .isEqualTo(downInts(outs[0], q.length));
-    byte[][] bytes = new byte[2][(int) (slots * hs * elem)];
+    assertThat(downInts(out, qn)).as("outputs, %s", what).isEqualTo(downInts(want, qn));
+    byte[][] bytes = new byte[2][(int) (f.slots() * f.hs() * f.elem())];
     for (int i = 0; i < 2; i++) {
-      dev.download(pools[i], MemorySegment.ofArray(bytes[i]));
+      dev.download(f.pools()[i], MemorySegment.ofArray(bytes[i]));
     }
     assertThat(bytes[1]).as("pool").isEqualTo(bytes[0]);
-    if (coded) {
-      assertThat(downInts(scales[1], (int) slots)).isEqualTo(downInts(scales[0], (int) slots));
+    if (f.coded()) {
+      int n = (int) f.slots();
+      assertThat(downInts(f.scales()[1], n)).isEqualTo(downInts(f.scales()[0], n));
     }
-    if (channels) {
-      assertThat(downInts(chans[1], (int) chanFloats))
+    if (f.chans()[0] != 0) {
+      int n = (int) f.chanFloats();
+      assertThat(downInts(f.chans()[1], n))
           .as("channel scales")
-          .isEqualTo(downInts(chans[0], (int) chanFloats));
+          .isEqualTo(downInts(f.chans()[0], n));
     }
-    assertThat(down(qb, q.length)).as("q left unrotated").isEqualTo(q);
-    long again = poisoned(4L * q.length);
-    decode.accept(again);
-    assertThat(downInts(again, q.length))
-        .as("a second launch")
-        .isEqualTo(downInts(outs[0], q.length));
+    assertThat(down(qb, qn)).as("q left unrotated").isEqualTo(f.q());
+    long again = poisoned(4L * qn);
+    launch.accept(again);
+    assertThat(downInts(again, qn)).as("a second launch").isEqualTo(downInts(want, qn));
   }
 
   @Test

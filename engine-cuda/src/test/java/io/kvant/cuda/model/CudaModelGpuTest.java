@@ -297,20 +297,54 @@ class CudaModelGpuTest {
   void oneLaunchDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
     AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
     decodeAgreesWithTheCpuEngine(
-        spec, "attention in one launch", 31, oneLaunch(CpuGpuComparison.Options.DEFAULT, gpu));
+        spec,
+        "attention in one launch",
+        31,
+        oneLaunch(CpuGpuComparison.Options.DEFAULT, DecodeFusion.PRODUCTS_AND_ATTENTION, gpu));
     assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
+    assertThat(gpu.get().warpAttentionLayers()).as("layers on attention_rows").isZero();
   }
 
   /**
-   * {@code base} with up to eight sequences in flight and {@link
-   * DecodeFusion#PRODUCTS_AND_ATTENTION} set on the GPU's forward pass, which lands in {@code gpu}.
+   * Decode steps with attention by a warp per range of positions ({@link
+   * DecodeFusion#PRODUCTS_AND_WARP_ATTENTION}: attention_rows, the bundled model's head size 32),
+   * against the CPU engine: F16 KV on the GPU, then INT8 and searched FP8 token scales on both
+   * engines ({@code model:weights} or {@code model:kv type:encoding}); the warp path must have run.
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "bundled:I4:g128",
+        "bundled:F8_E4M3",
+        "bundled:BF16",
+        "bundled:INT8:PER_TOKEN",
+        "bundled:FP8_E4M3:PER_TOKEN_MSE"
+      })
+  void warpPerRangeDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    DecodeFusion warp = DecodeFusion.PRODUCTS_AND_WARP_ATTENTION;
+    if (spec.split(":").length == 3 && !spec.contains(":g")) {
+      quantizedKvAgrees(spec, warp, gpu);
+    } else {
+      decodeAgreesWithTheCpuEngine(
+          spec,
+          "attention by a warp per range",
+          41,
+          oneLaunch(CpuGpuComparison.Options.DEFAULT, warp, gpu));
+    }
+    assertThat(gpu.get().warpAttentionLayers()).as("layers on attention_rows").isPositive();
+  }
+
+  /**
+   * {@code base} with up to eight sequences in flight and {@code fusion} set on the GPU's forward
+   * pass, which lands in {@code gpu}.
    */
   private static CpuGpuComparison.Options oneLaunch(
-      CpuGpuComparison.Options base, AtomicReference<CudaTransformer> gpu) {
+      CpuGpuComparison.Options base, DecodeFusion fusion, AtomicReference<CudaTransformer> gpu) {
     return base.withMaxSequences(8)
         .withSetup(
             t -> {
-              t.setDecodeFusion(DecodeFusion.PRODUCTS_AND_ATTENTION);
+              t.setDecodeFusion(fusion);
               gpu.set(t);
             });
   }
@@ -332,12 +366,22 @@ class CudaModelGpuTest {
         "tinystories-656k:INT8:KIVI_MSE"
       })
   void oneLaunchDecodeAttentionOnQuantizedKvAgreesWithTheCpuEngine(String spec) throws Exception {
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    quantizedKvAgrees(spec, DecodeFusion.PRODUCTS_AND_ATTENTION, gpu);
+    assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
+  }
+
+  /**
+   * {@code spec}'s model ({@code model:kv type[:encoding]}) decoded on both engines with that KV
+   * cache, under {@code fusion} on the GPU (whose forward pass lands in {@code gpu}): they agree.
+   */
+  private static void quantizedKvAgrees(
+      String spec, DecodeFusion fusion, AtomicReference<CudaTransformer> gpu) throws Exception {
     String[] parts = spec.split(":");
     String name = parts[0];
     KvCacheType kv = KvCacheType.valueOf(parts[1]);
     KvEncoding encoding = parts.length > 2 ? KvEncoding.valueOf(parts[2]) : KvEncoding.PER_TOKEN;
     CudaBackend backend = GpuFixture.backend();
-    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
     try (Model m = ModelLoader.load(model(name), Optional.empty())) {
       ModelWeights w = CpuGpuComparison.convert(m.weights(), DType.F32);
       int len = Math.min(m.config().contextLength(), 480);
@@ -352,10 +396,9 @@ class CudaModelGpuTest {
               seqs,
               len,
               37,
-              oneLaunch(CpuGpuComparison.Options.DEFAULT.withEncoding(encoding), gpu));
-      report(spec + " KV on both engines (attention in one launch)", r);
+              oneLaunch(CpuGpuComparison.Options.DEFAULT.withEncoding(encoding), fusion, gpu));
+      report(spec + " KV on both engines (" + fusion + ")", r);
       assertParity(r);
-      assertThat(gpu.get().decodeAttentionLayers()).as("layers on attention_decode").isPositive();
     }
   }
 

@@ -2,14 +2,17 @@
 // three kernels it stands for (rope_kv_append, attention_tiled, attention_merge) on a copy of the
 // same inputs (AttentionDecodeKernelOnTheCpuTest cuts them, and what they call, into kernel.inc).
 //   harness IN OUT: IN holds ints kvType, heads, kvHeads, headSize, blockSize, layers, layer, rows,
-//   maxBlocks, splits, splitLen, style, tablePositions, poolBytes, scaleCount, kvEnc, chanCount;
-//   float scale; int
+//   maxBlocks, splits, splitLen, style, tablePositions, poolBytes, scaleCount, kvEnc, chanCount,
+//   rowsWarps, rowsPer (attention_rows' warps per block and tiles per warp; 0: not run); float
+//   scale; int
 //   rowSeq[rows], positions[rows], tables[rows * maxBlocks]; float cos[tablePositions *
 //   headSize / 2], sin[same]; float q[rows * heads * headSize], k[rows * kvHeads * headSize],
 //   v[same]; the pool (poolBytes); float scales[scaleCount]; float kChan[chanCount] (the keys'
 //   channel scales with KV_KEY_CHANNELS, else none); all little-endian. OUT gets, for the three
 //   kernels then for attention_decode: float out[rows * heads * headSize], the pool, the scales,
-//   the channel scales.
+//   the channel scales; with rowsWarps > 0 then the same four for the three kernels under
+//   attention_rows' split (its blocks times rowsWarps ranges of rowsPer tiles) and for
+//   attention_rows (run twice, the second time with the blocks in reverse order: same bits).
 #include <cstdio>
 #include <cstdlib>
 
@@ -18,12 +21,13 @@
 
 int main(int argc, char** argv) {
   FILE* in = emu_open_input(argc, argv);
-  int h[17];
-  emu_read_all(in, h, 17, "header");
+  int h[19];
+  emu_read_all(in, h, 19, "header");
   const int kvType = h[0], heads = h[1], kvHeads = h[2], headSize = h[3], blockSize = h[4],
             layers = h[5], layer = h[6], rows = h[7], maxBlocks = h[8], splits = h[9],
             splitLen = h[10], style = h[11], tablePositions = h[12], poolBytes = h[13],
-            scaleCount = h[14], kvEnc = h[15], chanCount = h[16];
+            scaleCount = h[14], kvEnc = h[15], chanCount = h[16], rowsWarps = h[17],
+            rowsPer = h[18];
   float scale;
   emu_read_all(in, &scale, 1, "scale");
   std::vector<int> rowSeq(rows), positions(rows), tables((size_t)rows * maxBlocks);
@@ -34,9 +38,9 @@ int main(int argc, char** argv) {
   std::vector<float> cosT(half), sinT(half);
   emu_read_all(in, cosT.data(), half, "cos");
   emu_read_all(in, sinT.data(), half, "sin");
-  const size_t qn = (size_t)rows * heads * headSize, kn = (size_t)rows * kvHeads * headSize;
-  std::vector<float> q(qn), k(kn), v(kn);
-  emu_read_all(in, q.data(), qn, "q");
+  const size_t kn = (size_t)rows * kvHeads * headSize;
+  std::vector<float> q((size_t)rows * heads * headSize), k(kn), v(kn);
+  emu_read_all(in, q.data(), q.size(), "q");
   emu_read_all(in, k.data(), kn, "k");
   emu_read_all(in, v.data(), kn, "v");
   std::vector<unsigned char> pool(poolBytes);
@@ -48,32 +52,46 @@ int main(int argc, char** argv) {
 
   std::vector<int> tileRow0(rows), tileRows(rows, 1);
   for (int r = 0; r < rows; r++) tileRow0[r] = r;
+  const size_t qn = (size_t)rows * heads * headSize;
   const size_t partialFloats = (size_t)rows * kvHeads * splits * FA_VECS * (headSize + 2);
 
-  // the three kernels, on copies of q, k, the pool and the scales
-  std::vector<float> q1 = q, k1 = k, out1(qn, -7.f), partial1(partialFloats), scales1 = scales;
-  std::vector<float> chans1 = chans;
-  std::vector<unsigned char> pool1 = pool;
-  float* s1 = scaleCount ? scales1.data() : nullptr;
-  float* c1 = chanCount ? chans1.data() : nullptr;
-  emu_launch(rows, 128, [&] {
-    rope_kv_append(q1.data(), k1.data(), v.data(), cosT.data(), sinT.data(), heads, style,
-                   pool1.data(), s1, c1, kvEnc, kvType, rowSeq.data(), positions.data(),
-                   tables.data(), maxBlocks, layer, layers, kvHeads, headSize, blockSize, nullptr,
-                   nullptr);
-  });
-  emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
-    attention_tiled(q1.data(), pool1.data(), s1, c1, kvType, out1.data(), rowSeq.data(),
-                    positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads,
-                    headSize, blockSize, scale, DT_F32, tileRow0.data(), tileRows.data(), splits,
-                    splitLen, partial1.data(), nullptr, cosT.data(), sinT.data(), style);
-  });
-  if (splits > 1) {
-    emu_launch3(rows, kvHeads, FA_VECS, 64, [&] {
-      attention_merge(partial1.data(), out1.data(), tileRow0.data(), tileRows.data(), heads,
-                      kvHeads, headSize, splits, DT_F32);
+  // the three kernels, on copies of q, k, the pool and the scales, under a split of `sp` ranges
+  // of `len` positions
+  struct Result {
+    std::vector<float> out, scales, chans;
+    std::vector<unsigned char> pool;
+  };
+  auto threeKernels = [&](int sp, int len) {
+    const size_t pf = (size_t)rows * kvHeads * sp * FA_VECS * (headSize + 2);
+    std::vector<float> q1 = q, k1 = k, partial1(pf);
+    Result res{std::vector<float>(qn, -7.f), scales, chans, pool};
+    float* s1 = scaleCount ? res.scales.data() : nullptr;
+    float* c1 = chanCount ? res.chans.data() : nullptr;
+    emu_launch(rows, 128, [&] {
+      rope_kv_append(q1.data(), k1.data(), v.data(), cosT.data(), sinT.data(), heads, style,
+                     res.pool.data(), s1, c1, kvEnc, kvType, rowSeq.data(), positions.data(),
+                     tables.data(), maxBlocks, layer, layers, kvHeads, headSize, blockSize, nullptr,
+                     nullptr);
     });
-  }
+    emu_launch3(rows, kvHeads, sp, 32 * FA_WARPS, [&] {
+      attention_tiled(q1.data(), res.pool.data(), s1, c1, kvType, res.out.data(), rowSeq.data(),
+                      positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads,
+                      headSize, blockSize, scale, DT_F32, tileRow0.data(), tileRows.data(), sp,
+                      len, partial1.data(), nullptr, cosT.data(), sinT.data(), style);
+    });
+    if (sp > 1) {
+      emu_launch3(rows, kvHeads, FA_VECS, 64, [&] {
+        attention_merge(partial1.data(), res.out.data(), tileRow0.data(), tileRows.data(), heads,
+                        kvHeads, headSize, sp, DT_F32);
+      });
+    }
+    return res;
+  };
+  Result three = threeKernels(splits, splitLen);
+  std::vector<float>& out1 = three.out;
+  std::vector<float>& scales1 = three.scales;
+  std::vector<float>& chans1 = three.chans;
+  std::vector<unsigned char>& pool1 = three.pool;
 
   // attention_decode on the untouched inputs
   std::vector<float> out2(qn, -7.f), partial2(partialFloats), scales2 = scales, chans2 = chans;
@@ -117,6 +135,62 @@ int main(int argc, char** argv) {
     }
   }
 
+  // attention_rows on the untouched inputs, and the three kernels under its split
+  Result three2, rowsOut, rowsReversed;
+  if (rowsWarps > 0) {
+    const int span = rowsWarps * rowsPer * FA_KT;
+    int maxPos = 0;
+    for (int p : positions) maxPos = std::max(maxPos, p);
+    const int blocks = maxPos / span + 1;
+    three2 = threeKernels(blocks * rowsWarps, rowsPer * FA_KT);
+    auto runRows = [&](bool reverse) {
+      Result res{std::vector<float>(qn, -7.f), scales, chans, pool};
+      std::vector<float> partial((size_t)rows * kvHeads * blocks * rowsWarps * FA_ROWS * (headSize + 2));
+      float* s3 = scaleCount ? res.scales.data() : nullptr;
+      emuReverseBlocks = reverse;
+      emu_launch3(rows, kvHeads, blocks, 32 * rowsWarps, [&] {
+        auto* pp = res.pool.data();
+#define ROWS_ARGS                                                                                \
+  q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pp, s3, kvEnc, res.out.data(), \
+      rowSeq.data(), positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads, \
+      blockSize, scale, DT_F32, rowsPer, partial.data(), counters.data()
+        if (headSize == 32 && kvType == DT_F16) attention_rows_h32_f16(ROWS_ARGS);
+        else if (headSize == 32 && kvType == DT_BF16) attention_rows_h32_bf16(ROWS_ARGS);
+        else if (headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8(ROWS_ARGS);
+        else if (headSize == 32 && kvType == DT_KV_E4M3) attention_rows_h32_e4m3(ROWS_ARGS);
+        else if (headSize == 64 && kvType == DT_F16) attention_rows_h64_f16(ROWS_ARGS);
+        else if (headSize == 64 && kvType == DT_BF16) attention_rows_h64_bf16(ROWS_ARGS);
+        else if (headSize == 64 && kvType == DT_KV_I8) attention_rows_h64_i8(ROWS_ARGS);
+        else if (headSize == 64 && kvType == DT_KV_E4M3) attention_rows_h64_e4m3(ROWS_ARGS);
+        else if (headSize == 128 && kvType == DT_F16) attention_rows_h128_f16(ROWS_ARGS);
+        else if (headSize == 128 && kvType == DT_BF16) attention_rows_h128_bf16(ROWS_ARGS);
+        else if (headSize == 128 && kvType == DT_KV_I8) attention_rows_h128_i8(ROWS_ARGS);
+        else if (headSize == 128 && kvType == DT_KV_E4M3) attention_rows_h128_e4m3(ROWS_ARGS);
+        else {
+          fprintf(stderr, "harness: no attention_rows for head size %d, kv type %d\n", headSize,
+                  kvType);
+          exit(2);
+        }
+#undef ROWS_ARGS
+      });
+      emuReverseBlocks = false;
+      for (int c : counters) {
+        if (c != 0) {
+          fprintf(stderr, "harness: attention_rows left a counter at %d\n", c);
+          exit(3);
+        }
+      }
+      return res;
+    };
+    rowsOut = runRows(false);
+    rowsReversed = runRows(true);
+    if (std::memcmp(rowsReversed.out.data(), rowsOut.out.data(), qn * sizeof(float)) != 0 ||
+        rowsReversed.pool != rowsOut.pool || rowsReversed.scales != rowsOut.scales) {
+      fprintf(stderr, "harness: attention_rows' blocks in reverse order gave other bits\n");
+      return 4;
+    }
+  }
+
   FILE* o = fopen(argv[2], "wb");
   bool ok = o && fwrite(out1.data(), sizeof(float), qn, o) == qn &&
             fwrite(pool1.data(), 1, pool1.size(), o) == pool1.size() &&
@@ -126,6 +200,13 @@ int main(int argc, char** argv) {
             fwrite(pool2.data(), 1, pool2.size(), o) == pool2.size() &&
             fwrite(scales2.data(), sizeof(float), scales2.size(), o) == scales2.size() &&
             fwrite(chans2.data(), sizeof(float), chans2.size(), o) == chans2.size();
+  for (Result* res : {&three2, &rowsOut}) {
+    if (rowsWarps == 0) break;
+    ok = ok && fwrite(res->out.data(), sizeof(float), qn, o) == qn &&
+         fwrite(res->pool.data(), 1, res->pool.size(), o) == res->pool.size() &&
+         fwrite(res->scales.data(), sizeof(float), res->scales.size(), o) == res->scales.size() &&
+         fwrite(res->chans.data(), sizeof(float), res->chans.size(), o) == res->chans.size();
+  }
   if (!ok) {
     perror(argv[2]);
     return 2;

@@ -33,24 +33,29 @@ inline Dim3 blockIdx, blockDim, gridDim;
 
 struct WarpExchange {
   std::barrier<> sync{32};
-  unsigned long long slot[32];
+  unsigned long long slot[2][32];
 };
+// Which of a warp's two exchange buffers this thread's next exchange uses: every lane of a warp
+// makes the same exchanges in the same order, so their counts agree (threads start at 0).
+inline thread_local unsigned emuExchanges = 0;
 inline std::unique_ptr<std::barrier<>> emuBlockBarrier;
 inline std::unique_ptr<WarpExchange[]> emuWarps;
 
 inline void __syncthreads() { emuBlockBarrier->arrive_and_wait(); }
 inline void pdl_enter() {}
 
+// One barrier per exchange, the buffers alternating: a lane writes buffer b of exchange k + 2
+// only after the barrier of exchange k + 1, which every lane reaches after its read of exchange k
+// (three barriers per exchange made the shuffle-heavy harnesses futex-bound on small VMs).
 template <class T>
 T emu_exchange(T v, int src) {
   WarpExchange& w = emuWarps[threadIdx.x >> 5];
   unsigned long long raw = 0;
   std::memcpy(&raw, &v, sizeof(T));
+  unsigned long long* slot = w.slot[emuExchanges++ & 1];
+  slot[threadIdx.x & 31] = raw;
   w.sync.arrive_and_wait();
-  w.slot[threadIdx.x & 31] = raw;
-  w.sync.arrive_and_wait();
-  unsigned long long got = w.slot[src];
-  w.sync.arrive_and_wait();
+  unsigned long long got = slot[src];
   T out;
   std::memcpy(&out, &got, sizeof(T));
   return out;
