@@ -405,12 +405,12 @@ class CudaKernelsGpuTest {
 
   /**
    * attention_rows (a warp per range of positions, compiled per head size and KV type) gives what
-   * rope_kv_append then attention_tiled (and attention_merge) give under its split of blocks x warps
-   * ranges of tilesPerWarp x 32 positions, bit for bit, like attention_decode above: every KV type
-   * and head size it is compiled for, both RoPE styles, three and four query heads per kv head,
-   * searched token scales, and each of its forms (one range; warps merged in shared memory; blocks
-   * merged by the last to arrive; warps walking several tiles; 64 ranges over 2,048 positions; the
-   * plan {@code rowsPlanFor} gives a one-row step).
+   * rope_kv_append then attention_tiled (and attention_merge) give under its split of blocks x
+   * warps ranges of tilesPerWarp x 32 positions, bit for bit, like attention_decode above: every KV
+   * type and head size it is compiled for, both RoPE styles, three and four query heads per kv
+   * head, searched token scales, and each of its forms (one range; warps merged in shared memory;
+   * blocks merged by the last to arrive; warps walking several tiles; 64 ranges over 2,048
+   * positions; the plan {@code rowsPlanFor} gives a one-row step).
    */
   @ParameterizedTest
   @CsvSource({
@@ -625,7 +625,8 @@ class CudaKernelsGpuTest {
 
   /** rope_kv_append then attention_tiled (and its merge) into pool 0 under split: the output. */
   private long separateKernels(DecodeRows f, CudaKernels.AttentionSplit split) {
-    int[] tiles = CudaKernels.queryTiles(f.rowSeq(), f.rows(), k.tiledRows(f.heads(), f.kvHeads(), f.hs()));
+    int[] tiles =
+        CudaKernels.queryTiles(f.rowSeq(), f.rows(), k.tiledRows(f.heads(), f.kvHeads(), f.hs()));
     assertThat(tiles.length / 2).as("one tile per row").isEqualTo(f.rows());
     long dTiles = up(tiles);
     long out = poisoned(4L * f.q().length);
@@ -689,7 +690,8 @@ class CudaKernelsGpuTest {
    * output, twice, and checks it against the separate kernels' output {@code want} and pool 0:
    * outputs, pool codes, scales and channel scales to the bit, the queries left unrotated.
    */
-  private void sameAsSeparateKernels(DecodeRows f, long want, long qb, LongConsumer launch, String what) {
+  private void sameAsSeparateKernels(
+      DecodeRows f, long want, long qb, LongConsumer launch, String what) {
     int qn = f.q().length;
     long out = poisoned(4L * qn);
     launch.accept(out);

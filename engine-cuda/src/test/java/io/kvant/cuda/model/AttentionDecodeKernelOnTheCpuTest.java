@@ -294,7 +294,9 @@ class AttentionDecodeKernelOnTheCpuTest {
       assertThat(gotScales).as("attention_rows scales (%s)", label).isEqualTo(wantScales);
       // the two splits' outputs agree but for rounding
       for (int i = 0; i < qn; i++) {
-        assertThat(want[i]).as("output %d, two splits (%s)", i, label).isCloseTo(out1[i], offset(1e-4f));
+        assertThat(want[i])
+            .as("output %d, two splits (%s)", i, label)
+            .isCloseTo(out1[i], offset(1e-4f));
       }
     }
 
