@@ -345,7 +345,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       int maxLen = decode ? stride * bs : maxPos + 1;
       split = k.attentionSplit(tiles.length / 2, c.kvHeads(), maxLen);
       long partialFloats = split.partialFloats(tiles.length / 2, c.kvHeads(), c.headSize());
-      if (decode
+      // one row per tile (rows of distinct sequences, graph or not): attention_rows' grid is the
+      // rows themselves; enqueue takes it only where attention_decode would run
+      if (tiles.length / 2 == padded
           && fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
           && CudaKernels.attentionRowsTakes(
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
