@@ -495,10 +495,13 @@ if named rows; then
   # (default int4-g128 fp8-e4m3), ROWS_BATCH rows (default 1,16,64), ROWS_PROMPT-token prompts
   # (default 128), 64 steps; ROWS_ARGS adds CudaBench options (e.g. "--kv int8"). Then each
   # kernel's time per launch under ncu at one row (ROWS_NCU_PROMPT, default 128; caches left as
-  # the step leaves them), and ROWS_LONG: one row at a 2,000-token prompt (64 ranges in 8 blocks).
+  # the step leaves them; ROWS_NCU=0 skips it), and ROWS_LONG: one row at a 2,000-token prompt
+  # (64 ranges in 8 blocks). ROWS_ORDERS=one runs only the first order.
   # shellcheck disable=SC2086 # ROWS_ARGS is a word list
   for w in ${ROWS_WEIGHTS:-int4-g128 fp8-e4m3}; do
-    for order in products-and-attention,products-and-warp-attention products-and-warp-attention,products-and-attention; do
+    orders="products-and-attention,products-and-warp-attention products-and-warp-attention,products-and-attention"
+    [[ "${ROWS_ORDERS:-both}" == one ]] && orders=${orders%% *}
+    for order in $orders; do
       timeout "${ROWS_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${ROWS_BATCH:-1,16,64}" \
         --prompt "${ROWS_PROMPT:-128}" --steps 64 --fuse "$order" --weights "$w" ${ROWS_ARGS:-} 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/rows.txt"
     done
@@ -508,6 +511,7 @@ if named rows; then
       --fuse products-and-attention,products-and-warp-attention --weights int4-g128 ${ROWS_ARGS:-} 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/rows.txt"
   fi
   for f in products-and-attention products-and-warp-attention; do
+    [[ "${ROWS_NCU:-1}" == 1 ]] || break
     timeout 200 ncu --clock-control none --cache-control none --csv --print-units base --metrics gpu__time_duration.sum \
       --kernel-name "regex:^attention_(decode|rows)" --launch-skip 64 --launch-count 32 \
       "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt "${ROWS_NCU_PROMPT:-128}" --steps 4 --graphs off \
