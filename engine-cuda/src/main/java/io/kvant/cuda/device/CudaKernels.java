@@ -48,8 +48,10 @@ public final class CudaKernels {
   // attention_decode's and attention_rows' split arrival counts, zero between launches (the last
   // block of each (row, kv head) resets its own)
   private final DeviceBuffer attentionCounters;
-  // attention_rows' kernels: [head size 32, 64, 128][kv type DT_F16 .. DT_KV_E4M3]
+  // attention_rows' kernels: [head size 32, 64, 128][kv type DT_F16 .. DT_KV_E4M3], then with keys
+  // per channel [head size][DT_KV_I8, DT_KV_E4M3]
   private final MemorySegment[][] attentionRows = new MemorySegment[3][4];
+  private final MemorySegment[][] attentionRowsKeyChannels = new MemorySegment[3][2];
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -117,6 +119,10 @@ public final class CudaKernels {
     for (int h = 0; h < attentionRows.length; h++) {
       for (int t = 0; t < rowsKv.length; t++) {
         attentionRows[h][t] = d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t]);
+      }
+      for (int t = 0; t < 2; t++) {
+        attentionRowsKeyChannels[h][t] =
+            d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t + 2] + "_kc");
       }
     }
     swiglu = d.function(module, "swiglu");
@@ -882,16 +888,30 @@ public final class CudaKernels {
   /**
    * Whether {@link #attentionRows} serves a model of these heads over a KV cache of this type and
    * encoding: head size 32, 64 or 128, at most four query heads per kv head, F16, BF16, INT8 or FP8
-   * KV with token scales (absmax or searched) or none. Other caches run {@link #attentionDecode}.
+   * KV with token scales (absmax or searched) or none, or INT8/FP8 with keys per channel ({@link
+   * #KV_KEY_CHANNELS}, see {@link #rowsPlanHoldsWholeBlocks}). Other caches run {@link
+   * #attentionDecode}.
    */
   public static boolean attentionRowsTakes(
       int heads, int kvHeads, int headSize, int kvType, int kvEnc) {
+    boolean coded = kvType == DT_KV_I8 || kvType == DT_KV_E4M3;
     return (headSize == 32 || headSize == 64 || headSize == 128)
         && heads % kvHeads == 0
         && heads / kvHeads <= ROWS_VECTORS
         && kvType >= DT_F16
         && kvType <= DT_KV_E4M3
-        && (kvEnc & ~KV_TOKEN_MSE) == 0;
+        && (kvEnc & ~(KV_TOKEN_MSE | KV_KEY_CHANNELS)) == 0
+        && (coded || kvEnc == 0);
+  }
+
+  /**
+   * Whether {@code plan} suits keys per channel over KV blocks of {@code blockSize} positions: each
+   * block of the plan covers whole KV blocks (or a row is one block), since the append may re-code
+   * its KV block's earlier slots and only the appending block's own warps wait for that.
+   */
+  public static boolean rowsPlanHoldsWholeBlocks(RowsPlan plan, int blockSize) {
+    return plan.blocks() == 1
+        || (long) plan.warps() * plan.tilesPerWarp() * TILE_POSITIONS % blockSize == 0;
   }
 
   /** {@link #rowsPlanFor} on this device. */
@@ -944,6 +964,7 @@ public final class CudaKernels {
       int style,
       long pool,
       long kvScales,
+      long keyChannels,
       int kvEnc,
       int kvType,
       long out,
@@ -975,7 +996,15 @@ public final class CudaKernels {
               + ", encoding bits "
               + kvEnc);
     }
-    requireScales(kvType, kvScales);
+    requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
+    boolean channels = (kvEnc & KV_KEY_CHANNELS) != 0;
+    if (channels && !rowsPlanHoldsWholeBlocks(plan, blockSize)) {
+      throw new IllegalArgumentException(
+          "attention_rows with keys per channel needs whole KV blocks of "
+              + blockSize
+              + " per block, got "
+              + plan);
+    }
     if (plan.warps() < 1
         || plan.warps() > ROWS_MAX_WARPS
         || plan.tilesPerWarp() < 1
@@ -993,11 +1022,23 @@ public final class CudaKernels {
               + " (row, kv head) pairs, got "
               + (long) rows * kvHeads);
     }
-    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales).i32(kvEnc);
-    args.ptr(out).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer).i32(layers);
+    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales);
+    args.ptr(keyChannels)
+        .i32(kvEnc)
+        .ptr(out)
+        .ptr(rowSeq)
+        .ptr(positions)
+        .ptr(tables)
+        .i32(maxBlocks)
+        .i32(layer)
+        .i32(layers);
     args.i32(heads).i32(kvHeads).i32(blockSize).f32(scale).i32(outType);
     args.i32(plan.tilesPerWarp()).ptr(partial).ptr(attentionCounters.ptr());
-    MemorySegment fn = attentionRows[Integer.numberOfTrailingZeros(headSize) - 5][kvType - DT_F16];
+    int h = Integer.numberOfTrailingZeros(headSize) - 5;
+    MemorySegment fn =
+        channels
+            ? attentionRowsKeyChannels[h][kvType - DT_KV_I8]
+            : attentionRows[h][kvType - DT_F16];
     launch(fn, "attention_rows", rows, kvHeads, plan.blocks(), 32 * plan.warps(), 0);
   }
 

@@ -352,8 +352,13 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           && CudaKernels.attentionRowsTakes(
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
         rowsPlan = k.rowsPlan(padded, c.kvHeads(), maxLen);
-        partialFloats =
-            Math.max(partialFloats, rowsPlan.partialFloats(padded, c.kvHeads(), c.headSize()));
+        if ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) != 0
+            && !CudaKernels.rowsPlanHoldsWholeBlocks(rowsPlan, bs)) {
+          rowsPlan = null; // attention_decode, whose split the caller plans in whole blocks
+        } else {
+          partialFloats =
+              Math.max(partialFloats, rowsPlan.partialFloats(padded, c.kvHeads(), c.headSize()));
+        }
       }
       ensurePartial(partialFloats);
     }
@@ -479,12 +484,15 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     int ropeStyle = c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
     float scale = (float) (1.0 / Math.sqrt(hs));
     KeyCentering centering = kv.centering(cos.ptr(), sin.ptr(), ropeStyle);
-    // RoPE, the KV append and attention in one launch per layer where the step allows it
+    // RoPE, the KV append and attention in one launch per layer where the step allows it: by a
+    // warp per range (attention_rows) where planned, else by a block per range (attention_decode)
+    boolean oneRowTiles =
+        fusion.attentionInOneLaunch() && st.tileCount() == n && st.distinctSequences();
+    boolean warpAttention = oneRowTiles && st.rowsPlan() != null && !centering.centered();
     boolean decodeAttention =
-        fusion.attentionInOneLaunch()
-            && st.tileCount() == n
-            && st.distinctSequences()
-            && CudaKernels.attentionDecodeTakes(kv.encodingBits(), centering, st.split(), bs);
+        warpAttention
+            || (oneRowTiles
+                && CudaKernels.attentionDecodeTakes(kv.encodingBits(), centering, st.split(), bs));
 
     DeviceTensor emb = model.embedding();
     k.embed(emb.ptr(), emb.dtype(), tokens, s.x.ptr(), dim, n);
@@ -534,7 +542,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       }
       int oType = inputType(n, w.wo(), w.wo(), w.wo());
       long att = oType == CudaKernels.DT_F32 ? s.att.ptr() : s.typed.ptr();
-      if (decodeAttention && st.rowsPlan() != null) {
+      if (warpAttention) {
         decodeAttentionLayers++;
         warpAttentionLayers++;
         k.attentionRows(
@@ -546,6 +554,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             ropeStyle,
             kv.ptr(),
             kv.scalesPtr(),
+            kv.keyChannelsPtr(),
             kv.encodingBits(),
             kv.dtype(),
             att,

@@ -1404,7 +1404,8 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
 
 // attention_rows: attention_decode's work (RoPE, the KV append, attention and its merge for decode
 // rows of distinct sequences) for the common shapes, with a warp where attention_decode has a
-// block: head size H (32, 64 or 128) and the KV type KVT (F16, BF16, INT8 or FP8 with token scales)
+// block: head size H (32, 64 or 128) and the KV type KVT (F16, BF16, INT8 or FP8 with token scales,
+// or with keys per channel: the _kc kernels, whose blocks' ranges must each hold whole KV blocks)
 // fixed at compile time, at most FA_ROWS query heads per kv head. Why: at one row attention_decode
 // spends its time in a chain of barriers, a global partial per 32-position tile and a merge by the
 // last block, with one warp of four computing and the others waiting (perf/RESULTS.md, session
@@ -1435,11 +1436,13 @@ struct ArBits<8> {
 
 // One warp's range: tiles [first, first + tiles) of a row whose last position is pos, scored
 // against the FA_ROWS query vectors at qs (pre-scaled), into the warp's online-softmax state
-// (fa_attend's, tile by tile). off, sc and ps: the warp's FA_KT value offsets, value scales and
+// (fa_attend's, tile by tile). KCH: keys per channel (KV_KEY_CHANNELS: code times its KV block's
+// channel scale at kChan, as fa_stage_tile), else token scales. off, sc and ps: the warp's FA_KT value offsets, value scales and
 // FA_KT x FA_ROWS probabilities in shared memory.
-template <int H, int KVT>
+template <int H, int KVT, bool KCH>
 __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* pool,
-                                        const float* kvScales, const int* table, int layer,
+                                        const float* kvScales, const float* kChan,
+                                        const int* table, int layer,
                                         int layers, int kvHeads, int blockSize, int kvh, int pos,
                                         int first, int tiles, long* off, float* sc, float* ps,
                                         float (&m)[FA_ROWS], float (&l)[FA_ROWS],
@@ -1470,6 +1473,7 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
     // its DPL elements of every value row of the tile (one load of 1 to 8 bytes each): all in
     // flight together, one round trip after the table's (a load per P x V step would be n)
     float ks = 1.f;  // 1 at compile time for unscaled types: no multiply
+    const float* kc = nullptr;
     uint4 raw[RUNS];
     if (has) {
       int p = t0 + lane;
@@ -1477,7 +1481,8 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
       int slot = p % blockSize;
       long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, H);
       long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, H);
-      if (kCodes) ks = kvScales[ko / H];
+      if (kCodes && !KCH) ks = kvScales[ko / H];
+      if (KCH) kc = kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, H);
       off[lane] = vo;
       if (kCodes) sc[lane] = kvScales[vo / H];
       // plain loads: this launch appended to the pool
@@ -1508,6 +1513,10 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
       for (int c = 0; c < RUNS; c++) {
         float kd[PER];
         fa_decode16(raw[c], KVT, ks, kd);
+        if constexpr (KCH) {
+#pragma unroll
+          for (int e = 0; e < PER; e++) kd[e] *= kc[c * PER + e];
+        }
 #pragma unroll
         for (int e = 0; e < PER; e++) {
 #pragma unroll
@@ -1557,10 +1566,11 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
   }
 }
 
-template <int H, int KVT>
+template <int H, int KVT, bool KCH>
 __device__ __forceinline__ void attention_rows_body(
     const float* q, const float* k, const float* v, const float* cosT, const float* sinT,
-    int style, unsigned char* pool, float* kvScales, int kvEnc, void* out, const int* rowSeq,
+    int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,
+    const int* rowSeq,
     const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
     int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp, float* partial,
     int* counters) {
@@ -1581,14 +1591,16 @@ __device__ __forceinline__ void attention_rows_body(
   const int* table = tables + (long)rowSeq[r] * maxBlocks;
   fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, FA_ROWS, ar_q);
   if (pos / (warps * span) == z) {
-    fa_append_row(k, v, cosT, sinT, style, pool, kvScales, nullptr, kvEnc, KVT, rowSeq, tables,
+    fa_append_row(k, v, cosT, sinT, style, pool, kvScales, KCH ? kChan : nullptr, kvEnc, KVT,
+                  rowSeq, tables,
                   maxBlocks, layer, layers, kvHeads, H, blockSize, r, pos, kvh, ar_kv, ar_kv + H);
   }
   __syncthreads();  // the queries staged, the append's stores before the walks' loads
   const int splits = gridDim.z * warps;
   const int split = z * warps + warp;
   float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][H / 32];
-  ar_walk<H, KVT>(ar_q, pool, kvScales, table, layer, layers, kvHeads, blockSize, kvh, pos,
+  ar_walk<H, KVT, KCH>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
+                       pos,
                   split * tilesPerWarp, tilesPerWarp, ar_off[warp], ar_sc[warp], ar_p[warp], m, l,
                   acc);
   if (splits == 1) {
@@ -1637,29 +1649,38 @@ __device__ __forceinline__ void attention_rows_body(
   fa_merge_block<false>(base, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType);
 }
 
-#define ATTENTION_ROWS(NAME, H, KVT)                                                               \
+#define ATTENTION_ROWS(NAME, H, KVT, KCH)                                                          \
   extern "C" __global__ void __launch_bounds__(32 * AR_MAX_WARPS) NAME(                            \
       const float* q, const float* k, const float* v, const float* cosT, const float* sinT,        \
-      int style, unsigned char* pool, float* kvScales, int kvEnc, void* out, const int* rowSeq,   \
-      const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,    \
-      int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp, float* partial,      \
-      int* counters) {                                                                             \
-    attention_rows_body<H, KVT>(q, k, v, cosT, sinT, style, pool, kvScales, kvEnc, out, rowSeq,    \
-                                positions, tables, maxBlocks, layer, layers, heads, kvHeads,       \
-                                blockSize, scale, outType, tilesPerWarp, partial, counters);       \
+      int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,         \
+      const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,        \
+      int layers, int heads, int kvHeads, int blockSize, float scale, int outType,                 \
+      int tilesPerWarp, float* partial, int* counters) {                                           \
+    attention_rows_body<H, KVT, KCH>(q, k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc,     \
+                                     out, rowSeq, positions, tables, maxBlocks, layer, layers,     \
+                                     heads, kvHeads, blockSize, scale, outType, tilesPerWarp,      \
+                                     partial, counters);                                           \
   }
-ATTENTION_ROWS(attention_rows_h32_f16, 32, DT_F16)
-ATTENTION_ROWS(attention_rows_h32_bf16, 32, DT_BF16)
-ATTENTION_ROWS(attention_rows_h32_i8, 32, DT_KV_I8)
-ATTENTION_ROWS(attention_rows_h32_e4m3, 32, DT_KV_E4M3)
-ATTENTION_ROWS(attention_rows_h64_f16, 64, DT_F16)
-ATTENTION_ROWS(attention_rows_h64_bf16, 64, DT_BF16)
-ATTENTION_ROWS(attention_rows_h64_i8, 64, DT_KV_I8)
-ATTENTION_ROWS(attention_rows_h64_e4m3, 64, DT_KV_E4M3)
-ATTENTION_ROWS(attention_rows_h128_f16, 128, DT_F16)
-ATTENTION_ROWS(attention_rows_h128_bf16, 128, DT_BF16)
-ATTENTION_ROWS(attention_rows_h128_i8, 128, DT_KV_I8)
-ATTENTION_ROWS(attention_rows_h128_e4m3, 128, DT_KV_E4M3)
+ATTENTION_ROWS(attention_rows_h32_f16, 32, DT_F16, false)
+ATTENTION_ROWS(attention_rows_h32_bf16, 32, DT_BF16, false)
+ATTENTION_ROWS(attention_rows_h32_i8, 32, DT_KV_I8, false)
+ATTENTION_ROWS(attention_rows_h32_e4m3, 32, DT_KV_E4M3, false)
+ATTENTION_ROWS(attention_rows_h64_f16, 64, DT_F16, false)
+ATTENTION_ROWS(attention_rows_h64_bf16, 64, DT_BF16, false)
+ATTENTION_ROWS(attention_rows_h64_i8, 64, DT_KV_I8, false)
+ATTENTION_ROWS(attention_rows_h64_e4m3, 64, DT_KV_E4M3, false)
+ATTENTION_ROWS(attention_rows_h128_f16, 128, DT_F16, false)
+ATTENTION_ROWS(attention_rows_h128_bf16, 128, DT_BF16, false)
+ATTENTION_ROWS(attention_rows_h128_i8, 128, DT_KV_I8, false)
+ATTENTION_ROWS(attention_rows_h128_e4m3, 128, DT_KV_E4M3, false)
+// keys per channel (KV_KEY_CHANNELS): a block's range must hold whole KV blocks (the append may
+// re-code its KV block's earlier slots before the block's barrier)
+ATTENTION_ROWS(attention_rows_h32_i8_kc, 32, DT_KV_I8, true)
+ATTENTION_ROWS(attention_rows_h32_e4m3_kc, 32, DT_KV_E4M3, true)
+ATTENTION_ROWS(attention_rows_h64_i8_kc, 64, DT_KV_I8, true)
+ATTENTION_ROWS(attention_rows_h64_e4m3_kc, 64, DT_KV_E4M3, true)
+ATTENTION_ROWS(attention_rows_h128_i8_kc, 128, DT_KV_I8, true)
+ATTENTION_ROWS(attention_rows_h128_e4m3_kc, 128, DT_KV_E4M3, true)
 
 // out = silu(gate) * up, elementwise, stored as outType. grid-stride.
 extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,

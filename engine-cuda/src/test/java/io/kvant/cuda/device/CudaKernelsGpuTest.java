@@ -408,9 +408,10 @@ class CudaKernelsGpuTest {
    * rope_kv_append then attention_tiled (and attention_merge) give under its split of blocks x
    * warps ranges of tilesPerWarp x 32 positions, bit for bit, like attention_decode above: every KV
    * type and head size it is compiled for, both RoPE styles, three and four query heads per kv
-   * head, searched token scales, and each of its forms (one range; warps merged in shared memory;
-   * blocks merged by the last to arrive; warps walking several tiles; 64 ranges over 2,048
-   * positions; the plan {@code rowsPlanFor} gives a one-row step).
+   * head, searched token scales, keys per channel (whole KV blocks per block), and each of its
+   * forms (one range; warps merged in shared memory; blocks merged by the last to arrive; warps
+   * walking several tiles; 64 ranges over 2,048 positions; the plan {@code rowsPlanFor} gives a
+   * one-row step).
    */
   @ParameterizedTest
   @CsvSource({
@@ -424,7 +425,10 @@ class CudaKernelsGpuTest {
     "1,HALF_SPLIT,32,8,8,0,2,3,1",
     "1,ADJACENT_PAIRS,128,8,128,0,8,8,1",
     "3,HALF_SPLIT,64,8,128,1,2,8,4",
-    "1,ADJACENT_PAIRS,128,8,16,0,0,0,0"
+    "1,ADJACENT_PAIRS,128,8,16,0,0,0,0",
+    "3,ADJACENT_PAIRS,128,8,8,2,4,1,1",
+    "4,HALF_SPLIT,64,6,8,3,1,4,1",
+    "3,HALF_SPLIT,32,8,128,2,8,8,1"
   })
   void attentionRowsEqualsTheKernelsItReplaces(
       int kvType,
@@ -466,6 +470,7 @@ class CudaKernelsGpuTest {
                 f.style(),
                 f.pools()[1],
                 f.scales()[1],
+                f.chans()[1],
                 enc,
                 kvType,
                 out,

@@ -70,10 +70,25 @@ class RowsPlanTest {
     assertThat(CudaKernels.attentionRowsTakes(8, 4, 16, f16, 0)).as("head size 16").isFalse();
     assertThat(CudaKernels.attentionRowsTakes(8, 4, 256, f16, 0)).as("head size 256").isFalse();
     assertThat(CudaKernels.attentionRowsTakes(8, 4, 64, CudaKernels.DT_F32, 0)).isFalse();
-    assertThat(
-            CudaKernels.attentionRowsTakes(
-                8, 4, 64, CudaKernels.DT_KV_I8, CudaKernels.KV_KEY_CHANNELS))
-        .as("keys per channel")
+    int kivi = CudaKernels.KV_KEY_CHANNELS;
+    assertThat(CudaKernels.attentionRowsTakes(8, 4, 64, CudaKernels.DT_KV_I8, kivi)).isTrue();
+    assertThat(CudaKernels.attentionRowsTakes(8, 4, 64, f16, kivi))
+        .as("keys per channel on F16")
         .isFalse();
+    assertThat(CudaKernels.attentionRowsTakes(8, 4, 64, f16, CudaKernels.KV_TOKEN_MSE)).isFalse();
+    assertThat(
+            CudaKernels.attentionRowsTakes(8, 4, 64, CudaKernels.DT_KV_I8, CudaKernels.KV_CENTERED))
+        .as("centered keys")
+        .isFalse();
+  }
+
+  @Test
+  void keysPerChannelNeedWholeKvBlocksPerBlock() {
+    CudaKernels.RowsPlan oneBlock = new CudaKernels.RowsPlan(1, 3, 1);
+    CudaKernels.RowsPlan spans64 = new CudaKernels.RowsPlan(4, 2, 1);
+    assertThat(CudaKernels.rowsPlanHoldsWholeBlocks(oneBlock, 128)).isTrue();
+    assertThat(CudaKernels.rowsPlanHoldsWholeBlocks(spans64, 16)).isTrue();
+    assertThat(CudaKernels.rowsPlanHoldsWholeBlocks(spans64, 64)).isTrue();
+    assertThat(CudaKernels.rowsPlanHoldsWholeBlocks(spans64, 128)).isFalse();
   }
 }

@@ -83,16 +83,18 @@ class AttentionDecodeKernelOnTheCpuTest {
 
   /**
    * {@code attention_rows} (a warp per range of positions) against the three kernels under its own
-   * split, to the bit, on every KV type and head size it is compiled for, both RoPE styles, and
-   * each of its forms: one range (attention_tiled's unsplit output), the block's warps merged in
-   * shared memory, blocks merged by the last to arrive (also in reverse block order, in the
-   * harness), a warp walking several tiles, and a row whose positions end before the last block.
+   * split, to the bit (outputs, pool codes, token and channel scales), on every KV type and head
+   * size it is compiled for, keys per channel among them, both RoPE styles, and each of its forms:
+   * one range (attention_tiled's unsplit output), the block's warps merged in shared memory, blocks
+   * merged by the last to arrive (also in reverse block order, in the harness), a warp walking
+   * several tiles, and a row whose positions end before the last block.
    */
   @Test
   void warpPerRangeEqualsTheThreeKernelsUnderItsSplit() throws Exception {
     Path harness = build();
     SplittableRandom rnd = new SplittableRandom(25);
     int mse = CudaKernels.KV_TOKEN_MSE;
+    int kivi = CudaKernels.KV_KEY_CHANNELS;
     int[][] cases = {
       {CudaKernels.DT_F16, 128, 0, 0},
       {CudaKernels.DT_BF16, 64, 1, 0},
@@ -101,13 +103,16 @@ class AttentionDecodeKernelOnTheCpuTest {
       {CudaKernels.DT_KV_I8, 64, 0, 0},
       {CudaKernels.DT_F16, 32, 1, 0},
       {CudaKernels.DT_BF16, 128, 0, 0},
-      {CudaKernels.DT_KV_E4M3, 128, 1, mse}
+      {CudaKernels.DT_KV_E4M3, 128, 1, mse},
+      {CudaKernels.DT_KV_I8, 64, 1, kivi},
+      {CudaKernels.DT_KV_E4M3, 32, 0, kivi | mse}
     };
     // (warps per block, tiles per warp) over positions 0, 37 and 79 (three tiles at most)
     int[][] plans = {{3, 1}, {1, 1}, {2, 1}, {1, 3}, {2, 2}, {1, 2}};
     for (int i = 0; i < cases.length; i++) {
       int[] c = cases[i];
-      for (int j = 0; j < 2; j++) {
+      // the second plan (with 6 heads) on every other case: each run is a few seconds of threads
+      for (int j = 0; j < 2 - i % 2; j++) {
         int[] plan = plans[(i + j * 2) % plans.length];
         // 8 query heads over 2 kv heads: four per kv head; 6: three, a vector of four unused
         check(harness, c[0], c[1], c[2], c[3], 1, j == 1 ? 6 : 8, plan[0], plan[1], rnd);
@@ -280,10 +285,11 @@ class AttentionDecodeKernelOnTheCpuTest {
       float[] want = floats(out, qn);
       byte[] wantPool = bytes(out, pool.capacity());
       float[] wantScales = floats(out, scales.length);
-      floats(out, chans.length);
+      float[] wantChans = floats(out, chans.length);
       float[] got = floats(out, qn);
       byte[] gotPool = bytes(out, pool.capacity());
       float[] gotScales = floats(out, scales.length);
+      float[] gotChans = floats(out, chans.length);
       String label = what + ", attention_rows %d warps x %d tiles".formatted(rowsWarps, rowsPer);
       for (int i = 0; i < qn; i++) {
         assertThat(Float.floatToRawIntBits(got[i]))
@@ -292,6 +298,7 @@ class AttentionDecodeKernelOnTheCpuTest {
       }
       assertThat(gotPool).as("attention_rows pool (%s)", label).isEqualTo(wantPool);
       assertThat(gotScales).as("attention_rows scales (%s)", label).isEqualTo(wantScales);
+      assertThat(gotChans).as("attention_rows channel scales (%s)", label).isEqualTo(wantChans);
       // the two splits' outputs agree but for rounding
       for (int i = 0; i < qn; i++) {
         assertThat(want[i])

@@ -308,8 +308,9 @@ class CudaModelGpuTest {
   /**
    * Decode steps with attention by a warp per range of positions ({@link
    * DecodeFusion#PRODUCTS_AND_WARP_ATTENTION}: attention_rows, the bundled model's head size 32),
-   * against the CPU engine: F16 KV on the GPU, then INT8 and searched FP8 token scales on both
-   * engines ({@code model:weights} or {@code model:kv type:encoding}); the warp path must have run.
+   * against the CPU engine: F16 KV on the GPU, then INT8 and FP8 KV on both engines (token scales,
+   * searched, keys per channel) ({@code model:weights} or {@code model:kv type:encoding}); the warp
+   * path must have run.
    */
   @ParameterizedTest
   @ValueSource(
@@ -318,7 +319,9 @@ class CudaModelGpuTest {
         "bundled:F8_E4M3",
         "bundled:BF16",
         "bundled:INT8:PER_TOKEN",
-        "bundled:FP8_E4M3:PER_TOKEN_MSE"
+        "bundled:FP8_E4M3:PER_TOKEN_MSE",
+        "bundled:INT8:KIVI",
+        "bundled:FP8_E4M3:KIVI_MSE"
       })
   void warpPerRangeDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
     AtomicReference<CudaTransformer> gpu = new AtomicReference<>();

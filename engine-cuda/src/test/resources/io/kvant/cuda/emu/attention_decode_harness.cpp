@@ -147,14 +147,28 @@ int main(int argc, char** argv) {
       Result res{std::vector<float>(qn, -7.f), scales, chans, pool};
       std::vector<float> partial((size_t)rows * kvHeads * blocks * rowsWarps * FA_ROWS * (headSize + 2));
       float* s3 = scaleCount ? res.scales.data() : nullptr;
+      float* c3 = chanCount ? res.chans.data() : nullptr;
+      const bool kc = (kvEnc & KV_KEY_CHANNELS) != 0;
       emuReverseBlocks = reverse;
       emu_launch3(rows, kvHeads, blocks, 32 * rowsWarps, [&] {
         auto* pp = res.pool.data();
 #define ROWS_ARGS                                                                                \
-  q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pp, s3, kvEnc, res.out.data(), \
+  q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pp, s3, c3, kvEnc,            \
+      res.out.data(),                                                                           \
       rowSeq.data(), positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads, \
       blockSize, scale, DT_F32, rowsPer, partial.data(), counters.data()
-        if (headSize == 32 && kvType == DT_F16) attention_rows_h32_f16(ROWS_ARGS);
+        if (kc && headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8_kc(ROWS_ARGS);
+        else if (kc && headSize == 32 && kvType == DT_KV_E4M3) attention_rows_h32_e4m3_kc(ROWS_ARGS);
+        else if (kc && headSize == 64 && kvType == DT_KV_I8) attention_rows_h64_i8_kc(ROWS_ARGS);
+        else if (kc && headSize == 64 && kvType == DT_KV_E4M3) attention_rows_h64_e4m3_kc(ROWS_ARGS);
+        else if (kc && headSize == 128 && kvType == DT_KV_I8) attention_rows_h128_i8_kc(ROWS_ARGS);
+        else if (kc && headSize == 128 && kvType == DT_KV_E4M3) attention_rows_h128_e4m3_kc(ROWS_ARGS);
+        else if (kc) {
+          fprintf(stderr, "harness: no attention_rows with keys per channel for %d, %d\n", headSize,
+                  kvType);
+          exit(2);
+        }
+        else if (headSize == 32 && kvType == DT_F16) attention_rows_h32_f16(ROWS_ARGS);
         else if (headSize == 32 && kvType == DT_BF16) attention_rows_h32_bf16(ROWS_ARGS);
         else if (headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8(ROWS_ARGS);
         else if (headSize == 32 && kvType == DT_KV_E4M3) attention_rows_h32_e4m3(ROWS_ARGS);
@@ -185,7 +199,8 @@ int main(int argc, char** argv) {
     rowsOut = runRows(false);
     rowsReversed = runRows(true);
     if (std::memcmp(rowsReversed.out.data(), rowsOut.out.data(), qn * sizeof(float)) != 0 ||
-        rowsReversed.pool != rowsOut.pool || rowsReversed.scales != rowsOut.scales) {
+        rowsReversed.pool != rowsOut.pool || rowsReversed.scales != rowsOut.scales ||
+        rowsReversed.chans != rowsOut.chans) {
       fprintf(stderr, "harness: attention_rows' blocks in reverse order gave other bits\n");
       return 4;
     }
