@@ -31,7 +31,7 @@ public enum DecodeFusion {
    * As {@link #PRODUCTS}, and for steps whose rows are of distinct sequences with a KV cache of
    * token scales or none ({@code CudaKernels.attentionDecodeTakes}) RoPE, the KV append, the tiled
    * attention and its merge in one launch per layer ({@code attention_decode}) instead of two or
-   * three; other steps as {@link #PRODUCTS}. The default since session 24: 8B decode on an H100,
+   * three; other steps as {@link #PRODUCTS}. The default in sessions 24-27: 8B decode on an H100,
    * same weights, one run per format (perf/RESULTS.md): one sequence INT4 309.8 -> 320.5 tok/s, FP8
    * 263.1 -> 280.0 (70% of the copy bandwidth); 16 and 64 sequences +2.3-4.3%; 1,024-token prompts
    * +3.3-5.9%.
@@ -41,10 +41,12 @@ public enum DecodeFusion {
    * As {@link #PRODUCTS_AND_ATTENTION}, with that launch's attention by a warp per range of 32
    * positions ({@code attention_rows}, merged within the block) where the model's heads and KV
    * cache allow ({@code CudaKernels.attentionRowsTakes}: head size 32, 64 or 128, at most four
-   * query heads per kv head, token-scaled or unscaled KV), compiled for the head size and KV type;
-   * other steps as {@link #PRODUCTS_AND_ATTENTION}. Why: at one row attention_decode's time is a
-   * chain of barriers and a global merge with one warp in four computing (perf/RESULTS.md, session
-   * 27).
+   * query heads per kv head, unscaled KV or INT8/FP8 with token scales or keys per channel),
+   * compiled for the head size and KV type; other steps as {@link #PRODUCTS_AND_ATTENTION}. Why: at
+   * one row attention_decode's time is a chain of barriers and a global merge with one warp in four
+   * computing (perf/RESULTS.md, session 27). The default since session 28: 8B decode on an H100,
+   * INT4 g128 one sequence 311.7 -> 366.6 tok/s, FP8 259.1 -> 299.3, FP8 W8A8 at 256 sequences
+   * 16,837 -> 20,982 (perf/RESULTS.md, session 28).
    */
   PRODUCTS_AND_WARP_ATTENTION;
 
