@@ -1570,10 +1570,9 @@ template <int H, int KVT, bool KCH>
 __device__ __forceinline__ void attention_rows_body(
     const float* q, const float* k, const float* v, const float* cosT, const float* sinT,
     int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,
-    const int* rowSeq,
-    const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
-    int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp, float* partial,
-    int* counters) {
+    const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
+    int layers, int heads, int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp,
+    float* partial, int* counters) {
   __shared__ float ar_q[FA_ROWS * H];
   __shared__ float ar_kv[2 * H];
   __shared__ long ar_off[AR_MAX_WARPS][FA_KT];
@@ -1592,17 +1591,16 @@ __device__ __forceinline__ void attention_rows_body(
   fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, FA_ROWS, ar_q);
   if (pos / (warps * span) == z) {
     fa_append_row(k, v, cosT, sinT, style, pool, kvScales, KCH ? kChan : nullptr, kvEnc, KVT,
-                  rowSeq, tables,
-                  maxBlocks, layer, layers, kvHeads, H, blockSize, r, pos, kvh, ar_kv, ar_kv + H);
+                  rowSeq, tables, maxBlocks, layer, layers, kvHeads, H, blockSize, r, pos, kvh,
+                  ar_kv, ar_kv + H);
   }
   __syncthreads();  // the queries staged, the append's stores before the walks' loads
   const int splits = gridDim.z * warps;
   const int split = z * warps + warp;
   float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][H / 32];
   ar_walk<H, KVT, KCH>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
-                       pos,
-                  split * tilesPerWarp, tilesPerWarp, ar_off[warp], ar_sc[warp], ar_p[warp], m, l,
-                  acc);
+                       pos, split * tilesPerWarp, tilesPerWarp, ar_off[warp], ar_sc[warp],
+                       ar_p[warp], m, l, acc);
   if (splits == 1) {
     // attention_tiled's unsplit output
 #pragma unroll
@@ -1611,15 +1609,18 @@ __device__ __forceinline__ void attention_rows_body(
       float inv = 1.f / l[i];
       long o = ((long)r * heads + kvh * g + i) * H;
 #pragma unroll
-      for (int j = 0; j < H / 32; j++) store_elem(out, o + lane * (H / 32) + j, outType, acc[i][j] * inv);
+      for (int j = 0; j < H / 32; j++) {
+        store_elem(out, o + lane * (H / 32) + j, outType, acc[i][j] * inv);
+      }
     }
     return;
   }
   const int used = min(splits, pos / span + 1);  // splits that hold positions
   const bool whole = gridDim.z == 1;
-  float* base = whole ? ar_part : partial + ((long)r * kvHeads + kvh) * splits * FA_ROWS * (H + 2);
+  float* base =
+      whole ? ar_part : partial + ((long)r * kvHeads + kvh) * splits * FA_ROWS * (H + 2);
   if (split < used) {
-    float* dst = whole ? base + (long)warp * FA_ROWS * (H + 2) : base + (long)split * FA_ROWS * (H + 2);
+    float* dst = base + (long)(whole ? warp : split) * FA_ROWS * (H + 2);
 #pragma unroll
     for (int i = 0; i < FA_ROWS; i++) {
 #pragma unroll
