@@ -840,13 +840,7 @@ public final class CudaKernels {
       throw new IllegalArgumentException(
           "attention_decode merges at most " + MAX_ATTENTION_SPLITS + " splits, got " + split);
     }
-    if ((long) tiles * kvHeads > ATTENTION_COUNTERS) {
-      throw new IllegalArgumentException(
-          "attention_decode counts "
-              + ATTENTION_COUNTERS
-              + " (tile, kv head) pairs, got "
-              + (long) tiles * kvHeads);
-    }
+    requireCounted("attention_decode", tiles, kvHeads);
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales);
     args.ptr(keyChannels).i32(kvEnc).i32(kvType);
     args.ptr(out).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer).i32(layers);
@@ -861,6 +855,18 @@ public final class CudaKernels {
         split.splits(),
         128,
         tiledSharedBytes(headSize));
+  }
+
+  /** Throws unless the split arrival counters hold one per (row, kv head) of a launch. */
+  private static void requireCounted(String kernel, int rows, int kvHeads) {
+    if ((long) rows * kvHeads > ATTENTION_COUNTERS) {
+      throw new IllegalArgumentException(
+          kernel
+              + " counts "
+              + ATTENTION_COUNTERS
+              + " (row, kv head) pairs, got "
+              + (long) rows * kvHeads);
+    }
   }
 
   /** The most warps of an {@link #attentionRows} block (kvant.cu's AR_MAX_WARPS). */
@@ -1015,13 +1021,7 @@ public final class CudaKernels {
     if (plan.blocks() > 1 && partial == 0) {
       throw new IllegalArgumentException("attention_rows over several blocks needs its partials");
     }
-    if ((long) rows * kvHeads > ATTENTION_COUNTERS) {
-      throw new IllegalArgumentException(
-          "attention_rows counts "
-              + ATTENTION_COUNTERS
-              + " (row, kv head) pairs, got "
-              + (long) rows * kvHeads);
-    }
+    requireCounted("attention_rows", rows, kvHeads);
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales);
     args.ptr(keyChannels)
         .i32(kvEnc)

@@ -308,33 +308,36 @@ class CudaModelGpuTest {
   /**
    * Decode steps with attention by a warp per range of positions ({@link
    * DecodeFusion#PRODUCTS_AND_WARP_ATTENTION}: attention_rows, the bundled model's head size 32),
-   * against the CPU engine: F16 KV on the GPU, then INT8 and FP8 KV on both engines (token scales,
-   * searched, keys per channel) ({@code model:weights} or {@code model:kv type:encoding}); the warp
-   * path must have run.
+   * against the CPU engine, F16 KV on the GPU ({@code model:weights}); the warp path must have run.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"bundled:I4:g128", "bundled:F8_E4M3", "bundled:BF16"})
+  void warpPerRangeDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    decodeAgreesWithTheCpuEngine(
+        spec,
+        "attention by a warp per range",
+        41,
+        oneLaunch(CpuGpuComparison.Options.DEFAULT, DecodeFusion.PRODUCTS_AND_WARP_ATTENTION, gpu));
+    assertThat(gpu.get().warpAttentionLayers()).as("layers on attention_rows").isPositive();
+  }
+
+  /**
+   * {@link #warpPerRangeDecodeAttentionAgreesWithTheCpuEngine} with INT8 and FP8 KV on both engines
+   * ({@code model:kv type:encoding}: token scales, searched, keys per channel).
    */
   @ParameterizedTest
   @ValueSource(
       strings = {
-        "bundled:I4:g128",
-        "bundled:F8_E4M3",
-        "bundled:BF16",
         "bundled:INT8:PER_TOKEN",
         "bundled:FP8_E4M3:PER_TOKEN_MSE",
         "bundled:INT8:KIVI",
         "bundled:FP8_E4M3:KIVI_MSE"
       })
-  void warpPerRangeDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
+  void warpPerRangeDecodeAttentionOnQuantizedKvAgreesWithTheCpuEngine(String spec)
+      throws Exception {
     AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
-    DecodeFusion warp = DecodeFusion.PRODUCTS_AND_WARP_ATTENTION;
-    if (spec.split(":").length == 3 && !spec.contains(":g")) {
-      quantizedKvAgrees(spec, warp, gpu);
-    } else {
-      decodeAgreesWithTheCpuEngine(
-          spec,
-          "attention by a warp per range",
-          41,
-          oneLaunch(CpuGpuComparison.Options.DEFAULT, warp, gpu));
-    }
+    quantizedKvAgrees(spec, DecodeFusion.PRODUCTS_AND_WARP_ATTENTION, gpu);
     assertThat(gpu.get().warpAttentionLayers()).as("layers on attention_rows").isPositive();
   }
 
