@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -476,6 +476,17 @@ if named wide; then
     timeout "${WIDE_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --weights "${WIDE_W8A8-fp8-e4m3}" \
       --batch ${WIDE_BATCH:-33,64,128,256} --steps 32 --w8a8 16 2>&1 | tee -a "$RESULTS/wide.txt" | grep -E "^\|"
   fi
+fi
+if named headline; then
+  # Issue 15's decode figures on whatever card came: 8B shape, HEADLINE_BATCH rows (default
+  # 1,16,64,256), 128-token prompts, 64 steps, every default (splits, fusion, F16 KV), for
+  # HEADLINE_WEIGHTS (default int4-g128 fp8-e4m3); CudaBench prints the copy bandwidth measured in
+  # the same process and each figure's share of it. HEADLINE_ARGS adds CudaBench options.
+  # shellcheck disable=SC2086 # HEADLINE_ARGS is a word list
+  for w in ${HEADLINE_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    timeout "${HEADLINE_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${HEADLINE_BATCH:-1,16,64,256}" \
+      --prompt 128 --steps 64 --weights "$w" ${HEADLINE_ARGS:-} 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/headline.txt"
+  done
 fi
 if named step1; then
   # Single-stream 8B decode (issue 15's 600 / 330 tok/s): the RMSNorm folded into the tiled

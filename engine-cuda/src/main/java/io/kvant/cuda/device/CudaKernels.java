@@ -1536,9 +1536,16 @@ public final class CudaKernels {
      */
     K8S8(8, 8, K8U4),
     /**
+     * As {@link #K8S8} four chunks deep: a quarter of its shared memory, so that more blocks (and
+     * the next launch's) fit on an SM beside each other.
+     */
+    K8S4(8, 4, K8U4),
+    /**
      * As {@link #K8S8} with sixteen warps four chunks deep; {@link #K16U2} where it does not fit.
      */
-    K16S4(16, 4, K16U2);
+    K16S4(16, 4, K16U2),
+    /** As {@link #K16S4} eight chunks deep; {@link #K16U2} where it does not fit. */
+    K16S8(16, 8, K16U2);
 
     final int warps;
     // chunks each lane has in flight through shared memory (staged splits), 0 for the others

@@ -107,7 +107,21 @@ public enum MgemvSplits {
    * FP8 without W8A8 1,380.7 -> 2,576.3, 2,591.5 -> 4,502.8, 4,516.4 -> 5,664.6 (perf/RESULTS.md,
    * "Session 23").
    */
-  MQ_WIDE;
+  MQ_WIDE,
+  /**
+   * As {@link #MQ_WIDE}, with the one-row products below {@link #HEAD_ROWS} on {@link
+   * MqVariant#K8S4} (a quarter of K16S4's shared memory per block: more blocks per SM), to compare.
+   */
+  MQ_WIDE_K8S4,
+  /**
+   * As {@link #MQ_WIDE} with those products on {@link MqVariant#K16S8} (twice as deep), to compare.
+   */
+  MQ_WIDE_K16S8,
+  /**
+   * As {@link #MQ_WIDE} with only the tall one-row products ({@link #TALL_ROWS} rows and more below
+   * {@link #HEAD_ROWS}: gate/up with SwiGLU) on {@link MqVariant#K8S4}, to compare.
+   */
+  MQ_WIDE_TALL_K8S4;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -134,7 +148,7 @@ public enum MgemvSplits {
             || this == MQ_STAGED_K8
             || this == MQ_STAGED_K16
             || this == MQ_STAGED
-            || this == MQ_WIDE
+            || wide()
         ? io.kvant.cuda.device.CudaKernels.MQ_ROWS
         : TILED_ROWS;
   }
@@ -144,7 +158,15 @@ public enum MgemvSplits {
    * multiplied by {@code mqw}; 0 when this policy never uses it.
    */
   public int wideRows() {
-    return this == MQ_WIDE ? WIDE_ROWS : 0;
+    return wide() ? WIDE_ROWS : 0;
+  }
+
+  /** {@link #MQ_WIDE} or one of the policies that differ from it only in the one-row splits. */
+  private boolean wide() {
+    return this == MQ_WIDE
+        || this == MQ_WIDE_K8S4
+        || this == MQ_WIDE_K16S8
+        || this == MQ_WIDE_TALL_K8S4;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -188,11 +210,22 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED, MQ_WIDE ->
+      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K8S4, MQ_WIDE_K16S8, MQ_WIDE_TALL_K8S4 ->
           n == 1 && out < HEAD_ROWS
-              ? MqVariant.K16S4
+              ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       default -> out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
+    };
+  }
+
+  // the staged split of a one-row product of out (< HEAD_ROWS) rows under MQ_STAGED and the wide
+  // policies
+  private MqVariant oneRowStaged(int out) {
+    return switch (this) {
+      case MQ_WIDE_K8S4 -> MqVariant.K8S4;
+      case MQ_WIDE_K16S8 -> MqVariant.K16S8;
+      case MQ_WIDE_TALL_K8S4 -> out >= TALL_ROWS ? MqVariant.K8S4 : MqVariant.K16S4;
+      default -> MqVariant.K16S4;
     };
   }
 
@@ -206,7 +239,7 @@ public enum MgemvSplits {
     if (byShape.staged()) {
       return byShape;
     }
-    if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || this == MQ_WIDE)
+    if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || wide())
         && codes == MqCodes.I4
         && out >= TALL_ROWS) {
       return MqVariant.K8U4;

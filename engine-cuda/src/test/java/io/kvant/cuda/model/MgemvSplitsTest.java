@@ -74,7 +74,7 @@ class MgemvSplitsTest {
     for (MgemvSplits policy : MgemvSplits.values()) {
       assertThat(policy.wideRows())
           .as("%s", policy)
-          .isEqualTo(policy == MgemvSplits.MQ_WIDE ? 192 : 0);
+          .isEqualTo(policy.name().startsWith("MQ_WIDE") ? 192 : 0);
     }
     // groups: at most a staged window (a column split must not cut one), or one per row
     assertThat(CudaKernels.mqwTakes(MqCodes.I4, 4096, 7)).isTrue();
@@ -124,7 +124,7 @@ class MgemvSplitsTest {
                       || policy == MgemvSplits.MQ_STAGED_K8
                       || policy == MgemvSplits.MQ_STAGED_K16
                       || policy == MgemvSplits.MQ_STAGED
-                      || policy == MgemvSplits.MQ_WIDE
+                      || policy.name().startsWith("MQ_WIDE")
                   ? CudaKernels.MQ_ROWS
                   : 16);
       for (int n = 1; n <= rows; n++) {
@@ -168,7 +168,7 @@ class MgemvSplitsTest {
             boolean int4Tall =
                 (policy == MgemvSplits.MQ_32_TALL_INT4_K8U4
                         || policy == MgemvSplits.MQ_STAGED
-                        || policy == MgemvSplits.MQ_WIDE)
+                        || policy.name().startsWith("MQ_WIDE"))
                     && codes == MqCodes.I4
                     && out >= MgemvSplits.TALL_ROWS;
             if (policy != p && !int4Tall) {
@@ -214,6 +214,24 @@ class MgemvSplitsTest {
   }
 
   @Test
+  void theComparedWidePoliciesDifferFromTheDefaultOnlyInTheOneRowProductsBelowTheHead() {
+    for (MqCodes codes : MqCodes.values()) {
+      for (int out : new int[] {1024, 4096, 6144, 14336, 28672, 128256}) {
+        for (int n = 1; n <= CudaKernels.MQ_ROWS; n++) {
+          MqVariant base = MgemvSplits.MQ_WIDE.tiled(out, n, codes);
+          boolean oneRow = n == 1 && out < MgemvSplits.HEAD_ROWS;
+          assertThat(MgemvSplits.MQ_WIDE_K8S4.tiled(out, n, codes))
+              .isEqualTo(oneRow ? MqVariant.K8S4 : base);
+          assertThat(MgemvSplits.MQ_WIDE_K16S8.tiled(out, n, codes))
+              .isEqualTo(oneRow ? MqVariant.K16S8 : base);
+          assertThat(MgemvSplits.MQ_WIDE_TALL_K8S4.tiled(out, n, codes))
+              .isEqualTo(oneRow && out >= MgemvSplits.TALL_ROWS ? MqVariant.K8S4 : base);
+        }
+      }
+    }
+  }
+
+  @Test
   void stagedSplitsTakeEightRowsAndSizeTheirSharedMemoryFromTheLaunch() {
     assertThat(MqVariant.K8S8.takes(8)).isTrue();
     assertThat(MqVariant.K8S8.takes(9)).isFalse();
@@ -227,6 +245,11 @@ class MgemvSplitsTest {
     // gate/up: two streams in the ring and the table
     assertThat(MqVariant.K16S4.sharedBytes(4096, 2, 32, true))
         .isEqualTo(2 * 32768 + 2 * 4096 + 16384 + 128 + 512);
+    // depth 4 for eight warps, 8 for sixteen
+    assertThat(MqVariant.K8S4.sharedBytes(4096, 1, 32, true))
+        .isEqualTo(2 * 16384 + 2 * 4096 + 8192 + 128 + 256);
+    assertThat(MqVariant.K16S8.sharedBytes(4096, 1, 32, false))
+        .isEqualTo(65536 + 4096 + 8192 + 128 + 512);
   }
 
   @Test
