@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -486,6 +486,18 @@ if named headline; then
   for w in ${HEADLINE_WEIGHTS:-int4-g128 fp8-e4m3}; do
     timeout "${HEADLINE_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${HEADLINE_BATCH:-1,16,64,256}" \
       --prompt 128 --steps 64 --weights "$w" ${HEADLINE_ARGS:-} 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/headline.txt"
+  done
+fi
+if named splitsab; then
+  # The products' splits compared in one process (a pass per policy, same weights): 8B decode,
+  # SPLITSAB_BATCH rows (default 1), 128-token prompts, 64 steps, policies SPLITSAB_SPLITS (default
+  # the one-row staged variants against the default, which runs first and last so drift shows),
+  # weights SPLITSAB_WEIGHTS (default int4-g128 fp8-e4m3).
+  for w in ${SPLITSAB_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    timeout "${SPLITSAB_TIMEOUT:-240}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${SPLITSAB_BATCH:-1}" \
+      --prompt 128 --steps 64 --weights "$w" \
+      --splits "${SPLITSAB_SPLITS:-mq-wide,mq-wide-k8s4,mq-wide-k16s8,mq-wide-tall-k8s4,mq-wide}" 2>&1 |
+      grep -v "^WARNING" | tee -a "$RESULTS/splitsab.txt"
   done
 fi
 if named step1; then
