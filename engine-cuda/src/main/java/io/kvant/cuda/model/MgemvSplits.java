@@ -105,21 +105,30 @@ public enum MgemvSplits {
    * #MQ_STAGED}. The default since session 23: 8B decode on an H100, same weights, INT4 g128
    * 1,112.2 -> 2,461.9 tok/s at 33 sequences, 2,120.2 -> 4,272.2 at 64, 3,800.2 -> 5,225.5 at 128;
    * FP8 without W8A8 1,380.7 -> 2,576.3, 2,591.5 -> 4,502.8, 4,516.4 -> 5,664.6 (perf/RESULTS.md,
-   * "Session 23").
+   * "Session 23"). Since session 29 its one-row 4-bit gate/up launch runs K8S4 ({@link #tiled(int,
+   * int, MqCodes)}).
    */
   MQ_WIDE,
   /**
-   * As {@link #MQ_WIDE}, with the one-row products below {@link #HEAD_ROWS} on {@link
-   * MqVariant#K8S4} (a quarter of K16S4's shared memory per block: more blocks per SM), to compare.
+   * As {@link #MQ_WIDE}, but every one-row product below {@link #HEAD_ROWS} on {@link
+   * MqVariant#K16S4}, the 4-bit gate/up launch included: the default of sessions 23-28, to compare.
+   */
+  MQ_WIDE_K16S4,
+  /**
+   * As {@link #MQ_WIDE_K16S4} with those products on {@link MqVariant#K8S4} (a quarter of K16S4's
+   * shared memory per block, so up to four blocks per SM), to compare. Slower in whole steps (8B
+   * INT4 g128, one row, H100: 331.4 tok/s against 353.9, session 29).
    */
   MQ_WIDE_K8S4,
   /**
-   * As {@link #MQ_WIDE} with those products on {@link MqVariant#K16S8} (twice as deep), to compare.
+   * As {@link #MQ_WIDE_K16S4} with those products on {@link MqVariant#K16S8} (twice as deep), to
+   * compare. Slower (301.2 tok/s against 353.9 in the same run as above).
    */
   MQ_WIDE_K16S8,
   /**
-   * As {@link #MQ_WIDE} with only the tall one-row products ({@link #TALL_ROWS} rows and more below
-   * {@link #HEAD_ROWS}: gate/up with SwiGLU) on {@link MqVariant#K8S4}, to compare.
+   * As {@link #MQ_WIDE_K16S4} with the tall one-row products ({@link #TALL_ROWS} rows and more
+   * below {@link #HEAD_ROWS}: gate/up with SwiGLU) on {@link MqVariant#K8S4} for every code, where
+   * {@link #MQ_WIDE} does so for 4-bit codes only; to compare for 8-bit codes.
    */
   MQ_WIDE_TALL_K8S4;
 
@@ -164,6 +173,7 @@ public enum MgemvSplits {
   /** {@link #MQ_WIDE} or one of the policies that differ from it only in the one-row splits. */
   private boolean wide() {
     return this == MQ_WIDE
+        || this == MQ_WIDE_K16S4
         || this == MQ_WIDE_K8S4
         || this == MQ_WIDE_K16S8
         || this == MQ_WIDE_TALL_K8S4;
@@ -210,7 +220,7 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K8S4, MQ_WIDE_K16S8, MQ_WIDE_TALL_K8S4 ->
+      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_K16S8, MQ_WIDE_TALL_K8S4 ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -232,12 +242,18 @@ public enum MgemvSplits {
   /**
    * As {@link #tiled(int, int)}, for a product whose weights have {@code codes}: the same split,
    * except under {@link #MQ_32_K16U2_8BIT} for 8-bit codes and {@link #MQ_32_TALL_INT4_K8U4} (and
-   * {@link #MQ_STAGED} where it does not stage) for 4-bit codes. A staged split takes every code.
+   * {@link #MQ_STAGED} where it does not stage) for 4-bit codes, and under {@link #MQ_WIDE} for the
+   * tall one-row 4-bit products below the head (gate/up with SwiGLU), which take {@link
+   * MqVariant#K8S4}: four 256-thread blocks per SM where K16S4's 82 KiB of shared memory allowed
+   * two. 8B INT4 g128 decode, one row, H100, same weights, both orders in one process each: 353.9
+   * -> 394.7 and 364.7 -> 390.7 tok/s; ncu, that launch alone: 39.7 -> 34.5 us (perf/RESULTS.md,
+   * session 29). FP8 moved by less than the order of the passes did, so 8-bit codes keep K16S4. A
+   * staged split takes every code.
    */
   public MqVariant tiled(int out, int n, MqCodes codes) {
     MqVariant byShape = tiled(out, n);
     if (byShape.staged()) {
-      return byShape;
+      return this == MQ_WIDE && codes == MqCodes.I4 && out >= TALL_ROWS ? MqVariant.K8S4 : byShape;
     }
     if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || wide())
         && codes == MqCodes.I4

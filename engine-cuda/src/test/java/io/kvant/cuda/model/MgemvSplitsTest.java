@@ -57,8 +57,11 @@ class MgemvSplitsTest {
     for (MqCodes codes : MqCodes.values()) {
       for (int out : new int[] {1024, 4096, 14336, 128256}) {
         for (int n = 1; n <= CudaKernels.MQ_ROWS; n++) {
+          boolean int4GateUp = codes == MqCodes.I4 && n == 1 && out == 14336;
           assertThat(MgemvSplits.MQ_WIDE.tiled(out, n, codes))
               .as("%s %d rows of %d", codes, n, out)
+              .isEqualTo(int4GateUp ? MqVariant.K8S4 : MgemvSplits.MQ_STAGED.tiled(out, n, codes));
+          assertThat(MgemvSplits.MQ_WIDE_K16S4.tiled(out, n, codes))
               .isEqualTo(MgemvSplits.MQ_STAGED.tiled(out, n, codes));
         }
       }
@@ -214,11 +217,11 @@ class MgemvSplitsTest {
   }
 
   @Test
-  void theComparedWidePoliciesDifferFromTheDefaultOnlyInTheOneRowProductsBelowTheHead() {
+  void theComparedWidePoliciesDifferFromSession28sDefaultOnlyInTheOneRowProductsBelowTheHead() {
     for (MqCodes codes : MqCodes.values()) {
       for (int out : new int[] {1024, 4096, 6144, 14336, 28672, 128256}) {
         for (int n = 1; n <= CudaKernels.MQ_ROWS; n++) {
-          MqVariant base = MgemvSplits.MQ_WIDE.tiled(out, n, codes);
+          MqVariant base = MgemvSplits.MQ_WIDE_K16S4.tiled(out, n, codes);
           boolean oneRow = n == 1 && out < MgemvSplits.HEAD_ROWS;
           assertThat(MgemvSplits.MQ_WIDE_K8S4.tiled(out, n, codes))
               .isEqualTo(oneRow ? MqVariant.K8S4 : base);
