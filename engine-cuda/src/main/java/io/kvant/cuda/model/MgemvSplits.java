@@ -130,7 +130,13 @@ public enum MgemvSplits {
    * below {@link #HEAD_ROWS}: gate/up with SwiGLU) on {@link MqVariant#K8S4} for every code, where
    * {@link #MQ_WIDE} does so for 4-bit codes only; to compare for 8-bit codes.
    */
-  MQ_WIDE_TALL_K8S4;
+  MQ_WIDE_TALL_K8S4,
+  /**
+   * As {@link #MQ_WIDE}, with the one-row products of long rows ({@link #TALL_ROWS} columns and
+   * more below {@link #HEAD_ROWS} rows: the down projection, fourteen chunks per warp) on {@link
+   * MqVariant#K16S8}, seven chunks ahead where K16S4 has three; to compare.
+   */
+  MQ_WIDE_LONG_K16S8;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -176,7 +182,8 @@ public enum MgemvSplits {
         || this == MQ_WIDE_K16S4
         || this == MQ_WIDE_K8S4
         || this == MQ_WIDE_K16S8
-        || this == MQ_WIDE_TALL_K8S4;
+        || this == MQ_WIDE_TALL_K8S4
+        || this == MQ_WIDE_LONG_K16S8;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -220,7 +227,13 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_K16S8, MQ_WIDE_TALL_K8S4 ->
+      case MQ_STAGED,
+          MQ_WIDE,
+          MQ_WIDE_K16S4,
+          MQ_WIDE_K8S4,
+          MQ_WIDE_K16S8,
+          MQ_WIDE_TALL_K8S4,
+          MQ_WIDE_LONG_K16S8 ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -253,7 +266,11 @@ public enum MgemvSplits {
   public MqVariant tiled(int out, int n, MqCodes codes) {
     MqVariant byShape = tiled(out, n);
     if (byShape.staged()) {
-      return this == MQ_WIDE && codes == MqCodes.I4 && out >= TALL_ROWS ? MqVariant.K8S4 : byShape;
+      return (this == MQ_WIDE || this == MQ_WIDE_LONG_K16S8)
+              && codes == MqCodes.I4
+              && out >= TALL_ROWS
+          ? MqVariant.K8S4
+          : byShape;
     }
     if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || wide())
         && codes == MqCodes.I4
@@ -268,6 +285,17 @@ public enum MgemvSplits {
       return MqVariant.K16U2;
     }
     return byShape;
+  }
+
+  /**
+   * As {@link #tiled(int, int, MqCodes)} for a product of rows {@code in} wide: the same split,
+   * except under {@link #MQ_WIDE_LONG_K16S8}.
+   */
+  public MqVariant tiled(int out, int in, int n, MqCodes codes) {
+    MqVariant v = tiled(out, n, codes);
+    return this == MQ_WIDE_LONG_K16S8 && v == MqVariant.K16S4 && in >= TALL_ROWS
+        ? MqVariant.K16S8
+        : v;
   }
 
   private MgVariant pick(MgKind kind, int out, MgVariant shortDense) {

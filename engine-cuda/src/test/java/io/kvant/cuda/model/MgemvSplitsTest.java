@@ -235,6 +235,32 @@ class MgemvSplitsTest {
   }
 
   @Test
+  void onlyTheLongRowPolicyLooksAtTheRowWidth() {
+    MgemvSplits p = MgemvSplits.MQ_WIDE_LONG_K16S8;
+    assertThat(p.tiled(4096, 14336, 1, MqCodes.I4)).isEqualTo(MqVariant.K16S8);
+    assertThat(p.tiled(4096, 14336, 1, MqCodes.E4M3)).isEqualTo(MqVariant.K16S8);
+    assertThat(p.tiled(4096, 4096, 1, MqCodes.I4)).isEqualTo(MqVariant.K16S4);
+    assertThat(p.tiled(14336, 4096, 1, MqCodes.I4)).isEqualTo(MqVariant.K8S4);
+    assertThat(p.tiled(4096, 14336, 2, MqCodes.I4))
+        .isEqualTo(MgemvSplits.MQ_WIDE.tiled(4096, 2, MqCodes.I4));
+    for (MgemvSplits policy : MgemvSplits.values()) {
+      for (MqCodes codes : MqCodes.values()) {
+        for (int out : new int[] {1024, 4096, 14336, 128256}) {
+          for (int in : new int[] {64, 4096, 8192, 14336}) {
+            for (int n = 1; n <= policy.tiledRows(); n++) {
+              MqVariant v = policy.tiled(out, in, n, codes);
+              assertThat(v.takes(n)).isTrue();
+              if (policy != p) {
+                assertThat(v).isEqualTo(policy.tiled(out, n, codes));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test
   void stagedSplitsTakeEightRowsAndSizeTheirSharedMemoryFromTheLaunch() {
     assertThat(MqVariant.K8S8.takes(8)).isTrue();
     assertThat(MqVariant.K8S8.takes(9)).isFalse();
