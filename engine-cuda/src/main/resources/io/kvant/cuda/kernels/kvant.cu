@@ -3203,11 +3203,6 @@ __device__ __forceinline__ void prefetch_l2(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
-// Pulls the line of p toward this SM's L1 (a hint: nothing waits on it, no register holds it).
-__device__ __forceinline__ void prefetch_l1(const void* p) {
-  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
-}
-
 // cp_async16 of the first `bytes` (0 or 16) of src, the rest of the 16 zeroed.
 __device__ __forceinline__ void cp_async16_zfill(void* smem, const void* gmem, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(
@@ -3282,18 +3277,9 @@ __device__ __forceinline__ void mqs_impl(
     e[2 + (r16 >> 3)] = z;             // .z zlo (row g), .w zhi (row g + 8)
   }
   if (threadIdx.x < 8) ((uint4*)zeroArea)[threadIdx.x] = make_uint4(0u, 0u, 0u, 0u);
-  // The staging loop below loads one quad at a time per thread, so a row of 14,336 columns would
-  // cost a thread seven round trips to L2 in a row (ncu, session 29: 40% of the one-row launches'
-  // stalls waited on these loads). Every line it will read is asked for first (the norm weights
-  // before the wait: they are immutable), without holding registers, so its loads find L1.
-  const int quads = in >> 2;
-  if (NORM)
-    for (int c4 = threadIdx.x * 8; c4 < quads; c4 += 32 * KS * 8) prefetch_l1((const float4*)normW + c4);
   pdl_wait_previous();
-  for (int r = 0; r < n; r++)
-    for (int c4 = threadIdx.x * 8; c4 < quads; c4 += 32 * KS * 8)
-      prefetch_l1((const float4*)(x + (long)r * in) + c4);
   // the activation rows, once, in F16 (times the norm weights; each row's sum of squares per warp)
+  const int quads = in >> 2;
   for (int r = 0; r < n; r++) {
     float q = 0.f;
     for (int c4 = threadIdx.x; c4 < quads; c4 += 32 * KS) {
