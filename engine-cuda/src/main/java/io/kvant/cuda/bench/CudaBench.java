@@ -47,7 +47,7 @@ import java.util.SplittableRandom;
  *        [--splits fixed,by-shape,split-k,split-k-f4,mq-k8u4,mq-k16u2,mq-k16u4,mq-32,
  *                  mq-32-k16u2-8bit,mq-32-tall-k8u4,mq-32-tall-int4-k8u4,mq-staged-k8,
  *                  mq-staged-k16,mq-staged,mq-wide,mq-wide-k16s4,mq-wide-k8s4,
- *                  mq-wide-k16s8,mq-wide-tall-k8s4,mq-wide-long-k16s8]
+ *                  mq-wide-tall-k8s4]
  *        [--profile (with --graphs off)]
  *        [--kv f16|int8|fp8|f32] [--w8a8 off,16] [--layout tiled|rows]
  *        [--kv-encoding per-token,per-token-mse,kivi,kivi-mse,centered-mse,centered-qmse]

@@ -1543,9 +1543,7 @@ public final class CudaKernels {
     /**
      * As {@link #K8S8} with sixteen warps four chunks deep; {@link #K16U2} where it does not fit.
      */
-    K16S4(16, 4, K16U2),
-    /** As {@link #K16S4} eight chunks deep; {@link #K16U2} where it does not fit. */
-    K16S8(16, 8, K16U2);
+    K16S4(16, 4, K16U2);
 
     final int warps;
     // chunks each lane has in flight through shared memory (staged splits), 0 for the others

@@ -121,22 +121,13 @@ public enum MgemvSplits {
    */
   MQ_WIDE_K8S4,
   /**
-   * As {@link #MQ_WIDE_K16S4} with those products on {@link MqVariant#K16S8} (twice as deep), to
-   * compare. Slower (301.2 tok/s against 353.9 in the same run as above).
-   */
-  MQ_WIDE_K16S8,
-  /**
    * As {@link #MQ_WIDE_K16S4} with the tall one-row products ({@link #TALL_ROWS} rows and more
    * below {@link #HEAD_ROWS}: gate/up with SwiGLU) on {@link MqVariant#K8S4} for every code, where
-   * {@link #MQ_WIDE} does so for 4-bit codes only; to compare for 8-bit codes.
+   * {@link #MQ_WIDE} does so for 4-bit codes only; to compare for 8-bit codes. FP8, one row, H100
+   * (session 29): 307.0 tok/s between the default's 305.6 and 312.5 in one process (the default run
+   * first and last under two names), so not taken.
    */
-  MQ_WIDE_TALL_K8S4,
-  /**
-   * As {@link #MQ_WIDE}, with the one-row products of long rows ({@link #TALL_ROWS} columns and
-   * more below {@link #HEAD_ROWS} rows: the down projection, fourteen chunks per warp) on {@link
-   * MqVariant#K16S8}, seven chunks ahead where K16S4 has three; to compare.
-   */
-  MQ_WIDE_LONG_K16S8;
+  MQ_WIDE_TALL_K8S4;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -181,9 +172,7 @@ public enum MgemvSplits {
     return this == MQ_WIDE
         || this == MQ_WIDE_K16S4
         || this == MQ_WIDE_K8S4
-        || this == MQ_WIDE_K16S8
-        || this == MQ_WIDE_TALL_K8S4
-        || this == MQ_WIDE_LONG_K16S8;
+        || this == MQ_WIDE_TALL_K8S4;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -227,13 +216,7 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED,
-          MQ_WIDE,
-          MQ_WIDE_K16S4,
-          MQ_WIDE_K8S4,
-          MQ_WIDE_K16S8,
-          MQ_WIDE_TALL_K8S4,
-          MQ_WIDE_LONG_K16S8 ->
+      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_TALL_K8S4 ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -246,7 +229,6 @@ public enum MgemvSplits {
   private MqVariant oneRowStaged(int out) {
     return switch (this) {
       case MQ_WIDE_K8S4 -> MqVariant.K8S4;
-      case MQ_WIDE_K16S8 -> MqVariant.K16S8;
       case MQ_WIDE_TALL_K8S4 -> out >= TALL_ROWS ? MqVariant.K8S4 : MqVariant.K16S4;
       default -> MqVariant.K16S4;
     };
@@ -266,11 +248,7 @@ public enum MgemvSplits {
   public MqVariant tiled(int out, int n, MqCodes codes) {
     MqVariant byShape = tiled(out, n);
     if (byShape.staged()) {
-      return (this == MQ_WIDE || this == MQ_WIDE_LONG_K16S8)
-              && codes == MqCodes.I4
-              && out >= TALL_ROWS
-          ? MqVariant.K8S4
-          : byShape;
+      return this == MQ_WIDE && codes == MqCodes.I4 && out >= TALL_ROWS ? MqVariant.K8S4 : byShape;
     }
     if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || wide())
         && codes == MqCodes.I4
@@ -285,17 +263,6 @@ public enum MgemvSplits {
       return MqVariant.K16U2;
     }
     return byShape;
-  }
-
-  /**
-   * As {@link #tiled(int, int, MqCodes)} for a product of rows {@code in} wide: the same split,
-   * except under {@link #MQ_WIDE_LONG_K16S8}.
-   */
-  public MqVariant tiled(int out, int in, int n, MqCodes codes) {
-    MqVariant v = tiled(out, n, codes);
-    return this == MQ_WIDE_LONG_K16S8 && v == MqVariant.K16S4 && in >= TALL_ROWS
-        ? MqVariant.K16S8
-        : v;
   }
 
   private MgVariant pick(MgKind kind, int out, MgVariant shortDense) {

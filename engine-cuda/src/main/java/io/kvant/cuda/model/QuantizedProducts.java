@@ -307,7 +307,7 @@ final class QuantizedProducts {
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {
       k.mq(
           codes(q),
-          splits.tiled(out, in, n, codes(q)),
+          splits.tiled(out, n, codes(q)),
           new CudaKernels.MgMatrix(w.ptr(), q.scales().ptr(), q.zerosPtr(), y, out),
           null,
           null,

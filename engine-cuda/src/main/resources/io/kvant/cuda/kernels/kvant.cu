@@ -3411,8 +3411,7 @@ __device__ __forceinline__ void mqs_impl(
 #define MQS_SPLITS(PREFIX, CODE)          \
   MQS_FORMS(PREFIX##_k8s4, CODE, 8, 4)    \
   MQS_FORMS(PREFIX##_k8s8, CODE, 8, 8)    \
-  MQS_FORMS(PREFIX##_k16s4, CODE, 16, 4)  \
-  MQS_FORMS(PREFIX##_k16s8, CODE, 16, 8)
+  MQS_FORMS(PREFIX##_k16s4, CODE, 16, 4)
 
 MQS_SPLITS(mq4, MQC_I4)
 MQS_SPLITS(mq8i, MQC_I8)

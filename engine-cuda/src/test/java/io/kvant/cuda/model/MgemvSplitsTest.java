@@ -225,36 +225,8 @@ class MgemvSplitsTest {
           boolean oneRow = n == 1 && out < MgemvSplits.HEAD_ROWS;
           assertThat(MgemvSplits.MQ_WIDE_K8S4.tiled(out, n, codes))
               .isEqualTo(oneRow ? MqVariant.K8S4 : base);
-          assertThat(MgemvSplits.MQ_WIDE_K16S8.tiled(out, n, codes))
-              .isEqualTo(oneRow ? MqVariant.K16S8 : base);
           assertThat(MgemvSplits.MQ_WIDE_TALL_K8S4.tiled(out, n, codes))
               .isEqualTo(oneRow && out >= MgemvSplits.TALL_ROWS ? MqVariant.K8S4 : base);
-        }
-      }
-    }
-  }
-
-  @Test
-  void onlyTheLongRowPolicyLooksAtTheRowWidth() {
-    MgemvSplits p = MgemvSplits.MQ_WIDE_LONG_K16S8;
-    assertThat(p.tiled(4096, 14336, 1, MqCodes.I4)).isEqualTo(MqVariant.K16S8);
-    assertThat(p.tiled(4096, 14336, 1, MqCodes.E4M3)).isEqualTo(MqVariant.K16S8);
-    assertThat(p.tiled(4096, 4096, 1, MqCodes.I4)).isEqualTo(MqVariant.K16S4);
-    assertThat(p.tiled(14336, 4096, 1, MqCodes.I4)).isEqualTo(MqVariant.K8S4);
-    assertThat(p.tiled(4096, 14336, 2, MqCodes.I4))
-        .isEqualTo(MgemvSplits.MQ_WIDE.tiled(4096, 2, MqCodes.I4));
-    for (MgemvSplits policy : MgemvSplits.values()) {
-      for (MqCodes codes : MqCodes.values()) {
-        for (int out : new int[] {1024, 4096, 14336, 128256}) {
-          for (int in : new int[] {64, 4096, 8192, 14336}) {
-            for (int n = 1; n <= policy.tiledRows(); n++) {
-              MqVariant v = policy.tiled(out, in, n, codes);
-              assertThat(v.takes(n)).isTrue();
-              if (policy != p) {
-                assertThat(v).isEqualTo(policy.tiled(out, n, codes));
-              }
-            }
-          }
         }
       }
     }
@@ -274,11 +246,9 @@ class MgemvSplitsTest {
     // gate/up: two streams in the ring and the table
     assertThat(MqVariant.K16S4.sharedBytes(4096, 2, 32, true))
         .isEqualTo(2 * 32768 + 2 * 4096 + 16384 + 128 + 512);
-    // depth 4 for eight warps, 8 for sixteen
+    // depth 4 for eight warps
     assertThat(MqVariant.K8S4.sharedBytes(4096, 1, 32, true))
         .isEqualTo(2 * 16384 + 2 * 4096 + 8192 + 128 + 256);
-    assertThat(MqVariant.K16S8.sharedBytes(4096, 1, 32, false))
-        .isEqualTo(65536 + 4096 + 8192 + 128 + 512);
   }
 
   @Test
