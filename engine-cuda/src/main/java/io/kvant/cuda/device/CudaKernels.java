@@ -1536,8 +1536,8 @@ public final class CudaKernels {
      */
     K8S8(8, 8, K8U4),
     /**
-     * As {@link #K8S8} four chunks deep: a quarter of its shared memory, so that more blocks (and
-     * the next launch's) fit on an SM beside each other.
+     * As {@link #K8S8} four chunks deep: half its ring, so that up to four blocks share an SM (the
+     * one-row 4-bit gate/up launch of {@code MgemvSplits.MQ_WIDE}).
      */
     K8S4(8, 4, K8U4),
     /**
