@@ -3412,8 +3412,6 @@ __device__ __forceinline__ void mqs_impl(
     for (int p = 0; p < P; p++)
 #pragma unroll
       for (int q = 0; q < 4; q++) tot[p][q] = 0.f;
-    // not unrolled: nvcc kept every split's loads live, 64 -> 71 registers for K8S4's gate/up
-#pragma unroll 1
     for (int z = 0; z < (int)gridDim.y; z++) {
       const float* theirs = partial + (long)(z * gridDim.x + blockIdx.x) * P * 128;
 #pragma unroll
