@@ -76,9 +76,6 @@ public final class CudaKernels {
   private final MemorySegment[] mqw = new MemorySegment[MqCodes.values().length];
   // mqw's split-K arrival counts, zero between launches (each launch's last block resets its own)
   private final DeviceBuffer mqwCounters;
-  // the staged products' column splits: their sums and per-tile arrival counters
-  private final DeviceBuffer mqsPartial;
-  private final DeviceBuffer mqsCounters;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -158,7 +155,12 @@ public final class CudaKernels {
           for (int f = 0; f < forms.length; f++) {
             MemorySegment fn =
                 d.function(
-                    module, codes.prefix + MQ_FRAGMENTS[nb] + v.kernelName() + "_" + forms[f]);
+                    module,
+                    codes.prefix
+                        + MQ_FRAGMENTS[nb]
+                        + v.name().toLowerCase(java.util.Locale.ROOT)
+                        + "_"
+                        + forms[f]);
             if (v.staged()) {
               d.setFunctionAttribute(
                   fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, device.sharedPerBlockOptIn());
@@ -183,9 +185,6 @@ public final class CudaKernels {
     }
     mqwCounters = device.allocate(4L * MQW_COUNTERS);
     d.memset(mqwCounters.ptr(), 0, mqwCounters.bytes());
-    mqsPartial = device.allocate(4L * MQS_PARTIAL_FLOATS);
-    mqsCounters = device.allocate(4L * MQS_COUNTERS);
-    d.memset(mqsCounters.ptr(), 0, mqsCounters.bytes());
     attentionCounters = device.allocate(4L * ATTENTION_COUNTERS);
     d.memset(attentionCounters.ptr(), 0, attentionCounters.bytes());
     gridCap = device.multiprocessors() * 16;
@@ -1544,40 +1543,17 @@ public final class CudaKernels {
     /**
      * As {@link #K8S8} with sixteen warps four chunks deep; {@link #K16U2} where it does not fit.
      */
-    K16S4(16, 4, K16U2),
-    /**
-     * {@link #K16S4}'s kernels with each tile's columns split over two blocks, added in split order
-     * by the last to arrive: twice the blocks for launches of few tiles.
-     */
-    K16S4C2(16, 4, K16U2, 2);
+    K16S4(16, 4, K16U2);
 
     final int warps;
     // chunks each lane has in flight through shared memory (staged splits), 0 for the others
     private final int depth;
     private final MqVariant fallback;
-    // blocks per tile, each a share of its columns (staged splits only)
-    private final int columns;
 
     MqVariant(int warps, int depth, MqVariant fallback) {
-      this(warps, depth, fallback, 1);
-    }
-
-    MqVariant(int warps, int depth, MqVariant fallback, int columns) {
       this.warps = warps;
       this.depth = depth;
       this.fallback = fallback;
-      this.columns = columns;
-    }
-
-    /** Blocks per 16-row tile, each a share of the tile's columns (1: the whole row). */
-    public int columns() {
-      return columns;
-    }
-
-    /** The split part of its kernels' names ({@code k16s4} for K16S4C2: the same kernels). */
-    String kernelName() {
-      String name = name().toLowerCase(java.util.Locale.ROOT);
-      return columns > 1 ? name.substring(0, name.lastIndexOf('c')) : name;
     }
 
     /**
@@ -1676,36 +1652,14 @@ public final class CudaKernels {
     matrixArgs(c);
     args.i32(groupShift).i32(groupsPerRow).ptr(x).i32(in).i32(n);
     args.i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
-    int columns = 1;
-    if (run.staged()) {
-      columns = mqsColumns(run, blocks, swiglu);
-      args.ptr(mqsPartial.ptr()).ptr(mqsCounters.ptr());
-    }
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(
         mq[codes.ordinal()][run.ordinal()][n > 16 ? 2 : n > 8 ? 1 : 0][form],
         codes.prefix,
         blocks,
-        columns,
+        1,
         32 * run.warps,
         (int) run.sharedBytes(in, n, groupsPerRow, swiglu));
-  }
-
-  /** Floats of the staged products' column-split sums (a tile's are 128 per matrix and split). */
-  static final int MQS_PARTIAL_FLOATS = 1 << 20;
-
-  /** Tiles of one staged launch whose columns can be split (its counters). */
-  static final int MQS_COUNTERS = 1 << 16;
-
-  /**
-   * The column splits a staged launch of {@code tiles} tiles runs with: the variant's, or 1 where
-   * its sums or counters would not fit.
-   */
-  static int mqsColumns(MqVariant run, int tiles, boolean swiglu) {
-    long floats = (long) run.columns() * tiles * (swiglu ? 2 : 1) * 128;
-    return run.columns() > 1 && floats <= MQS_PARTIAL_FLOATS && tiles <= MQS_COUNTERS
-        ? run.columns()
-        : 1;
   }
 
   /** Rows of activations a block of {@link #mqw} multiplies (mqw's MQW_NT). */

@@ -127,12 +127,7 @@ public enum MgemvSplits {
    * (session 29): 307.0 tok/s between the default's 305.6 and 312.5 in one process (the default run
    * first and last under two names), so not taken.
    */
-  MQ_WIDE_TALL_K8S4,
-  /**
-   * As {@link #MQ_WIDE} with the one-row products of fewer than {@link #TALL_ROWS} rows (q/k/v, o,
-   * down) on {@link MqVariant#K16S4C2}: each tile's columns over two blocks; to compare.
-   */
-  MQ_WIDE_COLUMNS;
+  MQ_WIDE_TALL_K8S4;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -177,8 +172,7 @@ public enum MgemvSplits {
     return this == MQ_WIDE
         || this == MQ_WIDE_K16S4
         || this == MQ_WIDE_K8S4
-        || this == MQ_WIDE_TALL_K8S4
-        || this == MQ_WIDE_COLUMNS;
+        || this == MQ_WIDE_TALL_K8S4;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -222,7 +216,7 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_TALL_K8S4, MQ_WIDE_COLUMNS ->
+      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_TALL_K8S4 ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -236,7 +230,6 @@ public enum MgemvSplits {
     return switch (this) {
       case MQ_WIDE_K8S4 -> MqVariant.K8S4;
       case MQ_WIDE_TALL_K8S4 -> out >= TALL_ROWS ? MqVariant.K8S4 : MqVariant.K16S4;
-      case MQ_WIDE_COLUMNS -> out >= TALL_ROWS ? MqVariant.K16S4 : MqVariant.K16S4C2;
       default -> MqVariant.K16S4;
     };
   }
@@ -255,9 +248,7 @@ public enum MgemvSplits {
   public MqVariant tiled(int out, int n, MqCodes codes) {
     MqVariant byShape = tiled(out, n);
     if (byShape.staged()) {
-      return (this == MQ_WIDE || this == MQ_WIDE_COLUMNS) && codes == MqCodes.I4 && out >= TALL_ROWS
-          ? MqVariant.K8S4
-          : byShape;
+      return this == MQ_WIDE && codes == MqCodes.I4 && out >= TALL_ROWS ? MqVariant.K8S4 : byShape;
     }
     if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || wide())
         && codes == MqCodes.I4

@@ -2977,17 +2977,12 @@ __device__ __forceinline__ void mq_impl(
   const int g = lane >> 2, t = lane & 3;
   int b, out;
   float* y;
-  const int allChunks = in / (16 * KT);
-  // this block's chunks: all of them unless the columns are split
-  const int k0 = (int)((long)blockIdx.y * allChunks / gridDim.y);
-  const int chunks = (int)((long)(blockIdx.y + 1) * allChunks / gridDim.y) - k0;
+  const int chunks = in / (16 * KT);
   const unsigned char* wt[P];
   const float* st[P];
   const unsigned char* zt[P];
   mq_block_tile<SW, P>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,
-                       (long)allChunks * 512, lane, b, y, out, wt, st, zt);
-#pragma unroll
-  for (int p = 0; p < P; p++) wt[p] += (long)k0 * 512;
+                       (long)chunks * 512, lane, b, y, out, wt, st, zt);
   const long row = min(b * 16 + g, out - 1), row8 = min(b * 16 + g + 8, out - 1);
   pdl_launch_next();
   // the weights are immutable: pull this warp's first chunks toward L2 before waiting
@@ -3225,20 +3220,13 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-// Column splits (gridDim.y > 1): block (b, s) takes chunks [s * chunks / S, (s + 1) * chunks / S)
-// of tile b (S = gridDim.y), stages the whole activation row all the same (the norm's sum of
-// squares needs it), and warp 0 writes its tile sums to partial[((s * gridDim.x + b) * P + p) *
-// 128 + q * 32 + lane]; the last of the tile's blocks to arrive (counters[b], left at 0 for the
-// next launch) adds the S sums in split order, so the result does not depend on which block that
-// is, and stores as an unsplit block does. For launches of few tiles (a one-row o or down
-// product's 256): more blocks in flight.
 template <int CODE, int KS, int D, bool SW, bool NORM>
 __device__ __forceinline__ void mqs_impl(
     const unsigned char* w0, const float* s0, const unsigned char* z0, float* y0, int out0,
     const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,
     const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,
     int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,
-    const float* normW, float eps, float* partial, int* counters) {
+    const float* normW, float eps) {
   static_assert((D & (D - 1)) == 0 && D >= 2, "ring depth: a power of two");
   constexpr int P = SW ? 2 : 1;
   constexpr int KT = CODE == MQC_I4 ? 4 : 2;
@@ -3247,17 +3235,12 @@ __device__ __forceinline__ void mqs_impl(
   const int g = lane >> 2, t = lane & 3;
   int b, out;
   float* y;
-  const int allChunks = in / (16 * KT);
-  // this block's chunks: all of them unless the columns are split
-  const int k0 = (int)((long)blockIdx.y * allChunks / gridDim.y);
-  const int chunks = (int)((long)(blockIdx.y + 1) * allChunks / gridDim.y) - k0;
+  const int chunks = in / (16 * KT);
   const unsigned char* wt[P];
   const float* st[P];
   const unsigned char* zt[P];
   mq_block_tile<SW, P>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2, out2,
-                       (long)allChunks * 512, lane, b, y, out, wt, st, zt);
-#pragma unroll
-  for (int p = 0; p < P; p++) wt[p] += (long)k0 * 512;
+                       (long)chunks * 512, lane, b, y, out, wt, st, zt);
   // shared memory: ring [D][P][KS][32] uint4, table [P][groups][8] uint4, activations, zeros, sums
   uint4* ring = (uint4*)mqs_smem;
   uint4* table = ring + D * P * KS * 32;
@@ -3334,7 +3317,7 @@ __device__ __forceinline__ void mqs_impl(
                    wt[p] + (long)(warp + s * KS) * 512);
     cp_async_commit();
     cp_async_wait<D - 1>();
-    const int kc = k0 + warp + i * KS;
+    const int kc = warp + i * KS;
     const int c0 = kc * 16 * KT;
     uint4 wq[P];
 #pragma unroll
@@ -3394,32 +3377,6 @@ __device__ __forceinline__ void mqs_impl(
       for (int k = 0; k < KS; k++) v += red[((k * P + p) * 4 + q) * 32 + lane];
       tot[p][q] = v;
     }
-  if (gridDim.y > 1) {
-    float* mine = partial + (long)(blockIdx.y * gridDim.x + blockIdx.x) * P * 128;
-#pragma unroll
-    for (int p = 0; p < P; p++)
-#pragma unroll
-      for (int q = 0; q < 4; q++) mine[p * 128 + q * 32 + lane] = tot[p][q];
-    __threadfence();  // this block's sums are visible before it is counted
-    int last = 0;
-    if (lane == 0) {
-      last = atomicAdd(counters + blockIdx.x, 1) == (int)gridDim.y - 1;
-      if (last) counters[blockIdx.x] = 0;  // every split has arrived: ready for the next launch
-    }
-    if (!__shfl_sync(0xffffffffu, last, 0)) return;
-    __threadfence();
-#pragma unroll
-    for (int p = 0; p < P; p++)
-#pragma unroll
-      for (int q = 0; q < 4; q++) tot[p][q] = 0.f;
-    for (int z = 0; z < (int)gridDim.y; z++) {
-      const float* theirs = partial + (long)(z * gridDim.x + blockIdx.x) * P * 128;
-#pragma unroll
-      for (int p = 0; p < P; p++)
-#pragma unroll
-        for (int q = 0; q < 4; q++) tot[p][q] += __ldcg(theirs + p * 128 + q * 32 + lane);
-    }
-  }
 #pragma unroll
   for (int e2 = 0; e2 < 2; e2++) {
     const int r = 2 * t + e2;  // the activation row of accumulators e2 and 2 + e2
@@ -3441,10 +3398,10 @@ __device__ __forceinline__ void mqs_impl(
       const unsigned char* w1, const float* s1, const unsigned char* z1, float* y1, int out1,    \
       const unsigned char* w2, const float* s2, const unsigned char* z2, float* y2, int out2,    \
       int groupShift, int groupsPerRow, const float* x, int in, int n, int accumulate,           \
-      const float* normW, float eps, float* partial, int* counters) {                            \
+      const float* normW, float eps) {                                                           \
     mqs_impl<CODE, KS, D, SW, NORM>(w0, s0, z0, y0, out0, w1, s1, z1, y1, out1, w2, s2, z2, y2,  \
                                     out2, groupShift, groupsPerRow, x, in, n, accumulate, normW, \
-                                    eps, partial, counters);                                     \
+                                    eps);                                                        \
   }
 #define MQS_FORMS(SPLIT, CODE, KS, D)                        \
   MQS_KERNEL(SPLIT##_plain, CODE, KS, D, false, false)       \

@@ -227,11 +227,6 @@ class MgemvSplitsTest {
               .isEqualTo(oneRow ? MqVariant.K8S4 : base);
           assertThat(MgemvSplits.MQ_WIDE_TALL_K8S4.tiled(out, n, codes))
               .isEqualTo(oneRow && out >= MgemvSplits.TALL_ROWS ? MqVariant.K8S4 : base);
-          assertThat(MgemvSplits.MQ_WIDE_COLUMNS.tiled(out, n, codes))
-              .isEqualTo(
-                  oneRow && out < MgemvSplits.TALL_ROWS
-                      ? MqVariant.K16S4C2
-                      : MgemvSplits.MQ_WIDE.tiled(out, n, codes));
         }
       }
     }
@@ -254,11 +249,6 @@ class MgemvSplitsTest {
     // depth 4 for eight warps
     assertThat(MqVariant.K8S4.sharedBytes(4096, 1, 32, true))
         .isEqualTo(2 * 16384 + 2 * 4096 + 8192 + 128 + 256);
-    // a column split runs the same kernels, two blocks a tile
-    assertThat(MqVariant.K16S4C2.sharedBytes(14336, 1, 112, false))
-        .isEqualTo(MqVariant.K16S4.sharedBytes(14336, 1, 112, false));
-    assertThat(MqVariant.K16S4C2.columns()).isEqualTo(2);
-    assertThat(MqVariant.K16S4.columns()).isEqualTo(1);
   }
 
   @Test

@@ -21,11 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
  * output must equal the product from the layout's values (float64) within 5e-5 of the largest:
  * plain (accumulated onto the outputs), with the RMSNorm folded in, and gate/up with SwiGLU, on
  * every staged split ({@code K8S4}, {@code K8S8}, {@code K16S4}) and code, with group sizes that
- * give one group per chunk, two, and one per row, and with each tile's columns split over two and
- * three blocks (the harness runs every launch a second time with the blocks in reverse order, so
- * another block adds the splits, and requires the same bits). The kernels' speed and their
- * behaviour on the hardware are {@code QuantizedKernelsGpuTest#mqMatchesTheReference}'s; this runs
- * on every build.
+ * give one group per chunk, two, and one per row. The kernels' speed and their behaviour on the
+ * hardware are {@code QuantizedKernelsGpuTest#mqMatchesTheReference}'s; this runs on every build.
  */
 class MqsKernelOnTheCpuTest {
   @TempDir Path dir;
@@ -53,24 +50,14 @@ class MqsKernelOnTheCpuTest {
         int split = (c + form) % SPLITS.length;
         int n = form == 1 ? 3 : form == 3 ? 2 : 1;
         int out = (c + form) % 2 == 0 ? 40 : 9;
-        // blocks per tile: whole rows, and columns split in two and three
-        int columns = (c + 2 * form) % 3 + 1;
-        check(harness, (String) s[0], (Integer) s[1], out, n, split, form, columns, rnd);
+        check(harness, (String) s[0], (Integer) s[1], out, n, split, form, rnd);
       }
       c++;
     }
   }
 
   private void check(
-      Path harness,
-      String spec,
-      int in,
-      int out,
-      int n,
-      int split,
-      int form,
-      int columns,
-      SplittableRandom rnd)
+      Path harness, String spec, int in, int out, int n, int split, int form, SplittableRandom rnd)
       throws Exception {
     boolean swiglu = form >= 2;
     boolean norm = form == 1 || form == 3;
@@ -108,16 +95,13 @@ class MqsKernelOnTheCpuTest {
     for (float v : want) {
       scale = Math.max(scale, Math.abs(v));
     }
-    float[] got =
-        run(harness, codes, m, groupShift, split, form, columns, out, in, n, x, normW, base, eps);
+    float[] got = run(harness, codes, m, groupShift, split, form, out, in, n, x, normW, base, eps);
     double err = 0;
     for (int i = 0; i < got.length; i++) {
       err = Math.max(err, Math.abs((double) got[i] - want[i]));
     }
     assertThat(err / scale)
-        .as(
-            "mqs %s %s %s %dx%d, %d rows, %d column splits",
-            SPLITS[split], FORMS[form], spec, out, in, n, columns)
+        .as("mqs %s %s %s %dx%d, %d rows", SPLITS[split], FORMS[form], spec, out, in, n)
         .isLessThan(5e-5);
   }
 
@@ -173,7 +157,6 @@ class MqsKernelOnTheCpuTest {
       int groupShift,
       int split,
       int form,
-      int columns,
       int out,
       int in,
       int n,
@@ -188,11 +171,11 @@ class MqsKernelOnTheCpuTest {
     int perMatrix = codeBytes + 4 * q.scales().length + zeroCount;
     ByteBuffer b =
         ByteBuffer.allocate(
-                56 + m.length * perMatrix + 4 * x.length + 4 * normW.length + 4 * base.length)
+                52 + m.length * perMatrix + 4 * x.length + 4 * normW.length + 4 * base.length)
             .order(ByteOrder.LITTLE_ENDIAN);
     b.putInt(codes.ordinal()).putInt(split).putInt(form).putInt(out).putInt(in).putInt(n);
     b.putInt(groupShift).putInt(q.groupsPerRow()).putInt(1).putInt(q.scales().length);
-    b.putInt(zeroCount).putInt(codeBytes).putInt(columns).putFloat(eps);
+    b.putInt(zeroCount).putInt(codeBytes).putFloat(eps);
     for (QuantizedLayout l : m) {
       b.put(l.codes().asSlice(0, codeBytes).toArray(ValueLayout.JAVA_BYTE));
       for (float s : l.scales()) {
