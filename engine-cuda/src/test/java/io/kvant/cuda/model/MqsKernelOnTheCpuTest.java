@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.KernelOnTheCpu;
 import io.kvant.engine.tensor.Tensor;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -177,66 +176,27 @@ class MqsKernelOnTheCpuTest {
     b.putInt(groupShift).putInt(q.groupsPerRow()).putInt(1).putInt(q.scales().length);
     b.putInt(zeroCount).putInt(codeBytes).putFloat(eps);
     for (QuantizedLayout l : m) {
-      b.put(l.codes().asSlice(0, codeBytes).toArray(ValueLayout.JAVA_BYTE));
-      for (float s : l.scales()) {
-        b.putFloat(s);
-      }
-      if (zeroCount > 0) {
-        b.put(l.zeros());
-      }
+      TiledKernelSource.put(b, l, codeBytes);
     }
-    for (float v : x) {
-      b.putFloat(v);
-    }
-    for (float v : normW) {
-      b.putFloat(v);
-    }
-    for (float v : base) {
-      b.putFloat(v);
-    }
-    ByteBuffer o = KernelOnTheCpu.run(harness, dir, b.array());
-    float[] y = new float[n * out];
-    o.asFloatBuffer().get(y);
-    return y;
+    TiledKernelSource.put(b, x);
+    TiledKernelSource.put(b, normW);
+    TiledKernelSource.put(b, base);
+    return TiledKernelSource.run(harness, dir, b, n * out);
   }
 
   private Path build() throws Exception {
     String src = CudaKernels.source();
     String kernel =
-        KernelOnTheCpu.line(src, "#define QF_INT8 ")
-            + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
-            + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
-            + KernelOnTheCpu.line(src, "#define MQ_ROW_GROUP ")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ float decode8",
-                "__device__ __forceinline__ float decode8")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ void store_out",
-                "__device__ __forceinline__ void store_out")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ void mq_dequant",
-                "__device__ __forceinline__ void mq8_dequant")
+        TiledKernelSource.helpers(src)
             + KernelOnTheCpu.cut(
                 src, "template <bool SW, int P>", "__device__ __forceinline__ void mq_store_rows")
-            + mqs(src);
+            + TiledKernelSource.section(
+                src,
+                "template <int CODE, int KS, int D, bool SW, bool NORM>",
+                "MQS_SPLITS(mq8e, MQC_E4M3)",
+                "extern __shared__ __align__(16) unsigned char mqs_smem[];",
+                "unsigned char");
     return KernelOnTheCpu.build(
         dir, "the mqs kernels", kernel, "mqs_harness.cpp", "shim.h", "mq_shim.h", "attn_shim.h");
-  }
-
-  /** The mqs section of kvant.cu, its dynamic shared memory taken from the shim. */
-  private static String mqs(String src) {
-    int start = src.indexOf("\ntemplate <int CODE, int KS, int D, bool SW, bool NORM>") + 1;
-    String last = "MQS_SPLITS(mq8e, MQC_E4M3)";
-    int end = src.indexOf(last, start) + last.length();
-    assertThat(start).as("kvant.cu has mqs").isPositive();
-    assertThat(end).as("kvant.cu ends mqs with %s", last).isGreaterThan(start + last.length());
-    String decl = "extern __shared__ __align__(16) unsigned char mqs_smem[];";
-    String body = src.substring(start, end);
-    assertThat(body).as("mqs's shared memory declaration").contains(decl);
-    return body.replace(decl, "unsigned char* mqs_smem = emu_dynamic_shared<unsigned char>();")
-        + "\n";
   }
 }

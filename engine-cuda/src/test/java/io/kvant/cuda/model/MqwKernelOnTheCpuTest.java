@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvant.cuda.device.CudaKernels;
 import io.kvant.cuda.device.KernelOnTheCpu;
 import io.kvant.engine.tensor.Tensor;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -131,61 +130,26 @@ class MqwKernelOnTheCpuTest {
     b.putInt(codes.ordinal()).putInt(out).putInt(in).putInt(n).putInt(groupShift);
     b.putInt(q.groupsPerRow()).putInt(1).putInt(splits).putInt(q.scales().length);
     b.putInt(zeroCount).putInt(codeBytes);
-    b.put(q.codes().asSlice(0, codeBytes).toArray(ValueLayout.JAVA_BYTE));
-    for (float s : q.scales()) {
-      b.putFloat(s);
-    }
-    if (zeroCount > 0) {
-      b.put(q.zeros());
-    }
+    TiledKernelSource.put(b, q, codeBytes);
     for (short h : xh) {
       b.putShort(h);
     }
-    for (float v : base) {
-      b.putFloat(v);
-    }
-    ByteBuffer o = KernelOnTheCpu.run(harness, dir, b.array());
-    float[] y = new float[n * out];
-    o.asFloatBuffer().get(y);
-    return y;
+    TiledKernelSource.put(b, base);
+    return TiledKernelSource.run(harness, dir, b, n * out);
   }
 
   private Path build() throws Exception {
     String src = CudaKernels.source();
     String kernel =
         "typedef unsigned short u16;\n"
-            + KernelOnTheCpu.line(src, "#define QF_INT8 ")
-            + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
-            + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
-            + KernelOnTheCpu.line(src, "#define MQ_ROW_GROUP ")
-            + KernelOnTheCpu.cut(
+            + TiledKernelSource.helpers(src)
+            + TiledKernelSource.section(
                 src,
-                "__device__ __forceinline__ float decode8",
-                "__device__ __forceinline__ float decode8")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ void store_out",
-                "__device__ __forceinline__ void store_out")
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ void mq_dequant",
-                "__device__ __forceinline__ void mq8_dequant")
-            + mqw(src);
+                "#define MQW_WARPS",
+                "MQW_KERNEL(mqw8e, MQC_E4M3)",
+                "extern __shared__ __align__(16) unsigned short mqw_smem[];",
+                "unsigned short");
     return KernelOnTheCpu.build(
         dir, "the mqw kernels", kernel, "mqw_harness.cpp", "shim.h", "mq_shim.h");
-  }
-
-  /** The mqw section of kvant.cu, its dynamic shared memory taken from the shim. */
-  private static String mqw(String src) {
-    int start = src.indexOf("\n#define MQW_WARPS") + 1;
-    String last = "MQW_KERNEL(mqw8e, MQC_E4M3)";
-    int end = src.indexOf(last, start) + last.length();
-    assertThat(start).as("kvant.cu has mqw").isPositive();
-    assertThat(end).as("kvant.cu ends mqw with %s", last).isGreaterThan(start + last.length());
-    String decl = "extern __shared__ __align__(16) unsigned short mqw_smem[];";
-    String body = src.substring(start, end);
-    assertThat(body).as("mqw's shared memory declaration").contains(decl);
-    return body.replace(decl, "unsigned short* mqw_smem = emu_dynamic_shared<unsigned short>();")
-        + "\n";
   }
 }

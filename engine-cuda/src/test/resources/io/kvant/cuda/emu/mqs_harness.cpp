@@ -68,11 +68,6 @@ int main(int argc, char** argv) {
            groupsPerRow, x.data(), width, n, accumulate, form == 1 || form == 3 ? normW.data() : nullptr,
            eps);
   });
-  FILE* o = fopen(argv[2], "wb");
-  if (!o || fwrite(y.data(), sizeof(float), y.size(), o) != y.size()) {
-    perror(argv[2]);
-    return 2;
-  }
-  fclose(o);
+  emu_write_all(argv[2], y.data(), y.size());
   return 0;
 }

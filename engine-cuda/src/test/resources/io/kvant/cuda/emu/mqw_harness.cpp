@@ -60,11 +60,6 @@ int main(int argc, char** argv) {
     fprintf(stderr, "harness: blocks in reverse order gave other bits\n");
     return 4;
   }
-  FILE* o = fopen(argv[2], "wb");
-  if (!o || fwrite(y.data(), sizeof(float), y.size(), o) != y.size()) {
-    perror(argv[2]);
-    return 2;
-  }
-  fclose(o);
+  emu_write_all(argv[2], y.data(), y.size());
   return 0;
 }

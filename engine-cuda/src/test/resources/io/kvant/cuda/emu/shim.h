@@ -116,6 +116,17 @@ inline FILE* emu_open_input(int argc, char** argv) {
   return in;
 }
 
+/** Writes n values of T to the file at path (the harness's OUT); exits with status 2 if it cannot. */
+template <class T>
+void emu_write_all(const char* path, const T* p, size_t n) {
+  FILE* o = fopen(path, "wb");
+  if (!o || fwrite(p, sizeof(T), n, o) != n) {
+    perror(path);
+    exit(2);
+  }
+  fclose(o);
+}
+
 /** Called at the start of every emulated block (shims of warp-wide instructions reset state). */
 inline void (*emuBlockStart)(unsigned threads) = nullptr;
 
