@@ -794,6 +794,52 @@ public final class CudaKernels {
    * as {@link #attentionTiled}'s and no merge launch follows.
    */
   public void attentionDecode(
+      DecodeAttention a, long tileRow0, int tiles, AttentionSplit split, long partial) {
+    requireTiled("attention_decode", a.heads(), a.kvHeads(), a.headSize());
+    requireChannels(a.kvEnc(), a.keyChannels(), requireScales(a.kvType(), a.kvScales()));
+    if (!attentionDecodeTakes(a.kvEnc(), KeyCentering.NONE, split, a.blockSize())) {
+      throw new IllegalArgumentException(
+          "attention_decode does not take kv encoding bits "
+              + a.kvEnc()
+              + " under "
+              + split
+              + " with blocks of "
+              + a.blockSize());
+    }
+    if (split.splits() > 1 && partial == 0) {
+      throw new IllegalArgumentException("a split attention needs its partial buffer");
+    }
+    if (split.splits() > MAX_ATTENTION_SPLITS) {
+      throw new IllegalArgumentException(
+          "attention_decode merges at most " + MAX_ATTENTION_SPLITS + " splits, got " + split);
+    }
+    requireCounted("attention_decode", tiles, a.kvHeads());
+    decodeAttentionArgs(a);
+    args.ptr(a.keyChannels()).i32(a.kvEnc()).i32(a.kvType());
+    args.ptr(a.out()).ptr(a.rowSeq()).ptr(a.positions()).ptr(a.tables()).i32(a.maxBlocks());
+    args.i32(a.layer()).i32(a.layers()).i32(a.heads()).i32(a.kvHeads()).i32(a.headSize());
+    args.i32(a.blockSize()).f32(a.scale()).i32(a.outType());
+    args.ptr(tileRow0).i32(split.splits()).i32(split.length()).ptr(partial);
+    args.ptr(attentionCounters.ptr());
+    launch(
+        attentionDecode,
+        "attention_decode",
+        tiles,
+        a.kvHeads(),
+        split.splits(),
+        128,
+        tiledSharedBytes(a.headSize()));
+  }
+
+  /**
+   * A layer's one-launch decode attention ({@link #attentionDecode}, {@link #attentionRows}): the
+   * products' unrotated {@code q}, {@code k}, {@code v}; the RoPE tables and their {@code style};
+   * the paged {@code pool} with its scales ({@code kvScales}, {@code keyChannels} for {@link
+   * #KV_KEY_CHANNELS}, else 0), encoding bits and KV type; the output {@code out} in {@code
+   * outType}; the rows' sequences, positions and block tables ({@code maxBlocks} a sequence); the
+   * layer of {@code layers}, the heads and the attention {@code scale}.
+   */
+  public record DecodeAttention(
       long q,
       long k,
       long v,
@@ -817,44 +863,12 @@ public final class CudaKernels {
       int headSize,
       int blockSize,
       float scale,
-      long tileRow0,
-      int tiles,
-      AttentionSplit split,
-      long partial,
-      int outType) {
-    requireTiled("attention_decode", heads, kvHeads, headSize);
-    requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
-    if (!attentionDecodeTakes(kvEnc, KeyCentering.NONE, split, blockSize)) {
-      throw new IllegalArgumentException(
-          "attention_decode does not take kv encoding bits "
-              + kvEnc
-              + " under "
-              + split
-              + " with blocks of "
-              + blockSize);
-    }
-    if (split.splits() > 1 && partial == 0) {
-      throw new IllegalArgumentException("a split attention needs its partial buffer");
-    }
-    if (split.splits() > MAX_ATTENTION_SPLITS) {
-      throw new IllegalArgumentException(
-          "attention_decode merges at most " + MAX_ATTENTION_SPLITS + " splits, got " + split);
-    }
-    requireCounted("attention_decode", tiles, kvHeads);
-    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales);
-    args.ptr(keyChannels).i32(kvEnc).i32(kvType);
-    args.ptr(out).ptr(rowSeq).ptr(positions).ptr(tables).i32(maxBlocks).i32(layer).i32(layers);
-    args.i32(heads).i32(kvHeads).i32(headSize).i32(blockSize).f32(scale).i32(outType);
-    args.ptr(tileRow0).i32(split.splits()).i32(split.length()).ptr(partial);
-    args.ptr(attentionCounters.ptr());
-    launch(
-        attentionDecode,
-        "attention_decode",
-        tiles,
-        kvHeads,
-        split.splits(),
-        128,
-        tiledSharedBytes(headSize));
+      int outType) {}
+
+  /** The leading arguments both one-launch decode attention kernels take, in their order. */
+  private void decodeAttentionArgs(DecodeAttention a) {
+    args.ptr(a.q()).ptr(a.k()).ptr(a.v()).ptr(a.cos()).ptr(a.sin()).i32(a.style());
+    args.ptr(a.pool()).ptr(a.kvScales());
   }
 
   /** Throws unless the split arrival counters hold one per (row, kv head) of a launch. */
@@ -961,53 +975,28 @@ public final class CudaKernels {
    * to the bit, {@link #ropeAndAppendKv} then {@link #attentionTiled} under a split of {@code
    * plan.splits()} ranges of {@code 32 * plan.tilesPerWarp()} positions (one range: unsplit).
    */
-  public void attentionRows(
-      long q,
-      long k,
-      long v,
-      long cos,
-      long sin,
-      int style,
-      long pool,
-      long kvScales,
-      long keyChannels,
-      int kvEnc,
-      int kvType,
-      long out,
-      long rowSeq,
-      long positions,
-      long tables,
-      int maxBlocks,
-      int layer,
-      int layers,
-      int heads,
-      int kvHeads,
-      int headSize,
-      int blockSize,
-      float scale,
-      int rows,
-      RowsPlan plan,
-      long partial,
-      int outType) {
-    if (!attentionRowsTakes(heads, kvHeads, headSize, kvType, kvEnc)) {
+  public void attentionRows(DecodeAttention a, int rows, RowsPlan plan, long partial) {
+    int headSize = a.headSize();
+    int kvType = a.kvType();
+    if (!attentionRowsTakes(a.heads(), a.kvHeads(), headSize, kvType, a.kvEnc())) {
       throw new IllegalArgumentException(
           "attention_rows does not take head size "
               + headSize
               + " with "
-              + heads
+              + a.heads()
               + " heads over "
-              + kvHeads
+              + a.kvHeads()
               + ", kv type "
               + kvType
               + ", encoding bits "
-              + kvEnc);
+              + a.kvEnc());
     }
-    requireChannels(kvEnc, keyChannels, requireScales(kvType, kvScales));
-    boolean channels = (kvEnc & KV_KEY_CHANNELS) != 0;
-    if (channels && !rowsPlanHoldsWholeBlocks(plan, blockSize)) {
+    requireChannels(a.kvEnc(), a.keyChannels(), requireScales(kvType, a.kvScales()));
+    boolean channels = (a.kvEnc() & KV_KEY_CHANNELS) != 0;
+    if (channels && !rowsPlanHoldsWholeBlocks(plan, a.blockSize())) {
       throw new IllegalArgumentException(
           "attention_rows with keys per channel needs whole KV blocks of "
-              + blockSize
+              + a.blockSize()
               + " per block, got "
               + plan);
     }
@@ -1021,25 +1010,20 @@ public final class CudaKernels {
     if (plan.blocks() > 1 && partial == 0) {
       throw new IllegalArgumentException("attention_rows over several blocks needs its partials");
     }
-    requireCounted("attention_rows", rows, kvHeads);
-    args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(style).ptr(pool).ptr(kvScales);
-    args.ptr(keyChannels)
-        .i32(kvEnc)
-        .ptr(out)
-        .ptr(rowSeq)
-        .ptr(positions)
-        .ptr(tables)
-        .i32(maxBlocks)
-        .i32(layer)
-        .i32(layers);
-    args.i32(heads).i32(kvHeads).i32(blockSize).f32(scale).i32(outType);
+    requireCounted("attention_rows", rows, a.kvHeads());
+    // attention_rows is compiled per head size and KV type: neither is an argument
+    decodeAttentionArgs(a);
+    args.ptr(a.keyChannels()).i32(a.kvEnc());
+    args.ptr(a.out()).ptr(a.rowSeq()).ptr(a.positions()).ptr(a.tables()).i32(a.maxBlocks());
+    args.i32(a.layer()).i32(a.layers()).i32(a.heads()).i32(a.kvHeads()).i32(a.blockSize());
+    args.f32(a.scale()).i32(a.outType());
     args.i32(plan.tilesPerWarp()).ptr(partial).ptr(attentionCounters.ptr());
     int h = Integer.numberOfTrailingZeros(headSize) - 5;
     MemorySegment fn =
         channels
             ? attentionRowsKeyChannels[h][kvType - DT_KV_I8]
             : attentionRows[h][kvType - DT_F16];
-    launch(fn, "attention_rows", rows, kvHeads, plan.blocks(), 32 * plan.warps(), 0);
+    launch(fn, "attention_rows", rows, a.kvHeads(), plan.blocks(), 32 * plan.warps(), 0);
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */

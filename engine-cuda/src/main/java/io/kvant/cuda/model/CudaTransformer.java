@@ -481,8 +481,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     int hidden = c.hiddenDim();
     int heads = c.heads();
     int hs = c.headSize();
-    int ropeStyle = c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
-    float scale = (float) (1.0 / Math.sqrt(hs));
+    int ropeStyle = ropeStyle();
+    float scale = attentionScale();
     KeyCentering centering = kv.centering(cos.ptr(), sin.ptr(), ropeStyle);
     // RoPE, the KV append and attention in one launch per layer where the step allows it: by a
     // warp per range (attention_rows) where planned, else by a block per range (attention_decode)
@@ -546,64 +546,18 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         decodeAttentionLayers++;
         warpAttentionLayers++;
         k.attentionRows(
-            s.q.ptr(),
-            s.k.ptr(),
-            s.v.ptr(),
-            cos.ptr(),
-            sin.ptr(),
-            ropeStyle,
-            kv.ptr(),
-            kv.scalesPtr(),
-            kv.keyChannelsPtr(),
-            kv.encodingBits(),
-            kv.dtype(),
-            att,
-            rowSeqs,
-            positions,
-            blockTables,
-            maxBlocks,
-            l,
-            c.layers(),
-            heads,
-            c.kvHeads(),
-            hs,
-            bs,
-            scale,
+            decodeAttention(kv, att, oType, rowSeqs, positions, blockTables, maxBlocks, l),
             n,
             st.rowsPlan(),
-            partial == null ? 0L : partial.ptr(),
-            oType);
+            partial == null ? 0L : partial.ptr());
       } else if (decodeAttention) {
         decodeAttentionLayers++;
         k.attentionDecode(
-            s.q.ptr(),
-            s.k.ptr(),
-            s.v.ptr(),
-            cos.ptr(),
-            sin.ptr(),
-            ropeStyle,
-            kv.ptr(),
-            kv.scalesPtr(),
-            kv.keyChannelsPtr(),
-            kv.encodingBits(),
-            kv.dtype(),
-            att,
-            rowSeqs,
-            positions,
-            blockTables,
-            maxBlocks,
-            l,
-            c.layers(),
-            heads,
-            c.kvHeads(),
-            hs,
-            bs,
-            scale,
+            decodeAttention(kv, att, oType, rowSeqs, positions, blockTables, maxBlocks, l),
             st.tiles(),
             st.tileCount(),
             st.split(),
-            partial == null ? 0L : partial.ptr(),
-            oType);
+            partial == null ? 0L : partial.ptr());
       } else {
         // rope on q and k and the KV append: one launch for the few rows of decode steps
         k.ropeAndAppendKv(
@@ -759,6 +713,53 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       k.rmsNorm(s.x.ptr(), model.outputNorm(), normed, dim, c.normEps(), logitRows, rows, outType);
       gemm(out, normed, outType, (long) rows * dim, rows, s.logits.ptr(), false);
     }
+  }
+
+  /** Layer {@code layer}'s one-launch decode attention over {@code kv} into {@code att}. */
+  private CudaKernels.DecodeAttention decodeAttention(
+      CudaKvPool kv,
+      long att,
+      int outType,
+      long rowSeqs,
+      long positions,
+      long blockTables,
+      int maxBlocks,
+      int layer) {
+    return new CudaKernels.DecodeAttention(
+        s.q.ptr(),
+        s.k.ptr(),
+        s.v.ptr(),
+        cos.ptr(),
+        sin.ptr(),
+        ropeStyle(),
+        kv.ptr(),
+        kv.scalesPtr(),
+        kv.keyChannelsPtr(),
+        kv.encodingBits(),
+        kv.dtype(),
+        att,
+        rowSeqs,
+        positions,
+        blockTables,
+        maxBlocks,
+        layer,
+        c.layers(),
+        c.heads(),
+        c.kvHeads(),
+        c.headSize(),
+        kv.blockSize(),
+        attentionScale(),
+        outType);
+  }
+
+  /** The kernels' RoPE style code: 0 adjacent pairs, 1 half split. */
+  private int ropeStyle() {
+    return c.ropeStyle() == RopeStyle.ADJACENT_PAIRS ? 0 : 1;
+  }
+
+  /** The scale of attention scores, {@code 1 / sqrt(headSize)}. */
+  private float attentionScale() {
+    return (float) (1.0 / Math.sqrt(c.headSize()));
   }
 
   /**

@@ -370,36 +370,7 @@ class CudaKernelsGpuTest {
         f,
         want,
         qb,
-        out ->
-            k.attentionDecode(
-                qb,
-                kb,
-                f.v(),
-                f.cos(),
-                f.sin(),
-                f.style(),
-                f.pools()[1],
-                f.scales()[1],
-                f.chans()[1],
-                enc,
-                kvType,
-                out,
-                f.seq(),
-                f.pos(),
-                f.tables(),
-                f.maxBlocks(),
-                f.layer(),
-                f.layers(),
-                f.heads(),
-                f.kvHeads(),
-                f.hs(),
-                f.bs(),
-                f.scale(),
-                dTiles,
-                f.rows(),
-                split,
-                partial,
-                CudaKernels.DT_F32),
+        out -> k.attentionDecode(f.attention(qb, kb, out), dTiles, f.rows(), split, partial),
         "%d splits".formatted(splits));
   }
 
@@ -460,35 +431,7 @@ class CudaKernelsGpuTest {
         f,
         want,
         qb,
-        out ->
-            k.attentionRows(
-                qb,
-                kb,
-                f.v(),
-                f.cos(),
-                f.sin(),
-                f.style(),
-                f.pools()[1],
-                f.scales()[1],
-                f.chans()[1],
-                enc,
-                kvType,
-                out,
-                f.seq(),
-                f.pos(),
-                f.tables(),
-                f.maxBlocks(),
-                f.layer(),
-                f.layers(),
-                f.heads(),
-                f.kvHeads(),
-                f.hs(),
-                f.bs(),
-                f.scale(),
-                f.rows(),
-                plan,
-                partial,
-                CudaKernels.DT_F32),
+        out -> k.attentionRows(f.attention(qb, kb, out), f.rows(), plan, partial),
         plan.toString());
   }
 
@@ -533,6 +476,37 @@ class CudaKernelsGpuTest {
 
     boolean coded() {
       return kvType == CudaKernels.DT_KV_I8 || kvType == CudaKernels.DT_KV_E4M3;
+    }
+
+    /**
+     * The one-launch attention of these rows over pool copy 1, q and k at {@code qb}, {@code kb}.
+     */
+    CudaKernels.DecodeAttention attention(long qb, long kb, long out) {
+      return new CudaKernels.DecodeAttention(
+          qb,
+          kb,
+          v,
+          cos,
+          sin,
+          style,
+          pools[1],
+          scales[1],
+          chans[1],
+          enc,
+          kvType,
+          out,
+          seq,
+          pos,
+          tables,
+          maxBlocks,
+          layer,
+          layers,
+          heads,
+          kvHeads,
+          hs,
+          bs,
+          scale,
+          CudaKernels.DT_F32);
     }
   }
 
