@@ -69,7 +69,7 @@ rm -rf "$PACK/models" && mkdir -p "$PACK/models"
 cp -r "$ROOT/../shared/models/stories260K" "$ROOT/../shared/models/tinystories-656k" "$PACK/models/"
 
 # The run script and its helpers, so a checkout that predates them can run this pack
-# (KVANT_ROOT=$PWD bash .device/run.sh ...).
+# (bash .device/run.sh ...: run from the pack, it takes the pack's parent as the checkout).
 cp tools/gpu/run.sh tools/gpu/ncu_summary.py tools/gpu/ncu_source.py tools/gpu/peer_gemv.py "$PACK/"
 
 du -sh "$PACK"/* | sed 's|^|pack: |'

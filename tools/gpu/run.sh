@@ -6,8 +6,18 @@
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
-# The checkout's root (KVANT_ROOT overrides it when this script is run from inside the pack).
-ROOT="${KVANT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+# The checkout's root: KVANT_ROOT when set; else the pack's parent when this script runs from
+# inside the pack (.device/run.sh, as the device tool carries it: two levels up there is not the
+# checkout, and session 30 lost a call to a run that found no JDK or jars); else two levels up
+# from tools/gpu.
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ -n "${KVANT_ROOT:-}" ]]; then
+  ROOT="$KVANT_ROOT"
+elif [[ "$(basename "$HERE")" == .device ]]; then
+  ROOT="$(dirname "$HERE")"
+else
+  ROOT="$(cd "$HERE/../.." && pwd)"
+fi
 PACK="$ROOT/.device"
 WHAT=("${@:-all}")
 RESULTS="${OUT:-$ROOT/.device/results}"
