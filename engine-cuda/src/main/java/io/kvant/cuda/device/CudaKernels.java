@@ -787,11 +787,11 @@ public final class CudaKernels {
    * {@link #ropeAndAppendKv} then {@link #attentionTiled} (with its merge) of a decode step, as one
    * launch ({@code attention_decode}) with the same results: for steps whose rows are of distinct
    * sequences, so that {@code tiles} (from {@link #queryTiles}) equals the rows and each tile is
-   * one row, and KV caches {@link #attentionDecodeTakes} takes ({@code keyChannels}: the keys'
-   * channel scales with {@link #KV_KEY_CHANNELS}, else 0). {@code q}, {@code k} and {@code v} are
-   * the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them unrotated. A split
-   * launch merges its partials itself (its last block per tile and kv head), so {@code partial} is
-   * as {@link #attentionTiled}'s and no merge launch follows.
+   * one row, and KV caches {@link #attentionDecodeTakes} takes ({@code a.keyChannels()}: the keys'
+   * channel scales with {@link #KV_KEY_CHANNELS}, else 0). {@code a}'s {@code q}, {@code k} and
+   * {@code v} are the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them
+   * unrotated. A split launch merges its partials itself (its last block per tile and kv head), so
+   * {@code partial} is as {@link #attentionTiled}'s and no merge launch follows.
    */
   public void attentionDecode(
       DecodeAttention a, long tileRow0, int tiles, AttentionSplit split, long partial) {
@@ -969,11 +969,12 @@ public final class CudaKernels {
 
   /**
    * {@link #attentionDecode} with a warp per range of positions where it has a block ({@code
-   * attention_rows}), for what {@link #attentionRowsTakes}: the same arguments but the tiles (each
-   * row is its own) and {@code keyChannels}, and the split planned by {@link #rowsPlan}; {@code
-   * partial} holds {@code plan.partialFloats(rows, kvHeads, headSize)} floats. The results equal,
-   * to the bit, {@link #ropeAndAppendKv} then {@link #attentionTiled} under a split of {@code
-   * plan.splits()} ranges of {@code 32 * plan.tilesPerWarp()} positions (one range: unsplit).
+   * attention_rows}), for what {@link #attentionRowsTakes}: the same inputs {@code a} over {@code
+   * rows} rows (each its own tile, so no tile table), and the split planned by {@link #rowsPlan};
+   * {@code partial} holds {@code plan.partialFloats(rows, kvHeads, headSize)} floats. The results
+   * equal, to the bit, {@link #ropeAndAppendKv} then {@link #attentionTiled} under a split of
+   * {@code plan.splits()} ranges of {@code 32 * plan.tilesPerWarp()} positions (one range:
+   * unsplit).
    */
   public void attentionRows(DecodeAttention a, int rows, RowsPlan plan, long partial) {
     int headSize = a.headSize();
