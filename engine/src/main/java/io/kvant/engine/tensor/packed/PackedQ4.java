@@ -493,19 +493,252 @@ final class PackedQ4 extends PackedMatrix {
   }
 
   /**
-   * One input row: panels two at a time ({@link #panelPair}) while both are full. Measured on
-   * weights streamed from DRAM (perf/RESULTS.md, "CPU integer path, session 8"): one panel per pass
-   * read them 10-30% slower than the byte-per-row layout before it did, although it was faster on
-   * weights in cache; two panels per pass (two streams of weights, each activation broadcast used
-   * for four runs) brought it close to that layout's speed.
+   * One input row: panels four at a time ({@link #panelQuad}) while four are full, then two ({@link
+   * #panelPair}) while both are. Measured on weights streamed from DRAM (perf/RESULTS.md, "CPU
+   * integer path, session 8"): one panel per pass read them 10-30% slower than the byte-per-row
+   * layout before it did, although it was faster on weights in cache; two panels per pass (two
+   * streams of weights, each activation broadcast used for four runs) brought it close to that
+   * layout's speed. At one thread the pass waits on its weight loads (session 30's profile), so
+   * four streams per pass (more loads in flight) decode SmolLM2 Q4_0 faster still (session 30).
    */
   @Override
   int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd, float[] c) {
     int p = panelStart;
+    for (; p + 4 <= panelEnd && (p + 4) * PANEL <= rows; p += 4) {
+      panelQuad(p, x, out, c);
+    }
     for (; p + 2 <= panelEnd && (p + 2) * PANEL <= rows; p += 2) {
       panelPair(p, x, out, c);
     }
     return p;
+  }
+
+  /**
+   * {@link #panelPair} over four panels {@code p .. p+3} at once, all full: four streams of
+   * weights, each activation broadcast used for eight runs; each row's result is bitwise what
+   * {@link #panel} gives it (same operations, same order). {@code c} is scratch of at least {@code
+   * 8 * F.length()} floats.
+   */
+  void panelQuad(int p, QuantizedInput x, float[] out, float[] c) {
+    int[] xp = x.nibbleCodes();
+    int[] xsum = x.blockSums();
+    float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
+    // The float sums in c (at least 8 * F.length()), as in panel.
+    int h = F.length();
+    java.util.Arrays.fill(c, 0, 8 * h, 0f);
+    long step = (long) blocks * PAIRS * PANEL;
+    long base0 = (long) p * step;
+    long base1 = base0 + step;
+    long base2 = base1 + step;
+    long base3 = base2 + step;
+    int sb0 = p * blocks * PANEL;
+    int sb1 = sb0 + blocks * PANEL;
+    int sb2 = sb1 + blocks * PANEL;
+    int sb3 = sb2 + blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      // Each accumulator starts at minus its row's offset, 8 * sum(x) of the block, in the even
+      // lanes, so the even and odd lanes add up to the exact block sum (see the class note).
+      ShortVector a00 = offsets(xsum[k]);
+      ShortVector a01 = a00;
+      ShortVector a10 = a00;
+      ShortVector a11 = a00;
+      ShortVector a20 = a00;
+      ShortVector a21 = a00;
+      ShortVector a30 = a00;
+      ShortVector a31 = a00;
+      long ko = (long) k * PAIRS * PANEL;
+      int xk = k * PAIRS;
+      for (int g = 0; g < 4; g++) {
+        int xg = xk + 4 * g;
+        ShortVector v0 = IntVector.broadcast(I, xp[xg]).reinterpretAsShorts();
+        ShortVector v1 = IntVector.broadcast(I, xp[xg + 1]).reinterpretAsShorts();
+        ShortVector v2 = IntVector.broadcast(I, xp[xg + 2]).reinterpretAsShorts();
+        ShortVector v3 = IntVector.broadcast(I, xp[xg + 3]).reinterpretAsShorts();
+        ShortVector w00 =
+            ShortVector.fromMemorySegment(
+                S, codes, base0 + ko + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a00 =
+            a00.add(w00.mul(v0).add(w00.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w00.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w00.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w10 =
+            ShortVector.fromMemorySegment(
+                S, codes, base1 + ko + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a10 =
+            a10.add(w10.mul(v0).add(w10.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w10.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w10.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w20 =
+            ShortVector.fromMemorySegment(
+                S, codes, base2 + ko + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a20 =
+            a20.add(w20.mul(v0).add(w20.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w20.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w20.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w30 =
+            ShortVector.fromMemorySegment(
+                S, codes, base3 + ko + (long) (2 * g + 0) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a30 =
+            a30.add(w30.mul(v0).add(w30.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w30.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w30.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w01 =
+            ShortVector.fromMemorySegment(
+                S, codes, base0 + ko + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a01 =
+            a01.add(w01.mul(v0).add(w01.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w01.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w01.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w11 =
+            ShortVector.fromMemorySegment(
+                S, codes, base1 + ko + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a11 =
+            a11.add(w11.mul(v0).add(w11.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w11.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w11.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w21 =
+            ShortVector.fromMemorySegment(
+                S, codes, base2 + ko + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a21 =
+            a21.add(w21.mul(v0).add(w21.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w21.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w21.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+        ShortVector w31 =
+            ShortVector.fromMemorySegment(
+                S, codes, base3 + ko + (long) (2 * g + 1) * RUN, ByteOrder.LITTLE_ENDIAN);
+        a31 =
+            a31.add(w31.mul(v0).add(w31.lanewise(VectorOperators.LSHR, SHIFT4).mul(v1)))
+                .add(
+                    w31.lanewise(VectorOperators.LSHR, SHIFT8)
+                        .mul(v2)
+                        .add(w31.lanewise(VectorOperators.LSHR, SHIFT12).mul(v3)));
+      }
+      float d = xs[k];
+      FloatVector t00;
+      FloatVector t01;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, sb0 + k * PANEL).reinterpretAsInts();
+        t00 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        t01 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        t00 = FloatVector.fromArray(F, fs, sb0 + k * PANEL);
+        t01 = FloatVector.fromArray(F, fs, sb0 + k * PANEL + F.length());
+      }
+      IntVector i00 = a00.reinterpretAsInts();
+      i00 = i00.add(i00.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i00.convert(VectorOperators.I2F, 0))
+          .fma(t00.mul(d), FloatVector.fromArray(F, c, 0))
+          .intoArray(c, 0);
+      IntVector i01 = a01.reinterpretAsInts();
+      i01 = i01.add(i01.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i01.convert(VectorOperators.I2F, 0))
+          .fma(t01.mul(d), FloatVector.fromArray(F, c, h))
+          .intoArray(c, h);
+      FloatVector t10;
+      FloatVector t11;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, sb1 + k * PANEL).reinterpretAsInts();
+        t10 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        t11 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        t10 = FloatVector.fromArray(F, fs, sb1 + k * PANEL);
+        t11 = FloatVector.fromArray(F, fs, sb1 + k * PANEL + F.length());
+      }
+      IntVector i10 = a10.reinterpretAsInts();
+      i10 = i10.add(i10.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i10.convert(VectorOperators.I2F, 0))
+          .fma(t10.mul(d), FloatVector.fromArray(F, c, 2 * h))
+          .intoArray(c, 2 * h);
+      IntVector i11 = a11.reinterpretAsInts();
+      i11 = i11.add(i11.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i11.convert(VectorOperators.I2F, 0))
+          .fma(t11.mul(d), FloatVector.fromArray(F, c, 3 * h))
+          .intoArray(c, 3 * h);
+      FloatVector t20;
+      FloatVector t21;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, sb2 + k * PANEL).reinterpretAsInts();
+        t20 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        t21 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        t20 = FloatVector.fromArray(F, fs, sb2 + k * PANEL);
+        t21 = FloatVector.fromArray(F, fs, sb2 + k * PANEL + F.length());
+      }
+      IntVector i20 = a20.reinterpretAsInts();
+      i20 = i20.add(i20.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i20.convert(VectorOperators.I2F, 0))
+          .fma(t20.mul(d), FloatVector.fromArray(F, c, 4 * h))
+          .intoArray(c, 4 * h);
+      IntVector i21 = a21.reinterpretAsInts();
+      i21 = i21.add(i21.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i21.convert(VectorOperators.I2F, 0))
+          .fma(t21.mul(d), FloatVector.fromArray(F, c, 5 * h))
+          .intoArray(c, 5 * h);
+      FloatVector t30;
+      FloatVector t31;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, sb3 + k * PANEL).reinterpretAsInts();
+        t30 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        t31 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        t30 = FloatVector.fromArray(F, fs, sb3 + k * PANEL);
+        t31 = FloatVector.fromArray(F, fs, sb3 + k * PANEL + F.length());
+      }
+      IntVector i30 = a30.reinterpretAsInts();
+      i30 = i30.add(i30.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i30.convert(VectorOperators.I2F, 0))
+          .fma(t30.mul(d), FloatVector.fromArray(F, c, 6 * h))
+          .intoArray(c, 6 * h);
+      IntVector i31 = a31.reinterpretAsInts();
+      i31 = i31.add(i31.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ((FloatVector) i31.convert(VectorOperators.I2F, 0))
+          .fma(t31.mul(d), FloatVector.fromArray(F, c, 7 * h))
+          .intoArray(c, 7 * h);
+    }
+    System.arraycopy(c, 0, out, p * PANEL, PANEL);
+    System.arraycopy(c, 2 * h, out, (p + 1) * PANEL, PANEL);
+    System.arraycopy(c, 4 * h, out, (p + 2) * PANEL, PANEL);
+    System.arraycopy(c, 6 * h, out, (p + 3) * PANEL, PANEL);
   }
 
   /**
