@@ -520,6 +520,8 @@ final class PackedQ4 extends PackedMatrix {
    * 8 * F.length()} floats.
    */
   void panelQuad(int p, QuantizedInput x, float[] out, float[] c) {
+    // Each panel's runs, scales and sums spelled out, as in panel: C2 does not inline vector
+    // helpers into a kernel this large, and an un-inlined one boxes its vectors.
     int[] xp = x.nibbleCodes();
     int[] xsum = x.blockSums();
     float[] xs = x.scales();
