@@ -60,6 +60,13 @@ public final class KernelOnTheCpu {
             "__device__ __forceinline__ void store_elem");
   }
 
+  /** kvant.cu's 8-bit code formats ({@code QF_INT8}, {@code QF_E4M3}, {@code QF_E5M2} defines). */
+  public static String codeFormats(String src) {
+    return line(src, "#define QF_INT8 ")
+        + line(src, "#define QF_E4M3 ")
+        + line(src, "#define QF_E5M2 ");
+  }
+
   /** The line of {@code src} that starts with {@code prefix}, with its newline. */
   public static String line(String src, String prefix) {
     int start = src.indexOf("\n" + prefix) + 1;

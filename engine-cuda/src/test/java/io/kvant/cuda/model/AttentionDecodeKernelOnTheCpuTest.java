@@ -491,9 +491,7 @@ class AttentionDecodeKernelOnTheCpuTest {
     String src = CudaKernels.source();
     String kernel =
         KernelOnTheCpu.elements(src)
-            + KernelOnTheCpu.line(src, "#define QF_INT8 ")
-            + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
-            + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
+            + KernelOnTheCpu.codeFormats(src)
             + KernelOnTheCpu.cut(
                 src,
                 "__device__ __forceinline__ float decode8",

@@ -16,9 +16,7 @@ final class TiledKernelSource {
 
   /** The code formats' defines and the helpers every tiled product decodes and stores with. */
   static String helpers(String src) {
-    return KernelOnTheCpu.line(src, "#define QF_INT8 ")
-        + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
-        + KernelOnTheCpu.line(src, "#define QF_E5M2 ")
+    return KernelOnTheCpu.codeFormats(src)
         + KernelOnTheCpu.line(src, "#define MQ_ROW_GROUP ")
         + KernelOnTheCpu.cut(
             src,

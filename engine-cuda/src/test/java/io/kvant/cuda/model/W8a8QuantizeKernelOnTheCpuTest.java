@@ -166,8 +166,7 @@ class W8a8QuantizeKernelOnTheCpuTest {
   }
 
   private static String quantizeCut(String src, String lastFunction) {
-    return KernelOnTheCpu.line(src, "#define QF_INT8 ")
-        + KernelOnTheCpu.line(src, "#define QF_E4M3 ")
+    return KernelOnTheCpu.codeFormats(src)
         + KernelOnTheCpu.cut(
             src, "__device__ __forceinline__ float warp_sum", "__device__ float block_max")
         + KernelOnTheCpu.cut(
