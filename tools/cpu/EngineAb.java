@@ -17,7 +17,10 @@ import java.util.function.LongSupplier;
  * <p>Why: on the shared 2-core development machine, separate runs of the same jar scatter by 30%
  * and more with the load of other builds; alternating A and B inside one process puts both under
  * the same load at nearly the same time, and the per-round ratio B/A is what is reported (median
- * and quartiles). A jar against a copy of itself measures the harness's own spread.
+ * and quartiles). A jar against a copy of itself measures the harness's own spread: main against
+ * itself, SmolLM2-135M Q4_0, one sequence, one thread, eight rounds (session 31): B/A median
+ * 1.035, quartiles 1.03-1.08, so B's place in each round is worth a few percent there; read
+ * smaller differences as none.
  *
  * <pre>
  * ./mvnw -B -o -q install -pl perf -am -DskipTests        # perf/target/classes and classpath.txt
@@ -30,13 +33,26 @@ import java.util.function.LongSupplier;
  * the warm-up steps before the timed ones (default 8; a long warm-up times decode deep into the
  * context) and {@code paged}: the server's path ({@code BackendDecodeBench}: the CPU backend over
  * the KV cache manager's paged F32 store) instead of {@code BatchDecodeBench} over the contiguous
- * reference store (one transformer per jar, built before the first round); 2 compute threads, integer kernels (the server's default; F16 weights run the float
+ * reference store (one transformer per jar, built before the first round); {@code --threads N}
+ * compute threads (default 2), integer kernels (the server's default; F16 weights run the float
  * kernels either way). Run from the repository root.
  */
 public class EngineAb {
-  public static void main(String[] a) throws Exception {
-    if (a.length < 6 || a.length > 8 || (a.length == 8 && !a[7].equals("paged"))) {
-      System.err.println("usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS [WARMUP [paged]]");
+  public static void main(String[] args) throws Exception {
+    // "--threads N" may end the arguments: the compute threads of each jar's pool (default 2)
+    int threads = 2;
+    String[] a = args;
+    if (a.length >= 2 && a[a.length - 2].equals("--threads")) {
+      threads = Integer.parseInt(a[a.length - 1]);
+      a = Arrays.copyOf(a, a.length - 2);
+    }
+    if (threads < 1
+        || a.length < 6
+        || a.length > 8
+        || (a.length == 8 && !a[7].equals("paged"))) {
+      System.err.println(
+          "usage: EngineAb JAR_A JAR_B MODEL SEQUENCES STEPS ROUNDS [WARMUP [paged]]"
+              + " [--threads N]");
       System.exit(2);
     }
     List<String> libs =
@@ -76,7 +92,9 @@ public class EngineAb {
         // one transformer per jar for every round (the weights repacked once), over the
         // contiguous reference store
         Object pool =
-            cl.loadClass("io.kvant.engine.tensor.ComputePool").getConstructor(int.class).newInstance(2);
+            cl.loadClass("io.kvant.engine.tensor.ComputePool")
+                .getConstructor(int.class)
+                .newInstance(threads);
         Class<?> config = cl.loadClass("io.kvant.engine.model.LlamaConfig");
         Class<?> weights = cl.loadClass("io.kvant.engine.model.ModelWeights");
         Class<?> transformer = cl.loadClass("io.kvant.engine.forward.Transformer");
@@ -106,7 +124,9 @@ public class EngineAb {
       if (paged) {
         // the server's path: the CPU backend over the KV cache manager's paged store
         Object pool =
-            cl.loadClass("io.kvant.engine.tensor.ComputePool").getConstructor(int.class).newInstance(2);
+            cl.loadClass("io.kvant.engine.tensor.ComputePool")
+                .getConstructor(int.class)
+                .newInstance(threads);
         kernels[i] =
             cl.loadClass("io.kvant.engine.forward.CpuBackend")
                 .getConstructor(pool.getClass())
