@@ -1,0 +1,557 @@
+// chain_bench: how fast can a chain of dependent one-row INT4 products go on this GPU, launched
+// one kernel per product (a CUDA graph, with and without programmatic dependent launch) against
+// one persistent kernel that separates the products by grid barriers and loads each product's
+// first weights before the barrier that precedes it.
+//
+// Why it exists (docs/DECISIONS.md, session 32): kvant's one-row INT4 8B step runs at ~404 tok/s
+// on an H200 and no faster than on an H100, so its time is the chain of ~160 dependent launches,
+// not bytes. Before building a persistent layer kernel in kvant.cu, this measures the ceiling of
+// each launch structure on the 8B shape's products alone, with one simple product body shared by
+// both structures, so that the difference between them is the structure.
+//
+// What a step is here: per layer, q/k/v (6,144 x 4,096), o (4,096 x 4,096, its input the first
+// 4,096 q/k/v outputs: attention's stand-in), gate/up (2 x 14,336 x 4,096, SwiGLU applied) and
+// down (4,096 x 14,336), both o and down adding into an F32 residual; then the head (128,256 x
+// 4,096). No RMSNorm, attention or sampling: those are kvant's and are counted apart. Weights are
+// INT4 with one F16 scale per 128 columns (symmetric, code - 8), random; 3.76 GB a step.
+//
+// The product body: a warp per output row (a pair of rows for gate/up); each lane takes 32-column
+// chunks lane, lane + 32, ...; the block stages the F16 input row in shared memory; nibbles become
+// F16 pairs by the 0x6400 exponent trick and are multiplied in F16x2 within a chunk, each chunk's
+// sum then scaled and added in F32. Every structure runs exactly this code per row, so their
+// outputs must be the same bits (checked), and one product is checked against a double-precision
+// host reference.
+//
+// Build (development machine, or on the GPU host, which has nvcc 13 too):
+//   mkdir -p .device/chain && nvcc -O3 -arch=sm_90 -std=c++17 -o .device/chain/chain_bench \
+//       tools/gpu/chain_bench.cu
+// Run (device tool, carry [".device/chain"]; the binary links the CUDA runtime statically):
+//   .device/chain/chain_bench [--layers 32] [--steps 20] [--blocks-per-sm N (default: each that fits)]
+// It prints a markdown table (us a step, TB/s of weights, steps/s) and its checks: one product
+// against the host reference (exits 1 if off), and every structure's logits against the first's.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#define CHECK(x)                                                                              \
+  do {                                                                                        \
+    cudaError_t e_ = (x);                                                                     \
+    if (e_ != cudaSuccess) {                                                                  \
+      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));      \
+      exit(1);                                                                                \
+    }                                                                                         \
+  } while (0)
+
+constexpr int WARPS = 8;                // warps per block
+constexpr int THREADS = WARPS * 32;
+constexpr int GROUP = 128;              // columns per scale
+constexpr int CHUNK = 32;               // columns per lane step (one uint4 of codes)
+constexpr int MAX_K = 14336;            // widest input row
+constexpr int PREFETCH = 4;             // chunks per row loaded before a barrier / dependency wait
+
+enum Kind : int { PLAIN = 0, RESIDUAL = 1, SWIGLU = 2 };
+
+// One product of the chain. out is F16 (the next product's input) and, for RESIDUAL, the F32
+// residual res is updated in place (res[r] += dot) and out[r] = half(res[r]).
+struct Phase {
+  const uint4* codes;    // rows x (k / 32) uint4; SWIGLU: 2 * rows of them, gate rows first
+  const __half* scales;  // rows x (k / 128); SWIGLU: 2 * rows
+  const __half* in;      // k values
+  __half* out;           // rows values
+  float* res;            // RESIDUAL only
+  int rows;              // output rows (SWIGLU: pairs)
+  int k;
+  int kind;
+};
+
+// Nibble j of a 32-bit word (j = 0..3 at bits 4j, j = 4..7 at bits 16 + 4(j - 4)) holds column
+// 8w + 2j' + {0, 1}: the shift by 4j' and the mask 0x000F000F give the F16 pair of columns
+// (2j', 2j' + 1) at once. The host reference decodes the same way.
+__device__ __forceinline__ half2 pair(uint32_t w, int s) {
+  uint32_t v = ((w >> s) & 0x000F000Fu) | 0x64006400u;  // F16 1024 + code
+  half2 h = *reinterpret_cast<half2*>(&v);
+  return __hsub2(h, __halves2half2(__float2half(1032.f), __float2half(1032.f)));  // code - 8
+}
+
+__device__ __forceinline__ float chunk_dot(uint4 c, const uint4* x4) {
+  half2 acc = __float2half2_rn(0.f);
+  const uint32_t w[4] = {c.x, c.y, c.z, c.w};
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    uint4 xv = x4[q];  // columns 8q .. 8q + 7 as four F16 pairs
+    const uint32_t xs[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      uint32_t xj = xs[j];
+      acc = __hfma2(pair(w[q], 4 * j), *reinterpret_cast<half2*>(&xj), acc);
+    }
+  }
+  float2 f = __half22float2(acc);
+  return f.x + f.y;
+}
+
+// One row's dot product by one warp: lane-strided chunks, F32 across chunks, butterfly sum.
+// pre holds the row's first PREFETCH chunks when have_pre (indexed by constants only, so it stays
+// in registers).
+__device__ __forceinline__ float row_dot(const uint4* codes, const __half* scales, int k,
+                                         const __half* xs, const uint4* pre, bool have_pre) {
+  int lane = threadIdx.x & 31;
+  int chunks = k / CHUNK;
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < PREFETCH; i++) {
+    int c = lane + 32 * i;
+    if (c < chunks) {
+      uint4 w = have_pre ? pre[i] : codes[c];
+      float d = chunk_dot(w, reinterpret_cast<const uint4*>(xs + c * CHUNK));
+      sum += d * __half2float(scales[c * CHUNK / GROUP]);
+    }
+  }
+#pragma unroll 5
+  for (int c = lane + 32 * PREFETCH; c < chunks; c += 32) {
+    float d = chunk_dot(codes[c], reinterpret_cast<const uint4*>(xs + c * CHUNK));
+    sum += d * __half2float(scales[c * CHUNK / GROUP]);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  return sum;
+}
+
+template <int KIND>
+__device__ __forceinline__ void load_pre(const Phase& p, int item, uint4 (*pre)[PREFETCH]) {
+  int lane = threadIdx.x & 31;
+  int per_row = p.k / CHUNK;
+#pragma unroll
+  for (int r = 0; r < (KIND == SWIGLU ? 2 : 1); r++) {
+    int row = item + r * p.rows;
+    const uint4* base = p.codes + (size_t)row * per_row;
+#pragma unroll
+    for (int i = 0; i < PREFETCH; i++) {
+      int c = lane + 32 * i;
+      if (c < per_row) pre[r][i] = base[c];
+    }
+  }
+}
+
+// The input row into shared memory, 16 bytes a thread. L2 loads (.cg): in the persistent
+// kernel the row was written by other SMs within the same launch, so L1 may hold stale lines.
+__device__ __forceinline__ void stage(const Phase& p, __half* xs) {
+  const uint4* src = reinterpret_cast<const uint4*>(p.in);
+  uint4* dst = reinterpret_cast<uint4*>(xs);
+  for (int i = threadIdx.x; i < p.k / 8; i += THREADS) dst[i] = __ldcg(src + i);
+  __syncthreads();
+}
+
+template <int KIND>
+__device__ __forceinline__ void item_work(const Phase& p, int item, const __half* xs,
+                                          uint4 (*pre)[PREFETCH], bool have_pre) {
+  int per_row = p.k / CHUNK;
+  int groups = p.k / GROUP;
+  int lane = threadIdx.x & 31;
+  if (KIND == SWIGLU) {
+    int up = item + p.rows;
+    float g = row_dot(p.codes + (size_t)item * per_row, p.scales + (size_t)item * groups, p.k,
+                      xs, pre[0], have_pre);
+    float u = row_dot(p.codes + (size_t)up * per_row, p.scales + (size_t)up * groups, p.k, xs,
+                      pre[1], have_pre);
+    if (lane == 0) p.out[item] = __float2half(g / (1.f + __expf(-g)) * u);
+  } else {
+    float d = row_dot(p.codes + (size_t)item * per_row, p.scales + (size_t)item * groups, p.k,
+                      xs, pre[0], have_pre);
+    if (lane == 0) {
+      if (KIND == RESIDUAL) {
+        float r = __ldcg(p.res + item) + d;
+        p.res[item] = r;
+        p.out[item] = __float2half(r);
+      } else {
+        p.out[item] = __float2half(d);
+      }
+    }
+  }
+}
+
+// Structure A: one launch per product, a warp per item. With programmatic dependent launch the
+// block lets its successor launch at once, loads its first weights, then waits for its
+// predecessor before staging the input (weights never depend on earlier products).
+template <int KIND>
+__global__ void __launch_bounds__(THREADS) product_kernel(Phase p, int pdl, int prefetch) {
+  extern __shared__ __align__(16) __half xs[];
+  if (pdl) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  int item = blockIdx.x * WARPS + (threadIdx.x >> 5);
+  uint4 pre[2][PREFETCH];
+  bool live = item < p.rows;
+  if (live && prefetch) load_pre<KIND>(p, item, pre);
+  if (pdl) asm volatile("griddepcontrol.wait;" ::: "memory");
+  stage(p, xs);
+  if (live) item_work<KIND>(p, item, xs, pre, prefetch);
+}
+
+// Structure B: one launch per step. Blocks walk every product's items, warp-strided, and meet at
+// a grid barrier between products; before arriving, each warp loads its first item's weights of
+// the next product.
+struct Barrier {
+  unsigned int count;
+  unsigned int generation;
+};
+
+__device__ __forceinline__ void grid_barrier(Barrier* b, unsigned int blocks) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    volatile unsigned int* gen = &b->generation;
+    unsigned int g = *gen;
+    __threadfence();
+    if (atomicAdd(&b->count, 1u) == blocks - 1) {
+      b->count = 0;
+      __threadfence();
+      atomicAdd(&b->generation, 1u);
+    } else {
+      while (*gen == g) {
+      }
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+__device__ __forceinline__ void load_pre_any(const Phase& p, int item, uint4 (*pre)[PREFETCH]) {
+  if (p.kind == SWIGLU) load_pre<SWIGLU>(p, item, pre);
+  else load_pre<PLAIN>(p, item, pre);
+}
+
+// MINB: blocks per SM the compiler must leave registers for (1: as many registers as it likes,
+// which is 128 here, so two blocks per SM; 3 caps them at 80, with a few spilled).
+template <int MINB>
+__global__ void __launch_bounds__(THREADS, MINB) persistent_kernel(const Phase* phases, int n,
+                                                                   Barrier* bar, int prefetch) {
+  extern __shared__ __align__(16) __half xs[];
+  int warps = gridDim.x * WARPS;
+  int warp = blockIdx.x * WARPS + (threadIdx.x >> 5);
+  uint4 pre[2][PREFETCH];
+  Phase p = phases[0];
+  if (prefetch && warp < p.rows) load_pre_any(p, warp, pre);
+  for (int i = 0; i < n; i++) {
+    stage(p, xs);
+    bool first = true;
+    for (int item = warp; item < p.rows; item += warps) {
+      bool use = first && prefetch;
+      if (p.kind == SWIGLU) item_work<SWIGLU>(p, item, xs, pre, use);
+      else if (p.kind == RESIDUAL) item_work<RESIDUAL>(p, item, xs, pre, use);
+      else item_work<PLAIN>(p, item, xs, pre, use);
+      first = false;
+    }
+    if (i + 1 < n) {
+      p = phases[i + 1];
+      if (prefetch && warp < p.rows) load_pre_any(p, warp, pre);
+      grid_barrier(bar, gridDim.x);
+    }
+  }
+}
+
+// A read of every weight byte, for the bandwidth this GPU gives a plain stream.
+__global__ void read_kernel(const uint4* a, size_t n, unsigned int* sink) {
+  uint32_t x = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    uint4 v = __ldcs(a + i);
+    x ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (x == 0x12345678u) atomicAdd(sink, 1u);
+}
+
+__global__ void fill_kernel(uint32_t* a, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    a[i] = h;
+  }
+}
+
+// Scales in [0.5, 1.5) / (8 sqrt(k)): products of unit-sized inputs stay near unit size.
+__global__ void scale_kernel(__half* s, size_t n, int k, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2246822519u ^ seed;
+    h ^= h >> 16;
+    float u = (h & 0xFFFF) / 65536.f;
+    s[i] = __float2half((0.5f + u) / (8.f * sqrtf((float)k)));
+  }
+}
+
+struct Matrix {
+  uint4* codes;
+  __half* scales;
+  int rows;  // physical rows
+  int k;
+};
+
+static Matrix make(int rows, int k, uint32_t seed) {
+  Matrix m{nullptr, nullptr, rows, k};
+  size_t words = (size_t)rows * k / 8;
+  size_t groups = (size_t)rows * k / GROUP;
+  CHECK(cudaMalloc(&m.codes, words * 4));
+  CHECK(cudaMalloc(&m.scales, groups * 2));
+  fill_kernel<<<1024, 256>>>(reinterpret_cast<uint32_t*>(m.codes), words, seed);
+  scale_kernel<<<1024, 256>>>(m.scales, groups, k, seed * 7 + 1);
+  CHECK(cudaGetLastError());
+  return m;
+}
+
+static size_t bytes(const Matrix& m) {
+  return (size_t)m.rows * m.k / 2 + (size_t)m.rows * m.k / GROUP * 2;
+}
+
+// The host reference of one product row, in double, from the same codes and scales.
+static double host_row(const std::vector<uint32_t>& codes, const std::vector<__half>& scales,
+                       const std::vector<float>& x, int row, int k) {
+  double sum = 0;
+  for (int col = 0; col < k; col++) {
+    int w = col / 8, within = col % 8, j = within / 2, hi = within % 2;
+    uint32_t word = codes[(size_t)row * k / 8 + w];
+    int code = (word >> (4 * j + 16 * hi)) & 0xF;
+    sum += (double)(code - 8) * __half2float(scales[(size_t)row * k / GROUP + col / GROUP]) *
+           x[col];
+  }
+  return sum;
+}
+
+int main(int argc, char** argv) {
+  int layers = 32, steps = 20, per_sm = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--blocks-per-sm")) per_sm = atoi(argv[i + 1]);
+    else {
+      fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  const int hidden = 4096, qkv = 6144, ffn = 14336, vocab = 128256;
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  printf("device %s, %d SMs, layers %d, steps %d\n", prop.name, prop.multiProcessorCount, layers,
+         steps);
+
+  std::vector<Matrix> mats;
+  size_t total = 0;
+  for (int l = 0; l < layers; l++) {
+    mats.push_back(make(qkv, hidden, 11 + 4 * l));
+    mats.push_back(make(hidden, hidden, 12 + 4 * l));
+    mats.push_back(make(2 * ffn, hidden, 13 + 4 * l));
+    mats.push_back(make(hidden, ffn, 14 + 4 * l));
+  }
+  mats.push_back(make(vocab, hidden, 99));
+  for (auto& m : mats) total += bytes(m);
+
+  __half *x, *qkv_out, *h, *logits;
+  float* res;
+  CHECK(cudaMalloc(&x, hidden * 2));
+  CHECK(cudaMalloc(&qkv_out, qkv * 2));
+  CHECK(cudaMalloc(&h, ffn * 2));
+  CHECK(cudaMalloc(&logits, (size_t)vocab * 2));
+  CHECK(cudaMalloc(&res, hidden * 4));
+
+  std::vector<Phase> phases;
+  for (int l = 0; l < layers; l++) {
+    const Matrix* m = &mats[4 * l];
+    phases.push_back({m[0].codes, m[0].scales, x, qkv_out, nullptr, qkv, hidden, PLAIN});
+    phases.push_back({m[1].codes, m[1].scales, qkv_out, x, res, hidden, hidden, RESIDUAL});
+    phases.push_back({m[2].codes, m[2].scales, x, h, nullptr, ffn, hidden, SWIGLU});
+    phases.push_back({m[3].codes, m[3].scales, h, x, res, hidden, ffn, RESIDUAL});
+  }
+  phases.push_back({mats.back().codes, mats.back().scales, x, logits, nullptr, vocab, hidden,
+                    PLAIN});
+  int n = (int)phases.size();
+  Phase* dphases;
+  CHECK(cudaMalloc(&dphases, n * sizeof(Phase)));
+  CHECK(cudaMemcpy(dphases, phases.data(), n * sizeof(Phase), cudaMemcpyHostToDevice));
+  Barrier* bar;
+  CHECK(cudaMalloc(&bar, sizeof(Barrier)));
+  CHECK(cudaMemset(bar, 0, sizeof(Barrier)));
+
+  // The same start for every structure: x = 0.5 + small ramp, res = x.
+  std::vector<float> x0(hidden);
+  std::vector<__half> x0h(hidden);
+  for (int i = 0; i < hidden; i++) {
+    x0[i] = __half2float(__float2half(0.5f + 0.25f * sinf(0.01f * i)));
+    x0h[i] = __float2half(x0[i]);
+  }
+  auto reset = [&]() {
+    CHECK(cudaMemcpy(x, x0h.data(), hidden * 2, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(res, x0.data(), hidden * 4, cudaMemcpyHostToDevice));
+  };
+  size_t smem = MAX_K * 2;
+  CHECK(cudaFuncSetAttribute(product_kernel<PLAIN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem));
+  CHECK(cudaFuncSetAttribute(product_kernel<RESIDUAL>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  CHECK(cudaFuncSetAttribute(product_kernel<SWIGLU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem));
+  cudaStream_t stream;
+  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaEvent_t e0, e1;
+  CHECK(cudaEventCreate(&e0));
+  CHECK(cudaEventCreate(&e1));
+  CHECK(cudaDeviceSynchronize());
+
+  // Check 1: the first q/k/v product against the host reference.
+  {
+    reset();
+    product_kernel<PLAIN><<<(qkv + WARPS - 1) / WARPS, THREADS, phases[0].k * 2, stream>>>(phases[0], 0, 0);
+    CHECK(cudaStreamSynchronize(stream));
+    std::vector<uint32_t> codes((size_t)qkv * hidden / 8);
+    std::vector<__half> scales((size_t)qkv * hidden / GROUP), out(qkv);
+    CHECK(cudaMemcpy(codes.data(), mats[0].codes, codes.size() * 4, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(scales.data(), mats[0].scales, scales.size() * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(out.data(), qkv_out, qkv * 2, cudaMemcpyDeviceToHost));
+    double worst = 0, scale = 0;
+    for (int r = 0; r < qkv; r++) scale = std::max(scale, std::fabs(host_row(codes, scales, x0, r, hidden)));
+    for (int r = 0; r < qkv; r++) {
+      double want = host_row(codes, scales, x0, r, hidden);
+      worst = std::max(worst, std::fabs(__half2float(out[r]) - want));
+    }
+    printf("check q/k/v product vs double reference: max |err| %.3g of max |value| %.3g (%s)\n",
+           worst, scale, worst <= 0.01 * scale ? "ok" : "FAILED");
+    if (worst > 0.01 * scale) return 1;
+  }
+
+  // Structure A: the chain captured into a graph, with and without programmatic launch.
+  auto capture = [&](int pdl, int prefetch) {
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    for (auto& p : phases) {
+      int items = p.rows;
+      cudaLaunchConfig_t cfg = {};
+      cfg.gridDim = dim3((items + WARPS - 1) / WARPS);
+      cfg.blockDim = dim3(THREADS);
+      cfg.dynamicSmemBytes = p.k * 2;
+      cfg.stream = stream;
+      cudaLaunchAttribute attr[1];
+      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attr[0].val.programmaticStreamSerializationAllowed = pdl;
+      cfg.attrs = attr;
+      cfg.numAttrs = 1;
+      if (p.kind == SWIGLU) CHECK(cudaLaunchKernelEx(&cfg, product_kernel<SWIGLU>, p, pdl, prefetch));
+      else if (p.kind == RESIDUAL) CHECK(cudaLaunchKernelEx(&cfg, product_kernel<RESIDUAL>, p, pdl, prefetch));
+      else CHECK(cudaLaunchKernelEx(&cfg, product_kernel<PLAIN>, p, pdl, prefetch));
+    }
+    CHECK(cudaStreamEndCapture(stream, &g));
+    CHECK(cudaGraphInstantiate(&ge, g, 0));
+    return ge;
+  };
+  std::vector<__half> ref(vocab), got(vocab);
+  auto logits_now = [&](std::vector<__half>& v) {
+    CHECK(cudaMemcpy(v.data(), logits, (size_t)vocab * 2, cudaMemcpyDeviceToHost));
+  };
+  // Same bits expected (each row runs the same code in every structure); a difference is
+  // reported with its size rather than ending the run, so that the timings still come back.
+  auto compare = [&](const char* what) {
+    double worst = 0;
+    int differ = 0;
+    for (int i = 0; i < vocab; i++) {
+      if (memcmp(&ref[i], &got[i], 2)) differ++;
+      worst = std::max(worst, (double)std::fabs(__half2float(ref[i]) - __half2float(got[i])));
+    }
+    printf("check %s logits vs graph logits: %s (%d of %d differ, max |diff| %.3g)\n", what,
+           differ ? "DIFFERENT" : "same bits", differ, vocab, worst);
+  };
+  auto report = [&](const char* name, float ms) {
+    double us = 1000.0 * ms / steps;
+    printf("| %-48s | %9.1f | %6.2f | %7.1f |\n", name, us, total / (us * 1e-6) / 1e12, 1e6 / us);
+  };
+  printf("weights a step: %.3f GB\n", total / 1e9);
+  printf("| structure | us a step | TB/s | steps/s |\n| --- | ---: | ---: | ---: |\n");
+  {
+    // the read probe streams every matrix's codes once, as a step does
+    unsigned int* sink;
+    CHECK(cudaMalloc(&sink, 4));
+    float best = 1e30f;
+    for (int rep = 0; rep < 3; rep++) {
+      CHECK(cudaEventRecord(e0, stream));
+      for (auto& m : mats) {
+        read_kernel<<<prop.multiProcessorCount * 8, 512, 0, stream>>>(m.codes, (size_t)m.rows * m.k / 32, sink);
+      }
+      CHECK(cudaEventRecord(e1, stream));
+      CHECK(cudaEventSynchronize(e1));
+      float ms;
+      CHECK(cudaEventElapsedTime(&ms, e0, e1));
+      best = std::min(best, ms);
+    }
+    // codes only (the scales are 1/32 of the bytes): rescale to the step's bytes for the table
+    size_t codes_bytes = 0;
+    for (auto& m : mats) codes_bytes += (size_t)m.rows * m.k / 2;
+    double us = 1000.0 * best;
+    printf("| %-48s | %9.1f | %6.2f | %7s |\n", "read probe (codes, one launch each)", us,
+           codes_bytes / (us * 1e-6) / 1e12, "-");
+  }
+  // {programmatic launch, weights loaded before the wait}
+  const int forms[3][2] = {{0, 0}, {1, 0}, {1, 1}};
+  const char* form_names[3] = {"A: a launch per product, graph", "A: graph+PDL",
+                               "A: graph+PDL, weights before the wait"};
+  for (int f = 0; f < 3; f++) {
+    cudaGraphExec_t ge = capture(forms[f][0], forms[f][1]);
+    reset();
+    CHECK(cudaGraphLaunch(ge, stream));  // warm
+    CHECK(cudaStreamSynchronize(stream));
+    reset();
+    CHECK(cudaGraphLaunch(ge, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    logits_now(f == 0 ? ref : got);
+    if (f > 0) compare(form_names[f]);
+    CHECK(cudaEventRecord(e0, stream));
+    for (int s = 0; s < steps; s++) CHECK(cudaGraphLaunch(ge, stream));
+    CHECK(cudaEventRecord(e1, stream));
+    CHECK(cudaEventSynchronize(e1));
+    float ms;
+    CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    report(form_names[f], ms);
+  }
+
+  // Structure B at each occupancy that fits, for both register budgets.
+  auto structure_b = [&](auto kernel, const char* regs) {
+    CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    int fit = 0;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, THREADS, smem));
+    for (int k = 1; k <= fit; k++) {
+      if (per_sm && k != per_sm) continue;
+      for (int prefetch = 1; prefetch >= 0; prefetch--) {
+        int blocks = k * prop.multiProcessorCount;
+        void* args[] = {&dphases, &n, &bar, &prefetch};
+        auto launch = [&]() {
+          CHECK(cudaLaunchCooperativeKernel((void*)kernel, blocks, THREADS, args, smem, stream));
+        };
+        reset();
+        launch();
+        CHECK(cudaStreamSynchronize(stream));
+        reset();
+        launch();
+        CHECK(cudaStreamSynchronize(stream));
+        logits_now(got);
+        char name[96];
+        snprintf(name, sizeof name, "B: persistent, %d blocks/SM, %s%s", k, regs,
+                 prefetch ? "" : ", no prefetch");
+        compare(name);
+        CHECK(cudaEventRecord(e0, stream));
+        for (int s = 0; s < steps; s++) launch();
+        CHECK(cudaEventRecord(e1, stream));
+        CHECK(cudaEventSynchronize(e1));
+        float ms;
+        CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        report(name, ms);
+      }
+    }
+  };
+  structure_b(persistent_kernel<1>, "128 regs");
+  structure_b(persistent_kernel<3>, "80 regs");
+  return 0;
+}
