@@ -26,7 +26,8 @@
 # Environment: FILES (default all four: "smol-q8 smol-q4 l1b-q8 l1b-q4"), FLOAT (off: skip kvant's
 # float column), TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
-# warm-up tokens before timing, default the timed count but at least 128: a shorter one timed code
+# warm-up tokens, or batch's warm-up steps per level, before timing; default the timed count but at
+# least 128: a shorter one timed code
 # the JIT had not finished compiling, perf/RESULTS.md sessions 9 and 25; the 1B files' 16-token
 # warm-up gave 34.0 tok/s at two threads where 64 and 128 gave 44.2 and 44.6).
 # Work files (JDK, llama.cpp build, GGUF files) live under /tmp/kvant-cpu-bench, so later calls on a
@@ -176,15 +177,18 @@ decode() {
 }
 
 batch() {
-  # 16 warm-up steps per level: with 4, the four-row integer kernel was still being compiled at 16
-  # sequences (C1 code of the Vector API is boxed and slow) and measured 3x too slow.
-  local seqs=${1:-16} t
+  # WARMUP (default 128) warm-up steps per level: with 4, the four-row integer kernel was still
+  # being compiled at 16 sequences (C1 code of the Vector API is boxed and slow) and measured 3x too
+  # slow; with 16 (until session 32) SmolLM2 Q4_0 at 16 sequences on two threads measured 350 tok/s
+  # where 128 gave 592. FLOAT=off skips the float kernels' run.
+  local seqs=${1:-16} t kinds=(float int)
   t=$(nproc)
+  [[ ${FLOAT:-on} == off ]] && kinds=(int)
   for name in ${BATCH_FILES:-l1b-q4 smol-q4}; do
-    for k in float int; do
+    for k in "${kinds[@]}"; do
       echo "== kvant bench batch $name --kernels $k --threads $t" | tee -a "$RESULTS/batch.txt"
       timeout 200 "${JAVA[@]}" -Xmx24g -XX:+UseParallelGC -cp "$CP" io.kvant.perf.BenchMain bench \
-        batch --model "$WORK/$name.gguf" --concurrency "1,$seqs" --tokens 16 --warmup 16 \
+        batch --model "$WORK/$name.gguf" --concurrency "1,$seqs" --tokens 16 --warmup "${WARMUP:-128}" \
         --threads "$t" --kernels "$k" 2>&1 | tee -a "$RESULTS/batch.txt"
     done
     if [[ -x "$LLAMA/build/bin/llama-batched-bench" ]]; then
