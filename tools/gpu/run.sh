@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -722,5 +722,17 @@ if named serve8bfp8; then
   cat "$RESULTS"/serve8b-fp8.log.* > "$RESULTS/serve8b-fp8.log" && rm -f "$RESULTS"/serve8b-fp8.log.*
   tail -5 "$RESULTS/serve8b-fp8.log"
   rm -f /tmp/synth-8b.gguf
+fi
+if named chain; then
+  # tools/gpu/chain_bench.cu (session 32): a chain of one-row INT4 products of the 8B shape, a launch
+  # per product (graph, with and without programmatic launch) against one persistent kernel with
+  # grid barriers; built here by the host's nvcc, arguments from CHAIN_ARGS.
+  CHAIN=/tmp/kvant-chain/chain_bench
+  if [[ ! -x "$CHAIN" ]]; then
+    mkdir -p /tmp/kvant-chain
+    "${NVCC:-/usr/local/cuda/bin/nvcc}" -O3 -arch=sm_90 -std=c++17 -o "$CHAIN" \
+      "$ROOT/tools/gpu/chain_bench.cu" > "$RESULTS/chain-build.txt" 2>&1 || { cat "$RESULTS/chain-build.txt"; rc=1; }
+  fi
+  [[ -x "$CHAIN" ]] && { timeout 240 "$CHAIN" ${CHAIN_ARGS:-} 2>&1 | tee "$RESULTS/chain.txt"; }
 fi
 exit $rc
