@@ -65,25 +65,8 @@ final class Linear {
       return;
     }
     pool.parallelRanges(
-        packed.panels(),
-        grain(n, packed.panels(), pool),
-        work,
-        (start, end) -> packed.matmul(xq, out, start, end));
+        packed.panels(), 1, work, (start, end) -> packed.matmul(xq, out, start, end));
   }
-
-  /**
-   * Panels per unit of a product's split across the team: four for one row when every thread can
-   * get at least one four-panel unit, so that the one-row pass over four panels ({@code
-   * PackedQ4.panelQuad}) runs on more than one thread; one otherwise, where four-panel units would
-   * leave threads idle (SmolLM2's 18-panel matrices at eight threads: 0.88-0.92x on a 16-core Xeon,
-   * perf/RESULTS.md, "Session 32"). The split never changes a result, only who computes it.
-   */
-  static int grain(int n, int panels, ComputePool pool) {
-    return n == 1 && panels >= QUAD * pool.threads() ? QUAD : 1;
-  }
-
-  /** Panels a one-row pass takes at a time at most. */
-  private static final int QUAD = 4;
 
   /**
    * {@code outs[i] = ls[i] x} for matrices that read the same input (q/k/v, gate/up), as one
@@ -121,7 +104,7 @@ final class Linear {
     }
     pool.parallelRanges(
         panels,
-        grain(n, panels, pool),
+        1,
         work,
         (start, end) -> {
           int first = 0;

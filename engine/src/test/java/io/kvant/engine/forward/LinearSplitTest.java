@@ -9,27 +9,15 @@ import io.kvant.engine.tensor.packed.PackedMatrix;
 import io.kvant.engine.tensor.packed.QuantizedInput;
 import java.lang.foreign.Arena;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-class LinearGrainTest {
-  @Test
-  void oneRowProductsGoOutInFourPanelUnitsOnlyWhenEveryThreadGetsOne() {
-    try (ComputePool two = new ComputePool(2);
-        ComputePool three = new ComputePool(3)) {
-      assertThat(Linear.grain(1, 8, two)).isEqualTo(4);
-      assertThat(Linear.grain(1, 7, two)).isEqualTo(1);
-      assertThat(Linear.grain(1, 11, three)).isEqualTo(1);
-      assertThat(Linear.grain(1, 12, three)).isEqualTo(4);
-      assertThat(Linear.grain(2, 100, two)).isEqualTo(1);
-    }
-  }
-
+class LinearSplitTest {
   /**
-   * Whatever the team and the grain, each output is computed by the same kernel over the same
-   * panel: the same bits as one thread, for one row (four-panel units at two and three threads,
-   * single panels at seven) and for two rows.
+   * However the team splits a product's panels, each output is computed by the same kernel over the
+   * same panel: the same bits on two, three and seven threads as on one, for one row (where the
+   * one-row passes take up to four panels at a time, so a split can change which pass runs) and for
+   * two rows.
    */
   @ParameterizedTest
   @EnumSource(
@@ -47,9 +35,6 @@ class LinearGrainTest {
       Tensor t = RandomQ8.tensor(arena, type, rows, cols, rnd);
       Linear linear = Linear.of(t, MatmulKernels.INTEGER, new WeightPacks(), one);
       assertThat(linear.integer()).isTrue();
-      int panels = linear.packed.panels();
-      assertThat(Linear.grain(1, panels, two)).isEqualTo(4);
-      assertThat(Linear.grain(1, panels, seven)).isEqualTo(1);
       for (int n = 1; n <= 2; n++) {
         float[] x = new float[n * cols];
         for (int i = 0; i < x.length; i++) {
