@@ -19,7 +19,7 @@ import java.util.function.LongSupplier;
  * the same load at nearly the same time, and the per-round ratio B/A is what is reported (median
  * and quartiles). A jar against a copy of itself measures the harness's own spread: main against
  * itself, SmolLM2-135M Q4_0, one sequence, one thread, eight rounds (session 31): B/A median
- * 1.035, quartiles 1.03-1.08; SmolLM2-135M Q8_0, two threads (session 32): **1.165** (quartiles
+ * 1.035, quartiles 1.03-1.08; SmolLM2-135M Q8_0, two threads (session 32): 1.165 (quartiles
  * 1.11-1.19). So B's place is worth from a few percent to a sixth, depending on the file and the
  * threads, and it holds through every round of a run (so not noise; its cause is not established):
  * measure a candidate in both orders (A, B and then B, A) and take the geometric mean of the
