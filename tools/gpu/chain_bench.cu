@@ -490,7 +490,7 @@ int main(int argc, char** argv) {
       CHECK(cudaEventElapsedTime(&ms, e0, e1));
       best = std::min(best, ms);
     }
-    // codes only (the scales are 1/32 of the bytes): rescale to the step's bytes for the table
+    // its TB/s counts the codes it read (the scales, 1/32 of a step's bytes, are not read)
     size_t codes_bytes = 0;
     for (auto& m : mats) codes_bytes += (size_t)m.rows * m.k / 2;
     double us = 1000.0 * best;
