@@ -733,6 +733,9 @@ if named chain; then
     "${NVCC:-/usr/local/cuda/bin/nvcc}" -O3 -arch=sm_90 -std=c++17 -o "$CHAIN" \
       "$ROOT/tools/gpu/chain_bench.cu" > "$RESULTS/chain-build.txt" 2>&1 || { cat "$RESULTS/chain-build.txt"; rc=1; }
   fi
+  # The prebuilt binary (.device/chain, built on the development machine with the same flags) if
+  # the host's nvcc could not build it.
+  [[ ! -x "$CHAIN" && -x "$ROOT/.device/chain/chain_bench" ]] && CHAIN="$ROOT/.device/chain/chain_bench"
   [[ -x "$CHAIN" ]] && { timeout 240 "$CHAIN" ${CHAIN_ARGS:-} 2>&1 | tee "$RESULTS/chain.txt"; }
 fi
 exit $rc
