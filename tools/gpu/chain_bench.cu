@@ -721,23 +721,27 @@ int main(int argc, char** argv) {
     if (worst > 0.01 * scale && body == 1) return 1;  // body 2's timings still come back, marked
   }
 
+  // a product's launch: a warp an item, the input row in dynamic shared memory
+  auto product_config = [&](const Phase& p, int items, int pdl, cudaLaunchAttribute* attr) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((items + WARPS - 1) / WARPS);
+    cfg.blockDim = dim3(THREADS);
+    cfg.dynamicSmemBytes = p.k * 2;
+    cfg.stream = stream;
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = pdl;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    return cfg;
+  };
   // Structure A: the chain captured into a graph, with and without programmatic launch.
   auto capture = [&](int pdl, int prefetch) {
     cudaGraph_t g;
     cudaGraphExec_t ge;
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
     for (auto& p : phases) {
-      int items = p.rows;
-      cudaLaunchConfig_t cfg = {};
-      cfg.gridDim = dim3((items + WARPS - 1) / WARPS);
-      cfg.blockDim = dim3(THREADS);
-      cfg.dynamicSmemBytes = p.k * 2;
-      cfg.stream = stream;
       cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attr[0].val.programmaticStreamSerializationAllowed = pdl;
-      cfg.attrs = attr;
-      cfg.numAttrs = 1;
+      cudaLaunchConfig_t cfg = product_config(p, p.rows, pdl, attr);
       if (p.kind == SWIGLU) CHECK(cudaLaunchKernelEx(&cfg, product_kernel<SWIGLU>, p, pdl, prefetch));
       else if (p.kind == RESIDUAL) CHECK(cudaLaunchKernelEx(&cfg, product_kernel<RESIDUAL>, p, pdl, prefetch));
       else CHECK(cudaLaunchKernelEx(&cfg, product_kernel<PLAIN>, p, pdl, prefetch));
@@ -770,6 +774,16 @@ int main(int argc, char** argv) {
   auto report = [&](const char* name, float ms) {
     double us = 1000.0 * ms / steps;
     printf("| %-48s | %9.1f | %6.2f | %7.1f |\n", name, us, total / (us * 1e-6) / 1e12, 1e6 / us);
+  };
+  // steps back-to-back calls of step, timed by events, reported under name
+  auto timed = [&](const char* name, auto step) {
+    CHECK(cudaEventRecord(e0, stream));
+    for (int s = 0; s < steps; s++) step();
+    CHECK(cudaEventRecord(e1, stream));
+    CHECK(cudaEventSynchronize(e1));
+    float ms;
+    CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    report(name, ms);
   };
   printf("weights a step: %.3f GB\n", total / 1e9);
   printf("| structure | us a step | TB/s | steps/s |\n| --- | ---: | ---: | ---: |\n");
@@ -835,13 +849,7 @@ int main(int argc, char** argv) {
       }
       printf("logits after %d layers: rms %.3g, %d not finite\n", layers, std::sqrt(rms / vocab), bad);
     }
-    CHECK(cudaEventRecord(e0, stream));
-    for (int s = 0; s < steps; s++) CHECK(cudaGraphLaunch(ge, stream));
-    CHECK(cudaEventRecord(e1, stream));
-    CHECK(cudaEventSynchronize(e1));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, e0, e1));
-    report(form_names[f], ms);
+    timed(form_names[f], [&]() { CHECK(cudaGraphLaunch(ge, stream)); });
   }
 
   // Structure B at each occupancy that fits, for both register budgets.
@@ -868,13 +876,7 @@ int main(int argc, char** argv) {
         snprintf(name, sizeof name, "B: persistent, %d blocks/SM, %s%s", k, regs,
                  prefetch ? "" : ", no prefetch");
         compare(name);
-        CHECK(cudaEventRecord(e0, stream));
-        for (int s = 0; s < steps; s++) launch();
-        CHECK(cudaEventRecord(e1, stream));
-        CHECK(cudaEventSynchronize(e1));
-        float ms;
-        CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        report(name, ms);
+        timed(name, [&]() { launch(); });
       }
     }
   };
@@ -889,17 +891,8 @@ int main(int argc, char** argv) {
     cudaGraphExec_t ge;
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
     for (auto& p : phases) {
-      int items = p.kind == SWIGLU ? p.rows : p.rows / 2;
-      cudaLaunchConfig_t cfg = {};
-      cfg.gridDim = dim3((items + WARPS - 1) / WARPS);
-      cfg.blockDim = dim3(THREADS);
-      cfg.dynamicSmemBytes = p.k * 2;
-      cfg.stream = stream;
       cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attr[0].val.programmaticStreamSerializationAllowed = pdl;
-      cfg.attrs = attr;
-      cfg.numAttrs = 1;
+      cudaLaunchConfig_t cfg = product_config(p, p.kind == SWIGLU ? p.rows : p.rows / 2, pdl, attr);
       CHECK(cudaLaunchKernelEx(&cfg, pair_kernel, p, pdl));
     }
     CHECK(cudaStreamEndCapture(stream, &g));
@@ -918,13 +911,7 @@ int main(int argc, char** argv) {
     } else {
       compare_to(ref2, name, "A2 graph");
     }
-    CHECK(cudaEventRecord(e0, stream));
-    for (int s = 0; s < steps; s++) CHECK(cudaGraphLaunch(ge, stream));
-    CHECK(cudaEventRecord(e1, stream));
-    CHECK(cudaEventSynchronize(e1));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, e0, e1));
-    report(name, ms);
+    timed(name, [&]() { CHECK(cudaGraphLaunch(ge, stream)); });
   }
 
   // Structure C: one block an SM, each warp's ring of stages fed by bulk copies.
@@ -958,13 +945,7 @@ int main(int argc, char** argv) {
     CHECK(cudaStreamSynchronize(stream));
     logits_now(got);
     if (barrier) compare_to(ref2, name, "A2 graph");
-    CHECK(cudaEventRecord(e0, stream));
-    for (int s = 0; s < steps; s++) launch();
-    CHECK(cudaEventRecord(e1, stream));
-    CHECK(cudaEventSynchronize(e1));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, e0, e1));
-    report(name, ms);
+    timed(name, [&]() { launch(); });
   };
   structure_c(stream_kernel<8, 6, 4>, 8, 6, 4);
   structure_c(stream_kernel<8, 12, 4>, 8, 12, 4);
