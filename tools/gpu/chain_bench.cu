@@ -1,7 +1,8 @@
 // chain_bench: how fast can a chain of dependent one-row INT4 products go on this GPU, launched
 // one kernel per product (a CUDA graph, with and without programmatic dependent launch) against
-// one persistent kernel that separates the products by grid barriers and loads each product's
-// first weights before the barrier that precedes it.
+// one persistent kernel that separates the products by grid barriers: B loads each product's
+// first weights into registers before the barrier that precedes it; C (session 33) streams every
+// warp's weights through a ring of shared-memory stages filled by bulk copies.
 //
 // Why it exists (docs/DECISIONS.md, session 32): kvant's one-row INT4 8B step runs at ~404 tok/s
 // on an H200 and no faster than on an H100, so its time is the chain of ~160 dependent launches,
@@ -13,22 +14,27 @@
 // 4,096 q/k/v outputs: attention's stand-in), gate/up (2 x 14,336 x 4,096, SwiGLU applied) and
 // down (4,096 x 14,336), both o and down adding into an F32 residual; then the head (128,256 x
 // 4,096). No RMSNorm, attention or sampling: those are kvant's and are counted apart. Weights are
-// INT4 with one F16 scale per 128 columns (symmetric, code - 8), random; 3.76 GB a step.
+// INT4 with one F16 scale per 128 columns (symmetric, code - 8), random; 3.87 GB a step (3.75 GB
+// of codes).
 //
-// The product body: a warp per output row (a pair of rows for gate/up); each lane takes 32-column
-// chunks lane, lane + 32, ...; the block stages the F16 input row in shared memory; nibbles become
-// F16 pairs by the 0x6400 exponent trick and are multiplied in F16x2 within a chunk, each chunk's
-// sum then scaled and added in F32. Every structure runs exactly this code per row, so their
-// outputs must be the same bits (checked), and one product is checked against a double-precision
-// host reference.
+// Body 1 (structures A and B): a warp per output row (a pair of rows for gate/up); each lane takes
+// 32-column chunks lane, lane + 32, ...; the block stages the F16 input row in shared memory;
+// nibbles become F16 pairs by the 0x6400 exponent trick and are multiplied in F16x2 within a chunk,
+// each chunk's sum then scaled and added in F32. Its input reads are four-way bank conflicts, which
+// bounded the first run (session 33); body 2 (below, structures A2 and C) reads the input without
+// conflicts, from a repacked copy of the same matrices. Structures sharing a body must give the
+// same bits (checked); the bodies agree to F16 rounding; one product of each body is checked
+// against a double-precision host reference. The residual hands on tanh(residual), so that the
+// logits stay finite without a norm.
 //
 // Build (development machine, or on the GPU host, which has nvcc 13 too):
 //   mkdir -p .device/chain && nvcc -O3 -arch=sm_90 -std=c++17 -o .device/chain/chain_bench \
 //       tools/gpu/chain_bench.cu
 // Run (device tool, carry [".device/chain"]; the binary links the CUDA runtime statically):
-//   .device/chain/chain_bench [--layers 32] [--steps 20] [--blocks-per-sm N (default: each that fits)]
-// It prints a markdown table (us a step, TB/s of weights, steps/s) and its checks: one product
-// against the host reference (exits 1 if off), and every structure's logits against the first's.
+//   .device/chain/chain_bench [--layers 32] [--steps 20] [--blocks-per-sm N (B only; default: each that fits)]
+// It prints a markdown table (us a step, TB/s of weights, steps/s) and its checks: one product of
+// each body against the host reference (exits 1 if body 1's is off), and each structure's logits
+// against its reference structure's.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
