@@ -24,10 +24,12 @@ import java.util.function.LongSupplier;
  * quartiles). Why two JVMs: until session 33 both jars ran in one JVM, and whichever jar ran first
  * in the warm-up decoded faster for the whole run: main against a copy of itself, SmolLM2-135M
  * Q8_0, two threads, B first in the warm-up: B/A 1.195 (and 1.133 with the jars' construction
- * order reversed); A first: 0.950 (perf/RESULTS.md, session 33). The JDK's own classes (the Vector
- * API's among them) and their profiles are shared by both class loaders, and the engine that was
- * compiled second was compiled against them in another state. A JVM per jar shares nothing; a jar
- * against a copy of itself here measures what is left of the harness's spread.
+ * order reversed); A first: 0.950 (perf/RESULTS.md, session 33). The likeliest cause, not isolated
+ * further: the JDK's own classes (the Vector API's among them) and their profiles are shared by
+ * both class loaders, so the engine compiled second was compiled against them in another state. A
+ * JVM per jar shares none of that; main against its copy here gave 0.973, 1.043 and 1.004. A run's
+ * median still moves by about 5%, so measure a candidate in both orders (A, B and then B, A) and
+ * take the geometric mean of the first median and the reciprocal of the second.
  *
  * <pre>
  * ./mvnw -B -o -q install -pl perf -am -DskipTests        # perf/target/classes and classpath.txt
