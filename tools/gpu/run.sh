@@ -724,11 +724,12 @@ if named serve8bfp8; then
   rm -f /tmp/synth-8b.gguf
 fi
 if named chain; then
-  # tools/gpu/chain_bench.cu (session 32): a chain of one-row INT4 products of the 8B shape, a launch
-  # per product (graph, with and without programmatic launch) against one persistent kernel with
-  # grid barriers; built here by the host's nvcc, arguments from CHAIN_ARGS.
+  # tools/gpu/chain_bench.cu (sessions 32-33): a chain of one-row INT4 products of the 8B shape, a
+  # launch per product (graph, with and without programmatic launch) against persistent kernels
+  # with grid barriers; built here by the host's nvcc (again when the source is newer), arguments
+  # from CHAIN_ARGS.
   CHAIN=/tmp/kvant-chain/chain_bench
-  if [[ ! -x "$CHAIN" ]]; then
+  if [[ ! -x "$CHAIN" || "$ROOT/tools/gpu/chain_bench.cu" -nt "$CHAIN" ]]; then
     mkdir -p /tmp/kvant-chain
     "${NVCC:-/usr/local/cuda/bin/nvcc}" -O3 -arch=sm_90 -std=c++17 -o "$CHAIN" \
       "$ROOT/tools/gpu/chain_bench.cu" > "$RESULTS/chain-build.txt" 2>&1 || { cat "$RESULTS/chain-build.txt"; rc=1; }
