@@ -2,6 +2,7 @@ import io.kvant.engine.tensor.ComputePool;
 import io.kvant.engine.tensor.DType;
 import io.kvant.engine.tensor.Tensor;
 import io.kvant.engine.tensor.Tensors;
+import io.kvant.engine.tensor.packed.CodeSlabs;
 import io.kvant.engine.tensor.packed.PackedMatrix;
 import io.kvant.engine.tensor.packed.QuantizedInput;
 import java.lang.foreign.Arena;
@@ -24,7 +25,11 @@ import java.util.Random;
  * </pre>
  *
  * Arguments: type (Q8_0, Q4_0), rows, cols, matrices in the set, threads (1: the calling thread;
- * more: a {@code ComputePool} over panels), input rows, seconds per two passes.
+ * more: a {@code ComputePool} over panels), input rows, seconds per two passes, and optionally
+ * {@code slabs}: the codes in {@link CodeSlabs} (huge pages, as a model's are loaded) instead of
+ * an allocation per matrix (small pages under the usual {@code madvise} THP mode). The two differ
+ * for one-stream kernels: on small pages every 4 KiB of a stream is a TLB miss and a fresh start
+ * for the hardware prefetcher (perf/RESULTS.md, session 34).
  */
 public class PackedProbe {
   /** A random {@code rows x cols} tensor of {@code type}: random code bytes, small F16 scales. */
@@ -42,8 +47,9 @@ public class PackedProbe {
   }
 
   public static void main(String[] a) throws Exception {
-    if (a.length != 7) {
-      System.err.println("usage: PackedProbe TYPE ROWS COLS MATRICES THREADS INPUT_ROWS SECONDS");
+    if (a.length != 7 && !(a.length == 8 && a[7].equals("slabs"))) {
+      System.err.println(
+          "usage: PackedProbe TYPE ROWS COLS MATRICES THREADS INPUT_ROWS SECONDS [slabs]");
       System.exit(2);
     }
     DType type = DType.valueOf(a[0]);
@@ -56,9 +62,10 @@ public class PackedProbe {
     Random r = new Random(1);
     Arena arena = Arena.ofShared();
     ComputePool pool = new ComputePool(threads);
+    CodeSlabs slabs = a.length == 8 ? new CodeSlabs(true) : null;
     PackedMatrix[] m = new PackedMatrix[n];
     for (int i = 0; i < n; i++) {
-      m[i] = PackedMatrix.pack(random(type, rows, cols, arena, r), pool);
+      m[i] = PackedMatrix.pack(random(type, rows, cols, arena, r), pool, true, slabs);
     }
     float[] x = new float[batch * cols];
     for (int i = 0; i < x.length; i++) {

@@ -23,6 +23,13 @@
 #                                         (an earlier engine, put there by hand) against the pack's,
 #                                         alternated AB_ROUNDS times (default 2); writes the GGUF
 #                                         files it needs, builds no llama.cpp
+#   tools/gpu/cpu-bench.sh probe          one-row packed products alone (tools/cpu/PackedProbe, one
+#                                         thread, 24 random matrices in turn): GB/s of the last four
+#                                         passes for each engine jar in PROBE_JARS (folders of
+#                                         .device/cpu-bench/, default "base lib"), with the codes on
+#                                         small pages and in CodeSlabs (huge pages, as a model's);
+#                                         PROBE_TYPE (default Q8_0), PROBE_SHAPES (default
+#                                         "8192x2048 49152x576")
 # Environment: FILES (default all four: "smol-q8 smol-q4 l1b-q8 l1b-q4"), FLOAT (off: skip kvant's
 # float column), TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
@@ -63,6 +70,10 @@ pack() {
   cp perf/target/kvant-perf-*[0-9T].jar engine/target/kvant-engine-*[0-9T].jar \
     engine-cuda/target/kvant-engine-cuda-*[0-9T].jar quant/target/kvant-quant-*[0-9T].jar \
     "$BENCH_PACK/lib/"
+  # PackedProbe compiled here: the jlinked JDK has no compiler for the source launcher.
+  mkdir -p "$BENCH_PACK/probe"
+  "$JAVA_HOME/bin/javac" --add-modules jdk.incubator.vector -nowarn -d "$BENCH_PACK/probe" \
+    -cp "$BENCH_PACK/lib/$(basename engine/target/kvant-engine-*[0-9T].jar)" tools/cpu/PackedProbe.java
   tr ':' '\n' < perf/target/classpath.txt |
     grep -E '/(jackson-(core|databind|annotations)|jmh-core|jopt-simple|commons-math3)-[^/]*\.jar$' |
     xargs -I{} cp {} "$BENCH_PACK/lib/"
@@ -86,7 +97,7 @@ pack() {
 }
 
 [[ "$WHAT" == pack ]] && { pack; exit 0; }
-[[ "$WHAT" =~ ^(prepare|decode|batch|jmh|ab)$ ]] || usage
+[[ "$WHAT" =~ ^(prepare|decode|batch|jmh|ab|probe)$ ]] || usage
 
 RESULTS="${OUT:-$PACK/results}"
 mkdir -p "$RESULTS" "$WORK"
@@ -231,8 +242,24 @@ ab() {
   done
 }
 
+probe() {
+  local dir pages shape
+  for shape in ${PROBE_SHAPES:-8192x2048 49152x576}; do
+    for dir in ${PROBE_JARS:-base lib}; do
+      for pages in small slabs; do
+        printf '%-6s %-6s %s %-11s ' "$dir" "$pages" "${PROBE_TYPE:-Q8_0}" "$shape" | tee -a "$RESULTS/probe.txt"
+        timeout 60 "${JAVA[@]}" -Xmx3g -cp "$BENCH_PACK/probe:$BENCH_PACK/$dir/$(basename "$BENCH_PACK"/lib/kvant-engine-*.jar)" \
+          PackedProbe "${PROBE_TYPE:-Q8_0}" "${shape%x*}" "${shape#*x}" 24 1 1 1.2 \
+          $([[ $pages == slabs ]] && echo slabs) 2>> "$LOG" | grep -v BEST | grep 'GB/s' | tail -4 |
+          awk '{printf "%s ", $(NF-1)} END {print "GB/s"}' | tee -a "$RESULTS/probe.txt"
+      done
+    done
+  done
+}
+
 case "$WHAT" in
   ab) ab "$@" ;;
+  probe) probe ;;
   prepare) prepare ;;
   decode) decode "$@" ;;
   batch) batch "$@" ;;
