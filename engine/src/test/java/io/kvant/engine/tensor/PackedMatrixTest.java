@@ -46,6 +46,27 @@ class PackedMatrixTest {
     }
   }
 
+  /**
+   * The 8-bit one-row passes over four and two panels at once run only on rows of 64 blocks or more
+   * ({@code PackedQ8.MULTI_PANEL_MIN_BLOCKS}), wider than {@link #COLS}: 200 rows (six full panels
+   * and a part) of 2,048 columns give a four-panel pass, a two-panel one and a single panel, and
+   * the split in {@link #check} other mixes of them.
+   */
+  @ParameterizedTest
+  @EnumSource(
+      value = DType.class,
+      names = {"Q8_0", "I8"})
+  void eightBitMultiPanelPassesEqualTheScalarReference(DType type) {
+    Random rnd = new Random(type.ordinal() * 17L + 3);
+    try (ComputePool pool = new ComputePool(2)) {
+      Tensor w = RandomTensors.random(type, 200, 2048, rnd);
+      PackedMatrix m = PackedMatrix.pack(w, pool);
+      for (int batch : new int[] {1, 2}) {
+        check(w, m, batch, rnd);
+      }
+    }
+  }
+
   private static void check(Tensor w, PackedMatrix m, int batch, Random rnd) {
     int rows = w.rows();
     int cols = w.cols();

@@ -81,8 +81,11 @@ public abstract sealed class PackedMatrix permits PackedQ8, PackedQ4 {
   /** Input rows {@link #panel4} takes per pass over a panel. */
   static final int ROWS_PER_PASS = 4;
 
-  /** Floats of the per-call scratch the per-panel kernels get: eight float vectors of sums. */
-  static final int SCRATCH = 8 * F.length();
+  /**
+   * Floats of the per-call scratch the per-panel kernels get: eight float vectors of sums, and
+   * eight more for {@code PackedQ8.panelQuad}'s block sums.
+   */
+  static final int SCRATCH = 16 * F.length();
 
   final int rows;
   final int cols;

@@ -2,6 +2,8 @@ package io.kvant.engine.tensor.packed;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -178,6 +180,298 @@ final class PackedQ8 extends PackedMatrix {
     accE.rearrange(LOW, accO).intoArray(c, 0);
     accE.rearrange(HIGH, accO).intoArray(c, F.length());
     System.arraycopy(c, 0, out, o, valid);
+  }
+
+  /**
+   * Blocks a row must have before the one-row pass takes its panels several at a time: below it the
+   * single-panel pass is faster (perf/RESULTS.md, session 34: SmolLM2-135M's widths, 18 and 48
+   * blocks, decoded 0.82x with four- or two-panel passes; Llama-3.2-1B's, 64 and 256, 1.11x).
+   */
+  static final int MULTI_PANEL_MIN_BLOCKS = 64;
+
+  /**
+   * One input row, rows of at least {@link #MULTI_PANEL_MIN_BLOCKS} blocks: panels four at a time
+   * ({@link #panelQuad}) while four are full, then two ({@link #panelPair}) while both are, as
+   * {@code PackedQ4} does. At one thread the pass waits on its weight loads, and more streams keep
+   * more of them in flight: on the development machine, 8,192 x 2,048 Q8_0 one-row products read
+   * 21-22 GB/s with four streams against 18-19 with one, codes on huge pages (24-28 against 14-17
+   * on small pages).
+   */
+  @Override
+  int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd, float[] c) {
+    int p = panelStart;
+    if (blocks < MULTI_PANEL_MIN_BLOCKS) {
+      return p;
+    }
+    for (; p + 4 <= panelEnd && (p + 4) * PANEL <= rows; p += 4) {
+      panelQuad(p, x, out, c);
+    }
+    for (; p + 2 <= panelEnd && (p + 2) * PANEL <= rows; p += 2) {
+      panelPair(p, x, out, c);
+    }
+    return p;
+  }
+
+  /**
+   * {@link #panelPair} over four panels {@code p .. p+3} at once, all full: four streams of
+   * weights, each activation broadcast used for eight runs; each row's result is bitwise what
+   * {@link #panel} gives it (same operations, same order). {@code c}: at least {@code 16 *
+   * F.length()} floats: the float sums (8 vectors), then each block's exact integer sums as floats
+   * (8 vectors; |sum| < 2^24), so that the block's scale work is written once, in a loop over the
+   * panels; and the loads are written out rather than through {@link #loadWide}: with eight calls a
+   * run C2 reached its inlining cutoff and left some uninlined, returning boxed vectors, at half
+   * the speed.
+   */
+  void panelQuad(int p, QuantizedInput x, float[] out, float[] c) {
+    int[] xq = x.splatCodes();
+    float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
+    int n = F.length();
+    java.util.Arrays.fill(c, 0, 8 * n, 0f);
+    long step = (long) blocks * BLOCK * PANEL;
+    long base0 = (long) p * step;
+    long base1 = base0 + step;
+    long base2 = base1 + step;
+    long base3 = base2 + step;
+    int sb0 = p * blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      IntVector ie0 = IntVector.zero(I);
+      IntVector io0 = IntVector.zero(I);
+      IntVector ie1 = IntVector.zero(I);
+      IntVector io1 = IntVector.zero(I);
+      IntVector ie2 = IntVector.zero(I);
+      IntVector io2 = IntVector.zero(I);
+      IntVector ie3 = IntVector.zero(I);
+      IntVector io3 = IntVector.zero(I);
+      long ko = (long) k * BLOCK * PANEL;
+      int xk = k * BLOCK;
+      for (int j = 0; j < BLOCK; j += 2) {
+        ShortVector x0 = IntVector.broadcast(I, xq[xk + j]).reinterpretAsShorts();
+        ShortVector x1 = IntVector.broadcast(I, xq[xk + j + 1]).reinterpretAsShorts();
+        ShortVector w00 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base0 + ko + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        ShortVector w01 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base0 + ko + (long) (j + 1) * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        IntVector pr0 = w00.mul(x0).add(w01.mul(x1)).reinterpretAsInts();
+        ie0 = ie0.add(pr0.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io0 = io0.add(pr0.lanewise(VectorOperators.ASHR, SHIFT16));
+        ShortVector w10 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base1 + ko + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        ShortVector w11 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base1 + ko + (long) (j + 1) * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        IntVector pr1 = w10.mul(x0).add(w11.mul(x1)).reinterpretAsInts();
+        ie1 = ie1.add(pr1.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io1 = io1.add(pr1.lanewise(VectorOperators.ASHR, SHIFT16));
+        ShortVector w20 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base2 + ko + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        ShortVector w21 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base2 + ko + (long) (j + 1) * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        IntVector pr2 = w20.mul(x0).add(w21.mul(x1)).reinterpretAsInts();
+        ie2 = ie2.add(pr2.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io2 = io2.add(pr2.lanewise(VectorOperators.ASHR, SHIFT16));
+        ShortVector w30 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base3 + ko + (long) j * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        ShortVector w31 =
+            (ShortVector)
+                ByteVector.fromMemorySegment(
+                        BP, codes, base3 + ko + (long) (j + 1) * PANEL, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+        IntVector pr3 = w30.mul(x0).add(w31.mul(x1)).reinterpretAsInts();
+        ie3 = ie3.add(pr3.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io3 = io3.add(pr3.lanewise(VectorOperators.ASHR, SHIFT16));
+      }
+      ((FloatVector)
+              ie0.sub(io0.lanewise(VectorOperators.LSHL, SHIFT16))
+                  .sub(BLOCK_BIAS)
+                  .convert(VectorOperators.I2F, 0))
+          .intoArray(c, 8 * n);
+      ((FloatVector) io0.convert(VectorOperators.I2F, 0)).intoArray(c, 9 * n);
+      ((FloatVector)
+              ie1.sub(io1.lanewise(VectorOperators.LSHL, SHIFT16))
+                  .sub(BLOCK_BIAS)
+                  .convert(VectorOperators.I2F, 0))
+          .intoArray(c, 10 * n);
+      ((FloatVector) io1.convert(VectorOperators.I2F, 0)).intoArray(c, 11 * n);
+      ((FloatVector)
+              ie2.sub(io2.lanewise(VectorOperators.LSHL, SHIFT16))
+                  .sub(BLOCK_BIAS)
+                  .convert(VectorOperators.I2F, 0))
+          .intoArray(c, 12 * n);
+      ((FloatVector) io2.convert(VectorOperators.I2F, 0)).intoArray(c, 13 * n);
+      ((FloatVector)
+              ie3.sub(io3.lanewise(VectorOperators.LSHL, SHIFT16))
+                  .sub(BLOCK_BIAS)
+                  .convert(VectorOperators.I2F, 0))
+          .intoArray(c, 14 * n);
+      ((FloatVector) io3.convert(VectorOperators.I2F, 0)).intoArray(c, 15 * n);
+      float d = xs[k];
+      for (int q = 0; q < 4; q++) {
+        int si = sb0 + (q * blocks + k) * PANEL;
+        FloatVector ws0;
+        FloatVector ws1;
+        if (hs != null) {
+          IntVector hv = ShortVector.fromArray(S, hs, si).reinterpretAsInts();
+          ws0 =
+              hv.lanewise(VectorOperators.LSHL, 16)
+                  .lanewise(VectorOperators.ASHR, 3)
+                  .and(F16_MASK)
+                  .reinterpretAsFloats()
+                  .mul(F16_SCALE);
+          ws1 =
+              hv.lanewise(VectorOperators.ASHR, 3)
+                  .and(F16_MASK)
+                  .reinterpretAsFloats()
+                  .mul(F16_SCALE);
+        } else {
+          ws0 = FloatVector.fromArray(F, fs, si);
+          ws1 = FloatVector.fromArray(F, fs, si + F.length());
+        }
+        FloatVector sE = ws0.rearrange(EVEN, ws1).mul(d);
+        FloatVector sO = ws0.rearrange(ODD, ws1).mul(d);
+        int e = 2 * q * n;
+        FloatVector.fromArray(F, c, 8 * n + e)
+            .fma(sE, FloatVector.fromArray(F, c, e))
+            .intoArray(c, e);
+        FloatVector.fromArray(F, c, 9 * n + e)
+            .fma(sO, FloatVector.fromArray(F, c, n + e))
+            .intoArray(c, n + e);
+      }
+    }
+    for (int q = 0; q < 4; q++) {
+      FloatVector accE = FloatVector.fromArray(F, c, 2 * q * n);
+      FloatVector accO = FloatVector.fromArray(F, c, (2 * q + 1) * n);
+      accE.rearrange(LOW, accO).intoArray(out, (p + q) * PANEL);
+      accE.rearrange(HIGH, accO).intoArray(out, (p + q) * PANEL + n);
+    }
+  }
+
+  /**
+   * {@link #panel} for input row 0 against panels {@code p} and {@code p+1} at once, both full;
+   * each row's result is bitwise what {@link #panel} gives it (same operations, same order; the
+   * float sums kept in {@code c}, at least {@code 6 * F.length()} floats, rather than in vector
+   * locals, which C2 boxed across the block loop in the larger kernels).
+   */
+  void panelPair(int p, QuantizedInput x, float[] out, float[] c) {
+    // Spelled out, as in panel: C2 does not inline vector helpers into a kernel this large, and an
+    // un-inlined one boxes its vectors.
+    int[] xq = x.splatCodes();
+    float[] xs = x.scales();
+    short[] hs = halfScales;
+    float[] fs = scales;
+    int n = F.length();
+    java.util.Arrays.fill(c, 0, 4 * n, 0f);
+    long step = (long) blocks * BLOCK * PANEL;
+    long base0 = (long) p * step;
+    long base1 = base0 + step;
+    int sb0 = p * blocks * PANEL;
+    int sb1 = sb0 + blocks * PANEL;
+    for (int k = 0; k < blocks; k++) {
+      IntVector ie0 = IntVector.zero(I);
+      IntVector io0 = IntVector.zero(I);
+      IntVector ie1 = IntVector.zero(I);
+      IntVector io1 = IntVector.zero(I);
+      long ko = (long) k * BLOCK * PANEL;
+      int xk = k * BLOCK;
+      for (int j = 0; j < BLOCK; j += 2) {
+        ShortVector x0 = IntVector.broadcast(I, xq[xk + j]).reinterpretAsShorts();
+        ShortVector x1 = IntVector.broadcast(I, xq[xk + j + 1]).reinterpretAsShorts();
+        ShortVector w00 = loadWide(codes, base0 + ko + (long) j * PANEL);
+        ShortVector w01 = loadWide(codes, base0 + ko + (long) (j + 1) * PANEL);
+        IntVector pr0 = w00.mul(x0).add(w01.mul(x1)).reinterpretAsInts();
+        ie0 = ie0.add(pr0.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io0 = io0.add(pr0.lanewise(VectorOperators.ASHR, SHIFT16));
+        ShortVector w10 = loadWide(codes, base1 + ko + (long) j * PANEL);
+        ShortVector w11 = loadWide(codes, base1 + ko + (long) (j + 1) * PANEL);
+        IntVector pr1 = w10.mul(x0).add(w11.mul(x1)).reinterpretAsInts();
+        ie1 = ie1.add(pr1.lanewise(VectorOperators.XOR, LOW_BIAS));
+        io1 = io1.add(pr1.lanewise(VectorOperators.ASHR, SHIFT16));
+      }
+      float d = xs[k];
+      ie0 = ie0.sub(io0.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
+      int si0 = sb0 + k * PANEL;
+      FloatVector ws00;
+      FloatVector ws01;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si0).reinterpretAsInts();
+        ws00 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        ws01 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        ws00 = FloatVector.fromArray(F, fs, si0);
+        ws01 = FloatVector.fromArray(F, fs, si0 + F.length());
+      }
+      FloatVector sE0 = ws00.rearrange(EVEN, ws01).mul(d);
+      FloatVector sO0 = ws00.rearrange(ODD, ws01).mul(d);
+      ((FloatVector) ie0.convert(VectorOperators.I2F, 0))
+          .fma(sE0, FloatVector.fromArray(F, c, 0 * n))
+          .intoArray(c, 0 * n);
+      ((FloatVector) io0.convert(VectorOperators.I2F, 0))
+          .fma(sO0, FloatVector.fromArray(F, c, 1 * n))
+          .intoArray(c, 1 * n);
+      ie1 = ie1.sub(io1.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
+      int si1 = sb1 + k * PANEL;
+      FloatVector ws10;
+      FloatVector ws11;
+      if (hs != null) {
+        IntVector hv = ShortVector.fromArray(S, hs, si1).reinterpretAsInts();
+        ws10 =
+            hv.lanewise(VectorOperators.LSHL, 16)
+                .lanewise(VectorOperators.ASHR, 3)
+                .and(F16_MASK)
+                .reinterpretAsFloats()
+                .mul(F16_SCALE);
+        ws11 =
+            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
+      } else {
+        ws10 = FloatVector.fromArray(F, fs, si1);
+        ws11 = FloatVector.fromArray(F, fs, si1 + F.length());
+      }
+      FloatVector sE1 = ws10.rearrange(EVEN, ws11).mul(d);
+      FloatVector sO1 = ws10.rearrange(ODD, ws11).mul(d);
+      ((FloatVector) ie1.convert(VectorOperators.I2F, 0))
+          .fma(sE1, FloatVector.fromArray(F, c, 2 * n))
+          .intoArray(c, 2 * n);
+      ((FloatVector) io1.convert(VectorOperators.I2F, 0))
+          .fma(sO1, FloatVector.fromArray(F, c, 3 * n))
+          .intoArray(c, 3 * n);
+    }
+    FloatVector accE0 = FloatVector.fromArray(F, c, 0 * n);
+    FloatVector accO0 = FloatVector.fromArray(F, c, 1 * n);
+    accE0.rearrange(LOW, accO0).intoArray(c, 4 * n);
+    accE0.rearrange(HIGH, accO0).intoArray(c, 5 * n);
+    System.arraycopy(c, 4 * n, out, p * PANEL, PANEL);
+    FloatVector accE1 = FloatVector.fromArray(F, c, 2 * n);
+    FloatVector accO1 = FloatVector.fromArray(F, c, 3 * n);
+    accE1.rearrange(LOW, accO1).intoArray(c, 4 * n);
+    accE1.rearrange(HIGH, accO1).intoArray(c, 5 * n);
+    System.arraycopy(c, 4 * n, out, (p + 1) * PANEL, PANEL);
   }
 
   @Override
