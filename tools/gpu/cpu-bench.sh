@@ -28,8 +28,8 @@
 #                                         passes for each engine jar in PROBE_JARS (folders of
 #                                         .device/cpu-bench/, default "base lib"), with the codes on
 #                                         small pages and in CodeSlabs (huge pages, as a model's);
-#                                         PROBE_TYPE (default Q8_0), PROBE_SHAPES (default
-#                                         "8192x2048 49152x576")
+#                                         PROBE_TYPE (default Q8_0), PROBE_SHAPES (ROWSxCOLSxCOUNT,
+#                                         default "8192x2048x24 49152x576x12": ~400 MB, past L3)
 # Environment: FILES (default all four: "smol-q8 smol-q4 l1b-q8 l1b-q4"), FLOAT (off: skip kvant's
 # float column), TOKENS (default 64; 1B files use TOKENS/4), REPS (llama-bench -r, default 3), MIB
 # (bandwidth arrays, default 1024), BATCH_FILES (default "l1b-q4 smol-q4"), WARMUP (kvant's
@@ -243,15 +243,16 @@ ab() {
 }
 
 probe() {
-  local dir pages shape
-  for shape in ${PROBE_SHAPES:-8192x2048 49152x576}; do
+  local dir pages shape rows cols count
+  for shape in ${PROBE_SHAPES:-8192x2048x24 49152x576x12}; do
+    read -r rows cols count <<< "${shape//x/ }"
     for dir in ${PROBE_JARS:-base lib}; do
       for pages in small slabs; do
-        printf '%-6s %-6s %s %-11s ' "$dir" "$pages" "${PROBE_TYPE:-Q8_0}" "$shape" | tee -a "$RESULTS/probe.txt"
+        printf '%-6s %-6s %s %-14s ' "$dir" "$pages" "${PROBE_TYPE:-Q8_0}" "$shape" | tee -a "$RESULTS/probe.txt"
         timeout 60 "${JAVA[@]}" -Xmx3g -cp "$BENCH_PACK/probe:$BENCH_PACK/$dir/$(basename "$BENCH_PACK"/lib/kvant-engine-*.jar)" \
-          PackedProbe "${PROBE_TYPE:-Q8_0}" "${shape%x*}" "${shape#*x}" 24 1 1 1.2 \
+          PackedProbe "${PROBE_TYPE:-Q8_0}" "$rows" "$cols" "$count" 1 1 1.2 \
           $([[ $pages == slabs ]] && echo slabs) 2>> "$LOG" | grep -v BEST | grep 'GB/s' | tail -4 |
-          awk '{printf "%s ", $(NF-1)} END {print "GB/s"}' | tee -a "$RESULTS/probe.txt"
+          awk '{printf "%s ", $(NF-1)} END {print "GB/s"}' | tee -a "$RESULTS/probe.txt" || true
       done
     done
   done
