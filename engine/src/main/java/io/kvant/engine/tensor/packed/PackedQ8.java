@@ -191,11 +191,12 @@ final class PackedQ8 extends PackedMatrix {
 
   /**
    * One input row, rows of at least {@link #MULTI_PANEL_MIN_BLOCKS} blocks: panels four at a time
-   * ({@link #panelQuad}) while four are full, then two ({@link #panelPair}) while both are, as
-   * {@code PackedQ4} does. At one thread the pass waits on its weight loads, and more streams keep
-   * more of them in flight: on the development machine, 8,192 x 2,048 Q8_0 one-row products read
-   * 21-22 GB/s with four streams against 18-19 with one, codes on huge pages (24-28 against 14-17
-   * on small pages).
+   * ({@link #panelQuad}) while four are full; the rest (at most three) one at a time. At one thread
+   * the pass waits on its weight loads, and more streams keep more of them in flight: on the
+   * development machine, 8,192 x 2,048 Q8_0 one-row products read 21-22 GB/s with four streams
+   * against 18-19 with one, codes on huge pages (24-28 against 14-17 on small pages). A two-panel
+   * pass for the rest was not worth its code: alone it measured level with one panel on huge pages
+   * (perf/RESULTS.md, session 34).
    */
   @Override
   int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd, float[] c) {
@@ -206,16 +207,13 @@ final class PackedQ8 extends PackedMatrix {
     for (; p + 4 <= panelEnd && (p + 4) * PANEL <= rows; p += 4) {
       panelQuad(p, x, out, c);
     }
-    for (; p + 2 <= panelEnd && (p + 2) * PANEL <= rows; p += 2) {
-      panelPair(p, x, out, c);
-    }
     return p;
   }
 
   /**
-   * {@link #panelPair} over four panels {@code p .. p+3} at once, all full: four streams of
-   * weights, each activation broadcast used for eight runs; each row's result is bitwise what
-   * {@link #panel} gives it (same operations, same order). {@code c}: at least {@code 16 *
+   * {@link #panel} for input row 0 against four panels {@code p .. p+3} at once, all full: four
+   * streams of weights, each activation broadcast used for eight runs; each row's result is bitwise
+   * what {@link #panel} gives it (same operations, same order). {@code c}: at least {@code 16 *
    * F.length()} floats: the float sums (8 vectors), then each block's exact integer sums as floats
    * (8 vectors; |sum| < 2^24), so that the block's scale work is written once, in a loop over the
    * panels; and the loads are written out rather than through {@link #loadWide}: with eight calls a
@@ -365,113 +363,6 @@ final class PackedQ8 extends PackedMatrix {
       accE.rearrange(LOW, accO).intoArray(out, (p + q) * PANEL);
       accE.rearrange(HIGH, accO).intoArray(out, (p + q) * PANEL + n);
     }
-  }
-
-  /**
-   * {@link #panel} for input row 0 against panels {@code p} and {@code p+1} at once, both full;
-   * each row's result is bitwise what {@link #panel} gives it (same operations, same order; the
-   * float sums kept in {@code c}, at least {@code 6 * F.length()} floats, rather than in vector
-   * locals, which C2 boxed across the block loop in the larger kernels).
-   */
-  void panelPair(int p, QuantizedInput x, float[] out, float[] c) {
-    // Spelled out, as in panel: C2 does not inline vector helpers into a kernel this large, and an
-    // un-inlined one boxes its vectors.
-    int[] xq = x.splatCodes();
-    float[] xs = x.scales();
-    short[] hs = halfScales;
-    float[] fs = scales;
-    int n = F.length();
-    java.util.Arrays.fill(c, 0, 4 * n, 0f);
-    long step = (long) blocks * BLOCK * PANEL;
-    long base0 = (long) p * step;
-    long base1 = base0 + step;
-    int sb0 = p * blocks * PANEL;
-    int sb1 = sb0 + blocks * PANEL;
-    for (int k = 0; k < blocks; k++) {
-      IntVector ie0 = IntVector.zero(I);
-      IntVector io0 = IntVector.zero(I);
-      IntVector ie1 = IntVector.zero(I);
-      IntVector io1 = IntVector.zero(I);
-      long ko = (long) k * BLOCK * PANEL;
-      int xk = k * BLOCK;
-      for (int j = 0; j < BLOCK; j += 2) {
-        ShortVector x0 = IntVector.broadcast(I, xq[xk + j]).reinterpretAsShorts();
-        ShortVector x1 = IntVector.broadcast(I, xq[xk + j + 1]).reinterpretAsShorts();
-        ShortVector w00 = loadWide(codes, base0 + ko + (long) j * PANEL);
-        ShortVector w01 = loadWide(codes, base0 + ko + (long) (j + 1) * PANEL);
-        IntVector pr0 = w00.mul(x0).add(w01.mul(x1)).reinterpretAsInts();
-        ie0 = ie0.add(pr0.lanewise(VectorOperators.XOR, LOW_BIAS));
-        io0 = io0.add(pr0.lanewise(VectorOperators.ASHR, SHIFT16));
-        ShortVector w10 = loadWide(codes, base1 + ko + (long) j * PANEL);
-        ShortVector w11 = loadWide(codes, base1 + ko + (long) (j + 1) * PANEL);
-        IntVector pr1 = w10.mul(x0).add(w11.mul(x1)).reinterpretAsInts();
-        ie1 = ie1.add(pr1.lanewise(VectorOperators.XOR, LOW_BIAS));
-        io1 = io1.add(pr1.lanewise(VectorOperators.ASHR, SHIFT16));
-      }
-      float d = xs[k];
-      ie0 = ie0.sub(io0.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
-      int si0 = sb0 + k * PANEL;
-      FloatVector ws00;
-      FloatVector ws01;
-      if (hs != null) {
-        IntVector hv = ShortVector.fromArray(S, hs, si0).reinterpretAsInts();
-        ws00 =
-            hv.lanewise(VectorOperators.LSHL, 16)
-                .lanewise(VectorOperators.ASHR, 3)
-                .and(F16_MASK)
-                .reinterpretAsFloats()
-                .mul(F16_SCALE);
-        ws01 =
-            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
-      } else {
-        ws00 = FloatVector.fromArray(F, fs, si0);
-        ws01 = FloatVector.fromArray(F, fs, si0 + F.length());
-      }
-      FloatVector sE0 = ws00.rearrange(EVEN, ws01).mul(d);
-      FloatVector sO0 = ws00.rearrange(ODD, ws01).mul(d);
-      ((FloatVector) ie0.convert(VectorOperators.I2F, 0))
-          .fma(sE0, FloatVector.fromArray(F, c, 0 * n))
-          .intoArray(c, 0 * n);
-      ((FloatVector) io0.convert(VectorOperators.I2F, 0))
-          .fma(sO0, FloatVector.fromArray(F, c, 1 * n))
-          .intoArray(c, 1 * n);
-      ie1 = ie1.sub(io1.lanewise(VectorOperators.LSHL, SHIFT16)).sub(BLOCK_BIAS);
-      int si1 = sb1 + k * PANEL;
-      FloatVector ws10;
-      FloatVector ws11;
-      if (hs != null) {
-        IntVector hv = ShortVector.fromArray(S, hs, si1).reinterpretAsInts();
-        ws10 =
-            hv.lanewise(VectorOperators.LSHL, 16)
-                .lanewise(VectorOperators.ASHR, 3)
-                .and(F16_MASK)
-                .reinterpretAsFloats()
-                .mul(F16_SCALE);
-        ws11 =
-            hv.lanewise(VectorOperators.ASHR, 3).and(F16_MASK).reinterpretAsFloats().mul(F16_SCALE);
-      } else {
-        ws10 = FloatVector.fromArray(F, fs, si1);
-        ws11 = FloatVector.fromArray(F, fs, si1 + F.length());
-      }
-      FloatVector sE1 = ws10.rearrange(EVEN, ws11).mul(d);
-      FloatVector sO1 = ws10.rearrange(ODD, ws11).mul(d);
-      ((FloatVector) ie1.convert(VectorOperators.I2F, 0))
-          .fma(sE1, FloatVector.fromArray(F, c, 2 * n))
-          .intoArray(c, 2 * n);
-      ((FloatVector) io1.convert(VectorOperators.I2F, 0))
-          .fma(sO1, FloatVector.fromArray(F, c, 3 * n))
-          .intoArray(c, 3 * n);
-    }
-    FloatVector accE0 = FloatVector.fromArray(F, c, 0 * n);
-    FloatVector accO0 = FloatVector.fromArray(F, c, 1 * n);
-    accE0.rearrange(LOW, accO0).intoArray(c, 4 * n);
-    accE0.rearrange(HIGH, accO0).intoArray(c, 5 * n);
-    System.arraycopy(c, 4 * n, out, p * PANEL, PANEL);
-    FloatVector accE1 = FloatVector.fromArray(F, c, 2 * n);
-    FloatVector accO1 = FloatVector.fromArray(F, c, 3 * n);
-    accE1.rearrange(LOW, accO1).intoArray(c, 4 * n);
-    accE1.rearrange(HIGH, accO1).intoArray(c, 5 * n);
-    System.arraycopy(c, 4 * n, out, (p + 1) * PANEL, PANEL);
   }
 
   @Override
