@@ -22,7 +22,8 @@
 #   tools/gpu/cpu-bench.sh ab 8 16        kvant's integer decode with .device/cpu-bench/base/'s jars
 #                                         (an earlier engine, put there by hand) against the pack's,
 #                                         alternated AB_ROUNDS times (default 2); writes the GGUF
-#                                         files it needs, builds no llama.cpp
+#                                         files it needs, builds no llama.cpp; AB_BASE and AB_NEW
+#                                         name other folders of .device/cpu-bench/ for either side
 #   tools/gpu/cpu-bench.sh probe          one-row packed products alone (tools/cpu/PackedProbe, one
 #                                         thread, 24 random matrices in turn): GB/s of the last four
 #                                         passes for each engine jar in PROBE_JARS (folders of
@@ -219,7 +220,10 @@ jmh() {
 
 ab() {
   local threads=("${@:-8 16}") name shape type t round side tps
-  [[ -d "$BENCH_PACK/base" ]] || { echo "$BENCH_PACK/base/ missing: the base jars go there" >&2; exit 2; }
+  local baseDir=${AB_BASE:-base} newDir=${AB_NEW:-}
+  [[ -d "$BENCH_PACK/$baseDir" ]] || { echo "$BENCH_PACK/$baseDir/ missing: the base jars go there" >&2; exit 2; }
+  [[ -z $newDir || -d "$BENCH_PACK/$newDir" ]] || { echo "$BENCH_PACK/$newDir/ missing" >&2; exit 2; }
+  echo "base: $baseDir/, new: ${newDir:-lib}/" | tee -a "$RESULTS/ab.txt"
   printf '%-8s %7s %6s %10s %10s\n' file threads round base new | tee -a "$RESULTS/ab.txt"
   for name in $ORDER; do
     read -r shape type <<< "${SPEC[$name]}"
@@ -232,7 +236,8 @@ ab() {
         declare -A got=()
         for side in base new; do
           KVANT_CP="$CP"
-          [[ $side == base ]] && KVANT_CP="$BENCH_PACK/base/*:$CP"
+          [[ $side == base ]] && KVANT_CP="$BENCH_PACK/$baseDir/*:$CP"
+          [[ $side == new && -n $newDir ]] && KVANT_CP="$BENCH_PACK/$newDir/*:$CP"
           got[$side]=$(KVANT_CP=$KVANT_CP kvant_tps "$WORK/$name.gguf" "$t" int "$tokens")
         done
         printf '%-8s %7s %6s %10s %10s\n' "$name" "$t" "$round" "${got[base]:--}" "${got[new]:--}" |
