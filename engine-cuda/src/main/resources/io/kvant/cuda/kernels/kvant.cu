@@ -3428,8 +3428,7 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 //   column 8l' + 2j at bits 4j and 8l' + 2j + 1 at bits 16 + 4j (j = 0..3), so that one shift and
 //   mask give the F16 pair of two adjacent columns, and for each q the warp reads 512 contiguous
 //   bytes of the staged input (four wavefronts, no bank conflict).
-// - Lane l's word q is in the unit's group 2q + l / 16; the scales are stored [l / 16][q], a
-//   lane's four one 16-byte read.
+// - Lane l's word q is in the unit's group 2q + l / 16; the scales are stored [l / 16][q].
 // - Rows go in pairs, their units interleaved (a0 b0 a1 b1 ...): rows (2i, 2i + 1) of a matrix,
 //   or (gate i, up i) for SwiGLU, so one read of the staged input serves both rows.
 // A warp multiplies one pair over the whole width, four unit pairs of loads in flight per lane;
@@ -3489,13 +3488,14 @@ __device__ __forceinline__ float mqp_h2sum(unsigned h2) {
   return f16_to_f32((u16)(h2 & 0xffffu)) + f16_to_f32((u16)(h2 >> 16));
 }
 
-// Lane l's part of two rows' dot products over one unit pair (codes ca / cb, scales sa / sb), the
-// unit's staged input at xs.
-__device__ __forceinline__ void mqp_unit_pair(uint4 ca, float4 sa, uint4 cb, float4 sb,
+// Lane l's part of two rows' dot products over one unit pair: codes ca / cb, and sa / sb the
+// unit's scale l % 8 (each lane loads one, and takes the four it needs from the others by
+// shuffles: with four F32 scales each in registers the kernels took 92 registers, two blocks an
+// SM; 80 this way, three); the unit's staged input at xs. Every lane of the warp calls it.
+__device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, float sb,
                                               const unsigned short* xs, int lane, float& suma,
                                               float& sumb) {
   const unsigned wa[4] = {ca.x, ca.y, ca.z, ca.w}, wb[4] = {cb.x, cb.y, cb.z, cb.w};
-  const float ha[4] = {sa.x, sa.y, sa.z, sa.w}, hb[4] = {sb.x, sb.y, sb.z, sb.w};
   const unsigned bias = 0x64086408u;  // F16 1032 in both halves: 1024 + code - 1032 = code - 8
 #pragma unroll
   for (int q = 0; q < 4; q++) {
@@ -3507,8 +3507,9 @@ __device__ __forceinline__ void mqp_unit_pair(uint4 ca, float4 sa, uint4 cb, flo
       aa = mq_hfma2(mq_hsub2(mq_nib(wa[q] >> (4 * j), 0x000F000Fu), bias), xw[j], aa);
       ab = mq_hfma2(mq_hsub2(mq_nib(wb[q] >> (4 * j), 0x000F000Fu), bias), xw[j], ab);
     }
-    suma += mqp_h2sum(aa) * ha[q];
-    sumb += mqp_h2sum(ab) * hb[q];
+    // lane 4 (l / 16) + q loaded the scale of word q's group (stored [l / 16][q])
+    suma += mqp_h2sum(aa) * __shfl_sync(0xffffffffu, sa, 4 * (lane >> 4) + q);
+    sumb += mqp_h2sum(ab) * __shfl_sync(0xffffffffu, sb, 4 * (lane >> 4) + q);
   }
 }
 
@@ -3566,15 +3567,15 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   float suma = 0.f, sumb = 0.f;
   for (int v0 = 0; v0 < upr; v0 += 4) {
     uint4 ca[4], cb[4];
-    float4 sa[4], sb[4];
+    float sa[4], sb[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       if (v0 + i < upr) {
         const unsigned char* a = base + (long)(2 * (v0 + i)) * MQP_UNIT_BYTES;
         ca[i] = ld_stream16(a + 16 * lane);
-        sa[i] = *(const float4*)(a + 512 + 16 * (lane >> 4));
+        sa[i] = *(const float*)(a + 512 + 4 * (lane & 7));
         cb[i] = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
-        sb[i] = *(const float4*)(a + MQP_UNIT_BYTES + 512 + 16 * (lane >> 4));
+        sb[i] = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
       }
     }
 #pragma unroll
