@@ -1681,7 +1681,12 @@ public final class CudaKernels {
         && groupSize == MQP_GROUP
         && in > 0
         && in % MQP_UNIT_COLUMNS == 0
-        && 2L * in <= device.sharedPerBlockOptIn();
+        && mqpSharedBytes(in) <= device.sharedPerBlockOptIn();
+  }
+
+  /** Dynamic shared memory of an {@link #mqp} block: the F16 row and the warps' sums of squares. */
+  static int mqpSharedBytes(int in) {
+    return 2 * in + 4 * MQP_PAIRS_PER_BLOCK;
   }
 
   /** Bytes of the unit layout of {@code pairs} row pairs {@code in} wide. */
@@ -1750,7 +1755,9 @@ public final class CudaKernels {
       long normW,
       float eps,
       boolean swiglu) {
-    if (in <= 0 || in % MQP_UNIT_COLUMNS != 0 || 2L * in > device.sharedPerBlockOptIn()) {
+    if (in <= 0
+        || in % MQP_UNIT_COLUMNS != 0
+        || mqpSharedBytes(in) > device.sharedPerBlockOptIn()) {
       throw new IllegalArgumentException(
           "mqp4 takes widths a multiple of 1024 whose F16 row fits shared memory; got " + in);
     }
@@ -1774,7 +1781,7 @@ public final class CudaKernels {
     mqpArgs(c);
     args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
-    launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, 2 * in);
+    launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }
 
   private void mqpArgs(MqpMatrix m) {

@@ -3515,7 +3515,7 @@ __device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, floa
 
 // grid: the blocks of every matrix in turn (ceil(pairs / MQP_WARPS) each: out / 2 pairs, or out
 // for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0); block:
-// 32 * MQP_WARPS; dynamic shared memory in * 2 bytes. Preconditions (Java side): in a multiple
+// 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions (Java side): in a multiple
 // of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
 template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
@@ -3524,7 +3524,9 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
                                          const float* x, int in, int accumulate,
                                          const float* normW, float eps) {
   extern __shared__ __align__(16) unsigned short mqp_xs[];
-  __shared__ float mqpSs[MQP_WARPS];
+  // the warps' sums of squares after the row, in the dynamic area: a static array beside it would
+  // leave the opt-in limit unreachable for the dynamic size the Java side sets
+  float* mqpSs = (float*)(mqp_xs + in);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int pairs0 = SW ? out0 : out0 >> 1, pairs1 = out1 >> 1, pairs2 = out2 >> 1;
   const int bl0 = (pairs0 + MQP_WARPS - 1) / MQP_WARPS, bl1 = (pairs1 + MQP_WARPS - 1) / MQP_WARPS;
