@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain|units]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -589,6 +589,7 @@ if named ncu1; then
   # NCU1_SPLITS (default mq-32, the policy session 17 profiled).
   for w in ${NCU1_WEIGHTS:-int4-g128 fp8-e4m3}; do
     k=mq4; [[ $w == fp8* ]] && k=mq8e
+    k=${NCU1_KERNEL:-$k}  # e.g. "mq" with NCU1_SPLITS=mq-wide-units: mq4 for the prompt, mqp4 after
     timeout 240 ncu --clock-control none --kernel-name "regex:^$k" --launch-skip 129 --launch-count 4 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
       --section MemoryWorkloadAnalysis --section SchedulerStats --section InstructionStats \
@@ -722,6 +723,20 @@ if named serve8bfp8; then
   cat "$RESULTS"/serve8b-fp8.log.* > "$RESULTS/serve8b-fp8.log" && rm -f "$RESULTS"/serve8b-fp8.log.*
   tail -5 "$RESULTS/serve8b-fp8.log"
   rm -f /tmp/synth-8b.gguf
+fi
+if named units; then
+  # mqp4, the one-row INT4 products on row pairs from unit copies (MgemvSplits.MQ_WIDE_UNITS,
+  # session 35): its kernel test, the whole-pass agreement with MQ_WIDE and the policies' own
+  # test, then 8B INT4 g128 decode at UNITS_BATCH rows (default 1) under MQ_WIDE and
+  # MQ_WIDE_UNITS, same weights, one process per order (UNITS_ORDERS=one: the first only).
+  junit units --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqpMatchesTheReference()' \
+    --select-class io.kvant.cuda.model.MqpUnitsGpuTest --select-class io.kvant.cuda.model.MgemvSplitsTest
+  orders="mq-wide,mq-wide-units mq-wide-units,mq-wide"
+  [[ "${UNITS_ORDERS:-both}" == one ]] && orders=${orders%% *}
+  for order in $orders; do
+    timeout "${UNITS_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${UNITS_BATCH:-1}" \
+      --prompt 128 --steps 64 --splits "$order" --weights int4-g128 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/units.txt"
+  done
 fi
 if named chain; then
   # tools/gpu/chain_bench.cu (sessions 32-33): a chain of one-row INT4 products of the 8B shape, a

@@ -72,6 +72,9 @@ public final class CudaKernels {
   private final MemorySegment[][][][] mq =
       new MemorySegment[MqCodes.values().length][MqVariant.values().length][3][4];
   private final MemorySegment dequantTiled;
+  // [form: plain, norm, swiglu, swiglu + norm]
+  private final MemorySegment[] mqp = new MemorySegment[4];
+  private final MemorySegment mqpRepack;
   // [codes], looked up by ordinal
   private final MemorySegment[] mqw = new MemorySegment[MqCodes.values().length];
   // mqw's split-K arrival counts, zero between launches (each launch's last block resets its own)
@@ -171,6 +174,13 @@ public final class CudaKernels {
       }
     }
     dequantTiled = d.function(module, "dequant_tiled");
+    for (int f = 0; f < forms.length; f++) {
+      mqp[f] = d.function(module, "mqp4_" + forms[f]);
+      // the staged input row, 2 bytes a column, past the default 48 KiB for rows over 24,576 wide
+      d.setFunctionAttribute(
+          mqp[f], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, device.sharedPerBlockOptIn());
+    }
+    mqpRepack = d.function(module, "mqp4_repack");
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
         if (v.fused(kind)) {
@@ -1645,6 +1655,141 @@ public final class CudaKernels {
         1,
         32 * run.warps,
         (int) run.sharedBytes(in, n, groupsPerRow, swiglu));
+  }
+
+  // ---- mqp4: one-row INT4 products on row pairs, from a second copy in the unit layout
+
+  /** Columns of one unit of {@link #mqp}'s layout (its MQP_UNIT_COLS). */
+  public static final int MQP_UNIT_COLUMNS = 1024;
+
+  /** Bytes of one unit: 512 of codes and 8 F32 scales (its MQP_UNIT_BYTES). */
+  public static final int MQP_UNIT_BYTES = 544;
+
+  /** The group size {@link #mqp} takes (8 groups a unit). */
+  public static final int MQP_GROUP = 128;
+
+  /** Row pairs one block of {@link #mqp} multiplies (its MQP_WARPS). */
+  static final int MQP_PAIRS_PER_BLOCK = 8;
+
+  /**
+   * Whether {@link #mqp} takes a tiled 4-bit matrix {@code in} wide in groups of {@code groupSize}
+   * columns ({@code symmetric}: no zero points): whole units of 1,024 columns, groups of 128, and
+   * an input row that fits a block's shared memory.
+   */
+  public boolean mqpTakes(int in, int groupSize, boolean symmetric) {
+    return symmetric
+        && groupSize == MQP_GROUP
+        && in > 0
+        && in % MQP_UNIT_COLUMNS == 0
+        && mqpSharedBytes(in) <= device.sharedPerBlockOptIn();
+  }
+
+  /** Dynamic shared memory of an {@link #mqp} block: the F16 row and the warps' sums of squares. */
+  static int mqpSharedBytes(int in) {
+    return 2 * in + 4 * MQP_PAIRS_PER_BLOCK;
+  }
+
+  /** Bytes of the unit layout of {@code pairs} row pairs {@code in} wide. */
+  public static long mqpUnitBytes(int pairs, int in) {
+    return (long) pairs * (in / MQP_UNIT_COLUMNS) * 2 * MQP_UNIT_BYTES;
+  }
+
+  /**
+   * Writes side {@code side} (0 or 1) of the first {@code pairs} row pairs of {@code units} (laid
+   * out as {@link #mqp} reads them) from rows {@code p * rowMul + rowAdd} of a tiled 4-bit matrix
+   * ({@code w}, F32 {@code scales} in groups of 128, {@code in} wide): rows (2p, 2p + 1) are {@code
+   * rowMul = 2, rowAdd = 0 / 1}; gate and up rows p are {@code rowMul = 1, rowAdd = 0} from each
+   * matrix.
+   *
+   * @throws IllegalArgumentException for a width or side {@link #mqp} does not take
+   */
+  public void mqpRepack(
+      long w,
+      long scales,
+      int in,
+      int groupsPerRow,
+      long units,
+      int pairs,
+      int rowMul,
+      int rowAdd,
+      int side) {
+    if (in <= 0
+        || in % MQP_UNIT_COLUMNS != 0
+        || groupsPerRow != in / MQP_GROUP
+        || (side != 0 && side != 1)
+        || pairs < 0) {
+      throw new IllegalArgumentException(
+          "mqp4_repack takes widths a multiple of 1024 in groups of 128, side 0 or 1; got width "
+              + in
+              + ", "
+              + groupsPerRow
+              + " groups a row, side "
+              + side);
+    }
+    long words = (long) pairs * (in / MQP_UNIT_COLUMNS) * (MQP_UNIT_BYTES / 4);
+    args.ptr(w).ptr(scales).i32(in).i32(groupsPerRow).ptr(units).i32(pairs);
+    args.i32(rowMul).i32(rowAdd).i32(side);
+    launch(mqpRepack, "mqp4_repack", grid(words), 1, ELEMENTWISE_THREADS);
+  }
+
+  /** One matrix of an {@link #mqp} launch: its units, its output and its output rows. */
+  public record MqpMatrix(long units, long y, int out) {}
+
+  /**
+   * {@code y (+)= x W^T} for one F32 activation row, W symmetric INT4 in groups of 128 given as
+   * {@link #mqpRepack} units ({@code kvant.cu}'s mqp4): up to three matrices sharing the input
+   * ({@code b}, {@code c} as {@link #mq}'s), the RMSNorm folded in when {@code normW != 0}, and
+   * with {@code swiglu} {@code a}'s units holding gate/up pairs and {@code a.y} receiving {@code
+   * silu(gate) * up}. Numerics: the activations rounded to F16, each 8-column run's products summed
+   * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
+   * #mq}'s result, not its bits). Preconditions: {@link #mqpTakes}; each matrix's {@code out} even
+   * unless {@code swiglu}.
+   */
+  public void mqp(
+      MqpMatrix a,
+      MqpMatrix b,
+      MqpMatrix c,
+      long x,
+      int in,
+      boolean accumulate,
+      long normW,
+      float eps,
+      boolean swiglu) {
+    if (in <= 0
+        || in % MQP_UNIT_COLUMNS != 0
+        || mqpSharedBytes(in) > device.sharedPerBlockOptIn()) {
+      throw new IllegalArgumentException(
+          "mqp4 takes widths a multiple of 1024 whose F16 row fits shared memory; got " + in);
+    }
+    if ((b == null && c != null)
+        || (swiglu && (b != null || c != null))
+        || (!swiglu && a.out() % 2 != 0)
+        || (b != null && b.out() % 2 != 0)
+        || (c != null && c.out() % 2 != 0)) {
+      throw new IllegalArgumentException(
+          "mqp4: matrices b/c absent out of order, odd rows, or swiglu with more than one matrix");
+    }
+    int blocks = blocks(swiglu ? a.out() : a.out() / 2, MQP_PAIRS_PER_BLOCK);
+    if (b != null) {
+      blocks += blocks(b.out() / 2, MQP_PAIRS_PER_BLOCK);
+    }
+    if (c != null) {
+      blocks += blocks(c.out() / 2, MQP_PAIRS_PER_BLOCK);
+    }
+    mqpArgs(a);
+    mqpArgs(b);
+    mqpArgs(c);
+    args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
+    int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
+    launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
+  }
+
+  private void mqpArgs(MqpMatrix m) {
+    if (m == null) {
+      args.ptr(0).ptr(0).i32(0);
+    } else {
+      args.ptr(m.units()).ptr(m.y()).i32(m.out());
+    }
   }
 
   /** Rows of activations a block of {@link #mqw} multiplies (mqw's MQW_NT). */

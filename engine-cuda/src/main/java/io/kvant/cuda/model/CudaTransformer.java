@@ -66,6 +66,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   // host threads for work between steps (forEachOnHost); null: the caller's thread alone
   private ComputePool hostPool;
   private DeviceBuffer partial;
+  // mqp4's copies of the one-row INT4 matrices, built when MQ_WIDE_UNITS is first set
+  private MqpUnits units;
 
   /**
    * @param model the version's weights on the device, owned: {@link #close()} releases them
@@ -145,6 +147,10 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     splits = policy;
     quantized.setSplits(policy);
+    if (policy.units() && units == null) {
+      units = new MqpUnits(device, k, model);
+      quantized.setUnits(units);
+    }
   }
 
   /**
@@ -777,6 +783,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       int n,
       long normW,
       boolean swiglu) {
+    if (n == 1 && splits.units() && units != null && mqp(a, b, cm, x, in, normW, swiglu)) {
+      return;
+    }
     if (first.tiled()) {
       k.mq(
           first.codes(),
@@ -811,6 +820,54 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           c.normEps(),
           swiglu);
     }
+  }
+
+  /**
+   * {@link #fusedProducts} of one row on {@code mqp4} when every matrix has unit copies ({@link
+   * MqpUnits}); false, having launched nothing, otherwise.
+   */
+  private boolean mqp(
+      CudaKernels.MgMatrix a,
+      CudaKernels.MgMatrix b,
+      CudaKernels.MgMatrix cm,
+      long x,
+      int in,
+      long normW,
+      boolean swiglu) {
+    if (swiglu) {
+      long u = units.gateUp(a.w());
+      if (u == 0) {
+        return false;
+      }
+      k.mqp(
+          new CudaKernels.MqpMatrix(u, a.y(), a.out()),
+          null,
+          null,
+          x,
+          in,
+          false,
+          normW,
+          c.normEps(),
+          true);
+      return true;
+    }
+    long ua = units.pairs(a.w());
+    long ub = b == null ? -1 : units.pairs(b.w());
+    long uc = cm == null ? -1 : units.pairs(cm.w());
+    if (ua == 0 || ub == 0 || uc == 0) {
+      return false;
+    }
+    k.mqp(
+        new CudaKernels.MqpMatrix(ua, a.y(), a.out()),
+        b == null ? null : new CudaKernels.MqpMatrix(ub, b.y(), b.out()),
+        cm == null ? null : new CudaKernels.MqpMatrix(uc, cm.y(), cm.out()),
+        x,
+        in,
+        false,
+        normW,
+        c.normEps(),
+        false);
+    return true;
   }
 
   /**
@@ -1031,6 +1088,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     if (partial != null) {
       partial.close();
+    }
+    if (units != null) {
+      units.close();
     }
     cos.close();
     sin.close();

@@ -127,7 +127,17 @@ public enum MgemvSplits {
    * (session 29): 307.0 tok/s between the default's 305.6 and 312.5 in one process (the default run
    * first and last under two names), so not taken.
    */
-  MQ_WIDE_TALL_K8S4;
+  MQ_WIDE_TALL_K8S4,
+  /**
+   * As {@link #MQ_WIDE}, with the one-row products of symmetric INT4 matrices in groups of 128
+   * below {@link #HEAD_ROWS} (q/k/v, o, gate/up, down of the 8B shape) on {@code mqp4}: a warp per
+   * row pair over the whole width, the input read once for both rows without bank conflicts
+   * (tools/gpu/chain_bench.cu's body 2: the chain of the 8B shape's one-row products 1.42x faster
+   * than with a warp per row, perf/RESULTS.md, session 35), from second copies of those matrices in
+   * its unit layout ({@code MqpUnits}, built when the policy is set: as much device memory as their
+   * codes again). To compare; matrices it does not take run as under {@link #MQ_WIDE}.
+   */
+  MQ_WIDE_UNITS;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -172,7 +182,13 @@ public enum MgemvSplits {
     return this == MQ_WIDE
         || this == MQ_WIDE_K16S4
         || this == MQ_WIDE_K8S4
-        || this == MQ_WIDE_TALL_K8S4;
+        || this == MQ_WIDE_TALL_K8S4
+        || this == MQ_WIDE_UNITS;
+  }
+
+  /** Whether one-row INT4 products take {@code mqp4} where their matrices have unit copies. */
+  public boolean units() {
+    return this == MQ_WIDE_UNITS;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -216,7 +232,7 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_TALL_K8S4 ->
+      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_TALL_K8S4, MQ_WIDE_UNITS ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -248,7 +264,9 @@ public enum MgemvSplits {
   public MqVariant tiled(int out, int n, MqCodes codes) {
     MqVariant byShape = tiled(out, n);
     if (byShape.staged()) {
-      return this == MQ_WIDE && codes == MqCodes.I4 && out >= TALL_ROWS ? MqVariant.K8S4 : byShape;
+      return (this == MQ_WIDE || this == MQ_WIDE_UNITS) && codes == MqCodes.I4 && out >= TALL_ROWS
+          ? MqVariant.K8S4
+          : byShape;
     }
     if ((this == MQ_32_TALL_INT4_K8U4 || this == MQ_STAGED || wide())
         && codes == MqCodes.I4

@@ -53,6 +53,8 @@ final class QuantizedProducts {
   private final W8a8Products w8a8;
   private int w8a8MinRows = W8A8_OFF;
   private long w8a8Runs;
+  // mqp4's copies (MgemvSplits.MQ_WIDE_UNITS); null until that policy is first set
+  private MqpUnits units;
 
   QuantizedProducts(CudaKernels kernels, Gemm gemm) {
     this.k = kernels;
@@ -183,6 +185,11 @@ final class QuantizedProducts {
     return n >= minRows && W8a8Products.reads(w);
   }
 
+  /** The unit copies one-row INT4 products take under {@link MgemvSplits#MQ_WIDE_UNITS}. */
+  void setUnits(MqpUnits units) {
+    this.units = units;
+  }
+
   /** How {@code mgemv} launches pick their work split from now on. */
   void setSplits(MgemvSplits policy) {
     splits = policy;
@@ -304,6 +311,19 @@ final class QuantizedProducts {
     }
     // the other paths write xTyped (F16 activations) or not; either way its codes are not kept
     w8a8.forget();
+    if (n == 1 && splits.units() && units != null && units.pairs(w.ptr()) != 0) {
+      k.mqp(
+          new CudaKernels.MqpMatrix(units.pairs(w.ptr()), y, out),
+          null,
+          null,
+          x,
+          in,
+          accumulate,
+          0L,
+          0f,
+          false);
+      return;
+    }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {
       k.mq(
           codes(q),

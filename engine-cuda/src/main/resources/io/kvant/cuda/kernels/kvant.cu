@@ -3418,6 +3418,210 @@ MQS_SPLITS(mq8i, MQC_I8)
 MQS_SPLITS(mq8e, MQC_E4M3)
 
 // ---------------------------------------------------------------------------------------------
+// mqp4: one-row INT4 products on row pairs (tools/gpu/chain_bench.cu's body 2, perf/RESULTS.md
+// session 35: a chain of the 8B shape's one-row products ran 1.42x faster with it than with a
+// warp per row and lane-strided chunks). A second copy of a matrix in its own layout (MQP units,
+// repacked on the device from the tiled layout by mqp4_repack), for the one-row decode products
+// of symmetric INT4 weights in groups of 128 (MgemvSplits.MQ_WIDE_UNITS):
+// - A unit is 1,024 columns of one row: 512 bytes of codes, then its 8 F32 scales (544 bytes).
+//   Lane l's 16 bytes hold, in word q (0-3), the columns 256q + 8l .. 256q + 8l + 7 of the unit,
+//   column 8l' + 2j at bits 4j and 8l' + 2j + 1 at bits 16 + 4j (j = 0..3), so that one shift and
+//   mask give the F16 pair of two adjacent columns, and for each q the warp reads 512 contiguous
+//   bytes of the staged input (four wavefronts, no bank conflict).
+// - Lane l's word q is in the unit's group 2q + l / 16; the scales are stored [l / 16][q].
+// - Rows go in pairs, their units interleaved (a0 b0 a1 b1 ...): rows (2i, 2i + 1) of a matrix,
+//   or (gate i, up i) for SwiGLU, so one read of the staged input serves both rows.
+// A warp multiplies one pair over the whole width, four unit pairs of loads in flight per lane;
+// eight warps a block share the input, staged once per block in F16 (times the norm weights with
+// NORM, and the row's sum of squares). Numerics: the activations rounded to F16 as mq's; within a
+// word (8 columns) the products are summed in F16 (fma.rn.f16x2, four per half: codes - 8 are at
+// most 8 in magnitude, so an activation below 2,047 cannot overflow them), each word's sum then
+// scaled by its group's F32 scale and added in F32; the butterfly adds the lanes. Summed in
+// another order than mq, and with F16 partial sums: the results agree with mq's to F16 rounding,
+// not to the bit.
+#define MQP_WARPS 8
+#define MQP_UNIT_COLS 1024
+#define MQP_UNIT_BYTES 544
+
+// One side of the unit layout from the tiled layout: for pair p < pairs, the row p * rowMul +
+// rowAdd of the tiled matrix (w, scales: totalRows x in, groups of 128) becomes side `side` (0 or
+// 1) of pair p in units. One thread per 32-bit word of the destination (128 code words and 8
+// scales a unit).
+extern "C" __global__ void mqp4_repack(const unsigned char* w, const float* scales, int in,
+                                       int groupsPerRow, unsigned char* units, int pairs,
+                                       int rowMul, int rowAdd, int side) {
+  pdl_enter();
+  const int upr = in / MQP_UNIT_COLS, chunks = in >> 6;
+  const long total = (long)pairs * upr * 136;
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total;
+       i += (long)gridDim.x * blockDim.x) {
+    const long pu = i / 136;
+    const int sub = (int)(i - pu * 136);
+    const long p = pu / upr;
+    const int u = (int)(pu - p * upr);
+    const long r = p * rowMul + rowAdd;
+    unsigned* dst = (unsigned*)(units + (pu * 2 + side) * MQP_UNIT_BYTES) + sub;
+    if (sub >= 128) {
+      const int h = (sub - 128) >> 2, q = (sub - 128) & 3;
+      *dst = __float_as_uint(scales[r * groupsPerRow + u * 8 + 2 * q + h]);
+      continue;
+    }
+    const int l = sub >> 2, q = sub & 3;
+    const long rt = r >> 4;
+    const int g = (int)(r & 7), hi = (int)((r >> 3) & 1);
+    unsigned word = 0;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      const int c = u * MQP_UNIT_COLS + 256 * q + 8 * l + e;
+      const int kc = c >> 6, cc = c & 63;
+      const int j = cc >> 4, t = (cc >> 2) & 3, m = cc & 3;
+      const int k = hi + 2 * (m >> 1) + 4 * (m & 1);  // the nibble of (row, col) in its word
+      const unsigned src = *(const unsigned*)(w + 4 * ((((rt * chunks + kc) * 32) + g * 4 + t) * 4 + j));
+      word |= ((src >> (4 * k)) & 15u) << (4 * (e >> 1) + 16 * (e & 1));
+    }
+    *dst = word;
+  }
+}
+
+// The F32 sum of an F16 pair's halves.
+__device__ __forceinline__ float mqp_h2sum(unsigned h2) {
+  return f16_to_f32((u16)(h2 & 0xffffu)) + f16_to_f32((u16)(h2 >> 16));
+}
+
+// Lane l's part of two rows' dot products over one unit pair: codes ca / cb, and sa / sb the
+// unit's scale l % 8 (each lane loads one, and takes the four it needs from the others by
+// shuffles: with four F32 scales each in registers the kernels took 92 registers, two blocks an
+// SM; 80 this way, three); the unit's staged input at xs. Every lane of the warp calls it.
+__device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, float sb,
+                                              const unsigned short* xs, int lane, float& suma,
+                                              float& sumb) {
+  const unsigned wa[4] = {ca.x, ca.y, ca.z, ca.w}, wb[4] = {cb.x, cb.y, cb.z, cb.w};
+  const unsigned bias = 0x64086408u;  // F16 1032 in both halves: 1024 + code - 1032 = code - 8
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    const uint4 xv = *(const uint4*)(xs + 256 * q + 8 * lane);
+    const unsigned xw[4] = {xv.x, xv.y, xv.z, xv.w};
+    unsigned aa = 0u, ab = 0u;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      aa = mq_hfma2(mq_hsub2(mq_nib(wa[q] >> (4 * j), 0x000F000Fu), bias), xw[j], aa);
+      ab = mq_hfma2(mq_hsub2(mq_nib(wb[q] >> (4 * j), 0x000F000Fu), bias), xw[j], ab);
+    }
+    // lane 4 (l / 16) + q loaded the scale of word q's group (stored [l / 16][q])
+    suma += mqp_h2sum(aa) * __shfl_sync(0xffffffffu, sa, 4 * (lane >> 4) + q);
+    sumb += mqp_h2sum(ab) * __shfl_sync(0xffffffffu, sb, 4 * (lane >> 4) + q);
+  }
+}
+
+// grid: the blocks of every matrix in turn (ceil(pairs / MQP_WARPS) each: out / 2 pairs, or out
+// for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0); block:
+// 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions (Java side): in a multiple
+// of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
+template <bool SW, bool NORM>
+__device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
+                                         const unsigned char* u1, float* y1, int out1,
+                                         const unsigned char* u2, float* y2, int out2,
+                                         const float* x, int in, int accumulate,
+                                         const float* normW, float eps) {
+  extern __shared__ __align__(16) unsigned short mqp_xs[];
+  // the warps' sums of squares after the row, in the dynamic area: a static array beside it would
+  // leave the opt-in limit unreachable for the dynamic size the Java side sets
+  float* mqpSs = (float*)(mqp_xs + in);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int pairs0 = SW ? out0 : out0 >> 1, pairs1 = out1 >> 1, pairs2 = out2 >> 1;
+  const int bl0 = (pairs0 + MQP_WARPS - 1) / MQP_WARPS, bl1 = (pairs1 + MQP_WARPS - 1) / MQP_WARPS;
+  int b = blockIdx.x, pairs = pairs0;
+  const unsigned char* units = u0;
+  float* y = y0;
+  if (b >= bl0 + bl1) {
+    b -= bl0 + bl1;
+    pairs = pairs2;
+    units = u2;
+    y = y2;
+  } else if (b >= bl0) {
+    b -= bl0;
+    pairs = pairs1;
+    units = u1;
+    y = y1;
+  }
+  pdl_launch_next();
+  pdl_wait_previous();
+  float ss = 0.f;
+  for (int c4 = threadIdx.x; c4 < (in >> 2); c4 += 32 * MQP_WARPS) {
+    float4 v = __ldg((const float4*)x + c4);
+    if (NORM) {
+      const float4 gv = __ldg((const float4*)normW + c4);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
+    }
+    ((uint2*)mqp_xs)[c4] = make_uint2(mq_pack(v.x, v.y), mq_pack(v.z, v.w));
+  }
+  if (NORM) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) mqpSs[warp] = ss;
+  }
+  __syncthreads();
+  const int item = b * MQP_WARPS + warp;
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+  float suma = 0.f, sumb = 0.f;
+  for (int v0 = 0; v0 < upr; v0 += 4) {
+    uint4 ca[4], cb[4];
+    float sa[4], sb[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      if (v0 + i < upr) {
+        const unsigned char* a = base + (long)(2 * (v0 + i)) * MQP_UNIT_BYTES;
+        ca[i] = ld_stream16(a + 16 * lane);
+        sa[i] = *(const float*)(a + 512 + 4 * (lane & 7));
+        cb[i] = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
+        sb[i] = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      if (v0 + i < upr) {
+        mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (v0 + i) * MQP_UNIT_COLS, lane, suma,
+                      sumb);
+      }
+    }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    suma += __shfl_xor_sync(0xffffffffu, suma, o);
+    sumb += __shfl_xor_sync(0xffffffffu, sumb, o);
+  }
+  if (lane != 0) return;
+  float inv = 1.f;
+  if (NORM) {
+    float q = 0.f;
+    for (int k = 0; k < MQP_WARPS; k++) q += mqpSs[k];
+    inv = (float)(1.0 / sqrt((double)(q / in + eps)));
+  }
+  const float va = suma * inv, vb = sumb * inv;
+  if (SW) {
+    y[item] = va / (1.f + expf(-va)) * vb;
+  } else {
+    store_out(y, 2L * item, va, accumulate);
+    store_out(y, 2L * item + 1, vb, accumulate);
+  }
+}
+
+#define MQP_KERNEL(NAME, SW, NORM)                                                                \
+  extern "C" __global__ void __launch_bounds__(32 * MQP_WARPS) NAME(                             \
+      const unsigned char* u0, float* y0, int out0, const unsigned char* u1, float* y1,          \
+      int out1, const unsigned char* u2, float* y2, int out2, const float* x, int in,            \
+      int accumulate, const float* normW, float eps) {                                           \
+    mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps); \
+  }
+MQP_KERNEL(mqp4_plain, false, false)
+MQP_KERNEL(mqp4_norm, false, true)
+MQP_KERNEL(mqp4_swiglu, true, false)
+MQP_KERNEL(mqp4_swiglu_norm, true, true)
+
+// ---------------------------------------------------------------------------------------------
 // mqw: the tiled products for many activation rows (large decode batches, from 33 rows), where
 // mq's activation loads grow with the rows: each of its warps reads every row's F32 activations
 // of its chunks from L2, at 32 rows sixteen times the weight bytes it decodes, and the tile path

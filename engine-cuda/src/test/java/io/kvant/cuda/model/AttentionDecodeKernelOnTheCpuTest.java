@@ -13,9 +13,11 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,6 +41,9 @@ class AttentionDecodeKernelOnTheCpuTest {
   @TempDir Path dir;
 
   @Test
+  // ~97 s of emulation on an idle 2-vCPU machine, against the build's 120 s default: it timed out
+  // once with another build's compile beside it (session 35), so it gets room of its own
+  @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void oneLaunchEqualsTheThreeKernelsItReplaces() throws Exception {
     Path harness = build();
     SplittableRandom rnd = new SplittableRandom(24);

@@ -16,6 +16,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -578,6 +579,100 @@ class QuantizedKernelsGpuTest {
           assertSwiglu(
               m[0], upM, outs[0], in, xin, n, h, String.format("%s %s, norm %s", spec, v, norm));
         }
+      }
+    }
+  }
+
+  /**
+   * mqp4 (one row, symmetric INT4 in groups of 128, from units repacked on the device from the
+   * tiled layout) against the float64 reference within 1e-3 of the largest output (it sums each
+   * 8-column run in F16): three matrices of 40, 8 and 24 rows in one launch accumulating, with and
+   * without the RMSNorm, and gate/up of 9 rows with SwiGLU; widths of one, four and fourteen units
+   * (the 8B shape's 4,096 and 14,336).
+   */
+  @Test
+  void mqpMatchesTheReference() {
+    CudaKernels k = backend.kernels();
+    for (int in : new int[] {1024, 4096, 14336}) {
+      assertThat(k.mqpTakes(in, 128, true)).isTrue();
+      int[] outs = {40, 8, 24};
+      Fused[] m = new Fused[3];
+      long[] units = new long[3];
+      for (int i = 0; i < 3; i++) {
+        m[i] = fusedMatrix("I4:g128", outs[i], in, true);
+        units[i] = mem.alloc(CudaKernels.mqpUnitBytes(outs[i] / 2, in));
+        CudaKernels.MgMatrix mm = m[i].op().into(0);
+        for (int side = 0; side < 2; side++) {
+          k.mqpRepack(mm.w(), mm.scales(), in, in / 128, units[i], outs[i] / 2, 2, side, side);
+        }
+      }
+      float[] x = mem.random(in, 1);
+      float[] normW = mem.random(in, 1);
+      float eps = 1e-5f;
+      for (boolean norm : new boolean[] {false, true}) {
+        double ss = 0;
+        for (int i = 0; i < in; i++) {
+          ss += (double) x[i] * x[i];
+        }
+        double inv = norm ? 1 / Math.sqrt(ss / in + eps) : 1;
+        double[] xin = new double[in];
+        for (int i = 0; i < in; i++) {
+          float a = norm ? normW[i] * x[i] : x[i];
+          xin[i] = Float.float16ToFloat(Float.floatToFloat16(a)) * inv;
+        }
+        long[] ys = new long[3];
+        float[][] bases = new float[3][];
+        for (int i = 0; i < 3; i++) {
+          bases[i] = mem.random(outs[i], 1);
+          ys[i] = mem.up(bases[i]);
+        }
+        k.mqp(
+            new CudaKernels.MqpMatrix(units[0], ys[0], outs[0]),
+            new CudaKernels.MqpMatrix(units[1], ys[1], outs[1]),
+            new CudaKernels.MqpMatrix(units[2], ys[2], outs[2]),
+            mem.up(x),
+            in,
+            true,
+            norm ? mem.up(normW) : 0,
+            eps,
+            false);
+        for (int i = 0; i < 3; i++) {
+          double[] p = product(m[i].values(), outs[i], in, xin, 1);
+          float[] want = new float[p.length];
+          for (int j = 0; j < p.length; j++) {
+            want[j] = (float) (bases[i][j] + p[j]);
+          }
+          assertThat(relError(mem.down(ys[i], outs[i]), want))
+              .as("mqp4 matrix %d %dx%d, norm %s", i, outs[i], in, norm)
+              .isLessThan(1e-3);
+        }
+        Fused gate = fusedMatrix("I4:g128", 9, in, true);
+        Fused up = fusedMatrix("I4:g128", 9, in, true);
+        long gu = mem.alloc(CudaKernels.mqpUnitBytes(9, in));
+        CudaKernels.MgMatrix gm = gate.op().into(0);
+        CudaKernels.MgMatrix um = up.op().into(0);
+        k.mqpRepack(gm.w(), gm.scales(), in, in / 128, gu, 9, 1, 0, 0);
+        k.mqpRepack(um.w(), um.scales(), in, in / 128, gu, 9, 1, 0, 1);
+        long h = mem.alloc(4L * 9);
+        k.mqp(
+            new CudaKernels.MqpMatrix(gu, h, 9),
+            null,
+            null,
+            mem.up(x),
+            in,
+            false,
+            norm ? mem.up(normW) : 0,
+            eps,
+            true);
+        double[] g = product(gate.values(), 9, in, xin, 1);
+        double[] u = product(up.values(), 9, in, xin, 1);
+        float[] want = new float[9];
+        for (int j = 0; j < 9; j++) {
+          want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
+        }
+        assertThat(relError(mem.down(h, 9), want))
+            .as("mqp4 swiglu 9x%d, norm %s", in, norm)
+            .isLessThan(1e-3);
       }
     }
   }

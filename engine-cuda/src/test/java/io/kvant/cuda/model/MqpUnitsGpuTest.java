@@ -1,0 +1,115 @@
+package io.kvant.cuda.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvant.cuda.CudaBackend;
+import io.kvant.cuda.GpuFixture;
+import io.kvant.cuda.device.CudaDevice;
+import io.kvant.engine.forward.Batch;
+import io.kvant.engine.kv.EvictionPolicyKind;
+import io.kvant.engine.kv.KvCacheConfig;
+import io.kvant.engine.kv.KvCacheManager;
+import io.kvant.engine.kv.KvCacheType;
+import io.kvant.engine.kv.KvGeometry;
+import io.kvant.engine.model.LlamaConfig;
+import io.kvant.engine.model.RopeStyle;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} (the one-row INT4 products on {@code
+ * mqp4}, from unit copies) against {@link MgemvSplits#MQ_WIDE} on the same synthetic model: a shape
+ * whose every layer matrix {@code mqp4} takes (widths 2,048 and 6,144, symmetric INT4 in groups of
+ * 128), an 8-token prefill (tiled products for both), then one-row decode steps fed the same
+ * tokens, whose logits must agree within 1e-2 of the largest (mqp4 sums each 8-column run in F16,
+ * the tiled products in F32: two layers of such differences, not a different product).
+ */
+@Tag("gpu")
+class MqpUnitsGpuTest {
+  @Test
+  void oneRowDecodeOnUnitsAgreesWithTheTiledProducts() {
+    CudaBackend backend = GpuFixture.backend();
+    CudaDevice d = backend.device();
+    d.makeCurrent();
+    LlamaConfig c =
+        new LlamaConfig(2048, 6144, 2, 16, 4, 8192, 512, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
+    DeviceModel model =
+        SyntheticModels.createQuantized(
+            d, backend.kernels(), c, SyntheticModels.QuantKind.INT4_G128, 35);
+    CudaTransformer tiled = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
+    CudaTransformer units = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
+    try {
+      tiled.setMgemvSplits(MgemvSplits.MQ_WIDE);
+      units.setMgemvSplits(MgemvSplits.MQ_WIDE_UNITS);
+      KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
+      long budget = 64L * g.bytesPerToken(KvCacheType.F16);
+      KvCacheManager kvA = kv(backend, g, budget);
+      KvCacheManager kvB = kv(backend, g, budget);
+      int prompt = 8;
+      int[] tokens = new SplittableRandom(5).ints(prompt, 0, c.vocabSize()).toArray();
+      int sa = kvA.open(kvA.findCachedPrefix(tokens, prompt, "a"), prompt);
+      int sb = kvB.open(kvB.findCachedPrefix(tokens, prompt, "b"), prompt);
+      int[] pos = new int[prompt];
+      for (int i = 0; i < prompt; i++) {
+        pos[i] = i;
+      }
+      float[] la = tiled.forward(prefill(tokens, pos, sa), kvA.store());
+      float[] lb = units.forward(prefill(tokens, pos, sb), kvB.store());
+      assertThat(relError(lb, la)).as("prefill (tiled products on both)").isLessThan(1e-5);
+      int next = argmax(la);
+      for (int step = 0; step < 6; step++) {
+        int p = prompt + step;
+        kvA.grow(sa, p + 1);
+        kvB.grow(sb, p + 1);
+        la =
+            tiled.forward(
+                new Batch(new int[] {next}, new int[] {p}, new int[] {sa}, new int[] {0}),
+                kvA.store());
+        lb =
+            units.forward(
+                new Batch(new int[] {next}, new int[] {p}, new int[] {sb}, new int[] {0}),
+                kvB.store());
+        assertThat(lb).hasSameSizeAs(la);
+        assertThat(relError(lb, la)).as("decode step %d logits", step).isLessThan(1e-2);
+        next = argmax(la);
+      }
+    } finally {
+      units.close();
+      tiled.close();
+    }
+  }
+
+  private static KvCacheManager kv(CudaBackend backend, KvGeometry g, long budget) {
+    return new KvCacheManager(
+        g,
+        new KvCacheConfig(KvCacheType.F16, 16, budget, EvictionPolicyKind.TINY_LFU, false),
+        backend.kvStorage());
+  }
+
+  private static Batch prefill(int[] tokens, int[] pos, int seq) {
+    int[] seqs = new int[tokens.length];
+    java.util.Arrays.fill(seqs, seq);
+    return new Batch(tokens, pos, seqs, new int[] {tokens.length - 1});
+  }
+
+  private static int argmax(float[] v) {
+    int best = 0;
+    for (int i = 1; i < v.length; i++) {
+      if (v[i] > v[best]) {
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  private static double relError(float[] got, float[] want) {
+    double max = 0;
+    double scale = 0;
+    for (int i = 0; i < got.length; i++) {
+      max = Math.max(max, Math.abs((double) got[i] - want[i]));
+      scale = Math.max(scale, Math.abs(want[i]));
+    }
+    return scale == 0 ? max : max / scale;
+  }
+}
