@@ -56,7 +56,9 @@ class MqpUnitsGpuTest {
       }
       float[] la = tiled.forward(prefill(tokens, pos, sa), kvA.store());
       float[] lb = units.forward(prefill(tokens, pos, sb), kvB.store());
-      assertThat(relError(lb, la)).as("prefill (tiled products on both)").isLessThan(1e-5);
+      assertThat(QuantizedKernelsGpuTest.relError(lb, la))
+          .as("prefill (tiled products on both)")
+          .isLessThan(1e-5);
       int next = argmax(la);
       for (int step = 0; step < 6; step++) {
         int p = prompt + step;
@@ -71,7 +73,9 @@ class MqpUnitsGpuTest {
                 new Batch(new int[] {next}, new int[] {p}, new int[] {sb}, new int[] {0}),
                 kvB.store());
         assertThat(lb).hasSameSizeAs(la);
-        assertThat(relError(lb, la)).as("decode step %d logits", step).isLessThan(1e-2);
+        assertThat(QuantizedKernelsGpuTest.relError(lb, la))
+            .as("decode step %d logits", step)
+            .isLessThan(1e-2);
         next = argmax(la);
       }
     } finally {
@@ -101,15 +105,5 @@ class MqpUnitsGpuTest {
       }
     }
     return best;
-  }
-
-  private static double relError(float[] got, float[] want) {
-    double max = 0;
-    double scale = 0;
-    for (int i = 0; i < got.length; i++) {
-      max = Math.max(max, Math.abs((double) got[i] - want[i]));
-      scale = Math.max(scale, Math.abs(want[i]));
-    }
-    return scale == 0 ? max : max / scale;
   }
 }
