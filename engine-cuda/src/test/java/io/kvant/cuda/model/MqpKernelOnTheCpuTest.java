@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * to the 5e-5 of the F32-summing kernels. Widths of one, three and five units (a partial and a
  * second pass of four unit loads); plain (accumulated onto the outputs) with one and three
  * matrices, with the RMSNorm folded in, and gate/up with SwiGLU. The kernels' behaviour on the
- * hardware is {@code QuantizedKernelsGpuTest#mqpMatchesMq}'s.
+ * hardware is {@code QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
  */
 class MqpKernelOnTheCpuTest {
   @TempDir Path dir;
