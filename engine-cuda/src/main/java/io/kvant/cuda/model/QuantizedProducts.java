@@ -311,9 +311,10 @@ final class QuantizedProducts {
     }
     // the other paths write xTyped (F16 activations) or not; either way its codes are not kept
     w8a8.forget();
-    if (n == 1 && splits.units() && units != null && units.pairs(w.ptr()) != 0) {
+    long pairUnits = n == 1 && splits.units() && units != null ? units.pairs(w.ptr()) : 0L;
+    if (pairUnits != 0) {
       k.mqp(
-          new CudaKernels.MqpMatrix(units.pairs(w.ptr()), y, out),
+          new CudaKernels.MqpMatrix(pairUnits, y, out),
           null,
           null,
           x,

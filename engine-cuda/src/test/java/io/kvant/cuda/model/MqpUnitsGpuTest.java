@@ -13,6 +13,7 @@ import io.kvant.engine.kv.KvCacheType;
 import io.kvant.engine.kv.KvGeometry;
 import io.kvant.engine.model.LlamaConfig;
 import io.kvant.engine.model.RopeStyle;
+import io.kvant.engine.sample.Sampler;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -59,7 +60,7 @@ class MqpUnitsGpuTest {
       assertThat(QuantizedKernelsGpuTest.relError(lb, la))
           .as("prefill (tiled products on both)")
           .isLessThan(1e-5);
-      int next = argmax(la);
+      int next = Sampler.argmax(la);
       for (int step = 0; step < 6; step++) {
         int p = prompt + step;
         kvA.grow(sa, p + 1);
@@ -76,7 +77,7 @@ class MqpUnitsGpuTest {
         assertThat(QuantizedKernelsGpuTest.relError(lb, la))
             .as("decode step %d logits", step)
             .isLessThan(1e-2);
-        next = argmax(la);
+        next = Sampler.argmax(la);
       }
     } finally {
       units.close();
@@ -95,15 +96,5 @@ class MqpUnitsGpuTest {
     int[] seqs = new int[tokens.length];
     java.util.Arrays.fill(seqs, seq);
     return new Batch(tokens, pos, seqs, new int[] {tokens.length - 1});
-  }
-
-  private static int argmax(float[] v) {
-    int best = 0;
-    for (int i = 1; i < v.length; i++) {
-      if (v[i] > v[best]) {
-        best = i;
-      }
-    }
-    return best;
   }
 }
