@@ -4,6 +4,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -145,7 +146,10 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
       throw new TokenizerFormatException(
           source, "vocabulary has neither an unknown token nor all 256 byte tokens");
     }
-    this.mergeable = Map.copyOf(mergeable);
+    // A HashMap, not Map.copyOf: the immutable map probes linearly on String.hashCode, and a
+    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.5 s
+    // to build against 3-34 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
+    this.mergeable = Collections.unmodifiableMap(mergeable);
     this.userDefined = new LiteralMatcher(userPieces);
     this.userDefinedIds = userIds.stream().mapToInt(Integer::intValue).toArray();
   }
