@@ -670,9 +670,12 @@ class QuantizedKernelsGpuTest {
         for (int j = 0; j < 9; j++) {
           want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
         }
+        // two products' F16 partial sums meet in g * sigmoid(g) * u: measured 1.01e-3 at 14,336
+        // columns on an H100 (perf/RESULTS.md, session 36), where one product stays under 1e-3;
+        // a wrong nibble or scale is off by far more
         assertThat(relError(mem.down(h, 9), want))
             .as("mqp4 swiglu 9x%d, norm %s", in, norm)
-            .isLessThan(1e-3);
+            .isLessThan(2e-3);
       }
     }
   }
