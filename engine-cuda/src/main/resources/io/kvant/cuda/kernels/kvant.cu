@@ -3517,23 +3517,6 @@ __device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, floa
 // for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0); block:
 // 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions (Java side): in a multiple
 // of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
-// Lane `lane`'s loads of the unit pairs v0 .. v0 + 3 (those below upr) of the pair at base: the
-// codes of both rows and the scale of each row's lane group.
-__device__ __forceinline__ void mqp_load_units(const unsigned char* base, int v0, int upr,
-                                               int lane, uint4 (&ca)[4], float (&sa)[4],
-                                               uint4 (&cb)[4], float (&sb)[4]) {
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    if (v0 + i < upr) {
-      const unsigned char* a = base + (long)(2 * (v0 + i)) * MQP_UNIT_BYTES;
-      ca[i] = ld_stream16(a + 16 * lane);
-      sa[i] = *(const float*)(a + 512 + 4 * (lane & 7));
-      cb[i] = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
-      sb[i] = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
-    }
-  }
-}
-
 template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
                                          const unsigned char* u1, float* y1, int out1,
@@ -3561,22 +3544,8 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     units = u1;
     y = y1;
   }
-  const int item = b * MQP_WARPS + warp;
-  const bool live = item < pairs;
-  const int upr = in / MQP_UNIT_COLS;
-  const unsigned char* base = units + (long)(live ? item : 0) * upr * 2 * MQP_UNIT_BYTES;
   pdl_launch_next();
-  // the units are immutable: pull this warp's first four unit pairs toward L2 before waiting
-#pragma unroll
-  for (int i = 0; i < 8; i++)
-    if (live && i < 2 * upr)
-      prefetch_l2(base + (long)i * MQP_UNIT_BYTES + 16 * lane);
   pdl_wait_previous();
-  // the first four unit pairs' loads go out before the input is staged, so the weights' latency
-  // passes while the block stages (a block of a 4,096-wide matrix has no other loads to wait on)
-  uint4 ca[4], cb[4];
-  float sa[4], sb[4];
-  if (live) mqp_load_units(base, 0, upr, lane, ca, sa, cb, sb);
   float ss = 0.f;
   for (int c4 = threadIdx.x; c4 < (in >> 2); c4 += 32 * MQP_WARPS) {
     float4 v = __ldg((const float4*)x + c4);
@@ -3593,10 +3562,24 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     if (lane == 0) mqpSs[warp] = ss;
   }
   __syncthreads();
-  if (!live) return;
+  const int item = b * MQP_WARPS + warp;
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
   float suma = 0.f, sumb = 0.f;
   for (int v0 = 0; v0 < upr; v0 += 4) {
-    if (v0 > 0) mqp_load_units(base, v0, upr, lane, ca, sa, cb, sb);
+    uint4 ca[4], cb[4];
+    float sa[4], sb[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      if (v0 + i < upr) {
+        const unsigned char* a = base + (long)(2 * (v0 + i)) * MQP_UNIT_BYTES;
+        ca[i] = ld_stream16(a + 16 * lane);
+        sa[i] = *(const float*)(a + 512 + 4 * (lane & 7));
+        cb[i] = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
+        sb[i] = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
+      }
+    }
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       if (v0 + i < upr) {
