@@ -1671,6 +1671,35 @@ public final class CudaKernels {
   /** Row pairs one block of {@link #mqp} multiplies (its MQP_WARPS). */
   static final int MQP_PAIRS_PER_BLOCK = 8;
 
+  /** Most row pairs a warp of {@link #mqp} takes in turn. */
+  public static final int MQP_MAX_ROUNDS = 4;
+
+  /**
+   * Blocks of one round a launch must have, per multiprocessor, before {@link #mqpRounds} gives it
+   * two: two waves of three resident blocks (mqp4's 80 registers x 256 threads), so that halving
+   * the grid still leaves every multiprocessor a wave of work.
+   */
+  static final int MQP_PAIRED_BLOCKS_PER_SM = 6;
+
+  /**
+   * Rounds for an {@link #mqp} launch over {@code pairs} row pairs in all (SwiGLU: gate/up rows): 1
+   * unless {@code paired}; with it, 2 where one round would have {@link #MQP_PAIRED_BLOCKS_PER_SM}
+   * blocks per multiprocessor or more (the 8B shape's gate/up: 1,792 blocks on 132 SMs), so those
+   * launches stage their input half as often.
+   */
+  public int mqpRounds(int pairs, boolean paired) {
+    return mqpRounds(pairs, paired, device.multiprocessors());
+  }
+
+  /** {@link #mqpRounds(int, boolean)} on a device of {@code multiprocessors}. */
+  public static int mqpRounds(int pairs, boolean paired, int multiprocessors) {
+    return paired
+            && blocks(pairs, MQP_PAIRS_PER_BLOCK)
+                >= (long) MQP_PAIRED_BLOCKS_PER_SM * multiprocessors
+        ? 2
+        : 1;
+  }
+
   /**
    * Whether {@link #mqp} takes a tiled 4-bit matrix {@code in} wide in groups of {@code groupSize}
    * columns ({@code symmetric}: no zero points): whole units of 1,024 columns, groups of 128, and
@@ -1742,8 +1771,10 @@ public final class CudaKernels {
    * with {@code swiglu} {@code a}'s units holding gate/up pairs and {@code a.y} receiving {@code
    * silu(gate) * up}. Numerics: the activations rounded to F16, each 8-column run's products summed
    * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
-   * #mq}'s result, not its bits). Preconditions: {@link #mqpTakes}; each matrix's {@code out} even
-   * unless {@code swiglu}.
+   * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
+   * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
+   * not depend on it. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless
+   * {@code swiglu}.
    */
   public void mqp(
       MqpMatrix a,
@@ -1754,7 +1785,12 @@ public final class CudaKernels {
       boolean accumulate,
       long normW,
       float eps,
-      boolean swiglu) {
+      boolean swiglu,
+      int rounds) {
+    if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {
+      throw new IllegalArgumentException(
+          "mqp4 takes 1 to " + MQP_MAX_ROUNDS + " rounds; got " + rounds);
+    }
     if (in <= 0
         || in % MQP_UNIT_COLUMNS != 0
         || mqpSharedBytes(in) > device.sharedPerBlockOptIn()) {
@@ -1769,17 +1805,18 @@ public final class CudaKernels {
       throw new IllegalArgumentException(
           "mqp4: matrices b/c absent out of order, odd rows, or swiglu with more than one matrix");
     }
-    int blocks = blocks(swiglu ? a.out() : a.out() / 2, MQP_PAIRS_PER_BLOCK);
+    int per = MQP_PAIRS_PER_BLOCK * rounds;
+    int blocks = blocks(swiglu ? a.out() : a.out() / 2, per);
     if (b != null) {
-      blocks += blocks(b.out() / 2, MQP_PAIRS_PER_BLOCK);
+      blocks += blocks(b.out() / 2, per);
     }
     if (c != null) {
-      blocks += blocks(c.out() / 2, MQP_PAIRS_PER_BLOCK);
+      blocks += blocks(c.out() / 2, per);
     }
     mqpArgs(a);
     mqpArgs(b);
     mqpArgs(c);
-    args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps);
+    args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(rounds);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }

@@ -848,7 +848,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           false,
           normW,
           c.normEps(),
-          true);
+          true,
+          k.mqpRounds(a.out(), splits.unitsPaired()));
       return true;
     }
     long ua = units.pairs(a.w());
@@ -866,7 +867,10 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         false,
         normW,
         c.normEps(),
-        false);
+        false,
+        k.mqpRounds(
+            (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
+            splits.unitsPaired()));
     return true;
   }
 

@@ -135,9 +135,17 @@ public enum MgemvSplits {
    * (tools/gpu/chain_bench.cu's body 2: the chain of the 8B shape's one-row products 1.42x faster
    * than with a warp per row, perf/RESULTS.md, session 35), from second copies of those matrices in
    * its unit layout ({@code MqpUnits}, built when the policy is set: as much device memory as their
-   * codes again). To compare; matrices it does not take run as under {@link #MQ_WIDE}.
+   * codes again). To compare (H100, perf/RESULTS.md session 36: 1.035x the step of {@link
+   * #MQ_WIDE}); matrices it does not take run as under {@link #MQ_WIDE}.
    */
-  MQ_WIDE_UNITS;
+  MQ_WIDE_UNITS,
+  /**
+   * As {@link #MQ_WIDE_UNITS}, with each warp of the launches that have two waves of blocks or more
+   * (the 8B shape's gate/up) taking two row pairs in turn, so those blocks stage their input, as
+   * many bytes from L2 as their codes with the RMSNorm folded in, half as often ({@code
+   * CudaKernels.mqpRounds}). To compare; written in session 36, not yet measured on a GPU.
+   */
+  MQ_WIDE_UNITS_PAIRED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -183,12 +191,20 @@ public enum MgemvSplits {
         || this == MQ_WIDE_K16S4
         || this == MQ_WIDE_K8S4
         || this == MQ_WIDE_TALL_K8S4
-        || this == MQ_WIDE_UNITS;
+        || units();
   }
 
   /** Whether one-row INT4 products take {@code mqp4} where their matrices have unit copies. */
   public boolean units() {
-    return this == MQ_WIDE_UNITS;
+    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_PAIRED;
+  }
+
+  /**
+   * Whether {@code mqp4}'s larger launches take two row pairs a warp ({@link
+   * #MQ_WIDE_UNITS_PAIRED}).
+   */
+  public boolean unitsPaired() {
+    return this == MQ_WIDE_UNITS_PAIRED;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -232,7 +248,13 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED, MQ_WIDE, MQ_WIDE_K16S4, MQ_WIDE_K8S4, MQ_WIDE_TALL_K8S4, MQ_WIDE_UNITS ->
+      case MQ_STAGED,
+          MQ_WIDE,
+          MQ_WIDE_K16S4,
+          MQ_WIDE_K8S4,
+          MQ_WIDE_TALL_K8S4,
+          MQ_WIDE_UNITS,
+          MQ_WIDE_UNITS_PAIRED ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
@@ -264,7 +286,7 @@ public enum MgemvSplits {
   public MqVariant tiled(int out, int n, MqCodes codes) {
     MqVariant byShape = tiled(out, n);
     if (byShape.staged()) {
-      return (this == MQ_WIDE || this == MQ_WIDE_UNITS) && codes == MqCodes.I4 && out >= TALL_ROWS
+      return (this == MQ_WIDE || units()) && codes == MqCodes.I4 && out >= TALL_ROWS
           ? MqVariant.K8S4
           : byShape;
     }

@@ -322,7 +322,8 @@ final class QuantizedProducts {
           accumulate,
           0L,
           0f,
-          false);
+          false,
+          k.mqpRounds(out / 2, splits.unitsPaired()));
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {

@@ -3433,7 +3433,9 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 //   or (gate i, up i) for SwiGLU, so one read of the staged input serves both rows.
 // A warp multiplies one pair over the whole width, four unit pairs of loads in flight per lane;
 // eight warps a block share the input, staged once per block in F16 (times the norm weights with
-// NORM, and the row's sum of squares). Numerics: the activations rounded to F16 as mq's; within a
+// NORM, and the row's sum of squares). With rounds > 1 each warp takes that many pairs in turn
+// (8 x rounds a block), so the staging, as many bytes from L2 as the block's codes from DRAM in
+// the launches with the norm folded in at 4,096 columns, is paid once for them all. Numerics: the activations rounded to F16 as mq's; within a
 // word (8 columns) the products are summed in F16 (fma.rn.f16x2, four per half: codes - 8 are at
 // most 8 in magnitude, so an activation below 2,047 cannot overflow them), each word's sum then
 // scaled by its group's F32 scale and added in F32; the butterfly adds the lanes. Summed in
@@ -3522,14 +3524,15 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
                                          const unsigned char* u1, float* y1, int out1,
                                          const unsigned char* u2, float* y2, int out2,
                                          const float* x, int in, int accumulate,
-                                         const float* normW, float eps) {
+                                         const float* normW, float eps, int rounds) {
   extern __shared__ __align__(16) unsigned short mqp_xs[];
   // the warps' sums of squares after the row, in the dynamic area: a static array beside it would
   // leave the opt-in limit unreachable for the dynamic size the Java side sets
   float* mqpSs = (float*)(mqp_xs + in);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int pairs0 = SW ? out0 : out0 >> 1, pairs1 = out1 >> 1, pairs2 = out2 >> 1;
-  const int bl0 = (pairs0 + MQP_WARPS - 1) / MQP_WARPS, bl1 = (pairs1 + MQP_WARPS - 1) / MQP_WARPS;
+  const int per = MQP_WARPS * rounds;  // row pairs a block takes
+  const int bl0 = (pairs0 + per - 1) / per, bl1 = (pairs1 + per - 1) / per;
   int b = blockIdx.x, pairs = pairs0;
   const unsigned char* units = u0;
   float* y = y0;
@@ -3562,50 +3565,54 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     if (lane == 0) mqpSs[warp] = ss;
   }
   __syncthreads();
-  const int item = b * MQP_WARPS + warp;
-  if (item >= pairs) return;
   const int upr = in / MQP_UNIT_COLS;
-  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
-  float suma = 0.f, sumb = 0.f;
-  for (int v0 = 0; v0 < upr; v0 += 4) {
-    uint4 ca[4], cb[4];
-    float sa[4], sb[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      if (v0 + i < upr) {
-        const unsigned char* a = base + (long)(2 * (v0 + i)) * MQP_UNIT_BYTES;
-        ca[i] = ld_stream16(a + 16 * lane);
-        sa[i] = *(const float*)(a + 512 + 4 * (lane & 7));
-        cb[i] = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
-        sb[i] = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      if (v0 + i < upr) {
-        mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (v0 + i) * MQP_UNIT_COLS, lane, suma,
-                      sumb);
-      }
-    }
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    suma += __shfl_xor_sync(0xffffffffu, suma, o);
-    sumb += __shfl_xor_sync(0xffffffffu, sumb, o);
-  }
-  if (lane != 0) return;
   float inv = 1.f;
   if (NORM) {
     float q = 0.f;
     for (int k = 0; k < MQP_WARPS; k++) q += mqpSs[k];
     inv = (float)(1.0 / sqrt((double)(q / in + eps)));
   }
-  const float va = suma * inv, vb = sumb * inv;
-  if (SW) {
-    y[item] = va / (1.f + expf(-va)) * vb;
-  } else {
-    store_out(y, 2L * item, va, accumulate);
-    store_out(y, 2L * item + 1, vb, accumulate);
+  // round r: the warp's pair is b * per + r * MQP_WARPS + warp, the staged row serving them all
+  for (int r = 0; r < rounds; r++) {
+    const int item = b * per + r * MQP_WARPS + warp;
+    if (item >= pairs) return;
+    const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+    float suma = 0.f, sumb = 0.f;
+    for (int v0 = 0; v0 < upr; v0 += 4) {
+      uint4 ca[4], cb[4];
+      float sa[4], sb[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        if (v0 + i < upr) {
+          const unsigned char* a = base + (long)(2 * (v0 + i)) * MQP_UNIT_BYTES;
+          ca[i] = ld_stream16(a + 16 * lane);
+          sa[i] = *(const float*)(a + 512 + 4 * (lane & 7));
+          cb[i] = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
+          sb[i] = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        if (v0 + i < upr) {
+          mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (v0 + i) * MQP_UNIT_COLS, lane,
+                        suma, sumb);
+        }
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      suma += __shfl_xor_sync(0xffffffffu, suma, o);
+      sumb += __shfl_xor_sync(0xffffffffu, sumb, o);
+    }
+    if (lane == 0) {
+      const float va = suma * inv, vb = sumb * inv;
+      if (SW) {
+        y[item] = va / (1.f + expf(-va)) * vb;
+      } else {
+        store_out(y, 2L * item, va, accumulate);
+        store_out(y, 2L * item + 1, vb, accumulate);
+      }
+    }
   }
 }
 
@@ -3613,8 +3620,9 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   extern "C" __global__ void __launch_bounds__(32 * MQP_WARPS) NAME(                             \
       const unsigned char* u0, float* y0, int out0, const unsigned char* u1, float* y1,          \
       int out1, const unsigned char* u2, float* y2, int out2, const float* x, int in,            \
-      int accumulate, const float* normW, float eps) {                                           \
-    mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps); \
+      int accumulate, const float* normW, float eps, int rounds) {                               \
+    mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps,  \
+                       rounds);                                                                  \
   }
 MQP_KERNEL(mqp4_plain, false, false)
 MQP_KERNEL(mqp4_norm, false, true)

@@ -104,6 +104,26 @@ class MgemvSplitsTest {
   }
 
   @Test
+  void mqpTakesTwoPairsAWarpOnlyUnderThePairedPolicyAndWhereTheGridHasWavesToSpare() {
+    // the 8B shape on 132 SMs: gate/up 14,336 pairs = 1,792 blocks, two rounds; down and o 2,048
+    // pairs, q/k/v 3,072 pairs: under a wave of three blocks an SM, one
+    assertThat(CudaKernels.mqpRounds(14336, true, 132)).isEqualTo(2);
+    assertThat(CudaKernels.mqpRounds(2048, true, 132)).isEqualTo(1);
+    assertThat(CudaKernels.mqpRounds(3072, true, 132)).isEqualTo(1);
+    // the threshold: six blocks an SM
+    assertThat(CudaKernels.mqpRounds(8 * 6 * 132, true, 132)).isEqualTo(2);
+    assertThat(CudaKernels.mqpRounds(8 * 6 * 132 - 8, true, 132)).isEqualTo(1);
+    assertThat(CudaKernels.mqpRounds(14336, false, 132)).isEqualTo(1);
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.unitsPaired()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsPaired()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.tiledRows())
+        .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.wideRows())
+        .isEqualTo(MgemvSplits.MQ_WIDE.wideRows());
+  }
+
+  @Test
   void theDefaultGivesTheTiledProductsUpToTheKernelLimit() {
     // measured in session 14: 17-32 rows on the tiled kernels beat F16 tiles + cuBLASLt 2.5-3.3x
     // in whole 8B decode steps, so the default must not fall back to the tiles there; session 17:
