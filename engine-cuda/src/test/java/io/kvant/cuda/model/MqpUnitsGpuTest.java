@@ -16,25 +16,36 @@ import io.kvant.engine.model.RopeStyle;
 import io.kvant.engine.sample.Sampler;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} (the one-row INT4 products on {@code
- * mqp4}, from unit copies) against {@link MgemvSplits#MQ_WIDE} on the same synthetic model: a shape
- * whose every layer matrix {@code mqp4} takes (widths 2,048 and 6,144, symmetric INT4 in groups of
- * 128), an 8-token prefill (tiled products for both), then one-row decode steps fed the same
- * tokens, whose logits must agree within 1e-2 of the largest (mqp4 sums each 8-column run in F16,
- * the tiled products in F32: two layers of such differences, not a different product).
+ * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} and {@link
+ * MgemvSplits#MQ_WIDE_UNITS_PAIRED} (the one-row INT4 products on {@code mqp4}, from unit copies)
+ * against {@link MgemvSplits#MQ_WIDE} on the same synthetic model: a shape whose every layer matrix
+ * {@code mqp4} takes (width 2,048, and an FFN wide enough that the paired policy's gate/up launch
+ * takes two row pairs a warp on this device; symmetric INT4 in groups of 128), an 8-token prefill
+ * (tiled products for both), then one-row decode steps fed the same tokens, whose logits must agree
+ * within 1e-2 of the largest (mqp4 sums each 8-column run in F16, the tiled products in F32: two
+ * layers of such differences, not a different product).
  */
 @Tag("gpu")
 class MqpUnitsGpuTest {
-  @Test
-  void oneRowDecodeOnUnitsAgreesWithTheTiledProducts() {
+  @ParameterizedTest
+  @EnumSource(
+      value = MgemvSplits.class,
+      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_PAIRED"})
+  void oneRowDecodeOnUnitsAgreesWithTheTiledProducts(MgemvSplits policy) {
     CudaBackend backend = GpuFixture.backend();
     CudaDevice d = backend.device();
     d.makeCurrent();
+    // gate/up pairs for six blocks an SM of one round (CudaKernels.mqpRounds), in whole units
+    int ffn = (8 * 6 * d.multiprocessors() + 1023) / 1024 * 1024;
+    assertThat(backend.kernels().mqpRounds(ffn, policy.unitsPaired()))
+        .as("gate/up rounds under %s", policy)
+        .isEqualTo(policy.unitsPaired() ? 2 : 1);
     LlamaConfig c =
-        new LlamaConfig(2048, 6144, 2, 16, 4, 8192, 512, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
+        new LlamaConfig(2048, ffn, 2, 16, 4, 8192, 512, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
     DeviceModel model =
         SyntheticModels.createQuantized(
             d, backend.kernels(), c, SyntheticModels.QuantKind.INT4_G128, 35);
@@ -42,7 +53,7 @@ class MqpUnitsGpuTest {
     CudaTransformer units = new CudaTransformer(d, backend.kernels(), backend.gemm(), model, false);
     try {
       tiled.setMgemvSplits(MgemvSplits.MQ_WIDE);
-      units.setMgemvSplits(MgemvSplits.MQ_WIDE_UNITS);
+      units.setMgemvSplits(policy);
       KvGeometry g = new KvGeometry(c.layers(), c.kvHeads(), c.headSize());
       long budget = 64L * g.bytesPerToken(KvCacheType.F16);
       KvCacheManager kvA = kv(backend, g, budget);
