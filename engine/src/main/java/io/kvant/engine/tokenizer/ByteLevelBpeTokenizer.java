@@ -117,8 +117,8 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
       }
     }
     // A HashMap, not Map.copyOf: the immutable map probes linearly on String.hashCode, and a
-    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.5 s
-    // to build against 3-34 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
+    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.4 s
+    // to build against 7-9 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
     this.vocab = Collections.unmodifiableMap(new HashMap<>(vocab));
     this.merges = new MergeTable(mergePairs.size());
     for (int rank = 0; rank < mergePairs.size(); rank++) {

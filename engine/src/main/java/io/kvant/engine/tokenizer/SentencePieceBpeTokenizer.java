@@ -147,8 +147,8 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
           source, "vocabulary has neither an unknown token nor all 256 byte tokens");
     }
     // A HashMap, not Map.copyOf: the immutable map probes linearly on String.hashCode, and a
-    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.5 s
-    // to build against 3-34 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
+    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.4 s
+    // to build against 7-9 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
     this.mergeable = Collections.unmodifiableMap(mergeable);
     this.userDefined = new LiteralMatcher(userPieces);
     this.userDefinedIds = userIds.stream().mapToInt(Integer::intValue).toArray();
