@@ -3434,13 +3434,13 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 // A warp multiplies one pair over the whole width, four unit pairs of loads in flight per lane;
 // eight warps a block share the input, staged once per block in F16 (times the norm weights with
 // NORM, and the row's sum of squares). With rounds > 1 each warp takes that many pairs in turn
-// (8 x rounds a block), so the staging, as many bytes from L2 as the block's codes from DRAM in
-// the launches with the norm folded in at 4,096 columns, is paid once for them all. Numerics: the activations rounded to F16 as mq's; within a
-// word (8 columns) the products are summed in F16 (fma.rn.f16x2, four per half: codes - 8 are at
-// most 8 in magnitude, so an activation below 2,047 cannot overflow them), each word's sum then
-// scaled by its group's F32 scale and added in F32; the butterfly adds the lanes. Summed in
-// another order than mq, and with F16 partial sums: the results agree with mq's to F16 rounding,
-// not to the bit.
+// (8 x rounds a block), so the staging (with the norm folded in at 4,096 columns, as many bytes
+// as the block's codes) is paid once for them all. Numerics: the activations rounded to F16 as
+// mq's; within a word (8 columns) the products are summed in F16 (fma.rn.f16x2, four per half:
+// codes - 8 are at most 8 in magnitude, so an activation below 2,047 cannot overflow them), each
+// word's sum then scaled by its group's F32 scale and added in F32; the butterfly adds the lanes.
+// Summed in another order than mq, and with F16 partial sums: the results agree with mq's to F16
+// rounding, not to the bit.
 #define MQP_WARPS 8
 #define MQP_UNIT_COLS 1024
 #define MQP_UNIT_BYTES 544
