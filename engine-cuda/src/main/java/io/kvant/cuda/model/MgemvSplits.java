@@ -141,8 +141,8 @@ public enum MgemvSplits {
   MQ_WIDE_UNITS,
   /**
    * As {@link #MQ_WIDE_UNITS}, with each warp of the launches that have two waves of blocks or more
-   * (the 8B shape's gate/up) taking two row pairs in turn, so those blocks stage their input, as
-   * many bytes from L2 as their codes with the RMSNorm folded in, half as often ({@code
+   * (the 8B shape's gate/up) taking two row pairs in turn, so those blocks stage their input (as
+   * many bytes as their codes, with the RMSNorm folded in) half as often ({@code
    * CudaKernels.mqpRounds}). To compare; written in session 36, not yet measured on a GPU.
    */
   MQ_WIDE_UNITS_PAIRED;
