@@ -8,7 +8,7 @@ import java.util.Map;
  * every lower-case string, shortest first, bare and with the SentencePiece word marker) as {@code
  * Map.copyOf} and as a {@code HashMap}, three times each. The immutable map probes linearly on
  * {@code String.hashCode}, and the dense hash codes of short strings cluster; this is why the
- * tokenizers keep HashMaps (perf/RESULTS.md, session 36).
+ * tokenizers keep HashMaps (`PieceMaps`; perf/RESULTS.md, session 36).
  *
  * <pre>
  * java -cp perf/target/kvant-perf-0.1.0-SNAPSHOT.jar tools/cpu/VocabMapProbe.java 32000 49152 128256

@@ -3,8 +3,6 @@ package io.kvant.engine.tokenizer;
 import static java.nio.charset.StandardCharsets.UTF_8;
 
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -117,10 +115,7 @@ public final class MergeRankedSpmTokenizer implements Tokenizer {
         bytes[id] = NO_BYTES;
       }
     }
-    // A HashMap, not Map.copyOf: the immutable map probes linearly on String.hashCode, and a
-    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.4 s
-    // to build against 7-9 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
-    this.vocab = Collections.unmodifiableMap(new HashMap<>(vocab));
+    this.vocab = PieceMaps.copyOf(vocab);
     merges = new MergeTable(mergePairs.size());
     for (int rank = 0; rank < mergePairs.size(); rank++) {
       String[] pair = mergePairs.get(rank);

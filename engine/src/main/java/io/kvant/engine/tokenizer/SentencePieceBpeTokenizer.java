@@ -4,7 +4,6 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -146,10 +145,7 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
       throw new TokenizerFormatException(
           source, "vocabulary has neither an unknown token nor all 256 byte tokens");
     }
-    // A HashMap, not Map.copyOf: the immutable map probes linearly on String.hashCode, and a
-    // vocabulary of short pieces has dense hash codes that cluster (128k synthetic pieces: 1.4 s
-    // to build against 7-9 ms, and every lookup walks the clusters; perf/RESULTS.md, session 36).
-    this.mergeable = Collections.unmodifiableMap(mergeable);
+    this.mergeable = PieceMaps.copyOf(mergeable);
     this.userDefined = new LiteralMatcher(userPieces);
     this.userDefinedIds = userIds.stream().mapToInt(Integer::intValue).toArray();
   }
