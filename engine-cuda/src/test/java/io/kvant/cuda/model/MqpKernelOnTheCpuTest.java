@@ -34,7 +34,9 @@ class MqpKernelOnTheCpuTest {
   void thePairKernelsMultiplyTheLayoutsValues() throws Exception {
     Path harness = build();
     SplittableRandom rnd = new SplittableRandom(35);
-    int[] widths = {1024, 3072, 5120};
+    // 1, 3, 5 and 10 units a row: the four slots partly filled, refilled once and refilled in
+    // two passes of the slots
+    int[] widths = {1024, 3072, 5120, 10240};
     int c = 0;
     for (int in : widths) {
       for (int form = 0; form < FORMS.length; form++) {
@@ -93,9 +95,11 @@ class MqpKernelOnTheCpuTest {
       err = Math.max(err, Math.abs((double) got[i] - want[i]));
     }
     assertThat(got).hasSameSizeAs(want);
+    // SwiGLU meets two products' F16 partial sums in g * sigmoid(g) * u: held to 2e-3 as on the
+    // GPU (QuantizedKernelsGpuTest), the single products to 1e-3
     assertThat(err / scale)
         .as("mqp4 %s, width %d, %d matrices, %d rounds", FORMS[form], in, m.length, rounds)
-        .isLessThan(1e-3);
+        .isLessThan(swiglu ? 2e-3 : 1e-3);
   }
 
   /**
