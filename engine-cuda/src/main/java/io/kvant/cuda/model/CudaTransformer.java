@@ -849,7 +849,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           normW,
           c.normEps(),
           true,
-          k.mqpRounds(a.out(), splits.unitsPaired()));
+          splits.unitsSplit(),
+          units.partial(),
+          units.partialBytes());
       return true;
     }
     long ua = units.pairs(a.w());
@@ -868,9 +870,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         normW,
         c.normEps(),
         false,
-        k.mqpRounds(
-            (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
-            splits.unitsPaired()));
+        splits.unitsSplit(),
+        units.partial(),
+        units.partialBytes());
     return true;
   }
 

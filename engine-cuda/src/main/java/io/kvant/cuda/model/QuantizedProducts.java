@@ -323,7 +323,9 @@ final class QuantizedProducts {
           0L,
           0f,
           false,
-          k.mqpRounds(out / 2, splits.unitsPaired()));
+          splits.unitsSplit(),
+          units.partial(),
+          units.partialBytes());
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {
