@@ -79,8 +79,6 @@ public final class CudaKernels {
   private final MemorySegment[] mqw = new MemorySegment[MqCodes.values().length];
   // mqw's split-K arrival counts, zero between launches (each launch's last block resets its own)
   private final DeviceBuffer mqwCounters;
-  // mqp4's, the same way
-  private final DeviceBuffer mqpCounters;
   // [kind], looked up by ordinal
   private final MemorySegment[][] mgemvFused =
       new MemorySegment[MgKind.values().length][MgVariant.values().length];
@@ -197,8 +195,6 @@ public final class CudaKernels {
     }
     mqwCounters = device.allocate(4L * MQW_COUNTERS);
     d.memset(mqwCounters.ptr(), 0, mqwCounters.bytes());
-    mqpCounters = device.allocate(4L * MQP_COUNTERS);
-    d.memset(mqpCounters.ptr(), 0, mqpCounters.bytes());
     attentionCounters = device.allocate(4L * ATTENTION_COUNTERS);
     d.memset(attentionCounters.ptr(), 0, attentionCounters.bytes());
     gridCap = device.multiprocessors() * 16;
@@ -1675,37 +1671,33 @@ public final class CudaKernels {
   /** Row pairs one block of {@link #mqp} multiplies (its MQP_WARPS). */
   static final int MQP_PAIRS_PER_BLOCK = 8;
 
-  /** Most ranges {@link #mqp} splits a row's units into. */
-  public static final int MQP_MAX_SPLITS = 4;
-
-  /** Tiles (8 row pairs) of one {@link #mqp} launch that can split (its counters). */
-  static final int MQP_COUNTERS = 1 << 16;
+  /** Most row pairs a warp of {@link #mqp} takes in turn. */
+  public static final int MQP_MAX_ROUNDS = 4;
 
   /**
-   * Blocks per multiprocessor that {@link #mqpSplits} splits a launch's rows towards: two waves of
-   * three resident blocks (mqp4's 79 registers x 256 threads).
+   * Blocks of one round a launch must have, per multiprocessor, before {@link #mqpRounds} gives it
+   * two: two waves of three resident blocks (mqp4's 80 registers x 256 threads), so that halving
+   * the grid still leaves every multiprocessor a wave of work.
    */
-  static final int MQP_SPLIT_BLOCKS_PER_SM = 6;
+  static final int MQP_PAIRED_BLOCKS_PER_SM = 6;
 
   /**
-   * Splits of an {@link #mqp} launch of {@code tiles} tiles (8 row pairs each) {@code in} wide on
-   * {@code multiprocessors}: 1 unless {@code split}; with it, enough for {@link
-   * #MQP_SPLIT_BLOCKS_PER_SM} blocks per multiprocessor, at most {@link #MQP_MAX_SPLITS} and a unit
-   * a split, then the fewest that leave the longest range as long (4 units run as long in 3 splits
-   * as in 2). The 8B shape on 132 SMs: down and o 4 splits, q/k/v 2, gate/up 1.
+   * Rounds for an {@link #mqp} launch over {@code pairs} row pairs in all (SwiGLU: gate/up rows): 1
+   * unless {@code paired}; with it, 2 where one round would have {@link #MQP_PAIRED_BLOCKS_PER_SM}
+   * blocks per multiprocessor or more (the 8B shape's gate/up: 1,792 blocks on 132 SMs), so those
+   * launches stage their input half as often.
    */
-  public static int mqpSplits(long tiles, int in, boolean split, int multiprocessors) {
-    if (!split || tiles <= 0 || tiles > MQP_COUNTERS) {
-      return 1;
-    }
-    int units = in / MQP_UNIT_COLUMNS;
-    long want = ((long) MQP_SPLIT_BLOCKS_PER_SM * multiprocessors + tiles - 1) / tiles;
-    int s = (int) Math.max(1, Math.min(Math.min(want, MQP_MAX_SPLITS), units));
-    int longest = (units + s - 1) / s;
-    while (s > 1 && (units + s - 2) / (s - 1) == longest) {
-      s--;
-    }
-    return s;
+  public int mqpRounds(int pairs, boolean paired) {
+    return mqpRounds(pairs, paired, device.multiprocessors());
+  }
+
+  /** {@link #mqpRounds(int, boolean)} on a device of {@code multiprocessors}. */
+  public static int mqpRounds(int pairs, boolean paired, int multiprocessors) {
+    return paired
+            && blocks(pairs, MQP_PAIRS_PER_BLOCK)
+                >= (long) MQP_PAIRED_BLOCKS_PER_SM * multiprocessors
+        ? 2
+        : 1;
   }
 
   /**
@@ -1721,12 +1713,9 @@ public final class CudaKernels {
         && mqpSharedBytes(in) <= device.sharedPerBlockOptIn();
   }
 
-  /**
-   * Dynamic shared memory of an {@link #mqp} block: the F16 row, the warps' sums of squares and the
-   * last-arrival flag.
-   */
+  /** Dynamic shared memory of an {@link #mqp} block: the F16 row and the warps' sums of squares. */
   static int mqpSharedBytes(int in) {
-    return 2 * in + 4 * MQP_PAIRS_PER_BLOCK + 4;
+    return 2 * in + 4 * MQP_PAIRS_PER_BLOCK;
   }
 
   /** Bytes of the unit layout of {@code pairs} row pairs {@code in} wide. */
@@ -1782,16 +1771,12 @@ public final class CudaKernels {
    * with {@code swiglu} {@code a}'s units holding gate/up pairs and {@code a.y} receiving {@code
    * silu(gate) * up}. Numerics: the activations rounded to F16, each 8-column run's products summed
    * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
-   * #mq}'s result, not its bits). With {@code split}, launches of few tiles split each row's units
-   * into ranges ({@link #mqpSplits}), each its own block, whose sums go to {@code partial} (F32,
-   * {@code 2 * splits} a row pair of the launch must fit in {@code partialBytes}, else fewer
-   * splits) and are added in split order by the last block of each tile: the results do not depend
-   * on timing. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless {@code
-   * swiglu}.
-   *
-   * @return the splits it ran with
+   * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
+   * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
+   * not depend on it. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless
+   * {@code swiglu}.
    */
-  public int mqp(
+  public void mqp(
       MqpMatrix a,
       MqpMatrix b,
       MqpMatrix c,
@@ -1801,9 +1786,11 @@ public final class CudaKernels {
       long normW,
       float eps,
       boolean swiglu,
-      boolean split,
-      long partial,
-      long partialBytes) {
+      int rounds) {
+    if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {
+      throw new IllegalArgumentException(
+          "mqp4 takes 1 to " + MQP_MAX_ROUNDS + " rounds; got " + rounds);
+    }
     if (in <= 0
         || in % MQP_UNIT_COLUMNS != 0
         || mqpSharedBytes(in) > device.sharedPerBlockOptIn()) {
@@ -1818,29 +1805,20 @@ public final class CudaKernels {
       throw new IllegalArgumentException(
           "mqp4: matrices b/c absent out of order, odd rows, or swiglu with more than one matrix");
     }
-    long pairs = swiglu ? a.out() : a.out() / 2;
-    long tiles = blocks((int) pairs, MQP_PAIRS_PER_BLOCK);
+    int per = MQP_PAIRS_PER_BLOCK * rounds;
+    int blocks = blocks(swiglu ? a.out() : a.out() / 2, per);
     if (b != null) {
-      pairs += b.out() / 2;
-      tiles += blocks(b.out() / 2, MQP_PAIRS_PER_BLOCK);
+      blocks += blocks(b.out() / 2, per);
     }
     if (c != null) {
-      pairs += c.out() / 2;
-      tiles += blocks(c.out() / 2, MQP_PAIRS_PER_BLOCK);
-    }
-    int splits = mqpSplits(tiles, in, split && partial != 0, device.multiprocessors());
-    while (splits > 1 && 8L * pairs * splits > partialBytes) {
-      splits--;
+      blocks += blocks(c.out() / 2, per);
     }
     mqpArgs(a);
     mqpArgs(b);
     mqpArgs(c);
-    args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(splits);
-    args.ptr(splits > 1 ? partial : 0L).ptr(mqpCounters.ptr());
+    args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(rounds);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
-    launch(
-        mqp[form], "mqp4", (int) (tiles * splits), 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
-    return splits;
+    launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }
 
   private void mqpArgs(MqpMatrix m) {

@@ -849,9 +849,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           normW,
           c.normEps(),
           true,
-          splits.unitsSplit(),
-          units.partial(),
-          units.partialBytes());
+          k.mqpRounds(a.out(), splits.unitsPaired()));
       return true;
     }
     long ua = units.pairs(a.w());
@@ -870,9 +868,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         normW,
         c.normEps(),
         false,
-        splits.unitsSplit(),
-        units.partial(),
-        units.partialBytes());
+        k.mqpRounds(
+            (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
+            splits.unitsPaired()));
     return true;
   }
 

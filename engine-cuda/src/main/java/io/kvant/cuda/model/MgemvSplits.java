@@ -140,14 +140,12 @@ public enum MgemvSplits {
    */
   MQ_WIDE_UNITS,
   /**
-   * As {@link #MQ_WIDE_UNITS}, with the launches of few blocks (the 8B shape's q/k/v, o and down:
-   * 256-384 blocks, some 15 warps an SM, each waiting on its own loads half the time under ncu,
-   * perf/RESULTS.md session 37) splitting each row's units into ranges, each its own block, merged
-   * in split order by a tile's last block ({@code CudaKernels.mqpSplits}: down and o 4, q/k/v 2).
-   * To compare. (Session 36's two row pairs a warp in gate/up, which this replaced, measured no
-   * gain: 411.2 against 410.9 tok/s, 395.1 against 398.8 in the other order, H100, session 37.)
+   * As {@link #MQ_WIDE_UNITS}, with each warp of the launches that have two waves of blocks or more
+   * (the 8B shape's gate/up) taking two row pairs in turn, so those blocks stage their input (as
+   * many bytes as their codes, with the RMSNorm folded in) half as often ({@code
+   * CudaKernels.mqpRounds}). To compare; written in session 36, not yet measured on a GPU.
    */
-  MQ_WIDE_UNITS_SPLIT;
+  MQ_WIDE_UNITS_PAIRED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -198,14 +196,15 @@ public enum MgemvSplits {
 
   /** Whether one-row INT4 products take {@code mqp4} where their matrices have unit copies. */
   public boolean units() {
-    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_SPLIT;
+    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_PAIRED;
   }
 
   /**
-   * Whether {@code mqp4}'s launches of few blocks split their rows ({@link #MQ_WIDE_UNITS_SPLIT}).
+   * Whether {@code mqp4}'s larger launches take two row pairs a warp ({@link
+   * #MQ_WIDE_UNITS_PAIRED}).
    */
-  public boolean unitsSplit() {
-    return this == MQ_WIDE_UNITS_SPLIT;
+  public boolean unitsPaired() {
+    return this == MQ_WIDE_UNITS_PAIRED;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -255,7 +254,7 @@ public enum MgemvSplits {
           MQ_WIDE_K8S4,
           MQ_WIDE_TALL_K8S4,
           MQ_WIDE_UNITS,
-          MQ_WIDE_UNITS_SPLIT ->
+          MQ_WIDE_UNITS_PAIRED ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;

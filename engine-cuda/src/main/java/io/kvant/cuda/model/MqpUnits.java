@@ -22,9 +22,6 @@ final class MqpUnits implements AutoCloseable {
   private final Map<Long, DeviceBuffer> pairs = new HashMap<>();
   private final Map<Long, DeviceBuffer> gateUp = new HashMap<>();
   private final List<DeviceBuffer> owned = new ArrayList<>();
-  // the split launches' partial sums (CudaKernels.mqp with split): two floats per row pair and
-  // split of the largest launch
-  private final DeviceBuffer partial;
   private long bytes;
 
   /** Repacks every matrix of {@code model} that {@code mqp4} takes (see the class comment). */
@@ -51,30 +48,6 @@ final class MqpUnits implements AutoCloseable {
         gateUp.put(g.ptr(), u);
       }
     }
-    long mostPairs = 0;
-    for (DeviceModel.Layer l : model.layers()) {
-      mostPairs = Math.max(mostPairs, layerPairs(l));
-    }
-    partial = device.allocate(Math.max(8L, 8L * mostPairs * CudaKernels.MQP_MAX_SPLITS));
-  }
-
-  // the row pairs of all a layer's matrices: no launch has more (q/k/v share one)
-  private static long layerPairs(DeviceModel.Layer l) {
-    long rows = 0;
-    for (DeviceTensor t : new DeviceTensor[] {l.wq(), l.wk(), l.wv(), l.wo(), l.down()}) {
-      rows += t == null ? 0 : t.rows();
-    }
-    return rows / 2 + (l.gate() == null ? 0 : l.gate().rows());
-  }
-
-  /** Device address of the split launches' partial sums. */
-  long partial() {
-    return partial.ptr();
-  }
-
-  /** Bytes at {@link #partial}. */
-  long partialBytes() {
-    return partial.bytes();
   }
 
   /** Whether {@code mqp4} takes {@code t} (before the pairing of its rows). */
@@ -145,6 +118,5 @@ final class MqpUnits implements AutoCloseable {
     owned.clear();
     pairs.clear();
     gateUp.clear();
-    partial.close();
   }
 }

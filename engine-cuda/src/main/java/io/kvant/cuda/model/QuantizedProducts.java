@@ -323,9 +323,7 @@ final class QuantizedProducts {
           0L,
           0f,
           false,
-          splits.unitsSplit(),
-          units.partial(),
-          units.partialBytes());
+          k.mqpRounds(out / 2, splits.unitsPaired()));
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {

@@ -3431,14 +3431,15 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 // - Lane l's word q is in the unit's group 2q + l / 16; the scales are stored [l / 16][q].
 // - Rows go in pairs, their units interleaved (a0 b0 a1 b1 ...): rows (2i, 2i + 1) of a matrix,
 //   or (gate i, up i) for SwiGLU, so one read of the staged input serves both rows.
-// A warp multiplies one pair over the block's units (the whole width, or one of `splits` ranges
-// of it, merged by the tile's last block), four unit pairs of loads in flight per lane; eight
-// warps a block share the input, staged once per block in F16 (times the norm weights with NORM,
-// and the row's sum of squares). Numerics: the activations rounded to F16 as
+// A warp multiplies one pair over the whole width, four unit pairs of loads in flight per lane;
+// eight warps a block share the input, staged once per block in F16 (times the norm weights with
+// NORM, and the row's sum of squares). With rounds > 1 each warp takes that many pairs in turn
+// (8 x rounds a block), so the staging (with the norm folded in at 4,096 columns, as many bytes
+// as the block's codes) is paid once for them all. Numerics: the activations rounded to F16 as
 // mq's; within a word (8 columns) the products are summed in F16 (fma.rn.f16x2, four per half:
 // codes - 8 are at most 8 in magnitude, so an activation below 2,047 cannot overflow them), each
-// word's sum then scaled by its group's F32 scale and added in F32; the butterfly adds the lanes
-// (with splits, the splits' sums are added in split order). Summed in another order than mq, and with F16 partial sums: the results agree with mq's to F16
+// word's sum then scaled by its group's F32 scale and added in F32; the butterfly adds the lanes.
+// Summed in another order than mq, and with F16 partial sums: the results agree with mq's to F16
 // rounding, not to the bit.
 #define MQP_WARPS 8
 #define MQP_UNIT_COLS 1024
@@ -3525,81 +3526,51 @@ __device__ __forceinline__ void mqp_load_pair(const unsigned char* base, int v, 
   sb = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
 }
 
-// A pair's two results, scaled by the norm's inverse root: silu(gate) * up for SwiGLU, else the
-// two rows' outputs.
-template <bool SW>
-__device__ __forceinline__ void mqp_finish(float* y, int item, float va, float vb, int accumulate) {
-  if (SW) {
-    y[item] = va / (1.f + expf(-va)) * vb;
-  } else {
-    store_out(y, 2L * item, va, accumulate);
-    store_out(y, 2L * item + 1, vb, accumulate);
-  }
-}
-
-// grid: the tiles of every matrix in turn (ceil(pairs / MQP_WARPS) each: out / 2 pairs, or out
-// for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0), each tile
-// as `splits` blocks in a row (block = tile * splits + s); block: 32 * MQP_WARPS; dynamic shared
-// memory in * 2 + MQP_WARPS * 4 + 4 bytes. Split s of a tile takes the units [s * upr / splits,
-// (s + 1) * upr / splits) of its pairs and stages only those columns of the input (with NORM it
-// still reads the whole row, for the sum of squares). With splits > 1 the blocks write their sums
-// to partial[(pair of the launch) * splits + s][2] and the last of a tile's blocks to arrive
-// (counters[tile], set back to 0 for the next launch) adds them in split order and finishes the
-// pairs: the results do not depend on which block is last (perf/RESULTS.md, session 37: the
-// 4,096-wide products and down had 256-384 blocks, 15 warps an SM, each warp waiting on its own
-// loads half the time). Preconditions (Java side): in a multiple of 1,024; 1 <= splits <= in /
-// 1,024; out even unless SwiGLU; units repacked by mqp4_repack; partial and counters as above.
+// grid: the blocks of every matrix in turn (ceil(pairs / MQP_WARPS) each: out / 2 pairs, or out
+// for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0); block:
+// 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions (Java side): in a multiple
+// of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
 template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
                                          const unsigned char* u1, float* y1, int out1,
                                          const unsigned char* u2, float* y2, int out2,
                                          const float* x, int in, int accumulate,
-                                         const float* normW, float eps, int splits,
-                                         float* partial, int* counters) {
+                                         const float* normW, float eps, int rounds) {
   extern __shared__ __align__(16) unsigned short mqp_xs[];
-  // the warps' sums of squares and the last-arrival flag after the row, in the dynamic area: a
-  // static array beside it would leave the opt-in limit unreachable for the dynamic size the
-  // Java side sets
+  // the warps' sums of squares after the row, in the dynamic area: a static array beside it would
+  // leave the opt-in limit unreachable for the dynamic size the Java side sets
   float* mqpSs = (float*)(mqp_xs + in);
-  int* mqpLast = (int*)(mqpSs + MQP_WARPS);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int pairs0 = SW ? out0 : out0 >> 1, pairs1 = out1 >> 1, pairs2 = out2 >> 1;
-  const int bl0 = (pairs0 + MQP_WARPS - 1) / MQP_WARPS, bl1 = (pairs1 + MQP_WARPS - 1) / MQP_WARPS;
-  const int tile = blockIdx.x / splits, s = blockIdx.x - tile * splits;
-  int t = tile, pairs = pairs0, pbase = 0;
+  const int per = MQP_WARPS * rounds;  // row pairs a block takes
+  const int bl0 = (pairs0 + per - 1) / per, bl1 = (pairs1 + per - 1) / per;
+  int b = blockIdx.x, pairs = pairs0;
   const unsigned char* units = u0;
   float* y = y0;
-  if (t >= bl0 + bl1) {
-    t -= bl0 + bl1;
+  if (b >= bl0 + bl1) {
+    b -= bl0 + bl1;
     pairs = pairs2;
-    pbase = pairs0 + pairs1;
     units = u2;
     y = y2;
-  } else if (t >= bl0) {
-    t -= bl0;
+  } else if (b >= bl0) {
+    b -= bl0;
     pairs = pairs1;
-    pbase = pairs0;
     units = u1;
     y = y1;
   }
-  const int upr = in / MQP_UNIT_COLS;
-  const int v0 = s * upr / splits, nu = (s + 1) * upr / splits - v0;  // this split's units
-  const int c0 = v0 * (MQP_UNIT_COLS / 4), c1 = c0 + nu * (MQP_UNIT_COLS / 4);  // its float4s
   pdl_launch_next();
   pdl_wait_previous();
   float ss = 0.f;
   // unrolled so that a thread's loads of the row are in flight together, not one L2 trip each
 #pragma unroll 4
-  for (int c4 = (NORM ? 0 : c0) + threadIdx.x; c4 < (NORM ? (in >> 2) : c1);
-       c4 += 32 * MQP_WARPS) {
+  for (int c4 = threadIdx.x; c4 < (in >> 2); c4 += 32 * MQP_WARPS) {
     float4 v = __ldg((const float4*)x + c4);
     if (NORM) {
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      if (c4 < c0 || c4 >= c1) continue;
       const float4 gv = __ldg((const float4*)normW + c4);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
       v.x *= gv.x; v.y *= gv.y; v.z *= gv.z; v.w *= gv.w;
     }
-    ((uint2*)mqp_xs)[c4 - c0] = make_uint2(mq_pack(v.x, v.y), mq_pack(v.z, v.w));
+    ((uint2*)mqp_xs)[c4] = make_uint2(mq_pack(v.x, v.y), mq_pack(v.z, v.w));
   }
   if (NORM) {
 #pragma unroll
@@ -3607,35 +3578,35 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     if (lane == 0) mqpSs[warp] = ss;
   }
   __syncthreads();
+  const int upr = in / MQP_UNIT_COLS;
   float inv = 1.f;
   if (NORM) {
     float q = 0.f;
     for (int k = 0; k < MQP_WARPS; k++) q += mqpSs[k];
     inv = (float)(1.0 / sqrt((double)(q / in + eps)));
   }
-  const int item = t * MQP_WARPS + warp;  // the warp's pair
-  const bool live = item < pairs;          // the same for the whole warp
-  float suma = 0.f, sumb = 0.f;
-  if (live) {
+  // round r: the warp's pair is b * per + r * MQP_WARPS + warp, the staged row serving them all
+  for (int r = 0; r < rounds; r++) {
+    const int item = b * per + r * MQP_WARPS + warp;
+    if (item >= pairs) return;
     const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
-    // four slots of unit pairs; slot i is refilled with unit w + 4 as soon as unit w (w % 4 == i)
-    // is multiplied, so three slots' loads stay in flight while the warp computes, at no extra
-    // registers
+    float suma = 0.f, sumb = 0.f;
+    // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
+    // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
+    // registers (the waits on these loads were half the stall cycles, ncu, session 37)
     uint4 ca[4], cb[4];
     float sa[4], sb[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-      if (i < nu) mqp_load_pair(base, v0 + i, lane, ca[i], sa[i], cb[i], sb[i]);
+      if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
     }
-    for (int w0 = 0; w0 < nu; w0 += 4) {
+    for (int v0 = 0; v0 < upr; v0 += 4) {
 #pragma unroll
       for (int i = 0; i < 4; i++) {
-        if (w0 + i < nu) {
-          mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (w0 + i) * MQP_UNIT_COLS, lane, suma,
-                        sumb);
-          if (w0 + 4 + i < nu) {
-            mqp_load_pair(base, v0 + w0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
-          }
+        if (v0 + i < upr) {
+          mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (v0 + i) * MQP_UNIT_COLS, lane,
+                        suma, sumb);
+          if (v0 + 4 + i < upr) mqp_load_pair(base, v0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
         }
       }
     }
@@ -3644,33 +3615,15 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
       suma += __shfl_xor_sync(0xffffffffu, suma, o);
       sumb += __shfl_xor_sync(0xffffffffu, sumb, o);
     }
-  }
-  if (splits == 1) {
-    if (live && lane == 0) mqp_finish<SW>(y, item, suma * inv, sumb * inv, accumulate);
-    return;
-  }
-  float* own = partial + ((long)(pbase + item) * splits) * 2;
-  if (live && lane == 0) {
-    own[2 * s] = suma;
-    own[2 * s + 1] = sumb;
-  }
-  __threadfence();  // this block's sums, before its arrival is counted
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const int last = atomicAdd(counters + tile, 1) == splits - 1;
-    if (last) counters[tile] = 0;  // every split has arrived: ready for the next launch
-    *mqpLast = last;
-  }
-  __syncthreads();
-  if (!*mqpLast) return;
-  __threadfence();
-  if (live && lane == 0) {
-    float a = 0.f, b = 0.f;
-    for (int z = 0; z < splits; z++) {  // in split order, whichever block came last
-      a += __ldcg(own + 2 * z);
-      b += __ldcg(own + 2 * z + 1);
+    if (lane == 0) {
+      const float va = suma * inv, vb = sumb * inv;
+      if (SW) {
+        y[item] = va / (1.f + expf(-va)) * vb;
+      } else {
+        store_out(y, 2L * item, va, accumulate);
+        store_out(y, 2L * item + 1, vb, accumulate);
+      }
     }
-    mqp_finish<SW>(y, item, a * inv, b * inv, accumulate);
   }
 }
 
@@ -3678,10 +3631,9 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   extern "C" __global__ void __launch_bounds__(32 * MQP_WARPS) NAME(                             \
       const unsigned char* u0, float* y0, int out0, const unsigned char* u1, float* y1,          \
       int out1, const unsigned char* u2, float* y2, int out2, const float* x, int in,            \
-      int accumulate, const float* normW, float eps, int splits, float* partial,                 \
-      int* counters) {                                                                           \
+      int accumulate, const float* normW, float eps, int rounds) {                               \
     mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps,  \
-                       splits, partial, counters);                                               \
+                       rounds);                                                                  \
   }
 MQP_KERNEL(mqp4_plain, false, false)
 MQP_KERNEL(mqp4_norm, false, true)

@@ -104,30 +104,22 @@ class MgemvSplitsTest {
   }
 
   @Test
-  void mqpSplitsOnlyUnderTheSplitPolicyTheLaunchesOfFewBlocks() {
-    // the 8B shape on 132 SMs (six blocks an SM: 792): down (256 tiles, 14 units) 4 splits of 3-4
-    // units, o (256 tiles, 4 units) 4 of one, q/k/v (384 tiles, 4 units) 3 wanted but 2 as long,
-    // gate/up (1,792 tiles) none
-    assertThat(CudaKernels.mqpSplits(256, 14336, true, 132)).isEqualTo(4);
-    assertThat(CudaKernels.mqpSplits(256, 4096, true, 132)).isEqualTo(4);
-    assertThat(CudaKernels.mqpSplits(384, 4096, true, 132)).isEqualTo(2);
-    assertThat(CudaKernels.mqpSplits(1792, 4096, true, 132)).isEqualTo(1);
-    // the threshold: six blocks an SM need no split
-    assertThat(CudaKernels.mqpSplits(6 * 132, 4096, true, 132)).isEqualTo(1);
-    assertThat(CudaKernels.mqpSplits(6 * 132 - 1, 4096, true, 132)).isEqualTo(2);
-    // no more splits than units, nor than the counters allow, nor without the policy
-    assertThat(CudaKernels.mqpSplits(4, 2048, true, 132)).isEqualTo(2);
-    assertThat(CudaKernels.mqpSplits(4, 1024, true, 132)).isEqualTo(1);
-    assertThat(CudaKernels.mqpSplits(70000, 4096, true, 1000)).isEqualTo(1);
-    assertThat(CudaKernels.mqpSplits(256, 14336, false, 132)).isEqualTo(1);
-    // 7 units: 4 splits (longest 2), as 3 would leave one of 3
-    assertThat(CudaKernels.mqpSplits(128, 7168, true, 132)).isEqualTo(4);
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_SPLIT.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_SPLIT.unitsSplit()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsSplit()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_SPLIT.tiledRows())
+  void mqpTakesTwoPairsAWarpOnlyUnderThePairedPolicyAndWhereTheGridHasWavesToSpare() {
+    // the 8B shape on 132 SMs: gate/up 14,336 pairs = 1,792 blocks, two rounds; down and o 2,048
+    // pairs, q/k/v 3,072 pairs: under a wave of three blocks an SM, one
+    assertThat(CudaKernels.mqpRounds(14336, true, 132)).isEqualTo(2);
+    assertThat(CudaKernels.mqpRounds(2048, true, 132)).isEqualTo(1);
+    assertThat(CudaKernels.mqpRounds(3072, true, 132)).isEqualTo(1);
+    // the threshold: six blocks an SM
+    assertThat(CudaKernels.mqpRounds(8 * 6 * 132, true, 132)).isEqualTo(2);
+    assertThat(CudaKernels.mqpRounds(8 * 6 * 132 - 8, true, 132)).isEqualTo(1);
+    assertThat(CudaKernels.mqpRounds(14336, false, 132)).isEqualTo(1);
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.unitsPaired()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsPaired()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.tiledRows())
         .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_SPLIT.wideRows())
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.wideRows())
         .isEqualTo(MgemvSplits.MQ_WIDE.wideRows());
   }
 

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvant.cuda.CudaBackend;
 import io.kvant.cuda.GpuFixture;
 import io.kvant.cuda.device.CudaDevice;
-import io.kvant.cuda.device.CudaKernels;
 import io.kvant.engine.forward.Batch;
 import io.kvant.engine.kv.EvictionPolicyKind;
 import io.kvant.engine.kv.KvCacheConfig;
@@ -22,35 +21,29 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} and {@link
- * MgemvSplits#MQ_WIDE_UNITS_SPLIT} (the one-row INT4 products on {@code mqp4}, from unit copies)
+ * MgemvSplits#MQ_WIDE_UNITS_PAIRED} (the one-row INT4 products on {@code mqp4}, from unit copies)
  * against {@link MgemvSplits#MQ_WIDE} on the same synthetic model: a shape whose every layer matrix
- * {@code mqp4} takes (width 2,048, and an FFN wide enough that under the split policy gate/up runs
- * whole while down splits its rows in four and q/k/v and o in two on this device; symmetric INT4 in
- * groups of 128), an 8-token prefill (tiled products for both), then one-row decode steps fed the
- * same tokens, whose logits must agree within 1e-2 of the largest (mqp4 sums each 8-column run in
- * F16, the tiled products in F32: two layers of such differences, not a different product).
+ * {@code mqp4} takes (width 2,048, and an FFN wide enough that the paired policy's gate/up launch
+ * takes two row pairs a warp on this device; symmetric INT4 in groups of 128), an 8-token prefill
+ * (tiled products for both), then one-row decode steps fed the same tokens, whose logits must agree
+ * within 1e-2 of the largest (mqp4 sums each 8-column run in F16, the tiled products in F32: two
+ * layers of such differences, not a different product).
  */
 @Tag("gpu")
 class MqpUnitsGpuTest {
   @ParameterizedTest
   @EnumSource(
       value = MgemvSplits.class,
-      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_SPLIT"})
+      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_PAIRED"})
   void oneRowDecodeOnUnitsAgreesWithTheTiledProducts(MgemvSplits policy) {
     CudaBackend backend = GpuFixture.backend();
     CudaDevice d = backend.device();
     d.makeCurrent();
-    // gate/up pairs for six blocks an SM (CudaKernels.mqpSplits: no split), in whole units
-    int sms = d.multiprocessors();
-    int ffn = (8 * 6 * sms + 1023) / 1024 * 1024;
-    boolean split = policy.unitsSplit();
-    assertThat(CudaKernels.mqpSplits(ffn / 8, 2048, split, sms)).as("gate/up").isEqualTo(1);
-    assertThat(CudaKernels.mqpSplits(2048 / 2 / 8, ffn, split, sms))
-        .as("down under %s", policy)
-        .isEqualTo(split ? 4 : 1);
-    assertThat(CudaKernels.mqpSplits((2048 + 512 + 512) / 2 / 8, 2048, split, sms))
-        .as("q/k/v under %s", policy)
-        .isEqualTo(split ? 2 : 1);
+    // gate/up pairs for six blocks an SM of one round (CudaKernels.mqpRounds), in whole units
+    int ffn = (8 * 6 * d.multiprocessors() + 1023) / 1024 * 1024;
+    assertThat(backend.kernels().mqpRounds(ffn, policy.unitsPaired()))
+        .as("gate/up rounds under %s", policy)
+        .isEqualTo(policy.unitsPaired() ? 2 : 1);
     LlamaConfig c =
         new LlamaConfig(2048, ffn, 2, 16, 4, 8192, 512, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
     DeviceModel model =

@@ -2,9 +2,8 @@
 // tiled layout on the CPU under shim.h, mq_shim.h and attn_shim.h (MqpKernelOnTheCpuTest cuts them
 // into kernel.inc).
 //   harness IN OUT: IN holds int form (0 plain, 1 norm, 2 swiglu, 3 swiglu_norm), in, accumulate,
-//   matrices (1-3; 2 with SwiGLU: gate, up), groupsPerRow, splits (ranges of a row's units, each
-//   its own block, merged by the tile's last), reverse (1: the blocks run last to first, so
-//   another block arrives last), then per matrix out, codeBytes, scaleCount; float eps; per matrix its tiled codes (codeBytes) and float scales[scaleCount];
+//   matrices (1-3; 2 with SwiGLU: gate, up), groupsPerRow, rounds (row pairs a warp takes in
+//   turn), then per matrix out, codeBytes, scaleCount; float eps; per matrix its tiled codes (codeBytes) and float scales[scaleCount];
 //   float x[in], float normW[in], then the outputs before the launch: y[out] per matrix (SwiGLU:
 //   the gate's only). All little-endian. OUT gets the outputs after the launch, in that order.
 #include <cmath>
@@ -16,8 +15,7 @@
 #include "kernel.inc"
 
 typedef void (*Mqp)(const unsigned char*, float*, int, const unsigned char*, float*, int,
-                    const unsigned char*, float*, int, const float*, int, int, const float*, float, int,
-                    float*, int*);
+                    const unsigned char*, float*, int, const float*, int, int, const float*, float, int);
 static const Mqp kKernels[4] = {mqp4_plain, mqp4_norm, mqp4_swiglu, mqp4_swiglu_norm};
 
 static void repack(const std::vector<unsigned char>& w, const std::vector<float>& s, int in,
@@ -31,11 +29,10 @@ static void repack(const std::vector<unsigned char>& w, const std::vector<float>
 
 int main(int argc, char** argv) {
   FILE* f = emu_open_input(argc, argv);
-  int h[7];
-  emu_read_all(f, h, 7, "header");
+  int h[6];
+  emu_read_all(f, h, 6, "header");
   const int form = h[0], in = h[1], accumulate = h[2], matrices = h[3], groupsPerRow = h[4];
-  const int splits = h[5];
-  emuReverseBlocks = h[6] != 0;
+  const int rounds = h[5], per = MQP_WARPS * rounds;
   const bool swiglu = form >= 2;
   int out[3] = {0, 0, 0}, codeBytes[3], scaleCount[3];
   for (int m = 0; m < matrices; m++) {
@@ -78,29 +75,15 @@ int main(int argc, char** argv) {
       repack(w[m], s[m], in, groupsPerRow, units[m], out[m] / 2, 2, 1, 1);
     }
   }
-  int tiles = ((swiglu ? out[0] : out[0] / 2) + MQP_WARPS - 1) / MQP_WARPS, pairs = swiglu ? out[0] : out[0] / 2;
-  for (int m = 1; m < outputs; m++) {
-    tiles += (out[m] / 2 + MQP_WARPS - 1) / MQP_WARPS;
-    pairs += out[m] / 2;
-  }
-  // NaN partials and a counter left at 0: a split the merge missed shows, and so does a counter
-  // not set back
-  std::vector<float> partial((size_t)pairs * splits * 2, NAN);
-  std::vector<int> counters(tiles, 0);
+  int blocks = ((swiglu ? out[0] : out[0] / 2) + per - 1) / per;
+  for (int m = 1; m < outputs; m++) blocks += (out[m] / 2 + per - 1) / per;
   auto ptr = [&](int m) { return m < outputs ? units[m].data() : (unsigned char*)nullptr; };
   auto yp = [&](int m) { return m < outputs ? y[m].data() : (float*)nullptr; };
   auto rows = [&](int m) { return m < outputs ? out[m] : 0; };
-  emu_launch(tiles * splits, 32 * MQP_WARPS, [&] {
+  emu_launch(blocks, 32 * MQP_WARPS, [&] {
     kKernels[form](ptr(0), yp(0), rows(0), ptr(1), yp(1), rows(1), ptr(2), yp(2), rows(2), x.data(),
-                   in, accumulate, form == 1 || form == 3 ? normW.data() : nullptr, eps, splits,
-                   partial.data(), counters.data());
+                   in, accumulate, form == 1 || form == 3 ? normW.data() : nullptr, eps, rounds);
   });
-  for (int c : counters) {
-    if (c != 0) {
-      fprintf(stderr, "a tile's arrival counter was left at %d\n", c);
-      return 3;
-    }
-  }
   std::vector<float> all;
   for (int m = 0; m < outputs; m++) all.insert(all.end(), y[m].begin(), y[m].end());
   emu_write_all(argv[2], all.data(), all.size());
