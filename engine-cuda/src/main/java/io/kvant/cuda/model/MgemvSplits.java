@@ -143,7 +143,9 @@ public enum MgemvSplits {
    * As {@link #MQ_WIDE_UNITS}, with each warp of the launches that have two waves of blocks or more
    * (the 8B shape's gate/up) taking two row pairs in turn, so those blocks stage their input (as
    * many bytes as their codes, with the RMSNorm folded in) half as often ({@code
-   * CudaKernels.mqpRounds}). To compare; written in session 36, not yet measured on a GPU.
+   * CudaKernels.mqpRounds}). Measured no gain (H100, perf/RESULTS.md session 37): 411.2 against
+   * {@link #MQ_WIDE_UNITS}' 410.9 tok/s, 395.1 against 398.8 in the other order; gate/up 30.37 us
+   * under ncu against 29.82 unpaired (another card). Kept to compare, not taken.
    */
   MQ_WIDE_UNITS_PAIRED;
 
