@@ -849,7 +849,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           normW,
           c.normEps(),
           true,
-          k.mqpRounds(a.out(), splits.unitsPaired()));
+          k.mqpRounds(a.out(), splits.unitsPaired()),
+          false);
       return true;
     }
     long ua = units.pairs(a.w());
@@ -870,7 +871,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         false,
         k.mqpRounds(
             (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
-            splits.unitsPaired()));
+            splits.unitsPaired()),
+        false);
     return true;
   }
 
