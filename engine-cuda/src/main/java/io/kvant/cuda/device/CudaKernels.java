@@ -74,8 +74,6 @@ public final class CudaKernels {
   private final MemorySegment dequantTiled;
   // [form: plain, norm, swiglu, swiglu + norm]
   private final MemorySegment[] mqp = new MemorySegment[4];
-  // mqp4_plain with eight slots of unit loads (mqpDeep)
-  private final MemorySegment mqpPlainDeep;
   private final MemorySegment mqpRepack;
   // [codes], looked up by ordinal
   private final MemorySegment[] mqw = new MemorySegment[MqCodes.values().length];
@@ -182,9 +180,6 @@ public final class CudaKernels {
       d.setFunctionAttribute(
           mqp[f], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, device.sharedPerBlockOptIn());
     }
-    mqpPlainDeep = d.function(module, "mqp4_plain_s8");
-    d.setFunctionAttribute(
-        mqpPlainDeep, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, device.sharedPerBlockOptIn());
     mqpRepack = d.function(module, "mqp4_repack");
     for (MgKind kind : MgKind.values()) {
       for (MgVariant v : MgVariant.values()) {
@@ -1705,30 +1700,6 @@ public final class CudaKernels {
         : 1;
   }
 
-  /** Blocks per multiprocessor up to which {@link #mqpDeep} gives a launch eight slots. */
-  static final int MQP_DEEP_BLOCKS_PER_SM = 2;
-
-  /** Units a row must have for {@link #mqpDeep}: with four or fewer, four slots hold them all. */
-  static final int MQP_DEEP_MIN_UNITS = 5;
-
-  /**
-   * Whether a plain (no norm, no SwiGLU) {@link #mqp} launch of {@code pairs} row pairs {@code in}
-   * wide, at one round, takes eight slots of unit loads a warp ({@code mqp4_plain_s8}, two blocks
-   * an SM) instead of four (three blocks an SM): only with {@code deep}, and where the grid has at
-   * most {@link #MQP_DEEP_BLOCKS_PER_SM} blocks a multiprocessor (so the registers cost no resident
-   * warps) and a row more than four units (the 8B shape's down on 132 SMs: 256 blocks, 14 units).
-   */
-  public static boolean mqpDeep(int pairs, int in, boolean deep, int multiprocessors) {
-    return deep
-        && in / MQP_UNIT_COLUMNS >= MQP_DEEP_MIN_UNITS
-        && blocks(pairs, MQP_PAIRS_PER_BLOCK) <= (long) MQP_DEEP_BLOCKS_PER_SM * multiprocessors;
-  }
-
-  /** {@link #mqpDeep(int, int, boolean, int)} on this device. */
-  public boolean mqpDeep(int pairs, int in, boolean deep) {
-    return mqpDeep(pairs, in, deep, device.multiprocessors());
-  }
-
   /**
    * Whether {@link #mqp} takes a tiled 4-bit matrix {@code in} wide in groups of {@code groupSize}
    * columns ({@code symmetric}: no zero points): whole units of 1,024 columns, groups of 128, and
@@ -1801,10 +1772,9 @@ public final class CudaKernels {
    * silu(gate) * up}. Numerics: the activations rounded to F16, each 8-column run's products summed
    * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
    * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
-   * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; {@code deep}:
-   * eight slots of unit loads a warp (one plain matrix at one round only; {@link #mqpDeep}); the
-   * results depend on neither. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even
-   * unless {@code swiglu}.
+   * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
+   * not depend on it. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless
+   * {@code swiglu}.
    */
   public void mqp(
       MqpMatrix a,
@@ -1816,15 +1786,10 @@ public final class CudaKernels {
       long normW,
       float eps,
       boolean swiglu,
-      int rounds,
-      boolean deep) {
+      int rounds) {
     if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {
       throw new IllegalArgumentException(
           "mqp4 takes 1 to " + MQP_MAX_ROUNDS + " rounds; got " + rounds);
-    }
-    if (deep && (swiglu || normW != 0 || b != null || rounds != 1)) {
-      throw new IllegalArgumentException(
-          "mqp4_plain_s8 takes one plain matrix at one round, without norm or SwiGLU");
     }
     if (in <= 0
         || in % MQP_UNIT_COLUMNS != 0
@@ -1853,13 +1818,7 @@ public final class CudaKernels {
     mqpArgs(c);
     args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(rounds);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
-    launch(
-        deep ? mqpPlainDeep : mqp[form],
-        deep ? "mqp4_plain_s8" : "mqp4",
-        blocks,
-        1,
-        32 * MQP_PAIRS_PER_BLOCK,
-        mqpSharedBytes(in));
+    launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }
 
   private void mqpArgs(MqpMatrix m) {

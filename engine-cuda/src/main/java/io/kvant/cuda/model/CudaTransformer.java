@@ -849,8 +849,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           normW,
           c.normEps(),
           true,
-          k.mqpRounds(a.out(), splits.unitsPaired()),
-          false);
+          k.mqpRounds(a.out(), splits.unitsPaired()));
       return true;
     }
     long ua = units.pairs(a.w());
@@ -871,8 +870,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         false,
         k.mqpRounds(
             (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
-            splits.unitsPaired()),
-        false);
+            splits.unitsPaired()));
     return true;
   }
 

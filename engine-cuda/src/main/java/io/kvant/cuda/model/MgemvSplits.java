@@ -147,16 +147,7 @@ public enum MgemvSplits {
    * {@link #MQ_WIDE_UNITS}' 410.9 tok/s, 395.1 against 398.8 in the other order; gate/up 30.37 us
    * under ncu against 29.82 unpaired (another card). Kept to compare, not taken.
    */
-  MQ_WIDE_UNITS_PAIRED,
-  /**
-   * As {@link #MQ_WIDE_UNITS}, with the plain one-row launches of at most two blocks an SM and rows
-   * of more than four units (the 8B shape's down: 256 blocks, 14 units) on {@code mqp4_plain_s8}:
-   * eight unit pairs of loads in flight a warp where {@code mqp4} keeps four, at two blocks an SM
-   * where it fits three ({@code CudaKernels.mqpDeep}). ncu found down's warps waiting on their
-   * loads 53% of the time at ~15 warps an SM (perf/RESULTS.md, session 37). To compare; written in
-   * session 37, not yet measured on a GPU.
-   */
-  MQ_WIDE_UNITS_DEEP;
+  MQ_WIDE_UNITS_PAIRED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -207,7 +198,7 @@ public enum MgemvSplits {
 
   /** Whether one-row INT4 products take {@code mqp4} where their matrices have unit copies. */
   public boolean units() {
-    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_PAIRED || this == MQ_WIDE_UNITS_DEEP;
+    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_PAIRED;
   }
 
   /**
@@ -216,14 +207,6 @@ public enum MgemvSplits {
    */
   public boolean unitsPaired() {
     return this == MQ_WIDE_UNITS_PAIRED;
-  }
-
-  /**
-   * Whether {@code mqp4}'s plain launches of few blocks take eight slots of loads ({@link
-   * #MQ_WIDE_UNITS_DEEP}).
-   */
-  public boolean unitsDeep() {
-    return this == MQ_WIDE_UNITS_DEEP;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -273,8 +256,7 @@ public enum MgemvSplits {
           MQ_WIDE_K8S4,
           MQ_WIDE_TALL_K8S4,
           MQ_WIDE_UNITS,
-          MQ_WIDE_UNITS_PAIRED,
-          MQ_WIDE_UNITS_DEEP ->
+          MQ_WIDE_UNITS_PAIRED ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;

@@ -313,7 +313,6 @@ final class QuantizedProducts {
     w8a8.forget();
     long pairUnits = n == 1 && splits.units() && units != null ? units.pairs(w.ptr()) : 0L;
     if (pairUnits != 0) {
-      boolean deep = k.mqpDeep(out / 2, in, splits.unitsDeep());
       k.mqp(
           new CudaKernels.MqpMatrix(pairUnits, y, out),
           null,
@@ -324,8 +323,7 @@ final class QuantizedProducts {
           0L,
           0f,
           false,
-          deep ? 1 : k.mqpRounds(out / 2, splits.unitsPaired()),
-          deep);
+          k.mqpRounds(out / 2, splits.unitsPaired()));
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {

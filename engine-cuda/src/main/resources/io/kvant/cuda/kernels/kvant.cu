@@ -3530,7 +3530,7 @@ __device__ __forceinline__ void mqp_load_pair(const unsigned char* base, int v, 
 // for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0); block:
 // 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions (Java side): in a multiple
 // of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
-template <bool SW, bool NORM, int SLOTS>
+template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
                                          const unsigned char* u1, float* y1, int out1,
                                          const unsigned char* u2, float* y2, int out2,
@@ -3591,27 +3591,23 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     if (item >= pairs) return;
     const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
     float suma = 0.f, sumb = 0.f;
-    // SLOTS slots of unit pairs; slot i is refilled with unit v + SLOTS as soon as unit v (v %
-    // SLOTS == i) is multiplied, so SLOTS - 1 slots' loads stay in flight while a warp computes.
-    // Four: the step as before it (1.034x mq-wide's, session 37), and ncu still finds down's
-    // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md); eight
-    // (mqp4_plain_s8, two blocks an SM) for the plain launches of at most two blocks an SM,
-    // where the registers cost no occupancy
-    uint4 ca[SLOTS], cb[SLOTS];
-    float sa[SLOTS], sb[SLOTS];
+    // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
+    // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
+    // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's
+    // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md)
+    uint4 ca[4], cb[4];
+    float sa[4], sb[4];
 #pragma unroll
-    for (int i = 0; i < SLOTS; i++) {
+    for (int i = 0; i < 4; i++) {
       if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
     }
-    for (int v0 = 0; v0 < upr; v0 += SLOTS) {
+    for (int v0 = 0; v0 < upr; v0 += 4) {
 #pragma unroll
-      for (int i = 0; i < SLOTS; i++) {
+      for (int i = 0; i < 4; i++) {
         if (v0 + i < upr) {
           mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (v0 + i) * MQP_UNIT_COLS, lane,
                         suma, sumb);
-          if (v0 + SLOTS + i < upr) {
-            mqp_load_pair(base, v0 + SLOTS + i, lane, ca[i], sa[i], cb[i], sb[i]);
-          }
+          if (v0 + 4 + i < upr) mqp_load_pair(base, v0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
         }
       }
     }
@@ -3632,22 +3628,18 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   }
 }
 
-// four slots: the registers ptxas picks (79-80, three blocks an SM); eight: at most 128, two
-#define MQP_BOUNDS_4 __launch_bounds__(32 * MQP_WARPS)
-#define MQP_BOUNDS_8 __launch_bounds__(32 * MQP_WARPS, 2)
-#define MQP_KERNEL(NAME, SW, NORM, SLOTS, BOUNDS)                                                 \
-  extern "C" __global__ void BOUNDS NAME(                                                        \
+#define MQP_KERNEL(NAME, SW, NORM)                                                                \
+  extern "C" __global__ void __launch_bounds__(32 * MQP_WARPS) NAME(                             \
       const unsigned char* u0, float* y0, int out0, const unsigned char* u1, float* y1,          \
       int out1, const unsigned char* u2, float* y2, int out2, const float* x, int in,            \
       int accumulate, const float* normW, float eps, int rounds) {                               \
-    mqp_impl<SW, NORM, SLOTS>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate,       \
-                              normW, eps, rounds);                                               \
+    mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps,  \
+                       rounds);                                                                  \
   }
-MQP_KERNEL(mqp4_plain, false, false, 4, MQP_BOUNDS_4)
-MQP_KERNEL(mqp4_norm, false, true, 4, MQP_BOUNDS_4)
-MQP_KERNEL(mqp4_swiglu, true, false, 4, MQP_BOUNDS_4)
-MQP_KERNEL(mqp4_swiglu_norm, true, true, 4, MQP_BOUNDS_4)
-MQP_KERNEL(mqp4_plain_s8, false, false, 8, MQP_BOUNDS_8)
+MQP_KERNEL(mqp4_plain, false, false)
+MQP_KERNEL(mqp4_norm, false, true)
+MQP_KERNEL(mqp4_swiglu, true, false)
+MQP_KERNEL(mqp4_swiglu_norm, true, true)
 
 // ---------------------------------------------------------------------------------------------
 // mqw: the tiled products for many activation rows (large decode batches, from 33 rows), where

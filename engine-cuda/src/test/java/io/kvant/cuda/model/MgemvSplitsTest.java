@@ -104,25 +104,6 @@ class MgemvSplitsTest {
   }
 
   @Test
-  void mqpTakesEightSlotsOnlyUnderTheDeepPolicyForFewBlocksOfLongRows() {
-    // the 8B shape on 132 SMs: down (2,048 pairs = 256 blocks, 14 units) deep; o (4 units) not;
-    // more than two blocks an SM not
-    assertThat(CudaKernels.mqpDeep(2048, 14336, true, 132)).isTrue();
-    assertThat(CudaKernels.mqpDeep(2048, 4096, true, 132)).isFalse();
-    assertThat(CudaKernels.mqpDeep(2048, 5120, true, 132)).isTrue();
-    assertThat(CudaKernels.mqpDeep(8 * 2 * 132, 14336, true, 132)).isTrue();
-    assertThat(CudaKernels.mqpDeep(8 * 2 * 132 + 1, 14336, true, 132)).isFalse();
-    assertThat(CudaKernels.mqpDeep(2048, 14336, false, 132)).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_DEEP.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_DEEP.unitsDeep()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_DEEP.unitsPaired()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsDeep()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_DEEP.tiledRows())
-        .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_DEEP.wideRows()).isEqualTo(MgemvSplits.MQ_WIDE.wideRows());
-  }
-
-  @Test
   void mqpTakesTwoPairsAWarpOnlyUnderThePairedPolicyAndWhereTheGridHasWavesToSpare() {
     // the 8B shape on 132 SMs: gate/up 14,336 pairs = 1,792 blocks, two rounds; down and o 2,048
     // pairs, q/k/v 3,072 pairs: under a wave of three blocks an SM, one

@@ -18,19 +18,17 @@ import org.junit.jupiter.api.io.TempDir;
  * MqsKernelOnTheCpuTest} runs {@code mqs}: the matrices quantized to INT4 in groups of 128 and
  * tiled in Java ({@link QuantizedLayout}), repacked into units by {@code mqp4_repack}, multiplied
  * by {@code mqp4}. Each output must equal the product from the layout's values (float64, the
- * activations rounded to F16) within 1e-3 of the largest (SwiGLU 2e-3): mqp4 sums each 8-column run
- * in F16 (fma.rn.f16x2), so it agrees with the float64 product to F16 rounding of those partial
- * sums, not to the 5e-5 of the F32-summing kernels. Widths of one, three, five and ten units (the
- * slots of unit loads partly filled, refilled once and twice over), one to three row pairs a warp;
- * plain (accumulated onto the outputs) with one and three matrices, with the RMSNorm folded in,
- * gate/up with SwiGLU, and plain with eight slots ({@code mqp4_plain_s8}). The kernels' behaviour
- * on the hardware is {@code QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
+ * activations rounded to F16) within 1e-3 of the largest: mqp4 sums each 8-column run in F16
+ * (fma.rn.f16x2), so it agrees with the float64 product to F16 rounding of those partial sums, not
+ * to the 5e-5 of the F32-summing kernels. Widths of one, three and five units (a partial and a
+ * second pass of four unit loads), one to three row pairs a warp; plain (accumulated onto the
+ * outputs) with one and three matrices, with the RMSNorm folded in, and gate/up with SwiGLU. The
+ * kernels' behaviour on the hardware is {@code QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
  */
 class MqpKernelOnTheCpuTest {
   @TempDir Path dir;
 
-  // plain_s8: the plain form with eight slots of unit loads (one matrix, one round)
-  private static final String[] FORMS = {"plain", "norm", "swiglu", "swiglu_norm", "plain_s8"};
+  private static final String[] FORMS = {"plain", "norm", "swiglu", "swiglu_norm"};
 
   @Test
   void thePairKernelsMultiplyTheLayoutsValues() throws Exception {
@@ -42,15 +40,13 @@ class MqpKernelOnTheCpuTest {
     int c = 0;
     for (int in : widths) {
       for (int form = 0; form < FORMS.length; form++) {
-        boolean swiglu = form == 2 || form == 3;
-        boolean deep = form == 4;
+        boolean swiglu = form >= 2;
         // q/k/v-like launches of three matrices (40, 8 and 24 rows) for the plain and norm forms
         // at one width, one matrix (or gate/up) elsewhere; 9 gate/up rows: a partial block
-        int[] outs =
-            swiglu ? new int[] {9, 9} : c == 1 && !deep ? new int[] {40, 8, 24} : new int[] {40};
+        int[] outs = swiglu ? new int[] {9, 9} : c == 1 ? new int[] {40, 8, 24} : new int[] {40};
         // one, two or three row pairs a warp in turn: 20 pairs in blocks of 8, 16 (the second
         // block's first round partial) or 24 (its last round partial)
-        check(harness, in, outs, form, deep ? 1 : 1 + (form + c) % 3, rnd);
+        check(harness, in, outs, form, 1 + (form + c) % 3, rnd);
       }
       c++;
     }
@@ -58,7 +54,7 @@ class MqpKernelOnTheCpuTest {
 
   private void check(Path harness, int in, int[] outs, int form, int rounds, SplittableRandom rnd)
       throws Exception {
-    boolean swiglu = form == 2 || form == 3;
+    boolean swiglu = form >= 2;
     boolean norm = form == 1 || form == 3;
     QuantizedLayout[] m = new QuantizedLayout[outs.length];
     for (int i = 0; i < m.length; i++) {
@@ -198,7 +194,7 @@ class MqpKernelOnTheCpuTest {
             + TiledKernelSource.section(
                 src,
                 "#define MQP_WARPS 8",
-                "MQP_KERNEL(mqp4_plain_s8, false, false, 8, MQP_BOUNDS_8)",
+                "MQP_KERNEL(mqp4_swiglu_norm, true, true)",
                 "extern __shared__ __align__(16) unsigned short mqp_xs[];",
                 "unsigned short");
     return KernelOnTheCpu.build(

@@ -21,21 +21,20 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} and {@link
- * MgemvSplits#MQ_WIDE_UNITS_PAIRED} and {@link MgemvSplits#MQ_WIDE_UNITS_DEEP} (the one-row INT4
- * products on {@code mqp4}, from unit copies) against {@link MgemvSplits#MQ_WIDE} on the same
- * synthetic model: a shape whose every layer matrix {@code mqp4} takes (width 2,048, and an FFN
- * wide enough that the paired policy's gate/up launch takes two row pairs a warp on this device;
- * symmetric INT4 in groups of 128), an 8-token prefill (tiled products for both), then one-row
- * decode steps fed the same tokens, whose logits must agree within 1e-2 of the largest (mqp4 sums
- * each 8-column run in F16, the tiled products in F32: two layers of such differences, not a
- * different product).
+ * MgemvSplits#MQ_WIDE_UNITS_PAIRED} (the one-row INT4 products on {@code mqp4}, from unit copies)
+ * against {@link MgemvSplits#MQ_WIDE} on the same synthetic model: a shape whose every layer matrix
+ * {@code mqp4} takes (width 2,048, and an FFN wide enough that the paired policy's gate/up launch
+ * takes two row pairs a warp on this device; symmetric INT4 in groups of 128), an 8-token prefill
+ * (tiled products for both), then one-row decode steps fed the same tokens, whose logits must agree
+ * within 1e-2 of the largest (mqp4 sums each 8-column run in F16, the tiled products in F32: two
+ * layers of such differences, not a different product).
  */
 @Tag("gpu")
 class MqpUnitsGpuTest {
   @ParameterizedTest
   @EnumSource(
       value = MgemvSplits.class,
-      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_PAIRED", "MQ_WIDE_UNITS_DEEP"})
+      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_PAIRED"})
   void oneRowDecodeOnUnitsAgreesWithTheTiledProducts(MgemvSplits policy) {
     CudaBackend backend = GpuFixture.backend();
     CudaDevice d = backend.device();
@@ -45,11 +44,6 @@ class MqpUnitsGpuTest {
     assertThat(backend.kernels().mqpRounds(ffn, policy.unitsPaired()))
         .as("gate/up rounds under %s", policy)
         .isEqualTo(policy.unitsPaired() ? 2 : 1);
-    // down (2,048 rows, ffn wide: 128 blocks, 7 units and more) on eight slots under the deep
-    // policy (CudaKernels.mqpDeep)
-    assertThat(backend.kernels().mqpDeep(1024, ffn, policy.unitsDeep()))
-        .as("down on eight slots under %s", policy)
-        .isEqualTo(policy.unitsDeep());
     LlamaConfig c =
         new LlamaConfig(2048, ffn, 2, 16, 4, 8192, 512, 500000f, 1e-5f, RopeStyle.HALF_SPLIT);
     DeviceModel model =

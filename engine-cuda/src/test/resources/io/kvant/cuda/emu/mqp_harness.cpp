@@ -1,8 +1,7 @@
 // Runs kvant.cu's mqp4 kernels (one-row INT4 products on row pairs) and their repack from the
 // tiled layout on the CPU under shim.h, mq_shim.h and attn_shim.h (MqpKernelOnTheCpuTest cuts them
 // into kernel.inc).
-//   harness IN OUT: IN holds int form (0 plain, 1 norm, 2 swiglu, 3 swiglu_norm, 4 plain_s8), in,
-//   accumulate,
+//   harness IN OUT: IN holds int form (0 plain, 1 norm, 2 swiglu, 3 swiglu_norm), in, accumulate,
 //   matrices (1-3; 2 with SwiGLU: gate, up), groupsPerRow, rounds (row pairs a warp takes in
 //   turn), then per matrix out, codeBytes, scaleCount; float eps; per matrix its tiled codes (codeBytes) and float scales[scaleCount];
 //   float x[in], float normW[in], then the outputs before the launch: y[out] per matrix (SwiGLU:
@@ -17,8 +16,7 @@
 
 typedef void (*Mqp)(const unsigned char*, float*, int, const unsigned char*, float*, int,
                     const unsigned char*, float*, int, const float*, int, int, const float*, float, int);
-static const Mqp kKernels[5] = {mqp4_plain, mqp4_norm, mqp4_swiglu, mqp4_swiglu_norm,
-                               mqp4_plain_s8};
+static const Mqp kKernels[4] = {mqp4_plain, mqp4_norm, mqp4_swiglu, mqp4_swiglu_norm};
 
 static void repack(const std::vector<unsigned char>& w, const std::vector<float>& s, int in,
                    int groupsPerRow, std::vector<unsigned char>& units, int pairs, int mul, int add,
@@ -35,7 +33,7 @@ int main(int argc, char** argv) {
   emu_read_all(f, h, 6, "header");
   const int form = h[0], in = h[1], accumulate = h[2], matrices = h[3], groupsPerRow = h[4];
   const int rounds = h[5], per = MQP_WARPS * rounds;
-  const bool swiglu = form == 2 || form == 3;
+  const bool swiglu = form >= 2;
   int out[3] = {0, 0, 0}, codeBytes[3], scaleCount[3];
   for (int m = 0; m < matrices; m++) {
     int d[3];
