@@ -1728,7 +1728,8 @@ public final class CudaKernels {
    * out as {@link #mqp} reads them) from rows {@code p * rowMul + rowAdd} of a tiled 4-bit matrix
    * ({@code w}, F32 {@code scales} in groups of 128, {@code in} wide): rows (2p, 2p + 1) are {@code
    * rowMul = 2, rowAdd = 0 / 1}; gate and up rows p are {@code rowMul = 1, rowAdd = 0} from each
-   * matrix.
+   * matrix. {@code unitMajor}: unit pair u of pair p at {@code u * pairs + p} (unit pair u of every
+   * pair together) instead of {@code p * units + u}; {@link #mqp} must be told the same.
    *
    * @throws IllegalArgumentException for a width or side {@link #mqp} does not take
    */
@@ -1741,7 +1742,8 @@ public final class CudaKernels {
       int pairs,
       int rowMul,
       int rowAdd,
-      int side) {
+      int side,
+      boolean unitMajor) {
     if (in <= 0
         || in % MQP_UNIT_COLUMNS != 0
         || groupsPerRow != in / MQP_GROUP
@@ -1757,7 +1759,7 @@ public final class CudaKernels {
     }
     long words = (long) pairs * (in / MQP_UNIT_COLUMNS) * (MQP_UNIT_BYTES / 4);
     args.ptr(w).ptr(scales).i32(in).i32(groupsPerRow).ptr(units).i32(pairs);
-    args.i32(rowMul).i32(rowAdd).i32(side);
+    args.i32(rowMul).i32(rowAdd).i32(side).i32(unitMajor ? 1 : 0);
     launch(mqpRepack, "mqp4_repack", grid(words), 1, ELEMENTWISE_THREADS);
   }
 
@@ -1773,8 +1775,9 @@ public final class CudaKernels {
    * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
    * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
    * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
-   * not depend on it. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless
-   * {@code swiglu}.
+   * not depend on it. {@code unitMajor}: the layout every matrix's units were repacked in ({@link
+   * #mqpRepack}). Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless {@code
+   * swiglu}.
    */
   public void mqp(
       MqpMatrix a,
@@ -1786,7 +1789,8 @@ public final class CudaKernels {
       long normW,
       float eps,
       boolean swiglu,
-      int rounds) {
+      int rounds,
+      boolean unitMajor) {
     if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {
       throw new IllegalArgumentException(
           "mqp4 takes 1 to " + MQP_MAX_ROUNDS + " rounds; got " + rounds);
@@ -1817,6 +1821,7 @@ public final class CudaKernels {
     mqpArgs(b);
     mqpArgs(c);
     args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(rounds);
+    args.i32(unitMajor ? 1 : 0);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }

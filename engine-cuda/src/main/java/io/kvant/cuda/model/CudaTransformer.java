@@ -66,7 +66,10 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   // host threads for work between steps (forEachOnHost); null: the caller's thread alone
   private ComputePool hostPool;
   private DeviceBuffer partial;
-  // mqp4's copies of the one-row INT4 matrices, built when MQ_WIDE_UNITS is first set
+  // mqp4's copies of the one-row INT4 matrices, pair-major and unit-major, each built when a
+  // policy that reads it is first set; units is the one the current policy reads
+  private MqpUnits pairMajorUnits;
+  private MqpUnits unitMajorUnits;
   private MqpUnits units;
 
   /**
@@ -147,8 +150,18 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     splits = policy;
     quantized.setSplits(policy);
-    if (policy.units() && units == null) {
-      units = new MqpUnits(device, k, model);
+    if (policy.units()) {
+      if (policy.unitMajor()) {
+        if (unitMajorUnits == null) {
+          unitMajorUnits = new MqpUnits(device, k, model, true);
+        }
+        units = unitMajorUnits;
+      } else {
+        if (pairMajorUnits == null) {
+          pairMajorUnits = new MqpUnits(device, k, model, false);
+        }
+        units = pairMajorUnits;
+      }
       quantized.setUnits(units);
     }
   }
@@ -849,7 +862,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           normW,
           c.normEps(),
           true,
-          k.mqpRounds(a.out(), splits.unitsPaired()));
+          k.mqpRounds(a.out(), splits.unitsPaired()),
+          units.unitMajor());
       return true;
     }
     long ua = units.pairs(a.w());
@@ -870,7 +884,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         false,
         k.mqpRounds(
             (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
-            splits.unitsPaired()));
+            splits.unitsPaired()),
+        units.unitMajor());
     return true;
   }
 
@@ -1093,8 +1108,11 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     if (partial != null) {
       partial.close();
     }
-    if (units != null) {
-      units.close();
+    if (pairMajorUnits != null) {
+      pairMajorUnits.close();
+    }
+    if (unitMajorUnits != null) {
+      unitMajorUnits.close();
     }
     cos.close();
     sin.close();

@@ -147,7 +147,18 @@ public enum MgemvSplits {
    * {@link #MQ_WIDE_UNITS}' 410.9 tok/s, 395.1 against 398.8 in the other order; gate/up 30.37 us
    * under ncu against 29.82 unpaired (another card). Kept to compare, not taken.
    */
-  MQ_WIDE_UNITS_PAIRED;
+  MQ_WIDE_UNITS_PAIRED,
+  /**
+   * As {@link #MQ_WIDE_UNITS}, from unit copies laid out unit-major ({@code
+   * CudaKernels.mqpRepack}): unit pair u of every row pair together, so the warps of neighbouring
+   * pairs, which read their unit u at about the same time, read neighbouring bytes, where
+   * pair-major they read 4-15 KiB apart (one pair's whole row) and the DRAM sees as many streams as
+   * warps. Down (256 blocks, 14 units a row) reads at 44% of DRAM bandwidth with four or eight unit
+   * pairs in flight a warp, gate/up (4 units, a pair's row read nearly at once) at 66%
+   * (perf/RESULTS.md, session 37). A second set of copies, built when first set. To compare;
+   * written in session 37, not yet measured on a GPU.
+   */
+  MQ_WIDE_UNITS_UNIT_MAJOR;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -198,7 +209,9 @@ public enum MgemvSplits {
 
   /** Whether one-row INT4 products take {@code mqp4} where their matrices have unit copies. */
   public boolean units() {
-    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_PAIRED;
+    return this == MQ_WIDE_UNITS
+        || this == MQ_WIDE_UNITS_PAIRED
+        || this == MQ_WIDE_UNITS_UNIT_MAJOR;
   }
 
   /**
@@ -207,6 +220,11 @@ public enum MgemvSplits {
    */
   public boolean unitsPaired() {
     return this == MQ_WIDE_UNITS_PAIRED;
+  }
+
+  /** Whether {@code mqp4} reads unit-major copies ({@link #MQ_WIDE_UNITS_UNIT_MAJOR}). */
+  public boolean unitMajor() {
+    return this == MQ_WIDE_UNITS_UNIT_MAJOR;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */
@@ -256,7 +274,8 @@ public enum MgemvSplits {
           MQ_WIDE_K8S4,
           MQ_WIDE_TALL_K8S4,
           MQ_WIDE_UNITS,
-          MQ_WIDE_UNITS_PAIRED ->
+          MQ_WIDE_UNITS_PAIRED,
+          MQ_WIDE_UNITS_UNIT_MAJOR ->
           n == 1 && out < HEAD_ROWS
               ? oneRowStaged(out)
               : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;

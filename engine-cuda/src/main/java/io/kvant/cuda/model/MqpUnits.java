@@ -22,16 +22,21 @@ final class MqpUnits implements AutoCloseable {
   private final Map<Long, DeviceBuffer> pairs = new HashMap<>();
   private final Map<Long, DeviceBuffer> gateUp = new HashMap<>();
   private final List<DeviceBuffer> owned = new ArrayList<>();
+  private final boolean unitMajor;
   private long bytes;
 
-  /** Repacks every matrix of {@code model} that {@code mqp4} takes (see the class comment). */
-  MqpUnits(CudaDevice device, CudaKernels k, DeviceModel model) {
+  /**
+   * Repacks every matrix of {@code model} that {@code mqp4} takes (see the class comment),
+   * unit-major or pair-major ({@link CudaKernels#mqpRepack}).
+   */
+  MqpUnits(CudaDevice device, CudaKernels k, DeviceModel model, boolean unitMajor) {
+    this.unitMajor = unitMajor;
     for (DeviceModel.Layer l : model.layers()) {
       for (DeviceTensor t : new DeviceTensor[] {l.wq(), l.wk(), l.wv(), l.wo(), l.down()}) {
         if (takes(k, t) && t.rows() % 2 == 0 && !pairs.containsKey(t.ptr())) {
           DeviceBuffer u = allocate(device, t.rows() / 2, t.cols());
-          repack(k, t, u, t.rows() / 2, 2, 0, 0);
-          repack(k, t, u, t.rows() / 2, 2, 1, 1);
+          repack(k, t, u, t.rows() / 2, 2, 0, 0, unitMajor);
+          repack(k, t, u, t.rows() / 2, 2, 1, 1, unitMajor);
           pairs.put(t.ptr(), u);
         }
       }
@@ -43,8 +48,8 @@ final class MqpUnits implements AutoCloseable {
           && g.cols() == up.cols()
           && !gateUp.containsKey(g.ptr())) {
         DeviceBuffer u = allocate(device, g.rows(), g.cols());
-        repack(k, g, u, g.rows(), 1, 0, 0);
-        repack(k, up, u, g.rows(), 1, 0, 1);
+        repack(k, g, u, g.rows(), 1, 0, 0, unitMajor);
+        repack(k, up, u, g.rows(), 1, 0, 1, unitMajor);
         gateUp.put(g.ptr(), u);
       }
     }
@@ -77,7 +82,8 @@ final class MqpUnits implements AutoCloseable {
       int pairCount,
       int mul,
       int add,
-      int side) {
+      int side,
+      boolean unitMajor) {
     DeviceTensor.DeviceQuant q = t.quant();
     k.mqpRepack(
         t.ptr(),
@@ -88,7 +94,13 @@ final class MqpUnits implements AutoCloseable {
         pairCount,
         mul,
         add,
-        side);
+        side,
+        unitMajor);
+  }
+
+  /** Whether the units are unit-major ({@link CudaKernels#mqpRepack}). */
+  boolean unitMajor() {
+    return unitMajor;
   }
 
   /** The units of the matrix whose tiled codes are at {@code codes}, rows in pairs; 0 if none. */

@@ -323,7 +323,8 @@ final class QuantizedProducts {
           0L,
           0f,
           false,
-          k.mqpRounds(out / 2, splits.unitsPaired()));
+          k.mqpRounds(out / 2, splits.unitsPaired()),
+          units.unitMajor());
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {

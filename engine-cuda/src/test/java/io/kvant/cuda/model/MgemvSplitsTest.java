@@ -115,6 +115,12 @@ class MgemvSplitsTest {
     assertThat(CudaKernels.mqpRounds(8 * 6 * 132 - 8, true, 132)).isEqualTo(1);
     assertThat(CudaKernels.mqpRounds(14336, false, 132)).isEqualTo(1);
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitMajor()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitsPaired()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitMajor()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.tiledRows())
+        .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.unitsPaired()).isTrue();
     assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsPaired()).isFalse();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.tiledRows())
