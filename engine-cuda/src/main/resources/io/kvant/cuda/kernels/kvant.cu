@@ -3451,8 +3451,8 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 // rowAdd of the tiled matrix (w, scales: totalRows x in, groups of 128) becomes side `side` (0 or
 // 1) of pair p in units: pair-major (unit pair u of pair p at p * upr + u) or with unitMajor
 // unit-major (at u * pairs + p, so that the warps of neighbouring pairs, which read their unit u
-// at about the same time, read neighbouring bytes). One thread per 32-bit word of the destination (128 code words and 8
-// scales a unit).
+// at about the same time, read neighbouring bytes). One thread per 32-bit word of the destination
+// (128 code words and 8 scales a unit).
 extern "C" __global__ void mqp4_repack(const unsigned char* w, const float* scales, int in,
                                        int groupsPerRow, unsigned char* units, int pairs,
                                        int rowMul, int rowAdd, int side, int unitMajor) {
