@@ -19,7 +19,7 @@ import java.util.function.IntConsumer;
  * that has not started. Between calls workers spin on the published task for a short while ({@link
  * #SPIN_NANOS}) and then park, so the many back-to-back operations of one forward pass hand off in
  * well under a microsecond with no lock, while an idle pool costs nothing. Work over {@code [0, n)}
- * is cut into at most {@link #CHUNKS_PER_THREAD} chunks per thread, for at most as many threads as
+ * is cut into at most {@link #chunksPerThread} chunks per thread, for at most as many threads as
  * the call's stated work keeps busy ({@link #MIN_WORK_PER_THREAD}; the workers past that count skip
  * it); results stay bitwise equal to a single-threaded run, since {@link Tensor#matmul} computes
  * each output element independently of the row range. With one thread everything runs inline.
@@ -48,8 +48,17 @@ public final class ComputePool implements AutoCloseable {
   /** How long an idle worker spins for the next call before parking. */
   static final long SPIN_NANOS = 200_000;
 
-  /** Chunks a call is cut into per thread: enough to even out a late or slow thread. */
-  static final int CHUNKS_PER_THREAD = 4;
+  /**
+   * Chunks a call is cut into per thread of a team of {@code threads}: enough to even out a late or
+   * slow thread. Two in a team of two, where more chunks cost more (claims, and shorter runs of
+   * panels for the kernels) than they even out: SmolLM2-shape decode at two threads ran 1.10x
+   * (Q4_0) and 1.14x (Q8_0) faster with two than with four, medians of 14 and 11 alternated pairs
+   * (perf/RESULTS.md, session 37; the 1B shape the same). Four in larger teams, where two was not
+   * measured.
+   */
+  static int chunksPerThread(int threads) {
+    return threads <= 2 ? 2 : 4;
+  }
 
   /** A body run over a contiguous index range {@code [start, end)}. */
   @FunctionalInterface
@@ -138,7 +147,7 @@ public final class ComputePool implements AutoCloseable {
       return;
     }
     try {
-      int chunks = Math.min(units, parts * CHUNKS_PER_THREAD);
+      int chunks = Math.min(units, parts * chunksPerThread(threads));
       int chunk = (units + chunks - 1) / chunks * grain;
       Task t = new Task(body, n, chunk, (int) (((long) n + chunk - 1) / chunk), parts - 1);
       task = t; // publishes the task to the workers

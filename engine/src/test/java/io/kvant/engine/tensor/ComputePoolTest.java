@@ -88,17 +88,18 @@ class ComputePoolTest {
       assertThat(next).isEqualTo(100);
     }
     // Held by a body that blocks, the team still finishes the call: the other chunks go to the
-    // threads that are free, the caller's included.
+    // threads that are free, the caller's included. A team of two cuts 8 units into 4 chunks of 2.
     try (ComputePool pool = new ComputePool(2)) {
-      java.util.concurrent.CountDownLatch others = new java.util.concurrent.CountDownLatch(7);
+      java.util.concurrent.CountDownLatch others = new java.util.concurrent.CountDownLatch(3);
       AtomicIntegerArray seen = new AtomicIntegerArray(8);
       pool.parallelRanges(
           8,
           1,
           (start, end) -> {
+            assertThat(end - start).isEqualTo(2);
             if (start == 0) {
               try {
-                // The first chunk waits until the other seven have run elsewhere.
+                // The first chunk waits until the other three have run elsewhere.
                 assertThat(others.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
               } catch (InterruptedException e) {
                 throw new IllegalStateException(e);
@@ -106,7 +107,9 @@ class ComputePoolTest {
             } else {
               others.countDown();
             }
-            seen.incrementAndGet(start);
+            for (int i = start; i < end; i++) {
+              seen.incrementAndGet(i);
+            }
           });
       for (int i = 0; i < 8; i++) {
         assertThat(seen.get(i)).isEqualTo(1);
