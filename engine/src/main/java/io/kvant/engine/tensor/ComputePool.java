@@ -53,8 +53,8 @@ public final class ComputePool implements AutoCloseable {
    * slow thread. Two in a team of two, where more chunks cost more (claims, and shorter runs of
    * panels for the kernels) than they even out: SmolLM2-shape decode at two threads ran 1.10x
    * (Q4_0) and 1.14x (Q8_0) faster with two than with four, medians of 14 and 11 alternated pairs
-   * (perf/RESULTS.md, session 37; the 1B shape the same). Four in larger teams, where two was not
-   * measured.
+   * (perf/RESULTS.md, session 37; the 1B shape within the machine's drift). Four in larger teams,
+   * where two was not measured.
    */
   static int chunksPerThread(int threads) {
     return threads <= 2 ? 2 : 4;
