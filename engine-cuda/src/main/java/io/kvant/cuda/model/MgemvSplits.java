@@ -261,6 +261,11 @@ public enum MgemvSplits {
     if (n > TILED_ROWS) {
       return MqVariant.K8U4;
     }
+    if (this == MQ_STAGED || wide()) {
+      return n == 1 && out < HEAD_ROWS
+          ? oneRowStaged(out)
+          : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
+    }
     return switch (this) {
       case MQ_K8U4 -> MqVariant.K8U4;
       case MQ_K16U2 -> MqVariant.K16U2;
@@ -268,17 +273,6 @@ public enum MgemvSplits {
       case MQ_32_TALL_K8U4 -> out >= TALL_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       case MQ_STAGED_K8 -> n > 8 ? MqVariant.K8U4 : MqVariant.K8S8;
       case MQ_STAGED_K16 -> n > 8 ? MqVariant.K8U4 : MqVariant.K16S4;
-      case MQ_STAGED,
-          MQ_WIDE,
-          MQ_WIDE_K16S4,
-          MQ_WIDE_K8S4,
-          MQ_WIDE_TALL_K8S4,
-          MQ_WIDE_UNITS,
-          MQ_WIDE_UNITS_PAIRED,
-          MQ_WIDE_UNITS_UNIT_MAJOR ->
-          n == 1 && out < HEAD_ROWS
-              ? oneRowStaged(out)
-              : out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
       default -> out >= HEAD_ROWS || n > 8 ? MqVariant.K8U4 : MqVariant.K16U2;
     };
   }

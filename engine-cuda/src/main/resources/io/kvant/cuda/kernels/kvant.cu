@@ -3533,10 +3533,11 @@ __device__ __forceinline__ void mqp_load_pair(const unsigned char* base, long st
   sb = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane & 7));
 }
 
-// grid: the blocks of every matrix in turn (ceil(pairs / MQP_WARPS) each: out / 2 pairs, or out
-// for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to y0); block:
-// 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions (Java side): in a multiple
-// of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
+// grid: the blocks of every matrix in turn (ceil(pairs / (MQP_WARPS * rounds)) each: out / 2
+// pairs, or out for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to
+// y0); block: 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions
+// (Java side): in a multiple of 1,024; out even unless SwiGLU; units repacked by mqp4_repack in
+// the layout unitMajor names.
 template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
                                          const unsigned char* u1, float* y1, int out1,
