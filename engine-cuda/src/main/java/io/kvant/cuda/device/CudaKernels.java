@@ -1674,6 +1674,15 @@ public final class CudaKernels {
   /** Most row pairs a warp of {@link #mqp} takes in turn. */
   public static final int MQP_MAX_ROUNDS = 4;
 
+  /** {@link #mqp}'s flag: the units were repacked unit-major ({@link #mqpRepack}). */
+  public static final int MQP_UNIT_MAJOR = 1;
+
+  /**
+   * {@link #mqp}'s flag: each warp requests its first four unit pairs before its block stages the
+   * input (after the wait on the previous launch), so their DRAM latency passes during the staging.
+   */
+  public static final int MQP_HOIST = 2;
+
   /**
    * Blocks of one round a launch must have, per multiprocessor, before {@link #mqpRounds} gives it
    * two: two waves of three resident blocks (mqp4's 80 registers x 256 threads), so that halving
@@ -1775,9 +1784,10 @@ public final class CudaKernels {
    * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
    * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
    * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
-   * not depend on it. {@code unitMajor}: the layout every matrix's units were repacked in ({@link
-   * #mqpRepack}). Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless {@code
-   * swiglu}.
+   * not depend on it. {@code flags}: {@link #MQP_UNIT_MAJOR} where every matrix's units were
+   * repacked unit-major ({@link #mqpRepack}), else pair-major; {@link #MQP_HOIST}; the results do
+   * not depend on the latter. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even
+   * unless {@code swiglu}.
    */
   public void mqp(
       MqpMatrix a,
@@ -1790,7 +1800,10 @@ public final class CudaKernels {
       float eps,
       boolean swiglu,
       int rounds,
-      boolean unitMajor) {
+      int flags) {
+    if ((flags & ~(MQP_UNIT_MAJOR | MQP_HOIST)) != 0) {
+      throw new IllegalArgumentException("mqp4: unknown flags " + flags);
+    }
     if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {
       throw new IllegalArgumentException(
           "mqp4 takes 1 to " + MQP_MAX_ROUNDS + " rounds; got " + rounds);
@@ -1821,7 +1834,7 @@ public final class CudaKernels {
     mqpArgs(b);
     mqpArgs(c);
     args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(rounds);
-    args.i32(unitMajor ? 1 : 0);
+    args.i32(flags);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }

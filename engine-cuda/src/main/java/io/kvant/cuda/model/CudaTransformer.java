@@ -863,7 +863,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           c.normEps(),
           true,
           k.mqpRounds(a.out(), splits.unitsPaired()),
-          units.unitMajor());
+          units.flags(splits));
       return true;
     }
     long ua = units.pairs(a.w());
@@ -885,7 +885,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         k.mqpRounds(
             (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
             splits.unitsPaired()),
-        units.unitMajor());
+        units.flags(splits));
     return true;
   }
 

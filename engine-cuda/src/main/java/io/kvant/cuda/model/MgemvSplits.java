@@ -158,7 +158,17 @@ public enum MgemvSplits {
    * (perf/RESULTS.md, session 37). A second set of copies, built when first set. To compare;
    * written in session 37, not yet measured on a GPU.
    */
-  MQ_WIDE_UNITS_UNIT_MAJOR;
+  MQ_WIDE_UNITS_UNIT_MAJOR,
+  /**
+   * As {@link #MQ_WIDE_UNITS}, with each warp's first four unit pairs requested before its block
+   * stages the input ({@code CudaKernels.MQP_HOIST}), after the wait on the previous launch, so
+   * their DRAM latency passes during the staging: under ncu the 4,096-wide launches run 65-72% of
+   * their time with any SM active, the staging and the first loads one after the other
+   * (perf/RESULTS.md, session 37). Session 36 loaded them before the wait and prefetched into L2: o
+   * and down faster under ncu, the step 0.98x (the predecessor's drain shared). To compare; written
+   * in session 38.
+   */
+  MQ_WIDE_UNITS_HOISTED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -211,7 +221,8 @@ public enum MgemvSplits {
   public boolean units() {
     return this == MQ_WIDE_UNITS
         || this == MQ_WIDE_UNITS_PAIRED
-        || this == MQ_WIDE_UNITS_UNIT_MAJOR;
+        || this == MQ_WIDE_UNITS_UNIT_MAJOR
+        || this == MQ_WIDE_UNITS_HOISTED;
   }
 
   /**
@@ -225,6 +236,14 @@ public enum MgemvSplits {
   /** Whether {@code mqp4} reads unit-major copies ({@link #MQ_WIDE_UNITS_UNIT_MAJOR}). */
   public boolean unitMajor() {
     return this == MQ_WIDE_UNITS_UNIT_MAJOR;
+  }
+
+  /**
+   * Whether {@code mqp4} requests its first unit pairs before the staging ({@link
+   * #MQ_WIDE_UNITS_HOISTED}).
+   */
+  public boolean unitsHoisted() {
+    return this == MQ_WIDE_UNITS_HOISTED;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */

@@ -103,6 +103,15 @@ final class MqpUnits implements AutoCloseable {
     return unitMajor;
   }
 
+  /**
+   * {@link CudaKernels#mqp}'s flags for these units under {@code splits}: their layout, and {@link
+   * CudaKernels#MQP_HOIST} where the policy asks for it ({@link MgemvSplits#unitsHoisted}).
+   */
+  int flags(MgemvSplits splits) {
+    return (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0)
+        | (splits.unitsHoisted() ? CudaKernels.MQP_HOIST : 0);
+  }
+
   /** The units of the matrix whose tiled codes are at {@code codes}, rows in pairs; 0 if none. */
   long pairs(long codes) {
     DeviceBuffer b = pairs.get(codes);

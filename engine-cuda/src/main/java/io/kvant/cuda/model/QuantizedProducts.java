@@ -324,7 +324,7 @@ final class QuantizedProducts {
           0f,
           false,
           k.mqpRounds(out / 2, splits.unitsPaired()),
-          units.unitMajor());
+          units.flags(splits));
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {

@@ -3446,6 +3446,9 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 #define MQP_WARPS 8
 #define MQP_UNIT_COLS 1024
 #define MQP_UNIT_BYTES 544
+// mqp4's flags (CudaKernels.mqp): the units' layout, and whether the first slots load early
+#define MQP_UNIT_MAJOR 1
+#define MQP_HOIST 2
 
 // One side of the unit layout from the tiled layout: for pair p < pairs, the row p * rowMul +
 // rowAdd of the tiled matrix (w, scales: totalRows x in, groups of 128) becomes side `side` (0 or
@@ -3537,14 +3540,14 @@ __device__ __forceinline__ void mqp_load_pair(const unsigned char* base, long st
 // pairs, or out for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to
 // y0); block: 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions
 // (Java side): in a multiple of 1,024; out even unless SwiGLU; units repacked by mqp4_repack in
-// the layout unitMajor names.
+// the layout flags names (MQP_UNIT_MAJOR).
 template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
                                          const unsigned char* u1, float* y1, int out1,
                                          const unsigned char* u2, float* y2, int out2,
                                          const float* x, int in, int accumulate,
                                          const float* normW, float eps, int rounds,
-                                         int unitMajor) {
+                                         int flags) {
   extern __shared__ __align__(16) unsigned short mqp_xs[];
   // the warps' sums of squares after the row, in the dynamic area: a static array beside it would
   // leave the opt-in limit unreachable for the dynamic size the Java side sets
@@ -3569,6 +3572,28 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   }
   pdl_launch_next();
   pdl_wait_previous();
+  const int upr = in / MQP_UNIT_COLS;
+  const bool unitMajor = (flags & MQP_UNIT_MAJOR) != 0;
+  // pair-major: the pair's unit pairs in a row; unit-major: unit pair v of every pair together
+  const long stride = (unitMajor ? (long)pairs : 1L) * 2 * MQP_UNIT_BYTES;
+  // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
+  // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
+  // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's
+  // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md)
+  uint4 ca[4], cb[4];
+  float sa[4], sb[4];
+  // MQP_HOIST: the first round's slots requested before the staging but after the wait, so that
+  // their DRAM latency passes while the block stages its input, and nothing is taken from the
+  // predecessor's drain (loads before the wait were slower in whole steps, session 36)
+  const bool hoist = (flags & MQP_HOIST) != 0;
+  if (hoist && b * per + warp < pairs) {
+    const unsigned char* base0 =
+        units + (long)(b * per + warp) * (unitMajor ? 1 : upr) * 2 * MQP_UNIT_BYTES;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      if (i < upr) mqp_load_pair(base0, stride, i, lane, ca[i], sa[i], cb[i], sb[i]);
+    }
+  }
   float ss = 0.f;
   // unrolled so that a thread's loads of the row are in flight together, not one L2 trip each
 #pragma unroll 4
@@ -3587,7 +3612,6 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     if (lane == 0) mqpSs[warp] = ss;
   }
   __syncthreads();
-  const int upr = in / MQP_UNIT_COLS;
   float inv = 1.f;
   if (NORM) {
     float q = 0.f;
@@ -3598,20 +3622,14 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   for (int r = 0; r < rounds; r++) {
     const int item = b * per + r * MQP_WARPS + warp;
     if (item >= pairs) return;
-    // pair-major: the pair's unit pairs in a row; unit-major: unit pair v of every pair together
     const unsigned char* base =
         units + (long)item * (unitMajor ? 1 : upr) * 2 * MQP_UNIT_BYTES;
-    const long stride = (unitMajor ? (long)pairs : 1L) * 2 * MQP_UNIT_BYTES;
     float suma = 0.f, sumb = 0.f;
-    // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
-    // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
-    // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's
-    // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md)
-    uint4 ca[4], cb[4];
-    float sa[4], sb[4];
+    if (!hoist || r > 0) {
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-      if (i < upr) mqp_load_pair(base, stride, i, lane, ca[i], sa[i], cb[i], sb[i]);
+      for (int i = 0; i < 4; i++) {
+        if (i < upr) mqp_load_pair(base, stride, i, lane, ca[i], sa[i], cb[i], sb[i]);
+      }
     }
     for (int v0 = 0; v0 < upr; v0 += 4) {
 #pragma unroll
@@ -3646,9 +3664,9 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   extern "C" __global__ void __launch_bounds__(32 * MQP_WARPS) NAME(                             \
       const unsigned char* u0, float* y0, int out0, const unsigned char* u1, float* y1,          \
       int out1, const unsigned char* u2, float* y2, int out2, const float* x, int in,            \
-      int accumulate, const float* normW, float eps, int rounds, int unitMajor) {                \
+      int accumulate, const float* normW, float eps, int rounds, int flags) {                    \
     mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps,  \
-                       rounds, unitMajor);                                                       \
+                       rounds, flags);                                                           \
   }
 MQP_KERNEL(mqp4_plain, false, false)
 MQP_KERNEL(mqp4_norm, false, true)

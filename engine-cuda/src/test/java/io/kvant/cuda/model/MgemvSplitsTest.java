@@ -119,6 +119,13 @@ class MgemvSplitsTest {
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitMajor()).isTrue();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitsPaired()).isFalse();
     assertThat(MgemvSplits.MQ_WIDE_UNITS.unitMajor()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitsHoisted()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitMajor()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitsPaired()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsHoisted()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.tiledRows())
+        .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.tiledRows())
         .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.unitsPaired()).isTrue();

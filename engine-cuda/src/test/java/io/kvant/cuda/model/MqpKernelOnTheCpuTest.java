@@ -22,9 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
  * in F16 (fma.rn.f16x2), so it agrees with the float64 product to F16 rounding of those partial
  * sums, not to the 5e-5 of the F32-summing kernels. Widths of one, three, five and ten units (the
  * four slots of unit loads partly filled, refilled once and twice over), one to three row pairs a
- * warp, the units pair-major and unit-major; plain (accumulated onto the outputs) with one and
- * three matrices, with the RMSNorm folded in, and gate/up with SwiGLU. The kernels' behaviour on
- * the hardware is {@code QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
+ * warp, the units pair-major and unit-major, the first slots loaded before the staging or not;
+ * plain (accumulated onto the outputs) with one and three matrices, with the RMSNorm folded in, and
+ * gate/up with SwiGLU. The kernels' behaviour on the hardware is {@code
+ * QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
  */
 class MqpKernelOnTheCpuTest {
   @TempDir Path dir;
@@ -47,21 +48,20 @@ class MqpKernelOnTheCpuTest {
         int[] outs = swiglu ? new int[] {9, 9} : c == 1 ? new int[] {40, 8, 24} : new int[] {40};
         // one, two or three row pairs a warp in turn: 20 pairs in blocks of 8, 16 (the second
         // block's first round partial) or 24 (its last round partial)
-        // both layouts of the units, in turn
-        check(harness, in, outs, form, 1 + (form + c) % 3, (form + c) % 2 == 1, rnd);
+        // both layouts of the units, in turn, and the first slots loaded before the staging
+        // (CudaKernels.MQP_HOIST) or after it, in pairs of cases
+        int k = form + c;
+        int flags =
+            (k % 2 == 1 ? CudaKernels.MQP_UNIT_MAJOR : 0)
+                | (k / 2 % 2 == 0 ? CudaKernels.MQP_HOIST : 0);
+        check(harness, in, outs, form, 1 + k % 3, flags, rnd);
       }
       c++;
     }
   }
 
   private void check(
-      Path harness,
-      int in,
-      int[] outs,
-      int form,
-      int rounds,
-      boolean unitMajor,
-      SplittableRandom rnd)
+      Path harness, int in, int[] outs, int form, int rounds, int flags, SplittableRandom rnd)
       throws Exception {
     boolean swiglu = form >= 2;
     boolean norm = form == 1 || form == 3;
@@ -94,7 +94,7 @@ class MqpKernelOnTheCpuTest {
     }
     float eps = 1e-5f;
     float[] want = reference(m, x, normW, base, in, norm, swiglu, eps);
-    float[] got = run(harness, m, form, in, rounds, unitMajor, x, normW, base, eps);
+    float[] got = run(harness, m, form, in, rounds, flags, x, normW, base, eps);
     double scale = 0;
     for (float v : want) {
       scale = Math.max(scale, Math.abs(v));
@@ -108,8 +108,13 @@ class MqpKernelOnTheCpuTest {
     // GPU (QuantizedKernelsGpuTest), the single products to 1e-3
     assertThat(err / scale)
         .as(
-            "mqp4 %s, width %d, %d matrices, %d rounds, %s",
-            FORMS[form], in, m.length, rounds, unitMajor ? "unit-major" : "pair-major")
+            "mqp4 %s, width %d, %d matrices, %d rounds, %s, %s",
+            FORMS[form],
+            in,
+            m.length,
+            rounds,
+            (flags & CudaKernels.MQP_UNIT_MAJOR) != 0 ? "unit-major" : "pair-major",
+            (flags & CudaKernels.MQP_HOIST) != 0 ? "hoisted" : "not hoisted")
         .isLessThan(swiglu ? 2e-3 : 1e-3);
   }
 
@@ -164,7 +169,7 @@ class MqpKernelOnTheCpuTest {
       int form,
       int in,
       int rounds,
-      boolean unitMajor,
+      int flags,
       float[] x,
       float[] normW,
       float[][] base,
@@ -181,7 +186,7 @@ class MqpKernelOnTheCpuTest {
     bytes += 8 * in + 4 * outputs;
     ByteBuffer b = ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
     b.putInt(form).putInt(in).putInt(1).putInt(m.length).putInt(m[0].groupsPerRow());
-    b.putInt(rounds).putInt(unitMajor ? 1 : 0);
+    b.putInt(rounds).putInt(flags);
     for (QuantizedLayout l : m) {
       b.putInt(l.rows()).putInt((int) l.codeBytes()).putInt(l.scales().length);
     }

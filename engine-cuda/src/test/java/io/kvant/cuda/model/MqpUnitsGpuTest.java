@@ -20,9 +20,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} and {@link
- * MgemvSplits#MQ_WIDE_UNITS_PAIRED} and {@link MgemvSplits#MQ_WIDE_UNITS_UNIT_MAJOR} (the one-row
- * INT4 products on {@code mqp4}, from unit copies, pair-major and unit-major) against {@link
+ * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS}, {@link
+ * MgemvSplits#MQ_WIDE_UNITS_PAIRED}, {@link MgemvSplits#MQ_WIDE_UNITS_UNIT_MAJOR} and {@link
+ * MgemvSplits#MQ_WIDE_UNITS_HOISTED} (the one-row INT4 products on {@code mqp4}, from unit copies,
+ * pair-major and unit-major, the first loads before the staging or after it) against {@link
  * MgemvSplits#MQ_WIDE} on the same synthetic model: a shape whose every layer matrix {@code mqp4}
  * takes (width 2,048, and an FFN wide enough that the paired policy's gate/up launch takes two row
  * pairs a warp on this device; symmetric INT4 in groups of 128), an 8-token prefill (tiled products
@@ -35,7 +36,12 @@ class MqpUnitsGpuTest {
   @ParameterizedTest
   @EnumSource(
       value = MgemvSplits.class,
-      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_PAIRED", "MQ_WIDE_UNITS_UNIT_MAJOR"})
+      names = {
+        "MQ_WIDE_UNITS",
+        "MQ_WIDE_UNITS_PAIRED",
+        "MQ_WIDE_UNITS_UNIT_MAJOR",
+        "MQ_WIDE_UNITS_HOISTED"
+      })
   void oneRowDecodeOnUnitsAgreesWithTheTiledProducts(MgemvSplits policy) {
     CudaBackend backend = GpuFixture.backend();
     CudaDevice d = backend.device();

@@ -603,7 +603,8 @@ class QuantizedKernelsGpuTest {
    * 8-column run in F16): three matrices of 40, 8 and 24 rows in one launch accumulating, with and
    * without the RMSNorm, and gate/up of 9 rows with SwiGLU (2e-3: two products meet in it); widths
    * of one, four and fourteen units (the 8B shape's 4,096 and 14,336; the widest from unit-major
-   * units); one to three row pairs a warp.
+   * units; the two wider with the first unit pairs loaded before the staging, {@code MQP_HOIST});
+   * one to three row pairs a warp.
    */
   @Test
   void mqpMatchesTheReference() {
@@ -612,6 +613,8 @@ class QuantizedKernelsGpuTest {
       assertThat(k.mqpTakes(in, 128, true)).isTrue();
       // the widest (the 8B shape's down) from unit-major units, the others pair-major
       boolean unitMajor = in == 14336;
+      int flags =
+          (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0) | (in > 1024 ? CudaKernels.MQP_HOIST : 0);
       int[] outs = {40, 8, 24};
       Fused[] m = new Fused[3];
       long[] units = new long[3];
@@ -655,7 +658,7 @@ class QuantizedKernelsGpuTest {
             eps,
             false,
             norm ? 2 : 1,
-            unitMajor);
+            flags);
         for (int i = 0; i < 3; i++) {
           double[] p = product(m[i].values(), outs[i], in, xin, 1);
           float[] want = new float[p.length];
@@ -685,7 +688,7 @@ class QuantizedKernelsGpuTest {
             eps,
             true,
             norm ? 1 : 3,
-            unitMajor);
+            flags);
         // two products' F16 partial sums meet in g * sigmoid(g) * u: measured 1.01e-3 at 14,336
         // columns on an H100 (perf/RESULTS.md, session 36), where one product stays under 1e-3;
         // a wrong nibble or scale is off by far more

@@ -3,7 +3,8 @@
 // into kernel.inc).
 //   harness IN OUT: IN holds int form (0 plain, 1 norm, 2 swiglu, 3 swiglu_norm), in, accumulate,
 //   matrices (1-3; 2 with SwiGLU: gate, up), groupsPerRow, rounds (row pairs a warp takes in
-//   turn), unitMajor (the units' layout, 0 pair-major, 1 unit-major), then per matrix out,
+//   turn), flags (kvant.cu's MQP_UNIT_MAJOR: the units' layout, 1 unit-major, else pair-major;
+//   MQP_HOIST: the first slots loaded before the staging), then per matrix out,
 //   codeBytes, scaleCount; float eps; per matrix its tiled codes (codeBytes) and float
 //   scales[scaleCount];
 //   float x[in], float normW[in], then the outputs before the launch: y[out] per matrix (SwiGLU:
@@ -36,7 +37,8 @@ int main(int argc, char** argv) {
   int h[7];
   emu_read_all(f, h, 7, "header");
   const int form = h[0], in = h[1], accumulate = h[2], matrices = h[3], groupsPerRow = h[4];
-  const int rounds = h[5], per = MQP_WARPS * rounds, unitMajor = h[6];
+  const int rounds = h[5], per = MQP_WARPS * rounds, flags = h[6];
+  const int unitMajor = flags & MQP_UNIT_MAJOR;
   const bool swiglu = form >= 2;
   int out[3] = {0, 0, 0}, codeBytes[3], scaleCount[3];
   for (int m = 0; m < matrices; m++) {
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
   emu_launch(blocks, 32 * MQP_WARPS, [&] {
     kKernels[form](ptr(0), yp(0), rows(0), ptr(1), yp(1), rows(1), ptr(2), yp(2), rows(2), x.data(),
                    in, accumulate, form == 1 || form == 3 ? normW.data() : nullptr, eps, rounds,
-                   unitMajor);
+                   flags);
   });
   std::vector<float> all;
   for (int m = 0; m < outputs; m++) all.insert(all.end(), y[m].begin(), y[m].end());
