@@ -168,7 +168,12 @@ public enum MgemvSplits {
    * and down faster under ncu, the step 0.98x (the predecessor's drain shared). To compare; written
    * in session 38.
    */
-  MQ_WIDE_UNITS_HOISTED;
+  MQ_WIDE_UNITS_HOISTED,
+  /**
+   * {@link #MQ_WIDE_UNITS_UNIT_MAJOR} and {@link #MQ_WIDE_UNITS_HOISTED} together, to compare with
+   * each alone; written in session 38.
+   */
+  MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -222,7 +227,8 @@ public enum MgemvSplits {
     return this == MQ_WIDE_UNITS
         || this == MQ_WIDE_UNITS_PAIRED
         || this == MQ_WIDE_UNITS_UNIT_MAJOR
-        || this == MQ_WIDE_UNITS_HOISTED;
+        || this == MQ_WIDE_UNITS_HOISTED
+        || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
   }
 
   /**
@@ -235,7 +241,7 @@ public enum MgemvSplits {
 
   /** Whether {@code mqp4} reads unit-major copies ({@link #MQ_WIDE_UNITS_UNIT_MAJOR}). */
   public boolean unitMajor() {
-    return this == MQ_WIDE_UNITS_UNIT_MAJOR;
+    return this == MQ_WIDE_UNITS_UNIT_MAJOR || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
   }
 
   /**
@@ -243,7 +249,7 @@ public enum MgemvSplits {
    * #MQ_WIDE_UNITS_HOISTED}).
    */
   public boolean unitsHoisted() {
-    return this == MQ_WIDE_UNITS_HOISTED;
+    return this == MQ_WIDE_UNITS_HOISTED || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */

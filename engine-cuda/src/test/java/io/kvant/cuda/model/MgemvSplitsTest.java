@@ -124,6 +124,10 @@ class MgemvSplitsTest {
     assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitMajor()).isFalse();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitsPaired()).isFalse();
     assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsHoisted()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitsHoisted()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.unitMajor()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.unitsHoisted()).isTrue();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.tiledRows())
         .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.tiledRows())
