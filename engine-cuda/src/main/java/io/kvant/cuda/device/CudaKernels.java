@@ -1684,6 +1684,12 @@ public final class CudaKernels {
   public static final int MQP_HOIST = 2;
 
   /**
+   * {@link #mqp}'s flag: each warp requests its first row pair's units into L2 before the wait on
+   * the previous launch, for launches whose predecessor leaves the DRAM idle (attention before o).
+   */
+  public static final int MQP_PREFETCH = 4;
+
+  /**
    * Blocks of one round a launch must have, per multiprocessor, before {@link #mqpRounds} gives it
    * two: two waves of three resident blocks (mqp4's 80 registers x 256 threads), so that halving
    * the grid still leaves every multiprocessor a wave of work.
@@ -1785,9 +1791,9 @@ public final class CudaKernels {
    * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
    * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
    * not depend on it. {@code flags}: {@link #MQP_UNIT_MAJOR} where every matrix's units were
-   * repacked unit-major ({@link #mqpRepack}), else pair-major; {@link #MQP_HOIST}; the results do
-   * not depend on the latter. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even
-   * unless {@code swiglu}.
+   * repacked unit-major ({@link #mqpRepack}), else pair-major; {@link #MQP_HOIST}, {@link
+   * #MQP_PREFETCH}; the results do not depend on these two. Preconditions: {@link #mqpTakes}; each
+   * matrix's {@code out} even unless {@code swiglu}.
    */
   public void mqp(
       MqpMatrix a,
@@ -1801,7 +1807,7 @@ public final class CudaKernels {
       boolean swiglu,
       int rounds,
       int flags) {
-    if ((flags & ~(MQP_UNIT_MAJOR | MQP_HOIST)) != 0) {
+    if ((flags & ~(MQP_UNIT_MAJOR | MQP_HOIST | MQP_PREFETCH)) != 0) {
       throw new IllegalArgumentException("mqp4: unknown flags " + flags);
     }
     if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {

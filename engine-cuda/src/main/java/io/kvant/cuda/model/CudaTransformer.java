@@ -658,7 +658,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
               oType);
         }
       }
-      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
+      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true, false, true);
 
       MgOperand mg = fusable(w.gate(), n, dim);
       MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n, splits.tiledRows());
@@ -863,7 +863,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           c.normEps(),
           true,
           k.mqpRounds(a.out(), splits.unitsPaired()),
-          units.flags(splits));
+          units.flags(splits, false));
       return true;
     }
     long ua = units.pairs(a.w());
@@ -885,7 +885,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         k.mqpRounds(
             (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
             splits.unitsPaired()),
-        units.flags(splits));
+        units.flags(splits, false));
     return true;
   }
 
@@ -959,7 +959,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
    */
   private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
-    gemm(w, in, inType, count, n, y, acc, false);
+    gemm(w, in, inType, count, n, y, acc, false, false);
   }
 
   /**
@@ -975,11 +975,30 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long y,
       boolean acc,
       boolean sameInput) {
+    gemm(w, in, inType, count, n, y, acc, sameInput, false);
+  }
+
+  /**
+   * {@link #gemm(DeviceTensor, long, int, long, int, long, boolean)}; {@code sameInput}: {@code in}
+   * is the previous product's input, unchanged since (its W8A8 codes may be used again); {@code
+   * afterAttention}: the launch follows attention's (QuantizedProducts#multiply).
+   */
+  private void gemm(
+      DeviceTensor w,
+      long in,
+      int inType,
+      long count,
+      int n,
+      long y,
+      boolean acc,
+      boolean sameInput,
+      boolean afterAttention) {
     if (w.quantized()) {
       if (inType != CudaKernels.DT_F32) {
         throw new IllegalStateException("activations of type " + inType + " for quantized weights");
       }
-      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc, sameInput);
+      quantized.multiply(
+          w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc, sameInput, afterAttention);
       return;
     }
     // the dense paths may cast into typed2, where W8A8 keeps its codes

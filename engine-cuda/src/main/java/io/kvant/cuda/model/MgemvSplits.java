@@ -173,7 +173,16 @@ public enum MgemvSplits {
    * {@link #MQ_WIDE_UNITS_UNIT_MAJOR} and {@link #MQ_WIDE_UNITS_HOISTED} together, to compare with
    * each alone; written in session 38.
    */
-  MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
+  MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED,
+  /**
+   * As {@link #MQ_WIDE_UNITS}, with the o product's warps requesting their units into L2 before the
+   * wait on attention's launch ({@code CudaKernels.MQP_PREFETCH}): attention is latency-bound and
+   * leaves the DRAM idle, and o (8.4 MB at the 8B shape) runs 9.2 us under ncu at 29% of the DRAM
+   * bandwidth, its SMs idle a third of it (perf/RESULTS.md, session 37). Only after attention:
+   * session 36's prefetch before every launch's wait slowed the launches after the bandwidth-bound
+   * products. To compare; written in session 38.
+   */
+  MQ_WIDE_UNITS_PREFETCHED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -228,7 +237,8 @@ public enum MgemvSplits {
         || this == MQ_WIDE_UNITS_PAIRED
         || this == MQ_WIDE_UNITS_UNIT_MAJOR
         || this == MQ_WIDE_UNITS_HOISTED
-        || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
+        || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED
+        || this == MQ_WIDE_UNITS_PREFETCHED;
   }
 
   /**
@@ -250,6 +260,14 @@ public enum MgemvSplits {
    */
   public boolean unitsHoisted() {
     return this == MQ_WIDE_UNITS_HOISTED || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
+  }
+
+  /**
+   * Whether {@code mqp4}'s launch after attention requests its weights into L2 before its wait
+   * ({@link #MQ_WIDE_UNITS_PREFETCHED}).
+   */
+  public boolean unitsPrefetched() {
+    return this == MQ_WIDE_UNITS_PREFETCHED;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */

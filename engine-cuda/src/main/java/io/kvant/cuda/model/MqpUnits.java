@@ -104,12 +104,15 @@ final class MqpUnits implements AutoCloseable {
   }
 
   /**
-   * {@link CudaKernels#mqp}'s flags for these units under {@code splits}: their layout, and {@link
-   * CudaKernels#MQP_HOIST} where the policy asks for it ({@link MgemvSplits#unitsHoisted}).
+   * {@link CudaKernels#mqp}'s flags for these units under {@code splits}: their layout, {@link
+   * CudaKernels#MQP_HOIST} where the policy asks for it ({@link MgemvSplits#unitsHoisted}), and
+   * {@link CudaKernels#MQP_PREFETCH} for a launch {@code afterAttention} where the policy asks for
+   * it ({@link MgemvSplits#unitsPrefetched}).
    */
-  int flags(MgemvSplits splits) {
+  int flags(MgemvSplits splits, boolean afterAttention) {
     return (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0)
-        | (splits.unitsHoisted() ? CudaKernels.MQP_HOIST : 0);
+        | (splits.unitsHoisted() ? CudaKernels.MQP_HOIST : 0)
+        | (afterAttention && splits.unitsPrefetched() ? CudaKernels.MQP_PREFETCH : 0);
   }
 
   /** The units of the matrix whose tiled codes are at {@code codes}, rows in pairs; 0 if none. */

@@ -3449,6 +3449,7 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 // mqp4's flags (CudaKernels.mqp): the units' layout, and whether the first slots load early
 #define MQP_UNIT_MAJOR 1
 #define MQP_HOIST 2
+#define MQP_PREFETCH 4
 
 // One side of the unit layout from the tiled layout: for pair p < pairs, the row p * rowMul +
 // rowAdd of the tiled matrix (w, scales: totalRows x in, groups of 128) becomes side `side` (0 or
@@ -3571,11 +3572,20 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     y = y1;
   }
   pdl_launch_next();
-  pdl_wait_previous();
   const int upr = in / MQP_UNIT_COLS;
   const bool unitMajor = (flags & MQP_UNIT_MAJOR) != 0;
   // pair-major: the pair's unit pairs in a row; unit-major: unit pair v of every pair together
   const long stride = (unitMajor ? (long)pairs : 1L) * 2 * MQP_UNIT_BYTES;
+  // MQP_PREFETCH: the first round's unit pairs requested into L2 before the wait, for launches
+  // whose predecessor leaves the DRAM idle (the o product after attention), so that the weights
+  // stream while it runs; ten lanes cover the up to ten 128-byte lines of a 1,088-byte unit pair
+  if ((flags & MQP_PREFETCH) != 0 && b * per + warp < pairs && lane < 10) {
+    const unsigned char* p0 =
+        units + (long)(b * per + warp) * (unitMajor ? 1 : upr) * 2 * MQP_UNIT_BYTES +
+        (lane < 9 ? 128 * lane : 2 * MQP_UNIT_BYTES - 1);
+    for (int v = 0; v < upr; v++) prefetch_l2(p0 + v * stride);
+  }
+  pdl_wait_previous();
   // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
   // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
   // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's

@@ -128,6 +128,11 @@ class MgemvSplitsTest {
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.units()).isTrue();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.unitMajor()).isTrue();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.unitsHoisted()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.units()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.unitsPrefetched()).isTrue();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.unitsHoisted()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.unitMajor()).isFalse();
+    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsPrefetched()).isFalse();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.tiledRows())
         .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
     assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.tiledRows())

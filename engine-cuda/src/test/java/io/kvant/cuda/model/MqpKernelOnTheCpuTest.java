@@ -49,11 +49,13 @@ class MqpKernelOnTheCpuTest {
         // one, two or three row pairs a warp in turn: 20 pairs in blocks of 8, 16 (the second
         // block's first round partial) or 24 (its last round partial)
         // both layouts of the units, in turn, and the first slots loaded before the staging
-        // (CudaKernels.MQP_HOIST) or after it, in pairs of cases
+        // (CudaKernels.MQP_HOIST) or after it, in pairs of cases; every third case with the L2
+        // prefetch before the wait (a no-op here: it must only leave the results alone)
         int k = form + c;
         int flags =
             (k % 2 == 1 ? CudaKernels.MQP_UNIT_MAJOR : 0)
-                | (k / 2 % 2 == 0 ? CudaKernels.MQP_HOIST : 0);
+                | (k / 2 % 2 == 0 ? CudaKernels.MQP_HOIST : 0)
+                | (k % 3 == 0 ? CudaKernels.MQP_PREFETCH : 0);
         check(harness, in, outs, form, 1 + k % 3, flags, rnd);
       }
       c++;

@@ -603,8 +603,9 @@ class QuantizedKernelsGpuTest {
    * 8-column run in F16): three matrices of 40, 8 and 24 rows in one launch accumulating, with and
    * without the RMSNorm, and gate/up of 9 rows with SwiGLU (2e-3: two products meet in it); widths
    * of one, four and fourteen units (the 8B shape's 4,096 and 14,336; the widest from unit-major
-   * units; the two wider with the first unit pairs loaded before the staging, {@code MQP_HOIST});
-   * one to three row pairs a warp.
+   * units; the two wider with the first unit pairs loaded before the staging, {@code MQP_HOIST},
+   * and 4,096 with the L2 prefetch before the wait, {@code MQP_PREFETCH}); one to three row pairs a
+   * warp.
    */
   @Test
   void mqpMatchesTheReference() {
@@ -614,7 +615,9 @@ class QuantizedKernelsGpuTest {
       // the widest (the 8B shape's down) from unit-major units, the others pair-major
       boolean unitMajor = in == 14336;
       int flags =
-          (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0) | (in > 1024 ? CudaKernels.MQP_HOIST : 0);
+          (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0)
+              | (in > 1024 ? CudaKernels.MQP_HOIST : 0)
+              | (in == 4096 ? CudaKernels.MQP_PREFETCH : 0);
       int[] outs = {40, 8, 24};
       Fused[] m = new Fused[3];
       long[] units = new long[3];
