@@ -728,14 +728,12 @@ if named units; then
   # mqp4, the one-row INT4 products on row pairs from unit copies (MgemvSplits.MQ_WIDE_UNITS,
   # session 35): its kernel test, the whole-pass agreement with MQ_WIDE and the policies' own
   # test, then 8B INT4 g128 decode at UNITS_BATCH rows (default 1) under UNITS_POLICIES (default
-  # MQ_WIDE, MQ_WIDE_UNITS, MQ_WIDE_UNITS_UNIT_MAJOR (session 37's unit-major copies) and
-  # MQ_WIDE_UNITS_HOISTED (session 38's first loads before the staging), the two together, and
-  # MQ_WIDE_UNITS_PREFETCHED (o's weights into L2 during attention)), same weights, one process
-  # per order (UNITS_ORDERS=one: the first only).
+  # MQ_WIDE and MQ_WIDE_UNITS), same weights, one process per order (UNITS_ORDERS=one: the first
+  # only).
   junit units --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqpMatchesTheReference()' \
     --select-class io.kvant.cuda.model.MqpUnitsGpuTest --select-class io.kvant.cuda.model.MgemvSplitsTest
   # UNITS_POLICIES: the policies compared, comma-separated (run as given, then reversed)
-  policies=${UNITS_POLICIES:-mq-wide,mq-wide-units,mq-wide-units-unit-major,mq-wide-units-hoisted,mq-wide-units-unit-major-hoisted,mq-wide-units-prefetched}
+  policies=${UNITS_POLICIES:-mq-wide,mq-wide-units}
   reversed=$(tr ',' '\n' <<< "$policies" | tac | paste -sd, -)
   orders="$policies $reversed"
   [[ "${UNITS_ORDERS:-both}" == one ]] && orders=$policies

@@ -1674,21 +1674,6 @@ public final class CudaKernels {
   /** Most row pairs a warp of {@link #mqp} takes in turn. */
   public static final int MQP_MAX_ROUNDS = 4;
 
-  /** {@link #mqp}'s flag: the units were repacked unit-major ({@link #mqpRepack}). */
-  public static final int MQP_UNIT_MAJOR = 1;
-
-  /**
-   * {@link #mqp}'s flag: each warp requests its first four unit pairs before its block stages the
-   * input (after the wait on the previous launch), so their DRAM latency passes during the staging.
-   */
-  public static final int MQP_HOIST = 2;
-
-  /**
-   * {@link #mqp}'s flag: each warp requests its first row pair's units into L2 before the wait on
-   * the previous launch, for launches whose predecessor leaves the DRAM idle (attention before o).
-   */
-  public static final int MQP_PREFETCH = 4;
-
   /**
    * Blocks of one round a launch must have, per multiprocessor, before {@link #mqpRounds} gives it
    * two: two waves of three resident blocks (mqp4's 80 registers x 256 threads), so that halving
@@ -1743,8 +1728,7 @@ public final class CudaKernels {
    * out as {@link #mqp} reads them) from rows {@code p * rowMul + rowAdd} of a tiled 4-bit matrix
    * ({@code w}, F32 {@code scales} in groups of 128, {@code in} wide): rows (2p, 2p + 1) are {@code
    * rowMul = 2, rowAdd = 0 / 1}; gate and up rows p are {@code rowMul = 1, rowAdd = 0} from each
-   * matrix. {@code unitMajor}: unit pair u of pair p at {@code u * pairs + p} (unit pair u of every
-   * pair together) instead of {@code p * units + u}; {@link #mqp} must be told the same.
+   * matrix.
    *
    * @throws IllegalArgumentException for a width or side {@link #mqp} does not take
    */
@@ -1757,8 +1741,7 @@ public final class CudaKernels {
       int pairs,
       int rowMul,
       int rowAdd,
-      int side,
-      boolean unitMajor) {
+      int side) {
     if (in <= 0
         || in % MQP_UNIT_COLUMNS != 0
         || groupsPerRow != in / MQP_GROUP
@@ -1774,7 +1757,7 @@ public final class CudaKernels {
     }
     long words = (long) pairs * (in / MQP_UNIT_COLUMNS) * (MQP_UNIT_BYTES / 4);
     args.ptr(w).ptr(scales).i32(in).i32(groupsPerRow).ptr(units).i32(pairs);
-    args.i32(rowMul).i32(rowAdd).i32(side).i32(unitMajor ? 1 : 0);
+    args.i32(rowMul).i32(rowAdd).i32(side);
     launch(mqpRepack, "mqp4_repack", grid(words), 1, ELEMENTWISE_THREADS);
   }
 
@@ -1790,10 +1773,8 @@ public final class CudaKernels {
    * in F16, the runs scaled by their group's F32 scale and summed in F32 (to F16 rounding of {@link
    * #mq}'s result, not its bits). {@code rounds}: row pairs each warp takes in turn (1 to {@link
    * #MQP_MAX_ROUNDS}), so a block's staged input serves {@code 8 * rounds} pairs; the results do
-   * not depend on it. {@code flags}: {@link #MQP_UNIT_MAJOR} where every matrix's units were
-   * repacked unit-major ({@link #mqpRepack}), else pair-major; {@link #MQP_HOIST}, {@link
-   * #MQP_PREFETCH}; the results do not depend on these two. Preconditions: {@link #mqpTakes}; each
-   * matrix's {@code out} even unless {@code swiglu}.
+   * not depend on it. Preconditions: {@link #mqpTakes}; each matrix's {@code out} even unless
+   * {@code swiglu}.
    */
   public void mqp(
       MqpMatrix a,
@@ -1805,11 +1786,7 @@ public final class CudaKernels {
       long normW,
       float eps,
       boolean swiglu,
-      int rounds,
-      int flags) {
-    if ((flags & ~(MQP_UNIT_MAJOR | MQP_HOIST | MQP_PREFETCH)) != 0) {
-      throw new IllegalArgumentException("mqp4: unknown flags " + flags);
-    }
+      int rounds) {
     if (rounds < 1 || rounds > MQP_MAX_ROUNDS) {
       throw new IllegalArgumentException(
           "mqp4 takes 1 to " + MQP_MAX_ROUNDS + " rounds; got " + rounds);
@@ -1840,7 +1817,6 @@ public final class CudaKernels {
     mqpArgs(b);
     mqpArgs(c);
     args.ptr(x).i32(in).i32(accumulate ? 1 : 0).ptr(normW).f32(eps).i32(rounds);
-    args.i32(flags);
     int form = (swiglu ? 2 : 0) + (normW != 0 ? 1 : 0);
     launch(mqp[form], "mqp4", blocks, 1, 32 * MQP_PAIRS_PER_BLOCK, mqpSharedBytes(in));
   }

@@ -66,10 +66,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   // host threads for work between steps (forEachOnHost); null: the caller's thread alone
   private ComputePool hostPool;
   private DeviceBuffer partial;
-  // mqp4's copies of the one-row INT4 matrices, pair-major and unit-major, each built when a
-  // policy that reads it is first set; units is the one the current policy reads
-  private MqpUnits pairMajorUnits;
-  private MqpUnits unitMajorUnits;
+  // mqp4's copies of the one-row INT4 matrices, built when MQ_WIDE_UNITS is first set
   private MqpUnits units;
 
   /**
@@ -150,18 +147,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     }
     splits = policy;
     quantized.setSplits(policy);
-    if (policy.units()) {
-      if (policy.unitMajor()) {
-        if (unitMajorUnits == null) {
-          unitMajorUnits = new MqpUnits(device, k, model, true);
-        }
-        units = unitMajorUnits;
-      } else {
-        if (pairMajorUnits == null) {
-          pairMajorUnits = new MqpUnits(device, k, model, false);
-        }
-        units = pairMajorUnits;
-      }
+    if (policy.units() && units == null) {
+      units = new MqpUnits(device, k, model);
       quantized.setUnits(units);
     }
   }
@@ -658,7 +645,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
               oType);
         }
       }
-      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true, false, true);
+      gemm(w.wo(), att, oType, (long) n * dim, n, s.x.ptr(), true);
 
       MgOperand mg = fusable(w.gate(), n, dim);
       MgOperand mu = mg == null ? null : MgOperand.of(w.up(), n, splits.tiledRows());
@@ -862,8 +849,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
           normW,
           c.normEps(),
           true,
-          k.mqpRounds(a.out(), splits.unitsPaired()),
-          units.flags(splits, false));
+          k.mqpRounds(a.out(), splits.unitsPaired()));
       return true;
     }
     long ua = units.pairs(a.w());
@@ -884,8 +870,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         false,
         k.mqpRounds(
             (a.out() + (b == null ? 0 : b.out()) + (cm == null ? 0 : cm.out())) / 2,
-            splits.unitsPaired()),
-        units.flags(splits, false));
+            splits.unitsPaired()));
     return true;
   }
 
@@ -959,7 +944,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    * {@code inType}, cast here first when that is not the weight's type (F32 in, mixed types).
    */
   private void gemm(DeviceTensor w, long in, int inType, long count, int n, long y, boolean acc) {
-    gemm(w, in, inType, count, n, y, acc, false, false);
+    gemm(w, in, inType, count, n, y, acc, false);
   }
 
   /**
@@ -975,30 +960,11 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       long y,
       boolean acc,
       boolean sameInput) {
-    gemm(w, in, inType, count, n, y, acc, sameInput, false);
-  }
-
-  /**
-   * {@link #gemm(DeviceTensor, long, int, long, int, long, boolean)}; {@code sameInput}: {@code in}
-   * is the previous product's input, unchanged since (its W8A8 codes may be used again); {@code
-   * afterAttention}: the launch follows attention's (QuantizedProducts#multiply).
-   */
-  private void gemm(
-      DeviceTensor w,
-      long in,
-      int inType,
-      long count,
-      int n,
-      long y,
-      boolean acc,
-      boolean sameInput,
-      boolean afterAttention) {
     if (w.quantized()) {
       if (inType != CudaKernels.DT_F32) {
         throw new IllegalStateException("activations of type " + inType + " for quantized weights");
       }
-      quantized.multiply(
-          w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc, sameInput, afterAttention);
+      quantized.multiply(w, in, s.typed2.ptr(), tile.ptr(), tileElements, n, y, acc, sameInput);
       return;
     }
     // the dense paths may cast into typed2, where W8A8 keeps its codes
@@ -1127,11 +1093,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     if (partial != null) {
       partial.close();
     }
-    if (pairMajorUnits != null) {
-      pairMajorUnits.close();
-    }
-    if (unitMajorUnits != null) {
-      unitMajorUnits.close();
+    if (units != null) {
+      units.close();
     }
     cos.close();
     sin.close();

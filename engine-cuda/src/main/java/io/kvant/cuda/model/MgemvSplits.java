@@ -147,42 +147,7 @@ public enum MgemvSplits {
    * {@link #MQ_WIDE_UNITS}' 410.9 tok/s, 395.1 against 398.8 in the other order; gate/up 30.37 us
    * under ncu against 29.82 unpaired (another card). Kept to compare, not taken.
    */
-  MQ_WIDE_UNITS_PAIRED,
-  /**
-   * As {@link #MQ_WIDE_UNITS}, from unit copies laid out unit-major ({@code
-   * CudaKernels.mqpRepack}): unit pair u of every row pair together, so the warps of neighbouring
-   * pairs, which read their unit u at about the same time, read neighbouring bytes, where
-   * pair-major they read 4-15 KiB apart (one pair's whole row) and the DRAM sees as many streams as
-   * warps. Down (256 blocks, 14 units a row) reads at 44% of DRAM bandwidth with four or eight unit
-   * pairs in flight a warp, gate/up (4 units, a pair's row read nearly at once) at 66%
-   * (perf/RESULTS.md, session 37). A second set of copies, built when first set. To compare;
-   * written in session 37, not yet measured on a GPU.
-   */
-  MQ_WIDE_UNITS_UNIT_MAJOR,
-  /**
-   * As {@link #MQ_WIDE_UNITS}, with each warp's first four unit pairs requested before its block
-   * stages the input ({@code CudaKernels.MQP_HOIST}), after the wait on the previous launch, so
-   * their DRAM latency passes during the staging: under ncu the 4,096-wide launches run 65-72% of
-   * their time with any SM active, the staging and the first loads one after the other
-   * (perf/RESULTS.md, session 37). Session 36 loaded them before the wait and prefetched into L2: o
-   * and down faster under ncu, the step 0.98x (the predecessor's drain shared). To compare; written
-   * in session 38.
-   */
-  MQ_WIDE_UNITS_HOISTED,
-  /**
-   * {@link #MQ_WIDE_UNITS_UNIT_MAJOR} and {@link #MQ_WIDE_UNITS_HOISTED} together, to compare with
-   * each alone; written in session 38.
-   */
-  MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED,
-  /**
-   * As {@link #MQ_WIDE_UNITS}, with the o product's warps requesting their units into L2 before the
-   * wait on attention's launch ({@code CudaKernels.MQP_PREFETCH}): attention is latency-bound and
-   * leaves the DRAM idle, and o (8.4 MB at the 8B shape) runs 9.2 us under ncu at 29% of the DRAM
-   * bandwidth, its SMs idle a third of it (perf/RESULTS.md, session 37). Only after attention:
-   * session 36's prefetch before every launch's wait slowed the launches after the bandwidth-bound
-   * products. To compare; written in session 38.
-   */
-  MQ_WIDE_UNITS_PREFETCHED;
+  MQ_WIDE_UNITS_PAIRED;
 
   /**
    * Most activation rows {@link #MQ_WIDE} gives {@code mqw} (more decode tiles for cuBLASLt). 8B
@@ -233,12 +198,7 @@ public enum MgemvSplits {
 
   /** Whether one-row INT4 products take {@code mqp4} where their matrices have unit copies. */
   public boolean units() {
-    return this == MQ_WIDE_UNITS
-        || this == MQ_WIDE_UNITS_PAIRED
-        || this == MQ_WIDE_UNITS_UNIT_MAJOR
-        || this == MQ_WIDE_UNITS_HOISTED
-        || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED
-        || this == MQ_WIDE_UNITS_PREFETCHED;
+    return this == MQ_WIDE_UNITS || this == MQ_WIDE_UNITS_PAIRED;
   }
 
   /**
@@ -247,27 +207,6 @@ public enum MgemvSplits {
    */
   public boolean unitsPaired() {
     return this == MQ_WIDE_UNITS_PAIRED;
-  }
-
-  /** Whether {@code mqp4} reads unit-major copies ({@link #MQ_WIDE_UNITS_UNIT_MAJOR}). */
-  public boolean unitMajor() {
-    return this == MQ_WIDE_UNITS_UNIT_MAJOR || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
-  }
-
-  /**
-   * Whether {@code mqp4} requests its first unit pairs before the staging ({@link
-   * #MQ_WIDE_UNITS_HOISTED}).
-   */
-  public boolean unitsHoisted() {
-    return this == MQ_WIDE_UNITS_HOISTED || this == MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED;
-  }
-
-  /**
-   * Whether {@code mqp4}'s launch after attention requests its weights into L2 before its wait
-   * ({@link #MQ_WIDE_UNITS_PREFETCHED}).
-   */
-  public boolean unitsPrefetched() {
-    return this == MQ_WIDE_UNITS_PREFETCHED;
   }
 
   /** Rows from which a matrix counts as tall (the 8B shape's FFN and output head). */

@@ -22,21 +22,16 @@ final class MqpUnits implements AutoCloseable {
   private final Map<Long, DeviceBuffer> pairs = new HashMap<>();
   private final Map<Long, DeviceBuffer> gateUp = new HashMap<>();
   private final List<DeviceBuffer> owned = new ArrayList<>();
-  private final boolean unitMajor;
   private long bytes;
 
-  /**
-   * Repacks every matrix of {@code model} that {@code mqp4} takes (see the class comment),
-   * unit-major or pair-major ({@link CudaKernels#mqpRepack}).
-   */
-  MqpUnits(CudaDevice device, CudaKernels k, DeviceModel model, boolean unitMajor) {
-    this.unitMajor = unitMajor;
+  /** Repacks every matrix of {@code model} that {@code mqp4} takes (see the class comment). */
+  MqpUnits(CudaDevice device, CudaKernels k, DeviceModel model) {
     for (DeviceModel.Layer l : model.layers()) {
       for (DeviceTensor t : new DeviceTensor[] {l.wq(), l.wk(), l.wv(), l.wo(), l.down()}) {
         if (takes(k, t) && t.rows() % 2 == 0 && !pairs.containsKey(t.ptr())) {
           DeviceBuffer u = allocate(device, t.rows() / 2, t.cols());
-          repack(k, t, u, t.rows() / 2, 2, 0, 0, unitMajor);
-          repack(k, t, u, t.rows() / 2, 2, 1, 1, unitMajor);
+          repack(k, t, u, t.rows() / 2, 2, 0, 0);
+          repack(k, t, u, t.rows() / 2, 2, 1, 1);
           pairs.put(t.ptr(), u);
         }
       }
@@ -48,8 +43,8 @@ final class MqpUnits implements AutoCloseable {
           && g.cols() == up.cols()
           && !gateUp.containsKey(g.ptr())) {
         DeviceBuffer u = allocate(device, g.rows(), g.cols());
-        repack(k, g, u, g.rows(), 1, 0, 0, unitMajor);
-        repack(k, up, u, g.rows(), 1, 0, 1, unitMajor);
+        repack(k, g, u, g.rows(), 1, 0, 0);
+        repack(k, up, u, g.rows(), 1, 0, 1);
         gateUp.put(g.ptr(), u);
       }
     }
@@ -82,8 +77,7 @@ final class MqpUnits implements AutoCloseable {
       int pairCount,
       int mul,
       int add,
-      int side,
-      boolean unitMajor) {
+      int side) {
     DeviceTensor.DeviceQuant q = t.quant();
     k.mqpRepack(
         t.ptr(),
@@ -94,25 +88,7 @@ final class MqpUnits implements AutoCloseable {
         pairCount,
         mul,
         add,
-        side,
-        unitMajor);
-  }
-
-  /** Whether the units are unit-major ({@link CudaKernels#mqpRepack}). */
-  boolean unitMajor() {
-    return unitMajor;
-  }
-
-  /**
-   * {@link CudaKernels#mqp}'s flags for these units under {@code splits}: their layout, {@link
-   * CudaKernels#MQP_HOIST} where the policy asks for it ({@link MgemvSplits#unitsHoisted}), and
-   * {@link CudaKernels#MQP_PREFETCH} for a launch {@code afterAttention} where the policy asks for
-   * it ({@link MgemvSplits#unitsPrefetched}).
-   */
-  int flags(MgemvSplits splits, boolean afterAttention) {
-    return (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0)
-        | (splits.unitsHoisted() ? CudaKernels.MQP_HOIST : 0)
-        | (afterAttention && splits.unitsPrefetched() ? CudaKernels.MQP_PREFETCH : 0);
+        side);
   }
 
   /** The units of the matrix whose tiled codes are at {@code codes}, rows in pairs; 0 if none. */

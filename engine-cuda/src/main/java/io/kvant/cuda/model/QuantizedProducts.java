@@ -269,8 +269,11 @@ final class QuantizedProducts {
   }
 
   /**
-   * {@link #multiply(DeviceTensor, long, long, long, long, int, long, boolean, boolean, boolean)}
-   * of a launch not after attention.
+   * @param x F32 activations {@code [n][in]}
+   * @param xTyped scratch for {@code n * in} F16 activations (W8A8: the row scales and codes)
+   * @param tile scratch of {@code tileElements} F16 elements (W8A8: the accumulator)
+   * @param sameInput whether {@code x} and {@code xTyped} are as the previous call left them (a
+   *     layer's k and v after q, up after gate): W8A8 then uses the codes that call made
    */
   void multiply(
       DeviceTensor w,
@@ -282,30 +285,6 @@ final class QuantizedProducts {
       long y,
       boolean accumulate,
       boolean sameInput) {
-    multiply(w, x, xTyped, tile, tileElements, n, y, accumulate, sameInput, false);
-  }
-
-  /**
-   * @param x F32 activations {@code [n][in]}
-   * @param xTyped scratch for {@code n * in} F16 activations (W8A8: the row scales and codes)
-   * @param tile scratch of {@code tileElements} F16 elements (W8A8: the accumulator)
-   * @param sameInput whether {@code x} and {@code xTyped} are as the previous call left them (a
-   *     layer's k and v after q, up after gate): W8A8 then uses the codes that call made
-   * @param afterAttention whether the launch follows attention's, which leaves the DRAM idle: under
-   *     {@link MgemvSplits#unitsPrefetched} its {@code mqp4} requests its weights into L2 before
-   *     waiting on it
-   */
-  void multiply(
-      DeviceTensor w,
-      long x,
-      long xTyped,
-      long tile,
-      long tileElements,
-      int n,
-      long y,
-      boolean accumulate,
-      boolean sameInput,
-      boolean afterAttention) {
     DeviceTensor.DeviceQuant q = w.quant();
     int out = w.rows();
     int in = w.cols();
@@ -344,8 +323,7 @@ final class QuantizedProducts {
           0L,
           0f,
           false,
-          k.mqpRounds(out / 2, splits.unitsPaired()),
-          units.flags(splits, afterAttention));
+          k.mqpRounds(out / 2, splits.unitsPaired()));
       return;
     }
     if (tiled(w) && weightOnly(w, n, splits.tiledRows())) {

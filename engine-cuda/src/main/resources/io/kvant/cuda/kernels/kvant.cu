@@ -3430,9 +3430,7 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 //   bytes of the staged input (four wavefronts, no bank conflict).
 // - Lane l's word q is in the unit's group 2q + l / 16; the scales are stored [l / 16][q].
 // - Rows go in pairs, their units interleaved (a0 b0 a1 b1 ...): rows (2i, 2i + 1) of a matrix,
-//   or (gate i, up i) for SwiGLU, so one read of the staged input serves both rows; the unit pairs
-//   pair-major (a pair's in a row) or unit-major (unit pair u of every pair together; see
-//   mqp4_repack).
+//   or (gate i, up i) for SwiGLU, so one read of the staged input serves both rows.
 // A warp multiplies one pair over the whole width, four unit pairs of loads in flight per lane;
 // eight warps a block share the input, staged once per block in F16 (times the norm weights with
 // NORM, and the row's sum of squares). With rounds > 1 each warp takes that many pairs in turn
@@ -3446,20 +3444,14 @@ MQS_SPLITS(mq8e, MQC_E4M3)
 #define MQP_WARPS 8
 #define MQP_UNIT_COLS 1024
 #define MQP_UNIT_BYTES 544
-// mqp4's flags (CudaKernels.mqp): the units' layout, and whether the first slots load early
-#define MQP_UNIT_MAJOR 1
-#define MQP_HOIST 2
-#define MQP_PREFETCH 4
 
 // One side of the unit layout from the tiled layout: for pair p < pairs, the row p * rowMul +
 // rowAdd of the tiled matrix (w, scales: totalRows x in, groups of 128) becomes side `side` (0 or
-// 1) of pair p in units: pair-major (unit pair u of pair p at p * upr + u) or with unitMajor
-// unit-major (at u * pairs + p, so that the warps of neighbouring pairs, which read their unit u
-// at about the same time, read neighbouring bytes). One thread per 32-bit word of the destination
-// (128 code words and 8 scales a unit).
+// 1) of pair p in units. One thread per 32-bit word of the destination (128 code words and 8
+// scales a unit).
 extern "C" __global__ void mqp4_repack(const unsigned char* w, const float* scales, int in,
                                        int groupsPerRow, unsigned char* units, int pairs,
-                                       int rowMul, int rowAdd, int side, int unitMajor) {
+                                       int rowMul, int rowAdd, int side) {
   pdl_enter();
   const int upr = in / MQP_UNIT_COLS, chunks = in >> 6;
   const long total = (long)pairs * upr * 136;
@@ -3470,8 +3462,7 @@ extern "C" __global__ void mqp4_repack(const unsigned char* w, const float* scal
     const long p = pu / upr;
     const int u = (int)(pu - p * upr);
     const long r = p * rowMul + rowAdd;
-    const long slot = unitMajor ? (long)u * pairs + p : pu;  // the unit pair's place
-    unsigned* dst = (unsigned*)(units + (slot * 2 + side) * MQP_UNIT_BYTES) + sub;
+    unsigned* dst = (unsigned*)(units + (pu * 2 + side) * MQP_UNIT_BYTES) + sub;
     if (sub >= 128) {
       const int h = (sub - 128) >> 2, q = (sub - 128) & 3;
       *dst = __float_as_uint(scales[r * groupsPerRow + u * 8 + 2 * q + h]);
@@ -3524,13 +3515,11 @@ __device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, floa
   }
 }
 
-// Lane l's loads of unit pair v of the pair whose units start at base, stride bytes apart: codes
-// ca / cb (16 bytes each, streamed past L1) and the scales sa / sb (scale l % 8 of each unit; see
-// mqp_unit_pair).
-__device__ __forceinline__ void mqp_load_pair(const unsigned char* base, long stride, int v,
-                                              int lane, uint4& ca, float& sa, uint4& cb,
-                                              float& sb) {
-  const unsigned char* a = base + v * stride;
+// Lane l's loads of unit pair v of the pair whose units start at base: codes ca / cb (16 bytes
+// each, streamed past L1) and the scales sa / sb (scale l % 8 of each unit; see mqp_unit_pair).
+__device__ __forceinline__ void mqp_load_pair(const unsigned char* base, int v, int lane,
+                                              uint4& ca, float& sa, uint4& cb, float& sb) {
+  const unsigned char* a = base + (long)(2 * v) * MQP_UNIT_BYTES;
   ca = ld_stream16(a + 16 * lane);
   sa = *(const float*)(a + 512 + 4 * (lane & 7));
   cb = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
@@ -3540,15 +3529,13 @@ __device__ __forceinline__ void mqp_load_pair(const unsigned char* base, long st
 // grid: the blocks of every matrix in turn (ceil(pairs / (MQP_WARPS * rounds)) each: out / 2
 // pairs, or out for SwiGLU, whose one unit buffer u0 holds gate/up pairs and whose output goes to
 // y0); block: 32 * MQP_WARPS; dynamic shared memory in * 2 + MQP_WARPS * 4 bytes. Preconditions
-// (Java side): in a multiple of 1,024; out even unless SwiGLU; units repacked by mqp4_repack in
-// the layout flags names (MQP_UNIT_MAJOR).
+// (Java side): in a multiple of 1,024; out even unless SwiGLU; units repacked by mqp4_repack.
 template <bool SW, bool NORM>
 __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int out0,
                                          const unsigned char* u1, float* y1, int out1,
                                          const unsigned char* u2, float* y2, int out2,
                                          const float* x, int in, int accumulate,
-                                         const float* normW, float eps, int rounds,
-                                         int flags) {
+                                         const float* normW, float eps, int rounds) {
   extern __shared__ __align__(16) unsigned short mqp_xs[];
   // the warps' sums of squares after the row, in the dynamic area: a static array beside it would
   // leave the opt-in limit unreachable for the dynamic size the Java side sets
@@ -3572,38 +3559,7 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     y = y1;
   }
   pdl_launch_next();
-  const int upr = in / MQP_UNIT_COLS;
-  const bool unitMajor = (flags & MQP_UNIT_MAJOR) != 0;
-  // pair-major: the pair's unit pairs in a row; unit-major: unit pair v of every pair together
-  const long stride = (unitMajor ? (long)pairs : 1L) * 2 * MQP_UNIT_BYTES;
-  // MQP_PREFETCH: the first round's unit pairs requested into L2 before the wait, for launches
-  // whose predecessor leaves the DRAM idle (the o product after attention), so that the weights
-  // stream while it runs; ten lanes cover the up to ten 128-byte lines of a 1,088-byte unit pair
-  if ((flags & MQP_PREFETCH) != 0 && b * per + warp < pairs && lane < 10) {
-    const unsigned char* p0 =
-        units + (long)(b * per + warp) * (unitMajor ? 1 : upr) * 2 * MQP_UNIT_BYTES +
-        (lane < 9 ? 128 * lane : 2 * MQP_UNIT_BYTES - 1);
-    for (int v = 0; v < upr; v++) prefetch_l2(p0 + v * stride);
-  }
   pdl_wait_previous();
-  // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
-  // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
-  // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's
-  // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md)
-  uint4 ca[4], cb[4];
-  float sa[4], sb[4];
-  // MQP_HOIST: the first round's slots requested before the staging but after the wait, so that
-  // their DRAM latency passes while the block stages its input, and nothing is taken from the
-  // predecessor's drain (loads before the wait were slower in whole steps, session 36)
-  const bool hoist = (flags & MQP_HOIST) != 0;
-  if (hoist && b * per + warp < pairs) {
-    const unsigned char* base0 =
-        units + (long)(b * per + warp) * (unitMajor ? 1 : upr) * 2 * MQP_UNIT_BYTES;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      if (i < upr) mqp_load_pair(base0, stride, i, lane, ca[i], sa[i], cb[i], sb[i]);
-    }
-  }
   float ss = 0.f;
   // unrolled so that a thread's loads of the row are in flight together, not one L2 trip each
 #pragma unroll 4
@@ -3622,6 +3578,7 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     if (lane == 0) mqpSs[warp] = ss;
   }
   __syncthreads();
+  const int upr = in / MQP_UNIT_COLS;
   float inv = 1.f;
   if (NORM) {
     float q = 0.f;
@@ -3632,14 +3589,17 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   for (int r = 0; r < rounds; r++) {
     const int item = b * per + r * MQP_WARPS + warp;
     if (item >= pairs) return;
-    const unsigned char* base =
-        units + (long)item * (unitMajor ? 1 : upr) * 2 * MQP_UNIT_BYTES;
+    const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
     float suma = 0.f, sumb = 0.f;
-    if (!hoist || r > 0) {
+    // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
+    // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
+    // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's
+    // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md)
+    uint4 ca[4], cb[4];
+    float sa[4], sb[4];
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        if (i < upr) mqp_load_pair(base, stride, i, lane, ca[i], sa[i], cb[i], sb[i]);
-      }
+    for (int i = 0; i < 4; i++) {
+      if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
     }
     for (int v0 = 0; v0 < upr; v0 += 4) {
 #pragma unroll
@@ -3647,9 +3607,7 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
         if (v0 + i < upr) {
           mqp_unit_pair(ca[i], sa[i], cb[i], sb[i], mqp_xs + (v0 + i) * MQP_UNIT_COLS, lane,
                         suma, sumb);
-          if (v0 + 4 + i < upr) {
-            mqp_load_pair(base, stride, v0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
-          }
+          if (v0 + 4 + i < upr) mqp_load_pair(base, v0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
         }
       }
     }
@@ -3674,9 +3632,9 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
   extern "C" __global__ void __launch_bounds__(32 * MQP_WARPS) NAME(                             \
       const unsigned char* u0, float* y0, int out0, const unsigned char* u1, float* y1,          \
       int out1, const unsigned char* u2, float* y2, int out2, const float* x, int in,            \
-      int accumulate, const float* normW, float eps, int rounds, int flags) {                    \
+      int accumulate, const float* normW, float eps, int rounds) {                               \
     mqp_impl<SW, NORM>(u0, y0, out0, u1, y1, out1, u2, y2, out2, x, in, accumulate, normW, eps,  \
-                       rounds, flags);                                                           \
+                       rounds);                                                                  \
   }
 MQP_KERNEL(mqp4_plain, false, false)
 MQP_KERNEL(mqp4_norm, false, true)

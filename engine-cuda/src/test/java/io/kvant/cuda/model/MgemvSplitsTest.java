@@ -115,28 +115,6 @@ class MgemvSplitsTest {
     assertThat(CudaKernels.mqpRounds(8 * 6 * 132 - 8, true, 132)).isEqualTo(1);
     assertThat(CudaKernels.mqpRounds(14336, false, 132)).isEqualTo(1);
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitMajor()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitsPaired()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitMajor()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitsHoisted()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitMajor()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.unitsPaired()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsHoisted()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.unitsHoisted()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.unitMajor()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED.unitsHoisted()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.units()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.unitsPrefetched()).isTrue();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.unitsHoisted()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_PREFETCHED.unitMajor()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsPrefetched()).isFalse();
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_HOISTED.tiledRows())
-        .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
-    assertThat(MgemvSplits.MQ_WIDE_UNITS_UNIT_MAJOR.tiledRows())
-        .isEqualTo(MgemvSplits.MQ_WIDE.tiledRows());
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.unitsPaired()).isTrue();
     assertThat(MgemvSplits.MQ_WIDE_UNITS.unitsPaired()).isFalse();
     assertThat(MgemvSplits.MQ_WIDE_UNITS_PAIRED.tiledRows())

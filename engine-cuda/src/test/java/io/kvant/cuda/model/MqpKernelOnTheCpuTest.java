@@ -18,14 +18,12 @@ import org.junit.jupiter.api.io.TempDir;
  * MqsKernelOnTheCpuTest} runs {@code mqs}: the matrices quantized to INT4 in groups of 128 and
  * tiled in Java ({@link QuantizedLayout}), repacked into units by {@code mqp4_repack}, multiplied
  * by {@code mqp4}. Each output must equal the product from the layout's values (float64, the
- * activations rounded to F16) within 1e-3 of the largest (SwiGLU 2e-3): mqp4 sums each 8-column run
- * in F16 (fma.rn.f16x2), so it agrees with the float64 product to F16 rounding of those partial
- * sums, not to the 5e-5 of the F32-summing kernels. Widths of one, three, five and ten units (the
- * four slots of unit loads partly filled, refilled once and twice over), one to three row pairs a
- * warp, the units pair-major and unit-major, the first slots loaded before the staging or not;
- * plain (accumulated onto the outputs) with one and three matrices, with the RMSNorm folded in, and
- * gate/up with SwiGLU. The kernels' behaviour on the hardware is {@code
- * QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
+ * activations rounded to F16) within 1e-3 of the largest: mqp4 sums each 8-column run in F16
+ * (fma.rn.f16x2), so it agrees with the float64 product to F16 rounding of those partial sums, not
+ * to the 5e-5 of the F32-summing kernels. Widths of one, three and five units (a partial and a
+ * second pass of four unit loads), one to three row pairs a warp; plain (accumulated onto the
+ * outputs) with one and three matrices, with the RMSNorm folded in, and gate/up with SwiGLU. The
+ * kernels' behaviour on the hardware is {@code QuantizedKernelsGpuTest#mqpMatchesTheReference}'s.
  */
 class MqpKernelOnTheCpuTest {
   @TempDir Path dir;
@@ -48,22 +46,13 @@ class MqpKernelOnTheCpuTest {
         int[] outs = swiglu ? new int[] {9, 9} : c == 1 ? new int[] {40, 8, 24} : new int[] {40};
         // one, two or three row pairs a warp in turn: 20 pairs in blocks of 8, 16 (the second
         // block's first round partial) or 24 (its last round partial)
-        // both layouts of the units, in turn, and the first slots loaded before the staging
-        // (CudaKernels.MQP_HOIST) or after it, in pairs of cases; every third case with the L2
-        // prefetch before the wait (a no-op here: it must only leave the results alone)
-        int k = form + c;
-        int flags =
-            (k % 2 == 1 ? CudaKernels.MQP_UNIT_MAJOR : 0)
-                | (k / 2 % 2 == 0 ? CudaKernels.MQP_HOIST : 0)
-                | (k % 3 == 0 ? CudaKernels.MQP_PREFETCH : 0);
-        check(harness, in, outs, form, 1 + k % 3, flags, rnd);
+        check(harness, in, outs, form, 1 + (form + c) % 3, rnd);
       }
       c++;
     }
   }
 
-  private void check(
-      Path harness, int in, int[] outs, int form, int rounds, int flags, SplittableRandom rnd)
+  private void check(Path harness, int in, int[] outs, int form, int rounds, SplittableRandom rnd)
       throws Exception {
     boolean swiglu = form >= 2;
     boolean norm = form == 1 || form == 3;
@@ -96,7 +85,7 @@ class MqpKernelOnTheCpuTest {
     }
     float eps = 1e-5f;
     float[] want = reference(m, x, normW, base, in, norm, swiglu, eps);
-    float[] got = run(harness, m, form, in, rounds, flags, x, normW, base, eps);
+    float[] got = run(harness, m, form, in, rounds, x, normW, base, eps);
     double scale = 0;
     for (float v : want) {
       scale = Math.max(scale, Math.abs(v));
@@ -109,14 +98,7 @@ class MqpKernelOnTheCpuTest {
     // SwiGLU meets two products' F16 partial sums in g * sigmoid(g) * u: held to 2e-3 as on the
     // GPU (QuantizedKernelsGpuTest), the single products to 1e-3
     assertThat(err / scale)
-        .as(
-            "mqp4 %s, width %d, %d matrices, %d rounds, %s, %s",
-            FORMS[form],
-            in,
-            m.length,
-            rounds,
-            (flags & CudaKernels.MQP_UNIT_MAJOR) != 0 ? "unit-major" : "pair-major",
-            (flags & CudaKernels.MQP_HOIST) != 0 ? "hoisted" : "not hoisted")
+        .as("mqp4 %s, width %d, %d matrices, %d rounds", FORMS[form], in, m.length, rounds)
         .isLessThan(swiglu ? 2e-3 : 1e-3);
   }
 
@@ -171,13 +153,12 @@ class MqpKernelOnTheCpuTest {
       int form,
       int in,
       int rounds,
-      int flags,
       float[] x,
       float[] normW,
       float[][] base,
       float eps)
       throws Exception {
-    int bytes = 28 + 12 * m.length + 4;
+    int bytes = 24 + 12 * m.length + 4;
     for (QuantizedLayout l : m) {
       bytes += (int) l.codeBytes() + 4 * l.scales().length;
     }
@@ -187,8 +168,7 @@ class MqpKernelOnTheCpuTest {
     }
     bytes += 8 * in + 4 * outputs;
     ByteBuffer b = ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
-    b.putInt(form).putInt(in).putInt(1).putInt(m.length).putInt(m[0].groupsPerRow());
-    b.putInt(rounds).putInt(flags);
+    b.putInt(form).putInt(in).putInt(1).putInt(m.length).putInt(m[0].groupsPerRow()).putInt(rounds);
     for (QuantizedLayout l : m) {
       b.putInt(l.rows()).putInt((int) l.codeBytes()).putInt(l.scales().length);
     }

@@ -20,31 +20,21 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS}, {@link
- * MgemvSplits#MQ_WIDE_UNITS_PAIRED}, {@link MgemvSplits#MQ_WIDE_UNITS_UNIT_MAJOR} and {@link
- * MgemvSplits#MQ_WIDE_UNITS_HOISTED}, {@link MgemvSplits#MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED} and
- * {@link MgemvSplits#MQ_WIDE_UNITS_PREFETCHED} (the one-row INT4 products on {@code mqp4}, from
- * unit copies, pair-major and unit-major, the first loads before the staging or after it, o's
- * weights into L2 before its wait) against {@link MgemvSplits#MQ_WIDE} on the same synthetic model:
- * a shape whose every layer matrix {@code mqp4} takes (width 2,048, and an FFN wide enough that the
- * paired policy's gate/up launch takes two row pairs a warp on this device; symmetric INT4 in
- * groups of 128), an 8-token prefill (tiled products for both), then one-row decode steps fed the
- * same tokens, whose logits must agree within 1e-2 of the largest (mqp4 sums each 8-column run in
- * F16, the tiled products in F32: two layers of such differences, not a different product).
+ * Whole forward passes under {@link MgemvSplits#MQ_WIDE_UNITS} and {@link
+ * MgemvSplits#MQ_WIDE_UNITS_PAIRED} (the one-row INT4 products on {@code mqp4}, from unit copies)
+ * against {@link MgemvSplits#MQ_WIDE} on the same synthetic model: a shape whose every layer matrix
+ * {@code mqp4} takes (width 2,048, and an FFN wide enough that the paired policy's gate/up launch
+ * takes two row pairs a warp on this device; symmetric INT4 in groups of 128), an 8-token prefill
+ * (tiled products for both), then one-row decode steps fed the same tokens, whose logits must agree
+ * within 1e-2 of the largest (mqp4 sums each 8-column run in F16, the tiled products in F32: two
+ * layers of such differences, not a different product).
  */
 @Tag("gpu")
 class MqpUnitsGpuTest {
   @ParameterizedTest
   @EnumSource(
       value = MgemvSplits.class,
-      names = {
-        "MQ_WIDE_UNITS",
-        "MQ_WIDE_UNITS_PAIRED",
-        "MQ_WIDE_UNITS_UNIT_MAJOR",
-        "MQ_WIDE_UNITS_HOISTED",
-        "MQ_WIDE_UNITS_UNIT_MAJOR_HOISTED",
-        "MQ_WIDE_UNITS_PREFETCHED"
-      })
+      names = {"MQ_WIDE_UNITS", "MQ_WIDE_UNITS_PAIRED"})
   void oneRowDecodeOnUnitsAgreesWithTheTiledProducts(MgemvSplits policy) {
     CudaBackend backend = GpuFixture.backend();
     CudaDevice d = backend.device();

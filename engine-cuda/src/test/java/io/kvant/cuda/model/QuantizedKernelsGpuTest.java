@@ -602,9 +602,7 @@ class QuantizedKernelsGpuTest {
    * tiled layout) against the float64 reference within 1e-3 of the largest output (it sums each
    * 8-column run in F16): three matrices of 40, 8 and 24 rows in one launch accumulating, with and
    * without the RMSNorm, and gate/up of 9 rows with SwiGLU (2e-3: two products meet in it); widths
-   * of one, four and fourteen units (the 8B shape's 4,096 and 14,336; the widest from unit-major
-   * units; the two wider with the first unit pairs loaded before the staging, {@code MQP_HOIST},
-   * and 4,096 with the L2 prefetch before the wait, {@code MQP_PREFETCH}); one to three row pairs a
+   * of one, four and fourteen units (the 8B shape's 4,096 and 14,336); one to three row pairs a
    * warp.
    */
   @Test
@@ -612,12 +610,6 @@ class QuantizedKernelsGpuTest {
     CudaKernels k = backend.kernels();
     for (int in : new int[] {1024, 4096, 14336}) {
       assertThat(k.mqpTakes(in, 128, true)).isTrue();
-      // the widest (the 8B shape's down) from unit-major units, the others pair-major
-      boolean unitMajor = in == 14336;
-      int flags =
-          (unitMajor ? CudaKernels.MQP_UNIT_MAJOR : 0)
-              | (in > 1024 ? CudaKernels.MQP_HOIST : 0)
-              | (in == 4096 ? CudaKernels.MQP_PREFETCH : 0);
       int[] outs = {40, 8, 24};
       Fused[] m = new Fused[3];
       long[] units = new long[3];
@@ -626,8 +618,7 @@ class QuantizedKernelsGpuTest {
         units[i] = mem.alloc(CudaKernels.mqpUnitBytes(outs[i] / 2, in));
         CudaKernels.MgMatrix mm = m[i].op().into(0);
         for (int side = 0; side < 2; side++) {
-          k.mqpRepack(
-              mm.w(), mm.scales(), in, in / 128, units[i], outs[i] / 2, 2, side, side, unitMajor);
+          k.mqpRepack(mm.w(), mm.scales(), in, in / 128, units[i], outs[i] / 2, 2, side, side);
         }
       }
       float[] x = mem.random(in, 1);
@@ -660,8 +651,7 @@ class QuantizedKernelsGpuTest {
             norm ? mem.up(normW) : 0,
             eps,
             false,
-            norm ? 2 : 1,
-            flags);
+            norm ? 2 : 1);
         for (int i = 0; i < 3; i++) {
           double[] p = product(m[i].values(), outs[i], in, xin, 1);
           float[] want = new float[p.length];
@@ -677,8 +667,8 @@ class QuantizedKernelsGpuTest {
         long gu = mem.alloc(CudaKernels.mqpUnitBytes(9, in));
         CudaKernels.MgMatrix gm = gate.op().into(0);
         CudaKernels.MgMatrix um = up.op().into(0);
-        k.mqpRepack(gm.w(), gm.scales(), in, in / 128, gu, 9, 1, 0, 0, unitMajor);
-        k.mqpRepack(um.w(), um.scales(), in, in / 128, gu, 9, 1, 0, 1, unitMajor);
+        k.mqpRepack(gm.w(), gm.scales(), in, in / 128, gu, 9, 1, 0, 0);
+        k.mqpRepack(um.w(), um.scales(), in, in / 128, gu, 9, 1, 0, 1);
         long h = mem.alloc(4L * 9);
         k.mqp(
             new CudaKernels.MqpMatrix(gu, h, 9),
@@ -690,8 +680,7 @@ class QuantizedKernelsGpuTest {
             norm ? mem.up(normW) : 0,
             eps,
             true,
-            norm ? 1 : 3,
-            flags);
+            norm ? 1 : 3);
         // two products' F16 partial sums meet in g * sigmoid(g) * u: measured 1.01e-3 at 14,336
         // columns on an H100 (perf/RESULTS.md, session 36), where one product stays under 1e-3;
         // a wrong nibble or scale is off by far more
