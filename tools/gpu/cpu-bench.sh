@@ -21,7 +21,8 @@
 #                                         min and median time per call
 #   tools/gpu/cpu-bench.sh ab 8 16        kvant's integer decode with .device/cpu-bench/base/'s jars
 #                                         (an earlier engine, put there by hand) against the pack's,
-#                                         alternated AB_ROUNDS times (default 2); writes the GGUF
+#                                         alternated AB_ROUNDS times (default 2; base runs first
+#                                         in odd rounds, new in even ones); writes the GGUF
 #                                         files it needs, builds no llama.cpp; AB_BASE and AB_NEW
 #                                         name other folders of .device/cpu-bench/ for either side
 #   tools/gpu/cpu-bench.sh probe          one-row packed products alone (tools/cpu/PackedProbe, one
@@ -234,7 +235,11 @@ ab() {
     for t in ${threads[@]}; do
       for ((round = 1; round <= ${AB_ROUNDS:-2}; round++)); do
         declare -A got=()
-        for side in base new; do
+        # odd rounds base first, even rounds new first: on a machine whose load drifts, a fixed
+        # order favours one side (session 37's 1B rows)
+        local sides="base new"
+        ((round % 2 == 0)) && sides="new base"
+        for side in $sides; do
           KVANT_CP="$CP"
           [[ $side == base ]] && KVANT_CP="$BENCH_PACK/$baseDir/*:$CP"
           [[ $side == new && -n $newDir ]] && KVANT_CP="$BENCH_PACK/$newDir/*:$CP"
