@@ -590,9 +590,13 @@ if named ncu1; then
   for w in ${NCU1_WEIGHTS:-int4-g128 fp8-e4m3}; do
     k=mq4; [[ $w == fp8* ]] && k=mq8e
     k=${NCU1_KERNEL:-$k}  # e.g. "mq" with NCU1_SPLITS=mq-wide-units: mq4 for the prompt, mqp4 after
-    timeout 240 ncu --clock-control none --kernel-name "regex:^$k" --launch-skip 129 --launch-count 4 \
-      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-      --section MemoryWorkloadAnalysis --section SchedulerStats --section InstructionStats \
+    # NCU1_SECTIONS replaces the section list, e.g. "--set full" (memory tables and stall
+    # reasons by instruction); NCU1_SKIP the matching launches passed over (default 129: the
+    # prompt's), e.g. NCU1_KERNEL=mqp4_plain NCU1_SKIP=0 for layer 0's o and down alone
+    # shellcheck disable=SC2086 # NCU1_SECTIONS is a word list
+    timeout 240 ncu --clock-control none --kernel-name "regex:^$k" --launch-skip "${NCU1_SKIP:-129}" --launch-count 4 \
+      ${NCU1_SECTIONS:---section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section MemoryWorkloadAnalysis --section SchedulerStats --section InstructionStats} \
       "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt 4 --steps 2 --graphs off \
       --splits "${NCU1_SPLITS:-mq-32}" --fuse "${NCU1_FUSE:-products}" --weights "$w" > "$RESULTS/ncu1-$w.txt" 2>&1
     grep -v "^WARNING" "$RESULTS/ncu1-$w.txt" | grep -E "^  [a-z]|mq|Duration|Throughput|Occupancy|Registers|Block Size|Grid Size|Waves|Stall|Issued|Eligible|Active Warps|No Eligible|Shared Memory|Bandwidth|L2 Hit|L1/TEX Hit" | head -150
