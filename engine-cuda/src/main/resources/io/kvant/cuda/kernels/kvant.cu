@@ -3593,7 +3593,7 @@ __device__ __forceinline__ void mqp_impl(const unsigned char* u0, float* y0, int
     float suma = 0.f, sumb = 0.f;
     // four slots of unit pairs; slot i is refilled with unit v + 4 as soon as unit v (v % 4 == i)
     // is multiplied, so three slots' loads stay in flight while a warp computes, at no extra
-    // registers. The step as before it (1.034x mq-wide's, session 37); ncu still finds down's
+    // registers (with them the step ran 1.034x mq-wide's, session 37); ncu still finds down's
     // warps waiting on these loads half their time at 15 warps an SM (perf/RESULTS.md)
     uint4 ca[4], cb[4];
     float sa[4], sb[4];

@@ -13,8 +13,16 @@ import java.util.Map;
 final class PieceMaps {
   private PieceMaps() {}
 
-  /** An unmodifiable copy of {@code pieces}. */
+  /** An unmodifiable copy of {@code pieces} (a map the caller was given). */
   static Map<String, Integer> copyOf(Map<String, Integer> pieces) {
-    return Collections.unmodifiableMap(new HashMap<>(pieces));
+    return view(new HashMap<>(pieces));
+  }
+
+  /**
+   * An unmodifiable view of {@code pieces}, which the caller built and no one else holds: no second
+   * copy of a vocabulary at load.
+   */
+  static Map<String, Integer> view(HashMap<String, Integer> pieces) {
+    return Collections.unmodifiableMap(pieces);
   }
 }

@@ -104,7 +104,7 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
     this.normalizer = Objects.requireNonNull(normalizer, "normalizer");
 
     Arrays.fill(byteTokens, -1);
-    Map<String, Integer> mergeable = new HashMap<>();
+    HashMap<String, Integer> mergeable = new HashMap<>();
     List<String> userPieces = new ArrayList<>();
     List<Integer> userIds = new ArrayList<>();
     this.bytes = new byte[n][];
@@ -145,7 +145,7 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
       throw new TokenizerFormatException(
           source, "vocabulary has neither an unknown token nor all 256 byte tokens");
     }
-    this.mergeable = PieceMaps.copyOf(mergeable);
+    this.mergeable = PieceMaps.view(mergeable);
     this.userDefined = new LiteralMatcher(userPieces);
     this.userDefinedIds = userIds.stream().mapToInt(Integer::intValue).toArray();
   }
