@@ -307,11 +307,27 @@ class QuantizedKernelsGpuTest {
   /** {@code h} equals {@code silu(xin gate^T) * (xin up^T)} (float64 reference) within 5e-5. */
   private void assertSwiglu(
       Fused gate, Fused up, int out, int in, double[] xin, int n, long h, String what) {
-    assertSwiglu(gate, up, out, in, xin, n, h, what, 5e-5);
+    double[] g = product(gate.values(), out, in, xin, n);
+    double[] u = product(up.values(), out, in, xin, n);
+    float[] want = new float[g.length];
+    for (int j = 0; j < g.length; j++) {
+      want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
+    }
+    assertThat(relError(mem.down(h, n * out), want))
+        .as("%s swiglu %dx%d, %d rows", what, out, in, n)
+        .isLessThan(5e-5);
   }
 
-  /** {@link #assertSwiglu} within {@code tolerance} of the largest output. */
-  private void assertSwiglu(
+  /**
+   * {@code h} equals {@code silu(g) * u} of the float64 products {@code g} and {@code u} within
+   * {@code tolerance} of {@code max|g| * max|u|}, for kernels whose products are each within {@code
+   * e} of their largest value: then each output is off by at most about {@code (1.1 + 1) e max|g|
+   * max|u|} (silu's slope is below 1.1, |silu(g)| at most |g|), whatever the outputs' own size.
+   * Against the largest output instead, a random draw failed at 3.5e-3 on an H200 (perf/RESULTS.md,
+   * session 39): of nine outputs the largest can be far smaller than the products (a negative
+   * gate's silu is near 0). A wrong nibble or scale is off by the order of {@code max|g| max|u|}.
+   */
+  private void assertSwigluOfProducts(
       Fused gate,
       Fused up,
       int out,
@@ -323,12 +339,17 @@ class QuantizedKernelsGpuTest {
       double tolerance) {
     double[] g = product(gate.values(), out, in, xin, n);
     double[] u = product(up.values(), out, in, xin, n);
-    float[] want = new float[g.length];
+    float[] got = mem.down(h, n * out);
+    double gMax = 0;
+    double uMax = 0;
+    double err = 0;
     for (int j = 0; j < g.length; j++) {
-      want[j] = (float) (g[j] / (1 + Math.exp(-g[j])) * u[j]);
+      gMax = Math.max(gMax, Math.abs(g[j]));
+      uMax = Math.max(uMax, Math.abs(u[j]));
+      err = Math.max(err, Math.abs(got[j] - g[j] / (1 + Math.exp(-g[j])) * u[j]));
     }
-    assertThat(relError(mem.down(h, n * out), want))
-        .as("%s swiglu %dx%d, %d rows", what, out, in, n)
+    assertThat(err / (gMax * uMax))
+        .as("%s swiglu %dx%d, %d rows, against max|g| max|u|", what, out, in, n)
         .isLessThan(tolerance);
   }
 
@@ -601,9 +622,9 @@ class QuantizedKernelsGpuTest {
    * mqp4 (one row, symmetric INT4 in groups of 128, from units repacked on the device from the
    * tiled layout) against the float64 reference within 1e-3 of the largest output (it sums each
    * 8-column run in F16): three matrices of 40, 8 and 24 rows in one launch accumulating, with and
-   * without the RMSNorm, and gate/up of 9 rows with SwiGLU (2e-3: two products meet in it); widths
-   * of one, four and fourteen units (the 8B shape's 4,096 and 14,336); one to three row pairs a
-   * warp.
+   * without the RMSNorm, and gate/up of 9 rows with SwiGLU (against the products' sizes: two
+   * products meet in it); widths of one, four and fourteen units (the 8B shape's 4,096 and 14,336);
+   * one to three row pairs a warp.
    */
   @Test
   void mqpMatchesTheReference() {
@@ -681,10 +702,10 @@ class QuantizedKernelsGpuTest {
             eps,
             true,
             norm ? 1 : 3);
-        // two products' F16 partial sums meet in g * sigmoid(g) * u: measured 1.01e-3 at 14,336
-        // columns on an H100 (perf/RESULTS.md, session 36), where one product stays under 1e-3;
-        // a wrong nibble or scale is off by far more
-        assertSwiglu(gate, up, 9, in, xin, 1, h, "mqp4 (norm " + norm + ")", 2e-3);
+        // mqp4's products are within 1e-3 of their largest value (above), so its SwiGLU within
+        // 2.1e-3 of
+        // max|g| max|u|
+        assertSwigluOfProducts(gate, up, 9, in, xin, 1, h, "mqp4 (norm " + norm + ")", 2.1e-3);
       }
     }
   }
