@@ -354,7 +354,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       // one row per tile (rows of distinct sequences, graph or not): attention_rows' grid is the
       // rows themselves; enqueue takes it only where attention_decode would run
       if (tiles.length / 2 == padded
-          && fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
+          && (fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
+              || fusion == DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION)
           && CudaKernels.attentionRowsTakes(
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
         rowsPlan = k.rowsPlan(padded, c.kvHeads(), maxLen);
@@ -555,7 +556,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             decodeAttention(kv, att, oType, rowSeqs, positions, blockTables, maxBlocks, l),
             n,
             st.rowsPlan(),
-            partial == null ? 0L : partial.ptr());
+            partial == null ? 0L : partial.ptr(),
+            fusion == DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION);
       } else if (decodeAttention) {
         decodeAttentionLayers++;
         k.attentionDecode(

@@ -48,13 +48,22 @@ public enum DecodeFusion {
    * INT4 g128 one sequence 311.7 -> 366.6 tok/s, FP8 259.1 -> 299.3, FP8 W8A8 at 256 sequences
    * 16,837 -> 20,982 (perf/RESULTS.md, session 28).
    */
-  PRODUCTS_AND_WARP_ATTENTION;
+  PRODUCTS_AND_WARP_ATTENTION,
+  /**
+   * As {@link #PRODUCTS_AND_WARP_ATTENTION}, with each warp of {@code attention_rows} asking for
+   * its first tile's keys and values of the earlier positions before it waits for the q/k/v product
+   * (programmatic launch): at one row the launch was 11.1 us of a 2.35 ms step on an H200, most of
+   * it a chain of dependent loads (perf/RESULTS.md, session 39). Measured against it in session 39.
+   */
+  PRODUCTS_AND_EARLY_WARP_ATTENTION;
 
   /** The mode serving uses. */
   public static final DecodeFusion DEFAULT = PRODUCTS_AND_WARP_ATTENTION;
 
   /** Whether decode steps take RoPE, the KV append and attention in one launch where they can. */
   public boolean attentionInOneLaunch() {
-    return this == PRODUCTS_AND_ATTENTION || this == PRODUCTS_AND_WARP_ATTENTION;
+    return this == PRODUCTS_AND_ATTENTION
+        || this == PRODUCTS_AND_WARP_ATTENTION
+        || this == PRODUCTS_AND_EARLY_WARP_ATTENTION;
   }
 }

@@ -1420,8 +1420,11 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
 // (counters as attention_decode's). The results equal, to the bit, rope_kv_append, then
 // attention_tiled and attention_merge under a split of gridDim.z * warps ranges of tilesPerWarp *
 // 32 positions (one range: attention_tiled's unsplit output); blocks and warps without positions
-// of their row do nothing. grid: (rows, kvHeads, blocks per row), block: 32 * warps (warps <=
-// AR_MAX_WARPS).
+// of their row do nothing. With early != 0 (ignored by the _kc kernels), each warp asks for its
+// first tile's keys and values of the positions before the row's own between
+// griddepcontrol.launch_dependents and .wait, so that under programmatic launch they arrive while
+// the q/k/v product still runs (the same loads, the same bits). grid: (rows, kvHeads, blocks per
+// row), block: 32 * warps (warps <= AR_MAX_WARPS).
 #define AR_MAX_WARPS 8
 
 // The register type of a lane's value elements of one row (DPL * ES bytes).
@@ -1434,135 +1437,180 @@ struct ArBits<8> {
   typedef unsigned long long type;
 };
 
-// One warp's range: tiles [first, first + tiles) of a row whose last position is pos, scored
-// against the FA_ROWS query vectors at qs (pre-scaled), into the warp's online-softmax state
-// (fa_attend's, tile by tile). KCH: keys per channel (KV_KEY_CHANNELS: code times its KV block's
-// channel scale at kChan, as fa_stage_tile), else token scales. off, sc and ps: the warp's FA_KT value offsets, value scales and
-// FA_KT x FA_ROWS probabilities in shared memory.
+// The shape of one K/V tile's loads for head size H and KV type KVT.
+template <int H, int KVT>
+struct ArShape {
+  static constexpr bool kCodes = KVT == DT_KV_I8 || KVT == DT_KV_E4M3;
+  static constexpr int ES = kCodes ? 1 : 2;  // bytes per element
+  static constexpr int PER = 16 / ES;        // elements per 16-byte run
+  static constexpr int RUNS = H / PER;       // runs per key row
+  static constexpr int DPL = H / 32;         // dimensions per lane in P x V: lane * DPL + j
+};
+
+// A lane's loads of one tile of 32 positions: its position's key row (16-byte runs), its key scale
+// (token scales), its block's channel scales (keys per channel), and its DPL elements of every
+// value row of the tile.
+template <int H, int KVT>
+struct ArTile {
+  uint4 raw[ArShape<H, KVT>::RUNS];
+  typename ArBits<ArShape<H, KVT>::DPL * ArShape<H, KVT>::ES>::type vbits[FA_KT];
+  float ks;         // 1 for unscaled types
+  const float* kc;  // keys per channel only
+};
+
+template <int H, int KVT>
+__device__ __forceinline__ void ar_clear(ArTile<H, KVT>& T) {
+  T.ks = 1.f;
+  T.kc = nullptr;
+#pragma unroll
+  for (int jj = 0; jj < FA_KT; jj++) T.vbits[jj] = 0;
+}
+
+// The warp's loads of the tile of positions t0 .. t0 + n - 1 that lie in [lo, hi): each such lane's
+// key row, offsets and scales, then every lane's share of those positions' value rows, all in
+// flight together, one round trip after the table's. Split in two ranges, the same loads as one:
+// attention_rows asks for the positions before the appended one while its predecessor still runs,
+// and for the appended one after the append. Plain loads: the launch appends to the pool.
+template <int H, int KVT, bool KCH>
+__device__ __forceinline__ void ar_fetch(ArTile<H, KVT>& T, const unsigned char* pool,
+                                         const float* kvScales, const float* kChan,
+                                         const int* table, int layer, int layers, int kvHeads,
+                                         int blockSize, int kvh, int t0, int n, int lo, int hi,
+                                         long* off, float* sc) {
+  typedef ArShape<H, KVT> S;
+  const int lane = threadIdx.x & 31;
+  const int p = t0 + lane;
+  if (lane < n && p >= lo && p < hi) {
+    long block = table[p / blockSize];
+    int slot = p % blockSize;
+    long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, H);
+    long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, H);
+    if (S::kCodes && !KCH) T.ks = kvScales[ko / H];
+    if (KCH) T.kc = kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, H);
+    off[lane] = vo;
+    if (S::kCodes) sc[lane] = kvScales[vo / H];
+    const uint4* kr = (const uint4*)(pool + ko * S::ES);
+#pragma unroll
+    for (int c = 0; c < S::RUNS; c++) T.raw[c] = kr[c];
+  }
+  __syncwarp();  // off and sc written
+#pragma unroll
+  for (int jj = 0; jj < FA_KT; jj++) {
+    if (jj < n && t0 + jj >= lo && t0 + jj < hi) {
+      const unsigned char* vr = pool + (off[jj] + lane * S::DPL) * S::ES;
+      if constexpr (S::DPL * S::ES == 8) {
+        T.vbits[jj] = *(const typename ArBits<S::DPL * S::ES>::type*)vr;
+      } else if constexpr (S::DPL * S::ES == 4) {
+        T.vbits[jj] = *(const unsigned*)vr;
+      } else if constexpr (S::DPL * S::ES == 2) {
+        T.vbits[jj] = *(const u16*)vr;
+      } else {
+        T.vbits[jj] = *vr;
+      }
+    }
+  }
+}
+
+// One tile's arithmetic on its loads (fa_attend's, tile by tile): lane j scores position t0 + j
+// (j < n) against the FA_ROWS query vectors at qs (pre-scaled), the online softmax, then P x V
+// into acc. sc and ps: the warp's FA_KT value scales and FA_KT x FA_ROWS probabilities in shared
+// memory.
+template <int H, int KVT, bool KCH>
+__device__ __forceinline__ void ar_math(const ArTile<H, KVT>& T, const float* qs, int n,
+                                        const float* sc, float* ps, float (&m)[FA_ROWS],
+                                        float (&l)[FA_ROWS], float (&acc)[FA_ROWS][H / 32]) {
+  typedef ArShape<H, KVT> S;
+  const int lane = threadIdx.x & 31;
+  const bool has = lane < n;
+  float s[FA_ROWS];
+#pragma unroll
+  for (int i = 0; i < FA_ROWS; i++) s[i] = 0.f;
+  if (has) {
+#pragma unroll
+    for (int c = 0; c < S::RUNS; c++) {
+      float kd[S::PER];
+      fa_decode16(T.raw[c], KVT, T.ks, kd);
+      if constexpr (KCH) {
+#pragma unroll
+        for (int e = 0; e < S::PER; e++) kd[e] *= T.kc[c * S::PER + e];
+      }
+#pragma unroll
+      for (int e = 0; e < S::PER; e++) {
+#pragma unroll
+        for (int i = 0; i < FA_ROWS; i++) s[i] += qs[i * H + c * S::PER + e] * kd[e];
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < FA_ROWS; i++) {
+    float si = has ? s[i] : -INFINITY;
+    float mNew = fmaxf(m[i], warp_max(si));
+    float corr = expf(m[i] - mNew);
+    float p = has ? expf(si - mNew) : 0.f;
+    l[i] = l[i] * corr + warp_sum(p);
+    m[i] = mNew;
+#pragma unroll
+    for (int j = 0; j < S::DPL; j++) acc[i][j] *= corr;
+    ps[lane * FA_ROWS + i] = p;
+  }
+  __syncwarp();
+#pragma unroll
+  for (int jj = 0; jj < FA_KT; jj++) {
+    if (jj >= n) break;
+    float vs = S::kCodes ? sc[jj] : 1.f;
+    float vd[S::DPL];
+#pragma unroll
+    for (int j = 0; j < S::DPL; j++) {
+      unsigned e = (unsigned)(T.vbits[jj] >> (8 * S::ES * j));  // j < DPL: within the type
+      if constexpr (KVT == DT_KV_I8) {
+        vd[j] = (float)(signed char)(e & 0xffu) * vs;
+      } else if constexpr (KVT == DT_KV_E4M3) {
+        vd[j] = decode8(e & 0xffu, QF_E4M3) * vs;
+      } else if constexpr (KVT == DT_F16) {
+        vd[j] = f16_to_f32((u16)e) * vs;
+      } else {
+        vd[j] = bf16_to_f32((u16)e) * vs;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < FA_ROWS; i++) {
+      float pj = ps[jj * FA_ROWS + i];
+#pragma unroll
+      for (int j = 0; j < S::DPL; j++) acc[i][j] += pj * vd[j];
+    }
+  }
+  __syncwarp();  // off, sc and ps are read before the next tile writes them
+}
+
+// One warp's range: tiles [first, first + tiles) of a row whose last position is pos, into the
+// warp's online-softmax state. With `prefetched`, T already holds the first tile's loads of the
+// positions before pos (attention_rows asked for them before its predecessor's end), and only
+// pos's are loaded here. off, sc and ps: the warp's FA_KT value offsets, value scales and FA_KT x
+// FA_ROWS probabilities in shared memory.
 template <int H, int KVT, bool KCH>
 __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* pool,
                                         const float* kvScales, const float* kChan,
-                                        const int* table, int layer,
-                                        int layers, int kvHeads, int blockSize, int kvh, int pos,
-                                        int first, int tiles, long* off, float* sc, float* ps,
-                                        float (&m)[FA_ROWS], float (&l)[FA_ROWS],
+                                        const int* table, int layer, int layers, int kvHeads,
+                                        int blockSize, int kvh, int pos, int first, int tiles,
+                                        bool prefetched, ArTile<H, KVT>& T, long* off, float* sc,
+                                        float* ps, float (&m)[FA_ROWS], float (&l)[FA_ROWS],
                                         float (&acc)[FA_ROWS][H / 32]) {
-  constexpr bool kCodes = KVT == DT_KV_I8 || KVT == DT_KV_E4M3;
-  static_assert(H == 32 || H == 64 || H == 128, "attention_rows takes head sizes 32, 64, 128");
-  constexpr int ES = kCodes ? 1 : 2;  // bytes per element
-  constexpr int PER = 16 / ES;        // elements per 16-byte run
-  constexpr int RUNS = H / PER;       // runs per key row
-  constexpr int DPL = H / 32;         // dimensions per lane in P x V: lane * DPL + j
-  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int i = 0; i < FA_ROWS; i++) {
     m[i] = -INFINITY;
     l[i] = 0.f;
 #pragma unroll
-    for (int j = 0; j < DPL; j++) acc[i][j] = 0.f;
+    for (int j = 0; j < H / 32; j++) acc[i][j] = 0.f;
   }
   for (int t = 0; t < tiles; t++) {
     const int t0 = (first + t) * FA_KT;
     if (t0 > pos) break;  // warp-uniform
     const int n = min(FA_KT, pos + 1 - t0);
-    const bool has = lane < n;
-    float s[FA_ROWS];
-#pragma unroll
-    for (int i = 0; i < FA_ROWS; i++) s[i] = 0.f;
-    // the lane's key row (16-byte runs) and then, once the warp's value offsets are exchanged,
-    // its DPL elements of every value row of the tile (one load of 1 to 8 bytes each): all in
-    // flight together, one round trip after the table's (a load per P x V step would be n)
-    float ks = 1.f;  // 1 at compile time for unscaled types: no multiply
-    const float* kc = nullptr;
-    uint4 raw[RUNS];
-    if (has) {
-      int p = t0 + lane;
-      long block = table[p / blockSize];
-      int slot = p % blockSize;
-      long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, H);
-      long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, H);
-      if (kCodes && !KCH) ks = kvScales[ko / H];
-      if (KCH) kc = kChan + kv_chan_base(block, layer, kvh, layers, kvHeads, H);
-      off[lane] = vo;
-      if (kCodes) sc[lane] = kvScales[vo / H];
-      // plain loads: this launch appended to the pool
-      const uint4* kr = (const uint4*)(pool + ko * ES);
-#pragma unroll
-      for (int c = 0; c < RUNS; c++) raw[c] = kr[c];
-    }
-    __syncwarp();  // off and sc written
-    typename ArBits<DPL * ES>::type vbits[FA_KT];
-#pragma unroll
-    for (int jj = 0; jj < FA_KT; jj++) {
-      vbits[jj] = 0;
-      if (jj < n) {
-        const unsigned char* vr = pool + (off[jj] + lane * DPL) * ES;
-        if constexpr (DPL * ES == 8) {
-          vbits[jj] = *(const typename ArBits<DPL * ES>::type*)vr;
-        } else if constexpr (DPL * ES == 4) {
-          vbits[jj] = *(const unsigned*)vr;
-        } else if constexpr (DPL * ES == 2) {
-          vbits[jj] = *(const u16*)vr;
-        } else {
-          vbits[jj] = *vr;
-        }
-      }
-    }
-    if (has) {
-#pragma unroll
-      for (int c = 0; c < RUNS; c++) {
-        float kd[PER];
-        fa_decode16(raw[c], KVT, ks, kd);
-        if constexpr (KCH) {
-#pragma unroll
-          for (int e = 0; e < PER; e++) kd[e] *= kc[c * PER + e];
-        }
-#pragma unroll
-        for (int e = 0; e < PER; e++) {
-#pragma unroll
-          for (int i = 0; i < FA_ROWS; i++) s[i] += qs[i * H + c * PER + e] * kd[e];
-        }
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < FA_ROWS; i++) {
-      float si = has ? s[i] : -INFINITY;
-      float mNew = fmaxf(m[i], warp_max(si));
-      float corr = expf(m[i] - mNew);
-      float p = has ? expf(si - mNew) : 0.f;
-      l[i] = l[i] * corr + warp_sum(p);
-      m[i] = mNew;
-#pragma unroll
-      for (int j = 0; j < DPL; j++) acc[i][j] *= corr;
-      ps[lane * FA_ROWS + i] = p;
-    }
-    __syncwarp();
-#pragma unroll
-    for (int jj = 0; jj < FA_KT; jj++) {
-      if (jj >= n) break;
-      float vs = kCodes ? sc[jj] : 1.f;
-      float vd[DPL];
-#pragma unroll
-      for (int j = 0; j < DPL; j++) {
-        unsigned e = (unsigned)(vbits[jj] >> (8 * ES * j));  // j < DPL: within the type
-        if constexpr (KVT == DT_KV_I8) {
-          vd[j] = (float)(signed char)(e & 0xffu) * vs;
-        } else if constexpr (KVT == DT_KV_E4M3) {
-          vd[j] = decode8(e & 0xffu, QF_E4M3) * vs;
-        } else if constexpr (KVT == DT_F16) {
-          vd[j] = f16_to_f32((u16)e) * vs;
-        } else {
-          vd[j] = bf16_to_f32((u16)e) * vs;
-        }
-      }
-#pragma unroll
-      for (int i = 0; i < FA_ROWS; i++) {
-        float pj = ps[jj * FA_ROWS + i];
-#pragma unroll
-        for (int j = 0; j < DPL; j++) acc[i][j] += pj * vd[j];
-      }
-    }
-    __syncwarp();  // off, sc and ps are read before the next tile writes them
+    const bool rest = prefetched && t == 0;
+    if (!rest) ar_clear(T);
+    ar_fetch<H, KVT, KCH>(T, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
+                          t0, n, rest ? pos : t0, pos + 1, off, sc);
+    ar_math<H, KVT, KCH>(T, qs, n, sc, ps, m, l, acc);
   }
 }
 
@@ -1572,7 +1620,7 @@ __device__ __forceinline__ void attention_rows_body(
     int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,
     const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp,
-    float* partial, int* counters) {
+    float* partial, int* counters, int early) {
   __shared__ float ar_q[FA_ROWS * H];
   __shared__ float ar_kv[2 * H];
   __shared__ long ar_off[AR_MAX_WARPS][FA_KT];
@@ -1580,14 +1628,31 @@ __device__ __forceinline__ void attention_rows_body(
   __shared__ float ar_p[AR_MAX_WARPS][FA_KT * FA_ROWS];
   __shared__ float ar_part[AR_MAX_WARPS * FA_ROWS * (H + 2)];
   __shared__ int ar_last;
-  pdl_enter();
+  pdl_launch_next();
   const int r = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = heads / kvHeads;
+  // the step's integers (positions, rows' sequences, block tables) are copied in before the step's
+  // first kernel and written by none, so they may be read before the wait
   const int pos = positions[r];
   const int span = tilesPerWarp * FA_KT;  // positions per split
   if (z * warps * span > pos) return;     // block-uniform: none of the row's positions here
   const int* table = tables + (long)rowSeq[r] * maxBlocks;
+  const int splits = gridDim.z * warps;
+  const int split = z * warps + warp;
+  // early (not with keys per channel, whose append may re-code earlier slots of its KV block): the
+  // warp's first tile's loads of the positions before pos, which earlier steps appended, are asked
+  // for before the wait, so they arrive while the q/k/v product still runs
+  const int first0 = split * tilesPerWarp * FA_KT;
+  const bool prefetched = !KCH && early && first0 <= pos;
+  ArTile<H, KVT> T;
+  if (prefetched) {
+    ar_clear(T);
+    ar_fetch<H, KVT, KCH>(T, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
+                          first0, min(FA_KT, pos + 1 - first0), first0, pos, ar_off[warp],
+                          ar_sc[warp]);
+  }
+  pdl_wait_previous();
   fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, FA_ROWS, ar_q);
   if (pos / (warps * span) == z) {
     fa_append_row(k, v, cosT, sinT, style, pool, kvScales, KCH ? kChan : nullptr, kvEnc, KVT,
@@ -1595,12 +1660,10 @@ __device__ __forceinline__ void attention_rows_body(
                   ar_kv, ar_kv + H);
   }
   __syncthreads();  // the queries staged, the append's stores before the walks' loads
-  const int splits = gridDim.z * warps;
-  const int split = z * warps + warp;
   float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][H / 32];
   ar_walk<H, KVT, KCH>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
-                       pos, split * tilesPerWarp, tilesPerWarp, ar_off[warp], ar_sc[warp],
-                       ar_p[warp], m, l, acc);
+                       pos, split * tilesPerWarp, tilesPerWarp, prefetched, T, ar_off[warp],
+                       ar_sc[warp], ar_p[warp], m, l, acc);
   if (splits == 1) {
     // attention_tiled's unsplit output
 #pragma unroll
@@ -1656,11 +1719,11 @@ __device__ __forceinline__ void attention_rows_body(
       int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,         \
       const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,        \
       int layers, int heads, int kvHeads, int blockSize, float scale, int outType,                 \
-      int tilesPerWarp, float* partial, int* counters) {                                           \
+      int tilesPerWarp, float* partial, int* counters, int early) {                                \
     attention_rows_body<H, KVT, KCH>(q, k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc,     \
                                      out, rowSeq, positions, tables, maxBlocks, layer, layers,     \
                                      heads, kvHeads, blockSize, scale, outType, tilesPerWarp,      \
-                                     partial, counters);                                           \
+                                     partial, counters, early);                                    \
   }
 ATTENTION_ROWS(attention_rows_h32_f16, 32, DT_F16, false)
 ATTENTION_ROWS(attention_rows_h32_bf16, 32, DT_BF16, false)
