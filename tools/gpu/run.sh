@@ -746,38 +746,6 @@ if named units; then
       --prompt 128 --steps 64 --splits "$order" --weights int4-g128 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/units.txt"
   done
 fi
-if named early; then
-  # attention_rows with each warp's first tile of earlier positions loaded before the wait for the
-  # q/k/v product (DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION, session 39): the kernel's bit
-  # equality with and without the early loads, the whole pass against the CPU engine, then 8B INT4
-  # g128 one-row decode under both fusions in one process per order (EARLY_SPLITS, default
-  # mq-wide-units), and each attention launch's time under ncu (caches as the step leaves them).
-  junit early --select-method 'io.kvant.cuda.model.CudaModelGpuTest#earlyWarpAttentionAgreesWithTheCpuEngine()' \
-    --select-method 'io.kvant.cuda.model.QuantizedKernelsGpuTest#mqpMatchesTheReference()' \
-    --select-class io.kvant.cuda.device.CudaKernelsGpuTest
-  for order in products-and-warp-attention,products-and-early-warp-attention \
-    products-and-early-warp-attention,products-and-warp-attention; do
-    timeout "${EARLY_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${EARLY_BATCH:-1}" \
-      --prompt 128 --steps 64 --splits "${EARLY_SPLITS:-mq-wide-units}" --fuse "$order" --weights int4-g128 \
-      2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/early.txt"
-  done
-  for f in products-and-warp-attention products-and-early-warp-attention; do
-    timeout 200 ncu --clock-control none --cache-control none --csv --print-units base --metrics gpu__time_duration.sum \
-      --kernel-name "regex:^attention_rows" --launch-skip 64 --launch-count 64 \
-      "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1 --prompt 128 --steps 4 \
-      --splits "${EARLY_SPLITS:-mq-wide-units}" --fuse "$f" --weights int4-g128 > "$RESULTS/early-ncu-$f.csv" 2> "$RESULTS/early-ncu-$f.err"
-    python3 - "$RESULTS/early-ncu-$f.csv" "$f" <<'PY' | tee -a "$RESULTS/early.txt"
-import csv, sys
-lines = [l for l in open(sys.argv[1], newline="") if l.startswith('"')]
-t = [float(r["Metric Value"].replace(",", "")) / 1000 for r in csv.DictReader(lines)
-     if r.get("Metric Name") == "gpu__time_duration.sum"]
-t.sort()
-if t:
-    print("%s: attention_rows launches %d, mean %.2f us, median %.2f, min %.2f"
-          % (sys.argv[2], len(t), sum(t) / len(t), t[len(t) // 2], t[0]))
-PY
-  done
-fi
 if named chain; then
   # tools/gpu/chain_bench.cu (sessions 32-33): a chain of one-row INT4 products of the 8B shape, a
   # launch per product (graph, with and without programmatic launch) against persistent kernels

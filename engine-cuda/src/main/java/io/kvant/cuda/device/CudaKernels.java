@@ -984,14 +984,13 @@ public final class CudaKernels {
    * {@code partial} holds {@code plan.partialFloats(rows, kvHeads, headSize)} floats. The results
    * equal, to the bit, {@link #ropeAndAppendKv} then {@link #attentionTiled} under a split of
    * {@code plan.splits()} ranges of {@code 32 * plan.tilesPerWarp()} positions (one range:
-   * unsplit). With {@code early}, each warp asks for its first tile's keys and values of the
+   * unsplit). But with keys per channel, each warp asks for its first tile's keys and values of the
    * positions before the row's own before it waits for the previous kernel (programmatic launch:
-   * they arrive while that kernel still runs); the same bits either way. The step's positions, row
-   * sequences and block tables must then be written by no kernel of the step (they are copied in
-   * before it), which {@code CudaTransformer} guarantees; ignored with keys per channel.
+   * they arrive while that kernel still runs), so the step's positions, row sequences and block
+   * tables must be written by no kernel of the step (they are copied in before it, as {@code
+   * CudaTransformer} does).
    */
-  public void attentionRows(
-      DecodeAttention a, int rows, RowsPlan plan, long partial, boolean early) {
+  public void attentionRows(DecodeAttention a, int rows, RowsPlan plan, long partial) {
     int headSize = a.headSize();
     int kvType = a.kvType();
     if (!attentionRowsTakes(a.heads(), a.kvHeads(), headSize, kvType, a.kvEnc())) {
@@ -1033,7 +1032,7 @@ public final class CudaKernels {
     args.ptr(a.out()).ptr(a.rowSeq()).ptr(a.positions()).ptr(a.tables()).i32(a.maxBlocks());
     args.i32(a.layer()).i32(a.layers()).i32(a.heads()).i32(a.kvHeads()).i32(a.blockSize());
     args.f32(a.scale()).i32(a.outType());
-    args.i32(plan.tilesPerWarp()).ptr(partial).ptr(attentionCounters.ptr()).i32(early ? 1 : 0);
+    args.i32(plan.tilesPerWarp()).ptr(partial).ptr(attentionCounters.ptr());
     int h = Integer.numberOfTrailingZeros(headSize) - 5;
     MemorySegment fn =
         channels

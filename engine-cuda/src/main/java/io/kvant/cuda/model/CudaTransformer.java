@@ -354,8 +354,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       // one row per tile (rows of distinct sequences, graph or not): attention_rows' grid is the
       // rows themselves; enqueue takes it only where attention_decode would run
       if (tiles.length / 2 == padded
-          && (fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
-              || fusion == DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION)
+          && fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
           && CudaKernels.attentionRowsTakes(
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
         rowsPlan = k.rowsPlan(padded, c.kvHeads(), maxLen);
@@ -556,8 +555,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
             decodeAttention(kv, att, oType, rowSeqs, positions, blockTables, maxBlocks, l),
             n,
             st.rowsPlan(),
-            partial == null ? 0L : partial.ptr(),
-            fusion == DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION);
+            partial == null ? 0L : partial.ptr());
       } else if (decodeAttention) {
         decodeAttentionLayers++;
         k.attentionDecode(

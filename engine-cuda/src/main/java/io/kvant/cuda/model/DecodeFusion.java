@@ -46,24 +46,17 @@ public enum DecodeFusion {
    * one row attention_decode's time is a chain of barriers and a global merge with one warp in four
    * computing (perf/RESULTS.md, session 27). The default since session 28: 8B decode on an H100,
    * INT4 g128 one sequence 311.7 -> 366.6 tok/s, FP8 259.1 -> 299.3, FP8 W8A8 at 256 sequences
-   * 16,837 -> 20,982 (perf/RESULTS.md, session 28).
+   * 16,837 -> 20,982 (perf/RESULTS.md, session 28). Since session 39 each warp's first tile of
+   * earlier positions is loaded before the wait for the q/k/v product: one row on an H200, INT4
+   * g128 429.1 -> 443.1 and 437.2 -> 441.0 tok/s (both orders), FP8 1.012-1.019x.
    */
-  PRODUCTS_AND_WARP_ATTENTION,
-  /**
-   * As {@link #PRODUCTS_AND_WARP_ATTENTION}, with each warp of {@code attention_rows} asking for
-   * its first tile's keys and values of the earlier positions before it waits for the q/k/v product
-   * (programmatic launch): at one row the launch was 11.1 us of a 2.35 ms step on an H200, most of
-   * it a chain of dependent loads (perf/RESULTS.md, session 39). Measured against it in session 39.
-   */
-  PRODUCTS_AND_EARLY_WARP_ATTENTION;
+  PRODUCTS_AND_WARP_ATTENTION;
 
   /** The mode serving uses. */
   public static final DecodeFusion DEFAULT = PRODUCTS_AND_WARP_ATTENTION;
 
   /** Whether decode steps take RoPE, the KV append and attention in one launch where they can. */
   public boolean attentionInOneLaunch() {
-    return this == PRODUCTS_AND_ATTENTION
-        || this == PRODUCTS_AND_WARP_ATTENTION
-        || this == PRODUCTS_AND_EARLY_WARP_ATTENTION;
+    return this == PRODUCTS_AND_ATTENTION || this == PRODUCTS_AND_WARP_ATTENTION;
   }
 }

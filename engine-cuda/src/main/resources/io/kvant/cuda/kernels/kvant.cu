@@ -1420,11 +1420,11 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
 // (counters as attention_decode's). The results equal, to the bit, rope_kv_append, then
 // attention_tiled and attention_merge under a split of gridDim.z * warps ranges of tilesPerWarp *
 // 32 positions (one range: attention_tiled's unsplit output); blocks and warps without positions
-// of their row do nothing. With early != 0 (ignored by the _kc kernels), each warp asks for its
-// first tile's keys and values of the positions before the row's own between
-// griddepcontrol.launch_dependents and .wait, so that under programmatic launch they arrive while
-// the q/k/v product still runs (the same loads, the same bits). grid: (rows, kvHeads, blocks per
-// row), block: 32 * warps (warps <= AR_MAX_WARPS).
+// of their row do nothing. But for the _kc kernels, each warp asks for its first tile's keys and
+// values of the positions before the row's own between griddepcontrol.launch_dependents and .wait,
+// so that under programmatic launch they arrive while the q/k/v product still runs (the same loads,
+// the same bits; the step 1.009-1.033x faster at one row on an H200, perf/RESULTS.md, session 39).
+// grid: (rows, kvHeads, blocks per row), block: 32 * warps (warps <= AR_MAX_WARPS).
 #define AR_MAX_WARPS 8
 
 // The register type of a lane's value elements of one row (DPL * ES bytes).
@@ -1620,7 +1620,7 @@ __device__ __forceinline__ void attention_rows_body(
     int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,
     const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,
     int layers, int heads, int kvHeads, int blockSize, float scale, int outType, int tilesPerWarp,
-    float* partial, int* counters, int early) {
+    float* partial, int* counters) {
   __shared__ float ar_q[FA_ROWS * H];
   __shared__ float ar_kv[2 * H];
   __shared__ long ar_off[AR_MAX_WARPS][FA_KT];
@@ -1640,11 +1640,11 @@ __device__ __forceinline__ void attention_rows_body(
   const int* table = tables + (long)rowSeq[r] * maxBlocks;
   const int splits = gridDim.z * warps;
   const int split = z * warps + warp;
-  // early (not with keys per channel, whose append may re-code earlier slots of its KV block): the
-  // warp's first tile's loads of the positions before pos, which earlier steps appended, are asked
-  // for before the wait, so they arrive while the q/k/v product still runs
+  // not with keys per channel, whose append may re-code earlier slots of its KV block: the warp's
+  // first tile's loads of the positions before pos, which earlier steps appended, are asked for
+  // before the wait, so they arrive while the q/k/v product still runs
   const int first0 = split * tilesPerWarp * FA_KT;
-  const bool prefetched = !KCH && early && first0 <= pos;
+  const bool prefetched = !KCH && first0 <= pos;
   ArTile<H, KVT> T;
   if (prefetched) {
     ar_clear(T);
@@ -1719,11 +1719,11 @@ __device__ __forceinline__ void attention_rows_body(
       int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,         \
       const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,        \
       int layers, int heads, int kvHeads, int blockSize, float scale, int outType,                 \
-      int tilesPerWarp, float* partial, int* counters, int early) {                                \
+      int tilesPerWarp, float* partial, int* counters) {                                           \
     attention_rows_body<H, KVT, KCH>(q, k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc,     \
                                      out, rowSeq, positions, tables, maxBlocks, layer, layers,     \
                                      heads, kvHeads, blockSize, scale, outType, tilesPerWarp,      \
-                                     partial, counters, early);                                    \
+                                     partial, counters);                                           \
   }
 ATTENTION_ROWS(attention_rows_h32_f16, 32, DT_F16, false)
 ATTENTION_ROWS(attention_rows_h32_bf16, 32, DT_BF16, false)
@@ -3561,16 +3561,23 @@ __device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, floa
                                               const unsigned short* xs, int lane, float& suma,
                                               float& sumb) {
   const unsigned wa[4] = {ca.x, ca.y, ca.z, ca.w}, wb[4] = {cb.x, cb.y, cb.z, cb.w};
+  // mq_dequant's pairs of a word are this layout's j = 0..3 (bits 4j and 16 + 4j): the nibbles at
+  // bits 4-7 are taken in place (F16 1024 + 16 code, times 1/16 less 72 = code - 8, exact), so a
+  // word costs one shift where shifting each pair down cost three (the same values, the same bits)
   const unsigned bias = 0x64086408u;  // F16 1032 in both halves: 1024 + code - 1032 = code - 8
+  const unsigned biasHi = 0xD480D480u;  // F16 -72 in both halves: 64 + code - 72 = code - 8
 #pragma unroll
   for (int q = 0; q < 4; q++) {
     const uint4 xv = *(const uint4*)(xs + 256 * q + 8 * lane);
     const unsigned xw[4] = {xv.x, xv.y, xv.z, xv.w};
+    unsigned da[4], db[4];
+    mq_dequant(wa[q], bias, biasHi, da);
+    mq_dequant(wb[q], bias, biasHi, db);
     unsigned aa = 0u, ab = 0u;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-      aa = mq_hfma2(mq_hsub2(mq_nib(wa[q] >> (4 * j), 0x000F000Fu), bias), xw[j], aa);
-      ab = mq_hfma2(mq_hsub2(mq_nib(wb[q] >> (4 * j), 0x000F000Fu), bias), xw[j], ab);
+      aa = mq_hfma2(da[j], xw[j], aa);
+      ab = mq_hfma2(db[j], xw[j], ab);
     }
     // lane 4 (l / 16) + q loaded the scale of word q's group (stored [l / 16][q])
     suma += mqp_h2sum(aa) * __shfl_sync(0xffffffffu, sa, 4 * (lane >> 4) + q);

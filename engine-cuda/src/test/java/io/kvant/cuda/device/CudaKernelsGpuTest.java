@@ -382,7 +382,7 @@ class CudaKernelsGpuTest {
    * head, searched token scales, keys per channel (whole KV blocks per block), and each of its
    * forms (one range; warps merged in shared memory; blocks merged by the last to arrive; warps
    * walking several tiles; 64 ranges over 2,048 positions; the plan {@code rowsPlanFor} gives a
-   * one-row step), each with and without the early loads of the earlier positions.
+   * one-row step).
    */
   @ParameterizedTest
   @CsvSource({
@@ -427,14 +427,12 @@ class CudaKernelsGpuTest {
     long qb = up(f.q());
     long kb = up(f.k());
     long partial = poisoned(4 * Math.max(1, plan.partialFloats(f.rows(), f.kvHeads(), f.hs())));
-    for (boolean early : new boolean[] {false, true}) {
-      sameAsSeparateKernels(
-          f,
-          want,
-          qb,
-          out -> k.attentionRows(f.attention(qb, kb, out), f.rows(), plan, partial, early),
-          plan + (early ? ", early loads" : ""));
-    }
+    sameAsSeparateKernels(
+        f,
+        want,
+        qb,
+        out -> k.attentionRows(f.attention(qb, kb, out), f.rows(), plan, partial),
+        plan.toString());
   }
 
   /**

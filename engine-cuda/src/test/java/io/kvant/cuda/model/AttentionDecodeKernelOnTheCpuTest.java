@@ -91,9 +91,8 @@ class AttentionDecodeKernelOnTheCpuTest {
    * split, to the bit (outputs, pool codes, token and channel scales), on every KV type and head
    * size it is compiled for, keys per channel among them, both RoPE styles, and each of its forms:
    * one range (attention_tiled's unsplit output), the block's warps merged in shared memory, blocks
-   * merged by the last to arrive (also in reverse block order, with the early loads of the earlier
-   * positions, in the harness), a warp walking several tiles, and a row whose positions end before
-   * the last block.
+   * merged by the last to arrive (also in reverse block order, in the harness), a warp walking
+   * several tiles, and a row whose positions end before the last block.
    */
   @Test
   void warpPerRangeEqualsTheThreeKernelsUnderItsSplit() throws Exception {

@@ -323,25 +323,6 @@ class CudaModelGpuTest {
   }
 
   /**
-   * {@link #warpPerRangeDecodeAttentionAgreesWithTheCpuEngine} with each warp's first tile of
-   * earlier positions loaded before the wait for the q/k/v product ({@link
-   * DecodeFusion#PRODUCTS_AND_EARLY_WARP_ATTENTION}), over F16 KV and INT8 KV with token scales.
-   */
-  @Test
-  void earlyWarpAttentionAgreesWithTheCpuEngine() throws Exception {
-    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
-    decodeAgreesWithTheCpuEngine(
-        "bundled:I4:g128",
-        "attention by a warp per range, early loads",
-        41,
-        oneLaunch(
-            CpuGpuComparison.Options.DEFAULT, DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION, gpu));
-    assertThat(gpu.get().warpAttentionLayers()).as("layers on attention_rows").isPositive();
-    quantizedKvAgrees(
-        "bundled:INT8:PER_TOKEN", DecodeFusion.PRODUCTS_AND_EARLY_WARP_ATTENTION, gpu);
-  }
-
-  /**
    * {@link #warpPerRangeDecodeAttentionAgreesWithTheCpuEngine} with INT8 and FP8 KV on both engines
    * ({@code model:kv type:encoding}: token scales, searched, keys per channel).
    */

@@ -12,8 +12,7 @@
 //   kernels then for attention_decode: float out[rows * heads * headSize], the pool, the scales,
 //   the channel scales; with rowsWarps > 0 then the same four for the three kernels under
 //   attention_rows' split (its blocks times rowsWarps ranges of rowsPer tiles) and for
-//   attention_rows (run twice, the second time with the blocks in reverse order and the early
-//   loads of the earlier positions: same bits).
+//   attention_rows (run twice, the second time with the blocks in reverse order: same bits).
 #include <cstdio>
 #include <cstdlib>
 
@@ -157,7 +156,7 @@ int main(int argc, char** argv) {
   q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pp, s3, c3, kvEnc,            \
       res.out.data(),                                                                           \
       rowSeq.data(), positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads, \
-      blockSize, scale, DT_F32, rowsPer, partial.data(), counters.data(), reverse ? 1 : 0
+      blockSize, scale, DT_F32, rowsPer, partial.data(), counters.data()
         if (kc && headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8_kc(ROWS_ARGS);
         else if (kc && headSize == 32 && kvType == DT_KV_E4M3) attention_rows_h32_e4m3_kc(ROWS_ARGS);
         else if (kc && headSize == 64 && kvType == DT_KV_I8) attention_rows_h64_i8_kc(ROWS_ARGS);
@@ -202,7 +201,7 @@ int main(int argc, char** argv) {
     if (std::memcmp(rowsReversed.out.data(), rowsOut.out.data(), qn * sizeof(float)) != 0 ||
         rowsReversed.pool != rowsOut.pool || rowsReversed.scales != rowsOut.scales ||
         rowsReversed.chans != rowsOut.chans) {
-      fprintf(stderr, "harness: attention_rows' blocks in reverse order, with early loads, gave other bits\n");
+      fprintf(stderr, "harness: attention_rows' blocks in reverse order gave other bits\n");
       return 4;
     }
   }
