@@ -3561,23 +3561,16 @@ __device__ __forceinline__ void mqp_unit_pair(uint4 ca, float sa, uint4 cb, floa
                                               const unsigned short* xs, int lane, float& suma,
                                               float& sumb) {
   const unsigned wa[4] = {ca.x, ca.y, ca.z, ca.w}, wb[4] = {cb.x, cb.y, cb.z, cb.w};
-  // mq_dequant's pairs of a word are this layout's j = 0..3 (bits 4j and 16 + 4j): the nibbles at
-  // bits 4-7 are taken in place (F16 1024 + 16 code, times 1/16 less 72 = code - 8, exact), so a
-  // word costs one shift where shifting each pair down cost three (the same values, the same bits)
   const unsigned bias = 0x64086408u;  // F16 1032 in both halves: 1024 + code - 1032 = code - 8
-  const unsigned biasHi = 0xD480D480u;  // F16 -72 in both halves: 64 + code - 72 = code - 8
 #pragma unroll
   for (int q = 0; q < 4; q++) {
     const uint4 xv = *(const uint4*)(xs + 256 * q + 8 * lane);
     const unsigned xw[4] = {xv.x, xv.y, xv.z, xv.w};
-    unsigned da[4], db[4];
-    mq_dequant(wa[q], bias, biasHi, da);
-    mq_dequant(wb[q], bias, biasHi, db);
     unsigned aa = 0u, ab = 0u;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-      aa = mq_hfma2(da[j], xw[j], aa);
-      ab = mq_hfma2(db[j], xw[j], ab);
+      aa = mq_hfma2(mq_hsub2(mq_nib(wa[q] >> (4 * j), 0x000F000Fu), bias), xw[j], aa);
+      ab = mq_hfma2(mq_hsub2(mq_nib(wb[q] >> (4 * j), 0x000F000Fu), bias), xw[j], ab);
     }
     // lane 4 (l / 16) + q loaded the scale of word q's group (stored [l / 16][q])
     suma += mqp_h2sum(aa) * __shfl_sync(0xffffffffu, sa, 4 * (lane >> 4) + q);

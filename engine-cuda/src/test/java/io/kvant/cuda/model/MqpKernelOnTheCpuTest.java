@@ -191,12 +191,6 @@ class MqpKernelOnTheCpuTest {
                 src,
                 "__device__ __forceinline__ void store_out",
                 "__device__ __forceinline__ void store_out")
-            // the nibble decoding mqp_unit_pair shares with mq4 (mq_nib, mq_hsub2, mq_hfma2 are
-            // the shim's)
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ void mq_dequant",
-                "__device__ __forceinline__ void mq_dequant")
             + TiledKernelSource.section(
                 src,
                 "#define MQP_WARPS 8",
