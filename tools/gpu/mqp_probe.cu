@@ -11,6 +11,8 @@
 //   f16    mqp4 with its input (and norm weights) read as F16 instead of F32: half the staging
 //          bytes, the same arithmetic and order, so the same bits when the F32 input is
 //          F16-exact (checked);
+//   lb4 / f16lb4  kvant's mqp4 / f16 compiled for four blocks an SM (at most 64 registers) instead
+//          of three: what occupancy alone is worth;
 //   split  f16 with each row pair's units split between two warps of a block (their partial sums
 //          added in shared memory), four pairs a block, at most 64 registers so four blocks fit an
 //          SM: twice the warps for the launches of one short wave (o, down);
@@ -141,6 +143,33 @@ template <bool SW, bool NORM>
 __global__ void __launch_bounds__(256) probe_f16(const unsigned char* units, float* y, int pairs,
                                                  const unsigned short* xh,
                                                  const unsigned short* gh, int in, float eps) {
+  extern __shared__ __align__(16) unsigned short pxs[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float inv = probe_stage<NORM>(xh, gh, in, pxs, (float*)(pxs + in), eps);
+  const int item = blockIdx.x * 8 + warp;
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  float suma = 0.f, sumb = 0.f;
+  probe_units(units + (long)item * upr * 2 * MQP_UNIT_BYTES, 0, upr, pxs, lane, suma, sumb);
+  probe_butterfly(suma, sumb);
+  if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
+}
+
+// lb4: kvant's mqp_impl as it is, compiled for four blocks an SM (at most 64 registers) instead of
+// three (79 registers): what occupancy alone is worth.
+template <bool SW, bool NORM>
+__global__ void __launch_bounds__(256, 4) probe_lb4(const unsigned char* units, float* y, int out,
+                                                    const float* x, int in, const float* normW,
+                                                    float eps) {
+  mqp_impl<SW, NORM>(units, y, out, nullptr, nullptr, 0, nullptr, nullptr, 0, x, in, 0, normW, eps,
+                     1);
+}
+
+// f16lb4: f16 under the same four blocks an SM.
+template <bool SW, bool NORM>
+__global__ void __launch_bounds__(256, 4) probe_f16lb4(const unsigned char* units, float* y,
+                                                       int pairs, const unsigned short* xh,
+                                                       const unsigned short* gh, int in, float eps) {
   extern __shared__ __align__(16) unsigned short pxs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const float inv = probe_stage<NORM>(xh, gh, in, pxs, (float*)(pxs + in), eps);
@@ -426,6 +455,27 @@ static void launch_f16(const Product& p, const unsigned char* units, float* y, c
   else probe_f16<true, true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
 }
 
+static void launch_lb4(const Product& p, const unsigned char* units, float* y, const float* x32,
+                       const float* g32, const unsigned short*, const unsigned short*,
+                       cudaStream_t st) {
+  const int blocks = (p.pairs + 7) / 8;
+  const size_t smem = (size_t)p.in * 2 + 32;
+  const int out = p.form == SWIGLU_NORM ? p.pairs : 2 * p.pairs;
+  if (p.form == PLAIN) probe_lb4<false, false><<<blocks, 256, smem, st>>>(units, y, out, x32, p.in, nullptr, 0.f);
+  else if (p.form == NORM) probe_lb4<false, true><<<blocks, 256, smem, st>>>(units, y, out, x32, p.in, g32, 1e-5f);
+  else probe_lb4<true, true><<<blocks, 256, smem, st>>>(units, y, out, x32, p.in, g32, 1e-5f);
+}
+
+static void launch_f16lb4(const Product& p, const unsigned char* units, float* y, const float*,
+                          const float*, const unsigned short* x16, const unsigned short* g16,
+                          cudaStream_t st) {
+  const int blocks = (p.pairs + 7) / 8;
+  const size_t smem = (size_t)p.in * 2 + 32;
+  if (p.form == PLAIN) probe_f16lb4<false, false><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+  else if (p.form == NORM) probe_f16lb4<false, true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+  else probe_f16lb4<true, true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+}
+
 static void launch_split(const Product& p, const unsigned char* units, float* y, const float*,
                          const float*, const unsigned short* x16, const unsigned short* g16,
                          cudaStream_t st) {
@@ -472,6 +522,12 @@ static void set_smem_limits(int maxIn) {
   CHECK(cudaFuncSetAttribute(probe_f16<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_f16<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_f16<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_lb4<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_lb4<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_lb4<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_f16lb4<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_f16lb4<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_f16lb4<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_split<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_split<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_split<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
@@ -507,11 +563,12 @@ int main(int argc, char** argv) {
                               {"gate/up + norm + SwiGLU", 14336, 4096, SWIGLU_NORM},
                               {"down", 2048, 14336, PLAIN}};
   const int np = 4;
-  const Variant variants[] = {{"kvant mqp4", launch_kvant},   {"f16", launch_f16},
-                              {"split", launch_split},        {"bulk4", launch_bulk<4>},
-                              {"bulk8", launch_bulk<8>},      {"read", launch_read},
+  const Variant variants[] = {{"kvant mqp4", launch_kvant}, {"f16", launch_f16},
+                              {"lb4", launch_lb4},          {"f16lb4", launch_f16lb4},
+                              {"split", launch_split},      {"bulk4", launch_bulk<4>},
+                              {"bulk8", launch_bulk<8>},    {"read", launch_read},
                               {"probe", launch_probe}};
-  const int nv = 7;
+  const int nv = 9;
   set_smem_limits(14336);
   CHECK(cudaMalloc(&g_sink, 4));
 
