@@ -984,10 +984,10 @@ public final class CudaKernels {
    * {@code partial} holds {@code plan.partialFloats(rows, kvHeads, headSize)} floats. The results
    * equal, to the bit, {@link #ropeAndAppendKv} then {@link #attentionTiled} under a split of
    * {@code plan.splits()} ranges of {@code 32 * plan.tilesPerWarp()} positions (one range:
-   * unsplit). But with keys per channel, each warp asks for its first tile's keys and values of the
-   * positions before the row's own before it waits for the previous kernel (programmatic launch:
-   * they arrive while that kernel still runs), so the step's positions, row sequences and block
-   * tables must be written by no kernel of the step (they are copied in before it, as {@code
+   * unsplit). Except with keys per channel, each warp asks for its first tile's keys and values of
+   * the positions before the row's own before it waits for the previous kernel (programmatic
+   * launch: they arrive while that kernel still runs), so the step's positions, row sequences and
+   * block tables must be written by no kernel of the step (they are copied in before it, as {@code
    * CudaTransformer} does).
    */
   public void attentionRows(DecodeAttention a, int rows, RowsPlan plan, long partial) {

@@ -1420,7 +1420,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
 // (counters as attention_decode's). The results equal, to the bit, rope_kv_append, then
 // attention_tiled and attention_merge under a split of gridDim.z * warps ranges of tilesPerWarp *
 // 32 positions (one range: attention_tiled's unsplit output); blocks and warps without positions
-// of their row do nothing. But for the _kc kernels, each warp asks for its first tile's keys and
+// of their row do nothing. Except in the _kc kernels, each warp asks for its first tile's keys and
 // values of the positions before the row's own between griddepcontrol.launch_dependents and .wait,
 // so that under programmatic launch they arrive while the q/k/v product still runs (the same loads,
 // the same bits; the step 1.009-1.033x faster at one row on an H200, perf/RESULTS.md, session 39).
@@ -1440,6 +1440,7 @@ struct ArBits<8> {
 // The shape of one K/V tile's loads for head size H and KV type KVT.
 template <int H, int KVT>
 struct ArShape {
+  static_assert(H == 32 || H == 64 || H == 128, "attention_rows takes head sizes 32, 64, 128");
   static constexpr bool kCodes = KVT == DT_KV_I8 || KVT == DT_KV_E4M3;
   static constexpr int ES = kCodes ? 1 : 2;  // bytes per element
   static constexpr int PER = 16 / ES;        // elements per 16-byte run
