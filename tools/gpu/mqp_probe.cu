@@ -140,9 +140,9 @@ __device__ __forceinline__ void probe_butterfly(float& a, float& b) {
 
 // f16: mqp_impl with F16 inputs. grid ceil(pairs / 8) x 256; smem in * 2 + 32.
 template <bool SW, bool NORM>
-__global__ void __launch_bounds__(256) probe_f16(const unsigned char* units, float* y, int pairs,
-                                                 const unsigned short* xh,
-                                                 const unsigned short* gh, int in, float eps) {
+__device__ __forceinline__ void probe_f16_body(const unsigned char* units, float* y, int pairs,
+                                               const unsigned short* xh,
+                                               const unsigned short* gh, int in, float eps) {
   extern __shared__ __align__(16) unsigned short pxs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const float inv = probe_stage<NORM>(xh, gh, in, pxs, (float*)(pxs + in), eps);
@@ -153,6 +153,13 @@ __global__ void __launch_bounds__(256) probe_f16(const unsigned char* units, flo
   probe_units(units + (long)item * upr * 2 * MQP_UNIT_BYTES, 0, upr, pxs, lane, suma, sumb);
   probe_butterfly(suma, sumb);
   if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
+}
+
+template <bool SW, bool NORM>
+__global__ void __launch_bounds__(256) probe_f16(const unsigned char* units, float* y, int pairs,
+                                                 const unsigned short* xh,
+                                                 const unsigned short* gh, int in, float eps) {
+  probe_f16_body<SW, NORM>(units, y, pairs, xh, gh, in, eps);
 }
 
 // lb4: kvant's mqp_impl as it is, compiled for four blocks an SM (at most 64 registers) instead of
@@ -170,16 +177,7 @@ template <bool SW, bool NORM>
 __global__ void __launch_bounds__(256, 4) probe_f16lb4(const unsigned char* units, float* y,
                                                        int pairs, const unsigned short* xh,
                                                        const unsigned short* gh, int in, float eps) {
-  extern __shared__ __align__(16) unsigned short pxs[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const float inv = probe_stage<NORM>(xh, gh, in, pxs, (float*)(pxs + in), eps);
-  const int item = blockIdx.x * 8 + warp;
-  if (item >= pairs) return;
-  const int upr = in / MQP_UNIT_COLS;
-  float suma = 0.f, sumb = 0.f;
-  probe_units(units + (long)item * upr * 2 * MQP_UNIT_BYTES, 0, upr, pxs, lane, suma, sumb);
-  probe_butterfly(suma, sumb);
-  if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
+  probe_f16_body<SW, NORM>(units, y, pairs, xh, gh, in, eps);
 }
 
 // split: warps 2p and 2p + 1 of a block take the first and second half of pair p's units (four
@@ -540,6 +538,37 @@ static void set_smem_limits(int maxIn) {
   (void)maxIn;
 }
 
+// The launches `enqueue` makes on st, captured as one graph, replayed once to warm up and then
+// `reps` times: the fastest replay in ms.
+template <class Enqueue>
+static float best_graph_ms(cudaStream_t st, int reps, Enqueue enqueue) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  cudaEvent_t e0, e1;
+  CHECK(cudaEventCreate(&e0));
+  CHECK(cudaEventCreate(&e1));
+  CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+  enqueue();
+  CHECK(cudaStreamEndCapture(st, &graph));
+  CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  CHECK(cudaGraphLaunch(exec, st));
+  float best = 1e30f;
+  for (int r = 0; r < reps; r++) {
+    CHECK(cudaEventRecord(e0, st));
+    CHECK(cudaGraphLaunch(exec, st));
+    CHECK(cudaEventRecord(e1, st));
+    CHECK(cudaEventSynchronize(e1));
+    float ms;
+    CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    best = std::min(best, ms);
+  }
+  CHECK(cudaGraphExecDestroy(exec));
+  CHECK(cudaGraphDestroy(graph));
+  CHECK(cudaEventDestroy(e0));
+  CHECK(cudaEventDestroy(e1));
+  return best;
+}
+
 int main(int argc, char** argv) {
   int reps = 20, layers = 32;
   std::string only;
@@ -616,9 +645,6 @@ int main(int argc, char** argv) {
 
   cudaStream_t st;
   CHECK(cudaStreamCreate(&st));
-  cudaEvent_t e0, e1;
-  CHECK(cudaEventCreate(&e0));
-  CHECK(cudaEventCreate(&e1));
   int failures = 0;
 
   // correctness: each variant on copy 0 against the reference (read and probe not checked)
@@ -653,28 +679,12 @@ int main(int argc, char** argv) {
     const Product& p = products[k];
     if (!only.empty() && only != p.name) continue;
     for (int v = 0; v < nv; v++) {
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
-      CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-      for (int l = 0; l < layers; l++) variants[v].launch(p, units[k][l], y, x32, g32, x16, g16, st);
-      CHECK(cudaStreamEndCapture(st, &graph));
-      CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      CHECK(cudaGraphLaunch(exec, st));
-      float best = 1e30f;
-      for (int r = 0; r < reps; r++) {
-        CHECK(cudaEventRecord(e0, st));
-        CHECK(cudaGraphLaunch(exec, st));
-        CHECK(cudaEventRecord(e1, st));
-        CHECK(cudaEventSynchronize(e1));
-        float ms;
-        CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        best = std::min(best, ms);
-      }
+      const float best = best_graph_ms(st, reps, [&] {
+        for (int l = 0; l < layers; l++) variants[v].launch(p, units[k][l], y, x32, g32, x16, g16, st);
+      });
       const double us = best * 1000.0 / layers;
       printf("| %s | %.1f | %s | %.2f | %.2f |\n", p.name, p.bytes() / 1e6, variants[v].name, us,
              p.bytes() / (us * 1e-6) / 1e12);
-      CHECK(cudaGraphExecDestroy(exec));
-      CHECK(cudaGraphDestroy(graph));
     }
   }
 
@@ -683,29 +693,13 @@ int main(int argc, char** argv) {
   printf("\n| chain of %d layers | us a step | us a layer | TB/s | steps/s |\n| --- | ---: | ---: | ---: | ---: |\n",
          layers);
   for (int v = 0; v < nv; v++) {
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    for (int l = 0; l < layers; l++) {
-      for (int k = 0; k < np; k++) variants[v].launch(products[k], units[k][l], y, x32, g32, x16, g16, st);
-    }
-    CHECK(cudaStreamEndCapture(st, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    CHECK(cudaGraphLaunch(exec, st));
-    float best = 1e30f;
-    for (int r = 0; r < reps; r++) {
-      CHECK(cudaEventRecord(e0, st));
-      CHECK(cudaGraphLaunch(exec, st));
-      CHECK(cudaEventRecord(e1, st));
-      CHECK(cudaEventSynchronize(e1));
-      float ms;
-      CHECK(cudaEventElapsedTime(&ms, e0, e1));
-      best = std::min(best, ms);
-    }
+    const float best = best_graph_ms(st, reps, [&] {
+      for (int l = 0; l < layers; l++) {
+        for (int k = 0; k < np; k++) variants[v].launch(products[k], units[k][l], y, x32, g32, x16, g16, st);
+      }
+    });
     printf("| %s | %.1f | %.2f | %.2f | %.1f |\n", variants[v].name, best * 1000.0,
            best * 1000.0 / layers, total / (best * 1e-3) / 1e12, 1000.0 / best);
-    CHECK(cudaGraphExecDestroy(exec));
-    CHECK(cudaGraphDestroy(graph));
   }
   CHECK(cudaGetLastError());
   printf("\n%s\n", failures ? "SOME CHECKS FAILED" : "all checks passed");
