@@ -1583,17 +1583,58 @@ __device__ __forceinline__ void ar_math(const ArTile<H, KVT>& T, const float* qs
   __syncwarp();  // off, sc and ps are read before the next tile writes them
 }
 
+// The F16 (or BF16) bits of v, as store_elem stores it in a pool of that type.
+template <int KVT>
+__device__ __forceinline__ unsigned ar_bits(float v) {
+  return KVT == DT_F16 ? (unsigned)f32_to_f16(v) : (unsigned)f32_to_bf16(v);
+}
+
+// Lane `slot`'s key row and every lane's value elements of position t0 + slot, from the block's
+// appended row in shared memory (key at appended[0 .. H), rotated; value at appended[H .. 2H)),
+// as the F16/BF16 bits store_elem wrote to the pool: the same values a load would give.
+template <int H, int KVT>
+__device__ __forceinline__ void ar_take_appended(ArTile<H, KVT>& T, const float* appended,
+                                                 int slot) {
+  typedef ArShape<H, KVT> S;
+  static_assert(!S::kCodes, "codes with scales come from the pool");
+  const int lane = threadIdx.x & 31;
+  if (lane == slot) {
+#pragma unroll
+    for (int c = 0; c < S::RUNS; c++) {
+      const float* k = appended + c * S::PER;
+      unsigned w[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) w[i] = ar_bits<KVT>(k[2 * i]) | (ar_bits<KVT>(k[2 * i + 1]) << 16);
+      T.raw[c] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+  const float* v = appended + H + lane * S::DPL;
+  typename ArBits<S::DPL * S::ES>::type bits = 0;
+#pragma unroll
+  for (int j = 0; j < S::DPL; j++) {
+    bits |= (typename ArBits<S::DPL * S::ES>::type)ar_bits<KVT>(v[j]) << (16 * j);
+  }
+  // unrolled with constant indices: an index known only at run time would put vbits in local
+  // memory (544 bytes of stack, ptxas)
+#pragma unroll
+  for (int jj = 0; jj < FA_KT; jj++) {
+    if (jj == slot) T.vbits[jj] = bits;
+  }
+}
+
 // One warp's range: tiles [first, first + tiles) of a row whose last position is pos, into the
 // warp's online-softmax state. With `prefetched`, T already holds the first tile's loads of the
 // positions before pos (attention_rows asked for them before its predecessor's end), and only
-// pos's are loaded here. off, sc and ps: the warp's FA_KT value offsets, value scales and FA_KT x
+// pos's are loaded here. With `appended` (the appending block's rotated row in shared memory),
+// an F16/BF16 pos comes from it instead of the pool. off, sc and ps: the warp's FA_KT value offsets, value scales and FA_KT x
 // FA_ROWS probabilities in shared memory.
 template <int H, int KVT, bool KCH>
 __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* pool,
                                         const float* kvScales, const float* kChan,
                                         const int* table, int layer, int layers, int kvHeads,
                                         int blockSize, int kvh, int pos, int first, int tiles,
-                                        bool prefetched, ArTile<H, KVT>& T, long* off, float* sc,
+                                        bool prefetched, const float* appended,
+                                        ArTile<H, KVT>& T, long* off, float* sc,
                                         float* ps, float (&m)[FA_ROWS], float (&l)[FA_ROWS],
                                         float (&acc)[FA_ROWS][H / 32]) {
 #pragma unroll
@@ -1609,8 +1650,14 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
     const int n = min(FA_KT, pos + 1 - t0);
     const bool rest = prefetched && t == 0;
     if (!rest) ar_clear(T);
+    // F16/BF16: the appended position's key and value are this block's own rotated row in shared
+    // memory, rounded as the append stored them, so they need no trip to the pool after it
+    const bool own = !ArShape<H, KVT>::kCodes && appended != nullptr && pos < t0 + FA_KT;
     ar_fetch<H, KVT, KCH>(T, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
-                          t0, n, rest ? pos : t0, pos + 1, off, sc);
+                          t0, n, rest ? pos : t0, own ? pos : pos + 1, off, sc);
+    if constexpr (!ArShape<H, KVT>::kCodes) {
+      if (own) ar_take_appended<H, KVT>(T, appended, pos - t0);
+    }
     ar_math<H, KVT, KCH>(T, qs, n, sc, ps, m, l, acc);
   }
 }
@@ -1662,9 +1709,11 @@ __device__ __forceinline__ void attention_rows_body(
   }
   __syncthreads();  // the queries staged, the append's stores before the walks' loads
   float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][H / 32];
+  const bool appends = pos / (warps * span) == z;
   ar_walk<H, KVT, KCH>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
-                       pos, split * tilesPerWarp, tilesPerWarp, prefetched, T, ar_off[warp],
-                       ar_sc[warp], ar_p[warp], m, l, acc);
+                       pos, split * tilesPerWarp, tilesPerWarp, prefetched,
+                       appends ? ar_kv : nullptr, T, ar_off[warp], ar_sc[warp], ar_p[warp], m, l,
+                       acc);
   if (splits == 1) {
     // attention_tiled's unsplit output
 #pragma unroll
