@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain|units]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain|units|heads]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -744,6 +744,22 @@ if named units; then
   for order in $orders; do
     timeout "${UNITS_TIMEOUT:-150}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${UNITS_BATCH:-1}" \
       --prompt 128 --steps 64 --splits "$order" --weights int4-g128 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/units.txt"
+  done
+fi
+if named heads; then
+  # attention_rows with a block per query head (DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, session
+  # 40) against a block per kv head: 8B decode at HEADS_BATCH rows (default 1; at most 8 take the
+  # per-head form on 132 SMs), prompt 128, 64 steps, INT4 g128 under mq-wide-units and FP8, both
+  # fusions in one process, as given then reversed.
+  for weights in ${HEADS_WEIGHTS:-int4-g128 fp8-e4m3}; do
+    splits=mq-wide
+    [[ "$weights" == int4-g128 ]] && splits=mq-wide-units
+    for order in products-and-warp-attention,products-and-head-attention products-and-head-attention,products-and-warp-attention; do
+      echo "== $weights $order" | tee -a "$RESULTS/heads.txt"
+      timeout "${HEADS_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${HEADS_BATCH:-1}" \
+        --prompt 128 --steps 64 --splits "$splits" --weights "$weights" --fuse "$order" 2>&1 |
+        grep -v "^WARNING" | tee -a "$RESULTS/heads.txt"
+    done
   done
 fi
 if named chain; then

@@ -52,6 +52,7 @@ public final class CudaKernels {
   // per channel [head size][DT_KV_I8, DT_KV_E4M3]
   private final MemorySegment[][] attentionRows = new MemorySegment[3][4];
   private final MemorySegment[][] attentionRowsKeyChannels = new MemorySegment[3][2];
+  private final MemorySegment[][] attentionRowsPerHead = new MemorySegment[3][2];
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -126,6 +127,8 @@ public final class CudaKernels {
       for (int t = 0; t < 2; t++) {
         attentionRowsKeyChannels[h][t] =
             d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t + 2] + "_kc");
+        attentionRowsPerHead[h][t] =
+            d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t] + "_heads");
       }
     }
     swiglu = d.function(module, "swiglu");
@@ -901,9 +904,24 @@ public final class CudaKernels {
 
   /**
    * How {@link #attentionRows} covers a decode step's positions: {@code blocks} per (row, kv head)
-   * of {@code warps} warps, each warp one range of {@code tilesPerWarp} K/V tiles of 32 positions.
+   * of {@code warps} warps, each warp one range of {@code tilesPerWarp} K/V tiles of 32 positions;
+   * with {@code perHead}, one block per (row, query head) instead, each for its one query vector
+   * ({@link #rowsPerHeadSuits}).
    */
-  public record RowsPlan(int blocks, int warps, int tilesPerWarp) {
+  public record RowsPlan(int blocks, int warps, int tilesPerWarp, boolean perHead) {
+    /** A plan of blocks per kv head. */
+    public RowsPlan(int blocks, int warps, int tilesPerWarp) {
+      this(blocks, warps, tilesPerWarp, false);
+    }
+
+    /** This plan with a block per query head (which needs {@code blocks == 1}). */
+    public RowsPlan withBlockPerHead() {
+      if (blocks != 1) {
+        throw new IllegalStateException("a block per query head needs one block a row: " + this);
+      }
+      return new RowsPlan(blocks, warps, tilesPerWarp, true);
+    }
+
     /** The ranges of a row: blocks times warps. */
     public int splits() {
       return blocks * warps;
@@ -942,6 +960,29 @@ public final class CudaKernels {
   public static boolean rowsPlanHoldsWholeBlocks(RowsPlan plan, int blockSize) {
     return plan.blocks() == 1
         || (long) plan.warps() * plan.tilesPerWarp() * TILE_POSITIONS % blockSize == 0;
+  }
+
+  /**
+   * Whether a block per query head ({@link RowsPlan#withBlockPerHead}) suits {@code plan} over
+   * {@code rows} rows: F16 or BF16 KV (every block rotates the appended row itself and takes it
+   * from its own shared memory, which codes with scales would have to re-quantize), several query
+   * heads per kv head, one block a row, and at most two blocks per multiprocessor in all (beyond
+   * that the kv head's blocks would read its keys and values four times over for little more
+   * parallelism).
+   */
+  public boolean rowsPerHeadSuits(RowsPlan plan, int rows, int heads, int kvHeads, int kvType) {
+    return rowsPerHeadSuits(plan, rows, heads, kvHeads, kvType, device.multiprocessors());
+  }
+
+  /**
+   * {@link #rowsPerHeadSuits(RowsPlan, int, int, int, int)} on a device of {@code multiprocessors}.
+   */
+  public static boolean rowsPerHeadSuits(
+      RowsPlan plan, int rows, int heads, int kvHeads, int kvType, int multiprocessors) {
+    return (kvType == DT_F16 || kvType == DT_BF16)
+        && heads > kvHeads
+        && plan.blocks() == 1
+        && (long) rows * heads <= 2L * multiprocessors;
   }
 
   /** {@link #rowsPlanFor} on this device. */
@@ -1025,6 +1066,14 @@ public final class CudaKernels {
     if (plan.blocks() > 1 && partial == 0) {
       throw new IllegalArgumentException("attention_rows over several blocks needs its partials");
     }
+    if (plan.perHead()
+        && (channels || (kvType != DT_F16 && kvType != DT_BF16) || plan.blocks() != 1)) {
+      throw new IllegalArgumentException(
+          "attention_rows with a block per query head takes F16/BF16 KV and one block a row, got "
+              + plan
+              + " over kv type "
+              + kvType);
+    }
     requireCounted("attention_rows", rows, a.kvHeads());
     // attention_rows is compiled per head size and KV type: neither is an argument
     decodeAttentionArgs(a);
@@ -1037,8 +1086,17 @@ public final class CudaKernels {
     MemorySegment fn =
         channels
             ? attentionRowsKeyChannels[h][kvType - DT_KV_I8]
-            : attentionRows[h][kvType - DT_F16];
-    launch(fn, "attention_rows", rows, a.kvHeads(), plan.blocks(), 32 * plan.warps(), 0);
+            : plan.perHead()
+                ? attentionRowsPerHead[h][kvType - DT_F16]
+                : attentionRows[h][kvType - DT_F16];
+    launch(
+        fn,
+        "attention_rows",
+        rows,
+        plan.perHead() ? a.heads() : a.kvHeads(),
+        plan.blocks(),
+        32 * plan.warps(),
+        0);
   }
 
   /** {@code out = silu(gate) * up} over {@code total} elements, stored as {@code outType}. */

@@ -59,6 +59,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
   private long fusedLayers;
   private long decodeAttentionLayers;
   private long warpAttentionLayers;
+  private long headAttentionLayers;
   // rows per attention_tiled tile (0: the model's groups do not fit one; per-row kernels)
   private final int tiledRows;
   private AttentionKernel attention = AttentionKernel.DEFAULT;
@@ -354,10 +355,15 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       // one row per tile (rows of distinct sequences, graph or not): attention_rows' grid is the
       // rows themselves; enqueue takes it only where attention_decode would run
       if (tiles.length / 2 == padded
-          && fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
+          && (fusion == DecodeFusion.PRODUCTS_AND_WARP_ATTENTION
+              || fusion == DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION)
           && CudaKernels.attentionRowsTakes(
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
         rowsPlan = k.rowsPlan(padded, c.kvHeads(), maxLen);
+        if (fusion == DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION
+            && k.rowsPerHeadSuits(rowsPlan, padded, c.heads(), c.kvHeads(), kv.dtype())) {
+          rowsPlan = rowsPlan.withBlockPerHead();
+        }
         if ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) != 0
             && !CudaKernels.rowsPlanHoldsWholeBlocks(rowsPlan, bs)) {
           rowsPlan = null; // attention_decode, whose split the caller plans in whole blocks
@@ -551,6 +557,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       if (warpAttention) {
         decodeAttentionLayers++;
         warpAttentionLayers++;
+        if (st.rowsPlan().perHead()) {
+          headAttentionLayers++;
+        }
         k.attentionRows(
             decodeAttention(kv, att, oType, rowSeqs, positions, blockTables, maxBlocks, l),
             n,
@@ -1064,6 +1073,14 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
    */
   public long warpAttentionLayers() {
     return warpAttentionLayers;
+  }
+
+  /**
+   * Of {@link #warpAttentionLayers}, those with a block per query head ({@link
+   * DecodeFusion#PRODUCTS_AND_HEAD_ATTENTION}); a captured graph counts once, at capture.
+   */
+  public long headAttentionLayers() {
+    return headAttentionLayers;
   }
 
   /** Decode steps launched as a captured graph so far. */

@@ -50,13 +50,23 @@ public enum DecodeFusion {
    * earlier positions is loaded before the wait for the q/k/v product: one row on an H200, INT4
    * g128 429.1 -> 443.1 and 437.2 -> 441.0 tok/s (both orders), FP8 1.012-1.019x.
    */
-  PRODUCTS_AND_WARP_ATTENTION;
+  PRODUCTS_AND_WARP_ATTENTION,
+  /**
+   * As {@link #PRODUCTS_AND_WARP_ATTENTION}, with a block per query head instead of per kv head
+   * where the step's blocks would be few ({@code CudaKernels.rowsPerHeadSuits}: F16/BF16 KV, one
+   * block a row, at most two blocks per multiprocessor): each block walks the same keys and values
+   * for one query vector, so a warp's arithmetic per tile is a quarter of a four-head block's
+   * (Llama-3-8B: 32 blocks at one row instead of 8). Session 40, to compare.
+   */
+  PRODUCTS_AND_HEAD_ATTENTION;
 
   /** The mode serving uses. */
   public static final DecodeFusion DEFAULT = PRODUCTS_AND_WARP_ATTENTION;
 
   /** Whether decode steps take RoPE, the KV append and attention in one launch where they can. */
   public boolean attentionInOneLaunch() {
-    return this == PRODUCTS_AND_ATTENTION || this == PRODUCTS_AND_WARP_ATTENTION;
+    return this == PRODUCTS_AND_ATTENTION
+        || this == PRODUCTS_AND_WARP_ATTENTION
+        || this == PRODUCTS_AND_HEAD_ATTENTION;
   }
 }

@@ -1188,21 +1188,24 @@ __device__ __forceinline__ void fa_merge_vector(const float* partial, void* out,
 
 #define FA_MAX_SPLITS 64  // CudaKernels.splitFor's bound; attention_decode's merge tables
 
-// fa_merge_vector for all g query vectors of one (row, kv head), by the whole block and with the
+// fa_merge_vector for query vectors v0 .. v0 + n - 1 of one (row, kv head) (all g of them unless
+// n > 0: n = g - v0), by the whole block and with the
 // same arithmetic: each split's weight f = exp(m_z - max) (0 for a split that saw no position) and
 // each vector's sum of l_z f in split order once into shared memory, then a thread per (vector,
 // dimension) adds its splits' partials in split order, their loads independent (one vector after
 // another in a single thread was a chain of dependent L2 round trips per split: 9% slower decode
 // steps at 1,024 positions, 34 splits). Split z's partial of vector v is at base + (z * vecs + v) *
-// (headSize + 2) (acc[headSize], max, sum), for z < splits; kShared: base is shared memory (the
-// block's own warps wrote it), else global memory read past L1 (other blocks wrote it).
+// (headSize + 2) (acc[headSize], max, sum), for z < splits, v < n (the vector v0 + v); kShared:
+// base is shared memory (the block's own warps wrote it), else global memory read past L1 (other
+// blocks wrote it).
 template <bool kShared>
 __device__ __forceinline__ void fa_merge_block(const float* base, int vecs, void* out, int kvh,
                                                int r0, int heads, int kvHeads, int headSize,
-                                               int splits, int outType) {
+                                               int splits, int outType, int v0 = 0, int n = 0) {
   __shared__ float fa_w[FA_VECS * FA_MAX_SPLITS];
   __shared__ float fa_sum[FA_VECS];
-  int g = heads / kvHeads;
+  const int qh0 = kvh * (heads / kvHeads) + v0;  // the query head of vector 0
+  const int g = n > 0 ? n : heads / kvHeads - v0;
   auto at = [&](int z, int v, int d) {
     const float* p = base + ((long)z * vecs + v) * (headSize + 2) + d;
     return kShared ? *p : __ldcg(p);
@@ -1233,7 +1236,7 @@ __device__ __forceinline__ void fa_merge_block(const float* base, int vecs, void
     float a = 0.f;
 #pragma unroll 4
     for (int z = 0; z < splits; z++) a += at(z, v, d) * w[z];
-    long o = ((long)r0 * heads + kvh * g + v) * headSize;
+    long o = ((long)r0 * heads + qh0 + v) * headSize;
     store_elem(out, o + d, outType, a / fa_sum[v]);
   }
 }
@@ -1255,13 +1258,15 @@ extern "C" __global__ void attention_merge(const float* partial, void* out, cons
   }
 }
 
-// A decode row's first step in attention_decode and attention_rows: the g query vectors of row r
-// and kv head kvh (query heads kvh * g + vec), rotated to position pos (rope_pair, as rope_row) and
-// times scale, into qs[vec * headSize + d] for vec < vecs (zeros for vec >= g).
+// A decode row's first step in attention_decode and attention_rows: the query vectors v0 .. v0 +
+// vecs - 1 of row r and kv head kvh (query heads kvh * g + v0 + vec), rotated to position pos
+// (rope_pair, as rope_row) and times scale, into qs[vec * headSize + d] for vec < vecs (zeros
+// where v0 + vec >= g).
 __device__ __forceinline__ void fa_stage_row_queries(const float* q, const float* cosT,
                                                      const float* sinT, int style, int r, int pos,
                                                      int kvh, int heads, int g, int headSize,
-                                                     float scale, int vecs, float* qs) {
+                                                     float scale, int vecs, float* qs,
+                                                     int v0 = 0) {
   int half = headSize / 2;
   long base = (long)pos * half;
   for (int i = threadIdx.x; i < vecs * half; i += blockDim.x) {
@@ -1269,8 +1274,8 @@ __device__ __forceinline__ void fa_stage_row_queries(const float* q, const float
     int ia = style == 0 ? 2 * p : p;
     int ib = style == 0 ? 2 * p + 1 : p + half;
     float* qv = qs + vec * headSize;
-    if (vec < g) {
-      const float* qr = q + ((long)r * heads + kvh * g + vec) * headSize;
+    if (v0 + vec < g) {
+      const float* qr = q + ((long)r * heads + kvh * g + v0 + vec) * headSize;
       float a, b;
       rope_pair(qr[ia], qr[ib], cosT[base + p], sinT[base + p], &a, &b);
       qv[ia] = a * scale;
@@ -1286,14 +1291,15 @@ __device__ __forceinline__ void fa_stage_row_queries(const float* q, const float
 // of kv head kvh (rotated to pos) and its value, through kr and vr (headSize floats of shared
 // memory each), into the pool at position pos (as kv_append_row: token scales by a warp per
 // vector, keys per channel by a thread per channel). The caller's next barrier orders these stores
-// before its loads of the pool.
+// before its loads of the pool. Without `store`, only kr and vr are written (attention_rows' other
+// blocks of the kv head, which take the appended row from them).
 __device__ __forceinline__ void fa_append_row(const float* k, const float* v, const float* cosT,
                                               const float* sinT, int style, void* pool,
                                               float* kvScales, float* kChan, int kvEnc,
                                               int kvType, const int* rowSeq, const int* tables,
                                               int maxBlocks, int layer, int layers, int kvHeads,
                                               int headSize, int blockSize, int r, int pos,
-                                              int kvh, float* kr, float* vr) {
+                                              int kvh, float* kr, float* vr, bool store = true) {
   int half = headSize / 2;
   long base = (long)pos * half;
   const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
@@ -1305,6 +1311,7 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
   }
   for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
   __syncthreads();
+  if (!store) return;  // block-uniform
   long block = tables[(long)rowSeq[r] * maxBlocks + pos / blockSize];
   int slot = pos % blockSize;
   long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
@@ -1513,19 +1520,19 @@ __device__ __forceinline__ void ar_fetch(ArTile<H, KVT>& T, const unsigned char*
 }
 
 // One tile's arithmetic on its loads (fa_attend's, tile by tile): lane j scores position t0 + j
-// (j < n) against the FA_ROWS query vectors at qs (pre-scaled), the online softmax, then P x V
-// into acc. sc and ps: the warp's FA_KT value scales and FA_KT x FA_ROWS probabilities in shared
+// (j < n) against the R query vectors at qs (pre-scaled), the online softmax, then P x V
+// into acc. sc and ps: the warp's FA_KT value scales and FA_KT x R probabilities in shared
 // memory.
-template <int H, int KVT, bool KCH>
+template <int H, int KVT, bool KCH, int R>
 __device__ __forceinline__ void ar_math(const ArTile<H, KVT>& T, const float* qs, int n,
-                                        const float* sc, float* ps, float (&m)[FA_ROWS],
-                                        float (&l)[FA_ROWS], float (&acc)[FA_ROWS][H / 32]) {
+                                        const float* sc, float* ps, float (&m)[R],
+                                        float (&l)[R], float (&acc)[R][H / 32]) {
   typedef ArShape<H, KVT> S;
   const int lane = threadIdx.x & 31;
   const bool has = lane < n;
-  float s[FA_ROWS];
+  float s[R];
 #pragma unroll
-  for (int i = 0; i < FA_ROWS; i++) s[i] = 0.f;
+  for (int i = 0; i < R; i++) s[i] = 0.f;
   if (has) {
 #pragma unroll
     for (int c = 0; c < S::RUNS; c++) {
@@ -1538,12 +1545,12 @@ __device__ __forceinline__ void ar_math(const ArTile<H, KVT>& T, const float* qs
 #pragma unroll
       for (int e = 0; e < S::PER; e++) {
 #pragma unroll
-        for (int i = 0; i < FA_ROWS; i++) s[i] += qs[i * H + c * S::PER + e] * kd[e];
+        for (int i = 0; i < R; i++) s[i] += qs[i * H + c * S::PER + e] * kd[e];
       }
     }
   }
 #pragma unroll
-  for (int i = 0; i < FA_ROWS; i++) {
+  for (int i = 0; i < R; i++) {
     float si = has ? s[i] : -INFINITY;
     float mNew = fmaxf(m[i], warp_max(si));
     float corr = expf(m[i] - mNew);
@@ -1552,7 +1559,7 @@ __device__ __forceinline__ void ar_math(const ArTile<H, KVT>& T, const float* qs
     m[i] = mNew;
 #pragma unroll
     for (int j = 0; j < S::DPL; j++) acc[i][j] *= corr;
-    ps[lane * FA_ROWS + i] = p;
+    ps[lane * R + i] = p;
   }
   __syncwarp();
 #pragma unroll
@@ -1574,8 +1581,8 @@ __device__ __forceinline__ void ar_math(const ArTile<H, KVT>& T, const float* qs
       }
     }
 #pragma unroll
-    for (int i = 0; i < FA_ROWS; i++) {
-      float pj = ps[jj * FA_ROWS + i];
+    for (int i = 0; i < R; i++) {
+      float pj = ps[jj * R + i];
 #pragma unroll
       for (int j = 0; j < S::DPL; j++) acc[i][j] += pj * vd[j];
     }
@@ -1627,18 +1634,18 @@ __device__ __forceinline__ void ar_take_appended(ArTile<H, KVT>& T, const float*
 // positions before pos (attention_rows asked for them before its predecessor's end), and only
 // pos's are loaded here. With `appended` (the appending block's rotated row in shared memory),
 // an F16/BF16 pos comes from it instead of the pool. off, sc and ps: the warp's FA_KT value offsets, value scales and FA_KT x
-// FA_ROWS probabilities in shared memory.
-template <int H, int KVT, bool KCH>
+// R probabilities in shared memory.
+template <int H, int KVT, bool KCH, int R>
 __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* pool,
                                         const float* kvScales, const float* kChan,
                                         const int* table, int layer, int layers, int kvHeads,
                                         int blockSize, int kvh, int pos, int first, int tiles,
                                         bool prefetched, const float* appended,
                                         ArTile<H, KVT>& T, long* off, float* sc,
-                                        float* ps, float (&m)[FA_ROWS], float (&l)[FA_ROWS],
-                                        float (&acc)[FA_ROWS][H / 32]) {
+                                        float* ps, float (&m)[R], float (&l)[R],
+                                        float (&acc)[R][H / 32]) {
 #pragma unroll
-  for (int i = 0; i < FA_ROWS; i++) {
+  for (int i = 0; i < R; i++) {
     m[i] = -INFINITY;
     l[i] = 0.f;
 #pragma unroll
@@ -1658,11 +1665,11 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
     if constexpr (!ArShape<H, KVT>::kCodes) {
       if (own) ar_take_appended<H, KVT>(T, appended, pos - t0);
     }
-    ar_math<H, KVT, KCH>(T, qs, n, sc, ps, m, l, acc);
+    ar_math<H, KVT, KCH, R>(T, qs, n, sc, ps, m, l, acc);
   }
 }
 
-template <int H, int KVT, bool KCH>
+template <int H, int KVT, bool KCH, int R>
 __device__ __forceinline__ void attention_rows_body(
     const float* q, const float* k, const float* v, const float* cosT, const float* sinT,
     int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,
@@ -1676,10 +1683,15 @@ __device__ __forceinline__ void attention_rows_body(
   __shared__ float ar_p[AR_MAX_WARPS][FA_KT * FA_ROWS];
   __shared__ float ar_part[AR_MAX_WARPS * FA_ROWS * (H + 2)];
   __shared__ int ar_last;
+  static_assert(R == FA_ROWS || (R == 1 && !ArShape<H, KVT>::kCodes),
+                "a block per query head (R = 1) takes F16/BF16 KV");
   pdl_launch_next();
-  const int r = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z;
-  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = heads / kvHeads;
+  // R = FA_ROWS: blockIdx.y is the kv head, its g query heads the block's vectors; R = 1: it is
+  // the query head, vector v0 of its kv head
+  const int r = blockIdx.x, kvh = R == 1 ? blockIdx.y / g : blockIdx.y, z = blockIdx.z;
+  const int v0 = R == 1 ? blockIdx.y - kvh * g : 0;
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   // the step's integers (positions, rows' sequences, block tables) are copied in before the step's
   // first kernel and written by none, so they may be read before the wait
   const int pos = positions[r];
@@ -1701,26 +1713,28 @@ __device__ __forceinline__ void attention_rows_body(
                           ar_sc[warp]);
   }
   pdl_wait_previous();
-  fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, FA_ROWS, ar_q);
-  if (pos / (warps * span) == z) {
+  fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, R, ar_q, v0);
+  const bool appends = pos / (warps * span) == z;
+  if (appends) {
+    // with a block per query head, every block of the kv head rotates the row into ar_kv (its
+    // walk takes the appended position from there) and the first stores it
     fa_append_row(k, v, cosT, sinT, style, pool, kvScales, KCH ? kChan : nullptr, kvEnc, KVT,
                   rowSeq, tables, maxBlocks, layer, layers, kvHeads, H, blockSize, r, pos, kvh,
-                  ar_kv, ar_kv + H);
+                  ar_kv, ar_kv + H, v0 == 0);
   }
   __syncthreads();  // the queries staged, the append's stores before the walks' loads
-  float m[FA_ROWS], l[FA_ROWS], acc[FA_ROWS][H / 32];
-  const bool appends = pos / (warps * span) == z;
-  ar_walk<H, KVT, KCH>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
+  float m[R], l[R], acc[R][H / 32];
+  ar_walk<H, KVT, KCH, R>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
                        pos, split * tilesPerWarp, tilesPerWarp, prefetched,
                        appends ? ar_kv : nullptr, T, ar_off[warp], ar_sc[warp], ar_p[warp], m, l,
                        acc);
   if (splits == 1) {
     // attention_tiled's unsplit output
 #pragma unroll
-    for (int i = 0; i < FA_ROWS; i++) {
-      if (i >= g) continue;
+    for (int i = 0; i < R; i++) {
+      if (v0 + i >= g) continue;
       float inv = 1.f / l[i];
-      long o = ((long)r * heads + kvh * g + i) * H;
+      long o = ((long)r * heads + kvh * g + v0 + i) * H;
 #pragma unroll
       for (int j = 0; j < H / 32; j++) {
         store_elem(out, o + lane * (H / 32) + j, outType, acc[i][j] * inv);
@@ -1729,13 +1743,14 @@ __device__ __forceinline__ void attention_rows_body(
     return;
   }
   const int used = min(splits, pos / span + 1);  // splits that hold positions
-  const bool whole = gridDim.z == 1;
+  // a block per query head: one block a row (CudaKernels.attentionRows), partials in ar_part
+  const bool whole = R < FA_ROWS || gridDim.z == 1;
   float* base =
       whole ? ar_part : partial + ((long)r * kvHeads + kvh) * splits * FA_ROWS * (H + 2);
   if (split < used) {
-    float* dst = base + (long)(whole ? warp : split) * FA_ROWS * (H + 2);
+    float* dst = base + (long)(whole ? warp : split) * R * (H + 2);
 #pragma unroll
-    for (int i = 0; i < FA_ROWS; i++) {
+    for (int i = 0; i < R; i++) {
 #pragma unroll
       for (int j = 0; j < H / 32; j++) dst[i * (H + 2) + lane * (H / 32) + j] = acc[i][j];
       if (lane == 0) {
@@ -1746,7 +1761,8 @@ __device__ __forceinline__ void attention_rows_body(
   }
   if (whole) {
     __syncthreads();
-    fa_merge_block<true>(ar_part, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType);
+    fa_merge_block<true>(ar_part, R, out, kvh, r, heads, kvHeads, H, used, outType, v0,
+                         R == 1 ? 1 : 0);
     return;
   }
   __threadfence();  // this block's partials, before its arrival is counted
@@ -1763,18 +1779,19 @@ __device__ __forceinline__ void attention_rows_body(
   fa_merge_block<false>(base, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType);
 }
 
-#define ATTENTION_ROWS(NAME, H, KVT, KCH)                                                          \
+#define ATTENTION_ROWS_R(NAME, H, KVT, KCH, R)                                                     \
   extern "C" __global__ void __launch_bounds__(32 * AR_MAX_WARPS) NAME(                            \
       const float* q, const float* k, const float* v, const float* cosT, const float* sinT,        \
       int style, unsigned char* pool, float* kvScales, float* kChan, int kvEnc, void* out,         \
       const int* rowSeq, const int* positions, const int* tables, int maxBlocks, int layer,        \
       int layers, int heads, int kvHeads, int blockSize, float scale, int outType,                 \
       int tilesPerWarp, float* partial, int* counters) {                                           \
-    attention_rows_body<H, KVT, KCH>(q, k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc,     \
+    attention_rows_body<H, KVT, KCH, R>(q, k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc,  \
                                      out, rowSeq, positions, tables, maxBlocks, layer, layers,     \
                                      heads, kvHeads, blockSize, scale, outType, tilesPerWarp,      \
                                      partial, counters);                                           \
   }
+#define ATTENTION_ROWS(NAME, H, KVT, KCH) ATTENTION_ROWS_R(NAME, H, KVT, KCH, FA_ROWS)
 ATTENTION_ROWS(attention_rows_h32_f16, 32, DT_F16, false)
 ATTENTION_ROWS(attention_rows_h32_bf16, 32, DT_BF16, false)
 ATTENTION_ROWS(attention_rows_h32_i8, 32, DT_KV_I8, false)
@@ -1795,6 +1812,14 @@ ATTENTION_ROWS(attention_rows_h64_i8_kc, 64, DT_KV_I8, true)
 ATTENTION_ROWS(attention_rows_h64_e4m3_kc, 64, DT_KV_E4M3, true)
 ATTENTION_ROWS(attention_rows_h128_i8_kc, 128, DT_KV_I8, true)
 ATTENTION_ROWS(attention_rows_h128_e4m3_kc, 128, DT_KV_E4M3, true)
+// a block per query head (grid (rows, heads, 1)), F16/BF16 KV: every block rotates the appended
+// row into its shared memory and the kv head's first stores it (CudaKernels.attentionRows)
+ATTENTION_ROWS_R(attention_rows_h32_f16_heads, 32, DT_F16, false, 1)
+ATTENTION_ROWS_R(attention_rows_h32_bf16_heads, 32, DT_BF16, false, 1)
+ATTENTION_ROWS_R(attention_rows_h64_f16_heads, 64, DT_F16, false, 1)
+ATTENTION_ROWS_R(attention_rows_h64_bf16_heads, 64, DT_BF16, false, 1)
+ATTENTION_ROWS_R(attention_rows_h128_f16_heads, 128, DT_F16, false, 1)
+ATTENTION_ROWS_R(attention_rows_h128_bf16_heads, 128, DT_BF16, false, 1)
 
 // out = silu(gate) * up, elementwise, stored as outType. grid-stride.
 extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,

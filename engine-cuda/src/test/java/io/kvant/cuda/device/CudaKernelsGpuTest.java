@@ -382,24 +382,30 @@ class CudaKernelsGpuTest {
    * head, searched token scales, keys per channel (whole KV blocks per block), and each of its
    * forms (one range; warps merged in shared memory; blocks merged by the last to arrive; warps
    * walking several tiles; 64 ranges over 2,048 positions; the plan {@code rowsPlanFor} gives a
-   * one-row step).
+   * one-row step), and with F16/BF16 KV a block per query head ({@code RowsPlan.perHead}: every
+   * block takes the appended row from its own shared memory, one stores it).
    */
   @ParameterizedTest
   @CsvSource({
-    "1,ADJACENT_PAIRS,128,8,8,0,1,4,1",
-    "1,HALF_SPLIT,128,8,8,0,2,2,1",
-    "2,ADJACENT_PAIRS,64,6,8,0,4,1,1",
-    "3,HALF_SPLIT,128,8,8,0,1,1,4",
-    "3,ADJACENT_PAIRS,32,8,8,1,1,2,2",
-    "4,HALF_SPLIT,64,8,8,0,2,1,2",
-    "4,ADJACENT_PAIRS,128,6,8,1,1,8,1",
-    "1,HALF_SPLIT,32,8,8,0,2,3,1",
-    "1,ADJACENT_PAIRS,128,8,128,0,8,8,1",
-    "3,HALF_SPLIT,64,8,128,1,2,8,4",
-    "1,ADJACENT_PAIRS,128,8,16,0,0,0,0",
-    "3,ADJACENT_PAIRS,128,8,8,2,4,1,1",
-    "4,HALF_SPLIT,64,6,8,3,1,4,1",
-    "3,HALF_SPLIT,32,8,128,2,8,8,1"
+    "1,ADJACENT_PAIRS,128,8,8,0,1,4,1,false",
+    "1,HALF_SPLIT,128,8,8,0,2,2,1,false",
+    "2,ADJACENT_PAIRS,64,6,8,0,4,1,1,false",
+    "3,HALF_SPLIT,128,8,8,0,1,1,4,false",
+    "3,ADJACENT_PAIRS,32,8,8,1,1,2,2,false",
+    "4,HALF_SPLIT,64,8,8,0,2,1,2,false",
+    "4,ADJACENT_PAIRS,128,6,8,1,1,8,1,false",
+    "1,HALF_SPLIT,32,8,8,0,2,3,1,false",
+    "1,ADJACENT_PAIRS,128,8,128,0,8,8,1,false",
+    "3,HALF_SPLIT,64,8,128,1,2,8,4,false",
+    "1,ADJACENT_PAIRS,128,8,16,0,0,0,0,false",
+    "3,ADJACENT_PAIRS,128,8,8,2,4,1,1,false",
+    "4,HALF_SPLIT,64,6,8,3,1,4,1,false",
+    "3,HALF_SPLIT,32,8,128,2,8,8,1,false",
+    "1,ADJACENT_PAIRS,128,8,8,0,1,4,1,true",
+    "2,HALF_SPLIT,64,6,8,0,1,2,2,true",
+    "1,HALF_SPLIT,32,8,8,0,1,1,4,true",
+    "2,ADJACENT_PAIRS,128,8,128,0,1,8,8,true",
+    "1,ADJACENT_PAIRS,128,8,16,0,0,0,0,true"
   })
   void attentionRowsEqualsTheKernelsItReplaces(
       int kvType,
@@ -410,15 +416,26 @@ class CudaKernelsGpuTest {
       int enc,
       int blocks,
       int warps,
-      int per) {
+      int per,
+      boolean perHead) {
     DecodeRows f = decodeRows(kvType, style, hs, heads, maxBlocks, enc);
-    CudaKernels.RowsPlan plan =
+    CudaKernels.RowsPlan kvHeadPlan =
         blocks == 0
             ? CudaKernels.rowsPlanFor(1, f.kvHeads(), f.ctx(), 132)
             : new CudaKernels.RowsPlan(blocks, warps, per);
     if (blocks == 0) {
-      assertThat(plan).as("a one-row step's plan").isEqualTo(new CudaKernels.RowsPlan(1, 8, 1));
+      assertThat(kvHeadPlan)
+          .as("a one-row step's plan")
+          .isEqualTo(new CudaKernels.RowsPlan(1, 8, 1));
     }
+    if (perHead) {
+      assertThat(
+              CudaKernels.rowsPerHeadSuits(
+                  kvHeadPlan, f.rows(), f.heads(), f.kvHeads(), kvType, 132))
+          .as("a block per query head suits %s", kvHeadPlan)
+          .isTrue();
+    }
+    CudaKernels.RowsPlan plan = perHead ? kvHeadPlan.withBlockPerHead() : kvHeadPlan;
     CudaKernels.AttentionSplit split =
         plan.splits() == 1
             ? new CudaKernels.AttentionSplit(1, f.ctx())

@@ -27,6 +27,27 @@ class RowsPlanTest {
   }
 
   @Test
+  void aBlockPerQueryHeadOnlyOverF16OrBf16WithOneBlockARowAndFewBlocks() {
+    CudaKernels.RowsPlan oneRow = CudaKernels.rowsPlanFor(1, 8, 256, SMS);
+    int f16 = CudaKernels.DT_F16;
+    // the 8B shape at one row: 32 blocks instead of 8
+    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 32, 8, f16, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 32, 8, CudaKernels.DT_BF16, SMS)).isTrue();
+    assertThat(oneRow.withBlockPerHead()).isEqualTo(new CudaKernels.RowsPlan(1, 8, 1, true));
+    // eight rows: 256 blocks, within two per multiprocessor; nine: not
+    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 8, 32, 8, f16, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 9, 32, 8, f16, SMS)).isFalse();
+    // codes with scales, one query head per kv head, several blocks a row: not
+    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 32, 8, CudaKernels.DT_KV_I8, SMS)).isFalse();
+    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 8, 8, f16, SMS)).isFalse();
+    CudaKernels.RowsPlan longRow = CudaKernels.rowsPlanFor(1, 8, 2048, SMS);
+    assertThat(CudaKernels.rowsPerHeadSuits(longRow, 1, 32, 8, f16, SMS)).isFalse();
+    assertThatThrownBy(longRow::withBlockPerHead)
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("one block a row");
+  }
+
+  @Test
   void manyRowsKeepEachRowInOneBlock() {
     assertThat(CudaKernels.rowsPlanFor(256, 8, 2048, SMS))
         .isEqualTo(new CudaKernels.RowsPlan(1, 8, 8));

@@ -320,6 +320,23 @@ class CudaModelGpuTest {
         41,
         oneLaunch(CpuGpuComparison.Options.DEFAULT, DecodeFusion.PRODUCTS_AND_WARP_ATTENTION, gpu));
     assertThat(gpu.get().warpAttentionLayers()).as("layers on attention_rows").isPositive();
+    assertThat(gpu.get().headAttentionLayers()).as("layers with a block per head").isZero();
+  }
+
+  /**
+   * {@link #warpPerRangeDecodeAttentionAgreesWithTheCpuEngine} with a block per query head ({@link
+   * DecodeFusion#PRODUCTS_AND_HEAD_ATTENTION}, the bundled model's F16 KV and few rows).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"bundled:I4:g128", "bundled:BF16"})
+  void blockPerHeadDecodeAttentionAgreesWithTheCpuEngine(String spec) throws Exception {
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    decodeAgreesWithTheCpuEngine(
+        spec,
+        "attention by a block per query head",
+        43,
+        oneLaunch(CpuGpuComparison.Options.DEFAULT, DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, gpu));
+    assertThat(gpu.get().headAttentionLayers()).as("layers with a block per head").isPositive();
   }
 
   /**

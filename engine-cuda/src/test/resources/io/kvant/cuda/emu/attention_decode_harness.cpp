@@ -12,7 +12,9 @@
 //   kernels then for attention_decode: float out[rows * heads * headSize], the pool, the scales,
 //   the channel scales; with rowsWarps > 0 then the same four for the three kernels under
 //   attention_rows' split (its blocks times rowsWarps ranges of rowsPer tiles) and for
-//   attention_rows (run twice, the second time with the blocks in reverse order: same bits).
+//   attention_rows (run twice, the second time with the blocks in reverse order: same bits), then
+//   an int: how many runs of attention_rows with a block per query head (where it takes them)
+//   gave those same bits (a run that does not exits 4).
 #include <cstdio>
 #include <cstdlib>
 
@@ -137,27 +139,38 @@ int main(int argc, char** argv) {
 
   // attention_rows on the untouched inputs, and the three kernels under its split
   Result three2, rowsOut, rowsReversed;
+  int perHeadRuns = 0;  // attention_rows' runs with a block per query head, all checked
   if (rowsWarps > 0) {
     const int span = rowsWarps * rowsPer * FA_KT;
     int maxPos = 0;
     for (int p : positions) maxPos = std::max(maxPos, p);
     const int blocks = maxPos / span + 1;
     three2 = threeKernels(blocks * rowsWarps, rowsPer * FA_KT);
-    auto runRows = [&](bool reverse) {
+    auto runRows = [&](bool reverse, bool perHead) {
       Result res{std::vector<float>(qn, -7.f), scales, chans, pool};
       std::vector<float> partial((size_t)rows * kvHeads * blocks * rowsWarps * FA_ROWS * (headSize + 2));
       float* s3 = scaleCount ? res.scales.data() : nullptr;
       float* c3 = chanCount ? res.chans.data() : nullptr;
       const bool kc = (kvEnc & KV_KEY_CHANNELS) != 0;
       emuReverseBlocks = reverse;
-      emu_launch3(rows, kvHeads, blocks, 32 * rowsWarps, [&] {
+      emu_launch3(rows, perHead ? heads : kvHeads, blocks, 32 * rowsWarps, [&] {
         auto* pp = res.pool.data();
 #define ROWS_ARGS                                                                                \
   q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pp, s3, c3, kvEnc,            \
       res.out.data(),                                                                           \
       rowSeq.data(), positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads, \
       blockSize, scale, DT_F32, rowsPer, partial.data(), counters.data()
-        if (kc && headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8_kc(ROWS_ARGS);
+        if (perHead && headSize == 32 && kvType == DT_F16) attention_rows_h32_f16_heads(ROWS_ARGS);
+        else if (perHead && headSize == 32 && kvType == DT_BF16) attention_rows_h32_bf16_heads(ROWS_ARGS);
+        else if (perHead && headSize == 64 && kvType == DT_F16) attention_rows_h64_f16_heads(ROWS_ARGS);
+        else if (perHead && headSize == 64 && kvType == DT_BF16) attention_rows_h64_bf16_heads(ROWS_ARGS);
+        else if (perHead && headSize == 128 && kvType == DT_F16) attention_rows_h128_f16_heads(ROWS_ARGS);
+        else if (perHead && headSize == 128 && kvType == DT_BF16) attention_rows_h128_bf16_heads(ROWS_ARGS);
+        else if (perHead) {
+          fprintf(stderr, "harness: no attention_rows per query head for %d, %d\n", headSize, kvType);
+          exit(2);
+        }
+        else if (kc && headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8_kc(ROWS_ARGS);
         else if (kc && headSize == 32 && kvType == DT_KV_E4M3) attention_rows_h32_e4m3_kc(ROWS_ARGS);
         else if (kc && headSize == 64 && kvType == DT_KV_I8) attention_rows_h64_i8_kc(ROWS_ARGS);
         else if (kc && headSize == 64 && kvType == DT_KV_E4M3) attention_rows_h64_e4m3_kc(ROWS_ARGS);
@@ -196,13 +209,24 @@ int main(int argc, char** argv) {
       }
       return res;
     };
-    rowsOut = runRows(false);
-    rowsReversed = runRows(true);
-    if (std::memcmp(rowsReversed.out.data(), rowsOut.out.data(), qn * sizeof(float)) != 0 ||
-        rowsReversed.pool != rowsOut.pool || rowsReversed.scales != rowsOut.scales ||
-        rowsReversed.chans != rowsOut.chans) {
+    auto same = [&](const Result& a, const Result& b) {
+      return std::memcmp(a.out.data(), b.out.data(), qn * sizeof(float)) == 0 && a.pool == b.pool &&
+             a.scales == b.scales && a.chans == b.chans;
+    };
+    rowsOut = runRows(false, false);
+    rowsReversed = runRows(true, false);
+    if (!same(rowsReversed, rowsOut)) {
       fprintf(stderr, "harness: attention_rows' blocks in reverse order gave other bits\n");
       return 4;
+    }
+    // a block per query head (CudaKernels.rowsPerHeadSuits: F16/BF16, one block a row, several
+    // query heads per kv head): the same bits, in either block order
+    if (blocks == 1 && (kvType == DT_F16 || kvType == DT_BF16) && heads > kvHeads) {
+      if (!same(runRows(false, true), rowsOut) || !same(runRows(true, true), rowsOut)) {
+        fprintf(stderr, "harness: attention_rows with a block per query head gave other bits\n");
+        return 4;
+      }
+      perHeadRuns = 2;
     }
   }
 
@@ -222,6 +246,7 @@ int main(int argc, char** argv) {
          fwrite(res->scales.data(), sizeof(float), res->scales.size(), o) == res->scales.size() &&
          fwrite(res->chans.data(), sizeof(float), res->chans.size(), o) == res->chans.size();
   }
+  if (rowsWarps > 0) ok = ok && fwrite(&perHeadRuns, sizeof(int), 1, o) == 1;
   if (!ok) {
     perror(argv[2]);
     return 2;
