@@ -749,7 +749,8 @@ fi
 if named heads; then
   # attention_rows with a block per query head (DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, session
   # 40) against a block per kv head: 8B decode at HEADS_BATCH rows (default 1; at most 8 take the
-  # per-head form on 132 SMs), prompt 128, 64 steps, INT4 g128 under mq-wide-units and FP8, both
+  # per-head form on 132 SMs), prompt HEADS_PROMPT (128), 64 steps, INT4 g128 under mq-wide-units
+  # and FP8 (HEADS_WEIGHTS), both
   # fusions in one process, as given then reversed.
   for weights in ${HEADS_WEIGHTS:-int4-g128 fp8-e4m3}; do
     splits=mq-wide
@@ -757,7 +758,7 @@ if named heads; then
     for order in products-and-warp-attention,products-and-head-attention products-and-head-attention,products-and-warp-attention; do
       echo "== $weights $order" | tee -a "$RESULTS/heads.txt"
       timeout "${HEADS_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${HEADS_BATCH:-1}" \
-        --prompt 128 --steps 64 --splits "$splits" --weights "$weights" --fuse "$order" 2>&1 |
+        --prompt "${HEADS_PROMPT:-128}" --steps 64 --splits "$splits" --weights "$weights" --fuse "$order" 2>&1 |
         grep -v "^WARNING" | tee -a "$RESULTS/heads.txt"
     done
   done

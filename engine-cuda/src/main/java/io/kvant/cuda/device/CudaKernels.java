@@ -884,7 +884,10 @@ public final class CudaKernels {
     args.ptr(a.pool()).ptr(a.kvScales());
   }
 
-  /** Throws unless the split arrival counters hold one per (row, kv head) of a launch. */
+  /**
+   * Throws unless the split arrival counters hold one per (row, kv head) of a launch ({@code
+   * kvHeads}: query heads, for a block per query head).
+   */
   private static void requireCounted(String kernel, int rows, int kvHeads) {
     if ((long) rows * kvHeads > ATTENTION_COUNTERS) {
       throw new IllegalArgumentException(
@@ -914,11 +917,8 @@ public final class CudaKernels {
       this(blocks, warps, tilesPerWarp, false);
     }
 
-    /** This plan with a block per query head (which needs {@code blocks == 1}). */
+    /** This plan with a block per query head. */
     public RowsPlan withBlockPerHead() {
-      if (blocks != 1) {
-        throw new IllegalStateException("a block per query head needs one block a row: " + this);
-      }
       return new RowsPlan(blocks, warps, tilesPerWarp, true);
     }
 
@@ -963,26 +963,32 @@ public final class CudaKernels {
   }
 
   /**
-   * Whether a block per query head ({@link RowsPlan#withBlockPerHead}) suits {@code plan} over
-   * {@code rows} rows: F16 or BF16 KV (every block rotates the appended row itself and takes it
-   * from its own shared memory, which codes with scales would have to re-quantize), several query
-   * heads per kv head, one block a row, and at most two blocks per multiprocessor in all (beyond
-   * that the kv head's blocks would read its keys and values four times over for little more
-   * parallelism).
+   * Whether a block per query head ({@link RowsPlan#withBlockPerHead}) suits {@code rows} rows: F16
+   * or BF16 KV (every block rotates the appended row itself and takes it from its own shared
+   * memory, which codes with scales would have to re-quantize), several query heads per kv head,
+   * and at most two (row, query head) pairs per multiprocessor (beyond that a block per kv head
+   * already fills the device, and the query heads' blocks would read its keys and values several
+   * times over).
    */
-  public boolean rowsPerHeadSuits(RowsPlan plan, int rows, int heads, int kvHeads, int kvType) {
-    return rowsPerHeadSuits(plan, rows, heads, kvHeads, kvType, device.multiprocessors());
+  public boolean rowsPerHeadSuits(int rows, int heads, int kvHeads, int kvType) {
+    return rowsPerHeadSuits(rows, heads, kvHeads, kvType, device.multiprocessors());
+  }
+
+  /** {@link #rowsPerHeadSuits(int, int, int, int)} on a device of {@code multiprocessors}. */
+  public static boolean rowsPerHeadSuits(
+      int rows, int heads, int kvHeads, int kvType, int multiprocessors) {
+    return (kvType == DT_F16 || kvType == DT_BF16)
+        && heads > kvHeads
+        && (long) rows * heads <= 2L * multiprocessors;
   }
 
   /**
-   * {@link #rowsPerHeadSuits(RowsPlan, int, int, int, int)} on a device of {@code multiprocessors}.
+   * The plan with a block per query head over {@code rows} rows of {@code heads} query heads:
+   * {@link #rowsPlanFor} with the (row, query head) pairs as its units, so that long contexts still
+   * get blocks enough per row but not four times as many.
    */
-  public static boolean rowsPerHeadSuits(
-      RowsPlan plan, int rows, int heads, int kvHeads, int kvType, int multiprocessors) {
-    return (kvType == DT_F16 || kvType == DT_BF16)
-        && heads > kvHeads
-        && plan.blocks() == 1
-        && (long) rows * heads <= 2L * multiprocessors;
+  public RowsPlan rowsPlanPerHead(int rows, int heads, int maxLen) {
+    return rowsPlanFor(rows, heads, maxLen, device.multiprocessors()).withBlockPerHead();
   }
 
   /** {@link #rowsPlanFor} on this device. */
@@ -1066,15 +1072,11 @@ public final class CudaKernels {
     if (plan.blocks() > 1 && partial == 0) {
       throw new IllegalArgumentException("attention_rows over several blocks needs its partials");
     }
-    if (plan.perHead()
-        && (channels || (kvType != DT_F16 && kvType != DT_BF16) || plan.blocks() != 1)) {
+    if (plan.perHead() && (channels || (kvType != DT_F16 && kvType != DT_BF16))) {
       throw new IllegalArgumentException(
-          "attention_rows with a block per query head takes F16/BF16 KV and one block a row, got "
-              + plan
-              + " over kv type "
-              + kvType);
+          "attention_rows with a block per query head takes F16/BF16 KV, got kv type " + kvType);
     }
-    requireCounted("attention_rows", rows, a.kvHeads());
+    requireCounted("attention_rows", rows, plan.perHead() ? a.heads() : a.kvHeads());
     // attention_rows is compiled per head size and KV type: neither is an argument
     decodeAttentionArgs(a);
     args.ptr(a.keyChannels()).i32(a.kvEnc());

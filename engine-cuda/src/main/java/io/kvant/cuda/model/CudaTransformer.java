@@ -359,11 +359,11 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
               || fusion == DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION)
           && CudaKernels.attentionRowsTakes(
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
-        rowsPlan = k.rowsPlan(padded, c.kvHeads(), maxLen);
-        if (fusion == DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION
-            && k.rowsPerHeadSuits(rowsPlan, padded, c.heads(), c.kvHeads(), kv.dtype())) {
-          rowsPlan = rowsPlan.withBlockPerHead();
-        }
+        rowsPlan =
+            fusion == DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION
+                    && k.rowsPerHeadSuits(padded, c.heads(), c.kvHeads(), kv.dtype())
+                ? k.rowsPlanPerHead(padded, c.heads(), maxLen)
+                : k.rowsPlan(padded, c.kvHeads(), maxLen);
         if ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) != 0
             && !CudaKernels.rowsPlanHoldsWholeBlocks(rowsPlan, bs)) {
           rowsPlan = null; // attention_decode, whose split the caller plans in whole blocks

@@ -53,10 +53,10 @@ public enum DecodeFusion {
   PRODUCTS_AND_WARP_ATTENTION,
   /**
    * As {@link #PRODUCTS_AND_WARP_ATTENTION}, with a block per query head instead of per kv head
-   * where the step's blocks would be few ({@code CudaKernels.rowsPerHeadSuits}: F16/BF16 KV, one
-   * block a row, at most two blocks per multiprocessor): each block walks the same keys and values
-   * for one query vector, so a warp's arithmetic per tile is a quarter of a four-head block's
-   * (Llama-3-8B: 32 blocks at one row instead of 8). Session 40, to compare.
+   * where the step's rows are few ({@code CudaKernels.rowsPerHeadSuits}: F16/BF16 KV, at most two
+   * (row, query head) pairs per multiprocessor): each block walks the kv head's keys and values for
+   * one query vector, so a warp's arithmetic per tile is a quarter of a four-head block's
+   * (Llama-3-8B at one row and a short context: 32 blocks instead of 8). Session 40, to compare.
    */
   PRODUCTS_AND_HEAD_ATTENTION;
 

@@ -1431,7 +1431,12 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
 // values of the positions before the row's own between griddepcontrol.launch_dependents and .wait,
 // so that under programmatic launch they arrive while the q/k/v product still runs (the same loads,
 // the same bits; the step 1.009-1.033x faster at one row on an H200, perf/RESULTS.md, session 39).
-// grid: (rows, kvHeads, blocks per row), block: 32 * warps (warps <= AR_MAX_WARPS).
+// grid: (rows, kvHeads, blocks per row), block: 32 * warps (warps <= AR_MAX_WARPS). The _heads
+// kernels (R = 1; F16/BF16 KV) take a block per query head instead, grid (rows, heads, blocks per
+// row): each walks the kv head's keys and values for its one query vector (a quarter of a warp's
+// arithmetic per tile at four query heads per kv head), takes the appended position from its own
+// rotated row in shared memory, and only the kv head's first stores that row to the pool; their
+// global partials keep the layout above (the block's vector at v), counters per (row, query head).
 #define AR_MAX_WARPS 8
 
 // The register type of a lane's value elements of one row (DPL * ES bytes).
@@ -1743,12 +1748,13 @@ __device__ __forceinline__ void attention_rows_body(
     return;
   }
   const int used = min(splits, pos / span + 1);  // splits that hold positions
-  // a block per query head: one block a row (CudaKernels.attentionRows), partials in ar_part
-  const bool whole = R < FA_ROWS || gridDim.z == 1;
-  float* base =
-      whole ? ar_part : partial + ((long)r * kvHeads + kvh) * splits * FA_ROWS * (H + 2);
+  const bool whole = gridDim.z == 1;
+  // in global memory the layout of FA_ROWS vectors a (row, kv head, split) either way, a block
+  // per query head writing and merging its vector v0's slots
+  float* base = whole ? ar_part
+                      : partial + (((long)r * kvHeads + kvh) * splits * FA_ROWS + v0) * (H + 2);
   if (split < used) {
-    float* dst = base + (long)(whole ? warp : split) * R * (H + 2);
+    float* dst = base + (long)(whole ? warp * R : split * FA_ROWS) * (H + 2);
 #pragma unroll
     for (int i = 0; i < R; i++) {
 #pragma unroll
@@ -1768,7 +1774,7 @@ __device__ __forceinline__ void attention_rows_body(
   __threadfence();  // this block's partials, before its arrival is counted
   __syncthreads();
   if (threadIdx.x == 0) {
-    int* c = counters + (long)r * kvHeads + kvh;
+    int* c = counters + (long)r * gridDim.y + blockIdx.y;  // per (row, kv or query head)
     int arrivals = pos / (warps * span) + 1;  // the blocks with positions
     ar_last = atomicAdd(c, 1) == arrivals - 1;
     if (ar_last) *c = 0;
@@ -1776,7 +1782,8 @@ __device__ __forceinline__ void attention_rows_body(
   __syncthreads();
   if (!ar_last) return;
   __threadfence();
-  fa_merge_block<false>(base, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType);
+  fa_merge_block<false>(base, FA_ROWS, out, kvh, r, heads, kvHeads, H, used, outType, v0,
+                        R == 1 ? 1 : 0);
 }
 
 #define ATTENTION_ROWS_R(NAME, H, KVT, KCH, R)                                                     \

@@ -405,6 +405,8 @@ class CudaKernelsGpuTest {
     "2,HALF_SPLIT,64,6,8,0,1,2,2,true",
     "1,HALF_SPLIT,32,8,8,0,1,1,4,true",
     "2,ADJACENT_PAIRS,128,8,128,0,1,8,8,true",
+    "1,HALF_SPLIT,128,8,128,0,8,8,1,true",
+    "2,ADJACENT_PAIRS,64,6,8,0,2,1,2,true",
     "1,ADJACENT_PAIRS,128,8,16,0,0,0,0,true"
   })
   void attentionRowsEqualsTheKernelsItReplaces(
@@ -429,9 +431,7 @@ class CudaKernelsGpuTest {
           .isEqualTo(new CudaKernels.RowsPlan(1, 8, 1));
     }
     if (perHead) {
-      assertThat(
-              CudaKernels.rowsPerHeadSuits(
-                  kvHeadPlan, f.rows(), f.heads(), f.kvHeads(), kvType, 132))
+      assertThat(CudaKernels.rowsPerHeadSuits(f.rows(), f.heads(), f.kvHeads(), kvType, 132))
           .as("a block per query head suits %s", kvHeadPlan)
           .isTrue();
     }

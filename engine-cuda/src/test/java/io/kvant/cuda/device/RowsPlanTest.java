@@ -27,24 +27,23 @@ class RowsPlanTest {
   }
 
   @Test
-  void aBlockPerQueryHeadOnlyOverF16OrBf16WithOneBlockARowAndFewBlocks() {
-    CudaKernels.RowsPlan oneRow = CudaKernels.rowsPlanFor(1, 8, 256, SMS);
+  void aBlockPerQueryHeadOnlyOverF16OrBf16AndFewRows() {
     int f16 = CudaKernels.DT_F16;
-    // the 8B shape at one row: 32 blocks instead of 8
-    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 32, 8, f16, SMS)).isTrue();
-    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 32, 8, CudaKernels.DT_BF16, SMS)).isTrue();
-    assertThat(oneRow.withBlockPerHead()).isEqualTo(new CudaKernels.RowsPlan(1, 8, 1, true));
-    // eight rows: 256 blocks, within two per multiprocessor; nine: not
-    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 8, 32, 8, f16, SMS)).isTrue();
-    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 9, 32, 8, f16, SMS)).isFalse();
-    // codes with scales, one query head per kv head, several blocks a row: not
-    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 32, 8, CudaKernels.DT_KV_I8, SMS)).isFalse();
-    assertThat(CudaKernels.rowsPerHeadSuits(oneRow, 1, 8, 8, f16, SMS)).isFalse();
-    CudaKernels.RowsPlan longRow = CudaKernels.rowsPlanFor(1, 8, 2048, SMS);
-    assertThat(CudaKernels.rowsPerHeadSuits(longRow, 1, 32, 8, f16, SMS)).isFalse();
-    assertThatThrownBy(longRow::withBlockPerHead)
-        .isInstanceOf(IllegalStateException.class)
-        .hasMessageContaining("one block a row");
+    // the 8B shape at one row: 32 blocks a step instead of 8
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, f16, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, CudaKernels.DT_BF16, SMS)).isTrue();
+    // eight rows: 256 (row, query head) pairs, within two per multiprocessor; nine: not
+    assertThat(CudaKernels.rowsPerHeadSuits(8, 32, 8, f16, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(9, 32, 8, f16, SMS)).isFalse();
+    // codes with scales, one query head per kv head: not
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, CudaKernels.DT_KV_I8, SMS)).isFalse();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 8, 8, f16, SMS)).isFalse();
+    // planned over the query heads: 2,048 positions at one row in 8 blocks of each of 32 heads,
+    // where a block per kv head has 8 of each of 8
+    assertThat(CudaKernels.rowsPlanFor(1, 32, 2048, SMS).withBlockPerHead())
+        .isEqualTo(new CudaKernels.RowsPlan(8, 8, 1, true));
+    assertThat(CudaKernels.rowsPlanFor(1, 32, 256, SMS).withBlockPerHead())
+        .isEqualTo(new CudaKernels.RowsPlan(1, 8, 1, true));
   }
 
   @Test

@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   std::vector<float> out2(qn, -7.f), partial2(partialFloats), scales2 = scales, chans2 = chans;
   std::vector<unsigned char> pool2 = pool;
   float* c2 = chanCount ? chans2.data() : nullptr;
-  std::vector<int> counters((size_t)rows * kvHeads, 0);
+  std::vector<int> counters((size_t)rows * heads, 0);  // per (row, kv head; or query head)
   float* s2 = scaleCount ? scales2.data() : nullptr;
   emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
     attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pool2.data(),
@@ -219,9 +219,9 @@ int main(int argc, char** argv) {
       fprintf(stderr, "harness: attention_rows' blocks in reverse order gave other bits\n");
       return 4;
     }
-    // a block per query head (CudaKernels.rowsPerHeadSuits: F16/BF16, one block a row, several
-    // query heads per kv head): the same bits, in either block order
-    if (blocks == 1 && (kvType == DT_F16 || kvType == DT_BF16) && heads > kvHeads) {
+    // a block per query head (CudaKernels.rowsPerHeadSuits: F16/BF16, several query heads per kv
+    // head): the same bits, in either block order
+    if ((kvType == DT_F16 || kvType == DT_BF16) && heads > kvHeads) {
       if (!same(runRows(false, true), rowsOut) || !same(runRows(true, true), rowsOut)) {
         fprintf(stderr, "harness: attention_rows with a block per query head gave other bits\n");
         return 4;
