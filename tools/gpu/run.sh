@@ -750,8 +750,7 @@ if named heads; then
   # attention_rows with a block per query head (DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, session
   # 40) against a block per kv head: 8B decode at HEADS_BATCH rows (default 1; at most 8 take the
   # per-head form on 132 SMs), prompt HEADS_PROMPT (128), 64 steps, INT4 g128 under mq-wide-units
-  # and FP8 (HEADS_WEIGHTS), both
-  # fusions in one process, as given then reversed.
+  # and FP8 (HEADS_WEIGHTS), both fusions in one process, as given then reversed.
   for weights in ${HEADS_WEIGHTS:-int4-g128 fp8-e4m3}; do
     splits=mq-wide
     [[ "$weights" == int4-g128 ]] && splits=mq-wide-units
