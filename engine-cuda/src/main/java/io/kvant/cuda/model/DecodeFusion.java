@@ -44,7 +44,7 @@ public enum DecodeFusion {
    * query heads per kv head, unscaled KV or INT8/FP8 with token scales or keys per channel),
    * compiled for the head size and KV type; other steps as {@link #PRODUCTS_AND_ATTENTION}. Why: at
    * one row attention_decode's time is a chain of barriers and a global merge with one warp in four
-   * computing (perf/RESULTS.md, session 27). The default since session 28: 8B decode on an H100,
+   * computing (perf/RESULTS.md, session 27). The default in sessions 28-39: 8B decode on an H100,
    * INT4 g128 one sequence 311.7 -> 366.6 tok/s, FP8 259.1 -> 299.3, FP8 W8A8 at 256 sequences
    * 16,837 -> 20,982 (perf/RESULTS.md, session 28). Since session 39 each warp's first tile of
    * earlier positions is loaded before the wait for the q/k/v product: one row on an H200, INT4
@@ -56,12 +56,16 @@ public enum DecodeFusion {
    * where the step's rows are few ({@code CudaKernels.rowsPerHeadSuits}: F16/BF16 KV, at most two
    * (row, query head) pairs per multiprocessor): each block walks the kv head's keys and values for
    * one query vector, so a warp's arithmetic per tile is a quarter of a four-head block's
-   * (Llama-3-8B at one row and a short context: 32 blocks instead of 8). Session 40, to compare.
+   * (Llama-3-8B at one row and a short context: 32 blocks instead of 8); other steps as {@link
+   * #PRODUCTS_AND_WARP_ATTENTION}. The default since session 40: 8B one row, prompt 128, on an
+   * H100, both orders in one process each (perf/RESULTS.md): INT4 g128 ({@code mq-wide-units})
+   * 410.1 -> 419.7 and 412.0 -> 425.9 tok/s, FP8 306.5 -> 320.3 and 307.0 -> 313.9; level at a
+   * 1,024-token prompt (363.3 -> 367.7, 367.8 -> 367.0).
    */
   PRODUCTS_AND_HEAD_ATTENTION;
 
   /** The mode serving uses. */
-  public static final DecodeFusion DEFAULT = PRODUCTS_AND_WARP_ATTENTION;
+  public static final DecodeFusion DEFAULT = PRODUCTS_AND_HEAD_ATTENTION;
 
   /** Whether decode steps take RoPE, the KV append and attention in one launch where they can. */
   public boolean attentionInOneLaunch() {

@@ -334,7 +334,7 @@ class CudaModelGpuTest {
     decodeAgreesWithTheCpuEngine(
         spec,
         "attention by a block per query head",
-        43,
+        41, // the warp-per-range test's seed: the same sequences, so the same fused launches
         oneLaunch(CpuGpuComparison.Options.DEFAULT, DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, gpu));
     assertThat(gpu.get().headAttentionLayers()).as("layers with a block per head").isPositive();
   }
