@@ -750,14 +750,16 @@ if named heads; then
   # attention_rows with a block per query head (DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, session
   # 40) against a block per kv head: 8B decode at HEADS_BATCH rows (default 1; at most 8 take the
   # per-head form on 132 SMs), prompt HEADS_PROMPT (128), 64 steps, INT4 g128 under mq-wide-units
-  # and FP8 (HEADS_WEIGHTS), both fusions in one process, as given then reversed.
+  # and FP8 (HEADS_WEIGHTS), both fusions in one process, as given then reversed; HEADS_KV_ARGS
+  # adds CudaBench options (e.g. "--kv int8").
   for weights in ${HEADS_WEIGHTS:-int4-g128 fp8-e4m3}; do
     splits=mq-wide
     [[ "$weights" == int4-g128 ]] && splits=mq-wide-units
     for order in products-and-warp-attention,products-and-head-attention products-and-head-attention,products-and-warp-attention; do
       echo "== $weights $order" | tee -a "$RESULTS/heads.txt"
+      # shellcheck disable=SC2086 # HEADS_KV_ARGS is a word list
       timeout "${HEADS_TIMEOUT:-200}" "${CUDABENCH[@]}" decode --shape llama-3-8b --batch "${HEADS_BATCH:-1}" \
-        --prompt "${HEADS_PROMPT:-128}" --steps 64 --splits "$splits" --weights "$weights" --fuse "$order" 2>&1 |
+        --prompt "${HEADS_PROMPT:-128}" --steps 64 --splits "$splits" --weights "$weights" --fuse "$order" ${HEADS_KV_ARGS:-} 2>&1 |
         grep -v "^WARNING" | tee -a "$RESULTS/heads.txt"
     done
   done

@@ -52,7 +52,7 @@ public final class CudaKernels {
   // per channel [head size][DT_KV_I8, DT_KV_E4M3]
   private final MemorySegment[][] attentionRows = new MemorySegment[3][4];
   private final MemorySegment[][] attentionRowsKeyChannels = new MemorySegment[3][2];
-  private final MemorySegment[][] attentionRowsPerHead = new MemorySegment[3][2];
+  private final MemorySegment[][] attentionRowsPerHead = new MemorySegment[3][4];
   private final MemorySegment swiglu;
   private final MemorySegment addInplace;
   private final MemorySegment sample;
@@ -127,6 +127,8 @@ public final class CudaKernels {
       for (int t = 0; t < 2; t++) {
         attentionRowsKeyChannels[h][t] =
             d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t + 2] + "_kc");
+      }
+      for (int t = 0; t < rowsKv.length; t++) {
         attentionRowsPerHead[h][t] =
             d.function(module, "attention_rows_h" + (32 << h) + "_" + rowsKv[t] + "_heads");
       }
@@ -963,21 +965,24 @@ public final class CudaKernels {
   }
 
   /**
-   * Whether a block per query head ({@link RowsPlan#withBlockPerHead}) suits {@code rows} rows: F16
-   * or BF16 KV (every block rotates the appended row itself and takes it from its own shared
-   * memory, which codes with scales would have to re-quantize), several query heads per kv head,
-   * and at most two (row, query head) pairs per multiprocessor (beyond that a block per kv head
-   * already fills the device, and the query heads' blocks would read its keys and values several
-   * times over).
+   * Whether a block per query head ({@link RowsPlan#withBlockPerHead}) suits {@code rows} rows over
+   * a KV cache of {@code kvType} and encoding bits {@code kvEnc}: F16/BF16, or INT8/FP8 with token
+   * scales (every block rotates and codes the appended row itself and takes it from its own shared
+   * memory; keys per channel may re-code the KV block's earlier slots, which only the storing block
+   * would see), several query heads per kv head, and at most two (row, query head) pairs per
+   * multiprocessor (beyond that a block per kv head already fills the device, and the query heads'
+   * blocks would read its keys and values several times over).
    */
-  public boolean rowsPerHeadSuits(int rows, int heads, int kvHeads, int kvType) {
-    return rowsPerHeadSuits(rows, heads, kvHeads, kvType, device.multiprocessors());
+  public boolean rowsPerHeadSuits(int rows, int heads, int kvHeads, int kvType, int kvEnc) {
+    return rowsPerHeadSuits(rows, heads, kvHeads, kvType, kvEnc, device.multiprocessors());
   }
 
-  /** {@link #rowsPerHeadSuits(int, int, int, int)} on a device of {@code multiprocessors}. */
+  /** {@link #rowsPerHeadSuits(int, int, int, int, int)} on a device of {@code multiprocessors}. */
   public static boolean rowsPerHeadSuits(
-      int rows, int heads, int kvHeads, int kvType, int multiprocessors) {
-    return (kvType == DT_F16 || kvType == DT_BF16)
+      int rows, int heads, int kvHeads, int kvType, int kvEnc, int multiprocessors) {
+    return kvType >= DT_F16
+        && kvType <= DT_KV_E4M3
+        && (kvEnc & KV_KEY_CHANNELS) == 0
         && heads > kvHeads
         && (long) rows * heads <= 2L * multiprocessors;
   }
@@ -1072,9 +1077,9 @@ public final class CudaKernels {
     if (plan.blocks() > 1 && partial == 0) {
       throw new IllegalArgumentException("attention_rows over several blocks needs its partials");
     }
-    if (plan.perHead() && (channels || (kvType != DT_F16 && kvType != DT_BF16))) {
+    if (plan.perHead() && channels) {
       throw new IllegalArgumentException(
-          "attention_rows with a block per query head takes F16/BF16 KV, got kv type " + kvType);
+          "attention_rows with a block per query head does not take keys per channel");
     }
     requireCounted("attention_rows", rows, plan.perHead() ? a.heads() : a.kvHeads());
     // attention_rows is compiled per head size and KV type: neither is an argument

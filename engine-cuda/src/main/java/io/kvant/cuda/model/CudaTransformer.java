@@ -361,7 +361,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
               c.heads(), c.kvHeads(), c.headSize(), kv.dtype(), kv.encodingBits())) {
         rowsPlan =
             fusion == DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION
-                    && k.rowsPerHeadSuits(padded, c.heads(), c.kvHeads(), kv.dtype())
+                    && k.rowsPerHeadSuits(
+                        padded, c.heads(), c.kvHeads(), kv.dtype(), kv.encodingBits())
                 ? k.rowsPlanPerHead(padded, c.heads(), maxLen)
                 : k.rowsPlan(padded, c.kvHeads(), maxLen);
         if ((kv.encodingBits() & CudaKernels.KV_KEY_CHANNELS) != 0

@@ -53,14 +53,14 @@ public enum DecodeFusion {
   PRODUCTS_AND_WARP_ATTENTION,
   /**
    * As {@link #PRODUCTS_AND_WARP_ATTENTION}, with a block per query head instead of per kv head
-   * where the step's rows are few ({@code CudaKernels.rowsPerHeadSuits}: F16/BF16 KV, at most two
-   * (row, query head) pairs per multiprocessor): each block walks the kv head's keys and values for
-   * one query vector, so a warp's arithmetic per tile is a quarter of a four-head block's
-   * (Llama-3-8B at one row and a short context: 32 blocks instead of 8); other steps as {@link
-   * #PRODUCTS_AND_WARP_ATTENTION}. The default since session 40: 8B one row, prompt 128, on an
-   * H100, both orders in one process each (perf/RESULTS.md): INT4 g128 ({@code mq-wide-units})
-   * 410.1 -> 419.7 and 412.0 -> 425.9 tok/s, FP8 306.5 -> 320.3 and 307.0 -> 313.9; level at a
-   * 1,024-token prompt (363.3 -> 367.7, 367.8 -> 367.0).
+   * where the step's rows are few ({@code CudaKernels.rowsPerHeadSuits}: F16/BF16 KV or INT8/FP8
+   * with token scales, at most two (row, query head) pairs per multiprocessor): each block walks
+   * the kv head's keys and values for one query vector, so a warp's arithmetic per tile is a
+   * quarter of a four-head block's (Llama-3-8B at one row and a short context: 32 blocks instead of
+   * 8); other steps as {@link #PRODUCTS_AND_WARP_ATTENTION}. The default since session 40: 8B one
+   * row, prompt 128, on an H100, both orders in one process each (perf/RESULTS.md): INT4 g128
+   * ({@code mq-wide-units}) 410.1 -> 419.7 and 412.0 -> 425.9 tok/s, FP8 306.5 -> 320.3 and 307.0
+   * -> 313.9; level at a 1,024-token prompt (363.3 -> 367.7, 367.8 -> 367.0).
    */
   PRODUCTS_AND_HEAD_ATTENTION;
 

@@ -1292,14 +1292,19 @@ __device__ __forceinline__ void fa_stage_row_queries(const float* q, const float
 // memory each), into the pool at position pos (as kv_append_row: token scales by a warp per
 // vector, keys per channel by a thread per channel). The caller's next barrier orders these stores
 // before its loads of the pool. Without `store`, only kr and vr are written (attention_rows' other
-// blocks of the kv head, which take the appended row from them).
+// blocks of the kv head, which take the appended row from them). With `codes` (INT8/FP8 with token
+// scales, not keys per channel), the key's and value's codes also go to codes[0 .. headSize) and
+// codes[headSize .. 2 headSize), their scales to codeScales[0] and [1], the same values the pool
+// gets (the same warp computes both), stored or not.
 __device__ __forceinline__ void fa_append_row(const float* k, const float* v, const float* cosT,
                                               const float* sinT, int style, void* pool,
                                               float* kvScales, float* kChan, int kvEnc,
                                               int kvType, const int* rowSeq, const int* tables,
                                               int maxBlocks, int layer, int layers, int kvHeads,
                                               int headSize, int blockSize, int r, int pos,
-                                              int kvh, float* kr, float* vr, bool store = true) {
+                                              int kvh, float* kr, float* vr, bool store = true,
+                                              unsigned char* codes = nullptr,
+                                              float* codeScales = nullptr) {
   int half = headSize / 2;
   long base = (long)pos * half;
   const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
@@ -1311,11 +1316,14 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
   }
   for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
   __syncthreads();
-  if (!store) return;  // block-uniform
-  long block = tables[(long)rowSeq[r] * maxBlocks + pos / blockSize];
+  if (!store && codes == nullptr) return;  // block-uniform
+  long block = 0, ko = 0, vo = 0;
   int slot = pos % blockSize;
-  long ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
-  long vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+  if (store) {
+    block = tables[(long)rowSeq[r] * maxBlocks + pos / blockSize];
+    ko = kv_offset(block, layer, 0, kvh, slot, layers, kvHeads, blockSize, headSize);
+    vo = kv_offset(block, layer, 1, kvh, slot, layers, kvHeads, blockSize, headSize);
+  }
   if (kvType == DT_KV_I8 || kvType == DT_KV_E4M3) {
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     bool keyChannels = (kvEnc & KV_KEY_CHANNELS) != 0;
@@ -1329,12 +1337,14 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
       amax = warp_max(amax);
       if (kvEnc & KV_TOKEN_MSE) {
         float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
-        kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
+        if (store) kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
+        if (codes) kv_store_scaled(src, sc, codes, codeScales, which * headSize, kvType, headSize, lane);
       } else {
-        kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
+        if (store) kv_store_absmax(src, amax, pool, kvScales, o, kvType, headSize, lane);
+        if (codes) kv_store_absmax(src, amax, codes, codeScales, which * headSize, kvType, headSize, lane);
       }
     }
-    if (keyChannels) {
+    if (keyChannels && store) {
       // the key per channel (kv_append_key_channels for one row: the step's only row of this
       // sequence), a thread per channel; the re-coded earlier slots of the block lie in the
       // caller's own position range (attention_decode's splits are whole KV blocks)
@@ -1346,7 +1356,7 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
         *sc = kv_channel_slot(kr[c], slot, *sc, codes, kvType, headSize);
       }
     }
-  } else {
+  } else if (store) {
     for (int d = threadIdx.x; d < headSize; d += blockDim.x) {
       store_elem(pool, ko + d, kvType, kr[d]);
       store_elem(pool, vo + d, kvType, vr[d]);
@@ -1432,11 +1442,12 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
 // so that under programmatic launch they arrive while the q/k/v product still runs (the same loads,
 // the same bits; the step 1.009-1.033x faster at one row on an H200, perf/RESULTS.md, session 39).
 // grid: (rows, kvHeads, blocks per row), block: 32 * warps (warps <= AR_MAX_WARPS). The _heads
-// kernels (R = 1; F16/BF16 KV) take a block per query head instead, grid (rows, heads, blocks per
-// row): each walks the kv head's keys and values for its one query vector (a quarter of a warp's
-// arithmetic per tile at four query heads per kv head), takes the appended position from its own
-// rotated row in shared memory, and only the kv head's first stores that row to the pool; their
-// global partials keep the layout above (the block's vector at v), counters per (row, query head).
+// kernels (R = 1; F16/BF16 KV, or INT8/FP8 with token scales, not keys per channel) take a block
+// per query head instead, grid (rows, heads, blocks per row): each walks the kv head's keys and
+// values for its one query vector (a quarter of a warp's arithmetic per tile at four query heads
+// per kv head), takes the appended position from its own rotated (INT8/FP8: and coded) row in
+// shared memory, and only the kv head's first stores that row to the pool; their global partials
+// keep the layout above (the block's vector at v), counters per (row, query head).
 #define AR_MAX_WARPS 8
 
 // The register type of a lane's value elements of one row (DPL * ES bytes).
@@ -1634,18 +1645,52 @@ __device__ __forceinline__ void ar_take_appended(ArTile<H, KVT>& T, const float*
   }
 }
 
+// Lane `slot`'s key codes and scale, the value's scale in sc[slot], and every lane's value codes of
+// position t0 + slot, from the block's own coding of the appended row in shared memory (fa_append_row's
+// `codes`: key codes at codes[0 .. H), value codes at codes[H .. 2H), then the two scales as
+// floats): the same bytes and scales the append stored in the pool.
+template <int H, int KVT>
+__device__ __forceinline__ void ar_take_appended_codes(ArTile<H, KVT>& T,
+                                                       const unsigned char* codes, int slot,
+                                                       float* sc) {
+  typedef ArShape<H, KVT> S;
+  static_assert(S::kCodes, "F16/BF16 rows come from ar_take_appended");
+  const int lane = threadIdx.x & 31;
+  const float* scales = (const float*)(codes + 2 * H);
+  if (lane == slot) {
+#pragma unroll
+    for (int c = 0; c < S::RUNS; c++) T.raw[c] = ((const uint4*)codes)[c];
+    T.ks = scales[0];
+    sc[slot] = scales[1];
+  }
+  const unsigned char* vr = codes + H + lane * S::DPL;
+  typename ArBits<S::DPL * S::ES>::type bits;
+  if constexpr (S::DPL * S::ES == 4) {
+    bits = *(const unsigned*)vr;
+  } else if constexpr (S::DPL * S::ES == 2) {
+    bits = *(const u16*)vr;
+  } else {
+    bits = *vr;
+  }
+#pragma unroll
+  for (int jj = 0; jj < FA_KT; jj++) {
+    if (jj == slot) T.vbits[jj] = bits;
+  }
+}
+
 // One warp's range: tiles [first, first + tiles) of a row whose last position is pos, into the
 // warp's online-softmax state. With `prefetched`, T already holds the first tile's loads of the
 // positions before pos (attention_rows asked for them before its predecessor's end), and only
-// pos's are loaded here. With `appended` (the appending block's rotated row in shared memory),
-// an F16/BF16 pos comes from it instead of the pool. off, sc and ps: the warp's FA_KT value offsets, value scales and FA_KT x
-// R probabilities in shared memory.
+// pos's are loaded here. With `appended` (F16/BF16: the block's rotated row in shared memory;
+// INT8/FP8: its codes and scales, ar_take_appended_codes) pos comes from there instead of the
+// pool. off, sc and ps: the warp's FA_KT value offsets, value scales and FA_KT x R probabilities
+// in shared memory.
 template <int H, int KVT, bool KCH, int R>
 __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* pool,
                                         const float* kvScales, const float* kChan,
                                         const int* table, int layer, int layers, int kvHeads,
                                         int blockSize, int kvh, int pos, int first, int tiles,
-                                        bool prefetched, const float* appended,
+                                        bool prefetched, const void* appended,
                                         ArTile<H, KVT>& T, long* off, float* sc,
                                         float* ps, float (&m)[R], float (&l)[R],
                                         float (&acc)[R][H / 32]) {
@@ -1662,13 +1707,17 @@ __device__ __forceinline__ void ar_walk(const float* qs, const unsigned char* po
     const int n = min(FA_KT, pos + 1 - t0);
     const bool rest = prefetched && t == 0;
     if (!rest) ar_clear(T);
-    // F16/BF16: the appended position's key and value are this block's own rotated row in shared
-    // memory, rounded as the append stored them, so they need no trip to the pool after it
-    const bool own = !ArShape<H, KVT>::kCodes && appended != nullptr && pos < t0 + FA_KT;
+    // the appended position's key and value are this block's own row in shared memory, as the
+    // append stored them, so they need no trip to the pool after it
+    const bool own = appended != nullptr && pos < t0 + FA_KT;
     ar_fetch<H, KVT, KCH>(T, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
                           t0, n, rest ? pos : t0, own ? pos : pos + 1, off, sc);
-    if constexpr (!ArShape<H, KVT>::kCodes) {
-      if (own) ar_take_appended<H, KVT>(T, appended, pos - t0);
+    if (own) {
+      if constexpr (ArShape<H, KVT>::kCodes) {
+        ar_take_appended_codes<H, KVT>(T, (const unsigned char*)appended, pos - t0, sc);
+      } else {
+        ar_take_appended<H, KVT>(T, (const float*)appended, pos - t0);
+      }
     }
     ar_math<H, KVT, KCH, R>(T, qs, n, sc, ps, m, l, acc);
   }
@@ -1687,9 +1736,14 @@ __device__ __forceinline__ void attention_rows_body(
   __shared__ float ar_sc[AR_MAX_WARPS][FA_KT];
   __shared__ float ar_p[AR_MAX_WARPS][FA_KT * FA_ROWS];
   __shared__ float ar_part[AR_MAX_WARPS * FA_ROWS * (H + 2)];
+  // a block per query head over INT8/FP8: the appended row's codes, then its two scales (as uint4s
+  // for their 16-byte alignment)
+  __shared__ uint4 ar_codes4[(2 * H + 2 * sizeof(float) + 15) / 16];
+  unsigned char* ar_codes = (unsigned char*)ar_codes4;
   __shared__ int ar_last;
-  static_assert(R == FA_ROWS || (R == 1 && !ArShape<H, KVT>::kCodes),
-                "a block per query head (R = 1) takes F16/BF16 KV");
+  static_assert(R == FA_ROWS || (R == 1 && !KCH),
+                "a block per query head (R = 1) takes F16/BF16 KV or codes with token scales");
+  constexpr bool kOwnCodes = ArShape<H, KVT>::kCodes && R == 1;
   pdl_launch_next();
   const int g = heads / kvHeads;
   // R = FA_ROWS: blockIdx.y is the kv head, its g query heads the block's vectors; R = 1: it is
@@ -1721,18 +1775,24 @@ __device__ __forceinline__ void attention_rows_body(
   fa_stage_row_queries(q, cosT, sinT, style, r, pos, kvh, heads, g, H, scale, R, ar_q, v0);
   const bool appends = pos / (warps * span) == z;
   if (appends) {
-    // with a block per query head, every block of the kv head rotates the row into ar_kv (its
-    // walk takes the appended position from there) and the first stores it
+    // with a block per query head, every block of the kv head rotates the row into ar_kv (and
+    // codes it into ar_codes: INT8/FP8), its walk takes the appended position from there, and
+    // the first stores it
     fa_append_row(k, v, cosT, sinT, style, pool, kvScales, KCH ? kChan : nullptr, kvEnc, KVT,
                   rowSeq, tables, maxBlocks, layer, layers, kvHeads, H, blockSize, r, pos, kvh,
-                  ar_kv, ar_kv + H, v0 == 0);
+                  ar_kv, ar_kv + H, v0 == 0, kOwnCodes ? ar_codes : nullptr,
+                  kOwnCodes ? (float*)(ar_codes + 2 * H) : nullptr);
   }
   __syncthreads();  // the queries staged, the append's stores before the walks' loads
   float m[R], l[R], acc[R][H / 32];
+  // F16/BF16: the rotated row (either form); codes: their own coding, a block per query head only
+  const void* appended =
+      !appends ? nullptr
+               : (ArShape<H, KVT>::kCodes ? (kOwnCodes ? (const void*)ar_codes : nullptr)
+                                          : (const void*)ar_kv);
   ar_walk<H, KVT, KCH, R>(ar_q, pool, kvScales, kChan, table, layer, layers, kvHeads, blockSize, kvh,
-                       pos, split * tilesPerWarp, tilesPerWarp, prefetched,
-                       appends ? ar_kv : nullptr, T, ar_off[warp], ar_sc[warp], ar_p[warp], m, l,
-                       acc);
+                       pos, split * tilesPerWarp, tilesPerWarp, prefetched, appended, T,
+                       ar_off[warp], ar_sc[warp], ar_p[warp], m, l, acc);
   if (splits == 1) {
     // attention_tiled's unsplit output
 #pragma unroll
@@ -1819,14 +1879,21 @@ ATTENTION_ROWS(attention_rows_h64_i8_kc, 64, DT_KV_I8, true)
 ATTENTION_ROWS(attention_rows_h64_e4m3_kc, 64, DT_KV_E4M3, true)
 ATTENTION_ROWS(attention_rows_h128_i8_kc, 128, DT_KV_I8, true)
 ATTENTION_ROWS(attention_rows_h128_e4m3_kc, 128, DT_KV_E4M3, true)
-// a block per query head (grid (rows, heads, 1)), F16/BF16 KV: every block rotates the appended
-// row into its shared memory and the kv head's first stores it (CudaKernels.attentionRows)
+// a block per query head (grid (rows, heads, blocks per row)), F16/BF16 KV or INT8/FP8 with token
+// scales: every block rotates (and codes) the appended row into its shared memory and the kv
+// head's first stores it (CudaKernels.attentionRows)
 ATTENTION_ROWS_R(attention_rows_h32_f16_heads, 32, DT_F16, false, 1)
 ATTENTION_ROWS_R(attention_rows_h32_bf16_heads, 32, DT_BF16, false, 1)
 ATTENTION_ROWS_R(attention_rows_h64_f16_heads, 64, DT_F16, false, 1)
 ATTENTION_ROWS_R(attention_rows_h64_bf16_heads, 64, DT_BF16, false, 1)
 ATTENTION_ROWS_R(attention_rows_h128_f16_heads, 128, DT_F16, false, 1)
 ATTENTION_ROWS_R(attention_rows_h128_bf16_heads, 128, DT_BF16, false, 1)
+ATTENTION_ROWS_R(attention_rows_h32_i8_heads, 32, DT_KV_I8, false, 1)
+ATTENTION_ROWS_R(attention_rows_h32_e4m3_heads, 32, DT_KV_E4M3, false, 1)
+ATTENTION_ROWS_R(attention_rows_h64_i8_heads, 64, DT_KV_I8, false, 1)
+ATTENTION_ROWS_R(attention_rows_h64_e4m3_heads, 64, DT_KV_E4M3, false, 1)
+ATTENTION_ROWS_R(attention_rows_h128_i8_heads, 128, DT_KV_I8, false, 1)
+ATTENTION_ROWS_R(attention_rows_h128_e4m3_heads, 128, DT_KV_E4M3, false, 1)
 
 // out = silu(gate) * up, elementwise, stored as outType. grid-stride.
 extern "C" __global__ void swiglu(const float* gate, const float* up, void* out, long total,

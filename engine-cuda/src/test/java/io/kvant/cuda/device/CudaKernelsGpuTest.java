@@ -407,6 +407,10 @@ class CudaKernelsGpuTest {
     "2,ADJACENT_PAIRS,128,8,128,0,1,8,8,true",
     "1,HALF_SPLIT,128,8,128,0,8,8,1,true",
     "2,ADJACENT_PAIRS,64,6,8,0,2,1,2,true",
+    "3,HALF_SPLIT,128,8,8,0,1,4,1,true",
+    "4,ADJACENT_PAIRS,64,6,8,1,1,8,1,true",
+    "3,ADJACENT_PAIRS,32,8,128,1,2,8,4,true",
+    "4,HALF_SPLIT,128,8,16,0,0,0,0,true",
     "1,ADJACENT_PAIRS,128,8,16,0,0,0,0,true"
   })
   void attentionRowsEqualsTheKernelsItReplaces(
@@ -431,7 +435,7 @@ class CudaKernelsGpuTest {
           .isEqualTo(new CudaKernels.RowsPlan(1, 8, 1));
     }
     if (perHead) {
-      assertThat(CudaKernels.rowsPerHeadSuits(f.rows(), f.heads(), f.kvHeads(), kvType, 132))
+      assertThat(CudaKernels.rowsPerHeadSuits(f.rows(), f.heads(), f.kvHeads(), kvType, enc, 132))
           .as("a block per query head suits %s", kvHeadPlan)
           .isTrue();
     }

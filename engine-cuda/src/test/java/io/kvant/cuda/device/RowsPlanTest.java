@@ -27,17 +27,24 @@ class RowsPlanTest {
   }
 
   @Test
-  void aBlockPerQueryHeadOnlyOverF16OrBf16AndFewRows() {
+  void aBlockPerQueryHeadOnlyWithoutKeysPerChannelAndForFewRows() {
     int f16 = CudaKernels.DT_F16;
     // the 8B shape at one row: 32 blocks a step instead of 8
-    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, f16, SMS)).isTrue();
-    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, CudaKernels.DT_BF16, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, f16, 0, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, CudaKernels.DT_BF16, 0, SMS)).isTrue();
     // eight rows: 256 (row, query head) pairs, within two per multiprocessor; nine: not
-    assertThat(CudaKernels.rowsPerHeadSuits(8, 32, 8, f16, SMS)).isTrue();
-    assertThat(CudaKernels.rowsPerHeadSuits(9, 32, 8, f16, SMS)).isFalse();
-    // codes with scales, one query head per kv head: not
-    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, CudaKernels.DT_KV_I8, SMS)).isFalse();
-    assertThat(CudaKernels.rowsPerHeadSuits(1, 8, 8, f16, SMS)).isFalse();
+    assertThat(CudaKernels.rowsPerHeadSuits(8, 32, 8, f16, 0, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(9, 32, 8, f16, 0, SMS)).isFalse();
+    // codes with token scales (absmax or searched): yes; keys per channel, or one query head per
+    // kv head: not
+    int i8 = CudaKernels.DT_KV_I8;
+    int e4m3 = CudaKernels.DT_KV_E4M3;
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, i8, 0, SMS)).isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, e4m3, CudaKernels.KV_TOKEN_MSE, SMS))
+        .isTrue();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 32, 8, i8, CudaKernels.KV_KEY_CHANNELS, SMS))
+        .isFalse();
+    assertThat(CudaKernels.rowsPerHeadSuits(1, 8, 8, f16, 0, SMS)).isFalse();
     // planned over the query heads: 2,048 positions at one row in 8 blocks of each of 32 heads,
     // where a block per kv head has 8 of each of 8
     assertThat(CudaKernels.rowsPlanFor(1, 32, 2048, SMS).withBlockPerHead())

@@ -92,8 +92,8 @@ class AttentionDecodeKernelOnTheCpuTest {
    * size it is compiled for, keys per channel among them, both RoPE styles, and each of its forms:
    * one range (attention_tiled's unsplit output), the block's warps merged in shared memory, blocks
    * merged by the last to arrive (also in reverse block order, in the harness), a warp walking
-   * several tiles, and a row whose positions end before the last block; over F16/BF16 KV also with
-   * a block per query head (the same bits).
+   * several tiles, and a row whose positions end before the last block; but with keys per channel
+   * also with a block per query head (the same bits).
    */
   @Test
   void warpPerRangeEqualsTheThreeKernelsUnderItsSplit() throws Exception {
@@ -305,10 +305,9 @@ class AttentionDecodeKernelOnTheCpuTest {
       assertThat(gotPool).as("attention_rows pool (%s)", label).isEqualTo(wantPool);
       assertThat(gotScales).as("attention_rows scales (%s)", label).isEqualTo(wantScales);
       assertThat(gotChans).as("attention_rows channel scales (%s)", label).isEqualTo(wantChans);
-      // F16/BF16 with several query heads per kv head: the harness ran the block-per-query-head
-      // kernels too (forward and reversed) and they gave these same bits
-      boolean perHead =
-          (kvType == CudaKernels.DT_F16 || kvType == CudaKernels.DT_BF16) && heads > kvHeads;
+      // without keys per channel, with several query heads per kv head: the harness ran the
+      // block-per-query-head kernels too (forward and reversed) and they gave these same bits
+      boolean perHead = !channels && heads > kvHeads;
       assertThat(out.getInt())
           .as("runs with a block per query head (%s)", label)
           .isEqualTo(perHead ? 2 : 0);

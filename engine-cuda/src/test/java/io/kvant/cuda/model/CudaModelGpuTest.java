@@ -359,6 +359,19 @@ class CudaModelGpuTest {
   }
 
   /**
+   * {@link #warpPerRangeDecodeAttentionOnQuantizedKvAgreesWithTheCpuEngine} with a block per query
+   * head (INT8/FP8 with token scales: every block codes the appended row itself).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"bundled:INT8:PER_TOKEN", "bundled:FP8_E4M3:PER_TOKEN_MSE"})
+  void blockPerHeadDecodeAttentionOnQuantizedKvAgreesWithTheCpuEngine(String spec)
+      throws Exception {
+    AtomicReference<CudaTransformer> gpu = new AtomicReference<>();
+    quantizedKvAgrees(spec, DecodeFusion.PRODUCTS_AND_HEAD_ATTENTION, gpu);
+    assertThat(gpu.get().headAttentionLayers()).as("layers with a block per head").isPositive();
+  }
+
+  /**
    * {@code base} with up to eight sequences in flight and {@code fusion} set on the GPU's forward
    * pass, which lands in {@code gpu}.
    */

@@ -166,6 +166,12 @@ int main(int argc, char** argv) {
         else if (perHead && headSize == 64 && kvType == DT_BF16) attention_rows_h64_bf16_heads(ROWS_ARGS);
         else if (perHead && headSize == 128 && kvType == DT_F16) attention_rows_h128_f16_heads(ROWS_ARGS);
         else if (perHead && headSize == 128 && kvType == DT_BF16) attention_rows_h128_bf16_heads(ROWS_ARGS);
+        else if (perHead && headSize == 32 && kvType == DT_KV_I8) attention_rows_h32_i8_heads(ROWS_ARGS);
+        else if (perHead && headSize == 32 && kvType == DT_KV_E4M3) attention_rows_h32_e4m3_heads(ROWS_ARGS);
+        else if (perHead && headSize == 64 && kvType == DT_KV_I8) attention_rows_h64_i8_heads(ROWS_ARGS);
+        else if (perHead && headSize == 64 && kvType == DT_KV_E4M3) attention_rows_h64_e4m3_heads(ROWS_ARGS);
+        else if (perHead && headSize == 128 && kvType == DT_KV_I8) attention_rows_h128_i8_heads(ROWS_ARGS);
+        else if (perHead && headSize == 128 && kvType == DT_KV_E4M3) attention_rows_h128_e4m3_heads(ROWS_ARGS);
         else if (perHead) {
           fprintf(stderr, "harness: no attention_rows per query head for %d, %d\n", headSize, kvType);
           exit(2);
@@ -219,9 +225,9 @@ int main(int argc, char** argv) {
       fprintf(stderr, "harness: attention_rows' blocks in reverse order gave other bits\n");
       return 4;
     }
-    // a block per query head (CudaKernels.rowsPerHeadSuits: F16/BF16, several query heads per kv
-    // head): the same bits, in either block order
-    if ((kvType == DT_F16 || kvType == DT_BF16) && heads > kvHeads) {
+    // a block per query head (CudaKernels.rowsPerHeadSuits: not keys per channel, several query
+    // heads per kv head): the same bits, in either block order
+    if ((kvEnc & KV_KEY_CHANNELS) == 0 && heads > kvHeads) {
       if (!same(runRows(false, true), rowsOut) || !same(runRows(true, true), rowsOut)) {
         fprintf(stderr, "harness: attention_rows with a block per query head gave other bits\n");
         return 4;
