@@ -314,6 +314,129 @@ __global__ void __launch_bounds__(256) probe_read(const unsigned char* units, fl
   }
 }
 
+// q8: the same unit bytes read in session 41's lane-group order (lane l's 16 bytes are columns
+// 32l .. 32l + 31 of the unit, word q columns 32l + 8q + e, column 8k + 2j at bits 4j and 8k + 2j
+// + 1 at bits 16 + 4j; the lane's scale is group l / 4's) and multiplied in integer arithmetic:
+// the block quantizes its row (times the norm weights with NORM) to int8 per 32 columns (absmax /
+// 127, round to nearest even), and each lane takes its 32 columns' products with eight dp4a on the
+// codes as bytes (w & 0x0F0F0F0F and (w >> 4) & 0x0F0F0F0F, so the row's bytes are staged in that
+// order: [x0 x4 x1 x5] and [x2 x6 x3 x7] of each eight), starting from -8 times the block's sum of
+// codes, then one conversion and the two scales. W4A8, as the CPU engine's integer path: what the
+// one-row products cost when the dequantization to F16 and the F16 products are gone.
+// Staged: in bytes of codes (unit u: the lanes' first 16 bytes at u * 1,024 + 16 l, their second
+// at + 512, so a warp's 16-byte reads are conflict-free), then (scale, -8 sum) per 32 columns.
+template <bool NORM>
+__device__ __forceinline__ float probe_stage_q8(const float* x, const float* g, int in,
+                                                unsigned char* qs, float2* meta, float* ss,
+                                                float eps) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  float sq = 0.f;
+  // a thread per eight columns (chunk k: block k / 4, word k % 4 of it); the four threads of a
+  // block are neighbouring lanes, so the block's max and sum are two shuffles
+  for (int k = threadIdx.x; k < (in >> 3); k += blockDim.x) {
+    const float4 a = __ldg((const float4*)x + 2 * k), b = __ldg((const float4*)x + 2 * k + 1);
+    float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    if (NORM) {
+      const float4 ga = __ldg((const float4*)g + 2 * k), gb = __ldg((const float4*)g + 2 * k + 1);
+      const float gv[8] = {ga.x, ga.y, ga.z, ga.w, gb.x, gb.y, gb.z, gb.w};
+#pragma unroll
+      for (int e = 0; e < 8; e++) {
+        sq += v[e] * v[e];
+        v[e] *= gv[e];
+      }
+    }
+    float m = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; e++) m = fmaxf(m, fabsf(v[e]));
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+    const float inv = m > 0.f ? 127.f / m : 0.f;
+    int qv[8], sum = 0;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      qv[e] = __float2int_rn(v[e] * inv);
+      sum += qv[e];
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const unsigned lo = (qv[0] & 255) | (qv[4] & 255) << 8 | (qv[1] & 255) << 16 | (unsigned)(qv[5] & 255) << 24;
+    const unsigned hi = (qv[2] & 255) | (qv[6] & 255) << 8 | (qv[3] & 255) << 16 | (unsigned)(qv[7] & 255) << 24;
+    const int blk = k >> 2, q = k & 3, u = blk >> 5, l = blk & 31;
+    *(uint2*)(qs + u * 1024 + (q >> 1) * 512 + 16 * l + 8 * (q & 1)) = make_uint2(lo, hi);
+    if (q == 0) meta[blk] = make_float2(m / 127.f, __int_as_float(-8 * sum));
+  }
+  if (NORM) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    if (lane == 0) ss[warp] = sq;
+  }
+  __syncthreads();
+  if (!NORM) return 1.f;
+  float t = 0.f;
+  for (int k = 0; k < warps; k++) t += ss[k];
+  return (float)(1.0 / sqrt((double)(t / in + eps)));
+}
+
+// One row's 32 columns of a unit: eight dp4a from c0, then the scales.
+__device__ __forceinline__ float probe_q8_row(uint4 c, uint4 x0, uint4 x1, int c0) {
+  const unsigned w[4] = {c.x, c.y, c.z, c.w};
+  const unsigned xs[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+  int acc = c0;
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    acc = __dp4a((int)(w[q] & 0x0F0F0F0Fu), (int)xs[2 * q], acc);
+    acc = __dp4a((int)((w[q] >> 4) & 0x0F0F0F0Fu), (int)xs[2 * q + 1], acc);
+  }
+  return (float)acc;
+}
+
+__device__ __forceinline__ void probe_q8_load(const unsigned char* base, int v, int lane, uint4& ca,
+                                              float& sa, uint4& cb, float& sb) {
+  const unsigned char* a = base + (long)(2 * v) * MQP_UNIT_BYTES;
+  ca = ld_stream16(a + 16 * lane);
+  sa = *(const float*)(a + 512 + 4 * (lane >> 2));
+  cb = ld_stream16(a + MQP_UNIT_BYTES + 16 * lane);
+  sb = *(const float*)(a + MQP_UNIT_BYTES + 512 + 4 * (lane >> 2));
+}
+
+// grid ceil(pairs / 8) x 256; smem in + in / 32 * 8 + 32.
+template <bool SW, bool NORM>
+__global__ void __launch_bounds__(256) probe_q8(const unsigned char* units, float* y, int pairs,
+                                                const float* x, const float* g, int in, float eps) {
+  extern __shared__ __align__(16) unsigned char q8s[];
+  float2* meta = (float2*)(q8s + in);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float inv = probe_stage_q8<NORM>(x, g, in, q8s, meta, (float*)(meta + in / 32), eps);
+  const int item = blockIdx.x * 8 + warp;
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+  float suma = 0.f, sumb = 0.f;
+  uint4 ca[4], cb[4];
+  float sa[4], sb[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    if (i < upr) probe_q8_load(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
+  }
+  for (int v0 = 0; v0 < upr; v0 += 4) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int v = v0 + i;
+      if (v < upr) {
+        const uint4 x0 = *(const uint4*)(q8s + v * 1024 + 16 * lane);
+        const uint4 x1 = *(const uint4*)(q8s + v * 1024 + 512 + 16 * lane);
+        const float2 m = meta[v * 32 + lane];
+        const int c0 = __float_as_int(m.y);
+        suma += probe_q8_row(ca[i], x0, x1, c0) * (m.x * sa[i]);
+        sumb += probe_q8_row(cb[i], x0, x1, c0) * (m.x * sb[i]);
+        if (v + 4 < upr) probe_q8_load(base, v + 4, lane, ca[i], sa[i], cb[i], sb[i]);
+      }
+    }
+  }
+  probe_butterfly(suma, sumb);
+  if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
+}
+
 // probe: a grid-stride read of n 16-byte words, folded into one word a thread.
 __global__ void __launch_bounds__(256) probe_stream(const unsigned char* p, long n, unsigned* sink) {
   unsigned acc = 0u;
@@ -384,6 +507,56 @@ static std::vector<double> host_reference(const Product& p, const std::vector<un
             for (int j = 0; j < 4; j++) {
               s[side] += (double)((int)((w >> (4 * j)) & 15u) - 8) * scale * xe[c0 + 2 * j];
               s[side] += (double)((int)((w >> (16 + 4 * j)) & 15u) - 8) * scale * xe[c0 + 2 * j + 1];
+            }
+          }
+        }
+      }
+    }
+    const double a = s[0] * inv, b = s[1] * inv;
+    if (p.form == SWIGLU_NORM) {
+      y[item] = a / (1.0 + std::exp(-a)) * b;
+    } else {
+      y[2 * item] = a;
+      y[2 * item + 1] = b;
+    }
+  }
+  return y;
+}
+
+// The double-precision product of the first copy as q8 reads it: lane-group order, the row
+// (times the norm weights) quantized to int8 per 32 columns exactly as probe_stage_q8 does.
+static std::vector<double> host_reference_q8(const Product& p, const std::vector<unsigned char>& u,
+                                             const std::vector<float>& x, const std::vector<float>& g) {
+  const int upr = p.in / MQP_UNIT_COLS;
+  std::vector<double> xq(p.in);
+  double ss = 0;
+  for (int c = 0; c < p.in; c++) ss += (double)x[c] * x[c];
+  for (int b = 0; b < p.in / 32; b++) {
+    float v[32], m = 0.f;
+    for (int e = 0; e < 32; e++) {
+      v[e] = p.form == PLAIN ? x[32 * b + e] : x[32 * b + e] * g[32 * b + e];
+      m = std::max(m, std::fabs(v[e]));
+    }
+    const float inv = m > 0.f ? 127.f / m : 0.f, sc = m / 127.f;
+    for (int e = 0; e < 32; e++) xq[32 * b + e] = (double)std::nearbyint(v[e] * inv) * sc;
+  }
+  const double inv = p.form == PLAIN ? 1.0 : 1.0 / std::sqrt(ss / p.in + 1e-5);
+  std::vector<double> y(p.outs());
+  for (int item = 0; item < p.pairs; item++) {
+    double s[2] = {0, 0};
+    for (int side = 0; side < 2; side++) {
+      for (int v = 0; v < upr; v++) {
+        const unsigned char* unit = u.data() + ((size_t)item * upr * 2 + 2 * v + side) * MQP_UNIT_BYTES;
+        float sc[8];
+        memcpy(sc, unit + 512, 32);
+        for (int l = 0; l < 32; l++) {
+          for (int q = 0; q < 4; q++) {
+            uint32_t w;
+            memcpy(&w, unit + 16 * l + 4 * q, 4);
+            const int c0 = v * MQP_UNIT_COLS + 32 * l + 8 * q;
+            for (int j = 0; j < 4; j++) {
+              s[side] += (double)((int)((w >> (4 * j)) & 15u) - 8) * sc[l >> 2] * xq[c0 + 2 * j];
+              s[side] += (double)((int)((w >> (16 + 4 * j)) & 15u) - 8) * sc[l >> 2] * xq[c0 + 2 * j + 1];
             }
           }
         }
@@ -505,6 +678,15 @@ static void launch_read(const Product& p, const unsigned char* units, float* y, 
   probe_read<<<(p.pairs + 7) / 8, 256, 0, st>>>(units, y, p.pairs, p.in);
 }
 
+static void launch_q8(const Product& p, const unsigned char* units, float* y, const float* x32,
+                      const float* g32, const unsigned short*, const unsigned short*, cudaStream_t st) {
+  const int blocks = (p.pairs + 7) / 8;
+  const size_t smem = (size_t)p.in + p.in / 32 * 8 + 32;
+  if (p.form == PLAIN) probe_q8<false, false><<<blocks, 256, smem, st>>>(units, y, p.pairs, x32, g32, p.in, 1e-5f);
+  else if (p.form == NORM) probe_q8<false, true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x32, g32, p.in, 1e-5f);
+  else probe_q8<true, true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x32, g32, p.in, 1e-5f);
+}
+
 static unsigned* g_sink = nullptr;
 static int g_sms = 132;
 static void launch_probe(const Product& p, const unsigned char* units, float*, const float*,
@@ -535,6 +717,9 @@ static void set_smem_limits(int maxIn) {
   CHECK(cudaFuncSetAttribute(probe_bulkk<false, false, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_bulkk<false, true, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_bulkk<true, true, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_q8<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_q8<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_q8<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   (void)maxIn;
 }
 
@@ -595,9 +780,10 @@ int main(int argc, char** argv) {
   const Variant variants[] = {{"kvant mqp4", launch_kvant}, {"f16", launch_f16},
                               {"lb4", launch_lb4},          {"f16lb4", launch_f16lb4},
                               {"split", launch_split},      {"bulk4", launch_bulk<4>},
-                              {"bulk8", launch_bulk<8>},    {"read", launch_read},
-                              {"probe", launch_probe}};
-  const int nv = 9;
+                              {"bulk8", launch_bulk<8>},    {"q8", launch_q8},
+                              {"read", launch_read},        {"probe", launch_probe}};
+  const int nv = 10;
+  const int q8v = 7;  // checked against host_reference_q8
   set_smem_limits(14336);
   CHECK(cudaMalloc(&g_sink, 4));
 
@@ -626,14 +812,17 @@ int main(int argc, char** argv) {
 
   // weights: one copy a layer, the first checked against the host
   std::vector<unsigned char*> units[np];
-  std::vector<std::vector<double>> refs(np);
+  std::vector<std::vector<double>> refs(np), refsQ8(np);
   double total = 0;
   for (int k = 0; k < np; k++) {
     const Product& p = products[k];
     std::vector<unsigned char> host(p.bytes());
     for (int l = 0; l < layers; l++) {
       fill_units(host, p);
-      if (l == 0) refs[k] = host_reference(p, host, x, g);
+      if (l == 0) {
+        refs[k] = host_reference(p, host, x, g);
+        refsQ8[k] = host_reference_q8(p, host, x, g);
+      }
       unsigned char* d;
       CHECK(cudaMalloc(&d, p.bytes()));
       CHECK(cudaMemcpy(d, host.data(), p.bytes(), cudaMemcpyHostToDevice));
@@ -660,9 +849,10 @@ int main(int argc, char** argv) {
       if (v == 0) kv = got;
       double worst = 0, scale = 0;
       bool same = true;
+      const std::vector<double>& ref = v == q8v ? refsQ8[k] : refs[k];
       for (int i = 0; i < p.outs(); i++) {
-        worst = std::max(worst, std::fabs(got[i] - refs[k][i]));
-        scale = std::max(scale, std::fabs(refs[k][i]));
+        worst = std::max(worst, std::fabs(got[i] - ref[i]));
+        scale = std::max(scale, std::fabs(ref[i]));
         same = same && got[i] == kv[i];
       }
       const bool ok = worst <= 2e-3 * scale;
