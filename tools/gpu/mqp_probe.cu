@@ -20,6 +20,10 @@
 //          (cp.async.bulk, completion on an mbarrier) through a ring of 4 or 8 stages: no weights
 //          in registers, the copies tracked outside the load path (session 35's chain study
 //          streamed at the read probe's speed this way);
+//   q8     the same bytes read in session 41's lane-group order and multiplied in integer
+//          arithmetic (W4A8, session 42): the row quantized to int8 per 32 columns in each block,
+//          eight dp4a a lane a unit; its SASS hot loop 239 instructions against mqp4's 629-737.
+//          Checked against its own reference (the activations as it quantizes them);
 //   probe  a grid-stride read of the same bytes (the card's read bandwidth for that size).
 // Products: the 8B shape's q/k/v (6,144 x 4,096, RMSNorm folded in), o (4,096 x 4,096), gate/up
 // (2 x 14,336 x 4,096, RMSNorm and SwiGLU folded in) and down (4,096 x 14,336), each in 32
