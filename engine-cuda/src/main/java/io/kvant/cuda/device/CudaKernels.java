@@ -980,8 +980,7 @@ public final class CudaKernels {
   /** {@link #rowsPerHeadSuits(int, int, int, int, int)} on a device of {@code multiprocessors}. */
   public static boolean rowsPerHeadSuits(
       int rows, int heads, int kvHeads, int kvType, int kvEnc, int multiprocessors) {
-    return kvType >= DT_F16
-        && kvType <= DT_KV_E4M3
+    return (kvType == DT_F16 || kvType == DT_BF16 || kvType == DT_KV_I8 || kvType == DT_KV_E4M3)
         && (kvEnc & KV_KEY_CHANNELS) == 0
         && heads > kvHeads
         && (long) rows * heads <= 2L * multiprocessors;

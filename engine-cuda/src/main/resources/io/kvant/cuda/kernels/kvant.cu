@@ -1736,14 +1736,14 @@ __device__ __forceinline__ void attention_rows_body(
   __shared__ float ar_sc[AR_MAX_WARPS][FA_KT];
   __shared__ float ar_p[AR_MAX_WARPS][FA_KT * FA_ROWS];
   __shared__ float ar_part[AR_MAX_WARPS * FA_ROWS * (H + 2)];
+  constexpr bool kOwnCodes = ArShape<H, KVT>::kCodes && R == 1;
   // a block per query head over INT8/FP8: the appended row's codes, then its two scales (as uint4s
-  // for their 16-byte alignment)
-  __shared__ uint4 ar_codes4[(2 * H + 2 * sizeof(float) + 15) / 16];
+  // for their 16-byte alignment); one unused uint4 in the other kernels
+  __shared__ uint4 ar_codes4[kOwnCodes ? (2 * H + 2 * sizeof(float) + 15) / 16 : 1];
   unsigned char* ar_codes = (unsigned char*)ar_codes4;
   __shared__ int ar_last;
   static_assert(R == FA_ROWS || (R == 1 && !KCH),
                 "a block per query head (R = 1) takes F16/BF16 KV or codes with token scales");
-  constexpr bool kOwnCodes = ArShape<H, KVT>::kCodes && R == 1;
   pdl_launch_next();
   const int g = heads / kvHeads;
   // R = FA_ROWS: blockIdx.y is the kv head, its g query heads the block's vectors; R = 1: it is

@@ -92,8 +92,8 @@ class AttentionDecodeKernelOnTheCpuTest {
    * size it is compiled for, keys per channel among them, both RoPE styles, and each of its forms:
    * one range (attention_tiled's unsplit output), the block's warps merged in shared memory, blocks
    * merged by the last to arrive (also in reverse block order, in the harness), a warp walking
-   * several tiles, and a row whose positions end before the last block; but with keys per channel
-   * also with a block per query head (the same bits).
+   * several tiles, and a row whose positions end before the last block; and, for every KV type but
+   * keys per channel, with a block per query head too (the same bits).
    */
   @Test
   void warpPerRangeEqualsTheThreeKernelsUnderItsSplit() throws Exception {
