@@ -47,10 +47,10 @@ class PackedMatrixTest {
   }
 
   /**
-   * The 8-bit one-row pass over four panels at once runs only on rows of 64 blocks or more ({@code
-   * PackedQ8.MULTI_PANEL_MIN_BLOCKS}), wider than {@link #COLS}: 200 rows (six full panels and a
-   * part) of 2,048 columns give a four-panel pass and three single panels, and the split in {@link
-   * #check} other mixes of them.
+   * The 8-bit one-row pass over four panels at once on rows as wide as a 1B model's (64 blocks),
+   * wider than {@link #COLS} (where the same pass runs on narrow rows): 200 rows (six full panels
+   * and a part) of 2,048 columns give a four-panel pass and three single panels, and the split in
+   * {@link #check} other mixes of them.
    */
   @ParameterizedTest
   @EnumSource(

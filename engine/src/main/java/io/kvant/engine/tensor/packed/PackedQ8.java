@@ -183,27 +183,21 @@ final class PackedQ8 extends PackedMatrix {
   }
 
   /**
-   * Blocks a row must have before the one-row pass takes its panels several at a time: below it the
-   * single-panel pass is faster (perf/RESULTS.md, session 34: SmolLM2-135M's widths, 18 and 48
-   * blocks, decoded 0.82x with four- or two-panel passes; Llama-3.2-1B's, 64 and 256, 1.11x).
-   */
-  static final int MULTI_PANEL_MIN_BLOCKS = 64;
-
-  /**
-   * One input row, rows of at least {@link #MULTI_PANEL_MIN_BLOCKS} blocks: panels four at a time
-   * ({@link #panelQuad}) while four are full; the rest (at most three) one at a time. At one thread
-   * the pass waits on its weight loads, and more streams keep more of them in flight: on the
-   * development machine, 8,192 x 2,048 Q8_0 one-row products read 21-22 GB/s with four streams
-   * against 18-19 with one, codes on huge pages (24-28 against 14-17 on small pages). A two-panel
-   * pass for the rest was not worth its code: alone it measured level with one panel on huge pages
-   * (perf/RESULTS.md, session 34).
+   * One input row: panels four at a time ({@link #panelQuad}) while four are full; the rest (at
+   * most three) one at a time. At one thread the pass waits on its weight loads, and more streams
+   * keep more of them in flight: on the development machine of session 34 (Zen 4), 8,192 x 2,048
+   * Q8_0 one-row products read 21-22 GB/s with four streams against 18-19 with one, codes on huge
+   * pages (24-28 against 14-17 on small pages). A two-panel pass for the rest was not worth its
+   * code: alone it measured level with one panel on huge pages (perf/RESULTS.md, session 34). Every
+   * width takes it since session 43: on two Intel hosts SmolLM2-135M's widths (18 and 48 blocks a
+   * row) decode faster with four streams, 1.16x at one thread on the development machine ({@code
+   * EngineAb}, both orders) and 1.13-1.39x in three alternated pairs at one thread on an Emerald
+   * Rapids Xeon, where session 34's Zen 4 machine had measured 0.82x and kept them to rows of 64
+   * blocks or more (docs/DECISIONS.md, session 43).
    */
   @Override
   int pairs(QuantizedInput x, float[] out, int panelStart, int panelEnd, float[] c) {
     int p = panelStart;
-    if (blocks < MULTI_PANEL_MIN_BLOCKS) {
-      return p;
-    }
     for (; p + 4 <= panelEnd && (p + 4) * PANEL <= rows; p += 4) {
       panelQuad(p, x, out, c);
     }
