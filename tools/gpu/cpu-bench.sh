@@ -9,7 +9,7 @@
 #       `bench decode`, `bench batch` and JMH need (~6 MB), and llama.cpp's sources as
 #       llama-src.tar.xz (6.2 MB for the v0.5.0 tree in node-llama-cpp 3.22.1: no .git, no top-level
 #       models/ docs/ media/ benches/, no web UI); .device/jdk.tar.xz is jlinked if missing (same
-#       command as tools/gpu/pack.sh). The tree measured since session 31 is llama.cpp c392e50;
+#       command as tools/gpu/pack.sh). The tree perf/RESULTS.md compares with is llama.cpp c392e50;
 #       from a git mirror of it (its models/ holds large files a partial mirror may lack):
 #         git -C MIRROR archive c392e50 $(git -C MIRROR ls-tree --name-only c392e50 |
 #           grep -vxE 'models|media|docs') | tar -x -C /tmp/nlc/llama.cpp
@@ -59,7 +59,7 @@ WHAT="${1:-}"
 shift || true
 
 usage() {
-  sed -n '2,30p' "$0" >&2
+  sed -n '2,50p' "$0" >&2
   exit 2
 }
 
