@@ -483,17 +483,12 @@ static unsigned short to_f16_exact(float f) {
   return (unsigned short)(sign | (exp << 10) | ((u >> 13) & 0x3ffu));
 }
 
-// The double-precision product of the first copy: the layout of kvant.cu's comment above mqp4.
-static std::vector<double> host_reference(const Product& p, const std::vector<unsigned char>& u,
-                                          const std::vector<float>& x, const std::vector<float>& g) {
+// The double-precision products of the first copy's units with activations xe (already times the
+// norm weights), times inv: in the layout of kvant.cu's comment above mqp4, or in session 41's lane
+// groups (lane l's 16 bytes are columns 32l .. 32l + 31, its scale group l / 4's), as q8 reads them.
+static std::vector<double> products_of(const Product& p, const std::vector<unsigned char>& u,
+                                       const std::vector<double>& xe, double inv, bool laneGroups) {
   const int upr = p.in / MQP_UNIT_COLS;
-  std::vector<double> xe(p.in);
-  double ss = 0;
-  for (int c = 0; c < p.in; c++) {
-    ss += (double)x[c] * x[c];
-    xe[c] = p.form == PLAIN ? x[c] : (double)x[c] * g[c];
-  }
-  const double inv = p.form == PLAIN ? 1.0 : 1.0 / std::sqrt(ss / p.in + 1e-5);
   std::vector<double> y(p.outs());
   for (int item = 0; item < p.pairs; item++) {
     double s[2] = {0, 0};
@@ -506,8 +501,8 @@ static std::vector<double> host_reference(const Product& p, const std::vector<un
           for (int q = 0; q < 4; q++) {
             uint32_t w;
             memcpy(&w, unit + 16 * l + 4 * q, 4);
-            const double scale = sc[4 * (l >> 4) + q];
-            const int c0 = v * MQP_UNIT_COLS + 256 * q + 8 * l;
+            const double scale = laneGroups ? sc[l >> 2] : sc[4 * (l >> 4) + q];
+            const int c0 = v * MQP_UNIT_COLS + (laneGroups ? 32 * l + 8 * q : 256 * q + 8 * l);
             for (int j = 0; j < 4; j++) {
               s[side] += (double)((int)((w >> (4 * j)) & 15u) - 8) * scale * xe[c0 + 2 * j];
               s[side] += (double)((int)((w >> (16 + 4 * j)) & 15u) - 8) * scale * xe[c0 + 2 * j + 1];
@@ -527,14 +522,27 @@ static std::vector<double> host_reference(const Product& p, const std::vector<un
   return y;
 }
 
+// The RMSNorm's 1 / rms of x for the norm forms, 1 for PLAIN.
+static double norm_inv(const Product& p, const std::vector<float>& x) {
+  if (p.form == PLAIN) return 1.0;
+  double ss = 0;
+  for (int c = 0; c < p.in; c++) ss += (double)x[c] * x[c];
+  return 1.0 / std::sqrt(ss / p.in + 1e-5);
+}
+
+// The double-precision product of the first copy, as mqp4 and the F16 variants compute it.
+static std::vector<double> host_reference(const Product& p, const std::vector<unsigned char>& u,
+                                          const std::vector<float>& x, const std::vector<float>& g) {
+  std::vector<double> xe(p.in);
+  for (int c = 0; c < p.in; c++) xe[c] = p.form == PLAIN ? x[c] : (double)x[c] * g[c];
+  return products_of(p, u, xe, norm_inv(p, x), false);
+}
+
 // The double-precision product of the first copy as q8 reads it: lane-group order, the row
 // (times the norm weights) quantized to int8 per 32 columns exactly as probe_stage_q8 does.
 static std::vector<double> host_reference_q8(const Product& p, const std::vector<unsigned char>& u,
                                              const std::vector<float>& x, const std::vector<float>& g) {
-  const int upr = p.in / MQP_UNIT_COLS;
   std::vector<double> xq(p.in);
-  double ss = 0;
-  for (int c = 0; c < p.in; c++) ss += (double)x[c] * x[c];
   for (int b = 0; b < p.in / 32; b++) {
     float v[32], m = 0.f;
     for (int e = 0; e < 32; e++) {
@@ -544,37 +552,7 @@ static std::vector<double> host_reference_q8(const Product& p, const std::vector
     const float inv = m > 0.f ? 127.f / m : 0.f, sc = m / 127.f;
     for (int e = 0; e < 32; e++) xq[32 * b + e] = (double)std::nearbyint(v[e] * inv) * sc;
   }
-  const double inv = p.form == PLAIN ? 1.0 : 1.0 / std::sqrt(ss / p.in + 1e-5);
-  std::vector<double> y(p.outs());
-  for (int item = 0; item < p.pairs; item++) {
-    double s[2] = {0, 0};
-    for (int side = 0; side < 2; side++) {
-      for (int v = 0; v < upr; v++) {
-        const unsigned char* unit = u.data() + ((size_t)item * upr * 2 + 2 * v + side) * MQP_UNIT_BYTES;
-        float sc[8];
-        memcpy(sc, unit + 512, 32);
-        for (int l = 0; l < 32; l++) {
-          for (int q = 0; q < 4; q++) {
-            uint32_t w;
-            memcpy(&w, unit + 16 * l + 4 * q, 4);
-            const int c0 = v * MQP_UNIT_COLS + 32 * l + 8 * q;
-            for (int j = 0; j < 4; j++) {
-              s[side] += (double)((int)((w >> (4 * j)) & 15u) - 8) * sc[l >> 2] * xq[c0 + 2 * j];
-              s[side] += (double)((int)((w >> (16 + 4 * j)) & 15u) - 8) * sc[l >> 2] * xq[c0 + 2 * j + 1];
-            }
-          }
-        }
-      }
-    }
-    const double a = s[0] * inv, b = s[1] * inv;
-    if (p.form == SWIGLU_NORM) {
-      y[item] = a / (1.0 + std::exp(-a)) * b;
-    } else {
-      y[2 * item] = a;
-      y[2 * item + 1] = b;
-    }
-  }
-  return y;
+  return products_of(p, u, xq, norm_inv(p, x), true);
 }
 
 static void fill_units(std::vector<unsigned char>& u, const Product& p) {
