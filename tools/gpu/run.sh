@@ -207,6 +207,11 @@ if named kvcenter; then
   # against per-token-mse, FP8 KV, 1,024-token prompts.
   timeout 110 "${CUDABENCH[@]}" decode --shape llama-3-8b --batch 1,16 --prompt 1024 --steps 32 \
     --kv fp8 --kv-encoding per-token-mse,centered-mse,centered-qmse 2>&1 | tee "$RESULTS/kvcenter.txt"
+  # the same over INT4 g128 weights (a shorter step, so the append's share is larger), 128-token
+  # prompts as the headline's
+  timeout 110 "${CUDABENCH[@]}" decode --shape llama-3-8b --weights int4-g128 --batch 1,16 \
+    --prompt 128 --steps 64 --kv fp8 --kv-encoding per-token-mse,centered-mse,centered-qmse 2>&1 |
+    tee "$RESULTS/kvcenter-int4.txt"
 fi
 if named kvcentereval; then
   # Centered FP8 keys on real text on the GPU (issue 15: FP8 KV against full-precision KV): eval

@@ -65,6 +65,7 @@ public final class CudaKernels {
   private final MemorySegment dequant8Tile;
   private final MemorySegment dequant4Tile;
   private final MemorySegment ropeKvAppend;
+  private final MemorySegment kvWeightedParts;
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
   private final MemorySegment w8a8SwigluQuantize;
@@ -150,6 +151,10 @@ public final class CudaKernels {
       }
     }
     ropeKvAppend = d.function(module, "rope_kv_append");
+    kvWeightedParts = d.function(module, "kv_weighted_parts");
+    // head sizes above 192 stage more than the 48 KiB a launch gets without opting in
+    d.setFunctionAttribute(
+        kvWeightedParts, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, weightedPartsShared(256));
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     w8a8SwigluQuantize = d.function(module, "w8a8_swiglu_quantize");
@@ -399,10 +404,11 @@ public final class CudaKernels {
     boolean scaled = requireScales(kvType, kvScales);
     requireChannels(kvEnc, keyChannels, scaled);
     requireCentering(kvEnc, centering, headSize);
+    weightedParts(k, false, centering, kvEnc, kvType, positions, layer, kvHeads, headSize, rows);
     args.ptr(k).ptr(v).ptr(pool).ptr(kvScales).ptr(keyChannels).i32(kvEnc).i32(kvType);
     args.ptr(rowSeq).ptr(positions);
     args.ptr(tables).i32(maxBlocks).i32(layer).i32(layers).i32(kvHeads).i32(headSize);
-    args.i32(blockSize).ptr(centering.mean()).ptr(centering.momentT()).ptr(centering.cos());
+    args.i32(blockSize).ptr(centering.mean()).ptr(centering.parts()).ptr(centering.cos());
     args.ptr(centering.sin()).i32(centering.style());
     // quantized types: a warp per (head, k|v) vector
     int threads = scaled ? Math.min(1024, 64 * kvHeads) : Math.min(kvHeads * headSize, 1024);
@@ -411,23 +417,87 @@ public final class CudaKernels {
   }
 
   /**
+   * Parts of each candidate's error kernel (kvant.cu's {@code KV_PARTS}, {@code
+   * MseScale.WEIGHTED_PARTS}).
+   */
+  static final int WEIGHTED_PARTS = 8;
+
+  /** Bytes of {@link KeyCentering#parts} for appends of up to {@code rows} rows. */
+  public static long weightedPartsBytes(int rows, int kvHeads) {
+    return (long) rows * kvHeads * WEIGHTED_PARTS * 32 * Float.BYTES;
+  }
+
+  /**
+   * With {@link #KV_WEIGHTED}: the launch before an append ({@code kv_weighted_parts}) that sums
+   * each row's and kv head's candidate errors in {@link #WEIGHTED_PARTS} parts into {@code
+   * centering.parts()}, where the append adds them up; {@code rotate} when the append rotates
+   * {@code k} itself (rope_kv_append). Nothing otherwise. Called before the append's arguments are
+   * built (it launches with the same builder).
+   */
+  private void weightedParts(
+      long k,
+      boolean rotate,
+      KeyCentering centering,
+      int kvEnc,
+      int kvType,
+      long positions,
+      int layer,
+      int kvHeads,
+      int headSize,
+      int rows) {
+    if ((kvEnc & KV_WEIGHTED) == 0) {
+      return;
+    }
+    if (centering.parts() == 0 || rows > centering.partRows()) {
+      throw new IllegalArgumentException(
+          "the weighted key search needs scratch for "
+              + rows
+              + " rows, has "
+              + centering.partRows()
+              + " (KeyCentering.withParts)");
+    }
+    args.ptr(k).i32(rotate ? 1 : 0).ptr(centering.cos()).ptr(centering.sin());
+    args.i32(centering.style()).ptr(positions).ptr(centering.mean()).ptr(centering.momentT());
+    args.i32(kvType).i32(layer).i32(kvHeads).i32(headSize).ptr(centering.parts());
+    int chunk = (headSize + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
+    int threads = Math.min(256, 32 * chunk);
+    launch(
+        kvWeightedParts,
+        "kv_weighted_parts",
+        rows,
+        kvHeads,
+        WEIGHTED_PARTS,
+        threads,
+        weightedPartsShared(headSize));
+  }
+
+  /**
+   * Dynamic shared memory of a kv_weighted_parts block: y, 32 padded d vectors, 32 partial row sums
+   * and the part's columns of W (70,784 bytes at head size 256: opted in).
+   */
+  static int weightedPartsShared(int headSize) {
+    int chunk = (headSize + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
+    return (headSize + 32 * (headSize + 1) + 32 * chunk + headSize * chunk) * Float.BYTES;
+  }
+
+  /**
    * The most threads a kv_append block may have for {@code kvEnc}: each warp of a centered one
-   * keeps its key (and with {@link #KV_WEIGHTED} the candidate's error vector) in shared memory.
+   * keeps its key in shared memory.
    */
   static int centeredThreads(int kvEnc, int headSize) {
     if ((kvEnc & KV_CENTERED) == 0) {
       return 1024;
     }
-    return 32 * Math.min(32, DEFAULT_SHARED / centeredWarpBytes(kvEnc, headSize));
+    return 32 * Math.min(32, DEFAULT_SHARED / centeredWarpBytes(headSize));
   }
 
   /** Dynamic shared memory of a kv_append block of {@code threads}: 0 unless centered. */
   static int centeredShared(int kvEnc, int headSize, int threads) {
-    return (kvEnc & KV_CENTERED) == 0 ? 0 : threads / 32 * centeredWarpBytes(kvEnc, headSize);
+    return (kvEnc & KV_CENTERED) == 0 ? 0 : threads / 32 * centeredWarpBytes(headSize);
   }
 
-  private static int centeredWarpBytes(int kvEnc, int headSize) {
-    return ((kvEnc & KV_WEIGHTED) != 0 ? 2 : 1) * headSize * Float.BYTES;
+  private static int centeredWarpBytes(int headSize) {
+    return headSize * Float.BYTES;
   }
 
   /**
@@ -539,6 +609,7 @@ public final class CudaKernels {
         && (centering.cos() != cos || centering.sin() != sin || centering.style() != style)) {
       throw new IllegalArgumentException("centered keys must use the rotation's own RoPE tables");
     }
+    weightedParts(k, true, centering, kvEnc, kvType, positions, layer, kvHeads, headSize, rows);
     args.ptr(q).ptr(k).ptr(v).ptr(cos).ptr(sin).i32(heads).i32(style).ptr(pool).ptr(kvScales);
     args.ptr(keyChannels)
         .i32(kvEnc)
@@ -549,7 +620,7 @@ public final class CudaKernels {
         .i32(maxBlocks)
         .i32(layer);
     args.i32(layers).i32(kvHeads).i32(headSize).i32(blockSize);
-    args.ptr(centering.mean()).ptr(centering.momentT());
+    args.ptr(centering.mean()).ptr(centering.parts());
     int threads = centeredThreads(kvEnc, headSize);
     launch(
         ropeKvAppend, "rope_kv_append", rows, 1, threads, centeredShared(kvEnc, headSize, threads));

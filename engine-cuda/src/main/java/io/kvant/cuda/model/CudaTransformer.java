@@ -496,7 +496,8 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     int hs = c.headSize();
     int ropeStyle = ropeStyle();
     float scale = attentionScale();
-    KeyCentering centering = kv.centering(cos.ptr(), sin.ptr(), ropeStyle);
+    KeyCentering centering =
+        kv.centering(cos.ptr(), sin.ptr(), ropeStyle).withParts(s.parts.ptr(), s.rows);
     // RoPE, the KV append and attention in one launch per layer where the step allows it: by a
     // warp per range (attention_rows) where planned, else by a block per range (attention_decode)
     boolean oneRowTiles =
@@ -1141,6 +1142,9 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
     final DeviceBuffer seeds;
     final DeviceBuffer ids;
 
+    /** The weighted key search's partial errors ({@link KeyCentering#parts}). */
+    final DeviceBuffer parts;
+
     Scratch(CudaDevice d, LlamaConfig c, int rows, int logitRows) {
       this.rows = rows;
       this.logitRows = logitRows;
@@ -1162,13 +1166,15 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
       minP = d.allocate(4L * logitRows);
       seeds = d.allocate(8L * logitRows);
       ids = d.allocate(4L * logitRows);
+      parts = d.allocate(CudaKernels.weightedPartsBytes(rows, c.kvHeads()));
     }
 
     @Override
     public void close() {
       for (DeviceBuffer b :
           new DeviceBuffer[] {
-            x, xb, q, k, v, att, gate, up, typed, typed2, logits, temp, topK, topP, minP, seeds, ids
+            x, xb, q, k, v, att, gate, up, typed, typed2, logits, temp, topK, topP, minP, seeds,
+            ids, parts
           }) {
         b.close();
       }

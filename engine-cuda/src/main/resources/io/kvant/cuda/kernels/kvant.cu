@@ -272,14 +272,15 @@ __device__ __forceinline__ unsigned char e4m3_code(float x) {
 // R(pos) from the forward pass's cos/sin tables; attention adds q . R(t) m back to each score.
 // KV_WEIGHTED (with KV_CENTERED): the key scale among TOKEN_MSE's candidates by d^T W d
 // (KvEncoding.CENTERED_QMSE), W the queries' second moment, stored transposed per (layer, kvHead):
-// kMomentT[((layer * kvHeads + kvHead) * headSize + j) * headSize + i] = W_ij.
+// kMomentT[((layer * kvHeads + kvHead) * headSize + j) * headSize + i] = W_ij. The errors are
+// summed in KV_PARTS parts by kv_weighted_parts, a launch before the append's, which adds them up.
 // Every division, product and sum of these encoders is rounded as written (_rn intrinsics: no
 // contraction into FMAs), so the codes and scales equal the CPU encoder's bit for bit.
 #define KV_TOKEN_MSE 1
 #define KV_KEY_CHANNELS 2
 #define KV_CENTERED 4
 #define KV_WEIGHTED 8  // only with KV_CENTERED | KV_TOKEN_MSE (the Java side checks)
-#define KV_ROWS_PER_PASS 4  // KV_WEIGHTED: rows of W d per lane at a time
+#define KV_PARTS 8  // KV_WEIGHTED: parts of each candidate's error (MseScale.WEIGHTED_PARTS)
 
 // 2^(k/32) rounded to F32 (MseScale.FACTORS), as bits; KernelSourceTest checks them.
 __constant__ unsigned kv_mse_factor_bits[32] = {
@@ -337,55 +338,27 @@ __device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvTyp
   return __shfl_sync(0xffffffffu, s, bk);
 }
 
-// The KV_WEIGHTED key scale of the n <= 256 floats y (the warp's centered key), for the whole warp:
-// s_k as kv_mse_scale's, err_k = sum_i d_i * (sum_j W_ij d_j) with d = y - s_k value(code(y, s_k)),
-// j then i increasing (MseScale.quantizeWeighted's order); least err_k, the first on ties.
-// Candidates one after another, the warp together on each (a lane per candidate would need 32
-// copies of d): d into dsh (n floats of shared memory); then, KV_ROWS_PER_PASS * 32 rows of W d
-// at a time, lane l sums rows i = g + l + 32 u (independent chains; W read transposed so the lanes'
-// reads coalesce) and every lane adds those rows' d_i * r_i in increasing i from shuffles, so all
-// hold the same err. Cost: 32 n^2 products and sums per key (the CPU's is the same per key).
-__device__ __forceinline__ float kv_weighted_scale(const float* y, float* dsh, int n, int kvType,
-                                                   float amax, const float* wT, int lane) {
+// The KV_WEIGHTED key scale from kv_weighted_parts' errors of the key (parts[p * 32 + k]: part p
+// of candidate k's), for the whole warp: lane k adds its candidate's parts in increasing p from 0;
+// least sum, the first on ties (MseScale.quantizeWeighted). amax > 0: the key's absolute maximum.
+__device__ __forceinline__ float kv_weighted_pick(const float* parts, int kvType, float amax,
+                                                  int lane) {
   float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
-  float s0 = __fdiv_rn(amax, maxCode);
-  float best = s0, bestErr = INFINITY;
-  for (int k = 0; k < 32; k++) {
-    float s = __fmul_rn(s0, __uint_as_float(kv_mse_factor_bits[k]));
-    for (int i = lane; i < n; i += 32) {
-      float x = y[i];
-      dsh[i] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
-    }
-    __syncwarp();
-    float err = 0.f;
-    for (int g = 0; g < n; g += 32 * KV_ROWS_PER_PASS) {
-      float r[KV_ROWS_PER_PASS];
+  float s = __fmul_rn(__fdiv_rn(amax, maxCode), __uint_as_float(kv_mse_factor_bits[lane]));
+  float err = 0.f;
 #pragma unroll
-      for (int u = 0; u < KV_ROWS_PER_PASS; u++) r[u] = 0.f;
-      for (int j = 0; j < n; j++) {
-        float dj = dsh[j];
-        const float* w = wT + (long)j * n + g + lane;
-#pragma unroll
-        for (int u = 0; u < KV_ROWS_PER_PASS; u++) {
-          if (g + lane + 32 * u < n) r[u] = __fadd_rn(r[u], __fmul_rn(w[32 * u], dj));
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < KV_ROWS_PER_PASS; u++) {
-        for (int l = 0; l < 32; l++) {
-          int i = g + 32 * u + l;  // warp-uniform
-          float rl = __shfl_sync(0xffffffffu, r[u], l);
-          if (i < n) err = __fadd_rn(err, __fmul_rn(dsh[i], rl));
-        }
-      }
+  for (int p = 0; p < KV_PARTS; p++) err = __fadd_rn(err, parts[p * 32 + lane]);
+  float be = err;
+  int bk = lane;
+  for (int o = 16; o > 0; o >>= 1) {
+    float oe = __shfl_xor_sync(0xffffffffu, be, o);
+    int ok = __shfl_xor_sync(0xffffffffu, bk, o);
+    if (oe < be || (oe == be && ok < bk)) {
+      be = oe;
+      bk = ok;
     }
-    if (err < bestErr) {
-      bestErr = err;
-      best = s;
-    }
-    __syncwarp();  // every lane has read dsh before the next candidate writes it
   }
-  return best;
+  return __shfl_sync(0xffffffffu, s, bk);
 }
 
 // y[0..n) = k - R(pos) m in F32 (KeyRope.Tables.rotate of m, then the subtraction), by the warp:
@@ -514,14 +487,15 @@ __device__ __forceinline__ void kv_store_absmax(const float* src, float amax, vo
 // k inside, takes no KV_KEY_CHANNELS). Vectors are taken keys first (p < kvHeads), so centered
 // keys, the costly ones, go to different warps. KV_CENTERED: kMean, cosT/sinT ([position][headSize
 // / 2]) and style as rope's; each warp's centered key in dynamic shared memory, headSize floats per
-// warp (and headSize more for kv_weighted_scale's d with KV_WEIGHTED, kMomentT).
+// warp. KV_WEIGHTED: kParts, kv_weighted_parts' output for these rows (this launch's row r at
+// kParts[(r * kvHeads + kvHead) * KV_PARTS * 32]).
 __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k, const float* v,
                                               void* pool, float* kvScales, float* kChan, int kvEnc,
                                               int kvType, const int* rowSeq,
                                               const int* positions, const int* tables,
                                               int maxBlocks, int layer, int layers, int kvHeads,
                                               int headSize, int blockSize, const float* kMean,
-                                              const float* kMomentT, const float* cosT,
+                                              const float* kParts, const float* cosT,
                                               const float* sinT, int style) {
   extern __shared__ float kv_smem[];
   int pos = positions[row];
@@ -538,7 +512,7 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
       const float* src = (which == 0 ? k : v) + (long)row * kvDim + h * headSize;
       bool centered = which == 0 && (kvEnc & KV_CENTERED);
       if (centered) {
-        float* y = kv_smem + (threadIdx.x >> 5) * (weighted ? 2 : 1) * headSize;
+        float* y = kv_smem + (threadIdx.x >> 5) * headSize;
         kv_center_key(src, kMean + ((long)layer * kvHeads + h) * headSize, cosT, sinT, pos,
                       style, headSize, y, lane);
         src = y;
@@ -550,10 +524,8 @@ __device__ __forceinline__ void kv_append_row(int row, int rows, const float* k,
       if (kvEnc & KV_TOKEN_MSE) {
         float s = amax == 0.f ? 0.f
                   : centered && weighted
-                      ? kv_weighted_scale(src, (float*)src + headSize, headSize, kvType, amax,
-                                          kMomentT + ((long)layer * kvHeads + h) * headSize *
-                                                         headSize,
-                                          lane)
+                      ? kv_weighted_pick(kParts + ((long)row * kvHeads + h) * KV_PARTS * 32,
+                                         kvType, amax, lane)
                       : kv_mse_scale(src, headSize, kvType, amax, lane);
         kv_store_scaled(src, s, pool, kvScales, o, kvType, headSize, lane);
         __syncwarp();  // a centered key's shared copy is read before the warp's next vector
@@ -581,12 +553,12 @@ extern "C" __global__ void __launch_bounds__(1024) kv_append(const float* k, con
                                      float* kChan, int kvEnc, int kvType, const int* rowSeq,
                                      const int* positions, const int* tables, int maxBlocks,
                                      int layer, int layers, int kvHeads, int headSize,
-                                     int blockSize, const float* kMean, const float* kMomentT,
+                                     int blockSize, const float* kMean, const float* kParts,
                                      const float* cosT, const float* sinT, int style) {
   pdl_enter();
   kv_append_row(blockIdx.x, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq,
                 positions, tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize, kMean,
-                kMomentT, cosT, sinT, style);
+                kParts, cosT, sinT, style);
 }
 
 // rope on q and k, then kv_append, for each row in one launch (the decode path: three launches
@@ -600,7 +572,7 @@ extern "C" __global__ void __launch_bounds__(1024) rope_kv_append(float* q, floa
                                           const int* positions, const int* tables, int maxBlocks,
                                           int layer, int layers, int kvHeads, int headSize,
                                           int blockSize, const float* kMean,
-                                          const float* kMomentT) {
+                                          const float* kParts) {
   pdl_enter();
   int row = blockIdx.x;
   long base = (long)positions[row] * (headSize / 2);
@@ -616,8 +588,104 @@ extern "C" __global__ void __launch_bounds__(1024) rope_kv_append(float* q, floa
   }
   __syncthreads();  // k rotated by other threads before it is stored
   kv_append_row(row, gridDim.x, k, v, pool, kvScales, kChan, kvEnc, kvType, rowSeq, positions,
-                tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize, kMean, kMomentT,
+                tables, maxBlocks, layer, layers, kvHeads, headSize, blockSize, kMean, kParts,
                 cosT, sinT, style);
+}
+
+// Part blockIdx.z of KV_WEIGHTED's errors for the key of row blockIdx.x and kv head blockIdx.y:
+// parts[((row * kvHeads + kvHead) * KV_PARTS + part) * 32 + k] = sum over the part's rows i of
+// d_i * r_i, in increasing i from 0, where d = y - s_k value(code(y, s_k)) for candidate k and
+// r_i = sum_j W_ij d_j in increasing j (MseScale.quantizeWeighted: a part is rows [part * c, part *
+// c + c) of n, c = ceil(n / KV_PARTS); W = kMomentT's matrix of (layer, kvHead), transposed). y is
+// the centered key as kv_append_row makes it: the row's key, rotated here first when `rotate`
+// (rope_pair on rope_row's pairs, for a rope_kv_append that follows; 0 when k is rotated already),
+// minus the rotated mean (kv_center_key). A key of all zeros gets no parts (the append stores scale
+// 0 without reading them). The lanes of the block take (k, i) pairs, two at a time (independent
+// chains), so a candidate's W d is spread over the block and the grid over KV_PARTS * kvHeads *
+// rows blocks: the work of one key, 32 n^2 products, is no longer one warp's. The part's columns
+// of W are staged in shared memory before the wait for the previous kernel (no kernel writes
+// them). Dynamic shared memory: weightedPartsShared's (n + 32 (n + 1) + 32 c + n c) floats.
+extern "C" __global__ void __launch_bounds__(256) kv_weighted_parts(
+    const float* k, int rotate, const float* cosT, const float* sinT, int style,
+    const int* positions, const float* kMean, const float* kMomentT, int kvType, int layer,
+    int kvHeads, int headSize, float* parts) {
+  pdl_launch_next();
+  extern __shared__ float kv_smem[];
+  __shared__ float kvw_amax;
+  int row = blockIdx.x, h = blockIdx.y, part = blockIdx.z, n = headSize;
+  int lane = threadIdx.x & 31;
+  int chunk = (n + KV_PARTS - 1) / KV_PARTS;
+  int i0 = part * chunk;
+  int count = max(0, min(chunk, n - i0));  // 0: an empty part (n not a multiple of KV_PARTS)
+  float* y = kv_smem;              // [n]
+  float* d = y + n;                // [32][n + 1]: padded, so the candidates' rows hit other banks
+  float* r = d + 32 * (n + 1);     // [32][chunk]
+  float* w = r + 32 * chunk;       // [n][chunk]: w[j * chunk + il] = W_(i0 + il) j
+  const float* wT = kMomentT + ((long)layer * kvHeads + h) * n * n;
+  for (int t = threadIdx.x; t < n * count; t += blockDim.x) {
+    int j = t / count, il = t - j * count;
+    w[j * chunk + il] = __ldg(wT + (long)j * n + i0 + il);
+  }
+  pdl_wait_previous();
+  int pos = positions[row];
+  if (threadIdx.x < 32) {
+    const float* kr = k + ((long)row * kvHeads + h) * n;
+    for (int i = lane; i < n; i += 32) y[i] = kr[i];
+    __syncwarp();
+    if (rotate) {
+      int half = n / 2;
+      long base = (long)pos * half;
+      for (int i = lane; i < half; i += 32) {
+        int ia = style == 0 ? 2 * i : i;
+        int ib = style == 0 ? 2 * i + 1 : i + half;
+        rope_pair(y[ia], y[ib], cosT[base + i], sinT[base + i], y + ia, y + ib);
+      }
+      __syncwarp();
+    }
+    kv_center_key(y, kMean + ((long)layer * kvHeads + h) * n, cosT, sinT, pos, style, n, y, lane);
+    float amax = 0.f;
+    for (int i = lane; i < n; i += 32) amax = fmaxf(amax, fabsf(y[i]));
+    amax = warp_max(amax);
+    if (lane == 0) kvw_amax = amax;
+  }
+  __syncthreads();
+  float amax = kvw_amax;
+  if (amax == 0.f) return;
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  float s0 = __fdiv_rn(amax, maxCode);
+  for (int t = threadIdx.x; t < 32 * n; t += blockDim.x) {
+    int c = t / n, i = t - c * n;
+    float s = __fmul_rn(s0, __uint_as_float(kv_mse_factor_bits[c]));
+    float x = y[i];
+    d[c * (n + 1) + i] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
+  }
+  __syncthreads();
+  int pairs = 32 * count, T = blockDim.x;
+  for (int t = threadIdx.x; t < pairs; t += 2 * T) {
+    // pairs t and t + T (when there is one: else a copy of t, not stored)
+    int t2 = t + T < pairs ? t + T : t;
+    int c = t / count, il = t - c * count;
+    int c2 = t2 / count, il2 = t2 - c2 * count;
+    const float* da = d + c * (n + 1);
+    const float* db = d + c2 * (n + 1);
+    float acc = 0.f, acc2 = 0.f;
+#pragma unroll 4
+    for (int j = 0; j < n; j++) {
+      acc = __fadd_rn(acc, __fmul_rn(w[j * chunk + il], da[j]));
+      acc2 = __fadd_rn(acc2, __fmul_rn(w[j * chunk + il2], db[j]));
+    }
+    r[c * chunk + il] = acc;
+    if (t2 != t) r[c2 * chunk + il2] = acc2;
+  }
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    int c = threadIdx.x;
+    float e = 0.f;
+    for (int il = 0; il < count; il++) {
+      e = __fadd_rn(e, __fmul_rn(d[c * (n + 1) + i0 + il], r[c * chunk + il]));
+    }
+    parts[(((long)row * kvHeads + h) * KV_PARTS + part) * 32 + c] = e;
+  }
 }
 
 // Element offset in kChan of the key channel scales of (block, layer, kvHead) (KV_KEY_CHANNELS).

@@ -86,6 +86,9 @@ class CudaKernelsGpuTest {
     return a;
   }
 
+  /** Rows of the weighted key search's scratch in {@link #centered}'s statistics. */
+  private static final int PART_ROWS = 4096;
+
   /** Calibrated statistics of centered keys, on the host and on the device. */
   private record Centered(KvScales scales, KvEncoders.CenteredKeys cpu, KeyCentering device) {}
 
@@ -141,6 +144,10 @@ class CudaKernelsGpuTest {
             up(tables.cosines()),
             up(tables.sines()),
             style == RopeStyle.ADJACENT_PAIRS ? 0 : 1);
+    // the weighted search's scratch, for appends of up to PART_ROWS rows (poisoned: every part an
+    // append reads must have been written by the launch before it)
+    device =
+        device.withParts(poisoned(CudaKernels.weightedPartsBytes(PART_ROWS, kvHeads)), PART_ROWS);
     return new Centered(scales, new KvEncoders.CenteredKeys(scales, e), device);
   }
 

@@ -10,6 +10,8 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * What the tests that run kvant.cu's kernels on the CPU share: cutting a kernel and its helpers out
@@ -65,6 +67,38 @@ public final class KernelOnTheCpu {
     return line(src, "#define QF_INT8 ")
         + line(src, "#define QF_E4M3 ")
         + line(src, "#define QF_E5M2 ");
+  }
+
+  /**
+   * kvant.cu's RoPE-to-attention section with what it calls (element types, code formats, the
+   * decoders up to {@code warp_max}): RoPE, the KV appends and the weighted key search, the
+   * attention kernels and their merges, each {@code extern __shared__} array made a pointer to the
+   * shim's dynamic shared memory.
+   */
+  public static String ropeToAttention(String src) {
+    return elements(src)
+        + codeFormats(src)
+        + cut(
+            src,
+            "__device__ __forceinline__ float decode8",
+            "__device__ __forceinline__ float warp_max")
+        + dynamicShared(
+            cutBefore(src, "// One rotated pair", "// out = silu(gate) * up, elementwise"));
+  }
+
+  /** Each {@code extern __shared__ T name[];} as a pointer to the shim's dynamic shared memory. */
+  public static String dynamicShared(String section) {
+    Matcher m = Pattern.compile("extern __shared__ (\\w+) (\\w+)\\[\\];").matcher(section);
+    StringBuilder sb = new StringBuilder();
+    int found = 0;
+    while (m.find()) {
+      m.appendReplacement(
+          sb, m.group(1) + "* " + m.group(2) + " = emu_dynamic_shared<" + m.group(1) + ">();");
+      found++;
+    }
+    m.appendTail(sb);
+    assertThat(found).as("dynamic shared memory declarations").isPositive();
+    return sb.toString();
   }
 
   /** The line of {@code src} that starts with {@code prefix}, with its newline. */

@@ -54,9 +54,10 @@ class KeyCenteringTest {
   }
 
   /**
-   * A centered kv_append block keeps each warp's key (and a weighted one the candidate's error
-   * vector) in shared memory: the block shrinks so that it stays within the 48 KiB a launch gets
-   * without opting in, and takes no shared memory at all when keys are not centered.
+   * A centered kv_append block keeps each warp's key in shared memory: the block shrinks so that it
+   * stays within the 48 KiB a launch gets without opting in, and takes no shared memory at all when
+   * keys are not centered. The weighted search's own launch (kv_weighted_parts) fits too, at the
+   * largest head size.
    */
   @Test
   void centeredBlocksFitTheirSharedMemory() {
@@ -65,9 +66,33 @@ class KeyCenteringTest {
     assertThat(CudaKernels.centeredThreads(CENTERED, 128)).isEqualTo(1024);
     assertThat(CudaKernels.centeredShared(CENTERED, 128, 1024)).isEqualTo(32 * 128 * 4);
     assertThat(CudaKernels.centeredThreads(WEIGHTED, 128)).isEqualTo(1024);
-    assertThat(CudaKernels.centeredShared(WEIGHTED, 128, 1024)).isEqualTo(32 * 2 * 128 * 4);
+    assertThat(CudaKernels.centeredShared(WEIGHTED, 128, 1024)).isEqualTo(32 * 128 * 4);
     int t = CudaKernels.centeredThreads(WEIGHTED, 256);
-    assertThat(t).isEqualTo(24 * 32);
+    assertThat(t).isEqualTo(1024);
     assertThat(CudaKernels.centeredShared(WEIGHTED, 256, t)).isLessThanOrEqualTo(48 * 1024);
+    // y, 32 padded error vectors, 32 x ceil(n / 8) row sums and n x ceil(n / 8) of W: within the
+    // 48 KiB up to head size 128, opted in (kernel attribute) above, within Hopper's 227 KiB
+    assertThat(CudaKernels.weightedPartsShared(128))
+        .isEqualTo((128 + 32 * 129 + 32 * 16 + 128 * 16) * 4)
+        .isLessThanOrEqualTo(48 * 1024);
+    assertThat(CudaKernels.weightedPartsShared(256))
+        .isEqualTo((256 + 32 * 257 + 32 * 32 + 256 * 32) * 4)
+        .isLessThanOrEqualTo(227 * 1024);
+  }
+
+  /** The weighted search's scratch: given only with moments, sized by rows and kv heads. */
+  @Test
+  void theWeightedSearchScratchComesWithMomentsAndRows() {
+    assertThat(MEANS.withParts(4096, 8)).isSameAs(MEANS);
+    KeyCentering withParts = MOMENTS.withParts(4096, 8);
+    assertThat(withParts.parts()).isEqualTo(4096);
+    assertThat(withParts.partRows()).isEqualTo(8);
+    assertThat(withParts.bits()).isEqualTo(MOMENTS.bits());
+    assertThat(MOMENTS.parts()).isZero();
+    assertThatThrownBy(() -> new KeyCentering(64, 0, 128, 256, 0, 4096, 8))
+        .hasMessageContaining("needs query moments");
+    assertThatThrownBy(() -> MOMENTS.withParts(4096, 0)).hasMessageContaining("0 rows");
+    // 8 parts of 32 candidates' floats per row and kv head
+    assertThat(CudaKernels.weightedPartsBytes(3, 8)).isEqualTo(3L * 8 * 8 * 32 * 4);
   }
 }

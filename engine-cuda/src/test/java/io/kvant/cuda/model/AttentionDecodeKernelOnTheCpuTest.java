@@ -14,8 +14,6 @@ import java.util.Collections;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -501,16 +499,7 @@ class AttentionDecodeKernelOnTheCpuTest {
 
   private Path build() throws Exception {
     String src = CudaKernels.source();
-    String kernel =
-        KernelOnTheCpu.elements(src)
-            + KernelOnTheCpu.codeFormats(src)
-            + KernelOnTheCpu.cut(
-                src,
-                "__device__ __forceinline__ float decode8",
-                "__device__ __forceinline__ float warp_max")
-            + dynamicShared(
-                KernelOnTheCpu.cutBefore(
-                    src, "// One rotated pair", "// out = silu(gate) * up, elementwise"));
+    String kernel = KernelOnTheCpu.ropeToAttention(src);
     assertThat(kernel)
         .as("the cut")
         .contains("attention_merge(")
@@ -526,20 +515,5 @@ class AttentionDecodeKernelOnTheCpuTest {
         "shim.h",
         "mq_shim.h",
         "attn_shim.h");
-  }
-
-  /** Each {@code extern __shared__ T name[];} as a pointer to the shim's dynamic shared memory. */
-  private static String dynamicShared(String section) {
-    Matcher m = Pattern.compile("extern __shared__ (\\w+) (\\w+)\\[\\];").matcher(section);
-    StringBuilder sb = new StringBuilder();
-    int found = 0;
-    while (m.find()) {
-      m.appendReplacement(
-          sb, m.group(1) + "* " + m.group(2) + " = emu_dynamic_shared<" + m.group(1) + ">();");
-      found++;
-    }
-    m.appendTail(sb);
-    assertThat(found).as("dynamic shared memory declarations").isGreaterThanOrEqualTo(3);
-    return sb.toString();
   }
 }

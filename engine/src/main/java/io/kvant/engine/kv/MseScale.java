@@ -55,10 +55,21 @@ final class MseScale {
   }
 
   /**
+   * The parts {@link #quantizeWeighted} sums a candidate's error in: rows {@code [p * c, (p + 1) *
+   * c)} of {@code W d}, {@code c = ceil(n / WEIGHTED_PARTS)}, one part after another. The GPU
+   * computes the parts in separate blocks (kvant.cu's {@code kv_weighted_parts}, {@code KV_PARTS})
+   * and adds them in this order, so both engines choose the same scale.
+   */
+  static final int WEIGHTED_PARTS = 8;
+
+  /**
    * As {@link #quantize}, the candidate's error {@code sum_i d_i * (sum_j W_ij d_j)} ({@link
    * KvEncoding#CENTERED_QMSE}) with {@code W = w[wOff + i*n + j]}, an {@code n x n} second moment
    * matrix (positive semi-definite, so the error is {@code >= 0} up to rounding; no early stop: a
-   * partial sum is not a bound).
+   * partial sum is not a bound). Each row {@code r_i = sum_j W_ij d_j} is summed in increasing
+   * {@code j}; the products {@code d_i r_i} in increasing {@code i} within each of {@link
+   * #WEIGHTED_PARTS} parts, and the parts' sums in increasing order from 0, every product and sum
+   * rounded to F32 as written.
    */
   static float quantizeWeighted(
       KvCacheType type,
@@ -77,6 +88,7 @@ final class MseScale {
     float best = s0;
     float bestErr = Float.POSITIVE_INFINITY;
     float[] d = new float[n];
+    int chunk = (n + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
     for (int k = 0; k < CANDIDATES; k++) {
       float s = s0 * FACTORS[k];
       for (int i = 0; i < n; i++) {
@@ -84,12 +96,16 @@ final class MseScale {
         d[i] = x - s * KvKernels.value(type, KvKernels.code(type, x, s));
       }
       float err = 0f;
-      for (int i = 0; i < n; i++) {
-        float r = 0f;
-        for (int j = 0, row = wOff + i * n; j < n; j++) {
-          r += w[row + j] * d[j];
+      for (int p = 0; p < WEIGHTED_PARTS; p++) {
+        float part = 0f;
+        for (int i = p * chunk, end = Math.min(n, i + chunk); i < end; i++) {
+          float r = 0f;
+          for (int j = 0, row = wOff + i * n; j < n; j++) {
+            r += w[row + j] * d[j];
+          }
+          part += d[i] * r;
         }
-        err += d[i] * r;
+        err += part;
       }
       if (err < bestErr) {
         bestErr = err;

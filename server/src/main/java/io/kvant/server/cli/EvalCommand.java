@@ -167,20 +167,14 @@ final class EvalCommand {
         boolean cpu = backend instanceof CpuBackend;
         io.kvant.engine.kv.KvEncoding kvEncoding =
             explicitEncoding != null ? explicitEncoding : backend.defaultKvEncoding(kvType);
-        io.kvant.engine.kv.KvStoreFactory deviceStorage = null;
-        if (!cpu) {
-          try {
-            deviceStorage = backend.kvStorage(kvEncoding);
-          } catch (IllegalArgumentException e) {
-            throw new UsageException("--kv-encoding: " + e.getMessage() + "; use --device cpu");
-          }
-        }
         // The static encodings' scales, the centered ones' key moments: the full-precision model
-        // over the calibration text, or for a centered encoding the --quantized folder's
-        // kv_calibration.safetensors (what serve uses) unless --calibration asks for other text.
+        // over the calibration text (on the CPU engine, whatever the device, as serve does), or for
+        // a centered encoding the --quantized folder's kv_calibration.safetensors (what serve
+        // uses) unless --calibration asks for other text. Another backend takes only the centered
+        // ones' (its storage refuses the static encodings).
         io.kvant.engine.kv.KvScales kvScales = null;
         String kvStatistics = "none";
-        if (kvEncoding.needsScales() && cpu) {
+        if (kvEncoding.needsScales() && (cpu || kvEncoding.centersKeys())) {
           Optional<io.kvant.quant.artifact.KvCalibrationFile.Contents> folder = Optional.empty();
           if (kvEncoding.centersKeys() && f.has("quantized") && !f.has("calibration")) {
             Path dir = Path.of(f.string("quantized").orElseThrow());
@@ -198,6 +192,17 @@ final class EvalCommand {
                       engine, cal.sequences(), kvEncoding.rotates(), kvEncoding.centersKeys());
             }
             kvStatistics = "calibration pass";
+          }
+        }
+        io.kvant.engine.kv.KvStoreFactory deviceStorage = null;
+        if (!cpu) {
+          try {
+            deviceStorage =
+                kvScales != null
+                    ? backend.kvStorage(kvEncoding, kvScales)
+                    : backend.kvStorage(kvEncoding);
+          } catch (IllegalArgumentException e) {
+            throw new UsageException("--kv-encoding: " + e.getMessage() + "; use --device cpu");
           }
         }
         io.kvant.engine.kv.KvStoreFactory candidateStorage =
