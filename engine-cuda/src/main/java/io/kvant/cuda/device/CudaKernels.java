@@ -857,20 +857,16 @@ public final class CudaKernels {
 
   /**
    * Whether {@link #attentionDecode} serves a KV cache of these encoding bits and centering under
-   * {@code split} with KV blocks of {@code blockSize} positions: any, centered keys included, but
-   * keys per channel ({@link #KV_KEY_CHANNELS}) only where every split covers whole KV blocks (an
-   * append may re-code its block's earlier slots, which must lie in the appending block's own
-   * range). {@code centering} is checked against the bits where the launch is made.
+   * {@code split} with KV blocks of {@code blockSize} positions: any but centered keys, and keys
+   * per channel ({@link #KV_KEY_CHANNELS}) only where every split covers whole KV blocks (an append
+   * may re-code its block's earlier slots, which must lie in the appending block's own range).
    */
   public static boolean attentionDecodeTakes(
       int kvEnc, KeyCentering centering, AttentionSplit split, int blockSize) {
+    if ((kvEnc & (KV_CENTERED | KV_WEIGHTED)) != 0 || centering.centered()) {
+      return false;
+    }
     return (kvEnc & KV_KEY_CHANNELS) == 0 || split.splits() == 1 || split.length() % blockSize == 0;
-  }
-
-  /** {@link #attentionDecode} over keys that are not centered. */
-  public void attentionDecode(
-      DecodeAttention a, long tileRow0, int tiles, AttentionSplit split, long partial) {
-    attentionDecode(a, KeyCentering.NONE, tileRow0, tiles, split, partial);
   }
 
   /**
@@ -878,29 +874,16 @@ public final class CudaKernels {
    * launch ({@code attention_decode}) with the same results: for steps whose rows are of distinct
    * sequences, so that {@code tiles} (from {@link #queryTiles}) equals the rows and each tile is
    * one row, and KV caches {@link #attentionDecodeTakes} takes ({@code a.keyChannels()}: the keys'
-   * channel scales with {@link #KV_KEY_CHANNELS}, else 0; {@code centering} as {@link #kvAppend}'s,
-   * whose weighted search, {@link #KV_WEIGHTED}, runs as a launch before this one). {@code a}'s
-   * {@code q}, {@code k} and {@code v} are the products' outputs; unlike {@link #ropeAndAppendKv}
-   * this leaves them unrotated. A split launch merges its partials itself (its last block per tile
-   * and kv head), so {@code partial} is as {@link #attentionTiled}'s and no merge launch follows.
+   * channel scales with {@link #KV_KEY_CHANNELS}, else 0). {@code a}'s {@code q}, {@code k} and
+   * {@code v} are the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them
+   * unrotated. A split launch merges its partials itself (its last block per tile and kv head), so
+   * {@code partial} is as {@link #attentionTiled}'s and no merge launch follows.
    */
   public void attentionDecode(
-      DecodeAttention a,
-      KeyCentering centering,
-      long tileRow0,
-      int tiles,
-      AttentionSplit split,
-      long partial) {
+      DecodeAttention a, long tileRow0, int tiles, AttentionSplit split, long partial) {
     requireTiled("attention_decode", a.heads(), a.kvHeads(), a.headSize());
     requireChannels(a.kvEnc(), a.keyChannels(), requireScales(a.kvType(), a.kvScales()));
-    requireCentering(a.kvEnc(), centering, a.headSize());
-    if (centering.centered()
-        && (centering.cos() != a.cos()
-            || centering.sin() != a.sin()
-            || centering.style() != a.style())) {
-      throw new IllegalArgumentException("centered keys must use the rotation's own RoPE tables");
-    }
-    if (!attentionDecodeTakes(a.kvEnc(), centering, split, a.blockSize())) {
+    if (!attentionDecodeTakes(a.kvEnc(), KeyCentering.NONE, split, a.blockSize())) {
       throw new IllegalArgumentException(
           "attention_decode does not take kv encoding bits "
               + a.kvEnc()
@@ -917,24 +900,13 @@ public final class CudaKernels {
           "attention_decode merges at most " + MAX_ATTENTION_SPLITS + " splits, got " + split);
     }
     requireCounted("attention_decode", tiles, a.kvHeads());
-    weightedParts(
-        a.k(),
-        true,
-        centering,
-        a.kvEnc(),
-        a.kvType(),
-        a.positions(),
-        a.layer(),
-        a.kvHeads(),
-        a.headSize(),
-        tiles);
     decodeAttentionArgs(a);
     args.ptr(a.keyChannels()).i32(a.kvEnc()).i32(a.kvType());
     args.ptr(a.out()).ptr(a.rowSeq()).ptr(a.positions()).ptr(a.tables()).i32(a.maxBlocks());
     args.i32(a.layer()).i32(a.layers()).i32(a.heads()).i32(a.kvHeads()).i32(a.headSize());
     args.i32(a.blockSize()).f32(a.scale()).i32(a.outType());
     args.ptr(tileRow0).i32(split.splits()).i32(split.length()).ptr(partial);
-    args.ptr(attentionCounters.ptr()).ptr(centering.mean()).ptr(centering.parts());
+    args.ptr(attentionCounters.ptr());
     launch(
         attentionDecode,
         "attention_decode",

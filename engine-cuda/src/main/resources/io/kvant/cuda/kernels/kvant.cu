@@ -1363,10 +1363,7 @@ __device__ __forceinline__ void fa_stage_row_queries(const float* q, const float
 // blocks of the kv head, which take the appended row from them). With `codes` (INT8/FP8 with token
 // scales, not keys per channel), the key's and value's codes also go to codes[0 .. headSize) and
 // codes[headSize .. 2 headSize), their scales to codeScales[0] and [1], the same values the pool
-// gets (the same warp computes both), stored or not. Centered keys (kMean non-null: KV_CENTERED with
-// KV_TOKEN_MSE, attention_decode only): kr becomes the rotated key minus R(pos) m, as kv_append_row
-// centers it, and with KV_WEIGHTED its scale comes from kParts (kv_weighted_parts' output for this
-// launch's rows), else from kv_mse_scale.
+// gets (the same warp computes both), stored or not.
 __device__ __forceinline__ void fa_append_row(const float* k, const float* v, const float* cosT,
                                               const float* sinT, int style, void* pool,
                                               float* kvScales, float* kChan, int kvEnc,
@@ -1375,9 +1372,7 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
                                               int headSize, int blockSize, int r, int pos,
                                               int kvh, float* kr, float* vr, bool store = true,
                                               unsigned char* codes = nullptr,
-                                              float* codeScales = nullptr,
-                                              const float* kMean = nullptr,
-                                              const float* kParts = nullptr) {
+                                              float* codeScales = nullptr) {
   int half = headSize / 2;
   long base = (long)pos * half;
   const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
@@ -1389,13 +1384,6 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
   }
   for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
   __syncthreads();
-  if (kMean) {
-    if (threadIdx.x < 32) {
-      kv_center_key(kr, kMean + ((long)layer * kvHeads + kvh) * headSize, cosT, sinT, pos, style,
-                    headSize, kr, threadIdx.x);
-    }
-    __syncthreads();
-  }
   if (!store && codes == nullptr) return;  // block-uniform
   long block = 0, ko = 0, vo = 0;
   int slot = pos % blockSize;
@@ -1416,11 +1404,7 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
       for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
       amax = warp_max(amax);
       if (kvEnc & KV_TOKEN_MSE) {
-        float sc = amax == 0.f ? 0.f
-                   : which == 0 && kParts
-                       ? kv_weighted_pick(kParts + ((long)r * kvHeads + kvh) * KV_PARTS * 32,
-                                          kvType, amax, lane)
-                       : kv_mse_scale(src, headSize, kvType, amax, lane);
+        float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
         if (store) kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
         if (codes) kv_store_scaled(src, sc, codes, codeScales, which * headSize, kvType, headSize, lane);
       } else {
@@ -1452,8 +1436,7 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
 // whose rows are of distinct sequences (so every tile is one row: tileRow0[t] is its row) and
 // whose KV cache holds F32/F16/BF16 or INT8/FP8 codes with token scales (absmax or searched,
 // KV_TOKEN_MSE) or keys per channel (KV_KEY_CHANNELS, kChan; then every split must cover whole
-// KV blocks, since the append may re-code its block's earlier slots), centered keys too (kMean;
-// with KV_WEIGHTED, kParts from a kv_weighted_parts launch before, rotating: fa_append_row). Same
+// KV blocks, since the append may re-code its block's earlier slots); not centered keys. Same
 // grid, shared memory and partial layout as attention_tiled
 // (plus counters), and the same results to the bit: every block rotates its row's query vectors
 // of kv head blockIdx.y as it stages them (rope_pair, as rope_row); the one block whose position
@@ -1470,8 +1453,7 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     const int* rowSeq,
     const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
     int kvHeads, int headSize, int blockSize, float scale, int outType, const int* tileRow0,
-    int splits, int splitLen, float* partial, int* counters, const float* kMean,
-    const float* kParts) {
+    int splits, int splitLen, float* partial, int* counters) {
   pdl_enter();
   extern __shared__ float fa_smem[];
   __shared__ int fa_last;
@@ -1485,11 +1467,11 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     // fa_attend's first barrier orders the append's stores before the tile loop's loads
     fa_append_row(k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc, kvType, rowSeq, tables,
                   maxBlocks, layer, layers, kvHeads, headSize, blockSize, r, pos, kvh, fa_smem,
-                  fa_smem + headSize, true, nullptr, nullptr, kMean, kParts);
+                  fa_smem + headSize);
   }
   fa_attend<true>(fa_smem, pool, kvScales, kChan, kvType, out, rowSeq, positions, tables,
                   maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, outType, r, 1,
-                  splits, splitLen, partial, kMean, cosT, sinT, style);
+                  splits, splitLen, partial, nullptr, cosT, sinT, style);
   if (splits == 1) return;
   __threadfence();  // this block's partials, before its arrival is counted
   __syncthreads();
