@@ -152,9 +152,6 @@ public final class CudaKernels {
     }
     ropeKvAppend = d.function(module, "rope_kv_append");
     kvWeightedParts = d.function(module, "kv_weighted_parts");
-    // head sizes above 192 stage more than the 48 KiB a launch gets without opting in
-    d.setFunctionAttribute(
-        kvWeightedParts, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, weightedPartsShared(256));
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     w8a8SwigluQuantize = d.function(module, "w8a8_swiglu_quantize");
@@ -471,13 +468,10 @@ public final class CudaKernels {
         weightedPartsShared(headSize));
   }
 
-  /**
-   * Dynamic shared memory of a kv_weighted_parts block: y, 32 padded d vectors, 32 partial row sums
-   * and the part's columns of W (70,784 bytes at head size 256: opted in).
-   */
+  /** Dynamic shared memory of a kv_weighted_parts block: y, 32 padded d vectors, 32 row sums. */
   static int weightedPartsShared(int headSize) {
     int chunk = (headSize + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
-    return (headSize + 32 * (headSize + 1) + 32 * chunk + headSize * chunk) * Float.BYTES;
+    return (headSize + 32 * (headSize + 1) + 32 * chunk) * Float.BYTES;
   }
 
   /**

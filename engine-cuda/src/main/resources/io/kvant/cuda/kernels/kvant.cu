@@ -600,33 +600,22 @@ extern "C" __global__ void __launch_bounds__(1024) rope_kv_append(float* q, floa
 // the centered key as kv_append_row makes it: the row's key, rotated here first when `rotate`
 // (rope_pair on rope_row's pairs, for a rope_kv_append that follows; 0 when k is rotated already),
 // minus the rotated mean (kv_center_key). A key of all zeros gets no parts (the append stores scale
-// 0 without reading them). The lanes of the block take (k, i) pairs, two at a time (independent
-// chains), so a candidate's W d is spread over the block and the grid over KV_PARTS * kvHeads *
-// rows blocks: the work of one key, 32 n^2 products, is no longer one warp's. The part's columns
-// of W are staged in shared memory before the wait for the previous kernel (no kernel writes
-// them). Dynamic shared memory: weightedPartsShared's (n + 32 (n + 1) + 32 c + n c) floats.
+// 0 without reading them). Each lane of the block takes (k, i) pairs, so a candidate's W d is spread
+// over the block and the grid over KV_PARTS * kvHeads * rows blocks: the work of one key, 32 n^2
+// products, is no longer one warp's. Dynamic shared memory: (n + 32 (n + 1) + 32 c) floats.
 extern "C" __global__ void __launch_bounds__(256) kv_weighted_parts(
     const float* k, int rotate, const float* cosT, const float* sinT, int style,
     const int* positions, const float* kMean, const float* kMomentT, int kvType, int layer,
     int kvHeads, int headSize, float* parts) {
-  pdl_launch_next();
+  pdl_enter();
   extern __shared__ float kv_smem[];
   __shared__ float kvw_amax;
   int row = blockIdx.x, h = blockIdx.y, part = blockIdx.z, n = headSize;
   int lane = threadIdx.x & 31;
   int chunk = (n + KV_PARTS - 1) / KV_PARTS;
-  int i0 = part * chunk;
-  int count = max(0, min(chunk, n - i0));  // 0: an empty part (n not a multiple of KV_PARTS)
   float* y = kv_smem;              // [n]
   float* d = y + n;                // [32][n + 1]: padded, so the candidates' rows hit other banks
   float* r = d + 32 * (n + 1);     // [32][chunk]
-  float* w = r + 32 * chunk;       // [n][chunk]: w[j * chunk + il] = W_(i0 + il) j
-  const float* wT = kMomentT + ((long)layer * kvHeads + h) * n * n;
-  for (int t = threadIdx.x; t < n * count; t += blockDim.x) {
-    int j = t / count, il = t - j * count;
-    w[j * chunk + il] = __ldg(wT + (long)j * n + i0 + il);
-  }
-  pdl_wait_previous();
   int pos = positions[row];
   if (threadIdx.x < 32) {
     const float* kr = k + ((long)row * kvHeads + h) * n;
@@ -660,22 +649,17 @@ extern "C" __global__ void __launch_bounds__(256) kv_weighted_parts(
     d[c * (n + 1) + i] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
   }
   __syncthreads();
-  int pairs = 32 * count, T = blockDim.x;
-  for (int t = threadIdx.x; t < pairs; t += 2 * T) {
-    // pairs t and t + T (when there is one: else a copy of t, not stored)
-    int t2 = t + T < pairs ? t + T : t;
-    int c = t / count, il = t - c * count;
-    int c2 = t2 / count, il2 = t2 - c2 * count;
-    const float* da = d + c * (n + 1);
-    const float* db = d + c2 * (n + 1);
-    float acc = 0.f, acc2 = 0.f;
+  int i0 = part * chunk;
+  int count = min(chunk, n - i0);  // <= 0: an empty part (n not a multiple of KV_PARTS)
+  const float* wT = kMomentT + ((long)layer * kvHeads + h) * n * n;
+  for (int t = threadIdx.x; t < 32 * max(count, 0); t += blockDim.x) {
+    int c = t / count, il = t - c * count;  // neighbouring lanes: neighbouring rows of W d
+    const float* dc = d + c * (n + 1);
+    const float* w = wT + i0 + il;
+    float acc = 0.f;
 #pragma unroll 4
-    for (int j = 0; j < n; j++) {
-      acc = __fadd_rn(acc, __fmul_rn(w[j * chunk + il], da[j]));
-      acc2 = __fadd_rn(acc2, __fmul_rn(w[j * chunk + il2], db[j]));
-    }
+    for (int j = 0; j < n; j++) acc = __fadd_rn(acc, __fmul_rn(__ldg(w + (long)j * n), dc[j]));
     r[c * chunk + il] = acc;
-    if (t2 != t) r[c2 * chunk + il2] = acc2;
   }
   __syncthreads();
   if (threadIdx.x < 32) {
