@@ -2,7 +2,7 @@
 # Runs kvant's GPU tests, GPU benchmarks and the server on the GPU from the pack that
 # tools/gpu/pack.sh made (.device/ in the checkout): one command, no Java or Maven needed there.
 #
-#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain|units|heads]...
+#   tools/gpu/run.sh [all|tests|kernels|mgemv|f4|mq4|mq4check|mq8|mq8decode|mq8quick|select|kvcenter|kvcenterquick|kvcentereval|mq32|mq8k16|tests1|tests2|hotswap|gemv|peers|decode|fused|pdl|attn|check|ab|benchdevice|kv|kvenc|eval|serve|servecpu|serve8b|serve8bfp8|profile|attnsrc|rows|headline|splitsab|step1|ncu1|tall|staged|sampled|samplecheck|wide|chain|units|heads]...
 #   (default all; several may be given)
 # Results go to $OUT when set (the device tool's output folder), else .device/results.
 set -uo pipefail
@@ -212,6 +212,18 @@ if named kvcenter; then
   timeout 110 "${CUDABENCH[@]}" decode --shape llama-3-8b --weights int4-g128 --batch 1,16 \
     --prompt 128 --steps 64 --kv fp8 --kv-encoding per-token-mse,centered-mse,centered-qmse 2>&1 |
     tee "$RESULTS/kvcenter-int4.txt"
+fi
+if named kvcenterquick; then
+  # kvcenter's INT4 g128 run and kvcentereval's centered-qmse rows, for a short call
+  timeout 110 "${CUDABENCH[@]}" decode --shape llama-3-8b --weights int4-g128 --batch 1,16 \
+    --prompt 128 --steps 64 --kv fp8 --kv-encoding per-token-mse,centered-mse,centered-qmse 2>&1 |
+    tee "$RESULTS/kvcenter-int4.txt"
+  for m in shared/models/stories260K/stories260K.gguf shared/models/tinystories-656k \
+    models/kvant-kjv-7m.gguf; do
+    echo "== eval $m fp8 centered-qmse cuda" | tee -a "$RESULTS/kvcenter-eval.txt"
+    timeout 40 "${KVANT[@]}" eval --model "$m" --weights f32 --device cuda --kv fp8 \
+      --kv-encoding centered-qmse 2>&1 | tail -2 | tee -a "$RESULTS/kvcenter-eval.txt"
+  done
 fi
 if named kvcentereval; then
   # Centered FP8 keys on real text on the GPU (issue 15: FP8 KV against full-precision KV): eval

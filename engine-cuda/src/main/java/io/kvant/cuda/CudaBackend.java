@@ -149,10 +149,10 @@ public final class CudaBackend implements ComputeBackend {
 
   /**
    * Today's default whatever {@code calibrated} holds: kivi for INT8, per-token-mse for FP8, not
-   * the CPU's centered-qmse. Why: with this backend's centered-qmse write kernel an 8B decode step
-   * measured 41.3 ms against per-token-mse's 5.9 ms (7x, perf/RESULTS.md "Centered KV keys on the
-   * GPU"), and the faster kernel is not yet verified on a GPU; an explicit {@code --kv-encoding
-   * centered-qmse} still uses the statistics.
+   * the CPU's centered-qmse. Why: centered-qmse's decode step, with its key search spread over the
+   * grid since session 44, still ran an 8B INT4 step at 180.7 tok/s against per-token-mse's 355.6
+   * on an H100 (perf/RESULTS.md, session 44); an explicit {@code --kv-encoding centered-qmse} uses
+   * the statistics, with the same codes as the CPU engine.
    */
   @Override
   public KvEncoding defaultKvEncoding(KvCacheType type, io.kvant.engine.kv.KvScales calibrated) {
