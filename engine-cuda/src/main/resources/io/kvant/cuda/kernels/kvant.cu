@@ -312,19 +312,9 @@ __device__ __forceinline__ float kv_value(unsigned char c, int kvType) {
   return kvType == DT_KV_I8 ? (float)(signed char)c : decode8(c, QF_E4M3);
 }
 
-// The TOKEN_MSE scale of the n floats at src, for the whole warp (lane k tries candidate k):
-// s0 = amax / M, s_k = s0 * 2^(k/32), err_k summed in increasing i; least err_k, the first on ties.
-__device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvType, float amax,
-                                              int lane) {
-  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
-  float s = __fmul_rn(__fdiv_rn(amax, maxCode), __uint_as_float(kv_mse_factor_bits[lane]));
-  float err = 0.f;
-#pragma unroll 8
-  for (int i = 0; i < n; i++) {  // the elements' codes overlap; the sum stays in order
-    float x = src[i];
-    float d = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
-    err = __fadd_rn(err, __fmul_rn(d, d));
-  }
+// The scale s of the lane whose err is least, the lowest lane on ties, for the whole warp (the
+// CPU's candidates in increasing order with a strict comparison).
+__device__ __forceinline__ float kv_least(float err, float s, int lane) {
   float be = err;
   int bk = lane;
   for (int o = 16; o > 0; o >>= 1) {
@@ -338,6 +328,22 @@ __device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvTyp
   return __shfl_sync(0xffffffffu, s, bk);
 }
 
+// The TOKEN_MSE scale of the n floats at src, for the whole warp (lane k tries candidate k):
+// s0 = amax / M, s_k = s0 * 2^(k/32), err_k summed in increasing i; least err_k, the first on ties.
+__device__ __forceinline__ float kv_mse_scale(const float* src, int n, int kvType, float amax,
+                                              int lane) {
+  float maxCode = kvType == DT_KV_I8 ? 127.f : 448.f;
+  float s = __fmul_rn(__fdiv_rn(amax, maxCode), __uint_as_float(kv_mse_factor_bits[lane]));
+  float err = 0.f;
+#pragma unroll 8
+  for (int i = 0; i < n; i++) {  // the elements' codes overlap; the sum stays in order
+    float x = src[i];
+    float d = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
+    err = __fadd_rn(err, __fmul_rn(d, d));
+  }
+  return kv_least(err, s, lane);
+}
+
 // The KV_WEIGHTED key scale from kv_weighted_parts' errors of the key (parts[p * 32 + k]: part p
 // of candidate k's), for the whole warp: lane k adds its candidate's parts in increasing p from 0;
 // least sum, the first on ties (MseScale.quantizeWeighted). amax > 0: the key's absolute maximum.
@@ -348,17 +354,7 @@ __device__ __forceinline__ float kv_weighted_pick(const float* parts, int kvType
   float err = 0.f;
 #pragma unroll
   for (int p = 0; p < KV_PARTS; p++) err = __fadd_rn(err, parts[p * 32 + lane]);
-  float be = err;
-  int bk = lane;
-  for (int o = 16; o > 0; o >>= 1) {
-    float oe = __shfl_xor_sync(0xffffffffu, be, o);
-    int ok = __shfl_xor_sync(0xffffffffu, bk, o);
-    if (oe < be || (oe == be && ok < bk)) {
-      be = oe;
-      bk = ok;
-    }
-  }
-  return __shfl_sync(0xffffffffu, s, bk);
+  return kv_least(err, s, lane);
 }
 
 // y[0..n) = k - R(pos) m in F32 (KeyRope.Tables.rotate of m, then the subtraction), by the warp:
