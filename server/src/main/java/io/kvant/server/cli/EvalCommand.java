@@ -197,10 +197,7 @@ final class EvalCommand {
         io.kvant.engine.kv.KvStoreFactory deviceStorage = null;
         if (!cpu) {
           try {
-            deviceStorage =
-                kvScales != null
-                    ? backend.kvStorage(kvEncoding, kvScales)
-                    : backend.kvStorage(kvEncoding);
+            deviceStorage = backend.kvStorage(kvEncoding, kvScales); // null scales: none needed
           } catch (IllegalArgumentException e) {
             throw new UsageException("--kv-encoding: " + e.getMessage() + "; use --device cpu");
           }
