@@ -24,6 +24,11 @@
 //          arithmetic (W4A8, session 42): the row quantized to int8 per 32 columns in each block,
 //          eight dp4a a lane a unit; its SASS hot loop 239 instructions against mqp4's 629-737.
 //          Checked against its own reference (the activations as it quantizes them);
+//   direct f16's products with no staging and no block barrier: each lane reads its columns of the
+//          F16 row (and norm weights) from global memory through L1 as it multiplies, each warp
+//          sums the row's squares itself after asking for its first weights (session 45);
+//   stage  f16's staging and barrier, then read's loads without arithmetic (session 45): with
+//          read and f16, what the staging costs apart from the arithmetic;
 //   probe  a grid-stride read of the same bytes (the card's read bandwidth for that size).
 // Products: the 8B shape's q/k/v (6,144 x 4,096, RMSNorm folded in), o (4,096 x 4,096), gate/up
 // (2 x 14,336 x 4,096, RMSNorm and SwiGLU folded in) and down (4,096 x 14,336), each in 32
@@ -441,6 +446,139 @@ __global__ void __launch_bounds__(256) probe_q8(const unsigned char* units, floa
   if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
 }
 
+// stage: f16's staging (the row and norm weights as F16 into shared memory, the block's sum of
+// squares, the barrier) followed by read's loads without arithmetic: with read and f16, what the
+// staging costs apart from the products' arithmetic. Not checked (no products).
+template <bool NORM>
+__global__ void __launch_bounds__(256) probe_stage_read(const unsigned char* units, float* y,
+                                                        int pairs, const unsigned short* xh,
+                                                        const unsigned short* gh, int in,
+                                                        float eps) {
+  extern __shared__ __align__(16) unsigned short pxs[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float inv = probe_stage<NORM>(xh, gh, in, pxs, (float*)(pxs + in), eps);
+  const int item = blockIdx.x * 8 + warp;
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+  uint4 ca[4], cb[4];
+  float sa[4], sb[4];
+  unsigned acc = 0u;
+  float fs = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
+  }
+  for (int v0 = 0; v0 < upr; v0 += 4) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      if (v0 + i < upr) {
+        acc ^= ca[i].x ^ ca[i].y ^ ca[i].z ^ ca[i].w ^ cb[i].x ^ cb[i].y ^ cb[i].z ^ cb[i].w;
+        fs += sa[i] + sb[i];
+        if (v0 + 4 + i < upr) mqp_load_pair(base, v0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
+      }
+    }
+  }
+  // the staged row is read once so the staging is not dropped
+  acc ^= pxs[(8 * lane + warp) % in];
+  float a = fs * inv, b = (float)(acc & 0xffffu);
+  probe_butterfly(a, b);
+  if (lane == 0) {
+    y[2 * item] = a;
+    y[2 * item + 1] = b;
+  }
+}
+
+// direct: f16's products with no staging and no block barrier: each lane takes its columns of the
+// F16 row (times the F16 norm weights, rounded to F16 as probe_stage does) from global memory
+// (through L1: the block's eight warps read the same row) as it multiplies each unit pair, and with
+// NORM each warp sums the squares of the whole row itself after its first loads are asked for. So
+// a warp's weight loads start at its first instruction. The same products as f16 but for the sum
+// of squares' order.
+__device__ __forceinline__ uint4 probe_xg(const unsigned short* xh, const unsigned short* gh, int c8,
+                                          bool norm) {
+  uint4 v = __ldg((const uint4*)xh + c8);
+  if (!norm) return v;
+  const uint4 g = __ldg((const uint4*)gh + c8);
+  unsigned vw[4] = {v.x, v.y, v.z, v.w};
+  const unsigned gw[4] = {g.x, g.y, g.z, g.w};
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    const float a = f16_to_f32((u16)(vw[k] & 0xffffu)), b = f16_to_f32((u16)(vw[k] >> 16));
+    vw[k] = mq_pack(a * f16_to_f32((u16)(gw[k] & 0xffffu)), b * f16_to_f32((u16)(gw[k] >> 16)));
+  }
+  return make_uint4(vw[0], vw[1], vw[2], vw[3]);
+}
+
+// As mqp_unit_pair, with the lane's four words of staged input given (xq[q]: columns 256 q + 8 l).
+__device__ __forceinline__ void probe_unit_pair_x(uint4 ca, float sa, uint4 cb, float sb,
+                                                  const uint4 (&xq)[4], int lane, float& suma,
+                                                  float& sumb) {
+  const unsigned wa[4] = {ca.x, ca.y, ca.z, ca.w}, wb[4] = {cb.x, cb.y, cb.z, cb.w};
+  const unsigned bias = 0x64086408u;
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    const unsigned xw[4] = {xq[q].x, xq[q].y, xq[q].z, xq[q].w};
+    unsigned aa = 0u, ab = 0u;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      aa = mq_hfma2(mq_hsub2(mq_nib(wa[q] >> (4 * j), 0x000F000Fu), bias), xw[j], aa);
+      ab = mq_hfma2(mq_hsub2(mq_nib(wb[q] >> (4 * j), 0x000F000Fu), bias), xw[j], ab);
+    }
+    suma += mqp_h2sum(aa) * __shfl_sync(0xffffffffu, sa, 4 * (lane >> 4) + q);
+    sumb += mqp_h2sum(ab) * __shfl_sync(0xffffffffu, sb, 4 * (lane >> 4) + q);
+  }
+}
+
+template <bool SW, bool NORM>
+__global__ void __launch_bounds__(256) probe_direct(const unsigned char* units, float* y, int pairs,
+                                                    const unsigned short* xh,
+                                                    const unsigned short* gh, int in, float eps) {
+  const int lane = threadIdx.x & 31, item = blockIdx.x * 8 + (threadIdx.x >> 5);
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+  uint4 ca[4], cb[4];
+  float sa[4], sb[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
+  }
+  float inv = 1.f;
+  if (NORM) {
+    float q = 0.f;
+#pragma unroll 4
+    for (int c8 = lane; c8 < (in >> 3); c8 += 32) {
+      const uint4 v = __ldg((const uint4*)xh + c8);
+      const unsigned vw[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const float a = f16_to_f32((u16)(vw[k] & 0xffffu)), b = f16_to_f32((u16)(vw[k] >> 16));
+        q += a * a + b * b;
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    inv = (float)(1.0 / sqrt((double)(q / in + eps)));
+  }
+  float suma = 0.f, sumb = 0.f;
+  for (int v0 = 0; v0 < upr; v0 += 4) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int v = v0 + i;
+      if (v < upr) {
+        uint4 xq[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) xq[q] = probe_xg(xh, gh, (v * MQP_UNIT_COLS + 256 * q) / 8 + lane, NORM);
+        probe_unit_pair_x(ca[i], sa[i], cb[i], sb[i], xq, lane, suma, sumb);
+        if (v + 4 < upr) mqp_load_pair(base, v + 4, lane, ca[i], sa[i], cb[i], sb[i]);
+      }
+    }
+  }
+  probe_butterfly(suma, sumb);
+  if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
+}
+
 // probe: a grid-stride read of n 16-byte words, folded into one word a thread.
 __global__ void __launch_bounds__(256) probe_stream(const unsigned char* p, long n, unsigned* sink) {
   unsigned acc = 0u;
@@ -660,6 +798,24 @@ static void launch_read(const Product& p, const unsigned char* units, float* y, 
   probe_read<<<(p.pairs + 7) / 8, 256, 0, st>>>(units, y, p.pairs, p.in);
 }
 
+static void launch_stage(const Product& p, const unsigned char* units, float* y, const float*,
+                         const float*, const unsigned short* x16, const unsigned short* g16,
+                         cudaStream_t st) {
+  const int blocks = (p.pairs + 7) / 8;
+  const size_t smem = (size_t)p.in * 2 + 32;
+  if (p.form == PLAIN) probe_stage_read<false><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+  else probe_stage_read<true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+}
+
+static void launch_direct(const Product& p, const unsigned char* units, float* y, const float*,
+                          const float*, const unsigned short* x16, const unsigned short* g16,
+                          cudaStream_t st) {
+  const int blocks = (p.pairs + 7) / 8;
+  if (p.form == PLAIN) probe_direct<false, false><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+  else if (p.form == NORM) probe_direct<false, true><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+  else probe_direct<true, true><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+}
+
 static void launch_q8(const Product& p, const unsigned char* units, float* y, const float* x32,
                       const float* g32, const unsigned short*, const unsigned short*, cudaStream_t st) {
   const int blocks = (p.pairs + 7) / 8;
@@ -699,6 +855,8 @@ static void set_smem_limits(int maxIn) {
   CHECK(cudaFuncSetAttribute(probe_bulkk<false, false, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_bulkk<false, true, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_bulkk<true, true, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_stage_read<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
+  CHECK(cudaFuncSetAttribute(probe_stage_read<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_q8<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_q8<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
   CHECK(cudaFuncSetAttribute(probe_q8<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, big));
@@ -763,8 +921,9 @@ int main(int argc, char** argv) {
                               {"lb4", launch_lb4},          {"f16lb4", launch_f16lb4},
                               {"split", launch_split},      {"bulk4", launch_bulk<4>},
                               {"bulk8", launch_bulk<8>},    {"q8", launch_q8},
+                              {"direct", launch_direct},    {"stage", launch_stage},
                               {"read", launch_read},        {"probe", launch_probe}};
-  const int nv = 10;
+  const int nv = 12;
   set_smem_limits(14336);
   CHECK(cudaMalloc(&g_sink, 4));
 
@@ -817,11 +976,12 @@ int main(int argc, char** argv) {
   CHECK(cudaStreamCreate(&st));
   int failures = 0;
 
-  // correctness: each variant on copy 0 against the reference (read and probe not checked)
+  // correctness: each variant on copy 0 against the reference (stage, read and probe, which do not
+  // multiply, not checked)
   std::vector<float> got(32768), kv(32768);
   for (int k = 0; k < np; k++) {
     const Product& p = products[k];
-    for (int v = 0; v < nv - 2; v++) {
+    for (int v = 0; v < nv - 3; v++) {
       CHECK(cudaMemset(y, 0, 32768 * 4));
       variants[v].launch(p, units[k][0], y, x32, g32, x16, g16, st);
       CHECK(cudaStreamSynchronize(st));
