@@ -27,6 +27,7 @@
 //   direct f16's products with no staging and no block barrier: each lane reads its columns of the
 //          F16 row (and norm weights) from global memory through L1 as it multiplies, each warp
 //          sums the row's squares itself after asking for its first weights (session 45);
+//          direct32 the same from the F32 row and norm weights kvant's producers write;
 //   stage  f16's staging and barrier, then read's loads without arithmetic (session 45): with
 //          read and f16, what the staging costs apart from the arithmetic;
 //   probe  a grid-stride read of the same bytes (the card's read bandwidth for that size).
@@ -495,6 +496,18 @@ __global__ void __launch_bounds__(256) probe_stage_read(const unsigned char* uni
 // NORM each warp sums the squares of the whole row itself after its first loads are asked for. So
 // a warp's weight loads start at its first instruction. The same products as f16 but for the sum
 // of squares' order.
+// direct32's columns: eight F32 inputs (times eight F32 norm weights) as four F16 pairs, as
+// mqp_impl stages them (mq_pack of the F32 products).
+__device__ __forceinline__ uint4 probe_xg32(const float* x, const float* g, int c8, bool norm) {
+  float4 a = __ldg((const float4*)x + 2 * c8), b = __ldg((const float4*)x + 2 * c8 + 1);
+  if (norm) {
+    const float4 ga = __ldg((const float4*)g + 2 * c8), gb = __ldg((const float4*)g + 2 * c8 + 1);
+    a.x *= ga.x; a.y *= ga.y; a.z *= ga.z; a.w *= ga.w;
+    b.x *= gb.x; b.y *= gb.y; b.z *= gb.z; b.w *= gb.w;
+  }
+  return make_uint4(mq_pack(a.x, a.y), mq_pack(a.z, a.w), mq_pack(b.x, b.y), mq_pack(b.z, b.w));
+}
+
 __device__ __forceinline__ uint4 probe_xg(const unsigned short* xh, const unsigned short* gh, int c8,
                                           bool norm) {
   uint4 v = __ldg((const uint4*)xh + c8);
@@ -530,10 +543,12 @@ __device__ __forceinline__ void probe_unit_pair_x(uint4 ca, float sa, uint4 cb, 
   }
 }
 
-template <bool SW, bool NORM>
-__global__ void __launch_bounds__(256) probe_direct(const unsigned char* units, float* y, int pairs,
+// F32: the row and norm weights in F32 (x32, g32; direct32), as kvant's producers write them.
+template <bool SW, bool NORM, bool F32>
+__global__ void __launch_bounds__(256, 3) probe_direct(const unsigned char* units, float* y, int pairs,
                                                     const unsigned short* xh,
-                                                    const unsigned short* gh, int in, float eps) {
+                                                    const unsigned short* gh, const float* x32,
+                                                    const float* g32, int in, float eps) {
   const int lane = threadIdx.x & 31, item = blockIdx.x * 8 + (threadIdx.x >> 5);
   if (item >= pairs) return;
   const int upr = in / MQP_UNIT_COLS;
@@ -549,6 +564,11 @@ __global__ void __launch_bounds__(256) probe_direct(const unsigned char* units, 
     float q = 0.f;
 #pragma unroll 4
     for (int c8 = lane; c8 < (in >> 3); c8 += 32) {
+      if (F32) {
+        const float4 a = __ldg((const float4*)x32 + 2 * c8), b = __ldg((const float4*)x32 + 2 * c8 + 1);
+        q += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w + b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;
+        continue;
+      }
       const uint4 v = __ldg((const uint4*)xh + c8);
       const unsigned vw[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
@@ -569,7 +589,10 @@ __global__ void __launch_bounds__(256) probe_direct(const unsigned char* units, 
       if (v < upr) {
         uint4 xq[4];
 #pragma unroll
-        for (int q = 0; q < 4; q++) xq[q] = probe_xg(xh, gh, (v * MQP_UNIT_COLS + 256 * q) / 8 + lane, NORM);
+        for (int q = 0; q < 4; q++) {
+          const int c8 = (v * MQP_UNIT_COLS + 256 * q) / 8 + lane;
+          xq[q] = F32 ? probe_xg32(x32, g32, c8, NORM) : probe_xg(xh, gh, c8, NORM);
+        }
         probe_unit_pair_x(ca[i], sa[i], cb[i], sb[i], xq, lane, suma, sumb);
         if (v + 4 < upr) mqp_load_pair(base, v + 4, lane, ca[i], sa[i], cb[i], sb[i]);
       }
@@ -807,13 +830,14 @@ static void launch_stage(const Product& p, const unsigned char* units, float* y,
   else probe_stage_read<true><<<blocks, 256, smem, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
 }
 
-static void launch_direct(const Product& p, const unsigned char* units, float* y, const float*,
-                          const float*, const unsigned short* x16, const unsigned short* g16,
+template <bool F32>
+static void launch_direct(const Product& p, const unsigned char* units, float* y, const float* x32,
+                          const float* g32, const unsigned short* x16, const unsigned short* g16,
                           cudaStream_t st) {
   const int blocks = (p.pairs + 7) / 8;
-  if (p.form == PLAIN) probe_direct<false, false><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
-  else if (p.form == NORM) probe_direct<false, true><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
-  else probe_direct<true, true><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, p.in, 1e-5f);
+  if (p.form == PLAIN) probe_direct<false, false, F32><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, x32, g32, p.in, 1e-5f);
+  else if (p.form == NORM) probe_direct<false, true, F32><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, x32, g32, p.in, 1e-5f);
+  else probe_direct<true, true, F32><<<blocks, 256, 0, st>>>(units, y, p.pairs, x16, g16, x32, g32, p.in, 1e-5f);
 }
 
 static void launch_q8(const Product& p, const unsigned char* units, float* y, const float* x32,
@@ -921,9 +945,11 @@ int main(int argc, char** argv) {
                               {"lb4", launch_lb4},          {"f16lb4", launch_f16lb4},
                               {"split", launch_split},      {"bulk4", launch_bulk<4>},
                               {"bulk8", launch_bulk<8>},    {"q8", launch_q8},
-                              {"direct", launch_direct},    {"stage", launch_stage},
+                              {"direct", launch_direct<false>},
+                              {"direct32", launch_direct<true>},
+                              {"stage", launch_stage},
                               {"read", launch_read},        {"probe", launch_probe}};
-  const int nv = 12;
+  const int nv = 13;
   set_smem_limits(14336);
   CHECK(cudaMalloc(&g_sink, 4));
 
