@@ -325,17 +325,21 @@ if named ab; then
   # AB_ARGS: CudaBench decode's arguments for both (default: long prompts, 1,024 tokens, so the
   # prefill column shows the attention of prefill chunks); AB_ROUNDS (default 1) alternates
   # base, new, base, new, ... so drift between the runs shows.
-  BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
+  # AB_BASE_DIR / AB_NEW_DIR (folders under .device/, default base and none): the jars each side
+  # puts first on the class path, so two candidates built elsewhere compare in one call.
+  BASECP=$(ls "$PACK"/"${AB_BASE_DIR:-base}"/*.jar | tr '\n' ':')$CP
+  NEWCP=$CP
+  [[ -n "${AB_NEW_DIR:-}" ]] && NEWCP=$(ls "$PACK"/"$AB_NEW_DIR"/*.jar | tr '\n' ':')$CP
   read -r -a ab_args <<< "${AB_ARGS:---shape llama-3-8b --batch 1,16 --prompt 1024 --steps 64}"
   # Each jar's kernels compiled (and cached on disk) before any timed run: on a fresh machine
   # NVRTC took the first round's whole AB_TIMEOUT twice (sessions 22 and 24).
   timeout 300 "${JAVA[@]}" -cp "$BASECP" io.kvant.cuda.bench.CudaBench bandwidth --gib 1 > /dev/null 2>&1 || true
-  timeout 300 "${CUDABENCH[@]}" bandwidth --gib 1 > /dev/null 2>&1 || true
+  timeout 300 "${JAVA[@]}" -cp "$NEWCP" io.kvant.cuda.bench.CudaBench bandwidth --gib 1 > /dev/null 2>&1 || true
   for ((round = 1; round <= ${AB_ROUNDS:-1}; round++)); do
     echo "== round $round: base" | tee -a "$RESULTS/ab-base.txt"
     timeout "${AB_TIMEOUT:-200}" "${JAVA[@]}" -Xmx8g -cp "$BASECP" io.kvant.cuda.bench.CudaBench decode "${ab_args[@]}" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/ab-base.txt"
     echo "== round $round: new" | tee -a "$RESULTS/ab-new.txt"
-    timeout "${AB_TIMEOUT:-200}" "${CUDABENCH[@]}" decode "${ab_args[@]}" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/ab-new.txt"
+    timeout "${AB_TIMEOUT:-200}" "${JAVA[@]}" -Xmx8g -cp "$NEWCP" io.kvant.cuda.bench.CudaBench decode "${ab_args[@]}" 2>&1 | grep -v "^WARNING" | tee -a "$RESULTS/ab-new.txt"
   done
 fi
 if wants benchdevice; then
@@ -440,7 +444,11 @@ if named samplecheck; then
     --select-method "$T#temperatureSamplingFollowsTheSoftmax" \
     --select-method 'io.kvant.cuda.model.CudaModelGpuTest#stories260KGreedyOnTheDeviceGivesTheGoldenIds()'
   grep -h "^sample vs reference" "$RESULTS/samplecheck-test.txt" || true
-  BASECP=$(ls "$PACK"/base/*.jar | tr '\n' ':')$CP
+  # AB_BASE_DIR / AB_NEW_DIR (folders under .device/, default base and none): the jars each side
+  # puts first on the class path, so two candidates built elsewhere compare in one call.
+  BASECP=$(ls "$PACK"/"${AB_BASE_DIR:-base}"/*.jar | tr '\n' ':')$CP
+  NEWCP=$CP
+  [[ -n "${AB_NEW_DIR:-}" ]] && NEWCP=$(ls "$PACK"/"$AB_NEW_DIR"/*.jar | tr '\n' ':')$CP
   for spec in ${SAMPLE_SPECS:-0.8:0.9:0 0.8:1:40} greedy; do
     for ((round = 1; round <= ${SAMPLECHECK_ROUNDS:-1}; round++)); do
       for side in base new; do

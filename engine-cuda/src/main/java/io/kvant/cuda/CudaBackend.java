@@ -141,22 +141,29 @@ public final class CudaBackend implements ComputeBackend {
     return CudaKvPool.factory(device, t -> encoding, scales);
   }
 
-  /** The CPU's default ({@link KvEncoding#cpuDefault}): kivi for INT8, per-token-mse for FP8. */
+  /**
+   * The CPU's default without statistics ({@link KvEncoding#cpuDefault}): kivi for INT8,
+   * per-token-mse for FP8.
+   */
   @Override
   public KvEncoding defaultKvEncoding(KvCacheType type) {
     return KvEncoding.cpuDefault(type);
   }
 
   /**
-   * Today's default whatever {@code calibrated} holds: kivi for INT8, per-token-mse for FP8, not
-   * the CPU's centered-qmse. Why: centered-qmse's decode step, with its key search spread over the
-   * grid since session 44, still ran an 8B INT4 step at 180.7 tok/s against per-token-mse's 355.6
-   * on an H100 (perf/RESULTS.md, session 44); an explicit {@code --kv-encoding centered-qmse} uses
-   * the statistics, with the same codes as the CPU engine.
+   * The CPU's rule ({@link KvEncoding#cpuDefault(KvCacheType, boolean)}): FP8 is {@code
+   * centered-qmse} when {@code calibrated} has key moments (the served folder's {@code
+   * kv_calibration.safetensors}), so one artifact gives the same KV codes on both engines and FP8
+   * KV stays within the quality bar on every real model (on the GPU, stories260K: 99.69% top-1
+   * excluding near ties against per-token-mse's 97.47%, perf/RESULTS.md session 45). Its cost on an
+   * H100 since session 45's search and decode attention: an 8B INT4 step at one row 0.70x
+   * per-token-mse's (242.8 against 348.6 tok/s), BF16 at 1,024-token prompts 0.85x; a step that
+   * must be faster names {@code --kv-encoding per-token-mse}, or takes INT8 KV ({@code kivi}: the
+   * same bytes, 99.69% or better, no statistics).
    */
   @Override
   public KvEncoding defaultKvEncoding(KvCacheType type, io.kvant.engine.kv.KvScales calibrated) {
-    return defaultKvEncoding(type);
+    return KvEncoding.cpuDefault(type, calibrated != null && calibrated.hasKeyMoments());
   }
 
   public CudaDevice device() {

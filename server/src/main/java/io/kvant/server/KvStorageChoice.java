@@ -24,8 +24,8 @@ import java.util.Optional;
  * <p>The statistics come from the served version folder's {@value KvCalibrationFile#FILE_NAME} when
  * it has one ({@code kvant quantize} writes it), otherwise from a pass at load ({@link
  * KvCalibrationAtLoad}). With the file and no {@code --kv-encoding}, the backend picks ({@link
- * ComputeBackend#defaultKvEncoding(KvCacheType, KvScales)}): {@code centered-qmse} for FP8 on the
- * CPU, today's defaults on a GPU.
+ * ComputeBackend#defaultKvEncoding(KvCacheType, KvScales)}): {@code centered-qmse} for FP8, on the
+ * CPU and on a GPU alike.
  *
  * <p>Hot swap: the pool is made once, so its statistics are those of the version served at start; a
  * later version's file is not read. Centering is exact for any mean (the stored key is {@code k -

@@ -66,6 +66,10 @@ public final class CudaKernels {
   private final MemorySegment dequant4Tile;
   private final MemorySegment ropeKvAppend;
   private final MemorySegment kvWeightedParts;
+
+  /** The dynamic shared memory a kv_weighted_parts block may take on this device. */
+  private final int weightedPartsLimit;
+
   private final MemorySegment w8a8Quantize;
   private final MemorySegment w8a8Epilogue;
   private final MemorySegment w8a8SwigluQuantize;
@@ -152,6 +156,13 @@ public final class CudaKernels {
     }
     ropeKvAppend = d.function(module, "rope_kv_append");
     kvWeightedParts = d.function(module, "kv_weighted_parts");
+    // head sizes above 192 stage more than the 48 KiB a launch gets without opting in; a card
+    // that opts in less serves the head sizes that fit (weightedParts refuses the others)
+    weightedPartsLimit = Math.max(DEFAULT_SHARED, device.sharedPerBlockOptIn());
+    d.setFunctionAttribute(
+        kvWeightedParts,
+        CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED,
+        Math.min(weightedPartsShared(256), weightedPartsLimit));
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     w8a8SwigluQuantize = d.function(module, "w8a8_swiglu_quantize");
@@ -456,6 +467,15 @@ public final class CudaKernels {
     args.ptr(k).i32(rotate ? 1 : 0).ptr(centering.cos()).ptr(centering.sin());
     args.i32(centering.style()).ptr(positions).ptr(centering.mean()).ptr(centering.momentT());
     args.i32(kvType).i32(layer).i32(kvHeads).i32(headSize).ptr(centering.parts());
+    if (weightedPartsShared(headSize) > weightedPartsLimit) {
+      throw new IllegalArgumentException(
+          "the weighted key search at head size "
+              + headSize
+              + " needs "
+              + weightedPartsShared(headSize)
+              + " bytes of shared memory a block; this device gives "
+              + weightedPartsLimit);
+    }
     int chunk = (headSize + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
     int threads = Math.min(256, 32 * chunk);
     launch(
@@ -468,10 +488,13 @@ public final class CudaKernels {
         weightedPartsShared(headSize));
   }
 
-  /** Dynamic shared memory of a kv_weighted_parts block: y, 32 padded d vectors, 32 row sums. */
+  /**
+   * Dynamic shared memory of a kv_weighted_parts block: y, 32 padded d vectors, 32 partial row sums
+   * and the part's columns of W (70,784 bytes at head size 256: opted in).
+   */
   static int weightedPartsShared(int headSize) {
     int chunk = (headSize + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
-    return (headSize + 32 * (headSize + 1) + 32 * chunk) * Float.BYTES;
+    return (headSize + 32 * (headSize + 1) + 32 * chunk + headSize * chunk) * Float.BYTES;
   }
 
   /**
@@ -851,16 +874,20 @@ public final class CudaKernels {
 
   /**
    * Whether {@link #attentionDecode} serves a KV cache of these encoding bits and centering under
-   * {@code split} with KV blocks of {@code blockSize} positions: any but centered keys, and keys
-   * per channel ({@link #KV_KEY_CHANNELS}) only where every split covers whole KV blocks (an append
-   * may re-code its block's earlier slots, which must lie in the appending block's own range).
+   * {@code split} with KV blocks of {@code blockSize} positions: any, centered keys included, but
+   * keys per channel ({@link #KV_KEY_CHANNELS}) only where every split covers whole KV blocks (an
+   * append may re-code its block's earlier slots, which must lie in the appending block's own
+   * range). {@code centering} is checked against the bits where the launch is made.
    */
   public static boolean attentionDecodeTakes(
       int kvEnc, KeyCentering centering, AttentionSplit split, int blockSize) {
-    if ((kvEnc & (KV_CENTERED | KV_WEIGHTED)) != 0 || centering.centered()) {
-      return false;
-    }
     return (kvEnc & KV_KEY_CHANNELS) == 0 || split.splits() == 1 || split.length() % blockSize == 0;
+  }
+
+  /** {@link #attentionDecode} over keys that are not centered. */
+  public void attentionDecode(
+      DecodeAttention a, long tileRow0, int tiles, AttentionSplit split, long partial) {
+    attentionDecode(a, KeyCentering.NONE, tileRow0, tiles, split, partial);
   }
 
   /**
@@ -868,16 +895,29 @@ public final class CudaKernels {
    * launch ({@code attention_decode}) with the same results: for steps whose rows are of distinct
    * sequences, so that {@code tiles} (from {@link #queryTiles}) equals the rows and each tile is
    * one row, and KV caches {@link #attentionDecodeTakes} takes ({@code a.keyChannels()}: the keys'
-   * channel scales with {@link #KV_KEY_CHANNELS}, else 0). {@code a}'s {@code q}, {@code k} and
-   * {@code v} are the products' outputs; unlike {@link #ropeAndAppendKv} this leaves them
-   * unrotated. A split launch merges its partials itself (its last block per tile and kv head), so
-   * {@code partial} is as {@link #attentionTiled}'s and no merge launch follows.
+   * channel scales with {@link #KV_KEY_CHANNELS}, else 0; {@code centering} as {@link #kvAppend}'s,
+   * whose weighted search, {@link #KV_WEIGHTED}, runs as a launch before this one). {@code a}'s
+   * {@code q}, {@code k} and {@code v} are the products' outputs; unlike {@link #ropeAndAppendKv}
+   * this leaves them unrotated. A split launch merges its partials itself (its last block per tile
+   * and kv head), so {@code partial} is as {@link #attentionTiled}'s and no merge launch follows.
    */
   public void attentionDecode(
-      DecodeAttention a, long tileRow0, int tiles, AttentionSplit split, long partial) {
+      DecodeAttention a,
+      KeyCentering centering,
+      long tileRow0,
+      int tiles,
+      AttentionSplit split,
+      long partial) {
     requireTiled("attention_decode", a.heads(), a.kvHeads(), a.headSize());
     requireChannels(a.kvEnc(), a.keyChannels(), requireScales(a.kvType(), a.kvScales()));
-    if (!attentionDecodeTakes(a.kvEnc(), KeyCentering.NONE, split, a.blockSize())) {
+    requireCentering(a.kvEnc(), centering, a.headSize());
+    if (centering.centered()
+        && (centering.cos() != a.cos()
+            || centering.sin() != a.sin()
+            || centering.style() != a.style())) {
+      throw new IllegalArgumentException("centered keys must use the rotation's own RoPE tables");
+    }
+    if (!attentionDecodeTakes(a.kvEnc(), centering, split, a.blockSize())) {
       throw new IllegalArgumentException(
           "attention_decode does not take kv encoding bits "
               + a.kvEnc()
@@ -894,13 +934,24 @@ public final class CudaKernels {
           "attention_decode merges at most " + MAX_ATTENTION_SPLITS + " splits, got " + split);
     }
     requireCounted("attention_decode", tiles, a.kvHeads());
+    weightedParts(
+        a.k(),
+        true,
+        centering,
+        a.kvEnc(),
+        a.kvType(),
+        a.positions(),
+        a.layer(),
+        a.kvHeads(),
+        a.headSize(),
+        tiles);
     decodeAttentionArgs(a);
     args.ptr(a.keyChannels()).i32(a.kvEnc()).i32(a.kvType());
     args.ptr(a.out()).ptr(a.rowSeq()).ptr(a.positions()).ptr(a.tables()).i32(a.maxBlocks());
     args.i32(a.layer()).i32(a.layers()).i32(a.heads()).i32(a.kvHeads()).i32(a.headSize());
     args.i32(a.blockSize()).f32(a.scale()).i32(a.outType());
     args.ptr(tileRow0).i32(split.splits()).i32(split.length()).ptr(partial);
-    args.ptr(attentionCounters.ptr());
+    args.ptr(attentionCounters.ptr()).ptr(centering.mean()).ptr(centering.parts());
     launch(
         attentionDecode,
         "attention_decode",

@@ -571,6 +571,7 @@ public final class CudaTransformer implements ForwardPass, AutoCloseable {
         decodeAttentionLayers++;
         k.attentionDecode(
             decodeAttention(kv, att, oType, rowSeqs, positions, blockTables, maxBlocks, l),
+            centering,
             st.tiles(),
             st.tileCount(),
             st.split(),

@@ -596,22 +596,33 @@ extern "C" __global__ void __launch_bounds__(1024) rope_kv_append(float* q, floa
 // the centered key as kv_append_row makes it: the row's key, rotated here first when `rotate`
 // (rope_pair on rope_row's pairs, for a rope_kv_append that follows; 0 when k is rotated already),
 // minus the rotated mean (kv_center_key). A key of all zeros gets no parts (the append stores scale
-// 0 without reading them). Each lane of the block takes (k, i) pairs, so a candidate's W d is spread
-// over the block and the grid over KV_PARTS * kvHeads * rows blocks: the work of one key, 32 n^2
-// products, is no longer one warp's. Dynamic shared memory: (n + 32 (n + 1) + 32 c) floats.
+// 0 without reading them). The lanes of the block take (k, i) pairs, two at a time (independent
+// chains), so a candidate's W d is spread over the block and the grid over KV_PARTS * kvHeads *
+// rows blocks: the work of one key, 32 n^2 products, is no longer one warp's. The part's columns
+// of W are staged in shared memory before the wait for the previous kernel (no kernel writes
+// them). Dynamic shared memory: weightedPartsShared's (n + 32 (n + 1) + 32 c + n c) floats.
 extern "C" __global__ void __launch_bounds__(256) kv_weighted_parts(
     const float* k, int rotate, const float* cosT, const float* sinT, int style,
     const int* positions, const float* kMean, const float* kMomentT, int kvType, int layer,
     int kvHeads, int headSize, float* parts) {
-  pdl_enter();
+  pdl_launch_next();
   extern __shared__ float kv_smem[];
   __shared__ float kvw_amax;
   int row = blockIdx.x, h = blockIdx.y, part = blockIdx.z, n = headSize;
   int lane = threadIdx.x & 31;
   int chunk = (n + KV_PARTS - 1) / KV_PARTS;
+  int i0 = part * chunk;
+  int count = max(0, min(chunk, n - i0));  // 0: an empty part (n not a multiple of KV_PARTS)
   float* y = kv_smem;              // [n]
   float* d = y + n;                // [32][n + 1]: padded, so the candidates' rows hit other banks
   float* r = d + 32 * (n + 1);     // [32][chunk]
+  float* w = r + 32 * chunk;       // [n][chunk]: w[j * chunk + il] = W_(i0 + il) j
+  const float* wT = kMomentT + ((long)layer * kvHeads + h) * n * n;
+  for (int t = threadIdx.x; t < n * count; t += blockDim.x) {
+    int j = t / count, il = t - j * count;
+    w[j * chunk + il] = __ldg(wT + (long)j * n + i0 + il);
+  }
+  pdl_wait_previous();
   int pos = positions[row];
   if (threadIdx.x < 32) {
     const float* kr = k + ((long)row * kvHeads + h) * n;
@@ -645,17 +656,22 @@ extern "C" __global__ void __launch_bounds__(256) kv_weighted_parts(
     d[c * (n + 1) + i] = __fsub_rn(x, __fmul_rn(s, kv_value(kv_code(x, s, kvType), kvType)));
   }
   __syncthreads();
-  int i0 = part * chunk;
-  int count = min(chunk, n - i0);  // <= 0: an empty part (n not a multiple of KV_PARTS)
-  const float* wT = kMomentT + ((long)layer * kvHeads + h) * n * n;
-  for (int t = threadIdx.x; t < 32 * max(count, 0); t += blockDim.x) {
-    int c = t / count, il = t - c * count;  // neighbouring lanes: neighbouring rows of W d
-    const float* dc = d + c * (n + 1);
-    const float* w = wT + i0 + il;
-    float acc = 0.f;
+  int pairs = 32 * count, T = blockDim.x;
+  for (int t = threadIdx.x; t < pairs; t += 2 * T) {
+    // pairs t and t + T (when there is one: else a copy of t, not stored)
+    int t2 = t + T < pairs ? t + T : t;
+    int c = t / count, il = t - c * count;
+    int c2 = t2 / count, il2 = t2 - c2 * count;
+    const float* da = d + c * (n + 1);
+    const float* db = d + c2 * (n + 1);
+    float acc = 0.f, acc2 = 0.f;
 #pragma unroll 4
-    for (int j = 0; j < n; j++) acc = __fadd_rn(acc, __fmul_rn(__ldg(w + (long)j * n), dc[j]));
+    for (int j = 0; j < n; j++) {
+      acc = __fadd_rn(acc, __fmul_rn(w[j * chunk + il], da[j]));
+      acc2 = __fadd_rn(acc2, __fmul_rn(w[j * chunk + il2], db[j]));
+    }
     r[c * chunk + il] = acc;
+    if (t2 != t) r[c2 * chunk + il2] = acc2;
   }
   __syncthreads();
   if (threadIdx.x < 32) {
@@ -1343,7 +1359,10 @@ __device__ __forceinline__ void fa_stage_row_queries(const float* q, const float
 // blocks of the kv head, which take the appended row from them). With `codes` (INT8/FP8 with token
 // scales, not keys per channel), the key's and value's codes also go to codes[0 .. headSize) and
 // codes[headSize .. 2 headSize), their scales to codeScales[0] and [1], the same values the pool
-// gets (the same warp computes both), stored or not.
+// gets (the same warp computes both), stored or not. Centered keys (kMean non-null: KV_CENTERED with
+// KV_TOKEN_MSE, attention_decode only): kr becomes the rotated key minus R(pos) m, as kv_append_row
+// centers it, and with KV_WEIGHTED its scale comes from kParts (kv_weighted_parts' output for this
+// launch's rows), else from kv_mse_scale.
 __device__ __forceinline__ void fa_append_row(const float* k, const float* v, const float* cosT,
                                               const float* sinT, int style, void* pool,
                                               float* kvScales, float* kChan, int kvEnc,
@@ -1352,7 +1371,9 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
                                               int headSize, int blockSize, int r, int pos,
                                               int kvh, float* kr, float* vr, bool store = true,
                                               unsigned char* codes = nullptr,
-                                              float* codeScales = nullptr) {
+                                              float* codeScales = nullptr,
+                                              const float* kMean = nullptr,
+                                              const float* kParts = nullptr) {
   int half = headSize / 2;
   long base = (long)pos * half;
   const float* kin = k + ((long)r * kvHeads + kvh) * headSize;
@@ -1364,6 +1385,13 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
   }
   for (int d = threadIdx.x; d < headSize; d += blockDim.x) vr[d] = vin[d];
   __syncthreads();
+  if (kMean) {
+    if (threadIdx.x < 32) {
+      kv_center_key(kr, kMean + ((long)layer * kvHeads + kvh) * headSize, cosT, sinT, pos, style,
+                    headSize, kr, threadIdx.x);
+    }
+    __syncthreads();
+  }
   if (!store && codes == nullptr) return;  // block-uniform
   long block = 0, ko = 0, vo = 0;
   int slot = pos % blockSize;
@@ -1384,7 +1412,11 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
       for (int d = lane; d < headSize; d += 32) amax = fmaxf(amax, fabsf(src[d]));
       amax = warp_max(amax);
       if (kvEnc & KV_TOKEN_MSE) {
-        float sc = amax == 0.f ? 0.f : kv_mse_scale(src, headSize, kvType, amax, lane);
+        float sc = amax == 0.f ? 0.f
+                   : which == 0 && kParts
+                       ? kv_weighted_pick(kParts + ((long)r * kvHeads + kvh) * KV_PARTS * 32,
+                                          kvType, amax, lane)
+                       : kv_mse_scale(src, headSize, kvType, amax, lane);
         if (store) kv_store_scaled(src, sc, pool, kvScales, o, kvType, headSize, lane);
         if (codes) kv_store_scaled(src, sc, codes, codeScales, which * headSize, kvType, headSize, lane);
       } else {
@@ -1416,7 +1448,8 @@ __device__ __forceinline__ void fa_append_row(const float* k, const float* v, co
 // whose rows are of distinct sequences (so every tile is one row: tileRow0[t] is its row) and
 // whose KV cache holds F32/F16/BF16 or INT8/FP8 codes with token scales (absmax or searched,
 // KV_TOKEN_MSE) or keys per channel (KV_KEY_CHANNELS, kChan; then every split must cover whole
-// KV blocks, since the append may re-code its block's earlier slots); not centered keys. Same
+// KV blocks, since the append may re-code its block's earlier slots), centered keys too (kMean;
+// with KV_WEIGHTED, kParts from a kv_weighted_parts launch before, rotating: fa_append_row). Same
 // grid, shared memory and partial layout as attention_tiled
 // (plus counters), and the same results to the bit: every block rotates its row's query vectors
 // of kv head blockIdx.y as it stages them (rope_pair, as rope_row); the one block whose position
@@ -1433,7 +1466,8 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     const int* rowSeq,
     const int* positions, const int* tables, int maxBlocks, int layer, int layers, int heads,
     int kvHeads, int headSize, int blockSize, float scale, int outType, const int* tileRow0,
-    int splits, int splitLen, float* partial, int* counters) {
+    int splits, int splitLen, float* partial, int* counters, const float* kMean,
+    const float* kParts) {
   pdl_enter();
   extern __shared__ float fa_smem[];
   __shared__ int fa_last;
@@ -1447,11 +1481,11 @@ extern "C" __global__ void __launch_bounds__(32 * FA_WARPS) attention_decode(
     // fa_attend's first barrier orders the append's stores before the tile loop's loads
     fa_append_row(k, v, cosT, sinT, style, pool, kvScales, kChan, kvEnc, kvType, rowSeq, tables,
                   maxBlocks, layer, layers, kvHeads, headSize, blockSize, r, pos, kvh, fa_smem,
-                  fa_smem + headSize);
+                  fa_smem + headSize, true, nullptr, nullptr, kMean, kParts);
   }
   fa_attend<true>(fa_smem, pool, kvScales, kChan, kvType, out, rowSeq, positions, tables,
                   maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, outType, r, 1,
-                  splits, splitLen, partial, nullptr, cosT, sinT, style);
+                  splits, splitLen, partial, kMean, cosT, sinT, style);
   if (splits == 1) return;
   __threadfence();  // this block's partials, before its arrival is counted
   __syncthreads();

@@ -47,7 +47,9 @@ class AttentionDecodeKernelOnTheCpuTest {
     SplittableRandom rnd = new SplittableRandom(24);
     int mse = CudaKernels.KV_TOKEN_MSE;
     int kivi = CudaKernels.KV_KEY_CHANNELS;
+    int centered = mse | CudaKernels.KV_CENTERED;
     // kv type, head size (36: F16/BF16 rows not a multiple of 16 bytes), rope style, encoding bits
+    // (the last three: centered-mse and centered-qmse keys, whose search runs as its own launch)
     int[][] cases = {
       {CudaKernels.DT_F32, 64, 0, 0},
       {CudaKernels.DT_F16, 36, 1, 0},
@@ -58,7 +60,10 @@ class AttentionDecodeKernelOnTheCpuTest {
       {CudaKernels.DT_KV_E4M3, 64, 1, mse},
       {CudaKernels.DT_KV_I8, 64, 0, kivi},
       {CudaKernels.DT_KV_I8, 48, 1, kivi | mse},
-      {CudaKernels.DT_KV_E4M3, 64, 0, kivi}
+      {CudaKernels.DT_KV_E4M3, 64, 0, kivi},
+      {CudaKernels.DT_KV_E4M3, 64, 1, centered},
+      {CudaKernels.DT_KV_I8, 48, 0, centered | CudaKernels.KV_WEIGHTED},
+      {CudaKernels.DT_KV_E4M3, 64, 0, centered | CudaKernels.KV_WEIGHTED}
     };
     for (int i = 0; i < cases.length; i++) {
       int[] c = cases[i];
@@ -68,7 +73,9 @@ class AttentionDecodeKernelOnTheCpuTest {
       int[] splitsList =
           (c[3] & kivi) != 0
               ? new int[] {1, 3, 5}
-              : i % 6 == 0 ? new int[] {1, 3, 40} : new int[] {1, 3};
+              : i % 6 == 0 && (c[3] & CudaKernels.KV_CENTERED) == 0
+                  ? new int[] {1, 3, 40}
+                  : new int[] {1, 3};
       // 8 query heads over 2 kv heads: a warp per vector (fa_attend's one-row form); 12: six
       // vectors, four per warp (its FA_ROWS form). F32 (checked against float64 too) takes both.
       int[] headsList =
@@ -125,7 +132,7 @@ class AttentionDecodeKernelOnTheCpuTest {
   }
 
   @Test
-  void takesEveryEncodingButCenteredKeysAndKeyChannelsOnlyOverWholeBlocks() {
+  void takesEveryEncodingWithKeyChannelsOnlyOverWholeBlocks() {
     CudaKernels.AttentionSplit one = new CudaKernels.AttentionSplit(1, 4096);
     CudaKernels.AttentionSplit whole = new CudaKernels.AttentionSplit(8, 64);
     CudaKernels.AttentionSplit partBlocks = new CudaKernels.AttentionSplit(8, 24);
@@ -138,8 +145,10 @@ class AttentionDecodeKernelOnTheCpuTest {
     assertThat(CudaKernels.attentionDecodeTakes(kivi | mse, none, whole, 16)).isTrue();
     assertThat(CudaKernels.attentionDecodeTakes(kivi, none, partBlocks, 16)).isFalse();
     assertThat(CudaKernels.attentionDecodeTakes(kivi, none, whole, 128)).isFalse();
-    assertThat(CudaKernels.attentionDecodeTakes(CudaKernels.KV_CENTERED | mse, none, one, 16))
-        .isFalse();
+    // centered keys since session 44 (the harness runs them): only keys per channel are bounded
+    KeyCentering means = new KeyCentering(64, 0, 128, 256, 0);
+    assertThat(CudaKernels.attentionDecodeTakes(CudaKernels.KV_CENTERED | mse, means, one, 16))
+        .isTrue();
   }
 
   private void check(
@@ -219,6 +228,27 @@ class AttentionDecodeKernelOnTheCpuTest {
       chans[i] = (float) (0.002 + 0.01 * rnd.nextDouble());
     }
     float scale = (float) (1.0 / Math.sqrt(headSize));
+    // centered keys: means of a few units, and for the weighted search second moments of random
+    // queries with a strong channel each, stored transposed (symmetric: the same matrix)
+    boolean centeredKeys = (kvEnc & CudaKernels.KV_CENTERED) != 0;
+    boolean weighted = (kvEnc & CudaKernels.KV_WEIGHTED) != 0;
+    int stats = layers * kvHeads * headSize;
+    float[] kMean = new float[centeredKeys ? stats : 0];
+    for (int i = 0; i < kMean.length; i++) {
+      kMean[i] = (float) (3 * rnd.nextGaussian());
+    }
+    float[] kMoment = new float[weighted ? stats * headSize : 0];
+    for (int m = 0; weighted && m < layers * kvHeads; m++) {
+      for (int sample = 0; sample < 8; sample++) {
+        float[] qs = gaussian(rnd, headSize);
+        qs[rnd.nextInt(headSize)] *= 8;
+        for (int i = 0; i < headSize; i++) {
+          for (int j = 0; j < headSize; j++) {
+            kMoment[(m * headSize + i) * headSize + j] += qs[i] * qs[j] / 8f;
+          }
+        }
+      }
+    }
 
     int[] header = {
       kvType,
@@ -248,7 +278,8 @@ class AttentionDecodeKernelOnTheCpuTest {
                     + 4 * (2 * rows + tables.length + 2 * cos.length + q.length + 2 * k.length)
                     + pool.capacity()
                     + 4 * scales.length
-                    + 4 * chans.length)
+                    + 4 * chans.length
+                    + 4 * (kMean.length + kMoment.length))
             .order(ByteOrder.LITTLE_ENDIAN);
     for (int h : header) {
       in.putInt(h);
@@ -268,8 +299,10 @@ class AttentionDecodeKernelOnTheCpuTest {
     for (float s : scales) {
       in.putFloat(s);
     }
-    for (float s : chans) {
-      in.putFloat(s);
+    for (float[] a : new float[][] {chans, kMean, kMoment}) {
+      for (float x : a) {
+        in.putFloat(x);
+      }
     }
     ByteBuffer out = KernelOnTheCpu.run(harness, dir, in.array());
     int qn = rows * heads * headSize;

@@ -637,13 +637,24 @@ class CudaModelGpuTest {
     }
   }
 
-  /** The GPU's default encodings are the CPU's: kivi for INT8, per-token-mse for FP8. */
+  /**
+   * The GPU's default encodings are the CPU's: kivi for INT8, per-token-mse for FP8, centered-qmse
+   * for FP8 with calibrated key moments.
+   */
   @Test
-  void theDefaultEncodingsAreTheCpus() {
+  void theDefaultEncodingsAreTheCpus() throws Exception {
     CudaBackend backend = GpuFixture.backend();
+    KvScales moments;
+    try (Model m = ModelLoader.load(model("stories260K"), Optional.empty())) {
+      moments = centeredStatistics(m);
+    }
     for (KvCacheType t : KvCacheType.values()) {
       assertThat(backend.defaultKvEncoding(t)).isEqualTo(KvEncoding.cpuDefault(t));
+      assertThat(backend.defaultKvEncoding(t, null)).isEqualTo(KvEncoding.cpuDefault(t));
+      assertThat(backend.defaultKvEncoding(t, moments)).isEqualTo(KvEncoding.cpuDefault(t, true));
     }
+    assertThat(backend.defaultKvEncoding(KvCacheType.FP8_E4M3, moments))
+        .isEqualTo(KvEncoding.CENTERED_QMSE);
     assertThatThrownBy(() -> backend.kvStorage(KvEncoding.HADAMARD))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("kv encoding hadamard:");

@@ -8,7 +8,9 @@
 //   rowSeq[rows], positions[rows], tables[rows * maxBlocks]; float cos[tablePositions *
 //   headSize / 2], sin[same]; float q[rows * heads * headSize], k[rows * kvHeads * headSize],
 //   v[same]; the pool (poolBytes); float scales[scaleCount]; float kChan[chanCount] (the keys'
-//   channel scales with KV_KEY_CHANNELS, else none); all little-endian. OUT gets, for the three
+//   channel scales with KV_KEY_CHANNELS, else none); with KV_CENTERED in kvEnc float
+//   kMean[layers * kvHeads * headSize], and with KV_WEIGHTED too float kMomentT[that * headSize]
+//   (then both paths run kv_weighted_parts, rotating, before their append); all little-endian. OUT gets, for the three
 //   kernels then for attention_decode: float out[rows * heads * headSize], the pool, the scales,
 //   the channel scales; with rowsWarps > 0 then the same four for the three kernels under
 //   attention_rows' split (its blocks times rowsWarps ranges of rowsPer tiles) and for
@@ -50,7 +52,26 @@ int main(int argc, char** argv) {
   emu_read_all(in, pool.data(), pool.size(), "pool");
   emu_read_all(in, scales.data(), scales.size(), "scales");
   emu_read_all(in, chans.data(), chans.size(), "channel scales");
+  const bool centered = (kvEnc & KV_CENTERED) != 0, weighted = (kvEnc & KV_WEIGHTED) != 0;
+  const size_t stats = (size_t)layers * kvHeads * headSize;
+  std::vector<float> kMean(centered ? stats : 0), kMomentT(weighted ? stats * headSize : 0);
+  emu_read_all(in, kMean.data(), kMean.size(), "kMean");
+  emu_read_all(in, kMomentT.data(), kMomentT.size(), "kMomentT");
   fclose(in);
+  const float* mean = centered ? kMean.data() : nullptr;
+  // the weighted search's parts of the rows' keys (unrotated k: it rotates them itself), NaN until
+  // written, so a part read unwritten shows
+  const int partThreads = std::min(256, 32 * ((headSize + KV_PARTS - 1) / KV_PARTS));
+  auto searchParts = [&](std::vector<float>& parts) -> const float* {
+    if (!weighted) return nullptr;
+    parts.assign((size_t)rows * kvHeads * KV_PARTS * 32, NAN);
+    emu_launch3(rows, kvHeads, KV_PARTS, partThreads, [&] {
+      kv_weighted_parts(k.data(), 1, cosT.data(), sinT.data(), style, positions.data(),
+                        kMean.data(), kMomentT.data(), kvType, layer, kvHeads, headSize,
+                        parts.data());
+    });
+    return parts.data();
+  };
 
   std::vector<int> tileRow0(rows), tileRows(rows, 1);
   for (int r = 0; r < rows; r++) tileRow0[r] = r;
@@ -69,17 +90,19 @@ int main(int argc, char** argv) {
     Result res{std::vector<float>(qn, -7.f), scales, chans, pool};
     float* s1 = scaleCount ? res.scales.data() : nullptr;
     float* c1 = chanCount ? res.chans.data() : nullptr;
+    std::vector<float> parts1;
+    const float* p1 = searchParts(parts1);
     emu_launch(rows, 128, [&] {
       rope_kv_append(q1.data(), k1.data(), v.data(), cosT.data(), sinT.data(), heads, style,
                      res.pool.data(), s1, c1, kvEnc, kvType, rowSeq.data(), positions.data(),
-                     tables.data(), maxBlocks, layer, layers, kvHeads, headSize, blockSize, nullptr,
-                     nullptr);
+                     tables.data(), maxBlocks, layer, layers, kvHeads, headSize, blockSize, mean,
+                     p1);
     });
     emu_launch3(rows, kvHeads, sp, 32 * FA_WARPS, [&] {
       attention_tiled(q1.data(), res.pool.data(), s1, c1, kvType, res.out.data(), rowSeq.data(),
                       positions.data(), tables.data(), maxBlocks, layer, layers, heads, kvHeads,
                       headSize, blockSize, scale, DT_F32, tileRow0.data(), tileRows.data(), sp,
-                      len, partial1.data(), nullptr, cosT.data(), sinT.data(), style);
+                      len, partial1.data(), mean, cosT.data(), sinT.data(), style);
     });
     if (sp > 1) {
       emu_launch3(rows, kvHeads, FA_VECS, 64, [&] {
@@ -101,11 +124,13 @@ int main(int argc, char** argv) {
   float* c2 = chanCount ? chans2.data() : nullptr;
   std::vector<int> counters((size_t)rows * heads, 0);  // per (row, kv head; or query head)
   float* s2 = scaleCount ? scales2.data() : nullptr;
+  std::vector<float> parts2;
+  const float* p2 = searchParts(parts2);
   emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
     attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style, pool2.data(),
                      s2, c2, kvEnc, kvType, out2.data(), rowSeq.data(), positions.data(), tables.data(),
                      maxBlocks, layer, layers, heads, kvHeads, headSize, blockSize, scale, DT_F32,
-                     tileRow0.data(), splits, splitLen, partial2.data(), counters.data());
+                     tileRow0.data(), splits, splitLen, partial2.data(), counters.data(), mean, p2);
   });
   for (int c : counters) {
     if (c != 0) {
@@ -120,6 +145,8 @@ int main(int argc, char** argv) {
     std::vector<unsigned char> pool3 = pool;
     float* s3 = scaleCount ? scales3.data() : nullptr;
     float* c3 = chanCount ? chans3.data() : nullptr;
+    std::vector<float> parts3;
+    const float* p3 = searchParts(parts3);
     emuReverseBlocks = true;
     emu_launch3(rows, kvHeads, splits, 32 * FA_WARPS, [&] {
       attention_decode(q.data(), k.data(), v.data(), cosT.data(), sinT.data(), style,
@@ -127,7 +154,7 @@ int main(int argc, char** argv) {
                        positions.data(),
                        tables.data(), maxBlocks, layer, layers, heads, kvHeads, headSize,
                        blockSize, scale, DT_F32, tileRow0.data(), splits, splitLen,
-                       partial3.data(), counters.data());
+                       partial3.data(), counters.data(), mean, p3);
     });
     emuReverseBlocks = false;
     if (std::memcmp(out3.data(), out2.data(), qn * sizeof(float)) != 0 || pool3 != pool2 ||

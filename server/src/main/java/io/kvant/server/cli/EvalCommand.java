@@ -64,10 +64,10 @@ final class EvalCommand {
                            centered-qmse (and the key scale weighted by the queries'
                            calibrated second moments); default: kivi for int8,
                            per-token-mse for fp8 (a GPU implements per-token,
-                           per-token-mse, kivi and kivi-mse). The centered ones take their
-                           statistics from the --quantized folder's kv_calibration.safetensors
-                           when it has one and no --calibration is given (kv_statistics in
-                           the output says which)
+                           per-token-mse, kivi, kivi-mse and the centered two). The
+                           centered ones take their statistics from the --quantized
+                           folder's kv_calibration.safetensors when it has one and no
+                           --calibration is given (kv_statistics in the output says which)
         --device D         engine of both runs: cpu (default), cuda, or auto (cuda where a GPU
                            is usable); the reference runs with F32 KV on the same engine
         --text FILE        evaluation text (default: the built-in held-out text that matches

@@ -168,7 +168,7 @@ public final class ConfigLoader {
                                    centered-mse, centered-qmse (these two take a quantize
                                    folder's kv_calibration.safetensors, else calibrate at load)
                                    (default: kivi for int8, per-token-mse for fp8, centered-qmse
-                                   for fp8 on the CPU when the folder has that file; the GPU
+                                   for fp8 when the folder has that file; the GPU
                                    implements per-token, per-token-mse, kivi, kivi-mse,
                                    centered-mse, centered-qmse)
           --device cpu|cuda|auto   where forward passes run (default cpu); auto falls back to

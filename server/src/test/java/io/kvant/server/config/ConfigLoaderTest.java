@@ -116,7 +116,7 @@ class ConfigLoaderTest {
         Files.writeString(dir.resolve("e.yaml"), "model:\n  kv: int8\n  kv_encoding: kivi\n");
     assertThat(load(Map.of(), "--model", m, "--config", yaml.toString()).model().kvEncoding())
         .isEqualTo("kivi");
-    // the GPU implements per-token, per-token-mse, kivi and kivi-mse: a rotated or centered
+    // the GPU implements per-token, per-token-mse, kivi, kivi-mse and the centered two: a rotated
     // encoding is refused, naming the option (the static ones are refused on every device)
     assertThatThrownBy(
             () ->
