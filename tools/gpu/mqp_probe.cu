@@ -291,17 +291,12 @@ __global__ void __launch_bounds__(256) probe_bulkk(const unsigned char* units, f
   if (lane == 0) probe_out<SW>(y, item, suma, sumb, inv);
 }
 
-// read: mqp4's loads of each pair, folded into a value so they are not dropped; no staging.
-__global__ void __launch_bounds__(256) probe_read(const unsigned char* units, float* y, int pairs,
-                                                  int in) {
-  const int lane = threadIdx.x & 31, item = blockIdx.x * 8 + (threadIdx.x >> 5);
-  if (item >= pairs) return;
-  const int upr = in / MQP_UNIT_COLS;
-  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+// mqp4's loads of the upr unit pairs at base in its order (four rolling slots), folded into acc
+// (the codes) and fs (the scales) so that they are not dropped.
+__device__ __forceinline__ void probe_read_units(const unsigned char* base, int upr, int lane,
+                                                 unsigned& acc, float& fs) {
   uint4 ca[4], cb[4];
   float sa[4], sb[4];
-  unsigned acc = 0u;
-  float fs = 0.f;
 #pragma unroll
   for (int i = 0; i < 4; i++) {
     if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
@@ -316,6 +311,18 @@ __global__ void __launch_bounds__(256) probe_read(const unsigned char* units, fl
       }
     }
   }
+}
+
+// read: mqp4's loads of each pair, folded into a value so they are not dropped; no staging.
+__global__ void __launch_bounds__(256) probe_read(const unsigned char* units, float* y, int pairs,
+                                                  int in) {
+  const int lane = threadIdx.x & 31, item = blockIdx.x * 8 + (threadIdx.x >> 5);
+  if (item >= pairs) return;
+  const int upr = in / MQP_UNIT_COLS;
+  const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
+  unsigned acc = 0u;
+  float fs = 0.f;
+  probe_read_units(base, upr, lane, acc, fs);
   float a = fs, b = (float)(acc & 0xffffu);
   probe_butterfly(a, b);
   if (lane == 0) {
@@ -462,24 +469,9 @@ __global__ void __launch_bounds__(256) probe_stage_read(const unsigned char* uni
   if (item >= pairs) return;
   const int upr = in / MQP_UNIT_COLS;
   const unsigned char* base = units + (long)item * upr * 2 * MQP_UNIT_BYTES;
-  uint4 ca[4], cb[4];
-  float sa[4], sb[4];
   unsigned acc = 0u;
   float fs = 0.f;
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    if (i < upr) mqp_load_pair(base, i, lane, ca[i], sa[i], cb[i], sb[i]);
-  }
-  for (int v0 = 0; v0 < upr; v0 += 4) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      if (v0 + i < upr) {
-        acc ^= ca[i].x ^ ca[i].y ^ ca[i].z ^ ca[i].w ^ cb[i].x ^ cb[i].y ^ cb[i].z ^ cb[i].w;
-        fs += sa[i] + sb[i];
-        if (v0 + 4 + i < upr) mqp_load_pair(base, v0 + 4 + i, lane, ca[i], sa[i], cb[i], sb[i]);
-      }
-    }
-  }
+  probe_read_units(base, upr, lane, acc, fs);
   // the staged row is read once so the staging is not dropped
   acc ^= pxs[(8 * lane + warp) % in];
   float a = fs * inv, b = (float)(acc & 0xffffu);
