@@ -156,13 +156,12 @@ public final class CudaKernels {
     }
     ropeKvAppend = d.function(module, "rope_kv_append");
     kvWeightedParts = d.function(module, "kv_weighted_parts");
-    // head sizes above 192 stage more than the 48 KiB a launch gets without opting in; a card
-    // that opts in less serves the head sizes that fit (weightedParts refuses the others)
+    // head sizes above 192 stage more than the 48 KiB a launch gets without opting in: the kernel
+    // may take all the device opts in to, and weightedParts refuses the head sizes beyond it (the
+    // attribute is a cap, not a reservation: a launch's occupancy follows what it asks)
     weightedPartsLimit = Math.max(DEFAULT_SHARED, device.sharedPerBlockOptIn());
     d.setFunctionAttribute(
-        kvWeightedParts,
-        CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED,
-        Math.min(weightedPartsShared(256), weightedPartsLimit));
+        kvWeightedParts, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED, weightedPartsLimit);
     w8a8Quantize = d.function(module, "w8a8_quantize");
     w8a8Epilogue = d.function(module, "w8a8_epilogue");
     w8a8SwigluQuantize = d.function(module, "w8a8_swiglu_quantize");
