@@ -163,6 +163,11 @@ public final class CudaBackend implements ComputeBackend {
    */
   @Override
   public KvEncoding defaultKvEncoding(KvCacheType type, io.kvant.engine.kv.KvScales calibrated) {
+    return kvDefault(type, calibrated);
+  }
+
+  /** {@link #defaultKvEncoding(KvCacheType, io.kvant.engine.kv.KvScales)}, no device needed. */
+  static KvEncoding kvDefault(KvCacheType type, io.kvant.engine.kv.KvScales calibrated) {
     return KvEncoding.cpuDefault(type, calibrated != null && calibrated.hasKeyMoments());
   }
 

@@ -12,21 +12,30 @@ import io.kvant.engine.tensor.ComputePool;
 import org.junit.jupiter.api.Test;
 
 /** The CPU's KV defaults with and without calibrated statistics at hand. */
-class CpuBackendKvDefaultTest {
+public class CpuBackendKvDefaultTest {
   static final KvGeometry G = new KvGeometry(1, 1, 2);
+
+  /** Statistics with key moments (what the centered encodings need): one kv head of size 2. */
+  public static KvScales keyMoments() {
+    return new KvScales(
+        G,
+        false,
+        new float[2],
+        new float[2],
+        new KeyRope(10000, RopeStyle.ADJACENT_PAIRS),
+        new float[2],
+        new float[4]);
+  }
+
+  /** Statistics with the maxima only (no key moments). */
+  public static KvScales maximaOnly() {
+    return new KvScales(G, false, new float[2], new float[2]);
+  }
 
   @Test
   void fp8IsCenteredQmseOnlyWithKeyMomentsAndInt8StaysKivi() {
-    KvScales moments =
-        new KvScales(
-            G,
-            false,
-            new float[2],
-            new float[2],
-            new KeyRope(10000, RopeStyle.ADJACENT_PAIRS),
-            new float[2],
-            new float[4]);
-    KvScales maxima = new KvScales(G, false, new float[2], new float[2]);
+    KvScales moments = keyMoments();
+    KvScales maxima = maximaOnly();
     try (ComputePool pool = new ComputePool(1)) {
       CpuBackend cpu = new CpuBackend(pool);
       assertThat(cpu.defaultKvEncoding(KvCacheType.FP8_E4M3, moments))
