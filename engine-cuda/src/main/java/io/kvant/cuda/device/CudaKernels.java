@@ -463,9 +463,7 @@ public final class CudaKernels {
               + centering.partRows()
               + " (KeyCentering.withParts)");
     }
-    args.ptr(k).i32(rotate ? 1 : 0).ptr(centering.cos()).ptr(centering.sin());
-    args.i32(centering.style()).ptr(positions).ptr(centering.mean()).ptr(centering.momentT());
-    args.i32(kvType).i32(layer).i32(kvHeads).i32(headSize).ptr(centering.parts());
+    // checked before the arguments: a refusal must leave the shared builder empty
     if (weightedPartsShared(headSize) > weightedPartsLimit) {
       throw new IllegalArgumentException(
           "the weighted key search at head size "
@@ -475,6 +473,9 @@ public final class CudaKernels {
               + " bytes of shared memory a block; this device gives "
               + weightedPartsLimit);
     }
+    args.ptr(k).i32(rotate ? 1 : 0).ptr(centering.cos()).ptr(centering.sin());
+    args.i32(centering.style()).ptr(positions).ptr(centering.mean()).ptr(centering.momentT());
+    args.i32(kvType).i32(layer).i32(kvHeads).i32(headSize).ptr(centering.parts());
     int chunk = (headSize + WEIGHTED_PARTS - 1) / WEIGHTED_PARTS;
     int threads = Math.min(256, 32 * chunk);
     launch(
