@@ -34,19 +34,8 @@ int main(int argc, char** argv) {
             rowsPer = h[18];
   float scale;
   emu_read_all(in, &scale, 1, "scale");
-  std::vector<int> rowSeq(rows), positions(rows), tables((size_t)rows * maxBlocks);
-  emu_read_all(in, rowSeq.data(), rows, "rowSeq");
-  emu_read_all(in, positions.data(), rows, "positions");
-  emu_read_all(in, tables.data(), tables.size(), "tables");
-  const size_t half = (size_t)tablePositions * (headSize / 2);
-  std::vector<float> cosT(half), sinT(half);
-  emu_read_all(in, cosT.data(), half, "cos");
-  emu_read_all(in, sinT.data(), half, "sin");
-  const size_t kn = (size_t)rows * kvHeads * headSize;
-  std::vector<float> q((size_t)rows * heads * headSize), k(kn), v(kn);
-  emu_read_all(in, q.data(), q.size(), "q");
-  emu_read_all(in, k.data(), kn, "k");
-  emu_read_all(in, v.data(), kn, "v");
+  auto [rowSeq, positions, tables, cosT, sinT, q, k, v] =
+      emu_read_decode_rows(in, rows, maxBlocks, tablePositions, heads, kvHeads, headSize);
   std::vector<unsigned char> pool(poolBytes);
   std::vector<float> scales(scaleCount), chans(chanCount);
   emu_read_all(in, pool.data(), pool.size(), "pool");

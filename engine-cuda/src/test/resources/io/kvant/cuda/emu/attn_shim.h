@@ -38,3 +38,36 @@ inline u16 f32_to_f16(float x) {
   std::memcpy(&h, &f, 2);
   return h;
 }
+
+// A decode step's row inputs as the RoPE/append/attention emulator tests write them after their
+// headers: each row's sequence and position, the block tables (rows x maxBlocks), RoPE's cosine
+// and sine tables (tablePositions x headSize / 2), then q (rows x heads x headSize), k and v
+// (rows x kvHeads x headSize).
+struct EmuDecodeRows {
+  std::vector<int> rowSeq, positions, tables;
+  std::vector<float> cosT, sinT, q, k, v;
+};
+
+inline EmuDecodeRows emu_read_decode_rows(FILE* in, int rows, int maxBlocks, int tablePositions,
+                                          int heads, int kvHeads, int headSize) {
+  EmuDecodeRows d;
+  d.rowSeq.resize(rows);
+  d.positions.resize(rows);
+  d.tables.resize((size_t)rows * maxBlocks);
+  emu_read_all(in, d.rowSeq.data(), rows, "rowSeq");
+  emu_read_all(in, d.positions.data(), rows, "positions");
+  emu_read_all(in, d.tables.data(), d.tables.size(), "tables");
+  const size_t half = (size_t)tablePositions * (headSize / 2);
+  d.cosT.resize(half);
+  d.sinT.resize(half);
+  emu_read_all(in, d.cosT.data(), half, "cos");
+  emu_read_all(in, d.sinT.data(), half, "sin");
+  const size_t kn = (size_t)rows * kvHeads * headSize;
+  d.q.resize((size_t)rows * heads * headSize);
+  d.k.resize(kn);
+  d.v.resize(kn);
+  emu_read_all(in, d.q.data(), d.q.size(), "q");
+  emu_read_all(in, d.k.data(), kn, "k");
+  emu_read_all(in, d.v.data(), kn, "v");
+  return d;
+}

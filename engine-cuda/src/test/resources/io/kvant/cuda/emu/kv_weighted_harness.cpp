@@ -24,19 +24,8 @@ int main(int argc, char** argv) {
             layers = h[5], layer = h[6], rows = h[7], maxBlocks = h[8], style = h[9],
             tablePositions = h[10], poolBlocks = h[11], partThreads = h[12],
             appendThreads = h[13];
-  std::vector<int> rowSeq(rows), positions(rows), tables((size_t)rows * maxBlocks);
-  emu_read_all(in, rowSeq.data(), rows, "rowSeq");
-  emu_read_all(in, positions.data(), rows, "positions");
-  emu_read_all(in, tables.data(), tables.size(), "tables");
-  const size_t half = (size_t)tablePositions * (headSize / 2);
-  std::vector<float> cosT(half), sinT(half);
-  emu_read_all(in, cosT.data(), half, "cos");
-  emu_read_all(in, sinT.data(), half, "sin");
-  const size_t kn = (size_t)rows * kvHeads * headSize;
-  std::vector<float> q((size_t)rows * heads * headSize), k(kn), v(kn);
-  emu_read_all(in, q.data(), q.size(), "q");
-  emu_read_all(in, k.data(), kn, "k");
-  emu_read_all(in, v.data(), kn, "v");
+  auto [rowSeq, positions, tables, cosT, sinT, q, k, v] =
+      emu_read_decode_rows(in, rows, maxBlocks, tablePositions, heads, kvHeads, headSize);
   const size_t stats = (size_t)layers * kvHeads * headSize;
   std::vector<float> kMean(stats), kMomentT(stats * headSize);
   emu_read_all(in, kMean.data(), stats, "kMean");
@@ -94,7 +83,7 @@ int main(int argc, char** argv) {
     return 4;
   }
   FILE* o = fopen(argv[2], "wb");
-  bool ok = o && fwrite(a.k.data(), sizeof(float), kn, o) == kn &&
+  bool ok = o && fwrite(a.k.data(), sizeof(float), a.k.size(), o) == a.k.size() &&
             fwrite(a.pool.data(), 1, poolBytes, o) == poolBytes &&
             fwrite(a.scales.data(), sizeof(float), a.scales.size(), o) == a.scales.size();
   if (!ok) {
